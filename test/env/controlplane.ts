@@ -1,0 +1,233 @@
+import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { request } from "node:https";
+import { request as httpRequest } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { resolveAssets } from "./assets.js";
+import { renderKubeconfig } from "./kubeconfig.js";
+import { generatePki, issueCert, type Pki } from "./pki.js";
+import { freePort, portInUse } from "./ports.js";
+import { ProcessGroup, type Managed } from "./processes.js";
+
+export interface KubectlResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+export interface KubectlOptions {
+  input?: string;
+  kubeconfig?: string;
+  timeoutMs?: number;
+}
+
+export interface ControlPlaneOptions {
+  /** Fixed kube-apiserver port; a free one is picked when absent. */
+  apiPort?: number;
+  /** Overrides the binaries folder (otherwise KUBEBUILDER_ASSETS or the build cache). */
+  assetsDir?: string;
+  /** Extra kube-apiserver flags, e.g. for a test that needs a feature gate. */
+  extraApiServerArgs?: string[];
+}
+
+export interface ControlPlane {
+  /** https://127.0.0.1:PORT */
+  url: string;
+  /** Temp folder holding certs, data, logs and kubeconfigs; removed by stop(). */
+  dir: string;
+  /** Admin (system:masters) kubeconfig. */
+  kubeconfigPath: string;
+  pki: Pki;
+  /** PIDs of etcd and kube-apiserver, for tests that prove nothing outlives the run. */
+  pids: number[];
+  /** Milliseconds from spawning etcd to kube-apiserver answering /readyz. */
+  startupMs: number;
+  kubectl(args: string[], opts?: KubectlOptions): Promise<KubectlResult>;
+  /** Like kubectl() but throws with kubectl's stderr when it exits non-zero. */
+  kubectlOk(args: string[], opts?: KubectlOptions): Promise<string>;
+  /** A kubeconfig for a user authenticated by a client cert (CN=user, O=groups). */
+  userKubeconfig(user: string, groups?: string[]): Promise<string>;
+  /** A kubeconfig for a ServiceAccount, with a token from the TokenRequest API. */
+  serviceAccountKubeconfig(namespace: string, name: string, durationSeconds?: number): Promise<string>;
+  /** Restarts kube-apiserver on the same port and data (etcd keeps running). */
+  restartApiServer(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+class StartupError extends Error {
+  constructor(message: string, readonly portClash: boolean) {
+    super(message);
+  }
+}
+
+export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  if (opts.apiPort !== undefined && (await portInUse(opts.apiPort))) {
+    throw new Error(`port 127.0.0.1:${opts.apiPort} is already in use, so kube-apiserver cannot listen on it; stop whatever holds it or leave the port unset to pick a free one`);
+  }
+  const assets = opts.assetsDir ?? (await resolveAssets());
+  // A randomly picked port can be taken between the check and the bind; try fresh ports then.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(assets, opts);
+    } catch (err) {
+      if (!(err instanceof StartupError && err.portClash && opts.apiPort === undefined && attempt < 3)) throw err;
+    }
+  }
+}
+
+async function startOnce(assets: string, opts: ControlPlaneOptions): Promise<ControlPlane> {
+  const started = Date.now();
+  const dir = await mkdtemp(join(tmpdir(), "rqo-testenv-"));
+  const procs = new ProcessGroup();
+  procs.removeOnExit(dir);
+  try {
+    const pki = await generatePki(dir);
+    const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), opts.apiPort ?? (await freePort())];
+    await mkdir(join(dir, "etcd"));
+    const etcd = procs.start("etcd", join(assets, "etcd"), [
+      `--data-dir=${join(dir, "etcd")}`,
+      `--listen-client-urls=http://127.0.0.1:${etcdPort}`,
+      `--advertise-client-urls=http://127.0.0.1:${etcdPort}`,
+      `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
+      `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
+      `--initial-cluster=default=http://127.0.0.1:${peerPort}`,
+      // Test data is thrown away: skipping fsync makes etcd several times faster on small disks.
+      "--unsafe-no-fsync",
+      "--log-level=warn",
+    ], join(dir, "etcd.log"));
+    await waitUntil(etcd, "etcd", 20_000, () => httpOk(`http://127.0.0.1:${etcdPort}/health`));
+
+    const url = `https://127.0.0.1:${apiPort}`;
+    const apiArgs = [
+      `--etcd-servers=http://127.0.0.1:${etcdPort}`,
+      `--secure-port=${apiPort}`,
+      "--bind-address=127.0.0.1",
+      "--advertise-address=127.0.0.1",
+      `--cert-dir=${join(dir, "apiserver-certs")}`,
+      `--tls-cert-file=${pki.servingCert}`,
+      `--tls-private-key-file=${pki.servingKey}`,
+      `--client-ca-file=${pki.caCert}`,
+      "--authorization-mode=RBAC",
+      "--service-cluster-ip-range=10.0.0.0/24",
+      "--service-account-issuer=https://kubernetes.default.svc",
+      `--service-account-key-file=${pki.saPub}`,
+      `--service-account-signing-key-file=${pki.saKey}`,
+      // No controller-manager creates default ServiceAccounts here, as in envtest.
+      "--disable-admission-plugins=ServiceAccount",
+      "--allow-privileged=true",
+      "--profiling=false",
+      ...(opts.extraApiServerArgs ?? []),
+    ];
+    const apiLog = join(dir, "kube-apiserver.log");
+    let apiserver = procs.start("kube-apiserver", join(assets, "kube-apiserver"), apiArgs, apiLog);
+    const readyz = () => httpsOk(`${url}/readyz`, pki);
+    await waitUntil(apiserver, "kube-apiserver", 60_000, readyz);
+    const startupMs = Date.now() - started;
+
+    const kubeconfigPath = join(dir, "admin.kubeconfig");
+    await writeFile(kubeconfigPath, renderKubeconfig(url, pki.caCert, "admin", { clientCert: pki.adminCert, clientKey: pki.adminKey }));
+
+    const kubectl = (args: string[], o: KubectlOptions = {}) => runKubectl(o.kubeconfig ?? kubeconfigPath, args, o);
+    const kubectlOk = async (args: string[], o: KubectlOptions = {}) => {
+      const r = await kubectl(args, o);
+      if (r.code !== 0) throw new Error(`kubectl ${args.join(" ")} failed (exit ${r.code}): ${r.stderr.trim()}`);
+      return r.stdout;
+    };
+    let stopped: Promise<void> | undefined;
+    return {
+      url, dir, kubeconfigPath, pki, startupMs, kubectl, kubectlOk,
+      get pids() { return procs.pids; },
+      async userKubeconfig(user, groups = []) {
+        const subject = [...groups.map((g) => `/O=${g}`), `/CN=${user}`].join("");
+        const safe = user.replace(/[^a-zA-Z0-9.-]/g, "_");
+        const c = await issueCert(dir, `user-${safe}`, subject, "extendedKeyUsage=clientAuth\n");
+        const path = join(dir, `user-${safe}.kubeconfig`);
+        await writeFile(path, renderKubeconfig(url, pki.caCert, user, { clientCert: c.cert, clientKey: c.key }));
+        return path;
+      },
+      async serviceAccountKubeconfig(namespace, name, durationSeconds = 3600) {
+        const token = (await kubectlOk(["create", "token", name, "-n", namespace, `--duration=${durationSeconds}s`])).trim();
+        const path = join(dir, `sa-${namespace}-${name}.kubeconfig`);
+        await writeFile(path, renderKubeconfig(url, pki.caCert, `system:serviceaccount:${namespace}:${name}`, { token }));
+        return path;
+      },
+      async restartApiServer() {
+        await procs.stopOne(apiserver);
+        apiserver = procs.start("kube-apiserver", join(assets, "kube-apiserver"), apiArgs, apiLog);
+        await waitUntil(apiserver, "kube-apiserver", 60_000, readyz);
+      },
+      stop() {
+        stopped ??= procs.stopAll();
+        return stopped;
+      },
+    };
+  } catch (err) {
+    await procs.stopAll();
+    throw err;
+  }
+}
+
+/** Polls until check() passes; fails fast with the log's tail when the process exits first. */
+async function waitUntil(proc: Managed, what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let exit: string | undefined;
+  void proc.exited.then((e) => (exit = e));
+  while (Date.now() < deadline) {
+    if (exit !== undefined) {
+      const tail = proc.tail(20);
+      const clash = /address already in use/i.test(tail);
+      const cause = clash
+        ? `${what} could not bind its port: address already in use`
+        : `${what} exited (${exit}) before it was ready`;
+      throw new StartupError(`${cause}; log ${proc.logFile}:\n${tail}`, clash);
+    }
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new StartupError(`${what} was not ready within ${timeoutMs / 1000} s; log ${proc.logFile}:\n${proc.tail(20)}`, false);
+}
+
+function httpOk(url: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = httpRequest(url, { timeout: 1000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on("error", () => resolve(false));
+    req.on("timeout", () => req.destroy());
+    req.end();
+  });
+}
+
+function httpsOk(url: string, pki: Pki): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request(url, {
+      timeout: 1000,
+      ca: readFileSync(pki.caCert),
+      cert: readFileSync(pki.adminCert),
+      key: readFileSync(pki.adminKey),
+    }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on("error", () => resolve(false));
+    req.on("timeout", () => req.destroy());
+    req.end();
+  });
+}
+
+export function runKubectl(kubeconfig: string, args: string[], opts: KubectlOptions = {}): Promise<KubectlResult> {
+  return new Promise((resolve) => {
+    const child = execFile("kubectl", ["--kubeconfig", kubeconfig, ...args], {
+      timeout: opts.timeoutMs ?? 60_000,
+      maxBuffer: 64 << 20,
+    }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
+      resolve({ stdout, stderr: stderr || (err && code === 1 && !stderr ? err.message : ""), code });
+    });
+    if (opts.input !== undefined) child.stdin!.end(opts.input);
+    else child.stdin!.end();
+  });
+}

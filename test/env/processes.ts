@@ -1,0 +1,91 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { openSync, closeSync, readFileSync } from "node:fs";
+import type { Socket } from "node:net";
+import { fileURLToPath } from "node:url";
+
+const reaperScript = fileURLToPath(new URL("../../hack/reaper.sh", import.meta.url));
+
+export interface Managed {
+  name: string;
+  child: ChildProcess;
+  logFile: string;
+  /** Settles when the process exits, with its exit code or signal. */
+  exited: Promise<string>;
+  /** The last lines of its log, for error messages. */
+  tail(lines?: number): string;
+}
+
+/**
+ * Starts and stops the processes of one test environment. Each process runs in its own process
+ * group so that stopping it also stops whatever it forked. A detached reaper holds the other end
+ * of a pipe: if this Node process dies without cleaning up, even by SIGKILL, the reaper ends the
+ * recorded groups and removes the recorded folders.
+ */
+export class ProcessGroup {
+  private readonly reaper: ChildProcess;
+  private readonly reaperDone: Promise<void>;
+  private readonly managed: Managed[] = [];
+
+  constructor() {
+    this.reaper = spawn("bash", [reaperScript], { detached: true, stdio: ["pipe", "ignore", "ignore"] });
+    this.reaperDone = new Promise((resolve) => this.reaper.once("exit", () => resolve()));
+    this.reaper.unref();
+    (this.reaper.stdin as unknown as Socket).unref();
+  }
+
+  get pids(): number[] {
+    return this.managed.map((m) => m.child.pid!).filter(Boolean);
+  }
+
+  removeOnExit(dir: string): void {
+    this.reaper.stdin!.write(`dir ${dir}\n`);
+  }
+
+  start(name: string, bin: string, args: string[], logFile: string, env?: NodeJS.ProcessEnv): Managed {
+    const fd = openSync(logFile, "a");
+    const child = spawn(bin, args, { detached: true, stdio: ["ignore", fd, fd], env: env ?? process.env });
+    closeSync(fd);
+    child.unref();
+    const exited = new Promise<string>((resolve) => {
+      child.once("exit", (code, signal) => resolve(signal ?? `exit code ${code}`));
+      child.once("error", (err) => resolve(`failed to start: ${err.message}`));
+    });
+    if (child.pid) this.reaper.stdin!.write(`pid ${child.pid}\n`);
+    const tail = (lines = 5) => {
+      try {
+        return readFileSync(logFile, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+      } catch {
+        return "";
+      }
+    };
+    const m: Managed = { name, child, logFile, exited, tail };
+    this.managed.push(m);
+    return m;
+  }
+
+  /** Stops one process: SIGTERM to its group, SIGKILL after the grace period. */
+  async stopOne(m: Managed, graceMs = 5000): Promise<void> {
+    if (m.child.exitCode !== null || m.child.signalCode !== null || !m.child.pid) return;
+    signalGroup(m.child.pid, "SIGTERM");
+    const timer = setTimeout(() => signalGroup(m.child.pid!, "SIGKILL"), graceMs);
+    await m.exited;
+    clearTimeout(timer);
+    // A child of the group may outlive the leader; the group kill makes sure.
+    signalGroup(m.child.pid, "SIGKILL");
+  }
+
+  /** Stops every process (last started first), then lets the reaper remove the folders. */
+  async stopAll(): Promise<void> {
+    for (const m of [...this.managed].reverse()) await this.stopOne(m);
+    this.reaper.stdin!.end();
+    await this.reaperDone;
+  }
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // ESRCH: the group is already gone, which is what we want.
+  }
+}
