@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Builds the real Kubernetes parts the tests run against (kube-apiserver, etcd) from the Go
-# module proxy, through the pinned wrapper modules in hack/tools/<name>/, into a cache outside
-# the repository keyed by name, version and go.sum hash. A second run reuses the cache.
+# Builds the real parts the tests run against (kube-apiserver, etcd, and two rqlited versions for
+# the local runtime and upgrade tests) from the Go module proxy, through the pinned wrapper
+# modules in hack/tools/<name>/, into a cache outside the repository keyed by name, version and
+# go.sum hash. A second run reuses the cache.
 #
 # Usage: hack/build-binaries.sh [name ...]      (default: every tool under hack/tools)
-# Prints the cache folder on its last line of stdout (progress goes to stderr).
+# Prints the folder with kube-apiserver and etcd on its last line of stdout (progress: stderr).
 # Env: RQLITE_OPERATOR_CACHE (default ~/.cache/rqlite-operator)
 #      KUBEBUILDER_ASSETS: a folder already holding kube-apiserver and etcd; nothing is built.
 set -euo pipefail
@@ -14,21 +15,25 @@ cache=${RQLITE_OPERATOR_CACHE:-$HOME/.cache/rqlite-operator}
 say() { echo "build-binaries: $*" >&2; }
 die() { echo "build-binaries: error: $*" >&2; exit 1; }
 
+# envtest users bring kube-apiserver and etcd; rqlited is still built here.
+kube_tools=(kube-apiserver etcd)
 if [[ -n "${KUBEBUILDER_ASSETS:-}" ]]; then
-  for b in kube-apiserver etcd; do
+  for b in "${kube_tools[@]}"; do
     [[ -x "$KUBEBUILDER_ASSETS/$b" ]] || die "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS has no executable $b; unset it to build from source, or point it at an envtest assets folder"
   done
-  say "using KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS, nothing to build"
-  echo "$KUBEBUILDER_ASSETS"
-  exit 0
+  say "using kube-apiserver and etcd from KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS"
+  kube_tools=()
 fi
 
 # Per tool: the package to build, the module whose version keys the cache, CGO, extra ldflags.
 declare -A pkg=(
   [kube-apiserver]=k8s.io/kubernetes/cmd/kube-apiserver
   [etcd]=go.etcd.io/etcd/server/v3
+  [rqlited]=github.com/rqlite/rqlite/v8/cmd/rqlited
+  [rqlited-prev]=github.com/rqlite/rqlite/v8/cmd/rqlited
 )
-declare -A cgo=([kube-apiserver]=0 [etcd]=0)
+# rqlited embeds SQLite through cgo, so it needs gcc.
+declare -A cgo=([kube-apiserver]=0 [etcd]=0 [rqlited]=1 [rqlited-prev]=1)
 
 module_version() { # <tool> -> the version of the module the wrapper requires
   awk '/^require/ && NF==3 {print $3; exit}' "$here/tools/$1/go.mod"
@@ -39,6 +44,8 @@ ldflags_for() {
   if [[ $tool == kube-apiserver ]]; then
     local minor=${v#v1.}; minor=${minor%%.*}
     echo "-s -w -X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
+  elif [[ $tool == rqlited* ]]; then
+    echo "-s -w -X github.com/rqlite/rqlite/v8/cmd.Version=$v"
   else
     echo "-s -w"
   fi
@@ -55,8 +62,9 @@ build_one() {
   if [[ -x "$out/$tool" ]]; then
     say "$tool $version: cached at $out"
   else
+    [[ ${cgo[$tool]} == 0 ]] || command -v gcc >/dev/null 2>&1 || die "$tool needs cgo and gcc is not on PATH; install it (apt-get install gcc)"
     command -v go >/dev/null 2>&1 || die "$tool is not built yet and the Go toolchain is not on PATH; install Go >= 1.24 (https://go.dev/dl/), or set KUBEBUILDER_ASSETS to a folder with kube-apiserver and etcd"
-    say "$tool $version: building (cold builds take minutes: kube-apiserver about 10 on 2 cores)"
+    say "$tool $version: building (a cold build takes minutes: about 4 for kube-apiserver on 2 cores)"
     mkdir -p "$cache/bin" "$cache/logs"
     log="$cache/logs/$key.log"
     local tmp="$out.tmp.$$"
@@ -77,10 +85,14 @@ build_one() {
     say "$tool $version: built in $((SECONDS - started)) s into $out"
   fi
   mkdir -p "$cache/assets"
+  local binary="${pkg[$tool]##*/}"
   ln -sfn "$out/$tool" "$cache/assets/$tool"
+  # rqlited is also found by version, which is how the local runtime maps an image tag to it.
+  [[ $binary != rqlited ]] || ln -sfn "$out/$tool" "$cache/assets/rqlited-${version#v}"
 }
 
 tools=("$@")
-[[ ${#tools[@]} -gt 0 ]] || tools=(kube-apiserver etcd)
+[[ ${#tools[@]} -gt 0 ]] || tools=("${kube_tools[@]}" rqlited rqlited-prev)
 for t in "${tools[@]}"; do build_one "$t"; done
-echo "$cache/assets"
+# Last line: where kube-apiserver and etcd are (rqlited is always in the cache's assets folder).
+echo "${KUBEBUILDER_ASSETS:-$cache/assets}"

@@ -1,16 +1,18 @@
 import { strict as assert } from "node:assert";
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { resolveAssets } from "../env/assets.js";
 import { startControlPlane, type ControlPlane } from "../env/controlplane.js";
 import { installCRDs } from "../env/crds.js";
 import { createTestNamespace, sharedControlPlane } from "../env/shared.js";
 
+const run = promisify(execFile);
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const widgetsCrd = join(root, "test/fixtures/widgets-crd.yaml");
 
@@ -185,6 +187,14 @@ describe("test control plane: bad input gets a one-line cause and fix", () => {
     assert.equal(await resolveAssets({ ...process.env, TESTENV_QUIET: "1" }), assets);
     assert.ok(Date.now() - started < 5000, "a warm cache must answer in seconds");
     assert.equal(await resolveAssets({ ...process.env, KUBEBUILDER_ASSETS: assets, TESTENV_QUIET: "1" }), assets);
+  });
+
+  it("builds both pinned rqlited versions, found by version for the local runtime", async () => {
+    const cache = process.env.RQLITE_OPERATOR_CACHE ?? join(process.env.HOME ?? "", ".cache/rqlite-operator");
+    for (const version of ["8.43.4", "8.36.0"]) {
+      const { stdout, stderr } = await run(join(cache, "assets", `rqlited-${version}`), ["-version"]);
+      assert.match(stdout + stderr, new RegExp(`^rqlited v${version.replace(/\./g, "\\.")} `));
+    }
   });
 });
 
