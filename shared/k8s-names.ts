@@ -1,0 +1,80 @@
+// Kubernetes' name syntaxes (k8s.io/apimachinery/pkg/util/validation). Each check returns the
+// reasons a value fails, empty when it is valid, so callers can attach them to a field path.
+
+const DNS1123_LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
+const DNS1123_LABEL_RE = new RegExp(`^${DNS1123_LABEL}$`);
+const DNS1123_SUBDOMAIN_RE = new RegExp(`^${DNS1123_LABEL}(\\.${DNS1123_LABEL})*$`);
+const DNS1035_LABEL_RE = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+const QUALIFIED_NAME_RE = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
+const CONFIG_MAP_KEY_RE = /^[-._a-zA-Z0-9]+$/;
+
+export const DNS1123_SUBDOMAIN_MAX_LENGTH = 253;
+const LABEL_MAX_LENGTH = 63;
+
+function maxLength(value: string, max: number): string[] {
+  return value.length > max ? [`must be no more than ${max} characters`] : [];
+}
+
+export function dns1123Label(value: string): string[] {
+  const errs = maxLength(value, LABEL_MAX_LENGTH);
+  if (!DNS1123_LABEL_RE.test(value)) {
+    errs.push("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name', or '123-abc')");
+  }
+  return errs;
+}
+
+export function dns1035Label(value: string): string[] {
+  const errs = maxLength(value, LABEL_MAX_LENGTH);
+  if (!DNS1035_LABEL_RE.test(value)) {
+    errs.push("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name', or 'abc-123')");
+  }
+  return errs;
+}
+
+export function dns1123Subdomain(value: string): string[] {
+  const errs = maxLength(value, DNS1123_SUBDOMAIN_MAX_LENGTH);
+  if (!DNS1123_SUBDOMAIN_RE.test(value)) {
+    errs.push("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com')");
+  }
+  return errs;
+}
+
+/** A label or annotation key: `[prefix/]name`, the prefix a DNS subdomain. */
+export function qualifiedName(value: string): string[] {
+  const parts = value.split("/");
+  if (parts.length > 2) return ["a qualified name may contain at most one '/'"];
+  const name = parts.at(-1)!;
+  const errs: string[] = [];
+  if (parts.length === 2) {
+    const prefix = parts[0]!;
+    if (prefix.length === 0) errs.push("prefix part must be non-empty");
+    else errs.push(...dns1123Subdomain(prefix).map((e) => `prefix part ${e}`));
+  }
+  if (name.length === 0) return [...errs, "name part must be non-empty"];
+  errs.push(...maxLength(name, LABEL_MAX_LENGTH).map((e) => `name part ${e}`));
+  if (!QUALIFIED_NAME_RE.test(name)) {
+    errs.push("name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName', or 'my.name', or '123-abc')");
+  }
+  return errs;
+}
+
+export function labelValue(value: string): string[] {
+  if (value === "") return [];
+  const errs = maxLength(value, LABEL_MAX_LENGTH);
+  if (!QUALIFIED_NAME_RE.test(value)) {
+    errs.push("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue', or 'my_value', or '12345')");
+  }
+  return errs;
+}
+
+export function configMapKey(value: string): string[] {
+  const errs = maxLength(value, DNS1123_SUBDOMAIN_MAX_LENGTH);
+  if (!CONFIG_MAP_KEY_RE.test(value)) errs.push("a valid config key must consist of alphanumeric characters, '-', '_' or '.'");
+  if (value === "." || value === "..") errs.push(`must not be '${value}'`);
+  return errs;
+}
+
+/** Kubernetes 1.34 accepts any printable ASCII except '=' in environment variable names. */
+export function envVarName(value: string): string[] {
+  return /^[\x20-\x3c\x3e-\x7e]+$/.test(value) ? [] : ["a valid environment variable name must consist only of printable ASCII characters other than '='"];
+}

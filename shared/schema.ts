@@ -1,0 +1,315 @@
+// The single source of the RqCluster API: the CRD's openAPIV3Schema, the admission validator
+// and shared/types.generated.ts all derive from these objects. Defaults live here too, so the
+// API server's structural defaulting and applyDefaults() agree by construction.
+import type { JsonSchema } from "./json-schema.js";
+import { MAX_READ_REPLICAS, MAX_REPLICAS, DEFAULT_POD_TEMPLATE_KEY } from "./names.js";
+import { QUANTITY_PATTERN } from "./quantity.js";
+
+/** The rqlite image new clusters get; bump it together with the e2e tests that pin it. */
+export const DEFAULT_IMAGE = "rqlite/rqlite:10.2.0";
+
+export const IMAGE_PULL_POLICIES = ["Always", "IfNotPresent", "Never"] as const;
+export const RECLAIM_POLICIES = ["Retain", "Delete"] as const;
+export const POD_ANTI_AFFINITIES = ["Preferred", "Required", "None"] as const;
+export const UPDATE_STRATEGIES = ["RollingUpdate", "OnDelete"] as const;
+export const PHASES = ["Pending", "Creating", "Running", "Scaling", "Upgrading", "Degraded", "Paused"] as const;
+export const CONDITION_TYPES = ["Available", "Progressing", "Degraded"] as const;
+
+/** The requests a node gets when spec.resources does not name them. */
+export const DEFAULT_REQUESTS = { cpu: "100m", memory: "128Mi" } as const;
+
+const quantity = (description: string, dflt?: string): JsonSchema => ({
+  description,
+  "x-kubernetes-int-or-string": true,
+  pattern: QUANTITY_PATTERN,
+  ...(dflt !== undefined && { default: dflt }),
+});
+
+const stringMap = (description: string): JsonSchema => ({
+  description,
+  type: "object",
+  additionalProperties: { type: "string" },
+});
+
+const secretRef = (description: string): JsonSchema => ({
+  title: "SecretReference",
+  description,
+  type: "object",
+  required: ["secretName"],
+  properties: { secretName: { description: "Name of the Secret in the cluster's namespace.", type: "string" } },
+});
+
+const resourceList = (description: string): JsonSchema => ({
+  description,
+  type: "object",
+  additionalProperties: quantity("A quantity such as 500m, 2 or 1Gi."),
+});
+
+export const storageSchema: JsonSchema = {
+  title: "StorageSpec",
+  description: "The PersistentVolumeClaim each node stores its Raft log and SQLite database on.",
+  type: "object",
+  default: {},
+  properties: {
+    storageClassName: {
+      description: "StorageClass of the PVCs; the cluster default when unset. Immutable.",
+      type: "string",
+    },
+    size: quantity("Requested size of each PVC, at least 64Mi. May grow (PVC expansion), never shrink.", "1Gi"),
+    reclaimPolicy: {
+      description: "What happens to the PVCs when the RqCluster is deleted.",
+      type: "string",
+      enum: [...RECLAIM_POLICIES],
+      default: "Retain",
+    },
+    scaleDownPolicy: {
+      description: "What happens to the PVC of a node removed by scale-down.",
+      type: "string",
+      enum: ["Delete", "Retain"],
+      default: "Delete",
+    },
+  },
+};
+
+export const resourcesSchema: JsonSchema = {
+  title: "ResourceRequirements",
+  description: "Compute resources of the rqlite container. Requests must not exceed limits.",
+  type: "object",
+  default: { requests: { ...DEFAULT_REQUESTS } },
+  properties: {
+    limits: resourceList("Maximum resources allowed."),
+    requests: resourceList("Minimum resources required; cpu 100m and memory 128Mi when not named."),
+    claims: {
+      description: "Dynamic resource claims (DRA) the container uses, by name.",
+      type: "array",
+      "x-kubernetes-list-type": "map",
+      "x-kubernetes-list-map-keys": ["name"],
+      items: {
+        type: "object",
+        required: ["name"],
+        properties: {
+          name: { description: "Name of an entry in the Pod's resourceClaims.", type: "string" },
+          request: { description: "A request within that claim.", type: "string" },
+        },
+      },
+    },
+  },
+};
+
+export const affinitySchema: JsonSchema = {
+  title: "AffinitySpec",
+  description: "How the nodes of one cluster are spread.",
+  type: "object",
+  default: {},
+  properties: {
+    podAntiAffinity: {
+      description: "Preferred or Required spreading of nodes across topologyKey, or None.",
+      type: "string",
+      enum: [...POD_ANTI_AFFINITIES],
+      default: "Preferred",
+    },
+    topologyKey: {
+      description: "Node label whose values the nodes are spread across.",
+      type: "string",
+      default: "kubernetes.io/hostname",
+    },
+  },
+};
+
+export const envVarSchema: JsonSchema = {
+  title: "EnvVar",
+  description: "An environment variable of the rqlite container, as in a Pod.",
+  type: "object",
+  required: ["name"],
+  properties: {
+    name: { type: "string" },
+    value: { type: "string" },
+    valueFrom: {
+      description: "A source for the value (configMapKeyRef, secretKeyRef, fieldRef, resourceFieldRef, fileKeyRef).",
+      type: "object",
+      "x-kubernetes-preserve-unknown-fields": true,
+    },
+  },
+};
+
+export const specSchema: JsonSchema = {
+  title: "RqClusterSpec",
+  description: "The desired rqlite cluster.",
+  type: "object",
+  default: {},
+  properties: {
+    replicas: {
+      description: "Voting nodes, 1 to 9. An odd number is recommended: an even one tolerates no more failures than one fewer.",
+      type: "integer",
+      format: "int32",
+      minimum: 1,
+      maximum: MAX_REPLICAS,
+      default: 3,
+    },
+    readReplicas: {
+      description: "Non-voting read-only nodes, 0 to 32.",
+      type: "integer",
+      format: "int32",
+      minimum: 0,
+      maximum: MAX_READ_REPLICAS,
+      default: 0,
+    },
+    image: {
+      description: "rqlite container image. An update may move up at most one major version and never down.",
+      type: "string",
+      default: DEFAULT_IMAGE,
+    },
+    imagePullPolicy: {
+      type: "string",
+      enum: [...IMAGE_PULL_POLICIES],
+      default: "IfNotPresent",
+    },
+    imagePullSecrets: {
+      description: "Secrets for pulling the image.",
+      type: "array",
+      items: {
+        title: "LocalObjectReference",
+        type: "object",
+        required: ["name"],
+        properties: { name: { type: "string" } },
+      },
+    },
+    storage: storageSchema,
+    resources: resourcesSchema,
+    affinity: affinitySchema,
+    podTemplate: {
+      description:
+        "An RFC 7396 JSON merge patch ({metadata: {labels, annotations}, spec}) applied to every node's Pod. " +
+        "Lists keyed by name (containers, volumes, env, ...) merge by key, so an entry named rqlite changes the " +
+        "generated container. Operator-owned fields are rejected. Exclusive with podTemplateConfigMap.",
+      type: "object",
+      "x-kubernetes-preserve-unknown-fields": true,
+    },
+    podTemplateConfigMap: {
+      title: "PodTemplateConfigMapRef",
+      description: "The pod template read from a ConfigMap labelled rqlite.io/pod-template. Exclusive with podTemplate.",
+      type: "object",
+      required: ["name"],
+      properties: {
+        name: { type: "string" },
+        key: { description: "The key holding the JSON template.", type: "string", default: DEFAULT_POD_TEMPLATE_KEY },
+      },
+    },
+    auth: secretRef("Secret with key users.json in rqlite's -auth format; the operator adds its own system user."),
+    tls: {
+      title: "TLSSpec",
+      type: "object",
+      properties: {
+        http: secretRef("kubernetes.io/tls Secret for rqlite's HTTPS API."),
+        node: secretRef("kubernetes.io/tls Secret for node-to-node Raft TLS."),
+      },
+    },
+    extraArgs: {
+      description: "Extra rqlited flags, e.g. -raft-snap=4096. Flags the operator sets and unknown flags are rejected.",
+      type: "array",
+      items: { type: "string" },
+    },
+    env: { description: "Extra environment variables of the rqlite container.", type: "array", items: envVarSchema },
+    podDisruptionBudget: {
+      title: "PodDisruptionBudgetSpec",
+      type: "object",
+      default: {},
+      properties: {
+        maxUnavailable: {
+          description: "Voters that may be voluntarily disrupted at once; 0 disables the PodDisruptionBudget.",
+          type: "integer",
+          format: "int32",
+          minimum: 0,
+          default: 1,
+        },
+      },
+    },
+    updateStrategy: {
+      title: "UpdateStrategy",
+      type: "object",
+      default: {},
+      properties: {
+        type: {
+          description: "RollingUpdate replaces nodes one at a time, leader last; OnDelete waits for pods to be deleted.",
+          type: "string",
+          enum: [...UPDATE_STRATEGIES],
+          default: "RollingUpdate",
+        },
+      },
+    },
+    paused: {
+      description: "When true the controller observes the cluster but changes nothing.",
+      type: "boolean",
+      default: false,
+    },
+  },
+};
+
+const conditionSchema: JsonSchema = {
+  title: "Condition",
+  description: "metav1.Condition.",
+  type: "object",
+  required: ["type", "status", "lastTransitionTime", "reason", "message"],
+  properties: {
+    type: { description: "Available, Progressing or Degraded.", type: "string", maxLength: 316 },
+    status: { type: "string", enum: ["True", "False", "Unknown"] },
+    observedGeneration: { type: "integer", format: "int64", minimum: 0 },
+    lastTransitionTime: { type: "string", format: "date-time" },
+    reason: {
+      description: "CamelCase reason for the last transition.",
+      type: "string",
+      maxLength: 1024,
+      pattern: "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
+    },
+    message: { type: "string", maxLength: 32768 },
+  },
+};
+
+export const statusSchema: JsonSchema = {
+  title: "RqClusterStatus",
+  description: "The observed state of the cluster.",
+  type: "object",
+  properties: {
+    observedGeneration: { type: "integer", format: "int64" },
+    phase: { type: "string", enum: [...PHASES] },
+    replicas: { description: "Voting nodes that exist.", type: "integer", format: "int32" },
+    readyReplicas: { description: "Voting nodes that are ready.", type: "integer", format: "int32" },
+    readReplicasReady: { description: "Read-only nodes that are ready.", type: "integer", format: "int32" },
+    selector: { description: "Label selector of the voting pods, for the scale subresource.", type: "string" },
+    leader: { description: "Node id of the Raft leader.", type: "string" },
+    currentImage: { description: "The image every node runs once a rollout is done.", type: "string" },
+    members: {
+      type: "array",
+      items: {
+        title: "Member",
+        type: "object",
+        required: ["id"],
+        properties: {
+          id: { type: "string" },
+          voter: { type: "boolean" },
+          ready: { type: "boolean" },
+          address: { description: "Raft address.", type: "string" },
+        },
+      },
+    },
+    conditions: {
+      type: "array",
+      "x-kubernetes-list-type": "map",
+      "x-kubernetes-list-map-keys": ["type"],
+      items: conditionSchema,
+    },
+  },
+};
+
+export const rqClusterSchema: JsonSchema = {
+  title: "RqCluster",
+  description: "A highly available rqlite cluster.",
+  type: "object",
+  properties: {
+    apiVersion: { type: "string" },
+    kind: { type: "string" },
+    metadata: { title: "ObjectMeta", type: "object" },
+    spec: specSchema,
+    status: statusSchema,
+  },
+};
