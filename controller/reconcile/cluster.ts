@@ -1,0 +1,273 @@
+// Level-based reconcile of one RqCluster: read the cluster and its children from the caches,
+// make one step towards the spec, write status when it changed. Every write is guarded by a
+// comparison, so running it on a converged cluster writes nothing.
+import type { KubernetesObject, V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
+import type { RqCluster } from "../../shared/index.js";
+import { compareQuantities, parseQuantity } from "../../shared/quantity.js";
+import { API_VERSION, DEFAULT_POD_TEMPLATE_KEY, FINALIZER, KIND, LABEL_ROLE } from "../../shared/names.js";
+import { renderClientService, renderHeadlessService, renderPdb, renderPvc } from "../render/children.js";
+import { clusterView, type ClusterView } from "../render/cluster.js";
+import { desiredMembers, parseMemberName, type Member } from "../render/members.js";
+import { BOOTSTRAP_EXPECT_ANNOTATION, renderPod, SPEC_HASH_ANNOTATION, type Addressing } from "../render/pod.js";
+import { driftPatch, isSubset } from "./drift.js";
+import { PDB, POD, PVC, refOf, SERVICE, type Children, type EventSink, type Json, type TypeMeta, type Writer } from "./ports.js";
+import { computeStatus, isPodReady, type ClusterStatus } from "./status.js";
+
+export interface ReconcileDeps {
+  writer: Writer;
+  events: EventSink;
+  addressing: Addressing;
+  now?: () => Date;
+}
+
+export interface ReconcileResult {
+  /** What the step did, for logs; empty when the cluster was already converged. */
+  actions: string[];
+}
+
+const CLUSTER: TypeMeta = { apiVersion: API_VERSION, kind: KIND };
+
+export async function reconcileCluster(deps: ReconcileDeps, cluster: RqCluster, children: Children): Promise<ReconcileResult> {
+  const actions: string[] = [];
+  const step = new Step(deps, actions);
+  const c = clusterView(cluster);
+  const owned = ownedBy(c.uid, children);
+
+  if (cluster.metadata?.deletionTimestamp) {
+    await finalize(step, cluster, c, owned);
+    return { actions };
+  }
+  const finalizers = cluster.metadata?.finalizers ?? [];
+  if (!finalizers.includes(FINALIZER)) {
+    await step.patch(CLUSTER, cluster as KubernetesObject, { metadata: { finalizers: [...finalizers, FINALIZER], resourceVersion: cluster.metadata?.resourceVersion } }, "FinalizerAdded", `added finalizer ${FINALIZER} to honour storage.reclaimPolicy=${c.spec.storage.reclaimPolicy} on delete`);
+  }
+
+  const desiredHashes = new Map<string, string>();
+  if (!c.spec.paused) {
+    const template = await podTemplate(deps.writer, c);
+    await converge(step, c, owned, children, template, desiredHashes);
+  }
+  await writeStatus(deps, cluster, c, owned, desiredHashes);
+  return { actions };
+}
+
+/** Children whose owner is this cluster, plus same-named ones with no owner (adopted by drift). */
+function ownedBy(uid: string, children: Children): Children {
+  const mine = <T extends KubernetesObject>(o: T) => {
+    const refs = o.metadata?.ownerReferences ?? [];
+    return refs.length === 0 || refs.some((r) => r.uid === uid);
+  };
+  return {
+    pods: children.pods.filter(mine),
+    pvcs: children.pvcs.filter(mine),
+    services: children.services.filter(mine),
+    pdbs: children.pdbs.filter(mine),
+  };
+}
+
+/** Writes with an event each, so `kubectl describe rqc` tells the story. */
+class Step {
+  constructor(private readonly deps: ReconcileDeps, private readonly actions: string[]) {}
+
+  private record(reason: string, message: string) {
+    this.actions.push(message);
+    this.deps.events.normal(reason, message);
+  }
+
+  async create(obj: KubernetesObject, reason = "Created") {
+    await this.deps.writer.create(obj);
+    this.record(reason, `created ${obj.kind} ${obj.metadata!.name}`);
+  }
+
+  async patch(type: TypeMeta, obj: KubernetesObject, patch: Json, reason: string, message: string) {
+    await this.deps.writer.patch(refOf(type, obj), patch);
+    this.record(reason, message);
+  }
+
+  async delete(type: TypeMeta, obj: KubernetesObject, reason: string, message: string) {
+    await this.deps.writer.delete(refOf(type, obj));
+    this.record(reason, message);
+  }
+
+  get addressing(): Addressing {
+    return this.deps.addressing;
+  }
+
+  warn(reason: string, message: string) {
+    this.actions.push(message);
+    this.deps.events.warning(reason, message);
+  }
+}
+
+async function finalize(step: Step, cluster: RqCluster, c: ClusterView, owned: Children) {
+  const finalizers = cluster.metadata?.finalizers ?? [];
+  if (!finalizers.includes(FINALIZER)) return;
+  for (const pvc of owned.pvcs) {
+    if (c.spec.storage.reclaimPolicy === "Delete") {
+      if (!pvc.metadata?.deletionTimestamp) {
+        await step.delete(PVC, pvc, "PVCDeleted", `deleted PVC ${pvc.metadata!.name} (storage.reclaimPolicy=Delete)`);
+      }
+    } else if ((pvc.metadata?.ownerReferences ?? []).some((r) => r.uid === c.uid)) {
+      // Without this the garbage collector would delete the data along with the cluster.
+      const others = (pvc.metadata!.ownerReferences ?? []).filter((r) => r.uid !== c.uid);
+      await step.patch(PVC, pvc, { metadata: { ownerReferences: others } }, "PVCRetained", `kept PVC ${pvc.metadata!.name} (storage.reclaimPolicy=Retain): it no longer belongs to the cluster and outlives it`);
+    }
+  }
+  await step.patch(CLUSTER, cluster as KubernetesObject, { metadata: { finalizers: finalizers.filter((f) => f !== FINALIZER), resourceVersion: cluster.metadata?.resourceVersion } }, "FinalizerRemoved", `removed finalizer ${FINALIZER}`);
+}
+
+async function podTemplate(writer: Writer, c: ClusterView): Promise<Json | undefined> {
+  if (c.spec.podTemplate) return c.spec.podTemplate as Json;
+  const ref = c.spec.podTemplateConfigMap;
+  if (!ref) return undefined;
+  const key = ref.key ?? DEFAULT_POD_TEMPLATE_KEY;
+  const data = await writer.readConfigMap(c.namespace, ref.name);
+  const where = `ConfigMap ${c.namespace}/${ref.name} key ${key} (spec.podTemplateConfigMap)`;
+  if (data === undefined) throw new Error(`${where} does not exist; create it or remove spec.podTemplateConfigMap`);
+  const text = data[key];
+  if (text === undefined) throw new Error(`${where} is missing; add the key or set spec.podTemplateConfigMap.key`);
+  try {
+    return JSON.parse(text) as Json;
+  } catch (err) {
+    throw new Error(`${where} is not valid JSON (${(err as Error).message}); fix the template`);
+  }
+}
+
+/** Creates a child that is missing, or restores one that drifted. */
+async function ensure(step: Step, type: TypeMeta, desired: KubernetesObject, live: KubernetesObject | undefined, exact: string[][] = []) {
+  if (!live) return step.create(desired);
+  const { apiVersion: _a, kind: _k, ...wanted } = desired as Json;
+  const patch = driftPatch(wanted, live as Json, exact);
+  if (patch) await step.patch(type, live, patch, "Updated", `restored ${desired.kind} ${desired.metadata!.name} to its spec`);
+}
+
+const byName = <T extends KubernetesObject>(list: T[], name: string) => list.find((o) => o.metadata?.name === name);
+
+async function converge(step: Step, c: ClusterView, owned: Children, all: Children, template: Json | undefined, desiredHashes: Map<string, string>) {
+  const selectorExact = [["spec", "selector"]];
+  for (const svc of [renderHeadlessService(c), renderClientService(c)]) {
+    await ensure(step, SERVICE, svc, byName(owned.services, svc.metadata!.name!), selectorExact);
+  }
+  const pdb = renderPdb(c);
+  const livePdb = byName(owned.pdbs, c.pdbName);
+  if (pdb) await ensure(step, PDB, pdb, livePdb, [["spec", "selector", "matchLabels"]]);
+  else if (livePdb) await step.delete(PDB, livePdb, "Deleted", `deleted PodDisruptionBudget ${c.pdbName} (podDisruptionBudget.maxUnavailable=0)`);
+
+  const pods = owned.pods;
+  const bootstrapExpect = Number(pods.map((p) => p.metadata?.annotations?.[BOOTSTRAP_EXPECT_ANNOTATION]).find((v) => v && Number(v) > 0) ?? c.spec.replicas);
+  const desired = desiredMembers(c.name, c.spec.replicas, c.spec.readReplicas);
+  const rendered = new Map(desired.map((m) => [m.name, renderPod(c, { member: m, bootstrapExpect, template, addressing: step.addressing })]));
+  for (const [name, pod] of rendered) desiredHashes.set(name, pod.metadata!.annotations![SPEC_HASH_ANNOTATION]!);
+
+  // Restore labels, annotations and owner of live pods; their spec is replaced by rolling.
+  for (const live of pods) {
+    const want = rendered.get(live.metadata!.name!);
+    if (!want || live.metadata?.deletionTimestamp) continue;
+    const meta = { labels: want.metadata!.labels, ownerReferences: want.metadata!.ownerReferences };
+    if (!isSubset(meta, live.metadata)) {
+      await step.patch(POD, live, { metadata: meta }, "Updated", `restored labels and owner of Pod ${live.metadata!.name}`);
+    }
+  }
+
+  for (const role of ["voter", "read-only"] as const) {
+    await scaleRole(step, c, role, desired.filter((m) => m.role === role), pods, owned.pvcs, all.pvcs, rendered, bootstrapExpect);
+  }
+  await rollOutdated(step, c, pods, desiredHashes);
+}
+
+/**
+ * Brings one role's Pods and PVCs to the desired members, one node at a time except for the
+ * first bootstrap, where rqlite needs all `bootstrapExpect` voters at once to elect a leader.
+ */
+async function scaleRole(step: Step, c: ClusterView, role: Member["role"], wanted: Member[], allPods: V1Pod[], pvcs: V1PersistentVolumeClaim[], anyPvcs: V1PersistentVolumeClaim[], rendered: Map<string, V1Pod>, bootstrapExpect: number) {
+  const pods = allPods.filter((p) => p.metadata?.labels?.[LABEL_ROLE] === role);
+  const wantedNames = new Set(wanted.map((m) => m.name));
+  const terminating = pods.some((p) => p.metadata?.deletionTimestamp);
+  const settled = !terminating && pods.every(isPodReady);
+
+  // PVCs first, for every node that will have a Pod; a PVC is never recreated under a live Pod.
+  for (const m of wanted) {
+    const desiredPvc = renderPvc(c, m);
+    const live = byName(pvcs, m.name);
+    if (!live && byName(anyPvcs, m.name)) {
+      step.warn("AdoptionConflict", `PVC ${m.name} exists and belongs to another owner; not touching it`);
+      continue;
+    }
+    if (!live) {
+      await step.create(desiredPvc);
+      continue;
+    }
+    await ensurePvc(step, desiredPvc, live);
+  }
+
+  // Extra nodes leave highest ordinal first, one at a time, each after the last is gone.
+  const extras = pods
+    .filter((p) => !wantedNames.has(p.metadata!.name!))
+    .sort((a, b) => ordinal(c, b) - ordinal(c, a));
+  if (extras.length > 0) {
+    if (terminating) return;
+    const victim = extras[0]!;
+    await step.delete(POD, victim, "ScalingDown", `deleted Pod ${victim.metadata!.name} to scale ${role === "voter" ? "voters" : "read replicas"} down to ${wanted.length}`);
+    return;
+  }
+  await releasePvcs(step, c, role, wantedNames, pods, pvcs);
+
+  const missing = wanted.filter((m) => !byName(pods, m.name));
+  if (missing.length === 0) return;
+  const bootstrapping = role === "voter" ? missing.filter((m) => m.ordinal < bootstrapExpect) : [];
+  // Founding voters start together; any other node joins once every node before it is ready.
+  const batch = bootstrapping.length > 0 ? bootstrapping : settled ? missing.slice(0, role === "voter" ? 1 : missing.length) : [];
+  for (const m of batch) await step.create(rendered.get(m.name)!, pods.length === 0 ? "Created" : "ScalingUp");
+}
+
+/** PVCs of nodes that scaled away: deleted or kept per storage.scaleDownPolicy, once their Pod is gone. */
+async function releasePvcs(step: Step, c: ClusterView, role: Member["role"], wantedNames: Set<string>, pods: V1Pod[], pvcs: V1PersistentVolumeClaim[]) {
+  if (c.spec.storage.scaleDownPolicy !== "Delete") return;
+  for (const pvc of pvcs) {
+    const name = pvc.metadata!.name!;
+    const member = parseMemberName(c.name, name);
+    if (!member || member.role !== role || wantedNames.has(name) || byName(pods, name) || pvc.metadata?.deletionTimestamp) continue;
+    await step.delete(PVC, pvc, "PVCDeleted", `deleted PVC ${name} of removed node (storage.scaleDownPolicy=Delete)`);
+  }
+}
+
+/** Storage may grow in place (PVC expansion); labels and owner are restored. */
+async function ensurePvc(step: Step, desired: V1PersistentVolumeClaim, live: V1PersistentVolumeClaim) {
+  const patch = driftPatch({ metadata: { labels: desired.metadata!.labels, ownerReferences: desired.metadata!.ownerReferences } }, live as Json);
+  const want = desired.spec!.resources!.requests!.storage!;
+  const have = live.spec?.resources?.requests?.storage;
+  const grow = have !== undefined && isLarger(want, have);
+  if (!patch && !grow) return;
+  const body: Json = { ...(patch ?? {}), ...(grow ? { spec: { resources: { requests: { storage: want } } } } : {}) };
+  await step.patch(PVC, live, body, grow ? "StorageExpanded" : "Updated", grow ? `requested ${want} for PVC ${live.metadata!.name} (was ${have})` : `restored labels and owner of PVC ${live.metadata!.name}`);
+}
+
+/** RollingUpdate replaces one outdated Pod at a time, and only when every node is ready. */
+async function rollOutdated(step: Step, c: ClusterView, pods: V1Pod[], desiredHashes: Map<string, string>) {
+  if (c.spec.updateStrategy.type !== "RollingUpdate") return;
+  if (pods.some((p) => p.metadata?.deletionTimestamp) || !pods.every(isPodReady)) return;
+  const outdated = pods
+    .filter((p) => desiredHashes.has(p.metadata!.name!) && p.metadata?.annotations?.[SPEC_HASH_ANNOTATION] !== desiredHashes.get(p.metadata!.name!))
+    .sort((a, b) => ordinal(c, b) - ordinal(c, a));
+  const next = outdated[0];
+  if (next) await step.delete(POD, next, "RollingUpdate", `deleted outdated Pod ${next.metadata!.name} to recreate it with the new spec (${outdated.length} outdated)`);
+}
+
+function ordinal(c: ClusterView, pod: V1Pod): number {
+  return parseMemberName(c.name, pod.metadata!.name!)?.ordinal ?? -1;
+}
+
+async function writeStatus(deps: ReconcileDeps, cluster: RqCluster, c: ClusterView, owned: Children, desiredHashes: Map<string, string>) {
+  const previous = (cluster as { status?: Partial<ClusterStatus> }).status;
+  const wasAvailable = previous?.conditions?.some((x) => x.type === "Available" && x.status === "True") === true ||
+    (previous?.phase !== undefined && !["Pending", "Creating"].includes(previous.phase));
+  const status = computeStatus(c, { pods: owned.pods, desiredHashes, wasAvailable }, previous, deps.now?.() ?? new Date());
+  if (isSubset(status, previous ?? {}) && isSubset(previous ?? {}, status)) return;
+  await deps.writer.patchStatus(refOf(CLUSTER, cluster as KubernetesObject), { status } as Json);
+}
+
+/** True when quantity a is larger than b; unparsable quantities never count as growth. */
+function isLarger(a: string, b: string): boolean {
+  const [qa, qb] = [parseQuantity(a), parseQuantity(b)];
+  return qa !== undefined && qb !== undefined && compareQuantities(qa, qb) > 0;
+}

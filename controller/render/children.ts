@@ -1,0 +1,58 @@
+// The cluster's children other than Pods: both Services, the PVC of each node, the PDB.
+import type { V1PersistentVolumeClaim, V1PodDisruptionBudget, V1Service } from "@kubernetes/client-node";
+import { HTTP_PORT, LABEL_ROLE, RAFT_PORT } from "../../shared/names.js";
+import type { ClusterView } from "./cluster.js";
+import type { Member } from "./members.js";
+
+function metadata(c: ClusterView, name: string, labels = c.labels) {
+  return { name, namespace: c.namespace, labels, ownerReferences: [c.ownerReference] };
+}
+
+const httpPort = { name: "http", port: HTTP_PORT, targetPort: "http", protocol: "TCP" };
+const raftPort = { name: "raft", port: RAFT_PORT, targetPort: "raft", protocol: "TCP" };
+
+/** Gives every node a DNS name, ready or not, which rqlite's DNS discovery needs to bootstrap. */
+export function renderHeadlessService(c: ClusterView): V1Service {
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: metadata(c, c.headlessService),
+    spec: { clusterIP: "None", publishNotReadyAddresses: true, selector: c.labels, ports: [httpPort, raftPort] },
+  } as V1Service;
+}
+
+/** Clients reach any ready node; rqlite forwards writes to the leader itself. */
+export function renderClientService(c: ClusterView): V1Service {
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: metadata(c, c.clientService),
+    spec: { type: "ClusterIP", selector: c.labels, ports: [httpPort] },
+  } as V1Service;
+}
+
+export function renderPvc(c: ClusterView, member: Member): V1PersistentVolumeClaim {
+  const { storageClassName, size } = c.spec.storage;
+  return {
+    apiVersion: "v1",
+    kind: "PersistentVolumeClaim",
+    metadata: metadata(c, member.name, { ...c.labels, [LABEL_ROLE]: member.role }),
+    spec: {
+      accessModes: ["ReadWriteOnce"],
+      ...(storageClassName !== undefined ? { storageClassName } : {}),
+      resources: { requests: { storage: String(size) } },
+    },
+  };
+}
+
+/** Covers voters only: read replicas hold no quorum, so evicting them never risks the cluster. */
+export function renderPdb(c: ClusterView): V1PodDisruptionBudget | undefined {
+  const maxUnavailable = c.spec.podDisruptionBudget.maxUnavailable;
+  if (maxUnavailable === 0) return undefined;
+  return {
+    apiVersion: "policy/v1",
+    kind: "PodDisruptionBudget",
+    metadata: metadata(c, c.pdbName),
+    spec: { maxUnavailable, selector: { matchLabels: { ...c.labels, [LABEL_ROLE]: "voter" } } },
+  };
+}

@@ -1,0 +1,45 @@
+// One defaulted, read-only view of an RqCluster that every render function takes, so that
+// names, labels and the owner reference are derived in one place.
+import type { V1OwnerReference } from "@kubernetes/client-node";
+import { applyDefaults, type RqCluster, type RqClusterSpec } from "../../shared/index.js";
+import { API_VERSION, clientServiceName, clusterLabels, headlessServiceName, KIND, podDisruptionBudgetName } from "../../shared/names.js";
+
+/** The spec after defaulting: every field API.md gives a default is present. */
+export type DefaultedSpec = RqClusterSpec & Required<Pick<RqClusterSpec,
+  "replicas" | "readReplicas" | "image" | "imagePullPolicy" | "resources" | "paused">> & {
+  storage: Required<Pick<NonNullable<RqClusterSpec["storage"]>, "size" | "reclaimPolicy" | "scaleDownPolicy">> & NonNullable<RqClusterSpec["storage"]>;
+  affinity: Required<NonNullable<RqClusterSpec["affinity"]>>;
+  podDisruptionBudget: Required<NonNullable<RqClusterSpec["podDisruptionBudget"]>>;
+  updateStrategy: Required<NonNullable<RqClusterSpec["updateStrategy"]>>;
+};
+
+export interface ClusterView {
+  name: string;
+  namespace: string;
+  uid: string;
+  generation?: number;
+  spec: DefaultedSpec;
+  /** On every child; also the selector of every child. */
+  labels: Record<string, string>;
+  headlessService: string;
+  clientService: string;
+  pdbName: string;
+  ownerReference: V1OwnerReference;
+}
+
+export function clusterView(obj: RqCluster): ClusterView {
+  const defaulted = applyDefaults(obj);
+  const { name, namespace, uid, generation } = obj.metadata as { name: string; namespace: string; uid: string; generation?: number };
+  return {
+    name,
+    namespace,
+    uid,
+    generation,
+    spec: defaulted.spec as DefaultedSpec,
+    labels: clusterLabels(name),
+    headlessService: headlessServiceName(name),
+    clientService: clientServiceName(name),
+    pdbName: podDisruptionBudgetName(name),
+    ownerReference: { apiVersion: API_VERSION, kind: KIND, name, uid, controller: true, blockOwnerDeletion: true },
+  };
+}

@@ -1,0 +1,209 @@
+import { createHash } from "node:crypto";
+import type { V1Affinity, V1Container, V1Pod, V1ResourceRequirements, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
+import { DATA_VOLUME, HTTP_PORT, isOperatorOwnedLabel, LABEL_ROLE, RAFT_PORT, RQLITE_CONTAINER, voterName } from "../../shared/names.js";
+import type { ClusterView } from "./cluster.js";
+import type { Member } from "./members.js";
+import { mergeTemplate } from "./template.js";
+
+const DATA_DIR = "/rqlite/file";
+const AUTH_DIR = "/rqlite/auth";
+const HTTP_TLS_DIR = "/rqlite/tls/http";
+const NODE_TLS_DIR = "/rqlite/tls/node";
+
+export const SPEC_HASH_ANNOTATION = "rqlite.io/spec-hash";
+export const BOOTSTRAP_EXPECT_ANNOTATION = "rqlite.io/bootstrap-expect";
+
+/**
+ * How nodes name each other. In a cluster every node has a stable DNS name through the headless
+ * Service and discovery resolves that Service. The local runtime has no cluster DNS, so it
+ * passes each node's loopback address and an explicit join list instead.
+ */
+export type Addressing =
+  | { kind: "dns"; clusterDomain: string }
+  | { kind: "static"; addressOf: (podName: string) => string };
+
+export interface PodInputs {
+  member: Member;
+  /** Voter count the cluster was first created with; kept so that scaling never rolls pods. */
+  bootstrapExpect: number;
+  /** The user's pod template (spec.podTemplate or the ConfigMap's), an RFC 7396 merge patch. */
+  template?: Record<string, unknown>;
+  addressing: Addressing;
+}
+
+export function nodeAddress(c: ClusterView, podName: string, addressing: Addressing): string {
+  return addressing.kind === "dns"
+    ? `${podName}.${c.headlessService}.${c.namespace}.svc.${addressing.clusterDomain}`
+    : addressing.addressOf(podName);
+}
+
+export function rqlitedArgs(c: ClusterView, inputs: PodInputs): string[] {
+  const { member, addressing } = inputs;
+  const self = nodeAddress(c, member.name, addressing);
+  const args = [
+    `-node-id=${member.name}`,
+    `-http-addr=${addressing.kind === "dns" ? "0.0.0.0" : self}:${HTTP_PORT}`,
+    `-http-adv-addr=${self}:${HTTP_PORT}`,
+    `-raft-addr=${addressing.kind === "dns" ? "0.0.0.0" : self}:${RAFT_PORT}`,
+    `-raft-adv-addr=${self}:${RAFT_PORT}`,
+  ];
+  if (addressing.kind === "dns") {
+    args.push("-disco-mode=dns", `-disco-config=${JSON.stringify({ name: `${c.headlessService}.${c.namespace}.svc.${addressing.clusterDomain}`, port: RAFT_PORT })}`);
+  } else {
+    const peers = Array.from({ length: inputs.bootstrapExpect }, (_, i) => `${addressing.addressOf(voterName(c.name, i))}:${RAFT_PORT}`);
+    args.push(`-join=${peers.join(",")}`);
+  }
+  if (member.role === "voter") args.push(`-bootstrap-expect=${inputs.bootstrapExpect}`);
+  else args.push("-raft-non-voter=true");
+  args.push("-join-interval=1s", "-join-attempts=300");
+  if (c.spec.auth?.secretName) args.push(`-auth=${AUTH_DIR}/users.json`);
+  if (c.spec.tls?.http?.secretName) {
+    args.push(`-http-cert=${HTTP_TLS_DIR}/tls.crt`, `-http-key=${HTTP_TLS_DIR}/tls.key`);
+  }
+  if (c.spec.tls?.node?.secretName) {
+    args.push(`-node-cert=${NODE_TLS_DIR}/tls.crt`, `-node-key=${NODE_TLS_DIR}/tls.key`, `-node-ca-cert=${NODE_TLS_DIR}/ca.crt`);
+  }
+  args.push(...(c.spec.extraArgs ?? []), `${DATA_DIR}/data`);
+  return args;
+}
+
+function antiAffinity(c: ClusterView): V1Affinity | undefined {
+  const term = { labelSelector: { matchLabels: c.labels }, topologyKey: c.spec.affinity.topologyKey };
+  switch (c.spec.affinity.podAntiAffinity) {
+    case "Required":
+      return { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [term] } };
+    case "Preferred":
+      return { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: term }] } };
+    default:
+      return undefined;
+  }
+}
+
+function secretVolumes(c: ClusterView): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
+  const wanted: Array<[string, string | undefined, string]> = [
+    ["auth", c.spec.auth?.secretName, AUTH_DIR],
+    ["tls-http", c.spec.tls?.http?.secretName, HTTP_TLS_DIR],
+    ["tls-node", c.spec.tls?.node?.secretName, NODE_TLS_DIR],
+  ];
+  const present = wanted.filter((w): w is [string, string, string] => Boolean(w[1]));
+  return {
+    volumes: present.map(([name, secretName]) => ({ name, secret: { secretName } })),
+    mounts: present.map(([name, , mountPath]) => ({ name, mountPath, readOnly: true })),
+  };
+}
+
+function rqliteContainer(c: ClusterView, inputs: PodInputs, mounts: V1VolumeMount[]): V1Container {
+  const scheme = c.spec.tls?.http?.secretName ? "HTTPS" : "HTTP";
+  return {
+    name: RQLITE_CONTAINER,
+    image: c.spec.image,
+    imagePullPolicy: c.spec.imagePullPolicy,
+    command: ["rqlited"],
+    args: rqlitedArgs(c, inputs),
+    ports: [
+      { name: "http", containerPort: HTTP_PORT, protocol: "TCP" },
+      { name: "raft", containerPort: RAFT_PORT, protocol: "TCP" },
+    ],
+    env: c.spec.env,
+    resources: quantitiesAsStrings(c.spec.resources),
+    volumeMounts: [{ name: DATA_VOLUME, mountPath: DATA_DIR }, ...mounts],
+    // Ready means this node knows a leader and can serve; alive only needs the node itself.
+    readinessProbe: { httpGet: { path: "/readyz", port: "http", scheme }, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 3 },
+    livenessProbe: { httpGet: { path: "/readyz?noleader", port: "http", scheme }, initialDelaySeconds: 10, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 6 },
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ["ALL"] },
+    },
+  };
+}
+
+/** Quantities are int-or-string in the schema; the Pod API types want strings. */
+function quantitiesAsStrings(r: ClusterView["spec"]["resources"]): V1ResourceRequirements {
+  const strings = (m?: Record<string, string | number>) => m && Object.fromEntries(Object.entries(m).map(([k, v]) => [k, String(v)]));
+  return { ...r, limits: strings(r.limits), requests: strings(r.requests) };
+}
+
+/** The Pod for one member, before the user's template. */
+function basePod(c: ClusterView, inputs: PodInputs): V1Pod {
+  const { volumes, mounts } = secretVolumes(c);
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: {
+      name: inputs.member.name,
+      namespace: c.namespace,
+      labels: { ...c.labels, [LABEL_ROLE]: inputs.member.role },
+      annotations: { [BOOTSTRAP_EXPECT_ANNOTATION]: String(inputs.bootstrapExpect) },
+      ownerReferences: [c.ownerReference],
+    },
+    spec: {
+      hostname: inputs.member.name,
+      subdomain: c.headlessService,
+      restartPolicy: "Always",
+      affinity: antiAffinity(c),
+      imagePullSecrets: c.spec.imagePullSecrets,
+      // rqlite needs no privileges, so the Pod passes the "restricted" Pod Security Standard.
+      securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000, seccompProfile: { type: "RuntimeDefault" } },
+      terminationGracePeriodSeconds: 30,
+      containers: [rqliteContainer(c, inputs, mounts)],
+      volumes: [{ name: DATA_VOLUME, persistentVolumeClaim: { claimName: inputs.member.name } }, ...volumes],
+    },
+  };
+}
+
+type Json = Record<string, unknown>;
+
+/**
+ * Applies the user's template (see template.ts), then puts back what the operator owns:
+ * admission rejects templates that touch those fields, and this keeps a bypassed webhook
+ * harmless.
+ */
+function applyTemplate(base: V1Pod, template: Json | undefined): V1Pod {
+  if (!template) return base;
+  const merged = mergeTemplate(base, template) as V1Pod;
+  const spec = merged.spec!;
+  const generated = base.spec!.containers[0]!;
+  spec.containers = spec.containers.map((ct) => {
+    if (ct.name !== RQLITE_CONTAINER) return ct;
+    const { image, command, args, ports } = generated;
+    const dataMount = generated.volumeMounts![0]!;
+    return { ...ct, image, command, args, ports, volumeMounts: [dataMount, ...(ct.volumeMounts ?? []).filter((m) => m.name !== DATA_VOLUME)] };
+  });
+  spec.volumes = [base.spec!.volumes![0]!, ...(spec.volumes ?? []).filter((v) => v.name !== DATA_VOLUME)];
+  spec.hostname = base.spec!.hostname;
+  spec.subdomain = base.spec!.subdomain;
+  spec.restartPolicy = base.spec!.restartPolicy;
+  merged.metadata = {
+    ...merged.metadata,
+    name: base.metadata!.name,
+    namespace: base.metadata!.namespace,
+    ownerReferences: base.metadata!.ownerReferences,
+    labels: { ...withoutOwnedLabels(merged.metadata?.labels), ...base.metadata!.labels },
+  };
+  return merged;
+}
+
+function withoutOwnedLabels(labels: Record<string, string> | undefined): Record<string, string> {
+  return Object.fromEntries(Object.entries(labels ?? {}).filter(([k]) => !isOperatorOwnedLabel(k)));
+}
+
+/** A stable digest of what the Pod should run; a change means the Pod must be replaced. */
+export function podSpecHash(pod: V1Pod): string {
+  const { labels, annotations } = pod.metadata ?? {};
+  return createHash("sha256").update(canonicalJson({ labels, annotations, spec: pod.spec })).digest("hex").slice(0, 16);
+}
+
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    v && typeof v === "object" && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Json).filter(([, x]) => x !== undefined).sort(([a], [b]) => (a < b ? -1 : 1)))
+      : v,
+  );
+}
+
+export function renderPod(c: ClusterView, inputs: PodInputs): V1Pod {
+  const pod = applyTemplate(basePod(c, inputs), inputs.template);
+  pod.metadata!.annotations = { ...pod.metadata!.annotations, [SPEC_HASH_ANNOTATION]: podSpecHash(pod) };
+  return pod;
+}

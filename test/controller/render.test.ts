@@ -1,0 +1,178 @@
+import { strict as assert } from "node:assert";
+import { renderClientService, renderHeadlessService, renderPdb, renderPvc } from "../../controller/render/children.js";
+import type { ClusterView, DefaultedSpec } from "../../controller/render/cluster.js";
+import { desiredMembers, parseMemberName } from "../../controller/render/members.js";
+import { renderPod, rqlitedArgs, SPEC_HASH_ANNOTATION, type Addressing } from "../../controller/render/pod.js";
+import { driftPatch, isSubset } from "../../controller/reconcile/drift.js";
+import { mergeTemplate } from "../../controller/render/template.js";
+
+const dns: Addressing = { kind: "dns", clusterDomain: "cluster.local" };
+
+function view(spec: Partial<DefaultedSpec> = {}): ClusterView {
+  return {
+    name: "demo", namespace: "db", uid: "u-1", generation: 1,
+    spec: {
+      replicas: 3, readReplicas: 0, image: "rqlite/rqlite:8.43.4", imagePullPolicy: "IfNotPresent",
+      storage: { size: "1Gi", reclaimPolicy: "Retain", scaleDownPolicy: "Delete" },
+      resources: { requests: { cpu: "100m", memory: "128Mi" } },
+      affinity: { podAntiAffinity: "Preferred", topologyKey: "kubernetes.io/hostname" },
+      podDisruptionBudget: { maxUnavailable: 1 }, updateStrategy: { type: "RollingUpdate" }, paused: false,
+      ...spec,
+    } as DefaultedSpec,
+    labels: { "app.kubernetes.io/name": "rqlite", "app.kubernetes.io/instance": "demo", "app.kubernetes.io/managed-by": "rqlite-operator", "rqlite.io/cluster": "demo" },
+    headlessService: "demo-internal", clientService: "demo", pdbName: "demo",
+    ownerReference: { apiVersion: "rqlite.io/v1alpha1", kind: "RqCluster", name: "demo", uid: "u-1", controller: true, blockOwnerDeletion: true },
+  };
+}
+
+describe("render: members", () => {
+  it("names voters and read replicas and parses them back", () => {
+    const ms = desiredMembers("demo", 2, 1);
+    assert.deepEqual(ms.map((m) => m.name), ["demo-0", "demo-1", "demo-ro-0"]);
+    assert.deepEqual(parseMemberName("demo", "demo-ro-0"), { name: "demo-ro-0", ordinal: 0, role: "read-only" });
+    assert.equal(parseMemberName("demo", "demo-internal"), undefined);
+    assert.equal(parseMemberName("demo", "demo-01"), undefined);
+    assert.equal(parseMemberName("demo", "other-1"), undefined);
+  });
+});
+
+describe("render: pod", () => {
+  const voter = { name: "demo-1", ordinal: 1, role: "voter" as const };
+
+  it("gives each node a DNS identity and rqlited flags for DNS discovery", () => {
+    const pod = renderPod(view(), { member: voter, bootstrapExpect: 3, addressing: dns });
+    assert.equal(pod.spec!.hostname, "demo-1");
+    assert.equal(pod.spec!.subdomain, "demo-internal");
+    const args = pod.spec!.containers[0]!.args!;
+    assert.ok(args.includes("-node-id=demo-1"));
+    assert.ok(args.includes("-http-adv-addr=demo-1.demo-internal.db.svc.cluster.local:4001"));
+    assert.ok(args.includes("-disco-mode=dns"));
+    assert.ok(args.includes("-bootstrap-expect=3"));
+    assert.equal(args.at(-1), "/rqlite/file/data");
+    assert.deepEqual(pod.metadata!.ownerReferences, [view().ownerReference]);
+    assert.equal(pod.spec!.volumes![0]!.persistentVolumeClaim!.claimName, "demo-1");
+  });
+
+  it("marks read replicas as non-voters without bootstrap-expect", () => {
+    const args = rqlitedArgs(view(), { member: { name: "demo-ro-0", ordinal: 0, role: "read-only" }, bootstrapExpect: 3, addressing: dns });
+    assert.ok(args.includes("-raft-non-voter=true"));
+    assert.equal(args.some((a) => a.startsWith("-bootstrap-expect")), false);
+  });
+
+  it("uses loopback addresses and a join list in static addressing", () => {
+    const addressing: Addressing = { kind: "static", addressOf: (n) => `127.0.1.${Number(n.split("-").pop()) + 1}` };
+    const args = rqlitedArgs(view(), { member: voter, bootstrapExpect: 3, addressing });
+    assert.ok(args.includes("-http-addr=127.0.1.2:4001"));
+    assert.ok(args.includes("-join=127.0.1.1:4002,127.0.1.2:4002,127.0.1.3:4002"));
+  });
+
+  it("mounts auth and TLS Secrets and passes them as flags", () => {
+    const c = view({ auth: { secretName: "users" }, tls: { http: { secretName: "h" }, node: { secretName: "n" } } } as Partial<DefaultedSpec>);
+    const pod = renderPod(c, { member: voter, bootstrapExpect: 3, addressing: dns });
+    const ct = pod.spec!.containers[0]!;
+    assert.ok(ct.args!.includes("-auth=/rqlite/auth/users.json"));
+    assert.ok(ct.args!.includes("-http-cert=/rqlite/tls/http/tls.crt"));
+    assert.ok(ct.args!.includes("-node-ca-cert=/rqlite/tls/node/ca.crt"));
+    assert.deepEqual(pod.spec!.volumes!.map((v) => v.secret?.secretName ?? v.name), ["data", "users", "h", "n"]);
+    assert.equal(ct.readinessProbe!.httpGet!.scheme, "HTTPS");
+  });
+
+  it("spreads nodes per affinity", () => {
+    const req = renderPod(view({ affinity: { podAntiAffinity: "Required", topologyKey: "zone" } }), { member: voter, bootstrapExpect: 3, addressing: dns });
+    assert.equal(req.spec!.affinity!.podAntiAffinity!.requiredDuringSchedulingIgnoredDuringExecution![0]!.topologyKey, "zone");
+    const none = renderPod(view({ affinity: { podAntiAffinity: "None", topologyKey: "zone" } }), { member: voter, bootstrapExpect: 3, addressing: dns });
+    assert.equal(none.spec!.affinity, undefined);
+  });
+
+  it("applies the template as a merge patch but keeps what the operator owns", () => {
+    const template = {
+      metadata: { labels: { team: "db", "rqlite.io/cluster": "hijack" }, annotations: { a: "b" } },
+      spec: {
+        hostname: "nope", priorityClassName: "high",
+        containers: [{ name: "rqlite", image: "evil", resources: { limits: { memory: "1Gi" } } }, { name: "sidecar", image: "busybox" }],
+        volumes: [{ name: "scratch", emptyDir: {} }],
+      },
+    };
+    const pod = renderPod(view(), { member: voter, bootstrapExpect: 3, addressing: dns, template });
+    assert.equal(pod.metadata!.labels!.team, "db");
+    assert.equal(pod.metadata!.labels!["rqlite.io/cluster"], "demo");
+    assert.equal(pod.spec!.hostname, "demo-1");
+    assert.equal(pod.spec!.priorityClassName, "high");
+    const [rq, side] = pod.spec!.containers;
+    assert.equal(rq!.image, "rqlite/rqlite:8.43.4");
+    assert.deepEqual(rq!.resources!.limits, { memory: "1Gi" });
+    assert.ok(rq!.readinessProbe, "generated fields of the rqlite container survive");
+    assert.equal(side!.name, "sidecar");
+    assert.deepEqual(pod.spec!.volumes!.map((v) => v.name), ["data", "scratch"]);
+  });
+
+  it("hashes what the pod runs: the same inputs give the same hash, a new image a new one", () => {
+    const a = renderPod(view(), { member: voter, bootstrapExpect: 3, addressing: dns });
+    const b = renderPod(view(), { member: voter, bootstrapExpect: 3, addressing: dns });
+    const c = renderPod(view({ image: "rqlite/rqlite:8.44.0" }), { member: voter, bootstrapExpect: 3, addressing: dns });
+    assert.equal(a.metadata!.annotations![SPEC_HASH_ANNOTATION], b.metadata!.annotations![SPEC_HASH_ANNOTATION]);
+    assert.notEqual(a.metadata!.annotations![SPEC_HASH_ANNOTATION], c.metadata!.annotations![SPEC_HASH_ANNOTATION]);
+  });
+});
+
+describe("render: services, PVC, PDB", () => {
+  it("makes a headless Service that publishes unready nodes and a client Service", () => {
+    const h = renderHeadlessService(view());
+    assert.equal(h.spec!.clusterIP, "None");
+    assert.equal(h.spec!.publishNotReadyAddresses, true);
+    assert.deepEqual(h.spec!.ports!.map((p) => [p.name, p.port]), [["http", 4001], ["raft", 4002]]);
+    const s = renderClientService(view());
+    assert.deepEqual(s.spec!.ports!.map((p) => p.port), [4001]);
+  });
+
+  it("sizes the PVC from storage and leaves the class to the cluster default", () => {
+    const pvc = renderPvc(view(), { name: "demo-0", ordinal: 0, role: "voter" });
+    assert.equal(pvc.spec!.resources!.requests!.storage, "1Gi");
+    assert.equal("storageClassName" in pvc.spec!, false);
+  });
+
+  it("omits the PDB when maxUnavailable is 0", () => {
+    assert.equal(renderPdb(view({ podDisruptionBudget: { maxUnavailable: 0 } })), undefined);
+    assert.equal(renderPdb(view())!.spec!.maxUnavailable, 1);
+  });
+});
+
+describe("drift", () => {
+  it("ignores fields the server adds and catches changed ones", () => {
+    assert.ok(isSubset({ a: 1, b: { c: [1, { d: 2 }] } }, { a: 1, x: 9, b: { c: [1, { d: 2, e: 3 }] } }));
+    assert.equal(isSubset({ a: [1, 2] }, { a: [1, 2, 3] }), false);
+    assert.equal(driftPatch({ spec: { a: 1 } }, { spec: { a: 1, z: 2 } }), undefined);
+    assert.deepEqual(driftPatch({ spec: { a: 1 } }, { spec: { a: 2 } }), { spec: { a: 1 } });
+  });
+
+  it("removes extra keys of maps that must match exactly", () => {
+    const patch = driftPatch({ spec: { selector: { app: "x" } } }, { spec: { selector: { app: "x", extra: "y" } } }, [["spec", "selector"]]);
+    assert.deepEqual(patch, { spec: { selector: { app: "x", extra: null } } });
+  });
+});
+
+describe("render: template merge", () => {
+  it("merges name-keyed lists item by item and keeps generated items the template leaves out", () => {
+    const base = { spec: { containers: [{ name: "rqlite", image: "a", env: [{ name: "X", value: "1" }] }] } };
+    const merged = mergeTemplate(base, { spec: { containers: [{ name: "sidecar", image: "b" }, { name: "rqlite", env: [{ name: "Y", value: "2" }] }] } });
+    assert.deepEqual(merged, { spec: { containers: [
+      { name: "rqlite", image: "a", env: [{ name: "X", value: "1" }, { name: "Y", value: "2" }] },
+      { name: "sidecar", image: "b" },
+    ] } });
+  });
+
+  it("deletes with null and replaces unnamed lists, as RFC 7396 does", () => {
+    assert.deepEqual(mergeTemplate({ a: 1, b: { c: 2 }, l: [1, 2] }, { a: null, b: { d: 3 }, l: [3] }), { b: { c: 2, d: 3 }, l: [3] });
+  });
+
+  it("never lets a __proto__ key change prototypes", () => {
+    const merged = mergeTemplate({}, JSON.parse('{"__proto__": {"polluted": true}}')) as Record<string, unknown>;
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+    assert.equal(Object.getPrototypeOf(merged), Object.prototype);
+  });
+
+  it("keeps the rqlite container when a template only adds a sidecar", () => {
+    const pod = renderPod(view(), { member: { name: "demo-0", ordinal: 0, role: "voter" }, bootstrapExpect: 3, addressing: dns, template: { spec: { containers: [{ name: "sidecar", image: "busybox" }] } } });
+    assert.deepEqual(pod.spec!.containers.map((c) => c.name), ["rqlite", "sidecar"]);
+  });
+});
