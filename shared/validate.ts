@@ -1,0 +1,251 @@
+// Admission validation of RqCluster objects: every rule of API.md, all errors at once, and no
+// input (null, arrays, deep garbage) makes it throw.
+import { child, formatFieldError, index, type FieldError, type ValidationResult } from "./field-errors.js";
+import { envVarErrors } from "./env-rules.js";
+import { majorVersion, parseImageReference } from "./image.js";
+import { getOwn, isPlainObject, objectAt, type JsonObject } from "./json-value.js";
+import { configMapKey, dns1035Label, dns1123Subdomain, qualifiedName } from "./k8s-names.js";
+import { DEFAULT_POD_TEMPLATE_KEY, MAX_CLUSTER_NAME_LENGTH, MAX_REPLICAS } from "./names.js";
+import { checkAgainstSchema } from "./openapi-validator.js";
+import { ENV_VAR_SOURCE } from "./pod-openapi.js";
+import { validatePodTemplate } from "./pod-template.js";
+import { compareQuantities, parseQuantity } from "./quantity.js";
+import { resourceRequirementsErrors } from "./resources.js";
+import { validateExtraArgs } from "./rqlited-flags.js";
+import { DEFAULT_IMAGE, specSchema } from "./schema.js";
+import { schemaErrors } from "./schema-validator.js";
+
+export const MIN_STORAGE_SIZE = "64Mi";
+/** Characters Kubernetes appends to a generateName prefix. */
+const GENERATED_SUFFIX_LENGTH = 5;
+const NAME_REQUIRED = "name or generateName is required";
+
+type Check = (spec: JsonObject, result: ValidationResult) => void;
+
+function nameErrors(name: string, field: string, maxLength: number): FieldError[] {
+  if (name.length > maxLength) {
+    return [{ field, type: "TooLong", value: name, message: `may not be more than ${maxLength} characters, so that every derived name (e.g. <name>-ro-31, <name>-internal) stays a valid DNS label` }];
+  }
+  return dns1035Label(name).map((message) => ({ field, type: "Invalid", value: name, message }));
+}
+
+function metadataErrors(meta: unknown): FieldError[] {
+  if (!isPlainObject(meta)) {
+    return meta === undefined
+      ? [{ field: "metadata.name", type: "Required", message: NAME_REQUIRED }]
+      : [{ field: "metadata", type: "TypeInvalid", value: meta, message: "must be of type object" }];
+  }
+  const name = getOwn(meta, "name");
+  const generateName = getOwn(meta, "generateName");
+  if (typeof name === "string" && name !== "") return nameErrors(name, "metadata.name", MAX_CLUSTER_NAME_LENGTH);
+  if (name !== undefined && typeof name !== "string") {
+    return [{ field: "metadata.name", type: "TypeInvalid", value: name, message: "must be of type string" }];
+  }
+  if (typeof generateName === "string" && generateName !== "") {
+    // The prefix must leave room for the random suffix; its end need not be alphanumeric yet.
+    return nameErrors(`${generateName}x`, "metadata.generateName", MAX_CLUSTER_NAME_LENGTH - GENERATED_SUFFIX_LENGTH + 1)
+      .map((e) => ({ ...e, value: generateName }));
+  }
+  return [{ field: "metadata.name", type: "Required", message: NAME_REQUIRED }];
+}
+
+/** Adds `field: Invalid` (or Required when empty) for every reason `value` is no DNS-1123 subdomain. */
+function subdomainErrors(value: unknown, field: string): FieldError[] {
+  if (typeof value !== "string") return [];
+  if (value === "") return [{ field, type: "Required", message: "" }];
+  return dns1123Subdomain(value).map((message) => ({ field, type: "Invalid", value, message }));
+}
+
+const replicaCheck: Check = (spec, { warnings }) => {
+  const n = getOwn(spec, "replicas");
+  if (typeof n !== "number" || !Number.isInteger(n) || n % 2 !== 0 || n < 2 || n > MAX_REPLICAS) return;
+  warnings.push(`spec.replicas: ${n} voters tolerate ${n / 2 - 1} failed node(s), the same as ${n - 1} voters; an odd number is recommended`);
+};
+
+const imageCheck: Check = (spec, { errors, warnings }) => {
+  const image = getOwn(spec, "image");
+  if (typeof image !== "string") return;
+  const ref = parseImageReference(image);
+  if (!ref) {
+    errors.push({ field: "spec.image", type: "Invalid", value: image, message: `must be a valid image reference such as ${DEFAULT_IMAGE}` });
+  } else if (ref.tag === "latest") {
+    warnings.push(`spec.image: tag "latest" floats to whatever was pushed last; pin a version such as ${DEFAULT_IMAGE} so upgrades are deliberate`);
+  } else if (ref.tag === undefined && ref.digest === undefined) {
+    warnings.push(`spec.image: no tag means "latest", which floats to whatever was pushed last; pin a version such as ${DEFAULT_IMAGE}`);
+  }
+};
+
+const pullSecretsCheck: Check = (spec, { errors }) => {
+  const secrets = getOwn(spec, "imagePullSecrets");
+  if (!Array.isArray(secrets)) return;
+  secrets.forEach((s, i) => {
+    if (isPlainObject(s)) errors.push(...subdomainErrors(getOwn(s, "name"), child(index("spec.imagePullSecrets", i), "name")));
+  });
+};
+
+const storageCheck: Check = (spec, { errors }) => {
+  const storage = objectAt(spec, "storage");
+  if (!storage) return;
+  const size = getOwn(storage, "size");
+  const parsed = parseQuantity(size);
+  if (parsed && compareQuantities(parsed, parseQuantity(MIN_STORAGE_SIZE)!) < 0) {
+    errors.push({ field: "spec.storage.size", type: "Invalid", value: size, message: `must be at least ${MIN_STORAGE_SIZE}` });
+  }
+  const className = getOwn(storage, "storageClassName");
+  // An empty class name is Kubernetes' way to ask for no dynamic provisioning, so it is allowed.
+  if (className !== "") errors.push(...subdomainErrors(className, "spec.storage.storageClassName"));
+};
+
+const resourcesCheck: Check = (spec, { errors }) => {
+  errors.push(...resourceRequirementsErrors(getOwn(spec, "resources"), "spec.resources"));
+};
+
+const affinityCheck: Check = (spec, { errors }) => {
+  const key = getOwn(objectAt(spec, "affinity") ?? {}, "topologyKey");
+  if (typeof key !== "string") return;
+  if (key === "") errors.push({ field: "spec.affinity.topologyKey", type: "Required", message: "" });
+  else for (const message of qualifiedName(key)) errors.push({ field: "spec.affinity.topologyKey", type: "Invalid", value: key, message });
+};
+
+const podTemplateCheck: Check = (spec, { errors }) => {
+  const template = getOwn(spec, "podTemplate");
+  const ref = getOwn(spec, "podTemplateConfigMap");
+  if (isPlainObject(template)) errors.push(...validatePodTemplate(template, "spec.podTemplate"));
+  if (template !== undefined && template !== null && ref !== undefined && ref !== null) {
+    errors.push({ field: "spec.podTemplateConfigMap", type: "Forbidden", message: "may not be set together with spec.podTemplate" });
+  }
+  if (!isPlainObject(ref)) return;
+  errors.push(...subdomainErrors(getOwn(ref, "name"), "spec.podTemplateConfigMap.name"));
+  const key = getOwn(ref, "key") ?? DEFAULT_POD_TEMPLATE_KEY;
+  if (typeof key === "string") {
+    for (const message of configMapKey(key)) errors.push({ field: "spec.podTemplateConfigMap.key", type: "Invalid", value: key, message });
+  }
+};
+
+const secretsCheck: Check = (spec, { errors }) => {
+  const refs: [string[], string][] = [
+    [["auth"], "spec.auth.secretName"],
+    [["tls", "http"], "spec.tls.http.secretName"],
+    [["tls", "node"], "spec.tls.node.secretName"],
+  ];
+  for (const [path, field] of refs) {
+    const holder = objectAt(spec, ...path);
+    if (holder) errors.push(...subdomainErrors(getOwn(holder, "secretName"), field));
+  }
+};
+
+const extraArgsCheck: Check = (spec, { errors }) => {
+  const args = getOwn(spec, "extraArgs");
+  if (Array.isArray(args)) errors.push(...validateExtraArgs(args, "spec.extraArgs"));
+};
+
+const envCheck: Check = (spec, { errors, warnings }) => {
+  const env = getOwn(spec, "env");
+  if (!Array.isArray(env)) return;
+  const seen = new Set<string>();
+  env.forEach((e, i) => {
+    const at = index("spec.env", i);
+    errors.push(...envVarErrors(e, at));
+    if (!isPlainObject(e)) return;
+    const valueFrom = getOwn(e, "valueFrom");
+    if (isPlainObject(valueFrom)) errors.push(...checkAgainstSchema(ENV_VAR_SOURCE, valueFrom, child(at, "valueFrom"), { requireFields: true }));
+    const name = getOwn(e, "name");
+    if (typeof name !== "string") return;
+    if (seen.has(name)) warnings.push(`${at}: environment variable ${JSON.stringify(name)} is set more than once; the last one wins`);
+    seen.add(name);
+  });
+};
+
+const disruptionCheck: Check = (spec, { warnings }) => {
+  const maxUnavailable = getOwn(objectAt(spec, "podDisruptionBudget") ?? {}, "maxUnavailable");
+  const replicas = getOwn(spec, "replicas");
+  if (!Number.isInteger(maxUnavailable) || !Number.isInteger(replicas)) return;
+  const tolerable = Math.floor(((replicas as number) - 1) / 2);
+  if ((maxUnavailable as number) > tolerable) {
+    warnings.push(`spec.podDisruptionBudget.maxUnavailable: evicting ${String(maxUnavailable)} of ${String(replicas)} voters at once loses quorum; at most ${tolerable} keep the cluster writable`);
+  }
+};
+
+const SPEC_CHECKS: Check[] = [
+  replicaCheck, imageCheck, pullSecretsCheck, storageCheck, resourcesCheck, affinityCheck,
+  podTemplateCheck, secretsCheck, extraArgsCheck, envCheck, disruptionCheck,
+];
+
+/** Validates a new RqCluster (defaulted or not). */
+export function validateCreate(obj: unknown): ValidationResult {
+  const result: ValidationResult = { errors: [], warnings: [] };
+  if (!isPlainObject(obj)) {
+    result.errors.push({ field: "", type: "TypeInvalid", value: obj, message: "must be an RqCluster object" });
+    return result;
+  }
+  result.errors.push(...metadataErrors(getOwn(obj, "metadata")));
+  const spec = getOwn(obj, "spec");
+  if (spec === undefined) {
+    result.errors.push({ field: "spec", type: "Required", message: "" });
+    return result;
+  }
+  result.errors.push(...schemaErrors(specSchema, spec, "spec"));
+  if (isPlainObject(spec)) for (const check of SPEC_CHECKS) check(spec, result);
+  return result;
+}
+
+type UpdateCheck = (oldSpec: JsonObject, newSpec: JsonObject, result: ValidationResult) => void;
+
+const imageUpdateCheck: UpdateCheck = (oldSpec, newSpec, { errors, warnings }) => {
+  const before = getOwn(oldSpec, "image");
+  const after = getOwn(newSpec, "image");
+  if (typeof before !== "string" || typeof after !== "string" || before === after) return;
+  const from = majorVersion(parseImageReference(before)?.tag);
+  const to = majorVersion(parseImageReference(after)?.tag);
+  if (from === undefined || to === undefined) {
+    warnings.push(`spec.image: cannot tell the rqlite major versions of ${JSON.stringify(before)} and ${JSON.stringify(after)}; make sure this is no downgrade and at most one major version up`);
+  } else if (to < from) {
+    errors.push({ field: "spec.image", type: "Invalid", value: after, message: `may not downgrade rqlite from major version ${from} to ${to}: newer data formats cannot be read by older versions` });
+  } else if (to > from + 1) {
+    errors.push({ field: "spec.image", type: "Invalid", value: after, message: `may not skip major versions: upgrade from ${from} to ${from + 1} first` });
+  }
+};
+
+const storageUpdateCheck: UpdateCheck = (oldSpec, newSpec, { errors, warnings }) => {
+  const before = objectAt(oldSpec, "storage") ?? {};
+  const after = objectAt(newSpec, "storage") ?? {};
+  const oldClass = getOwn(before, "storageClassName");
+  const newClass = getOwn(after, "storageClassName");
+  if (oldClass !== newClass) {
+    errors.push({ field: "spec.storage.storageClassName", type: "Invalid", value: newClass ?? null, message: "field is immutable" });
+  }
+  const oldSize = getOwn(before, "size");
+  const newSize = getOwn(after, "size");
+  const from = parseQuantity(oldSize);
+  const to = parseQuantity(newSize);
+  if (!from || !to) return;
+  const order = compareQuantities(to, from);
+  if (order < 0) {
+    errors.push({ field: "spec.storage.size", type: "Invalid", value: newSize, message: `may not be less than the current ${String(oldSize)}: volumes can grow but never shrink` });
+  } else if (order > 0) {
+    warnings.push(`spec.storage.size: growing from ${String(oldSize)} to ${String(newSize)} needs a StorageClass with allowVolumeExpansion`);
+  }
+};
+
+const UPDATE_CHECKS: UpdateCheck[] = [imageUpdateCheck, storageUpdateCheck];
+
+/**
+ * Validates an update: the new object as on create, plus the transition rules. An error the
+ * stored object already had is reported as a warning instead (ratcheting, as Kubernetes does
+ * for CRD schemas), so a rule tightened by a newer operator never blocks unrelated changes.
+ */
+export function validateUpdate(oldObj: unknown, newObj: unknown): ValidationResult {
+  const result = validateCreate(newObj);
+  const inherited = new Set(validateCreate(oldObj).errors.map(formatFieldError));
+  const errors: FieldError[] = [];
+  for (const e of result.errors) {
+    const text = formatFieldError(e);
+    if (inherited.has(text)) result.warnings.push(`${text} (unchanged from the stored object; fix it when you can)`);
+    else errors.push(e);
+  }
+  result.errors = errors;
+  const oldSpec = objectAt(oldObj, "spec");
+  const newSpec = objectAt(newObj, "spec");
+  if (oldSpec && newSpec) for (const check of UPDATE_CHECKS) check(oldSpec, newSpec, result);
+  return result;
+}
