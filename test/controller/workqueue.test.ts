@@ -3,6 +3,7 @@ import { performance } from "node:perf_hooks";
 import { Registry } from "prom-client";
 import { logger } from "../../controller/log.js";
 import { WorkQueue, type KeyHandler } from "../../controller/workqueue.js";
+import { eventually } from "./support/eventually.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -10,14 +11,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function metric(registry: Registry, name: string, queue: string): Promise<number> {
   const { values } = await registry.getSingleMetric(name)!.get();
   return values.find((v) => v.labels.name === queue)?.value ?? 0;
-}
-
-async function until(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
 }
 
 describe("WorkQueue", () => {
@@ -29,7 +22,7 @@ describe("WorkQueue", () => {
     return q;
   };
 
-  before(() => { logger.level = "silent"; });
+  before(() => { logger.level = process.env.LOG_LEVEL ?? "silent"; });
   after(() => { logger.level = process.env.LOG_LEVEL ?? "info"; });
   beforeEach(() => {
     registry = new Registry();
@@ -64,13 +57,13 @@ describe("WorkQueue", () => {
       running.delete(key);
     }, 4);
     q.add("x");
-    await until("x to start", () => running.has("x"));
+    await eventually("x to start", () => running.has("x"));
     q.add("x"); // while x is being processed: must wait, not go to a second worker
     q.add("x"); // deduplicated with the previous add
     q.add("y"); // another key runs in parallel on a free worker
-    await until("y to start", () => running.has("y"));
+    await eventually("y to start", () => running.has("y"));
     assert.ok(running.has("x"), "x and y run at the same time on different workers");
-    await until("x to run twice", () => runs.x === 2 && running.size === 0);
+    await eventually("x to run twice", () => runs.x === 2 && running.size === 0);
     await sleep(50);
     assert.equal(overlaps, 0);
     assert.deepEqual(runs, { x: 2, y: 1 });
@@ -84,7 +77,7 @@ describe("WorkQueue", () => {
       if (at.length <= 6) throw new Error(`boom ${key}`);
     });
     q.add("k");
-    await until("7 attempts", () => at.length === 7, 10_000);
+    await eventually("7 attempts", () => at.length === 7, 10_000);
     const gaps = at.slice(1).map((t, i) => t - at[i]!);
     // 5, 10, 20, 40, 80, 160 ms; timers never fire early, and late by only a little here.
     const expected = [5, 10, 20, 40, 80, 160];
@@ -144,7 +137,7 @@ describe("WorkQueue", () => {
     });
     q.add("after");
     q.add("again");
-    await until("both twice", () => runs.after === 2 && runs.again === 2);
+    await eventually("both twice", () => runs.after === 2 && runs.again === 2);
     assert.equal(q.numRequeues("after"), 0);
   });
 

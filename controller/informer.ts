@@ -1,0 +1,304 @@
+import { EventEmitter } from "node:events";
+import { performance } from "node:perf_hooks";
+import type { KubernetesObject } from "@kubernetes/client-node";
+import { KubeApiError, type KubeClient, type KubeRequest } from "./kubeClient.js";
+import { componentLogger, type Logger } from "./log.js";
+import { sleep } from "./sleep.js";
+
+export interface InformerOptions {
+  client: KubeClient;
+  /** The API group-version path: "/api/v1" for the core group, else "/apis/<group>/<version>". */
+  apiPath: string;
+  /** The plural resource name, e.g. "pods" or "rqclusters". */
+  resource: string;
+  /**
+   * Namespaces to watch, one list+watch each, so a namespaced Role is enough. Undefined or
+   * empty: all namespaces through one list+watch (and the only choice for cluster-scoped kinds).
+   */
+  namespaces?: string[];
+  labelSelector?: string;
+  fieldSelector?: string;
+  /**
+   * Re-list when a watch has delivered nothing for this long. The apiserver sends a bookmark
+   * about once a minute to a watch that asked for them, so a longer silence means the watch hung
+   * (a 1.x client watch can stall without an error). Default 3 minutes.
+   */
+  watchdogMs?: number;
+  /** Server-side watch timeout; default a random 5 to 10 minutes, as client-go spreads them. */
+  watchTimeoutSeconds?: number;
+  /** Delay before retrying after an error, doubling up to maxMs (client-go: 800 ms to 30 s). */
+  backoff?: { initialMs: number; maxMs: number };
+  /** Timeout of each list request. Default 60 s. */
+  requestTimeoutMs?: number;
+  /** Objects per list page. Default 500. */
+  pageSize?: number;
+  logger?: Logger;
+}
+
+export type RelistReason = "initial" | "gone" | "watchdog";
+
+export interface InformerEvents<T> {
+  add: [obj: T];
+  update: [obj: T, old: T];
+  delete: [obj: T];
+  /** A list has replaced the cache of `namespace` (undefined: all namespaces). */
+  listed: [info: { namespace: string | undefined; reason: RelistReason; count: number }];
+}
+
+/** client-go's cache key: "namespace/name", or "name" for a cluster-scoped object. */
+export function objectKey(obj: KubernetesObject): string {
+  const { namespace, name } = obj.metadata ?? {};
+  return namespace ? `${namespace}/${name}` : String(name);
+}
+
+/** WATCH_NAMESPACES as a list ("a, b" → ["a", "b"]); undefined means all namespaces. */
+export function watchNamespacesFromEnv(env: NodeJS.ProcessEnv = process.env): string[] | undefined {
+  const list = [...new Set((env.WATCH_NAMESPACES ?? "").split(",").map((n) => n.trim()).filter(Boolean))];
+  return list.length ? list : undefined;
+}
+
+/** One list+watch: a namespace, or every namespace when `namespace` is undefined. */
+interface Scope {
+  namespace: string | undefined;
+  /** Where the watch resumes; undefined means list first. Opaque: only ever sent back. */
+  resourceVersion: string | undefined;
+  synced: boolean;
+  lastError?: string;
+}
+
+type WatchOutcome = "closed" | "gone" | "watchdog";
+
+/** A list as the server sends it (the client's V1ListMeta names `continue` `_continue`). */
+interface ListPage<T> {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { resourceVersion?: string; continue?: string };
+  items: T[];
+}
+
+/**
+ * An informer for one resource type: lists, then watches from the list's resourceVersion and
+ * resumes from the last one seen; re-lists on 410 Gone and when the watchdog finds a watch silent
+ * too long; on any other error it retries with backoff instead of stopping as the client's
+ * informer does. It keeps the objects in memory and emits add/update/delete, including deletes
+ * for objects that vanished while it was not watching. Handlers get the cached objects: they
+ * must not change them.
+ */
+export class Informer<T extends KubernetesObject> extends EventEmitter<InformerEvents<T>> {
+  private readonly cache = new Map<string, T>();
+  private readonly scopes: Scope[];
+  private readonly log: Logger;
+  private readonly watchdogMs: number;
+  private readonly backoff: { initialMs: number; maxMs: number };
+  private stopper?: AbortController;
+  private loops: Promise<void>[] = [];
+  private syncWaiters: Array<() => void> = [];
+
+  constructor(private readonly opts: InformerOptions) {
+    super();
+    const namespaces = opts.namespaces?.length ? [...new Set(opts.namespaces)] : [undefined];
+    this.scopes = namespaces.map((namespace) => ({ namespace, resourceVersion: undefined, synced: false }));
+    this.log = opts.logger ?? componentLogger("informer", { resource: opts.resource });
+    this.watchdogMs = opts.watchdogMs ?? 180_000;
+    this.backoff = opts.backoff ?? { initialMs: 800, maxMs: 30_000 };
+  }
+
+  start(): void {
+    if (this.stopper) throw new Error(`informer for ${this.opts.resource} is already started`);
+    this.stopper = new AbortController();
+    const stop = this.stopper.signal;
+    this.loops = this.scopes.map((scope) => this.listAndWatch(scope, stop));
+  }
+
+  /** Ends every watch and waits for the loops to exit; the cache stays readable. */
+  async stop(): Promise<void> {
+    this.stopper?.abort();
+    await Promise.all(this.loops);
+    this.syncWaiters.splice(0).forEach((wake) => wake());
+  }
+
+  /** True once every namespace has been listed at least once. */
+  hasSynced(): boolean {
+    return this.scopes.every((s) => s.synced);
+  }
+
+  /** Resolves once synced; rejects after timeoutMs, or when stopped first, saying what is missing. */
+  async waitForSync(timeoutMs = 60_000): Promise<void> {
+    if (this.hasSynced()) return;
+    const stopped = new AbortController();
+    const synced = new Promise<void>((resolve) => this.syncWaiters.push(resolve));
+    await Promise.race([synced, sleep(timeoutMs, stopped.signal)]);
+    stopped.abort();
+    if (this.hasSynced()) return;
+    const pending = this.scopes.filter((s) => !s.synced)
+      .map((s) => `${s.namespace ?? "all namespaces"}${s.lastError ? ` (last error: ${s.lastError})` : ""}`);
+    throw new Error(`informer for ${this.opts.resource} has not synced ${this.stopper?.signal.aborted ? "before it was stopped" : `within ${timeoutMs} ms`}: ${pending.join(", ")}`);
+  }
+
+  get(namespace: string, name: string): T | undefined {
+    return this.cache.get(namespace ? `${namespace}/${name}` : name);
+  }
+
+  /** A cached object by its objectKey(). */
+  getByKey(key: string): T | undefined {
+    return this.cache.get(key);
+  }
+
+  /** The cached objects of one namespace, or all of them. */
+  list(namespace?: string): T[] {
+    const all = [...this.cache.values()];
+    return namespace === undefined ? all : all.filter((o) => o.metadata?.namespace === namespace);
+  }
+
+  private async listAndWatch(scope: Scope, stop: AbortSignal): Promise<void> {
+    let reason: RelistReason = "initial";
+    let delayMs = this.backoff.initialMs;
+    const log = this.log.child({ namespace: scope.namespace ?? "*" });
+    while (!stop.aborted) {
+      try {
+        if (scope.resourceVersion === undefined) await this.relist(scope, reason);
+        const started = performance.now();
+        const outcome = await this.watch(scope, stop);
+        if (outcome !== "closed") {
+          log.info({ reason: outcome, resourceVersion: scope.resourceVersion }, "re-listing");
+          reason = outcome;
+          scope.resourceVersion = undefined;
+          continue;
+        }
+        // A watch that closes at once (a proxy dropping it, say) must not become a busy loop.
+        if (performance.now() - started > 1000) {
+          delayMs = this.backoff.initialMs;
+          continue;
+        }
+      } catch (err) {
+        if (stop.aborted) break;
+        if (err instanceof KubeApiError && err.status === 410) {
+          log.info({ err: err.message }, "resourceVersion expired; re-listing");
+          reason = "gone";
+          scope.resourceVersion = undefined;
+          continue;
+        }
+        scope.lastError = (err as Error).message;
+        log.warn({ err: scope.lastError, retryInMs: delayMs }, "list/watch failed; retrying");
+      }
+      await sleep(delayMs * (0.8 + 0.4 * Math.random()), stop);
+      delayMs = Math.min(delayMs * 2, this.backoff.maxMs);
+    }
+  }
+
+  /** Lists every page, then makes the cache of this scope equal to the list. */
+  private async relist(scope: Scope, reason: RelistReason): Promise<void> {
+    const items: T[] = [];
+    let resourceVersion: string | undefined;
+    let cont: string | undefined;
+    do {
+      const page = await this.opts.client.request<ListPage<T>>({
+        method: "GET",
+        path: this.collectionPath(scope),
+        query: { ...this.selectors(), limit: this.opts.pageSize ?? 500, continue: cont },
+        timeoutMs: this.opts.requestTimeoutMs ?? 60_000,
+      });
+      // List items come without kind; give them the one watch events carry, so handlers see one shape.
+      const kind = page.kind?.replace(/List$/, "");
+      items.push(...page.items.map((o) => ({ apiVersion: page.apiVersion, kind, ...o })));
+      resourceVersion ??= page.metadata?.resourceVersion;
+      cont = page.metadata?.continue || undefined;
+    } while (cont);
+
+    const listed = new Set<string>();
+    for (const obj of items) {
+      const key = objectKey(obj);
+      listed.add(key);
+      const old = this.cache.get(key);
+      this.cache.set(key, obj);
+      if (!old) this.emitSafely("add", obj);
+      else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.emitSafely("update", obj, old);
+    }
+    for (const [key, old] of this.cache) {
+      const inScope = scope.namespace === undefined || old.metadata?.namespace === scope.namespace;
+      if (inScope && !listed.has(key)) {
+        this.cache.delete(key);
+        this.emitSafely("delete", old);
+      }
+    }
+    scope.resourceVersion = resourceVersion;
+    scope.lastError = undefined;
+    this.emitSafely("listed", { namespace: scope.namespace, reason, count: items.length });
+    if (!scope.synced) {
+      scope.synced = true;
+      if (this.hasSynced()) this.syncWaiters.splice(0).forEach((wake) => wake());
+    }
+  }
+
+  /** Watches from the scope's resourceVersion until the server closes the watch or it must re-list. */
+  private async watch(scope: Scope, stop: AbortSignal): Promise<WatchOutcome> {
+    const abort = new AbortController();
+    const onStop = () => abort.abort();
+    stop.addEventListener("abort", onStop, { once: true });
+    let silent = false;
+    const watchdog = setTimeout(() => {
+      silent = true;
+      abort.abort();
+    }, this.watchdogMs);
+    try {
+      const events = await this.opts.client.watch<T>(this.collectionPath(scope), {
+        ...this.selectors(),
+        resourceVersion: scope.resourceVersion,
+        allowWatchBookmarks: true,
+        timeoutSeconds: this.opts.watchTimeoutSeconds ?? Math.floor(300 * (1 + Math.random())),
+      }, abort.signal);
+      for await (const event of events) {
+        watchdog.refresh();
+        if (event.type === "ERROR") {
+          const status = event.object as { code?: number; reason?: string; message?: string };
+          if (status.code === 410) return "gone";
+          throw new KubeApiError(status.code ?? 0, status.reason, "GET", `${this.collectionPath(scope)} (watch)`, status.message ?? "watch error");
+        }
+        if (event.type !== "BOOKMARK") this.apply(event.type, event.object);
+        scope.resourceVersion = event.object.metadata?.resourceVersion ?? scope.resourceVersion;
+      }
+      return silent ? "watchdog" : "closed";
+    } catch (err) {
+      if (silent) return "watchdog";
+      if (stop.aborted) return "closed";
+      throw err;
+    } finally {
+      clearTimeout(watchdog);
+      stop.removeEventListener("abort", onStop);
+      abort.abort(); // closes the connection when we return early
+    }
+  }
+
+  private apply(type: "ADDED" | "MODIFIED" | "DELETED", obj: T): void {
+    const key = objectKey(obj);
+    const old = this.cache.get(key);
+    if (type === "DELETED") {
+      this.cache.delete(key);
+      this.emitSafely("delete", obj);
+      return;
+    }
+    this.cache.set(key, obj);
+    if (old) this.emitSafely("update", obj, old);
+    else this.emitSafely("add", obj);
+  }
+
+  private collectionPath(scope: Scope): string {
+    const ns = scope.namespace === undefined ? "" : `/namespaces/${encodeURIComponent(scope.namespace)}`;
+    return `${this.opts.apiPath}${ns}/${this.opts.resource}`;
+  }
+
+  private selectors(): KubeRequest["query"] {
+    return { labelSelector: this.opts.labelSelector, fieldSelector: this.opts.fieldSelector };
+  }
+
+  /** Calls every handler; one that throws is logged and must not stop the informer or the others. */
+  private emitSafely<E extends keyof InformerEvents<T>>(event: E, ...args: InformerEvents<T>[E]): void {
+    for (const handler of this.listeners(event) as Array<(...a: InformerEvents<T>[E]) => void>) {
+      try {
+        handler(...args);
+      } catch (err) {
+        this.log.error({ err, event }, "informer event handler threw");
+      }
+    }
+  }
+}

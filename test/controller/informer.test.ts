@@ -1,0 +1,227 @@
+import { strict as assert } from "node:assert";
+import { CoreV1Api, type V1ConfigMap } from "@kubernetes/client-node";
+import { Registry } from "prom-client";
+import { Informer, objectKey, watchNamespacesFromEnv, type InformerOptions, type RelistReason } from "../../controller/informer.js";
+import { KubeClient } from "../../controller/kubeClient.js";
+import { logger } from "../../controller/log.js";
+import type { ControlPlane } from "../env/controlplane.js";
+import { createTestNamespace, sharedControlPlane } from "../env/shared.js";
+import { eventually } from "./support/eventually.js";
+import { grantRole } from "./support/rbac.js";
+import { TcpProxy } from "./support/tcpProxy.js";
+
+type Recorded = { type: "add" | "update" | "delete"; key: string; value?: string; old?: string };
+
+/** Everything an informer emits, in order. */
+function record(inf: Informer<V1ConfigMap>) {
+  const events: Recorded[] = [];
+  const lists: RelistReason[] = [];
+  inf.on("add", (o) => events.push({ type: "add", key: objectKey(o), value: o.data?.v }));
+  inf.on("update", (o, old) => events.push({ type: "update", key: objectKey(o), value: o.data?.v, old: old.data?.v }));
+  inf.on("delete", (o) => events.push({ type: "delete", key: objectKey(o) }));
+  inf.on("listed", (i) => lists.push(i.reason));
+  const has = (type: Recorded["type"], key: string, value?: string) =>
+    events.some((e) => e.type === type && e.key === key && (value === undefined || e.value === value));
+  return { events, lists, has };
+}
+
+describe("Informer", function () {
+  this.timeout(90_000);
+  let cp: ControlPlane;
+  let admin: KubeClient;
+  let core: CoreV1Api;
+  let nsA: string;
+  let nsB: string;
+  let nsC: string;
+  /** A ServiceAccount that may get/list/watch ConfigMaps in nsA and nsB only. */
+  let saKubeconfig: string;
+  let informers: Informer<V1ConfigMap>[] = [];
+  let proxies: TcpProxy[] = [];
+
+  const cm = (namespace: string, name: string, v: string, labels: Record<string, string> = {}) =>
+    core.createNamespacedConfigMap({ namespace, body: { metadata: { name, labels }, data: { v } } });
+  const setValue = (namespace: string, name: string, v: string) =>
+    core.patchNamespacedConfigMap({ namespace, name, body: [{ op: "replace", path: "/data/v", value: v }] });
+  const remove = (namespace: string, name: string) => core.deleteNamespacedConfigMap({ namespace, name });
+
+  function informer(kubeconfig: string, opts: Partial<InformerOptions>): Informer<V1ConfigMap> {
+    const inf = new Informer<V1ConfigMap>({
+      client: KubeClient.load(new Registry(), kubeconfig),
+      apiPath: "/api/v1",
+      resource: "configmaps",
+      backoff: { initialMs: 100, maxMs: 1000 },
+      ...opts,
+    });
+    informers.push(inf);
+    return inf;
+  }
+
+  /** Resolves once the informers' watches deliver: a synced informer may not be watching yet. */
+  let markers = 0;
+  async function watching(namespace: string, ...recs: Array<ReturnType<typeof record>>): Promise<void> {
+    const name = `marker-${++markers}`;
+    await cm(namespace, name, "1");
+    await eventually(`${name} to arrive through the watch`, () => recs.every((r) => r.has("add", `${namespace}/${name}`)));
+  }
+
+  async function viaProxy(kubeconfig: string): Promise<{ proxy: TcpProxy; kubeconfig: string }> {
+    const proxy = await TcpProxy.start(cp.url);
+    proxies.push(proxy);
+    return { proxy, kubeconfig: await proxy.kubeconfig(kubeconfig) };
+  }
+
+  before(async () => {
+    logger.level = process.env.LOG_LEVEL ?? "silent";
+    cp = await sharedControlPlane();
+    admin = KubeClient.load(new Registry(), cp.kubeconfigPath);
+    core = admin.api(CoreV1Api);
+    [nsA, nsB, nsC] = [await createTestNamespace(cp, "inf-a"), await createTestNamespace(cp, "inf-b"), await createTestNamespace(cp, "inf-c")];
+    await cp.kubectlOk(["create", "serviceaccount", "informer", "-n", nsA]);
+    for (const namespace of [nsA, nsB]) {
+      await grantRole(cp, { namespace, role: "cm-reader", serviceAccount: { namespace: nsA, name: "informer" },
+        verbs: ["get", "list", "watch"], resources: ["configmaps"] });
+    }
+    saKubeconfig = await cp.serviceAccountKubeconfig(nsA, "informer");
+  });
+
+  afterEach(async () => {
+    await Promise.all(informers.map((i) => i.stop()));
+    await Promise.all(proxies.map((p) => p.close()));
+    informers = [];
+    proxies = [];
+  });
+
+  after(() => { logger.level = process.env.LOG_LEVEL ?? "info"; });
+
+  it("lists, then delivers add, update and delete, and keeps the cache, as a namespaced ServiceAccount", async () => {
+    await cm(nsA, "before", "1");
+    const inf = informer(saKubeconfig, { namespaces: [nsA] });
+    const rec = record(inf);
+    assert.equal(inf.hasSynced(), false);
+    inf.start();
+    await inf.waitForSync(10_000);
+    assert.ok(inf.hasSynced());
+    assert.deepEqual(rec.lists, ["initial"]);
+    assert.ok(rec.has("add", `${nsA}/before`, "1"), "the listed object arrives as an add");
+    assert.equal(inf.get(nsA, "before")?.kind, "ConfigMap", "listed objects carry their kind like watched ones");
+
+    await cm(nsA, "new", "1");
+    await eventually("add of new", () => rec.has("add", `${nsA}/new`, "1"));
+    await setValue(nsA, "new", "2");
+    await eventually("update of new", () => rec.events.some((e) => e.type === "update" && e.key === `${nsA}/new` && e.value === "2" && e.old === "1"));
+    await remove(nsA, "before");
+    await eventually("delete of before", () => rec.has("delete", `${nsA}/before`));
+
+    assert.equal(inf.get(nsA, "before"), undefined);
+    assert.equal(inf.getByKey(`${nsA}/new`)?.data?.v, "2");
+    assert.deepEqual(inf.list(nsA).map((o) => o.metadata?.name), ["new"]);
+    assert.deepEqual(rec.lists, ["initial"], "no re-list was needed");
+  });
+
+  it("in namespace-limited mode lists and watches only its namespaces (a Role in each is enough)", async () => {
+    const inf = informer(saKubeconfig, { namespaces: [nsA, nsB] });
+    const rec = record(inf);
+    inf.start();
+    await inf.waitForSync(10_000);
+    await cm(nsC, "elsewhere", "1");
+    await cm(nsB, "in-b", "1");
+    await cm(nsA, "in-a", "1");
+    await eventually("both namespaces' adds", () => rec.has("add", `${nsA}/in-a`) && rec.has("add", `${nsB}/in-b`));
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(!rec.events.some((e) => e.key.startsWith(`${nsC}/`)), "nothing from the unwatched namespace");
+    assert.deepEqual(new Set(inf.list().map((o) => o.metadata?.namespace)), new Set([nsA, nsB]));
+    assert.equal(inf.list(nsB).length, 1);
+  });
+
+  it("parses WATCH_NAMESPACES: a comma-separated list, blank meaning all namespaces", () => {
+    assert.deepEqual(watchNamespacesFromEnv({ WATCH_NAMESPACES: " a, b,,a ,c" }), ["a", "b", "c"]);
+    assert.equal(watchNamespacesFromEnv({ WATCH_NAMESPACES: " , " }), undefined);
+    assert.equal(watchNamespacesFromEnv({}), undefined);
+  });
+
+  it("watches all namespaces with a label selector", async () => {
+    const label = `sel-${process.pid}`;
+    const inf = informer(cp.kubeconfigPath, { labelSelector: `test=${label}` });
+    const rec = record(inf);
+    inf.start();
+    await inf.waitForSync(10_000);
+    await cm(nsC, "unlabelled", "1");
+    await cm(nsC, "labelled", "1", { test: label });
+    await cm(nsA, "labelled", "1", { test: label });
+    await eventually("labelled adds in two namespaces", () => rec.has("add", `${nsC}/labelled`) && rec.has("add", `${nsA}/labelled`));
+    assert.ok(!rec.has("add", `${nsC}/unlabelled`));
+    assert.equal(inf.list().length, 2);
+  });
+
+  it("retries a failing list with backoff instead of stopping, and syncs once access is granted", async () => {
+    const ns = await createTestNamespace(cp, "inf-late");
+    const inf = informer(saKubeconfig, { namespaces: [ns] });
+    inf.start();
+    await assert.rejects(inf.waitForSync(800), /has not synced within 800 ms: inf-late-\S+ \(last error: GET .* HTTP 403 Forbidden/);
+    await grantRole(cp, { namespace: ns, role: "cm-reader", serviceAccount: { namespace: nsA, name: "informer" },
+      verbs: ["get", "list", "watch"], resources: ["configmaps"] });
+    await inf.waitForSync(10_000);
+  });
+
+  it("resumes a broken watch from its last resourceVersion, without re-listing", async () => {
+    const { proxy, kubeconfig } = await viaProxy(saKubeconfig);
+    const inf = informer(kubeconfig, { namespaces: [nsB] });
+    const rec = record(inf);
+    inf.start();
+    await inf.waitForSync(10_000);
+    await watching(nsB, rec);
+    proxy.cut();
+    await cm(nsB, "after-cut", "1");
+    await eventually("add after the connection was reset", () => rec.has("add", `${nsB}/after-cut`));
+    assert.deepEqual(rec.lists, ["initial"]);
+  });
+
+  it("re-lists when the watchdog finds a watch silent, and synthesizes deletes for what vanished", async () => {
+    await cm(nsB, "doomed", "1");
+    const { proxy, kubeconfig } = await viaProxy(saKubeconfig);
+    const inf = informer(kubeconfig, { namespaces: [nsB], watchdogMs: 1500 });
+    const rec = record(inf);
+    inf.start();
+    await inf.waitForSync(10_000);
+    assert.ok(inf.get(nsB, "doomed"));
+    await watching(nsB, rec);
+    proxy.freeze(); // the watch connection stays open but nothing arrives any more
+    const frozenAt = Date.now();
+    await remove(nsB, "doomed");
+    await cm(nsB, "while-frozen", "1");
+    await eventually("the re-list to find the changes", () => rec.has("delete", `${nsB}/doomed`) && rec.has("add", `${nsB}/while-frozen`), 10_000);
+    const tookMs = Date.now() - frozenAt;
+    console.log(`      watchdog (1.5 s) re-listed a silent watch ${(tookMs / 1000).toFixed(1)} s after it froze`);
+    assert.deepEqual(rec.lists, ["initial", "watchdog"]);
+    assert.ok(tookMs >= 1400, `not before the watchdog period (${tookMs} ms)`);
+    assert.equal(inf.get(nsB, "doomed"), undefined);
+  });
+
+  it("after an apiserver restart resumes watching, and re-lists when its resourceVersion is gone (410)", async () => {
+    // `direct` resumes from its resourceVersion. `stale` sits behind a frozen connection, so it
+    // misses a later change and every bookmark: its resourceVersion is older than the restarted
+    // apiserver's watch cache and resuming gets 410 Gone.
+    const direct = informer(saKubeconfig, { namespaces: [nsA] });
+    const { proxy, kubeconfig } = await viaProxy(saKubeconfig);
+    const stale = informer(kubeconfig, { namespaces: [nsA] });
+    const recDirect = record(direct);
+    const recStale = record(stale);
+    direct.start();
+    stale.start();
+    await Promise.all([direct.waitForSync(10_000), stale.waitForSync(10_000)]);
+    await watching(nsA, recDirect, recStale);
+    proxy.freeze();
+    await cm(nsC, `bump-${Date.now()}`, "1"); // moves the global resourceVersion past `stale`'s
+    const restart = Date.now();
+    await cp.restartApiServer();
+    console.log(`      kube-apiserver restarted in ${((Date.now() - restart) / 1000).toFixed(1)} s`);
+    await cm(nsA, "after-restart", "1");
+    await eventually("both informers to see the object created after the restart",
+      () => recDirect.has("add", `${nsA}/after-restart`) && recStale.has("add", `${nsA}/after-restart`), 20_000,
+      () => ({ direct: recDirect.lists, stale: recStale.lists }));
+    assert.deepEqual(recStale.lists, ["initial", "gone"], "the stale informer re-listed after 410 Gone");
+    assert.ok(recDirect.lists.length <= 2, `direct informer lists: ${recDirect.lists.join(",")}`);
+    await setValue(nsA, "after-restart", "2");
+    await eventually("updates keep flowing", () => recDirect.has("update", `${nsA}/after-restart`, "2") && recStale.has("update", `${nsA}/after-restart`, "2"));
+  });
+});
