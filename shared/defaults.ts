@@ -4,6 +4,7 @@ import type { JsonSchema } from "./json-schema.js";
 import { cloneJson, getOwn, isPlainObject, objectAt, setOwn, type JsonObject } from "./json-value.js";
 import { compareQuantities, parseQuantity } from "./quantity.js";
 import { DEFAULT_REQUESTS, specSchema } from "./schema.js";
+import type { DefaultedRqCluster, RqCluster } from "./types.generated.js";
 
 /**
  * Fills schema defaults the way Kubernetes does: a missing (or null, non-nullable) field takes
@@ -51,11 +52,13 @@ function defaultRequests(spec: JsonObject): void {
  * Returns a defaulted copy of an RqCluster; never mutates its input and never throws.
  * Defaulting a defaulted object changes nothing.
  */
-export function applyDefaults<T>(obj: T): T {
+export function applyDefaults(obj: RqCluster): DefaultedRqCluster;
+export function applyDefaults<T>(obj: T): T;
+export function applyDefaults(obj: unknown): unknown {
   if (!isPlainObject(obj)) return cloneJson(obj);
   const out = cloneJson(obj) as JsonObject;
   const spec = fillDefaults(specSchema, getOwn(out, "spec"));
   setOwn(out, "spec", spec);
   if (isPlainObject(spec)) defaultRequests(spec);
-  return out as T;
+  return out;
 }

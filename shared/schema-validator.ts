@@ -109,5 +109,8 @@ function toFieldError(basePath: string, e: ErrorObject): FieldError {
 export function schemaErrors(schema: JsonSchema, value: unknown, basePath: string): FieldError[] {
   const validate = validatorFor(schema);
   if (validate(value)) return [];
-  return (validate.errors ?? []).map((e) => toFieldError(basePath, e));
+  const errors = (validate.errors ?? []).map((e) => toFieldError(basePath, e));
+  // A value of the wrong type also fails its format and range keywords; the type says it all.
+  const mistyped = new Set(errors.filter((e) => e.type === "TypeInvalid").map((e) => e.field));
+  return errors.filter((e) => e.type === "TypeInvalid" || !mistyped.has(e.field));
 }
