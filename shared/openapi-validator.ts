@@ -71,9 +71,9 @@ class Walker {
   constructor(private readonly opts: OpenApiCheckOptions) {}
 
   check(raw: OpenApiSchema, value: unknown, path: string, requireFields: boolean, outerType?: string): void {
-    // null is a merge patch's "remove this field"; whether a field may be removed is a rule of
-    // the caller, and a required field set to null is reported as missing by its parent.
-    if (value === null) return;
+    // Absent is fine, and null is a merge patch's "remove this field": whether a field may be
+    // removed is a rule of the caller, and a required field set to null is reported missing.
+    if (value === null || value === undefined) return;
     const { schema, typeName = outerType } = resolve(raw, outerType);
     if (typeName === QUANTITY) {
       if (parseQuantity(value) === undefined) this.errors.push({ field: path, type: "Invalid", value, message: "must be a quantity such as 500m, 2 or 1Gi" });
