@@ -15,28 +15,23 @@ function maxLength(value: string, max: number): string[] {
   return value.length > max ? [`must be no more than ${max} characters`] : [];
 }
 
+function matching(value: string, max: number, re: RegExp, syntax: string): string[] {
+  return [...maxLength(value, max), ...(re.test(value) ? [] : [syntax])];
+}
+
 export function dns1123Label(value: string): string[] {
-  const errs = maxLength(value, LABEL_MAX_LENGTH);
-  if (!DNS1123_LABEL_RE.test(value)) {
-    errs.push("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name', or '123-abc')");
-  }
-  return errs;
+  return matching(value, LABEL_MAX_LENGTH, DNS1123_LABEL_RE,
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name', or '123-abc')");
 }
 
 export function dns1035Label(value: string): string[] {
-  const errs = maxLength(value, LABEL_MAX_LENGTH);
-  if (!DNS1035_LABEL_RE.test(value)) {
-    errs.push("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name', or 'abc-123')");
-  }
-  return errs;
+  return matching(value, LABEL_MAX_LENGTH, DNS1035_LABEL_RE,
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name', or 'abc-123')");
 }
 
 export function dns1123Subdomain(value: string): string[] {
-  const errs = maxLength(value, DNS1123_SUBDOMAIN_MAX_LENGTH);
-  if (!DNS1123_SUBDOMAIN_RE.test(value)) {
-    errs.push("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com')");
-  }
-  return errs;
+  return matching(value, DNS1123_SUBDOMAIN_MAX_LENGTH, DNS1123_SUBDOMAIN_RE,
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com')");
 }
 
 /** A label or annotation key: `[prefix/]name`, the prefix a DNS subdomain. */
@@ -60,18 +55,13 @@ export function qualifiedName(value: string): string[] {
 
 export function labelValue(value: string): string[] {
   if (value === "") return [];
-  const errs = maxLength(value, LABEL_MAX_LENGTH);
-  if (!QUALIFIED_NAME_RE.test(value)) {
-    errs.push("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue', or 'my_value', or '12345')");
-  }
-  return errs;
+  return matching(value, LABEL_MAX_LENGTH, QUALIFIED_NAME_RE,
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue', or 'my_value', or '12345')");
 }
 
 export function configMapKey(value: string): string[] {
-  const errs = maxLength(value, DNS1123_SUBDOMAIN_MAX_LENGTH);
-  if (!CONFIG_MAP_KEY_RE.test(value)) errs.push("a valid config key must consist of alphanumeric characters, '-', '_' or '.'");
-  if (value === "." || value === "..") errs.push(`must not be '${value}'`);
-  return errs;
+  const errs = matching(value, DNS1123_SUBDOMAIN_MAX_LENGTH, CONFIG_MAP_KEY_RE, "a valid config key must consist of alphanumeric characters, '-', '_' or '.'");
+  return value === "." || value === ".." ? [...errs, `must not be '${value}'`] : errs;
 }
 
 /** Kubernetes 1.34 accepts any printable ASCII except '=' in environment variable names. */
