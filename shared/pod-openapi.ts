@@ -6,7 +6,6 @@ export const POD_SPEC = "io.k8s.api.core.v1.PodSpec";
 export const OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
 export const VOLUME = "io.k8s.api.core.v1.Volume";
 export const ENV_VAR_SOURCE = "io.k8s.api.core.v1.EnvVarSource";
-export const RESOURCE_REQUIREMENTS = "io.k8s.api.core.v1.ResourceRequirements";
 export const QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity";
 export const POD_OPENAPI_ROOTS = [POD_SPEC, OBJECT_META] as const;
 
