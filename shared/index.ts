@@ -19,3 +19,4 @@ export * from "./pod-template.js";
 export * from "./validate.js";
 export type * from "./object-meta.js";
 export type * from "./types.generated.js";
+export * from "./template-merge.js";

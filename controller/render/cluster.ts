@@ -1,17 +1,11 @@
 // One defaulted, read-only view of an RqCluster that every render function takes, so that
 // names, labels and the owner reference are derived in one place.
 import type { V1OwnerReference } from "@kubernetes/client-node";
-import { applyDefaults, type RqCluster, type RqClusterSpec } from "../../shared/index.js";
+import { applyDefaults, type DefaultedRqClusterSpec, type RqCluster } from "../../shared/index.js";
 import { API_VERSION, clientServiceName, clusterLabels, headlessServiceName, KIND, podDisruptionBudgetName } from "../../shared/names.js";
 
 /** The spec after defaulting: every field API.md gives a default is present. */
-export type DefaultedSpec = RqClusterSpec & Required<Pick<RqClusterSpec,
-  "replicas" | "readReplicas" | "image" | "imagePullPolicy" | "resources" | "paused">> & {
-  storage: Required<Pick<NonNullable<RqClusterSpec["storage"]>, "size" | "reclaimPolicy" | "scaleDownPolicy">> & NonNullable<RqClusterSpec["storage"]>;
-  affinity: Required<NonNullable<RqClusterSpec["affinity"]>>;
-  podDisruptionBudget: Required<NonNullable<RqClusterSpec["podDisruptionBudget"]>>;
-  updateStrategy: Required<NonNullable<RqClusterSpec["updateStrategy"]>>;
-};
+export type DefaultedSpec = DefaultedRqClusterSpec;
 
 export interface ClusterView {
   name: string;
@@ -35,7 +29,7 @@ export function clusterView(obj: RqCluster): ClusterView {
     namespace,
     uid,
     generation,
-    spec: defaulted.spec as DefaultedSpec,
+    spec: defaulted.spec,
     labels: clusterLabels(name),
     headlessService: headlessServiceName(name),
     clientService: clientServiceName(name),

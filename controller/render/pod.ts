@@ -3,7 +3,7 @@ import type { V1Affinity, V1Container, V1Pod, V1ResourceRequirements, V1Volume, 
 import { DATA_VOLUME, HTTP_PORT, isOperatorOwnedLabel, LABEL_ROLE, RAFT_PORT, RQLITE_CONTAINER, voterName } from "../../shared/names.js";
 import type { ClusterView } from "./cluster.js";
 import type { Member } from "./members.js";
-import { mergeTemplate } from "./template.js";
+import { mergeTemplate } from "../../shared/template-merge.js";
 
 const DATA_DIR = "/rqlite/file";
 const AUTH_DIR = "/rqlite/auth";

@@ -4,7 +4,7 @@ import type { ClusterView, DefaultedSpec } from "../../controller/render/cluster
 import { desiredMembers, parseMemberName } from "../../controller/render/members.js";
 import { renderPod, rqlitedArgs, SPEC_HASH_ANNOTATION, type Addressing } from "../../controller/render/pod.js";
 import { driftPatch, isSubset } from "../../controller/reconcile/drift.js";
-import { mergeTemplate } from "../../controller/render/template.js";
+import { mergeTemplate } from "../../shared/template-merge.js";
 
 const dns: Addressing = { kind: "dns", clusterDomain: "cluster.local" };
 

@@ -2,7 +2,7 @@
 // (containers, volumes, env, volumeMounts, ...) merge item by item on that name, as the API
 // documents: plain RFC 7396 would replace such a list whole and silently drop the generated
 // rqlite container the moment a user adds a sidecar.
-import { cloneJson, isPlainObject, setOwn, type JsonObject } from "../../shared/json-value.js";
+import { cloneJson, isPlainObject, setOwn, type JsonObject } from "./json-value.js";
 
 function isNamedList(v: unknown): v is JsonObject[] {
   return Array.isArray(v) && v.length > 0 && v.every((item) => isPlainObject(item) && typeof item.name === "string");
