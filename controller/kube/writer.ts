@@ -1,0 +1,62 @@
+// The reconciler's writes. Merge patches everywhere: custom resources take no strategic merge
+// patch, and a merge patch says exactly what changes.
+import { MANAGER_NAME } from "../../shared/names.js";
+import { KubeApiError, type KubeClient } from "../kubeClient.js";
+import type { Json, ObjectRef, Writer } from "../reconcile/ports.js";
+import { resourcePath } from "./paths.js";
+
+const MERGE_PATCH = "application/merge-patch+json";
+const WRITE_TIMEOUT_MS = 30_000;
+
+export function isApiStatus(err: unknown, code: number): boolean {
+  return err instanceof KubeApiError && err.status === code;
+}
+
+/** Says which object the failed call was about; KubeApiError already has method, path and reason. */
+function about(action: string, ref: ObjectRef, err: unknown): Error {
+  const e = new Error(`${action} ${ref.kind} ${ref.metadata.namespace}/${ref.metadata.name}: ${(err as Error).message}`, { cause: err });
+  return e;
+}
+
+export function makeWriter(client: KubeClient): Writer {
+  const pathOf = (ref: ObjectRef, sub = "") => resourcePath(ref.apiVersion, ref.kind, ref.metadata.namespace, ref.metadata.name) + sub;
+  const query = { fieldManager: MANAGER_NAME };
+  const attempt = async (action: string, ref: ObjectRef, call: () => Promise<unknown>) => {
+    try {
+      await call();
+    } catch (err) {
+      throw about(action, ref, err);
+    }
+  };
+
+  return {
+    create: (obj) => {
+      const ref = obj as ObjectRef;
+      return attempt("create", ref, () => client.request({
+        method: "POST", path: resourcePath(ref.apiVersion, ref.kind, ref.metadata.namespace), query, body: obj, timeoutMs: WRITE_TIMEOUT_MS,
+      }));
+    },
+    patch: (ref, patch) => attempt("patch", ref, () => client.request({
+      method: "PATCH", path: pathOf(ref), query, body: patch, contentType: MERGE_PATCH, timeoutMs: WRITE_TIMEOUT_MS,
+    })),
+    delete: (ref) => attempt("delete", ref, async () => {
+      try {
+        await client.request({ method: "DELETE", path: pathOf(ref), timeoutMs: WRITE_TIMEOUT_MS });
+      } catch (err) {
+        if (!isApiStatus(err, 404)) throw err;
+      }
+    }),
+    patchStatus: (ref, status) => attempt("patch status of", ref, () => client.request({
+      method: "PATCH", path: pathOf(ref, "/status"), query, body: status, contentType: MERGE_PATCH, timeoutMs: WRITE_TIMEOUT_MS,
+    })),
+    async readConfigMap(namespace, name) {
+      const ref = { apiVersion: "v1", kind: "ConfigMap", metadata: { namespace, name } };
+      try {
+        return (await client.request<{ data?: Record<string, string> }>({ method: "GET", path: pathOf(ref), timeoutMs: WRITE_TIMEOUT_MS })).data ?? {};
+      } catch (err) {
+        if (isApiStatus(err, 404)) return undefined;
+        throw about("read", ref, err);
+      }
+    },
+  };
+}
