@@ -1,0 +1,127 @@
+import { request as httpRequest, type ClientRequest, type IncomingHttpHeaders } from "node:http";
+import { request as httpsRequest } from "node:https";
+import { classifyTransportError, excerpt, RqliteError, type RqliteErrorKind } from "./errors.js";
+
+/** How to reach one rqlite node: fixed for the life of a client. */
+export interface Endpoint {
+  baseUrl: URL;
+  /** The node's Raft id, for error messages. */
+  nodeId?: string;
+  /** Basic-auth credentials (rqlite's -auth file). */
+  auth?: { username: string; password: string };
+  /** PEM CA bundle that signs the node's HTTPS certificate; system CAs when absent. */
+  ca?: string | Buffer;
+  /** Name the certificate must carry when it differs from the URL's host (dialling a pod by IP). */
+  serverName?: string;
+}
+
+export interface HttpCall {
+  method: "GET" | "POST" | "DELETE";
+  path: string;
+  /** `true` sends a bare flag (`?sync`), which is how rqlite reads most options. */
+  query?: Record<string, string | true>;
+  json?: unknown;
+  timeoutMs: number;
+  /** The rqlite permission the call needs, named in an unauthorized error. */
+  perm: string;
+}
+
+export interface HttpReply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
+
+/** The call's name in errors: method and path, without the query. */
+export const callName = (call: Pick<HttpCall, "method" | "path">) => `${call.method} ${call.path}`;
+
+export function failure(ep: Endpoint, call: string, kind: RqliteErrorKind, detail: string,
+  extra: { status?: number; body?: string; cause?: unknown } = {}): RqliteError {
+  return new RqliteError({ node: ep.baseUrl.origin, ...(ep.nodeId ? { nodeId: ep.nodeId } : {}), call, kind, detail, ...extra });
+}
+
+/**
+ * Sends one request and reads the whole answer. It settles exactly once, by the deadline at the
+ * latest: the timer covers connecting, the headers and the body. A 401/403 is rejected here, as
+ * every call treats it the same; other statuses are for the caller to judge.
+ *
+ * Each call opens its own connection (`agent: false`): no pooled socket outlives the client,
+ * and a kept-alive socket can never reach a new process that took over a replaced pod's address.
+ */
+export function send(ep: Endpoint, call: HttpCall): Promise<HttpReply> {
+  const name = callName(call);
+  const url = new URL(call.path, ep.baseUrl);
+  for (const [k, v] of Object.entries(call.query ?? {})) url.searchParams.append(k, v === true ? "" : v);
+  const body = call.json === undefined ? undefined : Buffer.from(JSON.stringify(call.json));
+  const headers: Record<string, string> = {};
+  // rqlite's POST /leader reads a target id only when Content-Type is exactly application/json.
+  if (body) Object.assign(headers, { "Content-Type": "application/json", "Content-Length": String(body.length) });
+  if (ep.auth) headers.Authorization = `Basic ${Buffer.from(`${ep.auth.username}:${ep.auth.password}`).toString("base64")}`;
+
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const settle = (err: RqliteError | undefined, reply?: HttpReply) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (err) {
+        req?.destroy();
+        reject(err);
+      } else resolve(reply!);
+    };
+    const transportFailure = (err: unknown) => {
+      const { kind, detail } = classifyTransportError(err);
+      settle(failure(ep, name, kind, detail, { cause: err }));
+    };
+
+    const timer = setTimeout(() => settle(failure(ep, name, "timeout", `timed out after ${call.timeoutMs} ms`)), call.timeoutMs);
+    const tls = url.protocol === "https:" ? { ...(ep.ca ? { ca: ep.ca } : {}), ...(ep.serverName ? { servername: ep.serverName } : {}) } : {};
+    let req: ClientRequest | undefined;
+    try {
+      req = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, { method: call.method, headers, agent: false, ...tls });
+    } catch (err) {
+      // Node validates options synchronously (e.g. a CA bundle that is not PEM).
+      settle(failure(ep, name, "invalid-argument", `cannot send the request: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
+      return;
+    }
+
+    req.on("error", transportFailure);
+    req.on("response", (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("error", transportFailure);
+      res.on("close", () => {
+        if (!res.complete) settle(failure(ep, name, "network", "the connection closed before the whole answer arrived"));
+      });
+      res.on("end", () => {
+        const status = res.statusCode ?? 0;
+        const reply = { status, headers: res.headers, body: Buffer.concat(chunks) };
+        if (status === 401 || status === 403) {
+          const who = ep.auth ? `user "${ep.auth.username}"` : "no credentials";
+          settle(failure(ep, name, "unauthorized",
+            `HTTP ${status} unauthorized: rqlite refused ${who}; the call needs the "${call.perm}" permission`,
+            { status, body: excerpt(reply.body.toString("utf8")) }));
+        } else settle(undefined, reply);
+      });
+    });
+    req.end(body);
+  });
+}
+
+/** A rejection for a status the call does not accept, with the body rqlite sent as the reason. */
+export function statusFailure(ep: Endpoint, call: HttpCall, reply: HttpReply): RqliteError {
+  const text = excerpt(reply.body.toString("utf8"));
+  const kind = /leader not found/i.test(text) ? "no-leader" : "http";
+  return failure(ep, callName(call), kind, `HTTP ${reply.status}${text ? `: ${text}` : ""}`, { status: reply.status, body: text });
+}
+
+/** Parses a JSON body, or rejects with the start of what came instead. */
+export function parseJson(ep: Endpoint, call: HttpCall, reply: HttpReply): unknown {
+  const text = reply.body.toString("utf8");
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw failure(ep, callName(call), "bad-response", `the answer is not JSON: "${excerpt(text, 120)}"`,
+      { status: reply.status, body: excerpt(text), cause: err });
+  }
+}
