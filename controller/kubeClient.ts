@@ -13,7 +13,8 @@ import { counter, histogram } from "./metricsRegistry.js";
  * running in a Pod, else ~/.kube/config. Fails instead of the client's silent fallback to
  * http://localhost:8080, which would only show up later as a confusing connection error.
  */
-export function loadKubeConfig(path?: string, env: NodeJS.ProcessEnv = process.env): KubeConfig {
+export function loadKubeConfig(path?: string): KubeConfig {
+  const env = process.env;
   const kc = new KubeConfig();
   if (path) kc.loadFromFile(path);
   else if (!env.KUBECONFIG && env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster();
@@ -107,7 +108,7 @@ export class KubeClient {
       ctx.setHeaderParam("Content-Type", req.contentType ?? "application/json");
       ctx.setBody(JSON.stringify(req.body));
     }
-    if (req.timeoutMs !== undefined) ctx.setSignal(AbortSignal.timeout(req.timeoutMs));
+    if (req.timeoutMs !== undefined) ctx.setSignal(AbortSignal.timeout(Math.max(1, Math.ceil(req.timeoutMs))));
     await this.kc.applySecurityAuthentication(ctx);
     let res: ResponseContext;
     try {
@@ -122,9 +123,9 @@ export class KubeClient {
 
   /**
    * Opens a watch (`watch=true` is added) and resolves once the server answers 200, with the
-   * stream of events; the stream ends when the server closes the watch and throws when the
-   * connection fails. Aborting `signal` closes it at any point, even before the server answers,
-   * which the client's own Watch cannot do.
+   * stream of events; the stream ends when the server closes the watch or `signal` aborts, and
+   * throws when the connection fails. Aborting works at any point, even before the server
+   * answers, which the client's own Watch cannot do.
    */
   async watch<T>(path: string, query: KubeRequest["query"], signal: AbortSignal): Promise<AsyncIterable<WatchEvent<T>>> {
     const url = new URL(this.url(path, { ...query, watch: true }));
@@ -147,7 +148,7 @@ export class KubeClient {
       throw statusError(res.statusCode ?? 0, text, "GET", `${path} (watch)`);
     }
     res.setEncoding("utf8");
-    return jsonLines<WatchEvent<T>>(res);
+    return jsonLines<WatchEvent<T>>(res, signal);
   }
 
   /**
@@ -211,17 +212,22 @@ function statusError(code: number, text: string, method: string, path: string): 
   return new KubeApiError(code, status.reason, method, path, status.message ?? (text.trim().slice(0, 500) || "no body"));
 }
 
-/** Splits a stream of newline-delimited JSON into parsed objects. */
-async function* jsonLines<T>(stream: AsyncIterable<string>): AsyncGenerator<T> {
+/** Splits a stream of newline-delimited JSON into parsed objects; ends quietly once aborted. */
+async function* jsonLines<T>(stream: AsyncIterable<string>, signal: AbortSignal): AsyncGenerator<T> {
   let buffered = "";
-  for await (const chunk of stream) {
-    buffered += chunk;
-    let nl: number;
-    while ((nl = buffered.indexOf("\n")) >= 0) {
-      const line = buffered.slice(0, nl).trim();
-      buffered = buffered.slice(nl + 1);
-      if (line) yield JSON.parse(line) as T;
+  try {
+    for await (const chunk of stream) {
+      buffered += chunk;
+      let nl: number;
+      while ((nl = buffered.indexOf("\n")) >= 0) {
+        const line = buffered.slice(0, nl).trim();
+        buffered = buffered.slice(nl + 1);
+        if (line) yield JSON.parse(line) as T;
+      }
     }
+  } catch (err) {
+    if (signal.aborted) return;
+    throw err;
   }
-  if (buffered.trim()) yield JSON.parse(buffered) as T;
+  if (buffered.trim() && !signal.aborted) yield JSON.parse(buffered) as T;
 }

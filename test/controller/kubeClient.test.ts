@@ -1,0 +1,124 @@
+import { strict as assert } from "node:assert";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CoreV1Api, type V1ConfigMap } from "@kubernetes/client-node";
+import { Registry } from "prom-client";
+import { KubeApiError, KubeClient, loadKubeConfig } from "../../controller/kubeClient.js";
+import type { ControlPlane } from "../env/controlplane.js";
+import { freePort } from "../env/ports.js";
+import { createTestNamespace, sharedControlPlane } from "../env/shared.js";
+
+/** Runs `fn` with some environment variables replaced (undefined removes one), then restores them. */
+async function withEnv<T>(vars: Record<string, string | undefined>, fn: () => T | Promise<T>): Promise<T> {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  const apply = (v: Record<string, string | undefined>) => {
+    for (const [k, value] of Object.entries(v)) {
+      if (value === undefined) delete process.env[k];
+      else process.env[k] = value;
+    }
+  };
+  apply(vars);
+  try {
+    return await fn();
+  } finally {
+    apply(saved);
+  }
+}
+
+describe("KubeClient", function () {
+  this.timeout(30_000);
+  let cp: ControlPlane;
+  let ns: string;
+
+  before(async () => {
+    cp = await sharedControlPlane();
+    ns = await createTestNamespace(cp, "kubeclient");
+  });
+
+  it("counts every typed-client request by method and code, and times it", async () => {
+    const registry = new Registry();
+    const client = KubeClient.load(registry, cp.kubeconfigPath);
+    const core = client.api(CoreV1Api);
+    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "counted" }, data: { a: "1" } } });
+    await core.patchNamespacedConfigMap({ namespace: ns, name: "counted", body: [{ op: "replace", path: "/data/a", value: "2" }] });
+    await core.listNamespacedConfigMap({ namespace: ns });
+    await assert.rejects(core.readNamespacedConfigMap({ namespace: ns, name: "missing" }), { code: 404 });
+    await core.deleteNamespacedConfigMap({ namespace: ns, name: "counted" });
+
+    assert.equal(await client.requestCount(), 5);
+    assert.equal(await client.requestCount({ method: "POST", code: "201" }), 1);
+    assert.equal(await client.requestCount({ method: ["POST", "PUT", "PATCH", "DELETE"] }), 3, "writes");
+    assert.equal(await client.requestCount({ method: "GET" }), 2);
+    assert.equal(await client.requestCount({ code: "404" }), 1);
+    const host = new URL(cp.url).host;
+    const exposition = await registry.metrics();
+    assert.ok(exposition.includes(`rest_client_requests_total{code="201",method="POST",host="${host}"} 1`), exposition);
+    assert.ok(exposition.includes(`rest_client_request_duration_seconds_count{verb="GET",host="${host}"} 2`), exposition);
+  });
+
+  it("two clients on one registry share the metrics", async () => {
+    const registry = new Registry();
+    const a = KubeClient.load(registry, cp.kubeconfigPath);
+    const b = KubeClient.load(registry, cp.kubeconfigPath);
+    await a.api(CoreV1Api).listNamespacedConfigMap({ namespace: ns });
+    await b.api(CoreV1Api).listNamespacedConfigMap({ namespace: ns });
+    assert.equal(await a.requestCount(), 2);
+  });
+
+  it("raw requests return JSON and fail with the Status reason, method and path", async () => {
+    const client = KubeClient.load(new Registry(), cp.kubeconfigPath);
+    const path = `/api/v1/namespaces/${ns}/configmaps`;
+    const created = await client.request<V1ConfigMap>({ method: "POST", path, body: { metadata: { name: "raw" }, data: { x: "1" } } });
+    assert.equal(created.metadata?.name, "raw");
+    const patched = await client.request<V1ConfigMap>({
+      method: "PATCH", path: `${path}/raw`, body: { data: { x: "2" } }, contentType: "application/merge-patch+json",
+    });
+    assert.equal(patched.data?.x, "2");
+    const err = await client.request({ method: "GET", path: `${path}/nope` }).catch((e: unknown) => e);
+    assert.ok(err instanceof KubeApiError);
+    assert.equal(err.status, 404);
+    assert.equal(err.reason, "NotFound");
+    assert.equal(err.message, `GET ${path}/nope: HTTP 404 NotFound: configmaps "nope" not found`);
+    assert.equal(await client.requestCount({ code: "404" }), 1);
+  });
+
+  it("streams a watch, counts it, and closes it when aborted", async () => {
+    const client = KubeClient.load(new Registry(), cp.kubeconfigPath);
+    const core = client.api(CoreV1Api);
+    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "watched" } } });
+    const abort = new AbortController();
+    const events = await client.watch<V1ConfigMap>(`/api/v1/namespaces/${ns}/configmaps`, { fieldSelector: "metadata.name=watched" }, abort.signal);
+    const seen: string[] = [];
+    for await (const e of events) {
+      seen.push(`${e.type} ${e.object.metadata?.name}`);
+      abort.abort(); // ends the loop quietly
+    }
+    assert.deepEqual(seen, ["ADDED watched"]);
+    assert.equal(await client.requestCount({ method: "GET", code: "200" }), 1);
+  });
+
+  it("counts a request that got no answer as code <error>, with the path in the error", async () => {
+    const port = await freePort(); // nothing listens here
+    const kc = loadKubeConfig(cp.kubeconfigPath);
+    kc.clusters = kc.clusters.map((c) => ({ ...c, server: `https://127.0.0.1:${port}` }));
+    const client = new KubeClient(kc, new Registry());
+    await assert.rejects(client.request({ method: "GET", path: "/api/v1/namespaces" }), /GET \/api\/v1\/namespaces: .*ECONNREFUSED/);
+    await assert.rejects(client.watch("/api/v1/namespaces", {}, new AbortController().signal), /watch \/api\/v1\/namespaces: .*ECONNREFUSED/);
+    assert.equal(await client.requestCount({ code: "<error>" }), 2);
+  });
+
+  it("loads a kubeconfig file, the in-cluster ServiceAccount, or fails clearly", async () => {
+    assert.equal(loadKubeConfig(cp.kubeconfigPath).getCurrentCluster()?.server, cp.url);
+    await withEnv({ KUBECONFIG: cp.kubeconfigPath }, () => assert.equal(loadKubeConfig().getCurrentCluster()?.server, cp.url));
+    await withEnv({ KUBECONFIG: undefined, KUBERNETES_SERVICE_HOST: "127.0.0.1", KUBERNETES_SERVICE_PORT: "6443" }, () => {
+      const kc = loadKubeConfig();
+      assert.equal(kc.getCurrentCluster()?.server, "https://127.0.0.1:6443");
+      assert.equal(kc.getCurrentCluster()?.caFile, "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt");
+    });
+    const emptyHome = await mkdtemp(join(tmpdir(), "rqo-nohome-"));
+    await withEnv({ KUBECONFIG: undefined, KUBERNETES_SERVICE_HOST: undefined, HOME: emptyHome }, () => {
+      assert.throws(() => loadKubeConfig(), /no Kubernetes cluster configured: pass a kubeconfig, set KUBECONFIG, or run in a Pod/);
+    });
+  });
+});

@@ -1,0 +1,272 @@
+import { strict as assert } from "node:assert";
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { Registry } from "prom-client";
+import { KubeClient } from "../../controller/kubeClient.js";
+import { LeaderElector, type LeaderElectionOptions, type LeadershipEnd } from "../../controller/leaderElection.js";
+import { logger } from "../../controller/log.js";
+import type { ControlPlane } from "../env/controlplane.js";
+import { createTestNamespace, sharedControlPlane } from "../env/shared.js";
+import { eventually } from "./support/eventually.js";
+import { grantRole, revokeRole } from "./support/rbac.js";
+import { TcpProxy } from "./support/tcpProxy.js";
+
+// Short timings keep the suite fast; the relations between them are the defaults' (lease > renew
+// deadline > 1.2 x retry).
+const timings = { leaseDurationSeconds: 4, renewDeadlineSeconds: 3, retryPeriodSeconds: 1 };
+const fixture = fileURLToPath(new URL("./fixtures/electorProcess.ts", import.meta.url));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Candidate {
+  elector: LeaderElector;
+  registry: Registry;
+  startedAt: number[];
+  stoppedAt: number[];
+  /** The signal onStartedLeading was given. */
+  leadership?: AbortSignal;
+  stop: AbortController;
+  ended: Promise<LeadershipEnd>;
+}
+
+interface ElectorProcess {
+  child: ChildProcess;
+  identity: string;
+  events: Array<{ event: string; at: number; end?: string }>;
+  exited: Promise<number | null>;
+  when(event: string): number | undefined;
+}
+
+describe("LeaderElector", function () {
+  this.timeout(60_000);
+  let cp: ControlPlane;
+  let ns: string;
+  /** A ServiceAccount allowed only get/create/update on Leases in ns. */
+  let saKubeconfig: string;
+  let leases = 0;
+  let running: Candidate[] = [];
+  let processes: ElectorProcess[] = [];
+  let proxies: TcpProxy[] = [];
+
+  const lease = async (name: string) => JSON.parse(await cp.kubectlOk(["get", "lease", name, "-n", ns, "-o", "json"]));
+  const masterStatus = async (c: Candidate, name: string) =>
+    (await c.registry.getSingleMetric("leader_election_master_status")!.get()).values.find((v) => v.labels.name === name)?.value;
+
+  function candidate(leaseName: string, identity: string, kubeconfig = saKubeconfig, extra: Partial<LeaderElectionOptions> = {}): Candidate {
+    const registry = new Registry();
+    const c = { registry, startedAt: [], stoppedAt: [], stop: new AbortController() } as unknown as Candidate;
+    c.elector = new LeaderElector({
+      client: KubeClient.load(registry, kubeconfig), registry, namespace: ns, leaseName, identity, ...timings,
+      onStartedLeading: (signal) => { c.startedAt.push(Date.now()); c.leadership = signal; },
+      onStoppedLeading: () => c.stoppedAt.push(Date.now()),
+      ...extra,
+    });
+    c.ended = c.elector.run(c.stop.signal);
+    running.push(c);
+    return c;
+  }
+
+  function electorProcess(leaseName: string, identity: string): ElectorProcess {
+    const child = spawn(process.execPath, ["--import", "tsx", fixture], {
+      env: {
+        ...process.env, LOG_LEVEL: "warn", KUBECONFIG_PATH: saKubeconfig, LEASE_NAMESPACE: ns, LEASE_NAME: leaseName, IDENTITY: identity,
+        LEASE_DURATION: String(timings.leaseDurationSeconds), RENEW_DEADLINE: String(timings.renewDeadlineSeconds), RETRY_PERIOD: String(timings.retryPeriodSeconds),
+      },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const p: ElectorProcess = {
+      child, identity, events: [],
+      exited: new Promise((resolve) => child.once("exit", (code) => resolve(code))),
+      when: (event) => p.events.find((e) => e.event === event)?.at,
+    };
+    let buffered = "";
+    child.stdout!.on("data", (chunk: Buffer) => {
+      buffered += chunk;
+      const lines = buffered.split("\n");
+      buffered = lines.pop()!;
+      for (const line of lines) {
+        try {
+          const parsed = JSON.parse(line);
+          if (parsed.event) p.events.push(parsed);
+        } catch {
+          // not one of the fixture's lines
+        }
+      }
+    });
+    processes.push(p);
+    return p;
+  }
+
+  before(async () => {
+    logger.level = process.env.LOG_LEVEL ?? "silent";
+    cp = await sharedControlPlane();
+    ns = await createTestNamespace(cp, "leader");
+    await cp.kubectlOk(["create", "serviceaccount", "elector", "-n", ns]);
+    await grantRole(cp, { namespace: ns, role: "lease-holder", serviceAccount: { namespace: ns, name: "elector" },
+      verbs: ["get", "create", "update"], resources: ["leases.coordination.k8s.io"] });
+    saKubeconfig = await cp.serviceAccountKubeconfig(ns, "elector");
+  });
+
+  afterEach(async () => {
+    for (const c of running) c.stop.abort();
+    await Promise.all(running.map((c) => c.ended));
+    for (const p of processes) p.child.kill("SIGKILL");
+    await Promise.all(processes.map((p) => p.exited));
+    await Promise.all(proxies.map((p) => p.close()));
+    running = [];
+    processes = [];
+    proxies = [];
+  });
+
+  after(() => { logger.level = process.env.LOG_LEVEL ?? "info"; });
+
+  it("defaults to 15 s lease, 10 s renew deadline, 2 s retry, and rejects inconsistent timings", () => {
+    const base = {
+      client: KubeClient.load(new Registry(), cp.kubeconfigPath), registry: new Registry(),
+      namespace: "x", leaseName: "defaults", onStartedLeading: () => {},
+    };
+    const e = new LeaderElector(base);
+    assert.deepEqual([e.leaseDurationSeconds, e.renewDeadlineSeconds, e.retryPeriodSeconds], [15, 10, 2]);
+    assert.match(e.identity, /^.+_[0-9a-f-]{36}$/);
+    assert.throws(() => new LeaderElector({ ...base, leaseDurationSeconds: 10 }), /leaseDurationSeconds \(10\) must be greater than renewDeadlineSeconds \(10\)/);
+    assert.throws(() => new LeaderElector({ ...base, renewDeadlineSeconds: 2 }), /must be greater than 1.2 x retryPeriodSeconds/);
+    assert.throws(() => new LeaderElector({ ...base, leaseDurationSeconds: 15.5 }), /whole number/);
+  });
+
+  it("two electors in one process: one leads, the metric says which, a graceful stop hands over", async () => {
+    const name = `in-process-${++leases}`;
+    const a = candidate(name, "a");
+    await eventually("a to lead", () => a.startedAt.length === 1);
+    const b = candidate(name, "b");
+    await sleep(2500); // more than two of b's retry periods
+    assert.equal(b.startedAt.length, 0, "b stays a standby while a renews");
+    assert.equal(a.elector.isLeader(), true);
+    assert.equal(b.elector.isLeader(), false);
+    assert.equal(b.elector.observedLeader(), "a");
+    assert.equal(await masterStatus(a, name), 1);
+    assert.equal(await masterStatus(b, name), 0);
+
+    const held = await lease(name);
+    assert.equal(held.spec.holderIdentity, "a");
+    assert.equal(held.spec.leaseDurationSeconds, 4);
+    assert.match(held.spec.renewTime, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/, "MicroTime with 6 fractional digits");
+    assert.match(held.spec.acquireTime, /\.\d{6}Z$/);
+
+    const stoppedAt = Date.now();
+    a.stop.abort();
+    assert.equal(await a.ended, "stopped");
+    assert.equal(a.leadership?.aborted, true);
+    assert.equal(await masterStatus(a, name), 0);
+    await eventually("b to lead", () => b.startedAt.length === 1);
+    const handoverMs = b.startedAt[0]! - stoppedAt;
+    console.log(`      in-process graceful handover: ${handoverMs} ms`);
+    assert.ok(handoverMs < 2000, `handover took ${handoverMs} ms`);
+    assert.equal(await masterStatus(b, name), 1);
+    const taken = await lease(name);
+    assert.equal(taken.spec.holderIdentity, "b");
+    assert.equal(taken.spec.leaseTransitions, 1, "a created it (0), b took over (1)");
+  });
+
+  it("release() on a graceful stop leaves an empty holder and a 1 s lease", async () => {
+    const name = `release-${++leases}`;
+    const a = candidate(name, "a");
+    await eventually("a to lead", () => a.startedAt.length === 1);
+    a.stop.abort();
+    assert.equal(await a.ended, "stopped");
+    const released = await lease(name);
+    assert.equal(released.spec.holderIdentity ?? "", "");
+    assert.equal(released.spec.leaseDurationSeconds, 1);
+    assert.deepEqual(a.stoppedAt.length, 1);
+  });
+
+  it("a leader whose RBAC is revoked stops leading within the renew deadline", async () => {
+    const name = `revoked-${++leases}`;
+    await cp.kubectlOk(["create", "serviceaccount", "revocable", "-n", ns]);
+    await grantRole(cp, { namespace: ns, role: "revocable-lease", serviceAccount: { namespace: ns, name: "revocable" },
+      verbs: ["get", "create", "update"], resources: ["leases.coordination.k8s.io"] });
+    const a = candidate(name, "a", await cp.serviceAccountKubeconfig(ns, "revocable"));
+    await eventually("a to lead", () => a.startedAt.length === 1);
+    await sleep(1200); // leading for a while: renewals are succeeding
+    await revokeRole(cp, ns, "revocable-lease");
+    const revokedAt = Date.now();
+    assert.equal(await a.ended, "lost");
+    const tookMs = a.stoppedAt[0]! - revokedAt;
+    console.log(`      RBAC revoked: stopped leading after ${tookMs} ms (renew deadline 3000 ms)`);
+    assert.ok(tookMs <= 3000 + 300, `stopped ${tookMs} ms after the revocation`);
+    assert.ok(tookMs >= 3000 - 1000 - 300, `not before the deadline: ${tookMs} ms`);
+    assert.equal(a.leadership?.aborted, true, "the leadership signal is aborted");
+    assert.equal(await masterStatus(a, name), 0);
+    assert.equal(a.elector.isLeader(), false);
+  });
+
+  it("a leader whose requests hang (network partition) stops at the renew deadline, not later", async () => {
+    const name = `partition-${++leases}`;
+    const proxy = await TcpProxy.start(cp.url);
+    proxies.push(proxy);
+    const a = candidate(name, "a", await proxy.kubeconfig(saKubeconfig));
+    await eventually("a to lead", () => a.startedAt.length === 1);
+    await sleep(1200);
+    proxy.partition(true);
+    const cutAt = Date.now();
+    assert.equal(await a.ended, "lost");
+    const tookMs = a.stoppedAt[0]! - cutAt;
+    console.log(`      partitioned: stopped leading after ${tookMs} ms (renew deadline 3000 ms)`);
+    assert.ok(tookMs <= 3000 + 300, `stopped ${tookMs} ms after the partition`);
+    assert.equal(await masterStatus(a, name), 0);
+  });
+
+  it("a leader that finds someone else in the lease stops at once", async () => {
+    const name = `usurped-${++leases}`;
+    const a = candidate(name, "a");
+    await eventually("a to lead", () => a.startedAt.length === 1);
+    const l = await lease(name);
+    l.spec.holderIdentity = "intruder";
+    await cp.kubectlOk(["replace", "-f", "-"], { input: JSON.stringify(l) });
+    const replacedAt = Date.now();
+    assert.equal(await a.ended, "lost");
+    const tookMs = a.stoppedAt[0]! - replacedAt;
+    assert.ok(tookMs <= 1000 + 500, `stopped ${tookMs} ms after the lease changed hands`);
+    assert.equal((await lease(name)).spec.holderIdentity, "intruder", "the lost leader does not write any more");
+  });
+
+  it("two processes: one leads; SIGTERM releases the lease and the standby leads in under 2 s", async () => {
+    const name = `processes-${++leases}`;
+    const first = electorProcess(name, "first");
+    await eventually("first to lead", () => first.when("leading") !== undefined, 20_000);
+    const second = electorProcess(name, "second");
+    await eventually("second to start", () => second.when("started") !== undefined, 20_000);
+    await sleep(2500);
+    assert.equal(second.when("leading"), undefined, "only one process leads");
+    assert.equal((await lease(name)).spec.holderIdentity, "first");
+
+    const termAt = Date.now();
+    first.child.kill("SIGTERM");
+    assert.equal(await first.exited, 0, "a graceful stop exits 0");
+    assert.equal(first.events.find((e) => e.event === "exit")?.end, "stopped");
+    await eventually("second to lead", () => second.when("leading") !== undefined, 5000);
+    const handoverMs = second.when("leading")! - termAt;
+    console.log(`      SIGTERM handover between processes: ${handoverMs} ms`);
+    assert.ok(handoverMs < 2000, `handover took ${handoverMs} ms`);
+    const l = await lease(name);
+    assert.equal(l.spec.holderIdentity, "second");
+    assert.equal(l.spec.leaseTransitions, 1);
+  });
+
+  it("two processes: after SIGKILL of the leader the standby leads within lease duration + retry period", async () => {
+    const name = `processes-${++leases}`;
+    const first = electorProcess(name, "first");
+    await eventually("first to lead", () => first.when("leading") !== undefined, 20_000);
+    const second = electorProcess(name, "second");
+    await eventually("second to start", () => second.when("started") !== undefined, 20_000);
+    await sleep(1500); // the standby has read the lease at least once
+
+    const killAt = Date.now();
+    first.child.kill("SIGKILL");
+    await eventually("second to lead", () => second.when("leading") !== undefined, 10_000);
+    const takeoverMs = second.when("leading")! - killAt;
+    const { leaseDurationSeconds: lease_, retryPeriodSeconds: retry } = timings;
+    console.log(`      SIGKILL takeover between processes: ${takeoverMs} ms (lease ${lease_} s + retry ${retry} s = ${(lease_ + retry) * 1000} ms)`);
+    assert.ok(takeoverMs <= (lease_ + retry) * 1000 + 500, `took ${takeoverMs} ms`);
+    assert.ok(takeoverMs >= (lease_ - retry) * 1000 - 200, `the standby waited for the lease to expire (${takeoverMs} ms)`);
+    assert.equal((await lease(name)).spec.holderIdentity, "second");
+  });
+});
