@@ -20,3 +20,4 @@ export * from "./validate.js";
 export type * from "./object-meta.js";
 export type * from "./types.generated.js";
 export * from "./template-merge.js";
+export * from "./loopback-address.js";

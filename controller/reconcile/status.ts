@@ -102,7 +102,9 @@ export function computeStatus(c: ClusterView, obs: Observed, previous: Partial<C
       : { type: "Progressing", status: "False", reason: c.spec.paused ? "Paused" : "Converged", message: c.spec.paused ? "spec.paused is true: the operator changes nothing" : "every node matches the spec" },
     degraded
       ? { type: "Degraded", status: "True", reason: "NodesNotReady", message: `${readyVoters + readyReaders} of ${desiredVoters + c.spec.readReplicas} nodes ready` }
-      : { type: "Degraded", status: "False", reason: "AllNodesReady", message: "no node is missing or unready" },
+      : allReady
+        ? { type: "Degraded", status: "False", reason: "AllNodesReady", message: "no node is missing or unready" }
+        : { type: "Degraded", status: "False", reason: c.spec.paused ? "Paused" : "NotYetAvailable", message: c.spec.paused ? "spec.paused is true: not judged" : "the cluster has not been available yet; see Progressing" },
   ];
 
   return {

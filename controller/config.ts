@@ -1,0 +1,78 @@
+// Command-line flags and environment of the controller, named as controller-runtime names them.
+import { parseArgs } from "node:util";
+import { loopbackAddress } from "../shared/loopback-address.js";
+import { watchNamespacesFromEnv } from "./informer.js";
+import { leaderElectionDefaults } from "./leaderElection.js";
+import type { Addressing } from "./render/pod.js";
+
+export interface ControllerConfig {
+  kubeconfig?: string;
+  metricsAddress?: { host: string; port: number };
+  healthAddress?: { host: string; port: number };
+  leaderElect: boolean;
+  leaseNamespace: string;
+  leaseName: string;
+  leaseDurationSeconds: number;
+  renewDeadlineSeconds: number;
+  retryPeriodSeconds: number;
+  workers: number;
+  resyncMs: number;
+  namespaces?: string[];
+  addressing: Addressing;
+}
+
+/** ":8080" → all interfaces, "127.0.0.1:0" → a free port, "0" → disabled. */
+function bindAddress(flag: string, value: string): { host: string; port: number } | undefined {
+  if (value === "0") return undefined;
+  const m = /^(.*):(\d+)$/.exec(value);
+  if (!m || Number(m[2]) > 65535) throw new Error(`--${flag}=${value}: expected [host]:port, or 0 to disable`);
+  return { host: m[1] || "0.0.0.0", port: Number(m[2]) };
+}
+
+function positive(flag: string, value: string, min = 1): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < min) throw new Error(`--${flag}=${value}: expected a number >= ${min}`);
+  return n;
+}
+
+export function parseControllerConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ControllerConfig {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      kubeconfig: { type: "string" },
+      "metrics-bind-address": { type: "string", default: ":8080" },
+      "health-probe-bind-address": { type: "string", default: ":8081" },
+      "leader-elect": { type: "boolean", default: false },
+      "leader-election-namespace": { type: "string" },
+      "leader-election-id": { type: "string", default: "rqlite-operator.rqlite.io" },
+      "lease-duration": { type: "string", default: String(leaderElectionDefaults.leaseDurationSeconds) },
+      "renew-deadline": { type: "string", default: String(leaderElectionDefaults.renewDeadlineSeconds) },
+      "retry-period": { type: "string", default: String(leaderElectionDefaults.retryPeriodSeconds) },
+      workers: { type: "string", default: "4" },
+      "resync-period": { type: "string", default: "600" },
+      "cluster-domain": { type: "string", default: "cluster.local" },
+      addressing: { type: "string", default: "dns" },
+    },
+  });
+  const addressing: Addressing = values.addressing === "loopback"
+    ? { kind: "static", addressOf: loopbackAddress }
+    : values.addressing === "dns"
+      ? { kind: "dns", clusterDomain: values["cluster-domain"]! }
+      : (() => { throw new Error(`--addressing=${values.addressing}: expected dns (in a cluster) or loopback (the local runtime)`); })();
+  return {
+    kubeconfig: values.kubeconfig,
+    metricsAddress: bindAddress("metrics-bind-address", values["metrics-bind-address"]!),
+    healthAddress: bindAddress("health-probe-bind-address", values["health-probe-bind-address"]!),
+    leaderElect: values["leader-elect"]!,
+    leaseNamespace: values["leader-election-namespace"] ?? env.POD_NAMESPACE ?? "rqlite-operator-system",
+    leaseName: values["leader-election-id"]!,
+    leaseDurationSeconds: positive("lease-duration", values["lease-duration"]!),
+    renewDeadlineSeconds: positive("renew-deadline", values["renew-deadline"]!),
+    retryPeriodSeconds: positive("retry-period", values["retry-period"]!, 0.1),
+    workers: positive("workers", values.workers!),
+    resyncMs: positive("resync-period", values["resync-period"]!, 0) * 1000,
+    namespaces: watchNamespacesFromEnv(env),
+    addressing,
+  };
+}

@@ -1,0 +1,95 @@
+// Entry point of the controller: `node dist/controller/main.js --leader-elect`.
+// Two replicas run; only the Lease holder reconciles. SIGTERM stops the workers, releases the
+// Lease so the standby takes over at once, and exits 0. Losing the Lease exits 1 so that nothing
+// from the old leadership acts beside the new leader (the kubelet restarts the container).
+import { createServer, type Server } from "node:http";
+import { hostname } from "node:os";
+import { collectDefaultMetrics, Registry } from "prom-client";
+import { ClusterController } from "./clusterController.js";
+import { parseControllerConfig, type ControllerConfig } from "./config.js";
+import { KubeClient, loadKubeConfig } from "./kubeClient.js";
+import { LeaderElector } from "./leaderElection.js";
+import { logger } from "./log.js";
+
+function listen(name: string, address: { host: string; port: number }, routes: Record<string, () => Promise<[number, string, string?]>>): Promise<Server> {
+  const server = createServer((req, res) => {
+    const route = routes[(req.url ?? "/").split("?")[0]!];
+    if (!route) {
+      res.writeHead(404).end("not found\n");
+      return;
+    }
+    route().then(([code, body, type]) => res.writeHead(code, { "Content-Type": type ?? "text/plain" }).end(body),
+      (err: Error) => res.writeHead(500).end(`${err.message}\n`));
+  });
+  return new Promise((resolve, reject) => {
+    server.once("error", (err) => reject(new Error(`${name} server cannot listen on ${address.host}:${address.port}: ${err.message}`)));
+    server.listen(address.port, address.host, () => {
+      const a = server.address();
+      logger.info({ server: name, address: typeof a === "object" && a ? `${a.address}:${a.port}` : a }, `${name} server listening`);
+      resolve(server);
+    });
+  });
+}
+
+async function main(cfg: ControllerConfig): Promise<number> {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const client = new KubeClient(loadKubeConfig(cfg.kubeconfig), registry);
+  const identity = `${hostname()}_${process.pid}`;
+  const controller = new ClusterController({
+    client, registry, namespaces: cfg.namespaces, workers: cfg.workers, addressing: cfg.addressing, identity, resyncMs: cfg.resyncMs,
+  });
+  let elector: LeaderElector | undefined;
+  const servers: Server[] = [];
+  if (cfg.metricsAddress) {
+    servers.push(await listen("metrics", cfg.metricsAddress, { "/metrics": async () => [200, await registry.metrics(), registry.contentType] }));
+  }
+  if (cfg.healthAddress) {
+    servers.push(await listen("health", cfg.healthAddress, {
+      "/healthz": async () => [200, "ok\n"],
+      // A standby is ready (it serves nothing but waits); a leader once its caches are synced.
+      "/readyz": async () => (elector && !elector.isLeader()) || controller.hasSynced() ? [200, "ok\n"] : [503, "caches not synced\n"],
+    }));
+  }
+
+  const stop = new AbortController();
+  for (const sig of ["SIGTERM", "SIGINT"] as const) {
+    process.once(sig, () => {
+      logger.info({ signal: sig }, "stopping: finishing work in flight, then releasing the lease");
+      stop.abort();
+    });
+  }
+
+  let code = 0;
+  if (cfg.leaderElect) {
+    elector = new LeaderElector({
+      client, registry, identity, leaseName: cfg.leaseName, namespace: cfg.leaseNamespace,
+      leaseDurationSeconds: cfg.leaseDurationSeconds, renewDeadlineSeconds: cfg.renewDeadlineSeconds, retryPeriodSeconds: cfg.retryPeriodSeconds,
+      onStartedLeading: (signal) => controller.run(signal),
+    });
+    const end = await elector.run(stop.signal);
+    if (end === "lost") {
+      logger.error("lost the lease; exiting so that a fresh process campaigns again");
+      code = 1;
+    }
+  } else {
+    await controller.run(stop.signal);
+  }
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return code;
+}
+
+let cfg: ControllerConfig;
+try {
+  cfg = parseControllerConfig(process.argv.slice(2));
+} catch (err) {
+  console.error(`rqlite-operator controller: ${(err as Error).message}`);
+  process.exit(2);
+}
+main(cfg).then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    logger.fatal({ err: err.message }, "controller failed");
+    process.exit(1);
+  },
+);

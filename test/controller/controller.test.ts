@@ -1,0 +1,279 @@
+// The controller end to end on the real control plane: the real entry point, two replicas,
+// running as its ServiceAccount with the RBAC from deploy/. No kubelet runs here, so the tests
+// play its part and mark Pods Ready through the status subresource.
+import { strict as assert } from "node:assert";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { ControlPlane } from "../env/controlplane.js";
+import { startController, type ControllerProcess } from "../env/controller.js";
+import { installCRDs } from "../env/crds.js";
+import { createTestNamespace, sharedControlPlane } from "../env/shared.js";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const OPERATOR_NS = "rqlite-operator-system";
+const FAST_LEASE = ["--leader-elect", `--leader-election-namespace=${OPERATOR_NS}`, "--lease-duration=4", "--renew-deadline=3", "--retry-period=1"];
+const WRITES = ["POST", "PATCH", "DELETE"];
+
+type Obj = { metadata: { name: string; uid: string; labels?: Record<string, string>; ownerReferences?: Array<{ uid: string; controller?: boolean }>; finalizers?: string[]; deletionTimestamp?: string; annotations?: Record<string, string> }; spec?: any; status?: any };
+
+async function eventually<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ""}`);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("controller on the real control plane", function () {
+  this.timeout(180_000);
+  let cp: ControlPlane;
+  let ns: string;
+  let kubeconfig: string;
+  const controllers: ControllerProcess[] = [];
+
+  const get = async (kind: string, name: string): Promise<Obj | undefined> => {
+    const r = await cp.kubectl(["get", kind, name, "-n", ns, "-o", "json"]);
+    return r.code === 0 ? JSON.parse(r.stdout) : undefined;
+  };
+  const list = async (kind: string, selector: string): Promise<Obj[]> =>
+    JSON.parse(await cp.kubectlOk(["get", kind, "-n", ns, "-l", selector, "-o", "json"])).items;
+  const podNames = async (cluster: string) => (await list("pods", `rqlite.io/cluster=${cluster}`)).map((p) => p.metadata.name).sort();
+  const apply = (manifest: object) => cp.kubectlOk(["apply", "-f", "-"], { input: JSON.stringify(manifest) });
+  const cluster = (name: string, spec: object) => ({ apiVersion: "rqlite.io/v1alpha1", kind: "RqCluster", metadata: { name, namespace: ns }, spec });
+  const markReady = (pod: string) => cp.kubectlOk(["patch", "pod", pod, "-n", ns, "--subresource=status", "--type=merge",
+    "-p", JSON.stringify({ status: { phase: "Running", conditions: [{ type: "Ready", status: "True" }] } })]);
+  const markAllReady = async (name: string) => {
+    for (const p of await list("pods", `rqlite.io/cluster=${name}`)) {
+      if (!p.status?.conditions?.some((c: { type: string; status: string }) => c.type === "Ready" && c.status === "True")) await markReady(p.metadata.name);
+    }
+  };
+  const writes = (c: ControllerProcess) => Promise.all(WRITES.map((method) => c.counter("rest_client_requests_total", { method }))).then((xs) => xs.reduce((a, b) => a + b, 0));
+  const status = async (name: string) => (await get("rqc", name))?.status;
+
+  before(async () => {
+    cp = await sharedControlPlane();
+    await installCRDs(cp, [join(root, "crds")]);
+    if ((await cp.kubectl(["get", "namespace", OPERATOR_NS])).code !== 0) await cp.kubectlOk(["create", "namespace", OPERATOR_NS]);
+    await cp.kubectlOk(["apply", "-f", join(root, "deploy/base/controller-rbac.yaml")]);
+    kubeconfig = await cp.serviceAccountKubeconfig(OPERATOR_NS, "rqlite-operator-controller");
+    ns = await createTestNamespace(cp, "ctrl");
+    controllers.push(await startController({ kubeconfig, logDir: cp.dir, name: "controller-a", args: FAST_LEASE }));
+    await eventually("controller-a to lead", () => controllers[0]!.isLeader());
+  });
+
+  after(async () => {
+    await Promise.all(controllers.map((c) => c.stop()));
+  });
+
+  it("creates every child exactly as specified, owned by the cluster", async () => {
+    await apply(cluster("demo", { replicas: 3, readReplicas: 1, image: "rqlite/rqlite:8.43.4" }));
+    await eventually("4 pods", async () => (await podNames("demo")).length === 4);
+    const rqc = (await get("rqc", "demo"))!;
+    assert.deepEqual(rqc.metadata.finalizers, ["rqlite.io/finalizer"]);
+    const owner = (o: Obj) => o.metadata.ownerReferences?.length === 1 && o.metadata.ownerReferences[0]!.uid === rqc.metadata.uid && o.metadata.ownerReferences[0]!.controller;
+
+    assert.deepEqual(await podNames("demo"), ["demo-0", "demo-1", "demo-2", "demo-ro-0"]);
+    for (const pod of await list("pods", "rqlite.io/cluster=demo")) {
+      assert.ok(owner(pod), `${pod.metadata.name} is owned by the cluster`);
+      assert.equal(pod.spec.hostname, pod.metadata.name);
+      assert.equal(pod.spec.subdomain, "demo-internal");
+      const args: string[] = pod.spec.containers[0].args;
+      assert.ok(args.includes(`-node-id=${pod.metadata.name}`));
+      if (pod.metadata.name.includes("-ro-")) assert.ok(args.includes("-raft-non-voter=true"));
+      else assert.ok(args.includes("-bootstrap-expect=3"));
+      assert.equal(pod.spec.containers[0].image, "rqlite/rqlite:8.43.4");
+      assert.equal(pod.spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.topologyKey, "kubernetes.io/hostname");
+      assert.equal(pod.spec.volumes[0].persistentVolumeClaim.claimName, pod.metadata.name);
+    }
+    const pvcs = await list("pvc", "rqlite.io/cluster=demo");
+    assert.deepEqual(pvcs.map((p) => p.metadata.name).sort(), ["demo-0", "demo-1", "demo-2", "demo-ro-0"]);
+    assert.ok(pvcs.every((p) => owner(p) && p.spec.resources.requests.storage === "1Gi"));
+    const headless = (await get("svc", "demo-internal"))!;
+    assert.equal(headless.spec.clusterIP, "None");
+    assert.equal(headless.spec.publishNotReadyAddresses, true);
+    assert.deepEqual(headless.spec.ports.map((p: { port: number }) => p.port), [4001, 4002]);
+    const client = (await get("svc", "demo"))!;
+    assert.deepEqual(client.spec.ports.map((p: { port: number }) => p.port), [4001]);
+    const pdb = (await get("pdb", "demo"))!;
+    assert.equal(pdb.spec.maxUnavailable, 1);
+    assert.equal(pdb.spec.selector.matchLabels["rqlite.io/role"], "voter");
+    assert.ok([headless, client, pdb].every(owner));
+  });
+
+  it("writes status and conditions from what it observes", async () => {
+    const creating = await eventually("status", () => status("demo"));
+    assert.equal(creating.phase, "Creating");
+    await markAllReady("demo");
+    const running = await eventually("phase Running", async () => ((await status("demo"))?.phase === "Running" ? status("demo") : undefined));
+    assert.equal(running.readyReplicas, 3);
+    assert.equal(running.readReplicasReady, 1);
+    assert.equal(running.replicas, 3);
+    assert.equal(running.observedGeneration, 1);
+    assert.match(running.selector, /rqlite\.io\/cluster=demo/);
+    const available = running.conditions.find((c: { type: string }) => c.type === "Available");
+    assert.equal(available.status, "True");
+    const events = await cp.kubectlOk(["get", "events", "-n", ns, "--field-selector", "involvedObject.name=demo", "-o", "jsonpath={.items[*].reason}"]);
+    assert.match(events, /Created/);
+  });
+
+  it("writes nothing in a steady state, whatever wakes it", async () => {
+    const a = controllers[0]!;
+    await sleep(1500);
+    const before = await writes(a);
+    const reconcilesBefore = await a.counter("controller_runtime_reconcile_total");
+    await cp.kubectlOk(["annotate", "rqc", "demo", "-n", ns, "poke=1"]);
+    await cp.kubectlOk(["annotate", "pod", "demo-1", "-n", ns, "poke=1"]);
+    await cp.kubectlOk(["annotate", "svc", "demo", "-n", ns, "poke=1"]);
+    await eventually("the pokes to be reconciled", async () => (await a.counter("controller_runtime_reconcile_total")) >= reconcilesBefore + 2);
+    await sleep(1500);
+    assert.equal(await writes(a), before, "a converged cluster must cause zero writes");
+  });
+
+  it("scales voters up one node at a time without touching existing pods", async () => {
+    const uidBefore = (await get("pod", "demo-0"))!.metadata.uid;
+    await cp.kubectlOk(["scale", "rqc", "demo", "-n", ns, "--replicas=5"]);
+    await eventually("demo-3", () => get("pod", "demo-3"));
+    await sleep(1500);
+    assert.equal(await get("pod", "demo-4"), undefined, "demo-4 waits until demo-3 is ready");
+    await markReady("demo-3");
+    await eventually("demo-4", () => get("pod", "demo-4"));
+    await markReady("demo-4");
+    const st = await eventually("5 ready voters", async () => ((await status("demo"))?.readyReplicas === 5 ? status("demo") : undefined));
+    assert.equal(st.phase, "Running");
+    assert.equal((await get("pod", "demo-0"))!.metadata.uid, uidBefore, "scaling never rolls existing pods");
+    assert.ok((await get("pod", "demo-4"))!.spec.containers[0].args.includes("-bootstrap-expect=3"));
+  });
+
+  it("scales voters down highest ordinal first, one at a time, and releases their PVCs", async () => {
+    await cp.kubectlOk(["scale", "rqc", "demo", "-n", ns, "--replicas=3"]);
+    await eventually("3 voters left", async () => (await podNames("demo")).join() === "demo-0,demo-1,demo-2,demo-ro-0");
+    const events = JSON.parse(await cp.kubectlOk(["get", "events", "-n", ns, "-o", "json"])).items
+      .filter((e: { reason: string }) => e.reason === "ScalingDown")
+      .sort((x: { metadata: { name: string } }, y: { metadata: { name: string } }) => x.metadata.name.localeCompare(y.metadata.name))
+      .map((e: { message: string }) => e.message.match(/Pod (\S+)/)![1]);
+    assert.deepEqual(events, ["demo-4", "demo-3"]);
+    await eventually("PVCs of removed nodes deleted", async () => {
+      const names = (await list("pvc", "rqlite.io/cluster=demo")).filter((p) => !p.metadata.deletionTimestamp).map((p) => p.metadata.name);
+      return !names.includes("demo-3") && !names.includes("demo-4");
+    });
+    const st = await eventually("status back to 3", async () => ((await status("demo"))?.replicas === 3 ? status("demo") : undefined));
+    assert.equal(st.readyReplicas, 3);
+  });
+
+  it("recreates a child deleted by hand and restores one edited by hand", async () => {
+    const svcUid = (await get("svc", "demo"))!.metadata.uid;
+    await cp.kubectlOk(["delete", "svc", "demo", "-n", ns]);
+    await eventually("client Service recreated", async () => {
+      const s = await get("svc", "demo");
+      return s && s.metadata.uid !== svcUid;
+    }, 10_000);
+    await cp.kubectlOk(["patch", "svc", "demo-internal", "-n", ns, "--type=merge", "-p",
+      JSON.stringify({ spec: { publishNotReadyAddresses: false, selector: { extra: "x" } } })]);
+    await eventually("headless Service restored", async () => {
+      const s = (await get("svc", "demo-internal"))!;
+      return s.spec.publishNotReadyAddresses === true && !("extra" in s.spec.selector);
+    }, 10_000);
+    await cp.kubectlOk(["label", "pod", "demo-1", "-n", ns, "rqlite.io/role-"]);
+    await eventually("pod label restored", async () => (await get("pod", "demo-1"))!.metadata.labels?.["rqlite.io/role"] === "voter", 10_000);
+    await cp.kubectlOk(["patch", "pdb", "demo", "-n", ns, "--type=merge", "-p", '{"spec":{"maxUnavailable":3}}']);
+    await eventually("PDB restored", async () => (await get("pdb", "demo"))!.spec.maxUnavailable === 1, 10_000);
+  });
+
+  it("retries with backoff when a create conflicts, then converges", async () => {
+    const a = controllers[0]!;
+    const errorsBefore = await a.counter("controller_runtime_reconcile_errors_total");
+    // A Pod the controller does not own squats on the name it needs: creating it gets 409.
+    await apply({ apiVersion: "v1", kind: "Pod", metadata: { name: "squat-0", namespace: ns }, spec: { containers: [{ name: "c", image: "busybox" }] } });
+    await apply(cluster("squat", { replicas: 1 }));
+    await eventually("a reconcile error", async () => (await a.counter("controller_runtime_reconcile_errors_total")) > errorsBefore);
+    assert.ok((await a.counter("workqueue_retries_total", { name: "rqcluster" })) > 0);
+    await cp.kubectlOk(["delete", "pod", "squat-0", "-n", ns, "--wait=true"]);
+    await eventually("the controller's own squat-0", async () => {
+      const p = await get("pod", "squat-0");
+      return p?.metadata.labels?.["rqlite.io/cluster"] === "squat";
+    });
+  });
+
+  it("changes nothing while paused, and catches up when unpaused", async () => {
+    await cp.kubectlOk(["patch", "rqc", "squat", "-n", ns, "--type=merge", "-p", '{"spec":{"paused":true}}']);
+    await eventually("phase Paused", async () => (await status("squat"))?.phase === "Paused");
+    await cp.kubectlOk(["delete", "svc", "squat", "-n", ns]);
+    await sleep(2000);
+    assert.equal(await get("svc", "squat"), undefined, "a paused cluster is not repaired");
+    await cp.kubectlOk(["patch", "rqc", "squat", "-n", ns, "--type=merge", "-p", '{"spec":{"paused":false}}']);
+    await eventually("Service recreated after unpause", () => get("svc", "squat"));
+  });
+
+  it("honours storage.reclaimPolicy when a cluster is deleted", async () => {
+    await cp.kubectlOk(["delete", "rqc", "squat", "-n", ns, "--wait=true", "--timeout=30s"]);
+    const kept = (await get("pvc", "squat-0"))!;
+    assert.ok(kept, "Retain keeps the PVC");
+    assert.deepEqual(kept.metadata.ownerReferences ?? [], [], "a retained PVC no longer belongs to the deleted cluster");
+
+    await apply(cluster("gone", { replicas: 1, storage: { reclaimPolicy: "Delete" } }));
+    await eventually("gone-0 PVC", () => get("pvc", "gone-0"));
+    await cp.kubectlOk(["delete", "rqc", "gone", "-n", ns, "--wait=true", "--timeout=30s"]);
+    // pvc-protection holds the PVC until a controller-manager releases it; the delete was issued.
+    const pvc = await get("pvc", "gone-0");
+    assert.ok(!pvc || pvc.metadata.deletionTimestamp, "Delete removes the PVC");
+  });
+
+  it("runs two replicas of which only the Lease holder writes", async () => {
+    controllers.push(await startController({ kubeconfig, logDir: cp.dir, name: "controller-b", args: FAST_LEASE }));
+    const [a, b] = controllers as [ControllerProcess, ControllerProcess];
+    await apply(cluster("two", { replicas: 1 }));
+    await eventually("two-0", () => get("pod", "two-0"));
+    assert.equal(await a.isLeader(), true);
+    assert.equal(await b.isLeader(), false);
+    assert.equal(await writes(b), 0, "the standby never writes");
+  });
+
+  it("hands over within 2 s when the leader gets SIGTERM and releases the Lease", async () => {
+    const [a, b] = controllers as [ControllerProcess, ControllerProcess];
+    const sent = Date.now();
+    a.signal("SIGTERM");
+    await eventually("controller-b to lead", () => b.isLeader(), 10_000);
+    const handover = Date.now() - sent;
+    console.log(`      graceful handover: ${handover} ms`);
+    assert.ok(handover < 2000, `handover took ${handover} ms`);
+    assert.equal(await a.proc.exited, "exit code 0");
+    await apply(cluster("after-term", { replicas: 1 }));
+    await eventually("the new leader converges a new cluster", () => get("pod", "after-term-0"));
+  });
+
+  it("takes over within the lease duration when the leader is killed", async () => {
+    const b = controllers[1]!;
+    controllers.push(await startController({ kubeconfig, logDir: cp.dir, name: "controller-c", args: FAST_LEASE }));
+    const c = controllers[2]!;
+    const sent = Date.now();
+    b.signal("SIGKILL");
+    await eventually("controller-c to lead", () => c.isLeader(), 15_000);
+    const takeover = Date.now() - sent;
+    console.log(`      crash takeover: ${takeover} ms (lease 4 s + retry 1 s)`);
+    assert.ok(takeover < 4000 + 1000 + 1500, `takeover took ${takeover} ms`);
+  });
+
+  it("resumes and converges after the API server restarts", async () => {
+    // The restart takes longer than the fast lease's renew deadline, after which a leader must
+    // step down; this replica's lease outlasts it, so its informers have to resume by themselves.
+    await controllers[2]!.stop();
+    controllers.push(await startController({ kubeconfig, logDir: cp.dir, name: "controller-d",
+      args: ["--leader-elect", `--leader-election-namespace=${OPERATOR_NS}`, "--lease-duration=40", "--renew-deadline=30", "--retry-period=1"] }));
+    const d = controllers[3]!;
+    await eventually("controller-d to lead", () => d.isLeader(), 20_000);
+    await cp.restartApiServer();
+    await apply(cluster("after-restart", { replicas: 1 }));
+    await eventually("converged after the restart", () => get("pod", "after-restart-0"), 60_000);
+    assert.equal(d.proc.child.exitCode, null, "the controller survived the restart");
+    assert.equal(await d.isLeader(), true);
+  });
+});

@@ -1,0 +1,68 @@
+// Runs the real controller entry point (controller/main.ts) as a child process against the test
+// control plane, as the given kubeconfig's identity, and reads its /metrics.
+import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { freePort } from "./ports.js";
+import { ProcessGroup, type Managed } from "./processes.js";
+
+const root = fileURLToPath(new URL("../..", import.meta.url));
+
+export interface ControllerProcess {
+  proc: Managed;
+  metricsUrl: string;
+  healthUrl: string;
+  metrics(): Promise<string>;
+  /** Sum of a counter's samples whose labels match every given label. */
+  counter(name: string, labels?: Record<string, string>): Promise<number>;
+  isLeader(): Promise<boolean>;
+  signal(sig: NodeJS.Signals): void;
+  stop(): Promise<void>;
+}
+
+export interface ControllerOptions {
+  kubeconfig: string;
+  logDir: string;
+  name: string;
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function startController(opts: ControllerOptions): Promise<ControllerProcess> {
+  const procs = new ProcessGroup();
+  const [metricsPort, healthPort] = [await freePort(), await freePort()];
+  const proc = procs.start(opts.name, process.execPath, [
+    "--import", "tsx", join(root, "controller/main.ts"),
+    `--kubeconfig=${opts.kubeconfig}`,
+    `--metrics-bind-address=127.0.0.1:${metricsPort}`,
+    `--health-probe-bind-address=127.0.0.1:${healthPort}`,
+    ...(opts.args ?? []),
+  ], join(opts.logDir, `${opts.name}.log`), { ...process.env, LOG_LEVEL: "debug", ...opts.env });
+  const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
+  const healthUrl = `http://127.0.0.1:${healthPort}`;
+  const metrics = async () => (await fetch(metricsUrl)).text();
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const ok = await fetch(`${healthUrl}/healthz`).then((r) => r.ok, () => false);
+    if (ok) break;
+    if (proc.child.exitCode !== null || Date.now() > deadline) {
+      throw new Error(`controller ${opts.name} did not start (log ${proc.logFile}):\n${proc.tail(20)}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const counter = async (name: string, labels: Record<string, string> = {}) => {
+    let sum = 0;
+    for (const line of (await metrics()).split("\n")) {
+      const m = /^(\w+)(?:\{(.*)\})? ([0-9.e+-]+)$/.exec(line);
+      if (!m || m[1] !== name) continue;
+      const have = Object.fromEntries([...(m[2] ?? "").matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+      if (Object.entries(labels).every(([k, v]) => have[k] === v)) sum += Number(m[3]);
+    }
+    return sum;
+  };
+  return {
+    proc, metricsUrl, healthUrl, metrics, counter,
+    isLeader: async () => (await counter("leader_election_master_status")) === 1,
+    signal: (sig) => proc.child.kill(sig),
+    stop: () => procs.stopAll(),
+  };
+}
