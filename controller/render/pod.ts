@@ -20,7 +20,7 @@ export const BOOTSTRAP_EXPECT_ANNOTATION = "rqlite.io/bootstrap-expect";
  */
 export type Addressing =
   | { kind: "dns"; clusterDomain: string }
-  | { kind: "static"; addressOf: (podName: string) => string };
+  | { kind: "static"; addressOf: (namespace: string, podName: string) => string };
 
 export interface PodInputs {
   member: Member;
@@ -34,7 +34,7 @@ export interface PodInputs {
 export function nodeAddress(c: ClusterView, podName: string, addressing: Addressing): string {
   return addressing.kind === "dns"
     ? `${podName}.${c.headlessService}.${c.namespace}.svc.${addressing.clusterDomain}`
-    : addressing.addressOf(podName);
+    : addressing.addressOf(c.namespace, podName);
 }
 
 export function rqlitedArgs(c: ClusterView, inputs: PodInputs): string[] {
@@ -50,7 +50,7 @@ export function rqlitedArgs(c: ClusterView, inputs: PodInputs): string[] {
   if (addressing.kind === "dns") {
     args.push("-disco-mode=dns", `-disco-config=${JSON.stringify({ name: `${c.headlessService}.${c.namespace}.svc.${addressing.clusterDomain}`, port: RAFT_PORT })}`);
   } else {
-    const peers = Array.from({ length: inputs.bootstrapExpect }, (_, i) => `${addressing.addressOf(voterName(c.name, i))}:${RAFT_PORT}`);
+    const peers = Array.from({ length: inputs.bootstrapExpect }, (_, i) => `${addressing.addressOf(c.namespace, voterName(c.name, i))}:${RAFT_PORT}`);
     args.push(`-join=${peers.join(",")}`);
   }
   if (member.role === "voter") args.push(`-bootstrap-expect=${inputs.bootstrapExpect}`);

@@ -60,7 +60,7 @@ describe("render: pod", () => {
   });
 
   it("uses loopback addresses and a join list in static addressing", () => {
-    const addressing: Addressing = { kind: "static", addressOf: (n) => `127.0.1.${Number(n.split("-").pop()) + 1}` };
+    const addressing: Addressing = { kind: "static", addressOf: (_ns, n) => `127.0.1.${Number(n.split("-").pop()) + 1}` };
     const args = rqlitedArgs(view(), { member: voter, bootstrapExpect: 3, addressing });
     assert.ok(args.includes("-http-addr=127.0.1.2:4001"));
     assert.ok(args.includes("-join=127.0.1.1:4002,127.0.1.2:4002,127.0.1.3:4002"));
