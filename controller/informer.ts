@@ -156,7 +156,7 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
     const log = this.log.child({ namespace: scope.namespace ?? "*" });
     while (!stop.aborted) {
       try {
-        if (scope.resourceVersion === undefined) await this.relist(scope, reason);
+        if (scope.resourceVersion === undefined) await this.relist(scope, reason, stop);
         const started = performance.now();
         const outcome = await this.watch(scope, stop);
         if (outcome !== "closed") {
@@ -187,7 +187,7 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
   }
 
   /** Lists every page, then makes the cache of this scope equal to the list. */
-  private async relist(scope: Scope, reason: RelistReason): Promise<void> {
+  private async relist(scope: Scope, reason: RelistReason, stop: AbortSignal): Promise<void> {
     const items: T[] = [];
     let resourceVersion: string | undefined;
     let cont: string | undefined;
@@ -197,6 +197,7 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
         path: this.collectionPath(scope),
         query: { ...this.selectors(), limit: this.opts.pageSize ?? 500, continue: cont },
         timeoutMs: this.opts.requestTimeoutMs ?? 60_000,
+        signal: stop,
       });
       // List items come without kind; give them the one watch events carry, so handlers see one shape.
       const kind = page.kind?.replace(/List$/, "");
@@ -235,6 +236,7 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
     const abort = new AbortController();
     const onStop = () => abort.abort();
     stop.addEventListener("abort", onStop, { once: true });
+    if (stop.aborted) abort.abort(); // stopped while listing: the listener above came too late
     let silent = false;
     const watchdog = setTimeout(() => {
       silent = true;

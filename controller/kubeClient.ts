@@ -49,6 +49,8 @@ export interface KubeRequest {
   contentType?: string;
   /** Abandons the request (and counts it as an error) after this long. */
   timeoutMs?: number;
+  /** Abandons the request when aborted, e.g. when its caller is stopping. */
+  signal?: AbortSignal;
 }
 
 /** One line of a watch stream; `object` is a Status when type is ERROR. */
@@ -108,7 +110,9 @@ export class KubeClient {
       ctx.setHeaderParam("Content-Type", req.contentType ?? "application/json");
       ctx.setBody(JSON.stringify(req.body));
     }
-    if (req.timeoutMs !== undefined) ctx.setSignal(AbortSignal.timeout(Math.max(1, Math.ceil(req.timeoutMs))));
+    const signals = [req.signal, req.timeoutMs === undefined ? undefined : AbortSignal.timeout(Math.max(1, Math.ceil(req.timeoutMs)))];
+    const abortable = signals.filter((s): s is AbortSignal => s !== undefined);
+    if (abortable.length) ctx.setSignal(AbortSignal.any(abortable));
     await this.kc.applySecurityAuthentication(ctx);
     let res: ResponseContext;
     try {

@@ -92,6 +92,8 @@ export class LeaderElector {
   private observed?: Observation;
   /** When the last successful acquire or renew request was sent: the renew deadline counts from it. */
   private renewedAt = 0;
+  /** The renewal being sent, settled or not: a release must not race it for the resourceVersion. */
+  private inFlight: Promise<unknown> = Promise.resolve();
   private running = false;
   private leading = false;
 
@@ -137,7 +139,8 @@ export class LeaderElector {
   /**
    * Gives the lease up if this process holds it: an empty holder and a 1 s duration let a standby
    * take it on its next try instead of waiting out the lease duration. run() calls it on a
-   * graceful stop. A failure is logged; the lease then simply expires.
+   * graceful stop, after the leader's work has ended; calling it while run() still leads would
+   * only make the next renewal take the lease back. A failure is logged; the lease then expires.
    */
   async release(): Promise<boolean> {
     if (!this.lease || this.observed?.holder !== this.identity) return false;
@@ -181,6 +184,7 @@ export class LeaderElector {
     leadership.abort();
     if (end === "stopped") {
       await work;
+      await this.inFlight;
       this.setLeading(false);
       if (this.opts.releaseOnCancel ?? true) await this.release();
     } else {
@@ -221,7 +225,9 @@ export class LeaderElector {
           await sleep(this.retryPeriodSeconds * 1000, ended.signal);
           if (ended.signal.aborted) return;
           try {
-            const renewed = await this.tryAcquireOrRenew(deadlineAt);
+            const attempt = this.tryAcquireOrRenew(deadlineAt);
+            this.inFlight = attempt.catch(() => {});
+            const renewed = await attempt;
             if (ended.signal.aborted) return;
             if (renewed) {
               deadlineAt = this.renewedAt + deadlineMs;

@@ -96,6 +96,19 @@ describe("LeaderElector", function () {
     return p;
   }
 
+  /** Process "first" leading and process "second" a standby that has seen the lease held. */
+  async function leaderAndStandby(): Promise<{ name: string; first: ElectorProcess; second: ElectorProcess }> {
+    const name = `processes-${++leases}`;
+    const first = electorProcess(name, "first");
+    await eventually("first to lead", () => first.when("leading") !== undefined, 20_000);
+    const second = electorProcess(name, "second");
+    await eventually("second to start", () => second.when("started") !== undefined, 20_000);
+    await sleep(2500); // more than two of the standby's retry periods
+    assert.equal(second.when("leading"), undefined, "only one process leads");
+    assert.equal((await lease(name)).spec.holderIdentity, "first");
+    return { name, first, second };
+  }
+
   before(async () => {
     logger.level = process.env.LOG_LEVEL ?? "silent";
     cp = await sharedControlPlane();
@@ -229,14 +242,7 @@ describe("LeaderElector", function () {
   });
 
   it("two processes: one leads; SIGTERM releases the lease and the standby leads in under 2 s", async () => {
-    const name = `processes-${++leases}`;
-    const first = electorProcess(name, "first");
-    await eventually("first to lead", () => first.when("leading") !== undefined, 20_000);
-    const second = electorProcess(name, "second");
-    await eventually("second to start", () => second.when("started") !== undefined, 20_000);
-    await sleep(2500);
-    assert.equal(second.when("leading"), undefined, "only one process leads");
-    assert.equal((await lease(name)).spec.holderIdentity, "first");
+    const { name, first, second } = await leaderAndStandby();
 
     const termAt = Date.now();
     first.child.kill("SIGTERM");
@@ -252,12 +258,7 @@ describe("LeaderElector", function () {
   });
 
   it("two processes: after SIGKILL of the leader the standby leads within lease duration + retry period", async () => {
-    const name = `processes-${++leases}`;
-    const first = electorProcess(name, "first");
-    await eventually("first to lead", () => first.when("leading") !== undefined, 20_000);
-    const second = electorProcess(name, "second");
-    await eventually("second to start", () => second.when("started") !== undefined, 20_000);
-    await sleep(1500); // the standby has read the lease at least once
+    const { name, first, second } = await leaderAndStandby();
 
     const killAt = Date.now();
     first.child.kill("SIGKILL");
