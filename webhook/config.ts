@@ -1,0 +1,136 @@
+// Webhook server settings from command-line flags, then environment variables, then defaults.
+// The defaults mirror controller-runtime's webhook server, so manifests written for a Go
+// operator (port 9443, cert dir, probe and metrics ports) work unchanged.
+import { parseArgs } from "node:util";
+
+export interface WebhookConfig {
+  /** Interface to listen on; empty means all interfaces. */
+  host: string;
+  port: number;
+  /** Folder holding tls.crt and tls.key; when unset the well-known mount points are searched. */
+  certDir?: string;
+  certFile?: string;
+  keyFile?: string;
+  /** `host:port` (or `:port`) of the plain-HTTP /metrics, /healthz, /readyz listener; "0" turns it off. */
+  metricsBindAddress: string;
+  /** Largest AdmissionReview body accepted, in bytes. */
+  maxBodyBytes: number;
+  /** Time allowed to receive one whole request (headers and body). */
+  requestTimeoutMs: number;
+  /** How often the certificate files are checked, as a backstop to file-system events. */
+  certPollIntervalMs: number;
+  /** How long SIGTERM waits for in-flight requests before closing their connections. */
+  shutdownTimeoutMs: number;
+  logLevel: string;
+}
+
+/** kube-apiserver's own request body limit (3 MiB). */
+export const DEFAULT_MAX_BODY_BYTES = 3 * 1024 * 1024;
+/** controller-runtime's http.Server IdleTimeout and ReadHeaderTimeout. */
+export const IDLE_TIMEOUT_MS = 90_000;
+export const HEADERS_TIMEOUT_MS = 32_000;
+
+interface Setting {
+  flag: string;
+  env: string;
+  description: string;
+  fallback: string;
+}
+
+// One table drives parsing, environment lookup and --help, so they cannot drift apart.
+const SETTINGS = {
+  host: { flag: "host", env: "WEBHOOK_HOST", description: "interface to listen on (empty: all)", fallback: "" },
+  port: { flag: "port", env: "WEBHOOK_PORT", description: "HTTPS port of the webhook", fallback: "9443" },
+  certDir: { flag: "cert-dir", env: "WEBHOOK_CERT_DIR", description: "folder with tls.crt and tls.key", fallback: "" },
+  certFile: { flag: "tls-cert-file", env: "WEBHOOK_TLS_CERT_FILE", description: "serving certificate file (overrides --cert-dir)", fallback: "" },
+  keyFile: { flag: "tls-key-file", env: "WEBHOOK_TLS_KEY_FILE", description: "serving key file (overrides --cert-dir)", fallback: "" },
+  metricsBindAddress: { flag: "metrics-bind-address", env: "METRICS_BIND_ADDRESS", description: "plain-HTTP metrics and probe address, \"0\" to disable", fallback: ":8080" },
+  maxBodyBytes: { flag: "max-body-bytes", env: "WEBHOOK_MAX_BODY_BYTES", description: "largest request body accepted", fallback: String(DEFAULT_MAX_BODY_BYTES) },
+  requestTimeout: { flag: "request-timeout", env: "WEBHOOK_REQUEST_TIMEOUT", description: "time to receive a whole request (at least the 32s header timeout)", fallback: "60s" },
+  certPollInterval: { flag: "cert-poll-interval", env: "WEBHOOK_CERT_POLL_INTERVAL", description: "backstop interval for certificate file checks", fallback: "10s" },
+  shutdownTimeout: { flag: "shutdown-timeout", env: "WEBHOOK_SHUTDOWN_TIMEOUT", description: "grace period for in-flight requests on SIGTERM", fallback: "30s" },
+  logLevel: { flag: "log-level", env: "LOG_LEVEL", description: "trace, debug, info, warn, error", fallback: "info" },
+} satisfies Record<string, Setting>;
+
+type SettingName = keyof typeof SETTINGS;
+
+export class ConfigError extends Error {}
+
+export function usage(): string {
+  const lines = Object.values(SETTINGS).map((s: Setting) =>
+    `  --${s.flag.padEnd(22)} ${s.description} (env ${s.env}, default ${JSON.stringify(s.fallback)})`);
+  return ["usage: webhook [flags]", ...lines, "  --help                 this text"].join("\n");
+}
+
+/** `250ms`, `30s`, `2m`, or a bare number of seconds, in milliseconds. */
+export function parseDuration(text: string, what: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());
+  if (!m) throw new ConfigError(`${what}: ${JSON.stringify(text)} is not a duration such as 500ms, 30s or 2m`);
+  const scale = { ms: 1, s: 1000, m: 60_000 }[m[2] ?? "s"]!;
+  return Math.round(Number(m[1]) * scale);
+}
+
+function parseWhole(text: string, what: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || n < min || n > max) {
+    throw new ConfigError(`${what}: ${JSON.stringify(text)} must be a whole number from ${min} to ${max}`);
+  }
+  return n;
+}
+
+/** Parses flags (`--port 9443` or `--port=9443`) over environment variables over defaults. */
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): WebhookConfig | "help" {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        help: { type: "boolean" },
+        ...Object.fromEntries(Object.values(SETTINGS).map((s: Setting) => [s.flag, { type: "string" as const }])),
+      },
+    });
+  } catch (err) {
+    throw new ConfigError(`${(err as Error).message}\n${usage()}`);
+  }
+  if (parsed.values.help) return "help";
+  const values = parsed.values as Record<string, string | undefined>;
+  const get = (name: SettingName): string => {
+    const s: Setting = SETTINGS[name];
+    return values[s.flag] ?? env[s.env] ?? s.fallback;
+  };
+  const label = (name: SettingName) => `--${SETTINGS[name].flag}`;
+  const optional = (name: SettingName) => get(name) || undefined;
+
+  const config: WebhookConfig = {
+    host: get("host"),
+    port: parseWhole(get("port"), label("port"), 0, 65535),
+    certDir: optional("certDir"),
+    certFile: optional("certFile"),
+    keyFile: optional("keyFile"),
+    metricsBindAddress: get("metricsBindAddress"),
+    maxBodyBytes: parseWhole(get("maxBodyBytes"), label("maxBodyBytes"), 1024, 1 << 30),
+    requestTimeoutMs: parseDuration(get("requestTimeout"), label("requestTimeout")),
+    certPollIntervalMs: parseDuration(get("certPollInterval"), label("certPollInterval")),
+    shutdownTimeoutMs: parseDuration(get("shutdownTimeout"), label("shutdownTimeout")),
+    logLevel: get("logLevel"),
+  };
+  if ((config.certFile === undefined) !== (config.keyFile === undefined)) {
+    throw new ConfigError(`${label("certFile")} and ${label("keyFile")} go together: set both or neither`);
+  }
+  // Node refuses a header timeout longer than the request timeout.
+  if (config.requestTimeoutMs < HEADERS_TIMEOUT_MS) {
+    throw new ConfigError(`${label("requestTimeout")} must be at least the ${HEADERS_TIMEOUT_MS / 1000}s header timeout`);
+  }
+  if (config.certPollIntervalMs < 100) throw new ConfigError(`${label("certPollInterval")} must be at least 100ms`);
+  if (config.metricsBindAddress !== "0") parseBindAddress(config.metricsBindAddress, label("metricsBindAddress"));
+  return config;
+}
+
+/** Splits `host:port`, `:port` or `[::1]:port`; an empty host means all interfaces. */
+export function parseBindAddress(address: string, what: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(address);
+  if (!m) throw new ConfigError(`${what}: ${JSON.stringify(address)} is not host:port, :port or "0"`);
+  return { host: m[1] ?? m[2] ?? "", port: parseWhole(m[3]!, what, 0, 65535) };
+}

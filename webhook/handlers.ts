@@ -1,0 +1,167 @@
+// The three admission webhooks: what each admits and how it decides. They are pure functions of
+// the AdmissionRequest, so tests and the benchmark can drive them without a server.
+import fastJsonPatch from "fast-json-patch";
+import {
+  API_VERSION, GROUP, KIND, POD_TEMPLATE_LABEL, VERSION,
+  applyDefaults, formatErrors, formatFieldError, getOwn, isPlainObject, objectAt,
+  validateCreate, validatePodTemplateConfigMap, validateUpdate,
+  type FieldError,
+} from "../shared/index.js";
+import {
+  allowedResponse, badRequest, deniedResponse, failureStatus,
+  type AdmissionRequest, type AdmissionResponse, type GroupVersionKind, type Status,
+} from "./admissionReview.js";
+
+// fast-json-patch is CommonJS: its named exports are only reachable through the default import.
+const { compare } = fastJsonPatch;
+
+export interface Webhook {
+  /** URL path; also the `webhook` label of the metrics, as controller-runtime labels them. */
+  path: string;
+  /** The only kind the webhook configuration may send here. */
+  kind: GroupVersionKind;
+  /** Qualified kind as the apiserver prints it in errors, e.g. `RqCluster.rqlite.io`. */
+  qualifiedKind: string;
+  review(request: AdmissionRequest): AdmissionResponse;
+}
+
+const RQCLUSTER: GroupVersionKind = { group: GROUP, version: VERSION, kind: KIND };
+const CONFIGMAP: GroupVersionKind = { group: "", version: "v1", kind: "ConfigMap" };
+const RQCLUSTER_QUALIFIED = `${KIND}.${GROUP}`;
+
+/** metav1.CauseType for each field error type (k8s.io/apimachinery's field.ErrorType). */
+const CAUSE_REASONS: Record<FieldError["type"], string> = {
+  Invalid: "FieldValueInvalid",
+  TypeInvalid: "FieldValueTypeInvalid",
+  Required: "FieldValueRequired",
+  Unsupported: "FieldValueNotSupported",
+  Forbidden: "FieldValueForbidden",
+  TooLong: "FieldValueTooLong",
+  Duplicate: "FieldValueDuplicate",
+};
+
+/** The 422 Invalid status the apiserver itself returns for a bad object, with one cause per error. */
+export function invalidStatus(kind: GroupVersionKind, qualifiedKind: string, name: string, errors: FieldError[]): Status {
+  return {
+    ...failureStatus(422, "Invalid", formatErrors(qualifiedKind, name, errors)),
+    details: {
+      name,
+      group: kind.group,
+      kind: kind.kind,
+      causes: errors.map((e) => ({ reason: CAUSE_REASONS[e.type], message: formatFieldError({ ...e, field: "" }), field: e.field })),
+    },
+  };
+}
+
+/** The name the apiserver would print: generateName-only objects have none yet. */
+function objectName(request: AdmissionRequest): string {
+  if (request.name) return request.name;
+  const meta = objectAt(request.object, "metadata");
+  const name = meta && (getOwn(meta, "name") || getOwn(meta, "generateName"));
+  return typeof name === "string" ? name : "";
+}
+
+function decide(webhook: Pick<Webhook, "kind" | "qualifiedKind">, request: AdmissionRequest, errors: FieldError[], warnings: string[]): AdmissionResponse {
+  if (errors.length === 0) return allowedResponse(request.uid, [], warnings);
+  return deniedResponse(request.uid, invalidStatus(webhook.kind, webhook.qualifiedKind, objectName(request), errors), warnings);
+}
+
+const writes = (request: AdmissionRequest) => request.operation === "CREATE" || request.operation === "UPDATE";
+
+/**
+ * A spec that is there but no object cannot be defaulted or validated field by field: the
+ * request is malformed rather than invalid (the CRD schema makes the apiserver refuse it first).
+ */
+function malformedSpec(request: AdmissionRequest): AdmissionResponse | undefined {
+  const spec = getOwn(request.object as Record<string, unknown>, "spec");
+  if (spec === undefined || isPlainObject(spec)) return undefined;
+  const got = spec === null ? "null" : Array.isArray(spec) ? "an array" : `a ${typeof spec}`;
+  return deniedResponse(request.uid, badRequest(`object.spec must be an object, got ${got}`), []);
+}
+
+export const mutateRqCluster: Webhook = {
+  path: "/mutate-rqlite-io-v1alpha1-rqcluster",
+  kind: RQCLUSTER,
+  qualifiedKind: RQCLUSTER_QUALIFIED,
+  review(request) {
+    if (!writes(request)) return allowedResponse(request.uid, [], []);
+    const malformed = malformedSpec(request);
+    if (malformed) return malformed;
+    const object = request.object as object;
+    return allowedResponse(request.uid, compare(object, applyDefaults(object)), []);
+  },
+};
+
+export const validateRqCluster: Webhook = {
+  path: "/validate-rqlite-io-v1alpha1-rqcluster",
+  kind: RQCLUSTER,
+  qualifiedKind: RQCLUSTER_QUALIFIED,
+  review(request) {
+    if (!writes(request)) return allowedResponse(request.uid, [], []);
+    const malformed = malformedSpec(request);
+    if (malformed) return malformed;
+    const { errors, warnings } = request.operation === "CREATE"
+      ? validateCreate(request.object)
+      : validateUpdate(request.oldObject, request.object);
+    return decide(this, request, errors, warnings);
+  },
+};
+
+export const validatePodTemplateConfigMapWebhook: Webhook = {
+  path: "/validate-v1-configmap-pod-template",
+  kind: CONFIGMAP,
+  qualifiedKind: "ConfigMap",
+  review(request) {
+    // The configuration's objectSelector should send only labelled ConfigMaps; an unlabelled one
+    // (or one whose label is being removed) is not a pod template and not ours to judge.
+    const labels = objectAt(request.object, "metadata", "labels");
+    if (!writes(request) || !labels || getOwn(labels, POD_TEMPLATE_LABEL) === undefined) {
+      return allowedResponse(request.uid, [], []);
+    }
+    return decide(this, request, validatePodTemplateConfigMap(request.object), []);
+  },
+};
+
+export const WEBHOOKS: readonly Webhook[] = [mutateRqCluster, validateRqCluster, validatePodTemplateConfigMapWebhook];
+
+const formatGvk = (k: GroupVersionKind) => `${k.group ? `${k.group}/` : ""}${k.version} ${k.kind}`;
+
+/**
+ * Answers one request: checks it was meant for this webhook, then lets the webhook decide.
+ * Subresource requests (status, scale) carry other kinds and are the controller's or the
+ * CRD schema's business, so they pass. A throwing rule becomes a 500 answer, never a crash.
+ */
+export function admit(webhook: Webhook, request: AdmissionRequest): AdmissionResponse {
+  if (request.subResource) return allowedResponse(request.uid, [], []);
+  const k = request.kind;
+  if (k.group !== webhook.kind.group || k.version !== webhook.kind.version || k.kind !== webhook.kind.kind) {
+    return deniedResponse(request.uid, badRequest(
+      `${webhook.path} admits ${formatGvk(webhook.kind)}, got ${formatGvk(k)}; check the rules of the webhook configuration`), []);
+  }
+  try {
+    return webhook.review(request);
+  } catch (err) {
+    // JSON nested deeper than the recursive rules can walk (the apiserver stops at 10000 levels).
+    if (err instanceof RangeError && /call stack/.test(err.message)) {
+      return deniedResponse(request.uid, badRequest("object is nested too deeply to check"), []);
+    }
+    const message = `internal error in ${webhook.path}: ${(err as Error).message}`;
+    return deniedResponse(request.uid, failureStatus(500, "InternalError", message), []);
+  }
+}
+
+/**
+ * Runs every webhook once on a small request, so schema compilation happens at start-up and
+ * not inside the first real request's timeout.
+ */
+export function warmUp(): void {
+  const template = JSON.stringify({ spec: { containers: [{ name: "sidecar", image: "busybox:1.36" }] } });
+  const objects: [Webhook, unknown][] = [
+    [mutateRqCluster, { apiVersion: API_VERSION, kind: KIND, metadata: { name: "warm-up" }, spec: {} }],
+    [validateRqCluster, applyDefaults({ apiVersion: API_VERSION, kind: KIND, metadata: { name: "warm-up" }, spec: { podTemplate: JSON.parse(template) } })],
+    [validatePodTemplateConfigMapWebhook, { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "warm-up", labels: { [POD_TEMPLATE_LABEL]: "" } }, data: { "pod-template.json": template } }],
+  ];
+  for (const [webhook, object] of objects) {
+    admit(webhook, { uid: "warm-up", kind: webhook.kind, operation: "CREATE", object });
+  }
+}
