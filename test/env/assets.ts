@@ -1,4 +1,6 @@
 import { execFile } from "node:child_process";
+import { homedir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const script = fileURLToPath(new URL("../../hack/build-binaries.sh", import.meta.url));
@@ -24,4 +26,9 @@ export function resolveAssets(env: NodeJS.ProcessEnv = process.env): Promise<str
       if (env.TESTENV_QUIET !== "1") process.stderr.write(d);
     });
   });
+}
+
+/** The build cache's assets folder, which always holds the rqlited-<version> binaries. */
+export function cacheAssetsDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(env.RQLITE_OPERATOR_CACHE ?? join(homedir(), ".cache/rqlite-operator"), "assets");
 }

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { resolveAssets } from "../env/assets.js";
+import { cacheAssetsDir, resolveAssets } from "../env/assets.js";
 import { startControlPlane, type ControlPlane } from "../env/controlplane.js";
 import { installCRDs } from "../env/crds.js";
 import { createTestNamespace, sharedControlPlane } from "../env/shared.js";
@@ -190,9 +190,8 @@ describe("test control plane: bad input gets a one-line cause and fix", () => {
   });
 
   it("builds both pinned rqlited versions, found by version for the local runtime", async () => {
-    const cache = process.env.RQLITE_OPERATOR_CACHE ?? join(process.env.HOME ?? "", ".cache/rqlite-operator");
     for (const version of ["8.43.4", "8.36.0"]) {
-      const { stdout, stderr } = await run(join(cache, "assets", `rqlited-${version}`), ["-version"]);
+      const { stdout, stderr } = await run(join(cacheAssetsDir(), `rqlited-${version}`), ["-version"]);
       assert.match(stdout + stderr, new RegExp(`^rqlited v${version.replace(/\./g, "\\.")} `));
     }
   });

@@ -1,0 +1,51 @@
+// `npm run local`: the operator running end to end on this machine, until Ctrl-C.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parse } from "yaml";
+import { OPERATOR_NAMESPACE, startLocalStack } from "./stack.js";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const say = (msg: string) => console.log(`local: ${msg}`);
+const sample = join(root, "deploy/samples/rqcluster.yaml");
+const NAMESPACE = "default";
+
+say("starting the control plane (a first run builds kube-apiserver, etcd and rqlited: several minutes)");
+const started = Date.now();
+const stack = await startLocalStack({ log: say }).catch((err: Error) => {
+  console.error(`local: ${err.message}`);
+  process.exit(1);
+});
+const { cp } = stack;
+const kubectl = `kubectl --kubeconfig ${cp.kubeconfigPath}`;
+let stopping = false;
+const stop = async (why: string) => {
+  if (stopping) return;
+  stopping = true;
+  say(`${why}: stopping everything`);
+  await stack.stop();
+  process.exit(0);
+};
+process.on("SIGINT", () => void stop("SIGINT"));
+process.on("SIGTERM", () => void stop("SIGTERM"));
+
+try {
+  const name = (parse(readFileSync(sample, "utf8")) as { metadata: { name: string } }).metadata.name;
+  const applied = Date.now();
+  await cp.kubectlOk(["apply", "-n", NAMESPACE, "-f", sample]);
+  say(`applied ${sample}; waiting until RqCluster ${name} is Available`);
+  await cp.kubectlOk(["wait", "-n", NAMESPACE, `rqc/${name}`, "--for=condition=Available", "--timeout=180s"], { timeoutMs: 200_000 });
+  say(`RqCluster ${name} is Available ${((Date.now() - applied) / 1000).toFixed(1)} s after kubectl apply (${((Date.now() - started) / 1000).toFixed(0)} s since start)`);
+  const node = stack.runtime.address(NAMESPACE, `${name}-0`);
+  say("try:");
+  console.log(`  ${kubectl} get rqc,pods,pvc,svc -n ${NAMESPACE}`);
+  console.log(`  ${kubectl} get lease -n ${OPERATOR_NAMESPACE}`);
+  console.log(`  curl -s -XPOST 'http://${node}:4001/db/execute' -H 'Content-Type: application/json' -d '["CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT)", "INSERT INTO t(v) VALUES(\\"hello\\")"]'`);
+  console.log(`  curl -s 'http://${node}:4001/db/query?level=strong&q=SELECT+*+FROM+t'`);
+  console.log(`  ${kubectl} scale rqc ${name} -n ${NAMESPACE} --replicas=5`);
+  say("Ctrl-C stops everything and removes every file it made");
+  setInterval(() => {}, 1 << 30);
+} catch (err) {
+  console.error(`local: ${(err as Error).message}`);
+  await stop("error");
+}

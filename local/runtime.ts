@@ -1,0 +1,196 @@
+// The local runtime: plays kubelet for the operator's Pods on one machine. Each Pod that the
+// controller creates gets a real rqlited process, bound to the Pod's loopback address (see
+// shared/loopback-address.ts) and started with the Pod's own arguments; the Pod's status follows
+// the process (Running, podIP, Ready from its readiness probe). A Pod's PVC is a folder that
+// outlives the Pod, as a volume does. The one difference from a cluster: peers are named by
+// loopback address (controller flag --addressing=loopback) instead of cluster DNS.
+import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { V1Container, V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
+import { loopbackAddress } from "../shared/loopback-address.js";
+import { DATA_VOLUME, LABEL_MANAGED_BY, MANAGER_NAME, RQLITE_CONTAINER } from "../shared/names.js";
+import { Informer } from "../controller/informer.js";
+import type { KubeClient } from "../controller/kubeClient.js";
+import { ProcessGroup, type Managed } from "../test/env/processes.js";
+
+const DATA_MOUNT = "/rqlite/file";
+const PROBE_PERIOD_MS = 1000;
+
+export interface LocalRuntimeOptions {
+  client: KubeClient;
+  /** Folder with rqlited-<version> binaries (hack/build-binaries.sh's assets folder). */
+  binDir: string;
+  /** Where PVC folders and process logs go. */
+  stateDir: string;
+  log?: (msg: string) => void;
+}
+
+interface Node {
+  key: string;
+  pod: V1Pod;
+  address: string;
+  proc?: Managed;
+  restarts: number;
+  ready: boolean;
+  stopping: boolean;
+  probe?: NodeJS.Timeout;
+}
+
+const podKey = (p: { metadata?: { namespace?: string; name?: string } }) => `${p.metadata!.namespace}/${p.metadata!.name}`;
+
+export class LocalRuntime {
+  private readonly procs = new ProcessGroup();
+  private readonly nodes = new Map<string, Node>();
+  private readonly pods: Informer<V1Pod>;
+  private readonly pvcs: Informer<V1PersistentVolumeClaim>;
+  private readonly log: (msg: string) => void;
+
+  constructor(private readonly opts: LocalRuntimeOptions) {
+    this.log = opts.log ?? (() => {});
+    const selector = { client: opts.client, labelSelector: `${LABEL_MANAGED_BY}=${MANAGER_NAME}`, apiPath: "/api/v1" };
+    this.pods = new Informer<V1Pod>({ ...selector, resource: "pods" });
+    this.pvcs = new Informer<V1PersistentVolumeClaim>({ ...selector, resource: "persistentvolumeclaims" });
+    this.pods.on("add", (p) => void this.sync(p));
+    this.pods.on("update", (p) => void this.sync(p));
+    this.pods.on("delete", (p) => void this.stopNode(podKey(p)));
+    this.pvcs.on("delete", (pvc) => void rm(this.volumeDir(pvc.metadata!.namespace!, pvc.metadata!.name!), { recursive: true, force: true }));
+  }
+
+  async start(): Promise<void> {
+    this.pods.start();
+    this.pvcs.start();
+    await Promise.all([this.pods.waitForSync(), this.pvcs.waitForSync()]);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([this.pods.stop(), this.pvcs.stop()]);
+    for (const node of this.nodes.values()) {
+      node.stopping = true;
+      clearInterval(node.probe);
+    }
+    await this.procs.stopAll();
+  }
+
+  /** The loopback address of a running Pod's rqlited, e.g. for a test's client. */
+  address(namespace: string, pod: string): string {
+    return loopbackAddress(namespace, pod);
+  }
+
+  /** Kills a Pod's process as a crash would; the runtime restarts it as the kubelet does. */
+  kill(namespace: string, pod: string, signal: NodeJS.Signals = "SIGKILL"): void {
+    const node = this.nodes.get(`${namespace}/${pod}`);
+    if (!node?.proc) throw new Error(`no rqlited runs for Pod ${namespace}/${pod}`);
+    node.proc.child.kill(signal);
+  }
+
+  private volumeDir(namespace: string, claim: string): string {
+    return join(this.opts.stateDir, "volumes", namespace, claim);
+  }
+
+  private async sync(pod: V1Pod): Promise<void> {
+    const key = podKey(pod);
+    if (pod.metadata?.deletionTimestamp) return this.stopNode(key);
+    const known = this.nodes.get(key);
+    if (known) {
+      known.pod = pod;
+      return;
+    }
+    const node: Node = { key, pod, address: loopbackAddress(pod.metadata!.namespace!, pod.metadata!.name!), restarts: 0, ready: false, stopping: false };
+    this.nodes.set(key, node);
+    await this.launch(node);
+  }
+
+  private async launch(node: Node): Promise<void> {
+    const { pod } = node;
+    const ns = pod.metadata!.namespace!;
+    const container = pod.spec!.containers.find((c) => c.name === RQLITE_CONTAINER);
+    const claim = pod.spec!.volumes?.find((v) => v.name === DATA_VOLUME)?.persistentVolumeClaim?.claimName;
+    const version = container?.image?.split(":").pop();
+    const problem = !container ? `no ${RQLITE_CONTAINER} container` : !claim ? `no ${DATA_VOLUME} volume with a PVC` : undefined;
+    if (problem) return this.reportWaiting(node, "CreateContainerConfigError", problem);
+    const binary = join(this.opts.binDir, `rqlited-${version}`);
+    const volume = this.volumeDir(ns, claim!);
+    await mkdir(volume, { recursive: true });
+    const args = (container!.args ?? []).map((a) => a.replaceAll(DATA_MOUNT, volume));
+    await mkdir(join(this.opts.stateDir, "logs"), { recursive: true });
+    const proc = this.procs.start(node.key, binary, args, join(this.opts.stateDir, "logs", `${ns}_${pod.metadata!.name}.log`));
+    node.proc = proc;
+    const exited = await Promise.race([proc.exited, new Promise<undefined>((r) => setTimeout(r, 300))]);
+    if (exited?.startsWith("failed to start")) {
+      return this.reportWaiting(node, "ErrImagePull", `no local rqlited for image ${container!.image}: ${binary} is missing; build it with hack/build-binaries.sh`);
+    }
+    this.log(`started rqlited for Pod ${node.key} on ${node.address} (${container!.image})`);
+    node.ready = false;
+    await this.patchStatus(node, container!);
+    clearInterval(node.probe);
+    node.probe = setInterval(() => void this.probe(node, container!), PROBE_PERIOD_MS);
+    void proc.exited.then((how) => this.onExit(node, proc, how));
+  }
+
+  /** As the kubelet with restartPolicy Always: a crashed process comes back, with backoff. */
+  private async onExit(node: Node, proc: Managed, how: string): Promise<void> {
+    if (node.stopping || node.proc !== proc) return;
+    node.restarts++;
+    node.ready = false;
+    const delay = Math.min(1000 * 2 ** (node.restarts - 1), 10_000);
+    this.log(`rqlited of Pod ${node.key} exited (${how}); restarting in ${delay} ms`);
+    await this.patchStatus(node, node.pod.spec!.containers.find((c) => c.name === RQLITE_CONTAINER)!).catch(() => {});
+    setTimeout(() => {
+      if (!node.stopping && this.nodes.get(node.key) === node) void this.launch(node);
+    }, delay);
+  }
+
+  private async probe(node: Node, container: V1Container): Promise<void> {
+    const path = container.readinessProbe?.httpGet?.path ?? "/readyz";
+    const ready = await fetch(`http://${node.address}:4001${path}`, { signal: AbortSignal.timeout(2000) })
+      .then((r) => r.ok, () => false);
+    if (ready === node.ready || node.stopping) return;
+    node.ready = ready;
+    await this.patchStatus(node, container).catch((err: Error) => this.log(`status of ${node.key}: ${err.message}`));
+  }
+
+  private async patchStatus(node: Node, container: V1Container): Promise<void> {
+    const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+    const running = node.proc?.child.exitCode === null && node.proc.child.signalCode === null;
+    const cond = (type: string, ok: boolean) => ({ type, status: ok ? "True" : "False", lastTransitionTime: now });
+    await this.writeStatus(node, {
+      phase: "Running",
+      hostIP: "127.0.0.1",
+      podIP: node.address,
+      podIPs: [{ ip: node.address }],
+      startTime: node.pod.status?.startTime ?? now,
+      conditions: [cond("PodScheduled", true), cond("Initialized", true), cond("ContainersReady", node.ready), cond("Ready", node.ready)],
+      containerStatuses: [{
+        name: RQLITE_CONTAINER, image: container.image, imageID: "", ready: node.ready, started: running, restartCount: node.restarts,
+        state: running ? { running: { startedAt: now } } : { waiting: { reason: "CrashLoopBackOff" } },
+      }],
+    });
+  }
+
+  private async reportWaiting(node: Node, reason: string, message: string): Promise<void> {
+    this.log(`Pod ${node.key}: ${reason}: ${message}`);
+    await this.writeStatus(node, {
+      phase: "Pending",
+      conditions: [{ type: "Ready", status: "False", reason, message }],
+      containerStatuses: [{ name: RQLITE_CONTAINER, image: "", imageID: "", ready: false, restartCount: node.restarts, state: { waiting: { reason, message } } }],
+    }).catch(() => {});
+  }
+
+  private async writeStatus(node: Node, status: object): Promise<void> {
+    const [ns, name] = node.key.split("/") as [string, string];
+    await this.opts.client.request({
+      method: "PATCH", path: `/api/v1/namespaces/${ns}/pods/${name}/status`, body: { status },
+      contentType: "application/merge-patch+json", timeoutMs: 10_000,
+    });
+  }
+
+  private async stopNode(key: string): Promise<void> {
+    const node = this.nodes.get(key);
+    if (!node) return;
+    this.nodes.delete(key);
+    node.stopping = true;
+    clearInterval(node.probe);
+    if (node.proc) await this.procs.stopOne(node.proc);
+    this.log(`stopped rqlited of Pod ${key}`);
+  }
+}

@@ -1,0 +1,80 @@
+// The whole operator on one machine: the test control plane, the CRD, the controller's RBAC,
+// two controller replicas (as their ServiceAccount, loopback addressing) and the local runtime.
+// Used by `npm run local` and by the end-to-end tests.
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Registry } from "prom-client";
+import { KubeClient, loadKubeConfig } from "../controller/kubeClient.js";
+import { cacheAssetsDir, resolveAssets } from "../test/env/assets.js";
+import { startController, type ControllerProcess } from "../test/env/controller.js";
+import { startControlPlane, type ControlPlane } from "../test/env/controlplane.js";
+import { installCRDs } from "../test/env/crds.js";
+import { LocalRuntime } from "./runtime.js";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+export const OPERATOR_NAMESPACE = "rqlite-operator-system";
+const CONTROLLER_SA = "rqlite-operator-controller";
+
+export interface LocalStack {
+  cp: ControlPlane;
+  runtime: LocalRuntime;
+  controllers: ControllerProcess[];
+  /** Starts one more controller replica (e.g. after a test killed one). */
+  addController(name: string): Promise<ControllerProcess>;
+  stop(): Promise<void>;
+}
+
+export interface LocalStackOptions {
+  /** Use a running control plane instead of starting one (tests share theirs). */
+  controlPlane?: ControlPlane;
+  replicas?: number;
+  /** Controller flags, e.g. faster lease timings in tests. */
+  controllerArgs?: string[];
+  log?: (msg: string) => void;
+}
+
+export async function startLocalStack(opts: LocalStackOptions = {}): Promise<LocalStack> {
+  const log = opts.log ?? (() => {});
+  const ownsPlane = !opts.controlPlane;
+  const cp = opts.controlPlane ?? (await startControlPlane());
+  const cleanups: Array<() => Promise<void>> = ownsPlane ? [() => cp.stop()] : [];
+  try {
+    await installCRDs(cp, [join(root, "crds")]);
+    if ((await cp.kubectl(["get", "namespace", OPERATOR_NAMESPACE])).code !== 0) await cp.kubectlOk(["create", "namespace", OPERATOR_NAMESPACE]);
+    await cp.kubectlOk(["apply", "-f", join(root, "deploy/base/controller-rbac.yaml")]);
+    const kubeconfig = await cp.serviceAccountKubeconfig(OPERATOR_NAMESPACE, CONTROLLER_SA, 24 * 3600);
+
+    // The runtime plays kubelet, so it acts as the admin, as a node's credentials would.
+    await resolveAssets({ ...process.env, TESTENV_QUIET: "1" });
+    const binDir = cacheAssetsDir();
+    const runtime = new LocalRuntime({
+      client: new KubeClient(loadKubeConfig(cp.kubeconfigPath), new Registry()),
+      binDir, stateDir: join(cp.dir, "runtime"), log,
+    });
+    await runtime.start();
+    cleanups.unshift(() => runtime.stop());
+
+    const controllers: ControllerProcess[] = [];
+    const addController = async (name: string) => {
+      const c = await startController({
+        kubeconfig, logDir: cp.dir, name,
+        args: ["--leader-elect", `--leader-election-namespace=${OPERATOR_NAMESPACE}`, "--addressing=loopback", ...(opts.controllerArgs ?? [])],
+      });
+      controllers.push(c);
+      return c;
+    };
+    for (let i = 0; i < (opts.replicas ?? 2); i++) await addController(`controller-${i}`);
+    cleanups.unshift(() => Promise.all(controllers.map((c) => c.stop())).then(() => {}));
+    log(`controller replicas: ${controllers.map((c) => c.proc.child.pid).join(", ")}`);
+
+    return {
+      cp, runtime, controllers, addController,
+      async stop() {
+        for (const c of cleanups) await c();
+      },
+    };
+  } catch (err) {
+    for (const c of cleanups) await c().catch(() => {});
+    throw err;
+  }
+}
