@@ -29,8 +29,9 @@ export interface LeaderElectionOptions {
   /** Between attempts to acquire and to renew. */
   retryPeriodSeconds?: number;
   /**
-   * Starts the leader's work. `signal` aborts the moment leadership ends; on a graceful stop the
-   * lease is released only after the returned promise settles, so the next leader never overlaps.
+   * Starts the leader's work. `signal` aborts the moment leadership is lost or a stop is
+   * requested. On a graceful stop the lease is still renewed until the returned promise settles
+   * and released only then, so the next leader never overlaps this one.
    */
   onStartedLeading: (signal: AbortSignal) => void | Promise<void>;
   onStoppedLeading?: () => void;
@@ -180,10 +181,19 @@ export class LeaderElector {
     const leadership = new AbortController();
     const work = (async () => this.opts.onStartedLeading(leadership.signal))()
       .catch((err: unknown) => this.log.error({ err }, "onStartedLeading failed"));
-    const end = await this.renewUntilEnd(stop);
+    // On a stop request the work winds down first while renewals go on, as controller-runtime
+    // stops its leader election last: the lease stays ours until nothing of ours runs any more.
+    const wound = new AbortController();
+    const onStop = () => {
+      leadership.abort();
+      void work.then(() => wound.abort());
+    };
+    stop.addEventListener("abort", onStop, { once: true });
+    if (stop.aborted) onStop();
+    const end = await this.renewUntilEnd(wound.signal);
+    stop.removeEventListener("abort", onStop);
     leadership.abort();
     if (end === "stopped") {
-      await work;
       await this.inFlight;
       this.setLeading(false);
       if (this.opts.releaseOnCancel ?? true) await this.release();
@@ -195,7 +205,7 @@ export class LeaderElector {
   }
 
   /**
-   * Renews every retry period until the caller stops or leadership is lost. The renew deadline
+   * Renews every retry period until `stop` aborts or leadership is lost. The renew deadline
    * runs on its own timer from the start of the last successful renewal, so leadership ends on
    * time even while a request hangs; requests time out at that deadline too.
    */

@@ -191,6 +191,25 @@ describe("LeaderElector", function () {
     assert.deepEqual(a.stoppedAt.length, 1);
   });
 
+  it("a stopping leader keeps renewing until its work has wound down, longer than the lease lasts", async () => {
+    const name = `wind-down-${++leases}`;
+    let windDownEnded = 0;
+    const a = candidate(name, "a", saKubeconfig, {
+      onStartedLeading: (signal) => new Promise<void>((resolve) => {
+        signal.addEventListener("abort", () => setTimeout(() => { windDownEnded = Date.now(); resolve(); }, 5000));
+      }),
+    });
+    await eventually("a to lead", () => a.elector.isLeader());
+    const b = candidate(name, "b");
+    await sleep(1200);
+    a.stop.abort();
+    assert.equal(await a.ended, "stopped");
+    await eventually("b to lead", () => b.startedAt.length === 1);
+    assert.ok(b.startedAt[0]! >= windDownEnded, "b leads only after a's work has finished");
+    assert.ok(b.startedAt[0]! - windDownEnded < 2000, "and soon after, as a released the lease");
+    assert.equal((await lease(name)).spec.leaseTransitions, 1);
+  });
+
   it("a leader whose RBAC is revoked stops leading within the renew deadline", async () => {
     const name = `revoked-${++leases}`;
     await cp.kubectlOk(["create", "serviceaccount", "revocable", "-n", ns]);
