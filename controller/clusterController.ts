@@ -13,9 +13,10 @@ import { componentLogger, type Logger } from "./log.js";
 import { counter, gauge, histogram } from "./metricsRegistry.js";
 import { reconcileCluster } from "./reconcile/cluster.js";
 import type { Children, Writer } from "./reconcile/ports.js";
+import { makeRqliteOps, type RqliteOps } from "./reconcile/rqliteView.js";
 import type { Addressing } from "./render/pod.js";
 import { sleep } from "./sleep.js";
-import { WorkQueue } from "./workqueue.js";
+import { WorkQueue, type HandlerResult } from "./workqueue.js";
 
 export interface ClusterControllerOptions {
   client: KubeClient;
@@ -44,6 +45,7 @@ export class ClusterController {
   private readonly metrics;
   private readonly recorder: EventRecorder;
   private readonly writer: Writer;
+  private readonly rqlite: RqliteOps;
 
   constructor(private readonly opts: ClusterControllerOptions) {
     this.log = opts.logger ?? componentLogger("controller", { controller: CONTROLLER });
@@ -70,6 +72,7 @@ export class ClusterController {
     this.recorder = makeEventRecorder(client, opts.identity,
       (err) => this.log.warn({ err: (err as Error).message }, "could not record an Event"));
     this.writer = makeWriter(client);
+    this.rqlite = makeRqliteOps(opts.addressing);
     this.wireEvents();
   }
 
@@ -113,22 +116,23 @@ export class ClusterController {
   }
 
   /** Reconciles one cluster key; throws to make the queue retry it with backoff. */
-  async reconcile(key: string): Promise<void> {
+  async reconcile(key: string): Promise<HandlerResult | undefined> {
     const cluster = this.clusters.getByKey(key);
-    if (!cluster) return;
+    if (!cluster) return undefined;
     const { namespace, name, uid } = cluster.metadata as { namespace: string; name: string; uid: string };
     const log = this.log.child({ rqcluster: key });
     const started = performance.now();
     try {
-      const { actions } = await reconcileCluster(
-        { writer: this.writer, events: this.recorder({ namespace, name, uid }), addressing: this.opts.addressing },
+      const { actions, requeueAfterMs } = await reconcileCluster(
+        { writer: this.writer, events: this.recorder({ namespace, name, uid }), addressing: this.opts.addressing, rqlite: this.rqlite },
         cluster,
         this.children(namespace, name),
       );
-      this.metrics.total.inc({ controller: CONTROLLER, result: "success" });
+      this.metrics.total.inc({ controller: CONTROLLER, result: requeueAfterMs === undefined ? "success" : "requeue_after" });
       if (actions.length) log.info({ actions }, "reconciled");
       else log.debug("already converged");
       this.updateGauges(cluster);
+      return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
     } catch (err) {
       this.metrics.total.inc({ controller: CONTROLLER, result: "error" });
       this.metrics.errors.inc({ controller: CONTROLLER });

@@ -58,7 +58,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     const addController = async (name: string) => {
       const c = await startController({
         kubeconfig, logDir: cp.dir, name,
-        args: ["--leader-elect", `--leader-election-namespace=${OPERATOR_NAMESPACE}`, "--addressing=loopback", ...(opts.controllerArgs ?? [])],
+        args: ["--leader-elect", `--leader-election-namespace=${OPERATOR_NAMESPACE}`, ...(opts.controllerArgs ?? [])],
       });
       controllers.push(c);
       return c;

@@ -13,10 +13,24 @@ export interface EventTarget {
 
 export type EventRecorder = (target: EventTarget) => EventSink;
 
+/** The same Event again within this window is dropped, so a step that waits does not flood. */
+const REPEAT_WINDOW_MS = 5 * 60_000;
+const MAX_REMEMBERED = 10_000;
+
 export function makeEventRecorder(client: KubeClient, instance: string, onError: (err: unknown) => void): EventRecorder {
   let sequence = 0;
+  const lastSent = new Map<string, number>();
+  const isRepeat = (key: string) => {
+    const now = Date.now();
+    const seen = lastSent.get(key);
+    if (seen !== undefined && now - seen < REPEAT_WINDOW_MS) return true;
+    if (lastSent.size >= MAX_REMEMBERED) lastSent.clear();
+    lastSent.set(key, now);
+    return false;
+  };
   return (target) => {
     const emit = (type: "Normal" | "Warning", reason: string, message: string) => {
+      if (isRepeat(`${target.namespace}/${target.name}/${target.uid}|${type}|${reason}|${message}`)) return;
       const now = new Date().toISOString();
       // Unique per process and call, like client-go's "<object>.<hex timestamp>".
       const name = `${target.name}.${(Date.now() * 1000 + (sequence++ % 1000)).toString(16)}`;

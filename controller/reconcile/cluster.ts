@@ -11,31 +11,39 @@ import { desiredMembers, parseMemberName, type Member } from "../render/members.
 import { BOOTSTRAP_EXPECT_ANNOTATION, renderPod, SPEC_HASH_ANNOTATION, type Addressing } from "../render/pod.js";
 import { driftPatch, isSubset } from "./drift.js";
 import { PDB, POD, PVC, refOf, SERVICE, type Children, type EventSink, type Json, type TypeMeta, type Writer } from "./ports.js";
-import { computeStatus, isPodReady, type ClusterStatus } from "./status.js";
+import type { RqliteOps } from "./rqliteView.js";
+import { computeStatus, isPodReady, type ClusterStatus, type RqliteView } from "./status.js";
 
 export interface ReconcileDeps {
   writer: Writer;
   events: EventSink;
   addressing: Addressing;
+  rqlite: RqliteOps;
   now?: () => Date;
 }
 
 export interface ReconcileResult {
   /** What the step did, for logs; empty when the cluster was already converged. */
   actions: string[];
+  /** Look again after this long: the step waits on rqlite, which sends no watch events. */
+  requeueAfterMs?: number;
 }
+
+/** How soon to look again while waiting on rqlite (a leader, a removal, a node catching up). */
+const RQLITE_POLL_MS = 2000;
 
 const CLUSTER: TypeMeta = { apiVersion: API_VERSION, kind: KIND };
 
 export async function reconcileCluster(deps: ReconcileDeps, cluster: RqCluster, children: Children): Promise<ReconcileResult> {
   const actions: string[] = [];
   const step = new Step(deps, actions);
+  const result: ReconcileResult = { actions };
   const c = clusterView(cluster);
   const owned = ownedBy(c.uid, children);
 
   if (cluster.metadata?.deletionTimestamp) {
     await finalize(step, cluster, c, owned);
-    return { actions };
+    return result;
   }
   const finalizers = cluster.metadata?.finalizers ?? [];
   if (!finalizers.includes(FINALIZER)) {
@@ -43,12 +51,15 @@ export async function reconcileCluster(deps: ReconcileDeps, cluster: RqCluster, 
   }
 
   const desiredHashes = new Map<string, string>();
+  // Only Pods that run (have an address) can answer; asking the others would only time out.
+  const view = owned.pods.some((p) => p.status?.podIP) ? await deps.rqlite.observe(c, owned.pods.filter((p) => p.status?.podIP)) : undefined;
   if (!c.spec.paused) {
     const template = await podTemplate(deps.writer, c);
-    await converge(step, c, owned, children, template, desiredHashes);
+    const wait = await converge(step, c, owned, children, template, desiredHashes, view);
+    if (wait) result.requeueAfterMs = RQLITE_POLL_MS;
   }
-  await writeStatus(deps, cluster, c, owned, desiredHashes);
-  return { actions };
+  await writeStatus(deps, cluster, c, owned, desiredHashes, view);
+  return result;
 }
 
 /** Children whose owner is this cluster, plus same-named ones with no owner (adopted by drift). */
@@ -69,7 +80,7 @@ function ownedBy(uid: string, children: Children): Children {
 class Step {
   constructor(private readonly deps: ReconcileDeps, private readonly actions: string[]) {}
 
-  private record(reason: string, message: string) {
+  record(reason: string, message: string) {
     this.actions.push(message);
     this.deps.events.normal(reason, message);
   }
@@ -91,6 +102,17 @@ class Step {
 
   get addressing(): Addressing {
     return this.deps.addressing;
+  }
+
+  get rqlite(): RqliteOps {
+    return this.deps.rqlite;
+  }
+
+  /** Says what the step is waiting for, once per reconcile, as a Warning when it is a problem. */
+  waiting(reason: string, message: string, warning = false): true {
+    this.actions.push(message);
+    if (warning) this.deps.events.warning(reason, message);
+    return true;
   }
 
   warn(reason: string, message: string) {
@@ -143,7 +165,8 @@ async function ensure(step: Step, type: TypeMeta, desired: KubernetesObject, liv
 
 const byName = <T extends KubernetesObject>(list: T[], name: string) => list.find((o) => o.metadata?.name === name);
 
-async function converge(step: Step, c: ClusterView, owned: Children, all: Children, template: Json | undefined, desiredHashes: Map<string, string>) {
+/** Returns true when it is waiting on rqlite and should look again soon. */
+async function converge(step: Step, c: ClusterView, owned: Children, all: Children, template: Json | undefined, desiredHashes: Map<string, string>, view: RqliteView | undefined): Promise<boolean> {
   const selectorExact = [["spec", "selector"]];
   for (const svc of [renderHeadlessService(c), renderClientService(c)]) {
     await ensure(step, SERVICE, svc, byName(owned.services, svc.metadata!.name!), selectorExact);
@@ -169,17 +192,18 @@ async function converge(step: Step, c: ClusterView, owned: Children, all: Childr
     }
   }
 
+  let waiting = false;
   for (const role of ["voter", "read-only"] as const) {
-    await scaleRole(step, c, role, desired.filter((m) => m.role === role), pods, owned.pvcs, all.pvcs, rendered, bootstrapExpect);
+    waiting = (await scaleRole(step, c, role, desired.filter((m) => m.role === role), pods, owned.pvcs, all.pvcs, rendered, bootstrapExpect, view)) || waiting;
   }
-  await rollOutdated(step, c, pods, desiredHashes);
+  return (await rollOutdated(step, c, pods, desiredHashes, view)) || waiting;
 }
 
 /**
  * Brings one role's Pods and PVCs to the desired members, one node at a time except for the
  * first bootstrap, where rqlite needs all `bootstrapExpect` voters at once to elect a leader.
  */
-async function scaleRole(step: Step, c: ClusterView, role: Member["role"], wanted: Member[], allPods: V1Pod[], pvcs: V1PersistentVolumeClaim[], anyPvcs: V1PersistentVolumeClaim[], rendered: Map<string, V1Pod>, bootstrapExpect: number) {
+async function scaleRole(step: Step, c: ClusterView, role: Member["role"], wanted: Member[], allPods: V1Pod[], pvcs: V1PersistentVolumeClaim[], anyPvcs: V1PersistentVolumeClaim[], rendered: Map<string, V1Pod>, bootstrapExpect: number, view: RqliteView | undefined): Promise<boolean> {
   const pods = allPods.filter((p) => p.metadata?.labels?.[LABEL_ROLE] === role);
   const wantedNames = new Set(wanted.map((m) => m.name));
   const terminating = pods.some((p) => p.metadata?.deletionTimestamp);
@@ -205,19 +229,53 @@ async function scaleRole(step: Step, c: ClusterView, role: Member["role"], wante
     .filter((p) => !wantedNames.has(p.metadata!.name!))
     .sort((a, b) => ordinal(c, b) - ordinal(c, a));
   if (extras.length > 0) {
-    if (terminating) return;
+    if (terminating) return false;
     const victim = extras[0]!;
+    if (await leaveRaft(step, c, victim.metadata!.name!, wantedNames, view)) return true;
     await step.delete(POD, victim, "ScalingDown", `deleted Pod ${victim.metadata!.name} to scale ${role === "voter" ? "voters" : "read replicas"} down to ${wanted.length}`);
-    return;
+    return false;
   }
   await releasePvcs(step, c, role, wantedNames, pods, pvcs);
 
   const missing = wanted.filter((m) => !byName(pods, m.name));
-  if (missing.length === 0) return;
+  if (missing.length === 0) return false;
   const bootstrapping = role === "voter" ? missing.filter((m) => m.ordinal < bootstrapExpect) : [];
   // Founding voters start together; any other node joins once every node before it is ready.
   const batch = bootstrapping.length > 0 ? bootstrapping : settled ? missing.slice(0, role === "voter" ? 1 : missing.length) : [];
   for (const m of batch) await step.create(rendered.get(m.name)!, pods.length === 0 ? "Created" : "ScalingUp");
+  return false;
+}
+
+/**
+ * Takes a node out of the Raft configuration through the leader before its Pod goes, so that
+ * the remaining voters never count a member that will not come back. Returns true while it
+ * must wait: no leader is known, the node leads (leadership moves first), or removing it
+ * would leave fewer reachable voters than the smaller configuration's quorum.
+ */
+async function leaveRaft(step: Step, c: ClusterView, node: string, staying: Set<string>, view: RqliteView | undefined): Promise<boolean> {
+  if (!view?.leader) {
+    return step.waiting("WaitingForLeader", `not removing ${node} yet: no rqlite node reports a leader, so its removal from the Raft configuration cannot be confirmed`, true);
+  }
+  const member = view.members.find((m) => m.id === node);
+  if (!member) return false;
+  if (view.leader === node) {
+    const target = view.members.find((m) => m.voter && m.ready && staying.has(m.id));
+    if (!target) return step.waiting("NoLeadershipTarget", `not removing ${node} yet: it leads and no staying voter is reachable to take over`, true);
+    const outcome = await step.rqlite.transferLeadership(c, node, target.id);
+    step.waiting("LeadershipTransferred", `moved rqlite leadership from ${node} to ${target.id} (${outcome}) before removing ${node}`);
+    return true;
+  }
+  if (member.voter) {
+    const remaining = view.members.filter((m) => m.voter && m.id !== node);
+    const reachable = remaining.filter((m) => m.ready).length;
+    const quorum = Math.floor(remaining.length / 2) + 1;
+    if (reachable < quorum) {
+      return step.waiting("QuorumAtRisk", `not removing ${node} yet: only ${reachable} of the ${remaining.length} remaining voters are reachable, below their quorum of ${quorum}`, true);
+    }
+  }
+  const outcome = await step.rqlite.removeNode(c, view.leader, node);
+  step.record("RemovedFromRaft", `removed ${node} from the Raft configuration through leader ${view.leader} (${outcome})`);
+  return false;
 }
 
 /** PVCs of nodes that scaled away: deleted or kept per storage.scaleDownPolicy, once their Pod is gone. */
@@ -242,26 +300,47 @@ async function ensurePvc(step: Step, desired: V1PersistentVolumeClaim, live: V1P
   await step.patch(PVC, live, body, grow ? "StorageExpanded" : "Updated", grow ? `requested ${want} for PVC ${live.metadata!.name} (was ${have})` : `restored labels and owner of PVC ${live.metadata!.name}`);
 }
 
-/** RollingUpdate replaces one outdated Pod at a time, and only when every node is ready. */
-async function rollOutdated(step: Step, c: ClusterView, pods: V1Pod[], desiredHashes: Map<string, string>) {
-  if (c.spec.updateStrategy.type !== "RollingUpdate") return;
-  if (pods.some((p) => p.metadata?.deletionTimestamp) || !pods.every(isPodReady)) return;
-  const outdated = pods
-    .filter((p) => desiredHashes.has(p.metadata!.name!) && p.metadata?.annotations?.[SPEC_HASH_ANNOTATION] !== desiredHashes.get(p.metadata!.name!))
-    .sort((a, b) => ordinal(c, b) - ordinal(c, a));
-  const next = outdated[0];
-  if (next) await step.delete(POD, next, "RollingUpdate", `deleted outdated Pod ${next.metadata!.name} to recreate it with the new spec (${outdated.length} outdated)`);
+/**
+ * RollingUpdate replaces one outdated Pod at a time: read replicas and followers first, highest
+ * ordinal first, the leader last after leadership moved to an updated follower; and only when
+ * every Pod is ready and every updated node has caught up (`/readyz?sync`).
+ */
+async function rollOutdated(step: Step, c: ClusterView, pods: V1Pod[], desiredHashes: Map<string, string>, view: RqliteView | undefined): Promise<boolean> {
+  if (c.spec.updateStrategy.type !== "RollingUpdate") return false;
+  const isOutdated = (p: V1Pod) => desiredHashes.has(p.metadata!.name!) && p.metadata?.annotations?.[SPEC_HASH_ANNOTATION] !== desiredHashes.get(p.metadata!.name!);
+  const outdated = pods.filter(isOutdated);
+  if (outdated.length === 0) return false;
+  if (pods.some((p) => p.metadata?.deletionTimestamp) || !pods.every(isPodReady)) return false;
+  if (!view?.leader) return step.waiting("WaitingForLeader", "rolling update paused: no rqlite node reports a leader", true);
+  for (const p of pods.filter((x) => !isOutdated(x))) {
+    if (!(await step.rqlite.isSynced(c, p.metadata!.name!))) {
+      return step.waiting("WaitingForSync", `rolling update waits for ${p.metadata!.name} to catch up (/readyz?sync)`);
+    }
+  }
+  const leaderLast = (p: V1Pod) => (p.metadata!.name === view.leader ? 1 : 0);
+  const next = [...outdated].sort((a, b) => leaderLast(a) - leaderLast(b) || ordinal(c, b) - ordinal(c, a))[0]!;
+  const name = next.metadata!.name!;
+  if (name === view.leader) {
+    const target = view.members.find((m) => m.voter && m.ready && m.id !== name && pods.some((p) => p.metadata!.name === m.id && !isOutdated(p)))
+      ?? view.members.find((m) => m.voter && m.ready && m.id !== name);
+    if (target) {
+      const outcome = await step.rqlite.transferLeadership(c, name, target.id);
+      return step.waiting("LeadershipTransferred", `moved rqlite leadership from ${name} to ${target.id} (${outcome}) before updating ${name}`);
+    }
+  }
+  await step.delete(POD, next, "RollingUpdate", `deleted outdated Pod ${name} to recreate it with the new spec (${outdated.length} outdated)`);
+  return false;
 }
 
 function ordinal(c: ClusterView, pod: V1Pod): number {
   return parseMemberName(c.name, pod.metadata!.name!)?.ordinal ?? -1;
 }
 
-async function writeStatus(deps: ReconcileDeps, cluster: RqCluster, c: ClusterView, owned: Children, desiredHashes: Map<string, string>) {
+async function writeStatus(deps: ReconcileDeps, cluster: RqCluster, c: ClusterView, owned: Children, desiredHashes: Map<string, string>, view: RqliteView | undefined) {
   const previous = (cluster as { status?: Partial<ClusterStatus> }).status;
   const wasAvailable = previous?.conditions?.some((x) => x.type === "Available" && x.status === "True") === true ||
     (previous?.phase !== undefined && !["Pending", "Creating"].includes(previous.phase));
-  const status = computeStatus(c, { pods: owned.pods, desiredHashes, wasAvailable }, previous, deps.now?.() ?? new Date());
+  const status = computeStatus(c, { pods: owned.pods, desiredHashes, wasAvailable, rqlite: view }, previous, deps.now?.() ?? new Date());
   if (isSubset(status, previous ?? {}) && isSubset(previous ?? {}, status)) return;
   await deps.writer.patchStatus(refOf(CLUSTER, cluster as KubernetesObject), { status } as Json);
 }

@@ -35,6 +35,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     `--kubeconfig=${opts.kubeconfig}`,
     `--metrics-bind-address=127.0.0.1:${metricsPort}`,
     `--health-probe-bind-address=127.0.0.1:${healthPort}`,
+    // Tests never resolve cluster DNS names: every rqlite address the controller dials is loopback.
+    "--addressing=loopback",
     ...(opts.args ?? []),
   ], join(opts.logDir, `${opts.name}.log`), { ...process.env, LOG_LEVEL: "debug", ...opts.env });
   const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
