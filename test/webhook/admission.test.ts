@@ -1,26 +1,15 @@
 import { strict as assert } from "node:assert";
-import { request as httpRequest } from "node:http";
 import { request as httpsRawRequest } from "node:https";
 import fastJsonPatch from "fast-json-patch";
 import { applyDefaults } from "../../shared/index.js";
 import {
-  admissionReview, answerOf, decodePatch, httpsRequest, mintCerts, rqCluster, tempDir, WebhookProcess,
+  admissionReview, answerOf, decodePatch, httpGet, httpsRequest, mintCerts, rqCluster, tempDir, WebhookProcess,
   type HttpResult,
 } from "./support.js";
 
 const MUTATE = "/mutate-rqlite-io-v1alpha1-rqcluster";
 const VALIDATE = "/validate-rqlite-io-v1alpha1-rqcluster";
 const CONFIGMAP = "/validate-v1-configmap-pod-template";
-
-function httpGet(port: number, path: string): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    httpRequest({ host: "127.0.0.1", port, path }, (res) => {
-      let text = "";
-      res.on("data", (c) => (text += c));
-      res.on("end", () => resolve({ status: res.statusCode!, text }));
-    }).on("error", reject).end();
-  });
-}
 
 describe("webhook over HTTPS", () => {
   let server: WebhookProcess;

@@ -1,6 +1,7 @@
 // Test support for the webhook: certificates from certs/mint-local.sh, the real server as a
 // child process on a free loopback port, and a small HTTPS client.
 import { spawn, execFile, type ChildProcess } from "node:child_process";
+import { request as httpRequest } from "node:http";
 import { request, Agent } from "node:https";
 import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -93,18 +94,46 @@ export class WebhookProcess {
     });
   }
 
+  async metrics(): Promise<string> {
+    const res = await httpGet(this.metricsPort, "/metrics");
+    if (res.status !== 200) throw new Error(`GET /metrics answered ${res.status}: ${res.text}`);
+    return res.text;
+  }
+
+  /** Waits until the server has begun reading `count` requests to `webhook` (its in-flight gauge). */
+  async waitInFlight(webhook: string, count: number, timeoutMs = 5000): Promise<void> {
+    const series = `controller_runtime_webhook_requests_in_flight{webhook="${webhook}"} ${count}\n`;
+    const deadline = Date.now() + timeoutMs;
+    while (!(await this.metrics()).includes(series)) {
+      if (Date.now() > deadline) throw new Error(`${webhook} did not reach ${count} request(s) in flight within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
   async stop(): Promise<number | null> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGTERM");
     return this.exited;
   }
 }
 
+export function httpGet(port: number, path: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    httpRequest({ host: "127.0.0.1", port, path }, (res) => {
+      let text = "";
+      res.on("data", (c) => (text += c));
+      res.on("end", () => resolve({ status: res.statusCode!, text }));
+    }).on("error", reject).end();
+  });
+}
+
 export interface HttpResult {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   text: string;
-  /** The TLS socket the request went over, to inspect its certificate or reuse. */
+  /** The TLS socket the request went over. */
   socket: TLSSocket;
+  /** Serial number (upper-case hex) of the certificate the server presented on that socket. */
+  peerSerial: string;
   reusedSocket: boolean;
 }
 
@@ -128,11 +157,14 @@ export function httpsRequest(port: number, path: string, ca: Buffer, opts: Reque
       host: "127.0.0.1", port, path, method: opts.method ?? (opts.body === undefined ? "GET" : "POST"),
       headers, ca, agent: opts.agent ?? false, servername: "localhost",
     }, (res) => {
+      // A keep-alive agent takes the socket back once the response ends: look at it now.
+      const socket = res.socket as TLSSocket;
+      const peerSerial = socket.getPeerCertificate().serialNumber.toUpperCase();
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => resolve({
         status: res.statusCode!, headers: res.headers, text: Buffer.concat(chunks).toString(),
-        socket: res.socket as TLSSocket, reusedSocket: req.reusedSocket,
+        socket, peerSerial, reusedSocket: req.reusedSocket,
       }));
       res.on("error", reject);
     });

@@ -1,0 +1,196 @@
+import { strict as assert } from "node:assert";
+import { copyFile, mkdir, readdir, readFile, rename, rm, symlink, writeFile } from "node:fs/promises";
+import { Agent } from "node:https";
+import { connect } from "node:net";
+import { basename, join } from "node:path";
+import {
+  admissionReview, answerOf, httpsRequest, mintCerts, rqCluster, tempDir, WebhookProcess,
+} from "./support.js";
+
+const VALIDATE = "/validate-rqlite-io-v1alpha1-rqcluster";
+
+/**
+ * A folder laid out as kubelet lays out a Secret volume: the files are symlinks through `..data`
+ * to a timestamped folder, and an update renames a new `..data` symlink over the old one.
+ */
+class SecretVolume {
+  private generation = 0;
+
+  constructor(readonly dir: string) {}
+
+  async publish(files: Record<string, Buffer>): Promise<void> {
+    const previous = (await readdir(this.dir)).filter((f) => f.startsWith("..gen-"));
+    const target = join(this.dir, `..gen-${++this.generation}`);
+    await mkdir(target);
+    for (const [name, content] of Object.entries(files)) await writeFile(join(target, name), content);
+    await symlink(basename(target), join(this.dir, "..data_tmp"));
+    await rename(join(this.dir, "..data_tmp"), join(this.dir, "..data"));
+    for (const name of Object.keys(files)) {
+      await symlink(join("..data", name), join(this.dir, name)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== "EEXIST") throw err;
+      });
+    }
+    for (const old of previous) await rm(join(this.dir, old), { recursive: true });
+  }
+}
+
+async function servingPair(dir: string): Promise<Record<string, Buffer>> {
+  return { "tls.crt": await readFile(join(dir, "tls.crt")), "tls.key": await readFile(join(dir, "tls.key")) };
+}
+
+function connectionRefused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, "127.0.0.1");
+    s.once("connect", () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once("error", (err: NodeJS.ErrnoException) => resolve(err.code === "ECONNREFUSED"));
+  });
+}
+
+describe("webhook certificate reload", () => {
+  let staging: string;
+  let volume: SecretVolume;
+  let ca: Buffer;
+  let server: WebhookProcess;
+  let agent: Agent;
+
+  before(async () => {
+    staging = await tempDir("webhook-staging");
+    volume = new SecretVolume(await tempDir("webhook-volume"));
+    ({ ca } = await mintCerts(staging));
+    await volume.publish(await servingPair(staging));
+    server = await WebhookProcess.start(volume.dir);
+    agent = new Agent({ keepAlive: true, maxSockets: 1, ca });
+  });
+
+  after(async () => {
+    agent.destroy();
+    await server?.stop();
+  });
+
+  it("serves a rotated certificate to new connections while a keep-alive connection keeps working", async () => {
+    const first = await httpsRequest(server.port, "/healthz", ca, { agent });
+    const oldSerial = first.peerSerial;
+
+    await mintCerts(staging);
+    const mark = server.logs.length;
+    await volume.publish(await servingPair(staging));
+    const reloaded = await server.waitForLog((l) => l.msg === "serving certificate reloaded", 10_000, mark);
+    const newSerial = String(reloaded.serialNumber).toUpperCase();
+    assert.notEqual(newSerial, oldSerial);
+
+    const fresh = await httpsRequest(server.port, "/healthz", ca);
+    assert.equal(fresh.status, 200);
+    assert.equal(fresh.peerSerial, newSerial);
+
+    const again = await httpsRequest(server.port, VALIDATE, ca, { agent, body: JSON.stringify(admissionReview({ object: rqCluster("demo", {}) })) });
+    assert.equal(again.reusedSocket, true, "the request went over the connection opened before the rotation");
+    assert.equal(again.socket, first.socket);
+    assert.equal(again.peerSerial, oldSerial, "an open connection keeps the certificate it negotiated");
+    assert.equal(answerOf(again).uid.length > 0, true);
+  });
+
+  it("keeps the current certificate when the new pair does not match, and recovers on the next good one", async () => {
+    const current = (await httpsRequest(server.port, "/healthz", ca)).peerSerial;
+    const other = await tempDir("webhook-other");
+    await copyFile(join(staging, "ca.crt"), join(other, "ca.crt"));
+    await copyFile(join(staging, "ca.key"), join(other, "ca.key"));
+    await mintCerts(other);
+    await mintCerts(staging);
+    let mark = server.logs.length;
+    // A certificate with somebody else's key, as when a rotation is caught half-way.
+    await volume.publish({ "tls.crt": await readFile(join(staging, "tls.crt")), "tls.key": await readFile(join(other, "tls.key")) });
+    const rejected = await server.waitForLog((l) => String(l.msg).startsWith("new serving certificate rejected"), 10_000, mark);
+    assert.equal(rejected.level, "error");
+    assert.match(String(rejected.err), /private key does not belong/);
+    assert.equal((await httpsRequest(server.port, "/healthz", ca)).peerSerial, current);
+
+    mark = server.logs.length;
+    await volume.publish({ "tls.crt": Buffer.from("not a certificate"), "tls.key": Buffer.from("") });
+    await server.waitForLog((l) => String(l.msg).startsWith("new serving certificate rejected"), 10_000, mark);
+    assert.equal((await httpsRequest(server.port, "/healthz", ca)).peerSerial, current);
+
+    mark = server.logs.length;
+    await volume.publish(await servingPair(staging));
+    const reloaded = await server.waitForLog((l) => l.msg === "serving certificate reloaded", 10_000, mark);
+    assert.equal((await httpsRequest(server.port, "/healthz", ca)).peerSerial, String(reloaded.serialNumber).toUpperCase());
+    const metrics = await httpsRequest(server.port, "/metrics", ca);
+    assert.match(metrics.text, /certwatcher_read_certificate_errors_total 2/);
+  });
+
+  it("picks up files replaced in place in a plain folder", async () => {
+    const dir = await tempDir("webhook-plain");
+    const { ca: plainCa } = await mintCerts(dir);
+    const plain = await WebhookProcess.start(dir);
+    try {
+      const before = (await httpsRequest(plain.port, "/healthz", plainCa)).peerSerial;
+      const mark = plain.logs.length;
+      await mintCerts(dir);
+      await plain.waitForLog((l) => l.msg === "serving certificate reloaded", 10_000, mark);
+      assert.notEqual((await httpsRequest(plain.port, "/healthz", plainCa)).peerSerial, before);
+    } finally {
+      await plain.stop();
+    }
+  });
+});
+
+describe("webhook shutdown", () => {
+  let certDir: string;
+  let ca: Buffer;
+
+  before(async () => {
+    certDir = await tempDir("webhook-drain");
+    ({ ca } = await mintCerts(certDir));
+  });
+
+  it("on SIGTERM stops accepting, closes idle keep-alive connections, finishes the in-flight request and exits 0", async () => {
+    const server = await WebhookProcess.start(certDir);
+    const agent = new Agent({ keepAlive: true, maxSockets: 1, ca });
+    try {
+      const idle = await httpsRequest(server.port, "/healthz", ca, { agent });
+      const idleClosed = new Promise((resolve) => idle.socket.once("close", resolve));
+      const review = admissionReview({ object: rqCluster("in-flight", { replicas: 12 }) });
+      const inFlight = await httpsRequest(server.port, VALIDATE, ca, {
+        body: JSON.stringify(review),
+        // Half the body is on the wire when the signal arrives.
+        midBody: async () => {
+          await server.waitInFlight(VALIDATE, 1);
+          const mark = server.logs.length;
+          server.child.kill("SIGTERM");
+          await server.waitForLog((l) => String(l.msg).startsWith("draining"), 10_000, mark);
+          assert.equal(await connectionRefused(server.port), true, "no new connections while draining");
+          await idleClosed;
+        },
+      });
+      assert.equal(inFlight.status, 200);
+      assert.equal(inFlight.headers.connection, "close");
+      const answer = answerOf(inFlight);
+      assert.equal(answer.uid, review.request.uid);
+      assert.equal(answer.allowed, false);
+      assert.equal(await server.exited, 0);
+      assert.ok(server.logs.some((l) => l.msg === "drained; exiting"));
+    } finally {
+      agent.destroy();
+      await server.stop();
+    }
+  });
+
+  it("cuts requests still open after the shutdown timeout and exits 0", async () => {
+    const server = await WebhookProcess.start(certDir, ["--shutdown-timeout", "500ms"]);
+    const started = Date.now();
+    const stuck = httpsRequest(server.port, VALIDATE, ca, {
+      body: JSON.stringify(admissionReview({ object: rqCluster("stuck", {}) })),
+      midBody: async () => {
+        await server.waitInFlight(VALIDATE, 1);
+        server.child.kill("SIGTERM");
+        await server.exited;
+      },
+    });
+    await assert.rejects(stuck, /socket hang up|ECONNRESET|EPIPE/);
+    assert.equal(await server.exited, 0);
+    assert.ok(server.logs.some((l) => l.msg === "shutdown timeout reached; closing remaining connections"), server.output());
+    assert.ok(Date.now() - started < 10_000);
+  });
+});
