@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds the real parts the tests run against (kube-apiserver, etcd, and two rqlited versions for
-# the local runtime and upgrade tests) from the Go module proxy, through the pinned wrapper
-# modules in hack/tools/<name>/, into a cache outside the repository keyed by name, version and
-# go.sum hash. A second run reuses the cache.
+# the local runtime and upgrade tests; cert-manager and the OLM bundle validator for the install
+# tests) from the Go module proxy, through the pinned wrapper modules in hack/tools/<name>/, into
+# a cache outside the repository keyed by name, version and the hash of go.sum and the wrapper's
+# own Go sources. A second run reuses the cache. CRDs shipped inside a pinned module (cert-manager,
+# prometheus-operator) are copied to $cache/crds/<name>/ the same way.
 #
 # Usage: hack/build-binaries.sh [name ...]      (default: every tool under hack/tools)
 # Prints the folder with kube-apiserver and etcd on its last line of stdout (progress: stderr).
@@ -31,12 +33,52 @@ declare -A pkg=(
   [etcd]=go.etcd.io/etcd/server/v3
   [rqlited]=github.com/rqlite/rqlite/v8/cmd/rqlited
   [rqlited-prev]=github.com/rqlite/rqlite/v8/cmd/rqlited
+  # These two are small mains of our own in the wrapper, over the pinned module's packages.
+  [cert-manager]=.
+  [bundle-validate]=.
 )
 # rqlited embeds SQLite through cgo, so it needs gcc.
-declare -A cgo=([kube-apiserver]=0 [etcd]=0 [rqlited]=1 [rqlited-prev]=1)
+declare -A cgo=([kube-apiserver]=0 [etcd]=0 [rqlited]=1 [rqlited-prev]=1 [cert-manager]=0 [bundle-validate]=0)
+# Wrappers whose go.mod has a require block name the module that versions them.
+declare -A version_module=(
+  [cert-manager]=github.com/cert-manager/cert-manager
+  [bundle-validate]=github.com/operator-framework/api
+  [prometheus-operator]=github.com/prometheus-operator/prometheus-operator
+)
+# Folders of CRD YAML inside the pinned module, copied to the cache for the tests to install.
+declare -A crd_dir=(
+  [cert-manager]=deploy/crds
+  [prometheus-operator]=example/prometheus-operator-crd
+)
 
 module_version() { # <tool> -> the version of the module the wrapper requires
-  awk '/^require/ && NF==3 {print $3; exit}' "$here/tools/$1/go.mod"
+  local mod=${version_module[$1]:-}
+  if [[ -n $mod ]]; then
+    awk -v m="$mod" '($1 == m && NF >= 2) {print $2; exit} ($1 == "require" && $2 == m) {print $3; exit}' "$here/tools/$1/go.mod"
+  else
+    awk '/^require/ && NF==3 {print $3; exit}' "$here/tools/$1/go.mod"
+  fi
+}
+
+source_hash() { # <tool> -> hash of go.sum and the wrapper's own Go files (not tools.go pins)
+  local dir="$here/tools/$1"
+  cat "$dir/go.sum" $(find "$dir" -maxdepth 1 -name '*.go' ! -name tools.go | sort) | sha256sum | cut -c1-12
+}
+
+copy_crds() { # <tool> <version> <key>: the pinned module's CRD folder into $cache/crds/<tool>
+  local tool=$1 version=$2 key=$3 dir="$here/tools/$1" out="$cache/crds/$3"
+  if [[ ! -d $out ]]; then
+    local mod=${version_module[$tool]} src
+    src=$(cd "$dir" && GOFLAGS=-mod=readonly go mod download -json "$mod" | awk -F'"' '/"Dir":/ {print $4}') \
+      || die "$tool $version: go mod download $mod failed; check network access to GOPROXY=$(go env GOPROXY)"
+    [[ -d $src/${crd_dir[$tool]} ]] || die "$tool $version: no folder ${crd_dir[$tool]} in $src"
+    mkdir -p "$out.tmp.$$"
+    cp "$src/${crd_dir[$tool]}"/*.yaml "$out.tmp.$$/"
+    chmod -R u+w "$out.tmp.$$"
+    rm -rf "$out"; mv "$out.tmp.$$" "$out"
+    say "$tool $version: CRDs copied to $out"
+  fi
+  ln -sfn "$out" "$cache/crds/$tool"
 }
 
 ldflags_for() {
@@ -56,9 +98,13 @@ build_one() {
   [[ -f "$dir/go.mod" ]] || die "unknown tool '$tool' (no $dir/go.mod)"
   local version sum key out log
   version=$(module_version "$tool")
-  sum=$(sha256sum "$dir/go.sum" | cut -c1-12)
+  [[ -n $version ]] || die "$tool: cannot read the pinned version from $dir/go.mod"
+  sum=$(source_hash "$tool")
   key="$tool-$version-$sum"
   out="$cache/bin/$key"
+  mkdir -p "$cache/crds"
+  [[ -z ${crd_dir[$tool]:-} ]] || copy_crds "$tool" "$version" "$key"
+  [[ -n ${pkg[$tool]:-} ]] || return 0  # CRDs only, nothing to build
   if [[ -x "$out/$tool" ]]; then
     say "$tool $version: cached at $out"
   else
@@ -92,7 +138,8 @@ build_one() {
 }
 
 tools=("$@")
-[[ ${#tools[@]} -gt 0 ]] || tools=("${kube_tools[@]}" rqlited rqlited-prev)
+[[ ${#tools[@]} -gt 0 ]] || tools=("${kube_tools[@]}" rqlited rqlited-prev cert-manager bundle-validate prometheus-operator)
 for t in "${tools[@]}"; do build_one "$t"; done
-# Last line: where kube-apiserver and etcd are (rqlited is always in the cache's assets folder).
+# Last line: where kube-apiserver and etcd are (the other binaries are always in the cache's
+# assets folder, and CRDs in its crds folder).
 echo "${KUBEBUILDER_ASSETS:-$cache/assets}"
