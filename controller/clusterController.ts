@@ -136,7 +136,6 @@ export class ClusterController {
     } catch (err) {
       this.metrics.total.inc({ controller: CONTROLLER, result: "error" });
       this.metrics.errors.inc({ controller: CONTROLLER });
-      log.error({ err: (err as Error).message }, "reconcile failed; retrying with backoff");
       throw err;
     } finally {
       this.metrics.time.observe({ controller: CONTROLLER }, (performance.now() - started) / 1000);

@@ -193,7 +193,7 @@ export class WorkQueue {
           this.forget(key);
         }
       } catch (err) {
-        this.log.error({ key, err, requeues: this.numRequeues(key) }, "processing failed; retrying with backoff");
+        this.log.error({ key, err: (err as Error).message, requeues: this.numRequeues(key) }, "processing failed; retrying with backoff");
         this.addRateLimited(key);
       } finally {
         this.done(key);

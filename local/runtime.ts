@@ -22,6 +22,8 @@ export interface LocalRuntimeOptions {
   binDir: string;
   /** Where PVC folders and process logs go. */
   stateDir: string;
+  /** Only Pods in these namespaces; all when undefined. */
+  namespaces?: string[];
   log?: (msg: string) => void;
 }
 
@@ -47,7 +49,7 @@ export class LocalRuntime {
 
   constructor(private readonly opts: LocalRuntimeOptions) {
     this.log = opts.log ?? (() => {});
-    const selector = { client: opts.client, labelSelector: `${LABEL_MANAGED_BY}=${MANAGER_NAME}`, apiPath: "/api/v1" };
+    const selector = { client: opts.client, namespaces: opts.namespaces, labelSelector: `${LABEL_MANAGED_BY}=${MANAGER_NAME}`, apiPath: "/api/v1" };
     this.pods = new Informer<V1Pod>({ ...selector, resource: "pods" });
     this.pvcs = new Informer<V1PersistentVolumeClaim>({ ...selector, resource: "persistentvolumeclaims" });
     this.pods.on("add", (p) => void this.sync(p));

@@ -30,6 +30,8 @@ export interface LocalStackOptions {
   replicas?: number;
   /** Controller flags, e.g. faster lease timings in tests. */
   controllerArgs?: string[];
+  /** Namespaces the controllers and the runtime look at; all when undefined. */
+  namespaces?: string[];
   log?: (msg: string) => void;
 }
 
@@ -39,7 +41,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   const cp = opts.controlPlane ?? (await startControlPlane());
   const cleanups: Array<() => Promise<void>> = ownsPlane ? [() => cp.stop()] : [];
   try {
-    await installCRDs(cp, [join(root, "crds")]);
+    await installCRDs(cp, [join(root, "crds/rqlite.io_rqclusters.yaml")]);
     if ((await cp.kubectl(["get", "namespace", OPERATOR_NAMESPACE])).code !== 0) await cp.kubectlOk(["create", "namespace", OPERATOR_NAMESPACE]);
     await cp.kubectlOk(["apply", "-f", join(root, "deploy/base/controller-rbac.yaml")]);
     const kubeconfig = await cp.serviceAccountKubeconfig(OPERATOR_NAMESPACE, CONTROLLER_SA, 24 * 3600);
@@ -49,7 +51,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     const binDir = cacheAssetsDir();
     const runtime = new LocalRuntime({
       client: new KubeClient(loadKubeConfig(cp.kubeconfigPath), new Registry()),
-      binDir, stateDir: join(cp.dir, "runtime"), log,
+      binDir, stateDir: join(cp.dir, "runtime"), namespaces: opts.namespaces, log,
     });
     await runtime.start();
     cleanups.unshift(() => runtime.stop());
@@ -58,6 +60,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     const addController = async (name: string) => {
       const c = await startController({
         kubeconfig, logDir: cp.dir, name,
+        env: opts.namespaces ? { WATCH_NAMESPACES: opts.namespaces.join(",") } : {},
         args: ["--leader-elect", `--leader-election-namespace=${OPERATOR_NAMESPACE}`, ...(opts.controllerArgs ?? [])],
       });
       controllers.push(c);

@@ -262,6 +262,9 @@ async function leaveRaft(step: Step, c: ClusterView, node: string, staying: Set<
     const target = view.members.find((m) => m.voter && m.ready && staying.has(m.id));
     if (!target) return step.waiting("NoLeadershipTarget", `not removing ${node} yet: it leads and no staying voter is reachable to take over`, true);
     const outcome = await step.rqlite.transferLeadership(c, node, target.id);
+    if (outcome === "unsupported") {
+      return step.waiting("NoLeadershipTransfer", `not removing ${node} yet: it leads and its rqlite version cannot transfer leadership; upgrade rqlite or restart ${node} to move leadership`, true);
+    }
     step.waiting("LeadershipTransferred", `moved rqlite leadership from ${node} to ${target.id} (${outcome}) before removing ${node}`);
     return true;
   }
@@ -323,10 +326,12 @@ async function rollOutdated(step: Step, c: ClusterView, pods: V1Pod[], desiredHa
   if (name === view.leader) {
     const target = view.members.find((m) => m.voter && m.ready && m.id !== name && pods.some((p) => p.metadata!.name === m.id && !isOutdated(p)))
       ?? view.members.find((m) => m.voter && m.ready && m.id !== name);
-    if (target) {
-      const outcome = await step.rqlite.transferLeadership(c, name, target.id);
-      return step.waiting("LeadershipTransferred", `moved rqlite leadership from ${name} to ${target.id} (${outcome}) before updating ${name}`);
+    const outcome = target ? await step.rqlite.transferLeadership(c, name, target.id) : "unsupported";
+    if (outcome !== "unsupported") {
+      return step.waiting("LeadershipTransferred", `moved rqlite leadership from ${name} to ${target!.id} (${outcome}) before updating ${name}`);
     }
+    // rqlited steps down when it is stopped, so the leader's own shutdown hands leadership over.
+    step.record("LeaderStepsDown", `${name} leads and ${target ? `its rqlite version cannot transfer leadership` : "no updated follower is reachable"}; it steps down as its Pod stops`);
   }
   await step.delete(POD, next, "RollingUpdate", `deleted outdated Pod ${name} to recreate it with the new spec (${outdated.length} outdated)`);
   return false;

@@ -3,16 +3,19 @@
 // configuration and moving leadership. Kubernetes only knows Pods; only rqlite knows quorum.
 import type { V1Pod } from "@kubernetes/client-node";
 import { HTTP_PORT } from "../../shared/names.js";
-import { RqliteClient, type RemoveOutcome, type RqliteNode, type TransferOutcome } from "../rqlite/client.js";
+import { RqliteClient, RqliteError, type RemoveOutcome, type RqliteNode, type TransferOutcome } from "../rqlite/client.js";
 import type { ClusterView } from "../render/cluster.js";
 import { nodeAddress, type Addressing } from "../render/pod.js";
 import type { Member, RqliteView } from "./status.js";
+
+/** Older rqlite releases have no leadership transfer endpoint; they step down on shutdown instead. */
+export type TransferResult = TransferOutcome | "unsupported";
 
 export interface RqliteOps {
   /** Members and leader as a reachable node reports them; undefined when no node answers. */
   observe(c: ClusterView, pods: V1Pod[]): Promise<RqliteView | undefined>;
   removeNode(c: ClusterView, leaderId: string, nodeId: string): Promise<RemoveOutcome>;
-  transferLeadership(c: ClusterView, leaderId: string, toId: string): Promise<TransferOutcome>;
+  transferLeadership(c: ClusterView, leaderId: string, toId: string): Promise<TransferResult>;
   /** True when the node has a leader and has applied everything it knows of (`/readyz?sync`). */
   isSynced(c: ClusterView, nodeId: string): Promise<boolean>;
 }
@@ -43,7 +46,14 @@ export function makeRqliteOps(addressing: Addressing): RqliteOps {
       return undefined;
     },
     removeNode: (c, leaderId, nodeId) => client(c, leaderId).removeNode(nodeId),
-    transferLeadership: (c, leaderId, toId) => client(c, leaderId).transferLeadership(toId),
+    async transferLeadership(c, leaderId, toId) {
+      try {
+        return await client(c, leaderId).transferLeadership(toId);
+      } catch (err) {
+        if (err instanceof RqliteError && err.status === 404) return "unsupported";
+        throw err;
+      }
+    },
     async isSynced(c, nodeId) {
       return client(c, nodeId).readyz({ sync: true }).then((r) => r.ready, () => false);
     },

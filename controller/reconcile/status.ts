@@ -92,7 +92,8 @@ export function computeStatus(c: ClusterView, obs: Observed, previous: Partial<C
   members.sort((a, b) => a.id.localeCompare(b.id, "en", { numeric: true }));
 
   const progressing = phase === "Creating" || phase === "Scaling" || phase === "Upgrading";
-  const degraded = obs.wasAvailable && !allReady && !c.spec.paused;
+  // While scaling or rolling, a node down is the plan, not a fault.
+  const degraded = obs.wasAvailable && !allReady && !c.spec.paused && !progressing;
   const conditions: Array<Omit<Condition, "lastTransitionTime">> = [
     available
       ? { type: "Available", status: "True", reason: "QuorumReady", message: `${readyVoters} of ${desiredVoters} voters ready (quorum ${quorum})` }

@@ -61,7 +61,7 @@ describe("controller on the real control plane", function () {
 
   before(async () => {
     cp = await sharedControlPlane();
-    await installCRDs(cp, [join(root, "crds")]);
+    await installCRDs(cp, [join(root, "crds/rqlite.io_rqclusters.yaml")]);
     if ((await cp.kubectl(["get", "namespace", OPERATOR_NS])).code !== 0) await cp.kubectlOk(["create", "namespace", OPERATOR_NS]);
     await cp.kubectlOk(["apply", "-f", join(root, "deploy/base/controller-rbac.yaml")]);
     kubeconfig = await cp.serviceAccountKubeconfig(OPERATOR_NS, "rqlite-operator-controller");

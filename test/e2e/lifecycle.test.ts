@@ -1,0 +1,156 @@
+// End to end on the local runtime: the real controller (two replicas) drives real rqlited
+// processes through the real API server. Rows written through rqlite must all be read back
+// after every step.
+import { strict as assert } from "node:assert";
+import { RqliteClient } from "../../controller/rqlite/client.js";
+import { startLocalStack, type LocalStack } from "../../local/stack.js";
+import { loopbackAddress } from "../../shared/loopback-address.js";
+import { createTestNamespace, sharedControlPlane } from "../env/shared.js";
+
+const FAST_LEASE = ["--lease-duration=4", "--renew-deadline=3", "--retry-period=1"];
+const OLD = "rqlite/rqlite:8.36.0";
+const NEW = "rqlite/rqlite:8.43.4";
+
+type Status = { phase?: string; leader?: string; replicas?: number; readyReplicas?: number; currentImage?: string; members?: Array<{ id: string; voter: boolean; ready: boolean }>; conditions?: Array<{ type: string; status: string }> };
+
+async function eventually<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ""}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+describe("end to end on real rqlite nodes", function () {
+  this.timeout(300_000);
+  let stack: LocalStack;
+  let ns: string;
+  let written = 0;
+  const figures: Record<string, string> = {};
+
+  const kubectl = (args: string[]) => stack.cp.kubectlOk([...args, "-n", ns]);
+  const status = async (): Promise<Status> => JSON.parse(await kubectl(["get", "rqc", "demo", "-o", "json"])).status ?? {};
+  const node = (pod: string) => new RqliteClient(`http://${loopbackAddress(ns, pod)}:4001`, { nodeId: pod, timeoutMs: 5000 });
+  const members = async () => (await status()).members?.map((m) => m.id).sort() ?? [];
+  const raftMembers = async (pod: string) => (await node(pod).nodes()).map((n) => n.id).sort();
+  const available = async () => (await status()).conditions?.some((c) => c.type === "Available" && c.status === "True");
+  const converged = (voters: number) => async () => {
+    const s = await status();
+    return s.phase === "Running" && s.readyReplicas === voters && s.members?.length === voters && s.members.every((m) => m.ready) && s.leader ? s : undefined;
+  };
+
+  async function writeRows(count: number): Promise<void> {
+    const leader = (await status()).leader ?? "demo-0";
+    await node(leader).execute(Array.from({ length: count }, (_, i) => ["INSERT INTO rows(v) VALUES(?)", `row-${written + i}`]));
+    written += count;
+  }
+
+  /** Every remaining node returns every row written so far, read with level=strong. */
+  async function assertAllRows(pods: string[]): Promise<void> {
+    for (const pod of pods) {
+      const rows = await node(pod).query("SELECT COUNT(*) AS n FROM rows", { level: "strong" });
+      assert.equal(Number((rows[0] as Record<string, unknown>).n), written, `rows read from ${pod}`);
+    }
+  }
+
+  before(async () => {
+    const cp = await sharedControlPlane();
+    ns = await createTestNamespace(cp, "e2e");
+    stack = await startLocalStack({ controlPlane: cp, namespaces: [ns], controllerArgs: FAST_LEASE });
+  });
+
+  after(async () => {
+    await stack?.stop();
+    console.log(`      figures: ${JSON.stringify(figures)}`);
+  });
+
+  it("creates a 3-node cluster that becomes Available and takes writes", async () => {
+    const applied = Date.now();
+    await stack.cp.kubectlOk(["apply", "-n", ns, "-f", "-"], { input: JSON.stringify({
+      apiVersion: "rqlite.io/v1alpha1", kind: "RqCluster", metadata: { name: "demo" }, spec: { replicas: 3, image: OLD },
+    }) });
+    await eventually("Available", available, 120_000);
+    figures.applyToAvailable = `${((Date.now() - applied) / 1000).toFixed(1)} s`;
+    const s = await eventually("3 members with a leader", converged(3));
+    assert.deepEqual(s.members!.map((m) => m.id).sort(), ["demo-0", "demo-1", "demo-2"]);
+    await node(s.leader!).execute(["CREATE TABLE rows (id INTEGER PRIMARY KEY, v TEXT)"]);
+    await writeRows(50);
+    await assertAllRows(["demo-0", "demo-1", "demo-2"]);
+  });
+
+  it("scales 3→5→3 and every remaining node reads every row", async () => {
+    await kubectl(["scale", "rqc", "demo", "--replicas=5"]);
+    await eventually("5 ready members", converged(5), 120_000);
+    assert.deepEqual(await raftMembers("demo-4"), ["demo-0", "demo-1", "demo-2", "demo-3", "demo-4"]);
+    await writeRows(25);
+    await assertAllRows(["demo-0", "demo-1", "demo-2", "demo-3", "demo-4"]);
+
+    const started = Date.now();
+    await kubectl(["scale", "rqc", "demo", "--replicas=3"]);
+    await eventually("3 members left", async () => (await members()).join() === "demo-0,demo-1,demo-2" && converged(3)(), 120_000);
+    figures.scaleDown5to3 = `${((Date.now() - started) / 1000).toFixed(1)} s`;
+    assert.deepEqual(await raftMembers("demo-0"), ["demo-0", "demo-1", "demo-2"], "removed nodes left the Raft configuration");
+    const removals = await kubectl(["get", "events", "--field-selector", "reason=RemovedFromRaft", "-o", "jsonpath={.items[*].message}"]);
+    assert.ok(removals.indexOf("removed demo-4") < removals.indexOf("removed demo-3") && removals.includes("removed demo-3"), `highest ordinal first: ${removals}`);
+    await assertAllRows(["demo-0", "demo-1", "demo-2"]);
+    figures.rowsAfterScaling = `${written} written, ${written} read on each node`;
+  });
+
+  it("rolls a new rqlited version one node at a time, leader last, losing no row", async () => {
+    const leaderBefore = (await status()).leader!;
+    await kubectl(["patch", "rqc", "demo", "--type=merge", "-p", JSON.stringify({ spec: { image: NEW } })]);
+    const started = Date.now();
+    await eventually("every node on the new version", async () => {
+      const s = await status();
+      if (s.currentImage !== NEW || !(await converged(3)())) return false;
+      const versions = await Promise.all(["demo-0", "demo-1", "demo-2"].map(async (p) => (await node(p).status()).version));
+      return versions.every((v) => v === "v8.43.4");
+    }, 180_000);
+    figures.rollingUpdate = `${((Date.now() - started) / 1000).toFixed(1)} s`;
+    const rolled = await kubectl(["get", "events", "--field-selector", "reason=RollingUpdate", "-o", "jsonpath={.items[*].message}"]);
+    const order = [...rolled.matchAll(/deleted outdated Pod (\S+)/g)].map((m) => m[1]);
+    assert.equal(order.length, 3, `one Pod at a time: ${rolled}`);
+    assert.equal(order[2], leaderBefore, `followers first, the leader last: ${order.join(", ")}`);
+    await writeRows(10);
+    await assertAllRows(["demo-0", "demo-1", "demo-2"]);
+  });
+
+  it("recovers when the leader's process is killed, and status follows", async () => {
+    const before = (await status()).leader!;
+    stack.runtime.kill(ns, before);
+    await eventually("a new leader in status", async () => {
+      const s = await status();
+      return s.leader && s.leader !== before ? s : undefined;
+    }, 60_000);
+    await eventually("the killed node back as a ready member", converged(3), 90_000);
+    await writeRows(10);
+    await assertAllRows(["demo-0", "demo-1", "demo-2"]);
+  });
+
+  it("finishes a scale-down with exactly the desired members when the controller leader dies mid-way", async () => {
+    await kubectl(["scale", "rqc", "demo", "--replicas=5"]);
+    await eventually("5 ready members", converged(5), 120_000);
+    const leaderOf = async () => {
+      for (const c of stack.controllers) if (c.proc.child.exitCode === null && c.proc.child.signalCode === null && (await c.isLeader().catch(() => false))) return c;
+      return undefined;
+    };
+    const leading = (await leaderOf())!;
+    await kubectl(["scale", "rqc", "demo", "--replicas=3"]);
+    await eventually("the first removal", async () => !(await raftMembers("demo-0")).includes("demo-4"), 60_000);
+    leading.signal("SIGKILL");
+    await eventually("the standby to take over", async () => (await leaderOf()) !== undefined && (await leaderOf()) !== leading, 30_000);
+    await eventually("exactly the desired members", async () => (await members()).join() === "demo-0,demo-1,demo-2" && converged(3)(), 120_000);
+    assert.deepEqual(await raftMembers("demo-1"), ["demo-0", "demo-1", "demo-2"]);
+    const pods = (await kubectl(["get", "pods", "-l", "rqlite.io/cluster=demo", "-o", "name"])).trim().split("\n").sort();
+    assert.deepEqual(pods, ["pod/demo-0", "pod/demo-1", "pod/demo-2"]);
+    await assertAllRows(["demo-0", "demo-1", "demo-2"]);
+    figures.rowsAtEnd = `${written} written, ${written} read on each node`;
+  });
+});
