@@ -50,6 +50,7 @@ import (
 	_ "github.com/cert-manager/cert-manager/pkg/issuer/ca"
 	_ "github.com/cert-manager/cert-manager/pkg/issuer/selfsigned"
 	logf "github.com/cert-manager/cert-manager/pkg/logs"
+	"github.com/cert-manager/cert-manager/pkg/util"
 )
 
 // The controllers a self-signed CA chain needs: namespaced Issuers of type selfSigned and ca,
@@ -152,6 +153,8 @@ func runCAInjector(ctx context.Context, log logr.Logger, kubeconfig, namespace s
 	if err != nil {
 		return fmt.Errorf("reading kubeconfig %s: %w", kubeconfig, err)
 	}
+	// The injectors name their server-side apply field manager after the user agent.
+	cfg = util.RestConfigWithUserAgent(cfg, "cainjector")
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(admissionregistrationv1.AddToScheme(scheme))

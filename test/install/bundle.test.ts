@@ -1,0 +1,74 @@
+// The OLM bundle: committed files equal what `npm run bundle` renders from deploy/ and crds/, and
+// operator-framework's validators (as `operator-sdk bundle validate` with the OperatorHub suite
+// runs them) accept it without errors or warnings, while they do catch a broken copy.
+import { strict as assert } from "node:assert";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parse, stringify } from "yaml";
+import { BUNDLE_ANNOTATIONS, BUNDLE_DIR, committedBundleFiles, renderBundle } from "../../hack/bundle.js";
+import { buildTools, run, type Tools } from "./support/tools.js";
+
+const CSV = "manifests/rqlite-operator.clusterserviceversion.yaml";
+/** The Kubernetes minor the tests run on: removed-API checks are made against it. */
+const K8S_VERSION = "1.34";
+
+describe("install: OLM bundle", function () {
+  this.timeout(600_000);
+  let rendered: Record<string, string>;
+  let tools: Tools;
+  before(async () => {
+    [rendered, tools] = await Promise.all([renderBundle(), buildTools(["bundle-validate"])]);
+  });
+
+  it("is up to date with deploy/ and crds/", () => {
+    const stale = Object.entries(rendered).filter(([rel, content]) => {
+      try {
+        return readFileSync(join(BUNDLE_DIR, rel), "utf8") !== content;
+      } catch {
+        return true;
+      }
+    }).map(([rel]) => rel);
+    const extra = committedBundleFiles().filter((rel) => !(rel in rendered));
+    assert.deepEqual([...stale, ...extra], [], `bundle/ is out of date (${[...stale, ...extra].join(", ")}): run \`npm run bundle\` and commit the result`);
+  });
+
+  it("labels the bundle image with exactly its metadata annotations", () => {
+    const labels = Object.fromEntries([...rendered["bundle.Dockerfile"]!.matchAll(/^LABEL (\S+)=(\S+)$/gm)].map((m) => [m[1], m[2]]));
+    assert.deepEqual(labels, BUNDLE_ANNOTATIONS);
+    assert.deepEqual((parse(rendered["metadata/annotations.yaml"]!) as { annotations: unknown }).annotations, BUNDLE_ANNOTATIONS);
+  });
+
+  it("passes operator-framework's validators with the OperatorHub suite, without warnings", async () => {
+    const r = await run(tools.bin("bundle-validate"), ["--k8s-version", K8S_VERSION, BUNDLE_DIR]);
+    assert.equal(r.code, 0, `bundle-validate failed:\n${r.stdout}${r.stderr}`);
+    assert.doesNotMatch(r.stdout, /^WARN/m, r.stdout);
+    assert.match(r.stdout, /^OK bundle rqlite-operator\.v/m);
+  });
+
+  it("whose validators reject a CSV that breaks the OperatorHub rules", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rqo-bundle-"));
+    try {
+      cpSync(BUNDLE_DIR, dir, { recursive: true });
+      const csv = parse(rendered[CSV]!) as { metadata: { annotations: Record<string, string> }; spec: Record<string, unknown> };
+      csv.metadata.annotations.capabilities = "Mostly Automatic";
+      delete csv.spec.icon;
+      writeFileSync(join(dir, CSV), stringify(csv));
+      const r = await run(tools.bin("bundle-validate"), ["--k8s-version", K8S_VERSION, dir]);
+      assert.equal(r.code, 1, r.stdout);
+      assert.match(r.stdout, /^ERROR .*capabilities/m);
+      assert.match(r.stdout, /Icon not specified/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("installs for all namespaces only, as its webhooks and ClusterRole require", () => {
+    const csv = parse(rendered[CSV]!) as { spec: { installModes: { type: string; supported: boolean }[]; webhookdefinitions: unknown[];
+      install: { spec: { clusterPermissions: unknown[]; deployments: { name: string }[] } } } };
+    assert.deepEqual(csv.spec.installModes.filter((m) => m.supported).map((m) => m.type), ["AllNamespaces"]);
+    assert.equal(csv.spec.webhookdefinitions.length, 3);
+    assert.ok(csv.spec.install.spec.clusterPermissions.length > 0);
+    assert.deepEqual(csv.spec.install.spec.deployments.map((d) => d.name).sort(), ["rqlite-operator-controller", "rqlite-operator-webhook"]);
+  });
+});
