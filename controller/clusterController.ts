@@ -1,7 +1,7 @@
 // The RqCluster controller: informers for clusters and their children feed one work queue of
 // cluster keys; each key is reconciled by reconcileCluster with what the caches hold.
 import { performance } from "node:perf_hooks";
-import type { KubernetesObject, V1PersistentVolumeClaim, V1Pod, V1PodDisruptionBudget, V1Service } from "@kubernetes/client-node";
+import type { KubernetesObject, V1Node, V1PersistentVolumeClaim, V1Pod, V1PodDisruptionBudget, V1Service } from "@kubernetes/client-node";
 import type { Registry } from "prom-client";
 import type { RqCluster } from "../shared/index.js";
 import { GROUP, KIND, LABEL_CLUSTER, LABEL_MANAGED_BY, MANAGER_NAME, PLURAL, VERSION } from "../shared/names.js";
@@ -29,6 +29,8 @@ export interface ClusterControllerOptions {
   identity: string;
   /** Every cluster is reconciled again this often even without events (0: never). */
   resyncMs: number;
+  /** A Pod on a Kubernetes node unreachable this long has its rqlite node replaced. */
+  nodeFailureTimeoutMs: number;
   logger?: Logger;
 }
 
@@ -41,6 +43,7 @@ export class ClusterController {
   private readonly pvcs: Informer<V1PersistentVolumeClaim>;
   private readonly services: Informer<V1Service>;
   private readonly pdbs: Informer<V1PodDisruptionBudget>;
+  private readonly nodes: Informer<V1Node>;
   private readonly queue: WorkQueue;
   private readonly metrics;
   private readonly recorder: EventRecorder;
@@ -57,6 +60,8 @@ export class ClusterController {
     this.pvcs = new Informer({ ...owned, apiPath: "/api/v1", resource: "persistentvolumeclaims" });
     this.services = new Informer({ ...owned, apiPath: "/api/v1", resource: "services" });
     this.pdbs = new Informer({ ...owned, apiPath: "/apis/policy/v1", resource: "poddisruptionbudgets" });
+    // Nodes are cluster-scoped: watched everywhere, to notice the ones that become unreachable.
+    this.nodes = new Informer({ client, apiPath: "/api/v1", resource: "nodes" });
     this.queue = new WorkQueue({ name: CONTROLLER, registry: opts.registry });
     const r = opts.registry;
     this.metrics = {
@@ -101,6 +106,10 @@ export class ClusterController {
       });
       inf.on("delete", enqueueOwner);
     }
+    // A node's health decides about the clusters with Pods on it.
+    this.nodes.on("update", (node) => {
+      for (const pod of this.pods.list()) if (pod.spec?.nodeName === node.metadata?.name) enqueueOwner(pod);
+    });
   }
 
   private countLeaderChange(obj: RqCluster, old: RqCluster): void {
@@ -124,7 +133,10 @@ export class ClusterController {
     const started = performance.now();
     try {
       const { actions, requeueAfterMs } = await reconcileCluster(
-        { writer: this.writer, events: this.recorder({ namespace, name, uid }), addressing: this.opts.addressing, rqlite: this.rqlite },
+        {
+          writer: this.writer, events: this.recorder({ namespace, name, uid }), addressing: this.opts.addressing, rqlite: this.rqlite,
+          unreachableSince: (nodeName) => unreachableSince(this.nodes.get("", nodeName)), nodeFailureTimeoutMs: this.opts.nodeFailureTimeoutMs,
+        },
         cluster,
         this.children(namespace, name),
       );
@@ -153,7 +165,7 @@ export class ClusterController {
 
   /** Runs until `signal` aborts: caches first, then the workers, then a periodic resync. */
   async run(signal: AbortSignal): Promise<void> {
-    const informers = [this.clusters, this.pods, this.pvcs, this.services, this.pdbs] as Informer<KubernetesObject>[];
+    const informers = [this.clusters, this.pods, this.pvcs, this.services, this.pdbs, this.nodes] as Informer<KubernetesObject>[];
     informers.forEach((inf) => inf.start());
     try {
       await Promise.all(informers.map((inf) => inf.waitForSync()));
@@ -171,6 +183,13 @@ export class ClusterController {
 
   /** True once every cache has listed; the readiness probe of a leading replica. */
   hasSynced(): boolean {
-    return [this.clusters, this.pods, this.pvcs, this.services, this.pdbs].every((inf) => inf.hasSynced());
+    return [this.clusters, this.pods, this.pvcs, this.services, this.pdbs, this.nodes].every((inf) => inf.hasSynced());
   }
+}
+
+/** When the node controller marked the node unreachable (Ready Unknown), or undefined if it is not. */
+function unreachableSince(node: V1Node | undefined): number | undefined {
+  const ready = node?.status?.conditions?.find((c) => c.type === "Ready");
+  if (!ready || ready.status !== "Unknown") return undefined;
+  return ready.lastTransitionTime ? new Date(ready.lastTransitionTime).getTime() : undefined;
 }

@@ -17,6 +17,7 @@ export interface ControllerConfig {
   retryPeriodSeconds: number;
   workers: number;
   resyncMs: number;
+  nodeFailureTimeoutMs: number;
   namespaces?: string[];
   addressing: Addressing;
 }
@@ -51,6 +52,8 @@ export function parseControllerConfig(argv: string[], env: NodeJS.ProcessEnv = p
       "retry-period": { type: "string", default: String(leaderElectionDefaults.retryPeriodSeconds) },
       workers: { type: "string", default: "4" },
       "resync-period": { type: "string", default: "600" },
+      // How long a Pod's Kubernetes node may be unreachable before its rqlite node is replaced.
+      "node-failure-timeout": { type: "string", default: "300" },
       "cluster-domain": { type: "string", default: "cluster.local" },
       addressing: { type: "string", default: "dns" },
     },
@@ -72,6 +75,7 @@ export function parseControllerConfig(argv: string[], env: NodeJS.ProcessEnv = p
     retryPeriodSeconds: positive("retry-period", values["retry-period"]!, 0.1),
     workers: positive("workers", values.workers!),
     resyncMs: positive("resync-period", values["resync-period"]!, 0) * 1000,
+    nodeFailureTimeoutMs: positive("node-failure-timeout", values["node-failure-timeout"]!, 0) * 1000,
     namespaces: watchNamespacesFromEnv(env),
     addressing,
   };

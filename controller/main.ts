@@ -37,7 +37,8 @@ async function main(cfg: ControllerConfig): Promise<number> {
   const client = new KubeClient(loadKubeConfig(cfg.kubeconfig), registry);
   const identity = `${hostname()}_${process.pid}`;
   const controller = new ClusterController({
-    client, registry, namespaces: cfg.namespaces, workers: cfg.workers, addressing: cfg.addressing, identity, resyncMs: cfg.resyncMs,
+    client, registry, namespaces: cfg.namespaces, workers: cfg.workers, addressing: cfg.addressing, identity,
+    resyncMs: cfg.resyncMs, nodeFailureTimeoutMs: cfg.nodeFailureTimeoutMs,
   });
   let elector: LeaderElector | undefined;
   const servers: Server[] = [];

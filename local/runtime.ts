@@ -14,6 +14,7 @@ import type { KubeClient } from "../controller/kubeClient.js";
 import { ProcessGroup, type Managed } from "../test/env/processes.js";
 
 const DATA_MOUNT = "/rqlite/file";
+const PVC_PROTECTION = "kubernetes.io/pvc-protection";
 const PROBE_PERIOD_MS = 1000;
 
 export interface LocalRuntimeOptions {
@@ -55,7 +56,9 @@ export class LocalRuntime {
     this.pods.on("add", (p) => void this.sync(p));
     this.pods.on("update", (p) => void this.sync(p));
     this.pods.on("delete", (p) => void this.stopNode(podKey(p)));
-    this.pvcs.on("delete", (pvc) => void rm(this.volumeDir(pvc.metadata!.namespace!, pvc.metadata!.name!), { recursive: true, force: true }));
+    this.pvcs.on("delete", (pvc) => void rm(this.volumeDir(pvc), { recursive: true, force: true }));
+    this.pvcs.on("update", (pvc) => void this.releaseVolume(pvc));
+    this.pvcs.on("add", (pvc) => this.launchWaiting(pvc));
   }
 
   async start(): Promise<void> {
@@ -85,8 +88,32 @@ export class LocalRuntime {
     node.proc.child.kill(signal);
   }
 
-  private volumeDir(namespace: string, claim: string): string {
-    return join(this.opts.stateDir, "volumes", namespace, claim);
+  /** By uid: a PVC deleted and created again under the same name is a new, empty volume. */
+  private volumeDir(pvc: V1PersistentVolumeClaim): string {
+    return join(this.opts.stateDir, "volumes", pvc.metadata!.namespace!, pvc.metadata!.uid!);
+  }
+
+  /**
+   * Plays the pvc-protection controller, which is not part of this control plane: a PVC being
+   * deleted keeps its finalizer until no Pod uses it.
+   */
+  private async releaseVolume(pvc: V1PersistentVolumeClaim): Promise<void> {
+    const finalizers = pvc.metadata?.finalizers ?? [];
+    if (!pvc.metadata?.deletionTimestamp || !finalizers.includes(PVC_PROTECTION)) return;
+    const inUse = this.pods.list(pvc.metadata.namespace).some((p) => p.spec?.volumes?.some((v) => v.persistentVolumeClaim?.claimName === pvc.metadata!.name));
+    if (inUse) return;
+    await this.opts.client.request({
+      method: "PATCH", path: `/api/v1/namespaces/${pvc.metadata.namespace}/persistentvolumeclaims/${pvc.metadata.name}`,
+      body: { metadata: { finalizers: finalizers.filter((f) => f !== PVC_PROTECTION), resourceVersion: pvc.metadata.resourceVersion } },
+      contentType: "application/merge-patch+json", timeoutMs: 10_000,
+    }).catch((err: Error) => this.log(`releasing PVC ${pvc.metadata!.namespace}/${pvc.metadata!.name}: ${err.message}`));
+  }
+
+  /** Starts Pods that waited for this claim. */
+  private launchWaiting(pvc: V1PersistentVolumeClaim): void {
+    for (const pod of this.pods.list(pvc.metadata!.namespace)) {
+      if (pod.spec?.volumes?.some((v) => v.persistentVolumeClaim?.claimName === pvc.metadata!.name)) void this.sync(pod);
+    }
   }
 
   private async sync(pod: V1Pod): Promise<void> {
@@ -111,7 +138,13 @@ export class LocalRuntime {
     const problem = !container ? `no ${RQLITE_CONTAINER} container` : !claim ? `no ${DATA_VOLUME} volume with a PVC` : undefined;
     if (problem) return this.reportWaiting(node, "CreateContainerConfigError", problem);
     const binary = join(this.opts.binDir, `rqlited-${version}`);
-    const volume = this.volumeDir(ns, claim!);
+    const pvc = this.pvcs.get(ns, claim!);
+    if (!pvc || pvc.metadata?.deletionTimestamp) {
+      // As a kubelet would, wait for the claim; a PVC event or the next Pod update retries.
+      this.nodes.delete(node.key);
+      return this.reportWaiting(node, "ContainerCreating", `waiting for PVC ${claim}`);
+    }
+    const volume = this.volumeDir(pvc);
     await mkdir(volume, { recursive: true });
     const args = (container!.args ?? []).map((a) => a.replaceAll(DATA_MOUNT, volume));
     await mkdir(join(this.opts.stateDir, "logs"), { recursive: true });

@@ -39,9 +39,10 @@ export function makeWriter(client: KubeClient): Writer {
     patch: (ref, patch) => attempt("patch", ref, () => client.request({
       method: "PATCH", path: pathOf(ref), query, body: patch, contentType: MERGE_PATCH, timeoutMs: WRITE_TIMEOUT_MS,
     })),
-    delete: (ref) => attempt("delete", ref, async () => {
+    delete: (ref, opts = {}) => attempt("delete", ref, async () => {
+      const body = opts.gracePeriodSeconds === undefined ? undefined : { apiVersion: "v1", kind: "DeleteOptions", gracePeriodSeconds: opts.gracePeriodSeconds };
       try {
-        await client.request({ method: "DELETE", path: pathOf(ref), timeoutMs: WRITE_TIMEOUT_MS });
+        await client.request({ method: "DELETE", path: pathOf(ref), body, timeoutMs: WRITE_TIMEOUT_MS });
       } catch (err) {
         if (!isApiStatus(err, 404)) throw err;
       }

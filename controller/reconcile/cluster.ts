@@ -19,6 +19,9 @@ export interface ReconcileDeps {
   events: EventSink;
   addressing: Addressing;
   rqlite: RqliteOps;
+  /** Epoch ms since a Kubernetes node has been unreachable, or undefined while it is not. */
+  unreachableSince?: (nodeName: string) => number | undefined;
+  nodeFailureTimeoutMs?: number;
   now?: () => Date;
 }
 
@@ -95,8 +98,8 @@ class Step {
     this.record(reason, message);
   }
 
-  async delete(type: TypeMeta, obj: KubernetesObject, reason: string, message: string) {
-    await this.deps.writer.delete(refOf(type, obj));
+  async delete(type: TypeMeta, obj: KubernetesObject, reason: string, message: string, opts?: { gracePeriodSeconds?: number }) {
+    await this.deps.writer.delete(refOf(type, obj), opts);
     this.record(reason, message);
   }
 
@@ -106,6 +109,16 @@ class Step {
 
   get rqlite(): RqliteOps {
     return this.deps.rqlite;
+  }
+
+  /** How long the Pod's Kubernetes node has been unreachable, in ms (0 when it is fine). */
+  lostFor(pod: V1Pod): number {
+    const since = pod.spec?.nodeName ? this.deps.unreachableSince?.(pod.spec.nodeName) : undefined;
+    return since === undefined ? 0 : (this.deps.now?.() ?? new Date()).getTime() - since;
+  }
+
+  get nodeFailureTimeoutMs(): number {
+    return this.deps.nodeFailureTimeoutMs ?? 300_000;
   }
 
   /** Says what the step is waiting for, once per reconcile, as a Warning when it is a problem. */
@@ -192,7 +205,7 @@ async function converge(step: Step, c: ClusterView, owned: Children, all: Childr
     }
   }
 
-  let waiting = false;
+  let waiting = await replaceLostNodes(step, c, pods, owned.pvcs, view);
   for (const role of ["voter", "read-only"] as const) {
     waiting = (await scaleRole(step, c, role, desired.filter((m) => m.role === role), pods, owned.pvcs, all.pvcs, rendered, bootstrapExpect, view)) || waiting;
   }
@@ -242,8 +255,37 @@ async function scaleRole(step: Step, c: ClusterView, role: Member["role"], wante
   const bootstrapping = role === "voter" ? missing.filter((m) => m.ordinal < bootstrapExpect) : [];
   // Founding voters start together; any other node joins once every node before it is ready.
   const batch = bootstrapping.length > 0 ? bootstrapping : settled ? missing.slice(0, role === "voter" ? 1 : missing.length) : [];
-  for (const m of batch) await step.create(rendered.get(m.name)!, pods.length === 0 ? "Created" : "ScalingUp");
+  for (const m of batch) {
+    // A replaced node starts on fresh storage: its old PVC must be gone first.
+    if (byName(pvcs, m.name)?.metadata?.deletionTimestamp) continue;
+    await step.create(rendered.get(m.name)!, pods.length === 0 ? "Created" : "ScalingUp");
+  }
   return false;
+}
+
+/**
+ * A Pod whose Kubernetes node has been unreachable longer than the timeout never comes back by
+ * itself (its kubelet cannot confirm the deletion). The node leaves the Raft configuration,
+ * then its Pod is force-deleted and its PVC deleted, and the usual scale step recreates it on
+ * fresh storage, where it joins again and copies the data from the leader.
+ */
+async function replaceLostNodes(step: Step, c: ClusterView, pods: V1Pod[], pvcs: V1PersistentVolumeClaim[], view: RqliteView | undefined): Promise<boolean> {
+  let waiting = false;
+  for (const pod of pods) {
+    const lostMs = step.lostFor(pod);
+    if (lostMs <= step.nodeFailureTimeoutMs) continue;
+    const name = pod.metadata!.name!;
+    const staying = new Set(pods.map((p) => p.metadata!.name!).filter((n) => n !== name));
+    if (await leaveRaft(step, c, name, staying, view)) {
+      waiting = true;
+      continue;
+    }
+    step.warn("NodeLost", `replacing ${name}: its Kubernetes node ${pod.spec!.nodeName} has been unreachable for ${Math.round(lostMs / 1000)} s`);
+    await step.delete(POD, pod, "NodeLost", `force-deleted Pod ${name} from unreachable node ${pod.spec!.nodeName}`, { gracePeriodSeconds: 0 });
+    const pvc = byName(pvcs, name);
+    if (pvc && !pvc.metadata?.deletionTimestamp) await step.delete(PVC, pvc, "NodeLost", `deleted PVC ${name} of the lost node; the replacement starts on fresh storage`);
+  }
+  return waiting;
 }
 
 /**

@@ -21,7 +21,8 @@ export interface Writer {
   create(obj: KubernetesObject): Promise<void>;
   /** RFC 7396 merge patch. */
   patch(ref: ObjectRef, patch: Json): Promise<void>;
-  delete(ref: ObjectRef): Promise<void>;
+  /** gracePeriodSeconds 0 force-deletes a Pod whose kubelet can no longer confirm anything. */
+  delete(ref: ObjectRef, opts?: { gracePeriodSeconds?: number }): Promise<void>;
   patchStatus(ref: ObjectRef, status: Json): Promise<void>;
   /** A ConfigMap's data, or undefined when it does not exist. */
   readConfigMap(namespace: string, name: string): Promise<Record<string, string> | undefined>;

@@ -2,12 +2,14 @@
 // processes through the real API server. Rows written through rqlite must all be read back
 // after every step.
 import { strict as assert } from "node:assert";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { RqliteClient } from "../../controller/rqlite/client.js";
 import { startLocalStack, type LocalStack } from "../../local/stack.js";
 import { loopbackAddress } from "../../shared/loopback-address.js";
 import { createTestNamespace, sharedControlPlane } from "../env/shared.js";
 
-const FAST_LEASE = ["--lease-duration=4", "--renew-deadline=3", "--retry-period=1"];
+const FAST_LEASE = ["--lease-duration=4", "--renew-deadline=3", "--retry-period=1", "--node-failure-timeout=2"];
 const OLD = "rqlite/rqlite:8.36.0";
 const NEW = "rqlite/rqlite:8.43.4";
 
@@ -132,6 +134,30 @@ describe("end to end on real rqlite nodes", function () {
     await eventually("the killed node back as a ready member", converged(3), 90_000);
     await writeRows(10);
     await assertAllRows(["demo-0", "demo-1", "demo-2"]);
+  });
+
+  it("replaces a node whose Pod is stuck on an unreachable Kubernetes node", async () => {
+    const victim = "demo-2";
+    const nodeName = `lost-${ns}`.slice(0, 63);
+    const uidBefore = JSON.parse(await kubectl(["get", "pod", victim, "-o", "json"])).metadata.uid;
+    await stack.cp.kubectlOk(["create", "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "Node", metadata: { name: nodeName } }) });
+    const longAgo = new Date(Date.now() - 3600_000).toISOString().replace(/\.\d+Z$/, "Z");
+    await stack.cp.kubectlOk(["patch", "node", nodeName, "--subresource=status", "--type=merge", "-p", JSON.stringify({ status: { conditions: [
+      { type: "Ready", status: "Unknown", reason: "NodeStatusUnknown", message: "Kubelet stopped posting node status.", lastHeartbeatTime: longAgo, lastTransitionTime: longAgo },
+    ] } })]);
+    // The scheduler's part: bind the Pod to the node that then goes silent.
+    const binding = join(stack.cp.dir, "binding.json");
+    await writeFile(binding, JSON.stringify({ apiVersion: "v1", kind: "Binding", metadata: { name: victim }, target: { apiVersion: "v1", kind: "Node", name: nodeName } }));
+    await stack.cp.kubectlOk(["create", "--raw", `/api/v1/namespaces/${ns}/pods/${victim}/binding`, "-f", binding]);
+    await eventually("a replacement Pod", async () => {
+      const pod = JSON.parse(await kubectl(["get", "pod", victim, "-o", "json"]));
+      return pod.metadata.uid !== uidBefore && !pod.spec.nodeName;
+    }, 90_000);
+    await eventually("the replacement back as a ready member", converged(3), 120_000);
+    const lost = await kubectl(["get", "events", "--field-selector", "reason=NodeLost", "-o", "jsonpath={.items[*].message}"]);
+    assert.match(lost, new RegExp(`replacing ${victim}: its Kubernetes node ${nodeName} has been unreachable`));
+    await assertAllRows(["demo-0", "demo-1", victim]);
+    await stack.cp.kubectlOk(["delete", "node", nodeName]);
   });
 
   it("finishes a scale-down with exactly the desired members when the controller leader dies mid-way", async () => {
