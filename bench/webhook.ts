@@ -1,0 +1,168 @@
+// Load test of the admission webhook over HTTPS on loopback, against a bare express endpoint
+// measured in the same run (bench/webhook-bare.ts), so the figures are ratios that hold across
+// machines. Each server runs in its own process; the load comes from this one.
+//
+//   npm run bench:webhook -- [--duration SECONDS] [--connections N] [--json FILE] [--tsx]
+//
+// Per target: a warm-up, a run at full speed (max req/s, p50/p99), then a run at a constant
+// half of that maximum (p50/p99 from when each request was due). See bench/webhook-load.ts.
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { closeSync, openSync, readFileSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { answerOf, decodePatch, httpsRequest, mintCerts, root, tempDir } from "../test/webhook/support.js";
+import { benchBodies } from "./webhook-fixtures.js";
+import { constantRate, maxThroughput, type Phase, type Target } from "./webhook-load.js";
+
+const VALIDATE = "/validate-rqlite-io-v1alpha1-rqcluster";
+const MUTATE = "/mutate-rqlite-io-v1alpha1-rqcluster";
+
+const TARGETS = {
+  /** Minimum throughput of each webhook relative to the bare endpoint. */
+  ratio: 0.7,
+  /** Maximum p99 at half the measured maximum rate, in milliseconds. */
+  p99HalfRateMs: 5,
+};
+
+interface TargetResult {
+  name: string;
+  path: string;
+  max: Phase;
+  halfRate: Phase & { rate: number; generatorLagP99Ms: number };
+  ratioToBare?: number;
+}
+
+async function measure(name: string, target: Target, ca: Buffer, seconds: number): Promise<TargetResult> {
+  await maxThroughput(target, 1);
+  const max = await maxThroughput(target, seconds);
+  const rate = Math.max(1, Math.round(max.reqPerSec / 2));
+  const half = await constantRate(target, ca, rate, seconds);
+  return { name, path: target.path, max, halfRate: { ...half, rate } };
+}
+
+/**
+ * Compiles the servers with tsc, as the container image runs them. Running them through tsx
+ * would measure tsx instead: its keepNames transform wraps every closure the validation rules
+ * create and costs about half the webhook's throughput.
+ */
+async function compile(outDir: string, entries: string[]): Promise<void> {
+  // Only the entries and what they import, with the project's own compiler options.
+  const config = join(outDir, "tsconfig.json");
+  await mkdir(outDir, { recursive: true });
+  await writeFile(config, JSON.stringify({
+    extends: join(root, "tsconfig.json"),
+    compilerOptions: { outDir, sourceMap: false },
+    files: entries,
+    include: [],
+  }));
+  const child = spawn(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", config], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout!.on("data", (d: Buffer) => (output += d));
+  child.stderr!.on("data", (d: Buffer) => (output += d));
+  const [code] = await once(child, "exit");
+  if (code !== 0) throw new Error(`tsc failed to compile ${entries.join(", ")}:\n${output}`);
+}
+
+/** Spawns a server with its output in `logFile` and waits for the line that gives its port. */
+async function startServer(args: string[], logFile: string, portOf: (line: Record<string, unknown>) => unknown): Promise<{ child: ChildProcess; port: number }> {
+  // Output goes to a file, as in a container: piping it here would steal the load generator's CPU.
+  const fd = openSync(logFile, "a");
+  const child = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", fd, fd] });
+  closeSync(fd);
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    for (const text of readFileSync(logFile, "utf8").split("\n")) {
+      if (!text.startsWith("{")) continue;
+      const port = portOf(JSON.parse(text) as Record<string, unknown>);
+      if (typeof port === "number") return { child, port };
+    }
+    if (child.exitCode !== null) throw new Error(`${args.join(" ")} exited (${child.exitCode}) before listening; see ${logFile}`);
+    if (Date.now() > deadline) throw new Error(`${args.join(" ")} did not listen within 30 s; see ${logFile}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      duration: { type: "string", default: "4" },
+      connections: { type: "string", default: "10" },
+      json: { type: "string" },
+      tsx: { type: "boolean", default: false },
+    },
+  });
+  const seconds = Number(values.duration);
+  const connections = Number(values.connections);
+  if (!(seconds > 0) || !(connections > 0)) throw new Error("--duration and --connections must be positive numbers");
+
+  const dir = await tempDir("bench-webhook");
+  const { ca } = await mintCerts(dir);
+  const sources = ["webhook/main.ts", "bench/webhook-bare.ts"];
+  let [webhookEntry, bareEntry] = sources.map((s) => ["--import", "tsx", join(root, s)]);
+  if (!values.tsx) {
+    // Under the checkout, so the compiled files find node_modules.
+    const build = join(root, ".tmp", "bench-webhook");
+    await compile(build, sources.map((s) => join(root, s)));
+    [webhookEntry, bareEntry] = sources.map((s) => [join(build, s.replace(/\.ts$/, ".js"))]);
+  }
+  const logFile = join(dir, "webhook.log");
+  const children: ChildProcess[] = [];
+  try {
+    const bare = await startServer([...bareEntry!, dir], join(dir, "bare.log"), (l) => l.port);
+    children.push(bare.child);
+    const webhook = await startServer([...webhookEntry!, "--host", "127.0.0.1", "--port", "0", "--metrics-bind-address", "0", "--cert-dir", dir],
+      logFile, (l) => (l.msg === "webhook server listening" ? l.port : undefined));
+    children.push(webhook.child);
+
+    const bodies = benchBodies();
+    // The figures mean nothing unless the webhook gives the answers it should.
+    const validated = answerOf(await httpsRequest(webhook.port, VALIDATE, ca, { body: bodies.validate[1] }));
+    const mutated = answerOf(await httpsRequest(webhook.port, MUTATE, ca, { body: bodies.mutate[0] }));
+    if (!validated.allowed || !mutated.allowed || decodePatch(mutated).length === 0) {
+      throw new Error(`the benchmark requests are not answered as expected: ${JSON.stringify({ validated, mutated })}`);
+    }
+
+    console.log(`webhook bench (${values.tsx ? "tsx" : "compiled"}): ${seconds}s per phase, ${connections} connections, HTTPS on 127.0.0.1; `
+      + `bodies ${bodies.validate.map((b) => b.length).join("/")} (validate) and ${bodies.mutate[0]!.length} (mutate) bytes`);
+    const results = [
+      await measure("bare", { port: bare.port, path: "/", bodies: bodies.validate, connections }, ca, seconds),
+      await measure("validate", { port: webhook.port, path: VALIDATE, bodies: bodies.validate, connections }, ca, seconds),
+      await measure("mutate", { port: webhook.port, path: MUTATE, bodies: bodies.mutate, connections }, ca, seconds),
+    ];
+    const bareRate = results[0]!.max.reqPerSec;
+    for (const r of results.slice(1)) r.ratioToBare = Math.round((r.max.reqPerSec / bareRate) * 100) / 100;
+    const misses = [
+      ...results.filter((r) => [r.max, r.halfRate].some((p) => p.errors > 0 || p.non2xx > 0)).map((r) => `${r.name}: errors or non-2xx answers`),
+      ...results.slice(1).filter((r) => r.ratioToBare! < TARGETS.ratio).map((r) => `${r.name}: ${r.ratioToBare}x of bare < ${TARGETS.ratio}x`),
+      ...results.slice(1).filter((r) => r.halfRate.p99Ms >= TARGETS.p99HalfRateMs).map((r) => `${r.name}: p99 ${r.halfRate.p99Ms} ms at half rate >= ${TARGETS.p99HalfRateMs} ms`),
+    ];
+
+    console.table(Object.fromEntries(results.map((r) => [r.name, {
+      "max req/s": r.max.reqPerSec,
+      "p50 ms": r.max.p50Ms,
+      "p99 ms": r.max.p99Ms,
+      "x bare": r.ratioToBare ?? 1,
+      "half rate": r.halfRate.rate,
+      "p50 ms @half": r.halfRate.p50Ms,
+      "p99 ms @half": r.halfRate.p99Ms,
+      errors: r.max.errors + r.halfRate.errors + r.max.non2xx + r.halfRate.non2xx,
+    }])));
+    console.log(misses.length === 0
+      ? `targets met: validate and mutate >= ${TARGETS.ratio}x bare throughput, p99 < ${TARGETS.p99HalfRateMs} ms at half rate`
+      : `targets missed: ${misses.join("; ")}`);
+    const logged = readFileSync(logFile, "utf8").split("\n").filter((l) => l.includes('"msg":"admission"')).length;
+    console.log(`the webhook logged ${logged} admission lines at info level (${logFile})`);
+    if (values.json) {
+      const report = { runtime: values.tsx ? "tsx" : "compiled", seconds, connections, node: process.version, targets: TARGETS, results, met: misses.length === 0, misses };
+      await writeFile(values.json, `${JSON.stringify(report, null, 2)}\n`);
+      console.log(`wrote ${values.json}`);
+    }
+    process.exitCode = misses.length === 0 ? 0 : 1;
+  } finally {
+    for (const c of children) c.kill("SIGTERM");
+  }
+}
+
+await main();
