@@ -4,7 +4,7 @@
 // the process (Running, podIP, Ready from its readiness probe). A Pod's PVC is a folder that
 // outlives the Pod, as a volume does. The one difference from a cluster: peers are named by
 // loopback address (controller flag --addressing=loopback) instead of cluster DNS.
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { V1Container, V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
 import { loopbackAddress } from "../shared/loopback-address.js";
@@ -146,7 +146,14 @@ export class LocalRuntime {
     }
     const volume = this.volumeDir(pvc);
     await mkdir(volume, { recursive: true });
-    const args = (container!.args ?? []).map((a) => a.replaceAll(DATA_MOUNT, volume));
+    let mounts: Array<[string, string]>;
+    try {
+      mounts = [[DATA_MOUNT, volume], ...(await this.secretMounts(node, container!))];
+    } catch (err) {
+      this.nodes.delete(node.key);
+      return this.reportWaiting(node, "CreateContainerConfigError", (err as Error).message);
+    }
+    const args = (container!.args ?? []).map((a) => mounts.reduce((arg, [from, to]) => arg.replaceAll(from, to), a));
     await mkdir(join(this.opts.stateDir, "logs"), { recursive: true });
     const proc = this.procs.start(node.key, binary, args, join(this.opts.stateDir, "logs", `${ns}_${pod.metadata!.name}.log`));
     node.proc = proc;
@@ -160,6 +167,25 @@ export class LocalRuntime {
     clearInterval(node.probe);
     node.probe = setInterval(() => void this.probe(node, container!), PROBE_PERIOD_MS);
     void proc.exited.then((how) => this.onExit(node, proc, how));
+  }
+
+  /** Writes each Secret volume of the container to files, as the kubelet does; returns mountPath → folder. */
+  private async secretMounts(node: Node, container: V1Container): Promise<Array<[string, string]>> {
+    const ns = node.pod.metadata!.namespace!;
+    const out: Array<[string, string]> = [];
+    for (const mount of container.volumeMounts ?? []) {
+      const secretName = node.pod.spec!.volumes?.find((v) => v.name === mount.name)?.secret?.secretName;
+      if (!secretName) continue;
+      const secret = await this.opts.client.request<{ data?: Record<string, string> }>({ method: "GET", path: `/api/v1/namespaces/${ns}/secrets/${secretName}`, timeoutMs: 10_000 })
+        .catch((err: Error) => {
+          throw new Error(`Secret ${ns}/${secretName} for volume ${mount.name}: ${err.message}`);
+        });
+      const dir = join(this.opts.stateDir, "secrets", ns, node.pod.metadata!.name!, mount.name);
+      await mkdir(dir, { recursive: true });
+      for (const [key, value] of Object.entries(secret.data ?? {})) await writeFile(join(dir, key), Buffer.from(value, "base64"), { mode: 0o600 });
+      out.push([mount.mountPath, dir]);
+    }
+    return out;
   }
 
   /** As the kubelet with restartPolicy Always: a crashed process comes back, with backoff. */

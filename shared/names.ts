@@ -64,6 +64,14 @@ export function podDisruptionBudgetName(cluster: string): string {
   return cluster;
 }
 
+/** The rqlite user the operator signs in as, and joining nodes with -join-as. */
+export const OPERATOR_RQLITE_USER = "rqlite-operator";
+
+/** The operator's Secret with rqlite's -auth users: the user's plus its own system user. */
+export function operatorAuthSecretName(cluster: string): string {
+  return `${cluster}-operator-auth`;
+}
+
 /** The longest name each child kind derives from the cluster name, given the replica limits. */
 function longestDerivedNames(cluster: string): string[] {
   return [

@@ -6,6 +6,7 @@ const plurals: Record<string, string> = {
   PersistentVolumeClaim: "persistentvolumeclaims",
   Service: "services",
   ConfigMap: "configmaps",
+  Secret: "secrets",
   Event: "events",
   PodDisruptionBudget: "poddisruptionbudgets",
   Lease: "leases",

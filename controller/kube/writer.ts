@@ -50,14 +50,19 @@ export function makeWriter(client: KubeClient): Writer {
     patchStatus: (ref, status) => attempt("patch status of", ref, () => client.request({
       method: "PATCH", path: pathOf(ref, "/status"), query, body: status, contentType: MERGE_PATCH, timeoutMs: WRITE_TIMEOUT_MS,
     })),
-    async readConfigMap(namespace, name) {
-      const ref = { apiVersion: "v1", kind: "ConfigMap", metadata: { namespace, name } };
-      try {
-        return (await client.request<{ data?: Record<string, string> }>({ method: "GET", path: pathOf(ref), timeoutMs: WRITE_TIMEOUT_MS })).data ?? {};
-      } catch (err) {
-        if (isApiStatus(err, 404)) return undefined;
-        throw about("read", ref, err);
-      }
-    },
+    readConfigMap: (namespace, name) => readData(client, "ConfigMap", namespace, name, (d) => d),
+    readSecret: (namespace, name) => readData(client, "Secret", namespace, name,
+      (d) => Object.fromEntries(Object.entries(d).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]))),
   };
+}
+
+async function readData(client: KubeClient, kind: "ConfigMap" | "Secret", namespace: string, name: string, decode: (d: Record<string, string>) => Record<string, string>): Promise<Record<string, string> | undefined> {
+  const ref = { apiVersion: "v1", kind, metadata: { namespace, name } };
+  try {
+    const obj = await client.request<{ data?: Record<string, string> }>({ method: "GET", path: resourcePath("v1", kind, namespace, name), timeoutMs: WRITE_TIMEOUT_MS });
+    return decode(obj.data ?? {});
+  } catch (err) {
+    if (isApiStatus(err, 404)) return undefined;
+    throw about("read", ref, err);
+  }
 }

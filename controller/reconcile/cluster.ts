@@ -10,8 +10,9 @@ import { clusterView, type ClusterView } from "../render/cluster.js";
 import { desiredMembers, parseMemberName, type Member } from "../render/members.js";
 import { BOOTSTRAP_EXPECT_ANNOTATION, renderPod, SPEC_HASH_ANNOTATION, type Addressing } from "../render/pod.js";
 import { driftPatch, isSubset } from "./drift.js";
-import { PDB, POD, PVC, refOf, SERVICE, type Children, type EventSink, type Json, type TypeMeta, type Writer } from "./ports.js";
-import type { RqliteOps } from "./rqliteView.js";
+import { PDB, POD, PVC, refOf, SECRET, SERVICE, type Children, type EventSink, type Json, type TypeMeta, type Writer } from "./ports.js";
+import { authSecretCurrent, planAuth } from "./auth.js";
+import type { ClusterRqlite, RqliteOps } from "./rqliteView.js";
 import { computeStatus, isPodReady, type ClusterStatus, type RqliteView } from "./status.js";
 
 export interface ReconcileDeps {
@@ -54,11 +55,18 @@ export async function reconcileCluster(deps: ReconcileDeps, cluster: RqCluster, 
   }
 
   const desiredHashes = new Map<string, string>();
+  const auth = await planAuth(deps.writer, c);
+  step.rq = deps.rqlite(c, { credentials: auth?.state.credentials, ca: await httpCa(deps.writer, c) });
   // Only Pods that run (have an address) can answer; asking the others would only time out.
-  const view = owned.pods.some((p) => p.status?.podIP) ? await deps.rqlite.observe(c, owned.pods.filter((p) => p.status?.podIP)) : undefined;
+  const running = owned.pods.filter((p) => p.status?.podIP);
+  const view = running.length > 0 ? await step.rq.observe(running) : undefined;
   if (!c.spec.paused) {
+    if (auth && !authSecretCurrent(auth.existing, auth.secret)) {
+      if (auth.existing) await step.patch(SECRET, auth.secret, { data: auth.secret.data }, "Updated", `updated Secret ${auth.secret.metadata!.name}: users from ${c.spec.auth!.secretName} plus the operator's own`);
+      else await step.create(auth.secret);
+    }
     const template = await podTemplate(deps.writer, c);
-    const wait = await converge(step, c, owned, children, template, desiredHashes, view);
+    const wait = await converge(step, c, owned, children, template, desiredHashes, view, auth?.state.hash);
     if (wait) result.requeueAfterMs = RQLITE_POLL_MS;
   }
   await writeStatus(deps, cluster, c, owned, desiredHashes, view);
@@ -107,9 +115,8 @@ class Step {
     return this.deps.addressing;
   }
 
-  get rqlite(): RqliteOps {
-    return this.deps.rqlite;
-  }
+  /** rqlite of the cluster being reconciled, set once its credentials are known. */
+  rq!: ClusterRqlite;
 
   /** How long the Pod's Kubernetes node has been unreachable, in ms (0 when it is fine). */
   lostFor(pod: V1Pod): number {
@@ -151,6 +158,15 @@ async function finalize(step: Step, cluster: RqCluster, c: ClusterView, owned: C
   await step.patch(CLUSTER, cluster as KubernetesObject, { metadata: { finalizers: finalizers.filter((f) => f !== FINALIZER), resourceVersion: cluster.metadata?.resourceVersion } }, "FinalizerRemoved", `removed finalizer ${FINALIZER}`);
 }
 
+/** The CA that signed the nodes' HTTPS certificate (ca.crt of tls.http's Secret). */
+async function httpCa(writer: Writer, c: ClusterView): Promise<string | undefined> {
+  const name = c.spec.tls?.http?.secretName;
+  if (!name) return undefined;
+  const data = await writer.readSecret(c.namespace, name);
+  if (!data?.["ca.crt"]) throw new Error(`Secret ${c.namespace}/${name} (spec.tls.http.secretName) has no ca.crt; the operator needs it to verify rqlite's HTTPS API`);
+  return data["ca.crt"];
+}
+
 async function podTemplate(writer: Writer, c: ClusterView): Promise<Json | undefined> {
   if (c.spec.podTemplate) return c.spec.podTemplate as Json;
   const ref = c.spec.podTemplateConfigMap;
@@ -179,7 +195,7 @@ async function ensure(step: Step, type: TypeMeta, desired: KubernetesObject, liv
 const byName = <T extends KubernetesObject>(list: T[], name: string) => list.find((o) => o.metadata?.name === name);
 
 /** Returns true when it is waiting on rqlite and should look again soon. */
-async function converge(step: Step, c: ClusterView, owned: Children, all: Children, template: Json | undefined, desiredHashes: Map<string, string>, view: RqliteView | undefined): Promise<boolean> {
+async function converge(step: Step, c: ClusterView, owned: Children, all: Children, template: Json | undefined, desiredHashes: Map<string, string>, view: RqliteView | undefined, authHash: string | undefined): Promise<boolean> {
   const selectorExact = [["spec", "selector"]];
   for (const svc of [renderHeadlessService(c), renderClientService(c)]) {
     await ensure(step, SERVICE, svc, byName(owned.services, svc.metadata!.name!), selectorExact);
@@ -192,7 +208,7 @@ async function converge(step: Step, c: ClusterView, owned: Children, all: Childr
   const pods = owned.pods;
   const bootstrapExpect = Number(pods.map((p) => p.metadata?.annotations?.[BOOTSTRAP_EXPECT_ANNOTATION]).find((v) => v && Number(v) > 0) ?? c.spec.replicas);
   const desired = desiredMembers(c.name, c.spec.replicas, c.spec.readReplicas);
-  const rendered = new Map(desired.map((m) => [m.name, renderPod(c, { member: m, bootstrapExpect, template, addressing: step.addressing })]));
+  const rendered = new Map(desired.map((m) => [m.name, renderPod(c, { member: m, bootstrapExpect, template, addressing: step.addressing, authHash })]));
   for (const [name, pod] of rendered) desiredHashes.set(name, pod.metadata!.annotations![SPEC_HASH_ANNOTATION]!);
 
   // Restore labels, annotations and owner of live pods; their spec is replaced by rolling.
@@ -303,7 +319,7 @@ async function leaveRaft(step: Step, c: ClusterView, node: string, staying: Set<
   if (view.leader === node) {
     const target = view.members.find((m) => m.voter && m.ready && staying.has(m.id));
     if (!target) return step.waiting("NoLeadershipTarget", `not removing ${node} yet: it leads and no staying voter is reachable to take over`, true);
-    const outcome = await step.rqlite.transferLeadership(c, node, target.id);
+    const outcome = await step.rq.transferLeadership(node, target.id);
     if (outcome === "unsupported") {
       return step.waiting("NoLeadershipTransfer", `not removing ${node} yet: it leads and its rqlite version cannot transfer leadership; upgrade rqlite or restart ${node} to move leadership`, true);
     }
@@ -318,7 +334,7 @@ async function leaveRaft(step: Step, c: ClusterView, node: string, staying: Set<
       return step.waiting("QuorumAtRisk", `not removing ${node} yet: only ${reachable} of the ${remaining.length} remaining voters are reachable, below their quorum of ${quorum}`, true);
     }
   }
-  const outcome = await step.rqlite.removeNode(c, view.leader, node);
+  const outcome = await step.rq.removeNode(view.leader, node);
   step.record("RemovedFromRaft", `removed ${node} from the Raft configuration through leader ${view.leader} (${outcome})`);
   return false;
 }
@@ -358,7 +374,7 @@ async function rollOutdated(step: Step, c: ClusterView, pods: V1Pod[], desiredHa
   if (pods.some((p) => p.metadata?.deletionTimestamp) || !pods.every(isPodReady)) return false;
   if (!view?.leader) return step.waiting("WaitingForLeader", "rolling update paused: no rqlite node reports a leader", true);
   for (const p of pods.filter((x) => !isOutdated(x))) {
-    if (!(await step.rqlite.isSynced(c, p.metadata!.name!))) {
+    if (!(await step.rq.isSynced(p.metadata!.name!))) {
       return step.waiting("WaitingForSync", `rolling update waits for ${p.metadata!.name} to catch up (/readyz?sync)`);
     }
   }
@@ -368,7 +384,7 @@ async function rollOutdated(step: Step, c: ClusterView, pods: V1Pod[], desiredHa
   if (name === view.leader) {
     const target = view.members.find((m) => m.voter && m.ready && m.id !== name && pods.some((p) => p.metadata!.name === m.id && !isOutdated(p)))
       ?? view.members.find((m) => m.voter && m.ready && m.id !== name);
-    const outcome = target ? await step.rqlite.transferLeadership(c, name, target.id) : "unsupported";
+    const outcome = target ? await step.rq.transferLeadership(name, target.id) : "unsupported";
     if (outcome !== "unsupported") {
       return step.waiting("LeadershipTransferred", `moved rqlite leadership from ${name} to ${target!.id} (${outcome}) before updating ${name}`);
     }

@@ -24,6 +24,8 @@ export interface Writer {
   /** gracePeriodSeconds 0 force-deletes a Pod whose kubelet can no longer confirm anything. */
   delete(ref: ObjectRef, opts?: { gracePeriodSeconds?: number }): Promise<void>;
   patchStatus(ref: ObjectRef, status: Json): Promise<void>;
+  /** A Secret's data, decoded, or undefined when it does not exist. */
+  readSecret(namespace: string, name: string): Promise<Record<string, string> | undefined>;
   /** A ConfigMap's data, or undefined when it does not exist. */
   readConfigMap(namespace: string, name: string): Promise<Record<string, string> | undefined>;
 }
@@ -41,6 +43,7 @@ export interface TypeMeta {
 export const POD: TypeMeta = { apiVersion: "v1", kind: "Pod" };
 export const PVC: TypeMeta = { apiVersion: "v1", kind: "PersistentVolumeClaim" };
 export const SERVICE: TypeMeta = { apiVersion: "v1", kind: "Service" };
+export const SECRET: TypeMeta = { apiVersion: "v1", kind: "Secret" };
 export const PDB: TypeMeta = { apiVersion: "policy/v1", kind: "PodDisruptionBudget" };
 
 /** Listed objects come without apiVersion and kind, so the caller names the type. */

@@ -6,37 +6,51 @@ import { HTTP_PORT } from "../../shared/names.js";
 import { RqliteClient, RqliteError, type RemoveOutcome, type RqliteNode, type TransferOutcome } from "../rqlite/client.js";
 import type { ClusterView } from "../render/cluster.js";
 import { nodeAddress, type Addressing } from "../render/pod.js";
+import type { Credentials } from "./auth.js";
 import type { Member, RqliteView } from "./status.js";
 
 /** Older rqlite releases have no leadership transfer endpoint; they step down on shutdown instead. */
 export type TransferResult = TransferOutcome | "unsupported";
 
-export interface RqliteOps {
+/** rqlite as one cluster's nodes answer, signed in as the operator's user when -auth is on. */
+export interface ClusterRqlite {
   /** Members and leader as a reachable node reports them; undefined when no node answers. */
-  observe(c: ClusterView, pods: V1Pod[]): Promise<RqliteView | undefined>;
-  removeNode(c: ClusterView, leaderId: string, nodeId: string): Promise<RemoveOutcome>;
-  transferLeadership(c: ClusterView, leaderId: string, toId: string): Promise<TransferResult>;
+  observe(pods: V1Pod[]): Promise<RqliteView | undefined>;
+  removeNode(leaderId: string, nodeId: string): Promise<RemoveOutcome>;
+  transferLeadership(leaderId: string, toId: string): Promise<TransferResult>;
   /** True when the node has a leader and has applied everything it knows of (`/readyz?sync`). */
-  isSynced(c: ClusterView, nodeId: string): Promise<boolean>;
+  isSynced(nodeId: string): Promise<boolean>;
 }
+
+export interface RqliteAccess {
+  credentials?: Credentials;
+  /** PEM CA bundle of the cluster's HTTPS API, when tls.http is on. */
+  ca?: string;
+}
+
+export type RqliteOps = (c: ClusterView, access: RqliteAccess) => ClusterRqlite;
 
 const CALL_TIMEOUT_MS = 3000;
 
-export function makeRqliteOps(addressing: Addressing): RqliteOps {
-  const client = (c: ClusterView, nodeId: string) => {
+export const makeRqliteOps = (addressing: Addressing): RqliteOps => (c, access) => {
+  const client = (nodeId: string) => {
     const scheme = c.spec.tls?.http?.secretName ? "https" : "http";
-    return new RqliteClient(`${scheme}://${nodeAddress(c, nodeId, addressing)}:${HTTP_PORT}`, { nodeId, timeoutMs: CALL_TIMEOUT_MS });
+    return new RqliteClient(`${scheme}://${nodeAddress(c, nodeId, addressing)}:${HTTP_PORT}`, {
+      nodeId, timeoutMs: CALL_TIMEOUT_MS,
+      ...(access.credentials ? { auth: access.credentials } : {}),
+      ...(access.ca ? { tls: { ca: access.ca } } : {}),
+    });
   };
   const toMember = (n: RqliteNode): Member => ({ id: n.id, voter: n.voter, ready: n.reachable, address: n.apiAddr ?? n.addr });
 
   return {
-    async observe(c, pods) {
+    async observe(pods) {
       // Ask the nodes Kubernetes calls ready first; any answering node knows the membership.
       const ordered = [...pods].sort((a, b) => Number(isReady(b)) - Number(isReady(a)));
       for (const pod of ordered) {
         if (pod.metadata?.deletionTimestamp) continue;
         try {
-          const nodes = await client(c, pod.metadata!.name!).nodes();
+          const nodes = await client(pod.metadata!.name!).nodes();
           const leader = nodes.find((n) => n.leader)?.id;
           return { ...(leader ? { leader } : {}), members: nodes.map(toMember) };
         } catch {
@@ -45,20 +59,20 @@ export function makeRqliteOps(addressing: Addressing): RqliteOps {
       }
       return undefined;
     },
-    removeNode: (c, leaderId, nodeId) => client(c, leaderId).removeNode(nodeId),
-    async transferLeadership(c, leaderId, toId) {
+    removeNode: (leaderId, nodeId) => client(leaderId).removeNode(nodeId),
+    async transferLeadership(leaderId, toId) {
       try {
-        return await client(c, leaderId).transferLeadership(toId);
+        return await client(leaderId).transferLeadership(toId);
       } catch (err) {
         if (err instanceof RqliteError && err.status === 404) return "unsupported";
         throw err;
       }
     },
-    async isSynced(c, nodeId) {
-      return client(c, nodeId).readyz({ sync: true }).then((r) => r.ready, () => false);
+    async isSynced(nodeId) {
+      return client(nodeId).readyz({ sync: true }).then((r) => r.ready, () => false);
     },
   };
-}
+};
 
 function isReady(pod: V1Pod): boolean {
   return (pod.status?.conditions ?? []).some((x) => x.type === "Ready" && x.status === "True");

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { V1Affinity, V1Container, V1Pod, V1ResourceRequirements, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
-import { DATA_VOLUME, HTTP_PORT, isOperatorOwnedLabel, LABEL_ROLE, RAFT_PORT, RQLITE_CONTAINER, voterName } from "../../shared/names.js";
+import { DATA_VOLUME, HTTP_PORT, isOperatorOwnedLabel, LABEL_ROLE, OPERATOR_RQLITE_USER as OPERATOR_USER, operatorAuthSecretName, RAFT_PORT, RQLITE_CONTAINER, voterName } from "../../shared/names.js";
 import type { ClusterView } from "./cluster.js";
 import type { Member } from "./members.js";
 import { mergeTemplate } from "../../shared/template-merge.js";
@@ -12,6 +12,7 @@ const NODE_TLS_DIR = "/rqlite/tls/node";
 
 export const SPEC_HASH_ANNOTATION = "rqlite.io/spec-hash";
 export const BOOTSTRAP_EXPECT_ANNOTATION = "rqlite.io/bootstrap-expect";
+export const AUTH_HASH_ANNOTATION = "rqlite.io/auth-hash";
 
 /**
  * How nodes name each other. In a cluster every node has a stable DNS name through the headless
@@ -29,6 +30,8 @@ export interface PodInputs {
   /** The user's pod template (spec.podTemplate or the ConfigMap's), an RFC 7396 merge patch. */
   template?: Record<string, unknown>;
   addressing: Addressing;
+  /** Digest of the -auth users file: a change restarts the Pods, as rqlited reads it at start. */
+  authHash?: string;
 }
 
 export function nodeAddress(c: ClusterView, podName: string, addressing: Addressing): string {
@@ -56,7 +59,8 @@ export function rqlitedArgs(c: ClusterView, inputs: PodInputs): string[] {
   if (member.role === "voter") args.push(`-bootstrap-expect=${inputs.bootstrapExpect}`);
   else args.push("-raft-non-voter=true");
   args.push("-join-interval=1s", "-join-attempts=300");
-  if (c.spec.auth?.secretName) args.push(`-auth=${AUTH_DIR}/users.json`);
+  // Joining nodes sign in too; the operator's system user (see reconcile/auth.ts) may join.
+  if (c.spec.auth?.secretName) args.push(`-auth=${AUTH_DIR}/users.json`, `-join-as=${OPERATOR_USER}`);
   if (c.spec.tls?.http?.secretName) {
     args.push(`-http-cert=${HTTP_TLS_DIR}/tls.crt`, `-http-key=${HTTP_TLS_DIR}/tls.key`);
   }
@@ -81,7 +85,7 @@ function antiAffinity(c: ClusterView): V1Affinity | undefined {
 
 function secretVolumes(c: ClusterView): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
   const wanted: Array<[string, string | undefined, string]> = [
-    ["auth", c.spec.auth?.secretName, AUTH_DIR],
+    ["auth", c.spec.auth?.secretName ? operatorAuthSecretName(c.name) : undefined, AUTH_DIR],
     ["tls-http", c.spec.tls?.http?.secretName, HTTP_TLS_DIR],
     ["tls-node", c.spec.tls?.node?.secretName, NODE_TLS_DIR],
   ];
@@ -134,7 +138,10 @@ function basePod(c: ClusterView, inputs: PodInputs): V1Pod {
       name: inputs.member.name,
       namespace: c.namespace,
       labels: { ...c.labels, [LABEL_ROLE]: inputs.member.role },
-      annotations: { [BOOTSTRAP_EXPECT_ANNOTATION]: String(inputs.bootstrapExpect) },
+      annotations: {
+        [BOOTSTRAP_EXPECT_ANNOTATION]: String(inputs.bootstrapExpect),
+        ...(inputs.authHash ? { [AUTH_HASH_ANNOTATION]: inputs.authHash } : {}),
+      },
       ownerReferences: [c.ownerReference],
     },
     spec: {

@@ -73,7 +73,7 @@ describe("render: pod", () => {
     assert.ok(ct.args!.includes("-auth=/rqlite/auth/users.json"));
     assert.ok(ct.args!.includes("-http-cert=/rqlite/tls/http/tls.crt"));
     assert.ok(ct.args!.includes("-node-ca-cert=/rqlite/tls/node/ca.crt"));
-    assert.deepEqual(pod.spec!.volumes!.map((v) => v.secret?.secretName ?? v.name), ["data", "users", "h", "n"]);
+    assert.deepEqual(pod.spec!.volumes!.map((v) => v.secret?.secretName ?? v.name), ["data", "demo-operator-auth", "h", "n"]);
     assert.equal(ct.readinessProbe!.httpGet!.scheme, "HTTPS");
   });
 

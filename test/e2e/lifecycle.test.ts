@@ -160,6 +160,30 @@ describe("end to end on real rqlite nodes", function () {
     await stack.cp.kubectlOk(["delete", "node", nodeName]);
   });
 
+  it("runs a cluster with -auth: the operator signs in as its own user, applications as theirs", async () => {
+    const users = [{ username: "app", password: "app-pass", perms: ["all"] }];
+    await stack.cp.kubectlOk(["create", "secret", "generic", "app-users", "-n", ns, `--from-literal=users.json=${JSON.stringify(users)}`]);
+    await stack.cp.kubectlOk(["apply", "-n", ns, "-f", "-"], { input: JSON.stringify({
+      apiVersion: "rqlite.io/v1alpha1", kind: "RqCluster", metadata: { name: "secure" }, spec: { replicas: 3, image: NEW, auth: { secretName: "app-users" } },
+    }) });
+    const secureStatus = async (): Promise<Status> => JSON.parse(await kubectl(["get", "rqc", "secure", "-o", "json"])).status ?? {};
+    await eventually("secure Available with a leader from rqlite", async () => {
+      const s = await secureStatus();
+      return s.leader && s.members?.length === 3 && s.members.every((m) => m.ready) && s.conditions?.some((c) => c.type === "Available" && c.status === "True");
+    }, 120_000);
+    const url = `http://${loopbackAddress(ns, "secure-0")}:4001`;
+    const app = new RqliteClient(url, { auth: { username: "app", password: "app-pass" } });
+    await app.execute(["CREATE TABLE t (v TEXT)", ["INSERT INTO t VALUES(?)", "x"]]);
+    await assert.rejects(new RqliteClient(url).query("SELECT * FROM t"), /401|unauthorized/i, "no credentials, no data");
+    await kubectl(["scale", "rqc", "secure", "--replicas=2"]);
+    await eventually("secure-2 removed through the authenticated API", async () => {
+      const s = await secureStatus();
+      return s.members?.map((m) => m.id).sort().join() === "secure-0,secure-1";
+    }, 60_000);
+    assert.deepEqual((await app.nodes()).map((n) => n.id).sort(), ["secure-0", "secure-1"]);
+    assert.equal((await app.query("SELECT COUNT(*) AS n FROM t", { level: "strong" }))[0]!.n, 1);
+  });
+
   it("finishes a scale-down with exactly the desired members when the controller leader dies mid-way", async () => {
     await kubectl(["scale", "rqc", "demo", "--replicas=5"]);
     await eventually("5 ready members", converged(5), 120_000);

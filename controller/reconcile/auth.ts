@@ -1,0 +1,90 @@
+// rqlite's -auth: the user's Secret lists the application's users; the operator needs a user
+// of its own to read membership, remove nodes and move leadership. It keeps both in one Secret
+// it owns, `<cluster>-operator-auth`, which the Pods mount: `users.json` (the user's entries plus
+// the operator's) and `operator-password`, generated once and kept.
+import { createHash, randomBytes } from "node:crypto";
+import type { V1Secret } from "@kubernetes/client-node";
+import { OPERATOR_RQLITE_USER as OPERATOR_USER, operatorAuthSecretName } from "../../shared/names.js";
+import type { ClusterView } from "../render/cluster.js";
+import type { Writer } from "./ports.js";
+
+const USERS_KEY = "users.json";
+const PASSWORD_KEY = "operator-password";
+
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+export interface AuthState {
+  credentials: Credentials;
+  /** Changes when users.json changes, so Pods restart onto the new file. */
+  hash: string;
+}
+
+interface RqliteUserEntry {
+  username: string;
+  [k: string]: unknown;
+}
+
+/** The user's users.json with the operator's entry added; pure, for a stable result. */
+export function mergeUsers(userJson: string, where: string, operator: Credentials): string {
+  let users: unknown;
+  try {
+    users = JSON.parse(userJson);
+  } catch (err) {
+    throw new Error(`${where} is not valid JSON (${(err as Error).message}); it must be rqlite's -auth file, a JSON list of users`);
+  }
+  if (!Array.isArray(users) || !users.every((u) => typeof u === "object" && u && typeof (u as RqliteUserEntry).username === "string")) {
+    throw new Error(`${where} must be a JSON list of users, each with a "username"`);
+  }
+  if (users.some((u) => (u as RqliteUserEntry).username === OPERATOR_USER)) {
+    throw new Error(`${where} defines the user "${OPERATOR_USER}", which the operator reserves for itself; rename that user`);
+  }
+  // Kubernetes probes carry no credentials: anyone may ask /readyz, and nothing else is opened.
+  const anonymous = users.find((u) => (u as RqliteUserEntry).username === "*") as (RqliteUserEntry & { perms?: unknown }) | undefined;
+  const probeAccess = anonymous
+    ? users.map((u) => (u === anonymous ? { ...anonymous, perms: [...new Set([...(Array.isArray(anonymous.perms) ? anonymous.perms : []), "ready"])] } : u))
+    : [...users, { username: "*", perms: ["ready"] }];
+  return JSON.stringify([...probeAccess, { username: OPERATOR_USER, password: operator.password, perms: ["all"] }]);
+}
+
+const b64 = (s: string) => Buffer.from(s).toString("base64");
+
+/** The operator's Secret with the merged users and its own password. */
+export function renderAuthSecret(c: ClusterView, mergedUsers: string, password: string): V1Secret {
+  return {
+    apiVersion: "v1", kind: "Secret", type: "Opaque",
+    metadata: { name: operatorAuthSecretName(c.name), namespace: c.namespace, labels: c.labels, ownerReferences: [c.ownerReference] },
+    data: { [USERS_KEY]: b64(mergedUsers), [PASSWORD_KEY]: b64(password) },
+  };
+}
+
+/**
+ * Reads the user's Secret and the operator's; returns what the operator's Secret must hold and
+ * the credentials, or undefined when the cluster runs without -auth. Errors name the Secret and
+ * what to fix.
+ */
+export async function planAuth(writer: Writer, c: ClusterView): Promise<{ secret: V1Secret; existing?: Record<string, string>; state: AuthState } | undefined> {
+  const source = c.spec.auth?.secretName;
+  if (!source) return undefined;
+  const userData = await writer.readSecret(c.namespace, source);
+  const where = `Secret ${c.namespace}/${source} (spec.auth.secretName)`;
+  if (!userData) throw new Error(`${where} does not exist; create it with a ${USERS_KEY} key in rqlite's -auth format`);
+  const userJson = userData[USERS_KEY];
+  if (userJson === undefined) throw new Error(`${where} has no ${USERS_KEY} key; add rqlite's -auth file under that key`);
+  const existing = await writer.readSecret(c.namespace, operatorAuthSecretName(c.name));
+  const password = existing?.[PASSWORD_KEY] || randomBytes(24).toString("base64url");
+  const credentials = { username: OPERATOR_USER, password };
+  const merged = mergeUsers(userJson, `${where} key ${USERS_KEY}`, credentials);
+  return {
+    secret: renderAuthSecret(c, merged, password),
+    existing,
+    state: { credentials, hash: createHash("sha256").update(merged).digest("hex").slice(0, 16) },
+  };
+}
+
+/** True when the live Secret already holds these users. */
+export function authSecretCurrent(existing: Record<string, string> | undefined, secret: V1Secret): boolean {
+  return existing !== undefined && b64(existing[USERS_KEY] ?? "") === secret.data![USERS_KEY];
+}
