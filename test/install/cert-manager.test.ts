@@ -92,9 +92,7 @@ describe("install: cert-manager issues and rotates the webhook certificate", fun
   });
 
   after(async () => {
-    if (configNames.length) {
-      await cp.kubectl(["delete", "--ignore-not-found", ...configNames.map((n) => n)]);
-    }
+    if (configNames.length) await cp.kubectl(["delete", "--ignore-not-found", ...configNames]);
     await group.stopAll();
     rmSync(work, { recursive: true, force: true });
   });
