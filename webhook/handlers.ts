@@ -8,7 +8,7 @@ import {
   type FieldError,
 } from "../shared/index.js";
 import {
-  allowedResponse, badRequest, deniedResponse, failureStatus,
+  allowedResponse, badRequest, deniedResponse, describeValue, failureStatus,
   type AdmissionRequest, type AdmissionResponse, type GroupVersionKind, type Status,
 } from "./admissionReview.js";
 
@@ -69,43 +69,37 @@ function decide(webhook: Pick<Webhook, "kind" | "qualifiedKind">, request: Admis
 const writes = (request: AdmissionRequest) => request.operation === "CREATE" || request.operation === "UPDATE";
 
 /**
- * A spec that is there but no object cannot be defaulted or validated field by field: the
+ * An RqCluster webhook: it judges CREATE and UPDATE only, and only objects whose spec (if any)
+ * is an object. A spec of another type cannot be defaulted or validated field by field: that
  * request is malformed rather than invalid (the CRD schema makes the apiserver refuse it first).
  */
-function malformedSpec(request: AdmissionRequest): AdmissionResponse | undefined {
-  const spec = getOwn(request.object as Record<string, unknown>, "spec");
-  if (spec === undefined || isPlainObject(spec)) return undefined;
-  const got = spec === null ? "null" : Array.isArray(spec) ? "an array" : `a ${typeof spec}`;
-  return deniedResponse(request.uid, badRequest(`object.spec must be an object, got ${got}`), []);
+function rqClusterWebhook(path: string, judge: (request: AdmissionRequest) => AdmissionResponse): Webhook {
+  return {
+    path,
+    kind: RQCLUSTER,
+    qualifiedKind: RQCLUSTER_QUALIFIED,
+    review(request) {
+      if (!writes(request)) return allowedResponse(request.uid, [], []);
+      const spec = getOwn(request.object as Record<string, unknown>, "spec");
+      if (spec !== undefined && !isPlainObject(spec)) {
+        return deniedResponse(request.uid, badRequest(`object.spec must be an object, got ${describeValue(spec)}`), []);
+      }
+      return judge(request);
+    },
+  };
 }
 
-export const mutateRqCluster: Webhook = {
-  path: "/mutate-rqlite-io-v1alpha1-rqcluster",
-  kind: RQCLUSTER,
-  qualifiedKind: RQCLUSTER_QUALIFIED,
-  review(request) {
-    if (!writes(request)) return allowedResponse(request.uid, [], []);
-    const malformed = malformedSpec(request);
-    if (malformed) return malformed;
-    const object = request.object as object;
-    return allowedResponse(request.uid, compare(object, applyDefaults(object)), []);
-  },
-};
+export const mutateRqCluster = rqClusterWebhook("/mutate-rqlite-io-v1alpha1-rqcluster", (request) => {
+  const object = request.object as object;
+  return allowedResponse(request.uid, compare(object, applyDefaults(object)), []);
+});
 
-export const validateRqCluster: Webhook = {
-  path: "/validate-rqlite-io-v1alpha1-rqcluster",
-  kind: RQCLUSTER,
-  qualifiedKind: RQCLUSTER_QUALIFIED,
-  review(request) {
-    if (!writes(request)) return allowedResponse(request.uid, [], []);
-    const malformed = malformedSpec(request);
-    if (malformed) return malformed;
-    const { errors, warnings } = request.operation === "CREATE"
-      ? validateCreate(request.object)
-      : validateUpdate(request.oldObject, request.object);
-    return decide(this, request, errors, warnings);
-  },
-};
+export const validateRqCluster = rqClusterWebhook("/validate-rqlite-io-v1alpha1-rqcluster", (request) => {
+  const { errors, warnings } = request.operation === "CREATE"
+    ? validateCreate(request.object)
+    : validateUpdate(request.oldObject, request.object);
+  return decide(validateRqCluster, request, errors, warnings);
+});
 
 export const validatePodTemplateConfigMapWebhook: Webhook = {
   path: "/validate-v1-configmap-pod-template",
