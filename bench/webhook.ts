@@ -7,12 +7,12 @@
 // Per target: a warm-up, a run at full speed (max req/s, p50/p99), then a run at a constant
 // half of that maximum (p50/p99 from when each request was due). See bench/webhook-load.ts.
 import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
 import { closeSync, openSync, readFileSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { answerOf, decodePatch, httpsRequest, mintCerts, root, tempDir } from "../test/webhook/support.js";
+import { compile } from "./compile.js";
 import { benchBodies } from "./webhook-fixtures.js";
 import { constantRate, maxThroughput, type Phase, type Target } from "./webhook-load.js";
 
@@ -40,29 +40,6 @@ async function measure(name: string, target: Target, ca: Buffer, seconds: number
   const rate = Math.max(1, Math.round(max.reqPerSec / 2));
   const half = await constantRate(target, ca, rate, seconds);
   return { name, path: target.path, max, halfRate: { ...half, rate } };
-}
-
-/**
- * Compiles the servers with tsc, as the container image runs them. Running them through tsx
- * would measure tsx instead: its keepNames transform wraps every closure the validation rules
- * create and costs about half the webhook's throughput.
- */
-async function compile(outDir: string, entries: string[]): Promise<void> {
-  // Only the entries and what they import, with the project's own compiler options.
-  const config = join(outDir, "tsconfig.json");
-  await mkdir(outDir, { recursive: true });
-  await writeFile(config, JSON.stringify({
-    extends: join(root, "tsconfig.json"),
-    compilerOptions: { outDir, sourceMap: false },
-    files: entries,
-    include: [],
-  }));
-  const child = spawn(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", config], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  child.stdout!.on("data", (d: Buffer) => (output += d));
-  child.stderr!.on("data", (d: Buffer) => (output += d));
-  const [code] = await once(child, "exit");
-  if (code !== 0) throw new Error(`tsc failed to compile ${entries.join(", ")}:\n${output}`);
 }
 
 /** Spawns a server with its output in `logFile` and waits for the line that gives its port. */
@@ -104,7 +81,7 @@ async function main(): Promise<void> {
   if (!values.tsx) {
     // Under the checkout, so the compiled files find node_modules.
     const build = join(root, ".tmp", "bench-webhook");
-    await compile(build, sources.map((s) => join(root, s)));
+    await compile(root, build, sources.map((s) => join(root, s)));
     [webhookEntry, bareEntry] = sources.map((s) => [join(build, s.replace(/\.ts$/, ".js"))]);
   }
   const logFile = join(dir, "webhook.log");

@@ -198,6 +198,7 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
         query: { ...this.selectors(), limit: this.opts.pageSize ?? 500, continue: cont },
         timeoutMs: this.opts.requestTimeoutMs ?? 60_000,
         signal: stop,
+        freshConnection: true,
       });
       // List items come without kind; give them the one watch events carry, so handlers see one shape.
       const kind = page.kind?.replace(/List$/, "");

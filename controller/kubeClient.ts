@@ -1,8 +1,8 @@
-import { request as httpsRequest, type RequestOptions } from "node:https";
-import { request as httpRequest, type IncomingMessage } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from "node:https";
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
 import { performance } from "node:perf_hooks";
 import {
-  createConfiguration, HttpMethod, IsomorphicFetchHttpLibrary, KubeConfig, Observable, RequestContext,
+  createConfiguration, IsomorphicFetchHttpLibrary, KubeConfig, Observable, type HttpMethod, type RequestContext,
   ServerConfiguration, type ApiConstructor, type ApiType, type Configuration, type HttpLibrary, type ResponseContext,
 } from "@kubernetes/client-node";
 import type { Registry } from "prom-client";
@@ -51,6 +51,12 @@ export interface KubeRequest {
   timeoutMs?: number;
   /** Abandons the request when aborted, e.g. when its caller is stopping. */
   signal?: AbortSignal;
+  /**
+   * Sends it on a connection of its own instead of a pooled keep-alive one. Informers list this
+   * way: a re-list follows a watch that failed or went silent, and the pooled connections may
+   * have gone silent the same way.
+   */
+  freshConnection?: boolean;
 }
 
 /** One line of a watch stream; `object` is a Status when type is ERROR. */
@@ -58,6 +64,11 @@ export interface WatchEvent<T = unknown> {
   type: "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";
   object: T;
 }
+
+/** Idle pooled connections close after this, before the server's own idle timeout can race a reuse. */
+const IDLE_SOCKET_MS = 30_000;
+/** Idle connections kept for reuse; bursts beyond it open connections that then close. */
+const MAX_IDLE_SOCKETS = 16;
 
 /** Labels as client-go's rest client metrics have them, so existing dashboards work. */
 type RequestLabels = "code" | "method" | "host";
@@ -75,6 +86,8 @@ export class KubeClient {
   private readonly configuration: Configuration;
   private readonly requests;
   private readonly latency;
+  /** Keep-alive connections for request(), with the TLS material they were made for. */
+  private pooled?: { identity: string; agent: HttpAgent };
 
   constructor(readonly kc: KubeConfig, readonly registry: Registry) {
     this.server = kc.getCurrentCluster()!.server.replace(/\/+$/, "");
@@ -104,25 +117,41 @@ export class KubeClient {
 
   /** A raw JSON request; resolves with the parsed body of a 2xx answer, throws KubeApiError otherwise. */
   async request<T>(req: KubeRequest): Promise<T> {
-    const ctx = new RequestContext(this.url(req.path, req.query), req.method as HttpMethod);
-    ctx.setHeaderParam("Accept", "application/json");
-    if (req.body !== undefined) {
-      ctx.setHeaderParam("Content-Type", req.contentType ?? "application/json");
-      ctx.setBody(JSON.stringify(req.body));
-    }
-    const signals = [req.signal, req.timeoutMs === undefined ? undefined : AbortSignal.timeout(Math.max(1, Math.ceil(req.timeoutMs)))];
-    const abortable = signals.filter((s): s is AbortSignal => s !== undefined);
-    if (abortable.length) ctx.setSignal(AbortSignal.any(abortable));
-    await this.kc.applySecurityAuthentication(ctx);
-    let res: ResponseContext;
+    const body = req.body === undefined ? undefined : JSON.stringify(req.body);
+    const headers: Record<string, string | number> = { Accept: "application/json" };
+    if (body !== undefined) Object.assign(headers, { "Content-Type": req.contentType ?? "application/json", "Content-Length": Buffer.byteLength(body) });
+    const opts = await this.requestOptions(req.method, headers, req.freshConnection === true);
+    // One timer per request, cleared when it settles: AbortSignal.timeout() would keep every
+    // finished request's timer (and AbortSignal.any its signals) alive until it fires.
+    const abort = new AbortController();
+    const onAbort = () => abort.abort(req.signal?.reason);
+    req.signal?.addEventListener("abort", onAbort, { once: true });
+    if (req.signal?.aborted) onAbort();
+    const timer = req.timeoutMs === undefined ? undefined
+      : setTimeout(() => abort.abort(new Error(`timed out after ${req.timeoutMs} ms`)), Math.max(1, Math.ceil(req.timeoutMs)));
+    const started = performance.now();
     try {
-      res = await this.httpApi.send(ctx).toPromise();
-    } catch (err) {
-      throw new Error(`${req.method} ${req.path}: ${(err as Error).message}`, { cause: err });
+      let res: IncomingMessage;
+      let text: string;
+      try {
+        res = await this.send(new URL(this.url(req.path, req.query)), opts, abort.signal, body);
+        const chunks: Buffer[] = [];
+        for await (const chunk of res) chunks.push(chunk as Buffer);
+        text = Buffer.concat(chunks).toString("utf8");
+      } catch (err) {
+        this.record(req.method, "<error>", (performance.now() - started) / 1000);
+        // A connection that timed out or broke may have company in the pool: start a new pool.
+        if (!req.signal?.aborted && this.pooled?.agent === opts.agent) this.pooled = undefined;
+        const cause = abort.signal.aborted && abort.signal.reason instanceof Error ? abort.signal.reason : err;
+        throw new Error(`${req.method} ${req.path}: ${(cause as Error).message}`, { cause: err });
+      }
+      this.record(req.method, String(res.statusCode), (performance.now() - started) / 1000);
+      if (res.statusCode! < 200 || res.statusCode! > 299) throw statusError(res.statusCode!, text, req.method, req.path);
+      return (text ? JSON.parse(text) : undefined) as T;
+    } finally {
+      clearTimeout(timer);
+      req.signal?.removeEventListener("abort", onAbort);
     }
-    const text = await res.body.text();
-    if (res.httpStatusCode < 200 || res.httpStatusCode > 299) throw statusError(res.httpStatusCode, text, req.method, req.path);
-    return (text ? JSON.parse(text) : undefined) as T;
   }
 
   /**
@@ -133,15 +162,11 @@ export class KubeClient {
    */
   async watch<T>(path: string, query: KubeRequest["query"], signal: AbortSignal): Promise<AsyncIterable<WatchEvent<T>>> {
     const url = new URL(this.url(path, { ...query, watch: true }));
+    // A watch holds its connection for minutes: its own, not one of the pooled ones.
     const opts: RequestOptions = { method: "GET", headers: { Accept: "application/json" } };
     await this.kc.applyToHTTPSOptions(opts);
     const started = performance.now();
-    const res = await new Promise<IncomingMessage>((resolve, reject) => {
-      const send = url.protocol === "https:" ? httpsRequest : httpRequest;
-      const r = send(url, { ...opts, signal }, resolve);
-      r.on("error", reject);
-      r.end();
-    }).catch((err: Error) => {
+    const res = await this.send(url, opts, signal).catch((err: Error) => {
       this.record("GET", "<error>", (performance.now() - started) / 1000);
       throw new Error(`watch ${path}: ${err.message}`, { cause: err });
     });
@@ -167,6 +192,45 @@ export class KubeClient {
       .filter((v) => !methods || methods.includes(String(v.labels.method)))
       .filter((v) => filter.code === undefined || String(v.labels.code) === filter.code)
       .reduce((sum, v) => sum + v.value, 0);
+  }
+
+  /**
+   * Options for a pooled request: the kubeconfig's credentials (applied per request, so rotated
+   * tokens are picked up) on a keep-alive agent. The client makes a new agent per call, which
+   * costs a TLS handshake and a fresh secure context (parsing CA, cert and key) every time; the
+   * pooled agent is replaced when the TLS material changes and after a failed request. The
+   * connections of a replaced pool close once idle.
+   */
+  private async requestOptions(method: string, headers: Record<string, string | number>, fresh: boolean): Promise<RequestOptions> {
+    const opts: RequestOptions = { method, headers };
+    await this.kc.applyToHTTPSOptions(opts);
+    // The client's own agent: one connection, closed after the answer; through proxies, the
+    // agent that knows how to tunnel.
+    if (fresh || this.kc.getCurrentCluster()?.proxyUrl) return opts;
+    const tls = [opts.ca, opts.cert, opts.key, opts.pfx, opts.passphrase, opts.rejectUnauthorized, opts.servername]
+      .map((v) => (Buffer.isBuffer(v) ? v.toString("base64") : v));
+    const identity = JSON.stringify(tls);
+    if (this.pooled?.identity !== identity) {
+      const { ca, cert, key, pfx, passphrase, rejectUnauthorized, servername } = opts;
+      const options = { keepAlive: true, timeout: IDLE_SOCKET_MS, maxFreeSockets: MAX_IDLE_SOCKETS };
+      this.pooled = {
+        identity,
+        agent: this.server.startsWith("https:")
+          ? new HttpsAgent({ ...options, ca, cert, key, pfx, passphrase, servername, ...(rejectUnauthorized === undefined ? {} : { rejectUnauthorized }) })
+          : new HttpAgent(options),
+      };
+    }
+    return { ...opts, agent: this.pooled.agent };
+  }
+
+  /** Sends one HTTP request and resolves with the response once its headers arrive. */
+  private send(url: URL, opts: RequestOptions, signal: AbortSignal, body?: string): Promise<IncomingMessage> {
+    return new Promise<IncomingMessage>((resolve, reject) => {
+      const send = url.protocol === "https:" ? httpsRequest : httpRequest;
+      const r = send(url, { ...opts, signal }, resolve);
+      r.on("error", reject);
+      r.end(body);
+    });
   }
 
   private url(path: string, query: KubeRequest["query"] = {}): string {

@@ -12,6 +12,8 @@ export interface ControllerProcess {
   metricsUrl: string;
   healthUrl: string;
   metrics(): Promise<string>;
+  /** Every sample of a metric, with its labels. */
+  samples(name: string): Promise<Sample[]>;
   /** Sum of a counter's samples whose labels match every given label. */
   counter(name: string, labels?: Record<string, string>): Promise<number>;
   isLeader(): Promise<boolean>;
@@ -19,8 +21,15 @@ export interface ControllerProcess {
   stop(): Promise<void>;
 }
 
+export interface Sample {
+  labels: Record<string, string>;
+  value: number;
+}
+
 export interface ControllerOptions {
   kubeconfig: string;
+  /** A compiled controller/main.js to run instead of the TypeScript source through tsx. */
+  entry?: string;
   logDir: string;
   name: string;
   args?: string[];
@@ -31,7 +40,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const procs = new ProcessGroup();
   const [metricsPort, healthPort] = [await freePort(), await freePort()];
   const proc = procs.start(opts.name, process.execPath, [
-    "--import", "tsx", join(root, "controller/main.ts"),
+    ...(opts.entry ? [opts.entry] : ["--import", "tsx", join(root, "controller/main.ts")]),
     `--kubeconfig=${opts.kubeconfig}`,
     `--metrics-bind-address=127.0.0.1:${metricsPort}`,
     `--health-probe-bind-address=127.0.0.1:${healthPort}`,
@@ -51,18 +60,20 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  const counter = async (name: string, labels: Record<string, string> = {}) => {
-    let sum = 0;
+  const samples = async (name: string) => {
+    const found: Sample[] = [];
     for (const line of (await metrics()).split("\n")) {
       const m = /^(\w+)(?:\{(.*)\})? ([0-9.e+-]+)$/.exec(line);
       if (!m || m[1] !== name) continue;
-      const have = Object.fromEntries([...(m[2] ?? "").matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-      if (Object.entries(labels).every(([k, v]) => have[k] === v)) sum += Number(m[3]);
+      found.push({ labels: Object.fromEntries([...(m[2] ?? "").matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1]!, x[2]!])), value: Number(m[3]) });
     }
-    return sum;
+    return found;
   };
+  const counter = async (name: string, labels: Record<string, string> = {}) => (await samples(name))
+    .filter((s) => Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+    .reduce((sum, s) => sum + s.value, 0);
   return {
-    proc, metricsUrl, healthUrl, metrics, counter,
+    proc, metricsUrl, healthUrl, metrics, samples, counter,
     isLeader: async () => (await counter("leader_election_master_status")) === 1,
     signal: (sig) => proc.child.kill(sig),
     stop: () => procs.stopAll(),

@@ -1,0 +1,336 @@
+// Scale test of the controller: N RqClusters (3 voters each) created at once on a fresh test
+// control plane per size, with the real controller process (one replica, leader election on,
+// as its ServiceAccount with the RBAC from deploy/). The bench plays kubelet, marking every new
+// Pod Ready, and measures time to convergence, the controller's API requests while creating and
+// during an idle minute after, and its peak RSS.
+//
+//   npm run bench:controller -- [--sizes 1,100,1000] [--json FILE] [--workers N] [--idle SECONDS]
+//                                [--timeout SECONDS] [--tsx]
+//
+// A fresh control plane per size, not a namespace per size on one: the controller watches every
+// namespace, so the clusters of an earlier size would sit in its caches (inflating RSS and every
+// list) and in etcd and the apiserver's watch cache (slowing every write); each size would
+// measure its predecessors too.
+import { writeFile } from "node:fs/promises";
+import { availableParallelism, loadavg } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { performance } from "node:perf_hooks";
+import { parseArgs } from "node:util";
+import { startControlPlane, type ControlPlane } from "../test/env/controlplane.js";
+import { startController, type ControllerProcess, type Sample } from "../test/env/controller.js";
+import { installCRDs } from "../test/env/crds.js";
+import { compile } from "./compile.js";
+import { BenchApi, Limiter } from "./controller-api.js";
+import { Observer } from "./controller-observer.js";
+import { cpuSecondsOf, memoryOf } from "./procstats.js";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+
+const TARGETS = {
+  /** Convergence of the largest size (1000 clusters: 3000 Pods and PVCs, 2000 Services). */
+  convergeSeconds: 60,
+  peakRssMB: 250,
+  /** POST, PATCH and DELETE while idle; Lease renewals are PUTs and reads are GETs. */
+  idleWrites: 0,
+};
+const TARGET_SIZE = 1000;
+const OPERATOR_NS = "rqlite-operator-system";
+const BENCH_NS = "bench";
+const WRITES = ["POST", "PATCH", "DELETE"];
+const MB = 1024 * 1024;
+
+type ByMethod = Record<string, number>;
+
+interface Requests {
+  total: number;
+  byMethod: ByMethod;
+  /** By HTTP status code ("<error>": no answer); 429 means the server's APF throttled us. */
+  byCode: Record<string, number>;
+  perCluster: ByMethod;
+}
+
+interface SizeResult {
+  clusters: number;
+  converged: boolean;
+  error?: string;
+  /** Client side: the last create answered. */
+  createdMs: number;
+  childrenMs?: number;
+  runningMs?: number;
+  convergedMs?: number;
+  create: Requests;
+  idle?: Requests & { seconds: number; settleMs: number };
+  events: number;
+  controller: {
+    peakRssMB: number;
+    rssAfterIdleMB?: number;
+    cpuSecondsCreate: number;
+    cpuSecondsIdle?: number;
+    reconciles: number;
+    reconcileErrors: number;
+    meanReconcileMs: number;
+    meanQueueWaitMs: number;
+    meanRequestMsByVerb: ByMethod;
+    stillLeader: boolean;
+  };
+  cpuSecondsCreate: { apiserver: number; etcd: number; bench: number };
+  kubeletErrors: string[];
+}
+
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+/** rest_client_requests_total keyed "METHOD CODE". */
+async function requestCounts(c: ControllerProcess): Promise<Map<string, number>> {
+  return new Map((await c.samples("rest_client_requests_total")).map((s) => [`${s.labels.method} ${s.labels.code}`, s.value]));
+}
+
+function requestDelta(before: Map<string, number>, after: Map<string, number>, clusters: number): Requests {
+  const byMethod: ByMethod = {};
+  const byCode: Record<string, number> = {};
+  for (const [key, value] of after) {
+    const d = value - (before.get(key) ?? 0);
+    if (d === 0) continue;
+    const [method, code] = key.split(" ") as [string, string];
+    byMethod[method] = (byMethod[method] ?? 0) + d;
+    byCode[code] = (byCode[code] ?? 0) + d;
+  }
+  const perCluster = Object.fromEntries(Object.entries(byMethod).map(([m, n]) => [m, round(n / clusters, 2)]));
+  return { total: sum(Object.values(byMethod)), byMethod, byCode, perCluster };
+}
+
+/** Mean of a histogram or summary in ms, from its _sum and _count samples (label-filtered). */
+function meanMs(samples: Sample[], name: string, match: (s: Sample) => boolean = () => true): number {
+  const total = sum(samples.filter((s) => s.labels.__name === `${name}_sum` && match(s)).map((s) => s.value));
+  const count = sum(samples.filter((s) => s.labels.__name === `${name}_count` && match(s)).map((s) => s.value));
+  return count ? round((total / count) * 1000, 2) : 0;
+}
+
+/** The samples of several metrics, each tagged with its metric name as `__name`. */
+async function scrape(c: ControllerProcess, names: string[]): Promise<Sample[]> {
+  const all = await Promise.all(names.map(async (n) => (await c.samples(n)).map((s) => ({ ...s, labels: { ...s.labels, __name: n } }))));
+  return all.flat();
+}
+
+/** Waits until the work queue is empty and nothing is being processed, then 1 s more. */
+async function settle(c: ControllerProcess, timeoutMs = 30_000): Promise<number> {
+  const started = performance.now();
+  let quietSince: number | undefined;
+  while (performance.now() - started < timeoutMs) {
+    const busy = (await c.counter("workqueue_depth")) + (await c.counter("workqueue_unfinished_work_seconds"));
+    const now = performance.now();
+    quietSince = busy === 0 ? (quietSince ?? now) : undefined;
+    if (quietSince !== undefined && now - quietSince >= 1000) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return Math.round(performance.now() - started);
+}
+
+interface Setup {
+  entry?: string;
+  workers?: number;
+  idleSeconds: number;
+  timeoutSeconds: number;
+  parallelism: number;
+}
+
+async function runSize(n: number, setup: Setup): Promise<SizeResult> {
+  const cp = await startControlPlane();
+  const api = new BenchApi(cp, setup.parallelism * 2);
+  let controller: ControllerProcess | undefined;
+  try {
+    return await measureSize(n, setup, cp, api, (c) => (controller = c));
+  } finally {
+    await controller?.stop();
+    await api.close();
+    await cp.stop();
+  }
+}
+
+async function measureSize(n: number, setup: Setup, cp: ControlPlane, api: BenchApi, started: (c: ControllerProcess) => void): Promise<SizeResult> {
+  await installCRDs(cp, [join(root, "crds/rqlite.io_rqclusters.yaml")]);
+  await cp.kubectlOk(["create", "namespace", OPERATOR_NS]);
+  await cp.kubectlOk(["create", "namespace", BENCH_NS]);
+  await cp.kubectlOk(["apply", "-f", join(root, "deploy/base/controller-rbac.yaml")]);
+  const kubeconfig = await cp.serviceAccountKubeconfig(OPERATOR_NS, "rqlite-operator-controller");
+  const controller = await startController({
+    kubeconfig, logDir: cp.dir, name: `controller-${n}`, entry: setup.entry,
+    args: ["--leader-elect", `--leader-election-namespace=${OPERATOR_NS}`, ...(setup.workers ? [`--workers=${setup.workers}`] : [])],
+    // Info, as deployed: the harness's debug default would measure logging.
+    env: { LOG_LEVEL: "info" },
+  });
+  started(controller);
+  const pid = controller.proc.child.pid!;
+  const [etcdPid, apiserverPid] = cp.pids as [number, number];
+  for (const deadline = Date.now() + 30_000; !(await controller.isLeader()) || !(await fetch(`${controller.healthUrl}/readyz`)).ok;) {
+    if (Date.now() > deadline) throw new Error(`controller did not lead with synced caches within 30 s; log ${controller.proc.logFile}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+
+  const observer = new Observer(api, BENCH_NS, n, setup.parallelism);
+  await observer.start();
+  const before = await requestCounts(controller);
+  const cpu0 = { controller: cpuSecondsOf(pid), apiserver: cpuSecondsOf(apiserverPid), etcd: cpuSecondsOf(etcdPid), bench: process.cpuUsage() };
+
+  observer.markStart();
+  const t0 = performance.now();
+  const progress = setInterval(() => {
+    const p = observer.progress();
+    const mem = memoryOf(pid);
+    console.log(`  [${n}] ${((performance.now() - t0) / 1000).toFixed(1)}s clusters ${p.clusters} pods ${p.children.pods} (marked ready ${p.markedReady}) `
+      + `pvcs ${p.children.persistentvolumeclaims} svcs ${p.children.services} pdbs ${p.children.poddisruptionbudgets} | complete ${p.complete} running ${p.running} `
+      + `| controller rss ${Math.round(mem.rssBytes / MB)} MB cpu ${round(cpuSecondsOf(pid) - cpu0.controller)} s`);
+  }, 3000);
+  const creates = new Limiter(setup.parallelism);
+  let createdMs = 0;
+  let error: string | undefined;
+  try {
+    await Promise.all(Array.from({ length: n }, (_, i) => creates.run(() => api.request("POST", `/apis/rqlite.io/v1alpha1/namespaces/${BENCH_NS}/rqclusters`, {
+      apiVersion: "rqlite.io/v1alpha1", kind: "RqCluster", metadata: { name: `rq-${i}` }, spec: { replicas: 3 },
+    }))));
+    createdMs = Math.round(performance.now() - t0);
+    await observer.converged(setup.timeoutSeconds * 1000);
+  } catch (err) {
+    error = (err as Error).message;
+  } finally {
+    clearInterval(progress);
+  }
+  const benchCpu = process.cpuUsage(cpu0.bench);
+  const cpuCreate = {
+    controller: round(cpuSecondsOf(pid) - cpu0.controller, 2),
+    apiserver: round(cpuSecondsOf(apiserverPid) - cpu0.apiserver, 2),
+    etcd: round(cpuSecondsOf(etcdPid) - cpu0.etcd, 2),
+    bench: round((benchCpu.user + benchCpu.system) / 1e6, 2),
+  };
+  const afterCreate = await requestCounts(controller);
+  const stats = await scrape(controller, ["controller_runtime_reconcile_total", "controller_runtime_reconcile_errors_total",
+    "controller_runtime_reconcile_time_seconds_sum", "controller_runtime_reconcile_time_seconds_count",
+    "workqueue_queue_duration_seconds_sum", "workqueue_queue_duration_seconds_count",
+    "rest_client_request_duration_seconds_sum", "rest_client_request_duration_seconds_count"]);
+  const verbs = [...new Set(stats.filter((s) => s.labels.verb).map((s) => s.labels.verb!))];
+  const result: SizeResult = {
+    clusters: n, converged: error === undefined, ...(error ? { error } : {}), createdMs, ...observer.milestones,
+    create: requestDelta(before, afterCreate, n),
+    events: await api.count(`/api/v1/namespaces/${BENCH_NS}/events`),
+    controller: {
+      peakRssMB: 0,
+      cpuSecondsCreate: cpuCreate.controller,
+      reconciles: sum(stats.filter((s) => s.labels.__name === "controller_runtime_reconcile_total").map((s) => s.value)),
+      reconcileErrors: sum(stats.filter((s) => s.labels.__name === "controller_runtime_reconcile_errors_total").map((s) => s.value)),
+      meanReconcileMs: meanMs(stats, "controller_runtime_reconcile_time_seconds"),
+      meanQueueWaitMs: meanMs(stats, "workqueue_queue_duration_seconds"),
+      meanRequestMsByVerb: Object.fromEntries(verbs.map((v) => [v, meanMs(stats, "rest_client_request_duration_seconds", (s) => s.labels.verb === v)])),
+      stillLeader: false,
+    },
+    cpuSecondsCreate: { apiserver: cpuCreate.apiserver, etcd: cpuCreate.etcd, bench: cpuCreate.bench },
+    kubeletErrors: observer.errors.slice(0, 10),
+  };
+
+  if (!error) {
+    const settleMs = await settle(controller);
+    const idleFrom = await requestCounts(controller);
+    const cpuIdle0 = cpuSecondsOf(pid);
+    console.log(`  [${n}] converged in ${result.convergedMs} ms; settled ${settleMs} ms; idle for ${setup.idleSeconds} s`);
+    await new Promise((r) => setTimeout(r, setup.idleSeconds * 1000));
+    result.idle = { ...requestDelta(idleFrom, await requestCounts(controller), n), seconds: setup.idleSeconds, settleMs };
+    result.controller.cpuSecondsIdle = round(cpuSecondsOf(pid) - cpuIdle0, 2);
+    result.controller.rssAfterIdleMB = round(memoryOf(pid).rssBytes / MB);
+  }
+  result.controller.peakRssMB = round(memoryOf(pid).peakRssBytes / MB);
+  result.controller.stillLeader = controller.proc.child.exitCode === null && (await controller.isLeader());
+  return result;
+}
+
+function misses(results: SizeResult[]): string[] {
+  const out: string[] = [];
+  for (const r of results) {
+    if (!r.converged) out.push(`${r.clusters}: did not converge (${r.error})`);
+    if (r.kubeletErrors.length) out.push(`${r.clusters}: the bench's kubelet failed: ${r.kubeletErrors[0]}`);
+    if (!r.controller.stillLeader) out.push(`${r.clusters}: the controller lost the lease or exited`);
+    if (r.controller.peakRssMB >= TARGETS.peakRssMB) out.push(`${r.clusters}: peak RSS ${r.controller.peakRssMB} MB >= ${TARGETS.peakRssMB} MB`);
+    const idleWrites = sum(WRITES.map((m) => r.idle?.byMethod[m] ?? 0));
+    if (r.idle && idleWrites > TARGETS.idleWrites) out.push(`${r.clusters}: ${idleWrites} writes while idle`);
+    if (r.clusters === TARGET_SIZE && (r.convergedMs ?? Infinity) >= TARGETS.convergeSeconds * 1000) {
+      out.push(`${r.clusters}: converged in ${r.convergedMs === undefined ? "never" : `${r.convergedMs / 1000} s`} >= ${TARGETS.convergeSeconds} s`);
+    }
+    if (r.create.byCode["429"] || r.idle?.byCode["429"]) out.push(`${r.clusters}: the apiserver throttled the controller (429)`);
+  }
+  return out;
+}
+
+function printTable(results: SizeResult[]): void {
+  const fmt = (m: ByMethod | undefined) => Object.entries(m ?? {}).sort().map(([k, v]) => `${k} ${v}`).join(", ") || "none";
+  console.table(Object.fromEntries(results.map((r) => [r.clusters, {
+    "converged s": r.convergedMs === undefined ? "no" : r.convergedMs / 1000,
+    "children s": r.childrenMs === undefined ? "-" : r.childrenMs / 1000,
+    "running s": r.runningMs === undefined ? "-" : r.runningMs / 1000,
+    "create req/cluster": fmt(r.create.perCluster),
+    "idle req (total)": fmt(r.idle?.byMethod),
+    "peak RSS MB": r.controller.peakRssMB,
+    "ctrl CPU s": r.controller.cpuSecondsCreate,
+    "apiserver CPU s": r.cpuSecondsCreate.apiserver,
+  }])));
+  for (const r of results) {
+    console.log(`  ${r.clusters}: ${r.controller.reconciles} reconciles (${r.controller.reconcileErrors} errors), mean ${r.controller.meanReconcileMs} ms, `
+      + `mean queue wait ${r.controller.meanQueueWaitMs} ms; mean request ms ${fmt(r.controller.meanRequestMsByVerb)}; ${r.events} Events; `
+      + `codes ${fmt(r.create.byCode)}; etcd CPU ${r.cpuSecondsCreate.etcd} s, bench CPU ${r.cpuSecondsCreate.bench} s`);
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      sizes: { type: "string", default: "1,100,1000" },
+      json: { type: "string" },
+      workers: { type: "string" },
+      idle: { type: "string", default: "60" },
+      timeout: { type: "string", default: "300" },
+      parallelism: { type: "string", default: "16" },
+      tsx: { type: "boolean", default: false },
+    },
+  });
+  const sizes = values.sizes!.split(",").map(Number);
+  const numbers = { idle: Number(values.idle), timeout: Number(values.timeout), parallelism: Number(values.parallelism), workers: values.workers === undefined ? undefined : Number(values.workers) };
+  if (!sizes.every((s) => Number.isInteger(s) && s > 0)) throw new Error(`--sizes ${values.sizes}: expected positive integers, comma-separated`);
+  if (!Object.values(numbers).every((x) => x === undefined || x >= 0) || !(numbers.parallelism >= 1) || numbers.workers === 0) {
+    throw new Error("--idle, --timeout, --parallelism and --workers must be positive numbers");
+  }
+
+  let entry: string | undefined;
+  if (!values.tsx) {
+    // Under the checkout, so the compiled files find node_modules.
+    const build = join(root, ".tmp", "bench-controller");
+    await compile(root, build, [join(root, "controller/main.ts")]);
+    entry = join(build, "controller/main.js");
+  }
+  const setup: Setup = { entry, workers: numbers.workers, idleSeconds: numbers.idle, timeoutSeconds: numbers.timeout, parallelism: numbers.parallelism };
+  console.log(`controller bench (${values.tsx ? "tsx" : "compiled"}): sizes ${sizes.join(", ")}, 3 voters each, workers ${numbers.workers ?? "default"}, `
+    + `${numbers.parallelism} parallel creates and kubelet patches, idle ${numbers.idle} s; ${availableParallelism()} CPUs, load ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
+  const results: SizeResult[] = [];
+  // The test harness unrefs its processes and reaper (mocha keeps a test run alive); here
+  // nothing else would keep the event loop alive while it waits for them to exit.
+  const keepAlive = setInterval(() => {}, 60_000);
+  try {
+    for (const n of sizes) {
+      console.log(`${n} clusters: starting a fresh control plane and the controller`);
+      results.push(await runSize(n, setup));
+    }
+  } finally {
+    clearInterval(keepAlive);
+  }
+  printTable(results);
+  const missed = misses(results);
+  const convergeTarget = sizes.includes(TARGET_SIZE) ? `${TARGET_SIZE} clusters converged < ${TARGETS.convergeSeconds} s, ` : "";
+  console.log(missed.length === 0
+    ? `targets met: ${convergeTarget}peak RSS < ${TARGETS.peakRssMB} MB, no writes while idle`
+    : `targets missed: ${missed.join("; ")}`);
+  if (values.json) {
+    const report = { runtime: values.tsx ? "tsx" : "compiled", node: process.version, cpus: availableParallelism(), workers: numbers.workers ?? "default", targets: TARGETS, results, met: missed.length === 0, misses: missed };
+    await writeFile(values.json, `${JSON.stringify(report, null, 2)}\n`);
+    console.log(`wrote ${values.json}`);
+  }
+  process.exitCode = missed.length === 0 ? 0 : 1;
+}
+
+await main();

@@ -1,0 +1,25 @@
+// Memory and CPU of a running process from /proc (Linux only), sampled by the bench rather
+// than reported by the process itself, so a busy event loop cannot skew its own figures.
+import { readFileSync } from "node:fs";
+
+/** USER_HZ: the unit of utime and stime in /proc/<pid>/stat; 100 on every mainstream Linux. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** Resident set size now and its high-water mark since the process started, in bytes. */
+export function memoryOf(pid: number): { rssBytes: number; peakRssBytes: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kib = (field: string) => {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB$`, "m").exec(status);
+    if (!m) throw new Error(`/proc/${pid}/status has no ${field} line`);
+    return Number(m[1]) * 1024;
+  };
+  return { rssBytes: kib("VmRSS"), peakRssBytes: kib("VmHWM") };
+}
+
+/** CPU seconds (user + system) the process has used so far. */
+export function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name, which is in parentheses and may itself hold spaces.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+}
