@@ -73,6 +73,7 @@ export class ClusterController {
       desired: gauge(r, "rqlite_operator_desired_nodes", "Nodes (voters and read replicas) a cluster's spec asks for", ["namespace", "cluster"]),
       ready: gauge(r, "rqlite_operator_ready_nodes", "Nodes of a cluster whose Pod is Ready", ["namespace", "cluster"]),
       leaderChanges: counter(r, "rqlite_operator_leader_changes_total", "Times a cluster's rqlite leader was seen to change", ["namespace", "cluster"]),
+      hasLeader: gauge(r, "rqlite_operator_cluster_has_leader", "1 when rqlite reports a leader for the cluster, else 0", ["namespace", "cluster"]),
     };
     this.recorder = makeEventRecorder(client, opts.identity,
       (err) => this.log.warn({ err: (err as Error).message }, "could not record an Event"));
@@ -91,6 +92,7 @@ export class ClusterController {
     this.clusters.on("delete", (obj) => {
       this.metrics.desired.remove({ namespace: obj.metadata!.namespace!, cluster: obj.metadata!.name! });
       this.metrics.ready.remove({ namespace: obj.metadata!.namespace!, cluster: obj.metadata!.name! });
+      this.metrics.hasLeader.remove({ namespace: obj.metadata!.namespace!, cluster: obj.metadata!.name! });
       this.metrics.clusters.set(this.clusters.list().length);
     });
     // A child's event wakes its cluster, found by the label every child carries.
@@ -161,6 +163,7 @@ export class ClusterController {
     this.metrics.desired.set(labels, (spec.replicas ?? 3) + (spec.readReplicas ?? 0));
     const status = cluster.status;
     this.metrics.ready.set(labels, (status?.readyReplicas ?? 0) + (status?.readReplicasReady ?? 0));
+    this.metrics.hasLeader.set(labels, status?.leader ? 1 : 0);
   }
 
   /** Runs until `signal` aborts: caches first, then the workers, then a periodic resync. */

@@ -9,6 +9,7 @@ import { cacheAssetsDir, resolveAssets } from "../test/env/assets.js";
 import { startController, type ControllerProcess } from "../test/env/controller.js";
 import { startControlPlane, type ControlPlane } from "../test/env/controlplane.js";
 import { installCRDs } from "../test/env/crds.js";
+import { startLocalWebhook } from "../test/env/webhook.js";
 import { LocalRuntime } from "./runtime.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -32,6 +33,8 @@ export interface LocalStackOptions {
   controllerArgs?: string[];
   /** Namespaces the controllers and the runtime look at; all when undefined. */
   namespaces?: string[];
+  /** Start and register the admission webhook (default true); with one namespace, only for it. */
+  webhook?: boolean;
   log?: (msg: string) => void;
 }
 
@@ -45,6 +48,11 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     if ((await cp.kubectl(["get", "namespace", OPERATOR_NAMESPACE])).code !== 0) await cp.kubectlOk(["create", "namespace", OPERATOR_NAMESPACE]);
     await cp.kubectlOk(["apply", "-f", join(root, "deploy/base/controller-rbac.yaml")]);
     const kubeconfig = await cp.serviceAccountKubeconfig(OPERATOR_NAMESPACE, CONTROLLER_SA, 24 * 3600);
+    if (opts.webhook ?? true) {
+      const webhook = await startLocalWebhook(cp, { namespace: opts.namespaces?.length === 1 ? opts.namespaces[0] : undefined });
+      cleanups.unshift(() => webhook.stop());
+      log(`admission webhook serving on 127.0.0.1:${webhook.port}`);
+    }
 
     // The runtime plays kubelet, so it acts as the admin, as a node's credentials would.
     await resolveAssets({ ...process.env, TESTENV_QUIET: "1" });

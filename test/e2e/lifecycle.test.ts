@@ -79,6 +79,10 @@ describe("end to end on real rqlite nodes", function () {
       apiVersion: "rqlite.io/v1alpha1", kind: "RqCluster", metadata: { name: "demo" }, spec: { replicas: 3, image: OLD },
     }) });
     await eventually("Available", available, 120_000);
+    const bad = await stack.cp.kubectl(["apply", "-n", ns, "-f", "-"], { input: JSON.stringify({
+      apiVersion: "rqlite.io/v1alpha1", kind: "RqCluster", metadata: { name: "bad" }, spec: { replicas: 3, extraArgs: ["-node-id=x"] },
+    }) });
+    assert.match(bad.stderr, /spec\.extraArgs\[0\]/, "the admission webhook rejects a bad spec with its field path");
     figures.applyToAvailable = `${((Date.now() - applied) / 1000).toFixed(1)} s`;
     const s = await eventually("3 members with a leader", converged(3));
     assert.deepEqual(s.members!.map((m) => m.id).sort(), ["demo-0", "demo-1", "demo-2"]);

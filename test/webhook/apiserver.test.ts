@@ -2,35 +2,13 @@
 // configurations are deploy/base's, pointed at `url: https://127.0.0.1:PORT` with the local CA
 // as caBundle and limited to this suite's namespace, so no other suite depends on this webhook.
 import { strict as assert } from "node:assert";
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { parseObjects, type K8sObject } from "../../hack/kustomize.js";
 import type { ControlPlane } from "../env/controlplane.js";
 import { installCRDs } from "../env/crds.js";
 import { createTestNamespace, sharedControlPlane } from "../env/shared.js";
+import { loopbackConfigurations } from "../env/webhook.js";
 import { mintCerts, root, tempDir, WebhookProcess } from "./support.js";
-
-const TEST_PREFIX = "webhook-test-";
-
-interface WebhookEntry {
-  name: string;
-  clientConfig: { service?: { path: string }; url?: string; caBundle?: string };
-  namespaceSelector?: unknown;
-}
-
-async function loopbackConfigurations(port: number, ca: Buffer, namespace: string): Promise<K8sObject[]> {
-  const file = join(root, "deploy/base/webhook-configurations.yaml");
-  return parseObjects(await readFile(file, "utf8"), file).map((o) => ({
-    ...o,
-    metadata: { name: `${TEST_PREFIX}${o.metadata.name}` },
-    webhooks: (o.webhooks as WebhookEntry[]).map((w) => ({
-      ...w,
-      clientConfig: { url: `https://127.0.0.1:${port}${w.clientConfig.service!.path}`, caBundle: ca.toString("base64") },
-      namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": namespace } },
-    })),
-  }));
-}
 
 describe("webhook behind kube-apiserver", function () {
   this.timeout(180_000);
@@ -49,7 +27,7 @@ describe("webhook behind kube-apiserver", function () {
     const certDir = await tempDir("webhook-apiserver");
     const { ca } = await mintCerts(certDir, ["127.0.0.1"]);
     server = await WebhookProcess.start(certDir);
-    const configs = await loopbackConfigurations(server.port, ca, ns);
+    const configs = await loopbackConfigurations(server.port, ca, { prefix: "webhook-test-", namespace: ns });
     configNames = configs.map((c) => `${c.kind.toLowerCase()}/${c.metadata.name}`);
     await cp.kubectlOk(["apply", "--server-side", "--field-manager=webhook-test", "-f", "-"], { input: configs.map((c) => stringify(c)).join("---\n") });
     // The apiserver picks new configurations up from a watch: wait until it calls the webhook.
@@ -73,7 +51,7 @@ describe("webhook behind kube-apiserver", function () {
     assert.match(String(spec.image), /^rqlite\/rqlite:10\./);
     assert.deepEqual(spec.storage, { size: "1Gi", reclaimPolicy: "Retain", scaleDownPolicy: "Delete" });
     assert.deepEqual(spec.resources, { requests: { cpu: "100m", memory: "128Mi" } });
-    assert.ok(server.logs.some((l) => l.webhook === "/mutate-rqlite-io-v1alpha1-rqcluster" && l.name === "defaults" && l.namespace === ns));
+    await server.waitForLog((l) => l.webhook === "/mutate-rqlite-io-v1alpha1-rqcluster" && l.name === "defaults" && l.namespace === ns);
   });
 
   // With the causes in the denial's status, kubectl renders it as it renders the apiserver's own
