@@ -9,10 +9,12 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
+import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { answerOf, decodePatch, httpsRequest, mintCerts, root, tempDir } from "../test/webhook/support.js";
 import { compile } from "./compile.js";
+import { cpuSecondsOf } from "./procstats.js";
 import { benchBodies } from "./webhook-fixtures.js";
 import { constantRate, maxThroughput, type Phase, type Target } from "./webhook-load.js";
 
@@ -29,17 +31,22 @@ const TARGETS = {
 interface TargetResult {
   name: string;
   path: string;
-  max: Phase;
+  /** cpuUsPerRequest: the server's CPU time per request, which unlike req/s does not depend on what else the machine runs. */
+  max: Phase & { cpuUsPerRequest: number };
   halfRate: Phase & { rate: number; generatorLagP99Ms: number };
   ratioToBare?: number;
+  /** The bare endpoint's CPU per request over this target's: relative throughput on a core of its own. */
+  cpuRatioToBare?: number;
 }
 
-async function measure(name: string, target: Target, ca: Buffer, seconds: number): Promise<TargetResult> {
+async function measure(name: string, target: Target, pid: number, ca: Buffer, seconds: number): Promise<TargetResult> {
   await maxThroughput(target, 1);
+  const cpuBefore = cpuSecondsOf(pid);
   const max = await maxThroughput(target, seconds);
+  const cpuUsPerRequest = Math.round(((cpuSecondsOf(pid) - cpuBefore) / max.requests) * 1e6);
   const rate = Math.max(1, Math.round(max.reqPerSec / 2));
   const half = await constantRate(target, ca, rate, seconds);
-  return { name, path: target.path, max, halfRate: { ...half, rate } };
+  return { name, path: target.path, max: { ...max, cpuUsPerRequest }, halfRate: { ...half, rate } };
 }
 
 /** Spawns a server with its output in `logFile` and waits for the line that gives its port. */
@@ -101,15 +108,19 @@ async function main(): Promise<void> {
       throw new Error(`the benchmark requests are not answered as expected: ${JSON.stringify({ validated, mutated })}`);
     }
 
-    console.log(`webhook bench (${values.tsx ? "tsx" : "compiled"}): ${seconds}s per phase, ${connections} connections, HTTPS on 127.0.0.1; `
+    console.log(`webhook bench (${values.tsx ? "tsx" : "compiled"}, load average ${loadavg()[0]!.toFixed(2)} on ${availableParallelism()} CPUs): ${seconds}s per phase, ${connections} connections, HTTPS on 127.0.0.1; `
       + `bodies ${bodies.validate.map((b) => b.length).join("/")} (validate) and ${bodies.mutate[0]!.length} (mutate) bytes`);
     const results = [
-      await measure("bare", { port: bare.port, path: "/", bodies: bodies.validate, connections }, ca, seconds),
-      await measure("validate", { port: webhook.port, path: VALIDATE, bodies: bodies.validate, connections }, ca, seconds),
-      await measure("mutate", { port: webhook.port, path: MUTATE, bodies: bodies.mutate, connections }, ca, seconds),
+      await measure("bare", { port: bare.port, path: "/", bodies: bodies.validate, connections }, bare.child.pid!, ca, seconds),
+      await measure("validate", { port: webhook.port, path: VALIDATE, bodies: bodies.validate, connections }, webhook.child.pid!, ca, seconds),
+      await measure("mutate", { port: webhook.port, path: MUTATE, bodies: bodies.mutate, connections }, webhook.child.pid!, ca, seconds),
     ];
-    const bareRate = results[0]!.max.reqPerSec;
-    for (const r of results.slice(1)) r.ratioToBare = Math.round((r.max.reqPerSec / bareRate) * 100) / 100;
+    const bareMax = results[0]!.max;
+    const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
+    for (const r of results.slice(1)) {
+      r.ratioToBare = ratio(r.max.reqPerSec, bareMax.reqPerSec);
+      r.cpuRatioToBare = ratio(bareMax.cpuUsPerRequest, r.max.cpuUsPerRequest);
+    }
     const misses = [
       ...results.filter((r) => [r.max, r.halfRate].some((p) => p.errors > 0 || p.non2xx > 0)).map((r) => `${r.name}: errors or non-2xx answers`),
       ...results.slice(1).filter((r) => r.ratioToBare! < TARGETS.ratio).map((r) => `${r.name}: ${r.ratioToBare}x of bare < ${TARGETS.ratio}x`),
@@ -121,6 +132,8 @@ async function main(): Promise<void> {
       "p50 ms": r.max.p50Ms,
       "p99 ms": r.max.p99Ms,
       "x bare": r.ratioToBare ?? 1,
+      "cpu µs/req": r.max.cpuUsPerRequest,
+      "x bare (cpu)": r.cpuRatioToBare ?? 1,
       "half rate": r.halfRate.rate,
       "p50 ms @half": r.halfRate.p50Ms,
       "p99 ms @half": r.halfRate.p99Ms,
@@ -132,7 +145,7 @@ async function main(): Promise<void> {
     const logged = readFileSync(logFile, "utf8").split("\n").filter((l) => l.includes('"msg":"admission"')).length;
     console.log(`the webhook logged ${logged} admission lines at info level (${logFile})`);
     if (values.json) {
-      const report = { runtime: values.tsx ? "tsx" : "compiled", seconds, connections, node: process.version, targets: TARGETS, results, met: misses.length === 0, misses };
+      const report = { runtime: values.tsx ? "tsx" : "compiled", loadAverage: loadavg()[0], cpus: availableParallelism(), seconds, connections, node: process.version, targets: TARGETS, results, met: misses.length === 0, misses };
       await writeFile(values.json, `${JSON.stringify(report, null, 2)}\n`);
       console.log(`wrote ${values.json}`);
     }
