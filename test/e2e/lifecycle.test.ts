@@ -2,14 +2,18 @@
 // processes through the real API server. Rows written through rqlite must all be read back
 // after every step.
 import { strict as assert } from "node:assert";
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseAllDocuments } from "yaml";
 import { RqliteClient } from "../../controller/rqlite/client.js";
 import { startLocalStack, type LocalStack } from "../../local/stack.js";
 import { loopbackAddress } from "../../shared/loopback-address.js";
 import { createTestNamespace, sharedControlPlane } from "../env/shared.js";
 
-const FAST_LEASE = ["--lease-duration=4", "--renew-deadline=3", "--retry-period=1", "--node-failure-timeout=2"];
+const root = fileURLToPath(new URL("../..", import.meta.url));
+const FAST_LEASE = ["--lease-duration=4", "--renew-deadline=3", "--retry-period=1", "--node-failure-timeout=2", "--resync-period=3"];
+const OPERATOR_SA = "system:serviceaccount:rqlite-operator-system:rqlite-operator-controller";
 const OLD = "rqlite/rqlite:8.36.0";
 const NEW = "rqlite/rqlite:8.43.4";
 
@@ -37,6 +41,7 @@ describe("end to end on real rqlite nodes", function () {
   let written = 0;
   const figures: Record<string, string> = {};
 
+  const leaseName = () => `rqlite-operator-${ns}`;
   const kubectl = (args: string[]) => stack.cp.kubectlOk([...args, "-n", ns]);
   const status = async (): Promise<Status> => JSON.parse(await kubectl(["get", "rqc", "demo", "-o", "json"])).status ?? {};
   const node = (pod: string) => new RqliteClient(`http://${loopbackAddress(ns, pod)}:4001`, { nodeId: pod, timeoutMs: 5000 });
@@ -65,7 +70,8 @@ describe("end to end on real rqlite nodes", function () {
   before(async () => {
     const cp = await sharedControlPlane();
     ns = await createTestNamespace(cp, "e2e");
-    stack = await startLocalStack({ controlPlane: cp, namespaces: [ns], controllerArgs: FAST_LEASE });
+    // A Lease of its own, so this suite's controllers create it (the RBAC check below sees that).
+    stack = await startLocalStack({ controlPlane: cp, namespaces: [ns], controllerArgs: [...FAST_LEASE, `--leader-election-id=${leaseName()}`] });
   });
 
   after(async () => {
@@ -186,6 +192,35 @@ describe("end to end on real rqlite nodes", function () {
     }, 60_000);
     assert.deepEqual((await app.nodes()).map((n) => n.id).sort(), ["secure-0", "secure-1"]);
     assert.equal((await app.query("SELECT COUNT(*) AS n FROM t", { level: "strong" }))[0]!.n, 1);
+
+    // A user added to the Secret reaches the nodes: the operator's Secret follows (at the next
+    // resync) and the Pods roll onto the new users file.
+    const more = [...users, { username: "reader", password: "r-pass", perms: ["query"] }];
+    await stack.cp.kubectlOk(["create", "secret", "generic", "app-users", "-n", ns, `--from-literal=users.json=${JSON.stringify(more)}`, "--dry-run=client", "-o", "yaml"])
+      .then((yaml) => stack.cp.kubectlOk(["apply", "-f", "-"], { input: yaml }));
+    const reader = new RqliteClient(url, { auth: { username: "reader", password: "r-pass" } });
+    await eventually("the new user can query", async () => (await reader.query("SELECT COUNT(*) AS n FROM t", { level: "strong" }))[0]!.n === 1, 120_000);
+  });
+
+  it("undoes hand edits of every kind of child, and applies a pod template from a ConfigMap", async () => {
+    await kubectl(["patch", "svc", "demo", "--type=merge", "-p", '{"spec":{"selector":{"extra":"x"}}}']);
+    await kubectl(["label", "pod", "demo-0", "rqlite.io/role-"]);
+    await kubectl(["label", "pvc", "demo-1", "rqlite.io/role-"]);
+    await kubectl(["patch", "pdb", "demo", "--type=merge", "-p", '{"spec":{"maxUnavailable":2}}']);
+    await eventually("every edit undone", async () => {
+      const [svc, pod, pvc, pdb] = await Promise.all(["svc/demo", "pod/demo-0", "pvc/demo-1", "pdb/demo"].map(async (o) => JSON.parse(await kubectl(["get", o, "-o", "json"]))));
+      return !("extra" in svc.spec.selector) && pod.metadata.labels["rqlite.io/role"] === "voter" &&
+        pvc.metadata.labels["rqlite.io/role"] === "voter" && pdb.spec.maxUnavailable === 1;
+    }, 30_000);
+    await kubectl(["patch", "rqc", "demo", "--type=merge", "-p", '{"spec":{"podDisruptionBudget":{"maxUnavailable":0}}}']);
+    await eventually("the PDB deleted", async () => (await stack.cp.kubectl(["get", "pdb", "demo", "-n", ns])).code !== 0, 30_000);
+
+    await stack.cp.kubectlOk(["create", "configmap", "tmpl", "-n", ns, `--from-literal=pod-template.json=${JSON.stringify({ metadata: { labels: { team: "db" } } })}`]);
+    await stack.cp.kubectlOk(["label", "configmap", "tmpl", "-n", ns, "rqlite.io/pod-template=true"]);
+    await stack.cp.kubectlOk(["apply", "-n", ns, "-f", "-"], { input: JSON.stringify({
+      apiVersion: "rqlite.io/v1alpha1", kind: "RqCluster", metadata: { name: "tmpl" }, spec: { replicas: 1, image: NEW, podTemplateConfigMap: { name: "tmpl" } },
+    }) });
+    await eventually("tmpl-0 with the template's label", async () => JSON.parse(await kubectl(["get", "pod", "tmpl-0", "-o", "json"])).metadata.labels.team === "db", 60_000);
   });
 
   it("finishes a scale-down with exactly the desired members when the controller leader dies mid-way", async () => {
@@ -206,5 +241,34 @@ describe("end to end on real rqlite nodes", function () {
     assert.deepEqual(pods, ["pod/demo-0", "pod/demo-1", "pod/demo-2"]);
     await assertAllRows(["demo-0", "demo-1", "demo-2"]);
     figures.rowsAtEnd = `${written} written, ${written} read on each node`;
+  });
+
+  it("uses every permission deploy/ grants the controller, and needs no other", async () => {
+    // The audit log holds every request of the operator's ServiceAccount (test/env/controlplane.ts).
+    const used = new Set<string>();
+    for (const line of (await readFile(stack.cp.auditLogPath, "utf8")).split("\n").filter(Boolean)) {
+      const e = JSON.parse(line) as { verb: string; user: { username: string }; objectRef?: { apiGroup?: string; resource?: string; subresource?: string; namespace?: string; name?: string }; responseStatus?: { code?: number } };
+      const o = e.objectRef;
+      if (e.user.username !== OPERATOR_SA || !o?.resource) continue;
+      if (o.resource === "leases" && o.name !== leaseName()) continue;
+      if (o.namespace && o.namespace !== ns && o.namespace !== "rqlite-operator-system") continue;
+      assert.notEqual(e.responseStatus?.code, 403, `forbidden: ${e.verb} ${o.resource} — a permission deploy/ lacks`);
+      used.add(`${e.verb} ${o.apiGroup ?? ""}/${o.resource}${o.subresource ? `/${o.subresource}` : ""}`);
+    }
+    const granted = new Set<string>();
+    for (const doc of parseAllDocuments(await readFile(join(root, "deploy/base/controller-rbac.yaml"), "utf8")).map((d) => d.toJS())) {
+      if (doc?.kind !== "ClusterRole" && doc?.kind !== "Role") continue;
+      for (const rule of doc.rules as Array<{ apiGroups: string[]; resources: string[]; verbs: string[] }>) {
+        for (const g of rule.apiGroups) for (const r of rule.resources) for (const v of rule.verbs) granted.add(`${v} ${g}/${r}`);
+      }
+    }
+    // Checked by the OwnerReferencesPermissionEnforcement admission plugin when a child is
+    // created with blockOwnerDeletion, never requested: without it every create is refused.
+    const checkedNotRequested = new Set(["update rqlite.io/rqclusters/finalizers"]);
+    const unused = [...granted].filter((p) => !used.has(p) && !checkedNotRequested.has(p)).sort();
+    const missing = [...used].filter((p) => !granted.has(p)).sort();
+    console.log(`      permissions used: ${[...used].sort().join(", ")}`);
+    assert.deepEqual(unused, [], "granted but never used: remove from deploy/base/controller-rbac.yaml");
+    assert.deepEqual(missing, [], "used but not granted");
   });
 });

@@ -42,6 +42,8 @@ export interface ControlPlane {
   pki: Pki;
   /** PIDs of etcd and kube-apiserver, for tests that prove nothing outlives the run. */
   pids: number[];
+  /** JSON audit log of requests by ServiceAccounts of rqlite-operator-system. */
+  auditLogPath: string;
   /** Milliseconds from spawning etcd to kube-apiserver answering /readyz. */
   startupMs: number;
   kubectl(args: string[], opts?: KubectlOptions): Promise<KubectlResult>;
@@ -55,6 +57,19 @@ export interface ControlPlane {
   restartApiServer(): Promise<void>;
   stop(): Promise<void>;
 }
+
+/**
+ * What the operator's ServiceAccounts do, request by request (metadata only): the RBAC test
+ * compares it with deploy/'s rules to find permissions granted but never used.
+ */
+const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: Metadata
+    userGroups: ["system:serviceaccounts:rqlite-operator-system"]
+  - level: None
+`;
 
 class StartupError extends Error {
   constructor(message: string, readonly portClash: boolean) {
@@ -100,6 +115,8 @@ async function startOnce(assets: string, opts: ControlPlaneOptions): Promise<Con
     await waitUntil(etcd, "etcd", 20_000, () => httpOk(`http://127.0.0.1:${etcdPort}/health`));
 
     const url = `https://127.0.0.1:${apiPort}`;
+    const auditPolicy = join(dir, "audit-policy.yaml");
+    await writeFile(auditPolicy, AUDIT_POLICY);
     const apiArgs = [
       `--etcd-servers=http://127.0.0.1:${etcdPort}`,
       `--secure-port=${apiPort}`,
@@ -116,6 +133,12 @@ async function startOnce(assets: string, opts: ControlPlaneOptions): Promise<Con
       `--service-account-signing-key-file=${pki.saKey}`,
       // No controller-manager creates default ServiceAccounts here, as in envtest.
       "--disable-admission-plugins=ServiceAccount",
+      // As hardened clusters do: setting blockOwnerDeletion needs update on the owner's
+      // finalizers, so the controller's RBAC is checked for it.
+      "--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
+      `--audit-policy-file=${auditPolicy}`,
+      `--audit-log-path=${join(dir, "audit.log")}`,
+      "--audit-log-format=json",
       "--allow-privileged=true",
       "--profiling=false",
       ...(opts.extraApiServerArgs ?? []),
@@ -137,7 +160,7 @@ async function startOnce(assets: string, opts: ControlPlaneOptions): Promise<Con
     };
     let stopped: Promise<void> | undefined;
     return {
-      url, dir, kubeconfigPath, pki, startupMs, kubectl, kubectlOk,
+      url, dir, kubeconfigPath, pki, startupMs, kubectl, kubectlOk, auditLogPath: join(dir, "audit.log"),
       get pids() { return procs.pids; },
       async userKubeconfig(user, groups = []) {
         const subject = [...groups.map((g) => `/O=${g}`), `/CN=${user}`].join("");
