@@ -7,7 +7,10 @@ import { fileURLToPath } from "node:url";
 import type { ControlPlane } from "../env/controlplane.js";
 import { startController, type ControllerProcess } from "../env/controller.js";
 import { installCRDs } from "../env/crds.js";
+import { eventually as eventuallyWithin } from "../env/eventually.js";
 import { createTestNamespace, sharedControlPlane } from "../env/shared.js";
+
+const eventually = <T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 20_000) => eventuallyWithin(what, check, timeoutMs, { intervalMs: 150 });
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const OPERATOR_NS = "rqlite-operator-system";
@@ -16,20 +19,6 @@ const WRITES = ["POST", "PATCH", "DELETE"];
 
 type Obj = { metadata: { name: string; uid: string; labels?: Record<string, string>; ownerReferences?: Array<{ uid: string; controller?: boolean }>; finalizers?: string[]; deletionTimestamp?: string; annotations?: Record<string, string> }; spec?: any; status?: any };
 
-async function eventually<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ""}`);
-    await new Promise((r) => setTimeout(r, 150));
-  }
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -6,7 +6,7 @@ import { KubeClient } from "../../controller/kubeClient.js";
 import { logger } from "../../controller/log.js";
 import type { ControlPlane } from "../env/controlplane.js";
 import { createTestNamespace, sharedControlPlane } from "../env/shared.js";
-import { eventually } from "./support/eventually.js";
+import { eventually } from "../env/eventually.js";
 import { grantRole } from "./support/rbac.js";
 import { TcpProxy } from "./support/tcpProxy.js";
 
@@ -218,7 +218,7 @@ describe("Informer", function () {
     await cm(nsA, "after-restart", "1");
     await eventually("both informers to see the object created after the restart",
       () => recDirect.has("add", `${nsA}/after-restart`) && recStale.has("add", `${nsA}/after-restart`), 20_000,
-      () => ({ direct: recDirect.lists, stale: recStale.lists }));
+      { state: () => ({ direct: recDirect.lists, stale: recStale.lists }) });
     assert.deepEqual(recStale.lists, ["initial", "gone"], "the stale informer re-listed after 410 Gone");
     assert.ok(recDirect.lists.length <= 2, `direct informer lists: ${recDirect.lists.join(",")}`);
     await setValue(nsA, "after-restart", "2");

@@ -7,7 +7,7 @@ import { LeaderElector, type LeaderElectionOptions, type LeadershipEnd } from ".
 import { logger } from "../../controller/log.js";
 import type { ControlPlane } from "../env/controlplane.js";
 import { createTestNamespace, sharedControlPlane } from "../env/shared.js";
-import { eventually } from "./support/eventually.js";
+import { eventually } from "../env/eventually.js";
 import { grantRole, revokeRole } from "./support/rbac.js";
 import { TcpProxy } from "./support/tcpProxy.js";
 

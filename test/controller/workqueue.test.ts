@@ -3,7 +3,7 @@ import { performance } from "node:perf_hooks";
 import { Registry } from "prom-client";
 import { logger } from "../../controller/log.js";
 import { WorkQueue, type KeyHandler } from "../../controller/workqueue.js";
-import { eventually } from "./support/eventually.js";
+import { eventually } from "../env/eventually.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -9,7 +9,10 @@ import { parseAllDocuments } from "yaml";
 import { RqliteClient } from "../../controller/rqlite/client.js";
 import { startLocalStack, type LocalStack } from "../../local/stack.js";
 import { loopbackAddress } from "../../shared/loopback-address.js";
+import { eventually as eventuallyWithin } from "../env/eventually.js";
 import { createTestNamespace, sharedControlPlane } from "../env/shared.js";
+
+const eventually = <T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 60_000) => eventuallyWithin(what, check, timeoutMs, { intervalMs: 250 });
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const FAST_LEASE = ["--lease-duration=4", "--renew-deadline=3", "--retry-period=1", "--node-failure-timeout=2", "--resync-period=3"];
@@ -19,20 +22,6 @@ const NEW = "rqlite/rqlite:8.43.4";
 
 type Status = { phase?: string; leader?: string; replicas?: number; readyReplicas?: number; currentImage?: string; members?: Array<{ id: string; voter: boolean; ready: boolean }>; conditions?: Array<{ type: string; status: string }> };
 
-async function eventually<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ""}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 describe("end to end on real rqlite nodes", function () {
   this.timeout(300_000);

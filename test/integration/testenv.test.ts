@@ -10,6 +10,7 @@ import { promisify } from "node:util";
 import { cacheAssetsDir, resolveAssets } from "../env/assets.js";
 import { startControlPlane, type ControlPlane } from "../env/controlplane.js";
 import { installCRDs } from "../env/crds.js";
+import { eventually } from "../env/eventually.js";
 import { createTestNamespace, sharedControlPlane } from "../env/shared.js";
 
 const run = promisify(execFile);
@@ -25,13 +26,6 @@ function alive(pid: number): boolean {
   }
 }
 
-async function eventually(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe("test control plane", () => {
   let cp: ControlPlane;

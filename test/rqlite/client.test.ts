@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createServer, type Server, type Socket } from "node:net";
 import { RqliteClient, RqliteError, type RqliteErrorKind } from "../../controller/rqlite/client.js";
+import { eventually } from "../env/eventually.js";
 import { freePort } from "../env/ports.js";
 import { startRqliteCluster, type RqliteNodeProcess, type RqliteTestCluster } from "../env/rqlited.js";
 
@@ -15,20 +16,6 @@ async function rejectsWith(p: Promise<unknown>, kind: RqliteErrorKind, node: str
   return err;
 }
 
-async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms${last ? `: ${String(last)}` : ""}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 describe("rqlite client against a real 3-node rqlited cluster", function () {
   this.timeout(60_000);
