@@ -55,7 +55,14 @@ export class LocalRuntime {
     this.pvcs = new Informer<V1PersistentVolumeClaim>({ ...selector, resource: "persistentvolumeclaims" });
     this.pods.on("add", (p) => void this.sync(p));
     this.pods.on("update", (p) => void this.sync(p));
-    this.pods.on("delete", (p) => void this.stopNode(podKey(p)));
+    this.pods.on("delete", (p) => {
+      void this.stopNode(podKey(p));
+      // Its claims may have waited for this Pod to go before they can be released.
+      for (const v of p.spec?.volumes ?? []) {
+        const pvc = v.persistentVolumeClaim && this.pvcs.get(p.metadata!.namespace!, v.persistentVolumeClaim.claimName);
+        if (pvc) void this.releaseVolume(pvc);
+      }
+    });
     this.pvcs.on("delete", (pvc) => void rm(this.volumeDir(pvc), { recursive: true, force: true }));
     this.pvcs.on("update", (pvc) => void this.releaseVolume(pvc));
     this.pvcs.on("add", (pvc) => this.launchWaiting(pvc));
