@@ -48,16 +48,18 @@ export class BenchApi {
   /**
    * Watches a collection from now on; resolves once the server has answered (the watch is in
    * place), then calls `onEvent` for every event until close(). A watch the server ends is
-   * resumed from the last resourceVersion seen.
+   * resumed from the last resourceVersion seen. `metadataOnly` asks for the objects' metadata
+   * alone, which costs the apiserver and the bench far less than whole objects.
    */
-  async watch<T extends { metadata: Meta }>(path: string, onEvent: (e: WatchEvent<T>) => void): Promise<void> {
+  async watch<T extends { metadata: Meta }>(path: string, onEvent: (e: WatchEvent<T>) => void, metadataOnly = false): Promise<void> {
     // No body timeout: a watch may rightly stay silent through the idle minute.
     const client = new Client(this.cp.url, { connect: this.tls, bodyTimeout: 0 });
     this.watches.add(client);
     let resourceVersion: string | undefined;
     const open = async () => {
       const query = new URLSearchParams({ watch: "true", timeoutSeconds: "3600", ...(resourceVersion ? { resourceVersion } : {}) });
-      const res = await client.request({ method: "GET", path: `${path}?${query}`, headers: { accept: "application/json" } });
+      const accept = metadataOnly ? "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1" : "application/json";
+      const res = await client.request({ method: "GET", path: `${path}?${query}`, headers: { accept } });
       if (res.statusCode !== 200) throw new Error(`watch ${path}: HTTP ${res.statusCode}: ${(await res.body.text()).slice(0, 300)}`);
       return res.body;
     };

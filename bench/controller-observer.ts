@@ -11,9 +11,9 @@ const CHILDREN = { pods: 3, persistentvolumeclaims: 3, services: 2, poddisruptio
 type ChildKind = keyof typeof CHILDREN;
 const GROUP_PATH: Record<ChildKind, string> = { pods: "/api/v1", persistentvolumeclaims: "/api/v1", services: "/api/v1", poddisruptionbudgets: "/apis/policy/v1" };
 
-interface Pod {
+/** Children are watched as metadata only: their labels say whose they are. */
+interface Child {
   metadata: Meta;
-  status?: { conditions?: Array<{ type: string; status: string }> };
 }
 
 interface Cluster {
@@ -67,7 +67,7 @@ export class Observer {
     const ns = `/namespaces/${this.namespace}`;
     await this.api.watch<Cluster>(`/apis/rqlite.io/v1alpha1${ns}/rqclusters`, (e) => this.onCluster(e));
     for (const kind of Object.keys(CHILDREN) as ChildKind[]) {
-      await this.api.watch<Pod>(`${GROUP_PATH[kind]}${ns}/${kind}`, (e) => this.onChild(kind, e));
+      await this.api.watch<Child>(`${GROUP_PATH[kind]}${ns}/${kind}`, (e) => this.onChild(kind, e), true);
     }
   }
 
@@ -110,7 +110,7 @@ export class Observer {
     this.check();
   }
 
-  private onChild(kind: ChildKind, e: WatchEvent<Pod>): void {
+  private onChild(kind: ChildKind, e: WatchEvent<Child>): void {
     const cluster = e.object.metadata.labels?.[LABEL_CLUSTER];
     if (!cluster || e.type === "BOOKMARK") return;
     const s = this.state(cluster);
@@ -127,10 +127,9 @@ export class Observer {
   }
 
   /** Marks a new Pod Ready, as a kubelet would once its containers pass their readiness probe. */
-  private playKubelet(pod: Pod): void {
+  private playKubelet(pod: Child): void {
     const uid = pod.metadata.uid!;
-    const ready = pod.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True");
-    if (ready || pod.metadata.deletionTimestamp || this.marked.has(uid)) return;
+    if (pod.metadata.deletionTimestamp || this.marked.has(uid)) return;
     this.marked.add(uid);
     // No podIP: no rqlited runs here, and an address would only make the controller dial nothing.
     const body = { status: { phase: "Running", conditions: [{ type: "Ready", status: "True" }] } };

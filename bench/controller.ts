@@ -5,13 +5,13 @@
 // during an idle minute after, and its peak RSS.
 //
 //   npm run bench:controller -- [--sizes 1,100,1000] [--json FILE] [--workers N] [--idle SECONDS]
-//                                [--timeout SECONDS] [--tsx]
+//                                [--timeout SECONDS] [--parallelism N] [--tsx] [--cpu-prof]
 //
 // A fresh control plane per size, not a namespace per size on one: the controller watches every
 // namespace, so the clusters of an earlier size would sit in its caches (inflating RSS and every
 // list) and in etcd and the apiserver's watch cache (slowing every write); each size would
 // measure its predecessors too.
-import { writeFile } from "node:fs/promises";
+import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -76,6 +76,8 @@ interface SizeResult {
   };
   cpuSecondsCreate: { apiserver: number; etcd: number; bench: number };
   kubeletErrors: string[];
+  /** The most frequent reconcile errors the controller logged, with "rq-N" for cluster names. */
+  reconcileErrors: Array<{ count: number; err: string }>;
 }
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
@@ -128,7 +130,12 @@ async function settle(c: ControllerProcess, timeoutMs = 30_000): Promise<number>
 }
 
 interface Setup {
-  entry?: string;
+  /** Node's arguments that run the controller: the compiled main.js, or the source through tsx. */
+  entry: string[];
+  /** Where the controller's log of each size is kept. */
+  logDir: string;
+  /** Write a V8 CPU profile of the controller per size into logDir. */
+  cpuProf: boolean;
   workers?: number;
   idleSeconds: number;
   timeoutSeconds: number;
@@ -136,16 +143,30 @@ interface Setup {
 }
 
 async function runSize(n: number, setup: Setup): Promise<SizeResult> {
-  const cp = await startControlPlane();
+  // 1000 clusters have 1000 ClusterIP Services; the harness's /24 holds 254.
+  const cp = await startControlPlane({ extraApiServerArgs: ["--service-cluster-ip-range=10.0.0.0/16"] });
   const api = new BenchApi(cp, setup.parallelism * 2);
   let controller: ControllerProcess | undefined;
   try {
     return await measureSize(n, setup, cp, api, (c) => (controller = c));
   } finally {
     await controller?.stop();
+    // The control plane's folder goes with it; the controller's log is worth keeping.
+    if (controller) await copyFile(controller.proc.logFile, join(setup.logDir, `controller-${n}.log`));
     await api.close();
     await cp.stop();
   }
+}
+
+/** The distinct reconcile errors in a controller log, most frequent first. */
+async function reconcileErrors(logFile: string): Promise<Array<{ count: number; err: string }>> {
+  const counts = new Map<string, number>();
+  for (const line of (await readFile(logFile, "utf8")).split("\n")) {
+    if (!line.includes("processing failed")) continue;
+    const err = String((JSON.parse(line) as { err?: string }).err).replace(/rq-\d+/g, "rq-N");
+    counts.set(err, (counts.get(err) ?? 0) + 1);
+  }
+  return [...counts].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([err, count]) => ({ count, err }));
 }
 
 async function measureSize(n: number, setup: Setup, cp: ControlPlane, api: BenchApi, started: (c: ControllerProcess) => void): Promise<SizeResult> {
@@ -155,7 +176,8 @@ async function measureSize(n: number, setup: Setup, cp: ControlPlane, api: Bench
   await cp.kubectlOk(["apply", "-f", join(root, "deploy/base/controller-rbac.yaml")]);
   const kubeconfig = await cp.serviceAccountKubeconfig(OPERATOR_NS, "rqlite-operator-controller");
   const controller = await startController({
-    kubeconfig, logDir: cp.dir, name: `controller-${n}`, entry: setup.entry,
+    kubeconfig, logDir: cp.dir, name: `controller-${n}`,
+    node: [...(setup.cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${setup.logDir}`, `--cpu-prof-name=controller-${n}.cpuprofile`] : []), ...setup.entry],
     args: ["--leader-elect", `--leader-election-namespace=${OPERATOR_NS}`, ...(setup.workers ? [`--workers=${setup.workers}`] : [])],
     // Info, as deployed: the harness's debug default would measure logging.
     env: { LOG_LEVEL: "info" },
@@ -175,12 +197,16 @@ async function measureSize(n: number, setup: Setup, cp: ControlPlane, api: Bench
 
   observer.markStart();
   const t0 = performance.now();
+  let last = { line: "", at: 0 };
   const progress = setInterval(() => {
     const p = observer.progress();
-    const mem = memoryOf(pid);
-    console.log(`  [${n}] ${((performance.now() - t0) / 1000).toFixed(1)}s clusters ${p.clusters} pods ${p.children.pods} (marked ready ${p.markedReady}) `
-      + `pvcs ${p.children.persistentvolumeclaims} svcs ${p.children.services} pdbs ${p.children.poddisruptionbudgets} | complete ${p.complete} running ${p.running} `
-      + `| controller rss ${Math.round(mem.rssBytes / MB)} MB cpu ${round(cpuSecondsOf(pid) - cpu0.controller)} s`);
+    const line = `clusters ${p.clusters} pods ${p.children.pods} (marked ready ${p.markedReady}) pvcs ${p.children.persistentvolumeclaims} `
+      + `svcs ${p.children.services} pdbs ${p.children.poddisruptionbudgets} | complete ${p.complete} running ${p.running}`;
+    // A stalled run says so every 30 s instead of repeating itself every 3.
+    if (line === last.line && performance.now() - last.at < 30_000) return;
+    last = { line, at: performance.now() };
+    console.log(`  [${n}] ${((performance.now() - t0) / 1000).toFixed(1)}s ${line} `
+      + `| controller rss ${Math.round(memoryOf(pid).rssBytes / MB)} MB cpu ${round(cpuSecondsOf(pid) - cpu0.controller)} s`);
   }, 3000);
   const creates = new Limiter(setup.parallelism);
   let createdMs = 0;
@@ -225,6 +251,7 @@ async function measureSize(n: number, setup: Setup, cp: ControlPlane, api: Bench
     },
     cpuSecondsCreate: { apiserver: cpuCreate.apiserver, etcd: cpuCreate.etcd, bench: cpuCreate.bench },
     kubeletErrors: observer.errors.slice(0, 10),
+    reconcileErrors: await reconcileErrors(controller.proc.logFile),
   };
 
   if (!error) {
@@ -272,6 +299,7 @@ function printTable(results: SizeResult[]): void {
     "apiserver CPU s": r.cpuSecondsCreate.apiserver,
   }])));
   for (const r of results) {
+    for (const e of r.reconcileErrors) console.log(`  ${r.clusters}: ${e.count} x reconcile error: ${e.err}`);
     console.log(`  ${r.clusters}: ${r.controller.reconciles} reconciles (${r.controller.reconcileErrors} errors), mean ${r.controller.meanReconcileMs} ms, `
       + `mean queue wait ${r.controller.meanQueueWaitMs} ms; mean request ms ${fmt(r.controller.meanRequestMsByVerb)}; ${r.events} Events; `
       + `codes ${fmt(r.create.byCode)}; etcd CPU ${r.cpuSecondsCreate.etcd} s, bench CPU ${r.cpuSecondsCreate.bench} s`);
@@ -288,6 +316,7 @@ async function main(): Promise<void> {
       timeout: { type: "string", default: "300" },
       parallelism: { type: "string", default: "16" },
       tsx: { type: "boolean", default: false },
+      "cpu-prof": { type: "boolean", default: false },
     },
   });
   const sizes = values.sizes!.split(",").map(Number);
@@ -297,14 +326,16 @@ async function main(): Promise<void> {
     throw new Error("--idle, --timeout, --parallelism and --workers must be positive numbers");
   }
 
-  let entry: string | undefined;
+  // Under the checkout, so the compiled files find node_modules.
+  const build = join(root, ".tmp", "bench-controller");
+  const logDir = join(build, "logs");
+  await mkdir(logDir, { recursive: true });
+  let entry = ["--import", "tsx", join(root, "controller/main.ts")];
   if (!values.tsx) {
-    // Under the checkout, so the compiled files find node_modules.
-    const build = join(root, ".tmp", "bench-controller");
     await compile(root, build, [join(root, "controller/main.ts")]);
-    entry = join(build, "controller/main.js");
+    entry = [join(build, "controller/main.js")];
   }
-  const setup: Setup = { entry, workers: numbers.workers, idleSeconds: numbers.idle, timeoutSeconds: numbers.timeout, parallelism: numbers.parallelism };
+  const setup: Setup = { entry, logDir, cpuProf: values["cpu-prof"]!, workers: numbers.workers, idleSeconds: numbers.idle, timeoutSeconds: numbers.timeout, parallelism: numbers.parallelism };
   console.log(`controller bench (${values.tsx ? "tsx" : "compiled"}): sizes ${sizes.join(", ")}, 3 voters each, workers ${numbers.workers ?? "default"}, `
     + `${numbers.parallelism} parallel creates and kubelet patches, idle ${numbers.idle} s; ${availableParallelism()} CPUs, load ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
   const results: SizeResult[] = [];
@@ -320,6 +351,7 @@ async function main(): Promise<void> {
     clearInterval(keepAlive);
   }
   printTable(results);
+  console.log(`controller logs: ${logDir}`);
   const missed = misses(results);
   const convergeTarget = sizes.includes(TARGET_SIZE) ? `${TARGET_SIZE} clusters converged < ${TARGETS.convergeSeconds} s, ` : "";
   console.log(missed.length === 0

@@ -53,8 +53,9 @@ export class ClusterController {
   constructor(private readonly opts: ClusterControllerOptions) {
     this.log = opts.logger ?? componentLogger("controller", { controller: CONTROLLER });
     const { client, namespaces } = opts;
-    // Children are found by the managed-by label, so the caches hold only the operator's objects.
-    const owned = { client, namespaces, labelSelector: `${LABEL_MANAGED_BY}=${MANAGER_NAME}` };
+    // Children are found by the managed-by label, so the caches hold only the operator's objects;
+    // they are indexed by their cluster's key, so a reconcile finds them without a scan.
+    const owned = { client, namespaces, labelSelector: `${LABEL_MANAGED_BY}=${MANAGER_NAME}`, indexKey: clusterKeyOf };
     this.clusters = new Informer({ client, namespaces, apiPath: `/apis/${GROUP}/${VERSION}`, resource: PLURAL });
     this.pods = new Informer({ ...owned, apiPath: "/api/v1", resource: "pods" });
     this.pvcs = new Informer({ ...owned, apiPath: "/api/v1", resource: "persistentvolumeclaims" });
@@ -97,8 +98,8 @@ export class ClusterController {
     });
     // A child's event wakes its cluster, found by the label every child carries.
     const enqueueOwner = (obj: KubernetesObject) => {
-      const cluster = obj.metadata?.labels?.[LABEL_CLUSTER];
-      if (cluster) this.queue.add(`${obj.metadata!.namespace}/${cluster}`);
+      const key = clusterKeyOf(obj);
+      if (key) this.queue.add(key);
     };
     for (const inf of [this.pods, this.pvcs, this.services, this.pdbs] as Informer<KubernetesObject>[]) {
       inf.on("add", enqueueOwner);
@@ -121,9 +122,8 @@ export class ClusterController {
     }
   }
 
-  private children(namespace: string, cluster: string): Children {
-    const of = <T extends KubernetesObject>(inf: Informer<T>) => inf.list(namespace).filter((o) => o.metadata?.labels?.[LABEL_CLUSTER] === cluster);
-    return { pods: of(this.pods), pvcs: of(this.pvcs), services: of(this.services), pdbs: of(this.pdbs) };
+  private children(key: string): Children {
+    return { pods: this.pods.byIndex(key), pvcs: this.pvcs.byIndex(key), services: this.services.byIndex(key), pdbs: this.pdbs.byIndex(key) };
   }
 
   /** Reconciles one cluster key; throws to make the queue retry it with backoff. */
@@ -133,14 +133,15 @@ export class ClusterController {
     const { namespace, name, uid } = cluster.metadata as { namespace: string; name: string; uid: string };
     const log = this.log.child({ rqcluster: key });
     const started = performance.now();
+    const events = this.recorder({ namespace, name, uid });
     try {
       const { actions, requeueAfterMs } = await reconcileCluster(
         {
-          writer: this.writer, events: this.recorder({ namespace, name, uid }), addressing: this.opts.addressing, rqlite: this.rqlite,
+          writer: this.writer, events, addressing: this.opts.addressing, rqlite: this.rqlite,
           unreachableSince: (nodeName) => unreachableSince(this.nodes.get("", nodeName)), nodeFailureTimeoutMs: this.opts.nodeFailureTimeoutMs,
         },
         cluster,
-        this.children(namespace, name),
+        this.children(key),
       );
       this.metrics.total.inc({ controller: CONTROLLER, result: requeueAfterMs === undefined ? "success" : "requeue_after" });
       if (actions.length) log.info({ actions }, "reconciled");
@@ -152,6 +153,8 @@ export class ClusterController {
       this.metrics.errors.inc({ controller: CONTROLLER });
       throw err;
     } finally {
+      // Also after a failure: what the step did before it failed happened.
+      events.flush();
       this.metrics.time.observe({ controller: CONTROLLER }, (performance.now() - started) / 1000);
     }
   }
@@ -188,6 +191,12 @@ export class ClusterController {
   hasSynced(): boolean {
     return [this.clusters, this.pods, this.pvcs, this.services, this.pdbs, this.nodes].every((inf) => inf.hasSynced());
   }
+}
+
+/** The key of the cluster a child belongs to, from the label every child carries. */
+function clusterKeyOf(obj: KubernetesObject): string | undefined {
+  const cluster = obj.metadata?.labels?.[LABEL_CLUSTER];
+  return cluster ? `${obj.metadata!.namespace}/${cluster}` : undefined;
 }
 
 /** When the node controller marked the node unreachable (Ready Unknown), or undefined if it is not. */

@@ -5,7 +5,7 @@ import { KubeApiError, type KubeClient, type KubeRequest } from "./kubeClient.js
 import { componentLogger, type Logger } from "./log.js";
 import { sleep } from "./sleep.js";
 
-export interface InformerOptions {
+export interface InformerOptions<T extends KubernetesObject = KubernetesObject> {
   client: KubeClient;
   /** The API group-version path: "/api/v1" for the core group, else "/apis/<group>/<version>". */
   apiPath: string;
@@ -32,6 +32,11 @@ export interface InformerOptions {
   requestTimeoutMs?: number;
   /** Objects per list page. Default 500. */
   pageSize?: number;
+  /**
+   * Groups the cached objects by this key (undefined: in no group), for byIndex(): a lookup
+   * that does not scan the whole cache, as client-go's indexers.
+   */
+  indexKey?: (obj: T) => string | undefined;
   logger?: Logger;
 }
 
@@ -86,6 +91,8 @@ interface ListPage<T> {
  */
 export class Informer<T extends KubernetesObject> extends EventEmitter<InformerEvents<T>> {
   private readonly cache = new Map<string, T>();
+  /** indexKey → objectKey → object, kept in step with the cache. */
+  private readonly index = new Map<string, Map<string, T>>();
   private readonly scopes: Scope[];
   private readonly log: Logger;
   private readonly watchdogMs: number;
@@ -94,7 +101,7 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
   private loops: Promise<void>[] = [];
   private syncWaiters: Array<() => void> = [];
 
-  constructor(private readonly opts: InformerOptions) {
+  constructor(private readonly opts: InformerOptions<T>) {
     super();
     const namespaces = opts.namespaces?.length ? [...new Set(opts.namespaces)] : [undefined];
     this.scopes = namespaces.map((namespace) => ({ namespace, resourceVersion: undefined, synced: false }));
@@ -142,6 +149,11 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
   /** A cached object by its objectKey(). */
   getByKey(key: string): T | undefined {
     return this.cache.get(key);
+  }
+
+  /** The cached objects whose indexKey is `key`. */
+  byIndex(key: string): T[] {
+    return [...(this.index.get(key)?.values() ?? [])];
   }
 
   /** The cached objects of one namespace, or all of them. */
@@ -212,14 +224,14 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
       const key = objectKey(obj);
       listed.add(key);
       const old = this.cache.get(key);
-      this.cache.set(key, obj);
+      this.put(key, obj, old);
       if (!old) this.emitSafely("add", obj);
       else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.emitSafely("update", obj, old);
     }
     for (const [key, old] of this.cache) {
       const inScope = scope.namespace === undefined || old.metadata?.namespace === scope.namespace;
       if (inScope && !listed.has(key)) {
-        this.cache.delete(key);
+        this.remove(key, old);
         this.emitSafely("delete", old);
       }
     }
@@ -276,13 +288,42 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
     const key = objectKey(obj);
     const old = this.cache.get(key);
     if (type === "DELETED") {
-      this.cache.delete(key);
+      if (old) this.remove(key, old);
       this.emitSafely("delete", obj);
       return;
     }
-    this.cache.set(key, obj);
+    this.put(key, obj, old);
     if (old) this.emitSafely("update", obj, old);
     else this.emitSafely("add", obj);
+  }
+
+  /**
+   * Caches an object without its managedFields: nothing here reads them, and they are a large
+   * share of every object (controller-runtime's TransformStripManagedFields does the same).
+   */
+  private put(key: string, obj: T, old: T | undefined): void {
+    if (obj.metadata?.managedFields) delete obj.metadata.managedFields;
+    this.cache.set(key, obj);
+    if (!this.opts.indexKey) return;
+    const [was, is] = [old && this.opts.indexKey(old), this.opts.indexKey(obj)];
+    if (was !== undefined && was !== is) this.unindex(was, key);
+    if (is !== undefined) {
+      let group = this.index.get(is);
+      if (!group) this.index.set(is, (group = new Map()));
+      group.set(key, obj);
+    }
+  }
+
+  private remove(key: string, old: T): void {
+    this.cache.delete(key);
+    const was = this.opts.indexKey?.(old);
+    if (was !== undefined) this.unindex(was, key);
+  }
+
+  private unindex(indexKey: string, key: string): void {
+    const group = this.index.get(indexKey);
+    group?.delete(key);
+    if (group?.size === 0) this.index.delete(indexKey);
   }
 
   private collectionPath(scope: Scope): string {

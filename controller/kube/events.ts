@@ -1,5 +1,8 @@
 // Kubernetes Events on the RqCluster, so `kubectl describe rqc` shows what the operator did.
 // Recording never fails a reconcile: an Event that cannot be written is reported and dropped.
+// What one reconcile records is sent when it ends, one Event per type and reason: creating a
+// cluster's nine children is one "Created" Event, not nine, which halves the writes of a
+// cluster's creation.
 import { API_VERSION, KIND, MANAGER_NAME } from "../../shared/names.js";
 import type { KubeClient } from "../kubeClient.js";
 import type { EventSink } from "../reconcile/ports.js";
@@ -11,7 +14,15 @@ export interface EventTarget {
   uid: string;
 }
 
-export type EventRecorder = (target: EventTarget) => EventSink;
+export interface BufferedEventSink extends EventSink {
+  /** Sends what was recorded since the last flush: one Event per type and reason. */
+  flush(): void;
+}
+
+export type EventRecorder = (target: EventTarget) => BufferedEventSink;
+
+/** An Event's message is capped at 1 KiB, as client-go caps it. */
+const MAX_MESSAGE = 1024;
 
 /** The same Event again within this window is dropped, so a step that waits does not flood. */
 const REPEAT_WINDOW_MS = 5 * 60_000;
@@ -29,7 +40,7 @@ export function makeEventRecorder(client: KubeClient, instance: string, onError:
     return false;
   };
   return (target) => {
-    const emit = (type: "Normal" | "Warning", reason: string, message: string) => {
+    const send = (type: "Normal" | "Warning", reason: string, message: string) => {
       if (isRepeat(`${target.namespace}/${target.name}/${target.uid}|${type}|${reason}|${message}`)) return;
       const now = new Date().toISOString();
       // Unique per process and call, like client-go's "<object>.<hex timestamp>".
@@ -40,7 +51,7 @@ export function makeEventRecorder(client: KubeClient, instance: string, onError:
         body: {
           metadata: { name, namespace: target.namespace },
           involvedObject: { apiVersion: API_VERSION, kind: KIND, name: target.name, namespace: target.namespace, uid: target.uid },
-          type, reason, message: message.slice(0, 1024),
+          type, reason, message: message.slice(0, MAX_MESSAGE),
           source: { component: MANAGER_NAME, host: instance },
           firstTimestamp: now, lastTimestamp: now, count: 1,
           reportingComponent: MANAGER_NAME, reportingInstance: instance,
@@ -48,9 +59,31 @@ export function makeEventRecorder(client: KubeClient, instance: string, onError:
         timeoutMs: 10_000,
       }).catch(onError);
     };
+    const pending = new Map<string, { type: "Normal" | "Warning"; reason: string; messages: string[] }>();
+    const record = (type: "Normal" | "Warning", reason: string, message: string) => {
+      const key = `${type}|${reason}`;
+      const entry = pending.get(key) ?? { type, reason, messages: [] };
+      pending.set(key, entry);
+      if (!entry.messages.includes(message)) entry.messages.push(message);
+    };
     return {
-      normal: (reason, message) => emit("Normal", reason, message),
-      warning: (reason, message) => emit("Warning", reason, message),
+      normal: (reason, message) => record("Normal", reason, message),
+      warning: (reason, message) => record("Warning", reason, message),
+      flush: () => {
+        for (const { type, reason, messages } of pending.values()) send(type, reason, joinMessages(messages));
+        pending.clear();
+      },
     };
   };
+}
+
+/** "a; b; c", or as many as fit in an Event with "(and N more)" when they do not all fit. */
+function joinMessages(messages: string[]): string {
+  const all = messages.join("; ");
+  if (all.length <= MAX_MESSAGE) return all;
+  for (let n = messages.length - 1; n > 0; n--) {
+    const text = `${messages.slice(0, n).join("; ")}; (and ${messages.length - n} more)`;
+    if (text.length <= MAX_MESSAGE) return text;
+  }
+  return messages[0]!;
 }

@@ -153,6 +153,23 @@ describe("Informer", function () {
     assert.equal(inf.list().length, 2);
   });
 
+  it("indexes objects by a key as they come, change and go, and caches them without managedFields", async () => {
+    const inf = informer(cp.kubeconfigPath, { namespaces: [nsC], indexKey: (o) => o.metadata?.labels?.group });
+    inf.start();
+    await inf.waitForSync(10_000);
+    await cm(nsC, "ix-1", "1", { group: "g1" });
+    await cm(nsC, "ix-2", "1", { group: "g1" });
+    await cm(nsC, "ix-3", "1", { group: "g2" });
+    const names = (group: string) => inf.byIndex(group).map((o) => o.metadata!.name).sort().join();
+    await eventually("all three indexed", () => names("g1") === "ix-1,ix-2" && names("g2") === "ix-3");
+    await core.patchNamespacedConfigMap({ namespace: nsC, name: "ix-2", body: [{ op: "replace", path: "/metadata/labels/group", value: "g2" }] });
+    await eventually("ix-2 moved to g2", () => names("g2") === "ix-2,ix-3");
+    assert.equal(names("g1"), "ix-1");
+    await remove(nsC, "ix-1");
+    await eventually("ix-1 gone from g1", () => names("g1") === "");
+    assert.ok(inf.list().length >= 2 && inf.list().every((o) => o.metadata?.managedFields === undefined), "no cached object keeps managedFields");
+  });
+
   it("retries a failing list with backoff instead of stopping, and syncs once access is granted", async () => {
     const ns = await createTestNamespace(cp, "inf-late");
     const inf = informer(saKubeconfig, { namespaces: [ns] });

@@ -8,6 +8,7 @@ import { KubeApiError, KubeClient, loadKubeConfig } from "../../controller/kubeC
 import type { ControlPlane } from "../env/controlplane.js";
 import { freePort } from "../env/ports.js";
 import { createTestNamespace, sharedControlPlane } from "../env/shared.js";
+import { TcpProxy } from "./support/tcpProxy.js";
 
 /** Runs `fn` with some environment variables replaced (undefined removes one), then restores them. */
 async function withEnv<T>(vars: Record<string, string | undefined>, fn: () => T | Promise<T>): Promise<T> {
@@ -96,6 +97,42 @@ describe("KubeClient", function () {
     }
     assert.deepEqual(seen, ["ADDED watched"]);
     assert.equal(await client.requestCount({ method: "GET", code: "200" }), 1);
+  });
+
+  it("keeps connections alive across requests; a list asked to, and a watch, get their own", async () => {
+    const proxy = await TcpProxy.start(cp.url);
+    try {
+      const client = KubeClient.load(new Registry(), await proxy.kubeconfig(cp.kubeconfigPath));
+      const path = `/api/v1/namespaces/${ns}/configmaps`;
+      for (let i = 0; i < 10; i++) await client.request({ method: "GET", path });
+      assert.equal(proxy.accepted, 1, "ten requests in a row share one connection");
+      await client.request({ method: "GET", path, freshConnection: true });
+      assert.equal(proxy.accepted, 2);
+      await client.request({ method: "GET", path });
+      assert.equal(proxy.accepted, 2, "the pooled connection is still there");
+      const abort = new AbortController();
+      await client.watch(path, {}, abort.signal);
+      assert.equal(proxy.accepted, 3, "a watch opens its own");
+      abort.abort();
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("after a pooled request fails, later requests get new connections instead of the pool's other ones", async () => {
+    const proxy = await TcpProxy.start(cp.url);
+    try {
+      const client = KubeClient.load(new Registry(), await proxy.kubeconfig(cp.kubeconfigPath));
+      const path = `/api/v1/namespaces/${ns}/configmaps`;
+      await Promise.all([client.request({ method: "GET", path }), client.request({ method: "GET", path })]);
+      assert.equal(proxy.accepted, 2, "two pooled connections");
+      proxy.freeze(); // both idle connections now swallow whatever is sent on them
+      await assert.rejects(client.request({ method: "GET", path, timeoutMs: 300 }), new RegExp(`GET ${path}: timed out after 300 ms`));
+      await client.request({ method: "GET", path, timeoutMs: 5000 });
+      assert.equal(proxy.accepted, 3, "the request after the failure opened a new connection");
+    } finally {
+      await proxy.close();
+    }
   });
 
   it("counts a request that got no answer as code <error>, with the path in the error", async () => {

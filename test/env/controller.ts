@@ -28,8 +28,11 @@ export interface Sample {
 
 export interface ControllerOptions {
   kubeconfig: string;
-  /** A compiled controller/main.js to run instead of the TypeScript source through tsx. */
-  entry?: string;
+  /**
+   * Node's arguments up to the controller's own, e.g. a compiled main.js with V8 flags before
+   * it; by default the TypeScript source runs through tsx.
+   */
+  node?: string[];
   logDir: string;
   name: string;
   args?: string[];
@@ -40,7 +43,7 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const procs = new ProcessGroup();
   const [metricsPort, healthPort] = [await freePort(), await freePort()];
   const proc = procs.start(opts.name, process.execPath, [
-    ...(opts.entry ? [opts.entry] : ["--import", "tsx", join(root, "controller/main.ts")]),
+    ...(opts.node ?? ["--import", "tsx", join(root, "controller/main.ts")]),
     `--kubeconfig=${opts.kubeconfig}`,
     `--metrics-bind-address=127.0.0.1:${metricsPort}`,
     `--health-probe-bind-address=127.0.0.1:${healthPort}`,

@@ -12,6 +12,8 @@ import { parse, stringify } from "yaml";
 export class TcpProxy {
   private readonly pairs = new Set<[Socket, Socket]>();
   private partitioned = false;
+  /** Connections accepted so far: how many a client opened. */
+  accepted = 0;
 
   private constructor(private readonly server: Server, readonly port: number) {}
 
@@ -65,6 +67,7 @@ export class TcpProxy {
   }
 
   private accept(client: Socket, host: string, port: number): void {
+    this.accepted++;
     client.on("error", () => {});
     // Partitioned: accepted but never forwarded, so the caller's request hangs.
     const upstream = this.partitioned ? client : connect(port, host);
