@@ -23,7 +23,7 @@ import { installCRDs } from "../test/env/crds.js";
 import { compile } from "./compile.js";
 import { BenchApi, Limiter } from "./controller-api.js";
 import { Observer } from "./controller-observer.js";
-import { cpuSecondsOf, memoryOf } from "./procstats.js";
+import { cpuSecondsOf, memoryOf, pidNamed } from "./procstats.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
@@ -37,6 +37,7 @@ const TARGETS = {
 const TARGET_SIZE = 1000;
 const OPERATOR_NS = "rqlite-operator-system";
 const BENCH_NS = "bench";
+const WARMUP_NS = "bench-warmup";
 const WRITES = ["POST", "PATCH", "DELETE"];
 const MB = 1024 * 1024;
 
@@ -109,10 +110,22 @@ function meanMs(samples: Sample[], name: string, match: (s: Sample) => boolean =
   return count ? round((total / count) * 1000, 2) : 0;
 }
 
-/** The samples of several metrics, each tagged with its metric name as `__name`. */
-async function scrape(c: ControllerProcess, names: string[]): Promise<Sample[]> {
-  const all = await Promise.all(names.map(async (n) => (await c.samples(n)).map((s) => ({ ...s, labels: { ...s.labels, __name: n } }))));
+const STATS = ["controller_runtime_reconcile_total", "controller_runtime_reconcile_errors_total",
+  "controller_runtime_reconcile_time_seconds_sum", "controller_runtime_reconcile_time_seconds_count",
+  "workqueue_queue_duration_seconds_sum", "workqueue_queue_duration_seconds_count",
+  "rest_client_request_duration_seconds_sum", "rest_client_request_duration_seconds_count"];
+
+/** The samples of the STATS metrics, each tagged with its metric name as `__name`. */
+async function scrapeStats(c: ControllerProcess): Promise<Sample[]> {
+  const all = await Promise.all(STATS.map(async (n) => (await c.samples(n)).map((s) => ({ ...s, labels: { ...s.labels, __name: n } }))));
   return all.flat();
+}
+
+/** What the counters in `after` gained since `before`: the warm-up's share taken out. */
+function sinceBefore(before: Sample[], after: Sample[]): Sample[] {
+  const key = (s: Sample) => JSON.stringify(Object.entries(s.labels).sort());
+  const was = new Map(before.map((s) => [key(s), s.value]));
+  return after.map((s) => ({ ...s, value: s.value - (was.get(key(s)) ?? 0) }));
 }
 
 /** Waits until the work queue is empty and nothing is being processed, then 1 s more. */
@@ -169,6 +182,23 @@ async function reconcileErrors(logFile: string): Promise<Array<{ count: number; 
   return [...counts].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([err, count]) => ({ count, err }));
 }
 
+/**
+ * Waits until the controller has reconciled a paused cluster in a namespace of its own: caches
+ * that have synced may still have watches on the way, and a fresh apiserver's first watch of a
+ * new CRD can take seconds, which would count against the smallest size.
+ */
+async function warmUp(cp: ControlPlane, api: BenchApi, controller: ControllerProcess): Promise<void> {
+  await cp.kubectlOk(["create", "namespace", WARMUP_NS]);
+  const path = `/apis/rqlite.io/v1alpha1/namespaces/${WARMUP_NS}/rqclusters`;
+  await api.request("POST", path, { apiVersion: "rqlite.io/v1alpha1", kind: "RqCluster", metadata: { name: "warmup" }, spec: { replicas: 3, paused: true } });
+  for (const deadline = Date.now() + 30_000; ;) {
+    const cluster = await api.request<{ status?: { phase?: string } }>("GET", `${path}/warmup`);
+    if (cluster.status?.phase === "Paused") return;
+    if (Date.now() > deadline) throw new Error(`the controller did not reconcile a paused cluster within 30 s; log ${controller.proc.logFile}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 async function measureSize(n: number, setup: Setup, cp: ControlPlane, api: BenchApi, started: (c: ControllerProcess) => void): Promise<SizeResult> {
   await installCRDs(cp, [join(root, "crds/rqlite.io_rqclusters.yaml")]);
   await cp.kubectlOk(["create", "namespace", OPERATOR_NS]);
@@ -184,15 +214,17 @@ async function measureSize(n: number, setup: Setup, cp: ControlPlane, api: Bench
   });
   started(controller);
   const pid = controller.proc.child.pid!;
-  const [etcdPid, apiserverPid] = cp.pids as [number, number];
+  const [etcdPid, apiserverPid] = [pidNamed(cp.pids, "etcd"), pidNamed(cp.pids, "kube-apiserver")];
   for (const deadline = Date.now() + 30_000; !(await controller.isLeader()) || !(await fetch(`${controller.healthUrl}/readyz`)).ok;) {
     if (Date.now() > deadline) throw new Error(`controller did not lead with synced caches within 30 s; log ${controller.proc.logFile}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 
+  await warmUp(cp, api, controller);
   const observer = new Observer(api, BENCH_NS, n, setup.parallelism);
   await observer.start();
   const before = await requestCounts(controller);
+  const statsBefore = await scrapeStats(controller);
   const cpu0 = { controller: cpuSecondsOf(pid), apiserver: cpuSecondsOf(apiserverPid), etcd: cpuSecondsOf(etcdPid), bench: process.cpuUsage() };
 
   observer.markStart();
@@ -230,11 +262,8 @@ async function measureSize(n: number, setup: Setup, cp: ControlPlane, api: Bench
     bench: round((benchCpu.user + benchCpu.system) / 1e6, 2),
   };
   const afterCreate = await requestCounts(controller);
-  const stats = await scrape(controller, ["controller_runtime_reconcile_total", "controller_runtime_reconcile_errors_total",
-    "controller_runtime_reconcile_time_seconds_sum", "controller_runtime_reconcile_time_seconds_count",
-    "workqueue_queue_duration_seconds_sum", "workqueue_queue_duration_seconds_count",
-    "rest_client_request_duration_seconds_sum", "rest_client_request_duration_seconds_count"]);
-  const verbs = [...new Set(stats.filter((s) => s.labels.verb).map((s) => s.labels.verb!))];
+  const stats = sinceBefore(statsBefore, await scrapeStats(controller));
+  const verbs = [...new Set(stats.filter((s) => s.labels.__name === "rest_client_request_duration_seconds_count" && s.value > 0).map((s) => s.labels.verb!))];
   const result: SizeResult = {
     clusters: n, converged: error === undefined, ...(error ? { error } : {}), createdMs, ...observer.milestones,
     create: requestDelta(before, afterCreate, n),

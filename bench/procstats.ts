@@ -23,3 +23,11 @@ export function cpuSecondsOf(pid: number): number {
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
 }
+
+/** The one process among `pids` whose command name is `name`; throws naming what it found. */
+export function pidNamed(pids: number[], name: string): number {
+  const names = pids.map((pid) => readFileSync(`/proc/${pid}/comm`, "utf8").trim());
+  const i = names.indexOf(name);
+  if (i < 0) throw new Error(`no process named ${name} among ${pids.map((p, j) => `${p} (${names[j]})`).join(", ")}`);
+  return pids[i]!;
+}
