@@ -24,10 +24,28 @@ export function cpuSecondsOf(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
 }
 
+/**
+ * Seconds the process's main thread has spent runnable but waiting for a CPU (the second field
+ * of /proc/<pid>/schedstat). A server that waits here while requests are due is slowed by the
+ * machine, not by its own code; for Node, the main thread is the one that runs JavaScript.
+ */
+export function runQueueSecondsOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/schedstat`, "utf8").trim().split(" ");
+  return Number(fields[1]) / 1e9;
+}
+
 /** The one process among `pids` whose command name is `name`; throws naming what it found. */
 export function pidNamed(pids: number[], name: string): number {
   const names = pids.map((pid) => readFileSync(`/proc/${pid}/comm`, "utf8").trim());
   const i = names.indexOf(name);
   if (i < 0) throw new Error(`no process named ${name} among ${pids.map((p, j) => `${p} (${names[j]})`).join(", ")}`);
   return pids[i]!;
+}
+
+/** CPU seconds every process on the machine has used so far (all cores), from /proc/stat. */
+export function machineBusySeconds(): number {
+  const line = readFileSync("/proc/stat", "utf8").split("\n")[0]!;
+  // cpu user nice system idle iowait irq softirq steal ...
+  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number) as number[];
+  return (user! + nice! + system! + irq! + softirq! + steal!) / CLOCK_TICKS_PER_SECOND;
 }
