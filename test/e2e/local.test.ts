@@ -7,18 +7,11 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { eventually } from "../env/eventually.js";
+import { isAlive } from "../env/processes.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const run = promisify(execFile);
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe("npm run local", function () {
   this.timeout(240_000);
@@ -55,7 +48,7 @@ describe("npm run local", function () {
       const pids = (await run("pgrep", ["-f", dir])).stdout.trim().split("\n").map(Number);
       child.kill("SIGINT");
       assert.equal(await exited, 0, out.slice(-2000));
-      await eventually("every process of the run to exit", () => pids.every((p) => !alive(p)), 15_000);
+      await eventually("every process of the run to exit", () => pids.every((p) => !isAlive(p)), 15_000);
       assert.equal(existsSync(dir), false, "the run's folder is removed");
     } finally {
       if (child.exitCode === null) child.kill("SIGKILL");

@@ -89,3 +89,13 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
     // ESRCH: the group is already gone, which is what we want.
   }
 }
+
+/** True while a process with this pid exists (signal 0 only checks). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

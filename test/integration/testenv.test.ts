@@ -11,20 +11,13 @@ import { cacheAssetsDir, resolveAssets } from "../env/assets.js";
 import { startControlPlane, type ControlPlane } from "../env/controlplane.js";
 import { installCRDs } from "../env/crds.js";
 import { eventually } from "../env/eventually.js";
+import { isAlive } from "../env/processes.js";
 import { createTestNamespace, sharedControlPlane } from "../env/shared.js";
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const widgetsCrd = join(root, "test/fixtures/widgets-crd.yaml");
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 
 describe("test control plane", () => {
@@ -98,9 +91,9 @@ describe("test control plane lifecycle", () => {
     const cp = await startControlPlane();
     const { pids, dir } = cp;
     assert.equal(pids.length, 2);
-    assert.ok(pids.every(alive) && existsSync(dir));
+    assert.ok(pids.every(isAlive) && existsSync(dir));
     await cp.stop();
-    assert.deepEqual(pids.filter(alive), []);
+    assert.deepEqual(pids.filter(isAlive), []);
     assert.equal(existsSync(dir), false);
   });
 
@@ -115,10 +108,10 @@ describe("test control plane lifecycle", () => {
       await eventually("testenv to print its pids", () => /pids [\d ]+ dir \S+/.test(out), 60_000);
       const [, pidList, dir] = /pids ([\d ]+) dir (\S+)/.exec(out)!;
       const pids = pidList!.trim().split(" ").map(Number);
-      assert.ok(pids.every(alive) && existsSync(dir!));
+      assert.ok(pids.every(isAlive) && existsSync(dir!));
       child.kill(signal);
       await exited;
-      await eventually("every control-plane process to exit", () => pids.every((p) => !alive(p)));
+      await eventually("every control-plane process to exit", () => pids.every((p) => !isAlive(p)));
       await eventually("the temp folder to be removed", () => !existsSync(dir!));
     });
   }
