@@ -50,7 +50,8 @@ export function parseControllerConfig(argv: string[], env: NodeJS.ProcessEnv = p
       "lease-duration": { type: "string", default: String(leaderElectionDefaults.leaseDurationSeconds) },
       "renew-deadline": { type: "string", default: String(leaderElectionDefaults.renewDeadlineSeconds) },
       "retry-period": { type: "string", default: String(leaderElectionDefaults.retryPeriodSeconds) },
-      workers: { type: "string", default: "4" },
+      // Reconciles wait on the API server and on rqlite; 8 keep 2 cores busy (bench:controller).
+      workers: { type: "string", default: "8" },
       "resync-period": { type: "string", default: "600" },
       // How long a Pod's Kubernetes node may be unreachable before its rqlite node is replaced.
       "node-failure-timeout": { type: "string", default: "300" },

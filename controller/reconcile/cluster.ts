@@ -69,7 +69,9 @@ export async function reconcileCluster(deps: ReconcileDeps, cluster: RqCluster, 
     const wait = await converge(step, c, owned, children, template, desiredHashes, view, auth?.state.hash);
     if (wait) result.requeueAfterMs = RQLITE_POLL_MS;
   }
-  await writeStatus(deps, cluster, c, owned, desiredHashes, view);
+  // The caches do not show children this step created yet, so a status now would be stale and
+  // rewritten at once; their watch events bring the next reconcile, which writes it.
+  if (!step.created) await writeStatus(deps, cluster, c, owned, desiredHashes, view);
   return result;
 }
 
@@ -96,8 +98,12 @@ class Step {
     this.deps.events.normal(reason, message);
   }
 
+  /** Children created by this step. */
+  created = 0;
+
   async create(obj: KubernetesObject, reason = "Created") {
     await this.deps.writer.create(obj);
+    this.created++;
     this.record(reason, `created ${obj.kind} ${obj.metadata!.name}`);
   }
 
