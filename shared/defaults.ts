@@ -16,9 +16,11 @@ function fillDefaults(schema: JsonSchema, value: unknown): unknown {
     value = cloneJson(schema.default);
   }
   if (isPlainObject(value)) {
-    for (const [name, propSchema] of Object.entries(schema.properties ?? {})) {
-      const filled = fillDefaults(propSchema, getOwn(value, name));
-      if (filled !== undefined) setOwn(value, name, filled);
+    const properties = schema.properties ?? {};
+    for (const name of Object.keys(properties)) {
+      const current = getOwn(value, name);
+      const filled = fillDefaults(properties[name]!, current);
+      if (filled !== current) setOwn(value, name, filled);
     }
   } else if (Array.isArray(value) && schema.items) {
     const items = schema.items;

@@ -36,12 +36,13 @@ export function dns1123Subdomain(value: string): string[] {
 
 /** A label or annotation key: `[prefix/]name`, the prefix a DNS subdomain. */
 export function qualifiedName(value: string): string[] {
-  const parts = value.split("/");
-  if (parts.length > 2) return ["a qualified name may contain at most one '/'"];
-  const name = parts.at(-1)!;
+  // indexOf rather than split: label and resource keys are checked on every admission.
+  const slash = value.indexOf("/");
+  if (slash >= 0 && value.includes("/", slash + 1)) return ["a qualified name may contain at most one '/'"];
+  const name = value.slice(slash + 1); // all of value when there is no slash
   const errs: string[] = [];
-  if (parts.length === 2) {
-    const prefix = parts[0]!;
+  if (slash >= 0) {
+    const prefix = value.slice(0, slash);
     if (prefix.length === 0) errs.push("prefix part must be non-empty");
     else errs.push(...dns1123Subdomain(prefix).map((e) => `prefix part ${e}`));
   }

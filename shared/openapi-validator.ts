@@ -26,33 +26,55 @@ interface Resolved {
 }
 
 /** Follows `$ref` and the `allOf: [{$ref}]` wrapper Kubernetes puts around every reference. */
-function resolve(schema: OpenApiSchema, typeName?: string): Resolved {
+function resolveUncached(schema: OpenApiSchema, typeName?: string): Resolved {
   if (schema.$ref) {
     const name = schema.$ref.slice(REF_PREFIX.length);
     const target = schemas[name];
     if (!target) throw new Error(`shared/data/pod-openapi.json lacks ${name}; run tsx hack/refresh-pod-schema.ts`);
-    return resolve(target, name);
+    return resolveUncached(target, name);
   }
-  if (schema.allOf?.length === 1) return resolve(schema.allOf[0]!, typeName);
+  if (schema.allOf?.length === 1) return resolveUncached(schema.allOf[0]!, typeName);
   return { schema, typeName };
 }
 
+/** Schemas are immutable, and every field of every template resolves one: resolve each once. */
+const resolved = new WeakMap<OpenApiSchema, Resolved>();
+
+/** The schema `raw` stands for; typeName is that of the last `$ref` followed, if any. */
+function resolve(raw: OpenApiSchema): Resolved {
+  let r = resolved.get(raw);
+  if (!r) {
+    r = resolveUncached(raw);
+    resolved.set(raw, r);
+  }
+  return r;
+}
+
+/** One reference object per name, so that resolving it hits the cache above. */
+const named = new Map<string, OpenApiSchema>();
+
 export function namedSchema(name: string): OpenApiSchema {
-  return { $ref: `${REF_PREFIX}${name}` };
+  let ref = named.get(name);
+  if (!ref) {
+    ref = { $ref: `${REF_PREFIX}${name}` };
+    named.set(name, ref);
+  }
+  return ref;
 }
 
 const INT32 = { min: -(2 ** 31), max: 2 ** 31 - 1 };
 
+const IS_TYPE: Record<string, (v: unknown) => boolean> = {
+  object: isPlainObject,
+  array: Array.isArray,
+  string: (v) => typeof v === "string",
+  integer: Number.isInteger,
+  number: (v) => typeof v === "number" && Number.isFinite(v),
+  boolean: (v) => typeof v === "boolean",
+};
+
 function typeError(schema: OpenApiSchema, value: unknown, path: string): FieldError | undefined {
-  const ok: Record<string, (v: unknown) => boolean> = {
-    object: isPlainObject,
-    array: Array.isArray,
-    string: (v) => typeof v === "string",
-    integer: Number.isInteger,
-    number: (v) => typeof v === "number" && Number.isFinite(v),
-    boolean: (v) => typeof v === "boolean",
-  };
-  const check = schema.type ? ok[schema.type] : undefined;
+  const check = schema.type ? IS_TYPE[schema.type] : undefined;
   if (check && !check(value)) return { field: path, type: "TypeInvalid", value, message: `must be of type ${schema.type}` };
   if (schema.format === "int32" && typeof value === "number" && (value < INT32.min || value > INT32.max)) {
     return { field: path, type: "Invalid", value, message: "must fit in a 32-bit integer" };
@@ -74,7 +96,7 @@ class Walker {
     // Absent is fine, and null is a merge patch's "remove this field": whether a field may be
     // removed is a rule of the caller, and a required field set to null is reported missing.
     if (value === null || value === undefined) return;
-    const { schema, typeName = outerType } = resolve(raw, outerType);
+    const { schema, typeName = outerType } = resolve(raw);
     if (typeName === QUANTITY) {
       if (parseQuantity(value) === undefined) this.errors.push({ field: path, type: "Invalid", value, message: "must be a quantity such as 500m, 2 or 1Gi" });
       return;
@@ -94,7 +116,9 @@ class Walker {
 
   private object(schema: OpenApiSchema, value: Record<string, unknown>, path: string, requireFields: boolean, typeName?: string): void {
     const extra = schema.additionalProperties;
-    for (const [k, v] of Object.entries(value)) {
+    // Keys and a lookup rather than Object.entries: no [key, value] array per field on every admission.
+    for (const k of Object.keys(value)) {
+      const v = value[k];
       const prop = schema.properties && Object.hasOwn(schema.properties, k) ? schema.properties[k] : undefined;
       if (prop) this.check(prop, v, child(path, k), requireFields, typeName);
       else if (typeof extra === "object") this.check(extra, v, key(path, k), requireFields, typeName);

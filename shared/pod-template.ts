@@ -30,13 +30,14 @@ function forbidden(field: string, message: string): FieldError {
   return { field, type: "Forbidden", message };
 }
 
+const METADATA_FIELDS = schemaProperties(OBJECT_META);
+
 function metadataErrors(meta: unknown, path: string): FieldError[] {
   const errors = checkAgainstSchema(OBJECT_META, meta, path, { requireFields: false });
   if (!isPlainObject(meta)) return errors;
-  const metaFields = schemaProperties(OBJECT_META);
   for (const k of Object.keys(meta)) {
     if (OWNED_METADATA.includes(k)) errors.push(forbidden(child(path, k), SET_BY_OPERATOR));
-    else if (metaFields.includes(k) && !TEMPLATE_METADATA.includes(k)) {
+    else if (METADATA_FIELDS.includes(k) && !TEMPLATE_METADATA.includes(k)) {
       errors.push(forbidden(child(path, k), "a pod template may set only labels and annotations"));
     }
   }

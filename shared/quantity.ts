@@ -7,10 +7,10 @@ export const QUANTITY_PATTERN =
 
 const QUANTITY_RE = new RegExp(QUANTITY_PATTERN);
 
-/** value = num / den, den > 0. */
+/** value = num / den, den > 0. Read-only: parsed values are shared through the cache below. */
 export interface Quantity {
-  num: bigint;
-  den: bigint;
+  readonly num: bigint;
+  readonly den: bigint;
 }
 
 const BINARY_EXP: Record<string, number> = { Ki: 10, Mi: 20, Gi: 30, Ti: 40, Pi: 50, Ei: 60 };
@@ -18,6 +18,15 @@ const DECIMAL_EXP: Record<string, number> = { n: -9, u: -6, m: -3, "": 0, k: 3, 
 
 /** Exponents this large cannot come from a sane manifest; refusing them keeps bigint math bounded. */
 const MAX_EXPONENT = 1000;
+
+/**
+ * Parses are cached by text: the bigint arithmetic dominated validation's CPU, and one request
+ * parses the same few quantities many times (each resource list, then each request against its
+ * limit). Bounded in entries and in key length, so hostile input cannot make it grow.
+ */
+const CACHE_ENTRIES = 512;
+const CACHE_MAX_TEXT_LENGTH = 40;
+const cache = new Map<string, Quantity | undefined>();
 
 /** Parses a quantity given as a string or a JSON number; undefined when it is not one. */
 export function parseQuantity(input: unknown): Quantity | undefined {
@@ -30,6 +39,17 @@ export function parseQuantity(input: unknown): Quantity | undefined {
   } else {
     return undefined;
   }
+  if (text.length > CACHE_MAX_TEXT_LENGTH) return parseText(text);
+  const hit = cache.get(text);
+  if (hit !== undefined || cache.has(text)) return hit;
+  const parsed = parseText(text);
+  // Oldest first out: a Map iterates in insertion order.
+  if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
+  cache.set(text, parsed);
+  return parsed;
+}
+
+function parseText(text: string): Quantity | undefined {
   const m = QUANTITY_RE.exec(text);
   if (!m) return undefined;
   const sign = text.startsWith("-") ? -1n : 1n;
@@ -48,7 +68,7 @@ export function parseQuantity(input: unknown): Quantity | undefined {
   }
   if (exp10 >= 0) num *= 10n ** BigInt(exp10);
   else den *= 10n ** BigInt(-exp10);
-  return { num, den };
+  return Object.freeze({ num, den });
 }
 
 export function compareQuantities(a: Quantity, b: Quantity): -1 | 0 | 1 {

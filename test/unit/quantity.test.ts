@@ -51,4 +51,16 @@ describe("quantities", () => {
     }
     for (const bad of [NaN, Infinity, null, undefined, {}, [], true]) assert.equal(parseQuantity(bad), undefined, String(bad));
   });
+
+  it("answers the same from its cache, past its bound, and for texts too long to cache", () => {
+    const first = q("1536Mi");
+    assert.ok(Object.isFrozen(first), "a cached quantity is shared, so it must not be changeable");
+    for (let i = 0; i < 2000; i++) same(`${i}Ki`, i * 1024);
+    assert.deepEqual(q("1536Mi"), first);
+    assert.equal(parseQuantity("1.5.5Gi"), undefined);
+    assert.equal(parseQuantity("1.5.5Gi"), undefined);
+    const long = `${"0".repeat(100)}1Gi`;
+    same(long, "1Gi");
+    same(long, 2 ** 30);
+  });
 });
