@@ -35,7 +35,7 @@ async function main(): Promise<void> {
     const metrics = new WebhookMetrics();
     const certs = new CertWatcher(resolveCertPaths(config), { pollIntervalMs: config.certPollIntervalMs, logger, metrics });
     const { certificate } = certs;
-    logger.info({ ...certs.paths, subject: certificate.subject, notAfter: certificate.notAfter }, "serving certificate loaded");
+    logger.info({ ...certs.paths, subject: certificate.subject, subjectAltName: certificate.subjectAltName, notAfter: certificate.notAfter }, "serving certificate loaded");
     warmUp();
     const server = await startWebhookServer({ config, logger, metrics, cert: certificate });
     certs.start((cert) => server.setCertificate(cert));

@@ -39,7 +39,13 @@ export function resolveCertPaths(
 export interface ServingCert {
   cert: Buffer;
   key: Buffer;
-  subject: string;
+  /**
+   * The subject's distinguished name, absent when the certificate has none: cert-manager issues
+   * such certificates when a Certificate sets no commonName and names the server only in SANs.
+   */
+  subject?: string;
+  /** e.g. `DNS:webhook.ns.svc, IP Address:127.0.0.1`; absent when the certificate has none. */
+  subjectAltName?: string;
   serialNumber: string;
   notAfter: string;
   fingerprint256: string;
@@ -71,7 +77,8 @@ export function readServingCert(paths: CertPaths): ServingCert {
     createSecureContext({ cert, key });
     return {
       cert, key,
-      subject: x509.subject.replace(/\n/g, ", "),
+      subject: x509.subject?.replace(/\n/g, ", "),
+      subjectAltName: x509.subjectAltName,
       serialNumber: x509.serialNumber,
       notAfter: new Date(x509.validTo).toISOString(),
       fingerprint256: x509.fingerprint256,
@@ -183,7 +190,7 @@ export class CertWatcher {
       if (next.fingerprint256 === this.current.fingerprint256 && next.key.equals(this.current.key)) return;
       this.current = next;
       this.onChange(next);
-      logger.info({ subject: next.subject, serialNumber: next.serialNumber, notAfter: next.notAfter }, "serving certificate reloaded");
+      logger.info({ subject: next.subject, subjectAltName: next.subjectAltName, serialNumber: next.serialNumber, notAfter: next.notAfter }, "serving certificate reloaded");
     } catch (err) {
       this.failedSignature = signature;
       logger.error({ err: (err as Error).message, serialNumber: this.current.serialNumber },
