@@ -1,5 +1,5 @@
 // REST paths of the kinds the controller touches.
-import { API_VERSION, KIND, PLURAL } from "../../shared/names.js";
+import { KIND, PLURAL } from "../../shared/names.js";
 
 const plurals: Record<string, string> = {
   Pod: "pods",
@@ -19,5 +19,3 @@ export function resourcePath(apiVersion: string, kind: string, namespace?: strin
   const base = apiVersion.includes("/") ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
   return `${base}${namespace ? `/namespaces/${namespace}` : ""}/${plural}${name ? `/${name}` : ""}`;
 }
-
-export const clusterPath = (namespace?: string, name?: string) => resourcePath(API_VERSION, KIND, namespace, name);

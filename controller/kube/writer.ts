@@ -8,7 +8,7 @@ import { resourcePath } from "./paths.js";
 const MERGE_PATCH = "application/merge-patch+json";
 const WRITE_TIMEOUT_MS = 30_000;
 
-export function isApiStatus(err: unknown, code: number): boolean {
+function isApiStatus(err: unknown, code: number): boolean {
   return err instanceof KubeApiError && err.status === code;
 }
 
