@@ -4,7 +4,7 @@
 // behind writes.
 import { readFileSync } from "node:fs";
 import { Client, Pool, type Dispatcher } from "undici";
-import type { ControlPlane } from "../test/env/controlplane.js";
+import type { ControlPlane } from "../testenv/controlplane.js";
 
 export interface WatchEvent<T> {
   type: "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR";

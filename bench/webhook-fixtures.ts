@@ -1,6 +1,6 @@
 // Realistic AdmissionReview bodies for the webhook benchmark and for profiling its handlers.
 import { applyDefaults } from "../shared/index.js";
-import { admissionReview, rqCluster } from "../test/webhook/support.js";
+import { admissionReview, rqCluster } from "../testenv/webhookProcess.js";
 
 /** A cluster as users write them (and kubectl stores them), with a pod template and extras. */
 function realisticCluster(name: string): Record<string, unknown> {

@@ -4,7 +4,7 @@
 // each run also says how late the generator was, how long the server's main thread waited
 // for a CPU, and, for the webhook, the share of requests it answered within the target by its
 // own clock (its latency histogram, which no client-side delay reaches).
-import { httpsRequest } from "../test/webhook/support.js";
+import { httpsRequest } from "../testenv/webhookProcess.js";
 import { runQueueSecondsOf } from "./procstats.js";
 import { constantRate, type Phase, type Target } from "./webhook-load.js";
 

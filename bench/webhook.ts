@@ -18,7 +18,7 @@ import { writeFile } from "node:fs/promises";
 import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { answerOf, decodePatch, httpsRequest, mintCerts, root, tempDir } from "../test/webhook/support.js";
+import { answerOf, decodePatch, httpsRequest, mintCerts, root, tempDir } from "../testenv/webhookProcess.js";
 import { compile } from "./compile.js";
 import { cpuSecondsOf } from "./procstats.js";
 import { benchBodies } from "./webhook-fixtures.js";

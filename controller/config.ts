@@ -1,9 +1,9 @@
 // Command-line flags and environment of the controller, named as controller-runtime names them.
 import { parseArgs } from "node:util";
 import { loopbackAddress } from "../shared/loopback-address.js";
-import { watchNamespacesFromEnv } from "./informer.js";
-import { leaderElectionDefaults } from "./leaderElection.js";
-import type { Addressing } from "./render/pod.js";
+import { watchNamespacesFromEnv } from "./runtime/informer.js";
+import { leaderElectionDefaults } from "./runtime/leaderElection.js";
+import type { Addressing } from "./rqcluster/render/pod.js";
 
 export interface ControllerConfig {
   kubeconfig?: string;

@@ -5,11 +5,11 @@
 import { createServer, type Server } from "node:http";
 import { hostname } from "node:os";
 import { collectDefaultMetrics, Registry } from "prom-client";
-import { ClusterController } from "./clusterController.js";
+import { ClusterController } from "./rqcluster/controller.js";
 import { parseControllerConfig, type ControllerConfig } from "./config.js";
-import { KubeClient, loadKubeConfig } from "./kubeClient.js";
-import { LeaderElector } from "./leaderElection.js";
-import { logger } from "./log.js";
+import { KubeClient, loadKubeConfig } from "./runtime/kubeClient.js";
+import { LeaderElector } from "./runtime/leaderElection.js";
+import { logger } from "./runtime/log.js";
 
 function listen(name: string, address: { host: string; port: number }, routes: Record<string, () => Promise<[number, string, string?]>>): Promise<Server> {
   const server = createServer((req, res) => {

@@ -3,7 +3,7 @@
 // ObjectMeta reach, without descriptions (validation never reads them and they are 90% of it).
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { startControlPlane } from "../test/env/controlplane.js";
+import { startControlPlane } from "../testenv/controlplane.js";
 import { POD_OPENAPI_ROOTS, REF_PREFIX, type PodOpenApi } from "../shared/pod-openapi.js";
 
 const OUT = fileURLToPath(new URL("../shared/data/pod-openapi.json", import.meta.url));

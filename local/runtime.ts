@@ -9,9 +9,9 @@ import { join } from "node:path";
 import type { V1Container, V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
 import { loopbackAddress } from "../shared/loopback-address.js";
 import { DATA_VOLUME, LABEL_MANAGED_BY, MANAGER_NAME, RQLITE_CONTAINER } from "../shared/names.js";
-import { Informer } from "../controller/informer.js";
-import type { KubeClient } from "../controller/kubeClient.js";
-import { ProcessGroup, type Managed } from "../test/env/processes.js";
+import { Informer } from "../controller/runtime/informer.js";
+import type { KubeClient } from "../controller/runtime/kubeClient.js";
+import { ProcessGroup, type Managed } from "../testenv/processes.js";
 
 const DATA_MOUNT = "/rqlite/file";
 const PVC_PROTECTION = "kubernetes.io/pvc-protection";

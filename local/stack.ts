@@ -4,12 +4,12 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Registry } from "prom-client";
-import { KubeClient, loadKubeConfig } from "../controller/kubeClient.js";
-import { cacheAssetsDir, resolveAssets } from "../test/env/assets.js";
-import { startController, type ControllerProcess } from "../test/env/controller.js";
-import { startControlPlane, type ControlPlane } from "../test/env/controlplane.js";
-import { installCRDs } from "../test/env/crds.js";
-import { startLocalWebhook } from "../test/env/webhook.js";
+import { KubeClient, loadKubeConfig } from "../controller/runtime/kubeClient.js";
+import { cacheAssetsDir, resolveAssets } from "../testenv/assets.js";
+import { startController, type ControllerProcess } from "../testenv/controller.js";
+import { startControlPlane, type ControlPlane } from "../testenv/controlplane.js";
+import { installCRDs } from "../testenv/crds.js";
+import { startLocalWebhook } from "../testenv/webhook.js";
 import { LocalRuntime } from "./runtime.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));

@@ -1,6 +1,6 @@
 // Root hooks: the test control plane is started lazily by the first suite that needs it
 // (test/env/shared.ts) and stopped once, after every suite has run.
-import { stopSharedControlPlane } from "./env/shared.js";
+import { stopSharedControlPlane } from "../testenv/shared.js";
 
 export const mochaHooks = {
   async afterAll(this: Mocha.Context) {

@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { mergeUsers } from "../../controller/reconcile/auth.js";
+import { mergeUsers } from "../../controller/rqcluster/auth.js";
 
 const op = { username: "rqlite-operator", password: "s3cret" };
 

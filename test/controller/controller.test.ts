@@ -4,11 +4,11 @@
 import { strict as assert } from "node:assert";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { ControlPlane } from "../env/controlplane.js";
-import { startController, type ControllerProcess } from "../env/controller.js";
-import { installCRDs } from "../env/crds.js";
-import { eventually as eventuallyWithin } from "../env/eventually.js";
-import { createTestNamespace, sharedControlPlane } from "../env/shared.js";
+import type { ControlPlane } from "../../testenv/controlplane.js";
+import { startController, type ControllerProcess } from "../../testenv/controller.js";
+import { installCRDs } from "../../testenv/crds.js";
+import { eventually as eventuallyWithin } from "../../testenv/eventually.js";
+import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js";
 
 const eventually = <T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 20_000) => eventuallyWithin(what, check, timeoutMs, { intervalMs: 150 });
 

@@ -1,11 +1,13 @@
 import { strict as assert } from "node:assert";
 import type { CoreV1Event } from "@kubernetes/client-node";
 import { Registry } from "prom-client";
-import { makeEventRecorder } from "../../controller/kube/events.js";
-import { KubeClient } from "../../controller/kubeClient.js";
-import type { ControlPlane } from "../env/controlplane.js";
-import { eventually } from "../env/eventually.js";
-import { createTestNamespace, sharedControlPlane } from "../env/shared.js";
+import { makeEventRecorder } from "../../controller/runtime/events.js";
+import { KubeClient } from "../../controller/runtime/kubeClient.js";
+import type { ControlPlane } from "../../testenv/controlplane.js";
+import { eventually } from "../../testenv/eventually.js";
+import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js";
+
+const SOURCE = { component: "rqlite-operator", instance: "test", involvedApiVersion: "rqlite.io/v1alpha1", involvedKind: "RqCluster" };
 
 describe("Event recorder", function () {
   this.timeout(30_000);
@@ -25,7 +27,7 @@ describe("Event recorder", function () {
   });
 
   it("sends what one reconcile recorded as one Event per type and reason, on flush", async () => {
-    const recorder = makeEventRecorder(client, "test", (err) => errors.push(err));
+    const recorder = makeEventRecorder(client, SOURCE, (err) => errors.push(err));
     const sink = recorder({ namespace: ns, name: "one", uid: "uid-one" });
     sink.normal("Created", "created Service one");
     sink.normal("Created", "created Pod one-0");
@@ -49,7 +51,7 @@ describe("Event recorder", function () {
   });
 
   it("keeps a combined message within an Event's 1 KiB, saying how many did not fit", async () => {
-    const sink = makeEventRecorder(client, "test", (err) => errors.push(err))({ namespace: ns, name: "many", uid: "uid-many" });
+    const sink = makeEventRecorder(client, SOURCE, (err) => errors.push(err))({ namespace: ns, name: "many", uid: "uid-many" });
     for (let i = 0; i < 60; i++) sink.normal("Created", `created PersistentVolumeClaim many-data-${i}`);
     sink.flush();
     const event = await eventually("the Event", async () => (await events("many"))[0]);

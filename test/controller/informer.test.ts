@@ -1,12 +1,12 @@
 import { strict as assert } from "node:assert";
 import { CoreV1Api, type V1ConfigMap } from "@kubernetes/client-node";
 import { Registry } from "prom-client";
-import { Informer, objectKey, watchNamespacesFromEnv, type InformerOptions, type RelistReason } from "../../controller/informer.js";
-import { KubeClient } from "../../controller/kubeClient.js";
-import { logger } from "../../controller/log.js";
-import type { ControlPlane } from "../env/controlplane.js";
-import { createTestNamespace, sharedControlPlane } from "../env/shared.js";
-import { eventually } from "../env/eventually.js";
+import { Informer, objectKey, watchNamespacesFromEnv, type InformerOptions, type RelistReason } from "../../controller/runtime/informer.js";
+import { KubeClient } from "../../controller/runtime/kubeClient.js";
+import { logger } from "../../controller/runtime/log.js";
+import type { ControlPlane } from "../../testenv/controlplane.js";
+import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js";
+import { eventually } from "../../testenv/eventually.js";
 import { grantRole } from "./support/rbac.js";
 import { TcpProxy } from "./support/tcpProxy.js";
 

@@ -4,10 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CoreV1Api, type V1ConfigMap } from "@kubernetes/client-node";
 import { Registry } from "prom-client";
-import { KubeApiError, KubeClient, loadKubeConfig } from "../../controller/kubeClient.js";
-import type { ControlPlane } from "../env/controlplane.js";
-import { freePort } from "../env/ports.js";
-import { createTestNamespace, sharedControlPlane } from "../env/shared.js";
+import { KubeApiError, KubeClient, loadKubeConfig } from "../../controller/runtime/kubeClient.js";
+import type { ControlPlane } from "../../testenv/controlplane.js";
+import { freePort } from "../../testenv/ports.js";
+import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js";
 import { TcpProxy } from "./support/tcpProxy.js";
 
 /** Runs `fn` with some environment variables replaced (undefined removes one), then restores them. */

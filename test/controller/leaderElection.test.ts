@@ -2,12 +2,12 @@ import { strict as assert } from "node:assert";
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Registry } from "prom-client";
-import { KubeClient } from "../../controller/kubeClient.js";
-import { LeaderElector, type LeaderElectionOptions, type LeadershipEnd } from "../../controller/leaderElection.js";
-import { logger } from "../../controller/log.js";
-import type { ControlPlane } from "../env/controlplane.js";
-import { createTestNamespace, sharedControlPlane } from "../env/shared.js";
-import { eventually } from "../env/eventually.js";
+import { KubeClient } from "../../controller/runtime/kubeClient.js";
+import { LeaderElector, type LeaderElectionOptions, type LeadershipEnd } from "../../controller/runtime/leaderElection.js";
+import { logger } from "../../controller/runtime/log.js";
+import type { ControlPlane } from "../../testenv/controlplane.js";
+import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js";
+import { eventually } from "../../testenv/eventually.js";
 import { grantRole, revokeRole } from "./support/rbac.js";
 import { TcpProxy } from "./support/tcpProxy.js";
 

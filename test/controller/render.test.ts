@@ -1,9 +1,9 @@
 import { strict as assert } from "node:assert";
-import { renderClientService, renderHeadlessService, renderPdb, renderPvc } from "../../controller/render/children.js";
-import type { ClusterView, DefaultedSpec } from "../../controller/render/cluster.js";
-import { desiredMembers, parseMemberName } from "../../controller/render/members.js";
-import { renderPod, rqlitedArgs, SPEC_HASH_ANNOTATION, type Addressing } from "../../controller/render/pod.js";
-import { driftPatch, isSubset } from "../../controller/reconcile/drift.js";
+import { renderClientService, renderHeadlessService, renderPdb, renderPvc } from "../../controller/rqcluster/render/children.js";
+import type { ClusterView, DefaultedSpec } from "../../controller/rqcluster/render/cluster.js";
+import { desiredMembers, parseMemberName } from "../../controller/rqcluster/render/members.js";
+import { renderPod, rqlitedArgs, SPEC_HASH_ANNOTATION, type Addressing } from "../../controller/rqcluster/render/pod.js";
+import { driftPatch, isSubset } from "../../controller/rqcluster/drift.js";
 import { mergeTemplate } from "../../shared/template-merge.js";
 
 const dns: Addressing = { kind: "dns", clusterDomain: "cluster.local" };

@@ -1,9 +1,9 @@
 import { strict as assert } from "node:assert";
 import { performance } from "node:perf_hooks";
 import { Registry } from "prom-client";
-import { logger } from "../../controller/log.js";
-import { WorkQueue, type KeyHandler } from "../../controller/workqueue.js";
-import { eventually } from "../env/eventually.js";
+import { logger } from "../../controller/runtime/log.js";
+import { WorkQueue, type KeyHandler } from "../../controller/runtime/workqueue.js";
+import { eventually } from "../../testenv/eventually.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

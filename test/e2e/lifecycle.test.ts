@@ -9,8 +9,8 @@ import { parseAllDocuments } from "yaml";
 import { RqliteClient } from "../../controller/rqlite/client.js";
 import { startLocalStack, type LocalStack } from "../../local/stack.js";
 import { loopbackAddress } from "../../shared/loopback-address.js";
-import { eventually as eventuallyWithin } from "../env/eventually.js";
-import { createTestNamespace, sharedControlPlane } from "../env/shared.js";
+import { eventually as eventuallyWithin } from "../../testenv/eventually.js";
+import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js";
 
 const eventually = <T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 60_000) => eventuallyWithin(what, check, timeoutMs, { intervalMs: 250 });
 

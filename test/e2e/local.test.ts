@@ -6,8 +6,8 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { eventually } from "../env/eventually.js";
-import { isAlive } from "../env/processes.js";
+import { eventually } from "../../testenv/eventually.js";
+import { isAlive } from "../../testenv/processes.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const run = promisify(execFile);

@@ -5,8 +5,8 @@ import { strict as assert } from "node:assert";
 import { join } from "node:path";
 import { findObject, kustomize, REPO_ROOT, type K8sObject } from "../../hack/kustomize.js";
 import { WEBHOOKS } from "../../webhook/handlers.js";
-import { installCRDs } from "../env/crds.js";
-import { sharedControlPlane } from "../env/shared.js";
+import { installCRDs } from "../../testenv/crds.js";
+import { sharedControlPlane } from "../../testenv/shared.js";
 import { buildTools } from "./support/tools.js";
 
 const OVERLAYS = ["deploy/base", "deploy/default", "deploy/monitoring"];

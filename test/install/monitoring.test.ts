@@ -8,9 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { findObject, kustomize, REPO_ROOT, type K8sObject } from "../../hack/kustomize.js";
-import { installCRDs } from "../env/crds.js";
-import { ProcessGroup } from "../env/processes.js";
-import { createTestNamespace, sharedControlPlane } from "../env/shared.js";
+import { installCRDs } from "../../testenv/crds.js";
+import { ProcessGroup } from "../../testenv/processes.js";
+import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js";
 import { entryPointExists, httpText, startController, startWebhook } from "./support/entrypoints.js";
 import { promtool, run } from "./support/tools.js";
 

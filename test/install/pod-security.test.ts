@@ -4,11 +4,11 @@
 // standard is refused there, so the check is known to be on.
 import { strict as assert } from "node:assert";
 import { stringify } from "yaml";
-import { clusterView } from "../../controller/render/cluster.js";
-import { renderPod } from "../../controller/render/pod.js";
+import { clusterView } from "../../controller/rqcluster/render/cluster.js";
+import { renderPod } from "../../controller/rqcluster/render/pod.js";
 import { kustomize } from "../../hack/kustomize.js";
 import type { RqCluster } from "../../shared/index.js";
-import { createTestNamespace, sharedControlPlane } from "../env/shared.js";
+import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js";
 
 const RESTRICTED = { "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest" };
 

@@ -7,12 +7,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { cacheAssetsDir, resolveAssets } from "../env/assets.js";
-import { startControlPlane, type ControlPlane } from "../env/controlplane.js";
-import { installCRDs } from "../env/crds.js";
-import { eventually } from "../env/eventually.js";
-import { isAlive } from "../env/processes.js";
-import { createTestNamespace, sharedControlPlane } from "../env/shared.js";
+import { cacheAssetsDir, resolveAssets } from "../../testenv/assets.js";
+import { startControlPlane, type ControlPlane } from "../../testenv/controlplane.js";
+import { installCRDs } from "../../testenv/crds.js";
+import { eventually } from "../../testenv/eventually.js";
+import { isAlive } from "../../testenv/processes.js";
+import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js";
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -99,7 +99,7 @@ describe("test control plane lifecycle", () => {
 
   for (const signal of ["SIGINT", "SIGKILL"] as const) {
     it(`leaves no process or folder behind when its owner gets ${signal}`, async function () {
-      const child = spawn(process.execPath, ["--import", "tsx", join(root, "test/env/cli.ts")], {
+      const child = spawn(process.execPath, ["--import", "tsx", join(root, "testenv/cli.ts")], {
         cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, TESTENV_QUIET: "1" },
       });
       let out = "";

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { createServer, type Server, type Socket } from "node:net";
 import { RqliteClient, RqliteError, type RqliteErrorKind } from "../../controller/rqlite/client.js";
-import { eventually } from "../env/eventually.js";
-import { freePort } from "../env/ports.js";
-import { startRqliteCluster, type RqliteNodeProcess, type RqliteTestCluster } from "../env/rqlited.js";
+import { eventually } from "../../testenv/eventually.js";
+import { freePort } from "../../testenv/ports.js";
+import { startRqliteCluster, type RqliteNodeProcess, type RqliteTestCluster } from "../../testenv/rqlited.js";
 
 /** Awaits a rejection and checks it is an RqliteError of the given kind whose message names the node and call. */
 async function rejectsWith(p: Promise<unknown>, kind: RqliteErrorKind, node: string, call: string): Promise<RqliteError> {

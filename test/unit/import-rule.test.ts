@@ -20,16 +20,17 @@ export function importsOf(source: string): string[] {
   return specs;
 }
 
+/** Imports from files under `from` that resolve under `forbidden` (both repo-relative folders). */
 function crossings(from: string, forbidden: string): string[] {
   return sourceFiles(join(root, from)).flatMap((file) =>
     importsOf(readFileSync(file, "utf8"))
       .filter((s) => s.startsWith("."))
-      .filter((s) => relative(root, join(file, "..", s)).split("/")[0] === forbidden)
+      .filter((s) => `${relative(root, join(file, "..", s))}/`.startsWith(`${forbidden}/`))
       .map((s) => `${relative(root, file)} imports ${s}`),
   );
 }
 
-describe("import rule: webhook/ and controller/ share only shared/", () => {
+describe("import rules", () => {
   it("finds imports in every syntax it checks", () => {
     const src = `import a from "../x.js";\nimport { b } from '../y.js';\nexport * from "../z.js";\nawait import("../w.js");\nimport "../v.js";`;
     assert.deepEqual(importsOf(src), ["../x.js", "../y.js", "../z.js", "../w.js", "../v.js"]);
@@ -45,5 +46,15 @@ describe("import rule: webhook/ and controller/ share only shared/", () => {
 
   it("shared/ imports neither", () => {
     assert.deepEqual([...crossings("shared", "webhook"), ...crossings("shared", "controller")], []);
+  });
+
+  it("controller/runtime/ is generic: it imports nothing rqlite-specific", () => {
+    const specific = ["shared", "controller/rqcluster", "controller/rqlite", "webhook"];
+    assert.deepEqual(specific.flatMap((f) => crossings("controller/runtime", f)), []);
+  });
+
+  it("nothing outside test/ imports test/", () => {
+    const outside = ["shared", "webhook", "controller", "testenv", "local", "bench", "hack"];
+    assert.deepEqual(outside.flatMap((f) => crossings(f, "test")), []);
   });
 });

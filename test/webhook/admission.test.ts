@@ -5,7 +5,7 @@ import { applyDefaults } from "../../shared/index.js";
 import {
   admissionReview, answerOf, decodePatch, httpGet, httpsRequest, mintCerts, rqCluster, tempDir, WebhookProcess,
   type HttpResult,
-} from "./support.js";
+} from "../../testenv/webhookProcess.js";
 
 const MUTATE = "/mutate-rqlite-io-v1alpha1-rqcluster";
 const VALIDATE = "/validate-rqlite-io-v1alpha1-rqcluster";

@@ -4,11 +4,11 @@
 import { strict as assert } from "node:assert";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import type { ControlPlane } from "../env/controlplane.js";
-import { installCRDs } from "../env/crds.js";
-import { createTestNamespace, sharedControlPlane } from "../env/shared.js";
-import { loopbackConfigurations } from "../env/webhook.js";
-import { mintCerts, root, tempDir, WebhookProcess } from "./support.js";
+import type { ControlPlane } from "../../testenv/controlplane.js";
+import { installCRDs } from "../../testenv/crds.js";
+import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js";
+import { loopbackConfigurations } from "../../testenv/webhook.js";
+import { mintCerts, root, tempDir, WebhookProcess } from "../../testenv/webhookProcess.js";
 
 describe("webhook behind kube-apiserver", function () {
   this.timeout(180_000);

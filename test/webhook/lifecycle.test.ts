@@ -5,7 +5,7 @@ import { connect } from "node:net";
 import { basename, join } from "node:path";
 import {
   admissionReview, answerOf, httpsRequest, mintCerts, rqCluster, tempDir, WebhookProcess,
-} from "./support.js";
+} from "../../testenv/webhookProcess.js";
 
 const VALIDATE = "/validate-rqlite-io-v1alpha1-rqcluster";
 

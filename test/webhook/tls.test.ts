@@ -4,7 +4,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { readServingCert } from "../../webhook/tls.js";
-import { httpsRequest, mintCerts, tempDir, WebhookProcess } from "./support.js";
+import { httpsRequest, mintCerts, tempDir, WebhookProcess } from "../../testenv/webhookProcess.js";
 
 const run = promisify(execFile);
 

@@ -1,4 +1,4 @@
-import type { ControlPlane } from "../../env/controlplane.js";
+import type { ControlPlane } from "../../../testenv/controlplane.js";
 
 export interface Grant {
   /** Namespace of the Role and RoleBinding. */

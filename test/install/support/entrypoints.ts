@@ -6,8 +6,8 @@ import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import { TLSSocket } from "node:tls";
 import { REPO_ROOT } from "../../../hack/kustomize.js";
-import { freePort } from "../../env/ports.js";
-import type { Managed, ProcessGroup } from "../../env/processes.js";
+import { freePort } from "../../../testenv/ports.js";
+import type { Managed, ProcessGroup } from "../../../testenv/processes.js";
 
 export interface Running {
   proc: Managed;

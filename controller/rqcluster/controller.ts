@@ -3,20 +3,21 @@
 import { performance } from "node:perf_hooks";
 import type { KubernetesObject, V1Node, V1PersistentVolumeClaim, V1Pod, V1PodDisruptionBudget, V1Service } from "@kubernetes/client-node";
 import type { Registry } from "prom-client";
-import type { RqCluster } from "../shared/index.js";
-import { GROUP, KIND, LABEL_CLUSTER, LABEL_MANAGED_BY, MANAGER_NAME, PLURAL, VERSION } from "../shared/names.js";
-import { Informer, objectKey } from "./informer.js";
-import { makeEventRecorder, type EventRecorder } from "./kube/events.js";
-import { makeWriter } from "./kube/writer.js";
-import type { KubeClient } from "./kubeClient.js";
-import { componentLogger, type Logger } from "./log.js";
-import { counter, gauge, histogram } from "./metricsRegistry.js";
-import { reconcileCluster } from "./reconcile/cluster.js";
-import type { Children, Writer } from "./reconcile/ports.js";
-import { makeRqliteOps, type RqliteOps } from "./reconcile/rqliteView.js";
+import type { RqCluster } from "../../shared/index.js";
+import { API_VERSION, GROUP, KIND, LABEL_CLUSTER, LABEL_MANAGED_BY, MANAGER_NAME, PLURAL, VERSION } from "../../shared/names.js";
+import { Informer, objectKey } from "../runtime/informer.js";
+import { makeEventRecorder, type EventRecorder } from "../runtime/events.js";
+import { makeWriter } from "../runtime/writer.js";
+import type { KubeClient } from "../runtime/kubeClient.js";
+import { componentLogger, type Logger } from "../runtime/log.js";
+import { counter, gauge, histogram } from "../runtime/metrics.js";
+import { reconcileCluster } from "./reconcile.js";
+import type { Children } from "./ports.js";
+import type { Writer } from "../runtime/writer.js";
+import { makeRqliteOps, type RqliteOps } from "../rqlite/adapter.js";
 import type { Addressing } from "./render/pod.js";
-import { sleep } from "./sleep.js";
-import { WorkQueue, type HandlerResult } from "./workqueue.js";
+import { sleep } from "../runtime/sleep.js";
+import { WorkQueue, type HandlerResult } from "../runtime/workqueue.js";
 
 export interface ClusterControllerOptions {
   client: KubeClient;
@@ -76,9 +77,9 @@ export class ClusterController {
       leaderChanges: counter(r, "rqlite_operator_leader_changes_total", "Times a cluster's rqlite leader was seen to change", ["namespace", "cluster"]),
       hasLeader: gauge(r, "rqlite_operator_cluster_has_leader", "1 when rqlite reports a leader for the cluster, else 0", ["namespace", "cluster"]),
     };
-    this.recorder = makeEventRecorder(client, opts.identity,
+    this.recorder = makeEventRecorder(client, { component: MANAGER_NAME, instance: opts.identity, involvedApiVersion: API_VERSION, involvedKind: KIND },
       (err) => this.log.warn({ err: (err as Error).message }, "could not record an Event"));
-    this.writer = makeWriter(client);
+    this.writer = makeWriter(client, MANAGER_NAME);
     this.rqlite = makeRqliteOps(opts.addressing);
     this.wireEvents();
   }

@@ -1,6 +1,6 @@
 // The cluster's children other than Pods: both Services, the PVC of each node, the PDB.
 import type { V1PersistentVolumeClaim, V1PodDisruptionBudget, V1Service } from "@kubernetes/client-node";
-import { HTTP_PORT, LABEL_ROLE, RAFT_PORT } from "../../shared/names.js";
+import { HTTP_PORT, LABEL_ROLE, RAFT_PORT } from "../../../shared/names.js";
 import type { ClusterView } from "./cluster.js";
 import type { Member } from "./members.js";
 

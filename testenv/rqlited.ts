@@ -4,11 +4,11 @@ import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { RqliteClient, type RqliteClientOptions } from "../../controller/rqlite/client.js";
+import { RqliteClient, type RqliteClientOptions } from "../controller/rqlite/client.js";
 import { generatePki, issueCert } from "./pki.js";
 import { ProcessGroup, type Managed } from "./processes.js";
 
-const buildScript = fileURLToPath(new URL("../../hack/build-binaries.sh", import.meta.url));
+const buildScript = fileURLToPath(new URL("../hack/build-binaries.sh", import.meta.url));
 const httpPort = 4001;
 const raftPort = 4002;
 

@@ -1,7 +1,7 @@
 import { performance } from "node:perf_hooks";
 import { exponentialBuckets, type Registry } from "prom-client";
 import { componentLogger, type Logger } from "./log.js";
-import { counter, gauge, histogram } from "./metricsRegistry.js";
+import { counter, gauge, histogram } from "./metrics.js";
 
 export interface WorkQueueOptions {
   /** The `name` label of the queue's metrics, usually the controller's name. */

@@ -5,14 +5,16 @@ import type { KubernetesObject, V1PersistentVolumeClaim, V1Pod } from "@kubernet
 import type { RqCluster } from "../../shared/index.js";
 import { compareQuantities, parseQuantity } from "../../shared/quantity.js";
 import { API_VERSION, DEFAULT_POD_TEMPLATE_KEY, FINALIZER, KIND, LABEL_ROLE } from "../../shared/names.js";
-import { renderClientService, renderHeadlessService, renderPdb, renderPvc } from "../render/children.js";
-import { clusterView, type ClusterView } from "../render/cluster.js";
-import { desiredMembers, parseMemberName, type Member } from "../render/members.js";
-import { BOOTSTRAP_EXPECT_ANNOTATION, renderPod, SPEC_HASH_ANNOTATION, type Addressing } from "../render/pod.js";
+import { renderClientService, renderHeadlessService, renderPdb, renderPvc } from "./render/children.js";
+import { clusterView, type ClusterView } from "./render/cluster.js";
+import { desiredMembers, parseMemberName, type Member } from "./render/members.js";
+import { BOOTSTRAP_EXPECT_ANNOTATION, renderPod, SPEC_HASH_ANNOTATION, type Addressing } from "./render/pod.js";
 import { driftPatch, isSubset } from "./drift.js";
-import { PDB, POD, PVC, refOf, SECRET, SERVICE, type Children, type EventSink, type Json, type TypeMeta, type Writer } from "./ports.js";
+import { PDB, POD, PVC, SECRET, SERVICE, type Children } from "./ports.js";
+import { refOf, type Json, type TypeMeta, type Writer } from "../runtime/writer.js";
+import type { EventSink } from "../runtime/events.js";
 import { authSecretCurrent, planAuth } from "./auth.js";
-import type { ClusterRqlite, RqliteOps } from "./rqliteView.js";
+import type { ClusterRqlite, RqliteOps } from "../rqlite/adapter.js";
 import { computeStatus, isPodReady, type ClusterStatus, type RqliteView } from "./status.js";
 
 export interface ReconcileDeps {

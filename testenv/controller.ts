@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { freePort } from "./ports.js";
 import { ProcessGroup, type Managed } from "./processes.js";
 
-const root = fileURLToPath(new URL("../..", import.meta.url));
+const root = fileURLToPath(new URL("..", import.meta.url));
 
 export interface ControllerProcess {
   proc: Managed;

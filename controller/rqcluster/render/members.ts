@@ -1,5 +1,5 @@
 // Which rqlite nodes a cluster should have, and how Pod names map back to them.
-import { nodeName, type NodeRole } from "../../shared/names.js";
+import { nodeName, type NodeRole } from "../../../shared/names.js";
 
 export interface Member {
   /** Pod, PVC and rqlite node id. */

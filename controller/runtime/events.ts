@@ -1,12 +1,24 @@
-// Kubernetes Events on the RqCluster, so `kubectl describe rqc` shows what the operator did.
+// Kubernetes Events on the reconciled object, so `kubectl describe` shows what the controller did.
 // Recording never fails a reconcile: an Event that cannot be written is reported and dropped.
 // What one reconcile records is sent when it ends, one Event per type and reason: creating a
 // cluster's nine children is one "Created" Event, not nine, which halves the writes of a
 // cluster's creation.
-import { API_VERSION, KIND, MANAGER_NAME } from "../../shared/names.js";
-import type { KubeClient } from "../kubeClient.js";
-import type { EventSink } from "../reconcile/ports.js";
+import type { KubeClient } from "./kubeClient.js";
 import { resourcePath } from "./paths.js";
+
+export interface EventSink {
+  normal(reason: string, message: string): void;
+  warning(reason: string, message: string): void;
+}
+
+/** Who records: the component named in every Event, and the kind of object Events are about. */
+export interface EventSource {
+  component: string;
+  /** Names this replica. */
+  instance: string;
+  involvedApiVersion: string;
+  involvedKind: string;
+}
 
 export interface EventTarget {
   name: string;
@@ -28,7 +40,7 @@ const MAX_MESSAGE = 1024;
 const REPEAT_WINDOW_MS = 5 * 60_000;
 const MAX_REMEMBERED = 10_000;
 
-export function makeEventRecorder(client: KubeClient, instance: string, onError: (err: unknown) => void): EventRecorder {
+export function makeEventRecorder(client: KubeClient, source: EventSource, onError: (err: unknown) => void): EventRecorder {
   let sequence = 0;
   const lastSent = new Map<string, number>();
   const isRepeat = (key: string) => {
@@ -50,11 +62,11 @@ export function makeEventRecorder(client: KubeClient, instance: string, onError:
         path: resourcePath("v1", "Event", target.namespace),
         body: {
           metadata: { name, namespace: target.namespace },
-          involvedObject: { apiVersion: API_VERSION, kind: KIND, name: target.name, namespace: target.namespace, uid: target.uid },
+          involvedObject: { apiVersion: source.involvedApiVersion, kind: source.involvedKind, name: target.name, namespace: target.namespace, uid: target.uid },
           type, reason, message: message.slice(0, MAX_MESSAGE),
-          source: { component: MANAGER_NAME, host: instance },
+          source: { component: source.component, host: source.instance },
           firstTimestamp: now, lastTimestamp: now, count: 1,
-          reportingComponent: MANAGER_NAME, reportingInstance: instance,
+          reportingComponent: source.component, reportingInstance: source.instance,
         },
         timeoutMs: 10_000,
       }).catch(onError);

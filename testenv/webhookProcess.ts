@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import type { TLSSocket } from "node:tls";
 
-export const root = fileURLToPath(new URL("../..", import.meta.url));
+export const root = fileURLToPath(new URL("..", import.meta.url));
 const run = promisify(execFile);
 
 export async function tempDir(prefix: string): Promise<string> {

@@ -2,8 +2,8 @@
 // result only when it differs from the live status, so a steady cluster causes no writes.
 import type { V1Pod } from "@kubernetes/client-node";
 import { LABEL_ROLE, scaleSelector } from "../../shared/names.js";
-import type { ClusterView } from "../render/cluster.js";
-import { SPEC_HASH_ANNOTATION } from "../render/pod.js";
+import type { ClusterView } from "./render/cluster.js";
+import { SPEC_HASH_ANNOTATION } from "./render/pod.js";
 
 export type Phase = "Pending" | "Creating" | "Running" | "Scaling" | "Upgrading" | "Degraded" | "Paused";
 

@@ -3,11 +3,11 @@
 // configuration and moving leadership. Kubernetes only knows Pods; only rqlite knows quorum.
 import type { V1Pod } from "@kubernetes/client-node";
 import { HTTP_PORT } from "../../shared/names.js";
-import { RqliteClient, RqliteError, type RemoveOutcome, type RqliteNode, type TransferOutcome } from "../rqlite/client.js";
-import type { ClusterView } from "../render/cluster.js";
-import { nodeAddress, type Addressing } from "../render/pod.js";
-import type { Credentials } from "./auth.js";
-import type { Member, RqliteView } from "./status.js";
+import { RqliteClient, RqliteError, type RemoveOutcome, type RqliteNode, type TransferOutcome } from "./client.js";
+import type { ClusterView } from "../rqcluster/render/cluster.js";
+import { nodeAddress, type Addressing } from "../rqcluster/render/pod.js";
+import type { Credentials } from "../rqcluster/auth.js";
+import type { Member, RqliteView } from "../rqcluster/status.js";
 
 /** Older rqlite releases have no leadership transfer endpoint; they step down on shutdown instead. */
 export type TransferResult = TransferOutcome | "unsupported";

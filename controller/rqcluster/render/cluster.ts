@@ -1,8 +1,8 @@
 // One defaulted, read-only view of an RqCluster that every render function takes, so that
 // names, labels and the owner reference are derived in one place.
 import type { V1OwnerReference } from "@kubernetes/client-node";
-import { applyDefaults, type DefaultedRqClusterSpec, type RqCluster } from "../../shared/index.js";
-import { API_VERSION, clientServiceName, clusterLabels, headlessServiceName, KIND, podDisruptionBudgetName } from "../../shared/names.js";
+import { applyDefaults, type DefaultedRqClusterSpec, type RqCluster } from "../../../shared/index.js";
+import { API_VERSION, clientServiceName, clusterLabels, headlessServiceName, KIND, podDisruptionBudgetName } from "../../../shared/names.js";
 
 /** The spec after defaulting: every field API.md gives a default is present. */
 export type DefaultedSpec = DefaultedRqClusterSpec;

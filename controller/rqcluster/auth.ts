@@ -5,8 +5,8 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { V1Secret } from "@kubernetes/client-node";
 import { OPERATOR_RQLITE_USER as OPERATOR_USER, operatorAuthSecretName } from "../../shared/names.js";
-import type { ClusterView } from "../render/cluster.js";
-import type { Writer } from "./ports.js";
+import type { ClusterView } from "./render/cluster.js";
+import type { Writer } from "../runtime/writer.js";
 
 const USERS_KEY = "users.json";
 const PASSWORD_KEY = "operator-password";

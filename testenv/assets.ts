@@ -3,7 +3,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const script = fileURLToPath(new URL("../../hack/build-binaries.sh", import.meta.url));
+const script = fileURLToPath(new URL("../hack/build-binaries.sh", import.meta.url));
 
 /**
  * The folder holding kube-apiserver and etcd: KUBEBUILDER_ASSETS when set, otherwise the cache

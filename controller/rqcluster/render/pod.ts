@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
 import type { V1Affinity, V1Container, V1Pod, V1ResourceRequirements, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
-import { DATA_VOLUME, HTTP_PORT, isOperatorOwnedLabel, LABEL_ROLE, OPERATOR_RQLITE_USER as OPERATOR_USER, operatorAuthSecretName, RAFT_PORT, RQLITE_CONTAINER, voterName } from "../../shared/names.js";
+import { DATA_VOLUME, HTTP_PORT, isOperatorOwnedLabel, LABEL_ROLE, OPERATOR_RQLITE_USER as OPERATOR_USER, operatorAuthSecretName, RAFT_PORT, RQLITE_CONTAINER, voterName } from "../../../shared/names.js";
 import type { ClusterView } from "./cluster.js";
 import type { Member } from "./members.js";
-import { mergeTemplate } from "../../shared/template-merge.js";
+import { mergeTemplate } from "../../../shared/template-merge.js";
 
 const DATA_DIR = "/rqlite/file";
 const AUTH_DIR = "/rqlite/auth";

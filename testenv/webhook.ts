@@ -7,12 +7,12 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { stringify } from "yaml";
-import { parseObjects, type K8sObject } from "../../hack/kustomize.js";
+import { parseObjects, type K8sObject } from "../hack/kustomize.js";
 import type { ControlPlane } from "./controlplane.js";
 import { freePort } from "./ports.js";
 import { ProcessGroup } from "./processes.js";
 
-const root = fileURLToPath(new URL("../..", import.meta.url));
+const root = fileURLToPath(new URL("..", import.meta.url));
 const run = promisify(execFile);
 
 interface WebhookEntry {

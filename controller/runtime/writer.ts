@@ -1,9 +1,39 @@
 // The reconciler's writes. Merge patches everywhere: custom resources take no strategic merge
 // patch, and a merge patch says exactly what changes.
-import { MANAGER_NAME } from "../../shared/names.js";
-import { KubeApiError, type KubeClient } from "../kubeClient.js";
-import type { Json, ObjectRef, Writer } from "../reconcile/ports.js";
+import { KubeApiError, type KubeClient } from "./kubeClient.js";
+import type { KubernetesObject } from "@kubernetes/client-node";
 import { resourcePath } from "./paths.js";
+
+export type Json = Record<string, unknown>;
+
+export interface ObjectRef {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace: string };
+}
+
+export interface TypeMeta {
+  apiVersion: string;
+  kind: string;
+}
+
+export interface Writer {
+  create(obj: KubernetesObject): Promise<void>;
+  /** RFC 7396 merge patch. */
+  patch(ref: ObjectRef, patch: Json): Promise<void>;
+  /** gracePeriodSeconds 0 force-deletes a Pod whose kubelet can no longer confirm anything. */
+  delete(ref: ObjectRef, opts?: { gracePeriodSeconds?: number }): Promise<void>;
+  patchStatus(ref: ObjectRef, status: Json): Promise<void>;
+  /** A Secret's data, decoded, or undefined when it does not exist. */
+  readSecret(namespace: string, name: string): Promise<Record<string, string> | undefined>;
+  /** A ConfigMap's data, or undefined when it does not exist. */
+  readConfigMap(namespace: string, name: string): Promise<Record<string, string> | undefined>;
+}
+
+/** Listed objects come without apiVersion and kind, so the caller names the type. */
+export function refOf(type: TypeMeta, obj: KubernetesObject): ObjectRef {
+  return { ...type, metadata: { name: obj.metadata!.name!, namespace: obj.metadata!.namespace! } };
+}
 
 const MERGE_PATCH = "application/merge-patch+json";
 const WRITE_TIMEOUT_MS = 30_000;
@@ -18,9 +48,10 @@ function about(action: string, ref: ObjectRef, err: unknown): Error {
   return e;
 }
 
-export function makeWriter(client: KubeClient): Writer {
+/** Writes as `fieldManager`, which names the controller in managedFields. */
+export function makeWriter(client: KubeClient, fieldManager: string): Writer {
   const pathOf = (ref: ObjectRef, sub = "") => resourcePath(ref.apiVersion, ref.kind, ref.metadata.namespace, ref.metadata.name) + sub;
-  const query = { fieldManager: MANAGER_NAME };
+  const query = { fieldManager };
   const attempt = async (action: string, ref: ObjectRef, call: () => Promise<unknown>) => {
     try {
       await call();

@@ -3,7 +3,7 @@ import { openSync, closeSync, readFileSync } from "node:fs";
 import type { Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 
-const reaperScript = fileURLToPath(new URL("../../hack/reaper.sh", import.meta.url));
+const reaperScript = fileURLToPath(new URL("../hack/reaper.sh", import.meta.url));
 
 export interface Managed {
   name: string;

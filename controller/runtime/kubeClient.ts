@@ -6,7 +6,7 @@ import {
   ServerConfiguration, type ApiConstructor, type ApiType, type Configuration, type HttpLibrary, type ResponseContext,
 } from "@kubernetes/client-node";
 import type { Registry } from "prom-client";
-import { counter, histogram } from "./metricsRegistry.js";
+import { counter, histogram } from "./metrics.js";
 
 /**
  * Loads a kubeconfig: the file given, else $KUBECONFIG, else the in-cluster ServiceAccount when

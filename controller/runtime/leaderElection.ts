@@ -5,7 +5,7 @@ import { V1MicroTime } from "@kubernetes/client-node";
 import type { Registry } from "prom-client";
 import { KubeApiError, type KubeClient } from "./kubeClient.js";
 import { componentLogger, type Logger } from "./log.js";
-import { gauge } from "./metricsRegistry.js";
+import { gauge } from "./metrics.js";
 import { sleep } from "./sleep.js";
 
 /** client-go's and controller-runtime's defaults. */
