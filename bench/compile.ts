@@ -10,16 +10,22 @@ import { join } from "node:path";
 export async function compile(root: string, outDir: string, entries: string[]): Promise<void> {
   const config = join(outDir, "tsconfig.json");
   await mkdir(outDir, { recursive: true });
-  await writeFile(config, JSON.stringify({
-    extends: join(root, "tsconfig.json"),
-    compilerOptions: { outDir, sourceMap: false },
-    files: entries,
-    include: [],
-  }));
-  const child = spawn(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", config], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+  await writeFile(
+    config,
+    JSON.stringify({
+      extends: join(root, "tsconfig.json"),
+      compilerOptions: { outDir, sourceMap: false },
+      files: entries,
+      include: [],
+    }),
+  );
+  const child = spawn(process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", config], {
+    cwd: root,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let output = "";
-  child.stdout!.on("data", (d: Buffer) => (output += d));
-  child.stderr!.on("data", (d: Buffer) => (output += d));
+  child.stdout.on("data", (d: Buffer) => (output += d));
+  child.stderr.on("data", (d: Buffer) => (output += d));
   const [code] = await once(child, "exit");
   if (code !== 0) throw new Error(`tsc failed to compile ${entries.join(", ")}:\n${output}`);
 }

@@ -25,23 +25,35 @@ export class BenchApi {
   private readonly pool: Pool;
   private readonly watches = new Set<Client>();
 
-  constructor(private readonly cp: ControlPlane, connections: number) {
+  constructor(
+    private readonly cp: ControlPlane,
+    connections: number,
+  ) {
     const { caCert, adminCert, adminKey } = cp.pki;
     this.tls = { ca: readFileSync(caCert), cert: readFileSync(adminCert), key: readFileSync(adminKey) };
     this.pool = new Pool(cp.url, { connections, connect: this.tls });
   }
 
   /** A JSON request; throws with the method, path and the server's answer unless it is 2xx. */
-  async request<T>(method: Dispatcher.HttpMethod, path: string, body?: unknown, contentType = "application/json"): Promise<T> {
-    const res = await this.pool.request({
-      method, path,
-      headers: { accept: "application/json", ...(body === undefined ? {} : { "content-type": contentType }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    }).catch((err: Error) => {
-      throw new Error(`${method} ${path}: ${err.message}`, { cause: err });
-    });
+  async request<T>(
+    method: Dispatcher.HttpMethod,
+    path: string,
+    body?: unknown,
+    contentType = "application/json",
+  ): Promise<T> {
+    const res = await this.pool
+      .request({
+        method,
+        path,
+        headers: { accept: "application/json", ...(body === undefined ? {} : { "content-type": contentType }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      })
+      .catch((err: Error) => {
+        throw new Error(`${method} ${path}: ${err.message}`, { cause: err });
+      });
     const text = await res.body.text();
-    if (res.statusCode < 200 || res.statusCode > 299) throw new Error(`${method} ${path}: HTTP ${res.statusCode}: ${text.slice(0, 300)}`);
+    if (res.statusCode < 200 || res.statusCode > 299)
+      throw new Error(`${method} ${path}: HTTP ${res.statusCode}: ${text.slice(0, 300)}`);
     return JSON.parse(text) as T;
   }
 
@@ -51,16 +63,25 @@ export class BenchApi {
    * resumed from the last resourceVersion seen. `metadataOnly` asks for the objects' metadata
    * alone, which costs the apiserver and the bench far less than whole objects.
    */
-  async watch<T extends { metadata: Meta }>(path: string, onEvent: (e: WatchEvent<T>) => void, metadataOnly = false): Promise<void> {
+  async watch<T extends { metadata: Meta }>(
+    path: string,
+    onEvent: (e: WatchEvent<T>) => void,
+    metadataOnly = false,
+  ): Promise<void> {
     // No body timeout: a watch may rightly stay silent through the idle minute.
     const client = new Client(this.cp.url, { connect: this.tls, bodyTimeout: 0 });
     this.watches.add(client);
     let resourceVersion: string | undefined;
     const open = async () => {
-      const query = new URLSearchParams({ watch: "true", timeoutSeconds: "3600", ...(resourceVersion ? { resourceVersion } : {}) });
+      const query = new URLSearchParams({
+        watch: "true",
+        timeoutSeconds: "3600",
+        ...(resourceVersion ? { resourceVersion } : {}),
+      });
       const accept = metadataOnly ? "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1" : "application/json";
       const res = await client.request({ method: "GET", path: `${path}?${query}`, headers: { accept } });
-      if (res.statusCode !== 200) throw new Error(`watch ${path}: HTTP ${res.statusCode}: ${(await res.body.text()).slice(0, 300)}`);
+      if (res.statusCode !== 200)
+        throw new Error(`watch ${path}: HTTP ${res.statusCode}: ${(await res.body.text()).slice(0, 300)}`);
       return res.body;
     };
     const consume = async (body: Dispatcher.ResponseData["body"]) => {
@@ -87,7 +108,10 @@ export class BenchApi {
 
   /** Counts a collection without fetching it: one item plus the server's remainingItemCount. */
   async count(path: string): Promise<number> {
-    const list = await this.request<{ items: unknown[]; metadata: { remainingItemCount?: number } }>("GET", `${path}?limit=1`);
+    const list = await this.request<{ items: unknown[]; metadata: { remainingItemCount?: number } }>(
+      "GET",
+      `${path}?limit=1`,
+    );
     return list.items.length + (list.metadata.remainingItemCount ?? 0);
   }
 

@@ -9,7 +9,12 @@ import { Limiter, type BenchApi, type Meta, type WatchEvent } from "./controller
 /** The children one 3-voter cluster must have: the collection path suffix and how many. */
 const CHILDREN = { pods: 3, persistentvolumeclaims: 3, services: 2, poddisruptionbudgets: 1 } as const;
 type ChildKind = keyof typeof CHILDREN;
-const GROUP_PATH: Record<ChildKind, string> = { pods: "/api/v1", persistentvolumeclaims: "/api/v1", services: "/api/v1", poddisruptionbudgets: "/apis/policy/v1" };
+const GROUP_PATH: Record<ChildKind, string> = {
+  pods: "/api/v1",
+  persistentvolumeclaims: "/api/v1",
+  services: "/api/v1",
+  poddisruptionbudgets: "/apis/policy/v1",
+};
 
 /** Children are watched as metadata only: their labels say whose they are. */
 interface Child {
@@ -48,7 +53,12 @@ export interface Progress {
 export class Observer {
   readonly milestones: Milestones = {};
   private readonly clusters = new Map<string, ClusterState>();
-  private readonly totals: Record<ChildKind, number> = { pods: 0, persistentvolumeclaims: 0, services: 0, poddisruptionbudgets: 0 };
+  private readonly totals: Record<ChildKind, number> = {
+    pods: 0,
+    persistentvolumeclaims: 0,
+    services: 0,
+    poddisruptionbudgets: 0,
+  };
   private readonly kubelet: Limiter;
   private readonly marked = new Set<string>();
   private complete = 0;
@@ -58,7 +68,12 @@ export class Observer {
   /** Failures of the kubelet's status patches; the run is invalid when any happen. */
   readonly errors: string[] = [];
 
-  constructor(private readonly api: BenchApi, private readonly namespace: string, private readonly expected: number, kubeletParallelism: number) {
+  constructor(
+    private readonly api: BenchApi,
+    private readonly namespace: string,
+    private readonly expected: number,
+    kubeletParallelism: number,
+  ) {
     this.kubelet = new Limiter(kubeletParallelism);
   }
 
@@ -80,7 +95,10 @@ export class Observer {
   converged(timeoutMs: number): Promise<void> {
     if (this.milestones.convergedMs !== undefined) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`not converged within ${timeoutMs / 1000} s: ${JSON.stringify(this.progress())}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`not converged within ${timeoutMs / 1000} s: ${JSON.stringify(this.progress())}`)),
+        timeoutMs,
+      );
       this.onConverged = () => {
         clearTimeout(timer);
         resolve();
@@ -89,13 +107,28 @@ export class Observer {
   }
 
   progress(): Progress {
-    return { clusters: this.clusters.size, children: { ...this.totals }, markedReady: this.marked.size, complete: this.complete, running: this.running };
+    return {
+      clusters: this.clusters.size,
+      children: { ...this.totals },
+      markedReady: this.marked.size,
+      complete: this.complete,
+      running: this.running,
+    };
   }
 
   private state(name: string): ClusterState {
     let s = this.clusters.get(name);
     if (!s) {
-      s = { children: { pods: new Set(), persistentvolumeclaims: new Set(), services: new Set(), poddisruptionbudgets: new Set() }, complete: false, running: false };
+      s = {
+        children: {
+          pods: new Set(),
+          persistentvolumeclaims: new Set(),
+          services: new Set(),
+          poddisruptionbudgets: new Set(),
+        },
+        complete: false,
+        running: false,
+      };
       this.clusters.set(name, s);
     }
     return s;
@@ -134,7 +167,8 @@ export class Observer {
     // No podIP: no rqlited runs here, and an address would only make the controller dial nothing.
     const body = { status: { phase: "Running", conditions: [{ type: "Ready", status: "True" }] } };
     const path = `/api/v1/namespaces/${this.namespace}/pods/${pod.metadata.name}/status`;
-    void this.kubelet.run(() => this.api.request("PATCH", path, body, "application/merge-patch+json"))
+    void this.kubelet
+      .run(() => this.api.request("PATCH", path, body, "application/merge-patch+json"))
       .catch((err: Error) => this.errors.push(err.message));
   }
 

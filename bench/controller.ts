@@ -87,7 +87,9 @@ const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** di
 
 /** rest_client_requests_total keyed "METHOD CODE". */
 async function requestCounts(c: ControllerProcess): Promise<Map<string, number>> {
-  return new Map((await c.samples("rest_client_requests_total")).map((s) => [`${s.labels.method} ${s.labels.code}`, s.value]));
+  return new Map(
+    (await c.samples("rest_client_requests_total")).map((s) => [`${s.labels.method} ${s.labels.code}`, s.value]),
+  );
 }
 
 function requestDelta(before: Map<string, number>, after: Map<string, number>, clusters: number): Requests {
@@ -111,14 +113,22 @@ function meanMs(samples: Sample[], name: string, match: (s: Sample) => boolean =
   return count ? round((total / count) * 1000, 2) : 0;
 }
 
-const STATS = ["controller_runtime_reconcile_total", "controller_runtime_reconcile_errors_total",
-  "controller_runtime_reconcile_time_seconds_sum", "controller_runtime_reconcile_time_seconds_count",
-  "workqueue_queue_duration_seconds_sum", "workqueue_queue_duration_seconds_count",
-  "rest_client_request_duration_seconds_sum", "rest_client_request_duration_seconds_count"];
+const STATS = [
+  "controller_runtime_reconcile_total",
+  "controller_runtime_reconcile_errors_total",
+  "controller_runtime_reconcile_time_seconds_sum",
+  "controller_runtime_reconcile_time_seconds_count",
+  "workqueue_queue_duration_seconds_sum",
+  "workqueue_queue_duration_seconds_count",
+  "rest_client_request_duration_seconds_sum",
+  "rest_client_request_duration_seconds_count",
+];
 
 /** The samples of the STATS metrics, each tagged with its metric name as `__name`. */
 async function scrapeStats(c: ControllerProcess): Promise<Sample[]> {
-  const all = await Promise.all(STATS.map(async (n) => (await c.samples(n)).map((s) => ({ ...s, labels: { ...s.labels, __name: n } }))));
+  const all = await Promise.all(
+    STATS.map(async (n) => (await c.samples(n)).map((s) => ({ ...s, labels: { ...s.labels, __name: n } }))),
+  );
   return all.flat();
 }
 
@@ -180,7 +190,10 @@ async function reconcileErrors(logFile: string): Promise<Array<{ count: number; 
     const err = String((JSON.parse(line) as { err?: string }).err).replace(/rq-\d+/g, "rq-N");
     counts.set(err, (counts.get(err) ?? 0) + 1);
   }
-  return [...counts].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([err, count]) => ({ count, err }));
+  return [...counts]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 3)
+    .map(([err, count]) => ({ count, err }));
 }
 
 /**
@@ -191,33 +204,60 @@ async function reconcileErrors(logFile: string): Promise<Array<{ count: number; 
 async function warmUp(cp: ControlPlane, api: BenchApi, controller: ControllerProcess): Promise<void> {
   await cp.kubectlOk(["create", "namespace", WARMUP_NS]);
   const path = `/apis/rqlite.io/v1alpha1/namespaces/${WARMUP_NS}/rqclusters`;
-  await api.request("POST", path, { apiVersion: "rqlite.io/v1alpha1", kind: "RqCluster", metadata: { name: "warmup" }, spec: { replicas: 3, paused: true } });
+  await api.request("POST", path, {
+    apiVersion: "rqlite.io/v1alpha1",
+    kind: "RqCluster",
+    metadata: { name: "warmup" },
+    spec: { replicas: 3, paused: true },
+  });
   for (const deadline = Date.now() + 30_000; ;) {
     const cluster = await api.request<{ status?: { phase?: string } }>("GET", `${path}/warmup`);
     if (cluster.status?.phase === "Paused") return;
-    if (Date.now() > deadline) throw new Error(`the controller did not reconcile a paused cluster within 30 s; log ${controller.proc.logFile}`);
+    if (Date.now() > deadline)
+      throw new Error(`the controller did not reconcile a paused cluster within 30 s; log ${controller.proc.logFile}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
 
-async function measureSize(n: number, setup: Setup, cp: ControlPlane, api: BenchApi, started: (c: ControllerProcess) => void): Promise<SizeResult> {
+async function measureSize(
+  n: number,
+  setup: Setup,
+  cp: ControlPlane,
+  api: BenchApi,
+  started: (c: ControllerProcess) => void,
+): Promise<SizeResult> {
   await installCRDs(cp, [join(root, "crds/rqlite.io_rqclusters.yaml")]);
   await cp.kubectlOk(["create", "namespace", OPERATOR_NS]);
   await cp.kubectlOk(["create", "namespace", BENCH_NS]);
   await cp.kubectlOk(["apply", "-f", join(root, "deploy/base/controller-rbac.yaml")]);
   const kubeconfig = await cp.serviceAccountKubeconfig(OPERATOR_NS, "rqlite-operator-controller");
   const controller = await startController({
-    kubeconfig, logDir: cp.dir, name: `controller-${n}`,
-    node: [...(setup.cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${setup.logDir}`, `--cpu-prof-name=controller-${n}.cpuprofile`] : []), ...setup.entry],
-    args: ["--leader-elect", `--leader-election-namespace=${OPERATOR_NS}`, ...(setup.workers ? [`--workers=${setup.workers}`] : [])],
+    kubeconfig,
+    logDir: cp.dir,
+    name: `controller-${n}`,
+    node: [
+      ...(setup.cpuProf
+        ? ["--cpu-prof", `--cpu-prof-dir=${setup.logDir}`, `--cpu-prof-name=controller-${n}.cpuprofile`]
+        : []),
+      ...setup.entry,
+    ],
+    args: [
+      "--leader-elect",
+      `--leader-election-namespace=${OPERATOR_NS}`,
+      ...(setup.workers ? [`--workers=${setup.workers}`] : []),
+    ],
     // Info, as deployed: the harness's debug default would measure logging.
     env: { LOG_LEVEL: "info" },
   });
   started(controller);
   const pid = controller.proc.child.pid!;
   const [etcdPid, apiserverPid] = [pidNamed(cp.pids, "etcd"), pidNamed(cp.pids, "kube-apiserver")];
-  for (const deadline = Date.now() + 30_000; !(await controller.isLeader()) || !(await fetch(`${controller.healthUrl}/readyz`)).ok;) {
-    if (Date.now() > deadline) throw new Error(`controller did not lead with synced caches within 30 s; log ${controller.proc.logFile}`);
+  for (
+    const deadline = Date.now() + 30_000;
+    !(await controller.isLeader()) || !(await fetch(`${controller.healthUrl}/readyz`)).ok;
+  ) {
+    if (Date.now() > deadline)
+      throw new Error(`controller did not lead with synced caches within 30 s; log ${controller.proc.logFile}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 
@@ -226,28 +266,46 @@ async function measureSize(n: number, setup: Setup, cp: ControlPlane, api: Bench
   await observer.start();
   const before = await requestCounts(controller);
   const statsBefore = await scrapeStats(controller);
-  const cpu0 = { controller: cpuSecondsOf(pid), apiserver: cpuSecondsOf(apiserverPid), etcd: cpuSecondsOf(etcdPid), bench: process.cpuUsage(), machine: machineBusySeconds() };
+  const cpu0 = {
+    controller: cpuSecondsOf(pid),
+    apiserver: cpuSecondsOf(apiserverPid),
+    etcd: cpuSecondsOf(etcdPid),
+    bench: process.cpuUsage(),
+    machine: machineBusySeconds(),
+  };
 
   observer.markStart();
   const t0 = performance.now();
   let last = { line: "", at: 0 };
   const progress = setInterval(() => {
     const p = observer.progress();
-    const line = `clusters ${p.clusters} pods ${p.children.pods} (marked ready ${p.markedReady}) pvcs ${p.children.persistentvolumeclaims} `
-      + `svcs ${p.children.services} pdbs ${p.children.poddisruptionbudgets} | complete ${p.complete} running ${p.running}`;
+    const line =
+      `clusters ${p.clusters} pods ${p.children.pods} (marked ready ${p.markedReady}) pvcs ${p.children.persistentvolumeclaims} ` +
+      `svcs ${p.children.services} pdbs ${p.children.poddisruptionbudgets} | complete ${p.complete} running ${p.running}`;
     // A stalled run says so every 30 s instead of repeating itself every 3.
     if (line === last.line && performance.now() - last.at < 30_000) return;
     last = { line, at: performance.now() };
-    console.log(`  [${n}] ${((performance.now() - t0) / 1000).toFixed(1)}s ${line} `
-      + `| controller rss ${Math.round(memoryOf(pid).rssBytes / MB)} MB cpu ${round(cpuSecondsOf(pid) - cpu0.controller)} s`);
+    console.log(
+      `  [${n}] ${((performance.now() - t0) / 1000).toFixed(1)}s ${line} ` +
+        `| controller rss ${Math.round(memoryOf(pid).rssBytes / MB)} MB cpu ${round(cpuSecondsOf(pid) - cpu0.controller)} s`,
+    );
   }, 3000);
   const creates = new Limiter(setup.parallelism);
   let createdMs = 0;
   let error: string | undefined;
   try {
-    await Promise.all(Array.from({ length: n }, (_, i) => creates.run(() => api.request("POST", `/apis/rqlite.io/v1alpha1/namespaces/${BENCH_NS}/rqclusters`, {
-      apiVersion: "rqlite.io/v1alpha1", kind: "RqCluster", metadata: { name: `rq-${i}` }, spec: { replicas: 3 },
-    }))));
+    await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        creates.run(() =>
+          api.request("POST", `/apis/rqlite.io/v1alpha1/namespaces/${BENCH_NS}/rqclusters`, {
+            apiVersion: "rqlite.io/v1alpha1",
+            kind: "RqCluster",
+            metadata: { name: `rq-${i}` },
+            spec: { replicas: 3 },
+          }),
+        ),
+      ),
+    );
     createdMs = Math.round(performance.now() - t0);
     await observer.converged(setup.timeoutSeconds * 1000);
   } catch (err) {
@@ -264,22 +322,41 @@ async function measureSize(n: number, setup: Setup, cp: ControlPlane, api: Bench
     machine: machineBusySeconds() - cpu0.machine,
   };
   // The machine is shared: what else ran says how much of it the measured processes had.
-  const others = Math.max(0, round(cpuCreate.machine - cpuCreate.controller - cpuCreate.apiserver - cpuCreate.etcd - cpuCreate.bench, 2));
+  const others = Math.max(
+    0,
+    round(cpuCreate.machine - cpuCreate.controller - cpuCreate.apiserver - cpuCreate.etcd - cpuCreate.bench, 2),
+  );
   const afterCreate = await requestCounts(controller);
   const stats = sinceBefore(statsBefore, await scrapeStats(controller));
-  const verbs = [...new Set(stats.filter((s) => s.labels.__name === "rest_client_request_duration_seconds_count" && s.value > 0).map((s) => s.labels.verb!))];
+  const verbs = [
+    ...new Set(
+      stats
+        .filter((s) => s.labels.__name === "rest_client_request_duration_seconds_count" && s.value > 0)
+        .map((s) => s.labels.verb!),
+    ),
+  ];
   const result: SizeResult = {
-    clusters: n, converged: error === undefined, ...(error ? { error } : {}), createdMs, ...observer.milestones,
+    clusters: n,
+    converged: error === undefined,
+    ...(error ? { error } : {}),
+    createdMs,
+    ...observer.milestones,
     create: requestDelta(before, afterCreate, n),
     events: await api.count(`/api/v1/namespaces/${BENCH_NS}/events`),
     controller: {
       peakRssMB: 0,
       cpuSecondsCreate: cpuCreate.controller,
-      reconciles: sum(stats.filter((s) => s.labels.__name === "controller_runtime_reconcile_total").map((s) => s.value)),
-      reconcileErrors: sum(stats.filter((s) => s.labels.__name === "controller_runtime_reconcile_errors_total").map((s) => s.value)),
+      reconciles: sum(
+        stats.filter((s) => s.labels.__name === "controller_runtime_reconcile_total").map((s) => s.value),
+      ),
+      reconcileErrors: sum(
+        stats.filter((s) => s.labels.__name === "controller_runtime_reconcile_errors_total").map((s) => s.value),
+      ),
       meanReconcileMs: meanMs(stats, "controller_runtime_reconcile_time_seconds"),
       meanQueueWaitMs: meanMs(stats, "workqueue_queue_duration_seconds"),
-      meanRequestMsByVerb: Object.fromEntries(verbs.map((v) => [v, meanMs(stats, "rest_client_request_duration_seconds", (s) => s.labels.verb === v)])),
+      meanRequestMsByVerb: Object.fromEntries(
+        verbs.map((v) => [v, meanMs(stats, "rest_client_request_duration_seconds", (s) => s.labels.verb === v)]),
+      ),
       stillLeader: false,
     },
     cpuSecondsCreate: { apiserver: cpuCreate.apiserver, etcd: cpuCreate.etcd, bench: cpuCreate.bench, others },
@@ -291,9 +368,15 @@ async function measureSize(n: number, setup: Setup, cp: ControlPlane, api: Bench
     const settleMs = await settle(controller);
     const idleFrom = await requestCounts(controller);
     const cpuIdle0 = cpuSecondsOf(pid);
-    console.log(`  [${n}] converged in ${result.convergedMs} ms; settled ${settleMs} ms; idle for ${setup.idleSeconds} s`);
+    console.log(
+      `  [${n}] converged in ${result.convergedMs} ms; settled ${settleMs} ms; idle for ${setup.idleSeconds} s`,
+    );
     await new Promise((r) => setTimeout(r, setup.idleSeconds * 1000));
-    result.idle = { ...requestDelta(idleFrom, await requestCounts(controller), n), seconds: setup.idleSeconds, settleMs };
+    result.idle = {
+      ...requestDelta(idleFrom, await requestCounts(controller), n),
+      seconds: setup.idleSeconds,
+      settleMs,
+    };
     result.controller.cpuSecondsIdle = round(cpuSecondsOf(pid) - cpuIdle0, 2);
     result.controller.rssAfterIdleMB = round(memoryOf(pid).rssBytes / MB);
   }
@@ -308,35 +391,52 @@ function misses(results: SizeResult[]): string[] {
     if (!r.converged) out.push(`${r.clusters}: did not converge (${r.error})`);
     if (r.kubeletErrors.length) out.push(`${r.clusters}: the bench's kubelet failed: ${r.kubeletErrors[0]}`);
     if (!r.controller.stillLeader) out.push(`${r.clusters}: the controller lost the lease or exited`);
-    if (r.controller.peakRssMB >= TARGETS.peakRssMB) out.push(`${r.clusters}: peak RSS ${r.controller.peakRssMB} MB >= ${TARGETS.peakRssMB} MB`);
+    if (r.controller.peakRssMB >= TARGETS.peakRssMB)
+      out.push(`${r.clusters}: peak RSS ${r.controller.peakRssMB} MB >= ${TARGETS.peakRssMB} MB`);
     const idleWrites = sum(WRITES.map((m) => r.idle?.byMethod[m] ?? 0));
     if (r.idle && idleWrites > TARGETS.idleWrites) out.push(`${r.clusters}: ${idleWrites} writes while idle`);
     if (r.clusters === TARGET_SIZE && (r.convergedMs ?? Infinity) >= TARGETS.convergeSeconds * 1000) {
-      out.push(`${r.clusters}: converged in ${r.convergedMs === undefined ? "never" : `${r.convergedMs / 1000} s`} >= ${TARGETS.convergeSeconds} s`);
+      out.push(
+        `${r.clusters}: converged in ${r.convergedMs === undefined ? "never" : `${r.convergedMs / 1000} s`} >= ${TARGETS.convergeSeconds} s`,
+      );
     }
-    if (r.create.byCode["429"] || r.idle?.byCode["429"]) out.push(`${r.clusters}: the apiserver throttled the controller (429)`);
+    if (r.create.byCode["429"] || r.idle?.byCode["429"])
+      out.push(`${r.clusters}: the apiserver throttled the controller (429)`);
   }
   return out;
 }
 
 function printTable(results: SizeResult[]): void {
-  const fmt = (m: ByMethod | undefined) => Object.entries(m ?? {}).sort().map(([k, v]) => `${k} ${v}`).join(", ") || "none";
-  console.table(Object.fromEntries(results.map((r) => [r.clusters, {
-    "converged s": r.convergedMs === undefined ? "no" : r.convergedMs / 1000,
-    "children s": r.childrenMs === undefined ? "-" : r.childrenMs / 1000,
-    "running s": r.runningMs === undefined ? "-" : r.runningMs / 1000,
-    "create req/cluster": fmt(r.create.perCluster),
-    "idle req (total)": fmt(r.idle?.byMethod),
-    "peak RSS MB": r.controller.peakRssMB,
-    "ctrl CPU s": r.controller.cpuSecondsCreate,
-    "apiserver CPU s": r.cpuSecondsCreate.apiserver,
-    "others CPU s": r.cpuSecondsCreate.others,
-  }])));
+  const fmt = (m: ByMethod | undefined) =>
+    Object.entries(m ?? {})
+      .sort()
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ") || "none";
+  console.table(
+    Object.fromEntries(
+      results.map((r) => [
+        r.clusters,
+        {
+          "converged s": r.convergedMs === undefined ? "no" : r.convergedMs / 1000,
+          "children s": r.childrenMs === undefined ? "-" : r.childrenMs / 1000,
+          "running s": r.runningMs === undefined ? "-" : r.runningMs / 1000,
+          "create req/cluster": fmt(r.create.perCluster),
+          "idle req (total)": fmt(r.idle?.byMethod),
+          "peak RSS MB": r.controller.peakRssMB,
+          "ctrl CPU s": r.controller.cpuSecondsCreate,
+          "apiserver CPU s": r.cpuSecondsCreate.apiserver,
+          "others CPU s": r.cpuSecondsCreate.others,
+        },
+      ]),
+    ),
+  );
   for (const r of results) {
     for (const e of r.reconcileErrors) console.log(`  ${r.clusters}: ${e.count} x reconcile error: ${e.err}`);
-    console.log(`  ${r.clusters}: ${r.controller.reconciles} reconciles (${r.controller.reconcileErrors} errors), mean ${r.controller.meanReconcileMs} ms, `
-      + `mean queue wait ${r.controller.meanQueueWaitMs} ms; mean request ms ${fmt(r.controller.meanRequestMsByVerb)}; ${r.events} Events; `
-      + `codes ${fmt(r.create.byCode)}; etcd CPU ${r.cpuSecondsCreate.etcd} s, bench CPU ${r.cpuSecondsCreate.bench} s`);
+    console.log(
+      `  ${r.clusters}: ${r.controller.reconciles} reconciles (${r.controller.reconcileErrors} errors), mean ${r.controller.meanReconcileMs} ms, ` +
+        `mean queue wait ${r.controller.meanQueueWaitMs} ms; mean request ms ${fmt(r.controller.meanRequestMsByVerb)}; ${r.events} Events; ` +
+        `codes ${fmt(r.create.byCode)}; etcd CPU ${r.cpuSecondsCreate.etcd} s, bench CPU ${r.cpuSecondsCreate.bench} s`,
+    );
   }
 }
 
@@ -353,10 +453,20 @@ async function main(): Promise<void> {
       "cpu-prof": { type: "boolean", default: false },
     },
   });
-  const sizes = values.sizes!.split(",").map(Number);
-  const numbers = { idle: Number(values.idle), timeout: Number(values.timeout), parallelism: Number(values.parallelism), workers: values.workers === undefined ? undefined : Number(values.workers) };
-  if (!sizes.every((s) => Number.isInteger(s) && s > 0)) throw new Error(`--sizes ${values.sizes}: expected positive integers, comma-separated`);
-  if (!Object.values(numbers).every((x) => x === undefined || x >= 0) || !(numbers.parallelism >= 1) || numbers.workers === 0) {
+  const sizes = values.sizes.split(",").map(Number);
+  const numbers = {
+    idle: Number(values.idle),
+    timeout: Number(values.timeout),
+    parallelism: Number(values.parallelism),
+    workers: values.workers === undefined ? undefined : Number(values.workers),
+  };
+  if (!sizes.every((s) => Number.isInteger(s) && s > 0))
+    throw new Error(`--sizes ${values.sizes}: expected positive integers, comma-separated`);
+  if (
+    !Object.values(numbers).every((x) => x === undefined || x >= 0) ||
+    !(numbers.parallelism >= 1) ||
+    numbers.workers === 0
+  ) {
     throw new Error("--idle, --timeout, --parallelism and --workers must be positive numbers");
   }
 
@@ -369,9 +479,21 @@ async function main(): Promise<void> {
     await compile(root, build, [join(root, "controller/main.ts")]);
     entry = [join(build, "controller/main.js")];
   }
-  const setup: Setup = { entry, logDir, cpuProf: values["cpu-prof"]!, workers: numbers.workers, idleSeconds: numbers.idle, timeoutSeconds: numbers.timeout, parallelism: numbers.parallelism };
-  console.log(`controller bench (${values.tsx ? "tsx" : "compiled"}): sizes ${sizes.join(", ")}, 3 voters each, workers ${numbers.workers ?? "default"}, `
-    + `${numbers.parallelism} parallel creates and kubelet patches, idle ${numbers.idle} s; ${availableParallelism()} CPUs, load ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
+  const setup: Setup = {
+    entry,
+    logDir,
+    cpuProf: values["cpu-prof"],
+    workers: numbers.workers,
+    idleSeconds: numbers.idle,
+    timeoutSeconds: numbers.timeout,
+    parallelism: numbers.parallelism,
+  };
+  console.log(
+    `controller bench (${values.tsx ? "tsx" : "compiled"}): sizes ${sizes.join(", ")}, 3 voters each, workers ${numbers.workers ?? "default"}, ` +
+      `${numbers.parallelism} parallel creates and kubelet patches, idle ${numbers.idle} s; ${availableParallelism()} CPUs, load ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(" ")}`,
+  );
   const results: SizeResult[] = [];
   // The test harness unrefs its processes and reaper (mocha keeps a test run alive); here
   // nothing else would keep the event loop alive while it waits for them to exit.
@@ -387,12 +509,25 @@ async function main(): Promise<void> {
   printTable(results);
   console.log(`controller logs: ${logDir}`);
   const missed = misses(results);
-  const convergeTarget = sizes.includes(TARGET_SIZE) ? `${TARGET_SIZE} clusters converged < ${TARGETS.convergeSeconds} s, ` : "";
-  console.log(missed.length === 0
-    ? `targets met: ${convergeTarget}peak RSS < ${TARGETS.peakRssMB} MB, no writes while idle`
-    : `targets missed: ${missed.join("; ")}`);
+  const convergeTarget = sizes.includes(TARGET_SIZE)
+    ? `${TARGET_SIZE} clusters converged < ${TARGETS.convergeSeconds} s, `
+    : "";
+  console.log(
+    missed.length === 0
+      ? `targets met: ${convergeTarget}peak RSS < ${TARGETS.peakRssMB} MB, no writes while idle`
+      : `targets missed: ${missed.join("; ")}`,
+  );
   if (values.json) {
-    const report = { runtime: values.tsx ? "tsx" : "compiled", node: process.version, cpus: availableParallelism(), workers: numbers.workers ?? "default", targets: TARGETS, results, met: missed.length === 0, misses: missed };
+    const report = {
+      runtime: values.tsx ? "tsx" : "compiled",
+      node: process.version,
+      cpus: availableParallelism(),
+      workers: numbers.workers ?? "default",
+      targets: TARGETS,
+      results,
+      met: missed.length === 0,
+      misses: missed,
+    };
     await writeFile(values.json, `${JSON.stringify(report, null, 2)}\n`);
     console.log(`wrote ${values.json}`);
   }

@@ -22,7 +22,10 @@ app.use((req, res) => {
   res.json({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", response: { uid, allowed: true } });
 });
 
-const server = createServer({ cert: readFileSync(join(certDir, "tls.crt")), key: readFileSync(join(certDir, "tls.key")) }, app);
+const server = createServer(
+  { cert: readFileSync(join(certDir, "tls.crt")), key: readFileSync(join(certDir, "tls.key")) },
+  app,
+);
 server.listen(0, "127.0.0.1", () => {
   process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`);
 });

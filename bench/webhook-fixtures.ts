@@ -13,24 +13,34 @@ function realisticCluster(name: string): Record<string, unknown> {
     auth: { secretName: `${name}-users` },
     tls: { http: { secretName: `${name}-http-tls` }, node: { secretName: `${name}-node-tls` } },
     extraArgs: ["-raft-snap=8192", "-raft-log-level=WARN", "-join-interval=3s"],
-    env: [{ name: "TZ", value: "UTC" }, { name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } }],
+    env: [
+      { name: "TZ", value: "UTC" },
+      { name: "POD_IP", valueFrom: { fieldRef: { fieldPath: "status.podIP" } } },
+    ],
     podTemplate: {
       metadata: { labels: { team: "payments", tier: "db" }, annotations: { "prometheus.io/scrape": "true" } },
       spec: {
         priorityClassName: "high",
         tolerations: [{ key: "dedicated", operator: "Equal", value: "db", effect: "NoSchedule" }],
-        containers: [{
-          name: "backup-sidecar",
-          image: "example.com/rqlite-backup:1.4.2",
-          args: ["--interval=15m"],
-          resources: { requests: { cpu: "50m", memory: "64Mi" } },
-          volumeMounts: [{ name: "backup", mountPath: "/backup" }],
-        }],
+        containers: [
+          {
+            name: "backup-sidecar",
+            image: "example.com/rqlite-backup:1.4.2",
+            args: ["--interval=15m"],
+            resources: { requests: { cpu: "50m", memory: "64Mi" } },
+            volumeMounts: [{ name: "backup", mountPath: "/backup" }],
+          },
+        ],
         volumes: [{ name: "backup", emptyDir: { sizeLimit: "2Gi" } }],
       },
     },
   };
-  const applied = JSON.stringify({ apiVersion: "rqlite.io/v1alpha1", kind: "RqCluster", metadata: { name, namespace: "payments" }, spec });
+  const applied = JSON.stringify({
+    apiVersion: "rqlite.io/v1alpha1",
+    kind: "RqCluster",
+    metadata: { name, namespace: "payments" },
+    spec,
+  });
   return rqCluster(name, spec, {
     namespace: "payments",
     uid: "8f2c7a7e-3a55-4c1e-9a41-0e8e8bd1c9b1",
@@ -39,7 +49,16 @@ function realisticCluster(name: string): Record<string, unknown> {
     creationTimestamp: "2026-01-01T00:00:00Z",
     labels: { "app.kubernetes.io/part-of": "payments" },
     annotations: { "kubectl.kubernetes.io/last-applied-configuration": applied },
-    managedFields: [{ manager: "kubectl-client-side-apply", operation: "Update", apiVersion: "rqlite.io/v1alpha1", time: "2026-01-01T00:00:00Z", fieldsType: "FieldsV1", fieldsV1: { "f:spec": { ".": {}, "f:replicas": {}, "f:image": {}, "f:storage": { ".": {}, "f:size": {} } } } }],
+    managedFields: [
+      {
+        manager: "kubectl-client-side-apply",
+        operation: "Update",
+        apiVersion: "rqlite.io/v1alpha1",
+        time: "2026-01-01T00:00:00Z",
+        fieldsType: "FieldsV1",
+        fieldsV1: { "f:spec": { ".": {}, "f:replicas": {}, "f:image": {}, "f:storage": { ".": {}, "f:size": {} } } },
+      },
+    ],
   });
 }
 

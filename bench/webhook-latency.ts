@@ -20,13 +20,24 @@ export interface LatencyRun extends Phase {
 const HISTOGRAM = "controller_runtime_webhook_latency_seconds";
 
 /** How many requests to `path` the webhook has answered, and how many within `seconds`, by its histogram. */
-async function answeredWithin(port: number, ca: Buffer, path: string, seconds: number): Promise<{ total: number; within: number }> {
+async function answeredWithin(
+  port: number,
+  ca: Buffer,
+  path: string,
+  seconds: number,
+): Promise<{ total: number; within: number }> {
   const res = await httpsRequest(port, "/metrics", ca);
   if (res.status !== 200) throw new Error(`GET /metrics answered ${res.status}: ${res.text}`);
   const lines = res.text.split("\n");
   const value = (series: string, le?: string) => {
-    const line = lines.find((l) => l.startsWith(`${series}{`) && l.includes(`webhook="${path}"`) && (le === undefined || l.includes(`le="${le}"`)));
-    if (!line) throw new Error(`/metrics has no ${series} for ${path}${le ? ` with le="${le}"` : ""}; is ${seconds} s one of its buckets?`);
+    const line = lines.find(
+      (l) =>
+        l.startsWith(`${series}{`) && l.includes(`webhook="${path}"`) && (le === undefined || l.includes(`le="${le}"`)),
+    );
+    if (!line)
+      throw new Error(
+        `/metrics has no ${series} for ${path}${le ? ` with le="${le}"` : ""}; is ${seconds} s one of its buckets?`,
+      );
     return Number(line.slice(line.lastIndexOf(" ") + 1));
   };
   return { total: value(`${HISTOGRAM}_count`), within: value(`${HISTOGRAM}_bucket`, String(seconds)) };
@@ -36,12 +47,20 @@ async function answeredWithin(port: number, ca: Buffer, path: string, seconds: n
  * Sends `rate` requests per second to `target` for `seconds`. `pid` is the server's process;
  * `webhookTargetMs`, when the server is the webhook, is the latency to count its own share for.
  */
-export async function latencyRun(target: Target, ca: Buffer, pid: number, rate: number, seconds: number, webhookTargetMs?: number): Promise<LatencyRun> {
+export async function latencyRun(
+  target: Target,
+  ca: Buffer,
+  pid: number,
+  rate: number,
+  seconds: number,
+  webhookTargetMs?: number,
+): Promise<LatencyRun> {
   // A second at the rate first: a server idle since its last phase has a shrunken heap and
   // cold caches, which would count against it (the bare endpoint waits through a webhook phase).
   await constantRate(target, ca, rate, 1);
   const histogramBucket = webhookTargetMs === undefined ? undefined : webhookTargetMs / 1000;
-  const countBefore = histogramBucket === undefined ? undefined : await answeredWithin(target.port, ca, target.path, histogramBucket);
+  const countBefore =
+    histogramBucket === undefined ? undefined : await answeredWithin(target.port, ca, target.path, histogramBucket);
   const waitBefore = runQueueSecondsOf(pid);
   const phase = await constantRate(target, ca, rate, seconds);
   const cpuWaitMsPerSecond = Math.round(((runQueueSecondsOf(pid) - waitBefore) / seconds) * 1000);

@@ -56,8 +56,16 @@ function percentileMs(sortedNs: number[], p: number): number {
  * small machine). A request waiting for a free connection is timed from when it was issued, so
  * queueing behind slow answers counts; the generator's own timer lag does not, and is reported.
  */
-export async function constantRate(t: Target, ca: Buffer, rate: number, seconds: number): Promise<Phase & { generatorLagP99Ms: number }> {
-  const pool = new Pool(`https://127.0.0.1:${t.port}`, { connections: t.connections, connect: { ca, servername: "localhost" } });
+export async function constantRate(
+  t: Target,
+  ca: Buffer,
+  rate: number,
+  seconds: number,
+): Promise<Phase & { generatorLagP99Ms: number }> {
+  const pool = new Pool(`https://127.0.0.1:${t.port}`, {
+    connections: t.connections,
+    connect: { ca, servername: "localhost" },
+  });
   const bodies = t.bodies.map((b) => Buffer.from(b));
   const total = Math.max(1, Math.round(rate * seconds));
   const intervalNs = 1e9 / rate;
@@ -69,7 +77,12 @@ export async function constantRate(t: Target, ca: Buffer, rate: number, seconds:
   const send = async (body: Buffer) => {
     const issued = process.hrtime.bigint();
     try {
-      const res = await pool.request({ path: t.path, method: "POST", headers: { ...JSON_HEADERS, "content-length": String(body.length) }, body });
+      const res = await pool.request({
+        path: t.path,
+        method: "POST",
+        headers: { ...JSON_HEADERS, "content-length": String(body.length) },
+        body,
+      });
       await res.body.dump();
       if (res.statusCode !== 200) non2xx++;
       latenciesNs.push(Number(process.hrtime.bigint() - issued));

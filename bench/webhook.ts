@@ -72,14 +72,23 @@ function median(values: number[]): number {
 function medianPhase(phases: MaxPhase[]): MaxPhase {
   const of = (field: keyof MaxPhase) => median(phases.map((p) => p[field]));
   return {
-    reqPerSec: Math.round(of("reqPerSec")), p50Ms: of("p50Ms"), p99Ms: of("p99Ms"), cpuUsPerRequest: Math.round(of("cpuUsPerRequest")),
+    reqPerSec: Math.round(of("reqPerSec")),
+    p50Ms: of("p50Ms"),
+    p99Ms: of("p99Ms"),
+    cpuUsPerRequest: Math.round(of("cpuUsPerRequest")),
     // Counts are totals: a failure in any round shows.
-    requests: phases.reduce((n, p) => n + p.requests, 0), errors: phases.reduce((n, p) => n + p.errors, 0), non2xx: phases.reduce((n, p) => n + p.non2xx, 0),
+    requests: phases.reduce((n, p) => n + p.requests, 0),
+    errors: phases.reduce((n, p) => n + p.errors, 0),
+    non2xx: phases.reduce((n, p) => n + p.non2xx, 0),
   };
 }
 
 /** Spawns a server with its output in `logFile` and waits for the line that gives its port. */
-async function startServer(args: string[], logFile: string, portOf: (line: Record<string, unknown>) => unknown): Promise<{ child: ChildProcess; port: number }> {
+async function startServer(
+  args: string[],
+  logFile: string,
+  portOf: (line: Record<string, unknown>) => unknown,
+): Promise<{ child: ChildProcess; port: number }> {
   // Output goes to a file, as in a container: piping it here would steal the load generator's CPU.
   const fd = openSync(logFile, "a");
   const child = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", fd, fd] });
@@ -91,7 +100,8 @@ async function startServer(args: string[], logFile: string, portOf: (line: Recor
       const port = portOf(JSON.parse(text) as Record<string, unknown>);
       if (typeof port === "number") return { child, port };
     }
-    if (child.exitCode !== null) throw new Error(`${args.join(" ")} exited (${child.exitCode}) before listening; see ${logFile}`);
+    if (child.exitCode !== null)
+      throw new Error(`${args.join(" ")} exited (${child.exitCode}) before listening; see ${logFile}`);
     if (Date.now() > deadline) throw new Error(`${args.join(" ")} did not listen within 30 s; see ${logFile}`);
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -111,7 +121,8 @@ async function main(): Promise<void> {
   const connections = Number(values.connections);
   const rounds = Number(values.rounds);
   if (!(seconds > 0) || !(connections > 0)) throw new Error("--duration and --connections must be positive numbers");
-  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a whole number >= 1, got ${values.rounds}`);
+  if (!Number.isInteger(rounds) || rounds < 1)
+    throw new Error(`--rounds must be a whole number >= 1, got ${values.rounds}`);
 
   const dir = await tempDir("bench-webhook");
   const { ca } = await mintCerts(dir);
@@ -120,7 +131,11 @@ async function main(): Promise<void> {
   if (!values.tsx) {
     // Under the checkout, so the compiled files find node_modules.
     const build = join(root, ".tmp", "bench-webhook");
-    await compile(root, build, sources.map((s) => join(root, s)));
+    await compile(
+      root,
+      build,
+      sources.map((s) => join(root, s)),
+    );
     [webhookEntry, bareEntry] = sources.map((s) => [join(build, s.replace(/\.ts$/, ".js"))]);
   }
   const logFile = join(dir, "webhook.log");
@@ -128,8 +143,11 @@ async function main(): Promise<void> {
   try {
     const bare = await startServer([...bareEntry!, dir], join(dir, "bare.log"), (l) => l.port);
     children.push(bare.child);
-    const webhook = await startServer([...webhookEntry!, "--host", "127.0.0.1", "--port", "0", "--metrics-bind-address", "0", "--cert-dir", dir],
-      logFile, (l) => (l.msg === "webhook server listening" ? l.port : undefined));
+    const webhook = await startServer(
+      [...webhookEntry!, "--host", "127.0.0.1", "--port", "0", "--metrics-bind-address", "0", "--cert-dir", dir],
+      logFile,
+      (l) => (l.msg === "webhook server listening" ? l.port : undefined),
+    );
     children.push(webhook.child);
 
     const bodies = benchBodies();
@@ -140,8 +158,10 @@ async function main(): Promise<void> {
       throw new Error(`the benchmark requests are not answered as expected: ${JSON.stringify({ validated, mutated })}`);
     }
 
-    console.log(`webhook bench (${values.tsx ? "tsx" : "compiled"}, load average ${loadavg()[0]!.toFixed(2)} on ${availableParallelism()} CPUs): ${seconds}s per phase, ${rounds} rounds at full speed, ${connections} connections, HTTPS on 127.0.0.1; `
-      + `bodies ${bodies.validate.map((b) => b.length).join("/")} (validate) and ${bodies.mutate[0]!.length} (mutate) bytes`);
+    console.log(
+      `webhook bench (${values.tsx ? "tsx" : "compiled"}, load average ${loadavg()[0]!.toFixed(2)} on ${availableParallelism()} CPUs): ${seconds}s per phase, ${rounds} rounds at full speed, ${connections} connections, HTTPS on 127.0.0.1; ` +
+        `bodies ${bodies.validate.map((b) => b.length).join("/")} (validate) and ${bodies.mutate[0]!.length} (mutate) bytes`,
+    );
     const bareTarget: Target = { port: bare.port, path: "/", bodies: bodies.validate, connections };
     const webhookTargets: [string, Target][] = [
       ["validate", { port: webhook.port, path: VALIDATE, bodies: bodies.validate, connections }],
@@ -151,7 +171,8 @@ async function main(): Promise<void> {
     const webhookRuns: MaxPhase[][] = webhookTargets.map(() => []);
     for (let round = 0; round < rounds; round++) {
       bareRuns.push(await atFullSpeed(bareTarget, bare.child.pid!, seconds));
-      for (const [i, [, target]] of webhookTargets.entries()) webhookRuns[i]!.push(await atFullSpeed(target, webhook.child.pid!, seconds));
+      for (const [i, [, target]] of webhookTargets.entries())
+        webhookRuns[i]!.push(await atFullSpeed(target, webhook.child.pid!, seconds));
     }
     const bareMax = medianPhase(bareRuns);
     const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
@@ -165,7 +186,12 @@ async function main(): Promise<void> {
       const control = await latencyRun(bareTarget, ca, bare.child.pid!, rate, seconds);
       const halfRate = await latencyRun(target, ca, webhook.child.pid!, rate, seconds, TARGETS.p99HalfRateMs);
       results.push({
-        name, path: target.path, max, halfRate, control, roundRatiosToBare,
+        name,
+        path: target.path,
+        max,
+        halfRate,
+        control,
+        roundRatiosToBare,
         ratioToBare: median(roundRatiosToBare),
         cpuRatioToBare: median(cpuRatios),
       });
@@ -174,43 +200,90 @@ async function main(): Promise<void> {
     const slow = results.filter((r) => r.halfRate.p99Ms >= TARGETS.p99HalfRateMs);
     // When the control misses too, the machine rather than the webhook set the p99, unless the
     // webhook's own clock, which cannot read more than the client's, already puts p99 above.
-    const unresolvable = (r: WebhookResult) => r.control.p99Ms >= TARGETS.p99HalfRateMs && r.halfRate.serverShareWithinTarget! >= SHARE_WITHIN_AT_P99;
-    const slowText = (r: WebhookResult) => `${r.name}: p99 ${r.halfRate.p99Ms} ms at half rate >= ${TARGETS.p99HalfRateMs} ms`;
+    const unresolvable = (r: WebhookResult) =>
+      r.control.p99Ms >= TARGETS.p99HalfRateMs && r.halfRate.serverShareWithinTarget! >= SHARE_WITHIN_AT_P99;
+    const slowText = (r: WebhookResult) =>
+      `${r.name}: p99 ${r.halfRate.p99Ms} ms at half rate >= ${TARGETS.p99HalfRateMs} ms`;
     const misses = [
       ...(bareMax.errors + bareMax.non2xx > 0 ? ["bare: errors or non-2xx answers"] : []),
-      ...results.filter((r) => [r.max, r.halfRate, r.control].some((p) => p.errors > 0 || p.non2xx > 0)).map((r) => `${r.name}: errors or non-2xx answers`),
-      ...results.filter((r) => r.ratioToBare < TARGETS.ratio).map((r) => `${r.name}: ${r.ratioToBare}x of bare < ${TARGETS.ratio}x`),
+      ...results
+        .filter((r) => [r.max, r.halfRate, r.control].some((p) => p.errors > 0 || p.non2xx > 0))
+        .map((r) => `${r.name}: errors or non-2xx answers`),
+      ...results
+        .filter((r) => r.ratioToBare < TARGETS.ratio)
+        .map((r) => `${r.name}: ${r.ratioToBare}x of bare < ${TARGETS.ratio}x`),
       ...slow.filter((r) => !unresolvable(r)).map(slowText),
     ];
-    const inconclusive = slow.filter(unresolvable)
+    const inconclusive = slow
+      .filter(unresolvable)
       .map((r) => `${slowText(r)}, but the bare endpoint's p99 at that rate was ${r.control.p99Ms} ms`);
 
     console.log(`at full speed, medians of ${rounds} rounds:`);
     const maxRow = (m: MaxPhase, r?: WebhookResult) => ({
-      "max req/s": m.reqPerSec, "p50 ms": m.p50Ms, "p99 ms": m.p99Ms, "x bare": r?.ratioToBare ?? 1,
+      "max req/s": m.reqPerSec,
+      "p50 ms": m.p50Ms,
+      "p99 ms": m.p99Ms,
+      "x bare": r?.ratioToBare ?? 1,
       "x bare by round": r?.roundRatiosToBare.join(" ") ?? "",
-      "cpu µs/req": m.cpuUsPerRequest, "x bare (cpu)": r?.cpuRatioToBare ?? 1, errors: m.errors + m.non2xx,
+      "cpu µs/req": m.cpuUsPerRequest,
+      "x bare (cpu)": r?.cpuRatioToBare ?? 1,
+      errors: m.errors + m.non2xx,
     });
     console.table({ bare: maxRow(bareMax), ...Object.fromEntries(results.map((r) => [r.name, maxRow(r.max, r)])) });
-    console.log("at half the maximum rate, each webhook after the bare endpoint at its rate, with what disturbed the measurement:");
+    console.log(
+      "at half the maximum rate, each webhook after the bare endpoint at its rate, with what disturbed the measurement:",
+    );
     const percent = (share: number | undefined) => (share === undefined ? "-" : `${(share * 100).toFixed(1)}%`);
     const latencyRow = (l: LatencyRun) => ({
-      "req/s": l.rate, "p50 ms": l.p50Ms, "p99 ms": l.p99Ms,
+      "req/s": l.rate,
+      "p50 ms": l.p50Ms,
+      "p99 ms": l.p99Ms,
       [`server's own <= ${TARGETS.p99HalfRateMs} ms`]: percent(l.serverShareWithinTarget),
-      "generator lag p99 ms": l.generatorLagP99Ms, "server CPU wait ms/s": l.cpuWaitMsPerSecond, errors: l.errors + l.non2xx,
+      "generator lag p99 ms": l.generatorLagP99Ms,
+      "server CPU wait ms/s": l.cpuWaitMsPerSecond,
+      errors: l.errors + l.non2xx,
     });
-    console.table(Object.fromEntries(results.flatMap((r) => [[`bare @ ${r.name}`, latencyRow(r.control)], [r.name, latencyRow(r.halfRate)]])));
+    console.table(
+      Object.fromEntries(
+        results.flatMap((r) => [
+          [`bare @ ${r.name}`, latencyRow(r.control)],
+          [r.name, latencyRow(r.halfRate)],
+        ]),
+      ),
+    );
     const met = misses.length === 0 && inconclusive.length === 0;
-    if (met) console.log(`targets met: validate and mutate >= ${TARGETS.ratio}x bare throughput, p99 < ${TARGETS.p99HalfRateMs} ms at half rate`);
+    if (met)
+      console.log(
+        `targets met: validate and mutate >= ${TARGETS.ratio}x bare throughput, p99 < ${TARGETS.p99HalfRateMs} ms at half rate`,
+      );
     if (misses.length > 0) console.log(`targets missed: ${misses.join("; ")}`);
     if (inconclusive.length > 0) {
-      console.log(`latency target inconclusive: ${inconclusive.join("; ")}: this machine (load average ${loadavg()[0]!.toFixed(2)}) `
-        + `cannot resolve ${TARGETS.p99HalfRateMs} ms now; see the webhook's own share and the waits above`);
+      console.log(
+        `latency target inconclusive: ${inconclusive.join("; ")}: this machine (load average ${loadavg()[0]!.toFixed(2)}) ` +
+          `cannot resolve ${TARGETS.p99HalfRateMs} ms now; see the webhook's own share and the waits above`,
+      );
     }
-    const logged = readFileSync(logFile, "utf8").split("\n").filter((l) => l.includes('"msg":"admission"')).length;
+    const logged = readFileSync(logFile, "utf8")
+      .split("\n")
+      .filter((l) => l.includes('"msg":"admission"')).length;
     console.log(`the webhook logged ${logged} admission lines at info level (${logFile})`);
     if (values.json) {
-      const report = { runtime: values.tsx ? "tsx" : "compiled", loadAverage: loadavg()[0], cpus: availableParallelism(), seconds, rounds, connections, node: process.version, targets: TARGETS, bare: bareMax, bareRounds: bareRuns, results, met, misses, inconclusive };
+      const report = {
+        runtime: values.tsx ? "tsx" : "compiled",
+        loadAverage: loadavg()[0],
+        cpus: availableParallelism(),
+        seconds,
+        rounds,
+        connections,
+        node: process.version,
+        targets: TARGETS,
+        bare: bareMax,
+        bareRounds: bareRuns,
+        results,
+        met,
+        misses,
+        inconclusive,
+      };
       await writeFile(values.json, `${JSON.stringify(report, null, 2)}\n`);
       console.log(`wrote ${values.json}`);
     }

@@ -59,24 +59,29 @@ export function parseControllerConfig(argv: string[], env: NodeJS.ProcessEnv = p
       addressing: { type: "string", default: "dns" },
     },
   });
-  const addressing: Addressing = values.addressing === "loopback"
-    ? { kind: "static", addressOf: loopbackAddress }
-    : values.addressing === "dns"
-      ? { kind: "dns", clusterDomain: values["cluster-domain"]! }
-      : (() => { throw new Error(`--addressing=${values.addressing}: expected dns (in a cluster) or loopback (the local runtime)`); })();
+  const addressing: Addressing =
+    values.addressing === "loopback"
+      ? { kind: "static", addressOf: loopbackAddress }
+      : values.addressing === "dns"
+        ? { kind: "dns", clusterDomain: values["cluster-domain"] }
+        : (() => {
+            throw new Error(
+              `--addressing=${values.addressing}: expected dns (in a cluster) or loopback (the local runtime)`,
+            );
+          })();
   return {
     kubeconfig: values.kubeconfig,
-    metricsAddress: bindAddress("metrics-bind-address", values["metrics-bind-address"]!),
-    healthAddress: bindAddress("health-probe-bind-address", values["health-probe-bind-address"]!),
-    leaderElect: values["leader-elect"]!,
+    metricsAddress: bindAddress("metrics-bind-address", values["metrics-bind-address"]),
+    healthAddress: bindAddress("health-probe-bind-address", values["health-probe-bind-address"]),
+    leaderElect: values["leader-elect"],
     leaseNamespace: values["leader-election-namespace"] ?? env.POD_NAMESPACE ?? "rqlite-operator-system",
-    leaseName: values["leader-election-id"]!,
-    leaseDurationSeconds: positive("lease-duration", values["lease-duration"]!),
-    renewDeadlineSeconds: positive("renew-deadline", values["renew-deadline"]!),
-    retryPeriodSeconds: positive("retry-period", values["retry-period"]!, 0.1),
-    workers: positive("workers", values.workers!),
-    resyncMs: positive("resync-period", values["resync-period"]!, 0) * 1000,
-    nodeFailureTimeoutMs: positive("node-failure-timeout", values["node-failure-timeout"]!, 0) * 1000,
+    leaseName: values["leader-election-id"],
+    leaseDurationSeconds: positive("lease-duration", values["lease-duration"]),
+    renewDeadlineSeconds: positive("renew-deadline", values["renew-deadline"]),
+    retryPeriodSeconds: positive("retry-period", values["retry-period"], 0.1),
+    workers: positive("workers", values.workers),
+    resyncMs: positive("resync-period", values["resync-period"], 0) * 1000,
+    nodeFailureTimeoutMs: positive("node-failure-timeout", values["node-failure-timeout"], 0) * 1000,
     namespaces: watchNamespacesFromEnv(env),
     addressing,
   };

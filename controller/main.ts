@@ -11,21 +11,32 @@ import { KubeClient, loadKubeConfig } from "./runtime/kubeClient.js";
 import { LeaderElector } from "./runtime/leaderElection.js";
 import { logger } from "./runtime/log.js";
 
-function listen(name: string, address: { host: string; port: number }, routes: Record<string, () => Promise<[number, string, string?]>>): Promise<Server> {
+function listen(
+  name: string,
+  address: { host: string; port: number },
+  routes: Record<string, () => Promise<[number, string, string?]>>,
+): Promise<Server> {
   const server = createServer((req, res) => {
     const route = routes[(req.url ?? "/").split("?")[0]!];
     if (!route) {
       res.writeHead(404).end("not found\n");
       return;
     }
-    route().then(([code, body, type]) => res.writeHead(code, { "Content-Type": type ?? "text/plain" }).end(body),
-      (err: Error) => res.writeHead(500).end(`${err.message}\n`));
+    route().then(
+      ([code, body, type]) => res.writeHead(code, { "Content-Type": type ?? "text/plain" }).end(body),
+      (err: Error) => res.writeHead(500).end(`${err.message}\n`),
+    );
   });
   return new Promise((resolve, reject) => {
-    server.once("error", (err) => reject(new Error(`${name} server cannot listen on ${address.host}:${address.port}: ${err.message}`)));
+    server.once("error", (err) =>
+      reject(new Error(`${name} server cannot listen on ${address.host}:${address.port}: ${err.message}`)),
+    );
     server.listen(address.port, address.host, () => {
       const a = server.address();
-      logger.info({ server: name, address: typeof a === "object" && a ? `${a.address}:${a.port}` : a }, `${name} server listening`);
+      logger.info(
+        { server: name, address: typeof a === "object" && a ? `${a.address}:${a.port}` : a },
+        `${name} server listening`,
+      );
       resolve(server);
     });
   });
@@ -37,20 +48,33 @@ async function main(cfg: ControllerConfig): Promise<number> {
   const client = new KubeClient(loadKubeConfig(cfg.kubeconfig), registry);
   const identity = `${hostname()}_${process.pid}`;
   const controller = new ClusterController({
-    client, registry, namespaces: cfg.namespaces, workers: cfg.workers, addressing: cfg.addressing, identity,
-    resyncMs: cfg.resyncMs, nodeFailureTimeoutMs: cfg.nodeFailureTimeoutMs,
+    client,
+    registry,
+    namespaces: cfg.namespaces,
+    workers: cfg.workers,
+    addressing: cfg.addressing,
+    identity,
+    resyncMs: cfg.resyncMs,
+    nodeFailureTimeoutMs: cfg.nodeFailureTimeoutMs,
   });
   let elector: LeaderElector | undefined;
   const servers: Server[] = [];
   if (cfg.metricsAddress) {
-    servers.push(await listen("metrics", cfg.metricsAddress, { "/metrics": async () => [200, await registry.metrics(), registry.contentType] }));
+    servers.push(
+      await listen("metrics", cfg.metricsAddress, {
+        "/metrics": async () => [200, await registry.metrics(), registry.contentType],
+      }),
+    );
   }
   if (cfg.healthAddress) {
-    servers.push(await listen("health", cfg.healthAddress, {
-      "/healthz": async () => [200, "ok\n"],
-      // A standby is ready (it serves nothing but waits); a leader once its caches are synced.
-      "/readyz": async () => (elector && !elector.isLeader()) || controller.hasSynced() ? [200, "ok\n"] : [503, "caches not synced\n"],
-    }));
+    servers.push(
+      await listen("health", cfg.healthAddress, {
+        "/healthz": async () => [200, "ok\n"],
+        // A standby is ready (it serves nothing but waits); a leader once its caches are synced.
+        "/readyz": async () =>
+          (elector && !elector.isLeader()) || controller.hasSynced() ? [200, "ok\n"] : [503, "caches not synced\n"],
+      }),
+    );
   }
 
   const stop = new AbortController();
@@ -64,8 +88,14 @@ async function main(cfg: ControllerConfig): Promise<number> {
   let code = 0;
   if (cfg.leaderElect) {
     elector = new LeaderElector({
-      client, registry, identity, leaseName: cfg.leaseName, namespace: cfg.leaseNamespace,
-      leaseDurationSeconds: cfg.leaseDurationSeconds, renewDeadlineSeconds: cfg.renewDeadlineSeconds, retryPeriodSeconds: cfg.retryPeriodSeconds,
+      client,
+      registry,
+      identity,
+      leaseName: cfg.leaseName,
+      namespace: cfg.leaseNamespace,
+      leaseDurationSeconds: cfg.leaseDurationSeconds,
+      renewDeadlineSeconds: cfg.renewDeadlineSeconds,
+      retryPeriodSeconds: cfg.retryPeriodSeconds,
       onStartedLeading: (signal) => controller.run(signal),
     });
     const end = await elector.run(stop.signal);

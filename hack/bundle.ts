@@ -41,7 +41,9 @@ function permissionsFor(objects: K8sObject[], bindingKind: "RoleBinding" | "Clus
     const role = findObject(objects, roleRef.kind, roleRef.name);
     for (const s of binding.subjects as { kind: string; name: string; namespace?: string }[]) {
       if (s.kind !== "ServiceAccount" || s.namespace !== NAMESPACE) {
-        throw new Error(`${bindingKind} ${binding.metadata.name}: OLM can only grant to the operator's own ServiceAccounts, not ${s.kind} ${s.namespace ?? ""}/${s.name}`);
+        throw new Error(
+          `${bindingKind} ${binding.metadata.name}: OLM can only grant to the operator's own ServiceAccounts, not ${s.kind} ${s.namespace ?? ""}/${s.name}`,
+        );
       }
       bySa.set(s.name, [...(bySa.get(s.name) ?? []), ...(role.rules as unknown[])]);
     }
@@ -55,7 +57,9 @@ function permissionsFor(objects: K8sObject[], bindingKind: "RoleBinding" | "Clus
  * cert-manager Secret volume of deploy/base must go: the two would claim the same mount point.
  */
 function csvDeployment(deployment: K8sObject): Obj {
-  const spec = structuredClone(deployment.spec) as { template: { spec: { volumes?: { name: string }[]; containers: { volumeMounts?: { name: string }[] }[] } } };
+  const spec = structuredClone(deployment.spec) as {
+    template: { spec: { volumes?: { name: string }[]; containers: { volumeMounts?: { name: string }[] }[] } };
+  };
   const pod = spec.template.spec;
   const certVolumes = new Set((pod.volumes ?? []).filter((v) => "secret" in v).map((v) => v.name));
   pod.volumes = (pod.volumes ?? []).filter((v) => !certVolumes.has(v.name));
@@ -74,41 +78,58 @@ interface WebhookEntry extends Obj {
 
 /** Mutating/ValidatingWebhookConfigurations as OLM webhookdefinitions served by one Deployment. */
 function webhookDefinitions(objects: K8sObject[], deploymentName: string, targetPort: number): Obj[] {
-  const types = { MutatingWebhookConfiguration: "MutatingAdmissionWebhook", ValidatingWebhookConfiguration: "ValidatingAdmissionWebhook" } as const;
+  const types = {
+    MutatingWebhookConfiguration: "MutatingAdmissionWebhook",
+    ValidatingWebhookConfiguration: "ValidatingAdmissionWebhook",
+  } as const;
   return Object.entries(types).flatMap(([kind, type]) =>
-    objects.filter((o) => o.kind === kind).flatMap((cfg) => (cfg.webhooks as WebhookEntry[]).map((w) => {
-      const { name, clientConfig, ...rest } = w;
-      return {
-        type,
-        generateName: name,
-        deploymentName,
-        containerPort: clientConfig.service.port,
-        targetPort,
-        webhookPath: clientConfig.service.path,
-        ...rest,
-      };
-    })));
+    objects
+      .filter((o) => o.kind === kind)
+      .flatMap((cfg) =>
+        (cfg.webhooks as WebhookEntry[]).map((w) => {
+          const { name, clientConfig, ...rest } = w;
+          return {
+            type,
+            generateName: name,
+            deploymentName,
+            containerPort: clientConfig.service.port,
+            targetPort,
+            webhookPath: clientConfig.service.path,
+            ...rest,
+          };
+        }),
+      ),
+  );
 }
 
 function webhookTargetPort(webhook: K8sObject): number {
-  const containers = (webhook.spec as { template: { spec: { containers: { ports?: { name: string; containerPort: number }[] }[] } } }).template.spec.containers;
+  const containers = (
+    webhook.spec as { template: { spec: { containers: { ports?: { name: string; containerPort: number }[] }[] } } }
+  ).template.spec.containers;
   const port = containers.flatMap((c) => c.ports ?? []).find((p) => p.name === "webhook-server");
   if (!port) throw new Error(`Deployment ${webhook.metadata.name} has no container port named webhook-server`);
   return port.containerPort;
 }
 
 function deploymentImage(deployment: K8sObject): string {
-  return (deployment.spec as { template: { spec: { containers: { image: string }[] } } }).template.spec.containers[0]!.image;
+  return (deployment.spec as { template: { spec: { containers: { image: string }[] } } }).template.spec.containers[0]!
+    .image;
 }
 
 function renderCsv(objects: K8sObject[], crd: K8sObject, version: string): Obj {
-  const template = parse(readRepo("deploy/olm/csv-template.yaml")) as Obj & { examples: unknown[]; metadata: { annotations: Obj }; spec: Obj };
+  const template = parse(readRepo("deploy/olm/csv-template.yaml")) as Obj & {
+    examples: unknown[];
+    metadata: { annotations: Obj };
+    spec: Obj;
+  };
   const { examples, ...csv } = template;
   const deployments = objects.filter((o) => o.kind === "Deployment");
   const image = `${OPERATOR_IMAGE_REPO}:${version}`;
   for (const d of deployments) {
     if (deploymentImage(d) !== image) {
-      throw new Error(`Deployment ${d.metadata.name} runs ${deploymentImage(d)}, not ${image}: set newTag in deploy/base/kustomization.yaml to package.json's version ${version}`);
+      throw new Error(
+        `Deployment ${d.metadata.name} runs ${deploymentImage(d)}, not ${image}: set newTag in deploy/base/kustomization.yaml to package.json's version ${version}`,
+      );
     }
   }
   const webhook = findObject(objects, "Deployment", "rqlite-operator-webhook");
@@ -137,7 +158,9 @@ function renderCsv(objects: K8sObject[], crd: K8sObject, version: string): Obj {
     spec: {
       ...template.spec,
       version,
-      icon: [{ base64data: Buffer.from(readRepo("deploy/olm/icon.svg")).toString("base64"), mediatype: "image/svg+xml" }],
+      icon: [
+        { base64data: Buffer.from(readRepo("deploy/olm/icon.svg")).toString("base64"), mediatype: "image/svg+xml" },
+      ],
       customresourcedefinitions: { owned },
       install: {
         strategy: "deployment",
@@ -159,7 +182,9 @@ function renderCsv(objects: K8sObject[], crd: K8sObject, version: string): Obj {
 /** Extra objects OLM installs as they are (namespace is OLM's to choose). */
 function plainManifests(objects: K8sObject[]): Record<string, string> {
   const files: Record<string, string> = {};
-  const metricsServices = objects.filter((o) => o.kind === "Service" && o.metadata.labels?.["rqlite.io/metrics"] === "true");
+  const metricsServices = objects.filter(
+    (o) => o.kind === "Service" && o.metadata.labels?.["rqlite.io/metrics"] === "true",
+  );
   for (const o of [...metricsServices, ...objects.filter((o) => o.kind === "PodDisruptionBudget")]) {
     const { namespace: _ns, ...metadata } = o.metadata;
     const [group, ver] = o.apiVersion.includes("/") ? o.apiVersion.split("/") : ["", o.apiVersion];
@@ -175,8 +200,15 @@ function yamlFile(value: unknown): string {
 
 function bundleDockerfile(): string {
   const labels = Object.entries(BUNDLE_ANNOTATIONS).map(([k, v]) => `LABEL ${k}=${v}`);
-  return [`# ${NOTICE}`, "# Build from bundle/: docker build -f bundle.Dockerfile -t IMAGE bundle/", "FROM scratch", ...labels,
-    "COPY manifests /manifests/", "COPY metadata /metadata/", ""].join("\n");
+  return [
+    `# ${NOTICE}`,
+    "# Build from bundle/: docker build -f bundle.Dockerfile -t IMAGE bundle/",
+    "FROM scratch",
+    ...labels,
+    "COPY manifests /manifests/",
+    "COPY metadata /metadata/",
+    "",
+  ].join("\n");
 }
 
 /** Every file of bundle/, by path relative to bundle/. */

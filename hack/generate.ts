@@ -50,7 +50,8 @@ class TypeRenderer {
       case "object":
         if (schema.title) return this.reference(schema, mode);
         if (schema.properties) return this.objectLiteral(schema, mode, indent);
-        if (schema.additionalProperties) return `Record<string, ${this.expr(schema.additionalProperties, mode, indent)}>`;
+        if (schema.additionalProperties)
+          return `Record<string, ${this.expr(schema.additionalProperties, mode, indent)}>`;
         return "Record<string, unknown>";
       default:
         return "unknown";
@@ -92,8 +93,10 @@ class TypeRenderer {
 }
 
 function doc(schema: JsonSchema, indent: string): string {
-  const lines = [schema.description, schema.default !== undefined && `Default: ${JSON.stringify(schema.default)}.`]
-    .filter((l): l is string => typeof l === "string" && l.length > 0);
+  const lines = [
+    schema.description,
+    schema.default !== undefined && `Default: ${JSON.stringify(schema.default)}.`,
+  ].filter((l): l is string => typeof l === "string" && l.length > 0);
   if (lines.length === 0) return "";
   return `${indent}/** ${lines.join(" ").replace(/\*\//g, "*\\/")} */\n`;
 }

@@ -25,10 +25,12 @@ export function kustomizeYaml(dir: string): Promise<string> {
 }
 
 export function parseObjects(yamlText: string, what: string): K8sObject[] {
-  return parseAllDocuments(yamlText).map((doc, i) => {
-    if (doc.errors.length) throw new Error(`${what}, document ${i + 1}: ${doc.errors[0]!.message}`);
-    return doc.toJS() as K8sObject;
-  }).filter((o) => o !== null);
+  return parseAllDocuments(yamlText)
+    .map((doc, i) => {
+      if (doc.errors.length) throw new Error(`${what}, document ${i + 1}: ${doc.errors[0]!.message}`);
+      return doc.toJS() as K8sObject;
+    })
+    .filter((o) => o !== null);
 }
 
 export async function kustomize(dir: string): Promise<K8sObject[]> {

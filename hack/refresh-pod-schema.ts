@@ -40,7 +40,8 @@ function closure(all: Schemas, roots: readonly string[]): Schemas {
   for (let name = queue.pop(); name !== undefined; name = queue.pop()) {
     if (name in out) continue;
     const schema = all[name];
-    if (schema === undefined) throw new Error(`the apiserver's /openapi/v3/api/v1 has no schema ${name}, which another schema refers to`);
+    if (schema === undefined)
+      throw new Error(`the apiserver's /openapi/v3/api/v1 has no schema ${name}, which another schema refers to`);
     out[name] = withoutDescriptions(schema);
     queue.push(...refsIn(schema));
   }
@@ -50,13 +51,17 @@ function closure(all: Schemas, roots: readonly string[]): Schemas {
 const cp = await startControlPlane();
 try {
   const version = JSON.parse(await cp.kubectlOk(["get", "--raw", "/version"])) as { gitVersion: string };
-  const doc = JSON.parse(await cp.kubectlOk(["get", "--raw", "/openapi/v3/api/v1"])) as { components: { schemas: Schemas } };
+  const doc = JSON.parse(await cp.kubectlOk(["get", "--raw", "/openapi/v3/api/v1"])) as {
+    components: { schemas: Schemas };
+  };
   const data: PodOpenApi = {
     source: `kube-apiserver ${version.gitVersion} /openapi/v3/api/v1, descriptions removed; regenerate with tsx hack/refresh-pod-schema.ts`,
     schemas: closure(doc.components.schemas, POD_OPENAPI_ROOTS) as PodOpenApi["schemas"],
   };
   writeFileSync(OUT, `${JSON.stringify(data, null, 1)}\n`);
-  console.log(`refresh-pod-schema: wrote ${Object.keys(data.schemas).length} schemas from ${version.gitVersion} to ${OUT}`);
+  console.log(
+    `refresh-pod-schema: wrote ${Object.keys(data.schemas).length} schemas from ${version.gitVersion} to ${OUT}`,
+  );
 } finally {
   await cp.stop();
 }

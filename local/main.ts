@@ -34,13 +34,19 @@ try {
   const applied = Date.now();
   await cp.kubectlOk(["apply", "-n", NAMESPACE, "-f", sample]);
   say(`applied ${sample}; waiting until RqCluster ${name} is Available`);
-  await cp.kubectlOk(["wait", "-n", NAMESPACE, `rqc/${name}`, "--for=condition=Available", "--timeout=180s"], { timeoutMs: 200_000 });
-  say(`RqCluster ${name} is Available ${((Date.now() - applied) / 1000).toFixed(1)} s after kubectl apply (${((Date.now() - started) / 1000).toFixed(0)} s since start)`);
+  await cp.kubectlOk(["wait", "-n", NAMESPACE, `rqc/${name}`, "--for=condition=Available", "--timeout=180s"], {
+    timeoutMs: 200_000,
+  });
+  say(
+    `RqCluster ${name} is Available ${((Date.now() - applied) / 1000).toFixed(1)} s after kubectl apply (${((Date.now() - started) / 1000).toFixed(0)} s since start)`,
+  );
   const node = stack.runtime.address(NAMESPACE, `${name}-0`);
   say("try:");
   console.log(`  ${kubectl} get rqc,pods,pvc,svc -n ${NAMESPACE}`);
   console.log(`  ${kubectl} get lease -n ${OPERATOR_NAMESPACE}`);
-  console.log(`  curl -s -XPOST 'http://${node}:4001/db/execute' -H 'Content-Type: application/json' -d '["CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT)", "INSERT INTO t(v) VALUES(\\"hello\\")"]'`);
+  console.log(
+    `  curl -s -XPOST 'http://${node}:4001/db/execute' -H 'Content-Type: application/json' -d '["CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT)", "INSERT INTO t(v) VALUES(\\"hello\\")"]'`,
+  );
   console.log(`  curl -s 'http://${node}:4001/db/query?level=strong&q=SELECT+*+FROM+t'`);
   console.log(`  ${kubectl} scale rqc ${name} -n ${NAMESPACE} --replicas=5`);
   say("Ctrl-C stops everything and removes every file it made");

@@ -39,7 +39,8 @@ interface Node {
   probe?: NodeJS.Timeout;
 }
 
-const podKey = (p: { metadata?: { namespace?: string; name?: string } }) => `${p.metadata!.namespace}/${p.metadata!.name}`;
+const podKey = (p: { metadata?: { namespace?: string; name?: string } }) =>
+  `${p.metadata!.namespace}/${p.metadata!.name}`;
 
 export class LocalRuntime {
   private readonly procs = new ProcessGroup();
@@ -50,7 +51,12 @@ export class LocalRuntime {
 
   constructor(private readonly opts: LocalRuntimeOptions) {
     this.log = opts.log ?? (() => {});
-    const selector = { client: opts.client, namespaces: opts.namespaces, labelSelector: `${LABEL_MANAGED_BY}=${MANAGER_NAME}`, apiPath: "/api/v1" };
+    const selector = {
+      client: opts.client,
+      namespaces: opts.namespaces,
+      labelSelector: `${LABEL_MANAGED_BY}=${MANAGER_NAME}`,
+      apiPath: "/api/v1",
+    };
     this.pods = new Informer<V1Pod>({ ...selector, resource: "pods" });
     this.pvcs = new Informer<V1PersistentVolumeClaim>({ ...selector, resource: "persistentvolumeclaims" });
     this.pods.on("add", (p) => void this.sync(p));
@@ -107,19 +113,33 @@ export class LocalRuntime {
   private async releaseVolume(pvc: V1PersistentVolumeClaim): Promise<void> {
     const finalizers = pvc.metadata?.finalizers ?? [];
     if (!pvc.metadata?.deletionTimestamp || !finalizers.includes(PVC_PROTECTION)) return;
-    const inUse = this.pods.list(pvc.metadata.namespace).some((p) => p.spec?.volumes?.some((v) => v.persistentVolumeClaim?.claimName === pvc.metadata!.name));
+    const inUse = this.pods
+      .list(pvc.metadata.namespace)
+      .some((p) => p.spec?.volumes?.some((v) => v.persistentVolumeClaim?.claimName === pvc.metadata!.name));
     if (inUse) return;
-    await this.opts.client.request({
-      method: "PATCH", path: `/api/v1/namespaces/${pvc.metadata.namespace}/persistentvolumeclaims/${pvc.metadata.name}`,
-      body: { metadata: { finalizers: finalizers.filter((f) => f !== PVC_PROTECTION), resourceVersion: pvc.metadata.resourceVersion } },
-      contentType: "application/merge-patch+json", timeoutMs: 10_000,
-    }).catch((err: Error) => this.log(`releasing PVC ${pvc.metadata!.namespace}/${pvc.metadata!.name}: ${err.message}`));
+    await this.opts.client
+      .request({
+        method: "PATCH",
+        path: `/api/v1/namespaces/${pvc.metadata.namespace}/persistentvolumeclaims/${pvc.metadata.name}`,
+        body: {
+          metadata: {
+            finalizers: finalizers.filter((f) => f !== PVC_PROTECTION),
+            resourceVersion: pvc.metadata.resourceVersion,
+          },
+        },
+        contentType: "application/merge-patch+json",
+        timeoutMs: 10_000,
+      })
+      .catch((err: Error) =>
+        this.log(`releasing PVC ${pvc.metadata!.namespace}/${pvc.metadata!.name}: ${err.message}`),
+      );
   }
 
   /** Starts Pods that waited for this claim. */
   private launchWaiting(pvc: V1PersistentVolumeClaim): void {
     for (const pod of this.pods.list(pvc.metadata!.namespace)) {
-      if (pod.spec?.volumes?.some((v) => v.persistentVolumeClaim?.claimName === pvc.metadata!.name)) void this.sync(pod);
+      if (pod.spec?.volumes?.some((v) => v.persistentVolumeClaim?.claimName === pvc.metadata!.name))
+        void this.sync(pod);
     }
   }
 
@@ -131,7 +151,14 @@ export class LocalRuntime {
       known.pod = pod;
       return;
     }
-    const node: Node = { key, pod, address: loopbackAddress(pod.metadata!.namespace!, pod.metadata!.name!), restarts: 0, ready: false, stopping: false };
+    const node: Node = {
+      key,
+      pod,
+      address: loopbackAddress(pod.metadata!.namespace!, pod.metadata!.name!),
+      restarts: 0,
+      ready: false,
+      stopping: false,
+    };
     this.nodes.set(key, node);
     await this.launch(node);
   }
@@ -142,7 +169,11 @@ export class LocalRuntime {
     const container = pod.spec!.containers.find((c) => c.name === RQLITE_CONTAINER);
     const claim = pod.spec!.volumes?.find((v) => v.name === DATA_VOLUME)?.persistentVolumeClaim?.claimName;
     const version = container?.image?.split(":").pop();
-    const problem = !container ? `no ${RQLITE_CONTAINER} container` : !claim ? `no ${DATA_VOLUME} volume with a PVC` : undefined;
+    const problem = !container
+      ? `no ${RQLITE_CONTAINER} container`
+      : !claim
+        ? `no ${DATA_VOLUME} volume with a PVC`
+        : undefined;
     if (problem) return this.reportWaiting(node, "CreateContainerConfigError", problem);
     const binary = join(this.opts.binDir, `rqlited-${version}`);
     const pvc = this.pvcs.get(ns, claim!);
@@ -162,11 +193,20 @@ export class LocalRuntime {
     }
     const args = (container!.args ?? []).map((a) => mounts.reduce((arg, [from, to]) => arg.replaceAll(from, to), a));
     await mkdir(join(this.opts.stateDir, "logs"), { recursive: true });
-    const proc = this.procs.start(node.key, binary, args, join(this.opts.stateDir, "logs", `${ns}_${pod.metadata!.name}.log`));
+    const proc = this.procs.start(
+      node.key,
+      binary,
+      args,
+      join(this.opts.stateDir, "logs", `${ns}_${pod.metadata!.name}.log`),
+    );
     node.proc = proc;
     const exited = await Promise.race([proc.exited, new Promise<undefined>((r) => setTimeout(r, 300))]);
     if (exited?.startsWith("failed to start")) {
-      return this.reportWaiting(node, "ErrImagePull", `no local rqlited for image ${container!.image}: ${binary} is missing; build it with hack/build-binaries.sh`);
+      return this.reportWaiting(
+        node,
+        "ErrImagePull",
+        `no local rqlited for image ${container!.image}: ${binary} is missing; build it with hack/build-binaries.sh`,
+      );
     }
     this.log(`started rqlited for Pod ${node.key} on ${node.address} (${container!.image})`);
     node.ready = false;
@@ -183,13 +223,19 @@ export class LocalRuntime {
     for (const mount of container.volumeMounts ?? []) {
       const secretName = node.pod.spec!.volumes?.find((v) => v.name === mount.name)?.secret?.secretName;
       if (!secretName) continue;
-      const secret = await this.opts.client.request<{ data?: Record<string, string> }>({ method: "GET", path: `/api/v1/namespaces/${ns}/secrets/${secretName}`, timeoutMs: 10_000 })
+      const secret = await this.opts.client
+        .request<{ data?: Record<string, string> }>({
+          method: "GET",
+          path: `/api/v1/namespaces/${ns}/secrets/${secretName}`,
+          timeoutMs: 10_000,
+        })
         .catch((err: Error) => {
           throw new Error(`Secret ${ns}/${secretName} for volume ${mount.name}: ${err.message}`);
         });
       const dir = join(this.opts.stateDir, "secrets", ns, node.pod.metadata!.name!, mount.name);
       await mkdir(dir, { recursive: true });
-      for (const [key, value] of Object.entries(secret.data ?? {})) await writeFile(join(dir, key), Buffer.from(value, "base64"), { mode: 0o600 });
+      for (const [key, value] of Object.entries(secret.data ?? {}))
+        await writeFile(join(dir, key), Buffer.from(value, "base64"), { mode: 0o600 });
       out.push([mount.mountPath, dir]);
     }
     return out;
@@ -202,7 +248,10 @@ export class LocalRuntime {
     node.ready = false;
     const delay = Math.min(1000 * 2 ** (node.restarts - 1), 10_000);
     this.log(`rqlited of Pod ${node.key} exited (${how}); restarting in ${delay} ms`);
-    await this.patchStatus(node, node.pod.spec!.containers.find((c) => c.name === RQLITE_CONTAINER)!).catch(() => {});
+    await this.patchStatus(
+      node,
+      node.pod.spec!.containers.find((c) => c.name === RQLITE_CONTAINER)!,
+    ).catch(() => {});
     setTimeout(() => {
       if (!node.stopping && this.nodes.get(node.key) === node) void this.launch(node);
     }, delay);
@@ -210,8 +259,10 @@ export class LocalRuntime {
 
   private async probe(node: Node, container: V1Container): Promise<void> {
     const path = container.readinessProbe?.httpGet?.path ?? "/readyz";
-    const ready = await fetch(`http://${node.address}:4001${path}`, { signal: AbortSignal.timeout(2000) })
-      .then((r) => r.ok, () => false);
+    const ready = await fetch(`http://${node.address}:4001${path}`, { signal: AbortSignal.timeout(2000) }).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ready === node.ready || node.stopping) return;
     node.ready = ready;
     await this.patchStatus(node, container).catch((err: Error) => this.log(`status of ${node.key}: ${err.message}`));
@@ -227,11 +278,23 @@ export class LocalRuntime {
       podIP: node.address,
       podIPs: [{ ip: node.address }],
       startTime: node.pod.status?.startTime ?? now,
-      conditions: [cond("PodScheduled", true), cond("Initialized", true), cond("ContainersReady", node.ready), cond("Ready", node.ready)],
-      containerStatuses: [{
-        name: RQLITE_CONTAINER, image: container.image, imageID: "", ready: node.ready, started: running, restartCount: node.restarts,
-        state: running ? { running: { startedAt: now } } : { waiting: { reason: "CrashLoopBackOff" } },
-      }],
+      conditions: [
+        cond("PodScheduled", true),
+        cond("Initialized", true),
+        cond("ContainersReady", node.ready),
+        cond("Ready", node.ready),
+      ],
+      containerStatuses: [
+        {
+          name: RQLITE_CONTAINER,
+          image: container.image,
+          imageID: "",
+          ready: node.ready,
+          started: running,
+          restartCount: node.restarts,
+          state: running ? { running: { startedAt: now } } : { waiting: { reason: "CrashLoopBackOff" } },
+        },
+      ],
     });
   }
 
@@ -240,15 +303,27 @@ export class LocalRuntime {
     await this.writeStatus(node, {
       phase: "Pending",
       conditions: [{ type: "Ready", status: "False", reason, message }],
-      containerStatuses: [{ name: RQLITE_CONTAINER, image: "", imageID: "", ready: false, restartCount: node.restarts, state: { waiting: { reason, message } } }],
+      containerStatuses: [
+        {
+          name: RQLITE_CONTAINER,
+          image: "",
+          imageID: "",
+          ready: false,
+          restartCount: node.restarts,
+          state: { waiting: { reason, message } },
+        },
+      ],
     }).catch(() => {});
   }
 
   private async writeStatus(node: Node, status: object): Promise<void> {
     const [ns, name] = node.key.split("/") as [string, string];
     await this.opts.client.request({
-      method: "PATCH", path: `/api/v1/namespaces/${ns}/pods/${name}/status`, body: { status },
-      contentType: "application/merge-patch+json", timeoutMs: 10_000,
+      method: "PATCH",
+      path: `/api/v1/namespaces/${ns}/pods/${name}/status`,
+      body: { status },
+      contentType: "application/merge-patch+json",
+      timeoutMs: 10_000,
     });
   }
 

@@ -45,11 +45,14 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   const cleanups: Array<() => Promise<void>> = ownsPlane ? [() => cp.stop()] : [];
   try {
     await installCRDs(cp, [join(root, "crds/rqlite.io_rqclusters.yaml")]);
-    if ((await cp.kubectl(["get", "namespace", OPERATOR_NAMESPACE])).code !== 0) await cp.kubectlOk(["create", "namespace", OPERATOR_NAMESPACE]);
+    if ((await cp.kubectl(["get", "namespace", OPERATOR_NAMESPACE])).code !== 0)
+      await cp.kubectlOk(["create", "namespace", OPERATOR_NAMESPACE]);
     await cp.kubectlOk(["apply", "-f", join(root, "deploy/base/controller-rbac.yaml")]);
     const kubeconfig = await cp.serviceAccountKubeconfig(OPERATOR_NAMESPACE, CONTROLLER_SA, 24 * 3600);
     if (opts.webhook ?? true) {
-      const webhook = await startLocalWebhook(cp, { namespace: opts.namespaces?.length === 1 ? opts.namespaces[0] : undefined });
+      const webhook = await startLocalWebhook(cp, {
+        namespace: opts.namespaces?.length === 1 ? opts.namespaces[0] : undefined,
+      });
       cleanups.unshift(() => webhook.stop());
       log(`admission webhook serving on 127.0.0.1:${webhook.port}`);
     }
@@ -59,7 +62,10 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     const binDir = cacheAssetsDir();
     const runtime = new LocalRuntime({
       client: new KubeClient(loadKubeConfig(cp.kubeconfigPath), new Registry()),
-      binDir, stateDir: join(cp.dir, "runtime"), namespaces: opts.namespaces, log,
+      binDir,
+      stateDir: join(cp.dir, "runtime"),
+      namespaces: opts.namespaces,
+      log,
     });
     await runtime.start();
     cleanups.unshift(() => runtime.stop());
@@ -67,7 +73,9 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     const controllers: ControllerProcess[] = [];
     const addController = async (name: string) => {
       const c = await startController({
-        kubeconfig, logDir: cp.dir, name,
+        kubeconfig,
+        logDir: cp.dir,
+        name,
         env: opts.namespaces ? { WATCH_NAMESPACES: opts.namespaces.join(",") } : {},
         args: ["--leader-elect", `--leader-election-namespace=${OPERATOR_NAMESPACE}`, ...(opts.controllerArgs ?? [])],
       });
@@ -79,7 +87,10 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     log(`controller replicas: ${controllers.map((c) => c.proc.child.pid).join(", ")}`);
 
     return {
-      cp, runtime, controllers, addController,
+      cp,
+      runtime,
+      controllers,
+      addController,
       async stop() {
         for (const c of cleanups) await c();
       },

@@ -8,7 +8,9 @@ function toCrdSchema(schema: JsonSchema): JsonSchema {
   const { title: _title, properties, additionalProperties, items, ...rest } = schema;
   return {
     ...rest,
-    ...(properties && { properties: Object.fromEntries(Object.entries(properties).map(([k, v]) => [k, toCrdSchema(v)])) }),
+    ...(properties && {
+      properties: Object.fromEntries(Object.entries(properties).map(([k, v]) => [k, toCrdSchema(v)])),
+    }),
     ...(additionalProperties && { additionalProperties: toCrdSchema(additionalProperties) }),
     ...(items && { items: toCrdSchema(items) }),
   };
@@ -21,7 +23,14 @@ export function buildCrd(): Record<string, unknown> {
     metadata: { name: CRD_NAME },
     spec: {
       group: GROUP,
-      names: { kind: KIND, listKind: LIST_KIND, plural: PLURAL, singular: SINGULAR, shortNames: [SHORT_NAME], categories: [CATEGORY] },
+      names: {
+        kind: KIND,
+        listKind: LIST_KIND,
+        plural: PLURAL,
+        singular: SINGULAR,
+        shortNames: [SHORT_NAME],
+        categories: [CATEGORY],
+      },
       scope: "Namespaced",
       versions: [
         {

@@ -24,7 +24,7 @@ function fillDefaults(schema: JsonSchema, value: unknown): unknown {
     }
   } else if (Array.isArray(value) && schema.items) {
     const items = schema.items;
-    value.forEach((item, i) => (value as unknown[])[i] = fillDefaults(items, item));
+    value.forEach((item, i) => ((value as unknown[])[i] = fillDefaults(items, item)));
   }
   return value;
 }

@@ -11,7 +11,8 @@ export function envVarErrors(env: unknown, path: string): FieldError[] {
   const errors: FieldError[] = [];
   const name = getOwn(env, "name");
   if (typeof name === "string" && name !== "") {
-    for (const m of envVarName(name)) errors.push({ field: child(path, "name"), type: "Invalid", value: name, message: m });
+    for (const m of envVarName(name))
+      errors.push({ field: child(path, "name"), type: "Invalid", value: name, message: m });
   } else if (name === "") {
     errors.push({ field: child(path, "name"), type: "Required", message: "" });
   }
@@ -24,9 +25,19 @@ export function envVarErrors(env: unknown, path: string): FieldError[] {
   }
   const set = SOURCES.filter((s) => getOwn(valueFrom, s) !== undefined && getOwn(valueFrom, s) !== null);
   if (set.length === 0) {
-    errors.push({ field: at, type: "Invalid", value: "", message: `must specify one of: ${SOURCES.map((s) => `\`${s}\``).join(", ")}` });
+    errors.push({
+      field: at,
+      type: "Invalid",
+      value: "",
+      message: `must specify one of: ${SOURCES.map((s) => `\`${s}\``).join(", ")}`,
+    });
   } else if (set.length > 1) {
-    errors.push({ field: at, type: "Invalid", value: "", message: "may not have more than one field specified at a time" });
+    errors.push({
+      field: at,
+      type: "Invalid",
+      value: "",
+      message: "may not have more than one field specified at a time",
+    });
   }
   return errors;
 }

@@ -2,13 +2,7 @@
 // admission messages read exactly like the API server's own.
 
 export type FieldErrorType =
-  | "Invalid"
-  | "Required"
-  | "Unsupported"
-  | "Forbidden"
-  | "TooLong"
-  | "Duplicate"
-  | "TypeInvalid";
+  "Invalid" | "Required" | "Unsupported" | "Forbidden" | "TooLong" | "Duplicate" | "TypeInvalid";
 
 export interface FieldError {
   /** Kubernetes field path, e.g. `spec.podTemplate.spec.containers[0].image`. */

@@ -15,7 +15,8 @@ export function isPlainObject(v: unknown): v is JsonObject {
  * of its CPU, and no other key reaches a setter on Object.prototype.
  */
 export function setOwn(target: JsonObject, key: string, value: unknown): void {
-  if (key === "__proto__") Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
+  if (key === "__proto__")
+    Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
   else target[key] = value;
 }
 

@@ -20,18 +20,30 @@ function matching(value: string, max: number, re: RegExp, syntax: string): strin
 }
 
 export function dns1123Label(value: string): string[] {
-  return matching(value, LABEL_MAX_LENGTH, DNS1123_LABEL_RE,
-    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name', or '123-abc')");
+  return matching(
+    value,
+    LABEL_MAX_LENGTH,
+    DNS1123_LABEL_RE,
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name', or '123-abc')",
+  );
 }
 
 export function dns1035Label(value: string): string[] {
-  return matching(value, LABEL_MAX_LENGTH, DNS1035_LABEL_RE,
-    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name', or 'abc-123')");
+  return matching(
+    value,
+    LABEL_MAX_LENGTH,
+    DNS1035_LABEL_RE,
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name', or 'abc-123')",
+  );
 }
 
 export function dns1123Subdomain(value: string): string[] {
-  return matching(value, DNS1123_SUBDOMAIN_MAX_LENGTH, DNS1123_SUBDOMAIN_RE,
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com')");
+  return matching(
+    value,
+    DNS1123_SUBDOMAIN_MAX_LENGTH,
+    DNS1123_SUBDOMAIN_RE,
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com')",
+  );
 }
 
 /** A label or annotation key: `[prefix/]name`, the prefix a DNS subdomain. */
@@ -49,23 +61,36 @@ export function qualifiedName(value: string): string[] {
   if (name.length === 0) return [...errs, "name part must be non-empty"];
   errs.push(...maxLength(name, LABEL_MAX_LENGTH).map((e) => `name part ${e}`));
   if (!QUALIFIED_NAME_RE.test(name)) {
-    errs.push("name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName', or 'my.name', or '123-abc')");
+    errs.push(
+      "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName', or 'my.name', or '123-abc')",
+    );
   }
   return errs;
 }
 
 export function labelValue(value: string): string[] {
   if (value === "") return [];
-  return matching(value, LABEL_MAX_LENGTH, QUALIFIED_NAME_RE,
-    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue', or 'my_value', or '12345')");
+  return matching(
+    value,
+    LABEL_MAX_LENGTH,
+    QUALIFIED_NAME_RE,
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue', or 'my_value', or '12345')",
+  );
 }
 
 export function configMapKey(value: string): string[] {
-  const errs = matching(value, DNS1123_SUBDOMAIN_MAX_LENGTH, CONFIG_MAP_KEY_RE, "a valid config key must consist of alphanumeric characters, '-', '_' or '.'");
+  const errs = matching(
+    value,
+    DNS1123_SUBDOMAIN_MAX_LENGTH,
+    CONFIG_MAP_KEY_RE,
+    "a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
+  );
   return value === "." || value === ".." ? [...errs, `must not be '${value}'`] : errs;
 }
 
 /** Kubernetes 1.34 accepts any printable ASCII except '=' in environment variable names. */
 export function envVarName(value: string): string[] {
-  return /^[\x20-\x3c\x3e-\x7e]+$/.test(value) ? [] : ["a valid environment variable name must consist only of printable ASCII characters other than '='"];
+  return /^[\x20-\x3c\x3e-\x7e]+$/.test(value)
+    ? []
+    : ["a valid environment variable name must consist only of printable ASCII characters other than '='"];
 }

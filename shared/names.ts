@@ -86,8 +86,7 @@ function longestDerivedNames(cluster: string): string[] {
 export const DNS_LABEL_MAX_LENGTH = 63;
 
 /** Longest cluster name whose every derived name still fits a DNS label. */
-export const MAX_CLUSTER_NAME_LENGTH =
-  DNS_LABEL_MAX_LENGTH - Math.max(...longestDerivedNames("").map((n) => n.length));
+export const MAX_CLUSTER_NAME_LENGTH = DNS_LABEL_MAX_LENGTH - Math.max(...longestDerivedNames("").map((n) => n.length));
 
 /** Labels on every child of the cluster; selects them all. */
 export function clusterLabels(cluster: string): Record<string, string> {
@@ -106,7 +105,9 @@ export function nodeLabels(cluster: string, role: NodeRole): Record<string, stri
 
 /** The selector published in status.selector (the scale subresource's labelSelectorPath). */
 export function selectorString(labels: Record<string, string>): string {
-  return Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(",");
+  return Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(",");
 }
 
 /** True for label keys a pod template may not set because the operator's selectors use them. */

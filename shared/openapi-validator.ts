@@ -75,7 +75,8 @@ const IS_TYPE: Record<string, (v: unknown) => boolean> = {
 
 function typeError(schema: OpenApiSchema, value: unknown, path: string): FieldError | undefined {
   const check = schema.type ? IS_TYPE[schema.type] : undefined;
-  if (check && !check(value)) return { field: path, type: "TypeInvalid", value, message: `must be of type ${schema.type}` };
+  if (check && !check(value))
+    return { field: path, type: "TypeInvalid", value, message: `must be of type ${schema.type}` };
   if (schema.format === "int32" && typeof value === "number" && (value < INT32.min || value > INT32.max)) {
     return { field: path, type: "Invalid", value, message: "must fit in a 32-bit integer" };
   }
@@ -98,11 +99,13 @@ class Walker {
     if (value === null || value === undefined) return;
     const { schema, typeName = outerType } = resolve(raw);
     if (typeName === QUANTITY) {
-      if (parseQuantity(value) === undefined) this.errors.push({ field: path, type: "Invalid", value, message: "must be a quantity such as 500m, 2 or 1Gi" });
+      if (parseQuantity(value) === undefined)
+        this.errors.push({ field: path, type: "Invalid", value, message: "must be a quantity such as 500m, 2 or 1Gi" });
       return;
     }
     if (schema.format === "int-or-string") {
-      if (!Number.isInteger(value) && typeof value !== "string") this.errors.push({ field: path, type: "TypeInvalid", value, message: "must be an integer or a string" });
+      if (!Number.isInteger(value) && typeof value !== "string")
+        this.errors.push({ field: path, type: "TypeInvalid", value, message: "must be an integer or a string" });
       return;
     }
     const wrongType = typeError(schema, value, path);
@@ -114,7 +117,13 @@ class Walker {
     else if (Array.isArray(value) && schema.items) this.array(schema, value, path, typeName);
   }
 
-  private object(schema: OpenApiSchema, value: Record<string, unknown>, path: string, requireFields: boolean, typeName?: string): void {
+  private object(
+    schema: OpenApiSchema,
+    value: Record<string, unknown>,
+    path: string,
+    requireFields: boolean,
+    typeName?: string,
+  ): void {
     const extra = schema.additionalProperties;
     // Keys and a lookup rather than Object.entries: no [key, value] array per field on every admission.
     for (const k of Object.keys(value)) {
@@ -123,7 +132,11 @@ class Walker {
       if (prop) this.check(prop, v, child(path, k), requireFields, typeName);
       else if (typeof extra === "object") this.check(extra, v, key(path, k), requireFields, typeName);
       else if (extra !== true) {
-        this.errors.push({ field: child(path, k), type: "Forbidden", message: `unknown field "${k}" in ${shortName(typeName)}` });
+        this.errors.push({
+          field: child(path, k),
+          type: "Forbidden",
+          message: `unknown field "${k}" in ${shortName(typeName)}`,
+        });
       }
     }
     if (!requireFields) return;
@@ -147,7 +160,9 @@ class Walker {
         this.errors.push({
           field: single ? child(itemPath, keys[0]!) : itemPath,
           type: "Duplicate",
-          value: single ? getOwn(item as Record<string, unknown>, keys[0]!) : Object.fromEntries(keys.map((n) => [n, getOwn(item as Record<string, unknown>, n)])),
+          value: single
+            ? getOwn(item as Record<string, unknown>, keys[0]!)
+            : Object.fromEntries(keys.map((n) => [n, getOwn(item as Record<string, unknown>, n)])),
           message: "",
         });
       }
@@ -161,7 +176,12 @@ function shortName(typeName: string | undefined): string {
 }
 
 /** Every way `value` breaks the named Kubernetes schema (e.g. POD_SPEC), pathed below `path`. */
-export function checkAgainstSchema(typeName: string, value: unknown, path: string, opts: OpenApiCheckOptions): FieldError[] {
+export function checkAgainstSchema(
+  typeName: string,
+  value: unknown,
+  path: string,
+  opts: OpenApiCheckOptions,
+): FieldError[] {
   const walker = new Walker(opts);
   walker.check(namedSchema(typeName), value, path, opts.requireFields);
   return walker.errors;

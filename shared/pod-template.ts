@@ -45,12 +45,15 @@ function metadataErrors(meta: unknown, path: string): FieldError[] {
   const labelsPath = child(path, "labels");
   for (const [k, v] of isPlainObject(labels) ? Object.entries(labels) : []) {
     for (const m of qualifiedName(k)) errors.push({ field: labelsPath, type: "Invalid", value: k, message: m });
-    if (typeof v === "string") for (const m of labelValue(v)) errors.push({ field: key(labelsPath, k), type: "Invalid", value: v, message: m });
-    if (isOperatorOwnedLabel(k)) errors.push(forbidden(key(labelsPath, k), `${SET_BY_OPERATOR}: its selectors depend on this label`));
+    if (typeof v === "string")
+      for (const m of labelValue(v)) errors.push({ field: key(labelsPath, k), type: "Invalid", value: v, message: m });
+    if (isOperatorOwnedLabel(k))
+      errors.push(forbidden(key(labelsPath, k), `${SET_BY_OPERATOR}: its selectors depend on this label`));
   }
   const annotations = getOwn(meta, "annotations");
   for (const k of isPlainObject(annotations) ? Object.keys(annotations) : []) {
-    for (const m of qualifiedName(k)) errors.push({ field: child(path, "annotations"), type: "Invalid", value: k, message: m });
+    for (const m of qualifiedName(k))
+      errors.push({ field: child(path, "annotations"), type: "Invalid", value: k, message: m });
   }
   return errors;
 }
@@ -59,7 +62,8 @@ function containerErrors(container: JsonObject, path: string): FieldError[] {
   const errors: FieldError[] = [];
   const name = getOwn(container, "name");
   if (typeof name === "string" && name !== "") {
-    for (const m of dns1123Label(name)) errors.push({ field: child(path, "name"), type: "Invalid", value: name, message: m });
+    for (const m of dns1123Label(name))
+      errors.push({ field: child(path, "name"), type: "Invalid", value: name, message: m });
   }
   const env = getOwn(container, "env");
   if (Array.isArray(env)) env.forEach((e, i) => errors.push(...envVarErrors(e, index(child(path, "env"), i))));
@@ -69,13 +73,17 @@ function containerErrors(container: JsonObject, path: string): FieldError[] {
 
 /** What the operator owns in the rqlite container: its process, ports and the data mount. */
 function rqliteContainerErrors(container: JsonObject, path: string): FieldError[] {
-  const errors = OWNED_RQLITE_CONTAINER.filter((f) => Object.hasOwn(container, f)).map((f) => forbidden(child(path, f), SET_BY_OPERATOR));
+  const errors = OWNED_RQLITE_CONTAINER.filter((f) => Object.hasOwn(container, f)).map((f) =>
+    forbidden(child(path, f), SET_BY_OPERATOR),
+  );
   const mounts = getOwn(container, "volumeMounts");
   const mountsPath = child(path, "volumeMounts");
-  if (mounts === null) errors.push(forbidden(mountsPath, `would remove the ${DATA_VOLUME} volume mount, which is ${SET_BY_OPERATOR}`));
+  if (mounts === null)
+    errors.push(forbidden(mountsPath, `would remove the ${DATA_VOLUME} volume mount, which is ${SET_BY_OPERATOR}`));
   if (Array.isArray(mounts)) {
     mounts.forEach((m, i) => {
-      if (isPlainObject(m) && getOwn(m, "name") === DATA_VOLUME) errors.push(forbidden(index(mountsPath, i), `the ${DATA_VOLUME} volume mount is ${SET_BY_OPERATOR}`));
+      if (isPlainObject(m) && getOwn(m, "name") === DATA_VOLUME)
+        errors.push(forbidden(index(mountsPath, i), `the ${DATA_VOLUME} volume mount is ${SET_BY_OPERATOR}`));
     });
   }
   return errors;
@@ -84,7 +92,8 @@ function rqliteContainerErrors(container: JsonObject, path: string): FieldError[
 function containerListErrors(spec: JsonObject, list: string, path: string): FieldError[] {
   const containers = getOwn(spec, list);
   const listPath = child(path, list);
-  if (containers === null && list === "containers") return [forbidden(listPath, `would remove the ${RQLITE_CONTAINER} container`)];
+  if (containers === null && list === "containers")
+    return [forbidden(listPath, `would remove the ${RQLITE_CONTAINER} container`)];
   if (!Array.isArray(containers)) return [];
   return containers.flatMap((c, i) => {
     if (!isPlainObject(c)) return [];
@@ -99,12 +108,14 @@ const VOLUME_SOURCES = schemaProperties(VOLUME).filter((p) => p !== "name");
 function volumeErrors(spec: JsonObject, path: string): FieldError[] {
   const volumes = getOwn(spec, "volumes");
   const listPath = child(path, "volumes");
-  if (volumes === null) return [forbidden(listPath, `would remove the ${DATA_VOLUME} volume, which is ${SET_BY_OPERATOR}`)];
+  if (volumes === null)
+    return [forbidden(listPath, `would remove the ${DATA_VOLUME} volume, which is ${SET_BY_OPERATOR}`)];
   if (!Array.isArray(volumes)) return [];
   return volumes.flatMap((v, i): FieldError[] => {
     if (!isPlainObject(v)) return [];
     const at = index(listPath, i);
-    if (getOwn(v, "name") === DATA_VOLUME) return [forbidden(at, `the ${DATA_VOLUME} volume is the node's PersistentVolumeClaim, ${SET_BY_OPERATOR}`)];
+    if (getOwn(v, "name") === DATA_VOLUME)
+      return [forbidden(at, `the ${DATA_VOLUME} volume is the node's PersistentVolumeClaim, ${SET_BY_OPERATOR}`)];
     const set = VOLUME_SOURCES.filter((s) => getOwn(v, s) !== undefined && getOwn(v, s) !== null);
     if (set.length === 0) return [{ field: at, type: "Required", message: "must specify a volume type" }];
     if (set.length > 1) return [forbidden(child(at, set[1]!), "may not specify more than 1 volume type")];
@@ -122,7 +133,12 @@ function specErrors(spec: unknown, path: string): FieldError[] {
   if (!isPlainObject(spec)) return errors;
   for (const f of OWNED_POD_SPEC) if (Object.hasOwn(spec, f)) errors.push(forbidden(child(path, f), SET_BY_OPERATOR));
   if (Object.hasOwn(spec, "ephemeralContainers")) {
-    errors.push(forbidden(child(path, "ephemeralContainers"), "ephemeral containers are added to running Pods through their ephemeralcontainers subresource"));
+    errors.push(
+      forbidden(
+        child(path, "ephemeralContainers"),
+        "ephemeral containers are added to running Pods through their ephemeralcontainers subresource",
+      ),
+    );
   }
   for (const list of CONTAINER_LISTS) errors.push(...containerListErrors(spec, list, path));
   errors.push(...volumeErrors(spec, path));
@@ -132,11 +148,14 @@ function specErrors(spec: unknown, path: string): FieldError[] {
 /** Every reason `template` may not be applied to a node's Pod, pathed below `basePath`. */
 export function validatePodTemplate(template: unknown, basePath: string): FieldError[] {
   if (!isPlainObject(template)) {
-    return [{ field: basePath, type: "TypeInvalid", value: template, message: "must be an object with metadata and spec" }];
+    return [
+      { field: basePath, type: "TypeInvalid", value: template, message: "must be an object with metadata and spec" },
+    ];
   }
   const errors: FieldError[] = [];
   for (const k of Object.keys(template)) {
-    if (k !== "metadata" && k !== "spec") errors.push(forbidden(child(basePath, k), `unknown field "${k}": a pod template holds only metadata and spec`));
+    if (k !== "metadata" && k !== "spec")
+      errors.push(forbidden(child(basePath, k), `unknown field "${k}": a pod template holds only metadata and spec`));
   }
   const meta = getOwn(template, "metadata");
   if (meta !== undefined) errors.push(...metadataErrors(meta, child(basePath, "metadata")));
@@ -158,9 +177,17 @@ export function validatePodTemplateConfigMap(cm: unknown): FieldError[] {
   }
   const data = getOwn(cm, "data");
   if (data === undefined || data === null || (isPlainObject(data) && Object.keys(data).length === 0)) {
-    return [...errors, { field: "data", type: "Required", message: "a pod-template ConfigMap holds at least one JSON template, e.g. under pod-template.json" }];
+    return [
+      ...errors,
+      {
+        field: "data",
+        type: "Required",
+        message: "a pod-template ConfigMap holds at least one JSON template, e.g. under pod-template.json",
+      },
+    ];
   }
-  if (!isPlainObject(data)) return [...errors, { field: "data", type: "TypeInvalid", value: data, message: "must be of type object" }];
+  if (!isPlainObject(data))
+    return [...errors, { field: "data", type: "TypeInvalid", value: data, message: "must be of type object" }];
   for (const [k, text] of Object.entries(data)) {
     const at = key("data", k);
     if (typeof text !== "string") {

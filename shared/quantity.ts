@@ -2,8 +2,7 @@
 // fractions of bigints so `1Gi` vs `1073741824` or `0.5` vs `500m` never suffer float rounding.
 
 /** The serialization Kubernetes accepts: a signed decimal, then one binary, decimal or exponent suffix. */
-export const QUANTITY_PATTERN =
-  "^[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?[0-9]+))?$";
+export const QUANTITY_PATTERN = "^[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?[0-9]+))?$";
 
 const QUANTITY_RE = new RegExp(QUANTITY_PATTERN);
 

@@ -8,9 +8,16 @@ import { compareQuantities, isNegative, parseQuantity } from "./quantity.js";
 function listErrors(list: Record<string, unknown>, path: string): FieldError[] {
   const errors: FieldError[] = [];
   for (const [name, raw] of Object.entries(list)) {
-    for (const m of qualifiedName(name)) errors.push({ field: key(path, name), type: "Invalid", value: name, message: m });
+    for (const m of qualifiedName(name))
+      errors.push({ field: key(path, name), type: "Invalid", value: name, message: m });
     const q = parseQuantity(raw);
-    if (q && isNegative(q)) errors.push({ field: key(path, name), type: "Invalid", value: raw, message: "must be greater than or equal to 0" });
+    if (q && isNegative(q))
+      errors.push({
+        field: key(path, name),
+        type: "Invalid",
+        value: raw,
+        message: "must be greater than or equal to 0",
+      });
   }
   return errors;
 }

@@ -17,7 +17,7 @@ const NODE_TLS = "set spec.tls.node.secretName instead";
 
 /** Every flag of rqlited 10.x (`rqlited -h`). */
 const FLAGS: Record<string, Flag> = {
-  "version": { kind: "bool", ownedBecause: "it prints the version and exits, so the node would never start" },
+  version: { kind: "bool", ownedBecause: "it prints the version and exits, so the node would never start" },
   "node-id": { kind: "string", ownedBecause: "the node id is the pod name" },
   "http-addr": { kind: "string", ownedBecause: ADDRESSES },
   "http-adv-addr": { kind: "string", ownedBecause: ADDRESSES },
@@ -27,7 +27,7 @@ const FLAGS: Record<string, Flag> = {
   "http-ca-cert": { kind: "string", ownedBecause: HTTP_TLS },
   "http-verify-client": { kind: "bool" },
   "http-verify-common-name": { kind: "string" },
-  "auth": { kind: "string", ownedBecause: "set spec.auth.secretName instead" },
+  auth: { kind: "string", ownedBecause: "set spec.auth.secretName instead" },
   "node-cert": { kind: "string", ownedBecause: NODE_TLS },
   "node-key": { kind: "string", ownedBecause: NODE_TLS },
   "node-ca-cert": { kind: "string", ownedBecause: NODE_TLS },
@@ -37,7 +37,7 @@ const FLAGS: Record<string, Flag> = {
   "node-verify-common-name": { kind: "string" },
   "raft-addr": { kind: "string", ownedBecause: ADDRESSES },
   "raft-adv-addr": { kind: "string", ownedBecause: ADDRESSES },
-  "join": { kind: "string", ownedBecause: DISCOVERY },
+  join: { kind: "string", ownedBecause: DISCOVERY },
   "join-attempts": { kind: "int" },
   "join-interval": { kind: "duration" },
   "join-as": { kind: "string", ownedBecause: "the operator joins nodes as its own system user" },
@@ -63,7 +63,7 @@ const FLAGS: Record<string, Flag> = {
   "raft-shutdown-stepdown": { kind: "bool" },
   "raft-reap-node-timeout": { kind: "duration" },
   "raft-reap-read-only-node-timeout": { kind: "duration" },
-  "fk": { kind: "bool" },
+  fk: { kind: "bool" },
   "db-max-ro-conns": { kind: "int" },
   "auto-vacuum-int": { kind: "duration" },
   "auto-optimize-int": { kind: "duration" },
@@ -117,7 +117,12 @@ export function validateExtraArgs(args: readonly unknown[], path: string): Field
     const at = index(path, i);
     if (typeof arg !== "string") continue; // the schema reports the type
     if (arg === "--" || arg === "-" || !arg.startsWith("-")) {
-      errors.push({ field: at, type: "Forbidden", message: "positional arguments are not allowed: the operator passes the data directory; give flags as -name=value" });
+      errors.push({
+        field: at,
+        type: "Forbidden",
+        message:
+          "positional arguments are not allowed: the operator passes the data directory; give flags as -name=value",
+      });
       continue;
     }
     const body = arg.slice(arg.startsWith("--") ? 2 : 1);
@@ -146,7 +151,12 @@ export function validateExtraArgs(args: readonly unknown[], path: string): Field
     } else if (takesNext) {
       const next = args[i + 1];
       if (typeof next !== "string") {
-        errors.push({ field: at, type: "Invalid", value: arg, message: `flag -${name} needs a value: use -${name}=VALUE` });
+        errors.push({
+          field: at,
+          type: "Invalid",
+          value: arg,
+          message: `flag -${name} needs a value: use -${name}=VALUE`,
+        });
         continue;
       }
       value = next;

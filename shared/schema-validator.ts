@@ -39,7 +39,12 @@ function validatorFor(schema: JsonSchema): ValidateFunction {
 }
 
 function decodePointer(pointer: string): string[] {
-  return pointer === "" ? [] : pointer.slice(1).split("/").map((s) => s.replace(/~1/g, "/").replace(/~0/g, "~"));
+  return pointer === ""
+    ? []
+    : pointer
+        .slice(1)
+        .split("/")
+        .map((s) => s.replace(/~1/g, "/").replace(/~0/g, "~"));
 }
 
 /**
@@ -84,19 +89,25 @@ function toFieldError(basePath: string, e: ErrorObject): FieldError {
     case "minimum":
     case "maximum": {
       const { minimum, maximum } = parent;
-      const message = minimum !== undefined && maximum !== undefined
-        ? `must be between ${minimum} and ${maximum}`
-        : minimum !== undefined ? `must be greater than or equal to ${minimum}` : `must be less than or equal to ${maximum}`;
+      const message =
+        minimum !== undefined && maximum !== undefined
+          ? `must be between ${minimum} and ${maximum}`
+          : minimum !== undefined
+            ? `must be greater than or equal to ${minimum}`
+            : `must be less than or equal to ${maximum}`;
       return { field, type: "Invalid", value, message };
     }
     case "maxLength":
       return { field, type: "TooLong", value, message: `may not be more than ${parent.maxLength} bytes` };
     case "pattern":
       return {
-        field, type: "Invalid", value,
-        message: parent.pattern === QUANTITY_PATTERN
-          ? "must be a quantity such as 500m, 2 or 1Gi"
-          : `must match the regular expression '${parent.pattern}'`,
+        field,
+        type: "Invalid",
+        value,
+        message:
+          parent.pattern === QUANTITY_PATTERN
+            ? "must be a quantity such as 500m, 2 or 1Gi"
+            : `must match the regular expression '${parent.pattern}'`,
       };
     case "format":
       return { field, type: "Invalid", value, message: `must be a valid ${String(e.params.format)}` };

@@ -139,7 +139,8 @@ export const specSchema: JsonSchema = {
   default: {},
   properties: {
     replicas: {
-      description: "Voting nodes, 1 to 9. An odd number is recommended: an even one tolerates no more failures than one fewer.",
+      description:
+        "Voting nodes, 1 to 9. An odd number is recommended: an even one tolerates no more failures than one fewer.",
       type: "integer",
       format: "int32",
       minimum: 1,
@@ -187,7 +188,8 @@ export const specSchema: JsonSchema = {
     },
     podTemplateConfigMap: {
       title: "PodTemplateConfigMapRef",
-      description: "The pod template read from a ConfigMap labelled rqlite.io/pod-template. Exclusive with podTemplate.",
+      description:
+        "The pod template read from a ConfigMap labelled rqlite.io/pod-template. Exclusive with podTemplate.",
       type: "object",
       required: ["name"],
       properties: {
@@ -230,7 +232,8 @@ export const specSchema: JsonSchema = {
       default: {},
       properties: {
         type: {
-          description: "RollingUpdate replaces nodes one at a time, leader last; OnDelete waits for pods to be deleted.",
+          description:
+            "RollingUpdate replaces nodes one at a time, leader last; OnDelete waits for pods to be deleted.",
           type: "string",
           enum: [...UPDATE_STRATEGIES],
           default: "RollingUpdate",

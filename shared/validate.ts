@@ -24,7 +24,14 @@ type Check = (spec: JsonObject, result: ValidationResult) => void;
 
 function nameErrors(name: string, field: string, maxLength: number): FieldError[] {
   if (name.length > maxLength) {
-    return [{ field, type: "TooLong", value: name, message: `may not be more than ${maxLength} characters, so that every derived name (e.g. <name>-ro-31, <name>-internal) stays a valid DNS label` }];
+    return [
+      {
+        field,
+        type: "TooLong",
+        value: name,
+        message: `may not be more than ${maxLength} characters, so that every derived name (e.g. <name>-ro-31, <name>-internal) stays a valid DNS label`,
+      },
+    ];
   }
   return dns1035Label(name).map((message) => ({ field, type: "Invalid", value: name, message }));
 }
@@ -43,8 +50,11 @@ function metadataErrors(meta: unknown): FieldError[] {
   }
   if (typeof generateName === "string" && generateName !== "") {
     // The prefix must leave room for the random suffix; its end need not be alphanumeric yet.
-    return nameErrors(`${generateName}x`, "metadata.generateName", MAX_CLUSTER_NAME_LENGTH - GENERATED_SUFFIX_LENGTH + 1)
-      .map((e) => ({ ...e, value: generateName }));
+    return nameErrors(
+      `${generateName}x`,
+      "metadata.generateName",
+      MAX_CLUSTER_NAME_LENGTH - GENERATED_SUFFIX_LENGTH + 1,
+    ).map((e) => ({ ...e, value: generateName }));
   }
   return [{ field: "metadata.name", type: "Required", message: NAME_REQUIRED }];
 }
@@ -59,7 +69,9 @@ function subdomainErrors(value: unknown, field: string): FieldError[] {
 const replicaCheck: Check = (spec, { warnings }) => {
   const n = getOwn(spec, "replicas");
   if (typeof n !== "number" || !Number.isInteger(n) || n % 2 !== 0 || n < 2 || n > MAX_REPLICAS) return;
-  warnings.push(`spec.replicas: ${n} voters tolerate ${n / 2 - 1} failed node(s), the same as ${n - 1} voters; an odd number is recommended`);
+  warnings.push(
+    `spec.replicas: ${n} voters tolerate ${n / 2 - 1} failed node(s), the same as ${n - 1} voters; an odd number is recommended`,
+  );
 };
 
 const imageCheck: Check = (spec, { errors, warnings }) => {
@@ -67,11 +79,20 @@ const imageCheck: Check = (spec, { errors, warnings }) => {
   if (typeof image !== "string") return;
   const ref = parseImageReference(image);
   if (!ref) {
-    errors.push({ field: "spec.image", type: "Invalid", value: image, message: `must be a valid image reference such as ${DEFAULT_IMAGE}` });
+    errors.push({
+      field: "spec.image",
+      type: "Invalid",
+      value: image,
+      message: `must be a valid image reference such as ${DEFAULT_IMAGE}`,
+    });
   } else if (ref.tag === "latest") {
-    warnings.push(`spec.image: tag "latest" floats to whatever was pushed last; pin a version such as ${DEFAULT_IMAGE} so upgrades are deliberate`);
+    warnings.push(
+      `spec.image: tag "latest" floats to whatever was pushed last; pin a version such as ${DEFAULT_IMAGE} so upgrades are deliberate`,
+    );
   } else if (ref.tag === undefined && ref.digest === undefined) {
-    warnings.push(`spec.image: no tag means "latest", which floats to whatever was pushed last; pin a version such as ${DEFAULT_IMAGE}`);
+    warnings.push(
+      `spec.image: no tag means "latest", which floats to whatever was pushed last; pin a version such as ${DEFAULT_IMAGE}`,
+    );
   }
 };
 
@@ -79,7 +100,8 @@ const pullSecretsCheck: Check = (spec, { errors }) => {
   const secrets = getOwn(spec, "imagePullSecrets");
   if (!Array.isArray(secrets)) return;
   secrets.forEach((s, i) => {
-    if (isPlainObject(s)) errors.push(...subdomainErrors(getOwn(s, "name"), child(index("spec.imagePullSecrets", i), "name")));
+    if (isPlainObject(s))
+      errors.push(...subdomainErrors(getOwn(s, "name"), child(index("spec.imagePullSecrets", i), "name")));
   });
 };
 
@@ -89,7 +111,12 @@ const storageCheck: Check = (spec, { errors }) => {
   const size = getOwn(storage, "size");
   const parsed = parseQuantity(size);
   if (parsed && compareQuantities(parsed, parseQuantity(MIN_STORAGE_SIZE)!) < 0) {
-    errors.push({ field: "spec.storage.size", type: "Invalid", value: size, message: `must be at least ${MIN_STORAGE_SIZE}` });
+    errors.push({
+      field: "spec.storage.size",
+      type: "Invalid",
+      value: size,
+      message: `must be at least ${MIN_STORAGE_SIZE}`,
+    });
   }
   const className = getOwn(storage, "storageClassName");
   // An empty class name is Kubernetes' way to ask for no dynamic provisioning, so it is allowed.
@@ -104,7 +131,9 @@ const affinityCheck: Check = (spec, { errors }) => {
   const key = getOwn(objectAt(spec, "affinity") ?? {}, "topologyKey");
   if (typeof key !== "string") return;
   if (key === "") errors.push({ field: "spec.affinity.topologyKey", type: "Required", message: "" });
-  else for (const message of qualifiedName(key)) errors.push({ field: "spec.affinity.topologyKey", type: "Invalid", value: key, message });
+  else
+    for (const message of qualifiedName(key))
+      errors.push({ field: "spec.affinity.topologyKey", type: "Invalid", value: key, message });
 };
 
 const podTemplateCheck: Check = (spec, { errors }) => {
@@ -112,13 +141,18 @@ const podTemplateCheck: Check = (spec, { errors }) => {
   const ref = getOwn(spec, "podTemplateConfigMap");
   if (isPlainObject(template)) errors.push(...validatePodTemplate(template, "spec.podTemplate"));
   if (template !== undefined && template !== null && ref !== undefined && ref !== null) {
-    errors.push({ field: "spec.podTemplateConfigMap", type: "Forbidden", message: "may not be set together with spec.podTemplate" });
+    errors.push({
+      field: "spec.podTemplateConfigMap",
+      type: "Forbidden",
+      message: "may not be set together with spec.podTemplate",
+    });
   }
   if (!isPlainObject(ref)) return;
   errors.push(...subdomainErrors(getOwn(ref, "name"), "spec.podTemplateConfigMap.name"));
   const key = getOwn(ref, "key") ?? DEFAULT_POD_TEMPLATE_KEY;
   if (typeof key === "string") {
-    for (const message of configMapKey(key)) errors.push({ field: "spec.podTemplateConfigMap.key", type: "Invalid", value: key, message });
+    for (const message of configMapKey(key))
+      errors.push({ field: "spec.podTemplateConfigMap.key", type: "Invalid", value: key, message });
   }
 };
 
@@ -148,10 +182,12 @@ const envCheck: Check = (spec, { errors, warnings }) => {
     errors.push(...envVarErrors(e, at));
     if (!isPlainObject(e)) return;
     const valueFrom = getOwn(e, "valueFrom");
-    if (isPlainObject(valueFrom)) errors.push(...checkAgainstSchema(ENV_VAR_SOURCE, valueFrom, child(at, "valueFrom"), { requireFields: true }));
+    if (isPlainObject(valueFrom))
+      errors.push(...checkAgainstSchema(ENV_VAR_SOURCE, valueFrom, child(at, "valueFrom"), { requireFields: true }));
     const name = getOwn(e, "name");
     if (typeof name !== "string") return;
-    if (seen.has(name)) warnings.push(`${at}: environment variable ${JSON.stringify(name)} is set more than once; the last one wins`);
+    if (seen.has(name))
+      warnings.push(`${at}: environment variable ${JSON.stringify(name)} is set more than once; the last one wins`);
     seen.add(name);
   });
 };
@@ -162,13 +198,24 @@ const disruptionCheck: Check = (spec, { warnings }) => {
   if (!Number.isInteger(maxUnavailable) || !Number.isInteger(replicas)) return;
   const tolerable = Math.floor(((replicas as number) - 1) / 2);
   if ((maxUnavailable as number) > tolerable) {
-    warnings.push(`spec.podDisruptionBudget.maxUnavailable: evicting ${String(maxUnavailable)} of ${String(replicas)} voters at once loses quorum; at most ${tolerable} keep the cluster writable`);
+    warnings.push(
+      `spec.podDisruptionBudget.maxUnavailable: evicting ${String(maxUnavailable)} of ${String(replicas)} voters at once loses quorum; at most ${tolerable} keep the cluster writable`,
+    );
   }
 };
 
 const SPEC_CHECKS: Check[] = [
-  replicaCheck, imageCheck, pullSecretsCheck, storageCheck, resourcesCheck, affinityCheck,
-  podTemplateCheck, secretsCheck, extraArgsCheck, envCheck, disruptionCheck,
+  replicaCheck,
+  imageCheck,
+  pullSecretsCheck,
+  storageCheck,
+  resourcesCheck,
+  affinityCheck,
+  podTemplateCheck,
+  secretsCheck,
+  extraArgsCheck,
+  envCheck,
+  disruptionCheck,
 ];
 
 /** Validates a new RqCluster (defaulted or not). */
@@ -210,11 +257,23 @@ const imageUpdateCheck: UpdateCheck = (oldSpec, newSpec, { errors, warnings }) =
   const from = majorVersion(parseImageReference(before)?.tag);
   const to = majorVersion(parseImageReference(after)?.tag);
   if (from === undefined || to === undefined) {
-    warnings.push(`spec.image: cannot tell the rqlite major versions of ${JSON.stringify(before)} and ${JSON.stringify(after)}; make sure this is no downgrade and at most one major version up`);
+    warnings.push(
+      `spec.image: cannot tell the rqlite major versions of ${JSON.stringify(before)} and ${JSON.stringify(after)}; make sure this is no downgrade and at most one major version up`,
+    );
   } else if (to < from) {
-    errors.push({ field: "spec.image", type: "Invalid", value: after, message: `may not downgrade rqlite from major version ${from} to ${to}: newer data formats cannot be read by older versions` });
+    errors.push({
+      field: "spec.image",
+      type: "Invalid",
+      value: after,
+      message: `may not downgrade rqlite from major version ${from} to ${to}: newer data formats cannot be read by older versions`,
+    });
   } else if (to > from + 1) {
-    errors.push({ field: "spec.image", type: "Invalid", value: after, message: `may not skip major versions: upgrade from ${from} to ${from + 1} first` });
+    errors.push({
+      field: "spec.image",
+      type: "Invalid",
+      value: after,
+      message: `may not skip major versions: upgrade from ${from} to ${from + 1} first`,
+    });
   }
 };
 
@@ -224,7 +283,12 @@ const storageUpdateCheck: UpdateCheck = (oldSpec, newSpec, { errors, warnings })
   const oldClass = getOwn(before, "storageClassName");
   const newClass = getOwn(after, "storageClassName");
   if (oldClass !== newClass) {
-    errors.push({ field: "spec.storage.storageClassName", type: "Invalid", value: newClass ?? null, message: "field is immutable" });
+    errors.push({
+      field: "spec.storage.storageClassName",
+      type: "Invalid",
+      value: newClass ?? null,
+      message: "field is immutable",
+    });
   }
   const oldSize = getOwn(before, "size");
   const newSize = getOwn(after, "size");
@@ -233,9 +297,16 @@ const storageUpdateCheck: UpdateCheck = (oldSpec, newSpec, { errors, warnings })
   if (!from || !to) return;
   const order = compareQuantities(to, from);
   if (order < 0) {
-    errors.push({ field: "spec.storage.size", type: "Invalid", value: newSize, message: `may not be less than the current ${String(oldSize)}: volumes can grow but never shrink` });
+    errors.push({
+      field: "spec.storage.size",
+      type: "Invalid",
+      value: newSize,
+      message: `may not be less than the current ${String(oldSize)}: volumes can grow but never shrink`,
+    });
   } else if (order > 0) {
-    warnings.push(`spec.storage.size: growing from ${String(oldSize)} to ${String(newSize)} needs a StorageClass with allowVolumeExpansion`);
+    warnings.push(
+      `spec.storage.size: growing from ${String(oldSize)} to ${String(newSize)} needs a StorageClass with allowVolumeExpansion`,
+    );
   }
 };
 

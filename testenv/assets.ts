@@ -14,8 +14,11 @@ export function resolveAssets(env: NodeJS.ProcessEnv = process.env): Promise<str
   return new Promise((resolve, reject) => {
     const child = execFile("bash", [script], { env, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       if (err) {
-        const cause = stderr.split("\n").filter((l) => l.includes("error:")).pop()
-          ?? `hack/build-binaries.sh failed: ${stderr.trim().split("\n").pop() ?? err.message}`;
+        const cause =
+          stderr
+            .split("\n")
+            .filter((l) => l.includes("error:"))
+            .pop() ?? `hack/build-binaries.sh failed: ${stderr.trim().split("\n").pop() ?? err.message}`;
         reject(new Error(cause.replace(/^build-binaries: error: /, "")));
         return;
       }

@@ -42,21 +42,30 @@ export interface ControllerOptions {
 export async function startController(opts: ControllerOptions): Promise<ControllerProcess> {
   const procs = new ProcessGroup();
   const [metricsPort, healthPort] = [await freePort(), await freePort()];
-  const proc = procs.start(opts.name, process.execPath, [
-    ...(opts.node ?? ["--import", "tsx", join(root, "controller/main.ts")]),
-    `--kubeconfig=${opts.kubeconfig}`,
-    `--metrics-bind-address=127.0.0.1:${metricsPort}`,
-    `--health-probe-bind-address=127.0.0.1:${healthPort}`,
-    // Tests never resolve cluster DNS names: every rqlite address the controller dials is loopback.
-    "--addressing=loopback",
-    ...(opts.args ?? []),
-  ], join(opts.logDir, `${opts.name}.log`), { ...process.env, LOG_LEVEL: "debug", ...opts.env });
+  const proc = procs.start(
+    opts.name,
+    process.execPath,
+    [
+      ...(opts.node ?? ["--import", "tsx", join(root, "controller/main.ts")]),
+      `--kubeconfig=${opts.kubeconfig}`,
+      `--metrics-bind-address=127.0.0.1:${metricsPort}`,
+      `--health-probe-bind-address=127.0.0.1:${healthPort}`,
+      // Tests never resolve cluster DNS names: every rqlite address the controller dials is loopback.
+      "--addressing=loopback",
+      ...(opts.args ?? []),
+    ],
+    join(opts.logDir, `${opts.name}.log`),
+    { ...process.env, LOG_LEVEL: "debug", ...opts.env },
+  );
   const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
   const healthUrl = `http://127.0.0.1:${healthPort}`;
   const metrics = async () => (await fetch(metricsUrl)).text();
   const deadline = Date.now() + 30_000;
   for (;;) {
-    const ok = await fetch(`${healthUrl}/healthz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`${healthUrl}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) break;
     if (proc.child.exitCode !== null || Date.now() > deadline) {
       throw new Error(`controller ${opts.name} did not start (log ${proc.logFile}):\n${proc.tail(20)}`);
@@ -68,15 +77,24 @@ export async function startController(opts: ControllerOptions): Promise<Controll
     for (const line of (await metrics()).split("\n")) {
       const m = /^(\w+)(?:\{(.*)\})? ([0-9.e+-]+)$/.exec(line);
       if (!m || m[1] !== name) continue;
-      found.push({ labels: Object.fromEntries([...(m[2] ?? "").matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1]!, x[2]!])), value: Number(m[3]) });
+      found.push({
+        labels: Object.fromEntries([...(m[2] ?? "").matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1]!, x[2]!])),
+        value: Number(m[3]),
+      });
     }
     return found;
   };
-  const counter = async (name: string, labels: Record<string, string> = {}) => (await samples(name))
-    .filter((s) => Object.entries(labels).every(([k, v]) => s.labels[k] === v))
-    .reduce((sum, s) => sum + s.value, 0);
+  const counter = async (name: string, labels: Record<string, string> = {}) =>
+    (await samples(name))
+      .filter((s) => Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+      .reduce((sum, s) => sum + s.value, 0);
   return {
-    proc, metricsUrl, healthUrl, metrics, samples, counter,
+    proc,
+    metricsUrl,
+    healthUrl,
+    metrics,
+    samples,
+    counter,
     isLeader: async () => (await counter("leader_election_master_status")) === 1,
     signal: (sig) => proc.child.kill(sig),
     stop: () => procs.stopAll(),

@@ -72,14 +72,19 @@ rules:
 `;
 
 class StartupError extends Error {
-  constructor(message: string, readonly portClash: boolean) {
+  constructor(
+    message: string,
+    readonly portClash: boolean,
+  ) {
     super(message);
   }
 }
 
 export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
   if (opts.apiPort !== undefined && (await portInUse(opts.apiPort))) {
-    throw new Error(`port 127.0.0.1:${opts.apiPort} is already in use, so kube-apiserver cannot listen on it; stop whatever holds it or leave the port unset to pick a free one`);
+    throw new Error(
+      `port 127.0.0.1:${opts.apiPort} is already in use, so kube-apiserver cannot listen on it; stop whatever holds it or leave the port unset to pick a free one`,
+    );
   }
   const assets = opts.assetsDir ?? (await resolveAssets());
   // A randomly picked port can be taken between the check and the bind; try fresh ports then.
@@ -101,17 +106,22 @@ async function startOnce(assets: string, opts: ControlPlaneOptions): Promise<Con
     const pki = await generatePki(dir);
     const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), opts.apiPort ?? (await freePort())];
     await mkdir(join(dir, "etcd"));
-    const etcd = procs.start("etcd", join(assets, "etcd"), [
-      `--data-dir=${join(dir, "etcd")}`,
-      `--listen-client-urls=http://127.0.0.1:${etcdPort}`,
-      `--advertise-client-urls=http://127.0.0.1:${etcdPort}`,
-      `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
-      `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
-      `--initial-cluster=default=http://127.0.0.1:${peerPort}`,
-      // Test data is thrown away: skipping fsync makes etcd several times faster on small disks.
-      "--unsafe-no-fsync",
-      "--log-level=warn",
-    ], join(dir, "etcd.log"));
+    const etcd = procs.start(
+      "etcd",
+      join(assets, "etcd"),
+      [
+        `--data-dir=${join(dir, "etcd")}`,
+        `--listen-client-urls=http://127.0.0.1:${etcdPort}`,
+        `--advertise-client-urls=http://127.0.0.1:${etcdPort}`,
+        `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
+        `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
+        `--initial-cluster=default=http://127.0.0.1:${peerPort}`,
+        // Test data is thrown away: skipping fsync makes etcd several times faster on small disks.
+        "--unsafe-no-fsync",
+        "--log-level=warn",
+      ],
+      join(dir, "etcd.log"),
+    );
     await waitUntil(etcd, "etcd", 20_000, () => httpOk(`http://127.0.0.1:${etcdPort}/health`));
 
     const url = `https://127.0.0.1:${apiPort}`;
@@ -150,7 +160,10 @@ async function startOnce(assets: string, opts: ControlPlaneOptions): Promise<Con
     const startupMs = Date.now() - started;
 
     const kubeconfigPath = join(dir, "admin.kubeconfig");
-    await writeFile(kubeconfigPath, renderKubeconfig(url, pki.caCert, "admin", { clientCert: pki.adminCert, clientKey: pki.adminKey }));
+    await writeFile(
+      kubeconfigPath,
+      renderKubeconfig(url, pki.caCert, "admin", { clientCert: pki.adminCert, clientKey: pki.adminKey }),
+    );
 
     const kubectl = (args: string[], o: KubectlOptions = {}) => runKubectl(o.kubeconfig ?? kubeconfigPath, args, o);
     const kubectlOk = async (args: string[], o: KubectlOptions = {}) => {
@@ -160,8 +173,17 @@ async function startOnce(assets: string, opts: ControlPlaneOptions): Promise<Con
     };
     let stopped: Promise<void> | undefined;
     return {
-      url, dir, kubeconfigPath, pki, startupMs, kubectl, kubectlOk, auditLogPath: join(dir, "audit.log"),
-      get pids() { return procs.pids; },
+      url,
+      dir,
+      kubeconfigPath,
+      pki,
+      startupMs,
+      kubectl,
+      kubectlOk,
+      auditLogPath: join(dir, "audit.log"),
+      get pids() {
+        return procs.pids;
+      },
       async userKubeconfig(user, groups = []) {
         const subject = [...groups.map((g) => `/O=${g}`), `/CN=${user}`].join("");
         const safe = user.replace(/[^a-zA-Z0-9.-]/g, "_");
@@ -171,9 +193,14 @@ async function startOnce(assets: string, opts: ControlPlaneOptions): Promise<Con
         return path;
       },
       async serviceAccountKubeconfig(namespace, name, durationSeconds = 3600) {
-        const token = (await kubectlOk(["create", "token", name, "-n", namespace, `--duration=${durationSeconds}s`])).trim();
+        const token = (
+          await kubectlOk(["create", "token", name, "-n", namespace, `--duration=${durationSeconds}s`])
+        ).trim();
         const path = join(dir, `sa-${namespace}-${name}.kubeconfig`);
-        await writeFile(path, renderKubeconfig(url, pki.caCert, `system:serviceaccount:${namespace}:${name}`, { token }));
+        await writeFile(
+          path,
+          renderKubeconfig(url, pki.caCert, `system:serviceaccount:${namespace}:${name}`, { token }),
+        );
         return path;
       },
       async restartApiServer() {
@@ -209,7 +236,10 @@ async function waitUntil(proc: Managed, what: string, timeoutMs: number, check: 
     if (await check()) return;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new StartupError(`${what} was not ready within ${timeoutMs / 1000} s; log ${proc.logFile}:\n${proc.tail(20)}`, false);
+  throw new StartupError(
+    `${what} was not ready within ${timeoutMs / 1000} s; log ${proc.logFile}:\n${proc.tail(20)}`,
+    false,
+  );
 }
 
 function httpOk(url: string): Promise<boolean> {
@@ -226,15 +256,19 @@ function httpOk(url: string): Promise<boolean> {
 
 function httpsOk(url: string, pki: Pki): Promise<boolean> {
   return new Promise((resolve) => {
-    const req = request(url, {
-      timeout: 1000,
-      ca: readFileSync(pki.caCert),
-      cert: readFileSync(pki.adminCert),
-      key: readFileSync(pki.adminKey),
-    }, (res) => {
-      res.resume();
-      resolve(res.statusCode === 200);
-    });
+    const req = request(
+      url,
+      {
+        timeout: 1000,
+        ca: readFileSync(pki.caCert),
+        cert: readFileSync(pki.adminCert),
+        key: readFileSync(pki.adminKey),
+      },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      },
+    );
     req.on("error", () => resolve(false));
     req.on("timeout", () => req.destroy());
     req.end();
@@ -243,13 +277,22 @@ function httpsOk(url: string, pki: Pki): Promise<boolean> {
 
 export function runKubectl(kubeconfig: string, args: string[], opts: KubectlOptions = {}): Promise<KubectlResult> {
   return new Promise((resolve) => {
-    const child = execFile("kubectl", ["--kubeconfig", kubeconfig, ...args], {
-      timeout: opts.timeoutMs ?? 60_000,
-      maxBuffer: 64 << 20,
-    }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1) : 0;
-      resolve({ stdout, stderr: stderr || (err && code === 1 && !stderr ? err.message : ""), code });
-    });
+    const child = execFile(
+      "kubectl",
+      ["--kubeconfig", kubeconfig, ...args],
+      {
+        timeout: opts.timeoutMs ?? 60_000,
+        maxBuffer: 64 << 20,
+      },
+      (err, stdout, stderr) => {
+        const code = err
+          ? typeof (err as { code?: unknown }).code === "number"
+            ? (err as { code: number }).code
+            : 1
+          : 0;
+        resolve({ stdout, stderr: stderr || (err && code === 1 && !stderr ? err.message : ""), code });
+      },
+    );
     if (opts.input !== undefined) child.stdin!.end(opts.input);
     else child.stdin!.end();
   });

@@ -7,7 +7,9 @@ import type { ControlPlane } from "./controlplane.js";
 export async function installCRDs(cp: ControlPlane, paths: string[], timeoutMs = 30_000): Promise<string[]> {
   const fileArgs = paths.flatMap((p) => ["-f", p]);
   const out = await cp.kubectlOk(["apply", "--server-side", "--force-conflicts", ...fileArgs, "-o", "name"]);
-  const crds = out.split("\n").map((l) => l.trim())
+  const crds = out
+    .split("\n")
+    .map((l) => l.trim())
     .filter((l) => l.startsWith("customresourcedefinition.apiextensions.k8s.io/"));
   if (crds.length === 0) throw new Error(`no CustomResourceDefinition found in ${paths.join(", ")}`);
   await cp.kubectlOk(["wait", "--for=condition=Established", `--timeout=${Math.ceil(timeoutMs / 1000)}s`, ...crds]);

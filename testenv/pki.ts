@@ -11,7 +11,13 @@ async function openssl(cwd: string, args: string[]): Promise<void> {
   } catch (err) {
     const e = err as { code?: string; stderr?: string };
     if (e.code === "ENOENT") throw new Error("openssl is not on PATH; install it (apt-get install openssl)");
-    throw new Error(`openssl ${args[0]} failed in ${cwd}: ${String(e.stderr ?? err).trim().split("\n")[0]}`);
+    throw new Error(
+      `openssl ${args[0]} failed in ${cwd}: ${
+        String(e.stderr ?? err)
+          .trim()
+          .split("\n")[0]
+      }`,
+    );
   }
 }
 
@@ -35,10 +41,39 @@ export async function issueCert(
 ): Promise<{ cert: string; key: string }> {
   const extFile = `${name}.ext`;
   await writeFile(join(dir, extFile), ext);
-  await openssl(dir, ["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-    "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", subject]);
-  await openssl(dir, ["x509", "-req", "-in", `${name}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key",
-    "-CAcreateserial", "-days", "2", "-sha256", "-extfile", extFile, "-out", `${name}.crt`]);
+  await openssl(dir, [
+    "req",
+    "-new",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+    `${name}.key`,
+    "-out",
+    `${name}.csr`,
+    "-subj",
+    subject,
+  ]);
+  await openssl(dir, [
+    "x509",
+    "-req",
+    "-in",
+    `${name}.csr`,
+    "-CA",
+    "ca.crt",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-days",
+    "2",
+    "-sha256",
+    "-extfile",
+    extFile,
+    "-out",
+    `${name}.crt`,
+  ]);
   return { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
 }
 
@@ -48,19 +83,44 @@ export async function issueCert(
  * Short-lived (2 days): these never leave a test run.
  */
 export async function generatePki(dir: string): Promise<Pki> {
-  await openssl(dir, ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-    "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=rqlite-operator-test-ca",
-    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
-  const serving = await issueCert(dir, "apiserver", "/CN=kube-apiserver",
-    "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n");
-  const admin = await issueCert(dir, "admin", "/O=system:masters/CN=admin",
-    "extendedKeyUsage=clientAuth\n");
+  await openssl(dir, [
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.crt",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=rqlite-operator-test-ca",
+    "-addext",
+    "basicConstraints=critical,CA:TRUE",
+    "-addext",
+    "keyUsage=critical,keyCertSign,cRLSign",
+  ]);
+  const serving = await issueCert(
+    dir,
+    "apiserver",
+    "/CN=kube-apiserver",
+    "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n",
+  );
+  const admin = await issueCert(dir, "admin", "/O=system:masters/CN=admin", "extendedKeyUsage=clientAuth\n");
   await openssl(dir, ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "sa.key"]);
   await openssl(dir, ["pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub"]);
   return {
-    caCert: join(dir, "ca.crt"), caKey: join(dir, "ca.key"),
-    servingCert: serving.cert, servingKey: serving.key,
-    adminCert: admin.cert, adminKey: admin.key,
-    saPub: join(dir, "sa.pub"), saKey: join(dir, "sa.key"),
+    caCert: join(dir, "ca.crt"),
+    caKey: join(dir, "ca.key"),
+    servingCert: serving.cert,
+    servingKey: serving.key,
+    adminCert: admin.cert,
+    adminKey: admin.key,
+    saPub: join(dir, "sa.pub"),
+    saKey: join(dir, "sa.key"),
   };
 }

@@ -96,15 +96,24 @@ async function startOnce(binary: string, opts: RqliteClusterOptions): Promise<Rq
   }
 }
 
-async function startIn(dir: string, group: ProcessGroup, binary: string, opts: RqliteClusterOptions): Promise<RqliteTestCluster> {
+async function startIn(
+  dir: string,
+  group: ProcessGroup,
+  binary: string,
+  opts: RqliteClusterOptions,
+): Promise<RqliteTestCluster> {
   const size = opts.size ?? 1;
   const readyTimeoutMs = opts.readyTimeoutMs ?? 30_000;
   const prefix = `127.${100 + rand(150)}.${rand(256)}`;
   const nodes: RqliteNodeProcess[] = Array.from({ length: size }, (_, i) => {
     const host = `${prefix}.${i + 1}`;
     return {
-      id: `node-${i}`, host, url: `${opts.tls ? "https" : "http"}://${host}:${httpPort}`, raftAddr: `${host}:${raftPort}`,
-      dataDir: join(dir, `node-${i}`), logFile: join(dir, `node-${i}.log`),
+      id: `node-${i}`,
+      host,
+      url: `${opts.tls ? "https" : "http"}://${host}:${httpPort}`,
+      raftAddr: `${host}:${raftPort}`,
+      dataDir: join(dir, `node-${i}`),
+      logFile: join(dir, `node-${i}.log`),
     };
   });
 
@@ -120,20 +129,42 @@ async function startIn(dir: string, group: ProcessGroup, binary: string, opts: R
     await mkdir(pkiDir);
     const { caCert } = await generatePki(pkiDir);
     const sans = [...nodes.map((n) => `IP:${n.host}`), "DNS:rqlite.test"].join(",");
-    const { cert, key } = await issueCert(pkiDir, "rqlite", "/CN=rqlite", `subjectAltName=${sans}\nextendedKeyUsage=serverAuth\n`);
+    const { cert, key } = await issueCert(
+      pkiDir,
+      "rqlite",
+      "/CN=rqlite",
+      `subjectAltName=${sans}\nextendedKeyUsage=serverAuth\n`,
+    );
     caPem = await readFile(caCert, "utf8");
     serverArgs.push("-http-cert", cert, "-http-key", key);
   }
-  const clusterArgs = size > 1 ? ["-bootstrap-expect", String(size), "-join", nodes.map((n) => n.raftAddr).join(",")] : [];
+  const clusterArgs =
+    size > 1 ? ["-bootstrap-expect", String(size), "-join", nodes.map((n) => n.raftAddr).join(",")] : [];
   const running = new Map<string, Managed>();
   const launch = (n: RqliteNodeProcess) => {
-    const args = ["-node-id", n.id, "-http-addr", `${n.host}:${httpPort}`, "-raft-addr", n.raftAddr, ...clusterArgs, ...serverArgs, n.dataDir];
+    const args = [
+      "-node-id",
+      n.id,
+      "-http-addr",
+      `${n.host}:${httpPort}`,
+      "-raft-addr",
+      n.raftAddr,
+      ...clusterArgs,
+      ...serverArgs,
+      n.dataDir,
+    ];
     running.set(n.id, group.start(n.id, binary, args, n.logFile));
   };
-  const node = (id: string) => nodes.find((n) => n.id === id) ?? raise(`no rqlite node "${id}" in this cluster (${nodes.map((n) => n.id).join(", ")})`);
+  const node = (id: string) =>
+    nodes.find((n) => n.id === id) ??
+    raise(`no rqlite node "${id}" in this cluster (${nodes.map((n) => n.id).join(", ")})`);
   const client = (id: string, clientOpts: RqliteClientOptions = {}) =>
     new RqliteClient(node(id).url, {
-      nodeId: id, timeoutMs: 2000, ...(opts.auth ? { auth: opts.auth.as } : {}), ...(caPem ? { tls: { ca: caPem } } : {}), ...clientOpts,
+      nodeId: id,
+      timeoutMs: 2000,
+      ...(opts.auth ? { auth: opts.auth.as } : {}),
+      ...(caPem ? { tls: { ca: caPem } } : {}),
+      ...clientOpts,
     });
 
   /** Waits until each given node is ready and sees `size` members, failing fast if one exits. */
@@ -147,7 +178,9 @@ async function startIn(dir: string, group: ProcessGroup, binary: string, opts: R
         if (!isRunning(m)) {
           const tail = m.tail(10);
           if (tail.includes("address already in use")) throw new AddressInUse(tail);
-          throw new Error(`rqlited ${id} exited (${await m.exited}) before it was ready; log ${node(id).logFile}:\n${tail}`);
+          throw new Error(
+            `rqlited ${id} exited (${await m.exited}) before it was ready; log ${node(id).logFile}:\n${tail}`,
+          );
         }
         try {
           const c = client(id, { timeoutMs: 1000 });
@@ -162,8 +195,10 @@ async function startIn(dir: string, group: ProcessGroup, binary: string, opts: R
       }
       if (!pending.size) break;
       if (Date.now() > deadline) {
-        throw new Error(`rqlite nodes ${[...pending].join(", ")} not ready within ${readyTimeoutMs} ms; last: ${last}\n` +
-          [...pending].map((id) => `--- ${node(id).logFile}:\n${running.get(id)!.tail(10)}`).join("\n"));
+        throw new Error(
+          `rqlite nodes ${[...pending].join(", ")} not ready within ${readyTimeoutMs} ms; last: ${last}\n` +
+            [...pending].map((id) => `--- ${node(id).logFile}:\n${running.get(id)!.tail(10)}`).join("\n"),
+        );
       }
       await sleep(200);
     }
@@ -173,16 +208,32 @@ async function startIn(dir: string, group: ProcessGroup, binary: string, opts: R
   await waitReady(nodes.map((n) => n.id));
 
   return {
-    dir, ...(caPem ? { caPem } : {}), nodes, node, client,
+    dir,
+    ...(caPem ? { caPem } : {}),
+    nodes,
+    node,
+    client,
     stop: () => group.stopAll(),
     async leader(timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const alive = nodes.filter((n) => isRunning(running.get(n.id)!));
-        const seen = await Promise.all(alive.map((n) => client(n.id).status().then((s) => s.leader?.id, () => undefined)));
+        const seen = await Promise.all(
+          alive.map((n) =>
+            client(n.id)
+              .status()
+              .then(
+                (s) => s.leader?.id,
+                () => undefined,
+              ),
+          ),
+        );
         const leaderId = seen[0];
         if (leaderId && seen.every((id) => id === leaderId)) return node(leaderId);
-        if (Date.now() > deadline) throw new Error(`the rqlite nodes do not agree on a leader within ${timeoutMs} ms: ${alive.map((n, i) => `${n.id}->${seen[i] ?? "none"}`).join(", ")}`);
+        if (Date.now() > deadline)
+          throw new Error(
+            `the rqlite nodes do not agree on a leader within ${timeoutMs} ms: ${alive.map((n, i) => `${n.id}->${seen[i] ?? "none"}`).join(", ")}`,
+          );
         await sleep(200);
       }
     },
@@ -215,7 +266,10 @@ async function rqlitedBinary(version: string): Promise<string> {
       else resolve();
     });
   });
-  if (!existsSync(path)) throw new Error(`no rqlited ${version} at ${path}; hack/build-binaries.sh builds the versions pinned in hack/tools/rqlited*/go.mod`);
+  if (!existsSync(path))
+    throw new Error(
+      `no rqlited ${version} at ${path}; hack/build-binaries.sh builds the versions pinned in hack/tools/rqlited*/go.mod`,
+    );
   return path;
 }
 

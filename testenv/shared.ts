@@ -17,8 +17,15 @@ export async function stopSharedControlPlane(): Promise<void> {
 }
 
 /** A fresh namespace per suite, so suites never see each other's objects. */
-export async function createTestNamespace(cp: ControlPlane, prefix: string, labels: Record<string, string> = {}): Promise<string> {
-  const name = `${prefix}-${process.pid}-${++counter}`.toLowerCase().replace(/[^a-z0-9-]/g, "-").slice(0, 63);
+export async function createTestNamespace(
+  cp: ControlPlane,
+  prefix: string,
+  labels: Record<string, string> = {},
+): Promise<string> {
+  const name = `${prefix}-${process.pid}-${++counter}`
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, "-")
+    .slice(0, 63);
   const labelArgs = Object.entries(labels).map(([k, v]) => `${k}=${v}`);
   await cp.kubectlOk(["create", "namespace", name]);
   if (labelArgs.length) await cp.kubectlOk(["label", "namespace", name, ...labelArgs]);

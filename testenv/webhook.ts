@@ -22,15 +22,24 @@ interface WebhookEntry {
 }
 
 /** deploy/base's webhook configurations, renamed with `prefix` and pointed at 127.0.0.1:port. */
-export async function loopbackConfigurations(port: number, ca: Buffer, opts: { prefix: string; namespace?: string }): Promise<K8sObject[]> {
+export async function loopbackConfigurations(
+  port: number,
+  ca: Buffer,
+  opts: { prefix: string; namespace?: string },
+): Promise<K8sObject[]> {
   const file = join(root, "deploy/base/webhook-configurations.yaml");
   return parseObjects(await readFile(file, "utf8"), file).map((o) => ({
     ...o,
     metadata: { name: `${opts.prefix}${o.metadata.name}` },
     webhooks: (o.webhooks as WebhookEntry[]).map((w) => ({
       ...w,
-      clientConfig: { url: `https://127.0.0.1:${port}${w.clientConfig.service!.path}`, caBundle: ca.toString("base64") },
-      ...(opts.namespace ? { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": opts.namespace } } } : {}),
+      clientConfig: {
+        url: `https://127.0.0.1:${port}${w.clientConfig.service!.path}`,
+        caBundle: ca.toString("base64"),
+      },
+      ...(opts.namespace
+        ? { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": opts.namespace } } }
+        : {}),
     })),
   }));
 }
@@ -52,23 +61,45 @@ export async function startLocalWebhook(cp: ControlPlane, opts: { namespace?: st
     if (names.length) await cp.kubectl(["delete", "--ignore-not-found", ...names]);
     await procs.stopAll();
   };
-  const proc = procs.start("webhook", process.execPath, [
-    "--import", "tsx", join(root, "webhook/main.ts"),
-    "--host", "127.0.0.1", `--port=${port}`, `--metrics-bind-address=127.0.0.1:${metricsPort}`, `--cert-dir=${certDir}`,
-  ], join(cp.dir, "webhook.log"));
+  const proc = procs.start(
+    "webhook",
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      join(root, "webhook/main.ts"),
+      "--host",
+      "127.0.0.1",
+      `--port=${port}`,
+      `--metrics-bind-address=127.0.0.1:${metricsPort}`,
+      `--cert-dir=${certDir}`,
+    ],
+    join(cp.dir, "webhook.log"),
+  );
   try {
-    const configs = await loopbackConfigurations(port, await readFile(join(certDir, "ca.crt")), { prefix: `local-${port}-`, namespace: opts.namespace });
+    const configs = await loopbackConfigurations(port, await readFile(join(certDir, "ca.crt")), {
+      prefix: `local-${port}-`,
+      namespace: opts.namespace,
+    });
     names = configs.map((c) => `${c.kind.toLowerCase()}/${c.metadata.name}`);
-    await cp.kubectlOk(["apply", "--server-side", "--field-manager=rqlite-local", "-f", "-"], { input: configs.map((c) => stringify(c)).join("---\n") });
+    await cp.kubectlOk(["apply", "--server-side", "--field-manager=rqlite-local", "-f", "-"], {
+      input: configs.map((c) => stringify(c)).join("---\n"),
+    });
     // Configurations reach the API server through a watch: probe until a bad spec is refused.
-    const probe = stringify({ apiVersion: "rqlite.io/v1alpha1", kind: "RqCluster", metadata: { name: "webhook-probe", namespace: opts.namespace ?? "default" }, spec: { extraArgs: ["-not-an-rqlited-flag"] } });
+    const probe = stringify({
+      apiVersion: "rqlite.io/v1alpha1",
+      kind: "RqCluster",
+      metadata: { name: "webhook-probe", namespace: opts.namespace ?? "default" },
+      spec: { extraArgs: ["-not-an-rqlited-flag"] },
+    });
     const deadline = Date.now() + 30_000;
     for (;;) {
       if (proc.child.exitCode !== null) throw new Error(`webhook exited before serving:\n${proc.tail(20)}`);
       const r = await cp.kubectl(["create", "--dry-run=server", "-f", "-"], { input: probe });
       // Only the validating webhook knows rqlited's flags; the CRD schema lets this one through.
       if (r.code !== 0 && /unknown rqlited .*flag -not-an-rqlited-flag/.test(r.stderr)) break;
-      if (Date.now() > deadline) throw new Error(`kube-apiserver never called the webhook (log ${proc.logFile}):\n${proc.tail(20)}`);
+      if (Date.now() > deadline)
+        throw new Error(`kube-apiserver never called the webhook (log ${proc.logFile}):\n${proc.tail(20)}`);
       await new Promise((res) => setTimeout(res, 250));
     }
   } catch (err) {

@@ -39,11 +39,16 @@ export class WebhookProcess {
   port = 0;
   metricsPort = 0;
 
-  private constructor(readonly child: ChildProcess, private readonly stderr: string[]) {
-    this.exited = new Promise((resolve) => child.once("exit", (code) => {
-      children.delete(child);
-      resolve(code);
-    }));
+  private constructor(
+    readonly child: ChildProcess,
+    private readonly stderr: string[],
+  ) {
+    this.exited = new Promise((resolve) =>
+      child.once("exit", (code) => {
+        children.delete(child);
+        resolve(code);
+      }),
+    );
     createInterface({ input: child.stdout! }).on("line", (text) => {
       let line: LogLine;
       try {
@@ -59,11 +64,26 @@ export class WebhookProcess {
 
   /** Starts webhook/main.ts on 127.0.0.1 with free ports; extra flags may override the defaults. */
   static async start(certDir: string, extraArgs: string[] = []): Promise<WebhookProcess> {
-    const child = spawn(process.execPath, [
-      "--import", "tsx", join(root, "webhook/main.ts"),
-      "--host", "127.0.0.1", "--port", "0", "--metrics-bind-address", "127.0.0.1:0",
-      "--cert-dir", certDir, "--cert-poll-interval", "500ms", ...extraArgs,
-    ], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        join(root, "webhook/main.ts"),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--metrics-bind-address",
+        "127.0.0.1:0",
+        "--cert-dir",
+        certDir,
+        "--cert-poll-interval",
+        "500ms",
+        ...extraArgs,
+      ],
+      { cwd: root, stdio: ["ignore", "pipe", "pipe"] },
+    );
     children.add(child);
     const proc = new WebhookProcess(child, []);
     const listening = await Promise.race([
@@ -86,11 +106,17 @@ export class WebhookProcess {
     const seen = this.logs.slice(after).find(match);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no matching log line within ${timeoutMs} ms; output:\n${this.output()}`)), timeoutMs);
-      this.waiters.push({ match, resolve: (l) => {
-        clearTimeout(timer);
-        resolve(l);
-      } });
+      const timer = setTimeout(
+        () => reject(new Error(`no matching log line within ${timeoutMs} ms; output:\n${this.output()}`)),
+        timeoutMs,
+      );
+      this.waiters.push({
+        match,
+        resolve: (l) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      });
     });
   }
 
@@ -105,7 +131,8 @@ export class WebhookProcess {
     const series = `controller_runtime_webhook_requests_in_flight{webhook="${webhook}"} ${count}\n`;
     const deadline = Date.now() + timeoutMs;
     while (!(await this.metrics()).includes(series)) {
-      if (Date.now() > deadline) throw new Error(`${webhook} did not reach ${count} request(s) in flight within ${timeoutMs} ms`);
+      if (Date.now() > deadline)
+        throw new Error(`${webhook} did not reach ${count} request(s) in flight within ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 20));
     }
   }
@@ -122,7 +149,9 @@ export function httpGet(port: number, path: string): Promise<{ status: number; t
       let text = "";
       res.on("data", (c) => (text += c));
       res.on("end", () => resolve({ status: res.statusCode!, text }));
-    }).on("error", reject).end();
+    })
+      .on("error", reject)
+      .end();
   });
 }
 
@@ -153,21 +182,36 @@ export function httpsRequest(port: number, path: string, ca: Buffer, opts: Reque
       headers["content-type"] ??= "application/json";
       headers["content-length"] ??= String(Buffer.byteLength(opts.body));
     }
-    const req = request({
-      host: "127.0.0.1", port, path, method: opts.method ?? (opts.body === undefined ? "GET" : "POST"),
-      headers, ca, agent: opts.agent ?? false, servername: "localhost",
-    }, (res) => {
-      // A keep-alive agent takes the socket back once the response ends: look at it now.
-      const socket = res.socket as TLSSocket;
-      const peerSerial = socket.getPeerCertificate().serialNumber.toUpperCase();
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({
-        status: res.statusCode!, headers: res.headers, text: Buffer.concat(chunks).toString(),
-        socket, peerSerial, reusedSocket: req.reusedSocket,
-      }));
-      res.on("error", reject);
-    });
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port,
+        path,
+        method: opts.method ?? (opts.body === undefined ? "GET" : "POST"),
+        headers,
+        ca,
+        agent: opts.agent ?? false,
+        servername: "localhost",
+      },
+      (res) => {
+        // A keep-alive agent takes the socket back once the response ends: look at it now.
+        const socket = res.socket as TLSSocket;
+        const peerSerial = socket.getPeerCertificate().serialNumber.toUpperCase();
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode!,
+            headers: res.headers,
+            text: Buffer.concat(chunks).toString(),
+            socket,
+            peerSerial,
+            reusedSocket: req.reusedSocket,
+          }),
+        );
+        res.on("error", reject);
+      },
+    );
     req.on("error", reject);
     if (opts.body === undefined) {
       req.end();
@@ -196,7 +240,9 @@ export const RQCLUSTER_KIND = { group: "rqlite.io", version: "v1alpha1", kind: "
 let uidCounter = 0;
 
 /** An AdmissionReview as kube-apiserver sends it. */
-export function admissionReview(o: ReviewOptions): Record<string, unknown> & { request: Record<string, unknown> & { uid: string } } {
+export function admissionReview(
+  o: ReviewOptions,
+): Record<string, unknown> & { request: Record<string, unknown> & { uid: string } } {
   const object = (o.object ?? o.oldObject) as { metadata?: { name?: string; namespace?: string } } | undefined;
   return {
     apiVersion: "admission.k8s.io/v1",
@@ -221,13 +267,23 @@ export function admissionReview(o: ReviewOptions): Record<string, unknown> & { r
 }
 
 export function rqCluster(name: string, spec: unknown, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { apiVersion: "rqlite.io/v1alpha1", kind: "RqCluster", metadata: { name, namespace: "default", ...extra }, spec };
+  return {
+    apiVersion: "rqlite.io/v1alpha1",
+    kind: "RqCluster",
+    metadata: { name, namespace: "default", ...extra },
+    spec,
+  };
 }
 
 export interface AdmissionAnswer {
   uid: string;
   allowed: boolean;
-  status?: { code: number; reason: string; message: string; details?: { causes: { field: string; reason: string; message: string }[] } };
+  status?: {
+    code: number;
+    reason: string;
+    message: string;
+    details?: { causes: { field: string; reason: string; message: string }[] };
+  };
   patchType?: string;
   patch?: string;
   warnings?: string[];
@@ -237,7 +293,8 @@ export interface AdmissionAnswer {
 export function answerOf(res: HttpResult): AdmissionAnswer {
   if (res.status !== 200) throw new Error(`expected HTTP 200 with an AdmissionReview, got ${res.status}: ${res.text}`);
   const body = JSON.parse(res.text) as { apiVersion: string; kind: string; response: AdmissionAnswer };
-  if (body.apiVersion !== "admission.k8s.io/v1" || body.kind !== "AdmissionReview") throw new Error(`not an AdmissionReview: ${res.text}`);
+  if (body.apiVersion !== "admission.k8s.io/v1" || body.kind !== "AdmissionReview")
+    throw new Error(`not an AdmissionReview: ${res.text}`);
   return body.response;
 }
 

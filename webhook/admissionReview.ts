@@ -75,7 +75,8 @@ export function describeValue(v: unknown): string {
 }
 
 function gvkProblem(kind: unknown): string | undefined {
-  if (!isPlainObject(kind)) return `request.kind must be an object with group, version and kind, got ${describeValue(kind)}`;
+  if (!isPlainObject(kind))
+    return `request.kind must be an object with group, version and kind, got ${describeValue(kind)}`;
   for (const f of ["group", "version", "kind"] as const) {
     if (typeof kind[f] !== "string") return `request.kind.${f} must be a string, got ${describeValue(kind[f])}`;
   }
@@ -91,7 +92,8 @@ function requestProblem(req: Record<string, unknown>): string | undefined {
   const kindProblem = gvkProblem(req.kind);
   if (kindProblem) return kindProblem;
   for (const f of ["name", "namespace", "subResource"] as const) {
-    if (req[f] !== undefined && typeof req[f] !== "string") return `request.${f} must be a string, got ${describeValue(req[f])}`;
+    if (req[f] !== undefined && typeof req[f] !== "string")
+      return `request.${f} must be a string, got ${describeValue(req[f])}`;
   }
   if ((op === "CREATE" || op === "UPDATE") && !isPlainObject(req.object)) {
     return `request.object must be an object on ${op}, got ${describeValue(req.object)}`;
@@ -105,12 +107,15 @@ function requestProblem(req: Record<string, unknown>): string | undefined {
 /** Reads a decoded request body as an AdmissionReview; never throws. */
 export function parseAdmissionReview(body: unknown): ParsedReview {
   if (body === undefined) return { ok: false, message: "request body is empty; expected an AdmissionReview" };
-  if (!isPlainObject(body)) return { ok: false, message: `request body must be an AdmissionReview object, got ${describeValue(body)}` };
+  if (!isPlainObject(body))
+    return { ok: false, message: `request body must be an AdmissionReview object, got ${describeValue(body)}` };
   const req = body.request;
   const uid = isPlainObject(req) && typeof req.uid === "string" && req.uid !== "" ? req.uid : undefined;
   const fail = (message: string): ParsedReview => ({ ok: false, uid, message });
   if (body.kind !== ADMISSION_KIND || body.apiVersion !== ADMISSION_API_VERSION) {
-    return fail(`expected apiVersion ${ADMISSION_API_VERSION} kind ${ADMISSION_KIND}, got apiVersion ${JSON.stringify(body.apiVersion) ?? "nothing"} kind ${JSON.stringify(body.kind) ?? "nothing"}; list only v1 in the webhook configuration's admissionReviewVersions`);
+    return fail(
+      `expected apiVersion ${ADMISSION_API_VERSION} kind ${ADMISSION_KIND}, got apiVersion ${JSON.stringify(body.apiVersion) ?? "nothing"} kind ${JSON.stringify(body.kind) ?? "nothing"}; list only v1 in the webhook configuration's admissionReviewVersions`,
+    );
   }
   if (!isPlainObject(req)) return fail(`request must be an object, got ${describeValue(req)}`);
   if (uid === undefined) return fail("request.uid must be a non-empty string");

@@ -12,7 +12,13 @@ export class HttpStatusError extends Error {
 }
 
 const tooLarge = (limit: number) =>
-  new HttpStatusError(failureStatus(413, "RequestEntityTooLarge", `request body is larger than the ${limit}-byte limit (--max-body-bytes)`));
+  new HttpStatusError(
+    failureStatus(
+      413,
+      "RequestEntityTooLarge",
+      `request body is larger than the ${limit}-byte limit (--max-body-bytes)`,
+    ),
+  );
 
 /**
  * Sets req.body to the decoded JSON (undefined for an empty body) or passes an HttpStatusError:
@@ -22,12 +28,28 @@ export function jsonBody(limit: number): RequestHandler {
   return (req, _res, next) => {
     // type-is answers null when there is no body; the caller reports an empty body itself.
     if (req.is("application/json") === false) {
-      next(new HttpStatusError(failureStatus(415, "UnsupportedMediaType", `Content-Type must be application/json, got ${req.headers["content-type"]}`)));
+      next(
+        new HttpStatusError(
+          failureStatus(
+            415,
+            "UnsupportedMediaType",
+            `Content-Type must be application/json, got ${req.headers["content-type"]}`,
+          ),
+        ),
+      );
       return;
     }
     const encoding = req.headers["content-encoding"];
     if (encoding !== undefined && encoding !== "identity") {
-      next(new HttpStatusError(failureStatus(415, "UnsupportedMediaType", `Content-Encoding ${encoding} is not supported; send the body uncompressed`)));
+      next(
+        new HttpStatusError(
+          failureStatus(
+            415,
+            "UnsupportedMediaType",
+            `Content-Encoding ${encoding} is not supported; send the body uncompressed`,
+          ),
+        ),
+      );
       return;
     }
     if (Number(req.headers["content-length"]) > limit) {
@@ -59,7 +81,8 @@ export function jsonBody(limit: number): RequestHandler {
         finish(new HttpStatusError(badRequest(`request body is not valid JSON: ${(err as Error).message}`)));
       }
     };
-    const onError = (err: Error) => finish(new HttpStatusError(badRequest(`reading the request body failed: ${err.message}`)));
+    const onError = (err: Error) =>
+      finish(new HttpStatusError(badRequest(`reading the request body failed: ${err.message}`)));
     req.on("data", onData).on("end", onEnd).on("error", onError);
   };
 }

@@ -42,13 +42,48 @@ const SETTINGS = {
   host: { flag: "host", env: "WEBHOOK_HOST", description: "interface to listen on (empty: all)", fallback: "" },
   port: { flag: "port", env: "WEBHOOK_PORT", description: "HTTPS port of the webhook", fallback: "9443" },
   certDir: { flag: "cert-dir", env: "WEBHOOK_CERT_DIR", description: "folder with tls.crt and tls.key", fallback: "" },
-  certFile: { flag: "tls-cert-file", env: "WEBHOOK_TLS_CERT_FILE", description: "serving certificate file (overrides --cert-dir)", fallback: "" },
-  keyFile: { flag: "tls-key-file", env: "WEBHOOK_TLS_KEY_FILE", description: "serving key file (overrides --cert-dir)", fallback: "" },
-  metricsBindAddress: { flag: "metrics-bind-address", env: "METRICS_BIND_ADDRESS", description: "plain-HTTP metrics and probe address, \"0\" to disable", fallback: ":8080" },
-  maxBodyBytes: { flag: "max-body-bytes", env: "WEBHOOK_MAX_BODY_BYTES", description: "largest request body accepted", fallback: String(DEFAULT_MAX_BODY_BYTES) },
-  requestTimeout: { flag: "request-timeout", env: "WEBHOOK_REQUEST_TIMEOUT", description: "time to receive a whole request (at least the 32s header timeout)", fallback: "60s" },
-  certPollInterval: { flag: "cert-poll-interval", env: "WEBHOOK_CERT_POLL_INTERVAL", description: "backstop interval for certificate file checks", fallback: "10s" },
-  shutdownTimeout: { flag: "shutdown-timeout", env: "WEBHOOK_SHUTDOWN_TIMEOUT", description: "grace period for in-flight requests on SIGTERM", fallback: "30s" },
+  certFile: {
+    flag: "tls-cert-file",
+    env: "WEBHOOK_TLS_CERT_FILE",
+    description: "serving certificate file (overrides --cert-dir)",
+    fallback: "",
+  },
+  keyFile: {
+    flag: "tls-key-file",
+    env: "WEBHOOK_TLS_KEY_FILE",
+    description: "serving key file (overrides --cert-dir)",
+    fallback: "",
+  },
+  metricsBindAddress: {
+    flag: "metrics-bind-address",
+    env: "METRICS_BIND_ADDRESS",
+    description: 'plain-HTTP metrics and probe address, "0" to disable',
+    fallback: ":8080",
+  },
+  maxBodyBytes: {
+    flag: "max-body-bytes",
+    env: "WEBHOOK_MAX_BODY_BYTES",
+    description: "largest request body accepted",
+    fallback: String(DEFAULT_MAX_BODY_BYTES),
+  },
+  requestTimeout: {
+    flag: "request-timeout",
+    env: "WEBHOOK_REQUEST_TIMEOUT",
+    description: "time to receive a whole request (at least the 32s header timeout)",
+    fallback: "60s",
+  },
+  certPollInterval: {
+    flag: "cert-poll-interval",
+    env: "WEBHOOK_CERT_POLL_INTERVAL",
+    description: "backstop interval for certificate file checks",
+    fallback: "10s",
+  },
+  shutdownTimeout: {
+    flag: "shutdown-timeout",
+    env: "WEBHOOK_SHUTDOWN_TIMEOUT",
+    description: "grace period for in-flight requests on SIGTERM",
+    fallback: "30s",
+  },
   logLevel: { flag: "log-level", env: "LOG_LEVEL", description: "trace, debug, info, warn, error", fallback: "info" },
 } satisfies Record<string, Setting>;
 
@@ -57,8 +92,9 @@ type SettingName = keyof typeof SETTINGS;
 export class ConfigError extends Error {}
 
 export function usage(): string {
-  const lines = Object.values(SETTINGS).map((s: Setting) =>
-    `  --${s.flag.padEnd(22)} ${s.description} (env ${s.env}, default ${JSON.stringify(s.fallback)})`);
+  const lines = Object.values(SETTINGS).map(
+    (s: Setting) => `  --${s.flag.padEnd(22)} ${s.description} (env ${s.env}, default ${JSON.stringify(s.fallback)})`,
+  );
   return ["usage: webhook [flags]", ...lines, "  --help                 this text"].join("\n");
 }
 
@@ -121,7 +157,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): WebhookConf
   }
   // Node refuses a header timeout longer than the request timeout.
   if (config.requestTimeoutMs < HEADERS_TIMEOUT_MS) {
-    throw new ConfigError(`${label("requestTimeout")} must be at least the ${HEADERS_TIMEOUT_MS / 1000}s header timeout`);
+    throw new ConfigError(
+      `${label("requestTimeout")} must be at least the ${HEADERS_TIMEOUT_MS / 1000}s header timeout`,
+    );
   }
   if (config.certPollIntervalMs < 100) throw new ConfigError(`${label("certPollInterval")} must be at least 100ms`);
   if (config.metricsBindAddress !== "0") parseBindAddress(config.metricsBindAddress, label("metricsBindAddress"));

@@ -2,14 +2,32 @@
 // the AdmissionRequest, so tests and the benchmark can drive them without a server.
 import fastJsonPatch from "fast-json-patch";
 import {
-  API_VERSION, GROUP, KIND, POD_TEMPLATE_LABEL, VERSION,
-  applyDefaults, formatErrors, formatFieldError, getOwn, isPlainObject, objectAt,
-  validateCreate, validatePodTemplateConfigMap, validateUpdate,
+  API_VERSION,
+  GROUP,
+  KIND,
+  POD_TEMPLATE_LABEL,
+  VERSION,
+  applyDefaults,
+  formatErrors,
+  formatFieldError,
+  getOwn,
+  isPlainObject,
+  objectAt,
+  validateCreate,
+  validatePodTemplateConfigMap,
+  validateUpdate,
   type FieldError,
 } from "../shared/index.js";
 import {
-  allowedResponse, badRequest, deniedResponse, describeValue, failureStatus,
-  type AdmissionRequest, type AdmissionResponse, type GroupVersionKind, type Status,
+  allowedResponse,
+  badRequest,
+  deniedResponse,
+  describeValue,
+  failureStatus,
+  type AdmissionRequest,
+  type AdmissionResponse,
+  type GroupVersionKind,
+  type Status,
 } from "./admissionReview.js";
 
 // fast-json-patch is CommonJS: its named exports are only reachable through the default import.
@@ -41,14 +59,23 @@ const CAUSE_REASONS: Record<FieldError["type"], string> = {
 };
 
 /** The 422 Invalid status the apiserver itself returns for a bad object, with one cause per error. */
-export function invalidStatus(kind: GroupVersionKind, qualifiedKind: string, name: string, errors: FieldError[]): Status {
+export function invalidStatus(
+  kind: GroupVersionKind,
+  qualifiedKind: string,
+  name: string,
+  errors: FieldError[],
+): Status {
   return {
     ...failureStatus(422, "Invalid", formatErrors(qualifiedKind, name, errors)),
     details: {
       name,
       group: kind.group,
       kind: kind.kind,
-      causes: errors.map((e) => ({ reason: CAUSE_REASONS[e.type], message: formatFieldError({ ...e, field: "" }), field: e.field })),
+      causes: errors.map((e) => ({
+        reason: CAUSE_REASONS[e.type],
+        message: formatFieldError({ ...e, field: "" }),
+        field: e.field,
+      })),
     },
   };
 }
@@ -61,9 +88,18 @@ function objectName(request: AdmissionRequest): string {
   return typeof name === "string" ? name : "";
 }
 
-function decide(webhook: Pick<Webhook, "kind" | "qualifiedKind">, request: AdmissionRequest, errors: FieldError[], warnings: string[]): AdmissionResponse {
+function decide(
+  webhook: Pick<Webhook, "kind" | "qualifiedKind">,
+  request: AdmissionRequest,
+  errors: FieldError[],
+  warnings: string[],
+): AdmissionResponse {
   if (errors.length === 0) return allowedResponse(request.uid, [], warnings);
-  return deniedResponse(request.uid, invalidStatus(webhook.kind, webhook.qualifiedKind, objectName(request), errors), warnings);
+  return deniedResponse(
+    request.uid,
+    invalidStatus(webhook.kind, webhook.qualifiedKind, objectName(request), errors),
+    warnings,
+  );
 }
 
 const writes = (request: AdmissionRequest) => request.operation === "CREATE" || request.operation === "UPDATE";
@@ -95,9 +131,8 @@ export const mutateRqCluster = rqClusterWebhook("/mutate-rqlite-io-v1alpha1-rqcl
 });
 
 export const validateRqCluster = rqClusterWebhook("/validate-rqlite-io-v1alpha1-rqcluster", (request) => {
-  const { errors, warnings } = request.operation === "CREATE"
-    ? validateCreate(request.object)
-    : validateUpdate(request.oldObject, request.object);
+  const { errors, warnings } =
+    request.operation === "CREATE" ? validateCreate(request.object) : validateUpdate(request.oldObject, request.object);
   return decide(validateRqCluster, request, errors, warnings);
 });
 
@@ -129,8 +164,13 @@ export function admit(webhook: Webhook, request: AdmissionRequest): AdmissionRes
   if (request.subResource) return allowedResponse(request.uid, [], []);
   const k = request.kind;
   if (k.group !== webhook.kind.group || k.version !== webhook.kind.version || k.kind !== webhook.kind.kind) {
-    return deniedResponse(request.uid, badRequest(
-      `${webhook.path} admits ${formatGvk(webhook.kind)}, got ${formatGvk(k)}; check the rules of the webhook configuration`), []);
+    return deniedResponse(
+      request.uid,
+      badRequest(
+        `${webhook.path} admits ${formatGvk(webhook.kind)}, got ${formatGvk(k)}; check the rules of the webhook configuration`,
+      ),
+      [],
+    );
   }
   try {
     return webhook.review(request);
@@ -152,8 +192,24 @@ export function warmUp(): void {
   const template = JSON.stringify({ spec: { containers: [{ name: "sidecar", image: "busybox:1.36" }] } });
   const objects: [Webhook, unknown][] = [
     [mutateRqCluster, { apiVersion: API_VERSION, kind: KIND, metadata: { name: "warm-up" }, spec: {} }],
-    [validateRqCluster, applyDefaults({ apiVersion: API_VERSION, kind: KIND, metadata: { name: "warm-up" }, spec: { podTemplate: JSON.parse(template) } })],
-    [validatePodTemplateConfigMapWebhook, { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "warm-up", labels: { [POD_TEMPLATE_LABEL]: "" } }, data: { "pod-template.json": template } }],
+    [
+      validateRqCluster,
+      applyDefaults({
+        apiVersion: API_VERSION,
+        kind: KIND,
+        metadata: { name: "warm-up" },
+        spec: { podTemplate: JSON.parse(template) },
+      }),
+    ],
+    [
+      validatePodTemplateConfigMapWebhook,
+      {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: "warm-up", labels: { [POD_TEMPLATE_LABEL]: "" } },
+        data: { "pod-template.json": template },
+      },
+    ],
   ];
   for (const [webhook, object] of objects) {
     admit(webhook, { uid: "warm-up", kind: webhook.kind, operation: "CREATE", object });

@@ -13,12 +13,15 @@ const FLUSH_INTERVAL_MS = 250;
  */
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   const dest = destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 });
-  const logger = pino({
-    level,
-    base: { component: "webhook" },
-    timestamp: pino.stdTimeFunctions.isoTime,
-    formatters: { level: (label) => ({ level: label }) },
-  }, dest);
+  const logger = pino(
+    {
+      level,
+      base: { component: "webhook" },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    dest,
+  );
   setInterval(() => logger.flush(), FLUSH_INTERVAL_MS).unref();
   return logger;
 }

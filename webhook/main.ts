@@ -33,9 +33,21 @@ async function main(): Promise<void> {
 
   try {
     const metrics = new WebhookMetrics();
-    const certs = new CertWatcher(resolveCertPaths(config), { pollIntervalMs: config.certPollIntervalMs, logger, metrics });
+    const certs = new CertWatcher(resolveCertPaths(config), {
+      pollIntervalMs: config.certPollIntervalMs,
+      logger,
+      metrics,
+    });
     const { certificate } = certs;
-    logger.info({ ...certs.paths, subject: certificate.subject, subjectAltName: certificate.subjectAltName, notAfter: certificate.notAfter }, "serving certificate loaded");
+    logger.info(
+      {
+        ...certs.paths,
+        subject: certificate.subject,
+        subjectAltName: certificate.subjectAltName,
+        notAfter: certificate.notAfter,
+      },
+      "serving certificate loaded",
+    );
     warmUp();
     const server = await startWebhookServer({ config, logger, metrics, cert: certificate });
     certs.start((cert) => server.setCertificate(cert));

@@ -5,8 +5,15 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from "n
 import type { AddressInfo } from "node:net";
 import express, { type ErrorRequestHandler, type RequestHandler, type Response } from "express";
 import {
-  badRequest, deniedResponse, failureStatus, parseAdmissionReview, review, statusDocument,
-  type AdmissionRequest, type AdmissionResponse, type Status,
+  badRequest,
+  deniedResponse,
+  failureStatus,
+  parseAdmissionReview,
+  review,
+  statusDocument,
+  type AdmissionRequest,
+  type AdmissionResponse,
+  type Status,
 } from "./admissionReview.js";
 import { HttpStatusError, jsonBody } from "./body.js";
 import { HEADERS_TIMEOUT_MS, IDLE_TIMEOUT_MS, parseBindAddress, type WebhookConfig } from "./config.js";
@@ -124,9 +131,10 @@ function errorHandler(lifecycle: Lifecycle): ErrorRequestHandler {
       res.destroy();
       return;
     }
-    const status = err instanceof HttpStatusError
-      ? err.status
-      : failureStatus(500, "InternalError", `internal error: ${err instanceof Error ? err.message : String(err)}`);
+    const status =
+      err instanceof HttpStatusError
+        ? err.status
+        : failureStatus(500, "InternalError", `internal error: ${err instanceof Error ? err.message : String(err)}`);
     // The rest of an oversized body is never read: close the connection instead of draining it.
     if (status.code === 413) res.setHeader("Connection", "close");
     sendStatus(res, lifecycle, status);
@@ -138,7 +146,9 @@ function probes(lifecycle: Lifecycle, metrics: WebhookMetrics): express.Router {
   const router = express.Router();
   router.get("/healthz", (_req, res) => send(res, lifecycle, 200, "ok"));
   // Not ready while draining, so the Service stops routing here before the port closes.
-  router.get("/readyz", (_req, res) => send(res, lifecycle, lifecycle.draining ? 503 : 200, lifecycle.draining ? "shutting down" : "ok"));
+  router.get("/readyz", (_req, res) =>
+    send(res, lifecycle, lifecycle.draining ? 503 : 200, lifecycle.draining ? "shutting down" : "ok"),
+  );
   router.get("/metrics", async (_req, res) => {
     send(res, lifecycle, 200, await metrics.registry.metrics(), metrics.registry.contentType);
   });
@@ -154,8 +164,16 @@ function baseApp(): express.Express {
 }
 
 function notFound(lifecycle: Lifecycle, paths: string[]): RequestHandler {
-  return (req, res) => sendStatus(res, lifecycle, failureStatus(404, "NotFound",
-    `no handler for ${req.method} ${req.path}; webhooks take POST at ${paths.join(", ")}`));
+  return (req, res) =>
+    sendStatus(
+      res,
+      lifecycle,
+      failureStatus(
+        404,
+        "NotFound",
+        `no handler for ${req.method} ${req.path}; webhooks take POST at ${paths.join(", ")}`,
+      ),
+    );
 }
 
 export function createWebhookApp(deps: WebhookServerDeps, lifecycle: Lifecycle): express.Express {
@@ -168,7 +186,12 @@ export function createWebhookApp(deps: WebhookServerDeps, lifecycle: Lifecycle):
     metrics.declare(webhook.path);
     app.post(webhook.path, instrument(webhook.path, metrics, logger), body, answer(webhook, lifecycle));
   }
-  app.use(notFound(lifecycle, webhooks.map((w) => w.path)));
+  app.use(
+    notFound(
+      lifecycle,
+      webhooks.map((w) => w.path),
+    ),
+  );
   app.use(errorHandler(lifecycle));
   return app;
 }
@@ -223,7 +246,10 @@ export async function startWebhookServer(deps: WebhookServerDeps): Promise<Runni
       throw new Error(`cannot listen for metrics on ${config.metricsBindAddress}: ${(err as Error).message}`);
     }
   }
-  logger.info({ host: config.host || "*", port, metricsPort, maxBodyBytes: config.maxBodyBytes }, "webhook server listening");
+  logger.info(
+    { host: config.host || "*", port, metricsPort, maxBodyBytes: config.maxBodyBytes },
+    "webhook server listening",
+  );
 
   let drained: Promise<void> | undefined;
   return {
@@ -235,9 +261,15 @@ export async function startWebhookServer(deps: WebhookServerDeps): Promise<Runni
     drain() {
       drained ??= (async () => {
         lifecycle.draining = true;
-        logger.info({ shutdownTimeoutMs: config.shutdownTimeoutMs }, "draining: no new connections, finishing in-flight requests");
-        await Promise.all([server, metricsServer].filter((s) => s !== undefined)
-          .map((s) => closeGracefully(s, config.shutdownTimeoutMs, logger)));
+        logger.info(
+          { shutdownTimeoutMs: config.shutdownTimeoutMs },
+          "draining: no new connections, finishing in-flight requests",
+        );
+        await Promise.all(
+          [server, metricsServer]
+            .filter((s) => s !== undefined)
+            .map((s) => closeGracefully(s, config.shutdownTimeoutMs, logger)),
+        );
       })();
       return drained;
     },

@@ -33,7 +33,9 @@ export function resolveCertPaths(
   const found = wellKnown.find((p) => exists(p.certFile) && exists(p.keyFile));
   if (found) return found;
   const looked = wellKnown.map((p) => `${p.certFile} + ${p.keyFile}`).join(", ");
-  throw new Error(`no serving certificate found (looked for ${looked}); mount one there or pass --cert-dir or --tls-cert-file/--tls-key-file`);
+  throw new Error(
+    `no serving certificate found (looked for ${looked}); mount one there or pass --cert-dir or --tls-cert-file/--tls-key-file`,
+  );
 }
 
 export interface ServingCert {
@@ -73,10 +75,12 @@ export function readServingCert(paths: CertPaths): ServingCert {
   }
   try {
     const x509 = new X509Certificate(cert);
-    if (!x509.checkPrivateKey(createPrivateKey(key))) throw new Error("the private key does not belong to the certificate");
+    if (!x509.checkPrivateKey(createPrivateKey(key)))
+      throw new Error("the private key does not belong to the certificate");
     createSecureContext({ cert, key });
     return {
-      cert, key,
+      cert,
+      key,
       subject: x509.subject?.replace(/\n/g, ", "),
       subjectAltName: x509.subjectAltName,
       serialNumber: x509.serialNumber,
@@ -90,14 +94,16 @@ export function readServingCert(paths: CertPaths): ServingCert {
 
 /** Identity of the files' current contents; stat follows the symlinks of a Secret volume. */
 function fileSignature(paths: CertPaths): string {
-  return [paths.certFile, paths.keyFile].map((f) => {
-    try {
-      const s = statSync(f);
-      return `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`;
-    } catch {
-      return "missing";
-    }
-  }).join("|");
+  return [paths.certFile, paths.keyFile]
+    .map((f) => {
+      try {
+        const s = statSync(f);
+        return `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`;
+      } catch {
+        return "missing";
+      }
+    })
+    .join("|");
 }
 
 export interface CertWatcherOptions {
@@ -125,7 +131,10 @@ export class CertWatcher {
   private onChange: (cert: ServingCert) => void = () => {};
 
   /** Reads the pair now; throws when it is unusable, since a webhook without one cannot start. */
-  constructor(readonly paths: CertPaths, private readonly opts: CertWatcherOptions) {
+  constructor(
+    readonly paths: CertPaths,
+    private readonly opts: CertWatcherOptions,
+  ) {
     this.loadedSignature = fileSignature(paths);
     this.current = this.read();
   }
@@ -151,12 +160,18 @@ export class CertWatcher {
       try {
         const w = watch(dir, { persistent: false }, () => this.schedule());
         w.on("error", (err) => {
-          this.opts.logger.warn({ dir, err: err.message }, "certificate folder watch failed; relying on periodic checks");
+          this.opts.logger.warn(
+            { dir, err: err.message },
+            "certificate folder watch failed; relying on periodic checks",
+          );
           w.close();
         });
         this.watchers.push(w);
       } catch (err) {
-        this.opts.logger.warn({ dir, err: (err as Error).message }, "cannot watch certificate folder; relying on periodic checks");
+        this.opts.logger.warn(
+          { dir, err: (err as Error).message },
+          "cannot watch certificate folder; relying on periodic checks",
+        );
       }
     }
     this.poll = setInterval(() => this.check(), this.opts.pollIntervalMs);
@@ -190,11 +205,21 @@ export class CertWatcher {
       if (next.fingerprint256 === this.current.fingerprint256 && next.key.equals(this.current.key)) return;
       this.current = next;
       this.onChange(next);
-      logger.info({ subject: next.subject, subjectAltName: next.subjectAltName, serialNumber: next.serialNumber, notAfter: next.notAfter }, "serving certificate reloaded");
+      logger.info(
+        {
+          subject: next.subject,
+          subjectAltName: next.subjectAltName,
+          serialNumber: next.serialNumber,
+          notAfter: next.notAfter,
+        },
+        "serving certificate reloaded",
+      );
     } catch (err) {
       this.failedSignature = signature;
-      logger.error({ err: (err as Error).message, serialNumber: this.current.serialNumber },
-        "new serving certificate rejected; still serving the previous one");
+      logger.error(
+        { err: (err as Error).message, serialNumber: this.current.serialNumber },
+        "new serving certificate rejected; still serving the previous one",
+      );
     }
   }
 }

@@ -33,18 +33,30 @@ export function mergeUsers(userJson: string, where: string, operator: Credential
   try {
     users = JSON.parse(userJson);
   } catch (err) {
-    throw new Error(`${where} is not valid JSON (${(err as Error).message}); it must be rqlite's -auth file, a JSON list of users`);
+    throw new Error(
+      `${where} is not valid JSON (${(err as Error).message}); it must be rqlite's -auth file, a JSON list of users`,
+    );
   }
-  if (!Array.isArray(users) || !users.every((u) => typeof u === "object" && u && typeof (u as RqliteUserEntry).username === "string")) {
+  if (
+    !Array.isArray(users) ||
+    !users.every((u) => typeof u === "object" && u && typeof (u as RqliteUserEntry).username === "string")
+  ) {
     throw new Error(`${where} must be a JSON list of users, each with a "username"`);
   }
   if (users.some((u) => (u as RqliteUserEntry).username === OPERATOR_USER)) {
-    throw new Error(`${where} defines the user "${OPERATOR_USER}", which the operator reserves for itself; rename that user`);
+    throw new Error(
+      `${where} defines the user "${OPERATOR_USER}", which the operator reserves for itself; rename that user`,
+    );
   }
   // Kubernetes probes carry no credentials: anyone may ask /readyz, and nothing else is opened.
-  const anonymous = users.find((u) => (u as RqliteUserEntry).username === "*") as (RqliteUserEntry & { perms?: unknown }) | undefined;
+  const anonymous = users.find((u) => (u as RqliteUserEntry).username === "*") as
+    (RqliteUserEntry & { perms?: unknown }) | undefined;
   const probeAccess = anonymous
-    ? users.map((u) => (u === anonymous ? { ...anonymous, perms: [...new Set([...(Array.isArray(anonymous.perms) ? anonymous.perms : []), "ready"])] } : u))
+    ? users.map((u) =>
+        u === anonymous
+          ? { ...anonymous, perms: [...new Set([...(Array.isArray(anonymous.perms) ? anonymous.perms : []), "ready"])] }
+          : u,
+      )
     : [...users, { username: "*", perms: ["ready"] }];
   return JSON.stringify([...probeAccess, { username: OPERATOR_USER, password: operator.password, perms: ["all"] }]);
 }
@@ -54,8 +66,15 @@ const b64 = (s: string) => Buffer.from(s).toString("base64");
 /** The operator's Secret with the merged users and its own password. */
 export function renderAuthSecret(c: ClusterView, mergedUsers: string, password: string): V1Secret {
   return {
-    apiVersion: "v1", kind: "Secret", type: "Opaque",
-    metadata: { name: operatorAuthSecretName(c.name), namespace: c.namespace, labels: c.labels, ownerReferences: [c.ownerReference] },
+    apiVersion: "v1",
+    kind: "Secret",
+    type: "Opaque",
+    metadata: {
+      name: operatorAuthSecretName(c.name),
+      namespace: c.namespace,
+      labels: c.labels,
+      ownerReferences: [c.ownerReference],
+    },
     data: { [USERS_KEY]: b64(mergedUsers), [PASSWORD_KEY]: b64(password) },
   };
 }
@@ -65,14 +84,18 @@ export function renderAuthSecret(c: ClusterView, mergedUsers: string, password: 
  * the credentials, or undefined when the cluster runs without -auth. Errors name the Secret and
  * what to fix.
  */
-export async function planAuth(writer: Writer, c: ClusterView): Promise<{ secret: V1Secret; existing?: Record<string, string>; state: AuthState } | undefined> {
+export async function planAuth(
+  writer: Writer,
+  c: ClusterView,
+): Promise<{ secret: V1Secret; existing?: Record<string, string>; state: AuthState } | undefined> {
   const source = c.spec.auth?.secretName;
   if (!source) return undefined;
   const userData = await writer.readSecret(c.namespace, source);
   const where = `Secret ${c.namespace}/${source} (spec.auth.secretName)`;
   if (!userData) throw new Error(`${where} does not exist; create it with a ${USERS_KEY} key in rqlite's -auth format`);
   const userJson = userData[USERS_KEY];
-  if (userJson === undefined) throw new Error(`${where} has no ${USERS_KEY} key; add rqlite's -auth file under that key`);
+  if (userJson === undefined)
+    throw new Error(`${where} has no ${USERS_KEY} key; add rqlite's -auth file under that key`);
   const existing = await writer.readSecret(c.namespace, operatorAuthSecretName(c.name));
   const password = existing?.[PASSWORD_KEY] || randomBytes(24).toString("base64url");
   const credentials = { username: OPERATOR_USER, password };

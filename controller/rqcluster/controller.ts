@@ -1,10 +1,26 @@
 // The RqCluster controller: informers for clusters and their children feed one work queue of
 // cluster keys; each key is reconciled by reconcileCluster with what the caches hold.
 import { performance } from "node:perf_hooks";
-import type { KubernetesObject, V1Node, V1PersistentVolumeClaim, V1Pod, V1PodDisruptionBudget, V1Service } from "@kubernetes/client-node";
+import type {
+  KubernetesObject,
+  V1Node,
+  V1PersistentVolumeClaim,
+  V1Pod,
+  V1PodDisruptionBudget,
+  V1Service,
+} from "@kubernetes/client-node";
 import type { Registry } from "prom-client";
 import type { RqCluster } from "../../shared/index.js";
-import { API_VERSION, GROUP, KIND, LABEL_CLUSTER, LABEL_MANAGED_BY, MANAGER_NAME, PLURAL, VERSION } from "../../shared/names.js";
+import {
+  API_VERSION,
+  GROUP,
+  KIND,
+  LABEL_CLUSTER,
+  LABEL_MANAGED_BY,
+  MANAGER_NAME,
+  PLURAL,
+  VERSION,
+} from "../../shared/names.js";
 import { Informer, objectKey } from "../runtime/informer.js";
 import { makeEventRecorder, type EventRecorder } from "../runtime/events.js";
 import { makeWriter } from "../runtime/writer.js";
@@ -67,18 +83,50 @@ export class ClusterController {
     this.queue = new WorkQueue({ name: CONTROLLER, registry: opts.registry });
     const r = opts.registry;
     this.metrics = {
-      total: counter(r, "controller_runtime_reconcile_total", "Total number of reconciliations per controller", ["controller", "result"]),
-      errors: counter(r, "controller_runtime_reconcile_errors_total", "Total number of reconciliation errors per controller", ["controller"]),
-      time: histogram(r, "controller_runtime_reconcile_time_seconds", "Length of time per reconciliation per controller", ["controller"],
-        [0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.25, 1.5, 1.75, 2, 2.5, 3, 3.5, 4, 4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60]),
+      total: counter(r, "controller_runtime_reconcile_total", "Total number of reconciliations per controller", [
+        "controller",
+        "result",
+      ]),
+      errors: counter(
+        r,
+        "controller_runtime_reconcile_errors_total",
+        "Total number of reconciliation errors per controller",
+        ["controller"],
+      ),
+      time: histogram(
+        r,
+        "controller_runtime_reconcile_time_seconds",
+        "Length of time per reconciliation per controller",
+        ["controller"],
+        [
+          0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.25, 1.5,
+          1.75, 2, 2.5, 3, 3.5, 4, 4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60,
+        ],
+      ),
       clusters: gauge(r, "rqlite_operator_clusters", "RqClusters known to the controller", []),
-      desired: gauge(r, "rqlite_operator_desired_nodes", "Nodes (voters and read replicas) a cluster's spec asks for", ["namespace", "cluster"]),
+      desired: gauge(r, "rqlite_operator_desired_nodes", "Nodes (voters and read replicas) a cluster's spec asks for", [
+        "namespace",
+        "cluster",
+      ]),
       ready: gauge(r, "rqlite_operator_ready_nodes", "Nodes of a cluster whose Pod is Ready", ["namespace", "cluster"]),
-      leaderChanges: counter(r, "rqlite_operator_leader_changes_total", "Times a cluster's rqlite leader was seen to change", ["namespace", "cluster"]),
-      hasLeader: gauge(r, "rqlite_operator_cluster_has_leader", "1 when rqlite reports a leader for the cluster, else 0", ["namespace", "cluster"]),
+      leaderChanges: counter(
+        r,
+        "rqlite_operator_leader_changes_total",
+        "Times a cluster's rqlite leader was seen to change",
+        ["namespace", "cluster"],
+      ),
+      hasLeader: gauge(
+        r,
+        "rqlite_operator_cluster_has_leader",
+        "1 when rqlite reports a leader for the cluster, else 0",
+        ["namespace", "cluster"],
+      ),
     };
-    this.recorder = makeEventRecorder(client, { component: MANAGER_NAME, instance: opts.identity, involvedApiVersion: API_VERSION, involvedKind: KIND },
-      (err) => this.log.warn({ err: (err as Error).message }, "could not record an Event"));
+    this.recorder = makeEventRecorder(
+      client,
+      { component: MANAGER_NAME, instance: opts.identity, involvedApiVersion: API_VERSION, involvedKind: KIND },
+      (err) => this.log.warn({ err: (err as Error).message }, "could not record an Event"),
+    );
     this.writer = makeWriter(client, MANAGER_NAME);
     this.rqlite = makeRqliteOps(opts.addressing);
     this.wireEvents();
@@ -124,7 +172,12 @@ export class ClusterController {
   }
 
   private children(key: string): Children {
-    return { pods: this.pods.byIndex(key), pvcs: this.pvcs.byIndex(key), services: this.services.byIndex(key), pdbs: this.pdbs.byIndex(key) };
+    return {
+      pods: this.pods.byIndex(key),
+      pvcs: this.pvcs.byIndex(key),
+      services: this.services.byIndex(key),
+      pdbs: this.pdbs.byIndex(key),
+    };
   }
 
   /** Reconciles one cluster key; throws to make the queue retry it with backoff. */
@@ -138,13 +191,20 @@ export class ClusterController {
     try {
       const { actions, requeueAfterMs } = await reconcileCluster(
         {
-          writer: this.writer, events, addressing: this.opts.addressing, rqlite: this.rqlite,
-          unreachableSince: (nodeName) => unreachableSince(this.nodes.get("", nodeName)), nodeFailureTimeoutMs: this.opts.nodeFailureTimeoutMs,
+          writer: this.writer,
+          events,
+          addressing: this.opts.addressing,
+          rqlite: this.rqlite,
+          unreachableSince: (nodeName) => unreachableSince(this.nodes.get("", nodeName)),
+          nodeFailureTimeoutMs: this.opts.nodeFailureTimeoutMs,
         },
         cluster,
         this.children(key),
       );
-      this.metrics.total.inc({ controller: CONTROLLER, result: requeueAfterMs === undefined ? "success" : "requeue_after" });
+      this.metrics.total.inc({
+        controller: CONTROLLER,
+        result: requeueAfterMs === undefined ? "success" : "requeue_after",
+      });
       if (actions.length) log.info({ actions }, "reconciled");
       else log.debug("already converged");
       this.updateGauges(cluster);
@@ -172,11 +232,21 @@ export class ClusterController {
 
   /** Runs until `signal` aborts: caches first, then the workers, then a periodic resync. */
   async run(signal: AbortSignal): Promise<void> {
-    const informers = [this.clusters, this.pods, this.pvcs, this.services, this.pdbs, this.nodes] as Informer<KubernetesObject>[];
+    const informers = [
+      this.clusters,
+      this.pods,
+      this.pvcs,
+      this.services,
+      this.pdbs,
+      this.nodes,
+    ] as Informer<KubernetesObject>[];
     informers.forEach((inf) => inf.start());
     try {
       await Promise.all(informers.map((inf) => inf.waitForSync()));
-      this.log.info({ workers: this.opts.workers, namespaces: this.opts.namespaces ?? "all" }, `caches synced; starting workers for ${KIND}`);
+      this.log.info(
+        { workers: this.opts.workers, namespaces: this.opts.namespaces ?? "all" },
+        `caches synced; starting workers for ${KIND}`,
+      );
       this.queue.run((key) => this.reconcile(key), this.opts.workers);
       while (!signal.aborted) {
         await sleep(this.opts.resyncMs > 0 ? this.opts.resyncMs : 2 ** 31 - 1, signal);

@@ -15,4 +15,3 @@ export const PVC: TypeMeta = { apiVersion: "v1", kind: "PersistentVolumeClaim" }
 export const SERVICE: TypeMeta = { apiVersion: "v1", kind: "Service" };
 export const SECRET: TypeMeta = { apiVersion: "v1", kind: "Secret" };
 export const PDB: TypeMeta = { apiVersion: "policy/v1", kind: "PodDisruptionBudget" };
-

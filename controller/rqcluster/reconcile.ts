@@ -40,7 +40,11 @@ const RQLITE_POLL_MS = 2000;
 
 const CLUSTER: TypeMeta = { apiVersion: API_VERSION, kind: KIND };
 
-export async function reconcileCluster(deps: ReconcileDeps, cluster: RqCluster, children: Children): Promise<ReconcileResult> {
+export async function reconcileCluster(
+  deps: ReconcileDeps,
+  cluster: RqCluster,
+  children: Children,
+): Promise<ReconcileResult> {
   const actions: string[] = [];
   const step = new Step(deps, actions);
   const result: ReconcileResult = { actions };
@@ -53,7 +57,13 @@ export async function reconcileCluster(deps: ReconcileDeps, cluster: RqCluster, 
   }
   const finalizers = cluster.metadata?.finalizers ?? [];
   if (!finalizers.includes(FINALIZER)) {
-    await step.patch(CLUSTER, cluster as KubernetesObject, { metadata: { finalizers: [...finalizers, FINALIZER], resourceVersion: cluster.metadata?.resourceVersion } }, "FinalizerAdded", `added finalizer ${FINALIZER} to honour storage.reclaimPolicy=${c.spec.storage.reclaimPolicy} on delete`);
+    await step.patch(
+      CLUSTER,
+      cluster as KubernetesObject,
+      { metadata: { finalizers: [...finalizers, FINALIZER], resourceVersion: cluster.metadata?.resourceVersion } },
+      "FinalizerAdded",
+      `added finalizer ${FINALIZER} to honour storage.reclaimPolicy=${c.spec.storage.reclaimPolicy} on delete`,
+    );
   }
 
   const desiredHashes = new Map<string, string>();
@@ -64,7 +74,14 @@ export async function reconcileCluster(deps: ReconcileDeps, cluster: RqCluster, 
   const view = running.length > 0 ? await step.rq.observe(running) : undefined;
   if (!c.spec.paused) {
     if (auth && !authSecretCurrent(auth.existing, auth.secret)) {
-      if (auth.existing) await step.patch(SECRET, auth.secret, { data: auth.secret.data }, "Updated", `updated Secret ${auth.secret.metadata!.name}: users from ${c.spec.auth!.secretName} plus the operator's own`);
+      if (auth.existing)
+        await step.patch(
+          SECRET,
+          auth.secret,
+          { data: auth.secret.data },
+          "Updated",
+          `updated Secret ${auth.secret.metadata!.name}: users from ${c.spec.auth!.secretName} plus the operator's own`,
+        );
       else await step.create(auth.secret);
     }
     const template = await podTemplate(deps.writer, c);
@@ -93,7 +110,10 @@ function ownedBy(uid: string, children: Children): Children {
 
 /** Writes with an event each, so `kubectl describe rqc` tells the story. */
 class Step {
-  constructor(private readonly deps: ReconcileDeps, private readonly actions: string[]) {}
+  constructor(
+    private readonly deps: ReconcileDeps,
+    private readonly actions: string[],
+  ) {}
 
   record(reason: string, message: string) {
     this.actions.push(message);
@@ -114,7 +134,13 @@ class Step {
     this.record(reason, message);
   }
 
-  async delete(type: TypeMeta, obj: KubernetesObject, reason: string, message: string, opts?: { gracePeriodSeconds?: number }) {
+  async delete(
+    type: TypeMeta,
+    obj: KubernetesObject,
+    reason: string,
+    message: string,
+    opts?: { gracePeriodSeconds?: number },
+  ) {
     await this.deps.writer.delete(refOf(type, obj), opts);
     this.record(reason, message);
   }
@@ -160,10 +186,27 @@ async function finalize(step: Step, cluster: RqCluster, c: ClusterView, owned: C
     } else if ((pvc.metadata?.ownerReferences ?? []).some((r) => r.uid === c.uid)) {
       // Without this the garbage collector would delete the data along with the cluster.
       const others = (pvc.metadata!.ownerReferences ?? []).filter((r) => r.uid !== c.uid);
-      await step.patch(PVC, pvc, { metadata: { ownerReferences: others } }, "PVCRetained", `kept PVC ${pvc.metadata!.name} (storage.reclaimPolicy=Retain): it no longer belongs to the cluster and outlives it`);
+      await step.patch(
+        PVC,
+        pvc,
+        { metadata: { ownerReferences: others } },
+        "PVCRetained",
+        `kept PVC ${pvc.metadata!.name} (storage.reclaimPolicy=Retain): it no longer belongs to the cluster and outlives it`,
+      );
     }
   }
-  await step.patch(CLUSTER, cluster as KubernetesObject, { metadata: { finalizers: finalizers.filter((f) => f !== FINALIZER), resourceVersion: cluster.metadata?.resourceVersion } }, "FinalizerRemoved", `removed finalizer ${FINALIZER}`);
+  await step.patch(
+    CLUSTER,
+    cluster as KubernetesObject,
+    {
+      metadata: {
+        finalizers: finalizers.filter((f) => f !== FINALIZER),
+        resourceVersion: cluster.metadata?.resourceVersion,
+      },
+    },
+    "FinalizerRemoved",
+    `removed finalizer ${FINALIZER}`,
+  );
 }
 
 /** The CA that signed the nodes' HTTPS certificate (ca.crt of tls.http's Secret). */
@@ -171,12 +214,15 @@ async function httpCa(writer: Writer, c: ClusterView): Promise<string | undefine
   const name = c.spec.tls?.http?.secretName;
   if (!name) return undefined;
   const data = await writer.readSecret(c.namespace, name);
-  if (!data?.["ca.crt"]) throw new Error(`Secret ${c.namespace}/${name} (spec.tls.http.secretName) has no ca.crt; the operator needs it to verify rqlite's HTTPS API`);
+  if (!data?.["ca.crt"])
+    throw new Error(
+      `Secret ${c.namespace}/${name} (spec.tls.http.secretName) has no ca.crt; the operator needs it to verify rqlite's HTTPS API`,
+    );
   return data["ca.crt"];
 }
 
 async function podTemplate(writer: Writer, c: ClusterView): Promise<Json | undefined> {
-  if (c.spec.podTemplate) return c.spec.podTemplate as Json;
+  if (c.spec.podTemplate) return c.spec.podTemplate;
   const ref = c.spec.podTemplateConfigMap;
   if (!ref) return undefined;
   const key = ref.key ?? DEFAULT_POD_TEMPLATE_KEY;
@@ -193,17 +239,33 @@ async function podTemplate(writer: Writer, c: ClusterView): Promise<Json | undef
 }
 
 /** Creates a child that is missing, or restores one that drifted. */
-async function ensure(step: Step, type: TypeMeta, desired: KubernetesObject, live: KubernetesObject | undefined, exact: string[][] = []) {
+async function ensure(
+  step: Step,
+  type: TypeMeta,
+  desired: KubernetesObject,
+  live: KubernetesObject | undefined,
+  exact: string[][] = [],
+) {
   if (!live) return step.create(desired);
   const { apiVersion: _a, kind: _k, ...wanted } = desired as Json;
   const patch = driftPatch(wanted, live as Json, exact);
-  if (patch) await step.patch(type, live, patch, "Updated", `restored ${desired.kind} ${desired.metadata!.name} to its spec`);
+  if (patch)
+    await step.patch(type, live, patch, "Updated", `restored ${desired.kind} ${desired.metadata!.name} to its spec`);
 }
 
 const byName = <T extends KubernetesObject>(list: T[], name: string) => list.find((o) => o.metadata?.name === name);
 
 /** Returns true when it is waiting on rqlite and should look again soon. */
-async function converge(step: Step, c: ClusterView, owned: Children, all: Children, template: Json | undefined, desiredHashes: Map<string, string>, view: RqliteView | undefined, authHash: string | undefined): Promise<boolean> {
+async function converge(
+  step: Step,
+  c: ClusterView,
+  owned: Children,
+  all: Children,
+  template: Json | undefined,
+  desiredHashes: Map<string, string>,
+  view: RqliteView | undefined,
+  authHash: string | undefined,
+): Promise<boolean> {
   const selectorExact = [["spec", "selector"]];
   for (const svc of [renderHeadlessService(c), renderClientService(c)]) {
     await ensure(step, SERVICE, svc, byName(owned.services, svc.metadata!.name!), selectorExact);
@@ -211,12 +273,26 @@ async function converge(step: Step, c: ClusterView, owned: Children, all: Childr
   const pdb = renderPdb(c);
   const livePdb = byName(owned.pdbs, c.pdbName);
   if (pdb) await ensure(step, PDB, pdb, livePdb, [["spec", "selector", "matchLabels"]]);
-  else if (livePdb) await step.delete(PDB, livePdb, "Deleted", `deleted PodDisruptionBudget ${c.pdbName} (podDisruptionBudget.maxUnavailable=0)`);
+  else if (livePdb)
+    await step.delete(
+      PDB,
+      livePdb,
+      "Deleted",
+      `deleted PodDisruptionBudget ${c.pdbName} (podDisruptionBudget.maxUnavailable=0)`,
+    );
 
   const pods = owned.pods;
-  const bootstrapExpect = Number(pods.map((p) => p.metadata?.annotations?.[BOOTSTRAP_EXPECT_ANNOTATION]).find((v) => v && Number(v) > 0) ?? c.spec.replicas);
+  const bootstrapExpect = Number(
+    pods.map((p) => p.metadata?.annotations?.[BOOTSTRAP_EXPECT_ANNOTATION]).find((v) => v && Number(v) > 0) ??
+      c.spec.replicas,
+  );
   const desired = desiredMembers(c.name, c.spec.replicas, c.spec.readReplicas);
-  const rendered = new Map(desired.map((m) => [m.name, renderPod(c, { member: m, bootstrapExpect, template, addressing: step.addressing, authHash })]));
+  const rendered = new Map(
+    desired.map((m) => [
+      m.name,
+      renderPod(c, { member: m, bootstrapExpect, template, addressing: step.addressing, authHash }),
+    ]),
+  );
   for (const [name, pod] of rendered) desiredHashes.set(name, pod.metadata!.annotations![SPEC_HASH_ANNOTATION]!);
 
   // Restore labels, annotations and owner of live pods; their spec is replaced by rolling.
@@ -225,13 +301,31 @@ async function converge(step: Step, c: ClusterView, owned: Children, all: Childr
     if (!want || live.metadata?.deletionTimestamp) continue;
     const meta = { labels: want.metadata!.labels, ownerReferences: want.metadata!.ownerReferences };
     if (!isSubset(meta, live.metadata)) {
-      await step.patch(POD, live, { metadata: meta }, "Updated", `restored labels and owner of Pod ${live.metadata!.name}`);
+      await step.patch(
+        POD,
+        live,
+        { metadata: meta },
+        "Updated",
+        `restored labels and owner of Pod ${live.metadata!.name}`,
+      );
     }
   }
 
   let waiting = await replaceLostNodes(step, c, pods, owned.pvcs, view);
   for (const role of ["voter", "read-only"] as const) {
-    waiting = (await scaleRole(step, c, role, desired.filter((m) => m.role === role), pods, owned.pvcs, all.pvcs, rendered, bootstrapExpect, view)) || waiting;
+    waiting =
+      (await scaleRole(
+        step,
+        c,
+        role,
+        desired.filter((m) => m.role === role),
+        pods,
+        owned.pvcs,
+        all.pvcs,
+        rendered,
+        bootstrapExpect,
+        view,
+      )) || waiting;
   }
   return (await rollOutdated(step, c, pods, desiredHashes, view)) || waiting;
 }
@@ -240,7 +334,18 @@ async function converge(step: Step, c: ClusterView, owned: Children, all: Childr
  * Brings one role's Pods and PVCs to the desired members, one node at a time except for the
  * first bootstrap, where rqlite needs all `bootstrapExpect` voters at once to elect a leader.
  */
-async function scaleRole(step: Step, c: ClusterView, role: Member["role"], wanted: Member[], allPods: V1Pod[], pvcs: V1PersistentVolumeClaim[], anyPvcs: V1PersistentVolumeClaim[], rendered: Map<string, V1Pod>, bootstrapExpect: number, view: RqliteView | undefined): Promise<boolean> {
+async function scaleRole(
+  step: Step,
+  c: ClusterView,
+  role: Member["role"],
+  wanted: Member[],
+  allPods: V1Pod[],
+  pvcs: V1PersistentVolumeClaim[],
+  anyPvcs: V1PersistentVolumeClaim[],
+  rendered: Map<string, V1Pod>,
+  bootstrapExpect: number,
+  view: RqliteView | undefined,
+): Promise<boolean> {
   const pods = allPods.filter((p) => p.metadata?.labels?.[LABEL_ROLE] === role);
   const wantedNames = new Set(wanted.map((m) => m.name));
   const terminating = pods.some((p) => p.metadata?.deletionTimestamp);
@@ -262,14 +367,17 @@ async function scaleRole(step: Step, c: ClusterView, role: Member["role"], wante
   }
 
   // Extra nodes leave highest ordinal first, one at a time, each after the last is gone.
-  const extras = pods
-    .filter((p) => !wantedNames.has(p.metadata!.name!))
-    .sort((a, b) => ordinal(c, b) - ordinal(c, a));
+  const extras = pods.filter((p) => !wantedNames.has(p.metadata!.name!)).sort((a, b) => ordinal(c, b) - ordinal(c, a));
   if (extras.length > 0) {
     if (terminating) return false;
     const victim = extras[0]!;
     if (await leaveRaft(step, c, victim.metadata!.name!, wantedNames, view)) return true;
-    await step.delete(POD, victim, "ScalingDown", `deleted Pod ${victim.metadata!.name} to scale ${role === "voter" ? "voters" : "read replicas"} down to ${wanted.length}`);
+    await step.delete(
+      POD,
+      victim,
+      "ScalingDown",
+      `deleted Pod ${victim.metadata!.name} to scale ${role === "voter" ? "voters" : "read replicas"} down to ${wanted.length}`,
+    );
     return false;
   }
   await releasePvcs(step, c, role, wantedNames, pods, pvcs);
@@ -278,7 +386,8 @@ async function scaleRole(step: Step, c: ClusterView, role: Member["role"], wante
   if (missing.length === 0) return false;
   const bootstrapping = role === "voter" ? missing.filter((m) => m.ordinal < bootstrapExpect) : [];
   // Founding voters start together; any other node joins once every node before it is ready.
-  const batch = bootstrapping.length > 0 ? bootstrapping : settled ? missing.slice(0, role === "voter" ? 1 : missing.length) : [];
+  const batch =
+    bootstrapping.length > 0 ? bootstrapping : settled ? missing.slice(0, role === "voter" ? 1 : missing.length) : [];
   for (const m of batch) {
     // A replaced node starts on fresh storage: its old PVC must be gone first.
     if (byName(pvcs, m.name)?.metadata?.deletionTimestamp) continue;
@@ -293,7 +402,13 @@ async function scaleRole(step: Step, c: ClusterView, role: Member["role"], wante
  * then its Pod is force-deleted and its PVC deleted, and the usual scale step recreates it on
  * fresh storage, where it joins again and copies the data from the leader.
  */
-async function replaceLostNodes(step: Step, c: ClusterView, pods: V1Pod[], pvcs: V1PersistentVolumeClaim[], view: RqliteView | undefined): Promise<boolean> {
+async function replaceLostNodes(
+  step: Step,
+  c: ClusterView,
+  pods: V1Pod[],
+  pvcs: V1PersistentVolumeClaim[],
+  view: RqliteView | undefined,
+): Promise<boolean> {
   let waiting = false;
   for (const pod of pods) {
     const lostMs = step.lostFor(pod);
@@ -304,10 +419,21 @@ async function replaceLostNodes(step: Step, c: ClusterView, pods: V1Pod[], pvcs:
       waiting = true;
       continue;
     }
-    step.warn("NodeLost", `replacing ${name}: its Kubernetes node ${pod.spec!.nodeName} has been unreachable for ${Math.round(lostMs / 1000)} s`);
-    await step.delete(POD, pod, "NodeLost", `force-deleted Pod ${name} from unreachable node ${pod.spec!.nodeName}`, { gracePeriodSeconds: 0 });
+    step.warn(
+      "NodeLost",
+      `replacing ${name}: its Kubernetes node ${pod.spec!.nodeName} has been unreachable for ${Math.round(lostMs / 1000)} s`,
+    );
+    await step.delete(POD, pod, "NodeLost", `force-deleted Pod ${name} from unreachable node ${pod.spec!.nodeName}`, {
+      gracePeriodSeconds: 0,
+    });
     const pvc = byName(pvcs, name);
-    if (pvc && !pvc.metadata?.deletionTimestamp) await step.delete(PVC, pvc, "NodeLost", `deleted PVC ${name} of the lost node; the replacement starts on fresh storage`);
+    if (pvc && !pvc.metadata?.deletionTimestamp)
+      await step.delete(
+        PVC,
+        pvc,
+        "NodeLost",
+        `deleted PVC ${name} of the lost node; the replacement starts on fresh storage`,
+      );
   }
   return waiting;
 }
@@ -318,20 +444,42 @@ async function replaceLostNodes(step: Step, c: ClusterView, pods: V1Pod[], pvcs:
  * must wait: no leader is known, the node leads (leadership moves first), or removing it
  * would leave fewer reachable voters than the smaller configuration's quorum.
  */
-async function leaveRaft(step: Step, c: ClusterView, node: string, staying: Set<string>, view: RqliteView | undefined): Promise<boolean> {
+async function leaveRaft(
+  step: Step,
+  c: ClusterView,
+  node: string,
+  staying: Set<string>,
+  view: RqliteView | undefined,
+): Promise<boolean> {
   if (!view?.leader) {
-    return step.waiting("WaitingForLeader", `not removing ${node} yet: no rqlite node reports a leader, so its removal from the Raft configuration cannot be confirmed`, true);
+    return step.waiting(
+      "WaitingForLeader",
+      `not removing ${node} yet: no rqlite node reports a leader, so its removal from the Raft configuration cannot be confirmed`,
+      true,
+    );
   }
   const member = view.members.find((m) => m.id === node);
   if (!member) return false;
   if (view.leader === node) {
     const target = view.members.find((m) => m.voter && m.ready && staying.has(m.id));
-    if (!target) return step.waiting("NoLeadershipTarget", `not removing ${node} yet: it leads and no staying voter is reachable to take over`, true);
+    if (!target)
+      return step.waiting(
+        "NoLeadershipTarget",
+        `not removing ${node} yet: it leads and no staying voter is reachable to take over`,
+        true,
+      );
     const outcome = await step.rq.transferLeadership(node, target.id);
     if (outcome === "unsupported") {
-      return step.waiting("NoLeadershipTransfer", `not removing ${node} yet: it leads and its rqlite version cannot transfer leadership; upgrade rqlite or restart ${node} to move leadership`, true);
+      return step.waiting(
+        "NoLeadershipTransfer",
+        `not removing ${node} yet: it leads and its rqlite version cannot transfer leadership; upgrade rqlite or restart ${node} to move leadership`,
+        true,
+      );
     }
-    step.waiting("LeadershipTransferred", `moved rqlite leadership from ${node} to ${target.id} (${outcome}) before removing ${node}`);
+    step.waiting(
+      "LeadershipTransferred",
+      `moved rqlite leadership from ${node} to ${target.id} (${outcome}) before removing ${node}`,
+    );
     return true;
   }
   if (member.voter) {
@@ -339,34 +487,66 @@ async function leaveRaft(step: Step, c: ClusterView, node: string, staying: Set<
     const reachable = remaining.filter((m) => m.ready).length;
     const quorum = Math.floor(remaining.length / 2) + 1;
     if (reachable < quorum) {
-      return step.waiting("QuorumAtRisk", `not removing ${node} yet: only ${reachable} of the ${remaining.length} remaining voters are reachable, below their quorum of ${quorum}`, true);
+      return step.waiting(
+        "QuorumAtRisk",
+        `not removing ${node} yet: only ${reachable} of the ${remaining.length} remaining voters are reachable, below their quorum of ${quorum}`,
+        true,
+      );
     }
   }
   const outcome = await step.rq.removeNode(view.leader, node);
-  step.record("RemovedFromRaft", `removed ${node} from the Raft configuration through leader ${view.leader} (${outcome})`);
+  step.record(
+    "RemovedFromRaft",
+    `removed ${node} from the Raft configuration through leader ${view.leader} (${outcome})`,
+  );
   return false;
 }
 
 /** PVCs of nodes that scaled away: deleted or kept per storage.scaleDownPolicy, once their Pod is gone. */
-async function releasePvcs(step: Step, c: ClusterView, role: Member["role"], wantedNames: Set<string>, pods: V1Pod[], pvcs: V1PersistentVolumeClaim[]) {
+async function releasePvcs(
+  step: Step,
+  c: ClusterView,
+  role: Member["role"],
+  wantedNames: Set<string>,
+  pods: V1Pod[],
+  pvcs: V1PersistentVolumeClaim[],
+) {
   if (c.spec.storage.scaleDownPolicy !== "Delete") return;
   for (const pvc of pvcs) {
     const name = pvc.metadata!.name!;
     const member = parseMemberName(c.name, name);
-    if (!member || member.role !== role || wantedNames.has(name) || byName(pods, name) || pvc.metadata?.deletionTimestamp) continue;
+    if (
+      !member ||
+      member.role !== role ||
+      wantedNames.has(name) ||
+      byName(pods, name) ||
+      pvc.metadata?.deletionTimestamp
+    )
+      continue;
     await step.delete(PVC, pvc, "PVCDeleted", `deleted PVC ${name} of removed node (storage.scaleDownPolicy=Delete)`);
   }
 }
 
 /** Storage may grow in place (PVC expansion); labels and owner are restored. */
 async function ensurePvc(step: Step, desired: V1PersistentVolumeClaim, live: V1PersistentVolumeClaim) {
-  const patch = driftPatch({ metadata: { labels: desired.metadata!.labels, ownerReferences: desired.metadata!.ownerReferences } }, live as Json);
+  const patch = driftPatch(
+    { metadata: { labels: desired.metadata!.labels, ownerReferences: desired.metadata!.ownerReferences } },
+    live as Json,
+  );
   const want = desired.spec!.resources!.requests!.storage!;
   const have = live.spec?.resources?.requests?.storage;
   const grow = have !== undefined && isLarger(want, have);
   if (!patch && !grow) return;
   const body: Json = { ...(patch ?? {}), ...(grow ? { spec: { resources: { requests: { storage: want } } } } : {}) };
-  await step.patch(PVC, live, body, grow ? "StorageExpanded" : "Updated", grow ? `requested ${want} for PVC ${live.metadata!.name} (was ${have})` : `restored labels and owner of PVC ${live.metadata!.name}`);
+  await step.patch(
+    PVC,
+    live,
+    body,
+    grow ? "StorageExpanded" : "Updated",
+    grow
+      ? `requested ${want} for PVC ${live.metadata!.name} (was ${have})`
+      : `restored labels and owner of PVC ${live.metadata!.name}`,
+  );
 }
 
 /**
@@ -374,13 +554,22 @@ async function ensurePvc(step: Step, desired: V1PersistentVolumeClaim, live: V1P
  * ordinal first, the leader last after leadership moved to an updated follower; and only when
  * every Pod is ready and every updated node has caught up (`/readyz?sync`).
  */
-async function rollOutdated(step: Step, c: ClusterView, pods: V1Pod[], desiredHashes: Map<string, string>, view: RqliteView | undefined): Promise<boolean> {
+async function rollOutdated(
+  step: Step,
+  c: ClusterView,
+  pods: V1Pod[],
+  desiredHashes: Map<string, string>,
+  view: RqliteView | undefined,
+): Promise<boolean> {
   if (c.spec.updateStrategy.type !== "RollingUpdate") return false;
-  const isOutdated = (p: V1Pod) => desiredHashes.has(p.metadata!.name!) && p.metadata?.annotations?.[SPEC_HASH_ANNOTATION] !== desiredHashes.get(p.metadata!.name!);
+  const isOutdated = (p: V1Pod) =>
+    desiredHashes.has(p.metadata!.name!) &&
+    p.metadata?.annotations?.[SPEC_HASH_ANNOTATION] !== desiredHashes.get(p.metadata!.name!);
   const outdated = pods.filter(isOutdated);
   if (outdated.length === 0) return false;
   if (pods.some((p) => p.metadata?.deletionTimestamp) || !pods.every(isPodReady)) return false;
-  if (!view?.leader) return step.waiting("WaitingForLeader", "rolling update paused: no rqlite node reports a leader", true);
+  if (!view?.leader)
+    return step.waiting("WaitingForLeader", "rolling update paused: no rqlite node reports a leader", true);
   for (const p of pods.filter((x) => !isOutdated(x))) {
     if (!(await step.rq.isSynced(p.metadata!.name!))) {
       return step.waiting("WaitingForSync", `rolling update waits for ${p.metadata!.name} to catch up (/readyz?sync)`);
@@ -390,16 +579,29 @@ async function rollOutdated(step: Step, c: ClusterView, pods: V1Pod[], desiredHa
   const next = [...outdated].sort((a, b) => leaderLast(a) - leaderLast(b) || ordinal(c, b) - ordinal(c, a))[0]!;
   const name = next.metadata!.name!;
   if (name === view.leader) {
-    const target = view.members.find((m) => m.voter && m.ready && m.id !== name && pods.some((p) => p.metadata!.name === m.id && !isOutdated(p)))
-      ?? view.members.find((m) => m.voter && m.ready && m.id !== name);
+    const target =
+      view.members.find(
+        (m) => m.voter && m.ready && m.id !== name && pods.some((p) => p.metadata!.name === m.id && !isOutdated(p)),
+      ) ?? view.members.find((m) => m.voter && m.ready && m.id !== name);
     const outcome = target ? await step.rq.transferLeadership(name, target.id) : "unsupported";
     if (outcome !== "unsupported") {
-      return step.waiting("LeadershipTransferred", `moved rqlite leadership from ${name} to ${target!.id} (${outcome}) before updating ${name}`);
+      return step.waiting(
+        "LeadershipTransferred",
+        `moved rqlite leadership from ${name} to ${target!.id} (${outcome}) before updating ${name}`,
+      );
     }
     // rqlited steps down when it is stopped, so the leader's own shutdown hands leadership over.
-    step.record("LeaderStepsDown", `${name} leads and ${target ? `its rqlite version cannot transfer leadership` : "no updated follower is reachable"}; it steps down as its Pod stops`);
+    step.record(
+      "LeaderStepsDown",
+      `${name} leads and ${target ? `its rqlite version cannot transfer leadership` : "no updated follower is reachable"}; it steps down as its Pod stops`,
+    );
   }
-  await step.delete(POD, next, "RollingUpdate", `deleted outdated Pod ${name} to recreate it with the new spec (${outdated.length} outdated)`);
+  await step.delete(
+    POD,
+    next,
+    "RollingUpdate",
+    `deleted outdated Pod ${name} to recreate it with the new spec (${outdated.length} outdated)`,
+  );
   return false;
 }
 
@@ -407,13 +609,26 @@ function ordinal(c: ClusterView, pod: V1Pod): number {
   return parseMemberName(c.name, pod.metadata!.name!)?.ordinal ?? -1;
 }
 
-async function writeStatus(deps: ReconcileDeps, cluster: RqCluster, c: ClusterView, owned: Children, desiredHashes: Map<string, string>, view: RqliteView | undefined) {
+async function writeStatus(
+  deps: ReconcileDeps,
+  cluster: RqCluster,
+  c: ClusterView,
+  owned: Children,
+  desiredHashes: Map<string, string>,
+  view: RqliteView | undefined,
+) {
   const previous = (cluster as { status?: Partial<ClusterStatus> }).status;
-  const wasAvailable = previous?.conditions?.some((x) => x.type === "Available" && x.status === "True") === true ||
+  const wasAvailable =
+    previous?.conditions?.some((x) => x.type === "Available" && x.status === "True") === true ||
     (previous?.phase !== undefined && !["Pending", "Creating"].includes(previous.phase));
-  const status = computeStatus(c, { pods: owned.pods, desiredHashes, wasAvailable, rqlite: view }, previous, deps.now?.() ?? new Date());
+  const status = computeStatus(
+    c,
+    { pods: owned.pods, desiredHashes, wasAvailable, rqlite: view },
+    previous,
+    deps.now?.() ?? new Date(),
+  );
   if (isSubset(status, previous ?? {}) && isSubset(previous ?? {}, status)) return;
-  await deps.writer.patchStatus(refOf(CLUSTER, cluster as KubernetesObject), { status } as Json);
+  await deps.writer.patchStatus(refOf(CLUSTER, cluster as KubernetesObject), { status });
 }
 
 /** True when quantity a is larger than b; unparsable quantities never count as growth. */

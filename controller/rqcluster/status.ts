@@ -52,13 +52,20 @@ export interface Observed {
 }
 
 export function isPodReady(pod: V1Pod): boolean {
-  return !pod.metadata?.deletionTimestamp &&
-    (pod.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
+  return (
+    !pod.metadata?.deletionTimestamp &&
+    (pod.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True")
+  );
 }
 
 const rqliteImage = (pod: V1Pod) => pod.spec?.containers.find((c) => c.name === "rqlite")?.image;
 
-export function computeStatus(c: ClusterView, obs: Observed, previous: Partial<ClusterStatus> | undefined, now: Date): ClusterStatus {
+export function computeStatus(
+  c: ClusterView,
+  obs: Observed,
+  previous: Partial<ClusterStatus> | undefined,
+  now: Date,
+): ClusterStatus {
   const voters = obs.pods.filter((p) => p.metadata?.labels?.[LABEL_ROLE] === "voter");
   const readers = obs.pods.filter((p) => p.metadata?.labels?.[LABEL_ROLE] === "read-only");
   const readyVoters = voters.filter(isPodReady).length;
@@ -83,12 +90,14 @@ export function computeStatus(c: ClusterView, obs: Observed, previous: Partial<C
   else phase = "Running";
 
   const images = new Set(voters.map(rqliteImage).filter(Boolean));
-  const members = obs.rqlite?.members ?? obs.pods.map((p) => ({
-    id: p.metadata!.name!,
-    voter: p.metadata?.labels?.[LABEL_ROLE] === "voter",
-    ready: isPodReady(p),
-    address: `${p.metadata!.name}.${c.headlessService}.${c.namespace}`,
-  }));
+  const members =
+    obs.rqlite?.members ??
+    obs.pods.map((p) => ({
+      id: p.metadata!.name!,
+      voter: p.metadata?.labels?.[LABEL_ROLE] === "voter",
+      ready: isPodReady(p),
+      address: `${p.metadata!.name}.${c.headlessService}.${c.namespace}`,
+    }));
   members.sort((a, b) => a.id.localeCompare(b.id, "en", { numeric: true }));
 
   const progressing = phase === "Creating" || phase === "Scaling" || phase === "Upgrading";
@@ -96,16 +105,48 @@ export function computeStatus(c: ClusterView, obs: Observed, previous: Partial<C
   const degraded = obs.wasAvailable && !allReady && !c.spec.paused && !progressing;
   const conditions: Array<Omit<Condition, "lastTransitionTime">> = [
     available
-      ? { type: "Available", status: "True", reason: "QuorumReady", message: `${readyVoters} of ${desiredVoters} voters ready (quorum ${quorum})` }
-      : { type: "Available", status: "False", reason: "NoQuorum", message: `${readyVoters} of ${desiredVoters} voters ready; quorum needs ${quorum}` },
+      ? {
+          type: "Available",
+          status: "True",
+          reason: "QuorumReady",
+          message: `${readyVoters} of ${desiredVoters} voters ready (quorum ${quorum})`,
+        }
+      : {
+          type: "Available",
+          status: "False",
+          reason: "NoQuorum",
+          message: `${readyVoters} of ${desiredVoters} voters ready; quorum needs ${quorum}`,
+        },
     progressing
-      ? { type: "Progressing", status: "True", reason: phase, message: `${phase.toLowerCase()}: ${voters.length}/${desiredVoters} voters, ${readers.length}/${c.spec.readReplicas} read replicas, ${outdated.length} outdated` }
-      : { type: "Progressing", status: "False", reason: c.spec.paused ? "Paused" : "Converged", message: c.spec.paused ? "spec.paused is true: the operator changes nothing" : "every node matches the spec" },
+      ? {
+          type: "Progressing",
+          status: "True",
+          reason: phase,
+          message: `${phase.toLowerCase()}: ${voters.length}/${desiredVoters} voters, ${readers.length}/${c.spec.readReplicas} read replicas, ${outdated.length} outdated`,
+        }
+      : {
+          type: "Progressing",
+          status: "False",
+          reason: c.spec.paused ? "Paused" : "Converged",
+          message: c.spec.paused ? "spec.paused is true: the operator changes nothing" : "every node matches the spec",
+        },
     degraded
-      ? { type: "Degraded", status: "True", reason: "NodesNotReady", message: `${readyVoters + readyReaders} of ${desiredVoters + c.spec.readReplicas} nodes ready` }
+      ? {
+          type: "Degraded",
+          status: "True",
+          reason: "NodesNotReady",
+          message: `${readyVoters + readyReaders} of ${desiredVoters + c.spec.readReplicas} nodes ready`,
+        }
       : allReady
         ? { type: "Degraded", status: "False", reason: "AllNodesReady", message: "no node is missing or unready" }
-        : { type: "Degraded", status: "False", reason: c.spec.paused ? "Paused" : "NotYetAvailable", message: c.spec.paused ? "spec.paused is true: not judged" : "the cluster has not been available yet; see Progressing" },
+        : {
+            type: "Degraded",
+            status: "False",
+            reason: c.spec.paused ? "Paused" : "NotYetAvailable",
+            message: c.spec.paused
+              ? "spec.paused is true: not judged"
+              : "the cluster has not been available yet; see Progressing",
+          },
   ];
 
   return {
@@ -118,15 +159,20 @@ export function computeStatus(c: ClusterView, obs: Observed, previous: Partial<C
     ...(obs.rqlite?.leader ? { leader: obs.rqlite.leader } : {}),
     ...(images.size === 1 ? { currentImage: [...images][0] } : {}),
     members,
-    conditions: conditions.map((cond) => withTransitionTime({ ...cond, observedGeneration: c.generation }, previous?.conditions, now)),
+    conditions: conditions.map((cond) =>
+      withTransitionTime({ ...cond, observedGeneration: c.generation }, previous?.conditions, now),
+    ),
   };
 }
 
 /** A condition keeps its lastTransitionTime until its status changes, as metav1 requires. */
-function withTransitionTime(cond: Omit<Condition, "lastTransitionTime">, previous: Condition[] | undefined, now: Date): Condition {
+function withTransitionTime(
+  cond: Omit<Condition, "lastTransitionTime">,
+  previous: Condition[] | undefined,
+  now: Date,
+): Condition {
   const before = previous?.find((p) => p.type === cond.type);
-  const lastTransitionTime = before && before.status === cond.status
-    ? before.lastTransitionTime
-    : now.toISOString().replace(/\.\d+Z$/, "Z");
+  const lastTransitionTime =
+    before && before.status === cond.status ? before.lastTransitionTime : now.toISOString().replace(/\.\d+Z$/, "Z");
   return { ...cond, lastTransitionTime };
 }

@@ -32,47 +32,60 @@ export type RqliteOps = (c: ClusterView, access: RqliteAccess) => ClusterRqlite;
 
 const CALL_TIMEOUT_MS = 3000;
 
-export const makeRqliteOps = (addressing: Addressing): RqliteOps => (c, access) => {
-  const client = (nodeId: string) => {
-    const scheme = c.spec.tls?.http?.secretName ? "https" : "http";
-    return new RqliteClient(`${scheme}://${nodeAddress(c, nodeId, addressing)}:${HTTP_PORT}`, {
-      nodeId, timeoutMs: CALL_TIMEOUT_MS,
-      ...(access.credentials ? { auth: access.credentials } : {}),
-      ...(access.ca ? { tls: { ca: access.ca } } : {}),
+export const makeRqliteOps =
+  (addressing: Addressing): RqliteOps =>
+  (c, access) => {
+    const client = (nodeId: string) => {
+      const scheme = c.spec.tls?.http?.secretName ? "https" : "http";
+      return new RqliteClient(`${scheme}://${nodeAddress(c, nodeId, addressing)}:${HTTP_PORT}`, {
+        nodeId,
+        timeoutMs: CALL_TIMEOUT_MS,
+        ...(access.credentials ? { auth: access.credentials } : {}),
+        ...(access.ca ? { tls: { ca: access.ca } } : {}),
+      });
+    };
+    const toMember = (n: RqliteNode): Member => ({
+      id: n.id,
+      voter: n.voter,
+      ready: n.reachable,
+      address: n.apiAddr ?? n.addr,
     });
-  };
-  const toMember = (n: RqliteNode): Member => ({ id: n.id, voter: n.voter, ready: n.reachable, address: n.apiAddr ?? n.addr });
 
-  return {
-    async observe(pods) {
-      // Ask the nodes Kubernetes calls ready first; any answering node knows the membership.
-      const ordered = [...pods].sort((a, b) => Number(isReady(b)) - Number(isReady(a)));
-      for (const pod of ordered) {
-        if (pod.metadata?.deletionTimestamp) continue;
-        try {
-          const nodes = await client(pod.metadata!.name!).nodes();
-          const leader = nodes.find((n) => n.leader)?.id;
-          return { ...(leader ? { leader } : {}), members: nodes.map(toMember) };
-        } catch {
-          // This node is down or not started yet; another may answer.
+    return {
+      async observe(pods) {
+        // Ask the nodes Kubernetes calls ready first; any answering node knows the membership.
+        const ordered = [...pods].sort((a, b) => Number(isReady(b)) - Number(isReady(a)));
+        for (const pod of ordered) {
+          if (pod.metadata?.deletionTimestamp) continue;
+          try {
+            const nodes = await client(pod.metadata!.name!).nodes();
+            const leader = nodes.find((n) => n.leader)?.id;
+            return { ...(leader ? { leader } : {}), members: nodes.map(toMember) };
+          } catch {
+            // This node is down or not started yet; another may answer.
+          }
         }
-      }
-      return undefined;
-    },
-    removeNode: (leaderId, nodeId) => client(leaderId).removeNode(nodeId),
-    async transferLeadership(leaderId, toId) {
-      try {
-        return await client(leaderId).transferLeadership(toId);
-      } catch (err) {
-        if (err instanceof RqliteError && err.status === 404) return "unsupported";
-        throw err;
-      }
-    },
-    async isSynced(nodeId) {
-      return client(nodeId).readyz({ sync: true }).then((r) => r.ready, () => false);
-    },
+        return undefined;
+      },
+      removeNode: (leaderId, nodeId) => client(leaderId).removeNode(nodeId),
+      async transferLeadership(leaderId, toId) {
+        try {
+          return await client(leaderId).transferLeadership(toId);
+        } catch (err) {
+          if (err instanceof RqliteError && err.status === 404) return "unsupported";
+          throw err;
+        }
+      },
+      async isSynced(nodeId) {
+        return client(nodeId)
+          .readyz({ sync: true })
+          .then(
+            (r) => r.ready,
+            () => false,
+          );
+      },
+    };
   };
-};
 
 function isReady(pod: V1Pod): boolean {
   return (pod.status?.conditions ?? []).some((x) => x.type === "Ready" && x.status === "True");

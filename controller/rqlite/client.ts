@@ -1,12 +1,41 @@
-import { failure, callName, parseJson, send, statusFailure, type Endpoint, type HttpCall, type HttpReply } from "./transport.js";
+import {
+  failure,
+  callName,
+  parseJson,
+  send,
+  statusFailure,
+  type Endpoint,
+  type HttpCall,
+  type HttpReply,
+} from "./transport.js";
 import { excerpt, RqliteError } from "./errors.js";
 import {
-  readExecuteResults, readNode, readNodes, readRows, readStatus, ShapeError, SqlFailure, storeClosed,
-  type ExecuteResult, type Row, type RqliteNode, type RqliteStatus, type Statement,
+  readExecuteResults,
+  readNode,
+  readNodes,
+  readRows,
+  readStatus,
+  ShapeError,
+  SqlFailure,
+  storeClosed,
+  type ExecuteResult,
+  type Row,
+  type RqliteNode,
+  type RqliteStatus,
+  type Statement,
 } from "./shapes.js";
 
 export { RqliteError, type RqliteErrorKind } from "./errors.js";
-export type { ExecuteResult, RaftMember, RaftState, Row, RqliteNode, RqliteStatus, SqlValue, Statement } from "./shapes.js";
+export type {
+  ExecuteResult,
+  RaftMember,
+  RaftState,
+  Row,
+  RqliteNode,
+  RqliteStatus,
+  SqlValue,
+  Statement,
+} from "./shapes.js";
 
 export interface RqliteClientOptions {
   /** The node's Raft id when known, so errors name it. */
@@ -67,17 +96,26 @@ export class RqliteClient {
 
   constructor(baseUrl: string, opts: RqliteClientOptions = {}) {
     const invalid = (detail: string) =>
-      new RqliteError({ node: baseUrl, ...(opts.nodeId ? { nodeId: opts.nodeId } : {}), call: "new RqliteClient", kind: "invalid-argument", detail });
+      new RqliteError({
+        node: baseUrl,
+        ...(opts.nodeId ? { nodeId: opts.nodeId } : {}),
+        call: "new RqliteClient",
+        kind: "invalid-argument",
+        detail,
+      });
     let url: URL;
     try {
       url = new URL(baseUrl);
     } catch {
       throw invalid(`"${baseUrl}" is not a URL; expected http://HOST:PORT or https://HOST:PORT`);
     }
-    if (url.protocol !== "http:" && url.protocol !== "https:") throw invalid(`scheme ${url.protocol} is not http: or https:`);
-    if (url.pathname !== "/" || url.search || url.username) throw invalid("the base URL must be scheme://host:port only (credentials go in the auth option)");
+    if (url.protocol !== "http:" && url.protocol !== "https:")
+      throw invalid(`scheme ${url.protocol} is not http: or https:`);
+    if (url.pathname !== "/" || url.search || url.username)
+      throw invalid("the base URL must be scheme://host:port only (credentials go in the auth option)");
     if (opts.tls && url.protocol !== "https:") throw invalid("TLS options were given for an http:// URL");
-    if (opts.timeoutMs !== undefined && !(opts.timeoutMs > 0)) throw invalid(`timeoutMs must be positive, got ${opts.timeoutMs}`);
+    if (opts.timeoutMs !== undefined && !(opts.timeoutMs > 0))
+      throw invalid(`timeoutMs must be positive, got ${opts.timeoutMs}`);
     this.baseUrl = url.origin;
     this.timeoutMs = opts.timeoutMs ?? defaultTimeoutMs;
     this.ep = {
@@ -143,8 +181,14 @@ export class RqliteClient {
     if (toId && /cannot step down to the current leader/i.test(text)) return "already-leader";
     // A follower handed a transfer to itself asks its own Raft instead of forwarding to the leader.
     if (toId && /cannot transfer leadership to itself/i.test(text)) {
-      throw failure(this.ep, callName(call), "http", `HTTP ${reply.status}: ${excerpt(text)} (rqlite does not forward a transfer ` +
-        `sent to its own target; send it to the leader or another member)`, { status: reply.status, body: excerpt(text) });
+      throw failure(
+        this.ep,
+        callName(call),
+        "http",
+        `HTTP ${reply.status}: ${excerpt(text)} (rqlite does not forward a transfer ` +
+          `sent to its own target; send it to the leader or another member)`,
+        { status: reply.status, body: excerpt(text) },
+      );
     }
     throw statusFailure(this.ep, call, reply);
   }
@@ -161,7 +205,14 @@ export class RqliteClient {
     if (!id) throw failure(this.ep, "DELETE /remove", "invalid-argument", "the node id to remove is empty");
     const { members } = await this.status(opts);
     if (!members.some((m) => m.id === id)) return "not-member";
-    const call = this.call("DELETE", "/remove", "remove", { timeoutMs: Math.max(1, deadline - Date.now()) }, {}, { id });
+    const call = this.call(
+      "DELETE",
+      "/remove",
+      "remove",
+      { timeoutMs: Math.max(1, deadline - Date.now()) },
+      {},
+      { id },
+    );
     this.serverWait(call);
     await this.expectOk(call);
     return "removed";
@@ -172,15 +223,26 @@ export class RqliteClient {
     const call = this.call("GET", "/db/backup", "backup", opts);
     const reply = await this.expectOk(call);
     if (!reply.body.subarray(0, sqliteMagic.length).equals(sqliteMagic)) {
-      throw failure(this.ep, callName(call), "bad-response",
-        `the answer (${reply.body.length} bytes) is not an SQLite file: it does not start with "SQLite format 3"`);
+      throw failure(
+        this.ep,
+        callName(call),
+        "bad-response",
+        `the answer (${reply.body.length} bytes) is not an SQLite file: it does not start with "SQLite format 3"`,
+      );
     }
     return reply.body;
   }
 
   /** POST /db/execute. Rejects with kind "sql" naming the first statement that failed. */
   async execute(statements: Statement[], opts: CallOptions & { transaction?: boolean } = {}): Promise<ExecuteResult[]> {
-    const call = this.call("POST", "/db/execute", "execute", opts, opts.transaction ? { transaction: true } : {}, statements);
+    const call = this.call(
+      "POST",
+      "/db/execute",
+      "execute",
+      opts,
+      opts.transaction ? { transaction: true } : {},
+      statements,
+    );
     if (statements.length === 0) throw failure(this.ep, callName(call), "invalid-argument", "no statements to execute");
     const json = parseJson(this.ep, call, await this.expectOk(call));
     return this.shape(call, () => readExecuteResults(json), statements);
@@ -188,14 +250,29 @@ export class RqliteClient {
 
   /** POST /db/query of one statement; rows come back as objects keyed by column. */
   async query(statement: Statement, opts: QueryOptions = {}): Promise<Row[]> {
-    const call = this.call("POST", "/db/query", "query", opts, { associative: true, level: opts.level ?? "weak" }, [statement]);
+    const call = this.call("POST", "/db/query", "query", opts, { associative: true, level: opts.level ?? "weak" }, [
+      statement,
+    ]);
     const json = parseJson(this.ep, call, await this.expectOk(call));
     return this.shape(call, () => readRows(json), [statement]);
   }
 
-  private call(method: HttpCall["method"], path: string, perm: string, opts: CallOptions,
-    query: HttpCall["query"] = {}, json?: unknown): HttpCall {
-    return { method, path, perm, query, timeoutMs: opts.timeoutMs ?? this.timeoutMs, ...(json === undefined ? {} : { json }) };
+  private call(
+    method: HttpCall["method"],
+    path: string,
+    perm: string,
+    opts: CallOptions,
+    query: HttpCall["query"] = {},
+    json?: unknown,
+  ): HttpCall {
+    return {
+      method,
+      path,
+      perm,
+      query,
+      timeoutMs: opts.timeoutMs ?? this.timeoutMs,
+      ...(json === undefined ? {} : { json }),
+    };
   }
 
   /**
@@ -219,7 +296,8 @@ export class RqliteClient {
       return read();
     } catch (err) {
       if (err instanceof SqlFailure) {
-        const which = err.index < 0 ? "the request" : `statement ${err.index + 1} (${sqlText(statements?.[err.index])})`;
+        const which =
+          err.index < 0 ? "the request" : `statement ${err.index + 1} (${sqlText(statements?.[err.index])})`;
         throw failure(this.ep, callName(call), "sql", `${which} failed: ${err.message}`, { cause: err });
       }
       const detail = err instanceof ShapeError ? err.message : String(err);
@@ -229,6 +307,6 @@ export class RqliteClient {
 }
 
 function sqlText(s: Statement | undefined): string {
-  const sql = typeof s === "string" ? s : s?.[0] ?? "";
+  const sql = typeof s === "string" ? s : (s?.[0] ?? "");
   return sql.length > 80 ? `${sql.slice(0, 80)}...` : sql;
 }

@@ -78,7 +78,7 @@ const tlsCodes = /^(CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|ERR_TLS_|ERR_SSL_|
 
 /** Maps a Node socket/TLS error to a kind and a sentence that keeps the errno code. */
 export function classifyTransportError(err: unknown): { kind: RqliteErrorKind; detail: string } {
-  const code = typeof err === "object" && err !== null && "code" in err ? String((err as { code: unknown }).code) : "";
+  const code = typeof err === "object" && err !== null && "code" in err ? String(err.code) : "";
   const message = err instanceof Error ? err.message : String(err);
   if (code === "ECONNREFUSED") return { kind: "connection-refused", detail: `connection refused (${message})` };
   if (tlsCodes.test(code) || /certificate|SSL routines|TLS/i.test(message)) {

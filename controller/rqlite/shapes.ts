@@ -76,13 +76,17 @@ const isObject = (v: unknown): v is Obj => typeof v === "object" && v !== null &
 
 function typed<T>(root: unknown, path: string, want: string, ok: (v: unknown) => v is T): T {
   const v = at(root, path);
-  if (!ok(v)) throw new ShapeError(`${path} is ${v === undefined ? "missing" : `not ${want} (${JSON.stringify(v)?.slice(0, 60)})`}`);
+  if (!ok(v))
+    throw new ShapeError(
+      `${path} is ${v === undefined ? "missing" : `not ${want} (${JSON.stringify(v)?.slice(0, 60)})`}`,
+    );
   return v;
 }
 
 const str = (root: unknown, path: string) => typed(root, path, "a string", (v): v is string => typeof v === "string");
 const num = (root: unknown, path: string) => typed(root, path, "a number", (v): v is number => typeof v === "number");
-const bool = (root: unknown, path: string) => typed(root, path, "a boolean", (v): v is boolean => typeof v === "boolean");
+const bool = (root: unknown, path: string) =>
+  typed(root, path, "a boolean", (v): v is boolean => typeof v === "boolean");
 const arr = (root: unknown, path: string) => typed(root, path, "an array", (v): v is unknown[] => Array.isArray(v));
 const optStr = (root: unknown, path: string) => (at(root, path) === undefined ? undefined : str(root, path));
 
@@ -101,7 +105,8 @@ export const storeClosed = (json: unknown) => at(json, "store.open") === false;
 
 export function readStatus(json: unknown): RqliteStatus {
   const state = str(json, "store.raft.state");
-  if (!raftStates.includes(state)) throw new ShapeError(`store.raft.state "${state}" is not one of ${raftStates.join(", ")}`);
+  if (!raftStates.includes(state))
+    throw new ShapeError(`store.raft.state "${state}" is not one of ${raftStates.join(", ")}`);
   const leaderId = str(json, "store.leader.node_id");
   const leaderAddr = str(json, "store.leader.addr");
   return {
@@ -117,11 +122,13 @@ export function readStatus(json: unknown): RqliteStatus {
     commitIndex: num(json, "store.raft.commit_index"),
     lastLogIndex: num(json, "store.raft.last_log_index"),
     dbAppliedIndex: num(json, "store.db_applied_index"),
-    members: arr(json, "store.nodes").map((m, i) => within(`store.nodes.${i}`, () => ({
-      id: str(m, "id"),
-      addr: str(m, "addr"),
-      voter: str(m, "suffrage") === "Voter",
-    }))),
+    members: arr(json, "store.nodes").map((m, i) =>
+      within(`store.nodes.${i}`, () => ({
+        id: str(m, "id"),
+        addr: str(m, "addr"),
+        voter: str(m, "suffrage") === "Voter",
+      })),
+    ),
     version: optStr(json, "build.version") ?? "unknown",
   };
 }
@@ -148,7 +155,10 @@ export const readNodes = (json: unknown): RqliteNode[] =>
 
 /** A statement rqlite rejected; `index` is its position in the request, -1 for the whole request. */
 export class SqlFailure extends Error {
-  constructor(message: string, readonly index: number) {
+  constructor(
+    message: string,
+    readonly index: number,
+  ) {
     super(message);
   }
 }
@@ -165,12 +175,14 @@ function readResults(json: unknown): Obj[] {
 }
 
 export function readExecuteResults(json: unknown): ExecuteResult[] {
-  return readResults(json).map((r, i) => within(`results.${i}`, () => {
-    // A statement that changes no rows (CREATE TABLE) answers {}.
-    const rowsAffected = at(r, "rows_affected") === undefined ? 0 : num(r, "rows_affected");
-    const lastInsertId = at(r, "last_insert_id") === undefined ? undefined : num(r, "last_insert_id");
-    return { rowsAffected, ...(lastInsertId === undefined ? {} : { lastInsertId }) };
-  }));
+  return readResults(json).map((r, i) =>
+    within(`results.${i}`, () => {
+      // A statement that changes no rows (CREATE TABLE) answers {}.
+      const rowsAffected = at(r, "rows_affected") === undefined ? 0 : num(r, "rows_affected");
+      const lastInsertId = at(r, "last_insert_id") === undefined ? undefined : num(r, "last_insert_id");
+      return { rowsAffected, ...(lastInsertId === undefined ? {} : { lastInsertId }) };
+    }),
+  );
 }
 
 /** Rows of the first result of an `?associative` query. */

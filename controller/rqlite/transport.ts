@@ -35,9 +35,21 @@ export interface HttpReply {
 /** The call's name in errors: method and path, without the query. */
 export const callName = (call: Pick<HttpCall, "method" | "path">) => `${call.method} ${call.path}`;
 
-export function failure(ep: Endpoint, call: string, kind: RqliteErrorKind, detail: string,
-  extra: { status?: number; body?: string; cause?: unknown } = {}): RqliteError {
-  return new RqliteError({ node: ep.baseUrl.origin, ...(ep.nodeId ? { nodeId: ep.nodeId } : {}), call, kind, detail, ...extra });
+export function failure(
+  ep: Endpoint,
+  call: string,
+  kind: RqliteErrorKind,
+  detail: string,
+  extra: { status?: number; body?: string; cause?: unknown } = {},
+): RqliteError {
+  return new RqliteError({
+    node: ep.baseUrl.origin,
+    ...(ep.nodeId ? { nodeId: ep.nodeId } : {}),
+    call,
+    kind,
+    detail,
+    ...extra,
+  });
 }
 
 /**
@@ -56,7 +68,8 @@ export function send(ep: Endpoint, call: HttpCall): Promise<HttpReply> {
   const headers: Record<string, string> = {};
   // rqlite's POST /leader reads a target id only when Content-Type is exactly application/json.
   if (body) Object.assign(headers, { "Content-Type": "application/json", "Content-Length": String(body.length) });
-  if (ep.auth) headers.Authorization = `Basic ${Buffer.from(`${ep.auth.username}:${ep.auth.password}`).toString("base64")}`;
+  if (ep.auth)
+    headers.Authorization = `Basic ${Buffer.from(`${ep.auth.username}:${ep.auth.password}`).toString("base64")}`;
 
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -74,14 +87,33 @@ export function send(ep: Endpoint, call: HttpCall): Promise<HttpReply> {
       settle(failure(ep, name, kind, detail, { cause: err }));
     };
 
-    const timer = setTimeout(() => settle(failure(ep, name, "timeout", `timed out after ${call.timeoutMs} ms`)), call.timeoutMs);
-    const tls = url.protocol === "https:" ? { ...(ep.ca ? { ca: ep.ca } : {}), ...(ep.serverName ? { servername: ep.serverName } : {}) } : {};
+    const timer = setTimeout(
+      () => settle(failure(ep, name, "timeout", `timed out after ${call.timeoutMs} ms`)),
+      call.timeoutMs,
+    );
+    const tls =
+      url.protocol === "https:"
+        ? { ...(ep.ca ? { ca: ep.ca } : {}), ...(ep.serverName ? { servername: ep.serverName } : {}) }
+        : {};
     let req: ClientRequest | undefined;
     try {
-      req = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, { method: call.method, headers, agent: false, ...tls });
+      req = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, {
+        method: call.method,
+        headers,
+        agent: false,
+        ...tls,
+      });
     } catch (err) {
       // Node validates options synchronously (e.g. a CA bundle that is not PEM).
-      settle(failure(ep, name, "invalid-argument", `cannot send the request: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
+      settle(
+        failure(
+          ep,
+          name,
+          "invalid-argument",
+          `cannot send the request: ${err instanceof Error ? err.message : String(err)}`,
+          { cause: err },
+        ),
+      );
       return;
     }
 
@@ -91,16 +123,23 @@ export function send(ep: Endpoint, call: HttpCall): Promise<HttpReply> {
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("error", transportFailure);
       res.on("close", () => {
-        if (!res.complete) settle(failure(ep, name, "network", "the connection closed before the whole answer arrived"));
+        if (!res.complete)
+          settle(failure(ep, name, "network", "the connection closed before the whole answer arrived"));
       });
       res.on("end", () => {
         const status = res.statusCode ?? 0;
         const reply = { status, headers: res.headers, body: Buffer.concat(chunks) };
         if (status === 401 || status === 403) {
           const who = ep.auth ? `user "${ep.auth.username}"` : "no credentials";
-          settle(failure(ep, name, "unauthorized",
-            `HTTP ${status} unauthorized: rqlite refused ${who}; the call needs the "${call.perm}" permission`,
-            { status, body: excerpt(reply.body.toString("utf8")) }));
+          settle(
+            failure(
+              ep,
+              name,
+              "unauthorized",
+              `HTTP ${status} unauthorized: rqlite refused ${who}; the call needs the "${call.perm}" permission`,
+              { status, body: excerpt(reply.body.toString("utf8")) },
+            ),
+          );
         } else settle(undefined, reply);
       });
     });
@@ -112,7 +151,10 @@ export function send(ep: Endpoint, call: HttpCall): Promise<HttpReply> {
 export function statusFailure(ep: Endpoint, call: HttpCall, reply: HttpReply): RqliteError {
   const text = excerpt(reply.body.toString("utf8"));
   const kind = /leader not found/i.test(text) ? "no-leader" : "http";
-  return failure(ep, callName(call), kind, `HTTP ${reply.status}${text ? `: ${text}` : ""}`, { status: reply.status, body: text });
+  return failure(ep, callName(call), kind, `HTTP ${reply.status}${text ? `: ${text}` : ""}`, {
+    status: reply.status,
+    body: text,
+  });
 }
 
 /** Parses a JSON body, or rejects with the start of what came instead. */
@@ -121,7 +163,10 @@ export function parseJson(ep: Endpoint, call: HttpCall, reply: HttpReply): unkno
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw failure(ep, callName(call), "bad-response", `the answer is not JSON: "${excerpt(text, 120)}"`,
-      { status: reply.status, body: excerpt(text), cause: err });
+    throw failure(ep, callName(call), "bad-response", `the answer is not JSON: "${excerpt(text, 120)}"`, {
+      status: reply.status,
+      body: excerpt(text),
+      cause: err,
+    });
   }
 }

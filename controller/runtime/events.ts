@@ -40,7 +40,11 @@ const MAX_MESSAGE = 1024;
 const REPEAT_WINDOW_MS = 5 * 60_000;
 const MAX_REMEMBERED = 10_000;
 
-export function makeEventRecorder(client: KubeClient, source: EventSource, onError: (err: unknown) => void): EventRecorder {
+export function makeEventRecorder(
+  client: KubeClient,
+  source: EventSource,
+  onError: (err: unknown) => void,
+): EventRecorder {
   let sequence = 0;
   const lastSent = new Map<string, number>();
   const isRepeat = (key: string) => {
@@ -57,19 +61,32 @@ export function makeEventRecorder(client: KubeClient, source: EventSource, onErr
       const now = new Date().toISOString();
       // Unique per process and call, like client-go's "<object>.<hex timestamp>".
       const name = `${target.name}.${(Date.now() * 1000 + (sequence++ % 1000)).toString(16)}`;
-      client.request({
-        method: "POST",
-        path: resourcePath("v1", "Event", target.namespace),
-        body: {
-          metadata: { name, namespace: target.namespace },
-          involvedObject: { apiVersion: source.involvedApiVersion, kind: source.involvedKind, name: target.name, namespace: target.namespace, uid: target.uid },
-          type, reason, message: message.slice(0, MAX_MESSAGE),
-          source: { component: source.component, host: source.instance },
-          firstTimestamp: now, lastTimestamp: now, count: 1,
-          reportingComponent: source.component, reportingInstance: source.instance,
-        },
-        timeoutMs: 10_000,
-      }).catch(onError);
+      client
+        .request({
+          method: "POST",
+          path: resourcePath("v1", "Event", target.namespace),
+          body: {
+            metadata: { name, namespace: target.namespace },
+            involvedObject: {
+              apiVersion: source.involvedApiVersion,
+              kind: source.involvedKind,
+              name: target.name,
+              namespace: target.namespace,
+              uid: target.uid,
+            },
+            type,
+            reason,
+            message: message.slice(0, MAX_MESSAGE),
+            source: { component: source.component, host: source.instance },
+            firstTimestamp: now,
+            lastTimestamp: now,
+            count: 1,
+            reportingComponent: source.component,
+            reportingInstance: source.instance,
+          },
+          timeoutMs: 10_000,
+        })
+        .catch(onError);
     };
     const pending = new Map<string, { type: "Normal" | "Warning"; reason: string; messages: string[] }>();
     const record = (type: "Normal" | "Warning", reason: string, message: string) => {

@@ -58,7 +58,14 @@ export function objectKey(obj: KubernetesObject): string {
 
 /** WATCH_NAMESPACES as a list ("a, b" → ["a", "b"]); undefined means all namespaces. */
 export function watchNamespacesFromEnv(env: NodeJS.ProcessEnv = process.env): string[] | undefined {
-  const list = [...new Set((env.WATCH_NAMESPACES ?? "").split(",").map((n) => n.trim()).filter(Boolean))];
+  const list = [
+    ...new Set(
+      (env.WATCH_NAMESPACES ?? "")
+        .split(",")
+        .map((n) => n.trim())
+        .filter(Boolean),
+    ),
+  ];
   return list.length ? list : undefined;
 }
 
@@ -137,9 +144,12 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
     await Promise.race([synced, sleep(timeoutMs, stopped.signal)]);
     stopped.abort();
     if (this.hasSynced()) return;
-    const pending = this.scopes.filter((s) => !s.synced)
+    const pending = this.scopes
+      .filter((s) => !s.synced)
       .map((s) => `${s.namespace ?? "all namespaces"}${s.lastError ? ` (last error: ${s.lastError})` : ""}`);
-    throw new Error(`informer for ${this.opts.resource} has not synced ${this.stopper?.signal.aborted ? "before it was stopped" : `within ${timeoutMs} ms`}: ${pending.join(", ")}`);
+    throw new Error(
+      `informer for ${this.opts.resource} has not synced ${this.stopper?.signal.aborted ? "before it was stopped" : `within ${timeoutMs} ms`}: ${pending.join(", ")}`,
+    );
   }
 
   get(namespace: string, name: string): T | undefined {
@@ -256,18 +266,28 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
       abort.abort();
     }, this.watchdogMs);
     try {
-      const events = await this.opts.client.watch<T>(this.collectionPath(scope), {
-        ...this.selectors(),
-        resourceVersion: scope.resourceVersion,
-        allowWatchBookmarks: true,
-        timeoutSeconds: this.opts.watchTimeoutSeconds ?? Math.floor(300 * (1 + Math.random())),
-      }, abort.signal);
+      const events = await this.opts.client.watch<T>(
+        this.collectionPath(scope),
+        {
+          ...this.selectors(),
+          resourceVersion: scope.resourceVersion,
+          allowWatchBookmarks: true,
+          timeoutSeconds: this.opts.watchTimeoutSeconds ?? Math.floor(300 * (1 + Math.random())),
+        },
+        abort.signal,
+      );
       for await (const event of events) {
         watchdog.refresh();
         if (event.type === "ERROR") {
           const status = event.object as { code?: number; reason?: string; message?: string };
           if (status.code === 410) return "gone";
-          throw new KubeApiError(status.code ?? 0, status.reason, "GET", `${this.collectionPath(scope)} (watch)`, status.message ?? "watch error");
+          throw new KubeApiError(
+            status.code ?? 0,
+            status.reason,
+            "GET",
+            `${this.collectionPath(scope)} (watch)`,
+            status.message ?? "watch error",
+          );
         }
         if (event.type !== "BOOKMARK") this.apply(event.type, event.object);
         scope.resourceVersion = event.object.metadata?.resourceVersion ?? scope.resourceVersion;

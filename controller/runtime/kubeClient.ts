@@ -2,8 +2,18 @@ import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } fro
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
 import { performance } from "node:perf_hooks";
 import {
-  createConfiguration, IsomorphicFetchHttpLibrary, KubeConfig, Observable, type HttpMethod, type RequestContext,
-  ServerConfiguration, type ApiConstructor, type ApiType, type Configuration, type HttpLibrary, type ResponseContext,
+  createConfiguration,
+  IsomorphicFetchHttpLibrary,
+  KubeConfig,
+  Observable,
+  type HttpMethod,
+  type RequestContext,
+  ServerConfiguration,
+  type ApiConstructor,
+  type ApiType,
+  type Configuration,
+  type HttpLibrary,
+  type ResponseContext,
 } from "@kubernetes/client-node";
 import type { Registry } from "prom-client";
 import { counter, histogram } from "./metrics.js";
@@ -21,7 +31,9 @@ export function loadKubeConfig(path?: string): KubeConfig {
   else kc.loadFromDefault();
   const server = kc.getCurrentCluster()?.server;
   if (!server || (server === "http://localhost:8080" && !path)) {
-    throw new Error(`no Kubernetes cluster configured: ${path ? `kubeconfig ${path} has no current cluster` : "pass a kubeconfig, set KUBECONFIG, or run in a Pod"}`);
+    throw new Error(
+      `no Kubernetes cluster configured: ${path ? `kubeconfig ${path} has no current cluster` : "pass a kubeconfig, set KUBECONFIG, or run in a Pod"}`,
+    );
   }
   return kc;
 }
@@ -89,14 +101,25 @@ export class KubeClient {
   /** Keep-alive connections for request(), with the TLS material they were made for. */
   private pooled?: { identity: string; agent: HttpAgent };
 
-  constructor(readonly kc: KubeConfig, readonly registry: Registry) {
+  constructor(
+    readonly kc: KubeConfig,
+    readonly registry: Registry,
+  ) {
     this.server = kc.getCurrentCluster()!.server.replace(/\/+$/, "");
     this.host = new URL(this.server).host;
-    this.requests = counter<RequestLabels>(registry, "rest_client_requests_total",
-      "Number of HTTP requests, partitioned by status code, method, and host.", ["code", "method", "host"]);
-    this.latency = histogram<"verb" | "host">(registry, "rest_client_request_duration_seconds",
-      "Request latency in seconds. Broken down by verb, and host.", ["verb", "host"],
-      [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60]);
+    this.requests = counter<RequestLabels>(
+      registry,
+      "rest_client_requests_total",
+      "Number of HTTP requests, partitioned by status code, method, and host.",
+      ["code", "method", "host"],
+    );
+    this.latency = histogram<"verb" | "host">(
+      registry,
+      "rest_client_request_duration_seconds",
+      "Request latency in seconds. Broken down by verb, and host.",
+      ["verb", "host"],
+      [0.005, 0.025, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60],
+    );
     this.httpApi = new CountingHttpLibrary(new IsomorphicFetchHttpLibrary(), (m, c, s) => this.record(m, c, s));
     this.configuration = createConfiguration({
       baseServer: new ServerConfiguration(this.server, {}),
@@ -119,7 +142,11 @@ export class KubeClient {
   async request<T>(req: KubeRequest): Promise<T> {
     const body = req.body === undefined ? undefined : JSON.stringify(req.body);
     const headers: Record<string, string | number> = { Accept: "application/json" };
-    if (body !== undefined) Object.assign(headers, { "Content-Type": req.contentType ?? "application/json", "Content-Length": Buffer.byteLength(body) });
+    if (body !== undefined)
+      Object.assign(headers, {
+        "Content-Type": req.contentType ?? "application/json",
+        "Content-Length": Buffer.byteLength(body),
+      });
     const opts = await this.requestOptions(req.method, headers, req.freshConnection === true);
     // One timer per request, cleared when it settles: AbortSignal.timeout() would keep every
     // finished request's timer (and AbortSignal.any its signals) alive until it fires.
@@ -127,8 +154,13 @@ export class KubeClient {
     const onAbort = () => abort.abort(req.signal?.reason);
     req.signal?.addEventListener("abort", onAbort, { once: true });
     if (req.signal?.aborted) onAbort();
-    const timer = req.timeoutMs === undefined ? undefined
-      : setTimeout(() => abort.abort(new Error(`timed out after ${req.timeoutMs} ms`)), Math.max(1, Math.ceil(req.timeoutMs)));
+    const timer =
+      req.timeoutMs === undefined
+        ? undefined
+        : setTimeout(
+            () => abort.abort(new Error(`timed out after ${req.timeoutMs} ms`)),
+            Math.max(1, Math.ceil(req.timeoutMs)),
+          );
     const started = performance.now();
     try {
       let res: IncomingMessage;
@@ -146,7 +178,8 @@ export class KubeClient {
         throw new Error(`${req.method} ${req.path}: ${(cause as Error).message}`, { cause: err });
       }
       this.record(req.method, String(res.statusCode), (performance.now() - started) / 1000);
-      if (res.statusCode! < 200 || res.statusCode! > 299) throw statusError(res.statusCode!, text, req.method, req.path);
+      if (res.statusCode! < 200 || res.statusCode! > 299)
+        throw statusError(res.statusCode!, text, req.method, req.path);
       return (text ? JSON.parse(text) : undefined) as T;
     } finally {
       clearTimeout(timer);
@@ -160,7 +193,11 @@ export class KubeClient {
    * throws when the connection fails. Aborting works at any point, even before the server
    * answers, which the client's own Watch cannot do.
    */
-  async watch<T>(path: string, query: KubeRequest["query"], signal: AbortSignal): Promise<AsyncIterable<WatchEvent<T>>> {
+  async watch<T>(
+    path: string,
+    query: KubeRequest["query"],
+    signal: AbortSignal,
+  ): Promise<AsyncIterable<WatchEvent<T>>> {
     const url = new URL(this.url(path, { ...query, watch: true }));
     // A watch holds its connection for minutes: its own, not one of the pooled ones.
     const opts: RequestOptions = { method: "GET", headers: { Accept: "application/json" } };
@@ -201,14 +238,19 @@ export class KubeClient {
    * pooled agent is replaced when the TLS material changes and after a failed request. The
    * connections of a replaced pool close once idle.
    */
-  private async requestOptions(method: string, headers: Record<string, string | number>, fresh: boolean): Promise<RequestOptions> {
+  private async requestOptions(
+    method: string,
+    headers: Record<string, string | number>,
+    fresh: boolean,
+  ): Promise<RequestOptions> {
     const opts: RequestOptions = { method, headers };
     await this.kc.applyToHTTPSOptions(opts);
     // The client's own agent: one connection, closed after the answer; through proxies, the
     // agent that knows how to tunnel.
     if (fresh || this.kc.getCurrentCluster()?.proxyUrl) return opts;
-    const tls = [opts.ca, opts.cert, opts.key, opts.pfx, opts.passphrase, opts.rejectUnauthorized, opts.servername]
-      .map((v) => (Buffer.isBuffer(v) ? v.toString("base64") : v));
+    const tls = [opts.ca, opts.cert, opts.key, opts.pfx, opts.passphrase, opts.rejectUnauthorized, opts.servername].map(
+      (v) => (Buffer.isBuffer(v) ? v.toString("base64") : v),
+    );
     const identity = JSON.stringify(tls);
     if (this.pooled?.identity !== identity) {
       const { ca, cert, key, pfx, passphrase, rejectUnauthorized, servername } = opts;
@@ -216,7 +258,16 @@ export class KubeClient {
       this.pooled = {
         identity,
         agent: this.server.startsWith("https:")
-          ? new HttpsAgent({ ...options, ca, cert, key, pfx, passphrase, servername, ...(rejectUnauthorized === undefined ? {} : { rejectUnauthorized }) })
+          ? new HttpsAgent({
+              ...options,
+              ca,
+              cert,
+              key,
+              pfx,
+              passphrase,
+              servername,
+              ...(rejectUnauthorized === undefined ? {} : { rejectUnauthorized }),
+            })
           : new HttpAgent(options),
       };
     }
@@ -256,17 +307,22 @@ class CountingHttpLibrary implements HttpLibrary {
     const started = performance.now();
     const method = req.getHttpMethod();
     const seconds = () => (performance.now() - started) / 1000;
-    return new Observable(this.inner.send(req).toPromise().then(
-      (res) => {
-        this.record(method, String(res.httpStatusCode), seconds());
-        return res;
-      },
-      (err: unknown) => {
-        // client-go's code label for a request that got no HTTP answer at all.
-        this.record(method, "<error>", seconds());
-        throw err;
-      },
-    ));
+    return new Observable(
+      this.inner
+        .send(req)
+        .toPromise()
+        .then(
+          (res) => {
+            this.record(method, String(res.httpStatusCode), seconds());
+            return res;
+          },
+          (err: unknown) => {
+            // client-go's code label for a request that got no HTTP answer at all.
+            this.record(method, "<error>", seconds());
+            throw err;
+          },
+        ),
+    );
   }
 }
 
@@ -277,7 +333,13 @@ function statusError(code: number, text: string, method: string, path: string): 
   } catch {
     // Not a Status object (a proxy's HTML page, say); the raw text is the detail.
   }
-  return new KubeApiError(code, status.reason, method, path, status.message ?? (text.trim().slice(0, 500) || "no body"));
+  return new KubeApiError(
+    code,
+    status.reason,
+    method,
+    path,
+    status.message ?? (text.trim().slice(0, 500) || "no body"),
+  );
 }
 
 /** Splits a stream of newline-delimited JSON into parsed objects; ends quietly once aborted. */

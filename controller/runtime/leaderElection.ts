@@ -105,10 +105,15 @@ export class LeaderElector {
     this.retryPeriodSeconds = opts.retryPeriodSeconds ?? leaderElectionDefaults.retryPeriodSeconds;
     this.validate();
     this.path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(opts.namespace)}/leases`;
-    this.log = opts.logger ?? componentLogger("leader-election", { lease: `${opts.namespace}/${opts.leaseName}`, identity: this.identity });
-    this.status = gauge(opts.registry, "leader_election_master_status",
+    this.log =
+      opts.logger ??
+      componentLogger("leader-election", { lease: `${opts.namespace}/${opts.leaseName}`, identity: this.identity });
+    this.status = gauge(
+      opts.registry,
+      "leader_election_master_status",
       "Gauge of if the reporting system is master of the relevant lease, 0 indicates backup, 1 indicates master. 'name' is the string used to identify the lease. Please make sure to group by name.",
-      ["name"]);
+      ["name"],
+    );
     this.setLeading(false);
   }
 
@@ -127,7 +132,8 @@ export class LeaderElector {
    * resolves saying which. Call it once per elector.
    */
   async run(signal: AbortSignal = new AbortController().signal): Promise<LeadershipEnd> {
-    if (this.running) throw new Error(`leader elector ${this.identity} for lease ${this.opts.leaseName} is already running`);
+    if (this.running)
+      throw new Error(`leader elector ${this.identity} for lease ${this.opts.leaseName} is already running`);
     this.running = true;
     try {
       if (!(await this.acquire(signal))) return "stopped";
@@ -151,9 +157,14 @@ export class LeaderElector {
       spec: { ...this.lease.spec, holderIdentity: "", leaseDurationSeconds: 1, acquireTime: now, renewTime: now },
     };
     try {
-      this.remember(await this.opts.client.request<Lease>({
-        method: "PUT", path: `${this.path}/${this.opts.leaseName}`, body: released, timeoutMs: this.renewDeadlineSeconds * 1000,
-      }));
+      this.remember(
+        await this.opts.client.request<Lease>({
+          method: "PUT",
+          path: `${this.path}/${this.opts.leaseName}`,
+          body: released,
+          timeoutMs: this.renewDeadlineSeconds * 1000,
+        }),
+      );
       this.log.info("released the lease");
       return true;
     } catch (err) {
@@ -179,8 +190,9 @@ export class LeaderElector {
     this.log.info("became leader");
     this.setLeading(true);
     const leadership = new AbortController();
-    const work = (async () => this.opts.onStartedLeading(leadership.signal))()
-      .catch((err: unknown) => this.log.error({ err }, "onStartedLeading failed"));
+    const work = (async () => this.opts.onStartedLeading(leadership.signal))().catch((err: unknown) =>
+      this.log.error({ err }, "onStartedLeading failed"),
+    );
     // On a stop request the work winds down first while renewals go on, as controller-runtime
     // stops its leader election last: the lease stays ours until nothing of ours runs any more.
     const wound = new AbortController();
@@ -223,8 +235,11 @@ export class LeaderElector {
         else this.log.info({ reason: why }, "stopping leadership");
         resolve(end);
       };
-      const arm = () => setTimeout(() => finish("lost", `no successful renewal within ${this.renewDeadlineSeconds} s`),
-        Math.max(0, deadlineAt - performance.now()));
+      const arm = () =>
+        setTimeout(
+          () => finish("lost", `no successful renewal within ${this.renewDeadlineSeconds} s`),
+          Math.max(0, deadlineAt - performance.now()),
+        );
       let deadline = arm();
       const onStop = () => finish("stopped", "stop requested");
       stop.addEventListener("abort", onStop, { once: true });
@@ -266,13 +281,24 @@ export class LeaderElector {
     const name = this.opts.leaseName;
     let current: Lease;
     try {
-      current = await this.opts.client.request<Lease>({ method: "GET", path: `${this.path}/${name}`, timeoutMs: timeoutMs() });
+      current = await this.opts.client.request<Lease>({
+        method: "GET",
+        path: `${this.path}/${name}`,
+        timeoutMs: timeoutMs(),
+      });
     } catch (err) {
       if (!(err instanceof KubeApiError && err.status === 404)) throw err;
       const created: Lease = {
-        apiVersion: "coordination.k8s.io/v1", kind: "Lease",
+        apiVersion: "coordination.k8s.io/v1",
+        kind: "Lease",
         metadata: { name, namespace: this.opts.namespace },
-        spec: { holderIdentity: this.identity, leaseDurationSeconds: this.leaseDurationSeconds, acquireTime: now, renewTime: now, leaseTransitions: 0 },
+        spec: {
+          holderIdentity: this.identity,
+          leaseDurationSeconds: this.leaseDurationSeconds,
+          acquireTime: now,
+          renewTime: now,
+          leaseTransitions: 0,
+        },
       };
       return this.write("POST", this.path, created, timeoutMs(), started);
     }
@@ -297,7 +323,13 @@ export class LeaderElector {
   }
 
   /** Creates or replaces the lease; false when another writer got there first. */
-  private async write(method: "POST" | "PUT", path: string, lease: Lease, timeoutMs: number, started: number): Promise<boolean> {
+  private async write(
+    method: "POST" | "PUT",
+    path: string,
+    lease: Lease,
+    timeoutMs: number,
+    started: number,
+  ): Promise<boolean> {
     try {
       this.remember(await this.opts.client.request<Lease>({ method, path, body: lease, timeoutMs }));
       this.renewedAt = started;
@@ -312,14 +344,25 @@ export class LeaderElector {
   private remember(lease: Lease): void {
     this.lease = lease;
     const spec = lease.spec ?? {};
-    const record = JSON.stringify([spec.holderIdentity, spec.leaseDurationSeconds, spec.acquireTime, spec.renewTime, spec.leaseTransitions]);
+    const record = JSON.stringify([
+      spec.holderIdentity,
+      spec.leaseDurationSeconds,
+      spec.acquireTime,
+      spec.renewTime,
+      spec.leaseTransitions,
+    ]);
     if (this.observed?.record === record) return;
     const holder = spec.holderIdentity ?? "";
     if (holder && holder !== this.observed?.holder) {
       this.log.info({ leader: holder }, "new leader observed");
       this.opts.onNewLeader?.(holder);
     }
-    this.observed = { record, holder, durationMs: (spec.leaseDurationSeconds ?? 0) * 1000, changedAt: performance.now() };
+    this.observed = {
+      record,
+      holder,
+      durationMs: (spec.leaseDurationSeconds ?? 0) * 1000,
+      changedAt: performance.now(),
+    };
   }
 
   /**
@@ -342,12 +385,14 @@ export class LeaderElector {
   private validate(): void {
     const { leaseDurationSeconds: lease, renewDeadlineSeconds: renew, retryPeriodSeconds: retry } = this;
     const problems = [
-      !(Number.isInteger(lease) && lease >= 1) && `leaseDurationSeconds must be a whole number of seconds >= 1, got ${lease}`,
+      !(Number.isInteger(lease) && lease >= 1) &&
+        `leaseDurationSeconds must be a whole number of seconds >= 1, got ${lease}`,
       !(renew > 0) && `renewDeadlineSeconds must be > 0, got ${renew}`,
       !(retry > 0) && `retryPeriodSeconds must be > 0, got ${retry}`,
       !(lease > renew) && `leaseDurationSeconds (${lease}) must be greater than renewDeadlineSeconds (${renew})`,
       // client-go's rule: the deadline must leave room for a jittered retry.
-      !(renew > 1.2 * retry) && `renewDeadlineSeconds (${renew}) must be greater than 1.2 x retryPeriodSeconds (${retry})`,
+      !(renew > 1.2 * retry) &&
+        `renewDeadlineSeconds (${renew}) must be greater than 1.2 x retryPeriodSeconds (${retry})`,
     ].filter(Boolean);
     if (problems.length) throw new Error(`leader election for lease ${this.opts.leaseName}: ${problems.join("; ")}`);
   }

@@ -18,7 +18,11 @@ export function gauge<L extends string>(registry: Registry, name: string, help: 
 }
 
 export function histogram<L extends string>(
-  registry: Registry, name: string, help: string, labelNames: L[], buckets: number[],
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: L[],
+  buckets: number[],
 ): Histogram<L> {
   return registered(registry, name, () => new Histogram({ name, help, labelNames, buckets, registers: [registry] }));
 }

@@ -64,16 +64,34 @@ export class WorkQueue {
     this.metrics = {
       depth: gauge(r, "workqueue_depth", "Current depth of workqueue", [...l]),
       adds: counter(r, "workqueue_adds_total", "Total number of adds handled by workqueue", [...l]),
-      queueDuration: histogram(r, "workqueue_queue_duration_seconds",
-        "How long in seconds an item stays in workqueue before being requested", [...l], durationBuckets),
-      workDuration: histogram(r, "workqueue_work_duration_seconds",
-        "How long in seconds processing an item from workqueue takes.", [...l], durationBuckets),
+      queueDuration: histogram(
+        r,
+        "workqueue_queue_duration_seconds",
+        "How long in seconds an item stays in workqueue before being requested",
+        [...l],
+        durationBuckets,
+      ),
+      workDuration: histogram(
+        r,
+        "workqueue_work_duration_seconds",
+        "How long in seconds processing an item from workqueue takes.",
+        [...l],
+        durationBuckets,
+      ),
       retries: counter(r, "workqueue_retries_total", "Total number of retries handled by workqueue", [...l]),
-      unfinished: gauge(r, "workqueue_unfinished_work_seconds",
+      unfinished: gauge(
+        r,
+        "workqueue_unfinished_work_seconds",
         "How many seconds of work has been done that is in progress and hasn't been observed by work_duration. " +
-        "Large values indicate stuck threads. One can deduce the number of stuck threads by observing the rate at which this increases.", [...l]),
-      longest: gauge(r, "workqueue_longest_running_processor_seconds",
-        "How many seconds has the longest running processor for workqueue been running.", [...l]),
+          "Large values indicate stuck threads. One can deduce the number of stuck threads by observing the rate at which this increases.",
+        [...l],
+      ),
+      longest: gauge(
+        r,
+        "workqueue_longest_running_processor_seconds",
+        "How many seconds has the longest running processor for workqueue been running.",
+        [...l],
+      ),
     };
     this.metrics.depth.set({ name: this.name }, 0);
     // As client-go, refresh the in-progress gauges on a tick rather than on every scrape.
@@ -193,7 +211,10 @@ export class WorkQueue {
           this.forget(key);
         }
       } catch (err) {
-        this.log.error({ key, err: (err as Error).message, requeues: this.numRequeues(key) }, "processing failed; retrying with backoff");
+        this.log.error(
+          { key, err: (err as Error).message, requeues: this.numRequeues(key) },
+          "processing failed; retrying with backoff",
+        );
         this.addRateLimited(key);
       } finally {
         this.done(key);

@@ -44,13 +44,17 @@ function isApiStatus(err: unknown, code: number): boolean {
 
 /** Says which object the failed call was about; KubeApiError already has method, path and reason. */
 function about(action: string, ref: ObjectRef, err: unknown): Error {
-  const e = new Error(`${action} ${ref.kind} ${ref.metadata.namespace}/${ref.metadata.name}: ${(err as Error).message}`, { cause: err });
+  const e = new Error(
+    `${action} ${ref.kind} ${ref.metadata.namespace}/${ref.metadata.name}: ${(err as Error).message}`,
+    { cause: err },
+  );
   return e;
 }
 
 /** Writes as `fieldManager`, which names the controller in managedFields. */
 export function makeWriter(client: KubeClient, fieldManager: string): Writer {
-  const pathOf = (ref: ObjectRef, sub = "") => resourcePath(ref.apiVersion, ref.kind, ref.metadata.namespace, ref.metadata.name) + sub;
+  const pathOf = (ref: ObjectRef, sub = "") =>
+    resourcePath(ref.apiVersion, ref.kind, ref.metadata.namespace, ref.metadata.name) + sub;
   const query = { fieldManager };
   const attempt = async (action: string, ref: ObjectRef, call: () => Promise<unknown>) => {
     try {
@@ -63,34 +67,72 @@ export function makeWriter(client: KubeClient, fieldManager: string): Writer {
   return {
     create: (obj) => {
       const ref = obj as ObjectRef;
-      return attempt("create", ref, () => client.request({
-        method: "POST", path: resourcePath(ref.apiVersion, ref.kind, ref.metadata.namespace), query, body: obj, timeoutMs: WRITE_TIMEOUT_MS,
-      }));
+      return attempt("create", ref, () =>
+        client.request({
+          method: "POST",
+          path: resourcePath(ref.apiVersion, ref.kind, ref.metadata.namespace),
+          query,
+          body: obj,
+          timeoutMs: WRITE_TIMEOUT_MS,
+        }),
+      );
     },
-    patch: (ref, patch) => attempt("patch", ref, () => client.request({
-      method: "PATCH", path: pathOf(ref), query, body: patch, contentType: MERGE_PATCH, timeoutMs: WRITE_TIMEOUT_MS,
-    })),
-    delete: (ref, opts = {}) => attempt("delete", ref, async () => {
-      const body = opts.gracePeriodSeconds === undefined ? undefined : { apiVersion: "v1", kind: "DeleteOptions", gracePeriodSeconds: opts.gracePeriodSeconds };
-      try {
-        await client.request({ method: "DELETE", path: pathOf(ref), body, timeoutMs: WRITE_TIMEOUT_MS });
-      } catch (err) {
-        if (!isApiStatus(err, 404)) throw err;
-      }
-    }),
-    patchStatus: (ref, status) => attempt("patch status of", ref, () => client.request({
-      method: "PATCH", path: pathOf(ref, "/status"), query, body: status, contentType: MERGE_PATCH, timeoutMs: WRITE_TIMEOUT_MS,
-    })),
+    patch: (ref, patch) =>
+      attempt("patch", ref, () =>
+        client.request({
+          method: "PATCH",
+          path: pathOf(ref),
+          query,
+          body: patch,
+          contentType: MERGE_PATCH,
+          timeoutMs: WRITE_TIMEOUT_MS,
+        }),
+      ),
+    delete: (ref, opts = {}) =>
+      attempt("delete", ref, async () => {
+        const body =
+          opts.gracePeriodSeconds === undefined
+            ? undefined
+            : { apiVersion: "v1", kind: "DeleteOptions", gracePeriodSeconds: opts.gracePeriodSeconds };
+        try {
+          await client.request({ method: "DELETE", path: pathOf(ref), body, timeoutMs: WRITE_TIMEOUT_MS });
+        } catch (err) {
+          if (!isApiStatus(err, 404)) throw err;
+        }
+      }),
+    patchStatus: (ref, status) =>
+      attempt("patch status of", ref, () =>
+        client.request({
+          method: "PATCH",
+          path: pathOf(ref, "/status"),
+          query,
+          body: status,
+          contentType: MERGE_PATCH,
+          timeoutMs: WRITE_TIMEOUT_MS,
+        }),
+      ),
     readConfigMap: (namespace, name) => readData(client, "ConfigMap", namespace, name, (d) => d),
-    readSecret: (namespace, name) => readData(client, "Secret", namespace, name,
-      (d) => Object.fromEntries(Object.entries(d).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]))),
+    readSecret: (namespace, name) =>
+      readData(client, "Secret", namespace, name, (d) =>
+        Object.fromEntries(Object.entries(d).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")])),
+      ),
   };
 }
 
-async function readData(client: KubeClient, kind: "ConfigMap" | "Secret", namespace: string, name: string, decode: (d: Record<string, string>) => Record<string, string>): Promise<Record<string, string> | undefined> {
+async function readData(
+  client: KubeClient,
+  kind: "ConfigMap" | "Secret",
+  namespace: string,
+  name: string,
+  decode: (d: Record<string, string>) => Record<string, string>,
+): Promise<Record<string, string> | undefined> {
   const ref = { apiVersion: "v1", kind, metadata: { namespace, name } };
   try {
-    const obj = await client.request<{ data?: Record<string, string> }>({ method: "GET", path: resourcePath("v1", kind, namespace, name), timeoutMs: WRITE_TIMEOUT_MS });
+    const obj = await client.request<{ data?: Record<string, string> }>({
+      method: "GET",
+      path: resourcePath("v1", kind, namespace, name),
+      timeoutMs: WRITE_TIMEOUT_MS,
+    });
     return decode(obj.data ?? {});
   } catch (err) {
     if (isApiStatus(err, 404)) return undefined;

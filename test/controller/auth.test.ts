@@ -5,7 +5,9 @@ const op = { username: "rqlite-operator", password: "s3cret" };
 
 describe("auth: the operator's system user", () => {
   it("adds the operator with every permission and lets probes ask /readyz anonymously", () => {
-    const merged = JSON.parse(mergeUsers(JSON.stringify([{ username: "app", password: "p", perms: ["query"] }]), "users", op));
+    const merged = JSON.parse(
+      mergeUsers(JSON.stringify([{ username: "app", password: "p", perms: ["query"] }]), "users", op),
+    );
     assert.deepEqual(merged, [
       { username: "app", password: "p", perms: ["query"] },
       { username: "*", perms: ["ready"] },
@@ -20,8 +22,14 @@ describe("auth: the operator's system user", () => {
   });
 
   it("rejects what rqlite could not load, naming the Secret and the fix", () => {
-    assert.throws(() => mergeUsers("{", "Secret ns/u key users.json", op), /Secret ns\/u key users\.json is not valid JSON/);
+    assert.throws(
+      () => mergeUsers("{", "Secret ns/u key users.json", op),
+      /Secret ns\/u key users\.json is not valid JSON/,
+    );
     assert.throws(() => mergeUsers('{"a":1}', "S", op), /S must be a JSON list of users/);
-    assert.throws(() => mergeUsers('[{"username":"rqlite-operator"}]', "S", op), /reserves for itself; rename that user/);
+    assert.throws(
+      () => mergeUsers('[{"username":"rqlite-operator"}]', "S", op),
+      /reserves for itself; rename that user/,
+    );
   });
 });

@@ -10,15 +10,33 @@ import { installCRDs } from "../../testenv/crds.js";
 import { eventually as eventuallyWithin } from "../../testenv/eventually.js";
 import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js";
 
-const eventually = <T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 20_000) => eventuallyWithin(what, check, timeoutMs, { intervalMs: 150 });
+const eventually = <T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 20_000) =>
+  eventuallyWithin(what, check, timeoutMs, { intervalMs: 150 });
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const OPERATOR_NS = "rqlite-operator-system";
-const FAST_LEASE = ["--leader-elect", `--leader-election-namespace=${OPERATOR_NS}`, "--lease-duration=4", "--renew-deadline=3", "--retry-period=1"];
+const FAST_LEASE = [
+  "--leader-elect",
+  `--leader-election-namespace=${OPERATOR_NS}`,
+  "--lease-duration=4",
+  "--renew-deadline=3",
+  "--retry-period=1",
+];
 const WRITES = ["POST", "PATCH", "DELETE"];
 
-type Obj = { metadata: { name: string; uid: string; labels?: Record<string, string>; ownerReferences?: Array<{ uid: string; controller?: boolean }>; finalizers?: string[]; deletionTimestamp?: string; annotations?: Record<string, string> }; spec?: any; status?: any };
-
+type Obj = {
+  metadata: {
+    name: string;
+    uid: string;
+    labels?: Record<string, string>;
+    ownerReferences?: Array<{ uid: string; controller?: boolean }>;
+    finalizers?: string[];
+    deletionTimestamp?: string;
+    annotations?: Record<string, string>;
+  };
+  spec?: any;
+  status?: any;
+};
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -35,23 +53,46 @@ describe("controller on the real control plane", function () {
   };
   const list = async (kind: string, selector: string): Promise<Obj[]> =>
     JSON.parse(await cp.kubectlOk(["get", kind, "-n", ns, "-l", selector, "-o", "json"])).items;
-  const podNames = async (cluster: string) => (await list("pods", `rqlite.io/cluster=${cluster}`)).map((p) => p.metadata.name).sort();
+  const podNames = async (cluster: string) =>
+    (await list("pods", `rqlite.io/cluster=${cluster}`)).map((p) => p.metadata.name).sort();
   const apply = (manifest: object) => cp.kubectlOk(["apply", "-f", "-"], { input: JSON.stringify(manifest) });
-  const cluster = (name: string, spec: object) => ({ apiVersion: "rqlite.io/v1alpha1", kind: "RqCluster", metadata: { name, namespace: ns }, spec });
-  const markReady = (pod: string) => cp.kubectlOk(["patch", "pod", pod, "-n", ns, "--subresource=status", "--type=merge",
-    "-p", JSON.stringify({ status: { phase: "Running", conditions: [{ type: "Ready", status: "True" }] } })]);
+  const cluster = (name: string, spec: object) => ({
+    apiVersion: "rqlite.io/v1alpha1",
+    kind: "RqCluster",
+    metadata: { name, namespace: ns },
+    spec,
+  });
+  const markReady = (pod: string) =>
+    cp.kubectlOk([
+      "patch",
+      "pod",
+      pod,
+      "-n",
+      ns,
+      "--subresource=status",
+      "--type=merge",
+      "-p",
+      JSON.stringify({ status: { phase: "Running", conditions: [{ type: "Ready", status: "True" }] } }),
+    ]);
   const markAllReady = async (name: string) => {
     for (const p of await list("pods", `rqlite.io/cluster=${name}`)) {
-      if (!p.status?.conditions?.some((c: { type: string; status: string }) => c.type === "Ready" && c.status === "True")) await markReady(p.metadata.name);
+      if (
+        !p.status?.conditions?.some((c: { type: string; status: string }) => c.type === "Ready" && c.status === "True")
+      )
+        await markReady(p.metadata.name);
     }
   };
-  const writes = (c: ControllerProcess) => Promise.all(WRITES.map((method) => c.counter("rest_client_requests_total", { method }))).then((xs) => xs.reduce((a, b) => a + b, 0));
+  const writes = (c: ControllerProcess) =>
+    Promise.all(WRITES.map((method) => c.counter("rest_client_requests_total", { method }))).then((xs) =>
+      xs.reduce((a, b) => a + b, 0),
+    );
   const status = async (name: string) => (await get("rqc", name))?.status;
 
   before(async () => {
     cp = await sharedControlPlane();
     await installCRDs(cp, [join(root, "crds/rqlite.io_rqclusters.yaml")]);
-    if ((await cp.kubectl(["get", "namespace", OPERATOR_NS])).code !== 0) await cp.kubectlOk(["create", "namespace", OPERATOR_NS]);
+    if ((await cp.kubectl(["get", "namespace", OPERATOR_NS])).code !== 0)
+      await cp.kubectlOk(["create", "namespace", OPERATOR_NS]);
     await cp.kubectlOk(["apply", "-f", join(root, "deploy/base/controller-rbac.yaml")]);
     kubeconfig = await cp.serviceAccountKubeconfig(OPERATOR_NS, "rqlite-operator-controller");
     ns = await createTestNamespace(cp, "ctrl");
@@ -68,7 +109,10 @@ describe("controller on the real control plane", function () {
     await eventually("4 pods", async () => (await podNames("demo")).length === 4);
     const rqc = (await get("rqc", "demo"))!;
     assert.deepEqual(rqc.metadata.finalizers, ["rqlite.io/finalizer"]);
-    const owner = (o: Obj) => o.metadata.ownerReferences?.length === 1 && o.metadata.ownerReferences[0]!.uid === rqc.metadata.uid && o.metadata.ownerReferences[0]!.controller;
+    const owner = (o: Obj) =>
+      o.metadata.ownerReferences?.length === 1 &&
+      o.metadata.ownerReferences[0]!.uid === rqc.metadata.uid &&
+      o.metadata.ownerReferences[0]!.controller;
 
     assert.deepEqual(await podNames("demo"), ["demo-0", "demo-1", "demo-2", "demo-ro-0"]);
     for (const pod of await list("pods", "rqlite.io/cluster=demo")) {
@@ -80,7 +124,11 @@ describe("controller on the real control plane", function () {
       if (pod.metadata.name.includes("-ro-")) assert.ok(args.includes("-raft-non-voter=true"));
       else assert.ok(args.includes("-bootstrap-expect=3"));
       assert.equal(pod.spec.containers[0].image, "rqlite/rqlite:8.43.4");
-      assert.equal(pod.spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.topologyKey, "kubernetes.io/hostname");
+      assert.equal(
+        pod.spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm
+          .topologyKey,
+        "kubernetes.io/hostname",
+      );
       assert.equal(pod.spec.volumes[0].persistentVolumeClaim.claimName, pod.metadata.name);
     }
     const pvcs = await list("pvc", "rqlite.io/cluster=demo");
@@ -89,9 +137,15 @@ describe("controller on the real control plane", function () {
     const headless = (await get("svc", "demo-internal"))!;
     assert.equal(headless.spec.clusterIP, "None");
     assert.equal(headless.spec.publishNotReadyAddresses, true);
-    assert.deepEqual(headless.spec.ports.map((p: { port: number }) => p.port), [4001, 4002]);
+    assert.deepEqual(
+      headless.spec.ports.map((p: { port: number }) => p.port),
+      [4001, 4002],
+    );
     const client = (await get("svc", "demo"))!;
-    assert.deepEqual(client.spec.ports.map((p: { port: number }) => p.port), [4001]);
+    assert.deepEqual(
+      client.spec.ports.map((p: { port: number }) => p.port),
+      [4001],
+    );
     const pdb = (await get("pdb", "demo"))!;
     assert.equal(pdb.spec.maxUnavailable, 1);
     assert.equal(pdb.spec.selector.matchLabels["rqlite.io/role"], "voter");
@@ -102,7 +156,9 @@ describe("controller on the real control plane", function () {
     const creating = await eventually("status", () => status("demo"));
     assert.equal(creating.phase, "Creating");
     await markAllReady("demo");
-    const running = await eventually("phase Running", async () => ((await status("demo"))?.phase === "Running" ? status("demo") : undefined));
+    const running = await eventually("phase Running", async () =>
+      (await status("demo"))?.phase === "Running" ? status("demo") : undefined,
+    );
     assert.equal(running.readyReplicas, 3);
     assert.equal(running.readReplicasReady, 1);
     assert.equal(running.replicas, 3);
@@ -110,7 +166,16 @@ describe("controller on the real control plane", function () {
     assert.match(running.selector, /rqlite\.io\/cluster=demo/);
     const available = running.conditions.find((c: { type: string }) => c.type === "Available");
     assert.equal(available.status, "True");
-    const events = await cp.kubectlOk(["get", "events", "-n", ns, "--field-selector", "involvedObject.name=demo", "-o", "jsonpath={.items[*].reason}"]);
+    const events = await cp.kubectlOk([
+      "get",
+      "events",
+      "-n",
+      ns,
+      "--field-selector",
+      "involvedObject.name=demo",
+      "-o",
+      "jsonpath={.items[*].reason}",
+    ]);
     assert.match(events, /Created/);
   });
 
@@ -122,7 +187,10 @@ describe("controller on the real control plane", function () {
     await cp.kubectlOk(["annotate", "rqc", "demo", "-n", ns, "poke=1"]);
     await cp.kubectlOk(["annotate", "pod", "demo-1", "-n", ns, "poke=1"]);
     await cp.kubectlOk(["annotate", "svc", "demo", "-n", ns, "poke=1"]);
-    await eventually("the pokes to be reconciled", async () => (await a.counter("controller_runtime_reconcile_total")) >= reconcilesBefore + 2);
+    await eventually(
+      "the pokes to be reconciled",
+      async () => (await a.counter("controller_runtime_reconcile_total")) >= reconcilesBefore + 2,
+    );
     await sleep(1500);
     assert.equal(await writes(a), before, "a converged cluster must cause zero writes");
   });
@@ -136,7 +204,9 @@ describe("controller on the real control plane", function () {
     await markReady("demo-3");
     await eventually("demo-4", () => get("pod", "demo-4"));
     await markReady("demo-4");
-    const st = await eventually("5 ready voters", async () => ((await status("demo"))?.readyReplicas === 5 ? status("demo") : undefined));
+    const st = await eventually("5 ready voters", async () =>
+      (await status("demo"))?.readyReplicas === 5 ? status("demo") : undefined,
+    );
     assert.equal(st.phase, "Running");
     assert.equal((await get("pod", "demo-0"))!.metadata.uid, uidBefore, "scaling never rolls existing pods");
     assert.ok((await get("pod", "demo-4"))!.spec.containers[0].args.includes("-bootstrap-expect=3"));
@@ -146,7 +216,13 @@ describe("controller on the real control plane", function () {
     // No rqlited runs in this suite, so no leader can confirm the removal: the Pods must stay.
     // test/e2e runs the real scale-down against real rqlite nodes.
     await cp.kubectlOk(["scale", "rqc", "demo", "-n", ns, "--replicas=3"]);
-    await eventually("a WaitingForLeader warning", async () => (await cp.kubectlOk(["get", "events", "-n", ns, "--field-selector", "reason=WaitingForLeader", "-o", "name"])).trim() !== "");
+    await eventually(
+      "a WaitingForLeader warning",
+      async () =>
+        (
+          await cp.kubectlOk(["get", "events", "-n", ns, "--field-selector", "reason=WaitingForLeader", "-o", "name"])
+        ).trim() !== "",
+    );
     await sleep(1500);
     assert.deepEqual(await podNames("demo"), ["demo-0", "demo-1", "demo-2", "demo-3", "demo-4", "demo-ro-0"]);
     await cp.kubectlOk(["scale", "rqc", "demo", "-n", ns, "--replicas=5"]);
@@ -155,18 +231,38 @@ describe("controller on the real control plane", function () {
   it("recreates a child deleted by hand and restores one edited by hand", async () => {
     const svcUid = (await get("svc", "demo"))!.metadata.uid;
     await cp.kubectlOk(["delete", "svc", "demo", "-n", ns]);
-    await eventually("client Service recreated", async () => {
-      const s = await get("svc", "demo");
-      return s && s.metadata.uid !== svcUid;
-    }, 10_000);
-    await cp.kubectlOk(["patch", "svc", "demo-internal", "-n", ns, "--type=merge", "-p",
-      JSON.stringify({ spec: { publishNotReadyAddresses: false, selector: { extra: "x" } } })]);
-    await eventually("headless Service restored", async () => {
-      const s = (await get("svc", "demo-internal"))!;
-      return s.spec.publishNotReadyAddresses === true && !("extra" in s.spec.selector);
-    }, 10_000);
+    await eventually(
+      "client Service recreated",
+      async () => {
+        const s = await get("svc", "demo");
+        return s && s.metadata.uid !== svcUid;
+      },
+      10_000,
+    );
+    await cp.kubectlOk([
+      "patch",
+      "svc",
+      "demo-internal",
+      "-n",
+      ns,
+      "--type=merge",
+      "-p",
+      JSON.stringify({ spec: { publishNotReadyAddresses: false, selector: { extra: "x" } } }),
+    ]);
+    await eventually(
+      "headless Service restored",
+      async () => {
+        const s = (await get("svc", "demo-internal"))!;
+        return s.spec.publishNotReadyAddresses === true && !("extra" in s.spec.selector);
+      },
+      10_000,
+    );
     await cp.kubectlOk(["label", "pod", "demo-1", "-n", ns, "rqlite.io/role-"]);
-    await eventually("pod label restored", async () => (await get("pod", "demo-1"))!.metadata.labels?.["rqlite.io/role"] === "voter", 10_000);
+    await eventually(
+      "pod label restored",
+      async () => (await get("pod", "demo-1"))!.metadata.labels?.["rqlite.io/role"] === "voter",
+      10_000,
+    );
     await cp.kubectlOk(["patch", "pdb", "demo", "-n", ns, "--type=merge", "-p", '{"spec":{"maxUnavailable":3}}']);
     await eventually("PDB restored", async () => (await get("pdb", "demo"))!.spec.maxUnavailable === 1, 10_000);
   });
@@ -175,9 +271,17 @@ describe("controller on the real control plane", function () {
     const a = controllers[0]!;
     const errorsBefore = await a.counter("controller_runtime_reconcile_errors_total");
     // A Pod the controller does not own squats on the name it needs: creating it gets 409.
-    await apply({ apiVersion: "v1", kind: "Pod", metadata: { name: "squat-0", namespace: ns }, spec: { containers: [{ name: "c", image: "busybox" }] } });
+    await apply({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "squat-0", namespace: ns },
+      spec: { containers: [{ name: "c", image: "busybox" }] },
+    });
     await apply(cluster("squat", { replicas: 1 }));
-    await eventually("a reconcile error", async () => (await a.counter("controller_runtime_reconcile_errors_total")) > errorsBefore);
+    await eventually(
+      "a reconcile error",
+      async () => (await a.counter("controller_runtime_reconcile_errors_total")) > errorsBefore,
+    );
     assert.ok((await a.counter("workqueue_retries_total", { name: "rqcluster" })) > 0);
     await cp.kubectlOk(["delete", "pod", "squat-0", "-n", ns, "--wait=true"]);
     await eventually("the controller's own squat-0", async () => {
@@ -200,7 +304,11 @@ describe("controller on the real control plane", function () {
     await cp.kubectlOk(["delete", "rqc", "squat", "-n", ns, "--wait=true", "--timeout=30s"]);
     const kept = (await get("pvc", "squat-0"))!;
     assert.ok(kept, "Retain keeps the PVC");
-    assert.deepEqual(kept.metadata.ownerReferences ?? [], [], "a retained PVC no longer belongs to the deleted cluster");
+    assert.deepEqual(
+      kept.metadata.ownerReferences ?? [],
+      [],
+      "a retained PVC no longer belongs to the deleted cluster",
+    );
 
     await apply(cluster("gone", { replicas: 1, storage: { reclaimPolicy: "Delete" } }));
     await eventually("gone-0 PVC", () => get("pvc", "gone-0"));
@@ -249,8 +357,20 @@ describe("controller on the real control plane", function () {
     // The restart takes longer than the fast lease's renew deadline, after which a leader must
     // step down; this replica's lease outlasts it, so its informers have to resume by themselves.
     await controllers[2]!.stop();
-    controllers.push(await startController({ kubeconfig, logDir: cp.dir, name: "controller-d",
-      args: ["--leader-elect", `--leader-election-namespace=${OPERATOR_NS}`, "--lease-duration=40", "--renew-deadline=30", "--retry-period=1"] }));
+    controllers.push(
+      await startController({
+        kubeconfig,
+        logDir: cp.dir,
+        name: "controller-d",
+        args: [
+          "--leader-elect",
+          `--leader-election-namespace=${OPERATOR_NS}`,
+          "--lease-duration=40",
+          "--renew-deadline=30",
+          "--retry-period=1",
+        ],
+      }),
+    );
     const d = controllers[3]!;
     await eventually("controller-d to lead", () => d.isLeader(), 20_000);
     await cp.restartApiServer();

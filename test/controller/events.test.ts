@@ -7,7 +7,12 @@ import type { ControlPlane } from "../../testenv/controlplane.js";
 import { eventually } from "../../testenv/eventually.js";
 import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js";
 
-const SOURCE = { component: "rqlite-operator", instance: "test", involvedApiVersion: "rqlite.io/v1alpha1", involvedKind: "RqCluster" };
+const SOURCE = {
+  component: "rqlite-operator",
+  instance: "test",
+  involvedApiVersion: "rqlite.io/v1alpha1",
+  involvedKind: "RqCluster",
+};
 
 describe("Event recorder", function () {
   this.timeout(30_000);
@@ -16,9 +21,14 @@ describe("Event recorder", function () {
   let ns: string;
   const errors: unknown[] = [];
 
-  const events = async (object: string) => (await client.request<{ items: CoreV1Event[] }>({
-    method: "GET", path: `/api/v1/namespaces/${ns}/events`, query: { fieldSelector: `involvedObject.name=${object}` },
-  })).items;
+  const events = async (object: string) =>
+    (
+      await client.request<{ items: CoreV1Event[] }>({
+        method: "GET",
+        path: `/api/v1/namespaces/${ns}/events`,
+        query: { fieldSelector: `involvedObject.name=${object}` },
+      })
+    ).items;
 
   before(async () => {
     cp = await sharedControlPlane();
@@ -51,7 +61,11 @@ describe("Event recorder", function () {
   });
 
   it("keeps a combined message within an Event's 1 KiB, saying how many did not fit", async () => {
-    const sink = makeEventRecorder(client, SOURCE, (err) => errors.push(err))({ namespace: ns, name: "many", uid: "uid-many" });
+    const sink = makeEventRecorder(client, SOURCE, (err) => errors.push(err))({
+      namespace: ns,
+      name: "many",
+      uid: "uid-many",
+    });
     for (let i = 0; i < 60; i++) sink.normal("Created", `created PersistentVolumeClaim many-data-${i}`);
     sink.flush();
     const event = await eventually("the Event", async () => (await events("many"))[0]);

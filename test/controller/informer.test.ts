@@ -1,7 +1,13 @@
 import { strict as assert } from "node:assert";
 import { CoreV1Api, type V1ConfigMap } from "@kubernetes/client-node";
 import { Registry } from "prom-client";
-import { Informer, objectKey, watchNamespacesFromEnv, type InformerOptions, type RelistReason } from "../../controller/runtime/informer.js";
+import {
+  Informer,
+  objectKey,
+  watchNamespacesFromEnv,
+  type InformerOptions,
+  type RelistReason,
+} from "../../controller/runtime/informer.js";
 import { KubeClient } from "../../controller/runtime/kubeClient.js";
 import { logger } from "../../controller/runtime/log.js";
 import type { ControlPlane } from "../../testenv/controlplane.js";
@@ -61,7 +67,9 @@ describe("Informer", function () {
   async function watching(namespace: string, ...recs: Array<ReturnType<typeof record>>): Promise<void> {
     const name = `marker-${++markers}`;
     await cm(namespace, name, "1");
-    await eventually(`${name} to arrive through the watch`, () => recs.every((r) => r.has("add", `${namespace}/${name}`)));
+    await eventually(`${name} to arrive through the watch`, () =>
+      recs.every((r) => r.has("add", `${namespace}/${name}`)),
+    );
   }
 
   async function viaProxy(kubeconfig: string): Promise<{ proxy: TcpProxy; kubeconfig: string }> {
@@ -75,11 +83,20 @@ describe("Informer", function () {
     cp = await sharedControlPlane();
     admin = KubeClient.load(new Registry(), cp.kubeconfigPath);
     core = admin.api(CoreV1Api);
-    [nsA, nsB, nsC] = [await createTestNamespace(cp, "inf-a"), await createTestNamespace(cp, "inf-b"), await createTestNamespace(cp, "inf-c")];
+    [nsA, nsB, nsC] = [
+      await createTestNamespace(cp, "inf-a"),
+      await createTestNamespace(cp, "inf-b"),
+      await createTestNamespace(cp, "inf-c"),
+    ];
     await cp.kubectlOk(["create", "serviceaccount", "informer", "-n", nsA]);
     for (const namespace of [nsA, nsB]) {
-      await grantRole(cp, { namespace, role: "cm-reader", serviceAccount: { namespace: nsA, name: "informer" },
-        verbs: ["get", "list", "watch"], resources: ["configmaps"] });
+      await grantRole(cp, {
+        namespace,
+        role: "cm-reader",
+        serviceAccount: { namespace: nsA, name: "informer" },
+        verbs: ["get", "list", "watch"],
+        resources: ["configmaps"],
+      });
     }
     saKubeconfig = await cp.serviceAccountKubeconfig(nsA, "informer");
   });
@@ -91,7 +108,9 @@ describe("Informer", function () {
     proxies = [];
   });
 
-  after(() => { logger.level = process.env.LOG_LEVEL ?? "info"; });
+  after(() => {
+    logger.level = process.env.LOG_LEVEL ?? "info";
+  });
 
   it("lists, then delivers add, update and delete, and keeps the cache, as a namespaced ServiceAccount", async () => {
     await cm(nsA, "before", "1");
@@ -108,13 +127,18 @@ describe("Informer", function () {
     await cm(nsA, "new", "1");
     await eventually("add of new", () => rec.has("add", `${nsA}/new`, "1"));
     await setValue(nsA, "new", "2");
-    await eventually("update of new", () => rec.events.some((e) => e.type === "update" && e.key === `${nsA}/new` && e.value === "2" && e.old === "1"));
+    await eventually("update of new", () =>
+      rec.events.some((e) => e.type === "update" && e.key === `${nsA}/new` && e.value === "2" && e.old === "1"),
+    );
     await remove(nsA, "before");
     await eventually("delete of before", () => rec.has("delete", `${nsA}/before`));
 
     assert.equal(inf.get(nsA, "before"), undefined);
     assert.equal(inf.getByKey(`${nsA}/new`)?.data?.v, "2");
-    assert.deepEqual(inf.list(nsA).map((o) => o.metadata?.name), ["new"]);
+    assert.deepEqual(
+      inf.list(nsA).map((o) => o.metadata?.name),
+      ["new"],
+    );
     assert.deepEqual(rec.lists, ["initial"], "no re-list was needed");
   });
 
@@ -148,7 +172,10 @@ describe("Informer", function () {
     await cm(nsC, "unlabelled", "1");
     await cm(nsC, "labelled", "1", { test: label });
     await cm(nsA, "labelled", "1", { test: label });
-    await eventually("labelled adds in two namespaces", () => rec.has("add", `${nsC}/labelled`) && rec.has("add", `${nsA}/labelled`));
+    await eventually(
+      "labelled adds in two namespaces",
+      () => rec.has("add", `${nsC}/labelled`) && rec.has("add", `${nsA}/labelled`),
+    );
     assert.ok(!rec.has("add", `${nsC}/unlabelled`));
     assert.equal(inf.list().length, 2);
   });
@@ -160,23 +187,43 @@ describe("Informer", function () {
     await cm(nsC, "ix-1", "1", { group: "g1" });
     await cm(nsC, "ix-2", "1", { group: "g1" });
     await cm(nsC, "ix-3", "1", { group: "g2" });
-    const names = (group: string) => inf.byIndex(group).map((o) => o.metadata!.name).sort().join();
+    const names = (group: string) =>
+      inf
+        .byIndex(group)
+        .map((o) => o.metadata!.name)
+        .sort()
+        .join();
     await eventually("all three indexed", () => names("g1") === "ix-1,ix-2" && names("g2") === "ix-3");
-    await core.patchNamespacedConfigMap({ namespace: nsC, name: "ix-2", body: [{ op: "replace", path: "/metadata/labels/group", value: "g2" }] });
+    await core.patchNamespacedConfigMap({
+      namespace: nsC,
+      name: "ix-2",
+      body: [{ op: "replace", path: "/metadata/labels/group", value: "g2" }],
+    });
     await eventually("ix-2 moved to g2", () => names("g2") === "ix-2,ix-3");
     assert.equal(names("g1"), "ix-1");
     await remove(nsC, "ix-1");
     await eventually("ix-1 gone from g1", () => names("g1") === "");
-    assert.ok(inf.list().length >= 2 && inf.list().every((o) => o.metadata?.managedFields === undefined), "no cached object keeps managedFields");
+    assert.ok(
+      inf.list().length >= 2 && inf.list().every((o) => o.metadata?.managedFields === undefined),
+      "no cached object keeps managedFields",
+    );
   });
 
   it("retries a failing list with backoff instead of stopping, and syncs once access is granted", async () => {
     const ns = await createTestNamespace(cp, "inf-late");
     const inf = informer(saKubeconfig, { namespaces: [ns] });
     inf.start();
-    await assert.rejects(inf.waitForSync(800), /has not synced within 800 ms: inf-late-\S+ \(last error: GET .* HTTP 403 Forbidden/);
-    await grantRole(cp, { namespace: ns, role: "cm-reader", serviceAccount: { namespace: nsA, name: "informer" },
-      verbs: ["get", "list", "watch"], resources: ["configmaps"] });
+    await assert.rejects(
+      inf.waitForSync(800),
+      /has not synced within 800 ms: inf-late-\S+ \(last error: GET .* HTTP 403 Forbidden/,
+    );
+    await grantRole(cp, {
+      namespace: ns,
+      role: "cm-reader",
+      serviceAccount: { namespace: nsA, name: "informer" },
+      verbs: ["get", "list", "watch"],
+      resources: ["configmaps"],
+    });
     await inf.waitForSync(10_000);
   });
 
@@ -206,7 +253,11 @@ describe("Informer", function () {
     const frozenAt = Date.now();
     await remove(nsB, "doomed");
     await cm(nsB, "while-frozen", "1");
-    await eventually("the re-list to find the changes", () => rec.has("delete", `${nsB}/doomed`) && rec.has("add", `${nsB}/while-frozen`), 10_000);
+    await eventually(
+      "the re-list to find the changes",
+      () => rec.has("delete", `${nsB}/doomed`) && rec.has("add", `${nsB}/while-frozen`),
+      10_000,
+    );
     const tookMs = Date.now() - frozenAt;
     console.log(`      watchdog (1.5 s) re-listed a silent watch ${(tookMs / 1000).toFixed(1)} s after it froze`);
     assert.deepEqual(rec.lists, ["initial", "watchdog"]);
@@ -233,12 +284,18 @@ describe("Informer", function () {
     await cp.restartApiServer();
     console.log(`      kube-apiserver restarted in ${((Date.now() - restart) / 1000).toFixed(1)} s`);
     await cm(nsA, "after-restart", "1");
-    await eventually("both informers to see the object created after the restart",
-      () => recDirect.has("add", `${nsA}/after-restart`) && recStale.has("add", `${nsA}/after-restart`), 20_000,
-      { state: () => ({ direct: recDirect.lists, stale: recStale.lists }) });
+    await eventually(
+      "both informers to see the object created after the restart",
+      () => recDirect.has("add", `${nsA}/after-restart`) && recStale.has("add", `${nsA}/after-restart`),
+      20_000,
+      { state: () => ({ direct: recDirect.lists, stale: recStale.lists }) },
+    );
     assert.deepEqual(recStale.lists, ["initial", "gone"], "the stale informer re-listed after 410 Gone");
     assert.ok(recDirect.lists.length <= 2, `direct informer lists: ${recDirect.lists.join(",")}`);
     await setValue(nsA, "after-restart", "2");
-    await eventually("updates keep flowing", () => recDirect.has("update", `${nsA}/after-restart`, "2") && recStale.has("update", `${nsA}/after-restart`, "2"));
+    await eventually(
+      "updates keep flowing",
+      () => recDirect.has("update", `${nsA}/after-restart`, "2") && recStale.has("update", `${nsA}/after-restart`, "2"),
+    );
   });
 });

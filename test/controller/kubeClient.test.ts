@@ -42,7 +42,11 @@ describe("KubeClient", function () {
     const client = KubeClient.load(registry, cp.kubeconfigPath);
     const core = client.api(CoreV1Api);
     await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "counted" }, data: { a: "1" } } });
-    await core.patchNamespacedConfigMap({ namespace: ns, name: "counted", body: [{ op: "replace", path: "/data/a", value: "2" }] });
+    await core.patchNamespacedConfigMap({
+      namespace: ns,
+      name: "counted",
+      body: [{ op: "replace", path: "/data/a", value: "2" }],
+    });
     await core.listNamespacedConfigMap({ namespace: ns });
     await assert.rejects(core.readNamespacedConfigMap({ namespace: ns, name: "missing" }), { code: 404 });
     await core.deleteNamespacedConfigMap({ namespace: ns, name: "counted" });
@@ -55,7 +59,10 @@ describe("KubeClient", function () {
     const host = new URL(cp.url).host;
     const exposition = await registry.metrics();
     assert.ok(exposition.includes(`rest_client_requests_total{code="201",method="POST",host="${host}"} 1`), exposition);
-    assert.ok(exposition.includes(`rest_client_request_duration_seconds_count{verb="GET",host="${host}"} 2`), exposition);
+    assert.ok(
+      exposition.includes(`rest_client_request_duration_seconds_count{verb="GET",host="${host}"} 2`),
+      exposition,
+    );
   });
 
   it("two clients on one registry share the metrics", async () => {
@@ -70,10 +77,17 @@ describe("KubeClient", function () {
   it("raw requests return JSON and fail with the Status reason, method and path", async () => {
     const client = KubeClient.load(new Registry(), cp.kubeconfigPath);
     const path = `/api/v1/namespaces/${ns}/configmaps`;
-    const created = await client.request<V1ConfigMap>({ method: "POST", path, body: { metadata: { name: "raw" }, data: { x: "1" } } });
+    const created = await client.request<V1ConfigMap>({
+      method: "POST",
+      path,
+      body: { metadata: { name: "raw" }, data: { x: "1" } },
+    });
     assert.equal(created.metadata?.name, "raw");
     const patched = await client.request<V1ConfigMap>({
-      method: "PATCH", path: `${path}/raw`, body: { data: { x: "2" } }, contentType: "application/merge-patch+json",
+      method: "PATCH",
+      path: `${path}/raw`,
+      body: { data: { x: "2" } },
+      contentType: "application/merge-patch+json",
     });
     assert.equal(patched.data?.x, "2");
     const err = await client.request({ method: "GET", path: `${path}/nope` }).catch((e: unknown) => e);
@@ -89,7 +103,11 @@ describe("KubeClient", function () {
     const core = client.api(CoreV1Api);
     await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: "watched" } } });
     const abort = new AbortController();
-    const events = await client.watch<V1ConfigMap>(`/api/v1/namespaces/${ns}/configmaps`, { fieldSelector: "metadata.name=watched" }, abort.signal);
+    const events = await client.watch<V1ConfigMap>(
+      `/api/v1/namespaces/${ns}/configmaps`,
+      { fieldSelector: "metadata.name=watched" },
+      abort.signal,
+    );
     const seen: string[] = [];
     for await (const e of events) {
       seen.push(`${e.type} ${e.object.metadata?.name}`);
@@ -127,7 +145,10 @@ describe("KubeClient", function () {
       await Promise.all([client.request({ method: "GET", path }), client.request({ method: "GET", path })]);
       assert.equal(proxy.accepted, 2, "two pooled connections");
       proxy.freeze(); // both idle connections now swallow whatever is sent on them
-      await assert.rejects(client.request({ method: "GET", path, timeoutMs: 300 }), new RegExp(`GET ${path}: timed out after 300 ms`));
+      await assert.rejects(
+        client.request({ method: "GET", path, timeoutMs: 300 }),
+        new RegExp(`GET ${path}: timed out after 300 ms`),
+      );
       await client.request({ method: "GET", path, timeoutMs: 5000 });
       assert.equal(proxy.accepted, 3, "the request after the failure opened a new connection");
     } finally {
@@ -140,22 +161,36 @@ describe("KubeClient", function () {
     const kc = loadKubeConfig(cp.kubeconfigPath);
     kc.clusters = kc.clusters.map((c) => ({ ...c, server: `https://127.0.0.1:${port}` }));
     const client = new KubeClient(kc, new Registry());
-    await assert.rejects(client.request({ method: "GET", path: "/api/v1/namespaces" }), /GET \/api\/v1\/namespaces: .*ECONNREFUSED/);
-    await assert.rejects(client.watch("/api/v1/namespaces", {}, new AbortController().signal), /watch \/api\/v1\/namespaces: .*ECONNREFUSED/);
+    await assert.rejects(
+      client.request({ method: "GET", path: "/api/v1/namespaces" }),
+      /GET \/api\/v1\/namespaces: .*ECONNREFUSED/,
+    );
+    await assert.rejects(
+      client.watch("/api/v1/namespaces", {}, new AbortController().signal),
+      /watch \/api\/v1\/namespaces: .*ECONNREFUSED/,
+    );
     assert.equal(await client.requestCount({ code: "<error>" }), 2);
   });
 
   it("loads a kubeconfig file, the in-cluster ServiceAccount, or fails clearly", async () => {
     assert.equal(loadKubeConfig(cp.kubeconfigPath).getCurrentCluster()?.server, cp.url);
-    await withEnv({ KUBECONFIG: cp.kubeconfigPath }, () => assert.equal(loadKubeConfig().getCurrentCluster()?.server, cp.url));
-    await withEnv({ KUBECONFIG: undefined, KUBERNETES_SERVICE_HOST: "127.0.0.1", KUBERNETES_SERVICE_PORT: "6443" }, () => {
-      const kc = loadKubeConfig();
-      assert.equal(kc.getCurrentCluster()?.server, "https://127.0.0.1:6443");
-      assert.equal(kc.getCurrentCluster()?.caFile, "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt");
-    });
+    await withEnv({ KUBECONFIG: cp.kubeconfigPath }, () =>
+      assert.equal(loadKubeConfig().getCurrentCluster()?.server, cp.url),
+    );
+    await withEnv(
+      { KUBECONFIG: undefined, KUBERNETES_SERVICE_HOST: "127.0.0.1", KUBERNETES_SERVICE_PORT: "6443" },
+      () => {
+        const kc = loadKubeConfig();
+        assert.equal(kc.getCurrentCluster()?.server, "https://127.0.0.1:6443");
+        assert.equal(kc.getCurrentCluster()?.caFile, "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt");
+      },
+    );
     const emptyHome = await mkdtemp(join(tmpdir(), "rqo-nohome-"));
     await withEnv({ KUBECONFIG: undefined, KUBERNETES_SERVICE_HOST: undefined, HOME: emptyHome }, () => {
-      assert.throws(() => loadKubeConfig(), /no Kubernetes cluster configured: pass a kubeconfig, set KUBECONFIG, or run in a Pod/);
+      assert.throws(
+        () => loadKubeConfig(),
+        /no Kubernetes cluster configured: pass a kubeconfig, set KUBECONFIG, or run in a Pod/,
+      );
     });
   });
 });

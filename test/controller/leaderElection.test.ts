@@ -3,7 +3,11 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Registry } from "prom-client";
 import { KubeClient } from "../../controller/runtime/kubeClient.js";
-import { LeaderElector, type LeaderElectionOptions, type LeadershipEnd } from "../../controller/runtime/leaderElection.js";
+import {
+  LeaderElector,
+  type LeaderElectionOptions,
+  type LeadershipEnd,
+} from "../../controller/runtime/leaderElection.js";
 import { logger } from "../../controller/runtime/log.js";
 import type { ControlPlane } from "../../testenv/controlplane.js";
 import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js";
@@ -49,14 +53,29 @@ describe("LeaderElector", function () {
 
   const lease = async (name: string) => JSON.parse(await cp.kubectlOk(["get", "lease", name, "-n", ns, "-o", "json"]));
   const masterStatus = async (c: Candidate, name: string) =>
-    (await c.registry.getSingleMetric("leader_election_master_status")!.get()).values.find((v) => v.labels.name === name)?.value;
+    (await c.registry.getSingleMetric("leader_election_master_status")!.get()).values.find(
+      (v) => v.labels.name === name,
+    )?.value;
 
-  function candidate(leaseName: string, identity: string, kubeconfig = saKubeconfig, extra: Partial<LeaderElectionOptions> = {}): Candidate {
+  function candidate(
+    leaseName: string,
+    identity: string,
+    kubeconfig = saKubeconfig,
+    extra: Partial<LeaderElectionOptions> = {},
+  ): Candidate {
     const registry = new Registry();
     const c = { registry, startedAt: [], stoppedAt: [], stop: new AbortController() } as unknown as Candidate;
     c.elector = new LeaderElector({
-      client: KubeClient.load(registry, kubeconfig), registry, namespace: ns, leaseName, identity, ...timings,
-      onStartedLeading: (signal) => { c.startedAt.push(Date.now()); c.leadership = signal; },
+      client: KubeClient.load(registry, kubeconfig),
+      registry,
+      namespace: ns,
+      leaseName,
+      identity,
+      ...timings,
+      onStartedLeading: (signal) => {
+        c.startedAt.push(Date.now());
+        c.leadership = signal;
+      },
       onStoppedLeading: () => c.stoppedAt.push(Date.now()),
       ...extra,
     });
@@ -68,18 +87,27 @@ describe("LeaderElector", function () {
   function electorProcess(leaseName: string, identity: string): ElectorProcess {
     const child = spawn(process.execPath, ["--import", "tsx", fixture], {
       env: {
-        ...process.env, LOG_LEVEL: "warn", KUBECONFIG_PATH: saKubeconfig, LEASE_NAMESPACE: ns, LEASE_NAME: leaseName, IDENTITY: identity,
-        LEASE_DURATION: String(timings.leaseDurationSeconds), RENEW_DEADLINE: String(timings.renewDeadlineSeconds), RETRY_PERIOD: String(timings.retryPeriodSeconds),
+        ...process.env,
+        LOG_LEVEL: "warn",
+        KUBECONFIG_PATH: saKubeconfig,
+        LEASE_NAMESPACE: ns,
+        LEASE_NAME: leaseName,
+        IDENTITY: identity,
+        LEASE_DURATION: String(timings.leaseDurationSeconds),
+        RENEW_DEADLINE: String(timings.renewDeadlineSeconds),
+        RETRY_PERIOD: String(timings.retryPeriodSeconds),
       },
       stdio: ["ignore", "pipe", "inherit"],
     });
     const p: ElectorProcess = {
-      child, identity, events: [],
+      child,
+      identity,
+      events: [],
       exited: new Promise((resolve) => child.once("exit", (code) => resolve(code))),
       when: (event) => p.events.find((e) => e.event === event)?.at,
     };
     let buffered = "";
-    child.stdout!.on("data", (chunk: Buffer) => {
+    child.stdout.on("data", (chunk: Buffer) => {
       buffered += chunk;
       const lines = buffered.split("\n");
       buffered = lines.pop()!;
@@ -114,8 +142,13 @@ describe("LeaderElector", function () {
     cp = await sharedControlPlane();
     ns = await createTestNamespace(cp, "leader");
     await cp.kubectlOk(["create", "serviceaccount", "elector", "-n", ns]);
-    await grantRole(cp, { namespace: ns, role: "lease-holder", serviceAccount: { namespace: ns, name: "elector" },
-      verbs: ["get", "create", "update"], resources: ["leases.coordination.k8s.io"] });
+    await grantRole(cp, {
+      namespace: ns,
+      role: "lease-holder",
+      serviceAccount: { namespace: ns, name: "elector" },
+      verbs: ["get", "create", "update"],
+      resources: ["leases.coordination.k8s.io"],
+    });
     saKubeconfig = await cp.serviceAccountKubeconfig(ns, "elector");
   });
 
@@ -130,18 +163,29 @@ describe("LeaderElector", function () {
     proxies = [];
   });
 
-  after(() => { logger.level = process.env.LOG_LEVEL ?? "info"; });
+  after(() => {
+    logger.level = process.env.LOG_LEVEL ?? "info";
+  });
 
   it("defaults to 15 s lease, 10 s renew deadline, 2 s retry, and rejects inconsistent timings", () => {
     const base = {
-      client: KubeClient.load(new Registry(), cp.kubeconfigPath), registry: new Registry(),
-      namespace: "x", leaseName: "defaults", onStartedLeading: () => {},
+      client: KubeClient.load(new Registry(), cp.kubeconfigPath),
+      registry: new Registry(),
+      namespace: "x",
+      leaseName: "defaults",
+      onStartedLeading: () => {},
     };
     const e = new LeaderElector(base);
     assert.deepEqual([e.leaseDurationSeconds, e.renewDeadlineSeconds, e.retryPeriodSeconds], [15, 10, 2]);
     assert.match(e.identity, /^.+_[0-9a-f-]{36}$/);
-    assert.throws(() => new LeaderElector({ ...base, leaseDurationSeconds: 10 }), /leaseDurationSeconds \(10\) must be greater than renewDeadlineSeconds \(10\)/);
-    assert.throws(() => new LeaderElector({ ...base, renewDeadlineSeconds: 2 }), /must be greater than 1.2 x retryPeriodSeconds/);
+    assert.throws(
+      () => new LeaderElector({ ...base, leaseDurationSeconds: 10 }),
+      /leaseDurationSeconds \(10\) must be greater than renewDeadlineSeconds \(10\)/,
+    );
+    assert.throws(
+      () => new LeaderElector({ ...base, renewDeadlineSeconds: 2 }),
+      /must be greater than 1.2 x retryPeriodSeconds/,
+    );
     assert.throws(() => new LeaderElector({ ...base, leaseDurationSeconds: 15.5 }), /whole number/);
   });
 
@@ -195,9 +239,15 @@ describe("LeaderElector", function () {
     const name = `wind-down-${++leases}`;
     let windDownEnded = 0;
     const a = candidate(name, "a", saKubeconfig, {
-      onStartedLeading: (signal) => new Promise<void>((resolve) => {
-        signal.addEventListener("abort", () => setTimeout(() => { windDownEnded = Date.now(); resolve(); }, 5000));
-      }),
+      onStartedLeading: (signal) =>
+        new Promise<void>((resolve) => {
+          signal.addEventListener("abort", () =>
+            setTimeout(() => {
+              windDownEnded = Date.now();
+              resolve();
+            }, 5000),
+          );
+        }),
     });
     await eventually("a to lead", () => a.elector.isLeader());
     const b = candidate(name, "b");
@@ -213,8 +263,13 @@ describe("LeaderElector", function () {
   it("a leader whose RBAC is revoked stops leading within the renew deadline", async () => {
     const name = `revoked-${++leases}`;
     await cp.kubectlOk(["create", "serviceaccount", "revocable", "-n", ns]);
-    await grantRole(cp, { namespace: ns, role: "revocable-lease", serviceAccount: { namespace: ns, name: "revocable" },
-      verbs: ["get", "create", "update"], resources: ["leases.coordination.k8s.io"] });
+    await grantRole(cp, {
+      namespace: ns,
+      role: "revocable-lease",
+      serviceAccount: { namespace: ns, name: "revocable" },
+      verbs: ["get", "create", "update"],
+      resources: ["leases.coordination.k8s.io"],
+    });
     const a = candidate(name, "a", await cp.serviceAccountKubeconfig(ns, "revocable"));
     await eventually("a to lead", () => a.startedAt.length === 1);
     await sleep(1200); // leading for a while: renewals are succeeding
@@ -284,9 +339,14 @@ describe("LeaderElector", function () {
     await eventually("second to lead", () => second.when("leading") !== undefined, 10_000);
     const takeoverMs = second.when("leading")! - killAt;
     const { leaseDurationSeconds: lease_, retryPeriodSeconds: retry } = timings;
-    console.log(`      SIGKILL takeover between processes: ${takeoverMs} ms (lease ${lease_} s + retry ${retry} s = ${(lease_ + retry) * 1000} ms)`);
+    console.log(
+      `      SIGKILL takeover between processes: ${takeoverMs} ms (lease ${lease_} s + retry ${retry} s = ${(lease_ + retry) * 1000} ms)`,
+    );
     assert.ok(takeoverMs <= (lease_ + retry) * 1000 + 500, `took ${takeoverMs} ms`);
-    assert.ok(takeoverMs >= (lease_ - retry) * 1000 - 200, `the standby waited for the lease to expire (${takeoverMs} ms)`);
+    assert.ok(
+      takeoverMs >= (lease_ - retry) * 1000 - 200,
+      `the standby waited for the lease to expire (${takeoverMs} ms)`,
+    );
     assert.equal((await lease(name)).spec.holderIdentity, "second");
   });
 });

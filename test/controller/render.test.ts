@@ -1,8 +1,18 @@
 import { strict as assert } from "node:assert";
-import { renderClientService, renderHeadlessService, renderPdb, renderPvc } from "../../controller/rqcluster/render/children.js";
+import {
+  renderClientService,
+  renderHeadlessService,
+  renderPdb,
+  renderPvc,
+} from "../../controller/rqcluster/render/children.js";
 import type { ClusterView, DefaultedSpec } from "../../controller/rqcluster/render/cluster.js";
 import { desiredMembers, parseMemberName } from "../../controller/rqcluster/render/members.js";
-import { renderPod, rqlitedArgs, SPEC_HASH_ANNOTATION, type Addressing } from "../../controller/rqcluster/render/pod.js";
+import {
+  renderPod,
+  rqlitedArgs,
+  SPEC_HASH_ANNOTATION,
+  type Addressing,
+} from "../../controller/rqcluster/render/pod.js";
 import { driftPatch, isSubset } from "../../controller/rqcluster/drift.js";
 import { mergeTemplate } from "../../shared/template-merge.js";
 
@@ -10,25 +20,50 @@ const dns: Addressing = { kind: "dns", clusterDomain: "cluster.local" };
 
 function view(spec: Partial<DefaultedSpec> = {}): ClusterView {
   return {
-    name: "demo", namespace: "db", uid: "u-1", generation: 1,
+    name: "demo",
+    namespace: "db",
+    uid: "u-1",
+    generation: 1,
     spec: {
-      replicas: 3, readReplicas: 0, image: "rqlite/rqlite:8.43.4", imagePullPolicy: "IfNotPresent",
+      replicas: 3,
+      readReplicas: 0,
+      image: "rqlite/rqlite:8.43.4",
+      imagePullPolicy: "IfNotPresent",
       storage: { size: "1Gi", reclaimPolicy: "Retain", scaleDownPolicy: "Delete" },
       resources: { requests: { cpu: "100m", memory: "128Mi" } },
       affinity: { podAntiAffinity: "Preferred", topologyKey: "kubernetes.io/hostname" },
-      podDisruptionBudget: { maxUnavailable: 1 }, updateStrategy: { type: "RollingUpdate" }, paused: false,
+      podDisruptionBudget: { maxUnavailable: 1 },
+      updateStrategy: { type: "RollingUpdate" },
+      paused: false,
       ...spec,
-    } as DefaultedSpec,
-    labels: { "app.kubernetes.io/name": "rqlite", "app.kubernetes.io/instance": "demo", "app.kubernetes.io/managed-by": "rqlite-operator", "rqlite.io/cluster": "demo" },
-    headlessService: "demo-internal", clientService: "demo", pdbName: "demo",
-    ownerReference: { apiVersion: "rqlite.io/v1alpha1", kind: "RqCluster", name: "demo", uid: "u-1", controller: true, blockOwnerDeletion: true },
+    },
+    labels: {
+      "app.kubernetes.io/name": "rqlite",
+      "app.kubernetes.io/instance": "demo",
+      "app.kubernetes.io/managed-by": "rqlite-operator",
+      "rqlite.io/cluster": "demo",
+    },
+    headlessService: "demo-internal",
+    clientService: "demo",
+    pdbName: "demo",
+    ownerReference: {
+      apiVersion: "rqlite.io/v1alpha1",
+      kind: "RqCluster",
+      name: "demo",
+      uid: "u-1",
+      controller: true,
+      blockOwnerDeletion: true,
+    },
   };
 }
 
 describe("render: members", () => {
   it("names voters and read replicas and parses them back", () => {
     const ms = desiredMembers("demo", 2, 1);
-    assert.deepEqual(ms.map((m) => m.name), ["demo-0", "demo-1", "demo-ro-0"]);
+    assert.deepEqual(
+      ms.map((m) => m.name),
+      ["demo-0", "demo-1", "demo-ro-0"],
+    );
     assert.deepEqual(parseMemberName("demo", "demo-ro-0"), { name: "demo-ro-0", ordinal: 0, role: "read-only" });
     assert.equal(parseMemberName("demo", "demo-internal"), undefined);
     assert.equal(parseMemberName("demo", "demo-01"), undefined);
@@ -54,33 +89,57 @@ describe("render: pod", () => {
   });
 
   it("marks read replicas as non-voters without bootstrap-expect", () => {
-    const args = rqlitedArgs(view(), { member: { name: "demo-ro-0", ordinal: 0, role: "read-only" }, bootstrapExpect: 3, addressing: dns });
+    const args = rqlitedArgs(view(), {
+      member: { name: "demo-ro-0", ordinal: 0, role: "read-only" },
+      bootstrapExpect: 3,
+      addressing: dns,
+    });
     assert.ok(args.includes("-raft-non-voter=true"));
-    assert.equal(args.some((a) => a.startsWith("-bootstrap-expect")), false);
+    assert.equal(
+      args.some((a) => a.startsWith("-bootstrap-expect")),
+      false,
+    );
   });
 
   it("uses loopback addresses and a join list in static addressing", () => {
-    const addressing: Addressing = { kind: "static", addressOf: (_ns, n) => `127.0.1.${Number(n.split("-").pop()) + 1}` };
+    const addressing: Addressing = {
+      kind: "static",
+      addressOf: (_ns, n) => `127.0.1.${Number(n.split("-").pop()) + 1}`,
+    };
     const args = rqlitedArgs(view(), { member: voter, bootstrapExpect: 3, addressing });
     assert.ok(args.includes("-http-addr=127.0.1.2:4001"));
     assert.ok(args.includes("-join=127.0.1.1:4002,127.0.1.2:4002,127.0.1.3:4002"));
   });
 
   it("mounts auth and TLS Secrets and passes them as flags", () => {
-    const c = view({ auth: { secretName: "users" }, tls: { http: { secretName: "h" }, node: { secretName: "n" } } } as Partial<DefaultedSpec>);
+    const c = view({ auth: { secretName: "users" }, tls: { http: { secretName: "h" }, node: { secretName: "n" } } });
     const pod = renderPod(c, { member: voter, bootstrapExpect: 3, addressing: dns });
     const ct = pod.spec!.containers[0]!;
     assert.ok(ct.args!.includes("-auth=/rqlite/auth/users.json"));
     assert.ok(ct.args!.includes("-http-cert=/rqlite/tls/http/tls.crt"));
     assert.ok(ct.args!.includes("-node-ca-cert=/rqlite/tls/node/ca.crt"));
-    assert.deepEqual(pod.spec!.volumes!.map((v) => v.secret?.secretName ?? v.name), ["data", "demo-operator-auth", "h", "n"]);
+    assert.deepEqual(
+      pod.spec!.volumes!.map((v) => v.secret?.secretName ?? v.name),
+      ["data", "demo-operator-auth", "h", "n"],
+    );
     assert.equal(ct.readinessProbe!.httpGet!.scheme, "HTTPS");
   });
 
   it("spreads nodes per affinity", () => {
-    const req = renderPod(view({ affinity: { podAntiAffinity: "Required", topologyKey: "zone" } }), { member: voter, bootstrapExpect: 3, addressing: dns });
-    assert.equal(req.spec!.affinity!.podAntiAffinity!.requiredDuringSchedulingIgnoredDuringExecution![0]!.topologyKey, "zone");
-    const none = renderPod(view({ affinity: { podAntiAffinity: "None", topologyKey: "zone" } }), { member: voter, bootstrapExpect: 3, addressing: dns });
+    const req = renderPod(view({ affinity: { podAntiAffinity: "Required", topologyKey: "zone" } }), {
+      member: voter,
+      bootstrapExpect: 3,
+      addressing: dns,
+    });
+    assert.equal(
+      req.spec!.affinity!.podAntiAffinity!.requiredDuringSchedulingIgnoredDuringExecution![0]!.topologyKey,
+      "zone",
+    );
+    const none = renderPod(view({ affinity: { podAntiAffinity: "None", topologyKey: "zone" } }), {
+      member: voter,
+      bootstrapExpect: 3,
+      addressing: dns,
+    });
     assert.equal(none.spec!.affinity, undefined);
   });
 
@@ -88,8 +147,12 @@ describe("render: pod", () => {
     const template = {
       metadata: { labels: { team: "db", "rqlite.io/cluster": "hijack" }, annotations: { a: "b" } },
       spec: {
-        hostname: "nope", priorityClassName: "high",
-        containers: [{ name: "rqlite", image: "evil", resources: { limits: { memory: "1Gi" } } }, { name: "sidecar", image: "busybox" }],
+        hostname: "nope",
+        priorityClassName: "high",
+        containers: [
+          { name: "rqlite", image: "evil", resources: { limits: { memory: "1Gi" } } },
+          { name: "sidecar", image: "busybox" },
+        ],
         volumes: [{ name: "scratch", emptyDir: {} }],
       },
     };
@@ -103,13 +166,20 @@ describe("render: pod", () => {
     assert.deepEqual(rq!.resources!.limits, { memory: "1Gi" });
     assert.ok(rq!.readinessProbe, "generated fields of the rqlite container survive");
     assert.equal(side!.name, "sidecar");
-    assert.deepEqual(pod.spec!.volumes!.map((v) => v.name), ["data", "scratch"]);
+    assert.deepEqual(
+      pod.spec!.volumes!.map((v) => v.name),
+      ["data", "scratch"],
+    );
   });
 
   it("hashes what the pod runs: the same inputs give the same hash, a new image a new one", () => {
     const a = renderPod(view(), { member: voter, bootstrapExpect: 3, addressing: dns });
     const b = renderPod(view(), { member: voter, bootstrapExpect: 3, addressing: dns });
-    const c = renderPod(view({ image: "rqlite/rqlite:8.44.0" }), { member: voter, bootstrapExpect: 3, addressing: dns });
+    const c = renderPod(view({ image: "rqlite/rqlite:8.44.0" }), {
+      member: voter,
+      bootstrapExpect: 3,
+      addressing: dns,
+    });
     assert.equal(a.metadata!.annotations![SPEC_HASH_ANNOTATION], b.metadata!.annotations![SPEC_HASH_ANNOTATION]);
     assert.notEqual(a.metadata!.annotations![SPEC_HASH_ANNOTATION], c.metadata!.annotations![SPEC_HASH_ANNOTATION]);
   });
@@ -120,9 +190,18 @@ describe("render: services, PVC, PDB", () => {
     const h = renderHeadlessService(view());
     assert.equal(h.spec!.clusterIP, "None");
     assert.equal(h.spec!.publishNotReadyAddresses, true);
-    assert.deepEqual(h.spec!.ports!.map((p) => [p.name, p.port]), [["http", 4001], ["raft", 4002]]);
+    assert.deepEqual(
+      h.spec!.ports!.map((p) => [p.name, p.port]),
+      [
+        ["http", 4001],
+        ["raft", 4002],
+      ],
+    );
     const s = renderClientService(view());
-    assert.deepEqual(s.spec!.ports!.map((p) => p.port), [4001]);
+    assert.deepEqual(
+      s.spec!.ports!.map((p) => p.port),
+      [4001],
+    );
   });
 
   it("sizes the PVC from storage and leaves the class to the cluster default", () => {
@@ -146,7 +225,9 @@ describe("drift", () => {
   });
 
   it("removes extra keys of maps that must match exactly", () => {
-    const patch = driftPatch({ spec: { selector: { app: "x" } } }, { spec: { selector: { app: "x", extra: "y" } } }, [["spec", "selector"]]);
+    const patch = driftPatch({ spec: { selector: { app: "x" } } }, { spec: { selector: { app: "x", extra: "y" } } }, [
+      ["spec", "selector"],
+    ]);
     assert.deepEqual(patch, { spec: { selector: { app: "x", extra: null } } });
   });
 });
@@ -154,15 +235,36 @@ describe("drift", () => {
 describe("render: template merge", () => {
   it("merges name-keyed lists item by item and keeps generated items the template leaves out", () => {
     const base = { spec: { containers: [{ name: "rqlite", image: "a", env: [{ name: "X", value: "1" }] }] } };
-    const merged = mergeTemplate(base, { spec: { containers: [{ name: "sidecar", image: "b" }, { name: "rqlite", env: [{ name: "Y", value: "2" }] }] } });
-    assert.deepEqual(merged, { spec: { containers: [
-      { name: "rqlite", image: "a", env: [{ name: "X", value: "1" }, { name: "Y", value: "2" }] },
-      { name: "sidecar", image: "b" },
-    ] } });
+    const merged = mergeTemplate(base, {
+      spec: {
+        containers: [
+          { name: "sidecar", image: "b" },
+          { name: "rqlite", env: [{ name: "Y", value: "2" }] },
+        ],
+      },
+    });
+    assert.deepEqual(merged, {
+      spec: {
+        containers: [
+          {
+            name: "rqlite",
+            image: "a",
+            env: [
+              { name: "X", value: "1" },
+              { name: "Y", value: "2" },
+            ],
+          },
+          { name: "sidecar", image: "b" },
+        ],
+      },
+    });
   });
 
   it("deletes with null and replaces unnamed lists, as RFC 7396 does", () => {
-    assert.deepEqual(mergeTemplate({ a: 1, b: { c: 2 }, l: [1, 2] }, { a: null, b: { d: 3 }, l: [3] }), { b: { c: 2, d: 3 }, l: [3] });
+    assert.deepEqual(mergeTemplate({ a: 1, b: { c: 2 }, l: [1, 2] }, { a: null, b: { d: 3 }, l: [3] }), {
+      b: { c: 2, d: 3 },
+      l: [3],
+    });
   });
 
   it("never lets a __proto__ key change prototypes", () => {
@@ -172,7 +274,15 @@ describe("render: template merge", () => {
   });
 
   it("keeps the rqlite container when a template only adds a sidecar", () => {
-    const pod = renderPod(view(), { member: { name: "demo-0", ordinal: 0, role: "voter" }, bootstrapExpect: 3, addressing: dns, template: { spec: { containers: [{ name: "sidecar", image: "busybox" }] } } });
-    assert.deepEqual(pod.spec!.containers.map((c) => c.name), ["rqlite", "sidecar"]);
+    const pod = renderPod(view(), {
+      member: { name: "demo-0", ordinal: 0, role: "voter" },
+      bootstrapExpect: 3,
+      addressing: dns,
+      template: { spec: { containers: [{ name: "sidecar", image: "busybox" }] } },
+    });
+    assert.deepEqual(
+      pod.spec!.containers.map((c) => c.name),
+      ["rqlite", "sidecar"],
+    );
   });
 });

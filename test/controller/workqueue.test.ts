@@ -22,8 +22,12 @@ describe("WorkQueue", () => {
     return q;
   };
 
-  before(() => { logger.level = process.env.LOG_LEVEL ?? "silent"; });
-  after(() => { logger.level = process.env.LOG_LEVEL ?? "info"; });
+  before(() => {
+    logger.level = process.env.LOG_LEVEL ?? "silent";
+  });
+  after(() => {
+    logger.level = process.env.LOG_LEVEL ?? "info";
+  });
   beforeEach(() => {
     registry = new Registry();
     queues = [];
@@ -41,7 +45,7 @@ describe("WorkQueue", () => {
     const got = [await q.get(), await q.get(), await q.get()];
     assert.deepEqual(got, ["a", "b", "c"]);
     assert.equal(await metric(registry, "workqueue_depth", q.name), 0);
-    got.forEach((k) => q.done(k!));
+    got.forEach((k) => q.done(k));
   });
 
   it("never hands one key to two workers; a key re-added while processing runs again after", async () => {
@@ -81,7 +85,9 @@ describe("WorkQueue", () => {
     const gaps = at.slice(1).map((t, i) => t - at[i]!);
     // 5, 10, 20, 40, 80, 160 ms; timers never fire early, and late by only a little here.
     const expected = [5, 10, 20, 40, 80, 160];
-    gaps.forEach((g, i) => assert.ok(g >= expected[i]! - 1, `gap ${i} was ${g.toFixed(1)} ms, expected >= ${expected[i]}`));
+    gaps.forEach((g, i) =>
+      assert.ok(g >= expected[i]! - 1, `gap ${i} was ${g.toFixed(1)} ms, expected >= ${expected[i]}`),
+    );
     assert.ok(gaps[5]! < 160 + 150, `last gap ${gaps[5]!.toFixed(1)} ms is near 160 ms`);
     assert.equal(q.numRequeues("k"), 0, "success forgets the backoff");
     assert.equal(await metric(registry, "workqueue_retries_total", q.name), 6);
@@ -91,7 +97,10 @@ describe("WorkQueue", () => {
     const q = make({ baseDelayMs: 10, maxDelayMs: 40 });
     const delays: number[] = [];
     const original = q.addAfter.bind(q);
-    q.addAfter = (key, ms) => { delays.push(ms); original(key, ms); };
+    q.addAfter = (key, ms) => {
+      delays.push(ms);
+      original(key, ms);
+    };
     for (let i = 0; i < 5; i++) q.addRateLimited("k");
     assert.deepEqual(delays, [10, 20, 40, 40, 40]);
     assert.equal(q.numRequeues("k"), 5);
@@ -104,7 +113,9 @@ describe("WorkQueue", () => {
   it("defaults to controller-runtime's 5 ms base and 1000 s cap", () => {
     const q = make();
     const delays: number[] = [];
-    q.addAfter = (_key, ms) => { delays.push(ms); };
+    q.addAfter = (_key, ms) => {
+      delays.push(ms);
+    };
     for (let i = 0; i < 40; i++) q.addRateLimited("k");
     assert.equal(delays[0], 5);
     assert.equal(delays[1], 10);
@@ -115,7 +126,9 @@ describe("WorkQueue", () => {
     const q = make();
     const seen: Array<[string, number]> = [];
     const t0 = performance.now();
-    q.run(async (key) => { seen.push([key, performance.now() - t0]); });
+    q.run(async (key) => {
+      seen.push([key, performance.now() - t0]);
+    });
     q.addAfter("late-then-early", 400);
     q.addAfter("late-then-early", 60);
     q.addAfter("early-then-late", 60);
@@ -162,12 +175,15 @@ describe("WorkQueue", () => {
   it("reports durations, in-progress work and the longest running processor", async () => {
     const q = make();
     let release!: () => void;
-    const handler: KeyHandler = () => new Promise<void>((r) => { release = r; });
+    const handler: KeyHandler = () =>
+      new Promise<void>((r) => {
+        release = r;
+      });
     q.run(handler);
     q.add("slow");
     await sleep(1100);
-    assert.ok(await metric(registry, "workqueue_longest_running_processor_seconds", q.name) >= 0.5);
-    assert.ok(await metric(registry, "workqueue_unfinished_work_seconds", q.name) >= 0.5);
+    assert.ok((await metric(registry, "workqueue_longest_running_processor_seconds", q.name)) >= 0.5);
+    assert.ok((await metric(registry, "workqueue_unfinished_work_seconds", q.name)) >= 0.5);
     release();
     await q.shutdown();
     const exposition = await registry.metrics();

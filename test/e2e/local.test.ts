@@ -12,13 +12,14 @@ import { isAlive } from "../../testenv/processes.js";
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const run = promisify(execFile);
 
-
 describe("npm run local", function () {
   this.timeout(240_000);
 
   it("brings up a 3-node cluster whose printed kubectl and rqlite lines work, and stops cleanly on Ctrl-C", async () => {
     const child = spawn(process.execPath, ["--import", "tsx", join(root, "local/main.ts")], {
-      cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, TESTENV_QUIET: "1" },
+      cwd: root,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, TESTENV_QUIET: "1" },
     });
     let out = "";
     child.stdout.on("data", (d: Buffer) => (out += d));
@@ -31,17 +32,30 @@ describe("npm run local", function () {
       console.log(`      kubectl apply to Available: ${available[1]} s`);
 
       const kubectlLine = /^ {2}kubectl --kubeconfig (\S+) get rqc,pods,pvc,svc -n default$/m.exec(out)!;
-      const { stdout } = await run("kubectl", ["--kubeconfig", kubectlLine[1]!, "get", "rqc", "demo", "-n", "default", "-o", "jsonpath={.status.phase}"]);
+      const { stdout } = await run("kubectl", [
+        "--kubeconfig",
+        kubectlLine[1]!,
+        "get",
+        "rqc",
+        "demo",
+        "-n",
+        "default",
+        "-o",
+        "jsonpath={.status.phase}",
+      ]);
       assert.equal(stdout, "Running");
 
       const node = /curl -s 'http:\/\/([\d.]+):4001\/db\/query/.exec(out)![1]!;
       assert.match(node, /^127\./, "the printed address is loopback");
       const execute = await fetch(`http://${node}:4001/db/execute`, {
-        method: "POST", headers: { "Content-Type": "application/json" },
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
         body: JSON.stringify(["CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)", "INSERT INTO t(v) VALUES('hello')"]),
       });
       assert.equal(execute.status, 200);
-      const query = await (await fetch(`http://${node}:4001/db/query?level=strong&q=SELECT+v+FROM+t`)).json() as { results: Array<{ values: unknown[][] }> };
+      const query = (await (await fetch(`http://${node}:4001/db/query?level=strong&q=SELECT+v+FROM+t`)).json()) as {
+        results: Array<{ values: unknown[][] }>;
+      };
       assert.deepEqual(query.results[0]!.values, [["hello"]]);
 
       const dir = /--kubeconfig (\/\S+)\/admin\.kubeconfig/.exec(out)![1]!;

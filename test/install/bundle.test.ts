@@ -22,21 +22,32 @@ describe("install: OLM bundle", function () {
   });
 
   it("is up to date with deploy/ and crds/", () => {
-    const stale = Object.entries(rendered).filter(([rel, content]) => {
-      try {
-        return readFileSync(join(BUNDLE_DIR, rel), "utf8") !== content;
-      } catch {
-        return true;
-      }
-    }).map(([rel]) => rel);
+    const stale = Object.entries(rendered)
+      .filter(([rel, content]) => {
+        try {
+          return readFileSync(join(BUNDLE_DIR, rel), "utf8") !== content;
+        } catch {
+          return true;
+        }
+      })
+      .map(([rel]) => rel);
     const extra = committedBundleFiles().filter((rel) => !(rel in rendered));
-    assert.deepEqual([...stale, ...extra], [], `bundle/ is out of date (${[...stale, ...extra].join(", ")}): run \`npm run bundle\` and commit the result`);
+    assert.deepEqual(
+      [...stale, ...extra],
+      [],
+      `bundle/ is out of date (${[...stale, ...extra].join(", ")}): run \`npm run bundle\` and commit the result`,
+    );
   });
 
   it("labels the bundle image with exactly its metadata annotations", () => {
-    const labels = Object.fromEntries([...rendered["bundle.Dockerfile"]!.matchAll(/^LABEL (\S+)=(\S+)$/gm)].map((m) => [m[1], m[2]]));
+    const labels = Object.fromEntries(
+      [...rendered["bundle.Dockerfile"]!.matchAll(/^LABEL (\S+)=(\S+)$/gm)].map((m) => [m[1], m[2]]),
+    );
     assert.deepEqual(labels, BUNDLE_ANNOTATIONS);
-    assert.deepEqual((parse(rendered["metadata/annotations.yaml"]!) as { annotations: unknown }).annotations, BUNDLE_ANNOTATIONS);
+    assert.deepEqual(
+      (parse(rendered["metadata/annotations.yaml"]!) as { annotations: unknown }).annotations,
+      BUNDLE_ANNOTATIONS,
+    );
   });
 
   it("passes operator-framework's validators with the OperatorHub suite, without warnings", async () => {
@@ -50,7 +61,10 @@ describe("install: OLM bundle", function () {
     const dir = mkdtempSync(join(tmpdir(), "rqo-bundle-"));
     try {
       cpSync(BUNDLE_DIR, dir, { recursive: true });
-      const csv = parse(rendered[CSV]!) as { metadata: { annotations: Record<string, string> }; spec: Record<string, unknown> };
+      const csv = parse(rendered[CSV]!) as {
+        metadata: { annotations: Record<string, string> };
+        spec: Record<string, unknown>;
+      };
       csv.metadata.annotations.capabilities = "Mostly Automatic";
       delete csv.spec.icon;
       writeFileSync(join(dir, CSV), stringify(csv));
@@ -64,11 +78,22 @@ describe("install: OLM bundle", function () {
   });
 
   it("installs for all namespaces only, as its webhooks and ClusterRole require", () => {
-    const csv = parse(rendered[CSV]!) as { spec: { installModes: { type: string; supported: boolean }[]; webhookdefinitions: unknown[];
-      install: { spec: { clusterPermissions: unknown[]; deployments: { name: string }[] } } } };
-    assert.deepEqual(csv.spec.installModes.filter((m) => m.supported).map((m) => m.type), ["AllNamespaces"]);
+    const csv = parse(rendered[CSV]!) as {
+      spec: {
+        installModes: { type: string; supported: boolean }[];
+        webhookdefinitions: unknown[];
+        install: { spec: { clusterPermissions: unknown[]; deployments: { name: string }[] } };
+      };
+    };
+    assert.deepEqual(
+      csv.spec.installModes.filter((m) => m.supported).map((m) => m.type),
+      ["AllNamespaces"],
+    );
     assert.equal(csv.spec.webhookdefinitions.length, 3);
     assert.ok(csv.spec.install.spec.clusterPermissions.length > 0);
-    assert.deepEqual(csv.spec.install.spec.deployments.map((d) => d.name).sort(), ["rqlite-operator-controller", "rqlite-operator-webhook"]);
+    assert.deepEqual(csv.spec.install.spec.deployments.map((d) => d.name).sort(), [
+      "rqlite-operator-controller",
+      "rqlite-operator-webhook",
+    ]);
   });
 });

@@ -20,7 +20,13 @@ import type { ControlPlane } from "../../testenv/controlplane.js";
 import { installCRDs } from "../../testenv/crds.js";
 import { ProcessGroup } from "../../testenv/processes.js";
 import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js";
-import { entryPointExists, httpText, servedCertFingerprint, startWebhook, type Running } from "./support/entrypoints.js";
+import {
+  entryPointExists,
+  httpText,
+  servedCertFingerprint,
+  startWebhook,
+  type Running,
+} from "./support/entrypoints.js";
 import { SecretVolume } from "./support/secretVolume.js";
 import { buildTools } from "./support/tools.js";
 
@@ -33,7 +39,12 @@ type Secret = { data: Record<string, string> };
 /** How kubectl shows the validating webhook's field-pathed denial of an operator-owned flag. */
 const OWNED_FLAG_DENIED = /is invalid: spec\.extraArgs\[0\]: Forbidden: flag -node-id is set by the operator/;
 
-async function poll<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000, everyMs = 100): Promise<T> {
+async function poll<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 60_000,
+  everyMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -53,16 +64,18 @@ const fingerprint = (pem: Buffer) => new X509Certificate(pem).fingerprint256;
 
 /** deploy/default's webhook configurations, pointed at 127.0.0.1:port and scoped to `namespace`. */
 function loopbackWebhookConfigurations(objects: K8sObject[], port: number, namespace: string): K8sObject[] {
-  return objects.filter((o) => o.kind.endsWith("WebhookConfiguration")).map((o) => {
-    const copy = structuredClone(o);
-    copy.metadata.name = `${TEST_PREFIX}${o.metadata.name}`;
-    copy.webhooks = (o.webhooks as { clientConfig: { service: { path: string } } }[]).map((w) => ({
-      ...w,
-      clientConfig: { url: `https://127.0.0.1:${port}${w.clientConfig.service.path}` },
-      namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": namespace } },
-    }));
-    return copy;
-  });
+  return objects
+    .filter((o) => o.kind.endsWith("WebhookConfiguration"))
+    .map((o) => {
+      const copy = structuredClone(o);
+      copy.metadata.name = `${TEST_PREFIX}${o.metadata.name}`;
+      copy.webhooks = (o.webhooks as { clientConfig: { service: { path: string } } }[]).map((w) => ({
+        ...w,
+        clientConfig: { url: `https://127.0.0.1:${port}${w.clientConfig.service.path}` },
+        namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": namespace } },
+      }));
+      return copy;
+    });
 }
 
 function rqCluster(namespace: string, name: string, spec: object): string {
@@ -86,7 +99,12 @@ describe("install: cert-manager issues and rotates the webhook certificate", fun
     await installCRDs(cp, [tools.crds("cert-manager"), join(REPO_ROOT, "crds/rqlite.io_rqclusters.yaml")]);
     ns = await createTestNamespace(cp, "cert-manager");
     for (const component of ["controller", "cainjector"]) {
-      group.start(`cert-manager-${component}`, tools.bin("cert-manager"), [component, `--kubeconfig=${cp.kubeconfigPath}`], join(work, `cert-manager-${component}.log`));
+      group.start(
+        `cert-manager-${component}`,
+        tools.bin("cert-manager"),
+        [component, `--kubeconfig=${cp.kubeconfigPath}`],
+        join(work, `cert-manager-${component}.log`),
+      );
     }
     defaults = await kustomize("deploy/default");
   });
@@ -106,14 +124,19 @@ describe("install: cert-manager issues and rotates the webhook certificate", fun
         (o.spec as { ipAddresses?: string[] }).ipAddresses = ["127.0.0.1"];
       }
     }
-    await cp.kubectlOk(["apply", "--server-side", "--field-manager=install-test", "-f", "-"], { input: certManaged.map((o) => stringify(o)).join("---\n") });
+    await cp.kubectlOk(["apply", "--server-side", "--field-manager=install-test", "-f", "-"], {
+      input: certManaged.map((o) => stringify(o)).join("---\n"),
+    });
     const certs = certManaged.filter((o) => o.kind === "Certificate").map((o) => `certificate/${o.metadata.name}`);
     assert.equal(certs.length, 2);
     await cp.kubectlOk(["wait", "-n", NS, "--for=condition=Ready", "--timeout=120s", ...certs], { timeoutMs: 130_000 });
     console.log(`    certificates Ready ${((Date.now() - started) / 1000).toFixed(1)} s after apply`);
     const secret = (await getJson<Secret>(cp, ["secret", "-n", NS, SERVING]))!;
     const served = new X509Certificate(fromB64(secret.data["tls.crt"]!));
-    assert.ok(served.verify(new X509Certificate(fromB64(secret.data["ca.crt"]!)).publicKey), "serving certificate is signed by the CA in ca.crt");
+    assert.ok(
+      served.verify(new X509Certificate(fromB64(secret.data["ca.crt"]!)).publicKey),
+      "serving certificate is signed by the CA in ca.crt",
+    );
     assert.match(served.subjectAltName ?? "", new RegExp(`DNS:rqlite-operator-webhook\\.${NS}\\.svc`));
   });
 
@@ -123,20 +146,32 @@ describe("install: cert-manager issues and rotates the webhook certificate", fun
       this.skip();
     }
     const secret = (await getJson<Secret>(cp, ["secret", "-n", NS, SERVING]))!;
-    volume.update({ "tls.crt": fromB64(secret.data["tls.crt"]!), "tls.key": fromB64(secret.data["tls.key"]!), "ca.crt": fromB64(secret.data["ca.crt"]!) });
+    volume.update({
+      "tls.crt": fromB64(secret.data["tls.crt"]!),
+      "tls.key": fromB64(secret.data["tls.key"]!),
+      "ca.crt": fromB64(secret.data["ca.crt"]!),
+    });
     webhook = await startWebhook(group, volume.dir, work);
 
     const configs = loopbackWebhookConfigurations(defaults, webhook.port, ns);
     for (const c of configs) {
-      for (const w of c.webhooks as { clientConfig: { url: string } }[]) assert.match(w.clientConfig.url, /^https:\/\/127\.0\.0\.1:\d+\//);
+      for (const w of c.webhooks as { clientConfig: { url: string } }[])
+        assert.match(w.clientConfig.url, /^https:\/\/127\.0\.0\.1:\d+\//);
       assert.equal(c.metadata.annotations?.["cert-manager.io/inject-ca-from"], `${NS}/${SERVING}`);
     }
     configNames = configs.map((c) => `${c.kind.toLowerCase()}/${c.metadata.name}`);
-    await cp.kubectlOk(["apply", "--server-side", "--field-manager=install-test", "-f", "-"], { input: configs.map((c) => stringify(c)).join("---\n") });
+    await cp.kubectlOk(["apply", "--server-side", "--field-manager=install-test", "-f", "-"], {
+      input: configs.map((c) => stringify(c)).join("---\n"),
+    });
     const ca = secret.data["ca.crt"]!;
     await poll("cainjector to write ca.crt into every webhook", async () => {
-      const bundles = await Promise.all(configNames.map(async (n) => ((await getJson<{ webhooks: { clientConfig: { caBundle?: string } }[] }>(cp, [n]))?.webhooks ?? [])
-        .map((w) => w.clientConfig.caBundle)));
+      const bundles = await Promise.all(
+        configNames.map(async (n) =>
+          ((await getJson<{ webhooks: { clientConfig: { caBundle?: string } }[] }>(cp, [n]))?.webhooks ?? []).map(
+            (w) => w.clientConfig.caBundle,
+          ),
+        ),
+      );
       const flat = bundles.flat();
       return flat.length === 3 && flat.every((b) => b === ca) ? true : undefined;
     });
@@ -145,24 +180,53 @@ describe("install: cert-manager issues and rotates the webhook certificate", fun
   it("rejects a bad RqCluster at kubectl apply, defaults a good one, and judges only labelled ConfigMaps", async function () {
     if (!webhook) this.skip();
     // The CRD's schema accepts this spec; only the validating webhook knows the flag is owned.
-    const bad = await cp.kubectl(["apply", "-f", "-"], { input: rqCluster(ns, "bad", { replicas: 3, extraArgs: ["-node-id=evil"] }) });
+    const bad = await cp.kubectl(["apply", "-f", "-"], {
+      input: rqCluster(ns, "bad", { replicas: 3, extraArgs: ["-node-id=evil"] }),
+    });
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, OWNED_FLAG_DENIED);
 
-    const good = await cp.kubectlOk(["apply", "--dry-run=server", "-o", "json", "-f", "-"], { input: rqCluster(ns, "good", { replicas: 3 }) });
-    assert.equal((JSON.parse(good) as { spec: { storage?: { reclaimPolicy?: string } } }).spec.storage?.reclaimPolicy, "Retain", "the mutating webhook filled the defaults");
+    const good = await cp.kubectlOk(["apply", "--dry-run=server", "-o", "json", "-f", "-"], {
+      input: rqCluster(ns, "good", { replicas: 3 }),
+    });
+    assert.equal(
+      (JSON.parse(good) as { spec: { storage?: { reclaimPolicy?: string } } }).spec.storage?.reclaimPolicy,
+      "Retain",
+      "the mutating webhook filled the defaults",
+    );
 
     const template = { "pod-template.json": JSON.stringify({ spec: { restartPolicy: "Never" } }) };
-    const labelled = await cp.kubectl(["create", "--dry-run=server", "-f", "-"], { input: stringify({ apiVersion: "v1", kind: "ConfigMap",
-      metadata: { name: "tpl", namespace: ns, labels: { "rqlite.io/pod-template": "" } }, data: template }) });
+    const labelled = await cp.kubectl(["create", "--dry-run=server", "-f", "-"], {
+      input: stringify({
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: "tpl", namespace: ns, labels: { "rqlite.io/pod-template": "" } },
+        data: template,
+      }),
+    });
     assert.notEqual(labelled.code, 0);
     assert.match(labelled.stderr, /restartPolicy/);
-    await cp.kubectlOk(["create", "--dry-run=server", "-f", "-"], { input: stringify({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "other", namespace: ns }, data: template }) });
+    await cp.kubectlOk(["create", "--dry-run=server", "-f", "-"], {
+      input: stringify({
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: "other", namespace: ns },
+        data: template,
+      }),
+    });
 
     // Each answer came from the webhook process: its request counter has every path.
-    const metrics = (await httpText(webhook!.metricsPort, "/metrics"))?.body ?? "";
-    for (const path of ["/mutate-rqlite-io-v1alpha1-rqcluster", "/validate-rqlite-io-v1alpha1-rqcluster", "/validate-v1-configmap-pod-template"]) {
-      assert.match(metrics, new RegExp(`controller_runtime_webhook_requests_total\\{[^}]*webhook="${path}"[^}]*\\} [1-9]`), path);
+    const metrics = (await httpText(webhook.metricsPort, "/metrics"))?.body ?? "";
+    for (const path of [
+      "/mutate-rqlite-io-v1alpha1-rqcluster",
+      "/validate-rqlite-io-v1alpha1-rqcluster",
+      "/validate-v1-configmap-pod-template",
+    ]) {
+      assert.match(
+        metrics,
+        new RegExp(`controller_runtime_webhook_requests_total\\{[^}]*webhook="${path}"[^}]*\\} [1-9]`),
+        path,
+      );
     }
   });
 
@@ -179,24 +243,51 @@ describe("install: cert-manager issues and rotates the webhook certificate", fun
     const answers: string[] = [];
     const prober = (async () => {
       while (!stop) {
-        const r = await cp.kubectl(["apply", "--dry-run=server", "-f", "-"], { input: rqCluster(ns, "probe", { extraArgs: ["-node-id=evil"] }) });
+        const r = await cp.kubectl(["apply", "--dry-run=server", "-f", "-"], {
+          input: rqCluster(ns, "probe", { extraArgs: ["-node-id=evil"] }),
+        });
         answers.push(OWNED_FLAG_DENIED.test(r.stderr) ? "denied" : `unexpected: ${r.stderr.trim() || r.stdout.trim()}`);
       }
     })();
 
     // What `cmctl renew` does: mark the Certificate Issuing, and cert-manager issues a new one.
     const t0 = Date.now();
-    const issuing = { type: "Issuing", status: "True", reason: "ManuallyTriggered", message: "renewal requested by the install test", lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, "Z") };
-    await cp.kubectlOk(["patch", "certificate", SERVING, "-n", NS, "--subresource=status", "--type=json", "-p", JSON.stringify([{ op: "add", path: "/status/conditions/-", value: issuing }])]);
+    const issuing = {
+      type: "Issuing",
+      status: "True",
+      reason: "ManuallyTriggered",
+      message: "renewal requested by the install test",
+      lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+    };
+    await cp.kubectlOk([
+      "patch",
+      "certificate",
+      SERVING,
+      "-n",
+      NS,
+      "--subresource=status",
+      "--type=json",
+      "-p",
+      JSON.stringify([{ op: "add", path: "/status/conditions/-", value: issuing }]),
+    ]);
     const renewed = await poll("cert-manager to write a new certificate into the Secret", async () => {
       const s = await getJson<Secret>(cp, ["secret", "-n", NS, SERVING]);
       return s && fingerprint(fromB64(s.data["tls.crt"]!)) !== oldFingerprint ? s : undefined;
     });
     const t1 = Date.now();
     // The kubelet's part: the Secret's new version appears in the volume in one atomic swap.
-    volume.update({ "tls.crt": fromB64(renewed.data["tls.crt"]!), "tls.key": fromB64(renewed.data["tls.key"]!), "ca.crt": fromB64(renewed.data["ca.crt"]!) });
+    volume.update({
+      "tls.crt": fromB64(renewed.data["tls.crt"]!),
+      "tls.key": fromB64(renewed.data["tls.key"]!),
+      "ca.crt": fromB64(renewed.data["ca.crt"]!),
+    });
     const newFingerprint = fingerprint(fromB64(renewed.data["tls.crt"]!));
-    await poll("the webhook to serve the renewed certificate", async () => ((await servedCertFingerprint(running.port, caBundle)) === newFingerprint ? true : undefined), 30_000, 50);
+    await poll(
+      "the webhook to serve the renewed certificate",
+      async () => ((await servedCertFingerprint(running.port, caBundle)) === newFingerprint ? true : undefined),
+      30_000,
+      50,
+    );
     const t2 = Date.now();
     // A few more admissions on the new certificate, then stop probing.
     const seen = answers.length;
@@ -204,10 +295,16 @@ describe("install: cert-manager issues and rotates the webhook certificate", fun
     stop = true;
     await prober;
 
-    console.log(`    renewal: new certificate in the Secret ${((t1 - t0) / 1000).toFixed(2)} s after the request; `
-      + `served ${((t2 - t1) / 1000).toFixed(2)} s after the files changed; ${((t2 - t0) / 1000).toFixed(2)} s end to end; ${answers.length} admissions during it`);
+    console.log(
+      `    renewal: new certificate in the Secret ${((t1 - t0) / 1000).toFixed(2)} s after the request; ` +
+        `served ${((t2 - t1) / 1000).toFixed(2)} s after the files changed; ${((t2 - t0) / 1000).toFixed(2)} s end to end; ${answers.length} admissions during it`,
+    );
     assert.equal(running.proc.child.exitCode, null, "the webhook was not restarted");
-    assert.deepEqual(answers.filter((a) => a !== "denied"), [], "every admission during the rotation was answered by the webhook");
+    assert.deepEqual(
+      answers.filter((a) => a !== "denied"),
+      [],
+      "every admission during the rotation was answered by the webhook",
+    );
     assert.deepEqual(fromB64(renewed.data["ca.crt"]!), caBundle, "the CA, and so every caBundle, stays the same");
   });
 });

@@ -12,17 +12,34 @@ import { buildTools } from "./support/tools.js";
 const OVERLAYS = ["deploy/base", "deploy/default", "deploy/monitoring"];
 const NS = "rqlite-operator-system";
 
-interface Container { name: string; command?: string[]; args?: string[]; env?: { name: string; value?: string; valueFrom?: unknown }[];
-  readinessProbe?: { httpGet: { path: string; port: string; scheme?: string } }; livenessProbe?: { httpGet: { path: string; port: string; scheme?: string } };
-  ports?: { name: string; containerPort: number }[]; volumeMounts?: { name: string; mountPath: string }[] }
-interface Webhook { name: string; failurePolicy: string; sideEffects: string; timeoutSeconds: number; matchPolicy: string;
-  admissionReviewVersions: string[]; objectSelector?: unknown; clientConfig: { service: { name: string; namespace: string; path: string; port: number } } }
+interface Container {
+  name: string;
+  command?: string[];
+  args?: string[];
+  env?: { name: string; value?: string; valueFrom?: unknown }[];
+  readinessProbe?: { httpGet: { path: string; port: string; scheme?: string } };
+  livenessProbe?: { httpGet: { path: string; port: string; scheme?: string } };
+  ports?: { name: string; containerPort: number }[];
+  volumeMounts?: { name: string; mountPath: string }[];
+}
+interface Webhook {
+  name: string;
+  failurePolicy: string;
+  sideEffects: string;
+  timeoutSeconds: number;
+  matchPolicy: string;
+  admissionReviewVersions: string[];
+  objectSelector?: unknown;
+  clientConfig: { service: { name: string; namespace: string; path: string; port: number } };
+}
 
-const containerOf = (d: K8sObject) => (d.spec as { template: { spec: { containers: Container[] } } }).template.spec.containers[0]!;
+const containerOf = (d: K8sObject) =>
+  (d.spec as { template: { spec: { containers: Container[] } } }).template.spec.containers[0]!;
 const replicasOf = (d: K8sObject) => (d.spec as { replicas: number }).replicas;
-const webhooksOf = (objects: K8sObject[]) => objects
-  .filter((o) => o.kind === "MutatingWebhookConfiguration" || o.kind === "ValidatingWebhookConfiguration")
-  .flatMap((o) => o.webhooks as Webhook[]);
+const webhooksOf = (objects: K8sObject[]) =>
+  objects
+    .filter((o) => o.kind === "MutatingWebhookConfiguration" || o.kind === "ValidatingWebhookConfiguration")
+    .flatMap((o) => o.webhooks as Webhook[]);
 
 describe("install: kustomize overlays", function () {
   this.timeout(600_000);
@@ -40,8 +57,13 @@ describe("install: kustomize overlays", function () {
       const c = containerOf(d);
       assert.deepEqual(c.command, ["node", "dist/controller/main.js"]);
       assert.deepEqual(c.args, ["--metrics-bind-address=:8080", "--health-probe-bind-address=:8081", "--leader-elect"]);
-      assert.deepEqual(c.env?.find((e) => e.name === "POD_NAMESPACE")?.valueFrom, { fieldRef: { fieldPath: "metadata.namespace" } });
-      assert.ok(c.env?.some((e) => e.name === "WATCH_NAMESPACES"), "WATCH_NAMESPACES is set");
+      assert.deepEqual(c.env?.find((e) => e.name === "POD_NAMESPACE")?.valueFrom, {
+        fieldRef: { fieldPath: "metadata.namespace" },
+      });
+      assert.ok(
+        c.env?.some((e) => e.name === "WATCH_NAMESPACES"),
+        "WATCH_NAMESPACES is set",
+      );
       assert.equal(c.livenessProbe?.httpGet.path, "/healthz");
       assert.equal(c.readinessProbe?.httpGet.path, "/readyz");
       assert.equal(c.ports?.find((p) => p.name === c.readinessProbe!.httpGet.port)?.containerPort, 8081);
@@ -56,7 +78,10 @@ describe("install: kustomize overlays", function () {
       assert.equal(c.ports?.find((p) => p.name === "metrics")?.containerPort, 8080);
       assert.equal(c.readinessProbe?.httpGet.scheme, "HTTPS");
       assert.equal(c.readinessProbe?.httpGet.port, "webhook-server");
-      assert.deepEqual(c.volumeMounts?.map((m) => m.mountPath), ["/tmp/k8s-webhook-server/serving-certs"]);
+      assert.deepEqual(
+        c.volumeMounts?.map((m) => m.mountPath),
+        ["/tmp/k8s-webhook-server/serving-certs"],
+      );
     });
 
     it("register every webhook the server serves, strictly, and keep unlabelled ConfigMaps away", () => {
@@ -68,33 +93,67 @@ describe("install: kustomize overlays", function () {
         assert.equal(w.matchPolicy, "Equivalent", w.name);
         assert.deepEqual(w.admissionReviewVersions, ["v1"], w.name);
         assert.ok(w.timeoutSeconds >= 1 && w.timeoutSeconds <= 30, `${w.name} timeoutSeconds`);
-        assert.deepEqual(w.clientConfig.service, { name: "rqlite-operator-webhook", namespace: NS, path: w.clientConfig.service.path, port: 443 });
+        assert.deepEqual(w.clientConfig.service, {
+          name: "rqlite-operator-webhook",
+          namespace: NS,
+          path: w.clientConfig.service.path,
+          port: 443,
+        });
       }
       const cm = hooks.find((w) => w.clientConfig.service.path === "/validate-v1-configmap-pod-template")!;
-      assert.deepEqual(cm.objectSelector, { matchExpressions: [{ key: "rqlite.io/pod-template", operator: "Exists" }] });
+      assert.deepEqual(cm.objectSelector, {
+        matchExpressions: [{ key: "rqlite.io/pod-template", operator: "Exists" }],
+      });
       findObject(base, "Service", "rqlite-operator-webhook");
     });
 
     it("give both Deployments a PodDisruptionBudget and a NetworkPolicy", () => {
       for (const name of ["rqlite-operator-controller", "rqlite-operator-webhook"]) {
-        const selector = (findObject(base, "Deployment", name).spec as { selector: { matchLabels: unknown } }).selector.matchLabels;
-        assert.deepEqual((findObject(base, "PodDisruptionBudget", name).spec as { selector: { matchLabels: unknown } }).selector.matchLabels, selector);
-        assert.deepEqual((findObject(base, "NetworkPolicy", name).spec as { podSelector: { matchLabels: unknown } }).podSelector.matchLabels, selector);
+        const selector = (findObject(base, "Deployment", name).spec as { selector: { matchLabels: unknown } }).selector
+          .matchLabels;
+        assert.deepEqual(
+          (findObject(base, "PodDisruptionBudget", name).spec as { selector: { matchLabels: unknown } }).selector
+            .matchLabels,
+          selector,
+        );
+        assert.deepEqual(
+          (findObject(base, "NetworkPolicy", name).spec as { podSelector: { matchLabels: unknown } }).podSelector
+            .matchLabels,
+          selector,
+        );
       }
     });
 
     it("default: cert-manager's CA lands in both webhook configurations from a certificate for the Service", () => {
       const configs = defaults.filter((o) => o.kind.endsWith("WebhookConfiguration"));
       assert.equal(configs.length, 2);
-      for (const c of configs) assert.equal(c.metadata.annotations?.["cert-manager.io/inject-ca-from"], `${NS}/rqlite-operator-webhook-cert`, c.metadata.name);
-      const cert = findObject(defaults, "Certificate", "rqlite-operator-webhook-cert").spec as { secretName: string; dnsNames: string[]; issuerRef: { name: string } };
+      for (const c of configs)
+        assert.equal(
+          c.metadata.annotations?.["cert-manager.io/inject-ca-from"],
+          `${NS}/rqlite-operator-webhook-cert`,
+          c.metadata.name,
+        );
+      const cert = findObject(defaults, "Certificate", "rqlite-operator-webhook-cert").spec as {
+        secretName: string;
+        dnsNames: string[];
+        issuerRef: { name: string };
+      };
       assert.ok(cert.dnsNames.includes(`rqlite-operator-webhook.${NS}.svc`));
-      const mounted = (findObject(defaults, "Deployment", "rqlite-operator-webhook").spec as { template: { spec: { volumes: { secret?: { secretName: string } }[] } } })
-        .template.spec.volumes.map((v) => v.secret?.secretName);
+      const mounted = (
+        findObject(defaults, "Deployment", "rqlite-operator-webhook").spec as {
+          template: { spec: { volumes: { secret?: { secretName: string } }[] } };
+        }
+      ).template.spec.volumes.map((v) => v.secret?.secretName);
       assert.deepEqual(mounted, [cert.secretName]);
       const ca = findObject(defaults, "Issuer", cert.issuerRef.name).spec as { ca: { secretName: string } };
-      const caCert = defaults.find((o) => o.kind === "Certificate" && (o.spec as { secretName: string }).secretName === ca.ca.secretName);
-      assert.equal((caCert?.spec as { isCA?: boolean } | undefined)?.isCA, true, "the CA Issuer signs with a cert-manager CA certificate");
+      const caCert = defaults.find(
+        (o) => o.kind === "Certificate" && (o.spec as { secretName: string }).secretName === ca.ca.secretName,
+      );
+      assert.equal(
+        (caCert?.spec as { isCA?: boolean } | undefined)?.isCA,
+        true,
+        "the CA Issuer signs with a cert-manager CA certificate",
+      );
     });
   });
 
@@ -102,8 +161,14 @@ describe("install: kustomize overlays", function () {
     before(async function () {
       const cp = await sharedControlPlane();
       const tools = await buildTools(["cert-manager", "prometheus-operator"]);
-      const promCrds = ["servicemonitors", "prometheusrules"].map((r) => join(tools.crds("prometheus-operator"), `monitoring.coreos.com_${r}.yaml`));
-      await installCRDs(cp, [tools.crds("cert-manager"), ...promCrds, join(REPO_ROOT, "crds/rqlite.io_rqclusters.yaml")]);
+      const promCrds = ["servicemonitors", "prometheusrules"].map((r) =>
+        join(tools.crds("prometheus-operator"), `monitoring.coreos.com_${r}.yaml`),
+      );
+      await installCRDs(cp, [
+        tools.crds("cert-manager"),
+        ...promCrds,
+        join(REPO_ROOT, "crds/rqlite.io_rqclusters.yaml"),
+      ]);
       // A dry run creates nothing, so namespaced objects need their namespace to exist already.
       if ((await cp.kubectl(["get", "namespace", NS])).code !== 0) await cp.kubectlOk(["create", "namespace", NS]);
     });
@@ -111,7 +176,14 @@ describe("install: kustomize overlays", function () {
     for (const overlay of OVERLAYS) {
       it(`kubectl apply --server-side --dry-run=server -k ${overlay}`, async () => {
         const cp = await sharedControlPlane();
-        const r = await cp.kubectl(["apply", "--server-side", "--dry-run=server", "--field-manager=install-test", "-k", join(REPO_ROOT, overlay)]);
+        const r = await cp.kubectl([
+          "apply",
+          "--server-side",
+          "--dry-run=server",
+          "--field-manager=install-test",
+          "-k",
+          join(REPO_ROOT, overlay),
+        ]);
         assert.equal(r.code, 0, `${overlay}: ${r.stderr}`);
         assert.match(r.stdout, /deployment\.apps\/rqlite-operator-webhook serverside-applied \(server dry run\)/);
       });

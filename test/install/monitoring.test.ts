@@ -14,8 +14,17 @@ import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js
 import { entryPointExists, httpText, startController, startWebhook } from "./support/entrypoints.js";
 import { promtool, run } from "./support/tools.js";
 
-interface Rule { alert: string; expr: string; for?: string; labels?: Record<string, string>; annotations?: Record<string, string> }
-interface Group { name: string; rules: Rule[] }
+interface Rule {
+  alert: string;
+  expr: string;
+  for?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+interface Group {
+  name: string;
+  rules: Rule[];
+}
 
 /** Metrics the rules use that the controller does not expose yet (asked of the controller's owner). */
 const AWAITED = new Set(["rqlite_operator_cluster_has_leader"]);
@@ -25,35 +34,66 @@ const OWN_PREFIXES = /^(rqlite_operator_|controller_runtime_|workqueue_|rest_cli
  * prom-client's default Node.js gauges end in _total, which `promtool check metrics` flags; their
  * names are fixed by the library and shared dashboards, so only these findings are tolerated.
  */
-const LIBRARY_LINT = /^nodejs_active_(handles|requests|resources)_total non-counter metrics should not have "_total" suffix$/;
+const LIBRARY_LINT =
+  /^nodejs_active_(handles|requests|resources)_total non-counter metrics should not have "_total" suffix$/;
 
 const DEMO = 'namespace="db",cluster="demo"';
 const ALERT_TESTS = {
   evaluation_interval: "1m",
-  tests: [{
-    interval: "1m",
-    input_series: [
-      { series: `rqlite_operator_cluster_has_leader{${DEMO}}`, values: "1 1 0x20" },
-      { series: `rqlite_operator_ready_nodes{${DEMO}}`, values: "3x4 2x20" },
-      { series: `rqlite_operator_desired_nodes{${DEMO}}`, values: "3x25" },
-      { series: 'controller_runtime_reconcile_errors_total{controller="rqcluster",pod="a"}', values: "0+1x30" },
-      { series: 'leader_election_master_status{name="rqlite-operator.rqlite.io",pod="a"}', values: "1x5 0x20" },
-      { series: 'controller_runtime_webhook_requests_total{webhook="/validate-rqlite-io-v1alpha1-rqcluster",code="200"}', values: "0+10x30" },
-      { series: 'controller_runtime_webhook_requests_total{webhook="/validate-rqlite-io-v1alpha1-rqcluster",code="500"}', values: "0+5x30" },
-    ],
-    alert_rule_test: [
-      { eval_time: "1m", alertname: "RqliteClusterNoLeader", exp_alerts: [] },
-      { eval_time: "5m", alertname: "RqliteClusterNoLeader", exp_alerts: [{ exp_labels: { severity: "critical", namespace: "db", cluster: "demo" } }] },
-      { eval_time: "10m", alertname: "RqliteClusterDegraded", exp_alerts: [] },
-      { eval_time: "16m", alertname: "RqliteClusterDegraded", exp_alerts: [{ exp_labels: { severity: "warning", namespace: "db", cluster: "demo" } }] },
-      { eval_time: "5m", alertname: "RqliteOperatorReconcileErrors", exp_alerts: [] },
-      { eval_time: "20m", alertname: "RqliteOperatorReconcileErrors", exp_alerts: [{ exp_labels: { severity: "warning", controller: "rqcluster" } }] },
-      { eval_time: "5m", alertname: "RqliteOperatorNoLeader", exp_alerts: [] },
-      { eval_time: "12m", alertname: "RqliteOperatorNoLeader", exp_alerts: [{ exp_labels: { severity: "critical" } }] },
-      { eval_time: "5m", alertname: "RqliteOperatorWebhookErrors", exp_alerts: [] },
-      { eval_time: "15m", alertname: "RqliteOperatorWebhookErrors", exp_alerts: [{ exp_labels: { severity: "critical", webhook: "/validate-rqlite-io-v1alpha1-rqcluster" } }] },
-    ],
-  }],
+  tests: [
+    {
+      interval: "1m",
+      input_series: [
+        { series: `rqlite_operator_cluster_has_leader{${DEMO}}`, values: "1 1 0x20" },
+        { series: `rqlite_operator_ready_nodes{${DEMO}}`, values: "3x4 2x20" },
+        { series: `rqlite_operator_desired_nodes{${DEMO}}`, values: "3x25" },
+        { series: 'controller_runtime_reconcile_errors_total{controller="rqcluster",pod="a"}', values: "0+1x30" },
+        { series: 'leader_election_master_status{name="rqlite-operator.rqlite.io",pod="a"}', values: "1x5 0x20" },
+        {
+          series:
+            'controller_runtime_webhook_requests_total{webhook="/validate-rqlite-io-v1alpha1-rqcluster",code="200"}',
+          values: "0+10x30",
+        },
+        {
+          series:
+            'controller_runtime_webhook_requests_total{webhook="/validate-rqlite-io-v1alpha1-rqcluster",code="500"}',
+          values: "0+5x30",
+        },
+      ],
+      alert_rule_test: [
+        { eval_time: "1m", alertname: "RqliteClusterNoLeader", exp_alerts: [] },
+        {
+          eval_time: "5m",
+          alertname: "RqliteClusterNoLeader",
+          exp_alerts: [{ exp_labels: { severity: "critical", namespace: "db", cluster: "demo" } }],
+        },
+        { eval_time: "10m", alertname: "RqliteClusterDegraded", exp_alerts: [] },
+        {
+          eval_time: "16m",
+          alertname: "RqliteClusterDegraded",
+          exp_alerts: [{ exp_labels: { severity: "warning", namespace: "db", cluster: "demo" } }],
+        },
+        { eval_time: "5m", alertname: "RqliteOperatorReconcileErrors", exp_alerts: [] },
+        {
+          eval_time: "20m",
+          alertname: "RqliteOperatorReconcileErrors",
+          exp_alerts: [{ exp_labels: { severity: "warning", controller: "rqcluster" } }],
+        },
+        { eval_time: "5m", alertname: "RqliteOperatorNoLeader", exp_alerts: [] },
+        {
+          eval_time: "12m",
+          alertname: "RqliteOperatorNoLeader",
+          exp_alerts: [{ exp_labels: { severity: "critical" } }],
+        },
+        { eval_time: "5m", alertname: "RqliteOperatorWebhookErrors", exp_alerts: [] },
+        {
+          eval_time: "15m",
+          alertname: "RqliteOperatorWebhookErrors",
+          exp_alerts: [{ exp_labels: { severity: "critical", webhook: "/validate-rqlite-io-v1alpha1-rqcluster" } }],
+        },
+      ],
+    },
+  ],
 };
 
 /** Metric families named in PromQL, histogram series mapped to their family. */
@@ -75,7 +115,11 @@ describe("install: monitoring", function () {
   before(async () => {
     monitoring = await kustomize("deploy/monitoring");
     groups = (findObject(monitoring, "PrometheusRule", "rqlite-operator").spec as { groups: Group[] }).groups;
-    const dashboard = JSON.parse((findObject(monitoring, "ConfigMap", "rqlite-operator-dashboard").data as Record<string, string>)["rqlite-operator.json"]!) as { panels: { targets: { expr: string }[] }[] };
+    const dashboard = JSON.parse(
+      (findObject(monitoring, "ConfigMap", "rqlite-operator-dashboard").data as Record<string, string>)[
+        "rqlite-operator.json"
+      ]!,
+    ) as { panels: { targets: { expr: string }[] }[] };
     dashboardExprs = dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr));
     dir = mkdtempSync(join(tmpdir(), "rqo-monitoring-"));
   });
@@ -83,10 +127,18 @@ describe("install: monitoring", function () {
 
   it("alerts on a cluster without leader, degraded clusters, reconcile errors and webhook errors", () => {
     const alerts = groups.flatMap((g) => g.rules);
-    assert.deepEqual(alerts.map((r) => r.alert).sort(),
-      ["RqliteClusterDegraded", "RqliteClusterNoLeader", "RqliteOperatorNoLeader", "RqliteOperatorReconcileErrors", "RqliteOperatorWebhookErrors"]);
+    assert.deepEqual(alerts.map((r) => r.alert).sort(), [
+      "RqliteClusterDegraded",
+      "RqliteClusterNoLeader",
+      "RqliteOperatorNoLeader",
+      "RqliteOperatorReconcileErrors",
+      "RqliteOperatorWebhookErrors",
+    ]);
     for (const r of alerts) {
-      assert.ok(r.labels?.severity && r.annotations?.summary && r.annotations.description, `${r.alert} has a severity, a summary and a description`);
+      assert.ok(
+        r.labels?.severity && r.annotations?.summary && r.annotations.description,
+        `${r.alert} has a severity, a summary and a description`,
+      );
     }
   });
 
@@ -112,7 +164,9 @@ describe("install: monitoring", function () {
     const texts: Record<string, string> = {};
     before(async function () {
       if (!entryPointExists("controller") || !entryPointExists("webhook")) {
-        console.log("    skipped: controller/main.ts or webhook/main.ts is not there yet, so there are no live metrics to check");
+        console.log(
+          "    skipped: controller/main.ts or webhook/main.ts is not there yet, so there are no live metrics to check",
+        );
         this.skip();
       }
       const cp = await sharedControlPlane();
@@ -121,12 +175,15 @@ describe("install: monitoring", function () {
       const certDir = join(dir, "certs");
       const minted = await run("bash", [join(REPO_ROOT, "certs/mint-local.sh"), certDir]);
       assert.equal(minted.code, 0, minted.stderr);
-      const [webhook, controller] = await Promise.all([startWebhook(group, certDir, dir), startController(group, cp.kubeconfigPath, ns, dir)]);
+      const [webhook, controller] = await Promise.all([
+        startWebhook(group, certDir, dir),
+        startController(group, cp.kubeconfigPath, ns, dir),
+      ]);
       for (const [name, running] of Object.entries({ webhook, controller })) {
         const res = await httpText(running.metricsPort, "/metrics");
         assert.equal(res?.status, 200, `${name} /metrics`);
-        texts[name] = res!.body;
-        for (const family of exposedFamilies(res!.body)) exposed.add(family);
+        texts[name] = res.body;
+        for (const family of exposedFamilies(res.body)) exposed.add(family);
       }
     });
     after(() => group.stopAll());
@@ -134,7 +191,10 @@ describe("install: monitoring", function () {
     for (const component of ["controller", "webhook"]) {
       it(`promtool check metrics passes on the ${component}'s /metrics`, async () => {
         const r = await promtool(["check", "metrics"], texts[component]);
-        const findings = (r.stdout + r.stderr).split("\n").map((l) => l.trim()).filter((l) => l && !LIBRARY_LINT.test(l));
+        const findings = (r.stdout + r.stderr)
+          .split("\n")
+          .map((l) => l.trim())
+          .filter((l) => l && !LIBRARY_LINT.test(l));
         assert.deepEqual(findings, [], `promtool check metrics on the ${component}`);
       });
     }
@@ -143,7 +203,11 @@ describe("install: monitoring", function () {
       const wanted = metricsIn([...groups.flatMap((g) => g.rules.map((r) => r.expr)), ...dashboardExprs]);
       const missing = [...wanted].filter((m) => !exposed.has(m));
       const unexpected = missing.filter((m) => !AWAITED.has(m));
-      assert.deepEqual(unexpected, [], `queried but not exposed by the controller or the webhook: ${unexpected.join(", ")}`);
+      assert.deepEqual(
+        unexpected,
+        [],
+        `queried but not exposed by the controller or the webhook: ${unexpected.join(", ")}`,
+      );
       if (missing.length) console.log(`    note: still awaited from the controller: ${missing.join(", ")}`);
     });
   });

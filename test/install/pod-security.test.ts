@@ -10,9 +10,15 @@ import { kustomize } from "../../hack/kustomize.js";
 import type { RqCluster } from "../../shared/index.js";
 import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js";
 
-const RESTRICTED = { "pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest" };
+const RESTRICTED = {
+  "pod-security.kubernetes.io/enforce": "restricted",
+  "pod-security.kubernetes.io/enforce-version": "latest",
+};
 
-interface PodTemplate { metadata: { labels: Record<string, string> }; spec: Record<string, unknown> }
+interface PodTemplate {
+  metadata: { labels: Record<string, string> };
+  spec: Record<string, unknown>;
+}
 
 describe("install: restricted Pod Security Standard", function () {
   this.timeout(120_000);
@@ -27,29 +33,49 @@ describe("install: restricted Pod Security Standard", function () {
   }
 
   it("refuses a Pod that breaks the standard (the check is on)", async () => {
-    const r = await createDryRun({ apiVersion: "v1", kind: "Pod", metadata: { name: "plain" }, spec: { containers: [{ name: "c", image: "busybox" }] } });
+    const r = await createDryRun({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "plain" },
+      spec: { containers: [{ name: "c", image: "busybox" }] },
+    });
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /violates PodSecurity "restricted:latest"/);
   });
 
   for (const name of ["rqlite-operator-controller", "rqlite-operator-webhook"]) {
     it(`admits the Pods of Deployment ${name}`, async () => {
-      const deployment = (await kustomize("deploy/default")).find((o) => o.kind === "Deployment" && o.metadata.name === name)!;
+      const deployment = (await kustomize("deploy/default")).find(
+        (o) => o.kind === "Deployment" && o.metadata.name === name,
+      )!;
       const template = (deployment.spec as { template: PodTemplate }).template;
-      const r = await createDryRun({ apiVersion: "v1", kind: "Pod", metadata: { name: `${name}-x`, labels: template.metadata.labels }, spec: template.spec });
+      const r = await createDryRun({
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: `${name}-x`, labels: template.metadata.labels },
+        spec: template.spec,
+      });
       assert.equal(r.code, 0, r.stderr);
     });
   }
 
   it("admits the rqlite Pods the controller renders, voters and read replicas", async () => {
     const cluster: RqCluster = {
-      apiVersion: "rqlite.io/v1alpha1", kind: "RqCluster",
+      apiVersion: "rqlite.io/v1alpha1",
+      kind: "RqCluster",
       metadata: { name: "pss", namespace: ns, uid: "00000000-0000-4000-8000-000000000001", generation: 1 },
       spec: { replicas: 3, readReplicas: 1 },
     };
     const view = clusterView(cluster);
-    for (const member of [{ name: "pss-0", ordinal: 0, role: "voter" as const }, { name: "pss-ro-0", ordinal: 0, role: "read-only" as const }]) {
-      const pod = renderPod(view, { member, bootstrapExpect: 3, addressing: { kind: "dns", clusterDomain: "cluster.local" } });
+    for (const member of [
+      { name: "pss-0", ordinal: 0, role: "voter" as const },
+      { name: "pss-ro-0", ordinal: 0, role: "read-only" as const },
+    ]) {
+      const pod = renderPod(view, {
+        member,
+        bootstrapExpect: 3,
+        addressing: { kind: "dns", clusterDomain: "cluster.local" },
+      });
       const r = await createDryRun(pod);
       assert.equal(r.code, 0, `${member.name}: ${r.stderr}`);
     }

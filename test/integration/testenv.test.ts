@@ -18,8 +18,6 @@ const run = promisify(execFile);
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const widgetsCrd = join(root, "test/fixtures/widgets-crd.yaml");
 
-
-
 describe("test control plane", () => {
   let cp: ControlPlane;
   let ns: string;
@@ -48,8 +46,10 @@ describe("test control plane", () => {
   it("round-trips a custom resource through kubectl apply", async () => {
     await installCRDs(cp, [widgetsCrd]);
     const manifest = JSON.stringify({
-      apiVersion: "testenv.rqlite.io/v1", kind: "Widget",
-      metadata: { name: "w1", namespace: ns }, spec: { size: 3, colour: "teal" },
+      apiVersion: "testenv.rqlite.io/v1",
+      kind: "Widget",
+      metadata: { name: "w1", namespace: ns },
+      spec: { size: 3, colour: "teal" },
     });
     await cp.kubectlOk(["apply", "-f", "-"], { input: manifest });
     const got = JSON.parse(await cp.kubectlOk(["get", "widget", "w1", "-n", ns, "-o", "json"]));
@@ -100,7 +100,9 @@ describe("test control plane lifecycle", () => {
   for (const signal of ["SIGINT", "SIGKILL"] as const) {
     it(`leaves no process or folder behind when its owner gets ${signal}`, async function () {
       const child = spawn(process.execPath, ["--import", "tsx", join(root, "testenv/cli.ts")], {
-        cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, TESTENV_QUIET: "1" },
+        cwd: root,
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, TESTENV_QUIET: "1" },
       });
       let out = "";
       child.stdout.on("data", (d: Buffer) => (out += d));
@@ -140,31 +142,52 @@ describe("test control plane: bad input gets a one-line cause and fix", () => {
     held = createServer().listen(0, "127.0.0.1");
     await new Promise((r) => held.once("listening", r));
     const port = (held.address() as { port: number }).port;
-    const err = await startControlPlane({ apiPort: port }).then(() => undefined, (e: unknown) => e);
+    const err = await startControlPlane({ apiPort: port }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.match(oneLine(err), new RegExp(`port 127\\.0\\.0\\.1:${port} is already in use.*leave the port unset`));
   });
 
   it("a missing Go toolchain says to install Go or set KUBEBUILDER_ASSETS", async () => {
-    const env: NodeJS.ProcessEnv = { ...process.env, PATH: "/usr/bin:/bin", RQLITE_OPERATOR_CACHE: scratch, TESTENV_QUIET: "1" };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      PATH: "/usr/bin:/bin",
+      RQLITE_OPERATOR_CACHE: scratch,
+      TESTENV_QUIET: "1",
+    };
     delete env.KUBEBUILDER_ASSETS;
-    const err = await resolveAssets(env).then(() => undefined, (e: unknown) => e);
+    const err = await resolveAssets(env).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.match(oneLine(err), /Go toolchain is not on PATH; install Go .* or set KUBEBUILDER_ASSETS/);
   });
 
   it("a failed module download names the proxy to check", async () => {
     const env: NodeJS.ProcessEnv = {
-      ...process.env, RQLITE_OPERATOR_CACHE: scratch, TESTENV_QUIET: "1",
+      ...process.env,
+      RQLITE_OPERATOR_CACHE: scratch,
+      TESTENV_QUIET: "1",
       // A closed loopback port: the download fails at once, and nothing leaves the machine.
-      GOPROXY: "http://127.0.0.1:9", GOMODCACHE: join(scratch, "modcache"), GOFLAGS: "",
+      GOPROXY: "http://127.0.0.1:9",
+      GOMODCACHE: join(scratch, "modcache"),
+      GOFLAGS: "",
     };
     delete env.KUBEBUILDER_ASSETS;
-    const err = await resolveAssets(env).then(() => undefined, (e: unknown) => e);
+    const err = await resolveAssets(env).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.match(oneLine(err), /a Go module download failed .*check network access to GOPROXY=http:\/\/127\.0\.0\.1:9/);
   });
 
   it("KUBEBUILDER_ASSETS without the binaries says what is missing", async () => {
     const env = { ...process.env, KUBEBUILDER_ASSETS: scratch, TESTENV_QUIET: "1" };
-    const err = await resolveAssets(env).then(() => undefined, (e: unknown) => e);
+    const err = await resolveAssets(env).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.match(oneLine(err), /KUBEBUILDER_ASSETS=.* has no executable kube-apiserver/);
   });
 
@@ -183,4 +206,3 @@ describe("test control plane: bad input gets a one-line cause and fix", () => {
     }
   });
 });
-

@@ -6,8 +6,16 @@ import { freePort } from "../../testenv/ports.js";
 import { startRqliteCluster, type RqliteNodeProcess, type RqliteTestCluster } from "../../testenv/rqlited.js";
 
 /** Awaits a rejection and checks it is an RqliteError of the given kind whose message names the node and call. */
-async function rejectsWith(p: Promise<unknown>, kind: RqliteErrorKind, node: string, call: string): Promise<RqliteError> {
-  const err = await p.then(() => assert.fail(`expected ${call} on ${node} to fail with ${kind}`), (e: unknown) => e);
+async function rejectsWith(
+  p: Promise<unknown>,
+  kind: RqliteErrorKind,
+  node: string,
+  call: string,
+): Promise<RqliteError> {
+  const err = await p.then(
+    () => assert.fail(`expected ${call} on ${node} to fail with ${kind}`),
+    (e: unknown) => e,
+  );
   assert.ok(err instanceof RqliteError, `expected an RqliteError, got ${String(err)}`);
   assert.equal(err.kind, kind, err.message);
   assert.equal(err.call, call);
@@ -15,7 +23,6 @@ async function rejectsWith(p: Promise<unknown>, kind: RqliteErrorKind, node: str
   assert.ok(err.message.includes(call), `message names the call: ${err.message}`);
   return err;
 }
-
 
 describe("rqlite client against a real 3-node rqlited cluster", function () {
   this.timeout(60_000);
@@ -38,7 +45,10 @@ describe("rqlite client against a real 3-node rqlited cluster", function () {
       assert.deepEqual(s.leader, { id: leader.id, addr: leader.raftAddr });
       assert.equal(s.voter, true);
       assert.equal(s.ready, true);
-      assert.ok(s.term >= 1 && s.commitIndex >= 1 && s.lastLogIndex >= s.commitIndex && s.appliedIndex <= s.commitIndex, JSON.stringify(s));
+      assert.ok(
+        s.term >= 1 && s.commitIndex >= 1 && s.lastLogIndex >= s.commitIndex && s.appliedIndex <= s.commitIndex,
+        JSON.stringify(s),
+      );
       assert.deepEqual(s.members.map((m) => m.id).sort(), ["node-0", "node-1", "node-2"]);
       assert.ok(s.members.every((m) => m.voter));
       assert.equal(s.version, "v8.43.4");
@@ -48,10 +58,21 @@ describe("rqlite client against a real 3-node rqlited cluster", function () {
   it("nodes() lists every member with its API address, reachability and the leader", async () => {
     const leader = await rq.leader();
     const nodes = await rq.client("node-1").nodes();
-    assert.deepEqual(nodes.map((n) => n.id), ["node-0", "node-1", "node-2"]);
+    assert.deepEqual(
+      nodes.map((n) => n.id),
+      ["node-0", "node-1", "node-2"],
+    );
     for (const n of nodes) {
       const p = rq.node(n.id);
-      assert.deepEqual(n, { id: p.id, addr: p.raftAddr, apiAddr: p.url, voter: true, reachable: true, leader: p.id === leader.id, version: "v8.43.4" });
+      assert.deepEqual(n, {
+        id: p.id,
+        addr: p.raftAddr,
+        apiAddr: p.url,
+        voter: true,
+        reachable: true,
+        leader: p.id === leader.id,
+        version: "v8.43.4",
+      });
     }
   });
 
@@ -67,12 +88,28 @@ describe("rqlite client against a real 3-node rqlited cluster", function () {
   it("execute() and query() write through a follower and read back at every level", async () => {
     const follower = (await rq.leader()).id === "node-0" ? "node-1" : "node-0";
     const c = rq.client(follower);
-    const res = await c.execute(["CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER)", ["INSERT INTO kv VALUES(?, ?)", "a", 1], ["INSERT INTO kv VALUES(?, ?)", "b", 2]]);
-    assert.deepEqual(res, [{ rowsAffected: 0 }, { rowsAffected: 1, lastInsertId: 1 }, { rowsAffected: 1, lastInsertId: 2 }]);
-    assert.deepEqual(await c.query("SELECT k, v FROM kv ORDER BY k", { level: "strong" }), [{ k: "a", v: 1 }, { k: "b", v: 2 }]);
+    const res = await c.execute([
+      "CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER)",
+      ["INSERT INTO kv VALUES(?, ?)", "a", 1],
+      ["INSERT INTO kv VALUES(?, ?)", "b", 2],
+    ]);
+    assert.deepEqual(res, [
+      { rowsAffected: 0 },
+      { rowsAffected: 1, lastInsertId: 1 },
+      { rowsAffected: 1, lastInsertId: 2 },
+    ]);
+    assert.deepEqual(await c.query("SELECT k, v FROM kv ORDER BY k", { level: "strong" }), [
+      { k: "a", v: 1 },
+      { k: "b", v: 2 },
+    ]);
     assert.deepEqual(await c.query(["SELECT v FROM kv WHERE k = ?", "b"], { level: "linearizable" }), [{ v: 2 }]);
     assert.deepEqual(await c.query("SELECT * FROM kv WHERE k = 'zzz'", { level: "strong" }), []);
-    const err = await rejectsWith(c.execute(["INSERT INTO kv VALUES('c', 3)", "INSERT INTO nope VALUES(1)"]), "sql", follower, "POST /db/execute");
+    const err = await rejectsWith(
+      c.execute(["INSERT INTO kv VALUES('c', 3)", "INSERT INTO nope VALUES(1)"]),
+      "sql",
+      follower,
+      "POST /db/execute",
+    );
     assert.match(err.message, /statement 2 \(INSERT INTO nope VALUES\(1\)\) failed: no such table: nope/);
   });
 
@@ -100,7 +137,12 @@ describe("rqlite client against a real 3-node rqlited cluster", function () {
   it("transferLeadership() sent to its own target (a follower) says to send it elsewhere", async () => {
     const leader = await rq.leader();
     const follower = rq.nodes.find((n) => n.id !== leader.id)!;
-    const err = await rejectsWith(rq.client(follower.id).transferLeadership(follower.id), "http", follower.id, "POST /leader");
+    const err = await rejectsWith(
+      rq.client(follower.id).transferLeadership(follower.id),
+      "http",
+      follower.id,
+      "POST /leader",
+    );
     assert.match(err.message, /send it to the leader or another member/);
   });
 
@@ -135,7 +177,10 @@ describe("rqlite client against a real 3-node rqlited cluster", function () {
     assert.equal(await c.removeNode("no-such-node"), "not-member");
     assert.equal(await c.removeNode(victim.id), "removed");
     const ids = (await c.nodes()).map((n) => n.id);
-    assert.deepEqual(ids, rq.nodes.map((n) => n.id).filter((id) => id !== victim.id));
+    assert.deepEqual(
+      ids,
+      rq.nodes.map((n) => n.id).filter((id) => id !== victim.id),
+    );
     assert.equal((await c.status()).members.length, 2);
     assert.equal(await c.removeNode(victim.id), "not-member");
   });
@@ -153,7 +198,8 @@ describe("rqlite client against a real 3-node rqlited cluster", function () {
     });
     assert.match(readiness.body, /leader does not exist|leader not contactable/);
     await eventually("leader() and status() reporting no leader", async () =>
-      (await c.leader()) === undefined && (await c.status()).leader === undefined ? true : undefined);
+      (await c.leader()) === undefined && (await c.status()).leader === undefined ? true : undefined,
+    );
     assert.equal((await c.readyz({ noleader: true })).ready, true);
     const err = await rejectsWith(c.removeNode(leader.id), "no-leader", survivor, "DELETE /remove");
     assert.match(err.message, /HTTP 50\d: .*leader not found/);
@@ -187,12 +233,18 @@ describe("rqlite client with -auth", function () {
     const anonymous = new RqliteClient(url);
     const err = await rejectsWith(anonymous.status(), "unauthorized", url, "GET /status");
     assert.equal(err.status, 401);
-    assert.match(err.message, /HTTP 401 unauthorized: rqlite refused no credentials; the call needs the "status" permission/);
+    assert.match(
+      err.message,
+      /HTTP 401 unauthorized: rqlite refused no credentials; the call needs the "status" permission/,
+    );
     await rejectsWith(anonymous.readyz(), "unauthorized", url, "GET /readyz");
   });
 
   it("names the user and the missing permission for a user without it", async () => {
-    const reader = new RqliteClient(rq.node("node-0").url, { nodeId: "node-0", auth: { username: "reader", password: "r" } });
+    const reader = new RqliteClient(rq.node("node-0").url, {
+      nodeId: "node-0",
+      auth: { username: "reader", password: "r" },
+    });
     const err = await rejectsWith(reader.backup(), "unauthorized", "node-0", "GET /db/backup");
     assert.match(err.message, /user "reader".*"backup" permission/);
   });
@@ -228,7 +280,12 @@ describe("rqlite client over HTTPS", function () {
 
   it("fails with kind tls for an untrusted certificate or a name it does not carry", async () => {
     const n = rq.node("node-0");
-    const untrusted = await rejectsWith(new RqliteClient(n.url, { nodeId: "node-0" }).status(), "tls", "node-0", "GET /status");
+    const untrusted = await rejectsWith(
+      new RqliteClient(n.url, { nodeId: "node-0" }).status(),
+      "tls",
+      "node-0",
+      "GET /status",
+    );
     assert.match(untrusted.message, /TLS failed: .*certificate/);
     const wrongName = new RqliteClient(n.url, { nodeId: "node-0", tls: { ca: rq.caPem!, serverName: "other.test" } });
     await rejectsWith(wrongName.status(), "tls", "node-0", "GET /status");
@@ -259,7 +316,10 @@ describe("rqlite client transport failures", function () {
     const err = await rejectsWith(c.status(), "timeout", "node-7", "GET /status");
     const took = Date.now() - started;
     assert.ok(took >= 290 && took < 1000, `took ${took} ms`);
-    assert.match(err.message, /^rqlite node node-7 at http:\/\/127\.0\.0\.1:\d+: GET \/status: timed out after 300 ms$/);
+    assert.match(
+      err.message,
+      /^rqlite node node-7 at http:\/\/127\.0\.0\.1:\d+: GET \/status: timed out after 300 ms$/,
+    );
     // A per-call limit overrides the client's.
     await rejectsWith(c.readyz({ sync: true, timeoutMs: 150 }), "timeout", url, "GET /readyz");
     await rejectsWith(c.removeNode("node-1", { timeoutMs: 150 }), "timeout", url, "GET /status");
@@ -274,8 +334,12 @@ describe("rqlite client transport failures", function () {
   it("rejects answers that are not rqlite's JSON, naming what was wrong", async () => {
     const fake = createServer((s) => {
       s.once("data", (req) => {
-        const body = req.toString().startsWith("GET /status") ? `{"store":{"node_id":"x"}}` : "<html>proxy error</html>";
-        s.end(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+        const body = req.toString().startsWith("GET /status")
+          ? `{"store":{"node_id":"x"}}`
+          : "<html>proxy error</html>";
+        s.end(
+          `HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+        );
       });
     });
     await new Promise<void>((resolve) => fake.listen(0, "127.0.0.1", resolve));
@@ -294,7 +358,11 @@ describe("rqlite client transport failures", function () {
 
   it("refuses unusable arguments with an RqliteError before sending anything", () => {
     for (const bad of ["127.0.0.1:4001", "ftp://127.0.0.1", "http://127.0.0.1:4001/db", "http://u:p@127.0.0.1:4001"]) {
-      assert.throws(() => new RqliteClient(bad), (e: unknown) => e instanceof RqliteError && e.kind === "invalid-argument", bad);
+      assert.throws(
+        () => new RqliteClient(bad),
+        (e: unknown) => e instanceof RqliteError && e.kind === "invalid-argument",
+        bad,
+      );
     }
     assert.throws(() => new RqliteClient("http://127.0.0.1:4001", { tls: { ca: "x" } }), RqliteError);
   });

@@ -20,14 +20,24 @@ interface CrdVersion {
   additionalPrinterColumns: { name: string }[];
   schema: { openAPIV3Schema: Node };
 }
-const crd = buildCrd() as { metadata: { name: string }; spec: { names: unknown; scope: string; versions: CrdVersion[] } };
+const crd = buildCrd() as {
+  metadata: { name: string };
+  spec: { names: unknown; scope: string; versions: CrdVersion[] };
+};
 const version = crd.spec.versions[0]!;
 const root = version.schema.openAPIV3Schema;
 
 describe("CRD", () => {
   it("names the resource as API.md does", () => {
     assert.equal(crd.metadata.name, "rqclusters.rqlite.io");
-    assert.deepEqual(crd.spec.names, { kind: "RqCluster", listKind: "RqClusterList", plural: "rqclusters", singular: "rqcluster", shortNames: ["rqc"], categories: ["rqlite"] });
+    assert.deepEqual(crd.spec.names, {
+      kind: "RqCluster",
+      listKind: "RqClusterList",
+      plural: "rqclusters",
+      singular: "rqcluster",
+      shortNames: ["rqc"],
+      categories: ["rqlite"],
+    });
     assert.equal(crd.spec.scope, "Namespaced");
     assert.equal(version.name, "v1alpha1");
   });
@@ -35,9 +45,16 @@ describe("CRD", () => {
   it("has the status and scale subresources and the printer columns", () => {
     assert.deepEqual(version.subresources, {
       status: {},
-      scale: { specReplicasPath: ".spec.replicas", statusReplicasPath: ".status.replicas", labelSelectorPath: ".status.selector" },
+      scale: {
+        specReplicasPath: ".spec.replicas",
+        statusReplicasPath: ".status.replicas",
+        labelSelectorPath: ".status.selector",
+      },
     });
-    assert.deepEqual(version.additionalPrinterColumns.map((c) => c.name), ["Replicas", "Ready", "Leader", "Phase", "Age"]);
+    assert.deepEqual(
+      version.additionalPrinterColumns.map((c) => c.name),
+      ["Replicas", "Ready", "Leader", "Phase", "Age"],
+    );
   });
 
   it("is structural: every node typed or int-or-string or preserving, no $ref, no title", () => {
@@ -46,9 +63,13 @@ describe("CRD", () => {
       const text = JSON.stringify(node);
       assert.ok(!text.includes('"$ref"') && !text.includes('"title"'), `${path} carries $ref or title`);
       if (node.type === "object" && !node.properties && !node.additionalProperties && path !== ".metadata") {
-        assert.ok(node["x-kubernetes-preserve-unknown-fields"], `${path} is a free-form object without x-kubernetes-preserve-unknown-fields`);
+        assert.ok(
+          node["x-kubernetes-preserve-unknown-fields"],
+          `${path} is a free-form object without x-kubernetes-preserve-unknown-fields`,
+        );
       }
-      if (node.properties && node.additionalProperties) assert.fail(`${path} has both properties and additionalProperties`);
+      if (node.properties && node.additionalProperties)
+        assert.fail(`${path} has both properties and additionalProperties`);
     }
   });
 
@@ -58,10 +79,19 @@ describe("CRD", () => {
     assert.equal(at(".spec.resources.limits{}")?.["x-kubernetes-int-or-string"], true);
     assert.equal(at(".spec.podTemplate")?.["x-kubernetes-preserve-unknown-fields"], true);
     assert.equal(at(".spec.env[].valueFrom")?.["x-kubernetes-preserve-unknown-fields"], true);
-    assert.deepEqual(at(".status.conditions[]")?.required, ["type", "status", "lastTransitionTime", "reason", "message"]);
+    assert.deepEqual(at(".status.conditions[]")?.required, [
+      "type",
+      "status",
+      "lastTransitionTime",
+      "reason",
+      "message",
+    ]);
   });
 
   it("carries the same defaults as applyDefaults, from the one schema", () => {
-    assert.deepEqual(root.properties!.spec, JSON.parse(JSON.stringify(specSchema, (k, v: unknown) => (k === "title" ? undefined : v))));
+    assert.deepEqual(
+      root.properties!.spec,
+      JSON.parse(JSON.stringify(specSchema, (k, v: unknown) => (k === "title" ? undefined : v))),
+    );
   });
 });

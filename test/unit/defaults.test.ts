@@ -28,13 +28,16 @@ describe("applyDefaults", () => {
   });
 
   it("keeps what the user set and fills around it", () => {
-    assert.deepEqual(specOf({ replicas: 5, storage: { size: "10Gi" }, affinity: { podAntiAffinity: "Required" }, paused: true }), {
-      ...FULL_DEFAULTS,
-      replicas: 5,
-      storage: { ...FULL_DEFAULTS.storage, size: "10Gi" },
-      affinity: { ...FULL_DEFAULTS.affinity, podAntiAffinity: "Required" },
-      paused: true,
-    });
+    assert.deepEqual(
+      specOf({ replicas: 5, storage: { size: "10Gi" }, affinity: { podAntiAffinity: "Required" }, paused: true }),
+      {
+        ...FULL_DEFAULTS,
+        replicas: 5,
+        storage: { ...FULL_DEFAULTS.storage, size: "10Gi" },
+        affinity: { ...FULL_DEFAULTS.affinity, podAntiAffinity: "Required" },
+        paused: true,
+      },
+    );
   });
 
   it("treats null like absent, as the API server's structural defaulting does", () => {
@@ -42,12 +45,18 @@ describe("applyDefaults", () => {
   });
 
   it("defaults podTemplateConfigMap.key only when a ConfigMap is referenced", () => {
-    assert.deepEqual((specOf({ podTemplateConfigMap: { name: "tpl" } }) as Record<string, unknown>).podTemplateConfigMap, { name: "tpl", key: "pod-template.json" });
+    assert.deepEqual(
+      (specOf({ podTemplateConfigMap: { name: "tpl" } }) as Record<string, unknown>).podTemplateConfigMap,
+      { name: "tpl", key: "pod-template.json" },
+    );
     assert.ok(!("podTemplateConfigMap" in (specOf({}) as object)));
   });
 
   it("fills missing requests, capped at a lower limit so defaults never break requests <= limits", () => {
-    const spec = specOf({ resources: { limits: { memory: "64Mi", cpu: "2" }, requests: { cpu: "1" } } }) as Record<string, unknown>;
+    const spec = specOf({ resources: { limits: { memory: "64Mi", cpu: "2" }, requests: { cpu: "1" } } }) as Record<
+      string,
+      unknown
+    >;
     assert.deepEqual(spec.resources, { limits: { memory: "64Mi", cpu: "2" }, requests: { cpu: "1", memory: "64Mi" } });
     const onlyLimits = specOf({ resources: { limits: { cpu: "50m" } } }) as Record<string, unknown>;
     assert.deepEqual(onlyLimits.resources, { limits: { cpu: "50m" }, requests: { cpu: "50m", memory: "128Mi" } });
@@ -65,7 +74,10 @@ describe("applyDefaults", () => {
   it("leaves what it cannot default for validation to report", () => {
     for (const garbage of [null, 7, "x", [1, 2], true]) assert.deepEqual(applyDefaults(garbage), garbage);
     assert.equal((applyDefaults({ spec: "nope" }) as { spec: unknown }).spec, "nope");
-    const odd = specOf({ storage: "big", resources: { requests: 5 }, affinity: [], replicas: "three" }) as Record<string, unknown>;
+    const odd = specOf({ storage: "big", resources: { requests: 5 }, affinity: [], replicas: "three" }) as Record<
+      string,
+      unknown
+    >;
     assert.equal(odd.storage, "big");
     assert.deepEqual(odd.resources, { requests: 5 });
     assert.deepEqual(odd.affinity, []);

@@ -37,13 +37,47 @@ class Gen {
 
   /** Any JSON-ish value, including the awkward ones: prototype keys, NaN, deep nesting. */
   garbage(depth = 0): unknown {
-    const leaf = [null, true, false, 0, -1, 1.5, 2 ** 53, NaN, Infinity, "", "x", "1Gi", "-1", "__proto__", "constructor", "-node-id", "rqlite", "data"];
+    const leaf = [
+      null,
+      true,
+      false,
+      0,
+      -1,
+      1.5,
+      2 ** 53,
+      NaN,
+      Infinity,
+      "",
+      "x",
+      "1Gi",
+      "-1",
+      "__proto__",
+      "constructor",
+      "-node-id",
+      "rqlite",
+      "data",
+    ];
     if (depth > 3 || this.chance(0.5)) return this.pick(leaf);
     if (this.chance(0.5)) return Array.from({ length: this.int(0, 3) }, () => this.garbage(depth + 1));
     const obj: Record<string, unknown> = {};
     for (let i = this.int(0, 3); i > 0; i--) {
-      const k = this.pick(["__proto__", "constructor", "toString", "name", "spec", "size", "containers", "a", "valueFrom"]);
-      Object.defineProperty(obj, k, { value: this.garbage(depth + 1), enumerable: true, writable: true, configurable: true });
+      const k = this.pick([
+        "__proto__",
+        "constructor",
+        "toString",
+        "name",
+        "spec",
+        "size",
+        "containers",
+        "a",
+        "valueFrom",
+      ]);
+      Object.defineProperty(obj, k, {
+        value: this.garbage(depth + 1),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     }
     return obj;
   }
@@ -55,7 +89,10 @@ class Gen {
   }
 
   quantity(): unknown {
-    return this.field(["1Gi", "64Mi", "500m", 2, "1.5", "10G", "1e9"], ["0", "-1Gi", "1.5.5Gi", "1gi", "", 0.5, "1e1001", "9Ei"]);
+    return this.field(
+      ["1Gi", "64Mi", "500m", 2, "1.5", "10G", "1e9"],
+      ["0", "-1Gi", "1.5.5Gi", "1gi", "", 0.5, "1e1001", "9Ei"],
+    );
   }
 
   storageSize(): unknown {
@@ -63,15 +100,32 @@ class Gen {
   }
 
   podTemplate(): unknown {
-    const container = (valid: unknown) => this.field(
-      [valid],
-      [{ name: "rqlite", image: "x", volumeMounts: [{ name: "data", mountPath: "/d" }] }, { image: "noname" }, { name: "Bad_Name", ports: "x" }, { name: "rqlite", volumeMounts: null }],
-    );
+    const container = (valid: unknown) =>
+      this.field(
+        [valid],
+        [
+          { name: "rqlite", image: "x", volumeMounts: [{ name: "data", mountPath: "/d" }] },
+          { image: "noname" },
+          { name: "Bad_Name", ports: "x" },
+          { name: "rqlite", volumeMounts: null },
+        ],
+      );
     const rqlite = { name: "rqlite", resources: { limits: { memory: this.quantity() } } };
     const sidecar = { name: "side", image: "busybox", env: [{ name: "A", value: "1" }] };
     return this.field(
-      [{ metadata: { labels: { team: "db" } }, spec: { containers: [container(rqlite), container(sidecar)], nodeSelector: { a: "b" } } }, {}],
-      [{ spec: null }, { spec: { hostname: "h", volumes: [{ name: "data" }, { name: "v" }] } }, { metadata: { name: "x", labels: { "rqlite.io/x": "y" } } }, { spec: { containers: null } }],
+      [
+        {
+          metadata: { labels: { team: "db" } },
+          spec: { containers: [container(rqlite), container(sidecar)], nodeSelector: { a: "b" } },
+        },
+        {},
+      ],
+      [
+        { spec: null },
+        { spec: { hostname: "h", volumes: [{ name: "data" }, { name: "v" }] } },
+        { metadata: { name: "x", labels: { "rqlite.io/x": "y" } } },
+        { spec: { containers: null } },
+      ],
     );
   }
 
@@ -80,26 +134,71 @@ class Gen {
     const fields: Record<string, () => unknown> = {
       replicas: () => this.field([1, 3, 5, 9], [0, 2, 4, 10, -1, 3.5, "3", null]),
       readReplicas: () => this.field([0, 1, 32], [33, -1, 1.1, "2"]),
-      image: () => this.field(["rqlite/rqlite:10.2.0", "rqlite/rqlite:9.1.0", "localhost:5000/r:10.0.0"], ["rqlite/rqlite:latest", "rqlite/rqlite", "UPPER CASE", "", "rqlite/rqlite:8.0.0"]),
+      image: () =>
+        this.field(
+          ["rqlite/rqlite:10.2.0", "rqlite/rqlite:9.1.0", "localhost:5000/r:10.0.0"],
+          ["rqlite/rqlite:latest", "rqlite/rqlite", "UPPER CASE", "", "rqlite/rqlite:8.0.0"],
+        ),
       imagePullPolicy: () => this.field(["Always", "IfNotPresent", "Never"], ["Sometimes", "", "always"]),
       imagePullSecrets: () => this.field([[{ name: "regcred" }], []], [[{}], [{ name: "Bad" }], [null], "x"]),
-      storage: () => this.field(
-        [{ size: this.storageSize(), storageClassName: "fast" }, {}, { reclaimPolicy: "Delete", scaleDownPolicy: "Retain" }],
-        [{ size: this.storageSize(), reclaimPolicy: "Keep" }, { storageClassName: "" }, { storageClassName: "Bad!" }, null],
-      ),
-      resources: () => this.field(
-        [{ limits: { cpu: this.quantity(), memory: this.quantity() } }, { requests: { cpu: this.quantity() } }, {}],
-        [{ limits: { cpu: "1" }, requests: { cpu: "2" } }, { requests: null }, { limits: 5 }, { requests: { "bad key": "1" } }],
-      ),
-      affinity: () => this.field([{ podAntiAffinity: "Required" }, { topologyKey: "topology.kubernetes.io/zone" }, {}], [{ podAntiAffinity: "Strict" }, { topologyKey: "" }, { topologyKey: "a//b" }]),
+      storage: () =>
+        this.field(
+          [
+            { size: this.storageSize(), storageClassName: "fast" },
+            {},
+            { reclaimPolicy: "Delete", scaleDownPolicy: "Retain" },
+          ],
+          [
+            { size: this.storageSize(), reclaimPolicy: "Keep" },
+            { storageClassName: "" },
+            { storageClassName: "Bad!" },
+            null,
+          ],
+        ),
+      resources: () =>
+        this.field(
+          [{ limits: { cpu: this.quantity(), memory: this.quantity() } }, { requests: { cpu: this.quantity() } }, {}],
+          [
+            { limits: { cpu: "1" }, requests: { cpu: "2" } },
+            { requests: null },
+            { limits: 5 },
+            { requests: { "bad key": "1" } },
+          ],
+        ),
+      affinity: () =>
+        this.field(
+          [{ podAntiAffinity: "Required" }, { topologyKey: "topology.kubernetes.io/zone" }, {}],
+          [{ podAntiAffinity: "Strict" }, { topologyKey: "" }, { topologyKey: "a//b" }],
+        ),
       podTemplate: () => this.podTemplate(),
-      podTemplateConfigMap: () => this.field([{ name: "tpl" }, { name: "tpl", key: "x.json" }], [{}, { name: "Bad" }, { name: "t", key: "a/b" }, { key: 1 }]),
+      podTemplateConfigMap: () =>
+        this.field(
+          [{ name: "tpl" }, { name: "tpl", key: "x.json" }],
+          [{}, { name: "Bad" }, { name: "t", key: "a/b" }, { key: 1 }],
+        ),
       auth: () => this.field([{ secretName: "users" }], [{}, { secretName: "" }, { secretName: "X" }]),
-      tls: () => this.field([{ http: { secretName: "h" } }, { node: { secretName: "n" } }, {}], [{ http: {} }, { node: null }, { http: { secretName: 1 } }]),
-      extraArgs: () => this.field([["-raft-snap=1024"], ["-fk"], ["-raft-log-level", "INFO"], []], [["-node-id=x"], ["data"], ["-raft-snap"], ["-unknown"], ["-raft-snap-int=x"], [1]]),
-      env: () => this.field([[{ name: "A", value: "1" }], [{ name: "S", valueFrom: { secretKeyRef: { name: "s", key: "k" } } }]], [[{ value: "x" }], [{ name: "A=B" }], [{ name: "A", valueFrom: {} }], [{ name: "A" }, { name: "A" }]]),
-      podDisruptionBudget: () => this.field([{ maxUnavailable: 0 }, { maxUnavailable: 1 }, {}], [{ maxUnavailable: -1 }, { maxUnavailable: 5 }, { maxUnavailable: "1" }]),
-      updateStrategy: () => this.field([{ type: "RollingUpdate" }, { type: "OnDelete" }, {}], [{ type: "Recreate" }, { type: null }]),
+      tls: () =>
+        this.field(
+          [{ http: { secretName: "h" } }, { node: { secretName: "n" } }, {}],
+          [{ http: {} }, { node: null }, { http: { secretName: 1 } }],
+        ),
+      extraArgs: () =>
+        this.field(
+          [["-raft-snap=1024"], ["-fk"], ["-raft-log-level", "INFO"], []],
+          [["-node-id=x"], ["data"], ["-raft-snap"], ["-unknown"], ["-raft-snap-int=x"], [1]],
+        ),
+      env: () =>
+        this.field(
+          [[{ name: "A", value: "1" }], [{ name: "S", valueFrom: { secretKeyRef: { name: "s", key: "k" } } }]],
+          [[{ value: "x" }], [{ name: "A=B" }], [{ name: "A", valueFrom: {} }], [{ name: "A" }, { name: "A" }]],
+        ),
+      podDisruptionBudget: () =>
+        this.field(
+          [{ maxUnavailable: 0 }, { maxUnavailable: 1 }, {}],
+          [{ maxUnavailable: -1 }, { maxUnavailable: 5 }, { maxUnavailable: "1" }],
+        ),
+      updateStrategy: () =>
+        this.field([{ type: "RollingUpdate" }, { type: "OnDelete" }, {}], [{ type: "Recreate" }, { type: null }]),
       paused: () => this.field([true, false], ["true", 0, null]),
     };
     for (const [name, make] of Object.entries(fields)) if (this.chance(0.4)) spec[name] = make();
@@ -111,7 +210,12 @@ class Gen {
     const r = this.validOnly ? 1 : this.random();
     if (r < 0.05) return this.garbage();
     const name = this.field(["demo", "a", "db-1", "a".repeat(54)], ["Demo", "1db", "a".repeat(55), "", "a_b"]);
-    return { apiVersion: "rqlite.io/v1alpha1", kind: "RqCluster", metadata: r < 0.08 ? this.garbage() : { name }, spec: r < 0.12 ? this.garbage() : this.spec() };
+    return {
+      apiVersion: "rqlite.io/v1alpha1",
+      kind: "RqCluster",
+      metadata: r < 0.08 ? this.garbage() : { name },
+      spec: r < 0.12 ? this.garbage() : this.spec(),
+    };
   }
 }
 
@@ -139,7 +243,9 @@ describe(`randomized defaulting and validation (${SAMPLES} samples, FUZZ_SEED=${
       try {
         property(sample);
       } catch (err) {
-        const shown = JSON.stringify(sample, (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? String(v) : v));
+        const shown = JSON.stringify(sample, (_k, v: unknown) =>
+          typeof v === "number" && !Number.isFinite(v) ? String(v) : v,
+        );
         throw new Error(`sample ${i} of FUZZ_SEED=${SEED} ${shown}: ${(err as Error).message}`);
       }
     });

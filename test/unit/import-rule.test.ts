@@ -15,7 +15,8 @@ function sourceFiles(dir: string): string[] {
 /** Every module specifier a file imports, statically or dynamically. */
 export function importsOf(source: string): string[] {
   const specs: string[] = [];
-  const re = /(?:import|export)\s[^'"]*?from\s*["']([^"']+)["']|import\s*\(\s*["']([^"']+)["']\s*\)|import\s+["']([^"']+)["']/g;
+  const re =
+    /(?:import|export)\s[^'"]*?from\s*["']([^"']+)["']|import\s*\(\s*["']([^"']+)["']\s*\)|import\s+["']([^"']+)["']/g;
   for (const m of source.matchAll(re)) specs.push((m[1] ?? m[2] ?? m[3])!);
   return specs;
 }
@@ -50,11 +51,17 @@ describe("import rules", () => {
 
   it("controller/runtime/ is generic: it imports nothing rqlite-specific", () => {
     const specific = ["shared", "controller/rqcluster", "controller/rqlite", "webhook"];
-    assert.deepEqual(specific.flatMap((f) => crossings("controller/runtime", f)), []);
+    assert.deepEqual(
+      specific.flatMap((f) => crossings("controller/runtime", f)),
+      [],
+    );
   });
 
   it("nothing outside test/ imports test/", () => {
     const outside = ["shared", "webhook", "controller", "testenv", "local", "bench", "hack"];
-    assert.deepEqual(outside.flatMap((f) => crossings(f, "test")), []);
+    assert.deepEqual(
+      outside.flatMap((f) => crossings(f, "test")),
+      [],
+    );
   });
 });

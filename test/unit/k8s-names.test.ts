@@ -1,5 +1,13 @@
 import { strict as assert } from "node:assert";
-import { configMapKey, dns1035Label, dns1123Label, dns1123Subdomain, envVarName, labelValue, qualifiedName } from "../../shared/k8s-names.js";
+import {
+  configMapKey,
+  dns1035Label,
+  dns1123Label,
+  dns1123Subdomain,
+  envVarName,
+  labelValue,
+  qualifiedName,
+} from "../../shared/k8s-names.js";
 import { majorVersion, parseImageReference } from "../../shared/image.js";
 
 function valid(check: (v: string) => string[], ...values: string[]) {
@@ -35,11 +43,33 @@ describe("image references", () => {
   it("parses references the way container runtimes do", () => {
     assert.deepEqual(parseImageReference("rqlite/rqlite:10.2.0"), { path: "rqlite/rqlite", tag: "10.2.0" });
     assert.deepEqual(parseImageReference("rqlite"), { path: "rqlite" });
-    assert.deepEqual(parseImageReference("localhost:5000/db/rqlite:8.0.0"), { domain: "localhost:5000", path: "db/rqlite", tag: "8.0.0" });
-    assert.deepEqual(parseImageReference("ghcr.io/x/y@sha256:" + "a".repeat(64)), { domain: "ghcr.io", path: "x/y", digest: "sha256:" + "a".repeat(64) });
+    assert.deepEqual(parseImageReference("localhost:5000/db/rqlite:8.0.0"), {
+      domain: "localhost:5000",
+      path: "db/rqlite",
+      tag: "8.0.0",
+    });
+    assert.deepEqual(parseImageReference("ghcr.io/x/y@sha256:" + "a".repeat(64)), {
+      domain: "ghcr.io",
+      path: "x/y",
+      digest: "sha256:" + "a".repeat(64),
+    });
     assert.equal(parseImageReference("localhost/x:1")?.domain, "localhost");
-    assert.equal(parseImageReference("Registry/x")?.domain, "Registry", "an uppercase first component can only be a host");
-    for (const bad of ["", "x/UPPER", "rqlite/rqlite:", "a b", "rqlite:10:2", "x@sha256:abc", "-x", ":1", `${"a".repeat(256)}`]) {
+    assert.equal(
+      parseImageReference("Registry/x")?.domain,
+      "Registry",
+      "an uppercase first component can only be a host",
+    );
+    for (const bad of [
+      "",
+      "x/UPPER",
+      "rqlite/rqlite:",
+      "a b",
+      "rqlite:10:2",
+      "x@sha256:abc",
+      "-x",
+      ":1",
+      `${"a".repeat(256)}`,
+    ]) {
       assert.equal(parseImageReference(bad), undefined, bad);
     }
   });

@@ -1,8 +1,25 @@
 import { strict as assert } from "node:assert";
 import {
-  clientServiceName, clusterLabels, DNS_LABEL_MAX_LENGTH, FINALIZER, GROUP, headlessServiceName, isOperatorOwnedLabel,
-  KIND, MAX_CLUSTER_NAME_LENGTH, MAX_READ_REPLICAS, MAX_REPLICAS, nodeLabels, nodeName, PLURAL, podDisruptionBudgetName,
-  POD_TEMPLATE_LABEL, readReplicaName, scaleSelector, VERSION, voterName,
+  clientServiceName,
+  clusterLabels,
+  DNS_LABEL_MAX_LENGTH,
+  FINALIZER,
+  GROUP,
+  headlessServiceName,
+  isOperatorOwnedLabel,
+  KIND,
+  MAX_CLUSTER_NAME_LENGTH,
+  MAX_READ_REPLICAS,
+  MAX_REPLICAS,
+  nodeLabels,
+  nodeName,
+  PLURAL,
+  podDisruptionBudgetName,
+  POD_TEMPLATE_LABEL,
+  readReplicaName,
+  scaleSelector,
+  VERSION,
+  voterName,
 } from "../../shared/names.js";
 
 describe("names and labels", () => {
@@ -25,7 +42,11 @@ describe("names and labels", () => {
   it("caps cluster names so the longest derived name is a DNS label", () => {
     assert.equal(MAX_CLUSTER_NAME_LENGTH, 54);
     const longest = "a".repeat(MAX_CLUSTER_NAME_LENGTH);
-    for (const n of [voterName(longest, MAX_REPLICAS - 1), readReplicaName(longest, MAX_READ_REPLICAS - 1), headlessServiceName(longest)]) {
+    for (const n of [
+      voterName(longest, MAX_REPLICAS - 1),
+      readReplicaName(longest, MAX_READ_REPLICAS - 1),
+      headlessServiceName(longest),
+    ]) {
       assert.ok(n.length <= DNS_LABEL_MAX_LENGTH, n);
     }
     assert.equal(headlessServiceName(longest).length, DNS_LABEL_MAX_LENGTH);
@@ -39,14 +60,23 @@ describe("names and labels", () => {
       "rqlite.io/cluster": "demo",
     });
     assert.equal(nodeLabels("demo", "read-only")["rqlite.io/role"], "read-only");
-    assert.equal(scaleSelector("demo"),
-      "app.kubernetes.io/name=rqlite,app.kubernetes.io/instance=demo,app.kubernetes.io/managed-by=rqlite-operator,rqlite.io/cluster=demo,rqlite.io/role=voter");
+    assert.equal(
+      scaleSelector("demo"),
+      "app.kubernetes.io/name=rqlite,app.kubernetes.io/instance=demo,app.kubernetes.io/managed-by=rqlite-operator,rqlite.io/cluster=demo,rqlite.io/role=voter",
+    );
   });
 
   it("knows which labels a template may not set", () => {
-    for (const k of ["rqlite.io/role", "rqlite.io/anything", "app.kubernetes.io/instance", "app.kubernetes.io/name", "app.kubernetes.io/managed-by"]) {
+    for (const k of [
+      "rqlite.io/role",
+      "rqlite.io/anything",
+      "app.kubernetes.io/instance",
+      "app.kubernetes.io/name",
+      "app.kubernetes.io/managed-by",
+    ]) {
       assert.ok(isOperatorOwnedLabel(k), k);
     }
-    for (const k of ["app.kubernetes.io/version", "team", "example.com/rqlite.io"]) assert.ok(!isOperatorOwnedLabel(k), k);
+    for (const k of ["app.kubernetes.io/version", "team", "example.com/rqlite.io"])
+      assert.ok(!isOperatorOwnedLabel(k), k);
   });
 });

@@ -46,10 +46,25 @@ describe("quantities", () => {
   });
 
   it("rejects what Kubernetes rejects", () => {
-    for (const bad of ["", "Gi", "1.5.5Gi", "1gi", "1 Gi", "1KiB", "1e", "1e3Gi", "--1", "1e1.5", "0x10", "Infinity", "1e1001"]) {
+    for (const bad of [
+      "",
+      "Gi",
+      "1.5.5Gi",
+      "1gi",
+      "1 Gi",
+      "1KiB",
+      "1e",
+      "1e3Gi",
+      "--1",
+      "1e1.5",
+      "0x10",
+      "Infinity",
+      "1e1001",
+    ]) {
       assert.equal(parseQuantity(bad), undefined, bad);
     }
-    for (const bad of [NaN, Infinity, null, undefined, {}, [], true]) assert.equal(parseQuantity(bad), undefined, String(bad));
+    for (const bad of [NaN, Infinity, null, undefined, {}, [], true])
+      assert.equal(parseQuantity(bad), undefined, String(bad));
   });
 
   it("answers the same from its cache, past its bound, and for texts too long to cache", () => {

@@ -3,7 +3,15 @@ import { request as httpsRawRequest } from "node:https";
 import fastJsonPatch from "fast-json-patch";
 import { applyDefaults } from "../../shared/index.js";
 import {
-  admissionReview, answerOf, decodePatch, httpGet, httpsRequest, mintCerts, rqCluster, tempDir, WebhookProcess,
+  admissionReview,
+  answerOf,
+  decodePatch,
+  httpGet,
+  httpsRequest,
+  mintCerts,
+  rqCluster,
+  tempDir,
+  WebhookProcess,
   type HttpResult,
 } from "../../testenv/webhookProcess.js";
 
@@ -63,7 +71,8 @@ describe("webhook over HTTPS", () => {
       const patched = fastJsonPatch.applyPatch(structuredClone(object), patch as fastJsonPatch.Operation[]).newDocument;
       assert.deepEqual(patched, applyDefaults(object));
       const paths = patch.map((op) => op.path);
-      for (const p of ["/spec/image", "/spec/storage", "/spec/resources", "/spec/readReplicas"]) assert.ok(paths.includes(p), `patch sets ${p}: ${paths.join(", ")}`);
+      for (const p of ["/spec/image", "/spec/storage", "/spec/resources", "/spec/readReplicas"])
+        assert.ok(paths.includes(p), `patch sets ${p}: ${paths.join(", ")}`);
       assert.ok(!paths.includes("/spec/replicas"), "a value the user set is left alone");
     });
 
@@ -76,7 +85,10 @@ describe("webhook over HTTPS", () => {
 
     it("defaults on UPDATE too and lets DELETE through untouched", async () => {
       const old = applyDefaults(rqCluster("demo", {}));
-      const update = await admitted(MUTATE, admissionReview({ operation: "UPDATE", oldObject: old, object: rqCluster("demo", { replicas: 3 }) }));
+      const update = await admitted(
+        MUTATE,
+        admissionReview({ operation: "UPDATE", oldObject: old, object: rqCluster("demo", { replicas: 3 }) }),
+      );
       assert.ok(decodePatch(update).some((op) => op.path === "/spec/storage"));
       const del = await admitted(MUTATE, admissionReview({ operation: "DELETE", oldObject: old }));
       assert.deepEqual([del.allowed, del.patch], [true, undefined]);
@@ -91,58 +103,89 @@ describe("webhook over HTTPS", () => {
     });
 
     it("denies an invalid spec with 422 Invalid listing every field error", async () => {
-      const object = applyDefaults(rqCluster("demo", {
-        replicas: 12,
-        readReplicas: -1,
-        imagePullPolicy: "Sometimes",
-        storage: { size: "10Mi", reclaimPolicy: "Keep" },
-        affinity: { podAntiAffinity: "Always" },
-        updateStrategy: { type: "Recreate" },
-      }));
+      const object = applyDefaults(
+        rqCluster("demo", {
+          replicas: 12,
+          readReplicas: -1,
+          imagePullPolicy: "Sometimes",
+          storage: { size: "10Mi", reclaimPolicy: "Keep" },
+          affinity: { podAntiAffinity: "Always" },
+          updateStrategy: { type: "Recreate" },
+        }),
+      );
       const answer = await admitted(VALIDATE, admissionReview({ object }));
       assert.equal(answer.allowed, false);
       assert.equal(answer.status?.code, 422);
       assert.equal(answer.status?.reason, "Invalid");
-      const message = answer.status!.message;
+      const message = answer.status.message;
       assert.match(message, /^RqCluster\.rqlite\.io "demo" is invalid: \[/);
-      const fields = ["spec.replicas", "spec.readReplicas", "spec.imagePullPolicy", "spec.storage.size",
-        "spec.storage.reclaimPolicy", "spec.affinity.podAntiAffinity", "spec.updateStrategy.type"];
+      const fields = [
+        "spec.replicas",
+        "spec.readReplicas",
+        "spec.imagePullPolicy",
+        "spec.storage.size",
+        "spec.storage.reclaimPolicy",
+        "spec.affinity.podAntiAffinity",
+        "spec.updateStrategy.type",
+      ];
       for (const f of fields) assert.ok(message.includes(`${f}: `), `message names ${f}: ${message}`);
       assert.match(message, /spec\.replicas: Invalid value: 12: must be between 1 and 9/);
-      assert.deepEqual(new Set(answer.status!.details!.causes.map((c) => c.field)), new Set(fields));
+      assert.deepEqual(new Set(answer.status.details!.causes.map((c) => c.field)), new Set(fields));
     });
 
     it("denies operator-owned pod template fields with their paths", async () => {
-      const object = applyDefaults(rqCluster("demo", {
-        podTemplate: { metadata: { labels: { "rqlite.io/cluster": "other" } }, spec: { hostname: "x", containers: [{ name: "rqlite", image: "evil:1" }] } },
-        extraArgs: ["-http-addr=0.0.0.0:4001"],
-      }));
+      const object = applyDefaults(
+        rqCluster("demo", {
+          podTemplate: {
+            metadata: { labels: { "rqlite.io/cluster": "other" } },
+            spec: { hostname: "x", containers: [{ name: "rqlite", image: "evil:1" }] },
+          },
+          extraArgs: ["-http-addr=0.0.0.0:4001"],
+        }),
+      );
       const answer = await admitted(VALIDATE, admissionReview({ object }));
       assert.equal(answer.allowed, false);
       const fields = answer.status!.details!.causes.map((c) => c.field);
-      for (const f of ["spec.podTemplate.spec.hostname", "spec.podTemplate.spec.containers[0].image", "spec.extraArgs[0]"]) {
+      for (const f of [
+        "spec.podTemplate.spec.hostname",
+        "spec.podTemplate.spec.containers[0].image",
+        "spec.extraArgs[0]",
+      ]) {
         assert.ok(fields.includes(f), `causes include ${f}: ${fields.join(", ")}`);
       }
-      assert.ok(fields.some((f) => f.startsWith("spec.podTemplate.metadata.labels")), fields.join(", "));
+      assert.ok(
+        fields.some((f) => f.startsWith("spec.podTemplate.metadata.labels")),
+        fields.join(", "),
+      );
     });
 
     it("returns warnings with an allowed answer", async () => {
-      const answer = await admitted(VALIDATE, admissionReview({ object: applyDefaults(rqCluster("demo", { replicas: 4, image: "rqlite/rqlite:latest" })) }));
+      const answer = await admitted(
+        VALIDATE,
+        admissionReview({ object: applyDefaults(rqCluster("demo", { replicas: 4, image: "rqlite/rqlite:latest" })) }),
+      );
       assert.equal(answer.allowed, true);
       assert.equal(answer.warnings?.length, 2, JSON.stringify(answer.warnings));
-      assert.ok(answer.warnings!.some((w) => w.startsWith("spec.replicas:")));
-      assert.ok(answer.warnings!.some((w) => w.startsWith("spec.image:")));
+      assert.ok(answer.warnings.some((w) => w.startsWith("spec.replicas:")));
+      assert.ok(answer.warnings.some((w) => w.startsWith("spec.image:")));
     });
 
     it("returns warnings with a denial too", async () => {
-      const answer = await admitted(VALIDATE, admissionReview({ object: applyDefaults(rqCluster("demo", { replicas: 12, image: "rqlite/rqlite" })) }));
+      const answer = await admitted(
+        VALIDATE,
+        admissionReview({ object: applyDefaults(rqCluster("demo", { replicas: 12, image: "rqlite/rqlite" })) }),
+      );
       assert.equal(answer.allowed, false);
       assert.ok(answer.warnings!.some((w) => w.startsWith("spec.image:")));
     });
 
     it("applies the update rules: no downgrade, no shrink, immutable storage class", async () => {
-      const old = applyDefaults(rqCluster("demo", { image: "rqlite/rqlite:9.1.0", storage: { size: "10Gi", storageClassName: "fast" } }));
-      const next = applyDefaults(rqCluster("demo", { image: "rqlite/rqlite:8.0.0", storage: { size: "5Gi", storageClassName: "slow" } }));
+      const old = applyDefaults(
+        rqCluster("demo", { image: "rqlite/rqlite:9.1.0", storage: { size: "10Gi", storageClassName: "fast" } }),
+      );
+      const next = applyDefaults(
+        rqCluster("demo", { image: "rqlite/rqlite:8.0.0", storage: { size: "5Gi", storageClassName: "slow" } }),
+      );
       const answer = await admitted(VALIDATE, admissionReview({ operation: "UPDATE", oldObject: old, object: next }));
       assert.equal(answer.allowed, false);
       const fields = answer.status!.details!.causes.map((c) => c.field).sort();
@@ -150,48 +193,86 @@ describe("webhook over HTTPS", () => {
     });
 
     it("allows DELETE and subresource requests without looking at them", async () => {
-      const del = await admitted(VALIDATE, admissionReview({ operation: "DELETE", oldObject: rqCluster("demo", { replicas: 99 }) }));
+      const del = await admitted(
+        VALIDATE,
+        admissionReview({ operation: "DELETE", oldObject: rqCluster("demo", { replicas: 99 }) }),
+      );
       assert.equal(del.allowed, true);
-      const status = await admitted(VALIDATE, admissionReview({
-        operation: "UPDATE", subResource: "status", oldObject: rqCluster("demo", { replicas: 99 }), object: rqCluster("demo", { replicas: 99 }),
-      }));
+      const status = await admitted(
+        VALIDATE,
+        admissionReview({
+          operation: "UPDATE",
+          subResource: "status",
+          oldObject: rqCluster("demo", { replicas: 99 }),
+          object: rqCluster("demo", { replicas: 99 }),
+        }),
+      );
       assert.equal(status.allowed, true);
     });
   });
 
   describe(CONFIGMAP, () => {
     const CM_KIND = { group: "", version: "v1", kind: "ConfigMap" };
-    const configMap = (data: Record<string, string>, labels: Record<string, string> = { "rqlite.io/pod-template": "" }) => ({
-      apiVersion: "v1", kind: "ConfigMap", metadata: { name: "tpl", namespace: "default", labels }, data,
+    const configMap = (
+      data: Record<string, string>,
+      labels: Record<string, string> = { "rqlite.io/pod-template": "" },
+    ) => ({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "tpl", namespace: "default", labels },
+      data,
     });
 
     it("allows a labelled ConfigMap with a valid template", async () => {
-      const answer = await admitted(CONFIGMAP, admissionReview({
-        kind: CM_KIND, object: configMap({ "pod-template.json": JSON.stringify({ metadata: { labels: { team: "a" } }, spec: { priorityClassName: "high" } }) }),
-      }));
+      const answer = await admitted(
+        CONFIGMAP,
+        admissionReview({
+          kind: CM_KIND,
+          object: configMap({
+            "pod-template.json": JSON.stringify({
+              metadata: { labels: { team: "a" } },
+              spec: { priorityClassName: "high" },
+            }),
+          }),
+        }),
+      );
       assert.equal(answer.allowed, true);
     });
 
     it("denies a labelled ConfigMap whose template touches what the operator owns", async () => {
-      const answer = await admitted(CONFIGMAP, admissionReview({
-        kind: CM_KIND, object: configMap({ "pod-template.json": JSON.stringify({ spec: { restartPolicy: "Never" } }), "broken.json": "{" }),
-      }));
+      const answer = await admitted(
+        CONFIGMAP,
+        admissionReview({
+          kind: CM_KIND,
+          object: configMap({
+            "pod-template.json": JSON.stringify({ spec: { restartPolicy: "Never" } }),
+            "broken.json": "{",
+          }),
+        }),
+      );
       assert.equal(answer.allowed, false);
       assert.equal(answer.status?.code, 422);
-      assert.match(answer.status!.message, /^ConfigMap "tpl" is invalid: \[/);
-      const fields = answer.status!.details!.causes.map((c) => c.field);
+      assert.match(answer.status.message, /^ConfigMap "tpl" is invalid: \[/);
+      const fields = answer.status.details!.causes.map((c) => c.field);
       assert.ok(fields.includes("data[pod-template.json].spec.restartPolicy"), fields.join(", "));
       assert.ok(fields.includes("data[broken.json]"), fields.join(", "));
     });
 
     it("ignores a ConfigMap without the label", async () => {
-      const answer = await admitted(CONFIGMAP, admissionReview({ kind: CM_KIND, object: configMap({ "x.json": "{" }, {}) }));
+      const answer = await admitted(
+        CONFIGMAP,
+        admissionReview({ kind: CM_KIND, object: configMap({ "x.json": "{" }, {}) }),
+      );
       assert.equal(answer.allowed, true);
     });
   });
 
   describe("malformed requests", () => {
-    const withUid = (request: Record<string, unknown>) => ({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request: { ...request, uid: "abc" } });
+    const withUid = (request: Record<string, unknown>) => ({
+      apiVersion: "admission.k8s.io/v1",
+      kind: "AdmissionReview",
+      request: { ...request, uid: "abc" },
+    });
     const validRequest = () => admissionReview({ object: rqCluster("demo", {}) }).request;
 
     /** Answered as a bare HTTP error: there is no uid to echo. */
@@ -200,11 +281,39 @@ describe("webhook over HTTPS", () => {
       ["an empty body", "", 400, /empty/],
       ["a JSON array", "[]", 400, /AdmissionReview object, got an array/],
       ["JSON null", "null", 400, /got null/],
-      ["a JSON string", "\"AdmissionReview\"", 400, /got a string/],
-      ["no request", JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview" }), 400, /request must be an object/],
-      ["a request without uid", JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request: { ...validRequest(), uid: undefined } }), 400, /uid/],
-      ["a numeric uid", JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request: { ...validRequest(), uid: 7 } }), 400, /uid/],
-      ["the wrong kind and no uid", JSON.stringify({ apiVersion: "v1", kind: "Pod" }), 400, /expected apiVersion admission\.k8s\.io\/v1/],
+      ["a JSON string", '"AdmissionReview"', 400, /got a string/],
+      [
+        "no request",
+        JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview" }),
+        400,
+        /request must be an object/,
+      ],
+      [
+        "a request without uid",
+        JSON.stringify({
+          apiVersion: "admission.k8s.io/v1",
+          kind: "AdmissionReview",
+          request: { ...validRequest(), uid: undefined },
+        }),
+        400,
+        /uid/,
+      ],
+      [
+        "a numeric uid",
+        JSON.stringify({
+          apiVersion: "admission.k8s.io/v1",
+          kind: "AdmissionReview",
+          request: { ...validRequest(), uid: 7 },
+        }),
+        400,
+        /uid/,
+      ],
+      [
+        "the wrong kind and no uid",
+        JSON.stringify({ apiVersion: "v1", kind: "Pod" }),
+        400,
+        /expected apiVersion admission\.k8s\.io\/v1/,
+      ],
     ];
     for (const [what, body, code, message] of httpErrors) {
       it(`answers ${what} with HTTP ${code} and a JSON Status`, async () => {
@@ -220,17 +329,72 @@ describe("webhook over HTTPS", () => {
 
     /** Answered as an AdmissionReview denial with code 400, echoing the uid. */
     const reviewErrors: [string, string, unknown, RegExp][] = [
-      ["admission.k8s.io/v1beta1", VALIDATE, { ...withUid(validRequest()), apiVersion: "admission.k8s.io/v1beta1" }, /expected apiVersion admission\.k8s\.io\/v1/],
-      ["the wrong kind of review", VALIDATE, { ...withUid(validRequest()), kind: "TokenReview" }, /kind AdmissionReview/],
-      ["a string spec on validate", VALIDATE, withUid({ ...validRequest(), object: rqCluster("demo", "big") }), /spec must be an object, got a string/],
-      ["an array spec on mutate", MUTATE, withUid({ ...validRequest(), object: rqCluster("demo", [1]) }), /spec must be an object, got an array/],
-      ["a null spec", MUTATE, withUid({ ...validRequest(), object: rqCluster("demo", null) }), /spec must be an object, got null/],
-      ["a CREATE without object", VALIDATE, withUid({ ...validRequest(), object: null }), /request\.object must be an object on CREATE/],
-      ["an UPDATE without oldObject", VALIDATE, withUid({ ...validRequest(), operation: "UPDATE" }), /oldObject must be an object/],
-      ["an unknown operation", VALIDATE, withUid({ ...validRequest(), operation: "PATCH" }), /operation must be one of/],
-      ["a missing request.kind", VALIDATE, withUid({ ...validRequest(), kind: undefined }), /request\.kind must be an object/],
-      ["another resource's kind", VALIDATE, withUid({ ...validRequest(), kind: { group: "apps", version: "v1", kind: "Deployment" } }), /admits rqlite\.io\/v1alpha1 RqCluster, got apps\/v1 Deployment/],
-      ["a non-string namespace", MUTATE, withUid({ ...validRequest(), namespace: 5 }), /request\.namespace must be a string/],
+      [
+        "admission.k8s.io/v1beta1",
+        VALIDATE,
+        { ...withUid(validRequest()), apiVersion: "admission.k8s.io/v1beta1" },
+        /expected apiVersion admission\.k8s\.io\/v1/,
+      ],
+      [
+        "the wrong kind of review",
+        VALIDATE,
+        { ...withUid(validRequest()), kind: "TokenReview" },
+        /kind AdmissionReview/,
+      ],
+      [
+        "a string spec on validate",
+        VALIDATE,
+        withUid({ ...validRequest(), object: rqCluster("demo", "big") }),
+        /spec must be an object, got a string/,
+      ],
+      [
+        "an array spec on mutate",
+        MUTATE,
+        withUid({ ...validRequest(), object: rqCluster("demo", [1]) }),
+        /spec must be an object, got an array/,
+      ],
+      [
+        "a null spec",
+        MUTATE,
+        withUid({ ...validRequest(), object: rqCluster("demo", null) }),
+        /spec must be an object, got null/,
+      ],
+      [
+        "a CREATE without object",
+        VALIDATE,
+        withUid({ ...validRequest(), object: null }),
+        /request\.object must be an object on CREATE/,
+      ],
+      [
+        "an UPDATE without oldObject",
+        VALIDATE,
+        withUid({ ...validRequest(), operation: "UPDATE" }),
+        /oldObject must be an object/,
+      ],
+      [
+        "an unknown operation",
+        VALIDATE,
+        withUid({ ...validRequest(), operation: "PATCH" }),
+        /operation must be one of/,
+      ],
+      [
+        "a missing request.kind",
+        VALIDATE,
+        withUid({ ...validRequest(), kind: undefined }),
+        /request\.kind must be an object/,
+      ],
+      [
+        "another resource's kind",
+        VALIDATE,
+        withUid({ ...validRequest(), kind: { group: "apps", version: "v1", kind: "Deployment" } }),
+        /admits rqlite\.io\/v1alpha1 RqCluster, got apps\/v1 Deployment/,
+      ],
+      [
+        "a non-string namespace",
+        MUTATE,
+        withUid({ ...validRequest(), namespace: 5 }),
+        /request\.namespace must be a string/,
+      ],
     ];
     for (const [what, path, body, message] of reviewErrors) {
       it(`answers ${what} with allowed:false, code 400 and the uid`, async () => {
@@ -239,20 +403,24 @@ describe("webhook over HTTPS", () => {
         assert.equal(answer.allowed, false);
         assert.equal(answer.status?.code, 400);
         assert.equal(answer.status?.reason, "BadRequest");
-        assert.match(answer.status!.message, message);
+        assert.match(answer.status.message, message);
         await assertHealthy();
       });
     }
 
     it("answers a wrong Content-Type with 415", async () => {
-      const res = await post(VALIDATE, JSON.stringify(admissionReview({ object: rqCluster("demo", {}) })), { "content-type": "text/plain" });
+      const res = await post(VALIDATE, JSON.stringify(admissionReview({ object: rqCluster("demo", {}) })), {
+        "content-type": "text/plain",
+      });
       assert.equal(res.status, 415);
       assert.match(JSON.parse(res.text).message, /application\/json, got text\/plain/);
       await assertHealthy();
     });
 
     it("answers a body over the 3 MiB default limit with 413 and closes that connection", async () => {
-      const huge = JSON.stringify(admissionReview({ object: rqCluster("demo", {}, { annotations: { big: "x".repeat(3 * 1024 * 1024) } }) }));
+      const huge = JSON.stringify(
+        admissionReview({ object: rqCluster("demo", {}, { annotations: { big: "x".repeat(3 * 1024 * 1024) } }) }),
+      );
       const res = await post(VALIDATE, huge);
       assert.equal(res.status, 413);
       assert.equal(res.headers.connection, "close");
@@ -263,11 +431,21 @@ describe("webhook over HTTPS", () => {
     it("stops reading a chunked body once it passes the limit", async function () {
       this.timeout(10_000);
       const res = await new Promise<number>((resolve, reject) => {
-        const req = httpsRawRequest({ host: "127.0.0.1", port: server.port, path: VALIDATE, method: "POST", ca, servername: "localhost",
-          headers: { "content-type": "application/json", "transfer-encoding": "chunked" } }, (r) => {
-          r.resume();
-          resolve(r.statusCode!);
-        });
+        const req = httpsRawRequest(
+          {
+            host: "127.0.0.1",
+            port: server.port,
+            path: VALIDATE,
+            method: "POST",
+            ca,
+            servername: "localhost",
+            headers: { "content-type": "application/json", "transfer-encoding": "chunked" },
+          },
+          (r) => {
+            r.resume();
+            resolve(r.statusCode!);
+          },
+        );
         req.on("error", reject);
         const chunk = Buffer.alloc(256 * 1024, 0x20);
         let sent = 0;
@@ -296,7 +474,7 @@ describe("webhook over HTTPS", () => {
     it("survives deeply nested JSON", async () => {
       const depth = 200_000;
       const arrays = `${"[".repeat(depth)}${"]".repeat(depth)}`;
-      const objects = `${"{\"a\":".repeat(depth)}1${"}".repeat(depth)}`;
+      const objects = `${'{"a":'.repeat(depth)}1${"}".repeat(depth)}`;
       const withSpec = (spec: string) =>
         `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":${JSON.stringify(validRequest()).replace(/"spec":\{\}/, `"spec":${spec}`)}}`;
       const validated = answerOf(await post(VALIDATE, withSpec(`{"env":${arrays}}`)));
@@ -304,7 +482,7 @@ describe("webhook over HTTPS", () => {
       const mutated = answerOf(await post(MUTATE, withSpec(`{"podTemplate":{"metadata":{"annotations":${objects}}}}`)));
       assert.equal(mutated.allowed, false);
       assert.equal(mutated.status?.code, 400);
-      assert.match(mutated.status!.message, /nested too deeply/);
+      assert.match(mutated.status.message, /nested too deeply/);
       await assertHealthy();
     });
   });
@@ -313,12 +491,30 @@ describe("webhook over HTTPS", () => {
     it("exports controller-runtime's webhook metrics and process metrics", async () => {
       await admitted(VALIDATE, admissionReview({ object: applyDefaults(rqCluster("demo", {})) }));
       await post(MUTATE, "{");
-      for (const text of [(await httpGet(server.metricsPort, "/metrics")).text, (await httpsRequest(server.port, "/metrics", ca)).text]) {
-        assert.match(text, /controller_runtime_webhook_requests_total\{webhook="\/validate-rqlite-io-v1alpha1-rqcluster",code="200"\} [1-9]/);
-        assert.match(text, /controller_runtime_webhook_requests_total\{webhook="\/mutate-rqlite-io-v1alpha1-rqcluster",code="400"\} [1-9]/);
-        assert.match(text, /controller_runtime_webhook_latency_seconds_count\{webhook="\/validate-rqlite-io-v1alpha1-rqcluster"\} [1-9]/);
-        assert.match(text, /controller_runtime_webhook_latency_seconds_bucket\{le="0.005",webhook="\/validate-rqlite-io-v1alpha1-rqcluster"\}/);
-        assert.match(text, /controller_runtime_webhook_requests_in_flight\{webhook="\/validate-v1-configmap-pod-template"\} 0/);
+      for (const text of [
+        (await httpGet(server.metricsPort, "/metrics")).text,
+        (await httpsRequest(server.port, "/metrics", ca)).text,
+      ]) {
+        assert.match(
+          text,
+          /controller_runtime_webhook_requests_total\{webhook="\/validate-rqlite-io-v1alpha1-rqcluster",code="200"\} [1-9]/,
+        );
+        assert.match(
+          text,
+          /controller_runtime_webhook_requests_total\{webhook="\/mutate-rqlite-io-v1alpha1-rqcluster",code="400"\} [1-9]/,
+        );
+        assert.match(
+          text,
+          /controller_runtime_webhook_latency_seconds_count\{webhook="\/validate-rqlite-io-v1alpha1-rqcluster"\} [1-9]/,
+        );
+        assert.match(
+          text,
+          /controller_runtime_webhook_latency_seconds_bucket\{le="0.005",webhook="\/validate-rqlite-io-v1alpha1-rqcluster"\}/,
+        );
+        assert.match(
+          text,
+          /controller_runtime_webhook_requests_in_flight\{webhook="\/validate-v1-configmap-pod-template"\} 0/,
+        );
         assert.match(text, /certwatcher_read_certificate_total 1/);
         assert.match(text, /process_cpu_seconds_total/);
         assert.match(text, /nodejs_eventloop_lag_seconds/);
@@ -330,8 +526,24 @@ describe("webhook over HTTPS", () => {
       await admitted(VALIDATE, review);
       const line = await server.waitForLog((l) => l.uid === review.request.uid);
       assert.deepEqual(
-        { kind: line.kind, namespace: line.namespace, name: line.name, operation: line.operation, allowed: line.allowed, code: line.code, level: line.level },
-        { kind: "RqCluster", namespace: "default", name: "logged", operation: "CREATE", allowed: false, code: 422, level: "info" },
+        {
+          kind: line.kind,
+          namespace: line.namespace,
+          name: line.name,
+          operation: line.operation,
+          allowed: line.allowed,
+          code: line.code,
+          level: line.level,
+        },
+        {
+          kind: "RqCluster",
+          namespace: "default",
+          name: "logged",
+          operation: "CREATE",
+          allowed: false,
+          code: 422,
+          level: "info",
+        },
       );
       assert.equal(typeof line.latencyMs, "number");
       assert.equal(typeof line.time, "string");

@@ -17,8 +17,14 @@ describe("webhook behind kube-apiserver", function () {
   let server: WebhookProcess;
   let configNames: string[] = [];
 
-  const create = (obj: object, extra: string[] = []) => cp.kubectl(["create", "-n", ns, ...extra, "-f", "-"], { input: stringify(obj) });
-  const cluster = (name: string, spec: object) => ({ apiVersion: "rqlite.io/v1alpha1", kind: "RqCluster", metadata: { name }, spec });
+  const create = (obj: object, extra: string[] = []) =>
+    cp.kubectl(["create", "-n", ns, ...extra, "-f", "-"], { input: stringify(obj) });
+  const cluster = (name: string, spec: object) => ({
+    apiVersion: "rqlite.io/v1alpha1",
+    kind: "RqCluster",
+    metadata: { name },
+    spec,
+  });
 
   before(async () => {
     cp = await sharedControlPlane();
@@ -29,7 +35,9 @@ describe("webhook behind kube-apiserver", function () {
     server = await WebhookProcess.start(certDir);
     const configs = await loopbackConfigurations(server.port, ca, { prefix: "webhook-test-", namespace: ns });
     configNames = configs.map((c) => `${c.kind.toLowerCase()}/${c.metadata.name}`);
-    await cp.kubectlOk(["apply", "--server-side", "--field-manager=webhook-test", "-f", "-"], { input: configs.map((c) => stringify(c)).join("---\n") });
+    await cp.kubectlOk(["apply", "--server-side", "--field-manager=webhook-test", "-f", "-"], {
+      input: configs.map((c) => stringify(c)).join("---\n"),
+    });
     // The apiserver picks new configurations up from a watch: wait until it calls the webhook.
     const deadline = Date.now() + 30_000;
     while (!server.logs.some((l) => l.webhook === "/mutate-rqlite-io-v1alpha1-rqcluster")) {
@@ -45,27 +53,38 @@ describe("webhook behind kube-apiserver", function () {
 
   it("stores an RqCluster with every default filled in by the mutating webhook", async () => {
     await cp.kubectlOk(["create", "-n", ns, "-f", "-"], { input: stringify(cluster("defaults", { replicas: 1 })) });
-    const stored = JSON.parse(await cp.kubectlOk(["get", "-n", ns, "rqcluster", "defaults", "-o", "json"])) as { spec: Record<string, unknown> };
-    const spec = stored!.spec;
+    const stored = JSON.parse(await cp.kubectlOk(["get", "-n", ns, "rqcluster", "defaults", "-o", "json"])) as {
+      spec: Record<string, unknown>;
+    };
+    const spec = stored.spec;
     assert.equal(spec.replicas, 1);
     assert.match(String(spec.image), /^rqlite\/rqlite:10\./);
     assert.deepEqual(spec.storage, { size: "1Gi", reclaimPolicy: "Retain", scaleDownPolicy: "Delete" });
     assert.deepEqual(spec.resources, { requests: { cpu: "100m", memory: "128Mi" } });
-    await server.waitForLog((l) => l.webhook === "/mutate-rqlite-io-v1alpha1-rqcluster" && l.name === "defaults" && l.namespace === ns);
+    await server.waitForLog(
+      (l) => l.webhook === "/mutate-rqlite-io-v1alpha1-rqcluster" && l.name === "defaults" && l.namespace === ns,
+    );
   });
 
   // With the causes in the denial's status, kubectl renders it as it renders the apiserver's own
   // validation errors: one bullet per field.
   it("rejects a bad RqCluster with every field error in kubectl's message", async () => {
-    const res = await create(cluster("bad", {
-      extraArgs: ["-http-addr=0.0.0.0:4001"],
-      storage: { size: "10Mi" },
-      affinity: { topologyKey: "not a key!" },
-      podTemplate: { spec: { hostname: "pinned" } },
-    }));
+    const res = await create(
+      cluster("bad", {
+        extraArgs: ["-http-addr=0.0.0.0:4001"],
+        storage: { size: "10Mi" },
+        affinity: { topologyKey: "not a key!" },
+        podTemplate: { spec: { hostname: "pinned" } },
+      }),
+    );
     assert.notEqual(res.code, 0);
     assert.match(res.stderr, /The RqCluster "bad" is invalid: \n/);
-    for (const field of ["spec.extraArgs[0]", "spec.storage.size", "spec.affinity.topologyKey", "spec.podTemplate.spec.hostname"]) {
+    for (const field of [
+      "spec.extraArgs[0]",
+      "spec.storage.size",
+      "spec.affinity.topologyKey",
+      "spec.podTemplate.spec.hostname",
+    ]) {
       assert.ok(res.stderr.includes(`* ${field}: `), `kubectl shows ${field}: ${res.stderr}`);
     }
     const gone = await cp.kubectl(["get", "-n", ns, "rqcluster", "bad"]);
@@ -80,21 +99,53 @@ describe("webhook behind kube-apiserver", function () {
   });
 
   it("rejects an update that downgrades rqlite's major version", async () => {
-    await cp.kubectlOk(["create", "-n", ns, "-f", "-"], { input: stringify(cluster("upgrade", { image: "rqlite/rqlite:9.4.1" })) });
-    const res = await cp.kubectl(["patch", "-n", ns, "rqcluster", "upgrade", "--type=merge", "-p", JSON.stringify({ spec: { image: "rqlite/rqlite:8.43.4" } })]);
+    await cp.kubectlOk(["create", "-n", ns, "-f", "-"], {
+      input: stringify(cluster("upgrade", { image: "rqlite/rqlite:9.4.1" })),
+    });
+    const res = await cp.kubectl([
+      "patch",
+      "-n",
+      ns,
+      "rqcluster",
+      "upgrade",
+      "--type=merge",
+      "-p",
+      JSON.stringify({ spec: { image: "rqlite/rqlite:8.43.4" } }),
+    ]);
     assert.notEqual(res.code, 0);
-    assert.match(res.stderr, /spec\.image: Invalid value: "rqlite\/rqlite:8\.43\.4": may not downgrade rqlite from major version 9 to 8/);
-    const ok = await cp.kubectl(["patch", "-n", ns, "rqcluster", "upgrade", "--type=merge", "-p", JSON.stringify({ spec: { image: "rqlite/rqlite:10.2.0" } })]);
+    assert.match(
+      res.stderr,
+      /spec\.image: Invalid value: "rqlite\/rqlite:8\.43\.4": may not downgrade rqlite from major version 9 to 8/,
+    );
+    const ok = await cp.kubectl([
+      "patch",
+      "-n",
+      ns,
+      "rqcluster",
+      "upgrade",
+      "--type=merge",
+      "-p",
+      JSON.stringify({ spec: { image: "rqlite/rqlite:10.2.0" } }),
+    ]);
     assert.equal(ok.code, 0, ok.stderr);
   });
 
   it("validates ConfigMaps labelled as pod templates and leaves others alone", async () => {
-    const configMap = (name: string, labels: Record<string, string>, template: unknown) =>
-      ({ apiVersion: "v1", kind: "ConfigMap", metadata: { name, labels }, data: { "pod-template.json": JSON.stringify(template) } });
+    const configMap = (name: string, labels: Record<string, string>, template: unknown) => ({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name, labels },
+      data: { "pod-template.json": JSON.stringify(template) },
+    });
     const bad = await create(configMap("tpl-bad", { "rqlite.io/pod-template": "" }, { spec: { subdomain: "x" } }));
     assert.notEqual(bad.code, 0);
-    assert.match(bad.stderr, /The ConfigMap "tpl-bad" is invalid: data\[pod-template\.json\]\.spec\.subdomain: Forbidden/);
-    const good = await create(configMap("tpl-good", { "rqlite.io/pod-template": "" }, { spec: { priorityClassName: "high" } }));
+    assert.match(
+      bad.stderr,
+      /The ConfigMap "tpl-bad" is invalid: data\[pod-template\.json\]\.spec\.subdomain: Forbidden/,
+    );
+    const good = await create(
+      configMap("tpl-good", { "rqlite.io/pod-template": "" }, { spec: { priorityClassName: "high" } }),
+    );
     assert.equal(good.code, 0, good.stderr);
     const unlabelled = await create(configMap("not-a-template", {}, { spec: { subdomain: "x" } }));
     assert.equal(unlabelled.code, 0, unlabelled.stderr);

@@ -1,5 +1,12 @@
 import { strict as assert } from "node:assert";
-import { ConfigError, DEFAULT_MAX_BODY_BYTES, parseBindAddress, parseConfig, parseDuration, type WebhookConfig } from "../../webhook/config.js";
+import {
+  ConfigError,
+  DEFAULT_MAX_BODY_BYTES,
+  parseBindAddress,
+  parseConfig,
+  parseDuration,
+  type WebhookConfig,
+} from "../../webhook/config.js";
 import { DEFAULT_CERT_DIR, OLM_CERT_DIR, resolveCertPaths } from "../../webhook/tls.js";
 
 function config(argv: string[], env: NodeJS.ProcessEnv = {}): WebhookConfig {
@@ -11,9 +18,17 @@ function config(argv: string[], env: NodeJS.ProcessEnv = {}): WebhookConfig {
 describe("webhook settings", () => {
   it("defaults to controller-runtime's port, metrics address and kube-apiserver's body limit", () => {
     assert.deepEqual(config([]), {
-      host: "", port: 9443, certDir: undefined, certFile: undefined, keyFile: undefined,
-      metricsBindAddress: ":8080", maxBodyBytes: DEFAULT_MAX_BODY_BYTES, requestTimeoutMs: 60_000,
-      certPollIntervalMs: 10_000, shutdownTimeoutMs: 30_000, logLevel: "info",
+      host: "",
+      port: 9443,
+      certDir: undefined,
+      certFile: undefined,
+      keyFile: undefined,
+      metricsBindAddress: ":8080",
+      maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
+      requestTimeoutMs: 60_000,
+      certPollIntervalMs: 10_000,
+      shutdownTimeoutMs: 30_000,
+      logLevel: "info",
     });
   });
 
@@ -51,7 +66,10 @@ describe("webhook settings", () => {
   ];
   for (const [what, argv, message] of bad) {
     it(`refuses ${what} with a ConfigError`, () => {
-      assert.throws(() => parseConfig(argv, {}), (err: unknown) => err instanceof ConfigError && message.test(err.message));
+      assert.throws(
+        () => parseConfig(argv, {}),
+        (err: unknown) => err instanceof ConfigError && message.test(err.message),
+      );
     });
   }
 
@@ -64,19 +82,40 @@ describe("serving certificate location", () => {
   const none = () => false;
 
   it("prefers explicit files, then --cert-dir", () => {
-    assert.deepEqual(resolveCertPaths({ certFile: "/a.crt", keyFile: "/a.key", certDir: "/d" }, none), { certFile: "/a.crt", keyFile: "/a.key" });
+    assert.deepEqual(resolveCertPaths({ certFile: "/a.crt", keyFile: "/a.key", certDir: "/d" }, none), {
+      certFile: "/a.crt",
+      keyFile: "/a.key",
+    });
     assert.deepEqual(resolveCertPaths({ certDir: "/d" }, none), { certFile: "/d/tls.crt", keyFile: "/d/tls.key" });
   });
 
   it("finds the cert-manager mount first, then OLM's", () => {
     const mounted = (files: string[]) => (p: string) => files.includes(p);
-    const both = mounted([`${DEFAULT_CERT_DIR}/tls.crt`, `${DEFAULT_CERT_DIR}/tls.key`, `${OLM_CERT_DIR}/apiserver.crt`, `${OLM_CERT_DIR}/apiserver.key`]);
-    assert.deepEqual(resolveCertPaths({}, both), { certFile: `${DEFAULT_CERT_DIR}/tls.crt`, keyFile: `${DEFAULT_CERT_DIR}/tls.key` });
-    const olm = mounted([`${OLM_CERT_DIR}/apiserver.crt`, `${OLM_CERT_DIR}/apiserver.key`, `${DEFAULT_CERT_DIR}/tls.crt`]);
-    assert.deepEqual(resolveCertPaths({}, olm), { certFile: `${OLM_CERT_DIR}/apiserver.crt`, keyFile: `${OLM_CERT_DIR}/apiserver.key` });
+    const both = mounted([
+      `${DEFAULT_CERT_DIR}/tls.crt`,
+      `${DEFAULT_CERT_DIR}/tls.key`,
+      `${OLM_CERT_DIR}/apiserver.crt`,
+      `${OLM_CERT_DIR}/apiserver.key`,
+    ]);
+    assert.deepEqual(resolveCertPaths({}, both), {
+      certFile: `${DEFAULT_CERT_DIR}/tls.crt`,
+      keyFile: `${DEFAULT_CERT_DIR}/tls.key`,
+    });
+    const olm = mounted([
+      `${OLM_CERT_DIR}/apiserver.crt`,
+      `${OLM_CERT_DIR}/apiserver.key`,
+      `${DEFAULT_CERT_DIR}/tls.crt`,
+    ]);
+    assert.deepEqual(resolveCertPaths({}, olm), {
+      certFile: `${OLM_CERT_DIR}/apiserver.crt`,
+      keyFile: `${OLM_CERT_DIR}/apiserver.key`,
+    });
   });
 
   it("says where it looked when there is no certificate", () => {
-    assert.throws(() => resolveCertPaths({}, none), /no serving certificate found \(looked for \/tmp\/k8s-webhook-server\/serving-certs\/tls\.crt \+ .*apiserver\.key\)/);
+    assert.throws(
+      () => resolveCertPaths({}, none),
+      /no serving certificate found \(looked for \/tmp\/k8s-webhook-server\/serving-certs\/tls\.crt \+ .*apiserver\.key\)/,
+    );
   });
 });

@@ -4,7 +4,13 @@ import { Agent } from "node:https";
 import { connect } from "node:net";
 import { basename, join } from "node:path";
 import {
-  admissionReview, answerOf, httpsRequest, mintCerts, rqCluster, tempDir, WebhookProcess,
+  admissionReview,
+  answerOf,
+  httpsRequest,
+  mintCerts,
+  rqCluster,
+  tempDir,
+  WebhookProcess,
 } from "../../testenv/webhookProcess.js";
 
 const VALIDATE = "/validate-rqlite-io-v1alpha1-rqcluster";
@@ -85,7 +91,10 @@ describe("webhook certificate reload", () => {
     assert.equal(fresh.status, 200);
     assert.equal(fresh.peerSerial, newSerial);
 
-    const again = await httpsRequest(server.port, VALIDATE, ca, { agent, body: JSON.stringify(admissionReview({ object: rqCluster("demo", {}) })) });
+    const again = await httpsRequest(server.port, VALIDATE, ca, {
+      agent,
+      body: JSON.stringify(admissionReview({ object: rqCluster("demo", {}) })),
+    });
     assert.equal(again.reusedSocket, true, "the request went over the connection opened before the rotation");
     assert.equal(again.socket, first.socket);
     assert.equal(again.peerSerial, oldSerial, "an open connection keeps the certificate it negotiated");
@@ -101,8 +110,15 @@ describe("webhook certificate reload", () => {
     await mintCerts(staging);
     let mark = server.logs.length;
     // A certificate with somebody else's key, as when a rotation is caught half-way.
-    await volume.publish({ "tls.crt": await readFile(join(staging, "tls.crt")), "tls.key": await readFile(join(other, "tls.key")) });
-    const rejected = await server.waitForLog((l) => String(l.msg).startsWith("new serving certificate rejected"), 10_000, mark);
+    await volume.publish({
+      "tls.crt": await readFile(join(staging, "tls.crt")),
+      "tls.key": await readFile(join(other, "tls.key")),
+    });
+    const rejected = await server.waitForLog(
+      (l) => String(l.msg).startsWith("new serving certificate rejected"),
+      10_000,
+      mark,
+    );
     assert.equal(rejected.level, "error");
     assert.match(String(rejected.err), /private key does not belong/);
     assert.equal((await httpsRequest(server.port, "/healthz", ca)).peerSerial, current);
@@ -115,7 +131,10 @@ describe("webhook certificate reload", () => {
     mark = server.logs.length;
     await volume.publish(await servingPair(staging));
     const reloaded = await server.waitForLog((l) => l.msg === "serving certificate reloaded", 10_000, mark);
-    assert.equal((await httpsRequest(server.port, "/healthz", ca)).peerSerial, String(reloaded.serialNumber).toUpperCase());
+    assert.equal(
+      (await httpsRequest(server.port, "/healthz", ca)).peerSerial,
+      String(reloaded.serialNumber).toUpperCase(),
+    );
     const metrics = await httpsRequest(server.port, "/metrics", ca);
     assert.match(metrics.text, /certwatcher_read_certificate_errors_total 2/);
   });
@@ -190,7 +209,10 @@ describe("webhook shutdown", () => {
     });
     await assert.rejects(stuck, /socket hang up|ECONNRESET|EPIPE/);
     assert.equal(await server.exited, 0);
-    assert.ok(server.logs.some((l) => l.msg === "shutdown timeout reached; closing remaining connections"), server.output());
+    assert.ok(
+      server.logs.some((l) => l.msg === "shutdown timeout reached; closing remaining connections"),
+      server.output(),
+    );
     assert.ok(Date.now() - started < 10_000);
   });
 });

@@ -14,11 +14,43 @@ const run = promisify(execFile);
  */
 async function mintWithoutSubject(dir: string): Promise<void> {
   const file = (name: string) => join(dir, name);
-  await writeFile(file("san.ext"), "basicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n");
-  await run("openssl", ["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/",
-    "-keyout", file("tls.key"), "-out", file("tls.csr")]);
-  await run("openssl", ["x509", "-req", "-in", file("tls.csr"), "-CA", file("ca.crt"), "-CAkey", file("ca.key"),
-    "-set_serial", "0x5eb1ec7", "-days", "1", "-extfile", file("san.ext"), "-out", file("tls.crt")]);
+  await writeFile(
+    file("san.ext"),
+    "basicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
+  );
+  await run("openssl", [
+    "req",
+    "-new",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-subj",
+    "/",
+    "-keyout",
+    file("tls.key"),
+    "-out",
+    file("tls.csr"),
+  ]);
+  await run("openssl", [
+    "x509",
+    "-req",
+    "-in",
+    file("tls.csr"),
+    "-CA",
+    file("ca.crt"),
+    "-CAkey",
+    file("ca.key"),
+    "-set_serial",
+    "0x5eb1ec7",
+    "-days",
+    "1",
+    "-extfile",
+    file("san.ext"),
+    "-out",
+    file("tls.crt"),
+  ]);
 }
 
 describe("serving certificate without a subject", () => {

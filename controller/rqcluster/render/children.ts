@@ -18,7 +18,7 @@ export function renderHeadlessService(c: ClusterView): V1Service {
     kind: "Service",
     metadata: metadata(c, c.headlessService),
     spec: { clusterIP: "None", publishNotReadyAddresses: true, selector: c.labels, ports: [httpPort, raftPort] },
-  } as V1Service;
+  };
 }
 
 /** Clients reach any ready node; rqlite forwards writes to the leader itself. */
@@ -28,7 +28,7 @@ export function renderClientService(c: ClusterView): V1Service {
     kind: "Service",
     metadata: metadata(c, c.clientService),
     spec: { type: "ClusterIP", selector: c.labels, ports: [httpPort] },
-  } as V1Service;
+  };
 }
 
 export function renderPvc(c: ClusterView, member: Member): V1PersistentVolumeClaim {

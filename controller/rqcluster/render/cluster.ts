@@ -2,7 +2,14 @@
 // names, labels and the owner reference are derived in one place.
 import type { V1OwnerReference } from "@kubernetes/client-node";
 import { applyDefaults, type DefaultedRqClusterSpec, type RqCluster } from "../../../shared/index.js";
-import { API_VERSION, clientServiceName, clusterLabels, headlessServiceName, KIND, podDisruptionBudgetName } from "../../../shared/names.js";
+import {
+  API_VERSION,
+  clientServiceName,
+  clusterLabels,
+  headlessServiceName,
+  KIND,
+  podDisruptionBudgetName,
+} from "../../../shared/names.js";
 
 /** The spec after defaulting: every field API.md gives a default is present. */
 export type DefaultedSpec = DefaultedRqClusterSpec;
@@ -23,7 +30,12 @@ export interface ClusterView {
 
 export function clusterView(obj: RqCluster): ClusterView {
   const defaulted = applyDefaults(obj);
-  const { name, namespace, uid, generation } = obj.metadata as { name: string; namespace: string; uid: string; generation?: number };
+  const { name, namespace, uid, generation } = obj.metadata as {
+    name: string;
+    namespace: string;
+    uid: string;
+    generation?: number;
+  };
   return {
     name,
     namespace,

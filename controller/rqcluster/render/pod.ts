@@ -1,6 +1,23 @@
 import { createHash } from "node:crypto";
-import type { V1Affinity, V1Container, V1Pod, V1ResourceRequirements, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
-import { DATA_VOLUME, HTTP_PORT, isOperatorOwnedLabel, LABEL_ROLE, OPERATOR_RQLITE_USER as OPERATOR_USER, operatorAuthSecretName, RAFT_PORT, RQLITE_CONTAINER, voterName } from "../../../shared/names.js";
+import type {
+  V1Affinity,
+  V1Container,
+  V1Pod,
+  V1ResourceRequirements,
+  V1Volume,
+  V1VolumeMount,
+} from "@kubernetes/client-node";
+import {
+  DATA_VOLUME,
+  HTTP_PORT,
+  isOperatorOwnedLabel,
+  LABEL_ROLE,
+  OPERATOR_RQLITE_USER as OPERATOR_USER,
+  operatorAuthSecretName,
+  RAFT_PORT,
+  RQLITE_CONTAINER,
+  voterName,
+} from "../../../shared/names.js";
 import type { ClusterView } from "./cluster.js";
 import type { Member } from "./members.js";
 import { mergeTemplate } from "../../../shared/template-merge.js";
@@ -51,9 +68,15 @@ export function rqlitedArgs(c: ClusterView, inputs: PodInputs): string[] {
     `-raft-adv-addr=${self}:${RAFT_PORT}`,
   ];
   if (addressing.kind === "dns") {
-    args.push("-disco-mode=dns", `-disco-config=${JSON.stringify({ name: `${c.headlessService}.${c.namespace}.svc.${addressing.clusterDomain}`, port: RAFT_PORT })}`);
+    args.push(
+      "-disco-mode=dns",
+      `-disco-config=${JSON.stringify({ name: `${c.headlessService}.${c.namespace}.svc.${addressing.clusterDomain}`, port: RAFT_PORT })}`,
+    );
   } else {
-    const peers = Array.from({ length: inputs.bootstrapExpect }, (_, i) => `${addressing.addressOf(c.namespace, voterName(c.name, i))}:${RAFT_PORT}`);
+    const peers = Array.from(
+      { length: inputs.bootstrapExpect },
+      (_, i) => `${addressing.addressOf(c.namespace, voterName(c.name, i))}:${RAFT_PORT}`,
+    );
     args.push(`-join=${peers.join(",")}`);
   }
   if (member.role === "voter") args.push(`-bootstrap-expect=${inputs.bootstrapExpect}`);
@@ -65,7 +88,11 @@ export function rqlitedArgs(c: ClusterView, inputs: PodInputs): string[] {
     args.push(`-http-cert=${HTTP_TLS_DIR}/tls.crt`, `-http-key=${HTTP_TLS_DIR}/tls.key`);
   }
   if (c.spec.tls?.node?.secretName) {
-    args.push(`-node-cert=${NODE_TLS_DIR}/tls.crt`, `-node-key=${NODE_TLS_DIR}/tls.key`, `-node-ca-cert=${NODE_TLS_DIR}/ca.crt`);
+    args.push(
+      `-node-cert=${NODE_TLS_DIR}/tls.crt`,
+      `-node-key=${NODE_TLS_DIR}/tls.key`,
+      `-node-ca-cert=${NODE_TLS_DIR}/ca.crt`,
+    );
   }
   args.push(...(c.spec.extraArgs ?? []), `${DATA_DIR}/data`);
   return args;
@@ -77,7 +104,9 @@ function antiAffinity(c: ClusterView): V1Affinity | undefined {
     case "Required":
       return { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [term] } };
     case "Preferred":
-      return { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: term }] } };
+      return {
+        podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: term }] },
+      };
     default:
       return undefined;
   }
@@ -112,8 +141,19 @@ function rqliteContainer(c: ClusterView, inputs: PodInputs, mounts: V1VolumeMoun
     resources: quantitiesAsStrings(c.spec.resources),
     volumeMounts: [{ name: DATA_VOLUME, mountPath: DATA_DIR }, ...mounts],
     // Ready means this node knows a leader and can serve; alive only needs the node itself.
-    readinessProbe: { httpGet: { path: "/readyz", port: "http", scheme }, periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 3 },
-    livenessProbe: { httpGet: { path: "/readyz?noleader", port: "http", scheme }, initialDelaySeconds: 10, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 6 },
+    readinessProbe: {
+      httpGet: { path: "/readyz", port: "http", scheme },
+      periodSeconds: 5,
+      timeoutSeconds: 2,
+      failureThreshold: 3,
+    },
+    livenessProbe: {
+      httpGet: { path: "/readyz?noleader", port: "http", scheme },
+      initialDelaySeconds: 10,
+      periodSeconds: 10,
+      timeoutSeconds: 2,
+      failureThreshold: 6,
+    },
     securityContext: {
       allowPrivilegeEscalation: false,
       readOnlyRootFilesystem: true,
@@ -124,7 +164,8 @@ function rqliteContainer(c: ClusterView, inputs: PodInputs, mounts: V1VolumeMoun
 
 /** Quantities are int-or-string in the schema; the Pod API types want strings. */
 function quantitiesAsStrings(r: ClusterView["spec"]["resources"]): V1ResourceRequirements {
-  const strings = (m?: Record<string, string | number>) => m && Object.fromEntries(Object.entries(m).map(([k, v]) => [k, String(v)]));
+  const strings = (m?: Record<string, string | number>) =>
+    m && Object.fromEntries(Object.entries(m).map(([k, v]) => [k, String(v)]));
   return { ...r, limits: strings(r.limits), requests: strings(r.requests) };
 }
 
@@ -151,7 +192,13 @@ function basePod(c: ClusterView, inputs: PodInputs): V1Pod {
       affinity: antiAffinity(c),
       imagePullSecrets: c.spec.imagePullSecrets,
       // rqlite needs no privileges, so the Pod passes the "restricted" Pod Security Standard.
-      securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000, seccompProfile: { type: "RuntimeDefault" } },
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: 1000,
+        runAsGroup: 1000,
+        fsGroup: 1000,
+        seccompProfile: { type: "RuntimeDefault" },
+      },
       terminationGracePeriodSeconds: 30,
       containers: [rqliteContainer(c, inputs, mounts)],
       volumes: [{ name: DATA_VOLUME, persistentVolumeClaim: { claimName: inputs.member.name } }, ...volumes],
@@ -175,7 +222,14 @@ function applyTemplate(base: V1Pod, template: Json | undefined): V1Pod {
     if (ct.name !== RQLITE_CONTAINER) return ct;
     const { image, command, args, ports } = generated;
     const dataMount = generated.volumeMounts![0]!;
-    return { ...ct, image, command, args, ports, volumeMounts: [dataMount, ...(ct.volumeMounts ?? []).filter((m) => m.name !== DATA_VOLUME)] };
+    return {
+      ...ct,
+      image,
+      command,
+      args,
+      ports,
+      volumeMounts: [dataMount, ...(ct.volumeMounts ?? []).filter((m) => m.name !== DATA_VOLUME)],
+    };
   });
   spec.volumes = [base.spec!.volumes![0]!, ...(spec.volumes ?? []).filter((v) => v.name !== DATA_VOLUME)];
   spec.hostname = base.spec!.hostname;
@@ -198,13 +252,20 @@ function withoutOwnedLabels(labels: Record<string, string> | undefined): Record<
 /** A stable digest of what the Pod should run; a change means the Pod must be replaced. */
 export function podSpecHash(pod: V1Pod): string {
   const { labels, annotations } = pod.metadata ?? {};
-  return createHash("sha256").update(canonicalJson({ labels, annotations, spec: pod.spec })).digest("hex").slice(0, 16);
+  return createHash("sha256")
+    .update(canonicalJson({ labels, annotations, spec: pod.spec }))
+    .digest("hex")
+    .slice(0, 16);
 }
 
 function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) =>
     v && typeof v === "object" && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Json).filter(([, x]) => x !== undefined).sort(([a], [b]) => (a < b ? -1 : 1)))
+      ? Object.fromEntries(
+          Object.entries(v as Json)
+            .filter(([, x]) => x !== undefined)
+            .sort(([a], [b]) => (a < b ? -1 : 1)),
+        )
       : v,
   );
 }

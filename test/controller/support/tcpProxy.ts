@@ -15,7 +15,10 @@ export class TcpProxy {
   /** Connections accepted so far: how many a client opened. */
   accepted = 0;
 
-  private constructor(private readonly server: Server, readonly port: number) {}
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+  ) {}
 
   static async start(targetUrl: string): Promise<TcpProxy> {
     const target = new URL(targetUrl);

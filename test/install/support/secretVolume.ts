@@ -16,7 +16,8 @@ export class SecretVolume {
   update(files: Record<string, Buffer>): void {
     const folder = `..${Date.now()}_${++this.version}`;
     mkdirSync(join(this.dir, folder));
-    for (const [key, content] of Object.entries(files)) writeFileSync(join(this.dir, folder, key), content, { mode: 0o600 });
+    for (const [key, content] of Object.entries(files))
+      writeFileSync(join(this.dir, folder, key), content, { mode: 0o600 });
     let previous: string | undefined;
     try {
       previous = readlinkSync(join(this.dir, "..data"));

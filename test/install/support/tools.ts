@@ -21,7 +21,11 @@ export function buildTools(names: string[]): Promise<Tools> {
   return new Promise((resolve, reject) => {
     execFile("bash", [script, ...names], { maxBuffer: 16 << 20 }, (err, _stdout, stderr) => {
       if (err) {
-        const cause = stderr.split("\n").filter((l) => l.includes("error:")).pop() ?? stderr.trim().split("\n").pop();
+        const cause =
+          stderr
+            .split("\n")
+            .filter((l) => l.includes("error:"))
+            .pop() ?? stderr.trim().split("\n").pop();
         reject(new Error(`hack/build-binaries.sh ${names.join(" ")} failed: ${cause ?? err.message}`));
         return;
       }
@@ -41,12 +45,25 @@ export interface RunResult {
 }
 
 /** Runs a command to completion; never throws for a non-zero exit (the caller asserts). */
-export function run(cmd: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { input?: string; timeoutMs?: number } = {},
+): Promise<RunResult> {
   return new Promise((resolve) => {
-    const child = execFile(cmd, args, { timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 127) : 0;
-      resolve({ code, stdout, stderr: stderr || (err && !stderr ? err.message : "") });
-    });
+    const child = execFile(
+      cmd,
+      args,
+      { timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 << 20 },
+      (err, stdout, stderr) => {
+        const code = err
+          ? typeof (err as { code?: unknown }).code === "number"
+            ? (err as { code: number }).code
+            : 127
+          : 0;
+        resolve({ code, stdout, stderr: stderr || (err && !stderr ? err.message : "") });
+      },
+    );
     child.stdin?.end(opts.input);
   });
 }
@@ -54,6 +71,9 @@ export function run(cmd: string, args: string[], opts: { input?: string; timeout
 /** promtool, which .ci/run installs from Debian's prometheus package. */
 export async function promtool(args: string[], input?: string): Promise<RunResult> {
   const r = await run("promtool", args, { input });
-  if (r.code === 127) throw new Error("promtool is not on PATH: install Debian's prometheus package (apt-get install prometheus), as .ci/run does");
+  if (r.code === 127)
+    throw new Error(
+      "promtool is not on PATH: install Debian's prometheus package (apt-get install prometheus), as .ci/run does",
+    );
   return r;
 }

@@ -1,0 +1,13 @@
+// ESLint with typescript-eslint's type-checked rules over every TypeScript file; Prettier owns
+// formatting, so no stylistic rules here.
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+
+export default tseslint.config(
+  { ignores: ["node_modules/", "dist/", "shared/types.generated.ts"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+  },
+);
