@@ -1,0 +1,94 @@
+// The planner's input and output. `plan(observed)` is pure: it takes what one reconcile observed
+// (the caches, rqlite's membership as the leader reports it, Kubernetes node health, the clock)
+// and returns the next actions as data, or why it waits. The executor (../apply.ts) performs
+// them; the next reconcile observes again. No function under plan/ does I/O or reads a clock.
+import type { KubernetesObject, V1PersistentVolumeClaim, V1Pod, V1PodDisruptionBudget, V1Service } from "@kubernetes/client-node";
+import type { Json } from "../../runtime/writer.js";
+import type { ClusterView } from "../render/cluster.js";
+
+/** One server of the Raft configuration, as the leader sees it. */
+export interface RaftMember {
+  id: string;
+  voter: boolean;
+  /** The leader reached it just now. */
+  reachable: boolean;
+}
+
+/** The Raft configuration as the leader reports it (never a follower's view). */
+export interface RaftView {
+  leader: string;
+  members: RaftMember[];
+  /** The leader's rqlite can hand leadership to a chosen node (POST /leader with an id). */
+  canTransfer: boolean;
+}
+
+export interface Observed {
+  cluster: ClusterView;
+  /** Children owned by this cluster (or unowned with its labels, to adopt). */
+  pods: V1Pod[];
+  pvcs: V1PersistentVolumeClaim[];
+  services: V1Service[];
+  pdbs: V1PodDisruptionBudget[];
+  /** Names of the cluster's children that exist but belong to another owner. */
+  conflicts: string[];
+  /** The user's pod template (spec.podTemplate or its ConfigMap's), an RFC 7396 merge patch. */
+  template?: Json;
+  /** Digest of the -auth users file the Pods should run with. */
+  authHash?: string;
+  /** Undefined when no leader answered; `rqliteProblem` then says why. */
+  raft?: RaftView;
+  rqliteProblem?: string;
+  /**
+   * Nodes that passed `/readyz?sync` in this reconcile. Asked only while a disruptive step may
+   * be due (see needsDisruption), so a steady cluster costs no extra calls.
+   */
+  synced: ReadonlySet<string>;
+  /** Kubernetes node name -> epoch ms since it has been unreachable (Ready Unknown). */
+  unreachableSince: ReadonlyMap<string, number>;
+  nodeFailureTimeoutMs: number;
+  /** Epoch ms. */
+  now: number;
+}
+
+export interface ObjectRef {
+  apiVersion: string;
+  kind: string;
+  name: string;
+}
+
+interface Described {
+  /** Event reason and message: `kubectl describe rqc` tells the story. */
+  reason: string;
+  message: string;
+}
+
+export type Action = Described &
+  (
+    | { type: "create"; object: KubernetesObject }
+    | { type: "patch"; target: ObjectRef; patch: Json }
+    | { type: "delete"; target: ObjectRef }
+    /** Deletes a node's Pod: disruptive. `force` skips the grace period (lost Kubernetes node). */
+    | { type: "deletePod"; name: string; force?: boolean }
+    | { type: "removeFromRaft"; leader: string; node: string }
+    | { type: "transferLeadership"; from: string; to: string }
+  );
+
+/** Actions that can take a voter or a member away. At most one runs per reconcile. */
+export function isDisruptive(a: Action): boolean {
+  return a.type === "deletePod" || a.type === "removeFromRaft" || a.type === "transferLeadership";
+}
+
+export interface Wait {
+  reason: string;
+  message: string;
+  /** Sent as a Warning Event: something needs attention, not just time. */
+  warning: boolean;
+}
+
+export interface Plan {
+  actions: Action[];
+  /** Why the plan stops short of convergence, when it does. */
+  waits: Wait[];
+  /** Look again after this long even without a watch event (rqlite sends none). */
+  requeueAfterMs?: number;
+}
