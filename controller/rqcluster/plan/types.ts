@@ -5,6 +5,7 @@
 import type { KubernetesObject, V1PersistentVolumeClaim, V1Pod, V1PodDisruptionBudget, V1Service } from "@kubernetes/client-node";
 import type { Json } from "../../runtime/writer.js";
 import type { ClusterView } from "../render/cluster.js";
+import type { Addressing } from "../render/pod.js";
 
 /** One server of the Raft configuration, as the leader sees it. */
 export interface RaftMember {
@@ -24,6 +25,8 @@ export interface RaftView {
 
 export interface Observed {
   cluster: ClusterView;
+  /** How nodes name each other (rendered into the Pods). */
+  addressing: Addressing;
   /** Children owned by this cluster (or unowned with its labels, to adopt). */
   pods: V1Pod[];
   pvcs: V1PersistentVolumeClaim[];
