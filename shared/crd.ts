@@ -5,7 +5,8 @@ import { rqClusterSchema } from "./schema.js";
 
 /** The schema as a structural CRD wants it: `title` only names generated types, so it goes. */
 function toCrdSchema(schema: JsonSchema): JsonSchema {
-  const { title: _title, properties, additionalProperties, items, ...rest } = schema;
+  const { properties, additionalProperties, items, ...rest } = schema;
+  delete rest.title;
   return {
     ...rest,
     ...(properties && {

@@ -58,7 +58,7 @@ export function applyDefaults(obj: RqCluster): DefaultedRqCluster;
 export function applyDefaults<T>(obj: T): T;
 export function applyDefaults(obj: unknown): unknown {
   if (!isPlainObject(obj)) return cloneJson(obj);
-  const out = cloneJson(obj) as JsonObject;
+  const out = cloneJson(obj);
   const spec = fillDefaults(specSchema, getOwn(out, "spec"));
   setOwn(out, "spec", spec);
   if (isPlainObject(spec)) defaultRequests(spec);

@@ -34,11 +34,16 @@ export function renderValue(value: unknown): string {
   if (value === undefined || value === null) return "null";
   if (typeof value === "string") return JSON.stringify(value);
   if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint") return String(value);
+  if (typeof value === "symbol") return value.toString();
+  if (typeof value === "function") return `[function ${value.name}]`;
   try {
-    return JSON.stringify(value) ?? String(value);
+    // undefined when a toJSON method returns nothing
+    const json = JSON.stringify(value) as string | undefined;
+    if (json !== undefined) return json;
   } catch {
-    return String(value);
+    // a cycle or a BigInt inside: fall through to the object's tag
   }
+  return Object.prototype.toString.call(value);
 }
 
 /** `spec.replicas: Invalid value: 12: must be between 1 and 9` */

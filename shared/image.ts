@@ -27,7 +27,9 @@ const NAME_MAX_LENGTH = 255;
 export function parseImageReference(ref: string): ImageReference | undefined {
   const m = REFERENCE_RE.exec(ref);
   if (!m) return undefined;
-  let [, domain, path, tag, digest] = m;
+  const [, rawDomain, rawPath, tag, digest] = m;
+  let domain = rawDomain;
+  let path = rawPath;
   // The grammar is ambiguous for `a/b`: like Docker, a first component is a registry only when
   // it looks like a host (a dot, a port, uppercase, or localhost); otherwise it is path.
   if (domain !== undefined && !/[.:A-Z]|^localhost$|^\[/.test(domain)) {

@@ -4,7 +4,7 @@ export type JsonObject = Record<string, unknown>;
 
 export function isPlainObject(v: unknown): v is JsonObject {
   if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
-  const proto = Object.getPrototypeOf(v);
+  const proto: unknown = Object.getPrototypeOf(v);
   return proto === Object.prototype || proto === null;
 }
 

@@ -72,6 +72,70 @@ export function operatorAuthSecretName(cluster: string): string {
   return `${cluster}-operator-auth`;
 }
 
+export type ChildKind = "Pod" | "PersistentVolumeClaim" | "Service" | "PodDisruptionBudget" | "Secret";
+
+/** Every object the operator derives from a cluster, by kind (names are unique per kind and namespace). */
+export function childNames(cluster: string): Record<ChildKind, string[]> {
+  const nodes = [
+    ...Array.from({ length: MAX_REPLICAS }, (_, i) => voterName(cluster, i)),
+    ...Array.from({ length: MAX_READ_REPLICAS }, (_, i) => readReplicaName(cluster, i)),
+  ];
+  return {
+    Pod: nodes,
+    PersistentVolumeClaim: nodes,
+    Service: [clientServiceName(cluster), headlessServiceName(cluster)],
+    PodDisruptionBudget: [podDisruptionBudgetName(cluster)],
+    Secret: [operatorAuthSecretName(cluster)],
+  };
+}
+
+/** Why a cluster name would share child names with another cluster of the same namespace. */
+export interface NameClash {
+  /** The ending that causes it, e.g. `-ro`. */
+  suffix: string;
+  /** The other cluster's name. */
+  other: string;
+  /** This cluster's children that take the other's names. */
+  ours: string;
+  /** What they are to the other cluster. */
+  theirs: string;
+}
+
+// The endings, derived from the name functions above so they follow any change there: a voter
+// `<x>-ro-<n>` is the read replica `<n>` of `<x>`, and a client Service `<x>-internal` is the
+// headless Service of `<x>`. test/unit/names.test.ts checks that no other pair of names clashes.
+const READ_REPLICA_INFIX = readReplicaName("", 0).slice(0, -voterName("", 0).length);
+const HEADLESS_SUFFIX = headlessServiceName("").slice(clientServiceName("").length);
+
+/**
+ * The clash a cluster named `name` would have with another cluster in its namespace, or
+ * undefined. Only one of each clashing pair has the ending, so refusing the ending refuses
+ * every clash without looking at the other clusters.
+ */
+export function nameClash(name: string): NameClash | undefined {
+  const other = (suffix: string) =>
+    name.length > suffix.length && name.endsWith(suffix) ? name.slice(0, -suffix.length) : undefined;
+  const ro = other(READ_REPLICA_INFIX);
+  if (ro !== undefined) {
+    return {
+      suffix: READ_REPLICA_INFIX,
+      other: ro,
+      ours: `voter Pods and PVCs (${voterName(name, 0)}, ${voterName(name, 1)}, ...)`,
+      theirs: "read replicas' Pods and PVCs",
+    };
+  }
+  const internal = other(HEADLESS_SUFFIX);
+  if (internal !== undefined) {
+    return {
+      suffix: HEADLESS_SUFFIX,
+      other: internal,
+      ours: `client Service (${clientServiceName(name)})`,
+      theirs: "headless Service",
+    };
+  }
+  return undefined;
+}
+
 /** The longest name each child kind derives from the cluster name, given the replica limits. */
 function longestDerivedNames(cluster: string): string[] {
   return [
@@ -108,6 +172,14 @@ export function selectorString(labels: Record<string, string>): string {
   return Object.entries(labels)
     .map(([k, v]) => `${k}=${v}`)
     .join(",");
+}
+
+/**
+ * True for annotation keys a pod template may not set: they are the operator's own record on
+ * each Pod (bootstrap-expect, spec and auth hashes).
+ */
+export function isOperatorOwnedAnnotation(key: string): boolean {
+  return key.startsWith(`${GROUP}/`);
 }
 
 /** True for label keys a pod template may not set because the operator's selectors use them. */

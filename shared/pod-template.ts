@@ -13,7 +13,7 @@
 import { child, index, key, type FieldError } from "./field-errors.js";
 import { getOwn, isPlainObject, type JsonObject } from "./json-value.js";
 import { dns1123Label, qualifiedName, labelValue } from "./k8s-names.js";
-import { DATA_VOLUME, isOperatorOwnedLabel, RQLITE_CONTAINER } from "./names.js";
+import { DATA_VOLUME, GROUP, isOperatorOwnedAnnotation, isOperatorOwnedLabel, RQLITE_CONTAINER } from "./names.js";
 import { checkAgainstSchema, schemaProperties } from "./openapi-validator.js";
 import { OBJECT_META, POD_SPEC, VOLUME } from "./pod-openapi.js";
 import { envVarErrors } from "./env-rules.js";
@@ -51,9 +51,13 @@ function metadataErrors(meta: unknown, path: string): FieldError[] {
       errors.push(forbidden(key(labelsPath, k), `${SET_BY_OPERATOR}: its selectors depend on this label`));
   }
   const annotations = getOwn(meta, "annotations");
+  const annotationsPath = child(path, "annotations");
   for (const k of isPlainObject(annotations) ? Object.keys(annotations) : []) {
-    for (const m of qualifiedName(k))
-      errors.push({ field: child(path, "annotations"), type: "Invalid", value: k, message: m });
+    for (const m of qualifiedName(k)) errors.push({ field: annotationsPath, type: "Invalid", value: k, message: m });
+    // The operator records on each Pod what it decided (bootstrap-expect, spec and auth hashes);
+    // a template writing those would change what it believes the Pod runs.
+    if (isOperatorOwnedAnnotation(k))
+      errors.push(forbidden(key(annotationsPath, k), `${SET_BY_OPERATOR}: annotations under ${GROUP}/ are its own`));
   }
   return errors;
 }

@@ -25,12 +25,6 @@ const quantity = (description: string, dflt?: string): JsonSchema => ({
   ...(dflt !== undefined && { default: dflt }),
 });
 
-const stringMap = (description: string): JsonSchema => ({
-  description,
-  type: "object",
-  additionalProperties: { type: "string" },
-});
-
 const secretRef = (description: string): JsonSchema => ({
   title: "SecretReference",
   description,

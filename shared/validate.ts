@@ -2,10 +2,16 @@
 // input (null, arrays, deep garbage) makes it throw.
 import { child, formatFieldError, index, type FieldError, type ValidationResult } from "./field-errors.js";
 import { envVarErrors } from "./env-rules.js";
-import { majorVersion, parseImageReference } from "./image.js";
+import { majorVersion, parseImageReference, type ImageReference } from "./image.js";
 import { getOwn, isPlainObject, objectAt, type JsonObject } from "./json-value.js";
 import { configMapKey, dns1035Label, dns1123Subdomain, qualifiedName } from "./k8s-names.js";
-import { DEFAULT_POD_TEMPLATE_KEY, MAX_CLUSTER_NAME_LENGTH, MAX_REPLICAS } from "./names.js";
+import {
+  DEFAULT_POD_TEMPLATE_KEY,
+  MAX_CLUSTER_NAME_LENGTH,
+  MAX_REPLICAS,
+  nameClash,
+  operatorAuthSecretName,
+} from "./names.js";
 import { checkAgainstSchema } from "./openapi-validator.js";
 import { ENV_VAR_SOURCE } from "./pod-openapi.js";
 import { validatePodTemplate } from "./pod-template.js";
@@ -44,7 +50,8 @@ function metadataErrors(meta: unknown): FieldError[] {
   }
   const name = getOwn(meta, "name");
   const generateName = getOwn(meta, "generateName");
-  if (typeof name === "string" && name !== "") return nameErrors(name, "metadata.name", MAX_CLUSTER_NAME_LENGTH);
+  if (typeof name === "string" && name !== "")
+    return [...nameErrors(name, "metadata.name", MAX_CLUSTER_NAME_LENGTH), ...clashErrors(name)];
   if (name !== undefined && typeof name !== "string") {
     return [{ field: "metadata.name", type: "TypeInvalid", value: name, message: "must be of type string" }];
   }
@@ -57,6 +64,40 @@ function metadataErrors(meta: unknown): FieldError[] {
     ).map((e) => ({ ...e, value: generateName }));
   }
   return [{ field: "metadata.name", type: "Required", message: NAME_REQUIRED }];
+}
+
+/**
+ * Names whose children would take another cluster's (`x-ro` and `x-internal` beside `x`). The
+ * rule looks at the name alone, so it needs no API access and has no race between two creates;
+ * see shared/README.md. A generated name ends in random characters and so never clashes.
+ */
+function clashErrors(name: string): FieldError[] {
+  const clash = nameClash(name);
+  if (!clash) return [];
+  return [
+    {
+      field: "metadata.name",
+      type: "Invalid",
+      value: name,
+      message: `may not end in "${clash.suffix}": this cluster's ${clash.ours} would be named like the ${clash.theirs} of an RqCluster "${clash.other}" in the same namespace; choose a name that does not end in "${clash.suffix}"`,
+    },
+  ];
+}
+
+/** The operator writes `<name>-operator-auth` itself, so it cannot also be the user's Secret it reads. */
+function authSecretErrors(meta: JsonObject | undefined, spec: JsonObject): FieldError[] {
+  const name = meta && getOwn(meta, "name");
+  const secretName = getOwn(objectAt(spec, "auth") ?? {}, "secretName");
+  if (typeof name !== "string" || secretName !== operatorAuthSecretName(name)) return [];
+  return [
+    {
+      field: "spec.auth.secretName",
+      type: "Invalid",
+      value: secretName,
+      message:
+        "is the Secret the operator writes for this cluster (your users plus its own system user); name the Secret with your users.json differently",
+    },
+  ];
 }
 
 /** Adds `field: Invalid` (or Required when empty) for every reason `value` is no DNS-1123 subdomain. */
@@ -232,7 +273,9 @@ export function validateCreate(obj: unknown): ValidationResult {
     return result;
   }
   result.errors.push(...schemaErrors(specSchema, spec, "spec"));
-  if (isPlainObject(spec)) for (const check of SPEC_CHECKS) check(spec, result);
+  if (!isPlainObject(spec)) return result;
+  for (const check of SPEC_CHECKS) check(spec, result);
+  result.errors.push(...authSecretErrors(objectAt(obj, "metadata"), spec));
   return result;
 }
 
@@ -248,36 +291,125 @@ function ratchet(result: ValidationResult, inherited: readonly FieldError[]): vo
   result.errors = errors;
 }
 
-type UpdateCheck = (oldSpec: JsonObject, newSpec: JsonObject, result: ValidationResult) => void;
+/** The stored object an update starts from. */
+interface Stored {
+  spec: JsonObject;
+  status: JsonObject | undefined;
+}
 
-const imageUpdateCheck: UpdateCheck = (oldSpec, newSpec, { errors, warnings }) => {
-  const before = getOwn(oldSpec, "image");
+type UpdateCheck = (stored: Stored, newSpec: JsonObject, result: ValidationResult) => void;
+
+/**
+ * The image the Pods run, which the version rules compare against: status.currentImage, which
+ * the controller sets while every voter runs one image. Comparing against the previous spec
+ * instead would refuse the way back from a failed upgrade (spec 9.x, Pods still on 8.x, spec set
+ * back to 8.x). Without it (a new cluster, a roll in flight) the stored spec.image stands in:
+ * the image the Pods run or are being rolled to, so the rules stay on the safe side.
+ */
+function runningImage(stored: Stored): { image: string; described: string } | undefined {
+  const current = stored.status && getOwn(stored.status, "currentImage");
+  if (typeof current === "string" && current !== "")
+    return { image: current, described: `the Pods run ${JSON.stringify(current)} (status.currentImage)` };
+  const image = getOwn(stored.spec, "image");
+  if (typeof image !== "string") return undefined;
+  return {
+    image,
+    described: `the Pods run or are being rolled to ${JSON.stringify(image)} (spec.image before this update)`,
+  };
+}
+
+/** Why `ref`'s tag tells no rqlite version. */
+function unversionedReason(ref: ImageReference): string {
+  if (ref.tag === "latest") return 'tag "latest" names whatever was pushed last';
+  if (ref.tag !== undefined) return `tag ${JSON.stringify(ref.tag)} carries no rqlite version`;
+  if (ref.digest !== undefined) return "a digest alone does not tell the rqlite version";
+  return 'no tag means "latest", whatever was pushed last';
+}
+
+/**
+ * rqlite's upgrade rules: never down a major version (older versions cannot read newer data
+ * formats) and never more than one major up. An image whose version cannot be told could be
+ * either, so it may not replace one whose version is known: otherwise `rqlite/rqlite` or
+ * `:latest` would be a way around both rules. Judged only when spec.image changes, so any
+ * other edit of a cluster mid-upgrade goes through.
+ */
+const imageUpdateCheck: UpdateCheck = (stored, newSpec, { errors, warnings }) => {
   const after = getOwn(newSpec, "image");
-  if (typeof before !== "string" || typeof after !== "string" || before === after) return;
-  const from = majorVersion(parseImageReference(before)?.tag);
-  const to = majorVersion(parseImageReference(after)?.tag);
-  if (from === undefined || to === undefined) {
+  if (typeof after !== "string" || after === getOwn(stored.spec, "image")) return;
+  const running = runningImage(stored);
+  const afterRef = parseImageReference(after);
+  // An unparsable image is already reported; going back to exactly what runs is always safe.
+  if (!running || !afterRef || after === running.image) return;
+  const runningRef = parseImageReference(running.image);
+  const from = majorVersion(runningRef?.tag);
+  const to = majorVersion(afterRef.tag);
+  if (from !== undefined && to === undefined) {
+    const name = afterRef.domain ? `${afterRef.domain}/${afterRef.path}` : afterRef.path;
+    errors.push({
+      field: "spec.image",
+      type: "Invalid",
+      value: after,
+      message: `must name an rqlite version: ${unversionedReason(afterRef)}, and ${running.described}, so this could downgrade rqlite or skip a major version; pin a version tag such as ${name}:${runningRef!.tag!}`,
+    });
+  } else if (from === undefined || to === undefined) {
     warnings.push(
-      `spec.image: cannot tell the rqlite major versions of ${JSON.stringify(before)} and ${JSON.stringify(after)}; make sure this is no downgrade and at most one major version up`,
+      `spec.image: cannot tell the rqlite major version: ${running.described}; make sure ${JSON.stringify(after)} is no downgrade and at most one major version up`,
     );
   } else if (to < from) {
     errors.push({
       field: "spec.image",
       type: "Invalid",
       value: after,
-      message: `may not downgrade rqlite from major version ${from} to ${to}: newer data formats cannot be read by older versions`,
+      message: `may not downgrade rqlite from major version ${from} to ${to}: ${running.described}, and older versions cannot read newer data formats`,
     });
   } else if (to > from + 1) {
     errors.push({
       field: "spec.image",
       type: "Invalid",
       value: after,
-      message: `may not skip major versions: upgrade from ${from} to ${from + 1} first`,
+      message: `may not skip major versions: ${running.described}; upgrade to major version ${from + 1} first`,
     });
   }
 };
 
-const storageUpdateCheck: UpdateCheck = (oldSpec, newSpec, { errors, warnings }) => {
+/**
+ * Raft TLS cannot be rolled in or out: nodes with and without it cannot talk to each other, so
+ * the first restarted node could not rejoin and the rest could not reach it. Changing which
+ * Secret holds the certificate keeps TLS on and is a plain roll, as long as both Secrets' CAs
+ * trust each other's certificates, which the webhook cannot see: hence a warning.
+ */
+const nodeTlsUpdateCheck: UpdateCheck = (stored, newSpec, { errors, warnings }) => {
+  const secretName = (spec: JsonObject) => {
+    const name = getOwn(objectAt(spec, "tls", "node") ?? {}, "secretName");
+    return typeof name === "string" && name !== "" ? name : undefined;
+  };
+  const before = secretName(stored.spec);
+  const after = secretName(newSpec);
+  if (before !== undefined && after !== undefined && before !== after) {
+    warnings.push(
+      `spec.tls.node.secretName: the nodes are rolled one at a time from ${JSON.stringify(before)} to ${JSON.stringify(after)}; both must be issued by the same CA (or carry each other's in ca.crt), or the restarted nodes cannot reach the others`,
+    );
+  }
+  if ((before === undefined) === (after === undefined)) return;
+  const why =
+    "rqlite nodes with and without node-to-node TLS cannot reach each other, so no rolling restart can make the change";
+  errors.push(
+    after !== undefined
+      ? {
+          field: "spec.tls.node.secretName",
+          type: "Invalid",
+          value: after,
+          message: `may not be set on an existing cluster: ${why}; create a new RqCluster with spec.tls.node.secretName and restore a backup into it`,
+        }
+      : {
+          field: "spec.tls.node.secretName",
+          type: "Forbidden",
+          message: `may not be removed from an existing cluster (it was ${JSON.stringify(before)}): ${why}; create a new RqCluster without it and restore a backup into it`,
+        },
+  );
+};
+
+const storageUpdateCheck: UpdateCheck = ({ spec: oldSpec }, newSpec, { errors, warnings }) => {
   const before = objectAt(oldSpec, "storage") ?? {};
   const after = objectAt(newSpec, "storage") ?? {};
   const oldClass = getOwn(before, "storageClassName");
@@ -310,7 +442,7 @@ const storageUpdateCheck: UpdateCheck = (oldSpec, newSpec, { errors, warnings })
   }
 };
 
-const UPDATE_CHECKS: UpdateCheck[] = [imageUpdateCheck, storageUpdateCheck];
+const UPDATE_CHECKS: UpdateCheck[] = [imageUpdateCheck, storageUpdateCheck, nodeTlsUpdateCheck];
 
 /**
  * Validates an update: the new object as on create, plus the transition rules. An error the
@@ -324,6 +456,7 @@ export function validateUpdate(oldObj: unknown, newObj: unknown): ValidationResu
   if (result.errors.length > 0) ratchet(result, validateCreate(oldObj).errors);
   const oldSpec = objectAt(oldObj, "spec");
   const newSpec = objectAt(newObj, "spec");
-  if (oldSpec && newSpec) for (const check of UPDATE_CHECKS) check(oldSpec, newSpec, result);
+  const stored: Stored | undefined = oldSpec && { spec: oldSpec, status: objectAt(oldObj, "status") };
+  if (stored && newSpec) for (const check of UPDATE_CHECKS) check(stored, newSpec, result);
   return result;
 }

@@ -75,7 +75,8 @@ export function jsonBody(limit: number): RequestHandler {
     const onEnd = () => {
       if (size === 0) return finish();
       try {
-        req.body = JSON.parse(Buffer.concat(chunks, size).toString("utf8"));
+        const body: unknown = JSON.parse(Buffer.concat(chunks, size).toString("utf8"));
+        req.body = body;
         finish();
       } catch (err) {
         finish(new HttpStatusError(badRequest(`request body is not valid JSON: ${(err as Error).message}`)));

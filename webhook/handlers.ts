@@ -198,7 +198,7 @@ export function warmUp(): void {
         apiVersion: API_VERSION,
         kind: KIND,
         metadata: { name: "warm-up" },
-        spec: { podTemplate: JSON.parse(template) },
+        spec: { podTemplate: JSON.parse(template) as unknown },
       }),
     ],
     [

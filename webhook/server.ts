@@ -126,6 +126,8 @@ function answer(webhook: Webhook, lifecycle: Lifecycle): RequestHandler {
 
 /** Answers body errors with their own status and anything unexpected with a 500. */
 function errorHandler(lifecycle: Lifecycle): ErrorRequestHandler {
+  // Express tells an error handler from middleware by its four parameters, so `_next` stays unused.
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
   return (err: unknown, _req, res, _next) => {
     if (res.headersSent) {
       res.destroy();
@@ -243,7 +245,9 @@ export async function startWebhookServer(deps: WebhookServerDeps): Promise<Runni
       metricsPort = await listen(metricsServer, bind.port, bind.host);
     } catch (err) {
       server.close();
-      throw new Error(`cannot listen for metrics on ${config.metricsBindAddress}: ${(err as Error).message}`);
+      throw new Error(`cannot listen for metrics on ${config.metricsBindAddress}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
   logger.info(

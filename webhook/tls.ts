@@ -71,7 +71,7 @@ export function readServingCert(paths: CertPaths): ServingCert {
     cert = readFileSync(paths.certFile);
     key = readFileSync(paths.keyFile);
   } catch (err) {
-    throw new Error(`cannot read serving certificate ${where}: ${(err as Error).message}`);
+    throw new Error(`cannot read serving certificate ${where}: ${(err as Error).message}`, { cause: err });
   }
   try {
     const x509 = new X509Certificate(cert);
@@ -88,7 +88,7 @@ export function readServingCert(paths: CertPaths): ServingCert {
       fingerprint256: x509.fingerprint256,
     };
   } catch (err) {
-    throw new Error(`unusable serving certificate ${where}: ${(err as Error).message}`);
+    throw new Error(`unusable serving certificate ${where}: ${(err as Error).message}`, { cause: err });
   }
 }
 

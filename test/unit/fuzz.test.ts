@@ -246,7 +246,7 @@ describe(`randomized defaulting and validation (${SAMPLES} samples, FUZZ_SEED=${
         const shown = JSON.stringify(sample, (_k, v: unknown) =>
           typeof v === "number" && !Number.isFinite(v) ? String(v) : v,
         );
-        throw new Error(`sample ${i} of FUZZ_SEED=${SEED} ${shown}: ${(err as Error).message}`);
+        throw new Error(`sample ${i} of FUZZ_SEED=${SEED} ${shown}: ${(err as Error).message}`, { cause: err });
       }
     });
   }

@@ -1,16 +1,20 @@
 import { strict as assert } from "node:assert";
+import { dns1035Label } from "../../shared/k8s-names.js";
 import {
+  childNames,
   clientServiceName,
   clusterLabels,
   DNS_LABEL_MAX_LENGTH,
   FINALIZER,
   GROUP,
   headlessServiceName,
+  isOperatorOwnedAnnotation,
   isOperatorOwnedLabel,
   KIND,
   MAX_CLUSTER_NAME_LENGTH,
   MAX_READ_REPLICAS,
   MAX_REPLICAS,
+  nameClash,
   nodeLabels,
   nodeName,
   PLURAL,
@@ -78,5 +82,56 @@ describe("names and labels", () => {
     }
     for (const k of ["app.kubernetes.io/version", "team", "example.com/rqlite.io"])
       assert.ok(!isOperatorOwnedLabel(k), k);
+  });
+
+  it("knows which annotations a template may not set", () => {
+    for (const k of ["rqlite.io/bootstrap-expect", "rqlite.io/spec-hash", "rqlite.io/anything"])
+      assert.ok(isOperatorOwnedAnnotation(k), k);
+    for (const k of ["prometheus.io/scrape", "app.kubernetes.io/name", "backup.rqlite.io/x", "rqlite.io"])
+      assert.ok(!isOperatorOwnedAnnotation(k), k);
+  });
+
+  // The webhook refuses the names nameClash reports, without looking at other clusters. That is
+  // only sound if every other pair of names derives disjoint children: check it over every name
+  // built from the pieces derived names are made of, so a new child name cannot slip past.
+  it("reports every pair of cluster names whose children clash, and only those", () => {
+    const pieces = ["a", "b", "ro", "internal", "operator", "auth", "0", "1", "31"];
+    let names = pieces.filter((p) => dns1035Label(p).length === 0);
+    for (let depth = 1; depth < 3; depth++) names = [...names, ...names.flatMap((n) => pieces.map((p) => `${n}-${p}`))];
+    names = [...new Set(names)].filter((n) => dns1035Label(n).length === 0);
+    const owner = new Map<string, string>();
+    let allowed = 0;
+    for (const name of names) {
+      const clash = nameClash(name);
+      if (clash) {
+        // Each refused name really clashes with the cluster the message names.
+        const ours = childNames(name);
+        const theirs = childNames(clash.other);
+        const shared = Object.entries(ours).flatMap(([kind, list]) =>
+          list.filter((n) => theirs[kind as keyof typeof theirs].includes(n)),
+        );
+        assert.ok(shared.length > 0, `${name} is refused but shares no child with ${clash.other}`);
+        continue;
+      }
+      allowed++;
+      for (const [kind, list] of Object.entries(childNames(name))) {
+        for (const child of list) {
+          const key = `${kind}/${child}`;
+          const first = owner.get(key);
+          assert.ok(first === undefined || first === name, `clusters ${first} and ${name} both own ${key}`);
+          owner.set(key, name);
+        }
+      }
+    }
+    assert.ok(allowed > 300, `${allowed} names checked`);
+    assert.deepEqual(nameClash("x-ro"), {
+      suffix: "-ro",
+      other: "x",
+      ours: "voter Pods and PVCs (x-ro-0, x-ro-1, ...)",
+      theirs: "read replicas' Pods and PVCs",
+    });
+    assert.equal(nameClash("x-internal")?.other, "x");
+    for (const name of ["x", "ro", "internal", "x-ro-0", "x-robot", "x-internal-0"])
+      assert.equal(nameClash(name), undefined, name);
   });
 });

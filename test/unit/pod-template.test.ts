@@ -95,6 +95,32 @@ describe("pod templates", () => {
     );
   });
 
+  it("rejects the operator's rqlite.io/ annotations", () => {
+    assert.deepEqual(
+      check({
+        metadata: {
+          annotations: {
+            "rqlite.io/bootstrap-expect": "5",
+            "rqlite.io/spec-hash": "x",
+            "backup.rqlite.io/schedule": "daily",
+            "prometheus.io/scrape": "true",
+          },
+        },
+      }),
+      [
+        "spec.podTemplate.metadata.annotations[rqlite.io/bootstrap-expect]: Forbidden: set by the operator: annotations under rqlite.io/ are its own",
+        "spec.podTemplate.metadata.annotations[rqlite.io/spec-hash]: Forbidden: set by the operator: annotations under rqlite.io/ are its own",
+      ],
+    );
+    const cm = {
+      metadata: { name: "tpl", labels: { "rqlite.io/pod-template": "" } },
+      data: { "pod-template.json": JSON.stringify({ metadata: { annotations: { "rqlite.io/auth-hash": "x" } } }) },
+    };
+    assert.deepEqual(checkCm(cm), [
+      "data[pod-template.json].metadata.annotations[rqlite.io/auth-hash]: Forbidden: set by the operator: annotations under rqlite.io/ are its own",
+    ]);
+  });
+
   it("rejects removing what the operator owns through null", () => {
     assert.deepEqual(check({ spec: { containers: null, volumes: null } }), [
       "spec.podTemplate.spec.containers: Forbidden: would remove the rqlite container",

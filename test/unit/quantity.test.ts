@@ -64,7 +64,7 @@ describe("quantities", () => {
       assert.equal(parseQuantity(bad), undefined, bad);
     }
     for (const bad of [NaN, Infinity, null, undefined, {}, [], true])
-      assert.equal(parseQuantity(bad), undefined, String(bad));
+      assert.equal(parseQuantity(bad), undefined, JSON.stringify(bad) ?? "undefined");
   });
 
   it("answers the same from its cache, past its bound, and for texts too long to cache", () => {

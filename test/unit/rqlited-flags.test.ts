@@ -82,6 +82,18 @@ describe("extraArgs", () => {
     );
   });
 
+  // I8: the voter count a cluster was bootstrapped with never changes, and extraArgs come after
+  // the operator's flags, where Go's flag package would let a repeated flag win.
+  it("refuses -bootstrap-expect in every Go flag syntax", () => {
+    const owned =
+      "Forbidden: flag -bootstrap-expect is set by the operator: the operator configures DNS discovery and bootstrapping";
+    assert.deepEqual(check("-bootstrap-expect=5"), [`spec.extraArgs[0]: ${owned}`]);
+    assert.deepEqual(check("--bootstrap-expect=5"), [`spec.extraArgs[0]: ${owned}`]);
+    // Its value in the next element is consumed with it, not reported as a positional argument.
+    assert.deepEqual(check("-fk", "-bootstrap-expect", "5"), [`spec.extraArgs[1]: ${owned}`]);
+    assert.deepEqual(check("-bootstrap-expect-timeout=2m"), []);
+  });
+
   it("never treats Object.prototype names as flags", () => {
     assert.match(check("-constructor")[0]!, /unknown rqlited 10.x flag -constructor/);
     assert.match(check("-__proto__=1")[0]!, /unknown/);

@@ -189,6 +189,39 @@ describe("validateCreate", () => {
     assert.deepEqual(errorsOf({ spec: {} }), ["metadata.name: Required value: name or generateName is required"]);
   });
 
+  it("refuses names whose children would take another cluster's names", () => {
+    assert.deepEqual(errorsOf(cluster({}, "orders-ro")), [
+      'metadata.name: Invalid value: "orders-ro": may not end in "-ro": this cluster\'s voter Pods and PVCs (orders-ro-0, orders-ro-1, ...) would be named like the read replicas\' Pods and PVCs of an RqCluster "orders" in the same namespace; choose a name that does not end in "-ro"',
+    ]);
+    assert.deepEqual(errorsOf(cluster({}, "orders-internal")), [
+      'metadata.name: Invalid value: "orders-internal": may not end in "-internal": this cluster\'s client Service (orders-internal) would be named like the headless Service of an RqCluster "orders" in the same namespace; choose a name that does not end in "-internal"',
+    ]);
+    for (const name of [
+      "orders",
+      "orders-ro-1",
+      "orders-robot",
+      "ro",
+      "internal",
+      "orders-readonly",
+      "orders-internal-1",
+    ])
+      assert.deepEqual(errorsOf(cluster({}, name)), [], name);
+    // A generated name ends in random characters, never in -ro.
+    assert.deepEqual(errorsOf({ metadata: { generateName: "orders-ro" }, spec: {} }), []);
+    // Clusters created before the rule stay editable: the stored error becomes a warning.
+    const stored = cluster({}, "old-ro");
+    const scaled = cluster({ replicas: 5 }, "old-ro");
+    assert.deepEqual(validateUpdate(stored, scaled).errors, []);
+    assert.match(validateUpdate(stored, scaled).warnings[0]!, /may not end in "-ro".*unchanged from the stored object/);
+  });
+
+  it("refuses the operator's own auth Secret as the user's", () => {
+    assert.deepEqual(errorsOf(cluster({ auth: { secretName: "demo-operator-auth" } })), [
+      'spec.auth.secretName: Invalid value: "demo-operator-auth": is the Secret the operator writes for this cluster (your users plus its own system user); name the Secret with your users.json differently',
+    ]);
+    assert.deepEqual(errorsOf(cluster({ auth: { secretName: "other-operator-auth" } })), []);
+  });
+
   it("warns when the PodDisruptionBudget would allow losing quorum", () => {
     assert.match(
       warningsOf(cluster({ podDisruptionBudget: { maxUnavailable: 2 } }))[0]!,
@@ -236,19 +269,105 @@ describe("validateCreate", () => {
 describe("validateUpdate", () => {
   const at = (image: string, storage: Record<string, unknown> = {}) => cluster({ image, storage });
 
+  /** A stored cluster whose Pods run `running` (status.currentImage) while its spec asks for `image`. */
+  const runs = (image: string, running: string) => ({ ...at(image), status: { currentImage: running } });
+
   it("allows the same or the next major version and rejects downgrades and jumps", () => {
     assert.deepEqual(updateErrors(at("rqlite/rqlite:9.4.0"), at("rqlite/rqlite:10.2.0")), []);
     assert.deepEqual(updateErrors(at("rqlite/rqlite:10.2.0"), at("rqlite/rqlite:10.1.0")), []);
     assert.deepEqual(updateErrors(at("rqlite/rqlite:10.2.0"), at("rqlite/rqlite:9.9.9")), [
-      'spec.image: Invalid value: "rqlite/rqlite:9.9.9": may not downgrade rqlite from major version 10 to 9: newer data formats cannot be read by older versions',
+      'spec.image: Invalid value: "rqlite/rqlite:9.9.9": may not downgrade rqlite from major version 10 to 9: the Pods run or are being rolled to "rqlite/rqlite:10.2.0" (spec.image before this update), and older versions cannot read newer data formats',
     ]);
     assert.deepEqual(updateErrors(at("rqlite/rqlite:8.36.0"), at("rqlite/rqlite:10.2.0")), [
-      'spec.image: Invalid value: "rqlite/rqlite:10.2.0": may not skip major versions: upgrade from 8 to 9 first',
+      'spec.image: Invalid value: "rqlite/rqlite:10.2.0": may not skip major versions: the Pods run or are being rolled to "rqlite/rqlite:8.36.0" (spec.image before this update); upgrade to major version 9 first',
     ]);
-    assert.match(
-      validateUpdate(at("rqlite/rqlite:10.2.0"), at("rqlite/rqlite:latest")).warnings.join("\n"),
-      /cannot tell the rqlite major versions/,
+  });
+
+  it("compares with the version the Pods run, so a failed upgrade can be rolled back", () => {
+    // The spec asked for 9.x, the roll failed and every voter still runs 8.x: going back is no downgrade.
+    assert.deepEqual(updateErrors(runs("rqlite/rqlite:9.4.0", "rqlite/rqlite:8.43.4"), at("rqlite/rqlite:8.43.4")), []);
+    assert.deepEqual(updateErrors(runs("rqlite/rqlite:9.4.0", "rqlite/rqlite:8.43.4"), at("rqlite/rqlite:8.40.0")), []);
+    // ... but nothing the Pods run may be downgraded, nor jumped past, whatever the spec said.
+    assert.deepEqual(updateErrors(runs("rqlite/rqlite:9.4.0", "rqlite/rqlite:9.4.0"), at("rqlite/rqlite:8.43.4")), [
+      'spec.image: Invalid value: "rqlite/rqlite:8.43.4": may not downgrade rqlite from major version 9 to 8: the Pods run "rqlite/rqlite:9.4.0" (status.currentImage), and older versions cannot read newer data formats',
+    ]);
+    assert.deepEqual(updateErrors(runs("rqlite/rqlite:9.4.0", "rqlite/rqlite:8.43.4"), at("rqlite/rqlite:10.2.0")), [
+      'spec.image: Invalid value: "rqlite/rqlite:10.2.0": may not skip major versions: the Pods run "rqlite/rqlite:8.43.4" (status.currentImage); upgrade to major version 9 first',
+    ]);
+    // Without status.currentImage (a roll in flight) the stored spec stands in.
+    assert.equal(updateErrors({ ...at("rqlite/rqlite:9.4.0"), status: {} }, at("rqlite/rqlite:8.43.4")).length, 1);
+    // Other edits of a cluster mid-upgrade are not judged by the image rules.
+    const midUpgrade = runs("rqlite/rqlite:9.4.0", "rqlite/rqlite:8.43.4");
+    assert.deepEqual(
+      updateErrors(midUpgrade, {
+        ...at("rqlite/rqlite:9.4.0"),
+        spec: { ...at("rqlite/rqlite:9.4.0").spec, replicas: 5 },
+      }),
+      [],
     );
+  });
+
+  it("refuses an image without a version over Pods that run a known version", () => {
+    const running = runs("rqlite/rqlite:10.2.0", "rqlite/rqlite:10.2.0");
+    const why = (reason: string, image: string, pin = "rqlite/rqlite:10.2.0") =>
+      `spec.image: Invalid value: ${JSON.stringify(image)}: must name an rqlite version: ${reason}, and the Pods run "rqlite/rqlite:10.2.0" (status.currentImage), so this could downgrade rqlite or skip a major version; pin a version tag such as ${pin}`;
+    assert.deepEqual(updateErrors(running, at("rqlite/rqlite")), [
+      why('no tag means "latest", whatever was pushed last', "rqlite/rqlite"),
+    ]);
+    assert.deepEqual(updateErrors(running, at("rqlite/rqlite:latest")), [
+      why('tag "latest" names whatever was pushed last', "rqlite/rqlite:latest"),
+    ]);
+    assert.deepEqual(updateErrors(running, at("mirror.example.com/db/rqlite:stable")), [
+      why(
+        'tag "stable" carries no rqlite version',
+        "mirror.example.com/db/rqlite:stable",
+        "mirror.example.com/db/rqlite:10.2.0",
+      ),
+    ]);
+    const digest = `rqlite/rqlite@sha256:${"a".repeat(64)}`;
+    assert.deepEqual(updateErrors(running, at(digest)), [
+      why("a digest alone does not tell the rqlite version", digest),
+    ]);
+    // A version tag with a digest, or a versioned custom build, is fine.
+    assert.deepEqual(updateErrors(running, at(`rqlite/rqlite:10.3.0@sha256:${"a".repeat(64)}`)), []);
+    assert.deepEqual(updateErrors(running, at("mirror.example.com/rqlite:10.3.0-patched")), []);
+    // From an unknown version, pinning one is the way out, with a warning.
+    const floating = runs("rqlite/rqlite:latest", "rqlite/rqlite:latest");
+    const pinned = validateUpdate(floating, at("rqlite/rqlite:10.2.0"));
+    assert.deepEqual(pinned.errors, []);
+    assert.match(
+      pinned.warnings.join("\n"),
+      /cannot tell the rqlite major version: the Pods run "rqlite\/rqlite:latest" \(status.currentImage\)/,
+    );
+    assert.deepEqual(updateErrors(floating, at("rqlite/rqlite")), []);
+    // Back to exactly what runs is always allowed, even mid-upgrade from a floating tag.
+    assert.deepEqual(
+      updateErrors(runs("rqlite/rqlite:10.2.0", "rqlite/rqlite:latest"), at("rqlite/rqlite:latest")),
+      [],
+    );
+    // An unchanged floating image blocks no other edit.
+    assert.deepEqual(
+      updateErrors(runs("rqlite/rqlite:latest", "rqlite/rqlite:10.2.0"), at("rqlite/rqlite:latest")),
+      [],
+    );
+  });
+
+  it("refuses turning node-to-node TLS on or off, but allows another Secret", () => {
+    const tls = (node?: string) => cluster({ tls: node === undefined ? {} : { node: { secretName: node } } });
+    assert.deepEqual(updateErrors(tls(), tls("node-tls")), [
+      'spec.tls.node.secretName: Invalid value: "node-tls": may not be set on an existing cluster: rqlite nodes with and without node-to-node TLS cannot reach each other, so no rolling restart can make the change; create a new RqCluster with spec.tls.node.secretName and restore a backup into it',
+    ]);
+    assert.deepEqual(updateErrors(tls("node-tls"), tls()), [
+      'spec.tls.node.secretName: Forbidden: may not be removed from an existing cluster (it was "node-tls"): rqlite nodes with and without node-to-node TLS cannot reach each other, so no rolling restart can make the change; create a new RqCluster without it and restore a backup into it',
+    ]);
+    assert.deepEqual(updateErrors(tls("node-tls"), cluster({})), updateErrors(tls("node-tls"), tls()));
+    const renamed = validateUpdate(tls("node-tls"), tls("node-tls-2"));
+    assert.deepEqual(renamed.errors, []);
+    assert.match(renamed.warnings.join("\n"), /both must be issued by the same CA/);
+    assert.deepEqual(updateErrors(tls("node-tls"), tls("node-tls")), []);
+    // HTTPS can be turned on and off: the controller rolls it.
+    assert.deepEqual(updateErrors(cluster({}), cluster({ tls: { http: { secretName: "http-tls" } } })), []);
+    assert.deepEqual(updateErrors(cluster({ tls: { http: { secretName: "http-tls" } } }), cluster({})), []);
   });
 
   it("keeps storageClassName immutable and lets size grow but never shrink", () => {

@@ -55,7 +55,7 @@ describe("webhook over HTTPS", () => {
     it("answers unknown paths with a JSON 404 naming the webhooks", async () => {
       const res = await httpsRequest(server.port, "/nope", ca);
       assert.equal(res.status, 404);
-      assert.match(JSON.parse(res.text).message, /\/validate-rqlite-io-v1alpha1-rqcluster/);
+      assert.match((JSON.parse(res.text) as { message: string }).message, /\/validate-rqlite-io-v1alpha1-rqcluster/);
     });
   });
 
@@ -319,7 +319,7 @@ describe("webhook over HTTPS", () => {
       it(`answers ${what} with HTTP ${code} and a JSON Status`, async () => {
         const res = await post(VALIDATE, body);
         assert.equal(res.status, code, res.text);
-        const status = JSON.parse(res.text);
+        const status = JSON.parse(res.text) as { kind: string; code: number; message: string };
         assert.equal(status.kind, "Status");
         assert.equal(status.code, code);
         assert.match(status.message, message);
@@ -413,7 +413,7 @@ describe("webhook over HTTPS", () => {
         "content-type": "text/plain",
       });
       assert.equal(res.status, 415);
-      assert.match(JSON.parse(res.text).message, /application\/json, got text\/plain/);
+      assert.match((JSON.parse(res.text) as { message: string }).message, /application\/json, got text\/plain/);
       await assertHealthy();
     });
 
@@ -424,7 +424,7 @@ describe("webhook over HTTPS", () => {
       const res = await post(VALIDATE, huge);
       assert.equal(res.status, 413);
       assert.equal(res.headers.connection, "close");
-      assert.match(JSON.parse(res.text).message, /3145728-byte limit/);
+      assert.match((JSON.parse(res.text) as { message: string }).message, /3145728-byte limit/);
       await assertHealthy();
     });
 

@@ -130,6 +130,55 @@ describe("webhook behind kube-apiserver", function () {
     assert.equal(ok.code, 0, ok.stderr);
   });
 
+  // The webhook judges against status.currentImage, the image the controller saw every voter
+  // run: a user goes back from a failed upgrade, but cannot dodge the rules with `latest`.
+  it("allows rolling back a failed upgrade to what the Pods run, and refuses an unversioned image", async () => {
+    const patch = (body: object, extra: string[] = []) =>
+      cp.kubectl(["patch", "-n", ns, "rqcluster", "rollback", "--type=merge", ...extra, "-p", JSON.stringify(body)]);
+    await cp.kubectlOk(["create", "-n", ns, "-f", "-"], {
+      input: stringify(cluster("rollback", { image: "rqlite/rqlite:8.43.4" })),
+    });
+    const upgrade = await patch({ spec: { image: "rqlite/rqlite:9.4.1" } });
+    assert.equal(upgrade.code, 0, upgrade.stderr);
+    // The roll failed: every voter still runs 8.x, as the controller reports it.
+    const status = await patch({ status: { currentImage: "rqlite/rqlite:8.43.4" } }, ["--subresource=status"]);
+    assert.equal(status.code, 0, status.stderr);
+    const back = await patch({ spec: { image: "rqlite/rqlite:8.43.4" } });
+    assert.equal(back.code, 0, back.stderr);
+
+    const latest = await patch({ spec: { image: "rqlite/rqlite:latest" } });
+    assert.notEqual(latest.code, 0);
+    assert.match(
+      latest.stderr,
+      /spec\.image: Invalid value: "rqlite\/rqlite:latest": must name an rqlite version: .*pin a version tag such as rqlite\/rqlite:8\.43\.4/,
+    );
+    const stored = await cp.kubectlOk(["get", "-n", ns, "rqcluster", "rollback", "-o", "jsonpath={.spec.image}"]);
+    assert.equal(stored, "rqlite/rqlite:8.43.4");
+  });
+
+  it("refuses a cluster whose children would take another cluster's names", async () => {
+    for (const [name, message] of [
+      [
+        "shop-ro",
+        /may not end in "-ro": this cluster's voter Pods and PVCs \(shop-ro-0, shop-ro-1, \.\.\.\) .* RqCluster "shop"/,
+      ],
+      [
+        "shop-internal",
+        /may not end in "-internal": this cluster's client Service \(shop-internal\) .* RqCluster "shop"/,
+      ],
+    ] as const) {
+      const res = await create(cluster(name, {}));
+      assert.notEqual(res.code, 0, `${name} was stored`);
+      assert.match(
+        res.stderr,
+        new RegExp(`The RqCluster "${name}" is invalid: metadata\\.name: Invalid value: "${name}": `),
+      );
+      assert.match(res.stderr, message);
+    }
+    const ok = await create(cluster("shop", {}), ["--dry-run=server"]);
+    assert.equal(ok.code, 0, ok.stderr);
+  });
+
   it("validates ConfigMaps labelled as pod templates and leaves others alone", async () => {
     const configMap = (name: string, labels: Record<string, string>, template: unknown) => ({
       apiVersion: "v1",
