@@ -6,6 +6,7 @@ import { createHash, randomBytes } from "node:crypto";
 import type { V1Secret } from "@kubernetes/client-node";
 import { OPERATOR_RQLITE_USER as OPERATOR_USER, operatorAuthSecretName } from "../../shared/names.js";
 import type { ClusterView } from "./render/cluster.js";
+import { describeJsonSyntaxError } from "../runtime/jsonSyntax.js";
 import type { Writer } from "../runtime/writer.js";
 
 const USERS_KEY = "users.json";
@@ -27,37 +28,36 @@ interface RqliteUserEntry {
   [k: string]: unknown;
 }
 
+function isUserEntry(u: unknown): u is RqliteUserEntry {
+  return typeof u === "object" && u !== null && typeof (u as RqliteUserEntry).username === "string";
+}
+
 /** The user's users.json with the operator's entry added; pure, for a stable result. */
 export function mergeUsers(userJson: string, where: string, operator: Credentials): string {
   let users: unknown;
   try {
     users = JSON.parse(userJson);
-  } catch (err) {
+  } catch {
+    // JSON.parse's message quotes the text around the error, here passwords: say only where.
     throw new Error(
-      `${where} is not valid JSON (${(err as Error).message}); it must be rqlite's -auth file, a JSON list of users`,
+      `${where} is ${describeJsonSyntaxError(userJson)}; it must be rqlite's -auth file, a JSON list of users`,
     );
   }
-  if (
-    !Array.isArray(users) ||
-    !users.every((u) => typeof u === "object" && u && typeof (u as RqliteUserEntry).username === "string")
-  ) {
+  if (!Array.isArray(users) || !(users as unknown[]).every(isUserEntry)) {
     throw new Error(`${where} must be a JSON list of users, each with a "username"`);
   }
-  if (users.some((u) => (u as RqliteUserEntry).username === OPERATOR_USER)) {
+  const entries = users as RqliteUserEntry[];
+  if (entries.some((u) => u.username === OPERATOR_USER)) {
     throw new Error(
       `${where} defines the user "${OPERATOR_USER}", which the operator reserves for itself; rename that user`,
     );
   }
   // Kubernetes probes carry no credentials: anyone may ask /readyz, and nothing else is opened.
-  const anonymous = users.find((u) => (u as RqliteUserEntry).username === "*") as
-    (RqliteUserEntry & { perms?: unknown }) | undefined;
+  const anonymous = entries.find((u) => u.username === "*");
+  const perms = (u: RqliteUserEntry): unknown[] => (Array.isArray(u.perms) ? (u.perms as unknown[]) : []);
   const probeAccess = anonymous
-    ? users.map((u) =>
-        u === anonymous
-          ? { ...anonymous, perms: [...new Set([...(Array.isArray(anonymous.perms) ? anonymous.perms : []), "ready"])] }
-          : u,
-      )
-    : [...users, { username: "*", perms: ["ready"] }];
+    ? entries.map((u) => (u === anonymous ? { ...anonymous, perms: [...new Set([...perms(anonymous), "ready"])] } : u))
+    : [...entries, { username: "*", perms: ["ready"] }];
   return JSON.stringify([...probeAccess, { username: OPERATOR_USER, password: operator.password, perms: ["all"] }]);
 }
 
@@ -110,4 +110,10 @@ export async function planAuth(
 /** True when the live Secret already holds these users. */
 export function authSecretCurrent(existing: Record<string, string> | undefined, secret: V1Secret): boolean {
   return existing !== undefined && b64(existing[USERS_KEY] ?? "") === secret.data![USERS_KEY];
+}
+
+/** The operator's credentials kept in its live Secret, for nodes that still run with -auth. */
+export function keptCredentials(existing: Record<string, string> | undefined): Credentials | undefined {
+  const password = existing?.[PASSWORD_KEY];
+  return password ? { username: OPERATOR_USER, password } : undefined;
 }

@@ -30,7 +30,9 @@ import { counter, gauge, histogram } from "../runtime/metrics.js";
 import { reconcileCluster } from "./reconcile.js";
 import type { Children } from "./ports.js";
 import type { Writer } from "../runtime/writer.js";
-import { makeRqliteOps, type RqliteOps } from "../rqlite/adapter.js";
+import { conflictsOf } from "./observe.js";
+import { desiredMembers } from "./render/members.js";
+import type { ClusterView } from "./render/cluster.js";
 import type { Addressing } from "./render/pod.js";
 import { sleep } from "../runtime/sleep.js";
 import { WorkQueue, type HandlerResult } from "../runtime/workqueue.js";
@@ -48,10 +50,20 @@ export interface ClusterControllerOptions {
   resyncMs: number;
   /** A Pod on a Kubernetes node unreachable this long has its rqlite node replaced. */
   nodeFailureTimeoutMs: number;
+  /** run() fails when the caches have not all listed within this long (controller-runtime's CacheSyncTimeout). */
+  cacheSyncTimeoutMs: number;
+  /**
+   * run() fails, and cacheProblem() says why, once a synced cache has been unable to list or
+   * watch for this long: reconciling from a cache that no longer follows the cluster would act
+   * on a stale view indefinitely.
+   */
+  cacheFailureTimeoutMs: number;
   logger?: Logger;
 }
 
 const CONTROLLER = "rqcluster";
+/** How long a reconcile waits for the caches to show a Pod it just created or deleted. */
+const CACHE_CATCH_UP_MS = 10_000;
 
 export class ClusterController {
   private readonly log: Logger;
@@ -65,7 +77,6 @@ export class ClusterController {
   private readonly metrics;
   private readonly recorder: EventRecorder;
   private readonly writer: Writer;
-  private readonly rqlite: RqliteOps;
 
   constructor(private readonly opts: ClusterControllerOptions) {
     this.log = opts.logger ?? componentLogger("controller", { controller: CONTROLLER });
@@ -128,7 +139,6 @@ export class ClusterController {
       (err) => this.log.warn({ err: (err as Error).message }, "could not record an Event"),
     );
     this.writer = makeWriter(client, MANAGER_NAME);
-    this.rqlite = makeRqliteOps(opts.addressing);
     this.wireEvents();
   }
 
@@ -189,14 +199,16 @@ export class ClusterController {
     const started = performance.now();
     const events = this.recorder({ namespace, name, uid });
     try {
-      const { actions, requeueAfterMs } = await reconcileCluster(
+      const { actions, requeueAfterMs, leader } = await reconcileCluster(
         {
           writer: this.writer,
           events,
           addressing: this.opts.addressing,
-          rqlite: this.rqlite,
-          unreachableSince: (nodeName) => unreachableSince(this.nodes.get("", nodeName)),
+          unreachableSince: this.unreachableNodes(),
           nodeFailureTimeoutMs: this.opts.nodeFailureTimeoutMs,
+          conflicts: (c) => this.conflicts(c),
+          awaitPodCache: (pod, seen) => this.awaitPodCache(namespace, pod, seen),
+          now: () => new Date(),
         },
         cluster,
         this.children(key),
@@ -207,7 +219,7 @@ export class ClusterController {
       });
       if (actions.length) log.info({ actions }, "reconciled");
       else log.debug("already converged");
-      this.updateGauges(cluster);
+      this.updateGauges(cluster, leader);
       return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
     } catch (err) {
       this.metrics.total.inc({ controller: CONTROLLER, result: "error" });
@@ -220,37 +232,85 @@ export class ClusterController {
     }
   }
 
-  private updateGauges(cluster: RqCluster): void {
+  /** Kubernetes nodes that are unreachable now, and since when. */
+  private unreachableNodes(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const node of this.nodes.list()) {
+      const since = unreachableSince(node);
+      if (since !== undefined) out.set(node.metadata!.name!, since);
+    }
+    return out;
+  }
+
+  /** The cluster's would-be children that another owner already has (e.g. clusters x and x-ro). */
+  private conflicts(c: ClusterView): string[] {
+    const nodes = desiredMembers(c.name, c.spec.replicas, c.spec.readReplicas).map((m) => m.name);
+    const names = [...nodes, c.headlessService, c.clientService, c.pdbName];
+    const caches = [this.pods, this.pvcs, this.services, this.pdbs] as Informer<KubernetesObject>[];
+    return conflictsOf(c.uid, names, (name) => caches.flatMap((inf) => inf.get(c.namespace, name) ?? []));
+  }
+
+  /**
+   * Waits until the Pod cache shows the controller's own write, so that the next reconcile does
+   * not plan from a view older than it (a deleted Pod still cached as Ready).
+   */
+  private async awaitPodCache(
+    namespace: string,
+    name: string,
+    seen: (pod: KubernetesObject | undefined) => boolean,
+  ): Promise<void> {
+    const deadline = performance.now() + CACHE_CATCH_UP_MS;
+    while (!seen(this.pods.get(namespace, name))) {
+      if (performance.now() > deadline) {
+        throw new Error(`Pod ${namespace}/${name}: the cache did not show the controller's own write within ${CACHE_CATCH_UP_MS} ms; retrying`);
+      }
+      await sleep(25);
+    }
+  }
+
+  private updateGauges(cluster: RqCluster, leader: string | undefined): void {
     const labels = { namespace: cluster.metadata!.namespace!, cluster: cluster.metadata!.name! };
     this.metrics.clusters.set(this.clusters.list().length);
     const spec = cluster.spec ?? {};
     this.metrics.desired.set(labels, (spec.replicas ?? 3) + (spec.readReplicas ?? 0));
     const status = cluster.status;
     this.metrics.ready.set(labels, (status?.readyReplicas ?? 0) + (status?.readReplicasReady ?? 0));
-    this.metrics.hasLeader.set(labels, status?.leader ? 1 : 0);
+    this.metrics.hasLeader.set(labels, leader ? 1 : 0);
   }
 
-  /** Runs until `signal` aborts: caches first, then the workers, then a periodic resync. */
+  /**
+   * Runs until `signal` aborts: caches first, then the workers, then a periodic resync. Rejects
+   * when the caches do not sync within cacheSyncTimeoutMs, or when one stops following the
+   * cluster for cacheFailureTimeoutMs: the leader then hands over instead of reconciling blind.
+   */
   async run(signal: AbortSignal): Promise<void> {
-    const informers = [
-      this.clusters,
-      this.pods,
-      this.pvcs,
-      this.services,
-      this.pdbs,
-      this.nodes,
-    ] as Informer<KubernetesObject>[];
+    const informers = this.informers();
     informers.forEach((inf) => inf.start());
     try {
-      await Promise.all(informers.map((inf) => inf.waitForSync()));
+      const waits = await Promise.allSettled(
+        informers.map((inf) => inf.waitForSync(this.opts.cacheSyncTimeoutMs, signal)),
+      );
+      if (signal.aborted) return;
+      const unsynced = waits.flatMap((w) => (w.status === "rejected" ? [(w.reason as Error).message] : []));
+      if (unsynced.length) throw new Error(`caches did not sync: ${unsynced.join("; ")}`);
       this.log.info(
         { workers: this.opts.workers, namespaces: this.opts.namespaces ?? "all" },
         `caches synced; starting workers for ${KIND}`,
       );
       this.queue.run((key) => this.reconcile(key), this.opts.workers);
+      const resyncMs = this.opts.resyncMs > 0 ? this.opts.resyncMs : Infinity;
+      // Often enough that a failing cache is noticed within a second of its timeout.
+      const checkMs = Math.min(1000, this.opts.cacheFailureTimeoutMs);
+      let nextResync = performance.now() + resyncMs;
       while (!signal.aborted) {
-        await sleep(this.opts.resyncMs > 0 ? this.opts.resyncMs : 2 ** 31 - 1, signal);
-        if (!signal.aborted) this.clusters.list().forEach((c) => this.queue.add(objectKey(c)));
+        await sleep(Math.max(0, Math.min(checkMs, nextResync - performance.now())), signal);
+        if (signal.aborted) break;
+        const problem = this.cacheProblem();
+        if (problem) throw new Error(`${problem}; stopping so that a fresh process takes over`);
+        if (performance.now() >= nextResync) {
+          this.clusters.list().forEach((c) => this.queue.add(objectKey(c)));
+          nextResync = performance.now() + resyncMs;
+        }
       }
     } finally {
       await this.queue.shutdown();
@@ -260,7 +320,28 @@ export class ClusterController {
 
   /** True once every cache has listed; the readiness probe of a leading replica. */
   hasSynced(): boolean {
-    return [this.clusters, this.pods, this.pvcs, this.services, this.pdbs, this.nodes].every((inf) => inf.hasSynced());
+    return this.informers().every((inf) => inf.hasSynced());
+  }
+
+  /**
+   * Why the caches can no longer be trusted, or undefined while they can: a cache that has synced
+   * and then failed to list or watch for longer than cacheFailureTimeoutMs. The liveness probe
+   * of a leading replica; run() fails on it too.
+   */
+  cacheProblem(): string | undefined {
+    const now = performance.now();
+    for (const inf of this.informers()) {
+      const failing = inf.hasSynced() ? inf.failing() : undefined;
+      if (failing && now - failing.since > this.opts.cacheFailureTimeoutMs) {
+        const where = failing.namespace === undefined ? "" : ` in namespace ${failing.namespace}`;
+        return `the ${failing.resource} cache has been unable to list or watch${where} for ${Math.round((now - failing.since) / 1000)} s (last error: ${failing.error})`;
+      }
+    }
+    return undefined;
+  }
+
+  private informers(): Informer<KubernetesObject>[] {
+    return [this.clusters, this.pods, this.pvcs, this.services, this.pdbs, this.nodes] as Informer<KubernetesObject>[];
   }
 }
 

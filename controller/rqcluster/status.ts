@@ -1,135 +1,102 @@
-// Computes RqCluster status from what the controller observed. Pure: the caller writes the
-// result only when it differs from the live status, so a steady cluster causes no writes.
+// RqCluster status from what one reconcile observed. Pure: the caller writes the result only
+// when it differs from the live status, as a merge patch that also clears keys which no longer
+// hold (a leader that is gone, an image no longer common to every voter): a merge patch without
+// them would leave the stale values in place.
 import type { V1Pod } from "@kubernetes/client-node";
-import { LABEL_ROLE, scaleSelector } from "../../shared/names.js";
+import type { Condition, Member, RqClusterStatus } from "../../shared/index.js";
+import { scaleSelector } from "../../shared/names.js";
+import type { Json } from "../runtime/writer.js";
+import { isPodReady, roleOf, type Facts } from "./plan/facts.js";
+import type { Observed } from "./plan/types.js";
 import type { ClusterView } from "./render/cluster.js";
-import { SPEC_HASH_ANNOTATION } from "./render/pod.js";
 
-export type Phase = "Pending" | "Creating" | "Running" | "Scaling" | "Upgrading" | "Degraded" | "Paused";
+export type Phase = NonNullable<RqClusterStatus["phase"]>;
 
-export interface Condition {
-  type: "Available" | "Progressing" | "Degraded";
-  status: "True" | "False" | "Unknown";
-  observedGeneration?: number;
-  lastTransitionTime: string;
+/** A problem that keeps the cluster from converging, shown in its conditions. */
+export interface Problem {
   reason: string;
   message: string;
 }
 
-export interface Member {
-  id: string;
-  voter: boolean;
-  ready: boolean;
-  address: string;
-}
-
-export interface ClusterStatus {
-  observedGeneration?: number;
-  phase: Phase;
-  replicas: number;
-  readyReplicas: number;
-  readReplicasReady: number;
-  selector: string;
-  leader?: string;
-  currentImage?: string;
-  members: Member[];
-  conditions: Condition[];
-}
-
-/** What rqlite itself reports; absent when no node answered. */
-export interface RqliteView {
-  leader?: string;
-  members: Member[];
-}
-
-export interface Observed {
-  pods: V1Pod[];
-  /** Pod name -> the spec hash it should have. */
-  desiredHashes: Map<string, string>;
-  rqlite?: RqliteView;
+export interface StatusInputs {
+  observed: Observed;
+  facts: Facts;
   /** The cluster has been Available before: later shortfalls are Degraded, not Creating. */
   wasAvailable: boolean;
-}
-
-export function isPodReady(pod: V1Pod): boolean {
-  return (
-    !pod.metadata?.deletionTimestamp &&
-    (pod.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True")
-  );
+  /** What blocked this reconcile (name conflicts, refused storage growth, ...). */
+  problems: Problem[];
 }
 
 const rqliteImage = (pod: V1Pod) => pod.spec?.containers.find((c) => c.name === "rqlite")?.image;
 
 export function computeStatus(
   c: ClusterView,
-  obs: Observed,
-  previous: Partial<ClusterStatus> | undefined,
+  inputs: StatusInputs,
+  previous: RqClusterStatus | undefined,
   now: Date,
-): ClusterStatus {
-  const voters = obs.pods.filter((p) => p.metadata?.labels?.[LABEL_ROLE] === "voter");
-  const readers = obs.pods.filter((p) => p.metadata?.labels?.[LABEL_ROLE] === "read-only");
+): RqClusterStatus {
+  const { observed: o, facts: f, problems } = inputs;
+  const voters = o.pods.filter((p) => roleOf(p) === "voter");
+  const readers = o.pods.filter((p) => roleOf(p) === "read-only");
   const readyVoters = voters.filter(isPodReady).length;
   const readyReaders = readers.filter(isPodReady).length;
   const desiredVoters = c.spec.replicas;
   const quorum = Math.floor(desiredVoters / 2) + 1;
-  const outdated = obs.pods.filter((p) => {
-    const want = obs.desiredHashes.get(p.metadata!.name!);
-    return want !== undefined && p.metadata?.annotations?.[SPEC_HASH_ANNOTATION] !== want;
-  });
   const countsMatch = voters.length === desiredVoters && readers.length === c.spec.readReplicas;
   const allReady = countsMatch && readyVoters === desiredVoters && readyReaders === c.spec.readReplicas;
-  const available = readyVoters >= quorum && (obs.rqlite ? obs.rqlite.leader !== undefined : true);
+  const available = readyVoters >= quorum && o.raft !== undefined;
 
   let phase: Phase;
   if (c.spec.paused) phase = "Paused";
-  else if (obs.pods.length === 0) phase = "Pending";
-  else if (!obs.wasAvailable && !available) phase = "Creating";
+  else if (o.pods.length === 0) phase = "Pending";
+  else if (!inputs.wasAvailable && !available) phase = "Creating";
   else if (!countsMatch) phase = "Scaling";
-  else if (outdated.length > 0) phase = "Upgrading";
+  else if (f.outdated.length > 0) phase = "Upgrading";
   else if (!allReady) phase = "Degraded";
   else phase = "Running";
 
   const images = new Set(voters.map(rqliteImage).filter(Boolean));
-  const members =
-    obs.rqlite?.members ??
-    obs.pods.map((p) => ({
-      id: p.metadata!.name!,
-      voter: p.metadata?.labels?.[LABEL_ROLE] === "voter",
-      ready: isPodReady(p),
-      address: `${p.metadata!.name}.${c.headlessService}.${c.namespace}`,
-    }));
+  const members: Member[] = o.raft
+    ? o.raft.members.map((m) => ({ id: m.id, voter: m.voter, ready: m.reachable, address: m.address ?? "" }))
+    : o.pods.map((p) => ({
+        id: p.metadata!.name!,
+        voter: roleOf(p) === "voter",
+        ready: isPodReady(p),
+        address: `${p.metadata!.name}.${c.headlessService}.${c.namespace}`,
+      }));
   members.sort((a, b) => a.id.localeCompare(b.id, "en", { numeric: true }));
 
   const progressing = phase === "Creating" || phase === "Scaling" || phase === "Upgrading";
   // While scaling or rolling, a node down is the plan, not a fault.
-  const degraded = obs.wasAvailable && !allReady && !c.spec.paused && !progressing;
+  const degraded = inputs.wasAvailable && !allReady && !c.spec.paused && !progressing;
+  const blocked = problems[0];
+  const unavailableWhy = o.raft
+    ? `${readyVoters} of ${desiredVoters} voters ready; quorum needs ${quorum}`
+    : `no rqlite leader answered: ${o.rqliteProblem ?? "unknown"}`;
   const conditions: Array<Omit<Condition, "lastTransitionTime">> = [
     available
       ? {
           type: "Available",
           status: "True",
           reason: "QuorumReady",
-          message: `${readyVoters} of ${desiredVoters} voters ready (quorum ${quorum})`,
+          message: `${readyVoters} of ${desiredVoters} voters ready (quorum ${quorum}), leader ${o.raft?.leader}`,
         }
-      : {
-          type: "Available",
-          status: "False",
-          reason: "NoQuorum",
-          message: `${readyVoters} of ${desiredVoters} voters ready; quorum needs ${quorum}`,
-        },
-    progressing
-      ? {
-          type: "Progressing",
-          status: "True",
-          reason: phase,
-          message: `${phase.toLowerCase()}: ${voters.length}/${desiredVoters} voters, ${readers.length}/${c.spec.readReplicas} read replicas, ${outdated.length} outdated`,
-        }
-      : {
-          type: "Progressing",
-          status: "False",
-          reason: c.spec.paused ? "Paused" : "Converged",
-          message: c.spec.paused ? "spec.paused is true: the operator changes nothing" : "every node matches the spec",
-        },
+      : { type: "Available", status: "False", reason: o.raft ? "NoQuorum" : "RqliteUnreachable", message: unavailableWhy },
+    blocked
+      ? { type: "Progressing", status: "False", reason: blocked.reason, message: problems.map((p) => p.message).join("; ") }
+      : progressing
+        ? {
+            type: "Progressing",
+            status: "True",
+            reason: phase,
+            message: `${phase.toLowerCase()}: ${voters.length}/${desiredVoters} voters, ${readers.length}/${c.spec.readReplicas} read replicas, ${f.outdated.length} outdated`,
+          }
+        : {
+            type: "Progressing",
+            status: "False",
+            reason: c.spec.paused ? "Paused" : "Converged",
+            message: c.spec.paused ? "spec.paused is true: the operator changes nothing" : "every node matches the spec",
+          },
     degraded
       ? {
           type: "Degraded",
@@ -156,7 +123,7 @@ export function computeStatus(
     readyReplicas: readyVoters,
     readReplicasReady: readyReaders,
     selector: scaleSelector(c.name),
-    ...(obs.rqlite?.leader ? { leader: obs.rqlite.leader } : {}),
+    ...(o.raft ? { leader: o.raft.leader } : {}),
     ...(images.size === 1 ? { currentImage: [...images][0] } : {}),
     members,
     conditions: conditions.map((cond) =>
@@ -175,4 +142,27 @@ function withTransitionTime(
   const lastTransitionTime =
     before && before.status === cond.status ? before.lastTransitionTime : now.toISOString().replace(/\.\d+Z$/, "Z");
   return { ...cond, lastTransitionTime };
+}
+
+/**
+ * The merge patch from the live status to `next`, or undefined when they are equal. Top-level
+ * keys that `next` no longer has are set to null, which is how RFC 7396 removes them.
+ */
+export function statusPatch(previous: RqClusterStatus | undefined, next: RqClusterStatus): Json | undefined {
+  if (JSON.stringify(canonical(previous ?? {})) === JSON.stringify(canonical(next))) return undefined;
+  const cleared = Object.keys(previous ?? {}).filter((k) => !(k in next));
+  return { ...next, ...Object.fromEntries(cleared.map((k) => [k, null])) };
+}
+
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (value && typeof value === "object") {
+    return Object.fromEntries(
+      Object.entries(value as Json)
+        .filter(([, v]) => v !== undefined)
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([k, v]) => [k, canonical(v)]),
+    );
+  }
+  return value;
 }

@@ -1,92 +1,111 @@
-// What the reconciler asks rqlite itself: who the members are, who leads, whether a node is
-// caught up; and the two changes it makes through rqlite: removing a node from the Raft
-// configuration and moving leadership. Kubernetes only knows Pods; only rqlite knows quorum.
-import type { V1Pod } from "@kubernetes/client-node";
-import { HTTP_PORT } from "../../shared/names.js";
-import { RqliteClient, RqliteError, type RemoveOutcome, type RqliteNode, type TransferOutcome } from "./client.js";
-import type { ClusterView } from "../rqcluster/render/cluster.js";
-import { nodeAddress, type Addressing } from "../rqcluster/render/pod.js";
-import type { Credentials } from "../rqcluster/auth.js";
-import type { Member, RqliteView } from "../rqcluster/status.js";
+// What the reconciler asks rqlite: the Raft configuration as the LEADER reports it (a follower's
+// view of who is reachable can differ), whether nodes have caught up, and the two changes it
+// makes: removing a node and moving leadership. How each node is reached (scheme, CA,
+// credentials) is decided per node by the caller, from what that node runs now.
+import { RqliteClient, RqliteError, type RqliteNode } from "./client.js";
 
-/** Older rqlite releases have no leadership transfer endpoint; they step down on shutdown instead. */
-export type TransferResult = TransferOutcome | "unsupported";
-
-/** rqlite as one cluster's nodes answer, signed in as the operator's user when -auth is on. */
-export interface ClusterRqlite {
-  /** Members and leader as a reachable node reports them; undefined when no node answers. */
-  observe(pods: V1Pod[]): Promise<RqliteView | undefined>;
-  removeNode(leaderId: string, nodeId: string): Promise<RemoveOutcome>;
-  transferLeadership(leaderId: string, toId: string): Promise<TransferResult>;
-  /** True when the node has a leader and has applied everything it knows of (`/readyz?sync`). */
-  isSynced(nodeId: string): Promise<boolean>;
-}
-
-export interface RqliteAccess {
-  credentials?: Credentials;
-  /** PEM CA bundle of the cluster's HTTPS API, when tls.http is on. */
+export interface NodeAccess {
+  /** host:port of the node's HTTP API. */
+  address: string;
+  https: boolean;
+  /** PEM CA bundle for https. */
   ca?: string;
+  credentials?: { username: string; password: string };
 }
 
-export type RqliteOps = (c: ClusterView, access: RqliteAccess) => ClusterRqlite;
+export interface LeaderView {
+  leader: string;
+  members: Array<{ id: string; voter: boolean; reachable: boolean; address: string }>;
+  /** The leader's rqlited version, e.g. "v8.43.4", when it reports one. */
+  leaderVersion?: string;
+}
 
 const CALL_TIMEOUT_MS = 3000;
 
-export const makeRqliteOps =
-  (addressing: Addressing): RqliteOps =>
-  (c, access) => {
-    const client = (nodeId: string) => {
-      const scheme = c.spec.tls?.http?.secretName ? "https" : "http";
-      return new RqliteClient(`${scheme}://${nodeAddress(c, nodeId, addressing)}:${HTTP_PORT}`, {
-        nodeId,
-        timeoutMs: CALL_TIMEOUT_MS,
-        ...(access.credentials ? { auth: access.credentials } : {}),
-        ...(access.ca ? { tls: { ca: access.ca } } : {}),
-      });
-    };
-    const toMember = (n: RqliteNode): Member => ({
-      id: n.id,
-      voter: n.voter,
-      ready: n.reachable,
-      address: n.apiAddr ?? n.addr,
+export interface ClusterRqlite {
+  /** Asks the given nodes in order until one names a leader, then asks the leader itself. */
+  leaderView(nodeIds: string[]): Promise<{ view?: LeaderView; problem?: string }>;
+  /** The nodes among `nodeIds` that pass `/readyz?sync`. */
+  synced(nodeIds: string[]): Promise<Set<string>>;
+  removeNode(leaderId: string, nodeId: string): Promise<void>;
+  transferLeadership(leaderId: string, toId: string): Promise<void>;
+}
+
+export function clusterRqlite(accessOf: (nodeId: string) => NodeAccess): ClusterRqlite {
+  const client = (nodeId: string) => {
+    const a = accessOf(nodeId);
+    return new RqliteClient(`${a.https ? "https" : "http"}://${a.address}`, {
+      nodeId,
+      timeoutMs: CALL_TIMEOUT_MS,
+      ...(a.credentials ? { auth: a.credentials } : {}),
+      ...(a.ca ? { tls: { ca: a.ca } } : {}),
     });
-
-    return {
-      async observe(pods) {
-        // Ask the nodes Kubernetes calls ready first; any answering node knows the membership.
-        const ordered = [...pods].sort((a, b) => Number(isReady(b)) - Number(isReady(a)));
-        for (const pod of ordered) {
-          if (pod.metadata?.deletionTimestamp) continue;
-          try {
-            const nodes = await client(pod.metadata!.name!).nodes();
-            const leader = nodes.find((n) => n.leader)?.id;
-            return { ...(leader ? { leader } : {}), members: nodes.map(toMember) };
-          } catch {
-            // This node is down or not started yet; another may answer.
-          }
-        }
-        return undefined;
-      },
-      removeNode: (leaderId, nodeId) => client(leaderId).removeNode(nodeId),
-      async transferLeadership(leaderId, toId) {
-        try {
-          return await client(leaderId).transferLeadership(toId);
-        } catch (err) {
-          if (err instanceof RqliteError && err.status === 404) return "unsupported";
-          throw err;
-        }
-      },
-      async isSynced(nodeId) {
-        return client(nodeId)
-          .readyz({ sync: true })
-          .then(
-            (r) => r.ready,
-            () => false,
-          );
-      },
-    };
   };
+  const toView = (nodes: RqliteNode[], leader: RqliteNode): LeaderView => ({
+    leader: leader.id,
+    members: nodes.map((n) => ({ id: n.id, voter: n.voter, reachable: n.reachable, address: n.apiAddr ?? n.addr })),
+    ...(leader.version ? { leaderVersion: leader.version } : {}),
+  });
+  return {
+    async leaderView(nodeIds) {
+      const problems: string[] = [];
+      for (const id of nodeIds) {
+        let nodes: RqliteNode[];
+        try {
+          nodes = await client(id).nodes();
+        } catch (err) {
+          problems.push(describe(err));
+          continue;
+        }
+        const leader = nodes.find((n) => n.leader);
+        if (!leader) {
+          problems.push(`${id} knows no leader`);
+          continue;
+        }
+        if (leader.id === id) return { view: toView(nodes, leader) };
+        try {
+          const fromLeader = await client(leader.id).nodes();
+          const self = fromLeader.find((n) => n.leader && n.id === leader.id);
+          if (self) return { view: toView(fromLeader, self) };
+          return { problem: `${id} names ${leader.id} as leader, but ${leader.id} no longer leads` };
+        } catch (err) {
+          return { problem: `${id} names ${leader.id} as leader, which does not answer: ${describe(err)}` };
+        }
+      }
+      return { problem: problems.length > 0 ? problems.join("; ") : "no rqlite node runs yet" };
+    },
+    async synced(nodeIds) {
+      const answers = await Promise.all(
+        nodeIds.map((id) =>
+          client(id)
+            .readyz({ sync: true })
+            .then(
+              (r) => r.ready,
+              () => false,
+            ),
+        ),
+      );
+      return new Set(nodeIds.filter((_, i) => answers[i]));
+    },
+    async removeNode(leaderId, nodeId) {
+      await client(leaderId).removeNode(nodeId);
+    },
+    async transferLeadership(leaderId, toId) {
+      await client(leaderId).transferLeadership(toId);
+      // "already-leader" is fine too: the next observation sees who leads.
+    },
+  };
+}
 
-function isReady(pod: V1Pod): boolean {
-  return (pod.status?.conditions ?? []).some((x) => x.type === "Ready" && x.status === "True");
+/** RqliteError names node, call and cause (never a body with credentials in it). */
+function describe(err: unknown): string {
+  return err instanceof RqliteError || err instanceof Error ? err.message : String(err);
+}
+
+/** rqlite 8.41 added POST /leader with a target node; older versions only step down on stop. */
+export function canTransferLeadership(version: string | undefined): boolean {
+  const m = /^v?(\d+)\.(\d+)\./.exec(version ?? "");
+  if (!m) return false;
+  const [major, minor] = [Number(m[1]), Number(m[2])];
+  return major > 8 || (major === 8 && minor >= 41);
 }

@@ -172,6 +172,29 @@ describe("render: pod", () => {
     );
   });
 
+  // I8 with the webhook bypassed: the template cannot rewrite the operator's record on the Pod.
+  it("drops the template's rqlite.io/ annotations and keeps the generated ones", () => {
+    const template = {
+      metadata: {
+        annotations: { "rqlite.io/bootstrap-expect": "5", "rqlite.io/auth-hash": "forged", team: "db" },
+      },
+    };
+    const pod = renderPod(view(), { member: voter, bootstrapExpect: 3, addressing: dns, template });
+    const plain = renderPod(view(), { member: voter, bootstrapExpect: 3, addressing: dns });
+    const annotations = pod.metadata!.annotations!;
+    assert.equal(annotations["rqlite.io/bootstrap-expect"], "3");
+    assert.equal(annotations["rqlite.io/auth-hash"], undefined);
+    assert.equal(annotations.team, "db");
+    // Removing one through null puts it back too.
+    const removed = renderPod(view(), {
+      member: voter,
+      bootstrapExpect: 3,
+      addressing: dns,
+      template: { metadata: { annotations: { "rqlite.io/bootstrap-expect": null } } },
+    });
+    assert.deepEqual(removed.metadata!.annotations, plain.metadata!.annotations);
+  });
+
   it("hashes what the pod runs: the same inputs give the same hash, a new image a new one", () => {
     const a = renderPod(view(), { member: voter, bootstrapExpect: 3, addressing: dns });
     const b = renderPod(view(), { member: voter, bootstrapExpect: 3, addressing: dns });
@@ -211,8 +234,22 @@ describe("render: services, PVC, PDB", () => {
   });
 
   it("omits the PDB when maxUnavailable is 0", () => {
-    assert.equal(renderPdb(view({ podDisruptionBudget: { maxUnavailable: 0 } })), undefined);
-    assert.equal(renderPdb(view())!.spec!.maxUnavailable, 1);
+    assert.equal(renderPdb(view({ podDisruptionBudget: { maxUnavailable: 0 } }), 3), undefined);
+  });
+
+  it("keeps a drain within what the Raft configuration can lose, also mid scale-down", () => {
+    // 3 voters, maxUnavailable 1: two must stay. During 5→3, all five still count.
+    assert.equal(renderPdb(view(), 3)!.spec!.minAvailable, 2);
+    assert.equal(renderPdb(view(), 5)!.spec!.minAvailable, 4);
+    assert.equal(renderPdb(view({ podDisruptionBudget: { maxUnavailable: 4 } }), 5)!.spec!.minAvailable, 3, "never below quorum");
+    assert.equal(renderPdb(view(), 3)!.spec!.maxUnavailable, undefined);
+  });
+
+  it("gives PVCs an owner reference only when reclaimPolicy is Delete", () => {
+    const member = { name: "demo-0", ordinal: 0, role: "voter" as const };
+    assert.deepEqual(renderPvc(view(), member).metadata!.ownerReferences, []);
+    const deleting = renderPvc(view({ storage: { size: "1Gi", scaleDownPolicy: "Delete", reclaimPolicy: "Delete" } }), member);
+    assert.equal(deleting.metadata!.ownerReferences!.length, 1);
   });
 });
 

@@ -2,7 +2,14 @@
 // (the caches, rqlite's membership as the leader reports it, Kubernetes node health, the clock)
 // and returns the next actions as data, or why it waits. The executor (../apply.ts) performs
 // them; the next reconcile observes again. No function under plan/ does I/O or reads a clock.
-import type { KubernetesObject, V1PersistentVolumeClaim, V1Pod, V1PodDisruptionBudget, V1Service } from "@kubernetes/client-node";
+import type {
+  KubernetesObject,
+  V1PersistentVolumeClaim,
+  V1Pod,
+  V1PodDisruptionBudget,
+  V1Secret,
+  V1Service,
+} from "@kubernetes/client-node";
 import type { Json } from "../../runtime/writer.js";
 import type { ClusterView } from "../render/cluster.js";
 import type { Addressing } from "../render/pod.js";
@@ -13,6 +20,8 @@ export interface RaftMember {
   voter: boolean;
   /** The leader reached it just now. */
   reachable: boolean;
+  /** As rqlite reports it (for status only). */
+  address?: string;
 }
 
 /** The Raft configuration as the leader reports it (never a follower's view). */
@@ -38,6 +47,8 @@ export interface Observed {
   template?: Json;
   /** Digest of the -auth users file the Pods should run with. */
   authHash?: string;
+  /** The operator's auth Secret as it should be, and whether the live one already matches. */
+  authSecret?: { desired: V1Secret; current: boolean; exists: boolean };
   /** Undefined when no leader answered; `rqliteProblem` then says why. */
   raft?: RaftView;
   rqliteProblem?: string;

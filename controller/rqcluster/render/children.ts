@@ -2,7 +2,7 @@
 import type { V1PersistentVolumeClaim, V1PodDisruptionBudget, V1Service } from "@kubernetes/client-node";
 import { HTTP_PORT, LABEL_ROLE, RAFT_PORT } from "../../../shared/names.js";
 import type { ClusterView } from "./cluster.js";
-import type { Member } from "./members.js";
+import type { DesiredNode } from "./members.js";
 
 function metadata(c: ClusterView, name: string, labels = c.labels) {
   return { name, namespace: c.namespace, labels, ownerReferences: [c.ownerReference] };
@@ -31,12 +31,17 @@ export function renderClientService(c: ClusterView): V1Service {
   };
 }
 
-export function renderPvc(c: ClusterView, member: Member): V1PersistentVolumeClaim {
-  const { storageClassName, size } = c.spec.storage;
+/**
+ * With reclaimPolicy Retain a PVC carries no owner reference: the garbage collector (and a
+ * foreground delete of the cluster) must have nothing to act on. It is still found by its labels.
+ */
+export function renderPvc(c: ClusterView, member: DesiredNode): V1PersistentVolumeClaim {
+  const { storageClassName, size, reclaimPolicy } = c.spec.storage;
+  const meta = metadata(c, member.name, { ...c.labels, [LABEL_ROLE]: member.role });
   return {
     apiVersion: "v1",
     kind: "PersistentVolumeClaim",
-    metadata: metadata(c, member.name, { ...c.labels, [LABEL_ROLE]: member.role }),
+    metadata: { ...meta, ownerReferences: reclaimPolicy === "Delete" ? meta.ownerReferences : [] },
     spec: {
       accessModes: ["ReadWriteOnce"],
       ...(storageClassName !== undefined ? { storageClassName } : {}),
@@ -45,14 +50,21 @@ export function renderPvc(c: ClusterView, member: Member): V1PersistentVolumeCla
   };
 }
 
-/** Covers voters only: read replicas hold no quorum, so evicting them never risks the cluster. */
-export function renderPdb(c: ClusterView): V1PodDisruptionBudget | undefined {
+/**
+ * Covers voters only: read replicas hold no quorum, so evicting them never risks the cluster.
+ * Rendered as minAvailable over the voters that count now (the Raft configuration, or more Pods
+ * while a scale-down is in flight): with maxUnavailable the disruption controller would count
+ * against the scale subresource's replicas, and during 5→3 allow three of five voters to go.
+ * Never below the quorum of those voters.
+ */
+export function renderPdb(c: ClusterView, voters: number): V1PodDisruptionBudget | undefined {
   const maxUnavailable = c.spec.podDisruptionBudget.maxUnavailable;
   if (maxUnavailable === 0) return undefined;
+  const minAvailable = Math.max(voters - maxUnavailable, Math.floor(voters / 2) + 1);
   return {
     apiVersion: "policy/v1",
     kind: "PodDisruptionBudget",
     metadata: metadata(c, c.pdbName),
-    spec: { maxUnavailable, selector: { matchLabels: { ...c.labels, [LABEL_ROLE]: "voter" } } },
+    spec: { minAvailable, selector: { matchLabels: { ...c.labels, [LABEL_ROLE]: "voter" } } },
   };
 }

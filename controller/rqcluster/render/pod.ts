@@ -10,6 +10,7 @@ import type {
 import {
   DATA_VOLUME,
   HTTP_PORT,
+  isOperatorOwnedAnnotation,
   isOperatorOwnedLabel,
   LABEL_ROLE,
   OPERATOR_RQLITE_USER as OPERATOR_USER,
@@ -19,7 +20,7 @@ import {
   voterName,
 } from "../../../shared/names.js";
 import type { ClusterView } from "./cluster.js";
-import type { Member } from "./members.js";
+import type { DesiredNode } from "./members.js";
 import { mergeTemplate } from "../../../shared/template-merge.js";
 
 const DATA_DIR = "/rqlite/file";
@@ -41,7 +42,7 @@ export type Addressing =
   | { kind: "static"; addressOf: (namespace: string, podName: string) => string };
 
 export interface PodInputs {
-  member: Member;
+  member: DesiredNode;
   /** Voter count the cluster was first created with; kept so that scaling never rolls pods. */
   bootstrapExpect: number;
   /** The user's pod template (spec.podTemplate or the ConfigMap's), an RFC 7396 merge patch. */
@@ -240,13 +241,19 @@ function applyTemplate(base: V1Pod, template: Json | undefined): V1Pod {
     name: base.metadata!.name,
     namespace: base.metadata!.namespace,
     ownerReferences: base.metadata!.ownerReferences,
-    labels: { ...withoutOwnedLabels(merged.metadata?.labels), ...base.metadata!.labels },
+    labels: { ...withoutKeys(merged.metadata?.labels, isOperatorOwnedLabel), ...base.metadata!.labels },
+    // rqlite.io/ annotations record what the operator decided (bootstrap-expect above all), so
+    // the template's are dropped and the generated ones, even ones it set to null, put back.
+    annotations: {
+      ...withoutKeys(merged.metadata?.annotations, isOperatorOwnedAnnotation),
+      ...base.metadata!.annotations,
+    },
   };
   return merged;
 }
 
-function withoutOwnedLabels(labels: Record<string, string> | undefined): Record<string, string> {
-  return Object.fromEntries(Object.entries(labels ?? {}).filter(([k]) => !isOperatorOwnedLabel(k)));
+function withoutKeys(map: Record<string, string> | undefined, owned: (key: string) => boolean): Record<string, string> {
+  return Object.fromEntries(Object.entries(map ?? {}).filter(([k]) => !owned(k)));
 }
 
 /** A stable digest of what the Pod should run; a change means the Pod must be replaced. */

@@ -1,0 +1,152 @@
+// The I/O half of a reconcile's first step: everything plan() needs, read from the caches, the
+// user's Secrets and ConfigMaps, and rqlite. rqlite is reached per node the way that node runs
+// now (its Pod's arguments: HTTPS or not, -auth or not), not the way the spec asks for, so that
+// turning TLS or auth on or off never locks the operator out of nodes that have not rolled yet.
+import type { KubernetesObject, V1Pod } from "@kubernetes/client-node";
+import { DEFAULT_POD_TEMPLATE_KEY, HTTP_PORT, operatorAuthSecretName, RQLITE_CONTAINER } from "../../shared/names.js";
+import type { Json, Writer } from "../runtime/writer.js";
+import { canTransferLeadership, clusterRqlite, type ClusterRqlite, type NodeAccess } from "../rqlite/adapter.js";
+import { authSecretCurrent, keptCredentials, planAuth } from "./auth.js";
+import { deriveFacts, needsDisruption } from "./plan/index.js";
+import { isPodReady } from "./plan/facts.js";
+import type { Observed } from "./plan/types.js";
+import type { Children } from "./ports.js";
+import type { ClusterView } from "./render/cluster.js";
+import { nodeAddress, type Addressing } from "./render/pod.js";
+
+export interface ObserveDeps {
+  writer: Writer;
+  addressing: Addressing;
+  /** Kubernetes node name -> epoch ms since it has been unreachable. */
+  unreachableSince: ReadonlyMap<string, number>;
+  nodeFailureTimeoutMs: number;
+  /** Names of the cluster's would-be children that exist in the caches with another owner. */
+  conflicts: string[];
+  now: number;
+}
+
+export interface Observation {
+  observed: Observed;
+  rqlite: ClusterRqlite;
+}
+
+export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children): Promise<Observation> {
+  const auth = await planAuth(deps.writer, c);
+  const kept = auth ? undefined : await runningAuth(deps.writer, c, owned.pods);
+  const credentials = auth?.state.credentials ?? kept;
+  const cas = await httpCas(deps.writer, c, owned.pods);
+  const pods = new Map(owned.pods.map((p) => [p.metadata!.name!, p]));
+  const accessOf = (nodeId: string): NodeAccess => {
+    const pod = pods.get(nodeId);
+    const args = rqliteArgs(pod);
+    const https = pod ? args.some((a) => a.startsWith("-http-cert=")) : Boolean(c.spec.tls?.http?.secretName);
+    const usesAuth = pod ? args.some((a) => a.startsWith("-auth=")) : Boolean(c.spec.auth?.secretName);
+    const ca = https ? cas.get(httpTlsSecret(pod) ?? c.spec.tls?.http?.secretName ?? "") : undefined;
+    return {
+      address: `${nodeAddress(c, nodeId, deps.addressing)}:${HTTP_PORT}`,
+      https,
+      ...(ca ? { ca } : {}),
+      ...(usesAuth && credentials ? { credentials } : {}),
+    };
+  };
+  const rqlite = clusterRqlite(accessOf);
+  // Only Pods that run (have an address) can answer; asking the others would only time out.
+  const running = owned.pods
+    .filter((p) => p.status?.podIP && !p.metadata?.deletionTimestamp)
+    .sort((a, b) => Number(isPodReady(b)) - Number(isPodReady(a)))
+    .map((p) => p.metadata!.name!);
+  const { view, problem } = running.length > 0 ? await rqlite.leaderView(running) : { problem: "no rqlite node runs yet" };
+
+  const observed: Observed = {
+    cluster: c,
+    addressing: deps.addressing,
+    pods: owned.pods,
+    pvcs: owned.pvcs,
+    services: owned.services,
+    pdbs: owned.pdbs,
+    conflicts: deps.conflicts,
+    template: await podTemplate(deps.writer, c),
+    ...(auth
+      ? {
+          authHash: auth.state.hash,
+          authSecret: {
+            desired: auth.secret,
+            current: authSecretCurrent(auth.existing, auth.secret),
+            exists: auth.existing !== undefined,
+          },
+        }
+      : {}),
+    ...(view
+      ? { raft: { leader: view.leader, members: view.members, canTransfer: canTransferLeadership(view.leaderVersion) } }
+      : { rqliteProblem: problem }),
+    synced: new Set(),
+    unreachableSince: deps.unreachableSince,
+    nodeFailureTimeoutMs: deps.nodeFailureTimeoutMs,
+    now: deps.now,
+  };
+  // Catching up is asked only while a disruptive step may be due: a steady cluster costs nothing.
+  if (!c.spec.paused && needsDisruption(observed, deriveFacts(observed))) {
+    observed.synced = await rqlite.synced(owned.pods.filter(isPodReady).map((p) => p.metadata!.name!));
+  }
+  return { observed, rqlite };
+}
+
+const rqliteArgs = (pod: V1Pod | undefined): string[] =>
+  pod?.spec?.containers.find((ct) => ct.name === RQLITE_CONTAINER)?.args ?? [];
+
+/** The Secret a Pod mounts for rqlite's HTTPS certificate, as rendered (volume tls-http). */
+const httpTlsSecret = (pod: V1Pod | undefined): string | undefined =>
+  pod?.spec?.volumes?.find((v) => v.name === "tls-http")?.secret?.secretName;
+
+/** Nodes may still run with -auth after auth was turned off: the operator keeps its user until they roll. */
+async function runningAuth(writer: Writer, c: ClusterView, pods: V1Pod[]) {
+  if (!pods.some((p) => rqliteArgs(p).some((a) => a.startsWith("-auth=")))) return undefined;
+  return keptCredentials(await writer.readSecret(c.namespace, operatorAuthSecretName(c.name)));
+}
+
+/** ca.crt of every tls.http Secret in use: the spec's and those the running Pods mount. */
+async function httpCas(writer: Writer, c: ClusterView, pods: V1Pod[]): Promise<Map<string, string>> {
+  const names = new Set([c.spec.tls?.http?.secretName, ...pods.map(httpTlsSecret)].filter((n): n is string => Boolean(n)));
+  const out = new Map<string, string>();
+  for (const name of names) {
+    const data = await writer.readSecret(c.namespace, name);
+    if (!data?.["ca.crt"]) {
+      throw new Error(
+        `Secret ${c.namespace}/${name} (spec.tls.http.secretName) has no ca.crt; the operator needs it to verify rqlite's HTTPS API`,
+      );
+    }
+    out.set(name, data["ca.crt"]);
+  }
+  return out;
+}
+
+async function podTemplate(writer: Writer, c: ClusterView): Promise<Json | undefined> {
+  if (c.spec.podTemplate) return c.spec.podTemplate as Json;
+  const ref = c.spec.podTemplateConfigMap;
+  if (!ref) return undefined;
+  const key = ref.key ?? DEFAULT_POD_TEMPLATE_KEY;
+  const data = await writer.readConfigMap(c.namespace, ref.name);
+  const where = `ConfigMap ${c.namespace}/${ref.name} key ${key} (spec.podTemplateConfigMap)`;
+  if (data === undefined) throw new Error(`${where} does not exist; create it or remove spec.podTemplateConfigMap`);
+  const text = data[key];
+  if (text === undefined) throw new Error(`${where} is missing; add the key or set spec.podTemplateConfigMap.key`);
+  try {
+    return JSON.parse(text) as Json;
+  } catch (err) {
+    throw new Error(`${where} is not valid JSON (${(err as Error).message}); fix the template`);
+  }
+}
+
+/** Children with this cluster's names that exist with another owner (see ../shared names). */
+export function conflictsOf(
+  uid: string,
+  names: string[],
+  lookup: (name: string) => KubernetesObject[],
+): string[] {
+  return names.filter((name) =>
+    lookup(name).some((o) => {
+      const refs = o.metadata?.ownerReferences ?? [];
+      return refs.length > 0 && !refs.some((r) => r.uid === uid);
+    }),
+  );
+}

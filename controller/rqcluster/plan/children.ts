@@ -1,0 +1,171 @@
+// The children that never disrupt a node: both Services, the PDB, the PVCs (created, grown,
+// owner references per reclaimPolicy), the operator's auth Secret, and the labels and owner of
+// live Pods. Each is created when missing and restored when it drifted; a steady cluster yields
+// no action.
+import type { KubernetesObject, V1PersistentVolumeClaim } from "@kubernetes/client-node";
+import { compareQuantities, parseQuantity } from "../../../shared/quantity.js";
+import type { Json } from "../../runtime/writer.js";
+import { driftPatch, isSubset } from "../drift.js";
+import { renderClientService, renderHeadlessService, renderPdb, renderPvc } from "../render/children.js";
+import { isTerminating, podName, roleOf, type Facts } from "./facts.js";
+import type { Action, ObjectRef, Observed } from "./types.js";
+
+export const PVC_TYPE = { apiVersion: "v1", kind: "PersistentVolumeClaim" };
+export const POD_TYPE = { apiVersion: "v1", kind: "Pod" };
+const SERVICE_TYPE = { apiVersion: "v1", kind: "Service" };
+const PDB_TYPE = { apiVersion: "policy/v1", kind: "PodDisruptionBudget" };
+const SECRET_TYPE = { apiVersion: "v1", kind: "Secret" };
+
+const byName = <T extends KubernetesObject>(list: T[], name: string) => list.find((o) => o.metadata?.name === name);
+const refTo = (type: { apiVersion: string; kind: string }, name: string): ObjectRef => ({ ...type, name });
+
+function created(object: KubernetesObject): Action {
+  return { type: "create", object, reason: "Created", message: `created ${object.kind} ${object.metadata!.name}` };
+}
+
+/** Creates a child that is missing, or restores one that drifted. */
+function ensure(
+  type: { apiVersion: string; kind: string },
+  desired: KubernetesObject,
+  live: KubernetesObject | undefined,
+  exact: string[][] = [],
+): Action[] {
+  if (!live) return [created(desired)];
+  const { apiVersion: _a, kind: _k, ...wanted } = desired as Json;
+  const patch = driftPatch(wanted, live as Json, exact);
+  if (!patch) return [];
+  const name = desired.metadata!.name!;
+  return [{ type: "patch", target: refTo(type, name), patch, reason: "Updated", message: `restored ${desired.kind} ${name} to its spec` }];
+}
+
+export function planServices(o: Observed): Action[] {
+  const c = o.cluster;
+  const selectorExact = [["spec", "selector"]];
+  return [renderHeadlessService(c), renderClientService(c)].flatMap((svc) =>
+    ensure(SERVICE_TYPE, svc, byName(o.services, svc.metadata!.name!), selectorExact),
+  );
+}
+
+/** The PDB follows the voters that count now: the larger of the Raft configuration and the Pods. */
+export function planPdb(o: Observed, f: Facts): Action[] {
+  const c = o.cluster;
+  const voterPods = o.pods.filter((p) => roleOf(p) === "voter" && !isTerminating(p)).length;
+  const voters = Math.max(f.raftVoters?.length ?? 0, voterPods, c.spec.replicas);
+  const pdb = renderPdb(c, voters);
+  const live = byName(o.pdbs, c.pdbName);
+  if (pdb) {
+    // minAvailable replaced maxUnavailable: the old field must go, as the API allows only one.
+    const withNull = live?.spec?.maxUnavailable !== undefined ? { ...pdb, spec: { ...pdb.spec, maxUnavailable: null } } : pdb;
+    return ensure(PDB_TYPE, withNull as KubernetesObject, live, [["spec", "selector", "matchLabels"]]);
+  }
+  if (!live) return [];
+  return [
+    {
+      type: "delete",
+      target: refTo(PDB_TYPE, c.pdbName),
+      reason: "Deleted",
+      message: `deleted PodDisruptionBudget ${c.pdbName} (podDisruptionBudget.maxUnavailable=0)`,
+    },
+  ];
+}
+
+/** PVCs for every desired node; storage may grow in place; owner references follow reclaimPolicy. */
+export function planPvcs(o: Observed, f: Facts): Action[] {
+  const actions: Action[] = [];
+  for (const m of f.desired) {
+    if (o.conflicts.includes(m.name)) continue;
+    const desired = renderPvc(o.cluster, m);
+    const live = byName(o.pvcs, m.name);
+    if (!live) {
+      actions.push(created(desired));
+      continue;
+    }
+    if (live.metadata?.deletionTimestamp) continue;
+    actions.push(...pvcDrift(desired, live));
+  }
+  return actions;
+}
+
+function pvcDrift(desired: V1PersistentVolumeClaim, live: V1PersistentVolumeClaim): Action[] {
+  const name = live.metadata!.name!;
+  const meta = { labels: desired.metadata!.labels, ownerReferences: desired.metadata!.ownerReferences };
+  const actions: Action[] = [];
+  if (!isSubset(meta, live.metadata) || !isSubset(live.metadata?.ownerReferences ?? [], meta.ownerReferences)) {
+    actions.push({
+      type: "patch",
+      target: refTo(PVC_TYPE, name),
+      patch: { metadata: meta },
+      reason: "Updated",
+      message: `restored labels and owner references of PVC ${name}`,
+    });
+  }
+  const want = desired.spec!.resources!.requests!.storage!;
+  const have = live.spec?.resources?.requests?.storage;
+  if (have !== undefined && isLarger(want, have)) {
+    actions.push({
+      type: "patch",
+      target: refTo(PVC_TYPE, name),
+      patch: { spec: { resources: { requests: { storage: want } } } },
+      reason: "StorageExpanded",
+      message: `requested ${want} for PVC ${name} (was ${have})`,
+    });
+  }
+  return actions;
+}
+
+/** True when quantity a is larger than b; unparsable quantities never count as growth. */
+function isLarger(a: string, b: string): boolean {
+  const [qa, qb] = [parseQuantity(a), parseQuantity(b)];
+  return qa !== undefined && qb !== undefined && compareQuantities(qa, qb) > 0;
+}
+
+/** Labels and owner of live Pods; their spec is replaced by rolling, never patched. */
+export function planPodMetadata(o: Observed, f: Facts): Action[] {
+  return o.pods.flatMap((live): Action[] => {
+    const want = f.rendered.get(podName(live));
+    if (!want || isTerminating(live)) return [];
+    const meta = { labels: want.metadata!.labels, ownerReferences: want.metadata!.ownerReferences };
+    if (isSubset(meta, live.metadata)) return [];
+    return [
+      {
+        type: "patch",
+        target: refTo(POD_TYPE, podName(live)),
+        patch: { metadata: meta },
+        reason: "Updated",
+        message: `restored labels and owner of Pod ${podName(live)}`,
+      },
+    ];
+  });
+}
+
+export function planAuthSecret(o: Observed): Action[] {
+  const s = o.authSecret;
+  if (!s || s.current) return [];
+  if (!s.exists) return [created(s.desired)];
+  const name = s.desired.metadata!.name!;
+  return [
+    {
+      type: "patch",
+      target: refTo(SECRET_TYPE, name),
+      patch: { data: s.desired.data },
+      reason: "Updated",
+      message: `updated Secret ${name}: users from ${o.cluster.spec.auth?.secretName} plus the operator's own`,
+    },
+  ];
+}
+
+/** PVCs of nodes that scaled away go once their Pod is gone, when scaleDownPolicy says Delete. */
+export function planReleasedPvcs(o: Observed, f: Facts): Action[] {
+  if (o.cluster.spec.storage.scaleDownPolicy !== "Delete") return [];
+  return o.pvcs
+    .filter((pvc) => {
+      const name = pvc.metadata!.name!;
+      return !f.desiredNames.has(name) && !f.pods.has(name) && !pvc.metadata?.deletionTimestamp;
+    })
+    .map((pvc) => ({
+      type: "delete" as const,
+      target: refTo(PVC_TYPE, pvc.metadata!.name!),
+      reason: "PVCDeleted",
+      message: `deleted PVC ${pvc.metadata!.name} of removed node (storage.scaleDownPolicy=Delete)`,
+    }));
+}

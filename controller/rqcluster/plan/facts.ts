@@ -1,0 +1,108 @@
+// Facts every part of the plan derives from the same observation: which nodes are desired, how
+// their Pods should look, which Pods are outdated, who is unavailable. Computed once per plan.
+import type { V1Pod } from "@kubernetes/client-node";
+import { LABEL_ROLE } from "../../../shared/names.js";
+import { desiredMembers, parseMemberName, type DesiredNode } from "../render/members.js";
+import { BOOTSTRAP_EXPECT_ANNOTATION, renderPod, SPEC_HASH_ANNOTATION } from "../render/pod.js";
+import type { Observed, RaftMember } from "./types.js";
+
+export function isPodReady(pod: V1Pod): boolean {
+  return (
+    !pod.metadata?.deletionTimestamp &&
+    (pod.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True")
+  );
+}
+
+export const podName = (pod: V1Pod): string => pod.metadata!.name!;
+export const isTerminating = (pod: V1Pod): boolean => Boolean(pod.metadata?.deletionTimestamp);
+
+export interface Facts {
+  desired: DesiredNode[];
+  desiredNames: ReadonlySet<string>;
+  /** Desired Pod per node name, rendered from the spec. */
+  rendered: ReadonlyMap<string, V1Pod>;
+  /** `-bootstrap-expect` of the cluster's first Pods; never changes after creation. */
+  bootstrapExpect: number;
+  pods: ReadonlyMap<string, V1Pod>;
+  /** Desired Pods that exist and run an older spec. */
+  outdated: V1Pod[];
+  /** The leader's view of the Raft voters, or the voter Pods when no leader answered. */
+  raftVoters: RaftMember[] | undefined;
+}
+
+export function deriveFacts(o: Observed): Facts {
+  const c = o.cluster;
+  const pods = new Map(o.pods.map((p) => [podName(p), p]));
+  const fromPods = o.pods
+    .map((p) => Number(p.metadata?.annotations?.[BOOTSTRAP_EXPECT_ANNOTATION]))
+    .find((v) => Number.isInteger(v) && v > 0);
+  const bootstrapExpect = fromPods ?? c.spec.replicas;
+  const desired = desiredMembers(c.name, c.spec.replicas, c.spec.readReplicas);
+  const rendered = new Map(
+    desired.map((m) => [
+      m.name,
+      renderPod(c, { member: m, bootstrapExpect, template: o.template, addressing: o.addressing, authHash: o.authHash }),
+    ]),
+  );
+  const hashOf = (p: V1Pod | undefined) => p?.metadata?.annotations?.[SPEC_HASH_ANNOTATION];
+  const outdated = o.pods.filter((p) => rendered.has(podName(p)) && hashOf(p) !== hashOf(rendered.get(podName(p))));
+  return {
+    desired,
+    desiredNames: new Set(desired.map((m) => m.name)),
+    rendered,
+    bootstrapExpect,
+    pods,
+    outdated,
+    raftVoters: o.raft?.members.filter((m) => m.voter),
+  };
+}
+
+export const roleOf = (pod: V1Pod): string | undefined => pod.metadata?.labels?.[LABEL_ROLE];
+export const ordinalOf = (o: Observed, name: string): number => parseMemberName(o.cluster.name, name)?.ordinal ?? -1;
+
+/** Quorum of a Raft configuration with `voters` voters. */
+export const quorum = (voters: number): number => Math.floor(voters / 2) + 1;
+
+/**
+ * Voters that count for quorum and are unavailable now: members of the Raft configuration (or
+ * voter Pods, when no leader answered) whose Pod is missing, terminating or not Ready, or that
+ * the leader cannot reach. A desired voter that has not been created yet is not a member, so it
+ * does not count here; the gate below waits for it separately.
+ */
+export function unavailableVoters(o: Observed, f: Facts): string[] {
+  const members = f.raftVoters ?? o.pods.filter((p) => roleOf(p) === "voter").map((p) => ({ id: podName(p), reachable: true }));
+  return members
+    .filter((m) => {
+      const pod = f.pods.get(m.id);
+      return !pod || !isPodReady(pod) || !m.reachable;
+    })
+    .map((m) => m.id);
+}
+
+/**
+ * The gate of every disruptive step (I1): every desired Pod other than `except` exists, is
+ * Ready, is not terminating and has caught up (`/readyz?sync`); no Pod is terminating; and no
+ * voter other than `except` is unavailable. Returns why not, or undefined when it holds.
+ */
+export function settledExcept(o: Observed, f: Facts, except?: string): string | undefined {
+  const terminating = o.pods.find((p) => isTerminating(p) && podName(p) !== except);
+  if (terminating) return `Pod ${podName(terminating)} is still terminating`;
+  for (const m of f.desired) {
+    if (m.name === except) continue;
+    const pod = f.pods.get(m.name);
+    if (!pod) return `Pod ${m.name} does not exist yet`;
+    if (!isPodReady(pod)) return `Pod ${m.name} is not Ready`;
+    if (!o.synced.has(m.name)) return `${m.name} has not caught up with the leader (/readyz?sync)`;
+  }
+  const down = unavailableVoters(o, f).filter((n) => n !== except);
+  if (down.length > 0) return `voter ${down.join(", ")} is unavailable`;
+  return undefined;
+}
+
+/** True while a disruptive step may be due: only then does observe ask nodes for /readyz?sync. */
+export function needsDisruption(o: Observed, f: Facts): boolean {
+  if (f.outdated.length > 0) return true;
+  if (o.pods.some((p) => !f.desiredNames.has(podName(p)))) return true;
+  if (o.raft?.members.some((m) => !f.desiredNames.has(m.id))) return true;
+  return o.pods.some((p) => p.spec?.nodeName && o.unreachableSince.has(p.spec.nodeName));
+}

@@ -1,0 +1,68 @@
+// One reconcile's decisions for one RqCluster, from what it observed. Non-disruptive actions
+// (children, new Pods) may be many; disruptive ones (deleting a node's Pod, changing the Raft
+// configuration, moving leadership) at most one, by priority: a lost node, a stale Raft member,
+// a scale-down step, a rolling update step. Scale and roll never overlap (I5): the roll waits
+// while the Pods or the Raft configuration differ from the desired nodes.
+import { planAuthSecret, planPdb, planPodMetadata, planPvcs, planReleasedPvcs, planServices } from "./children.js";
+import { deriveFacts, podName, type Facts } from "./facts.js";
+import { planLostNodes } from "./lostNodes.js";
+import { removeGhost, type Step } from "./raftRemoval.js";
+import { planRollout } from "./rollout.js";
+import { planScale } from "./scale.js";
+import type { Action, Observed, Plan, Wait } from "./types.js";
+
+/** How soon to look again while waiting on rqlite, which sends no watch events. */
+export const RQLITE_POLL_MS = 2000;
+
+export { deriveFacts, needsDisruption } from "./facts.js";
+export { planFinalize } from "./finalize.js";
+
+export function plan(o: Observed): Plan {
+  const f = deriveFacts(o);
+  const waits: Wait[] = [];
+  if (o.conflicts.length > 0) {
+    waits.push({
+      reason: "NameConflict",
+      message: `${o.conflicts.join(", ")} already exist and belong to another owner (another RqCluster whose names overlap?); not touching them`,
+      warning: true,
+    });
+  }
+  if (o.cluster.spec.paused) return { actions: [], waits };
+
+  const actions: Action[] = [
+    ...planAuthSecret(o),
+    ...planServices(o),
+    ...planPdb(o, f),
+    ...planPvcs(o, f),
+    ...planPodMetadata(o, f),
+    ...planReleasedPvcs(o, f),
+  ];
+  const lost = planLostNodes(o, f);
+  const scale = planScale(o, f);
+  actions.push(...scale.creates);
+  waits.push(...lost.partitioned.flatMap(waitOf));
+
+  const step = lost.step ?? removeGhost(o, f) ?? scale.step ?? (rollMayStart(o, f, scale.busy) ? planRollout(o, f) : undefined);
+  let requeueAfterMs = lost.recheckAfterMs;
+  if (step && "action" in step) {
+    actions.push(step.action, ...(step.also ?? []));
+    // rqlite changes bring no watch event; Pod deletions do, but look again soon either way.
+    requeueAfterMs = Math.min(requeueAfterMs ?? RQLITE_POLL_MS, RQLITE_POLL_MS);
+  } else if (step && "wait" in step) {
+    waits.push(step.wait);
+  }
+  // A name conflict waits on a person, who brings a watch event; the others wait on rqlite.
+  if (waits.some((w) => w.reason !== "NameConflict")) requeueAfterMs = Math.min(requeueAfterMs ?? RQLITE_POLL_MS, RQLITE_POLL_MS);
+  return { actions, waits, ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}) };
+}
+
+const waitOf = (s: Step): Wait[] => ("wait" in s ? [s.wait] : []);
+
+/** The roll starts only when the Pods and the Raft configuration are exactly the desired nodes. */
+function rollMayStart(o: Observed, f: Facts, scaleBusy: boolean): boolean {
+  if (scaleBusy) return false;
+  if (o.pods.some((p) => !f.desiredNames.has(podName(p)))) return false;
+  if (!o.raft) return true;
+  const members = new Set(o.raft.members.map((m) => m.id));
+  return o.raft.members.every((m) => f.desiredNames.has(m.id)) && f.desired.every((m) => members.has(m.name));
+}

@@ -1,0 +1,84 @@
+// Bringing the number of nodes to the spec. Scale-down: one node at a time, highest ordinal
+// first (read replicas before voters), each removed from the Raft configuration through the
+// leader before its Pod is deleted (I3). Scale-up: the founding voters start together, as rqlite
+// needs `-bootstrap-expect` of them to elect a leader; any later node joins once every node
+// before it is Ready, one voter at a time.
+import type { V1Pod } from "@kubernetes/client-node";
+import { isPodReady, isTerminating, ordinalOf, podName, roleOf, settledExcept, type Facts } from "./facts.js";
+import { leaveRaft, wait, type Step } from "./raftRemoval.js";
+import type { Action, Observed } from "./types.js";
+
+export interface ScalePlan {
+  /** Pods to create (not disruptive: a new node only adds capacity). */
+  creates: Action[];
+  /** The scale-down step, when one is due. */
+  step?: Step;
+  /** True while Pods or Raft members differ from the desired nodes: the roll must wait (I5). */
+  busy: boolean;
+}
+
+export function planScale(o: Observed, f: Facts): ScalePlan {
+  const extras = o.pods
+    .filter((p) => !f.desiredNames.has(podName(p)))
+    .sort((a, b) => removalOrder(o, a) - removalOrder(o, b));
+  const missing = f.desired.filter((m) => !f.pods.has(m.name) && !o.conflicts.includes(m.name));
+  const busy = extras.length > 0 || missing.length > 0;
+  return { creates: planCreates(o, f), step: extras.length > 0 ? scaleDown(o, f, extras) : undefined, busy };
+}
+
+/** Read replicas go before voters, and within a role the highest ordinal first. */
+function removalOrder(o: Observed, pod: V1Pod): number {
+  return (roleOf(pod) === "voter" ? 1000 : 0) - ordinalOf(o, podName(pod));
+}
+
+function scaleDown(o: Observed, f: Facts, extras: V1Pod[]): Step {
+  // Only once the last step finished: the previous victim is gone and every other node is fine.
+  if (extras.some(isTerminating)) {
+    return wait("WaitingForPodDeletion", `scale-down waits for Pod ${podName(extras.find(isTerminating)!)} to go`);
+  }
+  const victim = podName(extras[0]!);
+  const role = roleOf(extras[0]!) === "voter" ? "voters" : "read replicas";
+  const target = role === "voters" ? o.cluster.spec.replicas : o.cluster.spec.readReplicas;
+  const why = `scaling ${role} down to ${target}`;
+  const unsettled = settledExcept(o, f, victim);
+  if (unsettled) return wait("WaitingToScaleDown", `not removing ${victim} yet (${why}): ${unsettled}`);
+  const left = leaveRaft(o, f, victim, why);
+  if (!("done" in left)) return left;
+  return {
+    action: {
+      type: "deletePod",
+      name: victim,
+      reason: "ScalingDown",
+      message: `deleted Pod ${victim} (${why}); the leader no longer lists it as a member`,
+    },
+  };
+}
+
+/** Missing desired Pods that may be created now. */
+function planCreates(o: Observed, f: Facts): Action[] {
+  const missing = f.desired.filter((m) => !f.pods.has(m.name) && !o.conflicts.includes(m.name));
+  if (missing.length === 0) return [];
+  // A replaced node starts on its own volume: wait while its PVC is still being deleted.
+  const ready = missing.filter((m) => !o.pvcs.some((p) => p.metadata?.name === m.name && p.metadata.deletionTimestamp));
+  const founding = ready.filter((m) => m.role === "voter" && m.ordinal < f.bootstrapExpect);
+  const joining = ready.filter((m) => !founding.includes(m));
+  const settled = o.pods.every((p) => !isTerminating(p) && isPodReady(p));
+  // Founding voters are recreated at once: the cluster was made with them and counts on them.
+  // Others join when everything else is up; voters one at a time, read replicas together.
+  const nextVoter = joining.find((m) => m.role === "voter");
+  const batch = [
+    ...founding,
+    ...(settled && founding.length === 0
+      ? nextVoter
+        ? [nextVoter]
+        : joining.filter((m) => m.role === "read-only")
+      : []),
+  ];
+  const scalingUp = o.pods.length > 0;
+  return batch.map((m) => ({
+    type: "create",
+    object: f.rendered.get(m.name)!,
+    reason: scalingUp ? "ScalingUp" : "Created",
+    message: `created Pod ${m.name}`,
+  }));
+}
