@@ -22,6 +22,8 @@ export interface ObserveDeps {
   nodeFailureTimeoutMs: number;
   /** Names of the cluster's would-be children that exist in the caches with another owner. */
   conflicts: string[];
+  /** Member ids of the cluster's last written status. */
+  lastMembers: string[];
   now: number;
 }
 
@@ -66,6 +68,7 @@ export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children
     pdbs: owned.pdbs,
     conflicts: deps.conflicts,
     template: await podTemplate(deps.writer, c),
+    lastMembers: deps.lastMembers,
     ...(auth
       ? {
           authHash: auth.state.hash,

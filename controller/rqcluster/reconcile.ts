@@ -51,6 +51,7 @@ export async function reconcileCluster(
       unreachableSince: deps.unreachableSince,
       nodeFailureTimeoutMs: deps.nodeFailureTimeoutMs,
       conflicts: deps.conflicts(c),
+      lastMembers: (cluster.status?.members ?? []).map((m) => m.id),
       now: deps.now().getTime(),
     },
     c,

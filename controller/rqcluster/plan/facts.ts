@@ -84,17 +84,18 @@ export function unavailableVoters(o: Observed, f: Facts): string[] {
  * Ready, is not terminating and has caught up (`/readyz?sync`); no Pod is terminating; and no
  * voter other than `except` is unavailable. Returns why not, or undefined when it holds.
  */
-export function settledExcept(o: Observed, f: Facts, except?: string): string | undefined {
-  const terminating = o.pods.find((p) => isTerminating(p) && podName(p) !== except);
+export function settledExcept(o: Observed, f: Facts, except?: string | ReadonlySet<string>): string | undefined {
+  const skip = (n: string) => (typeof except === "string" ? n === except : (except?.has(n) ?? false));
+  const terminating = o.pods.find((p) => isTerminating(p) && !skip(podName(p)));
   if (terminating) return `Pod ${podName(terminating)} is still terminating`;
   for (const m of f.desired) {
-    if (m.name === except) continue;
+    if (skip(m.name)) continue;
     const pod = f.pods.get(m.name);
     if (!pod) return `Pod ${m.name} does not exist yet`;
     if (!isPodReady(pod)) return `Pod ${m.name} is not Ready`;
     if (!o.synced.has(m.name)) return `${m.name} has not caught up with the leader (/readyz?sync)`;
   }
-  const down = unavailableVoters(o, f).filter((n) => n !== except);
+  const down = unavailableVoters(o, f).filter((n) => !skip(n));
   if (down.length > 0) return `voter ${down.join(", ")} is unavailable`;
   return undefined;
 }

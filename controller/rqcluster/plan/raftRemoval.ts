@@ -25,15 +25,10 @@ export function leaveRaft(o: Observed, f: Facts, node: string, why: string): Ste
   const member = o.raft.members.find((m) => m.id === node);
   if (!member) return { done: true };
   const staying = o.raft.members.filter((m) => m.voter && m.id !== node);
-  if (o.raft.leader === node) {
+  // Leadership moves first where rqlite can hand it over; older versions remove the leader
+  // itself through itself: Raft commits the smaller configuration, then the leader steps down.
+  if (o.raft.leader === node && o.raft.canTransfer) {
     const target = staying.find((m) => m.reachable && isPodReady(f.pods.get(m.id) ?? {}) && o.synced.has(m.id));
-    if (!o.raft.canTransfer) {
-      return wait(
-        "NoLeadershipTransfer",
-        `not removing ${node} yet (${why}): it leads and its rqlite version cannot hand leadership to another node; upgrade rqlite (8.41 or later) or delete Pod ${node} to make it step down`,
-        true,
-      );
-    }
     if (!target) {
       return wait(
         "NoLeadershipTarget",
@@ -80,9 +75,12 @@ export function leaveRaft(o: Observed, f: Facts, node: string, why: string): Ste
  * with another voter's absence.
  */
 export function removeGhost(o: Observed, f: Facts): Step | undefined {
-  const ghost = o.raft?.members.find((m) => !f.pods.has(m.id) && !f.desiredNames.has(m.id));
+  const ghosts = (o.raft?.members ?? []).filter((m) => !f.pods.has(m.id) && !f.desiredNames.has(m.id));
+  // Unreachable ghosts first: they are the ones that weigh on quorum.
+  const ghost = ghosts.find((m) => !m.reachable) ?? ghosts[0];
   if (!ghost) return undefined;
-  const unsettled = settledExcept(o, f, ghost.id);
+  // Other ghosts are unavailable by nature; the quorum check in leaveRaft still counts them.
+  const unsettled = settledExcept(o, f, new Set(ghosts.map((m) => m.id)));
   if (unsettled) return wait("WaitingToRemoveGhost", `not removing the stale Raft member ${ghost.id} yet: ${unsettled}`);
   return leaveRaft(o, f, ghost.id, "a Raft member with no Pod that the spec does not ask for");
 }

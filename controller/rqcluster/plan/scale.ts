@@ -60,15 +60,17 @@ function planCreates(o: Observed, f: Facts): Action[] {
   if (missing.length === 0) return [];
   // A replaced node starts on its own volume: wait while its PVC is still being deleted.
   const ready = missing.filter((m) => !o.pvcs.some((p) => p.metadata?.name === m.name && p.metadata.deletionTimestamp));
-  const founding = ready.filter((m) => m.role === "voter" && m.ordinal < f.bootstrapExpect);
-  const joining = ready.filter((m) => !founding.includes(m));
+  // Founding voters, and members that are coming back (a rolled or deleted Pod), are recreated
+  // at once: the cluster counts on them for quorum and cannot settle without them.
+  const members = new Set(o.raft ? o.raft.members.map((m) => m.id) : (o.lastMembers ?? []));
+  const atOnce = ready.filter((m) => (m.role === "voter" && m.ordinal < f.bootstrapExpect) || members.has(m.name));
+  const joining = ready.filter((m) => !atOnce.includes(m));
   const settled = o.pods.every((p) => !isTerminating(p) && isPodReady(p));
-  // Founding voters are recreated at once: the cluster was made with them and counts on them.
-  // Others join when everything else is up; voters one at a time, read replicas together.
+  // New nodes join when everything else is up; voters one at a time, read replicas together.
   const nextVoter = joining.find((m) => m.role === "voter");
   const batch = [
-    ...founding,
-    ...(settled && founding.length === 0
+    ...atOnce,
+    ...(settled && atOnce.length === 0
       ? nextVoter
         ? [nextVoter]
         : joining.filter((m) => m.role === "read-only")

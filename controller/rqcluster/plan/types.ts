@@ -49,6 +49,11 @@ export interface Observed {
   authHash?: string;
   /** The operator's auth Secret as it should be, and whether the live one already matches. */
   authSecret?: { desired: V1Secret; current: boolean; exists: boolean };
+  /**
+   * Raft members as the last status recorded them. While no leader answers, a missing Pod that
+   * was a member is a node coming back, not a new one joining: it is recreated at once.
+   */
+  lastMembers?: string[];
   /** Undefined when no leader answered; `rqliteProblem` then says why. */
   raft?: RaftView;
   rqliteProblem?: string;

@@ -1,0 +1,226 @@
+// Table tests of the pure planner, one block per concern. Each row is an observed state and the
+// decision it must produce; the randomised model test (plan-model.test.ts) covers the space.
+import { strict as assert } from "node:assert";
+import type { V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
+import { plan, planFinalize } from "../../controller/rqcluster/plan/index.js";
+import type { Action, Observed, RaftMember } from "../../controller/rqcluster/plan/types.js";
+import { clusterView } from "../../controller/rqcluster/render/cluster.js";
+import { desiredMembers } from "../../controller/rqcluster/render/members.js";
+import { renderPod } from "../../controller/rqcluster/render/pod.js";
+import { renderPvc } from "../../controller/rqcluster/render/children.js";
+import { statusPatch } from "../../controller/rqcluster/status.js";
+import type { RqClusterSpec } from "../../shared/index.js";
+import { loopbackAddress } from "../../shared/loopback-address.js";
+
+const addressing = { kind: "static" as const, addressOf: loopbackAddress };
+const NOW = Date.parse("2026-11-30T12:00:00Z");
+
+interface World {
+  spec?: RqClusterSpec;
+  /** Spec the existing Pods were rendered from (defaults to `spec`). */
+  podSpec?: RqClusterSpec;
+  pods?: string[];
+  notReady?: string[];
+  terminating?: string[];
+  unsynced?: string[];
+  leader?: string;
+  members?: string[];
+  unreachable?: string[];
+  canTransfer?: boolean;
+  noRaft?: boolean;
+  nodeOf?: Record<string, string>;
+  lostSince?: Record<string, number>;
+}
+
+function observed(w: World): Observed {
+  const spec = w.spec ?? { replicas: 3, image: "rqlite/rqlite:8.43.4" };
+  const meta = { name: "db", namespace: "ns", uid: "uid-1" };
+  const c = clusterView({ apiVersion: "rqlite.io/v1alpha1", kind: "RqCluster", metadata: meta, spec });
+  const old = clusterView({ apiVersion: "rqlite.io/v1alpha1", kind: "RqCluster", metadata: meta, spec: w.podSpec ?? spec });
+  const names = w.pods ?? desiredMembers("db", c.spec.replicas, c.spec.readReplicas).map((m) => m.name);
+  const all = desiredMembers("db", 9, 3);
+  const pods: V1Pod[] = names.map((name) => {
+    const member = all.find((m) => m.name === name)!;
+    const pod = renderPod(old, { member, bootstrapExpect: 3, addressing });
+    const ready = !w.notReady?.includes(name);
+    pod.metadata!.deletionTimestamp = w.terminating?.includes(name) ? new Date(NOW) : undefined;
+    pod.spec!.nodeName = w.nodeOf?.[name] ?? `node-${name}`;
+    pod.status = { podIP: "127.0.0.1", conditions: [{ type: "Ready", status: ready ? "True" : "False" }] };
+    return pod;
+  });
+  const pvcs: V1PersistentVolumeClaim[] = names.map((name) => renderPvc(old, all.find((m) => m.name === name)!));
+  const memberIds = w.members ?? names;
+  const members: RaftMember[] = memberIds.map((id) => ({
+    id,
+    voter: !id.includes("-ro-"),
+    reachable: !w.unreachable?.includes(id),
+  }));
+  return {
+    cluster: c,
+    addressing,
+    pods,
+    pvcs,
+    services: [],
+    pdbs: [],
+    conflicts: [],
+    ...(w.noRaft
+      ? { rqliteProblem: "db-0: connect ECONNREFUSED" }
+      : { raft: { leader: w.leader ?? "db-0", members, canTransfer: w.canTransfer ?? true } }),
+    synced: new Set(names.filter((n) => !w.unsynced?.includes(n) && !w.notReady?.includes(n))),
+    unreachableSince: new Map(Object.entries(w.lostSince ?? {})),
+    nodeFailureTimeoutMs: 300_000,
+    now: NOW,
+  };
+}
+
+/** The disruptive decisions only, as short strings: "delete db-2", "remove db-4", "transfer db-0->db-1". */
+function decisions(actions: Action[]): string[] {
+  return actions.flatMap((a) => {
+    if (a.type === "deletePod") return [`${a.force ? "force-delete" : "delete"} ${a.name}`];
+    if (a.type === "removeFromRaft") return [`remove ${a.node}`];
+    if (a.type === "transferLeadership") return [`transfer ${a.from}->${a.to}`];
+    if (a.type === "create" && a.object.kind === "Pod") return [`create ${a.object.metadata!.name}`];
+    return [];
+  });
+}
+
+const decide = (w: World) => decisions(plan(observed(w)).actions);
+const waits = (w: World) => plan(observed(w)).waits.map((x) => x.reason);
+const NEW = { replicas: 3, image: "rqlite/rqlite:8.43.4" };
+const OLD = { replicas: 3, image: "rqlite/rqlite:8.36.0" };
+
+describe("plan: rollout", () => {
+  const rows: Array<[string, World, string[]]> = [
+    ["followers first, highest ordinal first", { spec: NEW, podSpec: OLD }, ["delete db-2"]],
+    [
+      "waits while a rolled Pod is missing (the bug: the cache showed two Ready Pods)",
+      { spec: NEW, podSpec: OLD, pods: ["db-0", "db-1"], members: ["db-0", "db-1", "db-2"] },
+      ["create db-2"],
+    ],
+    ["waits while a Pod is terminating", { spec: NEW, podSpec: OLD, terminating: ["db-2"] }, []],
+    ["waits while a node has not caught up", { spec: NEW, podSpec: OLD, unsynced: ["db-1"] }, []],
+    ["waits while a voter is unreachable from the leader", { spec: NEW, podSpec: OLD, unreachable: ["db-1"] }, []],
+    [
+      "the leader last, after leadership moved",
+      { spec: NEW, podSpec: OLD, pods: ["db-0", "db-1", "db-2"], leader: "db-2" },
+      ["delete db-1"],
+    ],
+    ["does nothing with OnDelete", { spec: { ...NEW, updateStrategy: { type: "OnDelete" } }, podSpec: OLD }, []],
+  ];
+  for (const [what, w, want] of rows) it(what, () => assert.deepEqual(decide(w), want));
+
+  it("moves leadership off the leader before its Pod goes (I4)", () => {
+    const o = observed({ spec: NEW, podSpec: OLD, leader: "db-0" });
+    // Only the leader is left outdated: the followers run the new spec.
+    const fresh = observed({ spec: NEW });
+    o.pods = [o.pods[0]!, ...fresh.pods.slice(1)];
+    assert.deepEqual(decisions(plan(o).actions), ["transfer db-0->db-1"]);
+    o.raft!.canTransfer = false;
+    assert.deepEqual(decisions(plan(o).actions), ["delete db-0"], "older rqlite: it steps down as it stops");
+  });
+
+  it("never rolls while a scale-down is in flight (I5)", () => {
+    const w = { spec: NEW, podSpec: { ...OLD, replicas: 5 }, pods: ["db-0", "db-1", "db-2", "db-3", "db-4"] };
+    assert.deepEqual(decide(w), ["remove db-4"]);
+    assert.deepEqual(decide({ ...w, members: ["db-0", "db-1", "db-2", "db-3"] }), ["delete db-4"]);
+  });
+});
+
+describe("plan: scale", () => {
+  it("creates the founding voters together", () => {
+    assert.deepEqual(decide({ pods: [], members: [] }), ["create db-0", "create db-1", "create db-2"]);
+  });
+
+  it("adds later voters one at a time, each once everything is Ready", () => {
+    const spec = { ...NEW, replicas: 5 };
+    assert.deepEqual(decide({ spec, pods: ["db-0", "db-1", "db-2"] }), ["create db-3"]);
+    assert.deepEqual(decide({ spec, pods: ["db-0", "db-1", "db-2", "db-3"], notReady: ["db-3"] }), []);
+  });
+
+  it("removes the highest ordinal from Raft first, then deletes its Pod (I3)", () => {
+    const pods = ["db-0", "db-1", "db-2", "db-3", "db-4"];
+    assert.deepEqual(decide({ spec: NEW, pods }), ["remove db-4"]);
+    assert.deepEqual(decide({ spec: NEW, pods, members: pods.slice(0, 4) }), ["delete db-4"]);
+  });
+
+  it("moves leadership off a leaving leader first, or removes it through itself on older rqlite", () => {
+    const pods = ["db-0", "db-1", "db-2", "db-3"];
+    assert.deepEqual(decide({ spec: NEW, pods, leader: "db-3" }), ["transfer db-3->db-0"]);
+    assert.deepEqual(decide({ spec: NEW, pods, leader: "db-3", canTransfer: false }), ["remove db-3"]);
+  });
+
+  it("never removes a voter below the quorum of the smaller configuration (I2)", () => {
+    const pods = ["db-0", "db-1", "db-2", "db-3"];
+    const w = { spec: { ...NEW, replicas: 3 }, pods, notReady: ["db-3"], unreachable: ["db-1", "db-2"] };
+    assert.deepEqual(decide(w), []);
+  });
+
+  it("waits without a leader, saying why", () => {
+    const w = { spec: NEW, pods: ["db-0", "db-1", "db-2", "db-3"], noRaft: true };
+    assert.deepEqual(decide(w), []);
+    assert.ok(waits(w).includes("WaitingForLeader"));
+  });
+});
+
+describe("plan: lost nodes and partitions (I6)", () => {
+  const lost = { nodeOf: { "db-2": "k1" }, lostSince: { k1: NOW - 600_000 } };
+
+  it("replaces a node only when the leader cannot reach it either", () => {
+    assert.deepEqual(decide({ ...lost, unreachable: ["db-2"], notReady: ["db-2"] }), ["remove db-2"]);
+    const gone = { ...lost, notReady: ["db-2"], members: ["db-0", "db-1"] };
+    assert.deepEqual(decide(gone), ["force-delete db-2"]);
+    assert.ok(plan(observed(gone)).actions.some((a) => a.type === "delete" && a.target.name === "db-2"), "its PVC too");
+  });
+
+  it("leaves a healthy rqlite node on a partitioned Kubernetes node alone, with a Warning", () => {
+    assert.deepEqual(decide(lost), []);
+    assert.deepEqual(waits(lost), ["NodePartitioned"]);
+  });
+
+  it("looks again when the timeout expires, not at the next resync", () => {
+    const p = plan(observed({ nodeOf: { "db-2": "k1" }, lostSince: { k1: NOW - 240_000 } }));
+    assert.equal(p.requeueAfterMs, 60_001);
+  });
+});
+
+describe("plan: ghost members (I7)", () => {
+  it("removes a member that has no Pod and is not desired, with the quorum check", () => {
+    assert.deepEqual(decide({ members: ["db-0", "db-1", "db-2", "db-7"], unreachable: ["db-7"] }), ["remove db-7"]);
+    const atRisk = { members: ["db-0", "db-1", "db-2", "db-7"], unreachable: ["db-7", "db-1", "db-2"] };
+    assert.deepEqual(decide(atRisk), []);
+  });
+});
+
+describe("plan: finalize and storage", () => {
+  it("keeps Retained PVCs without owner references and deletes the others", () => {
+    const o = observed({});
+    o.pvcs[0]!.metadata!.ownerReferences = [o.cluster.ownerReference];
+    assert.deepEqual(
+      planFinalize(o).map((a) => a.type),
+      ["patch"],
+    );
+    const d = observed({ spec: { ...NEW, storage: { reclaimPolicy: "Delete" } } });
+    assert.deepEqual(
+      planFinalize(d).map((a) => a.type),
+      ["delete", "delete", "delete"],
+    );
+  });
+
+  it("grows PVCs and restores their owner references per reclaimPolicy", () => {
+    const o = observed({ spec: { ...NEW, storage: { size: "2Gi" } }, podSpec: NEW });
+    const patches = plan(o).actions.filter((a) => a.type === "patch" && a.target.kind === "PersistentVolumeClaim");
+    assert.equal(patches.length, 3);
+  });
+
+  it("changes nothing when paused", () => {
+    assert.deepEqual(plan(observed({ spec: { ...NEW, paused: true }, podSpec: OLD })).actions, []);
+  });
+});
+
+describe("status patch", () => {
+  it("clears keys that no longer hold and sends nothing when unchanged", () => {
+    const before = { phase: "Running" as const, leader: "db-0", currentImage: "x" };
+    assert.deepEqual(statusPatch(before, { phase: "Running" }), { phase: "Running", leader: null, currentImage: null });
+    assert.equal(statusPatch(before, { ...before }), undefined);
+  });
+});
