@@ -262,7 +262,9 @@ export class ClusterController {
     const deadline = performance.now() + CACHE_CATCH_UP_MS;
     while (!seen(this.pods.get(namespace, name))) {
       if (performance.now() > deadline) {
-        throw new Error(`Pod ${namespace}/${name}: the cache did not show the controller's own write within ${CACHE_CATCH_UP_MS} ms; retrying`);
+        throw new Error(
+          `Pod ${namespace}/${name}: the cache did not show the controller's own write within ${CACHE_CATCH_UP_MS} ms; retrying`,
+        );
       }
       await sleep(25);
     }

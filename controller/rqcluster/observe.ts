@@ -57,7 +57,8 @@ export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children
     .filter((p) => p.status?.podIP && !p.metadata?.deletionTimestamp)
     .sort((a, b) => Number(isPodReady(b)) - Number(isPodReady(a)))
     .map((p) => p.metadata!.name!);
-  const { view, problem } = running.length > 0 ? await rqlite.leaderView(running) : { problem: "no rqlite node runs yet" };
+  const { view, problem } =
+    running.length > 0 ? await rqlite.leaderView(running) : { problem: "no rqlite node runs yet" };
 
   const observed: Observed = {
     cluster: c,
@@ -109,7 +110,9 @@ async function runningAuth(writer: Writer, c: ClusterView, pods: V1Pod[]) {
 
 /** ca.crt of every tls.http Secret in use: the spec's and those the running Pods mount. */
 async function httpCas(writer: Writer, c: ClusterView, pods: V1Pod[]): Promise<Map<string, string>> {
-  const names = new Set([c.spec.tls?.http?.secretName, ...pods.map(httpTlsSecret)].filter((n): n is string => Boolean(n)));
+  const names = new Set(
+    [c.spec.tls?.http?.secretName, ...pods.map(httpTlsSecret)].filter((n): n is string => Boolean(n)),
+  );
   const out = new Map<string, string>();
   for (const name of names) {
     const data = await writer.readSecret(c.namespace, name);
@@ -124,7 +127,7 @@ async function httpCas(writer: Writer, c: ClusterView, pods: V1Pod[]): Promise<M
 }
 
 async function podTemplate(writer: Writer, c: ClusterView): Promise<Json | undefined> {
-  if (c.spec.podTemplate) return c.spec.podTemplate as Json;
+  if (c.spec.podTemplate) return c.spec.podTemplate;
   const ref = c.spec.podTemplateConfigMap;
   if (!ref) return undefined;
   const key = ref.key ?? DEFAULT_POD_TEMPLATE_KEY;
@@ -136,16 +139,12 @@ async function podTemplate(writer: Writer, c: ClusterView): Promise<Json | undef
   try {
     return JSON.parse(text) as Json;
   } catch (err) {
-    throw new Error(`${where} is not valid JSON (${(err as Error).message}); fix the template`);
+    throw new Error(`${where} is not valid JSON (${(err as Error).message}); fix the template`, { cause: err });
   }
 }
 
 /** Children with this cluster's names that exist with another owner (see ../shared names). */
-export function conflictsOf(
-  uid: string,
-  names: string[],
-  lookup: (name: string) => KubernetesObject[],
-): string[] {
+export function conflictsOf(uid: string, names: string[], lookup: (name: string) => KubernetesObject[]): string[] {
   return names.filter((name) =>
     lookup(name).some((o) => {
       const refs = o.metadata?.ownerReferences ?? [];

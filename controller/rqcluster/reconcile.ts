@@ -57,7 +57,14 @@ export async function reconcileCluster(
     c,
     owned,
   );
-  const applyDeps = { writer: deps.writer, events: deps.events, rqlite, namespace: c.namespace, awaitPodCache: deps.awaitPodCache };
+  const applyDeps = {
+    writer: deps.writer,
+    events: deps.events,
+    rqlite,
+    namespace: c.namespace,
+    awaitPodCache: (name: string, seen: (pod: KubernetesObject | undefined) => boolean) =>
+      deps.awaitPodCache(name, seen),
+  };
   const finalizers = cluster.metadata?.finalizers ?? [];
   const self = refOf(CLUSTER, cluster as KubernetesObject);
 
@@ -65,7 +72,10 @@ export async function reconcileCluster(
     if (!finalizers.includes(FINALIZER)) return { actions: [] };
     const applied = await applyPlan(applyDeps, planFinalize(observed));
     await deps.writer.patch(self, {
-      metadata: { finalizers: finalizers.filter((f) => f !== FINALIZER), resourceVersion: cluster.metadata?.resourceVersion },
+      metadata: {
+        finalizers: finalizers.filter((f) => f !== FINALIZER),
+        resourceVersion: cluster.metadata?.resourceVersion,
+      },
     });
     deps.events.normal("FinalizerRemoved", `removed finalizer ${FINALIZER}`);
     return { actions: [...applied.done, `removed finalizer ${FINALIZER}`] };
@@ -88,10 +98,7 @@ export async function reconcileCluster(
     done.push(w.message);
     if (w.warning) deps.events.warning(w.reason, w.message);
   }
-  const problems: Problem[] = [
-    ...next.waits.filter((w) => w.reason === "NameConflict"),
-    ...applied.problems,
-  ];
+  const problems: Problem[] = [...next.waits.filter((w) => w.reason === "NameConflict"), ...applied.problems];
   // The caches do not show children this step created yet, so a status now would be stale and
   // rewritten at once; their watch events bring the next reconcile, which writes it.
   if (applied.created === 0) {
@@ -99,7 +106,12 @@ export async function reconcileCluster(
     const wasAvailable =
       previous?.conditions?.some((x) => x.type === "Available" && x.status === "True") === true ||
       (previous?.phase !== undefined && !["Pending", "Creating"].includes(previous.phase));
-    const status = computeStatus(c, { observed, facts: deriveFacts(observed), wasAvailable, problems }, previous, deps.now());
+    const status = computeStatus(
+      c,
+      { observed, facts: deriveFacts(observed), wasAvailable, problems },
+      previous,
+      deps.now(),
+    );
     const patch = statusPatch(previous, status);
     if (patch) await deps.writer.patchStatus(self, { status: patch });
   }

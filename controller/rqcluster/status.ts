@@ -44,7 +44,9 @@ export function computeStatus(
   const quorum = Math.floor(desiredVoters / 2) + 1;
   const countsMatch = voters.length === desiredVoters && readers.length === c.spec.readReplicas;
   const allReady = countsMatch && readyVoters === desiredVoters && readyReaders === c.spec.readReplicas;
-  const available = readyVoters >= quorum && o.raft !== undefined;
+  // A Ready voter passed rqlite's own /readyz (it knows a leader), so Pods tell availability
+  // even when the operator itself cannot reach rqlite; the conditions then say why.
+  const available = readyVoters >= quorum;
 
   let phase: Phase;
   if (c.spec.paused) phase = "Paused";
@@ -79,11 +81,23 @@ export function computeStatus(
           type: "Available",
           status: "True",
           reason: "QuorumReady",
-          message: `${readyVoters} of ${desiredVoters} voters ready (quorum ${quorum}), leader ${o.raft?.leader}`,
+          message: o.raft
+            ? `${readyVoters} of ${desiredVoters} voters ready (quorum ${quorum}), leader ${o.raft.leader}`
+            : `${readyVoters} of ${desiredVoters} voters ready (quorum ${quorum}); ${unavailableWhy}`,
         }
-      : { type: "Available", status: "False", reason: o.raft ? "NoQuorum" : "RqliteUnreachable", message: unavailableWhy },
+      : {
+          type: "Available",
+          status: "False",
+          reason: o.raft ? "NoQuorum" : "RqliteUnreachable",
+          message: unavailableWhy,
+        },
     blocked
-      ? { type: "Progressing", status: "False", reason: blocked.reason, message: problems.map((p) => p.message).join("; ") }
+      ? {
+          type: "Progressing",
+          status: "False",
+          reason: blocked.reason,
+          message: problems.map((p) => p.message).join("; "),
+        }
       : progressing
         ? {
             type: "Progressing",
@@ -95,7 +109,9 @@ export function computeStatus(
             type: "Progressing",
             status: "False",
             reason: c.spec.paused ? "Paused" : "Converged",
-            message: c.spec.paused ? "spec.paused is true: the operator changes nothing" : "every node matches the spec",
+            message: c.spec.paused
+              ? "spec.paused is true: the operator changes nothing"
+              : "every node matches the spec",
           },
     degraded
       ? {

@@ -4,6 +4,14 @@
 import { strict as assert } from "node:assert";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type {
+  KubernetesObject,
+  V1PersistentVolumeClaim,
+  V1Pod,
+  V1PodDisruptionBudget,
+  V1Service,
+} from "@kubernetes/client-node";
+import type { RqCluster } from "../../shared/index.js";
 import type { ControlPlane } from "../../testenv/controlplane.js";
 import { startController, type ControllerProcess } from "../../testenv/controller.js";
 import { installCRDs } from "../../testenv/crds.js";
@@ -24,19 +32,15 @@ const FAST_LEASE = [
 ];
 const WRITES = ["POST", "PATCH", "DELETE"];
 
-type Obj = {
-  metadata: {
-    name: string;
-    uid: string;
-    labels?: Record<string, string>;
-    ownerReferences?: Array<{ uid: string; controller?: boolean }>;
-    finalizers?: string[];
-    deletionTimestamp?: string;
-    annotations?: Record<string, string>;
-  };
-  spec?: any;
-  status?: any;
-};
+/** What `kubectl get <kind>` returns, by the short names these tests use. */
+interface Kinds {
+  rqc: RqCluster;
+  pod: V1Pod;
+  pods: V1Pod;
+  pvc: V1PersistentVolumeClaim;
+  svc: V1Service;
+  pdb: V1PodDisruptionBudget;
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -47,14 +51,15 @@ describe("controller on the real control plane", function () {
   let kubeconfig: string;
   const controllers: ControllerProcess[] = [];
 
-  const get = async (kind: string, name: string): Promise<Obj | undefined> => {
+  const get = async <K extends keyof Kinds>(kind: K, name: string): Promise<Kinds[K] | undefined> => {
     const r = await cp.kubectl(["get", kind, name, "-n", ns, "-o", "json"]);
-    return r.code === 0 ? JSON.parse(r.stdout) : undefined;
+    return r.code === 0 ? (JSON.parse(r.stdout) as Kinds[K]) : undefined;
   };
-  const list = async (kind: string, selector: string): Promise<Obj[]> =>
-    JSON.parse(await cp.kubectlOk(["get", kind, "-n", ns, "-l", selector, "-o", "json"])).items;
+  const list = async <K extends keyof Kinds>(kind: K, selector: string): Promise<Kinds[K][]> =>
+    (JSON.parse(await cp.kubectlOk(["get", kind, "-n", ns, "-l", selector, "-o", "json"])) as { items: Kinds[K][] })
+      .items;
   const podNames = async (cluster: string) =>
-    (await list("pods", `rqlite.io/cluster=${cluster}`)).map((p) => p.metadata.name).sort();
+    (await list("pods", `rqlite.io/cluster=${cluster}`)).map((p) => p.metadata!.name!).sort();
   const apply = (manifest: object) => cp.kubectlOk(["apply", "-f", "-"], { input: JSON.stringify(manifest) });
   const cluster = (name: string, spec: object) => ({
     apiVersion: "rqlite.io/v1alpha1",
@@ -76,10 +81,8 @@ describe("controller on the real control plane", function () {
     ]);
   const markAllReady = async (name: string) => {
     for (const p of await list("pods", `rqlite.io/cluster=${name}`)) {
-      if (
-        !p.status?.conditions?.some((c: { type: string; status: string }) => c.type === "Ready" && c.status === "True")
-      )
-        await markReady(p.metadata.name);
+      if (!p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"))
+        await markReady(p.metadata!.name!);
     }
   };
   const writes = (c: ControllerProcess) =>
@@ -108,47 +111,52 @@ describe("controller on the real control plane", function () {
     await apply(cluster("demo", { replicas: 3, readReplicas: 1, image: "rqlite/rqlite:8.43.4" }));
     await eventually("4 pods", async () => (await podNames("demo")).length === 4);
     const rqc = (await get("rqc", "demo"))!;
-    assert.deepEqual(rqc.metadata.finalizers, ["rqlite.io/finalizer"]);
-    const owner = (o: Obj) =>
-      o.metadata.ownerReferences?.length === 1 &&
-      o.metadata.ownerReferences[0]!.uid === rqc.metadata.uid &&
+    assert.deepEqual(rqc.metadata?.finalizers, ["rqlite.io/finalizer"]);
+    const owner = (o: KubernetesObject) =>
+      o.metadata?.ownerReferences?.length === 1 &&
+      o.metadata.ownerReferences[0]!.uid === rqc.metadata?.uid &&
       o.metadata.ownerReferences[0]!.controller;
 
     assert.deepEqual(await podNames("demo"), ["demo-0", "demo-1", "demo-2", "demo-ro-0"]);
     for (const pod of await list("pods", "rqlite.io/cluster=demo")) {
-      assert.ok(owner(pod), `${pod.metadata.name} is owned by the cluster`);
-      assert.equal(pod.spec.hostname, pod.metadata.name);
-      assert.equal(pod.spec.subdomain, "demo-internal");
-      const args: string[] = pod.spec.containers[0].args;
-      assert.ok(args.includes(`-node-id=${pod.metadata.name}`));
-      if (pod.metadata.name.includes("-ro-")) assert.ok(args.includes("-raft-non-voter=true"));
+      const name = pod.metadata!.name!;
+      const spec = pod.spec!;
+      assert.ok(owner(pod), `${name} is owned by the cluster`);
+      assert.equal(spec.hostname, name);
+      assert.equal(spec.subdomain, "demo-internal");
+      const args = spec.containers[0]!.args ?? [];
+      assert.ok(args.includes(`-node-id=${name}`));
+      if (name.includes("-ro-")) assert.ok(args.includes("-raft-non-voter=true"));
       else assert.ok(args.includes("-bootstrap-expect=3"));
-      assert.equal(pod.spec.containers[0].image, "rqlite/rqlite:8.43.4");
+      assert.equal(spec.containers[0]!.image, "rqlite/rqlite:8.43.4");
       assert.equal(
-        pod.spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm
+        spec.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution?.[0]?.podAffinityTerm
           .topologyKey,
         "kubernetes.io/hostname",
       );
-      assert.equal(pod.spec.volumes[0].persistentVolumeClaim.claimName, pod.metadata.name);
+      assert.equal(spec.volumes?.[0]?.persistentVolumeClaim?.claimName, name);
     }
     const pvcs = await list("pvc", "rqlite.io/cluster=demo");
-    assert.deepEqual(pvcs.map((p) => p.metadata.name).sort(), ["demo-0", "demo-1", "demo-2", "demo-ro-0"]);
-    assert.ok(pvcs.every((p) => owner(p) && p.spec.resources.requests.storage === "1Gi"));
+    assert.deepEqual(pvcs.map((p) => p.metadata?.name).sort(), ["demo-0", "demo-1", "demo-2", "demo-ro-0"]);
+    // reclaimPolicy defaults to Retain: no owner reference the garbage collector could act on.
+    assert.ok(
+      pvcs.every((p) => !p.metadata?.ownerReferences?.length && p.spec?.resources?.requests?.storage === "1Gi"),
+    );
     const headless = (await get("svc", "demo-internal"))!;
-    assert.equal(headless.spec.clusterIP, "None");
-    assert.equal(headless.spec.publishNotReadyAddresses, true);
+    assert.equal(headless.spec?.clusterIP, "None");
+    assert.equal(headless.spec?.publishNotReadyAddresses, true);
     assert.deepEqual(
-      headless.spec.ports.map((p: { port: number }) => p.port),
+      headless.spec?.ports?.map((p) => p.port),
       [4001, 4002],
     );
     const client = (await get("svc", "demo"))!;
     assert.deepEqual(
-      client.spec.ports.map((p: { port: number }) => p.port),
+      client.spec?.ports?.map((p) => p.port),
       [4001],
     );
     const pdb = (await get("pdb", "demo"))!;
-    assert.equal(pdb.spec.maxUnavailable, 1);
-    assert.equal(pdb.spec.selector.matchLabels["rqlite.io/role"], "voter");
+    assert.equal(pdb.spec?.minAvailable, 2, "3 voters, maxUnavailable 1");
+    assert.equal(pdb.spec?.selector?.matchLabels?.["rqlite.io/role"], "voter");
     assert.ok([headless, client, pdb].every(owner));
   });
 
@@ -163,9 +171,9 @@ describe("controller on the real control plane", function () {
     assert.equal(running.readReplicasReady, 1);
     assert.equal(running.replicas, 3);
     assert.equal(running.observedGeneration, 1);
-    assert.match(running.selector, /rqlite\.io\/cluster=demo/);
-    const available = running.conditions.find((c: { type: string }) => c.type === "Available");
-    assert.equal(available.status, "True");
+    assert.match(running.selector ?? "", /rqlite\.io\/cluster=demo/);
+    const available = running.conditions?.find((c) => c.type === "Available");
+    assert.equal(available?.status, "True");
     const events = await cp.kubectlOk([
       "get",
       "events",
@@ -196,7 +204,7 @@ describe("controller on the real control plane", function () {
   });
 
   it("scales voters up one node at a time without touching existing pods", async () => {
-    const uidBefore = (await get("pod", "demo-0"))!.metadata.uid;
+    const uidBefore = (await get("pod", "demo-0"))!.metadata?.uid;
     await cp.kubectlOk(["scale", "rqc", "demo", "-n", ns, "--replicas=5"]);
     await eventually("demo-3", () => get("pod", "demo-3"));
     await sleep(1500);
@@ -208,8 +216,8 @@ describe("controller on the real control plane", function () {
       (await status("demo"))?.readyReplicas === 5 ? status("demo") : undefined,
     );
     assert.equal(st.phase, "Running");
-    assert.equal((await get("pod", "demo-0"))!.metadata.uid, uidBefore, "scaling never rolls existing pods");
-    assert.ok((await get("pod", "demo-4"))!.spec.containers[0].args.includes("-bootstrap-expect=3"));
+    assert.equal((await get("pod", "demo-0"))!.metadata?.uid, uidBefore, "scaling never rolls existing pods");
+    assert.ok((await get("pod", "demo-4"))!.spec?.containers[0]?.args?.includes("-bootstrap-expect=3"));
   });
 
   it("never removes a voter that rqlite cannot confirm is out of the Raft configuration", async () => {
@@ -229,13 +237,13 @@ describe("controller on the real control plane", function () {
   });
 
   it("recreates a child deleted by hand and restores one edited by hand", async () => {
-    const svcUid = (await get("svc", "demo"))!.metadata.uid;
+    const svcUid = (await get("svc", "demo"))!.metadata?.uid;
     await cp.kubectlOk(["delete", "svc", "demo", "-n", ns]);
     await eventually(
       "client Service recreated",
       async () => {
         const s = await get("svc", "demo");
-        return s && s.metadata.uid !== svcUid;
+        return s && s.metadata?.uid !== svcUid;
       },
       10_000,
     );
@@ -253,18 +261,18 @@ describe("controller on the real control plane", function () {
       "headless Service restored",
       async () => {
         const s = (await get("svc", "demo-internal"))!;
-        return s.spec.publishNotReadyAddresses === true && !("extra" in s.spec.selector);
+        return s.spec?.publishNotReadyAddresses === true && !("extra" in (s.spec.selector ?? {}));
       },
       10_000,
     );
     await cp.kubectlOk(["label", "pod", "demo-1", "-n", ns, "rqlite.io/role-"]);
     await eventually(
       "pod label restored",
-      async () => (await get("pod", "demo-1"))!.metadata.labels?.["rqlite.io/role"] === "voter",
+      async () => (await get("pod", "demo-1"))!.metadata?.labels?.["rqlite.io/role"] === "voter",
       10_000,
     );
-    await cp.kubectlOk(["patch", "pdb", "demo", "-n", ns, "--type=merge", "-p", '{"spec":{"maxUnavailable":3}}']);
-    await eventually("PDB restored", async () => (await get("pdb", "demo"))!.spec.maxUnavailable === 1, 10_000);
+    await cp.kubectlOk(["patch", "pdb", "demo", "-n", ns, "--type=merge", "-p", '{"spec":{"minAvailable":0}}']);
+    await eventually("PDB restored", async () => (await get("pdb", "demo"))!.spec?.minAvailable === 2, 10_000);
   });
 
   it("retries with backoff when a create conflicts, then converges", async () => {
@@ -286,7 +294,7 @@ describe("controller on the real control plane", function () {
     await cp.kubectlOk(["delete", "pod", "squat-0", "-n", ns, "--wait=true"]);
     await eventually("the controller's own squat-0", async () => {
       const p = await get("pod", "squat-0");
-      return p?.metadata.labels?.["rqlite.io/cluster"] === "squat";
+      return p?.metadata?.labels?.["rqlite.io/cluster"] === "squat";
     });
   });
 
@@ -305,7 +313,7 @@ describe("controller on the real control plane", function () {
     const kept = (await get("pvc", "squat-0"))!;
     assert.ok(kept, "Retain keeps the PVC");
     assert.deepEqual(
-      kept.metadata.ownerReferences ?? [],
+      kept.metadata?.ownerReferences ?? [],
       [],
       "a retained PVC no longer belongs to the deleted cluster",
     );
@@ -315,7 +323,7 @@ describe("controller on the real control plane", function () {
     await cp.kubectlOk(["delete", "rqc", "gone", "-n", ns, "--wait=true", "--timeout=30s"]);
     // pvc-protection holds the PVC until a controller-manager releases it; the delete was issued.
     const pvc = await get("pvc", "gone-0");
-    assert.ok(!pvc || pvc.metadata.deletionTimestamp, "Delete removes the PVC");
+    assert.ok(!pvc || pvc.metadata?.deletionTimestamp, "Delete removes the PVC");
   });
 
   it("runs two replicas of which only the Lease holder writes", async () => {

@@ -241,14 +241,21 @@ describe("render: services, PVC, PDB", () => {
     // 3 voters, maxUnavailable 1: two must stay. During 5→3, all five still count.
     assert.equal(renderPdb(view(), 3)!.spec!.minAvailable, 2);
     assert.equal(renderPdb(view(), 5)!.spec!.minAvailable, 4);
-    assert.equal(renderPdb(view({ podDisruptionBudget: { maxUnavailable: 4 } }), 5)!.spec!.minAvailable, 3, "never below quorum");
+    assert.equal(
+      renderPdb(view({ podDisruptionBudget: { maxUnavailable: 4 } }), 5)!.spec!.minAvailable,
+      3,
+      "never below quorum",
+    );
     assert.equal(renderPdb(view(), 3)!.spec!.maxUnavailable, undefined);
   });
 
   it("gives PVCs an owner reference only when reclaimPolicy is Delete", () => {
     const member = { name: "demo-0", ordinal: 0, role: "voter" as const };
     assert.deepEqual(renderPvc(view(), member).metadata!.ownerReferences, []);
-    const deleting = renderPvc(view({ storage: { size: "1Gi", scaleDownPolicy: "Delete", reclaimPolicy: "Delete" } }), member);
+    const deleting = renderPvc(
+      view({ storage: { size: "1Gi", scaleDownPolicy: "Delete", reclaimPolicy: "Delete" } }),
+      member,
+    );
     assert.equal(deleting.metadata!.ownerReferences!.length, 1);
   });
 });

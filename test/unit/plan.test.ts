@@ -36,7 +36,12 @@ function observed(w: World): Observed {
   const spec = w.spec ?? { replicas: 3, image: "rqlite/rqlite:8.43.4" };
   const meta = { name: "db", namespace: "ns", uid: "uid-1" };
   const c = clusterView({ apiVersion: "rqlite.io/v1alpha1", kind: "RqCluster", metadata: meta, spec });
-  const old = clusterView({ apiVersion: "rqlite.io/v1alpha1", kind: "RqCluster", metadata: meta, spec: w.podSpec ?? spec });
+  const old = clusterView({
+    apiVersion: "rqlite.io/v1alpha1",
+    kind: "RqCluster",
+    metadata: meta,
+    spec: w.podSpec ?? spec,
+  });
   const names = w.pods ?? desiredMembers("db", c.spec.replicas, c.spec.readReplicas).map((m) => m.name);
   const all = desiredMembers("db", 9, 3);
   const pods: V1Pod[] = names.map((name) => {
@@ -48,7 +53,12 @@ function observed(w: World): Observed {
     pod.status = { podIP: "127.0.0.1", conditions: [{ type: "Ready", status: ready ? "True" : "False" }] };
     return pod;
   });
-  const pvcs: V1PersistentVolumeClaim[] = names.map((name) => renderPvc(old, all.find((m) => m.name === name)!));
+  const pvcs: V1PersistentVolumeClaim[] = names.map((name) =>
+    renderPvc(
+      old,
+      all.find((m) => m.name === name)!,
+    ),
+  );
   const memberIds = w.members ?? names;
   const members: RaftMember[] = memberIds.map((id) => ({
     id,
@@ -169,7 +179,10 @@ describe("plan: lost nodes and partitions (I6)", () => {
     assert.deepEqual(decide({ ...lost, unreachable: ["db-2"], notReady: ["db-2"] }), ["remove db-2"]);
     const gone = { ...lost, notReady: ["db-2"], members: ["db-0", "db-1"] };
     assert.deepEqual(decide(gone), ["force-delete db-2"]);
-    assert.ok(plan(observed(gone)).actions.some((a) => a.type === "delete" && a.target.name === "db-2"), "its PVC too");
+    assert.ok(
+      plan(observed(gone)).actions.some((a) => a.type === "delete" && a.target.name === "db-2"),
+      "its PVC too",
+    );
   });
 
   it("leaves a healthy rqlite node on a partitioned Kubernetes node alone, with a Warning", () => {

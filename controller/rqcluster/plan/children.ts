@@ -35,7 +35,15 @@ function ensure(
   const patch = driftPatch(wanted, live as Json, exact);
   if (!patch) return [];
   const name = desired.metadata!.name!;
-  return [{ type: "patch", target: refTo(type, name), patch, reason: "Updated", message: `restored ${desired.kind} ${name} to its spec` }];
+  return [
+    {
+      type: "patch",
+      target: refTo(type, name),
+      patch,
+      reason: "Updated",
+      message: `restored ${desired.kind} ${name} to its spec`,
+    },
+  ];
 }
 
 export function planServices(o: Observed): Action[] {
@@ -55,8 +63,9 @@ export function planPdb(o: Observed, f: Facts): Action[] {
   const live = byName(o.pdbs, c.pdbName);
   if (pdb) {
     // minAvailable replaced maxUnavailable: the old field must go, as the API allows only one.
-    const withNull = live?.spec?.maxUnavailable !== undefined ? { ...pdb, spec: { ...pdb.spec, maxUnavailable: null } } : pdb;
-    return ensure(PDB_TYPE, withNull as KubernetesObject, live, [["spec", "selector", "matchLabels"]]);
+    const withNull =
+      live?.spec?.maxUnavailable !== undefined ? { ...pdb, spec: { ...pdb.spec, maxUnavailable: null } } : pdb;
+    return ensure(PDB_TYPE, withNull, live, [["spec", "selector", "matchLabels"]]);
   }
   if (!live) return [];
   return [
@@ -90,7 +99,9 @@ function pvcDrift(desired: V1PersistentVolumeClaim, live: V1PersistentVolumeClai
   const name = live.metadata!.name!;
   const meta = { labels: desired.metadata!.labels, ownerReferences: desired.metadata!.ownerReferences };
   const actions: Action[] = [];
-  if (!isSubset(meta, live.metadata) || !isSubset(live.metadata?.ownerReferences ?? [], meta.ownerReferences)) {
+  // The API server drops an empty list, so "no owner references" reads back as absent.
+  const liveMeta = { labels: live.metadata?.labels, ownerReferences: live.metadata?.ownerReferences ?? [] };
+  if (!isSubset(meta, liveMeta)) {
     actions.push({
       type: "patch",
       target: refTo(PVC_TYPE, name),

@@ -41,7 +41,13 @@ export function deriveFacts(o: Observed): Facts {
   const rendered = new Map(
     desired.map((m) => [
       m.name,
-      renderPod(c, { member: m, bootstrapExpect, template: o.template, addressing: o.addressing, authHash: o.authHash }),
+      renderPod(c, {
+        member: m,
+        bootstrapExpect,
+        template: o.template,
+        addressing: o.addressing,
+        authHash: o.authHash,
+      }),
     ]),
   );
   const hashOf = (p: V1Pod | undefined) => p?.metadata?.annotations?.[SPEC_HASH_ANNOTATION];
@@ -70,7 +76,8 @@ export const quorum = (voters: number): number => Math.floor(voters / 2) + 1;
  * does not count here; the gate below waits for it separately.
  */
 export function unavailableVoters(o: Observed, f: Facts): string[] {
-  const members = f.raftVoters ?? o.pods.filter((p) => roleOf(p) === "voter").map((p) => ({ id: podName(p), reachable: true }));
+  const members =
+    f.raftVoters ?? o.pods.filter((p) => roleOf(p) === "voter").map((p) => ({ id: podName(p), reachable: true }));
   return members
     .filter((m) => {
       const pod = f.pods.get(m.id);

@@ -42,7 +42,8 @@ export function plan(o: Observed): Plan {
   actions.push(...scale.creates);
   waits.push(...lost.partitioned.flatMap(waitOf));
 
-  const step = lost.step ?? removeGhost(o, f) ?? scale.step ?? (rollMayStart(o, f, scale.busy) ? planRollout(o, f) : undefined);
+  const step =
+    lost.step ?? removeGhost(o, f) ?? scale.step ?? (rollMayStart(o, f, scale.busy) ? planRollout(o, f) : undefined);
   let requeueAfterMs = lost.recheckAfterMs;
   if (step && "action" in step) {
     actions.push(step.action, ...(step.also ?? []));
@@ -52,7 +53,8 @@ export function plan(o: Observed): Plan {
     waits.push(step.wait);
   }
   // A name conflict waits on a person, who brings a watch event; the others wait on rqlite.
-  if (waits.some((w) => w.reason !== "NameConflict")) requeueAfterMs = Math.min(requeueAfterMs ?? RQLITE_POLL_MS, RQLITE_POLL_MS);
+  if (waits.some((w) => w.reason !== "NameConflict"))
+    requeueAfterMs = Math.min(requeueAfterMs ?? RQLITE_POLL_MS, RQLITE_POLL_MS);
   return { actions, waits, ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}) };
 }
 

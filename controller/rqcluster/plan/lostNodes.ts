@@ -85,4 +85,3 @@ export function planLostNodes(o: Observed, f: Facts): LostNodes {
 /** After a force delete the Pod is gone from the API; a lingering one still needs it. */
 const isForceDeleted = (pod: { metadata?: { deletionGracePeriodSeconds?: number } }) =>
   pod.metadata?.deletionGracePeriodSeconds === 0;
-

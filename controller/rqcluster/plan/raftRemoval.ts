@@ -7,7 +7,9 @@ import type { Action, Observed, Wait } from "./types.js";
 /** What a part of the plan decided for one node: act, wait, or nothing left to do. */
 export type Step = { action: Action; also?: Action[] } | { wait: Wait } | { done: true };
 
-export const wait = (reason: string, message: string, warning = false): Step => ({ wait: { reason, message, warning } });
+export const wait = (reason: string, message: string, warning = false): Step => ({
+  wait: { reason, message, warning },
+});
 
 /**
  * Removes `node` from the Raft configuration. Leadership moves off it first; a voter is removed
@@ -81,6 +83,7 @@ export function removeGhost(o: Observed, f: Facts): Step | undefined {
   if (!ghost) return undefined;
   // Other ghosts are unavailable by nature; the quorum check in leaveRaft still counts them.
   const unsettled = settledExcept(o, f, new Set(ghosts.map((m) => m.id)));
-  if (unsettled) return wait("WaitingToRemoveGhost", `not removing the stale Raft member ${ghost.id} yet: ${unsettled}`);
+  if (unsettled)
+    return wait("WaitingToRemoveGhost", `not removing the stale Raft member ${ghost.id} yet: ${unsettled}`);
   return leaveRaft(o, f, ghost.id, "a Raft member with no Pod that the spec does not ask for");
 }

@@ -13,7 +13,8 @@ export function planRollout(o: Observed, f: Facts): Step | undefined {
   const unsettled = settledExcept(o, f);
   if (unsettled) return wait("WaitingToRoll", `rolling update waits: ${unsettled}`);
   const leader = o.raft?.leader;
-  const order = (p: V1Pod) => (roleOf(p) === "voter" ? 1000 : 0) + (podName(p) === leader ? 10_000 : 0) - ordinalOf(o, podName(p));
+  const order = (p: V1Pod) =>
+    (roleOf(p) === "voter" ? 1000 : 0) + (podName(p) === leader ? 10_000 : 0) - ordinalOf(o, podName(p));
   const next = [...f.outdated].sort((a, b) => order(a) - order(b))[0]!;
   const name = podName(next);
   if (o.raft && name === leader && o.raft.canTransfer) {

@@ -40,6 +40,7 @@ function scaleDown(o: Observed, f: Facts, extras: V1Pod[]): Step {
   const role = roleOf(extras[0]!) === "voter" ? "voters" : "read replicas";
   const target = role === "voters" ? o.cluster.spec.replicas : o.cluster.spec.readReplicas;
   const why = `scaling ${role} down to ${target}`;
+  if (!o.raft) return leaveRaft(o, f, victim, why);
   const unsettled = settledExcept(o, f, victim);
   if (unsettled) return wait("WaitingToScaleDown", `not removing ${victim} yet (${why}): ${unsettled}`);
   const left = leaveRaft(o, f, victim, why);
@@ -65,16 +66,15 @@ function planCreates(o: Observed, f: Facts): Action[] {
   const members = new Set(o.raft ? o.raft.members.map((m) => m.id) : (o.lastMembers ?? []));
   const atOnce = ready.filter((m) => (m.role === "voter" && m.ordinal < f.bootstrapExpect) || members.has(m.name));
   const joining = ready.filter((m) => !atOnce.includes(m));
-  const settled = o.pods.every((p) => !isTerminating(p) && isPodReady(p));
+  // Read replicas hold no quorum: they join at once, and do not hold up voters.
+  const voters = o.pods.filter((p) => roleOf(p) === "voter");
+  const settled = voters.every((p) => !isTerminating(p) && isPodReady(p));
   // New nodes join when everything else is up; voters one at a time, read replicas together.
   const nextVoter = joining.find((m) => m.role === "voter");
   const batch = [
     ...atOnce,
-    ...(settled && atOnce.length === 0
-      ? nextVoter
-        ? [nextVoter]
-        : joining.filter((m) => m.role === "read-only")
-      : []),
+    ...(settled && nextVoter && !atOnce.some((m) => m.role === "voter") ? [nextVoter] : []),
+    ...joining.filter((m) => m.role === "read-only"),
   ];
   const scalingUp = o.pods.length > 0;
   return batch.map((m) => ({
