@@ -18,6 +18,8 @@ export interface ControllerConfig {
   workers: number;
   resyncMs: number;
   nodeFailureTimeoutMs: number;
+  cacheSyncTimeoutMs: number;
+  cacheFailureTimeoutMs: number;
   namespaces?: string[];
   addressing: Addressing;
 }
@@ -55,6 +57,12 @@ export function parseControllerConfig(argv: string[], env: NodeJS.ProcessEnv = p
       "resync-period": { type: "string", default: "600" },
       // How long a Pod's Kubernetes node may be unreachable before its rqlite node is replaced.
       "node-failure-timeout": { type: "string", default: "300" },
+      // controller-runtime's CacheSyncTimeout: a leader whose caches have not listed by then
+      // gives up the lease and exits, instead of holding it without reconciling.
+      "cache-sync-timeout": { type: "string", default: "120" },
+      // A leader whose synced cache cannot list or watch for this long does the same. Longer
+      // than an API server restart, and than two informer retries at their 30 s backoff cap.
+      "cache-failure-timeout": { type: "string", default: "60" },
       "cluster-domain": { type: "string", default: "cluster.local" },
       addressing: { type: "string", default: "dns" },
     },
@@ -82,6 +90,8 @@ export function parseControllerConfig(argv: string[], env: NodeJS.ProcessEnv = p
     workers: positive("workers", values.workers),
     resyncMs: positive("resync-period", values["resync-period"], 0) * 1000,
     nodeFailureTimeoutMs: positive("node-failure-timeout", values["node-failure-timeout"], 0) * 1000,
+    cacheSyncTimeoutMs: positive("cache-sync-timeout", values["cache-sync-timeout"], 0.1) * 1000,
+    cacheFailureTimeoutMs: positive("cache-failure-timeout", values["cache-failure-timeout"], 0.1) * 1000,
     namespaces: watchNamespacesFromEnv(env),
     addressing,
   };

@@ -1,7 +1,10 @@
 // Entry point of the controller: `node dist/controller/main.js --leader-elect`.
 // Two replicas run; only the Lease holder reconciles. SIGTERM stops the workers, releases the
 // Lease so the standby takes over at once, and exits 0. Losing the Lease exits 1 so that nothing
-// from the old leadership acts beside the new leader (the kubelet restarts the container).
+// from the old leadership acts beside the new leader (the kubelet restarts the container). A
+// leader whose caches do not sync (--cache-sync-timeout) or stop following the cluster
+// (--cache-failure-timeout) releases the Lease and exits 1 too: holding it without reconciling
+// would wedge the operator while a healthy standby waits.
 import { createServer, type Server } from "node:http";
 import { hostname } from "node:os";
 import { collectDefaultMetrics, Registry } from "prom-client";
@@ -14,7 +17,7 @@ import { logger } from "./runtime/log.js";
 function listen(
   name: string,
   address: { host: string; port: number },
-  routes: Record<string, () => Promise<[number, string, string?]>>,
+  routes: Record<string, () => [number, string, string?] | Promise<[number, string, string?]>>,
 ): Promise<Server> {
   const server = createServer((req, res) => {
     const route = routes[(req.url ?? "/").split("?")[0]!];
@@ -22,10 +25,12 @@ function listen(
       res.writeHead(404).end("not found\n");
       return;
     }
-    route().then(
-      ([code, body, type]) => res.writeHead(code, { "Content-Type": type ?? "text/plain" }).end(body),
-      (err: Error) => res.writeHead(500).end(`${err.message}\n`),
-    );
+    Promise.resolve()
+      .then(route)
+      .then(
+        ([code, body, type]) => res.writeHead(code, { "Content-Type": type ?? "text/plain" }).end(body),
+        (err: Error) => res.writeHead(500).end(`${err.message}\n`),
+      );
   });
   return new Promise((resolve, reject) => {
     server.once("error", (err) =>
@@ -56,6 +61,8 @@ async function main(cfg: ControllerConfig): Promise<number> {
     identity,
     resyncMs: cfg.resyncMs,
     nodeFailureTimeoutMs: cfg.nodeFailureTimeoutMs,
+    cacheSyncTimeoutMs: cfg.cacheSyncTimeoutMs,
+    cacheFailureTimeoutMs: cfg.cacheFailureTimeoutMs,
   });
   let elector: LeaderElector | undefined;
   const servers: Server[] = [];
@@ -69,9 +76,14 @@ async function main(cfg: ControllerConfig): Promise<number> {
   if (cfg.healthAddress) {
     servers.push(
       await listen("health", cfg.healthAddress, {
-        "/healthz": async () => [200, "ok\n"],
+        // A standby has no caches to lose; a leader is live while its caches follow the cluster.
+        // It also gives up the lease and exits when they do not, so this only shows it first.
+        "/healthz": () => {
+          const problem = elector && !elector.isLeader() ? undefined : controller.cacheProblem();
+          return problem ? [500, `${problem}\n`] : [200, "ok\n"];
+        },
         // A standby is ready (it serves nothing but waits); a leader once its caches are synced.
-        "/readyz": async () =>
+        "/readyz": () =>
           (elector && !elector.isLeader()) || controller.hasSynced() ? [200, "ok\n"] : [503, "caches not synced\n"],
       }),
     );
@@ -101,6 +113,9 @@ async function main(cfg: ControllerConfig): Promise<number> {
     const end = await elector.run(stop.signal);
     if (end === "lost") {
       logger.error("lost the lease; exiting so that a fresh process campaigns again");
+      code = 1;
+    } else if (end === "failed") {
+      logger.error("the controller failed while leading; the lease is released, exiting so that a standby takes over");
       code = 1;
     }
   } else {

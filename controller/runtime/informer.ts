@@ -76,9 +76,26 @@ interface Scope {
   resourceVersion: string | undefined;
   synced: boolean;
   lastError?: string;
+  /**
+   * When (performance.now()) the list/watch of this scope began failing, undefined while it works:
+   * set by the first failure after a success, cleared by a list, or a watch that delivers or
+   * stays open, so a watch that keeps failing the moment it opens never resets the clock.
+   */
+  failingSince?: number;
 }
 
 type WatchOutcome = "closed" | "gone" | "watchdog";
+
+/** A scope whose list/watch keeps failing: since when (performance.now()) and why. */
+export interface InformerFailure {
+  resource: string;
+  namespace: string | undefined;
+  since: number;
+  error: string;
+}
+
+/** A watch open this long without an error works, even if nothing has changed yet. */
+const WATCH_WORKS_AFTER_MS = 1000;
 
 /** A list as the server sends it (the client's V1ListMeta names `continue` `_continue`). */
 interface ListPage<T> {
@@ -121,7 +138,17 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
     if (this.stopper) throw new Error(`informer for ${this.opts.resource} is already started`);
     this.stopper = new AbortController();
     const stop = this.stopper.signal;
-    this.loops = this.scopes.map((scope) => this.listAndWatch(scope, stop));
+    this.loops = this.scopes.map((scope) =>
+      this.listAndWatch(scope, stop).catch((err: unknown) => {
+        // Never expected: the loop catches what a request throws. Should it end anyway, the scope
+        // is marked failing for good, so whoever relies on this cache learns it is dead.
+        this.failed(scope, `the list/watch loop ended: ${(err as Error).message}`);
+        this.log.error(
+          { err, namespace: scope.namespace ?? "*" },
+          "list/watch loop ended; the cache is no longer kept",
+        );
+      }),
+    );
   }
 
   /** Ends every watch and waits for the loops to exit; the cache stays readable. */
@@ -136,19 +163,48 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
     return this.scopes.every((s) => s.synced);
   }
 
-  /** Resolves once synced; rejects after timeoutMs, or when stopped first, saying what is missing. */
-  async waitForSync(timeoutMs = 60_000): Promise<void> {
+  /**
+   * Resolves once synced; rejects after timeoutMs, when stopped first, or when `signal` aborts
+   * first, saying what is missing.
+   */
+  async waitForSync(timeoutMs = 60_000, signal?: AbortSignal): Promise<void> {
     if (this.hasSynced()) return;
-    const stopped = new AbortController();
+    const done = new AbortController();
+    const cancel = () => done.abort();
+    signal?.addEventListener("abort", cancel, { once: true });
+    if (signal?.aborted) cancel();
     const synced = new Promise<void>((resolve) => this.syncWaiters.push(resolve));
-    await Promise.race([synced, sleep(timeoutMs, stopped.signal)]);
-    stopped.abort();
+    await Promise.race([synced, sleep(timeoutMs, done.signal)]);
+    done.abort();
+    signal?.removeEventListener("abort", cancel);
     if (this.hasSynced()) return;
     const pending = this.scopes
       .filter((s) => !s.synced)
       .map((s) => `${s.namespace ?? "all namespaces"}${s.lastError ? ` (last error: ${s.lastError})` : ""}`);
-    throw new Error(
-      `informer for ${this.opts.resource} has not synced ${this.stopper?.signal.aborted ? "before it was stopped" : `within ${timeoutMs} ms`}: ${pending.join(", ")}`,
+    const when = this.stopper?.signal.aborted
+      ? "before it was stopped"
+      : signal?.aborted
+        ? "before the wait was cancelled"
+        : `within ${timeoutMs} ms`;
+    throw new Error(`informer for ${this.opts.resource} has not synced ${when}: ${pending.join(", ")}`);
+  }
+
+  /**
+   * The scope that has been failing to list or watch the longest, or undefined while every one
+   * works. A scope not yet synced counts too; waitForSync() is the usual judge of those.
+   */
+  failing(): InformerFailure | undefined {
+    let worst: Scope | undefined;
+    for (const s of this.scopes) {
+      if (s.failingSince !== undefined && (worst === undefined || s.failingSince < worst.failingSince!)) worst = s;
+    }
+    return (
+      worst && {
+        resource: this.opts.resource,
+        namespace: worst.namespace,
+        since: worst.failingSince!,
+        error: worst.lastError ?? "unknown error",
+      }
     );
   }
 
@@ -187,11 +243,13 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
           scope.resourceVersion = undefined;
           continue;
         }
-        // A watch that closes at once (a proxy dropping it, say) must not become a busy loop.
-        if (performance.now() - started > 1000) {
+        // A watch that closes at once (a proxy dropping it, say) must not become a busy loop, and
+        // does not deliver events any more than a failing one.
+        if (performance.now() - started > WATCH_WORKS_AFTER_MS) {
           delayMs = this.backoff.initialMs;
           continue;
         }
+        this.failed(scope, "the watch closed as soon as it opened");
       } catch (err) {
         if (stop.aborted) break;
         if (err instanceof KubeApiError && err.status === 410) {
@@ -200,7 +258,7 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
           scope.resourceVersion = undefined;
           continue;
         }
-        scope.lastError = (err as Error).message;
+        this.failed(scope, (err as Error).message);
         log.warn({ err: scope.lastError, retryInMs: delayMs }, "list/watch failed; retrying");
       }
       await sleep(delayMs * (0.8 + 0.4 * Math.random()), stop);
@@ -246,7 +304,7 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
       }
     }
     scope.resourceVersion = resourceVersion;
-    scope.lastError = undefined;
+    this.works(scope);
     this.emitSafely("listed", { namespace: scope.namespace, reason, count: items.length });
     if (!scope.synced) {
       scope.synced = true;
@@ -265,6 +323,7 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
       silent = true;
       abort.abort();
     }, this.watchdogMs);
+    let working: NodeJS.Timeout | undefined;
     try {
       const events = await this.opts.client.watch<T>(
         this.collectionPath(scope),
@@ -276,6 +335,7 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
         },
         abort.signal,
       );
+      working = setTimeout(() => this.works(scope), WATCH_WORKS_AFTER_MS);
       for await (const event of events) {
         watchdog.refresh();
         if (event.type === "ERROR") {
@@ -289,6 +349,7 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
             status.message ?? "watch error",
           );
         }
+        this.works(scope);
         if (event.type !== "BOOKMARK") this.apply(event.type, event.object);
         scope.resourceVersion = event.object.metadata?.resourceVersion ?? scope.resourceVersion;
       }
@@ -299,9 +360,20 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
       throw err;
     } finally {
       clearTimeout(watchdog);
+      clearTimeout(working);
       stop.removeEventListener("abort", onStop);
       abort.abort(); // closes the connection when we return early
     }
+  }
+
+  private failed(scope: Scope, error: string): void {
+    scope.lastError = error;
+    scope.failingSince ??= performance.now();
+  }
+
+  private works(scope: Scope): void {
+    scope.lastError = undefined;
+    scope.failingSince = undefined;
   }
 
   private apply(type: "ADDED" | "MODIFIED" | "DELETED", obj: T): void {
@@ -329,7 +401,7 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
     if (was !== undefined && was !== is) this.unindex(was, key);
     if (is !== undefined) {
       let group = this.index.get(is);
-      if (!group) this.index.set(is, (group = new Map()));
+      if (!group) this.index.set(is, (group = new Map<string, T>()));
       group.set(key, obj);
     }
   }

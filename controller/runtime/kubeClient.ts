@@ -16,6 +16,7 @@ import {
   type ResponseContext,
 } from "@kubernetes/client-node";
 import type { Registry } from "prom-client";
+import { describeJsonSyntaxError } from "./jsonSyntax.js";
 import { counter, histogram } from "./metrics.js";
 
 /**
@@ -180,7 +181,15 @@ export class KubeClient {
       this.record(req.method, String(res.statusCode), (performance.now() - started) / 1000);
       if (res.statusCode! < 200 || res.statusCode! > 299)
         throw statusError(res.statusCode!, text, req.method, req.path);
-      return (text ? JSON.parse(text) : undefined) as T;
+      if (!text) return undefined as T;
+      try {
+        return JSON.parse(text) as T;
+      } catch {
+        // A body cut short can be a Secret's: JSON.parse's message would quote it into the logs.
+        throw new Error(
+          `${req.method} ${req.path}: HTTP ${res.statusCode}: the response body (${text.length} characters) is ${describeJsonSyntaxError(text)}`,
+        );
+      }
     } finally {
       clearTimeout(timer);
       req.signal?.removeEventListener("abort", onAbort);
@@ -214,7 +223,7 @@ export class KubeClient {
       throw statusError(res.statusCode ?? 0, text, "GET", `${path} (watch)`);
     }
     res.setEncoding("utf8");
-    return jsonLines<WatchEvent<T>>(res, signal);
+    return jsonLines<WatchEvent<T>>(res, signal, `GET ${path} (watch)`);
   }
 
   /**
@@ -329,7 +338,7 @@ class CountingHttpLibrary implements HttpLibrary {
 function statusError(code: number, text: string, method: string, path: string): KubeApiError {
   let status: { reason?: string; message?: string } = {};
   try {
-    status = JSON.parse(text);
+    status = JSON.parse(text) as typeof status;
   } catch {
     // Not a Status object (a proxy's HTML page, say); the raw text is the detail.
   }
@@ -343,7 +352,7 @@ function statusError(code: number, text: string, method: string, path: string): 
 }
 
 /** Splits a stream of newline-delimited JSON into parsed objects; ends quietly once aborted. */
-async function* jsonLines<T>(stream: AsyncIterable<string>, signal: AbortSignal): AsyncGenerator<T> {
+async function* jsonLines<T>(stream: AsyncIterable<string>, signal: AbortSignal, what: string): AsyncGenerator<T> {
   let buffered = "";
   try {
     for await (const chunk of stream) {
@@ -352,12 +361,21 @@ async function* jsonLines<T>(stream: AsyncIterable<string>, signal: AbortSignal)
       while ((nl = buffered.indexOf("\n")) >= 0) {
         const line = buffered.slice(0, nl).trim();
         buffered = buffered.slice(nl + 1);
-        if (line) yield JSON.parse(line) as T;
+        if (line) yield parseWatchLine<T>(line, what);
       }
     }
   } catch (err) {
     if (signal.aborted) return;
     throw err;
   }
-  if (buffered.trim() && !signal.aborted) yield JSON.parse(buffered) as T;
+  if (buffered.trim() && !signal.aborted) yield parseWatchLine<T>(buffered, what);
+}
+
+/** A watch event may carry any object, a Secret too: a parse error says where, never what. */
+function parseWatchLine<T>(line: string, what: string): T {
+  try {
+    return JSON.parse(line) as T;
+  } catch {
+    throw new Error(`${what}: an event (${line.length} characters) is ${describeJsonSyntaxError(line)}`);
+  }
 }

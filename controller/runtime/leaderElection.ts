@@ -31,7 +31,9 @@ export interface LeaderElectionOptions {
   /**
    * Starts the leader's work. `signal` aborts the moment leadership is lost or a stop is
    * requested. On a graceful stop the lease is still renewed until the returned promise settles
-   * and released only then, so the next leader never overlaps this one.
+   * and released only then, so the next leader never overlaps this one. A promise that rejects
+   * ends the leadership the same way: this process cannot do the leader's work, so a standby
+   * should, at once (run() resolves "failed").
    */
   onStartedLeading: (signal: AbortSignal) => void | Promise<void>;
   onStoppedLeading?: () => void;
@@ -44,9 +46,10 @@ export interface LeaderElectionOptions {
 
 /**
  * How run() ended: "lost" when renewal failed for renewDeadline or another holder took the lease;
- * "stopped" when the caller's signal aborted (after releasing the lease).
+ * "stopped" when the caller's signal aborted; "failed" when onStartedLeading rejected. The last
+ * two release the lease first (unless releaseOnCancel is false).
  */
-export type LeadershipEnd = "lost" | "stopped";
+export type LeadershipEnd = "lost" | "stopped" | "failed";
 
 /** A Lease as the server sends it: MicroTime fields are strings on the wire. */
 interface Lease {
@@ -78,8 +81,9 @@ interface Observation {
  * in the lease, so clock skew between machines does not matter. Writes carry the resourceVersion
  * read, so two candidates never both win (409 Conflict: try again next period).
  *
- * When run() resolves "lost", exit the process, as controller-runtime does: caches and work in
- * flight from the old leadership must not act alongside the new leader.
+ * When run() resolves "lost" or "failed", exit the process, as controller-runtime does: caches
+ * and work in flight from the old leadership must not act alongside the new leader, and a fresh
+ * process starts from nothing.
  */
 export class LeaderElector {
   readonly identity: string;
@@ -190,22 +194,27 @@ export class LeaderElector {
     this.log.info("became leader");
     this.setLeading(true);
     const leadership = new AbortController();
-    const work = (async () => this.opts.onStartedLeading(leadership.signal))().catch((err: unknown) =>
-      this.log.error({ err }, "onStartedLeading failed"),
-    );
     // On a stop request the work winds down first while renewals go on, as controller-runtime
     // stops its leader election last: the lease stays ours until nothing of ours runs any more.
+    // Work that fails has wound down by itself, and ends the leadership the same way.
     const wound = new AbortController();
+    let failure: Error | undefined;
+    const work = (async () => this.opts.onStartedLeading(leadership.signal))().catch((err: unknown) => {
+      failure = err instanceof Error ? err : new Error(String(err));
+      this.log.error({ err: failure.message }, "the leader's work failed; giving up the lease");
+      wound.abort();
+    });
     const onStop = () => {
       leadership.abort();
       void work.then(() => wound.abort());
     };
     stop.addEventListener("abort", onStop, { once: true });
     if (stop.aborted) onStop();
-    const end = await this.renewUntilEnd(wound.signal);
+    const renewal = await this.renewUntilEnd(wound.signal);
     stop.removeEventListener("abort", onStop);
     leadership.abort();
-    if (end === "stopped") {
+    const end: LeadershipEnd = renewal === "stopped" && failure ? "failed" : renewal;
+    if (end !== "lost") {
       await this.inFlight;
       this.setLeading(false);
       if (this.opts.releaseOnCancel ?? true) await this.release();
@@ -241,7 +250,7 @@ export class LeaderElector {
           Math.max(0, deadlineAt - performance.now()),
         );
       let deadline = arm();
-      const onStop = () => finish("stopped", "stop requested");
+      const onStop = () => finish("stopped", "the leader's work has ended");
       stop.addEventListener("abort", onStop, { once: true });
       if (stop.aborted) onStop();
 

@@ -47,7 +47,7 @@ describe("Event recorder", function () {
     assert.equal((await events("one")).length, 0, "nothing is sent before the flush");
     sink.flush();
     await eventually("two Events", async () => (await events("one")).length === 2);
-    const byReason = Object.fromEntries((await events("one")).map((e) => [e.reason, e]));
+    const byReason = Object.fromEntries((await events("one")).map((e) => [e.reason ?? "", e] as const));
     assert.equal(byReason.Created?.message, "created Service one; created Pod one-0");
     assert.equal(byReason.Created?.type, "Normal");
     assert.equal(byReason.WaitingForLeader?.type, "Warning");

@@ -1,4 +1,5 @@
 import { strict as assert } from "node:assert";
+import { performance } from "node:perf_hooks";
 import { CoreV1Api, type V1ConfigMap } from "@kubernetes/client-node";
 import { Registry } from "prom-client";
 import {
@@ -13,8 +14,10 @@ import { logger } from "../../controller/runtime/log.js";
 import type { ControlPlane } from "../../testenv/controlplane.js";
 import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js";
 import { eventually } from "../../testenv/eventually.js";
-import { grantRole } from "./support/rbac.js";
+import { grantRole, revokeRole } from "./support/rbac.js";
 import { TcpProxy } from "./support/tcpProxy.js";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 type Recorded = { type: "add" | "update" | "delete"; key: string; value?: string; old?: string };
 
@@ -225,6 +228,71 @@ describe("Informer", function () {
       resources: ["configmaps"],
     });
     await inf.waitForSync(10_000);
+  });
+
+  it("stops waiting for a sync when the caller cancels, saying so", async () => {
+    const ns = await createTestNamespace(cp, "inf-never");
+    const inf = informer(saKubeconfig, { namespaces: [ns] }); // no Role there: every list is 403
+    inf.start();
+    const cancel = new AbortController();
+    setTimeout(() => cancel.abort(), 300);
+    const started = Date.now();
+    await assert.rejects(
+      inf.waitForSync(60_000, cancel.signal),
+      /has not synced before the wait was cancelled: inf-never-\S+ \(last error: GET .* HTTP 403 Forbidden/,
+    );
+    assert.ok(Date.now() - started < 2000, "the wait ends with the cancel, not the timeout");
+  });
+
+  it("reports a synced scope that can no longer watch as failing since its first failure, until it recovers", async () => {
+    const ns = await createTestNamespace(cp, "inf-lose");
+    await grantRole(cp, {
+      namespace: ns,
+      role: "cm-reader",
+      serviceAccount: { namespace: nsA, name: "informer" },
+      verbs: ["get", "list", "watch"],
+      resources: ["configmaps"],
+    });
+    const { proxy, kubeconfig } = await viaProxy(saKubeconfig);
+    const inf = informer(kubeconfig, { namespaces: [nsA, ns] });
+    const rec = record(inf);
+    inf.start();
+    await inf.waitForSync(10_000);
+    await watching(ns, rec);
+    assert.equal(inf.failing(), undefined);
+
+    // An open watch outlives its RBAC; resetting the connections makes the informer ask again.
+    await revokeRole(cp, ns, "cm-reader");
+    const cutAt = performance.now();
+    proxy.cut();
+    // Both watches break; the one in the namespace still allowed resumes, the other is refused.
+    const refused = await eventually("the watch to be refused", () => {
+      const f = inf.failing();
+      return f?.namespace === ns && /HTTP 403 Forbidden/.test(f.error) && f;
+    });
+    assert.equal(refused.resource, "configmaps");
+    assert.ok(refused.since >= cutAt && refused.since - cutAt < 1000, "failing since the reset, not the refusal");
+    await sleep(2500); // several retries at this test's 100 ms to 1 s backoff
+    const later = inf.failing();
+    assert.ok(later, "still failing");
+    assert.equal(later.namespace, ns, "the namespace still allowed works again");
+    assert.match(later.error, /HTTP 403 Forbidden/);
+    assert.equal(later.since, refused.since, "retries that fail again do not restart the clock");
+    assert.equal(inf.hasSynced(), true, "the cache stays synced: it is stale, which only failing() tells");
+
+    // revokeRole deleted only the binding.
+    await cp.kubectlOk([
+      "create",
+      "rolebinding",
+      "cm-reader",
+      "-n",
+      ns,
+      "--role=cm-reader",
+      `--serviceaccount=${nsA}:informer`,
+    ]);
+    await eventually("the scope to recover", () => inf.failing() === undefined, 10_000);
+    await cm(ns, "after-regrant", "1");
+    await eventually("events again", () => rec.has("add", `${ns}/after-regrant`));
   });
 
   it("resumes a broken watch from its last resourceVersion, without re-listing", async () => {

@@ -1,10 +1,13 @@
 import { strict as assert } from "node:assert";
 import { mkdtemp } from "node:fs/promises";
+import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import { request as httpsRequest, type RequestOptions } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CoreV1Api, type V1ConfigMap } from "@kubernetes/client-node";
 import { Registry } from "prom-client";
 import { KubeApiError, KubeClient, loadKubeConfig } from "../../controller/runtime/kubeClient.js";
+import { makeWriter } from "../../controller/runtime/writer.js";
 import type { ControlPlane } from "../../testenv/controlplane.js";
 import { freePort } from "../../testenv/ports.js";
 import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js";
@@ -25,6 +28,40 @@ async function withEnv<T>(vars: Record<string, string | undefined>, fn: () => T 
   } finally {
     apply(saved);
   }
+}
+
+/**
+ * A plain-HTTP proxy in front of the API server that garbles every 2xx body it relays with
+ * `garble`, as a broken proxy or a connection cut short would. The answers come from the real
+ * API server; only the bytes on the way back are damaged. `relayed` keeps the last garbled body.
+ */
+async function garblingProxy(
+  upstream: string,
+  kubeconfigPath: string,
+  garble: (body: string) => string,
+): Promise<{ server: Server; url: string; relayed: string[] }> {
+  const kc = loadKubeConfig(kubeconfigPath);
+  const relayed: string[] = [];
+  const server = createServer((req, res) => {
+    const opts: RequestOptions = { method: req.method, headers: { accept: req.headers.accept ?? "*/*" } };
+    void kc.applyToHTTPSOptions(opts).then(() => {
+      const up = httpsRequest(new URL(req.url!, upstream), opts, (answer) => {
+        const chunks: Buffer[] = [];
+        answer.on("data", (c: Buffer) => chunks.push(c));
+        answer.on("end", () => {
+          let body = Buffer.concat(chunks).toString("utf8");
+          if (answer.statusCode! < 300) relayed.push((body = garble(body)));
+          const headers: IncomingHttpHeaders = { "content-type": answer.headers["content-type"] };
+          res.writeHead(answer.statusCode!, { ...headers, "content-length": Buffer.byteLength(body) }).end(body);
+        });
+      });
+      up.on("error", (err) => res.writeHead(502).end(err.message));
+      req.pipe(up);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const addr = server.address();
+  return { server, url: `http://127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}`, relayed };
 }
 
 describe("KubeClient", function () {
@@ -153,6 +190,64 @@ describe("KubeClient", function () {
       assert.equal(proxy.accepted, 3, "the request after the failure opened a new connection");
     } finally {
       await proxy.close();
+    }
+  });
+
+  it("a Secret's response body garbled on the way fails without quoting any of it", async () => {
+    const password = "correct-horse-battery-staple";
+    const b64 = Buffer.from(password).toString("base64");
+    await cp.kubectlOk(["create", "secret", "generic", "garbled", "-n", ns, `--from-literal=password=${password}`]);
+    // One byte flipped on the way: the opening quote of the password's value. JSON.parse's own
+    // message then quotes the text around it.
+    const proxy = await garblingProxy(cp.url, cp.kubeconfigPath, (body) => {
+      const at = body.indexOf(b64);
+      return at < 1 ? body : `${body.slice(0, at - 1)}#${body.slice(at)}`;
+    });
+    try {
+      const kc = loadKubeConfig(cp.kubeconfigPath);
+      // The client refuses http:// unless TLS verification is off, which plain HTTP has none of anyway.
+      kc.clusters = kc.clusters.map((c) => ({ ...c, server: proxy.url, skipTLSVerify: true }));
+      const client = new KubeClient(kc, new Registry());
+      const path = `/api/v1/namespaces/${ns}/secrets/garbled`;
+      const err = await client.request({ method: "GET", path }).then(
+        () => assert.fail("a garbled body must not parse"),
+        (e: unknown) => e as Error,
+      );
+      assert.equal(proxy.relayed.length, 1, err.message);
+      const body = proxy.relayed[0]!;
+      assert.ok(body.includes(b64), "the damaged body still holds the Secret's data");
+      const flipped = body.indexOf(b64) - 1;
+      const native = (() => {
+        try {
+          JSON.parse(body);
+        } catch (e) {
+          return (e as Error).message;
+        }
+      })();
+      assert.ok(native?.includes(b64.slice(0, 8)), `Node's own message quotes the data: ${native}`);
+
+      assert.match(
+        err.message,
+        new RegExp(
+          `^GET ${path}: HTTP 200: the response body \\(${body.length} characters\\) is not valid JSON at line 1, column ${flipped + 1} \\(position ${flipped}\\): expected a value$`,
+        ),
+      );
+      const read = await makeWriter(client, "test")
+        .readSecret(ns, "garbled")
+        .then(
+          () => assert.fail("readSecret must fail"),
+          (e: unknown) => e as Error,
+        );
+      assert.match(read.message, new RegExp(`^read Secret ${ns}/garbled: GET ${path}: HTTP 200: the response body`));
+      for (const e of [err, read]) {
+        for (const secret of [password, b64, b64.slice(0, 8), b64.slice(-8)]) {
+          assert.ok(!e.message.includes(secret), `the error quotes the Secret: ${e.message}`);
+          assert.ok(!JSON.stringify(e).includes(secret), "nor does any property of the error");
+        }
+        assert.ok(!(e.cause instanceof SyntaxError), "JSON.parse's error, which quotes the body, is not the cause");
+      }
+    } finally {
+      await new Promise((r) => proxy.server.close(r));
     }
   });
 

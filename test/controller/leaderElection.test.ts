@@ -32,6 +32,17 @@ interface Candidate {
   ended: Promise<LeadershipEnd>;
 }
 
+/** A Lease as kubectl prints it, the fields these tests read. */
+interface LeaseJson {
+  spec: {
+    holderIdentity?: string;
+    leaseDurationSeconds: number;
+    acquireTime: string;
+    renewTime: string;
+    leaseTransitions: number;
+  };
+}
+
 interface ElectorProcess {
   child: ChildProcess;
   identity: string;
@@ -51,7 +62,8 @@ describe("LeaderElector", function () {
   let processes: ElectorProcess[] = [];
   let proxies: TcpProxy[] = [];
 
-  const lease = async (name: string) => JSON.parse(await cp.kubectlOk(["get", "lease", name, "-n", ns, "-o", "json"]));
+  const lease = async (name: string) =>
+    JSON.parse(await cp.kubectlOk(["get", "lease", name, "-n", ns, "-o", "json"])) as LeaseJson;
   const masterStatus = async (c: Candidate, name: string) =>
     (await c.registry.getSingleMetric("leader_election_master_status")!.get()).values.find(
       (v) => v.labels.name === name,
@@ -107,14 +119,15 @@ describe("LeaderElector", function () {
       when: (event) => p.events.find((e) => e.event === event)?.at,
     };
     let buffered = "";
-    child.stdout.on("data", (chunk: Buffer) => {
+    child.stdout.setEncoding("utf8");
+    child.stdout.on("data", (chunk: string) => {
       buffered += chunk;
       const lines = buffered.split("\n");
       buffered = lines.pop()!;
       for (const line of lines) {
         try {
-          const parsed = JSON.parse(line);
-          if (parsed.event) p.events.push(parsed);
+          const parsed = JSON.parse(line) as { event?: string; at: number; end?: string };
+          if (parsed.event) p.events.push({ ...parsed, event: parsed.event });
         } catch {
           // not one of the fixture's lines
         }
@@ -258,6 +271,31 @@ describe("LeaderElector", function () {
     assert.ok(b.startedAt[0]! >= windDownEnded, "b leads only after a's work has finished");
     assert.ok(b.startedAt[0]! - windDownEnded < 2000, "and soon after, as a released the lease");
     assert.equal((await lease(name)).spec.leaseTransitions, 1);
+  });
+
+  it("a leader whose work fails releases the lease at once, and the standby leads within a retry period", async () => {
+    const name = `failed-${++leases}`;
+    let failedAt = 0;
+    const a = candidate(name, "a", saKubeconfig, {
+      onStartedLeading: async (signal) => {
+        await sleep(1500);
+        assert.equal(signal.aborted, false, "still leading when the work fails");
+        failedAt = Date.now();
+        throw new Error("caches did not sync");
+      },
+    });
+    await eventually("a to lead", () => a.elector.isLeader());
+    const b = candidate(name, "b");
+    assert.equal(await a.ended, "failed");
+    assert.equal(a.elector.isLeader(), false);
+    assert.equal(await masterStatus(a, name), 0);
+    await eventually("b to lead", () => b.startedAt.length === 1, 5000);
+    const handoverMs = b.startedAt[0]! - failedAt;
+    console.log(`      work failed: the standby led ${handoverMs} ms later (lease 4 s, retry 1 s)`);
+    assert.ok(handoverMs < 1000 * 1.2 + 500, `the lease was released, not left to expire: ${handoverMs} ms`);
+    const l = await lease(name);
+    assert.equal(l.spec.holderIdentity, "b");
+    assert.equal(l.spec.leaseTransitions, 1);
   });
 
   it("a leader whose RBAC is revoked stops leading within the renew deadline", async () => {

@@ -76,9 +76,9 @@ describe("WorkQueue", () => {
   it("backs a failing key off exponentially from 5 ms, doubling, until it succeeds", async () => {
     const q = make();
     const at: number[] = [];
-    q.run(async (key) => {
+    q.run((key) => {
       at.push(performance.now());
-      if (at.length <= 6) throw new Error(`boom ${key}`);
+      return at.length <= 6 ? Promise.reject(new Error(`boom ${key}`)) : Promise.resolve();
     });
     q.add("k");
     await eventually("7 attempts", () => at.length === 7, 10_000);
@@ -126,8 +126,9 @@ describe("WorkQueue", () => {
     const q = make();
     const seen: Array<[string, number]> = [];
     const t0 = performance.now();
-    q.run(async (key) => {
+    q.run((key) => {
       seen.push([key, performance.now() - t0]);
+      return Promise.resolve();
     });
     q.addAfter("late-then-early", 400);
     q.addAfter("late-then-early", 60);
@@ -143,10 +144,11 @@ describe("WorkQueue", () => {
   it("honours a handler's requeueAfterMs and requeue results", async () => {
     const q = make();
     const runs: Record<string, number> = {};
-    q.run(async (key) => {
+    q.run((key) => {
       runs[key] = (runs[key] ?? 0) + 1;
-      if (key === "after" && runs[key] === 1) return { requeueAfterMs: 50 };
-      if (key === "again" && runs[key] === 1) return { requeue: true };
+      if (key === "after" && runs[key] === 1) return Promise.resolve({ requeueAfterMs: 50 });
+      if (key === "again" && runs[key] === 1) return Promise.resolve({ requeue: true });
+      return Promise.resolve();
     });
     q.add("after");
     q.add("again");

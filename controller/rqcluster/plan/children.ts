@@ -168,10 +168,13 @@ export function planAuthSecret(o: Observed): Action[] {
 /** PVCs of nodes that scaled away go once their Pod is gone, when scaleDownPolicy says Delete. */
 export function planReleasedPvcs(o: Observed, f: Facts): Action[] {
   if (o.cluster.spec.storage.scaleDownPolicy !== "Delete") return [];
+  // A node still in the Raft configuration may yet come back with its data: its volume stays
+  // until the leader (or, with no leader, the last recorded membership) no longer lists it.
+  const members = new Set(o.raft ? o.raft.members.map((m) => m.id) : (o.lastMembers ?? []));
   return o.pvcs
     .filter((pvc) => {
       const name = pvc.metadata!.name!;
-      return !f.desiredNames.has(name) && !f.pods.has(name) && !pvc.metadata?.deletionTimestamp;
+      return !f.desiredNames.has(name) && !f.pods.has(name) && !members.has(name) && !pvc.metadata?.deletionTimestamp;
     })
     .map((pvc) => ({
       type: "delete" as const,

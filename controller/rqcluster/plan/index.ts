@@ -6,7 +6,7 @@
 import { planAuthSecret, planPdb, planPodMetadata, planPvcs, planReleasedPvcs, planServices } from "./children.js";
 import { deriveFacts, podName, type Facts } from "./facts.js";
 import { planLostNodes } from "./lostNodes.js";
-import { removeGhost, type Step } from "./raftRemoval.js";
+import { removeGhost, restartStranded, type Step } from "./raftRemoval.js";
 import { planRollout } from "./rollout.js";
 import { planScale } from "./scale.js";
 import type { Action, Observed, Plan, Wait } from "./types.js";

@@ -87,3 +87,42 @@ export function removeGhost(o: Observed, f: Facts): Step | undefined {
     return wait("WaitingToRemoveGhost", `not removing the stale Raft member ${ghost.id} yet: ${unsettled}`);
   return leaveRaft(o, f, ghost.id, "a Raft member with no Pod that the spec does not ask for");
 }
+
+/** How long a new node may take to join before it counts as stranded. */
+export const JOIN_GRACE_MS = 120_000;
+
+/**
+ * A desired node whose Pod runs but is not in the Raft configuration, and has not joined for a
+ * while: removed earlier (a scale-down undone before its Pod went) and still running, since
+ * rqlite joins only at start. Its Pod is restarted so it joins again; behind the usual gate.
+ */
+export function restartStranded(o: Observed, f: Facts): Step | undefined {
+  if (!o.raft) return undefined;
+  const members = new Set(o.raft.members.map((m) => m.id));
+  const stranded = f.desired.find((m) => {
+    const pod = f.pods.get(m.name);
+    const created = pod?.metadata?.creationTimestamp ? new Date(pod.metadata.creationTimestamp).getTime() : 0;
+    return (
+      pod &&
+      !members.has(m.name) &&
+      !isPodReady(pod) &&
+      !pod.metadata?.deletionTimestamp &&
+      o.now - created > JOIN_GRACE_MS
+    );
+  });
+  if (!stranded) return undefined;
+  const unsettled = settledExcept(o, f, stranded.name);
+  if (unsettled)
+    return wait(
+      "WaitingToRejoin",
+      `${stranded.name} is not in the Raft configuration; restarting it waits: ${unsettled}`,
+    );
+  return {
+    action: {
+      type: "deletePod",
+      name: stranded.name,
+      reason: "Rejoin",
+      message: `restarting ${stranded.name}: its Pod runs but the leader does not list it as a member, and rqlite joins only at start`,
+    },
+  };
+}

@@ -7,6 +7,8 @@ import type { V1Pod } from "@kubernetes/client-node";
 import { isPodReady, isTerminating, ordinalOf, podName, roleOf, settledExcept, type Facts } from "./facts.js";
 import { leaveRaft, wait, type Step } from "./raftRemoval.js";
 import type { Action, Observed } from "./types.js";
+import { parseMemberName } from "../render/members.js";
+import { renderPod } from "../render/pod.js";
 
 export interface ScalePlan {
   /** Pods to create (not disruptive: a new node only adds capacity). */
@@ -77,10 +79,26 @@ function planCreates(o: Observed, f: Facts): Action[] {
     ...joining.filter((m) => m.role === "read-only"),
   ];
   const scalingUp = o.pods.length > 0;
-  return batch.map((m) => ({
+  return [...batch.map((m) => f.rendered.get(m.name)!), ...returningExtras(o, f)].map((pod) => ({
     type: "create",
-    object: f.rendered.get(m.name)!,
+    object: pod,
     reason: scalingUp ? "ScalingUp" : "Created",
-    message: `created Pod ${m.name}`,
+    message: `created Pod ${pod.metadata!.name}`,
   }));
+}
+
+/**
+ * With no leader, members that are no longer desired but whose Pods went (evicted, deleted by
+ * hand) come back on their own volumes: the cluster may need them for quorum, and only with a
+ * leader can they then leave the Raft configuration properly.
+ */
+function returningExtras(o: Observed, f: Facts): V1Pod[] {
+  if (o.raft) return [];
+  return (o.lastMembers ?? []).flatMap((name) => {
+    const member = parseMemberName(o.cluster.name, name);
+    const pvc = o.pvcs.find((p) => p.metadata?.name === name);
+    if (!member || f.desiredNames.has(name) || f.pods.has(name) || !pvc || pvc.metadata?.deletionTimestamp) return [];
+    const inputs = { member, bootstrapExpect: f.bootstrapExpect, template: o.template, addressing: o.addressing };
+    return [renderPod(o.cluster, { ...inputs, ...(o.authHash ? { authHash: o.authHash } : {}) })];
+  });
 }

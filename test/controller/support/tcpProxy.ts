@@ -22,11 +22,12 @@ export class TcpProxy {
 
   static async start(targetUrl: string): Promise<TcpProxy> {
     const target = new URL(targetUrl);
-    let proxy!: TcpProxy;
-    const server = createServer((client) => proxy.accept(client, target.hostname, Number(target.port)));
+    const server = createServer();
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const addr = server.address();
-    proxy = new TcpProxy(server, typeof addr === "object" && addr ? addr.port : 0);
+    const proxy = new TcpProxy(server, typeof addr === "object" && addr ? addr.port : 0);
+    // Nobody knows the port before this returns, so no connection can come before the handler.
+    server.on("connection", (client: Socket) => proxy.accept(client, target.hostname, Number(target.port)));
     return proxy;
   }
 
@@ -36,7 +37,7 @@ export class TcpProxy {
 
   /** Writes a copy of a kubeconfig that talks to the server through this proxy. */
   async kubeconfig(path: string): Promise<string> {
-    const config = parse(await readFile(path, "utf8"));
+    const config = parse(await readFile(path, "utf8")) as { clusters: Array<{ cluster: { server: string } }> };
     for (const c of config.clusters) c.cluster.server = this.url;
     const out = path.replace(/\.kubeconfig$/, "") + `-via-${this.port}.kubeconfig`;
     await writeFile(out, stringify(config));

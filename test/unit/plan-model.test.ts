@@ -1,0 +1,211 @@
+// The planner's randomised model test (issue 9, section 2(b)). A seeded simulator of one
+// RqCluster's world (support/plan-world.ts) is driven through faults and user edits; on every
+// step the planner sees what a reconcile would observe, and every Plan it returns is checked
+// against the safety invariants I1..I8 (support/plan-invariants.ts) before the world applies it.
+// The world itself checks that the operator never has more than one voter down (W1) nor breaks
+// a quorum it could keep (W2). After the chaos every run heals and must converge (liveness), and
+// a converged cluster must plan nothing (a steady cluster costs no writes).
+//
+// Replay: PLAN_MODEL_SEED=<seed> PLAN_MODEL_RUN=<run> npx mocha test/unit/plan-model.test.ts
+// (a failure prints both, with the world's recent history, the observation and the plan; the
+// full observation is also written as JSON to the file it names).
+import { strict as assert } from "node:assert";
+import { writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { V1Pod } from "@kubernetes/client-node";
+import { plan } from "../../controller/rqcluster/plan/index.js";
+import { isDisruptive, type Observed, type Plan } from "../../controller/rqcluster/plan/types.js";
+import { BOOTSTRAP_EXPECT_ANNOTATION } from "../../controller/rqcluster/render/pod.js";
+import { runOne, type Failure } from "./support/plan-model-run.js";
+
+const SEED = Number(process.env.PLAN_MODEL_SEED ?? 20260917);
+const RUNS = Number(process.env.PLAN_MODEL_RUNS ?? 120);
+const ONLY_RUN = process.env.PLAN_MODEL_RUN === undefined ? undefined : Number(process.env.PLAN_MODEL_RUN);
+const MIN_STATES = 10_000;
+
+/** Invariants a run can fail after the chaos, once the world healed: it must converge and stay. */
+const LIVENESS = new Set(["liveness", "steady"]);
+
+describe("plan model (randomised, issue 9 section 2(b))", () => {
+  const runs = ONLY_RUN === undefined ? Array.from({ length: RUNS }, (_, i) => i) : [ONLY_RUN];
+  const failures: Array<{ run: number } & Failure> = [];
+  let states = 0;
+
+  before(function () {
+    this.timeout(120_000);
+    const started = Date.now();
+    const stats = new Map<string, number>();
+    for (const run of runs) {
+      const r = runOne(SEED, run, { stats });
+      states += r.states;
+      if (r.failure) failures.push({ run, ...r.failure });
+    }
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    console.log(`      seed ${SEED}, ${runs.length} runs, ${states} observed states, ${seconds} s`);
+    const exercised = [...stats].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, n]) => `${k}: ${n}`);
+    console.log(`      planned: ${exercised.join(", ")}`);
+    if (failures.length > 0) {
+      const all = join(tmpdir(), `plan-model-${SEED}-failures.txt`);
+      writeFileSync(all, failures.map((f) => `##### run ${f.run}\n${f.report}`).join("\n\n"));
+      console.log(`      every failure report: ${all}`);
+    }
+  });
+
+  /** The first failure of each invariant in full; the other runs that failed it, by number. */
+  const report = (fs: typeof failures) => {
+    const byInvariant = new Map<string, typeof failures>();
+    for (const f of fs) byInvariant.set(f.invariant, [...(byInvariant.get(f.invariant) ?? []), f]);
+    const text = [...byInvariant].map(
+      ([inv, list]) => `=== ${inv}: ${list.length} run(s): ${list.map((f) => f.run).join(",")}\n${list[0]!.report}`,
+    );
+    return `${fs.length} of ${runs.length} runs failed (seed ${SEED})\n${text.join("\n\n")}`;
+  };
+
+  it(`keeps I1..I8, one disruption per plan, W1 and W2 over >= ${MIN_STATES} observed states (seed ${SEED})`, () => {
+    const unsafe = failures.filter((f) => !LIVENESS.has(f.invariant));
+    if (unsafe.length > 0) assert.fail(report(unsafe));
+    if (ONLY_RUN === undefined) assert.ok(states >= MIN_STATES, `only ${states} observed states`);
+  });
+
+  it("converges once the faults stop, then plans nothing", () => {
+    const stuck = failures.filter((f) => LIVENESS.has(f.invariant));
+    if (stuck.length > 0) assert.fail(report(stuck));
+  });
+});
+
+const nameOf = (p: V1Pod): string => p.metadata!.name!;
+
+/**
+ * Planners with one rule broken, each by lying to the real planner about what it observed (or by
+ * editing its plan): the checks, which see the truth, must catch every one. A check that never
+ * fires proves nothing; this shows that each invariant's check is live against this world.
+ */
+const MUTANTS: Array<{ breaks: string; catches: string[]; planner: (o: Observed) => Plan }> = [
+  {
+    breaks: "skips the settle gate (believes every Pod Ready and caught up)",
+    catches: ["I1", "W1"],
+    planner: (o) =>
+      plan({
+        ...o,
+        pods: o.pods.map((p) =>
+          p.metadata?.deletionTimestamp
+            ? p
+            : { ...p, status: { ...p.status, conditions: [{ type: "Ready", status: "True" }] } },
+        ),
+        synced: new Set(o.pods.map(nameOf)),
+      }),
+  },
+  {
+    breaks: "replaces a lost node before the timeout",
+    catches: ["I6"],
+    planner: (o) =>
+      plan({
+        ...o,
+        unreachableSince: new Map([...o.unreachableSince].map(([n]) => [n, o.now - o.nodeFailureTimeoutMs - 1])),
+      }),
+  },
+  {
+    breaks: "leaves a healthy rqlite on an unreachable node without a Warning",
+    catches: ["I6"],
+    planner: (o) => {
+      const p = plan(o);
+      return { ...p, waits: p.waits.filter((w) => w.reason !== "NodePartitioned") };
+    },
+  },
+  {
+    breaks: "forgets to look again when a lost node's timeout expires",
+    catches: ["I6-requeue"],
+    planner: (o) => ({ ...plan(o), requeueAfterMs: undefined }),
+  },
+  {
+    breaks: "removes a voter while another is unreachable (no quorum check)",
+    catches: ["I2", "I7"],
+    planner: (o) => {
+      const p = plan(o);
+      const raft = o.raft;
+      if (!raft || p.actions.some(isDisruptive) || !raft.members.some((m) => m.voter && !m.reachable)) return p;
+      const victim = raft.members.find((m) => m.voter && m.reachable && m.id !== raft.leader);
+      if (!victim) return p;
+      const remove = {
+        type: "removeFromRaft" as const,
+        leader: raft.leader,
+        node: victim.id,
+        reason: "Mutant",
+        message: "",
+      };
+      return { ...p, actions: [...p.actions, remove] };
+    },
+  },
+  {
+    breaks: "takes two disruptive steps at once",
+    catches: ["D1"],
+    planner: (o) => {
+      const p = plan(o);
+      const first = p.actions.find(isDisruptive);
+      const other = o.pods.find((x) => first?.type !== "deletePod" || nameOf(x) !== first.name);
+      if (!first || !other) return p;
+      const second = { type: "deletePod" as const, name: nameOf(other), reason: "Mutant", message: "mutant" };
+      return { ...p, actions: [...p.actions, second] };
+    },
+  },
+  {
+    breaks: "rolls the leader without moving leadership first",
+    catches: ["I4"],
+    planner: (o) => plan({ ...o, ...(o.raft ? { raft: { ...o.raft, canTransfer: false } } : {}) }),
+  },
+  {
+    breaks: "forgets the bootstrap-expect of the existing Pods",
+    catches: ["I8"],
+    planner: (o) =>
+      plan({
+        ...o,
+        pods: o.pods.map((p) => {
+          const annotations = { ...p.metadata?.annotations };
+          delete annotations[BOOTSTRAP_EXPECT_ANNOTATION];
+          return { ...p, metadata: { ...p.metadata, annotations } };
+        }),
+      }),
+  },
+  {
+    breaks: "does not see a scale in flight (extra Pods and members hidden)",
+    catches: ["I5"],
+    planner: (o) => {
+      const desired = (name: string) =>
+        /^db-(ro-)?[0-9]+$/.test(name) &&
+        Number(name.split("-").pop()) < (name.includes("-ro-") ? o.cluster.spec.readReplicas : o.cluster.spec.replicas);
+      return plan({
+        ...o,
+        pods: o.pods.filter((p) => desired(nameOf(p))),
+        ...(o.raft ? { raft: { ...o.raft, members: o.raft.members.filter((m) => desired(m.id)) } } : {}),
+      });
+    },
+  },
+  {
+    breaks: "deletes a scale-down victim's Pod instead of removing it from Raft first",
+    catches: ["I3"],
+    planner: (o) => {
+      const p = plan(o);
+      return {
+        ...p,
+        actions: p.actions.map((a) =>
+          a.type === "removeFromRaft" && o.pods.some((x) => nameOf(x) === a.node)
+            ? { type: "deletePod" as const, name: a.node, reason: "Mutant", message: "mutant" }
+            : a,
+        ),
+      };
+    },
+  },
+];
+
+describe("plan model: the invariant checks catch a broken planner", () => {
+  for (const m of MUTANTS) {
+    it(`catches a planner that ${m.breaks}`, () => {
+      let caught: Failure | undefined;
+      for (let run = 0; run < 40 && !caught; run++) {
+        caught = runOne(SEED + 1, run, { planner: m.planner, chaosOnly: true, files: false, only: m.catches }).failure;
+      }
+      assert.ok(caught, "no run caught it");
+    });
+  }
+});

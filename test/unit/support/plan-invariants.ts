@@ -1,0 +1,373 @@
+// The safety invariants of issue 9 (section 2), written against the planner's input and output
+// only: given what one reconcile observed and the Plan it returned, is every action allowed?
+// Each check is stated from the observation alone (never from the planner's own helpers), so a
+// planner bug cannot hide in a shared definition. The model test runs them on every plan.
+import type { V1Pod } from "@kubernetes/client-node";
+import { LABEL_ROLE } from "../../../shared/names.js";
+import type { ClusterView } from "../../../controller/rqcluster/render/cluster.js";
+import { desiredMembers, parseMemberName } from "../../../controller/rqcluster/render/members.js";
+import {
+  BOOTSTRAP_EXPECT_ANNOTATION,
+  renderPod,
+  SPEC_HASH_ANNOTATION,
+} from "../../../controller/rqcluster/render/pod.js";
+import { isDisruptive, type Action, type Observed, type Plan } from "../../../controller/rqcluster/plan/types.js";
+
+export interface Violation {
+  invariant: string;
+  detail: string;
+}
+
+const quorum = (voters: number): number => Math.floor(voters / 2) + 1;
+const nameOf = (p: V1Pod): string => p.metadata!.name!;
+const terminating = (p: V1Pod): boolean => Boolean(p.metadata?.deletionTimestamp);
+const ready = (p: V1Pod): boolean =>
+  !terminating(p) && (p.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
+const hashOf = (p: V1Pod | undefined): string | undefined => p?.metadata?.annotations?.[SPEC_HASH_ANNOTATION];
+
+/** Desired spec hashes per cluster view, so the checker renders each desired Pod once per spec. */
+const hashCache = new WeakMap<ClusterView, Map<string, string>>();
+
+function desiredHash(o: Observed, name: string, bootstrapExpect: number): string {
+  let byKey = hashCache.get(o.cluster);
+  if (!byKey) hashCache.set(o.cluster, (byKey = new Map<string, string>()));
+  const key = `${bootstrapExpect}|${name}|${o.authHash ?? ""}`;
+  let hash = byKey.get(key);
+  if (hash === undefined) {
+    const member = parseMemberName(o.cluster.name, name)!;
+    const pod = renderPod(o.cluster, {
+      member,
+      bootstrapExpect,
+      template: o.template,
+      addressing: o.addressing,
+      authHash: o.authHash,
+    });
+    hash = hashOf(pod)!;
+    byKey.set(key, hash);
+  }
+  return hash;
+}
+
+export function checkPlan(o: Observed, plan: Plan): Violation[] {
+  const out: Violation[] = [];
+  const fail = (invariant: string, detail: string) => out.push({ invariant, detail });
+  const { spec, name: cluster } = o.cluster;
+  const desired = desiredMembers(cluster, spec.replicas, spec.readReplicas);
+  const desiredRole = new Map(desired.map((m) => [m.name, m.role]));
+  const desiredVoters = desired.filter((m) => m.role === "voter").map((m) => m.name);
+  const pods = new Map(o.pods.map((p) => [nameOf(p), p]));
+  const raft = o.raft;
+  const members = new Map((raft?.members ?? []).map((m) => [m.id, m]));
+  const raftVoters = raft?.members.filter((m) => m.voter) ?? [];
+  /**
+   * The leader's membership no longer lists the node: the leader says so now, or, while none
+   * answers, the members the status recorded when one last did (Observed.lastMembers).
+   */
+  const leftRaft = (name: string) =>
+    raft ? !members.has(name) : o.lastMembers !== undefined && !o.lastMembers.includes(name);
+  const stillListed = (name: string) =>
+    raft
+      ? `the leader still lists ${name}`
+      : o.lastMembers
+        ? `the last recorded members list ${name} (no leader now)`
+        : `no leader confirms ${name} left the Raft configuration`;
+  const available = (name: string) => {
+    const p = pods.get(name);
+    return p !== undefined && ready(p);
+  };
+
+  // The -bootstrap-expect the existing Pods carry (they must agree: it never changes).
+  const expects = new Set(
+    o.pods.map((p) => p.metadata?.annotations?.[BOOTSTRAP_EXPECT_ANNOTATION]).filter((v) => v !== undefined),
+  );
+  if (expects.size > 1)
+    fail("I8", `existing Pods disagree on ${BOOTSTRAP_EXPECT_ANNOTATION}: ${[...expects].join(", ")}`);
+  const expect = expects.size === 1 ? [...expects][0]! : undefined;
+  const outdated = (name: string) => {
+    const p = pods.get(name);
+    return (
+      p !== undefined && desiredRole.has(name) && hashOf(p) !== desiredHash(o, name, Number(expect ?? spec.replicas))
+    );
+  };
+
+  /** How long the Pod's Kubernetes node has been unreachable, or undefined while it is reachable. */
+  const unreachableFor = (p: V1Pod | undefined) => {
+    const node = p?.spec?.nodeName;
+    const since = node === undefined ? undefined : o.unreachableSince.get(node);
+    return since === undefined ? undefined : o.now - since;
+  };
+  const lostPastTimeout = (p: V1Pod | undefined) => (unreachableFor(p) ?? -1) > o.nodeFailureTimeoutMs;
+  /** A healthy rqlite node on an unreachable Kubernetes node: the operator leaves it alone (I6). */
+  const partitionedButHealthy = (name: string) =>
+    lostPastTimeout(pods.get(name)) && members.get(name)?.reachable === true;
+
+  const disruptive = plan.actions.filter(isDisruptive);
+  if (disruptive.length > 1) {
+    fail("D1", `at most one disruptive action per plan, got ${disruptive.length}: ${disruptive.map(brief).join("; ")}`);
+  }
+
+  const scale: Action[] = [];
+  const roll: Action[] = [];
+  for (const a of plan.actions) {
+    switch (a.type) {
+      case "create": {
+        if (a.object.kind !== "Pod") break;
+        const pod = a.object as V1Pod;
+        const name = nameOf(pod);
+        scale.push(a);
+        // With no leader, a member of the last recorded configuration may come back to restore
+        // quorum, so that it can then leave properly; nothing else that is not desired.
+        const returning = !raft && (o.lastMembers ?? []).includes(name);
+        if (!desiredRole.has(name) && !returning) fail("C1", `creates Pod ${name}, which is not a desired member`);
+        if (pods.has(name)) fail("C1", `creates Pod ${name}, which exists`);
+        const got = pod.metadata?.annotations?.[BOOTSTRAP_EXPECT_ANNOTATION];
+        if (expect !== undefined && got !== expect) {
+          fail(
+            "I8",
+            `creates Pod ${name} with ${BOOTSTRAP_EXPECT_ANNOTATION}=${got}, the existing Pods have ${expect}`,
+          );
+        }
+        if (got === undefined || !(Number(got) > 0)) fail("I8", `creates Pod ${name} without a bootstrap-expect`);
+        const role = pod.metadata?.labels?.[LABEL_ROLE];
+        if (desiredRole.has(name) && role !== desiredRole.get(name)) {
+          fail("I8", `creates Pod ${name} labelled ${LABEL_ROLE}=${role}, it is a ${desiredRole.get(name)}`);
+        }
+        break;
+      }
+      case "delete":
+        if (a.target.kind === "Pod") fail("D0", `deletes Pod ${a.target.name} with a plain delete, not deletePod`);
+        if (a.target.kind === "PersistentVolumeClaim") checkPvcDelete(a.target.name);
+        break;
+      case "deletePod": {
+        const pod = pods.get(a.name);
+        if (!pod) {
+          fail("D2", `deletePod ${a.name}: no such Pod was observed`);
+          break;
+        }
+        const isVoter = pod.metadata?.labels?.[LABEL_ROLE] === "voter" || members.get(a.name)?.voter === true;
+        if (a.force) checkLostNode(a.name, pod);
+        else if (isVoter) checkSettled(a.name);
+        if (partitionedButHealthy(a.name)) {
+          fail(
+            "I6",
+            `deletes Pod ${a.name}, whose rqlite the leader still reaches on unreachable node ${pod.spec?.nodeName}`,
+          );
+        }
+        if (!desiredRole.has(a.name)) {
+          scale.push(a);
+          if (!leftRaft(a.name)) fail("I3", `deletes scale-down Pod ${a.name} while ${stillListed(a.name)}`);
+        } else if (!a.force && outdated(a.name)) {
+          roll.push(a);
+          checkRollExact(a.name);
+          checkLeaderLast(a.name);
+        }
+        break;
+      }
+      case "removeFromRaft": {
+        if (!raft) {
+          fail("I2", `removes ${a.node} with no leader`);
+          break;
+        }
+        if (a.leader !== raft.leader) fail("I2", `removes ${a.node} through ${a.leader}, the leader is ${raft.leader}`);
+        const m = members.get(a.node);
+        const pod = pods.get(a.node);
+        const ghost = !desiredRole.has(a.node) && !pod;
+        if (m?.voter) {
+          const remaining = raftVoters.filter((v) => v.id !== a.node);
+          const reach = remaining.filter((v) => v.reachable).length;
+          if (reach < quorum(remaining.length)) {
+            fail(
+              ghost ? "I7" : "I2",
+              `removes voter ${a.node}: ${reach} of the ${remaining.length} remaining voters reachable, quorum ${quorum(remaining.length)}`,
+            );
+          }
+        }
+        if (!desiredRole.has(a.node)) {
+          if (pod) scale.push(a);
+        } else if (m?.reachable) {
+          fail("I6", `removes desired member ${a.node}, which the leader reaches`);
+        } else if (pod && !lostPastTimeout(pod)) {
+          fail("I6", `removes desired member ${a.node}, whose Kubernetes node is not unreachable past the timeout`);
+        }
+        break;
+      }
+      case "transferLeadership": {
+        if (!raft || a.from !== raft.leader) {
+          fail("I4", `transfers leadership from ${a.from}, the leader is ${raft?.leader ?? "unknown"}`);
+          break;
+        }
+        if (!raft.canTransfer) fail("I4", `transfers leadership though the leader's rqlite cannot (canTransfer false)`);
+        const to = members.get(a.to);
+        if (a.to === a.from || !to?.voter || !to.reachable) {
+          fail("I4", `transfers leadership to ${a.to}, not another voter the leader reaches`);
+        }
+        break;
+      }
+      case "patch":
+        break;
+    }
+  }
+  if (scale.length > 0 && roll.length > 0) {
+    fail("I5", `scale (${scale.map(brief).join("; ")}) and roll (${roll.map(brief).join("; ")}) in one plan`);
+  }
+
+  // I6: a healthy rqlite node on a Kubernetes node unreachable past the timeout gets a Warning.
+  for (const p of o.pods) {
+    if (partitionedButHealthy(nameOf(p)) && !plan.waits.some((w) => w.reason === "NodePartitioned")) {
+      fail(
+        "I6",
+        `${nameOf(p)} runs on node ${p.spec?.nodeName}, unreachable for ${unreachableFor(p)} ms, and the leader reaches it: no NodePartitioned wait`,
+      );
+    }
+  }
+  // Issue 9 section 3, "Lost node timeout": look again when the timeout expires, not at the next resync.
+  for (const p of o.pods) {
+    const elapsed = unreachableFor(p);
+    if (elapsed === undefined || elapsed > o.nodeFailureTimeoutMs || members.get(nameOf(p))?.reachable) continue;
+    const due = o.nodeFailureTimeoutMs - elapsed;
+    if (plan.requeueAfterMs === undefined || plan.requeueAfterMs > due + 1000) {
+      fail(
+        "I6-requeue",
+        `${nameOf(p)}'s node ${p.spec?.nodeName} times out in ${due} ms; requeueAfterMs=${plan.requeueAfterMs}`,
+      );
+    }
+  }
+  return out;
+
+  /**
+   * A node's data goes only once the node is out of the cluster (I3 for its volume): a scale-down
+   * victim's PVC after the leader no longer lists it; a desired node's PVC only with its lost
+   * Pod (I6: its Kubernetes node unreachable past the timeout and the leader cannot reach it).
+   */
+  function checkPvcDelete(name: string) {
+    if (parseMemberName(cluster, name) === undefined) return;
+    const member = members.get(name);
+    if (!desiredRole.has(name)) {
+      if (!leftRaft(name)) fail("I3-pvc", `deletes PVC ${name} while ${stillListed(name)}`);
+      return;
+    }
+    const pod = pods.get(name);
+    const forced = plan.actions.some((x) => x.type === "deletePod" && x.name === name && x.force);
+    if (pod && !forced) fail("I6-pvc", `deletes PVC ${name} of a desired node whose Pod stays`);
+    if (!raft) fail("I6-pvc", `deletes PVC ${name} of a desired node with no leader to confirm it is lost`);
+    else if (member?.reachable) fail("I6-pvc", `deletes PVC ${name} of a desired node the leader reaches`);
+  }
+
+  /** I1: the next disruptive step waits until nothing else is down and every desired Pod caught up. */
+  function checkSettled(victim: string) {
+    const voters = new Set([...desiredVoters, ...raftVoters.map((v) => v.id)]);
+    for (const v of voters) {
+      if (v !== victim && !available(v)) fail("I1", `deletes voter ${victim} while voter ${v} is unavailable`);
+    }
+    for (const m of desired) {
+      if (m.name === victim) continue;
+      const p = pods.get(m.name);
+      if (!p || !ready(p)) fail("I1", `deletes voter ${victim} while desired Pod ${m.name} is missing or not Ready`);
+      else if (!o.synced.has(m.name)) fail("I1", `deletes voter ${victim} while ${m.name} has not passed /readyz?sync`);
+    }
+  }
+
+  /** I6: replaced as lost only when Kubernetes and the leader both lost it, and never below quorum. */
+  function checkLostNode(name: string, pod: V1Pod) {
+    const elapsed = unreachableFor(pod);
+    if (elapsed === undefined || elapsed <= o.nodeFailureTimeoutMs) {
+      fail(
+        "I6",
+        `force-deletes ${name}: node ${pod.spec?.nodeName} unreachable for ${elapsed ?? "0"} ms, timeout ${o.nodeFailureTimeoutMs}`,
+      );
+    }
+    if (!raft) {
+      fail("I6", `force-deletes ${name} with no leader to confirm it cannot reach the node`);
+      return;
+    }
+    if (members.get(name)?.reachable) fail("I6", `force-deletes ${name}, which the leader still reaches`);
+    // Wiping a voter that is still in the configuration needs a reachable quorum without it; a
+    // read replica or a node already removed from Raft holds no vote, so its Pod may go anyway.
+    if (members.get(name)?.voter !== true) return;
+    const others = raftVoters.filter((v) => v.id !== name && v.reachable).length;
+    if (raftVoters.length > 0 && others < quorum(raftVoters.length)) {
+      fail("I6", `force-deletes ${name}: ${others} other reachable voters, quorum ${quorum(raftVoters.length)}`);
+    }
+  }
+
+  /** I5: a roll step only when the Pods and the Raft configuration are exactly the desired members. */
+  function checkRollExact(victim: string) {
+    const podNames = [...pods.keys()].sort().join(",");
+    const wanted = [...desiredRole.keys()].sort().join(",");
+    if (podNames !== wanted) fail("I5", `rolls ${victim} while the Pods (${podNames}) are not the desired (${wanted})`);
+    const stopping = o.pods.filter(terminating).map(nameOf);
+    if (stopping.length > 0) fail("I5", `rolls ${victim} while ${stopping.join(",")} terminate`);
+    if (!raft) return fail("I5", `rolls ${victim} with no leader`);
+    const config = raft.members
+      .map((m) => `${m.id}${m.voter ? "" : "(nv)"}`)
+      .sort()
+      .join(",");
+    const want = desired
+      .map((m) => `${m.name}${m.role === "voter" ? "" : "(nv)"}`)
+      .sort()
+      .join(",");
+    if (config !== want)
+      fail("I5", `rolls ${victim} while the Raft configuration (${config}) is not the desired (${want})`);
+  }
+
+  /** I4: the leader goes last, and leadership moves first wherever rqlite allows it. */
+  function checkLeaderLast(victim: string) {
+    if (!raft || victim !== raft.leader) return;
+    const others = desiredVoters.filter((v) => v !== victim && outdated(v));
+    if (others.length > 0) fail("I4", `rolls the leader ${victim} before outdated voters ${others.join(",")}`);
+    const target = raftVoters.some((v) => v.id !== victim && v.reachable);
+    if (raft.canTransfer && target) fail("I4", `rolls the leader ${victim} though leadership could move first`);
+  }
+}
+
+export function brief(a: Action): string {
+  switch (a.type) {
+    case "create":
+    case "delete":
+    case "patch": {
+      const kind = a.type === "create" ? a.object.kind : a.target.kind;
+      const name = a.type === "create" ? a.object.metadata?.name : a.target.name;
+      return `${a.type} ${kind} ${name}`;
+    }
+    case "deletePod":
+      return `deletePod ${a.name}${a.force ? " (force)" : ""}`;
+    case "removeFromRaft":
+      return `removeFromRaft ${a.node} via ${a.leader}`;
+    case "transferLeadership":
+      return `transferLeadership ${a.from} -> ${a.to}`;
+  }
+}
+
+/** The observation in a few lines, for a failure message. */
+export function describeObserved(o: Observed): string {
+  const spec = o.cluster.spec;
+  const lines = [
+    `now=${o.now} nodeFailureTimeoutMs=${o.nodeFailureTimeoutMs} spec: replicas=${spec.replicas} readReplicas=${spec.readReplicas} image=${spec.image} template=${JSON.stringify(o.template ?? null)}`,
+  ];
+  for (const p of o.pods) {
+    const node = p.spec?.nodeName;
+    const since = node ? o.unreachableSince.get(node) : undefined;
+    lines.push(
+      `  pod ${nameOf(p)} ${p.metadata?.labels?.[LABEL_ROLE]} hash=${hashOf(p)} be=${p.metadata?.annotations?.[BOOTSTRAP_EXPECT_ANNOTATION]}` +
+        ` ${ready(p) ? "Ready" : "NotReady"}${terminating(p) ? " terminating" : ""}${o.synced.has(nameOf(p)) ? " synced" : ""}` +
+        ` node=${node ?? "-"}${since !== undefined ? ` (unreachable ${o.now - since} ms)` : ""}`,
+    );
+  }
+  lines.push(
+    o.raft
+      ? `  raft: leader=${o.raft.leader} canTransfer=${o.raft.canTransfer} members=${o.raft.members.map((m) => `${m.id}${m.voter ? "" : "(nv)"}${m.reachable ? "" : "!unreachable"}`).join(" ")}`
+      : `  raft: none (${o.rqliteProblem})`,
+  );
+  lines.push(
+    `  pvcs=${o.pvcs.map((p) => p.metadata?.name).join(",")} services=${o.services.length} pdbs=${o.pdbs.length}`,
+  );
+  return lines.join("\n");
+}
+
+export function describePlan(plan: Plan): string {
+  return [
+    ...plan.actions.map((a) => `  action ${brief(a)}: ${a.reason}: ${a.message}`),
+    ...plan.waits.map((w) => `  wait ${w.reason}${w.warning ? " (Warning)" : ""}: ${w.message}`),
+    `  requeueAfterMs=${plan.requeueAfterMs}`,
+  ].join("\n");
+}

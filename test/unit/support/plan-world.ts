@@ -1,0 +1,831 @@
+// A small deterministic world for the planner's model test (issue 9, section 2(b)): one RqCluster,
+// its Pods and other children as the API server would hold them, the rqlite processes and the
+// Raft configuration they form, the Kubernetes nodes they run on, and a clock. Each step the test
+// builds an Observed from it, asks plan() for a Plan, and applies the actions here with the
+// effects they would have for real: a deleted Pod terminates and goes a step or two later, a
+// created Pod starts, joins the Raft configuration and catches up a few steps later, a removal
+// shrinks the configuration, a transfer moves the leader. Faults and user edits arrive at a seeded
+// rate. Everything is driven by one seeded PRNG, so a run replays exactly from its seed.
+import type {
+  KubernetesObject,
+  V1PersistentVolumeClaim,
+  V1Pod,
+  V1PodDisruptionBudget,
+  V1Service,
+} from "@kubernetes/client-node";
+import type { RqCluster } from "../../../shared/index.js";
+import { API_VERSION, KIND, LABEL_ROLE, type NodeRole } from "../../../shared/names.js";
+import { loopbackAddress } from "../../../shared/loopback-address.js";
+import {
+  renderClientService,
+  renderHeadlessService,
+  renderPdb,
+  renderPvc,
+} from "../../../controller/rqcluster/render/children.js";
+import { clusterView, type ClusterView } from "../../../controller/rqcluster/render/cluster.js";
+import { desiredMembers, parseMemberName } from "../../../controller/rqcluster/render/members.js";
+import {
+  BOOTSTRAP_EXPECT_ANNOTATION,
+  renderPod,
+  SPEC_HASH_ANNOTATION,
+  type Addressing,
+} from "../../../controller/rqcluster/render/pod.js";
+import type { Action, Observed, Plan, RaftView } from "../../../controller/rqcluster/plan/types.js";
+import type { Json } from "../../../controller/runtime/writer.js";
+
+/** mulberry32: tiny, fast, and the same sequence on every machine. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Each run gets its own seed, so one failing run replays alone (PLAN_MODEL_RUN). */
+export function runSeed(base: number, run: number): number {
+  return Math.floor(mulberry32((base ^ Math.imul(run + 1, 0x9e3779b1)) >>> 0)() * 2 ** 32) >>> 0;
+}
+
+export class Rng {
+  private readonly next: () => number;
+  constructor(seed: number) {
+    this.next = mulberry32(seed);
+  }
+  chance(p: number): boolean {
+    return this.next() < p;
+  }
+  /** An integer in [lo, hi]. */
+  int(lo: number, hi: number): number {
+    return lo + Math.floor(this.next() * (hi - lo + 1));
+  }
+  pick<T>(items: readonly T[]): T {
+    if (items.length === 0) throw new Error("pick from an empty list");
+    return items[Math.floor(this.next() * items.length)]!;
+  }
+}
+
+export const CLUSTER = "db";
+export const NAMESPACE = "model";
+const UID = "uid-db";
+/** Two images of one major version, so the downgrade rule (the webhook's) never matters here. */
+export const IMAGES = ["rqlite/rqlite:9.1.0", "rqlite/rqlite:9.2.0"] as const;
+export const ADDRESSING: Addressing = { kind: "static", addressOf: loopbackAddress };
+const K8S_NODES = ["n0", "n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8"];
+
+export const quorum = (voters: number): number => Math.floor(voters / 2) + 1;
+
+export interface SimSpec {
+  replicas: number;
+  readReplicas: number;
+  image: string;
+  /** Bumped by a template edit: the template's annotation changes, so every Pod is outdated. */
+  rev: number;
+  /**
+   * A template that tries to set the operator's own annotation and role label, as one would
+   * through a bypassed webhook: rendering must keep them (I8).
+   */
+  hostile: boolean;
+}
+
+export interface RunOptions {
+  /** Whether the leader's rqlite can hand leadership over (POST /leader), per image. */
+  canTransfer: Record<string, boolean>;
+  nodeFailureTimeoutMs: number;
+  /** The taint manager's eviction of Pods on unreachable nodes (tolerationSeconds), if any. */
+  evictAfterMs?: number;
+  /** Chance per step that the caches have not seen the last step's writes yet. */
+  cacheLag: number;
+}
+
+type Proc = "pending" | "starting" | "up" | "crashed" | "stopped";
+
+interface SimPod {
+  name: string;
+  role: NodeRole;
+  /** The object as created (spec, labels, annotations); status is derived each step. */
+  obj: V1Pod;
+  node?: string;
+  proc: Proc;
+  /** Steps until a starting or crashed process runs. */
+  timer: number;
+  terminating: boolean;
+  deletedAt?: number;
+  /** Steps from termination until the kubelet confirms and the Pod is gone. */
+  goneIn: number;
+  /** rqlited joins through the leader at start when it is not a member. */
+  joinPending: boolean;
+  /** Step from which the node has caught up with the leader (/readyz?sync). */
+  syncAt: number;
+}
+
+interface SimNode {
+  name: string;
+  /** partitioned: the kubelet cannot reach the API server, rqlite is fine; lost: the machine is down. */
+  state: "ok" | "partitioned" | "lost";
+  since?: number;
+  healAt?: number;
+}
+
+export interface Snapshot {
+  pods: V1Pod[];
+  pvcs: V1PersistentVolumeClaim[];
+  services: V1Service[];
+  pdbs: V1PodDisruptionBudget[];
+}
+
+const nameOf = (o: KubernetesObject): string => o.metadata!.name!;
+
+/** RFC 7396 on plain JSON: enough for the patches the planner sends to children. */
+function mergePatch(target: unknown, patch: unknown): unknown {
+  if (patch === null || typeof patch !== "object" || Array.isArray(patch)) return patch;
+  const out: Record<string, unknown> =
+    target !== null && typeof target === "object" && !Array.isArray(target)
+      ? { ...(target as Record<string, unknown>) }
+      : {};
+  for (const [k, v] of Object.entries(patch as Record<string, unknown>)) {
+    if (v === null) delete out[k];
+    else out[k] = mergePatch(out[k], v);
+  }
+  return out;
+}
+
+export class World {
+  spec: SimSpec;
+  generation = 1;
+  view: ClusterView;
+  template: Json | undefined;
+  readonly pods = new Map<string, SimPod>();
+  readonly pvcs = new Map<string, V1PersistentVolumeClaim>();
+  readonly services = new Map<string, V1Service>();
+  readonly pdbs = new Map<string, V1PodDisruptionBudget>();
+  readonly members = new Map<string, { voter: boolean }>();
+  leader: string | undefined;
+  readonly nodes: SimNode[] = K8S_NODES.map((name) => ({ name, state: "ok" }));
+  now = Date.UTC(2026, 0, 1);
+  step = 0;
+  /** Voters made unavailable by the operator's own deletePod, until they are available again. */
+  readonly operatorDown = new Set<string>();
+  private ghosts = 0;
+  private uids = 0;
+  private previous: Snapshot | undefined;
+  /** status.members as the operator last wrote it: the configuration the last time a leader answered. */
+  private lastMembers: string[] | undefined;
+  /** Recent events, printed with a failure. */
+  readonly history: string[] = [];
+  /** Violations the world itself saw (W1, W2), reset by the caller. */
+  violations: string[] = [];
+
+  constructor(
+    readonly rng: Rng,
+    readonly opts: RunOptions,
+    spec: SimSpec,
+  ) {
+    this.spec = spec;
+    [this.view, this.template] = this.render();
+  }
+
+  log(message: string): void {
+    this.history.push(`#${this.step} ${message}`);
+    if (this.history.length > 60) this.history.shift();
+  }
+
+  // ---------------------------------------------------------------- the cluster object
+
+  get object(): RqCluster {
+    const template = this.template;
+    const obj: RqCluster = {
+      apiVersion: API_VERSION,
+      kind: KIND,
+      metadata: { name: CLUSTER, namespace: NAMESPACE, uid: UID, generation: this.generation },
+      spec: {
+        replicas: this.spec.replicas,
+        readReplicas: this.spec.readReplicas,
+        image: this.spec.image,
+        paused: false,
+        ...(template ? { podTemplate: template } : {}),
+      },
+    };
+    return obj;
+  }
+
+  private render(): [ClusterView, Json | undefined] {
+    const { rev, hostile } = this.spec;
+    const template: Json | undefined =
+      rev === 0 && !hostile
+        ? undefined
+        : {
+            metadata: {
+              annotations: {
+                "example.com/rev": String(rev),
+                ...(hostile ? { [BOOTSTRAP_EXPECT_ANNOTATION]: "9", [SPEC_HASH_ANNOTATION]: "forged" } : {}),
+              },
+              ...(hostile ? { labels: { [LABEL_ROLE]: "read-only" } } : {}),
+            },
+          };
+    this.template = template;
+    const view = clusterView(this.object);
+    // The planner gets the very same view every step until an edit; freezing it once is enough.
+    deepFreeze(view);
+    if (template) deepFreeze(template);
+    return [view, template];
+  }
+
+  edit(change: Partial<SimSpec>, why: string): void {
+    this.spec = { ...this.spec, ...change };
+    this.generation++;
+    [this.view, this.template] = this.render();
+    this.log(
+      `EDIT ${why}: replicas=${this.spec.replicas} readReplicas=${this.spec.readReplicas} image=${this.spec.image} rev=${this.spec.rev}${this.spec.hostile ? " hostile" : ""}`,
+    );
+  }
+
+  // ---------------------------------------------------------------- truths about the world
+
+  nodeOf(p: SimPod): SimNode | undefined {
+    return p.node === undefined ? undefined : this.nodes.find((n) => n.name === p.node);
+  }
+
+  /** The rqlite process runs and can be reached over the network. */
+  up(p: SimPod): boolean {
+    const node = this.nodeOf(p);
+    return p.proc === "up" && node !== undefined && node.state !== "lost";
+  }
+
+  reachable(id: string): boolean {
+    const p = this.pods.get(id);
+    return p !== undefined && this.up(p);
+  }
+
+  /** The Pod's Ready condition as the API server shows it. */
+  ready(p: SimPod): boolean {
+    // The node lifecycle controller marks Pods on an unreachable node not Ready.
+    return (
+      !p.terminating &&
+      this.up(p) &&
+      this.nodeOf(p)?.state === "ok" &&
+      this.members.has(p.name) &&
+      this.leader !== undefined
+    );
+  }
+
+  synced(p: SimPod): boolean {
+    return (
+      this.up(p) && !p.terminating && this.members.has(p.name) && this.leader !== undefined && this.step >= p.syncAt
+    );
+  }
+
+  available(name: string): boolean {
+    const p = this.pods.get(name);
+    return p !== undefined && this.ready(p);
+  }
+
+  voters(): string[] {
+    return [...this.members].filter(([, m]) => m.voter).map(([id]) => id);
+  }
+
+  quorumState(): { voters: number; up: number; ok: boolean } {
+    const voters = this.voters();
+    const up = voters.filter((id) => this.reachable(id)).length;
+    return { voters: voters.length, up, ok: voters.length > 0 && up >= quorum(voters.length) };
+  }
+
+  imageOf(name: string): string | undefined {
+    return this.pods.get(name)?.obj.spec?.containers[0]?.image;
+  }
+
+  bootstrapExpectOfPods(): number | undefined {
+    for (const p of this.pods.values()) {
+      const v = Number(p.obj.metadata?.annotations?.[BOOTSTRAP_EXPECT_ANNOTATION]);
+      if (Number.isInteger(v) && v > 0) return v;
+    }
+    return undefined;
+  }
+
+  // ---------------------------------------------------------------- building worlds
+
+  /** A converged cluster, built directly (not through the planner) from the renderers. */
+  static converged(rng: Rng, opts: RunOptions, spec: SimSpec, bootstrapExpect: number): World {
+    const w = new World(rng, opts, spec);
+    const desired = desiredMembers(CLUSTER, spec.replicas, spec.readReplicas);
+    desired.forEach((m, i) => {
+      const obj = renderPod(w.view, {
+        member: m,
+        bootstrapExpect,
+        template: w.template,
+        addressing: ADDRESSING,
+      });
+      w.addPod(obj, K8S_NODES[i % K8S_NODES.length]);
+      const p = w.pods.get(m.name)!;
+      p.proc = "up";
+      p.joinPending = false;
+      p.syncAt = 0;
+      w.members.set(m.name, { voter: m.role === "voter" });
+      w.pvcs.set(m.name, renderPvc(w.view, m));
+    });
+    w.leader = rng.pick(w.voters());
+    for (const svc of [renderHeadlessService(w.view), renderClientService(w.view)]) w.services.set(nameOf(svc), svc);
+    const pdb = renderPdb(w.view, spec.replicas);
+    if (pdb) w.pdbs.set(nameOf(pdb), pdb);
+    w.log(`START converged: ${desired.length} nodes, bootstrap-expect ${bootstrapExpect}, leader ${w.leader}`);
+    return w;
+  }
+
+  /** No children at all: the planner bootstraps the cluster. */
+  static fresh(rng: Rng, opts: RunOptions, spec: SimSpec): World {
+    const w = new World(rng, opts, spec);
+    w.log("START fresh: no children");
+    return w;
+  }
+
+  get bootstrapped(): boolean {
+    return this.members.size > 0;
+  }
+
+  private addPod(obj: V1Pod, node?: string): void {
+    const name = nameOf(obj);
+    const role = parseMemberName(CLUSTER, name)?.role ?? "voter";
+    const copy = structuredClone(obj);
+    copy.metadata = { ...copy.metadata, uid: `pod-${++this.uids}`, creationTimestamp: new Date(this.now) };
+    this.pods.set(name, {
+      name,
+      role,
+      obj: copy,
+      proc: "pending",
+      timer: 0,
+      terminating: false,
+      goneIn: 0,
+      joinPending: true,
+      syncAt: Number.MAX_SAFE_INTEGER,
+    });
+    if (node !== undefined) this.schedule(this.pods.get(name)!, node);
+  }
+
+  private schedule(p: SimPod, node: string): void {
+    p.node = node;
+    p.obj = { ...p.obj, spec: { ...p.obj.spec!, nodeName: node } };
+    p.proc = "starting";
+    p.timer = this.rng.int(1, 3);
+  }
+
+  // ---------------------------------------------------------------- time passing
+
+  /** Everything that happens between two reconciles without the operator. */
+  tick(): void {
+    this.step++;
+    for (const n of this.nodes) {
+      if (n.state !== "ok" && n.healAt !== undefined && this.step >= n.healAt) this.healNode(n);
+    }
+    if (this.opts.evictAfterMs !== undefined) {
+      for (const p of this.pods.values()) {
+        const n = this.nodeOf(p);
+        if (!p.terminating && n?.since !== undefined && this.now - n.since >= this.opts.evictAfterMs) {
+          this.log(`k8s evicts ${p.name} from unreachable node ${n.name}`);
+          this.terminate(p);
+        }
+      }
+    }
+    for (const p of this.pods.values()) {
+      if (p.proc === "pending") {
+        const load = (n: SimNode) => [...this.pods.values()].filter((q) => q.node === n.name).length;
+        const ok = this.nodes.filter((n) => n.state === "ok").sort((a, b) => load(a) - load(b));
+        if (ok.length > 0 && !p.terminating) this.schedule(p, ok[0]!.name);
+      } else if ((p.proc === "starting" || p.proc === "crashed") && !p.terminating) {
+        if (--p.timer <= 0 && this.nodeOf(p)?.state !== "lost") this.startProcess(p);
+      }
+    }
+    for (const p of [...this.pods.values()]) {
+      if (p.terminating && (p.node === undefined || this.nodeOf(p)?.state === "ok") && --p.goneIn <= 0) {
+        this.pods.delete(p.name);
+        this.log(`Pod ${p.name} is gone`);
+      }
+    }
+    for (const [name, pvc] of this.pvcs) {
+      if (pvc.metadata?.deletionTimestamp && !this.pods.has(name)) this.pvcs.delete(name);
+    }
+    this.bootstrap();
+    this.joins();
+    this.elect();
+    for (const name of [...this.operatorDown]) if (this.available(name)) this.operatorDown.delete(name);
+    this.checkOperatorDown("after time passed");
+  }
+
+  private startProcess(p: SimPod): void {
+    p.proc = "up";
+    p.joinPending = true;
+    p.syncAt = this.step + this.rng.int(1, 3);
+  }
+
+  private terminate(p: SimPod): void {
+    if (p.terminating) return;
+    p.terminating = true;
+    p.deletedAt = this.now;
+    p.goneIn = this.rng.int(1, 2);
+    // The kubelet stops the container only when it hears of the deletion.
+    if (this.nodeOf(p)?.state === "ok" || p.node === undefined) p.proc = "stopped";
+  }
+
+  private healNode(n: SimNode): void {
+    const was = n.state;
+    n.state = "ok";
+    n.since = undefined;
+    n.healAt = undefined;
+    this.log(`node ${n.name} healed (was ${was})`);
+    for (const p of this.pods.values()) {
+      if (p.node !== n.name) continue;
+      if (p.terminating) p.proc = "stopped";
+      // A machine that comes back boots its containers again.
+      else if (was === "lost" && p.proc === "up") this.startProcess(p);
+    }
+  }
+
+  private bootstrap(): void {
+    if (this.members.size > 0) return;
+    const expect = this.bootstrapExpectOfPods();
+    if (expect === undefined) return;
+    // The first `expect` voters find each other through the join list and bootstrap together.
+    const founders = [...this.pods.values()].filter(
+      (p) =>
+        p.role === "voter" &&
+        this.up(p) &&
+        !p.terminating &&
+        (parseMemberName(CLUSTER, p.name)?.ordinal ?? 99) < expect,
+    );
+    if (founders.length < expect) return;
+    for (const p of founders) {
+      this.members.set(p.name, { voter: true });
+      p.joinPending = false;
+    }
+    this.leader = this.rng.pick(founders).name;
+    this.log(`Raft bootstrapped by ${founders.map((p) => p.name).join(",")}, leader ${this.leader}`);
+  }
+
+  private joins(): void {
+    for (const p of this.pods.values()) {
+      if (!p.joinPending || !this.up(p) || p.terminating) continue;
+      if (this.members.has(p.name)) {
+        p.joinPending = false;
+        continue;
+      }
+      if (this.leader === undefined || !this.reachable(this.leader)) continue;
+      this.members.set(p.name, { voter: p.role === "voter" });
+      p.joinPending = false;
+      p.syncAt = this.step + this.rng.int(1, 3);
+      this.log(`${p.name} joined the Raft configuration as ${p.role}`);
+    }
+  }
+
+  /** A leader needs a reachable quorum; without one it steps down and none is elected. */
+  private elect(): void {
+    const q = this.quorumState();
+    const leaderOk =
+      this.leader !== undefined && this.members.get(this.leader)?.voter === true && this.reachable(this.leader);
+    if (leaderOk && q.ok) return;
+    const before = this.leader;
+    const candidates = this.voters().filter((id) => this.reachable(id));
+    this.leader = q.ok && candidates.length > 0 ? this.rng.pick(candidates) : undefined;
+    if (before !== this.leader) this.log(`leader ${before ?? "none"} -> ${this.leader ?? "none"}`);
+  }
+
+  // ---------------------------------------------------------------- faults and edits
+
+  /** At most a few things go wrong per step; rates are per step. */
+  fault(allowEdits: boolean): void {
+    const r = this.rng;
+    const running = [...this.pods.values()].filter((p) => this.up(p) && !p.terminating);
+    if (r.chance(0.05) && running.length > 0) {
+      const p = r.pick(running);
+      p.proc = "crashed";
+      p.timer = r.int(1, 5);
+      this.log(`FAULT rqlited of ${p.name} crashed`);
+    }
+    if (r.chance(0.03) && this.leader !== undefined && this.quorumState().ok) {
+      const others = this.voters().filter((id) => id !== this.leader && this.reachable(id));
+      if (others.length > 0) {
+        const to = r.pick(others);
+        this.log(`FAULT leader ${this.leader} -> ${to} (election)`);
+        this.leader = to;
+      }
+    }
+    const okNodes = this.nodes.filter(
+      (n) => n.state === "ok" && [...this.pods.values()].some((p) => p.node === n.name),
+    );
+    if (r.chance(0.035) && okNodes.length > 0) {
+      const n = r.pick(okNodes);
+      n.state = r.chance(0.5) ? "partitioned" : "lost";
+      n.since = this.now;
+      n.healAt = r.chance(0.7) ? this.step + r.int(3, 40) : undefined;
+      const on = [...this.pods.values()].filter((p) => p.node === n.name).map((p) => p.name);
+      this.log(`FAULT node ${n.name} ${n.state} (${on.join(",")})${n.healAt ? ` until #${n.healAt}` : ""}`);
+    }
+    if (r.chance(0.01) && this.leader !== undefined) {
+      // A member no Pod stands for: a node from an earlier life, or one added by hand.
+      const q = this.quorumState();
+      const voter = q.up >= quorum(q.voters + 1) + 1 && r.chance(0.6);
+      const id = `${r.pick(["ghost", CLUSTER])}-${r.pick(["", "ro-"])}${20 + ++this.ghosts}`;
+      this.members.set(id, { voter });
+      this.log(`FAULT ghost member ${id} (${voter ? "voter" : "non-voter"}) in the Raft configuration`);
+    }
+    if (r.chance(0.01) && running.length > 0) {
+      const p = r.pick(running);
+      this.log(`FAULT someone deleted Pod ${p.name} (kubectl delete pod)`);
+      this.terminate(p);
+    }
+    if (r.chance(0.03)) {
+      const jump = r.int(60, 400) * 1000;
+      this.now += jump;
+      this.log(`FAULT clock jumps ${jump / 1000} s`);
+    }
+    if (allowEdits && r.chance(0.05)) this.randomEdit();
+  }
+
+  randomEdit(): void {
+    const r = this.rng;
+    const s = this.spec;
+    const other = s.image === IMAGES[0] ? IMAGES[1] : IMAGES[0];
+    const replicas = r.int(1, 7);
+    switch (r.int(0, 6)) {
+      case 0:
+        return this.edit({ replicas }, "scale voters");
+      case 1:
+        return this.edit({ readReplicas: r.int(0, 2) }, "scale read replicas");
+      case 2:
+        return this.edit({ image: other }, "image");
+      case 3:
+        return this.edit({ rev: s.rev + 1, hostile: r.chance(0.2) }, "template");
+      case 4:
+        return this.edit({ replicas, image: other }, "scale voters and image at once");
+      case 5:
+        return this.edit({ replicas, readReplicas: r.int(0, 2), rev: s.rev + 1 }, "scale both and template at once");
+      default:
+        return this.edit({ replicas: Math.max(1, s.replicas - r.int(1, 2)), image: other }, "scale down and image");
+    }
+  }
+
+  /** The end of the chaos: every machine and process comes back, nothing else goes wrong. */
+  heal(): void {
+    for (const n of this.nodes) if (n.state !== "ok") this.healNode(n);
+    for (const p of this.pods.values()) if (p.proc === "crashed") p.timer = Math.min(p.timer, 1);
+    this.log("HEAL: every node reachable, crashed processes restart, no more faults");
+  }
+
+  // ---------------------------------------------------------------- observing
+
+  private podObject(p: SimPod): V1Pod {
+    const ready = this.ready(p);
+    return {
+      ...p.obj,
+      metadata: {
+        ...p.obj.metadata,
+        ...(p.terminating ? { deletionTimestamp: new Date(p.deletedAt!) } : {}),
+      },
+      status: {
+        phase: p.proc === "pending" ? "Pending" : "Running",
+        ...(p.node !== undefined ? { podIP: loopbackAddress(NAMESPACE, p.name) } : {}),
+        conditions: [{ type: "Ready", status: ready ? "True" : "False" }],
+      },
+    };
+  }
+
+  private snapshot(): Snapshot {
+    return {
+      pods: [...this.pods.values()].map((p) => this.podObject(p)),
+      pvcs: [...this.pvcs.values()],
+      services: [...this.services.values()],
+      pdbs: [...this.pdbs.values()],
+    };
+  }
+
+  raftView(): RaftView | undefined {
+    const leader = this.leader;
+    if (leader === undefined) return undefined;
+    return {
+      leader,
+      members: [...this.members].map(([id, m]) => ({
+        id,
+        voter: m.voter,
+        reachable: id === leader || this.reachable(id),
+      })),
+      canTransfer: this.opts.canTransfer[this.imageOf(leader) ?? ""] ?? false,
+    };
+  }
+
+  /** What one reconcile sees: the caches (maybe a step behind), rqlite now, node health, the clock. */
+  observe(): { observed: Observed; lagged: boolean } {
+    const live = this.snapshot();
+    const lagged = this.previous !== undefined && this.rng.chance(this.opts.cacheLag);
+    const cache = lagged ? this.previous! : live;
+    this.previous = live;
+    const raft = this.raftView();
+    // Status is written after the plan, so a reconcile sees the members of the one before it.
+    const lastMembers = this.lastMembers;
+    if (raft) this.lastMembers = raft.members.map((m) => m.id);
+    const observed: Observed = {
+      cluster: this.view,
+      addressing: ADDRESSING,
+      ...cache,
+      conflicts: [],
+      ...(this.template ? { template: this.template } : {}),
+      ...(raft ? { raft } : { rqliteProblem: "no rqlite node reports a leader" }),
+      ...(lastMembers ? { lastMembers } : {}),
+      synced: new Set([...this.pods.values()].filter((p) => this.synced(p)).map((p) => p.name)),
+      unreachableSince: new Map(
+        this.nodes.filter((n) => n.since !== undefined).map((n) => [n.name, n.since!] as [string, number]),
+      ),
+      nodeFailureTimeoutMs: this.opts.nodeFailureTimeoutMs,
+      now: this.now,
+    };
+    return { observed, lagged };
+  }
+
+  // ---------------------------------------------------------------- the operator acting
+
+  apply(plan: Plan): void {
+    const before = this.quorumState();
+    for (const a of plan.actions) this.applyAction(a);
+    const after = this.quorumState();
+    // With one or two voters a roll cannot keep quorum; from three up it always can.
+    if (before.voters >= 3 && before.ok && !after.ok) {
+      this.violations.push(
+        `W2: the operator's actions broke quorum: ${after.up} of ${after.voters} voters reachable (had ${before.up} of ${before.voters})`,
+      );
+    }
+    this.checkOperatorDown("after the plan was applied");
+  }
+
+  private checkOperatorDown(when: string): void {
+    const down = this.voters().filter((id) => this.operatorDown.has(id) && !this.available(id));
+    if (down.length > 1) {
+      this.violations.push(`W1: ${down.length} voters unavailable because of the operator ${when}: ${down.join(", ")}`);
+    }
+  }
+
+  private applyAction(a: Action): void {
+    switch (a.type) {
+      case "create":
+        return this.create(a.object);
+      case "patch":
+        return this.patch(a.target.kind, a.target.name, a.patch);
+      case "delete":
+        return this.deleteChild(a.target.kind, a.target.name);
+      case "deletePod":
+        return this.deletePod(a.name, a.force === true);
+      case "removeFromRaft":
+        return this.removeFromRaft(a.leader, a.node);
+      case "transferLeadership":
+        return this.transfer(a.from, a.to);
+    }
+  }
+
+  private create(obj: KubernetesObject): void {
+    const name = nameOf(obj);
+    const store = this.store(obj.kind);
+    if (obj.kind === "Pod") {
+      if (this.pods.has(name)) return this.log(`create Pod ${name}: AlreadyExists`);
+      this.addPod(obj);
+      return this.log(`OP created Pod ${name}`);
+    }
+    if (!store) return this.log(`OP created ${obj.kind} ${name} (not modelled)`);
+    if (store.has(name)) return this.log(`create ${obj.kind} ${name}: AlreadyExists`);
+    store.set(name, structuredClone(obj));
+    this.log(`OP created ${obj.kind} ${name}`);
+  }
+
+  private store(kind: string | undefined): Map<string, KubernetesObject> | undefined {
+    switch (kind) {
+      case "PersistentVolumeClaim":
+        return this.pvcs;
+      case "Service":
+        return this.services;
+      case "PodDisruptionBudget":
+        return this.pdbs;
+      default:
+        return undefined;
+    }
+  }
+
+  private patch(kind: string, name: string, patch: Json): void {
+    if (kind === "Pod") {
+      const p = this.pods.get(name);
+      if (p) p.obj = mergePatch(p.obj, patch) as V1Pod;
+    } else {
+      const store = this.store(kind);
+      const live = store?.get(name);
+      if (store && live) store.set(name, mergePatch(live, patch) as KubernetesObject);
+    }
+    this.log(`OP patched ${kind} ${name}`);
+  }
+
+  private deleteChild(kind: string, name: string): void {
+    this.log(`OP deleted ${kind} ${name}`);
+    if (kind === "Pod") {
+      const p = this.pods.get(name);
+      if (p) this.terminate(p);
+      return;
+    }
+    const store = this.store(kind);
+    const live = store?.get(name);
+    if (!store || !live) return;
+    // A PVC in use waits for its Pod (kubernetes.io/pvc-protection).
+    if (kind === "PersistentVolumeClaim" && this.pods.has(name)) {
+      store.set(name, { ...live, metadata: { ...live.metadata, deletionTimestamp: new Date(this.now) } });
+    } else store.delete(name);
+  }
+
+  private deletePod(name: string, force: boolean): void {
+    const p = this.pods.get(name);
+    if (!p) return this.log(`OP deletePod ${name}: NotFound`);
+    if (this.members.get(name)?.voter && this.available(name)) this.operatorDown.add(name);
+    if (force) {
+      this.pods.delete(name);
+      return this.log(`OP force-deleted Pod ${name}`);
+    }
+    this.terminate(p);
+    this.log(`OP deleted Pod ${name}`);
+  }
+
+  private removeFromRaft(leader: string, node: string): void {
+    if (leader !== this.leader || !this.reachable(leader))
+      return this.log(`OP remove ${node}: ${leader} is not the leader`);
+    if (!this.members.delete(node)) return this.log(`OP remove ${node}: not a member`);
+    this.log(`OP removed ${node} from the Raft configuration`);
+    if (node === leader) this.leader = undefined;
+    this.elect();
+  }
+
+  private transfer(from: string, to: string): void {
+    const ok =
+      from === this.leader &&
+      this.opts.canTransfer[this.imageOf(from) ?? ""] === true &&
+      this.members.get(to)?.voter === true &&
+      this.reachable(to);
+    if (ok) this.leader = to;
+    this.log(`OP transfer leadership ${from} -> ${to}: ${ok ? "done" : "refused"}`);
+  }
+
+  // ---------------------------------------------------------------- convergence
+
+  private hashes = new Map<string, string>();
+
+  desiredHash(name: string, bootstrapExpect: number): string {
+    const key = `${this.generation}|${bootstrapExpect}|${name}`;
+    let hash = this.hashes.get(key);
+    if (hash === undefined) {
+      const member = parseMemberName(CLUSTER, name)!;
+      const pod = renderPod(this.view, { member, bootstrapExpect, template: this.template, addressing: ADDRESSING });
+      hash = pod.metadata!.annotations![SPEC_HASH_ANNOTATION]!;
+      this.hashes.set(key, hash);
+    }
+    return hash;
+  }
+
+  /** Why the world is not converged to the spec, or undefined when it is. */
+  notConverged(): string | undefined {
+    const desired = desiredMembers(CLUSTER, this.spec.replicas, this.spec.readReplicas);
+    const names = desired.map((m) => m.name);
+    const extra = [...this.pods.keys()].filter((n) => !names.includes(n));
+    if (extra.length > 0) return `extra Pods ${extra.join(",")}`;
+    const expect = this.bootstrapExpectOfPods();
+    for (const m of desired) {
+      const p = this.pods.get(m.name);
+      if (!p) return `Pod ${m.name} missing`;
+      if (p.terminating) return `Pod ${m.name} terminating`;
+      if (!this.ready(p)) return `Pod ${m.name} not Ready`;
+      if (!this.synced(p)) return `${m.name} not synced`;
+      if (p.obj.metadata?.annotations?.[SPEC_HASH_ANNOTATION] !== this.desiredHash(m.name, expect!))
+        return `Pod ${m.name} outdated`;
+      if (this.members.get(m.name)?.voter !== (m.role === "voter")) return `${m.name} not a ${m.role} member`;
+    }
+    const strays = [...this.members.keys()].filter((id) => !names.includes(id));
+    if (strays.length > 0) return `Raft members not desired: ${strays.join(",")}`;
+    if (this.leader === undefined) return "no leader";
+    return undefined;
+  }
+
+  describe(): string {
+    const lines = [
+      `world #${this.step} now=${this.now} spec: replicas=${this.spec.replicas} readReplicas=${this.spec.readReplicas} image=${this.spec.image} rev=${this.spec.rev}${this.spec.hostile ? " hostile" : ""}`,
+      `  leader=${this.leader ?? "none"} members=${[...this.members].map(([id, m]) => `${id}${m.voter ? "" : "(nv)"}${this.reachable(id) ? "" : "!"}`).join(" ")}`,
+      `  nodes: ${this.nodes
+        .filter((n) => n.state !== "ok")
+        .map((n) => `${n.name} ${n.state} since ${n.since}`)
+        .join("; ")}`,
+      ...[...this.pods.values()].map(
+        (p) =>
+          `  pod ${p.name} proc=${p.proc} node=${p.node ?? "-"}${p.terminating ? " terminating" : ""} ready=${this.ready(p)} synced=${this.synced(p)}${this.operatorDown.has(p.name) ? " operator-down" : ""}`,
+      ),
+    ];
+    return lines.join("\n");
+  }
+}
+
+export function deepFreeze<T>(value: T): T {
+  if (value === null || typeof value !== "object" || Object.isFrozen(value)) return value;
+  if (value instanceof Map || value instanceof Set || value instanceof Date) return value;
+  Object.freeze(value);
+  for (const v of Object.values(value as object)) deepFreeze(v);
+  return value;
+}
