@@ -43,7 +43,11 @@ export function plan(o: Observed): Plan {
   waits.push(...lost.partitioned.flatMap(waitOf));
 
   const step =
-    lost.step ?? removeGhost(o, f) ?? scale.step ?? (rollMayStart(o, f, scale.busy) ? planRollout(o, f) : undefined);
+    lost.step ??
+    removeGhost(o, f) ??
+    restartStranded(o, f) ??
+    scale.step ??
+    (rollMayStart(o, f, scale.busy) ? planRollout(o, f) : undefined);
   let requeueAfterMs = lost.recheckAfterMs;
   if (step && "action" in step) {
     actions.push(step.action, ...(step.also ?? []));

@@ -111,12 +111,14 @@ export function restartStranded(o: Observed, f: Facts): Step | undefined {
     );
   });
   if (!stranded) return undefined;
-  const unsettled = settledExcept(o, f, stranded.name);
-  if (unsettled)
+  // Not a member, so its restart weighs on no quorum; only one Pod goes at a time.
+  const terminating = o.pods.find((p) => p.metadata?.deletionTimestamp);
+  if (terminating) {
     return wait(
       "WaitingToRejoin",
-      `${stranded.name} is not in the Raft configuration; restarting it waits: ${unsettled}`,
+      `restarting ${stranded.name} to rejoin waits for Pod ${terminating.metadata!.name} to go`,
     );
+  }
   return {
     action: {
       type: "deletePod",

@@ -60,7 +60,6 @@ function scaleDown(o: Observed, f: Facts, extras: V1Pod[]): Step {
 /** Missing desired Pods that may be created now. */
 function planCreates(o: Observed, f: Facts): Action[] {
   const missing = f.desired.filter((m) => !f.pods.has(m.name) && !o.conflicts.includes(m.name));
-  if (missing.length === 0) return [];
   // A replaced node starts on its own volume: wait while its PVC is still being deleted.
   const ready = missing.filter((m) => !o.pvcs.some((p) => p.metadata?.name === m.name && p.metadata.deletionTimestamp));
   // Founding voters, and members that are coming back (a rolled or deleted Pod), are recreated

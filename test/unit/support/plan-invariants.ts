@@ -145,8 +145,14 @@ export function checkPlan(o: Observed, plan: Plan): Violation[] {
           break;
         }
         const isVoter = pod.metadata?.labels?.[LABEL_ROLE] === "voter" || members.get(a.name)?.voter === true;
+        // A desired node the leader does not list holds no vote: restarting it so that it joins
+        // again weighs on no quorum; it only must not coincide with another Pod going.
+        const rejoin = !a.force && raft !== undefined && desiredRole.has(a.name) && !members.has(a.name) && !ready(pod);
         if (a.force) checkLostNode(a.name, pod);
-        else if (isVoter) checkSettled(a.name);
+        else if (rejoin) {
+          const other = o.pods.find((p) => nameOf(p) !== a.name && terminating(p));
+          if (other) fail("I1", `restarts non-member ${a.name} while Pod ${nameOf(other)} is terminating`);
+        } else if (isVoter) checkSettled(a.name);
         if (partitionedButHealthy(a.name)) {
           fail(
             "I6",
@@ -156,7 +162,7 @@ export function checkPlan(o: Observed, plan: Plan): Violation[] {
         if (!desiredRole.has(a.name)) {
           scale.push(a);
           if (!leftRaft(a.name)) fail("I3", `deletes scale-down Pod ${a.name} while ${stillListed(a.name)}`);
-        } else if (!a.force && outdated(a.name)) {
+        } else if (!a.force && !rejoin && outdated(a.name)) {
           roll.push(a);
           checkRollExact(a.name);
           checkLeaderLast(a.name);
