@@ -127,7 +127,6 @@ function answer(webhook: Webhook, lifecycle: Lifecycle): RequestHandler {
 /** Answers body errors with their own status and anything unexpected with a 500. */
 function errorHandler(lifecycle: Lifecycle): ErrorRequestHandler {
   // Express tells an error handler from middleware by its four parameters, so `_next` stays unused.
-  // eslint-disable-next-line @typescript-eslint/no-unused-vars
   return (err: unknown, _req, res, _next) => {
     if (res.headersSent) {
       res.destroy();
