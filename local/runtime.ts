@@ -36,6 +36,8 @@ interface Node {
   restarts: number;
   ready: boolean;
   stopping: boolean;
+  /** Stopped by SIGSTOP: neither serving nor exiting, as on a machine that hung. */
+  frozen: boolean;
   probe?: NodeJS.Timeout;
 }
 
@@ -85,6 +87,7 @@ export class LocalRuntime {
     for (const node of this.nodes.values()) {
       node.stopping = true;
       clearInterval(node.probe);
+      if (node.frozen) node.proc?.child.kill("SIGKILL");
     }
     await this.procs.stopAll();
   }
@@ -99,6 +102,17 @@ export class LocalRuntime {
     const node = this.nodes.get(`${namespace}/${pod}`);
     if (!node?.proc) throw new Error(`no rqlited runs for Pod ${namespace}/${pod}`);
     node.proc.child.kill(signal);
+  }
+
+  /**
+   * Freezes a Pod's process (SIGSTOP), as a hung machine would: it neither serves nor exits, so
+   * its probe fails and nothing restarts it. It stays frozen until its Pod goes.
+   */
+  freeze(namespace: string, pod: string): void {
+    const node = this.nodes.get(`${namespace}/${pod}`);
+    if (!node?.proc) throw new Error(`no rqlited runs for Pod ${namespace}/${pod}`);
+    node.proc.child.kill("SIGSTOP");
+    node.frozen = true;
   }
 
   /** By uid: a PVC deleted and created again under the same name is a new, empty volume. */
@@ -158,6 +172,7 @@ export class LocalRuntime {
       restarts: 0,
       ready: false,
       stopping: false,
+      frozen: false,
     };
     this.nodes.set(key, node);
     await this.launch(node);
@@ -333,6 +348,8 @@ export class LocalRuntime {
     this.nodes.delete(key);
     node.stopping = true;
     clearInterval(node.probe);
+    // A hung machine does not shut down cleanly, and a stopped process would sit out the grace period.
+    if (node.frozen) node.proc?.child.kill("SIGKILL");
     if (node.proc) await this.procs.stopOne(node.proc);
     this.log(`stopped rqlited of Pod ${key}`);
   }

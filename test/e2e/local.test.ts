@@ -22,8 +22,8 @@ describe("npm run local", function () {
       env: { ...process.env, TESTENV_QUIET: "1" },
     });
     let out = "";
-    child.stdout.on("data", (d: Buffer) => (out += d));
-    child.stderr.on("data", (d: Buffer) => (out += d));
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((r) => child.once("exit", r));
     try {
       await eventually("the try: lines", () => out.includes("Ctrl-C stops everything"), 180_000);
