@@ -24,8 +24,8 @@ export async function compile(root: string, outDir: string, entries: string[]): 
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
-  child.stdout.on("data", (d: Buffer) => (output += d));
-  child.stderr.on("data", (d: Buffer) => (output += d));
-  const [code] = await once(child, "exit");
+  child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+  const [code] = (await once(child, "exit")) as [number | null, NodeJS.Signals | null];
   if (code !== 0) throw new Error(`tsc failed to compile ${entries.join(", ")}:\n${output}`);
 }

@@ -46,6 +46,6 @@ export function pidNamed(pids: number[], name: string): number {
 export function machineBusySeconds(): number {
   const line = readFileSync("/proc/stat", "utf8").split("\n")[0]!;
   // cpu user nice system idle iowait irq softirq steal ...
-  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number) as number[];
+  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
   return (user! + nice! + system! + irq! + softirq! + steal!) / CLOCK_TICKS_PER_SECOND;
 }

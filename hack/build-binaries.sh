@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Builds the real parts the tests run against (kube-apiserver, etcd, and two rqlited versions for
-# the local runtime and upgrade tests; cert-manager and the OLM bundle validator for the install
-# tests) from the Go module proxy, through the pinned wrapper modules in hack/tools/<name>/, into
-# a cache outside the repository keyed by name, version and the hash of go.sum and the wrapper's
-# own Go sources. A second run reuses the cache. CRDs shipped inside a pinned module (cert-manager,
-# prometheus-operator) are copied to $cache/crds/<name>/ the same way.
+# the local runtime and upgrade tests; cert-manager, the OLM bundle validator and promtool for the
+# install tests) from the Go module proxy, through the pinned wrapper modules in
+# hack/tools/<name>/, into a cache outside the repository keyed by name, version and the hash of
+# go.sum, the wrapper's own Go sources and build tags. A second run reuses the cache. CRDs shipped
+# inside a pinned module (cert-manager, prometheus-operator) are copied to $cache/crds/<name>/ the
+# same way.
 #
 # Usage: hack/build-binaries.sh [name ...]      (default: every tool under hack/tools)
+# Callers name only what they run: the control plane kube-apiserver and etcd (testenv/assets.ts),
+# `npm run local` those and rqlited, rqlited-prev; each install test its own tool; `npm test`
+# builds them all up front.
 # Prints the folder with kube-apiserver and etcd on its last line of stdout (progress: stderr).
 # Env: RQLITE_OPERATOR_CACHE (default ~/.cache/rqlite-operator)
-#      KUBEBUILDER_ASSETS: a folder already holding kube-apiserver and etcd; nothing is built.
+#      KUBEBUILDER_ASSETS: a folder already holding kube-apiserver and etcd; those two are not
+#      built, even when named.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -26,6 +31,7 @@ if [[ -n "${KUBEBUILDER_ASSETS:-}" ]]; then
   say "using kube-apiserver and etcd from KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS"
   kube_tools=()
 fi
+from_envtest() { [[ -n "${KUBEBUILDER_ASSETS:-}" && ($1 == kube-apiserver || $1 == etcd) ]]; }
 
 # Per tool: the package to build, the module whose version keys the cache, CGO, extra ldflags.
 declare -A pkg=(
@@ -33,12 +39,17 @@ declare -A pkg=(
   [etcd]=go.etcd.io/etcd/server/v3
   [rqlited]=github.com/rqlite/rqlite/v8/cmd/rqlited
   [rqlited-prev]=github.com/rqlite/rqlite/v8/cmd/rqlited
+  [promtool]=github.com/prometheus/prometheus/cmd/promtool
   # These two are small mains of our own in the wrapper, over the pinned module's packages.
   [cert-manager]=.
   [bundle-validate]=.
 )
+# Build tags. promtool without service discovery: the tests check rules and metrics, never a
+# scrape config, and Prometheus's own remove_all_sd tag drops the cloud SDKs (AWS, Azure, GCE,
+# Kubernetes, ...) that otherwise make most of its build time.
+declare -A tags=([promtool]=remove_all_sd)
 # rqlited embeds SQLite through cgo, so it needs gcc.
-declare -A cgo=([kube-apiserver]=0 [etcd]=0 [rqlited]=1 [rqlited-prev]=1 [cert-manager]=0 [bundle-validate]=0)
+declare -A cgo=([kube-apiserver]=0 [etcd]=0 [rqlited]=1 [rqlited-prev]=1 [cert-manager]=0 [bundle-validate]=0 [promtool]=0)
 # Wrappers whose go.mod has a require block name the module that versions them.
 declare -A version_module=(
   [cert-manager]=github.com/cert-manager/cert-manager
@@ -60,9 +71,11 @@ module_version() { # <tool> -> the version of the module the wrapper requires
   fi
 }
 
-source_hash() { # <tool> -> hash of go.sum and the wrapper's own Go files (not tools.go pins)
+source_hash() { # <tool> -> hash of go.sum, the wrapper's own Go files (not tools.go pins) and its tags
   local dir="$here/tools/$1"
-  cat "$dir/go.sum" $(find "$dir" -maxdepth 1 -name '*.go' ! -name tools.go | sort) | sha256sum | cut -c1-12
+  # Tags are hashed only when set, so that tools without tags keep the keys they had.
+  { cat "$dir/go.sum" $(find "$dir" -maxdepth 1 -name '*.go' ! -name tools.go | sort)
+    [[ -z ${tags[$1]:-} ]] || echo "tags=${tags[$1]}"; } | sha256sum | cut -c1-12
 }
 
 copy_crds() { # <tool> <version> <key>: the pinned module's CRD folder into $cache/crds/<tool>
@@ -88,6 +101,11 @@ ldflags_for() {
     echo "-s -w -X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
   elif [[ $tool == rqlited* ]]; then
     echo "-s -w -X github.com/rqlite/rqlite/v8/cmd.Version=$v"
+  elif [[ $tool == promtool ]]; then
+    # Prometheus 3.x publishes release 3.N.P as module version v0.3NN.P; stamp the release, as
+    # its own build (promu) does, so `promtool --version` says which one runs.
+    local p=${v#v0.}; p=${p%%.*}
+    echo "-s -w -X github.com/prometheus/common/version.Version=3.$((10#${p:1})).${v##*.}"
   else
     echo "-s -w"
   fi
@@ -116,7 +134,7 @@ build_one() {
     local tmp="$out.tmp.$$"
     rm -rf "$tmp"; mkdir -p "$tmp"
     local started=$SECONDS
-    if ! (cd "$dir" && CGO_ENABLED=${cgo[$tool]} GOFLAGS=-mod=readonly go build -trimpath -buildvcs=false \
+    if ! (cd "$dir" && CGO_ENABLED=${cgo[$tool]} GOFLAGS=-mod=readonly go build -trimpath -buildvcs=false -tags "${tags[$tool]:-}" \
           -ldflags "$(ldflags_for "$version" "$tool")" -o "$tmp/$tool" "${pkg[$tool]}") >"$log" 2>&1; then
       rm -rf "$tmp"
       local cause
@@ -138,8 +156,12 @@ build_one() {
 }
 
 tools=("$@")
-[[ ${#tools[@]} -gt 0 ]] || tools=("${kube_tools[@]}" rqlited rqlited-prev cert-manager bundle-validate prometheus-operator)
-for t in "${tools[@]}"; do build_one "$t"; done
+[[ ${#tools[@]} -gt 0 ]] || tools=("${kube_tools[@]}" rqlited rqlited-prev cert-manager bundle-validate prometheus-operator promtool)
+# (build_one runs as a plain command, not in an || list, so that set -e still holds inside it.)
+for t in "${tools[@]}"; do
+  if from_envtest "$t"; then continue; fi
+  build_one "$t"
+done
 # Last line: where kube-apiserver and etcd are (the other binaries are always in the cache's
 # assets folder, and CRDs in its crds folder).
 echo "${KUBEBUILDER_ASSETS:-$cache/assets}"

@@ -186,7 +186,8 @@ function plainManifests(objects: K8sObject[]): Record<string, string> {
     (o) => o.kind === "Service" && o.metadata.labels?.["rqlite.io/metrics"] === "true",
   );
   for (const o of [...metricsServices, ...objects.filter((o) => o.kind === "PodDisruptionBudget")]) {
-    const { namespace: _ns, ...metadata } = o.metadata;
+    const metadata = { ...o.metadata };
+    delete metadata.namespace;
     const [group, ver] = o.apiVersion.includes("/") ? o.apiVersion.split("/") : ["", o.apiVersion];
     const name = `${o.metadata.name}_${group ? `${group}_` : ""}${ver}_${o.kind.toLowerCase()}.yaml`;
     files[`manifests/${name}`] = yamlFile({ ...o, metadata });

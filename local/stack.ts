@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Registry } from "prom-client";
 import { KubeClient, loadKubeConfig } from "../controller/runtime/kubeClient.js";
-import { cacheAssetsDir, resolveAssets } from "../testenv/assets.js";
+import { buildBinaries, cacheAssetsDir, RQLITED_TOOLS } from "../testenv/assets.js";
 import { startController, type ControllerProcess } from "../testenv/controller.js";
 import { startControlPlane, type ControlPlane } from "../testenv/controlplane.js";
 import { installCRDs } from "../testenv/crds.js";
@@ -57,8 +57,10 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       log(`admission webhook serving on 127.0.0.1:${webhook.port}`);
     }
 
+    // The rqlited versions the runtime runs; nothing else, so a first `npm run local` builds only
+    // what it uses (the control plane has built kube-apiserver and etcd).
+    await buildBinaries(RQLITED_TOOLS, { ...process.env, TESTENV_QUIET: "1" });
     // The runtime plays kubelet, so it acts as the admin, as a node's credentials would.
-    await resolveAssets({ ...process.env, TESTENV_QUIET: "1" });
     const binDir = cacheAssetsDir();
     const runtime = new LocalRuntime({
       client: new KubeClient(loadKubeConfig(cp.kubeconfigPath), new Registry()),

@@ -1,5 +1,5 @@
 // Root hooks: the test control plane is started lazily by the first suite that needs it
-// (test/env/shared.ts) and stopped once, after every suite has run.
+// (testenv/shared.ts) and stopped once, after every suite has run.
 import { stopSharedControlPlane } from "../testenv/shared.js";
 
 export const mochaHooks = {

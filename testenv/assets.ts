@@ -6,13 +6,14 @@ import { fileURLToPath } from "node:url";
 const script = fileURLToPath(new URL("../hack/build-binaries.sh", import.meta.url));
 
 /**
- * The folder holding kube-apiserver and etcd: KUBEBUILDER_ASSETS when set, otherwise the cache
- * filled by hack/build-binaries.sh (which builds on a cold cache and returns at once when warm).
+ * Builds (on a cold cache) or finds (warm, at once) the named tools of hack/tools/ and returns the
+ * script's last line: the folder with kube-apiserver and etcd. Callers name only what they run,
+ * because a cold build of everything takes many minutes and most commands need a few tools.
  * A failure becomes one line saying the cause and the fix, as the script prints it.
  */
-export function resolveAssets(env: NodeJS.ProcessEnv = process.env): Promise<string> {
+export function buildBinaries(names: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = execFile("bash", [script], { env, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+    const child = execFile("bash", [script, ...names], { env, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       if (err) {
         const cause =
           stderr
@@ -31,7 +32,18 @@ export function resolveAssets(env: NodeJS.ProcessEnv = process.env): Promise<str
   });
 }
 
-/** The build cache's assets folder, which always holds the rqlited-<version> binaries. */
+/**
+ * The folder holding kube-apiserver and etcd: KUBEBUILDER_ASSETS when set, otherwise the cache
+ * filled by hack/build-binaries.sh with these two only.
+ */
+export function resolveAssets(env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  return buildBinaries(["kube-apiserver", "etcd"], env);
+}
+
+/** The rqlited versions pinned in hack/tools/rqlited*, which the local runtime and tests run. */
+export const RQLITED_TOOLS = ["rqlited", "rqlited-prev"];
+
+/** The build cache's assets folder: every built tool, and rqlited by version (rqlited-8.43.4). */
 export function cacheAssetsDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.RQLITE_OPERATOR_CACHE ?? join(homedir(), ".cache/rqlite-operator"), "assets");
 }

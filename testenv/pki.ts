@@ -10,13 +10,15 @@ async function openssl(cwd: string, args: string[]): Promise<void> {
     await run("openssl", args, { cwd });
   } catch (err) {
     const e = err as { code?: string; stderr?: string };
-    if (e.code === "ENOENT") throw new Error("openssl is not on PATH; install it (apt-get install openssl)");
+    if (e.code === "ENOENT")
+      throw new Error("openssl is not on PATH; install it (apt-get install openssl)", { cause: err });
     throw new Error(
       `openssl ${args[0]} failed in ${cwd}: ${
         String(e.stderr ?? err)
           .trim()
           .split("\n")[0]
       }`,
+      { cause: err },
     );
   }
 }

@@ -1,14 +1,12 @@
-import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
-import { homedir, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { RqliteClient, type RqliteClientOptions } from "../controller/rqlite/client.js";
+import { buildBinaries, cacheAssetsDir, RQLITED_TOOLS } from "./assets.js";
 import { generatePki, issueCert } from "./pki.js";
 import { ProcessGroup, type Managed } from "./processes.js";
 
-const buildScript = fileURLToPath(new URL("../hack/build-binaries.sh", import.meta.url));
 const httpPort = 4001;
 const raftPort = 4002;
 
@@ -257,14 +255,10 @@ async function startIn(
 
 /** The rqlited binary of a version, building the cached ones on first use. */
 async function rqlitedBinary(version: string): Promise<string> {
-  const cache = process.env.RQLITE_OPERATOR_CACHE ?? join(homedir(), ".cache", "rqlite-operator");
-  const path = join(cache, "assets", `rqlited-${version}`);
+  const path = join(cacheAssetsDir(), `rqlited-${version}`);
   if (existsSync(path)) return path;
-  await new Promise<void>((resolve, reject) => {
-    execFile("bash", [buildScript, "rqlited", "rqlited-prev"], { maxBuffer: 16 << 20 }, (err, _out, stderr) => {
-      if (err) reject(new Error(`building rqlited failed: ${stderr.trim().split("\n").pop() ?? err.message}`));
-      else resolve();
-    });
+  await buildBinaries(RQLITED_TOOLS, { ...process.env, TESTENV_QUIET: "1" }).catch((err: Error) => {
+    throw new Error(`building rqlited failed: ${err.message}`, { cause: err });
   });
   if (!existsSync(path))
     throw new Error(

@@ -299,5 +299,7 @@ export function answerOf(res: HttpResult): AdmissionAnswer {
 }
 
 export function decodePatch(answer: AdmissionAnswer): { op: string; path: string; value?: unknown }[] {
-  return answer.patch ? JSON.parse(Buffer.from(answer.patch, "base64").toString()) : [];
+  return answer.patch
+    ? (JSON.parse(Buffer.from(answer.patch, "base64").toString()) as { op: string; path: string; value?: unknown }[])
+    : [];
 }

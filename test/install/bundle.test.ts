@@ -41,7 +41,10 @@ describe("install: OLM bundle", function () {
 
   it("labels the bundle image with exactly its metadata annotations", () => {
     const labels = Object.fromEntries(
-      [...rendered["bundle.Dockerfile"]!.matchAll(/^LABEL (\S+)=(\S+)$/gm)].map((m) => [m[1], m[2]]),
+      [...rendered["bundle.Dockerfile"]!.matchAll(/^LABEL (\S+)=(\S+)$/gm)].map((m): [string, string] => [
+        m[1]!,
+        m[2]!,
+      ]),
     );
     assert.deepEqual(labels, BUNDLE_ANNOTATIONS);
     assert.deepEqual(

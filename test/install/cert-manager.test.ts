@@ -291,7 +291,11 @@ describe("install: cert-manager issues and rotates the webhook certificate", fun
     const t2 = Date.now();
     // A few more admissions on the new certificate, then stop probing.
     const seen = answers.length;
-    await poll("admissions after the swap", async () => (answers.length >= seen + 2 ? true : undefined), 30_000);
+    await poll(
+      "admissions after the swap",
+      () => Promise.resolve(answers.length >= seen + 2 ? true : undefined),
+      30_000,
+    );
     stop = true;
     await prober;
 

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { cacheAssetsDir, resolveAssets } from "../../testenv/assets.js";
+import { buildBinaries, cacheAssetsDir, RQLITED_TOOLS, resolveAssets } from "../../testenv/assets.js";
 import { startControlPlane, type ControlPlane } from "../../testenv/controlplane.js";
 import { installCRDs } from "../../testenv/crds.js";
 import { eventually } from "../../testenv/eventually.js";
@@ -30,7 +30,7 @@ describe("test control plane", () => {
   it("serves /readyz to the admin kubeconfig", async () => {
     const out = await cp.kubectlOk(["get", "--raw", "/readyz"]);
     assert.equal(out.trim(), "ok");
-    const version = JSON.parse(await cp.kubectlOk(["get", "--raw", "/version"]));
+    const version = JSON.parse(await cp.kubectlOk(["get", "--raw", "/version"])) as { gitVersion: string };
     assert.match(version.gitVersion, /^v1\.34\./);
     console.log(`      control plane started in ${(cp.startupMs / 1000).toFixed(1)} s`);
   });
@@ -38,9 +38,11 @@ describe("test control plane", () => {
   it("installs a CRD and waits until it is Established", async () => {
     const names = await installCRDs(cp, [widgetsCrd]);
     assert.deepEqual(names, ["widgets.testenv.rqlite.io"]);
-    const crd = JSON.parse(await cp.kubectlOk(["get", "crd", "widgets.testenv.rqlite.io", "-o", "json"]));
-    const established = crd.status.conditions.find((c: { type: string }) => c.type === "Established");
-    assert.equal(established.status, "True");
+    const crd = JSON.parse(await cp.kubectlOk(["get", "crd", "widgets.testenv.rqlite.io", "-o", "json"])) as {
+      status: { conditions: { type: string; status: string }[] };
+    };
+    const established = crd.status.conditions.find((c) => c.type === "Established");
+    assert.equal(established?.status, "True");
   });
 
   it("round-trips a custom resource through kubectl apply", async () => {
@@ -52,7 +54,7 @@ describe("test control plane", () => {
       spec: { size: 3, colour: "teal" },
     });
     await cp.kubectlOk(["apply", "-f", "-"], { input: manifest });
-    const got = JSON.parse(await cp.kubectlOk(["get", "widget", "w1", "-n", ns, "-o", "json"]));
+    const got = JSON.parse(await cp.kubectlOk(["get", "widget", "w1", "-n", ns, "-o", "json"])) as { spec: unknown };
     assert.deepEqual(got.spec, { size: 3, colour: "teal" });
     const bad = await cp.kubectl(["apply", "-f", "-"], { input: manifest.replace('"size":3', '"size":0') });
     assert.notEqual(bad.code, 0);
@@ -105,7 +107,7 @@ describe("test control plane lifecycle", () => {
         env: { ...process.env, TESTENV_QUIET: "1" },
       });
       let out = "";
-      child.stdout.on("data", (d: Buffer) => (out += d));
+      child.stdout.on("data", (d: Buffer) => (out += d.toString()));
       const exited = new Promise((r) => child.once("exit", r));
       await eventually("testenv to print its pids", () => /pids [\d ]+ dir \S+/.test(out), 60_000);
       const [, pidList, dir] = /pids ([\d ]+) dir (\S+)/.exec(out)!;
@@ -199,7 +201,10 @@ describe("test control plane: bad input gets a one-line cause and fix", () => {
     assert.equal(await resolveAssets({ ...process.env, KUBEBUILDER_ASSETS: assets, TESTENV_QUIET: "1" }), assets);
   });
 
-  it("builds both pinned rqlited versions, found by version for the local runtime", async () => {
+  it("builds both pinned rqlited versions, found by version for the local runtime", async function () {
+    // Warm after `npm test`'s up-front build; a cold cache builds both here (minutes on 2 cores).
+    this.timeout(900_000);
+    await buildBinaries(RQLITED_TOOLS, { ...process.env, TESTENV_QUIET: "1" });
     for (const version of ["8.43.4", "8.36.0"]) {
       const { stdout, stderr } = await run(join(cacheAssetsDir(), `rqlited-${version}`), ["-version"]);
       assert.match(stdout + stderr, new RegExp(`^rqlited v${version.replace(/\./g, "\\.")} `));

@@ -1,5 +1,6 @@
-// The install tests' outside tools: binaries and CRD folders that hack/build-binaries.sh builds
-// or copies from pinned Go modules into its cache, and promtool from Debian's prometheus package.
+// The install tests' outside tools: binaries (promtool among them) and CRD folders that
+// hack/build-binaries.sh builds or copies from pinned Go modules into its cache. They are taken
+// from the cache, never from PATH, so a fresh machine runs the same pinned versions as CI.
 import { execFile } from "node:child_process";
 import { realpathSync } from "node:fs";
 import { homedir } from "node:os";
@@ -68,12 +69,15 @@ export function run(
   });
 }
 
-/** promtool, which .ci/run installs from Debian's prometheus package. */
+let promtoolPath: Promise<string> | undefined;
+
+/** The pinned promtool (hack/tools/promtool), built on first use; a cold build takes minutes. */
+export function buildPromtool(): Promise<string> {
+  promtoolPath ??= buildTools(["promtool"]).then((tools) => tools.bin("promtool"));
+  return promtoolPath;
+}
+
+/** Runs the pinned promtool. */
 export async function promtool(args: string[], input?: string): Promise<RunResult> {
-  const r = await run("promtool", args, { input });
-  if (r.code === 127)
-    throw new Error(
-      "promtool is not on PATH: install Debian's prometheus package (apt-get install prometheus), as .ci/run does",
-    );
-  return r;
+  return run(await buildPromtool(), args, { input });
 }
