@@ -1,4 +1,5 @@
 // Command-line flags and environment of the controller, named as controller-runtime names them.
+import { parseBindAddress } from "../shared/bind-address.js";
 import { parseArgs } from "node:util";
 import { loopbackAddress } from "../shared/loopback-address.js";
 import { watchNamespacesFromEnv } from "./runtime/informer.js";
@@ -27,9 +28,8 @@ export interface ControllerConfig {
 /** ":8080" → all interfaces, "127.0.0.1:0" → a free port, "0" → disabled. */
 function bindAddress(flag: string, value: string): { host: string; port: number } | undefined {
   if (value === "0") return undefined;
-  const m = /^(.*):(\d+)$/.exec(value);
-  if (!m || Number(m[2]) > 65535) throw new Error(`--${flag}=${value}: expected [host]:port, or 0 to disable`);
-  return { host: m[1] || "0.0.0.0", port: Number(m[2]) };
+  const { host, port } = parseBindAddress(value, `--${flag}`);
+  return { host: host || "0.0.0.0", port };
 }
 
 function positive(flag: string, value: string, min = 1): number {

@@ -1,6 +1,7 @@
 // Webhook server settings from command-line flags, then environment variables, then defaults.
 // The defaults mirror controller-runtime's webhook server, so manifests written for a Go
 // operator (port 9443, cert dir, probe and metrics ports) work unchanged.
+import { parseBindAddress as parseAddress } from "../shared/bind-address.js";
 import { parseArgs } from "node:util";
 
 export interface WebhookConfig {
@@ -168,7 +169,9 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): WebhookConf
 
 /** Splits `host:port`, `:port` or `[::1]:port`; an empty host means all interfaces. */
 export function parseBindAddress(address: string, what: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(address);
-  if (!m) throw new ConfigError(`${what}: ${JSON.stringify(address)} is not host:port, :port or "0"`);
-  return { host: m[1] ?? m[2] ?? "", port: parseWhole(m[3]!, what, 0, 65535) };
+  try {
+    return parseAddress(address, what);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
 }

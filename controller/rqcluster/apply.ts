@@ -22,8 +22,8 @@ export interface ApplyDeps {
 export interface Applied {
   /** Messages of what was done, for the log. */
   done: string[];
-  /** Actions the API server refused in a way the user must fix; the rest of the plan still ran. */
-  problems: Problem[];
+  /** PVC growth the API server refused (the user must fix it); the rest of the plan still ran. */
+  refused: Array<Problem & { pvc: string; size: string }>;
   /** Objects created: their watch events bring the next reconcile. */
   created: number;
 }
@@ -35,7 +35,7 @@ const ref = (namespace: string, t: { apiVersion: string; kind: string; name: str
 });
 
 export async function applyPlan(deps: ApplyDeps, actions: Action[]): Promise<Applied> {
-  const out: Applied = { done: [], problems: [], created: 0 };
+  const out: Applied = { done: [], refused: [], created: 0 };
   for (const a of actions) {
     try {
       await perform(deps, a);
@@ -43,7 +43,7 @@ export async function applyPlan(deps: ApplyDeps, actions: Action[]): Promise<App
       const refused = refusedStorageGrowth(a, err);
       if (!refused) throw err;
       // Growth the StorageClass does not allow must not stop status, scaling or rolling.
-      out.problems.push(refused);
+      out.refused.push(refused);
       deps.events.warning(refused.reason, refused.message);
       continue;
     }
@@ -80,11 +80,14 @@ async function perform(deps: ApplyDeps, a: Action): Promise<void> {
   }
 }
 
-function refusedStorageGrowth(a: Action, err: unknown): Problem | undefined {
+function refusedStorageGrowth(a: Action, err: unknown): Applied["refused"][number] | undefined {
   if (a.type !== "patch" || a.target.kind !== "PersistentVolumeClaim" || !("spec" in a.patch)) return undefined;
   const cause = (err as Error).cause;
   if (!(cause instanceof KubeApiError) || ![403, 422].includes(cause.status)) return undefined;
+  const size = (a.patch as { spec: { resources: { requests: { storage: string } } } }).spec.resources.requests.storage;
   return {
+    pvc: a.target.name,
+    size,
     reason: "StorageResizeRefused",
     message: `PVC ${a.target.name} cannot grow: ${cause.message}; use a StorageClass with allowVolumeExpansion, or set spec.storage.size back`,
   };

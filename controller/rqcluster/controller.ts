@@ -31,6 +31,7 @@ import { reconcileCluster } from "./reconcile.js";
 import type { Children } from "./ports.js";
 import type { Writer } from "../runtime/writer.js";
 import { conflictsOf } from "./observe.js";
+import { GrowthRefusals } from "./growthRefusals.js";
 import { desiredMembers } from "./render/members.js";
 import type { ClusterView } from "./render/cluster.js";
 import type { Addressing } from "./render/pod.js";
@@ -62,6 +63,8 @@ export interface ClusterControllerOptions {
 }
 
 const CONTROLLER = "rqcluster";
+/** A PVC growth the API server refused is tried again after this long (a StorageClass may change). */
+const RETRY_REFUSED_GROWTH_MS = 10 * 60_000;
 /** How long a reconcile waits for the caches to show a Pod it just created or deleted. */
 const CACHE_CATCH_UP_MS = 10_000;
 
@@ -208,6 +211,8 @@ export class ClusterController {
           nodeFailureTimeoutMs: this.opts.nodeFailureTimeoutMs,
           conflicts: (c) => this.conflicts(c),
           awaitPodCache: (pod, seen) => this.awaitPodCache(namespace, pod, seen),
+          refusedGrowth: (ns) => this.refusals.current(ns),
+          recordRefusal: (ns, pvc, size, message) => this.refusals.record(ns, pvc, size, message),
           now: () => new Date(),
         },
         cluster,
@@ -231,6 +236,8 @@ export class ClusterController {
       this.metrics.time.observe({ controller: CONTROLLER }, (performance.now() - started) / 1000);
     }
   }
+
+  private readonly refusals = new GrowthRefusals(RETRY_REFUSED_GROWTH_MS);
 
   /** Kubernetes nodes that are unreachable now, and since when. */
   private unreachableNodes(): Map<string, number> {

@@ -2,8 +2,7 @@
 // merge patch that restores it. A steady cluster must cause zero writes, so the comparison
 // ignores what the API server adds (defaults, status, extra labels of others) and looks only at
 // the fields the operator sets.
-
-type Json = Record<string, unknown>;
+import type { Json } from "../runtime/writer.js";
 
 function isObject(v: unknown): v is Json {
   return typeof v === "object" && v !== null && !Array.isArray(v);

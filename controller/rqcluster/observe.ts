@@ -22,6 +22,7 @@ export interface ObserveDeps {
   nodeFailureTimeoutMs: number;
   /** Names of the cluster's would-be children that exist in the caches with another owner. */
   conflicts: string[];
+  refusedGrowth: ReadonlyMap<string, { size: string; message: string }>;
   /** Member ids of the cluster's last written status. */
   lastMembers: string[];
   now: number;
@@ -70,6 +71,7 @@ export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children
     conflicts: deps.conflicts,
     template: await podTemplate(deps.writer, c),
     lastMembers: deps.lastMembers,
+    refusedGrowth: deps.refusedGrowth,
     ...(auth
       ? {
           authHash: auth.state.hash,

@@ -8,7 +8,7 @@ import type { EventSink } from "../runtime/events.js";
 import { refOf, type Writer } from "../runtime/writer.js";
 import { applyPlan } from "./apply.js";
 import { observe } from "./observe.js";
-import { deriveFacts, plan, planFinalize } from "./plan/index.js";
+import { deriveFacts, plan, planFinalize, PROBLEMS } from "./plan/index.js";
 import type { Plan } from "./plan/types.js";
 import type { Children } from "./ports.js";
 import { clusterView } from "./render/cluster.js";
@@ -24,6 +24,9 @@ export interface ReconcileDeps {
   /** Children of this cluster's names that exist with another owner. */
   conflicts: (c: ReturnType<typeof clusterView>) => string[];
   awaitPodCache(name: string, seen: (pod: KubernetesObject | undefined) => boolean): Promise<void>;
+  /** Growth refusals remembered for this cluster's namespace (see Observed.refusedGrowth). */
+  refusedGrowth(namespace: string): ReadonlyMap<string, { size: string; message: string }>;
+  recordRefusal(namespace: string, pvc: string, size: string, message: string): void;
   now(): Date;
 }
 
@@ -52,6 +55,7 @@ export async function reconcileCluster(
       nodeFailureTimeoutMs: deps.nodeFailureTimeoutMs,
       conflicts: deps.conflicts(c),
       lastMembers: (cluster.status?.members ?? []).map((m) => m.id),
+      refusedGrowth: deps.refusedGrowth(c.namespace),
       now: deps.now().getTime(),
     },
     c,
@@ -98,7 +102,8 @@ export async function reconcileCluster(
     done.push(w.message);
     if (w.warning) deps.events.warning(w.reason, w.message);
   }
-  const problems: Problem[] = [...next.waits.filter((w) => w.reason === "NameConflict"), ...applied.problems];
+  for (const r of applied.refused) deps.recordRefusal(c.namespace, r.pvc, r.size, r.message);
+  const problems: Problem[] = [...next.waits.filter((w) => PROBLEMS.has(w.reason)), ...applied.refused];
   // The caches do not show children this step created yet, so a status now would be stale and
   // rewritten at once; their watch events bring the next reconcile, which writes it.
   if (applied.created === 0) {

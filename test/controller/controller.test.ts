@@ -271,8 +271,13 @@ describe("controller on the real control plane", function () {
       async () => (await get("pod", "demo-1"))!.metadata?.labels?.["rqlite.io/role"] === "voter",
       10_000,
     );
+    const minAvailable = (await get("pdb", "demo"))!.spec?.minAvailable;
     await cp.kubectlOk(["patch", "pdb", "demo", "-n", ns, "--type=merge", "-p", '{"spec":{"minAvailable":0}}']);
-    await eventually("PDB restored", async () => (await get("pdb", "demo"))!.spec?.minAvailable === 2, 10_000);
+    await eventually(
+      "PDB restored",
+      async () => (await get("pdb", "demo"))!.spec?.minAvailable === minAvailable,
+      10_000,
+    );
   });
 
   it("retries with backoff when a create conflicts, then converges", async () => {
@@ -324,6 +329,102 @@ describe("controller on the real control plane", function () {
     // pvc-protection holds the PVC until a controller-manager releases it; the delete was issued.
     const pvc = await get("pvc", "gone-0");
     assert.ok(!pvc || pvc.metadata?.deletionTimestamp, "Delete removes the PVC");
+  });
+
+  it("reports clashing child names as a condition instead of retrying a 409 forever", async () => {
+    // The webhook rejects such names; this suite has none, as a cluster whose webhook is bypassed.
+    const a = controllers[0]!;
+    await apply(cluster("nc-ro", { replicas: 1 }));
+    await eventually("nc-ro-0", () => get("pod", "nc-ro-0"));
+    await apply(cluster("nc", { replicas: 1, readReplicas: 1 }));
+    const st = await eventually("a NameConflict condition", async () => {
+      const s = await status("nc");
+      return s?.conditions?.some((c) => c.type === "Progressing" && c.reason === "NameConflict") ? s : undefined;
+    });
+    assert.match(st.conditions!.find((c) => c.reason === "NameConflict")!.message, /nc-ro-0/);
+    await eventually("nc-0 still created", () => get("pod", "nc-0"));
+    const errors = await a.counter("controller_runtime_reconcile_errors_total");
+    await sleep(3000);
+    assert.equal(await a.counter("controller_runtime_reconcile_errors_total"), errors, "no error loop");
+    assert.equal((await get("pod", "nc-ro-0"))!.metadata?.labels?.["rqlite.io/cluster"], "nc-ro", "untouched");
+    await cp.kubectlOk(["delete", "rqc", "nc", "nc-ro", "-n", ns, "--wait=true", "--timeout=30s"]);
+  });
+
+  it("keeps reconciling when the StorageClass refuses PVC growth, with a Warning and a condition", async () => {
+    await apply(cluster("grow", { replicas: 1 }));
+    await eventually("grow-0", () => get("pod", "grow-0"));
+    await markAllReady("grow");
+    await cp.kubectlOk(["patch", "rqc", "grow", "-n", ns, "--type=merge", "-p", '{"spec":{"storage":{"size":"2Gi"}}}']);
+    const st = await eventually("a StorageResizeRefused condition", async () => {
+      const s = await status("grow");
+      return s?.conditions?.some((c) => c.reason === "StorageResizeRefused") ? s : undefined;
+    });
+    assert.match(st.conditions!.find((c) => c.reason === "StorageResizeRefused")!.message, /PVC grow-0 cannot grow/);
+    const warnings = await cp.kubectlOk([
+      "get",
+      "events",
+      "-n",
+      ns,
+      "--field-selector",
+      "reason=StorageResizeRefused,type=Warning",
+      "-o",
+      "name",
+    ]);
+    assert.notEqual(warnings.trim(), "");
+    // The rest of the reconcile still runs: scaling up proceeds.
+    await cp.kubectlOk(["scale", "rqc", "grow", "-n", ns, "--replicas=2"]);
+    await eventually("grow-1 created despite the refused growth", () => get("pod", "grow-1"));
+  });
+
+  it("gives PVCs an owner reference only while reclaimPolicy is Delete", async () => {
+    const refs = async () => (await get("pvc", "grow-0"))!.metadata?.ownerReferences?.length ?? 0;
+    assert.equal(await refs(), 0, "Retain: nothing for the garbage collector or a foreground delete to act on");
+    const policy = (p: string) =>
+      cp.kubectlOk([
+        "patch",
+        "rqc",
+        "grow",
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        JSON.stringify({ spec: { storage: { reclaimPolicy: p } } }),
+      ]);
+    await policy("Delete");
+    await eventually("owner reference added", async () => (await refs()) === 1);
+    await policy("Retain");
+    await eventually("owner reference removed", async () => (await refs()) === 0);
+  });
+
+  it("clears a leader that no longer holds, drops has_leader to 0, and re-sends no unchanged status", async () => {
+    const a = controllers[0]!;
+    // No rqlited runs here: a leader in status is stale by construction.
+    await cp.kubectlOk([
+      "patch",
+      "rqc",
+      "grow",
+      "-n",
+      ns,
+      "--subresource=status",
+      "--type=merge",
+      "-p",
+      '{"status":{"leader":"grow-0"}}',
+    ]);
+    await eventually("the stale leader cleared", async () => (await status("grow"))?.leader === undefined);
+    assert.equal(await a.counter("rqlite_operator_cluster_has_leader", { namespace: ns, cluster: "grow" }), 0);
+    // It waits on rqlite (requeued every 2 s); waiting must not rewrite an unchanged status.
+    await cp.kubectlOk(["scale", "rqc", "grow", "-n", ns, "--replicas=1"]);
+    await eventually("a WaitingForLeader warning", async () =>
+      (
+        await cp.kubectlOk(["get", "events", "-n", ns, "--field-selector", "reason=WaitingForLeader", "-o", "name"])
+      ).includes("grow"),
+    );
+    await sleep(1500);
+    const patches = () => a.counter("rest_client_requests_total", { method: "PATCH" });
+    const before = await patches();
+    await sleep(5000);
+    assert.equal(await patches(), before, "no status re-sent while waiting");
+    await cp.kubectlOk(["delete", "rqc", "grow", "-n", ns, "--wait=true", "--timeout=30s"]);
   });
 
   it("runs two replicas of which only the Lease holder writes", async () => {

@@ -35,6 +35,16 @@ describe("lifecycle changes never break quorum or lose an acknowledged row", fun
 
   const kubectl = (args: string[]) => stack.cp.kubectlOk([...args, "-n", ns]);
   const cluster = () => readCluster(stack.cp, ns, CLUSTER);
+  /** The follower with the highest ordinal among the three voters, as the leader is now. */
+  const highestFollower = () =>
+    eventually("a follower", async () => {
+      const leader = (await cluster()).status.leader;
+      return leader
+        ? voters(3)
+            .filter((v) => v !== leader)
+            .pop()
+        : undefined;
+    });
   const patchSpec = (spec: object) =>
     kubectl(["patch", "rqc", CLUSTER, "--type=merge", "-p", JSON.stringify({ spec })]);
   const converged = (n: number, timeoutMs = 120_000) =>
@@ -252,14 +262,7 @@ describe("lifecycle changes never break quorum or lose an acknowledged row", fun
   });
 
   it("replaces a node lost with its Kubernetes node, once rqlite cannot reach it either", async () => {
-    const victim = await eventually("a follower", async () => {
-      const leader = (await cluster()).status.leader;
-      return leader
-        ? voters(3)
-            .filter((v) => v !== leader)
-            .pop()
-        : undefined;
-    });
+    const victim = await highestFollower();
     const node = `lost-${ns}`.slice(0, 63);
     const uidBefore = await podUid(victim);
     try {
@@ -291,14 +294,7 @@ describe("lifecycle changes never break quorum or lose an acknowledged row", fun
   });
 
   it("leaves a healthy rqlite node alone on a partitioned Kubernetes node, with a Warning", async () => {
-    const victim = await eventually("a follower", async () => {
-      const leader = (await cluster()).status.leader;
-      return leader
-        ? voters(3)
-            .filter((v) => v !== leader)
-            .pop()
-        : undefined;
-    });
+    const victim = await highestFollower();
     const node = `partitioned-${ns}`.slice(0, 63);
     const uidBefore = await podUid(victim);
     const holdMs = 3 * NODE_FAILURE_TIMEOUT_S * 1000 + RESYNC_S * 1000;

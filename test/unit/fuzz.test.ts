@@ -1,5 +1,6 @@
 // Randomized properties of defaulting and validation over a seeded mix of valid, edge and
 // garbage RqClusters. FUZZ_SEED reproduces a run; a failure names the seed and the sample.
+import { mulberry32 } from "./support/random.js";
 import { strict as assert } from "node:assert";
 import { applyDefaults } from "../../shared/defaults.js";
 import { formatFieldError, type FieldError, type ValidationResult } from "../../shared/field-errors.js";
@@ -9,17 +10,7 @@ import { validateCreate, validateUpdate } from "../../shared/validate.js";
 const SAMPLES = 6000;
 const SEED = Number(process.env.FUZZ_SEED ?? 20260501);
 
-/** mulberry32: small, fast and good enough to spread samples. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 class Gen {
   /** Set per sample, so that a good share of samples is wholly valid and the rest mixed. */

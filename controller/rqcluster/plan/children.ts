@@ -8,7 +8,7 @@ import type { Json } from "../../runtime/writer.js";
 import { driftPatch, isSubset } from "../drift.js";
 import { renderClientService, renderHeadlessService, renderPdb, renderPvc } from "../render/children.js";
 import { isTerminating, podName, roleOf, type Facts } from "./facts.js";
-import type { Action, ObjectRef, Observed } from "./types.js";
+import type { Action, ObjectRef, Observed, Wait } from "./types.js";
 
 export const PVC_TYPE = { apiVersion: "v1", kind: "PersistentVolumeClaim" };
 export const POD_TYPE = { apiVersion: "v1", kind: "Pod" };
@@ -90,12 +90,12 @@ export function planPvcs(o: Observed, f: Facts): Action[] {
       continue;
     }
     if (live.metadata?.deletionTimestamp) continue;
-    actions.push(...pvcDrift(desired, live));
+    actions.push(...pvcDrift(desired, live, o.refusedGrowth?.get(m.name)?.size));
   }
   return actions;
 }
 
-function pvcDrift(desired: V1PersistentVolumeClaim, live: V1PersistentVolumeClaim): Action[] {
+function pvcDrift(desired: V1PersistentVolumeClaim, live: V1PersistentVolumeClaim, refusedSize?: string): Action[] {
   const name = live.metadata!.name!;
   const meta = { labels: desired.metadata!.labels, ownerReferences: desired.metadata!.ownerReferences };
   const actions: Action[] = [];
@@ -112,7 +112,7 @@ function pvcDrift(desired: V1PersistentVolumeClaim, live: V1PersistentVolumeClai
   }
   const want = desired.spec!.resources!.requests!.storage!;
   const have = live.spec?.resources?.requests?.storage;
-  if (have !== undefined && isLarger(want, have)) {
+  if (have !== undefined && isLarger(want, have) && refusedSize !== want) {
     actions.push({
       type: "patch",
       target: refTo(PVC_TYPE, name),
@@ -182,4 +182,15 @@ export function planReleasedPvcs(o: Observed, f: Facts): Action[] {
       reason: "PVCDeleted",
       message: `deleted PVC ${pvc.metadata!.name} of removed node (storage.scaleDownPolicy=Delete)`,
     }));
+}
+
+/** Growth the API server refused for the size still asked for: reported, not retried. */
+export function refusedGrowthWaits(o: Observed, f: Facts): Wait[] {
+  return f.desired.flatMap((m) => {
+    const refused = o.refusedGrowth?.get(m.name);
+    const want = o.cluster.spec.storage.size;
+    return refused && String(want) === refused.size
+      ? [{ reason: "StorageResizeRefused", message: refused.message, warning: false }]
+      : [];
+  });
 }

@@ -3,7 +3,15 @@
 // configuration, moving leadership) at most one, by priority: a lost node, a stale Raft member,
 // a scale-down step, a rolling update step. Scale and roll never overlap (I5): the roll waits
 // while the Pods or the Raft configuration differ from the desired nodes.
-import { planAuthSecret, planPdb, planPodMetadata, planPvcs, planReleasedPvcs, planServices } from "./children.js";
+import {
+  planAuthSecret,
+  planPdb,
+  planPodMetadata,
+  planPvcs,
+  planReleasedPvcs,
+  planServices,
+  refusedGrowthWaits,
+} from "./children.js";
 import { deriveFacts, podName, type Facts } from "./facts.js";
 import { planLostNodes } from "./lostNodes.js";
 import { removeGhost, restartStranded, type Step } from "./raftRemoval.js";
@@ -16,6 +24,9 @@ export const RQLITE_POLL_MS = 2000;
 
 export { deriveFacts, needsDisruption } from "./facts.js";
 export { planFinalize } from "./finalize.js";
+
+/** Waits on a person, not on rqlite: shown in status, and woken by the person's edit. */
+export const PROBLEMS: ReadonlySet<string> = new Set(["NameConflict", "StorageResizeRefused"]);
 
 export function plan(o: Observed): Plan {
   const f = deriveFacts(o);
@@ -40,7 +51,7 @@ export function plan(o: Observed): Plan {
   const lost = planLostNodes(o, f);
   const scale = planScale(o, f);
   actions.push(...scale.creates);
-  waits.push(...lost.partitioned.flatMap(waitOf));
+  waits.push(...lost.partitioned.flatMap(waitOf), ...refusedGrowthWaits(o, f));
 
   const step =
     lost.step ??
@@ -57,7 +68,7 @@ export function plan(o: Observed): Plan {
     waits.push(step.wait);
   }
   // A name conflict waits on a person, who brings a watch event; the others wait on rqlite.
-  if (waits.some((w) => w.reason !== "NameConflict"))
+  if (waits.some((w) => !PROBLEMS.has(w.reason)))
     requeueAfterMs = Math.min(requeueAfterMs ?? RQLITE_POLL_MS, RQLITE_POLL_MS);
   return { actions, waits, ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}) };
 }

@@ -62,6 +62,11 @@ export interface Observed {
    * be due (see needsDisruption), so a steady cluster costs no extra calls.
    */
   synced: ReadonlySet<string>;
+  /**
+   * PVC name -> the size the API server refused to grow it to, and its message, remembered for
+   * a while so that a refused growth is neither retried nor forgotten on every reconcile.
+   */
+  refusedGrowth?: ReadonlyMap<string, { size: string; message: string }>;
   /** Kubernetes node name -> epoch ms since it has been unreachable (Ready Unknown). */
   unreachableSince: ReadonlyMap<string, number>;
   nodeFailureTimeoutMs: number;

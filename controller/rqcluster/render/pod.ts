@@ -1,3 +1,4 @@
+import type { Json } from "../../runtime/writer.js";
 import { createHash } from "node:crypto";
 import type {
   V1Affinity,
@@ -206,8 +207,6 @@ function basePod(c: ClusterView, inputs: PodInputs): V1Pod {
     },
   };
 }
-
-type Json = Record<string, unknown>;
 
 /**
  * Applies the user's template (see template.ts), then puts back what the operator owns:

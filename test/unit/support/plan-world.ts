@@ -32,18 +32,7 @@ import {
 } from "../../../controller/rqcluster/render/pod.js";
 import type { Action, Observed, Plan, RaftView } from "../../../controller/rqcluster/plan/types.js";
 import type { Json } from "../../../controller/runtime/writer.js";
-
-/** mulberry32: tiny, fast, and the same sequence on every machine. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from "./random.js";
 
 /** Each run gets its own seed, so one failing run replays alone (PLAN_MODEL_RUN). */
 export function runSeed(base: number, run: number): number {
