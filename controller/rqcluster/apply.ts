@@ -49,7 +49,8 @@ export async function applyPlan(deps: ApplyDeps, actions: Action[]): Promise<App
     }
     if (a.type === "create") out.created++;
     out.done.push(a.message);
-    deps.events.normal(a.reason, a.message);
+    if (a.warning) deps.events.warning(a.reason, a.message);
+    else deps.events.normal(a.reason, a.message);
   }
   return out;
 }

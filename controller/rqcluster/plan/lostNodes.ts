@@ -63,6 +63,7 @@ export function planLostNodes(o: Observed, f: Facts): LostNodes {
         type: "deletePod",
         name,
         force: true,
+        warning: true,
         reason: "NodeLost",
         message: `replacing ${name}: ${why}; force-deleted its Pod`,
       },

@@ -84,6 +84,8 @@ interface Described {
   /** Event reason and message: `kubectl describe rqc` tells the story. */
   reason: string;
   message: string;
+  /** Sent as a Warning Event: something went wrong that the action answers (a lost node). */
+  warning?: boolean;
 }
 
 export type Action = Described &
