@@ -30,7 +30,17 @@ export interface Facts {
   raftVoters: RaftMember[] | undefined;
 }
 
+/** Facts depend on nothing in an observation that changes after it is made (not `synced`). */
+const memo = new WeakMap<Observed, Facts>();
+
+/** Rendering every desired Pod is most of a plan's cost: observe, plan and status share one. */
 export function deriveFacts(o: Observed): Facts {
+  let f = memo.get(o);
+  if (!f) memo.set(o, (f = computeFacts(o)));
+  return f;
+}
+
+function computeFacts(o: Observed): Facts {
   const c = o.cluster;
   const pods = new Map(o.pods.map((p) => [podName(p), p]));
   const fromPods = o.pods
