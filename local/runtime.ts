@@ -5,6 +5,8 @@
 // outlives the Pod, as a volume does. The one difference from a cluster: peers are named by
 // loopback address (controller flag --addressing=loopback) instead of cluster DNS.
 import { mkdir, rm, writeFile } from "node:fs/promises";
+import { get as httpGet, type IncomingMessage } from "node:http";
+import { get as httpsGet } from "node:https";
 import { join } from "node:path";
 import type { V1Container, V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
 import { loopbackAddress } from "../shared/loopback-address.js";
@@ -273,11 +275,8 @@ export class LocalRuntime {
   }
 
   private async probe(node: Node, container: V1Container): Promise<void> {
-    const path = container.readinessProbe?.httpGet?.path ?? "/readyz";
-    const ready = await fetch(`http://${node.address}:4001${path}`, { signal: AbortSignal.timeout(2000) }).then(
-      (r) => r.ok,
-      () => false,
-    );
+    const probe = container.readinessProbe?.httpGet;
+    const ready = await probeOk(probe?.scheme === "HTTPS", node.address, probe?.path ?? "/readyz");
     if (ready === node.ready || node.stopping) return;
     node.ready = ready;
     await this.patchStatus(node, container).catch((err: Error) => this.log(`status of ${node.key}: ${err.message}`));
@@ -353,4 +352,28 @@ export class LocalRuntime {
     if (node.proc) await this.procs.stopOne(node.proc);
     this.log(`stopped rqlited of Pod ${key}`);
   }
+}
+
+/**
+ * One readiness probe as the kubelet sends it: the probe's scheme (rqlited serves only HTTPS once
+ * it has -http-cert), and for HTTPS no certificate check, as the kubelet does not verify either.
+ * Success is a status from 200 to 399.
+ */
+function probeOk(https: boolean, address: string, path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const url = `${https ? "https" : "http"}://${address}:4001${path}`;
+    const done = (ok: boolean) => {
+      req.destroy();
+      resolve(ok);
+    };
+    const onResponse = (res: IncomingMessage) => {
+      res.resume();
+      done((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 400);
+    };
+    const req = https
+      ? httpsGet(url, { agent: false, rejectUnauthorized: false, timeout: 2000 }, onResponse)
+      : httpGet(url, { agent: false, timeout: 2000 }, onResponse);
+    req.on("timeout", () => done(false));
+    req.on("error", () => resolve(false));
+  });
 }

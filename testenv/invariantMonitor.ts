@@ -2,10 +2,8 @@
 // rqlite's membership as the leader reports it, and judges each sample with the safety
 // invariants (invariants.ts). Tests the transitions, not only the end state.
 import type { V1Pod, V1PodList } from "@kubernetes/client-node";
-import { RqliteClient } from "../controller/rqlite/client.js";
 import type { KubeClient } from "../controller/runtime/kubeClient.js";
-import { loopbackAddress } from "../shared/loopback-address.js";
-import { API_VERSION, HTTP_PORT, LABEL_CLUSTER, PLURAL } from "../shared/names.js";
+import { API_VERSION, LABEL_CLUSTER, PLURAL } from "../shared/names.js";
 import {
   InvariantChecker,
   type PodState,
@@ -14,6 +12,7 @@ import {
   type Snapshot,
   type Violation,
 } from "./invariants.js";
+import { NodeAccess } from "./nodeAccess.js";
 
 export interface MonitorOptions {
   /** An admin client: the monitor sees what the API server holds, not what a cache holds. */
@@ -23,6 +22,8 @@ export interface MonitorOptions {
   /** Voters the test itself takes down at most at once (see CheckerOptions.allowance). */
   allowance?: number;
   intervalMs?: number;
+  /** How to reach the nodes (HTTPS CA, credentials); plain HTTP without credentials by default. */
+  access?: NodeAccess;
 }
 
 export interface MonitorReport {
@@ -63,8 +64,10 @@ export async function startInvariantMonitor(opts: MonitorOptions): Promise<Invar
   const interval = opts.intervalMs ?? 100;
   const checker = new InvariantChecker({ cluster, allowance: opts.allowance ?? 0 });
   const started = Date.now();
-  const node = (pod: string) =>
-    new RqliteClient(`http://${loopbackAddress(namespace, pod)}:${HTTP_PORT}`, { nodeId: pod });
+  // Each node's scheme follows its latest Pod (learnt every sample): mid-roll of tls.http some
+  // nodes serve HTTPS and others HTTP.
+  const access = opts.access ?? new NodeAccess(namespace);
+  const node = (pod: string) => access.client(pod);
   let leaderHint: string | undefined;
   let lastMembers: string[] = [];
   const faulted = new Set<string>();
@@ -124,6 +127,7 @@ export async function startInvariantMonitor(opts: MonitorOptions): Promise<Invar
         })
         .catch(() => undefined),
     ]);
+    if (list) access.learn(list.items);
     const pods = list?.items.map(podState);
     const candidates = [...new Set([...(pods ?? []).map((p) => p.name), ...lastMembers])];
     const answers = async (pod: string) =>

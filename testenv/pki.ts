@@ -79,12 +79,8 @@ export async function issueCert(
   return { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
 }
 
-/**
- * Everything kube-apiserver needs, as envtest generates it: one CA, a serving cert for
- * 127.0.0.1/localhost, an admin client cert in system:masters, and a service-account key pair.
- * Short-lived (2 days): these never leave a test run.
- */
-export async function generatePki(dir: string): Promise<Pki> {
+/** A CA in dir (ca.crt, ca.key) for issueCert; short-lived (2 days), for test runs only. */
+export async function generateCa(dir: string, subject = "/CN=rqlite-operator-test-ca"): Promise<string> {
   await openssl(dir, [
     "req",
     "-x509",
@@ -100,12 +96,22 @@ export async function generatePki(dir: string): Promise<Pki> {
     "-days",
     "2",
     "-subj",
-    "/CN=rqlite-operator-test-ca",
+    subject,
     "-addext",
     "basicConstraints=critical,CA:TRUE",
     "-addext",
     "keyUsage=critical,keyCertSign,cRLSign",
   ]);
+  return join(dir, "ca.crt");
+}
+
+/**
+ * Everything kube-apiserver needs, as envtest generates it: one CA, a serving cert for
+ * 127.0.0.1/localhost, an admin client cert in system:masters, and a service-account key pair.
+ * Short-lived (2 days): these never leave a test run.
+ */
+export async function generatePki(dir: string): Promise<Pki> {
+  await generateCa(dir);
   const serving = await issueCert(
     dir,
     "apiserver",

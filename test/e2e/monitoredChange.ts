@@ -9,6 +9,7 @@ import {
   type InvariantMonitor,
   type MonitorReport,
 } from "../../testenv/invariantMonitor.js";
+import type { NodeAccess } from "../../testenv/nodeAccess.js";
 import { assertRowsOnEveryNode, startAckedWriter, type AckedRow } from "./rows.js";
 
 export interface MonitoredChangeOptions {
@@ -25,6 +26,8 @@ export interface MonitoredChangeOptions {
   podsAfter: () => Promise<string[]> | string[];
   /** Where the scenario's figures are collected for the suite's summary. */
   figures: Record<string, string>;
+  /** How the monitor and the writer reach the nodes (HTTPS CA, credentials); plain HTTP by default. */
+  access?: NodeAccess;
 }
 
 export async function monitoredChange(
@@ -36,12 +39,14 @@ export async function monitoredChange(
     namespace: opts.namespace,
     cluster: opts.cluster,
     allowance: opts.allowance ?? 0,
+    ...(opts.access ? { access: opts.access } : {}),
   });
   const writer = startAckedWriter({
     client: opts.client,
     namespace: opts.namespace,
     cluster: opts.cluster,
     prefix: opts.name.replace(/\W+/g, "-"),
+    ...(opts.access ? { access: opts.access } : {}),
   });
   const started = Date.now();
   let changeError: unknown;
@@ -71,7 +76,9 @@ export async function monitoredChange(
     );
   if (!changeError) {
     try {
-      await assertRowsOnEveryNode(opts.namespace, await opts.podsAfter(), opts.acked);
+      // The Pods as they run now say how to reach each node (a change may have switched schemes).
+      await opts.access?.refresh(opts.client, opts.cluster);
+      await assertRowsOnEveryNode(opts.namespace, await opts.podsAfter(), opts.acked, opts.access);
     } catch (err) {
       problems.push((err as Error).message);
     }

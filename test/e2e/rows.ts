@@ -1,12 +1,11 @@
 // Acknowledged rows: a writer inserts during a change and keeps only the inserts rqlite
 // acknowledged; afterwards every node must hold every one of them, read from that node itself.
 import { strict as assert } from "node:assert";
-import type { V1PodList } from "@kubernetes/client-node";
 import { RqliteClient } from "../../controller/rqlite/client.js";
 import type { KubeClient } from "../../controller/runtime/kubeClient.js";
 import { loopbackAddress } from "../../shared/loopback-address.js";
-import { LABEL_CLUSTER } from "../../shared/names.js";
 import { eventually } from "../../testenv/eventually.js";
+import { NodeAccess } from "../../testenv/nodeAccess.js";
 
 export const ROWS_TABLE = "acked";
 
@@ -35,8 +34,11 @@ const PAUSE_MS = 50;
 export const rqliteNode = (namespace: string, pod: string, timeoutMs = 5000) =>
   new RqliteClient(`http://${loopbackAddress(namespace, pod)}:4001`, { nodeId: pod, timeoutMs });
 
-export async function createRowsTable(namespace: string, pod: string): Promise<void> {
-  await rqliteNode(namespace, pod).execute([`CREATE TABLE IF NOT EXISTS ${ROWS_TABLE} (v TEXT PRIMARY KEY)`]);
+/** `access` says how to reach the nodes (HTTPS, credentials); plain HTTP by default, here and below. */
+export async function createRowsTable(namespace: string, pod: string, access?: NodeAccess): Promise<void> {
+  await (access?.client(pod) ?? rqliteNode(namespace, pod)).execute([
+    `CREATE TABLE IF NOT EXISTS ${ROWS_TABLE} (v TEXT PRIMARY KEY)`,
+  ]);
 }
 
 /**
@@ -49,20 +51,18 @@ export function startAckedWriter(opts: {
   namespace: string;
   cluster: string;
   prefix: string;
+  access?: NodeAccess;
 }): AckedWriter {
+  const access = opts.access ?? new NodeAccess(opts.namespace);
   const result: WriterResult = { acked: [], attempts: 0, failures: 0 };
   let stopped = false;
   let ready: string[] = [];
   let refreshedAt = 0;
   let turn = 0;
   const refresh = async () => {
-    const list = await opts.client.request<V1PodList>({
-      method: "GET",
-      path: `/api/v1/namespaces/${opts.namespace}/pods`,
-      query: { labelSelector: `${LABEL_CLUSTER}=${opts.cluster}` },
-      timeoutMs: 2000,
-    });
-    ready = list.items
+    // Learning each Pod's scheme as it refreshes the Ready ones (see NodeAccess).
+    const items = await access.refresh(opts.client, opts.cluster);
+    ready = items
       .filter(
         (p) =>
           !p.metadata?.deletionTimestamp &&
@@ -80,9 +80,7 @@ export function startAckedWriter(opts: {
       if (pod) {
         const value = `${opts.prefix}-${result.attempts++}`;
         try {
-          await rqliteNode(opts.namespace, pod, WRITE_TIMEOUT_MS).execute([
-            [`INSERT INTO ${ROWS_TABLE}(v) VALUES(?)`, value],
-          ]);
+          await access.client(pod, WRITE_TIMEOUT_MS).execute([[`INSERT INTO ${ROWS_TABLE}(v) VALUES(?)`, value]]);
           result.acked.push({ value, via: pod });
         } catch (err) {
           result.failures++;
@@ -110,13 +108,19 @@ export function startAckedWriter(opts: {
  * node is read once it holds the marker. The log is applied in order, so a row missing then is
  * lost on that node, not late.
  */
-export async function assertRowsOnEveryNode(namespace: string, pods: string[], acked: AckedRow[]): Promise<void> {
+export async function assertRowsOnEveryNode(
+  namespace: string,
+  pods: string[],
+  acked: AckedRow[],
+  access?: NodeAccess,
+): Promise<void> {
+  const nodeOf = (pod: string) => access?.client(pod) ?? rqliteNode(namespace, pod);
   const marker = `marker-${Date.now()}`;
   await eventually(
     "a marker row written after the acknowledged ones",
     async () => {
       for (const pod of pods) {
-        const ok = await rqliteNode(namespace, pod)
+        const ok = await nodeOf(pod)
           .execute([[`INSERT INTO ${ROWS_TABLE}(v) VALUES(?)`, marker]])
           .then(
             () => true,
@@ -131,7 +135,7 @@ export async function assertRowsOnEveryNode(namespace: string, pods: string[], a
   );
   const missing: string[] = [];
   for (const pod of pods) {
-    const node = rqliteNode(namespace, pod);
+    const node = nodeOf(pod);
     await eventually(
       `${pod} to pass /readyz?sync`,
       async () => (await node.readyz({ sync: true, timeoutMs: 5000 })).ready,
