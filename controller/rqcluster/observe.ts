@@ -3,7 +3,8 @@
 // now (its Pod's arguments: HTTPS or not, -auth or not), not the way the spec asks for, so that
 // turning TLS or auth on or off never locks the operator out of nodes that have not rolled yet.
 import type { KubernetesObject, V1Pod } from "@kubernetes/client-node";
-import { DEFAULT_POD_TEMPLATE_KEY, HTTP_PORT, operatorAuthSecretName, RQLITE_CONTAINER } from "../../shared/names.js";
+import { DEFAULT_POD_TEMPLATE_KEY, HTTP_PORT, operatorAuthSecretName } from "../../shared/names.js";
+import { httpTlsSecretOf, nodeAccess, runsWithAuth } from "./access.js";
 import type { Json, Writer } from "../runtime/writer.js";
 import { canTransferLeadership, clusterRqlite, type ClusterRqlite, type NodeAccess } from "../rqlite/adapter.js";
 import { authSecretCurrent, keptCredentials, planAuth } from "./auth.js";
@@ -39,26 +40,15 @@ export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children
   const credentials = auth?.state.credentials ?? kept;
   const cas = await httpCas(deps.writer, c, owned.pods);
   const pods = new Map(owned.pods.map((p) => [p.metadata!.name!, p]));
-  const accessOf = (nodeId: string): NodeAccess => {
-    const pod = pods.get(nodeId);
-    const args = rqliteArgs(pod);
-    const https = pod ? args.some((a) => a.startsWith("-http-cert=")) : Boolean(c.spec.tls?.http?.secretName);
-    const usesAuth = pod ? args.some((a) => a.startsWith("-auth=")) : Boolean(c.spec.auth?.secretName);
-    const ca = https ? cas.get(httpTlsSecret(pod) ?? c.spec.tls?.http?.secretName ?? "") : undefined;
-    return {
-      address: `${nodeAddress(c, nodeId, deps.addressing)}:${HTTP_PORT}`,
-      https,
-      ...(ca ? { ca } : {}),
-      ...(usesAuth && credentials ? { credentials } : {}),
-    };
-  };
+  const accessOf = (nodeId: string): NodeAccess =>
+    nodeAccess(c, pods.get(nodeId), `${nodeAddress(c, nodeId, deps.addressing)}:${HTTP_PORT}`, cas, credentials);
   const rqlite = clusterRqlite(accessOf);
   // Only Pods that run (have an address) can answer; asking the others would only time out.
   const running = owned.pods
     .filter((p) => p.status?.podIP && !p.metadata?.deletionTimestamp)
     .sort((a, b) => Number(isPodReady(b)) - Number(isPodReady(a)))
     .map((p) => p.metadata!.name!);
-  const { view, problem } =
+  const { view, problem, leaderHint } =
     running.length > 0 ? await rqlite.leaderView(running) : { problem: "no rqlite node runs yet" };
 
   const observed: Observed = {
@@ -84,7 +74,7 @@ export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children
       : {}),
     ...(view
       ? { raft: { leader: view.leader, members: view.members, canTransfer: canTransferLeadership(view.leaderVersion) } }
-      : { rqliteProblem: problem }),
+      : { rqliteProblem: problem, ...(leaderHint ? { leaderHint } : {}) }),
     synced: new Set(),
     unreachableSince: deps.unreachableSince,
     nodeFailureTimeoutMs: deps.nodeFailureTimeoutMs,
@@ -97,23 +87,16 @@ export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children
   return { observed, rqlite };
 }
 
-const rqliteArgs = (pod: V1Pod | undefined): string[] =>
-  pod?.spec?.containers.find((ct) => ct.name === RQLITE_CONTAINER)?.args ?? [];
-
-/** The Secret a Pod mounts for rqlite's HTTPS certificate, as rendered (volume tls-http). */
-const httpTlsSecret = (pod: V1Pod | undefined): string | undefined =>
-  pod?.spec?.volumes?.find((v) => v.name === "tls-http")?.secret?.secretName;
-
 /** Nodes may still run with -auth after auth was turned off: the operator keeps its user until they roll. */
 async function runningAuth(writer: Writer, c: ClusterView, pods: V1Pod[]) {
-  if (!pods.some((p) => rqliteArgs(p).some((a) => a.startsWith("-auth=")))) return undefined;
+  if (!pods.some(runsWithAuth)) return undefined;
   return keptCredentials(await writer.readSecret(c.namespace, operatorAuthSecretName(c.name)));
 }
 
 /** ca.crt of every tls.http Secret in use: the spec's and those the running Pods mount. */
 async function httpCas(writer: Writer, c: ClusterView, pods: V1Pod[]): Promise<Map<string, string>> {
   const names = new Set(
-    [c.spec.tls?.http?.secretName, ...pods.map(httpTlsSecret)].filter((n): n is string => Boolean(n)),
+    [c.spec.tls?.http?.secretName, ...pods.map(httpTlsSecretOf)].filter((n): n is string => Boolean(n)),
   );
   const out = new Map<string, string>();
   for (const name of names) {

@@ -24,7 +24,7 @@ const CALL_TIMEOUT_MS = 3000;
 
 export interface ClusterRqlite {
   /** Asks the given nodes in order until one names a leader, then asks the leader itself. */
-  leaderView(nodeIds: string[]): Promise<{ view?: LeaderView; problem?: string }>;
+  leaderView(nodeIds: string[]): Promise<{ view?: LeaderView; problem?: string; leaderHint?: string }>;
   /** The nodes among `nodeIds` that pass `/readyz?sync`. */
   synced(nodeIds: string[]): Promise<Set<string>>;
   removeNode(leaderId: string, nodeId: string): Promise<void>;
@@ -69,7 +69,12 @@ export function clusterRqlite(accessOf: (nodeId: string) => NodeAccess): Cluster
           if (self) return { view: toView(fromLeader, self) };
           return { problem: `${id} names ${leader.id} as leader, but ${leader.id} no longer leads` };
         } catch (err) {
-          return { problem: `${id} names ${leader.id} as leader, which does not answer: ${describe(err)}` };
+          // The follower's word is no membership to decide removals on, but it still tells who
+          // leads, so a roll can keep the leader for last.
+          return {
+            problem: `${id} names ${leader.id} as leader, which does not answer: ${describe(err)}`,
+            leaderHint: leader.id,
+          };
         }
       }
       return { problem: problems.length > 0 ? problems.join("; ") : "no rqlite node runs yet" };

@@ -9,6 +9,7 @@ import { desiredMembers } from "../../controller/rqcluster/render/members.js";
 import { renderPod } from "../../controller/rqcluster/render/pod.js";
 import { renderPvc } from "../../controller/rqcluster/render/children.js";
 import { statusPatch } from "../../controller/rqcluster/status.js";
+import { nodeAccess } from "../../controller/rqcluster/access.js";
 import type { RqClusterSpec } from "../../shared/index.js";
 import { loopbackAddress } from "../../shared/loopback-address.js";
 
@@ -235,5 +236,41 @@ describe("status patch", () => {
     const before = { phase: "Running" as const, leader: "db-0", currentImage: "x" };
     assert.deepEqual(statusPatch(before, { phase: "Running" }), { phase: "Running", leader: null, currentImage: null });
     assert.equal(statusPatch(before, { ...before }), undefined);
+  });
+});
+
+describe("plan: reaching nodes through TLS and auth transitions", () => {
+  const o = observed({});
+  const pod = o.pods[0]!;
+  const rqlite = pod.spec!.containers[0]!;
+  const creds = { username: "rqlite-operator", password: "p" };
+  const cas = new Map([["web-tls", "CA"]]);
+  const withArgs = (args: string[], volumes = pod.spec!.volumes) => ({
+    ...pod,
+    spec: { ...pod.spec!, volumes, containers: [{ ...rqlite, args: [...(rqlite.args ?? []), ...args] }] },
+  });
+
+  it("speaks to each node the way its Pod runs now, not the way the spec asks", () => {
+    const plain = nodeAccess(o.cluster, pod, "a:4001", cas, creds);
+    assert.deepEqual(plain, { address: "a:4001", https: false }, "spec or not, a plain Pod gets plain HTTP");
+    const tls = withArgs(["-http-cert=/x", "-auth=/y"], [{ name: "tls-http", secret: { secretName: "web-tls" } }]);
+    assert.deepEqual(nodeAccess(o.cluster, tls, "a:4001", cas, creds), {
+      address: "a:4001",
+      https: true,
+      ca: "CA",
+      credentials: creds,
+    });
+  });
+
+  it("falls back to the spec for a node that has no Pod", () => {
+    const spec = { ...NEW, tls: { http: { secretName: "web-tls" } } };
+    const c = observed({ spec }).cluster;
+    assert.equal(nodeAccess(c, undefined, "a:4001", cas, undefined).https, true);
+  });
+
+  it("keeps the leader for last by a follower's word when the leader's view cannot be read", () => {
+    const w = observed({ spec: NEW, podSpec: OLD, noRaft: true });
+    w.leaderHint = "db-2";
+    assert.deepEqual(decisions(plan(w).actions), ["delete db-1"]);
   });
 });

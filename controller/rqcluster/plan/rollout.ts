@@ -12,7 +12,7 @@ export function planRollout(o: Observed, f: Facts): Step | undefined {
   if (o.cluster.spec.updateStrategy.type !== "RollingUpdate" || f.outdated.length === 0) return undefined;
   const unsettled = settledExcept(o, f);
   if (unsettled) return wait("WaitingToRoll", `rolling update waits: ${unsettled}`);
-  const leader = o.raft?.leader;
+  const leader = o.raft?.leader ?? o.leaderHint;
   const order = (p: V1Pod) =>
     (roleOf(p) === "voter" ? 1000 : 0) + (podName(p) === leader ? 10_000 : 0) - ordinalOf(o, podName(p));
   const next = [...f.outdated].sort((a, b) => order(a) - order(b))[0]!;
@@ -38,9 +38,11 @@ export function planRollout(o: Observed, f: Facts): Step | undefined {
   const how =
     name !== leader
       ? ""
-      : o.raft?.canTransfer
-        ? "; no other voter could take over leadership, so it steps down as it stops"
-        : "; its rqlite version cannot hand leadership over, so it steps down as it stops";
+      : !o.raft
+        ? "; the leader's membership cannot be read, so it steps down as it stops"
+        : o.raft.canTransfer
+          ? "; no other voter could take over leadership, so it steps down as it stops"
+          : "; its rqlite version cannot hand leadership over, so it steps down as it stops";
   return {
     action: {
       type: "deletePod",

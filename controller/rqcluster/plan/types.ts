@@ -58,6 +58,11 @@ export interface Observed {
   raft?: RaftView;
   rqliteProblem?: string;
   /**
+   * With no leader's view, the leader a follower named. Only orders a roll (leader last); never
+   * a ground for changing the Raft configuration.
+   */
+  leaderHint?: string;
+  /**
    * Nodes that passed `/readyz?sync` in this reconcile. Asked only while a disruptive step may
    * be due (see needsDisruption), so a steady cluster costs no extra calls.
    */

@@ -29,6 +29,8 @@ const AUTH_DIR = "/rqlite/auth";
 const HTTP_TLS_DIR = "/rqlite/tls/http";
 const NODE_TLS_DIR = "/rqlite/tls/node";
 
+/** The volume rqlite's HTTPS certificate is mounted from; the operator reads its Secret too. */
+export const HTTP_TLS_VOLUME = "tls-http";
 export const SPEC_HASH_ANNOTATION = "rqlite.io/spec-hash";
 export const BOOTSTRAP_EXPECT_ANNOTATION = "rqlite.io/bootstrap-expect";
 export const AUTH_HASH_ANNOTATION = "rqlite.io/auth-hash";
@@ -117,7 +119,7 @@ function antiAffinity(c: ClusterView): V1Affinity | undefined {
 function secretVolumes(c: ClusterView): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
   const wanted: Array<[string, string | undefined, string]> = [
     ["auth", c.spec.auth?.secretName ? operatorAuthSecretName(c.name) : undefined, AUTH_DIR],
-    ["tls-http", c.spec.tls?.http?.secretName, HTTP_TLS_DIR],
+    [HTTP_TLS_VOLUME, c.spec.tls?.http?.secretName, HTTP_TLS_DIR],
     ["tls-node", c.spec.tls?.node?.secretName, NODE_TLS_DIR],
   ];
   const present = wanted.filter((w): w is [string, string, string] => Boolean(w[1]));

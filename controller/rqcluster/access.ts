@@ -1,0 +1,42 @@
+// How the operator reaches one rqlite node: the way that node runs NOW (its Pod's arguments:
+// HTTPS or not, -auth or not), not the way the spec asks for. Turning tls.http or auth on or
+// off rolls the Pods one at a time; until a node has rolled it still speaks the old way, and
+// the operator must keep reaching it to see the leader and to roll the rest safely.
+import type { V1Pod } from "@kubernetes/client-node";
+import { RQLITE_CONTAINER } from "../../shared/names.js";
+import type { NodeAccess } from "../rqlite/adapter.js";
+import type { Credentials } from "./auth.js";
+import type { ClusterView } from "./render/cluster.js";
+import { HTTP_TLS_VOLUME } from "./render/pod.js";
+
+export const rqliteArgs = (pod: V1Pod | undefined): string[] =>
+  pod?.spec?.containers.find((ct) => ct.name === RQLITE_CONTAINER)?.args ?? [];
+
+/** The Secret a Pod mounts for rqlite's HTTPS certificate. */
+export const httpTlsSecretOf = (pod: V1Pod | undefined): string | undefined =>
+  pod?.spec?.volumes?.find((v) => v.name === HTTP_TLS_VOLUME)?.secret?.secretName;
+
+export const runsWithAuth = (pod: V1Pod | undefined): boolean => rqliteArgs(pod).some((a) => a.startsWith("-auth="));
+
+/**
+ * `pod` is the node's live Pod (undefined for a node without one: the spec decides). `cas` maps
+ * tls.http Secret names to their ca.crt; `credentials` are the operator's, when it has any.
+ */
+export function nodeAccess(
+  c: ClusterView,
+  pod: V1Pod | undefined,
+  address: string,
+  cas: ReadonlyMap<string, string>,
+  credentials: Credentials | undefined,
+): NodeAccess {
+  const args = rqliteArgs(pod);
+  const https = pod ? args.some((a) => a.startsWith("-http-cert=")) : Boolean(c.spec.tls?.http?.secretName);
+  const usesAuth = pod ? runsWithAuth(pod) : Boolean(c.spec.auth?.secretName);
+  const ca = https ? cas.get(httpTlsSecretOf(pod) ?? c.spec.tls?.http?.secretName ?? "") : undefined;
+  return {
+    address,
+    https,
+    ...(ca ? { ca } : {}),
+    ...(usesAuth && credentials ? { credentials } : {}),
+  };
+}
