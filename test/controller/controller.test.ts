@@ -13,7 +13,7 @@ import type {
 } from "@kubernetes/client-node";
 import type { RqCluster } from "../../shared/index.js";
 import type { ControlPlane } from "../../testenv/controlplane.js";
-import { startController, type ControllerProcess } from "../../testenv/controller.js";
+import { FAST_LEASE_ARGS, startController, type ControllerProcess } from "../../testenv/controller.js";
 import { installCRDs } from "../../testenv/crds.js";
 import { eventually as eventuallyWithin } from "../../testenv/eventually.js";
 import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js";
@@ -23,13 +23,7 @@ const eventually = <T>(what: string, check: () => Promise<T | undefined | false>
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const OPERATOR_NS = "rqlite-operator-system";
-const FAST_LEASE = [
-  "--leader-elect",
-  `--leader-election-namespace=${OPERATOR_NS}`,
-  "--lease-duration=4",
-  "--renew-deadline=3",
-  "--retry-period=1",
-];
+const FAST_LEASE = ["--leader-elect", `--leader-election-namespace=${OPERATOR_NS}`, ...FAST_LEASE_ARGS];
 const WRITES = ["POST", "PATCH", "DELETE"];
 
 /** What `kubectl get <kind>` returns, by the short names these tests use. */

@@ -1,6 +1,7 @@
 // End to end on the local runtime: the real controller (two replicas) drives real rqlited
 // processes through the real API server, as a user drives it with kubectl. The changes that can
 // break quorum are in safety.test.ts, each under the invariant monitor.
+import { FAST_LEASE_ARGS } from "../../testenv/controller.js";
 import { strict as assert } from "node:assert";
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
@@ -22,13 +23,7 @@ const eventually = <T>(what: string, check: () => Promise<T | undefined | false>
   eventuallyWithin(what, check, timeoutMs, { intervalMs: 250 });
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
-const FAST_LEASE = [
-  "--lease-duration=4",
-  "--renew-deadline=3",
-  "--retry-period=1",
-  "--node-failure-timeout=2",
-  "--resync-period=3",
-];
+const FAST_LEASE = [...FAST_LEASE_ARGS, "--node-failure-timeout=2", "--resync-period=3"];
 const OPERATOR_SA = "system:serviceaccount:rqlite-operator-system:rqlite-operator-controller";
 const NEW = "rqlite/rqlite:8.43.4";
 const DEMO = ["demo-0", "demo-1", "demo-2"];

@@ -1,6 +1,7 @@
 // The lifecycle changes that can break quorum, each watched by the invariant monitor (at most one
 // voter down, no removal below quorum, no Pod deleted while still a member) with a writer
 // inserting rows throughout; afterwards every node holds every acknowledged row.
+import { FAST_LEASE_ARGS } from "../../testenv/controller.js";
 import { strict as assert } from "node:assert";
 import type { V1Pod, V1PodList } from "@kubernetes/client-node";
 import { Registry } from "prom-client";
@@ -93,9 +94,7 @@ describe("lifecycle changes never break quorum or lose an acknowledged row", fun
       controlPlane: cp,
       namespaces: [ns],
       controllerArgs: [
-        "--lease-duration=4",
-        "--renew-deadline=3",
-        "--retry-period=1",
+        ...FAST_LEASE_ARGS,
         `--node-failure-timeout=${NODE_FAILURE_TIMEOUT_S}`,
         `--resync-period=${RESYNC_S}`,
         `--leader-election-id=rqlite-operator-${ns}`,

@@ -3,6 +3,7 @@
 // monitor watches the roll and a writer inserts rows; afterwards every node holds every
 // acknowledged row. Mid-roll some nodes serve HTTPS and others HTTP, or run with -auth and
 // others without: the operator, the monitor and the writer reach each node as its Pod runs now.
+import { FAST_LEASE_ARGS } from "../../testenv/controller.js";
 import { strict as assert } from "node:assert";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -145,13 +146,7 @@ describe("TLS and auth transitions converge without breaking quorum or losing a 
     stack = await startLocalStack({
       controlPlane: cp,
       namespaces: [ns],
-      controllerArgs: [
-        "--lease-duration=4",
-        "--renew-deadline=3",
-        "--retry-period=1",
-        "--resync-period=3",
-        `--leader-election-id=rqlite-operator-${ns}`,
-      ],
+      controllerArgs: [...FAST_LEASE_ARGS, "--resync-period=3", `--leader-election-id=rqlite-operator-${ns}`],
     });
     client = new KubeClient(loadKubeConfig(cp.kubeconfigPath), new Registry());
   });
