@@ -4,7 +4,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "dist/", "shared/types.generated.ts", "eslint.config.js"] },
+  { ignores: ["node_modules/", "dist/", ".tmp/", "shared/types.generated.ts", "eslint.config.js"] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
