@@ -8,6 +8,7 @@ import type { EventSink } from "../runtime/events.js";
 import type { Writer } from "../runtime/writer.js";
 import type { ClusterRqlite } from "../rqlite/adapter.js";
 import type { Action } from "./plan/types.js";
+import { POD } from "./ports.js";
 import type { Problem } from "./status.js";
 
 export interface ApplyDeps {
@@ -67,10 +68,7 @@ async function perform(deps: ApplyDeps, a: Action): Promise<void> {
     case "delete":
       return writer.delete(ref(namespace, a.target));
     case "deletePod": {
-      await writer.delete(
-        ref(namespace, { apiVersion: "v1", kind: "Pod", name: a.name }),
-        a.force ? { gracePeriodSeconds: 0 } : undefined,
-      );
+      await writer.delete(ref(namespace, { ...POD, name: a.name }), a.force ? { gracePeriodSeconds: 0 } : undefined);
       await deps.awaitPodCache(a.name, (p) => p === undefined || Boolean(p.metadata?.deletionTimestamp));
       return;
     }

@@ -1,6 +1,5 @@
 // What one RqCluster reconcile reads from the caches, and the kinds it writes.
 import type { V1PersistentVolumeClaim, V1Pod, V1PodDisruptionBudget, V1Service } from "@kubernetes/client-node";
-
 import type { TypeMeta } from "../runtime/writer.js";
 
 export interface Children {

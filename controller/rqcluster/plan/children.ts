@@ -9,12 +9,7 @@ import { driftPatch, isSubset } from "../drift.js";
 import { renderClientService, renderHeadlessService, renderPdb, renderPvc } from "../render/children.js";
 import { isTerminating, podName, roleOf, type Facts } from "./facts.js";
 import type { Action, ObjectRef, Observed, Wait } from "./types.js";
-
-export const PVC_TYPE = { apiVersion: "v1", kind: "PersistentVolumeClaim" };
-export const POD_TYPE = { apiVersion: "v1", kind: "Pod" };
-const SERVICE_TYPE = { apiVersion: "v1", kind: "Service" };
-const PDB_TYPE = { apiVersion: "policy/v1", kind: "PodDisruptionBudget" };
-const SECRET_TYPE = { apiVersion: "v1", kind: "Secret" };
+import { PDB, POD, PVC, SECRET, SERVICE } from "../ports.js";
 
 const byName = <T extends KubernetesObject>(list: T[], name: string) => list.find((o) => o.metadata?.name === name);
 const refTo = (type: { apiVersion: string; kind: string }, name: string): ObjectRef => ({ ...type, name });
@@ -50,7 +45,7 @@ export function planServices(o: Observed): Action[] {
   const c = o.cluster;
   const selectorExact = [["spec", "selector"]];
   return [renderHeadlessService(c), renderClientService(c)].flatMap((svc) =>
-    ensure(SERVICE_TYPE, svc, byName(o.services, svc.metadata!.name!), selectorExact),
+    ensure(SERVICE, svc, byName(o.services, svc.metadata!.name!), selectorExact),
   );
 }
 
@@ -65,13 +60,13 @@ export function planPdb(o: Observed, f: Facts): Action[] {
     // minAvailable replaced maxUnavailable: the old field must go, as the API allows only one.
     const withNull =
       live?.spec?.maxUnavailable !== undefined ? { ...pdb, spec: { ...pdb.spec, maxUnavailable: null } } : pdb;
-    return ensure(PDB_TYPE, withNull, live, [["spec", "selector", "matchLabels"]]);
+    return ensure(PDB, withNull, live, [["spec", "selector", "matchLabels"]]);
   }
   if (!live) return [];
   return [
     {
       type: "delete",
-      target: refTo(PDB_TYPE, c.pdbName),
+      target: refTo(PDB, c.pdbName),
       reason: "Deleted",
       message: `deleted PodDisruptionBudget ${c.pdbName} (podDisruptionBudget.maxUnavailable=0)`,
     },
@@ -104,7 +99,7 @@ function pvcDrift(desired: V1PersistentVolumeClaim, live: V1PersistentVolumeClai
   if (!isSubset(meta, liveMeta)) {
     actions.push({
       type: "patch",
-      target: refTo(PVC_TYPE, name),
+      target: refTo(PVC, name),
       patch: { metadata: meta },
       reason: "Updated",
       message: `restored labels and owner references of PVC ${name}`,
@@ -115,7 +110,7 @@ function pvcDrift(desired: V1PersistentVolumeClaim, live: V1PersistentVolumeClai
   if (have !== undefined && isLarger(want, have) && refusedSize !== want) {
     actions.push({
       type: "patch",
-      target: refTo(PVC_TYPE, name),
+      target: refTo(PVC, name),
       patch: { spec: { resources: { requests: { storage: want } } } },
       reason: "StorageExpanded",
       message: `requested ${want} for PVC ${name} (was ${have})`,
@@ -140,7 +135,7 @@ export function planPodMetadata(o: Observed, f: Facts): Action[] {
     return [
       {
         type: "patch",
-        target: refTo(POD_TYPE, podName(live)),
+        target: refTo(POD, podName(live)),
         patch: { metadata: meta },
         reason: "Updated",
         message: `restored labels and owner of Pod ${podName(live)}`,
@@ -157,7 +152,7 @@ export function planAuthSecret(o: Observed): Action[] {
   return [
     {
       type: "patch",
-      target: refTo(SECRET_TYPE, name),
+      target: refTo(SECRET, name),
       patch: { data: s.desired.data },
       reason: "Updated",
       message: `updated Secret ${name}: users from ${o.cluster.spec.auth?.secretName} plus the operator's own`,
@@ -178,7 +173,7 @@ export function planReleasedPvcs(o: Observed, f: Facts): Action[] {
     })
     .map((pvc) => ({
       type: "delete" as const,
-      target: refTo(PVC_TYPE, pvc.metadata!.name!),
+      target: refTo(PVC, pvc.metadata!.name!),
       reason: "PVCDeleted",
       message: `deleted PVC ${pvc.metadata!.name} of removed node (storage.scaleDownPolicy=Delete)`,
     }));

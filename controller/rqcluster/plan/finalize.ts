@@ -1,7 +1,7 @@
 // Deleting an RqCluster honours storage.reclaimPolicy: Delete deletes the PVCs, Retain keeps
 // them with no owner reference, so that neither the garbage collector nor a foreground delete
 // can take the data. The finalizer goes last.
-import { PVC_TYPE } from "./children.js";
+import { PVC } from "../ports.js";
 import type { Action, Observed } from "./types.js";
 
 export function planFinalize(o: Observed): Action[] {
@@ -13,7 +13,7 @@ export function planFinalize(o: Observed): Action[] {
       return [
         {
           type: "delete",
-          target: { ...PVC_TYPE, name },
+          target: { ...PVC, name },
           reason: "PVCDeleted",
           message: `deleted PVC ${name} (storage.reclaimPolicy=Delete)`,
         },
@@ -24,7 +24,7 @@ export function planFinalize(o: Observed): Action[] {
     return [
       {
         type: "patch",
-        target: { ...PVC_TYPE, name },
+        target: { ...PVC, name },
         patch: { metadata: { ownerReferences: refs.filter((r) => r.uid !== c.uid) } },
         reason: "PVCRetained",
         message: `kept PVC ${name} (storage.reclaimPolicy=Retain): it no longer belongs to the cluster and outlives it`,

@@ -6,7 +6,7 @@
 import { ordinalOf, podName, type Facts } from "./facts.js";
 import { leaveRaft, wait, type Step } from "./raftRemoval.js";
 import type { Observed } from "./types.js";
-import { PVC_TYPE } from "./children.js";
+import { PVC } from "../ports.js";
 
 export interface LostNodes {
   step?: Step;
@@ -72,7 +72,7 @@ export function planLostNodes(o: Observed, f: Facts): LostNodes {
         ? [
             {
               type: "delete",
-              target: { ...PVC_TYPE, name },
+              target: { ...PVC, name },
               reason: "NodeLost",
               message: `deleted PVC ${name} of the lost node; the replacement starts on fresh storage`,
             },
