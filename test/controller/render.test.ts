@@ -228,7 +228,7 @@ describe("render: services, PVC, PDB", () => {
   });
 
   it("sizes the PVC from storage and leaves the class to the cluster default", () => {
-    const pvc = renderPvc(view(), { name: "demo-0", ordinal: 0, role: "voter" });
+    const pvc = renderPvc(view(), { name: "demo-0", ordinal: 0, role: "voter" }, 3);
     assert.equal(pvc.spec!.resources!.requests!.storage, "1Gi");
     assert.equal("storageClassName" in pvc.spec!, false);
   });
@@ -251,10 +251,11 @@ describe("render: services, PVC, PDB", () => {
 
   it("gives PVCs an owner reference only when reclaimPolicy is Delete", () => {
     const member = { name: "demo-0", ordinal: 0, role: "voter" as const };
-    assert.deepEqual(renderPvc(view(), member).metadata!.ownerReferences, []);
+    assert.deepEqual(renderPvc(view(), member, 3).metadata!.ownerReferences, []);
     const deleting = renderPvc(
       view({ storage: { size: "1Gi", scaleDownPolicy: "Delete", reclaimPolicy: "Delete" } }),
       member,
+      3,
     );
     assert.equal(deleting.metadata!.ownerReferences!.length, 1);
   });

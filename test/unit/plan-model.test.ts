@@ -155,17 +155,16 @@ const MUTANTS: Array<{ breaks: string; catches: string[]; planner: (o: Observed)
     planner: (o) => plan({ ...o, ...(o.raft ? { raft: { ...o.raft, canTransfer: false } } : {}) }),
   },
   {
-    breaks: "forgets the bootstrap-expect of the existing Pods",
+    breaks: "forgets the bootstrap-expect of the existing Pods and PVCs",
     catches: ["I8"],
-    planner: (o) =>
-      plan({
-        ...o,
-        pods: o.pods.map((p) => {
-          const annotations = { ...p.metadata?.annotations };
-          delete annotations[BOOTSTRAP_EXPECT_ANNOTATION];
-          return { ...p, metadata: { ...p.metadata, annotations } };
-        }),
-      }),
+    planner: (o) => {
+      const forget = <T extends { metadata?: { annotations?: Record<string, string> } }>(x: T): T => {
+        const annotations = { ...x.metadata?.annotations };
+        delete annotations[BOOTSTRAP_EXPECT_ANNOTATION];
+        return { ...x, metadata: { ...x.metadata, annotations } };
+      };
+      return plan({ ...o, pods: o.pods.map(forget), pvcs: o.pvcs.map(forget) });
+    },
   },
   {
     breaks: "does not see a scale in flight (extra Pods and members hidden)",

@@ -58,6 +58,7 @@ function observed(w: World): Observed {
     renderPvc(
       old,
       all.find((m) => m.name === name)!,
+      3,
     ),
   );
   const memberIds = w.members ?? names;
@@ -202,6 +203,19 @@ describe("plan: ghost members (I7)", () => {
     assert.deepEqual(decide({ members: ["db-0", "db-1", "db-2", "db-7"], unreachable: ["db-7"] }), ["remove db-7"]);
     const atRisk = { members: ["db-0", "db-1", "db-2", "db-7"], unreachable: ["db-7", "db-1", "db-2"] };
     assert.deepEqual(decide(atRisk), []);
+  });
+});
+
+describe("plan: bootstrap-expect (I8)", () => {
+  it("keeps the cluster's first -bootstrap-expect from the PVCs when every Pod is gone", () => {
+    // Created with 3 voters, scaled to 5; then every Pod went at once.
+    const o = observed({ spec: { ...NEW, replicas: 5 }, pods: [], members: [] });
+    o.pvcs = ["db-0", "db-1", "db-2", "db-3", "db-4"].map((name, ordinal) =>
+      renderPvc(o.cluster, { name, ordinal, role: "voter" }, 3),
+    );
+    const pods = plan(o).actions.flatMap((a) => (a.type === "create" && a.object.kind === "Pod" ? [a.object] : []));
+    assert.ok(pods.length > 0);
+    for (const p of pods) assert.equal(p.metadata!.annotations!["rqlite.io/bootstrap-expect"], "3");
   });
 });
 

@@ -78,7 +78,7 @@ export function planPvcs(o: Observed, f: Facts): Action[] {
   const actions: Action[] = [];
   for (const m of f.desired) {
     if (o.conflicts.includes(m.name)) continue;
-    const desired = renderPvc(o.cluster, m);
+    const desired = renderPvc(o.cluster, m, f.bootstrapExpect);
     const live = byName(o.pvcs, m.name);
     if (!live) {
       actions.push(created(desired));
@@ -92,17 +92,25 @@ export function planPvcs(o: Observed, f: Facts): Action[] {
 
 function pvcDrift(desired: V1PersistentVolumeClaim, live: V1PersistentVolumeClaim, refusedSize?: string): Action[] {
   const name = live.metadata!.name!;
-  const meta = { labels: desired.metadata!.labels, ownerReferences: desired.metadata!.ownerReferences };
+  const meta = {
+    labels: desired.metadata!.labels,
+    annotations: desired.metadata!.annotations,
+    ownerReferences: desired.metadata!.ownerReferences,
+  };
   const actions: Action[] = [];
   // The API server drops an empty list, so "no owner references" reads back as absent.
-  const liveMeta = { labels: live.metadata?.labels, ownerReferences: live.metadata?.ownerReferences ?? [] };
+  const liveMeta = {
+    labels: live.metadata?.labels,
+    annotations: live.metadata?.annotations,
+    ownerReferences: live.metadata?.ownerReferences ?? [],
+  };
   if (!isSubset(meta, liveMeta)) {
     actions.push({
       type: "patch",
       target: refTo(PVC, name),
       patch: { metadata: meta },
       reason: "Updated",
-      message: `restored labels and owner references of PVC ${name}`,
+      message: `restored labels, annotations and owner references of PVC ${name}`,
     });
   }
   const want = desired.spec!.resources!.requests!.storage!;

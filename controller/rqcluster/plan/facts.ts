@@ -43,10 +43,11 @@ export function deriveFacts(o: Observed): Facts {
 function computeFacts(o: Observed): Facts {
   const c = o.cluster;
   const pods = new Map(o.pods.map((p) => [podName(p), p]));
-  const fromPods = o.pods
-    .map((p) => Number(p.metadata?.annotations?.[BOOTSTRAP_EXPECT_ANNOTATION]))
-    .find((v) => Number.isInteger(v) && v > 0);
-  const bootstrapExpect = fromPods ?? c.spec.replicas;
+  // From the Pods, or the PVCs when every Pod is gone: fixed at the cluster's creation (I8).
+  const bootstrapExpect =
+    [...o.pods, ...o.pvcs]
+      .map((x) => Number(x.metadata?.annotations?.[BOOTSTRAP_EXPECT_ANNOTATION]))
+      .find((v) => Number.isInteger(v) && v > 0) ?? c.spec.replicas;
   const desired = desiredMembers(c.name, c.spec.replicas, c.spec.readReplicas);
   const rendered = new Map(
     desired.map((m) => [

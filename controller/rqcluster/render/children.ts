@@ -3,6 +3,7 @@ import type { V1PersistentVolumeClaim, V1PodDisruptionBudget, V1Service } from "
 import { HTTP_PORT, LABEL_ROLE, RAFT_PORT } from "../../../shared/names.js";
 import type { ClusterView } from "./cluster.js";
 import type { DesiredNode } from "./members.js";
+import { BOOTSTRAP_EXPECT_ANNOTATION } from "./pod.js";
 
 function metadata(c: ClusterView, name: string, labels = c.labels) {
   return { name, namespace: c.namespace, labels, ownerReferences: [c.ownerReference] };
@@ -34,14 +35,20 @@ export function renderClientService(c: ClusterView): V1Service {
 /**
  * With reclaimPolicy Retain a PVC carries no owner reference: the garbage collector (and a
  * foreground delete of the cluster) must have nothing to act on. It is still found by its labels.
+ * It also keeps the cluster's `-bootstrap-expect`, which must never change (I8) and would be
+ * lost with the Pods if every Pod went at once.
  */
-export function renderPvc(c: ClusterView, member: DesiredNode): V1PersistentVolumeClaim {
+export function renderPvc(c: ClusterView, member: DesiredNode, bootstrapExpect: number): V1PersistentVolumeClaim {
   const { storageClassName, size, reclaimPolicy } = c.spec.storage;
   const meta = metadata(c, member.name, { ...c.labels, [LABEL_ROLE]: member.role });
   return {
     apiVersion: "v1",
     kind: "PersistentVolumeClaim",
-    metadata: { ...meta, ownerReferences: reclaimPolicy === "Delete" ? meta.ownerReferences : [] },
+    metadata: {
+      ...meta,
+      annotations: { [BOOTSTRAP_EXPECT_ANNOTATION]: String(bootstrapExpect) },
+      ownerReferences: reclaimPolicy === "Delete" ? meta.ownerReferences : [],
+    },
     spec: {
       accessModes: ["ReadWriteOnce"],
       ...(storageClassName !== undefined ? { storageClassName } : {}),

@@ -313,7 +313,7 @@ export class World {
       p.joinPending = false;
       p.syncAt = 0;
       w.members.set(m.name, { voter: m.role === "voter" });
-      w.pvcs.set(m.name, renderPvc(w.view, m));
+      w.pvcs.set(m.name, renderPvc(w.view, m, bootstrapExpect));
     });
     w.leader = rng.pick(w.voters());
     for (const svc of [renderHeadlessService(w.view), renderClientService(w.view)]) w.services.set(nameOf(svc), svc);
