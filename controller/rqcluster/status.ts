@@ -58,14 +58,20 @@ export function computeStatus(
   else phase = "Running";
 
   const images = new Set(voters.map(rqliteImage).filter(Boolean));
+  // Without a leader's answer, the membership the last leader reported stays (with readiness
+  // from the Pods): it is what the next reconcile needs to bring back members that quorum counts
+  // on (Observed.lastMembers). Only a cluster that never had a leader lists its Pods instead.
+  const podReady = (id: string) => o.pods.some((p) => p.metadata?.name === id && isPodReady(p));
   const members: Member[] = o.raft
     ? o.raft.members.map((m) => ({ id: m.id, voter: m.voter, ready: m.reachable, address: m.address ?? "" }))
-    : o.pods.map((p) => ({
-        id: p.metadata!.name!,
-        voter: roleOf(p) === "voter",
-        ready: isPodReady(p),
-        address: `${p.metadata!.name}.${c.headlessService}.${c.namespace}`,
-      }));
+    : previous?.members?.length
+      ? previous.members.map((m) => ({ ...m, ready: podReady(m.id) }))
+      : o.pods.map((p) => ({
+          id: p.metadata!.name!,
+          voter: roleOf(p) === "voter",
+          ready: isPodReady(p),
+          address: `${p.metadata!.name}.${c.headlessService}.${c.namespace}`,
+        }));
   members.sort((a, b) => a.id.localeCompare(b.id, "en", { numeric: true }));
 
   const progressing = phase === "Creating" || phase === "Scaling" || phase === "Upgrading";

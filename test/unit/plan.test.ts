@@ -2,13 +2,13 @@
 // decision it must produce; the randomised model test (plan-model.test.ts) covers the space.
 import { strict as assert } from "node:assert";
 import type { V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
-import { plan, planFinalize } from "../../controller/rqcluster/plan/index.js";
+import { deriveFacts, plan, planFinalize } from "../../controller/rqcluster/plan/index.js";
 import type { Action, Observed, RaftMember } from "../../controller/rqcluster/plan/types.js";
 import { clusterView } from "../../controller/rqcluster/render/cluster.js";
 import { desiredMembers } from "../../controller/rqcluster/render/members.js";
 import { renderPod } from "../../controller/rqcluster/render/pod.js";
 import { renderPvc } from "../../controller/rqcluster/render/children.js";
-import { statusPatch } from "../../controller/rqcluster/status.js";
+import { computeStatus, statusPatch } from "../../controller/rqcluster/status.js";
 import { nodeAccess } from "../../controller/rqcluster/access.js";
 import type { RqClusterSpec } from "../../shared/index.js";
 import { loopbackAddress } from "../../shared/loopback-address.js";
@@ -242,6 +242,31 @@ describe("plan: finalize and storage", () => {
 
   it("changes nothing when paused", () => {
     assert.deepEqual(plan(observed({ spec: { ...NEW, paused: true }, podSpec: OLD })).actions, []);
+  });
+});
+
+describe("status", () => {
+  it("keeps the membership the last leader reported while no leader answers", () => {
+    const o = observed({ noRaft: true, pods: ["db-0", "db-1"] });
+    const previous = {
+      members: ["db-0", "db-1", "db-2"].map((id) => ({ id, voter: true, ready: true, address: `${id}:4001` })),
+    };
+    const status = computeStatus(
+      o.cluster,
+      { observed: o, facts: deriveFacts(o), wasAvailable: true, problems: [] },
+      previous,
+      new Date(NOW),
+    );
+    assert.deepEqual(
+      status.members!.map((m) => [m.id, m.ready]),
+      [
+        ["db-0", true],
+        ["db-1", true],
+        ["db-2", false],
+      ],
+    );
+    assert.equal(status.leader, undefined);
+    assert.match(status.conditions!.find((c) => c.type === "Available")!.message, /ECONNREFUSED/);
   });
 });
 
