@@ -34,7 +34,7 @@ export interface ReconcileResult {
   /** What the step did or waits for, for logs; empty when the cluster was already converged. */
   actions: string[];
   requeueAfterMs?: number;
-  /** The status this reconcile computed (undefined while deleting, or when writing was skipped). */
+  /** The rqlite leader this reconcile observed, if one answered (for the has_leader gauge). */
   leader?: string;
 }
 
