@@ -6,7 +6,7 @@ import type { V1Pod } from "@kubernetes/client-node";
 import type { Condition, Member, RqClusterStatus } from "../../shared/index.js";
 import { scaleSelector } from "../../shared/names.js";
 import type { Json } from "../runtime/writer.js";
-import { isPodReady, roleOf, type Facts } from "./plan/facts.js";
+import { isPodReady, quorum as quorumOf, roleOf, type Facts } from "./plan/facts.js";
 import type { Observed } from "./plan/types.js";
 import type { ClusterView } from "./render/cluster.js";
 
@@ -41,7 +41,7 @@ export function computeStatus(
   const readyVoters = voters.filter(isPodReady).length;
   const readyReaders = readers.filter(isPodReady).length;
   const desiredVoters = c.spec.replicas;
-  const quorum = Math.floor(desiredVoters / 2) + 1;
+  const quorum = quorumOf(desiredVoters);
   const countsMatch = voters.length === desiredVoters && readers.length === c.spec.readReplicas;
   const allReady = countsMatch && readyVoters === desiredVoters && readyReaders === c.spec.readReplicas;
   // A Ready voter passed rqlite's own /readyz (it knows a leader), so Pods tell availability

@@ -1,6 +1,6 @@
 // REST paths from kinds. The plural is guessed as client-go's UnsafeGuessKindToResource does,
 // which is right for every built-in kind the operator touches and for its own custom resources.
-export function pluralOf(kind: string): string {
+function pluralOf(kind: string): string {
   const lower = kind.toLowerCase();
   if (lower.endsWith("s")) return `${lower}es`;
   if (lower.endsWith("y")) return `${lower.slice(0, -1)}ies`;

@@ -86,7 +86,7 @@ export const quorum = (voters: number): number => Math.floor(voters / 2) + 1;
  * the leader cannot reach. A desired voter that has not been created yet is not a member, so it
  * does not count here; the gate below waits for it separately.
  */
-export function unavailableVoters(o: Observed, f: Facts): string[] {
+function unavailableVoters(o: Observed, f: Facts): string[] {
   const members =
     f.raftVoters ?? o.pods.filter((p) => roleOf(p) === "voter").map((p) => ({ id: podName(p), reachable: true }));
   return members

@@ -20,7 +20,7 @@ import { planScale } from "./scale.js";
 import type { Action, Observed, Plan, Wait } from "./types.js";
 
 /** How soon to look again while waiting on rqlite, which sends no watch events. */
-export const RQLITE_POLL_MS = 2000;
+const RQLITE_POLL_MS = 2000;
 
 export { deriveFacts, needsDisruption } from "./facts.js";
 export { planFinalize } from "./finalize.js";

@@ -89,7 +89,7 @@ export function removeGhost(o: Observed, f: Facts): Step | undefined {
 }
 
 /** How long a new node may take to join before it counts as stranded. */
-export const JOIN_GRACE_MS = 120_000;
+const JOIN_GRACE_MS = 120_000;
 
 /**
  * A desired node whose Pod runs but is not in the Raft configuration, and has not joined for a
