@@ -172,6 +172,12 @@ describe("plan: scale", () => {
     assert.deepEqual(decide(w), []);
     assert.ok(waits(w).includes("WaitingForLeader"));
   });
+
+  it("looks again soon while Ready Pods know no leader (an election), not at the next resync", () => {
+    assert.equal(plan(observed({ noRaft: true })).requeueAfterMs, 2000);
+    const down = { noRaft: true, notReady: ["db-0", "db-1", "db-2"] };
+    assert.equal(plan(observed(down)).requeueAfterMs, undefined, "Pods becoming Ready bring their own events");
+  });
 });
 
 describe("plan: lost nodes and partitions (I6)", () => {

@@ -12,7 +12,7 @@ import {
   planServices,
   refusedGrowthWaits,
 } from "./children.js";
-import { deriveFacts, podName, type Facts } from "./facts.js";
+import { deriveFacts, isPodReady, podName, type Facts } from "./facts.js";
 import { planLostNodes } from "./lostNodes.js";
 import { removeGhost, restartStranded, type Step } from "./raftRemoval.js";
 import { planRollout } from "./rollout.js";
@@ -68,7 +68,10 @@ export function plan(o: Observed): Plan {
     waits.push(step.wait);
   }
   // A name conflict waits on a person, who brings a watch event; the others wait on rqlite.
-  if (waits.some((w) => !PROBLEMS.has(w.reason)))
+  // So does a cluster whose leader did not answer while a Pod is Ready: an election is under
+  // way, and the status's leader is wrong until someone asks again.
+  const electing = !o.raft && [...f.pods.values()].some(isPodReady);
+  if (electing || waits.some((w) => !PROBLEMS.has(w.reason)))
     requeueAfterMs = Math.min(requeueAfterMs ?? RQLITE_POLL_MS, RQLITE_POLL_MS);
   return { actions, waits, ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}) };
 }
