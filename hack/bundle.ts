@@ -87,7 +87,9 @@ function webhookDefinitions(objects: K8sObject[], deploymentName: string, target
       .filter((o) => o.kind === kind)
       .flatMap((cfg) =>
         (cfg.webhooks as WebhookEntry[]).map((w) => {
-          const { name, clientConfig, ...rest } = w;
+          // OLM's WebhookDescription has no matchConditions and would drop them silently; say
+          // so here rather than ship a CSV that looks safer than what OLM installs.
+          const { name, clientConfig, matchConditions: _notInOlm, ...rest } = w;
           return {
             type,
             generateName: name,
