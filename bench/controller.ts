@@ -2,10 +2,14 @@
 // control plane per size, with the real controller process (one replica, leader election on,
 // as its ServiceAccount with the RBAC from deploy/). The bench plays kubelet, marking every new
 // Pod Ready, and measures time to convergence, the controller's API requests while creating and
-// during an idle minute after, and its peak RSS.
+// during an idle minute after, and its peak RSS. Then, with the controller stopped, it writes the
+// same objects with a plain client (controller-floor.ts) and prints convergence as a multiple of
+// that floor. Last, the cost of the rqlite_node_* metrics' scrape at --scrape-clusters clusters
+// on real rqlited nodes (controller-scrape.ts; 0 skips it).
 //
 //   npm run bench:controller -- [--sizes 1,100,1000] [--json FILE] [--workers N] [--idle SECONDS]
 //                                [--timeout SECONDS] [--parallelism N] [--tsx] [--cpu-prof]
+//                                [--scrape-clusters 100] [--scrape-seconds 60]
 //
 // A fresh control plane per size, not a namespace per size on one: the controller watches every
 // namespace, so the clusters of an earlier size would sit in its caches (inflating RSS and every
@@ -18,10 +22,11 @@ import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { startControlPlane, type ControlPlane } from "../testenv/controlplane.js";
-import { startController, type ControllerProcess, type Sample } from "../testenv/controller.js";
-import { installCRDs } from "../testenv/crds.js";
+import { operatorKubeconfig, startController, type ControllerProcess, type Sample } from "../testenv/controller.js";
 import { compile } from "./compile.js";
 import { BenchApi, Limiter } from "./controller-api.js";
+import { measureFloor, type FloorResult } from "./controller-floor.js";
+import { measureScrapeCost, type ScrapeCost } from "./controller-scrape.js";
 import { Observer } from "./controller-observer.js";
 import { cpuSecondsOf, machineBusySeconds, memoryOf, pidNamed } from "./procstats.js";
 
@@ -38,6 +43,7 @@ const TARGET_SIZE = 1000;
 const OPERATOR_NS = "rqlite-operator-system";
 const BENCH_NS = "bench";
 const WARMUP_NS = "bench-warmup";
+const FLOOR_NS = "bench-floor";
 const WRITES = ["POST", "PATCH", "DELETE"];
 const MB = 1024 * 1024;
 
@@ -78,6 +84,11 @@ interface SizeResult {
   /** CPU seconds while creating; `others`: every other process on the machine. */
   cpuSecondsCreate: { apiserver: number; etcd: number; bench: number; others: number };
   kubeletErrors: string[];
+  /**
+   * The same objects written by a plain client with the same parallelism on the same API server,
+   * after the controller stopped (controller-floor.ts), and convergence as a multiple of it.
+   */
+  floor?: FloorResult & { convergedRatio?: number };
   /** The most frequent reconcile errors the controller logged, with "rq-N" for cluster names. */
   reconcileErrors: Array<{ count: number; err: string }>;
 }
@@ -226,11 +237,8 @@ async function measureSize(
   api: BenchApi,
   started: (c: ControllerProcess) => void,
 ): Promise<SizeResult> {
-  await installCRDs(cp, [join(root, "crds/rqlite.io_rqclusters.yaml")]);
-  await cp.kubectlOk(["create", "namespace", OPERATOR_NS]);
+  const kubeconfig = await operatorKubeconfig(cp);
   await cp.kubectlOk(["create", "namespace", BENCH_NS]);
-  await cp.kubectlOk(["apply", "-f", join(root, "deploy/base/controller-rbac.yaml")]);
-  const kubeconfig = await cp.serviceAccountKubeconfig(OPERATOR_NS, "rqlite-operator-controller");
   const controller = await startController({
     kubeconfig,
     logDir: cp.dir,
@@ -382,6 +390,18 @@ async function measureSize(
   }
   result.controller.peakRssMB = round(memoryOf(pid).peakRssBytes / MB);
   result.controller.stillLeader = controller.proc.child.exitCode === null && (await controller.isLeader());
+  // The floor runs with the controller stopped, or it would reconcile the floor's clusters; the
+  // API server still holds the measured run's objects, so the floor errs on the slow side.
+  await controller.stop();
+  await cp.kubectlOk(["create", "namespace", FLOOR_NS]);
+  console.log(
+    `  [${n}] floor: the same objects with a plain client, ${setup.parallelism} writes and ${setup.parallelism} Pod status patches in flight`,
+  );
+  const floor = await measureFloor(api, FLOOR_NS, n, setup.parallelism);
+  result.floor = {
+    ...floor,
+    ...(result.convergedMs !== undefined ? { convergedRatio: round(result.convergedMs / floor.ms, 2) } : {}),
+  };
   return result;
 }
 
@@ -418,6 +438,8 @@ function printTable(results: SizeResult[]): void {
         r.clusters,
         {
           "converged s": r.convergedMs === undefined ? "no" : r.convergedMs / 1000,
+          "floor s": r.floor ? r.floor.ms / 1000 : "-",
+          "converged / floor": r.floor?.convergedRatio ?? "-",
           "children s": r.childrenMs === undefined ? "-" : r.childrenMs / 1000,
           "running s": r.runningMs === undefined ? "-" : r.runningMs / 1000,
           "create req/cluster": fmt(r.create.perCluster),
@@ -451,6 +473,8 @@ async function main(): Promise<void> {
       parallelism: { type: "string", default: "16" },
       tsx: { type: "boolean", default: false },
       "cpu-prof": { type: "boolean", default: false },
+      "scrape-clusters": { type: "string", default: "100" },
+      "scrape-seconds": { type: "string", default: "60" },
     },
   });
   const sizes = values.sizes.split(",").map(Number);
@@ -495,6 +519,11 @@ async function main(): Promise<void> {
         .join(" ")}`,
   );
   const results: SizeResult[] = [];
+  const scrapeClusters = Number(values["scrape-clusters"]);
+  const scrapeSeconds = Number(values["scrape-seconds"]);
+  if (!(Number.isInteger(scrapeClusters) && scrapeClusters >= 0 && scrapeSeconds > 0))
+    throw new Error("--scrape-clusters must be a whole number >= 0 and --scrape-seconds positive");
+  let scrape: ScrapeCost | undefined;
   // The test harness unrefs its processes and reaper (mocha keeps a test run alive); here
   // nothing else would keep the event loop alive while it waits for them to exit.
   const keepAlive = setInterval(() => {}, 60_000);
@@ -503,10 +532,20 @@ async function main(): Promise<void> {
       console.log(`${n} clusters: starting a fresh control plane and the controller`);
       results.push(await runSize(n, setup));
     }
+    if (scrapeClusters > 0) {
+      console.log(`node metrics: scraping ${scrapeClusters} clusters of 3 real rqlited nodes for ${scrapeSeconds} s`);
+      scrape = await measureScrapeCost(scrapeClusters, scrapeSeconds);
+    }
   } finally {
     clearInterval(keepAlive);
   }
   printTable(results);
+  if (scrape) {
+    console.log(
+      `node metrics at ${scrape.clusters} clusters (every ${scrape.intervalSeconds} s): ${scrape.requestsPerSecond} requests/s to rqlite ` +
+        `(${scrape.failedRequests} failed), scraper CPU ${scrape.cpuPercentOfOneCore}% of one core, ${scrape.series} rqlite_node_* series`,
+    );
+  }
   console.log(`controller logs: ${logDir}`);
   const missed = misses(results);
   const convergeTarget = sizes.includes(TARGET_SIZE)
@@ -525,6 +564,7 @@ async function main(): Promise<void> {
       workers: numbers.workers ?? "default",
       targets: TARGETS,
       results,
+      ...(scrape ? { scrape } : {}),
       met: missed.length === 0,
       misses: missed,
     };

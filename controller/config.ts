@@ -21,7 +21,10 @@ export interface ControllerConfig {
   nodeFailureTimeoutMs: number;
   cacheSyncTimeoutMs: number;
   cacheFailureTimeoutMs: number;
+  scrapeIntervalMs: number;
   namespaces?: string[];
+  /** Where the operator runs; rqlite's NetworkPolicies admit its calls from there. */
+  operatorNamespace: string;
   addressing: Addressing;
 }
 
@@ -63,6 +66,8 @@ export function parseControllerConfig(argv: string[], env: NodeJS.ProcessEnv = p
       // A leader whose synced cache cannot list or watch for this long does the same. Longer
       // than an API server restart, and than two informer retries at their 30 s backoff cap.
       "cache-failure-timeout": { type: "string", default: "60" },
+      // How often each cluster's nodes are read for the rqlite_node_* metrics (0: never).
+      "rqlite-metrics-interval": { type: "string", default: "30" },
       "cluster-domain": { type: "string", default: "cluster.local" },
       addressing: { type: "string", default: "dns" },
     },
@@ -92,7 +97,9 @@ export function parseControllerConfig(argv: string[], env: NodeJS.ProcessEnv = p
     nodeFailureTimeoutMs: positive("node-failure-timeout", values["node-failure-timeout"], 0) * 1000,
     cacheSyncTimeoutMs: positive("cache-sync-timeout", values["cache-sync-timeout"], 0.1) * 1000,
     cacheFailureTimeoutMs: positive("cache-failure-timeout", values["cache-failure-timeout"], 0.1) * 1000,
+    scrapeIntervalMs: positive("rqlite-metrics-interval", values["rqlite-metrics-interval"], 0) * 1000,
     namespaces: watchNamespacesFromEnv(env),
+    operatorNamespace: env.POD_NAMESPACE ?? "rqlite-operator-system",
     addressing,
   };
 }

@@ -58,9 +58,11 @@ async function main(cfg: ControllerConfig): Promise<number> {
     namespaces: cfg.namespaces,
     workers: cfg.workers,
     addressing: cfg.addressing,
+    operatorNamespace: cfg.operatorNamespace,
     identity,
     resyncMs: cfg.resyncMs,
     nodeFailureTimeoutMs: cfg.nodeFailureTimeoutMs,
+    scrapeIntervalMs: cfg.scrapeIntervalMs,
     cacheSyncTimeoutMs: cfg.cacheSyncTimeoutMs,
     cacheFailureTimeoutMs: cfg.cacheFailureTimeoutMs,
   });

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the real parts the tests run against (kube-apiserver, etcd, and two rqlited versions for
-# the local runtime and upgrade tests; cert-manager, the OLM bundle validator and promtool for the
-# install tests) from the Go module proxy, through the pinned wrapper modules in
+# the local runtime and upgrade tests; cert-manager, the OLM bundle validator, promtool and helm
+# for the install tests) from the Go module proxy, through the pinned wrapper modules in
 # hack/tools/<name>/, into a cache outside the repository keyed by name, version and the hash of
 # go.sum, the wrapper's own Go sources and build tags. A second run reuses the cache. CRDs shipped
 # inside a pinned module (cert-manager, prometheus-operator) are copied to $cache/crds/<name>/ the
@@ -40,6 +40,7 @@ declare -A pkg=(
   [rqlited]=github.com/rqlite/rqlite/v8/cmd/rqlited
   [rqlited-prev]=github.com/rqlite/rqlite/v8/cmd/rqlited
   [promtool]=github.com/prometheus/prometheus/cmd/promtool
+  [helm]=helm.sh/helm/v3/cmd/helm
   # These two are small mains of our own in the wrapper, over the pinned module's packages.
   [cert-manager]=.
   [bundle-validate]=.
@@ -49,7 +50,7 @@ declare -A pkg=(
 # Kubernetes, ...) that otherwise make most of its build time.
 declare -A tags=([promtool]=remove_all_sd)
 # rqlited embeds SQLite through cgo, so it needs gcc.
-declare -A cgo=([kube-apiserver]=0 [etcd]=0 [rqlited]=1 [rqlited-prev]=1 [cert-manager]=0 [bundle-validate]=0 [promtool]=0)
+declare -A cgo=([kube-apiserver]=0 [etcd]=0 [rqlited]=1 [rqlited-prev]=1 [cert-manager]=0 [bundle-validate]=0 [promtool]=0 [helm]=0)
 # Wrappers whose go.mod has a require block name the module that versions them.
 declare -A version_module=(
   [cert-manager]=github.com/cert-manager/cert-manager
@@ -106,6 +107,17 @@ ldflags_for() {
     # its own build (promu) does, so `promtool --version` says which one runs.
     local p=${v#v0.}; p=${p%%.*}
     echo "-s -w -X github.com/prometheus/common/version.Version=3.$((10#${p:1})).${v##*.}"
+  elif [[ $tool == helm ]]; then
+    # As Helm's own Makefile: stamp the release, and the Kubernetes version `helm template` and
+    # `helm lint` assume without a cluster (one above client-go's v0.N, i.e. 1.N), which is
+    # otherwise a 1.20 that would fail the chart's kubeVersion.
+    local cg minor
+    cg=$(awk '$1 == "k8s.io/client-go" {print $2; exit}' "$here/tools/helm/go.mod")
+    minor=${cg#v0.}; minor=${minor%%.*}
+    [[ $minor =~ ^[0-9]+$ ]] || die "helm: cannot read k8s.io/client-go's version from hack/tools/helm/go.mod"
+    echo "-s -w -X helm.sh/helm/v3/internal/version.version=$v -X helm.sh/helm/v3/internal/version.gitTreeState=clean" \
+      "-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$minor" \
+      "-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor"
   else
     echo "-s -w"
   fi
@@ -156,7 +168,7 @@ build_one() {
 }
 
 tools=("$@")
-[[ ${#tools[@]} -gt 0 ]] || tools=("${kube_tools[@]}" rqlited rqlited-prev cert-manager bundle-validate prometheus-operator promtool)
+[[ ${#tools[@]} -gt 0 ]] || tools=("${kube_tools[@]}" rqlited rqlited-prev cert-manager bundle-validate prometheus-operator promtool helm)
 # (build_one runs as a plain command, not in an || list, so that set -e still holds inside it.)
 for t in "${tools[@]}"; do
   if from_envtest "$t"; then continue; fi

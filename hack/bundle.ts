@@ -51,6 +51,46 @@ function permissionsFor(objects: K8sObject[], bindingKind: "RoleBinding" | "Clus
   return [...bySa].map(([serviceAccountName, rules]) => ({ serviceAccountName, rules }));
 }
 
+/** Resources that exist outside namespaces: only their rules stay clusterPermissions. */
+const CLUSTER_SCOPED = new Set(["nodes"]);
+
+interface Rule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+
+/**
+ * Moves the namespaced part of each ServiceAccount's cluster-wide rules to its `permissions`:
+ * OLM grants those as ClusterRoles for an AllNamespaces install, and as Roles in each target
+ * namespace otherwise, so one bundle serves every install mode with least privilege.
+ */
+function scopePermissions(
+  permissions: Obj[],
+  clusterPermissions: Obj[],
+): { permissions: Obj[]; clusterPermissions: Obj[] } {
+  const namespaced = new Map<string, Rule[]>();
+  const cluster: Obj[] = [];
+  for (const p of clusterPermissions) {
+    const sa = p.serviceAccountName as string;
+    const rules = p.rules as Rule[];
+    const pick = (scoped: boolean) =>
+      rules
+        .map((r) => ({ ...r, resources: r.resources.filter((res) => CLUSTER_SCOPED.has(res) === scoped) }))
+        .filter((r) => r.resources.length > 0);
+    namespaced.set(sa, pick(false));
+    const clusterRules = pick(true);
+    if (clusterRules.length > 0) cluster.push({ serviceAccountName: sa, rules: clusterRules });
+  }
+  const merged: Obj[] = permissions.map((p) => ({
+    ...p,
+    rules: [...(namespaced.get(p.serviceAccountName as string) ?? []), ...(p.rules as Rule[])],
+  }));
+  for (const [sa, rules] of namespaced)
+    if (!merged.some((p) => p.serviceAccountName === sa)) merged.push({ serviceAccountName: sa, rules });
+  return { permissions: merged, clusterPermissions: cluster };
+}
+
 /**
  * The Deployment spec for the CSV. OLM issues the webhook's serving certificate itself and mounts
  * it at controller-runtime's folder (and at /apiserver.local.config/certificates), so the
@@ -58,9 +98,24 @@ function permissionsFor(objects: K8sObject[], bindingKind: "RoleBinding" | "Clus
  */
 function csvDeployment(deployment: K8sObject): Obj {
   const spec = structuredClone(deployment.spec) as {
-    template: { spec: { volumes?: { name: string }[]; containers: { volumeMounts?: { name: string }[] }[] } };
+    template: {
+      spec: {
+        volumes?: { name: string }[];
+        containers: { volumeMounts?: { name: string }[]; env?: { name: string; value?: string; valueFrom?: Obj }[] }[];
+      };
+    };
   };
   const pod = spec.template.spec;
+  // OLM names the namespaces of the install mode in this annotation ("" for all, "a,b" for
+  // some), in the format WATCH_NAMESPACES takes.
+  for (const c of pod.containers) {
+    c.env = c.env?.map((e) =>
+      e.name === "WATCH_NAMESPACES"
+        ? { name: e.name, valueFrom: { fieldRef: { fieldPath: "metadata.annotations['olm.targetNamespaces']" } } }
+        : e,
+    );
+    if (!c.env) delete c.env;
+  }
   const certVolumes = new Set((pod.volumes ?? []).filter((v) => "secret" in v).map((v) => v.name));
   pod.volumes = (pod.volumes ?? []).filter((v) => !certVolumes.has(v.name));
   if (pod.volumes.length === 0) delete pod.volumes;
@@ -168,8 +223,7 @@ function renderCsv(objects: K8sObject[], crd: K8sObject, version: string): Obj {
         strategy: "deployment",
         spec: {
           deployments: deployments.map(csvDeployment),
-          permissions,
-          clusterPermissions: permissionsFor(objects, "ClusterRoleBinding"),
+          ...scopePermissions(permissions, permissionsFor(objects, "ClusterRoleBinding")),
         },
       },
       webhookdefinitions: webhookDefinitions(objects, webhook.metadata.name, webhookTargetPort(webhook)),

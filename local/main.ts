@@ -12,7 +12,7 @@ const NAMESPACE = "default";
 
 say("starting the control plane (a first run builds kube-apiserver, etcd and rqlited: several minutes)");
 const started = Date.now();
-const stack = await startLocalStack({ log: say }).catch((err: Error) => {
+const stack = await startLocalStack({ log: say, podNetwork: true }).catch((err: Error) => {
   console.error(`local: ${err.message}`);
   process.exit(1);
 });
@@ -44,6 +44,11 @@ try {
   say("try:");
   console.log(`  ${kubectl} get rqc,pods,pvc,svc -n ${NAMESPACE}`);
   console.log(`  ${kubectl} get lease -n ${OPERATOR_NAMESPACE}`);
+  // The plugin goes through the API server's pod proxy, which reaches the Pods over the pod network.
+  // kubectl takes no flags before a plugin's name: the plugin reads --kubeconfig itself.
+  console.log(
+    `  PATH="${join(root, "cli")}:$PATH" kubectl rqlite status ${name} -n ${NAMESPACE} --kubeconfig ${cp.kubeconfigPath}`,
+  );
   console.log(
     `  curl -s -XPOST 'http://${node}:4001/db/execute' -H 'Content-Type: application/json' -d '["CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT)", "INSERT INTO t(v) VALUES(\\"hello\\")"]'`,
   );

@@ -10,6 +10,7 @@ import { get as httpsGet } from "node:https";
 import { join } from "node:path";
 import type { V1Container, V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
 import { loopbackAddress } from "../shared/loopback-address.js";
+import { podNetworkIP } from "../testenv/podNetwork.js";
 import { DATA_VOLUME, LABEL_MANAGED_BY, MANAGER_NAME, RQLITE_CONTAINER } from "../shared/names.js";
 import { Informer } from "../controller/runtime/informer.js";
 import type { KubeClient } from "../controller/runtime/kubeClient.js";
@@ -27,6 +28,8 @@ export interface LocalRuntimeOptions {
   stateDir: string;
   /** Only Pods in these namespaces; all when undefined. */
   namespaces?: string[];
+  /** Report each Pod's IP on the control plane's pod network (testenv/podNetwork.ts), not loopback. */
+  podNetwork?: boolean;
   log?: (msg: string) => void;
 }
 
@@ -285,12 +288,13 @@ export class LocalRuntime {
   private async patchStatus(node: Node, container: V1Container): Promise<void> {
     const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
     const running = node.proc?.child.exitCode === null && node.proc.child.signalCode === null;
+    const podIP = this.opts.podNetwork ? podNetworkIP(node.address) : node.address;
     const cond = (type: string, ok: boolean) => ({ type, status: ok ? "True" : "False", lastTransitionTime: now });
     await this.writeStatus(node, {
       phase: "Running",
       hostIP: "127.0.0.1",
-      podIP: node.address,
-      podIPs: [{ ip: node.address }],
+      podIP,
+      podIPs: [{ ip: podIP }],
       startTime: node.pod.status?.startTime ?? now,
       conditions: [
         cond("PodScheduled", true),

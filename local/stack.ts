@@ -2,19 +2,15 @@
 // two controller replicas (as their ServiceAccount, loopback addressing) and the local runtime.
 // Used by `npm run local` and by the end-to-end tests.
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { Registry } from "prom-client";
 import { KubeClient, loadKubeConfig } from "../controller/runtime/kubeClient.js";
 import { buildBinaries, cacheAssetsDir, RQLITED_TOOLS } from "../testenv/assets.js";
-import { startController, type ControllerProcess } from "../testenv/controller.js";
+import { operatorKubeconfig, startController, type ControllerProcess } from "../testenv/controller.js";
 import { startControlPlane, type ControlPlane } from "../testenv/controlplane.js";
-import { installCRDs } from "../testenv/crds.js";
 import { startLocalWebhook } from "../testenv/webhook.js";
 import { LocalRuntime } from "./runtime.js";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
 export const OPERATOR_NAMESPACE = "rqlite-operator-system";
-const CONTROLLER_SA = "rqlite-operator-controller";
 
 export interface LocalStack {
   cp: ControlPlane;
@@ -33,6 +29,8 @@ export interface LocalStackOptions {
   controllerArgs?: string[];
   /** Namespaces the controllers and the runtime look at; all when undefined. */
   namespaces?: string[];
+  /** Pods reachable through pods/proxy (testenv/podNetwork.ts), when this stack starts its own plane. */
+  podNetwork?: boolean;
   /** Start and register the admission webhook (default true); with one namespace, only for it. */
   webhook?: boolean;
   log?: (msg: string) => void;
@@ -41,14 +39,10 @@ export interface LocalStackOptions {
 export async function startLocalStack(opts: LocalStackOptions = {}): Promise<LocalStack> {
   const log = opts.log ?? (() => {});
   const ownsPlane = !opts.controlPlane;
-  const cp = opts.controlPlane ?? (await startControlPlane());
+  const cp = opts.controlPlane ?? (await startControlPlane({ podNetwork: opts.podNetwork }));
   const cleanups: Array<() => Promise<void>> = ownsPlane ? [() => cp.stop()] : [];
   try {
-    await installCRDs(cp, [join(root, "crds/rqlite.io_rqclusters.yaml")]);
-    if ((await cp.kubectl(["get", "namespace", OPERATOR_NAMESPACE])).code !== 0)
-      await cp.kubectlOk(["create", "namespace", OPERATOR_NAMESPACE]);
-    await cp.kubectlOk(["apply", "-f", join(root, "deploy/base/controller-rbac.yaml")]);
-    const kubeconfig = await cp.serviceAccountKubeconfig(OPERATOR_NAMESPACE, CONTROLLER_SA, 24 * 3600);
+    const kubeconfig = await operatorKubeconfig(cp, 24 * 3600);
     if (opts.webhook ?? true) {
       const webhook = await startLocalWebhook(cp, {
         namespace: opts.namespaces?.length === 1 ? opts.namespaces[0] : undefined,
@@ -67,6 +61,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       binDir,
       stateDir: join(cp.dir, "runtime"),
       namespaces: opts.namespaces,
+      podNetwork: cp.podNetwork,
       log,
     });
     await runtime.start();

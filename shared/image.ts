@@ -1,5 +1,5 @@
-// Container image references in the grammar of github.com/distribution/reference, plus the
-// rqlite major version carried by the tag, which the upgrade rules compare.
+// Container image references in the grammar of github.com/distribution/reference. The rqlite
+// version a tag carries is read by shared/rqlite-versions.ts.
 
 export interface ImageReference {
   /** Registry host[:port], absent for Docker Hub shorthand. */
@@ -39,10 +39,4 @@ export function parseImageReference(ref: string): ImageReference | undefined {
   const name = domain ? `${domain}/${path}` : path!;
   if (name.length > NAME_MAX_LENGTH) return undefined;
   return { path: path!, ...(domain && { domain }), ...(tag && { tag }), ...(digest && { digest }) };
-}
-
-/** Major version of an rqlite tag such as `10.2.0`, `v9.1`, `8.36.2-alpine`; undefined otherwise. */
-export function majorVersion(tag: string | undefined): number | undefined {
-  const m = tag === undefined ? null : /^v?(\d+)(?:\.\d+){1,2}(?:[-+].*)?$/.exec(tag);
-  return m ? Number(m[1]) : undefined;
 }

@@ -18,6 +18,7 @@ import { checkAgainstSchema, schemaProperties } from "./openapi-validator.js";
 import { OBJECT_META, POD_SPEC, VOLUME } from "./pod-openapi.js";
 import { envVarErrors } from "./env-rules.js";
 import { resourceRequirementsErrors } from "./resources.js";
+import { podSpecPolicyErrors } from "./pod-template-policy.js";
 
 const SET_BY_OPERATOR = "set by the operator";
 const OWNED_METADATA = ["name", "namespace", "ownerReferences"];
@@ -25,6 +26,8 @@ const TEMPLATE_METADATA = ["labels", "annotations"];
 const OWNED_POD_SPEC = ["hostname", "subdomain", "restartPolicy"];
 const OWNED_RQLITE_CONTAINER = ["image", "command", "args", "ports"];
 const CONTAINER_LISTS = ["containers", "initContainers"];
+/** Pod spec fields refused here with their own message, which the allow-list leaves alone. */
+const REPORTED_POD_SPEC: ReadonlySet<string> = new Set([...OWNED_POD_SPEC, "ephemeralContainers"]);
 
 function forbidden(field: string, message: string): FieldError {
   return { field, type: "Forbidden", message };
@@ -146,6 +149,7 @@ function specErrors(spec: unknown, path: string): FieldError[] {
   }
   for (const list of CONTAINER_LISTS) errors.push(...containerListErrors(spec, list, path));
   errors.push(...volumeErrors(spec, path));
+  errors.push(...podSpecPolicyErrors(spec, path, REPORTED_POD_SPEC));
   return errors;
 }
 

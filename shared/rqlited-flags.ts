@@ -1,96 +1,49 @@
-// spec.extraArgs against the flags of rqlited 10.x, parsed the way Go's flag package parses
-// them, so what passes here is what rqlited will accept.
+// spec.extraArgs against the flags of the rqlited version the image runs (shared/rqlite-versions.ts),
+// parsed the way Go's flag package parses them, so what passes here is what rqlited will accept.
 import { index, type FieldError } from "./field-errors.js";
-
-type FlagKind = "bool" | "string" | "int" | "uint" | "duration";
-
-interface Flag {
-  kind: FlagKind;
-  /** Set when the operator passes this flag itself: why, and what the user should do instead. */
-  ownedBecause?: string;
-}
+import {
+  ALL_RQLITED_FLAGS,
+  flagKind,
+  flagVerdict,
+  formatVersion,
+  NEWEST_KNOWN_RQLITE,
+  parseRqliteVersion,
+  type FlagKind,
+  type RqliteVersion,
+} from "./rqlite-versions.js";
 
 const ADDRESSES = "the operator binds and advertises each node's stable DNS name";
 const DISCOVERY = "the operator configures DNS discovery and bootstrapping";
 const HTTP_TLS = "set spec.tls.http.secretName instead";
 const NODE_TLS = "set spec.tls.node.secretName instead";
 
-/** Every flag of rqlited 10.x (`rqlited -h`). */
-const FLAGS: Record<string, Flag> = {
-  version: { kind: "bool", ownedBecause: "it prints the version and exits, so the node would never start" },
-  "node-id": { kind: "string", ownedBecause: "the node id is the pod name" },
-  "http-addr": { kind: "string", ownedBecause: ADDRESSES },
-  "http-adv-addr": { kind: "string", ownedBecause: ADDRESSES },
-  "http-allow-origin": { kind: "string" },
-  "http-cert": { kind: "string", ownedBecause: HTTP_TLS },
-  "http-key": { kind: "string", ownedBecause: HTTP_TLS },
-  "http-ca-cert": { kind: "string", ownedBecause: HTTP_TLS },
-  "http-verify-client": { kind: "bool" },
-  "http-verify-common-name": { kind: "string" },
-  auth: { kind: "string", ownedBecause: "set spec.auth.secretName instead" },
-  "node-cert": { kind: "string", ownedBecause: NODE_TLS },
-  "node-key": { kind: "string", ownedBecause: NODE_TLS },
-  "node-ca-cert": { kind: "string", ownedBecause: NODE_TLS },
-  "node-no-verify": { kind: "bool" },
-  "node-verify-client": { kind: "bool" },
-  "node-verify-server-name": { kind: "string" },
-  "node-verify-common-name": { kind: "string" },
-  "raft-addr": { kind: "string", ownedBecause: ADDRESSES },
-  "raft-adv-addr": { kind: "string", ownedBecause: ADDRESSES },
-  join: { kind: "string", ownedBecause: DISCOVERY },
-  "join-attempts": { kind: "int" },
-  "join-interval": { kind: "duration" },
-  "join-as": { kind: "string", ownedBecause: "the operator joins nodes as its own system user" },
-  "bootstrap-expect": { kind: "int", ownedBecause: DISCOVERY },
-  "bootstrap-expect-timeout": { kind: "duration" },
-  "raft-non-voter": { kind: "bool", ownedBecause: "set spec.readReplicas instead" },
-  "cluster-connect-timeout": { kind: "duration" },
-  "compress-snap-transport": { kind: "bool" },
-  "disco-mode": { kind: "string", ownedBecause: DISCOVERY },
-  "disco-key": { kind: "string", ownedBecause: DISCOVERY },
-  "disco-config": { kind: "string", ownedBecause: DISCOVERY },
-  "raft-log-level": { kind: "string" },
-  "raft-snap": { kind: "uint" },
-  "raft-snap-wal-size": { kind: "uint" },
-  "raft-snap-int": { kind: "duration" },
-  "raft-leader-lease-timeout": { kind: "duration" },
-  "raft-heartbeat-timeout": { kind: "duration" },
-  "raft-commit-timeout": { kind: "duration" },
-  "raft-election-timeout": { kind: "duration" },
-  "raft-apply-timeout": { kind: "duration" },
-  "raft-remove-shutdown": { kind: "bool" },
-  "raft-cluster-remove-shutdown": { kind: "bool" },
-  "raft-shutdown-stepdown": { kind: "bool" },
-  "raft-reap-node-timeout": { kind: "duration" },
-  "raft-reap-read-only-node-timeout": { kind: "duration" },
-  fk: { kind: "bool" },
-  "db-max-ro-conns": { kind: "int" },
-  "auto-vacuum-int": { kind: "duration" },
-  "auto-optimize-int": { kind: "duration" },
-  "extensions-path": { kind: "string" },
-  "write-queue-capacity": { kind: "int" },
-  "write-queue-batch-size": { kind: "int" },
-  "write-queue-timeout": { kind: "duration" },
-  "write-queue-tx": { kind: "bool" },
-  "auto-backup": { kind: "string" },
-  "auto-restore": { kind: "string" },
-  "cdc-config": { kind: "string" },
-  "otlp-endpoint": { kind: "string" },
-  "otlp-metrics-interval": { kind: "duration" },
-  "otlp-insecure": { kind: "bool" },
-  "otlp-no-verify": { kind: "bool" },
-  "otlp-ca-cert": { kind: "string" },
-  "otlp-cert": { kind: "string" },
-  "otlp-key": { kind: "string" },
-  "cpu-profile": { kind: "string" },
-  "mem-profile": { kind: "string" },
-  "trace-profile": { kind: "string" },
+/** The flags the operator passes itself: why, and what the user should do instead. */
+const OWNED: Record<string, string> = {
+  version: "it prints the version and exits, so the node would never start",
+  "node-id": "the node id is the pod name",
+  "http-addr": ADDRESSES,
+  "http-adv-addr": ADDRESSES,
+  "http-cert": HTTP_TLS,
+  "http-key": HTTP_TLS,
+  "http-ca-cert": HTTP_TLS,
+  auth: "set spec.auth.secretName instead",
+  "node-cert": NODE_TLS,
+  "node-key": NODE_TLS,
+  "node-ca-cert": NODE_TLS,
+  "node-verify-client": NODE_TLS,
+  "raft-addr": ADDRESSES,
+  "raft-adv-addr": ADDRESSES,
+  join: DISCOVERY,
+  "join-as": "the operator joins nodes as its own system user",
+  "bootstrap-expect": DISCOVERY,
+  "raft-non-voter": "set spec.readReplicas instead",
+  "disco-mode": DISCOVERY,
+  "disco-key": DISCOVERY,
+  "disco-config": DISCOVERY,
 };
 
-const flagNames = (owned: boolean) =>
-  Object.keys(FLAGS).filter((n) => (FLAGS[n]!.ownedBecause !== undefined) === owned);
-export const RQLITED_USER_FLAGS: readonly string[] = flagNames(false);
-export const RQLITED_OPERATOR_FLAGS: readonly string[] = flagNames(true);
+export const RQLITED_USER_FLAGS: readonly string[] = ALL_RQLITED_FLAGS.filter((n) => !Object.hasOwn(OWNED, n));
+export const RQLITED_OPERATOR_FLAGS: readonly string[] = Object.keys(OWNED);
 
 const GO_BOOL = new Set(["1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"]);
 const DURATION_UNIT = "(?:ns|us|µs|ms|s|m|h)";
@@ -105,65 +58,139 @@ const VALUE_CHECKS: Record<FlagKind, (v: string) => string | undefined> = {
   duration: (v) => (GO_DURATION.test(v) ? undefined : "must be a Go duration such as 500ms, 10s or 1h30m"),
 };
 
+/** One flag of an argument list, where Go's flag package would find it. */
+interface ParsedFlag {
+  /** Index of the flag's own element. */
+  at: number;
+  name: string;
+  /** The dashes it was written with ("-" or "--"). */
+  dashes: string;
+  /** `=value` in the same element, or the next element for a value flag written without `=`. */
+  value?: { text: string; at: number };
+}
+
+type Walked = { flag: ParsedFlag } | { positional: number } | { badSyntax: number } | { missingValue: ParsedFlag };
+
 /**
- * Validates extraArgs as one argument list. Like Go's flag package, a non-bool flag without
- * `=` consumes the next element as its value, and the first non-flag element would start the
- * positional arguments, where the operator puts the data directory.
+ * Walks `args` as Go's flag package would: a non-bool flag without `=` consumes the next
+ * element as its value, and the first non-flag element starts the positional arguments. Flags
+ * of no known kind take their value after `=` only.
  */
-export function validateExtraArgs(args: readonly unknown[], path: string): FieldError[] {
-  const errors: FieldError[] = [];
+function* walk(args: readonly unknown[], kindOf: (name: string) => FlagKind | undefined): Generator<Walked> {
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
-    const at = index(path, i);
     if (typeof arg !== "string") continue; // the schema reports the type
     if (arg === "--" || arg === "-" || !arg.startsWith("-")) {
-      errors.push({
-        field: at,
-        type: "Forbidden",
-        message:
-          "positional arguments are not allowed: the operator passes the data directory; give flags as -name=value",
-      });
+      yield { positional: i };
       continue;
     }
-    const body = arg.slice(arg.startsWith("--") ? 2 : 1);
+    const dashes = arg.startsWith("--") ? "--" : "-";
+    const body = arg.slice(dashes.length);
     const eq = body.indexOf("=");
     const name = eq < 0 ? body : body.slice(0, eq);
     if (name === "" || name.startsWith("-") || name.startsWith("=")) {
-      errors.push({ field: at, type: "Invalid", value: arg, message: "bad flag syntax" });
+      yield { badSyntax: i };
       continue;
     }
-    const flag = Object.hasOwn(FLAGS, name) ? FLAGS[name] : undefined;
-    if (flag === undefined) {
-      errors.push({ field: at, type: "Invalid", value: arg, message: `unknown rqlited 10.x flag -${name}` });
-      continue;
-    }
-    const { kind, ownedBecause } = flag;
-    const takesNext = eq < 0 && kind !== "bool";
-    if (ownedBecause !== undefined) {
-      errors.push({ field: at, type: "Forbidden", message: `flag -${name} is set by the operator: ${ownedBecause}` });
-      if (takesNext) i++; // its value is not a positional argument
-      continue;
-    }
-    let value: string | undefined;
-    let valueAt = at;
-    if (eq >= 0) {
-      value = body.slice(eq + 1);
-    } else if (takesNext) {
+    const flag: ParsedFlag = { at: i, name, dashes };
+    const kind = kindOf(name);
+    if (eq >= 0) flag.value = { text: body.slice(eq + 1), at: i };
+    else if (kind !== undefined && kind !== "bool") {
       const next = args[i + 1];
       if (typeof next !== "string") {
-        errors.push({
-          field: at,
-          type: "Invalid",
-          value: arg,
-          message: `flag -${name} needs a value: use -${name}=VALUE`,
-        });
+        yield { missingValue: flag };
         continue;
       }
-      value = next;
-      valueAt = index(path, ++i);
+      flag.value = { text: next, at: ++i };
     }
-    const problem = value === undefined ? undefined : VALUE_CHECKS[kind](value);
-    if (problem) errors.push({ field: valueAt, type: "Invalid", value, message: `flag -${name} ${problem}` });
+    yield { flag };
   }
-  return errors;
+}
+
+/** The version extraArgs are checked against: the image's, or the newest known when it names none. */
+export function flagTargetVersion(imageTag: string | undefined): RqliteVersion {
+  return parseRqliteVersion(imageTag) ?? parseRqliteVersion(NEWEST_KNOWN_RQLITE)!;
+}
+
+const POSITIONAL =
+  "positional arguments are not allowed: the operator passes the data directory; give flags as -name=value";
+
+/**
+ * Validates extraArgs as one argument list for rqlited `version` (see flagTargetVersion): flags
+ * the operator owns, flags this version does not have (unknown, not yet added, removed), and
+ * values of the wrong kind. A flag renamed between versions is accepted under either name and
+ * passed under the version's (renderExtraArgs), with a warning saying so.
+ */
+export function validateExtraArgs(
+  args: readonly unknown[],
+  path: string,
+  version: RqliteVersion,
+): { errors: FieldError[]; warnings: string[] } {
+  const errors: FieldError[] = [];
+  const warnings: string[] = [];
+  for (const item of walk(args, flagKind)) {
+    if ("positional" in item) {
+      errors.push({ field: index(path, item.positional), type: "Forbidden", message: POSITIONAL });
+      continue;
+    }
+    if ("badSyntax" in item) {
+      errors.push({
+        field: index(path, item.badSyntax),
+        type: "Invalid",
+        value: args[item.badSyntax],
+        message: "bad flag syntax",
+      });
+      continue;
+    }
+    const flag = "flag" in item ? item.flag : item.missingValue;
+    const at = index(path, flag.at);
+    const { name } = flag;
+    if (Object.hasOwn(OWNED, name)) {
+      errors.push({ field: at, type: "Forbidden", message: `flag -${name} is set by the operator: ${OWNED[name]!}` });
+      continue;
+    }
+    const verdict = flagVerdict(name, version);
+    if (!verdict.ok) {
+      errors.push({ field: at, type: "Invalid", value: args[flag.at], message: verdict.message });
+      continue;
+    }
+    if ("missingValue" in item) {
+      errors.push({
+        field: at,
+        type: "Invalid",
+        value: args[flag.at],
+        message: `flag -${name} needs a value: use -${name}=VALUE`,
+      });
+      continue;
+    }
+    if (verdict.renderedAs !== name) {
+      warnings.push(
+        `${at}: rqlite ${formatVersion(version)} calls -${name} -${verdict.renderedAs}; the operator passes it under that name`,
+      );
+    }
+    const problem = flag.value && VALUE_CHECKS[verdict.kind](flag.value.text);
+    if (problem) {
+      errors.push({
+        field: index(path, flag.value!.at),
+        type: "Invalid",
+        value: flag.value!.text,
+        message: `flag -${name} ${problem}`,
+      });
+    }
+  }
+  return { errors, warnings };
+}
+
+/** extraArgs as rqlited `version` takes them: each renamed flag under this version's name. */
+export function renderExtraArgs(args: readonly string[], version: RqliteVersion): string[] {
+  const out = [...args];
+  for (const item of walk(args, flagKind)) {
+    if (!("flag" in item)) continue;
+    const { flag } = item;
+    const verdict = flagVerdict(flag.name, version);
+    if (!verdict.ok || verdict.renderedAs === flag.name) continue;
+    const rest = args[flag.at]!.slice(flag.dashes.length + flag.name.length);
+    out[flag.at] = `${flag.dashes}${verdict.renderedAs}${rest}`;
+  }
+  return out;
 }

@@ -4,9 +4,13 @@
 import type { JsonSchema } from "./json-schema.js";
 import { MAX_READ_REPLICAS, MAX_REPLICAS, DEFAULT_POD_TEMPLATE_KEY } from "./names.js";
 import { QUANTITY_PATTERN } from "./quantity.js";
+import { TESTED_RQLITE_VERSIONS } from "./rqlite-versions.js";
 
-/** The rqlite image new clusters get; bump it together with the e2e tests that pin it. */
-export const DEFAULT_IMAGE = "rqlite/rqlite:10.2.0";
+/**
+ * The rqlite image new clusters get: the newest version the end-to-end suite runs, so the
+ * default is one the project has run (test/unit/rqlite-versions.test.ts fails otherwise).
+ */
+export const DEFAULT_IMAGE = `rqlite/rqlite:${TESTED_RQLITE_VERSIONS[0]!}`;
 
 export const IMAGE_PULL_POLICIES = ["Always", "IfNotPresent", "Never"] as const;
 export const RECLAIM_POLICIES = ["Retain", "Delete"] as const;
@@ -31,6 +35,29 @@ const secretRef = (description: string): JsonSchema => ({
   type: "object",
   required: ["secretName"],
   properties: { secretName: { description: "Name of the Secret in the cluster's namespace.", type: "string" } },
+});
+
+/** metav1.LabelSelector, as NetworkPolicy peers take it. */
+const labelSelectorSchema = (description: string): JsonSchema => ({
+  title: "LabelSelector",
+  description,
+  type: "object",
+  properties: {
+    matchLabels: { type: "object", additionalProperties: { type: "string" } },
+    matchExpressions: {
+      type: "array",
+      items: {
+        title: "LabelSelectorRequirement",
+        type: "object",
+        required: ["key", "operator"],
+        properties: {
+          key: { type: "string" },
+          operator: { type: "string", enum: ["In", "NotIn", "Exists", "DoesNotExist"] },
+          values: { type: "array", items: { type: "string" } },
+        },
+      },
+    },
+  },
 });
 
 const resourceList = (description: string): JsonSchema => ({
@@ -150,7 +177,8 @@ export const specSchema: JsonSchema = {
       default: 0,
     },
     image: {
-      description: "rqlite container image. An update may move up at most one major version and never down.",
+      description:
+        "rqlite container image. An update may move up at most one major version, and down only where rqlite supports it in place (9.x to 8.x).",
       type: "string",
       default: DEFAULT_IMAGE,
     },
@@ -198,6 +226,31 @@ export const specSchema: JsonSchema = {
       properties: {
         http: secretRef("kubernetes.io/tls Secret for rqlite's HTTPS API."),
         node: secretRef("kubernetes.io/tls Secret for node-to-node Raft TLS."),
+      },
+    },
+    network: {
+      title: "NetworkSpec",
+      type: "object",
+      default: {},
+      properties: {
+        policy: {
+          description:
+            "Render a NetworkPolicy that admits Raft (4002) only from this cluster's Pods, and the HTTP API (4001) only from them, the operator's namespace and clientSelector. Enforced only where the cluster's network plugin enforces NetworkPolicies.",
+          type: "boolean",
+          default: true,
+        },
+        clientSelector: {
+          title: "ClientSelector",
+          description:
+            "Who else may call the HTTP API (4001), as a NetworkPolicy peer. Unset: every Pod in the RqCluster's namespace.",
+          type: "object",
+          properties: {
+            namespaceSelector: labelSelectorSchema(
+              "Namespaces whose Pods may connect; unset means the RqCluster's own.",
+            ),
+            podSelector: labelSelectorSchema("Pods that may connect; unset means all Pods of the selected namespaces."),
+          },
+        },
       },
     },
     extraArgs: {

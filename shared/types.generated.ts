@@ -16,7 +16,7 @@ export interface RqClusterSpec {
   replicas?: number;
   /** Non-voting read-only nodes, 0 to 32. Default: 0. */
   readReplicas?: number;
-  /** rqlite container image. An update may move up at most one major version and never down. Default: "rqlite/rqlite:10.2.0". */
+  /** rqlite container image. An update may move up at most one major version, and down only where rqlite supports it in place (9.x to 8.x). Default: "rqlite/rqlite:8.43.4". */
   image?: string;
   /** Default: "IfNotPresent". */
   imagePullPolicy?: "Always" | "IfNotPresent" | "Never";
@@ -35,6 +35,8 @@ export interface RqClusterSpec {
   /** Secret with key users.json in rqlite's -auth format; the operator adds its own system user. */
   auth?: SecretReference;
   tls?: TLSSpec;
+  /** Default: {}. */
+  network?: NetworkSpec;
   /** Extra rqlited flags, e.g. -raft-snap=4096. Flags the operator sets and unknown flags are rejected. */
   extraArgs?: string[];
   /** Extra environment variables of the rqlite container. */
@@ -99,6 +101,31 @@ export interface TLSSpec {
   http?: SecretReference;
   /** kubernetes.io/tls Secret for node-to-node Raft TLS. */
   node?: SecretReference;
+}
+
+export interface NetworkSpec {
+  /** Render a NetworkPolicy that admits Raft (4002) only from this cluster's Pods, and the HTTP API (4001) only from them, the operator's namespace and clientSelector. Enforced only where the cluster's network plugin enforces NetworkPolicies. Default: true. */
+  policy?: boolean;
+  /** Who else may call the HTTP API (4001), as a NetworkPolicy peer. Unset: every Pod in the RqCluster's namespace. */
+  clientSelector?: ClientSelector;
+}
+
+export interface ClientSelector {
+  /** Namespaces whose Pods may connect; unset means the RqCluster's own. */
+  namespaceSelector?: LabelSelector;
+  /** Pods that may connect; unset means all Pods of the selected namespaces. */
+  podSelector?: LabelSelector;
+}
+
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: LabelSelectorRequirement[];
+}
+
+export interface LabelSelectorRequirement {
+  key: string;
+  operator: "In" | "NotIn" | "Exists" | "DoesNotExist";
+  values?: string[];
 }
 
 export interface EnvVar {
@@ -171,7 +198,7 @@ export interface DefaultedRqClusterSpec {
   replicas: number;
   /** Non-voting read-only nodes, 0 to 32. Default: 0. */
   readReplicas: number;
-  /** rqlite container image. An update may move up at most one major version and never down. Default: "rqlite/rqlite:10.2.0". */
+  /** rqlite container image. An update may move up at most one major version, and down only where rqlite supports it in place (9.x to 8.x). Default: "rqlite/rqlite:8.43.4". */
   image: string;
   /** Default: "IfNotPresent". */
   imagePullPolicy: "Always" | "IfNotPresent" | "Never";
@@ -190,6 +217,8 @@ export interface DefaultedRqClusterSpec {
   /** Secret with key users.json in rqlite's -auth format; the operator adds its own system user. */
   auth?: SecretReference;
   tls?: TLSSpec;
+  /** Default: {}. */
+  network: DefaultedNetworkSpec;
   /** Extra rqlited flags, e.g. -raft-snap=4096. Flags the operator sets and unknown flags are rejected. */
   extraArgs?: string[];
   /** Extra environment variables of the rqlite container. */
@@ -224,6 +253,13 @@ export interface DefaultedPodTemplateConfigMapRef {
   name: string;
   /** The key holding the JSON template. Default: "pod-template.json". */
   key: string;
+}
+
+export interface DefaultedNetworkSpec {
+  /** Render a NetworkPolicy that admits Raft (4002) only from this cluster's Pods, and the HTTP API (4001) only from them, the operator's namespace and clientSelector. Enforced only where the cluster's network plugin enforces NetworkPolicies. Default: true. */
+  policy: boolean;
+  /** Who else may call the HTTP API (4001), as a NetworkPolicy peer. Unset: every Pod in the RqCluster's namespace. */
+  clientSelector?: ClientSelector;
 }
 
 export interface DefaultedPodDisruptionBudgetSpec {

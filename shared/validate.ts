@@ -2,7 +2,7 @@
 // input (null, arrays, deep garbage) makes it throw.
 import { child, formatFieldError, index, type FieldError, type ValidationResult } from "./field-errors.js";
 import { envVarErrors } from "./env-rules.js";
-import { majorVersion, parseImageReference, type ImageReference } from "./image.js";
+import { parseImageReference, type ImageReference } from "./image.js";
 import { getOwn, isPlainObject, objectAt, type JsonObject } from "./json-value.js";
 import { configMapKey, dns1035Label, dns1123Subdomain, qualifiedName } from "./k8s-names.js";
 import {
@@ -17,7 +17,18 @@ import { ENV_VAR_SOURCE } from "./pod-openapi.js";
 import { validatePodTemplate } from "./pod-template.js";
 import { compareQuantities, parseQuantity } from "./quantity.js";
 import { resourceRequirementsErrors } from "./resources.js";
-import { validateExtraArgs } from "./rqlited-flags.js";
+import { flagTargetVersion, validateExtraArgs } from "./rqlited-flags.js";
+import {
+  bundlesNonOpenSourceExtension,
+  formatVersion,
+  isSupportedVersion,
+  isTestedVersion,
+  joinProblem,
+  MIN_SUPPORTED_RQLITE,
+  parseRqliteVersion,
+  TESTED_RQLITE_VERSIONS,
+  versionChangeProblem,
+} from "./rqlite-versions.js";
 import { DEFAULT_IMAGE, specSchema } from "./schema.js";
 import { schemaErrors } from "./schema-validator.js";
 
@@ -134,8 +145,44 @@ const imageCheck: Check = (spec, { errors, warnings }) => {
     warnings.push(
       `spec.image: no tag means "latest", which floats to whatever was pushed last; pin a version such as ${DEFAULT_IMAGE}`,
     );
+  } else {
+    minimumVersionCheck(image, ref, { errors, warnings });
   }
 };
+
+/** rqlite before MIN_SUPPORTED_RQLITE lacks what the operator's rolling updates rely on. */
+function minimumVersionCheck(image: string, ref: ImageReference, { errors }: ValidationResult): void {
+  const version = parseRqliteVersion(ref.tag);
+  if (!version || isSupportedVersion(version)) return;
+  errors.push({
+    field: "spec.image",
+    type: "Invalid",
+    value: image,
+    message: `rqlite ${formatVersion(version)} is older than ${MIN_SUPPORTED_RQLITE}, the oldest the operator supports: before it, /readyz?sync does not exist and a rolling update could not wait for each node to catch up`,
+  });
+}
+
+/**
+ * What a user should know about the version they pick: said when the image is set (create, or
+ * an update that changes it), not on every later edit of the cluster.
+ */
+function versionNotes(spec: JsonObject, { warnings }: ValidationResult): void {
+  const image = getOwn(spec, "image");
+  const ref = typeof image === "string" ? parseImageReference(image) : undefined;
+  const version = parseRqliteVersion(ref?.tag);
+  if (!ref || !version || !isSupportedVersion(version)) return;
+  if (!isTestedVersion(version)) {
+    warnings.push(
+      `spec.image: rqlite ${formatVersion(version)} is not one of the versions this operator release was tested with (${TESTED_RQLITE_VERSIONS.join(", ")}); it is supported, but test it before relying on it`,
+    );
+  }
+  const repository = ref.domain ? `${ref.domain}/${ref.path}` : ref.path;
+  if (bundlesNonOpenSourceExtension(repository, version)) {
+    warnings.push(
+      `spec.image: rqlite's own images from 9.2.2 on bundle the sqliteai/sqlite-vector extension under the Elastic License 2.0, which is not an open-source licence; rqlite lists every bundled licence at GET /licenses`,
+    );
+  }
+}
 
 const pullSecretsCheck: Check = (spec, { errors }) => {
   const secrets = getOwn(spec, "imagePullSecrets");
@@ -209,9 +256,15 @@ const secretsCheck: Check = (spec, { errors }) => {
   }
 };
 
-const extraArgsCheck: Check = (spec, { errors }) => {
+/** extraArgs are checked against the flags of the rqlite version the image runs. */
+const extraArgsCheck: Check = (spec, { errors, warnings }) => {
   const args = getOwn(spec, "extraArgs");
-  if (Array.isArray(args)) errors.push(...validateExtraArgs(args, "spec.extraArgs"));
+  if (!Array.isArray(args)) return;
+  const image = getOwn(spec, "image");
+  const tag = typeof image === "string" ? parseImageReference(image)?.tag : undefined;
+  const result = validateExtraArgs(args, "spec.extraArgs", flagTargetVersion(tag));
+  errors.push(...result.errors);
+  warnings.push(...result.warnings);
 };
 
 const envCheck: Check = (spec, { errors, warnings }) => {
@@ -261,6 +314,14 @@ const SPEC_CHECKS: Check[] = [
 
 /** Validates a new RqCluster (defaulted or not). */
 export function validateCreate(obj: unknown): ValidationResult {
+  const result = validateObject(obj);
+  const spec = objectAt(obj, "spec");
+  if (spec) versionNotes(spec, result);
+  return result;
+}
+
+/** Every rule an RqCluster must meet on its own, whether created or updated. */
+function validateObject(obj: unknown): ValidationResult {
   const result: ValidationResult = { errors: [], warnings: [] };
   if (!isPlainObject(obj)) {
     result.errors.push({ field: "", type: "TypeInvalid", value: obj, message: "must be an RqCluster object" });
@@ -327,11 +388,12 @@ function unversionedReason(ref: ImageReference): string {
 }
 
 /**
- * rqlite's upgrade rules: never down a major version (older versions cannot read newer data
- * formats) and never more than one major up. An image whose version cannot be told could be
- * either, so it may not replace one whose version is known: otherwise `rqlite/rqlite` or
- * `:latest` would be a way around both rules. Judged only when spec.image changes, so any
- * other edit of a cluster mid-upgrade goes through.
+ * rqlite's rules for changing the version of a running cluster (shared/rqlite-versions.ts):
+ * downgrades only where rqlite supports them in place (9 to 8, not from 10), and at most one
+ * major up. An image whose version cannot be told could be either, so it may not replace one
+ * whose version is known: otherwise `rqlite/rqlite` or `:latest` would be a way around the
+ * rules. Judged only when spec.image changes, so any other edit of a cluster mid-upgrade goes
+ * through.
  */
 const imageUpdateCheck: UpdateCheck = (stored, newSpec, { errors, warnings }) => {
   const after = getOwn(newSpec, "image");
@@ -341,8 +403,8 @@ const imageUpdateCheck: UpdateCheck = (stored, newSpec, { errors, warnings }) =>
   // An unparsable image is already reported; going back to exactly what runs is always safe.
   if (!running || !afterRef || after === running.image) return;
   const runningRef = parseImageReference(running.image);
-  const from = majorVersion(runningRef?.tag);
-  const to = majorVersion(afterRef.tag);
+  const from = parseRqliteVersion(runningRef?.tag);
+  const to = parseRqliteVersion(afterRef.tag);
   if (from !== undefined && to === undefined) {
     const name = afterRef.domain ? `${afterRef.domain}/${afterRef.path}` : afterRef.path;
     errors.push({
@@ -351,25 +413,52 @@ const imageUpdateCheck: UpdateCheck = (stored, newSpec, { errors, warnings }) =>
       value: after,
       message: `must name an rqlite version: ${unversionedReason(afterRef)}, and ${running.described}, so this could downgrade rqlite or skip a major version; pin a version tag such as ${name}:${runningRef!.tag!}`,
     });
-  } else if (from === undefined || to === undefined) {
+    return;
+  }
+  if (from === undefined || to === undefined) {
     warnings.push(
-      `spec.image: cannot tell the rqlite major version: ${running.described}; make sure ${JSON.stringify(after)} is no downgrade and at most one major version up`,
+      `spec.image: cannot tell the rqlite version: ${running.described}; make sure ${JSON.stringify(after)} is no downgrade rqlite does not support and at most one major version up`,
     );
-  } else if (to < from) {
+    return;
+  }
+  const problem = versionChangeProblem(from, to);
+  if (problem) {
     errors.push({
       field: "spec.image",
       type: "Invalid",
       value: after,
-      message: `may not downgrade rqlite from major version ${from} to ${to}: ${running.described}, and older versions cannot read newer data formats`,
-    });
-  } else if (to > from + 1) {
-    errors.push({
-      field: "spec.image",
-      type: "Invalid",
-      value: after,
-      message: `may not skip major versions: ${running.described}; upgrade to major version ${from + 1} first`,
+      message: `may not change rqlite from ${formatVersion(from)} to ${formatVersion(to)}: ${running.described}; ${problem}`,
     });
   }
+};
+
+const nodeCount = (spec: JsonObject) =>
+  ["replicas", "readReplicas"].reduce((n, key) => {
+    const value = getOwn(spec, key);
+    return n + (typeof value === "number" ? value : 0);
+  }, 0);
+
+/**
+ * rqlite 10 nodes cannot join a cluster with members on 9.x or older, so nodes may not be added
+ * while the Pods run an older major than spec.image asks for. The webhook knows what the Pods
+ * run only from status.currentImage (set while every voter runs one image); once a roll is
+ * under way the controller holds new nodes back instead, with a Progressing condition.
+ */
+const scaleDuringUpgradeCheck: UpdateCheck = (stored, newSpec, { errors }) => {
+  if (nodeCount(newSpec) <= nodeCount(stored.spec)) return;
+  const current = stored.status && getOwn(stored.status, "currentImage");
+  const image = getOwn(newSpec, "image");
+  if (typeof current !== "string" || typeof image !== "string") return;
+  const runs = parseRqliteVersion(parseImageReference(current)?.tag);
+  const target = parseRqliteVersion(parseImageReference(image)?.tag);
+  const problem = runs && target && joinProblem(target, [runs]);
+  if (!problem) return;
+  const votersGrow = Number(getOwn(newSpec, "replicas")) > Number(getOwn(stored.spec, "replicas"));
+  errors.push({
+    field: votersGrow ? "spec.replicas" : "spec.readReplicas",
+    type: "Forbidden",
+    message: `may not add nodes until the upgrade to ${JSON.stringify(image)} has finished: the Pods run ${JSON.stringify(current)} (status.currentImage), and ${problem}; scale once status.currentImage shows the new image`,
+  });
 };
 
 /**
@@ -442,7 +531,12 @@ const storageUpdateCheck: UpdateCheck = ({ spec: oldSpec }, newSpec, { errors, w
   }
 };
 
-const UPDATE_CHECKS: UpdateCheck[] = [imageUpdateCheck, storageUpdateCheck, nodeTlsUpdateCheck];
+const UPDATE_CHECKS: UpdateCheck[] = [
+  imageUpdateCheck,
+  scaleDuringUpgradeCheck,
+  storageUpdateCheck,
+  nodeTlsUpdateCheck,
+];
 
 /**
  * Validates an update: the new object as on create, plus the transition rules. An error the
@@ -450,12 +544,13 @@ const UPDATE_CHECKS: UpdateCheck[] = [imageUpdateCheck, storageUpdateCheck, node
  * for CRD schemas), so a rule tightened by a newer operator never blocks unrelated changes.
  */
 export function validateUpdate(oldObj: unknown, newObj: unknown): ValidationResult {
-  const result = validateCreate(newObj);
+  const result = validateObject(newObj);
   // The stored object's errors only decide which of the new object's errors to ratchet, so an
   // update without any (nearly every one) skips validating the stored object, half the work.
-  if (result.errors.length > 0) ratchet(result, validateCreate(oldObj).errors);
+  if (result.errors.length > 0) ratchet(result, validateObject(oldObj).errors);
   const oldSpec = objectAt(oldObj, "spec");
   const newSpec = objectAt(newObj, "spec");
+  if (newSpec && getOwn(newSpec, "image") !== (oldSpec && getOwn(oldSpec, "image"))) versionNotes(newSpec, result);
   const stored: Stored | undefined = oldSpec && { spec: oldSpec, status: objectAt(oldObj, "status") };
   if (stored && newSpec) for (const check of UPDATE_CHECKS) check(stored, newSpec, result);
   return result;

@@ -2,10 +2,28 @@
 // control plane, as the given kubeconfig's identity, and reads its /metrics.
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
+import type { ControlPlane } from "./controlplane.js";
+import { installCRDs } from "./crds.js";
 import { freePort } from "./ports.js";
 import { ProcessGroup, type Managed } from "./processes.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
+
+const OPERATOR_NAMESPACE = "rqlite-operator-system";
+const CONTROLLER_SA = "rqlite-operator-controller";
+
+/**
+ * What the controller needs on a plane before it starts, as deploy/ installs it: the RqCluster
+ * CRD, the operator's namespace, and its ServiceAccount with deploy/base's RBAC. Returns a
+ * kubeconfig that signs in as that ServiceAccount.
+ */
+export async function operatorKubeconfig(cp: ControlPlane, durationSeconds?: number): Promise<string> {
+  await installCRDs(cp, [join(root, "crds/rqlite.io_rqclusters.yaml")]);
+  if ((await cp.kubectl(["get", "namespace", OPERATOR_NAMESPACE])).code !== 0)
+    await cp.kubectlOk(["create", "namespace", OPERATOR_NAMESPACE]);
+  await cp.kubectlOk(["apply", "-f", join(root, "deploy/base/controller-rbac.yaml")]);
+  return cp.serviceAccountKubeconfig(OPERATOR_NAMESPACE, CONTROLLER_SA, durationSeconds);
+}
 
 /** Lease timings for tests: a handover in seconds, not the 15 s of production defaults. */
 export const FAST_LEASE_ARGS = ["--lease-duration=4", "--renew-deadline=3", "--retry-period=1"];

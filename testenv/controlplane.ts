@@ -9,6 +9,7 @@ import { resolveAssets } from "./assets.js";
 import { renderKubeconfig } from "./kubeconfig.js";
 import { generatePki, issueCert, type Pki } from "./pki.js";
 import { freePort, portInUse } from "./ports.js";
+import { startPodNetwork, type PodNetwork } from "./podNetwork.js";
 import { ProcessGroup, type Managed } from "./processes.js";
 
 export interface KubectlResult {
@@ -30,6 +31,11 @@ export interface ControlPlaneOptions {
   assetsDir?: string;
   /** Extra kube-apiserver flags, e.g. for a test that needs a feature gate. */
   extraApiServerArgs?: string[];
+  /**
+   * Give Pods IPs that kube-apiserver can proxy to (see podNetwork.ts); the local runtime then
+   * reports them. Off by default: Pods keep their loopback address as their IP.
+   */
+  podNetwork?: boolean;
 }
 
 export interface ControlPlane {
@@ -42,10 +48,12 @@ export interface ControlPlane {
   pki: Pki;
   /** PIDs of etcd and kube-apiserver, for tests that prove nothing outlives the run. */
   pids: number[];
-  /** JSON audit log of requests by ServiceAccounts of rqlite-operator-system. */
+  /** JSON audit log of requests by ServiceAccounts of rqlite-operator-system and NAMESPACED_OPERATOR_NS. */
   auditLogPath: string;
   /** Milliseconds from spawning etcd to kube-apiserver answering /readyz. */
   startupMs: number;
+  /** Pods are reached through the pod network (podNetwork.ts), so pods/proxy works. */
+  podNetwork: boolean;
   kubectl(args: string[], opts?: KubectlOptions): Promise<KubectlResult>;
   /** Like kubectl() but throws with kubectl's stderr when it exits non-zero. */
   kubectlOk(args: string[], opts?: KubectlOptions): Promise<string>;
@@ -62,12 +70,15 @@ export interface ControlPlane {
  * What the operator's ServiceAccounts do, request by request (metadata only): the RBAC test
  * compares it with deploy/'s rules to find permissions granted but never used.
  */
+/** Where tests run a namespaced install of the operator (its requests are audited too). */
+export const NAMESPACED_OPERATOR_NS = "rqlite-operator-team";
+
 const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: ["RequestReceived"]
 rules:
   - level: Metadata
-    userGroups: ["system:serviceaccounts:rqlite-operator-system"]
+    userGroups: ["system:serviceaccounts:rqlite-operator-system", "system:serviceaccounts:${NAMESPACED_OPERATOR_NS}"]
   - level: None
 `;
 
@@ -102,7 +113,9 @@ async function startOnce(assets: string, opts: ControlPlaneOptions): Promise<Con
   const dir = await mkdtemp(join(tmpdir(), "rqo-testenv-"));
   const procs = new ProcessGroup();
   procs.removeOnExit(dir);
+  let podNetwork: PodNetwork | undefined;
   try {
+    if (opts.podNetwork) podNetwork = await startPodNetwork(dir);
     const pki = await generatePki(dir);
     const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), opts.apiPort ?? (await freePort())];
     await mkdir(join(dir, "etcd"));
@@ -151,6 +164,7 @@ async function startOnce(assets: string, opts: ControlPlaneOptions): Promise<Con
       "--audit-log-format=json",
       "--allow-privileged=true",
       "--profiling=false",
+      ...(podNetwork ? [podNetwork.apiServerArg] : []),
       ...(opts.extraApiServerArgs ?? []),
     ];
     const apiLog = join(dir, "kube-apiserver.log");
@@ -178,6 +192,7 @@ async function startOnce(assets: string, opts: ControlPlaneOptions): Promise<Con
       kubeconfigPath,
       pki,
       startupMs,
+      podNetwork: podNetwork !== undefined,
       kubectl,
       kubectlOk,
       auditLogPath: join(dir, "audit.log"),
@@ -209,12 +224,13 @@ async function startOnce(assets: string, opts: ControlPlaneOptions): Promise<Con
         await waitUntil(apiserver, "kube-apiserver", 60_000, readyz);
       },
       stop() {
-        stopped ??= procs.stopAll();
+        stopped ??= procs.stopAll().then(() => podNetwork?.stop());
         return stopped;
       },
     };
   } catch (err) {
     await procs.stopAll();
+    await podNetwork?.stop();
     throw err;
   }
 }

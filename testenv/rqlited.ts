@@ -29,6 +29,11 @@ export interface RqliteClusterOptions {
    * the name `rqlite.test` (to exercise dialling by IP while verifying a name, as for a pod).
    */
   tls?: boolean;
+  /**
+   * Raft over mutual TLS, with the flags the operator renders for spec.tls.node: a certificate
+   * from a fresh test CA for every node's address, and -node-verify-client.
+   */
+  nodeTls?: boolean;
   /** Ready means every node answers /readyz?sync and sees every member; default 30 s. */
   readyTimeoutMs?: number;
 }
@@ -49,6 +54,8 @@ export interface RqliteTestCluster {
   dir: string;
   /** PEM of the CA that signed the nodes' certificate, with `tls`. */
   caPem?: string;
+  /** The nodes' Raft certificate and key files and their CA, with `nodeTls`. */
+  nodePki?: { cert: string; key: string; ca: string };
   nodes: RqliteNodeProcess[];
   node(id: string): RqliteNodeProcess;
   /** A client for one node, signed in as `auth.as` and trusting `caPem` when the cluster has them. */
@@ -122,19 +129,33 @@ async function startIn(
     serverArgs.push("-auth", authFile, ...(size > 1 ? ["-join-as", opts.auth.as.username] : []));
   }
   let caPem: string | undefined;
-  if (opts.tls) {
+  let nodePki: RqliteTestCluster["nodePki"];
+  if (opts.tls || opts.nodeTls) {
     const pkiDir = join(dir, "pki");
     await mkdir(pkiDir);
     const { caCert } = await generatePki(pkiDir);
     const sans = [...nodes.map((n) => `IP:${n.host}`), "DNS:rqlite.test"].join(",");
-    const { cert, key } = await issueCert(
-      pkiDir,
-      "rqlite",
-      "/CN=rqlite",
-      `subjectAltName=${sans}\nextendedKeyUsage=serverAuth\n`,
-    );
-    caPem = await readFile(caCert, "utf8");
-    serverArgs.push("-http-cert", cert, "-http-key", key);
+    if (opts.tls) {
+      const { cert, key } = await issueCert(
+        pkiDir,
+        "rqlite",
+        "/CN=rqlite",
+        `subjectAltName=${sans}\nextendedKeyUsage=serverAuth\n`,
+      );
+      caPem = await readFile(caCert, "utf8");
+      serverArgs.push("-http-cert", cert, "-http-key", key);
+    }
+    if (opts.nodeTls) {
+      // Each node is the server of the connections it accepts and the client of those it makes.
+      const { cert, key } = await issueCert(
+        pkiDir,
+        "rqlite-node",
+        "/CN=rqlite-node",
+        `subjectAltName=${sans}\nextendedKeyUsage=serverAuth,clientAuth\n`,
+      );
+      nodePki = { cert, key, ca: caCert };
+      serverArgs.push("-node-cert", cert, "-node-key", key, "-node-ca-cert", caCert, "-node-verify-client");
+    }
   }
   const clusterArgs =
     size > 1 ? ["-bootstrap-expect", String(size), "-join", nodes.map((n) => n.raftAddr).join(",")] : [];
@@ -208,6 +229,7 @@ async function startIn(
   return {
     dir,
     ...(caPem ? { caPem } : {}),
+    ...(nodePki ? { nodePki } : {}),
     nodes,
     node,
     client,

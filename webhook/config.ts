@@ -18,6 +18,8 @@ export interface WebhookConfig {
   maxBodyBytes: number;
   /** Time allowed to receive one whole request (headers and body). */
   requestTimeoutMs: number;
+  /** Open connections at most; kube-apiservers keep a few each, so more means something is wrong. */
+  maxConnections: number;
   /** How often the certificate files are checked, as a backstop to file-system events. */
   certPollIntervalMs: number;
   /** How long SIGTERM waits for in-flight requests before closing their connections. */
@@ -25,11 +27,21 @@ export interface WebhookConfig {
   logLevel: string;
 }
 
-/** kube-apiserver's own request body limit (3 MiB). */
-export const DEFAULT_MAX_BODY_BYTES = 3 * 1024 * 1024;
-/** controller-runtime's http.Server IdleTimeout and ReadHeaderTimeout. */
+/**
+ * An UPDATE's review carries two objects: the new one, up to kube-apiserver's 3 MiB request
+ * limit (admission runs before etcd's 1.5 MiB limit refuses it), and the stored one, up to
+ * 1.5 MiB; 6 MiB holds both with the review around them.
+ */
+export const DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024;
+/** controller-runtime's http.Server IdleTimeout. */
 export const IDLE_TIMEOUT_MS = 90_000;
-export const HEADERS_TIMEOUT_MS = 32_000;
+/**
+ * kube-apiserver sends its headers at once and waits at most the webhook's timeoutSeconds (10
+ * in deploy/, 30 at most) for the answer: a request still arriving after that is answered to
+ * no one, and a client that trickles one in only holds a connection.
+ */
+export const HEADERS_TIMEOUT_MS = 10_000;
+export const DEFAULT_MAX_CONNECTIONS = 512;
 
 interface Setting {
   flag: string;
@@ -70,8 +82,14 @@ const SETTINGS = {
   requestTimeout: {
     flag: "request-timeout",
     env: "WEBHOOK_REQUEST_TIMEOUT",
-    description: "time to receive a whole request (at least the 32s header timeout)",
-    fallback: "60s",
+    description: "time to receive a whole request (at least the 10s header timeout)",
+    fallback: "15s",
+  },
+  maxConnections: {
+    flag: "max-connections",
+    env: "WEBHOOK_MAX_CONNECTIONS",
+    description: "open connections at most",
+    fallback: String(DEFAULT_MAX_CONNECTIONS),
   },
   certPollInterval: {
     flag: "cert-poll-interval",
@@ -149,6 +167,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): WebhookConf
     metricsBindAddress: get("metricsBindAddress"),
     maxBodyBytes: parseWhole(get("maxBodyBytes"), label("maxBodyBytes"), 1024, 1 << 30),
     requestTimeoutMs: parseDuration(get("requestTimeout"), label("requestTimeout")),
+    maxConnections: parseWhole(get("maxConnections"), label("maxConnections"), 1, 1 << 20),
     certPollIntervalMs: parseDuration(get("certPollInterval"), label("certPollInterval")),
     shutdownTimeoutMs: parseDuration(get("shutdownTimeout"), label("shutdownTimeout")),
     logLevel: get("logLevel"),

@@ -1,5 +1,6 @@
 // The three admission webhooks: what each admits and how it decides. They are pure functions of
 // the AdmissionRequest, so tests and the benchmark can drive them without a server.
+import { isDeepStrictEqual } from "node:util";
 import fastJsonPatch from "fast-json-patch";
 import {
   API_VERSION,
@@ -102,6 +103,11 @@ function decide(
   );
 }
 
+const isPodTemplate = (obj: unknown) => {
+  const labels = objectAt(obj, "metadata", "labels");
+  return labels !== undefined && getOwn(labels, POD_TEMPLATE_LABEL) !== undefined;
+};
+
 const writes = (request: AdmissionRequest) => request.operation === "CREATE" || request.operation === "UPDATE";
 
 /**
@@ -141,11 +147,28 @@ export const validatePodTemplateConfigMapWebhook: Webhook = {
   kind: CONFIGMAP,
   qualifiedKind: "ConfigMap",
   review(request) {
+    if (!writes(request)) return allowedResponse(request.uid, [], []);
     // The configuration's objectSelector should send only labelled ConfigMaps; an unlabelled one
-    // (or one whose label is being removed) is not a pod template and not ours to judge.
-    const labels = objectAt(request.object, "metadata", "labels");
-    if (!writes(request) || !labels || getOwn(labels, POD_TEMPLATE_LABEL) === undefined) {
-      return allowedResponse(request.uid, [], []);
+    // is not a pod template and not ours to judge. But an update that drops the label and
+    // changes the content in one step would slip an unchecked template past this webhook.
+    if (!isPodTemplate(request.object)) {
+      const slipped =
+        request.operation === "UPDATE" &&
+        isPodTemplate(request.oldObject) &&
+        ["data", "binaryData"].some(
+          (k) => !isDeepStrictEqual(objectAt(request.object, k), objectAt(request.oldObject, k)),
+        );
+      const errors: FieldError[] = slipped
+        ? [
+            {
+              field: `metadata.labels[${POD_TEMPLATE_LABEL}]`,
+              type: "Forbidden",
+              message:
+                "may not be removed in the same update that changes data or binaryData; remove the label first, then change the content",
+            },
+          ]
+        : [];
+      return decide(this, request, errors, []);
     }
     return decide(this, request, validatePodTemplateConfigMap(request.object), []);
   },

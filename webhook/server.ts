@@ -230,6 +230,7 @@ export async function startWebhookServer(deps: WebhookServerDeps): Promise<Runni
   server.keepAliveTimeout = IDLE_TIMEOUT_MS;
   server.headersTimeout = HEADERS_TIMEOUT_MS;
   server.requestTimeout = config.requestTimeoutMs;
+  server.maxConnections = config.maxConnections;
   server.on("tlsClientError", (err) => logger.debug({ err: err.message }, "TLS handshake failed"));
   const port = await listen(server, config.port, config.host);
 

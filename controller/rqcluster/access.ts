@@ -7,6 +7,7 @@ import { RQLITE_CONTAINER } from "../../shared/names.js";
 import type { NodeAccess } from "../rqlite/adapter.js";
 import type { Credentials } from "./auth.js";
 import type { ClusterView } from "./render/cluster.js";
+import { parseMemberName } from "./render/members.js";
 import { HTTP_TLS_VOLUME } from "./render/pod.js";
 
 export const rqliteArgs = (pod: V1Pod | undefined): string[] =>
@@ -39,4 +40,16 @@ export function nodeAccess(
     ...(ca ? { ca } : {}),
     ...(usesAuth && credentials ? { credentials } : {}),
   };
+}
+
+/**
+ * Node ids come from rqlite's answers (/nodes, a follower naming its leader), which a node, or
+ * whoever took its address, could fill with any name. Only ids that name one of this cluster's
+ * own nodes are ever turned into an address to call.
+ */
+export function assertOwnNode(c: ClusterView, nodeId: string): void {
+  if (parseMemberName(c.name, nodeId)) return;
+  throw new Error(
+    `rqlite named node ${JSON.stringify(nodeId)}, which is not a node of RqCluster ${c.namespace}/${c.name}; not contacting it`,
+  );
 }

@@ -87,16 +87,28 @@ export function renderAuthSecret(c: ClusterView, mergedUsers: string, password: 
 export async function planAuth(
   writer: Writer,
   c: ClusterView,
-): Promise<{ secret: V1Secret; existing?: Record<string, string>; state: AuthState } | undefined> {
+): Promise<
+  { secret: V1Secret; existing?: Record<string, string>; state: AuthState } | { conflict: string } | undefined
+> {
   const source = c.spec.auth?.secretName;
   if (!source) return undefined;
-  const userData = await writer.readSecret(c.namespace, source);
+  const userSecret = await writer.readSecret(c.namespace, source);
   const where = `Secret ${c.namespace}/${source} (spec.auth.secretName)`;
-  if (!userData) throw new Error(`${where} does not exist; create it with a ${USERS_KEY} key in rqlite's -auth format`);
-  const userJson = userData[USERS_KEY];
+  if (!userSecret)
+    throw new Error(`${where} does not exist; create it with a ${USERS_KEY} key in rqlite's -auth format`);
+  const userJson = userSecret.data[USERS_KEY];
   if (userJson === undefined)
     throw new Error(`${where} has no ${USERS_KEY} key; add rqlite's -auth file under that key`);
-  const existing = await writer.readSecret(c.namespace, operatorAuthSecretName(c.name));
+  const name = operatorAuthSecretName(c.name);
+  const live = await writer.readSecret(c.namespace, name);
+  // A Secret of that name this cluster does not own is someone else's: overwriting it would
+  // destroy it, and taking its password would let whoever wrote it choose the operator's.
+  if (live && !live.owners.includes(c.uid)) {
+    return {
+      conflict: `Secret ${c.namespace}/${name} exists and is not owned by this RqCluster; the operator keeps its credentials there, so it leaves that Secret alone and waits: rename or delete it`,
+    };
+  }
+  const existing = live?.data;
   const password = existing?.[PASSWORD_KEY] || randomBytes(24).toString("base64url");
   const credentials = { username: OPERATOR_USER, password };
   const merged = mergeUsers(userJson, `${where} key ${USERS_KEY}`, credentials);

@@ -6,6 +6,7 @@ import type {
   V1Node,
   V1PersistentVolumeClaim,
   V1Pod,
+  V1NetworkPolicy,
   V1PodDisruptionBudget,
   V1Service,
 } from "@kubernetes/client-node";
@@ -27,7 +28,8 @@ import { makeWriter } from "../runtime/writer.js";
 import type { KubeClient } from "../runtime/kubeClient.js";
 import { componentLogger, type Logger } from "../runtime/log.js";
 import { counter, gauge, histogram } from "../runtime/metrics.js";
-import { reconcileCluster } from "./reconcile.js";
+import { reconcileCluster, type ReconcileResult } from "./reconcile.js";
+import { NodeScraper } from "./scraper.js";
 import type { Children } from "./ports.js";
 import type { Writer } from "../runtime/writer.js";
 import { conflictsOf } from "./observe.js";
@@ -45,11 +47,16 @@ export interface ClusterControllerOptions {
   namespaces?: string[];
   workers: number;
   addressing: Addressing;
+  /** Where the operator runs: the clusters' NetworkPolicies admit its calls from there. */
+  operatorNamespace: string;
   /** Names this replica in Events. */
   identity: string;
   /** Every cluster is reconciled again this often even without events (0: never). */
   resyncMs: number;
-  /** A Pod on a Kubernetes node unreachable this long has its rqlite node replaced. */
+  /**
+   * A Pod on a Kubernetes node unreachable this long has its rqlite node replaced. 0: never, and
+   * Nodes are not watched at all (a namespaced install may not read them).
+   */
   nodeFailureTimeoutMs: number;
   /** run() fails when the caches have not all listed within this long (controller-runtime's CacheSyncTimeout). */
   cacheSyncTimeoutMs: number;
@@ -59,6 +66,8 @@ export interface ClusterControllerOptions {
    * on a stale view indefinitely.
    */
   cacheFailureTimeoutMs: number;
+  /** Each cluster's nodes are read for the rqlite_node_* metrics at most this often (0: never). Default 30 s. */
+  scrapeIntervalMs?: number;
   logger?: Logger;
 }
 
@@ -67,6 +76,10 @@ const CONTROLLER = "rqcluster";
 const RETRY_REFUSED_GROWTH_MS = 10 * 60_000;
 /** How long a reconcile waits for the caches to show a Pod it just created or deleted. */
 const CACHE_CATCH_UP_MS = 10_000;
+/** As often as Prometheus commonly scrapes the operator: fresher readings would not be seen. */
+export const DEFAULT_SCRAPE_INTERVAL_MS = 30_000;
+/** Requests to rqlite in flight at once for the node metrics, over every cluster. */
+const SCRAPE_CONCURRENCY = 16;
 
 export class ClusterController {
   private readonly log: Logger;
@@ -75,11 +88,13 @@ export class ClusterController {
   private readonly pvcs: Informer<V1PersistentVolumeClaim>;
   private readonly services: Informer<V1Service>;
   private readonly pdbs: Informer<V1PodDisruptionBudget>;
-  private readonly nodes: Informer<V1Node>;
+  private readonly networkPolicies: Informer<V1NetworkPolicy>;
+  private readonly nodes: Informer<V1Node> | undefined;
   private readonly queue: WorkQueue;
   private readonly metrics;
   private readonly recorder: EventRecorder;
   private readonly writer: Writer;
+  private readonly scraper: NodeScraper | undefined;
 
   constructor(private readonly opts: ClusterControllerOptions) {
     this.log = opts.logger ?? componentLogger("controller", { controller: CONTROLLER });
@@ -92,8 +107,14 @@ export class ClusterController {
     this.pvcs = new Informer({ ...owned, apiPath: "/api/v1", resource: "persistentvolumeclaims" });
     this.services = new Informer({ ...owned, apiPath: "/api/v1", resource: "services" });
     this.pdbs = new Informer({ ...owned, apiPath: "/apis/policy/v1", resource: "poddisruptionbudgets" });
+    this.networkPolicies = new Informer({
+      ...owned,
+      apiPath: "/apis/networking.k8s.io/v1",
+      resource: "networkpolicies",
+    });
     // Nodes are cluster-scoped: watched everywhere, to notice the ones that become unreachable.
-    this.nodes = new Informer({ client, apiPath: "/api/v1", resource: "nodes" });
+    this.nodes =
+      opts.nodeFailureTimeoutMs > 0 ? new Informer({ client, apiPath: "/api/v1", resource: "nodes" }) : undefined;
     this.queue = new WorkQueue({ name: CONTROLLER, registry: opts.registry });
     const r = opts.registry;
     this.metrics = {
@@ -142,6 +163,11 @@ export class ClusterController {
       (err) => this.log.warn({ err: (err as Error).message }, "could not record an Event"),
     );
     this.writer = makeWriter(client, MANAGER_NAME);
+    const scrapeIntervalMs = opts.scrapeIntervalMs ?? DEFAULT_SCRAPE_INTERVAL_MS;
+    this.scraper =
+      scrapeIntervalMs > 0
+        ? new NodeScraper({ registry: r, intervalMs: scrapeIntervalMs, concurrency: SCRAPE_CONCURRENCY })
+        : undefined;
     this.wireEvents();
   }
 
@@ -156,6 +182,7 @@ export class ClusterController {
       this.metrics.desired.remove({ namespace: obj.metadata!.namespace!, cluster: obj.metadata!.name! });
       this.metrics.ready.remove({ namespace: obj.metadata!.namespace!, cluster: obj.metadata!.name! });
       this.metrics.hasLeader.remove({ namespace: obj.metadata!.namespace!, cluster: obj.metadata!.name! });
+      this.scraper?.forget(obj.metadata!.namespace!, obj.metadata!.name!);
       this.metrics.clusters.set(this.clusters.list().length);
     });
     // A child's event wakes its cluster, found by the label every child carries.
@@ -163,7 +190,13 @@ export class ClusterController {
       const key = clusterKeyOf(obj);
       if (key) this.queue.add(key);
     };
-    for (const inf of [this.pods, this.pvcs, this.services, this.pdbs] as Informer<KubernetesObject>[]) {
+    for (const inf of [
+      this.pods,
+      this.pvcs,
+      this.services,
+      this.pdbs,
+      this.networkPolicies,
+    ] as Informer<KubernetesObject>[]) {
       inf.on("add", enqueueOwner);
       inf.on("update", (obj, old) => {
         enqueueOwner(obj);
@@ -172,7 +205,7 @@ export class ClusterController {
       inf.on("delete", enqueueOwner);
     }
     // A node's health decides about the clusters with Pods on it.
-    this.nodes.on("update", (node) => {
+    this.nodes?.on("update", (node) => {
       for (const pod of this.pods.list()) if (pod.spec?.nodeName === node.metadata?.name) enqueueOwner(pod);
     });
   }
@@ -190,6 +223,7 @@ export class ClusterController {
       pvcs: this.pvcs.byIndex(key),
       services: this.services.byIndex(key),
       pdbs: this.pdbs.byIndex(key),
+      networkPolicies: this.networkPolicies.byIndex(key),
     };
   }
 
@@ -202,11 +236,12 @@ export class ClusterController {
     const started = performance.now();
     const events = this.recorder({ namespace, name, uid });
     try {
-      const { actions, requeueAfterMs, leader } = await reconcileCluster(
+      const { actions, requeueAfterMs, leader, running } = await reconcileCluster(
         {
           writer: this.writer,
           events,
           addressing: this.opts.addressing,
+          operatorNamespace: this.opts.operatorNamespace,
           unreachableSince: this.unreachableNodes(),
           nodeFailureTimeoutMs: this.opts.nodeFailureTimeoutMs,
           conflicts: (c) => this.conflicts(c),
@@ -225,6 +260,7 @@ export class ClusterController {
       if (actions.length) log.info({ actions }, "reconciled");
       else log.debug("already converged");
       this.updateGauges(cluster, leader);
+      this.trackNodes(namespace, name, cluster.metadata?.deletionTimestamp ? undefined : running);
       return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
     } catch (err) {
       this.metrics.total.inc({ controller: CONTROLLER, result: "error" });
@@ -239,10 +275,19 @@ export class ClusterController {
 
   private readonly refusals = new GrowthRefusals(RETRY_REFUSED_GROWTH_MS);
 
+  /**
+   * Hands the nodes that run to the scraper. A cluster with none (not started, every Pod gone,
+   * being deleted) is not kept, so the scraper holds no observation of it and exports nothing stale.
+   */
+  private trackNodes(namespace: string, name: string, running: ReconcileResult["running"]): void {
+    if (running && running.nodes.length > 0) this.scraper?.track({ namespace, cluster: name, ...running });
+    else this.scraper?.forget(namespace, name);
+  }
+
   /** Kubernetes nodes that are unreachable now, and since when. */
   private unreachableNodes(): Map<string, number> {
     const out = new Map<string, number>();
-    for (const node of this.nodes.list()) {
+    for (const node of this.nodes?.list() ?? []) {
       const since = unreachableSince(node);
       if (since !== undefined) out.set(node.metadata!.name!, since);
     }
@@ -295,6 +340,9 @@ export class ClusterController {
   async run(signal: AbortSignal): Promise<void> {
     const informers = this.informers();
     informers.forEach((inf) => inf.start());
+    // The scraper stops with the workers, also when run() fails rather than being aborted. It is
+    // not awaited: a read in flight (at most 3 s) must not hold up handing over the Lease.
+    const stopScraping = new AbortController();
     try {
       const waits = await Promise.allSettled(
         informers.map((inf) => inf.waitForSync(this.opts.cacheSyncTimeoutMs, signal)),
@@ -307,6 +355,7 @@ export class ClusterController {
         `caches synced; starting workers for ${KIND}`,
       );
       this.queue.run((key) => this.reconcile(key), this.opts.workers);
+      void this.scraper?.run(AbortSignal.any([signal, stopScraping.signal]));
       const resyncMs = this.opts.resyncMs > 0 ? this.opts.resyncMs : Infinity;
       // Often enough that a failing cache is noticed within a second of its timeout.
       const checkMs = Math.min(1000, this.opts.cacheFailureTimeoutMs);
@@ -322,6 +371,7 @@ export class ClusterController {
         }
       }
     } finally {
+      stopScraping.abort();
       await this.queue.shutdown();
       await Promise.all(informers.map((inf) => inf.stop()));
     }
@@ -350,7 +400,15 @@ export class ClusterController {
   }
 
   private informers(): Informer<KubernetesObject>[] {
-    return [this.clusters, this.pods, this.pvcs, this.services, this.pdbs, this.nodes] as Informer<KubernetesObject>[];
+    return [
+      this.clusters,
+      this.pods,
+      this.pvcs,
+      this.services,
+      this.pdbs,
+      this.networkPolicies,
+      ...(this.nodes ? [this.nodes] : []),
+    ] as Informer<KubernetesObject>[];
   }
 }
 

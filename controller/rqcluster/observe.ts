@@ -3,21 +3,23 @@
 // now (its Pod's arguments: HTTPS or not, -auth or not), not the way the spec asks for, so that
 // turning TLS or auth on or off never locks the operator out of nodes that have not rolled yet.
 import type { KubernetesObject, V1Pod } from "@kubernetes/client-node";
-import { DEFAULT_POD_TEMPLATE_KEY, HTTP_PORT, operatorAuthSecretName } from "../../shared/names.js";
-import { httpTlsSecretOf, nodeAccess, runsWithAuth } from "./access.js";
-import type { Json, Writer } from "../runtime/writer.js";
+import { HTTP_PORT, operatorAuthSecretName } from "../../shared/names.js";
+import { assertOwnNode, httpTlsSecretOf, nodeAccess, runsWithAuth } from "./access.js";
+import type { Writer } from "../runtime/writer.js";
 import { canTransferLeadership, clusterRqlite, type ClusterRqlite, type NodeAccess } from "../rqlite/adapter.js";
 import { authSecretCurrent, keptCredentials, planAuth } from "./auth.js";
 import { deriveFacts, needsDisruption } from "./plan/index.js";
 import { isPodReady } from "./plan/facts.js";
 import type { Observed } from "./plan/types.js";
 import type { Children } from "./ports.js";
+import { readPodTemplate, type TemplateRead } from "./podTemplate.js";
 import type { ClusterView } from "./render/cluster.js";
 import { nodeAddress, type Addressing } from "./render/pod.js";
 
 export interface ObserveDeps {
   writer: Writer;
   addressing: Addressing;
+  operatorNamespace: string;
   /** Kubernetes node name -> epoch ms since it has been unreachable. */
   unreachableSince: ReadonlyMap<string, number>;
   nodeFailureTimeoutMs: number;
@@ -35,13 +37,17 @@ export interface Observation {
 }
 
 export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children): Promise<Observation> {
-  const auth = await planAuth(deps.writer, c);
-  const kept = auth ? undefined : await runningAuth(deps.writer, c, owned.pods);
+  const authRead = await planAuth(deps.writer, c);
+  const auth = authRead && "state" in authRead ? authRead : undefined;
+  const authConflict = authRead && "conflict" in authRead ? authRead.conflict : undefined;
+  const kept = authRead ? undefined : await runningAuth(deps.writer, c, owned.pods);
   const credentials = auth?.state.credentials ?? kept;
   const cas = await httpCas(deps.writer, c, owned.pods);
   const pods = new Map(owned.pods.map((p) => [p.metadata!.name!, p]));
-  const accessOf = (nodeId: string): NodeAccess =>
-    nodeAccess(c, pods.get(nodeId), `${nodeAddress(c, nodeId, deps.addressing)}:${HTTP_PORT}`, cas, credentials);
+  const accessOf = (nodeId: string): NodeAccess => {
+    assertOwnNode(c, nodeId);
+    return nodeAccess(c, pods.get(nodeId), `${nodeAddress(c, nodeId, deps.addressing)}:${HTTP_PORT}`, cas, credentials);
+  };
   const rqlite = clusterRqlite(accessOf);
   // Only Pods that run (have an address) can answer; asking the others would only time out.
   const running = owned.pods
@@ -51,15 +57,24 @@ export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children
   const { view, problem, leaderHint } =
     running.length > 0 ? await rqlite.leaderView(running) : { problem: "no rqlite node runs yet" };
 
+  const template = await readPodTemplate(deps.writer, c);
   const observed: Observed = {
     cluster: c,
     addressing: deps.addressing,
+    operatorNamespace: deps.operatorNamespace,
     pods: owned.pods,
     pvcs: owned.pvcs,
     services: owned.services,
     pdbs: owned.pdbs,
+    networkPolicies: owned.networkPolicies,
     conflicts: deps.conflicts,
-    template: await podTemplate(deps.writer, c),
+    ...templateOf(template),
+    holds: [
+      ...(template.problem !== undefined
+        ? [{ reason: "PodTemplateRefused", message: template.problem, warning: true }]
+        : []),
+      ...(authConflict ? [{ reason: "AdoptionConflict", message: authConflict, warning: true }] : []),
+    ],
     lastMembers: deps.lastMembers,
     refusedGrowth: deps.refusedGrowth,
     ...(auth
@@ -90,7 +105,7 @@ export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children
 /** Nodes may still run with -auth after auth was turned off: the operator keeps its user until they roll. */
 async function runningAuth(writer: Writer, c: ClusterView, pods: V1Pod[]) {
   if (!pods.some(runsWithAuth)) return undefined;
-  return keptCredentials(await writer.readSecret(c.namespace, operatorAuthSecretName(c.name)));
+  return keptCredentials((await writer.readSecret(c.namespace, operatorAuthSecretName(c.name)))?.data);
 }
 
 /** ca.crt of every tls.http Secret in use: the spec's and those the running Pods mount. */
@@ -100,7 +115,7 @@ async function httpCas(writer: Writer, c: ClusterView, pods: V1Pod[]): Promise<M
   );
   const out = new Map<string, string>();
   for (const name of names) {
-    const data = await writer.readSecret(c.namespace, name);
+    const data = (await writer.readSecret(c.namespace, name))?.data;
     if (!data?.["ca.crt"]) {
       throw new Error(
         `Secret ${c.namespace}/${name} (spec.tls.http.secretName) has no ca.crt; the operator needs it to verify rqlite's HTTPS API`,
@@ -111,22 +126,8 @@ async function httpCas(writer: Writer, c: ClusterView, pods: V1Pod[]): Promise<M
   return out;
 }
 
-async function podTemplate(writer: Writer, c: ClusterView): Promise<Json | undefined> {
-  if (c.spec.podTemplate) return c.spec.podTemplate;
-  const ref = c.spec.podTemplateConfigMap;
-  if (!ref) return undefined;
-  const key = ref.key ?? DEFAULT_POD_TEMPLATE_KEY;
-  const data = await writer.readConfigMap(c.namespace, ref.name);
-  const where = `ConfigMap ${c.namespace}/${ref.name} key ${key} (spec.podTemplateConfigMap)`;
-  if (data === undefined) throw new Error(`${where} does not exist; create it or remove spec.podTemplateConfigMap`);
-  const text = data[key];
-  if (text === undefined) throw new Error(`${where} is missing; add the key or set spec.podTemplateConfigMap.key`);
-  try {
-    return JSON.parse(text) as Json;
-  } catch (err) {
-    throw new Error(`${where} is not valid JSON (${(err as Error).message}); fix the template`, { cause: err });
-  }
-}
+const templateOf = (read: TemplateRead): Pick<Observed, "template"> =>
+  read.problem === undefined && read.template ? { template: read.template } : {};
 
 /** Children with this cluster's names that exist with another owner (see ../shared names). */
 export function conflictsOf(uid: string, names: string[], lookup: (name: string) => KubernetesObject[]): string[] {

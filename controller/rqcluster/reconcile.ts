@@ -1,14 +1,15 @@
 // One reconcile of one RqCluster: observe -> plan -> apply -> status. The plan is pure
 // (./plan/); this file only sequences the steps. Level-based: every step compares with what is
 // there, so running it on a converged cluster writes nothing.
-import type { KubernetesObject } from "@kubernetes/client-node";
+import type { KubernetesObject, V1Pod } from "@kubernetes/client-node";
 import type { RqCluster } from "../../shared/index.js";
-import { API_VERSION, FINALIZER, KIND } from "../../shared/names.js";
+import { API_VERSION, FINALIZER, KIND, RQLITE_CONTAINER } from "../../shared/names.js";
+import type { ClusterRqlite } from "../rqlite/adapter.js";
 import type { EventSink } from "../runtime/events.js";
 import { refOf, type Writer } from "../runtime/writer.js";
 import { applyPlan } from "./apply.js";
 import { observe } from "./observe.js";
-import { deriveFacts, plan, planFinalize, PROBLEMS } from "./plan/index.js";
+import { deriveFacts, HOLDS, plan, planFinalize, PROBLEMS } from "./plan/index.js";
 import type { Plan } from "./plan/types.js";
 import type { Children } from "./ports.js";
 import { clusterView } from "./render/cluster.js";
@@ -19,6 +20,7 @@ export interface ReconcileDeps {
   writer: Writer;
   events: EventSink;
   addressing: Addressing;
+  operatorNamespace: string;
   unreachableSince: ReadonlyMap<string, number>;
   nodeFailureTimeoutMs: number;
   /** Children of this cluster's names that exist with another owner. */
@@ -36,6 +38,8 @@ export interface ReconcileResult {
   requeueAfterMs?: number;
   /** The rqlite leader this reconcile observed, if one answered (for the has_leader gauge). */
   leader?: string;
+  /** The nodes that run and how to reach them, for the node metrics (see scraper.ts). */
+  running?: { rqlite: ClusterRqlite; nodes: Array<{ id: string; uploads: boolean }> };
 }
 
 const CLUSTER = { apiVersion: API_VERSION, kind: KIND };
@@ -51,6 +55,7 @@ export async function reconcileCluster(
     {
       writer: deps.writer,
       addressing: deps.addressing,
+      operatorNamespace: deps.operatorNamespace,
       unreachableSince: deps.unreachableSince,
       nodeFailureTimeoutMs: deps.nodeFailureTimeoutMs,
       conflicts: deps.conflicts(c),
@@ -113,7 +118,13 @@ export async function reconcileCluster(
       (previous?.phase !== undefined && !["Pending", "Creating"].includes(previous.phase));
     const status = computeStatus(
       c,
-      { observed, facts: deriveFacts(observed), wasAvailable, problems },
+      {
+        observed,
+        facts: deriveFacts(observed),
+        wasAvailable,
+        problems,
+        holds: next.waits.filter((w) => HOLDS.has(w.reason)),
+      },
       previous,
       deps.now(),
     );
@@ -124,7 +135,18 @@ export async function reconcileCluster(
     actions: done,
     ...(next.requeueAfterMs !== undefined ? { requeueAfterMs: next.requeueAfterMs } : {}),
     ...(observed.raft ? { leader: observed.raft.leader } : {}),
+    running: { rqlite, nodes: runningNodes(owned.pods) },
   };
+}
+
+/** Nodes whose Pod runs (has an address and is not going), and whether each uploads backups. */
+export function runningNodes(pods: readonly V1Pod[]): Array<{ id: string; uploads: boolean }> {
+  return pods
+    .filter((p) => p.status?.podIP && !p.metadata?.deletionTimestamp)
+    .map((p) => {
+      const args = p.spec?.containers.find((c) => c.name === RQLITE_CONTAINER)?.args ?? [];
+      return { id: p.metadata!.name!, uploads: args.some((a) => /^--?auto-backup(=|$)/.test(a)) };
+    });
 }
 
 /** Children whose owner is this cluster, plus same-named ones with no owner (adopted). */
@@ -138,5 +160,6 @@ function ownedBy(uid: string, children: Children): Children {
     pvcs: children.pvcs.filter(mine),
     services: children.services.filter(mine),
     pdbs: children.pdbs.filter(mine),
+    networkPolicies: children.networkPolicies.filter(mine),
   };
 }

@@ -25,6 +25,8 @@ export interface StatusInputs {
   wasAvailable: boolean;
   /** What blocked this reconcile (name conflicts, refused storage growth, ...). */
   problems: Problem[];
+  /** What the running change holds back until it is done (nodes that cannot join mid-upgrade). */
+  holds?: Problem[];
 }
 
 const rqliteImage = (pod: V1Pod) => pod.spec?.containers.find((c) => c.name === "rqlite")?.image;
@@ -78,6 +80,7 @@ export function computeStatus(
   // While scaling or rolling, a node down is the plan, not a fault.
   const degraded = inputs.wasAvailable && !allReady && !c.spec.paused && !progressing;
   const blocked = problems[0];
+  const held = inputs.holds?.[0];
   const unavailableWhy = o.raft
     ? `${readyVoters} of ${desiredVoters} voters ready; quorum needs ${quorum}`
     : `no rqlite leader answered: ${o.rqliteProblem ?? "unknown"}`;
@@ -108,8 +111,8 @@ export function computeStatus(
         ? {
             type: "Progressing",
             status: "True",
-            reason: phase,
-            message: `${phase.toLowerCase()}: ${voters.length}/${desiredVoters} voters, ${readers.length}/${c.spec.readReplicas} read replicas, ${f.outdated.length} outdated`,
+            reason: held ? held.reason : phase,
+            message: `${phase.toLowerCase()}: ${voters.length}/${desiredVoters} voters, ${readers.length}/${c.spec.readReplicas} read replicas, ${f.outdated.length} outdated${held ? `; ${held.message}` : ""}`,
           }
         : {
             type: "Progressing",

@@ -2,7 +2,8 @@
 // view of who is reachable can differ), whether nodes have caught up, and the two changes it
 // makes: removing a node and moving leadership. How each node is reached (scheme, CA,
 // credentials) is decided per node by the caller, from what that node runs now.
-import { RqliteClient, RqliteError, type RqliteNode } from "./client.js";
+import { parseRqliteVersion, supports } from "../../shared/rqlite-versions.js";
+import { RqliteClient, RqliteError, type NodeStats, type RqliteNode, type UploadCounts } from "./client.js";
 
 export interface NodeAccess {
   /** host:port of the node's HTTP API. */
@@ -29,6 +30,8 @@ export interface ClusterRqlite {
   synced(nodeIds: string[]): Promise<Set<string>>;
   removeNode(leaderId: string, nodeId: string): Promise<void>;
   transferLeadership(leaderId: string, toId: string): Promise<void>;
+  /** One node's /status (and /debug/vars with `uploads`), for the node metrics. */
+  nodeStats(nodeId: string, uploads: boolean): Promise<{ stats: NodeStats; uploads?: UploadCounts }>;
 }
 
 export function clusterRqlite(accessOf: (nodeId: string) => NodeAccess): ClusterRqlite {
@@ -95,6 +98,11 @@ export function clusterRqlite(accessOf: (nodeId: string) => NodeAccess): Cluster
     async removeNode(leaderId, nodeId) {
       await client(leaderId).removeNode(nodeId);
     },
+    async nodeStats(nodeId, uploads) {
+      const c = client(nodeId);
+      const [stats, counts] = await Promise.all([c.nodeStats(), uploads ? c.uploadCounts() : undefined]);
+      return { stats, ...(counts ? { uploads: counts } : {}) };
+    },
     async transferLeadership(leaderId, toId) {
       await client(leaderId).transferLeadership(toId);
       // "already-leader" is fine too: the next observation sees who leads.
@@ -107,10 +115,7 @@ function describe(err: unknown): string {
   return err instanceof RqliteError || err instanceof Error ? err.message : String(err);
 }
 
-/** rqlite 8.41 added POST /leader with a target node; older versions only step down on stop. */
+/** Whether a leader on `version` ("v8.43.4") can hand leadership to a named node (POST /leader with an id). */
 export function canTransferLeadership(version: string | undefined): boolean {
-  const m = /^v?(\d+)\.(\d+)\./.exec(version ?? "");
-  if (!m) return false;
-  const [major, minor] = [Number(m[1]), Number(m[2])];
-  return major > 8 || (major === 8 && minor >= 41);
+  return supports(parseRqliteVersion(version), "leadershipTransfer");
 }

@@ -9,6 +9,7 @@ import {
   type HttpReply,
 } from "./transport.js";
 import { excerpt, RqliteError } from "./errors.js";
+import { readNodeStats, readUploadCounts, type NodeStats, type UploadCounts } from "./nodeStats.js";
 import {
   readExecuteResults,
   readNode,
@@ -26,6 +27,7 @@ import {
 } from "./shapes.js";
 
 export { RqliteError, type RqliteErrorKind } from "./errors.js";
+export type { NodeStats, UploadCounts } from "./nodeStats.js";
 export type {
   ExecuteResult,
   RaftMember,
@@ -133,6 +135,21 @@ export class RqliteClient {
     const json = parseJson(this.ep, call, await this.expectOk(call));
     if (storeClosed(json)) throw failure(this.ep, callName(call), "unavailable", "the node's store is not open yet");
     return this.shape(call, () => readStatus(json));
+  }
+
+  /** GET /status, read for the metrics the operator exports about this node. */
+  async nodeStats(opts: CallOptions = {}): Promise<NodeStats> {
+    const call = this.call("GET", "/status", "status", opts);
+    const json = parseJson(this.ep, call, await this.expectOk(call));
+    if (storeClosed(json)) throw failure(this.ep, callName(call), "unavailable", "the node's store is not open yet");
+    return this.shape(call, () => readNodeStats(json));
+  }
+
+  /** GET /debug/vars: the auto-backup uploader's counters. */
+  async uploadCounts(opts: CallOptions = {}): Promise<UploadCounts> {
+    const call = this.call("GET", "/debug/vars", "status", opts);
+    const json = parseJson(this.ep, call, await this.expectOk(call));
+    return this.shape(call, () => readUploadCounts(json));
   }
 
   /** GET /nodes?ver=2, non-voters included: every member and whether this node could reach it. */

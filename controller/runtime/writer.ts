@@ -24,10 +24,18 @@ export interface Writer {
   /** gracePeriodSeconds 0 force-deletes a Pod whose kubelet can no longer confirm anything. */
   delete(ref: ObjectRef, opts?: { gracePeriodSeconds?: number }): Promise<void>;
   patchStatus(ref: ObjectRef, status: Json): Promise<void>;
-  /** A Secret's data, decoded, or undefined when it does not exist. */
-  readSecret(namespace: string, name: string): Promise<Record<string, string> | undefined>;
-  /** A ConfigMap's data, or undefined when it does not exist. */
-  readConfigMap(namespace: string, name: string): Promise<Record<string, string> | undefined>;
+  /** A Secret's data (decoded) and labels, or undefined when it does not exist. */
+  readSecret(namespace: string, name: string): Promise<DataObject | undefined>;
+  /** A ConfigMap's data and labels, or undefined when it does not exist. */
+  readConfigMap(namespace: string, name: string): Promise<DataObject | undefined>;
+}
+
+/** What a ConfigMap or Secret holds, with the labels that say what it is for and who owns it. */
+export interface DataObject {
+  data: Record<string, string>;
+  labels: Record<string, string>;
+  /** uids of its owner references. */
+  owners: string[];
 }
 
 /** Listed objects come without apiVersion and kind, so the caller names the type. */
@@ -111,11 +119,13 @@ export function makeWriter(client: KubeClient, fieldManager: string): Writer {
           timeoutMs: WRITE_TIMEOUT_MS,
         }),
       ),
-    readConfigMap: (namespace, name) => readData(client, "ConfigMap", namespace, name, (d) => d),
-    readSecret: (namespace, name) =>
-      readData(client, "Secret", namespace, name, (d) =>
-        Object.fromEntries(Object.entries(d).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")])),
-      ),
+    readConfigMap: (namespace, name) => readData(client, "ConfigMap", namespace, name),
+    readSecret: async (namespace, name) => {
+      const secret = await readData(client, "Secret", namespace, name);
+      if (!secret) return undefined;
+      const decoded = Object.entries(secret.data).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]);
+      return { ...secret, data: Object.fromEntries(decoded) as Record<string, string> };
+    },
   };
 }
 
@@ -124,16 +134,22 @@ async function readData(
   kind: "ConfigMap" | "Secret",
   namespace: string,
   name: string,
-  decode: (d: Record<string, string>) => Record<string, string>,
-): Promise<Record<string, string> | undefined> {
+): Promise<DataObject | undefined> {
   const ref = { apiVersion: "v1", kind, metadata: { namespace, name } };
   try {
-    const obj = await client.request<{ data?: Record<string, string> }>({
+    const obj = await client.request<{
+      data?: Record<string, string>;
+      metadata?: { labels?: Record<string, string>; ownerReferences?: { uid: string }[] };
+    }>({
       method: "GET",
       path: resourcePath("v1", kind, namespace, name),
       timeoutMs: WRITE_TIMEOUT_MS,
     });
-    return decode(obj.data ?? {});
+    return {
+      data: obj.data ?? {},
+      labels: obj.metadata?.labels ?? {},
+      owners: (obj.metadata?.ownerReferences ?? []).map((r) => r.uid),
+    };
   } catch (err) {
     if (isApiStatus(err, 404)) return undefined;
     throw about("read", ref, err);

@@ -2,10 +2,9 @@
 // running as its ServiceAccount with the RBAC from deploy/. No kubelet runs here, so the tests
 // play its part and mark Pods Ready through the status subresource.
 import { strict as assert } from "node:assert";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import type {
   KubernetesObject,
+  V1NetworkPolicy,
   V1PersistentVolumeClaim,
   V1Pod,
   V1PodDisruptionBudget,
@@ -13,15 +12,18 @@ import type {
 } from "@kubernetes/client-node";
 import type { RqCluster } from "../../shared/index.js";
 import type { ControlPlane } from "../../testenv/controlplane.js";
-import { FAST_LEASE_ARGS, startController, type ControllerProcess } from "../../testenv/controller.js";
-import { installCRDs } from "../../testenv/crds.js";
+import {
+  FAST_LEASE_ARGS,
+  operatorKubeconfig,
+  startController,
+  type ControllerProcess,
+} from "../../testenv/controller.js";
 import { eventually as eventuallyWithin } from "../../testenv/eventually.js";
 import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js";
 
 const eventually = <T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 20_000) =>
   eventuallyWithin(what, check, timeoutMs, { intervalMs: 150 });
 
-const root = fileURLToPath(new URL("../..", import.meta.url));
 const OPERATOR_NS = "rqlite-operator-system";
 const FAST_LEASE = ["--leader-elect", `--leader-election-namespace=${OPERATOR_NS}`, ...FAST_LEASE_ARGS];
 const WRITES = ["POST", "PATCH", "DELETE"];
@@ -34,6 +36,7 @@ interface Kinds {
   pvc: V1PersistentVolumeClaim;
   svc: V1Service;
   pdb: V1PodDisruptionBudget;
+  netpol: V1NetworkPolicy;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -87,11 +90,7 @@ describe("controller on the real control plane", function () {
 
   before(async () => {
     cp = await sharedControlPlane();
-    await installCRDs(cp, [join(root, "crds/rqlite.io_rqclusters.yaml")]);
-    if ((await cp.kubectl(["get", "namespace", OPERATOR_NS])).code !== 0)
-      await cp.kubectlOk(["create", "namespace", OPERATOR_NS]);
-    await cp.kubectlOk(["apply", "-f", join(root, "deploy/base/controller-rbac.yaml")]);
-    kubeconfig = await cp.serviceAccountKubeconfig(OPERATOR_NS, "rqlite-operator-controller");
+    kubeconfig = await operatorKubeconfig(cp);
     ns = await createTestNamespace(cp, "ctrl");
     controllers.push(await startController({ kubeconfig, logDir: cp.dir, name: "controller-a", args: FAST_LEASE }));
     await eventually("controller-a to lead", () => controllers[0]!.isLeader());
@@ -151,7 +150,11 @@ describe("controller on the real control plane", function () {
     const pdb = (await get("pdb", "demo"))!;
     assert.equal(pdb.spec?.minAvailable, 2, "3 voters, maxUnavailable 1");
     assert.equal(pdb.spec?.selector?.matchLabels?.["rqlite.io/role"], "voter");
-    assert.ok([headless, client, pdb].every(owner));
+    // The API server validated the rendered policy on create; what it admits is unit-tested.
+    const policy = (await get("netpol", "demo"))!;
+    assert.deepEqual(policy.spec?.policyTypes, ["Ingress"]);
+    assert.equal(policy.spec?.podSelector?.matchLabels?.["rqlite.io/cluster"], "demo");
+    assert.ok([headless, client, pdb, policy].every(owner));
   });
 
   it("writes status and conditions from what it observes", async () => {
@@ -342,6 +345,31 @@ describe("controller on the real control plane", function () {
     assert.equal(await a.counter("controller_runtime_reconcile_errors_total"), errors, "no error loop");
     assert.equal((await get("pod", "nc-ro-0"))!.metadata?.labels?.["rqlite.io/cluster"], "nc-ro", "untouched");
     await cp.kubectlOk(["delete", "rqc", "nc", "nc-ro", "-n", ns, "--wait=true", "--timeout=30s"]);
+  });
+
+  it("refuses a pod template admission would have refused, holding every Pod change, with a condition", async () => {
+    // No webhook here: the template below reached the API server as if the webhook were bypassed.
+    const refused = async (name: string, pattern: RegExp) => {
+      const s = await eventually(`${name}: a PodTemplateRefused condition`, async () => {
+        const st = await status(name);
+        return st?.conditions?.some((c) => c.reason === "PodTemplateRefused") ? st : undefined;
+      });
+      assert.match(s.conditions!.find((c) => c.reason === "PodTemplateRefused")!.message, pattern);
+      assert.equal(await get("pod", `${name}-0`), undefined, "no Pod rendered from it");
+    };
+    await apply(cluster("tsa", { replicas: 1, podTemplate: { spec: { serviceAccountName: "tenant-admin" } } }));
+    await refused("tsa", /spec\.podTemplate\.spec\.serviceAccountName: Forbidden/);
+
+    const template = JSON.stringify({ metadata: { labels: { team: "a" } } });
+    await cp.kubectlOk(["create", "configmap", "tcm", "-n", ns, `--from-literal=pod-template.json=${template}`]);
+    await apply(cluster("tcm", { replicas: 1, podTemplateConfigMap: { name: "tcm" } }));
+    await refused("tcm", /ConfigMap .*\/tcm .* has no rqlite\.io\/pod-template label, so admission never checked it/);
+    await cp.kubectlOk(["label", "configmap", "tcm", "-n", ns, "rqlite.io/pod-template=true"]);
+    await cp.kubectlOk(["annotate", "rqc", "tcm", "-n", ns, "touched=1"]);
+    const pod = await eventually("tcm-0 from the labelled template", () => get("pod", "tcm-0"));
+    assert.equal(pod.metadata!.labels!.team, "a");
+    assert.equal(pod.spec!.automountServiceAccountToken, false);
+    await cp.kubectlOk(["delete", "rqc", "tsa", "tcm", "-n", ns, "--wait=true", "--timeout=30s"]);
   });
 
   it("keeps reconciling when the StorageClass refuses PVC growth, with a Warning and a condition", async () => {

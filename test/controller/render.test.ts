@@ -33,6 +33,7 @@ function view(spec: Partial<DefaultedSpec> = {}): ClusterView {
       resources: { requests: { cpu: "100m", memory: "128Mi" } },
       affinity: { podAntiAffinity: "Preferred", topologyKey: "kubernetes.io/hostname" },
       podDisruptionBudget: { maxUnavailable: 1 },
+      network: { policy: true },
       updateStrategy: { type: "RollingUpdate" },
       paused: false,
       ...spec,
@@ -118,6 +119,7 @@ describe("render: pod", () => {
     assert.ok(ct.args!.includes("-auth=/rqlite/auth/users.json"));
     assert.ok(ct.args!.includes("-http-cert=/rqlite/tls/http/tls.crt"));
     assert.ok(ct.args!.includes("-node-ca-cert=/rqlite/tls/node/ca.crt"));
+    assert.ok(ct.args!.includes("-node-verify-client"), "mutual TLS between nodes");
     assert.deepEqual(
       pod.spec!.volumes!.map((v) => v.secret?.secretName ?? v.name),
       ["data", "demo-operator-auth", "h", "n"],
@@ -170,6 +172,23 @@ describe("render: pod", () => {
       pod.spec!.volumes!.map((v) => v.name),
       ["data", "scratch"],
     );
+  });
+
+  it("runs containers a template adds with the restricted settings, and no API token", () => {
+    const template = {
+      spec: {
+        automountServiceAccountToken: true,
+        containers: [{ name: "side", image: "busybox", securityContext: { runAsUser: 2000 } }],
+        initContainers: [{ name: "init", image: "busybox" }],
+      },
+    };
+    const pod = renderPod(view(), { member: voter, bootstrapExpect: 3, addressing: dns, template });
+    assert.equal(pod.spec!.automountServiceAccountToken, false);
+    const restricted = { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } };
+    assert.deepEqual(pod.spec!.containers[1]!.securityContext, { ...restricted, runAsUser: 2000 });
+    assert.deepEqual(pod.spec!.initContainers![0]!.securityContext, restricted);
+    const plain = renderPod(view(), { member: voter, bootstrapExpect: 3, addressing: dns });
+    assert.equal(plain.spec!.automountServiceAccountToken, false);
   });
 
   // I8 with the webhook bypassed: the template cannot rewrite the operator's record on the Pod.

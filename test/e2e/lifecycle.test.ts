@@ -194,20 +194,24 @@ describe("end to end on real rqlite nodes", function () {
     await kubectl(["label", "pod", "demo-0", "rqlite.io/role-"]);
     await kubectl(["label", "pvc", "demo-1", "rqlite.io/role-"]);
     await kubectl(["patch", "pdb", "demo", "--type=merge", "-p", '{"spec":{"minAvailable":0}}']);
+    // Opening Raft to every Pod of the namespace.
+    await kubectl(["patch", "netpol", "demo", "--type=json", "-p", '[{"op":"remove","path":"/spec/ingress/0/from"}]']);
     await eventually(
       "every edit undone",
       async () => {
-        const [svc, pod, pvc, pdb] = await Promise.all([
+        const [svc, pod, pvc, pdb, policy] = await Promise.all([
           getJson<V1Service>(["get", "svc/demo"]),
           getJson<V1Pod>(["get", "pod/demo-0"]),
           getJson<V1PersistentVolumeClaim>(["get", "pvc/demo-1"]),
           getJson<V1PodDisruptionBudget>(["get", "pdb/demo"]),
+          getJson<{ spec: { ingress: Array<{ from?: unknown[] }> } }>(["get", "netpol/demo"]),
         ]);
         return (
           !("extra" in (svc.spec?.selector ?? {})) &&
           pod.metadata?.labels?.["rqlite.io/role"] === "voter" &&
           pvc.metadata?.labels?.["rqlite.io/role"] === "voter" &&
-          pdb.spec?.minAvailable === 2
+          pdb.spec?.minAvailable === 2 &&
+          policy.spec.ingress[0]?.from?.length === 1
         );
       },
       30_000,
@@ -218,11 +222,13 @@ describe("end to end on real rqlite nodes", function () {
       "demo",
       "--type=merge",
       "-p",
-      '{"spec":{"podDisruptionBudget":{"maxUnavailable":0}}}',
+      '{"spec":{"podDisruptionBudget":{"maxUnavailable":0},"network":{"policy":false}}}',
     ]);
     await eventually(
-      "the PDB deleted",
-      async () => (await stack.cp.kubectl(["get", "pdb", "demo", "-n", ns])).code !== 0,
+      "the PDB and the NetworkPolicy deleted",
+      async () =>
+        (await stack.cp.kubectl(["get", "pdb", "demo", "-n", ns])).code !== 0 &&
+        (await stack.cp.kubectl(["get", "netpol", "demo", "-n", ns])).code !== 0,
       30_000,
     );
 

@@ -2,11 +2,12 @@
 // operator-framework's validators (as `operator-sdk bundle validate` with the OperatorHub suite
 // runs them) accept it without errors or warnings, while they do catch a broken copy.
 import { strict as assert } from "node:assert";
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
 import { BUNDLE_ANNOTATIONS, BUNDLE_DIR, committedBundleFiles, renderBundle } from "../../hack/bundle.js";
+import { outOfDateFiles } from "./support/drift.js";
 import { buildTools, run, type Tools } from "./support/tools.js";
 
 const CSV = "manifests/rqlite-operator.clusterserviceversion.yaml";
@@ -22,20 +23,11 @@ describe("install: OLM bundle", function () {
   });
 
   it("is up to date with deploy/ and crds/", () => {
-    const stale = Object.entries(rendered)
-      .filter(([rel, content]) => {
-        try {
-          return readFileSync(join(BUNDLE_DIR, rel), "utf8") !== content;
-        } catch {
-          return true;
-        }
-      })
-      .map(([rel]) => rel);
-    const extra = committedBundleFiles().filter((rel) => !(rel in rendered));
+    const outOfDate = outOfDateFiles(rendered, BUNDLE_DIR, committedBundleFiles());
     assert.deepEqual(
-      [...stale, ...extra],
+      outOfDate,
       [],
-      `bundle/ is out of date (${[...stale, ...extra].join(", ")}): run \`npm run bundle\` and commit the result`,
+      `bundle/ is out of date (${outOfDate.join(", ")}): run \`npm run bundle\` and commit the result`,
     );
   });
 
@@ -80,23 +72,51 @@ describe("install: OLM bundle", function () {
     }
   });
 
-  it("installs for all namespaces only, as its webhooks and ClusterRole require", () => {
+  it("installs in every mode: namespaced rules as permissions (Roles per target namespace), Nodes cluster-wide", () => {
+    type Rule = { resources: string[] };
     const csv = parse(rendered[CSV]!) as {
       spec: {
         installModes: { type: string; supported: boolean }[];
         webhookdefinitions: unknown[];
-        install: { spec: { clusterPermissions: unknown[]; deployments: { name: string }[] } };
+        install: {
+          spec: {
+            permissions: { serviceAccountName: string; rules: Rule[] }[];
+            clusterPermissions: { serviceAccountName: string; rules: Rule[] }[];
+            deployments: { name: string; spec: { template: { spec: { containers: { env?: unknown[] }[] } } } }[];
+          };
+        };
       };
     };
     assert.deepEqual(
       csv.spec.installModes.filter((m) => m.supported).map((m) => m.type),
-      ["AllNamespaces"],
+      ["OwnNamespace", "SingleNamespace", "MultiNamespace", "AllNamespaces"],
     );
     assert.equal(csv.spec.webhookdefinitions.length, 3);
-    assert.ok(csv.spec.install.spec.clusterPermissions.length > 0);
-    assert.deepEqual(csv.spec.install.spec.deployments.map((d) => d.name).sort(), [
-      "rqlite-operator-controller",
-      "rqlite-operator-webhook",
-    ]);
+    const { permissions, clusterPermissions, deployments } = csv.spec.install.spec;
+    const resources = (rules: Rule[]) => rules.flatMap((r) => r.resources);
+    assert.deepEqual(
+      clusterPermissions.map((p) => [p.serviceAccountName, resources(p.rules)]),
+      [["rqlite-operator-controller", ["nodes"]]],
+    );
+    const controller = resources(permissions.find((p) => p.serviceAccountName === "rqlite-operator-controller")!.rules);
+    for (const r of [
+      "rqclusters",
+      "pods",
+      "persistentvolumeclaims",
+      "services",
+      "networkpolicies",
+      "secrets",
+      "leases",
+    ])
+      assert.ok(controller.includes(r), r);
+    assert.deepEqual(deployments.map((d) => d.name).sort(), ["rqlite-operator-controller", "rqlite-operator-webhook"]);
+    const env = deployments.find((d) => d.name === "rqlite-operator-controller")!.spec.template.spec.containers[0]!.env;
+    assert.deepEqual(
+      env?.find((e) => (e as { name: string }).name === "WATCH_NAMESPACES"),
+      {
+        name: "WATCH_NAMESPACES",
+        valueFrom: { fieldRef: { fieldPath: "metadata.annotations['olm.targetNamespaces']" } },
+      },
+    );
   });
 });

@@ -20,6 +20,8 @@ import type { ControlPlane } from "../../testenv/controlplane.js";
 import { installCRDs } from "../../testenv/crds.js";
 import { ProcessGroup } from "../../testenv/processes.js";
 import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js";
+import { assertRqClusterAdmission, OWNED_FLAG_DENIED, ownedFlagCluster } from "./support/admission.js";
+import { startCertManager } from "./support/certManager.js";
 import {
   entryPointExists,
   httpText,
@@ -35,9 +37,6 @@ const SERVING = "rqlite-operator-webhook-cert";
 const TEST_PREFIX = "install-test-";
 
 type Secret = { data: Record<string, string> };
-
-/** How kubectl shows the validating webhook's field-pathed denial of an operator-owned flag. */
-const OWNED_FLAG_DENIED = /is invalid: spec\.extraArgs\[0\]: Forbidden: flag -node-id is set by the operator/;
 
 async function poll<T>(
   what: string,
@@ -78,10 +77,6 @@ function loopbackWebhookConfigurations(objects: K8sObject[], port: number, names
     });
 }
 
-function rqCluster(namespace: string, name: string, spec: object): string {
-  return stringify({ apiVersion: "rqlite.io/v1alpha1", kind: "RqCluster", metadata: { name, namespace }, spec });
-}
-
 describe("install: cert-manager issues and rotates the webhook certificate", function () {
   this.timeout(600_000);
   const group = new ProcessGroup();
@@ -98,14 +93,7 @@ describe("install: cert-manager issues and rotates the webhook certificate", fun
     const tools = await buildTools(["cert-manager"]);
     await installCRDs(cp, [tools.crds("cert-manager"), join(REPO_ROOT, "crds/rqlite.io_rqclusters.yaml")]);
     ns = await createTestNamespace(cp, "cert-manager");
-    for (const component of ["controller", "cainjector"]) {
-      group.start(
-        `cert-manager-${component}`,
-        tools.bin("cert-manager"),
-        [component, `--kubeconfig=${cp.kubeconfigPath}`],
-        join(work, `cert-manager-${component}.log`),
-      );
-    }
+    startCertManager(group, cp, tools, work);
     defaults = await kustomize("deploy/default");
   });
 
@@ -179,21 +167,7 @@ describe("install: cert-manager issues and rotates the webhook certificate", fun
 
   it("rejects a bad RqCluster at kubectl apply, defaults a good one, and judges only labelled ConfigMaps", async function () {
     if (!webhook) this.skip();
-    // The CRD's schema accepts this spec; only the validating webhook knows the flag is owned.
-    const bad = await cp.kubectl(["apply", "-f", "-"], {
-      input: rqCluster(ns, "bad", { replicas: 3, extraArgs: ["-node-id=evil"] }),
-    });
-    assert.notEqual(bad.code, 0);
-    assert.match(bad.stderr, OWNED_FLAG_DENIED);
-
-    const good = await cp.kubectlOk(["apply", "--dry-run=server", "-o", "json", "-f", "-"], {
-      input: rqCluster(ns, "good", { replicas: 3 }),
-    });
-    assert.equal(
-      (JSON.parse(good) as { spec: { storage?: { reclaimPolicy?: string } } }).spec.storage?.reclaimPolicy,
-      "Retain",
-      "the mutating webhook filled the defaults",
-    );
+    await assertRqClusterAdmission(cp, ns);
 
     const template = { "pod-template.json": JSON.stringify({ spec: { restartPolicy: "Never" } }) };
     const labelled = await cp.kubectl(["create", "--dry-run=server", "-f", "-"], {
@@ -244,7 +218,7 @@ describe("install: cert-manager issues and rotates the webhook certificate", fun
     const prober = (async () => {
       while (!stop) {
         const r = await cp.kubectl(["apply", "--dry-run=server", "-f", "-"], {
-          input: rqCluster(ns, "probe", { extraArgs: ["-node-id=evil"] }),
+          input: ownedFlagCluster(ns, "probe"),
         });
         answers.push(OWNED_FLAG_DENIED.test(r.stderr) ? "denied" : `unexpected: ${r.stderr.trim() || r.stdout.trim()}`);
       }

@@ -5,11 +5,10 @@ import { strict as assert } from "node:assert";
 import { join } from "node:path";
 import { findObject, kustomize, REPO_ROOT, type K8sObject } from "../../hack/kustomize.js";
 import { WEBHOOKS } from "../../webhook/handlers.js";
-import { installCRDs } from "../../testenv/crds.js";
 import { sharedControlPlane } from "../../testenv/shared.js";
-import { buildTools } from "./support/tools.js";
+import { installDependencyCRDs } from "./support/installCrds.js";
 
-const OVERLAYS = ["deploy/base", "deploy/default", "deploy/monitoring"];
+const OVERLAYS = ["deploy/base", "deploy/default", "deploy/monitoring", "deploy/namespaced"];
 const NS = "rqlite-operator-system";
 
 interface Container {
@@ -160,15 +159,7 @@ describe("install: kustomize overlays", function () {
   describe("server-side dry run", () => {
     before(async function () {
       const cp = await sharedControlPlane();
-      const tools = await buildTools(["cert-manager", "prometheus-operator"]);
-      const promCrds = ["servicemonitors", "prometheusrules"].map((r) =>
-        join(tools.crds("prometheus-operator"), `monitoring.coreos.com_${r}.yaml`),
-      );
-      await installCRDs(cp, [
-        tools.crds("cert-manager"),
-        ...promCrds,
-        join(REPO_ROOT, "crds/rqlite.io_rqclusters.yaml"),
-      ]);
+      await installDependencyCRDs(cp, { rqlite: true });
       // A dry run creates nothing, so namespaced objects need their namespace to exist already.
       if ((await cp.kubectl(["get", "namespace", NS])).code !== 0) await cp.kubectlOk(["create", "namespace", NS]);
     });

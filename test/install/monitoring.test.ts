@@ -29,7 +29,7 @@ interface Group {
 /** Metrics the rules use that the controller does not expose yet (asked of the controller's owner). */
 const AWAITED = new Set(["rqlite_operator_cluster_has_leader"]);
 /** Prefixes of the operator's own metric families, to tell metric names from PromQL words. */
-const OWN_PREFIXES = /^(rqlite_operator_|controller_runtime_|workqueue_|rest_client_|leader_election_)/;
+const OWN_PREFIXES = /^(rqlite_operator_|rqlite_node_|controller_runtime_|workqueue_|rest_client_|leader_election_)/;
 /**
  * prom-client's default Node.js gauges end in _total, which `promtool check metrics` flags; their
  * names are fixed by the library and shared dashboards, so only these findings are tolerated.
@@ -47,6 +47,11 @@ const ALERT_TESTS = {
         { series: `rqlite_operator_cluster_has_leader{${DEMO}}`, values: "1 1 0x20" },
         { series: `rqlite_operator_ready_nodes{${DEMO}}`, values: "3x4 2x20" },
         { series: `rqlite_operator_desired_nodes{${DEMO}}`, values: "3x25" },
+        // demo-2 falls behind after 2 minutes and catches up at 12; demo-1 stops answering at 3.
+        { series: `rqlite_node_raft_lag_entries{${DEMO},node="demo-2"}`, values: "0 0 5000x10 0x10" },
+        { series: `rqlite_node_raft_lag_entries{${DEMO},node="demo-0"}`, values: "0x25" },
+        { series: `rqlite_node_up{${DEMO},node="demo-1"}`, values: "1 1 1 0x20" },
+        { series: `rqlite_node_up{${DEMO},node="demo-0"}`, values: "1x25" },
         { series: 'controller_runtime_reconcile_errors_total{controller="rqcluster",pod="a"}', values: "0+1x30" },
         { series: 'leader_election_master_status{name="rqlite-operator.rqlite.io",pod="a"}', values: "1x5 0x20" },
         {
@@ -72,6 +77,19 @@ const ALERT_TESTS = {
           eval_time: "16m",
           alertname: "RqliteClusterDegraded",
           exp_alerts: [{ exp_labels: { severity: "warning", namespace: "db", cluster: "demo" } }],
+        },
+        { eval_time: "6m", alertname: "RqliteNodeLagging", exp_alerts: [] },
+        {
+          eval_time: "8m",
+          alertname: "RqliteNodeLagging",
+          exp_alerts: [{ exp_labels: { severity: "warning", namespace: "db", cluster: "demo", node: "demo-2" } }],
+        },
+        { eval_time: "14m", alertname: "RqliteNodeLagging", exp_alerts: [] },
+        { eval_time: "7m", alertname: "RqliteNodeUnreachable", exp_alerts: [] },
+        {
+          eval_time: "9m",
+          alertname: "RqliteNodeUnreachable",
+          exp_alerts: [{ exp_labels: { severity: "warning", namespace: "db", cluster: "demo", node: "demo-1" } }],
         },
         { eval_time: "5m", alertname: "RqliteOperatorReconcileErrors", exp_alerts: [] },
         {
@@ -128,11 +146,13 @@ describe("install: monitoring", function () {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("alerts on a cluster without leader, degraded clusters, reconcile errors and webhook errors", () => {
+  it("alerts on a cluster without leader, degraded clusters, lagging or unreachable nodes, reconcile errors and webhook errors", () => {
     const alerts = groups.flatMap((g) => g.rules);
     assert.deepEqual(alerts.map((r) => r.alert).sort(), [
       "RqliteClusterDegraded",
       "RqliteClusterNoLeader",
+      "RqliteNodeLagging",
+      "RqliteNodeUnreachable",
       "RqliteOperatorNoLeader",
       "RqliteOperatorReconcileErrors",
       "RqliteOperatorWebhookErrors",
@@ -149,7 +169,7 @@ describe("install: monitoring", function () {
     writeFileSync(join(dir, "rules.yaml"), stringify({ groups }));
     const r = await promtool(["check", "rules", join(dir, "rules.yaml")]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.match(r.stdout, /SUCCESS: 5 rules found/);
+    assert.match(r.stdout, /SUCCESS: 7 rules found/);
   });
 
   it("promtool test rules: each alert fires on its condition, after its `for`, and not before", async () => {

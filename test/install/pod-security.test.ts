@@ -3,22 +3,12 @@
 // renders are admitted in a namespace labelled enforce=restricted, and a Pod that breaks the
 // standard is refused there, so the check is known to be on.
 import { strict as assert } from "node:assert";
-import { stringify } from "yaml";
 import { clusterView } from "../../controller/rqcluster/render/cluster.js";
 import { renderPod } from "../../controller/rqcluster/render/pod.js";
 import { kustomize } from "../../hack/kustomize.js";
 import type { RqCluster } from "../../shared/index.js";
 import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js";
-
-const RESTRICTED = {
-  "pod-security.kubernetes.io/enforce": "restricted",
-  "pod-security.kubernetes.io/enforce-version": "latest",
-};
-
-interface PodTemplate {
-  metadata: { labels: Record<string, string> };
-  spec: Record<string, unknown>;
-}
+import { createPodDryRun, podOfDeployment, RESTRICTED } from "./support/podSecurity.js";
 
 describe("install: restricted Pod Security Standard", function () {
   this.timeout(120_000);
@@ -27,10 +17,7 @@ describe("install: restricted Pod Security Standard", function () {
     ns = await createTestNamespace(await sharedControlPlane(), "pss", RESTRICTED);
   });
 
-  async function createDryRun(pod: object): Promise<{ code: number; stderr: string }> {
-    const cp = await sharedControlPlane();
-    return cp.kubectl(["create", "--dry-run=server", "-n", ns, "-f", "-"], { input: stringify(pod) });
-  }
+  const createDryRun = async (pod: object) => createPodDryRun(await sharedControlPlane(), ns, pod);
 
   it("refuses a Pod that breaks the standard (the check is on)", async () => {
     const r = await createDryRun({
@@ -48,13 +35,7 @@ describe("install: restricted Pod Security Standard", function () {
       const deployment = (await kustomize("deploy/default")).find(
         (o) => o.kind === "Deployment" && o.metadata.name === name,
       )!;
-      const template = (deployment.spec as { template: PodTemplate }).template;
-      const r = await createDryRun({
-        apiVersion: "v1",
-        kind: "Pod",
-        metadata: { name: `${name}-x`, labels: template.metadata.labels },
-        spec: template.spec,
-      });
+      const r = await createDryRun(podOfDeployment(deployment));
       assert.equal(r.code, 0, r.stderr);
     });
   }

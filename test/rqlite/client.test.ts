@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
 import { RqliteClient, RqliteError, type RqliteErrorKind } from "../../controller/rqlite/client.js";
 import { eventually } from "../../testenv/eventually.js";
 import { freePort } from "../../testenv/ports.js";
@@ -289,6 +291,44 @@ describe("rqlite client over HTTPS", function () {
     assert.match(untrusted.message, /TLS failed: .*certificate/);
     const wrongName = new RqliteClient(n.url, { nodeId: "node-0", tls: { ca: rq.caPem!, serverName: "other.test" } });
     await rejectsWith(wrongName.status(), "tls", "node-0", "GET /status");
+  });
+});
+
+describe("rqlited with Raft over mutual TLS, as spec.tls.node renders it", function () {
+  this.timeout(60_000);
+  let rq: RqliteTestCluster;
+
+  before(async () => {
+    rq = await startRqliteCluster({ size: 3, nodeTls: true });
+  });
+  after(async () => {
+    await rq?.stop();
+  });
+
+  /** How a TLS connection to a node's Raft port ends: open after a probe byte, or refused. */
+  const raftHandshake = (host: string, cert?: { cert: Buffer; key: Buffer }) =>
+    new Promise<"open" | "refused">((resolve) => {
+      const s = tlsConnect({ host, port: 4002, ca: readFileSync(rq.nodePki!.ca), servername: host, ...cert });
+      const settle = (how: "open" | "refused") => {
+        clearTimeout(timer);
+        s.destroy();
+        resolve(how);
+      };
+      // TLS 1.3 finishes the client's side before the server checks the client's certificate:
+      // a refusal arrives as an alert on the first exchange.
+      s.once("secureConnect", () => s.write(Buffer.from([1])));
+      s.once("error", () => settle("refused"));
+      s.once("close", () => settle("refused"));
+      const timer = setTimeout(() => settle("open"), 1500);
+    });
+
+  it("forms a cluster, and refuses a Raft connection without a certificate from the cluster's CA", async () => {
+    const leader = await rq.leader();
+    assert.equal((await rq.client(leader.id).nodes()).length, 3);
+    const host = rq.node("node-1").host;
+    assert.equal(await raftHandshake(host), "refused");
+    const own = { cert: readFileSync(rq.nodePki!.cert), key: readFileSync(rq.nodePki!.key) };
+    assert.equal(await raftHandshake(host, own), "open", "a node's own certificate is accepted");
   });
 });
 

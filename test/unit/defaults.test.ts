@@ -13,6 +13,7 @@ const FULL_DEFAULTS = {
   affinity: { podAntiAffinity: "Preferred", topologyKey: "kubernetes.io/hostname" },
   podDisruptionBudget: { maxUnavailable: 1 },
   updateStrategy: { type: "RollingUpdate" },
+  network: { policy: true },
   paused: false,
 };
 
@@ -20,7 +21,7 @@ const specOf = (spec: unknown) => (applyDefaults({ metadata: { name: "demo" }, s
 
 describe("applyDefaults", () => {
   it("fills every default of API.md into an empty spec, or a missing one", () => {
-    assert.equal(DEFAULT_IMAGE, "rqlite/rqlite:10.2.0");
+    assert.equal(DEFAULT_IMAGE, "rqlite/rqlite:8.43.4");
     assert.deepEqual(specOf({}), FULL_DEFAULTS);
     assert.deepEqual(specOf(undefined), FULL_DEFAULTS);
     const typed: DefaultedRqCluster = applyDefaults({ metadata: { name: "x" } } satisfies RqCluster);

@@ -8,7 +8,7 @@ import {
   labelValue,
   qualifiedName,
 } from "../../shared/k8s-names.js";
-import { majorVersion, parseImageReference } from "../../shared/image.js";
+import { parseImageReference } from "../../shared/image.js";
 
 function valid(check: (v: string) => string[], ...values: string[]) {
   for (const v of values) assert.deepEqual(check(v), [], `${JSON.stringify(v)} should be valid`);
@@ -72,12 +72,5 @@ describe("image references", () => {
     ]) {
       assert.equal(parseImageReference(bad), undefined, bad);
     }
-  });
-
-  it("reads the rqlite major version from a tag", () => {
-    assert.equal(majorVersion("10.2.0"), 10);
-    assert.equal(majorVersion("v9.1"), 9);
-    assert.equal(majorVersion("8.36.2-alpine"), 8);
-    for (const t of [undefined, "latest", "10", "main", "x10.2.0"]) assert.equal(majorVersion(t), undefined, String(t));
   });
 });

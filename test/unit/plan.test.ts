@@ -9,7 +9,7 @@ import { desiredMembers } from "../../controller/rqcluster/render/members.js";
 import { renderPod } from "../../controller/rqcluster/render/pod.js";
 import { renderPvc } from "../../controller/rqcluster/render/children.js";
 import { computeStatus, statusPatch } from "../../controller/rqcluster/status.js";
-import { nodeAccess } from "../../controller/rqcluster/access.js";
+import { assertOwnNode, nodeAccess } from "../../controller/rqcluster/access.js";
 import type { RqClusterSpec } from "../../shared/index.js";
 import { loopbackAddress } from "../../shared/loopback-address.js";
 
@@ -70,6 +70,8 @@ function observed(w: World): Observed {
   return {
     cluster: c,
     addressing,
+    operatorNamespace: "rqlite-operator-system",
+    networkPolicies: [],
     pods,
     pvcs,
     services: [],
@@ -173,10 +175,62 @@ describe("plan: scale", () => {
     assert.ok(waits(w).includes("WaitingForLeader"));
   });
 
+  it("holds new nodes back while a roll to rqlite 10 is unfinished, and rolls meanwhile", () => {
+    const V9 = { replicas: 3, image: "rqlite/rqlite:9.4.5" };
+    const V10 = { replicas: 5, image: "rqlite/rqlite:10.2.7" };
+    const w = { spec: V10, podSpec: V9, pods: ["db-0", "db-1", "db-2"] };
+    // rqlite 10 nodes join no 9.x cluster (CHANGELOG v10.0.0): the roll goes first.
+    assert.deepEqual(decide(w), ["delete db-2"]);
+    const o = plan(observed(w));
+    assert.deepEqual(
+      o.waits.map((x) => `${x.reason}: ${x.message}`),
+      [
+        "ScaleUpHeldForUpgrade: not adding db-3, db-4 until every node runs rqlite/rqlite:10.2.7: a new rqlite 10.2.7 node cannot join a cluster with members on 9.4.5 (rqlite 10.x nodes join only clusters already on 10.x)",
+      ],
+    );
+    // One node left on 9.x still holds them.
+    const mixed = observed({ spec: V10, pods: ["db-0", "db-1", "db-2"] });
+    mixed.pods[0]!.spec!.containers[0]!.image = V9.image;
+    assert.ok(plan(mixed).waits.some((x) => x.reason === "ScaleUpHeldForUpgrade"));
+    // Once every node runs 10.x they join, one at a time as always.
+    assert.deepEqual(decide({ spec: V10, pods: ["db-0", "db-1", "db-2"] }), ["create db-3"]);
+    // Within a major nothing is held.
+    assert.deepEqual(
+      decide({
+        spec: { ...V9, replicas: 5 },
+        podSpec: { ...V9, image: "rqlite/rqlite:9.0.0" },
+        pods: ["db-0", "db-1", "db-2"],
+      }),
+      ["create db-3"],
+    );
+  });
+
   it("looks again soon while Ready Pods know no leader (an election), not at the next resync", () => {
     assert.equal(plan(observed({ noRaft: true })).requeueAfterMs, 2000);
     const down = { noRaft: true, notReady: ["db-0", "db-1", "db-2"] };
     assert.equal(plan(observed(down)).requeueAfterMs, undefined, "Pods becoming Ready bring their own events");
+  });
+});
+
+describe("plan: holds (a refused pod template, a Secret owned by another)", () => {
+  it("holds every Pod change, says why, and reads the template again later", () => {
+    const o = observed({ spec: { ...NEW, replicas: 5 }, podSpec: OLD, pods: ["db-0", "db-1", "db-2"] });
+    o.holds = [
+      { reason: "PodTemplateRefused", message: "ConfigMap ns/t has no rqlite.io/pod-template label", warning: true },
+    ];
+    const p = plan(o);
+    const kinds = p.actions.map((a) =>
+      a.type === "create" ? `create ${a.object.kind}` : "target" in a ? `${a.type} ${a.target.kind}` : a.type,
+    );
+    assert.ok(
+      kinds.every((k) => /^(create|patch) (Service|PodDisruptionBudget|Secret|NetworkPolicy)$/.test(k)),
+      `only Services, the PDB, the NetworkPolicy and the auth Secret: ${kinds.join(", ")}`,
+    );
+    assert.deepEqual(
+      p.waits.map((w) => w.reason),
+      ["PodTemplateRefused"],
+    );
+    assert.equal(p.requeueAfterMs, 30_000);
   });
 });
 
@@ -305,6 +359,13 @@ describe("plan: reaching nodes through TLS and auth transitions", () => {
       ca: "CA",
       credentials: creds,
     });
+  });
+
+  it("turns only the cluster's own node names into addresses, whatever rqlite's answers name", () => {
+    const c = observed({}).cluster;
+    for (const id of ["db-0", "db-4", "db-ro-1"]) assert.doesNotThrow(() => assertOwnNode(c, id));
+    for (const id of ["other-0", "db-0.evil.example", "db", "db-01", "10.0.0.1:4001"])
+      assert.throws(() => assertOwnNode(c, id), /is not a node of RqCluster ns\/db; not contacting it/);
   });
 
   it("falls back to the spec for a node that has no Pod", () => {

@@ -142,7 +142,7 @@ describe("pod templates", () => {
           dnsPolicy: "Sometimes",
           terminationGracePeriodSeconds: "30",
           nodeSelector: { a: 1 },
-          hostNetwork: "yes",
+          enableServiceLinks: "yes",
           containers: [{ name: "rqlite", imagePullPolcy: "Always", resources: { requests: { cpu: "lots" } } }],
           tolerations: [{ operator: "Maybe" }],
           priority: 2 ** 31,
@@ -154,11 +154,12 @@ describe("pod templates", () => {
         'spec.podTemplate.spec.dnsPolicy: Unsupported value: "Sometimes": supported values: "ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"',
         'spec.podTemplate.spec.terminationGracePeriodSeconds: Invalid value: "30": must be of type integer',
         "spec.podTemplate.spec.nodeSelector[a]: Invalid value: 1: must be of type string",
-        'spec.podTemplate.spec.hostNetwork: Invalid value: "yes": must be of type boolean',
+        'spec.podTemplate.spec.enableServiceLinks: Invalid value: "yes": must be of type boolean',
         'spec.podTemplate.spec.containers[0].imagePullPolcy: Forbidden: unknown field "imagePullPolcy" in Container',
         'spec.podTemplate.spec.containers[0].resources.requests[cpu]: Invalid value: "lots": must be a quantity such as 500m, 2 or 1Gi',
         'spec.podTemplate.spec.tolerations[0].operator: Unsupported value: "Maybe": supported values: "Equal", "Exists"',
         "spec.podTemplate.spec.priority: Invalid value: 2147483648: must fit in a 32-bit integer",
+        "spec.podTemplate.spec.priority: Forbidden: comes from priorityClassName",
       ],
     );
   });
@@ -196,6 +197,7 @@ describe("pod templates", () => {
         "spec.podTemplate.spec.volumes[2].name: Required value",
         "spec.podTemplate.spec.volumes[0]: Required value: must specify a volume type",
         "spec.podTemplate.spec.volumes[1].secret: Forbidden: may not specify more than 1 volume type",
+        "spec.podTemplate.spec.securityContext.seLinuxOptions: Forbidden: this security setting is not on the pod template allow-list",
       ],
     );
   });

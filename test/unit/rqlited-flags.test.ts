@@ -1,11 +1,26 @@
 import { strict as assert } from "node:assert";
 import { formatFieldError } from "../../shared/field-errors.js";
-import { RQLITED_OPERATOR_FLAGS, RQLITED_USER_FLAGS, validateExtraArgs } from "../../shared/rqlited-flags.js";
+import {
+  flagTargetVersion,
+  renderExtraArgs,
+  RQLITED_OPERATOR_FLAGS,
+  RQLITED_USER_FLAGS,
+  validateExtraArgs,
+} from "../../shared/rqlited-flags.js";
+import { parseRqliteVersion } from "../../shared/rqlite-versions.js";
+import { applyDefaults } from "../../shared/index.js";
+import { clusterView } from "../../controller/rqcluster/render/cluster.js";
+import { rqlitedArgs } from "../../controller/rqcluster/render/pod.js";
 
-const check = (...args: unknown[]) => validateExtraArgs(args, "spec.extraArgs").map(formatFieldError);
+const V10 = parseRqliteVersion("10.2.7")!;
+const V9 = parseRqliteVersion("9.4.5")!;
+const V8 = parseRqliteVersion("8.43.4")!;
+const checkAt = (version: typeof V10, ...args: unknown[]) =>
+  validateExtraArgs(args, "spec.extraArgs", version).errors.map(formatFieldError);
+const check = (...args: unknown[]) => checkAt(V10, ...args);
 
 describe("extraArgs", () => {
-  it("accepts known rqlited 10.x flags in every Go flag syntax", () => {
+  it("accepts known rqlited flags in every Go flag syntax", () => {
     assert.deepEqual(
       check(
         "-raft-snap=4096",
@@ -69,7 +84,7 @@ describe("extraArgs", () => {
         "-http-allow-origin",
       ),
       [
-        'spec.extraArgs[0]: Invalid value: "-on-disk": unknown rqlited 10.x flag -on-disk',
+        'spec.extraArgs[0]: Invalid value: "-on-disk": unknown rqlited flag -on-disk',
         "spec.extraArgs[1]: Forbidden: positional arguments are not allowed: the operator passes the data directory; give flags as -name=value",
         "spec.extraArgs[2]: Forbidden: positional arguments are not allowed: the operator passes the data directory; give flags as -name=value",
         'spec.extraArgs[4]: Invalid value: "-raft-snap=abc": flag -raft-snap must be a non-negative integer',
@@ -95,7 +110,7 @@ describe("extraArgs", () => {
   });
 
   it("never treats Object.prototype names as flags", () => {
-    assert.match(check("-constructor")[0]!, /unknown rqlited 10.x flag -constructor/);
+    assert.match(check("-constructor")[0]!, /unknown rqlited flag -constructor/);
     assert.match(check("-__proto__=1")[0]!, /unknown/);
   });
 
@@ -109,5 +124,74 @@ describe("extraArgs", () => {
         RQLITED_USER_FLAGS.includes("raft-log-level") &&
         RQLITED_USER_FLAGS.includes("fk"),
     );
+  });
+
+  it("checks flags against the version the image runs", () => {
+    // -on-disk-path went in 10.0.0; leaving it needs a backup and a new cluster (CHANGELOG v10.0.0).
+    assert.deepEqual(checkAt(V9, "-on-disk-path=/dev/shm/db"), []);
+    assert.deepEqual(checkAt(V10, "-on-disk-path=/dev/shm/db"), [
+      'spec.extraArgs[0]: Invalid value: "-on-disk-path=/dev/shm/db": flag -on-disk-path was removed in rqlite 10.0.0; the image runs 10.2.7 (rqlite CHANGELOG v10.0.0: to leave it, back up the cluster, create a new RqCluster on 10.x without it and restore the backup into it)',
+    ]);
+    assert.deepEqual(checkAt(V9, "-compress-snap-transport"), [
+      'spec.extraArgs[0]: Invalid value: "-compress-snap-transport": flag -compress-snap-transport needs rqlite 10.0.0 or later; the image runs 9.4.5',
+    ]);
+    // 8.43.4 parses -cdc-config but starts no CDC service, so it would do nothing there.
+    assert.match(
+      checkAt(V8, "-cdc-config=http://cdc:8080")[0]!,
+      /needs rqlite 9.0.0 or later; the image runs 8.43.4: /,
+    );
+    assert.deepEqual(checkAt(V9, "-cdc-config=http://cdc:8080"), []);
+    // A value flag's separate value is consumed with it even where the version lacks the flag.
+    assert.equal(checkAt(V9, "-raft-commit-timeout", "50ms").length, 1);
+  });
+
+  it("accepts a renamed flag under either name and passes it under the version's name", () => {
+    const both = ["-raft-timeout=2s", "--raft-heartbeat-timeout", "3s"];
+    assert.deepEqual(checkAt(V9, ...both), []);
+    assert.deepEqual(checkAt(V10, ...both), []);
+    assert.deepEqual(validateExtraArgs(both, "spec.extraArgs", V10).warnings, [
+      "spec.extraArgs[0]: rqlite 10.2.7 calls -raft-timeout -raft-heartbeat-timeout; the operator passes it under that name",
+    ]);
+    assert.deepEqual(renderExtraArgs(both, V10), ["-raft-heartbeat-timeout=2s", "--raft-heartbeat-timeout", "3s"]);
+    assert.deepEqual(renderExtraArgs(both, V9), ["-raft-timeout=2s", "--raft-timeout", "3s"]);
+    // A value that looks like the old flag is a value, not a flag.
+    assert.deepEqual(renderExtraArgs(["-http-allow-origin", "-raft-timeout"], V10), [
+      "-http-allow-origin",
+      "-raft-timeout",
+    ]);
+    assert.deepEqual(checkAt(V10, "-raft-timeout=fast"), [
+      'spec.extraArgs[0]: Invalid value: "fast": flag -raft-timeout must be a Go duration such as 500ms, 10s or 1h30m',
+    ]);
+  });
+
+  it("checks an image without a version against the newest release it knows", () => {
+    assert.deepEqual(flagTargetVersion("latest"), V10);
+    assert.deepEqual(flagTargetVersion(undefined), V10);
+    assert.deepEqual(flagTargetVersion("v9.4.5"), V9);
+  });
+
+  it("renders the Pod's arguments under the names the image's version knows", () => {
+    const argsFor = (image: string) => {
+      const c = clusterView(
+        applyDefaults({
+          apiVersion: "rqlite.io/v1alpha1",
+          kind: "RqCluster",
+          metadata: { name: "db", namespace: "ns", uid: "u" },
+          spec: { image, extraArgs: ["-raft-timeout=2s", "-fk"] },
+        }),
+      );
+      const member = { name: "db-0", ordinal: 0, role: "voter" as const };
+      return rqlitedArgs(c, {
+        member,
+        bootstrapExpect: 3,
+        addressing: { kind: "dns", clusterDomain: "cluster.local" },
+      });
+    };
+    assert.deepEqual(argsFor("rqlite/rqlite:10.2.7").slice(-3), [
+      "-raft-heartbeat-timeout=2s",
+      "-fk",
+      "/rqlite/file/data",
+    ]);
+    assert.deepEqual(argsFor("rqlite/rqlite:9.4.5").slice(-3), ["-raft-timeout=2s", "-fk", "/rqlite/file/data"]);
   });
 });

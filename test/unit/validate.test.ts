@@ -17,7 +17,7 @@ describe("validateCreate", () => {
     const spec = {
       replicas: 5,
       readReplicas: 32,
-      image: "registry.example.com:5000/rqlite/rqlite:10.1.0",
+      image: "registry.example.com:5000/rqlite/rqlite:8.43.4",
       imagePullPolicy: "Always",
       imagePullSecrets: [{ name: "regcred" }],
       storage: { storageClassName: "fast-ssd", size: "64Mi", reclaimPolicy: "Delete", scaleDownPolicy: "Retain" },
@@ -57,7 +57,7 @@ describe("validateCreate", () => {
 
   it("checks the image reference and warns on floating tags", () => {
     assert.deepEqual(errorsOf(cluster({ image: "rqlite/rqlite:10 .2" })), [
-      'spec.image: Invalid value: "rqlite/rqlite:10 .2": must be a valid image reference such as rqlite/rqlite:10.2.0',
+      'spec.image: Invalid value: "rqlite/rqlite:10 .2": must be a valid image reference such as rqlite/rqlite:8.43.4',
     ]);
     assert.match(warningsOf(cluster({ image: "rqlite/rqlite:latest" }))[0]!, /^spec.image: tag "latest" floats/);
     assert.match(warningsOf(cluster({ image: "rqlite/rqlite" }))[0]!, /^spec.image: no tag means "latest"/);
@@ -272,30 +272,32 @@ describe("validateUpdate", () => {
   /** A stored cluster whose Pods run `running` (status.currentImage) while its spec asks for `image`. */
   const runs = (image: string, running: string) => ({ ...at(image), status: { currentImage: running } });
 
-  it("allows the same or the next major version and rejects downgrades and jumps", () => {
+  it("allows the changes rqlite supports and rejects other downgrades and jumps", () => {
     assert.deepEqual(updateErrors(at("rqlite/rqlite:9.4.0"), at("rqlite/rqlite:10.2.0")), []);
     assert.deepEqual(updateErrors(at("rqlite/rqlite:10.2.0"), at("rqlite/rqlite:10.1.0")), []);
     assert.deepEqual(updateErrors(at("rqlite/rqlite:10.2.0"), at("rqlite/rqlite:9.9.9")), [
-      'spec.image: Invalid value: "rqlite/rqlite:9.9.9": may not downgrade rqlite from major version 10 to 9: the Pods run or are being rolled to "rqlite/rqlite:10.2.0" (spec.image before this update), and older versions cannot read newer data formats',
+      'spec.image: Invalid value: "rqlite/rqlite:9.9.9": may not change rqlite from 10.2.0 to 9.9.9: the Pods run or are being rolled to "rqlite/rqlite:10.2.0" (spec.image before this update); rqlite does not support downgrading from major version 10 to 9 in place; back up the cluster, create a new RqCluster on 9.x and restore the backup into it (rqlite CHANGELOG v10.0.0)',
     ]);
     assert.deepEqual(updateErrors(at("rqlite/rqlite:8.36.0"), at("rqlite/rqlite:10.2.0")), [
-      'spec.image: Invalid value: "rqlite/rqlite:10.2.0": may not skip major versions: the Pods run or are being rolled to "rqlite/rqlite:8.36.0" (spec.image before this update); upgrade to major version 9 first',
+      'spec.image: Invalid value: "rqlite/rqlite:10.2.0": may not change rqlite from 8.36.0 to 10.2.0: the Pods run or are being rolled to "rqlite/rqlite:8.36.0" (spec.image before this update); upgrade to major version 9 first, one major version at a time',
     ]);
+    // rqlite 9 may go back to 8 in place ("You can also downgrade back to an 8.x release", CHANGELOG v9.0.0).
+    assert.deepEqual(updateErrors(at("rqlite/rqlite:9.4.0"), at("rqlite/rqlite:8.43.4")), []);
   });
 
   it("compares with the version the Pods run, so a failed upgrade can be rolled back", () => {
-    // The spec asked for 9.x, the roll failed and every voter still runs 8.x: going back is no downgrade.
-    assert.deepEqual(updateErrors(runs("rqlite/rqlite:9.4.0", "rqlite/rqlite:8.43.4"), at("rqlite/rqlite:8.43.4")), []);
-    assert.deepEqual(updateErrors(runs("rqlite/rqlite:9.4.0", "rqlite/rqlite:8.43.4"), at("rqlite/rqlite:8.40.0")), []);
-    // ... but nothing the Pods run may be downgraded, nor jumped past, whatever the spec said.
-    assert.deepEqual(updateErrors(runs("rqlite/rqlite:9.4.0", "rqlite/rqlite:9.4.0"), at("rqlite/rqlite:8.43.4")), [
-      'spec.image: Invalid value: "rqlite/rqlite:8.43.4": may not downgrade rqlite from major version 9 to 8: the Pods run "rqlite/rqlite:9.4.0" (status.currentImage), and older versions cannot read newer data formats',
+    // The spec asked for 10.x, the roll failed and every voter still runs 9.x: going back is no downgrade.
+    assert.deepEqual(updateErrors(runs("rqlite/rqlite:10.2.0", "rqlite/rqlite:9.4.0"), at("rqlite/rqlite:9.4.0")), []);
+    assert.deepEqual(updateErrors(runs("rqlite/rqlite:10.2.0", "rqlite/rqlite:9.4.0"), at("rqlite/rqlite:9.1.0")), []);
+    // ... but nothing the Pods run may be downgraded where rqlite cannot, nor jumped past.
+    assert.deepEqual(updateErrors(runs("rqlite/rqlite:10.2.0", "rqlite/rqlite:10.2.0"), at("rqlite/rqlite:9.4.0")), [
+      'spec.image: Invalid value: "rqlite/rqlite:9.4.0": may not change rqlite from 10.2.0 to 9.4.0: the Pods run "rqlite/rqlite:10.2.0" (status.currentImage); rqlite does not support downgrading from major version 10 to 9 in place; back up the cluster, create a new RqCluster on 9.x and restore the backup into it (rqlite CHANGELOG v10.0.0)',
     ]);
     assert.deepEqual(updateErrors(runs("rqlite/rqlite:9.4.0", "rqlite/rqlite:8.43.4"), at("rqlite/rqlite:10.2.0")), [
-      'spec.image: Invalid value: "rqlite/rqlite:10.2.0": may not skip major versions: the Pods run "rqlite/rqlite:8.43.4" (status.currentImage); upgrade to major version 9 first',
+      'spec.image: Invalid value: "rqlite/rqlite:10.2.0": may not change rqlite from 8.43.4 to 10.2.0: the Pods run "rqlite/rqlite:8.43.4" (status.currentImage); upgrade to major version 9 first, one major version at a time',
     ]);
     // Without status.currentImage (a roll in flight) the stored spec stands in.
-    assert.equal(updateErrors({ ...at("rqlite/rqlite:9.4.0"), status: {} }, at("rqlite/rqlite:8.43.4")).length, 1);
+    assert.equal(updateErrors({ ...at("rqlite/rqlite:10.2.0"), status: {} }, at("rqlite/rqlite:9.4.0")).length, 1);
     // Other edits of a cluster mid-upgrade are not judged by the image rules.
     const midUpgrade = runs("rqlite/rqlite:9.4.0", "rqlite/rqlite:8.43.4");
     assert.deepEqual(
@@ -305,6 +307,46 @@ describe("validateUpdate", () => {
       }),
       [],
     );
+  });
+
+  it("refuses adding nodes while the Pods run a major that the new nodes cannot join", () => {
+    const grown = (image: string, replicas: number, readReplicas = 0) => ({
+      ...at(image),
+      spec: { ...at(image).spec, replicas, readReplicas },
+    });
+    const upgrading = { ...grown("rqlite/rqlite:10.2.0", 3), status: { currentImage: "rqlite/rqlite:9.4.0" } };
+    assert.deepEqual(updateErrors(upgrading, grown("rqlite/rqlite:10.2.0", 5)), [
+      'spec.replicas: Forbidden: may not add nodes until the upgrade to "rqlite/rqlite:10.2.0" has finished: the Pods run "rqlite/rqlite:9.4.0" (status.currentImage), and a new rqlite 10.2.0 node cannot join a cluster with members on 9.4.0 (rqlite 10.x nodes join only clusters already on 10.x); scale once status.currentImage shows the new image',
+    ]);
+    // Asking for the upgrade and more nodes in one update is the same thing.
+    const on9 = { ...grown("rqlite/rqlite:9.4.0", 3), status: { currentImage: "rqlite/rqlite:9.4.0" } };
+    assert.match(
+      updateErrors(on9, grown("rqlite/rqlite:10.2.0", 3, 2))[0]!,
+      /^spec.readReplicas: Forbidden: may not add nodes/,
+    );
+    // Within a major, after the roll, when shrinking, or on 9.x: nodes may be added.
+    assert.deepEqual(updateErrors(on9, grown("rqlite/rqlite:9.4.0", 5)), []);
+    assert.deepEqual(updateErrors(upgrading, grown("rqlite/rqlite:10.2.0", 1)), []);
+    const done = { ...grown("rqlite/rqlite:10.2.0", 3), status: { currentImage: "rqlite/rqlite:10.2.0" } };
+    assert.deepEqual(updateErrors(done, grown("rqlite/rqlite:10.2.0", 5)), []);
+  });
+
+  it("warns about the version only when the image is set", () => {
+    const created = validateCreate(at("rqlite/rqlite:10.2.0"));
+    assert.deepEqual(created.errors, []);
+    assert.deepEqual(created.warnings, [
+      "spec.image: rqlite 10.2.0 is not one of the versions this operator release was tested with (8.43.4, 8.36.0); it is supported, but test it before relying on it",
+      "spec.image: rqlite's own images from 9.2.2 on bundle the sqliteai/sqlite-vector extension under the Elastic License 2.0, which is not an open-source licence; rqlite lists every bundled licence at GET /licenses",
+    ]);
+    assert.deepEqual(validateCreate(at("rqlite/rqlite:8.43.4")).warnings, []);
+    assert.equal(validateUpdate(at("rqlite/rqlite:9.4.5"), at("rqlite/rqlite:10.2.0")).warnings.length, 2);
+    // An unrelated edit of a cluster on an untested version says nothing again.
+    const resized = at("rqlite/rqlite:10.2.0", { size: "1Gi" });
+    assert.deepEqual(validateUpdate(resized, at("rqlite/rqlite:10.2.0", { size: "1Gi" })).warnings, []);
+    // A version the operator cannot roll safely is refused.
+    assert.deepEqual(errorsOf(at("rqlite/rqlite:8.20.0")), [
+      'spec.image: Invalid value: "rqlite/rqlite:8.20.0": rqlite 8.20.0 is older than 8.21.0, the oldest the operator supports: before it, /readyz?sync does not exist and a rolling update could not wait for each node to catch up',
+    ]);
   });
 
   it("refuses an image without a version over Pods that run a known version", () => {
@@ -337,7 +379,7 @@ describe("validateUpdate", () => {
     assert.deepEqual(pinned.errors, []);
     assert.match(
       pinned.warnings.join("\n"),
-      /cannot tell the rqlite major version: the Pods run "rqlite\/rqlite:latest" \(status.currentImage\)/,
+      /cannot tell the rqlite version: the Pods run "rqlite\/rqlite:latest" \(status.currentImage\)/,
     );
     assert.deepEqual(updateErrors(floating, at("rqlite/rqlite")), []);
     // Back to exactly what runs is always allowed, even mid-upgrade from a floating tag.
@@ -400,11 +442,11 @@ describe("validateUpdate", () => {
   });
 
   it("turns errors the stored object already had into warnings, so they block nothing else", () => {
-    const stored = cluster({ extraArgs: ["-on-disk-path=/x"] });
-    const scaled = cluster({ extraArgs: ["-on-disk-path=/x"], replicas: 5 });
+    const stored = cluster({ extraArgs: ["-on-disk=/x"] });
+    const scaled = cluster({ extraArgs: ["-on-disk=/x"], replicas: 5 });
     const result = validateUpdate(stored, scaled);
     assert.deepEqual(result.errors, []);
-    assert.match(result.warnings[0]!, /unknown rqlited 10.x flag -on-disk-path \(unchanged from the stored object/);
+    assert.match(result.warnings[0]!, /unknown rqlited flag -on-disk \(unchanged from the stored object/);
     assert.equal(validateUpdate(cluster({}), scaled).errors.length, 1);
   });
 

@@ -181,10 +181,10 @@ describe("webhook over HTTPS", () => {
 
     it("applies the update rules: no downgrade, no shrink, immutable storage class", async () => {
       const old = applyDefaults(
-        rqCluster("demo", { image: "rqlite/rqlite:9.1.0", storage: { size: "10Gi", storageClassName: "fast" } }),
+        rqCluster("demo", { image: "rqlite/rqlite:10.1.0", storage: { size: "10Gi", storageClassName: "fast" } }),
       );
       const next = applyDefaults(
-        rqCluster("demo", { image: "rqlite/rqlite:8.0.0", storage: { size: "5Gi", storageClassName: "slow" } }),
+        rqCluster("demo", { image: "rqlite/rqlite:9.0.0", storage: { size: "5Gi", storageClassName: "slow" } }),
       );
       const answer = await admitted(VALIDATE, admissionReview({ operation: "UPDATE", oldObject: old, object: next }));
       assert.equal(answer.allowed, false);
@@ -264,6 +264,22 @@ describe("webhook over HTTPS", () => {
         admissionReview({ kind: CM_KIND, object: configMap({ "x.json": "{" }, {}) }),
       );
       assert.equal(answer.allowed, true);
+    });
+
+    it("denies an update that drops the label and changes the template at once, not either alone", async () => {
+      const good = { "pod-template.json": "{}" };
+      const bad = { "pod-template.json": JSON.stringify({ spec: { hostNetwork: true } }) };
+      const update = (oldObject: object, object: object) =>
+        admitted(CONFIGMAP, admissionReview({ kind: CM_KIND, operation: "UPDATE", oldObject, object }));
+      const slipped = await update(configMap(good), configMap(bad, {}));
+      assert.equal(slipped.allowed, false);
+      assert.deepEqual(
+        slipped.status!.details!.causes.map((c) => c.field),
+        ["metadata.labels[rqlite.io/pod-template]"],
+      );
+      assert.match(slipped.status!.message, /remove the label first, then change the content/);
+      assert.equal((await update(configMap(good), configMap(good, {}))).allowed, true, "dropping the label alone");
+      assert.equal((await update(configMap(good, {}), configMap(bad, {}))).allowed, true, "never a template");
     });
   });
 
@@ -417,14 +433,14 @@ describe("webhook over HTTPS", () => {
       await assertHealthy();
     });
 
-    it("answers a body over the 3 MiB default limit with 413 and closes that connection", async () => {
+    it("answers a body over the 6 MiB default limit with 413 and closes that connection", async () => {
       const huge = JSON.stringify(
-        admissionReview({ object: rqCluster("demo", {}, { annotations: { big: "x".repeat(3 * 1024 * 1024) } }) }),
+        admissionReview({ object: rqCluster("demo", {}, { annotations: { big: "x".repeat(6 * 1024 * 1024) } }) }),
       );
       const res = await post(VALIDATE, huge);
       assert.equal(res.status, 413);
       assert.equal(res.headers.connection, "close");
-      assert.match((JSON.parse(res.text) as { message: string }).message, /3145728-byte limit/);
+      assert.match((JSON.parse(res.text) as { message: string }).message, /6291456-byte limit/);
       await assertHealthy();
     });
 
@@ -450,7 +466,7 @@ describe("webhook over HTTPS", () => {
         const chunk = Buffer.alloc(256 * 1024, 0x20);
         let sent = 0;
         const pump = () => {
-          while (sent < 64) {
+          while (sent < 128) {
             sent++;
             if (!req.write(chunk)) {
               req.once("drain", pump);
@@ -461,14 +477,16 @@ describe("webhook over HTTPS", () => {
         };
         pump();
       }).catch((err: NodeJS.ErrnoException) => err.code);
-      // The server answers 413 as soon as 3 MiB have arrived; the client may see the reset first.
+      // The server answers 413 as soon as 6 MiB have arrived; the client may see the reset first.
       assert.ok(res === 413 || res === "ECONNRESET" || res === "EPIPE", `got ${String(res)}`);
       await assertHealthy();
     });
 
-    it("accepts a large review under the limit", async () => {
-      const object = applyDefaults(rqCluster("demo", {}, { annotations: { big: "x".repeat(2 * 1024 * 1024) } }));
-      assert.equal((await admitted(VALIDATE, admissionReview({ object }))).allowed, true);
+    it("accepts an UPDATE of a 3 MiB object over a 1.5 MiB one, as kube-apiserver can send", async () => {
+      const big = (mib: number) =>
+        applyDefaults(rqCluster("demo", {}, { annotations: { big: "x".repeat(mib * 1024 * 1024) } }));
+      const review = admissionReview({ operation: "UPDATE", object: big(3), oldObject: big(1.5) });
+      assert.equal((await admitted(VALIDATE, review)).allowed, true);
     });
 
     it("survives deeply nested JSON", async () => {

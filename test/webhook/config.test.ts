@@ -16,7 +16,7 @@ function config(argv: string[], env: NodeJS.ProcessEnv = {}): WebhookConfig {
 }
 
 describe("webhook settings", () => {
-  it("defaults to controller-runtime's port, metrics address and kube-apiserver's body limit", () => {
+  it("defaults to controller-runtime's port and metrics address, and limits that fit kube-apiserver's calls", () => {
     assert.deepEqual(config([]), {
       host: "",
       port: 9443,
@@ -25,7 +25,8 @@ describe("webhook settings", () => {
       keyFile: undefined,
       metricsBindAddress: ":8080",
       maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
-      requestTimeoutMs: 60_000,
+      requestTimeoutMs: 15_000,
+      maxConnections: 512,
       certPollIntervalMs: 10_000,
       shutdownTimeoutMs: 30_000,
       logLevel: "info",
@@ -60,7 +61,8 @@ describe("webhook settings", () => {
     ["a port out of range", ["--port", "70000"], /--port: "70000" must be a whole number from 0 to 65535/],
     ["an unknown flag", ["--prot", "1"], /Unknown option '--prot'[\s\S]*usage: webhook/],
     ["a cert file without its key", ["--tls-cert-file", "/a.crt"], /go together/],
-    ["a request timeout under the header timeout", ["--request-timeout", "10s"], /at least the 32s header timeout/],
+    ["a request timeout under the header timeout", ["--request-timeout", "5s"], /at least the 10s header timeout/],
+    ["no connections at all", ["--max-connections", "0"], /--max-connections: "0" must be a whole number from 1/],
     ["a bad metrics address", ["--metrics-bind-address", "8080"], /not host:port/],
     ["a tiny body limit", ["--max-body-bytes", "10"], /from 1024/],
   ];

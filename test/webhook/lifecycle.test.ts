@@ -216,3 +216,29 @@ describe("webhook shutdown", () => {
     assert.ok(Date.now() - started < 10_000);
   });
 });
+
+describe("webhook connection limit", () => {
+  it("drops connections over --max-connections and keeps serving those it holds", async () => {
+    const certDir = await tempDir("webhook-maxconn");
+    const { ca } = await mintCerts(certDir);
+    const server = await WebhookProcess.start(certDir, ["--max-connections", "2"]);
+    const agent = new Agent({ keepAlive: true, maxSockets: 2, ca });
+    try {
+      // Two keep-alive connections, held open by the agent.
+      const held = await Promise.all([1, 2].map(() => httpsRequest(server.port, "/healthz", ca, { agent })));
+      assert.deepEqual(
+        held.map((r) => r.status),
+        [200, 200],
+      );
+      const third = await httpsRequest(server.port, "/healthz", ca).then(
+        (r) => r.status,
+        (err: NodeJS.ErrnoException) => err.code,
+      );
+      assert.ok(third === "ECONNRESET" || third === "EPIPE", `the third connection was served: ${String(third)}`);
+      assert.equal((await httpsRequest(server.port, "/healthz", ca, { agent })).status, 200);
+    } finally {
+      agent.destroy();
+      await server.stop();
+    }
+  });
+});

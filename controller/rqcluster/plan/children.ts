@@ -6,10 +6,16 @@ import type { KubernetesObject, V1PersistentVolumeClaim } from "@kubernetes/clie
 import { compareQuantities, parseQuantity } from "../../../shared/quantity.js";
 import type { Json } from "../../runtime/writer.js";
 import { driftPatch, isSubset } from "../drift.js";
-import { renderClientService, renderHeadlessService, renderPdb, renderPvc } from "../render/children.js";
+import {
+  renderClientService,
+  renderHeadlessService,
+  renderNetworkPolicy,
+  renderPdb,
+  renderPvc,
+} from "../render/children.js";
 import { isTerminating, podName, roleOf, type Facts } from "./facts.js";
 import type { Action, ObjectRef, Observed, Wait } from "./types.js";
-import { PDB, POD, PVC, SECRET, SERVICE } from "../ports.js";
+import { NETWORK_POLICY, PDB, POD, PVC, SECRET, SERVICE } from "../ports.js";
 
 const byName = <T extends KubernetesObject>(list: T[], name: string) => list.find((o) => o.metadata?.name === name);
 const refTo = (type: { apiVersion: string; kind: string }, name: string): ObjectRef => ({ ...type, name });
@@ -69,6 +75,23 @@ export function planPdb(o: Observed, f: Facts): Action[] {
       target: refTo(PDB, c.pdbName),
       reason: "Deleted",
       message: `deleted PodDisruptionBudget ${c.pdbName} (podDisruptionBudget.maxUnavailable=0)`,
+    },
+  ];
+}
+
+/** The NetworkPolicy while spec.network.policy is on; deleted when it is turned off. */
+export function planNetworkPolicy(o: Observed): Action[] {
+  const c = o.cluster;
+  const policy = renderNetworkPolicy(c, o.operatorNamespace);
+  const live = byName(o.networkPolicies, c.name);
+  if (policy) return ensure(NETWORK_POLICY, policy, live, [["spec"]]);
+  if (!live) return [];
+  return [
+    {
+      type: "delete",
+      target: refTo(NETWORK_POLICY, c.name),
+      reason: "Deleted",
+      message: `deleted NetworkPolicy ${c.name} (network.policy=false)`,
     },
   ];
 }

@@ -5,6 +5,7 @@
 // while the Pods or the Raft configuration differ from the desired nodes.
 import {
   planAuthSecret,
+  planNetworkPolicy,
   planPdb,
   planPodMetadata,
   planPvcs,
@@ -16,7 +17,7 @@ import { deriveFacts, isPodReady, podName, type Facts } from "./facts.js";
 import { planLostNodes } from "./lostNodes.js";
 import { removeGhost, restartStranded, type Step } from "./raftRemoval.js";
 import { planRollout } from "./rollout.js";
-import { planScale } from "./scale.js";
+import { planScale, SCALE_UP_HELD } from "./scale.js";
 import type { Action, Observed, Plan, Wait } from "./types.js";
 
 /** How soon to look again while waiting on rqlite, which sends no watch events. */
@@ -25,8 +26,22 @@ const RQLITE_POLL_MS = 2000;
 export { deriveFacts, needsDisruption } from "./facts.js";
 export { planFinalize } from "./finalize.js";
 
+/** Waits the roll itself ends, shown in the Progressing condition while it runs. */
+export const HOLDS: ReadonlySet<string> = new Set([SCALE_UP_HELD]);
+
 /** Waits on a person, not on rqlite: shown in status, and woken by the person's edit. */
-export const PROBLEMS: ReadonlySet<string> = new Set(["NameConflict", "StorageResizeRefused"]);
+export const PROBLEMS: ReadonlySet<string> = new Set([
+  "NameConflict",
+  "StorageResizeRefused",
+  "PodTemplateRefused",
+  "AdoptionConflict",
+]);
+
+/**
+ * How soon a hold is looked at again: fixing a ConfigMap or a Secret brings no watch event (the
+ * controller watches neither), fixing the RqCluster does.
+ */
+export const HOLD_RECHECK_MS = 30_000;
 
 export function plan(o: Observed): Plan {
   const f = deriveFacts(o);
@@ -39,11 +54,22 @@ export function plan(o: Observed): Plan {
     });
   }
   if (o.cluster.spec.paused) return { actions: [], waits };
+  // No Pod is created, patched, replaced or removed while a hold stands: the Pods keep running
+  // as they are until the person fixes what it names.
+  if (o.holds?.length) {
+    waits.push(...o.holds);
+    return {
+      actions: [...planAuthSecret(o), ...planServices(o), ...planPdb(o, f), ...planNetworkPolicy(o)],
+      waits,
+      requeueAfterMs: HOLD_RECHECK_MS,
+    };
+  }
 
   const actions: Action[] = [
     ...planAuthSecret(o),
     ...planServices(o),
     ...planPdb(o, f),
+    ...planNetworkPolicy(o),
     ...planPvcs(o, f),
     ...planPodMetadata(o, f),
     ...planReleasedPvcs(o, f),
@@ -51,6 +77,7 @@ export function plan(o: Observed): Plan {
   const lost = planLostNodes(o, f);
   const scale = planScale(o, f);
   actions.push(...scale.creates);
+  if (scale.held.wait) waits.push(scale.held.wait);
   waits.push(...lost.partitioned.flatMap(waitOf), ...refusedGrowthWaits(o, f));
 
   const step =
@@ -58,7 +85,7 @@ export function plan(o: Observed): Plan {
     removeGhost(o, f) ??
     restartStranded(o, f) ??
     scale.step ??
-    (rollMayStart(o, f, scale.busy) ? planRollout(o, f) : undefined);
+    (rollMayStart(o, f, scale.busy, scale.held.names) ? planRollout(o, f, scale.held.names) : undefined);
   let requeueAfterMs = lost.recheckAfterMs;
   if (step && "action" in step) {
     actions.push(step.action, ...(step.also ?? []));
@@ -79,10 +106,13 @@ export function plan(o: Observed): Plan {
 const waitOf = (s: Step): Wait[] => ("wait" in s ? [s.wait] : []);
 
 /** The roll starts only when the Pods and the Raft configuration are exactly the desired nodes. */
-function rollMayStart(o: Observed, f: Facts, scaleBusy: boolean): boolean {
+function rollMayStart(o: Observed, f: Facts, scaleBusy: boolean, held: ReadonlySet<string>): boolean {
   if (scaleBusy) return false;
   if (o.pods.some((p) => !f.desiredNames.has(podName(p)))) return false;
   if (!o.raft) return true;
   const members = new Set(o.raft.members.map((m) => m.id));
-  return o.raft.members.every((m) => f.desiredNames.has(m.id)) && f.desired.every((m) => members.has(m.name));
+  return (
+    o.raft.members.every((m) => f.desiredNames.has(m.id)) &&
+    f.desired.every((m) => members.has(m.name) || held.has(m.name))
+  );
 }

@@ -8,9 +8,10 @@ import { isPodReady, ordinalOf, podName, roleOf, settledExcept, type Facts } fro
 import { wait, type Step } from "./raftRemoval.js";
 import type { Observed } from "./types.js";
 
-export function planRollout(o: Observed, f: Facts): Step | undefined {
+/** `held`: desired nodes that wait for this roll to finish (see scale.ts), so it does not wait for them. */
+export function planRollout(o: Observed, f: Facts, held: ReadonlySet<string>): Step | undefined {
   if (o.cluster.spec.updateStrategy.type !== "RollingUpdate" || f.outdated.length === 0) return undefined;
-  const unsettled = settledExcept(o, f);
+  const unsettled = settledExcept(o, f, held);
   if (unsettled) return wait("WaitingToRoll", `rolling update waits: ${unsettled}`);
   const leader = o.raft?.leader ?? o.leaderHint;
   const order = (p: V1Pod) =>

@@ -4,10 +4,13 @@
 // needs `-bootstrap-expect` of them to elect a leader; any later node joins once every node
 // before it is Ready, one voter at a time.
 import type { V1Pod } from "@kubernetes/client-node";
+import { parseImageReference } from "../../../shared/image.js";
+import { RQLITE_CONTAINER } from "../../../shared/names.js";
+import { joinProblem, parseRqliteVersion, type RqliteVersion } from "../../../shared/rqlite-versions.js";
 import { isPodReady, isTerminating, ordinalOf, podName, roleOf, settledExcept, type Facts } from "./facts.js";
 import { leaveRaft, wait, type Step } from "./raftRemoval.js";
-import type { Action, Observed } from "./types.js";
-import { parseMemberName } from "../render/members.js";
+import type { Action, Observed, Wait } from "./types.js";
+import { parseMemberName, type DesiredNode } from "../render/members.js";
 import { renderPod } from "../render/pod.js";
 
 export interface ScalePlan {
@@ -17,15 +20,57 @@ export interface ScalePlan {
   step?: Step;
   /** True while Pods or Raft members differ from the desired nodes: the roll must wait (I5). */
   busy: boolean;
+  /** New nodes held back until the roll finished, and why (see heldJoiners). */
+  held: { names: ReadonlySet<string>; wait?: Wait };
 }
+
+export const SCALE_UP_HELD = "ScaleUpHeldForUpgrade";
 
 export function planScale(o: Observed, f: Facts): ScalePlan {
   const extras = o.pods
     .filter((p) => !f.desiredNames.has(podName(p)))
     .sort((a, b) => removalOrder(o, a) - removalOrder(o, b));
   const missing = f.desired.filter((m) => !f.pods.has(m.name) && !o.conflicts.includes(m.name));
-  const busy = extras.length > 0 || missing.length > 0;
-  return { creates: planCreates(o, f), step: extras.length > 0 ? scaleDown(o, f, extras) : undefined, busy };
+  const held = heldJoiners(o, f, missing);
+  // Held nodes wait for the roll, so the roll must not wait for them.
+  const busy = extras.length > 0 || missing.some((m) => !held.names.has(m.name));
+  return {
+    creates: planCreates(o, f, held.names),
+    step: extras.length > 0 ? scaleDown(o, f, extras) : undefined,
+    busy,
+    held,
+  };
+}
+
+const versionOfImage = (image: string | undefined): RqliteVersion | undefined =>
+  parseRqliteVersion(image === undefined ? undefined : parseImageReference(image)?.tag);
+
+/**
+ * New nodes (not founding voters, not members coming back) that could not join the running
+ * ones: rqlite 10 nodes join no cluster with 9.x members (shared/rqlite-versions.ts). They wait
+ * until the roll has brought every node to the new version; members coming back restart on
+ * their own data and are no joiners.
+ */
+function heldJoiners(o: Observed, f: Facts, missing: DesiredNode[]): ScalePlan["held"] {
+  const target = versionOfImage(o.cluster.spec.image);
+  if (!target) return { names: new Set() };
+  const running = o.pods.flatMap((p) => {
+    const v = versionOfImage(p.spec?.containers.find((c) => c.name === RQLITE_CONTAINER)?.image);
+    return v && !isTerminating(p) ? [v] : [];
+  });
+  const problem = joinProblem(target, running);
+  if (!problem) return { names: new Set() };
+  const members = new Set(o.raft ? o.raft.members.map((m) => m.id) : (o.lastMembers ?? []));
+  const joiners = missing.filter((m) => !members.has(m.name) && !(m.role === "voter" && m.ordinal < f.bootstrapExpect));
+  if (joiners.length === 0) return { names: new Set() };
+  return {
+    names: new Set(joiners.map((m) => m.name)),
+    wait: {
+      reason: SCALE_UP_HELD,
+      message: `not adding ${joiners.map((m) => m.name).join(", ")} until every node runs ${o.cluster.spec.image}: ${problem}`,
+      warning: false,
+    },
+  };
 }
 
 /** Read replicas go before voters, and within a role the highest ordinal first. */
@@ -58,8 +103,8 @@ function scaleDown(o: Observed, f: Facts, extras: V1Pod[]): Step {
 }
 
 /** Missing desired Pods that may be created now. */
-function planCreates(o: Observed, f: Facts): Action[] {
-  const missing = f.desired.filter((m) => !f.pods.has(m.name) && !o.conflicts.includes(m.name));
+function planCreates(o: Observed, f: Facts, held: ReadonlySet<string>): Action[] {
+  const missing = f.desired.filter((m) => !f.pods.has(m.name) && !o.conflicts.includes(m.name) && !held.has(m.name));
   // A replaced node starts on its own volume: wait while its PVC is still being deleted.
   const ready = missing.filter((m) => !o.pvcs.some((p) => p.metadata?.name === m.name && p.metadata.deletionTimestamp));
   // Founding voters, and members that are coming back (a rolled or deleted Pod), are recreated

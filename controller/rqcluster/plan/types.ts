@@ -3,6 +3,7 @@
 // and returns the next actions as data, or why it waits. The executor (../apply.ts) performs
 // them; the next reconcile observes again. No function under plan/ does I/O or reads a clock.
 import type {
+  V1NetworkPolicy,
   KubernetesObject,
   V1PersistentVolumeClaim,
   V1Pod,
@@ -36,15 +37,23 @@ export interface Observed {
   cluster: ClusterView;
   /** How nodes name each other (rendered into the Pods). */
   addressing: Addressing;
+  /** Where the operator runs: the NetworkPolicy admits its calls from there. */
+  operatorNamespace: string;
   /** Children owned by this cluster (or unowned with its labels, to adopt). */
   pods: V1Pod[];
   pvcs: V1PersistentVolumeClaim[];
   services: V1Service[];
   pdbs: V1PodDisruptionBudget[];
+  networkPolicies: V1NetworkPolicy[];
   /** Names of the cluster's children that exist but belong to another owner. */
   conflicts: string[];
   /** The user's pod template (spec.podTemplate or its ConfigMap's), an RFC 7396 merge patch. */
   template?: Json;
+  /**
+   * What a person must fix before any Pod may change (a refused template, the operator's Secret
+   * owned by someone else); the Pods keep running as they are meanwhile.
+   */
+  holds?: Wait[];
   /** Digest of the -auth users file the Pods should run with. */
   authHash?: string;
   /** The operator's auth Secret as it should be, and whether the live one already matches. */

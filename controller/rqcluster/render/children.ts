@@ -1,5 +1,13 @@
-// The cluster's children other than Pods: both Services, the PVC of each node, the PDB.
-import type { V1PersistentVolumeClaim, V1PodDisruptionBudget, V1Service } from "@kubernetes/client-node";
+// The cluster's children other than Pods: both Services, the PVC of each node, the PDB, the
+// NetworkPolicy.
+import type {
+  V1NetworkPolicy,
+  V1NetworkPolicyIngressRule,
+  V1NetworkPolicyPeer,
+  V1PersistentVolumeClaim,
+  V1PodDisruptionBudget,
+  V1Service,
+} from "@kubernetes/client-node";
 import { HTTP_PORT, LABEL_ROLE, RAFT_PORT } from "../../../shared/names.js";
 import type { ClusterView } from "./cluster.js";
 import type { DesiredNode } from "./members.js";
@@ -73,5 +81,42 @@ export function renderPdb(c: ClusterView, voters: number): V1PodDisruptionBudget
     kind: "PodDisruptionBudget",
     metadata: metadata(c, c.pdbName),
     spec: { minAvailable, selector: { matchLabels: { ...c.labels, [LABEL_ROLE]: "voter" } } },
+  };
+}
+
+/**
+ * Fences rqlite's ports: Raft (4002) only from this cluster's own Pods, so no other Pod in any
+ * namespace can join or speak to its Raft; the HTTP API (4001) from them (joins, forwarded
+ * writes), from the operator's namespace, and from spec.network.clientSelector (by default the
+ * RqCluster's namespace). Only where the network plugin enforces NetworkPolicies; kubelet
+ * probes come from the node, which plugins admit whatever the policy says.
+ */
+export function renderNetworkPolicy(c: ClusterView, operatorNamespace: string): V1NetworkPolicy | undefined {
+  if (!c.spec.network.policy) return undefined;
+  const ownPods: V1NetworkPolicyPeer = { podSelector: { matchLabels: c.labels } };
+  const operator: V1NetworkPolicyPeer = {
+    namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": operatorNamespace } },
+  };
+  const { namespaceSelector, podSelector } = c.spec.network.clientSelector ?? {};
+  // A peer needs a selector: with neither, every Pod of the RqCluster's namespace.
+  const clients: V1NetworkPolicyPeer = {
+    ...(namespaceSelector ? { namespaceSelector } : {}),
+    ...(podSelector || !namespaceSelector ? { podSelector: podSelector ?? {} } : {}),
+  };
+  const port = (p: number) => ({ protocol: "TCP", port: p });
+  return {
+    apiVersion: "networking.k8s.io/v1",
+    kind: "NetworkPolicy",
+    metadata: metadata(c, c.name),
+    spec: {
+      podSelector: { matchLabels: c.labels },
+      policyTypes: ["Ingress"],
+      // The API calls the field `from`; client-node's model names it `_from` and renames it only
+      // in its own serializer, which the writer does not use.
+      ingress: [
+        { from: [ownPods], ports: [port(HTTP_PORT), port(RAFT_PORT)] },
+        { from: [operator, clients], ports: [port(HTTP_PORT)] },
+      ] as unknown as V1NetworkPolicyIngressRule[],
+    },
   };
 }

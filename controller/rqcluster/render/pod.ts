@@ -5,6 +5,7 @@ import type {
   V1Container,
   V1Pod,
   V1ResourceRequirements,
+  V1SecurityContext,
   V1Volume,
   V1VolumeMount,
 } from "@kubernetes/client-node";
@@ -23,6 +24,8 @@ import {
 import type { ClusterView } from "./cluster.js";
 import type { DesiredNode } from "./members.js";
 import { mergeTemplate } from "../../../shared/template-merge.js";
+import { parseImageReference } from "../../../shared/image.js";
+import { flagTargetVersion, renderExtraArgs } from "../../../shared/rqlited-flags.js";
 
 const DATA_DIR = "/rqlite/file";
 const AUTH_DIR = "/rqlite/auth";
@@ -96,9 +99,15 @@ export function rqlitedArgs(c: ClusterView, inputs: PodInputs): string[] {
       `-node-cert=${NODE_TLS_DIR}/tls.crt`,
       `-node-key=${NODE_TLS_DIR}/tls.key`,
       `-node-ca-cert=${NODE_TLS_DIR}/ca.crt`,
+      // Mutual TLS: a node must show a certificate from the same CA, so nothing outside the
+      // cluster can speak Raft to it even where no NetworkPolicy is enforced.
+      "-node-verify-client",
     );
   }
-  args.push(...(c.spec.extraArgs ?? []), `${DATA_DIR}/data`);
+  // A flag rqlite renamed is passed under the name the image's version knows (-raft-timeout
+  // became -raft-heartbeat-timeout in 10.0.0), so extraArgs survive an upgrade across it.
+  const imageTag = parseImageReference(c.spec.image)?.tag;
+  args.push(...renderExtraArgs(c.spec.extraArgs ?? [], flagTargetVersion(imageTag)), `${DATA_DIR}/data`);
   return args;
 }
 
@@ -158,13 +167,16 @@ function rqliteContainer(c: ClusterView, inputs: PodInputs, mounts: V1VolumeMoun
       timeoutSeconds: 2,
       failureThreshold: 6,
     },
-    securityContext: {
-      allowPrivilegeEscalation: false,
-      readOnlyRootFilesystem: true,
-      capabilities: { drop: ["ALL"] },
-    },
+    securityContext: { ...RESTRICTED_CONTAINER, readOnlyRootFilesystem: true },
   };
 }
+
+/**
+ * The "restricted" Pod Security Standard's container settings, which containers a template adds
+ * start from too: the operator creates them, so they must not get more than rqlite does. The
+ * template may tighten them (the webhook and shared/pod-template-policy.ts refuse loosening).
+ */
+const RESTRICTED_CONTAINER = { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } };
 
 /** Quantities are int-or-string in the schema; the Pod API types want strings. */
 function quantitiesAsStrings(r: ClusterView["spec"]["resources"]): V1ResourceRequirements {
@@ -193,6 +205,8 @@ function basePod(c: ClusterView, inputs: PodInputs): V1Pod {
       hostname: inputs.member.name,
       subdomain: c.headlessService,
       restartPolicy: "Always",
+      // rqlite never calls the Kubernetes API.
+      automountServiceAccountToken: false,
       affinity: antiAffinity(c),
       imagePullSecrets: c.spec.imagePullSecrets,
       // rqlite needs no privileges, so the Pod passes the "restricted" Pod Security Standard.
@@ -233,6 +247,13 @@ function applyTemplate(base: V1Pod, template: Json | undefined): V1Pod {
       volumeMounts: [dataMount, ...(ct.volumeMounts ?? []).filter((m) => m.name !== DATA_VOLUME)],
     };
   });
+  const restricted = (ct: V1Container): V1Container => ({
+    ...ct,
+    securityContext: mergeTemplate(RESTRICTED_CONTAINER, ct.securityContext ?? {}) as V1SecurityContext,
+  });
+  spec.containers = spec.containers.map((ct) => (ct.name === RQLITE_CONTAINER ? ct : restricted(ct)));
+  if (spec.initContainers) spec.initContainers = spec.initContainers.map(restricted);
+  spec.automountServiceAccountToken = false;
   spec.volumes = [base.spec!.volumes![0]!, ...(spec.volumes ?? []).filter((v) => v.name !== DATA_VOLUME)];
   spec.hostname = base.spec!.hostname;
   spec.subdomain = base.spec!.subdomain;

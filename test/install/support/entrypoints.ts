@@ -82,9 +82,18 @@ export function servedCertFingerprint(port: number, ca?: Buffer): Promise<string
   });
 }
 
-/** The webhook serving HTTPS on a free loopback port from the tls.crt/tls.key in certDir. */
-export async function startWebhook(group: ProcessGroup, certDir: string, logDir: string): Promise<Running> {
-  const [port, metricsPort] = [await freePort(), await freePort()];
+/**
+ * The webhook serving HTTPS from the tls.crt/tls.key in certDir on a loopback port: `port` when
+ * the caller registered it with the API server already, else a free one.
+ */
+export async function startWebhook(
+  group: ProcessGroup,
+  certDir: string,
+  logDir: string,
+  port?: number,
+): Promise<Running> {
+  port ??= await freePort();
+  const metricsPort = await freePort();
   const proc = start(
     group,
     "webhook",

@@ -69,12 +69,21 @@ export function run(
   });
 }
 
-let promtoolPath: Promise<string> | undefined;
+const binaries = new Map<string, Promise<string>>();
 
-/** The pinned promtool (hack/tools/promtool), built on first use; a cold build takes minutes. */
+/** One pinned tool's binary, built on first use (once per test run); a cold build takes minutes. */
+export function buildBinary(name: string): Promise<string> {
+  let path = binaries.get(name);
+  if (!path) {
+    path = buildTools([name]).then((tools) => tools.bin(name));
+    binaries.set(name, path);
+  }
+  return path;
+}
+
+/** The pinned promtool (hack/tools/promtool). */
 export function buildPromtool(): Promise<string> {
-  promtoolPath ??= buildTools(["promtool"]).then((tools) => tools.bin("promtool"));
-  return promtoolPath;
+  return buildBinary("promtool");
 }
 
 /** Runs the pinned promtool. */

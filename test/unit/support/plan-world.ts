@@ -10,6 +10,7 @@ import type {
   KubernetesObject,
   V1PersistentVolumeClaim,
   V1Pod,
+  V1NetworkPolicy,
   V1PodDisruptionBudget,
   V1Service,
 } from "@kubernetes/client-node";
@@ -19,6 +20,7 @@ import { loopbackAddress } from "../../../shared/loopback-address.js";
 import {
   renderClientService,
   renderHeadlessService,
+  renderNetworkPolicy,
   renderPdb,
   renderPvc,
 } from "../../../controller/rqcluster/render/children.js";
@@ -124,9 +126,11 @@ export interface Snapshot {
   pvcs: V1PersistentVolumeClaim[];
   services: V1Service[];
   pdbs: V1PodDisruptionBudget[];
+  networkPolicies: V1NetworkPolicy[];
 }
 
 const nameOf = (o: KubernetesObject): string => o.metadata!.name!;
+const OPERATOR_NAMESPACE = "rqlite-operator-system";
 
 /** RFC 7396 on plain JSON: enough for the patches the planner sends to children. */
 function mergePatch(target: unknown, patch: unknown): unknown {
@@ -151,6 +155,7 @@ export class World {
   readonly pvcs = new Map<string, V1PersistentVolumeClaim>();
   readonly services = new Map<string, V1Service>();
   readonly pdbs = new Map<string, V1PodDisruptionBudget>();
+  readonly networkPolicies = new Map<string, V1NetworkPolicy>();
   readonly members = new Map<string, { voter: boolean }>();
   leader: string | undefined;
   readonly nodes: SimNode[] = K8S_NODES.map((name) => ({ name, state: "ok" }));
@@ -319,6 +324,8 @@ export class World {
     for (const svc of [renderHeadlessService(w.view), renderClientService(w.view)]) w.services.set(nameOf(svc), svc);
     const pdb = renderPdb(w.view, spec.replicas);
     if (pdb) w.pdbs.set(nameOf(pdb), pdb);
+    const policy = renderNetworkPolicy(w.view, OPERATOR_NAMESPACE);
+    if (policy) w.networkPolicies.set(nameOf(policy), policy);
     w.log(`START converged: ${desired.length} nodes, bootstrap-expect ${bootstrapExpect}, leader ${w.leader}`);
     return w;
   }
@@ -585,6 +592,7 @@ export class World {
       pvcs: [...this.pvcs.values()],
       services: [...this.services.values()],
       pdbs: [...this.pdbs.values()],
+      networkPolicies: [...this.networkPolicies.values()],
     };
   }
 
@@ -615,6 +623,7 @@ export class World {
     const observed: Observed = {
       cluster: this.view,
       addressing: ADDRESSING,
+      operatorNamespace: OPERATOR_NAMESPACE,
       ...cache,
       conflicts: [],
       ...(this.template ? { template: this.template } : {}),
@@ -691,6 +700,8 @@ export class World {
         return this.services;
       case "PodDisruptionBudget":
         return this.pdbs;
+      case "NetworkPolicy":
+        return this.networkPolicies;
       default:
         return undefined;
     }

@@ -1,0 +1,80 @@
+// An RqCluster and the children the operator made for it, read the way kubectl reads them.
+import type { CoreV1Event, V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
+import { childNames, GROUP, KIND, LABEL_CLUSTER, PLURAL, SHORT_NAME, VERSION } from "../shared/names.js";
+import type { RqCluster } from "../shared/types.generated.js";
+import { CliError } from "./errors.js";
+import type { Kube } from "./kube.js";
+
+interface List<T> {
+  items: T[];
+}
+
+export const clusterPath = (namespace: string, name: string) =>
+  `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}/${name}`;
+
+/** The RqCluster, or a one-line error naming it and how to list the ones that exist. */
+export async function getCluster(kube: Kube, name: string): Promise<RqCluster> {
+  const what = `get RqCluster ${kube.namespace}/${name}`;
+  const rq = await kube.find<RqCluster>(what, { method: "GET", path: clusterPath(kube.namespace, name) });
+  if (!rq)
+    throw new CliError(
+      `RqCluster ${name} not found in namespace ${kube.namespace}; list them with kubectl get ${SHORT_NAME} -n ${kube.namespace}, or pass -n`,
+    );
+  return rq;
+}
+
+const selector = (cluster: string) => ({ labelSelector: `${LABEL_CLUSTER}=${cluster}` });
+
+/** The cluster's Pods, voters first, each group by ordinal. */
+export async function clusterPods(kube: Kube, cluster: string): Promise<V1Pod[]> {
+  const list = await kube.request<List<V1Pod>>(`list the Pods of RqCluster ${kube.namespace}/${cluster}`, {
+    method: "GET",
+    path: `/api/v1/namespaces/${kube.namespace}/pods`,
+    query: selector(cluster),
+  });
+  return list.items.sort((a, b) => byNodeName(a.metadata!.name!, b.metadata!.name!));
+}
+
+export async function clusterPvcs(kube: Kube, cluster: string): Promise<V1PersistentVolumeClaim[]> {
+  const list = await kube.request<List<V1PersistentVolumeClaim>>(
+    `list the PVCs of RqCluster ${kube.namespace}/${cluster}`,
+    { method: "GET", path: `/api/v1/namespaces/${kube.namespace}/persistentvolumeclaims`, query: selector(cluster) },
+  );
+  return list.items.sort((a, b) => byNodeName(a.metadata!.name!, b.metadata!.name!));
+}
+
+/** Events about the cluster and its children (by the names the operator gives them), oldest first. */
+export async function clusterEvents(kube: Kube, cluster: string): Promise<CoreV1Event[]> {
+  const list = await kube.request<List<CoreV1Event>>(`list the Events of namespace ${kube.namespace}`, {
+    method: "GET",
+    path: `/api/v1/namespaces/${kube.namespace}/events`,
+  });
+  const children = childNames(cluster) as Record<string, string[] | undefined>;
+  const ours = ({ kind = "", name = "" }: CoreV1Event["involvedObject"]) =>
+    (kind === KIND && name === cluster) || (children[kind]?.includes(name) ?? false);
+  return list.items.filter((e) => ours(e.involvedObject)).sort((a, b) => eventTime(a) - eventTime(b));
+}
+
+export const eventTime = (e: CoreV1Event): number =>
+  new Date(e.lastTimestamp ?? e.eventTime ?? e.firstTimestamp ?? e.metadata.creationTimestamp ?? 0).getTime();
+
+export const isPodReady = (p: V1Pod): boolean =>
+  p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+
+/** demo-2 before demo-10, voters (demo-N) before read replicas (demo-ro-N). */
+function byNodeName(a: string, b: string): number {
+  const key = (n: string) => [n.includes("-ro-") ? 1 : 0, Number(/(\d+)$/.exec(n)?.[1] ?? 0)] as const;
+  const [ka, kb] = [key(a), key(b)];
+  return ka[0] - kb[0] || ka[1] - kb[1] || a.localeCompare(b);
+}
+
+/** An RFC 7386 merge patch of the RqCluster (custom resources take no strategic merge). */
+export async function patchCluster(kube: Kube, name: string, patch: unknown): Promise<RqCluster> {
+  await getCluster(kube, name);
+  return kube.request<RqCluster>(`patch RqCluster ${kube.namespace}/${name}`, {
+    method: "PATCH",
+    path: clusterPath(kube.namespace, name),
+    contentType: "application/merge-patch+json",
+    body: patch,
+  });
+}

@@ -1,0 +1,47 @@
+// The command tree. commander parses; every command is defined in commands/, one file per job.
+import { Command } from "commander";
+import { completionCommand } from "./commands/completion.js";
+import { pauseCommands } from "./commands/pause.js";
+import { reportCommand } from "./commands/report.js";
+import { restartCommand } from "./commands/restart.js";
+import { scaleCommand } from "./commands/scale.js";
+import { shellCommand } from "./commands/shell.js";
+import { execCommand, queryCommand } from "./commands/sql.js";
+import { statusCommand } from "./commands/status.js";
+import { stepdownCommand } from "./commands/stepdown.js";
+import { versionCommand } from "./commands/version.js";
+
+export function buildProgram(): Command {
+  const program = new Command("kubectl rqlite")
+    .description("Run rqlite on Kubernetes: the rqlite operator's kubectl plugin")
+    .option("--kubeconfig <path>", "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+    .option("--context <name>", "kubeconfig context (default: the current context)")
+    .option("-n, --namespace <name>", "namespace (default: the context's namespace)")
+    .showSuggestionAfterError()
+    .exitOverride();
+  // commander's message (and its "Did you mean" line) as one line, with what to do.
+  program.configureOutput({
+    outputError: (msg, write) =>
+      write(
+        `${msg
+          .trim()
+          .replace(/\s*\n\s*/g, " ")
+          .replace(/\.$/, "")}; add --help for usage\n`,
+      ),
+  });
+  for (const add of [
+    statusCommand,
+    queryCommand,
+    execCommand,
+    shellCommand,
+    scaleCommand,
+    restartCommand,
+    stepdownCommand,
+    pauseCommands,
+    reportCommand,
+    versionCommand,
+    completionCommand,
+  ])
+    add(program);
+  return program;
+}

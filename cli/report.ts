@@ -1,0 +1,160 @@
+// `report`: everything support asks for, in one tar.gz: the cluster, its children and Events,
+// the operator's Deployment, Pods, logs and Leases, each node's /status and /nodes, and what
+// `kubectl rqlite status` shows. What
+// cannot be read (no RBAC, no logs) is listed in ERRORS.txt instead of failing the bundle.
+import { createWriteStream } from "node:fs";
+import { pipeline } from "node:stream/promises";
+import { createGzip } from "node:zlib";
+import type { V1Pod, V1Secret } from "@kubernetes/client-node";
+import { pack } from "tar-stream";
+import { stringify } from "yaml";
+import { LABEL_CLUSTER, operatorAuthSecretName } from "../shared/names.js";
+import type { RqCluster } from "../shared/types.generated.js";
+import { clusterEvents, clusterPods, getCluster } from "./cluster.js";
+import type { Kube } from "./kube.js";
+import { redactFields, redactSecret, scrub, secretValues } from "./redact.js";
+import { NodeProxy } from "./rqlite.js";
+import { clusterStatus } from "./status.js";
+
+interface Entry {
+  name: string;
+  content: string;
+}
+
+const LOG_TAIL_LINES = 5000;
+
+export interface ReportOptions {
+  cluster: string;
+  operatorNamespace: string;
+  file: string;
+}
+
+/** Writes the bundle; resolves with the files it holds and what could not be collected. */
+export async function writeReport(kube: Kube, opts: ReportOptions): Promise<{ files: string[]; errors: string[] }> {
+  const errors: string[] = [];
+  const entries: Entry[] = [];
+  const attempt = async (what: string, get: () => Promise<unknown>) => {
+    try {
+      await get();
+    } catch (err) {
+      errors.push(`${what}: ${(err as Error).message}`);
+    }
+  };
+  const yaml = (name: string, value: unknown) => entries.push({ name, content: stringify(redactFields(value)) });
+  const ns = kube.namespace;
+  const rq = await getCluster(kube, opts.cluster);
+  yaml("cluster.yaml", rq);
+
+  let pods: V1Pod[] = [];
+  const secrets: V1Secret[] = [];
+  const byCluster = { labelSelector: `${LABEL_CLUSTER}=${opts.cluster}` };
+  await Promise.all([
+    attempt("Pods", async () => {
+      pods = await clusterPods(kube, opts.cluster);
+      yaml("children/pods.yaml", pods);
+    }),
+    ...(
+      [
+        ["persistentvolumeclaims", `/api/v1/namespaces/${ns}/persistentvolumeclaims`],
+        ["services", `/api/v1/namespaces/${ns}/services`],
+        ["poddisruptionbudgets", `/apis/policy/v1/namespaces/${ns}/poddisruptionbudgets`],
+      ] as const
+    ).map(([kind, path]) =>
+      attempt(kind, async () => yaml(`children/${kind}.yaml`, await list(kube, kind, path, byCluster))),
+    ),
+    attempt("Events", async () => yaml("events.yaml", await clusterEvents(kube, opts.cluster))),
+    ...referencedSecrets(rq).map((name) =>
+      attempt(`Secret ${ns}/${name}`, async () => {
+        const s = await kube.find<V1Secret>(`get Secret ${ns}/${name}`, {
+          method: "GET",
+          path: `/api/v1/namespaces/${ns}/secrets/${name}`,
+        });
+        if (s) secrets.push(s);
+      }),
+    ),
+    operatorFiles(kube, opts.operatorNamespace, entries, attempt),
+  ]);
+  yaml("children/secrets.yaml", secrets.map(redactSecret));
+  await Promise.all(
+    pods.map((p) => {
+      const node = new NodeProxy(kube, p, 5000);
+      return Promise.all([
+        attempt(`${node.name} /status`, async () =>
+          entries.push({ name: `nodes/${node.name}/status.json`, content: json(await node.raw("/status")) }),
+        ),
+        attempt(`${node.name} /nodes`, async () =>
+          entries.push({
+            name: `nodes/${node.name}/nodes.json`,
+            content: json(await node.raw("/nodes", { ver: "2", nonvoters: true })),
+          }),
+        ),
+      ]);
+    }),
+  );
+  await attempt("status", async () => yaml("status.yaml", await clusterStatus(kube, opts.cluster)));
+  entries.push({ name: "ERRORS.txt", content: errors.length ? `${errors.join("\n")}\n` : "none\n" });
+
+  const values = secretValues(secrets);
+  const top = `rqlite-report-${ns}-${opts.cluster}`;
+  const tar = pack();
+  for (const e of entries) tar.entry({ name: `${top}/${e.name}`, mode: 0o644 }, scrub(e.content, values));
+  tar.finalize();
+  await pipeline(tar, createGzip(), createWriteStream(opts.file, { mode: 0o600 }));
+  return { files: entries.map((e) => e.name), errors };
+}
+
+/** The operator's Deployment, Pods (with their logs) and Leases in its namespace. */
+async function operatorFiles(
+  kube: Kube,
+  namespace: string,
+  entries: Entry[],
+  attempt: (what: string, get: () => Promise<unknown>) => Promise<void>,
+): Promise<void> {
+  const yaml = (name: string, value: unknown) => entries.push({ name, content: stringify(redactFields(value)) });
+  const selector = { labelSelector: "app.kubernetes.io/name=rqlite-operator" };
+  await attempt("operator Leases", async () =>
+    yaml(
+      "operator/leases.yaml",
+      await list(kube, "Leases", `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`),
+    ),
+  );
+  await attempt("operator Deployments", async () =>
+    yaml(
+      "operator/deployments.yaml",
+      await list(kube, "Deployments", `/apis/apps/v1/namespaces/${namespace}/deployments`, selector),
+    ),
+  );
+  await attempt("operator Pods", async () => {
+    const pods = await list<V1Pod>(kube, "Pods", `/api/v1/namespaces/${namespace}/pods`, selector);
+    yaml("operator/pods.yaml", pods);
+    if (pods.length === 0)
+      entries.push({ name: "operator/logs/NONE.txt", content: `no operator Pods in ${namespace}\n` });
+    await Promise.all(
+      pods.map((p) =>
+        attempt(`logs of Pod ${namespace}/${p.metadata!.name}`, async () => {
+          const log = await kube.podLog(namespace, p.metadata!.name!, LOG_TAIL_LINES);
+          entries.push({ name: `operator/logs/${p.metadata!.name}.log`, content: log });
+        }),
+      ),
+    );
+  });
+}
+
+async function list<T = unknown>(kube: Kube, kind: string, path: string, query?: Record<string, string>): Promise<T[]> {
+  const l = await kube.request<{ items: T[] }>(`list ${kind}`, { method: "GET", path, ...(query ? { query } : {}) });
+  return l.items;
+}
+
+/** The Secrets whose values must never reach the bundle: those the cluster uses. */
+function referencedSecrets(rq: RqCluster): string[] {
+  const s = rq.spec ?? {};
+  const names = [
+    s.auth?.secretName,
+    s.tls?.http?.secretName,
+    s.tls?.node?.secretName,
+    operatorAuthSecretName(rq.metadata!.name!),
+  ];
+  return [...new Set(names.filter((n): n is string => Boolean(n)))];
+}
+
+const json = (v: unknown) => `${JSON.stringify(redactFields(v), null, 2)}\n`;

@@ -1,0 +1,34 @@
+{{/*
+The chart's named templates. Hand-written (deploy/helm/parts/_helpers.tpl); `npm run chart`
+copies it into the chart beside the templates it generates from deploy/.
+*/}}
+
+{{/* Helm's recommended labels, added to deploy/'s own on every object (not to selectors). */}}
+{{- define "rqlite-operator.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+{{- end }}
+
+{{/* The operator's image: repository:tag, pinned by @digest when one is given. */}}
+{{- define "rqlite-operator.image" -}}
+{{- $image := printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
+{{- with .Values.image.digest }}{{ $image = printf "%s@%s" $image . }}{{ end -}}
+{{- $image | quote -}}
+{{- end }}
+
+{{/*
+Rules between values that values.schema.json cannot state. Renders nothing; fails the install
+with the rule that is broken. The Lease timings follow client-go's: the leader must give up
+(renewDeadline) before its Lease expires for the others (leaseDuration), and retry in between.
+*/}}
+{{- define "rqlite-operator.validate" -}}
+{{- $le := .Values.leaderElection -}}
+{{- if not (gt (float64 $le.leaseDuration) (float64 $le.renewDeadline)) -}}
+{{- fail (printf "leaderElection.leaseDuration (%v) must be greater than leaderElection.renewDeadline (%v)" $le.leaseDuration $le.renewDeadline) -}}
+{{- end -}}
+{{- if not (gt (float64 $le.renewDeadline) (float64 $le.retryPeriod)) -}}
+{{- fail (printf "leaderElection.renewDeadline (%v) must be greater than leaderElection.retryPeriod (%v)" $le.renewDeadline $le.retryPeriod) -}}
+{{- end -}}
+{{- end }}
