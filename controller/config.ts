@@ -9,6 +9,8 @@ import type { Addressing } from "./rqcluster/render/pod.js";
 export interface ControllerConfig {
   kubeconfig?: string;
   metricsAddress?: { host: string; port: number };
+  metricsSecure: boolean;
+  metricsCertDir?: string;
   healthAddress?: { host: string; port: number };
   leaderElect: boolean;
   leaseNamespace: string;
@@ -48,6 +50,10 @@ export function parseControllerConfig(argv: string[], env: NodeJS.ProcessEnv = p
     options: {
       kubeconfig: { type: "string" },
       "metrics-bind-address": { type: "string", default: ":8080" },
+      // HTTPS, and only for callers the API server allows to get /metrics (controller-runtime's
+      // secure metrics); the certificate from --metrics-cert-dir or self-signed.
+      "metrics-secure": { type: "boolean", default: false },
+      "metrics-cert-dir": { type: "string" },
       "health-probe-bind-address": { type: "string", default: ":8081" },
       "leader-elect": { type: "boolean", default: false },
       "leader-election-namespace": { type: "string" },
@@ -85,6 +91,8 @@ export function parseControllerConfig(argv: string[], env: NodeJS.ProcessEnv = p
   return {
     kubeconfig: values.kubeconfig,
     metricsAddress: bindAddress("metrics-bind-address", values["metrics-bind-address"]),
+    metricsSecure: values["metrics-secure"],
+    ...(values["metrics-cert-dir"] ? { metricsCertDir: values["metrics-cert-dir"] } : {}),
     healthAddress: bindAddress("health-probe-bind-address", values["health-probe-bind-address"]),
     leaderElect: values["leader-elect"],
     leaseNamespace: values["leader-election-namespace"] ?? env.POD_NAMESPACE ?? "rqlite-operator-system",

@@ -5,7 +5,8 @@
 // leader whose caches do not sync (--cache-sync-timeout) or stop following the cluster
 // (--cache-failure-timeout) releases the Lease and exits 1 too: holding it without reconciling
 // would wedge the operator while a healthy standby waits.
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import { hostname } from "node:os";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { ClusterController } from "./rqcluster/controller.js";
@@ -13,25 +14,42 @@ import { parseControllerConfig, type ControllerConfig } from "./config.js";
 import { KubeClient, loadKubeConfig } from "./runtime/kubeClient.js";
 import { LeaderElector } from "./runtime/leaderElection.js";
 import { logger } from "./runtime/log.js";
+import { makeMetricsAuthorizer, type MetricsDecision } from "./runtime/metricsAuth.js";
+import { servingCert } from "./runtime/servingCert.js";
+
+type Answer = [number, string, string?];
+
+interface ListenOptions {
+  /** Serve HTTPS with this certificate. */
+  tls?: { cert: string; key: string };
+  /** Asked before every route; anything but 200 is the answer. */
+  authorize?: (authorization: string | undefined) => Promise<MetricsDecision>;
+}
 
 function listen(
   name: string,
   address: { host: string; port: number },
-  routes: Record<string, () => [number, string, string?] | Promise<[number, string, string?]>>,
+  routes: Record<string, () => Answer | Promise<Answer>>,
+  opts: ListenOptions = {},
 ): Promise<Server> {
-  const server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     const route = routes[(req.url ?? "/").split("?")[0]!];
     if (!route) {
       res.writeHead(404).end("not found\n");
       return;
     }
-    Promise.resolve()
-      .then(route)
+    Promise.resolve(opts.authorize?.(req.headers.authorization))
+      .then((d): Answer | Promise<Answer> => {
+        if (!d || d.code === 200) return route();
+        logger.debug({ server: name, code: d.code, reason: d.reason }, "refused a request");
+        return [d.code, `${d.reason}\n`];
+      })
       .then(
         ([code, body, type]) => res.writeHead(code, { "Content-Type": type ?? "text/plain" }).end(body),
         (err: Error) => res.writeHead(500).end(`${err.message}\n`),
       );
-  });
+  };
+  const server = opts.tls ? createHttpsServer(opts.tls, handler) : createServer(handler);
   return new Promise((resolve, reject) => {
     server.once("error", (err) =>
       reject(new Error(`${name} server cannot listen on ${address.host}:${address.port}: ${err.message}`)),
@@ -45,6 +63,12 @@ function listen(
       resolve(server);
     });
   });
+}
+
+async function secureMetrics(client: KubeClient, certDir: string | undefined): Promise<ListenOptions> {
+  const { cert, key, source } = await servingCert(certDir);
+  logger.info({ certificate: source }, "metrics over HTTPS, for callers allowed to get /metrics");
+  return { tls: { cert, key }, authorize: makeMetricsAuthorizer(client) };
 }
 
 async function main(cfg: ControllerConfig): Promise<number> {
@@ -70,9 +94,12 @@ async function main(cfg: ControllerConfig): Promise<number> {
   const servers: Server[] = [];
   if (cfg.metricsAddress) {
     servers.push(
-      await listen("metrics", cfg.metricsAddress, {
-        "/metrics": async () => [200, await registry.metrics(), registry.contentType],
-      }),
+      await listen(
+        "metrics",
+        cfg.metricsAddress,
+        { "/metrics": async () => [200, await registry.metrics(), registry.contentType] },
+        cfg.metricsSecure ? await secureMetrics(client, cfg.metricsCertDir) : {},
+      ),
     );
   }
   if (cfg.healthAddress) {

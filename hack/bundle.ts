@@ -52,7 +52,7 @@ function permissionsFor(objects: K8sObject[], bindingKind: "RoleBinding" | "Clus
 }
 
 /** Resources that exist outside namespaces: only their rules stay clusterPermissions. */
-const CLUSTER_SCOPED = new Set(["nodes"]);
+const CLUSTER_SCOPED = new Set(["nodes", "tokenreviews", "subjectaccessreviews"]);
 
 interface Rule {
   apiGroups: string[];

@@ -1,7 +1,7 @@
 // End to end on the local runtime: the real controller (two replicas) drives real rqlited
 // processes through the real API server, as a user drives it with kubectl. The changes that can
 // break quorum are in safety.test.ts, each under the invariant monitor.
-import { FAST_LEASE_ARGS } from "../../testenv/controller.js";
+import { FAST_LEASE_ARGS, operatorKubeconfig, startController } from "../../testenv/controller.js";
 import { strict as assert } from "node:assert";
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
@@ -18,6 +18,25 @@ import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js
 import { isAvailable, isConverged, memberIds, readCluster } from "./clusterStatus.js";
 import { monitoredChange } from "./monitoredChange.js";
 import { assertRowsOnEveryNode, createRowsTable, startAckedWriter, type AckedRow } from "./rows.js";
+import { request as httpsRequest } from "node:https";
+
+/** GET over HTTPS from a server with a self-signed certificate (the controller's own). */
+function httpsGet(url: string, authorization?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      url,
+      { rejectUnauthorized: false, headers: authorization ? { authorization } : {} },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (c: string) => (body += c));
+        res.on("end", () => resolve({ status: res.statusCode!, body }));
+      },
+    );
+    req.on("error", reject);
+    req.end();
+  });
+}
 
 const eventually = <T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 60_000) =>
   eventuallyWithin(what, check, timeoutMs, { intervalMs: 250 });
@@ -254,6 +273,50 @@ describe("end to end on real rqlite nodes", function () {
       async () => (await getJson<V1Pod>(["get", "pod", "tmpl-0"])).metadata?.labels?.team === "db",
       60_000,
     );
+  });
+
+  it("serves /metrics over HTTPS, only to callers the API server allows to get it", async () => {
+    const cp = stack.cp;
+    await cp.kubectlOk(["apply", "-f", join(root, "deploy/base/metrics-reader.yaml")]);
+    for (const sa of ["scraper", "nobody"]) await kubectl(["create", "serviceaccount", sa]);
+    const binding = `metrics-reader-${ns}`;
+    await cp.kubectlOk([
+      "create",
+      "clusterrolebinding",
+      binding,
+      "--clusterrole=rqlite-operator-metrics-reader",
+      `--serviceaccount=${ns}:scraper`,
+    ]);
+    // A standby replica as deploy/ runs it: the stack's controllers hold the Lease.
+    const secure = await startController({
+      kubeconfig: await operatorKubeconfig(cp),
+      logDir: cp.dir,
+      name: "controller-secure-metrics",
+      args: [
+        "--leader-elect",
+        "--leader-election-namespace=rqlite-operator-system",
+        `--leader-election-id=${leaseName()}`,
+        "--metrics-secure",
+      ],
+      env: { WATCH_NAMESPACES: ns },
+    });
+    try {
+      const url = secure.metricsUrl.replace(/^http:/, "https:");
+      const token = async (sa: string) => (await kubectl(["create", "token", sa])).trim();
+      const scrape = (authorization?: string) => httpsGet(url, authorization);
+      assert.equal((await scrape()).status, 401, "no token");
+      assert.equal((await scrape("Bearer not-a-token")).status, 401, "a token the API server does not know");
+      const refused = await scrape(`Bearer ${await token("nobody")}`);
+      assert.equal(refused.status, 403);
+      assert.match(refused.body, /may not get \/metrics; bind it to the ClusterRole rqlite-operator-metrics-reader/);
+      const served = await scrape(`Bearer ${await token("scraper")}`);
+      assert.equal(served.status, 200, served.body);
+      assert.match(served.body, /^leader_election_master_status\{name="[^"]+"\} 0$/m, "a standby's metrics");
+      await assert.rejects(fetch(secure.metricsUrl), "no plain HTTP");
+    } finally {
+      await secure.stop();
+      await cp.kubectl(["delete", "clusterrolebinding", binding]);
+    }
   });
 
   it("uses every permission deploy/ grants the controller, and needs no other", async () => {

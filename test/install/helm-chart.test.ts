@@ -240,15 +240,19 @@ describe("install: Helm chart", function () {
         ...(findObject(await helmTemplate("ops"), "Certificate", "rqlite-operator-webhook-cert").spec as object),
         issuerRef: { group: "cert-manager.io", kind: "ClusterIssuer", name: "platform-ca" },
       });
-      for (const kind of ["ServiceMonitor", "PrometheusRule"]) {
-        const o = findObject(objects, kind, "rqlite-operator");
-        assert.equal(o.metadata.labels?.release, values.monitoring.labels.release, kind);
+      const monitors = ["rqlite-operator-controller", "rqlite-operator-webhook"];
+      for (const [kind, name] of [
+        ...monitors.map((m) => ["ServiceMonitor", m]),
+        ["PrometheusRule", "rqlite-operator"],
+      ]) {
+        const o = findObject(objects, kind!, name!);
+        assert.equal(o.metadata.labels?.release, values.monitoring.labels.release, `${kind} ${name}`);
       }
-      assert.deepEqual(
-        (findObject(objects, "ServiceMonitor", "rqlite-operator").spec as { namespaceSelector: unknown })
-          .namespaceSelector,
-        { matchNames: ["ops"] },
-      );
+      for (const name of monitors)
+        assert.deepEqual(
+          (findObject(objects, "ServiceMonitor", name).spec as { namespaceSelector: unknown }).namespaceSelector,
+          { matchNames: ["ops"] },
+        );
       findObject(objects, "ConfigMap", "rqlite-operator-dashboard");
       assert.equal(
         objects.find((o) => o.kind === "CustomResourceDefinition"),

@@ -155,10 +155,12 @@ describe("install: Helm release (install, upgrade, uninstall)", function () {
       configs.flatMap((c) => c.webhooks.map((w) => w.failurePolicy)),
       ["Ignore", "Ignore", "Ignore"],
     );
-    for (const kind of ["servicemonitor", "prometheusrule"]) {
-      const o = await getJson<K8sObject>([kind, "-n", ns, "rqlite-operator"]);
-      assert.equal(o.metadata.labels?.release, "kube-prometheus-stack", kind);
+    for (const ref of ["servicemonitor/rqlite-operator-controller", "servicemonitor/rqlite-operator-webhook"]) {
+      const o = await getJson<K8sObject>([ref, "-n", ns]);
+      assert.equal(o.metadata.labels?.release, "kube-prometheus-stack", ref);
     }
+    const rule = await getJson<K8sObject>(["prometheusrule", "-n", ns, "rqlite-operator"]);
+    assert.equal(rule.metadata.labels?.release, "kube-prometheus-stack");
     await getJson<K8sObject>(["configmap", "-n", ns, "rqlite-operator-dashboard"]);
     const history = JSON.parse(await helmOk(["history", RELEASE, ...target(), "-o", "json"])) as {
       revision: number;

@@ -55,7 +55,12 @@ describe("install: kustomize overlays", function () {
       assert.equal(replicasOf(d), 2);
       const c = containerOf(d);
       assert.deepEqual(c.command, ["node", "dist/controller/main.js"]);
-      assert.deepEqual(c.args, ["--metrics-bind-address=:8080", "--health-probe-bind-address=:8081", "--leader-elect"]);
+      assert.deepEqual(c.args, [
+        "--metrics-bind-address=:8080",
+        "--metrics-secure",
+        "--health-probe-bind-address=:8081",
+        "--leader-elect",
+      ]);
       assert.deepEqual(c.env?.find((e) => e.name === "POD_NAMESPACE")?.valueFrom, {
         fieldRef: { fieldPath: "metadata.namespace" },
       });

@@ -39,11 +39,17 @@ describe("install: namespaced (deploy/namespaced)", function () {
   });
 
   it("grants Roles in its namespace only: every namespaced rule of the ClusterRole, and no Nodes", () => {
+    // Only what checks the callers of /metrics, whose APIs are cluster-scoped, stays cluster-wide.
     assert.deepEqual(
       objects
         .filter((o) => o.kind.startsWith("Cluster") && o.kind !== "ClusterIssuer")
-        .map((o) => `${o.kind}/${o.metadata.name}`),
-      [],
+        .map((o) => `${o.kind}/${o.metadata.name}`)
+        .sort(),
+      [
+        "ClusterRole/rqlite-operator-metrics-auth",
+        "ClusterRole/rqlite-operator-metrics-reader",
+        "ClusterRoleBinding/rqlite-operator-metrics-auth",
+      ],
     );
     const role = findObject(objects, "Role", SA);
     assert.equal(role.metadata.namespace, NS);
