@@ -1,11 +1,12 @@
 // `npm run bundle`: writes the OLM bundle (bundle/) from deploy/base, crds/ and the hand-written
 // CSV parts in deploy/olm/. The render is exported so test/install/bundle.test.ts fails when the
 // committed bundle drifts from its sources.
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parse, stringify } from "yaml";
 import { DEFAULT_IMAGE } from "../shared/schema.js";
+import { filesUnder, replaceTree } from "./generatedTree.js";
 import { findObject, kustomize, REPO_ROOT, type K8sObject } from "./kustomize.js";
 
 export const PACKAGE = "rqlite-operator";
@@ -285,19 +286,9 @@ export async function renderBundle(): Promise<Record<string, string>> {
 export const BUNDLE_DIR = join(REPO_ROOT, "bundle");
 
 /** Files under bundle/ now, relative to it. */
-export function committedBundleFiles(): string[] {
-  return readdirSync(BUNDLE_DIR, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile())
-    .map((e) => join(e.parentPath, e.name).slice(BUNDLE_DIR.length + 1))
-    .sort();
-}
+export const committedBundleFiles = (): string[] => filesUnder(BUNDLE_DIR);
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const files = await renderBundle();
-  rmSync(BUNDLE_DIR, { recursive: true, force: true });
-  for (const [rel, content] of Object.entries(files)) {
-    mkdirSync(dirname(join(BUNDLE_DIR, rel)), { recursive: true });
-    writeFileSync(join(BUNDLE_DIR, rel), content);
-    console.log(`bundle: wrote bundle/${rel}`);
-  }
+  replaceTree(BUNDLE_DIR, files, "bundle", REPO_ROOT);
 }

@@ -3,11 +3,12 @@
 // parts in deploy/helm/parts/ and the project's metadata, and the values table between the
 // markers in README.md. The render is exported so test/install/helm.test.ts fails when the
 // committed chart or table drifts from its sources, as the bundle's test does.
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parse, stringify } from "yaml";
 import { packageVersion } from "./bundle.js";
+import { filesUnder, replaceTree } from "./generatedTree.js";
 import { findObject, kustomize, REPO_ROOT, type K8sObject } from "./kustomize.js";
 import { renderTemplates, type Overlays } from "./helm/templates.js";
 import { podSpecOf, splitImage, valuesSchema, valuesYaml, type Schema } from "./helm/values.js";
@@ -117,21 +118,11 @@ export function readmeWithValuesTable(readme: string, schema: Schema): string {
 }
 
 /** Files under the chart folder now, relative to it. */
-export function committedChartFiles(): string[] {
-  return readdirSync(CHART_DIR, { recursive: true, withFileTypes: true })
-    .filter((e) => e.isFile())
-    .map((e) => join(e.parentPath, e.name).slice(CHART_DIR.length + 1))
-    .sort();
-}
+export const committedChartFiles = (): string[] => filesUnder(CHART_DIR);
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const { files, schema } = await renderChart();
-  rmSync(CHART_DIR, { recursive: true, force: true });
-  for (const [rel, content] of Object.entries(files)) {
-    mkdirSync(dirname(join(CHART_DIR, rel)), { recursive: true });
-    writeFileSync(join(CHART_DIR, rel), content);
-    console.log(`chart: wrote deploy/helm/${CHART_NAME}/${rel}`);
-  }
+  replaceTree(CHART_DIR, files, "chart", REPO_ROOT);
   const readme = join(REPO_ROOT, "README.md");
   writeFileSync(readme, readmeWithValuesTable(readFileSync(readme, "utf8"), schema));
   console.log("chart: wrote the values table in README.md");
