@@ -54,26 +54,16 @@ export function plan(o: Observed): Plan {
     });
   }
   if (o.cluster.spec.paused) return { actions: [], waits };
+  // The children no node's data or process depends on.
+  const shared: Action[] = [...planAuthSecret(o), ...planServices(o), ...planPdb(o, f), ...planNetworkPolicy(o)];
   // No Pod is created, patched, replaced or removed while a hold stands: the Pods keep running
   // as they are until the person fixes what it names.
   if (o.holds?.length) {
     waits.push(...o.holds);
-    return {
-      actions: [...planAuthSecret(o), ...planServices(o), ...planPdb(o, f), ...planNetworkPolicy(o)],
-      waits,
-      requeueAfterMs: HOLD_RECHECK_MS,
-    };
+    return { actions: shared, waits, requeueAfterMs: HOLD_RECHECK_MS };
   }
 
-  const actions: Action[] = [
-    ...planAuthSecret(o),
-    ...planServices(o),
-    ...planPdb(o, f),
-    ...planNetworkPolicy(o),
-    ...planPvcs(o, f),
-    ...planPodMetadata(o, f),
-    ...planReleasedPvcs(o, f),
-  ];
+  const actions: Action[] = [...shared, ...planPvcs(o, f), ...planPodMetadata(o, f), ...planReleasedPvcs(o, f)];
   const lost = planLostNodes(o, f);
   const scale = planScale(o, f);
   actions.push(...scale.creates);
