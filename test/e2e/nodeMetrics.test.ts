@@ -73,7 +73,10 @@ describe("node metrics on real rqlite nodes", function () {
     const samples = await eventually("every node read, one leader", async () => {
       const s = await metrics();
       const leaders = NODES.filter((n) => s.get(`rqlite_node_raft_state{${labels(n)},state="Leader"}`) === 1);
-      return NODES.every((n) => s.get(`rqlite_node_up{${labels(n)}}`) === 1) && leaders.length === 1 && s;
+      // A follower learns the commit index with the next append, so a scrape
+      // right after the table was created may still see 0 there.
+      const caughtUp = NODES.every((n) => s.get(`rqlite_node_commit_index{${labels(n)}}`)! > 0);
+      return NODES.every((n) => s.get(`rqlite_node_up{${labels(n)}}`) === 1) && leaders.length === 1 && caughtUp && s;
     });
     const text = [...samples].map(([k, v]) => `${k} ${v}`).join("\n");
     console.log(`      ${text.replaceAll("\n", "\n      ")}`);
