@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the real parts the tests run against (kube-apiserver, etcd, and two rqlited versions for
+# Builds the real parts the tests run against (kube-apiserver, kube-scheduler,
+# kube-controller-manager, etcd, and two rqlited versions for
 # the local runtime and upgrade tests; cert-manager, the OLM bundle validator, promtool and helm
 # for the install tests) from the Go module proxy, through the pinned wrapper modules in
 # hack/tools/<name>/, into a cache outside the repository keyed by name, version and the hash of
@@ -36,11 +37,14 @@ from_envtest() { [[ -n "${KUBEBUILDER_ASSETS:-}" && ($1 == kube-apiserver || $1 
 # Per tool: the package to build, the module whose version keys the cache, CGO, extra ldflags.
 declare -A pkg=(
   [kube-apiserver]=k8s.io/kubernetes/cmd/kube-apiserver
+  [kube-scheduler]=k8s.io/kubernetes/cmd/kube-scheduler
+  [kube-controller-manager]=k8s.io/kubernetes/cmd/kube-controller-manager
   [etcd]=go.etcd.io/etcd/server/v3
   [rqlited]=github.com/rqlite/rqlite/v8/cmd/rqlited
   [rqlited-prev]=github.com/rqlite/rqlite/v8/cmd/rqlited
   [promtool]=github.com/prometheus/prometheus/cmd/promtool
   [helm]=helm.sh/helm/v3/cmd/helm
+  [versitygw]=github.com/versity/versitygw/cmd/versitygw
   # These two are small mains of our own in the wrapper, over the pinned module's packages.
   [cert-manager]=.
   [bundle-validate]=.
@@ -50,7 +54,7 @@ declare -A pkg=(
 # Kubernetes, ...) that otherwise make most of its build time.
 declare -A tags=([promtool]=remove_all_sd)
 # rqlited embeds SQLite through cgo, so it needs gcc.
-declare -A cgo=([kube-apiserver]=0 [etcd]=0 [rqlited]=1 [rqlited-prev]=1 [cert-manager]=0 [bundle-validate]=0 [promtool]=0 [helm]=0)
+declare -A cgo=([kube-apiserver]=0 [kube-scheduler]=0 [kube-controller-manager]=0 [etcd]=0 [rqlited]=1 [rqlited-prev]=1 [cert-manager]=0 [bundle-validate]=0 [promtool]=0 [helm]=0 [versitygw]=0)
 # Wrappers whose go.mod has a require block name the module that versions them.
 declare -A version_module=(
   [cert-manager]=github.com/cert-manager/cert-manager
@@ -97,7 +101,7 @@ copy_crds() { # <tool> <version> <key>: the pinned module's CRD folder into $cac
 
 ldflags_for() {
   local v=$1 tool=$2
-  if [[ $tool == kube-apiserver ]]; then
+  if [[ $tool == kube-* ]]; then
     local minor=${v#v1.}; minor=${minor%%.*}
     echo "-s -w -X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
   elif [[ $tool == rqlited* ]]; then
@@ -168,7 +172,7 @@ build_one() {
 }
 
 tools=("$@")
-[[ ${#tools[@]} -gt 0 ]] || tools=("${kube_tools[@]}" rqlited rqlited-prev cert-manager bundle-validate prometheus-operator promtool helm)
+[[ ${#tools[@]} -gt 0 ]] || tools=("${kube_tools[@]}" kube-scheduler kube-controller-manager rqlited rqlited-prev cert-manager bundle-validate prometheus-operator promtool helm versitygw)
 # (build_one runs as a plain command, not in an || list, so that set -e still holds inside it.)
 for t in "${tools[@]}"; do
   if from_envtest "$t"; then continue; fi
