@@ -9,14 +9,22 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 const say = (msg: string) => console.log(`local: ${msg}`);
 const sample = join(root, "deploy/samples/rqcluster.yaml");
 const NAMESPACE = "default";
+const NODES = 3;
 
-say("starting the control plane (a first run builds kube-apiserver, etcd and rqlited: several minutes)");
+say(
+  "starting the control plane (a first run builds kube-apiserver, etcd, kube-scheduler, kube-controller-manager and rqlited: several minutes)",
+);
 const started = Date.now();
-const stack = await startLocalStack({ log: say, podNetwork: true }).catch((err: Error) => {
+// Three Nodes in three zones, so the scheduler places the Pods by the cluster's anti-affinity and
+// the PV controller binds their claims, as in a cluster.
+const stack = await startLocalStack({ log: say, podNetwork: true, nodes: NODES }).catch((err: Error) => {
   console.error(`local: ${err.message}`);
   process.exit(1);
 });
 const { cp } = stack;
+say(
+  `control plane with kube-scheduler and kube-controller-manager ready in ${(cp.startupMs / 1000).toFixed(1)} s; nodes: ${stack.runtime.nodeNames().join(", ")}`,
+);
 const kubectl = `kubectl --kubeconfig ${cp.kubeconfigPath}`;
 let stopping = false;
 const stop = async (why: string) => {
@@ -43,6 +51,8 @@ try {
   const node = stack.runtime.address(NAMESPACE, `${name}-0`);
   say("try:");
   console.log(`  ${kubectl} get rqc,pods,pvc,svc -n ${NAMESPACE}`);
+  console.log(`  ${kubectl} get pods -o wide -n ${NAMESPACE}`);
+  console.log(`  ${kubectl} get nodes -L topology.kubernetes.io/zone`);
   console.log(`  ${kubectl} get lease -n ${OPERATOR_NAMESPACE}`);
   // The plugin goes through the API server's pod proxy, which reaches the Pods over the pod network.
   // kubectl takes no flags before a plugin's name: the plugin reads --kubeconfig itself.

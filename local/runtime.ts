@@ -4,17 +4,26 @@
 // the process (Running, podIP, Ready from its readiness probe). A Pod's PVC is a folder that
 // outlives the Pod, as a volume does. The one difference from a cluster: peers are named by
 // loopback address (controller flag --addressing=loopback) instead of cluster DNS.
+//
+// Two modes. Without nodes (the default) there is no scheduler: every Pod runs, and a PVC is a
+// folder of the runtime's own. With nodes (option `nodes`, on a control plane started with
+// `scheduling`), the runtime is the kubelet of N Node objects (local/nodes.ts): it runs only the
+// Pods the scheduler bound to one of them, mounts the hostPath folder of the PV the PV controller
+// bound (local/volumes.ts), finishes a graceful deletion by deleting the Pod as a kubelet does,
+// and a test can stop, partition and restore a node.
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { get as httpGet, type IncomingMessage } from "node:http";
 import { get as httpsGet } from "node:https";
 import { join } from "node:path";
-import type { V1Container, V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
+import type { V1Container, V1PersistentVolume, V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
 import { loopbackAddress } from "../shared/loopback-address.js";
 import { podNetworkIP } from "../testenv/podNetwork.js";
 import { DATA_VOLUME, LABEL_MANAGED_BY, MANAGER_NAME, RQLITE_CONTAINER } from "../shared/names.js";
 import { Informer } from "../controller/runtime/informer.js";
 import type { KubeClient } from "../controller/runtime/kubeClient.js";
 import { ProcessGroup, type Managed } from "../testenv/processes.js";
+import { defaultNodeSpecs, NodeAgent, type NodeSpec, type NodeState } from "./nodes.js";
+import { boundFolder, resizeStep } from "./volumes.js";
 
 const DATA_MOUNT = "/rqlite/file";
 const PVC_PROTECTION = "kubernetes.io/pvc-protection";
@@ -30,10 +39,20 @@ export interface LocalRuntimeOptions {
   namespaces?: string[];
   /** Report each Pod's IP on the control plane's pod network (testenv/podNetwork.ts), not loopback. */
   podNetwork?: boolean;
+  /**
+   * Be the kubelet of these nodes (a count: node-a, node-b, ... in zones zone-a..c; see
+   * local/nodes.ts). Needs a control plane with `scheduling`. 0 or absent: no nodes, every Pod runs.
+   */
+  nodes?: number | NodeSpec[];
   log?: (msg: string) => void;
 }
 
-interface Node {
+export interface StopNodeOptions {
+  /** What happens to the node's rqlited: frozen by SIGSTOP (default), as a hung machine, or killed. */
+  processes?: "freeze" | "kill";
+}
+
+interface PodRun {
   key: string;
   pod: V1Pod;
   address: string;
@@ -43,6 +62,10 @@ interface Node {
   stopping: boolean;
   /** Stopped by SIGSTOP: neither serving nor exiting, as on a machine that hung. */
   frozen: boolean;
+  /** The node it runs on, in nodes mode. */
+  nodeName?: string;
+  /** Killed because its node was stopped: not restarted until the node is restored. */
+  downWithNode: boolean;
   probe?: NodeJS.Timeout;
 }
 
@@ -51,13 +74,22 @@ const podKey = (p: { metadata?: { namespace?: string; name?: string } }) =>
 
 export class LocalRuntime {
   private readonly procs = new ProcessGroup();
-  private readonly nodes = new Map<string, Node>();
+  private readonly runs = new Map<string, PodRun>();
   private readonly pods: Informer<V1Pod>;
   private readonly pvcs: Informer<V1PersistentVolumeClaim>;
+  /** Nodes mode only: the PVs the claims are bound to. */
+  private readonly pvs?: Informer<V1PersistentVolume>;
+  private readonly agents = new Map<string, NodeAgent>();
   private readonly log: (msg: string) => void;
 
   constructor(private readonly opts: LocalRuntimeOptions) {
     this.log = opts.log ?? (() => {});
+    const specs = typeof opts.nodes === "number" ? defaultNodeSpecs(opts.nodes) : (opts.nodes ?? []);
+    for (const spec of specs) {
+      if (this.agents.has(spec.name))
+        throw new Error(`nodes: "${spec.name}" is listed twice; give each node its own name`);
+      this.agents.set(spec.name, new NodeAgent(opts.client, spec, this.log));
+    }
     const selector = {
       client: opts.client,
       namespaces: opts.namespaces,
@@ -65,36 +97,223 @@ export class LocalRuntime {
       apiPath: "/api/v1",
     };
     this.pods = new Informer<V1Pod>({ ...selector, resource: "pods" });
-    this.pvcs = new Informer<V1PersistentVolumeClaim>({ ...selector, resource: "persistentvolumeclaims" });
+    // With nodes, every claim: a Pod may mount any bound claim, and the resizer serves them all.
+    this.pvcs = new Informer<V1PersistentVolumeClaim>({
+      ...selector,
+      ...(this.withNodes ? { labelSelector: undefined } : {}),
+      resource: "persistentvolumeclaims",
+    });
     this.pods.on("add", (p) => void this.sync(p));
     this.pods.on("update", (p) => void this.sync(p));
-    this.pods.on("delete", (p) => {
-      void this.stopNode(podKey(p));
-      // Its claims may have waited for this Pod to go before they can be released.
-      for (const v of p.spec?.volumes ?? []) {
-        const pvc = v.persistentVolumeClaim && this.pvcs.get(p.metadata!.namespace!, v.persistentVolumeClaim.claimName);
-        if (pvc) void this.releaseVolume(pvc);
-      }
-    });
-    this.pvcs.on("delete", (pvc) => void rm(this.volumeDir(pvc), { recursive: true, force: true }));
-    this.pvcs.on("update", (pvc) => void this.releaseVolume(pvc));
-    this.pvcs.on("add", (pvc) => this.launchWaiting(pvc));
+    if (this.withNodes) {
+      // The PV controller binds claims, kube-controller-manager's pvc-protection controller
+      // releases them and the PV's reclaim policy removes their folders: the runtime only mounts.
+      this.pvs = new Informer<V1PersistentVolume>({
+        client: opts.client,
+        apiPath: "/api/v1",
+        resource: "persistentvolumes",
+      });
+      this.pods.on("delete", (p) => {
+        const run = this.runs.get(podKey(p));
+        if (!run || this.nodeUp(run.nodeName)) void this.stopPod(podKey(p));
+      });
+      this.pvcs.on("add", (pvc) => this.launchWaiting(pvc));
+      this.pvcs.on("update", (pvc) => {
+        this.launchWaiting(pvc);
+        void this.resize(pvc);
+      });
+      const onPv = (pv: V1PersistentVolume) => {
+        const ref = pv.spec?.claimRef;
+        const pvc = ref?.namespace && ref.name ? this.pvcs.get(ref.namespace, ref.name) : undefined;
+        if (pvc) {
+          this.launchWaiting(pvc);
+          void this.resize(pvc);
+        }
+      };
+      this.pvs.on("add", onPv);
+      this.pvs.on("update", onPv);
+    } else {
+      this.pods.on("delete", (p) => {
+        void this.stopPod(podKey(p));
+        // Its claims may have waited for this Pod to go before they can be released.
+        for (const v of p.spec?.volumes ?? []) {
+          const pvc =
+            v.persistentVolumeClaim && this.pvcs.get(p.metadata!.namespace!, v.persistentVolumeClaim.claimName);
+          if (pvc) void this.releaseVolume(pvc);
+        }
+      });
+      this.pvcs.on("delete", (pvc) => void rm(this.volumeDir(pvc), { recursive: true, force: true }));
+      this.pvcs.on("update", (pvc) => void this.releaseVolume(pvc));
+      this.pvcs.on("add", (pvc) => this.launchWaiting(pvc));
+    }
+  }
+
+  /** True when the runtime is the kubelet of Node objects (the `nodes` option). */
+  get withNodes(): boolean {
+    return this.agents.size > 0;
   }
 
   async start(): Promise<void> {
+    // The Nodes exist and are Ready before any Pod is looked at, as kubelets register first.
+    await Promise.all([...this.agents.values()].map((a) => a.start()));
+    const informers = [this.pods, this.pvcs, ...(this.pvs ? [this.pvs] : [])];
+    // Volumes first, so a Pod found at the first list finds its claim.
+    for (const i of informers.slice(1)) i.start();
+    await Promise.all(informers.slice(1).map((i) => i.waitForSync()));
     this.pods.start();
-    this.pvcs.start();
-    await Promise.all([this.pods.waitForSync(), this.pvcs.waitForSync()]);
+    await this.pods.waitForSync();
   }
 
   async stop(): Promise<void> {
-    await Promise.all([this.pods.stop(), this.pvcs.stop()]);
-    for (const node of this.nodes.values()) {
+    await Promise.all([this.pods.stop(), this.pvcs.stop(), this.pvs?.stop()]);
+    for (const node of this.runs.values()) {
       node.stopping = true;
       clearInterval(node.probe);
       if (node.frozen) node.proc?.child.kill("SIGKILL");
     }
     await this.procs.stopAll();
+    await Promise.all([...this.agents.values()].map((a) => a.shutdown()));
+  }
+
+  /** The names of the runtime's nodes (none without the `nodes` option). */
+  nodeNames(): string[] {
+    return [...this.agents.keys()];
+  }
+
+  /** The node a Pod runs on here, or undefined when the runtime does not run it. */
+  nodeOf(namespace: string, pod: string): string | undefined {
+    return this.runs.get(`${namespace}/${pod}`)?.nodeName;
+  }
+
+  nodeState(name: string): NodeState {
+    return this.agent(name).state;
+  }
+
+  /**
+   * The machine goes down: its heartbeats stop and its rqlited processes are frozen (SIGSTOP,
+   * neither serving nor exiting) or killed; nothing is restarted or reported for its Pods until
+   * restoreNode(). The node lifecycle controller then marks it unreachable.
+   */
+  async stopNode(name: string, opts: StopNodeOptions = {}): Promise<void> {
+    const agent = this.agent(name);
+    if (agent.state !== "running") throw new Error(`node ${name} is already ${agent.state}; restore it first`);
+    agent.halt("stopped");
+    for (const run of this.runsOn(name)) {
+      if (!run.proc || run.proc.child.exitCode !== null || run.proc.child.signalCode !== null) continue;
+      if ((opts.processes ?? "freeze") === "freeze") {
+        run.proc.child.kill("SIGSTOP");
+        run.frozen = true;
+      } else {
+        run.downWithNode = true;
+        run.proc.child.kill("SIGKILL");
+        await run.proc.exited;
+      }
+    }
+    this.log(`node ${name} stopped (${opts.processes ?? "freeze"})`);
+  }
+
+  /**
+   * The node is cut off from the API server: its heartbeats and every write about its Pods stop,
+   * but its rqlited processes keep running and serving each other.
+   */
+  partitionNode(name: string): Promise<void> {
+    const agent = this.agent(name);
+    if (agent.state !== "running") throw new Error(`node ${name} is already ${agent.state}; restore it first`);
+    agent.halt("partitioned");
+    this.log(`node ${name} partitioned`);
+    return Promise.resolve();
+  }
+
+  /**
+   * Back to normal: frozen processes continue (SIGCONT), killed ones start again, heartbeats
+   * resume, and the node catches up with what happened meanwhile, as a kubelet that reconnects:
+   * it reports its Pods again, stops those deleted meanwhile and starts those bound to it.
+   */
+  async restoreNode(name: string): Promise<void> {
+    const agent = this.agent(name);
+    if (agent.state === "running") return;
+    for (const run of this.runsOn(name)) {
+      if (run.frozen) {
+        run.proc?.child.kill("SIGCONT");
+        run.frozen = false;
+      }
+    }
+    await agent.resume();
+    for (const run of this.runsOn(name)) {
+      const pod = this.pods.get(run.pod.metadata!.namespace!, run.pod.metadata!.name!);
+      if (!pod || pod.metadata?.uid !== run.pod.metadata?.uid) {
+        await this.stopPod(run.key);
+      } else if (pod.metadata?.deletionTimestamp) {
+        run.downWithNode = false;
+        await this.finishDeletion(pod);
+      } else if (run.downWithNode) {
+        run.downWithNode = false;
+        run.pod = pod;
+        void this.launch(run);
+      } else {
+        await this.sync(pod);
+        const container = pod.spec!.containers.find((c) => c.name === RQLITE_CONTAINER);
+        if (container && this.runs.get(run.key) === run)
+          await this.patchStatus(run, container).catch((err: Error) =>
+            this.log(`status of ${run.key}: ${err.message}`),
+          );
+      }
+    }
+    for (const pod of this.pods.list())
+      if (pod.spec?.nodeName === name && !this.runs.has(podKey(pod))) void this.sync(pod);
+    this.log(`node ${name} restored`);
+  }
+
+  private agent(name: string): NodeAgent {
+    const agent = this.agents.get(name);
+    if (!agent)
+      throw new Error(
+        `the local runtime has no node "${name}" (${this.withNodes ? this.nodeNames().join(", ") : "it runs without nodes; start it with the nodes option"})`,
+      );
+    return agent;
+  }
+
+  private runsOn(name: string): PodRun[] {
+    return [...this.runs.values()].filter((r) => r.nodeName === name);
+  }
+
+  /** Whether the runtime acts for a node now: always without nodes; with nodes, while it runs. */
+  private nodeUp(nodeName: string | undefined): boolean {
+    return nodeName === undefined || this.agents.get(nodeName)?.state === "running";
+  }
+
+  /** Plays the external resizer (and the kubelet's filesystem step) for a host-path claim. */
+  private async resize(pvc: V1PersistentVolumeClaim): Promise<void> {
+    const pv = pvc.spec?.volumeName ? this.pvs?.get("", pvc.spec.volumeName) : undefined;
+    const step = resizeStep(pvc, pv);
+    if (!step) return;
+    const name = `${pvc.metadata!.namespace}/${pvc.metadata!.name}`;
+    const patch = (path: string, body: object) =>
+      this.opts.client.request({
+        method: "PATCH",
+        path,
+        body,
+        contentType: "application/merge-patch+json",
+        timeoutMs: 10_000,
+      });
+    try {
+      if ("pvCapacity" in step) {
+        await patch(`/api/v1/persistentvolumes/${pv!.metadata!.name}`, {
+          spec: { capacity: { storage: step.pvCapacity } },
+        });
+        this.log(`resized PV ${pv!.metadata!.name} of PVC ${name} to ${step.pvCapacity}`);
+      } else {
+        await patch(
+          `/api/v1/namespaces/${pvc.metadata!.namespace}/persistentvolumeclaims/${pvc.metadata!.name}/status`,
+          {
+            status: { capacity: { storage: step.pvcCapacity }, allocatedResources: { storage: step.pvcCapacity } },
+          },
+        );
+        this.log(`PVC ${name} now has ${step.pvcCapacity}`);
+      }
+    } catch (err) {
+      this.log(`resizing PVC ${name}: ${(err as Error).message}`);
+    }
   }
 
   /** The loopback address of a running Pod's rqlited, e.g. for a test's client. */
@@ -104,7 +323,7 @@ export class LocalRuntime {
 
   /** Kills a Pod's process as a crash would; the runtime restarts it as the kubelet does. */
   kill(namespace: string, pod: string, signal: NodeJS.Signals = "SIGKILL"): void {
-    const node = this.nodes.get(`${namespace}/${pod}`);
+    const node = this.runs.get(`${namespace}/${pod}`);
     if (!node?.proc) throw new Error(`no rqlited runs for Pod ${namespace}/${pod}`);
     node.proc.child.kill(signal);
   }
@@ -114,7 +333,7 @@ export class LocalRuntime {
    * its probe fails and nothing restarts it. It stays frozen until its Pod goes.
    */
   freeze(namespace: string, pod: string): void {
-    const node = this.nodes.get(`${namespace}/${pod}`);
+    const node = this.runs.get(`${namespace}/${pod}`);
     if (!node?.proc) throw new Error(`no rqlited runs for Pod ${namespace}/${pod}`);
     node.proc.child.kill("SIGSTOP");
     node.frozen = true;
@@ -164,13 +383,30 @@ export class LocalRuntime {
 
   private async sync(pod: V1Pod): Promise<void> {
     const key = podKey(pod);
-    if (pod.metadata?.deletionTimestamp) return this.stopNode(key);
-    const known = this.nodes.get(key);
+    const nodeName = this.withNodes ? pod.spec?.nodeName : undefined;
+    if (this.withNodes) {
+      // Not ours (unscheduled: the scheduler says why in PodScheduled), or a node that is down or
+      // cut off, which acts on nothing until it is restored.
+      if (!nodeName || !this.agents.has(nodeName) || !this.nodeUp(nodeName)) return;
+      if (pod.metadata?.deletionTimestamp) return this.finishDeletion(pod);
+    }
+    if (pod.metadata?.deletionTimestamp) return this.stopPod(key);
+    let known = this.runs.get(key);
+    if (known && known.pod.metadata?.uid !== pod.metadata?.uid && !this.nodeUp(known.nodeName)) {
+      // A Pod of the same name replaces one on a node that is down (force-deleted there). Both
+      // would bind the same loopback address, derived from the name: the old process, which its
+      // dead node can no longer stop, is ended so the replacement can serve, as its IP would
+      // differ in a cluster.
+      this.log(`Pod ${key} replaces its namesake on node ${known.nodeName}, which is down: ending the old rqlited`);
+      await this.stopPod(key);
+      // Another event for the new Pod may have started it meanwhile.
+      known = this.runs.get(key);
+    }
     if (known) {
       known.pod = pod;
       return;
     }
-    const node: Node = {
+    const node: PodRun = {
       key,
       pod,
       address: loopbackAddress(pod.metadata!.namespace!, pod.metadata!.name!),
@@ -178,12 +414,14 @@ export class LocalRuntime {
       ready: false,
       stopping: false,
       frozen: false,
+      nodeName,
+      downWithNode: false,
     };
-    this.nodes.set(key, node);
+    this.runs.set(key, node);
     await this.launch(node);
   }
 
-  private async launch(node: Node): Promise<void> {
+  private async launch(node: PodRun): Promise<void> {
     const { pod } = node;
     const ns = pod.metadata!.namespace!;
     const container = pod.spec!.containers.find((c) => c.name === RQLITE_CONTAINER);
@@ -199,16 +437,29 @@ export class LocalRuntime {
     const pvc = this.pvcs.get(ns, claim!);
     if (!pvc || pvc.metadata?.deletionTimestamp) {
       // As a kubelet would, wait for the claim; a PVC event or the next Pod update retries.
-      this.nodes.delete(node.key);
+      this.runs.delete(node.key);
       return this.reportWaiting(node, "ContainerCreating", `waiting for PVC ${claim}`);
     }
-    const volume = this.volumeDir(pvc);
-    await mkdir(volume, { recursive: true });
+    let volume: string;
+    if (this.withNodes) {
+      const bound = boundFolder(pvc, pvc.spec?.volumeName ? this.pvs!.get("", pvc.spec.volumeName) : undefined);
+      if ("waiting" in bound) {
+        // A PVC or PV event retries.
+        this.runs.delete(node.key);
+        return this.reportWaiting(node, "ContainerCreating", bound.waiting);
+      }
+      volume = bound.folder;
+    } else {
+      volume = this.volumeDir(pvc);
+      await mkdir(volume, { recursive: true });
+    }
     let mounts: Array<[string, string]>;
+    let env: NodeJS.ProcessEnv;
     try {
       mounts = [[DATA_MOUNT, volume], ...(await this.secretMounts(node, container!))];
+      env = await this.containerEnv(node, container!);
     } catch (err) {
-      this.nodes.delete(node.key);
+      this.runs.delete(node.key);
       return this.reportWaiting(node, "CreateContainerConfigError", (err as Error).message);
     }
     const args = (container!.args ?? []).map((a) => mounts.reduce((arg, [from, to]) => arg.replaceAll(from, to), a));
@@ -218,6 +469,7 @@ export class LocalRuntime {
       binary,
       args,
       join(this.opts.stateDir, "logs", `${ns}_${pod.metadata!.name}.log`),
+      env,
     );
     node.proc = proc;
     const exited = await Promise.race([proc.exited, new Promise<undefined>((r) => setTimeout(r, 300))]);
@@ -237,7 +489,7 @@ export class LocalRuntime {
   }
 
   /** Writes each Secret volume of the container to files, as the kubelet does; returns mountPath → folder. */
-  private async secretMounts(node: Node, container: V1Container): Promise<Array<[string, string]>> {
+  private async secretMounts(node: PodRun, container: V1Container): Promise<Array<[string, string]>> {
     const ns = node.pod.metadata!.namespace!;
     const out: Array<[string, string]> = [];
     for (const mount of container.volumeMounts ?? []) {
@@ -261,9 +513,40 @@ export class LocalRuntime {
     return out;
   }
 
+  /**
+   * The container's environment as the kubelet builds it from `value` and `secretKeyRef` (the
+   * sources the operator renders; rqlited expands its backup config's $NAMEs from them), on top
+   * of this process's environment without its AWS_* variables, so only the Pod's credentials count.
+   */
+  private async containerEnv(node: PodRun, container: V1Container): Promise<NodeJS.ProcessEnv> {
+    const ns = node.pod.metadata!.namespace!;
+    const env: NodeJS.ProcessEnv = Object.fromEntries(
+      Object.entries(process.env).filter(([k]) => !k.startsWith("AWS_")),
+    );
+    for (const e of container.env ?? []) {
+      if (e.value !== undefined) env[e.name] = e.value;
+      const ref = e.valueFrom?.secretKeyRef;
+      if (!ref) continue;
+      const secret = await this.opts.client
+        .request<{ data?: Record<string, string> }>({
+          method: "GET",
+          path: `/api/v1/namespaces/${ns}/secrets/${ref.name}`,
+          timeoutMs: 10_000,
+        })
+        .catch((err: Error): { data?: Record<string, string> } => {
+          if (ref.optional && /404|not ?found/i.test(err.message)) return { data: {} };
+          throw new Error(`Secret ${ns}/${ref.name} for env ${e.name}: ${err.message}`);
+        });
+      const value = secret.data?.[ref.key];
+      if (value !== undefined) env[e.name] = Buffer.from(value, "base64").toString("utf8");
+      else if (!ref.optional) throw new Error(`Secret ${ns}/${ref.name} has no key ${ref.key} (env ${e.name})`);
+    }
+    return env;
+  }
+
   /** As the kubelet with restartPolicy Always: a crashed process comes back, with backoff. */
-  private async onExit(node: Node, proc: Managed, how: string): Promise<void> {
-    if (node.stopping || node.proc !== proc) return;
+  private async onExit(node: PodRun, proc: Managed, how: string): Promise<void> {
+    if (node.stopping || node.proc !== proc || node.downWithNode) return;
     node.restarts++;
     node.ready = false;
     const delay = Math.min(1000 * 2 ** (node.restarts - 1), 10_000);
@@ -273,19 +556,20 @@ export class LocalRuntime {
       node.pod.spec!.containers.find((c) => c.name === RQLITE_CONTAINER)!,
     ).catch(() => {});
     setTimeout(() => {
-      if (!node.stopping && this.nodes.get(node.key) === node) void this.launch(node);
+      if (!node.stopping && !node.downWithNode && this.runs.get(node.key) === node) void this.launch(node);
     }, delay);
   }
 
-  private async probe(node: Node, container: V1Container): Promise<void> {
+  private async probe(node: PodRun, container: V1Container): Promise<void> {
     const probe = container.readinessProbe?.httpGet;
     const ready = await probeOk(probe?.scheme === "HTTPS", node.address, probe?.path ?? "/readyz");
-    if (ready === node.ready || node.stopping) return;
+    // A node cut off from the API server reports nothing; restoreNode() reports again.
+    if (ready === node.ready || node.stopping || !this.nodeUp(node.nodeName)) return;
     node.ready = ready;
     await this.patchStatus(node, container).catch((err: Error) => this.log(`status of ${node.key}: ${err.message}`));
   }
 
-  private async patchStatus(node: Node, container: V1Container): Promise<void> {
+  private async patchStatus(node: PodRun, container: V1Container): Promise<void> {
     const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
     const running = node.proc?.child.exitCode === null && node.proc.child.signalCode === null;
     const podIP = this.opts.podNetwork ? podNetworkIP(node.address) : node.address;
@@ -293,6 +577,7 @@ export class LocalRuntime {
     await this.writeStatus(node, {
       phase: "Running",
       hostIP: "127.0.0.1",
+      hostIPs: [{ ip: "127.0.0.1" }],
       podIP,
       podIPs: [{ ip: podIP }],
       startTime: node.pod.status?.startTime ?? now,
@@ -316,7 +601,7 @@ export class LocalRuntime {
     });
   }
 
-  private async reportWaiting(node: Node, reason: string, message: string): Promise<void> {
+  private async reportWaiting(node: PodRun, reason: string, message: string): Promise<void> {
     this.log(`Pod ${node.key}: ${reason}: ${message}`);
     await this.writeStatus(node, {
       phase: "Pending",
@@ -334,7 +619,8 @@ export class LocalRuntime {
     }).catch(() => {});
   }
 
-  private async writeStatus(node: Node, status: object): Promise<void> {
+  private async writeStatus(node: PodRun, status: object): Promise<void> {
+    if (!this.nodeUp(node.nodeName)) return;
     const [ns, name] = node.key.split("/") as [string, string];
     await this.opts.client.request({
       method: "PATCH",
@@ -345,10 +631,35 @@ export class LocalRuntime {
     });
   }
 
-  private async stopNode(key: string): Promise<void> {
-    const node = this.nodes.get(key);
+  /**
+   * A graceful deletion on a node: the kubelet stops the containers, then deletes the Pod for
+   * good (grace 0, for this uid only), which is what lets the API server remove it.
+   */
+  private async finishDeletion(pod: V1Pod): Promise<void> {
+    const key = podKey(pod);
+    await this.stopPod(key);
+    await this.opts.client
+      .request({
+        method: "DELETE",
+        path: `/api/v1/namespaces/${pod.metadata!.namespace}/pods/${pod.metadata!.name}`,
+        body: {
+          apiVersion: "v1",
+          kind: "DeleteOptions",
+          gracePeriodSeconds: 0,
+          preconditions: { uid: pod.metadata!.uid },
+        },
+        timeoutMs: 10_000,
+      })
+      .catch((err: Error) => {
+        // 404: gone already; 409: a new Pod of that name, not ours to delete.
+        if (!/HTTP (404|409)/.test(err.message)) this.log(`deleting Pod ${key} after stopping it: ${err.message}`);
+      });
+  }
+
+  private async stopPod(key: string): Promise<void> {
+    const node = this.runs.get(key);
     if (!node) return;
-    this.nodes.delete(key);
+    this.runs.delete(key);
     node.stopping = true;
     clearInterval(node.probe);
     // A hung machine does not shut down cleanly, and a stopped process would sit out the grace period.

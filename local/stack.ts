@@ -1,5 +1,6 @@
 // The whole operator on one machine: the test control plane, the CRD, the controller's RBAC,
-// two controller replicas (as their ServiceAccount, loopback addressing) and the local runtime.
+// two controller replicas (as their ServiceAccount, loopback addressing) and the local runtime
+// (with `nodes`, on a plane that schedules: kube-scheduler, kube-controller-manager, Nodes).
 // Used by `npm run local` and by the end-to-end tests.
 import { join } from "node:path";
 import { Registry } from "prom-client";
@@ -8,6 +9,7 @@ import { buildBinaries, cacheAssetsDir, RQLITED_TOOLS } from "../testenv/assets.
 import { operatorKubeconfig, startController, type ControllerProcess } from "../testenv/controller.js";
 import { startControlPlane, type ControlPlane } from "../testenv/controlplane.js";
 import { startLocalWebhook } from "../testenv/webhook.js";
+import type { NodeSpec } from "./nodes.js";
 import { LocalRuntime } from "./runtime.js";
 
 export const OPERATOR_NAMESPACE = "rqlite-operator-system";
@@ -31,6 +33,12 @@ export interface LocalStackOptions {
   namespaces?: string[];
   /** Pods reachable through pods/proxy (testenv/podNetwork.ts), when this stack starts its own plane. */
   podNetwork?: boolean;
+  /**
+   * The runtime is the kubelet of these Nodes (a count, or names and zones; see local/nodes.ts).
+   * A plane this stack starts then runs the scheduler and controller-manager; a given plane must
+   * have been started with `scheduling`. Default 0: no Nodes, every Pod runs unscheduled.
+   */
+  nodes?: number | NodeSpec[];
   /** Start and register the admission webhook (default true); with one namespace, only for it. */
   webhook?: boolean;
   log?: (msg: string) => void;
@@ -39,7 +47,12 @@ export interface LocalStackOptions {
 export async function startLocalStack(opts: LocalStackOptions = {}): Promise<LocalStack> {
   const log = opts.log ?? (() => {});
   const ownsPlane = !opts.controlPlane;
-  const cp = opts.controlPlane ?? (await startControlPlane({ podNetwork: opts.podNetwork }));
+  const withNodes = typeof opts.nodes === "number" ? opts.nodes > 0 : (opts.nodes?.length ?? 0) > 0;
+  if (withNodes && opts.controlPlane && !opts.controlPlane.scheduling)
+    throw new Error(
+      "startLocalStack: nodes need a control plane that schedules; start it with startControlPlane({ scheduling: true })",
+    );
+  const cp = opts.controlPlane ?? (await startControlPlane({ podNetwork: opts.podNetwork, scheduling: withNodes }));
   const cleanups: Array<() => Promise<void>> = ownsPlane ? [() => cp.stop()] : [];
   try {
     const kubeconfig = await operatorKubeconfig(cp, 24 * 3600);
@@ -62,6 +75,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       stateDir: join(cp.dir, "runtime"),
       namespaces: opts.namespaces,
       podNetwork: cp.podNetwork,
+      nodes: opts.nodes,
       log,
     });
     await runtime.start();

@@ -32,12 +32,15 @@ export function buildBinaries(names: string[], env: NodeJS.ProcessEnv = process.
   });
 }
 
+/** What a control plane with scheduling (startControlPlane's `scheduling`) runs besides those two. */
+export const SCHEDULING_TOOLS = ["kube-scheduler", "kube-controller-manager"];
+
 /**
- * The folder holding kube-apiserver and etcd: KUBEBUILDER_ASSETS when set, otherwise the cache
- * filled by hack/build-binaries.sh with these two only.
+ * The folder holding kube-apiserver and etcd (and `extra` tools, e.g. SCHEDULING_TOOLS):
+ * KUBEBUILDER_ASSETS when set, otherwise the cache filled by hack/build-binaries.sh with these only.
  */
-export function resolveAssets(env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  return buildBinaries(["kube-apiserver", "etcd"], env);
+export function resolveAssets(env: NodeJS.ProcessEnv = process.env, extra: string[] = []): Promise<string> {
+  return buildBinaries(["kube-apiserver", "etcd", ...extra], env);
 }
 
 /** The rqlited versions pinned in hack/tools/rqlited*, which the local runtime and tests run. */

@@ -5,12 +5,16 @@ import { request } from "node:https";
 import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { resolveAssets } from "./assets.js";
+import { resolveAssets, SCHEDULING_TOOLS } from "./assets.js";
+import { startControllerManager, type ControllerManagerOptions } from "./controllerManager.js";
+import { trackHostPathVolumes, type HostPathVolumeTracker } from "./hostPathVolumes.js";
 import { renderKubeconfig } from "./kubeconfig.js";
 import { generatePki, issueCert, type Pki } from "./pki.js";
 import { freePort, portInUse } from "./ports.js";
 import { startPodNetwork, type PodNetwork } from "./podNetwork.js";
 import { ProcessGroup, type Managed } from "./processes.js";
+import { startScheduler } from "./scheduler.js";
+import { storageClassManifests } from "./storageClasses.js";
 
 export interface KubectlResult {
   stdout: string;
@@ -36,6 +40,18 @@ export interface ControlPlaneOptions {
    * reports them. Off by default: Pods keep their loopback address as their IP.
    */
   podNetwork?: boolean;
+  /**
+   * Also run kube-scheduler and kube-controller-manager (testenv/scheduler.ts,
+   * testenv/controllerManager.ts) and create the StorageClasses (testenv/storageClasses.ts), so
+   * Pods are scheduled onto nodes, PVCs bind, and garbage collection, node lifecycle and
+   * disruption budgets work. Off by default: without it, nothing schedules or collects.
+   */
+  scheduling?: boolean | SchedulingOptions;
+}
+
+export interface SchedulingOptions extends Omit<ControllerManagerOptions, "extraArgs"> {
+  extraControllerManagerArgs?: string[];
+  extraSchedulerArgs?: string[];
 }
 
 export interface ControlPlane {
@@ -50,8 +66,13 @@ export interface ControlPlane {
   pids: number[];
   /** JSON audit log of requests by ServiceAccounts of rqlite-operator-system and NAMESPACED_OPERATOR_NS. */
   auditLogPath: string;
-  /** Milliseconds from spawning etcd to kube-apiserver answering /readyz. */
+  /**
+   * Milliseconds from spawning etcd to kube-apiserver answering /readyz, and with `scheduling`
+   * to kube-scheduler and kube-controller-manager being healthy and the StorageClasses created.
+   */
   startupMs: number;
+  /** kube-scheduler and kube-controller-manager run (the `scheduling` option). */
+  scheduling: boolean;
   /** Pods are reached through the pod network (podNetwork.ts), so pods/proxy works. */
   podNetwork: boolean;
   kubectl(args: string[], opts?: KubectlOptions): Promise<KubectlResult>;
@@ -97,7 +118,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       `port 127.0.0.1:${opts.apiPort} is already in use, so kube-apiserver cannot listen on it; stop whatever holds it or leave the port unset to pick a free one`,
     );
   }
-  const assets = opts.assetsDir ?? (await resolveAssets());
+  const assets = opts.assetsDir ?? (await resolveAssets(process.env, opts.scheduling ? SCHEDULING_TOOLS : []));
   // A randomly picked port can be taken between the check and the bind; try fresh ports then.
   for (let attempt = 1; ; attempt++) {
     try {
@@ -114,6 +135,7 @@ async function startOnce(assets: string, opts: ControlPlaneOptions): Promise<Con
   const procs = new ProcessGroup();
   procs.removeOnExit(dir);
   let podNetwork: PodNetwork | undefined;
+  let volumes: HostPathVolumeTracker | undefined;
   try {
     if (opts.podNetwork) podNetwork = await startPodNetwork(dir);
     const pki = await generatePki(dir);
@@ -171,7 +193,6 @@ async function startOnce(assets: string, opts: ControlPlaneOptions): Promise<Con
     let apiserver = procs.start("kube-apiserver", join(assets, "kube-apiserver"), apiArgs, apiLog);
     const readyz = () => httpsOk(`${url}/readyz`, pki);
     await waitUntil(apiserver, "kube-apiserver", 60_000, readyz);
-    const startupMs = Date.now() - started;
 
     const kubeconfigPath = join(dir, "admin.kubeconfig");
     await writeFile(
@@ -185,6 +206,18 @@ async function startOnce(assets: string, opts: ControlPlaneOptions): Promise<Con
       if (r.code !== 0) throw new Error(`kubectl ${args.join(" ")} failed (exit ${r.code}): ${r.stderr.trim()}`);
       return r.stdout;
     };
+    if (opts.scheduling) {
+      const s = opts.scheduling === true ? {} : opts.scheduling;
+      const ctx = { dir, url, pki, procs, assets };
+      // Record PV folders before anything can provision one.
+      volumes = await trackHostPathVolumes(kubeconfigPath, (folder) => procs.removeOnExit(folder));
+      await Promise.all([
+        startScheduler(ctx, s.extraSchedulerArgs),
+        startControllerManager(ctx, { ...s, extraArgs: s.extraControllerManagerArgs }),
+        kubectlOk(["apply", "-f", "-"], { input: storageClassManifests() }),
+      ]);
+    }
+    const startupMs = Date.now() - started;
     let stopped: Promise<void> | undefined;
     return {
       url,
@@ -192,6 +225,7 @@ async function startOnce(assets: string, opts: ControlPlaneOptions): Promise<Con
       kubeconfigPath,
       pki,
       startupMs,
+      scheduling: Boolean(opts.scheduling),
       podNetwork: podNetwork !== undefined,
       kubectl,
       kubectlOk,
@@ -224,11 +258,16 @@ async function startOnce(assets: string, opts: ControlPlaneOptions): Promise<Con
         await waitUntil(apiserver, "kube-apiserver", 60_000, readyz);
       },
       stop() {
-        stopped ??= procs.stopAll().then(() => podNetwork?.stop());
+        stopped ??= (async () => {
+          await volumes?.stop();
+          await procs.stopAll();
+          await podNetwork?.stop();
+        })();
         return stopped;
       },
     };
   } catch (err) {
+    await volumes?.stop();
     await procs.stopAll();
     await podNetwork?.stop();
     throw err;

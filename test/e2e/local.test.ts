@@ -45,6 +45,25 @@ describe("npm run local", function () {
       ]);
       assert.equal(stdout, "Running");
 
+      // The Pods run on the runtime's Nodes, placed by the scheduler, and their claims are Bound.
+      assert.match(out, /^ {2}kubectl --kubeconfig \S+ get pods -o wide -n default$/m);
+      const list = async (kind: string) =>
+        (
+          JSON.parse(
+            (await run("kubectl", ["--kubeconfig", kubectlLine[1]!, "get", kind, "-n", "default", "-o", "json"]))
+              .stdout,
+          ) as { items: Array<{ metadata: { name: string }; spec: { nodeName?: string }; status: { phase?: string } }> }
+        ).items;
+      const placed = (await list("pods")).map((p) => `${p.metadata.name} ${p.status.phase} on ${p.spec.nodeName}`);
+      const claims = (await list("pvc")).map((c) => `${c.metadata.name} ${c.status.phase}`);
+      console.log(`      ${placed.join(", ")}; PVCs ${claims.join(", ")}`);
+      assert.equal(placed.length, 3);
+      assert.ok(
+        placed.every((p) => / Running on node-[a-c]$/.test(p)),
+        placed.join(", "),
+      );
+      assert.ok(claims.length === 3 && claims.every((c) => c.endsWith(" Bound")), claims.join(", "));
+
       const node = /curl -s 'http:\/\/([\d.]+):4001\/db\/query/.exec(out)![1]!;
       assert.match(node, /^127\./, "the printed address is loopback");
       const execute = await fetch(`http://${node}:4001/db/execute`, {
