@@ -2,11 +2,11 @@
 // client certificate (the identity kube-apiserver's RBAC bootstrap roles are written for), serves
 // its health endpoints on a loopback port only, and counts as started once /healthz (or /readyz)
 // answers 200.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
-import { request } from "node:https";
 import { join } from "node:path";
 import { cacheAssetsDir } from "./assets.js";
+import { httpsOk } from "./httpsProbe.js";
 import { renderKubeconfig } from "./kubeconfig.js";
 import { issueCert, type Pki } from "./pki.js";
 import { freePort } from "./ports.js";
@@ -98,32 +98,10 @@ async function waitHealthy(proc: Managed, what: string, url: string, pki: Pki, t
   while (Date.now() < deadline) {
     if (exit !== undefined)
       throw new Error(`${what} exited (${exit}) before it was healthy; log ${proc.logFile}:\n${proc.tail(20)}`);
-    if (await healthy(url, pki)) return;
+    if (await httpsOk(url, pki, { verify: false })) return;
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(
     `${what} was not healthy (${url}) within ${timeoutMs / 1000} s; log ${proc.logFile}:\n${proc.tail(20)}`,
   );
-}
-
-/** The component serves a self-signed certificate from its cert dir, so it is not verified. */
-function healthy(url: string, pki: Pki): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = request(
-      url,
-      {
-        timeout: 1000,
-        rejectUnauthorized: false,
-        cert: readFileSync(pki.adminCert),
-        key: readFileSync(pki.adminKey),
-      },
-      (res) => {
-        res.resume();
-        resolve(res.statusCode === 200);
-      },
-    );
-    req.on("error", () => resolve(false));
-    req.on("timeout", () => req.destroy());
-    req.end();
-  });
 }

@@ -1,7 +1,5 @@
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
-import { request } from "node:https";
 import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,6 +12,7 @@ import { freePort, portInUse } from "./ports.js";
 import { startPodNetwork, type PodNetwork } from "./podNetwork.js";
 import { ProcessGroup, type Managed } from "./processes.js";
 import { startScheduler } from "./scheduler.js";
+import { httpsOk } from "./httpsProbe.js";
 import { storageClassManifests } from "./storageClasses.js";
 
 export interface KubectlResult {
@@ -303,27 +302,6 @@ function httpOk(url: string): Promise<boolean> {
       res.resume();
       resolve(res.statusCode === 200);
     });
-    req.on("error", () => resolve(false));
-    req.on("timeout", () => req.destroy());
-    req.end();
-  });
-}
-
-function httpsOk(url: string, pki: Pki): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = request(
-      url,
-      {
-        timeout: 1000,
-        ca: readFileSync(pki.caCert),
-        cert: readFileSync(pki.adminCert),
-        key: readFileSync(pki.adminKey),
-      },
-      (res) => {
-        res.resume();
-        resolve(res.statusCode === 200);
-      },
-    );
     req.on("error", () => resolve(false));
     req.on("timeout", () => req.destroy());
     req.end();
