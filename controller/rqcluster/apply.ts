@@ -2,12 +2,13 @@
 // Event each so `kubectl describe rqc` tells the story. After deleting or creating a Pod it waits
 // until the caches show it, so that the next reconcile cannot plan from a view that predates
 // its own write (a deleted Pod still cached as Ready would let a second voter go).
-import type { KubernetesObject } from "@kubernetes/client-node";
+import type { KubernetesObject, V1PodDisruptionBudget } from "@kubernetes/client-node";
 import { KubeApiError } from "../runtime/kubeClient.js";
 import type { EventSink } from "../runtime/events.js";
 import type { Writer } from "../runtime/writer.js";
 import type { ClusterRqlite } from "../rqlite/adapter.js";
-import type { Action } from "./plan/types.js";
+import { afterRefusedEviction } from "./plan/eviction.js";
+import type { Action, Wait } from "./plan/types.js";
 import { POD } from "./ports.js";
 import type { Problem } from "./status.js";
 
@@ -18,6 +19,8 @@ export interface ApplyDeps {
   namespace: string;
   /** Resolves once the Pod cache satisfies `seen`, or rejects after a bound. */
   awaitPodCache(name: string, seen: (pod: KubernetesObject | undefined) => boolean): Promise<void>;
+  /** The cluster's own PodDisruptionBudget as cached, judged when an eviction is refused. */
+  disruptionBudget?(): V1PodDisruptionBudget | undefined;
 }
 
 export interface Applied {
@@ -27,6 +30,9 @@ export interface Applied {
   refused: Array<Problem & { pvc: string; size: string }>;
   /** Objects created: their watch events bring the next reconcile. */
   created: number;
+  /** Evictions the PodDisruptionBudget refused: the reconcile waits and looks again. */
+  waits: Wait[];
+  requeueAfterMs?: number;
 }
 
 const ref = (namespace: string, t: { apiVersion: string; kind: string; name: string }) => ({
@@ -36,10 +42,20 @@ const ref = (namespace: string, t: { apiVersion: string; kind: string; name: str
 });
 
 export async function applyPlan(deps: ApplyDeps, actions: Action[]): Promise<Applied> {
-  const out: Applied = { done: [], refused: [], created: 0 };
+  const out: Applied = { done: [], refused: [], created: 0, waits: [] };
   for (const a of actions) {
+    let note: string | undefined;
     try {
-      await perform(deps, a);
+      const outcome = await perform(deps, a);
+      if (outcome && "wait" in outcome) {
+        const { retryAfterMs, ...w } = outcome.wait;
+        out.waits.push(w);
+        out.requeueAfterMs = Math.min(out.requeueAfterMs ?? retryAfterMs, retryAfterMs);
+        if (w.warning) deps.events.warning(w.reason, w.message);
+        else deps.events.normal(w.reason, w.message);
+        continue;
+      }
+      note = outcome?.note;
     } catch (err) {
       const refused = refusedStorageGrowth(a, err);
       if (!refused) throw err;
@@ -49,14 +65,18 @@ export async function applyPlan(deps: ApplyDeps, actions: Action[]): Promise<App
       continue;
     }
     if (a.type === "create") out.created++;
-    out.done.push(a.message);
-    if (a.warning) deps.events.warning(a.reason, a.message);
-    else deps.events.normal(a.reason, a.message);
+    const message = note ? `${a.message} (${note})` : a.message;
+    out.done.push(message);
+    if (a.warning) deps.events.warning(a.reason, message);
+    else deps.events.normal(a.reason, message);
   }
   return out;
 }
 
-async function perform(deps: ApplyDeps, a: Action): Promise<void> {
+/** What an action ended in, when more than "done": a note for its message, or a wait. */
+type Outcome = { note: string } | { wait: Wait & { retryAfterMs: number } } | undefined;
+
+async function perform(deps: ApplyDeps, a: Action): Promise<Outcome> {
   const { writer, rqlite, namespace } = deps;
   switch (a.type) {
     case "create":
@@ -64,19 +84,53 @@ async function perform(deps: ApplyDeps, a: Action): Promise<void> {
       if (a.object.kind === "Pod") await deps.awaitPodCache(a.object.metadata!.name!, (p) => p !== undefined);
       return;
     case "patch":
-      return writer.patch(ref(namespace, a.target), a.patch);
+      await writer.patch(ref(namespace, a.target), a.patch);
+      return undefined;
     case "delete":
-      return writer.delete(ref(namespace, a.target));
+      await writer.delete(ref(namespace, a.target));
+      return undefined;
     case "deletePod": {
-      await writer.delete(ref(namespace, { ...POD, name: a.name }), a.force ? { gracePeriodSeconds: 0 } : undefined);
+      const pod = ref(namespace, { ...POD, name: a.name });
+      let outcome: Outcome;
+      if (a.evict) {
+        outcome = await evictOrFallBack(deps, a.name);
+        if (outcome && "wait" in outcome) return outcome;
+      } else {
+        await writer.delete(pod, a.force ? { gracePeriodSeconds: 0 } : undefined);
+      }
       await deps.awaitPodCache(a.name, (p) => p === undefined || Boolean(p.metadata?.deletionTimestamp));
-      return;
+      return outcome;
     }
     case "removeFromRaft":
-      return rqlite.removeNode(a.leader, a.node);
+      await rqlite.removeNode(a.leader, a.node);
+      return undefined;
     case "transferLeadership":
-      return rqlite.transferLeadership(a.from, a.to);
+      await rqlite.transferLeadership(a.from, a.to);
+      return undefined;
   }
+}
+
+/**
+ * A voluntary disruption: evicted, so that the budget's check serializes it with a drain. When
+ * the budget refuses it, afterRefusedEviction decides between waiting and a plain delete (no
+ * disruption controller on this plane).
+ */
+async function evictOrFallBack(deps: ApplyDeps, name: string): Promise<Outcome> {
+  const pod = ref(deps.namespace, { ...POD, name });
+  try {
+    await deps.writer.evict(pod);
+    return { note: "evicted through the Eviction API" };
+  } catch (err) {
+    const cause = (err as Error).cause;
+    if (!(cause instanceof KubeApiError) || cause.status !== 429) throw err;
+  }
+  const next = afterRefusedEviction(name, deps.disruptionBudget?.());
+  if (next.do === "wait") {
+    const { reason, message, warning, retryAfterMs } = next;
+    return { wait: { reason, message, warning, retryAfterMs } };
+  }
+  await deps.writer.delete(pod);
+  return { note: next.why };
 }
 
 function refusedStorageGrowth(a: Action, err: unknown): Applied["refused"][number] | undefined {

@@ -23,6 +23,12 @@ export interface Writer {
   patch(ref: ObjectRef, patch: Json): Promise<void>;
   /** gracePeriodSeconds 0 force-deletes a Pod whose kubelet can no longer confirm anything. */
   delete(ref: ObjectRef, opts?: { gracePeriodSeconds?: number }): Promise<void>;
+  /**
+   * Evicts a Pod (policy/v1 Eviction): the API server admits it only if every
+   * PodDisruptionBudget over the Pod allows it, and answers 429 otherwise (rethrown, its
+   * KubeApiError the cause). A Pod already gone is no error.
+   */
+  evict(ref: ObjectRef): Promise<void>;
   patchStatus(ref: ObjectRef, status: Json): Promise<void>;
   /** A Secret's data (decoded) and labels, or undefined when it does not exist. */
   readSecret(namespace: string, name: string): Promise<DataObject | undefined>;
@@ -104,6 +110,19 @@ export function makeWriter(client: KubeClient, fieldManager: string): Writer {
             : { apiVersion: "v1", kind: "DeleteOptions", gracePeriodSeconds: opts.gracePeriodSeconds };
         try {
           await client.request({ method: "DELETE", path: pathOf(ref), body, timeoutMs: WRITE_TIMEOUT_MS });
+        } catch (err) {
+          if (!isApiStatus(err, 404)) throw err;
+        }
+      }),
+    evict: (ref) =>
+      attempt("evict", ref, async () => {
+        const body = {
+          apiVersion: "policy/v1",
+          kind: "Eviction",
+          metadata: { name: ref.metadata.name, namespace: ref.metadata.namespace },
+        };
+        try {
+          await client.request({ method: "POST", path: pathOf(ref, "/eviction"), body, timeoutMs: WRITE_TIMEOUT_MS });
         } catch (err) {
           if (!isApiStatus(err, 404)) throw err;
         }

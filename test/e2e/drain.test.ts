@@ -4,13 +4,50 @@
 // never has more than one voter down. Each watched by the invariant monitor, with every
 // acknowledged row on every node afterwards.
 import { strict as assert } from "node:assert";
+import { readFile, stat } from "node:fs/promises";
 import type { V1PodDisruptionBudget } from "@kubernetes/client-node";
+import { Registry } from "prom-client";
+import { KubeClient, loadKubeConfig } from "../../controller/runtime/kubeClient.js";
+import { startLocalStack, type LocalStack } from "../../local/stack.js";
+import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js";
+import { eventMessages, isConverged, readCluster } from "./clusterStatus.js";
 import { monitoredChange } from "./monitoredChange.js";
 import { createRowsTable, type AckedRow } from "./rows.js";
-import { eventually, startScheduledEnv, type ScheduledEnv } from "./scheduledEnv.js";
+import { eventsAbout, eventually, startScheduledEnv, type ScheduledEnv } from "./scheduledEnv.js";
 
 const CLUSTER = "pdb";
 const VOTERS = ["pdb-0", "pdb-1", "pdb-2"];
+const OPERATOR_SA = "system:serviceaccount:rqlite-operator-system:rqlite-operator-controller";
+
+/**
+ * The operator's evictions and deletions of Pods in `namespace` since `from` (a byte offset of
+ * the audit log, which holds every request of its ServiceAccount), in order, with the answer.
+ */
+async function operatorPodWrites(auditLogPath: string, namespace: string, from: number) {
+  return (await readFile(auditLogPath))
+    .subarray(from)
+    .toString("utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map(
+      (line) =>
+        JSON.parse(line) as {
+          verb: string;
+          user: { username: string };
+          objectRef?: { resource?: string; subresource?: string; namespace?: string; name?: string };
+          responseStatus?: { code?: number };
+        },
+    )
+    .filter(
+      (e) =>
+        e.user.username === OPERATOR_SA &&
+        e.objectRef?.resource === "pods" &&
+        e.objectRef.namespace === namespace &&
+        ((e.verb === "create" && e.objectRef.subresource === "eviction") ||
+          (e.verb === "delete" && !e.objectRef.subresource)),
+    )
+    .map((e) => ({ evict: e.verb === "create", pod: e.objectRef!.name!, code: e.responseStatus?.code }));
+}
 
 describe("PodDisruptionBudget: kubectl drain evicts at most what it allows", function () {
   this.timeout(300_000);
@@ -90,7 +127,8 @@ describe("PodDisruptionBudget: kubectl drain evicts at most what it allows", fun
   it("never loses quorum while a drain and a rolling update run together", async () => {
     const [node] = await busiestNode();
     let out = "";
-    await change(`drain ${node} during a roll`, async () => {
+    const auditFrom = (await stat(env.cp.auditLogPath)).size;
+    const report = await change(`drain ${node} during a roll`, async () => {
       await env.kubectl([
         "patch",
         "rqc",
@@ -111,6 +149,120 @@ describe("PodDisruptionBudget: kubectl drain evicts at most what it allows", fun
       "every Pod carries the new template",
     );
     assert.ok(!pods.some((p) => p.spec?.nodeName === node), `no voter left on the drained ${node}`);
+    assert.equal(report.maxVotersDown, 1, "at most one voter down while the drain and the roll ran together");
+    // The roll's steps went through the Eviction API, so the budget serialized them with the
+    // drain's evictions; a refusal (429) made the operator wait, never delete around it.
+    const evictions = await eventually("the audit log shows the operator's evictions", async () => {
+      const e = (await operatorPodWrites(env.cp.auditLogPath, env.ns, auditFrom)).filter((w) => w.evict);
+      return e.some((x) => x.code === 201) ? e : undefined;
+    });
+    const admitted = evictions.filter((e) => e.code === 201).map((e) => e.pod);
+    const refused = evictions.filter((e) => e.code === 429).map((e) => e.pod);
+    figures["roll steps evicted by the operator"] = admitted.join(", ");
+    figures["operator evictions the budget refused (then retried)"] = String(refused.length);
+    console.log(`      operator evictions: admitted ${admitted.join(", ")}; refused ${refused.length}`);
+    const events = await eventsAbout(env.cp, env.ns, "RqCluster", CLUSTER);
+    assert.ok(
+      events.some((e) => /RollingUpdate: .*evicted through the Eviction API/.test(e)),
+      `a RollingUpdate Event says the step was an eviction: ${events.join("\n")}`,
+    );
+    assert.ok(
+      !events.some((e) => /no disruption controller computes it/.test(e)),
+      "with a disruption controller running, no roll step fell back to a delete",
+    );
     await env.cp.kubectlOk(["uncordon", node]);
+  });
+});
+
+// The shared plane runs no kube-controller-manager, so no disruption controller computes the
+// PDB's status, and the API server refuses every eviction (429) for that reason. A roll must not
+// hang there: each refused eviction falls back to a delete, which the plan's own gates (one voter
+// at a time, quorum) make safe, and says why.
+describe("a plane without a disruption controller: the roll's evictions fall back to deletes", function () {
+  this.timeout(300_000);
+  const CLUSTER_ND = "nodc";
+  const voters = [`${CLUSTER_ND}-0`, `${CLUSTER_ND}-1`, `${CLUSTER_ND}-2`];
+  let stack: LocalStack;
+  let client: KubeClient;
+  let ns: string;
+  const acked: AckedRow[] = [];
+  const figures: Record<string, string> = {};
+  const cluster = () => readCluster(stack.cp, ns, CLUSTER_ND);
+  const converged = () =>
+    eventually("3 ready members on the latest spec", async () => isConverged(await cluster(), 3), 180_000);
+
+  before(async () => {
+    const cp = await sharedControlPlane();
+    ns = await createTestNamespace(cp, "nodisruption");
+    stack = await startLocalStack({
+      controlPlane: cp,
+      namespaces: [ns],
+      controllerArgs: ["--resync-period=5", `--leader-election-id=rqlite-operator-${ns}`],
+    });
+    client = new KubeClient(loadKubeConfig(cp.kubeconfigPath), new Registry());
+    await stack.cp.kubectlOk(["apply", "-n", ns, "-f", "-"], {
+      input: JSON.stringify({
+        apiVersion: "rqlite.io/v1alpha1",
+        kind: "RqCluster",
+        metadata: { name: CLUSTER_ND },
+        spec: { replicas: 3 },
+      }),
+    });
+    await converged();
+    await createRowsTable(ns, (await cluster()).status.leader!);
+  });
+
+  after(async () => {
+    await stack?.stop();
+    console.log(`      figures: ${JSON.stringify(figures, null, 2).replaceAll("\n", "\n      ")}`);
+  });
+
+  it("rolls one voter at a time: each eviction refused for the uncomputed budget, then a delete that says why", async () => {
+    const auditFrom = (await stat(stack.cp.auditLogPath)).size;
+    const report = await monitoredChange(
+      {
+        name: "roll without a disruption controller",
+        client,
+        namespace: ns,
+        cluster: CLUSTER_ND,
+        acked,
+        podsAfter: () => voters,
+        figures,
+      },
+      async () => {
+        await stack.cp.kubectlOk([
+          "patch",
+          "rqc",
+          CLUSTER_ND,
+          "-n",
+          ns,
+          "--type=merge",
+          "-p",
+          JSON.stringify({ spec: { podTemplate: { metadata: { annotations: { "e2e/rev": "1" } } } } }),
+        ]);
+        await converged();
+      },
+    );
+    assert.equal(report.maxVotersDown, 1, "one voter down at a time");
+    const writes = await operatorPodWrites(stack.cp.auditLogPath, ns, auditFrom);
+    console.log(
+      `      operator Pod writes: ${writes.map((w) => `${w.evict ? "evict" : "delete"} ${w.pod} ${w.code}`).join(", ")}`,
+    );
+    const evicted = writes.filter((w) => w.evict);
+    assert.ok(evicted.length >= 3, `every roll step tried an eviction first: ${JSON.stringify(writes)}`);
+    assert.ok(
+      evicted.every((w) => w.code === 429),
+      `the budget, never computed, refused each: ${JSON.stringify(evicted)}`,
+    );
+    for (const v of voters) {
+      const i = writes.findIndex((w) => w.evict && w.pod === v);
+      assert.ok(
+        i >= 0 && writes.slice(i + 1).some((w) => !w.evict && w.pod === v),
+        `${v}: a delete after its refused eviction: ${JSON.stringify(writes)}`,
+      );
+    }
+    const rolled = (await eventMessages(stack.cp, ns, "RollingUpdate")).join("\n");
+    assert.match(rolled, /PodDisruptionBudget nodc has no status\.observedGeneration .*deleted the Pod instead/);
+    assert.deepEqual(await eventMessages(stack.cp, ns, "EvictionRefusedByBudget"), [], "never waited on it");
   });
 });

@@ -138,6 +138,27 @@ describe("plan: rollout", () => {
     assert.deepEqual(decide(w), ["remove db-4"]);
     assert.deepEqual(decide({ ...w, members: ["db-0", "db-1", "db-2", "db-3"] }), ["delete db-4"]);
   });
+
+  it("evicts a roll step (voluntary, the PDB serializes it with a drain); other Pod deletions are plain", () => {
+    const evicts = (w: World) =>
+      plan(observed(w)).actions.flatMap((a) => (a.type === "deletePod" ? [`${a.name}:${a.evict === true}`] : []));
+    assert.deepEqual(evicts({ spec: NEW, podSpec: OLD }), ["db-2:true"], "roll step");
+    const o = observed({ spec: NEW, podSpec: OLD, leader: "db-0", canTransfer: false });
+    o.pods = [o.pods[0]!, ...observed({ spec: NEW }).pods.slice(1)];
+    assert.deepEqual(
+      plan(o).actions.flatMap((a) => (a.type === "deletePod" ? [a.evict] : [])),
+      [true],
+      "the leader's roll step",
+    );
+    const pods = ["db-0", "db-1", "db-2", "db-3", "db-4"];
+    assert.deepEqual(evicts({ spec: NEW, pods, members: pods.slice(0, 4) }), ["db-4:false"], "scale-down: no member");
+    const lost = { nodeOf: { "db-2": "k1" }, lostSince: { k1: NOW - 600_000 } };
+    assert.deepEqual(
+      evicts({ ...lost, notReady: ["db-2"], members: ["db-0", "db-1"] }),
+      ["db-2:false"],
+      "lost node: forced",
+    );
+  });
 });
 
 describe("plan: scale", () => {

@@ -48,6 +48,8 @@ export function planRollout(o: Observed, f: Facts, held: ReadonlySet<string>): S
     action: {
       type: "deletePod",
       name,
+      // Voluntary: a drain must not evict another voter while this one is down.
+      evict: true,
       reason: "RollingUpdate",
       message: `deleted outdated Pod ${name} to recreate it with the new spec (${f.outdated.length} outdated${how})`,
     },
