@@ -8,6 +8,8 @@ export * from "./rqlited-flags.js";
 export * from "./json-schema.js";
 export * from "./json-value.js";
 export * from "./schema.js";
+export * from "./backup-schema.js";
+export * from "./backup-names.js";
 export * from "./schema-validator.js";
 export * from "./defaults.js";
 export * from "./crd.js";

@@ -25,6 +25,8 @@ export interface JsonSchema {
   "x-kubernetes-list-type"?: "atomic" | "set" | "map";
   "x-kubernetes-list-map-keys"?: readonly string[];
   "x-kubernetes-map-type"?: "atomic" | "granular";
+  /** CEL rules the API server enforces (transition rules such as immutability); ajv ignores them. */
+  "x-kubernetes-validations"?: readonly { rule: string; message?: string; fieldPath?: string; reason?: string }[];
 }
 
 /** Keywords that only annotate a schema for Kubernetes; the validator must accept, not enforce, them. */
@@ -33,4 +35,5 @@ export const KUBERNETES_ANNOTATION_KEYWORDS = [
   "x-kubernetes-list-type",
   "x-kubernetes-list-map-keys",
   "x-kubernetes-map-type",
+  "x-kubernetes-validations",
 ] as const;

@@ -40,6 +40,8 @@ const OWNED: Record<string, string> = {
   "disco-mode": DISCOVERY,
   "disco-key": DISCOVERY,
   "disco-config": DISCOVERY,
+  "auto-backup": "set spec.backup instead",
+  "auto-restore": "set spec.restore instead (at creation)",
 };
 
 export const RQLITED_USER_FLAGS: readonly string[] = ALL_RQLITED_FLAGS.filter((n) => !Object.hasOwn(OWNED, n));

@@ -5,6 +5,7 @@ import type { JsonSchema } from "./json-schema.js";
 import { MAX_READ_REPLICAS, MAX_REPLICAS, DEFAULT_POD_TEMPLATE_KEY } from "./names.js";
 import { QUANTITY_PATTERN } from "./quantity.js";
 import { TESTED_RQLITE_VERSIONS } from "./rqlite-versions.js";
+import { clusterBackupSchema, clusterRestoreSchema } from "./backup-schema.js";
 
 /**
  * The rqlite image new clusters get: the newest version the end-to-end suite runs, so the
@@ -16,8 +17,17 @@ export const IMAGE_PULL_POLICIES = ["Always", "IfNotPresent", "Never"] as const;
 export const RECLAIM_POLICIES = ["Retain", "Delete"] as const;
 export const POD_ANTI_AFFINITIES = ["Preferred", "Required", "None"] as const;
 export const UPDATE_STRATEGIES = ["RollingUpdate", "OnDelete"] as const;
-export const PHASES = ["Pending", "Creating", "Running", "Scaling", "Upgrading", "Degraded", "Paused"] as const;
-export const CONDITION_TYPES = ["Available", "Progressing", "Degraded"] as const;
+export const PHASES = [
+  "Pending",
+  "Creating",
+  "Running",
+  "Scaling",
+  "Upgrading",
+  "Degraded",
+  "Paused",
+  "Failed",
+] as const;
+export const CONDITION_TYPES = ["Available", "Progressing", "Degraded", "Restored"] as const;
 
 /** The requests a node gets when spec.resources does not name them. */
 export const DEFAULT_REQUESTS = { cpu: "100m", memory: "128Mi" } as const;
@@ -292,6 +302,8 @@ export const specSchema: JsonSchema = {
       type: "boolean",
       default: false,
     },
+    backup: clusterBackupSchema,
+    restore: clusterRestoreSchema,
   },
 };
 
@@ -301,7 +313,7 @@ const conditionSchema: JsonSchema = {
   type: "object",
   required: ["type", "status", "lastTransitionTime", "reason", "message"],
   properties: {
-    type: { description: "Available, Progressing or Degraded.", type: "string", maxLength: 316 },
+    type: { description: "Available, Progressing, Degraded or Restored.", type: "string", maxLength: 316 },
     status: { type: "string", enum: ["True", "False", "Unknown"] },
     observedGeneration: { type: "integer", format: "int64", minimum: 0 },
     lastTransitionTime: { type: "string", format: "date-time" },
@@ -347,6 +359,52 @@ export const statusSchema: JsonSchema = {
       "x-kubernetes-list-type": "map",
       "x-kubernetes-list-map-keys": ["type"],
       items: conditionSchema,
+    },
+    backup: {
+      title: "ClusterBackupStatus",
+      description: "Scheduled and one-shot backups of this cluster.",
+      type: "object",
+      properties: {
+        lastSuccessfulTime: {
+          description: "When the newest backup succeeded: an auto-backup upload or a Completed RqBackup.",
+          type: "string",
+          format: "date-time",
+        },
+        lastFailure: {
+          title: "BackupFailure",
+          description: "The newest failed auto-backup upload or retention pass.",
+          type: "object",
+          properties: {
+            time: { type: "string", format: "date-time" },
+            message: { type: "string" },
+          },
+        },
+        uploader: {
+          title: "UploaderCounts",
+          description:
+            "The leader's auto-backup counters when last read (rqlite's /debug/vars uploader); a rise is a new upload.",
+          type: "object",
+          properties: {
+            node: { description: "Node id the counters are from; they restart with its process.", type: "string" },
+            ok: { type: "integer", format: "int64" },
+            fail: { type: "integer", format: "int64" },
+          },
+        },
+        retainedObjects: {
+          description: "Objects under the backup path after the last retention pass.",
+          type: "integer",
+          format: "int32",
+        },
+      },
+    },
+    restore: {
+      title: "ClusterRestoreStatus",
+      description: "The source spec.restore resolved to, fixed when the founding voters are created.",
+      type: "object",
+      properties: {
+        location: { description: "s3://<bucket>/<key> the founding voters load.", type: "string" },
+        resolvedAt: { type: "string", format: "date-time" },
+      },
     },
   },
 };

@@ -47,6 +47,10 @@ export interface RqClusterSpec {
   updateStrategy?: UpdateStrategy;
   /** When true the controller observes the cluster but changes nothing. Default: false. */
   paused?: boolean;
+  /** Scheduled backups by rqlite's own auto-backup: the leader uploads the database every interval when it changed. Changing this rolls the Pods. */
+  backup?: ClusterBackupSpec;
+  /** Where a new cluster's data comes from; set only at creation. Exactly one of backup and s3. The founding voters load it through rqlite's auto-restore; the cluster is not Available until they have. */
+  restore?: ClusterRestoreSpec;
 }
 
 export interface LocalObjectReference {
@@ -145,9 +149,79 @@ export interface UpdateStrategy {
   type?: "RollingUpdate" | "OnDelete";
 }
 
+export interface ClusterBackupSpec {
+  /** The S3 object rqlite uploads to. */
+  s3: S3BackupTarget;
+  /** How often the leader checks for changes and uploads, e.g. 30s, 1h, 1d. Default: "1h". */
+  interval?: string;
+  /** Keep every upload as its own object (a UTC timestamp prefix) instead of overwriting one. Default: true. */
+  timestamp?: boolean;
+  /** VACUUM the copy before upload. Default: false. */
+  vacuum?: boolean;
+  /** gzip each upload. Default: true. */
+  compress?: boolean;
+  /** Which timestamped uploads the operator keeps; it deletes the rest. Both bounds apply; the newest object is never deleted. */
+  retention?: BackupRetention;
+}
+
+export interface S3BackupTarget {
+  /** Bucket name. */
+  bucket: string;
+  /** Object key, e.g. backups/prod/db.sqlite.gz; with timestamp the last segment gets a prefix: backups/prod/20260102150405_db.sqlite.gz. */
+  path: string;
+  /** URL of an S3-compatible server, e.g. https://minio.example:9000 or http://127.0.0.1:7070. Unset: AWS S3 in region. */
+  endpoint?: string;
+  /** Region of the bucket. Default: "us-east-1". */
+  region?: string;
+  /** Address the bucket as <endpoint>/<bucket> rather than <bucket>.<endpoint>; most S3-compatible servers need it. Default: false. */
+  forcePathStyle?: boolean;
+  /** Secret in the same namespace holding the access key id and the secret access key. Unset: the ambient credentials of rqlited and the operator (instance role, IRSA, AWS_* environment). */
+  credentialsSecret?: S3CredentialsSecretRef;
+}
+
+export interface S3CredentialsSecretRef {
+  /** Name of the Secret. */
+  name: string;
+  /** Key holding the access key id. Default: "AWS_ACCESS_KEY_ID". */
+  accessKeyIdKey?: string;
+  /** Key holding the secret access key. Default: "AWS_SECRET_ACCESS_KEY". */
+  secretAccessKeyKey?: string;
+}
+
+export interface BackupRetention {
+  /** Keep at most this many objects. */
+  keepLast?: number;
+  /** Delete objects older than this, e.g. 7d or 720h. */
+  maxAge?: string;
+}
+
+export interface ClusterRestoreSpec {
+  /** Name of a Completed RqBackup in the same namespace, of format binary, to an S3 destination. */
+  backup?: string;
+  /** An object in S3. */
+  s3?: S3RestoreSource;
+}
+
+export interface S3RestoreSource {
+  /** Bucket name. */
+  bucket: string;
+  /** Key prefix the "latest" key searches under. */
+  path?: string;
+  /** URL of an S3-compatible server, e.g. https://minio.example:9000 or http://127.0.0.1:7070. Unset: AWS S3 in region. */
+  endpoint?: string;
+  /** Region of the bucket. Default: "us-east-1". */
+  region?: string;
+  /** Address the bucket as <endpoint>/<bucket> rather than <bucket>.<endpoint>; most S3-compatible servers need it. Default: false. */
+  forcePathStyle?: boolean;
+  /** Secret in the same namespace holding the access key id and the secret access key. Unset: the ambient credentials of rqlited and the operator (instance role, IRSA, AWS_* environment). */
+  credentialsSecret?: S3CredentialsSecretRef;
+  /** The object key, or "latest" for the newest object under path. */
+  key: string;
+}
+
 export interface RqClusterStatus {
   observedGeneration?: number;
-  phase?: "Pending" | "Creating" | "Running" | "Scaling" | "Upgrading" | "Degraded" | "Paused";
+  phase?: "Pending" | "Creating" | "Running" | "Scaling" | "Upgrading" | "Degraded" | "Paused" | "Failed";
   /** Voting nodes that exist. */
   replicas?: number;
   /** Voting nodes that are ready. */
@@ -162,6 +236,10 @@ export interface RqClusterStatus {
   currentImage?: string;
   members?: Member[];
   conditions?: Condition[];
+  /** Scheduled and one-shot backups of this cluster. */
+  backup?: ClusterBackupStatus;
+  /** The source spec.restore resolved to, fixed when the founding voters are created. */
+  restore?: ClusterRestoreStatus;
 }
 
 export interface Member {
@@ -173,7 +251,7 @@ export interface Member {
 }
 
 export interface Condition {
-  /** Available, Progressing or Degraded. */
+  /** Available, Progressing, Degraded or Restored. */
   type: string;
   status: "True" | "False" | "Unknown";
   observedGeneration?: number;
@@ -181,6 +259,35 @@ export interface Condition {
   /** CamelCase reason for the last transition. */
   reason: string;
   message: string;
+}
+
+export interface ClusterBackupStatus {
+  /** When the newest backup succeeded: an auto-backup upload or a Completed RqBackup. */
+  lastSuccessfulTime?: string;
+  /** The newest failed auto-backup upload or retention pass. */
+  lastFailure?: BackupFailure;
+  /** The leader's auto-backup counters when last read (rqlite's /debug/vars uploader); a rise is a new upload. */
+  uploader?: UploaderCounts;
+  /** Objects under the backup path after the last retention pass. */
+  retainedObjects?: number;
+}
+
+export interface BackupFailure {
+  time?: string;
+  message?: string;
+}
+
+export interface UploaderCounts {
+  /** Node id the counters are from; they restart with its process. */
+  node?: string;
+  ok?: number;
+  fail?: number;
+}
+
+export interface ClusterRestoreStatus {
+  /** s3://<bucket>/<key> the founding voters load. */
+  location?: string;
+  resolvedAt?: string;
 }
 
 export interface DefaultedRqCluster {
@@ -229,6 +336,10 @@ export interface DefaultedRqClusterSpec {
   updateStrategy: DefaultedUpdateStrategy;
   /** When true the controller observes the cluster but changes nothing. Default: false. */
   paused: boolean;
+  /** Scheduled backups by rqlite's own auto-backup: the leader uploads the database every interval when it changed. Changing this rolls the Pods. */
+  backup?: DefaultedClusterBackupSpec;
+  /** Where a new cluster's data comes from; set only at creation. Exactly one of backup and s3. The founding voters load it through rqlite's auto-restore; the cluster is not Available until they have. */
+  restore?: DefaultedClusterRestoreSpec;
 }
 
 export interface DefaultedStorageSpec {
@@ -270,4 +381,197 @@ export interface DefaultedPodDisruptionBudgetSpec {
 export interface DefaultedUpdateStrategy {
   /** RollingUpdate replaces nodes one at a time, leader last; OnDelete waits for pods to be deleted. Default: "RollingUpdate". */
   type: "RollingUpdate" | "OnDelete";
+}
+
+export interface DefaultedClusterBackupSpec {
+  /** The S3 object rqlite uploads to. */
+  s3: DefaultedS3BackupTarget;
+  /** How often the leader checks for changes and uploads, e.g. 30s, 1h, 1d. Default: "1h". */
+  interval: string;
+  /** Keep every upload as its own object (a UTC timestamp prefix) instead of overwriting one. Default: true. */
+  timestamp: boolean;
+  /** VACUUM the copy before upload. Default: false. */
+  vacuum: boolean;
+  /** gzip each upload. Default: true. */
+  compress: boolean;
+  /** Which timestamped uploads the operator keeps; it deletes the rest. Both bounds apply; the newest object is never deleted. */
+  retention?: BackupRetention;
+}
+
+export interface DefaultedS3BackupTarget {
+  /** Bucket name. */
+  bucket: string;
+  /** Object key, e.g. backups/prod/db.sqlite.gz; with timestamp the last segment gets a prefix: backups/prod/20260102150405_db.sqlite.gz. */
+  path: string;
+  /** URL of an S3-compatible server, e.g. https://minio.example:9000 or http://127.0.0.1:7070. Unset: AWS S3 in region. */
+  endpoint?: string;
+  /** Region of the bucket. Default: "us-east-1". */
+  region: string;
+  /** Address the bucket as <endpoint>/<bucket> rather than <bucket>.<endpoint>; most S3-compatible servers need it. Default: false. */
+  forcePathStyle: boolean;
+  /** Secret in the same namespace holding the access key id and the secret access key. Unset: the ambient credentials of rqlited and the operator (instance role, IRSA, AWS_* environment). */
+  credentialsSecret?: DefaultedS3CredentialsSecretRef;
+}
+
+export interface DefaultedS3CredentialsSecretRef {
+  /** Name of the Secret. */
+  name: string;
+  /** Key holding the access key id. Default: "AWS_ACCESS_KEY_ID". */
+  accessKeyIdKey: string;
+  /** Key holding the secret access key. Default: "AWS_SECRET_ACCESS_KEY". */
+  secretAccessKeyKey: string;
+}
+
+export interface DefaultedClusterRestoreSpec {
+  /** Name of a Completed RqBackup in the same namespace, of format binary, to an S3 destination. */
+  backup?: string;
+  /** An object in S3. */
+  s3?: DefaultedS3RestoreSource;
+}
+
+export interface DefaultedS3RestoreSource {
+  /** Bucket name. */
+  bucket: string;
+  /** Key prefix the "latest" key searches under. */
+  path?: string;
+  /** URL of an S3-compatible server, e.g. https://minio.example:9000 or http://127.0.0.1:7070. Unset: AWS S3 in region. */
+  endpoint?: string;
+  /** Region of the bucket. Default: "us-east-1". */
+  region: string;
+  /** Address the bucket as <endpoint>/<bucket> rather than <bucket>.<endpoint>; most S3-compatible servers need it. Default: false. */
+  forcePathStyle: boolean;
+  /** Secret in the same namespace holding the access key id and the secret access key. Unset: the ambient credentials of rqlited and the operator (instance role, IRSA, AWS_* environment). */
+  credentialsSecret?: DefaultedS3CredentialsSecretRef;
+  /** The object key, or "latest" for the newest object under path. */
+  key: string;
+}
+
+export interface RqBackup {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: ObjectMeta;
+  /** A one-shot backup of an RqCluster, taken from its leader. Immutable once created. */
+  spec?: RqBackupSpec;
+  /** What happened to the backup. */
+  status?: RqBackupStatus;
+}
+
+export interface RqBackupSpec {
+  /** Name of the RqCluster in the same namespace. */
+  cluster: string;
+  /** Where the backup goes: exactly one of s3 and pvc. */
+  destination: BackupDestination;
+  /** binary: the SQLite file (restorable with spec.restore); sql: a SQL text dump (GET /db/backup?fmt=sql). Default: "binary". */
+  format?: "binary" | "sql";
+  /** gzip the backup (rqlite's compress). Default: true. */
+  compress?: boolean;
+  /** VACUUM the copy before it is sent, for a smaller file. Default: false. */
+  vacuum?: boolean;
+}
+
+export interface BackupDestination {
+  /** An S3 bucket the backup is written to as <path>/<namespace>-<name>-<YYYYMMDDTHHMMSSZ>.<ext> (multipart upload). */
+  s3?: S3Destination;
+  /** A PersistentVolumeClaim in the same namespace the backup is written to as <path>/<name>.<ext>. */
+  pvc?: PVCDestination;
+}
+
+export interface S3Destination {
+  /** Bucket name. */
+  bucket: string;
+  /** Key prefix (a folder) of the object; empty for the bucket's root. */
+  path?: string;
+  /** URL of an S3-compatible server, e.g. https://minio.example:9000 or http://127.0.0.1:7070. Unset: AWS S3 in region. */
+  endpoint?: string;
+  /** Region of the bucket. Default: "us-east-1". */
+  region?: string;
+  /** Address the bucket as <endpoint>/<bucket> rather than <bucket>.<endpoint>; most S3-compatible servers need it. Default: false. */
+  forcePathStyle?: boolean;
+  /** Secret in the same namespace holding the access key id and the secret access key. Unset: the ambient credentials of rqlited and the operator (instance role, IRSA, AWS_* environment). */
+  credentialsSecret?: S3CredentialsSecretRef;
+}
+
+export interface PVCDestination {
+  /** Name of the PersistentVolumeClaim. */
+  claimName: string;
+  /** Folder inside the volume; empty for its root. */
+  path?: string;
+}
+
+export interface RqBackupStatus {
+  observedGeneration?: number;
+  phase?: "Pending" | "Running" | "Completed" | "Failed";
+  startedAt?: string;
+  completedAt?: string;
+  /** Bytes written to the destination. */
+  size?: number;
+  /** Hex SHA-256 of the bytes written. */
+  sha256?: string;
+  /** Where the backup is: s3://<bucket>/<key> or pvc://<claimName>/<path>. */
+  location?: string;
+  /** Node id of the leader the backup was taken from. */
+  leader?: string;
+  /** rqlited's version on that node, e.g. v8.43.4. */
+  rqliteVersion?: string;
+  /** Why the backup Failed, and what to do about it. */
+  reason?: string;
+  /** Attempts made so far. */
+  attempts?: number;
+  /** When the last attempt failed; the retry backoff counts from it. */
+  lastAttemptTime?: string;
+  conditions?: BackupCondition[];
+}
+
+export interface BackupCondition {
+  type: string;
+  status: "True" | "False" | "Unknown";
+  observedGeneration?: number;
+  lastTransitionTime: string;
+  reason: string;
+  message: string;
+}
+
+export interface DefaultedRqBackup {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: ObjectMeta;
+  /** A one-shot backup of an RqCluster, taken from its leader. Immutable once created. */
+  spec?: DefaultedRqBackupSpec;
+  /** What happened to the backup. */
+  status?: RqBackupStatus;
+}
+
+export interface DefaultedRqBackupSpec {
+  /** Name of the RqCluster in the same namespace. */
+  cluster: string;
+  /** Where the backup goes: exactly one of s3 and pvc. */
+  destination: DefaultedBackupDestination;
+  /** binary: the SQLite file (restorable with spec.restore); sql: a SQL text dump (GET /db/backup?fmt=sql). Default: "binary". */
+  format: "binary" | "sql";
+  /** gzip the backup (rqlite's compress). Default: true. */
+  compress: boolean;
+  /** VACUUM the copy before it is sent, for a smaller file. Default: false. */
+  vacuum: boolean;
+}
+
+export interface DefaultedBackupDestination {
+  /** An S3 bucket the backup is written to as <path>/<namespace>-<name>-<YYYYMMDDTHHMMSSZ>.<ext> (multipart upload). */
+  s3?: DefaultedS3Destination;
+  /** A PersistentVolumeClaim in the same namespace the backup is written to as <path>/<name>.<ext>. */
+  pvc?: PVCDestination;
+}
+
+export interface DefaultedS3Destination {
+  /** Bucket name. */
+  bucket: string;
+  /** Key prefix (a folder) of the object; empty for the bucket's root. */
+  path?: string;
+  /** URL of an S3-compatible server, e.g. https://minio.example:9000 or http://127.0.0.1:7070. Unset: AWS S3 in region. */
+  endpoint?: string;
+  /** Region of the bucket. Default: "us-east-1". */
+  region: string;
+  /** Address the bucket as <endpoint>/<bucket> rather than <bucket>.<endpoint>; most S3-compatible servers need it. Default: false. */
+  forcePathStyle: boolean;
+  /** Secret in the same namespace holding the access key id and the secret access key. Unset: the ambient credentials of rqlited and the operator (instance role, IRSA, AWS_* environment). */
+  credentialsSecret?: DefaultedS3CredentialsSecretRef;
 }

@@ -31,6 +31,7 @@ import {
 } from "./rqlite-versions.js";
 import { DEFAULT_IMAGE, specSchema } from "./schema.js";
 import { schemaErrors } from "./schema-validator.js";
+import { backupSpecErrors, restoreUpdateErrors } from "./backup-validate.js";
 
 export const MIN_STORAGE_SIZE = "64Mi";
 /** Characters Kubernetes appends to a generateName prefix. */
@@ -310,6 +311,7 @@ const SPEC_CHECKS: Check[] = [
   extraArgsCheck,
   envCheck,
   disruptionCheck,
+  backupSpecErrors,
 ];
 
 /** Validates a new RqCluster (defaulted or not). */
@@ -536,6 +538,7 @@ const UPDATE_CHECKS: UpdateCheck[] = [
   scaleDuringUpgradeCheck,
   storageUpdateCheck,
   nodeTlsUpdateCheck,
+  ({ spec: oldSpec }, newSpec, { errors }) => errors.push(...restoreUpdateErrors(oldSpec, newSpec)),
 ];
 
 /**

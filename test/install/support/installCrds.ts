@@ -1,10 +1,9 @@
 // The CRDs the install paths' objects need on a test control plane: cert-manager's (from its
 // pinned module), prometheus-operator's ServiceMonitor and PrometheusRule, and optionally the
-// operator's own RqCluster CRD (a Helm release installs that one itself).
+// operator's own RqCluster and RqBackup CRDs (a Helm release installs those itself).
 import { join } from "node:path";
-import { REPO_ROOT } from "../../../hack/kustomize.js";
 import type { ControlPlane } from "../../../testenv/controlplane.js";
-import { installCRDs } from "../../../testenv/crds.js";
+import { installCRDs, OPERATOR_CRD_FILES } from "../../../testenv/crds.js";
 import { buildTools } from "./tools.js";
 
 export async function installDependencyCRDs(cp: ControlPlane, opts: { rqlite: boolean }): Promise<void> {
@@ -12,6 +11,6 @@ export async function installDependencyCRDs(cp: ControlPlane, opts: { rqlite: bo
   const promCrds = ["servicemonitors", "prometheusrules"].map((r) =>
     join(tools.crds("prometheus-operator"), `monitoring.coreos.com_${r}.yaml`),
   );
-  const rqlite = opts.rqlite ? [join(REPO_ROOT, "crds/rqlite.io_rqclusters.yaml")] : [];
+  const rqlite = opts.rqlite ? [...OPERATOR_CRD_FILES] : [];
   await installCRDs(cp, [tools.crds("cert-manager"), ...promCrds, ...rqlite]);
 }

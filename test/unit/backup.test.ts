@@ -1,0 +1,570 @@
+// Backups and restores, the pure parts: schema defaults and admission rules, the rendered rqlite
+// configuration (rqlite v8.43.4's auto/backup and auto/restore format), retention, "latest",
+// the restore source, and the status they produce.
+import { strict as assert } from "node:assert";
+import type { V1Pod } from "@kubernetes/client-node";
+import { clusterView, type ClusterView } from "../../controller/rqcluster/render/cluster.js";
+import {
+  AUTO_RESTORE_FILE,
+  backupConfigFiles,
+  parseResolvedRestore,
+  renderAutoBackupConfig,
+  renderAutoRestoreConfig,
+  renderBackupConfigSecret,
+  RESTORE_SOURCE_FILE,
+  type ResolvedRestore,
+} from "../../controller/rqcluster/render/backup.js";
+import { renderPod, SPEC_HASH_ANNOTATION } from "../../controller/rqcluster/render/pod.js";
+import {
+  latestObject,
+  newestCompletedBackup,
+  planBackupSecret,
+  planRetention,
+  timestampedKeyPattern,
+} from "../../controller/rqcluster/plan/backup.js";
+import { restoreTarget } from "../../controller/rqcluster/plan/restore.js";
+import { withBackupStatus } from "../../controller/rqcluster/backupStatus.js";
+import type { Observed } from "../../controller/rqcluster/plan/types.js";
+import {
+  applyDefaults,
+  durationSeconds,
+  parseS3Location,
+  s3BackupKey,
+  validateCreate,
+  validateUpdate,
+  type RqBackup,
+  type RqClusterSpec,
+  type RqClusterStatus,
+} from "../../shared/index.js";
+import { loopbackAddress } from "../../shared/loopback-address.js";
+import type { DesiredNode } from "../../controller/rqcluster/render/members.js";
+
+const addressing = { kind: "static" as const, addressOf: loopbackAddress };
+const NOW = Date.parse("2026-11-30T12:00:00Z");
+const meta = { name: "db", namespace: "ns", uid: "uid-1" };
+const s3 = {
+  bucket: "backups",
+  path: "prod/db.sqlite.gz",
+  endpoint: "http://127.0.0.1:7070",
+  forcePathStyle: true,
+  credentialsSecret: { name: "s3-creds" },
+};
+const cluster = (spec: RqClusterSpec): ClusterView =>
+  clusterView({ apiVersion: "rqlite.io/v1alpha1", kind: "RqCluster", metadata: meta, spec });
+const obj = (spec: RqClusterSpec) =>
+  applyDefaults({ apiVersion: "rqlite.io/v1alpha1", kind: "RqCluster", metadata: { name: "db" }, spec });
+const errorsOf = (spec: RqClusterSpec) => validateCreate(obj(spec)).errors.map((e) => `${e.field}: ${e.message}`);
+const member: DesiredNode = { name: "db-0", ordinal: 0, role: "voter" };
+const pod = (c: ClusterView, m = member) => renderPod(c, { member: m, bootstrapExpect: 3, addressing });
+const resolved: ResolvedRestore = {
+  bucket: "backups",
+  key: "prod/20261130110000_db.sqlite.gz",
+  location: "s3://backups/prod/20261130110000_db.sqlite.gz",
+  endpoint: "http://127.0.0.1:7070",
+  region: "us-east-1",
+  forcePathStyle: true,
+  credentialsSecret: { name: "restore-creds", accessKeyIdKey: "id", secretAccessKeyKey: "secret" },
+};
+
+describe("backup schema and admission", () => {
+  it("defaults spec.backup as rqlite does: hourly, timestamped, compressed, us-east-1", () => {
+    const spec = obj({ backup: { s3 } }).spec;
+    assert.deepEqual(spec.backup, {
+      s3: {
+        ...s3,
+        region: "us-east-1",
+        credentialsSecret: {
+          name: "s3-creds",
+          accessKeyIdKey: "AWS_ACCESS_KEY_ID",
+          secretAccessKeyKey: "AWS_SECRET_ACCESS_KEY",
+        },
+      },
+      interval: "1h",
+      timestamp: true,
+      vacuum: false,
+      compress: true,
+    });
+    assert.deepEqual(validateCreate(obj({ backup: { s3 } })).errors, []);
+  });
+
+  it("parses durations with days, and refuses what rqlite could not take", () => {
+    assert.equal(durationSeconds("1d2h30m"), 86400 + 7200 + 1800);
+    assert.equal(durationSeconds("1500ms"), 1.5);
+    assert.equal(durationSeconds("1.5h"), undefined);
+    assert.deepEqual(errorsOf({ backup: { s3, interval: "soon" } }), [
+      "spec.backup.interval: must match the regular expression '^([0-9]+(ms|s|m|h|d))+$'",
+    ]);
+    assert.deepEqual(errorsOf({ backup: { s3, interval: "10ms" } }), ["spec.backup.interval: must be at least 1s"]);
+    assert.deepEqual(errorsOf({ backup: { s3, retention: { keepLast: 0 } } }), [
+      "spec.backup.retention.keepLast: must be greater than or equal to 1",
+    ]);
+  });
+
+  it("refuses $ (rqlited would expand it), folders as paths, bad bucket and Secret names", () => {
+    assert.deepEqual(
+      errorsOf({
+        backup: { s3: { ...s3, bucket: "Bad_Bucket", path: "a/$HOME/", credentialsSecret: { name: "A!" } } },
+      }),
+      [
+        "spec.backup.s3.bucket: must match the regular expression '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$'",
+        "spec.backup.s3.path: may not contain $: rqlited expands $NAME in its backup configuration",
+        "spec.backup.s3.credentialsSecret.name: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com')",
+        "spec.backup.s3.path: must name an object, e.g. backups/db.sqlite.gz, not a folder",
+      ],
+    );
+    assert.match(errorsOf({ backup: { s3: { ...s3, endpoint: "ftp://x" } } })[0]!, /^spec\.backup\.s3\.endpoint: /);
+  });
+
+  it("needs exactly one restore source", () => {
+    assert.deepEqual(errorsOf({ restore: {} }), ["spec.restore: set exactly one of backup and s3"]);
+    assert.deepEqual(errorsOf({ restore: { backup: "nightly", s3: { bucket: "backups", key: "latest" } } }), [
+      "spec.restore: set exactly one of backup and s3",
+    ]);
+    assert.deepEqual(errorsOf({ restore: { s3: { bucket: "backups", key: "dir/" } } }), [
+      'spec.restore.s3.key: must name an object, or be "latest" for the newest object under path',
+    ]);
+    assert.deepEqual(errorsOf({ restore: { backup: "nightly" } }), []);
+  });
+
+  it("allows spec.restore only at creation: adding, changing and removing it are refused", () => {
+    const plain = obj({ replicas: 3 });
+    const restored = obj({ replicas: 3, restore: { backup: "nightly" } });
+    const other = obj({ replicas: 3, restore: { backup: "weekly" } });
+    const messages = (a: unknown, b: unknown) => validateUpdate(a, b).errors.map((e) => `${e.field}: ${e.message}`);
+    assert.match(messages(plain, restored)[0]!, /^spec\.restore: may be set only when the cluster is created/);
+    assert.match(messages(restored, other)[0]!, /^spec\.restore: may not be changed or removed/);
+    assert.match(messages(restored, plain)[0]!, /^spec\.restore: may not be changed or removed/);
+    assert.deepEqual(messages(restored, obj({ replicas: 5, restore: { backup: "nightly" } })), []);
+  });
+
+  it("refuses -auto-backup and -auto-restore in extraArgs, pointing at the fields", () => {
+    assert.deepEqual(errorsOf({ extraArgs: ["-auto-backup=/x.json"] }), [
+      "spec.extraArgs[0]: flag -auto-backup is set by the operator: set spec.backup instead",
+    ]);
+  });
+
+  it("names an RqBackup's object and reads its location back", () => {
+    const key = s3BackupKey("/nightly/", "ns", "b1", "binary", true, new Date("2026-11-30T12:34:56.789Z"));
+    assert.equal(key, "nightly/ns-b1-20261130T123456Z.sqlite.gz");
+    assert.deepEqual(parseS3Location(`s3://backups/${key}`), { bucket: "backups", key });
+    assert.equal(parseS3Location("pvc://claim/x.sqlite"), undefined);
+  });
+});
+
+describe("backup render", () => {
+  it("renders rqlite's auto-backup file with credentials only as $ENV references", () => {
+    const c = cluster({ backup: { s3, interval: "1d", retention: { keepLast: 3 } } });
+    assert.deepEqual(JSON.parse(renderAutoBackupConfig(c.spec.backup!)), {
+      version: 1,
+      type: "s3",
+      interval: "86400s",
+      timestamp: true,
+      vacuum: false,
+      no_compress: false,
+      sub: {
+        endpoint: "http://127.0.0.1:7070",
+        region: "us-east-1",
+        access_key_id: "$RQLITE_BACKUP_ACCESS_KEY_ID",
+        secret_access_key: "$RQLITE_BACKUP_SECRET_ACCESS_KEY",
+        bucket: "backups",
+        path: "prod/db.sqlite.gz",
+        force_path_style: true,
+      },
+    });
+    const noCreds = cluster({ backup: { s3: { bucket: "b-1", path: "db.gz" }, compress: false } });
+    const sub = JSON.parse(renderAutoBackupConfig(noCreds.spec.backup!)) as { no_compress: boolean; sub: object };
+    assert.equal(sub.no_compress, true);
+    assert.deepEqual(sub.sub, {
+      region: "us-east-1",
+      access_key_id: "",
+      secret_access_key: "",
+      bucket: "b-1",
+      path: "db.gz",
+      force_path_style: false,
+    });
+  });
+
+  it("renders the auto-restore file for one exact object, stopping the node if the download fails", () => {
+    assert.deepEqual(JSON.parse(renderAutoRestoreConfig(resolved)), {
+      version: 1,
+      type: "s3",
+      timeout: "30m",
+      continue_on_failure: false,
+      sub: {
+        endpoint: "http://127.0.0.1:7070",
+        region: "us-east-1",
+        access_key_id: "$RQLITE_RESTORE_ACCESS_KEY_ID",
+        secret_access_key: "$RQLITE_RESTORE_SECRET_ACCESS_KEY",
+        bucket: "backups",
+        path: "prod/20261130110000_db.sqlite.gz",
+        force_path_style: true,
+      },
+    });
+    assert.deepEqual(parseResolvedRestore(JSON.stringify(resolved)), resolved);
+    assert.equal(parseResolvedRestore("{}"), undefined);
+    assert.equal(parseResolvedRestore("not json"), undefined);
+  });
+
+  it("adds flag, Secret volume, optional secretKeyRef env and a config hash to the Pod", () => {
+    const c = cluster({ backup: { s3 } });
+    const p = pod(c);
+    const ct = p.spec!.containers[0]!;
+    assert.ok(ct.args!.includes("-auto-backup=/rqlite/backup/auto-backup.json"));
+    assert.ok(!ct.args!.some((a) => a.startsWith("-auto-restore")));
+    assert.equal(ct.args!.at(-1), "/rqlite/file/data", "the data directory stays last");
+    assert.deepEqual(ct.env, [
+      {
+        name: "RQLITE_BACKUP_ACCESS_KEY_ID",
+        valueFrom: { secretKeyRef: { name: "s3-creds", key: "AWS_ACCESS_KEY_ID", optional: true } },
+      },
+      {
+        name: "RQLITE_BACKUP_SECRET_ACCESS_KEY",
+        valueFrom: { secretKeyRef: { name: "s3-creds", key: "AWS_SECRET_ACCESS_KEY", optional: true } },
+      },
+    ]);
+    assert.deepEqual(
+      p.spec!.volumes!.find((v) => v.name === "backup-config"),
+      { name: "backup-config", secret: { secretName: "db-backup-config" } },
+    );
+    assert.ok(ct.volumeMounts!.some((m) => m.mountPath === "/rqlite/backup" && m.readOnly));
+    const secret = renderBackupConfigSecret(c)!;
+    const text = Buffer.from(secret.data!["auto-backup.json"]!, "base64").toString();
+    assert.ok(!/rqlite-test|AKIA/.test(text) && text.includes("$RQLITE_BACKUP_ACCESS_KEY_ID"));
+    assert.deepEqual(secret.metadata!.ownerReferences![0]!.uid, "uid-1");
+  });
+
+  it("rolls the Pods when the backup config changes, and changes nothing for clusters without backups", () => {
+    const hash = (spec: RqClusterSpec) => pod(cluster(spec)).metadata!.annotations![SPEC_HASH_ANNOTATION];
+    assert.notEqual(hash({ backup: { s3, interval: "1h" } }), hash({ backup: { s3, interval: "2h" } }));
+    assert.notEqual(hash({}), hash({ backup: { s3 } }));
+    const plain = pod(cluster({ env: [{ name: "A", value: "1" }] }));
+    assert.deepEqual(plain.spec!.containers[0]!.env, [{ name: "A", value: "1" }]);
+    assert.ok(!plain.spec!.volumes!.some((v) => v.name === "backup-config"));
+    assert.ok(!Object.keys(plain.metadata!.annotations!).some((k) => k.includes("backup")));
+  });
+
+  it("gives the founding voters, not later ones or read replicas, the restore flag and credentials, once resolved", () => {
+    const spec = { replicas: 3, readReplicas: 1, restore: { backup: "nightly" } };
+    const unresolved = cluster(spec);
+    assert.equal(backupConfigFiles(unresolved), undefined);
+    const c = { ...unresolved, restore: resolved };
+    const voter = pod(c).spec!.containers[0]!;
+    assert.ok(voter.args!.includes(`-auto-restore=/rqlite/backup/${AUTO_RESTORE_FILE}`));
+    assert.deepEqual(
+      voter.env!.map((e) => [e.name, e.valueFrom?.secretKeyRef?.name, e.valueFrom?.secretKeyRef?.key]),
+      [
+        ["RQLITE_RESTORE_ACCESS_KEY_ID", "restore-creds", "id"],
+        ["RQLITE_RESTORE_SECRET_ACCESS_KEY", "restore-creds", "secret"],
+      ],
+    );
+    const reader = pod(c, { name: "db-ro-0", ordinal: 0, role: "read-only" }).spec!.containers[0]!;
+    assert.ok(!reader.args!.some((a) => a.startsWith("-auto-restore")));
+    assert.equal(reader.env, undefined);
+    // A voter added later (ordinal 3 of a cluster founded with 3) joins and copies from the leader.
+    const later = pod(c, { name: "db-3", ordinal: 3, role: "voter" }).spec!.containers[0]!;
+    assert.ok(!later.args!.some((a) => a.startsWith("-auto-restore")));
+    assert.equal(later.env, undefined);
+    assert.deepEqual(Object.keys(backupConfigFiles(c)!), [AUTO_RESTORE_FILE, RESTORE_SOURCE_FILE]);
+  });
+
+  it("creates the config Secret, patches it when it drifts, and leaves a matching one alone", () => {
+    const c = cluster({ backup: { s3 } });
+    const o = (backupConfig?: Observed["backupConfig"]) => ({ cluster: c, backupConfig }) as unknown as Observed;
+    assert.deepEqual(planBackupSecret(o(undefined)), []);
+    assert.equal(planBackupSecret(o({ exists: false, data: {} }))[0]!.type, "create");
+    assert.equal(planBackupSecret(o({ exists: true, data: { "auto-backup.json": "{}" } }))[0]!.type, "patch");
+    const current = { "auto-backup.json": renderAutoBackupConfig(c.spec.backup!) };
+    assert.deepEqual(planBackupSecret(o({ exists: true, data: current })), []);
+  });
+});
+
+describe("retention", () => {
+  const at = (stamp: string) =>
+    Date.parse(
+      `${stamp.slice(0, 4)}-${stamp.slice(4, 6)}-${stamp.slice(6, 8)}T${stamp.slice(8, 10)}:${stamp.slice(10, 12)}:${stamp.slice(12, 14)}Z`,
+    );
+  const upload = (stamp: string, name = "db.sqlite.gz") => ({ key: `prod/${stamp}_${name}`, lastModified: at(stamp) });
+  const objects = [
+    upload("20261130115900"),
+    upload("20261130115800"),
+    upload("20261130110000"),
+    upload("20261129120000"),
+    upload("20261101000000"),
+    // Not rqlite's uploads of this path: never touched.
+    upload("20261101000000", "other.sqlite.gz"),
+    { key: "prod/db.sqlite.gz", lastModified: 0 },
+    { key: "prod/notes.txt", lastModified: 0 },
+  ];
+  const cases: Array<[string, { keepLast?: number; maxAge?: string }, string[]]> = [
+    ["keepLast 3 keeps the newest three", { keepLast: 3 }, ["20261101000000", "20261129120000"]],
+    ["keepLast above the count keeps all", { keepLast: 10 }, []],
+    ["maxAge 2h deletes what is older", { maxAge: "2h" }, ["20261101000000", "20261129120000"]],
+    ["maxAge 1d keeps yesterday noon (exactly 1d)", { maxAge: "1d" }, ["20261101000000"]],
+    ["both bounds apply", { keepLast: 2, maxAge: "1d" }, ["20261101000000", "20261129120000", "20261130110000"]],
+    ["nothing set deletes nothing", {}, []],
+  ];
+  for (const [name, retention, removed] of cases) {
+    it(name, () => {
+      const plan = planRetention(objects, "prod/db.sqlite.gz", retention, NOW);
+      assert.deepEqual(
+        plan.remove,
+        removed.map((s) => `prod/${s}_db.sqlite.gz`),
+      );
+      assert.equal(plan.keep.length + plan.remove.length, 5);
+    });
+  }
+
+  it("never deletes the newest upload, however old", () => {
+    const plan = planRetention(
+      [upload("20200101000000"), upload("20190101000000")],
+      "prod/db.sqlite.gz",
+      { maxAge: "1h" },
+      NOW,
+    );
+    assert.deepEqual(plan.keep, ["prod/20200101000000_db.sqlite.gz"]);
+  });
+
+  it("matches rqlite's timestamped names at the bucket root and escapes the path", () => {
+    assert.ok(timestampedKeyPattern("db.sqlite").test("20261130115900_db.sqlite"));
+    assert.ok(!timestampedKeyPattern("db.sqlite").test("20261130115900_dbXsqlite"));
+    assert.ok(!timestampedKeyPattern("a/db").test("b/20261130115900_db"));
+  });
+
+  it("finds the completedAt of a cluster's newest Completed RqBackup", () => {
+    const b = (cluster: string, phase: "Completed" | "Failed", completedAt?: string): RqBackup => ({
+      spec: { cluster, destination: {} },
+      status: { phase, ...(completedAt ? { completedAt } : {}) },
+    });
+    const list = [
+      b("db", "Completed", "2026-11-30T10:00:00Z"),
+      b("db", "Completed", "2026-11-30T11:00:00Z"),
+      b("db", "Failed", "2026-11-30T12:00:00Z"),
+      b("other", "Completed", "2026-11-30T13:00:00Z"),
+    ];
+    assert.equal(newestCompletedBackup(list, "db"), "2026-11-30T11:00:00Z");
+    assert.equal(newestCompletedBackup(list, "none"), undefined);
+  });
+
+  it("picks the newest object for restore's latest", () => {
+    assert.equal(latestObject(objects)?.key, "prod/20261130115900_db.sqlite.gz");
+    assert.equal(latestObject([{ key: "dir/", lastModified: 5 }]), undefined);
+    assert.equal(latestObject([]), undefined);
+  });
+});
+
+describe("restore source", () => {
+  const completed: RqBackup = {
+    apiVersion: "rqlite.io/v1alpha1",
+    kind: "RqBackup",
+    metadata: { name: "nightly" },
+    spec: {
+      cluster: "old",
+      destination: { s3: { bucket: "backups", endpoint: "http://127.0.0.1:7070", forcePathStyle: true } },
+      format: "binary",
+    },
+    status: { phase: "Completed", location: "s3://backups/ns-nightly-20261130T110000Z.sqlite.gz" },
+  };
+
+  it("resolves an RqBackup to its location, with its destination's connection", () => {
+    assert.deepEqual(restoreTarget({ backup: "nightly" }, "ns", completed), {
+      bucket: "backups",
+      endpoint: "http://127.0.0.1:7070",
+      region: "us-east-1",
+      forcePathStyle: true,
+      key: "ns-nightly-20261130T110000Z.sqlite.gz",
+      describe: "s3://backups/ns-nightly-20261130T110000Z.sqlite.gz (RqBackup nightly)",
+    });
+  });
+
+  it("says what is wrong with a backup that cannot be restored", () => {
+    const problem = (b: RqBackup | undefined) =>
+      (restoreTarget({ backup: "nightly" }, "ns", b) as { problem: string }).problem;
+    assert.equal(problem(undefined), "RqBackup ns/nightly (spec.restore.backup) does not exist");
+    assert.match(
+      problem({ ...completed, status: { phase: "Running" } }),
+      /is Running; the restore starts once it is Completed/,
+    );
+    assert.match(problem({ ...completed, status: { phase: "Failed", reason: "S3 down" } }), /Failed \(S3 down\)/);
+    assert.match(problem({ ...completed, spec: { ...completed.spec!, format: "sql" } }), /only binary backups restore/);
+    assert.match(
+      problem({
+        ...completed,
+        spec: { cluster: "old", destination: { pvc: { claimName: "c" } } },
+        status: { phase: "Completed", location: "pvc://c/x" },
+      }),
+      /only S3 backups restore/,
+    );
+  });
+
+  it("takes an S3 key as given, and latest as the folder under path", () => {
+    const t = restoreTarget({ s3: { bucket: "backups", path: "/prod", key: "latest" } }, "ns", undefined);
+    assert.deepEqual(t, {
+      bucket: "backups",
+      region: "us-east-1",
+      forcePathStyle: false,
+      latestUnder: "prod/",
+      describe: "the newest object under s3://backups/prod/",
+    });
+    const k = restoreTarget({ s3: { bucket: "backups", key: "prod/x.gz" } }, "ns", undefined) as { key: string };
+    assert.equal(k.key, "prod/x.gz");
+  });
+});
+
+describe("backup status", () => {
+  const now = new Date(NOW);
+  const base: RqClusterStatus = {
+    phase: "Running",
+    readyReplicas: 3,
+    leader: "db-0",
+    conditions: [
+      {
+        type: "Available",
+        status: "True",
+        reason: "QuorumReady",
+        message: "",
+        lastTransitionTime: "2026-11-30T10:00:00Z",
+      },
+    ],
+  };
+  const readyPod = (name: string, restarts = 0, ready = true): V1Pod => ({
+    metadata: { name, labels: { "rqlite.io/role": "voter" } },
+    status: {
+      conditions: [{ type: "Ready", status: ready ? "True" : "False" }],
+      containerStatuses: [{ name: "rqlite", restartCount: restarts, ready, image: "", imageID: "" }],
+    },
+  });
+
+  it("records an upload when the leader's ok counter rises, and a failure when fail does", () => {
+    const c = cluster({ backup: { s3 } });
+    const previous = {
+      ...base,
+      backup: { uploader: { node: "db-0", ok: 2, fail: 0 }, lastSuccessfulTime: "2026-11-30T11:00:00Z" },
+    };
+    const same = withBackupStatus(base, {
+      cluster: c,
+      previous,
+      step: { uploads: { node: "db-0", ok: 2, fail: 0 } },
+      pods: [],
+      now,
+    });
+    assert.equal(same.backup!.lastSuccessfulTime, "2026-11-30T11:00:00Z");
+    const up = withBackupStatus(base, {
+      cluster: c,
+      previous,
+      step: { uploads: { node: "db-0", ok: 3, fail: 1 } },
+      pods: [],
+      now,
+    });
+    assert.equal(up.backup!.lastSuccessfulTime, "2026-11-30T12:00:00Z");
+    assert.match(up.backup!.lastFailure!.message!, /auto-backup upload failed on db-0/);
+    // A new leader's counters start again: any upload it reports is new to the operator.
+    const moved = withBackupStatus(base, {
+      cluster: c,
+      previous,
+      step: { uploads: { node: "db-1", ok: 1, fail: 0 } },
+      pods: [],
+      now,
+    });
+    assert.equal(moved.backup!.lastSuccessfulTime, "2026-11-30T12:00:00Z");
+    const oneShot = withBackupStatus(base, {
+      cluster: c,
+      previous,
+      step: { rqBackupCompletedAt: "2026-11-30T11:30:00.123Z" },
+      pods: [],
+      now,
+    });
+    assert.equal(oneShot.backup!.lastSuccessfulTime, "2026-11-30T11:30:00Z", "a Completed RqBackup counts too");
+    const retention = withBackupStatus(base, {
+      cluster: c,
+      previous,
+      step: { retention: { deleted: [], failure: "retention of s3://backups/prod/: access denied" } },
+      pods: [],
+      now,
+    });
+    assert.equal(retention.backup!.lastFailure!.message, "retention of s3://backups/prod/: access denied");
+  });
+
+  it("keeps a newer lastSuccessfulTime an RqBackup wrote, and has no backup status without any", () => {
+    const c = cluster({});
+    assert.equal(withBackupStatus(base, { cluster: c, previous: base, step: {}, pods: [], now }).backup, undefined);
+    const previous = {
+      ...base,
+      backup: { lastSuccessfulTime: "2026-11-30T13:00:00Z", uploader: { node: "x", ok: 1, fail: 0 } },
+    };
+    assert.deepEqual(withBackupStatus(base, { cluster: c, previous, step: {}, pods: [], now }).backup, {
+      lastSuccessfulTime: "2026-11-30T13:00:00Z",
+    });
+  });
+
+  it("is Failed and not Available while the restore source cannot be read", () => {
+    const c = cluster({ restore: { s3: { bucket: "backups", key: "nope" } } });
+    const s = withBackupStatus(
+      { ...base, phase: "Pending", conditions: [{ ...base.conditions![0]!, status: "False", reason: "NoQuorum" }] },
+      {
+        cluster: c,
+        previous: undefined,
+        step: {},
+        restoreProblem: "restore source s3://backups/nope does not exist",
+        pods: [],
+        now,
+      },
+    );
+    assert.equal(s.phase, "Failed");
+    const cond = Object.fromEntries(s.conditions!.map((x) => [x.type, x]));
+    assert.equal(cond.Restored!.status, "False");
+    assert.equal(cond.Restored!.reason, "RestoreSourceUnavailable");
+    assert.equal(cond.Restored!.message, "restore source s3://backups/nope does not exist");
+    assert.equal(cond.Available!.status, "False");
+    assert.equal(cond.Available!.reason, "RestoreFailed");
+  });
+
+  it("holds Available back until every founding voter is Ready, then says Restored with the source", () => {
+    const c = { ...cluster({ restore: { backup: "nightly" } }), restore: resolved };
+    const two = [readyPod("db-0"), readyPod("db-1"), readyPod("db-2", 0, false)];
+    const restoring = withBackupStatus(base, { cluster: c, previous: undefined, step: {}, pods: two, now });
+    assert.equal(restoring.phase, "Creating");
+    const cond = (s: RqClusterStatus, t: string) => s.conditions!.find((x) => x.type === t)!;
+    assert.equal(cond(restoring, "Available").status, "False");
+    assert.equal(cond(restoring, "Restored").reason, "Restoring");
+    assert.deepEqual(restoring.restore, { location: resolved.location, resolvedAt: "2026-11-30T12:00:00Z" });
+    const all = [readyPod("db-0"), readyPod("db-1"), readyPod("db-2")];
+    const done = withBackupStatus(base, { cluster: c, previous: restoring, step: {}, pods: all, now });
+    assert.equal(done.phase, "Running");
+    assert.equal(cond(done, "Available").status, "True");
+    assert.equal(cond(done, "Restored").status, "True");
+    assert.equal(cond(done, "Restored").message, `restored from ${resolved.location} (RqBackup nightly)`);
+    // Once restored it stays so, whatever the Pods do later.
+    const later = withBackupStatus(base, {
+      cluster: c,
+      previous: done,
+      step: {},
+      pods: [],
+      now: new Date(NOW + 60_000),
+    });
+    assert.deepEqual(cond(later, "Restored"), cond(done, "Restored"));
+    // Even when the source can no longer be read (observe then leaves it unresolved): the record stays.
+    const gone = withBackupStatus(base, {
+      cluster: cluster({ restore: { backup: "nightly" } }),
+      previous: done,
+      step: {},
+      pods: all,
+      now: new Date(NOW + 60_000),
+    });
+    assert.deepEqual(cond(gone, "Restored"), cond(done, "Restored"));
+    assert.deepEqual(gone.restore, done.restore);
+    assert.equal(cond(gone, "Available").status, "True");
+  });
+
+  it("says the restore is failing when a voter keeps restarting before it is Ready", () => {
+    const c = { ...cluster({ restore: { backup: "nightly" } }), restore: resolved };
+    const s = withBackupStatus(base, {
+      cluster: c,
+      previous: undefined,
+      step: {},
+      pods: [readyPod("db-0", 3, false)],
+      now,
+    });
+    assert.equal(s.phase, "Failed");
+    assert.equal(s.conditions!.find((x) => x.type === "Restored")!.reason, "RestoreFailing");
+  });
+});

@@ -1,0 +1,85 @@
+// spec.backup and spec.restore through the running webhook process, over HTTPS, as kube-apiserver
+// sends them: the mutating webhook fills rqlite's backup defaults, and the validating webhook
+// refuses a bad backup spec and a spec.restore added or changed after creation, with
+// field-pathed causes.
+import { strict as assert } from "node:assert";
+import fastJsonPatch, { type Operation } from "fast-json-patch";
+import { applyDefaults } from "../../shared/index.js";
+import {
+  admissionReview,
+  answerOf,
+  decodePatch,
+  httpsRequest,
+  mintCerts,
+  rqCluster,
+  tempDir,
+  WebhookProcess,
+} from "../../testenv/webhookProcess.js";
+
+const MUTATE = "/mutate-rqlite-io-v1alpha1-rqcluster";
+const VALIDATE = "/validate-rqlite-io-v1alpha1-rqcluster";
+const s3 = {
+  bucket: "backups",
+  path: "prod/db.sqlite.gz",
+  endpoint: "http://127.0.0.1:7070",
+  credentialsSecret: { name: "s3" },
+};
+
+describe("webhook: spec.backup and spec.restore", () => {
+  let server: WebhookProcess;
+  let ca: Buffer;
+  const review = async (path: string, o: Parameters<typeof admissionReview>[0]) =>
+    answerOf(await httpsRequest(server.port, path, ca, { body: JSON.stringify(admissionReview(o)) }));
+
+  before(async () => {
+    const dir = await tempDir("webhook-backup-certs");
+    ({ ca } = await mintCerts(dir));
+    server = await WebhookProcess.start(dir);
+  });
+
+  after(async () => {
+    assert.equal(await server.stop(), 0, server.output());
+  });
+
+  it("defaults spec.backup as rqlite does", async () => {
+    const object = rqCluster("db", { backup: { s3 } });
+    const answer = await review(MUTATE, { object });
+    assert.equal(answer.allowed, true);
+    const patched = fastJsonPatch.applyPatch(object, decodePatch(answer) as Operation[]).newDocument as {
+      spec: { backup: Record<string, unknown> & { s3: Record<string, unknown> } };
+    };
+    const spec = patched.spec;
+    assert.equal(spec.backup.interval, "1h");
+    assert.equal(spec.backup.timestamp, true);
+    assert.equal(spec.backup.compress, true);
+    assert.equal(spec.backup.s3.region, "us-east-1");
+  });
+
+  it("refuses a folder as the backup path and a $ rqlited would expand, with field paths", async () => {
+    const object = applyDefaults(rqCluster("db", { backup: { s3: { ...s3, path: "prod/$X/" } } }));
+    const answer = await review(VALIDATE, { object });
+    assert.equal(answer.allowed, false);
+    assert.equal(answer.status?.code, 422);
+    assert.deepEqual(
+      answer.status?.details?.causes.map((c) => c.field),
+      ["spec.backup.s3.path", "spec.backup.s3.path"],
+    );
+  });
+
+  it("refuses spec.restore added to, or changed on, an existing cluster", async () => {
+    const plain = applyDefaults(rqCluster("db", { replicas: 3 }));
+    const restored = applyDefaults(rqCluster("db", { replicas: 3, restore: { backup: "nightly" } }));
+    const added = await review(VALIDATE, { operation: "UPDATE", oldObject: plain, object: restored });
+    assert.equal(added.allowed, false);
+    assert.match(added.status!.message, /spec\.restore: Forbidden: may be set only when the cluster is created/);
+    const changed = await review(VALIDATE, {
+      operation: "UPDATE",
+      oldObject: restored,
+      object: applyDefaults(rqCluster("db", { replicas: 3, restore: { backup: "weekly" } })),
+    });
+    assert.equal(changed.allowed, false);
+    assert.equal(changed.status?.details?.causes[0]?.field, "spec.restore");
+    const created = await review(VALIDATE, { operation: "CREATE", object: restored });
+    assert.equal(created.allowed, true);
+  });
+});
