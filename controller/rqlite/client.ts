@@ -1,6 +1,7 @@
 import {
   failure,
   callName,
+  openStream,
   parseJson,
   send,
   statusFailure,
@@ -8,6 +9,7 @@ import {
   type HttpCall,
   type HttpReply,
 } from "./transport.js";
+import type { Readable } from "node:stream";
 import { excerpt, RqliteError } from "./errors.js";
 import { readNodeStats, readUploadCounts, type NodeStats, type UploadCounts } from "./nodeStats.js";
 import {
@@ -59,6 +61,26 @@ export interface ReadyzOptions extends CallOptions {
   noleader?: boolean;
   /** Also wait until this node has applied everything the leader had committed. */
   sync?: boolean;
+}
+
+export interface BackupStreamOptions {
+  /** "binary" (an SQLite file, the default) or "sql" (a text dump of SQL statements). */
+  format?: "binary" | "sql";
+  /** rqlite gzips the answer. */
+  compress?: boolean;
+  /** rqlite vacuums the copy first (binary only, as rqlite refuses it for sql). */
+  vacuum?: boolean;
+  /** Limit for the answer to start (rqlite copies or vacuums the database first). Default 60 s. */
+  timeoutMs?: number;
+  /** The transfer fails when no byte arrives for this long. Default 30 s. */
+  idleTimeoutMs?: number;
+}
+
+export interface BackupStream {
+  body: Readable;
+  contentType: string | undefined;
+  /** The node that served it when a follower forwarded the call (rqlite's X-Rqlite-Served-By). */
+  servedBy: string | undefined;
 }
 
 export interface Readiness {
@@ -248,6 +270,36 @@ export class RqliteClient {
       );
     }
     return reply.body;
+  }
+
+  /**
+   * GET /db/backup as a stream, for databases too large to hold in memory. The body fails
+   * rather than ending early when the connection breaks, so an incomplete copy never looks whole.
+   * It asks this node itself (not forwarded): call it on the leader, as a forwarded backup is
+   * buffered whole in the follower first.
+   */
+  async backupStream(opts: BackupStreamOptions = {}): Promise<BackupStream> {
+    if (opts.vacuum && opts.format === "sql") {
+      throw failure(this.ep, "GET /db/backup", "invalid-argument", "rqlite vacuums only binary backups, not sql");
+    }
+    const call = this.call(
+      "GET",
+      "/db/backup",
+      "backup",
+      { timeoutMs: opts.timeoutMs ?? 60_000 },
+      {
+        ...(opts.format === "sql" ? { fmt: "sql" } : {}),
+        ...(opts.compress ? { compress: true } : {}),
+        ...(opts.vacuum ? { vacuum: true } : {}),
+      },
+    );
+    const reply = await openStream(this.ep, call, opts.idleTimeoutMs ?? 30_000);
+    const servedBy = reply.headers["x-rqlite-served-by"];
+    return {
+      body: reply.body,
+      contentType: reply.headers["content-type"],
+      servedBy: Array.isArray(servedBy) ? servedBy[0] : servedBy,
+    };
   }
 
   /** POST /db/execute. Rejects with kind "sql" naming the first statement that failed. */

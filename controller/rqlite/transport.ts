@@ -1,4 +1,5 @@
 import { request as httpRequest, type ClientRequest, type IncomingHttpHeaders } from "node:http";
+import { PassThrough, type Readable } from "node:stream";
 import { request as httpsRequest } from "node:https";
 import { classifyTransportError, excerpt, RqliteError, type RqliteErrorKind } from "./errors.js";
 
@@ -144,6 +145,112 @@ export function send(ep: Endpoint, call: HttpCall): Promise<HttpReply> {
       });
     });
     req.end(body);
+  });
+}
+
+export interface StreamReply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  /**
+   * The body as it arrives. It fails (an RqliteError) when the connection closes before the whole
+   * body came or when no byte arrives for `idleTimeoutMs`, so a consumer never mistakes a cut-off
+   * answer for a complete one.
+   */
+  body: Readable;
+}
+
+/**
+ * Sends one request and hands over the body as a stream, for answers too large to hold in memory
+ * (a backup). `call.timeoutMs` limits connecting and the headers; after that only silence fails
+ * it. A status other than 200 is read whole (it is rqlite's reason) and rejected.
+ */
+export function openStream(ep: Endpoint, call: HttpCall, idleTimeoutMs: number): Promise<StreamReply> {
+  const name = callName(call);
+  const url = new URL(call.path, ep.baseUrl);
+  for (const [k, v] of Object.entries(call.query ?? {})) url.searchParams.append(k, v === true ? "" : v);
+  const headers: Record<string, string> = {};
+  if (ep.auth)
+    headers.Authorization = `Basic ${Buffer.from(`${ep.auth.username}:${ep.auth.password}`).toString("base64")}`;
+  const tls =
+    url.protocol === "https:"
+      ? { ...(ep.ca ? { ca: ep.ca } : {}), ...(ep.serverName ? { servername: ep.serverName } : {}) }
+      : {};
+  return new Promise((resolve, reject) => {
+    let req: ClientRequest;
+    try {
+      req = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, {
+        method: call.method,
+        headers,
+        agent: false,
+        ...tls,
+      });
+    } catch (err) {
+      reject(
+        failure(ep, name, "invalid-argument", `cannot send the request: ${(err as Error).message}`, { cause: err }),
+      );
+      return;
+    }
+    let answered = false;
+    const timer = setTimeout(() => {
+      req.destroy();
+      reject(failure(ep, name, "timeout", `no answer within ${call.timeoutMs} ms`));
+    }, call.timeoutMs);
+    req.on("error", (err) => {
+      clearTimeout(timer);
+      if (!answered) {
+        const { kind, detail } = classifyTransportError(err);
+        reject(failure(ep, name, kind, detail, { cause: err }));
+      }
+    });
+    req.on("response", (res) => {
+      answered = true;
+      clearTimeout(timer);
+      const status = res.statusCode ?? 0;
+      if (status !== 200) {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("error", () => {});
+        res.on("end", () => {
+          const reply = { status, headers: res.headers, body: Buffer.concat(chunks) };
+          if (status === 401 || status === 403) {
+            const who = ep.auth ? `user "${ep.auth.username}"` : "no credentials";
+            reject(
+              failure(
+                ep,
+                name,
+                "unauthorized",
+                `HTTP ${status} unauthorized: rqlite refused ${who}; the call needs the "${call.perm}" permission`,
+                {
+                  status,
+                  body: excerpt(reply.body.toString("utf8")),
+                },
+              ),
+            );
+          } else reject(statusFailure(ep, call, reply));
+        });
+        return;
+      }
+      const body = new PassThrough();
+      const cut = (detail: string, kind: RqliteErrorKind = "network", cause?: unknown) => {
+        if (!body.destroyed) body.destroy(failure(ep, name, kind, detail, cause === undefined ? {} : { cause }));
+        req.destroy();
+      };
+      // Silence on the socket for this long ends the transfer: a leader that froze mid-answer.
+      req.setTimeout(idleTimeoutMs, () =>
+        cut(`no data for ${idleTimeoutMs} ms in the middle of the answer`, "timeout"),
+      );
+      res.on("error", (err) => cut(`the answer broke off: ${err.message}`, "network", err));
+      res.on("close", () => {
+        if (!res.complete) cut("the connection closed before the whole answer arrived");
+      });
+      // A consumer that gives up (destroys the stream) closes the connection too.
+      body.on("close", () => {
+        if (!res.complete) req.destroy();
+      });
+      res.pipe(body);
+      resolve({ status, headers: res.headers, body });
+    });
+    req.end();
   });
 }
 
