@@ -24,6 +24,12 @@ export interface ControllerConfig {
   cacheSyncTimeoutMs: number;
   cacheFailureTimeoutMs: number;
   scrapeIntervalMs: number;
+  /** RqBackups transferred at once. */
+  backupWorkers: number;
+  /** Wait after an RqBackup's first failed attempt; it doubles per attempt. */
+  backupRetryBaseMs: number;
+  /** The image of a `pvc` RqBackup's Job; undefined: the operator's own, read from its Pod. */
+  backupJobImage?: string;
   namespaces?: string[];
   /** Where the operator runs; rqlite's NetworkPolicies admit its calls from there. */
   operatorNamespace: string;
@@ -74,6 +80,13 @@ export function parseControllerConfig(argv: string[], env: NodeJS.ProcessEnv = p
       "cache-failure-timeout": { type: "string", default: "60" },
       // How often each cluster's nodes are read for the rqlite_node_* metrics (0: never).
       "rqlite-metrics-interval": { type: "string", default: "30" },
+      // RqBackups transferred at once; each holds two upload parts (5 MiB or more) in memory.
+      "backup-workers": { type: "string", default: "2" },
+      // Wait after an RqBackup's first failed attempt, doubling per attempt (5 attempts in all).
+      "backup-retry-base-delay": { type: "string", default: "10" },
+      // The image a `pvc` RqBackup's Job runs (the operator's own); unset: read from the
+      // operator's Pod (its hostname in POD_NAMESPACE), or from RQLITE_OPERATOR_IMAGE.
+      "backup-job-image": { type: "string" },
       "cluster-domain": { type: "string", default: "cluster.local" },
       addressing: { type: "string", default: "dns" },
     },
@@ -106,6 +119,11 @@ export function parseControllerConfig(argv: string[], env: NodeJS.ProcessEnv = p
     cacheSyncTimeoutMs: positive("cache-sync-timeout", values["cache-sync-timeout"], 0.1) * 1000,
     cacheFailureTimeoutMs: positive("cache-failure-timeout", values["cache-failure-timeout"], 0.1) * 1000,
     scrapeIntervalMs: positive("rqlite-metrics-interval", values["rqlite-metrics-interval"], 0) * 1000,
+    backupWorkers: positive("backup-workers", values["backup-workers"]),
+    backupRetryBaseMs: positive("backup-retry-base-delay", values["backup-retry-base-delay"], 0.1) * 1000,
+    ...((values["backup-job-image"] ?? env.RQLITE_OPERATOR_IMAGE)
+      ? { backupJobImage: values["backup-job-image"] ?? env.RQLITE_OPERATOR_IMAGE }
+      : {}),
     namespaces: watchNamespacesFromEnv(env),
     operatorNamespace: env.POD_NAMESPACE ?? "rqlite-operator-system",
     addressing,

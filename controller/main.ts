@@ -10,6 +10,8 @@ import { createServer as createHttpsServer } from "node:https";
 import { hostname } from "node:os";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { ClusterController } from "./rqcluster/controller.js";
+import { BackupController } from "./rqbackup/controller.js";
+import { DEFAULT_RETRY } from "./rqbackup/plan.js";
 import { parseControllerConfig, type ControllerConfig } from "./config.js";
 import { KubeClient, loadKubeConfig } from "./runtime/kubeClient.js";
 import { LeaderElector } from "./runtime/leaderElection.js";
@@ -90,6 +92,31 @@ async function main(cfg: ControllerConfig): Promise<number> {
     cacheSyncTimeoutMs: cfg.cacheSyncTimeoutMs,
     cacheFailureTimeoutMs: cfg.cacheFailureTimeoutMs,
   });
+  const backups = new BackupController({
+    client,
+    identity,
+    registry,
+    namespaces: cfg.namespaces,
+    workers: cfg.backupWorkers,
+    addressing: cfg.addressing,
+    retry: { ...DEFAULT_RETRY, baseDelayMs: cfg.backupRetryBaseMs },
+    ...(cfg.backupJobImage ? { jobImage: cfg.backupJobImage } : {}),
+    operatorNamespace: cfg.operatorNamespace,
+    cacheSyncTimeoutMs: cfg.cacheSyncTimeoutMs,
+    cacheFailureTimeoutMs: cfg.cacheFailureTimeoutMs,
+  });
+  // Both controllers run while leading; when one fails the other stops too, and the failure ends
+  // the leadership as before.
+  const runControllers = async (signal: AbortSignal) => {
+    const failed = new AbortController();
+    const both = AbortSignal.any([signal, failed.signal]);
+    const guard = (p: Promise<void>) =>
+      p.catch((err: unknown) => {
+        failed.abort();
+        throw err;
+      });
+    await Promise.all([guard(controller.run(both)), guard(backups.run(both))]);
+  };
   let elector: LeaderElector | undefined;
   const servers: Server[] = [];
   if (cfg.metricsAddress) {
@@ -108,12 +135,15 @@ async function main(cfg: ControllerConfig): Promise<number> {
         // A standby has no caches to lose; a leader is live while its caches follow the cluster.
         // It also gives up the lease and exits when they do not, so this only shows it first.
         "/healthz": () => {
-          const problem = elector && !elector.isLeader() ? undefined : controller.cacheProblem();
+          const problem =
+            elector && !elector.isLeader() ? undefined : (controller.cacheProblem() ?? backups.cacheProblem());
           return problem ? [500, `${problem}\n`] : [200, "ok\n"];
         },
         // A standby is ready (it serves nothing but waits); a leader once its caches are synced.
         "/readyz": () =>
-          (elector && !elector.isLeader()) || controller.hasSynced() ? [200, "ok\n"] : [503, "caches not synced\n"],
+          (elector && !elector.isLeader()) || (controller.hasSynced() && backups.hasSynced())
+            ? [200, "ok\n"]
+            : [503, "caches not synced\n"],
       }),
     );
   }
@@ -137,7 +167,7 @@ async function main(cfg: ControllerConfig): Promise<number> {
       leaseDurationSeconds: cfg.leaseDurationSeconds,
       renewDeadlineSeconds: cfg.renewDeadlineSeconds,
       retryPeriodSeconds: cfg.retryPeriodSeconds,
-      onStartedLeading: (signal) => controller.run(signal),
+      onStartedLeading: (signal) => runControllers(signal),
     });
     const end = await elector.run(stop.signal);
     if (end === "lost") {
@@ -148,7 +178,7 @@ async function main(cfg: ControllerConfig): Promise<number> {
       code = 1;
     }
   } else {
-    await controller.run(stop.signal);
+    await runControllers(stop.signal);
   }
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
   return code;

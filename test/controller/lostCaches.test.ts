@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { parseAllDocuments } from "yaml";
 import type { ControlPlane } from "../../testenv/controlplane.js";
 import { startController, type ControllerProcess } from "../../testenv/controller.js";
-import { installCRDs } from "../../testenv/crds.js";
+import { installCRDs, OPERATOR_CRD_FILES } from "../../testenv/crds.js";
 import { eventually } from "../../testenv/eventually.js";
 import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js";
 import { TcpProxy } from "./support/tcpProxy.js";
@@ -128,7 +128,7 @@ describe("a leader that loses its caches hands the Lease over", function () {
 
   before(async () => {
     cp = await sharedControlPlane();
-    await installCRDs(cp, [join(root, "crds/rqlite.io_rqclusters.yaml")]);
+    await installCRDs(cp, [...OPERATOR_CRD_FILES]);
     ns = await createTestNamespace(cp, "lost-caches");
     const docs = parseAllDocuments(await readFile(join(root, "deploy/base/controller-rbac.yaml"), "utf8")).map(
       (d) => d.toJS() as { kind: string; rules?: Rule[] },

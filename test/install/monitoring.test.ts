@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { findObject, kustomize, REPO_ROOT, type K8sObject } from "../../hack/kustomize.js";
-import { installCRDs } from "../../testenv/crds.js";
+import { installCRDs, OPERATOR_CRD_FILES } from "../../testenv/crds.js";
 import { ProcessGroup } from "../../testenv/processes.js";
 import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js";
 import { entryPointExists, httpText, startController, startWebhook } from "./support/entrypoints.js";
@@ -111,6 +111,53 @@ const ALERT_TESTS = {
         },
       ],
     },
+    {
+      // Samples every 5 minutes (within Prometheus' lookback); promtool's clock starts at Unix
+      // time 0, so a gauge whose value follows the clock is a backup that just succeeded.
+      interval: "5m",
+      input_series: [
+        // Backups succeed all along for 10 hours, then stop: the gauge stays at hour 10.
+        { series: `rqlite_operator_backup_last_success_timestamp_seconds{${DEMO}}`, values: "0+300x120 36000x400" },
+        // Backups of "failing" succeeded once at time 0; every attempt since has failed.
+        {
+          series: 'rqlite_operator_backup_last_success_timestamp_seconds{namespace="db",cluster="failing"}',
+          values: "0x520",
+        },
+        {
+          series: 'rqlite_operator_backup_attempts_total{namespace="db",cluster="failing",result="failed"}',
+          values: "0+1x520",
+        },
+        // A cluster whose backups keep succeeding never alerts.
+        {
+          series: 'rqlite_operator_backup_last_success_timestamp_seconds{namespace="db",cluster="healthy"}',
+          values: "0+300x520",
+        },
+      ],
+      alert_rule_test: [
+        { eval_time: "12h", alertname: "RqliteBackupTooOld", exp_alerts: [] },
+        // "failing" is 26h old at 26h; with `for: 10m` it fires from 26h10m on.
+        { eval_time: "26h5m", alertname: "RqliteBackupTooOld", exp_alerts: [] },
+        {
+          eval_time: "27h",
+          alertname: "RqliteBackupTooOld",
+          exp_alerts: [{ exp_labels: { severity: "warning", namespace: "db", cluster: "failing" } }],
+        },
+        // "demo" stopped at hour 10: 26h old at 36h, firing from 36h10m.
+        {
+          eval_time: "36h5m",
+          alertname: "RqliteBackupTooOld",
+          exp_alerts: [{ exp_labels: { severity: "warning", namespace: "db", cluster: "failing" } }],
+        },
+        {
+          eval_time: "37h",
+          alertname: "RqliteBackupTooOld",
+          exp_alerts: [
+            { exp_labels: { severity: "warning", namespace: "db", cluster: "demo" } },
+            { exp_labels: { severity: "warning", namespace: "db", cluster: "failing" } },
+          ],
+        },
+      ],
+    },
   ],
 };
 
@@ -146,9 +193,10 @@ describe("install: monitoring", function () {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("alerts on a cluster without leader, degraded clusters, lagging or unreachable nodes, reconcile errors and webhook errors", () => {
+  it("alerts on a cluster without leader, degraded clusters, lagging or unreachable nodes, stale backups, reconcile errors and webhook errors", () => {
     const alerts = groups.flatMap((g) => g.rules);
     assert.deepEqual(alerts.map((r) => r.alert).sort(), [
+      "RqliteBackupTooOld",
       "RqliteClusterDegraded",
       "RqliteClusterNoLeader",
       "RqliteNodeLagging",
@@ -169,7 +217,7 @@ describe("install: monitoring", function () {
     writeFileSync(join(dir, "rules.yaml"), stringify({ groups }));
     const r = await promtool(["check", "rules", join(dir, "rules.yaml")]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.match(r.stdout, /SUCCESS: 7 rules found/);
+    assert.match(r.stdout, /SUCCESS: 8 rules found/);
   });
 
   it("promtool test rules: each alert fires on its condition, after its `for`, and not before", async () => {
@@ -194,7 +242,7 @@ describe("install: monitoring", function () {
         this.skip();
       }
       const cp = await sharedControlPlane();
-      await installCRDs(cp, [join(REPO_ROOT, "crds/rqlite.io_rqclusters.yaml")]);
+      await installCRDs(cp, [...OPERATOR_CRD_FILES]);
       const ns = await createTestNamespace(cp, "metrics");
       const certDir = join(dir, "certs");
       const minted = await run("bash", [join(REPO_ROOT, "certs/mint-local.sh"), certDir]);

@@ -1,0 +1,196 @@
+// PURE rendering and reading of the Job that writes a `pvc` RqBackup: the operator cannot mount
+// a user's PVC itself, so a one-Pod Job of the operator's own image mounts it and runs toFile.ts,
+// which streams the leader's backup into the volume and reports size and sha256 in its
+// termination message. No I/O here; table-tested in test/unit/rqbackup-job.test.ts.
+import { createHash } from "node:crypto";
+import type { V1Job, V1Pod } from "@kubernetes/client-node";
+import { API_VERSION, LABEL_MANAGED_BY, MANAGER_NAME, DNS_LABEL_MAX_LENGTH } from "../../shared/names.js";
+import { BACKUP_KIND } from "../../shared/backup-names.js";
+import type { BackupFormat } from "./types.js";
+
+/** Set on the Job and its Pod (to the RqBackup's name): how the operator and the local runtime find them. */
+export const LABEL_BACKUP_JOB = "rqlite.io/backup-job";
+export const BACKUP_JOB_CONTAINER = "backup";
+/** Where the claim is mounted in the Job's container. */
+export const BACKUP_MOUNT = "/backup";
+export const TERMINATION_LOG = "/dev/termination-log";
+/** The entry point in the image (the Dockerfile's `COPY controller` compiles it into dist/). */
+export const TO_FILE_ENTRY = "dist/controller/rqbackup/toFile.js";
+/** Env names toFile.ts reads its secrets from (values only ever come from Secrets). */
+export const ENV_PASSWORD = "RQLITE_PASSWORD";
+export const ENV_CA = "RQLITE_CA";
+
+export interface SecretKey {
+  secretName: string;
+  key: string;
+}
+
+export interface BackupJobInput {
+  backup: { name: string; namespace: string; uid: string };
+  attempt: number;
+  image: string;
+  claimName: string;
+  /** The file's path inside the volume, e.g. "nightly/ns-name-20260101T000000Z.sqlite.gz". */
+  file: string;
+  /** The leader: its base URL (http(s)://host:4001) and Raft id. */
+  leaderUrl: string;
+  leaderId: string;
+  /** The operator's rqlite user, when the cluster runs with -auth: the password from a Secret. */
+  auth?: { username: string; password: SecretKey };
+  /** The CA of rqlite's HTTPS certificate, when it serves HTTPS. */
+  ca?: SecretKey;
+  format: BackupFormat;
+  compress: boolean;
+  vacuum: boolean;
+}
+
+/**
+ * The Job's name: <backup>-<attempt>, shortened with a hash when the backup's name is long, as
+ * the Job controller copies it into a label value (63 characters at most).
+ */
+export function backupJobName(backup: string, attempt: number): string {
+  const suffix = `-backup-${attempt}`;
+  const room = DNS_LABEL_MAX_LENGTH - suffix.length;
+  if (backup.length <= room) return `${backup}${suffix}`;
+  const hash = createHash("sha256").update(backup).digest("hex").slice(0, 8);
+  return `${backup.slice(0, room - 9).replace(/[-.]+$/, "")}-${hash}${suffix}`;
+}
+
+export function pvcLocation(claimName: string, file: string): string {
+  return `pvc://${claimName}/${file}`;
+}
+
+export function renderBackupJob(i: BackupJobInput): V1Job {
+  const labels = { [LABEL_MANAGED_BY]: MANAGER_NAME, [LABEL_BACKUP_JOB]: i.backup.name };
+  const secretEnv = (name: string, ref: SecretKey) => ({
+    name,
+    valueFrom: { secretKeyRef: { name: ref.secretName, key: ref.key } },
+  });
+  return {
+    apiVersion: "batch/v1",
+    kind: "Job",
+    metadata: {
+      name: backupJobName(i.backup.name, i.attempt),
+      namespace: i.backup.namespace,
+      labels,
+      ownerReferences: [
+        {
+          apiVersion: API_VERSION,
+          kind: BACKUP_KIND,
+          name: i.backup.name,
+          uid: i.backup.uid,
+          controller: true,
+          // No blockOwnerDeletion: deleting the RqBackup must not wait for its Jobs.
+        },
+      ],
+    },
+    spec: {
+      // One Pod per attempt: the RqBackup controller retries with its own backoff and a new Job,
+      // so each attempt's Pod (and its message) stays to be read.
+      backoffLimit: 0,
+      template: {
+        metadata: { labels },
+        spec: {
+          restartPolicy: "Never",
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: 65532,
+            runAsGroup: 65532,
+            fsGroup: 65532,
+            seccompProfile: { type: "RuntimeDefault" },
+          },
+          containers: [
+            {
+              name: BACKUP_JOB_CONTAINER,
+              image: i.image,
+              command: ["node", TO_FILE_ENTRY],
+              args: [
+                `--source=${i.leaderUrl}`,
+                `--node-id=${i.leaderId}`,
+                `--format=${i.format}`,
+                `--compress=${i.compress}`,
+                `--vacuum=${i.vacuum}`,
+                `--file=${BACKUP_MOUNT}/${i.file}`,
+                `--termination-log=${TERMINATION_LOG}`,
+                ...(i.auth ? [`--username=${i.auth.username}`] : []),
+              ],
+              env: [
+                ...(i.auth ? [secretEnv(ENV_PASSWORD, i.auth.password)] : []),
+                ...(i.ca ? [secretEnv(ENV_CA, i.ca)] : []),
+              ],
+              volumeMounts: [{ name: "backup", mountPath: BACKUP_MOUNT }],
+              terminationMessagePath: TERMINATION_LOG,
+              // A crash before the message is written still says why, from the log's tail.
+              terminationMessagePolicy: "FallbackToLogsOnError",
+              resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "256Mi" } },
+              securityContext: {
+                allowPrivilegeEscalation: false,
+                readOnlyRootFilesystem: true,
+                runAsNonRoot: true,
+                capabilities: { drop: ["ALL"] },
+                seccompProfile: { type: "RuntimeDefault" },
+              },
+            },
+          ],
+          volumes: [{ name: "backup", persistentVolumeClaim: { claimName: i.claimName } }],
+        },
+      },
+    },
+  };
+}
+
+/** What toFile.ts writes to its termination message. */
+export type ToFileReport = { size: number; sha256: string } | { error: string };
+
+export type JobOutcome =
+  /** `waiting`: why its Pod has not started (it cannot be scheduled: e.g. the claim is not Bound). */
+  | { kind: "running"; waiting?: string }
+  | { kind: "succeeded"; size: number; sha256: string }
+  | { kind: "failed"; reason: string };
+
+const conditionTrue = (job: V1Job, type: string) =>
+  job.status?.conditions?.find((c) => c.type === type && c.status === "True");
+
+/** The Job's result, from its conditions and its Pod's termination message. */
+export function jobOutcome(job: V1Job, pods: V1Pod[]): JobOutcome {
+  const name = `Job ${job.metadata?.namespace}/${job.metadata?.name}`;
+  const complete = conditionTrue(job, "Complete");
+  const failed = conditionTrue(job, "Failed");
+  if (!complete && !failed) {
+    const unscheduled = pods
+      .flatMap((p) => p.status?.conditions ?? [])
+      .find((c) => c.type === "PodScheduled" && c.status === "False");
+    if (!unscheduled) return { kind: "running" };
+    return {
+      kind: "running",
+      waiting: `the Pod of ${name} cannot be scheduled (${unscheduled.reason ?? "Unschedulable"}: ${unscheduled.message ?? "no message"}); check that the claim is Bound or can bind (kubectl describe pvc)`,
+    };
+  }
+  const terminated = pods
+    .map((p) => p.status?.containerStatuses?.find((c) => c.name === BACKUP_JOB_CONTAINER)?.state?.terminated)
+    .find((t) => t !== undefined);
+  const report = parseReport(terminated?.message);
+  if (complete) {
+    if (report && "sha256" in report) return { kind: "succeeded", size: report.size, sha256: report.sha256 };
+    return { kind: "failed", reason: `${name} succeeded but its Pod reported no size and sha256` };
+  }
+  if (report && "error" in report) return { kind: "failed", reason: `${name} failed: ${report.error}` };
+  const why = terminated?.message?.trim() || failed?.message || failed?.reason || "no reason given";
+  return { kind: "failed", reason: `${name} failed (${terminated ? `exit code ${terminated.exitCode}: ` : ""}${why})` };
+}
+
+function parseReport(message: string | undefined): ToFileReport | undefined {
+  if (!message) return undefined;
+  try {
+    const r = JSON.parse(message) as Partial<{ size: unknown; sha256: unknown; error: unknown }>;
+    if (typeof r.error === "string") return { error: r.error };
+    if (typeof r.size === "number" && typeof r.sha256 === "string" && /^[0-9a-f]{64}$/.test(r.sha256)) {
+      return { size: r.size, sha256: r.sha256 };
+    }
+  } catch {
+    // Not ours: the log tail of a crash (FallbackToLogsOnError).
+  }
+  return undefined;
+}
