@@ -10,7 +10,7 @@ import { describeJsonSyntaxError } from "../runtime/jsonSyntax.js";
 import type { Writer } from "../runtime/writer.js";
 
 const USERS_KEY = "users.json";
-const PASSWORD_KEY = "operator-password";
+export const PASSWORD_KEY = "operator-password";
 
 export interface Credentials {
   username: string;

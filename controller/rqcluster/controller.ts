@@ -29,6 +29,7 @@ import type { KubeClient } from "../runtime/kubeClient.js";
 import { componentLogger, type Logger } from "../runtime/log.js";
 import { counter, gauge, histogram } from "../runtime/metrics.js";
 import { reconcileCluster, type ReconcileResult } from "./reconcile.js";
+import { backupLister, backupReader, type ListBackups, type ReadBackup } from "./restore.js";
 import { NodeScraper } from "./scraper.js";
 import type { Children } from "./ports.js";
 import type { Writer } from "../runtime/writer.js";
@@ -94,6 +95,8 @@ export class ClusterController {
   private readonly metrics;
   private readonly recorder: EventRecorder;
   private readonly writer: Writer;
+  private readonly readBackup: ReadBackup;
+  private readonly listBackups: ListBackups;
   private readonly scraper: NodeScraper | undefined;
 
   constructor(private readonly opts: ClusterControllerOptions) {
@@ -163,6 +166,8 @@ export class ClusterController {
       (err) => this.log.warn({ err: (err as Error).message }, "could not record an Event"),
     );
     this.writer = makeWriter(client, MANAGER_NAME);
+    this.readBackup = backupReader(client);
+    this.listBackups = backupLister(client);
     const scrapeIntervalMs = opts.scrapeIntervalMs ?? DEFAULT_SCRAPE_INTERVAL_MS;
     this.scraper =
       scrapeIntervalMs > 0
@@ -249,6 +254,8 @@ export class ClusterController {
           refusedGrowth: (ns) => this.refusals.current(ns),
           recordRefusal: (ns, pvc, size, message) => this.refusals.record(ns, pvc, size, message),
           now: () => new Date(),
+          readBackup: this.readBackup,
+          listBackups: this.listBackups,
         },
         cluster,
         this.children(key),

@@ -15,6 +15,8 @@ import type { Children } from "./ports.js";
 import { readPodTemplate, type TemplateRead } from "./podTemplate.js";
 import type { ClusterView } from "./render/cluster.js";
 import { nodeAddress, type Addressing } from "./render/pod.js";
+import { observeBackup } from "./backup.js";
+import type { ReadBackup } from "./restore.js";
 
 export interface ObserveDeps {
   writer: Writer;
@@ -29,11 +31,17 @@ export interface ObserveDeps {
   /** Member ids of the cluster's last written status. */
   lastMembers: string[];
   now: number;
+  /** Reads the RqBackup spec.restore.backup names. */
+  readBackup?: ReadBackup;
+  /** The cluster's Restored condition is True (spec.restore is done). */
+  restored?: boolean;
 }
 
 export interface Observation {
   observed: Observed;
   rqlite: ClusterRqlite;
+  /** Why spec.restore cannot be resolved, when it cannot. */
+  restoreProblem?: string;
 }
 
 export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children): Promise<Observation> {
@@ -58,8 +66,10 @@ export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children
     running.length > 0 ? await rqlite.leaderView(running) : { problem: "no rqlite node runs yet" };
 
   const template = await readPodTemplate(deps.writer, c);
+  const backup = await observeBackup({ writer: deps.writer, readBackup: deps.readBackup }, c, deps.restored);
   const observed: Observed = {
-    cluster: c,
+    // With spec.restore resolved, which the founding voters' Pods render from.
+    cluster: backup.cluster,
     addressing: deps.addressing,
     operatorNamespace: deps.operatorNamespace,
     pods: owned.pods,
@@ -74,7 +84,9 @@ export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children
         ? [{ reason: "PodTemplateRefused", message: template.problem, warning: true }]
         : []),
       ...(authConflict ? [{ reason: "AdoptionConflict", message: authConflict, warning: true }] : []),
+      ...backup.holds,
     ],
+    ...(backup.backupConfig ? { backupConfig: backup.backupConfig } : {}),
     lastMembers: deps.lastMembers,
     refusedGrowth: deps.refusedGrowth,
     ...(auth
@@ -99,7 +111,7 @@ export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children
   if (!c.spec.paused && needsDisruption(observed, deriveFacts(observed))) {
     observed.synced = await rqlite.synced(owned.pods.filter(isPodReady).map((p) => p.metadata!.name!));
   }
-  return { observed, rqlite };
+  return { observed, rqlite, ...(backup.restoreProblem ? { restoreProblem: backup.restoreProblem } : {}) };
 }
 
 /** Nodes may still run with -auth after auth was turned off: the operator keeps its user until they roll. */

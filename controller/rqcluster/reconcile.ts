@@ -15,6 +15,9 @@ import type { Children } from "./ports.js";
 import { clusterView } from "./render/cluster.js";
 import type { Addressing } from "./render/pod.js";
 import { computeStatus, statusPatch, type Problem } from "./status.js";
+import { backupRecheckMs, backupStep, forgetBackupState } from "./backup.js";
+import { withBackupStatus } from "./backupStatus.js";
+import type { ListBackups, ReadBackup } from "./restore.js";
 
 export interface ReconcileDeps {
   writer: Writer;
@@ -30,6 +33,10 @@ export interface ReconcileDeps {
   refusedGrowth(namespace: string): ReadonlyMap<string, { size: string; message: string }>;
   recordRefusal(namespace: string, pvc: string, size: string, message: string): void;
   now(): Date;
+  /** Reads an RqBackup, for spec.restore.backup. */
+  readBackup?: ReadBackup;
+  /** Lists a namespace's RqBackups, for status.backup.lastSuccessfulTime. */
+  listBackups?: ListBackups;
 }
 
 export interface ReconcileResult {
@@ -51,7 +58,7 @@ export async function reconcileCluster(
 ): Promise<ReconcileResult> {
   const c = clusterView(cluster);
   const owned = ownedBy(c.uid, children);
-  const { observed, rqlite } = await observe(
+  const { observed, rqlite, restoreProblem } = await observe(
     {
       writer: deps.writer,
       addressing: deps.addressing,
@@ -62,6 +69,8 @@ export async function reconcileCluster(
       lastMembers: (cluster.status?.members ?? []).map((m) => m.id),
       refusedGrowth: deps.refusedGrowth(c.namespace),
       now: deps.now().getTime(),
+      ...(deps.readBackup ? { readBackup: deps.readBackup } : {}),
+      restored: cluster.status?.conditions?.some((x) => x.type === "Restored" && x.status === "True") === true,
     },
     c,
     owned,
@@ -73,11 +82,13 @@ export async function reconcileCluster(
     namespace: c.namespace,
     awaitPodCache: (name: string, seen: (pod: KubernetesObject | undefined) => boolean) =>
       deps.awaitPodCache(name, seen),
+    disruptionBudget: () => observed.pdbs.find((p) => p.metadata?.name === c.pdbName),
   };
   const finalizers = cluster.metadata?.finalizers ?? [];
   const self = refOf(CLUSTER, cluster as KubernetesObject);
 
   if (cluster.metadata?.deletionTimestamp) {
+    forgetBackupState(c.uid);
     if (!finalizers.includes(FINALIZER)) return { actions: [] };
     const applied = await applyPlan(applyDeps, planFinalize(observed));
     await deps.writer.patch(self, {
@@ -107,8 +118,20 @@ export async function reconcileCluster(
     done.push(w.message);
     if (w.warning) deps.events.warning(w.reason, w.message);
   }
+  // A refused eviction is a wait like the plan's own (its Event is already sent).
+  for (const w of applied.waits) done.push(w.message);
   for (const r of applied.refused) deps.recordRefusal(c.namespace, r.pvc, r.size, r.message);
   const problems: Problem[] = [...next.waits.filter((w) => PROBLEMS.has(w.reason)), ...applied.refused];
+  const previousUploader = cluster.status?.backup?.uploader;
+  const backup = await backupStep(
+    { writer: deps.writer, rqlite, now: deps.now(), ...(deps.listBackups ? { listBackups: deps.listBackups } : {}) },
+    observed.cluster,
+    observed.raft?.leader,
+    previousUploader?.node
+      ? { node: previousUploader.node, ok: previousUploader.ok ?? 0, fail: previousUploader.fail ?? 0 }
+      : undefined,
+  );
+  for (const key of backup.retention?.deleted ?? []) done.push(`retention deleted s3 object ${key}`);
   // The caches do not show children this step created yet, so a status now would be stale and
   // rewritten at once; their watch events bring the next reconcile, which writes it.
   if (applied.created === 0) {
@@ -116,7 +139,7 @@ export async function reconcileCluster(
     const wasAvailable =
       previous?.conditions?.some((x) => x.type === "Available" && x.status === "True") === true ||
       (previous?.phase !== undefined && !["Pending", "Creating"].includes(previous.phase));
-    const status = computeStatus(
+    const computed = computeStatus(
       c,
       {
         observed,
@@ -128,12 +151,22 @@ export async function reconcileCluster(
       previous,
       deps.now(),
     );
+    const status = withBackupStatus(computed, {
+      cluster: observed.cluster,
+      previous,
+      step: backup,
+      ...(restoreProblem ? { restoreProblem } : {}),
+      pods: observed.pods,
+      now: deps.now(),
+    });
     const patch = statusPatch(previous, status);
     if (patch) await deps.writer.patchStatus(self, { status: patch });
   }
+  const recheck = [backupRecheckMs(c), applied.requeueAfterMs].filter((ms) => ms !== undefined);
+  const requeueAfterMs = recheck.length ? Math.min(next.requeueAfterMs ?? Infinity, ...recheck) : next.requeueAfterMs;
   return {
     actions: done,
-    ...(next.requeueAfterMs !== undefined ? { requeueAfterMs: next.requeueAfterMs } : {}),
+    ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}),
     ...(observed.raft ? { leader: observed.raft.leader } : {}),
     running: { rqlite, nodes: runningNodes(owned.pods) },
   };

@@ -1,8 +1,9 @@
 // One reconcile's decisions for one RqCluster, from what it observed. Non-disruptive actions
 // (children, new Pods) may be many; disruptive ones (deleting a node's Pod, changing the Raft
 // configuration, moving leadership) at most one, by priority: a lost node, a stale Raft member,
-// a scale-down step, a rolling update step. Scale and roll never overlap (I5): the roll waits
-// while the Pods or the Raft configuration differ from the desired nodes.
+// a stranded or unschedulable Pod, a scale-down step, a rolling update step. Scale and roll
+// never overlap (I5): the roll waits while the Pods or the Raft configuration differ from the
+// desired nodes.
 import {
   planAuthSecret,
   planNetworkPolicy,
@@ -13,11 +14,13 @@ import {
   planServices,
   refusedGrowthWaits,
 } from "./children.js";
+import { planBackupSecret } from "./backup.js";
 import { deriveFacts, isPodReady, podName, type Facts } from "./facts.js";
 import { planLostNodes } from "./lostNodes.js";
 import { removeGhost, restartStranded, type Step } from "./raftRemoval.js";
 import { planRollout } from "./rollout.js";
 import { planScale, SCALE_UP_HELD } from "./scale.js";
+import { replaceUnschedulable, UNSCHEDULABLE, unplacedJoiners, unschedulableWaits } from "./scheduling.js";
 import type { Action, Observed, Plan, Wait } from "./types.js";
 
 /** How soon to look again while waiting on rqlite, which sends no watch events. */
@@ -35,6 +38,11 @@ export const PROBLEMS: ReadonlySet<string> = new Set([
   "StorageResizeRefused",
   "PodTemplateRefused",
   "AdoptionConflict",
+  // spec.backup's credentials Secret is missing, or spec.restore's source cannot be read.
+  "BackupCredentialsMissing",
+  "RestoreSourceUnavailable",
+  // Kubernetes nodes, affinity or the template must change; the Pod's scheduling brings an event.
+  UNSCHEDULABLE,
 ]);
 
 /**
@@ -55,7 +63,13 @@ export function plan(o: Observed): Plan {
   }
   if (o.cluster.spec.paused) return { actions: [], waits };
   // The children no node's data or process depends on.
-  const shared: Action[] = [...planAuthSecret(o), ...planServices(o), ...planPdb(o, f), ...planNetworkPolicy(o)];
+  const shared: Action[] = [
+    ...planAuthSecret(o),
+    ...planBackupSecret(o),
+    ...planServices(o),
+    ...planPdb(o, f),
+    ...planNetworkPolicy(o),
+  ];
   // No Pod is created, patched, replaced or removed while a hold stands: the Pods keep running
   // as they are until the person fixes what it names.
   if (o.holds?.length) {
@@ -68,14 +82,17 @@ export function plan(o: Observed): Plan {
   const scale = planScale(o, f);
   actions.push(...scale.creates);
   if (scale.held.wait) waits.push(scale.held.wait);
-  waits.push(...lost.partitioned.flatMap(waitOf), ...refusedGrowthWaits(o, f));
+  waits.push(...lost.partitioned.flatMap(waitOf), ...refusedGrowthWaits(o, f), ...unschedulableWaits(o));
 
+  // Neither held joiners nor Pods that cannot be placed hold the roll up; it may be what places them.
+  const rollHeld = new Set([...scale.held.names, ...unplacedJoiners(o)]);
   const step =
     lost.step ??
     removeGhost(o, f) ??
     restartStranded(o, f) ??
+    replaceUnschedulable(o, f) ??
     scale.step ??
-    (rollMayStart(o, f, scale.busy, scale.held.names) ? planRollout(o, f, scale.held.names) : undefined);
+    (rollMayStart(o, f, scale.busy, rollHeld) ? planRollout(o, f, rollHeld) : undefined);
   let requeueAfterMs = lost.recheckAfterMs;
   if (step && "action" in step) {
     actions.push(step.action, ...(step.also ?? []));

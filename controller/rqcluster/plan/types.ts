@@ -59,6 +59,11 @@ export interface Observed {
   /** The operator's auth Secret as it should be, and whether the live one already matches. */
   authSecret?: { desired: V1Secret; current: boolean; exists: boolean };
   /**
+   * The live backup config Secret (decoded data), read when spec.backup or spec.restore is set;
+   * planBackupSecret renders the desired one from the cluster itself.
+   */
+  backupConfig?: { exists: boolean; data: Record<string, string> };
+  /**
    * Raft members as the last status recorded them. While no leader answers, a missing Pod that
    * was a member is a node coming back, not a new one joining: it is recreated at once.
    */
@@ -107,8 +112,17 @@ export type Action = Described &
     | { type: "create"; object: KubernetesObject }
     | { type: "patch"; target: ObjectRef; patch: Json }
     | { type: "delete"; target: ObjectRef }
-    /** Deletes a node's Pod: disruptive. `force` skips the grace period (lost Kubernetes node). */
-    | { type: "deletePod"; name: string; force?: boolean }
+    /**
+     * Deletes a node's Pod: disruptive. `force` skips the grace period (lost Kubernetes node).
+     * `evict` goes through the Eviction API (pods/eviction), so that the API server's check of
+     * the PodDisruptionBudget serializes it with a drain's evictions (see ./eviction.ts). Only
+     * voluntary disruptions of a running voter or member are evicted: a rolling update's step
+     * (spec, template, image or auth changes all roll). The others are plain deletes, since the
+     * budget has nothing to protect there: a Pod on a lost Kubernetes node (forced, it is gone
+     * already), a scale-down's victim (already out of the Raft configuration), a stranded Pod
+     * (no member, not Ready), an unschedulable Pod (never ran).
+     */
+    | { type: "deletePod"; name: string; force?: boolean; evict?: boolean }
     | { type: "removeFromRaft"; leader: string; node: string }
     | { type: "transferLeadership"; from: string; to: string }
   );

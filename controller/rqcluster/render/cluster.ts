@@ -10,6 +10,7 @@ import {
   KIND,
   podDisruptionBudgetName,
 } from "../../../shared/names.js";
+import type { ResolvedRestore } from "./backup.js";
 
 /** The spec after defaulting: every field API.md gives a default is present. */
 export type DefaultedSpec = DefaultedRqClusterSpec;
@@ -26,6 +27,11 @@ export interface ClusterView {
   clientService: string;
   pdbName: string;
   ownerReference: V1OwnerReference;
+  /**
+   * spec.restore resolved to one object (observe reads it back from the backup config Secret), so
+   * the founding voters' Pods render the same on every reconcile. Unset until resolved.
+   */
+  restore?: ResolvedRestore;
 }
 
 export function clusterView(obj: RqCluster): ClusterView {

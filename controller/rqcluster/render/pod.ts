@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import type {
   V1Affinity,
   V1Container,
+  V1EnvVar,
   V1Pod,
   V1ResourceRequirements,
   V1SecurityContext,
@@ -26,6 +27,7 @@ import type { DesiredNode } from "./members.js";
 import { mergeTemplate } from "../../../shared/template-merge.js";
 import { parseImageReference } from "../../../shared/image.js";
 import { flagTargetVersion, renderExtraArgs } from "../../../shared/rqlited-flags.js";
+import { backupAnnotations, backupArgs, backupEnv, backupVolume } from "./backup.js";
 
 const DATA_DIR = "/rqlite/file";
 const AUTH_DIR = "/rqlite/auth";
@@ -107,6 +109,7 @@ export function rqlitedArgs(c: ClusterView, inputs: PodInputs): string[] {
   // A flag rqlite renamed is passed under the name the image's version knows (-raft-timeout
   // became -raft-heartbeat-timeout in 10.0.0), so extraArgs survive an upgrade across it.
   const imageTag = parseImageReference(c.spec.image)?.tag;
+  args.push(...backupArgs(c, member, inputs.bootstrapExpect));
   args.push(...renderExtraArgs(c.spec.extraArgs ?? [], flagTargetVersion(imageTag)), `${DATA_DIR}/data`);
   return args;
 }
@@ -132,9 +135,10 @@ function secretVolumes(c: ClusterView): { volumes: V1Volume[]; mounts: V1VolumeM
     ["tls-node", c.spec.tls?.node?.secretName, NODE_TLS_DIR],
   ];
   const present = wanted.filter((w): w is [string, string, string] => Boolean(w[1]));
+  const backup = backupVolume(c);
   return {
-    volumes: present.map(([name, secretName]) => ({ name, secret: { secretName } })),
-    mounts: present.map(([name, , mountPath]) => ({ name, mountPath, readOnly: true })),
+    volumes: [...present.map(([name, secretName]) => ({ name, secret: { secretName } })), ...backup.volumes],
+    mounts: [...present.map(([name, , mountPath]) => ({ name, mountPath, readOnly: true })), ...backup.mounts],
   };
 }
 
@@ -150,7 +154,7 @@ function rqliteContainer(c: ClusterView, inputs: PodInputs, mounts: V1VolumeMoun
       { name: "http", containerPort: HTTP_PORT, protocol: "TCP" },
       { name: "raft", containerPort: RAFT_PORT, protocol: "TCP" },
     ],
-    env: c.spec.env,
+    env: withBackupEnv(backupEnv(c, inputs.member, inputs.bootstrapExpect), c.spec.env),
     resources: quantitiesAsStrings(c.spec.resources),
     volumeMounts: [{ name: DATA_VOLUME, mountPath: DATA_DIR }, ...mounts],
     // Ready means this node knows a leader and can serve; alive only needs the node itself.
@@ -170,6 +174,10 @@ function rqliteContainer(c: ClusterView, inputs: PodInputs, mounts: V1VolumeMoun
     securityContext: { ...RESTRICTED_CONTAINER, readOnlyRootFilesystem: true },
   };
 }
+
+/** Without backups the list stays exactly the user's, so existing Pods keep their hash. */
+const withBackupEnv = (backup: V1EnvVar[], user: V1EnvVar[] | undefined) =>
+  backup.length > 0 ? [...backup, ...(user ?? [])] : user;
 
 /**
  * The "restricted" Pod Security Standard's container settings, which containers a template adds
@@ -198,6 +206,7 @@ function basePod(c: ClusterView, inputs: PodInputs): V1Pod {
       annotations: {
         [BOOTSTRAP_EXPECT_ANNOTATION]: String(inputs.bootstrapExpect),
         ...(inputs.authHash ? { [AUTH_HASH_ANNOTATION]: inputs.authHash } : {}),
+        ...backupAnnotations(c),
       },
       ownerReferences: [c.ownerReference],
     },

@@ -1,0 +1,218 @@
+// The I/O of spec.backup and spec.restore in one reconcile. Before the plan: the live config
+// Secret, the credentials Secret, and the restore source (resolved once, then read back from the
+// config Secret). After the plan: the leader's upload counters, and retention in S3. The
+// decisions are pure (plan/backup.ts, plan/restore.ts, backupStatus.ts).
+import { backupConfigSecretName } from "../../shared/backup-names.js";
+import { durationSeconds } from "../../shared/backup-schema.js";
+import type { ClusterRqlite } from "../rqlite/adapter.js";
+import type { Writer } from "../runtime/writer.js";
+import { listPrefix, newestCompletedBackup, planRetention } from "./plan/backup.js";
+import type { Observed, Wait } from "./plan/types.js";
+import { credentialsOf, parseResolvedRestore, RESTORE_SOURCE_FILE, type S3Connection } from "./render/backup.js";
+import type { ClusterView } from "./render/cluster.js";
+import { resolveRestore, type ListBackups, type ReadBackup } from "./restore.js";
+import { deleteObject, describeS3Error, listObjects, s3ClientFor } from "./s3.js";
+
+export interface BackupObservation {
+  /** The cluster with spec.restore resolved, when it could be. */
+  cluster: ClusterView;
+  backupConfig?: Observed["backupConfig"];
+  holds: Wait[];
+  /** Why spec.restore cannot be resolved, for the Restored condition. */
+  restoreProblem?: string;
+}
+
+/**
+ * `restored`: the cluster's Restored condition is True. Its data is in, so a source that can no
+ * longer be read (the RqBackup deleted, the config Secret too) holds nothing back: the Pods then
+ * roll without -auto-restore, which a node with data ignores anyway.
+ */
+export async function observeBackup(
+  deps: { writer: Writer; readBackup?: ReadBackup },
+  c: ClusterView,
+  restored = false,
+): Promise<BackupObservation> {
+  const { backup, restore } = c.spec;
+  if (!backup && !restore) return { cluster: c, holds: [] };
+  const holds: Wait[] = [];
+  const name = backupConfigSecretName(c.name);
+  const live = await deps.writer.readSecret(c.namespace, name);
+  if (live && !live.owners.includes(c.uid)) {
+    const message = `Secret ${c.namespace}/${name} exists and is not owned by this RqCluster; the operator keeps rqlite's backup configuration there, so it leaves that Secret alone and waits: rename or delete it`;
+    return { cluster: c, holds: [{ reason: "AdoptionConflict", message, warning: true }] };
+  }
+  const backupConfig = { exists: live !== undefined, data: live?.data ?? {} };
+
+  const ref = backup?.s3.credentialsSecret && credentialsOf(backup.s3.credentialsSecret);
+  if (ref) {
+    const secret = await deps.writer.readSecret(c.namespace, ref.name);
+    const missing = [ref.accessKeyIdKey, ref.secretAccessKeyKey].filter((k) => !secret?.data[k]);
+    if (!secret || missing.length > 0) {
+      const what = !secret ? "does not exist" : `has no ${missing.join(" or ")} key`;
+      holds.push({
+        reason: "BackupCredentialsMissing",
+        message: `Secret ${c.namespace}/${ref.name} (spec.backup.s3.credentialsSecret) ${what}; create it with keys ${ref.accessKeyIdKey} and ${ref.secretAccessKeyKey}. No Pod changes until then`,
+        warning: true,
+      });
+    }
+  }
+
+  let cluster = c;
+  let restoreProblem: string | undefined;
+  if (restore) {
+    const kept = parseResolvedRestore(live?.data[RESTORE_SOURCE_FILE]);
+    const resolved = kept ? { resolved: kept } : await resolveRestore(deps, c);
+    if ("resolved" in resolved) cluster = { ...c, restore: resolved.resolved };
+    else if (!restored) {
+      restoreProblem = resolved.problem;
+      holds.push({
+        reason: "RestoreSourceUnavailable",
+        message: `cannot restore: ${resolved.problem}. No node is created until the source can be read`,
+        warning: true,
+      });
+    }
+  }
+  return { cluster, backupConfig, holds, ...(restoreProblem ? { restoreProblem } : {}) };
+}
+
+/** The leader's auto-backup counters, as rqlite's /debug/vars gives them. */
+export interface UploaderReading {
+  node: string;
+  ok: number;
+  fail: number;
+}
+
+export interface RetentionOutcome {
+  /** rqlite's uploads left after the pass; unset when it failed. */
+  retained?: number;
+  deleted: string[];
+  failure?: string;
+}
+
+export interface BackupStepResult {
+  uploads?: UploaderReading;
+  retention?: RetentionOutcome;
+  /** completedAt of the cluster's newest Completed RqBackup. */
+  rqBackupCompletedAt?: string;
+}
+
+/** When retention last ran per cluster uid: a pass lists the folder, so it runs at most this often. */
+const lastRetention = new Map<string, number>();
+const RETENTION_MIN_PERIOD_MS = 30_000;
+const RETENTION_MAX_PERIOD_MS = 10 * 60_000;
+
+function retentionPeriodMs(interval: string): number {
+  const ms = (durationSeconds(interval) ?? 3600) * 1000;
+  return Math.min(Math.max(ms, RETENTION_MIN_PERIOD_MS), RETENTION_MAX_PERIOD_MS);
+}
+
+/**
+ * How soon to look at a cluster with spec.backup again: rqlite's uploads bring no watch event,
+ * so status.backup and retention follow them only by looking.
+ */
+export function backupRecheckMs(c: ClusterView): number | undefined {
+  return c.spec.backup ? retentionPeriodMs(c.spec.backup.interval) : undefined;
+}
+
+/**
+ * Reads the leader's counters and runs retention when it is due: after a new upload, or once a
+ * period. Never throws: what fails is reported in the result, for status.backup.lastFailure.
+ */
+export async function backupStep(
+  deps: { writer: Writer; rqlite: ClusterRqlite; now: Date; listBackups?: ListBackups },
+  c: ClusterView,
+  leader: string | undefined,
+  previousUploads: UploaderReading | undefined,
+): Promise<BackupStepResult> {
+  const oneShot = await newestRqBackup(deps.listBackups, c, deps.now.getTime());
+  const step = await scheduledStep(deps, c, leader, previousUploads);
+  return { ...step, ...(oneShot ? { rqBackupCompletedAt: oneShot } : {}) };
+}
+
+/** When each cluster's RqBackups were last listed: at most once a period, so a busy reconcile loop costs one list. */
+const lastListed = new Map<string, number>();
+const LIST_PERIOD_MS = 60_000;
+
+/** Drops what this module remembers of a cluster that is going away. */
+export function forgetBackupState(uid: string): void {
+  lastRetention.delete(uid);
+  lastListed.delete(uid);
+}
+
+async function newestRqBackup(list: ListBackups | undefined, c: ClusterView, now: number): Promise<string | undefined> {
+  if (!list) return undefined;
+  const last = lastListed.get(c.uid);
+  if (last !== undefined && now - last < LIST_PERIOD_MS) return undefined;
+  lastListed.set(c.uid, now);
+  try {
+    return newestCompletedBackup(await list(c.namespace), c.name);
+  } catch {
+    // Read again next time; status keeps what it has.
+    return undefined;
+  }
+}
+
+async function scheduledStep(
+  deps: { writer: Writer; rqlite: ClusterRqlite; now: Date },
+  c: ClusterView,
+  leader: string | undefined,
+  previousUploads: UploaderReading | undefined,
+): Promise<BackupStepResult> {
+  const backup = c.spec.backup;
+  if (!backup) {
+    lastRetention.delete(c.uid);
+    return {};
+  }
+  let uploads: UploaderReading | undefined;
+  if (leader) {
+    try {
+      const read = await deps.rqlite.nodeStats(leader, true);
+      if (read.uploads) uploads = { node: leader, ...read.uploads };
+    } catch {
+      // The counters are read again next time; status keeps the last reading.
+    }
+  }
+  // Paused: observe only. Without timestamps rqlite overwrites one object: nothing to retain.
+  if (!backup.retention || !backup.timestamp || c.spec.paused) return uploads ? { uploads } : {};
+  const now = deps.now.getTime();
+  const uploaded = uploads !== undefined && (uploads.node !== previousUploads?.node || uploads.ok > previousUploads.ok);
+  const last = lastRetention.get(c.uid);
+  if (!uploaded && last !== undefined && now - last < retentionPeriodMs(backup.interval)) {
+    return uploads ? { uploads } : {};
+  }
+  lastRetention.set(c.uid, now);
+  const retention = await enforceRetention(deps.writer, c, now);
+  return { ...(uploads ? { uploads } : {}), retention };
+}
+
+async function enforceRetention(writer: Writer, c: ClusterView, now: number): Promise<RetentionOutcome> {
+  const backup = c.spec.backup!;
+  const conn: S3Connection = {
+    bucket: backup.s3.bucket,
+    ...(backup.s3.endpoint ? { endpoint: backup.s3.endpoint } : {}),
+    region: backup.s3.region,
+    forcePathStyle: backup.s3.forcePathStyle,
+    ...(backup.s3.credentialsSecret ? { credentialsSecret: credentialsOf(backup.s3.credentialsSecret) } : {}),
+  };
+  const where = `retention of s3://${conn.bucket}/${listPrefix(backup.s3.path)}`;
+  let client;
+  try {
+    client = await s3ClientFor(writer, c.namespace, conn, "spec.backup.s3.credentialsSecret");
+  } catch (err) {
+    return { deleted: [], failure: describeS3Error(err, where) };
+  }
+  const deleted: string[] = [];
+  try {
+    const objects = await listObjects(client, conn.bucket, listPrefix(backup.s3.path));
+    const decision = planRetention(objects, backup.s3.path, backup.retention!, now);
+    for (const key of decision.remove) {
+      await deleteObject(client, conn.bucket, key);
+      deleted.push(key);
+    }
+    return { retained: decision.keep.length, deleted };
+  } catch (err) {
+    return { deleted, failure: describeS3Error(err, where) };
+  } finally {
+    client.destroy();
+  }
+}

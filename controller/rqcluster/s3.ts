@@ -1,0 +1,105 @@
+// The S3 edge of backups and restores (retention, and resolving a restore source), through the
+// AWS SDK: listing, heading and deleting objects, with credentials read from the user's Secret.
+// Errors say which object, and what a person can do about it.
+import {
+  DeleteObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  S3Client,
+  type ListObjectsV2CommandOutput,
+} from "@aws-sdk/client-s3";
+import type { Writer } from "../runtime/writer.js";
+import type { StoredObject } from "./plan/backup.js";
+import type { S3Connection } from "./render/backup.js";
+
+const S3_TIMEOUT_MS = 15_000;
+
+/**
+ * A client for one connection. Without credentialsSecret the SDK's default chain applies, as
+ * for rqlited. `where` names the field the Secret came from, for the error.
+ */
+export async function s3ClientFor(writer: Writer, namespace: string, conn: S3Connection, where: string) {
+  let credentials: { accessKeyId: string; secretAccessKey: string } | undefined;
+  const ref = conn.credentialsSecret;
+  if (ref) {
+    const secret = await writer.readSecret(namespace, ref.name);
+    const at = `Secret ${namespace}/${ref.name} (${where})`;
+    if (!secret)
+      throw new S3AccessError(
+        `${at} does not exist; create it with keys ${ref.accessKeyIdKey} and ${ref.secretAccessKeyKey}`,
+      );
+    const accessKeyId = secret.data[ref.accessKeyIdKey];
+    const secretAccessKey = secret.data[ref.secretAccessKeyKey];
+    const missing = [
+      ...(accessKeyId ? [] : [ref.accessKeyIdKey]),
+      ...(secretAccessKey ? [] : [ref.secretAccessKeyKey]),
+    ];
+    if (missing.length > 0) throw new S3AccessError(`${at} has no ${missing.join(" or ")} key`);
+    credentials = { accessKeyId: accessKeyId!, secretAccessKey: secretAccessKey! };
+  }
+  return new S3Client({
+    region: conn.region,
+    forcePathStyle: conn.forcePathStyle,
+    ...(conn.endpoint ? { endpoint: conn.endpoint } : {}),
+    ...(credentials ? { credentials } : {}),
+    maxAttempts: 2,
+  });
+}
+
+/** A failure to reach or read S3 whose message is fit for a condition and an Event. */
+export class S3AccessError extends Error {}
+
+/** Why an S3 call failed, in words a person can act on. */
+export function describeS3Error(err: unknown, what: string): string {
+  const e = err as {
+    name?: string;
+    Code?: string;
+    code?: string;
+    message?: string;
+    $metadata?: { httpStatusCode?: number };
+  };
+  // A HEAD answer has no body, so the SDK names its errors "Unknown": the HTTP status says more.
+  const named = e.name ?? e.Code ?? e.code ?? "";
+  const status = e.$metadata?.httpStatusCode;
+  const code = named === "Unknown" && status !== undefined ? `HTTP ${status}` : named;
+  if (err instanceof S3AccessError) return err.message;
+  if (code === "NoSuchKey" || code === "NotFound" || status === 404) return `${what} does not exist`;
+  if (code === "NoSuchBucket") return `${what}: the bucket does not exist`;
+  if (
+    ["InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "XAdminUserNotFound", "Forbidden"].includes(code) ||
+    status === 403
+  )
+    return `${what}: access denied (${code || status}); check the credentials Secret's access key id and secret access key`;
+  if (["ECONNREFUSED", "ENOTFOUND", "ETIMEDOUT", "ECONNRESET", "TimeoutError"].includes(code))
+    return `${what}: the S3 endpoint cannot be reached (${code})`;
+  return `${what}: ${code ? `${code}: ` : ""}${e.message ?? String(err)}`;
+}
+
+const timeout = () => ({ abortSignal: AbortSignal.timeout(S3_TIMEOUT_MS) });
+
+/** Every object whose key starts with `prefix`, paging through the listing. */
+export async function listObjects(client: S3Client, bucket: string, prefix: string): Promise<StoredObject[]> {
+  const out: StoredObject[] = [];
+  let token: string | undefined;
+  do {
+    const page: ListObjectsV2CommandOutput = await client.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }),
+      timeout(),
+    );
+    for (const o of page.Contents ?? []) {
+      if (o.Key) out.push({ key: o.Key, lastModified: o.LastModified?.getTime() ?? 0, size: o.Size });
+    }
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return out;
+}
+
+/** The object's size; throws when it does not exist or cannot be read. */
+export async function headObject(client: S3Client, bucket: string, key: string): Promise<number | undefined> {
+  const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), timeout());
+  return head.ContentLength;
+}
+
+export async function deleteObject(client: S3Client, bucket: string, key: string): Promise<void> {
+  await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), timeout());
+}
