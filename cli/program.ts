@@ -1,5 +1,6 @@
 // The command tree. commander parses; every command is defined in commands/, one file per job.
 import { Command } from "commander";
+import { backupCommand } from "./commands/backup.js";
 import { completionCommand } from "./commands/completion.js";
 import { pauseCommands } from "./commands/pause.js";
 import { reportCommand } from "./commands/report.js";
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
     restartCommand,
     stepdownCommand,
     pauseCommands,
+    backupCommand,
     reportCommand,
     versionCommand,
     completionCommand,

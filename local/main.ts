@@ -1,8 +1,8 @@
 // `npm run local`: the operator running end to end on this machine, until Ctrl-C.
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parse } from "yaml";
+import { parse, stringify } from "yaml";
 import { OPERATOR_NAMESPACE, startLocalStack } from "./stack.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -10,6 +10,9 @@ const say = (msg: string) => console.log(`local: ${msg}`);
 const sample = join(root, "deploy/samples/rqcluster.yaml");
 const NAMESPACE = "default";
 const NODES = 3;
+// Backups of the demo go to this bucket of the local S3 server, with the credentials in this Secret.
+const BUCKET = "backups";
+const CREDENTIALS_SECRET = "s3-credentials";
 
 say(
   "starting the control plane (a first run builds kube-apiserver, etcd, kube-scheduler, kube-controller-manager and rqlited: several minutes)",
@@ -17,11 +20,14 @@ say(
 const started = Date.now();
 // Three Nodes in three zones, so the scheduler places the Pods by the cluster's anti-affinity and
 // the PV controller binds their claims, as in a cluster.
-const stack = await startLocalStack({ log: say, podNetwork: true, nodes: NODES }).catch((err: Error) => {
-  console.error(`local: ${err.message}`);
-  process.exit(1);
-});
+const stack = await startLocalStack({ log: say, podNetwork: true, nodes: NODES, s3: { buckets: [BUCKET] } }).catch(
+  (err: Error) => {
+    console.error(`local: ${err.message}`);
+    process.exit(1);
+  },
+);
 const { cp } = stack;
+const s3 = stack.s3!;
 say(
   `control plane with kube-scheduler and kube-controller-manager ready in ${(cp.startupMs / 1000).toFixed(1)} s; nodes: ${stack.runtime.nodeNames().join(", ")}`,
 );
@@ -49,6 +55,7 @@ try {
     `RqCluster ${name} is Available ${((Date.now() - applied) / 1000).toFixed(1)} s after kubectl apply (${((Date.now() - started) / 1000).toFixed(0)} s since start)`,
   );
   const node = stack.runtime.address(NAMESPACE, `${name}-0`);
+  const backup = await prepareBackupAndRestore(name);
   say("try:");
   console.log(`  ${kubectl} get rqc,pods,pvc,svc -n ${NAMESPACE}`);
   console.log(`  ${kubectl} get pods -o wide -n ${NAMESPACE}`);
@@ -64,9 +71,78 @@ try {
   );
   console.log(`  curl -s 'http://${node}:4001/db/query?level=strong&q=SELECT+*+FROM+t'`);
   console.log(`  ${kubectl} scale rqc ${name} -n ${NAMESPACE} --replicas=5`);
+  say(
+    `backup and restore, to and from bucket ${BUCKET} of the S3 server at ${s3.endpoint} (credentials in Secret ${NAMESPACE}/${CREDENTIALS_SECRET}); after the curl lines, so there is a table t to back up:`,
+  );
+  for (const line of backup) console.log(`  ${line}`);
   say("Ctrl-C stops everything and removes every file it made");
   setInterval(() => {}, 1 << 30);
 } catch (err) {
   console.error(`local: ${(err as Error).message}`);
   await stop("error");
+}
+
+/**
+ * The credentials Secret the backup and the restore name, and the two manifests (written into the
+ * run's folder, so Ctrl-C removes them); returns the lines that take a backup of `cluster` and
+ * restore it into a new cluster, with how to check each.
+ */
+async function prepareBackupAndRestore(cluster: string): Promise<string[]> {
+  await cp.kubectlOk(["apply", "-f", "-"], {
+    input: JSON.stringify({
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: CREDENTIALS_SECRET, namespace: NAMESPACE },
+      stringData: {
+        AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+      },
+    }),
+  });
+  const backupName = `${cluster}-backup`;
+  const restored = `${cluster}-restored`;
+  const backupFile = join(cp.dir, "backup.yaml");
+  const restoreFile = join(cp.dir, "restore.yaml");
+  writeFileSync(
+    backupFile,
+    stringify({
+      apiVersion: "rqlite.io/v1alpha1",
+      kind: "RqBackup",
+      metadata: { name: backupName },
+      spec: {
+        cluster,
+        destination: {
+          s3: {
+            bucket: BUCKET,
+            path: cluster,
+            endpoint: s3.endpoint,
+            forcePathStyle: true,
+            credentialsSecret: { name: CREDENTIALS_SECRET },
+          },
+        },
+      },
+    }),
+  );
+  // The sample's spec (image, storage) with the backup as its founding data.
+  const sampleSpec = (parse(readFileSync(sample, "utf8")) as { spec: Record<string, unknown> }).spec;
+  writeFileSync(
+    restoreFile,
+    stringify({
+      apiVersion: "rqlite.io/v1alpha1",
+      kind: "RqCluster",
+      metadata: { name: restored },
+      spec: { ...sampleSpec, restore: { backup: backupName } },
+    }),
+  );
+  const plugin = `PATH="${join(root, "cli")}:$PATH" kubectl rqlite`;
+  const flags = `-n ${NAMESPACE} --kubeconfig ${cp.kubeconfigPath}`;
+  return [
+    `${plugin} backup ${cluster} --name ${backupName} --s3-bucket ${BUCKET} --s3-path ${cluster} --s3-endpoint ${s3.endpoint} --s3-force-path-style --s3-credentials-secret ${CREDENTIALS_SECRET} --wait ${flags}`,
+    `${kubectl} apply -n ${NAMESPACE} -f ${backupFile}   # the same RqBackup without the plugin: run one of the two`,
+    `${kubectl} get rqb -n ${NAMESPACE}`,
+    `${kubectl} apply -n ${NAMESPACE} -f ${restoreFile}`,
+    `${kubectl} wait -n ${NAMESPACE} rqc/${restored} --for=condition=Available --timeout=300s`,
+    `${plugin} status ${restored} ${flags}`,
+    `${plugin} query ${restored} 'SELECT * FROM t' ${flags}`,
+  ];
 }

@@ -10,16 +10,20 @@
 // `scheduling`), the runtime is the kubelet of N Node objects (local/nodes.ts): it runs only the
 // Pods the scheduler bound to one of them, mounts the hostPath folder of the PV the PV controller
 // bound (local/volumes.ts), finishes a graceful deletion by deleting the Pod as a kubelet does,
-// and a test can stop, partition and restore a node.
-import { mkdir, rm, writeFile } from "node:fs/promises";
+// and a test can stop, partition and restore a node. In nodes mode it also runs the Pod of a
+// `pvc` RqBackup's Job (controller/rqbackup/job.ts) as a Node process of toFile.ts, with the
+// claim's PV folder mounted, and reports how it ended as a kubelet would.
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { get as httpGet, type IncomingMessage } from "node:http";
 import { get as httpsGet } from "node:https";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { V1Container, V1PersistentVolume, V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
 import { loopbackAddress } from "../shared/loopback-address.js";
 import { podNetworkIP } from "../testenv/podNetwork.js";
 import { DATA_VOLUME, LABEL_MANAGED_BY, MANAGER_NAME, RQLITE_CONTAINER } from "../shared/names.js";
 import { Informer } from "../controller/runtime/informer.js";
+import { LABEL_BACKUP_JOB } from "../controller/rqbackup/job.js";
 import type { KubeClient } from "../controller/runtime/kubeClient.js";
 import { ProcessGroup, type Managed } from "../testenv/processes.js";
 import { defaultNodeSpecs, NodeAgent, type NodeSpec, type NodeState } from "./nodes.js";
@@ -28,6 +32,8 @@ import { boundFolder, resizeStep } from "./volumes.js";
 const DATA_MOUNT = "/rqlite/file";
 const PVC_PROTECTION = "kubernetes.io/pvc-protection";
 const PROBE_PERIOD_MS = 1000;
+/** The repository root, where the backup Job's entry point is run from source with tsx. */
+const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 export interface LocalRuntimeOptions {
   client: KubeClient;
@@ -424,6 +430,7 @@ export class LocalRuntime {
   private async launch(node: PodRun): Promise<void> {
     const { pod } = node;
     const ns = pod.metadata!.namespace!;
+    if (this.withNodes && pod.metadata?.labels?.[LABEL_BACKUP_JOB]) return this.launchBackupJob(node);
     const container = pod.spec!.containers.find((c) => c.name === RQLITE_CONTAINER);
     const claim = pod.spec!.volumes?.find((v) => v.name === DATA_VOLUME)?.persistentVolumeClaim?.claimName;
     const version = container?.image?.split(":").pop();
@@ -486,6 +493,99 @@ export class LocalRuntime {
     clearInterval(node.probe);
     node.probe = setInterval(() => void this.probe(node, container!), PROBE_PERIOD_MS);
     void proc.exited.then((how) => this.onExit(node, proc, how));
+  }
+
+  /**
+   * A `pvc` RqBackup's Job Pod (restartPolicy Never): its one container runs once as
+   * `node --import tsx controller/rqbackup/toFile.ts <its args>`, with the claim's PV folder in
+   * place of the mount path and a file in place of its terminationMessagePath; when it exits the
+   * Pod is Succeeded or Failed with the exit code and that file's content as the message.
+   */
+  private async launchBackupJob(node: PodRun): Promise<void> {
+    const { pod } = node;
+    const ns = pod.metadata!.namespace!;
+    const container = pod.spec!.containers[0]!;
+    const claimVolume = pod.spec!.volumes?.find((v) => v.persistentVolumeClaim);
+    const claim = claimVolume?.persistentVolumeClaim?.claimName;
+    const pvc = claim ? this.pvcs.get(ns, claim) : undefined;
+    if (!claim || !pvc || pvc.metadata?.deletionTimestamp) {
+      this.runs.delete(node.key);
+      return this.reportWaiting(node, "ContainerCreating", `waiting for PVC ${claim ?? "(none named)"}`);
+    }
+    const bound = boundFolder(pvc, pvc.spec?.volumeName ? this.pvs!.get("", pvc.spec.volumeName) : undefined);
+    if ("waiting" in bound) {
+      this.runs.delete(node.key);
+      return this.reportWaiting(node, "ContainerCreating", bound.waiting);
+    }
+    let env: NodeJS.ProcessEnv;
+    try {
+      env = await this.containerEnv(node, container);
+    } catch (err) {
+      this.runs.delete(node.key);
+      return this.reportWaiting(node, "CreateContainerConfigError", (err as Error).message);
+    }
+    const logs = join(this.opts.stateDir, "logs");
+    await mkdir(logs, { recursive: true });
+    const messageFile = join(logs, `${ns}_${pod.metadata!.name}.termination-log`);
+    await rm(messageFile, { force: true });
+    const mounts: Array<[string, string]> = [
+      ...(container.volumeMounts ?? [])
+        .filter((m) => m.name === claimVolume.name)
+        .map((m): [string, string] => [m.mountPath, bound.folder]),
+      [container.terminationMessagePath ?? "/dev/termination-log", messageFile],
+    ];
+    const args = (container.args ?? []).map((a) => mounts.reduce((arg, [from, to]) => arg.replaceAll(from, to), a));
+    const startedAt = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+    const proc = this.procs.start(
+      node.key,
+      process.execPath,
+      ["--import", "tsx", join(REPO_ROOT, "controller/rqbackup/toFile.ts"), ...args],
+      join(logs, `${ns}_${pod.metadata!.name}.log`),
+      env,
+    );
+    node.proc = proc;
+    this.log(`started backup Job Pod ${node.key} writing into ${bound.folder}`);
+    const base = {
+      hostIP: "127.0.0.1",
+      hostIPs: [{ ip: "127.0.0.1" }],
+      startTime: pod.status?.startTime ?? startedAt,
+    };
+    const containerStatus = (state: object) => ({
+      name: container.name,
+      image: container.image,
+      imageID: "",
+      ready: false,
+      restartCount: 0,
+      started: "running" in state,
+      state,
+    });
+    await this.writeStatus(node, {
+      ...base,
+      phase: "Running",
+      containerStatuses: [containerStatus({ running: { startedAt } })],
+    }).catch((err: Error) => this.log(`status of ${node.key}: ${err.message}`));
+    const how = await proc.exited;
+    if (node.stopping) return;
+    const exitCode = proc.child.exitCode ?? 137;
+    const message = await readFile(messageFile, "utf8").catch(() => proc.tail(20));
+    const finishedAt = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+    this.log(`backup Job Pod ${node.key} ended (${how})`);
+    await this.writeStatus(node, {
+      ...base,
+      phase: exitCode === 0 ? "Succeeded" : "Failed",
+      conditions: [{ type: "Ready", status: "False", reason: "PodCompleted", lastTransitionTime: finishedAt }],
+      containerStatuses: [
+        containerStatus({
+          terminated: {
+            exitCode,
+            reason: exitCode === 0 ? "Completed" : "Error",
+            message: message.slice(0, 4096),
+            startedAt,
+            finishedAt,
+          },
+        }),
+      ],
+    }).catch((err: Error) => this.log(`status of ${node.key}: ${err.message}`));
   }
 
   /** Writes each Secret volume of the container to files, as the kubelet does; returns mountPath → folder. */

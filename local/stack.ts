@@ -1,6 +1,7 @@
 // The whole operator on one machine: the test control plane, the CRD, the controller's RBAC,
 // two controller replicas (as their ServiceAccount, loopback addressing) and the local runtime
-// (with `nodes`, on a plane that schedules: kube-scheduler, kube-controller-manager, Nodes).
+// (with `nodes`, on a plane that schedules: kube-scheduler, kube-controller-manager, Nodes), and
+// on request the S3-compatible server backups go to (testenv/s3.ts).
 // Used by `npm run local` and by the end-to-end tests.
 import { join } from "node:path";
 import { Registry } from "prom-client";
@@ -8,6 +9,7 @@ import { KubeClient, loadKubeConfig } from "../controller/runtime/kubeClient.js"
 import { buildBinaries, cacheAssetsDir, RQLITED_TOOLS } from "../testenv/assets.js";
 import { operatorKubeconfig, startController, type ControllerProcess } from "../testenv/controller.js";
 import { startControlPlane, type ControlPlane } from "../testenv/controlplane.js";
+import { startS3Server, type S3TestServer } from "../testenv/s3.js";
 import { startLocalWebhook } from "../testenv/webhook.js";
 import type { NodeSpec } from "./nodes.js";
 import { LocalRuntime } from "./runtime.js";
@@ -18,6 +20,8 @@ export interface LocalStack {
   cp: ControlPlane;
   runtime: LocalRuntime;
   controllers: ControllerProcess[];
+  /** The S3 server of the `s3` option; stopped with the stack. */
+  s3?: S3TestServer;
   /** Starts one more controller replica (e.g. after a test killed one). */
   addController(name: string): Promise<ControllerProcess>;
   stop(): Promise<void>;
@@ -41,6 +45,8 @@ export interface LocalStackOptions {
   nodes?: number | NodeSpec[];
   /** Start and register the admission webhook (default true); with one namespace, only for it. */
   webhook?: boolean;
+  /** Start the S3-compatible server (versitygw) with these buckets, beside the control plane. */
+  s3?: { buckets: string[] };
   log?: (msg: string) => void;
 }
 
@@ -52,9 +58,28 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     throw new Error(
       "startLocalStack: nodes need a control plane that schedules; start it with startControlPlane({ scheduling: true })",
     );
-  const cp = opts.controlPlane ?? (await startControlPlane({ podNetwork: opts.podNetwork, scheduling: withNodes }));
+  // The S3 server starts while the plane does (it is ready in well under a second), so it adds
+  // nothing to the start-up time; a failure is reported once the plane is up, and stops both.
+  const s3Starting = opts.s3 ? startS3Server({ buckets: opts.s3.buckets }) : undefined;
+  s3Starting?.catch(() => {});
+  let cp: ControlPlane;
+  try {
+    cp = opts.controlPlane ?? (await startControlPlane({ podNetwork: opts.podNetwork, scheduling: withNodes }));
+  } catch (err) {
+    await s3Starting?.then((s) => s.close()).catch(() => {});
+    throw err;
+  }
   const cleanups: Array<() => Promise<void>> = ownsPlane ? [() => cp.stop()] : [];
   try {
+    const s3 = await s3Starting?.catch((err: Error) => {
+      throw new Error(`starting the S3 server for backups: ${err.message}`, { cause: err });
+    });
+    if (s3) {
+      cleanups.unshift(() => s3.close());
+      log(
+        `S3 server (versitygw) serving on ${s3.endpoint} with bucket(s) ${opts.s3!.buckets.join(", ")} (data in ${s3.root})`,
+      );
+    }
     const kubeconfig = await operatorKubeconfig(cp, 24 * 3600);
     if (opts.webhook ?? true) {
       const webhook = await startLocalWebhook(cp, {
@@ -101,6 +126,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       cp,
       runtime,
       controllers,
+      ...(s3 ? { s3 } : {}),
       addController,
       async stop() {
         for (const c of cleanups) await c();

@@ -3,7 +3,7 @@
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import type { ControlPlane } from "./controlplane.js";
-import { installCRDs } from "./crds.js";
+import { installCRDs, OPERATOR_CRD_FILES } from "./crds.js";
 import { freePort } from "./ports.js";
 import { ProcessGroup, type Managed } from "./processes.js";
 
@@ -14,11 +14,11 @@ const CONTROLLER_SA = "rqlite-operator-controller";
 
 /**
  * What the controller needs on a plane before it starts, as deploy/ installs it: the RqCluster
- * CRD, the operator's namespace, and its ServiceAccount with deploy/base's RBAC. Returns a
+ * and RqBackup CRDs, the operator's namespace, and its ServiceAccount with deploy/base's RBAC. Returns a
  * kubeconfig that signs in as that ServiceAccount.
  */
 export async function operatorKubeconfig(cp: ControlPlane, durationSeconds?: number): Promise<string> {
-  await installCRDs(cp, [join(root, "crds/rqlite.io_rqclusters.yaml")]);
+  await installCRDs(cp, [...OPERATOR_CRD_FILES]);
   if ((await cp.kubectl(["get", "namespace", OPERATOR_NAMESPACE])).code !== 0)
     await cp.kubectlOk(["create", "namespace", OPERATOR_NAMESPACE]);
   await cp.kubectlOk(["apply", "-f", join(root, "deploy/base/controller-rbac.yaml")]);

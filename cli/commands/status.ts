@@ -1,12 +1,13 @@
 import type { Command } from "commander";
 import { age, outputOption, table } from "../output.js";
-import { clusterStatus, type ClusterStatusView } from "../status.js";
+import { humanBytes } from "../backups.js";
+import { clusterStatus, hasBackupState, type BackupView, type ClusterStatusView } from "../status.js";
 import { connect, examples, print } from "./common.js";
 
 export function statusCommand(program: Command): void {
   const cmd = program
     .command("status")
-    .description("show an RqCluster on one screen: phase, conditions, members, PVCs, last events")
+    .description("show an RqCluster on one screen: phase, conditions, members, PVCs, last events, backups")
     .argument("<cluster>", "RqCluster name")
     .addOption(outputOption())
     .action(async (name: string, opts: { output?: string }, self: Command) => {
@@ -50,6 +51,43 @@ function render(v: ClusterStatusView): string {
           ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
           v.events.map((e) => [age(e.time), e.type, e.reason, e.object, e.message]),
         ),
+    ...(hasBackupState(v.backup) ? [renderBackup(v.backup)] : []),
   ];
   return out.join("\n");
+}
+
+/** The backup part of the screen: shown once the cluster has a schedule, a backup or a restore. */
+function renderBackup(b: BackupView): string {
+  const lines: string[] = [];
+  if (b.schedule) {
+    const r = b.schedule.retention;
+    const keep = [r?.keepLast !== undefined ? `keep last ${r.keepLast}` : "", r?.maxAge ? `max age ${r.maxAge}` : ""]
+      .filter(Boolean)
+      .join(", ");
+    lines.push(
+      `Scheduled backups: every ${b.schedule.interval} to ${b.schedule.destination}${b.schedule.endpoint ? ` at ${b.schedule.endpoint}` : ""}${b.schedule.timestamp ? " (timestamped)" : ""}; retention: ${keep || "keep all"}${b.retainedObjects !== undefined ? ` (${b.retainedObjects} kept)` : ""}`,
+    );
+  } else lines.push("Scheduled backups: none (spec.backup is not set)");
+  lines.push(
+    `Last successful backup: ${b.lastSuccessfulTime ? `${b.lastSuccessfulTime} (${age(b.lastSuccessfulTime)} ago)` : "never"}`,
+  );
+  if (b.lastFailure)
+    lines.push(`Last backup failure: ${b.lastFailure.time ?? "?"}: ${b.lastFailure.message ?? "(no message)"}`);
+  if (b.restored)
+    lines.push(
+      `Restored: ${b.restored.status}${b.restored.reason ? ` (${b.restored.reason})` : ""}${b.restored.message ? `: ${b.restored.message}` : ""}`,
+    );
+  lines.push("");
+  const body =
+    b.backups.length === 0
+      ? b.backupsError
+        ? `RqBackups: ${b.backupsError}\n`
+        : "No RqBackups.\n"
+      : table(
+          ["BACKUP", "PHASE", "SIZE", "AGE", "LOCATION"],
+          b.backups.map((x) => [x.name, x.phase, humanBytes(x.size), age(x.created), x.location ?? "-"]),
+        );
+  // Why a backup failed, or why it is being retried: too long for a column.
+  const reasons = b.backups.filter((x) => x.reason).map((x) => `  ${x.name}: ${x.reason}\n`);
+  return `${lines.join("\n")}\n${body}${reasons.join("")}`;
 }
