@@ -277,6 +277,7 @@ export async function renderBundle(): Promise<Record<string, string>> {
   return {
     [`manifests/${PACKAGE}.clusterserviceversion.yaml`]: yamlFile(renderCsv(objects, crd, version)),
     "manifests/rqlite.io_rqclusters.yaml": readRepo("crds/rqlite.io_rqclusters.yaml"),
+    "manifests/rqlite.io_rqbackups.yaml": readRepo("crds/rqlite.io_rqbackups.yaml"),
     ...plainManifests(objects),
     "metadata/annotations.yaml": yamlFile({ annotations: BUNDLE_ANNOTATIONS }),
     "bundle.Dockerfile": bundleDockerfile(),

@@ -73,7 +73,12 @@ describe("end to end on real rqlite nodes", function () {
     stack = await startLocalStack({
       controlPlane: cp,
       namespaces: [ns],
-      controllerArgs: [...FAST_LEASE, `--leader-election-id=${leaseName()}`],
+      controllerArgs: [
+        ...FAST_LEASE,
+        `--leader-election-id=${leaseName()}`,
+        // Outside a Pod the operator cannot read its own image for a pvc RqBackup's Job.
+        "--backup-job-image=ghcr.io/rqlite-operator/rqlite-operator:e2e",
+      ],
     });
     client = new KubeClient(loadKubeConfig(cp.kubeconfigPath), new Registry());
   });
@@ -317,6 +322,54 @@ describe("end to end on real rqlite nodes", function () {
       await secure.stop();
       await cp.kubectl(["delete", "clusterrolebinding", binding]);
     }
+  });
+
+  it("an RqBackup of the cluster gets its status from the controller", async () => {
+    // The RqBackup controller's own scenarios are in the backup suites; here it only has to act,
+    // so that the RBAC check below sees every permission deploy/ grants for RqBackups in use.
+    await stack.cp.kubectlOk(["apply", "-n", ns, "-f", "-"], {
+      input: JSON.stringify({
+        apiVersion: "rqlite.io/v1alpha1",
+        kind: "RqBackup",
+        metadata: { name: "demo-once" },
+        spec: {
+          cluster: "demo",
+          destination: { s3: { bucket: "no-server", endpoint: "http://127.0.0.1:9", forcePathStyle: true } },
+        },
+      }),
+    });
+    await eventually("the RqBackup has a phase", async () => {
+      const b = await getJson<{ status?: { phase?: string } }>(["get", "rqb", "demo-once"]);
+      return b.status?.phase;
+    });
+    // Its retries would otherwise go on writing after this suite, for suites that share the plane.
+    await kubectl(["delete", "rqb", "demo-once", "--wait"]);
+  });
+
+  it("a pvc RqBackup gets its Job from the controller", async () => {
+    // This plane runs no kube-controller-manager: the claim is never bound and the Job never
+    // runs. Creating it is what the RBAC check below needs (batch jobs create, list, watch); the
+    // Job itself runs in test/e2e/rqbackup-pvc.test.ts.
+    await stack.cp.kubectlOk(["apply", "-n", ns, "-f", "-"], {
+      input: JSON.stringify({
+        apiVersion: "v1",
+        kind: "PersistentVolumeClaim",
+        metadata: { name: "demo-backups" },
+        spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
+      }),
+    });
+    await stack.cp.kubectlOk(["apply", "-n", ns, "-f", "-"], {
+      input: JSON.stringify({
+        apiVersion: "rqlite.io/v1alpha1",
+        kind: "RqBackup",
+        metadata: { name: "demo-to-pvc" },
+        spec: { cluster: "demo", destination: { pvc: { claimName: "demo-backups" } } },
+      }),
+    });
+    await eventually("the backup Job exists", async () => {
+      const jobs = await getJson<{ items: unknown[] }>(["get", "jobs", "-l", "rqlite.io/backup-job=demo-to-pvc"]);
+      return jobs.items.length === 1;
+    });
   });
 
   it("uses every permission deploy/ grants the controller, and needs no other", async () => {

@@ -15,9 +15,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { kustomize, REPO_ROOT, type K8sObject } from "../../hack/kustomize.js";
+import { kustomize, type K8sObject } from "../../hack/kustomize.js";
 import type { ControlPlane } from "../../testenv/controlplane.js";
-import { installCRDs } from "../../testenv/crds.js";
+import { installCRDs, OPERATOR_CRD_FILES } from "../../testenv/crds.js";
 import { ProcessGroup } from "../../testenv/processes.js";
 import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js";
 import { assertRqClusterAdmission, OWNED_FLAG_DENIED, ownedFlagCluster } from "./support/admission.js";
@@ -91,7 +91,7 @@ describe("install: cert-manager issues and rotates the webhook certificate", fun
   before(async () => {
     cp = await sharedControlPlane();
     const tools = await buildTools(["cert-manager"]);
-    await installCRDs(cp, [tools.crds("cert-manager"), join(REPO_ROOT, "crds/rqlite.io_rqclusters.yaml")]);
+    await installCRDs(cp, [tools.crds("cert-manager"), ...OPERATOR_CRD_FILES]);
     ns = await createTestNamespace(cp, "cert-manager");
     startCertManager(group, cp, tools, work);
     defaults = await kustomize("deploy/default");

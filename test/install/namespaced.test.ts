@@ -4,12 +4,11 @@
 // and the audit log shows it asked for nothing the Role does not grant.
 import { strict as assert } from "node:assert";
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { stringify } from "yaml";
-import { findObject, kustomize, REPO_ROOT, type K8sObject } from "../../hack/kustomize.js";
+import { findObject, kustomize, type K8sObject } from "../../hack/kustomize.js";
 import { NAMESPACED_OPERATOR_NS, type ControlPlane } from "../../testenv/controlplane.js";
 import { startController, type ControllerProcess } from "../../testenv/controller.js";
-import { installCRDs } from "../../testenv/crds.js";
+import { installCRDs, OPERATOR_CRD_FILES } from "../../testenv/crds.js";
 import { eventually } from "../../testenv/eventually.js";
 import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js";
 
@@ -93,7 +92,7 @@ describe("install: namespaced (deploy/namespaced)", function () {
 
     before(async () => {
       cp = await sharedControlPlane();
-      await installCRDs(cp, [join(REPO_ROOT, "crds/rqlite.io_rqclusters.yaml")]);
+      await installCRDs(cp, [...OPERATOR_CRD_FILES]);
       // A fixed name: the control plane audits this namespace's ServiceAccounts.
       ns = NAMESPACED_OPERATOR_NS;
       if ((await cp.kubectl(["get", "namespace", ns])).code !== 0) await cp.kubectlOk(["create", "namespace", ns]);
