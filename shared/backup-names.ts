@@ -9,6 +9,12 @@ export const BACKUP_SINGULAR = "rqbackup";
 export const BACKUP_SHORT_NAME = "rqb";
 export const BACKUP_CRD_NAME = `${BACKUP_PLURAL}.${GROUP}`;
 
+/**
+ * On the Pod of a backup Job: the RqCluster it reads. The cluster's NetworkPolicy admits such
+ * Pods of its own namespace to the HTTP API, whatever spec.network.clientSelector says.
+ */
+export const LABEL_BACKUP_OF = `${GROUP}/backup-of`;
+
 /** The file name of a backup: <name>.sqlite or <name>.sql, plus .gz when compressed. */
 export function backupFileName(name: string, format: "binary" | "sql", compress: boolean): string {
   return `${name}.${format === "sql" ? "sql" : "sqlite"}${compress ? ".gz" : ""}`;

@@ -257,7 +257,7 @@ export class BackupController {
       return next.retryAfterMs === undefined ? undefined : { requeueAfterMs: next.retryAfterMs };
     }
     const job = renderBackupJob({
-      backup: { name: b.metadata!.name!, namespace: b.metadata!.namespace!, uid },
+      backup: { name: b.metadata!.name!, namespace: b.metadata!.namespace!, uid, cluster: b.spec!.cluster },
       attempt,
       image,
       claimName: src.claimName,

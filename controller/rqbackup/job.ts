@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import type { V1Job, V1Pod } from "@kubernetes/client-node";
 import { API_VERSION, LABEL_MANAGED_BY, MANAGER_NAME, DNS_LABEL_MAX_LENGTH } from "../../shared/names.js";
-import { BACKUP_KIND } from "../../shared/backup-names.js";
+import { BACKUP_KIND, LABEL_BACKUP_OF } from "../../shared/backup-names.js";
 import type { BackupFormat } from "./types.js";
 
 /** Set on the Job and its Pod (to the RqBackup's name): how the operator and the local runtime find them. */
@@ -26,7 +26,8 @@ export interface SecretKey {
 }
 
 export interface BackupJobInput {
-  backup: { name: string; namespace: string; uid: string };
+  /** The RqBackup, and the RqCluster (in its namespace) it backs up. */
+  backup: { name: string; namespace: string; uid: string; cluster: string };
   attempt: number;
   image: string;
   claimName: string;
@@ -61,7 +62,11 @@ export function pvcLocation(claimName: string, file: string): string {
 }
 
 export function renderBackupJob(i: BackupJobInput): V1Job {
-  const labels = { [LABEL_MANAGED_BY]: MANAGER_NAME, [LABEL_BACKUP_JOB]: i.backup.name };
+  const labels = {
+    [LABEL_MANAGED_BY]: MANAGER_NAME,
+    [LABEL_BACKUP_JOB]: i.backup.name,
+    [LABEL_BACKUP_OF]: i.backup.cluster,
+  };
   const secretEnv = (name: string, ref: SecretKey) => ({
     name,
     valueFrom: { secretKeyRef: { name: ref.secretName, key: ref.key } },

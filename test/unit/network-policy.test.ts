@@ -56,6 +56,11 @@ describe("the cluster's NetworkPolicy", () => {
     assert.equal(admits(p, { ...ns("web", { team: "frontend" }), podLabels: { app: "batch" } }, HTTP_PORT), false);
     assert.equal(admits(p, appInNamespace, HTTP_PORT), false, "the default gives way to the selector");
     assert.equal(admits(p, operator, HTTP_PORT), true, "the operator always");
+    const backupJob = { ...ns("tenant-a"), podLabels: { "rqlite.io/backup-of": "db" } };
+    assert.equal(admits(p, backupJob, HTTP_PORT), true, "a backup Job of this cluster");
+    assert.equal(admits(p, backupJob, RAFT_PORT), false, "a backup Job never speaks Raft");
+    const elsewhere = { ...ns("tenant-b"), podLabels: { "rqlite.io/backup-of": "db" } };
+    assert.equal(admits(p, elsewhere, HTTP_PORT), false, "a backup Job's label counts in the cluster's namespace only");
     const sameNs = policyOf({ network: { clientSelector: { podSelector: { matchLabels: { app: "web" } } } } })!;
     assert.equal(admits(sameNs, appInNamespace, HTTP_PORT), true);
     assert.equal(admits(sameNs, otherTenant, HTTP_PORT), false, "a pod selector alone stays in the namespace");

@@ -20,7 +20,7 @@ import { parseToFileArgs } from "../../controller/rqbackup/toFile.js";
 import { checkedStream } from "../../controller/rqbackup/transfer.js";
 
 const INPUT: BackupJobInput = {
-  backup: { name: "nightly", namespace: "db", uid: "uid-1" },
+  backup: { name: "nightly", namespace: "db", uid: "uid-1", cluster: "main" },
   attempt: 2,
   image: "ghcr.io/rqlite-operator/rqlite-operator:1.2.3",
   claimName: "backups",
@@ -54,6 +54,11 @@ describe("rqbackup Job (pvc destination)", () => {
     assert.equal(job.spec!.backoffLimit, 0);
     const pod = job.spec!.template.spec!;
     assert.equal(job.spec!.template.metadata!.labels![LABEL_BACKUP_JOB], "nightly");
+    assert.equal(
+      job.spec!.template.metadata!.labels!["rqlite.io/backup-of"],
+      "main",
+      "the cluster's NetworkPolicy admits it",
+    );
     assert.equal(pod.restartPolicy, "Never");
     assert.equal(pod.automountServiceAccountToken, false);
     assert.deepEqual(pod.volumes, [{ name: "backup", persistentVolumeClaim: { claimName: "backups" } }]);

@@ -8,6 +8,7 @@ import type {
   V1PodDisruptionBudget,
   V1Service,
 } from "@kubernetes/client-node";
+import { LABEL_BACKUP_OF } from "../../../shared/backup-names.js";
 import { HTTP_PORT, LABEL_ROLE, RAFT_PORT } from "../../../shared/names.js";
 import type { ClusterView } from "./cluster.js";
 import type { DesiredNode } from "./members.js";
@@ -103,6 +104,7 @@ export function renderNetworkPolicy(c: ClusterView, operatorNamespace: string): 
     ...(namespaceSelector ? { namespaceSelector } : {}),
     ...(podSelector || !namespaceSelector ? { podSelector: podSelector ?? {} } : {}),
   };
+  const backupJobs: V1NetworkPolicyPeer = { podSelector: { matchLabels: { [LABEL_BACKUP_OF]: c.name } } };
   const port = (p: number) => ({ protocol: "TCP", port: p });
   return {
     apiVersion: "networking.k8s.io/v1",
@@ -115,7 +117,7 @@ export function renderNetworkPolicy(c: ClusterView, operatorNamespace: string): 
       // in its own serializer, which the writer does not use.
       ingress: [
         { from: [ownPods], ports: [port(HTTP_PORT), port(RAFT_PORT)] },
-        { from: [operator, clients], ports: [port(HTTP_PORT)] },
+        { from: [operator, backupJobs, clients], ports: [port(HTTP_PORT)] },
       ] as unknown as V1NetworkPolicyIngressRule[],
     },
   };
