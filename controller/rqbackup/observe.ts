@@ -3,7 +3,7 @@
 // or a PVC (which must exist) for the Job that writes there. Anything that stops an
 // attempt comes back as an AttemptFailure whose reason says what to do.
 import type { V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
-import { S3Client } from "@aws-sdk/client-s3";
+import type { S3Client } from "@aws-sdk/client-s3";
 import type { RqCluster } from "../../shared/index.js";
 import {
   HTTP_PORT,
@@ -20,6 +20,7 @@ import type { Writer } from "../runtime/writer.js";
 import { assertOwnNode, httpTlsSecretOf, nodeAccess, runsWithAuth } from "../rqcluster/access.js";
 import { keptCredentials, PASSWORD_KEY } from "../rqcluster/auth.js";
 import { clusterView } from "../rqcluster/render/cluster.js";
+import { credentialsFrom, newS3Client, type S3Credentials } from "../rqcluster/s3.js";
 import { nodeAddress, type Addressing } from "../rqcluster/render/pod.js";
 import { pvcLocation, type SecretKey } from "./job.js";
 import type { AttemptFailure } from "./plan.js";
@@ -105,20 +106,24 @@ export async function observeSource(deps: ObserveDeps, b: RqBackup): Promise<Sou
   const spec = b.spec!;
   const s3 = spec.destination.s3;
   if (!s3) return permanent("spec.destination has neither s3 nor pvc; set one and create a new RqBackup");
-  let credentials: { accessKeyId: string; secretAccessKey: string } | undefined;
+  let credentials: S3Credentials | undefined;
   const ref = s3.credentialsSecret;
   if (ref) {
-    const secret = await deps.writer.readSecret(namespace, ref.name);
-    const where = `Secret ${namespace}/${ref.name} (spec.destination.s3.credentialsSecret)`;
-    if (!secret) return transient(`${where} does not exist; create it with the S3 access key`);
-    const idKey = ref.accessKeyIdKey ?? "AWS_ACCESS_KEY_ID";
-    const secretKey = ref.secretAccessKeyKey ?? "AWS_SECRET_ACCESS_KEY";
-    const accessKeyId = secret.data[idKey];
-    const secretAccessKey = secret.data[secretKey];
-    if (!accessKeyId || !secretAccessKey) {
-      return permanent(`${where} has no ${!accessKeyId ? idKey : secretKey} key; add it and create a new RqBackup`);
-    }
-    credentials = { accessKeyId, secretAccessKey };
+    const read = credentialsFrom(
+      await deps.writer.readSecret(namespace, ref.name),
+      {
+        accessKeyIdKey: ref.accessKeyIdKey ?? "AWS_ACCESS_KEY_ID",
+        secretAccessKeyKey: ref.secretAccessKeyKey ?? "AWS_SECRET_ACCESS_KEY",
+      },
+      `Secret ${namespace}/${ref.name} (spec.destination.s3.credentialsSecret)`,
+    );
+    // The Secret may still be on its way (applied in the same kubectl apply): try again. A Secret
+    // without the key will not grow one by itself.
+    if ("problem" in read)
+      return read.problem === "no-secret"
+        ? transient(read.message)
+        : permanent(`${read.message}; add it and create a new RqBackup`);
+    credentials = read;
   }
   const leader = await observeLeader(deps, b);
   if ("permanent" in leader) return leader;
@@ -132,16 +137,12 @@ export async function observeSource(deps: ObserveDeps, b: RqBackup): Promise<Sou
   return {
     ...leader,
     kind: "s3",
-    s3: new S3Client({
-      region,
-      ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
-      forcePathStyle: s3.forcePathStyle ?? false,
-      ...(credentials ? { credentials } : {}),
-      // The attempt itself is retried with backoff by the controller; the SDK's own retries of
-      // each part stay short so a dead server is noticed in seconds.
-      maxAttempts: 2,
-      requestHandler: { connectionTimeout: 5000, requestTimeout: 120_000 },
-    }),
+    // A multipart upload's part may take long on a slow link; the attempt is retried with backoff.
+    s3: newS3Client(
+      { region, endpoint: s3.endpoint, forcePathStyle: s3.forcePathStyle ?? false },
+      credentials,
+      120_000,
+    ),
     bucket: s3.bucket,
     key,
     location: s3Location(s3.bucket, key),

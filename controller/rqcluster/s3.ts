@@ -8,42 +8,72 @@ import {
   S3Client,
   type ListObjectsV2CommandOutput,
 } from "@aws-sdk/client-s3";
-import type { Writer } from "../runtime/writer.js";
+import type { DataObject, Writer } from "../runtime/writer.js";
 import type { StoredObject } from "./plan/backup.js";
 import type { S3Connection } from "./render/backup.js";
 
 const S3_TIMEOUT_MS = 15_000;
 
-/**
- * A client for one connection. Without credentialsSecret the SDK's default chain applies, as
- * for rqlited. `where` names the field the Secret came from, for the error.
- */
-export async function s3ClientFor(writer: Writer, namespace: string, conn: S3Connection, where: string) {
-  let credentials: { accessKeyId: string; secretAccessKey: string } | undefined;
-  const ref = conn.credentialsSecret;
-  if (ref) {
-    const secret = await writer.readSecret(namespace, ref.name);
-    const at = `Secret ${namespace}/${ref.name} (${where})`;
-    if (!secret)
-      throw new S3AccessError(
-        `${at} does not exist; create it with keys ${ref.accessKeyIdKey} and ${ref.secretAccessKeyKey}`,
-      );
-    const accessKeyId = secret.data[ref.accessKeyIdKey];
-    const secretAccessKey = secret.data[ref.secretAccessKeyKey];
-    const missing = [
-      ...(accessKeyId ? [] : [ref.accessKeyIdKey]),
-      ...(secretAccessKey ? [] : [ref.secretAccessKeyKey]),
-    ];
-    if (missing.length > 0) throw new S3AccessError(`${at} has no ${missing.join(" or ")} key`);
-    credentials = { accessKeyId: accessKeyId!, secretAccessKey: secretAccessKey! };
+export interface S3Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+/** An access key pair read from the user's Secret, or what stops it, in words for a condition. */
+export type CredentialsRead = S3Credentials | { problem: "no-secret" | "no-key"; message: string };
+
+/** `at` names the Secret and the field that names it, e.g. "Secret ns/s3 (spec.backup...)". */
+export function credentialsFrom(
+  secret: DataObject | undefined,
+  ref: { accessKeyIdKey: string; secretAccessKeyKey: string },
+  at: string,
+): CredentialsRead {
+  if (!secret)
+    return {
+      problem: "no-secret",
+      message: `${at} does not exist; create it with keys ${ref.accessKeyIdKey} and ${ref.secretAccessKeyKey}`,
+    };
+  const accessKeyId = secret.data[ref.accessKeyIdKey];
+  const secretAccessKey = secret.data[ref.secretAccessKeyKey];
+  if (!accessKeyId || !secretAccessKey) {
+    const missing = [accessKeyId ? [] : [ref.accessKeyIdKey], secretAccessKey ? [] : [ref.secretAccessKeyKey]].flat();
+    return { problem: "no-key", message: `${at} has no ${missing.join(" or ")} key` };
   }
+  return { accessKeyId, secretAccessKey };
+}
+
+/**
+ * The one way the operator builds an S3 client. Without credentials the SDK's default chain
+ * applies, as for rqlited. The SDK's own retries stay short, so a dead server is noticed in
+ * seconds: the callers retry with their own backoff. `requestTimeoutMs` bounds one request (a
+ * multipart upload's part needs longer than a listing).
+ */
+export function newS3Client(
+  conn: { region: string; endpoint?: string; forcePathStyle: boolean },
+  credentials: S3Credentials | undefined,
+  requestTimeoutMs = S3_TIMEOUT_MS,
+): S3Client {
   return new S3Client({
     region: conn.region,
     forcePathStyle: conn.forcePathStyle,
     ...(conn.endpoint ? { endpoint: conn.endpoint } : {}),
     ...(credentials ? { credentials } : {}),
     maxAttempts: 2,
+    requestHandler: { connectionTimeout: 5000, requestTimeout: requestTimeoutMs },
   });
+}
+
+/** A client for one connection; `where` names the field the Secret came from, for the error. */
+export async function s3ClientFor(writer: Writer, namespace: string, conn: S3Connection, where: string) {
+  const ref = conn.credentialsSecret;
+  if (!ref) return newS3Client(conn, undefined);
+  const read = credentialsFrom(
+    await writer.readSecret(namespace, ref.name),
+    ref,
+    `Secret ${namespace}/${ref.name} (${where})`,
+  );
+  if ("problem" in read) throw new S3AccessError(read.message);
+  return newS3Client(conn, read);
 }
 
 /** A failure to reach or read S3 whose message is fit for a condition and an Event. */
