@@ -5,6 +5,7 @@
 // leader whose caches do not sync (--cache-sync-timeout) or stop following the cluster
 // (--cache-failure-timeout) releases the Lease and exits 1 too: holding it without reconciling
 // would wedge the operator while a healthy standby waits.
+import { setMaxListeners } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import { hostname } from "node:os";
@@ -110,6 +111,9 @@ async function main(cfg: ControllerConfig): Promise<number> {
   const runControllers = async (signal: AbortSignal) => {
     const failed = new AbortController();
     const both = AbortSignal.any([signal, failed.signal]);
+    // Every informer, loop and transfer of both controllers listens on it: more than Node's
+    // default of 10, which would print a false leak warning.
+    setMaxListeners(100, both);
     const guard = (p: Promise<void>) =>
       p.catch((err: unknown) => {
         failed.abort();
