@@ -100,8 +100,13 @@ export function describeS3Error(err: unknown, what: string): string {
     status === 403
   )
     return `${what}: access denied (${code || status}); check the credentials Secret's access key id and secret access key`;
-  if (["ECONNREFUSED", "ENOTFOUND", "ETIMEDOUT", "ECONNRESET", "TimeoutError"].includes(code))
-    return `${what}: the S3 endpoint cannot be reached (${code})`;
+  // A socket error comes from Node as a plain Error named "Error": its code (or, wrapped, its
+  // message) says what happened.
+  const unreachable = ["ECONNREFUSED", "ENOTFOUND", "ETIMEDOUT", "ECONNRESET", "EAI_AGAIN", "TimeoutError"];
+  const network =
+    [code, e.code].find((c) => c !== undefined && unreachable.includes(c)) ??
+    unreachable.find((c) => e.message?.includes(c));
+  if (network) return `${what}: the S3 endpoint cannot be reached (${network})`;
   return `${what}: ${code ? `${code}: ` : ""}${e.message ?? String(err)}`;
 }
 

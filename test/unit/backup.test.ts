@@ -23,6 +23,7 @@ import {
   timestampedKeyPattern,
 } from "../../controller/rqcluster/plan/backup.js";
 import { restoreTarget } from "../../controller/rqcluster/plan/restore.js";
+import { describeS3Error } from "../../controller/rqcluster/s3.js";
 import { withBackupStatus } from "../../controller/rqcluster/backupStatus.js";
 import type { Observed } from "../../controller/rqcluster/plan/types.js";
 import {
@@ -566,5 +567,23 @@ describe("backup status", () => {
     });
     assert.equal(s.phase, "Failed");
     assert.equal(s.conditions!.find((x) => x.type === "Restored")!.reason, "RestoreFailing");
+  });
+});
+
+describe("S3 errors in words", () => {
+  const what = "retention of s3://b/p/";
+  it("names an unreachable endpoint whether the socket error comes as a code or in a message", () => {
+    const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:9"), { code: "ECONNREFUSED" });
+    assert.equal(describeS3Error(refused, what), `${what}: the S3 endpoint cannot be reached (ECONNREFUSED)`);
+    const wrapped = new Error("getaddrinfo ENOTFOUND s3.example");
+    assert.equal(describeS3Error(wrapped, what), `${what}: the S3 endpoint cannot be reached (ENOTFOUND)`);
+  });
+  it("points at the credentials Secret on a refusal, and at the bucket when it is missing", () => {
+    const denied = Object.assign(new Error("denied"), { name: "AccessDenied", $metadata: { httpStatusCode: 403 } });
+    assert.match(describeS3Error(denied, what), /access denied \(AccessDenied\); check the credentials Secret/);
+    assert.equal(
+      describeS3Error(Object.assign(new Error("x"), { name: "NoSuchBucket" }), what),
+      `${what}: the bucket does not exist`,
+    );
   });
 });
