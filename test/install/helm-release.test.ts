@@ -31,7 +31,7 @@ import { SecretVolume } from "./support/secretVolume.js";
 import { buildTools, run } from "./support/tools.js";
 
 const RELEASE = "rqlite-operator";
-const CRD = "customresourcedefinition.apiextensions.k8s.io/rqclusters.rqlite.io";
+const CRDS = ["rqbackups", "rqclusters"].map((p) => `customresourcedefinition.apiextensions.k8s.io/${p}.rqlite.io`);
 const SERVING = "rqlite-operator-webhook-cert";
 /** The Secrets cert-manager writes for the chart's Certificates; Helm never created them. */
 const CERT_MANAGER_SECRETS = ["secret/rqlite-operator-ca", `secret/${SERVING}`];
@@ -101,7 +101,7 @@ describe("install: Helm release (install, upgrade, uninstall)", function () {
     const objects = parseObjects(text, "helm get manifest");
     assert.ok(objects.some((o) => o.kind === "Deployment"));
     assert.equal((await existing(text)).length, objects.length, "every object of the release exists");
-    await plane().kubectlOk(["wait", "--for=condition=Established", "--timeout=30s", CRD]);
+    await plane().kubectlOk(["wait", "--for=condition=Established", "--timeout=30s", ...CRDS]);
   });
 
   it("serves admission through the API server with the certificate cert-manager issued for the release", async () => {
@@ -225,12 +225,14 @@ describe("install: Helm release (install, upgrade, uninstall)", function () {
     await assertRqClusterAdmission(plane(), ns);
   });
 
-  it("helm uninstall leaves nothing of the release but the CRD it keeps (crds.keep) and Secrets it never made", async () => {
+  it("helm uninstall leaves nothing of the release but the CRDs it keeps (crds.keep) and Secrets it never made", async () => {
     const text = await manifest();
     await helmOk(["uninstall", RELEASE, ...target(), "--wait", "--timeout=60s"]);
-    assert.deepEqual(await existing(text), [CRD]);
-    const crd = await getJson<K8sObject>([CRD]);
-    assert.equal(crd.metadata.annotations?.["helm.sh/resource-policy"], "keep");
+    assert.deepEqual((await existing(text)).sort(), CRDS);
+    for (const name of CRDS) {
+      const crd = await getJson<K8sObject>([name]);
+      assert.equal(crd.metadata.annotations?.["helm.sh/resource-policy"], "keep", name);
+    }
     const left = (
       await plane().kubectlOk([
         "get",
@@ -250,19 +252,25 @@ describe("install: Helm release (install, upgrade, uninstall)", function () {
     );
   });
 
-  it("a new release adopts the kept CRD; after an upgrade to crds.keep=false, helm uninstall deletes it", async () => {
+  it("a new release adopts the kept CRDs; after an upgrade to crds.keep=false, helm uninstall deletes them", async () => {
     await release("install", []);
-    assert.equal((await getJson<K8sObject>([CRD])).metadata.labels?.["app.kubernetes.io/managed-by"], "Helm");
+    for (const name of CRDS)
+      assert.equal((await getJson<K8sObject>([name])).metadata.labels?.["app.kubernetes.io/managed-by"], "Helm", name);
     await release("upgrade", ["--reuse-values", "--set", "crds.keep=false"]);
-    const crd = await getJson<K8sObject>([CRD]);
-    assert.equal(
-      crd.metadata.annotations?.["helm.sh/resource-policy"],
-      undefined,
-      "the upgrade removed the annotation",
-    );
+    for (const name of CRDS) {
+      const crd = await getJson<K8sObject>([name]);
+      assert.equal(
+        crd.metadata.annotations?.["helm.sh/resource-policy"],
+        undefined,
+        `the upgrade removed the annotation of ${name}`,
+      );
+    }
     await helmOk(["uninstall", RELEASE, ...target(), "--wait", "--timeout=60s"]);
-    await eventually("the CRD to be gone", async () => (await plane().kubectl(["get", CRD])).code !== 0, 30_000, {
-      intervalMs: 200,
-    });
+    await eventually(
+      "the CRDs to be gone",
+      async () => (await Promise.all(CRDS.map((name) => plane().kubectl(["get", name])))).every((r) => r.code !== 0),
+      30_000,
+      { intervalMs: 200 },
+    );
   });
 });
