@@ -1,5 +1,6 @@
 // The backup and restore API: the RqBackup kind, and RqCluster's spec.backup and spec.restore.
 // Like schema.ts, these objects are the single source of the CRDs, the validator and the types.
+import { conditionsSchema, resourceSchema } from "./kube-schema.js";
 import type { JsonSchema } from "./json-schema.js";
 
 export const BACKUP_FORMATS = ["binary", "sql"] as const;
@@ -114,21 +115,6 @@ export const rqBackupSpecSchema: JsonSchema = {
   },
 };
 
-const conditionSchema: JsonSchema = {
-  title: "BackupCondition",
-  description: "metav1.Condition.",
-  type: "object",
-  required: ["type", "status", "lastTransitionTime", "reason", "message"],
-  properties: {
-    type: { type: "string", maxLength: 316 },
-    status: { type: "string", enum: ["True", "False", "Unknown"] },
-    observedGeneration: { type: "integer", format: "int64", minimum: 0 },
-    lastTransitionTime: { type: "string", format: "date-time" },
-    reason: { type: "string", maxLength: 1024, pattern: "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$" },
-    message: { type: "string", maxLength: 32768 },
-  },
-};
-
 export const rqBackupStatusSchema: JsonSchema = {
   title: "RqBackupStatus",
   description: "What happened to the backup.",
@@ -153,27 +139,16 @@ export const rqBackupStatusSchema: JsonSchema = {
       type: "string",
       format: "date-time",
     },
-    conditions: {
-      type: "array",
-      "x-kubernetes-list-type": "map",
-      "x-kubernetes-list-map-keys": ["type"],
-      items: conditionSchema,
-    },
+    conditions: conditionsSchema("BackupCondition"),
   },
 };
 
-export const rqBackupSchema: JsonSchema = {
-  title: "RqBackup",
-  description: "A one-shot backup of an RqCluster to S3 or a PersistentVolumeClaim.",
-  type: "object",
-  properties: {
-    apiVersion: { type: "string" },
-    kind: { type: "string" },
-    metadata: { title: "ObjectMeta", type: "object" },
-    spec: rqBackupSpecSchema,
-    status: rqBackupStatusSchema,
-  },
-};
+export const rqBackupSchema: JsonSchema = resourceSchema(
+  "RqBackup",
+  "A one-shot backup of an RqCluster to S3 or a PersistentVolumeClaim.",
+  rqBackupSpecSchema,
+  rqBackupStatusSchema,
+);
 
 // RqCluster's side.
 

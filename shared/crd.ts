@@ -26,19 +26,33 @@ export function toCrdSchema(schema: JsonSchema): JsonSchema {
   };
 }
 
-export function buildCrd(): Record<string, unknown> {
+/** What tells one of the operator's namespaced CustomResourceDefinitions from another. */
+interface CrdParts {
+  crdName: string;
+  kind: string;
+  listKind: string;
+  plural: string;
+  singular: string;
+  shortName: string;
+  subresources: Record<string, unknown>;
+  columns: Record<string, unknown>[];
+  schema: JsonSchema;
+}
+
+/** A namespaced CRD of the group with one served, stored version. */
+function namespacedCrd(p: CrdParts): Record<string, unknown> {
   return {
     apiVersion: "apiextensions.k8s.io/v1",
     kind: "CustomResourceDefinition",
-    metadata: { name: CRD_NAME },
+    metadata: { name: p.crdName },
     spec: {
       group: GROUP,
       names: {
-        kind: KIND,
-        listKind: LIST_KIND,
-        plural: PLURAL,
-        singular: SINGULAR,
-        shortNames: [SHORT_NAME],
+        kind: p.kind,
+        listKind: p.listKind,
+        plural: p.plural,
+        singular: p.singular,
+        shortNames: [p.shortName],
         categories: [CATEGORY],
       },
       scope: "Namespaced",
@@ -47,60 +61,58 @@ export function buildCrd(): Record<string, unknown> {
           name: VERSION,
           served: true,
           storage: true,
-          subresources: {
-            status: {},
-            scale: {
-              specReplicasPath: ".spec.replicas",
-              statusReplicasPath: ".status.replicas",
-              labelSelectorPath: ".status.selector",
-            },
-          },
-          additionalPrinterColumns: [
-            { name: "Replicas", type: "integer", description: "Desired voting nodes", jsonPath: ".spec.replicas" },
-            { name: "Ready", type: "integer", description: "Ready voting nodes", jsonPath: ".status.readyReplicas" },
-            { name: "Leader", type: "string", description: "Node id of the Raft leader", jsonPath: ".status.leader" },
-            { name: "Phase", type: "string", jsonPath: ".status.phase" },
-            { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
-          ],
-          schema: { openAPIV3Schema: toCrdSchema(rqClusterSchema) },
+          subresources: p.subresources,
+          additionalPrinterColumns: p.columns,
+          schema: { openAPIV3Schema: toCrdSchema(p.schema) },
         },
       ],
     },
   };
 }
 
+export function buildCrd(): Record<string, unknown> {
+  return namespacedCrd({
+    crdName: CRD_NAME,
+    kind: KIND,
+    listKind: LIST_KIND,
+    plural: PLURAL,
+    singular: SINGULAR,
+    shortName: SHORT_NAME,
+    subresources: {
+      status: {},
+      scale: {
+        specReplicasPath: ".spec.replicas",
+        statusReplicasPath: ".status.replicas",
+        labelSelectorPath: ".status.selector",
+      },
+    },
+    columns: [
+      { name: "Replicas", type: "integer", description: "Desired voting nodes", jsonPath: ".spec.replicas" },
+      { name: "Ready", type: "integer", description: "Ready voting nodes", jsonPath: ".status.readyReplicas" },
+      { name: "Leader", type: "string", description: "Node id of the Raft leader", jsonPath: ".status.leader" },
+      { name: "Phase", type: "string", jsonPath: ".status.phase" },
+      { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
+    ],
+    schema: rqClusterSchema,
+  });
+}
+
 /** The RqBackup CustomResourceDefinition; its spec is immutable by a CEL rule, so no webhook is needed. */
 export function buildBackupCrd(): Record<string, unknown> {
-  return {
-    apiVersion: "apiextensions.k8s.io/v1",
-    kind: "CustomResourceDefinition",
-    metadata: { name: BACKUP_CRD_NAME },
-    spec: {
-      group: GROUP,
-      names: {
-        kind: BACKUP_KIND,
-        listKind: BACKUP_LIST_KIND,
-        plural: BACKUP_PLURAL,
-        singular: BACKUP_SINGULAR,
-        shortNames: [BACKUP_SHORT_NAME],
-        categories: [CATEGORY],
-      },
-      scope: "Namespaced",
-      versions: [
-        {
-          name: VERSION,
-          served: true,
-          storage: true,
-          subresources: { status: {} },
-          additionalPrinterColumns: [
-            { name: "Cluster", type: "string", description: "The RqCluster backed up", jsonPath: ".spec.cluster" },
-            { name: "Phase", type: "string", jsonPath: ".status.phase" },
-            { name: "Size", type: "integer", description: "Bytes written", jsonPath: ".status.size" },
-            { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
-          ],
-          schema: { openAPIV3Schema: toCrdSchema(rqBackupSchema) },
-        },
-      ],
-    },
-  };
+  return namespacedCrd({
+    crdName: BACKUP_CRD_NAME,
+    kind: BACKUP_KIND,
+    listKind: BACKUP_LIST_KIND,
+    plural: BACKUP_PLURAL,
+    singular: BACKUP_SINGULAR,
+    shortName: BACKUP_SHORT_NAME,
+    subresources: { status: {} },
+    columns: [
+      { name: "Cluster", type: "string", description: "The RqCluster backed up", jsonPath: ".spec.cluster" },
+      { name: "Phase", type: "string", jsonPath: ".status.phase" },
+      { name: "Size", type: "integer", description: "Bytes written", jsonPath: ".status.size" },
+      { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
+    ],
+    schema: rqBackupSchema,
+  });
 }

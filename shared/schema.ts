@@ -1,6 +1,7 @@
 // The single source of the RqCluster API: the CRD's openAPIV3Schema, the admission validator
 // and shared/types.generated.ts all derive from these objects. Defaults live here too, so the
 // API server's structural defaulting and applyDefaults() agree by construction.
+import { conditionsSchema, resourceSchema } from "./kube-schema.js";
 import type { JsonSchema } from "./json-schema.js";
 import { MAX_READ_REPLICAS, MAX_REPLICAS, DEFAULT_POD_TEMPLATE_KEY } from "./names.js";
 import { QUANTITY_PATTERN } from "./quantity.js";
@@ -307,26 +308,6 @@ export const specSchema: JsonSchema = {
   },
 };
 
-const conditionSchema: JsonSchema = {
-  title: "Condition",
-  description: "metav1.Condition.",
-  type: "object",
-  required: ["type", "status", "lastTransitionTime", "reason", "message"],
-  properties: {
-    type: { description: "Available, Progressing, Degraded or Restored.", type: "string", maxLength: 316 },
-    status: { type: "string", enum: ["True", "False", "Unknown"] },
-    observedGeneration: { type: "integer", format: "int64", minimum: 0 },
-    lastTransitionTime: { type: "string", format: "date-time" },
-    reason: {
-      description: "CamelCase reason for the last transition.",
-      type: "string",
-      maxLength: 1024,
-      pattern: "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
-    },
-    message: { type: "string", maxLength: 32768 },
-  },
-};
-
 export const statusSchema: JsonSchema = {
   title: "RqClusterStatus",
   description: "The observed state of the cluster.",
@@ -354,12 +335,10 @@ export const statusSchema: JsonSchema = {
         },
       },
     },
-    conditions: {
-      type: "array",
-      "x-kubernetes-list-type": "map",
-      "x-kubernetes-list-map-keys": ["type"],
-      items: conditionSchema,
-    },
+    conditions: conditionsSchema("Condition", {
+      type: "Available, Progressing, Degraded or Restored.",
+      reason: "CamelCase reason for the last transition.",
+    }),
     backup: {
       title: "ClusterBackupStatus",
       description: "Scheduled and one-shot backups of this cluster.",
@@ -409,15 +388,9 @@ export const statusSchema: JsonSchema = {
   },
 };
 
-export const rqClusterSchema: JsonSchema = {
-  title: "RqCluster",
-  description: "A highly available rqlite cluster.",
-  type: "object",
-  properties: {
-    apiVersion: { type: "string" },
-    kind: { type: "string" },
-    metadata: { title: "ObjectMeta", type: "object" },
-    spec: specSchema,
-    status: statusSchema,
-  },
-};
+export const rqClusterSchema: JsonSchema = resourceSchema(
+  "RqCluster",
+  "A highly available rqlite cluster.",
+  specSchema,
+  statusSchema,
+);

@@ -99,3 +99,34 @@ export function isAlive(pid: number): boolean {
     return false;
   }
 }
+
+export interface TsxProcess {
+  child: ChildProcess;
+  /** What it printed so far, stdout and stderr interleaved as they came. */
+  readonly out: string;
+  /** Settles when it exits, with its exit code (null when a signal ended it). */
+  exited: Promise<number | null>;
+}
+
+/**
+ * Runs a TypeScript file with Node through tsx, as `npm run` would, with the test environment's
+ * progress lines quiet, collecting what it prints for a test to read while it runs.
+ */
+export function spawnTsx(script: string, cwd: string): TsxProcess {
+  const child = spawn(process.execPath, ["--import", "tsx", script], {
+    cwd,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, TESTENV_QUIET: "1" },
+  });
+  let out = "";
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((r) => child.once("exit", r));
+  return {
+    child,
+    get out() {
+      return out;
+    },
+    exited,
+  };
+}

@@ -14,10 +14,10 @@ import { BACKUP_KIND, BACKUP_PLURAL } from "../../shared/backup-names.js";
 import { API_VERSION, GROUP, LABEL_MANAGED_BY, MANAGER_NAME, PLURAL, VERSION } from "../../shared/names.js";
 import { KubeApiError } from "../runtime/kubeClient.js";
 import { makeEventRecorder, type EventRecorder } from "../runtime/events.js";
-import { Informer, objectKey } from "../runtime/informer.js";
+import { Informer, objectKey, waitForCaches } from "../runtime/informer.js";
 import type { KubeClient } from "../runtime/kubeClient.js";
 import { componentLogger, type Logger } from "../runtime/log.js";
-import { counter, histogram } from "../runtime/metrics.js";
+import { measureReconcile, reconcileMetrics, type ReconcileMetrics } from "../runtime/reconcileMetrics.js";
 import { makeWriter, type Writer } from "../runtime/writer.js";
 import { sleep } from "../runtime/sleep.js";
 import { WorkQueue, type HandlerResult } from "../runtime/workqueue.js";
@@ -74,7 +74,7 @@ export class BackupController {
   private readonly queue: WorkQueue;
   private readonly writer: Writer;
   private readonly metrics: BackupMetrics;
-  private readonly reconcileMetrics;
+  private readonly reconcileMetrics: ReconcileMetrics;
   private readonly retry: RetryPolicy;
   private readonly recorder: EventRecorder;
   /** Status this process wrote last, by uid: the cache may not show it yet. */
@@ -104,27 +104,7 @@ export class BackupController {
       { component: MANAGER_NAME, instance: opts.identity, involvedApiVersion: API_VERSION, involvedKind: BACKUP_KIND },
       (err) => this.log.warn({ err: (err as Error).message }, "could not record an Event"),
     );
-    const r = opts.registry;
-    this.reconcileMetrics = {
-      total: counter(r, "controller_runtime_reconcile_total", "Total number of reconciliations per controller", [
-        "controller",
-        "result",
-      ]),
-      errors: counter(
-        r,
-        "controller_runtime_reconcile_errors_total",
-        "Total number of reconciliation errors per controller",
-        ["controller"],
-      ),
-      // Same buckets as the RqCluster controller's: the metric is shared, the first one creates it.
-      time: histogram(
-        r,
-        "controller_runtime_reconcile_time_seconds",
-        "Length of time per reconciliation per controller",
-        ["controller"],
-        [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
-      ),
-    };
+    this.reconcileMetrics = reconcileMetrics(opts.registry);
     const enqueue = (obj: KubernetesObject) => this.queue.add(objectKey(obj));
     this.backups.on("add", enqueue);
     this.backups.on("update", enqueue);
@@ -161,20 +141,9 @@ export class BackupController {
     if (!cached) return undefined;
     const uid = cached.metadata!.uid!;
     const log = this.log.child({ rqbackup: key });
-    const started = performance.now();
     try {
-      const result = await this.step(cached, uid, log);
-      this.reconcileMetrics.total.inc({
-        controller: CONTROLLER,
-        result: result?.requeueAfterMs === undefined ? "success" : "requeue_after",
-      });
-      return result;
-    } catch (err) {
-      this.reconcileMetrics.total.inc({ controller: CONTROLLER, result: "error" });
-      this.reconcileMetrics.errors.inc({ controller: CONTROLLER });
-      throw err;
+      return await measureReconcile(this.reconcileMetrics, CONTROLLER, () => this.step(cached, uid, log));
     } finally {
-      this.reconcileMetrics.time.observe({ controller: CONTROLLER }, (performance.now() - started) / 1000);
       this.refreshLastSuccess();
     }
   }
@@ -489,12 +458,7 @@ export class BackupController {
     const abortAll = () => this.inFlight.forEach((c) => c.abort());
     signal.addEventListener("abort", abortAll, { once: true });
     try {
-      const waits = await Promise.allSettled(
-        informers.map((inf) => inf.waitForSync(this.opts.cacheSyncTimeoutMs, signal)),
-      );
-      if (signal.aborted) return;
-      const unsynced = waits.flatMap((w) => (w.status === "rejected" ? [(w.reason as Error).message] : []));
-      if (unsynced.length) throw new Error(`caches did not sync: ${unsynced.join("; ")}`);
+      if (!(await waitForCaches(informers, this.opts.cacheSyncTimeoutMs, signal))) return;
       this.log.info({ workers: this.opts.workers }, `caches synced; starting workers for ${BACKUP_KIND}`);
       this.refreshLastSuccess();
       this.queue.run((key) => this.reconcile(key), this.opts.workers);

@@ -22,12 +22,13 @@ import {
   PLURAL,
   VERSION,
 } from "../../shared/names.js";
-import { Informer, objectKey } from "../runtime/informer.js";
+import { Informer, objectKey, waitForCaches } from "../runtime/informer.js";
 import { makeEventRecorder, type EventRecorder } from "../runtime/events.js";
 import { makeWriter } from "../runtime/writer.js";
 import type { KubeClient } from "../runtime/kubeClient.js";
 import { componentLogger, type Logger } from "../runtime/log.js";
-import { counter, gauge, histogram } from "../runtime/metrics.js";
+import { counter, gauge } from "../runtime/metrics.js";
+import { measureReconcile, reconcileMetrics } from "../runtime/reconcileMetrics.js";
 import { reconcileCluster, type ReconcileResult } from "./reconcile.js";
 import { backupLister, backupReader, type ListBackups, type ReadBackup } from "./restore.js";
 import { NodeScraper } from "./scraper.js";
@@ -121,26 +122,7 @@ export class ClusterController {
     this.queue = new WorkQueue({ name: CONTROLLER, registry: opts.registry });
     const r = opts.registry;
     this.metrics = {
-      total: counter(r, "controller_runtime_reconcile_total", "Total number of reconciliations per controller", [
-        "controller",
-        "result",
-      ]),
-      errors: counter(
-        r,
-        "controller_runtime_reconcile_errors_total",
-        "Total number of reconciliation errors per controller",
-        ["controller"],
-      ),
-      time: histogram(
-        r,
-        "controller_runtime_reconcile_time_seconds",
-        "Length of time per reconciliation per controller",
-        ["controller"],
-        [
-          0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.25, 1.5,
-          1.75, 2, 2.5, 3, 3.5, 4, 4.5, 5, 6, 7, 8, 9, 10, 15, 20, 25, 30, 40, 50, 60,
-        ],
-      ),
+      ...reconcileMetrics(r),
       clusters: gauge(r, "rqlite_operator_clusters", "RqClusters known to the controller", []),
       desired: gauge(r, "rqlite_operator_desired_nodes", "Nodes (voters and read replicas) a cluster's spec asks for", [
         "namespace",
@@ -238,46 +220,38 @@ export class ClusterController {
     if (!cluster) return undefined;
     const { namespace, name, uid } = cluster.metadata as { namespace: string; name: string; uid: string };
     const log = this.log.child({ rqcluster: key });
-    const started = performance.now();
     const events = this.recorder({ namespace, name, uid });
-    try {
-      const { actions, requeueAfterMs, leader, running } = await reconcileCluster(
-        {
-          writer: this.writer,
-          events,
-          addressing: this.opts.addressing,
-          operatorNamespace: this.opts.operatorNamespace,
-          unreachableSince: this.unreachableNodes(),
-          nodeFailureTimeoutMs: this.opts.nodeFailureTimeoutMs,
-          conflicts: (c) => this.conflicts(c),
-          awaitPodCache: (pod, seen) => this.awaitPodCache(namespace, pod, seen),
-          refusedGrowth: (ns) => this.refusals.current(ns),
-          recordRefusal: (ns, pvc, size, message) => this.refusals.record(ns, pvc, size, message),
-          now: () => new Date(),
-          readBackup: this.readBackup,
-          listBackups: this.listBackups,
-        },
-        cluster,
-        this.children(key),
-      );
-      this.metrics.total.inc({
-        controller: CONTROLLER,
-        result: requeueAfterMs === undefined ? "success" : "requeue_after",
-      });
-      if (actions.length) log.info({ actions }, "reconciled");
-      else log.debug("already converged");
-      this.updateGauges(cluster, leader);
-      this.trackNodes(namespace, name, cluster.metadata?.deletionTimestamp ? undefined : running);
-      return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
-    } catch (err) {
-      this.metrics.total.inc({ controller: CONTROLLER, result: "error" });
-      this.metrics.errors.inc({ controller: CONTROLLER });
-      throw err;
-    } finally {
-      // Also after a failure: what the step did before it failed happened.
-      events.flush();
-      this.metrics.time.observe({ controller: CONTROLLER }, (performance.now() - started) / 1000);
-    }
+    return measureReconcile(this.metrics, CONTROLLER, async () => {
+      try {
+        const { actions, requeueAfterMs, leader, running } = await reconcileCluster(
+          {
+            writer: this.writer,
+            events,
+            addressing: this.opts.addressing,
+            operatorNamespace: this.opts.operatorNamespace,
+            unreachableSince: this.unreachableNodes(),
+            nodeFailureTimeoutMs: this.opts.nodeFailureTimeoutMs,
+            conflicts: (c) => this.conflicts(c),
+            awaitPodCache: (pod, seen) => this.awaitPodCache(namespace, pod, seen),
+            refusedGrowth: (ns) => this.refusals.current(ns),
+            recordRefusal: (ns, pvc, size, message) => this.refusals.record(ns, pvc, size, message),
+            now: () => new Date(),
+            readBackup: this.readBackup,
+            listBackups: this.listBackups,
+          },
+          cluster,
+          this.children(key),
+        );
+        if (actions.length) log.info({ actions }, "reconciled");
+        else log.debug("already converged");
+        this.updateGauges(cluster, leader);
+        this.trackNodes(namespace, name, cluster.metadata?.deletionTimestamp ? undefined : running);
+        return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
+      } finally {
+        // Also after a failure: what the step did before it failed happened.
+        events.flush();
+      }
+    });
   }
 
   private readonly refusals = new GrowthRefusals(RETRY_REFUSED_GROWTH_MS);
@@ -351,12 +325,7 @@ export class ClusterController {
     // not awaited: a read in flight (at most 3 s) must not hold up handing over the Lease.
     const stopScraping = new AbortController();
     try {
-      const waits = await Promise.allSettled(
-        informers.map((inf) => inf.waitForSync(this.opts.cacheSyncTimeoutMs, signal)),
-      );
-      if (signal.aborted) return;
-      const unsynced = waits.flatMap((w) => (w.status === "rejected" ? [(w.reason as Error).message] : []));
-      if (unsynced.length) throw new Error(`caches did not sync: ${unsynced.join("; ")}`);
+      if (!(await waitForCaches(informers, this.opts.cacheSyncTimeoutMs, signal))) return;
       this.log.info(
         { workers: this.opts.workers, namespaces: this.opts.namespaces ?? "all" },
         `caches synced; starting workers for ${KIND}`,

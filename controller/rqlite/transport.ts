@@ -53,6 +53,50 @@ export function failure(
   });
 }
 
+/** The call's URL on the node, its query appended. */
+function callUrl(ep: Endpoint, call: HttpCall): URL {
+  const url = new URL(call.path, ep.baseUrl);
+  for (const [k, v] of Object.entries(call.query ?? {})) url.searchParams.append(k, v === true ? "" : v);
+  return url;
+}
+
+/** The headers every call carries: Basic auth when the endpoint has credentials. */
+function authHeaders(ep: Endpoint): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (ep.auth)
+    headers.Authorization = `Basic ${Buffer.from(`${ep.auth.username}:${ep.auth.password}`).toString("base64")}`;
+  return headers;
+}
+
+/**
+ * Opens the request on its own connection (`agent: false`), with the endpoint's CA and server
+ * name for HTTPS. Node validates options synchronously (e.g. a CA bundle that is not PEM): that
+ * comes back as an invalid-argument error instead of a throw, for the caller to settle with.
+ */
+function openRequest(
+  ep: Endpoint,
+  name: string,
+  url: URL,
+  method: HttpCall["method"],
+  headers: Record<string, string>,
+): ClientRequest | RqliteError {
+  const tls =
+    url.protocol === "https:"
+      ? { ...(ep.ca ? { ca: ep.ca } : {}), ...(ep.serverName ? { servername: ep.serverName } : {}) }
+      : {};
+  try {
+    return (url.protocol === "https:" ? httpsRequest : httpRequest)(url, { method, headers, agent: false, ...tls });
+  } catch (err) {
+    return failure(
+      ep,
+      name,
+      "invalid-argument",
+      `cannot send the request: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
+  }
+}
+
 /**
  * Sends one request and reads the whole answer. It settles exactly once, by the deadline at the
  * latest: the timer covers connecting, the headers and the body. A 401/403 is rejected here, as
@@ -63,14 +107,11 @@ export function failure(
  */
 export function send(ep: Endpoint, call: HttpCall): Promise<HttpReply> {
   const name = callName(call);
-  const url = new URL(call.path, ep.baseUrl);
-  for (const [k, v] of Object.entries(call.query ?? {})) url.searchParams.append(k, v === true ? "" : v);
+  const url = callUrl(ep, call);
   const body = call.json === undefined ? undefined : Buffer.from(JSON.stringify(call.json));
-  const headers: Record<string, string> = {};
+  const headers = authHeaders(ep);
   // rqlite's POST /leader reads a target id only when Content-Type is exactly application/json.
   if (body) Object.assign(headers, { "Content-Type": "application/json", "Content-Length": String(body.length) });
-  if (ep.auth)
-    headers.Authorization = `Basic ${Buffer.from(`${ep.auth.username}:${ep.auth.password}`).toString("base64")}`;
 
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -92,31 +133,14 @@ export function send(ep: Endpoint, call: HttpCall): Promise<HttpReply> {
       () => settle(failure(ep, name, "timeout", `timed out after ${call.timeoutMs} ms`)),
       call.timeoutMs,
     );
-    const tls =
-      url.protocol === "https:"
-        ? { ...(ep.ca ? { ca: ep.ca } : {}), ...(ep.serverName ? { servername: ep.serverName } : {}) }
-        : {};
-    let req: ClientRequest | undefined;
-    try {
-      req = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, {
-        method: call.method,
-        headers,
-        agent: false,
-        ...tls,
-      });
-    } catch (err) {
-      // Node validates options synchronously (e.g. a CA bundle that is not PEM).
-      settle(
-        failure(
-          ep,
-          name,
-          "invalid-argument",
-          `cannot send the request: ${err instanceof Error ? err.message : String(err)}`,
-          { cause: err },
-        ),
-      );
+    // Declared before it is opened: settle() destroys it, and may run first.
+    let req: ClientRequest | undefined = undefined;
+    const opened = openRequest(ep, name, url, call.method, headers);
+    if (opened instanceof RqliteError) {
+      settle(opened);
       return;
     }
+    req = opened;
 
     req.on("error", transportFailure);
     req.on("response", (res) => {
@@ -166,30 +190,15 @@ export interface StreamReply {
  */
 export function openStream(ep: Endpoint, call: HttpCall, idleTimeoutMs: number): Promise<StreamReply> {
   const name = callName(call);
-  const url = new URL(call.path, ep.baseUrl);
-  for (const [k, v] of Object.entries(call.query ?? {})) url.searchParams.append(k, v === true ? "" : v);
-  const headers: Record<string, string> = {};
-  if (ep.auth)
-    headers.Authorization = `Basic ${Buffer.from(`${ep.auth.username}:${ep.auth.password}`).toString("base64")}`;
-  const tls =
-    url.protocol === "https:"
-      ? { ...(ep.ca ? { ca: ep.ca } : {}), ...(ep.serverName ? { servername: ep.serverName } : {}) }
-      : {};
+  const url = callUrl(ep, call);
+  const headers = authHeaders(ep);
   return new Promise((resolve, reject) => {
-    let req: ClientRequest;
-    try {
-      req = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, {
-        method: call.method,
-        headers,
-        agent: false,
-        ...tls,
-      });
-    } catch (err) {
-      reject(
-        failure(ep, name, "invalid-argument", `cannot send the request: ${(err as Error).message}`, { cause: err }),
-      );
+    const opened = openRequest(ep, name, url, call.method, headers);
+    if (opened instanceof RqliteError) {
+      reject(opened);
       return;
     }
+    const req: ClientRequest = opened;
     let answered = false;
     const timer = setTimeout(() => {
       req.destroy();

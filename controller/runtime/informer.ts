@@ -438,3 +438,19 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
     }
   }
 }
+
+/**
+ * Waits until every informer has synced. False when `signal` aborted the wait (the caller stops
+ * quietly); throws naming every cache that did not sync within `timeoutMs`.
+ */
+export async function waitForCaches(
+  informers: Array<Pick<Informer<KubernetesObject>, "waitForSync">>,
+  timeoutMs: number | undefined,
+  signal: AbortSignal,
+): Promise<boolean> {
+  const waits = await Promise.allSettled(informers.map((inf) => inf.waitForSync(timeoutMs, signal)));
+  if (signal.aborted) return false;
+  const unsynced = waits.flatMap((w) => (w.status === "rejected" ? [(w.reason as Error).message] : []));
+  if (unsynced.length) throw new Error(`caches did not sync: ${unsynced.join("; ")}`);
+  return true;
+}

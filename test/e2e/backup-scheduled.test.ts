@@ -5,28 +5,26 @@
 // under the invariant monitor while a writer inserts rows.
 import { strict as assert } from "node:assert";
 import type { V1Pod } from "@kubernetes/client-node";
-import { Registry } from "prom-client";
-import { KubeClient, loadKubeConfig } from "../../controller/runtime/kubeClient.js";
+import type { KubeClient } from "../../controller/runtime/kubeClient.js";
 import { listObjects } from "../../controller/rqcluster/s3.js";
 import { timestampedKeyPattern } from "../../controller/rqcluster/plan/backup.js";
-import { startLocalStack, type LocalStack } from "../../local/stack.js";
+import type { LocalStack } from "../../local/stack.js";
 import { RQLITE_CONTAINER } from "../../shared/names.js";
-import { FAST_LEASE_ARGS } from "../../testenv/controller.js";
 import { eventually as eventuallyWithin } from "../../testenv/eventually.js";
-import { startS3Server, S3_SERVER, type S3TestServer } from "../../testenv/s3.js";
-import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js";
+import type { S3TestServer } from "../../testenv/s3.js";
 import {
   clusterStatus,
   condition,
-  createCredentialsSecret,
   createItemsTable,
   digest,
+  waitRestoredAndAvailable,
   writeItems,
   type BackupClusterStatus,
 } from "./backupData.js";
-import { isConverged, readCluster } from "./clusterStatus.js";
+import { waitConverged } from "./clusterStatus.js";
 import { monitoredChange } from "./monitoredChange.js";
 import { assertRowsOnEveryNode, createRowsTable, rqliteNode, ROWS_TABLE, type AckedRow } from "./rows.js";
+import { S3_CREDENTIALS, useS3Stack } from "./s3Stack.js";
 
 const eventually = <T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 120_000) =>
   eventuallyWithin(what, check, timeoutMs, { intervalMs: 500 });
@@ -61,56 +59,15 @@ describe("scheduled backups: rqlite's auto-backup to S3, retention, and the newe
       c.destroy();
     }
   };
-  const converged = async (name: string, also: () => Promise<boolean> = () => Promise.resolve(true)) => {
-    let last: unknown;
-    await eventuallyWithin(
-      `${name}: 3 ready members on the latest spec`,
-      async () => {
-        const state = await readCluster(stack.cp, ns, name);
-        last = state.status;
-        return isConverged(state, 3) && (await also());
-      },
-      300_000,
-      { intervalMs: 500, state: () => last },
-    );
-  };
+  const converged = (name: string, also?: () => Promise<boolean>) => waitConverged(stack.cp, ns, name, 3, also);
   const s3Spec = () => ({
     bucket: BUCKET,
     endpoint: s3.endpoint,
     forcePathStyle: true,
-    credentialsSecret: { name: "s3-credentials" },
+    credentialsSecret: { name: S3_CREDENTIALS },
   });
 
-  before(async () => {
-    s3 = await startS3Server({ buckets: [BUCKET] });
-    const cp = await sharedControlPlane();
-    ns = await createTestNamespace(cp, "backup");
-    stack = await startLocalStack({
-      controlPlane: cp,
-      namespaces: [ns],
-      controllerArgs: [...FAST_LEASE_ARGS, "--resync-period=3", `--leader-election-id=rqlite-operator-${ns}`],
-    });
-    client = new KubeClient(loadKubeConfig(cp.kubeconfigPath), new Registry());
-    await createCredentialsSecret(cp, ns, "s3-credentials", s3.credentials);
-    figures.s3Server = `${S3_SERVER.name} ${S3_SERVER.version} (${S3_SERVER.source})`;
-  });
-
-  afterEach(function () {
-    // What the controllers logged about a failed step, before their folder goes with the plane.
-    if (this.currentTest?.state !== "failed") return;
-    for (const c of stack?.controllers ?? []) console.log(`      ${c.proc.name}:\n${c.proc.tail(60)}`);
-  });
-
-  after(async () => {
-    // The clusters go while this suite's controllers run (finalizers): left on the shared plane,
-    // their retries against this suite's S3 server, gone by then, would write for later suites.
-    if (stack) {
-      await stack.cp.kubectl(["delete", "rqb,rqc", "--all", "-n", ns, "--wait", "--timeout=120s"]);
-    }
-    await stack?.stop();
-    await s3?.close();
-    console.log(`      figures: ${JSON.stringify(figures)}`);
-  });
+  useS3Stack("backup", BUCKET, figures, (env) => ({ s3, stack, client, ns } = env));
 
   it("creates a 3-node cluster and writes rows", async () => {
     await stack.cp.kubectlOk(["apply", "-n", ns, "-f", "-"], {
@@ -223,22 +180,10 @@ describe("scheduled backups: rqlite's auto-backup to S3, retention, and the newe
         spec: { replicas: 3, image: IMAGE, restore: { s3: { ...s3Spec(), path: "scheduled", key: "latest" } } },
       }),
     });
-    let last: BackupClusterStatus | undefined;
-    await eventuallyWithin(
-      "dst Restored and Available",
-      async () => {
-        last = await status("dst");
-        // Never Available before it is Restored: that would be a cluster serving an empty database.
-        if (condition(last, "Available")?.status === "True")
-          assert.equal(condition(last, "Restored")?.status, "True", JSON.stringify(last));
-        return condition(last, "Restored")?.status === "True" && condition(last, "Available")?.status === "True";
-      },
-      300_000,
-      { intervalMs: 500, state: () => last },
-    );
+    const last = await waitRestoredAndAvailable(stack.cp, ns, "dst");
     const newest = (await uploads()).sort((a, b) => b.lastModified - a.lastModified || (a.key < b.key ? 1 : -1))[0]!;
-    assert.equal(last!.restore?.location, `s3://${BUCKET}/${newest.key}`);
-    assert.match(condition(last!, "Restored")!.message!, new RegExp(`restored from s3://${BUCKET}/${newest.key}`));
+    assert.equal(last.restore?.location, `s3://${BUCKET}/${newest.key}`);
+    assert.match(condition(last, "Restored")!.message!, new RegExp(`restored from s3://${BUCKET}/${newest.key}`));
     for (const pod of DST) {
       assert.deepEqual(await digest(ns, pod), source, `${pod} holds every row of the source, in order`);
       assert.deepEqual(await digest(ns, pod, ROWS_TABLE, "v"), sourceAcked, `${pod} holds the acknowledged rows`);

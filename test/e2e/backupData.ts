@@ -1,10 +1,12 @@
 // The data a backup scenario writes and checks: a table with an integer id, rows written in
 // batches, and per node the row count and a checksum of `SELECT * ... ORDER BY id`, read from
 // that node itself (level none), so a restored cluster is compared node by node with its source.
+import { strict as assert } from "node:assert";
 import { createHash } from "node:crypto";
 import type { V1Secret } from "@kubernetes/client-node";
 import { rqliteNode } from "./rows.js";
 import type { ControlPlane } from "../../testenv/controlplane.js";
+import { eventually } from "../../testenv/eventually.js";
 
 export const ITEMS_TABLE = "items";
 
@@ -85,3 +87,27 @@ export async function clusterStatus(cp: ControlPlane, namespace: string, name: s
 }
 
 export const condition = (s: BackupClusterStatus, type: string) => s.conditions?.find((c) => c.type === type);
+
+/**
+ * Waits until a cluster created with spec.restore is Restored and Available, and fails at once if
+ * it is ever Available before Restored: that would be a cluster serving an empty database.
+ */
+export async function waitRestoredAndAvailable(
+  cp: ControlPlane,
+  namespace: string,
+  name: string,
+): Promise<BackupClusterStatus> {
+  let last: BackupClusterStatus | undefined;
+  await eventually(
+    `${name} Restored and Available`,
+    async () => {
+      last = await clusterStatus(cp, namespace, name);
+      if (condition(last, "Available")?.status === "True")
+        assert.equal(condition(last, "Restored")?.status, "True", `Available before Restored: ${JSON.stringify(last)}`);
+      return condition(last, "Restored")?.status === "True" && condition(last, "Available")?.status === "True";
+    },
+    300_000,
+    { intervalMs: 500, state: () => last },
+  );
+  return last!;
+}

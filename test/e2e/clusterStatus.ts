@@ -1,5 +1,6 @@
 // The RqCluster's status and Events as kubectl shows them to a user.
 import type { ControlPlane } from "../../testenv/controlplane.js";
+import { eventually } from "../../testenv/eventually.js";
 
 export interface ClusterStatus {
   observedGeneration?: number;
@@ -50,4 +51,28 @@ export async function eventMessages(cp: ControlPlane, namespace: string, reason:
   // Timestamps have whole seconds; the names end in a hex timestamp in microseconds (events.ts).
   const order = (e: (typeof list.items)[number]) => `${e.firstTimestamp ?? ""} ${e.metadata.name}`;
   return list.items.sort((a, b) => order(a).localeCompare(order(b))).map((e) => `${e.type ?? ""}: ${e.message ?? ""}`);
+}
+
+/**
+ * Waits until the cluster is converged on `voters` (isConverged) and `also` holds, showing the
+ * last status read when it times out.
+ */
+export async function waitConverged(
+  cp: ControlPlane,
+  namespace: string,
+  name: string,
+  voters: number,
+  also: () => Promise<boolean> = () => Promise.resolve(true),
+): Promise<void> {
+  let last: unknown;
+  await eventually(
+    `${name}: ${voters} ready members on the latest spec`,
+    async () => {
+      const state = await readCluster(cp, namespace, name);
+      last = state.status;
+      return isConverged(state, voters) && (await also());
+    },
+    300_000,
+    { intervalMs: 500, state: () => last },
+  );
 }

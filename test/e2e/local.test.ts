@@ -2,7 +2,7 @@
 // (the backup and the restore into a new cluster too: rows written = rows read, on every node
 // of the restored cluster), and Ctrl-C leaves nothing behind.
 import { strict as assert } from "node:assert";
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -10,7 +10,7 @@ import { promisify } from "node:util";
 import { Registry } from "prom-client";
 import { KubeClient, loadKubeConfig } from "../../controller/runtime/kubeClient.js";
 import { eventually } from "../../testenv/eventually.js";
-import { isAlive } from "../../testenv/processes.js";
+import { isAlive, spawnTsx } from "../../testenv/processes.js";
 import { digest } from "./backupData.js";
 import { monitoredChange } from "./monitoredChange.js";
 import { createRowsTable, type AckedRow } from "./rows.js";
@@ -36,22 +36,15 @@ describe("npm run local", function () {
   this.timeout(900_000);
 
   it("brings up a 3-node cluster whose printed kubectl, rqlite, backup and restore lines work, and stops cleanly on Ctrl-C", async () => {
-    const child = spawn(process.execPath, ["--import", "tsx", join(root, "local/main.ts")], {
-      cwd: root,
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, TESTENV_QUIET: "1" },
-    });
-    let out = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((r) => child.once("exit", r));
+    const local = spawnTsx(join(root, "local/main.ts"), root);
+    const { child, exited } = local;
     try {
-      await eventually("the try: lines", () => out.includes("Ctrl-C stops everything"), 180_000);
-      const available = /Available ([\d.]+) s after kubectl apply/.exec(out);
-      assert.ok(available, out);
+      await eventually("the try: lines", () => local.out.includes("Ctrl-C stops everything"), 180_000);
+      const available = /Available ([\d.]+) s after kubectl apply/.exec(local.out);
+      assert.ok(available, local.out);
       console.log(`      kubectl apply to Available: ${available[1]} s`);
 
-      const kubectlLine = /^ {2}kubectl --kubeconfig (\S+) get rqc,pods,pvc,svc -n default$/m.exec(out)!;
+      const kubectlLine = /^ {2}kubectl --kubeconfig (\S+) get rqc,pods,pvc,svc -n default$/m.exec(local.out)!;
       // Available can come a moment before the phase settles (e.g. Degraded while a member's
       // readiness is still being recorded), so the phase is waited for, not sampled once.
       let phase = "";
@@ -76,7 +69,7 @@ describe("npm run local", function () {
       );
 
       // The Pods run on the runtime's Nodes, placed by the scheduler, and their claims are Bound.
-      assert.match(out, /^ {2}kubectl --kubeconfig \S+ get pods -o wide -n default$/m);
+      assert.match(local.out, /^ {2}kubectl --kubeconfig \S+ get pods -o wide -n default$/m);
       const list = async (kind: string) =>
         (
           JSON.parse(
@@ -94,7 +87,7 @@ describe("npm run local", function () {
       );
       assert.ok(claims.length === 3 && claims.every((c) => c.endsWith(" Bound")), claims.join(", "));
 
-      const node = /curl -s 'http:\/\/([\d.]+):4001\/db\/query/.exec(out)![1]!;
+      const node = /curl -s 'http:\/\/([\d.]+):4001\/db\/query/.exec(local.out)![1]!;
       assert.match(node, /^127\./, "the printed address is loopback");
       const execute = await fetch(`http://${node}:4001/db/execute`, {
         method: "POST",
@@ -128,7 +121,7 @@ describe("npm run local", function () {
       const acked: AckedRow[] = [];
       const figures: Record<string, string> = {};
       await createRowsTable("default", "demo-0");
-      const backupLine = printed(out, "kubectl rqlite backup demo ");
+      const backupLine = printed(local.out, "kubectl rqlite backup demo ");
       let backupRun = { code: -1, stdout: "", stderr: "" };
       await monitoredChange(
         {
@@ -147,13 +140,13 @@ describe("npm run local", function () {
       assert.equal(backupRun.code, 0, `${backupLine}\n${backupRun.stdout}${backupRun.stderr}`);
       assert.match(backupRun.stdout, /^RqBackup default\/demo-backup Completed: .* to s3:\/\/backups\/demo\//m);
       console.log(`      ${backupRun.stdout.trim()}`);
-      const rqb = await shell(printed(out, "get rqb -n default"));
+      const rqb = await shell(printed(local.out, "get rqb -n default"));
       assert.match(rqb.stdout, /^demo-backup +demo +Completed /m, rqb.stdout);
 
-      const restoreLine = printed(out, "restore.yaml");
+      const restoreLine = printed(local.out, "restore.yaml");
       const restoreStarted = Date.now();
       assert.equal((await shell(restoreLine)).code, 0, restoreLine);
-      const waited = await shell(printed(out, "rqc/demo-restored --for=condition=Available"));
+      const waited = await shell(printed(local.out, "rqc/demo-restored --for=condition=Available"));
       assert.equal(waited.code, 0, waited.stderr);
       console.log(
         `      demo-restored Available ${((Date.now() - restoreStarted) / 1000).toFixed(1)} s after kubectl apply`,
@@ -163,24 +156,26 @@ describe("npm run local", function () {
       console.log(
         `      rows written ${written.rows} = rows read on each of 3 restored nodes, sha256 ${written.sha256.slice(0, 16)}`,
       );
-      const status = await shell(printed(out, "kubectl rqlite status demo-restored"));
+      const status = await shell(printed(local.out, "kubectl rqlite status demo-restored"));
       assert.equal(status.code, 0, status.stderr);
       assert.match(
         status.stdout,
         /^Restored: True .*restored from s3:\/\/backups\/demo\/.* \(RqBackup demo-backup\)$/m,
       );
-      const rows = await shell(printed(out, "kubectl rqlite query demo-restored"));
+      const rows = await shell(printed(local.out, "kubectl rqlite query demo-restored"));
       assert.equal(rows.code, 0, rows.stderr);
       assert.equal(rows.stdout.trim().split("\n").length, ROWS + 1, "a header and every row");
       assert.match(rows.stdout, /^1 +hello$/m);
 
-      const dir = /--kubeconfig (\/\S+)\/admin\.kubeconfig/.exec(out)![1]!;
-      const s3Root = /S3 server \(versitygw\) serving on \S+ with bucket\(s\) backups \(data in (\S+)\)/.exec(out)![1]!;
+      const dir = /--kubeconfig (\/\S+)\/admin\.kubeconfig/.exec(local.out)![1]!;
+      const s3Root = /S3 server \(versitygw\) serving on \S+ with bucket\(s\) backups \(data in (\S+)\)/.exec(
+        local.out,
+      )![1]!;
       const pids = (await Promise.all([dir, s3Root].map((d) => run("pgrep", ["-f", d]))))
         .flatMap((r) => r.stdout.trim().split("\n"))
         .map(Number);
       child.kill("SIGINT");
-      assert.equal(await exited, 0, out.slice(-2000));
+      assert.equal(await exited, 0, local.out.slice(-2000));
       await eventually("every process of the run to exit", () => pids.every((p) => !isAlive(p)), 15_000);
       assert.equal(existsSync(dir), false, "the run's folder is removed");
       assert.equal(existsSync(dirname(s3Root)), false, "the S3 server's folder is removed");

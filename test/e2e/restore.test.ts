@@ -9,26 +9,25 @@ import { strict as assert } from "node:assert";
 import { gzipSync } from "node:zlib";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import type { V1Pod } from "@kubernetes/client-node";
-import { Registry } from "prom-client";
-import { KubeClient, loadKubeConfig } from "../../controller/runtime/kubeClient.js";
-import { startLocalStack, type LocalStack } from "../../local/stack.js";
+import type { KubeClient } from "../../controller/runtime/kubeClient.js";
+import type { LocalStack } from "../../local/stack.js";
 import { RQLITE_CONTAINER } from "../../shared/names.js";
-import { FAST_LEASE_ARGS } from "../../testenv/controller.js";
 import { eventually as eventuallyWithin } from "../../testenv/eventually.js";
-import { startS3Server, S3_SERVER, type S3TestServer } from "../../testenv/s3.js";
-import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js";
+import type { S3TestServer } from "../../testenv/s3.js";
 import {
   clusterStatus,
   condition,
   createCredentialsSecret,
   createItemsTable,
   digest,
+  waitRestoredAndAvailable,
   writeItems,
   type BackupClusterStatus,
 } from "./backupData.js";
-import { eventMessages, isConverged, readCluster } from "./clusterStatus.js";
+import { eventMessages, waitConverged } from "./clusterStatus.js";
 import { monitoredChange } from "./monitoredChange.js";
 import { createRowsTable, rqliteNode, type AckedRow } from "./rows.js";
+import { S3_CREDENTIALS, useS3Stack } from "./s3Stack.js";
 
 const IMAGE = "rqlite/rqlite:8.43.4";
 const BUCKET = "restores";
@@ -52,7 +51,7 @@ describe("restore into a new cluster from S3", function () {
     stack.cp.kubectlOk(["apply", "-n", ns, "-f", "-"], {
       input: JSON.stringify({ apiVersion: "rqlite.io/v1alpha1", kind: "RqCluster", metadata: { name }, spec }),
     });
-  const restoreFrom = (key: string, secret = "s3-credentials") => ({
+  const restoreFrom = (key: string, secret = S3_CREDENTIALS) => ({
     replicas: 3,
     image: IMAGE,
     restore: {
@@ -62,19 +61,7 @@ describe("restore into a new cluster from S3", function () {
   const podsOf = async (name: string) =>
     (JSON.parse(await kubectl(["get", "pods", "-l", `rqlite.io/cluster=${name}`, "-o", "json"])) as { items: V1Pod[] })
       .items;
-  const converged = async (name: string, also: () => Promise<boolean> = () => Promise.resolve(true)) => {
-    let last: unknown;
-    await eventuallyWithin(
-      `${name}: 3 ready members on the latest spec`,
-      async () => {
-        const state = await readCluster(stack.cp, ns, name);
-        last = state.status;
-        return isConverged(state, 3) && (await also());
-      },
-      300_000,
-      { intervalMs: 500, state: () => last },
-    );
-  };
+  const converged = (name: string, also?: () => Promise<boolean>) => waitConverged(stack.cp, ns, name, 3, also);
 
   /** Waits until the cluster is Failed for the restore, then checks it stays so, with no node, for a while. */
   async function failsWithoutNodes(name: string, cause: RegExp): Promise<BackupClusterStatus> {
@@ -99,39 +86,13 @@ describe("restore into a new cluster from S3", function () {
     return last!;
   }
 
+  useS3Stack("restore", BUCKET, figures, (env) => ({ s3, stack, client, ns } = env));
+
   before(async () => {
-    s3 = await startS3Server({ buckets: [BUCKET] });
-    const cp = await sharedControlPlane();
-    ns = await createTestNamespace(cp, "restore");
-    stack = await startLocalStack({
-      controlPlane: cp,
-      namespaces: [ns],
-      controllerArgs: [...FAST_LEASE_ARGS, "--resync-period=3", `--leader-election-id=rqlite-operator-${ns}`],
-    });
-    client = new KubeClient(loadKubeConfig(cp.kubeconfigPath), new Registry());
-    await createCredentialsSecret(cp, ns, "s3-credentials", s3.credentials);
-    await createCredentialsSecret(cp, ns, "wrong-credentials", {
+    await createCredentialsSecret(stack.cp, ns, "wrong-credentials", {
       accessKeyId: s3.credentials.accessKeyId,
       secretAccessKey: "not-the-secret-key",
     });
-    figures.s3Server = `${S3_SERVER.name} ${S3_SERVER.version} (${S3_SERVER.source})`;
-  });
-
-  afterEach(function () {
-    // What the controllers logged about a failed step, before their folder goes with the plane.
-    if (this.currentTest?.state !== "failed") return;
-    for (const c of stack?.controllers ?? []) console.log(`      ${c.proc.name}:\n${c.proc.tail(60)}`);
-  });
-
-  after(async () => {
-    // The clusters go while this suite's controllers run (finalizers): left on the shared plane,
-    // their retries against this suite's S3 server, gone by then, would write for later suites.
-    if (stack) {
-      await stack.cp.kubectl(["delete", "rqb,rqc", "--all", "-n", ns, "--wait", "--timeout=120s"]);
-    }
-    await stack?.stop();
-    await s3?.close();
-    console.log(`      figures: ${JSON.stringify(figures)}`);
   });
 
   it("takes a backup of a cluster with rows and puts it in S3 (gzipped, as rqlite's compress does)", async () => {
@@ -214,25 +175,10 @@ describe("restore into a new cluster from S3", function () {
   it("restores the object into three founding voters: rows written = rows read, same checksum on each", async () => {
     const started = Date.now();
     await create("copy", restoreFrom(KEY));
-    let last: BackupClusterStatus | undefined;
-    await eventuallyWithin(
-      "copy Restored and Available",
-      async () => {
-        last = await status("copy");
-        if (condition(last, "Available")?.status === "True")
-          assert.equal(
-            condition(last, "Restored")?.status,
-            "True",
-            `Available before Restored: ${JSON.stringify(last)}`,
-          );
-        return condition(last, "Restored")?.status === "True" && condition(last, "Available")?.status === "True";
-      },
-      300_000,
-      { intervalMs: 500, state: () => last },
-    );
+    const last = await waitRestoredAndAvailable(stack.cp, ns, "copy");
     figures.restoreSeconds = ((Date.now() - started) / 1000).toFixed(1);
-    assert.equal(last!.restore?.location, `s3://${BUCKET}/${KEY}`);
-    assert.equal(condition(last!, "Restored")!.message, `restored from s3://${BUCKET}/${KEY}`);
+    assert.equal(last.restore?.location, `s3://${BUCKET}/${KEY}`);
+    assert.equal(condition(last, "Restored")!.message, `restored from s3://${BUCKET}/${KEY}`);
     for (const pod of NEW) assert.deepEqual(await digest(ns, pod), source, `${pod} holds every row, in order`);
     figures.restored = `${source.rows} rows on each of ${NEW.join(", ")}, checksums equal`;
     for (const pod of await podsOf("copy"))
@@ -253,7 +199,7 @@ describe("restore into a new cluster from S3", function () {
               path: "oneshot",
               endpoint: s3.endpoint,
               forcePathStyle: true,
-              credentialsSecret: { name: "s3-credentials" },
+              credentialsSecret: { name: S3_CREDENTIALS },
             },
           },
         },
@@ -270,23 +216,9 @@ describe("restore into a new cluster from S3", function () {
       { intervalMs: 500, state: () => backup.status },
     );
     await create("fromrqb", { replicas: 3, image: IMAGE, restore: { backup: "orig-once" } });
-    let last: BackupClusterStatus | undefined;
-    await eventuallyWithin(
-      "fromrqb Restored and Available",
-      async () => {
-        last = await status("fromrqb");
-        if (condition(last, "Available")?.status === "True")
-          assert.equal(condition(last, "Restored")?.status, "True", JSON.stringify(last));
-        return condition(last, "Restored")?.status === "True" && condition(last, "Available")?.status === "True";
-      },
-      300_000,
-      { intervalMs: 500, state: () => last },
-    );
-    assert.equal(last!.restore?.location, backup.status!.location);
-    assert.equal(
-      condition(last!, "Restored")!.message,
-      `restored from ${backup.status!.location} (RqBackup orig-once)`,
-    );
+    const last = await waitRestoredAndAvailable(stack.cp, ns, "fromrqb");
+    assert.equal(last.restore?.location, backup.status!.location);
+    assert.equal(condition(last, "Restored")!.message, `restored from ${backup.status!.location} (RqBackup orig-once)`);
     for (const pod of ["fromrqb-0", "fromrqb-1", "fromrqb-2"])
       assert.deepEqual(await digest(ns, pod), source, `${pod} holds every row, in order`);
     figures.fromRqBackup = `${backup.status!.location}: ${source.rows} rows on each of 3 nodes, checksums equal`;

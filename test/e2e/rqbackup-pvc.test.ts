@@ -6,13 +6,9 @@
 // with the cluster (rows and the checksum of SELECT * ... ORDER BY id), while the invariant
 // monitor and a writer watch the cluster.
 import { strict as assert } from "node:assert";
-import { execFile } from "node:child_process";
-import { createHash } from "node:crypto";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
-import { gunzipSync } from "node:zlib";
 import type { V1Job, V1PersistentVolume, V1PersistentVolumeClaim } from "@kubernetes/client-node";
 import type { RqBackupStatus } from "../../controller/rqbackup/types.js";
 import { eventually as eventuallyWithin } from "../../testenv/eventually.js";
@@ -20,13 +16,12 @@ import { NodeAccess } from "../../testenv/nodeAccess.js";
 import { operatorAuthSecretName } from "../../shared/names.js";
 import { isConverged, readCluster } from "./clusterStatus.js";
 import { monitoredChange } from "./monitoredChange.js";
-import { createRowsTable, rqliteNode, ROWS_TABLE, type AckedRow } from "./rows.js";
+import { checkBackupFile, clusterItems } from "./backupFile.js";
+import { createRowsTable, rqliteNode, type AckedRow } from "./rows.js";
 import { startScheduledEnv, type ScheduledEnv } from "./scheduledEnv.js";
 
-const run = promisify(execFile);
 const eventually = <T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 180_000) =>
   eventuallyWithin(what, check, timeoutMs, { intervalMs: 500 });
-const sha = (s: string | Buffer) => createHash("sha256").update(s).digest("hex");
 
 const CLUSTER = "pvcbk";
 const PODS = ["pvcbk-0", "pvcbk-1", "pvcbk-2"];
@@ -88,23 +83,8 @@ describe("RqBackup to a PVC: a Job writes the backup into the claim", function (
     });
     return pv.spec!.hostPath!.path;
   };
-  const fileRows = async (file: string, table: string, order: string) => {
-    const { stdout } = await run("sqlite3", [file, `SELECT * FROM ${table} ORDER BY ${order}`], { maxBuffer: 1 << 28 });
-    return stdout.trim() === "" ? [] : stdout.trim().split("\n");
-  };
-  const clusterItems = async (maxId: number, cluster: string) => {
-    const rows = await nodeClient(cluster, await leaderPod(cluster), 60_000).query(
-      [`SELECT id, v FROM items WHERE id <= ? ORDER BY id`, maxId],
-      { level: "strong", timeoutMs: 60_000 },
-    );
-    return rows.map((r) => `${String(r.id)}|${String(r.v)}`);
-  };
 
-  /**
-   * Reads the backup from the PV folder: size and sha256 as the status says, sqlite3's integrity
-   * check, the items equal to the cluster's up to the backup's last id (rows and checksum), and
-   * every row acknowledged before the backup was created in it.
-   */
+  /** Reads the backup from the PV folder and checks it against its status and the cluster (backupFile.ts). */
   const verifyBackup = async (
     label: string,
     status: RqBackupStatus,
@@ -115,27 +95,19 @@ describe("RqBackup to a PVC: a Job writes the backup into the claim", function (
   ) => {
     const m = new RegExp(`^pvc://${CLAIM}/(.+)$`).exec(status.location!);
     assert.ok(m, `location ${status.location} names the claim`);
-    const body = await readFile(join(await claimFolder(), m[1]!));
-    assert.equal(body.length, status.size, "status.size = the file's bytes");
-    assert.equal(sha(body), status.sha256, "status.sha256 = the file's sha256");
-    const raw = compress ? gunzipSync(body) : body;
-    const file = join(dir, `${label}.sqlite`);
-    if (format === "sql") {
-      await writeFile(join(dir, `${label}.sql`), raw);
-      await run("sqlite3", [file, `.read ${join(dir, `${label}.sql`)}`]);
-    } else await writeFile(file, raw);
-    assert.equal((await run("sqlite3", [file, "PRAGMA integrity_check"])).stdout.trim(), "ok");
-    const items = await fileRows(file, "items", "id");
-    const maxId = Number(items.at(-1)!.split("|")[0]);
-    const expected = await clusterItems(maxId, cluster);
-    assert.equal(items.length, expected.length, "rows in the backup = rows in the cluster up to its last id");
-    const checksum = sha(items.join("\n"));
-    assert.equal(checksum, sha(expected.join("\n")), "checksum of SELECT * FROM items ORDER BY id");
-    const backedUp = new Set((await fileRows(file, ROWS_TABLE, "v")).map((l) => l.split("|")[0]));
-    const missing = ackedBefore.filter((r) => !backedUp.has(r.value));
-    assert.deepEqual(missing, [], "every row acknowledged before the backup was created is in it");
+    const { items, checksum, ackedRows } = await checkBackupFile({
+      label,
+      body: await readFile(join(await claimFolder(), m[1]!)),
+      what: "the file",
+      status,
+      format,
+      compress,
+      ackedBefore,
+      dir,
+      itemsUpTo: async (maxId) => clusterItems(nodeClient(cluster, await leaderPod(cluster), 60_000), maxId),
+    });
     figures[label] =
-      `${items.length} items (as in the cluster, checksum ${checksum.slice(0, 12)}), ${backedUp.size} acked rows, ` +
+      `${items} items (as in the cluster, checksum ${checksum.slice(0, 12)}), ${ackedRows} acked rows, ` +
       `${status.size} bytes, sha256 ${status.sha256!.slice(0, 12)}, ${status.location}, leader ${status.leader}`;
   };
   /** The backup's one Job: owned by it, one Pod that ran on one of the nodes, restricted. */

@@ -4,13 +4,10 @@
 // lands in S3 is downloaded with the SDK and opened with the sqlite3 command, and its rows and
 // the checksum of SELECT ... ORDER BY id are compared with the cluster's.
 import { strict as assert } from "node:assert";
-import { execFile } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
-import { gunzipSync } from "node:zlib";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { Registry } from "prom-client";
 import type { RqBackupStatus } from "../../controller/rqbackup/types.js";
@@ -22,12 +19,11 @@ import { startS3Server, S3_SERVER, type S3TestServer } from "../../testenv/s3.js
 import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js";
 import { eventMessages, isAvailable, isConverged, readCluster } from "./clusterStatus.js";
 import { monitoredChange } from "./monitoredChange.js";
-import { createRowsTable, rqliteNode, ROWS_TABLE, type AckedRow } from "./rows.js";
+import { checkBackupFile, clusterItems } from "./backupFile.js";
+import { createRowsTable, rqliteNode, type AckedRow } from "./rows.js";
 
-const run = promisify(execFile);
 const eventually = <T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 120_000) =>
   eventuallyWithin(what, check, timeoutMs, { intervalMs: 250 });
-const sha = (s: string | Buffer) => createHash("sha256").update(s).digest("hex");
 
 const CLUSTER = "bk";
 const PODS = ["bk-0", "bk-1", "bk-2"];
@@ -100,24 +96,7 @@ describe("RqBackup: one-shot backups to a real S3 server", function () {
     c.destroy();
     return body;
   };
-  /** The rows of `items` as sqlite3 prints them from a backup file, up to id `maxId` when given. */
-  const fileRows = async (file: string, table: string, order: string) => {
-    const { stdout } = await run("sqlite3", [file, `SELECT * FROM ${table} ORDER BY ${order}`], { maxBuffer: 1 << 28 });
-    return stdout.trim() === "" ? [] : stdout.trim().split("\n");
-  };
-  /** The same rows as the cluster holds them now (strong read from the leader), in sqlite3's format. */
-  const clusterItems = async (maxId: number) => {
-    const rows = await rqliteNode(ns, await leaderPod(), 60_000).query(
-      [`SELECT id, v FROM items WHERE id <= ? ORDER BY id`, maxId],
-      { level: "strong", timeoutMs: 60_000 },
-    );
-    return rows.map((r) => `${String(r.id)}|${String(r.v)}`);
-  };
-  /**
-   * Opens a backup with sqlite3 and compares it with the cluster: the integrity check passes, the
-   * backup's items equal the cluster's up to the backup's largest id (rows and checksum), and
-   * every row acknowledged before the backup was created is in it.
-   */
+  /** Downloads a backup and checks it against its status and the cluster (backupFile.ts). */
   const verifyBackup = async (
     label: string,
     status: RqBackupStatus,
@@ -125,27 +104,19 @@ describe("RqBackup: one-shot backups to a real S3 server", function () {
     compress: boolean,
     ackedBefore: AckedRow[],
   ) => {
-    const body = await download(status.location!);
-    assert.equal(body.length, status.size, "status.size = the object's bytes");
-    assert.equal(sha(body), status.sha256, "status.sha256 = the object's sha256");
-    const raw = compress ? gunzipSync(body) : body;
-    const file = join(dir, `${label}.sqlite`);
-    if (format === "sql") {
-      await writeFile(join(dir, `${label}.sql`), raw);
-      await run("sqlite3", [file, `.read ${join(dir, `${label}.sql`)}`]);
-    } else await writeFile(file, raw);
-    assert.equal((await run("sqlite3", [file, "PRAGMA integrity_check"])).stdout.trim(), "ok");
-    const items = await fileRows(file, "items", "id");
-    const maxId = Number(items.at(-1)!.split("|")[0]);
-    const expected = await clusterItems(maxId);
-    assert.equal(items.length, expected.length, "rows in the backup = rows in the cluster up to its last id");
-    const checksum = sha(items.join("\n"));
-    assert.equal(checksum, sha(expected.join("\n")), "checksum of SELECT * FROM items ORDER BY id");
-    const backedUp = new Set((await fileRows(file, ROWS_TABLE, "v")).map((l) => l.split("|")[0]));
-    const missing = ackedBefore.filter((r) => !backedUp.has(r.value));
-    assert.deepEqual(missing, [], "every row acknowledged before the backup was created is in it");
+    const { items, checksum, ackedRows } = await checkBackupFile({
+      label,
+      body: await download(status.location!),
+      what: "the object",
+      status,
+      format,
+      compress,
+      ackedBefore,
+      dir,
+      itemsUpTo: async (maxId) => clusterItems(rqliteNode(ns, await leaderPod(), 60_000), maxId),
+    });
     figures[label] =
-      `${items.length} items (as in the cluster, checksum ${checksum.slice(0, 12)}), ${backedUp.size} acked rows, ${status.size} bytes, sha256 ${status.sha256!.slice(0, 12)}, attempts ${status.attempts}, leader ${status.leader}`;
+      `${items} items (as in the cluster, checksum ${checksum.slice(0, 12)}), ${ackedRows} acked rows, ${status.size} bytes, sha256 ${status.sha256!.slice(0, 12)}, attempts ${status.attempts}, leader ${status.leader}`;
   };
 
   const change = (name: string, fn: Parameters<typeof monitoredChange>[1]) =>

@@ -4,7 +4,6 @@
 // provisioner, the node lifecycle controller judges the runtime's heartbeats, and the API server
 // decides which claims may grow.
 import { strict as assert } from "node:assert";
-import { spawn } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -21,7 +20,7 @@ import { CONTROLLERS } from "../../testenv/controllerManager.js";
 import { startControlPlane, type ControlPlane } from "../../testenv/controlplane.js";
 import { eventually as eventuallyWithin } from "../../testenv/eventually.js";
 import { hasTaint, readyIs, UNREACHABLE_TAINT, waitForNode } from "../../testenv/nodeStatus.js";
-import { isAlive } from "../../testenv/processes.js";
+import { isAlive, spawnTsx } from "../../testenv/processes.js";
 import { createTestNamespace } from "../../testenv/shared.js";
 import { EXPANDABLE_STORAGE_CLASS, FIXED_STORAGE_CLASS } from "../../testenv/storageClasses.js";
 
@@ -368,17 +367,13 @@ console.log("pids " + cp.pids.join(" ") + " dir " + cp.dir + " pv " + pv);
 setInterval(() => {}, 1 << 30);
 `,
     );
-    const child = spawn(process.execPath, ["--import", "tsx", script], {
-      cwd: root,
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, TESTENV_QUIET: "1" },
-    });
-    let out = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
-    const exited = new Promise((r) => child.once("exit", r));
+    const owner = spawnTsx(script, root);
+    const { child, exited } = owner;
     try {
-      await eventually("the owner to print its pids", () => Promise.resolve(/pids [\d ]+ dir \S+ pv \S+/.test(out)));
+      await eventually("the owner to print its pids", () =>
+        Promise.resolve(/pids [\d ]+ dir \S+ pv \S+/.test(owner.out)),
+      );
+      const out = owner.out;
       const [, pidList, dir, pv] = /pids ([\d ]+) dir (\S+) pv (\S+)/.exec(out)!;
       const pids = pidList!.trim().split(" ").map(Number);
       assert.equal(pids.length, 4, out);
