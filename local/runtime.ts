@@ -25,7 +25,7 @@ import { DATA_VOLUME, LABEL_MANAGED_BY, MANAGER_NAME, RQLITE_CONTAINER } from ".
 import { Informer } from "../controller/runtime/informer.js";
 import { LABEL_BACKUP_JOB } from "../controller/rqbackup/job.js";
 import type { KubeClient } from "../controller/runtime/kubeClient.js";
-import { ProcessGroup, type Managed } from "../testenv/processes.js";
+import { freezeProcess, ProcessGroup, type Managed } from "../testenv/processes.js";
 import { defaultNodeSpecs, NodeAgent, type NodeSpec, type NodeState } from "./nodes.js";
 import { boundFolder, resizeStep } from "./volumes.js";
 
@@ -207,7 +207,7 @@ export class LocalRuntime {
     for (const run of this.runsOn(name)) {
       if (!run.proc || run.proc.child.exitCode !== null || run.proc.child.signalCode !== null) continue;
       if ((opts.processes ?? "freeze") === "freeze") {
-        run.proc.child.kill("SIGSTOP");
+        await freezeProcess(run.proc.child);
         run.frozen = true;
       } else {
         run.downWithNode = true;
@@ -338,11 +338,11 @@ export class LocalRuntime {
    * Freezes a Pod's process (SIGSTOP), as a hung machine would: it neither serves nor exits, so
    * its probe fails and nothing restarts it. It stays frozen until its Pod goes.
    */
-  freeze(namespace: string, pod: string): void {
+  async freeze(namespace: string, pod: string): Promise<void> {
     const node = this.runs.get(`${namespace}/${pod}`);
     if (!node?.proc) throw new Error(`no rqlited runs for Pod ${namespace}/${pod}`);
-    node.proc.child.kill("SIGSTOP");
     node.frozen = true;
+    await freezeProcess(node.proc.child);
   }
 
   /** By uid: a PVC deleted and created again under the same name is a new, empty volume. */

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { openSync, closeSync, readFileSync } from "node:fs";
+import { openSync, closeSync, readdirSync, readFileSync } from "node:fs";
 import type { Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 
@@ -129,4 +129,31 @@ export function spawnTsx(script: string, cwd: string): TsxProcess {
     },
     exited,
   };
+}
+
+/**
+ * SIGSTOP, then waits until the kernel has stopped every thread of the process (state T in
+ * /proc): kill() returns before that, and on a busy machine a thread of a Go program could still
+ * answer one more request, which a test that freezes a node to prove it silent would misread.
+ */
+export async function freezeProcess(child: ChildProcess, timeoutMs = 5000): Promise<void> {
+  child.kill("SIGSTOP");
+  const pid = child.pid;
+  if (pid === undefined) return;
+  const deadline = Date.now() + timeoutMs;
+  const stopped = () => {
+    try {
+      return readdirSync(`/proc/${pid}/task`).every((t) => {
+        // The state follows the command name, which is in parentheses and may itself hold spaces.
+        const stat = readFileSync(`/proc/${pid}/task/${t}/stat`, "utf8");
+        return /^[Tt]/.test(stat.slice(stat.lastIndexOf(")") + 2));
+      });
+    } catch {
+      return true; // gone: nothing of it can answer either
+    }
+  };
+  while (!stopped()) {
+    if (Date.now() > deadline) throw new Error(`process ${pid} did not stop within ${timeoutMs} ms of SIGSTOP`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }

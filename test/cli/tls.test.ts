@@ -111,7 +111,7 @@ describe("kubectl rqlite on a cluster with tls.http", function () {
         status: { leader: string };
       }
     ).status.leader;
-    s.stack.runtime.freeze(s.namespace, leader);
+    await s.stack.runtime.freeze(s.namespace, leader);
     const query = await waitForNoLeader(() => run("query", WEB, "SELECT 1"));
     assert.match(
       query.stderr,

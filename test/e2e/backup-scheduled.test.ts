@@ -123,6 +123,9 @@ describe("scheduled backups: rqlite's auto-backup to S3, retention, and the newe
 
   it(`uploads timestamped objects while rows change, and retention keeps the newest ${KEEP_LAST}`, async () => {
     let last: BackupClusterStatus | undefined;
+    // The listing that met the condition: a fresh one could already hold the next upload (every
+    // 2 s), which retention deletes only at its next pass.
+    let listed: Awaited<ReturnType<typeof uploads>> = [];
     await eventuallyWithin(
       `more than ${KEEP_LAST} uploads seen, at most ${KEEP_LAST} left, and status.backup recording them`,
       async () => {
@@ -133,6 +136,7 @@ describe("scheduled backups: rqlite's auto-backup to S3, retention, and the newe
             () => undefined,
           );
         const now = await uploads();
+        listed = now;
         now.forEach((o) => seen.add(o.key));
         last = await status("src");
         return (
@@ -145,8 +149,7 @@ describe("scheduled backups: rqlite's auto-backup to S3, retention, and the newe
       240_000,
       { intervalMs: 1500, state: () => ({ seen: [...seen], status: last?.backup }) },
     );
-    const left = (await uploads()).map((o) => o.key).sort();
-    left.forEach((k) => seen.add(k));
+    const left = listed.map((o) => o.key).sort();
     figures.uploadsSeen = String(seen.size);
     figures.uploadsLeft = left.join(", ");
     assert.ok(seen.size >= 3, `at least 3 timestamped objects appeared (${seen.size})`);

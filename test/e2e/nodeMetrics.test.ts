@@ -111,7 +111,7 @@ describe("node metrics on real rqlite nodes", function () {
       },
       async (monitor) => {
         monitor.fault(victim);
-        stack.runtime.freeze(ns, victim);
+        await stack.runtime.freeze(ns, victim);
         await eventually("the frozen node reported down", async () => {
           const s = await metrics();
           return (

@@ -269,7 +269,7 @@ describe("lifecycle changes never break quorum or lose an acknowledged row", fun
     try {
       await change("lost node", { allowance: 1 }, async (monitor) => {
         monitor.fault(victim);
-        stack.runtime.freeze(ns, victim);
+        await stack.runtime.freeze(ns, victim);
         await createUnreachableNode(stack.cp, node);
         await bindPod(stack.cp, ns, victim, node);
         await eventually(

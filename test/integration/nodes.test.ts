@@ -113,6 +113,12 @@ describe("control plane with scheduler, controller-manager and the runtime's nod
     await runtime.start();
   });
 
+  // A test that fails with a node stopped or partitioned must not fail the ones after it.
+  afterEach(async () => {
+    for (const node of runtime?.nodeNames() ?? [])
+      if (runtime.nodeState(node) !== "running") await runtime.restoreNode(node);
+  });
+
   after(async () => {
     await runtime?.stop();
     await cp?.stop();
