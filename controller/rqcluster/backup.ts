@@ -124,26 +124,18 @@ export async function backupStep(
   leader: string | undefined,
   previousUploads: UploaderReading | undefined,
 ): Promise<BackupStepResult> {
-  const oneShot = await newestRqBackup(deps.listBackups, c, deps.now.getTime());
+  const oneShot = await newestRqBackup(deps.listBackups, c);
   const step = await scheduledStep(deps, c, leader, previousUploads);
   return { ...step, ...(oneShot ? { rqBackupCompletedAt: oneShot } : {}) };
 }
 
-/** When each cluster's RqBackups were last listed: at most once a period, so a busy reconcile loop costs one list. */
-const lastListed = new Map<string, number>();
-const LIST_PERIOD_MS = 60_000;
-
 /** Drops what this module remembers of a cluster that is going away. */
 export function forgetBackupState(uid: string): void {
   lastRetention.delete(uid);
-  lastListed.delete(uid);
 }
 
-async function newestRqBackup(list: ListBackups | undefined, c: ClusterView, now: number): Promise<string | undefined> {
+async function newestRqBackup(list: ListBackups | undefined, c: ClusterView): Promise<string | undefined> {
   if (!list) return undefined;
-  const last = lastListed.get(c.uid);
-  if (last !== undefined && now - last < LIST_PERIOD_MS) return undefined;
-  lastListed.set(c.uid, now);
   try {
     return newestCompletedBackup(await list(c.namespace), c.name);
   } catch {

@@ -11,7 +11,7 @@ import type {
   V1Service,
 } from "@kubernetes/client-node";
 import type { Registry } from "prom-client";
-import type { RqCluster } from "../../shared/index.js";
+import { BACKUP_PLURAL, type RqBackup, type RqCluster } from "../../shared/index.js";
 import {
   API_VERSION,
   GROUP,
@@ -30,7 +30,7 @@ import { componentLogger, type Logger } from "../runtime/log.js";
 import { counter, gauge } from "../runtime/metrics.js";
 import { measureReconcile, reconcileMetrics } from "../runtime/reconcileMetrics.js";
 import { reconcileCluster, type ReconcileResult } from "./reconcile.js";
-import { backupLister, backupReader, type ListBackups, type ReadBackup } from "./restore.js";
+import type { ListBackups, ReadBackup } from "./restore.js";
 import { NodeScraper } from "./scraper.js";
 import type { Children } from "./ports.js";
 import type { Writer } from "../runtime/writer.js";
@@ -92,6 +92,8 @@ export class ClusterController {
   private readonly pdbs: Informer<V1PodDisruptionBudget>;
   private readonly networkPolicies: Informer<V1NetworkPolicy>;
   private readonly nodes: Informer<V1Node> | undefined;
+  /** RqBackups, for spec.restore.backup and the newest Completed one in status.backup. */
+  private readonly backups: Informer<RqBackup & KubernetesObject>;
   private readonly queue: WorkQueue;
   private readonly metrics;
   private readonly recorder: EventRecorder;
@@ -115,6 +117,14 @@ export class ClusterController {
       ...owned,
       apiPath: "/apis/networking.k8s.io/v1",
       resource: "networkpolicies",
+    });
+    // Indexed by the cluster they back up: a backup that completes wakes its cluster at once.
+    this.backups = new Informer<RqBackup & KubernetesObject>({
+      client,
+      namespaces,
+      apiPath: `/apis/${GROUP}/${VERSION}`,
+      resource: BACKUP_PLURAL,
+      indexKey: backupClusterKey,
     });
     // Nodes are cluster-scoped: watched everywhere, to notice the ones that become unreachable.
     this.nodes =
@@ -148,8 +158,8 @@ export class ClusterController {
       (err) => this.log.warn({ err: (err as Error).message }, "could not record an Event"),
     );
     this.writer = makeWriter(client, MANAGER_NAME);
-    this.readBackup = backupReader(client);
-    this.listBackups = backupLister(client);
+    this.readBackup = (namespace, name) => Promise.resolve(this.backups.get(namespace, name));
+    this.listBackups = (namespace) => Promise.resolve(this.backups.list(namespace));
     const scrapeIntervalMs = opts.scrapeIntervalMs ?? DEFAULT_SCRAPE_INTERVAL_MS;
     this.scraper =
       scrapeIntervalMs > 0
@@ -191,6 +201,13 @@ export class ClusterController {
       });
       inf.on("delete", enqueueOwner);
     }
+    const enqueueBackedUp = (obj: RqBackup) => {
+      const key = backupClusterKey(obj);
+      if (key) this.queue.add(key);
+    };
+    this.backups.on("add", enqueueBackedUp);
+    this.backups.on("update", enqueueBackedUp);
+    this.backups.on("delete", enqueueBackedUp);
     // A node's health decides about the clusters with Pods on it.
     this.nodes?.on("update", (node) => {
       for (const pod of this.pods.list()) if (pod.spec?.nodeName === node.metadata?.name) enqueueOwner(pod);
@@ -383,9 +400,15 @@ export class ClusterController {
       this.services,
       this.pdbs,
       this.networkPolicies,
+      this.backups,
       ...(this.nodes ? [this.nodes] : []),
     ] as Informer<KubernetesObject>[];
   }
+}
+
+/** The key of the cluster an RqBackup backs up (spec.cluster, in its own namespace). */
+function backupClusterKey(b: RqBackup): string | undefined {
+  return b.spec?.cluster ? `${b.metadata!.namespace}/${b.spec.cluster}` : undefined;
 }
 
 /** The key of the cluster a child belongs to, from the label every child carries. */

@@ -3,8 +3,7 @@
 // resolved here, once: the result is kept in the backup config Secret, so the founding voters
 // all load the same object and later reconciles render the same Pods.
 import type { RqBackup } from "../../shared/types.generated.js";
-import { BACKUP_PLURAL, GROUP, s3Location, VERSION } from "../../shared/index.js";
-import type { KubeClient } from "../runtime/kubeClient.js";
+import { s3Location } from "../../shared/index.js";
 import type { Writer } from "../runtime/writer.js";
 import { latestObject } from "./plan/backup.js";
 import { restoreTarget } from "./plan/restore.js";
@@ -14,29 +13,6 @@ import { describeS3Error, headObject, listObjects, s3ClientFor } from "./s3.js";
 
 export type ReadBackup = (namespace: string, name: string) => Promise<RqBackup | undefined>;
 export type ListBackups = (namespace: string) => Promise<RqBackup[]>;
-
-async function listRqBackups(client: KubeClient, namespace: string, query = ""): Promise<RqBackup[]> {
-  const list = await client.request<{ items?: RqBackup[] }>({
-    method: "GET",
-    path: `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${BACKUP_PLURAL}${query}`,
-    timeoutMs: 30_000,
-  });
-  return list.items ?? [];
-}
-
-/**
- * One RqBackup by name, through a list narrowed by a field selector: the controller then needs
- * only the list permission the RqBackup controller's informer needs anyway.
- */
-export function backupReader(client: KubeClient): ReadBackup {
-  return async (namespace, name) =>
-    (await listRqBackups(client, namespace, `?fieldSelector=${encodeURIComponent(`metadata.name=${name}`)}`))[0];
-}
-
-/** Every RqBackup of a namespace, for the newest Completed one of a cluster. */
-export function backupLister(client: KubeClient): ListBackups {
-  return (namespace) => listRqBackups(client, namespace);
-}
 
 export async function resolveRestore(
   deps: { writer: Writer; readBackup?: ReadBackup },
