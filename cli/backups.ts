@@ -3,13 +3,14 @@
 // state of a backup.
 import { posix } from "node:path";
 import { BACKUP_KIND, BACKUP_PLURAL, compactUtc } from "../shared/backup-names.js";
-import { GROUP, VERSION } from "../shared/names.js";
+import { API_VERSION } from "../shared/names.js";
+import { objectPath } from "../controller/runtime/paths.js";
 import type { RqBackup, RqCluster, S3Destination } from "../shared/types.generated.js";
 import { CliError, kubeFailure } from "./errors.js";
 import type { Kube } from "./kube.js";
 
 export const backupsPath = (namespace: string, name?: string) =>
-  `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${BACKUP_PLURAL}${name ? `/${name}` : ""}`;
+  objectPath({ apiVersion: API_VERSION, resource: BACKUP_PLURAL, namespace, ...(name ? { name } : {}) });
 
 /**
  * The RqBackups whose spec.cluster is `cluster`, oldest first. `error` says why they could not be

@@ -1,6 +1,7 @@
 // An RqCluster and the children the operator made for it, read the way kubectl reads them.
 import type { CoreV1Event, V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
-import { childNames, GROUP, KIND, LABEL_CLUSTER, PLURAL, SHORT_NAME, VERSION } from "../shared/names.js";
+import { API_VERSION, childNames, KIND, LABEL_CLUSTER, PLURAL, SHORT_NAME } from "../shared/names.js";
+import { objectPath } from "../controller/runtime/paths.js";
 import type { RqCluster } from "../shared/types.generated.js";
 import { CliError } from "./errors.js";
 import type { Kube } from "./kube.js";
@@ -10,7 +11,7 @@ interface List<T> {
 }
 
 export const clusterPath = (namespace: string, name: string) =>
-  `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}/${name}`;
+  objectPath({ apiVersion: API_VERSION, resource: PLURAL, namespace, name });
 
 /** The RqCluster, or a one-line error naming it and how to list the ones that exist. */
 export async function getCluster(kube: Kube, name: string): Promise<RqCluster> {
@@ -29,7 +30,7 @@ const selector = (cluster: string) => ({ labelSelector: `${LABEL_CLUSTER}=${clus
 export async function clusterPods(kube: Kube, cluster: string): Promise<V1Pod[]> {
   const list = await kube.request<List<V1Pod>>(`list the Pods of RqCluster ${kube.namespace}/${cluster}`, {
     method: "GET",
-    path: `/api/v1/namespaces/${kube.namespace}/pods`,
+    path: objectPath({ apiVersion: "v1", resource: "pods", namespace: kube.namespace }),
     query: selector(cluster),
   });
   return list.items.sort((a, b) => byNodeName(a.metadata!.name!, b.metadata!.name!));
@@ -38,7 +39,11 @@ export async function clusterPods(kube: Kube, cluster: string): Promise<V1Pod[]>
 export async function clusterPvcs(kube: Kube, cluster: string): Promise<V1PersistentVolumeClaim[]> {
   const list = await kube.request<List<V1PersistentVolumeClaim>>(
     `list the PVCs of RqCluster ${kube.namespace}/${cluster}`,
-    { method: "GET", path: `/api/v1/namespaces/${kube.namespace}/persistentvolumeclaims`, query: selector(cluster) },
+    {
+      method: "GET",
+      path: objectPath({ apiVersion: "v1", resource: "persistentvolumeclaims", namespace: kube.namespace }),
+      query: selector(cluster),
+    },
   );
   return list.items.sort((a, b) => byNodeName(a.metadata!.name!, b.metadata!.name!));
 }
@@ -47,7 +52,7 @@ export async function clusterPvcs(kube: Kube, cluster: string): Promise<V1Persis
 export async function clusterEvents(kube: Kube, cluster: string): Promise<CoreV1Event[]> {
   const list = await kube.request<List<CoreV1Event>>(`list the Events of namespace ${kube.namespace}`, {
     method: "GET",
-    path: `/api/v1/namespaces/${kube.namespace}/events`,
+    path: objectPath({ apiVersion: "v1", resource: "events", namespace: kube.namespace }),
   });
   const children = childNames(cluster) as Record<string, string[] | undefined>;
   const ours = ({ kind = "", name = "" }: CoreV1Event["involvedObject"]) =>

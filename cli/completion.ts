@@ -4,7 +4,8 @@
 // kubectl_complete-rqlite and the scripts of `completion bash|zsh` read the same way.
 import { KubeConfig } from "@kubernetes/client-node";
 import type { Command, Option } from "commander";
-import { GROUP, PLURAL, VERSION } from "../shared/names.js";
+import { API_VERSION, PLURAL } from "../shared/names.js";
+import { objectPath } from "../controller/runtime/paths.js";
 import { Kube, type ConnectionFlags } from "./kube.js";
 
 export const NO_FILE_COMPLETION = ":4";
@@ -63,7 +64,7 @@ function connectionFlags(words: string[]): ConnectionFlags {
 
 async function optionValues(option: Option, flags: ConnectionFlags): Promise<string[]> {
   if (option.argChoices) return option.argChoices;
-  if (option.long === "--namespace") return names(flags, "/api/v1/namespaces");
+  if (option.long === "--namespace") return names(flags, objectPath({ apiVersion: "v1", resource: "namespaces" }));
   if (option.long === "--context") {
     const kc = new KubeConfig();
     if (flags.kubeconfig) kc.loadFromFile(flags.kubeconfig);
@@ -74,7 +75,7 @@ async function optionValues(option: Option, flags: ConnectionFlags): Promise<str
 }
 
 function clusterNames(flags: ConnectionFlags): Promise<string[]> {
-  return names(flags, (ns) => `/apis/${GROUP}/${VERSION}/namespaces/${ns}/${PLURAL}`);
+  return names(flags, (namespace) => objectPath({ apiVersion: API_VERSION, resource: PLURAL, namespace }));
 }
 
 /** Object names from a list; nothing when the cluster cannot say (completion never fails loudly). */

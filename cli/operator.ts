@@ -1,6 +1,7 @@
 // Where the operator runs: its namespace and Deployment, as deploy/ installs them.
 import type { V1Deployment } from "@kubernetes/client-node";
 import { readFileSync } from "node:fs";
+import { objectPath } from "../controller/runtime/paths.js";
 import type { Kube } from "./kube.js";
 
 export const OPERATOR_NAMESPACE = "rqlite-operator-system";
@@ -10,7 +11,7 @@ export const CONTROLLER_DEPLOYMENT = "rqlite-operator-controller";
 export async function operatorVersion(kube: Kube, namespace: string): Promise<string | undefined> {
   const d = await kube.find<V1Deployment>(`get Deployment ${namespace}/${CONTROLLER_DEPLOYMENT}`, {
     method: "GET",
-    path: `/apis/apps/v1/namespaces/${namespace}/deployments/${CONTROLLER_DEPLOYMENT}`,
+    path: objectPath({ apiVersion: "apps/v1", resource: "deployments", namespace, name: CONTROLLER_DEPLOYMENT }),
   });
   const image = d?.spec?.template.spec?.containers[0]?.image;
   if (!image) return undefined;

@@ -11,6 +11,7 @@ import { stringify } from "yaml";
 import { LABEL_CLUSTER, operatorAuthSecretName } from "../shared/names.js";
 import type { RqCluster } from "../shared/types.generated.js";
 import { clusterEvents, clusterPods, getCluster } from "./cluster.js";
+import { objectPath } from "../controller/runtime/paths.js";
 import type { Kube } from "./kube.js";
 import { redactFields, redactSecret, scrub, secretValues } from "./redact.js";
 import { NodeProxy } from "./rqlite.js";
@@ -55,19 +56,22 @@ export async function writeReport(kube: Kube, opts: ReportOptions): Promise<{ fi
     }),
     ...(
       [
-        ["persistentvolumeclaims", `/api/v1/namespaces/${ns}/persistentvolumeclaims`],
-        ["services", `/api/v1/namespaces/${ns}/services`],
-        ["poddisruptionbudgets", `/apis/policy/v1/namespaces/${ns}/poddisruptionbudgets`],
+        ["v1", "persistentvolumeclaims"],
+        ["v1", "services"],
+        ["policy/v1", "poddisruptionbudgets"],
       ] as const
-    ).map(([kind, path]) =>
-      attempt(kind, async () => yaml(`children/${kind}.yaml`, await list(kube, kind, path, byCluster))),
+    ).map(([apiVersion, kind]) =>
+      attempt(kind, async () => {
+        const path = objectPath({ apiVersion, resource: kind, namespace: ns });
+        yaml(`children/${kind}.yaml`, await list(kube, kind, path, byCluster));
+      }),
     ),
     attempt("Events", async () => yaml("events.yaml", await clusterEvents(kube, opts.cluster))),
     ...referencedSecrets(rq).map((name) =>
       attempt(`Secret ${ns}/${name}`, async () => {
         const s = await kube.find<V1Secret>(`get Secret ${ns}/${name}`, {
           method: "GET",
-          path: `/api/v1/namespaces/${ns}/secrets/${name}`,
+          path: objectPath({ apiVersion: "v1", resource: "secrets", namespace: ns, name }),
         });
         if (s) secrets.push(s);
       }),
@@ -115,17 +119,27 @@ async function operatorFiles(
   await attempt("operator Leases", async () =>
     yaml(
       "operator/leases.yaml",
-      await list(kube, "Leases", `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`),
+      await list(kube, "Leases", objectPath({ apiVersion: "coordination.k8s.io/v1", resource: "leases", namespace })),
     ),
   );
   await attempt("operator Deployments", async () =>
     yaml(
       "operator/deployments.yaml",
-      await list(kube, "Deployments", `/apis/apps/v1/namespaces/${namespace}/deployments`, selector),
+      await list(
+        kube,
+        "Deployments",
+        objectPath({ apiVersion: "apps/v1", resource: "deployments", namespace }),
+        selector,
+      ),
     ),
   );
   await attempt("operator Pods", async () => {
-    const pods = await list<V1Pod>(kube, "Pods", `/api/v1/namespaces/${namespace}/pods`, selector);
+    const pods = await list<V1Pod>(
+      kube,
+      "Pods",
+      objectPath({ apiVersion: "v1", resource: "pods", namespace }),
+      selector,
+    );
     yaml("operator/pods.yaml", pods);
     if (pods.length === 0)
       entries.push({ name: "operator/logs/NONE.txt", content: `no operator Pods in ${namespace}\n` });

@@ -9,6 +9,7 @@
 // so tls.http's CA plays no part on that hop.
 import type { V1Pod } from "@kubernetes/client-node";
 import { KubeApiError } from "../controller/runtime/kubeClient.js";
+import { objectPath } from "../controller/runtime/paths.js";
 import { rqliteArgs } from "../controller/rqcluster/access.js";
 import type { ReadLevel as ClientReadLevel } from "../controller/rqlite/client.js";
 import {
@@ -45,7 +46,13 @@ export class NodeProxy {
   ) {
     this.name = pod.metadata!.name!;
     const https = rqliteArgs(pod).some((a) => a.startsWith("-http-cert="));
-    this.base = `/api/v1/namespaces/${kube.namespace}/pods/${https ? "https:" : ""}${this.name}:${HTTP_PORT}/proxy`;
+    this.base = objectPath({
+      apiVersion: "v1",
+      resource: "pods",
+      namespace: kube.namespace,
+      name: `${https ? "https:" : ""}${this.name}:${HTTP_PORT}`,
+      subresource: "proxy",
+    });
   }
 
   async status(): Promise<RqliteStatus> {

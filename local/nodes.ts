@@ -5,6 +5,7 @@
 // heartbeats (a stopped machine, or one cut off from the API server) and resume them.
 import type { V1Node } from "@kubernetes/client-node";
 import { KubeApiError, type KubeClient } from "../controller/runtime/kubeClient.js";
+import { objectPath } from "../controller/runtime/paths.js";
 
 export interface NodeSpec {
   name: string;
@@ -16,6 +17,7 @@ export interface NodeSpec {
 export type NodeState = "running" | "stopped" | "partitioned";
 
 export const NODE_LEASE_NAMESPACE = "kube-node-lease";
+const NODE_LEASES = { apiVersion: "coordination.k8s.io/v1", resource: "leases", namespace: NODE_LEASE_NAMESPACE };
 export const ZONE_LABEL = "topology.kubernetes.io/zone";
 export const HOSTNAME_LABEL = "kubernetes.io/hostname";
 
@@ -125,12 +127,17 @@ export class NodeAgent {
   /** Registers the Node (or takes over one of that name), reports Ready and starts heartbeats. */
   async start(): Promise<void> {
     const node = await this.client
-      .request<V1Node>({ method: "POST", path: "/api/v1/nodes", body: renderNode(this.spec), timeoutMs: 10_000 })
+      .request<V1Node>({
+        method: "POST",
+        path: objectPath({ apiVersion: "v1", resource: "nodes" }),
+        body: renderNode(this.spec),
+        timeoutMs: 10_000,
+      })
       .catch(async (err: unknown) => {
         if (!(err instanceof KubeApiError && err.status === 409)) throw err;
         return this.client.request<V1Node>({
           method: "PATCH",
-          path: `/api/v1/nodes/${this.name}`,
+          path: objectPath({ apiVersion: "v1", resource: "nodes", name: this.name }),
           body: { metadata: { labels: renderNode(this.spec).metadata!.labels } },
           contentType: "application/merge-patch+json",
           timeoutMs: 10_000,
@@ -162,7 +169,11 @@ export class NodeAgent {
     this.stateNow = "stopped";
     this.clearTimers();
     await this.client
-      .request({ method: "DELETE", path: `/api/v1/nodes/${this.name}`, timeoutMs: 10_000 })
+      .request({
+        method: "DELETE",
+        path: objectPath({ apiVersion: "v1", resource: "nodes", name: this.name }),
+        timeoutMs: 10_000,
+      })
       .catch((err: Error) => this.log(`removing Node ${this.name}: ${err.message}`));
   }
 
@@ -185,7 +196,7 @@ export class NodeAgent {
     await this.client
       .request({
         method: "PATCH",
-        path: `/api/v1/nodes/${this.name}/status`,
+        path: objectPath({ apiVersion: "v1", resource: "nodes", name: this.name, subresource: "status" }),
         body: { status: renderNodeStatus(this.spec, secondsTime(new Date()), this.readySince) },
         contentType: "application/merge-patch+json",
         timeoutMs: 10_000,
@@ -195,7 +206,7 @@ export class NodeAgent {
 
   private async renewLease(): Promise<void> {
     if (this.stateNow !== "running") return;
-    const path = `/apis/coordination.k8s.io/v1/namespaces/${NODE_LEASE_NAMESPACE}/leases/${this.name}`;
+    const path = objectPath({ ...NODE_LEASES, name: this.name });
     const spec = {
       holderIdentity: this.name,
       leaseDurationSeconds: LEASE_DURATION_SECONDS,
@@ -218,7 +229,7 @@ export class NodeAgent {
       await this.client
         .request({
           method: "POST",
-          path: `/apis/coordination.k8s.io/v1/namespaces/${NODE_LEASE_NAMESPACE}/leases`,
+          path: objectPath(NODE_LEASES),
           body: {
             apiVersion: "coordination.k8s.io/v1",
             kind: "Lease",

@@ -25,6 +25,7 @@ import { DATA_VOLUME, LABEL_MANAGED_BY, MANAGER_NAME, RQLITE_CONTAINER } from ".
 import { Informer } from "../controller/runtime/informer.js";
 import { LABEL_BACKUP_JOB } from "../controller/rqbackup/job.js";
 import type { KubeClient } from "../controller/runtime/kubeClient.js";
+import { objectPath } from "../controller/runtime/paths.js";
 import { freezeProcess, ProcessGroup, type Managed } from "../testenv/processes.js";
 import { defaultNodeSpecs, NodeAgent, type NodeSpec, type NodeState } from "./nodes.js";
 import { boundFolder, resizeStep } from "./volumes.js";
@@ -100,7 +101,7 @@ export class LocalRuntime {
       client: opts.client,
       namespaces: opts.namespaces,
       labelSelector: `${LABEL_MANAGED_BY}=${MANAGER_NAME}`,
-      apiPath: "/api/v1",
+      apiVersion: "v1",
     };
     this.pods = new Informer<V1Pod>({ ...selector, resource: "pods" });
     // With nodes, every claim: a Pod may mount any bound claim, and the resizer serves them all.
@@ -116,7 +117,7 @@ export class LocalRuntime {
       // releases them and the PV's reclaim policy removes their folders: the runtime only mounts.
       this.pvs = new Informer<V1PersistentVolume>({
         client: opts.client,
-        apiPath: "/api/v1",
+        apiVersion: "v1",
         resource: "persistentvolumes",
       });
       this.pods.on("delete", (p) => {
@@ -304,13 +305,19 @@ export class LocalRuntime {
       });
     try {
       if ("pvCapacity" in step) {
-        await patch(`/api/v1/persistentvolumes/${pv!.metadata!.name}`, {
+        await patch(objectPath({ apiVersion: "v1", resource: "persistentvolumes", name: pv!.metadata!.name! }), {
           spec: { capacity: { storage: step.pvCapacity } },
         });
         this.log(`resized PV ${pv!.metadata!.name} of PVC ${name} to ${step.pvCapacity}`);
       } else {
         await patch(
-          `/api/v1/namespaces/${pvc.metadata!.namespace}/persistentvolumeclaims/${pvc.metadata!.name}/status`,
+          objectPath({
+            apiVersion: "v1",
+            resource: "persistentvolumeclaims",
+            namespace: pvc.metadata!.namespace!,
+            name: pvc.metadata!.name!,
+            subresource: "status",
+          }),
           {
             status: { capacity: { storage: step.pvcCapacity }, allocatedResources: { storage: step.pvcCapacity } },
           },
@@ -364,7 +371,12 @@ export class LocalRuntime {
     await this.opts.client
       .request({
         method: "PATCH",
-        path: `/api/v1/namespaces/${pvc.metadata.namespace}/persistentvolumeclaims/${pvc.metadata.name}`,
+        path: objectPath({
+          apiVersion: "v1",
+          resource: "persistentvolumeclaims",
+          namespace: pvc.metadata.namespace!,
+          name: pvc.metadata.name!,
+        }),
         body: {
           metadata: {
             finalizers: finalizers.filter((f) => f !== PVC_PROTECTION),
@@ -598,7 +610,7 @@ export class LocalRuntime {
       const secret = await this.opts.client
         .request<{ data?: Record<string, string> }>({
           method: "GET",
-          path: `/api/v1/namespaces/${ns}/secrets/${secretName}`,
+          path: objectPath({ apiVersion: "v1", resource: "secrets", namespace: ns, name: secretName }),
           timeoutMs: 10_000,
         })
         .catch((err: Error) => {
@@ -630,7 +642,7 @@ export class LocalRuntime {
       const secret = await this.opts.client
         .request<{ data?: Record<string, string> }>({
           method: "GET",
-          path: `/api/v1/namespaces/${ns}/secrets/${ref.name}`,
+          path: objectPath({ apiVersion: "v1", resource: "secrets", namespace: ns, name: ref.name }),
           timeoutMs: 10_000,
         })
         .catch((err: Error): { data?: Record<string, string> } => {
@@ -724,7 +736,7 @@ export class LocalRuntime {
     const [ns, name] = node.key.split("/") as [string, string];
     await this.opts.client.request({
       method: "PATCH",
-      path: `/api/v1/namespaces/${ns}/pods/${name}/status`,
+      path: objectPath({ apiVersion: "v1", resource: "pods", namespace: ns, name, subresource: "status" }),
       body: { status },
       contentType: "application/merge-patch+json",
       timeoutMs: 10_000,
@@ -741,7 +753,12 @@ export class LocalRuntime {
     await this.opts.client
       .request({
         method: "DELETE",
-        path: `/api/v1/namespaces/${pod.metadata!.namespace}/pods/${pod.metadata!.name}`,
+        path: objectPath({
+          apiVersion: "v1",
+          resource: "pods",
+          namespace: pod.metadata!.namespace!,
+          name: pod.metadata!.name!,
+        }),
         body: {
           apiVersion: "v1",
           kind: "DeleteOptions",

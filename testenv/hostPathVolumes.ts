@@ -20,7 +20,7 @@ export async function trackHostPathVolumes(
   const seen = new Set<string>();
   const pvs = new Informer<V1PersistentVolume>({
     client: new KubeClient(loadKubeConfig(kubeconfigPath), new Registry()),
-    apiPath: "/api/v1",
+    apiVersion: "v1",
     resource: "persistentvolumes",
   });
   const record = (pv: V1PersistentVolume) => {

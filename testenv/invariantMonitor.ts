@@ -3,6 +3,7 @@
 // invariants (invariants.ts). Tests the transitions, not only the end state.
 import type { V1Pod, V1PodList } from "@kubernetes/client-node";
 import type { KubeClient } from "../controller/runtime/kubeClient.js";
+import { objectPath } from "../controller/runtime/paths.js";
 import { API_VERSION, LABEL_CLUSTER, PLURAL } from "../shared/names.js";
 import {
   InvariantChecker,
@@ -109,19 +110,18 @@ export async function startInvariantMonitor(opts: MonitorOptions): Promise<Invar
 
   async function takeSample(): Promise<Sample> {
     const t = Date.now() - started;
-    const base = `/apis/${API_VERSION}/namespaces/${namespace}`;
     const [rq, list] = await Promise.all([
       client
         .request<{ spec?: { replicas?: number } }>({
           method: "GET",
-          path: `${base}/${PLURAL}/${cluster}`,
+          path: objectPath({ apiVersion: API_VERSION, resource: PLURAL, namespace, name: cluster }),
           timeoutMs: API_TIMEOUT_MS,
         })
         .catch(() => undefined),
       client
         .request<V1PodList>({
           method: "GET",
-          path: `/api/v1/namespaces/${namespace}/pods`,
+          path: objectPath({ apiVersion: "v1", resource: "pods", namespace }),
           query: { labelSelector: `${LABEL_CLUSTER}=${cluster}` },
           timeoutMs: API_TIMEOUT_MS,
         })

@@ -6,6 +6,7 @@
 import type { V1Pod, V1PodList } from "@kubernetes/client-node";
 import { RqliteClient } from "../controller/rqlite/client.js";
 import type { KubeClient } from "../controller/runtime/kubeClient.js";
+import { objectPath } from "../controller/runtime/paths.js";
 import { loopbackAddress } from "../shared/loopback-address.js";
 import { HTTP_PORT, LABEL_CLUSTER, RQLITE_CONTAINER } from "../shared/names.js";
 
@@ -40,7 +41,7 @@ export class NodeAccess {
   async refresh(client: KubeClient, cluster: string, timeoutMs = 2000): Promise<V1Pod[]> {
     const list = await client.request<V1PodList>({
       method: "GET",
-      path: `/api/v1/namespaces/${this.namespace}/pods`,
+      path: objectPath({ apiVersion: "v1", resource: "pods", namespace: this.namespace }),
       query: { labelSelector: `${LABEL_CLUSTER}=${cluster}` },
       timeoutMs,
     });

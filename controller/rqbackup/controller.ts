@@ -11,7 +11,7 @@ import type { Registry } from "prom-client";
 import { RqliteError } from "../rqlite/client.js";
 import type { RqCluster } from "../../shared/index.js";
 import { BACKUP_KIND, BACKUP_PLURAL } from "../../shared/backup-names.js";
-import { API_VERSION, GROUP, LABEL_MANAGED_BY, MANAGER_NAME, PLURAL, VERSION } from "../../shared/names.js";
+import { API_VERSION, LABEL_MANAGED_BY, MANAGER_NAME, PLURAL } from "../../shared/names.js";
 import { KubeApiError } from "../runtime/kubeClient.js";
 import { makeEventRecorder, type EventRecorder } from "../runtime/events.js";
 import { Informer, objectKey, waitForCaches } from "../runtime/informer.js";
@@ -19,6 +19,7 @@ import type { KubeClient } from "../runtime/kubeClient.js";
 import { componentLogger, type Logger } from "../runtime/log.js";
 import { measureReconcile, reconcileMetrics, type ReconcileMetrics } from "../runtime/reconcileMetrics.js";
 import { makeWriter, type Writer } from "../runtime/writer.js";
+import { objectPath } from "../runtime/paths.js";
 import { sleep } from "../runtime/sleep.js";
 import { WorkQueue, type HandlerResult } from "../runtime/workqueue.js";
 import type { Addressing } from "../rqcluster/render/pod.js";
@@ -85,12 +86,12 @@ export class BackupController {
   constructor(private readonly opts: BackupControllerOptions) {
     this.log = opts.logger ?? componentLogger("controller", { controller: CONTROLLER });
     const { client, namespaces } = opts;
-    this.backups = new Informer({ client, namespaces, apiPath: `/apis/${GROUP}/${VERSION}`, resource: BACKUP_PLURAL });
-    this.clusters = new Informer({ client, namespaces, apiPath: `/apis/${GROUP}/${VERSION}`, resource: PLURAL });
+    this.backups = new Informer({ client, namespaces, apiVersion: API_VERSION, resource: BACKUP_PLURAL });
+    this.clusters = new Informer({ client, namespaces, apiVersion: API_VERSION, resource: PLURAL });
     this.jobs = new Informer<V1Job>({
       client,
       namespaces,
-      apiPath: "/apis/batch/v1",
+      apiVersion: "batch/v1",
       resource: "jobs",
       labelSelector: `${LABEL_MANAGED_BY}=${MANAGER_NAME},${LABEL_BACKUP_JOB}`,
     });
@@ -309,7 +310,7 @@ export class BackupController {
     // A list narrowed to the one name: the role needs no get.
     const listed = await this.opts.client.request<{ items: V1Job[] }>({
       method: "GET",
-      path: `/apis/batch/v1/namespaces/${ns}/jobs`,
+      path: objectPath({ apiVersion: "batch/v1", resource: "jobs", namespace: ns }),
       query: { fieldSelector: `metadata.name=${name}` },
       timeoutMs: 30_000,
     });
@@ -319,7 +320,7 @@ export class BackupController {
   private async podsOf(job: V1Job): Promise<V1Pod[]> {
     const pods = await this.opts.client.request<{ items: V1Pod[] }>({
       method: "GET",
-      path: `/api/v1/namespaces/${job.metadata!.namespace}/pods`,
+      path: objectPath({ apiVersion: "v1", resource: "pods", namespace: job.metadata!.namespace! }),
       query: { labelSelector: `batch.kubernetes.io/controller-uid=${job.metadata!.uid}` },
       timeoutMs: 30_000,
     });
@@ -336,7 +337,7 @@ export class BackupController {
     const pods = await this.opts.client
       .request<{ items: V1Pod[] }>({
         method: "GET",
-        path: `/api/v1/namespaces/${ns}/pods`,
+        path: objectPath({ apiVersion: "v1", resource: "pods", namespace: ns }),
         query: { fieldSelector: `metadata.name=${name}` },
         timeoutMs: 30_000,
       })

@@ -16,6 +16,7 @@ import { backupFileName, compactUtc, joinKey, s3BackupKey, s3Location } from "..
 import { RqliteClient } from "../rqlite/client.js";
 import { clusterRqlite } from "../rqlite/adapter.js";
 import type { KubeClient } from "../runtime/kubeClient.js";
+import { objectPath } from "../runtime/paths.js";
 import type { Writer } from "../runtime/writer.js";
 import { assertOwnNode, httpTlsSecretOf, nodeAccess, runsWithAuth } from "../rqcluster/access.js";
 import { keptCredentials, PASSWORD_KEY } from "../rqcluster/auth.js";
@@ -78,7 +79,7 @@ export async function observePvcSource(deps: ObserveDeps, b: RqBackup): Promise<
   // A list narrowed to the one name: the role lists claims but has no get.
   const claims = await deps.client.request<{ items: V1PersistentVolumeClaim[] }>({
     method: "GET",
-    path: `/api/v1/namespaces/${namespace}/persistentvolumeclaims`,
+    path: objectPath({ apiVersion: "v1", resource: "persistentvolumeclaims", namespace }),
     query: { fieldSelector: `metadata.name=${pvc.claimName}` },
     timeoutMs: 30_000,
   });
@@ -110,7 +111,7 @@ export async function observeSource(deps: ObserveDeps, b: RqBackup): Promise<Sou
   const ref = s3.credentialsSecret;
   if (ref) {
     const read = credentialsFrom(
-      await deps.writer.readSecret(namespace, ref.name),
+      await deps.writer.readSecret(b, ref.name),
       {
         accessKeyIdKey: ref.accessKeyIdKey ?? "AWS_ACCESS_KEY_ID",
         secretAccessKeyKey: ref.secretAccessKeyKey ?? "AWS_SECRET_ACCESS_KEY",
@@ -164,17 +165,17 @@ async function observeLeader(deps: ObserveDeps, b: RqBackup): Promise<LeaderSour
   const c = clusterView(cluster);
   const pods = await deps.client.request<{ items: V1Pod[] }>({
     method: "GET",
-    path: `/api/v1/namespaces/${namespace}/pods`,
+    path: objectPath({ apiVersion: "v1", resource: "pods", namespace }),
     query: { labelSelector: `${LABEL_MANAGED_BY}=${MANAGER_NAME},${LABEL_CLUSTER}=${c.name}` },
     timeoutMs: 30_000,
   });
   const byName = new Map(pods.items.map((p) => [p.metadata!.name!, p]));
   const auth = pods.items.some(runsWithAuth)
-    ? keptCredentials((await deps.writer.readSecret(namespace, operatorAuthSecretName(c.name)))?.data)
+    ? keptCredentials((await deps.writer.readSecret(b, operatorAuthSecretName(c.name)))?.data)
     : undefined;
   const cas = new Map<string, string>();
   for (const name of new Set(pods.items.map(httpTlsSecretOf).filter((n): n is string => Boolean(n)))) {
-    const ca = (await deps.writer.readSecret(namespace, name))?.data["ca.crt"];
+    const ca = (await deps.writer.readSecret(b, name))?.data["ca.crt"];
     if (ca) cas.set(name, ca);
   }
   const accessOf = (nodeId: string) => {

@@ -92,7 +92,7 @@ export async function planAuth(
 > {
   const source = c.spec.auth?.secretName;
   if (!source) return undefined;
-  const userSecret = await writer.readSecret(c.namespace, source);
+  const userSecret = await writer.readSecret(c.self, source);
   const where = `Secret ${c.namespace}/${source} (spec.auth.secretName)`;
   if (!userSecret)
     throw new Error(`${where} does not exist; create it with a ${USERS_KEY} key in rqlite's -auth format`);
@@ -100,7 +100,7 @@ export async function planAuth(
   if (userJson === undefined)
     throw new Error(`${where} has no ${USERS_KEY} key; add rqlite's -auth file under that key`);
   const name = operatorAuthSecretName(c.name);
-  const live = await writer.readSecret(c.namespace, name);
+  const live = await writer.readSecret(c.self, name);
   // A Secret of that name this cluster does not own is someone else's: overwriting it would
   // destroy it, and taking its password would let whoever wrote it choose the operator's.
   if (live && !live.owners.includes(c.uid)) {

@@ -36,7 +36,7 @@ export async function observeBackup(
   if (!backup && !restore) return { cluster: c, holds: [] };
   const holds: Wait[] = [];
   const name = backupConfigSecretName(c.name);
-  const live = await deps.writer.readSecret(c.namespace, name);
+  const live = await deps.writer.readSecret(c.self, name);
   if (live && !live.owners.includes(c.uid)) {
     const message = `Secret ${c.namespace}/${name} exists and is not owned by this RqCluster; the operator keeps rqlite's backup configuration there, so it leaves that Secret alone and waits: rename or delete it`;
     return { cluster: c, holds: [{ reason: "AdoptionConflict", message, warning: true }] };
@@ -45,7 +45,7 @@ export async function observeBackup(
 
   const ref = backup?.s3.credentialsSecret && credentialsOf(backup.s3.credentialsSecret);
   if (ref) {
-    const secret = await deps.writer.readSecret(c.namespace, ref.name);
+    const secret = await deps.writer.readSecret(c.self, ref.name);
     const missing = [ref.accessKeyIdKey, ref.secretAccessKeyKey].filter((k) => !secret?.data[k]);
     if (!secret || missing.length > 0) {
       const what = !secret ? "does not exist" : `has no ${missing.join(" or ")} key`;
@@ -189,7 +189,7 @@ async function enforceRetention(writer: Writer, c: ClusterView, now: number): Pr
   const where = `retention of s3://${conn.bucket}/${listPrefix(backup.s3.path)}`;
   let client;
   try {
-    client = await s3ClientFor(writer, c.namespace, conn, "spec.backup.s3.credentialsSecret");
+    client = await s3ClientFor(writer, c.self, conn, "spec.backup.s3.credentialsSecret");
   } catch (err) {
     return { deleted: [], failure: describeS3Error(err, where) };
   }

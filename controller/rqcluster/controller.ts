@@ -12,16 +12,7 @@ import type {
 } from "@kubernetes/client-node";
 import type { Registry } from "prom-client";
 import { BACKUP_PLURAL, type RqBackup, type RqCluster } from "../../shared/index.js";
-import {
-  API_VERSION,
-  GROUP,
-  KIND,
-  LABEL_CLUSTER,
-  LABEL_MANAGED_BY,
-  MANAGER_NAME,
-  PLURAL,
-  VERSION,
-} from "../../shared/names.js";
+import { API_VERSION, KIND, LABEL_CLUSTER, LABEL_MANAGED_BY, MANAGER_NAME, PLURAL } from "../../shared/names.js";
 import { Informer, objectKey, waitForCaches } from "../runtime/informer.js";
 import { makeEventRecorder, type EventRecorder } from "../runtime/events.js";
 import { makeWriter } from "../runtime/writer.js";
@@ -108,27 +99,27 @@ export class ClusterController {
     // Children are found by the managed-by label, so the caches hold only the operator's objects;
     // they are indexed by their cluster's key, so a reconcile finds them without a scan.
     const owned = { client, namespaces, labelSelector: `${LABEL_MANAGED_BY}=${MANAGER_NAME}`, indexKey: clusterKeyOf };
-    this.clusters = new Informer({ client, namespaces, apiPath: `/apis/${GROUP}/${VERSION}`, resource: PLURAL });
-    this.pods = new Informer({ ...owned, apiPath: "/api/v1", resource: "pods" });
-    this.pvcs = new Informer({ ...owned, apiPath: "/api/v1", resource: "persistentvolumeclaims" });
-    this.services = new Informer({ ...owned, apiPath: "/api/v1", resource: "services" });
-    this.pdbs = new Informer({ ...owned, apiPath: "/apis/policy/v1", resource: "poddisruptionbudgets" });
+    this.clusters = new Informer({ client, namespaces, apiVersion: API_VERSION, resource: PLURAL });
+    this.pods = new Informer({ ...owned, apiVersion: "v1", resource: "pods" });
+    this.pvcs = new Informer({ ...owned, apiVersion: "v1", resource: "persistentvolumeclaims" });
+    this.services = new Informer({ ...owned, apiVersion: "v1", resource: "services" });
+    this.pdbs = new Informer({ ...owned, apiVersion: "policy/v1", resource: "poddisruptionbudgets" });
     this.networkPolicies = new Informer({
       ...owned,
-      apiPath: "/apis/networking.k8s.io/v1",
+      apiVersion: "networking.k8s.io/v1",
       resource: "networkpolicies",
     });
     // Indexed by the cluster they back up: a backup that completes wakes its cluster at once.
     this.backups = new Informer<RqBackup & KubernetesObject>({
       client,
       namespaces,
-      apiPath: `/apis/${GROUP}/${VERSION}`,
+      apiVersion: API_VERSION,
       resource: BACKUP_PLURAL,
       indexKey: backupClusterKey,
     });
     // Nodes are cluster-scoped: watched everywhere, to notice the ones that become unreachable.
     this.nodes =
-      opts.nodeFailureTimeoutMs > 0 ? new Informer({ client, apiPath: "/api/v1", resource: "nodes" }) : undefined;
+      opts.nodeFailureTimeoutMs > 0 ? new Informer({ client, apiVersion: "v1", resource: "nodes" }) : undefined;
     this.queue = new WorkQueue({ name: CONTROLLER, registry: opts.registry });
     const r = opts.registry;
     this.metrics = {

@@ -117,7 +117,7 @@ export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children
 /** Nodes may still run with -auth after auth was turned off: the operator keeps its user until they roll. */
 async function runningAuth(writer: Writer, c: ClusterView, pods: V1Pod[]) {
   if (!pods.some(runsWithAuth)) return undefined;
-  return keptCredentials((await writer.readSecret(c.namespace, operatorAuthSecretName(c.name)))?.data);
+  return keptCredentials((await writer.readSecret(c.self, operatorAuthSecretName(c.name)))?.data);
 }
 
 /** ca.crt of every tls.http Secret in use: the spec's and those the running Pods mount. */
@@ -127,7 +127,7 @@ async function httpCas(writer: Writer, c: ClusterView, pods: V1Pod[]): Promise<M
   );
   const out = new Map<string, string>();
   for (const name of names) {
-    const data = (await writer.readSecret(c.namespace, name))?.data;
+    const data = (await writer.readSecret(c.self, name))?.data;
     if (!data?.["ca.crt"]) {
       throw new Error(
         `Secret ${c.namespace}/${name} (spec.tls.http.secretName) has no ca.crt; the operator needs it to verify rqlite's HTTPS API`,

@@ -19,7 +19,7 @@ export async function readPodTemplate(writer: Pick<Writer, "readConfigMap">, c: 
   if (!ref) return {};
   const key = ref.key ?? DEFAULT_POD_TEMPLATE_KEY;
   const where = `ConfigMap ${c.namespace}/${ref.name} (spec.podTemplateConfigMap)`;
-  const cm = await writer.readConfigMap(c.namespace, ref.name);
+  const cm = await writer.readConfigMap(c.self, ref.name);
   if (cm === undefined) return { problem: `${where} does not exist; create it or remove spec.podTemplateConfigMap` };
   // Admission checks only labelled ConfigMaps, so an unlabelled one was never checked.
   if (cm.labels[POD_TEMPLATE_LABEL] === undefined) {

@@ -35,7 +35,7 @@ export async function resolveRestore(
     : "spec.restore.s3.credentialsSecret";
   let client;
   try {
-    client = await s3ClientFor(deps.writer, c.namespace, target, field);
+    client = await s3ClientFor(deps.writer, c.self, target, field);
   } catch (err) {
     return { problem: describeS3Error(err, `restore source ${target.describe}`) };
   }

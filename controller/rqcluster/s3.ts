@@ -8,7 +8,8 @@ import {
   S3Client,
   type ListObjectsV2CommandOutput,
 } from "@aws-sdk/client-s3";
-import type { DataObject, Writer } from "../runtime/writer.js";
+import type { KubernetesObject } from "@kubernetes/client-node";
+import { ownerNamespace, type DataObject, type Writer } from "../runtime/writer.js";
 import type { StoredObject } from "./plan/backup.js";
 import type { S3Connection } from "./render/backup.js";
 
@@ -63,14 +64,17 @@ export function newS3Client(
   });
 }
 
-/** A client for one connection; `where` names the field the Secret came from, for the error. */
-export async function s3ClientFor(writer: Writer, namespace: string, conn: S3Connection, where: string) {
+/**
+ * A client for one connection whose Secret `owner` names (read in the owner's namespace); `where`
+ * names the field the Secret came from, for the error.
+ */
+export async function s3ClientFor(writer: Writer, owner: KubernetesObject, conn: S3Connection, where: string) {
   const ref = conn.credentialsSecret;
   if (!ref) return newS3Client(conn, undefined);
   const read = credentialsFrom(
-    await writer.readSecret(namespace, ref.name),
+    await writer.readSecret(owner, ref.name),
     ref,
-    `Secret ${namespace}/${ref.name} (${where})`,
+    `Secret ${ownerNamespace(owner)}/${ref.name} (${where})`,
   );
   if ("problem" in read) throw new S3AccessError(read.message);
   return newS3Client(conn, read);

@@ -3,12 +3,13 @@ import { performance } from "node:perf_hooks";
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { KubeApiError, type KubeClient, type KubeRequest } from "./kubeClient.js";
 import { componentLogger, type Logger } from "./log.js";
+import { objectPath } from "./paths.js";
 import { sleep } from "./sleep.js";
 
 export interface InformerOptions<T extends KubernetesObject = KubernetesObject> {
   client: KubeClient;
-  /** The API group-version path: "/api/v1" for the core group, else "/apis/<group>/<version>". */
-  apiPath: string;
+  /** The API version: "v1" for the core group, else "<group>/<version>". */
+  apiVersion: string;
   /** The plural resource name, e.g. "pods" or "rqclusters". */
   resource: string;
   /**
@@ -419,8 +420,11 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
   }
 
   private collectionPath(scope: Scope): string {
-    const ns = scope.namespace === undefined ? "" : `/namespaces/${encodeURIComponent(scope.namespace)}`;
-    return `${this.opts.apiPath}${ns}/${this.opts.resource}`;
+    return objectPath({
+      apiVersion: this.opts.apiVersion,
+      resource: this.opts.resource,
+      ...(scope.namespace === undefined ? {} : { namespace: scope.namespace }),
+    });
   }
 
   private selectors(): KubeRequest["query"] {

@@ -6,6 +6,7 @@ import type { Registry } from "prom-client";
 import { KubeApiError, type KubeClient } from "./kubeClient.js";
 import { componentLogger, type Logger } from "./log.js";
 import { gauge } from "./metrics.js";
+import { objectPath } from "./paths.js";
 import { sleep } from "./sleep.js";
 
 /** client-go's and controller-runtime's defaults. */
@@ -92,7 +93,6 @@ export class LeaderElector {
   readonly retryPeriodSeconds: number;
   private readonly log: Logger;
   private readonly status;
-  private readonly path: string;
   private lease?: Lease;
   private observed?: Observation;
   /** When the last successful acquire or renew request was sent: the renew deadline counts from it. */
@@ -108,7 +108,6 @@ export class LeaderElector {
     this.renewDeadlineSeconds = opts.renewDeadlineSeconds ?? leaderElectionDefaults.renewDeadlineSeconds;
     this.retryPeriodSeconds = opts.retryPeriodSeconds ?? leaderElectionDefaults.retryPeriodSeconds;
     this.validate();
-    this.path = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(opts.namespace)}/leases`;
     this.log =
       opts.logger ??
       componentLogger("leader-election", { lease: `${opts.namespace}/${opts.leaseName}`, identity: this.identity });
@@ -164,7 +163,7 @@ export class LeaderElector {
       this.remember(
         await this.opts.client.request<Lease>({
           method: "PUT",
-          path: `${this.path}/${this.opts.leaseName}`,
+          path: this.leasePath(this.opts.leaseName),
           body: released,
           timeoutMs: this.renewDeadlineSeconds * 1000,
         }),
@@ -292,7 +291,7 @@ export class LeaderElector {
     try {
       current = await this.opts.client.request<Lease>({
         method: "GET",
-        path: `${this.path}/${name}`,
+        path: this.leasePath(name),
         timeoutMs: timeoutMs(),
       });
     } catch (err) {
@@ -309,7 +308,7 @@ export class LeaderElector {
           leaseTransitions: 0,
         },
       };
-      return this.write("POST", this.path, created, timeoutMs(), started);
+      return this.write("POST", this.leasePath(), created, timeoutMs(), started);
     }
     this.remember(current);
     const spec = current.spec ?? {};
@@ -328,10 +327,16 @@ export class LeaderElector {
         leaseTransitions: (spec.leaseTransitions ?? 0) + (takeover ? 1 : 0),
       },
     };
-    return this.write("PUT", `${this.path}/${name}`, next, timeoutMs(), started);
+    return this.write("PUT", this.leasePath(name), next, timeoutMs(), started);
   }
 
   /** Creates or replaces the lease; false when another writer got there first. */
+  /** The Lease collection of the elector's namespace, or one Lease in it. */
+  private leasePath(name?: string): string {
+    const target = { apiVersion: "coordination.k8s.io/v1", resource: "leases", namespace: this.opts.namespace };
+    return objectPath(name === undefined ? target : { ...target, name });
+  }
+
   private async write(
     method: "POST" | "PUT",
     path: string,

@@ -30,10 +30,23 @@ export interface Writer {
    */
   evict(ref: ObjectRef): Promise<void>;
   patchStatus(ref: ObjectRef, status: Json): Promise<void>;
-  /** A Secret's data (decoded) and labels, or undefined when it does not exist. */
-  readSecret(namespace: string, name: string): Promise<DataObject | undefined>;
-  /** A ConfigMap's data and labels, or undefined when it does not exist. */
-  readConfigMap(namespace: string, name: string): Promise<DataObject | undefined>;
+  /**
+   * A Secret `owner` names: its data (decoded) and labels, or undefined when it does not exist.
+   * Read in the owner's namespace, the one the API server stored it in, and nowhere else.
+   */
+  readSecret(owner: KubernetesObject, name: string): Promise<DataObject | undefined>;
+  /** A ConfigMap `owner` names, in the owner's namespace: its data and labels, or undefined. */
+  readConfigMap(owner: KubernetesObject, name: string): Promise<DataObject | undefined>;
+}
+
+/**
+ * The namespace of the object that names a Secret or ConfigMap. The reader takes the object, not
+ * a namespace, so no name a user writes can choose where the operator reads.
+ */
+export function ownerNamespace(owner: KubernetesObject): string {
+  const namespace = owner.metadata?.namespace;
+  if (!namespace) throw new Error(`${owner.kind ?? "object"} ${owner.metadata?.name ?? ""} has no namespace`);
+  return namespace;
 }
 
 /** What a ConfigMap or Secret holds, with the labels that say what it is for and who owns it. */
@@ -67,8 +80,8 @@ function about(action: string, ref: ObjectRef, err: unknown): Error {
 
 /** Writes as `fieldManager`, which names the controller in managedFields. */
 export function makeWriter(client: KubeClient, fieldManager: string): Writer {
-  const pathOf = (ref: ObjectRef, sub = "") =>
-    resourcePath(ref.apiVersion, ref.kind, ref.metadata.namespace, ref.metadata.name) + sub;
+  const pathOf = (ref: ObjectRef, sub?: string) =>
+    resourcePath(ref.apiVersion, ref.kind, ref.metadata.namespace, ref.metadata.name, sub);
   const query = { fieldManager };
   const attempt = async (action: string, ref: ObjectRef, call: () => Promise<unknown>) => {
     try {
@@ -122,7 +135,7 @@ export function makeWriter(client: KubeClient, fieldManager: string): Writer {
           metadata: { name: ref.metadata.name, namespace: ref.metadata.namespace },
         };
         try {
-          await client.request({ method: "POST", path: pathOf(ref, "/eviction"), body, timeoutMs: WRITE_TIMEOUT_MS });
+          await client.request({ method: "POST", path: pathOf(ref, "eviction"), body, timeoutMs: WRITE_TIMEOUT_MS });
         } catch (err) {
           if (!isApiStatus(err, 404)) throw err;
         }
@@ -131,16 +144,16 @@ export function makeWriter(client: KubeClient, fieldManager: string): Writer {
       attempt("patch status of", ref, () =>
         client.request({
           method: "PATCH",
-          path: pathOf(ref, "/status"),
+          path: pathOf(ref, "status"),
           query,
           body: status,
           contentType: MERGE_PATCH,
           timeoutMs: WRITE_TIMEOUT_MS,
         }),
       ),
-    readConfigMap: (namespace, name) => readData(client, "ConfigMap", namespace, name),
-    readSecret: async (namespace, name) => {
-      const secret = await readData(client, "Secret", namespace, name);
+    readConfigMap: (owner, name) => readData(client, "ConfigMap", ownerNamespace(owner), name),
+    readSecret: async (owner, name) => {
+      const secret = await readData(client, "Secret", ownerNamespace(owner), name);
       if (!secret) return undefined;
       const decoded = Object.entries(secret.data).map(([k, v]) => [k, Buffer.from(v, "base64").toString("utf8")]);
       return { ...secret, data: Object.fromEntries(decoded) as Record<string, string> };

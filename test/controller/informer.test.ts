@@ -56,7 +56,7 @@ describe("Informer", function () {
   function informer(kubeconfig: string, opts: Partial<InformerOptions>): Informer<V1ConfigMap> {
     const inf = new Informer<V1ConfigMap>({
       client: KubeClient.load(new Registry(), kubeconfig),
-      apiPath: "/api/v1",
+      apiVersion: "v1",
       resource: "configmaps",
       backoff: { initialMs: 100, maxMs: 1000 },
       ...opts,

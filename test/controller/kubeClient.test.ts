@@ -233,7 +233,7 @@ describe("KubeClient", function () {
         ),
       );
       const read = await makeWriter(client, "test")
-        .readSecret(ns, "garbled")
+        .readSecret({ metadata: { namespace: ns } }, "garbled")
         .then(
           () => assert.fail("readSecret must fail"),
           (e: unknown) => e as Error,

@@ -55,6 +55,11 @@ function view(spec: Partial<DefaultedSpec> = {}): ClusterView {
       controller: true,
       blockOwnerDeletion: true,
     },
+    self: {
+      apiVersion: "rqlite.io/v1alpha1",
+      kind: "RqCluster",
+      metadata: { name: "demo", namespace: "db", uid: "u-1" },
+    },
   };
 }
 

@@ -222,7 +222,7 @@ describe("lifecycle changes never break quorum or lose an acknowledged row", fun
       // last act as a watch reports it: demo-4's Pod deleted, after its removal from Raft.
       const watch = new Informer<V1Pod>({
         client,
-        apiPath: "/api/v1",
+        apiVersion: "v1",
         resource: "pods",
         namespaces: [ns],
         labelSelector: `${LABEL_CLUSTER}=${CLUSTER}`,

@@ -1,6 +1,6 @@
 // One defaulted, read-only view of an RqCluster that every render function takes, so that
 // names, labels and the owner reference are derived in one place.
-import type { V1OwnerReference } from "@kubernetes/client-node";
+import type { KubernetesObject, V1OwnerReference } from "@kubernetes/client-node";
 import { applyDefaults, type DefaultedRqClusterSpec, type RqCluster } from "../../../shared/index.js";
 import {
   API_VERSION,
@@ -27,6 +27,8 @@ export interface ClusterView {
   clientService: string;
   pdbName: string;
   ownerReference: V1OwnerReference;
+  /** The RqCluster as the owner of the Secrets and ConfigMaps it names: they are read in its namespace. */
+  self: KubernetesObject;
   /**
    * spec.restore resolved to one object (observe reads it back from the backup config Secret), so
    * the founding voters' Pods render the same on every reconcile. Unset until resolved.
@@ -53,5 +55,6 @@ export function clusterView(obj: RqCluster): ClusterView {
     clientService: clientServiceName(name),
     pdbName: podDisruptionBudgetName(name),
     ownerReference: { apiVersion: API_VERSION, kind: KIND, name, uid, controller: true, blockOwnerDeletion: true },
+    self: { apiVersion: API_VERSION, kind: KIND, metadata: { name, namespace, uid } },
   };
 }
