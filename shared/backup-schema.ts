@@ -2,6 +2,12 @@
 // Like schema.ts, these objects are the single source of the CRDs, the validator and the types.
 import { conditionsSchema, resourceSchema } from "./kube-schema.js";
 import type { JsonSchema } from "./json-schema.js";
+import {
+  DATA_KEY_PATTERN,
+  DNS1123_LABEL_PATTERN,
+  DNS1123_SUBDOMAIN_MAX_LENGTH,
+  DNS1123_SUBDOMAIN_PATTERN,
+} from "./k8s-names.js";
 
 export const BACKUP_FORMATS = ["binary", "sql"] as const;
 export const BACKUP_PHASES = ["Pending", "Running", "Completed", "Failed"] as const;
@@ -21,7 +27,6 @@ export const DURATION_PATTERN = "^([0-9]+(ms|s|m|h|d))+$";
 
 // Bounds on every string the RqBackup's CEL immutability rule compares, so the API server's cost
 // estimate of `self == oldSelf` stays within its budget.
-const NAME_MAX = 253;
 const PATH_MAX = 1024;
 
 const str = (description: string, maxLength: number, extra: Partial<JsonSchema> = {}): JsonSchema => ({
@@ -31,6 +36,17 @@ const str = (description: string, maxLength: number, extra: Partial<JsonSchema> 
   ...extra,
 });
 
+/**
+ * A name of an object in the same namespace: a DNS-1123 subdomain, as Kubernetes names Secrets,
+ * claims and custom resources. A pattern, not free text: a name is one path segment, never a path.
+ */
+export const objectNameSchema = (description: string): JsonSchema =>
+  str(description, DNS1123_SUBDOMAIN_MAX_LENGTH, { pattern: DNS1123_SUBDOMAIN_PATTERN });
+
+/** A key of a Secret's data. */
+const dataKeySchema = (description: string, dflt: string): JsonSchema =>
+  str(description, DNS1123_SUBDOMAIN_MAX_LENGTH, { pattern: DATA_KEY_PATTERN, default: dflt });
+
 const credentialsSecretSchema: JsonSchema = {
   title: "S3CredentialsSecretRef",
   description:
@@ -39,11 +55,9 @@ const credentialsSecretSchema: JsonSchema = {
   type: "object",
   required: ["name"],
   properties: {
-    name: str("Name of the Secret.", NAME_MAX),
-    accessKeyIdKey: str("Key holding the access key id.", NAME_MAX, { default: DEFAULT_ACCESS_KEY_ID_KEY }),
-    secretAccessKeyKey: str("Key holding the secret access key.", NAME_MAX, {
-      default: DEFAULT_SECRET_ACCESS_KEY_KEY,
-    }),
+    name: objectNameSchema("Name of the Secret."),
+    accessKeyIdKey: dataKeySchema("Key holding the access key id.", DEFAULT_ACCESS_KEY_ID_KEY),
+    secretAccessKeyKey: dataKeySchema("Key holding the secret access key.", DEFAULT_SECRET_ACCESS_KEY_KEY),
   },
 };
 
@@ -81,7 +95,7 @@ export const pvcDestinationSchema: JsonSchema = {
   type: "object",
   required: ["claimName"],
   properties: {
-    claimName: str("Name of the PersistentVolumeClaim.", NAME_MAX),
+    claimName: objectNameSchema("Name of the PersistentVolumeClaim."),
     path: str("Folder inside the volume; empty for its root.", PATH_MAX),
   },
 };
@@ -95,7 +109,7 @@ export const rqBackupSpecSchema: JsonSchema = {
     { rule: "self == oldSelf", message: "spec is immutable; create a new RqBackup instead" },
   ],
   properties: {
-    cluster: str("Name of the RqCluster in the same namespace.", 63),
+    cluster: str("Name of the RqCluster in the same namespace.", 63, { pattern: DNS1123_LABEL_PATTERN }),
     destination: {
       title: "BackupDestination",
       description: "Where the backup goes: exactly one of s3 and pvc.",
@@ -201,7 +215,9 @@ export const clusterRestoreSchema: JsonSchema = {
     "voters load it through rqlite's auto-restore; the cluster is not Available until they have.",
   type: "object",
   properties: {
-    backup: str("Name of a Completed RqBackup in the same namespace, of format binary, to an S3 destination.", 253),
+    backup: objectNameSchema(
+      "Name of a Completed RqBackup in the same namespace, of format binary, to an S3 destination.",
+    ),
     s3: {
       title: "S3RestoreSource",
       description: "An object in S3.",

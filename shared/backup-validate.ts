@@ -1,10 +1,12 @@
-// Admission rules for spec.backup and spec.restore beyond their schema, and the transition rule
-// that spec.restore is set at creation only.
+// Admission rules for spec.backup and spec.restore beyond their schema, the transition rule
+// that spec.restore is set at creation only, and the rules of an RqBackup. The webhook and the
+// controller both run them, so an object the webhook never saw is judged the same way.
 import { isDeepStrictEqual } from "node:util";
-import { LATEST_KEY, durationSeconds } from "./backup-schema.js";
+import { LATEST_KEY, durationSeconds, rqBackupSpecSchema } from "./backup-schema.js";
 import type { FieldError, ValidationResult } from "./field-errors.js";
-import { getOwn, objectAt, type JsonObject } from "./json-value.js";
-import { dns1123Subdomain } from "./k8s-names.js";
+import { getOwn, isPlainObject, objectAt, type JsonObject } from "./json-value.js";
+import { dotKeyErrors } from "./k8s-names.js";
+import { schemaErrors } from "./schema-validator.js";
 
 /** rqlited expands $NAME in its config files (os.ExpandEnv), so a literal `$` would be rewritten. */
 function dollarErrors(holder: JsonObject | undefined, base: string, fields: string[]): FieldError[] {
@@ -24,15 +26,26 @@ function dollarErrors(holder: JsonObject | undefined, base: string, fields: stri
   });
 }
 
-function secretNameErrors(s3: JsonObject | undefined, base: string): FieldError[] {
-  const name = s3 && getOwn(objectAt(s3, "credentialsSecret") ?? {}, "name");
-  if (typeof name !== "string") return [];
-  return dns1123Subdomain(name).map((message) => ({
-    field: `${base}.credentialsSecret.name`,
-    type: "Invalid" as const,
-    value: name,
-    message,
-  }));
+/** The schema's patterns check the Secret's name and its keys' characters; "." and ".." are left. */
+function credentialKeyErrors(s3: JsonObject, base: string): FieldError[] {
+  const ref = objectAt(s3, "credentialsSecret");
+  if (!ref) return [];
+  return ["accessKeyIdKey", "secretAccessKeyKey"].flatMap((k) =>
+    dotKeyErrors(getOwn(ref, k), `${base}.credentialsSecret.${k}`),
+  );
+}
+
+/** A rule for one S3 location; `base` is its field path, e.g. spec.destination.s3. */
+export type S3ConnectionCheck = (s3: JsonObject, base: string) => FieldError[];
+
+/**
+ * The rules every S3 location obeys, wherever it is set: spec.backup.s3 and spec.restore.s3 of
+ * an RqCluster, spec.destination.s3 of an RqBackup. A new rule for S3 locations goes here.
+ */
+export const S3_CONNECTION_CHECKS: S3ConnectionCheck[] = [credentialKeyErrors];
+
+function s3Errors(s3: JsonObject | undefined, base: string): FieldError[] {
+  return s3 ? S3_CONNECTION_CHECKS.flatMap((check) => check(s3, base)) : [];
 }
 
 export function backupSpecErrors(spec: JsonObject, { errors, warnings }: ValidationResult): void {
@@ -40,7 +53,7 @@ export function backupSpecErrors(spec: JsonObject, { errors, warnings }: Validat
   if (backup) {
     const s3 = objectAt(backup, "s3");
     errors.push(...dollarErrors(s3, "spec.backup.s3", ["bucket", "path", "endpoint", "region"]));
-    errors.push(...secretNameErrors(s3, "spec.backup.s3"));
+    errors.push(...s3Errors(s3, "spec.backup.s3"));
     const path = s3 && getOwn(s3, "path");
     if (typeof path === "string" && (path === "" || path.endsWith("/"))) {
       errors.push({
@@ -74,13 +87,8 @@ export function backupSpecErrors(spec: JsonObject, { errors, warnings }: Validat
     if (hasBackup === (s3 !== undefined)) {
       errors.push({ field: "spec.restore", type: "Invalid", value: "", message: "set exactly one of backup and s3" });
     }
-    const name = getOwn(restore, "backup");
-    if (typeof name === "string") {
-      for (const message of dns1123Subdomain(name))
-        errors.push({ field: "spec.restore.backup", type: "Invalid", value: name, message });
-    }
     errors.push(...dollarErrors(s3, "spec.restore.s3", ["bucket", "path", "endpoint", "region", "key"]));
-    errors.push(...secretNameErrors(s3, "spec.restore.s3"));
+    errors.push(...s3Errors(s3, "spec.restore.s3"));
     const key = s3 && getOwn(s3, "key");
     if (typeof key === "string" && (key === "" || key.endsWith("/"))) {
       errors.push({
@@ -103,4 +111,32 @@ export function restoreUpdateErrors(oldSpec: JsonObject, newSpec: JsonObject): F
       ? "may be set only when the cluster is created; to restore a backup, create a new RqCluster with spec.restore"
       : "may not be changed or removed after the cluster is created; it records where the cluster's data came from";
   return [{ field: "spec.restore", type: "Forbidden", message }];
+}
+
+/** A rule of an RqBackup's spec beyond its schema. */
+type BackupCheck = (spec: JsonObject, result: ValidationResult) => void;
+
+const BACKUP_CHECKS: BackupCheck[] = [
+  (spec, { errors }) => errors.push(...s3Errors(objectAt(spec, "destination", "s3"), "spec.destination.s3")),
+];
+
+/**
+ * Every rule an RqBackup must meet, all errors at once; no input makes it throw. Its spec is
+ * immutable (the CRD says so), so there are no transition rules: an update is judged as a create.
+ */
+export function validateBackup(obj: unknown): ValidationResult {
+  const result: ValidationResult = { errors: [], warnings: [] };
+  if (!isPlainObject(obj)) {
+    result.errors.push({ field: "", type: "TypeInvalid", value: obj, message: "must be an RqBackup object" });
+    return result;
+  }
+  const spec = getOwn(obj, "spec");
+  if (spec === undefined) {
+    result.errors.push({ field: "spec", type: "Required", message: "" });
+    return result;
+  }
+  result.errors.push(...schemaErrors(rqBackupSpecSchema, spec, "spec"));
+  if (!isPlainObject(spec)) return result;
+  for (const check of BACKUP_CHECKS) check(spec, result);
+  return result;
 }

@@ -1,12 +1,25 @@
+import type { FieldError } from "./field-errors.js";
+
 // Kubernetes' name syntaxes (k8s.io/apimachinery/pkg/util/validation). Each check returns the
 // reasons a value fails, empty when it is valid, so callers can attach them to a field path.
 
 const DNS1123_LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
-const DNS1123_LABEL_RE = new RegExp(`^${DNS1123_LABEL}$`);
-const DNS1123_SUBDOMAIN_RE = new RegExp(`^${DNS1123_LABEL}(\\.${DNS1123_LABEL})*$`);
+/** The schema patterns of names (with a maxLength beside them), so the CRDs refuse what the webhook does. */
+export const DNS1123_LABEL_PATTERN = `^${DNS1123_LABEL}$`;
+export const DNS1123_SUBDOMAIN_PATTERN = `^${DNS1123_LABEL}(\\.${DNS1123_LABEL})*$`;
+/** A key of a Secret's or a ConfigMap's data. */
+export const DATA_KEY_PATTERN = "^[-._a-zA-Z0-9]+$";
+const DNS1123_LABEL_RE = new RegExp(DNS1123_LABEL_PATTERN);
+const DNS1123_SUBDOMAIN_RE = new RegExp(DNS1123_SUBDOMAIN_PATTERN);
 const DNS1035_LABEL_RE = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 const QUALIFIED_NAME_RE = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
-const CONFIG_MAP_KEY_RE = /^[-._a-zA-Z0-9]+$/;
+const CONFIG_MAP_KEY_RE = new RegExp(DATA_KEY_PATTERN);
+
+export const DNS1123_LABEL_SYNTAX =
+  "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name', or '123-abc')";
+export const DNS1123_SUBDOMAIN_SYNTAX =
+  "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com')";
+export const DATA_KEY_SYNTAX = "a valid config key must consist of alphanumeric characters, '-', '_' or '.'";
 
 export const DNS1123_SUBDOMAIN_MAX_LENGTH = 253;
 const LABEL_MAX_LENGTH = 63;
@@ -20,12 +33,7 @@ function matching(value: string, max: number, re: RegExp, syntax: string): strin
 }
 
 export function dns1123Label(value: string): string[] {
-  return matching(
-    value,
-    LABEL_MAX_LENGTH,
-    DNS1123_LABEL_RE,
-    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name', or '123-abc')",
-  );
+  return matching(value, LABEL_MAX_LENGTH, DNS1123_LABEL_RE, DNS1123_LABEL_SYNTAX);
 }
 
 export function dns1035Label(value: string): string[] {
@@ -38,12 +46,7 @@ export function dns1035Label(value: string): string[] {
 }
 
 export function dns1123Subdomain(value: string): string[] {
-  return matching(
-    value,
-    DNS1123_SUBDOMAIN_MAX_LENGTH,
-    DNS1123_SUBDOMAIN_RE,
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com')",
-  );
+  return matching(value, DNS1123_SUBDOMAIN_MAX_LENGTH, DNS1123_SUBDOMAIN_RE, DNS1123_SUBDOMAIN_SYNTAX);
 }
 
 /** A label or annotation key: `[prefix/]name`, the prefix a DNS subdomain. */
@@ -79,13 +82,17 @@ export function labelValue(value: string): string[] {
 }
 
 export function configMapKey(value: string): string[] {
-  const errs = matching(
-    value,
-    DNS1123_SUBDOMAIN_MAX_LENGTH,
-    CONFIG_MAP_KEY_RE,
-    "a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
-  );
+  const errs = matching(value, DNS1123_SUBDOMAIN_MAX_LENGTH, CONFIG_MAP_KEY_RE, DATA_KEY_SYNTAX);
   return value === "." || value === ".." ? [...errs, `must not be '${value}'`] : errs;
+}
+
+/**
+ * The part of a data key's rule no pattern states: "." and ".." are refused (the characters are
+ * the schema's DATA_KEY_PATTERN). Undefined and other types are left to the schema.
+ */
+export function dotKeyErrors(value: unknown, field: string): FieldError[] {
+  if (value !== "." && value !== "..") return [];
+  return [{ field, type: "Invalid", value, message: `must not be '${value}'` }];
 }
 
 /** Kubernetes 1.34 accepts any printable ASCII except '=' in environment variable names. */

@@ -3,7 +3,23 @@ import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import addFormatsModule from "ajv-formats";
 import { child, index, key, supportedValues, type FieldError } from "./field-errors.js";
 import { KUBERNETES_ANNOTATION_KEYWORDS, type JsonSchema } from "./json-schema.js";
+import {
+  DATA_KEY_PATTERN,
+  DATA_KEY_SYNTAX,
+  DNS1123_LABEL_PATTERN,
+  DNS1123_LABEL_SYNTAX,
+  DNS1123_SUBDOMAIN_PATTERN,
+  DNS1123_SUBDOMAIN_SYNTAX,
+} from "./k8s-names.js";
 import { QUANTITY_PATTERN } from "./quantity.js";
+
+/** What a pattern means, in Kubernetes' own words, for patterns a person should not have to read. */
+const PATTERN_MEANINGS: Record<string, string> = {
+  [QUANTITY_PATTERN]: "must be a quantity such as 500m, 2 or 1Gi",
+  [DNS1123_SUBDOMAIN_PATTERN]: DNS1123_SUBDOMAIN_SYNTAX,
+  [DNS1123_LABEL_PATTERN]: DNS1123_LABEL_SYNTAX,
+  [DATA_KEY_PATTERN]: DATA_KEY_SYNTAX,
+};
 
 // ajv-formats is CommonJS: its default import is module.exports, which carries the plugin as `default`.
 const addFormats = addFormatsModule.default;
@@ -104,10 +120,7 @@ function toFieldError(basePath: string, e: ErrorObject): FieldError {
         field,
         type: "Invalid",
         value,
-        message:
-          parent.pattern === QUANTITY_PATTERN
-            ? "must be a quantity such as 500m, 2 or 1Gi"
-            : `must match the regular expression '${parent.pattern}'`,
+        message: PATTERN_MEANINGS[parent.pattern ?? ""] ?? `must match the regular expression '${parent.pattern}'`,
       };
     case "format":
       return { field, type: "Invalid", value, message: `must be a valid ${String(e.params.format)}` };

@@ -6,7 +6,8 @@ import type { JsonSchema } from "./json-schema.js";
 import { MAX_READ_REPLICAS, MAX_REPLICAS, DEFAULT_POD_TEMPLATE_KEY } from "./names.js";
 import { QUANTITY_PATTERN } from "./quantity.js";
 import { TESTED_RQLITE_VERSIONS } from "./rqlite-versions.js";
-import { clusterBackupSchema, clusterRestoreSchema } from "./backup-schema.js";
+import { clusterBackupSchema, clusterRestoreSchema, objectNameSchema } from "./backup-schema.js";
+import { DATA_KEY_PATTERN, DNS1123_SUBDOMAIN_MAX_LENGTH } from "./k8s-names.js";
 
 /**
  * The rqlite image new clusters get: the newest version the end-to-end suite runs, so the
@@ -45,7 +46,7 @@ const secretRef = (description: string): JsonSchema => ({
   description,
   type: "object",
   required: ["secretName"],
-  properties: { secretName: { description: "Name of the Secret in the cluster's namespace.", type: "string" } },
+  properties: { secretName: objectNameSchema("Name of the Secret in the cluster's namespace.") },
 });
 
 /** metav1.LabelSelector, as NetworkPolicy peers take it. */
@@ -205,7 +206,7 @@ export const specSchema: JsonSchema = {
         title: "LocalObjectReference",
         type: "object",
         required: ["name"],
-        properties: { name: { type: "string" } },
+        properties: { name: objectNameSchema("Name of the Secret.") },
       },
     },
     storage: storageSchema,
@@ -226,8 +227,14 @@ export const specSchema: JsonSchema = {
       type: "object",
       required: ["name"],
       properties: {
-        name: { type: "string" },
-        key: { description: "The key holding the JSON template.", type: "string", default: DEFAULT_POD_TEMPLATE_KEY },
+        name: objectNameSchema("Name of the ConfigMap."),
+        key: {
+          description: "The key holding the JSON template.",
+          type: "string",
+          maxLength: DNS1123_SUBDOMAIN_MAX_LENGTH,
+          pattern: DATA_KEY_PATTERN,
+          default: DEFAULT_POD_TEMPLATE_KEY,
+        },
       },
     },
     auth: secretRef("Secret with key users.json in rqlite's -auth format; the operator adds its own system user."),

@@ -54,6 +54,7 @@ export interface RqClusterSpec {
 }
 
 export interface LocalObjectReference {
+  /** Name of the Secret. */
   name: string;
 }
 
@@ -90,6 +91,7 @@ export interface AffinitySpec {
 }
 
 export interface PodTemplateConfigMapRef {
+  /** Name of the ConfigMap. */
   name: string;
   /** The key holding the JSON template. Default: "pod-template.json". */
   key?: string;
@@ -361,6 +363,7 @@ export interface DefaultedAffinitySpec {
 }
 
 export interface DefaultedPodTemplateConfigMapRef {
+  /** Name of the ConfigMap. */
   name: string;
   /** The key holding the JSON template. Default: "pod-template.json". */
   key: string;

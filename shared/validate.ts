@@ -4,14 +4,8 @@ import { child, formatFieldError, index, type FieldError, type ValidationResult 
 import { envVarErrors } from "./env-rules.js";
 import { parseImageReference, type ImageReference } from "./image.js";
 import { getOwn, isPlainObject, objectAt, type JsonObject } from "./json-value.js";
-import { configMapKey, dns1035Label, dns1123Subdomain, qualifiedName } from "./k8s-names.js";
-import {
-  DEFAULT_POD_TEMPLATE_KEY,
-  MAX_CLUSTER_NAME_LENGTH,
-  MAX_REPLICAS,
-  nameClash,
-  operatorAuthSecretName,
-} from "./names.js";
+import { dns1035Label, dns1123Subdomain, dotKeyErrors, qualifiedName } from "./k8s-names.js";
+import { MAX_CLUSTER_NAME_LENGTH, MAX_REPLICAS, nameClash, operatorAuthSecretName } from "./names.js";
 import { checkAgainstSchema } from "./openapi-validator.js";
 import { ENV_VAR_SOURCE } from "./pod-openapi.js";
 import { validatePodTemplate } from "./pod-template.js";
@@ -185,15 +179,6 @@ function versionNotes(spec: JsonObject, { warnings }: ValidationResult): void {
   }
 }
 
-const pullSecretsCheck: Check = (spec, { errors }) => {
-  const secrets = getOwn(spec, "imagePullSecrets");
-  if (!Array.isArray(secrets)) return;
-  secrets.forEach((s, i) => {
-    if (isPlainObject(s))
-      errors.push(...subdomainErrors(getOwn(s, "name"), child(index("spec.imagePullSecrets", i), "name")));
-  });
-};
-
 const storageCheck: Check = (spec, { errors }) => {
   const storage = objectAt(spec, "storage");
   if (!storage) return;
@@ -236,25 +221,8 @@ const podTemplateCheck: Check = (spec, { errors }) => {
       message: "may not be set together with spec.podTemplate",
     });
   }
-  if (!isPlainObject(ref)) return;
-  errors.push(...subdomainErrors(getOwn(ref, "name"), "spec.podTemplateConfigMap.name"));
-  const key = getOwn(ref, "key") ?? DEFAULT_POD_TEMPLATE_KEY;
-  if (typeof key === "string") {
-    for (const message of configMapKey(key))
-      errors.push({ field: "spec.podTemplateConfigMap.key", type: "Invalid", value: key, message });
-  }
-};
-
-const secretsCheck: Check = (spec, { errors }) => {
-  const refs: [string[], string][] = [
-    [["auth"], "spec.auth.secretName"],
-    [["tls", "http"], "spec.tls.http.secretName"],
-    [["tls", "node"], "spec.tls.node.secretName"],
-  ];
-  for (const [path, field] of refs) {
-    const holder = objectAt(spec, ...path);
-    if (holder) errors.push(...subdomainErrors(getOwn(holder, "secretName"), field));
-  }
+  // The schema's pattern checks the name and the key's characters.
+  if (isPlainObject(ref)) errors.push(...dotKeyErrors(getOwn(ref, "key"), "spec.podTemplateConfigMap.key"));
 };
 
 /** extraArgs are checked against the flags of the rqlite version the image runs. */
@@ -302,12 +270,10 @@ const disruptionCheck: Check = (spec, { warnings }) => {
 const SPEC_CHECKS: Check[] = [
   replicaCheck,
   imageCheck,
-  pullSecretsCheck,
   storageCheck,
   resourcesCheck,
   affinityCheck,
   podTemplateCheck,
-  secretsCheck,
   extraArgsCheck,
   envCheck,
   disruptionCheck,

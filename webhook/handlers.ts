@@ -1,9 +1,10 @@
-// The three admission webhooks: what each admits and how it decides. They are pure functions of
+// The admission webhooks: what each admits and how it decides. They are pure functions of
 // the AdmissionRequest, so tests and the benchmark can drive them without a server.
 import { isDeepStrictEqual } from "node:util";
 import fastJsonPatch from "fast-json-patch";
 import {
   API_VERSION,
+  BACKUP_KIND,
   GROUP,
   KIND,
   POD_TEMPLATE_LABEL,
@@ -14,6 +15,7 @@ import {
   getOwn,
   isPlainObject,
   objectAt,
+  validateBackup,
   validateCreate,
   validatePodTemplateConfigMap,
   validateUpdate,
@@ -46,7 +48,7 @@ export interface Webhook {
 
 const RQCLUSTER: GroupVersionKind = { group: GROUP, version: VERSION, kind: KIND };
 const CONFIGMAP: GroupVersionKind = { group: "", version: "v1", kind: "ConfigMap" };
-const RQCLUSTER_QUALIFIED = `${KIND}.${GROUP}`;
+const RQBACKUP: GroupVersionKind = { group: GROUP, version: VERSION, kind: BACKUP_KIND };
 
 /** metav1.CauseType for each field error type (k8s.io/apimachinery's field.ErrorType). */
 const CAUSE_REASONS: Record<FieldError["type"], string> = {
@@ -111,15 +113,20 @@ const isPodTemplate = (obj: unknown) => {
 const writes = (request: AdmissionRequest) => request.operation === "CREATE" || request.operation === "UPDATE";
 
 /**
- * An RqCluster webhook: it judges CREATE and UPDATE only, and only objects whose spec (if any)
- * is an object. A spec of another type cannot be defaulted or validated field by field: that
- * request is malformed rather than invalid (the CRD schema makes the apiserver refuse it first).
+ * A webhook of one of the operator's kinds: it judges CREATE and UPDATE only, and only objects
+ * whose spec (if any) is an object. A spec of another type cannot be defaulted or validated field
+ * by field: that request is malformed rather than invalid (the CRD schema makes the apiserver
+ * refuse it first).
  */
-function rqClusterWebhook(path: string, judge: (request: AdmissionRequest) => AdmissionResponse): Webhook {
+function specWebhook(
+  kind: GroupVersionKind,
+  path: string,
+  judge: (request: AdmissionRequest) => AdmissionResponse,
+): Webhook {
   return {
     path,
-    kind: RQCLUSTER,
-    qualifiedKind: RQCLUSTER_QUALIFIED,
+    kind,
+    qualifiedKind: `${kind.kind}.${kind.group}`,
     review(request) {
       if (!writes(request)) return allowedResponse(request.uid, [], []);
       const spec = getOwn(request.object as Record<string, unknown>, "spec");
@@ -131,15 +138,21 @@ function rqClusterWebhook(path: string, judge: (request: AdmissionRequest) => Ad
   };
 }
 
-export const mutateRqCluster = rqClusterWebhook("/mutate-rqlite-io-v1alpha1-rqcluster", (request) => {
+export const mutateRqCluster = specWebhook(RQCLUSTER, "/mutate-rqlite-io-v1alpha1-rqcluster", (request) => {
   const object = request.object as object;
   return allowedResponse(request.uid, compare(object, applyDefaults(object)), []);
 });
 
-export const validateRqCluster = rqClusterWebhook("/validate-rqlite-io-v1alpha1-rqcluster", (request) => {
+export const validateRqCluster = specWebhook(RQCLUSTER, "/validate-rqlite-io-v1alpha1-rqcluster", (request) => {
   const { errors, warnings } =
     request.operation === "CREATE" ? validateCreate(request.object) : validateUpdate(request.oldObject, request.object);
   return decide(validateRqCluster, request, errors, warnings);
+});
+
+/** The same shared/ rules the controller checks again before it acts on an RqBackup. */
+export const validateRqBackup = specWebhook(RQBACKUP, "/validate-rqlite-io-v1alpha1-rqbackup", (request) => {
+  const { errors, warnings } = validateBackup(request.object);
+  return decide(validateRqBackup, request, errors, warnings);
 });
 
 export const validatePodTemplateConfigMapWebhook: Webhook = {
@@ -174,7 +187,12 @@ export const validatePodTemplateConfigMapWebhook: Webhook = {
   },
 };
 
-export const WEBHOOKS: readonly Webhook[] = [mutateRqCluster, validateRqCluster, validatePodTemplateConfigMapWebhook];
+export const WEBHOOKS: readonly Webhook[] = [
+  mutateRqCluster,
+  validateRqCluster,
+  validateRqBackup,
+  validatePodTemplateConfigMapWebhook,
+];
 
 const formatGvk = (k: GroupVersionKind) => `${k.group ? `${k.group}/` : ""}${k.version} ${k.kind}`;
 
@@ -223,6 +241,15 @@ export function warmUp(): void {
         metadata: { name: "warm-up" },
         spec: { podTemplate: JSON.parse(template) as unknown },
       }),
+    ],
+    [
+      validateRqBackup,
+      {
+        apiVersion: API_VERSION,
+        kind: BACKUP_KIND,
+        metadata: { name: "warm-up" },
+        spec: { cluster: "warm-up", destination: { s3: { bucket: "warm-up", credentialsSecret: { name: "s3" } } } },
+      },
     ],
     [
       validatePodTemplateConfigMapWebhook,

@@ -108,8 +108,8 @@ describe("backup schema and admission", () => {
       }),
       [
         "spec.backup.s3.bucket: must match the regular expression '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$'",
-        "spec.backup.s3.path: may not contain $: rqlited expands $NAME in its backup configuration",
         "spec.backup.s3.credentialsSecret.name: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com')",
+        "spec.backup.s3.path: may not contain $: rqlited expands $NAME in its backup configuration",
         "spec.backup.s3.path: must name an object, e.g. backups/db.sqlite.gz, not a folder",
       ],
     );

@@ -134,15 +134,16 @@ describe("validateCreate", () => {
           podTemplateConfigMap: { name: "tpl", key: "a/b" },
         }),
       ).map((e) => e.split(":")[0]),
+      // The names and the key's characters are the schema's patterns, so they come first.
       [
         "spec.imagePullSecrets[0].name",
-        "spec.tls.http.secretName",
         "spec.imagePullSecrets[2].name",
-        "spec.affinity.topologyKey",
-        "spec.podTemplateConfigMap",
         "spec.podTemplateConfigMap.key",
         "spec.auth.secretName",
+        "spec.tls.http.secretName",
         "spec.tls.node.secretName",
+        "spec.affinity.topologyKey",
+        "spec.podTemplateConfigMap",
       ],
     );
   });

@@ -18,6 +18,14 @@ import {
 
 const MUTATE = "/mutate-rqlite-io-v1alpha1-rqcluster";
 const VALIDATE = "/validate-rqlite-io-v1alpha1-rqcluster";
+const VALIDATE_BACKUP = "/validate-rqlite-io-v1alpha1-rqbackup";
+const RQBACKUP_KIND = { group: "rqlite.io", version: "v1alpha1", kind: "RqBackup" };
+const rqBackup = (spec: Record<string, unknown>) => ({
+  apiVersion: "rqlite.io/v1alpha1",
+  kind: "RqBackup",
+  metadata: { name: "nightly", namespace: "tenant" },
+  spec,
+});
 const s3 = {
   bucket: "backups",
   path: "prod/db.sqlite.gz",
@@ -81,5 +89,43 @@ describe("webhook: spec.backup and spec.restore", () => {
     assert.equal(changed.status?.details?.causes[0]?.field, "spec.restore");
     const created = await review(VALIDATE, { operation: "CREATE", object: restored });
     assert.equal(created.allowed, true);
+  });
+
+  it("refuses every RqBackup name that is no name, with the field of each", async () => {
+    const hostile = rqBackup({
+      cluster: "../db",
+      destination: {
+        s3: {
+          bucket: "backups",
+          credentialsSecret: { name: "../../victim/secrets/s3", accessKeyIdKey: "..", secretAccessKeyKey: "a/b" },
+        },
+      },
+    });
+    const answer = await review(VALIDATE_BACKUP, { kind: RQBACKUP_KIND, object: hostile });
+    assert.equal(answer.allowed, false);
+    assert.equal(answer.status?.code, 422);
+    assert.deepEqual(answer.status?.details?.causes.map((c) => c.field).sort(), [
+      "spec.cluster",
+      "spec.destination.s3.credentialsSecret.accessKeyIdKey",
+      "spec.destination.s3.credentialsSecret.name",
+      "spec.destination.s3.credentialsSecret.secretAccessKeyKey",
+    ]);
+    assert.match(answer.status!.message, /^RqBackup\.rqlite\.io "nightly" is invalid: /);
+    const claim = await review(VALIDATE_BACKUP, {
+      kind: RQBACKUP_KIND,
+      object: rqBackup({ cluster: "db", destination: { pvc: { claimName: "%2e%2e" } } }),
+    });
+    assert.deepEqual(
+      claim.status?.details?.causes.map((c) => c.field),
+      ["spec.destination.pvc.claimName"],
+    );
+    const fine = await review(VALIDATE_BACKUP, {
+      kind: RQBACKUP_KIND,
+      object: rqBackup({
+        cluster: "db",
+        destination: { s3: { bucket: "backups", credentialsSecret: { name: "s3" } } },
+      }),
+    });
+    assert.equal(fine.allowed, true);
   });
 });
