@@ -110,7 +110,7 @@ describe("webhook: spec.backup and spec.restore", () => {
       "spec.destination.s3.credentialsSecret.name",
       "spec.destination.s3.credentialsSecret.secretAccessKeyKey",
     ]);
-    assert.match(answer.status!.message, /^RqBackup\.rqlite\.io "nightly" is invalid: /);
+    assert.match(answer.status.message, /^RqBackup\.rqlite\.io "nightly" is invalid: /);
     const claim = await review(VALIDATE_BACKUP, {
       kind: RQBACKUP_KIND,
       object: rqBackup({ cluster: "db", destination: { pvc: { claimName: "%2e%2e" } } }),
