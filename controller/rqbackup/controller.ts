@@ -9,9 +9,9 @@ import { performance } from "node:perf_hooks";
 import type { KubernetesObject, V1Job, V1Pod } from "@kubernetes/client-node";
 import type { Registry } from "prom-client";
 import { RqliteError } from "../rqlite/client.js";
-import type { RqCluster } from "../../shared/index.js";
+import { formatErrors, validateBackup, type RqCluster } from "../../shared/index.js";
 import { BACKUP_KIND, BACKUP_PLURAL } from "../../shared/backup-names.js";
-import { API_VERSION, LABEL_MANAGED_BY, MANAGER_NAME, PLURAL } from "../../shared/names.js";
+import { API_VERSION, GROUP, LABEL_MANAGED_BY, MANAGER_NAME, PLURAL } from "../../shared/names.js";
 import { KubeApiError } from "../runtime/kubeClient.js";
 import { makeEventRecorder, type EventRecorder } from "../runtime/events.js";
 import { Informer, objectKey, waitForCaches } from "../runtime/informer.js";
@@ -151,6 +151,22 @@ export class BackupController {
 
   private async step(b: RqBackup, uid: string, log: Logger): Promise<HandlerResult | undefined> {
     const status: RqBackupStatus = { ...b.status, ...this.written.get(uid) };
+    // A backup being deleted needs nothing from the operator (its Job goes with it): no Secret
+    // is read and no S3 server called for it; a transfer still running is abandoned.
+    if (b.metadata?.deletionTimestamp) {
+      this.inFlight.get(uid)?.abort();
+      return undefined;
+    }
+    // Judged again as the webhook judges it, before anything it names is read: an RqBackup the
+    // webhook never saw (stored before it was installed, or by an older operator) may name anything.
+    const invalid = validateBackup(b).errors;
+    if (invalid.length > 0) {
+      if (isFinal(status)) return undefined;
+      const reason = `${formatErrors(`${BACKUP_KIND}.${GROUP}`, b.metadata!.name!, invalid)}; create a new RqBackup with a valid spec`;
+      await this.writeStatus(b, uid, { ...status, phase: "Failed", reason });
+      log.warn({ reason }, "backup refused: invalid spec");
+      return undefined;
+    }
     const pvc = Boolean(b.spec?.destination.pvc);
     // A `pvc` attempt runs in its Job, not in this process: Running with the Job still going is
     // in flight; with the Job finished, its result is the attempt's. Without a Job (deleted, or

@@ -2,19 +2,20 @@
 // (./plan/); this file only sequences the steps. Level-based: every step compares with what is
 // there, so running it on a converged cluster writes nothing.
 import type { KubernetesObject, V1Pod } from "@kubernetes/client-node";
-import type { RqCluster } from "../../shared/index.js";
-import { API_VERSION, FINALIZER, KIND, RQLITE_CONTAINER } from "../../shared/names.js";
+import { applyDefaults, formatErrors, validateCreate, type RqCluster } from "../../shared/index.js";
+import { API_VERSION, FINALIZER, GROUP, KIND, RQLITE_CONTAINER } from "../../shared/names.js";
 import type { ClusterRqlite } from "../rqlite/adapter.js";
 import type { EventSink } from "../runtime/events.js";
-import { refOf, type Writer } from "../runtime/writer.js";
+import { refOf, type ObjectRef, type Writer } from "../runtime/writer.js";
 import { applyPlan } from "./apply.js";
 import { observe } from "./observe.js";
 import { deriveFacts, HOLDS, plan, planFinalize, PROBLEMS } from "./plan/index.js";
 import type { Plan } from "./plan/types.js";
 import type { Children } from "./ports.js";
-import { clusterView } from "./render/cluster.js";
+import { clusterView, type ClusterView } from "./render/cluster.js";
 import type { Addressing } from "./render/pod.js";
-import { computeStatus, statusPatch, type Problem } from "./status.js";
+import { computeStatus, INVALID_SPEC, invalidSpecStatus, statusPatch, type Problem } from "./status.js";
+import { clusterRqlite } from "../rqlite/adapter.js";
 import { backupRecheckMs, backupStep, forgetBackupState } from "./backup.js";
 import { withBackupStatus } from "./backupStatus.js";
 import type { ListBackups, ReadBackup } from "./restore.js";
@@ -58,6 +59,19 @@ export async function reconcileCluster(
 ): Promise<ReconcileResult> {
   const c = clusterView(cluster);
   const owned = ownedBy(c.uid, children);
+  const self = refOf(CLUSTER, cluster as KubernetesObject);
+  // Judged again here as the webhook judges it: the webhook may have been skipped (an update of
+  // an object being deleted, a webhook that was not installed yet), and what a spec names is read.
+  const invalid = validateCreate(applyDefaults(cluster)).errors;
+  const problem = invalid.length > 0 ? formatErrors(`${KIND}.${GROUP}`, c.name, invalid) : undefined;
+  if (cluster.metadata?.deletionTimestamp) return finalize(deps, cluster, c, owned, self, problem);
+  if (problem) {
+    const message = `${problem}; the operator changes nothing for this RqCluster until its spec is fixed`;
+    deps.events.warning(INVALID_SPEC, message);
+    const patch = statusPatch(cluster.status, invalidSpecStatus(c, message, cluster.status, deps.now()));
+    if (patch) await deps.writer.patchStatus(self, { status: patch });
+    return { actions: [`refused: ${problem}`] };
+  }
   const { observed, rqlite, restoreProblem } = await observe(
     {
       writer: deps.writer,
@@ -85,22 +99,6 @@ export async function reconcileCluster(
     disruptionBudget: () => observed.pdbs.find((p) => p.metadata?.name === c.pdbName),
   };
   const finalizers = cluster.metadata?.finalizers ?? [];
-  const self = refOf(CLUSTER, cluster as KubernetesObject);
-
-  if (cluster.metadata?.deletionTimestamp) {
-    forgetBackupState(c.uid);
-    if (!finalizers.includes(FINALIZER)) return { actions: [] };
-    const applied = await applyPlan(applyDeps, planFinalize(observed));
-    await deps.writer.patch(self, {
-      metadata: {
-        finalizers: finalizers.filter((f) => f !== FINALIZER),
-        resourceVersion: cluster.metadata?.resourceVersion,
-      },
-    });
-    deps.events.normal("FinalizerRemoved", `removed finalizer ${FINALIZER}`);
-    return { actions: [...applied.done, `removed finalizer ${FINALIZER}`] };
-  }
-
   const done: string[] = [];
   if (!finalizers.includes(FINALIZER)) {
     await deps.writer.patch(self, {
@@ -170,6 +168,46 @@ export async function reconcileCluster(
     ...(observed.raft ? { leader: observed.raft.leader } : {}),
     running: { rqlite, nodes: runningNodes(owned.pods) },
   };
+}
+
+/**
+ * A deleted cluster needs only its PVCs kept or deleted (storage.reclaimPolicy) and the finalizer
+ * removed: no Secret is read, no node or S3 server is asked, whatever its spec names now. Its spec
+ * may have changed after the deletion, past the webhook: an invalid one is said in an Event.
+ */
+async function finalize(
+  deps: ReconcileDeps,
+  cluster: RqCluster,
+  c: ClusterView,
+  owned: Children,
+  self: ObjectRef,
+  problem: string | undefined,
+): Promise<ReconcileResult> {
+  forgetBackupState(c.uid);
+  if (problem)
+    deps.events.warning(INVALID_SPEC, `${problem}; the operator only finalizes this RqCluster, which is being deleted`);
+  const finalizers = cluster.metadata?.finalizers ?? [];
+  if (!finalizers.includes(FINALIZER)) return { actions: [] };
+  const applyDeps = {
+    writer: deps.writer,
+    events: deps.events,
+    rqlite: clusterRqlite((node) => {
+      throw new Error(`rqlite node ${node} is not asked anything while its RqCluster is deleted`);
+    }),
+    namespace: c.namespace,
+    awaitPodCache: (name: string, seen: (pod: KubernetesObject | undefined) => boolean) =>
+      deps.awaitPodCache(name, seen),
+    disruptionBudget: () => undefined,
+  };
+  const applied = await applyPlan(applyDeps, planFinalize({ cluster: c, pvcs: owned.pvcs }));
+  await deps.writer.patch(self, {
+    metadata: {
+      finalizers: finalizers.filter((f) => f !== FINALIZER),
+      resourceVersion: cluster.metadata?.resourceVersion,
+    },
+  });
+  deps.events.normal("FinalizerRemoved", `removed finalizer ${FINALIZER}`);
+  return { actions: [...applied.done, `removed finalizer ${FINALIZER}`] };
 }
 
 /** Nodes whose Pod runs (has an address and is not going), and whether each uploads backups. */

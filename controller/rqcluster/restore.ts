@@ -3,7 +3,7 @@
 // resolved here, once: the result is kept in the backup config Secret, so the founding voters
 // all load the same object and later reconciles render the same Pods.
 import type { RqBackup } from "../../shared/types.generated.js";
-import { s3Location } from "../../shared/index.js";
+import { BACKUP_KIND, formatErrors, GROUP, s3Location, validateBackup } from "../../shared/index.js";
 import type { Writer } from "../runtime/writer.js";
 import { latestObject } from "./plan/backup.js";
 import { restoreTarget } from "./plan/restore.js";
@@ -27,6 +27,12 @@ export async function resolveRestore(
     } catch (err) {
       return { problem: `reading RqBackup ${c.namespace}/${spec.backup}: ${(err as Error).message}` };
     }
+    // The RqBackup's own names are read next (its credentials Secret): judged first, as its webhook does.
+    const invalid = backup ? validateBackup(backup).errors : [];
+    if (invalid.length > 0)
+      return {
+        problem: `spec.restore.backup names an invalid ${formatErrors(`${BACKUP_KIND}.${GROUP}`, spec.backup, invalid)}`,
+      };
   }
   const target = restoreTarget(spec, c.namespace, backup);
   if ("problem" in target) return target;

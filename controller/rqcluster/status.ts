@@ -191,3 +191,32 @@ function canonical(value: unknown): unknown {
   }
   return value;
 }
+
+/**
+ * The status of a cluster whose spec fails shared/'s rules (an object the webhook never judged):
+ * what was there stays, and Progressing and Degraded say why nothing is done.
+ */
+export function invalidSpecStatus(
+  c: Pick<ClusterView, "generation">,
+  message: string,
+  previous: RqClusterStatus | undefined,
+  now: Date,
+): RqClusterStatus {
+  const said = [
+    { type: "Progressing", status: "False" as const, reason: INVALID_SPEC, message },
+    { type: "Degraded", status: "True" as const, reason: INVALID_SPEC, message },
+  ];
+  const kept = (previous?.conditions ?? []).filter((p) => !said.some((s) => s.type === p.type));
+  return {
+    ...previous,
+    conditions: [
+      ...kept,
+      ...said.map((cond) =>
+        withTransitionTime({ ...cond, observedGeneration: c.generation }, previous?.conditions, now),
+      ),
+    ],
+  };
+}
+
+/** The reason of the conditions and the Event of a spec that fails validation. */
+export const INVALID_SPEC = "InvalidSpec";

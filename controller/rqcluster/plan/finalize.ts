@@ -4,7 +4,7 @@
 import { PVC } from "../ports.js";
 import type { Action, Observed } from "./types.js";
 
-export function planFinalize(o: Observed): Action[] {
+export function planFinalize(o: Pick<Observed, "cluster" | "pvcs">): Action[] {
   const c = o.cluster;
   return o.pvcs.flatMap((pvc): Action[] => {
     const name = pvc.metadata!.name!;
