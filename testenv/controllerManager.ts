@@ -1,7 +1,7 @@
 // kube-controller-manager for the test control plane: the controllers whose work the operator
 // relies on (garbage collection of owned children, node health and taints, PodDisruptionBudget
 // status, PVC binding with the in-tree host-path provisioner, expansion, namespace deletion,
-// PVC/PV protection, Jobs), and nothing that needs parts this plane lacks (no kube-proxy, no cloud).
+// PVC/PV protection, Jobs, the aggregated ClusterRoles), and nothing that needs parts this plane lacks (no kube-proxy, no cloud).
 import { startComponent, type ComponentContext, type StartedComponent } from "./componentProcess.js";
 
 export const CONTROLLERS = [
@@ -18,6 +18,8 @@ export const CONTROLLERS = [
   "persistentvolume-protection-controller",
   // Runs the Jobs of `pvc` RqBackups (their Pods are run by the local runtime's nodes).
   "job-controller",
+  // Fills the rules of `edit`, `admin` and `view`, which tenants in tests are bound to.
+  "clusterrole-aggregation-controller",
 ];
 
 export interface ControllerManagerOptions {
