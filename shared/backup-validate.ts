@@ -5,6 +5,7 @@ import { LATEST_KEY, durationSeconds } from "./backup-schema.js";
 import type { FieldError, ValidationResult } from "./field-errors.js";
 import { getOwn, objectAt, type JsonObject } from "./json-value.js";
 import { dns1123Subdomain } from "./k8s-names.js";
+import { s3ConnectionErrors, type S3Policy } from "./s3-endpoint.js";
 
 /** rqlited expands $NAME in its config files (os.ExpandEnv), so a literal `$` would be rewritten. */
 function dollarErrors(holder: JsonObject | undefined, base: string, fields: string[]): FieldError[] {
@@ -61,11 +62,6 @@ export function backupSpecErrors(spec: JsonObject, { errors, warnings }: Validat
         "spec.backup.retention: with timestamp false rqlite overwrites one object, so there is nothing to retain",
       );
     }
-    if (s3 && getOwn(s3, "credentialsSecret") === undefined) {
-      warnings.push(
-        "spec.backup.s3.credentialsSecret is unset: rqlited and the operator use their ambient AWS credentials",
-      );
-    }
   }
   const restore = objectAt(spec, "restore");
   if (restore) {
@@ -90,6 +86,31 @@ export function backupSpecErrors(spec: JsonObject, { errors, warnings }: Validat
         message: `must name an object, or be "${LATEST_KEY}" for the newest object under path`,
       });
     }
+  }
+}
+
+/**
+ * Where spec.backup and spec.restore may send requests, and with whose credentials: the
+ * administrator's policy for the namespace the object lives in.
+ */
+export function backupS3PolicyErrors(
+  spec: JsonObject,
+  namespace: string | undefined,
+  policy: S3Policy,
+  { errors, warnings }: ValidationResult,
+): void {
+  for (const at of ["backup", "restore"]) {
+    const s3 = objectAt(spec, at, "s3");
+    const found = s3ConnectionErrors(s3, `spec.${at}.s3`, namespace, policy);
+    errors.push(...found);
+    if (
+      s3 &&
+      getOwn(s3, "credentialsSecret") === undefined &&
+      found.every((e) => !e.field.endsWith("credentialsSecret"))
+    )
+      warnings.push(
+        `spec.${at}.s3.credentialsSecret is unset: rqlited and the operator use their ambient AWS credentials, as this namespace is allowed to`,
+      );
   }
 }
 

@@ -23,3 +23,4 @@ export type * from "./object-meta.js";
 export type * from "./types.generated.js";
 export * from "./template-merge.js";
 export * from "./loopback-address.js";
+export * from "./s3-endpoint.js";

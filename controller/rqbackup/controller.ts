@@ -11,6 +11,7 @@ import type { Registry } from "prom-client";
 import { RqliteError } from "../rqlite/client.js";
 import type { RqCluster } from "../../shared/index.js";
 import { BACKUP_KIND, BACKUP_PLURAL } from "../../shared/backup-names.js";
+import { displayEndpoint } from "../../shared/s3-endpoint.js";
 import { API_VERSION, GROUP, LABEL_MANAGED_BY, MANAGER_NAME, PLURAL, VERSION } from "../../shared/names.js";
 import { KubeApiError } from "../runtime/kubeClient.js";
 import { makeEventRecorder, type EventRecorder } from "../runtime/events.js";
@@ -22,6 +23,7 @@ import { makeWriter, type Writer } from "../runtime/writer.js";
 import { sleep } from "../runtime/sleep.js";
 import { WorkQueue, type HandlerResult } from "../runtime/workqueue.js";
 import type { Addressing } from "../rqcluster/render/pod.js";
+import { couldNotConnect, type S3Gate } from "../rqcluster/s3.js";
 import { backupMetrics, lastSuccessBy, type BackupMetrics } from "./metrics.js";
 import { backupJobName, jobOutcome, LABEL_BACKUP_JOB, renderBackupJob, type JobOutcome } from "./job.js";
 import { isFailure, observePvcSource, observeSource, type PvcSource, type Source } from "./observe.js";
@@ -51,6 +53,8 @@ export interface BackupControllerOptions {
   /** Backups transferred at once. */
   workers: number;
   addressing: Addressing;
+  /** Where S3 requests may go and with whose credentials. */
+  s3: S3Gate;
   retry?: RetryPolicy;
   cacheSyncTimeoutMs: number;
   /** run() fails once a synced cache has been unable to list or watch for this long. */
@@ -175,6 +179,7 @@ export class BackupController {
       const deps = {
         client: this.opts.client,
         writer: this.writer,
+        s3: this.opts.s3,
         addressing: this.opts.addressing,
         cluster: (ns: string, name: string) => this.clusters.get(ns, name),
       };
@@ -508,7 +513,8 @@ export function describeFailure(err: unknown, src: Source, aborted: boolean): At
     };
   }
   const name = (err as { name?: string; Code?: string }).Code ?? (err as { name?: string }).name;
-  const where = `S3 at ${src.endpoint}, bucket "${src.bucket}"`;
+  const endpoint = src.endpoint ? displayEndpoint(src.endpoint) : `AWS S3 (${src.region})`;
+  const where = `S3 at ${endpoint}, bucket "${src.bucket}"`;
   if (isPermanentS3Error(name)) {
     const fix =
       name === "NoSuchBucket" || name === "InvalidBucketName"
@@ -521,5 +527,9 @@ export function describeFailure(err: unknown, src: Source, aborted: boolean): At
       permanent: true,
     };
   }
-  return { reason: `${where} could not be written: ${message}`, permanent: false };
+  // Below HTTP, every failure reads the same: see describeS3Error.
+  const answered = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  if (answered === undefined)
+    return { reason: `${couldNotConnect(src.endpoint)}, bucket "${src.bucket}"`, permanent: false };
+  return { reason: `${where} could not be written: HTTP ${answered}${name ? ` (${name})` : ""}`, permanent: false };
 }

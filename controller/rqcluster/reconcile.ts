@@ -18,9 +18,12 @@ import { computeStatus, statusPatch, type Problem } from "./status.js";
 import { backupRecheckMs, backupStep, forgetBackupState } from "./backup.js";
 import { withBackupStatus } from "./backupStatus.js";
 import type { ListBackups, ReadBackup } from "./restore.js";
+import type { S3Gate } from "./s3.js";
 
 export interface ReconcileDeps {
   writer: Writer;
+  /** Where S3 requests may go and with whose credentials. */
+  s3: S3Gate;
   events: EventSink;
   addressing: Addressing;
   operatorNamespace: string;
@@ -61,6 +64,7 @@ export async function reconcileCluster(
   const { observed, rqlite, restoreProblem } = await observe(
     {
       writer: deps.writer,
+      s3: deps.s3,
       addressing: deps.addressing,
       operatorNamespace: deps.operatorNamespace,
       unreachableSince: deps.unreachableSince,
@@ -124,7 +128,13 @@ export async function reconcileCluster(
   const problems: Problem[] = [...next.waits.filter((w) => PROBLEMS.has(w.reason)), ...applied.refused];
   const previousUploader = cluster.status?.backup?.uploader;
   const backup = await backupStep(
-    { writer: deps.writer, rqlite, now: deps.now(), ...(deps.listBackups ? { listBackups: deps.listBackups } : {}) },
+    {
+      writer: deps.writer,
+      s3: deps.s3,
+      rqlite,
+      now: deps.now(),
+      ...(deps.listBackups ? { listBackups: deps.listBackups } : {}),
+    },
     observed.cluster,
     observed.raft?.leader,
     previousUploader?.node
