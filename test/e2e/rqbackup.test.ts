@@ -131,6 +131,8 @@ describe("RqBackup: one-shot backups to a real S3 server", function () {
     stack = await startLocalStack({
       controlPlane: cp,
       namespaces: [ns],
+      // The S3 server listens on loopback, which the operator refuses unless allowed.
+      s3EndpointAllow: "127.0.0.1/32",
       controllerArgs: [...FAST_LEASE_ARGS, `--leader-election-id=rqlite-operator-${ns}`, "--backup-retry-base-delay=1"],
     });
     client = new KubeClient(loadKubeConfig(cp.kubeconfigPath), new Registry());
