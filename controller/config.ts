@@ -96,10 +96,10 @@ export function parseControllerConfig(argv: string[], env: NodeJS.ProcessEnv = p
       addressing: { type: "string", default: "dns" },
       // CIDRs and host names (*.s3.internal) a tenant's S3 endpoint may reach although they
       // are loopback, link-local or the API server; the same list as the webhook's.
-      "s3-endpoint-allow": { type: "string", default: "" },
+      "s3-endpoint-allow": { type: "string" },
       // Namespaces whose backups may omit credentialsSecret and sign with the operator's own
       // AWS identity (IRSA, instance role); "*" for all. None by default.
-      "ambient-credentials-namespaces": { type: "string", default: "" },
+      "ambient-credentials-namespaces": { type: "string" },
     },
   });
   const addressing: Addressing =
@@ -138,7 +138,11 @@ export function parseControllerConfig(argv: string[], env: NodeJS.ProcessEnv = p
     namespaces: watchNamespacesFromEnv(env),
     operatorNamespace: env.POD_NAMESPACE ?? "rqlite-operator-system",
     addressing,
-    s3EndpointAllow: parseEndpointAllow(values["s3-endpoint-allow"]),
-    ambientCredentialsNamespaces: parseNamespaceList(values["ambient-credentials-namespaces"]),
+    // The environment too, under the webhook's names: one Pod-level setting (OLM's
+    // Subscription config.env) reaches both.
+    s3EndpointAllow: parseEndpointAllow(values["s3-endpoint-allow"] ?? env.S3_ENDPOINT_ALLOW ?? ""),
+    ambientCredentialsNamespaces: parseNamespaceList(
+      values["ambient-credentials-namespaces"] ?? env.AMBIENT_CREDENTIALS_NAMESPACES ?? "",
+    ),
   };
 }
