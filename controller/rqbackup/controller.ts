@@ -530,6 +530,6 @@ export function describeFailure(err: unknown, src: Source, aborted: boolean): At
   // Below HTTP, every failure reads the same: see describeS3Error.
   const answered = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
   if (answered === undefined)
-    return { reason: `${couldNotConnect(src.endpoint)}, bucket "${src.bucket}"`, permanent: false };
+    return { reason: `${where} could not be written: ${couldNotConnect()}`, permanent: false };
   return { reason: `${where} could not be written: HTTP ${answered}${name ? ` (${name})` : ""}`, permanent: false };
 }

@@ -197,7 +197,8 @@ export function describeS3Error(err: unknown, what: string, endpoint: string | u
   };
   if (err instanceof S3AccessError) return err.message;
   const status = e.$metadata?.httpStatusCode;
-  if (status === undefined) return `${what}: ${couldNotConnect(endpoint)}`;
+  if (status === undefined)
+    return endpoint ? `${what}: ${couldNotConnect(endpoint)}` : `${what}: could not connect to AWS S3`;
   // A HEAD answer has no body, so the SDK names its errors "Unknown": the HTTP status says more.
   const named = e.name ?? e.Code ?? e.code ?? "";
   const code = named === "Unknown" ? `HTTP ${status}` : named;
@@ -211,11 +212,10 @@ export function describeS3Error(err: unknown, what: string, endpoint: string | u
   return `${what}: S3 endpoint ${endpoint ? displayEndpoint(endpoint) : "AWS S3"} answered HTTP ${status}${code && code !== `HTTP ${status}` ? ` (${code})` : ""}`;
 }
 
-/** The one message for every failure below HTTP. */
-export function couldNotConnect(endpoint: string | undefined): string {
-  return endpoint
-    ? `could not connect to S3 endpoint ${displayEndpoint(endpoint)}; check that it is up and reachable from the operator, or ask an administrator whether ${S3_ENDPOINT_ALLOW_FLAG} allows it`
-    : "could not connect to AWS S3";
+/** The one message for every failure below HTTP; without an endpoint, for a message that names it already. */
+export function couldNotConnect(endpoint?: string): string {
+  const to = endpoint ? ` to S3 endpoint ${displayEndpoint(endpoint)}` : "";
+  return `could not connect${to}; check that it is up and reachable from the operator, or ask an administrator whether ${S3_ENDPOINT_ALLOW_FLAG} allows it`;
 }
 
 const timeout = () => ({ abortSignal: AbortSignal.timeout(S3_TIMEOUT_MS) });
