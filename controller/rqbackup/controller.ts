@@ -408,6 +408,8 @@ export class BackupController {
         this.metrics.duration.observe({ ...labels, result: "failed" }, (performance.now() - began) / 1000);
         this.countAttempt(b, "failed");
         log.warn({ attempt, reason: failure.reason, phase: outcome.phase }, "backup attempt failed");
+        // The reason is what tenants see; what actually broke stays in this log, at debug.
+        log.debug({ attempt, err: (err as Error).message }, "backup attempt failed: the error");
       }
       await this.writeStatus(b, uid, outcome);
       return retryAfterMs === undefined ? undefined : { requeueAfterMs: retryAfterMs };
