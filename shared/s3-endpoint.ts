@@ -76,15 +76,13 @@ function inCidr(bytes: number[], cidr: Cidr): boolean {
 }
 
 function cidr(text: string): Cidr | undefined {
-  const [addr, bitsText, extra] = text.split("/");
-  const bytes = addr === undefined ? undefined : ipBytes(addr);
-  if (!bytes || extra !== undefined) return undefined;
-  const max = bytes.length * 8;
+  const [addr = "", bitsText, extra] = text.split("/");
+  const bytes = ipBytes(addr);
+  if (!bytes || extra !== undefined || (bitsText !== undefined && !/^\d+$/.test(bitsText))) return undefined;
   // An IPv4-mapped range, e.g. ::ffff:10.0.0.0/104, is the IPv4 range it maps.
-  const bits = bitsText === undefined ? max : Number(bitsText) - (isIP(addr!) === 6 && bytes.length === 4 ? 96 : 0);
-  if (!Number.isInteger(bits) || bits < 0 || bits > max || (bitsText !== undefined && !/^\d+$/.test(bitsText)))
-    return undefined;
-  return { bytes, bits, text };
+  const mappedBits = isIP(addr) === 6 && bytes.length === 4 ? 96 : 0;
+  const bits = bitsText === undefined ? bytes.length * 8 : Number(bitsText) - mappedBits;
+  return bits >= 0 && bits <= bytes.length * 8 ? { bytes, bits, text } : undefined;
 }
 
 const HOST_PATTERN = /^(\*\.)?([a-z0-9]([-a-z0-9]*[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;

@@ -107,33 +107,28 @@ export function guardedLookup(gate: S3Gate) {
     options: { family?: number | string; all?: boolean; hints?: number },
     callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void,
   ): void => {
-    const family = options.family === "IPv4" ? 4 : options.family === "IPv6" ? 6 : Number(options.family ?? 0);
-    const family46 = family === 4 || family === 6 ? family : 0;
-    resolve(
-      hostname,
-      { all: true, family: family46, ...(options.hints ? { hints: options.hints } : {}) },
-      (err, addresses) => {
-        if (err) return callback(err, []);
-        for (const a of addresses) {
-          const refusal = addressRefusal(a.address, gate.policy);
-          if (refusal) {
-            // The detail stays in the operator's log: in a tenant's status it would map their network.
-            gateLog.debug({ host: hostname, refusal }, "refused to connect to an S3 endpoint");
-            return callback(new S3EndpointRefusedError(`refused to connect to ${hostname}`), []);
-          }
+    const family = ({ IPv4: 4, IPv6: 6, "4": 4, "6": 6 } as Record<string, number>)[String(options.family)] ?? 0;
+    resolve(hostname, { all: true, family, ...(options.hints ? { hints: options.hints } : {}) }, (err, addresses) => {
+      if (err) return callback(err, []);
+      for (const a of addresses) {
+        const refusal = addressRefusal(a.address, gate.policy);
+        if (refusal) {
+          // The detail stays in the operator's log: in a tenant's status it would map their network.
+          gateLog.debug({ host: hostname, refusal }, "refused to connect to an S3 endpoint");
+          return callback(new S3EndpointRefusedError(`refused to connect to ${hostname}`), []);
         }
-        if (options.all) return callback(null, addresses);
-        const first = addresses[0];
-        if (!first) return callback(Object.assign(new Error(`${hostname} has no address`), { code: "ENOTFOUND" }), []);
-        callback(null, first.address, first.family);
-      },
-    );
+      }
+      if (options.all) return callback(null, addresses);
+      const first = addresses[0];
+      if (!first) return callback(Object.assign(new Error(`${hostname} has no address`), { code: "ENOTFOUND" }), []);
+      callback(null, first.address, first.family);
+    });
   };
 }
 
 /**
- * The one way the operator builds an S3 client. Without credentials the SDK's default chain
- * applies, as for rqlited. The SDK's own retries stay short, so a dead server is noticed in
+ * The one way the operator builds an S3 client. Without credentials (where the namespace may use
+ * ambient credentials) the SDK's default chain applies, as for rqlited. The SDK's own retries stay short, so a dead server is noticed in
  * seconds: the callers retry with their own backoff. `requestTimeoutMs` bounds one request (a
  * multipart upload's part needs longer than a listing). Every connection goes through the gate:
  * the endpoint as written, then each address its name resolves to.

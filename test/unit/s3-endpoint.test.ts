@@ -143,6 +143,11 @@ describe("S3 endpoint rules", () => {
       ],
     );
     assert.deepEqual(list.hosts, ["*.s3.internal", "minio.storage.svc"]);
+    // An IPv4-mapped range is the IPv4 range it maps.
+    const mapped = policy("::ffff:127.0.0.0/104");
+    assert.equal(addressRefusal("127.0.0.5", mapped), undefined);
+    assert.notEqual(addressRefusal("127.0.0.5", STRICT_S3_POLICY), undefined);
+    assert.equal(mapped.allow.cidrs[0]!.bits, 8);
     for (const bad of ["10.0.0.0/33", "10.0.0", "not a host", "*", "a.*.b", "http://x", "::1/129"])
       assert.throws(() => parseEndpointAllow(bad), /--s3-endpoint-allow: .* is neither a CIDR .* nor a host name/, bad);
     assert.deepEqual(parseNamespaceList(" team-a,team-b,, "), ["team-a", "team-b"]);
