@@ -87,6 +87,8 @@ async function main(): Promise<void> {
     stack = await startLocalStack({
       controlPlane: cp,
       namespaces: [NS],
+      // The S3 server listens on loopback, which the operator refuses unless allowed.
+      s3EndpointAllow: "127.0.0.1/32",
       controllerArgs: ["--leader-election-id=rqlite-operator-bench-backup"],
     });
     const kubectl = (args: string[], input?: string) => cp!.kubectlOk([...args, "-n", NS], input ? { input } : {});

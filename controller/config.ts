@@ -2,6 +2,7 @@
 import { parseBindAddress } from "../shared/bind-address.js";
 import { parseArgs } from "node:util";
 import { loopbackAddress } from "../shared/loopback-address.js";
+import { parseEndpointAllow, parseNamespaceList, type EndpointAllowList } from "../shared/s3-endpoint.js";
 import { watchNamespacesFromEnv } from "./runtime/informer.js";
 import { leaderElectionDefaults } from "./runtime/leaderElection.js";
 import type { Addressing } from "./rqcluster/render/pod.js";
@@ -34,6 +35,10 @@ export interface ControllerConfig {
   /** Where the operator runs; rqlite's NetworkPolicies admit its calls from there. */
   operatorNamespace: string;
   addressing: Addressing;
+  /** What S3 endpoints may reach beyond public addresses (shared/s3-endpoint.ts). */
+  s3EndpointAllow: EndpointAllowList;
+  /** Namespaces whose objects may use the operator's own AWS identity; "*": all. */
+  ambientCredentialsNamespaces: string[];
 }
 
 /** ":8080" → all interfaces, "127.0.0.1:0" → a free port, "0" → disabled. */
@@ -89,6 +94,12 @@ export function parseControllerConfig(argv: string[], env: NodeJS.ProcessEnv = p
       "backup-job-image": { type: "string" },
       "cluster-domain": { type: "string", default: "cluster.local" },
       addressing: { type: "string", default: "dns" },
+      // CIDRs and host names (*.s3.internal) a tenant's S3 endpoint may reach although they
+      // are loopback, link-local or the API server; the same list as the webhook's.
+      "s3-endpoint-allow": { type: "string" },
+      // Namespaces whose backups may omit credentialsSecret and sign with the operator's own
+      // AWS identity (IRSA, instance role); "*" for all. None by default.
+      "ambient-credentials-namespaces": { type: "string" },
     },
   });
   const addressing: Addressing =
@@ -127,5 +138,11 @@ export function parseControllerConfig(argv: string[], env: NodeJS.ProcessEnv = p
     namespaces: watchNamespacesFromEnv(env),
     operatorNamespace: env.POD_NAMESPACE ?? "rqlite-operator-system",
     addressing,
+    // The environment too, under the webhook's names: one Pod-level setting (OLM's
+    // Subscription config.env) reaches both.
+    s3EndpointAllow: parseEndpointAllow(values["s3-endpoint-allow"] ?? env.S3_ENDPOINT_ALLOW ?? ""),
+    ambientCredentialsNamespaces: parseNamespaceList(
+      values["ambient-credentials-namespaces"] ?? env.AMBIENT_CREDENTIALS_NAMESPACES ?? "",
+    ),
   };
 }

@@ -16,6 +16,8 @@ import { DEFAULT_RETRY } from "./rqbackup/plan.js";
 import { parseControllerConfig, type ControllerConfig } from "./config.js";
 import { KubeClient, loadKubeConfig } from "./runtime/kubeClient.js";
 import { LeaderElector } from "./runtime/leaderElection.js";
+import type { S3Gate } from "./rqcluster/s3.js";
+import { apiServerOf } from "../shared/s3-endpoint.js";
 import { logger } from "./runtime/log.js";
 import { makeMetricsAuthorizer, type MetricsDecision } from "./runtime/metricsAuth.js";
 import { servingCert } from "./runtime/servingCert.js";
@@ -77,7 +79,18 @@ async function secureMetrics(client: KubeClient, certDir: string | undefined): P
 async function main(cfg: ControllerConfig): Promise<number> {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const client = new KubeClient(loadKubeConfig(cfg.kubeconfig), registry);
+  const kubeConfig = loadKubeConfig(cfg.kubeconfig);
+  const client = new KubeClient(kubeConfig, registry);
+  const s3: S3Gate = {
+    policy: {
+      allow: cfg.s3EndpointAllow,
+      apiServer: apiServerOf([
+        process.env.KUBERNETES_SERVICE_HOST,
+        new URL(kubeConfig.getCurrentCluster()!.server).hostname,
+      ]),
+      ambientCredentialsNamespaces: cfg.ambientCredentialsNamespaces,
+    },
+  };
   const identity = `${hostname()}_${process.pid}`;
   const controller = new ClusterController({
     client,
@@ -85,6 +98,7 @@ async function main(cfg: ControllerConfig): Promise<number> {
     namespaces: cfg.namespaces,
     workers: cfg.workers,
     addressing: cfg.addressing,
+    s3,
     operatorNamespace: cfg.operatorNamespace,
     identity,
     resyncMs: cfg.resyncMs,
@@ -100,6 +114,7 @@ async function main(cfg: ControllerConfig): Promise<number> {
     namespaces: cfg.namespaces,
     workers: cfg.backupWorkers,
     addressing: cfg.addressing,
+    s3,
     retry: { ...DEFAULT_RETRY, baseDelayMs: cfg.backupRetryBaseMs },
     ...(cfg.backupJobImage ? { jobImage: cfg.backupJobImage } : {}),
     operatorNamespace: cfg.operatorNamespace,

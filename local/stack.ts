@@ -47,6 +47,12 @@ export interface LocalStackOptions {
   webhook?: boolean;
   /** Start the S3-compatible server (versitygw) with these buckets, beside the control plane. */
   s3?: { buckets: string[] };
+  /**
+   * --s3-endpoint-allow of the webhook and the controllers: what tenants' S3 endpoints may
+   * reach beyond public addresses, e.g. "127.0.0.1/32" for the loopback S3 server. Unset: the
+   * operator's default, which refuses loopback.
+   */
+  s3EndpointAllow?: string;
   log?: (msg: string) => void;
 }
 
@@ -70,6 +76,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     throw err;
   }
   const cleanups: Array<() => Promise<void>> = ownsPlane ? [() => cp.stop()] : [];
+  const allowArgs = opts.s3EndpointAllow ? [`--s3-endpoint-allow=${opts.s3EndpointAllow}`] : [];
   try {
     const s3 = await s3Starting?.catch((err: Error) => {
       throw new Error(`starting the S3 server for backups: ${err.message}`, { cause: err });
@@ -84,6 +91,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     if (opts.webhook ?? true) {
       const webhook = await startLocalWebhook(cp, {
         namespace: opts.namespaces?.length === 1 ? opts.namespaces[0] : undefined,
+        args: allowArgs,
       });
       cleanups.unshift(() => webhook.stop());
       log(`admission webhook serving on 127.0.0.1:${webhook.port}`);
@@ -113,7 +121,12 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
         logDir: cp.dir,
         name,
         env: opts.namespaces ? { WATCH_NAMESPACES: opts.namespaces.join(",") } : {},
-        args: ["--leader-elect", `--leader-election-namespace=${OPERATOR_NAMESPACE}`, ...(opts.controllerArgs ?? [])],
+        args: [
+          "--leader-elect",
+          `--leader-election-namespace=${OPERATOR_NAMESPACE}`,
+          ...allowArgs,
+          ...(opts.controllerArgs ?? []),
+        ],
       });
       controllers.push(c);
       return c;

@@ -6,6 +6,7 @@ import { LATEST_KEY, durationSeconds, rqBackupSpecSchema } from "./backup-schema
 import type { FieldError, ValidationResult } from "./field-errors.js";
 import { getOwn, isPlainObject, objectAt, type JsonObject } from "./json-value.js";
 import { dotKeyErrors } from "./k8s-names.js";
+import { s3ConnectionErrors, type S3Policy } from "./s3-endpoint.js";
 import { schemaErrors } from "./schema-validator.js";
 
 /** rqlited expands $NAME in its config files (os.ExpandEnv), so a literal `$` would be rewritten. */
@@ -74,11 +75,6 @@ export function backupSpecErrors(spec: JsonObject, { errors, warnings }: Validat
         "spec.backup.retention: with timestamp false rqlite overwrites one object, so there is nothing to retain",
       );
     }
-    if (s3 && getOwn(s3, "credentialsSecret") === undefined) {
-      warnings.push(
-        "spec.backup.s3.credentialsSecret is unset: rqlited and the operator use their ambient AWS credentials",
-      );
-    }
   }
   const restore = objectAt(spec, "restore");
   if (restore) {
@@ -98,6 +94,31 @@ export function backupSpecErrors(spec: JsonObject, { errors, warnings }: Validat
         message: `must name an object, or be "${LATEST_KEY}" for the newest object under path`,
       });
     }
+  }
+}
+
+/**
+ * Where spec.backup and spec.restore may send requests, and with whose credentials: the
+ * administrator's policy for the namespace the object lives in.
+ */
+export function backupS3PolicyErrors(
+  spec: JsonObject,
+  namespace: string | undefined,
+  policy: S3Policy,
+  { errors, warnings }: ValidationResult,
+): void {
+  for (const at of ["backup", "restore"]) {
+    const s3 = objectAt(spec, at, "s3");
+    const found = s3ConnectionErrors(s3, `spec.${at}.s3`, namespace, policy);
+    errors.push(...found);
+    if (
+      s3 &&
+      getOwn(s3, "credentialsSecret") === undefined &&
+      found.every((e) => !e.field.endsWith("credentialsSecret"))
+    )
+      warnings.push(
+        `spec.${at}.s3.credentialsSecret is unset: rqlited and the operator use their ambient AWS credentials, as this namespace is allowed to`,
+      );
   }
 }
 
@@ -124,7 +145,7 @@ const BACKUP_CHECKS: BackupCheck[] = [
  * Every rule an RqBackup must meet, all errors at once; no input makes it throw. Its spec is
  * immutable (the CRD says so), so there are no transition rules: an update is judged as a create.
  */
-export function validateBackup(obj: unknown): ValidationResult {
+export function validateBackup(obj: unknown, policy: S3Policy): ValidationResult {
   const result: ValidationResult = { errors: [], warnings: [] };
   if (!isPlainObject(obj)) {
     result.errors.push({ field: "", type: "TypeInvalid", value: obj, message: "must be an RqBackup object" });
@@ -138,5 +159,10 @@ export function validateBackup(obj: unknown): ValidationResult {
   result.errors.push(...schemaErrors(rqBackupSpecSchema, spec, "spec"));
   if (!isPlainObject(spec)) return result;
   for (const check of BACKUP_CHECKS) check(spec, result);
+  const namespace = objectAt(obj, "metadata")?.namespace;
+  const s3 = objectAt(spec, "destination", "s3");
+  result.errors.push(
+    ...s3ConnectionErrors(s3, "spec.destination.s3", typeof namespace === "string" ? namespace : undefined, policy),
+  );
   return result;
 }

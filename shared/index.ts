@@ -24,3 +24,4 @@ export type * from "./types.generated.js";
 export * from "./template-merge.js";
 export * from "./loopback-address.js";
 export * from "./backup-validate.js";
+export * from "./s3-endpoint.js";

@@ -25,7 +25,8 @@ import {
 } from "./rqlite-versions.js";
 import { DEFAULT_IMAGE, specSchema } from "./schema.js";
 import { schemaErrors } from "./schema-validator.js";
-import { backupSpecErrors, restoreUpdateErrors } from "./backup-validate.js";
+import { backupS3PolicyErrors, backupSpecErrors, restoreUpdateErrors } from "./backup-validate.js";
+import { STRICT_S3_POLICY, type S3Policy } from "./s3-endpoint.js";
 
 export const MIN_STORAGE_SIZE = "64Mi";
 /** Characters Kubernetes appends to a generateName prefix. */
@@ -280,16 +281,19 @@ const SPEC_CHECKS: Check[] = [
   backupSpecErrors,
 ];
 
-/** Validates a new RqCluster (defaulted or not). */
-export function validateCreate(obj: unknown): ValidationResult {
-  const result = validateObject(obj);
+/**
+ * Validates a new RqCluster (defaulted or not). `policy` is the administrator's S3 policy
+ * (shared/s3-endpoint.ts); without one, only public endpoints and credentials Secrets pass.
+ */
+export function validateCreate(obj: unknown, policy: S3Policy = STRICT_S3_POLICY): ValidationResult {
+  const result = validateObject(obj, policy);
   const spec = objectAt(obj, "spec");
   if (spec) versionNotes(spec, result);
   return result;
 }
 
 /** Every rule an RqCluster must meet on its own, whether created or updated. */
-function validateObject(obj: unknown): ValidationResult {
+function validateObject(obj: unknown, policy: S3Policy): ValidationResult {
   const result: ValidationResult = { errors: [], warnings: [] };
   if (!isPlainObject(obj)) {
     result.errors.push({ field: "", type: "TypeInvalid", value: obj, message: "must be an RqCluster object" });
@@ -304,6 +308,8 @@ function validateObject(obj: unknown): ValidationResult {
   result.errors.push(...schemaErrors(specSchema, spec, "spec"));
   if (!isPlainObject(spec)) return result;
   for (const check of SPEC_CHECKS) check(spec, result);
+  const namespace = getOwn(objectAt(obj, "metadata") ?? {}, "namespace");
+  backupS3PolicyErrors(spec, typeof namespace === "string" ? namespace : undefined, policy, result);
   result.errors.push(...authSecretErrors(objectAt(obj, "metadata"), spec));
   return result;
 }
@@ -512,11 +518,15 @@ const UPDATE_CHECKS: UpdateCheck[] = [
  * stored object already had is reported as a warning instead (ratcheting, as Kubernetes does
  * for CRD schemas), so a rule tightened by a newer operator never blocks unrelated changes.
  */
-export function validateUpdate(oldObj: unknown, newObj: unknown): ValidationResult {
-  const result = validateObject(newObj);
+export function validateUpdate(
+  oldObj: unknown,
+  newObj: unknown,
+  policy: S3Policy = STRICT_S3_POLICY,
+): ValidationResult {
+  const result = validateObject(newObj, policy);
   // The stored object's errors only decide which of the new object's errors to ratchet, so an
   // update without any (nearly every one) skips validating the stored object, half the work.
-  if (result.errors.length > 0) ratchet(result, validateObject(oldObj).errors);
+  if (result.errors.length > 0) ratchet(result, validateObject(oldObj, policy).errors);
   const oldSpec = objectAt(oldObj, "spec");
   const newSpec = objectAt(newObj, "spec");
   if (newSpec && getOwn(newSpec, "image") !== (oldSpec && getOwn(oldSpec, "image"))) versionNotes(newSpec, result);

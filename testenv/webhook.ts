@@ -50,7 +50,10 @@ export interface LocalWebhook {
 }
 
 /** Mints certificates, starts webhook/main.ts, registers it, and waits until the API server calls it. */
-export async function startLocalWebhook(cp: ControlPlane, opts: { namespace?: string } = {}): Promise<LocalWebhook> {
+export async function startLocalWebhook(
+  cp: ControlPlane,
+  opts: { namespace?: string; args?: string[] } = {},
+): Promise<LocalWebhook> {
   const certDir = join(cp.dir, "webhook-certs");
   await run("bash", [join(root, "certs/mint-local.sh"), certDir, "127.0.0.1"]);
   const [port, metricsPort] = [await freePort(), await freePort()];
@@ -73,6 +76,7 @@ export async function startLocalWebhook(cp: ControlPlane, opts: { namespace?: st
       `--port=${port}`,
       `--metrics-bind-address=127.0.0.1:${metricsPort}`,
       `--cert-dir=${certDir}`,
+      ...(opts.args ?? []),
     ],
     join(cp.dir, "webhook.log"),
   );

@@ -3,6 +3,7 @@
 // operator (port 9443, cert dir, probe and metrics ports) work unchanged.
 import { parseBindAddress as parseAddress } from "../shared/bind-address.js";
 import { parseArgs } from "node:util";
+import { apiServerOf, parseEndpointAllow, parseNamespaceList, type S3Policy } from "../shared/s3-endpoint.js";
 
 export interface WebhookConfig {
   /** Interface to listen on; empty means all interfaces. */
@@ -25,6 +26,8 @@ export interface WebhookConfig {
   /** How long SIGTERM waits for in-flight requests before closing their connections. */
   shutdownTimeoutMs: number;
   logLevel: string;
+  /** Where tenants' S3 endpoints may point and who may use ambient credentials; the controller's flags say the same. */
+  s3Policy: S3Policy;
 }
 
 /**
@@ -103,6 +106,18 @@ const SETTINGS = {
     description: "grace period for in-flight requests on SIGTERM",
     fallback: "30s",
   },
+  s3EndpointAllow: {
+    flag: "s3-endpoint-allow",
+    env: "S3_ENDPOINT_ALLOW",
+    description: "CIDRs and host names (*.s3.internal) S3 endpoints may reach beyond public addresses",
+    fallback: "",
+  },
+  ambientCredentialsNamespaces: {
+    flag: "ambient-credentials-namespaces",
+    env: "AMBIENT_CREDENTIALS_NAMESPACES",
+    description: "namespaces whose backups may omit credentialsSecret (* for all)",
+    fallback: "",
+  },
   logLevel: { flag: "log-level", env: "LOG_LEVEL", description: "trace, debug, info, warn, error", fallback: "info" },
 } satisfies Record<string, Setting>;
 
@@ -171,6 +186,12 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): WebhookConf
     certPollIntervalMs: parseDuration(get("certPollInterval"), label("certPollInterval")),
     shutdownTimeoutMs: parseDuration(get("shutdownTimeout"), label("shutdownTimeout")),
     logLevel: get("logLevel"),
+    s3Policy: {
+      allow: parseSetting(() => parseEndpointAllow(get("s3EndpointAllow"))),
+      // The API server as Pods reach it; its name (kubernetes.default.svc) is refused anyway.
+      apiServer: apiServerOf([env.KUBERNETES_SERVICE_HOST]),
+      ambientCredentialsNamespaces: parseSetting(() => parseNamespaceList(get("ambientCredentialsNamespaces"))),
+    },
   };
   if ((config.certFile === undefined) !== (config.keyFile === undefined)) {
     throw new ConfigError(`${label("certFile")} and ${label("keyFile")} go together: set both or neither`);
@@ -184,6 +205,15 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): WebhookConf
   if (config.certPollIntervalMs < 100) throw new ConfigError(`${label("certPollInterval")} must be at least 100ms`);
   if (config.metricsBindAddress !== "0") parseBindAddress(config.metricsBindAddress, label("metricsBindAddress"));
   return config;
+}
+
+/** A parser's error as a ConfigError, so main prints it and exits 2. */
+function parseSetting<T>(parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
 }
 
 /** Splits `host:port`, `:port` or `[::1]:port`; an empty host means all interfaces. */

@@ -19,7 +19,9 @@ import {
   validateCreate,
   validatePodTemplateConfigMap,
   validateUpdate,
+  STRICT_S3_POLICY,
   type FieldError,
+  type S3Policy,
 } from "../shared/index.js";
 import {
   allowedResponse,
@@ -43,7 +45,8 @@ export interface Webhook {
   kind: GroupVersionKind;
   /** Qualified kind as the apiserver prints it in errors, e.g. `RqCluster.rqlite.io`. */
   qualifiedKind: string;
-  review(request: AdmissionRequest): AdmissionResponse;
+  /** `policy`: the administrator's S3 rules (webhook/config.ts). */
+  review(request: AdmissionRequest, policy: S3Policy): AdmissionResponse;
 }
 
 const RQCLUSTER: GroupVersionKind = { group: GROUP, version: VERSION, kind: KIND };
@@ -121,19 +124,19 @@ const writes = (request: AdmissionRequest) => request.operation === "CREATE" || 
 function specWebhook(
   kind: GroupVersionKind,
   path: string,
-  judge: (request: AdmissionRequest) => AdmissionResponse,
+  judge: (request: AdmissionRequest, policy: S3Policy) => AdmissionResponse,
 ): Webhook {
   return {
     path,
     kind,
     qualifiedKind: `${kind.kind}.${kind.group}`,
-    review(request) {
+    review(request, policy) {
       if (!writes(request)) return allowedResponse(request.uid, [], []);
       const spec = getOwn(request.object as Record<string, unknown>, "spec");
       if (spec !== undefined && !isPlainObject(spec)) {
         return deniedResponse(request.uid, badRequest(`object.spec must be an object, got ${describeValue(spec)}`), []);
       }
-      return judge(request);
+      return judge(request, policy);
     },
   };
 }
@@ -143,15 +146,17 @@ export const mutateRqCluster = specWebhook(RQCLUSTER, "/mutate-rqlite-io-v1alpha
   return allowedResponse(request.uid, compare(object, applyDefaults(object)), []);
 });
 
-export const validateRqCluster = specWebhook(RQCLUSTER, "/validate-rqlite-io-v1alpha1-rqcluster", (request) => {
+export const validateRqCluster = specWebhook(RQCLUSTER, "/validate-rqlite-io-v1alpha1-rqcluster", (request, policy) => {
   const { errors, warnings } =
-    request.operation === "CREATE" ? validateCreate(request.object) : validateUpdate(request.oldObject, request.object);
+    request.operation === "CREATE"
+      ? validateCreate(request.object, policy)
+      : validateUpdate(request.oldObject, request.object, policy);
   return decide(validateRqCluster, request, errors, warnings);
 });
 
 /** The same shared/ rules the controller checks again before it acts on an RqBackup. */
-export const validateRqBackup = specWebhook(RQBACKUP, "/validate-rqlite-io-v1alpha1-rqbackup", (request) => {
-  const { errors, warnings } = validateBackup(request.object);
+export const validateRqBackup = specWebhook(RQBACKUP, "/validate-rqlite-io-v1alpha1-rqbackup", (request, policy) => {
+  const { errors, warnings } = validateBackup(request.object, policy);
   return decide(validateRqBackup, request, errors, warnings);
 });
 
@@ -201,7 +206,7 @@ const formatGvk = (k: GroupVersionKind) => `${k.group ? `${k.group}/` : ""}${k.v
  * Subresource requests (status, scale) carry other kinds and are the controller's or the
  * CRD schema's business, so they pass. A throwing rule becomes a 500 answer, never a crash.
  */
-export function admit(webhook: Webhook, request: AdmissionRequest): AdmissionResponse {
+export function admit(webhook: Webhook, request: AdmissionRequest, policy: S3Policy): AdmissionResponse {
   if (request.subResource) return allowedResponse(request.uid, [], []);
   const k = request.kind;
   if (k.group !== webhook.kind.group || k.version !== webhook.kind.version || k.kind !== webhook.kind.kind) {
@@ -214,7 +219,7 @@ export function admit(webhook: Webhook, request: AdmissionRequest): AdmissionRes
     );
   }
   try {
-    return webhook.review(request);
+    return webhook.review(request, policy);
   } catch (err) {
     // JSON nested deeper than the recursive rules can walk (the apiserver stops at 10000 levels).
     if (err instanceof RangeError && /call stack/.test(err.message)) {
@@ -262,6 +267,6 @@ export function warmUp(): void {
     ],
   ];
   for (const [webhook, object] of objects) {
-    admit(webhook, { uid: "warm-up", kind: webhook.kind, operation: "CREATE", object });
+    admit(webhook, { uid: "warm-up", kind: webhook.kind, operation: "CREATE", object }, STRICT_S3_POLICY);
   }
 }

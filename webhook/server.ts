@@ -18,6 +18,7 @@ import {
 import { HttpStatusError, jsonBody } from "./body.js";
 import { HEADERS_TIMEOUT_MS, IDLE_TIMEOUT_MS, parseBindAddress, type WebhookConfig } from "./config.js";
 import { admit, WEBHOOKS, type Webhook } from "./handlers.js";
+import type { S3Policy } from "../shared/s3-endpoint.js";
 import type { Logger } from "./log.js";
 import type { WebhookMetrics } from "./metrics.js";
 import { secureContextOptions, type ServingCert } from "./tls.js";
@@ -107,13 +108,13 @@ function instrument(webhook: string, metrics: WebhookMetrics, logger: Logger): R
   };
 }
 
-function answer(webhook: Webhook, lifecycle: Lifecycle): RequestHandler {
+function answer(webhook: Webhook, lifecycle: Lifecycle, policy: S3Policy): RequestHandler {
   return (req, res) => {
     const parsed = parseAdmissionReview(req.body);
     const outcome = outcomeOf(res);
     if (parsed.ok) {
       outcome.request = parsed.request;
-      outcome.response = admit(webhook, parsed.request);
+      outcome.response = admit(webhook, parsed.request, policy);
     } else if (parsed.uid !== undefined) {
       outcome.response = deniedResponse(parsed.uid, badRequest(parsed.message), []);
     } else {
@@ -185,7 +186,12 @@ export function createWebhookApp(deps: WebhookServerDeps, lifecycle: Lifecycle):
   const body = jsonBody(config.maxBodyBytes);
   for (const webhook of webhooks) {
     metrics.declare(webhook.path);
-    app.post(webhook.path, instrument(webhook.path, metrics, logger), body, answer(webhook, lifecycle));
+    app.post(
+      webhook.path,
+      instrument(webhook.path, metrics, logger),
+      body,
+      answer(webhook, lifecycle, config.s3Policy),
+    );
   }
   app.use(
     notFound(

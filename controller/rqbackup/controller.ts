@@ -11,7 +11,8 @@ import type { Registry } from "prom-client";
 import { RqliteError } from "../rqlite/client.js";
 import { formatErrors, validateBackup, type RqCluster } from "../../shared/index.js";
 import { BACKUP_KIND, BACKUP_PLURAL } from "../../shared/backup-names.js";
-import { API_VERSION, GROUP, LABEL_MANAGED_BY, MANAGER_NAME, PLURAL } from "../../shared/names.js";
+import { displayEndpoint } from "../../shared/s3-endpoint.js";
+import { API_VERSION, GROUP, LABEL_MANAGED_BY, MANAGER_NAME, PLURAL, VERSION } from "../../shared/names.js";
 import { KubeApiError } from "../runtime/kubeClient.js";
 import { makeEventRecorder, type EventRecorder } from "../runtime/events.js";
 import { Informer, objectKey, waitForCaches } from "../runtime/informer.js";
@@ -23,6 +24,7 @@ import { objectPath } from "../runtime/paths.js";
 import { sleep } from "../runtime/sleep.js";
 import { WorkQueue, type HandlerResult } from "../runtime/workqueue.js";
 import type { Addressing } from "../rqcluster/render/pod.js";
+import { couldNotConnect, type S3Gate } from "../rqcluster/s3.js";
 import { backupMetrics, lastSuccessBy, type BackupMetrics } from "./metrics.js";
 import { backupJobName, jobOutcome, LABEL_BACKUP_JOB, renderBackupJob, type JobOutcome } from "./job.js";
 import { isFailure, observePvcSource, observeSource, type PvcSource, type Source } from "./observe.js";
@@ -52,6 +54,8 @@ export interface BackupControllerOptions {
   /** Backups transferred at once. */
   workers: number;
   addressing: Addressing;
+  /** Where S3 requests may go and with whose credentials. */
+  s3: S3Gate;
   retry?: RetryPolicy;
   cacheSyncTimeoutMs: number;
   /** run() fails once a synced cache has been unable to list or watch for this long. */
@@ -159,7 +163,7 @@ export class BackupController {
     }
     // Judged again as the webhook judges it, before anything it names is read: an RqBackup the
     // webhook never saw (stored before it was installed, or by an older operator) may name anything.
-    const invalid = validateBackup(b).errors;
+    const invalid = validateBackup(b, this.opts.s3.policy).errors;
     if (invalid.length > 0) {
       if (isFinal(status)) return undefined;
       const reason = `${formatErrors(`${BACKUP_KIND}.${GROUP}`, b.metadata!.name!, invalid)}; create a new RqBackup with a valid spec`;
@@ -192,6 +196,7 @@ export class BackupController {
       const deps = {
         client: this.opts.client,
         writer: this.writer,
+        s3: this.opts.s3,
         addressing: this.opts.addressing,
         cluster: (ns: string, name: string) => this.clusters.get(ns, name),
       };
@@ -420,6 +425,8 @@ export class BackupController {
         this.metrics.duration.observe({ ...labels, result: "failed" }, (performance.now() - began) / 1000);
         this.countAttempt(b, "failed");
         log.warn({ attempt, reason: failure.reason, phase: outcome.phase }, "backup attempt failed");
+        // The reason is what tenants see; what actually broke stays in this log, at debug.
+        log.debug({ attempt, err: (err as Error).message }, "backup attempt failed: the error");
       }
       await this.writeStatus(b, uid, outcome);
       return retryAfterMs === undefined ? undefined : { requeueAfterMs: retryAfterMs };
@@ -525,7 +532,8 @@ export function describeFailure(err: unknown, src: Source, aborted: boolean): At
     };
   }
   const name = (err as { name?: string; Code?: string }).Code ?? (err as { name?: string }).name;
-  const where = `S3 at ${src.endpoint}, bucket "${src.bucket}"`;
+  const endpoint = src.endpoint ? displayEndpoint(src.endpoint) : `AWS S3 (${src.region})`;
+  const where = `S3 at ${endpoint}, bucket "${src.bucket}"`;
   if (isPermanentS3Error(name)) {
     const fix =
       name === "NoSuchBucket" || name === "InvalidBucketName"
@@ -538,5 +546,9 @@ export function describeFailure(err: unknown, src: Source, aborted: boolean): At
       permanent: true,
     };
   }
-  return { reason: `${where} could not be written: ${message}`, permanent: false };
+  // Below HTTP, every failure reads the same: see describeS3Error.
+  const answered = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  if (answered === undefined)
+    return { reason: `${where} could not be written: ${couldNotConnect()}`, permanent: false };
+  return { reason: `${where} could not be written: HTTP ${answered}${name ? ` (${name})` : ""}`, permanent: false };
 }

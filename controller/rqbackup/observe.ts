@@ -21,7 +21,7 @@ import type { Writer } from "../runtime/writer.js";
 import { assertOwnNode, httpTlsSecretOf, nodeAccess, runsWithAuth } from "../rqcluster/access.js";
 import { keptCredentials, PASSWORD_KEY } from "../rqcluster/auth.js";
 import { clusterView } from "../rqcluster/render/cluster.js";
-import { credentialsFrom, newS3Client, type S3Credentials } from "../rqcluster/s3.js";
+import { connectionRefusal, credentialsFrom, newS3Client, type S3Credentials, type S3Gate } from "../rqcluster/s3.js";
 import { nodeAddress, type Addressing } from "../rqcluster/render/pod.js";
 import { pvcLocation, type SecretKey } from "./job.js";
 import type { AttemptFailure } from "./plan.js";
@@ -30,6 +30,7 @@ import type { RqBackup } from "./types.js";
 export interface ObserveDeps {
   client: KubeClient;
   writer: Writer;
+  s3: S3Gate;
   addressing: Addressing;
   cluster(namespace: string, name: string): RqCluster | undefined;
 }
@@ -59,8 +60,9 @@ export interface Source extends LeaderSource {
   bucket: string;
   key: string;
   location: string;
-  /** The S3 endpoint, for reasons. */
-  endpoint: string;
+  /** The S3 endpoint, for reasons; unset for AWS S3 in `region`. */
+  endpoint?: string;
+  region: string;
   credentialsSecret?: string;
 }
 
@@ -107,6 +109,9 @@ export async function observeSource(deps: ObserveDeps, b: RqBackup): Promise<Sou
   const spec = b.spec!;
   const s3 = spec.destination.s3;
   if (!s3) return permanent("spec.destination has neither s3 nor pvc; set one and create a new RqBackup");
+  // Before any Secret is read: what the policy refuses never costs a read or a connection.
+  const refusal = connectionRefusal(deps.s3, namespace, s3, "spec.destination.s3");
+  if (refusal) return permanent(`${refusal}; then create a new RqBackup`);
   let credentials: S3Credentials | undefined;
   const ref = s3.credentialsSecret;
   if (ref) {
@@ -140,6 +145,7 @@ export async function observeSource(deps: ObserveDeps, b: RqBackup): Promise<Sou
     kind: "s3",
     // A multipart upload's part may take long on a slow link; the attempt is retried with backoff.
     s3: newS3Client(
+      deps.s3,
       { region, endpoint: s3.endpoint, forcePathStyle: s3.forcePathStyle ?? false },
       credentials,
       120_000,
@@ -147,7 +153,8 @@ export async function observeSource(deps: ObserveDeps, b: RqBackup): Promise<Sou
     bucket: s3.bucket,
     key,
     location: s3Location(s3.bucket, key),
-    endpoint: s3.endpoint ?? `AWS S3 (${region})`,
+    ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
+    region,
     ...(ref ? { credentialsSecret: `${namespace}/${ref.name}` } : {}),
   };
 }

@@ -11,7 +11,7 @@ import type { Observed, Wait } from "./plan/types.js";
 import { credentialsOf, parseResolvedRestore, RESTORE_SOURCE_FILE, type S3Connection } from "./render/backup.js";
 import type { ClusterView } from "./render/cluster.js";
 import { resolveRestore, type ListBackups, type ReadBackup } from "./restore.js";
-import { deleteObject, describeS3Error, listObjects, s3ClientFor } from "./s3.js";
+import { connectionRefusal, deleteObject, describeS3Error, listObjects, s3ClientFor, type S3Gate } from "./s3.js";
 
 export interface BackupObservation {
   /** The cluster with spec.restore resolved, when it could be. */
@@ -28,7 +28,7 @@ export interface BackupObservation {
  * roll without -auto-restore, which a node with data ignores anyway.
  */
 export async function observeBackup(
-  deps: { writer: Writer; readBackup?: ReadBackup },
+  deps: { writer: Writer; s3: S3Gate; readBackup?: ReadBackup },
   c: ClusterView,
   restored = false,
 ): Promise<BackupObservation> {
@@ -42,6 +42,16 @@ export async function observeBackup(
     return { cluster: c, holds: [{ reason: "AdoptionConflict", message, warning: true }] };
   }
   const backupConfig = { exists: live !== undefined, data: live?.data ?? {} };
+
+  // The webhook refused these already; an object it never saw (created before the policy, or
+  // while the webhook was down) still renders nothing for rqlited to send anywhere.
+  const refusal = backup && connectionRefusal(deps.s3, c.namespace, backup.s3, "spec.backup.s3");
+  if (refusal) {
+    return {
+      cluster: c,
+      holds: [{ reason: "BackupS3Refused", message: `${refusal}. No Pod changes until then`, warning: true }],
+    };
+  }
 
   const ref = backup?.s3.credentialsSecret && credentialsOf(backup.s3.credentialsSecret);
   if (ref) {
@@ -119,7 +129,7 @@ export function backupRecheckMs(c: ClusterView): number | undefined {
  * period. Never throws: what fails is reported in the result, for status.backup.lastFailure.
  */
 export async function backupStep(
-  deps: { writer: Writer; rqlite: ClusterRqlite; now: Date; listBackups?: ListBackups },
+  deps: { writer: Writer; s3: S3Gate; rqlite: ClusterRqlite; now: Date; listBackups?: ListBackups },
   c: ClusterView,
   leader: string | undefined,
   previousUploads: UploaderReading | undefined,
@@ -145,7 +155,7 @@ async function newestRqBackup(list: ListBackups | undefined, c: ClusterView): Pr
 }
 
 async function scheduledStep(
-  deps: { writer: Writer; rqlite: ClusterRqlite; now: Date },
+  deps: { writer: Writer; s3: S3Gate; rqlite: ClusterRqlite; now: Date },
   c: ClusterView,
   leader: string | undefined,
   previousUploads: UploaderReading | undefined,
@@ -173,11 +183,11 @@ async function scheduledStep(
     return uploads ? { uploads } : {};
   }
   lastRetention.set(c.uid, now);
-  const retention = await enforceRetention(deps.writer, c, now);
+  const retention = await enforceRetention(deps.writer, deps.s3, c, now);
   return { ...(uploads ? { uploads } : {}), retention };
 }
 
-async function enforceRetention(writer: Writer, c: ClusterView, now: number): Promise<RetentionOutcome> {
+async function enforceRetention(writer: Writer, gate: S3Gate, c: ClusterView, now: number): Promise<RetentionOutcome> {
   const backup = c.spec.backup!;
   const conn: S3Connection = {
     bucket: backup.s3.bucket,
@@ -189,9 +199,9 @@ async function enforceRetention(writer: Writer, c: ClusterView, now: number): Pr
   const where = `retention of s3://${conn.bucket}/${listPrefix(backup.s3.path)}`;
   let client;
   try {
-    client = await s3ClientFor(writer, c.self, conn, "spec.backup.s3.credentialsSecret");
+    client = await s3ClientFor(writer, gate, c.self, conn, "spec.backup.s3.credentialsSecret");
   } catch (err) {
-    return { deleted: [], failure: describeS3Error(err, where) };
+    return { deleted: [], failure: describeS3Error(err, where, conn.endpoint) };
   }
   const deleted: string[] = [];
   try {
@@ -203,7 +213,7 @@ async function enforceRetention(writer: Writer, c: ClusterView, now: number): Pr
     }
     return { retained: decision.keep.length, deleted };
   } catch (err) {
-    return { deleted, failure: describeS3Error(err, where) };
+    return { deleted, failure: describeS3Error(err, where, conn.endpoint) };
   } finally {
     client.destroy();
   }

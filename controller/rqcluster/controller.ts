@@ -30,6 +30,7 @@ import { GrowthRefusals } from "./growthRefusals.js";
 import { desiredMembers } from "./render/members.js";
 import type { ClusterView } from "./render/cluster.js";
 import type { Addressing } from "./render/pod.js";
+import type { S3Gate } from "./s3.js";
 import { sleep } from "../runtime/sleep.js";
 import { WorkQueue, type HandlerResult } from "../runtime/workqueue.js";
 
@@ -40,6 +41,8 @@ export interface ClusterControllerOptions {
   namespaces?: string[];
   workers: number;
   addressing: Addressing;
+  /** Where S3 requests may go and with whose credentials. */
+  s3: S3Gate;
   /** Where the operator runs: the clusters' NetworkPolicies admit its calls from there. */
   operatorNamespace: string;
   /** Names this replica in Events. */
@@ -234,6 +237,7 @@ export class ClusterController {
         const { actions, requeueAfterMs, leader, running } = await reconcileCluster(
           {
             writer: this.writer,
+            s3: this.opts.s3,
             events,
             addressing: this.opts.addressing,
             operatorNamespace: this.opts.operatorNamespace,

@@ -17,9 +17,11 @@ import type { ClusterView } from "./render/cluster.js";
 import { nodeAddress, type Addressing } from "./render/pod.js";
 import { observeBackup } from "./backup.js";
 import type { ReadBackup } from "./restore.js";
+import type { S3Gate } from "./s3.js";
 
 export interface ObserveDeps {
   writer: Writer;
+  s3: S3Gate;
   addressing: Addressing;
   operatorNamespace: string;
   /** Kubernetes node name -> epoch ms since it has been unreachable. */
@@ -66,7 +68,11 @@ export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children
     running.length > 0 ? await rqlite.leaderView(running) : { problem: "no rqlite node runs yet" };
 
   const template = await readPodTemplate(deps.writer, c);
-  const backup = await observeBackup({ writer: deps.writer, readBackup: deps.readBackup }, c, deps.restored);
+  const backup = await observeBackup(
+    { writer: deps.writer, s3: deps.s3, readBackup: deps.readBackup },
+    c,
+    deps.restored,
+  );
   const observed: Observed = {
     // With spec.restore resolved, which the founding voters' Pods render from.
     cluster: backup.cluster,

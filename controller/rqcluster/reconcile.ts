@@ -19,9 +19,12 @@ import { clusterRqlite } from "../rqlite/adapter.js";
 import { backupRecheckMs, backupStep, forgetBackupState } from "./backup.js";
 import { withBackupStatus } from "./backupStatus.js";
 import type { ListBackups, ReadBackup } from "./restore.js";
+import type { S3Gate } from "./s3.js";
 
 export interface ReconcileDeps {
   writer: Writer;
+  /** Where S3 requests may go and with whose credentials. */
+  s3: S3Gate;
   events: EventSink;
   addressing: Addressing;
   operatorNamespace: string;
@@ -62,7 +65,7 @@ export async function reconcileCluster(
   const self = refOf(CLUSTER, cluster as KubernetesObject);
   // Judged again here as the webhook judges it: the webhook may have been skipped (an update of
   // an object being deleted, a webhook that was not installed yet), and what a spec names is read.
-  const invalid = validateCreate(applyDefaults(cluster)).errors;
+  const invalid = validateCreate(applyDefaults(cluster), deps.s3.policy).errors;
   const problem = invalid.length > 0 ? formatErrors(`${KIND}.${GROUP}`, c.name, invalid) : undefined;
   if (cluster.metadata?.deletionTimestamp) return finalize(deps, cluster, c, owned, self, problem);
   if (problem) {
@@ -75,6 +78,7 @@ export async function reconcileCluster(
   const { observed, rqlite, restoreProblem } = await observe(
     {
       writer: deps.writer,
+      s3: deps.s3,
       addressing: deps.addressing,
       operatorNamespace: deps.operatorNamespace,
       unreachableSince: deps.unreachableSince,
@@ -122,7 +126,13 @@ export async function reconcileCluster(
   const problems: Problem[] = [...next.waits.filter((w) => PROBLEMS.has(w.reason)), ...applied.refused];
   const previousUploader = cluster.status?.backup?.uploader;
   const backup = await backupStep(
-    { writer: deps.writer, rqlite, now: deps.now(), ...(deps.listBackups ? { listBackups: deps.listBackups } : {}) },
+    {
+      writer: deps.writer,
+      s3: deps.s3,
+      rqlite,
+      now: deps.now(),
+      ...(deps.listBackups ? { listBackups: deps.listBackups } : {}),
+    },
     observed.cluster,
     observed.raft?.leader,
     previousUploader?.node

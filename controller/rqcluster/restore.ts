@@ -9,13 +9,13 @@ import { latestObject } from "./plan/backup.js";
 import { restoreTarget } from "./plan/restore.js";
 import type { ResolvedRestore } from "./render/backup.js";
 import type { ClusterView } from "./render/cluster.js";
-import { describeS3Error, headObject, listObjects, s3ClientFor } from "./s3.js";
+import { describeS3Error, headObject, listObjects, s3ClientFor, type S3Gate } from "./s3.js";
 
 export type ReadBackup = (namespace: string, name: string) => Promise<RqBackup | undefined>;
 export type ListBackups = (namespace: string) => Promise<RqBackup[]>;
 
 export async function resolveRestore(
-  deps: { writer: Writer; readBackup?: ReadBackup },
+  deps: { writer: Writer; s3: S3Gate; readBackup?: ReadBackup },
   c: ClusterView,
 ): Promise<{ resolved: ResolvedRestore } | { problem: string }> {
   const spec = c.spec.restore!;
@@ -28,7 +28,7 @@ export async function resolveRestore(
       return { problem: `reading RqBackup ${c.namespace}/${spec.backup}: ${(err as Error).message}` };
     }
     // The RqBackup's own names are read next (its credentials Secret): judged first, as its webhook does.
-    const invalid = backup ? validateBackup(backup).errors : [];
+    const invalid = backup ? validateBackup(backup, deps.s3.policy).errors : [];
     if (invalid.length > 0)
       return {
         problem: `spec.restore.backup names an invalid ${formatErrors(`${BACKUP_KIND}.${GROUP}`, spec.backup, invalid)}`,
@@ -41,9 +41,9 @@ export async function resolveRestore(
     : "spec.restore.s3.credentialsSecret";
   let client;
   try {
-    client = await s3ClientFor(deps.writer, c.self, target, field);
+    client = await s3ClientFor(deps.writer, deps.s3, c.self, target, field);
   } catch (err) {
-    return { problem: describeS3Error(err, `restore source ${target.describe}`) };
+    return { problem: describeS3Error(err, `restore source ${target.describe}`, target.endpoint) };
   }
   try {
     let key: string;
@@ -59,7 +59,7 @@ export async function resolveRestore(
     const { latestUnder: _l, key: _k, ...rest } = conn as typeof conn & { latestUnder?: string; key?: string };
     return { resolved: { ...rest, key, location: s3Location(target.bucket, key) } };
   } catch (err) {
-    return { problem: describeS3Error(err, `restore source ${target.describe}`) };
+    return { problem: describeS3Error(err, `restore source ${target.describe}`, target.endpoint) };
   } finally {
     client.destroy();
   }

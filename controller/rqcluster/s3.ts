@@ -9,6 +9,18 @@ import {
   type ListObjectsV2CommandOutput,
 } from "@aws-sdk/client-s3";
 import type { KubernetesObject } from "@kubernetes/client-node";
+import { lookup as dnsLookup, type LookupAddress, type LookupAllOptions } from "node:dns";
+import { Agent as HttpAgent } from "node:http";
+import { Agent as HttpsAgent } from "node:https";
+import {
+  addressRefusal,
+  ambientCredentialsRefusal,
+  displayEndpoint,
+  endpointRefusal,
+  S3_ENDPOINT_ALLOW_FLAG,
+  type S3Policy,
+} from "../../shared/s3-endpoint.js";
+import { componentLogger } from "../runtime/log.js";
 import { ownerNamespace, type DataObject, type Writer } from "../runtime/writer.js";
 import type { StoredObject } from "./plan/backup.js";
 import type { S3Connection } from "./render/backup.js";
@@ -43,24 +55,107 @@ export function credentialsFrom(
   return { accessKeyId, secretAccessKey };
 }
 
+/** Resolves a host name to every address it has, as dns.lookup with `all: true` does. */
+export type ResolveAll = (
+  hostname: string,
+  options: LookupAllOptions,
+  callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void,
+) => void;
+
 /**
- * The one way the operator builds an S3 client. Without credentials the SDK's default chain
- * applies, as for rqlited. The SDK's own retries stay short, so a dead server is noticed in
+ * Where the operator may send S3 requests and whose credentials it may use: the administrator's
+ * policy (--s3-endpoint-allow, --ambient-credentials-namespaces), and how names resolve (DNS;
+ * tests pin names to addresses).
+ */
+export interface S3Gate {
+  policy: S3Policy;
+  resolve?: ResolveAll;
+}
+
+/** A connection the gate would not open: shown to tenants only as "could not connect". */
+export class S3EndpointRefusedError extends Error {
+  readonly code = "ERR_S3_ENDPOINT_REFUSED";
+}
+
+const gateLog = componentLogger("s3-gate");
+
+/**
+ * The gate's check of one connection's spec: the endpoint as written, and the credentials it
+ * would use. `at` is the field that holds the connection, e.g. "spec.backup.s3".
+ */
+export function connectionRefusal(
+  gate: S3Gate,
+  namespace: string,
+  conn: { endpoint?: string | undefined; credentialsSecret?: unknown },
+  at: string,
+): string | undefined {
+  const endpoint = conn.endpoint && endpointRefusal(conn.endpoint, gate.policy);
+  if (endpoint) return `${at}.endpoint ${endpoint}`;
+  const ambient = conn.credentialsSecret ? undefined : ambientCredentialsRefusal(namespace, gate.policy);
+  return ambient && `${at}.credentialsSecret ${ambient}`;
+}
+
+/**
+ * A lookup for Node's sockets that refuses, after DNS, a name resolving to an address the policy
+ * refuses (loopback, link-local, the API server...): a name that passed admission may point
+ * anywhere by the time it is used. Any refused address refuses the name, so the answer's order
+ * cannot matter.
+ */
+export function guardedLookup(gate: S3Gate) {
+  const resolve: ResolveAll = gate.resolve ?? ((h, o, cb) => dnsLookup(h, o, cb));
+  return (
+    hostname: string,
+    options: { family?: number | string; all?: boolean; hints?: number },
+    callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void,
+  ): void => {
+    const family = ({ IPv4: 4, IPv6: 6, "4": 4, "6": 6 } as Record<string, number>)[String(options.family)] ?? 0;
+    resolve(hostname, { all: true, family, ...(options.hints ? { hints: options.hints } : {}) }, (err, addresses) => {
+      if (err) return callback(err, []);
+      for (const a of addresses) {
+        const refusal = addressRefusal(a.address, gate.policy);
+        if (refusal) {
+          // The detail stays in the operator's log: in a tenant's status it would map their network.
+          gateLog.debug({ host: hostname, refusal }, "refused to connect to an S3 endpoint");
+          return callback(new S3EndpointRefusedError(`refused to connect to ${hostname}`), []);
+        }
+      }
+      if (options.all) return callback(null, addresses);
+      const first = addresses[0];
+      if (!first) return callback(Object.assign(new Error(`${hostname} has no address`), { code: "ENOTFOUND" }), []);
+      callback(null, first.address, first.family);
+    });
+  };
+}
+
+/**
+ * The one way the operator builds an S3 client. Without credentials (where the namespace may use
+ * ambient credentials) the SDK's default chain applies, as for rqlited. The SDK's own retries stay short, so a dead server is noticed in
  * seconds: the callers retry with their own backoff. `requestTimeoutMs` bounds one request (a
- * multipart upload's part needs longer than a listing).
+ * multipart upload's part needs longer than a listing). Every connection goes through the gate:
+ * the endpoint as written, then each address its name resolves to.
  */
 export function newS3Client(
-  conn: { region: string; endpoint?: string; forcePathStyle: boolean },
+  gate: S3Gate,
+  conn: { region: string; endpoint?: string | undefined; forcePathStyle: boolean },
   credentials: S3Credentials | undefined,
   requestTimeoutMs = S3_TIMEOUT_MS,
 ): S3Client {
+  const refusal = conn.endpoint && endpointRefusal(conn.endpoint, gate.policy);
+  if (refusal) throw new S3AccessError(`S3 endpoint ${displayEndpoint(conn.endpoint!)} ${refusal}`);
+  // The SDK's own agents keep connections alive with up to 50 sockets; these do the same.
+  const agentOptions = { keepAlive: true, maxSockets: 50, lookup: guardedLookup(gate) };
   return new S3Client({
     region: conn.region,
     forcePathStyle: conn.forcePathStyle,
     ...(conn.endpoint ? { endpoint: conn.endpoint } : {}),
     ...(credentials ? { credentials } : {}),
     maxAttempts: 2,
-    requestHandler: { connectionTimeout: 5000, requestTimeout: requestTimeoutMs },
+    requestHandler: {
+      connectionTimeout: 5000,
+      requestTimeout: requestTimeoutMs,
+      httpAgent: new HttpAgent(agentOptions),
+      httpsAgent: new HttpsAgent(agentOptions),
+    },
   });
 }
 
@@ -68,23 +163,36 @@ export function newS3Client(
  * A client for one connection whose Secret `owner` names (read in the owner's namespace); `where`
  * names the field the Secret came from, for the error.
  */
-export async function s3ClientFor(writer: Writer, owner: KubernetesObject, conn: S3Connection, where: string) {
+export async function s3ClientFor(
+  writer: Writer,
+  gate: S3Gate,
+  owner: KubernetesObject,
+  conn: S3Connection,
+  where: string,
+) {
+  const refusal = connectionRefusal(gate, ownerNamespace(owner), conn, where.replace(/\.credentialsSecret$/, ""));
+  if (refusal) throw new S3AccessError(refusal);
   const ref = conn.credentialsSecret;
-  if (!ref) return newS3Client(conn, undefined);
+  if (!ref) return newS3Client(gate, conn, undefined);
   const read = credentialsFrom(
     await writer.readSecret(owner, ref.name),
     ref,
     `Secret ${ownerNamespace(owner)}/${ref.name} (${where})`,
   );
   if ("problem" in read) throw new S3AccessError(read.message);
-  return newS3Client(conn, read);
+  return newS3Client(gate, conn, read);
 }
 
 /** A failure to reach or read S3 whose message is fit for a condition and an Event. */
 export class S3AccessError extends Error {}
 
-/** Why an S3 call failed, in words a person can act on. */
-export function describeS3Error(err: unknown, what: string): string {
+/**
+ * Why an S3 call failed, in words a person can act on. What happened below HTTP (refused,
+ * reset, timed out, a TLS or DNS failure, or the gate's refusal) reads the same, "could not
+ * connect", whatever it was: told apart in a tenant's status, it would scan the operator's
+ * network for them. `endpoint` is the spec's; unset means AWS S3.
+ */
+export function describeS3Error(err: unknown, what: string, endpoint: string | undefined): string {
   const e = err as {
     name?: string;
     Code?: string;
@@ -92,11 +200,13 @@ export function describeS3Error(err: unknown, what: string): string {
     message?: string;
     $metadata?: { httpStatusCode?: number };
   };
+  if (err instanceof S3AccessError) return err.message;
+  const status = e.$metadata?.httpStatusCode;
+  if (status === undefined)
+    return endpoint ? `${what}: ${couldNotConnect(endpoint)}` : `${what}: could not connect to AWS S3`;
   // A HEAD answer has no body, so the SDK names its errors "Unknown": the HTTP status says more.
   const named = e.name ?? e.Code ?? e.code ?? "";
-  const status = e.$metadata?.httpStatusCode;
-  const code = named === "Unknown" && status !== undefined ? `HTTP ${status}` : named;
-  if (err instanceof S3AccessError) return err.message;
+  const code = named === "Unknown" ? `HTTP ${status}` : named;
   if (code === "NoSuchKey" || code === "NotFound" || status === 404) return `${what} does not exist`;
   if (code === "NoSuchBucket") return `${what}: the bucket does not exist`;
   if (
@@ -104,14 +214,13 @@ export function describeS3Error(err: unknown, what: string): string {
     status === 403
   )
     return `${what}: access denied (${code || status}); check the credentials Secret's access key id and secret access key`;
-  // A socket error comes from Node as a plain Error named "Error": its code (or, wrapped, its
-  // message) says what happened.
-  const unreachable = ["ECONNREFUSED", "ENOTFOUND", "ETIMEDOUT", "ECONNRESET", "EAI_AGAIN", "TimeoutError"];
-  const network =
-    [code, e.code].find((c) => c !== undefined && unreachable.includes(c)) ??
-    unreachable.find((c) => e.message?.includes(c));
-  if (network) return `${what}: the S3 endpoint cannot be reached (${network})`;
-  return `${what}: ${code ? `${code}: ` : ""}${e.message ?? String(err)}`;
+  return `${what}: S3 endpoint ${endpoint ? displayEndpoint(endpoint) : "AWS S3"} answered HTTP ${status}${code && code !== `HTTP ${status}` ? ` (${code})` : ""}`;
+}
+
+/** The one message for every failure below HTTP; without an endpoint, for a message that names it already. */
+export function couldNotConnect(endpoint?: string): string {
+  const to = endpoint ? ` to S3 endpoint ${displayEndpoint(endpoint)}` : "";
+  return `could not connect${to}; check that it is up and reachable from the operator, or ask an administrator whether ${S3_ENDPOINT_ALLOW_FLAG} allows it`;
 }
 
 const timeout = () => ({ abortSignal: AbortSignal.timeout(S3_TIMEOUT_MS) });

@@ -77,6 +77,7 @@ function deployment(t: Templater, o: K8sObject): string {
     "LOG_LEVEL",
   );
   container.env = [...(container.env ?? []), { name: "LOG_LEVEL", value: t.value(".Values.logLevel | quote") }];
+  s3Settings(t, o, container);
   if (c === "webhook") {
     webhookCertVolume(t, pod);
     return t.toTemplate(o);
@@ -92,6 +93,20 @@ function refuseSetting(o: K8sObject, present: boolean, setting: string): void {
     throw new Error(
       `deploy/base's ${o.metadata.name} sets ${setting}, which the chart also sets from a value: default that value from deploy/base in hack/helm/values.ts and template the existing setting instead`,
     );
+  }
+}
+
+/** Both components judge S3 endpoints and ambient credentials: one value sets both. */
+const S3_SETTINGS = {
+  S3_ENDPOINT_ALLOW: "endpointAllow",
+  AMBIENT_CREDENTIALS_NAMESPACES: "ambientCredentialsNamespaces",
+};
+
+function s3Settings(t: Templater, o: K8sObject, container: Container): void {
+  for (const [name, value] of Object.entries(S3_SETTINGS)) {
+    const env = container.env?.find((e) => e.name === name);
+    if (!env) throw new Error(`deploy/base's ${o.metadata.name} has no ${name} to template`);
+    env.value = t.value(`join "," .Values.s3.${value} | quote`);
   }
 }
 

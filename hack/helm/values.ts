@@ -127,6 +127,12 @@ function baseWatchNamespaces(controller: K8sObject): string[] {
   return value.split(",").filter(Boolean);
 }
 
+function baseList(controller: K8sObject, name: string): string[] {
+  const value = (podSpecOf(controller).containers[0]!.env ?? []).find((e) => e.name === name)?.value;
+  if (value === undefined) throw new Error(`deploy/base's controller has no ${name} value to default the chart's from`);
+  return value.split(",").filter(Boolean);
+}
+
 /** values.schema.json, defaults included, from deploy/base's objects. */
 export function valuesSchema(base: K8sObject[]): Schema {
   const controller = findObject(base, "Deployment", "rqlite-operator-controller");
@@ -180,6 +186,30 @@ export function valuesSchema(base: K8sObject[]): Schema {
         items: { type: "string", pattern: DNS_LABEL, maxLength: 63 },
         description: "Namespaces whose RqClusters the controller reconciles; empty means every namespace.",
         default: baseWatchNamespaces(controller),
+      },
+      s3: {
+        type: "object",
+        description:
+          "Where tenants' backups may send S3 requests, and with whose credentials; the controller and the webhook get the same settings.",
+        additionalProperties: false,
+        properties: {
+          endpointAllow: {
+            type: "array",
+            uniqueItems: true,
+            items: { type: "string", pattern: "^[*a-zA-Z0-9.:/-]+$" },
+            description:
+              "CIDRs and host names (`*.s3.internal` for any name below) that S3 endpoints may reach although they are loopback, link-local (cloud metadata) or the API server; empty refuses them all.",
+            default: baseList(controller, "S3_ENDPOINT_ALLOW"),
+          },
+          ambientCredentialsNamespaces: {
+            type: "array",
+            uniqueItems: true,
+            items: { type: "string", pattern: "^([a-z0-9]([-a-z0-9]*[a-z0-9])?|\\*)$", maxLength: 63 },
+            description:
+              'Namespaces whose backups may omit `credentialsSecret` and sign with the operator\'s own AWS identity (IRSA, instance role); `"*"` for all; empty for none.',
+            default: baseList(controller, "AMBIENT_CREDENTIALS_NAMESPACES"),
+          },
+        },
       },
       leaderElection: {
         type: "object",

@@ -73,6 +73,8 @@ describe("end to end on real rqlite nodes", function () {
     stack = await startLocalStack({
       controlPlane: cp,
       namespaces: [ns],
+      // The RqBackup below aims at a closed port on loopback, which the operator refuses unless allowed.
+      s3EndpointAllow: "127.0.0.1/32",
       controllerArgs: [
         ...FAST_LEASE,
         `--leader-election-id=${leaseName()}`,
@@ -327,6 +329,14 @@ describe("end to end on real rqlite nodes", function () {
   it("an RqBackup of the cluster gets its status from the controller", async () => {
     // The RqBackup controller's own scenarios are in the backup suites; here it only has to act,
     // so that the RBAC check below sees every permission deploy/ grants for RqBackups in use.
+    await kubectl([
+      "create",
+      "secret",
+      "generic",
+      "no-server",
+      "--from-literal=AWS_ACCESS_KEY_ID=k",
+      "--from-literal=AWS_SECRET_ACCESS_KEY=s",
+    ]);
     await stack.cp.kubectlOk(["apply", "-n", ns, "-f", "-"], {
       input: JSON.stringify({
         apiVersion: "rqlite.io/v1alpha1",
@@ -334,7 +344,14 @@ describe("end to end on real rqlite nodes", function () {
         metadata: { name: "demo-once" },
         spec: {
           cluster: "demo",
-          destination: { s3: { bucket: "no-server", endpoint: "http://127.0.0.1:9", forcePathStyle: true } },
+          destination: {
+            s3: {
+              bucket: "no-server",
+              endpoint: "http://127.0.0.1:9",
+              forcePathStyle: true,
+              credentialsSecret: { name: "no-server" },
+            },
+          },
         },
       }),
     });

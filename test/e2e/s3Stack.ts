@@ -55,6 +55,8 @@ async function startS3Stack(prefix: string, bucket: string): Promise<S3Stack> {
     const stack = await startLocalStack({
       controlPlane: cp,
       namespaces: [ns],
+      // The S3 server listens on loopback, which the operator refuses unless allowed.
+      s3EndpointAllow: "127.0.0.1/32",
       controllerArgs: [...FAST_LEASE_ARGS, "--resync-period=3", `--leader-election-id=rqlite-operator-${ns}`],
     });
     try {

@@ -23,14 +23,16 @@ import {
   timestampedKeyPattern,
 } from "../../controller/rqcluster/plan/backup.js";
 import { restoreTarget } from "../../controller/rqcluster/plan/restore.js";
-import { describeS3Error } from "../../controller/rqcluster/s3.js";
+import { describeS3Error, S3EndpointRefusedError } from "../../controller/rqcluster/s3.js";
 import { withBackupStatus } from "../../controller/rqcluster/backupStatus.js";
 import type { Observed } from "../../controller/rqcluster/plan/types.js";
 import {
   applyDefaults,
   durationSeconds,
+  parseEndpointAllow,
   parseS3Location,
   s3BackupKey,
+  STRICT_S3_POLICY,
   validateCreate,
   validateUpdate,
   type RqBackup,
@@ -54,7 +56,15 @@ const cluster = (spec: RqClusterSpec): ClusterView =>
   clusterView({ apiVersion: "rqlite.io/v1alpha1", kind: "RqCluster", metadata: meta, spec });
 const obj = (spec: RqClusterSpec) =>
   applyDefaults({ apiVersion: "rqlite.io/v1alpha1", kind: "RqCluster", metadata: { name: "db" }, spec });
-const errorsOf = (spec: RqClusterSpec) => validateCreate(obj(spec)).errors.map((e) => `${e.field}: ${e.message}`);
+// The rules on endpoints and ambient credentials have their own suite (s3-endpoint.test.ts):
+// here the loopback S3 is allowed, explicitly, and so are the operator's own credentials.
+const POLICY = {
+  ...STRICT_S3_POLICY,
+  allow: parseEndpointAllow("127.0.0.1/32"),
+  ambientCredentialsNamespaces: ["*"],
+};
+const errorsOf = (spec: RqClusterSpec) =>
+  validateCreate(obj(spec), POLICY).errors.map((e) => `${e.field}: ${e.message}`);
 const member: DesiredNode = { name: "db-0", ordinal: 0, role: "voter" };
 const pod = (c: ClusterView, m = member) => renderPod(c, { member: m, bootstrapExpect: 3, addressing });
 const resolved: ResolvedRestore = {
@@ -85,7 +95,7 @@ describe("backup schema and admission", () => {
       vacuum: false,
       compress: true,
     });
-    assert.deepEqual(validateCreate(obj({ backup: { s3 } })).errors, []);
+    assert.deepEqual(validateCreate(obj({ backup: { s3 } }), POLICY).errors, []);
   });
 
   it("parses durations with days, and refuses what rqlite could not take", () => {
@@ -131,7 +141,8 @@ describe("backup schema and admission", () => {
     const plain = obj({ replicas: 3 });
     const restored = obj({ replicas: 3, restore: { backup: "nightly" } });
     const other = obj({ replicas: 3, restore: { backup: "weekly" } });
-    const messages = (a: unknown, b: unknown) => validateUpdate(a, b).errors.map((e) => `${e.field}: ${e.message}`);
+    const messages = (a: unknown, b: unknown) =>
+      validateUpdate(a, b, POLICY).errors.map((e) => `${e.field}: ${e.message}`);
     assert.match(messages(plain, restored)[0]!, /^spec\.restore: may be set only when the cluster is created/);
     assert.match(messages(restored, other)[0]!, /^spec\.restore: may not be changed or removed/);
     assert.match(messages(restored, plain)[0]!, /^spec\.restore: may not be changed or removed/);
@@ -572,18 +583,55 @@ describe("backup status", () => {
 
 describe("S3 errors in words", () => {
   const what = "retention of s3://b/p/";
-  it("names an unreachable endpoint whether the socket error comes as a code or in a message", () => {
-    const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:9"), { code: "ECONNREFUSED" });
-    assert.equal(describeS3Error(refused, what), `${what}: the S3 endpoint cannot be reached (ECONNREFUSED)`);
-    const wrapped = new Error("getaddrinfo ENOTFOUND s3.example");
-    assert.equal(describeS3Error(wrapped, what), `${what}: the S3 endpoint cannot be reached (ENOTFOUND)`);
+  const endpoint = "http://s3.storage.svc:9000";
+  it("says only 'could not connect' for every failure below HTTP, so status is no port scanner", () => {
+    const generic = `${what}: could not connect to S3 endpoint ${endpoint}; check that it is up and reachable from the operator, or ask an administrator whether --s3-endpoint-allow allows it`;
+    const failures = [
+      Object.assign(new Error("connect ECONNREFUSED 10.0.0.9:22"), { code: "ECONNREFUSED" }),
+      Object.assign(new Error("connect ETIMEDOUT 10.0.0.9:22"), { code: "ETIMEDOUT", $metadata: {} }),
+      new Error("getaddrinfo ENOTFOUND s3.example"),
+      Object.assign(new Error("Hostname/IP does not match certificate's altnames: DNS:internal.db"), {
+        code: "ERR_TLS_CERT_ALTNAME_INVALID",
+      }),
+      new S3EndpointRefusedError("refused to connect to s3.storage.svc"),
+      Object.assign(new Error("socket hang up"), { code: "ECONNRESET" }),
+    ];
+    for (const err of failures) assert.equal(describeS3Error(err, what, endpoint), generic, err.message);
+    assert.equal(describeS3Error(failures[0], what, undefined), `${what}: could not connect to AWS S3`);
+  });
+  it("never shows a user name or password given in the endpoint", () => {
+    const shown = describeS3Error(new Error("x"), what, "https://AKIAKEY:secret@s3.example.com");
+    assert.doesNotMatch(shown, /AKIAKEY|secret@/);
+    assert.match(shown, /could not connect to S3 endpoint https:\/\/s3\.example\.com;/);
   });
   it("points at the credentials Secret on a refusal, and at the bucket when it is missing", () => {
     const denied = Object.assign(new Error("denied"), { name: "AccessDenied", $metadata: { httpStatusCode: 403 } });
-    assert.match(describeS3Error(denied, what), /access denied \(AccessDenied\); check the credentials Secret/);
+    assert.match(
+      describeS3Error(denied, what, endpoint),
+      /access denied \(AccessDenied\); check the credentials Secret/,
+    );
     assert.equal(
-      describeS3Error(Object.assign(new Error("x"), { name: "NoSuchBucket" }), what),
+      describeS3Error(
+        Object.assign(new Error("x"), { name: "NoSuchBucket", $metadata: { httpStatusCode: 404 } }),
+        what,
+        endpoint,
+      ),
+      `${what} does not exist`,
+    );
+    assert.equal(
+      describeS3Error(
+        Object.assign(new Error("x"), { name: "NoSuchBucket", $metadata: { httpStatusCode: 400 } }),
+        what,
+        endpoint,
+      ),
       `${what}: the bucket does not exist`,
     );
+  });
+  it("names the HTTP status of any other answer, not the body's words", () => {
+    const odd = Object.assign(new Error("<html>internal admin page</html>"), {
+      name: "Unknown",
+      $metadata: { httpStatusCode: 502 },
+    });
+    assert.equal(describeS3Error(odd, what, endpoint), `${what}: S3 endpoint ${endpoint} answered HTTP 502`);
   });
 });

@@ -42,7 +42,8 @@ describe("webhook: spec.backup and spec.restore", () => {
   before(async () => {
     const dir = await tempDir("webhook-backup-certs");
     ({ ca } = await mintCerts(dir));
-    server = await WebhookProcess.start(dir);
+    // The fixture's endpoint is on loopback, which the webhook refuses unless allowed.
+    server = await WebhookProcess.start(dir, ["--s3-endpoint-allow=127.0.0.1/32"]);
   });
 
   after(async () => {

@@ -7,6 +7,7 @@ import {
   parseDuration,
   type WebhookConfig,
 } from "../../webhook/config.js";
+import { STRICT_S3_POLICY } from "../../shared/index.js";
 import { DEFAULT_CERT_DIR, OLM_CERT_DIR, resolveCertPaths } from "../../webhook/tls.js";
 
 function config(argv: string[], env: NodeJS.ProcessEnv = {}): WebhookConfig {
@@ -30,7 +31,22 @@ describe("webhook settings", () => {
       certPollIntervalMs: 10_000,
       shutdownTimeoutMs: 30_000,
       logLevel: "info",
+      s3Policy: STRICT_S3_POLICY,
     });
+  });
+
+  it("takes the S3 policy from flags or the environment, and the API server from the Pod's environment", () => {
+    const c = config(["--s3-endpoint-allow=10.20.0.0/16,*.s3.internal"], {
+      AMBIENT_CREDENTIALS_NAMESPACES: "team-a, team-b",
+      KUBERNETES_SERVICE_HOST: "10.96.0.1",
+    });
+    assert.deepEqual(c.s3Policy.allow.hosts, ["*.s3.internal"]);
+    assert.deepEqual(
+      c.s3Policy.allow.cidrs.map((r) => r.text),
+      ["10.20.0.0/16"],
+    );
+    assert.deepEqual(c.s3Policy.ambientCredentialsNamespaces, ["team-a", "team-b"]);
+    assert.deepEqual(c.s3Policy.apiServer, { addresses: ["10.96.0.1"], hosts: [] });
   });
 
   it("takes flags over environment variables over defaults", () => {
@@ -65,6 +81,8 @@ describe("webhook settings", () => {
     ["no connections at all", ["--max-connections", "0"], /--max-connections: "0" must be a whole number from 1/],
     ["a bad metrics address", ["--metrics-bind-address", "8080"], /not host:port/],
     ["a tiny body limit", ["--max-body-bytes", "10"], /from 1024/],
+    ["an S3 allow entry that is no CIDR or host", ["--s3-endpoint-allow", "10.0.0.0/40"], /neither a CIDR/],
+    ["a namespace that is no name", ["--ambient-credentials-namespaces", "Team_A"], /not a namespace name/],
   ];
   for (const [what, argv, message] of bad) {
     it(`refuses ${what} with a ConfigError`, () => {

@@ -40,6 +40,8 @@ export const PROBLEMS: ReadonlySet<string> = new Set([
   "AdoptionConflict",
   // spec.backup's credentials Secret is missing, or spec.restore's source cannot be read.
   "BackupCredentialsMissing",
+  // spec.backup.s3 names an endpoint or credentials the administrator's policy refuses.
+  "BackupS3Refused",
   "RestoreSourceUnavailable",
   // Kubernetes nodes, affinity or the template must change; the Pod's scheduling brings an event.
   UNSCHEDULABLE,
