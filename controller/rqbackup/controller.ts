@@ -12,7 +12,7 @@ import { RqliteError } from "../rqlite/client.js";
 import { formatErrors, validateBackup, type RqCluster } from "../../shared/index.js";
 import { BACKUP_KIND, BACKUP_PLURAL } from "../../shared/backup-names.js";
 import { displayEndpoint } from "../../shared/s3-endpoint.js";
-import { API_VERSION, GROUP, LABEL_MANAGED_BY, MANAGER_NAME, PLURAL, VERSION } from "../../shared/names.js";
+import { API_VERSION, GROUP, LABEL_MANAGED_BY, MANAGER_NAME, PLURAL } from "../../shared/names.js";
 import { KubeApiError } from "../runtime/kubeClient.js";
 import { makeEventRecorder, type EventRecorder } from "../runtime/events.js";
 import { Informer, objectKey, waitForCaches } from "../runtime/informer.js";
