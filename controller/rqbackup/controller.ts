@@ -35,6 +35,7 @@ import {
   type RetryPolicy,
 } from "./plan.js";
 import { SourceError, transfer } from "./transfer.js";
+import type { BackupStream } from "../rqlite/client.js";
 import type { RqBackup, RqBackupStatus } from "./types.js";
 
 const CONTROLLER = "rqbackup";
@@ -50,6 +51,8 @@ export interface BackupControllerOptions {
   namespaces?: string[];
   /** Backups transferred at once. */
   workers: number;
+  /** The longest one attempt may take (a `pvc` backup's Job: its activeDeadlineSeconds). Default 1 h. */
+  deadlineMs?: number;
   addressing: Addressing;
   retry?: RetryPolicy;
   cacheSyncTimeoutMs: number;
@@ -81,6 +84,7 @@ export class BackupController {
   private readonly written = new Map<string, RqBackupStatus>();
   /** Backups (by uid) whose transfer runs in this process now, with the way to stop it. */
   private readonly inFlight = new Map<string, AbortController>();
+  private readonly deadlineMs: number;
 
   constructor(private readonly opts: BackupControllerOptions) {
     this.log = opts.logger ?? componentLogger("controller", { controller: CONTROLLER });
@@ -95,6 +99,7 @@ export class BackupController {
       labelSelector: `${LABEL_MANAGED_BY}=${MANAGER_NAME},${LABEL_BACKUP_JOB}`,
     });
     if (opts.jobImage) this.jobImage = opts.jobImage;
+    this.deadlineMs = opts.deadlineMs ?? 3_600_000;
     this.queue = new WorkQueue({ name: CONTROLLER, registry: opts.registry });
     this.writer = makeWriter(client, MANAGER_NAME);
     this.metrics = backupMetrics(opts.registry);
@@ -238,6 +243,7 @@ export class BackupController {
       format: b.spec!.format ?? "binary",
       compress: b.spec!.compress ?? true,
       vacuum: b.spec!.vacuum ?? false,
+      deadlineSeconds: Math.ceil(this.deadlineMs / 1000),
     });
     try {
       await this.writer.create(job);
@@ -361,6 +367,13 @@ export class BackupController {
   ): Promise<HandlerResult | undefined> {
     const stop = new AbortController();
     this.inFlight.set(uid, stop);
+    let overdue = false;
+    let body: BackupStream["body"] | undefined;
+    const deadline = setTimeout(() => {
+      overdue = true;
+      body?.destroy();
+      stop.abort();
+    }, this.deadlineMs);
     const labels = { namespace: b.metadata!.namespace!, cluster: b.spec!.cluster };
     const began = performance.now();
     try {
@@ -379,6 +392,8 @@ export class BackupController {
         // The size only picks the upload's part size; without it the parts are the smallest.
         const expectedBytes = (await src.rqlite.nodeStats().catch(() => undefined))?.dbSizeBytes;
         const stream = await src.rqlite.backupStream({ format, compress, vacuum: b.spec!.vacuum ?? false });
+        body = stream.body;
+        if (overdue) body.destroy();
         const done = await transfer(
           stream,
           { s3: src.s3, bucket: src.bucket, key: src.key },
@@ -396,7 +411,7 @@ export class BackupController {
         this.countAttempt(b, "completed");
         log.info({ attempt, size: done.size, sha256: done.sha256, seconds }, "backup completed");
       } catch (err) {
-        const failure = describeFailure(err, src, stop.signal.aborted);
+        const failure = describeFailure(err, src, stop.signal.aborted, overdue ? this.deadlineMs : undefined);
         const next = failedAttempt({ now: Date.now() }, this.retry, attempt, failure);
         outcome = next.kind === "status" ? next.status : { phase: "Failed", reason: failure.reason };
         retryAfterMs = next.kind === "status" ? next.retryAfterMs : undefined;
@@ -407,6 +422,7 @@ export class BackupController {
       await this.writeStatus(b, uid, outcome);
       return retryAfterMs === undefined ? undefined : { requeueAfterMs: retryAfterMs };
     } finally {
+      clearTimeout(deadline);
       this.inFlight.delete(uid);
       src.s3.destroy();
     }
@@ -495,9 +511,17 @@ export class BackupController {
 
 const isFinal = (s: RqBackupStatus | undefined) => s?.phase === "Completed" || s?.phase === "Failed";
 
-/** Turns what broke an attempt into a reason a person can act on, and whether retrying can help. */
-export function describeFailure(err: unknown, src: Source, aborted: boolean): AttemptFailure {
+/**
+ * Turns what broke an attempt into a reason a person can act on, and whether retrying can help.
+ * `overdueAfterMs`: the attempt was ended by the operator's deadline, of that length.
+ */
+export function describeFailure(err: unknown, src: Source, aborted: boolean, overdueAfterMs?: number): AttemptFailure {
   const message = err instanceof Error ? err.message : String(err);
+  if (overdueAfterMs !== undefined)
+    return {
+      reason: `the backup from leader ${src.leader} did not finish within ${overdueAfterMs / 1000} s, the operator's limit for one attempt (--backup-deadline); it was abandoned, and no object was left`,
+      permanent: false,
+    };
   if (aborted)
     return { reason: "the operator stopped during the transfer; the next leader starts again", permanent: false };
   if (err instanceof SourceError || err instanceof RqliteError) {
