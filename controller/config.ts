@@ -26,6 +26,8 @@ export interface ControllerConfig {
   scrapeIntervalMs: number;
   /** RqBackups transferred at once. */
   backupWorkers: number;
+  /** RqBackups of one namespace transferred at once. */
+  backupMaxPerNamespace: number;
   /** The longest one backup attempt may take, its idle timeout aside. */
   backupDeadlineMs: number;
   /** Wait after an RqBackup's first failed attempt; it doubles per attempt. */
@@ -84,6 +86,9 @@ export function parseControllerConfig(argv: string[], env: NodeJS.ProcessEnv = p
       "rqlite-metrics-interval": { type: "string", default: "30" },
       // RqBackups transferred at once; each holds two upload parts (5 MiB or more) in memory.
       "backup-workers": { type: "string", default: "2" },
+      // Of those, how many one namespace may run, so that one tenant's many or slow backups
+      // leave the others a worker.
+      "backup-max-per-namespace": { type: "string", default: "1" },
       // The longest one backup attempt may take (seconds): a source that trickles a byte at a
       // time never trips the idle timeout, and would hold a worker for ever. Also the `pvc`
       // backup Job's activeDeadlineSeconds.
@@ -126,6 +131,7 @@ export function parseControllerConfig(argv: string[], env: NodeJS.ProcessEnv = p
     cacheFailureTimeoutMs: positive("cache-failure-timeout", values["cache-failure-timeout"], 0.1) * 1000,
     scrapeIntervalMs: positive("rqlite-metrics-interval", values["rqlite-metrics-interval"], 0) * 1000,
     backupWorkers: positive("backup-workers", values["backup-workers"]),
+    backupMaxPerNamespace: positive("backup-max-per-namespace", values["backup-max-per-namespace"]),
     backupDeadlineMs: positive("backup-deadline", values["backup-deadline"]) * 1000,
     backupRetryBaseMs: positive("backup-retry-base-delay", values["backup-retry-base-delay"], 0.1) * 1000,
     ...((values["backup-job-image"] ?? env.RQLITE_OPERATOR_IMAGE)

@@ -99,6 +99,7 @@ async function main(cfg: ControllerConfig): Promise<number> {
     registry,
     namespaces: cfg.namespaces,
     workers: cfg.backupWorkers,
+    maxPerNamespace: cfg.backupMaxPerNamespace,
     deadlineMs: cfg.backupDeadlineMs,
     addressing: cfg.addressing,
     retry: { ...DEFAULT_RETRY, baseDelayMs: cfg.backupRetryBaseMs },
