@@ -17,7 +17,8 @@ const S3_TIMEOUT_MS = 15_000;
 
 /**
  * What the operator reads from an S3 endpoint, which a tenant may name and run: one answer's body
- * (a full ListObjectsV2 page is about 1.3 MB), and a listing's objects, pages and time. Past any
+ * (a full ListObjectsV2 page is about 1.3 MB), and a listing's objects, pages and time. 20 000
+ * objects are nearly 2.5 years of hourly uploads; listing them grows the operator by ~40 MB. Past any
  * of them the listing is refused whole, as acting on part of one (retention, `latest`) could
  * delete or restore the wrong object.
  */
@@ -30,8 +31,8 @@ export interface S3Bounds {
 
 export const DEFAULT_S3_BOUNDS: S3Bounds = {
   maxAnswerBytes: 8 << 20,
-  maxObjects: 100_000,
-  maxPages: 200,
+  maxObjects: 20_000,
+  maxPages: 40,
   listDeadlineMs: 60_000,
 };
 
