@@ -27,6 +27,10 @@ export interface ControllerConfig {
   scrapeIntervalMs: number;
   /** RqBackups transferred at once. */
   backupWorkers: number;
+  /** RqBackups of one namespace transferred at once. */
+  backupMaxPerNamespace: number;
+  /** The longest one backup attempt may take, its idle timeout aside. */
+  backupDeadlineMs: number;
   /** Wait after an RqBackup's first failed attempt; it doubles per attempt. */
   backupRetryBaseMs: number;
   /** The image of a `pvc` RqBackup's Job; undefined: the operator's own, read from its Pod. */
@@ -87,6 +91,13 @@ export function parseControllerConfig(argv: string[], env: NodeJS.ProcessEnv = p
       "rqlite-metrics-interval": { type: "string", default: "30" },
       // RqBackups transferred at once; each holds two upload parts (5 MiB or more) in memory.
       "backup-workers": { type: "string", default: "2" },
+      // Of those, how many one namespace may run, so that one tenant's many or slow backups
+      // leave the others a worker.
+      "backup-max-per-namespace": { type: "string", default: "1" },
+      // The longest one backup attempt may take (seconds): a source that trickles a byte at a
+      // time never trips the idle timeout, and would hold a worker for ever. Also the `pvc`
+      // backup Job's activeDeadlineSeconds.
+      "backup-deadline": { type: "string", default: "3600" },
       // Wait after an RqBackup's first failed attempt, doubling per attempt (5 attempts in all).
       "backup-retry-base-delay": { type: "string", default: "10" },
       // The image a `pvc` RqBackup's Job runs (the operator's own); unset: read from the
@@ -131,6 +142,8 @@ export function parseControllerConfig(argv: string[], env: NodeJS.ProcessEnv = p
     cacheFailureTimeoutMs: positive("cache-failure-timeout", values["cache-failure-timeout"], 0.1) * 1000,
     scrapeIntervalMs: positive("rqlite-metrics-interval", values["rqlite-metrics-interval"], 0) * 1000,
     backupWorkers: positive("backup-workers", values["backup-workers"]),
+    backupMaxPerNamespace: positive("backup-max-per-namespace", values["backup-max-per-namespace"]),
+    backupDeadlineMs: positive("backup-deadline", values["backup-deadline"]) * 1000,
     backupRetryBaseMs: positive("backup-retry-base-delay", values["backup-retry-base-delay"], 0.1) * 1000,
     ...((values["backup-job-image"] ?? env.RQLITE_OPERATOR_IMAGE)
       ? { backupJobImage: values["backup-job-image"] ?? env.RQLITE_OPERATOR_IMAGE }

@@ -113,6 +113,8 @@ async function main(cfg: ControllerConfig): Promise<number> {
     registry,
     namespaces: cfg.namespaces,
     workers: cfg.backupWorkers,
+    maxPerNamespace: cfg.backupMaxPerNamespace,
+    deadlineMs: cfg.backupDeadlineMs,
     addressing: cfg.addressing,
     s3,
     retry: { ...DEFAULT_RETRY, baseDelayMs: cfg.backupRetryBaseMs },

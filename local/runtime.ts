@@ -51,6 +51,12 @@ export interface LocalRuntimeOptions {
    * local/nodes.ts). Needs a control plane with `scheduling`. 0 or absent: no nodes, every Pod runs.
    */
   nodes?: number | NodeSpec[];
+  /**
+   * Images run by another program instead of rqlited, as a tenant's own image would be: image →
+   * the command and its first arguments, the Pod's own arguments following (e.g. a hostile
+   * server, testenv/hostileRqlite.ts, for the tests of the operator's bounds).
+   */
+  standIns?: Record<string, string[]>;
   log?: (msg: string) => void;
 }
 
@@ -452,7 +458,8 @@ export class LocalRuntime {
         ? `no ${DATA_VOLUME} volume with a PVC`
         : undefined;
     if (problem) return this.reportWaiting(node, "CreateContainerConfigError", problem);
-    const binary = join(this.opts.binDir, `rqlited-${version}`);
+    const standIn = this.opts.standIns?.[container!.image ?? ""];
+    const binary = standIn?.[0] ?? join(this.opts.binDir, `rqlited-${version}`);
     const pvc = this.pvcs.get(ns, claim!);
     if (!pvc || pvc.metadata?.deletionTimestamp) {
       // As a kubelet would, wait for the claim; a PVC event or the next Pod update retries.
@@ -486,7 +493,7 @@ export class LocalRuntime {
     const proc = this.procs.start(
       node.key,
       binary,
-      args,
+      [...(standIn?.slice(1) ?? []), ...args],
       join(this.opts.stateDir, "logs", `${ns}_${pod.metadata!.name}.log`),
       env,
     );
@@ -499,7 +506,9 @@ export class LocalRuntime {
         `no local rqlited for image ${container!.image}: ${binary} is missing; build it with hack/build-binaries.sh`,
       );
     }
-    this.log(`started rqlited for Pod ${node.key} on ${node.address} (${container!.image})`);
+    this.log(
+      `started ${standIn ? `the stand-in ${standIn.join(" ")}` : "rqlited"} for Pod ${node.key} on ${node.address} (${container!.image})`,
+    );
     node.ready = false;
     await this.patchStatus(node, container!);
     clearInterval(node.probe);

@@ -45,6 +45,8 @@ export interface LocalStackOptions {
   nodes?: number | NodeSpec[];
   /** Start and register the admission webhook (default true); with one namespace, only for it. */
   webhook?: boolean;
+  /** Images the runtime runs another program for (LocalRuntimeOptions.standIns). */
+  standIns?: Record<string, string[]>;
   /** Start the S3-compatible server (versitygw) with these buckets, beside the control plane. */
   s3?: { buckets: string[] };
   /**
@@ -109,6 +111,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       namespaces: opts.namespaces,
       podNetwork: cp.podNetwork,
       nodes: opts.nodes,
+      ...(opts.standIns ? { standIns: opts.standIns } : {}),
       log,
     });
     await runtime.start();

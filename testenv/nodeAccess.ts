@@ -10,6 +10,12 @@ import { objectPath } from "../controller/runtime/paths.js";
 import { loopbackAddress } from "../shared/loopback-address.js";
 import { HTTP_PORT, LABEL_CLUSTER, RQLITE_CONTAINER } from "../shared/names.js";
 
+/**
+ * A test reads whole tables back (100 MB of rows) to compare them with a backup: its clients
+ * lift the cap the operator keeps on rqlite answers (4 MiB), as they talk only to real rqlited.
+ */
+export const TEST_MAX_ANSWER_BYTES = 1 << 30;
+
 export interface NodeCredentials {
   /** PEM CA that signs the nodes' HTTPS certificates (spec.tls.http's ca.crt). */
   ca?: string;
@@ -53,6 +59,7 @@ export class NodeAccess {
     const https = this.https.get(pod) ?? false;
     return new RqliteClient(`${https ? "https" : "http"}://${loopbackAddress(this.namespace, pod)}:${HTTP_PORT}`, {
       nodeId: pod,
+      maxAnswerBytes: TEST_MAX_ANSWER_BYTES,
       ...(timeoutMs !== undefined ? { timeoutMs } : {}),
       ...(this.creds.auth ? { auth: this.creds.auth } : {}),
       ...(https && this.creds.ca ? { tls: { ca: this.creds.ca } } : {}),

@@ -6,6 +6,7 @@ import { RqliteClient, type RqliteClientOptions } from "../controller/rqlite/cli
 import { buildBinaries, cacheAssetsDir, RQLITED_TOOLS } from "./assets.js";
 import { generatePki, issueCert } from "./pki.js";
 import { ProcessGroup, type Managed } from "./processes.js";
+import { TEST_MAX_ANSWER_BYTES } from "./nodeAccess.js";
 
 const httpPort = 4001;
 const raftPort = 4002;
@@ -181,6 +182,7 @@ async function startIn(
     new RqliteClient(node(id).url, {
       nodeId: id,
       timeoutMs: 2000,
+      maxAnswerBytes: TEST_MAX_ANSWER_BYTES,
       ...(opts.auth ? { auth: opts.auth.as } : {}),
       ...(caPem ? { tls: { ca: caPem } } : {}),
       ...clientOpts,

@@ -38,11 +38,15 @@ import {
   type RetryPolicy,
 } from "./plan.js";
 import { SourceError, transfer } from "./transfer.js";
+import { acquire, hold, NO_SLOTS, release, type BackupSlots, type SlotLimits } from "./slots.js";
+import type { BackupStream } from "../rqlite/client.js";
 import type { RqBackup, RqBackupStatus } from "./types.js";
 
 const CONTROLLER = "rqbackup";
 /** How often a running backup Job's Pod is looked at (its scheduling shows in status.reason). */
 const JOB_RECHECK_MS = 30_000;
+/** How often a backup waiting for a slot looks again, should no release wake it. */
+const SLOT_RECHECK_MS = 30_000;
 const BACKUP_TYPE = { apiVersion: API_VERSION, kind: BACKUP_KIND };
 
 export interface BackupControllerOptions {
@@ -51,8 +55,12 @@ export interface BackupControllerOptions {
   identity: string;
   registry: Registry;
   namespaces?: string[];
-  /** Backups transferred at once. */
+  /** Backups transferred at once (a `pvc` backup's running Job counts as one). */
   workers: number;
+  /** Backups of one namespace transferred at once; default: `workers`. */
+  maxPerNamespace?: number;
+  /** The longest one attempt may take (a `pvc` backup's Job: its activeDeadlineSeconds). Default 1 h. */
+  deadlineMs?: number;
   addressing: Addressing;
   /** Where S3 requests may go and with whose credentials. */
   s3: S3Gate;
@@ -86,6 +94,10 @@ export class BackupController {
   private readonly written = new Map<string, RqBackupStatus>();
   /** Backups (by uid) whose transfer runs in this process now, with the way to stop it. */
   private readonly inFlight = new Map<string, AbortController>();
+  private readonly deadlineMs: number;
+  /** Which attempts may run now (./slots.ts); the decisions are pure, the state lives here. */
+  private slots: BackupSlots = NO_SLOTS;
+  private readonly slotLimits: SlotLimits;
 
   constructor(private readonly opts: BackupControllerOptions) {
     this.log = opts.logger ?? componentLogger("controller", { controller: CONTROLLER });
@@ -100,6 +112,11 @@ export class BackupController {
       labelSelector: `${LABEL_MANAGED_BY}=${MANAGER_NAME},${LABEL_BACKUP_JOB}`,
     });
     if (opts.jobImage) this.jobImage = opts.jobImage;
+    this.deadlineMs = opts.deadlineMs ?? 3_600_000;
+    this.slotLimits = {
+      total: opts.workers,
+      perNamespace: Math.min(opts.workers, opts.maxPerNamespace ?? opts.workers),
+    };
     this.queue = new WorkQueue({ name: CONTROLLER, registry: opts.registry });
     this.writer = makeWriter(client, MANAGER_NAME);
     this.metrics = backupMetrics(opts.registry);
@@ -118,6 +135,8 @@ export class BackupController {
       this.written.delete(uid);
       // A backup deleted mid-transfer is abandoned; the aborted upload leaves no object.
       this.inFlight.get(uid)?.abort();
+      // A running Job goes with its owner (garbage collection); a waiter waits no more.
+      if (!this.inFlight.has(uid)) this.releaseSlot(objectKey(obj));
       this.refreshLastSuccess();
     });
     // A cluster that appears may unblock its backups; its backup status feeds the gauge.
@@ -146,14 +165,39 @@ export class BackupController {
     if (!cached) return undefined;
     const uid = cached.metadata!.uid!;
     const log = this.log.child({ rqbackup: key });
+    // What the step left of this backup's slot: an attempt still running (a Job) keeps it, one
+    // refused waits for it; anything else frees it, an S3 transfer having ended within the step.
+    const slot = { keep: false };
     try {
-      return await measureReconcile(this.reconcileMetrics, CONTROLLER, () => this.step(cached, uid, log));
+      return await measureReconcile(this.reconcileMetrics, CONTROLLER, () => this.step(cached, uid, log, slot));
     } finally {
+      if (!slot.keep) this.releaseSlot(key);
       this.refreshLastSuccess();
     }
   }
 
-  private async step(b: RqBackup, uid: string, log: Logger): Promise<HandlerResult | undefined> {
+  /** Asks for a slot for `key`; false (and the reason logged once) when it has to wait. */
+  private acquireSlot(key: string, log: Logger): boolean {
+    const d = acquire(this.slots, key, this.slotLimits);
+    const known = this.slots.waiting.includes(key);
+    this.slots = d.slots;
+    if (!d.start && !known) log.info({ reason: d.reason }, "backup waits for a slot");
+    return d.start;
+  }
+
+  private releaseSlot(key: string): void {
+    const { slots, wake } = release(this.slots, key, this.slotLimits);
+    this.slots = slots;
+    for (const k of wake) this.queue.add(k);
+  }
+
+  private async step(
+    b: RqBackup,
+    uid: string,
+    log: Logger,
+    slot: { keep: boolean },
+  ): Promise<HandlerResult | undefined> {
+    const key = objectKey(b);
     const status: RqBackupStatus = { ...b.status, ...this.written.get(uid) };
     // A backup being deleted needs nothing from the operator (its Job goes with it): no Secret
     // is read and no S3 server called for it; a transfer still running is abandoned.
@@ -181,6 +225,9 @@ export class BackupController {
       if (job) {
         const outcome = jobOutcome(job, await this.podsOf(job));
         if (outcome.kind === "running") {
+          // Found running (also after a restart): it holds a slot until it ends.
+          this.slots = hold(this.slots, key);
+          slot.keep = true;
           // A Pod that cannot be placed changes nothing on the Job: look again while it runs.
           if (outcome.waiting && outcome.waiting !== status.reason)
             await this.writeStatus(b, uid, { reason: outcome.waiting });
@@ -192,6 +239,12 @@ export class BackupController {
     const facts = { now: Date.now(), status, inFlight: this.inFlight.has(uid) };
     let action = planBackup(facts, this.retry);
     let source: Source | PvcSource | undefined;
+    if (action.kind === "transfer" && !this.acquireSlot(key, log)) {
+      // A slot that frees wakes it (releaseSlot); the recheck only covers a wake-up lost to a
+      // restart of the holder's reconcile.
+      slot.keep = true;
+      return { requeueAfterMs: SLOT_RECHECK_MS };
+    }
     if (action.kind === "transfer") {
       const deps = {
         client: this.opts.client,
@@ -220,7 +273,11 @@ export class BackupController {
         return action.retryAfterMs === undefined ? undefined : { requeueAfterMs: action.retryAfterMs };
       case "transfer": {
         const src = source!;
-        if (src.kind === "pvc") return this.startJob(b, uid, action.attempt, action.status, src, log);
+        if (src.kind === "pvc") {
+          const started = await this.startJob(b, uid, action.attempt, action.status, src, log);
+          slot.keep = this.written.get(uid)?.phase === "Running";
+          return started;
+        }
         return this.attempt(b, uid, action.attempt, action.status, src, log);
       }
     }
@@ -260,6 +317,7 @@ export class BackupController {
       format: b.spec!.format ?? "binary",
       compress: b.spec!.compress ?? true,
       vacuum: b.spec!.vacuum ?? false,
+      deadlineSeconds: Math.ceil(this.deadlineMs / 1000),
     });
     try {
       await this.writer.create(job);
@@ -383,6 +441,13 @@ export class BackupController {
   ): Promise<HandlerResult | undefined> {
     const stop = new AbortController();
     this.inFlight.set(uid, stop);
+    let overdue = false;
+    let body: BackupStream["body"] | undefined;
+    const deadline = setTimeout(() => {
+      overdue = true;
+      body?.destroy();
+      stop.abort();
+    }, this.deadlineMs);
     const labels = { namespace: b.metadata!.namespace!, cluster: b.spec!.cluster };
     const began = performance.now();
     try {
@@ -401,6 +466,8 @@ export class BackupController {
         // The size only picks the upload's part size; without it the parts are the smallest.
         const expectedBytes = (await src.rqlite.nodeStats().catch(() => undefined))?.dbSizeBytes;
         const stream = await src.rqlite.backupStream({ format, compress, vacuum: b.spec!.vacuum ?? false });
+        body = stream.body;
+        if (overdue) body.destroy();
         const done = await transfer(
           stream,
           { s3: src.s3, bucket: src.bucket, key: src.key },
@@ -418,7 +485,7 @@ export class BackupController {
         this.countAttempt(b, "completed");
         log.info({ attempt, size: done.size, sha256: done.sha256, seconds }, "backup completed");
       } catch (err) {
-        const failure = describeFailure(err, src, stop.signal.aborted);
+        const failure = describeFailure(err, src, stop.signal.aborted, overdue ? this.deadlineMs : undefined);
         const next = failedAttempt({ now: Date.now() }, this.retry, attempt, failure);
         outcome = next.kind === "status" ? next.status : { phase: "Failed", reason: failure.reason };
         retryAfterMs = next.kind === "status" ? next.retryAfterMs : undefined;
@@ -431,6 +498,7 @@ export class BackupController {
       await this.writeStatus(b, uid, outcome);
       return retryAfterMs === undefined ? undefined : { requeueAfterMs: retryAfterMs };
     } finally {
+      clearTimeout(deadline);
       this.inFlight.delete(uid);
       src.s3.destroy();
     }
@@ -519,9 +587,17 @@ export class BackupController {
 
 const isFinal = (s: RqBackupStatus | undefined) => s?.phase === "Completed" || s?.phase === "Failed";
 
-/** Turns what broke an attempt into a reason a person can act on, and whether retrying can help. */
-export function describeFailure(err: unknown, src: Source, aborted: boolean): AttemptFailure {
+/**
+ * Turns what broke an attempt into a reason a person can act on, and whether retrying can help.
+ * `overdueAfterMs`: the attempt was ended by the operator's deadline, of that length.
+ */
+export function describeFailure(err: unknown, src: Source, aborted: boolean, overdueAfterMs?: number): AttemptFailure {
   const message = err instanceof Error ? err.message : String(err);
+  if (overdueAfterMs !== undefined)
+    return {
+      reason: `the backup from leader ${src.leader} did not finish within ${overdueAfterMs / 1000} s, the operator's limit for one attempt (--backup-deadline); it was abandoned, and no object was left`,
+      permanent: false,
+    };
   if (aborted)
     return { reason: "the operator stopped during the transfer; the next leader starts again", permanent: false };
   if (err instanceof SourceError || err instanceof RqliteError) {

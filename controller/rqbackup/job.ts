@@ -43,6 +43,8 @@ export interface BackupJobInput {
   format: BackupFormat;
   compress: boolean;
   vacuum: boolean;
+  /** The Job's activeDeadlineSeconds: the operator's limit for one attempt (--backup-deadline). */
+  deadlineSeconds: number;
 }
 
 /**
@@ -93,6 +95,8 @@ export function renderBackupJob(i: BackupJobInput): V1Job {
       // One Pod per attempt: the RqBackup controller retries with its own backoff and a new Job,
       // so each attempt's Pod (and its message) stays to be read.
       backoffLimit: 0,
+      // A source that trickles never trips toFile's idle timeout: the Job ends at the deadline.
+      activeDeadlineSeconds: i.deadlineSeconds,
       template: {
         metadata: { labels },
         spec: {
@@ -181,6 +185,11 @@ export function jobOutcome(job: V1Job, pods: V1Pod[]): JobOutcome {
     if (report && "sha256" in report) return { kind: "succeeded", size: report.size, sha256: report.sha256 };
     return { kind: "failed", reason: `${name} succeeded but its Pod reported no size and sha256` };
   }
+  if (failed?.reason === "DeadlineExceeded")
+    return {
+      kind: "failed",
+      reason: `${name} did not finish within its activeDeadlineSeconds (${job.spec?.activeDeadlineSeconds ?? "?"} s, the operator's --backup-deadline) and was stopped`,
+    };
   if (report && "error" in report) return { kind: "failed", reason: `${name} failed: ${report.error}` };
   const why = terminated?.message?.trim() || failed?.message || failed?.reason || "no reason given";
   return { kind: "failed", reason: `${name} failed (${terminated ? `exit code ${terminated.exitCode}: ` : ""}${why})` };

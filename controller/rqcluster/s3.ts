@@ -20,12 +20,34 @@ import {
   S3_ENDPOINT_ALLOW_FLAG,
   type S3Policy,
 } from "../../shared/s3-endpoint.js";
+import { Readable, Transform } from "node:stream";
 import { componentLogger } from "../runtime/log.js";
 import { ownerNamespace, type DataObject, type Writer } from "../runtime/writer.js";
 import type { StoredObject } from "./plan/backup.js";
 import type { S3Connection } from "./render/backup.js";
 
 const S3_TIMEOUT_MS = 15_000;
+
+/**
+ * What the operator reads from an S3 endpoint, which a tenant may name and run: one answer's body
+ * (a full ListObjectsV2 page is about 1.3 MB), and a listing's objects, pages and time. 20 000
+ * objects are nearly 2.5 years of hourly uploads; listing them grows the operator by ~40 MB. Past any
+ * of them the listing is refused whole, as acting on part of one (retention, `latest`) could
+ * delete or restore the wrong object.
+ */
+export interface S3Bounds {
+  maxAnswerBytes: number;
+  maxObjects: number;
+  maxPages: number;
+  listDeadlineMs: number;
+}
+
+export const DEFAULT_S3_BOUNDS: S3Bounds = {
+  maxAnswerBytes: 8 << 20,
+  maxObjects: 20_000,
+  maxPages: 40,
+  listDeadlineMs: 60_000,
+};
 
 export interface S3Credentials {
   accessKeyId: string;
@@ -139,12 +161,13 @@ export function newS3Client(
   conn: { region: string; endpoint?: string | undefined; forcePathStyle: boolean },
   credentials: S3Credentials | undefined,
   requestTimeoutMs = S3_TIMEOUT_MS,
+  maxAnswerBytes = DEFAULT_S3_BOUNDS.maxAnswerBytes,
 ): S3Client {
   const refusal = conn.endpoint && endpointRefusal(conn.endpoint, gate.policy);
   if (refusal) throw new S3AccessError(`S3 endpoint ${displayEndpoint(conn.endpoint!)} ${refusal}`);
   // The SDK's own agents keep connections alive with up to 50 sockets; these do the same.
   const agentOptions = { keepAlive: true, maxSockets: 50, lookup: guardedLookup(gate) };
-  return new S3Client({
+  const client = new S3Client({
     region: conn.region,
     forcePathStyle: conn.forcePathStyle,
     ...(conn.endpoint ? { endpoint: conn.endpoint } : {}),
@@ -155,6 +178,42 @@ export function newS3Client(
       requestTimeout: requestTimeoutMs,
       httpAgent: new HttpAgent(agentOptions),
       httpsAgent: new HttpsAgent(agentOptions),
+    },
+  });
+  // Inside the deserializer (priority low), so it caps the raw body before the SDK collects and
+  // parses it whole.
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      const out = await next(args);
+      const res = out.response as { body?: unknown };
+      if (res.body instanceof Readable) {
+        const body = res.body;
+        const cap = capped(maxAnswerBytes, conn.endpoint);
+        // A refused answer closes its connection; nothing reads the rest.
+        cap.on("error", () => body.destroy());
+        body.on("error", (err) => cap.destroy(err));
+        res.body = body.pipe(cap);
+      }
+      return out;
+    },
+    { step: "deserialize", priority: "low", name: "rqliteOperatorAnswerCap" },
+  );
+  return client;
+}
+
+/** A pass-through that fails once more than `max` bytes went through it. */
+function capped(max: number, endpoint: string | undefined): Transform {
+  let size = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      size += chunk.length;
+      if (size > max)
+        cb(
+          new S3BoundError(
+            `the S3 endpoint ${endpoint ?? "(AWS)"} sent an answer larger than ${max >> 20} MiB, which the operator does not read`,
+          ),
+        );
+      else cb(null, chunk);
     },
   });
 }
@@ -186,6 +245,11 @@ export async function s3ClientFor(
 /** A failure to reach or read S3 whose message is fit for a condition and an Event. */
 export class S3AccessError extends Error {}
 
+/** An S3 answer or listing past the operator's bounds (S3Bounds); nothing was acted on. */
+export class S3BoundError extends Error {
+  override readonly name = "S3BoundError";
+}
+
 /**
  * Why an S3 call failed, in words a person can act on. What happened below HTTP (refused,
  * reset, timed out, a TLS or DNS failure, or the gate's refusal) reads the same, "could not
@@ -207,6 +271,7 @@ export function describeS3Error(err: unknown, what: string, endpoint: string | u
   // A HEAD answer has no body, so the SDK names its errors "Unknown": the HTTP status says more.
   const named = e.name ?? e.Code ?? e.code ?? "";
   const code = named === "Unknown" ? `HTTP ${status}` : named;
+  if (err instanceof S3BoundError) return `${what}: ${err.message}`;
   if (code === "NoSuchKey" || code === "NotFound" || status === 404) return `${what} does not exist`;
   if (code === "NoSuchBucket") return `${what}: the bucket does not exist`;
   if (
@@ -225,16 +290,39 @@ export function couldNotConnect(endpoint?: string): string {
 
 const timeout = () => ({ abortSignal: AbortSignal.timeout(S3_TIMEOUT_MS) });
 
-/** Every object whose key starts with `prefix`, paging through the listing. */
-export async function listObjects(client: S3Client, bucket: string, prefix: string): Promise<StoredObject[]> {
+/**
+ * Every object whose key starts with `prefix`, paging through the listing. Rejects with an
+ * S3BoundError, and returns nothing, when the listing passes `bounds`: more objects or pages than
+ * allowed, or longer than the deadline (which also ends a page in flight).
+ */
+export async function listObjects(
+  client: S3Client,
+  bucket: string,
+  prefix: string,
+  bounds: Pick<S3Bounds, "maxObjects" | "maxPages" | "listDeadlineMs"> = DEFAULT_S3_BOUNDS,
+): Promise<StoredObject[]> {
   const out: StoredObject[] = [];
-  let token: string | undefined;
-  do {
-    const page: ListObjectsV2CommandOutput = await client.send(
-      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }),
-      timeout(),
+  const deadline = AbortSignal.timeout(bounds.listDeadlineMs);
+  const refuse = (why: string) =>
+    new S3BoundError(
+      `the listing of s3://${bucket}/${prefix} ${why}; the operator acts on no part of it (keep fewer objects under the prefix, or use a prefix of their own)`,
     );
+  let token: string | undefined;
+  let pages = 0;
+  do {
+    if (++pages > bounds.maxPages) throw refuse(`has more than ${bounds.maxPages} pages`);
+    let page: ListObjectsV2CommandOutput;
+    try {
+      page = await client.send(
+        new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }),
+        { abortSignal: AbortSignal.any([deadline, AbortSignal.timeout(S3_TIMEOUT_MS)]) },
+      );
+    } catch (err) {
+      if (deadline.aborted) throw refuse(`took longer than ${bounds.listDeadlineMs / 1000} s (${pages} pages)`);
+      throw err;
+    }
     for (const o of page.Contents ?? []) {
+      if (out.length >= bounds.maxObjects) throw refuse(`has more than ${bounds.maxObjects} objects`);
       if (o.Key) out.push({ key: o.Key, lastModified: o.LastModified?.getTime() ?? 0, size: o.Size });
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;

@@ -1,4 +1,5 @@
 import {
+  DEFAULT_MAX_ANSWER_BYTES,
   failure,
   callName,
   openStream,
@@ -29,6 +30,7 @@ import {
 } from "./shapes.js";
 
 export { RqliteError, type RqliteErrorKind } from "./errors.js";
+export { DEFAULT_MAX_ANSWER_BYTES } from "./transport.js";
 export type { NodeStats, UploadCounts } from "./nodeStats.js";
 export type {
   ExecuteResult,
@@ -50,6 +52,11 @@ export interface RqliteClientOptions {
   tls?: { ca?: string | Buffer; serverName?: string };
   /** Time limit of every call unless the call says otherwise. Default 5000 ms. */
   timeoutMs?: number;
+  /**
+   * The largest answer read into memory (a backup stream excepted); a larger one fails the call
+   * with kind "bad-response". Default DEFAULT_MAX_ANSWER_BYTES (4 MiB).
+   */
+  maxAnswerBytes?: number;
 }
 
 export interface CallOptions {
@@ -117,6 +124,7 @@ export class RqliteClient {
   readonly baseUrl: string;
   private readonly ep: Endpoint;
   private readonly timeoutMs: number;
+  private readonly maxAnswerBytes: number;
 
   constructor(baseUrl: string, opts: RqliteClientOptions = {}) {
     const invalid = (detail: string) =>
@@ -140,8 +148,11 @@ export class RqliteClient {
     if (opts.tls && url.protocol !== "https:") throw invalid("TLS options were given for an http:// URL");
     if (opts.timeoutMs !== undefined && !(opts.timeoutMs > 0))
       throw invalid(`timeoutMs must be positive, got ${opts.timeoutMs}`);
+    if (opts.maxAnswerBytes !== undefined && !(opts.maxAnswerBytes > 0))
+      throw invalid(`maxAnswerBytes must be positive, got ${opts.maxAnswerBytes}`);
     this.baseUrl = url.origin;
     this.timeoutMs = opts.timeoutMs ?? defaultTimeoutMs;
+    this.maxAnswerBytes = opts.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES;
     this.ep = {
       baseUrl: url,
       ...(opts.nodeId ? { nodeId: opts.nodeId } : {}),
@@ -257,9 +268,12 @@ export class RqliteClient {
     return "removed";
   }
 
-  /** GET /db/backup: a consistent copy of the database as an SQLite file. */
+  /**
+   * GET /db/backup: a consistent copy of the database as an SQLite file, held in memory whole, so
+   * without the answer cap (the caller asked for the database). The operator streams instead.
+   */
   async backup(opts: CallOptions = {}): Promise<Buffer> {
-    const call = this.call("GET", "/db/backup", "backup", opts);
+    const call = { ...this.call("GET", "/db/backup", "backup", opts), maxBytes: Infinity };
     const reply = await this.expectOk(call);
     if (!reply.body.subarray(0, sqliteMagic.length).equals(sqliteMagic)) {
       throw failure(
@@ -340,6 +354,7 @@ export class RqliteClient {
       perm,
       query,
       timeoutMs: opts.timeoutMs ?? this.timeoutMs,
+      maxBytes: this.maxAnswerBytes,
       ...(json === undefined ? {} : { json }),
     };
   }

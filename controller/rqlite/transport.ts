@@ -1,4 +1,4 @@
-import { request as httpRequest, type ClientRequest, type IncomingHttpHeaders } from "node:http";
+import { request as httpRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage } from "node:http";
 import { PassThrough, type Readable } from "node:stream";
 import { request as httpsRequest } from "node:https";
 import { classifyTransportError, excerpt, RqliteError, type RqliteErrorKind } from "./errors.js";
@@ -25,12 +25,72 @@ export interface HttpCall {
   timeoutMs: number;
   /** The rqlite permission the call needs, named in an unauthorized error. */
   perm: string;
+  /**
+   * The largest answer read, in bytes: past it the connection is cut and the call fails. A node
+   * runs whatever image its spec names, so its answers are a tenant's input, read into memory.
+   */
+  maxBytes: number;
 }
 
 export interface HttpReply {
   status: number;
   headers: IncomingHttpHeaders;
   body: Buffer;
+}
+
+/**
+ * The default cap on an rqlite answer the operator reads whole: far above what /status, /nodes or
+ * a query of the operator's own answer (kilobytes), far below what would strain its memory.
+ */
+export const DEFAULT_MAX_ANSWER_BYTES = 4 << 20;
+
+const mib = (n: number) => (n >= 1 << 20 ? `${+(n / (1 << 20)).toFixed(2)} MiB` : `${n} bytes`);
+
+/** The error for an answer past the cap, naming the cap. */
+function tooLarge(ep: Endpoint, call: HttpCall, status: number, announced?: number): RqliteError {
+  return failure(
+    ep,
+    callName(call),
+    "bad-response",
+    `the answer ${announced === undefined ? "exceeds" : `announces ${announced} bytes, more than`} the ${mib(call.maxBytes)} the operator reads from an rqlite node; it was cut off (is this rqlited?)`,
+    { status },
+  );
+}
+
+/**
+ * Collects a response body up to the call's cap. A Content-Length past it fails at once, and so
+ * does the first chunk that crosses it, whatever the server claimed. `done` runs once.
+ */
+function collect(
+  ep: Endpoint,
+  call: HttpCall,
+  res: IncomingMessage,
+  done: (err: RqliteError | undefined, body: Buffer) => void,
+): void {
+  const status = res.statusCode ?? 0;
+  const announced = Number(res.headers["content-length"]);
+  if (Number.isFinite(announced) && announced > call.maxBytes) {
+    res.resume();
+    done(tooLarge(ep, call, status, announced), Buffer.alloc(0));
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let over = false;
+  res.on("data", (c: Buffer) => {
+    if (over) return;
+    size += c.length;
+    if (size > call.maxBytes) {
+      over = true;
+      chunks.length = 0;
+      done(tooLarge(ep, call, status), Buffer.alloc(0));
+      return;
+    }
+    chunks.push(c);
+  });
+  res.on("end", () => {
+    if (!over) done(undefined, Buffer.concat(chunks));
+  });
 }
 
 /** The call's name in errors: method and path, without the query. */
@@ -144,16 +204,15 @@ export function send(ep: Endpoint, call: HttpCall): Promise<HttpReply> {
 
     req.on("error", transportFailure);
     req.on("response", (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
       res.on("error", transportFailure);
       res.on("close", () => {
         if (!res.complete)
           settle(failure(ep, name, "network", "the connection closed before the whole answer arrived"));
       });
-      res.on("end", () => {
+      collect(ep, call, res, (tooBig, body) => {
+        if (tooBig) return settle(tooBig);
         const status = res.statusCode ?? 0;
-        const reply = { status, headers: res.headers, body: Buffer.concat(chunks) };
+        const reply = { status, headers: res.headers, body };
         if (status === 401 || status === 403) {
           const who = ep.auth ? `user "${ep.auth.username}"` : "no credentials";
           settle(
@@ -216,11 +275,13 @@ export function openStream(ep: Endpoint, call: HttpCall, idleTimeoutMs: number):
       clearTimeout(timer);
       const status = res.statusCode ?? 0;
       if (status !== 200) {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
         res.on("error", () => {});
-        res.on("end", () => {
-          const reply = { status, headers: res.headers, body: Buffer.concat(chunks) };
+        collect(ep, call, res, (tooBig, body) => {
+          if (tooBig) {
+            req.destroy();
+            return reject(tooBig);
+          }
+          const reply = { status, headers: res.headers, body };
           if (status === 401 || status === 403) {
             const who = ep.auth ? `user "${ep.auth.username}"` : "no credentials";
             reject(

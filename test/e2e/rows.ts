@@ -5,7 +5,7 @@ import { RqliteClient } from "../../controller/rqlite/client.js";
 import type { KubeClient } from "../../controller/runtime/kubeClient.js";
 import { loopbackAddress } from "../../shared/loopback-address.js";
 import { eventually } from "../../testenv/eventually.js";
-import { NodeAccess } from "../../testenv/nodeAccess.js";
+import { NodeAccess, TEST_MAX_ANSWER_BYTES } from "../../testenv/nodeAccess.js";
 
 export const ROWS_TABLE = "acked";
 
@@ -32,7 +32,11 @@ const READY_REFRESH_MS = 1000;
 const PAUSE_MS = 50;
 
 export const rqliteNode = (namespace: string, pod: string, timeoutMs = 5000) =>
-  new RqliteClient(`http://${loopbackAddress(namespace, pod)}:4001`, { nodeId: pod, timeoutMs });
+  new RqliteClient(`http://${loopbackAddress(namespace, pod)}:4001`, {
+    nodeId: pod,
+    timeoutMs,
+    maxAnswerBytes: TEST_MAX_ANSWER_BYTES,
+  });
 
 /** `access` says how to reach the nodes (HTTPS, credentials); plain HTTP by default, here and below. */
 export async function createRowsTable(namespace: string, pod: string, access?: NodeAccess): Promise<void> {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { createServer as createHttpServer } from "node:http";
 import { createServer, type Server, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { RqliteClient, RqliteError, type RqliteErrorKind } from "../../controller/rqlite/client.js";
@@ -393,6 +394,46 @@ describe("rqlite client transport failures", function () {
       await rejectsWith(c.backup(), "bad-response", url, "GET /db/backup");
     } finally {
       await new Promise((resolve) => fake.close(resolve));
+    }
+  });
+
+  it("cuts off an answer past its size cap, naming the node and the cap, and reads no further", async () => {
+    // A hostile "rqlited": chunked JSON that never ends, or a Content-Length of 1 GiB; it counts
+    // what it managed to send before the client hung up.
+    let sent = 0;
+    const hostile = createHttpServer((req, res) => {
+      if (req.url?.startsWith("/nodes")) {
+        res.writeHead(200, { "Content-Type": "application/json", "Content-Length": String(1 << 30) });
+        res.write("{");
+        return;
+      }
+      res.writeHead(req.url?.startsWith("/db/backup") ? 500 : 200, { "Content-Type": "application/json" });
+      const chunk = Buffer.alloc(64 << 10, "[");
+      const more = () => {
+        while (!res.destroyed && res.write(chunk)) sent += chunk.length;
+        if (!res.destroyed) res.once("drain", more);
+      };
+      more();
+    });
+    await new Promise<void>((resolve) => hostile.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(hostile.address() as { port: number }).port}`;
+    try {
+      const c = new RqliteClient(url, { nodeId: "node-9", maxAnswerBytes: 1 << 20, timeoutMs: 10_000 });
+      const endless = await rejectsWith(c.status(), "bad-response", "node-9", "GET /status");
+      assert.match(endless.message, /exceeds the 1 MiB the operator reads from an rqlite node/);
+      assert.ok(sent < 16 << 20, `the server sent ${sent} bytes before the client hung up`);
+      const announced = await rejectsWith(c.nodes(), "bad-response", "node-9", "GET /nodes");
+      assert.match(announced.message, /announces 1073741824 bytes, more than the 1 MiB/);
+      // A backup's error answer is read whole to quote it: capped too.
+      await rejectsWith(c.backupStream(), "bad-response", "node-9", "GET /db/backup");
+      // The default cap is 4 MiB.
+      sent = 0;
+      const byDefault = await rejectsWith(new RqliteClient(url).readyz(), "bad-response", url, "GET /readyz");
+      assert.match(byDefault.message, /exceeds the 4 MiB/);
+      assert.throws(() => new RqliteClient(url, { maxAnswerBytes: 0 }), /maxAnswerBytes must be positive/);
+    } finally {
+      hostile.closeAllConnections();
+      await new Promise((resolve) => hostile.close(resolve));
     }
   });
 

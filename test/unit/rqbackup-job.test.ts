@@ -32,6 +32,7 @@ const INPUT: BackupJobInput = {
   format: "binary",
   compress: true,
   vacuum: false,
+  deadlineSeconds: 3600,
 };
 
 describe("rqbackup Job (pvc destination)", () => {
@@ -52,6 +53,7 @@ describe("rqbackup Job (pvc destination)", () => {
       { apiVersion: "rqlite.io/v1alpha1", kind: "RqBackup", name: "nightly", uid: "uid-1", controller: true },
     ]);
     assert.equal(job.spec!.backoffLimit, 0);
+    assert.equal(job.spec!.activeDeadlineSeconds, 3600, "a trickling source ends at --backup-deadline");
     const pod = job.spec!.template.spec!;
     assert.equal(job.spec!.template.metadata!.labels![LABEL_BACKUP_JOB], "nightly");
     assert.equal(
@@ -137,9 +139,22 @@ describe("rqbackup Job (pvc destination)", () => {
     ],
     [
       "Failed with no Pod left: the Job's own reason",
-      job([{ type: "Failed", status: "True", reason: "DeadlineExceeded", message: "Job was active longer" }]),
+      job([{ type: "Failed", status: "True", reason: "PodFailurePolicy", message: "Container backup failed" }]),
       [],
-      { kind: "failed", reason: "Job db/nightly-backup-2 failed (Job was active longer)" },
+      { kind: "failed", reason: "Job db/nightly-backup-2 failed (Container backup failed)" },
+    ],
+    [
+      "Failed at its deadline: says which limit",
+      {
+        ...job([{ type: "Failed", status: "True", reason: "DeadlineExceeded", message: "Job was active longer" }]),
+        spec: { activeDeadlineSeconds: 60, template: {} },
+      },
+      [pod(undefined, 137)],
+      {
+        kind: "failed",
+        reason:
+          "Job db/nightly-backup-2 did not finish within its activeDeadlineSeconds (60 s, the operator's --backup-deadline) and was stopped",
+      },
     ],
   ];
   cases.push([
