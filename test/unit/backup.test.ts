@@ -33,6 +33,7 @@ import {
   parseS3Location,
   s3BackupKey,
   STRICT_S3_POLICY,
+  validateBackup,
   validateCreate,
   validateUpdate,
   type RqBackup,
@@ -124,6 +125,46 @@ describe("backup schema and admission", () => {
       ],
     );
     assert.match(errorsOf({ backup: { s3: { ...s3, endpoint: "ftp://x" } } })[0]!, /^spec\.backup\.s3\.endpoint: /);
+  });
+
+  it("judges a name as a name in every field that names an object, and never throws", () => {
+    const hostile = ["..", "../../victim/secrets/s3", "%2e%2e", "victim/s3", ""];
+    for (const name of hostile) {
+      const fields = [
+        ...errorsOf({ restore: { backup: name } }),
+        ...errorsOf({ auth: { secretName: name }, podTemplateConfigMap: { name } }),
+        ...errorsOf({ restore: { s3: { bucket: "backups", key: "latest", credentialsSecret: { name } } } }),
+      ].map((e) => e.split(":")[0]);
+      assert.deepEqual(fields.sort(), [
+        "spec.auth.secretName",
+        "spec.podTemplateConfigMap.name",
+        "spec.restore.backup",
+        "spec.restore.s3.credentialsSecret.name",
+      ]);
+    }
+    const backup = (spec: unknown) =>
+      validateBackup({ metadata: { name: "b", namespace: "t" }, spec }, STRICT_S3_POLICY).errors.map((e) => e.field);
+    assert.deepEqual(
+      backup({
+        cluster: "../db",
+        destination: { s3: { bucket: "backups", credentialsSecret: { name: "s3", accessKeyIdKey: ".." } } },
+      }),
+      ["spec.cluster", "spec.destination.s3.credentialsSecret.accessKeyIdKey"],
+    );
+    assert.deepEqual(backup({ cluster: "db", destination: { pvc: { claimName: "a/b" } } }), [
+      "spec.destination.pvc.claimName",
+    ]);
+    assert.deepEqual(backup({ cluster: "db", destination: { pvc: { claimName: "data" } } }), []);
+    // The endpoint and ambient-credential rules of an RqCluster's S3 connections hold here too.
+    assert.deepEqual(
+      backup({ cluster: "db", destination: { s3: { bucket: "backups", endpoint: "http://169.254.169.254" } } }),
+      ["spec.destination.s3.endpoint", "spec.destination.s3.credentialsSecret"],
+    );
+    for (const garbage of [null, 3, "x", [], {}]) assert.ok(backup(garbage).length > 0, JSON.stringify(garbage));
+    assert.deepEqual(
+      validateBackup(null, STRICT_S3_POLICY).errors.map((e) => e.type),
+      ["TypeInvalid"],
+    );
   });
 
   it("needs exactly one restore source", () => {
