@@ -18,8 +18,15 @@ export interface WebhookConfig {
   maxBodyBytes: number;
   /** Time allowed to receive one whole request (headers and body). */
   requestTimeoutMs: number;
-  /** Open connections at most; kube-apiservers keep a few each, so more means something is wrong. */
+  /** Open connections at most, a memory bound: each costs the process a few tens of KiB. */
   maxConnections: number;
+  /**
+   * Open connections at most from one client address, so that one Pod cannot take every slot
+   * from the API server; kube-apiserver keeps a pool of a few dozen, so a peer over this is not one.
+   */
+  maxConnectionsPerPeer: number;
+  /** Time a client has to finish the TLS handshake. */
+  handshakeTimeoutMs: number;
   /** How often the certificate files are checked, as a backstop to file-system events. */
   certPollIntervalMs: number;
   /** How long SIGTERM waits for in-flight requests before closing their connections. */
@@ -41,7 +48,12 @@ export const IDLE_TIMEOUT_MS = 90_000;
  * no one, and a client that trickles one in only holds a connection.
  */
 export const HEADERS_TIMEOUT_MS = 10_000;
-export const DEFAULT_MAX_CONNECTIONS = 512;
+/**
+ * Each connection costs about 10 KiB before its first request: 4096 stay far below the
+ * container's memory limit, and with the per-peer cap no single Pod reaches them.
+ */
+export const DEFAULT_MAX_CONNECTIONS = 4096;
+export const DEFAULT_MAX_CONNECTIONS_PER_PEER = 256;
 
 interface Setting {
   flag: string;
@@ -90,6 +102,18 @@ const SETTINGS = {
     env: "WEBHOOK_MAX_CONNECTIONS",
     description: "open connections at most",
     fallback: String(DEFAULT_MAX_CONNECTIONS),
+  },
+  maxConnectionsPerPeer: {
+    flag: "max-connections-per-peer",
+    env: "WEBHOOK_MAX_CONNECTIONS_PER_PEER",
+    description: "open connections at most from one client address",
+    fallback: String(DEFAULT_MAX_CONNECTIONS_PER_PEER),
+  },
+  handshakeTimeout: {
+    flag: "tls-handshake-timeout",
+    env: "WEBHOOK_TLS_HANDSHAKE_TIMEOUT",
+    description: "time a client has to finish the TLS handshake",
+    fallback: "10s",
   },
   certPollInterval: {
     flag: "cert-poll-interval",
@@ -168,6 +192,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): WebhookConf
     maxBodyBytes: parseWhole(get("maxBodyBytes"), label("maxBodyBytes"), 1024, 1 << 30),
     requestTimeoutMs: parseDuration(get("requestTimeout"), label("requestTimeout")),
     maxConnections: parseWhole(get("maxConnections"), label("maxConnections"), 1, 1 << 20),
+    maxConnectionsPerPeer: parseWhole(get("maxConnectionsPerPeer"), label("maxConnectionsPerPeer"), 1, 1 << 20),
+    handshakeTimeoutMs: parseDuration(get("handshakeTimeout"), label("handshakeTimeout")),
     certPollIntervalMs: parseDuration(get("certPollInterval"), label("certPollInterval")),
     shutdownTimeoutMs: parseDuration(get("shutdownTimeout"), label("shutdownTimeout")),
     logLevel: get("logLevel"),
@@ -181,6 +207,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): WebhookConf
       `${label("requestTimeout")} must be at least the ${HEADERS_TIMEOUT_MS / 1000}s header timeout`,
     );
   }
+  if (config.handshakeTimeoutMs < 100) throw new ConfigError(`${label("handshakeTimeout")} must be at least 100ms`);
   if (config.certPollIntervalMs < 100) throw new ConfigError(`${label("certPollInterval")} must be at least 100ms`);
   if (config.metricsBindAddress !== "0") parseBindAddress(config.metricsBindAddress, label("metricsBindAddress"));
   return config;

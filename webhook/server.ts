@@ -2,7 +2,7 @@
 // with controller-runtime's timeouts, hot certificate swaps and a graceful drain.
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import express, { type ErrorRequestHandler, type RequestHandler, type Response } from "express";
 import {
   badRequest,
@@ -207,6 +207,33 @@ function listen(server: HttpServer | HttpsServer, port: number, host: string): P
   });
 }
 
+const CONNECTIONS_CHECKING_INTERVAL_MS = 1000;
+
+/**
+ * Closes a new TCP connection, before any TLS work, when its client address already holds
+ * `max`. Counted from accept to close, handshakes included, so half-open handshakes from one
+ * Pod cannot take the slots the API server needs.
+ */
+function limitConnectionsPerPeer(server: HttpsServer, max: number, metrics: WebhookMetrics): void {
+  const open = new Map<string, number>();
+  // Ahead of the TLS wrapping, so that a refused connection costs no TLS state.
+  server.prependListener("connection", (socket: Socket) => {
+    const peer = socket.remoteAddress ?? "";
+    const held = open.get(peer) ?? 0;
+    if (held >= max) {
+      metrics.connectionRefused("max-connections-per-peer");
+      socket.destroy();
+      return;
+    }
+    open.set(peer, held + 1);
+    socket.once("close", () => {
+      const left = open.get(peer)! - 1;
+      if (left === 0) open.delete(peer);
+      else open.set(peer, left);
+    });
+  });
+}
+
 /** server.close() waits for open connections; after `timeoutMs` they are cut. */
 function closeGracefully(server: HttpServer | HttpsServer, timeoutMs: number, logger: Logger): Promise<void> {
   return new Promise((resolve) => {
@@ -226,11 +253,25 @@ function closeGracefully(server: HttpServer | HttpsServer, timeoutMs: number, lo
 export async function startWebhookServer(deps: WebhookServerDeps): Promise<RunningWebhookServer> {
   const { config, logger } = deps;
   const lifecycle: Lifecycle = { draining: false };
-  const server = createHttpsServer(secureContextOptions(deps.cert), createWebhookApp(deps, lifecycle));
+  const server = createHttpsServer(
+    {
+      ...secureContextOptions(deps.cert),
+      handshakeTimeout: config.handshakeTimeoutMs,
+      // Node checks the header and request timeouts on this tick (30 s by default), which would
+      // let a slow client hold its connection three times longer than they say.
+      connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS,
+    },
+    createWebhookApp(deps, lifecycle),
+  );
   server.keepAliveTimeout = IDLE_TIMEOUT_MS;
   server.headersTimeout = HEADERS_TIMEOUT_MS;
   server.requestTimeout = config.requestTimeoutMs;
+  // A connection that finished its handshake but sends no request is closed as one that is slow
+  // to send its headers: without it, completed handshakes would hold their slots for ever.
+  server.timeout = HEADERS_TIMEOUT_MS;
   server.maxConnections = config.maxConnections;
+  limitConnectionsPerPeer(server, config.maxConnectionsPerPeer, deps.metrics);
+  server.on("drop", () => deps.metrics.connectionRefused("max-connections"));
   server.on("tlsClientError", (err) => logger.debug({ err: err.message }, "TLS handshake failed"));
   const port = await listen(server, config.port, config.host);
 
