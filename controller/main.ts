@@ -17,8 +17,8 @@ import { parseControllerConfig, type ControllerConfig } from "./config.js";
 import { KubeClient, loadKubeConfig } from "./runtime/kubeClient.js";
 import { LeaderElector } from "./runtime/leaderElection.js";
 import { logger } from "./runtime/log.js";
-import { makeMetricsAuthorizer, type MetricsDecision } from "./runtime/metricsAuth.js";
 import { servingCert } from "./runtime/servingCert.js";
+import { makeMetricsAuthorizer, type MetricsDecision } from "../shared/metrics-auth.js";
 
 type Answer = [number, string, string?];
 

@@ -12,8 +12,15 @@ export interface WebhookConfig {
   certDir?: string;
   certFile?: string;
   keyFile?: string;
-  /** `host:port` (or `:port`) of the plain-HTTP /metrics, /healthz, /readyz listener; "0" turns it off. */
+  /** `host:port` (or `:port`) of the /metrics, /healthz, /readyz listener; "0" turns it off. */
   metricsBindAddress: string;
+  /**
+   * Serve that listener over HTTPS (with the webhook's certificate) and /metrics only to callers
+   * the API server allows to get it, as the controller does.
+   */
+  metricsSecure: boolean;
+  /** Credentials for those reviews; unset, the Pod's ServiceAccount. */
+  kubeconfig?: string;
   /** Largest AdmissionReview body accepted, in bytes. */
   maxBodyBytes: number;
   /** Time allowed to receive one whole request (headers and body). */
@@ -60,6 +67,8 @@ interface Setting {
   env: string;
   description: string;
   fallback: string;
+  /** A flag without a value (`--metrics-secure`); its variable is "true" or "false". */
+  boolean?: true;
 }
 
 // One table drives parsing, environment lookup and --help, so they cannot drift apart.
@@ -82,8 +91,21 @@ const SETTINGS = {
   metricsBindAddress: {
     flag: "metrics-bind-address",
     env: "METRICS_BIND_ADDRESS",
-    description: 'plain-HTTP metrics and probe address, "0" to disable',
+    description: 'metrics and probe address, "0" to disable',
     fallback: ":8080",
+  },
+  metricsSecure: {
+    flag: "metrics-secure",
+    env: "WEBHOOK_METRICS_SECURE",
+    description: "HTTPS, and /metrics only for callers allowed to get it (TokenReview, SubjectAccessReview)",
+    fallback: "false",
+    boolean: true,
+  },
+  kubeconfig: {
+    flag: "kubeconfig",
+    env: "KUBECONFIG",
+    description: "credentials for --metrics-secure's reviews (empty: the Pod's ServiceAccount)",
+    fallback: "",
   },
   maxBodyBytes: {
     flag: "max-body-bytes",
@@ -149,6 +171,11 @@ export function parseDuration(text: string, what: string): number {
   return Math.round(Number(m[1]) * scale);
 }
 
+function parseBoolean(text: string, what: string): boolean {
+  if (text === "true" || text === "false") return text === "true";
+  throw new ConfigError(`${what}: ${JSON.stringify(text)} must be true or false`);
+}
+
 function parseWhole(text: string, what: string, min: number, max: number): number {
   const n = Number(text);
   if (!/^\d+$/.test(text.trim()) || n < min || n > max) {
@@ -167,17 +194,22 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): WebhookConf
       allowPositionals: false,
       options: {
         help: { type: "boolean" },
-        ...Object.fromEntries(Object.values(SETTINGS).map((s: Setting) => [s.flag, { type: "string" as const }])),
+        ...Object.fromEntries(
+          Object.values(SETTINGS).map((s: Setting) => [
+            s.flag,
+            { type: s.boolean ? ("boolean" as const) : ("string" as const) },
+          ]),
+        ),
       },
     });
   } catch (err) {
     throw new ConfigError(`${(err as Error).message}\n${usage()}`);
   }
   if (parsed.values.help) return "help";
-  const values = parsed.values as Record<string, string | undefined>;
+  const values = parsed.values as Record<string, string | boolean | undefined>;
   const get = (name: SettingName): string => {
     const s: Setting = SETTINGS[name];
-    return values[s.flag] ?? env[s.env] ?? s.fallback;
+    return String(values[s.flag] ?? env[s.env] ?? s.fallback);
   };
   const label = (name: SettingName) => `--${SETTINGS[name].flag}`;
   const optional = (name: SettingName) => get(name) || undefined;
@@ -189,6 +221,8 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): WebhookConf
     certFile: optional("certFile"),
     keyFile: optional("keyFile"),
     metricsBindAddress: get("metricsBindAddress"),
+    metricsSecure: parseBoolean(get("metricsSecure"), label("metricsSecure")),
+    kubeconfig: optional("kubeconfig"),
     maxBodyBytes: parseWhole(get("maxBodyBytes"), label("maxBodyBytes"), 1024, 1 << 30),
     requestTimeoutMs: parseDuration(get("requestTimeout"), label("requestTimeout")),
     maxConnections: parseWhole(get("maxConnections"), label("maxConnections"), 1, 1 << 20),

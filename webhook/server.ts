@@ -1,5 +1,6 @@
-// The HTTPS admission server (express) and the optional plain-HTTP metrics/probe listener,
-// with controller-runtime's timeouts, hot certificate swaps and a graceful drain.
+// The HTTPS admission server (express) and the optional metrics/probe listener (HTTPS with
+// authn/authz under --metrics-secure), with controller-runtime's timeouts, hot certificate swaps
+// and a graceful drain.
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
@@ -21,6 +22,7 @@ import { admit, WEBHOOKS, type Webhook } from "./handlers.js";
 import type { Logger } from "./log.js";
 import type { WebhookMetrics } from "./metrics.js";
 import { secureContextOptions, type ServingCert } from "./tls.js";
+import type { MetricsDecision } from "../shared/metrics-auth.js";
 
 export interface WebhookServerDeps {
   config: WebhookConfig;
@@ -28,6 +30,8 @@ export interface WebhookServerDeps {
   metrics: WebhookMetrics;
   cert: ServingCert;
   webhooks?: readonly Webhook[];
+  /** Asked before /metrics is served (--metrics-secure); anything but 200 is the answer. */
+  authorizeMetrics?: (authorization: string | undefined) => Promise<MetricsDecision>;
 }
 
 export interface RunningWebhookServer {
@@ -142,15 +146,36 @@ function errorHandler(lifecycle: Lifecycle): ErrorRequestHandler {
   };
 }
 
-/** /healthz, /readyz and /metrics, served on the HTTPS port and on the metrics listener. */
-function probes(lifecycle: Lifecycle, metrics: WebhookMetrics): express.Router {
+/** /healthz and /readyz, served on the HTTPS port (the kubelet's probes) and the metrics listener. */
+function probes(lifecycle: Lifecycle): express.Router {
   const router = express.Router();
   router.get("/healthz", (_req, res) => send(res, lifecycle, 200, "ok"));
   // Not ready while draining, so the Service stops routing here before the port closes.
   router.get("/readyz", (_req, res) =>
     send(res, lifecycle, lifecycle.draining ? 503 : 200, lifecycle.draining ? "shutting down" : "ok"),
   );
-  router.get("/metrics", async (_req, res) => {
+  return router;
+}
+
+/**
+ * /metrics, on the metrics listener only: the admission port is open to every Pod (the API
+ * server's address is not known in advance), and metrics name the namespaces and clusters that
+ * tenants write to.
+ */
+function metricsRoute(
+  lifecycle: Lifecycle,
+  metrics: WebhookMetrics,
+  logger: Logger,
+  authorize: WebhookServerDeps["authorizeMetrics"],
+): express.Router {
+  const router = express.Router();
+  router.get("/metrics", async (req, res) => {
+    const decision = await authorize?.(req.headers.authorization);
+    if (decision && decision.code !== 200) {
+      logger.debug({ code: decision.code, reason: decision.reason }, "refused a metrics request");
+      send(res, lifecycle, decision.code, `${decision.reason}\n`);
+      return;
+    }
     send(res, lifecycle, 200, await metrics.registry.metrics(), metrics.registry.contentType);
   });
   return router;
@@ -181,7 +206,7 @@ export function createWebhookApp(deps: WebhookServerDeps, lifecycle: Lifecycle):
   const { config, logger, metrics } = deps;
   const webhooks = deps.webhooks ?? WEBHOOKS;
   const app = baseApp();
-  app.use(probes(lifecycle, metrics));
+  app.use(probes(lifecycle));
   const body = jsonBody(config.maxBodyBytes);
   for (const webhook of webhooks) {
     metrics.declare(webhook.path);
@@ -275,13 +300,18 @@ export async function startWebhookServer(deps: WebhookServerDeps): Promise<Runni
   server.on("tlsClientError", (err) => logger.debug({ err: err.message }, "TLS handshake failed"));
   const port = await listen(server, config.port, config.host);
 
-  let metricsServer: HttpServer | undefined;
+  let metricsServer: HttpServer | HttpsServer | undefined;
   let metricsPort: number | undefined;
   if (config.metricsBindAddress !== "0") {
     const bind = parseBindAddress(config.metricsBindAddress, "--metrics-bind-address");
     const app = baseApp();
-    app.use(probes(lifecycle, deps.metrics));
-    metricsServer = createHttpServer(app);
+    app.use(probes(lifecycle));
+    app.use(metricsRoute(lifecycle, deps.metrics, logger, deps.authorizeMetrics));
+    metricsServer = config.metricsSecure
+      ? createHttpsServer({ ...secureContextOptions(deps.cert), handshakeTimeout: config.handshakeTimeoutMs }, app)
+      : createHttpServer(app);
+    metricsServer.headersTimeout = HEADERS_TIMEOUT_MS;
+    metricsServer.requestTimeout = config.requestTimeoutMs;
     try {
       metricsPort = await listen(metricsServer, bind.port, bind.host);
     } catch (err) {
@@ -292,7 +322,13 @@ export async function startWebhookServer(deps: WebhookServerDeps): Promise<Runni
     }
   }
   logger.info(
-    { host: config.host || "*", port, metricsPort, maxBodyBytes: config.maxBodyBytes },
+    {
+      host: config.host || "*",
+      port,
+      metricsPort,
+      metricsSecure: config.metricsSecure,
+      maxBodyBytes: config.maxBodyBytes,
+    },
     "webhook server listening",
   );
 
@@ -302,6 +338,8 @@ export async function startWebhookServer(deps: WebhookServerDeps): Promise<Runni
     metricsPort,
     setCertificate(cert) {
       server.setSecureContext(secureContextOptions(cert));
+      if (metricsServer && "setSecureContext" in metricsServer)
+        metricsServer.setSecureContext(secureContextOptions(cert));
     },
     drain() {
       drained ??= (async () => {

@@ -96,7 +96,11 @@ describe("install: OLM bundle", function () {
     const resources = (rules: Rule[]) => rules.flatMap((r) => r.resources);
     assert.deepEqual(
       clusterPermissions.map((p) => [p.serviceAccountName, resources(p.rules)]),
-      [["rqlite-operator-controller", ["nodes", "tokenreviews", "subjectaccessreviews"]]],
+      [
+        ["rqlite-operator-controller", ["nodes", "tokenreviews", "subjectaccessreviews"]],
+        // Only to check who may read its /metrics.
+        ["rqlite-operator-webhook", ["tokenreviews", "subjectaccessreviews"]],
+      ],
     );
     const controller = resources(permissions.find((p) => p.serviceAccountName === "rqlite-operator-controller")!.rules);
     for (const r of [

@@ -138,8 +138,7 @@ describe("webhook certificate reload", () => {
       (await httpsRequest(server.port, "/healthz", ca)).peerSerial,
       String(reloaded.serialNumber).toUpperCase(),
     );
-    const metrics = await httpsRequest(server.port, "/metrics", ca);
-    assert.match(metrics.text, /certwatcher_read_certificate_errors_total 2/);
+    assert.match(await server.metrics(), /certwatcher_read_certificate_errors_total 2/);
   });
 
   it("picks up files replaced in place in a plain folder", async () => {
