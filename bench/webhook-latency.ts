@@ -4,7 +4,7 @@
 // each run also says how late the generator was, how long the server's main thread waited
 // for a CPU, and, for the webhook, the share of requests it answered within the target by its
 // own clock (its latency histogram, which no client-side delay reaches).
-import { httpsRequest } from "../testenv/webhookProcess.js";
+import { httpGet } from "../testenv/webhookProcess.js";
 import { runQueueSecondsOf } from "./procstats.js";
 import { constantRate, type Phase, type Target } from "./webhook-load.js";
 
@@ -19,14 +19,16 @@ export interface LatencyRun extends Phase {
 
 const HISTOGRAM = "controller_runtime_webhook_latency_seconds";
 
-/** How many requests to `path` the webhook has answered, and how many within `seconds`, by its histogram. */
+/**
+ * How many requests to `path` the webhook has answered, and how many within `seconds`, by its
+ * histogram, read from its metrics listener at `metricsPort`.
+ */
 async function answeredWithin(
-  port: number,
-  ca: Buffer,
+  metricsPort: number,
   path: string,
   seconds: number,
 ): Promise<{ total: number; within: number }> {
-  const res = await httpsRequest(port, "/metrics", ca);
+  const res = await httpGet(metricsPort, "/metrics");
   if (res.status !== 200) throw new Error(`GET /metrics answered ${res.status}: ${res.text}`);
   const lines = res.text.split("\n");
   const value = (series: string, le?: string) => {
@@ -45,7 +47,8 @@ async function answeredWithin(
 
 /**
  * Sends `rate` requests per second to `target` for `seconds`. `pid` is the server's process;
- * `webhookTargetMs`, when the server is the webhook, is the latency to count its own share for.
+ * `webhook`, when the server is the webhook, is the latency to count its own share for and the
+ * port of its metrics.
  */
 export async function latencyRun(
   target: Target,
@@ -53,20 +56,18 @@ export async function latencyRun(
   pid: number,
   rate: number,
   seconds: number,
-  webhookTargetMs?: number,
+  webhook?: { targetMs: number; metricsPort: number },
 ): Promise<LatencyRun> {
   // A second at the rate first: a server idle since its last phase has a shrunken heap and
   // cold caches, which would count against it (the bare endpoint waits through a webhook phase).
   await constantRate(target, ca, rate, 1);
-  const histogramBucket = webhookTargetMs === undefined ? undefined : webhookTargetMs / 1000;
-  const countBefore =
-    histogramBucket === undefined ? undefined : await answeredWithin(target.port, ca, target.path, histogramBucket);
+  const countBefore = webhook && (await answeredWithin(webhook.metricsPort, target.path, webhook.targetMs / 1000));
   const waitBefore = runQueueSecondsOf(pid);
   const phase = await constantRate(target, ca, rate, seconds);
   const cpuWaitMsPerSecond = Math.round(((runQueueSecondsOf(pid) - waitBefore) / seconds) * 1000);
   let serverShareWithinTarget: number | undefined;
-  if (countBefore && histogramBucket !== undefined) {
-    const after = await answeredWithin(target.port, ca, target.path, histogramBucket);
+  if (countBefore && webhook) {
+    const after = await answeredWithin(webhook.metricsPort, target.path, webhook.targetMs / 1000);
     serverShareWithinTarget = (after.within - countBefore.within) / (after.total - countBefore.total);
   }
   return { ...phase, rate, cpuWaitMsPerSecond, serverShareWithinTarget };

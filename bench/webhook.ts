@@ -88,7 +88,7 @@ async function startServer(
   args: string[],
   logFile: string,
   portOf: (line: Record<string, unknown>) => unknown,
-): Promise<{ child: ChildProcess; port: number }> {
+): Promise<{ child: ChildProcess; port: number; line: Record<string, unknown> }> {
   // Output goes to a file, as in a container: piping it here would steal the load generator's CPU.
   const fd = openSync(logFile, "a");
   const child = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", fd, fd] });
@@ -97,8 +97,9 @@ async function startServer(
   for (;;) {
     for (const text of readFileSync(logFile, "utf8").split("\n")) {
       if (!text.startsWith("{")) continue;
-      const port = portOf(JSON.parse(text) as Record<string, unknown>);
-      if (typeof port === "number") return { child, port };
+      const line = JSON.parse(text) as Record<string, unknown>;
+      const port = portOf(line);
+      if (typeof port === "number") return { child, port, line };
     }
     if (child.exitCode !== null)
       throw new Error(`${args.join(" ")} exited (${child.exitCode}) before listening; see ${logFile}`);
@@ -144,7 +145,17 @@ async function main(): Promise<void> {
     const bare = await startServer([...bareEntry!, dir], join(dir, "bare.log"), (l) => l.port);
     children.push(bare.child);
     const webhook = await startServer(
-      [...webhookEntry!, "--host", "127.0.0.1", "--port", "0", "--metrics-bind-address", "0", "--cert-dir", dir],
+      [
+        ...webhookEntry!,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--metrics-bind-address",
+        "127.0.0.1:0",
+        "--cert-dir",
+        dir,
+      ],
       logFile,
       (l) => (l.msg === "webhook server listening" ? l.port : undefined),
     );
@@ -184,7 +195,10 @@ async function main(): Promise<void> {
       const cpuRatios = runs.map((r, round) => ratio(bareRuns[round]!.cpuUsPerRequest, r.cpuUsPerRequest));
       const rate = Math.max(1, Math.round(max.reqPerSec / 2));
       const control = await latencyRun(bareTarget, ca, bare.child.pid!, rate, seconds);
-      const halfRate = await latencyRun(target, ca, webhook.child.pid!, rate, seconds, TARGETS.p99HalfRateMs);
+      const halfRate = await latencyRun(target, ca, webhook.child.pid!, rate, seconds, {
+        targetMs: TARGETS.p99HalfRateMs,
+        metricsPort: webhook.line.metricsPort as number,
+      });
       results.push({
         name,
         path: target.path,

@@ -26,15 +26,32 @@ export async function getCluster(kube: Kube, name: string): Promise<RqCluster> {
 
 const selector = (cluster: string) => ({ labelSelector: `${LABEL_CLUSTER}=${cluster}` });
 
-/** The cluster's Pods, voters first, each group by ordinal. */
-export async function clusterPods(kube: Kube, cluster: string): Promise<V1Pod[]> {
+/**
+ * The cluster's Pods, voters first, each group by ordinal: those with its labels that the operator
+ * made for it (controller owner reference to this RqCluster's uid). Anyone who may create Pods in
+ * the namespace can copy the labels, and the plugin sends those Pods SQL and reads their answers.
+ */
+export async function clusterPods(kube: Kube, rq: RqCluster): Promise<V1Pod[]> {
+  const cluster = rq.metadata!.name!;
   const list = await kube.request<List<V1Pod>>(`list the Pods of RqCluster ${kube.namespace}/${cluster}`, {
     method: "GET",
     path: objectPath({ apiVersion: "v1", resource: "pods", namespace: kube.namespace }),
     query: selector(cluster),
   });
-  return list.items.sort((a, b) => byNodeName(a.metadata!.name!, b.metadata!.name!));
+  return list.items
+    .filter((p) => isControlledBy(p, rq))
+    .sort((a, b) => byNodeName(a.metadata!.name!, b.metadata!.name!));
 }
+
+const isControlledBy = (pod: V1Pod, rq: RqCluster): boolean =>
+  (pod.metadata?.ownerReferences ?? []).some(
+    (r) =>
+      r.controller === true &&
+      r.kind === KIND &&
+      r.apiVersion.split("/")[0] === GROUP &&
+      r.uid === rq.metadata?.uid &&
+      r.name === rq.metadata?.name,
+  );
 
 export async function clusterPvcs(kube: Kube, cluster: string): Promise<V1PersistentVolumeClaim[]> {
   const list = await kube.request<List<V1PersistentVolumeClaim>>(

@@ -1,10 +1,46 @@
 // The support bundle carries no secret: Secrets keep their keys but lose their values, fields
-// named like passwords are blanked, and every value read from a Secret is scrubbed from every
+// named like credentials are blanked, and every value read from a Secret is scrubbed from every
 // file (plain and base64), wherever else it was copied (an annotation, an env var, a log line).
 import type { V1Secret } from "@kubernetes/client-node";
 
 export const REDACTED = "REDACTED";
-const SECRET_KEY = /(^|[-_.])(password|passwd|pass|token|secret|credentials?|private[-_]?key|apikey|api[-_]key)$/i;
+/**
+ * Last words of a name (a field, an env variable, a Secret key) that say its value is a
+ * credential: AWS_SECRET_ACCESS_KEY, AWS_ACCESS_KEY_ID, MINIO_SECRET_KEY, DB_PASSWORD,
+ * sessionToken, tls.private_key. A name that only names one (accessKeyIdKey, secretName) is not.
+ */
+const CREDENTIAL_ENDINGS = new Set([
+  "password",
+  "passwd",
+  "pass",
+  "token",
+  "secret",
+  "credential",
+  "credentials",
+  "privatekey",
+  "apikey",
+  "secretkey",
+  "accesskey",
+  "accesskeyid",
+  "secretaccesskey",
+]);
+
+/** The words of `name`, lower-cased: split at `-`, `_`, `.` and camelCase humps. */
+function wordsOf(name: string): string[] {
+  return name
+    .replace(/([a-z0-9])([A-Z])/g, "$1 $2")
+    .split(/[-_.\s]+/)
+    .filter(Boolean)
+    .map((w) => w.toLowerCase());
+}
+
+/** Whether a value under this name is a credential, by convention or because a ref names it so. */
+export function isCredentialName(name: string, named: ReadonlySet<string> = new Set()): boolean {
+  if (named.has(name)) return true;
+  const words = wordsOf(name);
+  for (let n = 1; n <= 3 && n <= words.length; n++) if (CREDENTIAL_ENDINGS.has(words.slice(-n).join(""))) return true;
+  return false;
+}
 /** Short values (a "1", "true") would scrub half the bundle and protect nothing. */
 const MIN_SCRUBBED_LENGTH = 4;
 
@@ -51,33 +87,32 @@ export function scrub(text: string, values: string[]): string {
   return out;
 }
 
-/** Environment variable names that hold credentials by convention (DB_PASSWORD, API_TOKEN). */
-const SECRET_ENV = /(PASSWORD|PASSWD|SECRET|TOKEN|CREDENTIALS?|PRIVATE_?KEY|API_?KEY)$/i;
 /** kubectl apply's copy of the object as applied: it holds the same values, as a JSON string. */
 const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
 
 /**
- * A JSON value with every field named like a password blanked, the literal value of every env
- * entry ({name, value}) whose name says it holds a credential, and the same inside kubectl's
- * last-applied copy.
+ * A JSON value with every field named like a credential blanked, the literal value of every env
+ * entry ({name, value}) whose name says it holds one, and the same inside kubectl's last-applied
+ * copy. `named` adds names that hold credentials because a credentialsSecret ref says so
+ * (its accessKeyIdKey and secretAccessKeyKey).
  */
-export function redactFields(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(redactFields);
+export function redactFields(value: unknown, named: ReadonlySet<string> = new Set()): unknown {
+  if (Array.isArray(value)) return value.map((v) => redactFields(v, named));
   if (!value || typeof value !== "object") return value;
   const o = value as Record<string, unknown>;
-  const envSecret = typeof o.name === "string" && typeof o.value === "string" && SECRET_ENV.test(o.name);
+  const envSecret = typeof o.name === "string" && typeof o.value === "string" && isCredentialName(o.name, named);
   return Object.fromEntries(
     Object.entries(o).map(([k, v]) => {
-      if (typeof v !== "string") return [k, redactFields(v)];
-      if (SECRET_KEY.test(k) || (envSecret && k === "value")) return [k, REDACTED];
-      return [k, k === LAST_APPLIED ? redactJsonText(v) : v];
+      if (typeof v !== "string") return [k, redactFields(v, named)];
+      if (isCredentialName(k, named) || (envSecret && k === "value")) return [k, REDACTED];
+      return [k, k === LAST_APPLIED ? redactJsonText(v, named) : v];
     }),
   );
 }
 
-function redactJsonText(text: string): string {
+function redactJsonText(text: string, named: ReadonlySet<string>): string {
   try {
-    return JSON.stringify(redactFields(JSON.parse(text)));
+    return JSON.stringify(redactFields(JSON.parse(text), named));
   } catch {
     return REDACTED;
   }

@@ -1,6 +1,6 @@
-// `report`: everything support asks for, in one tar.gz: the cluster, its children and Events,
-// the operator's Deployment, Pods, logs and Leases, each node's /status and /nodes, and what
-// `kubectl rqlite status` shows. What
+// `report`: everything support asks for, in one tar.gz: the cluster, its RqBackups, children and
+// Events, the operator's Deployment, Pods, logs and Leases, each node's /status and /nodes, and
+// what `kubectl rqlite status` shows. What
 // cannot be read (no RBAC, no logs) is listed in ERRORS.txt instead of failing the bundle.
 import { createWriteStream } from "node:fs";
 import { pipeline } from "node:stream/promises";
@@ -9,7 +9,8 @@ import type { V1Pod, V1Secret } from "@kubernetes/client-node";
 import { pack } from "tar-stream";
 import { stringify } from "yaml";
 import { LABEL_CLUSTER, operatorAuthSecretName } from "../shared/names.js";
-import type { RqCluster } from "../shared/types.generated.js";
+import type { RqBackup, RqCluster, S3CredentialsSecretRef } from "../shared/types.generated.js";
+import { clusterBackups, getBackup } from "./backups.js";
 import { clusterEvents, clusterPods, getCluster } from "./cluster.js";
 import { objectPath } from "../controller/runtime/paths.js";
 import type { Kube } from "./kube.js";
@@ -41,17 +42,30 @@ export async function writeReport(kube: Kube, opts: ReportOptions): Promise<{ fi
       errors.push(`${what}: ${(err as Error).message}`);
     }
   };
-  const yaml = (name: string, value: unknown) => entries.push({ name, content: stringify(redactFields(value)) });
   const ns = kube.namespace;
   const rq = await getCluster(kube, opts.cluster);
+  // The RqBackups name credential Secrets too: read them first, so that their Secrets are scrubbed.
+  const backups = await clusterBackups(kube, opts.cluster);
+  if (backups.error) errors.push(`RqBackups: ${backups.error}`);
+  const restoreFrom = rq.spec?.restore?.backup;
+  const restoreSource = restoreFrom
+    ? await getBackup(kube, restoreFrom).catch((err: Error) => {
+        errors.push(`RqBackup ${ns}/${restoreFrom} (spec.restore.backup): ${err.message}`);
+        return undefined;
+      })
+    : undefined;
+  const refs = credentialRefs(rq, [...backups.items, ...(restoreSource ? [restoreSource] : [])]);
+  const named = new Set(refs.flatMap((r) => [r.accessKeyIdKey, r.secretAccessKeyKey].filter((k) => k !== undefined)));
+  const yaml = (name: string, value: unknown) => entries.push({ name, content: stringify(redactFields(value, named)) });
   yaml("cluster.yaml", rq);
+  yaml("backups.yaml", [...backups.items, ...(restoreSource ? [restoreSource] : [])]);
 
   let pods: V1Pod[] = [];
   const secrets: V1Secret[] = [];
   const byCluster = { labelSelector: `${LABEL_CLUSTER}=${opts.cluster}` };
   await Promise.all([
     attempt("Pods", async () => {
-      pods = await clusterPods(kube, opts.cluster);
+      pods = await clusterPods(kube, rq);
       yaml("children/pods.yaml", pods);
     }),
     ...(
@@ -67,7 +81,7 @@ export async function writeReport(kube: Kube, opts: ReportOptions): Promise<{ fi
       }),
     ),
     attempt("Events", async () => yaml("events.yaml", await clusterEvents(kube, opts.cluster))),
-    ...referencedSecrets(rq).map((name) =>
+    ...referencedSecrets(rq, refs).map((name) =>
       attempt(`Secret ${ns}/${name}`, async () => {
         const s = await kube.find<V1Secret>(`get Secret ${ns}/${name}`, {
           method: "GET",
@@ -76,7 +90,7 @@ export async function writeReport(kube: Kube, opts: ReportOptions): Promise<{ fi
         if (s) secrets.push(s);
       }),
     ),
-    operatorFiles(kube, opts.operatorNamespace, entries, attempt),
+    operatorFiles(kube, opts.operatorNamespace, entries, attempt, named),
   ]);
   yaml("children/secrets.yaml", secrets.map(redactSecret));
   await Promise.all(
@@ -113,8 +127,9 @@ async function operatorFiles(
   namespace: string,
   entries: Entry[],
   attempt: (what: string, get: () => Promise<unknown>) => Promise<void>,
+  named: ReadonlySet<string>,
 ): Promise<void> {
-  const yaml = (name: string, value: unknown) => entries.push({ name, content: stringify(redactFields(value)) });
+  const yaml = (name: string, value: unknown) => entries.push({ name, content: stringify(redactFields(value, named)) });
   const selector = { labelSelector: "app.kubernetes.io/name=rqlite-operator" };
   await attempt("operator Leases", async () =>
     yaml(
@@ -159,14 +174,25 @@ async function list<T = unknown>(kube: Kube, kind: string, path: string, query?:
   return l.items;
 }
 
-/** The Secrets whose values must never reach the bundle: those the cluster uses. */
-function referencedSecrets(rq: RqCluster): string[] {
+/** Every credentialsSecret the cluster and its RqBackups name: spec.backup, spec.restore, destinations. */
+function credentialRefs(rq: RqCluster, backups: RqBackup[]): S3CredentialsSecretRef[] {
+  const refs = [
+    rq.spec?.backup?.s3?.credentialsSecret,
+    rq.spec?.restore?.s3?.credentialsSecret,
+    ...backups.map((b) => b.spec?.destination?.s3?.credentialsSecret),
+  ];
+  return refs.filter((r): r is S3CredentialsSecretRef => Boolean(r?.name));
+}
+
+/** The Secrets whose values must never reach the bundle: those the cluster and its backups use. */
+function referencedSecrets(rq: RqCluster, refs: S3CredentialsSecretRef[]): string[] {
   const s = rq.spec ?? {};
   const names = [
     s.auth?.secretName,
     s.tls?.http?.secretName,
     s.tls?.node?.secretName,
     operatorAuthSecretName(rq.metadata!.name!),
+    ...refs.map((r) => r.name),
   ];
   return [...new Set(names.filter((n): n is string => Boolean(n)))];
 }

@@ -80,9 +80,9 @@ interface NodeAnswer {
 const EVENTS_SHOWN = 8;
 
 export async function clusterStatus(kube: Kube, name: string): Promise<ClusterStatusView> {
-  const [rq, pods, pvcs, events, backups] = await Promise.all([
-    getCluster(kube, name),
-    clusterPods(kube, name),
+  const rq = await getCluster(kube, name);
+  const [pods, pvcs, events, backups] = await Promise.all([
+    clusterPods(kube, rq),
     clusterPvcs(kube, name),
     clusterEvents(kube, name),
     clusterBackups(kube, name),

@@ -11,7 +11,8 @@ import { LABEL_ROLE } from "../shared/names.js";
 const PROBE_TIMEOUT_MS = 3000;
 
 export async function sqlTarget(kube: Kube, cluster: string, timeoutMs?: number): Promise<NodeProxy> {
-  const [rq, pods] = await Promise.all([getCluster(kube, cluster), clusterPods(kube, cluster)]);
+  const rq = await getCluster(kube, cluster);
+  const pods = await clusterPods(kube, rq);
   const ready = pods.filter((p) => isPodReady(p) && !p.metadata?.deletionTimestamp);
   const leader = ready.find((p) => p.metadata!.name === rq.status?.leader);
   const pod = leader ?? ready.find((p) => p.metadata?.labels?.[LABEL_ROLE] !== "read-only") ?? ready[0];

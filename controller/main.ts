@@ -19,8 +19,8 @@ import { LeaderElector } from "./runtime/leaderElection.js";
 import type { S3Gate } from "./rqcluster/s3.js";
 import { apiServerOf } from "../shared/s3-endpoint.js";
 import { logger } from "./runtime/log.js";
-import { makeMetricsAuthorizer, type MetricsDecision } from "./runtime/metricsAuth.js";
 import { servingCert } from "./runtime/servingCert.js";
+import { makeMetricsAuthorizer, type MetricsDecision } from "../shared/metrics-auth.js";
 
 type Answer = [number, string, string?];
 

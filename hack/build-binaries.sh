@@ -5,8 +5,8 @@
 # for the install tests) from the Go module proxy, through the pinned wrapper modules in
 # hack/tools/<name>/, into a cache outside the repository keyed by name, version and the hash of
 # go.sum, the wrapper's own Go sources and build tags. A second run reuses the cache. CRDs shipped
-# inside a pinned module (cert-manager, prometheus-operator) are copied to $cache/crds/<name>/ the
-# same way.
+# inside a pinned module (cert-manager, prometheus-operator, OLM's operator-framework/api) are
+# copied to $cache/crds/<name>/ the same way.
 #
 # Usage: hack/build-binaries.sh [name ...]      (default: every tool under hack/tools)
 # Callers name only what they run: the control plane kube-apiserver and etcd (testenv/assets.ts),
@@ -65,6 +65,7 @@ declare -A version_module=(
 declare -A crd_dir=(
   [cert-manager]=deploy/crds
   [prometheus-operator]=example/prometheus-operator-crd
+  [bundle-validate]=crds
 )
 
 module_version() { # <tool> -> the version of the module the wrapper requires

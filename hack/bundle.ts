@@ -46,7 +46,8 @@ function permissionsFor(objects: K8sObject[], bindingKind: "RoleBinding" | "Clus
           `${bindingKind} ${binding.metadata.name}: OLM can only grant to the operator's own ServiceAccounts, not ${s.kind} ${s.namespace ?? ""}/${s.name}`,
         );
       }
-      bySa.set(s.name, [...(bySa.get(s.name) ?? []), ...(role.rules as unknown[])]);
+      // A copy per ServiceAccount: shared objects would come out as YAML anchors and aliases.
+      bySa.set(s.name, [...(bySa.get(s.name) ?? []), ...structuredClone(role.rules as unknown[])]);
     }
   }
   return [...bySa].map(([serviceAccountName, rules]) => ({ serviceAccountName, rules }));

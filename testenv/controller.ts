@@ -1,6 +1,8 @@
 // Runs the real controller entry point (controller/main.ts) as a child process against the test
 // control plane, as the given kubeconfig's identity, and reads its /metrics.
+import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
+import { parseObjects } from "../hack/kustomize.js";
 import { join } from "node:path";
 import type { ControlPlane } from "./controlplane.js";
 import { installCRDs, OPERATOR_CRD_FILES } from "./crds.js";
@@ -11,6 +13,7 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 
 const OPERATOR_NAMESPACE = "rqlite-operator-system";
 const CONTROLLER_SA = "rqlite-operator-controller";
+const WEBHOOK_SA = "rqlite-operator-webhook";
 
 /**
  * What the controller needs on a plane before it starts, as deploy/ installs it: the RqCluster
@@ -19,10 +22,26 @@ const CONTROLLER_SA = "rqlite-operator-controller";
  */
 export async function operatorKubeconfig(cp: ControlPlane, durationSeconds?: number): Promise<string> {
   await installCRDs(cp, [...OPERATOR_CRD_FILES]);
+  await installOperatorRbac(cp);
+  return cp.serviceAccountKubeconfig(OPERATOR_NAMESPACE, CONTROLLER_SA, durationSeconds);
+}
+
+/**
+ * The webhook's ServiceAccount as deploy/base makes it, with its RBAC (to check who may read its
+ * /metrics), and a kubeconfig that signs in as it.
+ */
+export async function webhookKubeconfig(cp: ControlPlane): Promise<string> {
+  await installOperatorRbac(cp);
+  const file = join(root, "deploy/base/webhook.yaml");
+  const sa = parseObjects(await readFile(file, "utf8"), file).filter((o) => o.kind === "ServiceAccount");
+  await cp.kubectlOk(["apply", "-f", "-"], { input: JSON.stringify({ apiVersion: "v1", kind: "List", items: sa }) });
+  return cp.serviceAccountKubeconfig(OPERATOR_NAMESPACE, WEBHOOK_SA);
+}
+
+async function installOperatorRbac(cp: ControlPlane): Promise<void> {
   if ((await cp.kubectl(["get", "namespace", OPERATOR_NAMESPACE])).code !== 0)
     await cp.kubectlOk(["create", "namespace", OPERATOR_NAMESPACE]);
   await cp.kubectlOk(["apply", "-f", join(root, "deploy/base/controller-rbac.yaml")]);
-  return cp.serviceAccountKubeconfig(OPERATOR_NAMESPACE, CONTROLLER_SA, durationSeconds);
 }
 
 /** Lease timings for tests: a handover in seconds, not the 15 s of production defaults. */

@@ -18,6 +18,16 @@ export async function installCRDs(cp: ControlPlane, paths: string[], timeoutMs =
     .map((l) => l.trim())
     .filter((l) => l.startsWith("customresourcedefinition.apiextensions.k8s.io/"));
   if (crds.length === 0) throw new Error(`no CustomResourceDefinition found in ${paths.join(", ")}`);
-  await cp.kubectlOk(["wait", "--for=condition=Established", `--timeout=${Math.ceil(timeoutMs / 1000)}s`, ...crds]);
+  // kubectl wait fails at once, instead of waiting, on a CRD the API server has not given a status
+  // yet ("accessor error: <nil>"), which a large CRD on a busy machine shows for a moment.
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const seconds = Math.max(1, Math.ceil((deadline - Date.now()) / 1000));
+    const r = await cp.kubectl(["wait", "--for=condition=Established", `--timeout=${seconds}s`, ...crds]);
+    if (r.code === 0) break;
+    if (!/accessor error: <nil>/.test(r.stderr) || Date.now() > deadline)
+      throw new Error(`kubectl wait for ${crds.join(", ")} to be Established failed (exit ${r.code}): ${r.stderr}`);
+    await new Promise((res) => setTimeout(res, 250));
+  }
   return crds.map((c) => c.split("/")[1]!);
 }

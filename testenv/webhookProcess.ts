@@ -10,6 +10,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import type { TLSSocket } from "node:tls";
+import { connect, type Socket } from "node:net";
 
 export const root = fileURLToPath(new URL("..", import.meta.url));
 const run = promisify(execFile);
@@ -302,4 +303,60 @@ export function decodePatch(answer: AdmissionAnswer): { op: string; path: string
   return answer.patch
     ? (JSON.parse(Buffer.from(answer.patch, "base64").toString()) as { op: string; path: string; value?: unknown }[])
     : [];
+}
+
+/** Raw TCP connections that start a TLS handshake and never finish it. */
+export interface HalfOpenHandshakes {
+  /** How many the server has not closed yet. */
+  open(): number;
+  /** How many the server closed within `ms` of their connect. */
+  closedWithin(ms: number): number;
+  /** Milliseconds from connect to close of each one the server closed. */
+  lifetimesMs(): number[];
+  destroy(): void;
+}
+
+/**
+ * A TLS record header announcing a 512-byte handshake message, and the first bytes of a
+ * ClientHello: the server waits for the rest, which never comes.
+ */
+const PARTIAL_CLIENT_HELLO = Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03, 0x5a]);
+
+/**
+ * Opens `count` connections to 127.0.0.1:port from `localAddress` (another loopback address
+ * stands for another Pod): every other one sends nothing at all, the rest a partial ClientHello.
+ * Resolves once every connection is established or refused.
+ */
+export async function holdHalfOpenHandshakes(
+  port: number,
+  count: number,
+  localAddress = "127.0.0.2",
+): Promise<HalfOpenHandshakes> {
+  const conns = await Promise.all(
+    Array.from(
+      { length: count },
+      (_, i) =>
+        new Promise<{ socket: Socket; connectedAt: number; closedAt?: number }>((resolve) => {
+          const socket = connect({ host: "127.0.0.1", port, localAddress });
+          const conn: { socket: Socket; connectedAt: number; closedAt?: number } = { socket, connectedAt: 0 };
+          socket.once("connect", () => {
+            conn.connectedAt = Date.now();
+            if (i % 2) socket.write(PARTIAL_CLIENT_HELLO);
+            resolve(conn);
+          });
+          socket.on("error", () => {});
+          socket.once("close", () => {
+            conn.closedAt = Date.now();
+            resolve(conn);
+          });
+        }),
+    ),
+  );
+  const lifetimes = () => conns.flatMap((c) => (c.closedAt === undefined ? [] : [c.closedAt - c.connectedAt]));
+  return {
+    open: () => conns.filter((c) => c.closedAt === undefined).length,
+    closedWithin: (ms) => lifetimes().filter((t) => t < ms).length,
+    lifetimesMs: lifetimes,
+    destroy: () => conns.forEach((c) => c.socket.destroy()),
+  };
 }

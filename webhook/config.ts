@@ -13,14 +13,28 @@ export interface WebhookConfig {
   certDir?: string;
   certFile?: string;
   keyFile?: string;
-  /** `host:port` (or `:port`) of the plain-HTTP /metrics, /healthz, /readyz listener; "0" turns it off. */
+  /** `host:port` (or `:port`) of the /metrics, /healthz, /readyz listener; "0" turns it off. */
   metricsBindAddress: string;
+  /**
+   * Serve that listener over HTTPS (with the webhook's certificate) and /metrics only to callers
+   * the API server allows to get it, as the controller does.
+   */
+  metricsSecure: boolean;
+  /** Credentials for those reviews; unset, the Pod's ServiceAccount. */
+  kubeconfig?: string;
   /** Largest AdmissionReview body accepted, in bytes. */
   maxBodyBytes: number;
   /** Time allowed to receive one whole request (headers and body). */
   requestTimeoutMs: number;
-  /** Open connections at most; kube-apiservers keep a few each, so more means something is wrong. */
+  /** Open connections at most, a memory bound: each costs the process a few tens of KiB. */
   maxConnections: number;
+  /**
+   * Open connections at most from one client address, so that one Pod cannot take every slot
+   * from the API server; kube-apiserver keeps a pool of a few dozen, so a peer over this is not one.
+   */
+  maxConnectionsPerPeer: number;
+  /** Time a client has to finish the TLS handshake. */
+  handshakeTimeoutMs: number;
   /** How often the certificate files are checked, as a backstop to file-system events. */
   certPollIntervalMs: number;
   /** How long SIGTERM waits for in-flight requests before closing their connections. */
@@ -44,13 +58,20 @@ export const IDLE_TIMEOUT_MS = 90_000;
  * no one, and a client that trickles one in only holds a connection.
  */
 export const HEADERS_TIMEOUT_MS = 10_000;
-export const DEFAULT_MAX_CONNECTIONS = 512;
+/**
+ * Each connection costs about 10 KiB before its first request: 4096 stay far below the
+ * container's memory limit, and with the per-peer cap no single Pod reaches them.
+ */
+export const DEFAULT_MAX_CONNECTIONS = 4096;
+export const DEFAULT_MAX_CONNECTIONS_PER_PEER = 256;
 
 interface Setting {
   flag: string;
   env: string;
   description: string;
   fallback: string;
+  /** A flag without a value (`--metrics-secure`); its variable is "true" or "false". */
+  boolean?: true;
 }
 
 // One table drives parsing, environment lookup and --help, so they cannot drift apart.
@@ -73,8 +94,21 @@ const SETTINGS = {
   metricsBindAddress: {
     flag: "metrics-bind-address",
     env: "METRICS_BIND_ADDRESS",
-    description: 'plain-HTTP metrics and probe address, "0" to disable',
+    description: 'metrics and probe address, "0" to disable',
     fallback: ":8080",
+  },
+  metricsSecure: {
+    flag: "metrics-secure",
+    env: "WEBHOOK_METRICS_SECURE",
+    description: "HTTPS, and /metrics only for callers allowed to get it (TokenReview, SubjectAccessReview)",
+    fallback: "false",
+    boolean: true,
+  },
+  kubeconfig: {
+    flag: "kubeconfig",
+    env: "KUBECONFIG",
+    description: "credentials for --metrics-secure's reviews (empty: the Pod's ServiceAccount)",
+    fallback: "",
   },
   maxBodyBytes: {
     flag: "max-body-bytes",
@@ -93,6 +127,18 @@ const SETTINGS = {
     env: "WEBHOOK_MAX_CONNECTIONS",
     description: "open connections at most",
     fallback: String(DEFAULT_MAX_CONNECTIONS),
+  },
+  maxConnectionsPerPeer: {
+    flag: "max-connections-per-peer",
+    env: "WEBHOOK_MAX_CONNECTIONS_PER_PEER",
+    description: "open connections at most from one client address",
+    fallback: String(DEFAULT_MAX_CONNECTIONS_PER_PEER),
+  },
+  handshakeTimeout: {
+    flag: "tls-handshake-timeout",
+    env: "WEBHOOK_TLS_HANDSHAKE_TIMEOUT",
+    description: "time a client has to finish the TLS handshake",
+    fallback: "10s",
   },
   certPollInterval: {
     flag: "cert-poll-interval",
@@ -140,6 +186,11 @@ export function parseDuration(text: string, what: string): number {
   return Math.round(Number(m[1]) * scale);
 }
 
+function parseBoolean(text: string, what: string): boolean {
+  if (text === "true" || text === "false") return text === "true";
+  throw new ConfigError(`${what}: ${JSON.stringify(text)} must be true or false`);
+}
+
 function parseWhole(text: string, what: string, min: number, max: number): number {
   const n = Number(text);
   if (!/^\d+$/.test(text.trim()) || n < min || n > max) {
@@ -158,17 +209,22 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): WebhookConf
       allowPositionals: false,
       options: {
         help: { type: "boolean" },
-        ...Object.fromEntries(Object.values(SETTINGS).map((s: Setting) => [s.flag, { type: "string" as const }])),
+        ...Object.fromEntries(
+          Object.values(SETTINGS).map((s: Setting) => [
+            s.flag,
+            { type: s.boolean ? ("boolean" as const) : ("string" as const) },
+          ]),
+        ),
       },
     });
   } catch (err) {
     throw new ConfigError(`${(err as Error).message}\n${usage()}`);
   }
   if (parsed.values.help) return "help";
-  const values = parsed.values as Record<string, string | undefined>;
+  const values = parsed.values as Record<string, string | boolean | undefined>;
   const get = (name: SettingName): string => {
     const s: Setting = SETTINGS[name];
-    return values[s.flag] ?? env[s.env] ?? s.fallback;
+    return String(values[s.flag] ?? env[s.env] ?? s.fallback);
   };
   const label = (name: SettingName) => `--${SETTINGS[name].flag}`;
   const optional = (name: SettingName) => get(name) || undefined;
@@ -180,9 +236,13 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): WebhookConf
     certFile: optional("certFile"),
     keyFile: optional("keyFile"),
     metricsBindAddress: get("metricsBindAddress"),
+    metricsSecure: parseBoolean(get("metricsSecure"), label("metricsSecure")),
+    kubeconfig: optional("kubeconfig"),
     maxBodyBytes: parseWhole(get("maxBodyBytes"), label("maxBodyBytes"), 1024, 1 << 30),
     requestTimeoutMs: parseDuration(get("requestTimeout"), label("requestTimeout")),
     maxConnections: parseWhole(get("maxConnections"), label("maxConnections"), 1, 1 << 20),
+    maxConnectionsPerPeer: parseWhole(get("maxConnectionsPerPeer"), label("maxConnectionsPerPeer"), 1, 1 << 20),
+    handshakeTimeoutMs: parseDuration(get("handshakeTimeout"), label("handshakeTimeout")),
     certPollIntervalMs: parseDuration(get("certPollInterval"), label("certPollInterval")),
     shutdownTimeoutMs: parseDuration(get("shutdownTimeout"), label("shutdownTimeout")),
     logLevel: get("logLevel"),
@@ -202,6 +262,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): WebhookConf
       `${label("requestTimeout")} must be at least the ${HEADERS_TIMEOUT_MS / 1000}s header timeout`,
     );
   }
+  if (config.handshakeTimeoutMs < 100) throw new ConfigError(`${label("handshakeTimeout")} must be at least 100ms`);
   if (config.certPollIntervalMs < 100) throw new ConfigError(`${label("certPollInterval")} must be at least 100ms`);
   if (config.metricsBindAddress !== "0") parseBindAddress(config.metricsBindAddress, label("metricsBindAddress"));
   return config;

@@ -1,4 +1,6 @@
 // Entry point of the admission webhook: settings, certificate, server, signals.
+import { makeMetricsAuthorizer } from "../shared/metrics-auth.js";
+import { reviewClient } from "./apiServer.js";
 import { ConfigError, parseConfig, usage } from "./config.js";
 import { warmUp } from "./handlers.js";
 import { createLogger, flushLogs, type Logger } from "./log.js";
@@ -49,7 +51,11 @@ async function main(): Promise<void> {
       "serving certificate loaded",
     );
     warmUp();
-    const server = await startWebhookServer({ config, logger, metrics, cert: certificate });
+    const authorizeMetrics =
+      config.metricsSecure && config.metricsBindAddress !== "0"
+        ? makeMetricsAuthorizer(reviewClient(config.kubeconfig))
+        : undefined;
+    const server = await startWebhookServer({ config, logger, metrics, cert: certificate, authorizeMetrics });
     certs.start((cert) => server.setCertificate(cert));
 
     const shutdown = async (signal: string) => {

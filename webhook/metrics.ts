@@ -38,6 +38,13 @@ export class WebhookMetrics {
     registers: [this.registry],
   });
 
+  private readonly refused = new Counter({
+    name: "rqlite_operator_webhook_connections_refused_total",
+    help: "Connections closed at accept because a connection limit was reached, by limit.",
+    labelNames: ["limit"] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
@@ -62,6 +69,10 @@ export class WebhookMetrics {
       this.requests.inc({ webhook, code: String(code) });
       return seconds;
     };
+  }
+
+  connectionRefused(limit: "max-connections" | "max-connections-per-peer"): void {
+    this.refused.inc({ limit });
   }
 
   certificateRead(ok: boolean): void {

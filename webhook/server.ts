@@ -1,8 +1,9 @@
-// The HTTPS admission server (express) and the optional plain-HTTP metrics/probe listener,
-// with controller-runtime's timeouts, hot certificate swaps and a graceful drain.
+// The HTTPS admission server (express) and the optional metrics/probe listener (HTTPS with
+// authn/authz under --metrics-secure), with controller-runtime's timeouts, hot certificate swaps
+// and a graceful drain.
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import express, { type ErrorRequestHandler, type RequestHandler, type Response } from "express";
 import {
   badRequest,
@@ -22,6 +23,7 @@ import type { S3Policy } from "../shared/s3-endpoint.js";
 import type { Logger } from "./log.js";
 import type { WebhookMetrics } from "./metrics.js";
 import { secureContextOptions, type ServingCert } from "./tls.js";
+import type { MetricsDecision } from "../shared/metrics-auth.js";
 
 export interface WebhookServerDeps {
   config: WebhookConfig;
@@ -29,6 +31,8 @@ export interface WebhookServerDeps {
   metrics: WebhookMetrics;
   cert: ServingCert;
   webhooks?: readonly Webhook[];
+  /** Asked before /metrics is served (--metrics-secure); anything but 200 is the answer. */
+  authorizeMetrics?: (authorization: string | undefined) => Promise<MetricsDecision>;
 }
 
 export interface RunningWebhookServer {
@@ -143,15 +147,36 @@ function errorHandler(lifecycle: Lifecycle): ErrorRequestHandler {
   };
 }
 
-/** /healthz, /readyz and /metrics, served on the HTTPS port and on the metrics listener. */
-function probes(lifecycle: Lifecycle, metrics: WebhookMetrics): express.Router {
+/** /healthz and /readyz, served on the HTTPS port (the kubelet's probes) and the metrics listener. */
+function probes(lifecycle: Lifecycle): express.Router {
   const router = express.Router();
   router.get("/healthz", (_req, res) => send(res, lifecycle, 200, "ok"));
   // Not ready while draining, so the Service stops routing here before the port closes.
   router.get("/readyz", (_req, res) =>
     send(res, lifecycle, lifecycle.draining ? 503 : 200, lifecycle.draining ? "shutting down" : "ok"),
   );
-  router.get("/metrics", async (_req, res) => {
+  return router;
+}
+
+/**
+ * /metrics, on the metrics listener only: the admission port is open to every Pod (the API
+ * server's address is not known in advance), and metrics name the namespaces and clusters that
+ * tenants write to.
+ */
+function metricsRoute(
+  lifecycle: Lifecycle,
+  metrics: WebhookMetrics,
+  logger: Logger,
+  authorize: WebhookServerDeps["authorizeMetrics"],
+): express.Router {
+  const router = express.Router();
+  router.get("/metrics", async (req, res) => {
+    const decision = await authorize?.(req.headers.authorization);
+    if (decision && decision.code !== 200) {
+      logger.debug({ code: decision.code, reason: decision.reason }, "refused a metrics request");
+      send(res, lifecycle, decision.code, `${decision.reason}\n`);
+      return;
+    }
     send(res, lifecycle, 200, await metrics.registry.metrics(), metrics.registry.contentType);
   });
   return router;
@@ -182,7 +207,7 @@ export function createWebhookApp(deps: WebhookServerDeps, lifecycle: Lifecycle):
   const { config, logger, metrics } = deps;
   const webhooks = deps.webhooks ?? WEBHOOKS;
   const app = baseApp();
-  app.use(probes(lifecycle, metrics));
+  app.use(probes(lifecycle));
   const body = jsonBody(config.maxBodyBytes);
   for (const webhook of webhooks) {
     metrics.declare(webhook.path);
@@ -213,6 +238,33 @@ function listen(server: HttpServer | HttpsServer, port: number, host: string): P
   });
 }
 
+const CONNECTIONS_CHECKING_INTERVAL_MS = 1000;
+
+/**
+ * Closes a new TCP connection, before any TLS work, when its client address already holds
+ * `max`. Counted from accept to close, handshakes included, so half-open handshakes from one
+ * Pod cannot take the slots the API server needs.
+ */
+function limitConnectionsPerPeer(server: HttpsServer, max: number, metrics: WebhookMetrics): void {
+  const open = new Map<string, number>();
+  // Ahead of the TLS wrapping, so that a refused connection costs no TLS state.
+  server.prependListener("connection", (socket: Socket) => {
+    const peer = socket.remoteAddress ?? "";
+    const held = open.get(peer) ?? 0;
+    if (held >= max) {
+      metrics.connectionRefused("max-connections-per-peer");
+      socket.destroy();
+      return;
+    }
+    open.set(peer, held + 1);
+    socket.once("close", () => {
+      const left = open.get(peer)! - 1;
+      if (left === 0) open.delete(peer);
+      else open.set(peer, left);
+    });
+  });
+}
+
 /** server.close() waits for open connections; after `timeoutMs` they are cut. */
 function closeGracefully(server: HttpServer | HttpsServer, timeoutMs: number, logger: Logger): Promise<void> {
   return new Promise((resolve) => {
@@ -232,21 +284,40 @@ function closeGracefully(server: HttpServer | HttpsServer, timeoutMs: number, lo
 export async function startWebhookServer(deps: WebhookServerDeps): Promise<RunningWebhookServer> {
   const { config, logger } = deps;
   const lifecycle: Lifecycle = { draining: false };
-  const server = createHttpsServer(secureContextOptions(deps.cert), createWebhookApp(deps, lifecycle));
+  const server = createHttpsServer(
+    {
+      ...secureContextOptions(deps.cert),
+      handshakeTimeout: config.handshakeTimeoutMs,
+      // Node checks the header and request timeouts on this tick (30 s by default), which would
+      // let a slow client hold its connection three times longer than they say.
+      connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS,
+    },
+    createWebhookApp(deps, lifecycle),
+  );
   server.keepAliveTimeout = IDLE_TIMEOUT_MS;
   server.headersTimeout = HEADERS_TIMEOUT_MS;
   server.requestTimeout = config.requestTimeoutMs;
+  // A connection that finished its handshake but sends no request is closed as one that is slow
+  // to send its headers: without it, completed handshakes would hold their slots for ever.
+  server.timeout = HEADERS_TIMEOUT_MS;
   server.maxConnections = config.maxConnections;
+  limitConnectionsPerPeer(server, config.maxConnectionsPerPeer, deps.metrics);
+  server.on("drop", () => deps.metrics.connectionRefused("max-connections"));
   server.on("tlsClientError", (err) => logger.debug({ err: err.message }, "TLS handshake failed"));
   const port = await listen(server, config.port, config.host);
 
-  let metricsServer: HttpServer | undefined;
+  let metricsServer: HttpServer | HttpsServer | undefined;
   let metricsPort: number | undefined;
   if (config.metricsBindAddress !== "0") {
     const bind = parseBindAddress(config.metricsBindAddress, "--metrics-bind-address");
     const app = baseApp();
-    app.use(probes(lifecycle, deps.metrics));
-    metricsServer = createHttpServer(app);
+    app.use(probes(lifecycle));
+    app.use(metricsRoute(lifecycle, deps.metrics, logger, deps.authorizeMetrics));
+    metricsServer = config.metricsSecure
+      ? createHttpsServer({ ...secureContextOptions(deps.cert), handshakeTimeout: config.handshakeTimeoutMs }, app)
+      : createHttpServer(app);
+    metricsServer.headersTimeout = HEADERS_TIMEOUT_MS;
+    metricsServer.requestTimeout = config.requestTimeoutMs;
     try {
       metricsPort = await listen(metricsServer, bind.port, bind.host);
     } catch (err) {
@@ -257,7 +328,13 @@ export async function startWebhookServer(deps: WebhookServerDeps): Promise<Runni
     }
   }
   logger.info(
-    { host: config.host || "*", port, metricsPort, maxBodyBytes: config.maxBodyBytes },
+    {
+      host: config.host || "*",
+      port,
+      metricsPort,
+      metricsSecure: config.metricsSecure,
+      maxBodyBytes: config.maxBodyBytes,
+    },
     "webhook server listening",
   );
 
@@ -267,6 +344,8 @@ export async function startWebhookServer(deps: WebhookServerDeps): Promise<Runni
     metricsPort,
     setCertificate(cert) {
       server.setSecureContext(secureContextOptions(cert));
+      if (metricsServer && "setSecureContext" in metricsServer)
+        metricsServer.setSecureContext(secureContextOptions(cert));
     },
     drain() {
       drained ??= (async () => {

@@ -1,7 +1,7 @@
 // `stepdown` moves Raft leadership (rqlite's POST /leader), e.g. off a node about to be drained.
 import type { Command } from "commander";
 import { canTransferLeadership } from "../../controller/rqlite/adapter.js";
-import { clusterPods } from "../cluster.js";
+import { clusterPods, getCluster } from "../cluster.js";
 import { CliError, usageError } from "../errors.js";
 import { NodeProxy } from "../rqlite.js";
 import { connect, examples } from "./common.js";
@@ -14,7 +14,7 @@ export function stepdownCommand(program: Command): void {
     .option("--to <node>", "the voter to lead next, e.g. demo-2")
     .action(async (name: string, opts: { to?: string }, self: Command) => {
       const kube = connect(self);
-      const pods = await clusterPods(kube, name);
+      const pods = await clusterPods(kube, await getCluster(kube, name));
       if (pods.length === 0)
         throw new CliError(`RqCluster ${kube.namespace}/${name} has no Pods; see kubectl rqlite status ${name}`);
       const nodes = pods.map((p) => new NodeProxy(kube, p, 5000));

@@ -42,8 +42,7 @@ export function versionCommand(program: Command): void {
 }
 
 async function nodeVersions(kube: Kube, cluster: string) {
-  await getCluster(kube, cluster);
-  const pods = await clusterPods(kube, cluster);
+  const pods = await clusterPods(kube, await getCluster(kube, cluster));
   return Promise.all(
     pods.map(async (p) => {
       const node = new NodeProxy(kube, p, 5000);

@@ -3,8 +3,12 @@
 // to Completed (exit 0) or Failed (exit 1 with the operator's reason), the destination copied
 // from spec.backup, and what status shows (schedule, last success, the RqBackups) in every format.
 import { strict as assert } from "node:assert";
+import { execFile } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { parse } from "yaml";
 import { parseS3Location } from "../../shared/backup-names.js";
 import { eventually } from "../../testenv/eventually.js";
@@ -12,6 +16,7 @@ import { startS3Server, type S3TestServer } from "../../testenv/s3.js";
 import { expectExit, kubectlRqlite } from "./support/plugin.js";
 import { cliStack, DEMO, startCluster, type CliStack } from "./support/stack.js";
 
+const exec = promisify(execFile);
 const BUCKET = "cli-backups";
 const SECRET = "s3-credentials";
 // A one-voter cluster with scheduled backups (an interval long enough that rqlite never uploads
@@ -195,6 +200,43 @@ describe("kubectl rqlite backup, and the backup state in status", function () {
     );
     assert.match(human, /^Last successful backup: \d{4}-\d\d-\d\dT\S+ \(\S+ ago\)$/m);
     assert.match(human, new RegExp(`^${created.metadata.name} +Completed `, "m"));
+  });
+
+  it("report reads the credential Secrets of spec.backup and of the RqBackups, and scrubs their values from every file", async () => {
+    // Keys pasted where they do not belong: the bundle must not carry them either.
+    const { accessKeyId, secretAccessKey } = s3.credentials;
+    const pasted = `${accessKeyId}:${secretAccessKey}`;
+    const clusters = [SCHEDULED, DEMO]; // demo names the Secret only through its RqBackups
+    for (const c of clusters)
+      await s.stack.cp.kubectlOk(["annotate", "rqc", c, "-n", s.namespace, "--overwrite", `pasted-keys=${pasted}`]);
+    const dir = await mkdtemp(join(tmpdir(), "rqo-cli-report-"));
+    try {
+      for (const c of clusters) {
+        const file = join(dir, `${c}.tar.gz`);
+        expectExit(await run("report", c, "-f", file), 0);
+        const unpacked = join(dir, c);
+        await mkdir(unpacked);
+        await exec("tar", ["xzf", file, "-C", unpacked]);
+        const top = join(unpacked, `rqlite-report-${s.namespace}-${c}`);
+        const secrets = await readFile(join(top, "children/secrets.yaml"), "utf8");
+        assert.match(secrets, new RegExp(`name: ${SECRET}\n`), `${c}: the credentials Secret is in the bundle`);
+        assert.match(secrets, /AWS_SECRET_ACCESS_KEY: REDACTED/);
+        assert.match(secrets, /AWS_ACCESS_KEY_ID: REDACTED/);
+        assert.match(await readFile(join(top, "cluster.yaml"), "utf8"), /pasted-keys: REDACTED:REDACTED/);
+        assert.match(await readFile(join(top, "backups.yaml"), "utf8"), new RegExp(`name: ${SECRET}`));
+        const needles = [accessKeyId, secretAccessKey].flatMap((v) => [v, Buffer.from(v).toString("base64")]);
+        const { stdout: leaks } = await exec("grep", ["-rlF", ...needles.flatMap((n) => ["-e", n]), top]).catch(
+          (err: { code?: number; stdout?: string }) => {
+            if (err.code === 1) return { stdout: "" };
+            throw err as Error;
+          },
+        );
+        assert.equal(leaks, "", `${c}: the S3 keys are in ${leaks}`);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+      await s.stack.cp.kubectl(["annotate", "rqc", DEMO, "-n", s.namespace, "pasted-keys-"]);
+    }
   });
 
   it("status still shows the cluster to a user RBAC lets read it but not the RqBackups, and says so", async () => {

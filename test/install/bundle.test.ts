@@ -9,6 +9,15 @@ import { parse, stringify } from "yaml";
 import { BUNDLE_ANNOTATIONS, BUNDLE_DIR, committedBundleFiles, renderBundle } from "../../hack/bundle.js";
 import { outOfDateFiles } from "./support/drift.js";
 import { buildTools, run, type Tools } from "./support/tools.js";
+import { kustomize, type K8sObject } from "../../hack/kustomize.js";
+import { installCRDs } from "../../testenv/crds.js";
+import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js";
+
+/** Every webhook of the Mutating and ValidatingWebhookConfigurations among `objects`, in order. */
+const webhooksOf = (objects: K8sObject[]) =>
+  objects
+    .filter((o) => o.kind === "MutatingWebhookConfiguration" || o.kind === "ValidatingWebhookConfiguration")
+    .flatMap((o) => o.webhooks as Record<string, unknown>[]);
 
 const CSV = "manifests/rqlite-operator.clusterserviceversion.yaml";
 /** The Kubernetes minor the tests run on: removed-API checks are made against it. */
@@ -96,7 +105,11 @@ describe("install: OLM bundle", function () {
     const resources = (rules: Rule[]) => rules.flatMap((r) => r.resources);
     assert.deepEqual(
       clusterPermissions.map((p) => [p.serviceAccountName, resources(p.rules)]),
-      [["rqlite-operator-controller", ["nodes", "tokenreviews", "subjectaccessreviews"]]],
+      [
+        ["rqlite-operator-controller", ["nodes", "tokenreviews", "subjectaccessreviews"]],
+        // Only to check who may read its /metrics.
+        ["rqlite-operator-webhook", ["tokenreviews", "subjectaccessreviews"]],
+      ],
     );
     const controller = resources(permissions.find((p) => p.serviceAccountName === "rqlite-operator-controller")!.rules);
     for (const r of [
@@ -118,5 +131,43 @@ describe("install: OLM bundle", function () {
         valueFrom: { fieldRef: { fieldPath: "metadata.annotations['olm.targetNamespaces']" } },
       },
     );
+  });
+
+  it("leaves matchConditions out: OLM's ClusterServiceVersion schema refuses them (or, unvalidated, prunes them)", async () => {
+    // OLM's own CRD (operator-framework/api, the version of the validator) on a real API server:
+    // the validator above does not look at unknown fields, the CRD's schema does.
+    const cp = await sharedControlPlane();
+    await installCRDs(cp, [join(tools.crds("bundle-validate"), "operators.coreos.com_clusterserviceversions.yaml")]);
+    const ns = await createTestNamespace(cp, "olm-csv");
+    const csv = parse(rendered[CSV]!) as {
+      metadata: { namespace?: string };
+      spec: { webhookdefinitions: Record<string, unknown>[] };
+    };
+    // The bundle's "placeholder", which OLM replaces with the install namespace.
+    csv.metadata.namespace = ns;
+    const create = (extra: string[]) =>
+      cp.kubectl(["create", "-n", ns, "-o", "json", ...extra, "-f", "-"], { input: JSON.stringify(csv) });
+    const generated = await create(["--dry-run=server"]);
+    assert.equal(generated.code, 0, `OLM's schema refuses the generated CSV: ${generated.stderr}`);
+
+    const conditions = new Map(webhooksOf(await kustomize("deploy/base")).map((w) => [w.name, w.matchConditions]));
+    for (const w of csv.spec.webhookdefinitions) {
+      assert.equal(w.matchConditions, undefined, "the generated CSV has none");
+      const wanted = conditions.get(w.generateName);
+      assert.ok(
+        Array.isArray(wanted) && wanted.length > 0,
+        `deploy/ has matchConditions for ${String(w.generateName)}`,
+      );
+      w.matchConditions = wanted;
+    }
+    const strict = await create([]);
+    assert.notEqual(strict.code, 0);
+    assert.match(strict.stderr, /unknown field "spec\.webhookdefinitions\[0\]\.matchConditions"/);
+    const stored = JSON.parse((await create(["--validate=false"])).stdout) as typeof csv;
+    assert.equal(stored.spec.webhookdefinitions.length, 3);
+    for (const w of stored.spec.webhookdefinitions) {
+      assert.equal(w.matchConditions, undefined, `${String(w.generateName)}: OLM's schema kept matchConditions`);
+      assert.ok(w.rules, "the rest of the definition is kept");
+    }
   });
 });

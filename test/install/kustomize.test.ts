@@ -78,6 +78,8 @@ describe("install: kustomize overlays", function () {
       assert.equal(replicasOf(d), 2);
       const c = containerOf(d);
       assert.deepEqual(c.command, ["node", "dist/webhook/main.js"]);
+      // Metrics over HTTPS, for callers the API server allows (test/webhook/metrics-auth.test.ts).
+      assert.deepEqual(c.args, ["--port=9443", "--metrics-bind-address=:8080", "--metrics-secure"]);
       assert.equal(c.ports?.find((p) => p.name === "webhook-server")?.containerPort, 9443);
       assert.equal(c.ports?.find((p) => p.name === "metrics")?.containerPort, 8080);
       assert.equal(c.readinessProbe?.httpGet.scheme, "HTTPS");

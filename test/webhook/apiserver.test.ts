@@ -8,7 +8,8 @@ import type { ControlPlane } from "../../testenv/controlplane.js";
 import { installCRDs } from "../../testenv/crds.js";
 import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js";
 import { loopbackConfigurations } from "../../testenv/webhook.js";
-import { mintCerts, root, tempDir, WebhookProcess } from "../../testenv/webhookProcess.js";
+import { eventually } from "../../testenv/eventually.js";
+import { holdHalfOpenHandshakes, mintCerts, root, tempDir, WebhookProcess } from "../../testenv/webhookProcess.js";
 
 describe("webhook behind kube-apiserver", function () {
   this.timeout(180_000);
@@ -248,5 +249,22 @@ describe("webhook behind kube-apiserver", function () {
         res.stderr,
         new RegExp(`spec\\.podTemplate\\.spec\\.${field.replace(/[.[\]]/g, "\\$&")}: Forbidden`),
       );
+  });
+
+  it("admits an RqCluster while 600 half-open TLS handshakes are held, and closes them after 10 s", async () => {
+    // From another address, as from a tenant's Pod: the API server dials from 127.0.0.1.
+    const flood = await holdHalfOpenHandshakes(server.port, 600, "127.0.0.2");
+    try {
+      await eventually("the flood over the per-peer cap closed", () => flood.open() === 256, 5000);
+      const res = await create(cluster("under-flood", { replicas: 1 }));
+      assert.equal(res.code, 0, res.stderr);
+      assert.equal(flood.open(), 256, "the admission went through while every held handshake still was");
+      await eventually("the handshake timeout closed the rest", () => flood.open() === 0, 30_000);
+      const held = flood.lifetimesMs().filter((t) => t >= 1000);
+      assert.equal(held.length, 256);
+      for (const t of held) assert.ok(t >= 9_500 && t < 20_000, `a handshake was held ${t} ms`);
+    } finally {
+      flood.destroy();
+    }
   });
 });

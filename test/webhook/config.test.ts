@@ -25,9 +25,13 @@ describe("webhook settings", () => {
       certFile: undefined,
       keyFile: undefined,
       metricsBindAddress: ":8080",
+      metricsSecure: false,
+      kubeconfig: undefined,
       maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
       requestTimeoutMs: 15_000,
-      maxConnections: 512,
+      maxConnections: 4096,
+      maxConnectionsPerPeer: 256,
+      handshakeTimeoutMs: 10_000,
       certPollIntervalMs: 10_000,
       shutdownTimeoutMs: 30_000,
       logLevel: "info",
@@ -79,6 +83,9 @@ describe("webhook settings", () => {
     ["a cert file without its key", ["--tls-cert-file", "/a.crt"], /go together/],
     ["a request timeout under the header timeout", ["--request-timeout", "5s"], /at least the 10s header timeout/],
     ["no connections at all", ["--max-connections", "0"], /--max-connections: "0" must be a whole number from 1/],
+    ["no connections per peer", ["--max-connections-per-peer", "0"], /--max-connections-per-peer: "0" must be/],
+    ["no time for a handshake", ["--tls-handshake-timeout", "0"], /--tls-handshake-timeout must be at least 100ms/],
+    ["a value after --metrics-secure", ["--metrics-secure=yes"], /does not take an argument/],
     ["a bad metrics address", ["--metrics-bind-address", "8080"], /not host:port/],
     ["a tiny body limit", ["--max-body-bytes", "10"], /from 1024/],
     ["an S3 allow entry that is no CIDR or host", ["--s3-endpoint-allow", "10.0.0.0/40"], /neither a CIDR/],
@@ -92,6 +99,15 @@ describe("webhook settings", () => {
       );
     });
   }
+
+  it("reads --metrics-secure as a bare flag or WEBHOOK_METRICS_SECURE=true|false", () => {
+    assert.equal(config(["--metrics-secure"]).metricsSecure, true);
+    assert.equal(config([], { WEBHOOK_METRICS_SECURE: "true" }).metricsSecure, true);
+    assert.throws(
+      () => parseConfig([], { WEBHOOK_METRICS_SECURE: "yes" }),
+      (err: unknown) => err instanceof ConfigError && /--metrics-secure: "yes" must be true or false/.test(err.message),
+    );
+  });
 
   it("answers --help", () => {
     assert.equal(parseConfig(["--help"], {}), "help");

@@ -2,10 +2,13 @@ import { strict as assert } from "node:assert";
 import { copyFile, mkdir, readdir, readFile, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { Agent } from "node:https";
 import { connect } from "node:net";
+import { connect as tlsConnect, type TLSSocket } from "node:tls";
+import { eventually } from "../../testenv/eventually.js";
 import { basename, join } from "node:path";
 import {
   admissionReview,
   answerOf,
+  holdHalfOpenHandshakes,
   httpsRequest,
   mintCerts,
   rqCluster,
@@ -135,8 +138,7 @@ describe("webhook certificate reload", () => {
       (await httpsRequest(server.port, "/healthz", ca)).peerSerial,
       String(reloaded.serialNumber).toUpperCase(),
     );
-    const metrics = await httpsRequest(server.port, "/metrics", ca);
-    assert.match(metrics.text, /certwatcher_read_certificate_errors_total 2/);
+    assert.match(await server.metrics(), /certwatcher_read_certificate_errors_total 2/);
   });
 
   it("picks up files replaced in place in a plain folder", async () => {
@@ -238,6 +240,54 @@ describe("webhook connection limit", () => {
       assert.equal((await httpsRequest(server.port, "/healthz", ca, { agent })).status, 200);
     } finally {
       agent.destroy();
+      await server.stop();
+    }
+  });
+});
+
+describe("webhook handshakes and silent connections", () => {
+  it("gives one client address at most --max-connections-per-peer, half-open handshakes included", async () => {
+    const certDir = await tempDir("webhook-perpeer");
+    const { ca } = await mintCerts(certDir);
+    const server = await WebhookProcess.start(certDir, ["--max-connections-per-peer", "8"]);
+    const flood = await holdHalfOpenHandshakes(server.port, 20, "127.0.0.2");
+    try {
+      await eventually("the connections over the cap closed", () => flood.open() === 8, 5000);
+      assert.equal(flood.closedWithin(1000), 12, "closed at once, not by a timeout");
+      // Another address (the API server's, in a cluster) is served meanwhile.
+      assert.equal((await httpsRequest(server.port, "/healthz", ca)).status, 200);
+      assert.match(
+        await server.metrics(),
+        /^rqlite_operator_webhook_connections_refused_total\{limit="max-connections-per-peer"\} 12$/m,
+      );
+    } finally {
+      flood.destroy();
+      await server.stop();
+    }
+  });
+
+  it("closes a handshake that does not finish within --tls-handshake-timeout, and a connection that sends no request", async () => {
+    const certDir = await tempDir("webhook-handshake");
+    const { ca } = await mintCerts(certDir);
+    const server = await WebhookProcess.start(certDir, ["--tls-handshake-timeout", "1s"]);
+    const flood = await holdHalfOpenHandshakes(server.port, 10);
+    const silent = await new Promise<TLSSocket>((resolve, reject) => {
+      const s = tlsConnect({ host: "127.0.0.1", port: server.port, ca, servername: "localhost" }, () => resolve(s));
+      s.once("error", reject);
+    });
+    const silentStarted = Date.now();
+    const silentClosed = new Promise<number>((resolve) =>
+      silent.once("close", () => resolve(Date.now() - silentStarted)),
+    );
+    try {
+      await eventually("every half-open handshake closed", () => flood.open() === 0, 10_000);
+      for (const t of flood.lifetimesMs()) assert.ok(t >= 900 && t < 5000, `a handshake was held ${t} ms`);
+      // The header timeout (10 s), checked every second: not the 90 s keep-alive, not for ever.
+      const silentFor = await silentClosed;
+      assert.ok(silentFor >= 9_000 && silentFor < 15_000, `a silent connection was held ${silentFor} ms`);
+    } finally {
+      flood.destroy();
+      silent.destroy();
       await server.stop();
     }
   });

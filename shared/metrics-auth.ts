@@ -2,9 +2,14 @@
 // filter does: the caller's bearer token through a TokenReview, then a SubjectAccessReview for
 // `get` on the non-resource URL. Metrics name every cluster and namespace the operator serves,
 // which one tenant should not learn about another. Decisions are cached for a minute per token,
-// so a scrape every 15 s costs the API server two requests a minute.
+// so a scrape every 15 s costs the API server two requests a minute. Here, not in
+// controller/runtime/, because the controller and the webhook both serve metrics this way.
 import { createHash } from "node:crypto";
-import type { KubeClient } from "./kubeClient.js";
+
+/** What the authorizer needs of an API client: a JSON POST (the controller's KubeClient is one). */
+export interface ReviewClient {
+  request<T>(req: { method: "POST"; path: string; body: unknown }): Promise<T>;
+}
 
 export interface MetricsDecision {
   code: 200 | 401 | 403 | 500;
@@ -24,7 +29,7 @@ interface TokenReview {
 }
 
 export function makeMetricsAuthorizer(
-  client: Pick<KubeClient, "request">,
+  client: ReviewClient,
   path = "/metrics",
   now: () => number = Date.now,
 ): (authorization: string | undefined) => Promise<MetricsDecision> {
