@@ -309,10 +309,12 @@ export function decodePatch(answer: AdmissionAnswer): { op: string; path: string
 export interface HalfOpenHandshakes {
   /** How many the server has not closed yet. */
   open(): number;
+  /** Which ones (by index) the server has not closed yet. */
+  openNow(): number[];
   /** How many the server closed within `ms` of their connect. */
   closedWithin(ms: number): number;
-  /** Milliseconds from connect to close of each one the server closed. */
-  lifetimesMs(): number[];
+  /** Milliseconds from connect to close of each one the server closed, of those `which` names. */
+  lifetimesMs(which?: number[]): number[];
   destroy(): void;
 }
 
@@ -352,9 +354,13 @@ export async function holdHalfOpenHandshakes(
         }),
     ),
   );
-  const lifetimes = () => conns.flatMap((c) => (c.closedAt === undefined ? [] : [c.closedAt - c.connectedAt]));
+  const lifetimes = (which?: number[]) =>
+    (which ? which.map((i) => conns[i]!) : conns).flatMap((c) =>
+      c.closedAt === undefined ? [] : [c.closedAt - c.connectedAt],
+    );
   return {
     open: () => conns.filter((c) => c.closedAt === undefined).length,
+    openNow: () => conns.flatMap((c, i) => (c.closedAt === undefined ? [i] : [])),
     closedWithin: (ms) => lifetimes().filter((t) => t < ms).length,
     lifetimesMs: lifetimes,
     destroy: () => conns.forEach((c) => c.socket.destroy()),

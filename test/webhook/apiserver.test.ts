@@ -258,11 +258,11 @@ describe("webhook behind kube-apiserver", function () {
       await eventually("the flood over the per-peer cap closed", () => flood.open() === 256, 5000);
       const res = await create(cluster("under-flood", { replicas: 1 }));
       assert.equal(res.code, 0, res.stderr);
-      assert.equal(flood.open(), 256, "the admission went through while every held handshake still was");
+      const held = flood.openNow();
+      assert.equal(held.length, 256, "the admission went through while every held handshake still was");
       await eventually("the handshake timeout closed the rest", () => flood.open() === 0, 30_000);
-      const held = flood.lifetimesMs().filter((t) => t >= 1000);
-      assert.equal(held.length, 256);
-      for (const t of held) assert.ok(t >= 9_500 && t < 20_000, `a handshake was held ${t} ms`);
+      // Counted from the client's connect, which the server's accept may follow late on a busy machine.
+      for (const t of flood.lifetimesMs(held)) assert.ok(t >= 9_500 && t < 25_000, `a handshake was held ${t} ms`);
     } finally {
       flood.destroy();
     }
