@@ -1,6 +1,6 @@
 // An RqCluster and the children the operator made for it, read the way kubectl reads them.
 import type { CoreV1Event, V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
-import { API_VERSION, childNames, KIND, LABEL_CLUSTER, PLURAL, SHORT_NAME } from "../shared/names.js";
+import { API_VERSION, childNames, GROUP, KIND, LABEL_CLUSTER, PLURAL, SHORT_NAME } from "../shared/names.js";
 import { objectPath } from "../controller/runtime/paths.js";
 import type { RqCluster } from "../shared/types.generated.js";
 import { CliError } from "./errors.js";
