@@ -328,11 +328,32 @@ describe("controller on the real control plane", function () {
     assert.ok(!pvc || pvc.metadata?.deletionTimestamp, "Delete removes the PVC");
   });
 
-  it("reports clashing child names as a condition instead of retrying a 409 forever", async () => {
-    // The webhook rejects such names; this suite has none, as a cluster whose webhook is bypassed.
+  it("refuses a clashing name it judges again, and reports children of another owner as a condition", async () => {
+    // The webhook rejects such names; this suite has none, as a cluster whose webhook is bypassed:
+    // the controller judges it again and leaves it alone.
     const a = controllers[0]!;
     await apply(cluster("nc-ro", { replicas: 1 }));
-    await eventually("nc-ro-0", () => get("pod", "nc-ro-0"));
+    const invalid = await eventually("an InvalidSpec condition", async () =>
+      (await status("nc-ro"))?.conditions?.find((c) => c.type === "Degraded" && c.reason === "InvalidSpec"),
+    );
+    assert.match(invalid.message, /metadata\.name: Invalid value: "nc-ro": may not end in "-ro"/);
+    assert.equal(await get("pod", "nc-ro-0"), undefined, "nothing is created for an invalid cluster");
+    // A child of this cluster's name that another owner holds is left alone, with a condition.
+    await cp.kubectlOk(["apply", "-f", "-"], {
+      input: JSON.stringify({
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: {
+          name: "nc-ro-0",
+          namespace: ns,
+          labels: { "app.kubernetes.io/managed-by": "rqlite-operator", "rqlite.io/cluster": "other" },
+          ownerReferences: [
+            { apiVersion: "v1", kind: "ConfigMap", name: "other", uid: "00000000-0000-4000-8000-000000000001" },
+          ],
+        },
+        spec: { containers: [{ name: "other", image: "busybox:1.36" }] },
+      }),
+    });
     await apply(cluster("nc", { replicas: 1, readReplicas: 1 }));
     const st = await eventually("a NameConflict condition", async () => {
       const s = await status("nc");
@@ -343,22 +364,24 @@ describe("controller on the real control plane", function () {
     const errors = await a.counter("controller_runtime_reconcile_errors_total");
     await sleep(3000);
     assert.equal(await a.counter("controller_runtime_reconcile_errors_total"), errors, "no error loop");
-    assert.equal((await get("pod", "nc-ro-0"))!.metadata?.labels?.["rqlite.io/cluster"], "nc-ro", "untouched");
+    assert.equal((await get("pod", "nc-ro-0"))!.metadata?.labels?.["rqlite.io/cluster"], "other", "untouched");
     await cp.kubectlOk(["delete", "rqc", "nc", "nc-ro", "-n", ns, "--wait=true", "--timeout=30s"]);
+    await cp.kubectlOk(["delete", "pod", "nc-ro-0", "-n", ns, "--grace-period=0", "--force"]);
   });
 
   it("refuses a pod template admission would have refused, holding every Pod change, with a condition", async () => {
     // No webhook here: the template below reached the API server as if the webhook were bypassed.
-    const refused = async (name: string, pattern: RegExp) => {
-      const s = await eventually(`${name}: a PodTemplateRefused condition`, async () => {
+    const refused = async (name: string, pattern: RegExp, reason = "PodTemplateRefused") => {
+      const s = await eventually(`${name}: a ${reason} condition`, async () => {
         const st = await status(name);
-        return st?.conditions?.some((c) => c.reason === "PodTemplateRefused") ? st : undefined;
+        return st?.conditions?.some((c) => c.reason === reason) ? st : undefined;
       });
-      assert.match(s.conditions!.find((c) => c.reason === "PodTemplateRefused")!.message, pattern);
+      assert.match(s.conditions!.find((c) => c.reason === reason)!.message, pattern);
       assert.equal(await get("pod", `${name}-0`), undefined, "no Pod rendered from it");
     };
+    // An inline template is part of the spec, which the controller judges whole before anything else.
     await apply(cluster("tsa", { replicas: 1, podTemplate: { spec: { serviceAccountName: "tenant-admin" } } }));
-    await refused("tsa", /spec\.podTemplate\.spec\.serviceAccountName: Forbidden/);
+    await refused("tsa", /spec\.podTemplate\.spec\.serviceAccountName: Forbidden/, "InvalidSpec");
 
     const template = JSON.stringify({ metadata: { labels: { team: "a" } } });
     await cp.kubectlOk(["create", "configmap", "tcm", "-n", ns, `--from-literal=pod-template.json=${template}`]);

@@ -100,7 +100,7 @@ describe("install: OLM bundle", function () {
       csv.spec.installModes.filter((m) => m.supported).map((m) => m.type),
       ["OwnNamespace", "SingleNamespace", "MultiNamespace", "AllNamespaces"],
     );
-    assert.equal(csv.spec.webhookdefinitions.length, 3);
+    assert.equal(csv.spec.webhookdefinitions.length, 4);
     const { permissions, clusterPermissions, deployments } = csv.spec.install.spec;
     const resources = (rules: Rule[]) => rules.flatMap((r) => r.resources);
     assert.deepEqual(

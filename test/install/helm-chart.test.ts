@@ -229,7 +229,7 @@ describe("install: Helm chart", function () {
       );
       assert.deepEqual(
         webhooks(objects).map((w) => w.failurePolicy),
-        ["Ignore", "Ignore", "Ignore"],
+        ["Ignore", "Ignore", "Ignore", "Ignore"],
       );
       assert.ok(webhooks(objects).every((w) => w.clientConfig.service.namespace === "ops"));
       // The user's ClusterIssuer signs; the chart makes no CA of its own.
@@ -277,7 +277,7 @@ describe("install: Helm chart", function () {
       );
       assert.deepEqual(
         webhooks(objects).map((w) => w.clientConfig.caBundle),
-        [ca, ca, ca],
+        [ca, ca, ca, ca],
       );
       assert.deepEqual(
         objects.filter(
