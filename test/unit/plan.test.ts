@@ -357,6 +357,23 @@ describe("status patch", () => {
     assert.deepEqual(statusPatch(before, { phase: "Running" }), { phase: "Running", leader: null, currentImage: null });
     assert.equal(statusPatch(before, { ...before }), undefined);
   });
+
+  it("clears nested keys too, so a dropped status.backup.uploader does not linger", () => {
+    const before = {
+      phase: "Running" as const,
+      backup: {
+        lastSuccessfulTime: "2026-01-01T00:00:00Z",
+        uploader: { node: "db-0", ok: 3, fail: 0 },
+        retainedObjects: 4,
+      },
+    };
+    const next = { phase: "Running" as const, backup: { lastSuccessfulTime: "2026-01-01T00:00:00Z" } };
+    assert.deepEqual(statusPatch(before, next), {
+      phase: "Running",
+      backup: { lastSuccessfulTime: "2026-01-01T00:00:00Z", uploader: null, retainedObjects: null },
+    });
+    assert.equal(statusPatch(next, { ...next, backup: { ...next.backup } }), undefined);
+  });
 });
 
 describe("plan: reaching nodes through TLS and auth transitions", () => {
