@@ -5,6 +5,10 @@
 import { backupConfigSecretName } from "../../shared/backup-names.js";
 import { durationSeconds } from "../../shared/backup-schema.js";
 import type { ClusterRqlite } from "../rqlite/adapter.js";
+import type { RestoreCounts } from "../rqlite/client.js";
+import { deriveFacts } from "./plan/facts.js";
+import { parseMemberName } from "./render/members.js";
+import { adoptedFoundingVolumes } from "./plan/restore.js";
 import type { Writer } from "../runtime/writer.js";
 import { listPrefix, newestCompletedBackup, planRetention } from "./plan/backup.js";
 import type { Observed, Wait } from "./plan/types.js";
@@ -23,9 +27,9 @@ export interface BackupObservation {
 }
 
 /**
- * `restored`: the cluster's Restored condition is True. Its data is in, so a source that can no
- * longer be read (the RqBackup deleted, the config Secret too) holds nothing back: the Pods then
- * roll without -auto-restore, which a node with data ignores anyway.
+ * `restored`: the cluster's Restored condition is True, or its founding volumes were adopted (no
+ * restore at all). Its data is in, so a source that can no longer be read (the RqBackup deleted,
+ * the config Secret too) holds nothing back: no Pod made from then on loads it.
  */
 export async function observeBackup(
   deps: { writer: Writer; readBackup?: ReadBackup },
@@ -91,6 +95,10 @@ export interface RetentionOutcome {
 
 export interface BackupStepResult {
   uploads?: UploaderReading;
+  /** The auto-restore counters of the founding voters that answered, while a restore is due. */
+  restoreCounts?: Map<string, RestoreCounts>;
+  /** Founding voters' PVCs older than the cluster: spec.restore is skipped (plan/restore.ts). */
+  adoptedVolumes?: string[];
   retention?: RetentionOutcome;
   /** completedAt of the cluster's newest Completed RqBackup. */
   rqBackupCompletedAt?: string;
@@ -120,13 +128,47 @@ export function backupRecheckMs(c: ClusterView): number | undefined {
  */
 export async function backupStep(
   deps: { writer: Writer; rqlite: ClusterRqlite; now: Date; listBackups?: ListBackups },
-  c: ClusterView,
-  leader: string | undefined,
+  o: Observed,
   previousUploads: UploaderReading | undefined,
 ): Promise<BackupStepResult> {
+  const c = o.cluster;
   const oneShot = await newestRqBackup(deps.listBackups, c);
-  const step = await scheduledStep(deps, c, leader, previousUploads);
-  return { ...step, ...(oneShot ? { rqBackupCompletedAt: oneShot } : {}) };
+  const step = await scheduledStep(deps, c, o.raft?.leader, previousUploads);
+  const adoptedVolumes = c.spec.restore ? adoptedFoundingVolumes(c, o.pvcs, deriveFacts(o).bootstrapExpect) : [];
+  const restoreCounts = adoptedVolumes.length > 0 ? undefined : await readRestoreCounts(deps.rqlite, o);
+  return {
+    ...step,
+    ...(adoptedVolumes.length > 0 ? { adoptedVolumes } : {}),
+    ...(oneShot ? { rqBackupCompletedAt: oneShot } : {}),
+    ...(restoreCounts ? { restoreCounts } : {}),
+  };
+}
+
+/**
+ * While spec.restore is not done: rqlite's own auto-restore counters of the founding voters that
+ * run (the first leader counts the load, the others a skip). Counters start at zero with each
+ * process, so they are asked until the Restored condition records the outcome.
+ */
+async function readRestoreCounts(rqlite: ClusterRqlite, o: Observed): Promise<Map<string, RestoreCounts> | undefined> {
+  if (!o.cluster.spec.restore || o.restoreDone) return undefined;
+  const { bootstrapExpect } = deriveFacts(o);
+  const nodes = o.pods
+    .filter((p) => p.status?.podIP && !p.metadata?.deletionTimestamp)
+    .map((p) => p.metadata!.name!)
+    .filter((name) => {
+      const m = parseMemberName(o.cluster.name, name);
+      return m?.role === "voter" && m.ordinal < bootstrapExpect;
+    });
+  const read = await Promise.all(
+    nodes.map((n) =>
+      rqlite.restoreCounts(n).then(
+        (counts): [string, RestoreCounts] => [n, counts],
+        // Still downloading (no HTTP server yet) or restarting: asked again next time.
+        () => undefined,
+      ),
+    ),
+  );
+  return new Map(read.filter((r) => r !== undefined));
 }
 
 /** Drops what this module remembers of a cluster that is going away. */

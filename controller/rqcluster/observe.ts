@@ -9,7 +9,8 @@ import type { Writer } from "../runtime/writer.js";
 import { canTransferLeadership, clusterRqlite, type ClusterRqlite, type NodeAccess } from "../rqlite/adapter.js";
 import { authSecretCurrent, keptCredentials, planAuth } from "./auth.js";
 import { deriveFacts, needsDisruption } from "./plan/index.js";
-import { isPodReady } from "./plan/facts.js";
+import { bootstrapExpectOf, isPodReady } from "./plan/facts.js";
+import { adoptedFoundingVolumes } from "./plan/restore.js";
 import type { Observed } from "./plan/types.js";
 import type { Children } from "./ports.js";
 import { readPodTemplate, type TemplateRead } from "./podTemplate.js";
@@ -66,7 +67,14 @@ export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children
     running.length > 0 ? await rqlite.leaderView(running) : { problem: "no rqlite node runs yet" };
 
   const template = await readPodTemplate(deps.writer, c);
-  const backup = await observeBackup({ writer: deps.writer, readBackup: deps.readBackup }, c, deps.restored);
+  // Adopted founding volumes skip the restore, so an unreadable source holds nothing back then.
+  const skipsRestore =
+    adoptedFoundingVolumes(c, owned.pvcs, bootstrapExpectOf(owned.pods, owned.pvcs, c.spec.replicas)).length > 0;
+  const backup = await observeBackup(
+    { writer: deps.writer, readBackup: deps.readBackup },
+    c,
+    deps.restored === true || skipsRestore,
+  );
   const observed: Observed = {
     // With spec.restore resolved, which the founding voters' Pods render from.
     cluster: backup.cluster,
@@ -87,6 +95,7 @@ export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children
       ...backup.holds,
     ],
     ...(backup.backupConfig ? { backupConfig: backup.backupConfig } : {}),
+    ...(deps.restored ? { restoreDone: true } : {}),
     lastMembers: deps.lastMembers,
     refusedGrowth: deps.refusedGrowth,
     ...(auth

@@ -125,8 +125,7 @@ export async function reconcileCluster(
   const previousUploader = cluster.status?.backup?.uploader;
   const backup = await backupStep(
     { writer: deps.writer, rqlite, now: deps.now(), ...(deps.listBackups ? { listBackups: deps.listBackups } : {}) },
-    observed.cluster,
-    observed.raft?.leader,
+    observed,
     previousUploader?.node
       ? { node: previousUploader.node, ok: previousUploader.ok ?? 0, fail: previousUploader.fail ?? 0 }
       : undefined,

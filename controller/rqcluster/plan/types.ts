@@ -64,6 +64,11 @@ export interface Observed {
    */
   backupConfig?: { exists: boolean; data: Record<string, string> };
   /**
+   * spec.restore is behind the cluster: its Restored condition is True (rqlite's counters said the
+   * leader loaded it). No Pod made from then on loads it again.
+   */
+  restoreDone?: boolean;
+  /**
    * Raft members as the last status recorded them. While no leader answers, a missing Pod that
    * was a member is a node coming back, not a new one joining: it is recreated at once.
    */
