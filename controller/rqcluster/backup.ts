@@ -11,7 +11,7 @@ import { parseMemberName } from "./render/members.js";
 import { adoptedFoundingVolumes } from "./plan/restore.js";
 import type { Writer } from "../runtime/writer.js";
 import { listPrefix, newestCompletedBackup, planRetention } from "./plan/backup.js";
-import type { Observed, Wait } from "./plan/types.js";
+import type { Observed, SecretProblem, Wait } from "./plan/types.js";
 import { credentialsOf, parseResolvedRestore, RESTORE_SOURCE_FILE, type S3Connection } from "./render/backup.js";
 import type { ClusterView } from "./render/cluster.js";
 import { resolveRestore, type ListBackups, type ReadBackup } from "./restore.js";
@@ -24,6 +24,8 @@ export interface BackupObservation {
   holds: Wait[];
   /** Why spec.restore cannot be resolved, for the Restored condition. */
   restoreProblem?: string;
+  /** spec.backup's credentials Secret, when it is missing or lacks a key. */
+  secretProblems: SecretProblem[];
 }
 
 /**
@@ -37,26 +39,28 @@ export async function observeBackup(
   restored = false,
 ): Promise<BackupObservation> {
   const { backup, restore } = c.spec;
-  if (!backup && !restore) return { cluster: c, holds: [] };
+  if (!backup && !restore) return { cluster: c, holds: [], secretProblems: [] };
   const holds: Wait[] = [];
   const name = backupConfigSecretName(c.name);
   const live = await deps.writer.readSecret(c.namespace, name);
   if (live && !live.owners.includes(c.uid)) {
     const message = `Secret ${c.namespace}/${name} exists and is not owned by this RqCluster; the operator keeps rqlite's backup configuration there, so it leaves that Secret alone and waits: rename or delete it`;
-    return { cluster: c, holds: [{ reason: "AdoptionConflict", message, warning: true }] };
+    return { cluster: c, holds: [{ reason: "AdoptionConflict", message, warning: true }], secretProblems: [] };
   }
   const backupConfig = { exists: live !== undefined, data: live?.data ?? {} };
 
+  // Missing credentials stop the uploads and retention only (the Pods take them as optional env,
+  // so they start without them): Pods are still created, replaced and rolled.
+  const secretProblems: SecretProblem[] = [];
   const ref = backup?.s3.credentialsSecret && credentialsOf(backup.s3.credentialsSecret);
   if (ref) {
     const secret = await deps.writer.readSecret(c.namespace, ref.name);
     const missing = [ref.accessKeyIdKey, ref.secretAccessKeyKey].filter((k) => !secret?.data[k]);
     if (!secret || missing.length > 0) {
-      const what = !secret ? "does not exist" : `has no ${missing.join(" or ")} key`;
-      holds.push({
+      const what = !secret ? "does not exist" : `has no key ${missing.join(" or ")}`;
+      secretProblems.push({
         reason: "BackupCredentialsMissing",
-        message: `Secret ${c.namespace}/${ref.name} (spec.backup.s3.credentialsSecret) ${what}; create it with keys ${ref.accessKeyIdKey} and ${ref.secretAccessKeyKey}. No Pod changes until then`,
-        warning: true,
+        message: `Secret ${c.namespace}/${ref.name} (spec.backup.s3.credentialsSecret) ${what}; scheduled backups and retention fail until it has keys ${ref.accessKeyIdKey} and ${ref.secretAccessKeyKey}`,
       });
     }
   }
@@ -76,7 +80,7 @@ export async function observeBackup(
       });
     }
   }
-  return { cluster, backupConfig, holds, ...(restoreProblem ? { restoreProblem } : {}) };
+  return { cluster, backupConfig, holds, secretProblems, ...(restoreProblem ? { restoreProblem } : {}) };
 }
 
 /** The leader's auto-backup counters, as rqlite's /debug/vars gives them. */

@@ -37,6 +37,8 @@ export interface ReconcileDeps {
   readBackup?: ReadBackup;
   /** Lists a namespace's RqBackups, for status.backup.lastSuccessfulTime. */
   listBackups?: ListBackups;
+  /** The last ca.crt read from each tls.http Secret (see ObserveDeps.knownCas). */
+  knownCas?: Map<string, string>;
 }
 
 export interface ReconcileResult {
@@ -70,6 +72,7 @@ export async function reconcileCluster(
       refusedGrowth: deps.refusedGrowth(c.namespace),
       now: deps.now().getTime(),
       ...(deps.readBackup ? { readBackup: deps.readBackup } : {}),
+      ...(deps.knownCas ? { knownCas: deps.knownCas } : {}),
       restored: cluster.status?.conditions?.some((x) => x.type === "Restored" && x.status === "True") === true,
     },
     c,

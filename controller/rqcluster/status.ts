@@ -139,6 +139,7 @@ export function computeStatus(
               ? "spec.paused is true: not judged"
               : "the cluster has not been available yet; see Progressing",
           },
+    ...secretsCondition(c, o),
   ];
 
   return {
@@ -155,6 +156,35 @@ export function computeStatus(
       withTransitionTime({ ...cond, observedGeneration: c.generation }, previous?.conditions, now),
     ),
   };
+}
+
+/**
+ * SecretsReady, for a cluster whose spec names Secrets the operator reads (tls.http's CA, auth's
+ * users, backup credentials): False names each Secret and key that is missing, and what it
+ * disables; nothing else stops for it.
+ */
+function secretsCondition(c: ClusterView, o: Observed): Array<Omit<Condition, "lastTransitionTime">> {
+  const problems = o.secretProblems ?? [];
+  if (problems.length > 0)
+    return [
+      {
+        type: "SecretsReady",
+        status: "False",
+        reason: problems[0]!.reason,
+        message: problems.map((p) => p.message).join("; "),
+      },
+    ];
+  const named = c.spec.tls?.http?.secretName || c.spec.auth?.secretName || c.spec.backup?.s3.credentialsSecret;
+  return named
+    ? [
+        {
+          type: "SecretsReady",
+          status: "True",
+          reason: "SecretsReadable",
+          message: "every Secret the spec names is readable",
+        },
+      ]
+    : [];
 }
 
 /** A condition keeps its lastTransitionTime until its status changes, as metav1 requires. */
