@@ -36,6 +36,8 @@ import { boundFolder, resizeStep } from "./volumes.js";
 const DATA_MOUNT = "/rqlite/file";
 const PVC_PROTECTION = "kubernetes.io/pvc-protection";
 const PROBE_PERIOD_MS = 1000;
+/** How soon a Pod whose Secret or key is missing is tried again. */
+const CONFIG_RETRY_MS = 3000;
 /** The repository root, where the backup Job's entry point is run from source with tsx. */
 const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -93,6 +95,7 @@ export class LocalRuntime {
   private readonly pvs?: Informer<V1PersistentVolume>;
   private readonly agents = new Map<string, NodeAgent>();
   private readonly log: (msg: string) => void;
+  private stopped = false;
 
   constructor(private readonly opts: LocalRuntimeOptions) {
     this.log = opts.log ?? (() => {});
@@ -177,6 +180,7 @@ export class LocalRuntime {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     await Promise.all([this.pods.stop(), this.pvcs.stop(), this.pvs?.stop()]);
     for (const node of this.runs.values()) {
       node.stopping = true;
@@ -474,6 +478,8 @@ export class LocalRuntime {
       env = await this.containerEnv(node, container!);
     } catch (err) {
       this.runs.delete(node.key);
+      // A Secret that appears later brings no Pod event: the kubelet tries again on its own.
+      this.retryLater(node.key, pod.metadata?.uid);
       return this.reportWaiting(node, "CreateContainerConfigError", (err as Error).message);
     }
     const args = (container!.args ?? []).map((a) => mounts.reduce((arg, [from, to]) => arg.replaceAll(from, to), a));
@@ -651,6 +657,15 @@ export class LocalRuntime {
       else if (!ref.optional) throw new Error(`Secret ${ns}/${ref.name} has no key ${ref.key} (env ${e.name})`);
     }
     return env;
+  }
+
+  /** Syncs the Pod again after a while, as the kubelet's periodic sync would, unless it runs or went. */
+  private retryLater(key: string, uid: string | undefined): void {
+    setTimeout(() => {
+      const [ns, name] = key.split("/") as [string, string];
+      const pod = this.pods.get(ns, name);
+      if (!this.stopped && pod && pod.metadata?.uid === uid && !this.runs.has(key)) void this.sync(pod);
+    }, CONFIG_RETRY_MS).unref();
   }
 
   /** As the kubelet with restartPolicy Always: a crashed process comes back, with backoff. */
