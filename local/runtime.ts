@@ -1,7 +1,11 @@
 // The local runtime: plays kubelet for the operator's Pods on one machine. Each Pod that the
 // controller creates gets a real rqlited process, bound to the Pod's loopback address (see
 // shared/loopback-address.ts) and started with the Pod's own arguments; the Pod's status follows
-// the process (Running, podIP, Ready from its readiness probe). A Pod's PVC is a folder that
+// the process (Running, podIP, Ready from its readiness probe). Its startup and liveness probes
+// run as the kubelet runs them: liveness waits for startup, and a probe that fails
+// failureThreshold times in a row kills the process, which is restarted and counted in
+// containerStatuses.restartCount (a probe too tight for a slow start shows here as it would in a
+// cluster). A Pod's PVC is a folder that
 // outlives the Pod, as a volume does. The one difference from a cluster: peers are named by
 // loopback address (controller flag --addressing=loopback) instead of cluster DNS.
 //
@@ -18,7 +22,7 @@ import { get as httpGet, type IncomingMessage } from "node:http";
 import { get as httpsGet } from "node:https";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { V1Container, V1PersistentVolume, V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
+import type { V1Container, V1PersistentVolume, V1PersistentVolumeClaim, V1Pod, V1Probe } from "@kubernetes/client-node";
 import { loopbackAddress } from "../shared/loopback-address.js";
 import { podNetworkIP } from "../testenv/podNetwork.js";
 import { DATA_VOLUME, LABEL_MANAGED_BY, MANAGER_NAME, RQLITE_CONTAINER } from "../shared/names.js";
@@ -33,6 +37,8 @@ import { boundFolder, resizeStep } from "./volumes.js";
 const DATA_MOUNT = "/rqlite/file";
 const PVC_PROTECTION = "kubernetes.io/pvc-protection";
 const PROBE_PERIOD_MS = 1000;
+/** How soon a Pod whose Secret or key is missing is tried again. */
+const CONFIG_RETRY_MS = 3000;
 /** The repository root, where the backup Job's entry point is run from source with tsx. */
 const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -72,6 +78,8 @@ interface PodRun {
   proc?: Managed;
   restarts: number;
   ready: boolean;
+  /** The startup probe passed (or there is none): liveness and readiness count from then on. */
+  started: boolean;
   stopping: boolean;
   /** Stopped by SIGSTOP: neither serving nor exiting, as on a machine that hung. */
   frozen: boolean;
@@ -94,6 +102,7 @@ export class LocalRuntime {
   private readonly pvs?: Informer<V1PersistentVolume>;
   private readonly agents = new Map<string, NodeAgent>();
   private readonly log: (msg: string) => void;
+  private stopped = false;
 
   constructor(private readonly opts: LocalRuntimeOptions) {
     this.log = opts.log ?? (() => {});
@@ -178,6 +187,7 @@ export class LocalRuntime {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     await Promise.all([this.pods.stop(), this.pvcs.stop(), this.pvs?.stop()]);
     for (const node of this.runs.values()) {
       node.stopping = true;
@@ -436,6 +446,7 @@ export class LocalRuntime {
       address: loopbackAddress(pod.metadata!.namespace!, pod.metadata!.name!),
       restarts: 0,
       ready: false,
+      started: false,
       stopping: false,
       frozen: false,
       nodeName,
@@ -486,6 +497,8 @@ export class LocalRuntime {
       env = await this.containerEnv(node, container!);
     } catch (err) {
       this.runs.delete(node.key);
+      // A Secret that appears later brings no Pod event: the kubelet tries again on its own.
+      this.retryLater(node.key, pod.metadata?.uid);
       return this.reportWaiting(node, "CreateContainerConfigError", (err as Error).message);
     }
     const args = (container!.args ?? []).map((a) => mounts.reduce((arg, [from, to]) => arg.replaceAll(from, to), a));
@@ -510,10 +523,12 @@ export class LocalRuntime {
       `started ${standIn ? `the stand-in ${standIn.join(" ")}` : "rqlited"} for Pod ${node.key} on ${node.address} (${container!.image})`,
     );
     node.ready = false;
+    node.started = !container!.startupProbe;
     await this.patchStatus(node, container!);
     clearInterval(node.probe);
     node.probe = setInterval(() => void this.probe(node, container!), PROBE_PERIOD_MS);
     void proc.exited.then((how) => this.onExit(node, proc, how));
+    void this.lifeProbes(node, container!, proc);
   }
 
   /**
@@ -665,6 +680,15 @@ export class LocalRuntime {
     return env;
   }
 
+  /** Syncs the Pod again after a while, as the kubelet's periodic sync would, unless it runs or went. */
+  private retryLater(key: string, uid: string | undefined): void {
+    setTimeout(() => {
+      const [ns, name] = key.split("/") as [string, string];
+      const pod = this.pods.get(ns, name);
+      if (!this.stopped && pod && pod.metadata?.uid === uid && !this.runs.has(key)) void this.sync(pod);
+    }, CONFIG_RETRY_MS).unref();
+  }
+
   /** As the kubelet with restartPolicy Always: a crashed process comes back, with backoff. */
   private async onExit(node: PodRun, proc: Managed, how: string): Promise<void> {
     if (node.stopping || node.proc !== proc || node.downWithNode) return;
@@ -681,7 +705,65 @@ export class LocalRuntime {
     }, delay);
   }
 
+  /**
+   * The startup probe, then the liveness probe, on their own periods as the kubelet runs them.
+   * failureThreshold failures in a row kill the process (SIGTERM, then SIGKILL after 5 s);
+   * onExit() restarts it and counts the restart.
+   */
+  private async lifeProbes(node: PodRun, container: V1Container, proc: Managed): Promise<void> {
+    const current = () => node.proc === proc && !node.stopping && !node.downWithNode && proc.child.exitCode === null;
+    for (const [kind, probe] of [
+      ["startup", container.startupProbe],
+      ["liveness", container.livenessProbe],
+    ] as const) {
+      if (!probe) continue;
+      const verdict = await this.runProbe(node, probe, kind === "startup", current);
+      if (verdict === "gone") return;
+      if (verdict === "failed") {
+        const threshold = probe.failureThreshold ?? 3;
+        this.log(`Pod ${node.key}: ${kind} probe failed ${threshold} times in a row; killing rqlited`);
+        proc.child.kill("SIGTERM");
+        const killed = setTimeout(() => proc.child.kill("SIGKILL"), 5000);
+        void proc.exited.then(() => clearTimeout(killed));
+        return;
+      }
+      node.started = true;
+    }
+  }
+
+  /** "passed" (startup only: once it succeeds it is done), "failed", or "gone" when the process went. */
+  private async runProbe(
+    node: PodRun,
+    probe: V1Probe,
+    untilSuccess: boolean,
+    current: () => boolean,
+  ): Promise<"passed" | "failed" | "gone"> {
+    const sleep = (seconds: number) => new Promise((r) => setTimeout(r, seconds * 1000));
+    await sleep(probe.initialDelaySeconds ?? 0);
+    let failures = 0;
+    for (;;) {
+      if (!current()) return "gone";
+      // A node that is down or cut off acts on nothing; a frozen process is judged once it thaws.
+      if (this.nodeUp(node.nodeName) && !node.frozen) {
+        const get = probe.httpGet;
+        const ok = await probeOk(
+          get?.scheme === "HTTPS",
+          node.address,
+          get?.path ?? "/",
+          (probe.timeoutSeconds ?? 1) * 1000,
+        );
+        if (!current()) return "gone";
+        if (ok && untilSuccess) return "passed";
+        failures = ok ? 0 : failures + 1;
+        if (failures >= (probe.failureThreshold ?? 3)) return "failed";
+      }
+      await sleep(probe.periodSeconds ?? 10);
+    }
+  }
+
   private async probe(node: PodRun, container: V1Container): Promise<void> {
+    // As the kubelet: no readiness before the startup probe passed.
+    if (!node.started) return;
     const probe = container.readinessProbe?.httpGet;
     const ready = await probeOk(probe?.scheme === "HTTPS", node.address, probe?.path ?? "/readyz");
     // A node cut off from the API server reports nothing; restoreNode() reports again.
@@ -714,7 +796,7 @@ export class LocalRuntime {
           image: container.image,
           imageID: "",
           ready: node.ready,
-          started: running,
+          started: running && node.started,
           restartCount: node.restarts,
           state: running ? { running: { startedAt: now } } : { waiting: { reason: "CrashLoopBackOff" } },
         },
@@ -796,11 +878,11 @@ export class LocalRuntime {
 }
 
 /**
- * One readiness probe as the kubelet sends it: the probe's scheme (rqlited serves only HTTPS once
+ * One HTTP probe as the kubelet sends it: the probe's scheme (rqlited serves only HTTPS once
  * it has -http-cert), and for HTTPS no certificate check, as the kubelet does not verify either.
  * Success is a status from 200 to 399.
  */
-function probeOk(https: boolean, address: string, path: string): Promise<boolean> {
+function probeOk(https: boolean, address: string, path: string, timeoutMs = 2000): Promise<boolean> {
   return new Promise((resolve) => {
     const url = `${https ? "https" : "http"}://${address}:4001${path}`;
     const done = (ok: boolean) => {
@@ -812,8 +894,8 @@ function probeOk(https: boolean, address: string, path: string): Promise<boolean
       done((res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 400);
     };
     const req = https
-      ? httpsGet(url, { agent: false, rejectUnauthorized: false, timeout: 2000 }, onResponse)
-      : httpGet(url, { agent: false, timeout: 2000 }, onResponse);
+      ? httpsGet(url, { agent: false, rejectUnauthorized: false, timeout: timeoutMs }, onResponse)
+      : httpGet(url, { agent: false, timeout: timeoutMs }, onResponse);
     req.on("timeout", () => done(false));
     req.on("error", () => resolve(false));
   });

@@ -29,7 +29,7 @@ export const PHASES = [
   "Paused",
   "Failed",
 ] as const;
-export const CONDITION_TYPES = ["Available", "Progressing", "Degraded", "Restored"] as const;
+export const CONDITION_TYPES = ["Available", "Progressing", "Degraded", "Restored", "SecretsReady"] as const;
 
 /** The requests a node gets when spec.resources does not name them. */
 export const DEFAULT_REQUESTS = { cpu: "100m", memory: "128Mi" } as const;
@@ -343,7 +343,7 @@ export const statusSchema: JsonSchema = {
       },
     },
     conditions: conditionsSchema("Condition", {
-      type: "Available, Progressing, Degraded or Restored.",
+      type: "Available, Progressing, Degraded, Restored or SecretsReady.",
       reason: "CamelCase reason for the last transition.",
     }),
     backup: {

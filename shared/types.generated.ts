@@ -253,7 +253,7 @@ export interface Member {
 }
 
 export interface Condition {
-  /** Available, Progressing, Degraded or Restored. */
+  /** Available, Progressing, Degraded, Restored or SecretsReady. */
   type: string;
   status: "True" | "False" | "Unknown";
   observedGeneration?: number;

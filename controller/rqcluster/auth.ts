@@ -32,6 +32,9 @@ function isUserEntry(u: unknown): u is RqliteUserEntry {
   return typeof u === "object" && u !== null && typeof (u as RqliteUserEntry).username === "string";
 }
 
+/** The user's auth Secret cannot be used (missing, no users.json, not rqlite's format). */
+export class AuthSecretError extends Error {}
+
 /** The user's users.json with the operator's entry added; pure, for a stable result. */
 export function mergeUsers(userJson: string, where: string, operator: Credentials): string {
   let users: unknown;
@@ -39,16 +42,16 @@ export function mergeUsers(userJson: string, where: string, operator: Credential
     users = JSON.parse(userJson);
   } catch {
     // JSON.parse's message quotes the text around the error, here passwords: say only where.
-    throw new Error(
+    throw new AuthSecretError(
       `${where} is ${describeJsonSyntaxError(userJson)}; it must be rqlite's -auth file, a JSON list of users`,
     );
   }
   if (!Array.isArray(users) || !(users as unknown[]).every(isUserEntry)) {
-    throw new Error(`${where} must be a JSON list of users, each with a "username"`);
+    throw new AuthSecretError(`${where} must be a JSON list of users, each with a "username"`);
   }
   const entries = users as RqliteUserEntry[];
   if (entries.some((u) => u.username === OPERATOR_USER)) {
-    throw new Error(
+    throw new AuthSecretError(
       `${where} defines the user "${OPERATOR_USER}", which the operator reserves for itself; rename that user`,
     );
   }
@@ -95,10 +98,10 @@ export async function planAuth(
   const userSecret = await writer.readSecret(c.self, source);
   const where = `Secret ${c.namespace}/${source} (spec.auth.secretName)`;
   if (!userSecret)
-    throw new Error(`${where} does not exist; create it with a ${USERS_KEY} key in rqlite's -auth format`);
+    throw new AuthSecretError(`${where} does not exist; create it with a ${USERS_KEY} key in rqlite's -auth format`);
   const userJson = userSecret.data[USERS_KEY];
   if (userJson === undefined)
-    throw new Error(`${where} has no ${USERS_KEY} key; add rqlite's -auth file under that key`);
+    throw new AuthSecretError(`${where} has no key ${USERS_KEY}; add rqlite's -auth file under that key`);
   const name = operatorAuthSecretName(c.name);
   const live = await writer.readSecret(c.self, name);
   // A Secret of that name this cluster does not own is someone else's: overwriting it would
@@ -115,8 +118,16 @@ export async function planAuth(
   return {
     secret: renderAuthSecret(c, merged, password),
     existing,
-    state: { credentials, hash: createHash("sha256").update(merged).digest("hex").slice(0, 16) },
+    state: { credentials, hash: usersHash(merged) },
   };
+}
+
+const usersHash = (merged: string) => createHash("sha256").update(merged).digest("hex").slice(0, 16);
+
+/** The digest of the users file the operator's live Secret holds: what the Pods run with now. */
+export function keptAuthHash(existing: Record<string, string> | undefined): string | undefined {
+  const users = existing?.[USERS_KEY];
+  return users === undefined ? undefined : usersHash(users);
 }
 
 /** True when the live Secret already holds these users. */

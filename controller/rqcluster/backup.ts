@@ -5,9 +5,13 @@
 import { backupConfigSecretName } from "../../shared/backup-names.js";
 import { durationSeconds } from "../../shared/backup-schema.js";
 import type { ClusterRqlite } from "../rqlite/adapter.js";
+import type { RestoreCounts } from "../rqlite/client.js";
+import { deriveFacts } from "./plan/facts.js";
+import { parseMemberName } from "./render/members.js";
+import { adoptedFoundingVolumes } from "./plan/restore.js";
 import type { Writer } from "../runtime/writer.js";
 import { listPrefix, newestCompletedBackup, planRetention } from "./plan/backup.js";
-import type { Observed, Wait } from "./plan/types.js";
+import type { Observed, SecretProblem, Wait } from "./plan/types.js";
 import { credentialsOf, parseResolvedRestore, RESTORE_SOURCE_FILE, type S3Connection } from "./render/backup.js";
 import type { ClusterView } from "./render/cluster.js";
 import { resolveRestore, type ListBackups, type ReadBackup } from "./restore.js";
@@ -20,12 +24,14 @@ export interface BackupObservation {
   holds: Wait[];
   /** Why spec.restore cannot be resolved, for the Restored condition. */
   restoreProblem?: string;
+  /** spec.backup's credentials Secret, when it is missing or lacks a key. */
+  secretProblems: SecretProblem[];
 }
 
 /**
- * `restored`: the cluster's Restored condition is True. Its data is in, so a source that can no
- * longer be read (the RqBackup deleted, the config Secret too) holds nothing back: the Pods then
- * roll without -auto-restore, which a node with data ignores anyway.
+ * `restored`: the cluster's Restored condition is True, or its founding volumes were adopted (no
+ * restore at all). Its data is in, so a source that can no longer be read (the RqBackup deleted,
+ * the config Secret too) holds nothing back: no Pod made from then on loads it.
  */
 export async function observeBackup(
   deps: { writer: Writer; s3: S3Gate; readBackup?: ReadBackup },
@@ -33,13 +39,13 @@ export async function observeBackup(
   restored = false,
 ): Promise<BackupObservation> {
   const { backup, restore } = c.spec;
-  if (!backup && !restore) return { cluster: c, holds: [] };
+  if (!backup && !restore) return { cluster: c, holds: [], secretProblems: [] };
   const holds: Wait[] = [];
   const name = backupConfigSecretName(c.name);
   const live = await deps.writer.readSecret(c.self, name);
   if (live && !live.owners.includes(c.uid)) {
     const message = `Secret ${c.namespace}/${name} exists and is not owned by this RqCluster; the operator keeps rqlite's backup configuration there, so it leaves that Secret alone and waits: rename or delete it`;
-    return { cluster: c, holds: [{ reason: "AdoptionConflict", message, warning: true }] };
+    return { cluster: c, holds: [{ reason: "AdoptionConflict", message, warning: true }], secretProblems: [] };
   }
   const backupConfig = { exists: live !== undefined, data: live?.data ?? {} };
 
@@ -50,19 +56,22 @@ export async function observeBackup(
     return {
       cluster: c,
       holds: [{ reason: "BackupS3Refused", message: `${refusal}. No Pod changes until then`, warning: true }],
+      secretProblems: [],
     };
   }
 
+  // Missing credentials stop the uploads and retention only (the Pods take them as optional env,
+  // so they start without them): Pods are still created, replaced and rolled.
+  const secretProblems: SecretProblem[] = [];
   const ref = backup?.s3.credentialsSecret && credentialsOf(backup.s3.credentialsSecret);
   if (ref) {
     const secret = await deps.writer.readSecret(c.self, ref.name);
     const missing = [ref.accessKeyIdKey, ref.secretAccessKeyKey].filter((k) => !secret?.data[k]);
     if (!secret || missing.length > 0) {
-      const what = !secret ? "does not exist" : `has no ${missing.join(" or ")} key`;
-      holds.push({
+      const what = !secret ? "does not exist" : `has no key ${missing.join(" or ")}`;
+      secretProblems.push({
         reason: "BackupCredentialsMissing",
-        message: `Secret ${c.namespace}/${ref.name} (spec.backup.s3.credentialsSecret) ${what}; create it with keys ${ref.accessKeyIdKey} and ${ref.secretAccessKeyKey}. No Pod changes until then`,
-        warning: true,
+        message: `Secret ${c.namespace}/${ref.name} (spec.backup.s3.credentialsSecret) ${what}; scheduled backups and retention fail until it has keys ${ref.accessKeyIdKey} and ${ref.secretAccessKeyKey}`,
       });
     }
   }
@@ -82,7 +91,7 @@ export async function observeBackup(
       });
     }
   }
-  return { cluster, backupConfig, holds, ...(restoreProblem ? { restoreProblem } : {}) };
+  return { cluster, backupConfig, holds, secretProblems, ...(restoreProblem ? { restoreProblem } : {}) };
 }
 
 /** The leader's auto-backup counters, as rqlite's /debug/vars gives them. */
@@ -101,6 +110,10 @@ export interface RetentionOutcome {
 
 export interface BackupStepResult {
   uploads?: UploaderReading;
+  /** The auto-restore counters of the founding voters that answered, while a restore is due. */
+  restoreCounts?: Map<string, RestoreCounts>;
+  /** Founding voters' PVCs older than the cluster: spec.restore is skipped (plan/restore.ts). */
+  adoptedVolumes?: string[];
   retention?: RetentionOutcome;
   /** completedAt of the cluster's newest Completed RqBackup. */
   rqBackupCompletedAt?: string;
@@ -130,13 +143,47 @@ export function backupRecheckMs(c: ClusterView): number | undefined {
  */
 export async function backupStep(
   deps: { writer: Writer; s3: S3Gate; rqlite: ClusterRqlite; now: Date; listBackups?: ListBackups },
-  c: ClusterView,
-  leader: string | undefined,
+  o: Observed,
   previousUploads: UploaderReading | undefined,
 ): Promise<BackupStepResult> {
+  const c = o.cluster;
   const oneShot = await newestRqBackup(deps.listBackups, c);
-  const step = await scheduledStep(deps, c, leader, previousUploads);
-  return { ...step, ...(oneShot ? { rqBackupCompletedAt: oneShot } : {}) };
+  const step = await scheduledStep(deps, c, o.raft?.leader, previousUploads);
+  const adoptedVolumes = c.spec.restore ? adoptedFoundingVolumes(c, o.pvcs, deriveFacts(o).bootstrapExpect) : [];
+  const restoreCounts = adoptedVolumes.length > 0 ? undefined : await readRestoreCounts(deps.rqlite, o);
+  return {
+    ...step,
+    ...(adoptedVolumes.length > 0 ? { adoptedVolumes } : {}),
+    ...(oneShot ? { rqBackupCompletedAt: oneShot } : {}),
+    ...(restoreCounts ? { restoreCounts } : {}),
+  };
+}
+
+/**
+ * While spec.restore is not done: rqlite's own auto-restore counters of the founding voters that
+ * run (the first leader counts the load, the others a skip). Counters start at zero with each
+ * process, so they are asked until the Restored condition records the outcome.
+ */
+async function readRestoreCounts(rqlite: ClusterRqlite, o: Observed): Promise<Map<string, RestoreCounts> | undefined> {
+  if (!o.cluster.spec.restore || o.restoreDone) return undefined;
+  const { bootstrapExpect } = deriveFacts(o);
+  const nodes = o.pods
+    .filter((p) => p.status?.podIP && !p.metadata?.deletionTimestamp)
+    .map((p) => p.metadata!.name!)
+    .filter((name) => {
+      const m = parseMemberName(o.cluster.name, name);
+      return m?.role === "voter" && m.ordinal < bootstrapExpect;
+    });
+  const read = await Promise.all(
+    nodes.map((n) =>
+      rqlite.restoreCounts(n).then(
+        (counts): [string, RestoreCounts] => [n, counts],
+        // Still downloading (no HTTP server yet) or restarting: asked again next time.
+        () => undefined,
+      ),
+    ),
+  );
+  return new Map(read.filter((r) => r !== undefined));
 }
 
 /** Drops what this module remembers of a cluster that is going away. */

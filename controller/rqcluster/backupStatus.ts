@@ -4,6 +4,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import type { Condition, RqClusterStatus } from "../../shared/index.js";
 import { RQLITE_CONTAINER } from "../../shared/names.js";
+import type { RestoreCounts } from "../rqlite/client.js";
 import type { BackupStepResult } from "./backup.js";
 import { isPodReady, roleOf } from "./plan/facts.js";
 import type { ClusterView } from "./render/cluster.js";
@@ -58,7 +59,7 @@ export function backupStatus(inputs: BackupStatusInputs): RqClusterStatus["backu
 
 type Cond = Omit<Condition, "lastTransitionTime">;
 
-function restoredCondition(inputs: BackupStatusInputs, status: RqClusterStatus): Cond | undefined {
+function restoredCondition(inputs: BackupStatusInputs): Cond | undefined {
   const { cluster: c, previous } = inputs;
   if (!c.spec.restore) return undefined;
   const before = previous?.conditions?.find((x) => x.type === "Restored");
@@ -66,9 +67,38 @@ function restoredCondition(inputs: BackupStatusInputs, status: RqClusterStatus):
     const { lastTransitionTime: _t, ...kept } = before;
     return kept;
   }
+  const adopted = inputs.step.adoptedVolumes ?? [];
+  if (adopted.length > 0)
+    return {
+      type: "Restored",
+      status: "False",
+      reason: "RestoreSkipped",
+      message: `not restored: the founding voters' PVCs ${adopted.join(", ")} are older than this RqCluster (kept by reclaimPolicy Retain and adopted) and hold their own data, which rqlite does not overwrite; the cluster runs on that data. Delete those PVCs before creating the RqCluster to restore`,
+    };
   if (inputs.restoreProblem)
     return { type: "Restored", status: "False", reason: "RestoreSourceUnavailable", message: inputs.restoreProblem };
   const location = c.restore?.location ?? "the source";
+  // rqlite's own counters say what happened: the first leader loads the file (or fails to), the
+  // other founding voters skip it. Pod readiness alone cannot tell a load from no load.
+  const counts = [...(inputs.step.restoreCounts ?? new Map<string, RestoreCounts>())];
+  const loadedOn = counts.find(([, n]) => n.restored > 0)?.[0];
+  if (loadedOn) {
+    return {
+      type: "Restored",
+      status: "True",
+      reason: "Restored",
+      message: `restored from ${location}${c.spec.restore.backup ? ` (RqBackup ${c.spec.restore.backup})` : ""}`,
+    };
+  }
+  const failedOn = counts.find(([, n]) => n.failed > 0)?.[0];
+  if (failedOn) {
+    return {
+      type: "Restored",
+      status: "False",
+      reason: "RestoreFailing",
+      message: `rqlite on ${failedOn}, the first leader, downloaded ${location} but could not load it (store num_auto_restores_failed > 0); is it a binary SQLite backup? The node's log says why`,
+    };
+  }
   const voters = inputs.pods.filter((p) => roleOf(p) === "voter");
   const failing = voters
     .map((p) => ({
@@ -83,15 +113,6 @@ function restoredCondition(inputs: BackupStatusInputs, status: RqClusterStatus):
       status: "False",
       reason: "RestoreFailing",
       message: `rqlited keeps exiting while it restores ${location}: ${names}. rqlite stops a node whose download fails: check that the object exists, is a binary SQLite backup, and that the credentials Secret is right; the node's log says which`,
-    };
-  }
-  const allReady = voters.length === c.spec.replicas && voters.every(isPodReady) && status.leader !== undefined;
-  if (allReady) {
-    return {
-      type: "Restored",
-      status: "True",
-      reason: "Restored",
-      message: `restored from ${location}${c.spec.restore.backup ? ` (RqBackup ${c.spec.restore.backup})` : ""}`,
     };
   }
   return {
@@ -126,10 +147,11 @@ export function withBackupStatus(status: RqClusterStatus, inputs: BackupStatusIn
     // Restored, and the source no longer readable: where the data came from stays on record.
     out.restore = previous.restore;
   }
-  const restored = restoredCondition(inputs, status);
+  const restored = restoredCondition(inputs);
   if (!restored) return out;
   const conditions = (status.conditions ?? []).filter((x) => x.type !== "Restored");
-  if (restored.status !== "True") {
+  // Skipped: the cluster runs on its adopted volumes' data, so its availability is its own.
+  if (restored.status !== "True" && restored.reason !== "RestoreSkipped") {
     const failed = restored.reason !== "Restoring";
     if (!c.spec.paused) out.phase = failed ? "Failed" : "Creating";
     // Ready voters before the load is done would otherwise read as an Available, empty cluster.

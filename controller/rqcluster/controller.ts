@@ -250,6 +250,7 @@ export class ClusterController {
             now: () => new Date(),
             readBackup: this.readBackup,
             listBackups: this.listBackups,
+            knownCas: this.knownCas,
           },
           cluster,
           this.children(key),
@@ -267,6 +268,8 @@ export class ClusterController {
   }
 
   private readonly refusals = new GrowthRefusals(RETRY_REFUSED_GROWTH_MS);
+  /** ca.crt per tls.http Secret as last read, so a Secret deleted mid-life degrades, not blinds. */
+  private readonly knownCas = new Map<string, string>();
 
   /**
    * Hands the nodes that run to the scraper. A cluster with none (not started, every Pod gone,

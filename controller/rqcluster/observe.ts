@@ -7,10 +7,11 @@ import { HTTP_PORT, operatorAuthSecretName } from "../../shared/names.js";
 import { assertOwnNode, httpTlsSecretOf, nodeAccess, runsWithAuth } from "./access.js";
 import type { Writer } from "../runtime/writer.js";
 import { canTransferLeadership, clusterRqlite, type ClusterRqlite, type NodeAccess } from "../rqlite/adapter.js";
-import { authSecretCurrent, keptCredentials, planAuth } from "./auth.js";
+import { AuthSecretError, authSecretCurrent, keptAuthHash, keptCredentials, planAuth } from "./auth.js";
 import { deriveFacts, needsDisruption } from "./plan/index.js";
-import { isPodReady } from "./plan/facts.js";
-import type { Observed } from "./plan/types.js";
+import { bootstrapExpectOf, isPodReady } from "./plan/facts.js";
+import { adoptedFoundingVolumes } from "./plan/restore.js";
+import type { Observed, SecretProblem } from "./plan/types.js";
 import type { Children } from "./ports.js";
 import { readPodTemplate, type TemplateRead } from "./podTemplate.js";
 import type { ClusterView } from "./render/cluster.js";
@@ -37,6 +38,12 @@ export interface ObserveDeps {
   readBackup?: ReadBackup;
   /** The cluster's Restored condition is True (spec.restore is done). */
   restored?: boolean;
+  /**
+   * The last ca.crt read from each tls.http Secret ("namespace/name"), kept across reconciles: a
+   * Secret deleted or emptied mid-rotation does not stop the operator from verifying nodes that
+   * still serve the certificate it signed.
+   */
+  knownCas?: Map<string, string>;
 }
 
 export interface Observation {
@@ -47,12 +54,27 @@ export interface Observation {
 }
 
 export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children): Promise<Observation> {
-  const authRead = await planAuth(deps.writer, c);
+  const secretProblems: SecretProblem[] = [];
+  let authRead: Awaited<ReturnType<typeof planAuth>>;
+  let authUnusable: string | undefined;
+  try {
+    authRead = await planAuth(deps.writer, c);
+  } catch (err) {
+    // The user's Secret is gone or malformed: the Pods keep the users file they run with, and
+    // the operator its own user, until it is fixed. Everything else goes on.
+    if (!(err instanceof AuthSecretError)) throw err;
+    authUnusable = err.message;
+    secretProblems.push({
+      reason: "AuthSecretUnusable",
+      message: `${err.message}. Until then the operator keeps the users the nodes run with (no user change applies)`,
+    });
+  }
   const auth = authRead && "state" in authRead ? authRead : undefined;
   const authConflict = authRead && "conflict" in authRead ? authRead.conflict : undefined;
-  const kept = authRead ? undefined : await runningAuth(deps.writer, c, owned.pods);
-  const credentials = auth?.state.credentials ?? kept;
-  const cas = await httpCas(deps.writer, c, owned.pods);
+  const keptAuth = authRead ? undefined : await runningAuth(deps.writer, c, owned.pods);
+  const credentials = auth?.state.credentials ?? keptAuth?.credentials;
+  const { cas, problems: caProblems } = await httpCas(deps.writer, c, owned.pods, deps.knownCas);
+  secretProblems.push(...caProblems);
   const pods = new Map(owned.pods.map((p) => [p.metadata!.name!, p]));
   const accessOf = (nodeId: string): NodeAccess => {
     assertOwnNode(c, nodeId);
@@ -68,10 +90,13 @@ export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children
     running.length > 0 ? await rqlite.leaderView(running) : { problem: "no rqlite node runs yet" };
 
   const template = await readPodTemplate(deps.writer, c);
+  // Adopted founding volumes skip the restore, so an unreadable source holds nothing back then.
+  const skipsRestore =
+    adoptedFoundingVolumes(c, owned.pvcs, bootstrapExpectOf(owned.pods, owned.pvcs, c.spec.replicas)).length > 0;
   const backup = await observeBackup(
     { writer: deps.writer, s3: deps.s3, readBackup: deps.readBackup },
     c,
-    deps.restored,
+    deps.restored === true || skipsRestore,
   );
   const observed: Observed = {
     // With spec.restore resolved, which the founding voters' Pods render from.
@@ -90,11 +115,20 @@ export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children
         ? [{ reason: "PodTemplateRefused", message: template.problem, warning: true }]
         : []),
       ...(authConflict ? [{ reason: "AdoptionConflict", message: authConflict, warning: true }] : []),
+      // A cluster that never had a users file has none to keep: its Pods wait for the Secret.
+      ...(authUnusable && !keptAuth?.hash
+        ? [{ reason: "AuthSecretUnusable", message: `${authUnusable}; no Pod is created until then`, warning: true }]
+        : []),
       ...backup.holds,
     ],
     ...(backup.backupConfig ? { backupConfig: backup.backupConfig } : {}),
+    ...(deps.restored ? { restoreDone: true } : {}),
+    ...(secretProblems.length + backup.secretProblems.length > 0
+      ? { secretProblems: [...secretProblems, ...backup.secretProblems] }
+      : {}),
     lastMembers: deps.lastMembers,
     refusedGrowth: deps.refusedGrowth,
+    ...(!auth && c.spec.auth?.secretName && keptAuth?.hash ? { authHash: keptAuth.hash } : {}),
     ...(auth
       ? {
           authHash: auth.state.hash,
@@ -120,28 +154,55 @@ export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children
   return { observed, rqlite, ...(backup.restoreProblem ? { restoreProblem: backup.restoreProblem } : {}) };
 }
 
-/** Nodes may still run with -auth after auth was turned off: the operator keeps its user until they roll. */
+/**
+ * The operator's credentials and users-file digest as its live Secret holds them, when nodes run
+ * with -auth: after auth was turned off (until they roll), or while the user's Secret is unusable
+ * (so the Pods, and a lost node's replacement, keep the file they have).
+ */
 async function runningAuth(writer: Writer, c: ClusterView, pods: V1Pod[]) {
-  if (!pods.some(runsWithAuth)) return undefined;
-  return keptCredentials((await writer.readSecret(c.self, operatorAuthSecretName(c.name)))?.data);
+  if (!pods.some(runsWithAuth) && !c.spec.auth?.secretName) return undefined;
+  const live = (await writer.readSecret(c.self, operatorAuthSecretName(c.name)))?.data;
+  return { credentials: keptCredentials(live), hash: keptAuthHash(live) };
 }
 
-/** ca.crt of every tls.http Secret in use: the spec's and those the running Pods mount. */
-async function httpCas(writer: Writer, c: ClusterView, pods: V1Pod[]): Promise<Map<string, string>> {
+/**
+ * ca.crt of every tls.http Secret in use: the spec's and those the running Pods mount. A Secret
+ * that is gone or has no ca.crt is reported, not fatal: the last ca.crt read from it still
+ * verifies the nodes (they keep serving the certificate they mounted); without one, rqlite over
+ * HTTPS cannot be verified and the operator acts on what the API server shows alone.
+ */
+async function httpCas(
+  writer: Writer,
+  c: ClusterView,
+  pods: V1Pod[],
+  known: Map<string, string> | undefined,
+): Promise<{ cas: Map<string, string>; problems: SecretProblem[] }> {
   const names = new Set(
     [c.spec.tls?.http?.secretName, ...pods.map(httpTlsSecretOf)].filter((n): n is string => Boolean(n)),
   );
-  const out = new Map<string, string>();
+  const cas = new Map<string, string>();
+  const problems: SecretProblem[] = [];
   for (const name of names) {
-    const data = (await writer.readSecret(c.self, name))?.data;
-    if (!data?.["ca.crt"]) {
-      throw new Error(
-        `Secret ${c.namespace}/${name} (spec.tls.http.secretName) has no ca.crt; the operator needs it to verify rqlite's HTTPS API`,
-      );
+    const key = `${c.namespace}/${name}`;
+    const secret = await writer.readSecret(c.self, name);
+    const ca = secret?.data["ca.crt"];
+    if (ca) {
+      cas.set(name, ca);
+      known?.set(key, ca);
+      continue;
     }
-    out.set(name, data["ca.crt"]);
+    const before = known?.get(key);
+    if (before) cas.set(name, before);
+    problems.push({
+      reason: "TLSCAUnavailable",
+      message: `Secret ${key} (spec.tls.http.secretName) ${secret ? "has no key ca.crt" : "does not exist"}; ${
+        before
+          ? "the operator verifies rqlite's HTTPS API with the ca.crt it read from it before"
+          : "the operator cannot verify rqlite's HTTPS API, so it reads no Raft state (no roll, scale-down or lost-node replacement) until the Secret has ca.crt again"
+      }. New Pods mount that Secret and start once it is back`,
+    });
   }
-  return out;
+  return { cas, problems };
 }
 
 const templateOf = (read: TemplateRead): Pick<Observed, "template"> =>

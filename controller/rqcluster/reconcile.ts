@@ -41,6 +41,8 @@ export interface ReconcileDeps {
   readBackup?: ReadBackup;
   /** Lists a namespace's RqBackups, for status.backup.lastSuccessfulTime. */
   listBackups?: ListBackups;
+  /** The last ca.crt read from each tls.http Secret (see ObserveDeps.knownCas). */
+  knownCas?: Map<string, string>;
 }
 
 export interface ReconcileResult {
@@ -88,6 +90,7 @@ export async function reconcileCluster(
       refusedGrowth: deps.refusedGrowth(c.namespace),
       now: deps.now().getTime(),
       ...(deps.readBackup ? { readBackup: deps.readBackup } : {}),
+      ...(deps.knownCas ? { knownCas: deps.knownCas } : {}),
       restored: cluster.status?.conditions?.some((x) => x.type === "Restored" && x.status === "True") === true,
     },
     c,
@@ -133,8 +136,7 @@ export async function reconcileCluster(
       now: deps.now(),
       ...(deps.listBackups ? { listBackups: deps.listBackups } : {}),
     },
-    observed.cluster,
-    observed.raft?.leader,
+    observed,
     previousUploader?.node
       ? { node: previousUploader.node, ok: previousUploader.ok ?? 0, fail: previousUploader.fail ?? 0 }
       : undefined,

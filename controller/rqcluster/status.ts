@@ -1,7 +1,7 @@
 // RqCluster status from what one reconcile observed. Pure: the caller writes the result only
 // when it differs from the live status, as a merge patch that also clears keys which no longer
-// hold (a leader that is gone, an image no longer common to every voter): a merge patch without
-// them would leave the stale values in place.
+// hold, at any depth (a leader that is gone, a backup uploader no longer read): a merge patch
+// without them would leave the stale values in place.
 import type { V1Pod } from "@kubernetes/client-node";
 import type { Condition, Member, RqClusterStatus } from "../../shared/index.js";
 import { scaleSelector } from "../../shared/names.js";
@@ -139,6 +139,7 @@ export function computeStatus(
               ? "spec.paused is true: not judged"
               : "the cluster has not been available yet; see Progressing",
           },
+    ...secretsCondition(c, o),
   ];
 
   return {
@@ -157,6 +158,35 @@ export function computeStatus(
   };
 }
 
+/**
+ * SecretsReady, for a cluster whose spec names Secrets the operator reads (tls.http's CA, auth's
+ * users, backup credentials): False names each Secret and key that is missing, and what it
+ * disables; nothing else stops for it.
+ */
+function secretsCondition(c: ClusterView, o: Observed): Array<Omit<Condition, "lastTransitionTime">> {
+  const problems = o.secretProblems ?? [];
+  if (problems.length > 0)
+    return [
+      {
+        type: "SecretsReady",
+        status: "False",
+        reason: problems[0]!.reason,
+        message: problems.map((p) => p.message).join("; "),
+      },
+    ];
+  const named = c.spec.tls?.http?.secretName || c.spec.auth?.secretName || c.spec.backup?.s3.credentialsSecret;
+  return named
+    ? [
+        {
+          type: "SecretsReady",
+          status: "True",
+          reason: "SecretsReadable",
+          message: "every Secret the spec names is readable",
+        },
+      ]
+    : [];
+}
+
 /** A condition keeps its lastTransitionTime until its status changes, as metav1 requires. */
 function withTransitionTime(
   cond: Omit<Condition, "lastTransitionTime">,
@@ -170,13 +200,27 @@ function withTransitionTime(
 }
 
 /**
- * The merge patch from the live status to `next`, or undefined when they are equal. Top-level
- * keys that `next` no longer has are set to null, which is how RFC 7396 removes them.
+ * The merge patch from the live status to `next`, or undefined when they are equal. It carries
+ * all of `next`, and null for every key `next` no longer has, at any depth (RFC 7396 removes a
+ * key only where the patch says null): a stale status.backup.uploader must go, not linger and
+ * make every later reconcile see a difference and patch again. Arrays are replaced whole.
  */
 export function statusPatch(previous: RqClusterStatus | undefined, next: RqClusterStatus): Json | undefined {
   if (JSON.stringify(canonical(previous ?? {})) === JSON.stringify(canonical(next))) return undefined;
-  const cleared = Object.keys(previous ?? {}).filter((k) => !(k in next));
-  return { ...next, ...Object.fromEntries(cleared.map((k) => [k, null])) };
+  return mergePatch((previous ?? {}) as Json, next as Json);
+}
+
+const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
+
+function mergePatch(previous: Json, next: Json): Json {
+  const out: Json = {};
+  for (const [k, v] of Object.entries(next)) {
+    if (v === undefined) continue;
+    const before = previous[k];
+    out[k] = isObject(v) && isObject(before) ? mergePatch(before, v) : v;
+  }
+  for (const k of Object.keys(previous)) if (next[k] === undefined && previous[k] !== undefined) out[k] = null;
+  return out;
 }
 
 function canonical(value: unknown): unknown {

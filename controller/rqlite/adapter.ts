@@ -3,7 +3,14 @@
 // makes: removing a node and moving leadership. How each node is reached (scheme, CA,
 // credentials) is decided per node by the caller, from what that node runs now.
 import { parseRqliteVersion, supports } from "../../shared/rqlite-versions.js";
-import { RqliteClient, RqliteError, type NodeStats, type RqliteNode, type UploadCounts } from "./client.js";
+import {
+  RqliteClient,
+  RqliteError,
+  type NodeStats,
+  type RqliteNode,
+  type RestoreCounts,
+  type UploadCounts,
+} from "./client.js";
 
 export interface NodeAccess {
   /** host:port of the node's HTTP API. */
@@ -32,6 +39,8 @@ export interface ClusterRqlite {
   transferLeadership(leaderId: string, toId: string): Promise<void>;
   /** One node's /status (and /debug/vars with `uploads`), for the node metrics. */
   nodeStats(nodeId: string, uploads: boolean): Promise<{ stats: NodeStats; uploads?: UploadCounts }>;
+  /** One node's auto-restore counters (/debug/vars), for the Restored condition. */
+  restoreCounts(nodeId: string): Promise<RestoreCounts>;
 }
 
 export function clusterRqlite(accessOf: (nodeId: string) => NodeAccess): ClusterRqlite {
@@ -103,6 +112,7 @@ export function clusterRqlite(accessOf: (nodeId: string) => NodeAccess): Cluster
       const [stats, counts] = await Promise.all([c.nodeStats(), uploads ? c.uploadCounts() : undefined]);
       return { stats, ...(counts ? { uploads: counts } : {}) };
     },
+    restoreCounts: (nodeId) => client(nodeId).restoreCounts(),
     async transferLeadership(leaderId, toId) {
       await client(leaderId).transferLeadership(toId);
       // "already-leader" is fine too: the next observation sees who leads.

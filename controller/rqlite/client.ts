@@ -12,7 +12,14 @@ import {
 } from "./transport.js";
 import type { Readable } from "node:stream";
 import { excerpt, RqliteError } from "./errors.js";
-import { readNodeStats, readUploadCounts, type NodeStats, type UploadCounts } from "./nodeStats.js";
+import {
+  readNodeStats,
+  readRestoreCounts,
+  readUploadCounts,
+  type NodeStats,
+  type RestoreCounts,
+  type UploadCounts,
+} from "./nodeStats.js";
 import {
   readExecuteResults,
   readNode,
@@ -31,7 +38,7 @@ import {
 
 export { RqliteError, type RqliteErrorKind } from "./errors.js";
 export { DEFAULT_MAX_ANSWER_BYTES } from "./transport.js";
-export type { NodeStats, UploadCounts } from "./nodeStats.js";
+export type { NodeStats, RestoreCounts, UploadCounts } from "./nodeStats.js";
 export type {
   ExecuteResult,
   RaftMember,
@@ -183,6 +190,13 @@ export class RqliteClient {
     const call = this.call("GET", "/debug/vars", "status", opts);
     const json = parseJson(this.ep, call, await this.expectOk(call));
     return this.shape(call, () => readUploadCounts(json));
+  }
+
+  /** GET /debug/vars: the auto-restore counters. */
+  async restoreCounts(opts: CallOptions = {}): Promise<RestoreCounts> {
+    const call = this.call("GET", "/debug/vars", "status", opts);
+    const json = parseJson(this.ep, call, await this.expectOk(call));
+    return this.shape(call, () => readRestoreCounts(json));
   }
 
   /** GET /nodes?ver=2, non-voters included: every member and whether this node could reach it. */

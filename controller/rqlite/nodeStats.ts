@@ -63,6 +63,31 @@ export function readNodeStats(statusJson: unknown): NodeStats {
   };
 }
 
+/**
+ * The auto-restore counters of store/store.go since the node started: the first leader loads the
+ * downloaded file (restored, or failed), every other node that downloaded it skips it.
+ */
+export interface RestoreCounts {
+  restored: number;
+  failed: number;
+  skipped: number;
+}
+
+/** store.num_auto_restores, _failed and _skipped of /debug/vars. */
+export function readRestoreCounts(varsJson: unknown): RestoreCounts {
+  const store = (varsJson as { store?: Record<string, unknown> } | null)?.store;
+  const count = (key: string) => {
+    const n = store?.[key];
+    if (typeof n !== "number") throw new ShapeError(`store.${key} is ${n === undefined ? "missing" : "not a number"}`);
+    return n;
+  };
+  return {
+    restored: count("num_auto_restores"),
+    failed: count("num_auto_restores_failed"),
+    skipped: count("num_auto_restores_skipped"),
+  };
+}
+
 /** uploader.num_uploads_ok / num_uploads_fail of /debug/vars. */
 export function readUploadCounts(varsJson: unknown): UploadCounts {
   const uploader = (varsJson as { uploader?: Record<string, unknown> } | null)?.uploader;

@@ -200,6 +200,56 @@ describe("controller on the real control plane", function () {
     assert.equal(await writes(a), before, "a converged cluster must cause zero writes");
   });
 
+  it("removes nested status keys it no longer computes, then patches nothing more", async () => {
+    const a = controllers[0]!;
+    // What a cluster whose spec.backup was removed keeps from before: the uploader's counters
+    // and the retention count, which the computed status drops, beside the last success, which
+    // it keeps (one-shot RqBackups record theirs there too).
+    const patched = JSON.parse(
+      await cp.kubectlOk([
+        "patch",
+        "rqc",
+        "demo",
+        "-n",
+        ns,
+        "--subresource=status",
+        "--type=merge",
+        "-o",
+        "json",
+        "-p",
+        JSON.stringify({
+          status: {
+            backup: {
+              lastSuccessfulTime: "2026-01-02T03:04:05Z",
+              uploader: { node: "demo-0", ok: 7, fail: 1 },
+              retainedObjects: 5,
+            },
+          },
+        }),
+      ]),
+    ) as RqCluster;
+    // As the API server stored it (the controller may clear it the moment its watch sees it).
+    assert.deepEqual(patched.status?.backup?.uploader, { node: "demo-0", ok: 7, fail: 1 });
+    // Read back from the API server, not from any cache.
+    const cleared = await eventually("status.backup cleared on the server", async () => {
+      const s = await status("demo");
+      return s && s.backup?.uploader === undefined && s.backup?.retainedObjects === undefined ? s : undefined;
+    });
+    assert.deepEqual(cleared.backup, { lastSuccessfulTime: "2026-01-02T03:04:05Z" }, "what it computes stays");
+    assert.equal(cleared.phase, "Running");
+    await sleep(1500);
+    const patches = () => a.counter("rest_client_requests_total", { method: "PATCH" });
+    const before = await patches();
+    const reconciles = await a.counter("controller_runtime_reconcile_total");
+    await cp.kubectlOk(["annotate", "rqc", "demo", "-n", ns, "poke=3", "--overwrite"]);
+    await eventually(
+      "the poke to be reconciled",
+      async () => (await a.counter("controller_runtime_reconcile_total")) > reconciles,
+    );
+    await sleep(1500);
+    assert.equal(await patches(), before, "a steady reconcile sends no PATCH");
+  });
+
   it("scales voters up one node at a time without touching existing pods", async () => {
     const uidBefore = (await get("pod", "demo-0"))!.metadata?.uid;
     await cp.kubectlOk(["scale", "rqc", "demo", "-n", ns, "--replicas=5"]);

@@ -2,7 +2,7 @@
 // configuration (rqlite v8.43.4's auto/backup and auto/restore format), retention, "latest",
 // the restore source, and the status they produce.
 import { strict as assert } from "node:assert";
-import type { V1Pod } from "@kubernetes/client-node";
+import type { V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
 import { clusterView, type ClusterView } from "../../controller/rqcluster/render/cluster.js";
 import {
   AUTO_RESTORE_FILE,
@@ -22,7 +22,7 @@ import {
   planRetention,
   timestampedKeyPattern,
 } from "../../controller/rqcluster/plan/backup.js";
-import { restoreTarget } from "../../controller/rqcluster/plan/restore.js";
+import { adoptedFoundingVolumes, restorePending, restoreTarget } from "../../controller/rqcluster/plan/restore.js";
 import { describeS3Error, S3EndpointRefusedError } from "../../controller/rqcluster/s3.js";
 import { withBackupStatus } from "../../controller/rqcluster/backupStatus.js";
 import type { Observed } from "../../controller/rqcluster/plan/types.js";
@@ -67,7 +67,8 @@ const POLICY = {
 const errorsOf = (spec: RqClusterSpec) =>
   validateCreate(obj(spec), POLICY).errors.map((e) => `${e.field}: ${e.message}`);
 const member: DesiredNode = { name: "db-0", ordinal: 0, role: "voter" };
-const pod = (c: ClusterView, m = member) => renderPod(c, { member: m, bootstrapExpect: 3, addressing });
+const pod = (c: ClusterView, m = member, restorePending = true) =>
+  renderPod(c, { member: m, bootstrapExpect: 3, addressing, restorePending });
 const resolved: ResolvedRestore = {
   bucket: "backups",
   key: "prod/20261130110000_db.sqlite.gz",
@@ -318,6 +319,53 @@ describe("backup render", () => {
     assert.ok(!later.args!.some((a) => a.startsWith("-auto-restore")));
     assert.equal(later.env, undefined);
     assert.deepEqual(Object.keys(backupConfigFiles(c)!), [AUTO_RESTORE_FILE, RESTORE_SOURCE_FILE]);
+  });
+
+  it("restores on a founding voter's first start only, with a startup probe that outlasts rqlite's download timeout", () => {
+    const c = { ...cluster({ replicas: 3, restore: { backup: "nightly" } }), restore: resolved };
+    const first = pod(c);
+    const ct = first.spec!.containers[0]!;
+    // rqlited downloads before its HTTP server starts: the liveness probe must wait for startup.
+    assert.deepEqual(ct.startupProbe, {
+      httpGet: { path: "/readyz?noleader", port: "http", scheme: "HTTP" },
+      periodSeconds: 10,
+      timeoutSeconds: 2,
+      failureThreshold: 187,
+    });
+    const liveness = ct.livenessProbe!;
+    const livenessBudget = liveness.initialDelaySeconds! + liveness.periodSeconds! * liveness.failureThreshold!;
+    assert.equal(livenessBudget, 70);
+    assert.ok(ct.startupProbe.periodSeconds * ct.startupProbe.failureThreshold >= 30 * 60 + livenessBudget);
+    // After the restore (or for a lost node's replacement) the same member joins instead.
+    const later = pod(c, member, false);
+    const lt = later.spec!.containers[0]!;
+    assert.ok(!lt.args!.some((a) => a.startsWith("-auto-restore")));
+    assert.equal(lt.startupProbe, undefined);
+    assert.equal(lt.env, undefined);
+    assert.ok(!later.spec!.volumes!.some((v) => v.name === "backup-config"), "no config Secret to mount");
+    // Both are current: the end of a restore rolls nothing.
+    assert.equal(
+      first.metadata!.annotations![SPEC_HASH_ANNOTATION],
+      later.metadata!.annotations![SPEC_HASH_ANNOTATION],
+    );
+  });
+
+  it("does not restore onto founding volumes older than the cluster (adopted Retain PVCs)", () => {
+    const c = {
+      ...cluster({ replicas: 3, restore: { backup: "nightly" } }),
+      restore: resolved,
+      createdAt: "2026-11-30T12:00:00.000Z",
+    };
+    const pvc = (name: string, at: string) =>
+      ({ metadata: { name, creationTimestamp: at } }) as unknown as V1PersistentVolumeClaim;
+    const own = [pvc("db-0", "2026-11-30T12:00:00Z"), pvc("db-1", "2026-11-30T12:00:03Z")];
+    assert.deepEqual(adoptedFoundingVolumes(c, own, 3), []);
+    assert.equal(restorePending(c, false, own, 3), true);
+    assert.equal(restorePending(c, true, own, 3), false, "done: no Pod made from now on restores");
+    const kept = [...own, pvc("db-2", "2026-11-29T08:00:00Z"), pvc("db-3", "2026-11-29T08:00:00Z")];
+    assert.deepEqual(adoptedFoundingVolumes(c, kept, 3), ["db-2"], "db-3 is not a founding voter");
+    assert.equal(restorePending(c, false, kept, 3), false);
+    assert.equal(restorePending({ ...c, restore: undefined }, false, own, 3), false, "not resolved yet");
   });
 
   it("creates the config Secret, patches it when it drifts, and leaves a matching one alone", () => {
@@ -571,7 +619,9 @@ describe("backup status", () => {
     assert.equal(cond.Available!.reason, "RestoreFailed");
   });
 
-  it("holds Available back until every founding voter is Ready, then says Restored with the source", () => {
+  const counts = (restored: number, failed = 0, skipped = 0) => ({ restored, failed, skipped });
+
+  it("holds Available back until rqlite's counters say the leader loaded it, then says Restored with the source", () => {
     const c = { ...cluster({ restore: { backup: "nightly" } }), restore: resolved };
     const two = [readyPod("db-0"), readyPod("db-1"), readyPod("db-2", 0, false)];
     const restoring = withBackupStatus(base, { cluster: c, previous: undefined, step: {}, pods: two, now });
@@ -581,7 +631,30 @@ describe("backup status", () => {
     assert.equal(cond(restoring, "Restored").reason, "Restoring");
     assert.deepEqual(restoring.restore, { location: resolved.location, resolvedAt: "2026-11-30T12:00:00Z" });
     const all = [readyPod("db-0"), readyPod("db-1"), readyPod("db-2")];
-    const done = withBackupStatus(base, { cluster: c, previous: restoring, step: {}, pods: all, now });
+    // Every Pod Ready is not a restore: only the counters tell a load from none.
+    const ready = withBackupStatus(base, { cluster: c, previous: restoring, step: {}, pods: all, now });
+    assert.equal(cond(ready, "Restored").reason, "Restoring");
+    assert.equal(cond(ready, "Available").status, "False");
+    const skippedOnly = new Map([
+      ["db-1", counts(0, 0, 1)],
+      ["db-2", counts(0, 0, 1)],
+    ]);
+    const stillRestoring = withBackupStatus(base, {
+      cluster: c,
+      previous: restoring,
+      step: { restoreCounts: skippedOnly },
+      pods: all,
+      now,
+    });
+    assert.equal(cond(stillRestoring, "Restored").reason, "Restoring");
+    const loaded = new Map([...skippedOnly, ["db-0", counts(1)]]);
+    const done = withBackupStatus(base, {
+      cluster: c,
+      previous: restoring,
+      step: { restoreCounts: loaded },
+      pods: all,
+      now,
+    });
     assert.equal(done.phase, "Running");
     assert.equal(cond(done, "Available").status, "True");
     assert.equal(cond(done, "Restored").status, "True");
@@ -606,6 +679,39 @@ describe("backup status", () => {
     assert.deepEqual(cond(gone, "Restored"), cond(done, "Restored"));
     assert.deepEqual(gone.restore, done.restore);
     assert.equal(cond(gone, "Available").status, "True");
+  });
+
+  it("says the restore failed when the leader's counter says so", () => {
+    const c = { ...cluster({ restore: { backup: "nightly" } }), restore: resolved };
+    const s = withBackupStatus(base, {
+      cluster: c,
+      previous: undefined,
+      step: { restoreCounts: new Map([["db-0", counts(0, 1)]]) },
+      pods: [readyPod("db-0")],
+      now,
+    });
+    assert.equal(s.phase, "Failed");
+    const restored = s.conditions!.find((x) => x.type === "Restored")!;
+    assert.equal(restored.reason, "RestoreFailing");
+    assert.match(restored.message, /rqlite on db-0, the first leader, .* could not load it/);
+  });
+
+  it("never says Restored over adopted volumes, and leaves their availability alone", () => {
+    const c = { ...cluster({ restore: { backup: "nightly" } }), restore: resolved };
+    const all = [readyPod("db-0"), readyPod("db-1"), readyPod("db-2")];
+    const s = withBackupStatus(base, {
+      cluster: c,
+      previous: undefined,
+      step: { adoptedVolumes: ["db-0", "db-1", "db-2"], restoreCounts: new Map([["db-0", counts(1)]]) },
+      pods: all,
+      now,
+    });
+    const cond = Object.fromEntries(s.conditions!.map((x) => [x.type, x]));
+    assert.equal(cond.Restored!.status, "False");
+    assert.equal(cond.Restored!.reason, "RestoreSkipped");
+    assert.match(cond.Restored!.message, /PVCs db-0, db-1, db-2 are older than this RqCluster/);
+    assert.equal(cond.Available!.status, "True");
+    assert.equal(s.phase, "Running");
   });
 
   it("says the restore is failing when a voter keeps restarting before it is Ready", () => {

@@ -3,7 +3,12 @@ import { readFileSync } from "node:fs";
 import { Registry } from "prom-client";
 import { runningNodes } from "../../controller/rqcluster/reconcile.js";
 import { NodeMetrics, type NodeScrape } from "../../controller/rqcluster/nodeMetrics.js";
-import { goDurationSeconds, readNodeStats, readUploadCounts } from "../../controller/rqlite/nodeStats.js";
+import {
+  goDurationSeconds,
+  readNodeStats,
+  readRestoreCounts,
+  readUploadCounts,
+} from "../../controller/rqlite/nodeStats.js";
 
 const captured = (path: string) =>
   JSON.parse(readFileSync(new URL(`../fixtures/rqlite/${path}`, import.meta.url), "utf8")) as unknown;
@@ -40,6 +45,16 @@ describe("node metrics", () => {
     assert.deepEqual(readUploadCounts(captured("v8.43.4/debug-vars-follower.json")), { ok: 0, fail: 0 });
     assert.deepEqual(readUploadCounts(captured("v8.36.0/debug-vars-follower.json")), { ok: 0, fail: 0 });
     assert.throws(() => readUploadCounts({ store: {} }), /uploader.num_uploads_ok is missing/);
+  });
+
+  it("reads the auto-restore counters from real /debug/vars answers", () => {
+    const none = { restored: 0, failed: 0, skipped: 0 };
+    assert.deepEqual(readRestoreCounts(captured("v8.43.4/debug-vars-follower.json")), none);
+    assert.deepEqual(readRestoreCounts(captured("v8.36.0/debug-vars-follower.json")), none);
+    assert.throws(
+      () => readRestoreCounts({ store: { num_auto_restores: 1 } }),
+      /store.num_auto_restores_failed is missing/,
+    );
   });
 
   it("parses Go durations as hashicorp/raft prints them", () => {

@@ -17,6 +17,7 @@ function answering(delayMs: number, load: { inFlight: number; peak: number; call
     synced: refuse,
     removeNode: refuse,
     transferLeadership: refuse,
+    restoreCounts: refuse,
     async nodeStats() {
       load.calls++;
       load.peak = Math.max(load.peak, ++load.inFlight);

@@ -351,11 +351,65 @@ describe("status", () => {
   });
 });
 
+describe("status: Secrets the spec names", () => {
+  const statusOf = (o: Observed) =>
+    computeStatus(
+      o.cluster,
+      { observed: o, facts: deriveFacts(o), wasAvailable: true, problems: [] },
+      undefined,
+      new Date(NOW),
+    );
+  const secrets = (o: Observed) => statusOf(o).conditions!.find((c) => c.type === "SecretsReady");
+
+  it("names each unusable Secret and key in SecretsReady, and leaves the other conditions to the cluster", () => {
+    const o = observed({});
+    assert.equal(secrets(o), undefined, "no Secret named, no condition");
+    const withTls = observed({ spec: { ...NEW, tls: { http: { secretName: "web-tls" } } } });
+    assert.equal(secrets(withTls)?.status, "True");
+    withTls.secretProblems = [
+      { reason: "TLSCAUnavailable", message: "Secret ns/web-tls (spec.tls.http.secretName) does not exist; ..." },
+      { reason: "BackupCredentialsMissing", message: "Secret ns/s3 (spec.backup.s3.credentialsSecret) has no key id" },
+    ];
+    const cond = secrets(withTls)!;
+    assert.equal(cond.status, "False");
+    assert.equal(cond.reason, "TLSCAUnavailable");
+    assert.match(cond.message, /Secret ns\/web-tls .* does not exist.*; Secret ns\/s3 .* has no key id/);
+    assert.equal(statusOf(withTls).conditions!.find((c) => c.type === "Available")!.status, "True");
+  });
+
+  it("does not hold Pod changes for them: a missing voter is still recreated", () => {
+    const o = observed({ pods: ["db-0", "db-1"] });
+    o.secretProblems = [{ reason: "BackupCredentialsMissing", message: "Secret ns/s3 does not exist" }];
+    const created = plan(o).actions.filter((a) => a.type === "create" && a.object.kind === "Pod");
+    assert.deepEqual(
+      created.map((a) => (a.type === "create" ? a.object.metadata!.name : "")),
+      ["db-2"],
+    );
+  });
+});
+
 describe("status patch", () => {
   it("clears keys that no longer hold and sends nothing when unchanged", () => {
     const before = { phase: "Running" as const, leader: "db-0", currentImage: "x" };
     assert.deepEqual(statusPatch(before, { phase: "Running" }), { phase: "Running", leader: null, currentImage: null });
     assert.equal(statusPatch(before, { ...before }), undefined);
+  });
+
+  it("clears nested keys too, so a dropped status.backup.uploader does not linger", () => {
+    const before = {
+      phase: "Running" as const,
+      backup: {
+        lastSuccessfulTime: "2026-01-01T00:00:00Z",
+        uploader: { node: "db-0", ok: 3, fail: 0 },
+        retainedObjects: 4,
+      },
+    };
+    const next = { phase: "Running" as const, backup: { lastSuccessfulTime: "2026-01-01T00:00:00Z" } };
+    assert.deepEqual(statusPatch(before, next), {
+      phase: "Running",
+      backup: { lastSuccessfulTime: "2026-01-01T00:00:00Z", uploader: null, retainedObjects: null },
+    });
+    assert.equal(statusPatch(next, { ...next, backup: { ...next.backup } }), undefined);
   });
 });
 

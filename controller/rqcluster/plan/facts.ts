@@ -1,9 +1,10 @@
 // Facts every part of the plan derives from the same observation: which nodes are desired, how
 // their Pods should look, which Pods are outdated, who is unavailable. Computed once per plan.
-import type { V1Pod } from "@kubernetes/client-node";
+import type { V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
 import { LABEL_ROLE } from "../../../shared/names.js";
 import { desiredMembers, parseMemberName, type DesiredNode } from "../render/members.js";
 import { BOOTSTRAP_EXPECT_ANNOTATION, renderPod, SPEC_HASH_ANNOTATION } from "../render/pod.js";
+import { restorePending } from "./restore.js";
 import type { Observed, RaftMember } from "./types.js";
 
 export function isPodReady(pod: V1Pod): boolean {
@@ -28,6 +29,21 @@ export interface Facts {
   outdated: V1Pod[];
   /** The leader's view of the Raft voters, or the voter Pods when no leader answered. */
   raftVoters: RaftMember[] | undefined;
+  /** spec.restore is still to be loaded by the founding voters' new Pods (restore.ts). */
+  restorePending: boolean;
+}
+
+/** From the Pods, or the PVCs when every Pod is gone: fixed at the cluster's creation (I8). */
+export function bootstrapExpectOf(
+  pods: readonly V1Pod[],
+  pvcs: readonly V1PersistentVolumeClaim[],
+  replicas: number,
+): number {
+  return (
+    [...pods, ...pvcs]
+      .map((x) => Number(x.metadata?.annotations?.[BOOTSTRAP_EXPECT_ANNOTATION]))
+      .find((v) => Number.isInteger(v) && v > 0) ?? replicas
+  );
 }
 
 /** Facts depend on nothing in an observation that changes after it is made (not `synced`). */
@@ -43,12 +59,9 @@ export function deriveFacts(o: Observed): Facts {
 function computeFacts(o: Observed): Facts {
   const c = o.cluster;
   const pods = new Map(o.pods.map((p) => [podName(p), p]));
-  // From the Pods, or the PVCs when every Pod is gone: fixed at the cluster's creation (I8).
-  const bootstrapExpect =
-    [...o.pods, ...o.pvcs]
-      .map((x) => Number(x.metadata?.annotations?.[BOOTSTRAP_EXPECT_ANNOTATION]))
-      .find((v) => Number.isInteger(v) && v > 0) ?? c.spec.replicas;
+  const bootstrapExpect = bootstrapExpectOf(o.pods, o.pvcs, c.spec.replicas);
   const desired = desiredMembers(c.name, c.spec.replicas, c.spec.readReplicas);
+  const pending = restorePending(c, o.restoreDone === true, o.pvcs, bootstrapExpect);
   const rendered = new Map(
     desired.map((m) => [
       m.name,
@@ -58,6 +71,7 @@ function computeFacts(o: Observed): Facts {
         template: o.template,
         addressing: o.addressing,
         authHash: o.authHash,
+        restorePending: pending,
       }),
     ]),
   );
@@ -71,6 +85,7 @@ function computeFacts(o: Observed): Facts {
     pods,
     outdated,
     raftVoters: o.raft?.members.filter((m) => m.voter),
+    restorePending: pending,
   };
 }
 

@@ -38,10 +38,10 @@ export const PROBLEMS: ReadonlySet<string> = new Set([
   "StorageResizeRefused",
   "PodTemplateRefused",
   "AdoptionConflict",
-  // spec.backup's credentials Secret is missing, or spec.restore's source cannot be read.
-  "BackupCredentialsMissing",
+  "AuthSecretUnusable",
   // spec.backup.s3 names an endpoint or credentials the administrator's policy refuses.
   "BackupS3Refused",
+  // spec.restore's source cannot be read.
   "RestoreSourceUnavailable",
   // Kubernetes nodes, affinity or the template must change; the Pod's scheduling brings an event.
   UNSCHEDULABLE,

@@ -1,8 +1,11 @@
 // Pure decisions for spec.restore: what object (or folder) a restore source names, and whether
 // an RqBackup can be restored at all. The I/O that checks the object is in ../restore.ts.
+import type { V1PersistentVolumeClaim } from "@kubernetes/client-node";
 import { joinKey, LATEST_KEY, parseS3Location } from "../../../shared/index.js";
+import { voterName } from "../../../shared/names.js";
 import type { ClusterRestoreSpec, RqBackup } from "../../../shared/types.generated.js";
 import { credentialsOf, type S3Connection } from "../render/backup.js";
+import type { ClusterView } from "../render/cluster.js";
 
 /** Where to look: one key, or the newest object under a folder. */
 export type RestoreTarget = S3Connection & { describe: string } & ({ key: string } | { latestUnder: string });
@@ -59,4 +62,46 @@ export function restoreTarget(
     key: at.key,
     describe: `${backup.status!.location} (RqBackup ${name})`,
   };
+}
+
+/**
+ * The founding voters' PVCs that are older than the cluster: kept (reclaimPolicy Retain) from an
+ * earlier cluster of the same name and adopted. They hold that cluster's data and Raft state, and
+ * rqlite loads no backup into a node with data, so such a cluster does not restore at all.
+ */
+export function adoptedFoundingVolumes(
+  c: ClusterView,
+  pvcs: readonly V1PersistentVolumeClaim[],
+  bootstrapExpect: number,
+): string[] {
+  if (!c.createdAt) return [];
+  const created = Date.parse(c.createdAt);
+  const founding = new Set(Array.from({ length: bootstrapExpect }, (_, i) => voterName(c.name, i)));
+  return pvcs
+    .filter((p) => founding.has(p.metadata?.name ?? ""))
+    .filter((p) => {
+      const at = p.metadata?.creationTimestamp;
+      // Timestamps have whole seconds: one made in the cluster's first second is its own.
+      return at !== undefined && Date.parse(String(at instanceof Date ? at.toISOString() : at)) < created;
+    })
+    .map((p) => p.metadata!.name!)
+    .sort();
+}
+
+/**
+ * spec.restore is still to be loaded: it resolved, it is not done, and no founding volume was
+ * adopted. Only then does a founding voter's new Pod start with -auto-restore.
+ */
+export function restorePending(
+  c: ClusterView,
+  restoreDone: boolean,
+  pvcs: readonly V1PersistentVolumeClaim[],
+  bootstrapExpect: number,
+): boolean {
+  return (
+    c.spec.restore !== undefined &&
+    c.restore !== undefined &&
+    !restoreDone &&
+    adoptedFoundingVolumes(c, pvcs, bootstrapExpect).length === 0
+  );
 }

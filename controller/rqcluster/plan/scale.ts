@@ -142,7 +142,13 @@ function returningExtras(o: Observed, f: Facts): V1Pod[] {
     const member = parseMemberName(o.cluster.name, name);
     const pvc = o.pvcs.find((p) => p.metadata?.name === name);
     if (!member || f.desiredNames.has(name) || f.pods.has(name) || !pvc || pvc.metadata?.deletionTimestamp) return [];
-    const inputs = { member, bootstrapExpect: f.bootstrapExpect, template: o.template, addressing: o.addressing };
+    const inputs = {
+      member,
+      bootstrapExpect: f.bootstrapExpect,
+      template: o.template,
+      addressing: o.addressing,
+      restorePending: f.restorePending,
+    };
     return [renderPod(o.cluster, { ...inputs, ...(o.authHash ? { authHash: o.authHash } : {}) })];
   });
 }

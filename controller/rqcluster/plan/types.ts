@@ -64,6 +64,16 @@ export interface Observed {
    */
   backupConfig?: { exists: boolean; data: Record<string, string> };
   /**
+   * spec.restore is behind the cluster: its Restored condition is True (rqlite's counters said the
+   * leader loaded it). No Pod made from then on loads it again.
+   */
+  restoreDone?: boolean;
+  /**
+   * Secrets the spec names that are missing or lack a key: each disables only the feature that
+   * needs it (shown in the SecretsReady condition), never the reconcile.
+   */
+  secretProblems?: SecretProblem[];
+  /**
    * Raft members as the last status recorded them. While no leader answers, a missing Pod that
    * was a member is a node coming back, not a new one joining: it is recreated at once.
    */
@@ -145,4 +155,10 @@ export interface Plan {
   waits: Wait[];
   /** Look again after this long even without a watch event (rqlite sends none). */
   requeueAfterMs?: number;
+}
+
+/** A Secret the spec names that cannot be used: reason, and a message naming the Secret and key. */
+export interface SecretProblem {
+  reason: string;
+  message: string;
 }

@@ -159,21 +159,42 @@ export function renderBackupConfigSecret(c: ClusterView): V1Secret | undefined {
 }
 
 /**
- * The founding voters restore (ordinals below -bootstrap-expect); later voters and read replicas
- * join a cluster that has the data and copy it from the leader, so they need no download.
+ * Whether this node's Pod loads spec.restore: only a founding voter (ordinal below
+ * -bootstrap-expect) while the restore is still due (`pending`: not done, no adopted volume; see
+ * plan/restore.ts). Later voters and read replicas, and any founding voter's Pod made after the
+ * restore (a lost node's replacement), join a cluster that has the data and copy it from the
+ * leader: a download then would only fail once the object is gone and stop the node.
  */
-const restores = (c: ClusterView, member: DesiredNode, bootstrapExpect: number) =>
+export const restores = (c: ClusterView, member: DesiredNode, bootstrapExpect: number, pending: boolean) =>
+  pending &&
   c.spec.restore !== undefined &&
   c.restore !== undefined &&
   member.role === "voter" &&
   member.ordinal < bootstrapExpect;
 
-/** rqlited flags for this node; none without spec.backup or a resolved spec.restore. */
-export function backupArgs(c: ClusterView, member: DesiredNode, bootstrapExpect: number): string[] {
+/** rqlited flags for this node; none without spec.backup or a restore to load. */
+export function backupArgs(c: ClusterView, restoring: boolean): string[] {
   return [
     ...(c.spec.backup ? [`-auto-backup=${BACKUP_CONFIG_DIR}/${AUTO_BACKUP_FILE}`] : []),
-    ...(restores(c, member, bootstrapExpect) ? [`-auto-restore=${BACKUP_CONFIG_DIR}/${AUTO_RESTORE_FILE}`] : []),
+    ...(restoring ? [`-auto-restore=${BACKUP_CONFIG_DIR}/${AUTO_RESTORE_FILE}`] : []),
   ];
+}
+
+/**
+ * A startup probe for a Pod that restores: rqlited downloads the object before its HTTP server
+ * starts, so without it the liveness probe would kill a download longer than about 70 s, and the
+ * restarted node download again, forever. It allows rqlite's own download timeout, after which
+ * rqlited gives up by itself, plus the liveness probe's budget for the rest of its start.
+ */
+export function restoreStartupProbe(path: string, scheme: "HTTP" | "HTTPS", livenessBudgetSeconds: number) {
+  const periodSeconds = 10;
+  const budget = (durationSeconds(RESTORE_DOWNLOAD_TIMEOUT) ?? 1800) + livenessBudgetSeconds;
+  return {
+    httpGet: { path, port: "http", scheme },
+    periodSeconds,
+    timeoutSeconds: 2,
+    failureThreshold: Math.ceil(budget / periodSeconds),
+  };
 }
 
 /**
@@ -190,16 +211,16 @@ function credentialEnv(ref: Required<S3CredentialsSecretRef> | undefined, env: E
   ];
 }
 
-export function backupEnv(c: ClusterView, member: DesiredNode, bootstrapExpect: number): V1EnvVar[] {
+export function backupEnv(c: ClusterView, restoring: boolean): V1EnvVar[] {
   const backup = c.spec.backup?.s3.credentialsSecret;
   return [
     ...credentialEnv(backup && credentialsOf(backup), BACKUP_ENV),
-    ...(restores(c, member, bootstrapExpect) ? credentialEnv(c.restore!.credentialsSecret, RESTORE_ENV) : []),
+    ...(restoring ? credentialEnv(c.restore!.credentialsSecret, RESTORE_ENV) : []),
   ];
 }
 
-export function backupVolume(c: ClusterView): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
-  if (!c.spec.backup && !(c.spec.restore && c.restore)) return { volumes: [], mounts: [] };
+export function backupVolume(c: ClusterView, restoring: boolean): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
+  if (!c.spec.backup && !restoring) return { volumes: [], mounts: [] };
   return {
     volumes: [{ name: BACKUP_CONFIG_VOLUME, secret: { secretName: backupConfigSecretName(c.name) } }],
     mounts: [{ name: BACKUP_CONFIG_VOLUME, mountPath: BACKUP_CONFIG_DIR, readOnly: true }],

@@ -20,6 +20,8 @@ export interface ClusterView {
   namespace: string;
   uid: string;
   generation?: number;
+  /** metadata.creationTimestamp: volumes older than the cluster were adopted, not made for it. */
+  createdAt?: string;
   spec: DefaultedSpec;
   /** On every child; also the selector of every child. */
   labels: Record<string, string>;
@@ -38,17 +40,19 @@ export interface ClusterView {
 
 export function clusterView(obj: RqCluster): ClusterView {
   const defaulted = applyDefaults(obj);
-  const { name, namespace, uid, generation } = obj.metadata as {
+  const { name, namespace, uid, generation, creationTimestamp } = obj.metadata as {
     name: string;
     namespace: string;
     uid: string;
     generation?: number;
+    creationTimestamp?: string | Date;
   };
   return {
     name,
     namespace,
     uid,
     generation,
+    ...(creationTimestamp ? { createdAt: new Date(creationTimestamp).toISOString() } : {}),
     spec: defaulted.spec,
     labels: clusterLabels(name),
     headlessService: headlessServiceName(name),

@@ -5,6 +5,7 @@ import type {
   V1Container,
   V1EnvVar,
   V1Pod,
+  V1Probe,
   V1ResourceRequirements,
   V1SecurityContext,
   V1Volume,
@@ -27,7 +28,7 @@ import type { DesiredNode } from "./members.js";
 import { mergeTemplate } from "../../../shared/template-merge.js";
 import { parseImageReference } from "../../../shared/image.js";
 import { flagTargetVersion, renderExtraArgs } from "../../../shared/rqlited-flags.js";
-import { backupAnnotations, backupArgs, backupEnv, backupVolume } from "./backup.js";
+import { backupAnnotations, backupArgs, backupEnv, backupVolume, restores, restoreStartupProbe } from "./backup.js";
 
 const DATA_DIR = "/rqlite/file";
 const AUTH_DIR = "/rqlite/auth";
@@ -58,7 +59,16 @@ export interface PodInputs {
   addressing: Addressing;
   /** Digest of the -auth users file: a change restarts the Pods, as rqlited reads it at start. */
   authHash?: string;
+  /**
+   * spec.restore is still to be loaded (see plan/restore.ts restorePending): a founding voter's
+   * Pod then starts with -auto-restore and a startup probe sized for the download.
+   */
+  restorePending?: boolean;
 }
+
+/** This Pod loads spec.restore at its start. */
+const restoring = (c: ClusterView, inputs: PodInputs) =>
+  restores(c, inputs.member, inputs.bootstrapExpect, inputs.restorePending === true);
 
 export function nodeAddress(c: ClusterView, podName: string, addressing: Addressing): string {
   return addressing.kind === "dns"
@@ -109,7 +119,7 @@ export function rqlitedArgs(c: ClusterView, inputs: PodInputs): string[] {
   // A flag rqlite renamed is passed under the name the image's version knows (-raft-timeout
   // became -raft-heartbeat-timeout in 10.0.0), so extraArgs survive an upgrade across it.
   const imageTag = parseImageReference(c.spec.image)?.tag;
-  args.push(...backupArgs(c, member, inputs.bootstrapExpect));
+  args.push(...backupArgs(c, restoring(c, inputs)));
   args.push(...renderExtraArgs(c.spec.extraArgs ?? [], flagTargetVersion(imageTag)), `${DATA_DIR}/data`);
   return args;
 }
@@ -128,14 +138,14 @@ function antiAffinity(c: ClusterView): V1Affinity | undefined {
   }
 }
 
-function secretVolumes(c: ClusterView): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
+function secretVolumes(c: ClusterView, inputs: PodInputs): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
   const wanted: Array<[string, string | undefined, string]> = [
     ["auth", c.spec.auth?.secretName ? operatorAuthSecretName(c.name) : undefined, AUTH_DIR],
     [HTTP_TLS_VOLUME, c.spec.tls?.http?.secretName, HTTP_TLS_DIR],
     ["tls-node", c.spec.tls?.node?.secretName, NODE_TLS_DIR],
   ];
   const present = wanted.filter((w): w is [string, string, string] => Boolean(w[1]));
-  const backup = backupVolume(c);
+  const backup = backupVolume(c, restoring(c, inputs));
   return {
     volumes: [...present.map(([name, secretName]) => ({ name, secret: { secretName } })), ...backup.volumes],
     mounts: [...present.map(([name, , mountPath]) => ({ name, mountPath, readOnly: true })), ...backup.mounts],
@@ -154,7 +164,7 @@ function rqliteContainer(c: ClusterView, inputs: PodInputs, mounts: V1VolumeMoun
       { name: "http", containerPort: HTTP_PORT, protocol: "TCP" },
       { name: "raft", containerPort: RAFT_PORT, protocol: "TCP" },
     ],
-    env: withBackupEnv(backupEnv(c, inputs.member, inputs.bootstrapExpect), c.spec.env),
+    env: withBackupEnv(backupEnv(c, restoring(c, inputs)), c.spec.env),
     resources: quantitiesAsStrings(c.spec.resources),
     volumeMounts: [{ name: DATA_VOLUME, mountPath: DATA_DIR }, ...mounts],
     // Ready means this node knows a leader and can serve; alive only needs the node itself.
@@ -164,16 +174,26 @@ function rqliteContainer(c: ClusterView, inputs: PodInputs, mounts: V1VolumeMoun
       timeoutSeconds: 2,
       failureThreshold: 3,
     },
-    livenessProbe: {
-      httpGet: { path: "/readyz?noleader", port: "http", scheme },
-      initialDelaySeconds: 10,
-      periodSeconds: 10,
-      timeoutSeconds: 2,
-      failureThreshold: 6,
-    },
+    livenessProbe: LIVENESS(scheme),
+    ...(restoring(c, inputs)
+      ? { startupProbe: restoreStartupProbe(LIVENESS_PATH, scheme, livenessBudgetSeconds(LIVENESS(scheme))) }
+      : {}),
     securityContext: { ...RESTRICTED_CONTAINER, readOnlyRootFilesystem: true },
   };
 }
+
+const LIVENESS_PATH = "/readyz?noleader";
+const LIVENESS = (scheme: "HTTP" | "HTTPS"): V1Probe => ({
+  httpGet: { path: LIVENESS_PATH, port: "http", scheme },
+  initialDelaySeconds: 10,
+  periodSeconds: 10,
+  timeoutSeconds: 2,
+  failureThreshold: 6,
+});
+
+/** How long a process that never answers lives under a liveness probe: about 70 s here. */
+export const livenessBudgetSeconds = (p: V1Probe): number =>
+  (p.initialDelaySeconds ?? 0) + (p.periodSeconds ?? 10) * (p.failureThreshold ?? 3);
 
 /** Without backups the list stays exactly the user's, so existing Pods keep their hash. */
 const withBackupEnv = (backup: V1EnvVar[], user: V1EnvVar[] | undefined) =>
@@ -195,7 +215,7 @@ function quantitiesAsStrings(r: ClusterView["spec"]["resources"]): V1ResourceReq
 
 /** The Pod for one member, before the user's template. */
 function basePod(c: ClusterView, inputs: PodInputs): V1Pod {
-  const { volumes, mounts } = secretVolumes(c);
+  const { volumes, mounts } = secretVolumes(c, inputs);
   return {
     apiVersion: "v1",
     kind: "Pod",
@@ -310,6 +330,12 @@ function canonicalJson(value: unknown): string {
 
 export function renderPod(c: ClusterView, inputs: PodInputs): V1Pod {
   const pod = applyTemplate(basePod(c, inputs), inputs.template);
-  pod.metadata!.annotations = { ...pod.metadata!.annotations, [SPEC_HASH_ANNOTATION]: podSpecHash(pod) };
+  // The restore's parts count for nothing in the hash: a founding voter's Pod has them on its
+  // first start only, and one made with them is as current as one made without, so the end of
+  // a restore rolls no Pod.
+  const steady = restoring(c, inputs)
+    ? applyTemplate(basePod(c, { ...inputs, restorePending: false }), inputs.template)
+    : pod;
+  pod.metadata!.annotations = { ...pod.metadata!.annotations, [SPEC_HASH_ANNOTATION]: podSpecHash(steady) };
   return pod;
 }
