@@ -184,12 +184,19 @@ build_rqlite() {
   done
 }
 
-build_busybox() {
-  local root; root=$(mktemp -d "$images/busybox-deb.XXXX")
+build_busybox() { # static: a root of its own, with a link per applet, not a layer over base
+  local key ref; key=$(deb_versions busybox-static | hash_of); ref=docker.io/library/busybox:rqlite-operator
+  done_already busybox "$key" && return
+  local started=$SECONDS root a; root=$(mktemp -d "$images/busybox.XXXX")
   unpack_debs "$root" busybox-static
-  binary_image busybox "$(deb_versions busybox-static)" docker.io/library/busybox:rqlite-operator -- \
-    "$root/bin/busybox:bin/busybox" -- 'RUN ["/bin/busybox", "--install", "-s", "/bin"]' 'USER 0:0' 'CMD ["sh"]'
+  for a in $("$root/bin/busybox" --list); do [[ -e $root/bin/$a ]] || ln -s busybox "$root/bin/$a"; done
+  mkdir -p "$root/tmp" "$root/etc" && chmod 1777 "$root/tmp"
+  printf 'root:x:0:0:root:/root:/bin/sh\nnonroot:x:65532:65532:nonroot:/tmp:/bin/sh\n' >"$root/etc/passwd"
+  printf 'root:x:0:\nnonroot:x:65532:\n' >"$root/etc/group"
+  rm -rf "$root/usr/share"
+  import_root "$root" "$ref" --change 'ENV=PATH=/bin' --change 'CMD=["sh"]'
   rm -rf "$root"
+  save busybox "$key" "$ref"
 }
 
 build_pause() {
