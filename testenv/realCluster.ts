@@ -34,10 +34,18 @@ import { ProcessGroup, type Managed } from "./processes.js";
 const REPO = fileURLToPath(new URL("..", import.meta.url));
 export const HUB_IP = "10.250.0.1";
 export const CLUSTER_DNS_IP = "10.0.0.10";
+/**
+ * The API server's port as nodes and Pods see it: a cluster's usual one, which NetworkPolicies
+ * (the operator's own among them) allow by number, after kube-proxy translated the Service's 443.
+ */
+export const HUB_API_PORT = 6443;
 const POD_CIDR = "10.244.0.0/16";
 export const ZONES = ["zone-a", "zone-b", "zone-c"];
 /** The tools a node runs, built by hack/build-binaries.sh. */
-export const REAL_NODE_TOOLS = ["kubelet", "kube-proxy", "kube-network-policies"];
+export const REAL_NODE_TOOLS = ["kubelet", "kube-proxy", "kube-network-policies", "local-path-provisioner"];
+/** The default StorageClass: local-path-provisioner's folders under LOCAL_PATH on each node. */
+export const LOCAL_PATH_CLASS = "local-path";
+const LOCAL_PATH = "/var/lib/rqo-local-path";
 /** The images every node imports (hack/build-images.sh names the archives so). */
 export const REAL_NODE_IMAGES = ["pause", "coredns", "busybox", "rqlite-8.43.4", "rqlite-8.36.0", "operator"];
 export const BUSYBOX_IMAGE = "docker.io/library/busybox:rqlite-operator";
@@ -84,6 +92,10 @@ export interface RealCluster {
   nodes: RealNode[];
   /** Milliseconds from the start to every node Ready and CoreDNS available. */
   readyMs: number;
+  /** The hub's CONNECT proxy: a way from the host into the nodes and Pods (see podTunnels.ts). */
+  egressSocket: string;
+  /** Where the logs of every node's processes are. */
+  dir: string;
   /** Runs a command in a node's namespaces (e.g. `nft list ruleset`, `ip link set eth0 down`). */
   onNode(node: RealNode, args: string[]): Promise<string>;
   stop(): Promise<void>;
@@ -221,8 +233,9 @@ export async function startRealCluster(opts: RealClusterOptions = {}): Promise<R
   try {
     const apiPort = await freePort();
     const hub = await startHub(procs, dir);
-    const forwards = [apiPort, ...(opts.hostPorts ?? [])];
-    for (const port of forwards) servers.push(await hostEnd(join(dir, `host-${port}.sock`), port));
+    // [port in the hub, port on the host's loopback]
+    const forwards = [[HUB_API_PORT, apiPort], ...(opts.hostPorts ?? []).map((p) => [p, p])] as const;
+    for (const [, port] of forwards) servers.push(await hostEnd(join(dir, `host-${port}.sock`), port));
     const egress = join(dir, "egress.sock");
     const relay = procs.start(
       "relay",
@@ -236,7 +249,7 @@ export async function startRealCluster(opts: RealClusterOptions = {}): Promise<R
         "--import",
         "tsx",
         join(REPO, "testenv/netnsRelay.ts"),
-        ...forwards.flatMap((p) => ["--forward", `${HUB_IP}:${p}=${join(dir, `host-${p}.sock`)}`]),
+        ...forwards.flatMap(([hub, host]) => ["--forward", `${HUB_IP}:${hub}=${join(dir, `host-${host}.sock`)}`]),
         "--connect",
         egress,
         "--allow",
@@ -265,8 +278,10 @@ export async function startRealCluster(opts: RealClusterOptions = {}): Promise<R
       apiPort,
       realNodes: { servingIPs: [HUB_IP, "10.0.0.1"] },
       extraApiServerArgs: [
-        // Pods reach the API server through the `kubernetes` Service, whose endpoint is this.
+        // Pods reach the API server through the `kubernetes` Service, at HUB_IP:HUB_API_PORT,
+        // which systemManifests() gives it (the API server would publish its loopback port).
         `--advertise-address=${HUB_IP}`,
+        "--endpoint-reconciler-type=none",
         `--egress-selector-config-file=${egressConfig}`,
         // Webhooks are called at their Pods' addresses (the hub runs no kube-proxy).
         "--enable-aggregator-routing=true",
@@ -283,12 +298,35 @@ export async function startRealCluster(opts: RealClusterOptions = {}): Promise<R
     const kubeconfig = join(dir, "node.kubeconfig");
     await writeFile(
       kubeconfig,
-      renderKubeconfig(`https://${HUB_IP}:${apiPort}`, cp.pki.caCert, "admin", {
+      renderKubeconfig(`https://${HUB_IP}:${HUB_API_PORT}`, cp.pki.caCert, "admin", {
         clientCert: cp.pki.adminCert,
         clientKey: cp.pki.adminKey,
       }),
     );
     await cp.kubectlOk(["apply", "-f", "-"], { input: systemManifests() });
+    // The control plane's host-path classes make root-only folders, which a non-root Pod (rqlite
+    // runs as 1000) cannot write: local-path-provisioner's helper Pods make them on the node.
+    await cp.kubectlOk([
+      "annotate",
+      "--overwrite",
+      "storageclass",
+      "--all",
+      "storageclass.kubernetes.io/is-default-class=false",
+    ]);
+    await cp.kubectlOk(["apply", "-f", "-"], { input: localPathManifests() });
+    procs.start(
+      "local-path-provisioner",
+      join(assets, "local-path-provisioner"),
+      [
+        "start",
+        `--kubeconfig=${cp.kubeconfigPath}`,
+        "--namespace=kube-system",
+        `--provisioner-name=rancher.io/${LOCAL_PATH_CLASS}`,
+        `--helper-image=${BUSYBOX_IMAGE}`,
+        "--service-account-name=local-path-provisioner",
+      ],
+      join(dir, "local-path-provisioner.log"),
+    );
     const npToken = (
       await cp.kubectlOk(["create", "token", "kube-network-policies", "-n", "kube-system", "--duration=48h"])
     ).trim();
@@ -303,7 +341,6 @@ export async function startRealCluster(opts: RealClusterOptions = {}): Promise<R
           count,
           hub,
           kubeconfig,
-          apiPort,
           cgroupRoot,
           archives,
           caCert: cp!.pki.caCert,
@@ -330,6 +367,8 @@ export async function startRealCluster(opts: RealClusterOptions = {}): Promise<R
       cp: theCp,
       nodes,
       readyMs: Date.now() - started,
+      egressSocket: egress,
+      dir,
       onNode: (node, args) => nsenter(node.holderPid, args),
       stop,
     };
@@ -362,7 +401,6 @@ interface NodeContext {
   count: number;
   hub: number;
   kubeconfig: string;
-  apiPort: number;
   cgroupRoot: string;
   archives: string[];
   caCert: string;
@@ -498,7 +536,7 @@ async function startNode(c: NodeContext): Promise<RealNode> {
       }`,
       "--v=1",
     ],
-    { ...process.env, KUBERNETES_SERVICE_HOST: HUB_IP, KUBERNETES_SERVICE_PORT: String(c.apiPort) },
+    { ...process.env, KUBERNETES_SERVICE_HOST: HUB_IP, KUBERNETES_SERVICE_PORT: String(HUB_API_PORT) },
   );
   return { name, zone, ip, podCidr, holderPid: pid, kubelet, containerd, kubeProxy, networkPolicies };
 }
@@ -584,6 +622,47 @@ function kubeProxyConfig(kubeconfig: string, name: string): object {
   };
 }
 
+function localPathManifests(): string {
+  const helperPod = {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: "helper-pod" },
+    spec: {
+      priorityClassName: "system-node-critical",
+      containers: [{ name: "helper-pod", image: BUSYBOX_IMAGE, imagePullPolicy: "Never" }],
+    },
+  };
+  const docs = [
+    {
+      apiVersion: "v1",
+      kind: "ServiceAccount",
+      metadata: { name: "local-path-provisioner", namespace: "kube-system" },
+    },
+    {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "local-path-config", namespace: "kube-system" },
+      data: {
+        "config.json": JSON.stringify({
+          nodePathMap: [{ node: "DEFAULT_PATH_FOR_NON_LISTED_NODES", paths: [LOCAL_PATH] }],
+        }),
+        setup: '#!/bin/sh\nset -eu\nmkdir -m 0777 -p "$VOL_DIR"\n',
+        teardown: '#!/bin/sh\nset -eu\nrm -rf "$VOL_DIR"\n',
+        "helperPod.yaml": stringify(helperPod),
+      },
+    },
+    {
+      apiVersion: "storage.k8s.io/v1",
+      kind: "StorageClass",
+      metadata: { name: LOCAL_PATH_CLASS, annotations: { "storageclass.kubernetes.io/is-default-class": "true" } },
+      provisioner: `rancher.io/${LOCAL_PATH_CLASS}`,
+      reclaimPolicy: "Delete",
+      volumeBindingMode: "WaitForFirstConsumer",
+    },
+  ];
+  return docs.map((d) => stringify(d)).join("---\n");
+}
+
 /** CoreDNS on 1053 (no capability needed) behind kube-dns:53, and the enforcer's account. */
 function systemManifests(): string {
   const corefile = `.:1053 {
@@ -601,6 +680,24 @@ function systemManifests(): string {
 `;
   const labels = { "k8s-app": "kube-dns" };
   const docs = [
+    {
+      apiVersion: "v1",
+      kind: "Endpoints",
+      metadata: {
+        name: "kubernetes",
+        namespace: "default",
+        labels: { "endpointslice.kubernetes.io/skip-mirror": "true" },
+      },
+      subsets: [{ addresses: [{ ip: HUB_IP }], ports: [{ name: "https", port: HUB_API_PORT, protocol: "TCP" }] }],
+    },
+    {
+      apiVersion: "discovery.k8s.io/v1",
+      kind: "EndpointSlice",
+      metadata: { name: "kubernetes", namespace: "default", labels: { "kubernetes.io/service-name": "kubernetes" } },
+      addressType: "IPv4",
+      endpoints: [{ addresses: [HUB_IP], conditions: { ready: true } }],
+      ports: [{ name: "https", port: HUB_API_PORT, protocol: "TCP" }],
+    },
     { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "coredns", namespace: "kube-system" } },
     { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "kube-network-policies", namespace: "kube-system" } },
     {
