@@ -2,8 +2,10 @@
 # Builds the real parts the tests run against (kube-apiserver, kube-scheduler,
 # kube-controller-manager, etcd, and two rqlited versions for
 # the local runtime and upgrade tests; cert-manager, the OLM bundle validator, promtool and helm
-# for the install tests; kubelet, kube-proxy, CoreDNS, kube-network-policies, local-path-provisioner
-# and a pause program for the real-cluster nodes of testenv/realCluster.ts) from the Go module proxy, through the pinned wrapper modules in
+# for the install tests; for the real cluster of testenv/realCluster.ts, kubelet, kube-proxy,
+# CoreDNS, kube-router (its NetworkPolicy firewall), local-path-provisioner, a pause program and
+# the rqlite shell) from the Go
+# module proxy, through the pinned wrapper modules in
 # hack/tools/<name>/, into a cache outside the repository keyed by name, version and the hash of
 # go.sum, the wrapper's own Go sources and build tags. A second run reuses the cache. CRDs shipped
 # inside a pinned module (cert-manager, prometheus-operator) are copied to $cache/crds/<name>/ the
@@ -12,9 +14,9 @@
 # Usage: hack/build-binaries.sh [name ...]      (default: every tool under hack/tools)
 # Callers name only what they run: the control plane kube-apiserver and etcd (testenv/assets.ts),
 # `npm run local` those and rqlited, rqlited-prev; each install test its own tool; `npm test`
-# builds them all up front. The real-cluster's tools (kubelet, kube-proxy, coredns,
-# kube-network-policies, local-path-provisioner, pause) are built only when named, by
-# hack/build-images.sh, which `npm run test:real` and `npm run local -- --real` run.
+# builds them all up front. The real cluster's tools (the rqlite shell, kubelet, kube-proxy,
+# coredns, kube-router, local-path-provisioner, pause) are built only when
+# named, by testenv/realCluster.ts and hack/build-images.sh.
 # Prints the folder with kube-apiserver and etcd on its last line of stdout (progress: stderr).
 # Env: RQLITE_OPERATOR_CACHE (default ~/.cache/rqlite-operator)
 #      KUBEBUILDER_ASSETS: a folder already holding kube-apiserver and etcd; those two are not
@@ -51,8 +53,8 @@ declare -A pkg=(
   [versitygw]=github.com/versity/versitygw/cmd/versitygw
   [kubelet]=k8s.io/kubernetes/cmd/kubelet
   [kube-proxy]=k8s.io/kubernetes/cmd/kube-proxy
-  [kube-network-policies]=sigs.k8s.io/kube-network-policies/cmd
   [local-path-provisioner]=github.com/rancher/local-path-provisioner
+  [kube-router]=github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
   # These are small mains of our own in the wrapper, over the pinned module's packages.
   [cert-manager]=.
   [bundle-validate]=.
@@ -65,7 +67,7 @@ declare -A pkg=(
 declare -A tags=([promtool]=remove_all_sd)
 # rqlited embeds SQLite through cgo, so it needs gcc.
 declare -A cgo=([kube-apiserver]=0 [kube-scheduler]=0 [kube-controller-manager]=0 [etcd]=0 [rqlited]=1 [rqlited-prev]=1 [rqlite]=0 [cert-manager]=0 [bundle-validate]=0 [promtool]=0 [helm]=0 [versitygw]=0
-  [kubelet]=0 [kube-proxy]=0 [coredns]=0 [kube-network-policies]=0 [local-path-provisioner]=0 [pause]=0)
+  [kubelet]=0 [kube-proxy]=0 [coredns]=0 [local-path-provisioner]=0 [pause]=0 [kube-router]=0)
 # Wrappers whose go.mod has a require block name the module that versions them.
 declare -A version_module=(
   [cert-manager]=github.com/cert-manager/cert-manager

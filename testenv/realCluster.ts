@@ -1,7 +1,7 @@
 // A real Kubernetes on this machine: the test control plane (controlplane.ts) plus N nodes, each
-// a kubelet, a containerd with runc, kube-proxy in nftables mode and kube-network-policies, in its
-// own network namespace and private mount namespace; CoreDNS in Pods; images imported into every
-// node from hack/build-images.sh (nothing is pulled). Nothing on the host changes but the cgroups
+// a kubelet, a containerd with runc, kube-proxy in nftables mode and kube-router's NetworkPolicy
+// firewall, in its own network namespace and private mount namespace; CoreDNS in Pods; images
+// imported into every node from hack/build-images.sh (nothing is pulled). Nothing on the host changes but the cgroups
 // it creates: the nodes sit behind a hub namespace with no uplink, every sysctl written is a
 // namespace's own, and the kubelet's expected kernel values are files bind-mounted over
 // /proc/sys in the node's mount namespace only.
@@ -12,8 +12,7 @@
 //   egress selector ---------> CONNECT proxy ------------------------> kubelets, Pods, webhooks
 //
 // Pods use the ptp CNI plugin, as kindnet does, not a bridge: every packet between Pods is then
-// routed through its node's namespace, where kube-proxy's and kube-network-policies' nftables
-// rules see it (a bridge would switch same-node traffic past them without br_netfilter).
+// routed through its node's namespace, where kube-proxy's and kube-router's rules see it (a bridge would switch same-node traffic past them without br_netfilter).
 // Everything started is recorded with the reaper (processes.ts, hack/reaper.sh): processes, each
 // node's mount namespace (containerd's shims leave every process group), the cgroup tree the
 // kubelets put containers in, and the folder, so a crashed test leaves nothing behind either.
@@ -42,7 +41,7 @@ export const HUB_API_PORT = 6443;
 const POD_CIDR = "10.244.0.0/16";
 export const ZONES = ["zone-a", "zone-b", "zone-c"];
 /** The tools a node runs, built by hack/build-binaries.sh. */
-export const REAL_NODE_TOOLS = ["kubelet", "kube-proxy", "kube-network-policies", "local-path-provisioner"];
+export const REAL_NODE_TOOLS = ["kubelet", "kube-proxy", "kube-router", "local-path-provisioner"];
 /** The default StorageClass: local-path-provisioner's folders under LOCAL_PATH on each node. */
 export const LOCAL_PATH_CLASS = "local-path";
 const LOCAL_PATH = "/var/lib/rqo-local-path";
@@ -55,6 +54,8 @@ export const REAL_NODE_PACKAGES: Record<string, string> = {
   runc: "runc",
   "containernetworking-plugins": "/usr/lib/cni/ptp",
   nftables: "nft",
+  iptables: "iptables",
+  ipset: "ipset",
   podman: "podman",
 };
 /** The kernel values kubelet requires with protectKernelDefaults, shown to it per node. */
@@ -327,9 +328,6 @@ export async function startRealCluster(opts: RealClusterOptions = {}): Promise<R
       ],
       join(dir, "local-path-provisioner.log"),
     );
-    const npToken = (
-      await cp.kubectlOk(["create", "token", "kube-network-policies", "-n", "kube-system", "--duration=48h"])
-    ).trim();
     const archives = await Promise.all(REAL_NODE_IMAGES.map((i) => realpath(join(images, `${i}.tar`))));
     const nodes = await Promise.all(
       Array.from({ length: count }, (_, i) =>
@@ -343,8 +341,6 @@ export async function startRealCluster(opts: RealClusterOptions = {}): Promise<R
           kubeconfig,
           cgroupRoot,
           archives,
-          caCert: cp!.pki.caCert,
-          npToken,
         }),
       ),
     );
@@ -403,8 +399,6 @@ interface NodeContext {
   kubeconfig: string;
   cgroupRoot: string;
   archives: string[];
-  caCert: string;
-  npToken: string;
 }
 
 const nodeIp = (i: number) => `10.250.0.${10 + i}`;
@@ -437,8 +431,6 @@ async function startNode(c: NodeContext): Promise<RealNode> {
   const otherRoutes = Array.from({ length: c.count }, (_, j) => j + 1)
     .filter((j) => j !== c.index)
     .map((j) => `ip route add 10.244.${j}.0/24 via ${nodeIp(j)}`);
-  const secrets = "/run/secrets/kubernetes.io/serviceaccount";
-  await writeFile(join(d, "np-token"), c.npToken);
   await nsenter(pid, [
     "sh",
     "-c",
@@ -456,9 +448,6 @@ async function startNode(c: NodeContext): Promise<RealNode> {
       "mount -t tmpfs -o mode=0755 tmpfs /var/lib",
       `mount --bind ${d}/var-log /var/log`,
       ...Object.keys(KUBELET_SYSCTLS).map((k) => `mount --bind ${d}/sysctl/${k.replace(/\//g, ".")} /proc/sys/${k}`),
-      `mkdir -p ${secrets}`,
-      `cp ${d}/np-token ${secrets}/token`,
-      `cp ${c.caCert} ${secrets}/ca.crt`,
     ].join("\n"),
   ]);
 
@@ -517,27 +506,23 @@ async function startNode(c: NodeContext): Promise<RealNode> {
     `--config=${join(d, "kube-proxy.yaml")}`,
     "--v=1",
   ]);
-  const networkPolicies = onNode(
-    "kube-network-policies",
-    [
-      join(c.assets, "kube-network-policies"),
-      `--hostname-override=${name}`,
-      "--metrics-bind-address=127.0.0.1:9080",
-      // NRI needs containerd 1.7; the Pods' addresses come from the API server instead.
-      "--disable-nri",
-      // Only kernels before 6.12 need DNS packets in PREROUTING.
-      `--netfilter-bug-1766-fix=${
-        Number(
-          /^(\d+)\.(\d+)/
-            .exec(await readFile("/proc/sys/kernel/osrelease", "utf8"))
-            ?.slice(1)
-            .join("."),
-        ) < 6.12
-      }`,
-      "--v=1",
-    ],
-    { ...process.env, KUBERNETES_SERVICE_HOST: HUB_IP, KUBERNETES_SERVICE_PORT: String(HUB_API_PORT) },
-  );
+  // kube-router's firewall alone (no routing, no service proxy): its iptables and ipset rules
+  // enforce NetworkPolicies. kube-network-policies, which kind uses, queues packets through
+  // nftables' queue expression, which this machine's kernel lacks (nft_queue: "No such file").
+  // It exits when its Node is not registered yet, which the kubelet does only now: started again
+  // until it stays up.
+  const kubeRouter = [
+    join(c.assets, "kube-router"),
+    `--kubeconfig=${c.kubeconfig}`,
+    `--hostname-override=${name}`,
+    "--run-firewall=true",
+    "--run-router=false",
+    "--run-service-proxy=false",
+    "--enable-cni=false",
+    "--health-port=0",
+    "--v=1",
+  ];
+  const networkPolicies = onNode("kube-router", ["sh", "-c", `until ${kubeRouter.join(" ")}; do sleep 1; done`]);
   return { name, zone, ip, podCidr, holderPid: pid, kubelet, containerd, kubeProxy, networkPolicies };
 }
 
@@ -663,7 +648,7 @@ function localPathManifests(): string {
   return docs.map((d) => stringify(d)).join("---\n");
 }
 
-/** CoreDNS on 1053 (no capability needed) behind kube-dns:53, and the enforcer's account. */
+/** CoreDNS on 1053 (no capability needed) behind kube-dns:53, and the `kubernetes` endpoint. */
 function systemManifests(): string {
   const corefile = `.:1053 {
     errors
@@ -699,7 +684,6 @@ function systemManifests(): string {
       ports: [{ name: "https", port: HUB_API_PORT, protocol: "TCP" }],
     },
     { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "coredns", namespace: "kube-system" } },
-    { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "kube-network-policies", namespace: "kube-system" } },
     {
       apiVersion: "rbac.authorization.k8s.io/v1",
       kind: "ClusterRole",
@@ -709,16 +693,7 @@ function systemManifests(): string {
         { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: ["list", "watch"] },
       ],
     },
-    {
-      apiVersion: "rbac.authorization.k8s.io/v1",
-      kind: "ClusterRole",
-      metadata: { name: "rqo-test:kube-network-policies" },
-      rules: [
-        { apiGroups: [""], resources: ["pods", "namespaces", "nodes"], verbs: ["list", "watch"] },
-        { apiGroups: ["networking.k8s.io"], resources: ["networkpolicies"], verbs: ["list", "watch"] },
-      ],
-    },
-    ...["coredns", "kube-network-policies"].map((n) => ({
+    ...["coredns"].map((n) => ({
       apiVersion: "rbac.authorization.k8s.io/v1",
       kind: "ClusterRoleBinding",
       metadata: { name: `rqo-test:${n}` },
