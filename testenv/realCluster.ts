@@ -32,6 +32,8 @@ import { ProcessGroup, type Managed } from "./processes.js";
 
 const REPO = fileURLToPath(new URL("..", import.meta.url));
 export const HUB_IP = "10.250.0.1";
+/** Where the hub's relays (the API server's calls, podTunnels.ts) come from, as a Pod sees it. */
+export const HUB_CIDR = "10.250.0.0/24";
 export const CLUSTER_DNS_IP = "10.0.0.10";
 /**
  * The API server's port as nodes and Pods see it: a cluster's usual one, which NetworkPolicies
@@ -648,9 +650,9 @@ function localPathManifests(): string {
   return docs.map((d) => stringify(d)).join("---\n");
 }
 
-/** CoreDNS on 1053 (no capability needed) behind kube-dns:53, and the `kubernetes` endpoint. */
+/** CoreDNS behind kube-dns:53, and the `kubernetes` endpoint. */
 function systemManifests(): string {
-  const corefile = `.:1053 {
+  const corefile = `.:53 {
     errors
     health :8080
     ready :8181
@@ -718,7 +720,14 @@ function systemManifests(): string {
           spec: {
             serviceAccountName: "coredns",
             priorityClassName: "system-cluster-critical",
-            securityContext: { runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532 },
+            // Port 53 without root or a capability: the namespaced, safe sysctl. A NetworkPolicy
+            // that allows DNS names port 53, which is what it sees after kube-proxy's DNAT.
+            securityContext: {
+              runAsNonRoot: true,
+              runAsUser: 65532,
+              runAsGroup: 65532,
+              sysctls: [{ name: "net.ipv4.ip_unprivileged_port_start", value: "53" }],
+            },
             containers: [
               {
                 name: "coredns",
@@ -726,8 +735,8 @@ function systemManifests(): string {
                 imagePullPolicy: "Never",
                 args: ["-conf", "/etc/coredns/Corefile"],
                 ports: [
-                  { name: "dns", containerPort: 1053, protocol: "UDP" },
-                  { name: "dns-tcp", containerPort: 1053, protocol: "TCP" },
+                  { name: "dns", containerPort: 53, protocol: "UDP" },
+                  { name: "dns-tcp", containerPort: 53, protocol: "TCP" },
                 ],
                 readinessProbe: { httpGet: { path: "/ready", port: 8181 }, periodSeconds: 2 },
                 livenessProbe: { httpGet: { path: "/health", port: 8080 } },
@@ -747,8 +756,8 @@ function systemManifests(): string {
         clusterIP: CLUSTER_DNS_IP,
         selector: labels,
         ports: [
-          { name: "dns", port: 53, targetPort: 1053, protocol: "UDP" },
-          { name: "dns-tcp", port: 53, targetPort: 1053, protocol: "TCP" },
+          { name: "dns", port: 53, targetPort: 53, protocol: "UDP" },
+          { name: "dns-tcp", port: 53, targetPort: 53, protocol: "TCP" },
         ],
       },
     },

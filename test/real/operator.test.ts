@@ -12,7 +12,7 @@ import { LABEL_CLUSTER } from "../../shared/names.js";
 import { eventually } from "../../testenv/eventually.js";
 import { startPodTunnels, type PodTunnels } from "../../testenv/podTunnels.js";
 import { ProcessGroup } from "../../testenv/processes.js";
-import { BUSYBOX_IMAGE, startRealCluster, type RealCluster } from "../../testenv/realCluster.js";
+import { BUSYBOX_IMAGE, HUB_CIDR, startRealCluster, type RealCluster } from "../../testenv/realCluster.js";
 import { waitConverged } from "../e2e/clusterStatus.js";
 import { monitoredChange } from "../e2e/monitoredChange.js";
 import { createRowsTable, type AckedRow } from "../e2e/rows.js";
@@ -58,6 +58,20 @@ describe("real cluster: the operator from its image, installed with Helm", funct
     client = new KubeClient(loadKubeConfig(rc.cp.kubeconfigPath), new Registry());
     await kubectl(["create", "namespace", NS]);
     await kubectl(["create", "namespace", OTHER_NS]);
+    // The test reaches the nodes from the hub, outside every Pod, which the cluster's own policy
+    // refuses; policies add up, so this one admits the harness and changes nothing else.
+    await rc.cp.kubectlOk(["apply", "-n", NS, "-f", "-"], {
+      input: JSON.stringify({
+        apiVersion: "networking.k8s.io/v1",
+        kind: "NetworkPolicy",
+        metadata: { name: "test-harness" },
+        spec: {
+          podSelector: {},
+          policyTypes: ["Ingress"],
+          ingress: [{ from: [{ ipBlock: { cidr: HUB_CIDR } }], ports: [{ port: 4001, protocol: "TCP" }] }],
+        },
+      }),
+    });
     tunnels = await startPodTunnels({ client, namespace: NS, egressSocket: rc.egressSocket, ports: [4001] });
   });
 
