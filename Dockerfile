@@ -1,15 +1,19 @@
 # One image, two entry points: `node dist/controller/main.js` and `node dist/webhook/main.js`
 # (deploy/base sets the command of each Deployment). Build from the repository root:
 #   docker build -t ghcr.io/rqlite-operator/rqlite-operator:$(node -p 'require("./package.json").version') .
-# The Node image is pinned to an exact release: bump it deliberately (test/install/dockerfile.test.ts
-# keeps its major equal to package.json's engines).
-ARG NODE_IMAGE=node:20.20.2-bookworm-slim
+# The Node image is pinned to an exact release of the current LTS line: bump it deliberately
+# (test/install/dockerfile.test.ts keeps its major at or above package.json's engines). Every stage
+# is FROM this one argument, so another base with node and npm can stand in for it unchanged:
+# hack/build-images.sh passes one assembled from Debian packages and the npm registry's Node.
+ARG NODE_IMAGE=node:24.22.3-bookworm-slim
 
-# Compile TypeScript with every dependency, dev ones included.
+# Compile TypeScript with every dependency, dev ones included. Without install scripts: tsc needs
+# no native module, and the test-only node-pty would otherwise be compiled by node-gyp, which
+# needs a Python and a C++ toolchain the slim image does not have.
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
 COPY shared ./shared
 COPY controller ./controller

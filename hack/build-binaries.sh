@@ -2,7 +2,10 @@
 # Builds the real parts the tests run against (kube-apiserver, kube-scheduler,
 # kube-controller-manager, etcd, and two rqlited versions for
 # the local runtime and upgrade tests; cert-manager, the OLM bundle validator, promtool and helm
-# for the install tests) from the Go module proxy, through the pinned wrapper modules in
+# for the install tests; for the real cluster of testenv/realCluster.ts, kubelet, kube-proxy,
+# CoreDNS, kube-router (its NetworkPolicy firewall), local-path-provisioner, a pause program and
+# the rqlite shell) from the Go
+# module proxy, through the pinned wrapper modules in
 # hack/tools/<name>/, into a cache outside the repository keyed by name, version and the hash of
 # go.sum, the wrapper's own Go sources and build tags. A second run reuses the cache. CRDs shipped
 # inside a pinned module (cert-manager, prometheus-operator, OLM's operator-framework/api) are
@@ -11,7 +14,9 @@
 # Usage: hack/build-binaries.sh [name ...]      (default: every tool under hack/tools)
 # Callers name only what they run: the control plane kube-apiserver and etcd (testenv/assets.ts),
 # `npm run local` those and rqlited, rqlited-prev; each install test its own tool; `npm test`
-# builds them all up front.
+# builds them all up front. The real cluster's tools (the rqlite shell, kubelet, kube-proxy,
+# coredns, kube-router, local-path-provisioner, pause) are built only when
+# named, by testenv/realCluster.ts and hack/build-images.sh.
 # Prints the folder with kube-apiserver and etcd on its last line of stdout (progress: stderr).
 # Env: RQLITE_OPERATOR_CACHE (default ~/.cache/rqlite-operator)
 #      KUBEBUILDER_ASSETS: a folder already holding kube-apiserver and etcd; those two are not
@@ -42,25 +47,36 @@ declare -A pkg=(
   [etcd]=go.etcd.io/etcd/server/v3
   [rqlited]=github.com/rqlite/rqlite/v8/cmd/rqlited
   [rqlited-prev]=github.com/rqlite/rqlite/v8/cmd/rqlited
+  [rqlite]=github.com/rqlite/rqlite/v8/cmd/rqlite
   [promtool]=github.com/prometheus/prometheus/cmd/promtool
   [helm]=helm.sh/helm/v3/cmd/helm
   [versitygw]=github.com/versity/versitygw/cmd/versitygw
-  # These two are small mains of our own in the wrapper, over the pinned module's packages.
+  [kubelet]=k8s.io/kubernetes/cmd/kubelet
+  [kube-proxy]=k8s.io/kubernetes/cmd/kube-proxy
+  [local-path-provisioner]=github.com/rancher/local-path-provisioner
+  [kube-router]=github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
+  # These are small mains of our own in the wrapper, over the pinned module's packages.
   [cert-manager]=.
   [bundle-validate]=.
+  [coredns]=.
+  [pause]=.
 )
 # Build tags. promtool without service discovery: the tests check rules and metrics, never a
 # scrape config, and Prometheus's own remove_all_sd tag drops the cloud SDKs (AWS, Azure, GCE,
 # Kubernetes, ...) that otherwise make most of its build time.
 declare -A tags=([promtool]=remove_all_sd)
 # rqlited embeds SQLite through cgo, so it needs gcc.
-declare -A cgo=([kube-apiserver]=0 [kube-scheduler]=0 [kube-controller-manager]=0 [etcd]=0 [rqlited]=1 [rqlited-prev]=1 [cert-manager]=0 [bundle-validate]=0 [promtool]=0 [helm]=0 [versitygw]=0)
+declare -A cgo=([kube-apiserver]=0 [kube-scheduler]=0 [kube-controller-manager]=0 [etcd]=0 [rqlited]=1 [rqlited-prev]=1 [rqlite]=0 [cert-manager]=0 [bundle-validate]=0 [promtool]=0 [helm]=0 [versitygw]=0
+  [kubelet]=0 [kube-proxy]=0 [coredns]=0 [local-path-provisioner]=0 [pause]=0 [kube-router]=0)
 # Wrappers whose go.mod has a require block name the module that versions them.
 declare -A version_module=(
   [cert-manager]=github.com/cert-manager/cert-manager
   [bundle-validate]=github.com/operator-framework/api
   [prometheus-operator]=github.com/prometheus-operator/prometheus-operator
+  [coredns]=github.com/coredns/coredns
 )
+# Wrappers that require no module at all: the version is their own, bumped with main.go.
+declare -A own_version=([pause]=v1)
 # Folders of CRD YAML inside the pinned module, copied to the cache for the tests to install.
 declare -A crd_dir=(
   [cert-manager]=deploy/crds
@@ -70,7 +86,9 @@ declare -A crd_dir=(
 
 module_version() { # <tool> -> the version of the module the wrapper requires
   local mod=${version_module[$1]:-}
-  if [[ -n $mod ]]; then
+  if [[ -n ${own_version[$1]:-} ]]; then
+    echo "${own_version[$1]}"
+  elif [[ -n $mod ]]; then
     awk -v m="$mod" '($1 == m && NF >= 2) {print $2; exit} ($1 == "require" && $2 == m) {print $3; exit}' "$here/tools/$1/go.mod"
   else
     awk '/^require/ && NF==3 {print $3; exit}' "$here/tools/$1/go.mod"
@@ -102,10 +120,10 @@ copy_crds() { # <tool> <version> <key>: the pinned module's CRD folder into $cac
 
 ldflags_for() {
   local v=$1 tool=$2
-  if [[ $tool == kube-* ]]; then
+  if [[ $tool == kube-apiserver || $tool == kube-scheduler || $tool == kube-controller-manager || $tool == kubelet || $tool == kube-proxy ]]; then
     local minor=${v#v1.}; minor=${minor%%.*}
     echo "-s -w -X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
-  elif [[ $tool == rqlited* ]]; then
+  elif [[ $tool == rqlite* ]]; then
     echo "-s -w -X github.com/rqlite/rqlite/v8/cmd.Version=$v"
   elif [[ $tool == promtool ]]; then
     # Prometheus 3.x publishes release 3.N.P as module version v0.3NN.P; stamp the release, as

@@ -46,6 +46,11 @@ export interface ControlPlaneOptions {
    * disruption budgets work. Off by default: without it, nothing schedules or collects.
    */
   scheduling?: boolean | SchedulingOptions;
+  /**
+   * Real nodes (testenv/realCluster.ts): the ServiceAccount admission plugin on, so Pods get their
+   * API credentials mounted, and the serving certificate also valid for these addresses.
+   */
+  realNodes?: { servingIPs: string[] };
 }
 
 export interface SchedulingOptions extends Omit<ControllerManagerOptions, "extraArgs"> {
@@ -137,7 +142,7 @@ async function startOnce(assets: string, opts: ControlPlaneOptions): Promise<Con
   let volumes: HostPathVolumeTracker | undefined;
   try {
     if (opts.podNetwork) podNetwork = await startPodNetwork(dir);
-    const pki = await generatePki(dir);
+    const pki = await generatePki(dir, opts.realNodes?.servingIPs);
     const [etcdPort, peerPort, apiPort] = [await freePort(), await freePort(), opts.apiPort ?? (await freePort())];
     await mkdir(join(dir, "etcd"));
     const etcd = procs.start(
@@ -175,8 +180,9 @@ async function startOnce(assets: string, opts: ControlPlaneOptions): Promise<Con
       "--service-account-issuer=https://kubernetes.default.svc",
       `--service-account-key-file=${pki.saPub}`,
       `--service-account-signing-key-file=${pki.saKey}`,
-      // No controller-manager creates default ServiceAccounts here, as in envtest.
-      "--disable-admission-plugins=ServiceAccount",
+      // No controller-manager creates default ServiceAccounts here, as in envtest; with real
+      // nodes one does, and Pods need the credentials the plugin mounts.
+      ...(opts.realNodes ? [] : ["--disable-admission-plugins=ServiceAccount"]),
       // As hardened clusters do: setting blockOwnerDeletion needs update on the owner's
       // finalizers, so the controller's RBAC is checked for it.
       "--enable-admission-plugins=OwnerReferencesPermissionEnforcement",

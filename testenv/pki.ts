@@ -107,16 +107,17 @@ export async function generateCa(dir: string, subject = "/CN=rqlite-operator-tes
 
 /**
  * Everything kube-apiserver needs, as envtest generates it: one CA, a serving cert for
- * 127.0.0.1/localhost, an admin client cert in system:masters, and a service-account key pair.
+ * 127.0.0.1/localhost (and `extraServingIPs`, where real nodes and Pods reach it), an admin client cert in system:masters, and a service-account key pair.
  * Short-lived (2 days): these never leave a test run.
  */
-export async function generatePki(dir: string): Promise<Pki> {
+export async function generatePki(dir: string, extraServingIPs: string[] = []): Promise<Pki> {
   await generateCa(dir);
+  const ips = ["127.0.0.1", ...extraServingIPs].map((ip) => `IP:${ip}`).join(",");
   const serving = await issueCert(
     dir,
     "apiserver",
     "/CN=kube-apiserver",
-    "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n",
+    `subjectAltName=${ips},DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n`,
   );
   const admin = await issueCert(dir, "admin", "/O=system:masters/CN=admin", "extendedKeyUsage=clientAuth\n");
   await openssl(dir, ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "sa.key"]);

@@ -43,7 +43,7 @@ export async function startPodNetwork(dir: string): Promise<PodNetwork> {
   const server = createServer((client) => {
     open.add(client);
     client.on("close", () => open.delete(client));
-    serveConnect(client);
+    serveConnect(client, loopbackTarget);
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -75,8 +75,11 @@ export async function startPodNetwork(dir: string): Promise<PodNetwork> {
   };
 }
 
-/** Reads one `CONNECT host:port HTTP/1.1` request, then joins the client to the mapped target. */
-function serveConnect(client: Socket): void {
+/**
+ * Reads one `CONNECT host:port HTTP/1.1` request, then joins the client to `target(host)`, or
+ * refuses it when that is undefined.
+ */
+export function serveConnect(client: Socket, target: (host: string) => string | undefined): void {
   let head = Buffer.alloc(0);
   client.on("error", () => client.destroy());
   const onData = (chunk: Buffer) => {
@@ -92,13 +95,13 @@ function serveConnect(client: Socket): void {
     const colon = authority?.lastIndexOf(":") ?? -1;
     const host = authority?.slice(0, colon) ?? "";
     const port = Number(authority?.slice(colon + 1));
-    const target = loopbackTarget(host);
-    if (method !== "CONNECT" || !target || !(port > 0 && port < 65536)) {
-      client.end(`HTTP/1.1 403 Forbidden\r\n\r\nthe test pod network reaches only loopback and 10.0.0.0/8\r\n`);
+    const to = target(host);
+    if (method !== "CONNECT" || !to || !(port > 0 && port < 65536)) {
+      client.end(`HTTP/1.1 403 Forbidden\r\n\r\n${host} is outside the test's network\r\n`);
       return;
     }
     let connected = false;
-    const upstream = connect(port, target, () => {
+    const upstream = connect(port, to, () => {
       connected = true;
       client.write("HTTP/1.1 200 Connection established\r\n\r\n");
       if (rest.length) upstream.write(rest);

@@ -41,6 +41,16 @@ export class ProcessGroup {
     this.reaper.stdin!.write(`dir ${dir}\n`);
   }
 
+  /** On stop or crash, kill every process in this mount namespace (see hack/reaper.sh). */
+  killMountNamespaceOnExit(inode: string): void {
+    this.reaper.stdin!.write(`mntns ${inode}\n`);
+  }
+
+  /** On stop or crash, kill every process in this cgroup tree and remove it (see hack/reaper.sh). */
+  removeCgroupOnExit(path: string): void {
+    this.reaper.stdin!.write(`cgroup ${path}\n`);
+  }
+
   start(name: string, bin: string, args: string[], logFile: string, env?: NodeJS.ProcessEnv): Managed {
     const fd = openSync(logFile, "a");
     const child = spawn(bin, args, { detached: true, stdio: ["ignore", fd, fd], env: env ?? process.env });
@@ -68,8 +78,12 @@ export class ProcessGroup {
     if (m.child.exitCode !== null || m.child.signalCode !== null || !m.child.pid) return;
     signalGroup(m.child.pid, "SIGTERM");
     const timer = setTimeout(() => signalGroup(m.child.pid!, "SIGKILL"), graceMs);
+    // The child is unref'd: without a handle of our own, Node would leave a process whose only
+    // work is this wait before the child's exit is seen (exit code 13, the error unreported).
+    const alive = setInterval(() => {}, 1000);
     await m.exited;
     clearTimeout(timer);
+    clearInterval(alive);
     // A child of the group may outlive the leader; the group kill makes sure.
     signalGroup(m.child.pid, "SIGKILL");
   }
