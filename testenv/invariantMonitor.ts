@@ -43,6 +43,10 @@ export interface MonitorReport {
   /** Voters leaving the leader's Raft configuration, in order; several ids left within one sample. */
   removals: Array<{ t: number; ids: string[] }>;
   violations: Violation[];
+  /** Why V2 or V3 could not be judged (InvariantChecker.unchecked): the scenario proves nothing then. */
+  unchecked: string[];
+  /** Why the latest sample had no leader's view, when it had none. */
+  lastRaftProblem?: string;
 }
 
 export interface InvariantMonitor {
@@ -57,6 +61,7 @@ const API_TIMEOUT_MS = 1500;
 /** rqlite waits up to 80% of this for members while answering /nodes: a frozen member costs that much. */
 const NODES_TIMEOUT_MS = 500;
 const STATUS_TIMEOUT_MS = 400;
+const SETTLE_MS = 5000;
 
 /** Starts sampling; resolves after the first sample, so a change made afterwards is seen from its start. */
 export async function startInvariantMonitor(opts: MonitorOptions): Promise<InvariantMonitor> {
@@ -70,6 +75,7 @@ export async function startInvariantMonitor(opts: MonitorOptions): Promise<Invar
   const node = (pod: string) => access.client(pod);
   let leaderHint: string | undefined;
   let lastMembers: string[] = [];
+  let lastRaftProblem: string | undefined;
   const faulted = new Set<string>();
   let stopped = false;
 
@@ -142,6 +148,7 @@ export async function startInvariantMonitor(opts: MonitorOptions): Promise<Invar
       Promise.all(checker.aliveCandidates(pods ?? []).map(answers)),
       Promise.all([...faulted].map(answers)),
     ]);
+    lastRaftProblem = view.problem;
     if (view.raft) {
       leaderHint = view.raft.leader;
       lastMembers = view.raft.members.map((m) => m.id);
@@ -175,6 +182,11 @@ export async function startInvariantMonitor(opts: MonitorOptions): Promise<Invar
     async stop() {
       stopped = true;
       await loop;
+      // A voter Pod deleted in the last samples is judged against the next leader's view: a few
+      // more samples, bounded, rather than leaving it unchecked.
+      const settleBy = Date.now() + SETTLE_MS;
+      while (checker.samples > checker.samplesWithoutLeader && checker.pendingDeletions > 0 && Date.now() < settleBy)
+        checker.observe(await takeSample());
       return {
         cluster,
         durationMs: Date.now() - started,
@@ -187,6 +199,8 @@ export async function startInvariantMonitor(opts: MonitorOptions): Promise<Invar
         wentDown: checker.wentDown,
         removals: checker.removals,
         violations: checker.violations,
+        unchecked: checker.unchecked(),
+        ...(lastRaftProblem ? { lastRaftProblem } : {}),
       };
     },
   };
@@ -210,6 +224,7 @@ export function formatReport(name: string, r: MonitorReport): string {
       `most voters down at once: ${r.maxVotersDown}; most voter Pods not Ready at once: ${r.maxPodsNotReady}; ` +
       `violations: ${r.violations.length}`,
   ];
+  for (const u of r.unchecked) lines.push(`  unchecked: ${u}`);
   const at = (t: number) => `${(t / 1000).toFixed(1)} s`;
   if (r.wentDown.length > 0) lines.push(`  went down: ${r.wentDown.map((d) => `${d.name} ${at(d.t)}`).join(", ")}`);
   if (r.removals.length > 0)

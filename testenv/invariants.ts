@@ -275,6 +275,28 @@ export class InvariantChecker {
     }
   }
 
+  /** Voter Pods deleted beyond spec.replicas that no leader's view has been read since. */
+  get pendingDeletions(): number {
+    return this.pendingV3.size;
+  }
+
+  /**
+   * Why V2 or V3 could not be judged over the run, empty when they were: no leader's view was read
+   * at all, or a voter Pod deleted beyond spec.replicas was never checked against a view read after
+   * its deletion. A scenario with such a gap proves nothing about removals, so it must fail rather
+   * than pass silently.
+   */
+  unchecked(): string[] {
+    const gaps: string[] = [];
+    if (!this.lastRaft)
+      gaps.push(`no leader's Raft view was read in ${this.samples} samples: V2 and V3 went unchecked`);
+    for (const [name, at] of this.pendingV3)
+      gaps.push(
+        `${name} was deleted at ${(at.t / 1000).toFixed(1)} s and no leader's view was read afterwards: V3 unchecked`,
+      );
+    return gaps;
+  }
+
   private violate(invariant: Invariant, key: string, message: string, snapshot: Snapshot): void {
     // One entry per stretch of the same violation, not one per sample.
     const same = this.ongoing.get(key);

@@ -167,4 +167,33 @@ describe("e2e invariant rules", () => {
     ]);
     assert.deepEqual(safe.violations, []);
   });
+
+  it("says a run is unjudged when no leader's view was read, or none after a scale-down deletion", () => {
+    const noView = run([
+      { replicas: 3, pods: three.map((n) => ready(n)) },
+      { replicas: 3, pods: [ready("c-0"), ready("c-1")] },
+    ]);
+    assert.deepEqual(noView.violations, []);
+    assert.equal(noView.unchecked().length, 1);
+    assert.match(noView.unchecked()[0]!, /no leader's Raft view was read in 2 samples/);
+
+    const four = [...three, "c-3"];
+    const deletedUnseen = run([
+      { replicas: 3, pods: four.map((n) => ready(n)), raft: raft("c-0", four) },
+      { replicas: 3, pods: three.map((n) => ready(n)) },
+    ]);
+    assert.equal(deletedUnseen.pendingDeletions, 1);
+    assert.deepEqual(deletedUnseen.unchecked(), [
+      "c-3 was deleted at 0.1 s and no leader's view was read afterwards: V3 unchecked",
+    ]);
+    deletedUnseen.observe({
+      t: 200,
+      alive: [],
+      replicas: 3,
+      pods: three.map((n) => ready(n)),
+      raft: raft("c-0", three),
+    });
+    assert.deepEqual(deletedUnseen.unchecked(), []);
+    assert.deepEqual(deletedUnseen.violations, []);
+  });
 });
