@@ -149,6 +149,11 @@ export async function startInvariantMonitor(opts: MonitorOptions): Promise<Invar
       Promise.all([...faulted].map(answers)),
     ]);
     lastRaftProblem = view.problem;
+    // A voter the leader reached while answering is alive too: on a busy machine its own
+    // /readyz?noleader may miss the short timeout while an election makes every Pod NotReady.
+    const reached = new Set(view.raft?.members.filter((m) => m.reachable).map((m) => m.id));
+    const aliveNow = new Set(alive.filter((a): a is string => a !== undefined));
+    for (const candidate of checker.aliveCandidates(pods ?? [])) if (reached.has(candidate)) aliveNow.add(candidate);
     if (view.raft) {
       leaderHint = view.raft.leader;
       lastMembers = view.raft.members.map((m) => m.id);
@@ -158,7 +163,7 @@ export async function startInvariantMonitor(opts: MonitorOptions): Promise<Invar
       ...(rq?.spec?.replicas === undefined ? {} : { replicas: rq.spec.replicas }),
       ...(pods ? { pods } : {}),
       ...(view.raft ? { raft: view.raft } : { raftProblem: view.problem ?? "" }),
-      alive: alive.filter((a): a is string => a !== undefined),
+      alive: [...aliveNow],
       unresponsive: [...faulted].filter((f) => !faultedAnswering.includes(f)),
     };
   }

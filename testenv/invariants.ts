@@ -36,8 +36,9 @@ export interface Sample {
   /** Why no leader's view, when there is none. */
   raftProblem?: string;
   /**
-   * Not-Ready Pods, once Ready during the run, whose rqlited answered /readyz?noleader: alive and
-   * able to vote, only without a leader for the moment (an election after the leader went).
+   * Not-Ready Pods, once Ready during the run, whose rqlited answered /readyz?noleader or that the
+   * leader reached: alive and able to vote, only without a leader for the moment (an election
+   * after the leader went).
    */
   alive: string[];
   /**
