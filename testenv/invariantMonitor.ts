@@ -62,8 +62,13 @@ const API_TIMEOUT_MS = 1500;
 const NODES_TIMEOUT_MS = 500;
 const STATUS_TIMEOUT_MS = 400;
 const SETTLE_MS = 5000;
+const BASELINE_MS = 10_000;
 
-/** Starts sampling; resolves after the first sample, so a change made afterwards is seen from its start. */
+/**
+ * Starts sampling; resolves after the first sample with a leader's view (or after BASELINE_MS
+ * without one), so a change made afterwards is seen from its start: a Raft removal is judged
+ * against the view before it, and none can happen before the first view unseen.
+ */
 export async function startInvariantMonitor(opts: MonitorOptions): Promise<InvariantMonitor> {
   const { client, namespace, cluster } = opts;
   const interval = opts.intervalMs ?? 100;
@@ -168,7 +173,9 @@ export async function startInvariantMonitor(opts: MonitorOptions): Promise<Invar
     };
   }
 
-  checker.observe(await takeSample());
+  const baselineBy = Date.now() + BASELINE_MS;
+  do checker.observe(await takeSample());
+  while (checker.samples === checker.samplesWithoutLeader && Date.now() < baselineBy);
   const loop = (async () => {
     while (!stopped) {
       const begun = Date.now();

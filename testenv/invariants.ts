@@ -114,6 +114,12 @@ export class InvariantChecker {
   private readonly ordinalOf: (name: string) => number | undefined;
   /** Names that have been a Pod or a Raft member during the run. */
   private readonly seen = new Set<string>();
+  /**
+   * Members that joined the leader's configuration during the run before their Pod was ever
+   * listed: the Pods are listed before the leader is asked, so a Pod made and joined in between
+   * is missing from that sample only. Running rqlited joined, so its Pod exists.
+   */
+  private readonly joinedUnlisted = new Set<string>();
   /** Pod uids seen Ready: only these count as alive when not Ready (a new Pod must become Ready). */
   private readonly readyUids = new Set<string>();
   private readonly faults = new Map<string, number>();
@@ -152,9 +158,13 @@ export class InvariantChecker {
     }
     for (const p of s.pods) {
       this.seen.add(p.name);
+      this.joinedUnlisted.delete(p.name);
       if (p.ready && !p.terminating) this.readyUids.add(p.uid);
     }
-    for (const m of s.raft?.members ?? []) this.seen.add(m.id);
+    for (const m of s.raft?.members ?? []) {
+      if (this.lastRaft && !this.seen.has(m.id)) this.joinedUnlisted.add(m.id);
+      this.seen.add(m.id);
+    }
     const raft = s.raft ?? this.lastRaft;
     const pods = new Map(s.pods.map((p) => [p.name, p]));
 
@@ -167,6 +177,7 @@ export class InvariantChecker {
     const unresponsive = new Set(s.unresponsive);
     const isDown = (name: string) => {
       const p = pods.get(name);
+      if (!p && this.joinedUnlisted.has(name)) return false;
       return (
         !p || p.terminating || unresponsive.has(name) || (!p.ready && !(alive.has(name) && this.readyUids.has(p.uid)))
       );

@@ -80,6 +80,24 @@ describe("e2e invariant rules", () => {
     assert.equal(c.maxVotersDown, 1);
   });
 
+  it("does not count a member that joined between the Pod list and the leader's answer as down", () => {
+    const four = [...three, "c-3"];
+    const c = run([
+      { replicas: 4, pods: three.map((n) => ready(n)), raft: raft("c-0", three) },
+      { replicas: 4, pods: [...three.map((n) => ready(n)), notReady("c-3")], raft: raft("c-0", three) },
+      // c-3's Pod in a list older than the leader's view, which has c-3 Ready and joined: the
+      // operator added c-4, whose Pod is not listed yet.
+      { replicas: 5, pods: [...three.map((n) => ready(n)), notReady("c-3")], raft: raft("c-0", [...four, "c-4"]) },
+      { replicas: 5, pods: [...four.map((n) => ready(n)), notReady("c-4")], raft: raft("c-0", [...four, "c-4"]) },
+    ]);
+    assert.deepEqual(c.violations, []);
+    const lost = run([
+      { replicas: 3, pods: three.map((n) => ready(n)), raft: raft("c-0", three) },
+      { replicas: 3, pods: [ready("c-0"), ready("c-1")], raft: raft("c-0", three) },
+    ]);
+    assert.equal(lost.maxVotersDown, 1, "a member listed in the first view and missing its Pod is down");
+  });
+
   it("lets the test's own fault be down with the operator's one, but not the operator add a second", () => {
     const fine = run(
       [
