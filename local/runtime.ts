@@ -767,7 +767,12 @@ export class LocalRuntime {
     const probe = container.readinessProbe?.httpGet;
     const ready = await probeOk(probe?.scheme === "HTTPS", node.address, probe?.path ?? "/readyz");
     // A node cut off from the API server reports nothing; restoreNode() reports again.
-    if (ready === node.ready || node.stopping || !this.nodeUp(node.nodeName)) return;
+    if (node.stopping || !this.nodeUp(node.nodeName)) return;
+    // As a kubelet's status manager, also when the API server's copy differs from what was last
+    // written: the node lifecycle controller marks every Pod of a node whose heartbeats lagged
+    // (a busy machine) NotReady, and nothing else would ever mark them Ready again.
+    const shown = node.pod.status?.conditions?.find((c) => c.type === "Ready")?.status === "True";
+    if (ready === node.ready && (node.pod.status?.conditions === undefined || ready === shown)) return;
     node.ready = ready;
     await this.patchStatus(node, container).catch((err: Error) => this.log(`status of ${node.key}: ${err.message}`));
   }

@@ -1,5 +1,5 @@
-// Root hooks: the test control plane is started lazily by the first suite that needs it
-// (testenv/shared.ts) and stopped once, after every suite has run.
+// Root hooks: the shared test control planes are started lazily by the first suite that needs
+// each (testenv/shared.ts) and stopped once, after every suite has run.
 import { stopSharedControlPlane } from "../testenv/shared.js";
 
 export const mochaHooks = {

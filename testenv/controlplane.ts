@@ -4,6 +4,7 @@ import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { resolveAssets, SCHEDULING_TOOLS } from "./assets.js";
+import type { StartedComponent } from "./componentProcess.js";
 import { startControllerManager, type ControllerManagerOptions } from "./controllerManager.js";
 import { trackHostPathVolumes, type HostPathVolumeTracker } from "./hostPathVolumes.js";
 import { renderKubeconfig } from "./kubeconfig.js";
@@ -88,6 +89,12 @@ export interface ControlPlane {
   serviceAccountKubeconfig(namespace: string, name: string, durationSeconds?: number): Promise<string>;
   /** Restarts kube-apiserver on the same port and data (etcd keeps running). */
   restartApiServer(): Promise<void>;
+  /**
+   * Stops kube-controller-manager until `resume()` (with `scheduling` only): what its controllers
+   * wrote stays as it was, e.g. a PodDisruptionBudget's status, as when a controller-manager lags
+   * or is down. Resolves once it has stopped; `resume()` once it is healthy again.
+   */
+  pauseControllerManager(): Promise<{ resume(): Promise<void> }>;
   stop(): Promise<void>;
 }
 
@@ -140,6 +147,8 @@ async function startOnce(assets: string, opts: ControlPlaneOptions): Promise<Con
   procs.removeOnExit(dir);
   let podNetwork: PodNetwork | undefined;
   let volumes: HostPathVolumeTracker | undefined;
+  let controllerManager: StartedComponent | undefined;
+  let startCm: (() => Promise<StartedComponent>) | undefined;
   try {
     if (opts.podNetwork) podNetwork = await startPodNetwork(dir);
     const pki = await generatePki(dir, opts.realNodes?.servingIPs);
@@ -216,9 +225,10 @@ async function startOnce(assets: string, opts: ControlPlaneOptions): Promise<Con
       const ctx = { dir, url, pki, procs, assets };
       // Record PV folders before anything can provision one.
       volumes = await trackHostPathVolumes(kubeconfigPath, (folder) => procs.removeOnExit(folder));
-      await Promise.all([
+      startCm = () => startControllerManager(ctx, { ...s, extraArgs: s.extraControllerManagerArgs });
+      [, controllerManager] = await Promise.all([
         startScheduler(ctx, s.extraSchedulerArgs),
-        startControllerManager(ctx, { ...s, extraArgs: s.extraControllerManagerArgs }),
+        startCm(),
         kubectlOk(["apply", "-f", "-"], { input: storageClassManifests() }),
       ]);
     }
@@ -261,6 +271,17 @@ async function startOnce(assets: string, opts: ControlPlaneOptions): Promise<Con
         await procs.stopOne(apiserver);
         apiserver = procs.start("kube-apiserver", join(assets, "kube-apiserver"), apiArgs, apiLog);
         await waitUntil(apiserver, "kube-apiserver", 60_000, readyz);
+      },
+      async pauseControllerManager() {
+        if (!controllerManager || !startCm)
+          throw new Error("this control plane runs no kube-controller-manager; start it with `scheduling`");
+        const restart = startCm;
+        await procs.stopOne(controllerManager.proc);
+        return {
+          resume: async () => {
+            controllerManager = await restart();
+          },
+        };
       },
       stop() {
         stopped ??= (async () => {

@@ -44,6 +44,10 @@ export interface MonitorReport {
   /** Voters leaving the leader's Raft configuration, in order; several ids left within one sample. */
   removals: Array<{ t: number; ids: string[] }>;
   violations: Violation[];
+  /** Why V2 or V3 could not be judged (InvariantChecker.unchecked): the scenario proves nothing then. */
+  unchecked: string[];
+  /** Why the latest sample had no leader's view, when it had none. */
+  lastRaftProblem?: string;
 }
 
 export interface InvariantMonitor {
@@ -58,8 +62,14 @@ const API_TIMEOUT_MS = 1500;
 /** rqlite waits up to 80% of this for members while answering /nodes: a frozen member costs that much. */
 const NODES_TIMEOUT_MS = 500;
 const STATUS_TIMEOUT_MS = 400;
+const SETTLE_MS = 5000;
+const BASELINE_MS = 10_000;
 
-/** Starts sampling; resolves after the first sample, so a change made afterwards is seen from its start. */
+/**
+ * Starts sampling; resolves after the first sample with a leader's view (or after BASELINE_MS
+ * without one), so a change made afterwards is seen from its start: a Raft removal is judged
+ * against the view before it, and none can happen before the first view unseen.
+ */
 export async function startInvariantMonitor(opts: MonitorOptions): Promise<InvariantMonitor> {
   const { client, namespace, cluster } = opts;
   const interval = opts.intervalMs ?? 100;
@@ -71,6 +81,7 @@ export async function startInvariantMonitor(opts: MonitorOptions): Promise<Invar
   const node = (pod: string) => access.client(pod);
   let leaderHint: string | undefined;
   let lastMembers: string[] = [];
+  let lastRaftProblem: string | undefined;
   const faulted = new Set<string>();
   let stopped = false;
 
@@ -142,6 +153,12 @@ export async function startInvariantMonitor(opts: MonitorOptions): Promise<Invar
       Promise.all(checker.aliveCandidates(pods ?? []).map(answers)),
       Promise.all([...faulted].map(answers)),
     ]);
+    lastRaftProblem = view.problem;
+    // A voter the leader reached while answering is alive too: on a busy machine its own
+    // /readyz?noleader may miss the short timeout while an election makes every Pod NotReady.
+    const reached = new Set(view.raft?.members.filter((m) => m.reachable).map((m) => m.id));
+    const aliveNow = new Set(alive.filter((a): a is string => a !== undefined));
+    for (const candidate of checker.aliveCandidates(pods ?? [])) if (reached.has(candidate)) aliveNow.add(candidate);
     if (view.raft) {
       leaderHint = view.raft.leader;
       lastMembers = view.raft.members.map((m) => m.id);
@@ -151,12 +168,14 @@ export async function startInvariantMonitor(opts: MonitorOptions): Promise<Invar
       ...(rq?.spec?.replicas === undefined ? {} : { replicas: rq.spec.replicas }),
       ...(pods ? { pods } : {}),
       ...(view.raft ? { raft: view.raft } : { raftProblem: view.problem ?? "" }),
-      alive: alive.filter((a): a is string => a !== undefined),
+      alive: [...aliveNow],
       unresponsive: [...faulted].filter((f) => !faultedAnswering.includes(f)),
     };
   }
 
-  checker.observe(await takeSample());
+  const baselineBy = Date.now() + BASELINE_MS;
+  do checker.observe(await takeSample());
+  while (checker.samples === checker.samplesWithoutLeader && Date.now() < baselineBy);
   const loop = (async () => {
     while (!stopped) {
       const begun = Date.now();
@@ -175,6 +194,11 @@ export async function startInvariantMonitor(opts: MonitorOptions): Promise<Invar
     async stop() {
       stopped = true;
       await loop;
+      // A voter Pod deleted in the last samples is judged against the next leader's view: a few
+      // more samples, bounded, rather than leaving it unchecked.
+      const settleBy = Date.now() + SETTLE_MS;
+      while (checker.samples > checker.samplesWithoutLeader && checker.pendingDeletions > 0 && Date.now() < settleBy)
+        checker.observe(await takeSample());
       return {
         cluster,
         durationMs: Date.now() - started,
@@ -187,6 +211,8 @@ export async function startInvariantMonitor(opts: MonitorOptions): Promise<Invar
         wentDown: checker.wentDown,
         removals: checker.removals,
         violations: checker.violations,
+        unchecked: checker.unchecked(),
+        ...(lastRaftProblem ? { lastRaftProblem } : {}),
       };
     },
   };
@@ -210,6 +236,7 @@ export function formatReport(name: string, r: MonitorReport): string {
       `most voters down at once: ${r.maxVotersDown}; most voter Pods not Ready at once: ${r.maxPodsNotReady}; ` +
       `violations: ${r.violations.length}`,
   ];
+  for (const u of r.unchecked) lines.push(`  unchecked: ${u}`);
   const at = (t: number) => `${(t / 1000).toFixed(1)} s`;
   if (r.wentDown.length > 0) lines.push(`  went down: ${r.wentDown.map((d) => `${d.name} ${at(d.t)}`).join(", ")}`);
   if (r.removals.length > 0)

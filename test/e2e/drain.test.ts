@@ -72,6 +72,16 @@ describe("PodDisruptionBudget: kubectl drain evicts at most what it allows", fun
     for (const node of Object.values(await env.placement(CLUSTER))) count.set(node, (count.get(node) ?? 0) + 1);
     return [...count].sort((a, b) => b[1] - a[1])[0]!;
   };
+  /** One eviction through the Eviction API, as `kubectl drain` asks for each Pod. */
+  const evict = (pod: string) =>
+    env.client.request({
+      method: "POST",
+      path: `/api/v1/namespaces/${env.ns}/pods/${pod}/eviction`,
+      body: { apiVersion: "policy/v1", kind: "Eviction", metadata: { name: pod, namespace: env.ns } },
+      timeoutMs: 5000,
+    });
+  const rollTo = (rev: string) =>
+    JSON.stringify({ spec: { podTemplate: { metadata: { annotations: { "e2e/rev": rev } } } } });
   const drain = (node: string) =>
     env.cp.kubectl(["drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=240s"], {
       timeoutMs: 250_000,
@@ -124,19 +134,60 @@ describe("PodDisruptionBudget: kubectl drain evicts at most what it allows", fun
     await env.cp.kubectlOk(["uncordon", node]);
   });
 
+  it("a roll step waits while a drain holds the budget: the operator's eviction is refused, never forced", async () => {
+    const leader = (await env.cluster(CLUSTER)).status.leader;
+    const drained = VOTERS.filter((v) => v !== leader).pop()!;
+    const auditFrom = (await stat(env.cp.auditLogPath)).size;
+    let controllerManager: { resume(): Promise<void> } | undefined;
+    let refused: Array<{ pod: string; code?: number }> = [];
+    const report = await change("a roll while a drain holds the budget", async () => {
+      try {
+        // A drain's eviction takes the one disruption the budget allows. The disruption
+        // controller then stops (as one that lags or is down), so the budget keeps allowing none
+        // even once the voter is back: every eviction the roll asks for meets that budget.
+        await evict(drained);
+        controllerManager = await env.cp.pauseControllerManager();
+        await env.kubectl(["patch", "rqc", CLUSTER, "--type=merge", "-p", rollTo("budget-held")]);
+        refused = await eventually(
+          "an operator eviction refused by the budget",
+          async () => {
+            const e = (await operatorPodWrites(env.cp.auditLogPath, env.ns, auditFrom)).filter((w) => w.evict);
+            return e.some((w) => w.code === 429) ? e : undefined;
+          },
+          120_000,
+        );
+        // Refused, it waits: no voter is deleted around the budget while the budget holds.
+        await new Promise((r) => setTimeout(r, 5000));
+        const writes = await operatorPodWrites(env.cp.auditLogPath, env.ns, auditFrom);
+        assert.deepEqual(
+          writes.filter((w) => !w.evict || w.code === 201),
+          [],
+          "while the budget allows nothing, the operator neither evicts nor deletes a voter",
+        );
+      } finally {
+        await controllerManager?.resume();
+      }
+      await env.converged(CLUSTER, 3, 180_000);
+    });
+    figures["operator evictions refused while a drain held the budget"] = String(
+      refused.filter((w) => w.code === 429).length,
+    );
+    assert.equal(report.maxVotersDown, 1, "the drained voter was the only one down");
+    const waits = await eventMessages(env.cp, env.ns, "EvictionRefusedByBudget");
+    console.log(`      ${waits.length} EvictionRefusedByBudget Events, the first: ${waits[0] ?? "none"}`);
+    const pods = await env.pods(CLUSTER);
+    assert.ok(
+      pods.every((p) => p.metadata?.annotations?.["e2e/rev"] === "budget-held"),
+      "the roll finished once the budget allowed it",
+    );
+  });
+
   it("never loses quorum while a drain and a rolling update run together", async () => {
     const [node] = await busiestNode();
     let out = "";
     const auditFrom = (await stat(env.cp.auditLogPath)).size;
     const report = await change(`drain ${node} during a roll`, async () => {
-      await env.kubectl([
-        "patch",
-        "rqc",
-        CLUSTER,
-        "--type=merge",
-        "-p",
-        JSON.stringify({ spec: { podTemplate: { metadata: { annotations: { "e2e/rev": "1" } } } } }),
-      ]);
+      await env.kubectl(["patch", "rqc", CLUSTER, "--type=merge", "-p", rollTo("1")]);
       const r = await drain(node);
       out = `${r.stdout}\n${r.stderr}`;
       assert.equal(r.code, 0, `kubectl drain ${node} failed: ${out}`);

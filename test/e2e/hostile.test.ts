@@ -121,6 +121,8 @@ describe("hostile rqlite and S3 servers cannot exhaust the operator", function (
       controlPlane: cp,
       namespaces: [tenant, other],
       replicas: 1,
+      // The S3 servers listen on loopback, which the operator refuses unless allowed.
+      s3EndpointAllow: "127.0.0.1/32",
       standIns: { [HUGE_IMAGE]: standIn("huge"), [TRICKLE_IMAGE]: standIn("trickle") },
       controllerArgs: [
         ...FAST_LEASE_ARGS,

@@ -74,6 +74,11 @@ export async function monitoredChange(
     problems.push(
       `${report.violations.length} invariant violation(s):\n${report.violations.map((v) => `  ${v.invariant} at ${(v.t / 1000).toFixed(1)} s: ${v.message}`).join("\n")}`,
     );
+  if (report.unchecked.length > 0)
+    problems.push(
+      `the monitor could not judge the change:\n${report.unchecked.map((u) => `  ${u}`).join("\n")}` +
+        (report.lastRaftProblem ? `\n  last sample: ${report.lastRaftProblem}` : ""),
+    );
   if (!changeError) {
     try {
       // The Pods as they run now say how to reach each node (a change may have switched schemes).

@@ -2,14 +2,12 @@
 // 3-node cluster and exports its state, indexes, lag, size and version; a frozen node shows as
 // down (under the invariant monitor, as every disruption here); a deleted cluster's series go.
 import { strict as assert } from "node:assert";
-import { Registry } from "prom-client";
-import { KubeClient, loadKubeConfig } from "../../controller/runtime/kubeClient.js";
-import { startLocalStack, type LocalStack } from "../../local/stack.js";
-import { FAST_LEASE_ARGS } from "../../testenv/controller.js";
+import type { KubeClient } from "../../controller/runtime/kubeClient.js";
+import type { LocalStack } from "../../local/stack.js";
 import { eventually as eventuallyWithin } from "../../testenv/eventually.js";
-import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js";
 import { isAvailable, isConverged, readCluster } from "./clusterStatus.js";
 import { monitoredChange } from "./monitoredChange.js";
+import { startScheduledEnv, type ScheduledEnv } from "./scheduledEnv.js";
 import { createRowsTable, type AckedRow } from "./rows.js";
 
 const eventually = <T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 60_000) =>
@@ -30,6 +28,7 @@ function nodeSamples(text: string): Map<string, number> {
 
 describe("node metrics on real rqlite nodes", function () {
   this.timeout(300_000);
+  let env: ScheduledEnv;
   let stack: LocalStack;
   let client: KubeClient;
   let ns: string;
@@ -37,18 +36,15 @@ describe("node metrics on real rqlite nodes", function () {
   const figures: Record<string, string> = {};
 
   before(async () => {
-    const cp = await sharedControlPlane();
-    ns = await createTestNamespace(cp, "node-metrics");
-    stack = await startLocalStack({
-      controlPlane: cp,
-      namespaces: [ns],
+    env = await startScheduledEnv({
+      prefix: "node-metrics",
       replicas: 1,
-      controllerArgs: [...FAST_LEASE_ARGS, `--leader-election-id=rqlite-operator-${ns}`, "--rqlite-metrics-interval=1"],
+      controllerArgs: ["--rqlite-metrics-interval=1"],
     });
-    client = new KubeClient(loadKubeConfig(cp.kubeconfigPath), new Registry());
+    ({ stack, client, ns } = env);
   });
   after(async () => {
-    await stack?.stop();
+    await env?.stop();
     console.log(`      figures: ${JSON.stringify(figures)}`);
   });
 

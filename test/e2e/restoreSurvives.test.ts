@@ -103,6 +103,8 @@ describe("restores survive their probes and node loss; a missing Secret degrades
     env = await startScheduledEnv({
       prefix: "restoresurv",
       nodes: 4,
+      // The S3 server (and the throttling proxy before it) listen on loopback, which the operator refuses unless allowed.
+      s3EndpointAllow: "127.0.0.1/32",
       controllerArgs: [`--node-failure-timeout=${NODE_FAILURE_TIMEOUT_S}`, "--resync-period=5"],
     });
     s3 = await startS3Server({ buckets: [BUCKET] });

@@ -9,16 +9,15 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
-import { Registry } from "prom-client";
 import type { RqBackupStatus } from "../../controller/rqbackup/types.js";
-import { KubeClient, loadKubeConfig } from "../../controller/runtime/kubeClient.js";
-import { startLocalStack, type LocalStack } from "../../local/stack.js";
-import { FAST_LEASE_ARGS, type ControllerProcess } from "../../testenv/controller.js";
+import type { KubeClient } from "../../controller/runtime/kubeClient.js";
+import type { LocalStack } from "../../local/stack.js";
+import type { ControllerProcess } from "../../testenv/controller.js";
 import { eventually as eventuallyWithin } from "../../testenv/eventually.js";
 import { startS3Server, S3_SERVER, type S3TestServer } from "../../testenv/s3.js";
-import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js";
 import { eventMessages, isAvailable, isConverged, readCluster } from "./clusterStatus.js";
 import { monitoredChange } from "./monitoredChange.js";
+import { startScheduledEnv, type ScheduledEnv } from "./scheduledEnv.js";
 import { checkBackupFile, clusterItems } from "./backupFile.js";
 import { createRowsTable, rqliteNode, type AckedRow } from "./rows.js";
 
@@ -34,6 +33,7 @@ const ROWS = 100_000;
 
 describe("RqBackup: one-shot backups to a real S3 server", function () {
   this.timeout(600_000);
+  let env: ScheduledEnv;
   let stack: LocalStack;
   let client: KubeClient;
   let s3: S3TestServer;
@@ -123,19 +123,16 @@ describe("RqBackup: one-shot backups to a real S3 server", function () {
     monitoredChange({ name, client, namespace: ns, cluster: CLUSTER, acked, podsAfter: () => PODS, figures }, fn);
 
   before(async () => {
-    const cp = await sharedControlPlane();
-    ns = await createTestNamespace(cp, "rqbackup");
     dir = await mkdtemp(join(tmpdir(), "rqbackup-e2e-"));
     s3 = await startS3Server({ buckets: [BUCKET] });
     figures.s3Server = `${S3_SERVER.name} ${S3_SERVER.version} (${S3_SERVER.source})`;
-    stack = await startLocalStack({
-      controlPlane: cp,
-      namespaces: [ns],
+    env = await startScheduledEnv({
+      prefix: "rqbackup",
       // The S3 server listens on loopback, which the operator refuses unless allowed.
       s3EndpointAllow: "127.0.0.1/32",
-      controllerArgs: [...FAST_LEASE_ARGS, `--leader-election-id=rqlite-operator-${ns}`, "--backup-retry-base-delay=1"],
+      controllerArgs: ["--backup-retry-base-delay=1"],
     });
-    client = new KubeClient(loadKubeConfig(cp.kubeconfigPath), new Registry());
+    ({ stack, client, ns } = env);
     await kubectl([
       "create",
       "secret",
@@ -182,7 +179,7 @@ describe("RqBackup: one-shot backups to a real S3 server", function () {
   });
 
   after(async () => {
-    await stack?.stop();
+    await env?.stop();
     await s3?.close();
     if (dir) await rm(dir, { recursive: true, force: true });
     console.log(`      figures: ${JSON.stringify(figures, null, 2)}`);

@@ -1,19 +1,19 @@
-// The setting of the scheduled-backup and restore scenarios on the shared plane: a real
-// S3-compatible server (versitygw, testenv/s3.ts) with one bucket, a test namespace with an
-// operator of its own (two controllers, fast Leases, a resync of 3 s) and the local runtime, and
-// the credentials Secret the specs name. One per test file: `useS3Stack` registers its hooks.
-import { Registry } from "prom-client";
-import { KubeClient, loadKubeConfig } from "../../controller/runtime/kubeClient.js";
-import { startLocalStack, type LocalStack } from "../../local/stack.js";
-import { FAST_LEASE_ARGS } from "../../testenv/controller.js";
+// The setting of the scheduled-backup and restore scenarios on the plane a cluster has
+// (scheduledEnv.ts): a real S3-compatible server (versitygw, testenv/s3.ts) with one bucket, a test
+// namespace with an operator of its own (two controllers, fast Leases, a resync of 3 s) and the
+// local runtime as the kubelet of 3 Nodes, and the credentials Secret the specs name. One per
+// test file: `useS3Stack` registers its hooks.
+import type { KubeClient } from "../../controller/runtime/kubeClient.js";
+import type { LocalStack } from "../../local/stack.js";
 import { startS3Server, S3_SERVER, type S3TestServer } from "../../testenv/s3.js";
-import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js";
 import { createCredentialsSecret } from "./backupData.js";
+import { startScheduledEnv, type ScheduledEnv } from "./scheduledEnv.js";
 
 /** The Secret with the S3 server's keys, in the test namespace. */
 export const S3_CREDENTIALS = "s3-credentials";
 
 export interface S3Stack {
+  env: ScheduledEnv;
   s3: S3TestServer;
   stack: LocalStack;
   client: KubeClient;
@@ -50,21 +50,17 @@ export function useS3Stack(
 async function startS3Stack(prefix: string, bucket: string): Promise<S3Stack> {
   const s3 = await startS3Server({ buckets: [bucket] });
   try {
-    const cp = await sharedControlPlane();
-    const ns = await createTestNamespace(cp, prefix);
-    const stack = await startLocalStack({
-      controlPlane: cp,
-      namespaces: [ns],
+    const env = await startScheduledEnv({
+      prefix,
       // The S3 server listens on loopback, which the operator refuses unless allowed.
       s3EndpointAllow: "127.0.0.1/32",
-      controllerArgs: [...FAST_LEASE_ARGS, "--resync-period=3", `--leader-election-id=rqlite-operator-${ns}`],
+      controllerArgs: ["--resync-period=3"],
     });
     try {
-      const client = new KubeClient(loadKubeConfig(cp.kubeconfigPath), new Registry());
-      await createCredentialsSecret(cp, ns, S3_CREDENTIALS, s3.credentials);
-      return { s3, stack, client, ns };
+      await createCredentialsSecret(env.cp, env.ns, S3_CREDENTIALS, s3.credentials);
+      return { env, s3, stack: env.stack, client: env.client, ns: env.ns };
     } catch (err) {
-      await stack.stop();
+      await env.stop();
       throw err;
     }
   } catch (err) {
@@ -74,13 +70,11 @@ async function startS3Stack(prefix: string, bucket: string): Promise<S3Stack> {
 }
 
 /** Stops what `startS3Stack` started; any part may be missing when `before` failed. */
-async function stopS3Stack({ s3, stack, ns }: Partial<S3Stack>): Promise<void> {
+async function stopS3Stack({ s3, env }: Partial<S3Stack>): Promise<void> {
   // The clusters go while this suite's controllers run (finalizers): left on the shared plane,
   // their retries against this suite's S3 server, gone by then, would write for later suites.
-  if (stack && ns) {
-    await stack.cp.kubectl(["delete", "rqb,rqc", "--all", "-n", ns, "--wait", "--timeout=120s"]);
-  }
-  await stack?.stop();
+  await env?.cp.kubectl(["delete", "rqb,rqc", "--all", "-n", env.ns, "--wait", "--timeout=120s"]);
+  await env?.stop();
   await s3?.close();
 }
 

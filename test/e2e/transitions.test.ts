@@ -3,17 +3,15 @@
 // monitor watches the roll and a writer inserts rows; afterwards every node holds every
 // acknowledged row. Mid-roll some nodes serve HTTPS and others HTTP, or run with -auth and
 // others without: the operator, the monitor and the writer reach each node as its Pod runs now.
-import { FAST_LEASE_ARGS } from "../../testenv/controller.js";
 import { strict as assert } from "node:assert";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { V1Pod } from "@kubernetes/client-node";
-import { Registry } from "prom-client";
 import { RqliteClient } from "../../controller/rqlite/client.js";
-import { KubeClient, loadKubeConfig } from "../../controller/runtime/kubeClient.js";
+import type { KubeClient } from "../../controller/runtime/kubeClient.js";
 import { AUTH_HASH_ANNOTATION } from "../../controller/rqcluster/render/pod.js";
-import { startLocalStack, type LocalStack } from "../../local/stack.js";
+import type { LocalStack } from "../../local/stack.js";
 import { loopbackAddress } from "../../shared/loopback-address.js";
 import {
   API_VERSION,
@@ -27,10 +25,10 @@ import { eventually as eventuallyWithin } from "../../testenv/eventually.js";
 import { NodeAccess } from "../../testenv/nodeAccess.js";
 import type { MonitorReport } from "../../testenv/invariantMonitor.js";
 import { generateCa, issueCert } from "../../testenv/pki.js";
-import { createTestNamespace, sharedControlPlane } from "../../testenv/shared.js";
 import { isAvailable, isConverged, readCluster } from "./clusterStatus.js";
 import { monitoredChange } from "./monitoredChange.js";
 import { createRowsTable, type AckedRow } from "./rows.js";
+import { startScheduledEnv, type ScheduledEnv } from "./scheduledEnv.js";
 
 const eventually = <T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 60_000) =>
   eventuallyWithin(what, check, timeoutMs, { intervalMs: 250 });
@@ -49,6 +47,7 @@ interface Condition {
 
 describe("TLS and auth transitions converge without breaking quorum or losing a row", function () {
   this.timeout(900_000);
+  let env: ScheduledEnv;
   let stack: LocalStack;
   let client: KubeClient;
   let ns: string;
@@ -140,19 +139,13 @@ describe("TLS and auth transitions converge without breaking quorum or losing a 
     );
 
   before(async () => {
-    const cp = await sharedControlPlane();
-    ns = await createTestNamespace(cp, "transitions");
     pkiDir = await mkdtemp(join(tmpdir(), "rqlite-transitions-"));
-    stack = await startLocalStack({
-      controlPlane: cp,
-      namespaces: [ns],
-      controllerArgs: [...FAST_LEASE_ARGS, "--resync-period=3", `--leader-election-id=rqlite-operator-${ns}`],
-    });
-    client = new KubeClient(loadKubeConfig(cp.kubeconfigPath), new Registry());
+    env = await startScheduledEnv({ prefix: "transitions", controllerArgs: ["--resync-period=3"] });
+    ({ stack, client, ns } = env);
   });
 
   after(async () => {
-    await stack?.stop();
+    await env?.stop();
     if (pkiDir) await rm(pkiDir, { recursive: true, force: true });
     console.log(`      figures: ${JSON.stringify(figures, null, 2).replaceAll("\n", "\n      ")}`);
   });
@@ -192,9 +185,8 @@ describe("TLS and auth transitions converge without breaking quorum or losing a 
     });
 
     after(async () => {
-      // Nothing collects the children here (no kube-controller-manager): free the processes.
+      // Its Pods go with it (garbage collection), so the next cluster has the CPU to itself.
       await stack.cp.kubectl(["delete", "rqc", CLUSTER, "-n", ns, "--wait=false"]);
-      await stack.cp.kubectl(["delete", "pods", "-n", ns, "-l", `rqlite.io/cluster=${CLUSTER}`, "--wait=false"]);
     });
 
     it("turns HTTPS on for a running 3-node cluster", async () => {

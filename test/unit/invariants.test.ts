@@ -80,6 +80,24 @@ describe("e2e invariant rules", () => {
     assert.equal(c.maxVotersDown, 1);
   });
 
+  it("does not count a member that joined between the Pod list and the leader's answer as down", () => {
+    const four = [...three, "c-3"];
+    const c = run([
+      { replicas: 4, pods: three.map((n) => ready(n)), raft: raft("c-0", three) },
+      { replicas: 4, pods: [...three.map((n) => ready(n)), notReady("c-3")], raft: raft("c-0", three) },
+      // c-3's Pod in a list older than the leader's view, which has c-3 Ready and joined: the
+      // operator added c-4, whose Pod is not listed yet.
+      { replicas: 5, pods: [...three.map((n) => ready(n)), notReady("c-3")], raft: raft("c-0", [...four, "c-4"]) },
+      { replicas: 5, pods: [...four.map((n) => ready(n)), notReady("c-4")], raft: raft("c-0", [...four, "c-4"]) },
+    ]);
+    assert.deepEqual(c.violations, []);
+    const lost = run([
+      { replicas: 3, pods: three.map((n) => ready(n)), raft: raft("c-0", three) },
+      { replicas: 3, pods: [ready("c-0"), ready("c-1")], raft: raft("c-0", three) },
+    ]);
+    assert.equal(lost.maxVotersDown, 1, "a member listed in the first view and missing its Pod is down");
+  });
+
   it("lets the test's own fault be down with the operator's one, but not the operator add a second", () => {
     const fine = run(
       [
@@ -166,5 +184,34 @@ describe("e2e invariant rules", () => {
       { replicas: 3, pods: three.map((n) => ready(n)), raft: raft("c-0", three) },
     ]);
     assert.deepEqual(safe.violations, []);
+  });
+
+  it("says a run is unjudged when no leader's view was read, or none after a scale-down deletion", () => {
+    const noView = run([
+      { replicas: 3, pods: three.map((n) => ready(n)) },
+      { replicas: 3, pods: [ready("c-0"), ready("c-1")] },
+    ]);
+    assert.deepEqual(noView.violations, []);
+    assert.equal(noView.unchecked().length, 1);
+    assert.match(noView.unchecked()[0]!, /no leader's Raft view was read in 2 samples/);
+
+    const four = [...three, "c-3"];
+    const deletedUnseen = run([
+      { replicas: 3, pods: four.map((n) => ready(n)), raft: raft("c-0", four) },
+      { replicas: 3, pods: three.map((n) => ready(n)) },
+    ]);
+    assert.equal(deletedUnseen.pendingDeletions, 1);
+    assert.deepEqual(deletedUnseen.unchecked(), [
+      "c-3 was deleted at 0.1 s and no leader's view was read afterwards: V3 unchecked",
+    ]);
+    deletedUnseen.observe({
+      t: 200,
+      alive: [],
+      replicas: 3,
+      pods: three.map((n) => ready(n)),
+      raft: raft("c-0", three),
+    });
+    assert.deepEqual(deletedUnseen.unchecked(), []);
+    assert.deepEqual(deletedUnseen.violations, []);
   });
 });
