@@ -201,7 +201,7 @@ describe("plan model: the invariant checks catch a broken planner", () => {
   for (const m of MUTANTS) {
     it(`catches a planner that ${m.breaks}`, () => {
       let caught: Failure | undefined;
-      for (let run = 0; run < 40 && !caught; run++) {
+      for (let run = 0; run < 120 && !caught; run++) {
         caught = runOne(SEED + 1, run, { planner: m.planner, chaosOnly: true, files: false, only: m.catches }).failure;
       }
       assert.ok(caught, "no run caught it");

@@ -395,9 +395,14 @@ describe("plan: reaching nodes through TLS and auth transitions", () => {
     assert.equal(nodeAccess(c, undefined, "a:4001", cas, undefined).https, true);
   });
 
-  it("keeps the leader for last by a follower's word when the leader's view cannot be read", () => {
+  it("never rolls a Ready Pod without the leader's view of the Raft configuration, and says why", () => {
     const w = observed({ spec: NEW, podSpec: OLD, noRaft: true });
-    w.leaderHint = "db-2";
-    assert.deepEqual(decisions(plan(w).actions), ["delete db-1"]);
+    const p = plan(w);
+    assert.deepEqual(decisions(p.actions), []);
+    const why = p.waits.find((x) => x.reason === "WaitingToRoll");
+    assert.match(
+      why?.message ?? "",
+      /waits for the leader's view of the Raft configuration: db-0: connect ECONNREFUSED/,
+    );
   });
 });

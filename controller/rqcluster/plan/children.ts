@@ -14,6 +14,7 @@ import {
   renderPvc,
 } from "../render/children.js";
 import { isTerminating, podName, roleOf, type Facts } from "./facts.js";
+import { unplacedJoiners } from "./scheduling.js";
 import type { Action, ObjectRef, Observed, Wait } from "./types.js";
 import { NETWORK_POLICY, PDB, POD, PVC, SECRET, SERVICE } from "../ports.js";
 
@@ -55,11 +56,20 @@ export function planServices(o: Observed): Action[] {
   );
 }
 
-/** The PDB follows the voters that count now: the larger of the Raft configuration and the Pods. */
+/**
+ * The PDB follows the voters that count now: the larger of the Raft configuration and the Pods
+ * that run or ran. Not spec.replicas, nor a Pod no Kubernetes node could place: a voter that does
+ * not exist yet (held back by a roll to rqlite 10, or unschedulable until a roll relaxes the
+ * affinity) would raise minAvailable above the voters that can be healthy, and the roll that
+ * would bring it could never evict a Pod. The spec stands in only before any voter exists.
+ */
 export function planPdb(o: Observed, f: Facts): Action[] {
   const c = o.cluster;
-  const voterPods = o.pods.filter((p) => roleOf(p) === "voter" && !isTerminating(p)).length;
-  const voters = Math.max(f.raftVoters?.length ?? 0, voterPods, c.spec.replicas);
+  const unplaced = unplacedJoiners(o);
+  const voterPods = o.pods.filter(
+    (p) => roleOf(p) === "voter" && !isTerminating(p) && !unplaced.has(podName(p)),
+  ).length;
+  const voters = Math.max(f.raftVoters?.length ?? 0, voterPods) || c.spec.replicas;
   const pdb = renderPdb(c, voters);
   const live = byName(o.pdbs, c.pdbName);
   if (pdb) {

@@ -18,7 +18,8 @@ import { planBackupSecret } from "./backup.js";
 import { deriveFacts, isPodReady, podName, type Facts } from "./facts.js";
 import { planLostNodes } from "./lostNodes.js";
 import { removeGhost, restartStranded, type Step } from "./raftRemoval.js";
-import { planRollout } from "./rollout.js";
+import { BUDGET_CONFLICT, otherBudgetsWait } from "./eviction.js";
+import { planRollout, ROLL_WITHOUT_QUORUM, smallRollWait, UPGRADE_REFUSED, versionStepWait } from "./rollout.js";
 import { planScale, SCALE_UP_HELD } from "./scale.js";
 import { replaceUnschedulable, UNSCHEDULABLE, unplacedJoiners, unschedulableWaits } from "./scheduling.js";
 import type { Action, Observed, Plan, Wait } from "./types.js";
@@ -30,7 +31,7 @@ export { deriveFacts, needsDisruption } from "./facts.js";
 export { planFinalize } from "./finalize.js";
 
 /** Waits the roll itself ends, shown in the Progressing condition while it runs. */
-export const HOLDS: ReadonlySet<string> = new Set([SCALE_UP_HELD]);
+export const HOLDS: ReadonlySet<string> = new Set([SCALE_UP_HELD, ROLL_WITHOUT_QUORUM]);
 
 /** Waits on a person, not on rqlite: shown in status, and woken by the person's edit. */
 export const PROBLEMS: ReadonlySet<string> = new Set([
@@ -43,6 +44,10 @@ export const PROBLEMS: ReadonlySet<string> = new Set([
   "RestoreSourceUnavailable",
   // Kubernetes nodes, affinity or the template must change; the Pod's scheduling brings an event.
   UNSCHEDULABLE,
+  // A user's PodDisruptionBudget over the Pods; its removal brings a watch event.
+  BUDGET_CONFLICT,
+  // spec.image skips a major version, or downgrades where rqlite cannot, for a Pod that runs.
+  UPGRADE_REFUSED,
 ]);
 
 /**
@@ -83,6 +88,8 @@ export function plan(o: Observed): Plan {
   actions.push(...scale.creates);
   if (scale.held.wait) waits.push(scale.held.wait);
   waits.push(...lost.partitioned.flatMap(waitOf), ...refusedGrowthWaits(o, f), ...unschedulableWaits(o));
+  for (const w of [otherBudgetsWait(o, o.cluster.pdbName), versionStepWait(o), smallRollWait(o, f)])
+    if (w) waits.push(w);
 
   // Neither held joiners nor Pods that cannot be placed hold the roll up; it may be what places them.
   const rollHeld = new Set([...scale.held.names, ...unplacedJoiners(o)]);
@@ -116,7 +123,9 @@ const waitOf = (s: Step): Wait[] => ("wait" in s ? [s.wait] : []);
 function rollMayStart(o: Observed, f: Facts, scaleBusy: boolean, held: ReadonlySet<string>): boolean {
   if (scaleBusy) return false;
   if (o.pods.some((p) => !f.desiredNames.has(podName(p)))) return false;
-  if (!o.raft) return true;
+  // Without the leader's view only a broken Pod is replaced (see rollout.ts); the members the
+  // last status recorded stand in for the configuration.
+  if (!o.raft) return (o.lastMembers ?? []).every((id) => f.desiredNames.has(id));
   const members = new Set(o.raft.members.map((m) => m.id));
   return (
     o.raft.members.every((m) => f.desiredNames.has(m.id)) &&

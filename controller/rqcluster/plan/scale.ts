@@ -4,10 +4,18 @@
 // needs `-bootstrap-expect` of them to elect a leader; any later node joins once every node
 // before it is Ready, one voter at a time.
 import type { V1Pod } from "@kubernetes/client-node";
-import { parseImageReference } from "../../../shared/image.js";
-import { RQLITE_CONTAINER } from "../../../shared/names.js";
-import { joinProblem, parseRqliteVersion, type RqliteVersion } from "../../../shared/rqlite-versions.js";
-import { isPodReady, isTerminating, ordinalOf, podName, roleOf, settledExcept, type Facts } from "./facts.js";
+import { joinProblem } from "../../../shared/rqlite-versions.js";
+import {
+  isPodReady,
+  isTerminating,
+  ordinalOf,
+  podName,
+  roleOf,
+  runningVersions,
+  settledExcept,
+  versionOfImage,
+  type Facts,
+} from "./facts.js";
 import { leaveRaft, wait, type Step } from "./raftRemoval.js";
 import type { Action, Observed, Wait } from "./types.js";
 import { parseMemberName, type DesiredNode } from "../render/members.js";
@@ -42,9 +50,6 @@ export function planScale(o: Observed, f: Facts): ScalePlan {
   };
 }
 
-const versionOfImage = (image: string | undefined): RqliteVersion | undefined =>
-  parseRqliteVersion(image === undefined ? undefined : parseImageReference(image)?.tag);
-
 /**
  * New nodes (not founding voters, not members coming back) that could not join the running
  * ones: rqlite 10 nodes join no cluster with 9.x members (shared/rqlite-versions.ts). They wait
@@ -54,11 +59,10 @@ const versionOfImage = (image: string | undefined): RqliteVersion | undefined =>
 function heldJoiners(o: Observed, f: Facts, missing: DesiredNode[]): ScalePlan["held"] {
   const target = versionOfImage(o.cluster.spec.image);
   if (!target) return { names: new Set() };
-  const running = o.pods.flatMap((p) => {
-    const v = versionOfImage(p.spec?.containers.find((c) => c.name === RQLITE_CONTAINER)?.image);
-    return v && !isTerminating(p) ? [v] : [];
-  });
-  const problem = joinProblem(target, running);
+  const problem = joinProblem(
+    target,
+    runningVersions(o).map((r) => r.version),
+  );
   if (!problem) return { names: new Set() };
   const members = new Set(o.raft ? o.raft.members.map((m) => m.id) : (o.lastMembers ?? []));
   const joiners = missing.filter((m) => !members.has(m.name) && !(m.role === "voter" && m.ordinal < f.bootstrapExpect));

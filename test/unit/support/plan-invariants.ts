@@ -303,7 +303,14 @@ export function checkPlan(o: Observed, plan: Plan): Violation[] {
     if (podNames !== wanted) fail("I5", `rolls ${victim} while the Pods (${podNames}) are not the desired (${wanted})`);
     const stopping = o.pods.filter(terminating).map(nameOf);
     if (stopping.length > 0) fail("I5", `rolls ${victim} while ${stopping.join(",")} terminate`);
-    if (!raft) return fail("I5", `rolls ${victim} with no leader`);
+    if (!raft) {
+      // A broken Pod (outdated, not Ready) may be replaced without the leader's view, the way
+      // back from a failed upgrade of a single voter; the last recorded members stand in for it.
+      const recorded = (o.lastMembers ?? []).filter((id) => !desiredRole.has(id));
+      if (ready(pods.get(victim)!)) return fail("I5", `rolls ${victim} with no leader`);
+      if (recorded.length > 0) fail("I5", `rolls ${victim} with no leader while ${recorded.join(",")} was a member`);
+      return;
+    }
     const config = raft.members
       .map((m) => `${m.id}${m.voter ? "" : "(nv)"}`)
       .sort()
