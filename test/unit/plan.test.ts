@@ -502,6 +502,15 @@ describe("plan: every change finishes (small clusters, a user's budget, rollback
     // db-2 got the bad spec and never became Ready; the user set the image back: db-2 is outdated.
     const o = observed({ spec: OLD, pods: ["db-0", "db-1", "db-2"], notReady: ["db-2"] });
     o.pods[2] = observed({ spec: NEW, notReady: ["db-2"] }).pods[2]!;
+    o.pods.forEach((p, i) => (p.metadata!.creationTimestamp = new Date(NOW - (i === 2 ? 0 : 60_000))));
+    // An older Pod that is down (a crash) is no failed step: it waits for the roll as usual.
+    const older = {
+      ...o,
+      pods: o.pods.map((p, i) =>
+        i === 2 ? { ...p, metadata: { ...p.metadata, creationTimestamp: new Date(NOW - 120_000) } } : p,
+      ),
+    };
+    assert.deepEqual(decisions(plan(older).actions), []);
     assert.deepEqual(
       deletes(o).map((d) => [d.name, d.evict]),
       [["db-2", false]],

@@ -19,7 +19,14 @@ import { deriveFacts, isPodReady, podName, type Facts } from "./facts.js";
 import { planLostNodes } from "./lostNodes.js";
 import { removeGhost, restartStranded, type Step } from "./raftRemoval.js";
 import { BUDGET_CONFLICT, otherBudgetsWait } from "./eviction.js";
-import { planRollout, ROLL_WITHOUT_QUORUM, smallRollWait, UPGRADE_REFUSED, versionStepWait } from "./rollout.js";
+import {
+  planRollout,
+  rollBackBroken,
+  ROLL_WITHOUT_QUORUM,
+  smallRollWait,
+  UPGRADE_REFUSED,
+  versionStepWait,
+} from "./rollout.js";
 import { planScale, SCALE_UP_HELD } from "./scale.js";
 import { replaceUnschedulable, UNSCHEDULABLE, unplacedJoiners, unschedulableWaits } from "./scheduling.js";
 import type { Action, Observed, Plan, Wait } from "./types.js";
@@ -67,12 +74,13 @@ export function plan(o: Observed): Plan {
     });
   }
   if (o.cluster.spec.paused) return { actions: [], waits };
+  const scale = planScale(o, f);
   // The children no node's data or process depends on.
   const shared: Action[] = [
     ...planAuthSecret(o),
     ...planBackupSecret(o),
     ...planServices(o),
-    ...planPdb(o, f),
+    ...planPdb(o, f, scale.held.names),
     ...planNetworkPolicy(o),
   ];
   // No Pod is created, patched, replaced or removed while a hold stands: the Pods keep running
@@ -84,7 +92,6 @@ export function plan(o: Observed): Plan {
 
   const actions: Action[] = [...shared, ...planPvcs(o, f), ...planPodMetadata(o, f), ...planReleasedPvcs(o, f)];
   const lost = planLostNodes(o, f);
-  const scale = planScale(o, f);
   actions.push(...scale.creates);
   if (scale.held.wait) waits.push(scale.held.wait);
   waits.push(...lost.partitioned.flatMap(waitOf), ...refusedGrowthWaits(o, f), ...unschedulableWaits(o));
@@ -98,6 +105,7 @@ export function plan(o: Observed): Plan {
     removeGhost(o, f) ??
     restartStranded(o, f) ??
     replaceUnschedulable(o, f) ??
+    rollBackBroken(o, f, rollHeld) ??
     scale.step ??
     (rollMayStart(o, f, scale.busy, rollHeld) ? planRollout(o, f, rollHeld) : undefined);
   let requeueAfterMs = lost.recheckAfterMs;

@@ -77,16 +77,6 @@ export function versionStepWait(o: Observed): Wait | undefined {
 export function planRollout(o: Observed, f: Facts, held: ReadonlySet<string>): Step | undefined {
   if (o.cluster.spec.updateStrategy.type !== "RollingUpdate" || f.outdated.length === 0) return undefined;
   if (versionStepWait(o)) return undefined;
-  // Not one on an unreachable Kubernetes node: its rqlite may run on, and lost nodes are judged
-  // apart. Not the leader: whatever its Pod says, it answered as leader, and goes last (I4).
-  const broken = f.outdated.find(
-    (p) =>
-      !isPodReady(p) &&
-      !isTerminating(p) &&
-      podName(p) !== o.raft?.leader &&
-      !(p.spec?.nodeName && o.unreachableSince.has(p.spec.nodeName)),
-  );
-  if (broken) return replaceBroken(o, f, held, podName(broken));
   if (!o.raft)
     return wait(
       "WaitingToRoll",
@@ -145,12 +135,48 @@ export function planRollout(o: Observed, f: Facts, held: ReadonlySet<string>): S
 }
 
 /**
+ * The first step of every change, before a scale step too (a broken Pod never becomes Ready, and
+ * scale and roll wait for every Pod to be): an outdated Pod that is not Ready is replaced, when
+ * spec.image is a version step every running Pod can take. Not one on an unreachable Kubernetes
+ * node (its rqlite may run on; lost nodes are judged apart), nor the leader (whatever its Pod
+ * says, it answered as leader, and goes last, I4).
+ */
+export function rollBackBroken(o: Observed, f: Facts, held: ReadonlySet<string>): Step | undefined {
+  if (o.cluster.spec.updateStrategy.type !== "RollingUpdate" || versionStepWait(o)) return undefined;
+  // Only a Pod newer than every Ready one: the step a failed roll took last. An older Pod that is
+  // down for a while (a crash) waits for the roll as usual; replacing it from a spec that may be
+  // the bad one would spread it. The newest first.
+  const created = (p: V1Pod) => new Date(p.metadata?.creationTimestamp ?? 0).getTime();
+  const newestReady = Math.max(-Infinity, ...o.pods.filter(isPodReady).map(created));
+  const broken = f.outdated
+    .filter(
+      (p) =>
+        created(p) > newestReady &&
+        !isPodReady(p) &&
+        !isTerminating(p) &&
+        podName(p) !== o.raft?.leader &&
+        !(p.spec?.nodeName && o.unreachableSince.has(p.spec.nodeName)),
+    )
+    .sort((a, b) => created(b) - created(a))[0];
+  if (!broken) return undefined;
+  // Without the leader's view, the members the last status recorded stand in for a scale check.
+  if (!o.raft && (o.lastMembers ?? []).some((id) => !f.desiredNames.has(id))) return undefined;
+  return replaceBroken(o, f, held, podName(broken));
+}
+
+/**
  * An outdated Pod that is not Ready: replaced first, by a plain delete (it holds no budget's
  * disruption), once everything else is settled. Without the leader's view (the broken Pod may be
  * the only voter), the Raft members the last status recorded stand in for the scale check.
  */
 function replaceBroken(o: Observed, f: Facts, held: ReadonlySet<string>, name: string): Step {
-  const unsettled = settledExcept(o, f, new Set([...held, name]));
+  // While no voter is Ready nothing serves (a 1- or 2-voter cluster with one voter broken has no
+  // leader): the others cannot become Ready first, and replacing this one takes nothing down.
+  const serving = o.pods.some((p) => roleOf(p) === "voter" && isPodReady(p));
+  const terminating = o.pods.find(isTerminating);
+  const unsettled = serving
+    ? settledExcept(o, f, new Set([...held, name]))
+    : terminating && `Pod ${podName(terminating)} is still terminating`;
   if (unsettled) return wait("WaitingToRoll", `rolling update waits: ${unsettled}`);
   return {
     action: {

@@ -44,7 +44,7 @@ export function planScale(o: Observed, f: Facts): ScalePlan {
   const busy = extras.length > 0 || missing.some((m) => !held.names.has(m.name));
   return {
     creates: planCreates(o, f, held.names),
-    step: extras.length > 0 ? scaleDown(o, f, extras) : undefined,
+    step: extras.length > 0 ? scaleDown(o, f, extras, held.names) : undefined,
     busy,
     held,
   };
@@ -77,12 +77,17 @@ function heldJoiners(o: Observed, f: Facts, missing: DesiredNode[]): ScalePlan["
   };
 }
 
-/** Read replicas go before voters, and within a role the highest ordinal first. */
+/**
+ * Read replicas go before voters, and within a role the highest ordinal first, except that a node
+ * whose Pod is not Ready goes first: removing a voter that is down only helps quorum, and one that
+ * never gets Ready (a broken image) would otherwise hold the others' removal up for good.
+ */
 function removalOrder(o: Observed, pod: V1Pod): number {
-  return (roleOf(pod) === "voter" ? 1000 : 0) - ordinalOf(o, podName(pod));
+  return (roleOf(pod) === "voter" ? 1000 : 0) - (isPodReady(pod) ? 0 : 100) - ordinalOf(o, podName(pod));
 }
 
-function scaleDown(o: Observed, f: Facts, extras: V1Pod[]): Step {
+/** `held`: new nodes that wait for a roll to rqlite 10 (heldJoiners): the scale-down does not wait for them. */
+function scaleDown(o: Observed, f: Facts, extras: V1Pod[], held: ReadonlySet<string>): Step {
   // Only once the last step finished: the previous victim is gone and every other node is fine.
   if (extras.some(isTerminating)) {
     return wait("WaitingForPodDeletion", `scale-down waits for Pod ${podName(extras.find(isTerminating)!)} to go`);
@@ -92,7 +97,7 @@ function scaleDown(o: Observed, f: Facts, extras: V1Pod[]): Step {
   const target = role === "voters" ? o.cluster.spec.replicas : o.cluster.spec.readReplicas;
   const why = `scaling ${role} down to ${target}`;
   if (!o.raft) return leaveRaft(o, f, victim, why);
-  const unsettled = settledExcept(o, f, victim);
+  const unsettled = settledExcept(o, f, new Set([victim, ...held]));
   if (unsettled) return wait("WaitingToScaleDown", `not removing ${victim} yet (${why}): ${unsettled}`);
   const left = leaveRaft(o, f, victim, why);
   if (!("done" in left)) return left;
