@@ -291,6 +291,20 @@ export const specSchema: JsonSchema = {
         },
       },
     },
+    maintenance: {
+      title: "MaintenanceSpec",
+      description:
+        "Node maintenance of a cluster too small to lose a voter (1 or 2 voters): while inProgress is true, the PodDisruptionBudget allows one voter to be evicted, so `kubectl drain` can pass; the cluster is unwritable while that voter is away. Set it back to false when the maintenance is done. Clusters of 3 or more voters need no setting: their budget already allows podDisruptionBudget.maxUnavailable.",
+      type: "object",
+      default: {},
+      properties: {
+        inProgress: {
+          description: "Let a drain evict one voter of a 1- or 2-voter cluster.",
+          type: "boolean",
+          default: false,
+        },
+      },
+    },
     updateStrategy: {
       title: "UpdateStrategy",
       type: "object",
@@ -328,6 +342,12 @@ export const statusSchema: JsonSchema = {
     selector: { description: "Label selector of the voting pods, for the scale subresource.", type: "string" },
     leader: { description: "Node id of the Raft leader.", type: "string" },
     currentImage: { description: "The image every node runs once a rollout is done.", type: "string" },
+    images: {
+      description:
+        "Every image the cluster's Pods run, mid-roll too: the webhook judges a version change of spec.image against each.",
+      type: "array",
+      items: { type: "string" },
+    },
     members: {
       type: "array",
       items: {

@@ -43,6 +43,8 @@ export interface RqClusterSpec {
   env?: EnvVar[];
   /** Default: {}. */
   podDisruptionBudget?: PodDisruptionBudgetSpec;
+  /** Node maintenance of a cluster too small to lose a voter (1 or 2 voters): while inProgress is true, the PodDisruptionBudget allows one voter to be evicted, so `kubectl drain` can pass; the cluster is unwritable while that voter is away. Set it back to false when the maintenance is done. Clusters of 3 or more voters need no setting: their budget already allows podDisruptionBudget.maxUnavailable. Default: {}. */
+  maintenance?: MaintenanceSpec;
   /** Default: {}. */
   updateStrategy?: UpdateStrategy;
   /** When true the controller observes the cluster but changes nothing. Default: false. */
@@ -146,6 +148,11 @@ export interface PodDisruptionBudgetSpec {
   maxUnavailable?: number;
 }
 
+export interface MaintenanceSpec {
+  /** Let a drain evict one voter of a 1- or 2-voter cluster. Default: false. */
+  inProgress?: boolean;
+}
+
 export interface UpdateStrategy {
   /** RollingUpdate replaces nodes one at a time, leader last; OnDelete waits for pods to be deleted. Default: "RollingUpdate". */
   type?: "RollingUpdate" | "OnDelete";
@@ -236,6 +243,8 @@ export interface RqClusterStatus {
   leader?: string;
   /** The image every node runs once a rollout is done. */
   currentImage?: string;
+  /** Every image the cluster's Pods run, mid-roll too: the webhook judges a version change of spec.image against each. */
+  images?: string[];
   members?: Member[];
   conditions?: Condition[];
   /** Scheduled and one-shot backups of this cluster. */
@@ -334,6 +343,8 @@ export interface DefaultedRqClusterSpec {
   env?: EnvVar[];
   /** Default: {}. */
   podDisruptionBudget: DefaultedPodDisruptionBudgetSpec;
+  /** Node maintenance of a cluster too small to lose a voter (1 or 2 voters): while inProgress is true, the PodDisruptionBudget allows one voter to be evicted, so `kubectl drain` can pass; the cluster is unwritable while that voter is away. Set it back to false when the maintenance is done. Clusters of 3 or more voters need no setting: their budget already allows podDisruptionBudget.maxUnavailable. Default: {}. */
+  maintenance: DefaultedMaintenanceSpec;
   /** Default: {}. */
   updateStrategy: DefaultedUpdateStrategy;
   /** When true the controller observes the cluster but changes nothing. Default: false. */
@@ -379,6 +390,11 @@ export interface DefaultedNetworkSpec {
 export interface DefaultedPodDisruptionBudgetSpec {
   /** Voters that may be voluntarily disrupted at once; 0 disables the PodDisruptionBudget. Default: 1. */
   maxUnavailable: number;
+}
+
+export interface DefaultedMaintenanceSpec {
+  /** Let a drain evict one voter of a 1- or 2-voter cluster. Default: false. */
+  inProgress: boolean;
 }
 
 export interface DefaultedUpdateStrategy {

@@ -335,22 +335,34 @@ interface Stored {
 type UpdateCheck = (stored: Stored, newSpec: JsonObject, result: ValidationResult) => void;
 
 /**
- * The image the Pods run, which the version rules compare against: status.currentImage, which
- * the controller sets while every voter runs one image. Comparing against the previous spec
- * instead would refuse the way back from a failed upgrade (spec 9.x, Pods still on 8.x, spec set
- * back to 8.x). Without it (a new cluster, a roll in flight) the stored spec.image stands in:
- * the image the Pods run or are being rolled to, so the rules stay on the safe side.
+ * The images the Pods run, which the version rules compare against: status.images, every image
+ * a Pod of the cluster runs, mid-roll too (from 8.x to 9.x, a 10.x would take the Pods still on
+ * 8.x two majors up); else status.currentImage, which older controllers set while every voter
+ * runs one image. Comparing against the previous spec instead would refuse the way back from a
+ * failed upgrade (spec 9.x, Pods still on 8.x, spec set back to 8.x). Without either (a new
+ * cluster) the stored spec.image stands in: the image the Pods run or are being rolled to.
  */
-function runningImage(stored: Stored): { image: string; described: string } | undefined {
+function runningImages(stored: Stored): Array<{ image: string; described: string }> {
+  const listed = stored.status && getOwn(stored.status, "images");
+  if (Array.isArray(listed)) {
+    const images = listed.filter((i): i is string => typeof i === "string" && i !== "");
+    if (images.length > 0)
+      return images.map((image) => ({
+        image,
+        described: `a Pod runs ${JSON.stringify(image)} (status.images)`,
+      }));
+  }
   const current = stored.status && getOwn(stored.status, "currentImage");
   if (typeof current === "string" && current !== "")
-    return { image: current, described: `the Pods run ${JSON.stringify(current)} (status.currentImage)` };
+    return [{ image: current, described: `the Pods run ${JSON.stringify(current)} (status.currentImage)` }];
   const image = getOwn(stored.spec, "image");
-  if (typeof image !== "string") return undefined;
-  return {
-    image,
-    described: `the Pods run or are being rolled to ${JSON.stringify(image)} (spec.image before this update)`,
-  };
+  if (typeof image !== "string") return [];
+  return [
+    {
+      image,
+      described: `the Pods run or are being rolled to ${JSON.stringify(image)} (spec.image before this update)`,
+    },
+  ];
 }
 
 /** Why `ref`'s tag tells no rqlite version. */
@@ -372,10 +384,24 @@ function unversionedReason(ref: ImageReference): string {
 const imageUpdateCheck: UpdateCheck = (stored, newSpec, { errors, warnings }) => {
   const after = getOwn(newSpec, "image");
   if (typeof after !== "string" || after === getOwn(stored.spec, "image")) return;
-  const running = runningImage(stored);
   const afterRef = parseImageReference(after);
-  // An unparsable image is already reported; going back to exactly what runs is always safe.
-  if (!running || !afterRef || after === running.image) return;
+  // An unparsable image is already reported.
+  if (!afterRef) return;
+  for (const running of runningImages(stored)) {
+    const before = errors.length + warnings.length;
+    judgeImageChange(running, after, afterRef, { errors, warnings });
+    if (errors.length + warnings.length > before) return;
+  }
+};
+
+/** One image a Pod runs against the new spec.image; going back to exactly what runs is always safe. */
+function judgeImageChange(
+  running: { image: string; described: string },
+  after: string,
+  afterRef: ImageReference,
+  { errors, warnings }: Pick<ValidationResult, "errors" | "warnings">,
+): void {
+  if (after === running.image) return;
   const runningRef = parseImageReference(running.image);
   const from = parseRqliteVersion(runningRef?.tag);
   const to = parseRqliteVersion(afterRef.tag);
@@ -404,7 +430,7 @@ const imageUpdateCheck: UpdateCheck = (stored, newSpec, { errors, warnings }) =>
       message: `may not change rqlite from ${formatVersion(from)} to ${formatVersion(to)}: ${running.described}; ${problem}`,
     });
   }
-};
+}
 
 const nodeCount = (spec: JsonObject) =>
   ["replicas", "readReplicas"].reduce((n, key) => {
@@ -414,25 +440,29 @@ const nodeCount = (spec: JsonObject) =>
 
 /**
  * rqlite 10 nodes cannot join a cluster with members on 9.x or older, so nodes may not be added
- * while the Pods run an older major than spec.image asks for. The webhook knows what the Pods
- * run only from status.currentImage (set while every voter runs one image); once a roll is
- * under way the controller holds new nodes back instead, with a Progressing condition.
+ * while any Pod runs an older major than spec.image asks for (status.images, or
+ * status.currentImage from older controllers); the controller holds new nodes back too, with a
+ * Progressing condition.
  */
 const scaleDuringUpgradeCheck: UpdateCheck = (stored, newSpec, { errors }) => {
   if (nodeCount(newSpec) <= nodeCount(stored.spec)) return;
-  const current = stored.status && getOwn(stored.status, "currentImage");
   const image = getOwn(newSpec, "image");
-  if (typeof current !== "string" || typeof image !== "string") return;
-  const runs = parseRqliteVersion(parseImageReference(current)?.tag);
+  const hasStatusImage = stored.status && ["images", "currentImage"].some((k) => getOwn(stored.status!, k));
+  if (!hasStatusImage || typeof image !== "string") return;
   const target = parseRqliteVersion(parseImageReference(image)?.tag);
-  const problem = runs && target && joinProblem(target, [runs]);
-  if (!problem) return;
-  const votersGrow = Number(getOwn(newSpec, "replicas")) > Number(getOwn(stored.spec, "replicas"));
-  errors.push({
-    field: votersGrow ? "spec.replicas" : "spec.readReplicas",
-    type: "Forbidden",
-    message: `may not add nodes until the upgrade to ${JSON.stringify(image)} has finished: the Pods run ${JSON.stringify(current)} (status.currentImage), and ${problem}; scale once status.currentImage shows the new image`,
-  });
+  if (!target) return;
+  for (const { image: current, described } of runningImages(stored)) {
+    const runs = parseRqliteVersion(parseImageReference(current)?.tag);
+    const problem = runs && joinProblem(target, [runs]);
+    if (!problem) continue;
+    const votersGrow = Number(getOwn(newSpec, "replicas")) > Number(getOwn(stored.spec, "replicas"));
+    errors.push({
+      field: votersGrow ? "spec.replicas" : "spec.readReplicas",
+      type: "Forbidden",
+      message: `may not add nodes until the upgrade to ${JSON.stringify(image)} has finished: ${described}, and ${problem}; scale once status.images shows only the new image`,
+    });
+    return;
+  }
 };
 
 /**

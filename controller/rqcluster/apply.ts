@@ -7,7 +7,7 @@ import { KubeApiError } from "../runtime/kubeClient.js";
 import type { EventSink } from "../runtime/events.js";
 import type { Writer } from "../runtime/writer.js";
 import type { ClusterRqlite } from "../rqlite/adapter.js";
-import { afterRefusedEviction } from "./plan/eviction.js";
+import { afterRefusedEviction, isMultipleBudgetsRefusal, multipleBudgetsWait } from "./plan/eviction.js";
 import type { Action, Wait } from "./plan/types.js";
 import { POD } from "./ports.js";
 import type { Problem } from "./status.js";
@@ -21,6 +21,8 @@ export interface ApplyDeps {
   awaitPodCache(name: string, seen: (pod: KubernetesObject | undefined) => boolean): Promise<void>;
   /** The cluster's own PodDisruptionBudget as cached, judged when an eviction is refused. */
   disruptionBudget?(): V1PodDisruptionBudget | undefined;
+  /** Whether a disruption controller computes budgets here (see disruptionControllerRuns). */
+  disruptionControllerRuns?(): boolean | undefined;
 }
 
 export interface Applied {
@@ -122,9 +124,11 @@ async function evictOrFallBack(deps: ApplyDeps, name: string): Promise<Outcome> 
     return { note: "evicted through the Eviction API" };
   } catch (err) {
     const cause = (err as Error).cause;
+    if (cause instanceof KubeApiError && isMultipleBudgetsRefusal(cause.status, cause.message))
+      return { wait: multipleBudgetsWait(name, cause.message) };
     if (!(cause instanceof KubeApiError) || cause.status !== 429) throw err;
   }
-  const next = afterRefusedEviction(name, deps.disruptionBudget?.());
+  const next = afterRefusedEviction(name, deps.disruptionBudget?.(), deps.disruptionControllerRuns?.());
   if (next.do === "wait") {
     const { reason, message, warning, retryAfterMs } = next;
     return { wait: { reason, message, warning, retryAfterMs } };

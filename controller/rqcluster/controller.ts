@@ -27,6 +27,7 @@ import type { Children } from "./ports.js";
 import type { Writer } from "../runtime/writer.js";
 import { conflictsOf } from "./observe.js";
 import { GrowthRefusals } from "./growthRefusals.js";
+import { disruptionControllerRuns } from "./plan/eviction.js";
 import { desiredMembers } from "./render/members.js";
 import type { ClusterView } from "./render/cluster.js";
 import type { Addressing } from "./render/pod.js";
@@ -106,7 +107,15 @@ export class ClusterController {
     this.pods = new Informer({ ...owned, apiVersion: "v1", resource: "pods" });
     this.pvcs = new Informer({ ...owned, apiVersion: "v1", resource: "persistentvolumeclaims" });
     this.services = new Informer({ ...owned, apiVersion: "v1", resource: "services" });
-    this.pdbs = new Informer({ ...owned, apiVersion: "policy/v1", resource: "poddisruptionbudgets" });
+    // Every budget, not only the operator's: a user's over the same Pods refuses every eviction
+    // (plan/eviction.ts), and budgets' status tells whether a disruption controller runs.
+    this.pdbs = new Informer({
+      client,
+      namespaces,
+      apiVersion: "policy/v1",
+      resource: "poddisruptionbudgets",
+      indexKey: (obj) => (obj.metadata?.labels?.[LABEL_MANAGED_BY] === MANAGER_NAME ? clusterKeyOf(obj) : undefined),
+    });
     this.networkPolicies = new Informer({
       ...owned,
       apiVersion: "networking.k8s.io/v1",
@@ -181,13 +190,18 @@ export class ClusterController {
       const key = clusterKeyOf(obj);
       if (key) this.queue.add(key);
     };
-    for (const inf of [
-      this.pods,
-      this.pvcs,
-      this.services,
-      this.pdbs,
-      this.networkPolicies,
-    ] as Informer<KubernetesObject>[]) {
+    // A budget of someone else's may select any cluster of its namespace: wake them all.
+    const enqueueBudget = (obj: KubernetesObject) => {
+      if (obj.metadata?.labels?.[LABEL_MANAGED_BY] === MANAGER_NAME) return enqueueOwner(obj);
+      for (const c of this.clusters.list(obj.metadata?.namespace)) enqueueCluster(c);
+    };
+    this.pdbs.on("add", enqueueBudget);
+    this.pdbs.on("update", (obj, old) => {
+      enqueueBudget(obj);
+      if (old.metadata?.labels?.[LABEL_CLUSTER] !== obj.metadata?.labels?.[LABEL_CLUSTER]) enqueueBudget(old);
+    });
+    this.pdbs.on("delete", enqueueBudget);
+    for (const inf of [this.pods, this.pvcs, this.services, this.networkPolicies] as Informer<KubernetesObject>[]) {
       inf.on("add", enqueueOwner);
       inf.on("update", (obj, old) => {
         enqueueOwner(obj);
@@ -244,6 +258,11 @@ export class ClusterController {
             unreachableSince: this.unreachableNodes(),
             nodeFailureTimeoutMs: this.opts.nodeFailureTimeoutMs,
             conflicts: (c) => this.conflicts(c),
+            otherPdbs: () => {
+              const own = new Set(this.pdbs.byIndex(key));
+              return this.pdbs.list(namespace).filter((b) => !own.has(b));
+            },
+            disruptionControllerRuns: () => this.disruptionControllerRuns(),
             awaitPodCache: (pod, seen) => this.awaitPodCache(namespace, pod, seen),
             refusedGrowth: (ns) => this.refusals.current(ns),
             recordRefusal: (ns, pvc, size, message) => this.refusals.record(ns, pvc, size, message),
@@ -270,6 +289,15 @@ export class ClusterController {
   private readonly refusals = new GrowthRefusals(RETRY_REFUSED_GROWTH_MS);
   /** ca.crt per tls.http Secret as last read, so a Secret deleted mid-life degrades, not blinds. */
   private readonly knownCas = new Map<string, string>();
+
+  /** A computed budget was seen once: a disruption controller runs, even if that budget is gone. */
+  private disruptionControllerSeen = false;
+
+  private disruptionControllerRuns(): boolean | undefined {
+    const runs = disruptionControllerRuns(this.pdbs.list(), Date.now(), this.disruptionControllerSeen);
+    if (runs) this.disruptionControllerSeen = true;
+    return runs;
+  }
 
   /**
    * Hands the nodes that run to the scraper. A cluster with none (not started, every Pod gone,

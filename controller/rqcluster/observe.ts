@@ -2,7 +2,7 @@
 // user's Secrets and ConfigMaps, and rqlite. rqlite is reached per node the way that node runs
 // now (its Pod's arguments: HTTPS or not, -auth or not), not the way the spec asks for, so that
 // turning TLS or auth on or off never locks the operator out of nodes that have not rolled yet.
-import type { KubernetesObject, V1Pod } from "@kubernetes/client-node";
+import type { KubernetesObject, V1Pod, V1PodDisruptionBudget } from "@kubernetes/client-node";
 import { HTTP_PORT, operatorAuthSecretName } from "../../shared/names.js";
 import { assertOwnNode, httpTlsSecretOf, nodeAccess, runsWithAuth } from "./access.js";
 import type { Writer } from "../runtime/writer.js";
@@ -30,6 +30,8 @@ export interface ObserveDeps {
   nodeFailureTimeoutMs: number;
   /** Names of the cluster's would-be children that exist in the caches with another owner. */
   conflicts: string[];
+  /** PodDisruptionBudgets of the namespace that are not the cluster's own (see Observed.otherPdbs). */
+  otherPdbs?: V1PodDisruptionBudget[];
   refusedGrowth: ReadonlyMap<string, { size: string; message: string }>;
   /** Member ids of the cluster's last written status. */
   lastMembers: string[];
@@ -86,7 +88,7 @@ export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children
     .filter((p) => p.status?.podIP && !p.metadata?.deletionTimestamp)
     .sort((a, b) => Number(isPodReady(b)) - Number(isPodReady(a)))
     .map((p) => p.metadata!.name!);
-  const { view, problem, leaderHint } =
+  const { view, problem } =
     running.length > 0 ? await rqlite.leaderView(running) : { problem: "no rqlite node runs yet" };
 
   const template = await readPodTemplate(deps.writer, c);
@@ -109,6 +111,7 @@ export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children
     pdbs: owned.pdbs,
     networkPolicies: owned.networkPolicies,
     conflicts: deps.conflicts,
+    ...(deps.otherPdbs ? { otherPdbs: deps.otherPdbs } : {}),
     ...templateOf(template),
     holds: [
       ...(template.problem !== undefined
@@ -141,7 +144,7 @@ export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children
       : {}),
     ...(view
       ? { raft: { leader: view.leader, members: view.members, canTransfer: canTransferLeadership(view.leaderVersion) } }
-      : { rqliteProblem: problem, ...(leaderHint ? { leaderHint } : {}) }),
+      : { rqliteProblem: problem }),
     synced: new Set(),
     unreachableSince: deps.unreachableSince,
     nodeFailureTimeoutMs: deps.nodeFailureTimeoutMs,

@@ -1,7 +1,7 @@
 // One reconcile of one RqCluster: observe -> plan -> apply -> status. The plan is pure
 // (./plan/); this file only sequences the steps. Level-based: every step compares with what is
 // there, so running it on a converged cluster writes nothing.
-import type { KubernetesObject, V1Pod } from "@kubernetes/client-node";
+import type { KubernetesObject, V1Pod, V1PodDisruptionBudget } from "@kubernetes/client-node";
 import { applyDefaults, formatErrors, validateCreate, type RqCluster } from "../../shared/index.js";
 import { API_VERSION, FINALIZER, GROUP, KIND, RQLITE_CONTAINER } from "../../shared/names.js";
 import type { ClusterRqlite } from "../rqlite/adapter.js";
@@ -30,6 +30,10 @@ export interface ReconcileDeps {
   operatorNamespace: string;
   unreachableSince: ReadonlyMap<string, number>;
   nodeFailureTimeoutMs: number;
+  /** PodDisruptionBudgets of the cluster's namespace that are not its own. */
+  otherPdbs?(): V1PodDisruptionBudget[];
+  /** Whether a disruption controller computes budgets here (see plan/eviction.ts). */
+  disruptionControllerRuns?(): boolean | undefined;
   /** Children of this cluster's names that exist with another owner. */
   conflicts: (c: ReturnType<typeof clusterView>) => string[];
   awaitPodCache(name: string, seen: (pod: KubernetesObject | undefined) => boolean): Promise<void>;
@@ -86,6 +90,7 @@ export async function reconcileCluster(
       unreachableSince: deps.unreachableSince,
       nodeFailureTimeoutMs: deps.nodeFailureTimeoutMs,
       conflicts: deps.conflicts(c),
+      ...(deps.otherPdbs ? { otherPdbs: deps.otherPdbs() } : {}),
       lastMembers: (cluster.status?.members ?? []).map((m) => m.id),
       refusedGrowth: deps.refusedGrowth(c.namespace),
       now: deps.now().getTime(),
@@ -104,6 +109,7 @@ export async function reconcileCluster(
     awaitPodCache: (name: string, seen: (pod: KubernetesObject | undefined) => boolean) =>
       deps.awaitPodCache(name, seen),
     disruptionBudget: () => observed.pdbs.find((p) => p.metadata?.name === c.pdbName),
+    disruptionControllerRuns: () => deps.disruptionControllerRuns?.(),
   };
   const finalizers = cluster.metadata?.finalizers ?? [];
   const done: string[] = [];

@@ -151,6 +151,9 @@ export function computeStatus(
     selector: scaleSelector(c.name),
     ...(o.raft ? { leader: o.raft.leader } : {}),
     ...(images.size === 1 ? { currentImage: [...images][0] } : {}),
+    images: [...new Set(o.pods.filter((p) => !p.metadata?.deletionTimestamp).map(rqliteImage))]
+      .filter((i): i is string => Boolean(i))
+      .sort(),
     members,
     conditions: conditions.map((cond) =>
       withTransitionTime({ ...cond, observedGeneration: c.generation }, previous?.conditions, now),

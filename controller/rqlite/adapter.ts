@@ -32,7 +32,7 @@ const CALL_TIMEOUT_MS = 3000;
 
 export interface ClusterRqlite {
   /** Asks the given nodes in order until one names a leader, then asks the leader itself. */
-  leaderView(nodeIds: string[]): Promise<{ view?: LeaderView; problem?: string; leaderHint?: string }>;
+  leaderView(nodeIds: string[]): Promise<{ view?: LeaderView; problem?: string }>;
   /** The nodes among `nodeIds` that pass `/readyz?sync`. */
   synced(nodeIds: string[]): Promise<Set<string>>;
   removeNode(leaderId: string, nodeId: string): Promise<void>;
@@ -81,12 +81,8 @@ export function clusterRqlite(accessOf: (nodeId: string) => NodeAccess): Cluster
           if (self) return { view: toView(fromLeader, self) };
           return { problem: `${id} names ${leader.id} as leader, but ${leader.id} no longer leads` };
         } catch (err) {
-          // The follower's word is no membership to decide removals on, but it still tells who
-          // leads, so a roll can keep the leader for last.
-          return {
-            problem: `${id} names ${leader.id} as leader, which does not answer: ${describe(err)}`,
-            leaderHint: leader.id,
-          };
+          // The follower's word is no membership to decide anything on: no roll or removal without the leader's.
+          return { problem: `${id} names ${leader.id} as leader, which does not answer: ${describe(err)}` };
         }
       }
       return { problem: problems.length > 0 ? problems.join("; ") : "no rqlite node runs yet" };

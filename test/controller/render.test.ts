@@ -33,6 +33,7 @@ function view(spec: Partial<DefaultedSpec> = {}): ClusterView {
       resources: { requests: { cpu: "100m", memory: "128Mi" } },
       affinity: { podAntiAffinity: "Preferred", topologyKey: "kubernetes.io/hostname" },
       podDisruptionBudget: { maxUnavailable: 1 },
+      maintenance: { inProgress: false },
       network: { policy: true },
       updateStrategy: { type: "RollingUpdate" },
       paused: false,

@@ -14,6 +14,7 @@ const FULL_DEFAULTS = {
   podDisruptionBudget: { maxUnavailable: 1 },
   updateStrategy: { type: "RollingUpdate" },
   network: { policy: true },
+  maintenance: { inProgress: false },
   paused: false,
 };
 

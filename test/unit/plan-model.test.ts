@@ -81,7 +81,55 @@ const nameOf = (p: V1Pod): string => p.metadata!.name!;
  * editing its plan): the checks, which see the truth, must catch every one. A check that never
  * fires proves nothing; this shows that each invariant's check is live against this world.
  */
-const MUTANTS: Array<{ breaks: string; catches: string[]; planner: (o: Observed) => Plan }> = [
+const MUTANTS: Array<{ breaks: string; catches: string[]; planner: (o: Observed) => Plan; liveness?: boolean }> = [
+  {
+    breaks: "does not see a user's second PodDisruptionBudget",
+    catches: ["E1"],
+    planner: (o) => plan({ ...o, otherPdbs: [] }),
+  },
+  {
+    breaks: "rolls on a follower's word when the leader's membership cannot be read",
+    catches: ["I5"],
+    planner: (o) =>
+      plan(
+        o.raft || !o.lastMembers?.length
+          ? o
+          : {
+              ...o,
+              raft: {
+                leader: o.lastMembers[0]!,
+                members: o.lastMembers.map((id) => ({ id, voter: !id.includes("-ro-"), reachable: true })),
+                canTransfer: false,
+              },
+            },
+      ),
+  },
+  {
+    breaks: "judges spec.image against the spec, not the versions the Pods run",
+    catches: ["VS"],
+    planner: (o) =>
+      plan({
+        ...o,
+        pods: o.pods.map((p) => ({
+          ...p,
+          spec: { ...p.spec!, containers: p.spec!.containers.map((c) => ({ ...c, image: o.cluster.spec.image })) },
+        })),
+      }),
+  },
+  {
+    breaks: "evicts the roll steps of a 1- or 2-voter cluster (its own budget refuses them for good)",
+    catches: ["liveness"],
+    liveness: true,
+    planner: (o) => {
+      const p = plan(o);
+      return {
+        ...p,
+        actions: p.actions.map((a) =>
+          a.type === "deletePod" && a.reason === "RollingUpdate" ? { ...a, evict: true } : a,
+        ),
+      };
+    },
+  },
   {
     breaks: "skips the settle gate (believes every Pod Ready and caught up)",
     catches: ["I1", "W1"],
@@ -201,8 +249,13 @@ describe("plan model: the invariant checks catch a broken planner", () => {
   for (const m of MUTANTS) {
     it(`catches a planner that ${m.breaks}`, () => {
       let caught: Failure | undefined;
-      for (let run = 0; run < 40 && !caught; run++) {
-        caught = runOne(SEED + 1, run, { planner: m.planner, chaosOnly: true, files: false, only: m.catches }).failure;
+      for (let run = 0; run < 120 && !caught; run++) {
+        caught = runOne(SEED + 1, run, {
+          planner: m.planner,
+          chaosOnly: !m.liveness,
+          files: false,
+          only: m.catches,
+        }).failure;
       }
       assert.ok(caught, "no run caught it");
     });

@@ -1,8 +1,8 @@
 // Table tests of the pure planner, one block per concern. Each row is an observed state and the
 // decision it must produce; the randomised model test (plan-model.test.ts) covers the space.
 import { strict as assert } from "node:assert";
-import type { V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
-import { deriveFacts, plan, planFinalize } from "../../controller/rqcluster/plan/index.js";
+import type { V1PersistentVolumeClaim, V1Pod, V1PodDisruptionBudget } from "@kubernetes/client-node";
+import { deriveFacts, HOLDS, plan, planFinalize, PROBLEMS } from "../../controller/rqcluster/plan/index.js";
 import type { Action, Observed, RaftMember } from "../../controller/rqcluster/plan/types.js";
 import { clusterView } from "../../controller/rqcluster/render/cluster.js";
 import { desiredMembers } from "../../controller/rqcluster/render/members.js";
@@ -449,9 +449,152 @@ describe("plan: reaching nodes through TLS and auth transitions", () => {
     assert.equal(nodeAccess(c, undefined, "a:4001", cas, undefined).https, true);
   });
 
-  it("keeps the leader for last by a follower's word when the leader's view cannot be read", () => {
+  it("never rolls a Ready Pod without the leader's view of the Raft configuration, and says why", () => {
     const w = observed({ spec: NEW, podSpec: OLD, noRaft: true });
-    w.leaderHint = "db-2";
-    assert.deepEqual(decisions(plan(w).actions), ["delete db-1"]);
+    const p = plan(w);
+    assert.deepEqual(decisions(p.actions), []);
+    const why = p.waits.find((x) => x.reason === "WaitingToRoll");
+    assert.match(
+      why?.message ?? "",
+      /waits for the leader's view of the Raft configuration: db-0: connect ECONNREFUSED/,
+    );
+  });
+});
+
+describe("plan: every change finishes (small clusters, a user's budget, rollback, version steps)", () => {
+  const deletes = (o: Observed) =>
+    plan(o).actions.flatMap((a) => (a.type === "deletePod" ? [{ name: a.name, evict: a.evict === true, a }] : []));
+  const pdbOf = (o: Observed) => {
+    const a = plan(o).actions.find((x) => x.type === "create" && x.object.kind === "PodDisruptionBudget");
+    return a?.type === "create" ? (a.object as V1PodDisruptionBudget).spec?.minAvailable : undefined;
+  };
+
+  for (const replicas of [1, 2]) {
+    it(`rolls ${replicas} voter(s) by a plain delete with a Warning, and says the cluster is unwritable`, () => {
+      const o = observed({ spec: { ...NEW, replicas }, podSpec: { ...OLD, replicas } });
+      const [step] = deletes(o);
+      assert.equal(step?.name, `db-${replicas - 1}`);
+      assert.equal(step?.evict, false, "the budget at quorum would refuse every eviction");
+      assert.equal(step?.a.warning, true);
+      assert.match(step.a.message, /no roll keeps quorum, so the cluster is unwritable until db-\d is back/);
+      const hold = plan(o).waits.find((w) => w.reason === "RollingWithoutQuorum");
+      assert.match(hold?.message ?? "", /unwritable while each voter is replaced, one at a time/);
+      assert.ok(HOLDS.has("RollingWithoutQuorum"), "shown in Progressing while the roll runs");
+    });
+  }
+
+  it("with 3 voters evicts (in line with drains), says nothing about quorum", () => {
+    const o = observed({ spec: NEW, podSpec: OLD });
+    assert.deepEqual(
+      deletes(o).map((d) => [d.name, d.evict, d.a.warning]),
+      [["db-2", true, undefined]],
+    );
+    assert.ok(!plan(o).waits.some((w) => w.reason === "RollingWithoutQuorum"));
+  });
+
+  it("spec.maintenance opens a small cluster's budget to one voter, and its roll evicts again", () => {
+    const budget = (replicas: number, inProgress: boolean) =>
+      pdbOf(observed({ spec: { ...NEW, replicas, maintenance: { inProgress } } }));
+    assert.deepEqual([budget(1, false), budget(2, false), budget(3, false), budget(5, false)], [1, 2, 2, 4]);
+    assert.deepEqual([budget(1, true), budget(2, true), budget(3, true), budget(5, true)], [0, 1, 2, 4]);
+    const o = observed({
+      spec: { ...NEW, replicas: 2, maintenance: { inProgress: true } },
+      podSpec: { ...OLD, replicas: 2 },
+    });
+    assert.equal(deletes(o)[0]?.evict, true);
+  });
+
+  it("the budget counts voters that can be healthy: not held or unplaceable ones (no eviction deadlock)", () => {
+    // kubectl scale during a roll to rqlite 10: the held joiner does not raise minAvailable (was 5 of 5).
+    const V9 = { replicas: 5, image: "rqlite/rqlite:9.4.5" };
+    const held = observed({
+      spec: { ...V9, replicas: 6, image: "rqlite/rqlite:10.2.7" },
+      podSpec: V9,
+      pods: ["db-0", "db-1", "db-2", "db-3", "db-4"],
+    });
+    assert.ok(plan(held).waits.some((w) => w.reason === "ScaleUpHeldForUpgrade"));
+    assert.equal(pdbOf(held), 4);
+    // A 4th voter no node can place: the budget stays at 3 voters' worth until the roll places it.
+    const four = { ...NEW, replicas: 4 };
+    const o = observed({
+      spec: four,
+      podSpec: OLD,
+      pods: ["db-0", "db-1", "db-2", "db-3"],
+      members: ["db-0", "db-1", "db-2"],
+    });
+    o.pods[3]!.spec!.nodeName = undefined;
+    o.pods[3]!.status = {
+      conditions: [{ type: "PodScheduled", status: "False", reason: "Unschedulable", message: "anti-affinity" }],
+    };
+    assert.equal(pdbOf(o), 2);
+  });
+
+  it("a user's budget over the Pods: a problem naming it and the remedy; the roll waits instead of evicting", () => {
+    const o = observed({ spec: NEW, podSpec: OLD });
+    o.otherPdbs = [
+      {
+        metadata: { name: "mine" },
+        spec: { minAvailable: 1, selector: { matchLabels: { "rqlite.io/cluster": "db" } } },
+      },
+      { metadata: { name: "elsewhere" }, spec: { selector: { matchLabels: { app: "web" } } } },
+    ];
+    const p = plan(o);
+    assert.deepEqual(decisions(p.actions), []);
+    const w = p.waits.find((x) => x.reason === "PodDisruptionBudgetConflict");
+    assert.ok(PROBLEMS.has("PodDisruptionBudgetConflict"), "shown as Progressing False, woken by the budget's removal");
+    assert.match(
+      w?.message ?? "",
+      /^PodDisruptionBudget mine also selects this cluster's Pods .* delete it or narrow the selector/,
+    );
+    // A 1-voter roll deletes, which no budget refuses: it goes on.
+    const small = observed({ spec: { ...NEW, replicas: 1 }, podSpec: { ...OLD, replicas: 1 } });
+    small.otherPdbs = o.otherPdbs;
+    assert.deepEqual(decisions(plan(small).actions), ["delete db-0"]);
+  });
+
+  it("replaces an outdated Pod that is not Ready first (rolling back a failed upgrade), even without a leader", () => {
+    // db-2 got the bad spec and never became Ready; the user set the image back: db-2 is outdated.
+    const o = observed({ spec: OLD, pods: ["db-0", "db-1", "db-2"], notReady: ["db-2"] });
+    o.pods[2] = observed({ spec: NEW, notReady: ["db-2"] }).pods[2]!;
+    o.pods.forEach((p, i) => (p.metadata!.creationTimestamp = new Date(NOW - (i === 2 ? 0 : 60_000))));
+    // An older Pod that is down (a crash) is no failed step: it waits for the roll as usual.
+    const older = {
+      ...o,
+      pods: o.pods.map((p, i) =>
+        i === 2 ? { ...p, metadata: { ...p.metadata, creationTimestamp: new Date(NOW - 120_000) } } : p,
+      ),
+    };
+    assert.deepEqual(decisions(plan(older).actions), []);
+    assert.deepEqual(
+      deletes(o).map((d) => [d.name, d.evict]),
+      [["db-2", false]],
+    );
+    // A single voter that never became Ready: no leader answers, and it is still replaced.
+    const one = observed({
+      spec: { ...OLD, replicas: 1 },
+      podSpec: { ...NEW, replicas: 1 },
+      notReady: ["db-0"],
+      noRaft: true,
+    });
+    assert.deepEqual(decisions(plan(one).actions), ["delete db-0"]);
+    // ... but not while another voter is down too, nor while a scale-down's member was recorded.
+    assert.deepEqual(decisions(plan({ ...o, synced: new Set(["db-0"]) }).actions), []);
+    assert.deepEqual(decisions(plan({ ...one, lastMembers: ["db-0", "db-1"] }).actions), []);
+  });
+
+  it("judges spec.image against the version of every Pod that runs, not the spec the roll started from", () => {
+    const o = observed({
+      spec: { replicas: 3, image: "rqlite/rqlite:10.2.7" },
+      podSpec: { replicas: 3, image: "rqlite/rqlite:9.4.5" },
+    });
+    o.pods[0]!.spec!.containers[0]!.image = "rqlite/rqlite:8.43.4";
+    const p = plan(o);
+    assert.deepEqual(decisions(p.actions), []);
+    const w = p.waits.find((x) => x.reason === "UpgradeRefused");
+    assert.match(
+      w?.message ?? "",
+      /cannot replace rqlite 8\.43\.4, which Pod db-0 runs: upgrade to major version 9 first/,
+    );
+    assert.ok(PROBLEMS.has("UpgradeRefused"));
   });
 });

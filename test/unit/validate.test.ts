@@ -297,7 +297,25 @@ describe("validateUpdate", () => {
     assert.deepEqual(updateErrors(runs("rqlite/rqlite:9.4.0", "rqlite/rqlite:8.43.4"), at("rqlite/rqlite:10.2.0")), [
       'spec.image: Invalid value: "rqlite/rqlite:10.2.0": may not change rqlite from 8.43.4 to 10.2.0: the Pods run "rqlite/rqlite:8.43.4" (status.currentImage); upgrade to major version 9 first, one major version at a time',
     ]);
-    // Without status.currentImage (a roll in flight) the stored spec stands in.
+    // Mid-roll from 8.x to 9.x (no currentImage): every image a Pod runs is judged, so 10.x is
+    // refused for the Pods still on 8.x, and going back to 8.x stays allowed.
+    const rolling = {
+      ...at("rqlite/rqlite:9.4.0"),
+      status: { images: ["rqlite/rqlite:8.43.4", "rqlite/rqlite:9.4.0"] },
+    };
+    assert.deepEqual(updateErrors(rolling, at("rqlite/rqlite:10.2.0")), [
+      'spec.image: Invalid value: "rqlite/rqlite:10.2.0": may not change rqlite from 8.43.4 to 10.2.0: a Pod runs "rqlite/rqlite:8.43.4" (status.images); upgrade to major version 9 first, one major version at a time',
+    ]);
+    assert.deepEqual(updateErrors(rolling, at("rqlite/rqlite:8.43.4")), []);
+    const growing = { ...rolling, spec: { ...rolling.spec, image: "rqlite/rqlite:10.2.0" } };
+    assert.match(
+      updateErrors(growing, {
+        ...at("rqlite/rqlite:10.2.0"),
+        spec: { ...at("rqlite/rqlite:10.2.0").spec, replicas: 5 },
+      })[0]!,
+      /^spec.replicas: Forbidden: .*a Pod runs "rqlite\/rqlite:8.43.4" \(status.images\)/,
+    );
+    // Without status.images or status.currentImage (a new cluster) the stored spec stands in.
     assert.equal(updateErrors({ ...at("rqlite/rqlite:10.2.0"), status: {} }, at("rqlite/rqlite:9.4.0")).length, 1);
     // Other edits of a cluster mid-upgrade are not judged by the image rules.
     const midUpgrade = runs("rqlite/rqlite:9.4.0", "rqlite/rqlite:8.43.4");
@@ -317,7 +335,7 @@ describe("validateUpdate", () => {
     });
     const upgrading = { ...grown("rqlite/rqlite:10.2.0", 3), status: { currentImage: "rqlite/rqlite:9.4.0" } };
     assert.deepEqual(updateErrors(upgrading, grown("rqlite/rqlite:10.2.0", 5)), [
-      'spec.replicas: Forbidden: may not add nodes until the upgrade to "rqlite/rqlite:10.2.0" has finished: the Pods run "rqlite/rqlite:9.4.0" (status.currentImage), and a new rqlite 10.2.0 node cannot join a cluster with members on 9.4.0 (rqlite 10.x nodes join only clusters already on 10.x); scale once status.currentImage shows the new image',
+      'spec.replicas: Forbidden: may not add nodes until the upgrade to "rqlite/rqlite:10.2.0" has finished: the Pods run "rqlite/rqlite:9.4.0" (status.currentImage), and a new rqlite 10.2.0 node cannot join a cluster with members on 9.4.0 (rqlite 10.x nodes join only clusters already on 10.x); scale once status.images shows only the new image',
     ]);
     // Asking for the upgrade and more nodes in one update is the same thing.
     const on9 = { ...grown("rqlite/rqlite:9.4.0", 3), status: { currentImage: "rqlite/rqlite:9.4.0" } };

@@ -14,6 +14,7 @@ import {
   renderPvc,
 } from "../render/children.js";
 import { isTerminating, podName, roleOf, type Facts } from "./facts.js";
+import { unplacedJoiners } from "./scheduling.js";
 import type { Action, ObjectRef, Observed, Wait } from "./types.js";
 import { NETWORK_POLICY, PDB, POD, PVC, SECRET, SERVICE } from "../ports.js";
 
@@ -55,11 +56,20 @@ export function planServices(o: Observed): Action[] {
   );
 }
 
-/** The PDB follows the voters that count now: the larger of the Raft configuration and the Pods. */
-export function planPdb(o: Observed, f: Facts): Action[] {
+/**
+ * The PDB follows the voters that count now: the largest of the Raft configuration, the voter
+ * Pods that run or ran, and the desired voters. Not a desired voter that cannot be healthy yet,
+ * held back until a roll to rqlite 10 ends (`held`) or placed by no Kubernetes node until a roll
+ * relaxes the affinity: it would raise minAvailable above the voters that can be healthy, and the
+ * roll that would bring it could never evict a Pod.
+ */
+export function planPdb(o: Observed, f: Facts, held: ReadonlySet<string>): Action[] {
   const c = o.cluster;
-  const voterPods = o.pods.filter((p) => roleOf(p) === "voter" && !isTerminating(p)).length;
-  const voters = Math.max(f.raftVoters?.length ?? 0, voterPods, c.spec.replicas);
+  const unplaced = unplacedJoiners(o);
+  const counts = (name: string) => !held.has(name) && !unplaced.has(name);
+  const voterPods = o.pods.filter((p) => roleOf(p) === "voter" && !isTerminating(p) && counts(podName(p))).length;
+  const desiredVoters = f.desired.filter((m) => m.role === "voter" && counts(m.name)).length;
+  const voters = Math.max(f.raftVoters?.length ?? 0, voterPods, desiredVoters);
   const pdb = renderPdb(c, voters);
   const live = byName(o.pdbs, c.pdbName);
   if (pdb) {

@@ -1,7 +1,9 @@
 // Facts every part of the plan derives from the same observation: which nodes are desired, how
 // their Pods should look, which Pods are outdated, who is unavailable. Computed once per plan.
 import type { V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
-import { LABEL_ROLE } from "../../../shared/names.js";
+import { parseImageReference } from "../../../shared/image.js";
+import { LABEL_ROLE, RQLITE_CONTAINER } from "../../../shared/names.js";
+import { parseRqliteVersion, type RqliteVersion } from "../../../shared/rqlite-versions.js";
 import { desiredMembers, parseMemberName, type DesiredNode } from "../render/members.js";
 import { BOOTSTRAP_EXPECT_ANNOTATION, renderPod, SPEC_HASH_ANNOTATION } from "../render/pod.js";
 import { restorePending } from "./restore.js";
@@ -139,4 +141,15 @@ export function needsDisruption(o: Observed, f: Facts): boolean {
   if (o.pods.some((p) => !f.desiredNames.has(podName(p)))) return true;
   if (o.raft?.members.some((m) => !f.desiredNames.has(m.id))) return true;
   return o.pods.some((p) => p.spec?.nodeName && o.unreachableSince.has(p.spec.nodeName));
+}
+
+export const versionOfImage = (image: string | undefined): RqliteVersion | undefined =>
+  parseRqliteVersion(image === undefined ? undefined : parseImageReference(image)?.tag);
+
+/** The rqlite version each Pod that is not going runs, where its image tag tells it. */
+export function runningVersions(o: Observed): Array<{ pod: string; version: RqliteVersion }> {
+  return o.pods.flatMap((p) => {
+    const v = versionOfImage(p.spec?.containers.find((c) => c.name === RQLITE_CONTAINER)?.image);
+    return v && !isTerminating(p) ? [{ pod: podName(p), version: v }] : [];
+  });
 }

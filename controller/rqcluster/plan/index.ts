@@ -18,7 +18,15 @@ import { planBackupSecret } from "./backup.js";
 import { deriveFacts, isPodReady, podName, type Facts } from "./facts.js";
 import { planLostNodes } from "./lostNodes.js";
 import { removeGhost, restartStranded, type Step } from "./raftRemoval.js";
-import { planRollout } from "./rollout.js";
+import { BUDGET_CONFLICT, otherBudgetsWait } from "./eviction.js";
+import {
+  planRollout,
+  rollBackBroken,
+  ROLL_WITHOUT_QUORUM,
+  smallRollWait,
+  UPGRADE_REFUSED,
+  versionStepWait,
+} from "./rollout.js";
 import { planScale, SCALE_UP_HELD } from "./scale.js";
 import { replaceUnschedulable, UNSCHEDULABLE, unplacedJoiners, unschedulableWaits } from "./scheduling.js";
 import type { Action, Observed, Plan, Wait } from "./types.js";
@@ -30,7 +38,7 @@ export { deriveFacts, needsDisruption } from "./facts.js";
 export { planFinalize } from "./finalize.js";
 
 /** Waits the roll itself ends, shown in the Progressing condition while it runs. */
-export const HOLDS: ReadonlySet<string> = new Set([SCALE_UP_HELD]);
+export const HOLDS: ReadonlySet<string> = new Set([SCALE_UP_HELD, ROLL_WITHOUT_QUORUM]);
 
 /** Waits on a person, not on rqlite: shown in status, and woken by the person's edit. */
 export const PROBLEMS: ReadonlySet<string> = new Set([
@@ -45,6 +53,10 @@ export const PROBLEMS: ReadonlySet<string> = new Set([
   "RestoreSourceUnavailable",
   // Kubernetes nodes, affinity or the template must change; the Pod's scheduling brings an event.
   UNSCHEDULABLE,
+  // A user's PodDisruptionBudget over the Pods; its removal brings a watch event.
+  BUDGET_CONFLICT,
+  // spec.image skips a major version, or downgrades where rqlite cannot, for a Pod that runs.
+  UPGRADE_REFUSED,
 ]);
 
 /**
@@ -64,12 +76,13 @@ export function plan(o: Observed): Plan {
     });
   }
   if (o.cluster.spec.paused) return { actions: [], waits };
+  const scale = planScale(o, f);
   // The children no node's data or process depends on.
   const shared: Action[] = [
     ...planAuthSecret(o),
     ...planBackupSecret(o),
     ...planServices(o),
-    ...planPdb(o, f),
+    ...planPdb(o, f, scale.held.names),
     ...planNetworkPolicy(o),
   ];
   // No Pod is created, patched, replaced or removed while a hold stands: the Pods keep running
@@ -81,10 +94,11 @@ export function plan(o: Observed): Plan {
 
   const actions: Action[] = [...shared, ...planPvcs(o, f), ...planPodMetadata(o, f), ...planReleasedPvcs(o, f)];
   const lost = planLostNodes(o, f);
-  const scale = planScale(o, f);
   actions.push(...scale.creates);
   if (scale.held.wait) waits.push(scale.held.wait);
   waits.push(...lost.partitioned.flatMap(waitOf), ...refusedGrowthWaits(o, f), ...unschedulableWaits(o));
+  for (const w of [otherBudgetsWait(o, o.cluster.pdbName), versionStepWait(o), smallRollWait(o, f)])
+    if (w) waits.push(w);
 
   // Neither held joiners nor Pods that cannot be placed hold the roll up; it may be what places them.
   const rollHeld = new Set([...scale.held.names, ...unplacedJoiners(o)]);
@@ -93,6 +107,7 @@ export function plan(o: Observed): Plan {
     removeGhost(o, f) ??
     restartStranded(o, f) ??
     replaceUnschedulable(o, f) ??
+    rollBackBroken(o, f, rollHeld) ??
     scale.step ??
     (rollMayStart(o, f, scale.busy, rollHeld) ? planRollout(o, f, rollHeld) : undefined);
   let requeueAfterMs = lost.recheckAfterMs;
@@ -118,7 +133,9 @@ const waitOf = (s: Step): Wait[] => ("wait" in s ? [s.wait] : []);
 function rollMayStart(o: Observed, f: Facts, scaleBusy: boolean, held: ReadonlySet<string>): boolean {
   if (scaleBusy) return false;
   if (o.pods.some((p) => !f.desiredNames.has(podName(p)))) return false;
-  if (!o.raft) return true;
+  // Without the leader's view only a broken Pod is replaced (see rollout.ts); the members the
+  // last status recorded stand in for the configuration.
+  if (!o.raft) return (o.lastMembers ?? []).every((id) => f.desiredNames.has(id));
   const members = new Set(o.raft.members.map((m) => m.id));
   return (
     o.raft.members.every((m) => f.desiredNames.has(m.id)) &&

@@ -1,24 +1,95 @@
 // RollingUpdate replaces one outdated Pod at a time: read replicas first, then followers, highest
 // ordinal first, the leader last (I4) after leadership moved to an updated follower where the
 // rqlite version can hand it over (older versions step down as they stop). A step is taken only
-// when every desired Pod exists, is Ready and has caught up (`/readyz?sync`) and no voter is
-// unavailable (I1), and only when no scale step is in flight (I5).
+// with the leader's view of the Raft configuration, when every desired Pod exists, is Ready and
+// has caught up (`/readyz?sync`) and no voter is unavailable (I1), and only when no scale step is
+// in flight (I5).
+//
+// Two exceptions keep every change finishing:
+// - An outdated Pod that is not Ready goes first, whatever the leader's view: it serves nothing,
+//   so replacing it takes nothing down, and it may be the way back from a failed upgrade (an
+//   image that never gets Ready, set back by the user) that would otherwise wait for itself.
+// - With 1 or 2 voters no step keeps quorum, and the operator's budget (at quorum) allows no
+//   eviction, so a step deletes the voter's Pod instead, with a Warning: the cluster is unwritable
+//   until it is back. Under spec.maintenance the budget allows one, and the step is evicted again,
+//   in line with a drain.
 import type { V1Pod } from "@kubernetes/client-node";
-import { isPodReady, ordinalOf, podName, roleOf, settledExcept, type Facts } from "./facts.js";
+import { formatVersion, versionChangeProblem } from "../../../shared/rqlite-versions.js";
+import { maintenanceOpensBudget, SMALLEST_QUORUM_SAFE_VOTERS } from "../render/children.js";
+import { otherBudgetsOver } from "./eviction.js";
+import {
+  isPodReady,
+  isTerminating,
+  ordinalOf,
+  podName,
+  roleOf,
+  runningVersions,
+  settledExcept,
+  versionOfImage,
+  type Facts,
+} from "./facts.js";
 import { wait, type Step } from "./raftRemoval.js";
-import type { Observed } from "./types.js";
+import type { Observed, Wait } from "./types.js";
+
+/** The roll of a 1- or 2-voter cluster: shown in Progressing while it runs. */
+export const ROLL_WITHOUT_QUORUM = "RollingWithoutQuorum";
+/** spec.image is a version step rqlite does not take from a version some Pod runs. */
+export const UPGRADE_REFUSED = "UpgradeRefused";
+
+/** Voters that count for the roll: the leader's configuration, or the voter Pods without one. */
+function voterCount(o: Observed, f: Facts): number {
+  return f.raftVoters?.length ?? o.pods.filter((p) => roleOf(p) === "voter").length;
+}
+
+/** While a 1- or 2-voter cluster rolls, the Progressing condition says what each step costs. */
+export function smallRollWait(o: Observed, f: Facts): Wait | undefined {
+  if (o.cluster.spec.updateStrategy.type !== "RollingUpdate" || f.outdated.length === 0) return undefined;
+  const voters = voterCount(o, f);
+  if (voters >= SMALLEST_QUORUM_SAFE_VOTERS) return undefined;
+  return {
+    reason: ROLL_WITHOUT_QUORUM,
+    message: `with ${voters} voter${voters === 1 ? "" : "s"} no step of a roll keeps quorum: the cluster is unwritable while each voter is replaced, one at a time`,
+    warning: false,
+  };
+}
+
+/**
+ * spec.image judged against the version of every Pod that runs, not against the spec the roll
+ * started from: mid-roll from 8.x to 9.x, a 10.x would take the remaining 8.x Pods two majors up.
+ */
+export function versionStepWait(o: Observed): Wait | undefined {
+  const target = versionOfImage(o.cluster.spec.image);
+  if (!target) return undefined;
+  for (const { pod, version } of runningVersions(o)) {
+    const problem = versionChangeProblem(version, target);
+    if (problem) {
+      return {
+        reason: UPGRADE_REFUSED,
+        message: `spec.image ${o.cluster.spec.image} cannot replace rqlite ${formatVersion(version)}, which Pod ${pod} runs: ${problem}; set spec.image to a version every Pod can step to`,
+        warning: true,
+      };
+    }
+  }
+  return undefined;
+}
 
 /** `held`: desired nodes that wait for this roll to finish (see scale.ts), so it does not wait for them. */
 export function planRollout(o: Observed, f: Facts, held: ReadonlySet<string>): Step | undefined {
   if (o.cluster.spec.updateStrategy.type !== "RollingUpdate" || f.outdated.length === 0) return undefined;
+  if (versionStepWait(o)) return undefined;
+  if (!o.raft)
+    return wait(
+      "WaitingToRoll",
+      `rolling update waits for the leader's view of the Raft configuration: ${o.rqliteProblem ?? "no leader answered"}`,
+    );
   const unsettled = settledExcept(o, f, held);
   if (unsettled) return wait("WaitingToRoll", `rolling update waits: ${unsettled}`);
-  const leader = o.raft?.leader ?? o.leaderHint;
+  const leader = o.raft.leader;
   const order = (p: V1Pod) =>
     (roleOf(p) === "voter" ? 1000 : 0) + (podName(p) === leader ? 10_000 : 0) - ordinalOf(o, podName(p));
   const next = [...f.outdated].sort((a, b) => order(a) - order(b))[0]!;
   const name = podName(next);
-  if (o.raft && name === leader && o.raft.canTransfer) {
+  if (name === leader && o.raft.canTransfer) {
     const updated = (id: string) => !f.outdated.some((p) => podName(p) === id);
     const candidates = o.raft.members.filter(
       (m) => m.voter && m.reachable && m.id !== name && isPodReady(f.pods.get(m.id) ?? {}) && o.synced.has(m.id),
@@ -39,19 +110,80 @@ export function planRollout(o: Observed, f: Facts, held: ReadonlySet<string>): S
   const how =
     name !== leader
       ? ""
-      : !o.raft
-        ? "; the leader's membership cannot be read, so it steps down as it stops"
-        : o.raft.canTransfer
-          ? "; no other voter could take over leadership, so it steps down as it stops"
-          : "; its rqlite version cannot hand leadership over, so it steps down as it stops";
+      : o.raft.canTransfer
+        ? "; no other voter could take over leadership, so it steps down as it stops"
+        : "; its rqlite version cannot hand leadership over, so it steps down as it stops";
+  const voters = voterCount(o, f);
+  const voter = roleOf(next) === "voter";
+  // Evicted where the budget can allow it, so that a drain and the roll serialize on it.
+  const evict = !voter || voters >= SMALLEST_QUORUM_SAFE_VOTERS || maintenanceOpensBudget(o.cluster, voters);
+  if (evict && otherBudgetsOver([next], o.otherPdbs ?? []).length > 0) return undefined;
+  const unwritable =
+    voter && voters < SMALLEST_QUORUM_SAFE_VOTERS
+      ? `; with ${voters} voter${voters === 1 ? "" : "s"} no roll keeps quorum, so the cluster is unwritable until ${name} is back`
+      : "";
   return {
     action: {
       type: "deletePod",
       name,
-      // Voluntary: a drain must not evict another voter while this one is down.
-      evict: true,
+      evict,
       reason: "RollingUpdate",
-      message: `deleted outdated Pod ${name} to recreate it with the new spec (${f.outdated.length} outdated${how})`,
+      message: `${evict ? "evicted" : "deleted"} outdated Pod ${name} to recreate it with the new spec (${f.outdated.length} outdated${how}${unwritable})`,
+      ...(unwritable ? { warning: true } : {}),
+    },
+  };
+}
+
+/**
+ * The first step of every change, before a scale step too (a broken Pod never becomes Ready, and
+ * scale and roll wait for every Pod to be): an outdated Pod that is not Ready is replaced, when
+ * spec.image is a version step every running Pod can take. Not one on an unreachable Kubernetes
+ * node (its rqlite may run on; lost nodes are judged apart), nor the leader (whatever its Pod
+ * says, it answered as leader, and goes last, I4).
+ */
+export function rollBackBroken(o: Observed, f: Facts, held: ReadonlySet<string>): Step | undefined {
+  if (o.cluster.spec.updateStrategy.type !== "RollingUpdate" || versionStepWait(o)) return undefined;
+  // Only a Pod newer than every Ready one: the step a failed roll took last. An older Pod that is
+  // down for a while (a crash) waits for the roll as usual; replacing it from a spec that may be
+  // the bad one would spread it. The newest first.
+  const created = (p: V1Pod) => new Date(p.metadata?.creationTimestamp ?? 0).getTime();
+  const newestReady = Math.max(-Infinity, ...o.pods.filter(isPodReady).map(created));
+  const broken = f.outdated
+    .filter(
+      (p) =>
+        created(p) > newestReady &&
+        !isPodReady(p) &&
+        !isTerminating(p) &&
+        podName(p) !== o.raft?.leader &&
+        !(p.spec?.nodeName && o.unreachableSince.has(p.spec.nodeName)),
+    )
+    .sort((a, b) => created(b) - created(a))[0];
+  if (!broken) return undefined;
+  // Without the leader's view, the members the last status recorded stand in for a scale check.
+  if (!o.raft && (o.lastMembers ?? []).some((id) => !f.desiredNames.has(id))) return undefined;
+  return replaceBroken(o, f, held, podName(broken));
+}
+
+/**
+ * An outdated Pod that is not Ready: replaced first, by a plain delete (it holds no budget's
+ * disruption), once everything else is settled. Without the leader's view (the broken Pod may be
+ * the only voter), the Raft members the last status recorded stand in for the scale check.
+ */
+function replaceBroken(o: Observed, f: Facts, held: ReadonlySet<string>, name: string): Step {
+  // While no voter is Ready nothing serves (a 1- or 2-voter cluster with one voter broken has no
+  // leader): the others cannot become Ready first, and replacing this one takes nothing down.
+  const serving = o.pods.some((p) => roleOf(p) === "voter" && isPodReady(p));
+  const terminating = o.pods.find(isTerminating);
+  const unsettled = serving
+    ? settledExcept(o, f, new Set([...held, name]))
+    : terminating && `Pod ${podName(terminating)} is still terminating`;
+  if (unsettled) return wait("WaitingToRoll", `rolling update waits: ${unsettled}`);
+  return {
+    action: {
+      type: "deletePod",
+      name,
+      reason: "RollingUpdate",
+      message: `deleted outdated Pod ${name}, which is not Ready, to recreate it with the new spec (${f.outdated.length} outdated)`,
     },
   };
 }

@@ -4,10 +4,18 @@
 // needs `-bootstrap-expect` of them to elect a leader; any later node joins once every node
 // before it is Ready, one voter at a time.
 import type { V1Pod } from "@kubernetes/client-node";
-import { parseImageReference } from "../../../shared/image.js";
-import { RQLITE_CONTAINER } from "../../../shared/names.js";
-import { joinProblem, parseRqliteVersion, type RqliteVersion } from "../../../shared/rqlite-versions.js";
-import { isPodReady, isTerminating, ordinalOf, podName, roleOf, settledExcept, type Facts } from "./facts.js";
+import { joinProblem } from "../../../shared/rqlite-versions.js";
+import {
+  isPodReady,
+  isTerminating,
+  ordinalOf,
+  podName,
+  roleOf,
+  runningVersions,
+  settledExcept,
+  versionOfImage,
+  type Facts,
+} from "./facts.js";
 import { leaveRaft, wait, type Step } from "./raftRemoval.js";
 import type { Action, Observed, Wait } from "./types.js";
 import { parseMemberName, type DesiredNode } from "../render/members.js";
@@ -36,14 +44,11 @@ export function planScale(o: Observed, f: Facts): ScalePlan {
   const busy = extras.length > 0 || missing.some((m) => !held.names.has(m.name));
   return {
     creates: planCreates(o, f, held.names),
-    step: extras.length > 0 ? scaleDown(o, f, extras) : undefined,
+    step: extras.length > 0 ? scaleDown(o, f, extras, held.names) : undefined,
     busy,
     held,
   };
 }
-
-const versionOfImage = (image: string | undefined): RqliteVersion | undefined =>
-  parseRqliteVersion(image === undefined ? undefined : parseImageReference(image)?.tag);
 
 /**
  * New nodes (not founding voters, not members coming back) that could not join the running
@@ -54,11 +59,10 @@ const versionOfImage = (image: string | undefined): RqliteVersion | undefined =>
 function heldJoiners(o: Observed, f: Facts, missing: DesiredNode[]): ScalePlan["held"] {
   const target = versionOfImage(o.cluster.spec.image);
   if (!target) return { names: new Set() };
-  const running = o.pods.flatMap((p) => {
-    const v = versionOfImage(p.spec?.containers.find((c) => c.name === RQLITE_CONTAINER)?.image);
-    return v && !isTerminating(p) ? [v] : [];
-  });
-  const problem = joinProblem(target, running);
+  const problem = joinProblem(
+    target,
+    runningVersions(o).map((r) => r.version),
+  );
   if (!problem) return { names: new Set() };
   const members = new Set(o.raft ? o.raft.members.map((m) => m.id) : (o.lastMembers ?? []));
   const joiners = missing.filter((m) => !members.has(m.name) && !(m.role === "voter" && m.ordinal < f.bootstrapExpect));
@@ -73,12 +77,17 @@ function heldJoiners(o: Observed, f: Facts, missing: DesiredNode[]): ScalePlan["
   };
 }
 
-/** Read replicas go before voters, and within a role the highest ordinal first. */
+/**
+ * Read replicas go before voters, and within a role the highest ordinal first, except that a node
+ * whose Pod is not Ready goes first: removing a voter that is down only helps quorum, and one that
+ * never gets Ready (a broken image) would otherwise hold the others' removal up for good.
+ */
 function removalOrder(o: Observed, pod: V1Pod): number {
-  return (roleOf(pod) === "voter" ? 1000 : 0) - ordinalOf(o, podName(pod));
+  return (roleOf(pod) === "voter" ? 1000 : 0) - (isPodReady(pod) ? 0 : 100) - ordinalOf(o, podName(pod));
 }
 
-function scaleDown(o: Observed, f: Facts, extras: V1Pod[]): Step {
+/** `held`: new nodes that wait for a roll to rqlite 10 (heldJoiners): the scale-down does not wait for them. */
+function scaleDown(o: Observed, f: Facts, extras: V1Pod[], held: ReadonlySet<string>): Step {
   // Only once the last step finished: the previous victim is gone and every other node is fine.
   if (extras.some(isTerminating)) {
     return wait("WaitingForPodDeletion", `scale-down waits for Pod ${podName(extras.find(isTerminating)!)} to go`);
@@ -88,7 +97,7 @@ function scaleDown(o: Observed, f: Facts, extras: V1Pod[]): Step {
   const target = role === "voters" ? o.cluster.spec.replicas : o.cluster.spec.readReplicas;
   const why = `scaling ${role} down to ${target}`;
   if (!o.raft) return leaveRaft(o, f, victim, why);
-  const unsettled = settledExcept(o, f, victim);
+  const unsettled = settledExcept(o, f, new Set([victim, ...held]));
   if (unsettled) return wait("WaitingToScaleDown", `not removing ${victim} yet (${why}): ${unsettled}`);
   const left = leaveRaft(o, f, victim, why);
   if (!("done" in left)) return left;

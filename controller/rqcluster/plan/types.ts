@@ -45,6 +45,11 @@ export interface Observed {
   services: V1Service[];
   pdbs: V1PodDisruptionBudget[];
   networkPolicies: V1NetworkPolicy[];
+  /**
+   * PodDisruptionBudgets in the cluster's namespace that are not its own (a user's): one that
+   * selects the cluster's Pods makes the API server refuse every eviction of them.
+   */
+  otherPdbs?: V1PodDisruptionBudget[];
   /** Names of the cluster's children that exist but belong to another owner. */
   conflicts: string[];
   /** The user's pod template (spec.podTemplate or its ConfigMap's), an RFC 7396 merge patch. */
@@ -81,11 +86,6 @@ export interface Observed {
   /** Undefined when no leader answered; `rqliteProblem` then says why. */
   raft?: RaftView;
   rqliteProblem?: string;
-  /**
-   * With no leader's view, the leader a follower named. Only orders a roll (leader last); never
-   * a ground for changing the Raft configuration.
-   */
-  leaderHint?: string;
   /**
    * Nodes that passed `/readyz?sync` in this reconcile. Asked only while a disruptive step may
    * be due (see needsDisruption), so a steady cluster costs no extra calls.

@@ -71,18 +71,29 @@ export function renderPvc(c: ClusterView, member: DesiredNode, bootstrapExpect: 
  * Rendered as minAvailable over the voters that count now (the Raft configuration, or more Pods
  * while a scale-down is in flight): with maxUnavailable the disruption controller would count
  * against the scale subresource's replicas, and during 5→3 allow three of five voters to go.
- * Never below the quorum of those voters.
+ * Never below the quorum of those voters, except for 1 or 2 voters under spec.maintenance: no
+ * eviction keeps their quorum, so a budget at quorum would refuse every drain for good; during a
+ * declared maintenance it allows one voter to go, and the cluster is unwritable meanwhile.
  */
 export function renderPdb(c: ClusterView, voters: number): V1PodDisruptionBudget | undefined {
   const maxUnavailable = c.spec.podDisruptionBudget.maxUnavailable;
   if (maxUnavailable === 0) return undefined;
-  const minAvailable = Math.max(voters - maxUnavailable, Math.floor(voters / 2) + 1);
+  const floor = maintenanceOpensBudget(c, voters) ? voters - 1 : Math.floor(voters / 2) + 1;
+  const minAvailable = Math.max(voters - maxUnavailable, floor);
   return {
     apiVersion: "policy/v1",
     kind: "PodDisruptionBudget",
     metadata: metadata(c, c.pdbName),
     spec: { minAvailable, selector: { matchLabels: { ...c.labels, [LABEL_ROLE]: "voter" } } },
   };
+}
+
+/** Fewer voters than this cannot lose one and keep quorum: neither a roll step nor a drain can. */
+export const SMALLEST_QUORUM_SAFE_VOTERS = 3;
+
+/** spec.maintenance.inProgress lets the budget of a 1- or 2-voter cluster allow one disruption. */
+export function maintenanceOpensBudget(c: ClusterView, voters: number): boolean {
+  return c.spec.maintenance.inProgress && voters < SMALLEST_QUORUM_SAFE_VOTERS;
 }
 
 /**

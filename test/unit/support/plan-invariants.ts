@@ -4,6 +4,12 @@
 // planner bug cannot hide in a shared definition. The model test runs them on every plan.
 import type { V1Pod } from "@kubernetes/client-node";
 import { LABEL_ROLE } from "../../../shared/names.js";
+import {
+  formatVersion,
+  joinProblem,
+  parseRqliteVersion,
+  versionChangeProblem,
+} from "../../../shared/rqlite-versions.js";
 import type { ClusterView } from "../../../controller/rqcluster/render/cluster.js";
 import { desiredMembers, parseMemberName } from "../../../controller/rqcluster/render/members.js";
 import {
@@ -23,6 +29,7 @@ const nameOf = (p: V1Pod): string => p.metadata!.name!;
 const terminating = (p: V1Pod): boolean => Boolean(p.metadata?.deletionTimestamp);
 const ready = (p: V1Pod): boolean =>
   !terminating(p) && (p.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
+const versionOf = (image: string | undefined) => parseRqliteVersion(image?.split(":").pop());
 const hashOf = (p: V1Pod | undefined): string | undefined => p?.metadata?.annotations?.[SPEC_HASH_ANNOTATION];
 
 /** Desired spec hashes per cluster view, so the checker renders each desired Pod once per spec. */
@@ -90,6 +97,16 @@ export function checkPlan(o: Observed, plan: Plan): Violation[] {
     );
   };
 
+  // rqlite 10 nodes join no cluster with older members: new nodes wait for the roll (scale.ts).
+  const older = o.pods.map((p) => versionOf(p.spec?.containers[0]?.image)).filter((v) => v !== undefined);
+  const target = versionOf(spec.image);
+  const joinHeld = target !== undefined && joinProblem(target, older) !== undefined;
+  const held = (name: string) => {
+    const m = parseMemberName(cluster, name)!;
+    const founder = m.role === "voter" && m.ordinal < Number(expect ?? spec.replicas);
+    return joinHeld && !pods.has(name) && !members.has(name) && !founder;
+  };
+
   /** How long the Pod's Kubernetes node has been unreachable, or undefined while it is reachable. */
   const unreachableFor = (p: V1Pod | undefined) => {
     const node = p?.spec?.nodeName;
@@ -148,8 +165,14 @@ export function checkPlan(o: Observed, plan: Plan): Violation[] {
         // A desired node the leader does not list holds no vote: restarting it so that it joins
         // again weighs on no quorum; it only must not coincide with another Pod going.
         const rejoin = !a.force && raft !== undefined && desiredRole.has(a.name) && !members.has(a.name) && !ready(pod);
+        // A broken Pod (desired, outdated, not Ready) serves nothing: replaced before any scale step.
+        const broken = !a.force && !rejoin && desiredRole.has(a.name) && outdated(a.name) && !ready(pod);
         if (a.force) checkLostNode(a.name, pod);
-        else if (rejoin) {
+        else if (broken) {
+          checkSettled(a.name);
+          const other = o.pods.find((p) => nameOf(p) !== a.name && terminating(p));
+          if (other) fail("I1", `replaces broken ${a.name} while Pod ${nameOf(other)} is terminating`);
+        } else if (rejoin) {
           const other = o.pods.find((p) => nameOf(p) !== a.name && terminating(p));
           if (other) fail("I1", `restarts non-member ${a.name} while Pod ${nameOf(other)} is terminating`);
         } else if (isVoter) checkSettled(a.name);
@@ -162,7 +185,7 @@ export function checkPlan(o: Observed, plan: Plan): Violation[] {
         if (!desiredRole.has(a.name)) {
           scale.push(a);
           if (!leftRaft(a.name)) fail("I3", `deletes scale-down Pod ${a.name} while ${stillListed(a.name)}`);
-        } else if (!a.force && !rejoin && outdated(a.name)) {
+        } else if (!a.force && !rejoin && !broken && outdated(a.name)) {
           roll.push(a);
           checkRollExact(a.name);
           checkLeaderLast(a.name);
@@ -217,6 +240,30 @@ export function checkPlan(o: Observed, plan: Plan): Violation[] {
     fail("I5", `scale (${scale.map(brief).join("; ")}) and roll (${roll.map(brief).join("; ")}) in one plan`);
   }
 
+  // E1: a second budget over the Pods (a user's) is reported, and no Pod it selects is evicted:
+  // the API server answers such an eviction with a 500, every time.
+  const second = (p: V1Pod) =>
+    (o.otherPdbs ?? []).some((b) =>
+      Object.entries(b.spec?.selector?.matchLabels ?? {}).every(([k, v]) => p.metadata?.labels?.[k] === v),
+    );
+  if (o.pods.some(second) && !plan.waits.some((w) => w.reason === "PodDisruptionBudgetConflict"))
+    fail("E1", `another PodDisruptionBudget selects the Pods, and the plan does not say so`);
+  for (const a of plan.actions) {
+    if (a.type !== "deletePod" || !a.evict) continue;
+    const pod = pods.get(a.name);
+    if (pod && second(pod)) fail("E1", `evicts ${a.name}, which another PodDisruptionBudget selects too`);
+  }
+  // VS: no roll step while spec.image is a version step rqlite does not take from a version a Pod
+  // runs (a major skipped, a downgrade it cannot do): the Pods still on the old major would jump.
+  for (const a of target ? roll : []) {
+    for (const p of o.pods.filter((x) => !terminating(x))) {
+      const from = versionOf(p.spec?.containers[0]?.image);
+      const problem = from && versionChangeProblem(from, target!);
+      if (problem)
+        fail("VS", `${brief(a)} toward ${spec.image} while ${nameOf(p)} runs ${formatVersion(from)}: ${problem}`);
+    }
+  }
+
   // I6: a healthy rqlite node on a Kubernetes node unreachable past the timeout gets a Warning.
   for (const p of o.pods) {
     if (partitionedButHealthy(nameOf(p)) && !plan.waits.some((w) => w.reason === "NodePartitioned")) {
@@ -261,12 +308,21 @@ export function checkPlan(o: Observed, plan: Plan): Violation[] {
 
   /** I1: the next disruptive step waits until nothing else is down and every desired Pod caught up. */
   function checkSettled(victim: string) {
-    const voters = new Set([...desiredVoters, ...raftVoters.map((v) => v.id)]);
+    // A broken voter (outdated, not Ready) while no voter is Ready: nothing serves, so replacing
+    // it takes nothing down; it only must not coincide with another Pod going.
+    const victimPod = pods.get(victim);
+    const serving = o.pods.some((p) => ready(p) && p.metadata?.labels?.[LABEL_ROLE] === "voter");
+    if (victimPod && !ready(victimPod) && outdated(victim) && !serving) {
+      const other = o.pods.find((p) => nameOf(p) !== victim && terminating(p));
+      if (other) fail("I1", `replaces broken ${victim} while Pod ${nameOf(other)} is terminating`);
+      return;
+    }
+    const voters = new Set([...desiredVoters.filter((v) => !held(v)), ...raftVoters.map((v) => v.id)]);
     for (const v of voters) {
       if (v !== victim && !available(v)) fail("I1", `deletes voter ${victim} while voter ${v} is unavailable`);
     }
     for (const m of desired) {
-      if (m.name === victim) continue;
+      if (m.name === victim || held(m.name)) continue;
       const p = pods.get(m.name);
       if (!p || !ready(p)) fail("I1", `deletes voter ${victim} while desired Pod ${m.name} is missing or not Ready`);
       else if (!o.synced.has(m.name)) fail("I1", `deletes voter ${victim} while ${m.name} has not passed /readyz?sync`);
@@ -299,16 +355,27 @@ export function checkPlan(o: Observed, plan: Plan): Violation[] {
   /** I5: a roll step only when the Pods and the Raft configuration are exactly the desired members. */
   function checkRollExact(victim: string) {
     const podNames = [...pods.keys()].sort().join(",");
-    const wanted = [...desiredRole.keys()].sort().join(",");
+    const wanted = [...desiredRole.keys()]
+      .filter((n) => !held(n))
+      .sort()
+      .join(",");
     if (podNames !== wanted) fail("I5", `rolls ${victim} while the Pods (${podNames}) are not the desired (${wanted})`);
     const stopping = o.pods.filter(terminating).map(nameOf);
     if (stopping.length > 0) fail("I5", `rolls ${victim} while ${stopping.join(",")} terminate`);
-    if (!raft) return fail("I5", `rolls ${victim} with no leader`);
+    if (!raft) {
+      // A broken Pod (outdated, not Ready) may be replaced without the leader's view, the way
+      // back from a failed upgrade of a single voter; the last recorded members stand in for it.
+      const recorded = (o.lastMembers ?? []).filter((id) => !desiredRole.has(id));
+      if (ready(pods.get(victim)!)) return fail("I5", `rolls ${victim} with no leader`);
+      if (recorded.length > 0) fail("I5", `rolls ${victim} with no leader while ${recorded.join(",")} was a member`);
+      return;
+    }
     const config = raft.members
       .map((m) => `${m.id}${m.voter ? "" : "(nv)"}`)
       .sort()
       .join(",");
     const want = desired
+      .filter((m) => !held(m.name))
       .map((m) => `${m.name}${m.role === "voter" ? "" : "(nv)"}`)
       .sort()
       .join(",");

@@ -76,6 +76,7 @@ function randomRun(rng: Rng): World {
     nodeFailureTimeoutMs: rng.pick([30_000, 60_000, 120_000]),
     evictAfterMs: rng.chance(0.3) ? 300_000 : undefined,
     cacheLag: rng.pick([0, 0.1, 0.3]),
+    disruptionController: rng.chance(0.7),
   };
   const spec: SimSpec = {
     replicas: rng.int(1, 7),
@@ -136,6 +137,8 @@ export function runOne(base: number, run: number, options: RunOptions = {}): Run
     w.tick();
     // A fresh cluster bootstraps first: an edit before that only wedges rqlite's -bootstrap-expect.
     if (chaos) w.fault(w.bootstrapped);
+    // Once healed, the user answers an UpgradeRefused condition by setting an image every Pod can take.
+    else w.fixImage();
     const { observed } = w.observe();
     deepFreeze(observed);
     let p: Plan;
@@ -175,7 +178,10 @@ export function runOne(base: number, run: number, options: RunOptions = {}): Run
   if (chaosOnly) return { states };
   w.heal();
   // A last edit from a clean world half of the time: scale, roll or both, as a user would.
-  if (w.bootstrapped && rng.chance(0.5)) w.randomEdit();
+  if (w.bootstrapped && rng.chance(0.5)) {
+    w.randomEdit(true);
+    w.fixImage();
+  }
   let converged = false;
   for (let i = 0; i < LIVENESS_STEPS && !converged; i++) {
     const f = step("liveness", false);

@@ -33,6 +33,9 @@ import {
   type Addressing,
 } from "../../../controller/rqcluster/render/pod.js";
 import type { Action, Observed, Plan, RaftView } from "../../../controller/rqcluster/plan/types.js";
+import { afterRefusedEviction, disruptionControllerRuns } from "../../../controller/rqcluster/plan/eviction.js";
+import { LABEL_CLUSTER } from "../../../shared/names.js";
+import { parseRqliteVersion, versionChangeProblem } from "../../../shared/rqlite-versions.js";
 import type { Json } from "../../../controller/runtime/writer.js";
 import { mulberry32 } from "./random.js";
 
@@ -64,6 +67,12 @@ export const NAMESPACE = "model";
 const UID = "uid-db";
 /** Two images of one major version, so the downgrade rule (the webhook's) never matters here. */
 export const IMAGES = ["rqlite/rqlite:9.1.0", "rqlite/rqlite:9.2.0"] as const;
+/**
+ * Images across majors (8 to 10 skips one; 10 to 9 is no downgrade rqlite does): edits to them
+ * stand for a webhook that was bypassed or judged a stale status, so the planner must refuse the
+ * step itself. The healed world goes back to an image every Pod can step to.
+ */
+export const ACROSS_MAJORS = ["rqlite/rqlite:8.43.4", "rqlite/rqlite:10.2.7"] as const;
 export const ADDRESSING: Addressing = { kind: "static", addressOf: loopbackAddress };
 const K8S_NODES = ["n0", "n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8"];
 
@@ -90,6 +99,8 @@ export interface RunOptions {
   evictAfterMs?: number;
   /** Chance per step that the caches have not seen the last step's writes yet. */
   cacheLag: number;
+  /** kube-controller-manager's disruption controller computes the budgets' status. */
+  disruptionController: boolean;
 }
 
 type Proc = "pending" | "starting" | "up" | "crashed" | "stopped";
@@ -156,6 +167,12 @@ export class World {
   readonly services = new Map<string, V1Service>();
   readonly pdbs = new Map<string, V1PodDisruptionBudget>();
   readonly networkPolicies = new Map<string, V1NetworkPolicy>();
+  /** A user's own PodDisruptionBudgets over the cluster's Pods (a second budget). */
+  readonly userPdbs = new Map<string, V1PodDisruptionBudget>();
+  /** Until this step the leader's membership cannot be read (its /nodes times out). */
+  leaderUnreadableUntil = -1;
+  /** Voters a drain evicted, until they are available again. */
+  readonly drained = new Set<string>();
   readonly members = new Map<string, { voter: boolean }>();
   leader: string | undefined;
   readonly nodes: SimNode[] = K8S_NODES.map((name) => ({ name, state: "ok" }));
@@ -323,7 +340,12 @@ export class World {
     w.leader = rng.pick(w.voters());
     for (const svc of [renderHeadlessService(w.view), renderClientService(w.view)]) w.services.set(nameOf(svc), svc);
     const pdb = renderPdb(w.view, spec.replicas);
-    if (pdb) w.pdbs.set(nameOf(pdb), pdb);
+    if (pdb)
+      w.pdbs.set(nameOf(pdb), {
+        ...pdb,
+        metadata: { ...pdb.metadata, generation: 1, creationTimestamp: new Date(w.now - 3_600_000) },
+      });
+    w.computeBudgets();
     const policy = renderNetworkPolicy(w.view, OPERATOR_NAMESPACE);
     if (policy) w.networkPolicies.set(nameOf(policy), policy);
     w.log(`START converged: ${desired.length} nodes, bootstrap-expect ${bootstrapExpect}, leader ${w.leader}`);
@@ -406,6 +428,8 @@ export class World {
     this.joins();
     this.elect();
     for (const name of [...this.operatorDown]) if (this.available(name)) this.operatorDown.delete(name);
+    for (const name of [...this.drained]) if (this.available(name)) this.drained.delete(name);
+    this.computeBudgets();
     this.checkOperatorDown("after time passed");
   }
 
@@ -486,6 +510,69 @@ export class World {
     if (before !== this.leader) this.log(`leader ${before ?? "none"} -> ${this.leader ?? "none"}`);
   }
 
+  // ---------------------------------------------------------------- budgets and evictions
+
+  private selected(matchLabels: Record<string, string> | undefined, p: SimPod): boolean {
+    const labels = p.obj.metadata?.labels ?? {};
+    return matchLabels !== undefined && Object.entries(matchLabels).every(([k, v]) => labels[k] === v);
+  }
+
+  /** The disruption controller's work: each budget's status from the Pods it selects. */
+  computeBudgets(): void {
+    if (!this.opts.disruptionController) return;
+    for (const store of [this.pdbs, this.userPdbs]) for (const [name, b] of store) store.set(name, this.computed(b));
+  }
+
+  /** Observations are frozen: a budget's new status is a new object. */
+  private computed(b: V1PodDisruptionBudget): V1PodDisruptionBudget {
+    const pods = [...this.pods.values()].filter((p) => this.selected(b.spec?.selector?.matchLabels, p));
+    const healthy = pods.filter((p) => this.ready(p)).length;
+    const min = Number(b.spec?.minAvailable ?? 0);
+    return {
+      ...b,
+      status: {
+        observedGeneration: b.metadata?.generation ?? 1,
+        currentHealthy: healthy,
+        desiredHealthy: min,
+        expectedPods: pods.length,
+        disruptionsAllowed: Math.max(0, healthy - min),
+      },
+    };
+  }
+
+  /**
+   * The API server's eviction of a Pod: refused (500) when two budgets select it; refused (429)
+   * when its budget is not computed for its generation or allows nothing, after which the
+   * operator decides as apply.ts does (wait, or delete where no disruption controller runs).
+   */
+  private evict(p: SimPod, by: "operator" | "drain"): boolean {
+    const over = [...this.pdbs, ...this.userPdbs].filter(([, b]) => this.selected(b.spec?.selector?.matchLabels, p));
+    if (over.length > 1) {
+      this.log(`${by} eviction of ${p.name}: 500 more than one PodDisruptionBudget`);
+      return false;
+    }
+    if (!over[0]) return true;
+    const [name, budget] = over[0];
+    const st = budget.status;
+    const current = st?.observedGeneration !== undefined && st.observedGeneration >= (budget.metadata?.generation ?? 1);
+    if (current && (st.disruptionsAllowed ?? 0) > 0) {
+      const store = this.pdbs.has(name) ? this.pdbs : this.userPdbs;
+      store.set(name, { ...budget, status: { ...st, disruptionsAllowed: st.disruptionsAllowed - 1 } });
+      return true;
+    }
+    this.log(`${by} eviction of ${p.name}: 429 (budget ${current ? "allows 0" : "not computed"})`);
+    if (by === "drain") return false;
+    const all = [...this.pdbs.values(), ...this.userPdbs.values()];
+    const next = afterRefusedEviction(
+      p.name,
+      this.pdbs.get(this.view.pdbName),
+      disruptionControllerRuns(all, this.now),
+    );
+    if (next.do === "wait") return false;
+    this.log(`OP falls back to deleting ${p.name}: ${next.why}`);
+    return true;
+  }
+
   // ---------------------------------------------------------------- faults and edits
 
   /** At most a few things go wrong per step; rates are per step. */
@@ -535,15 +622,41 @@ export class World {
       this.now += jump;
       this.log(`FAULT clock jumps ${jump / 1000} s`);
     }
+    if (r.chance(0.01) && this.userPdbs.size === 0) {
+      this.userPdbs.set("user-pdb", {
+        metadata: { name: "user-pdb", namespace: NAMESPACE, generation: 1, creationTimestamp: new Date(this.now) },
+        spec: { minAvailable: 1, selector: { matchLabels: { [LABEL_CLUSTER]: CLUSTER } } },
+      });
+      this.log("FAULT a user created PodDisruptionBudget user-pdb over the cluster's Pods");
+    } else if (r.chance(0.05) && this.userPdbs.size > 0) {
+      this.userPdbs.clear();
+      this.log("FAULT the user deleted PodDisruptionBudget user-pdb");
+    }
+    if (r.chance(0.03) && this.leader !== undefined) {
+      this.leaderUnreadableUntil = this.step + r.int(1, 5);
+      this.log(`FAULT the leader's membership cannot be read until #${this.leaderUnreadableUntil}`);
+    }
+    const voters = [...this.pods.values()].filter((p) => p.role === "voter" && this.ready(p));
+    if (r.chance(0.03) && voters.length > 0) {
+      const p = r.pick(voters);
+      if (this.evict(p, "drain")) {
+        this.log(`FAULT kubectl drain evicted ${p.name}`);
+        this.drained.add(p.name);
+        this.terminate(p);
+      }
+    }
     if (allowEdits && r.chance(0.05)) this.randomEdit();
   }
 
-  randomEdit(): void {
+  /** `safe`: no image that takes a Pod across majors (a user's last edit, once healed). */
+  randomEdit(safe = false): void {
     const r = this.rng;
     const s = this.spec;
     const other = s.image === IMAGES[0] ? IMAGES[1] : IMAGES[0];
     const replicas = r.int(1, 7);
-    switch (r.int(0, 6)) {
+    switch (r.int(0, safe ? 6 : 7)) {
+      case 7:
+        return this.edit({ image: r.pick(ACROSS_MAJORS) }, "image across majors");
       case 0:
         return this.edit({ replicas }, "scale voters");
       case 1:
@@ -563,9 +676,26 @@ export class World {
 
   /** The end of the chaos: every machine and process comes back, nothing else goes wrong. */
   heal(): void {
+    this.userPdbs.clear();
+    this.leaderUnreadableUntil = -1;
+    this.fixImage();
     for (const n of this.nodes) if (n.state !== "ok") this.healNode(n);
     for (const p of this.pods.values()) if (p.proc === "crashed") p.timer = Math.min(p.timer, 1);
     this.log("HEAL: every node reachable, crashed processes restart, no more faults");
+  }
+
+  /** The user sets the image back: to one every running Pod can step to. */
+  fixImage(): void {
+    const running = [...this.pods.values()].flatMap((p) => {
+      const v = parseRqliteVersion(p.obj.spec?.containers[0]?.image?.split(":").pop());
+      return v && !p.terminating ? [v] : [];
+    });
+    const fine = (image: string) =>
+      running.every((v) => !versionChangeProblem(v, parseRqliteVersion(image.split(":").pop())!));
+    if (!fine(this.spec.image)) {
+      const to = [...IMAGES, ...ACROSS_MAJORS].find(fine);
+      if (to) this.edit({ image: to }, "image set back");
+    }
   }
 
   // ---------------------------------------------------------------- observing
@@ -616,7 +746,7 @@ export class World {
     const lagged = this.previous !== undefined && this.rng.chance(this.opts.cacheLag);
     const cache = lagged ? this.previous! : live;
     this.previous = live;
-    const raft = this.raftView();
+    const raft = this.step < this.leaderUnreadableUntil ? undefined : this.raftView();
     // Status is written after the plan, so a reconcile sees the members of the one before it.
     const lastMembers = this.lastMembers;
     if (raft) this.lastMembers = raft.members.map((m) => m.id);
@@ -627,7 +757,13 @@ export class World {
       ...cache,
       conflicts: [],
       ...(this.template ? { template: this.template } : {}),
-      ...(raft ? { raft } : { rqliteProblem: "no rqlite node reports a leader" }),
+      ...(raft
+        ? { raft }
+        : {
+            rqliteProblem:
+              this.leader === undefined ? "no rqlite node reports a leader" : "the leader's /nodes timed out",
+          }),
+      ...(this.userPdbs.size > 0 ? { otherPdbs: [...this.userPdbs.values()].map((b) => structuredClone(b)) } : {}),
       ...(lastMembers ? { lastMembers } : {}),
       synced: new Set([...this.pods.values()].filter((p) => this.synced(p)).map((p) => p.name)),
       unreachableSince: new Map(
@@ -659,6 +795,15 @@ export class World {
     if (down.length > 1) {
       this.violations.push(`W1: ${down.length} voters unavailable because of the operator ${when}: ${down.join(", ")}`);
     }
+    // With 3 or more voters the budget serializes the operator's steps with a drain's evictions.
+    const voluntary = this.voters().filter(
+      (id) => (this.operatorDown.has(id) || this.drained.has(id)) && !this.available(id),
+    );
+    if (this.voters().length >= 3 && voluntary.length > 1) {
+      this.violations.push(
+        `W3: ${voluntary.length} voters down by the operator and a drain together ${when}: ${voluntary.join(", ")}`,
+      );
+    }
   }
 
   private applyAction(a: Action): void {
@@ -670,7 +815,7 @@ export class World {
       case "delete":
         return this.deleteChild(a.target.kind, a.target.name);
       case "deletePod":
-        return this.deletePod(a.name, a.force === true);
+        return this.deletePod(a.name, a.force === true, a.evict === true);
       case "removeFromRaft":
         return this.removeFromRaft(a.leader, a.node);
       case "transferLeadership":
@@ -688,7 +833,10 @@ export class World {
     }
     if (!store) return this.log(`OP created ${obj.kind} ${name} (not modelled)`);
     if (store.has(name)) return this.log(`create ${obj.kind} ${name}: AlreadyExists`);
-    store.set(name, structuredClone(obj));
+    const copy = structuredClone(obj);
+    if (obj.kind === "PodDisruptionBudget")
+      copy.metadata = { ...copy.metadata, generation: 1, creationTimestamp: new Date(this.now) };
+    store.set(name, copy);
     this.log(`OP created ${obj.kind} ${name}`);
   }
 
@@ -714,7 +862,16 @@ export class World {
     } else {
       const store = this.store(kind);
       const live = store?.get(name);
-      if (store && live) store.set(name, mergePatch(live, patch) as KubernetesObject);
+      if (store && live) {
+        const next = mergePatch(live, patch) as KubernetesObject;
+        // The API server bumps a budget's generation on a spec change; its status lags until computed.
+        if (
+          kind === "PodDisruptionBudget" &&
+          JSON.stringify((next as V1PodDisruptionBudget).spec) !== JSON.stringify((live as V1PodDisruptionBudget).spec)
+        )
+          next.metadata = { ...next.metadata, generation: (live.metadata?.generation ?? 1) + 1 };
+        store.set(name, next);
+      }
     }
     this.log(`OP patched ${kind} ${name}`);
   }
@@ -735,9 +892,10 @@ export class World {
     } else store.delete(name);
   }
 
-  private deletePod(name: string, force: boolean): void {
+  private deletePod(name: string, force: boolean, evict: boolean): void {
     const p = this.pods.get(name);
     if (!p) return this.log(`OP deletePod ${name}: NotFound`);
+    if (evict && !this.evict(p, "operator")) return;
     if (this.members.get(name)?.voter && this.available(name)) this.operatorDown.add(name);
     if (force) {
       this.pods.delete(name);
