@@ -265,13 +265,14 @@ export function describeS3Error(err: unknown, what: string, endpoint: string | u
     $metadata?: { httpStatusCode?: number };
   };
   if (err instanceof S3AccessError) return err.message;
+  // The operator's own bound, not the network: says which one, so the tenant can fix their server.
+  if (err instanceof S3BoundError) return `${what}: ${err.message}`;
   const status = e.$metadata?.httpStatusCode;
   if (status === undefined)
     return endpoint ? `${what}: ${couldNotConnect(endpoint)}` : `${what}: could not connect to AWS S3`;
   // A HEAD answer has no body, so the SDK names its errors "Unknown": the HTTP status says more.
   const named = e.name ?? e.Code ?? e.code ?? "";
   const code = named === "Unknown" ? `HTTP ${status}` : named;
-  if (err instanceof S3BoundError) return `${what}: ${err.message}`;
   if (code === "NoSuchKey" || code === "NotFound" || status === 404) return `${what} does not exist`;
   if (code === "NoSuchBucket") return `${what}: the bucket does not exist`;
   if (
