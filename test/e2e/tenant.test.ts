@@ -83,6 +83,9 @@ describe("tenant: names are names, and Secrets are read only where the object li
     stack = await startLocalStack({
       controlPlane: cp,
       namespaces: [tenant],
+      // The S3 stand-in listens on loopback, which the operator refuses unless allowed: here the
+      // names, not the endpoint, are what the tenant attacks.
+      s3EndpointAllow: "127.0.0.1/32",
       controllerArgs: [...FAST_LEASE_ARGS, "--resync-period=3", `--leader-election-id=rqlite-operator-${tenant}`],
     });
     figures.startupMs = String(Date.now() - started);
