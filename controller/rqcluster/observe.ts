@@ -88,7 +88,7 @@ export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children
     .filter((p) => p.status?.podIP && !p.metadata?.deletionTimestamp)
     .sort((a, b) => Number(isPodReady(b)) - Number(isPodReady(a)))
     .map((p) => p.metadata!.name!);
-  const { view, problem } =
+  const { view, problem, unauthorized } =
     running.length > 0 ? await rqlite.leaderView(running) : { problem: "no rqlite node runs yet" };
 
   const template = await readPodTemplate(deps.writer, c);
@@ -144,7 +144,7 @@ export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children
       : {}),
     ...(view
       ? { raft: { leader: view.leader, members: view.members, canTransfer: canTransferLeadership(view.leaderVersion) } }
-      : { rqliteProblem: problem }),
+      : { rqliteProblem: problem, ...(unauthorized ? { rqliteUnauthorized: true } : {}) }),
     synced: new Set(),
     unreachableSince: deps.unreachableSince,
     nodeFailureTimeoutMs: deps.nodeFailureTimeoutMs,

@@ -32,7 +32,11 @@ const CALL_TIMEOUT_MS = 3000;
 
 export interface ClusterRqlite {
   /** Asks the given nodes in order until one names a leader, then asks the leader itself. */
-  leaderView(nodeIds: string[]): Promise<{ view?: LeaderView; problem?: string }>;
+  /**
+   * `unauthorized`: every node asked refused the operator's credentials (401/403), so no view can
+   * be had until the nodes run the operator's current users file.
+   */
+  leaderView(nodeIds: string[]): Promise<{ view?: LeaderView; problem?: string; unauthorized?: boolean }>;
   /** The nodes among `nodeIds` that pass `/readyz?sync`. */
   synced(nodeIds: string[]): Promise<Set<string>>;
   removeNode(leaderId: string, nodeId: string): Promise<void>;
@@ -61,11 +65,13 @@ export function clusterRqlite(accessOf: (nodeId: string) => NodeAccess): Cluster
   return {
     async leaderView(nodeIds) {
       const problems: string[] = [];
+      let refused = 0;
       for (const id of nodeIds) {
         let nodes: RqliteNode[];
         try {
           nodes = await client(id).nodes();
         } catch (err) {
+          if (err instanceof RqliteError && err.kind === "unauthorized") refused++;
           problems.push(describe(err));
           continue;
         }
@@ -85,7 +91,10 @@ export function clusterRqlite(accessOf: (nodeId: string) => NodeAccess): Cluster
           return { problem: `${id} names ${leader.id} as leader, which does not answer: ${describe(err)}` };
         }
       }
-      return { problem: problems.length > 0 ? problems.join("; ") : "no rqlite node runs yet" };
+      return {
+        problem: problems.length > 0 ? problems.join("; ") : "no rqlite node runs yet",
+        ...(nodeIds.length > 0 && refused === nodeIds.length ? { unauthorized: true } : {}),
+      };
     },
     async synced(nodeIds) {
       const answers = await Promise.all(

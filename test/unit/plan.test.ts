@@ -459,6 +459,21 @@ describe("plan: reaching nodes through TLS and auth transitions", () => {
       /waits for the leader's view of the Raft configuration: db-0: connect ECONNREFUSED/,
     );
   });
+
+  it("rolls by readiness alone when every node refuses the operator's credentials (its auth Secret made anew)", () => {
+    const w: Observed = { ...observed({ spec: NEW, podSpec: OLD, noRaft: true }), rqliteUnauthorized: true };
+    const p = plan(w);
+    const deleted = p.actions.filter((a) => a.type === "deletePod");
+    assert.equal(deleted.length, 1, "one step at a time");
+    // Not Ready Pods would hold it: the roll stays gated on every desired Pod being Ready.
+    const notReady = observed({ spec: NEW, podSpec: OLD, noRaft: true, notReady: ["db-1"] });
+    assert.deepEqual(
+      plan({ ...notReady, rqliteUnauthorized: true }).actions.filter(
+        (a) => a.type === "deletePod" && a.name !== "db-1",
+      ),
+      [],
+    );
+  });
 });
 
 describe("plan: every change finishes (small clusters, a user's budget, rollback, version steps)", () => {

@@ -77,19 +77,23 @@ export function versionStepWait(o: Observed): Wait | undefined {
 export function planRollout(o: Observed, f: Facts, held: ReadonlySet<string>): Step | undefined {
   if (o.cluster.spec.updateStrategy.type !== "RollingUpdate" || f.outdated.length === 0) return undefined;
   if (versionStepWait(o)) return undefined;
-  if (!o.raft)
+  // Nodes that refuse the operator's credentials (its own auth Secret was lost and made anew) will
+  // never show it a view until they run the new users file, which only this roll gives them: then,
+  // and only then, the roll goes on by readiness alone, one Ready-gated step at a time.
+  const byReadiness = !o.raft && o.rqliteUnauthorized === true;
+  if (!o.raft && !byReadiness)
     return wait(
       "WaitingToRoll",
       `rolling update waits for the leader's view of the Raft configuration: ${o.rqliteProblem ?? "no leader answered"}`,
     );
   const unsettled = settledExcept(o, f, held);
   if (unsettled) return wait("WaitingToRoll", `rolling update waits: ${unsettled}`);
-  const leader = o.raft.leader;
+  const leader = o.raft?.leader;
   const order = (p: V1Pod) =>
     (roleOf(p) === "voter" ? 1000 : 0) + (podName(p) === leader ? 10_000 : 0) - ordinalOf(o, podName(p));
   const next = [...f.outdated].sort((a, b) => order(a) - order(b))[0]!;
   const name = podName(next);
-  if (name === leader && o.raft.canTransfer) {
+  if (o.raft && name === leader && o.raft.canTransfer) {
     const updated = (id: string) => !f.outdated.some((p) => podName(p) === id);
     const candidates = o.raft.members.filter(
       (m) => m.voter && m.reachable && m.id !== name && isPodReady(f.pods.get(m.id) ?? {}) && o.synced.has(m.id),
@@ -110,7 +114,7 @@ export function planRollout(o: Observed, f: Facts, held: ReadonlySet<string>): S
   const how =
     name !== leader
       ? ""
-      : o.raft.canTransfer
+      : o.raft?.canTransfer
         ? "; no other voter could take over leadership, so it steps down as it stops"
         : "; its rqlite version cannot hand leadership over, so it steps down as it stops";
   const voters = voterCount(o, f);

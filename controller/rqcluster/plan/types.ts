@@ -86,6 +86,8 @@ export interface Observed {
   /** Undefined when no leader answered; `rqliteProblem` then says why. */
   raft?: RaftView;
   rqliteProblem?: string;
+  /** Every running node refused the operator's credentials: they run an older users file. */
+  rqliteUnauthorized?: boolean;
   /**
    * Nodes that passed `/readyz?sync` in this reconcile. Asked only while a disruptive step may
    * be due (see needsDisruption), so a steady cluster costs no extra calls.
