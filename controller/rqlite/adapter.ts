@@ -33,8 +33,8 @@ const CALL_TIMEOUT_MS = 3000;
 export interface ClusterRqlite {
   /** Asks the given nodes in order until one names a leader, then asks the leader itself. */
   /**
-   * `unauthorized`: every node asked refused the operator's credentials (401/403), so no view can
-   * be had until the nodes run the operator's current users file.
+   * `unauthorized`: the leader, or every node asked, refused the operator's credentials (401/403),
+   * so no view can be had until the nodes run the operator's current users file.
    */
   leaderView(nodeIds: string[]): Promise<{ view?: LeaderView; problem?: string; unauthorized?: boolean }>;
   /** The nodes among `nodeIds` that pass `/readyz?sync`. */
@@ -88,7 +88,10 @@ export function clusterRqlite(accessOf: (nodeId: string) => NodeAccess): Cluster
           return { problem: `${id} names ${leader.id} as leader, but ${leader.id} no longer leads` };
         } catch (err) {
           // The follower's word is no membership to decide anything on: no roll or removal without the leader's.
-          return { problem: `${id} names ${leader.id} as leader, which does not answer: ${describe(err)}` };
+          return {
+            problem: `${id} names ${leader.id} as leader, which does not answer: ${describe(err)}`,
+            ...(err instanceof RqliteError && err.kind === "unauthorized" ? { unauthorized: true } : {}),
+          };
         }
       }
       return {

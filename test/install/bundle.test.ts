@@ -164,7 +164,7 @@ describe("install: OLM bundle", function () {
     assert.notEqual(strict.code, 0);
     assert.match(strict.stderr, /unknown field "spec\.webhookdefinitions\[0\]\.matchConditions"/);
     const stored = JSON.parse((await create(["--validate=false"])).stdout) as typeof csv;
-    assert.equal(stored.spec.webhookdefinitions.length, 3);
+    assert.equal(stored.spec.webhookdefinitions.length, 4);
     for (const w of stored.spec.webhookdefinitions) {
       assert.equal(w.matchConditions, undefined, `${String(w.generateName)}: OLM's schema kept matchConditions`);
       assert.ok(w.rules, "the rest of the definition is kept");

@@ -153,7 +153,7 @@ describe("install: Helm release (install, upgrade, uninstall)", function () {
     const configs = await webhookConfigurations();
     assert.deepEqual(
       configs.flatMap((c) => c.webhooks.map((w) => w.failurePolicy)),
-      ["Ignore", "Ignore", "Ignore"],
+      ["Ignore", "Ignore", "Ignore", "Ignore"],
     );
     for (const ref of ["servicemonitor/rqlite-operator-controller", "servicemonitor/rqlite-operator-webhook"]) {
       const o = await getJson<K8sObject>([ref, "-n", ns]);
