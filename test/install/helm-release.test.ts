@@ -209,7 +209,7 @@ describe("install: Helm release (install, upgrade, uninstall)", function () {
     );
     assert.deepEqual(
       (await webhookConfigurations()).flatMap((c) => c.webhooks.map((w) => w.clientConfig.caBundle)),
-      [ca, ca, ca],
+      [ca, ca, ca, ca],
       "the chart wrote the CA from the values, and cainjector no longer owns it",
     );
     assert.equal((await plane().kubectlOk(["get", "certificates,issuers", "-n", ns, "-o", "name"])).trim(), "");
