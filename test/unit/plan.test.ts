@@ -460,6 +460,14 @@ describe("plan: reaching nodes through TLS and auth transitions", () => {
     );
   });
 
+  it("replaces no outdated voter of 3 while none is Ready (an election after the leader died)", () => {
+    const electing = observed({ spec: NEW, podSpec: OLD, noRaft: true, notReady: ["db-0", "db-1", "db-2"] });
+    assert.deepEqual(
+      plan(electing).actions.filter((a) => a.type === "deletePod"),
+      [],
+    );
+  });
+
   it("rolls by readiness alone when every node refuses the operator's credentials (its auth Secret made anew)", () => {
     const w: Observed = { ...observed({ spec: NEW, podSpec: OLD, noRaft: true }), rqliteUnauthorized: true };
     const p = plan(w);

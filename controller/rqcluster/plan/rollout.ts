@@ -177,6 +177,13 @@ function replaceBroken(o: Observed, f: Facts, held: ReadonlySet<string>, name: s
   // While no voter is Ready nothing serves (a 1- or 2-voter cluster with one voter broken has no
   // leader): the others cannot become Ready first, and replacing this one takes nothing down.
   const serving = o.pods.some((p) => roleOf(p) === "voter" && isPodReady(p));
+  // With 3 or more voters, none Ready is an election (a leader just died) or lost quorum, not a
+  // broken Pod: replacing one then would take a voter down that is about to serve.
+  if (!serving && voterCount(o, f) >= SMALLEST_QUORUM_SAFE_VOTERS)
+    return wait(
+      "WaitingToRoll",
+      `rolling update waits: no voter is Ready (an election, or quorum lost), so ${name} is not replaced yet`,
+    );
   const terminating = o.pods.find(isTerminating);
   const unsettled = serving
     ? settledExcept(o, f, new Set([...held, name]))
