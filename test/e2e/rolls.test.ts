@@ -37,6 +37,15 @@ describe("every change finishes: small clusters roll, a user's budget, a drain u
     await env.converged(cluster, spec.replicas, 180_000);
     await createRowsTable(env.ns, (await env.cluster(cluster)).status.leader!);
   };
+  const setMaintenance = (cluster: string, inProgress: boolean) =>
+    env.kubectl([
+      "patch",
+      "rqc",
+      cluster,
+      "--type=merge",
+      "-p",
+      JSON.stringify({ spec: { maintenance: { inProgress } } }),
+    ]);
   const remove = async (cluster: string) => {
     await env.kubectl(["delete", "rqc", cluster, "--wait=true", "--timeout=120s"]);
     await eventually(`${cluster}'s Pods gone`, async () => (await env.pods(cluster)).length === 0, 120_000);
@@ -135,8 +144,11 @@ describe("every change finishes: small clusters roll, a user's budget, a drain u
             ),
           `each step is a delete with a Warning: ${steps.join("\n")}`,
         );
-        assert.ok(unwritable.length > 0, `Progressing said the cluster is unwritable: ${progressing.join("\n")}`);
-        figures[`roll of ${voters}: Progressing`] = unwritable[0]!;
+        // A 1-voter step can pass between two 100 ms samples; its Warning Event (above) carries the
+        // same words, so only the longer 2-voter roll must also show them in a sampled Progressing.
+        if (voters > 1)
+          assert.ok(unwritable.length > 0, `Progressing said the cluster is unwritable: ${progressing.join("\n")}`);
+        figures[`roll of ${voters}: Progressing`] = unwritable[0] ?? "not sampled (shorter than the 100 ms poll)";
         figures[`roll of ${voters}: Warning`] = steps[0]!;
         assert.deepEqual(
           events.filter((e) => /EvictionRefusedByBudget/.test(e)),
@@ -187,14 +199,7 @@ describe("every change finishes: small clusters roll, a user's budget, a drain u
     assert.notEqual(refused.code, 0, "a drain without the maintenance setting waits on the budget");
     assert.match(`${refused.stdout}${refused.stderr}`, /disruption budget/);
     await env.cp.kubectlOk(["uncordon", node]);
-    await env.kubectl([
-      "patch",
-      "rqc",
-      cluster,
-      "--type=merge",
-      "-p",
-      JSON.stringify({ spec: { maintenance: { inProgress: true } } }),
-    ]);
+    await setMaintenance(cluster, true);
     await allowed(1);
     assert.equal((await pdb()).spec?.minAvailable, 0);
     const acked: AckedRow[] = [];
@@ -226,14 +231,7 @@ describe("every change finishes: small clusters roll, a user's budget, a drain u
     assert.ok(moved && moved !== node, `the voter runs elsewhere: ${moved}`);
     assert.equal(report.maxVotersDown, 1);
     await env.cp.kubectlOk(["uncordon", node]);
-    await env.kubectl([
-      "patch",
-      "rqc",
-      cluster,
-      "--type=merge",
-      "-p",
-      JSON.stringify({ spec: { maintenance: { inProgress: false } } }),
-    ]);
+    await setMaintenance(cluster, false);
     await allowed(0);
     await remove(cluster);
   });
