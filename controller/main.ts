@@ -5,17 +5,16 @@
 // leader whose caches do not sync (--cache-sync-timeout) or stop following the cluster
 // (--cache-failure-timeout) releases the Lease and exits 1 too: holding it without reconciling
 // would wedge the operator while a healthy standby waits.
-import { setMaxListeners } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import { hostname } from "node:os";
 import { collectDefaultMetrics, Registry } from "prom-client";
-import { ClusterController } from "./rqcluster/controller.js";
-import { BackupController } from "./rqbackup/controller.js";
+import { setupClusterController } from "./rqcluster/controller.js";
+import { setupBackupController } from "./rqbackup/controller.js";
 import { DEFAULT_RETRY } from "./rqbackup/plan.js";
 import { parseControllerConfig, type ControllerConfig } from "./config.js";
 import { KubeClient, loadKubeConfig } from "./runtime/kubeClient.js";
-import { LeaderElector } from "./runtime/leaderElection.js";
+import { Manager } from "./runtime/manager.js";
 import type { S3Gate } from "./rqcluster/s3.js";
 import { apiServerOf } from "../shared/s3-endpoint.js";
 import { logger } from "./runtime/log.js";
@@ -92,10 +91,27 @@ async function main(cfg: ControllerConfig): Promise<number> {
     },
   };
   const identity = `${hostname()}_${process.pid}`;
-  const controller = new ClusterController({
+  // One cache per kind, the Lease, health and readiness: the controllers only declare.
+  const mgr = new Manager({
     client,
     registry,
     namespaces: cfg.namespaces,
+    cacheSyncTimeoutMs: cfg.cacheSyncTimeoutMs,
+    cacheFailureTimeoutMs: cfg.cacheFailureTimeoutMs,
+    ...(cfg.leaderElect
+      ? {
+          leaderElection: {
+            identity,
+            leaseName: cfg.leaseName,
+            namespace: cfg.leaseNamespace,
+            leaseDurationSeconds: cfg.leaseDurationSeconds,
+            renewDeadlineSeconds: cfg.renewDeadlineSeconds,
+            retryPeriodSeconds: cfg.retryPeriodSeconds,
+          },
+        }
+      : {}),
+  });
+  setupClusterController(mgr, {
     workers: cfg.workers,
     addressing: cfg.addressing,
     s3,
@@ -104,14 +120,9 @@ async function main(cfg: ControllerConfig): Promise<number> {
     resyncMs: cfg.resyncMs,
     nodeFailureTimeoutMs: cfg.nodeFailureTimeoutMs,
     scrapeIntervalMs: cfg.scrapeIntervalMs,
-    cacheSyncTimeoutMs: cfg.cacheSyncTimeoutMs,
-    cacheFailureTimeoutMs: cfg.cacheFailureTimeoutMs,
   });
-  const backups = new BackupController({
-    client,
+  setupBackupController(mgr, {
     identity,
-    registry,
-    namespaces: cfg.namespaces,
     workers: cfg.backupWorkers,
     maxPerNamespace: cfg.backupMaxPerNamespace,
     deadlineMs: cfg.backupDeadlineMs,
@@ -120,25 +131,7 @@ async function main(cfg: ControllerConfig): Promise<number> {
     retry: { ...DEFAULT_RETRY, baseDelayMs: cfg.backupRetryBaseMs },
     ...(cfg.backupJobImage ? { jobImage: cfg.backupJobImage } : {}),
     operatorNamespace: cfg.operatorNamespace,
-    cacheSyncTimeoutMs: cfg.cacheSyncTimeoutMs,
-    cacheFailureTimeoutMs: cfg.cacheFailureTimeoutMs,
   });
-  // Both controllers run while leading; when one fails the other stops too, and the failure ends
-  // the leadership as before.
-  const runControllers = async (signal: AbortSignal) => {
-    const failed = new AbortController();
-    const both = AbortSignal.any([signal, failed.signal]);
-    // Every informer, loop and transfer of both controllers listens on it: more than Node's
-    // default of 10, which would print a false leak warning.
-    setMaxListeners(100, both);
-    const guard = (p: Promise<void>) =>
-      p.catch((err: unknown) => {
-        failed.abort();
-        throw err;
-      });
-    await Promise.all([guard(controller.run(both)), guard(backups.run(both))]);
-  };
-  let elector: LeaderElector | undefined;
   const servers: Server[] = [];
   if (cfg.metricsAddress) {
     servers.push(
@@ -153,18 +146,11 @@ async function main(cfg: ControllerConfig): Promise<number> {
   if (cfg.healthAddress) {
     servers.push(
       await listen("health", cfg.healthAddress, {
-        // A standby has no caches to lose; a leader is live while its caches follow the cluster.
-        // It also gives up the lease and exits when they do not, so this only shows it first.
         "/healthz": () => {
-          const problem =
-            elector && !elector.isLeader() ? undefined : (controller.cacheProblem() ?? backups.cacheProblem());
+          const problem = mgr.healthProblem();
           return problem ? [500, `${problem}\n`] : [200, "ok\n"];
         },
-        // A standby is ready (it serves nothing but waits); a leader once its caches are synced.
-        "/readyz": () =>
-          (elector && !elector.isLeader()) || (controller.hasSynced() && backups.hasSynced())
-            ? [200, "ok\n"]
-            : [503, "caches not synced\n"],
+        "/readyz": () => (mgr.ready() ? [200, "ok\n"] : [503, "caches not synced\n"]),
       }),
     );
   }
@@ -177,29 +163,14 @@ async function main(cfg: ControllerConfig): Promise<number> {
     });
   }
 
+  const end = await mgr.start(stop.signal);
   let code = 0;
-  if (cfg.leaderElect) {
-    elector = new LeaderElector({
-      client,
-      registry,
-      identity,
-      leaseName: cfg.leaseName,
-      namespace: cfg.leaseNamespace,
-      leaseDurationSeconds: cfg.leaseDurationSeconds,
-      renewDeadlineSeconds: cfg.renewDeadlineSeconds,
-      retryPeriodSeconds: cfg.retryPeriodSeconds,
-      onStartedLeading: (signal) => runControllers(signal),
-    });
-    const end = await elector.run(stop.signal);
-    if (end === "lost") {
-      logger.error("lost the lease; exiting so that a fresh process campaigns again");
-      code = 1;
-    } else if (end === "failed") {
-      logger.error("the controller failed while leading; the lease is released, exiting so that a standby takes over");
-      code = 1;
-    }
-  } else {
-    await runControllers(stop.signal);
+  if (end === "lost") {
+    logger.error("lost the lease; exiting so that a fresh process campaigns again");
+    code = 1;
+  } else if (end === "failed") {
+    logger.error("the controller failed while leading; the lease is released, exiting so that a standby takes over");
+    code = 1;
   }
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
   return code;

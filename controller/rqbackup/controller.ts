@@ -1,40 +1,41 @@
-// The RqBackup controller: an informer for RqBackups (and one for RqClusters, to find a backup's
-// cluster) feeds a work queue of backup keys. Each key is reconciled as observe -> plan (pure,
-// ./plan.ts) -> apply -> status; an attempt's transfer runs inside the reconcile, so one backup
-// is never transferred twice at once, and a worker is busy for as long as the copy takes.
-// A `pvc` backup is written by a Job instead (./job.ts, ./toFile.ts): the attempt creates it,
-// and the Job's events (a third informer) bring the backup back to read its result.
+// The RqBackup controller, declared: it reconciles RqBackups, and wakes a backup when its
+// cluster appears or changes, or when its Job (a `pvc` backup's) changes. One reconcile is
+// observe (status, spec, Job) -> plan (pure, ./plan.ts) -> apply. An S3 attempt's transfer runs
+// inside the reconcile, so one backup is never transferred twice at once, and a worker is busy
+// for as long as the copy takes; a `pvc` attempt creates its Job (./job.ts, ./toFile.ts) and
+// the Job's events bring the backup back to read its result.
 import { hostname } from "node:os";
 import { performance } from "node:perf_hooks";
 import type { KubernetesObject, V1Job, V1Pod } from "@kubernetes/client-node";
-import type { Registry } from "prom-client";
 import { RqliteError } from "../rqlite/client.js";
 import { formatErrors, validateBackup, type RqCluster } from "../../shared/index.js";
-import { BACKUP_KIND, BACKUP_PLURAL } from "../../shared/backup-names.js";
+import { BACKUP_KIND } from "../../shared/backup-names.js";
 import { displayEndpoint } from "../../shared/s3-endpoint.js";
-import { API_VERSION, GROUP, LABEL_MANAGED_BY, MANAGER_NAME, PLURAL } from "../../shared/names.js";
+import { API_VERSION, GROUP, LABEL_MANAGED_BY, MANAGER_NAME } from "../../shared/names.js";
+import { JOB, RQBACKUP, RQCLUSTER } from "../kinds.js";
+import { Controller, watch } from "../runtime/controller.js";
 import { KubeApiError } from "../runtime/kubeClient.js";
 import { makeEventRecorder, type EventRecorder } from "../runtime/events.js";
-import { Informer, objectKey, waitForCaches } from "../runtime/informer.js";
-import type { KubeClient } from "../runtime/kubeClient.js";
+import { objectKey, type Informer } from "../runtime/informer.js";
 import { componentLogger, type Logger } from "../runtime/log.js";
-import { measureReconcile, reconcileMetrics, type ReconcileMetrics } from "../runtime/reconcileMetrics.js";
+import type { Manager } from "../runtime/manager.js";
 import { makeWriter, type Writer } from "../runtime/writer.js";
 import { objectPath } from "../runtime/paths.js";
-import { sleep } from "../runtime/sleep.js";
-import { WorkQueue, type HandlerResult } from "../runtime/workqueue.js";
+import type { HandlerResult } from "../runtime/workqueue.js";
 import type { Addressing } from "../rqcluster/render/pod.js";
 import { couldNotConnect, type S3Gate } from "../rqcluster/s3.js";
 import { backupMetrics, lastSuccessBy, type BackupMetrics } from "./metrics.js";
-import { backupJobName, jobOutcome, LABEL_BACKUP_JOB, renderBackupJob, type JobOutcome } from "./job.js";
+import { backupJobName, jobOutcome, LABEL_BACKUP_JOB, renderBackupJob } from "./job.js";
 import { isFailure, observePvcSource, observeSource, type PvcSource, type Source } from "./observe.js";
 import {
   completedStatus,
   DEFAULT_RETRY,
   failedAttempt,
+  isFinal,
   isPermanentS3Error,
-  planBackup,
+  planStep,
   type AttemptFailure,
+  type BackupObservation,
   type RetryPolicy,
 } from "./plan.js";
 import { SourceError, transfer } from "./transfer.js";
@@ -43,18 +44,13 @@ import type { BackupStream } from "../rqlite/client.js";
 import type { RqBackup, RqBackupStatus } from "./types.js";
 
 const CONTROLLER = "rqbackup";
-/** How often a running backup Job's Pod is looked at (its scheduling shows in status.reason). */
-const JOB_RECHECK_MS = 30_000;
 /** How often a backup waiting for a slot looks again, should no release wake it. */
 const SLOT_RECHECK_MS = 30_000;
 const BACKUP_TYPE = { apiVersion: API_VERSION, kind: BACKUP_KIND };
 
 export interface BackupControllerOptions {
-  client: KubeClient;
   /** Names this replica in Events. */
   identity: string;
-  registry: Registry;
-  namespaces?: string[];
   /** Backups transferred at once (a `pvc` backup's running Job counts as one). */
   workers: number;
   /** Backups of one namespace transferred at once; default: `workers`. */
@@ -65,31 +61,62 @@ export interface BackupControllerOptions {
   /** Where S3 requests may go and with whose credentials. */
   s3: S3Gate;
   retry?: RetryPolicy;
-  cacheSyncTimeoutMs: number;
-  /** run() fails once a synced cache has been unable to list or watch for this long. */
-  cacheFailureTimeoutMs: number;
   /**
    * The image of a `pvc` backup's Job: the operator's own. Undefined: read from this process's
    * own Pod (its hostname, in `operatorNamespace`) when first needed.
    */
   jobImage?: string;
   operatorNamespace?: string;
-  logger?: Logger;
+  /** The clock every decision is given (ms since the epoch). Default Date.now. */
+  now?: () => number;
 }
 
-export class BackupController {
-  private readonly log: Logger;
-  private readonly backups: Informer<RqBackup>;
-  private readonly clusters: Informer<RqCluster & KubernetesObject>;
-  /** The Jobs of `pvc` backups. */
-  private readonly jobs: Informer<V1Job>;
+/** Declares the RqBackup controller to the manager. */
+export function setupBackupController(mgr: Manager, opts: BackupControllerOptions): void {
+  const backups = mgr.cache<RqBackup>(RQBACKUP);
+  const clusters = mgr.cache<RqCluster & KubernetesObject>(RQCLUSTER);
+  const jobs = mgr.cache<V1Job>(JOB, { labelSelector: `${LABEL_MANAGED_BY}=${MANAGER_NAME},${LABEL_BACKUP_JOB}` });
+  const r = new BackupReconciler(mgr, opts, backups, clusters, jobs);
+  const controller = new Controller<RqBackup>(mgr, {
+    name: CONTROLLER,
+    for: backups,
+    owns: [jobs],
+    workers: opts.workers,
+    logger: r.log,
+    watches: [
+      watch(backups, (e) => {
+        if (e.type === "delete") r.forget(e.obj);
+        return [];
+      }),
+      // A cluster that appears may unblock its backups; its backup status feeds the gauge.
+      watch(clusters, (e) => {
+        r.refreshLastSuccess();
+        if (e.type === "delete") return [];
+        const { namespace, name } = e.obj.metadata!;
+        return backups
+          .list(namespace)
+          .filter((b) => b.spec?.cluster === name && !isFinal(b.status))
+          .map((b) => objectKey(b));
+      }),
+    ],
+    reconcile: (b, ctx) => r.reconcile(b, ctx.key, ctx.signal),
+  });
+  r.wake = (key) => controller.enqueue(key);
+  mgr.add(controller);
+  // The gauge from what the caches hold once they have listed, before any backup changes.
+  mgr.add({ name: "rqbackup last-success gauge", start: () => r.refreshLastSuccess() });
+}
+
+class BackupReconciler {
+  readonly log: Logger = componentLogger("controller", { controller: CONTROLLER });
+  /** Queues a key again (a slot freed for it). */
+  wake: (key: string) => void = () => undefined;
   private jobImage?: string;
-  private readonly queue: WorkQueue;
   private readonly writer: Writer;
   private readonly metrics: BackupMetrics;
-  private readonly reconcileMetrics: ReconcileMetrics;
   private readonly retry: RetryPolicy;
   private readonly recorder: EventRecorder;
+  private readonly now: () => number;
   /** Status this process wrote last, by uid: the cache may not show it yet. */
   private readonly written = new Map<string, RqBackupStatus>();
   /** Backups (by uid) whose transfer runs in this process now, with the way to stop it. */
@@ -99,80 +126,136 @@ export class BackupController {
   private slots: BackupSlots = NO_SLOTS;
   private readonly slotLimits: SlotLimits;
 
-  constructor(private readonly opts: BackupControllerOptions) {
-    this.log = opts.logger ?? componentLogger("controller", { controller: CONTROLLER });
-    const { client, namespaces } = opts;
-    this.backups = new Informer({ client, namespaces, apiVersion: API_VERSION, resource: BACKUP_PLURAL });
-    this.clusters = new Informer({ client, namespaces, apiVersion: API_VERSION, resource: PLURAL });
-    this.jobs = new Informer<V1Job>({
-      client,
-      namespaces,
-      apiVersion: "batch/v1",
-      resource: "jobs",
-      labelSelector: `${LABEL_MANAGED_BY}=${MANAGER_NAME},${LABEL_BACKUP_JOB}`,
-    });
+  constructor(
+    private readonly mgr: Manager,
+    private readonly opts: BackupControllerOptions,
+    private readonly backups: Informer<RqBackup>,
+    private readonly clusters: Informer<RqCluster & KubernetesObject>,
+    private readonly jobs: Informer<V1Job>,
+  ) {
     if (opts.jobImage) this.jobImage = opts.jobImage;
     this.deadlineMs = opts.deadlineMs ?? 3_600_000;
     this.slotLimits = {
       total: opts.workers,
       perNamespace: Math.min(opts.workers, opts.maxPerNamespace ?? opts.workers),
     };
-    this.queue = new WorkQueue({ name: CONTROLLER, registry: opts.registry });
-    this.writer = makeWriter(client, MANAGER_NAME);
-    this.metrics = backupMetrics(opts.registry);
+    this.writer = makeWriter(mgr.client, MANAGER_NAME);
+    this.metrics = backupMetrics(mgr.registry);
     this.retry = opts.retry ?? DEFAULT_RETRY;
+    this.now = opts.now ?? Date.now;
     this.recorder = makeEventRecorder(
-      client,
+      mgr.client,
       { component: MANAGER_NAME, instance: opts.identity, involvedApiVersion: API_VERSION, involvedKind: BACKUP_KIND },
       (err) => this.log.warn({ err: (err as Error).message }, "could not record an Event"),
     );
-    this.reconcileMetrics = reconcileMetrics(opts.registry);
-    const enqueue = (obj: KubernetesObject) => this.queue.add(objectKey(obj));
-    this.backups.on("add", enqueue);
-    this.backups.on("update", enqueue);
-    this.backups.on("delete", (obj) => {
-      const uid = obj.metadata?.uid ?? "";
-      this.written.delete(uid);
-      // A backup deleted mid-transfer is abandoned; the aborted upload leaves no object.
-      this.inFlight.get(uid)?.abort();
-      // A running Job goes with its owner (garbage collection); a waiter waits no more.
-      if (!this.inFlight.has(uid)) this.releaseSlot(objectKey(obj));
-      this.refreshLastSuccess();
-    });
-    // A cluster that appears may unblock its backups; its backup status feeds the gauge.
-    const wakeBackupsOf = (c: KubernetesObject) => {
-      for (const b of this.backups.list(c.metadata!.namespace)) {
-        if (b.spec?.cluster === c.metadata!.name && !isFinal(b.status)) enqueue(b);
-      }
-      this.refreshLastSuccess();
-    };
-    this.clusters.on("add", wakeBackupsOf);
-    this.clusters.on("update", wakeBackupsOf);
-    this.clusters.on("delete", () => this.refreshLastSuccess());
-    // A Job that finished brings its backup back to read the result.
-    const wakeOwner = (job: V1Job) => {
-      const owner = job.metadata?.ownerReferences?.find((o) => o.kind === BACKUP_KIND && o.controller);
-      if (owner) this.queue.add(`${job.metadata!.namespace}/${owner.name}`);
-    };
-    this.jobs.on("add", wakeOwner);
-    this.jobs.on("update", wakeOwner);
-    this.jobs.on("delete", wakeOwner);
   }
 
-  /** Reconciles one backup key; throws to make the queue retry it with backoff. */
-  async reconcile(key: string): Promise<HandlerResult | undefined> {
-    const cached = this.backups.getByKey(key);
-    if (!cached) return undefined;
-    const uid = cached.metadata!.uid!;
+  /** A deleted RqBackup: a transfer in flight is abandoned (the aborted upload leaves no object). */
+  forget(b: RqBackup): void {
+    const uid = b.metadata?.uid ?? "";
+    this.written.delete(uid);
+    this.inFlight.get(uid)?.abort();
+    // A running Job goes with its owner (garbage collection); a waiter waits no more.
+    if (!this.inFlight.has(uid)) this.releaseSlot(objectKey(b));
+    this.refreshLastSuccess();
+  }
+
+  /** Reconciles one backup; throws to make the queue retry it with backoff. */
+  async reconcile(b: RqBackup, key: string, signal: AbortSignal): Promise<HandlerResult | undefined> {
     const log = this.log.child({ rqbackup: key });
     // What the step left of this backup's slot: an attempt still running (a Job) keeps it, one
     // refused waits for it; anything else frees it, an S3 transfer having ended within the step.
     const slot = { keep: false };
     try {
-      return await measureReconcile(this.reconcileMetrics, CONTROLLER, () => this.step(cached, uid, log, slot));
+      return await this.step(b, log, slot, signal);
     } finally {
       if (!slot.keep) this.releaseSlot(key);
       this.refreshLastSuccess();
+    }
+  }
+
+  /** What the plan needs, read before anything the backup names: its Job only when one may run. */
+  private async observe(b: RqBackup): Promise<BackupObservation> {
+    const uid = b.metadata!.uid!;
+    const status: RqBackupStatus = { ...b.status, ...this.written.get(uid) };
+    const inFlight = this.inFlight.has(uid);
+    const base = { now: this.now(), status, inFlight, deleting: Boolean(b.metadata?.deletionTimestamp) };
+    if (base.deleting) return base;
+    const invalid = validateBackup(b, this.opts.s3.policy).errors;
+    if (invalid.length > 0) {
+      const reason = `${formatErrors(`${BACKUP_KIND}.${GROUP}`, b.metadata!.name!, invalid)}; create a new RqBackup with a valid spec`;
+      return { ...base, invalid: reason };
+    }
+    if (!b.spec?.destination.pvc || status.phase !== "Running" || inFlight) return base;
+    const job = await this.findJob(b, Math.max(1, status.attempts ?? 1));
+    return { ...base, job: job ? jobOutcome(job, await this.podsOf(job)) : "missing" };
+  }
+
+  private async step(
+    b: RqBackup,
+    log: Logger,
+    slot: { keep: boolean },
+    signal: AbortSignal,
+  ): Promise<HandlerResult | undefined> {
+    const key = objectKey(b);
+    const uid = b.metadata!.uid!;
+    const observed = await this.observe(b);
+    let action = planStep(observed, this.retry);
+    let source: Source | PvcSource | undefined;
+    if (action.kind === "transfer" && !this.acquireSlot(key, log)) {
+      // A slot that frees wakes it (releaseSlot); the recheck only covers a wake-up lost to a
+      // restart of the holder's reconcile.
+      slot.keep = true;
+      return { requeueAfterMs: SLOT_RECHECK_MS };
+    }
+    if (action.kind === "transfer") {
+      const deps = {
+        client: this.mgr.client,
+        writer: this.writer,
+        s3: this.opts.s3,
+        addressing: this.opts.addressing,
+        cluster: (ns: string, name: string) => this.clusters.get(ns, name),
+      };
+      const src = b.spec?.destination.pvc ? await observePvcSource(deps, b) : await observeSource(deps, b);
+      if (isFailure(src)) action = planStep(observed, this.retry, src);
+      else source = src;
+    }
+    switch (action.kind) {
+      case "none":
+        return undefined;
+      case "abandon":
+        this.inFlight.get(uid)?.abort();
+        return undefined;
+      case "wait":
+        return { requeueAfterMs: action.afterMs };
+      case "watchJob":
+        // Found running (also after a restart): it holds a slot until it ends.
+        this.slots = hold(this.slots, key);
+        slot.keep = true;
+        if (action.reason) await this.writeStatus(b, { reason: action.reason });
+        return { requeueAfterMs: action.afterMs };
+      case "status": {
+        await this.writeStatus(b, action.status);
+        const labels = { namespace: b.metadata!.namespace!, cluster: b.spec!.cluster };
+        if (action.count) this.countAttempt(b, action.count);
+        if (action.count && action.seconds !== undefined)
+          this.metrics.duration.observe({ ...labels, result: action.count }, action.seconds);
+        if (action.bytes !== undefined) this.metrics.bytes.inc(labels, action.bytes);
+        const { phase, reason, attempts, size, sha256 } = action.status;
+        if (phase === "Completed")
+          log.info({ attempt: attempts, size, sha256, seconds: action.seconds }, "backup completed");
+        else log.info({ phase, reason }, "backup attempt failed or given up");
+        return action.retryAfterMs === undefined ? undefined : { requeueAfterMs: action.retryAfterMs };
+      }
+      case "transfer": {
+        const src = source!;
+        if (src.kind === "pvc") {
+          const started = await this.startJob(b, action.attempt, action.status, src, log);
+          slot.keep = this.written.get(uid)?.phase === "Running";
+          return started;
+        }
+        return this.attempt(b, action.attempt, action.status, src, log, signal);
+      }
     }
   }
 
@@ -188,99 +271,16 @@ export class BackupController {
   private releaseSlot(key: string): void {
     const { slots, wake } = release(this.slots, key, this.slotLimits);
     this.slots = slots;
-    for (const k of wake) this.queue.add(k);
+    for (const k of wake) this.wake(k);
   }
 
-  private async step(
-    b: RqBackup,
-    uid: string,
-    log: Logger,
-    slot: { keep: boolean },
-  ): Promise<HandlerResult | undefined> {
-    const key = objectKey(b);
-    const status: RqBackupStatus = { ...b.status, ...this.written.get(uid) };
-    // A backup being deleted needs nothing from the operator (its Job goes with it): no Secret
-    // is read and no S3 server called for it; a transfer still running is abandoned.
-    if (b.metadata?.deletionTimestamp) {
-      this.inFlight.get(uid)?.abort();
-      return undefined;
-    }
-    // Judged again as the webhook judges it, before anything it names is read: an RqBackup the
-    // webhook never saw (stored before it was installed, or by an older operator) may name anything.
-    const invalid = validateBackup(b, this.opts.s3.policy).errors;
-    if (invalid.length > 0) {
-      if (isFinal(status)) return undefined;
-      const reason = `${formatErrors(`${BACKUP_KIND}.${GROUP}`, b.metadata!.name!, invalid)}; create a new RqBackup with a valid spec`;
-      await this.writeStatus(b, uid, { ...status, phase: "Failed", reason });
-      log.warn({ reason }, "backup refused: invalid spec");
-      return undefined;
-    }
-    const pvc = Boolean(b.spec?.destination.pvc);
-    // A `pvc` attempt runs in its Job, not in this process: Running with the Job still going is
-    // in flight; with the Job finished, its result is the attempt's. Without a Job (deleted, or
-    // never created) the plan sees an interrupted attempt, as for S3.
-    if (pvc && status.phase === "Running" && !this.inFlight.has(uid)) {
-      const attempt = Math.max(1, status.attempts ?? 1);
-      const job = await this.findJob(b, attempt);
-      if (job) {
-        const outcome = jobOutcome(job, await this.podsOf(job));
-        if (outcome.kind === "running") {
-          // Found running (also after a restart): it holds a slot until it ends.
-          this.slots = hold(this.slots, key);
-          slot.keep = true;
-          // A Pod that cannot be placed changes nothing on the Job: look again while it runs.
-          if (outcome.waiting && outcome.waiting !== status.reason)
-            await this.writeStatus(b, uid, { reason: outcome.waiting });
-          return { requeueAfterMs: JOB_RECHECK_MS };
-        }
-        return this.finishJob(b, uid, attempt, status, outcome, log);
-      }
-    }
-    const facts = { now: Date.now(), status, inFlight: this.inFlight.has(uid) };
-    let action = planBackup(facts, this.retry);
-    let source: Source | PvcSource | undefined;
-    if (action.kind === "transfer" && !this.acquireSlot(key, log)) {
-      // A slot that frees wakes it (releaseSlot); the recheck only covers a wake-up lost to a
-      // restart of the holder's reconcile.
-      slot.keep = true;
-      return { requeueAfterMs: SLOT_RECHECK_MS };
-    }
-    if (action.kind === "transfer") {
-      const deps = {
-        client: this.opts.client,
-        writer: this.writer,
-        s3: this.opts.s3,
-        addressing: this.opts.addressing,
-        cluster: (ns: string, name: string) => this.clusters.get(ns, name),
-      };
-      const observed = pvc ? await observePvcSource(deps, b) : await observeSource(deps, b);
-      if (isFailure(observed)) action = planBackup({ ...facts, blocker: observed }, this.retry);
-      else source = observed;
-    }
-    switch (action.kind) {
-      case "none":
-        return undefined;
-      case "wait":
-        return { requeueAfterMs: action.afterMs };
-      case "status":
-        await this.writeStatus(b, uid, action.status);
-        log.info({ phase: action.status.phase, reason: action.status.reason }, "backup attempt failed or given up");
-        // A blocked attempt (it used up an attempt) or one cut off by a restart counts as failed;
-        // giving up after the last one does not count again.
-        if ((action.status.attempts ?? 0) > (status.attempts ?? 0) || status.phase === "Running") {
-          this.countAttempt(b, "failed");
-        }
-        return action.retryAfterMs === undefined ? undefined : { requeueAfterMs: action.retryAfterMs };
-      case "transfer": {
-        const src = source!;
-        if (src.kind === "pvc") {
-          const started = await this.startJob(b, uid, action.attempt, action.status, src, log);
-          slot.keep = this.written.get(uid)?.phase === "Running";
-          return started;
-        }
-        return this.attempt(b, uid, action.attempt, action.status, src, log);
-      }
-    }
+  /** Writes a failed attempt's status (and counts it), and says when to look again. */
+  private async failAttempt(b: RqBackup, attempt: number, failure: AttemptFailure): Promise<HandlerResult | undefined> {
+    const next = failedAttempt({ now: this.now() }, this.retry, attempt, failure);
+    if (next.kind !== "status") return undefined;
+    await this.writeStatus(b, next.status);
+    this.countAttempt(b, "failed");
+    return next.retryAfterMs === undefined ? undefined : { requeueAfterMs: next.retryAfterMs };
   }
 
   /**
@@ -290,22 +290,20 @@ export class BackupController {
    */
   private async startJob(
     b: RqBackup,
-    uid: string,
     attempt: number,
     running: RqBackupStatus,
     src: PvcSource,
     log: Logger,
   ): Promise<HandlerResult | undefined> {
     const image = await this.resolveJobImage().catch((err: Error) => err);
-    if (image instanceof Error) {
-      const next = failedAttempt({ now: Date.now() }, this.retry, attempt, { reason: image.message, permanent: false });
-      if (next.kind !== "status") return undefined;
-      await this.writeStatus(b, uid, next.status);
-      this.countAttempt(b, "failed");
-      return next.retryAfterMs === undefined ? undefined : { requeueAfterMs: next.retryAfterMs };
-    }
+    if (image instanceof Error) return this.failAttempt(b, attempt, { reason: image.message, permanent: false });
     const job = renderBackupJob({
-      backup: { name: b.metadata!.name!, namespace: b.metadata!.namespace!, uid, cluster: b.spec!.cluster },
+      backup: {
+        name: b.metadata!.name!,
+        namespace: b.metadata!.namespace!,
+        uid: b.metadata!.uid!,
+        cluster: b.spec!.cluster,
+      },
       attempt,
       image,
       claimName: src.claimName,
@@ -333,7 +331,7 @@ export class BackupController {
         );
       }
     }
-    await this.writeStatus(b, uid, {
+    await this.writeStatus(b, {
       ...running,
       leader: src.leader,
       location: src.location,
@@ -341,41 +339,6 @@ export class BackupController {
     });
     log.info({ attempt, leader: src.leader, location: src.location, job: job.metadata!.name }, "backup Job created");
     return undefined;
-  }
-
-  /** The Job's result becomes the attempt's: Completed with its size and sha256, or a failed attempt. */
-  private async finishJob(
-    b: RqBackup,
-    uid: string,
-    attempt: number,
-    status: RqBackupStatus,
-    outcome: Exclude<JobOutcome, { kind: "running" }>,
-    log: Logger,
-  ): Promise<HandlerResult | undefined> {
-    const labels = { namespace: b.metadata!.namespace!, cluster: b.spec!.cluster };
-    const seconds = status.startedAt ? Math.max(0, (Date.now() - Date.parse(status.startedAt)) / 1000) : 0;
-    if (outcome.kind === "succeeded") {
-      const done = completedStatus(Date.now(), attempt, {
-        size: outcome.size,
-        sha256: outcome.sha256,
-        location: status.location ?? "",
-        leader: status.leader ?? "",
-        ...(status.rqliteVersion ? { rqliteVersion: status.rqliteVersion } : {}),
-      });
-      await this.writeStatus(b, uid, done);
-      this.metrics.bytes.inc(labels, outcome.size);
-      this.metrics.duration.observe({ ...labels, result: "completed" }, seconds);
-      this.countAttempt(b, "completed");
-      log.info({ attempt, size: outcome.size, sha256: outcome.sha256, seconds }, "backup completed");
-      return undefined;
-    }
-    const next = failedAttempt({ now: Date.now() }, this.retry, attempt, { reason: outcome.reason, permanent: false });
-    if (next.kind !== "status") return undefined;
-    await this.writeStatus(b, uid, next.status);
-    this.metrics.duration.observe({ ...labels, result: "failed" }, seconds);
-    this.countAttempt(b, "failed");
-    log.warn({ attempt, reason: outcome.reason, phase: next.status.phase }, "backup attempt failed");
-    return next.retryAfterMs === undefined ? undefined : { requeueAfterMs: next.retryAfterMs };
   }
 
   /** The attempt's Job: from the cache, or, as the cache lags a Job just created, from the API server. */
@@ -387,7 +350,7 @@ export class BackupController {
     const cached = owned(this.jobs.get(ns, name));
     if (cached) return cached;
     // A list narrowed to the one name: the role needs no get.
-    const listed = await this.opts.client.request<{ items: V1Job[] }>({
+    const listed = await this.mgr.client.request<{ items: V1Job[] }>({
       method: "GET",
       path: objectPath({ apiVersion: "batch/v1", resource: "jobs", namespace: ns }),
       query: { fieldSelector: `metadata.name=${name}` },
@@ -397,7 +360,7 @@ export class BackupController {
   }
 
   private async podsOf(job: V1Job): Promise<V1Pod[]> {
-    const pods = await this.opts.client.request<{ items: V1Pod[] }>({
+    const pods = await this.mgr.client.request<{ items: V1Pod[] }>({
       method: "GET",
       path: objectPath({ apiVersion: "v1", resource: "pods", namespace: job.metadata!.namespace! }),
       query: { labelSelector: `batch.kubernetes.io/controller-uid=${job.metadata!.uid}` },
@@ -413,7 +376,7 @@ export class BackupController {
     const name = hostname();
     const fix = "start the operator with --backup-job-image=<the operator's image>";
     if (!ns) throw new Error(`the backup Job's image is unknown (no POD_NAMESPACE to find the operator's Pod); ${fix}`);
-    const pods = await this.opts.client
+    const pods = await this.mgr.client
       .request<{ items: V1Pod[] }>({
         method: "GET",
         path: objectPath({ apiVersion: "v1", resource: "pods", namespace: ns }),
@@ -433,13 +396,19 @@ export class BackupController {
 
   private async attempt(
     b: RqBackup,
-    uid: string,
     attempt: number,
     running: RqBackupStatus,
     src: Source,
     log: Logger,
+    signal: AbortSignal,
   ): Promise<HandlerResult | undefined> {
+    const uid = b.metadata!.uid!;
     const stop = new AbortController();
+    // A controller that stops (the Lease lost or handed over) abandons the transfer; the next
+    // leader starts it again.
+    const abandon = () => stop.abort();
+    signal.addEventListener("abort", abandon, { once: true });
+    if (signal.aborted) stop.abort();
     this.inFlight.set(uid, stop);
     let overdue = false;
     let body: BackupStream["body"] | undefined;
@@ -451,7 +420,7 @@ export class BackupController {
     const labels = { namespace: b.metadata!.namespace!, cluster: b.spec!.cluster };
     const began = performance.now();
     try {
-      await this.writeStatus(b, uid, {
+      await this.writeStatus(b, {
         ...running,
         leader: src.leader,
         location: src.location,
@@ -473,7 +442,7 @@ export class BackupController {
           { s3: src.s3, bucket: src.bucket, key: src.key },
           { format, compress, signal: stop.signal, ...(expectedBytes ? { expectedBytes } : {}) },
         );
-        outcome = completedStatus(Date.now(), attempt, {
+        outcome = completedStatus(this.now(), attempt, {
           ...done,
           location: src.location,
           leader: src.leader,
@@ -486,7 +455,7 @@ export class BackupController {
         log.info({ attempt, size: done.size, sha256: done.sha256, seconds }, "backup completed");
       } catch (err) {
         const failure = describeFailure(err, src, stop.signal.aborted, overdue ? this.deadlineMs : undefined);
-        const next = failedAttempt({ now: Date.now() }, this.retry, attempt, failure);
+        const next = failedAttempt({ now: this.now() }, this.retry, attempt, failure);
         outcome = next.kind === "status" ? next.status : { phase: "Failed", reason: failure.reason };
         retryAfterMs = next.kind === "status" ? next.retryAfterMs : undefined;
         this.metrics.duration.observe({ ...labels, result: "failed" }, (performance.now() - began) / 1000);
@@ -495,10 +464,11 @@ export class BackupController {
         // The reason is what tenants see; what actually broke stays in this log, at debug.
         log.debug({ attempt, err: (err as Error).message }, "backup attempt failed: the error");
       }
-      await this.writeStatus(b, uid, outcome);
+      await this.writeStatus(b, outcome);
       return retryAfterMs === undefined ? undefined : { requeueAfterMs: retryAfterMs };
     } finally {
       clearTimeout(deadline);
+      signal.removeEventListener("abort", abandon);
       this.inFlight.delete(uid);
       src.s3.destroy();
     }
@@ -508,7 +478,8 @@ export class BackupController {
     this.metrics.attempts.inc({ namespace: b.metadata!.namespace!, cluster: b.spec!.cluster, result });
   }
 
-  private async writeStatus(b: RqBackup, uid: string, status: RqBackupStatus): Promise<void> {
+  private async writeStatus(b: RqBackup, status: RqBackupStatus): Promise<void> {
+    const uid = b.metadata!.uid!;
     const events = this.recorder({ namespace: b.metadata!.namespace!, name: b.metadata!.name!, uid });
     if (status.phase === "Completed") {
       events.normal(
@@ -533,7 +504,7 @@ export class BackupController {
   }
 
   /** Sets the last-success gauge of every cluster from the caches, and drops clusters that went. */
-  private refreshLastSuccess(): void {
+  refreshLastSuccess(): void {
     if (!this.clusters.hasSynced() || !this.backups.hasSynced()) return;
     const latest = lastSuccessBy(this.clusters.list(), this.backups.list());
     this.metrics.lastSuccess.reset();
@@ -542,50 +513,7 @@ export class BackupController {
       this.metrics.lastSuccess.set({ namespace, cluster }, seconds);
     }
   }
-
-  /** Runs until `signal` aborts; a transfer in flight is aborted then and retried by the next leader. */
-  async run(signal: AbortSignal): Promise<void> {
-    const informers = [this.backups, this.clusters, this.jobs] as Informer<KubernetesObject>[];
-    informers.forEach((inf) => inf.start());
-    const abortAll = () => this.inFlight.forEach((c) => c.abort());
-    signal.addEventListener("abort", abortAll, { once: true });
-    try {
-      if (!(await waitForCaches(informers, this.opts.cacheSyncTimeoutMs, signal))) return;
-      this.log.info({ workers: this.opts.workers }, `caches synced; starting workers for ${BACKUP_KIND}`);
-      this.refreshLastSuccess();
-      this.queue.run((key) => this.reconcile(key), this.opts.workers);
-      // Backups taken from a cache that no longer follows the cluster would act on a stale view.
-      while (!signal.aborted) {
-        await sleep(Math.min(1000, this.opts.cacheFailureTimeoutMs), signal);
-        const problem = this.cacheProblem();
-        if (problem) throw new Error(`${problem}; stopping so that a fresh process takes over`);
-      }
-    } finally {
-      signal.removeEventListener("abort", abortAll);
-      abortAll();
-      await this.queue.shutdown();
-      await Promise.all(informers.map((inf) => inf.stop()));
-    }
-  }
-
-  hasSynced(): boolean {
-    return this.backups.hasSynced() && this.clusters.hasSynced() && this.jobs.hasSynced();
-  }
-
-  /** Why the caches can no longer be trusted (see ClusterController.cacheProblem), or undefined. */
-  cacheProblem(): string | undefined {
-    for (const inf of [this.backups, this.clusters, this.jobs] as Informer<KubernetesObject>[]) {
-      const failing = inf.hasSynced() ? inf.failing() : undefined;
-      const seconds = failing ? (performance.now() - failing.since) / 1000 : 0;
-      if (failing && seconds * 1000 > this.opts.cacheFailureTimeoutMs) {
-        return `the ${failing.resource} cache has been unable to list or watch for ${Math.round(seconds)} s (last error: ${failing.error})`;
-      }
-    }
-    return undefined;
-  }
 }
-
-const isFinal = (s: RqBackupStatus | undefined) => s?.phase === "Completed" || s?.phase === "Failed";
 
 /**
  * Turns what broke an attempt into a reason a person can act on, and whether retrying can help.

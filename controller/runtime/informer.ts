@@ -34,11 +34,40 @@ export interface InformerOptions<T extends KubernetesObject = KubernetesObject> 
   /** Objects per list page. Default 500. */
   pageSize?: number;
   /**
-   * Groups the cached objects by this key (undefined: in no group), for byIndex(): a lookup
-   * that does not scan the whole cache, as client-go's indexers.
+   * Named groupings of the cached objects (a key, or undefined: in no group), for byIndex(): a
+   * lookup that does not scan the whole cache, as client-go's indexers. More may be added with
+   * addIndexer() before start().
    */
-  indexKey?: (obj: T) => string | undefined;
+  indexers?: Record<string, Indexer<T>>;
+  /**
+   * Applied to every object before it is cached and handed to handlers, as client-go's
+   * SetTransform: it drops what no reader needs. Default: stripForCache.
+   */
+  transform?: (obj: T) => T;
   logger?: Logger;
+}
+
+/**
+ * Files an object under a key, or under none (undefined). Declared as a method so that a cache
+ * of a subtype still counts as a cache of objects (method parameters are bivariant).
+ */
+export type Indexer<T> = { index(obj: T): string | undefined }["index"];
+
+/** The annotation `kubectl apply` writes: a whole copy of the object, read by nothing here. */
+export const LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration";
+
+/**
+ * Drops managedFields and kubectl's last-applied copy: nothing in a controller reads them, and
+ * together they are often most of an object (controller-runtime's TransformStripManagedFields).
+ */
+export function stripForCache<T extends KubernetesObject>(obj: T): T {
+  const meta = obj.metadata;
+  if (meta?.managedFields) delete meta.managedFields;
+  if (meta?.annotations && LAST_APPLIED_ANNOTATION in meta.annotations) {
+    const { [LAST_APPLIED_ANNOTATION]: _dropped, ...rest } = meta.annotations;
+    meta.annotations = rest;
+  }
+  return obj;
 }
 
 export type RelistReason = "initial" | "gone" | "watchdog";
@@ -116,8 +145,10 @@ interface ListPage<T> {
  */
 export class Informer<T extends KubernetesObject> extends EventEmitter<InformerEvents<T>> {
   private readonly cache = new Map<string, T>();
-  /** indexKey → objectKey → object, kept in step with the cache. */
-  private readonly index = new Map<string, Map<string, T>>();
+  /** indexer name → index key → objectKey → object, kept in step with the cache. */
+  private readonly indices = new Map<string, Map<string, Map<string, T>>>();
+  private readonly indexers = new Map<string, Indexer<T>>();
+  private readonly transform: (obj: T) => T;
   private readonly scopes: Scope[];
   private readonly log: Logger;
   private readonly watchdogMs: number;
@@ -133,6 +164,21 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
     this.log = opts.logger ?? componentLogger("informer", { resource: opts.resource });
     this.watchdogMs = opts.watchdogMs ?? 180_000;
     this.backoff = opts.backoff ?? { initialMs: 800, maxMs: 30_000 };
+    this.transform = opts.transform ?? stripForCache;
+    for (const [name, fn] of Object.entries(opts.indexers ?? {})) this.addIndexer(name, fn);
+  }
+
+  /** Adds a named index; only before start(), so that every cached object is in it. */
+  addIndexer(name: string, fn: Indexer<T>): void {
+    if (this.stopper) throw new Error(`informer for ${this.opts.resource}: index ${name} added after start`);
+    if (this.indexers.has(name)) throw new Error(`informer for ${this.opts.resource}: index ${name} exists already`);
+    this.indexers.set(name, fn);
+    this.indices.set(name, new Map());
+  }
+
+  /** The resource this informer caches, e.g. "pods". */
+  get resource(): string {
+    return this.opts.resource;
   }
 
   start(): void {
@@ -218,9 +264,11 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
     return this.cache.get(key);
   }
 
-  /** The cached objects whose indexKey is `key`. */
-  byIndex(key: string): T[] {
-    return [...(this.index.get(key)?.values() ?? [])];
+  /** The cached objects that index `name` files under `key`. */
+  byIndex(name: string, key: string): T[] {
+    const index = this.indices.get(name);
+    if (!index) throw new Error(`informer for ${this.opts.resource} has no index ${name}`);
+    return [...(index.get(key)?.values() ?? [])];
   }
 
   /** The cached objects of one namespace, or all of them. */
@@ -283,7 +331,7 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
       });
       // List items come without kind; give them the one watch events carry, so handlers see one shape.
       const kind = page.kind?.replace(/List$/, "");
-      items.push(...page.items.map((o) => ({ apiVersion: page.apiVersion, kind, ...o })));
+      items.push(...page.items.map((o) => this.transform({ apiVersion: page.apiVersion, kind, ...o })));
       resourceVersion ??= page.metadata?.resourceVersion;
       cont = page.metadata?.continue || undefined;
     } while (cont);
@@ -351,7 +399,7 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
           );
         }
         this.works(scope);
-        if (event.type !== "BOOKMARK") this.apply(event.type, event.object);
+        if (event.type !== "BOOKMARK") this.apply(event.type, this.transform(event.object));
         scope.resourceVersion = event.object.metadata?.resourceVersion ?? scope.resourceVersion;
       }
       return silent ? "watchdog" : "closed";
@@ -390,33 +438,26 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
     else this.emitSafely("add", obj);
   }
 
-  /**
-   * Caches an object without its managedFields: nothing here reads them, and they are a large
-   * share of every object (controller-runtime's TransformStripManagedFields does the same).
-   */
   private put(key: string, obj: T, old: T | undefined): void {
-    if (obj.metadata?.managedFields) delete obj.metadata.managedFields;
     this.cache.set(key, obj);
-    if (!this.opts.indexKey) return;
-    const [was, is] = [old && this.opts.indexKey(old), this.opts.indexKey(obj)];
-    if (was !== undefined && was !== is) this.unindex(was, key);
-    if (is !== undefined) {
-      let group = this.index.get(is);
-      if (!group) this.index.set(is, (group = new Map<string, T>()));
-      group.set(key, obj);
+    for (const [name, fn] of this.indexers) {
+      const index = this.indices.get(name)!;
+      const [was, is] = [old && fn(old), fn(obj)];
+      if (was !== undefined && was !== is) unindex(index, was, key);
+      if (is !== undefined) {
+        let group = index.get(is);
+        if (!group) index.set(is, (group = new Map<string, T>()));
+        group.set(key, obj);
+      }
     }
   }
 
   private remove(key: string, old: T): void {
     this.cache.delete(key);
-    const was = this.opts.indexKey?.(old);
-    if (was !== undefined) this.unindex(was, key);
-  }
-
-  private unindex(indexKey: string, key: string): void {
-    const group = this.index.get(indexKey);
-    group?.delete(key);
-    if (group?.size === 0) this.index.delete(indexKey);
+    for (const [name, fn] of this.indexers) {
+      const was = fn(old);
+      if (was !== undefined) unindex(this.indices.get(name)!, was, key);
+    }
   }
 
   private collectionPath(scope: Scope): string {
@@ -441,6 +482,12 @@ export class Informer<T extends KubernetesObject> extends EventEmitter<InformerE
       }
     }
   }
+}
+
+function unindex<T>(index: Map<string, Map<string, T>>, indexKey: string, key: string): void {
+  const group = index.get(indexKey);
+  group?.delete(key);
+  if (group?.size === 0) index.delete(indexKey);
 }
 
 /**

@@ -3,6 +3,7 @@ import { performance } from "node:perf_hooks";
 import { CoreV1Api, type V1ConfigMap } from "@kubernetes/client-node";
 import { Registry } from "prom-client";
 import {
+  LAST_APPLIED_ANNOTATION,
   Informer,
   objectKey,
   watchNamespacesFromEnv,
@@ -183,16 +184,29 @@ describe("Informer", function () {
     assert.equal(inf.list().length, 2);
   });
 
-  it("indexes objects by a key as they come, change and go, and caches them without managedFields", async () => {
-    const inf = informer(cp.kubeconfigPath, { namespaces: [nsC], indexKey: (o) => o.metadata?.labels?.group });
+  it("indexes objects by a key as they come, change and go, and caches them without managedFields or kubectl's last-applied copy", async () => {
+    const inf = informer(cp.kubeconfigPath, {
+      namespaces: [nsC],
+      indexers: { group: (o) => o.metadata?.labels?.group },
+    });
     inf.start();
     await inf.waitForSync(10_000);
     await cm(nsC, "ix-1", "1", { group: "g1" });
     await cm(nsC, "ix-2", "1", { group: "g1" });
-    await cm(nsC, "ix-3", "1", { group: "g2" });
+    await core.createNamespacedConfigMap({
+      namespace: nsC,
+      body: {
+        metadata: {
+          name: "ix-3",
+          labels: { group: "g2" },
+          annotations: { [LAST_APPLIED_ANNOTATION]: '{"kind":"ConfigMap"}', kept: "yes" },
+        },
+        data: { v: "1" },
+      },
+    });
     const names = (group: string) =>
       inf
-        .byIndex(group)
+        .byIndex("group", group)
         .map((o) => o.metadata!.name)
         .sort()
         .join();
@@ -209,6 +223,12 @@ describe("Informer", function () {
     assert.ok(
       inf.list().length >= 2 && inf.list().every((o) => o.metadata?.managedFields === undefined),
       "no cached object keeps managedFields",
+    );
+    const ix3 = inf.get(nsC, "ix-3")!;
+    assert.deepEqual(
+      ix3.metadata?.annotations,
+      { kept: "yes" },
+      "the last-applied copy is dropped, other annotations kept",
     );
   });
 
