@@ -8,9 +8,13 @@ import {
   completedStatus,
   failedAttempt,
   isPermanentS3Error,
+  JOB_RECHECK_MS,
   planBackup,
+  planStep,
   type BackupAction,
   type BackupFacts,
+  type BackupObservation,
+  type StepAction,
   type RetryPolicy,
 } from "../../controller/rqbackup/plan.js";
 import type { RqBackup, RqBackupStatus } from "../../controller/rqbackup/types.js";
@@ -184,6 +188,121 @@ describe("RqBackup plan", () => {
       assert.ok(isPermanentS3Error(n), n);
     for (const n of ["Error", "TimeoutError", "InternalError", "SlowDown", undefined])
       assert.ok(!isPermanentS3Error(n), String(n));
+  });
+});
+
+describe("RqBackup step plan: what one reconcile does, from what it observed", () => {
+  const seen = (status: RqBackupStatus, extra: Partial<BackupObservation> = {}): BackupObservation => ({
+    now: NOW,
+    status,
+    inFlight: false,
+    deleting: false,
+    ...extra,
+  });
+  const running = {
+    phase: "Running",
+    attempts: 2,
+    startedAt: iso(NOW - 90_000),
+    leader: "db-0",
+    location: "pvc://c/f",
+  };
+  const rows: Array<[string, BackupObservation, StepAction]> = [
+    ["being deleted: abandon, whatever the status", seen(running, { deleting: true }), { kind: "abandon" }],
+    [
+      "an invalid spec fails the backup with the reason, keeping the rest of the status",
+      seen({ phase: "Pending", attempts: 1 }, { invalid: "spec.cluster: bad" }),
+      { kind: "status", status: { phase: "Failed", attempts: 1, reason: "spec.cluster: bad" } },
+    ],
+    [
+      "an invalid spec of a finished backup changes nothing",
+      seen({ phase: "Completed" }, { invalid: "spec.cluster: bad" }),
+      { kind: "none" },
+    ],
+    [
+      "a running Job is watched, holding its slot",
+      seen(running, { job: { kind: "running" } }),
+      { kind: "watchJob", afterMs: JOB_RECHECK_MS },
+    ],
+    [
+      "a running Job whose Pod cannot be placed says why",
+      seen(running, { job: { kind: "running", waiting: "claim not bound" } }),
+      { kind: "watchJob", afterMs: JOB_RECHECK_MS, reason: "claim not bound" },
+    ],
+    [
+      "the same reason is not written twice",
+      seen({ ...running, reason: "claim not bound" }, { job: { kind: "running", waiting: "claim not bound" } }),
+      { kind: "watchJob", afterMs: JOB_RECHECK_MS },
+    ],
+    [
+      "a Job that succeeded completes the attempt, counted with its length and size",
+      seen(running, { job: { kind: "succeeded", size: 42, sha256: "ab" } }),
+      {
+        kind: "status",
+        status: {
+          phase: "Completed",
+          completedAt: iso(NOW),
+          attempts: 2,
+          size: 42,
+          sha256: "ab",
+          location: "pvc://c/f",
+          leader: "db-0",
+          reason: "",
+        },
+        count: "completed",
+        seconds: 90,
+        bytes: 42,
+      },
+    ],
+    [
+      "a Job that failed is a failed attempt, retried with backoff",
+      seen(running, { job: { kind: "failed", reason: "disk full" } }),
+      {
+        kind: "status",
+        retryAfterMs: 20_000,
+        status: {
+          phase: "Pending",
+          attempts: 2,
+          lastAttemptTime: iso(NOW),
+          reason: "attempt 2 of 3 failed, retrying in 20 s: disk full",
+        },
+        count: "failed",
+        seconds: 90,
+      },
+    ],
+    [
+      "no Job for a Running pvc attempt: interrupted, as for S3",
+      seen(running, { job: "missing" }),
+      {
+        kind: "status",
+        retryAfterMs: 20_000,
+        status: {
+          phase: "Pending",
+          attempts: 2,
+          lastAttemptTime: iso(NOW),
+          reason:
+            "attempt 2 of 3 failed, retrying in 20 s: the transfer was interrupted (the operator restarted or handed over)",
+        },
+        count: "failed",
+      },
+    ],
+    [
+      "the clock is the one given: a backoff not yet over waits for the rest",
+      seen({ phase: "Pending", attempts: 1, lastAttemptTime: iso(NOW - 1_000) }),
+      { kind: "wait", afterMs: 9_000 },
+    ],
+  ];
+  for (const [name, o, want] of rows) it(name, () => assert.deepEqual(planStep(o, POLICY), want));
+
+  it("a blocker found when the source is read uses up an attempt, counted as failed", () => {
+    const a = planStep(seen({}), POLICY, { reason: "no leader", permanent: false });
+    assert.equal(a.kind === "status" && a.count, "failed");
+    assert.equal(a.kind === "status" && a.status.attempts, 1);
+  });
+
+  it("giving up after the last attempt is not counted again", () => {
+    const a = planStep(seen({ phase: "Pending", attempts: 3, lastAttemptTime: iso(NOW - 60_000) }), POLICY);
+    assert.equal(a.kind === "status" && a.status.phase, "Failed");
+    assert.equal(a.kind === "status" && a.count, undefined);
   });
 });
 
