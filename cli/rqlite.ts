@@ -10,7 +10,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { KubeApiError } from "../controller/runtime/kubeClient.js";
 import { objectPath } from "../controller/runtime/paths.js";
-import { rqliteArgs } from "../controller/rqcluster/access.js";
+import { rqliteArgs } from "../controller/access/cluster.js";
 import type { ReadLevel as ClientReadLevel } from "../controller/rqlite/client.js";
 import {
   readExecuteResults,

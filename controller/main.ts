@@ -15,7 +15,7 @@ import { DEFAULT_RETRY } from "./rqbackup/plan.js";
 import { parseControllerConfig, type ControllerConfig } from "./config.js";
 import { KubeClient, loadKubeConfig } from "./runtime/kubeClient.js";
 import { Manager } from "./runtime/manager.js";
-import type { S3Gate } from "./rqcluster/s3.js";
+import type { S3Gate } from "./access/s3.js";
 import { apiServerOf } from "../shared/s3-endpoint.js";
 import { logger } from "./runtime/log.js";
 import { servingCert } from "./runtime/servingCert.js";

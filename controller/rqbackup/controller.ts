@@ -23,7 +23,7 @@ import { makeWriter, type Writer } from "../runtime/writer.js";
 import { objectPath } from "../runtime/paths.js";
 import type { HandlerResult } from "../runtime/workqueue.js";
 import type { Addressing } from "../rqcluster/render/pod.js";
-import { couldNotConnect, type S3Gate } from "../rqcluster/s3.js";
+import { couldNotConnect, type S3Gate } from "../access/s3.js";
 import { backupMetrics, lastSuccessBy, type BackupMetrics } from "./metrics.js";
 import { backupJobName, jobOutcome, LABEL_BACKUP_JOB, renderBackupJob } from "./job.js";
 import { isFailure, observePvcSource, observeSource, type PvcSource, type Source } from "./observe.js";

@@ -15,7 +15,7 @@ import type { Observed, SecretProblem, Wait } from "./plan/types.js";
 import { credentialsOf, parseResolvedRestore, RESTORE_SOURCE_FILE, type S3Connection } from "./render/backup.js";
 import type { ClusterView } from "./render/cluster.js";
 import { resolveRestore, type ListBackups, type ReadBackup } from "./restore.js";
-import { connectionRefusal, deleteObject, describeS3Error, listObjects, s3ClientFor, type S3Gate } from "./s3.js";
+import { connectionRefusal, deleteObject, describeS3Error, listObjects, s3ClientFor, type S3Gate } from "../access/s3.js";
 
 export interface BackupObservation {
   /** The cluster with spec.restore resolved, when it could be. */

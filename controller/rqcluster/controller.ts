@@ -29,7 +29,7 @@ import { GrowthRefusals } from "./growthRefusals.js";
 import { disruptionControllerRuns } from "./plan/eviction.js";
 import { desiredMembers } from "./render/members.js";
 import type { Addressing } from "./render/pod.js";
-import type { S3Gate } from "./s3.js";
+import type { S3Gate } from "../access/s3.js";
 
 export interface ClusterControllerOptions {
   workers: number;

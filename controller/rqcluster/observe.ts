@@ -4,7 +4,7 @@
 // turning TLS or auth on or off never locks the operator out of nodes that have not rolled yet.
 import type { KubernetesObject, V1Pod, V1PodDisruptionBudget } from "@kubernetes/client-node";
 import { HTTP_PORT, operatorAuthSecretName } from "../../shared/names.js";
-import { assertOwnNode, httpTlsSecretOf, nodeAccess, runsWithAuth } from "./access.js";
+import { assertOwnNode, httpTlsSecretOf, nodeAccess, runsWithAuth } from "../access/cluster.js";
 import type { Writer } from "../runtime/writer.js";
 import { canTransferLeadership, clusterRqlite, type ClusterRqlite, type NodeAccess } from "../rqlite/adapter.js";
 import { AuthSecretError, authSecretCurrent, keptAuthHash, keptCredentials, planAuth } from "./auth.js";
@@ -18,7 +18,7 @@ import type { ClusterView } from "./render/cluster.js";
 import { nodeAddress, type Addressing } from "./render/pod.js";
 import { observeBackup } from "./backup.js";
 import type { ReadBackup } from "./restore.js";
-import type { S3Gate } from "./s3.js";
+import type { S3Gate } from "../access/s3.js";
 
 export interface ObserveDeps {
   writer: Writer;

@@ -19,7 +19,7 @@ import { clusterRqlite } from "../rqlite/adapter.js";
 import { backupRecheckMs, backupStep, forgetBackupState } from "./backup.js";
 import { withBackupStatus } from "./backupStatus.js";
 import type { ListBackups, ReadBackup } from "./restore.js";
-import type { S3Gate } from "./s3.js";
+import type { S3Gate } from "../access/s3.js";
 
 export interface ReconcileDeps {
   writer: Writer;

@@ -9,7 +9,7 @@ import { latestObject } from "./plan/backup.js";
 import { restoreTarget } from "./plan/restore.js";
 import type { ResolvedRestore } from "./render/backup.js";
 import type { ClusterView } from "./render/cluster.js";
-import { describeS3Error, headObject, listObjects, s3ClientFor, type S3Gate } from "./s3.js";
+import { describeS3Error, headObject, listObjects, s3ClientFor, type S3Gate } from "../access/s3.js";
 
 export type ReadBackup = (namespace: string, name: string) => Promise<RqBackup | undefined>;
 export type ListBackups = (namespace: string) => Promise<RqBackup[]>;

@@ -6,7 +6,7 @@
 import { strict as assert } from "node:assert";
 import type { V1Pod } from "@kubernetes/client-node";
 import type { KubeClient } from "../../controller/runtime/kubeClient.js";
-import { listObjects } from "../../controller/rqcluster/s3.js";
+import { listObjects } from "../../controller/access/s3.js";
 import { timestampedKeyPattern } from "../../controller/rqcluster/plan/backup.js";
 import type { LocalStack } from "../../local/stack.js";
 import { RQLITE_CONTAINER } from "../../shared/names.js";

@@ -3,7 +3,7 @@
 // 1 GiB. Each is refused whole, with an error that says what was exceeded, and the server shows
 // the operator stopped reading.
 import { strict as assert } from "node:assert";
-import { describeS3Error, listObjects, newS3Client, S3BoundError, type S3Gate } from "../../controller/rqcluster/s3.js";
+import { describeS3Error, listObjects, newS3Client, S3BoundError, type S3Gate } from "../../controller/access/s3.js";
 import { parseEndpointAllow, STRICT_S3_POLICY } from "../../shared/s3-endpoint.js";
 import { endlessListing, serveHostile, type Handler, type HostileServer } from "../../testenv/hostileServers.js";
 

@@ -23,7 +23,7 @@ import {
   timestampedKeyPattern,
 } from "../../controller/rqcluster/plan/backup.js";
 import { adoptedFoundingVolumes, restorePending, restoreTarget } from "../../controller/rqcluster/plan/restore.js";
-import { describeS3Error, S3EndpointRefusedError } from "../../controller/rqcluster/s3.js";
+import { describeS3Error, S3EndpointRefusedError } from "../../controller/access/s3.js";
 import { withBackupStatus } from "../../controller/rqcluster/backupStatus.js";
 import type { Observed } from "../../controller/rqcluster/plan/types.js";
 import {

@@ -9,7 +9,7 @@ import { desiredMembers } from "../../controller/rqcluster/render/members.js";
 import { renderPod } from "../../controller/rqcluster/render/pod.js";
 import { renderPvc } from "../../controller/rqcluster/render/children.js";
 import { computeStatus, statusPatch } from "../../controller/rqcluster/status.js";
-import { assertOwnNode, nodeAccess } from "../../controller/rqcluster/access.js";
+import { assertOwnNode, nodeAccess } from "../../controller/access/cluster.js";
 import type { RqClusterSpec } from "../../shared/index.js";
 import { loopbackAddress } from "../../shared/loopback-address.js";
 

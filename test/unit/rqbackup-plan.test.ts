@@ -199,7 +199,7 @@ describe("RqBackup step plan: what one reconcile does, from what it observed", (
     deleting: false,
     ...extra,
   });
-  const running = {
+  const running: RqBackupStatus = {
     phase: "Running",
     attempts: 2,
     startedAt: iso(NOW - 90_000),

@@ -12,7 +12,7 @@ import {
   S3AccessError,
   type ResolveAll,
   type S3Gate,
-} from "../../controller/rqcluster/s3.js";
+} from "../../controller/access/s3.js";
 import {
   addressRefusal,
   ambientCredentialsRefusal,

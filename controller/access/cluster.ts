@@ -5,10 +5,10 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { RQLITE_CONTAINER } from "../../shared/names.js";
 import type { NodeAccess } from "../rqlite/adapter.js";
-import type { Credentials } from "./auth.js";
-import type { ClusterView } from "./render/cluster.js";
-import { parseMemberName } from "./render/members.js";
-import { HTTP_TLS_VOLUME } from "./render/pod.js";
+import type { Credentials } from "../rqcluster/auth.js";
+import type { ClusterView } from "../rqcluster/render/cluster.js";
+import { parseMemberName } from "../rqcluster/render/members.js";
+import { HTTP_TLS_VOLUME } from "../rqcluster/render/pod.js";
 
 export const rqliteArgs = (pod: V1Pod | undefined): string[] =>
   pod?.spec?.containers.find((ct) => ct.name === RQLITE_CONTAINER)?.args ?? [];
