@@ -111,7 +111,10 @@ async function main(cfg: ControllerConfig): Promise<number> {
         }
       : {}),
   });
+  // The last ca.crt read from each tls.http Secret, for both controllers: one degrades as the other.
+  const knownCas = new Map<string, string>();
   setupClusterController(mgr, {
+    knownCas,
     workers: cfg.workers,
     addressing: cfg.addressing,
     s3,
@@ -122,6 +125,7 @@ async function main(cfg: ControllerConfig): Promise<number> {
     scrapeIntervalMs: cfg.scrapeIntervalMs,
   });
   setupBackupController(mgr, {
+    knownCas,
     identity,
     workers: cfg.backupWorkers,
     maxPerNamespace: cfg.backupMaxPerNamespace,

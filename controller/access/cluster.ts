@@ -1,14 +1,21 @@
-// How the operator reaches one rqlite node: the way that node runs NOW (its Pod's arguments:
-// HTTPS or not, -auth or not), not the way the spec asks for. Turning tls.http or auth on or
-// off rolls the Pods one at a time; until a node has rolled it still speaks the old way, and
-// the operator must keep reaching it to see the leader and to roll the rest safely.
+// How the operator reaches an RqCluster's rqlite nodes, for every controller: the CAs it verifies
+// them with, its credentials, their addresses and the leader. A node is reached the way it runs
+// NOW (its Pod's arguments: HTTPS or not, -auth or not), not the way the spec asks for. Turning
+// tls.http or auth on or off rolls the Pods one at a time; until a node has rolled it still
+// speaks the old way, and the operator must keep reaching it to see the leader and to roll the
+// rest safely.
 import type { V1Pod } from "@kubernetes/client-node";
-import { RQLITE_CONTAINER } from "../../shared/names.js";
-import type { NodeAccess } from "../rqlite/adapter.js";
-import type { Credentials } from "../rqcluster/auth.js";
-import type { ClusterView } from "../rqcluster/render/cluster.js";
+import type { RqCluster } from "../../shared/index.js";
+import { HTTP_PORT, operatorAuthSecretName, RQLITE_CONTAINER } from "../../shared/names.js";
+import { clusterRqlite, type NodeAccess } from "../rqlite/adapter.js";
+import type { Writer } from "../runtime/writer.js";
+import { keptCredentials, PASSWORD_KEY, type Credentials } from "../rqcluster/auth.js";
+import type { SecretProblem } from "../rqcluster/plan/types.js";
+import { clusterView, type ClusterView } from "../rqcluster/render/cluster.js";
 import { parseMemberName } from "../rqcluster/render/members.js";
-import { HTTP_TLS_VOLUME } from "../rqcluster/render/pod.js";
+import { HTTP_TLS_VOLUME, nodeAddress, type Addressing } from "../rqcluster/render/pod.js";
+
+export type { Addressing, Credentials, NodeAccess };
 
 export const rqliteArgs = (pod: V1Pod | undefined): string[] =>
   pod?.spec?.containers.find((ct) => ct.name === RQLITE_CONTAINER)?.args ?? [];
@@ -52,4 +59,108 @@ export function assertOwnNode(c: ClusterView, nodeId: string): void {
   throw new Error(
     `rqlite named node ${JSON.stringify(nodeId)}, which is not a node of RqCluster ${c.namespace}/${c.name}; not contacting it`,
   );
+}
+
+/**
+ * ca.crt of every tls.http Secret in use: the spec's and those the running Pods mount. A Secret
+ * that is gone or has no ca.crt is reported, not fatal: the last ca.crt read from it still
+ * verifies the nodes (they keep serving the certificate they mounted); without one, rqlite over
+ * HTTPS cannot be verified and the operator acts on what the API server shows alone. `known`
+ * holds the last ca.crt read from each Secret ("namespace/name"), for every controller of the
+ * process: a Secret emptied mid-rotation degrades both the same way.
+ */
+export async function readCas(
+  writer: Pick<Writer, "readSecret">,
+  c: ClusterView,
+  pods: V1Pod[],
+  known: Map<string, string> | undefined,
+): Promise<{ cas: Map<string, string>; problems: SecretProblem[] }> {
+  const names = new Set(
+    [c.spec.tls?.http?.secretName, ...pods.map(httpTlsSecretOf)].filter((n): n is string => Boolean(n)),
+  );
+  const cas = new Map<string, string>();
+  const problems: SecretProblem[] = [];
+  for (const name of names) {
+    const key = `${c.namespace}/${name}`;
+    const secret = await writer.readSecret(c.self, name);
+    const ca = secret?.data["ca.crt"];
+    if (ca) {
+      cas.set(name, ca);
+      known?.set(key, ca);
+      continue;
+    }
+    const before = known?.get(key);
+    if (before) cas.set(name, before);
+    problems.push({
+      reason: "TLSCAUnavailable",
+      message: `Secret ${key} (spec.tls.http.secretName) ${secret ? "has no key ca.crt" : "does not exist"}; ${
+        before
+          ? "the operator verifies rqlite's HTTPS API with the ca.crt it read from it before"
+          : "the operator cannot verify rqlite's HTTPS API, so it reads no Raft state (no roll, scale-down or lost-node replacement) until the Secret has ca.crt again"
+      }. New Pods mount that Secret and start once it is back`,
+    });
+  }
+  return { cas, problems };
+}
+
+export interface LeaderDeps {
+  writer: Pick<Writer, "readSecret">;
+  /** The cluster's Pods as the API server has them now. */
+  pods(c: ClusterView): Promise<V1Pod[]>;
+  addressing: Addressing;
+  /** See readCas. */
+  knownCas?: Map<string, string>;
+}
+
+/** The cluster's leader and how to reach it; the Secrets behind that access by name and key. */
+export interface LeaderReach {
+  leader: string;
+  rqliteVersion?: string;
+  access: NodeAccess;
+  /** The Secret and key of the operator's password, when the leader runs with -auth. */
+  password?: { secretName: string; key: string };
+  /** The Secret whose ca.crt verifies the leader's HTTPS, when it serves HTTPS. */
+  caSecret?: string;
+}
+
+/** The cluster's leader, and how to reach it as its Pod runs now; or why it cannot be reached. */
+export async function reachLeader(deps: LeaderDeps, cluster: RqCluster): Promise<LeaderReach | { problem: string }> {
+  const c = clusterView(cluster);
+  const pods = await deps.pods(c);
+  const byName = new Map(pods.map((p) => [p.metadata!.name!, p]));
+  const credentials = pods.some(runsWithAuth)
+    ? keptCredentials((await deps.writer.readSecret(c.self, operatorAuthSecretName(c.name)))?.data)
+    : undefined;
+  const { cas, problems } = await readCas(deps.writer, c, pods, deps.knownCas);
+  const accessOf = (nodeId: string) => {
+    assertOwnNode(c, nodeId);
+    return nodeAccess(
+      c,
+      byName.get(nodeId),
+      `${nodeAddress(c, nodeId, deps.addressing)}:${HTTP_PORT}`,
+      cas,
+      credentials,
+    );
+  };
+  const running = pods.filter((p) => p.status?.podIP && !p.metadata?.deletionTimestamp).map((p) => p.metadata!.name!);
+  const where = `RqCluster ${c.namespace}/${c.name}`;
+  if (running.length === 0) return { problem: `${where} has no running node` };
+  // A node over HTTPS with no CA to verify it is not called, as the RqCluster controller does not:
+  // the Secret's problem (its SecretsReady condition says the same) is the reason.
+  const unverifiable = running.find((n) => {
+    const a = accessOf(n);
+    return a.https && !a.ca;
+  });
+  if (unverifiable && problems.length > 0) return { problem: `${where}: ${problems.map((p) => p.message).join("; ")}` };
+  const { view, problem } = await clusterRqlite(accessOf).leaderView(running);
+  if (!view) return { problem: `${where} has no rqlite leader: ${problem}` };
+  const access = accessOf(view.leader);
+  const caSecret = access.ca ? (httpTlsSecretOf(byName.get(view.leader)) ?? c.spec.tls?.http?.secretName) : undefined;
+  return {
+    leader: view.leader,
+    ...(view.leaderVersion ? { rqliteVersion: view.leaderVersion } : {}),
+    access,
+    ...(access.credentials ? { password: { secretName: operatorAuthSecretName(c.name), key: PASSWORD_KEY } } : {}),
+    ...(caSecret ? { caSecret } : {}),
+  };
 }

@@ -24,7 +24,7 @@ import { Readable, Transform } from "node:stream";
 import { componentLogger } from "../runtime/log.js";
 import { ownerNamespace, type DataObject, type Writer } from "../runtime/writer.js";
 import type { StoredObject } from "../rqcluster/plan/backup.js";
-import type { S3Connection } from "../rqcluster/render/backup.js";
+import type { S3Connection } from "./s3Connection.js";
 
 const S3_TIMEOUT_MS = 15_000;
 
@@ -55,7 +55,8 @@ export interface S3Credentials {
 }
 
 /** An access key pair read from the user's Secret, or what stops it, in words for a condition. */
-export type CredentialsRead = S3Credentials | { problem: "no-secret" | "no-key"; message: string };
+type CredentialsProblem = "no-secret" | "no-key";
+export type CredentialsRead = S3Credentials | { problem: CredentialsProblem; message: string };
 
 /** `at` names the Secret and the field that names it, e.g. "Secret ns/s3 (spec.backup...)". */
 export function credentialsFrom(
@@ -220,7 +221,8 @@ function capped(max: number, endpoint: string | undefined): Transform {
 
 /**
  * A client for one connection whose Secret `owner` names (read in the owner's namespace); `where`
- * names the field the Secret came from, for the error.
+ * names the field the Secret came from, for the error. Every S3 client of a spec is made here:
+ * the policy first, then the credentials, then the client.
  */
 export async function s3ClientFor(
   writer: Writer,
@@ -228,22 +230,33 @@ export async function s3ClientFor(
   owner: KubernetesObject,
   conn: S3Connection,
   where: string,
+  requestTimeoutMs = S3_TIMEOUT_MS,
 ) {
   const refusal = connectionRefusal(gate, ownerNamespace(owner), conn, where.replace(/\.credentialsSecret$/, ""));
-  if (refusal) throw new S3AccessError(refusal);
+  if (refusal) throw new S3AccessError(refusal, "refused");
   const ref = conn.credentialsSecret;
-  if (!ref) return newS3Client(gate, conn, undefined);
+  if (!ref) return newS3Client(gate, conn, undefined, requestTimeoutMs);
   const read = credentialsFrom(
     await writer.readSecret(owner, ref.name),
     ref,
     `Secret ${ownerNamespace(owner)}/${ref.name} (${where})`,
   );
-  if ("problem" in read) throw new S3AccessError(read.message);
-  return newS3Client(gate, conn, read);
+  if ("problem" in read) throw new S3AccessError(read.message, read.problem);
+  return newS3Client(gate, conn, read, requestTimeoutMs);
 }
 
-/** A failure to reach or read S3 whose message is fit for a condition and an Event. */
-export class S3AccessError extends Error {}
+/**
+ * A failure to reach or read S3 whose message is fit for a condition and an Event. `problem`:
+ * what stood in the way before any request, when that is what failed.
+ */
+export class S3AccessError extends Error {
+  constructor(
+    message: string,
+    readonly problem?: "refused" | CredentialsProblem,
+  ) {
+    super(message);
+  }
+}
 
 /** An S3 answer or listing past the operator's bounds (S3Bounds); nothing was acted on. */
 export class S3BoundError extends Error {

@@ -22,7 +22,7 @@ import type { Manager } from "../runtime/manager.js";
 import { makeWriter, type Writer } from "../runtime/writer.js";
 import { objectPath } from "../runtime/paths.js";
 import type { HandlerResult } from "../runtime/workqueue.js";
-import type { Addressing } from "../rqcluster/render/pod.js";
+import type { Addressing } from "../access/cluster.js";
 import { couldNotConnect, type S3Gate } from "../access/s3.js";
 import { backupMetrics, lastSuccessBy, type BackupMetrics } from "./metrics.js";
 import { backupJobName, jobOutcome, LABEL_BACKUP_JOB, renderBackupJob } from "./job.js";
@@ -67,6 +67,8 @@ export interface BackupControllerOptions {
    */
   jobImage?: string;
   operatorNamespace?: string;
+  /** ca.crt per tls.http Secret as last read, shared with the RqCluster controller (access/cluster.ts readCas). */
+  knownCas?: Map<string, string>;
   /** The clock every decision is given (ms since the epoch). Default Date.now. */
   now?: () => number;
 }
@@ -214,6 +216,7 @@ class BackupReconciler {
         writer: this.writer,
         s3: this.opts.s3,
         addressing: this.opts.addressing,
+        ...(this.opts.knownCas ? { knownCas: this.opts.knownCas } : {}),
         cluster: (ns: string, name: string) => this.clusters.get(ns, name),
       };
       const src = b.spec?.destination.pvc ? await observePvcSource(deps, b) : await observeSource(deps, b);

@@ -5,24 +5,15 @@
 import type { V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { RqCluster } from "../../shared/index.js";
-import {
-  HTTP_PORT,
-  LABEL_CLUSTER,
-  LABEL_MANAGED_BY,
-  MANAGER_NAME,
-  operatorAuthSecretName,
-} from "../../shared/names.js";
+import { LABEL_CLUSTER, LABEL_MANAGED_BY, MANAGER_NAME } from "../../shared/names.js";
 import { backupFileName, compactUtc, joinKey, s3BackupKey, s3Location } from "../../shared/backup-names.js";
 import { RqliteClient } from "../rqlite/client.js";
-import { clusterRqlite } from "../rqlite/adapter.js";
 import type { KubeClient } from "../runtime/kubeClient.js";
 import { objectPath } from "../runtime/paths.js";
 import type { Writer } from "../runtime/writer.js";
-import { assertOwnNode, httpTlsSecretOf, nodeAccess, runsWithAuth } from "../access/cluster.js";
-import { keptCredentials, PASSWORD_KEY } from "../rqcluster/auth.js";
-import { clusterView } from "../rqcluster/render/cluster.js";
-import { connectionRefusal, credentialsFrom, newS3Client, type S3Credentials, type S3Gate } from "../access/s3.js";
-import { nodeAddress, type Addressing } from "../rqcluster/render/pod.js";
+import { reachLeader, type Addressing } from "../access/cluster.js";
+import { S3AccessError, s3ClientFor, type S3Gate } from "../access/s3.js";
+import { s3Connection } from "../access/s3Connection.js";
 import { pvcLocation, type SecretKey } from "./job.js";
 import type { AttemptFailure } from "./plan.js";
 import type { RqBackup } from "./types.js";
@@ -32,6 +23,8 @@ export interface ObserveDeps {
   writer: Writer;
   s3: S3Gate;
   addressing: Addressing;
+  /** The last ca.crt read from each tls.http Secret, shared with the RqCluster controller (see readCas). */
+  knownCas?: Map<string, string>;
   cluster(namespace: string, name: string): RqCluster | undefined;
 }
 
@@ -109,115 +102,86 @@ export async function observeSource(deps: ObserveDeps, b: RqBackup): Promise<Sou
   const spec = b.spec!;
   const s3 = spec.destination.s3;
   if (!s3) return permanent("spec.destination has neither s3 nor pvc; set one and create a new RqBackup");
-  // Before any Secret is read: what the policy refuses never costs a read or a connection.
-  const refusal = connectionRefusal(deps.s3, namespace, s3, "spec.destination.s3");
-  if (refusal) return permanent(`${refusal}; then create a new RqBackup`);
-  let credentials: S3Credentials | undefined;
-  const ref = s3.credentialsSecret;
-  if (ref) {
-    const read = credentialsFrom(
-      await deps.writer.readSecret(b, ref.name),
-      {
-        accessKeyIdKey: ref.accessKeyIdKey ?? "AWS_ACCESS_KEY_ID",
-        secretAccessKeyKey: ref.secretAccessKeyKey ?? "AWS_SECRET_ACCESS_KEY",
-      },
-      `Secret ${namespace}/${ref.name} (spec.destination.s3.credentialsSecret)`,
-    );
+  const conn = s3Connection(s3);
+  let client: S3Client;
+  try {
+    // The policy before any Secret is read: what it refuses never costs a read or a connection.
+    // A multipart upload's part may take long on a slow link; the attempt is retried with backoff.
+    client = await s3ClientFor(deps.writer, deps.s3, b, conn, "spec.destination.s3.credentialsSecret", 120_000);
+  } catch (err) {
+    if (!(err instanceof S3AccessError)) throw err;
     // The Secret may still be on its way (applied in the same kubectl apply): try again. A Secret
-    // without the key will not grow one by itself.
-    if ("problem" in read)
-      return read.problem === "no-secret"
-        ? transient(read.message)
-        : permanent(`${read.message}; add it and create a new RqBackup`);
-    credentials = read;
+    // without the key will not grow one by itself, nor will the policy change for this spec.
+    if (err.problem === "no-secret") return transient(err.message);
+    return permanent(`${err.message}; ${err.problem === "no-key" ? "add it and" : "then"} create a new RqBackup`);
   }
   const leader = await observeLeader(deps, b);
-  if ("permanent" in leader) return leader;
-
+  if ("permanent" in leader) {
+    client.destroy();
+    return leader;
+  }
   const format = spec.format ?? "binary";
   const compress = spec.compress ?? true;
   // The creation time, not the attempt's: a retry writes the same key, never a second object.
   const created = new Date(b.metadata!.creationTimestamp ?? 0);
   const key = s3BackupKey(s3.path, namespace, b.metadata!.name!, format, compress, created);
-  const region = s3.region ?? "us-east-1";
   return {
     ...leader,
     kind: "s3",
-    // A multipart upload's part may take long on a slow link; the attempt is retried with backoff.
-    s3: newS3Client(
-      deps.s3,
-      { region, endpoint: s3.endpoint, forcePathStyle: s3.forcePathStyle ?? false },
-      credentials,
-      120_000,
-    ),
-    bucket: s3.bucket,
+    s3: client,
+    bucket: conn.bucket,
     key,
-    location: s3Location(s3.bucket, key),
-    ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
-    region,
-    ...(ref ? { credentialsSecret: `${namespace}/${ref.name}` } : {}),
+    location: s3Location(conn.bucket, key),
+    ...(conn.endpoint ? { endpoint: conn.endpoint } : {}),
+    region: conn.region,
+    ...(conn.credentialsSecret ? { credentialsSecret: `${namespace}/${conn.credentialsSecret.name}` } : {}),
   };
 }
 
 /** The backup's cluster, its leader, and how to reach that leader as its Pod runs now. */
 async function observeLeader(deps: ObserveDeps, b: RqBackup): Promise<LeaderSource | AttemptFailure> {
   const namespace = b.metadata!.namespace!;
-  const spec = b.spec!;
-  const cluster = deps.cluster(namespace, spec.cluster);
+  const cluster = deps.cluster(namespace, b.spec!.cluster);
   if (!cluster) {
     return transient(
-      `RqCluster ${namespace}/${spec.cluster} (spec.cluster) does not exist; create it or fix spec.cluster`,
+      `RqCluster ${namespace}/${b.spec!.cluster} (spec.cluster) does not exist; create it or fix spec.cluster`,
     );
   }
-  const c = clusterView(cluster);
-  const pods = await deps.client.request<{ items: V1Pod[] }>({
-    method: "GET",
-    path: objectPath({ apiVersion: "v1", resource: "pods", namespace }),
-    query: { labelSelector: `${LABEL_MANAGED_BY}=${MANAGER_NAME},${LABEL_CLUSTER}=${c.name}` },
-    timeoutMs: 30_000,
-  });
-  const byName = new Map(pods.items.map((p) => [p.metadata!.name!, p]));
-  const auth = pods.items.some(runsWithAuth)
-    ? keptCredentials((await deps.writer.readSecret(b, operatorAuthSecretName(c.name)))?.data)
-    : undefined;
-  const cas = new Map<string, string>();
-  for (const name of new Set(pods.items.map(httpTlsSecretOf).filter((n): n is string => Boolean(n)))) {
-    const ca = (await deps.writer.readSecret(b, name))?.data["ca.crt"];
-    if (ca) cas.set(name, ca);
-  }
-  const accessOf = (nodeId: string) => {
-    assertOwnNode(c, nodeId);
-    return nodeAccess(c, byName.get(nodeId), `${nodeAddress(c, nodeId, deps.addressing)}:${HTTP_PORT}`, cas, auth);
-  };
-  const running = pods.items
-    .filter((p) => p.status?.podIP && !p.metadata?.deletionTimestamp)
-    .map((p) => p.metadata!.name!);
-  if (running.length === 0) return transient(`RqCluster ${namespace}/${c.name} has no running node to back up from`);
-  const { view, problem } = await clusterRqlite(accessOf).leaderView(running);
-  if (!view) return transient(`RqCluster ${namespace}/${c.name} has no rqlite leader to back up from: ${problem}`);
-  const a = accessOf(view.leader);
+  const reach = await reachLeader(
+    {
+      writer: deps.writer,
+      addressing: deps.addressing,
+      ...(deps.knownCas ? { knownCas: deps.knownCas } : {}),
+      pods: async (c) =>
+        (
+          await deps.client.request<{ items: V1Pod[] }>({
+            method: "GET",
+            path: objectPath({ apiVersion: "v1", resource: "pods", namespace }),
+            query: { labelSelector: `${LABEL_MANAGED_BY}=${MANAGER_NAME},${LABEL_CLUSTER}=${c.name}` },
+            timeoutMs: 30_000,
+          })
+        ).items,
+    },
+    cluster,
+  );
+  if ("problem" in reach) return transient(`nothing to back up from: ${reach.problem}`);
+  const a = reach.access;
   const url = `${a.https ? "https" : "http"}://${a.address}`;
   const rqlite = new RqliteClient(url, {
-    nodeId: view.leader,
+    nodeId: reach.leader,
     ...(a.credentials ? { auth: a.credentials } : {}),
     ...(a.ca ? { tls: { ca: a.ca } } : {}),
   });
-  const caSecret = a.ca ? (httpTlsSecretOf(byName.get(view.leader)) ?? c.spec.tls?.http?.secretName) : undefined;
   return {
-    leader: view.leader,
-    ...(view.leaderVersion ? { rqliteVersion: view.leaderVersion } : {}),
+    leader: reach.leader,
+    ...(reach.rqliteVersion ? { rqliteVersion: reach.rqliteVersion } : {}),
     rqlite,
     access: {
       url,
-      ...(a.credentials
-        ? {
-            auth: {
-              username: a.credentials.username,
-              password: { secretName: operatorAuthSecretName(c.name), key: PASSWORD_KEY },
-            },
-          }
+      ...(a.credentials && reach.password
+        ? { auth: { username: a.credentials.username, password: reach.password } }
         : {}),
-      ...(caSecret ? { ca: { secretName: caSecret, key: "ca.crt" } } : {}),
+      ...(reach.caSecret ? { ca: { secretName: reach.caSecret, key: "ca.crt" } } : {}),
     },
   };
 }

@@ -12,10 +12,18 @@ import { adoptedFoundingVolumes } from "./plan/restore.js";
 import type { Writer } from "../runtime/writer.js";
 import { listPrefix, newestCompletedBackup, planRetention } from "./plan/backup.js";
 import type { Observed, SecretProblem, Wait } from "./plan/types.js";
-import { credentialsOf, parseResolvedRestore, RESTORE_SOURCE_FILE, type S3Connection } from "./render/backup.js";
+import { parseResolvedRestore, RESTORE_SOURCE_FILE } from "./render/backup.js";
+import { credentialsOf, s3Connection } from "../access/s3Connection.js";
 import type { ClusterView } from "./render/cluster.js";
 import { resolveRestore, type ListBackups, type ReadBackup } from "./restore.js";
-import { connectionRefusal, deleteObject, describeS3Error, listObjects, s3ClientFor, type S3Gate } from "../access/s3.js";
+import {
+  connectionRefusal,
+  deleteObject,
+  describeS3Error,
+  listObjects,
+  s3ClientFor,
+  type S3Gate,
+} from "../access/s3.js";
 
 export interface BackupObservation {
   /** The cluster with spec.restore resolved, when it could be. */
@@ -236,13 +244,7 @@ async function scheduledStep(
 
 async function enforceRetention(writer: Writer, gate: S3Gate, c: ClusterView, now: number): Promise<RetentionOutcome> {
   const backup = c.spec.backup!;
-  const conn: S3Connection = {
-    bucket: backup.s3.bucket,
-    ...(backup.s3.endpoint ? { endpoint: backup.s3.endpoint } : {}),
-    region: backup.s3.region,
-    forcePathStyle: backup.s3.forcePathStyle,
-    ...(backup.s3.credentialsSecret ? { credentialsSecret: credentialsOf(backup.s3.credentialsSecret) } : {}),
-  };
+  const conn = s3Connection(backup.s3);
   const where = `retention of s3://${conn.bucket}/${listPrefix(backup.s3.path)}`;
   let client;
   try {

@@ -49,6 +49,11 @@ export interface ClusterControllerOptions {
   nodeFailureTimeoutMs: number;
   /** Each cluster's nodes are read for the rqlite_node_* metrics at most this often (0: never). Default 30 s. */
   scrapeIntervalMs?: number;
+  /**
+   * ca.crt per tls.http Secret as last read, shared by every controller of the process, so a
+   * Secret deleted mid-life degrades, not blinds (access/cluster.ts readCas).
+   */
+  knownCas: Map<string, string>;
 }
 
 const CONTROLLER = "rqcluster";
@@ -99,8 +104,6 @@ export function setupClusterController(mgr: Manager, opts: ClusterControllerOpti
       ? new NodeScraper({ registry: mgr.registry, intervalMs: scrapeIntervalMs, concurrency: SCRAPE_CONCURRENCY })
       : undefined;
   const refusals = new GrowthRefusals(RETRY_REFUSED_GROWTH_MS);
-  /** ca.crt per tls.http Secret as last read, so a Secret deleted mid-life degrades, not blinds. */
-  const knownCas = new Map<string, string>();
   /** A computed budget was seen once: a disruption controller runs, even if that budget is gone. */
   let disruptionControllerSeen = false;
 
@@ -180,7 +183,7 @@ export function setupClusterController(mgr: Manager, opts: ClusterControllerOpti
             now: () => new Date(),
             readBackup: (ns, n) => Promise.resolve(backups.get(ns, n)),
             listBackups: (ns) => Promise.resolve(backups.list(ns)),
-            knownCas,
+            knownCas: opts.knownCas,
           },
           cluster,
           children(key),

@@ -4,7 +4,7 @@
 // turning TLS or auth on or off never locks the operator out of nodes that have not rolled yet.
 import type { KubernetesObject, V1Pod, V1PodDisruptionBudget } from "@kubernetes/client-node";
 import { HTTP_PORT, operatorAuthSecretName } from "../../shared/names.js";
-import { assertOwnNode, httpTlsSecretOf, nodeAccess, runsWithAuth } from "../access/cluster.js";
+import { assertOwnNode, nodeAccess, readCas, runsWithAuth } from "../access/cluster.js";
 import type { Writer } from "../runtime/writer.js";
 import { canTransferLeadership, clusterRqlite, type ClusterRqlite, type NodeAccess } from "../rqlite/adapter.js";
 import { AuthSecretError, authSecretCurrent, keptAuthHash, keptCredentials, planAuth } from "./auth.js";
@@ -75,7 +75,7 @@ export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children
   const authConflict = authRead && "conflict" in authRead ? authRead.conflict : undefined;
   const keptAuth = authRead ? undefined : await runningAuth(deps.writer, c, owned.pods);
   const credentials = auth?.state.credentials ?? keptAuth?.credentials;
-  const { cas, problems: caProblems } = await httpCas(deps.writer, c, owned.pods, deps.knownCas);
+  const { cas, problems: caProblems } = await readCas(deps.writer, c, owned.pods, deps.knownCas);
   secretProblems.push(...caProblems);
   const pods = new Map(owned.pods.map((p) => [p.metadata!.name!, p]));
   const accessOf = (nodeId: string): NodeAccess => {
@@ -166,46 +166,6 @@ async function runningAuth(writer: Writer, c: ClusterView, pods: V1Pod[]) {
   if (!pods.some(runsWithAuth) && !c.spec.auth?.secretName) return undefined;
   const live = (await writer.readSecret(c.self, operatorAuthSecretName(c.name)))?.data;
   return { credentials: keptCredentials(live), hash: keptAuthHash(live) };
-}
-
-/**
- * ca.crt of every tls.http Secret in use: the spec's and those the running Pods mount. A Secret
- * that is gone or has no ca.crt is reported, not fatal: the last ca.crt read from it still
- * verifies the nodes (they keep serving the certificate they mounted); without one, rqlite over
- * HTTPS cannot be verified and the operator acts on what the API server shows alone.
- */
-async function httpCas(
-  writer: Writer,
-  c: ClusterView,
-  pods: V1Pod[],
-  known: Map<string, string> | undefined,
-): Promise<{ cas: Map<string, string>; problems: SecretProblem[] }> {
-  const names = new Set(
-    [c.spec.tls?.http?.secretName, ...pods.map(httpTlsSecretOf)].filter((n): n is string => Boolean(n)),
-  );
-  const cas = new Map<string, string>();
-  const problems: SecretProblem[] = [];
-  for (const name of names) {
-    const key = `${c.namespace}/${name}`;
-    const secret = await writer.readSecret(c.self, name);
-    const ca = secret?.data["ca.crt"];
-    if (ca) {
-      cas.set(name, ca);
-      known?.set(key, ca);
-      continue;
-    }
-    const before = known?.get(key);
-    if (before) cas.set(name, before);
-    problems.push({
-      reason: "TLSCAUnavailable",
-      message: `Secret ${key} (spec.tls.http.secretName) ${secret ? "has no key ca.crt" : "does not exist"}; ${
-        before
-          ? "the operator verifies rqlite's HTTPS API with the ca.crt it read from it before"
-          : "the operator cannot verify rqlite's HTTPS API, so it reads no Raft state (no roll, scale-down or lost-node replacement) until the Secret has ca.crt again"
-      }. New Pods mount that Secret and start once it is back`,
-    });
-  }
-  return { cas, problems };
 }
 
 const templateOf = (read: TemplateRead): Pick<Observed, "template"> =>

@@ -57,6 +57,10 @@ describe("import rules", () => {
     );
   });
 
+  it("controller/rqbackup/ reaches clusters and S3 through controller/access/, never rqcluster/'s internals", () => {
+    assert.deepEqual(crossings("controller/rqbackup", "controller/rqcluster"), []);
+  });
+
   it("nothing outside test/ imports test/", () => {
     const outside = ["shared", "webhook", "controller", "testenv", "local", "bench", "hack"];
     assert.deepEqual(

@@ -4,7 +4,7 @@ import type { V1PersistentVolumeClaim } from "@kubernetes/client-node";
 import { joinKey, LATEST_KEY, parseS3Location } from "../../../shared/index.js";
 import { voterName } from "../../../shared/names.js";
 import type { ClusterRestoreSpec, RqBackup } from "../../../shared/types.generated.js";
-import { credentialsOf, type S3Connection } from "../render/backup.js";
+import { s3Connection, type S3Connection } from "../../access/s3Connection.js";
 import type { ClusterView } from "../render/cluster.js";
 
 /** Where to look: one key, or the newest object under a folder. */
@@ -21,13 +21,7 @@ export function restoreTarget(
 ): RestoreTarget | { problem: string } {
   if (restore.s3) {
     const s3 = restore.s3;
-    const conn: S3Connection = {
-      bucket: s3.bucket,
-      ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
-      region: s3.region ?? "us-east-1",
-      forcePathStyle: s3.forcePathStyle ?? false,
-      ...(s3.credentialsSecret ? { credentialsSecret: credentialsOf(s3.credentialsSecret) } : {}),
-    };
+    const conn = s3Connection(s3);
     if (s3.key === LATEST_KEY) {
       const folder = joinKey(s3.path ?? "");
       const latestUnder = folder === "" ? "" : `${folder}/`;
@@ -54,11 +48,7 @@ export function restoreTarget(
       problem: `${where} is not in S3 (location ${backup.status?.location ?? "unset"}); only S3 backups restore`,
     };
   return {
-    bucket: at.bucket,
-    ...(dest.endpoint ? { endpoint: dest.endpoint } : {}),
-    region: dest.region ?? "us-east-1",
-    forcePathStyle: dest.forcePathStyle ?? false,
-    ...(dest.credentialsSecret ? { credentialsSecret: credentialsOf(dest.credentialsSecret) } : {}),
+    ...s3Connection({ ...dest, bucket: at.bucket }),
     key: at.key,
     describe: `${backup.status!.location} (RqBackup ${name})`,
   };

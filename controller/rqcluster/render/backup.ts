@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import type { V1EnvVar, V1Secret, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
 import { backupConfigSecretName, durationSeconds, parseS3Location } from "../../../shared/index.js";
 import type { S3CredentialsSecretRef } from "../../../shared/types.generated.js";
+import { credentialsOf, s3Connection as connectionOf, type S3Connection } from "../../access/s3Connection.js";
 import type { ClusterView } from "./cluster.js";
 import type { DesiredNode } from "./members.js";
 
@@ -34,15 +35,6 @@ export const RESTORE_ENV: EnvNames = {
   accessKeyId: "RQLITE_RESTORE_ACCESS_KEY_ID",
   secretAccessKey: "RQLITE_RESTORE_SECRET_ACCESS_KEY",
 };
-
-/** The S3 connection fields every location shares. */
-export interface S3Connection {
-  bucket: string;
-  endpoint?: string;
-  region: string;
-  forcePathStyle: boolean;
-  credentialsSecret?: Required<S3CredentialsSecretRef>;
-}
 
 /** spec.restore resolved to one object: where it is and how to reach it. */
 export interface ResolvedRestore extends S3Connection {
@@ -73,24 +65,6 @@ function goDuration(text: string): string {
 }
 
 type Backup = NonNullable<ClusterView["spec"]["backup"]>;
-
-function connectionOf(s3: Backup["s3"]): S3Connection {
-  return {
-    bucket: s3.bucket,
-    ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
-    region: s3.region ?? "us-east-1",
-    forcePathStyle: s3.forcePathStyle ?? false,
-    ...(s3.credentialsSecret ? { credentialsSecret: credentialsOf(s3.credentialsSecret) } : {}),
-  };
-}
-
-export function credentialsOf(ref: S3CredentialsSecretRef): Required<S3CredentialsSecretRef> {
-  return {
-    name: ref.name,
-    accessKeyIdKey: ref.accessKeyIdKey ?? "AWS_ACCESS_KEY_ID",
-    secretAccessKeyKey: ref.secretAccessKeyKey ?? "AWS_SECRET_ACCESS_KEY",
-  };
-}
 
 /** The -auto-backup file for spec.backup (rqlite auto/backup Config, version 1). */
 export function renderAutoBackupConfig(backup: Backup): string {
