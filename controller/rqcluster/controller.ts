@@ -21,7 +21,7 @@ import { componentLogger, type Logger } from "../runtime/log.js";
 import { counter, gauge } from "../runtime/metrics.js";
 import { measureReconcile, reconcileMetrics } from "../runtime/reconcileMetrics.js";
 import { reconcileCluster, type ReconcileResult } from "./reconcile.js";
-import type { ListBackups, ReadBackup } from "./restore.js";
+import { RetentionSchedule, type ListBackups, type ReadBackup } from "./backup/observe.js";
 import { NodeScraper } from "./scraper.js";
 import type { Children } from "./ports.js";
 import type { Writer } from "../runtime/writer.js";
@@ -270,6 +270,7 @@ export class ClusterController {
             readBackup: this.readBackup,
             listBackups: this.listBackups,
             knownCas: this.knownCas,
+            retention: this.retention,
           },
           cluster,
           this.children(key),
@@ -289,6 +290,7 @@ export class ClusterController {
   private readonly refusals = new GrowthRefusals(RETRY_REFUSED_GROWTH_MS);
   /** ca.crt per tls.http Secret as last read, so a Secret deleted mid-life degrades, not blinds. */
   private readonly knownCas = new Map<string, string>();
+  private readonly retention = new RetentionSchedule();
 
   /** A computed budget was seen once: a disruption controller runs, even if that budget is gone. */
   private disruptionControllerSeen = false;

@@ -23,8 +23,8 @@ import {
 import { Readable, Transform } from "node:stream";
 import { componentLogger } from "../runtime/log.js";
 import { ownerNamespace, type DataObject, type Writer } from "../runtime/writer.js";
-import type { StoredObject } from "./plan/backup.js";
-import type { S3Connection } from "./render/backup.js";
+import type { StoredObject } from "./backup/plan.js";
+import type { S3Connection } from "./backup/render.js";
 
 const S3_TIMEOUT_MS = 15_000;
 

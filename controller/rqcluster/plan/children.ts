@@ -185,8 +185,8 @@ export function planPodMetadata(o: Observed, f: Facts): Action[] {
   });
 }
 
-export function planAuthSecret(o: Observed): Action[] {
-  const s = o.authSecret;
+export function planAuthSecret(o: Observed, f: Facts): Action[] {
+  const s = f.auth.secret;
   if (!s || s.current) return [];
   if (!s.exists) return [created(s.desired)];
   const name = s.desired.metadata!.name!;

@@ -28,7 +28,14 @@ import type { DesiredNode } from "./members.js";
 import { mergeTemplate } from "../../../shared/template-merge.js";
 import { parseImageReference } from "../../../shared/image.js";
 import { flagTargetVersion, renderExtraArgs } from "../../../shared/rqlited-flags.js";
-import { backupAnnotations, backupArgs, backupEnv, backupVolume, restores, restoreStartupProbe } from "./backup.js";
+import {
+  backupAnnotations,
+  backupArgs,
+  backupEnv,
+  backupVolume,
+  restores,
+  restoreStartupProbe,
+} from "../backup/render.js";
 
 const DATA_DIR = "/rqlite/file";
 const AUTH_DIR = "/rqlite/auth";

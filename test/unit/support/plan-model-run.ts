@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { plan } from "../../../controller/rqcluster/plan/index.js";
 import type { Observed, Plan } from "../../../controller/rqcluster/plan/types.js";
-import { checkPlan, describeObserved, describePlan, type Violation } from "./plan-invariants.js";
+import { checkPlan, describeObserved, describePlan, type Violation } from "../../../controller/rqcluster/plan/invariants.js";
 import {
   deepFreeze,
   IMAGES,

@@ -7,8 +7,8 @@ import { createHash } from "node:crypto";
 import type { V1EnvVar, V1Secret, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
 import { backupConfigSecretName, durationSeconds, parseS3Location } from "../../../shared/index.js";
 import type { S3CredentialsSecretRef } from "../../../shared/types.generated.js";
-import type { ClusterView } from "./cluster.js";
-import type { DesiredNode } from "./members.js";
+import type { ClusterView } from "../render/cluster.js";
+import type { DesiredNode } from "../render/members.js";
 
 export const BACKUP_CONFIG_DIR = "/rqlite/backup";
 export const BACKUP_CONFIG_VOLUME = "backup-config";
@@ -74,7 +74,8 @@ function goDuration(text: string): string {
 
 type Backup = NonNullable<ClusterView["spec"]["backup"]>;
 
-function connectionOf(s3: Backup["s3"]): S3Connection {
+/** Where spec.backup's uploads go: rqlite sends them there, retention lists and deletes there. */
+export function backupConnection({ s3 }: Backup): S3Connection {
   return {
     bucket: s3.bucket,
     ...(s3.endpoint ? { endpoint: s3.endpoint } : {}),
@@ -101,7 +102,7 @@ export function renderAutoBackupConfig(backup: Backup): string {
     timestamp: backup.timestamp ?? true,
     vacuum: backup.vacuum ?? false,
     no_compress: !(backup.compress ?? true),
-    sub: s3Sub(connectionOf(backup.s3), backup.s3.path, BACKUP_ENV),
+    sub: s3Sub(backupConnection(backup), backup.s3.path, BACKUP_ENV),
   });
 }
 
