@@ -17,10 +17,12 @@ import {
 import { renderPod, SPEC_HASH_ANNOTATION } from "../../controller/rqcluster/render/pod.js";
 import {
   adoptedFoundingVolumes,
+  backupNeeds,
   latestObject,
   newestCompletedBackup,
   planBackupSecret,
   planRetention,
+  planRetentionDeletes,
   restorePending,
   restoreTarget,
   timestampedKeyPattern,
@@ -31,8 +33,10 @@ import {
   restoredCondition,
   restoreHolds,
   restoreStatus,
+  retentionOutcome,
   type BackupStatusInputs,
 } from "../../controller/rqcluster/backup/status.js";
+import { RetentionSchedule } from "../../controller/rqcluster/backup/observe.js";
 import type { Observed } from "../../controller/rqcluster/plan/types.js";
 import {
   applyDefaults,
@@ -458,6 +462,67 @@ describe("retention", () => {
     assert.equal(latestObject(objects)?.key, "prod/20261130115900_db.sqlite.gz");
     assert.equal(latestObject([{ key: "dir/", lastModified: 5 }]), undefined);
     assert.equal(latestObject([]), undefined);
+  });
+});
+
+describe("retention as actions, on the schedule the controller keeps", () => {
+  const c = cluster({ backup: { s3, interval: "1h", retention: { keepLast: 1 } } });
+  const key = (stamp: string) => `prod/${stamp}_db.sqlite.gz`;
+  const listing = {
+    objects: [
+      { key: key("20261130100000"), lastModified: 0 },
+      { key: key("20261130110000"), lastModified: 0 },
+      { key: "prod/notes.txt", lastModified: 0 },
+    ],
+  };
+  const o = (extra: Partial<Observed>) => ({ cluster: c, pods: [], pvcs: [], now: NOW, ...extra }) as Observed;
+  const uploads = { node: "db-0", ok: 4, fail: 0 };
+
+  it("lists the folder on the first look, after a new upload, and once a period; not in between", () => {
+    const schedule = new RetentionSchedule();
+    const needs = () =>
+      backupNeeds(
+        o({ backupReadings: { uploads, previousUploads: uploads, lastRetentionAt: schedule.lastRun("uid-1") } }),
+        3,
+      );
+    assert.deepEqual(needs(), [{ type: "retentionListing" }], "never listed yet");
+    schedule.record("uid-1", NOW - 5 * 60_000);
+    assert.deepEqual(needs(), [], "listed five minutes ago, no upload since");
+    const uploaded = o({
+      backupReadings: { uploads: { ...uploads, ok: 5 }, previousUploads: uploads, lastRetentionAt: NOW - 60_000 },
+    });
+    assert.deepEqual(backupNeeds(uploaded, 3), [{ type: "retentionListing" }], "a new upload");
+    schedule.record("uid-1", NOW - 10 * 60_000);
+    assert.deepEqual(needs(), [{ type: "retentionListing" }], "a period (the 1h interval, at most 10 minutes) passed");
+    schedule.forget("uid-1");
+    assert.equal(schedule.lastRun("uid-1"), undefined);
+  });
+
+  it("asks nothing of a paused cluster or one without retention, and not twice", () => {
+    const paused = cluster({ backup: { s3, retention: { keepLast: 1 } }, paused: true });
+    assert.deepEqual(backupNeeds({ ...o({}), cluster: paused }, 3), []);
+    assert.deepEqual(backupNeeds({ ...o({}), cluster: cluster({ backup: { s3 } }) }, 3), []);
+    assert.deepEqual(backupNeeds(o({ retentionListing: listing }), 3), []);
+  });
+
+  it("deletes what retention drops, one action each, and never an object that is not rqlite's upload", () => {
+    const actions = planRetentionDeletes(o({ retentionListing: listing }));
+    assert.deepEqual(
+      actions.map((a) => (a.type === "deleteBackupObject" ? `${a.connection.bucket}/${a.key}` : a.type)),
+      [`backups/${key("20261130100000")}`],
+    );
+    assert.deepEqual(planRetentionDeletes(o({ retentionListing: { failure: "access denied" } })), []);
+  });
+
+  it("reports what is kept, or why the listing or a delete failed", () => {
+    assert.deepEqual(retentionOutcome(o({ retentionListing: listing }), undefined), { retained: 1 });
+    assert.deepEqual(retentionOutcome(o({ retentionListing: listing }), "delete refused"), {
+      failure: "delete refused",
+    });
+    assert.deepEqual(retentionOutcome(o({ retentionListing: { failure: "no bucket" } }), undefined), {
+      failure: "no bucket",
+    });
+    assert.equal(retentionOutcome(o({}), undefined), undefined);
   });
 });
 
