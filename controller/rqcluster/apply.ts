@@ -2,7 +2,7 @@
 // Event each so `kubectl describe rqc` tells the story. After deleting or creating a Pod it waits
 // until the caches show it, so that the next reconcile cannot plan from a view that predates
 // its own write (a deleted Pod still cached as Ready would let a second voter go).
-import type { KubernetesObject, V1PodDisruptionBudget } from "@kubernetes/client-node";
+import type { KubernetesObject, V1PersistentVolumeClaim, V1PodDisruptionBudget } from "@kubernetes/client-node";
 import { KubeApiError } from "../runtime/kubeClient.js";
 import type { EventSink } from "../runtime/events.js";
 import type { Writer } from "../runtime/writer.js";
@@ -11,6 +11,7 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import type { S3Connection } from "./backup/render.js";
 import { deleteObject, describeS3Error, s3ClientFor, type S3Gate } from "./s3.js";
 import { afterRefusedEviction, isMultipleBudgetsRefusal, multipleBudgetsWait } from "./plan/eviction.js";
+import { STORAGE_EXPANDED } from "./plan/children.js";
 import type { Action, Wait } from "./plan/types.js";
 import { POD } from "./ports.js";
 import type { Problem } from "./status.js";
@@ -107,9 +108,16 @@ async function perform(deps: ApplyDeps, s3: S3Clients, a: Action): Promise<Outco
   const { writer, rqlite, namespace } = deps;
   switch (a.type) {
     case "create":
+      // A Pod is created: a name taken by a Pod the caches do not show yet fails (409) rather
+      // than being taken over. Every other child is applied, so that the operator's field
+      // manager owns each field it sets from the start (and a later apply can drop one).
+      if (a.object.kind !== "Pod") return void (await writer.apply(a.object));
       await writer.create(a.object);
-      if (a.object.kind === "Pod") await deps.awaitPodCache(a.object.metadata!.name!, (p) => p !== undefined);
+      await deps.awaitPodCache(a.object.metadata!.name!, (p) => p !== undefined);
       return;
+    case "apply":
+      await writer.apply(a.object);
+      return undefined;
     case "patch":
       await writer.patch(ref(namespace, a.target), a.patch);
       return undefined;
@@ -201,14 +209,16 @@ async function evictOrFallBack(deps: ApplyDeps, name: string): Promise<Outcome> 
 }
 
 function refusedStorageGrowth(a: Action, err: unknown): Applied["refused"][number] | undefined {
-  if (a.type !== "patch" || a.target.kind !== "PersistentVolumeClaim" || !("spec" in a.patch)) return undefined;
+  if (a.type !== "apply" || a.object.kind !== "PersistentVolumeClaim" || a.reason !== STORAGE_EXPANDED)
+    return undefined;
   const cause = (err as Error).cause;
   if (!(cause instanceof KubeApiError) || ![403, 422].includes(cause.status)) return undefined;
-  const size = (a.patch as { spec: { resources: { requests: { storage: string } } } }).spec.resources.requests.storage;
+  const pvc = a.object as V1PersistentVolumeClaim;
+  const size = String(pvc.spec!.resources!.requests!.storage);
   return {
-    pvc: a.target.name,
+    pvc: pvc.metadata!.name!,
     size,
     reason: "StorageResizeRefused",
-    message: `PVC ${a.target.name} cannot grow: ${cause.message}; use a StorageClass with allowVolumeExpansion, or set spec.storage.size back`,
+    message: `PVC ${pvc.metadata!.name} cannot grow: ${cause.message}; use a StorageClass with allowVolumeExpansion, or set spec.storage.size back`,
   };
 }

@@ -380,12 +380,12 @@ describe("backup render", () => {
     assert.equal(restorePending({ ...c, restore: undefined }, false, own, 3), false, "not resolved yet");
   });
 
-  it("creates the config Secret, patches it when it drifts, and leaves a matching one alone", () => {
+  it("creates the config Secret, applies it when it drifts, and leaves a matching one alone", () => {
     const c = cluster({ backup: { s3 } });
     const o = (backupConfig?: Observed["backupConfig"]) => ({ cluster: c, backupConfig }) as unknown as Observed;
     assert.deepEqual(planBackupSecret(o(undefined)), []);
     assert.equal(planBackupSecret(o({ exists: false, data: {} }))[0]!.type, "create");
-    assert.equal(planBackupSecret(o({ exists: true, data: { "auto-backup.json": "{}" } }))[0]!.type, "patch");
+    assert.equal(planBackupSecret(o({ exists: true, data: { "auto-backup.json": "{}" } }))[0]!.type, "apply");
     const current = { "auto-backup.json": renderAutoBackupConfig(c.spec.backup!) };
     assert.deepEqual(planBackupSecret(o({ exists: true, data: current })), []);
   });

@@ -324,8 +324,18 @@ describe("plan: finalize and storage", () => {
 
   it("grows PVCs and restores their owner references per reclaimPolicy", () => {
     const o = observed({ spec: { ...NEW, storage: { size: "2Gi" } }, podSpec: NEW });
-    const patches = plan(o).actions.filter((a) => a.type === "patch" && a.target.kind === "PersistentVolumeClaim");
-    assert.equal(patches.length, 3);
+    const grown = plan(o).actions.flatMap((a) =>
+      a.type === "apply" && a.object.kind === "PersistentVolumeClaim"
+        ? [(a.object as V1PersistentVolumeClaim).spec!.resources!.requests!.storage]
+        : [],
+    );
+    assert.deepEqual(grown, ["2Gi", "2Gi", "2Gi"]);
+    // A refused size is not asked again, and the live size is never shrunk.
+    o.refusedGrowth = new Map(["db-0", "db-1", "db-2"].map((n) => [n, { size: "2Gi", message: "no" }]));
+    assert.deepEqual(
+      plan(o).actions.filter((a) => a.type === "apply"),
+      [],
+    );
   });
 
   it("changes nothing when paused", () => {

@@ -7,7 +7,6 @@ import { durationSeconds } from "../../../shared/backup-schema.js";
 import { joinKey, LATEST_KEY, parseS3Location } from "../../../shared/index.js";
 import { voterName } from "../../../shared/names.js";
 import type { ClusterRestoreSpec, RqBackup } from "../../../shared/types.generated.js";
-import { SECRET } from "../ports.js";
 import { parseMemberName } from "../render/members.js";
 import type { ClusterView } from "../render/cluster.js";
 import type { Action, Need, Observed, Wait } from "../plan/types.js";
@@ -32,9 +31,8 @@ export function planBackupSecret(o: Observed): Action[] {
   if (!differs) return [];
   return [
     {
-      type: "patch",
-      target: { ...SECRET, name },
-      patch: { data: wanted },
+      type: "apply",
+      object: desired,
       reason: "Updated",
       message: `updated Secret ${name}: rqlite's auto-backup/auto-restore configuration`,
     },

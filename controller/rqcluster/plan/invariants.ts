@@ -417,10 +417,11 @@ export function checkPlan(o: Observed, plan: Plan): Violation[] {
 export function brief(a: Action): string {
   switch (a.type) {
     case "create":
+    case "apply":
     case "delete":
     case "patch": {
-      const kind = a.type === "create" ? a.object.kind : a.target.kind;
-      const name = a.type === "create" ? a.object.metadata?.name : a.target.name;
+      const kind = a.type === "create" || a.type === "apply" ? a.object.kind : a.target.kind;
+      const name = a.type === "create" || a.type === "apply" ? a.object.metadata?.name : a.target.name;
       return `${a.type} ${kind} ${name}`;
     }
     case "deletePod":

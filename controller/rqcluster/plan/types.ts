@@ -155,8 +155,15 @@ interface Described {
 }
 
 export type Action = Described &
+  /** A missing child (Pods are created; the others applied, see ../apply.ts). */
   (
     | { type: "create"; object: KubernetesObject }
+    /**
+     * Server-side apply of every field the operator owns on a child that drifted: a field someone
+     * changed by hand comes back, what others added of their own stays.
+     */
+    | { type: "apply"; object: KubernetesObject }
+    /** A merge patch, only to remove what apply cannot: keys another manager owns, fields of old renders. */
     | { type: "patch"; target: ObjectRef; patch: Json }
     | { type: "delete"; target: ObjectRef }
     /**
