@@ -318,10 +318,13 @@ describe("controller on the real control plane", function () {
     assert.equal(restored.metadata?.annotations?.["example.com/owner"], "team-a", "the user's annotation stays");
     assert.equal(restored.metadata?.labels?.["example.com/tier"], "db", "the user's label stays");
     // Server-side apply: the operator's field manager owns the field it put back, not the user's.
-    const applied = restored.metadata?.managedFields?.find(
+    const withFields = JSON.parse(
+      await cp.kubectlOk(["get", "svc", "demo-internal", "-n", ns, "-o", "json", "--show-managed-fields"]),
+    ) as V1Service;
+    const applied = withFields.metadata?.managedFields?.find(
       (f) => f.manager === "rqlite-operator" && f.operation === "Apply",
     );
-    assert.ok(applied, `an Apply entry of rqlite-operator: ${JSON.stringify(restored.metadata?.managedFields)}`);
+    assert.ok(applied, `an Apply entry of rqlite-operator: ${JSON.stringify(withFields.metadata?.managedFields)}`);
     const owns = JSON.stringify(applied.fieldsV1);
     assert.match(owns, /"f:publishNotReadyAddresses"/);
     assert.doesNotMatch(owns, /example\.com\/owner/);
