@@ -40,7 +40,8 @@ function rulesOf(s: JsonSchema, required: boolean): string {
   if (s.maxLength !== undefined) rules.push(`at most ${s.maxLength} characters`);
   if (s.pattern) rules.push(`matches ${code(s.pattern)}`);
   if (s.nullable) rules.push("may be null");
-  if (s["x-kubernetes-list-type"] === "map") rules.push(`keyed by ${(s["x-kubernetes-list-map-keys"] ?? []).join(", ")}`);
+  if (s["x-kubernetes-list-type"] === "map")
+    rules.push(`keyed by ${(s["x-kubernetes-list-map-keys"] ?? []).join(", ")}`);
   for (const v of s["x-kubernetes-validations"] ?? []) rules.push(v.message ?? code(v.rule));
   return rules.join("; ");
 }
@@ -49,7 +50,9 @@ function rulesOf(s: JsonSchema, required: boolean): string {
 function rows(s: JsonSchema, path: string, required: boolean, out: string[]): void {
   if (path) {
     const dflt = s.default === undefined ? "" : code(s.default);
-    out.push(`| \`${path}\` | ${cell(typeOf(s))} | ${cell(dflt)} | ${cell(rulesOf(s, required))} | ${cell(s.description ?? "")} |`);
+    out.push(
+      `| \`${path}\` | ${cell(typeOf(s))} | ${cell(dflt)} | ${cell(rulesOf(s, required))} | ${cell(s.description ?? "")} |`,
+    );
   }
   // What Kubernetes defines (a Pod template fragment, resources) is not repeated here.
   if (s["x-kubernetes-preserve-unknown-fields"]) return;
