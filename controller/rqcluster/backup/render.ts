@@ -162,7 +162,7 @@ export function renderBackupConfigSecret(c: ClusterView): V1Secret | undefined {
 /**
  * Whether this node's Pod loads spec.restore: only a founding voter (ordinal below
  * -bootstrap-expect) while the restore is still due (`pending`: not done, no adopted volume; see
- * plan/restore.ts). Later voters and read replicas, and any founding voter's Pod made after the
+ * ./plan.ts). Later voters and read replicas, and any founding voter's Pod made after the
  * restore (a lost node's replacement), join a cluster that has the data and copy it from the
  * leader: a download then would only fail once the object is gone and stop the node.
  */

@@ -32,7 +32,7 @@ export interface Facts {
   outdated: V1Pod[];
   /** The leader's view of the Raft voters, or the voter Pods when no leader answered. */
   raftVoters: RaftMember[] | undefined;
-  /** spec.restore is still to be loaded by the founding voters' new Pods (restore.ts). */
+  /** spec.restore is still to be loaded by the founding voters' new Pods (../backup/plan.ts). */
   restorePending: boolean;
   /** The -auth users file the Pods and the operator's Secret follow. */
   auth: AuthPlan;

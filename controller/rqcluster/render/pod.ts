@@ -67,7 +67,7 @@ export interface PodInputs {
   /** Digest of the -auth users file: a change restarts the Pods, as rqlited reads it at start. */
   authHash?: string;
   /**
-   * spec.restore is still to be loaded (see plan/restore.ts restorePending): a founding voter's
+   * spec.restore is still to be loaded (see ../backup/plan.ts restorePending): a founding voter's
    * Pod then starts with -auto-restore and a startup probe sized for the download.
    */
   restorePending?: boolean;
