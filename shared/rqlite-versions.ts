@@ -266,7 +266,7 @@ const IN_PLACE_DOWNGRADES: ReadonlyMap<number, number> = new Map([[9, 8]]);
  * Why rqlite cannot move a running cluster from `from` to `to` by restarting its nodes one at
  * a time, or undefined when it can. A downgrade within a major is allowed, as rqlite's releases
  * within one major read each other's data. More than one major up is refused by the API
- * contract (API.md) although rqlite 10 accepts 8.x data: each major is rolled and checked on
+ * contract (docs/api.md) although rqlite 10 accepts 8.x data: each major is rolled and checked on
  * its own.
  */
 export function versionChangeProblem(from: RqliteVersion, to: RqliteVersion): string | undefined {

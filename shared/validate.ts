@@ -1,4 +1,4 @@
-// Admission validation of RqCluster objects: every rule of API.md, all errors at once, and no
+// Admission validation of RqCluster objects: every rule docs/api.md lists, all errors at once, and no
 // input (null, arrays, deep garbage) makes it throw.
 import { child, formatFieldError, index, type FieldError, type ValidationResult } from "./field-errors.js";
 import { envVarErrors } from "./env-rules.js";

@@ -23,7 +23,7 @@ import {
 import { Readable, Transform } from "node:stream";
 import { componentLogger } from "../runtime/log.js";
 import { ownerNamespace, type DataObject, type Writer } from "../runtime/writer.js";
-import type { StoredObject } from "../rqcluster/plan/backup.js";
+import type { StoredObject } from "../rqcluster/backup/plan.js";
 import type { S3Connection } from "./s3Connection.js";
 
 const S3_TIMEOUT_MS = 15_000;

@@ -22,6 +22,7 @@ import { makeWriter } from "../runtime/writer.js";
 import { componentLogger } from "../runtime/log.js";
 import { sleep } from "../runtime/sleep.js";
 import { reconcileCluster } from "./reconcile.js";
+import { RetentionSchedule } from "./backup/observe.js";
 import { NodeScraper } from "./scraper.js";
 import { clusterMetrics } from "./metrics.js";
 import { conflictsOf } from "./observe.js";
@@ -104,6 +105,8 @@ export function setupClusterController(mgr: Manager, opts: ClusterControllerOpti
       ? new NodeScraper({ registry: mgr.registry, intervalMs: scrapeIntervalMs, concurrency: SCRAPE_CONCURRENCY })
       : undefined;
   const refusals = new GrowthRefusals(RETRY_REFUSED_GROWTH_MS);
+  // When retention last listed each cluster's uploads: kept across reconciles, not in module state.
+  const retention = new RetentionSchedule();
   /** A computed budget was seen once: a disruption controller runs, even if that budget is gone. */
   let disruptionControllerSeen = false;
 
@@ -184,6 +187,7 @@ export function setupClusterController(mgr: Manager, opts: ClusterControllerOpti
             readBackup: (ns, n) => Promise.resolve(backups.get(ns, n)),
             listBackups: (ns) => Promise.resolve(backups.list(ns)),
             knownCas: opts.knownCas,
+            retention,
           },
           cluster,
           children(key),

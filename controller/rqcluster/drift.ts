@@ -1,7 +1,7 @@
-// Decides whether a live child still matches what the operator renders, and builds the JSON
-// merge patch that restores it. A steady cluster must cause zero writes, so the comparison
-// ignores what the API server adds (defaults, status, extra labels of others) and looks only at
-// the fields the operator sets.
+// Decides whether a live child still matches what the operator renders. A steady cluster must
+// cause zero writes, so the comparison ignores what the API server adds (defaults, status, extra
+// labels of others) and looks only at the fields the operator sets: an unchanged child is never
+// applied again.
 import type { Json } from "../runtime/writer.js";
 
 function isObject(v: unknown): v is Json {
@@ -24,23 +24,23 @@ function at(obj: unknown, path: string[]): unknown {
 }
 
 /**
- * The merge patch that makes `actual` match `desired`, or undefined when it already does.
- * Maps listed in `exact` (paths such as ["spec", "selector"]) must match key for key: keys the
- * live object has beyond the desired ones are removed with null, as RFC 7396 spells deletion.
+ * Keys of maps that must match key for key (paths such as ["spec", "selector"]) which the live
+ * object has beyond the desired ones, as the merge patch that removes them (null, as RFC 7396
+ * spells deletion), or undefined when there are none. Server-side apply cannot remove them: a
+ * key someone else added is theirs, and apply leaves it.
  */
-export function driftPatch(desired: Json, actual: Json, exact: string[][] = []): Json | undefined {
-  const mapsMatch = exact.every((path) => {
+export function extraKeysPatch(desired: Json, actual: Json, exact: string[][]): Json | undefined {
+  let patch: Json | undefined;
+  for (const path of exact) {
     const want = at(desired, path);
     const have = at(actual, path);
-    return !isObject(want) || (isObject(have) && Object.keys(have).length === Object.keys(want).length);
-  });
-  if (mapsMatch && isSubset(desired, actual)) return undefined;
-  const patch = structuredClone(desired);
-  for (const path of exact) {
-    const want = at(patch, path);
-    const have = at(actual, path);
     if (!isObject(want) || !isObject(have)) continue;
-    for (const key of Object.keys(have)) if (!(key in want)) want[key] = null;
+    const extra = Object.keys(have).filter((key) => !(key in want));
+    if (extra.length === 0) continue;
+    patch ??= {};
+    let node = patch;
+    for (const k of path) node = (node[k] ??= {}) as Json;
+    for (const key of extra) node[key] = null;
   }
   return patch;
 }

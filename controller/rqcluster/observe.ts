@@ -3,21 +3,26 @@
 // now (its Pod's arguments: HTTPS or not, -auth or not), not the way the spec asks for, so that
 // turning TLS or auth on or off never locks the operator out of nodes that have not rolled yet.
 import type { KubernetesObject, V1Pod, V1PodDisruptionBudget } from "@kubernetes/client-node";
-import { HTTP_PORT, operatorAuthSecretName } from "../../shared/names.js";
-import { assertOwnNode, nodeAccess, readCas, runsWithAuth } from "../access/cluster.js";
+import { HTTP_PORT } from "../../shared/names.js";
+import { assertOwnNode, nodeAccess, readCas } from "../access/cluster.js";
 import type { Writer } from "../runtime/writer.js";
 import { canTransferLeadership, clusterRqlite, type ClusterRqlite, type NodeAccess } from "../rqlite/adapter.js";
-import { AuthSecretError, authSecretCurrent, keptAuthHash, keptCredentials, planAuth } from "./auth.js";
-import { deriveFacts, needsDisruption } from "./plan/index.js";
-import { bootstrapExpectOf, isPodReady } from "./plan/facts.js";
-import { adoptedFoundingVolumes } from "./plan/restore.js";
-import type { Observed, SecretProblem } from "./plan/types.js";
+import { operatorCredentials, readAuth } from "./auth.js";
+import {
+  listForRetention,
+  observeBackup,
+  readBackupReadings,
+  readRestoreCounts,
+  type ListBackups,
+  type ReadBackup,
+  type RetentionSchedule,
+} from "./backup/observe.js";
+import { isPodReady, withReadings } from "./plan/facts.js";
+import type { Need, Observed, SecretProblem } from "./plan/types.js";
 import type { Children } from "./ports.js";
 import { readPodTemplate, type TemplateRead } from "./podTemplate.js";
 import type { ClusterView } from "./render/cluster.js";
 import { nodeAddress, type Addressing } from "./render/pod.js";
-import { observeBackup } from "./backup.js";
-import type { ReadBackup } from "./restore.js";
 import type { S3Gate } from "../access/s3.js";
 
 export interface ObserveDeps {
@@ -37,7 +42,13 @@ export interface ObserveDeps {
   lastMembers: string[];
   now: number;
   /** Reads the RqBackup spec.restore.backup names. */
-  readBackup?: ReadBackup;
+  readBackup?: ReadBackup | undefined;
+  /** Lists a namespace's RqBackups, for status.backup.lastSuccessfulTime. */
+  listBackups?: ListBackups | undefined;
+  /** When retention last ran per cluster. */
+  retention: RetentionSchedule;
+  /** status.backup.uploader as last written. */
+  previousUploader?: { node?: string; ok?: number; fail?: number } | undefined;
   /** The cluster's Restored condition is True (spec.restore is done). */
   restored?: boolean;
   /**
@@ -51,32 +62,12 @@ export interface ObserveDeps {
 export interface Observation {
   observed: Observed;
   rqlite: ClusterRqlite;
-  /** Why spec.restore cannot be resolved, when it cannot. */
-  restoreProblem?: string;
 }
 
 export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children): Promise<Observation> {
-  const secretProblems: SecretProblem[] = [];
-  let authRead: Awaited<ReturnType<typeof planAuth>>;
-  let authUnusable: string | undefined;
-  try {
-    authRead = await planAuth(deps.writer, c);
-  } catch (err) {
-    // The user's Secret is gone or malformed: the Pods keep the users file they run with, and
-    // the operator its own user, until it is fixed. Everything else goes on.
-    if (!(err instanceof AuthSecretError)) throw err;
-    authUnusable = err.message;
-    secretProblems.push({
-      reason: "AuthSecretUnusable",
-      message: `${err.message}. Until then the operator keeps the users the nodes run with (no user change applies)`,
-    });
-  }
-  const auth = authRead && "state" in authRead ? authRead : undefined;
-  const authConflict = authRead && "conflict" in authRead ? authRead.conflict : undefined;
-  const keptAuth = authRead ? undefined : await runningAuth(deps.writer, c, owned.pods);
-  const credentials = auth?.state.credentials ?? keptAuth?.credentials;
+  const auth = await readAuth(deps.writer, c, owned.pods);
+  const credentials = operatorCredentials(auth);
   const { cas, problems: caProblems } = await readCas(deps.writer, c, owned.pods, deps.knownCas);
-  secretProblems.push(...caProblems);
   const pods = new Map(owned.pods.map((p) => [p.metadata!.name!, p]));
   const accessOf = (nodeId: string): NodeAccess => {
     assertOwnNode(c, nodeId);
@@ -92,14 +83,14 @@ export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children
     running.length > 0 ? await rqlite.leaderView(running) : { problem: "no rqlite node runs yet" };
 
   const template = await readPodTemplate(deps.writer, c);
-  // Adopted founding volumes skip the restore, so an unreadable source holds nothing back then.
-  const skipsRestore =
-    adoptedFoundingVolumes(c, owned.pvcs, bootstrapExpectOf(owned.pods, owned.pvcs, c.spec.replicas)).length > 0;
-  const backup = await observeBackup(
-    { writer: deps.writer, s3: deps.s3, readBackup: deps.readBackup },
+  const backup = await observeBackup({ writer: deps.writer, s3: deps.s3, readBackup: deps.readBackup }, c);
+  const readings = await readBackupReadings(
+    { rqlite, schedule: deps.retention, listBackups: deps.listBackups },
     c,
-    deps.restored === true || skipsRestore,
+    view?.leader,
+    deps.previousUploader,
   );
+  const secretProblems = [...caProblems, ...backup.secretProblems];
   const observed: Observed = {
     // With spec.restore resolved, which the founding voters' Pods render from.
     cluster: backup.cluster,
@@ -117,55 +108,54 @@ export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children
       ...(template.problem !== undefined
         ? [{ reason: "PodTemplateRefused", message: template.problem, warning: true }]
         : []),
-      ...(authConflict ? [{ reason: "AdoptionConflict", message: authConflict, warning: true }] : []),
-      // A cluster that never had a users file has none to keep: its Pods wait for the Secret.
-      ...(authUnusable && !keptAuth?.hash
-        ? [{ reason: "AuthSecretUnusable", message: `${authUnusable}; no Pod is created until then`, warning: true }]
-        : []),
       ...backup.holds,
     ],
+    ...(auth ? { auth } : {}),
     ...(backup.backupConfig ? { backupConfig: backup.backupConfig } : {}),
     ...(deps.restored ? { restoreDone: true } : {}),
-    ...(secretProblems.length + backup.secretProblems.length > 0
-      ? { secretProblems: [...secretProblems, ...backup.secretProblems] }
-      : {}),
+    ...(backup.restoreProblem ? { restoreProblem: backup.restoreProblem } : {}),
+    backupReadings: readings,
+    ...(secretProblems.length > 0 ? { secretProblems } : {}),
     lastMembers: deps.lastMembers,
     refusedGrowth: deps.refusedGrowth,
-    ...(!auth && c.spec.auth?.secretName && keptAuth?.hash ? { authHash: keptAuth.hash } : {}),
-    ...(auth
-      ? {
-          authHash: auth.state.hash,
-          authSecret: {
-            desired: auth.secret,
-            current: authSecretCurrent(auth.existing, auth.secret),
-            exists: auth.existing !== undefined,
-          },
-        }
-      : {}),
     ...(view
       ? { raft: { leader: view.leader, members: view.members, canTransfer: canTransferLeadership(view.leaderVersion) } }
       : { rqliteProblem: problem, ...(unauthorized ? { rqliteUnauthorized: true } : {}) }),
-    synced: new Set(),
     unreachableSince: deps.unreachableSince,
     nodeFailureTimeoutMs: deps.nodeFailureTimeoutMs,
     now: deps.now,
   };
-  // Catching up is asked only while a disruptive step may be due: a steady cluster costs nothing.
-  if (!c.spec.paused && needsDisruption(observed, deriveFacts(observed))) {
-    observed.synced = await rqlite.synced(owned.pods.filter(isPodReady).map((p) => p.metadata!.name!));
-  }
-  return { observed, rqlite, ...(backup.restoreProblem ? { restoreProblem: backup.restoreProblem } : {}) };
+  return { observed, rqlite };
 }
 
 /**
- * The operator's credentials and users-file digest as its live Secret holds them, when nodes run
- * with -auth: after auth was turned off (until they roll), or while the user's Secret is unusable
- * (so the Pods, and a lost node's replacement, keep the file they have).
+ * The readings a plan asked for (see Need), added to what was observed: the nodes that passed
+ * `/readyz?sync`, the founding voters' restore counters, the listing retention judges. A
+ * retention listing is recorded in the schedule whether or not it succeeded, so a failing
+ * bucket is asked once a period, not on every reconcile.
  */
-async function runningAuth(writer: Writer, c: ClusterView, pods: V1Pod[]) {
-  if (!pods.some(runsWithAuth) && !c.spec.auth?.secretName) return undefined;
-  const live = (await writer.readSecret(c.self, operatorAuthSecretName(c.name)))?.data;
-  return { credentials: keptCredentials(live), hash: keptAuthHash(live) };
+export async function observeNeeds(
+  deps: Pick<ObserveDeps, "writer" | "s3" | "retention">,
+  o: Observed,
+  rqlite: ClusterRqlite,
+  needs: Need[],
+): Promise<Observed> {
+  const readings: Pick<Observed, "synced" | "restoreCounts" | "retentionListing"> = {};
+  for (const need of needs) {
+    switch (need.type) {
+      case "synced":
+        readings.synced = await rqlite.synced(need.nodes);
+        break;
+      case "restoreCounts":
+        readings.restoreCounts = await readRestoreCounts(rqlite, need.nodes);
+        break;
+      case "retentionListing":
+        deps.retention.record(o.cluster.uid, o.now);
+        readings.retentionListing = await listForRetention(deps, o.cluster);
+        break;
+    }
+  }
+  return withReadings(o, readings);
 }
 
 const templateOf = (read: TemplateRead): Pick<Observed, "template"> =>

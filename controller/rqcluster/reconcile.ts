@@ -8,7 +8,7 @@ import type { ClusterRqlite } from "../rqlite/adapter.js";
 import type { EventSink } from "../runtime/events.js";
 import { refOf, type ObjectRef, type Writer } from "../runtime/writer.js";
 import { applyPlan } from "./apply.js";
-import { observe } from "./observe.js";
+import { observe, observeNeeds } from "./observe.js";
 import { deriveFacts, HOLDS, plan, planFinalize, PROBLEMS } from "./plan/index.js";
 import type { Plan } from "./plan/types.js";
 import type { Children } from "./ports.js";
@@ -16,9 +16,8 @@ import { clusterView, type ClusterView } from "./render/cluster.js";
 import type { Addressing } from "./render/pod.js";
 import { computeStatus, INVALID_SPEC, invalidSpecStatus, statusPatch, type Problem } from "./status.js";
 import { clusterRqlite } from "../rqlite/adapter.js";
-import { backupRecheckMs, backupStep, forgetBackupState } from "./backup.js";
-import { withBackupStatus } from "./backupStatus.js";
-import type { ListBackups, ReadBackup } from "./restore.js";
+import type { ListBackups, ReadBackup, RetentionSchedule } from "./backup/observe.js";
+import { backupRecheckMs } from "./backup/plan.js";
 import type { S3Gate } from "../access/s3.js";
 
 export interface ReconcileDeps {
@@ -47,6 +46,8 @@ export interface ReconcileDeps {
   listBackups?: ListBackups;
   /** The last ca.crt read from each tls.http Secret (see ObserveDeps.knownCas). */
   knownCas?: Map<string, string>;
+  /** When retention last listed each cluster's bucket, kept across reconciles. */
+  retention: RetentionSchedule;
 }
 
 export interface ReconcileResult {
@@ -81,7 +82,7 @@ export async function reconcileCluster(
     if (patch) await deps.writer.patchStatus(self, { status: patch });
     return { actions: [`refused: ${problem}`] };
   }
-  const { observed, rqlite, restoreProblem } = await observe(
+  const observation = await observe(
     {
       writer: deps.writer,
       s3: deps.s3,
@@ -94,13 +95,18 @@ export async function reconcileCluster(
       lastMembers: (cluster.status?.members ?? []).map((m) => m.id),
       refusedGrowth: deps.refusedGrowth(c.namespace),
       now: deps.now().getTime(),
-      ...(deps.readBackup ? { readBackup: deps.readBackup } : {}),
+      readBackup: deps.readBackup,
+      listBackups: deps.listBackups,
+      retention: deps.retention,
+      previousUploader: cluster.status?.backup?.uploader,
       ...(deps.knownCas ? { knownCas: deps.knownCas } : {}),
       restored: cluster.status?.conditions?.some((x) => x.type === "Restored" && x.status === "True") === true,
     },
     c,
     owned,
   );
+  const { rqlite } = observation;
+  let observed = observation.observed;
   const applyDeps = {
     writer: deps.writer,
     events: deps.events,
@@ -110,6 +116,7 @@ export async function reconcileCluster(
       deps.awaitPodCache(name, seen),
     disruptionBudget: () => observed.pdbs.find((p) => p.metadata?.name === c.pdbName),
     disruptionControllerRuns: () => deps.disruptionControllerRuns?.(),
+    s3: { gate: deps.s3, owner: c.self },
   };
   const finalizers = cluster.metadata?.finalizers ?? [];
   const done: string[] = [];
@@ -122,7 +129,12 @@ export async function reconcileCluster(
     done.push(message);
   }
 
-  const next: Plan = plan(observed);
+  let next: Plan = plan(observed);
+  if (next.needs?.length) {
+    observed = await observeNeeds(deps, observed, rqlite, next.needs);
+    next = plan(observed);
+    if (next.needs?.length) throw new Error(`the plan asked again for ${next.needs.map((n) => n.type).join(", ")}`);
+  }
   const applied = await applyPlan(applyDeps, next.actions);
   done.push(...applied.done);
   for (const w of next.waits) {
@@ -133,21 +145,6 @@ export async function reconcileCluster(
   for (const w of applied.waits) done.push(w.message);
   for (const r of applied.refused) deps.recordRefusal(c.namespace, r.pvc, r.size, r.message);
   const problems: Problem[] = [...next.waits.filter((w) => PROBLEMS.has(w.reason)), ...applied.refused];
-  const previousUploader = cluster.status?.backup?.uploader;
-  const backup = await backupStep(
-    {
-      writer: deps.writer,
-      s3: deps.s3,
-      rqlite,
-      now: deps.now(),
-      ...(deps.listBackups ? { listBackups: deps.listBackups } : {}),
-    },
-    observed,
-    previousUploader?.node
-      ? { node: previousUploader.node, ok: previousUploader.ok ?? 0, fail: previousUploader.fail ?? 0 }
-      : undefined,
-  );
-  for (const key of backup.retention?.deleted ?? []) done.push(`retention deleted s3 object ${key}`);
   // The caches do not show children this step created yet, so a status now would be stale and
   // rewritten at once; their watch events bring the next reconcile, which writes it.
   if (applied.created === 0) {
@@ -155,7 +152,7 @@ export async function reconcileCluster(
     const wasAvailable =
       previous?.conditions?.some((x) => x.type === "Available" && x.status === "True") === true ||
       (previous?.phase !== undefined && !["Pending", "Creating"].includes(previous.phase));
-    const computed = computeStatus(
+    const status = computeStatus(
       c,
       {
         observed,
@@ -163,18 +160,11 @@ export async function reconcileCluster(
         wasAvailable,
         problems,
         holds: next.waits.filter((w) => HOLDS.has(w.reason)),
+        ...(applied.retentionFailure ? { retentionFailure: applied.retentionFailure } : {}),
       },
       previous,
       deps.now(),
     );
-    const status = withBackupStatus(computed, {
-      cluster: observed.cluster,
-      previous,
-      step: backup,
-      ...(restoreProblem ? { restoreProblem } : {}),
-      pods: observed.pods,
-      now: deps.now(),
-    });
     const patch = statusPatch(previous, status);
     if (patch) await deps.writer.patchStatus(self, { status: patch });
   }
@@ -201,7 +191,7 @@ async function finalize(
   self: ObjectRef,
   problem: string | undefined,
 ): Promise<ReconcileResult> {
-  forgetBackupState(c.uid);
+  deps.retention.forget(c.uid);
   if (problem)
     deps.events.warning(INVALID_SPEC, `${problem}; the operator only finalizes this RqCluster, which is being deleted`);
   const finalizers = cluster.metadata?.finalizers ?? [];

@@ -6,8 +6,17 @@ import type { V1Pod } from "@kubernetes/client-node";
 import type { Condition, Member, RqClusterStatus } from "../../shared/index.js";
 import { scaleSelector } from "../../shared/names.js";
 import type { Json } from "../runtime/writer.js";
+import { adoptedFoundingVolumes } from "./backup/plan.js";
+import {
+  backupStatus,
+  restoredCondition,
+  restoreHolds,
+  restoreStatus,
+  retentionOutcome,
+  type BackupStatusInputs,
+} from "./backup/status.js";
 import { isPodReady, quorum as quorumOf, roleOf, type Facts } from "./plan/facts.js";
-import type { Observed } from "./plan/types.js";
+import type { Observed, SecretProblem } from "./plan/types.js";
 import type { ClusterView } from "./render/cluster.js";
 
 export type Phase = NonNullable<RqClusterStatus["phase"]>;
@@ -27,6 +36,8 @@ export interface StatusInputs {
   problems: Problem[];
   /** What the running change holds back until it is done (nodes that cannot join mid-upgrade). */
   holds?: Problem[];
+  /** Why a retention delete the plan asked for failed, when one did. */
+  retentionFailure?: string;
 }
 
 const rqliteImage = (pod: V1Pod) => pod.spec?.containers.find((c) => c.name === "rqlite")?.image;
@@ -50,14 +61,32 @@ export function computeStatus(
   // even when the operator itself cannot reach rqlite; the conditions then say why.
   const available = readyVoters >= quorum;
 
-  let phase: Phase;
-  if (c.spec.paused) phase = "Paused";
-  else if (o.pods.length === 0) phase = "Pending";
-  else if (!inputs.wasAvailable && !available) phase = "Creating";
-  else if (!countsMatch) phase = "Scaling";
-  else if (f.outdated.length > 0) phase = "Upgrading";
-  else if (!allReady) phase = "Degraded";
-  else phase = "Running";
+  // spec.backup and spec.restore read from the cluster as observed, with spec.restore resolved.
+  const backupInputs: BackupStatusInputs = {
+    cluster: o.cluster,
+    previous,
+    readings: o.backupReadings,
+    restoreCounts: o.restoreCounts,
+    adoptedVolumes: o.cluster.spec.restore ? adoptedFoundingVolumes(o.cluster, o.pvcs, f.bootstrapExpect) : [],
+    retention: retentionOutcome(o, inputs.retentionFailure),
+    restoreProblem: o.restoreProblem,
+    pods: o.pods,
+    now,
+  };
+  const restored = restoredCondition(backupInputs);
+  const restoring = restoreHolds(restored);
+
+  // The phase the Pods tell; Progressing follows it even while a restore holds the phase below.
+  let podPhase: Phase;
+  if (c.spec.paused) podPhase = "Paused";
+  else if (o.pods.length === 0) podPhase = "Pending";
+  else if (!inputs.wasAvailable && !available) podPhase = "Creating";
+  else if (!countsMatch) podPhase = "Scaling";
+  else if (f.outdated.length > 0) podPhase = "Upgrading";
+  else if (!allReady) podPhase = "Degraded";
+  else podPhase = "Running";
+
+  const phase: Phase = restoring && !c.spec.paused ? restoring.phase : podPhase;
 
   const images = new Set(voters.map(rqliteImage).filter(Boolean));
   // Without a leader's answer, the membership the last leader reported stays (with readiness
@@ -76,7 +105,7 @@ export function computeStatus(
         }));
   members.sort((a, b) => a.id.localeCompare(b.id, "en", { numeric: true }));
 
-  const progressing = phase === "Creating" || phase === "Scaling" || phase === "Upgrading";
+  const progressing = podPhase === "Creating" || podPhase === "Scaling" || podPhase === "Upgrading";
   // While scaling or rolling, a node down is the plan, not a fault.
   const degraded = inputs.wasAvailable && !allReady && !c.spec.paused && !progressing;
   const blocked = problems[0];
@@ -85,21 +114,23 @@ export function computeStatus(
     ? `${readyVoters} of ${desiredVoters} voters ready; quorum needs ${quorum}`
     : `no rqlite leader answered: ${o.rqliteProblem ?? "unknown"}`;
   const conditions: Array<Omit<Condition, "lastTransitionTime">> = [
-    available
-      ? {
-          type: "Available",
-          status: "True",
-          reason: "QuorumReady",
-          message: o.raft
-            ? `${readyVoters} of ${desiredVoters} voters ready (quorum ${quorum}), leader ${o.raft.leader}`
-            : `${readyVoters} of ${desiredVoters} voters ready (quorum ${quorum}); ${unavailableWhy}`,
-        }
-      : {
-          type: "Available",
-          status: "False",
-          reason: o.raft ? "NoQuorum" : "RqliteUnreachable",
-          message: unavailableWhy,
-        },
+    restoring
+      ? restoring.available
+      : available
+        ? {
+            type: "Available",
+            status: "True",
+            reason: "QuorumReady",
+            message: o.raft
+              ? `${readyVoters} of ${desiredVoters} voters ready (quorum ${quorum}), leader ${o.raft.leader}`
+              : `${readyVoters} of ${desiredVoters} voters ready (quorum ${quorum}); ${unavailableWhy}`,
+          }
+        : {
+            type: "Available",
+            status: "False",
+            reason: o.raft ? "NoQuorum" : "RqliteUnreachable",
+            message: unavailableWhy,
+          },
     blocked
       ? {
           type: "Progressing",
@@ -111,8 +142,8 @@ export function computeStatus(
         ? {
             type: "Progressing",
             status: "True",
-            reason: held ? held.reason : phase,
-            message: `${phase.toLowerCase()}: ${voters.length}/${desiredVoters} voters, ${readers.length}/${c.spec.readReplicas} read replicas, ${f.outdated.length} outdated${held ? `; ${held.message}` : ""}`,
+            reason: held ? held.reason : podPhase,
+            message: `${podPhase.toLowerCase()}: ${voters.length}/${desiredVoters} voters, ${readers.length}/${c.spec.readReplicas} read replicas, ${f.outdated.length} outdated${held ? `; ${held.message}` : ""}`,
           }
         : {
             type: "Progressing",
@@ -139,8 +170,11 @@ export function computeStatus(
               ? "spec.paused is true: not judged"
               : "the cluster has not been available yet; see Progressing",
           },
-    ...secretsCondition(c, o),
+    ...secretsCondition(c, [...(f.auth.problem ? [f.auth.problem] : []), ...(o.secretProblems ?? [])]),
+    ...(restored ? [restored] : []),
   ];
+  const backup = backupStatus(backupInputs);
+  const restore = restoreStatus(backupInputs);
 
   return {
     observedGeneration: c.generation,
@@ -155,6 +189,8 @@ export function computeStatus(
       .filter((i): i is string => Boolean(i))
       .sort(),
     members,
+    ...(backup ? { backup } : {}),
+    ...(restore ? { restore } : {}),
     conditions: conditions.map((cond) =>
       withTransitionTime({ ...cond, observedGeneration: c.generation }, previous?.conditions, now),
     ),
@@ -166,8 +202,7 @@ export function computeStatus(
  * users, backup credentials): False names each Secret and key that is missing, and what it
  * disables; nothing else stops for it.
  */
-function secretsCondition(c: ClusterView, o: Observed): Array<Omit<Condition, "lastTransitionTime">> {
-  const problems = o.secretProblems ?? [];
+function secretsCondition(c: ClusterView, problems: SecretProblem[]): Array<Omit<Condition, "lastTransitionTime">> {
   if (problems.length > 0)
     return [
       {

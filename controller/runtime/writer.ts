@@ -1,5 +1,7 @@
-// The reconciler's writes. Merge patches everywhere: custom resources take no strategic merge
-// patch, and a merge patch says exactly what changes.
+// The reconciler's writes. Children are written with server-side apply: the field manager owns
+// what it sets, and nothing else (a user's own labels and annotations stay, and managedFields
+// shows who set what). Merge patches where apply cannot say it: the status, finalizers, and keys
+// to remove that another manager owns. Custom resources take no strategic merge patch.
 import { KubeApiError, type KubeClient } from "./kubeClient.js";
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { resourcePath } from "./paths.js";
@@ -21,6 +23,12 @@ export interface Writer {
   create(obj: KubernetesObject): Promise<void>;
   /** RFC 7396 merge patch. */
   patch(ref: ObjectRef, patch: Json): Promise<void>;
+  /**
+   * Server-side apply of `obj` (apiVersion, kind, name, namespace and every field this manager
+   * owns), forced: a field someone else changed by hand comes back to this manager's value.
+   * Creates the object when it does not exist.
+   */
+  apply(obj: KubernetesObject): Promise<void>;
   /** gracePeriodSeconds 0 force-deletes a Pod whose kubelet can no longer confirm anything. */
   delete(ref: ObjectRef, opts?: { gracePeriodSeconds?: number }): Promise<void>;
   /**
@@ -63,6 +71,8 @@ export function refOf(type: TypeMeta, obj: KubernetesObject): ObjectRef {
 }
 
 const MERGE_PATCH = "application/merge-patch+json";
+// JSON is YAML: the API server takes an apply configuration in JSON under this type.
+const APPLY_PATCH = "application/apply-patch+yaml";
 const WRITE_TIMEOUT_MS = 30_000;
 
 function isApiStatus(err: unknown, code: number): boolean {
@@ -115,6 +125,19 @@ export function makeWriter(client: KubeClient, fieldManager: string): Writer {
           timeoutMs: WRITE_TIMEOUT_MS,
         }),
       ),
+    apply: (obj) => {
+      const ref = obj as ObjectRef;
+      return attempt("apply", ref, () =>
+        client.request({
+          method: "PATCH",
+          path: pathOf(ref),
+          query: { ...query, force: true },
+          body: obj,
+          contentType: APPLY_PATCH,
+          timeoutMs: WRITE_TIMEOUT_MS,
+        }),
+      );
+    },
     delete: (ref, opts = {}) =>
       attempt("delete", ref, async () => {
         const body =

@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { mergeUsers } from "../../controller/rqcluster/auth.js";
+import { mergeUsers } from "../../controller/rqcluster/plan/auth.js";
 import { findJsonSyntaxError } from "../../controller/runtime/jsonSyntax.js";
 
 const op = { username: "rqlite-operator", password: "s3cret" };

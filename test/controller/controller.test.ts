@@ -294,6 +294,9 @@ describe("controller on the real control plane", function () {
       },
       10_000,
     );
+    // A user's own annotation and label on a child, and an edit of a field the operator owns.
+    await cp.kubectlOk(["annotate", "svc", "demo-internal", "-n", ns, "example.com/owner=team-a"]);
+    await cp.kubectlOk(["label", "svc", "demo-internal", "-n", ns, "example.com/tier=db"]);
     await cp.kubectlOk([
       "patch",
       "svc",
@@ -304,14 +307,27 @@ describe("controller on the real control plane", function () {
       "-p",
       JSON.stringify({ spec: { publishNotReadyAddresses: false, selector: { extra: "x" } } }),
     ]);
-    await eventually(
+    const restored = await eventually(
       "headless Service restored",
       async () => {
         const s = (await get("svc", "demo-internal"))!;
-        return s.spec?.publishNotReadyAddresses === true && !("extra" in (s.spec.selector ?? {}));
+        return s.spec?.publishNotReadyAddresses === true && !("extra" in (s.spec.selector ?? {})) ? s : undefined;
       },
       10_000,
     );
+    assert.equal(restored.metadata?.annotations?.["example.com/owner"], "team-a", "the user's annotation stays");
+    assert.equal(restored.metadata?.labels?.["example.com/tier"], "db", "the user's label stays");
+    // Server-side apply: the operator's field manager owns the field it put back, not the user's.
+    const withFields = JSON.parse(
+      await cp.kubectlOk(["get", "svc", "demo-internal", "-n", ns, "-o", "json", "--show-managed-fields"]),
+    ) as V1Service;
+    const applied = withFields.metadata?.managedFields?.find(
+      (f) => f.manager === "rqlite-operator" && f.operation === "Apply",
+    );
+    assert.ok(applied, `an Apply entry of rqlite-operator: ${JSON.stringify(withFields.metadata?.managedFields)}`);
+    const owns = JSON.stringify(applied.fieldsV1);
+    assert.match(owns, /"f:publishNotReadyAddresses"/);
+    assert.doesNotMatch(owns, /example\.com\/owner/);
     await cp.kubectlOk(["label", "pod", "demo-1", "-n", ns, "rqlite.io/role-"]);
     await eventually(
       "pod label restored",

@@ -13,7 +13,7 @@ import {
   SPEC_HASH_ANNOTATION,
   type Addressing,
 } from "../../controller/rqcluster/render/pod.js";
-import { driftPatch, isSubset } from "../../controller/rqcluster/drift.js";
+import { extraKeysPatch, isSubset } from "../../controller/rqcluster/drift.js";
 import { mergeTemplate } from "../../shared/template-merge.js";
 
 const dns: Addressing = { kind: "dns", clusterDomain: "cluster.local" };
@@ -290,15 +290,22 @@ describe("drift", () => {
   it("ignores fields the server adds and catches changed ones", () => {
     assert.ok(isSubset({ a: 1, b: { c: [1, { d: 2 }] } }, { a: 1, x: 9, b: { c: [1, { d: 2, e: 3 }] } }));
     assert.equal(isSubset({ a: [1, 2] }, { a: [1, 2, 3] }), false);
-    assert.equal(driftPatch({ spec: { a: 1 } }, { spec: { a: 1, z: 2 } }), undefined);
-    assert.deepEqual(driftPatch({ spec: { a: 1 } }, { spec: { a: 2 } }), { spec: { a: 1 } });
+    assert.ok(isSubset({ spec: { a: 1 } }, { spec: { a: 1, z: 2 } }));
+    assert.equal(isSubset({ spec: { a: 1 } }, { spec: { a: 2 } }), false);
   });
 
-  it("removes extra keys of maps that must match exactly", () => {
-    const patch = driftPatch({ spec: { selector: { app: "x" } } }, { spec: { selector: { app: "x", extra: "y" } } }, [
-      ["spec", "selector"],
-    ]);
-    assert.deepEqual(patch, { spec: { selector: { app: "x", extra: null } } });
+  it("removes extra keys of maps that must match exactly, and only those", () => {
+    const exact = [["spec", "selector"]];
+    const patch = extraKeysPatch(
+      { spec: { selector: { app: "x" } } },
+      { spec: { selector: { app: "x", extra: "y" } } },
+      exact,
+    );
+    assert.deepEqual(patch, { spec: { selector: { extra: null } } });
+    assert.equal(
+      extraKeysPatch({ spec: { selector: { app: "x" } } }, { spec: { selector: { app: "y" } } }, exact),
+      undefined,
+    );
   });
 });
 

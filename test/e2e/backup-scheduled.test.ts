@@ -7,7 +7,7 @@ import { strict as assert } from "node:assert";
 import type { V1Pod } from "@kubernetes/client-node";
 import type { KubeClient } from "../../controller/runtime/kubeClient.js";
 import { listObjects } from "../../controller/access/s3.js";
-import { timestampedKeyPattern } from "../../controller/rqcluster/plan/backup.js";
+import { timestampedKeyPattern } from "../../controller/rqcluster/backup/plan.js";
 import type { LocalStack } from "../../local/stack.js";
 import { RQLITE_CONTAINER } from "../../shared/names.js";
 import { eventually as eventuallyWithin } from "../../testenv/eventually.js";

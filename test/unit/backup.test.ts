@@ -13,18 +13,30 @@ import {
   renderBackupConfigSecret,
   RESTORE_SOURCE_FILE,
   type ResolvedRestore,
-} from "../../controller/rqcluster/render/backup.js";
+} from "../../controller/rqcluster/backup/render.js";
 import { renderPod, SPEC_HASH_ANNOTATION } from "../../controller/rqcluster/render/pod.js";
 import {
+  adoptedFoundingVolumes,
+  backupNeeds,
   latestObject,
   newestCompletedBackup,
   planBackupSecret,
   planRetention,
+  planRetentionDeletes,
+  restorePending,
+  restoreTarget,
   timestampedKeyPattern,
-} from "../../controller/rqcluster/plan/backup.js";
-import { adoptedFoundingVolumes, restorePending, restoreTarget } from "../../controller/rqcluster/plan/restore.js";
+} from "../../controller/rqcluster/backup/plan.js";
 import { describeS3Error, S3EndpointRefusedError } from "../../controller/access/s3.js";
-import { withBackupStatus } from "../../controller/rqcluster/backupStatus.js";
+import {
+  backupStatus,
+  restoredCondition,
+  restoreHolds,
+  restoreStatus,
+  retentionOutcome,
+  type BackupStatusInputs,
+} from "../../controller/rqcluster/backup/status.js";
+import { RetentionSchedule } from "../../controller/rqcluster/backup/observe.js";
 import type { Observed } from "../../controller/rqcluster/plan/types.js";
 import {
   applyDefaults,
@@ -368,12 +380,12 @@ describe("backup render", () => {
     assert.equal(restorePending({ ...c, restore: undefined }, false, own, 3), false, "not resolved yet");
   });
 
-  it("creates the config Secret, patches it when it drifts, and leaves a matching one alone", () => {
+  it("creates the config Secret, applies it when it drifts, and leaves a matching one alone", () => {
     const c = cluster({ backup: { s3 } });
     const o = (backupConfig?: Observed["backupConfig"]) => ({ cluster: c, backupConfig }) as unknown as Observed;
     assert.deepEqual(planBackupSecret(o(undefined)), []);
     assert.equal(planBackupSecret(o({ exists: false, data: {} }))[0]!.type, "create");
-    assert.equal(planBackupSecret(o({ exists: true, data: { "auto-backup.json": "{}" } }))[0]!.type, "patch");
+    assert.equal(planBackupSecret(o({ exists: true, data: { "auto-backup.json": "{}" } }))[0]!.type, "apply");
     const current = { "auto-backup.json": renderAutoBackupConfig(c.spec.backup!) };
     assert.deepEqual(planBackupSecret(o({ exists: true, data: current })), []);
   });
@@ -450,6 +462,67 @@ describe("retention", () => {
     assert.equal(latestObject(objects)?.key, "prod/20261130115900_db.sqlite.gz");
     assert.equal(latestObject([{ key: "dir/", lastModified: 5 }]), undefined);
     assert.equal(latestObject([]), undefined);
+  });
+});
+
+describe("retention as actions, on the schedule the controller keeps", () => {
+  const c = cluster({ backup: { s3, interval: "1h", retention: { keepLast: 1 } } });
+  const key = (stamp: string) => `prod/${stamp}_db.sqlite.gz`;
+  const listing = {
+    objects: [
+      { key: key("20261130100000"), lastModified: 0 },
+      { key: key("20261130110000"), lastModified: 0 },
+      { key: "prod/notes.txt", lastModified: 0 },
+    ],
+  };
+  const o = (extra: Partial<Observed>) => ({ cluster: c, pods: [], pvcs: [], now: NOW, ...extra }) as Observed;
+  const uploads = { node: "db-0", ok: 4, fail: 0 };
+
+  it("lists the folder on the first look, after a new upload, and once a period; not in between", () => {
+    const schedule = new RetentionSchedule();
+    const needs = () =>
+      backupNeeds(
+        o({ backupReadings: { uploads, previousUploads: uploads, lastRetentionAt: schedule.lastRun("uid-1") } }),
+        3,
+      );
+    assert.deepEqual(needs(), [{ type: "retentionListing" }], "never listed yet");
+    schedule.record("uid-1", NOW - 5 * 60_000);
+    assert.deepEqual(needs(), [], "listed five minutes ago, no upload since");
+    const uploaded = o({
+      backupReadings: { uploads: { ...uploads, ok: 5 }, previousUploads: uploads, lastRetentionAt: NOW - 60_000 },
+    });
+    assert.deepEqual(backupNeeds(uploaded, 3), [{ type: "retentionListing" }], "a new upload");
+    schedule.record("uid-1", NOW - 10 * 60_000);
+    assert.deepEqual(needs(), [{ type: "retentionListing" }], "a period (the 1h interval, at most 10 minutes) passed");
+    schedule.forget("uid-1");
+    assert.equal(schedule.lastRun("uid-1"), undefined);
+  });
+
+  it("asks nothing of a paused cluster or one without retention, and not twice", () => {
+    const paused = cluster({ backup: { s3, retention: { keepLast: 1 } }, paused: true });
+    assert.deepEqual(backupNeeds({ ...o({}), cluster: paused }, 3), []);
+    assert.deepEqual(backupNeeds({ ...o({}), cluster: cluster({ backup: { s3 } }) }, 3), []);
+    assert.deepEqual(backupNeeds(o({ retentionListing: listing }), 3), []);
+  });
+
+  it("deletes what retention drops, one action each, and never an object that is not rqlite's upload", () => {
+    const actions = planRetentionDeletes(o({ retentionListing: listing }));
+    assert.deepEqual(
+      actions.map((a) => (a.type === "deleteBackupObject" ? `${a.connection.bucket}/${a.key}` : a.type)),
+      [`backups/${key("20261130100000")}`],
+    );
+    assert.deepEqual(planRetentionDeletes(o({ retentionListing: { failure: "access denied" } })), []);
+  });
+
+  it("reports what is kept, or why the listing or a delete failed", () => {
+    assert.deepEqual(retentionOutcome(o({ retentionListing: listing }), undefined), { retained: 1 });
+    assert.deepEqual(retentionOutcome(o({ retentionListing: listing }), "delete refused"), {
+      failure: "delete refused",
+    });
+    assert.deepEqual(retentionOutcome(o({ retentionListing: { failure: "no bucket" } }), undefined), {
+      failure: "no bucket",
+    });
+    assert.equal(retentionOutcome(o({}), undefined), undefined);
   });
 });
 
@@ -535,50 +608,73 @@ describe("backup status", () => {
     },
   });
 
+  /**
+   * What computeStatus takes from the backup slice: status.backup and status.restore, the
+   * Restored condition, and the phase and Available condition a restore that is not done imposes.
+   */
+  const judge = (inputs: BackupStatusInputs) => {
+    const restored = restoredCondition(inputs);
+    const holds = restoreHolds(restored);
+    const restore = restoreStatus(inputs);
+    const backup = backupStatus(inputs);
+    const conditions = [
+      ...(holds ? [{ ...holds.available, lastTransitionTime: "2026-11-30T12:00:00Z" }] : base.conditions!),
+      ...(restored ? [{ ...restored, lastTransitionTime: "2026-11-30T12:00:00Z" }] : []),
+    ];
+    const status: RqClusterStatus = {
+      ...base,
+      phase: holds?.phase ?? base.phase!,
+      conditions,
+      ...(restore ? { restore } : {}),
+      ...(backup ? { backup } : {}),
+    };
+    return status;
+  };
+
   it("records an upload when the leader's ok counter rises, and a failure when fail does", () => {
     const c = cluster({ backup: { s3 } });
     const previous = {
       ...base,
       backup: { uploader: { node: "db-0", ok: 2, fail: 0 }, lastSuccessfulTime: "2026-11-30T11:00:00Z" },
     };
-    const same = withBackupStatus(base, {
+    const same = judge({
       cluster: c,
       previous,
-      step: { uploads: { node: "db-0", ok: 2, fail: 0 } },
+      readings: { uploads: { node: "db-0", ok: 2, fail: 0 } },
       pods: [],
       now,
     });
     assert.equal(same.backup!.lastSuccessfulTime, "2026-11-30T11:00:00Z");
-    const up = withBackupStatus(base, {
+    const up = judge({
       cluster: c,
       previous,
-      step: { uploads: { node: "db-0", ok: 3, fail: 1 } },
+      readings: { uploads: { node: "db-0", ok: 3, fail: 1 } },
       pods: [],
       now,
     });
     assert.equal(up.backup!.lastSuccessfulTime, "2026-11-30T12:00:00Z");
     assert.match(up.backup!.lastFailure!.message!, /auto-backup upload failed on db-0/);
     // A new leader's counters start again: any upload it reports is new to the operator.
-    const moved = withBackupStatus(base, {
+    const moved = judge({
       cluster: c,
       previous,
-      step: { uploads: { node: "db-1", ok: 1, fail: 0 } },
+      readings: { uploads: { node: "db-1", ok: 1, fail: 0 } },
       pods: [],
       now,
     });
     assert.equal(moved.backup!.lastSuccessfulTime, "2026-11-30T12:00:00Z");
-    const oneShot = withBackupStatus(base, {
+    const oneShot = judge({
       cluster: c,
       previous,
-      step: { rqBackupCompletedAt: "2026-11-30T11:30:00.123Z" },
+      readings: { rqBackupCompletedAt: "2026-11-30T11:30:00.123Z" },
       pods: [],
       now,
     });
     assert.equal(oneShot.backup!.lastSuccessfulTime, "2026-11-30T11:30:00Z", "a Completed RqBackup counts too");
-    const retention = withBackupStatus(base, {
+    const retention = judge({
       cluster: c,
       previous,
-      step: { retention: { deleted: [], failure: "retention of s3://backups/prod/: access denied" } },
+      retention: { failure: "retention of s3://backups/prod/: access denied" },
       pods: [],
       now,
     });
@@ -587,29 +683,26 @@ describe("backup status", () => {
 
   it("keeps a newer lastSuccessfulTime an RqBackup wrote, and has no backup status without any", () => {
     const c = cluster({});
-    assert.equal(withBackupStatus(base, { cluster: c, previous: base, step: {}, pods: [], now }).backup, undefined);
+    assert.equal(judge({ cluster: c, previous: base, pods: [], now }).backup, undefined);
     const previous = {
       ...base,
       backup: { lastSuccessfulTime: "2026-11-30T13:00:00Z", uploader: { node: "x", ok: 1, fail: 0 } },
     };
-    assert.deepEqual(withBackupStatus(base, { cluster: c, previous, step: {}, pods: [], now }).backup, {
+    assert.deepEqual(judge({ cluster: c, previous, pods: [], now }).backup, {
       lastSuccessfulTime: "2026-11-30T13:00:00Z",
     });
   });
 
   it("is Failed and not Available while the restore source cannot be read", () => {
     const c = cluster({ restore: { s3: { bucket: "backups", key: "nope" } } });
-    const s = withBackupStatus(
-      { ...base, phase: "Pending", conditions: [{ ...base.conditions![0]!, status: "False", reason: "NoQuorum" }] },
-      {
-        cluster: c,
-        previous: undefined,
-        step: {},
-        restoreProblem: "restore source s3://backups/nope does not exist",
-        pods: [],
-        now,
-      },
-    );
+    const s = judge({
+      cluster: c,
+      previous: undefined,
+
+      restoreProblem: "restore source s3://backups/nope does not exist",
+      pods: [],
+      now,
+    });
     assert.equal(s.phase, "Failed");
     const cond = Object.fromEntries(s.conditions!.map((x) => [x.type, x]));
     assert.equal(cond.Restored!.status, "False");
@@ -624,7 +717,7 @@ describe("backup status", () => {
   it("holds Available back until rqlite's counters say the leader loaded it, then says Restored with the source", () => {
     const c = { ...cluster({ restore: { backup: "nightly" } }), restore: resolved };
     const two = [readyPod("db-0"), readyPod("db-1"), readyPod("db-2", 0, false)];
-    const restoring = withBackupStatus(base, { cluster: c, previous: undefined, step: {}, pods: two, now });
+    const restoring = judge({ cluster: c, previous: undefined, pods: two, now });
     assert.equal(restoring.phase, "Creating");
     const cond = (s: RqClusterStatus, t: string) => s.conditions!.find((x) => x.type === t)!;
     assert.equal(cond(restoring, "Available").status, "False");
@@ -632,26 +725,26 @@ describe("backup status", () => {
     assert.deepEqual(restoring.restore, { location: resolved.location, resolvedAt: "2026-11-30T12:00:00Z" });
     const all = [readyPod("db-0"), readyPod("db-1"), readyPod("db-2")];
     // Every Pod Ready is not a restore: only the counters tell a load from none.
-    const ready = withBackupStatus(base, { cluster: c, previous: restoring, step: {}, pods: all, now });
+    const ready = judge({ cluster: c, previous: restoring, pods: all, now });
     assert.equal(cond(ready, "Restored").reason, "Restoring");
     assert.equal(cond(ready, "Available").status, "False");
     const skippedOnly = new Map([
       ["db-1", counts(0, 0, 1)],
       ["db-2", counts(0, 0, 1)],
     ]);
-    const stillRestoring = withBackupStatus(base, {
+    const stillRestoring = judge({
       cluster: c,
       previous: restoring,
-      step: { restoreCounts: skippedOnly },
+      restoreCounts: skippedOnly,
       pods: all,
       now,
     });
     assert.equal(cond(stillRestoring, "Restored").reason, "Restoring");
     const loaded = new Map([...skippedOnly, ["db-0", counts(1)]]);
-    const done = withBackupStatus(base, {
+    const done = judge({
       cluster: c,
       previous: restoring,
-      step: { restoreCounts: loaded },
+      restoreCounts: loaded,
       pods: all,
       now,
     });
@@ -660,19 +753,19 @@ describe("backup status", () => {
     assert.equal(cond(done, "Restored").status, "True");
     assert.equal(cond(done, "Restored").message, `restored from ${resolved.location} (RqBackup nightly)`);
     // Once restored it stays so, whatever the Pods do later.
-    const later = withBackupStatus(base, {
+    const later = judge({
       cluster: c,
       previous: done,
-      step: {},
+
       pods: [],
       now: new Date(NOW + 60_000),
     });
     assert.deepEqual(cond(later, "Restored"), cond(done, "Restored"));
     // Even when the source can no longer be read (observe then leaves it unresolved): the record stays.
-    const gone = withBackupStatus(base, {
+    const gone = judge({
       cluster: cluster({ restore: { backup: "nightly" } }),
       previous: done,
-      step: {},
+
       pods: all,
       now: new Date(NOW + 60_000),
     });
@@ -683,10 +776,10 @@ describe("backup status", () => {
 
   it("says the restore failed when the leader's counter says so", () => {
     const c = { ...cluster({ restore: { backup: "nightly" } }), restore: resolved };
-    const s = withBackupStatus(base, {
+    const s = judge({
       cluster: c,
       previous: undefined,
-      step: { restoreCounts: new Map([["db-0", counts(0, 1)]]) },
+      restoreCounts: new Map([["db-0", counts(0, 1)]]),
       pods: [readyPod("db-0")],
       now,
     });
@@ -699,10 +792,11 @@ describe("backup status", () => {
   it("never says Restored over adopted volumes, and leaves their availability alone", () => {
     const c = { ...cluster({ restore: { backup: "nightly" } }), restore: resolved };
     const all = [readyPod("db-0"), readyPod("db-1"), readyPod("db-2")];
-    const s = withBackupStatus(base, {
+    const s = judge({
       cluster: c,
       previous: undefined,
-      step: { adoptedVolumes: ["db-0", "db-1", "db-2"], restoreCounts: new Map([["db-0", counts(1)]]) },
+      adoptedVolumes: ["db-0", "db-1", "db-2"],
+      restoreCounts: new Map([["db-0", counts(1)]]),
       pods: all,
       now,
     });
@@ -716,10 +810,10 @@ describe("backup status", () => {
 
   it("says the restore is failing when a voter keeps restarting before it is Ready", () => {
     const c = { ...cluster({ restore: { backup: "nightly" } }), restore: resolved };
-    const s = withBackupStatus(base, {
+    const s = judge({
       cluster: c,
       previous: undefined,
-      step: {},
+
       pods: [readyPod("db-0", 3, false)],
       now,
     });

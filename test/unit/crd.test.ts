@@ -28,7 +28,7 @@ const version = crd.spec.versions[0]!;
 const root = version.schema.openAPIV3Schema;
 
 describe("CRD", () => {
-  it("names the resource as API.md does", () => {
+  it("names the resource as docs/api.md does", () => {
     assert.equal(crd.metadata.name, "rqclusters.rqlite.io");
     assert.deepEqual(crd.spec.names, {
       kind: "RqCluster",

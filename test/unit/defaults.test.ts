@@ -21,7 +21,7 @@ const FULL_DEFAULTS = {
 const specOf = (spec: unknown) => (applyDefaults({ metadata: { name: "demo" }, spec }) as { spec: unknown }).spec;
 
 describe("applyDefaults", () => {
-  it("fills every default of API.md into an empty spec, or a missing one", () => {
+  it("fills every default of docs/api.md into an empty spec, or a missing one", () => {
     assert.equal(DEFAULT_IMAGE, "rqlite/rqlite:8.43.4");
     assert.deepEqual(specOf({}), FULL_DEFAULTS);
     assert.deepEqual(specOf(undefined), FULL_DEFAULTS);

@@ -37,7 +37,7 @@ describe("names and labels", () => {
     assert.equal(podDisruptionBudgetName("demo"), "demo");
   });
 
-  it("has the API constants of API.md", () => {
+  it("has the API constants of docs/api.md", () => {
     assert.deepEqual([GROUP, VERSION, KIND, PLURAL], ["rqlite.io", "v1alpha1", "RqCluster", "rqclusters"]);
     assert.equal(POD_TEMPLATE_LABEL, "rqlite.io/pod-template");
     assert.equal(FINALIZER, "rqlite.io/finalizer");

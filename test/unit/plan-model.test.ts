@@ -1,7 +1,7 @@
 // The planner's randomised model test (issue 9, section 2(b)). A seeded simulator of one
 // RqCluster's world (support/plan-world.ts) is driven through faults and user edits; on every
 // step the planner sees what a reconcile would observe, and every Plan it returns is checked
-// against the safety invariants I1..I8 (support/plan-invariants.ts) before the world applies it.
+// against the safety invariants I1..I8 (controller/rqcluster/plan/invariants.ts) before the world applies it.
 // The world itself checks that the operator never has more than one voter down (W1) nor breaks
 // a quorum it could keep (W2). After the chaos every run heals and must converge (liveness), and
 // a converged cluster must plan nothing (a steady cluster costs no writes).

@@ -2,7 +2,14 @@
 // decision it must produce; the randomised model test (plan-model.test.ts) covers the space.
 import { strict as assert } from "node:assert";
 import type { V1PersistentVolumeClaim, V1Pod, V1PodDisruptionBudget } from "@kubernetes/client-node";
-import { deriveFacts, HOLDS, plan, planFinalize, PROBLEMS } from "../../controller/rqcluster/plan/index.js";
+import {
+  deriveFacts,
+  HOLDS,
+  plan,
+  planFinalize,
+  PROBLEMS,
+  withReadings,
+} from "../../controller/rqcluster/plan/index.js";
 import type { Action, Observed, RaftMember } from "../../controller/rqcluster/plan/types.js";
 import { clusterView } from "../../controller/rqcluster/render/cluster.js";
 import { desiredMembers } from "../../controller/rqcluster/render/members.js";
@@ -317,8 +324,18 @@ describe("plan: finalize and storage", () => {
 
   it("grows PVCs and restores their owner references per reclaimPolicy", () => {
     const o = observed({ spec: { ...NEW, storage: { size: "2Gi" } }, podSpec: NEW });
-    const patches = plan(o).actions.filter((a) => a.type === "patch" && a.target.kind === "PersistentVolumeClaim");
-    assert.equal(patches.length, 3);
+    const grown = plan(o).actions.flatMap((a) =>
+      a.type === "apply" && a.object.kind === "PersistentVolumeClaim"
+        ? [(a.object as V1PersistentVolumeClaim).spec!.resources!.requests!.storage]
+        : [],
+    );
+    assert.deepEqual(grown, ["2Gi", "2Gi", "2Gi"]);
+    // A refused size is not asked again, and the live size is never shrunk.
+    o.refusedGrowth = new Map(["db-0", "db-1", "db-2"].map((n) => [n, { size: "2Gi", message: "no" }]));
+    assert.deepEqual(
+      plan(o).actions.filter((a) => a.type === "apply"),
+      [],
+    );
   });
 
   it("changes nothing when paused", () => {
@@ -619,5 +636,34 @@ describe("plan: every change finishes (small clusters, a user's budget, rollback
       /cannot replace rqlite 8\.43\.4, which Pod db-0 runs: upgrade to major version 9 first/,
     );
     assert.ok(PROBLEMS.has("UpgradeRefused"));
+  });
+});
+
+describe("plan: readings it asks for (Need) before deciding", () => {
+  const withoutSync = (w: World): Observed => {
+    const { synced: _s, ...o } = observed(w);
+    return o;
+  };
+
+  it("asks a steady cluster nothing, so a resync costs no /readyz?sync call", () => {
+    const p = plan(withoutSync({ spec: NEW }));
+    assert.equal(p.needs, undefined);
+  });
+
+  it("asks the Ready nodes for /readyz?sync only while a disruptive step may be due, and no action before", () => {
+    const p = plan(withoutSync({ spec: NEW, podSpec: OLD, notReady: ["db-2"] }));
+    assert.deepEqual(p.needs, [{ type: "synced", nodes: ["db-0", "db-1"] }]);
+    assert.deepEqual(p.actions, []);
+  });
+
+  it("decides once the reading is in, and never asks for it again", () => {
+    const o = withReadings(withoutSync({ spec: NEW, podSpec: OLD }), { synced: new Set(["db-0", "db-1", "db-2"]) });
+    const p = plan(o);
+    assert.equal(p.needs, undefined);
+    assert.deepEqual(decisions(p.actions), ["delete db-2"]);
+  });
+
+  it("asks nothing of a paused cluster", () => {
+    assert.equal(plan(withoutSync({ spec: { ...NEW, paused: true }, podSpec: OLD })).needs, undefined);
   });
 });

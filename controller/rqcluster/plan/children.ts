@@ -5,7 +5,7 @@
 import type { KubernetesObject, V1PersistentVolumeClaim } from "@kubernetes/client-node";
 import { compareQuantities, parseQuantity } from "../../../shared/quantity.js";
 import type { Json } from "../../runtime/writer.js";
-import { driftPatch, isSubset } from "../drift.js";
+import { extraKeysPatch, isSubset } from "../drift.js";
 import {
   renderClientService,
   renderHeadlessService,
@@ -16,7 +16,7 @@ import {
 import { isTerminating, podName, roleOf, type Facts } from "./facts.js";
 import { unplacedJoiners } from "./scheduling.js";
 import type { Action, ObjectRef, Observed, Wait } from "./types.js";
-import { NETWORK_POLICY, PDB, POD, PVC, SECRET, SERVICE } from "../ports.js";
+import { NETWORK_POLICY, PDB, POD, PVC, SERVICE } from "../ports.js";
 
 const byName = <T extends KubernetesObject>(list: T[], name: string) => list.find((o) => o.metadata?.name === name);
 const refTo = (type: { apiVersion: string; kind: string }, name: string): ObjectRef => ({ ...type, name });
@@ -25,7 +25,10 @@ function created(object: KubernetesObject): Action {
   return { type: "create", object, reason: "Created", message: `created ${object.kind} ${object.metadata!.name}` };
 }
 
-/** Creates a child that is missing, or restores one that drifted. */
+/**
+ * Creates a child that is missing, or applies the operator's fields to one that drifted. Maps in
+ * `exact` must match key for key: keys others added there are removed by a patch of their own.
+ */
 function ensure(
   type: { apiVersion: string; kind: string },
   desired: KubernetesObject,
@@ -33,19 +36,30 @@ function ensure(
   exact: string[][] = [],
 ): Action[] {
   if (!live) return [created(desired)];
-  const { apiVersion: _a, kind: _k, ...wanted } = desired as Json;
-  const patch = driftPatch(wanted, live as Json, exact);
-  if (!patch) return [];
   const name = desired.metadata!.name!;
+  const { apiVersion: _a, kind: _k, ...wanted } = desired as Json;
+  const extras = extraKeysPatch(desired as Json, live as Json, exact);
   return [
-    {
-      type: "patch",
-      target: refTo(type, name),
-      patch,
-      reason: "Updated",
-      message: `restored ${desired.kind} ${name} to its spec`,
-    },
+    ...(isSubset(wanted, live) ? [] : [restored(desired)]),
+    ...(extras
+      ? [
+          {
+            type: "patch" as const,
+            target: refTo(type, name),
+            patch: extras,
+            reason: "Updated",
+            message: `removed keys others added to ${desired.kind} ${name} where the operator's must match exactly`,
+          },
+        ]
+      : []),
   ];
+}
+
+function restored(
+  desired: KubernetesObject,
+  message = `restored ${desired.kind} ${desired.metadata!.name} to its spec`,
+): Action {
+  return { type: "apply", object: desired, reason: "Updated", message };
 }
 
 export function planServices(o: Observed): Action[] {
@@ -73,10 +87,22 @@ export function planPdb(o: Observed, f: Facts, held: ReadonlySet<string>): Actio
   const pdb = renderPdb(c, voters);
   const live = byName(o.pdbs, c.pdbName);
   if (pdb) {
-    // minAvailable replaced maxUnavailable: the old field must go, as the API allows only one.
-    const withNull =
-      live?.spec?.maxUnavailable !== undefined ? { ...pdb, spec: { ...pdb.spec, maxUnavailable: null } } : pdb;
-    return ensure(PDB, withNull, live, [["spec", "selector", "matchLabels"]]);
+    // minAvailable replaced maxUnavailable in an older render: the old field must go first, as
+    // the API allows only one, and an apply cannot remove a field it did not set.
+    const oldField: Action[] =
+      live?.spec?.maxUnavailable !== undefined
+        ? [
+            {
+              type: "patch",
+              target: refTo(PDB, c.pdbName),
+              patch: { spec: { maxUnavailable: null, minAvailable: pdb.spec!.minAvailable! } },
+              reason: "Updated",
+              message: `replaced maxUnavailable with minAvailable in PodDisruptionBudget ${c.pdbName}`,
+            },
+          ]
+        : [];
+    const settled = oldField.length > 0 ? { ...live!, spec: { ...live!.spec, maxUnavailable: undefined } } : live;
+    return [...oldField, ...ensure(PDB, pdb, settled, [["spec", "selector", "matchLabels"]])];
   }
   if (!live) return [];
   return [
@@ -123,41 +149,48 @@ export function planPvcs(o: Observed, f: Facts): Action[] {
   return actions;
 }
 
+/** The reason of a PVC's growth: a refusal of it is the user's to fix, not an error (see ../apply.ts). */
+export const STORAGE_EXPANDED = "StorageExpanded";
+
+/**
+ * One apply of what the operator owns on a PVC: its labels, annotations and owner references,
+ * and its size, grown when the spec asks for more (never shrunk: the live size stays otherwise,
+ * and a size the API server refused is not asked again).
+ */
 function pvcDrift(desired: V1PersistentVolumeClaim, live: V1PersistentVolumeClaim, refusedSize?: string): Action[] {
   const name = live.metadata!.name!;
+  const want = desired.spec!.resources!.requests!.storage!;
+  const have = live.spec?.resources?.requests?.storage;
+  const grows = have !== undefined && isLarger(want, have) && refusedSize !== want;
+  const applied: V1PersistentVolumeClaim = {
+    ...desired,
+    spec: {
+      ...desired.spec,
+      resources: { ...desired.spec!.resources, requests: { storage: grows ? want : (have ?? want) } },
+    },
+  };
   const meta = {
     labels: desired.metadata!.labels,
     annotations: desired.metadata!.annotations,
     ownerReferences: desired.metadata!.ownerReferences,
   };
-  const actions: Action[] = [];
   // The API server drops an empty list, so "no owner references" reads back as absent.
   const liveMeta = {
     labels: live.metadata?.labels,
     annotations: live.metadata?.annotations,
     ownerReferences: live.metadata?.ownerReferences ?? [],
   };
-  if (!isSubset(meta, liveMeta)) {
-    actions.push({
-      type: "patch",
-      target: refTo(PVC, name),
-      patch: { metadata: meta },
-      reason: "Updated",
-      message: `restored labels, annotations and owner references of PVC ${name}`,
-    });
-  }
-  const want = desired.spec!.resources!.requests!.storage!;
-  const have = live.spec?.resources?.requests?.storage;
-  if (have !== undefined && isLarger(want, have) && refusedSize !== want) {
-    actions.push({
-      type: "patch",
-      target: refTo(PVC, name),
-      patch: { spec: { resources: { requests: { storage: want } } } },
-      reason: "StorageExpanded",
-      message: `requested ${want} for PVC ${name} (was ${have})`,
-    });
-  }
-  return actions;
+  if (grows)
+    return [
+      {
+        type: "apply",
+        object: applied,
+        reason: STORAGE_EXPANDED,
+        message: `requested ${want} for PVC ${name} (was ${have})`,
+      },
+    ];
+  if (isSubset(meta, liveMeta)) return [];
+  return [restored(applied, `restored labels, annotations and owner references of PVC ${name}`)];
 }
 
 /** True when quantity a is larger than b; unparsable quantities never count as growth. */
@@ -173,31 +206,22 @@ export function planPodMetadata(o: Observed, f: Facts): Action[] {
     if (!want || isTerminating(live)) return [];
     const meta = { labels: want.metadata!.labels, ownerReferences: want.metadata!.ownerReferences };
     if (isSubset(meta, live.metadata)) return [];
-    return [
-      {
-        type: "patch",
-        target: refTo(POD, podName(live)),
-        patch: { metadata: meta },
-        reason: "Updated",
-        message: `restored labels and owner of Pod ${podName(live)}`,
-      },
-    ];
+    const name = podName(live);
+    const object = { ...POD, metadata: { name, namespace: o.cluster.namespace, ...meta } };
+    return [restored(object, `restored labels and owner of Pod ${name}`)];
   });
 }
 
-export function planAuthSecret(o: Observed): Action[] {
-  const s = o.authSecret;
+export function planAuthSecret(o: Observed, f: Facts): Action[] {
+  const s = f.auth.secret;
   if (!s || s.current) return [];
   if (!s.exists) return [created(s.desired)];
   const name = s.desired.metadata!.name!;
   return [
-    {
-      type: "patch",
-      target: refTo(SECRET, name),
-      patch: { data: s.desired.data },
-      reason: "Updated",
-      message: `updated Secret ${name}: users from ${o.cluster.spec.auth?.secretName} plus the operator's own`,
-    },
+    restored(
+      s.desired,
+      `updated Secret ${name}: users from ${o.cluster.spec.auth?.secretName} plus the operator's own`,
+    ),
   ];
 }
 

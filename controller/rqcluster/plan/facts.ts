@@ -6,7 +6,8 @@ import { LABEL_ROLE, RQLITE_CONTAINER } from "../../../shared/names.js";
 import { parseRqliteVersion, type RqliteVersion } from "../../../shared/rqlite-versions.js";
 import { desiredMembers, parseMemberName, type DesiredNode } from "../render/members.js";
 import { BOOTSTRAP_EXPECT_ANNOTATION, renderPod, SPEC_HASH_ANNOTATION } from "../render/pod.js";
-import { restorePending } from "./restore.js";
+import { restorePending } from "../backup/plan.js";
+import { planAuth, type AuthPlan } from "./auth.js";
 import type { Observed, RaftMember } from "./types.js";
 
 export function isPodReady(pod: V1Pod): boolean {
@@ -31,8 +32,10 @@ export interface Facts {
   outdated: V1Pod[];
   /** The leader's view of the Raft voters, or the voter Pods when no leader answered. */
   raftVoters: RaftMember[] | undefined;
-  /** spec.restore is still to be loaded by the founding voters' new Pods (restore.ts). */
+  /** spec.restore is still to be loaded by the founding voters' new Pods (../backup/plan.ts). */
   restorePending: boolean;
+  /** The -auth users file the Pods and the operator's Secret follow. */
+  auth: AuthPlan;
 }
 
 /** From the Pods, or the PVCs when every Pod is gone: fixed at the cluster's creation (I8). */
@@ -58,12 +61,24 @@ export function deriveFacts(o: Observed): Facts {
   return f;
 }
 
+/** `o` with readings the plan asked for (see Need): the same facts, which depend on none of them. */
+export function withReadings(
+  o: Observed,
+  readings: Pick<Observed, "synced" | "restoreCounts" | "retentionListing">,
+): Observed {
+  const next = { ...o, ...readings };
+  const f = memo.get(o);
+  if (f) memo.set(next, f);
+  return next;
+}
+
 function computeFacts(o: Observed): Facts {
   const c = o.cluster;
   const pods = new Map(o.pods.map((p) => [podName(p), p]));
   const bootstrapExpect = bootstrapExpectOf(o.pods, o.pvcs, c.spec.replicas);
   const desired = desiredMembers(c.name, c.spec.replicas, c.spec.readReplicas);
   const pending = restorePending(c, o.restoreDone === true, o.pvcs, bootstrapExpect);
+  const auth = planAuth(c, o.auth);
   const rendered = new Map(
     desired.map((m) => [
       m.name,
@@ -72,7 +87,7 @@ function computeFacts(o: Observed): Facts {
         bootstrapExpect,
         template: o.template,
         addressing: o.addressing,
-        authHash: o.authHash,
+        authHash: auth.hash,
         restorePending: pending,
       }),
     ]),
@@ -88,6 +103,7 @@ function computeFacts(o: Observed): Facts {
     outdated,
     raftVoters: o.raft?.members.filter((m) => m.voter),
     restorePending: pending,
+    auth,
   };
 }
 
@@ -128,14 +144,14 @@ export function settledExcept(o: Observed, f: Facts, except?: string | ReadonlyS
     const pod = f.pods.get(m.name);
     if (!pod) return `Pod ${m.name} does not exist yet`;
     if (!isPodReady(pod)) return `Pod ${m.name} is not Ready`;
-    if (!o.synced.has(m.name)) return `${m.name} has not caught up with the leader (/readyz?sync)`;
+    if (!o.synced?.has(m.name)) return `${m.name} has not caught up with the leader (/readyz?sync)`;
   }
   const down = unavailableVoters(o, f).filter((n) => !skip(n));
   if (down.length > 0) return `voter ${down.join(", ")} is unavailable`;
   return undefined;
 }
 
-/** True while a disruptive step may be due: only then does observe ask nodes for /readyz?sync. */
+/** True while a disruptive step may be due: only then does the plan ask nodes for /readyz?sync. */
 export function needsDisruption(o: Observed, f: Facts): boolean {
   if (f.outdated.length > 0) return true;
   if (o.pods.some((p) => !f.desiredNames.has(podName(p)))) return true;

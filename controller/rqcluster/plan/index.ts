@@ -14,8 +14,8 @@ import {
   planServices,
   refusedGrowthWaits,
 } from "./children.js";
-import { planBackupSecret } from "./backup.js";
-import { deriveFacts, isPodReady, podName, type Facts } from "./facts.js";
+import { backupNeeds, planBackupSecret, planRetentionDeletes, restoreSourceHold } from "../backup/plan.js";
+import { deriveFacts, isPodReady, needsDisruption, podName, type Facts } from "./facts.js";
 import { planLostNodes } from "./lostNodes.js";
 import { removeGhost, restartStranded, type Step } from "./raftRemoval.js";
 import { BUDGET_CONFLICT, otherBudgetsWait } from "./eviction.js";
@@ -29,12 +29,12 @@ import {
 } from "./rollout.js";
 import { planScale, SCALE_UP_HELD } from "./scale.js";
 import { replaceUnschedulable, UNSCHEDULABLE, unplacedJoiners, unschedulableWaits } from "./scheduling.js";
-import type { Action, Observed, Plan, Wait } from "./types.js";
+import type { Action, Need, Observed, Plan, Wait } from "./types.js";
 
 /** How soon to look again while waiting on rqlite, which sends no watch events. */
 const RQLITE_POLL_MS = 2000;
 
-export { deriveFacts, needsDisruption } from "./facts.js";
+export { deriveFacts, needsDisruption, withReadings } from "./facts.js";
 export { planFinalize } from "./finalize.js";
 
 /** Waits the roll itself ends, shown in the Progressing condition while it runs. */
@@ -65,8 +65,22 @@ export const PROBLEMS: ReadonlySet<string> = new Set([
  */
 export const HOLD_RECHECK_MS = 30_000;
 
+/**
+ * The readings this observation lacks for a decision: the reconcile takes them and plans again.
+ * Each is asked only when it can change the outcome, so a steady cluster makes no extra call.
+ */
+function needsOf(o: Observed, f: Facts): Need[] {
+  const needs = backupNeeds(o, f.bootstrapExpect);
+  if (o.synced === undefined && !o.cluster.spec.paused && needsDisruption(o, f)) {
+    needs.push({ type: "synced", nodes: o.pods.filter(isPodReady).map(podName) });
+  }
+  return needs;
+}
+
 export function plan(o: Observed): Plan {
   const f = deriveFacts(o);
+  const needs = needsOf(o, f);
+  if (needs.length > 0) return { actions: [], waits: [], needs };
   const waits: Wait[] = [];
   if (o.conflicts.length > 0) {
     waits.push({
@@ -79,16 +93,19 @@ export function plan(o: Observed): Plan {
   const scale = planScale(o, f);
   // The children no node's data or process depends on.
   const shared: Action[] = [
-    ...planAuthSecret(o),
+    ...planAuthSecret(o, f),
     ...planBackupSecret(o),
+    ...planRetentionDeletes(o),
     ...planServices(o),
     ...planPdb(o, f, scale.held.names),
     ...planNetworkPolicy(o),
   ];
   // No Pod is created, patched, replaced or removed while a hold stands: the Pods keep running
   // as they are until the person fixes what it names.
-  if (o.holds?.length) {
-    waits.push(...o.holds);
+  const restoreHold = restoreSourceHold(o, f.bootstrapExpect);
+  const holds = [...(f.auth.hold ? [f.auth.hold] : []), ...(o.holds ?? []), ...(restoreHold ? [restoreHold] : [])];
+  if (holds.length) {
+    waits.push(...holds);
     return { actions: shared, waits, requeueAfterMs: HOLD_RECHECK_MS };
   }
 

@@ -30,7 +30,9 @@ export function leaveRaft(o: Observed, f: Facts, node: string, why: string): Ste
   // Leadership moves first where rqlite can hand it over; older versions remove the leader
   // itself through itself: Raft commits the smaller configuration, then the leader steps down.
   if (o.raft.leader === node && o.raft.canTransfer) {
-    const target = staying.find((m) => m.reachable && isPodReady(f.pods.get(m.id) ?? {}) && o.synced.has(m.id));
+    const target = staying.find(
+      (m) => m.reachable && isPodReady(f.pods.get(m.id) ?? {}) && o.synced?.has(m.id) === true,
+    );
     if (!target) {
       return wait(
         "NoLeadershipTarget",

@@ -96,7 +96,8 @@ export function planRollout(o: Observed, f: Facts, held: ReadonlySet<string>): S
   if (o.raft && name === leader && o.raft.canTransfer) {
     const updated = (id: string) => !f.outdated.some((p) => podName(p) === id);
     const candidates = o.raft.members.filter(
-      (m) => m.voter && m.reachable && m.id !== name && isPodReady(f.pods.get(m.id) ?? {}) && o.synced.has(m.id),
+      (m) =>
+        m.voter && m.reachable && m.id !== name && isPodReady(f.pods.get(m.id) ?? {}) && o.synced?.has(m.id) === true,
     );
     const target = candidates.find((m) => updated(m.id)) ?? candidates[0];
     if (target) {

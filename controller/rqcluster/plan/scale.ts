@@ -158,6 +158,6 @@ function returningExtras(o: Observed, f: Facts): V1Pod[] {
       addressing: o.addressing,
       restorePending: f.restorePending,
     };
-    return [renderPod(o.cluster, { ...inputs, ...(o.authHash ? { authHash: o.authHash } : {}) })];
+    return [renderPod(o.cluster, { ...inputs, ...(f.auth.hash ? { authHash: f.auth.hash } : {}) })];
   });
 }

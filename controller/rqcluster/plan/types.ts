@@ -8,10 +8,13 @@ import type {
   V1PersistentVolumeClaim,
   V1Pod,
   V1PodDisruptionBudget,
-  V1Secret,
   V1Service,
 } from "@kubernetes/client-node";
+import type { RestoreCounts } from "../../rqlite/client.js";
+import type { AuthRead } from "./auth.js";
 import type { Json } from "../../runtime/writer.js";
+import type { StoredObject } from "../backup/plan.js";
+import type { S3Connection } from "../../access/s3Connection.js";
 import type { ClusterView } from "../render/cluster.js";
 import type { Addressing } from "../render/pod.js";
 
@@ -59,10 +62,8 @@ export interface Observed {
    * owned by someone else); the Pods keep running as they are meanwhile.
    */
   holds?: Wait[];
-  /** Digest of the -auth users file the Pods should run with. */
-  authHash?: string;
-  /** The operator's auth Secret as it should be, and whether the live one already matches. */
-  authSecret?: { desired: V1Secret; current: boolean; exists: boolean };
+  /** What was read for -auth; ./auth.ts decides the users file from it. */
+  auth?: AuthRead;
   /**
    * The live backup config Secret (decoded data), read when spec.backup or spec.restore is set;
    * planBackupSecret renders the desired one from the cluster itself.
@@ -73,6 +74,8 @@ export interface Observed {
    * leader loaded it). No Pod made from then on loads it again.
    */
   restoreDone?: boolean;
+  /** Why spec.restore cannot be resolved, when it cannot (for the Restored condition). */
+  restoreProblem?: string;
   /**
    * Secrets the spec names that are missing or lack a key: each disables only the feature that
    * needs it (shown in the SecretsReady condition), never the reconcile.
@@ -89,10 +92,17 @@ export interface Observed {
   /** Every running node refused the operator's credentials: they run an older users file. */
   rqliteUnauthorized?: boolean;
   /**
-   * Nodes that passed `/readyz?sync` in this reconcile. Asked only while a disruptive step may
-   * be due (see needsDisruption), so a steady cluster costs no extra calls.
+   * Nodes that passed `/readyz?sync` in this reconcile; undefined until the plan asks (a Need),
+   * which it does only while a disruptive step may be due (see needsDisruption), so a steady
+   * cluster costs no extra calls.
    */
-  synced: ReadonlySet<string>;
+  synced?: ReadonlySet<string>;
+  /** spec.backup's upload counters and retention clock, and the newest RqBackup (backup/observe.ts). */
+  backupReadings?: BackupReadings;
+  /** rqlite's auto-restore counters of the founding voters that answered; read when the plan asks. */
+  restoreCounts?: ReadonlyMap<string, RestoreCounts>;
+  /** spec.backup's folder as S3 listed it, or why it could not be; read when retention is due. */
+  retentionListing?: { objects: StoredObject[] } | { failure: string };
   /**
    * PVC name -> the size the API server refused to grow it to, and its message, remembered for
    * a while so that a refused growth is neither retried nor forgotten on every reconcile.
@@ -104,6 +114,31 @@ export interface Observed {
   /** Epoch ms. */
   now: number;
 }
+
+/** rqlite's auto-backup counters on one node, as /debug/vars gives them. */
+export interface UploaderReading {
+  node: string;
+  ok: number;
+  fail: number;
+}
+
+export interface BackupReadings {
+  /** The leader's counters now. */
+  uploads?: UploaderReading;
+  /** The counters status.backup.uploader recorded last. */
+  previousUploads?: UploaderReading;
+  /** Epoch ms retention last listed the folder (backup/observe.ts's RetentionSchedule). */
+  lastRetentionAt?: number;
+  /** completedAt of the cluster's newest Completed RqBackup. */
+  rqBackupCompletedAt?: string;
+}
+
+/**
+ * A reading the plan needs before it can decide, which observe does not take on its own because
+ * it costs calls a steady cluster should not make. The reconcile reads it and plans again.
+ */
+export type Need =
+  { type: "synced"; nodes: string[] } | { type: "restoreCounts"; nodes: string[] } | { type: "retentionListing" };
 
 export interface ObjectRef {
   apiVersion: string;
@@ -120,8 +155,15 @@ interface Described {
 }
 
 export type Action = Described &
+  /** A missing child (Pods are created; the others applied, see ../apply.ts). */
   (
     | { type: "create"; object: KubernetesObject }
+    /**
+     * Server-side apply of every field the operator owns on a child that drifted: a field someone
+     * changed by hand comes back, what others added of their own stays.
+     */
+    | { type: "apply"; object: KubernetesObject }
+    /** A merge patch, only to remove what apply cannot: keys another manager owns, fields of old renders. */
     | { type: "patch"; target: ObjectRef; patch: Json }
     | { type: "delete"; target: ObjectRef }
     /**
@@ -137,6 +179,8 @@ export type Action = Described &
     | { type: "deletePod"; name: string; force?: boolean; evict?: boolean }
     | { type: "removeFromRaft"; leader: string; node: string }
     | { type: "transferLeadership"; from: string; to: string }
+    /** Deletes one of rqlite's uploads that spec.backup.retention no longer keeps. */
+    | { type: "deleteBackupObject"; connection: S3Connection; key: string }
   );
 
 /** Actions that can take a voter or a member away. At most one runs per reconcile. */
@@ -157,6 +201,8 @@ export interface Plan {
   waits: Wait[];
   /** Look again after this long even without a watch event (rqlite sends none). */
   requeueAfterMs?: number;
+  /** Readings to take before planning again; the actions are empty while any is asked. */
+  needs?: Need[];
 }
 
 /** A Secret the spec names that cannot be used: reason, and a message naming the Secret and key. */

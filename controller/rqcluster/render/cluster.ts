@@ -10,9 +10,9 @@ import {
   KIND,
   podDisruptionBudgetName,
 } from "../../../shared/names.js";
-import type { ResolvedRestore } from "./backup.js";
+import type { ResolvedRestore } from "../backup/render.js";
 
-/** The spec after defaulting: every field API.md gives a default is present. */
+/** The spec after defaulting: every field docs/api.md gives a default is present. */
 export type DefaultedSpec = DefaultedRqClusterSpec;
 
 export interface ClusterView {

@@ -28,7 +28,14 @@ import type { DesiredNode } from "./members.js";
 import { mergeTemplate } from "../../../shared/template-merge.js";
 import { parseImageReference } from "../../../shared/image.js";
 import { flagTargetVersion, renderExtraArgs } from "../../../shared/rqlited-flags.js";
-import { backupAnnotations, backupArgs, backupEnv, backupVolume, restores, restoreStartupProbe } from "./backup.js";
+import {
+  backupAnnotations,
+  backupArgs,
+  backupEnv,
+  backupVolume,
+  restores,
+  restoreStartupProbe,
+} from "../backup/render.js";
 
 const DATA_DIR = "/rqlite/file";
 const AUTH_DIR = "/rqlite/auth";
@@ -60,7 +67,7 @@ export interface PodInputs {
   /** Digest of the -auth users file: a change restarts the Pods, as rqlited reads it at start. */
   authHash?: string;
   /**
-   * spec.restore is still to be loaded (see plan/restore.ts restorePending): a founding voter's
+   * spec.restore is still to be loaded (see ../backup/plan.ts restorePending): a founding voter's
    * Pod then starts with -auto-restore and a startup probe sized for the download.
    */
   restorePending?: boolean;

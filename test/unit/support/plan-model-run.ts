@@ -8,7 +8,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { plan } from "../../../controller/rqcluster/plan/index.js";
 import type { Observed, Plan } from "../../../controller/rqcluster/plan/types.js";
-import { checkPlan, describeObserved, describePlan, type Violation } from "./plan-invariants.js";
+import {
+  checkPlan,
+  describeObserved,
+  describePlan,
+  type Violation,
+} from "../../../controller/rqcluster/plan/invariants.js";
 import {
   deepFreeze,
   IMAGES,
@@ -58,8 +63,8 @@ export interface RunOptions {
 function tally(stats: Map<string, number>, p: Plan): void {
   const add = (k: string) => stats.set(k, (stats.get(k) ?? 0) + 1);
   for (const a of p.actions) {
-    if (a.type === "create" || a.type === "delete" || a.type === "patch") {
-      add(`${a.type} ${a.type === "create" ? a.object.kind : a.target.kind}`);
+    if (a.type === "create" || a.type === "apply" || a.type === "delete" || a.type === "patch") {
+      add(`${a.type} ${a.type === "create" || a.type === "apply" ? a.object.kind : a.target.kind}`);
     } else add(a.type === "deletePod" && a.force ? "deletePod (force)" : a.type);
   }
   for (const w of p.waits) add(`wait ${w.reason}`);

@@ -810,6 +810,8 @@ export class World {
     switch (a.type) {
       case "create":
         return this.create(a.object);
+      case "apply":
+        return this.serverSideApply(a.object);
       case "patch":
         return this.patch(a.target.kind, a.target.name, a.patch);
       case "delete":
@@ -838,6 +840,15 @@ export class World {
       copy.metadata = { ...copy.metadata, generation: 1, creationTimestamp: new Date(this.now) };
     store.set(name, copy);
     this.log(`OP created ${obj.kind} ${name}`);
+  }
+
+  /** Server-side apply, as far as the plan uses it: creates what is missing, else sets the fields it names. */
+  private serverSideApply(obj: KubernetesObject): void {
+    const name = nameOf(obj);
+    const exists = obj.kind === "Pod" ? this.pods.has(name) : this.store(obj.kind)?.has(name);
+    if (!exists && obj.kind !== "Pod") return this.create(obj);
+    const { apiVersion: _a, kind: _k, ...fields } = obj as Json;
+    this.patch(obj.kind!, name, fields);
   }
 
   private store(kind: string | undefined): Map<string, KubernetesObject> | undefined {

@@ -8,8 +8,8 @@ import type { V1EnvVar, V1Secret, V1Volume, V1VolumeMount } from "@kubernetes/cl
 import { backupConfigSecretName, durationSeconds, parseS3Location } from "../../../shared/index.js";
 import type { S3CredentialsSecretRef } from "../../../shared/types.generated.js";
 import { credentialsOf, s3Connection as connectionOf, type S3Connection } from "../../access/s3Connection.js";
-import type { ClusterView } from "./cluster.js";
-import type { DesiredNode } from "./members.js";
+import type { ClusterView } from "../render/cluster.js";
+import type { DesiredNode } from "../render/members.js";
 
 export const BACKUP_CONFIG_DIR = "/rqlite/backup";
 export const BACKUP_CONFIG_VOLUME = "backup-config";
@@ -66,6 +66,11 @@ function goDuration(text: string): string {
 
 type Backup = NonNullable<ClusterView["spec"]["backup"]>;
 
+/** Where spec.backup's uploads go: rqlite sends them there, retention lists and deletes there. */
+export function backupConnection({ s3 }: Backup): S3Connection {
+  return connectionOf(s3);
+}
+
 /** The -auto-backup file for spec.backup (rqlite auto/backup Config, version 1). */
 export function renderAutoBackupConfig(backup: Backup): string {
   return JSON.stringify({
@@ -75,7 +80,7 @@ export function renderAutoBackupConfig(backup: Backup): string {
     timestamp: backup.timestamp ?? true,
     vacuum: backup.vacuum ?? false,
     no_compress: !(backup.compress ?? true),
-    sub: s3Sub(connectionOf(backup.s3), backup.s3.path, BACKUP_ENV),
+    sub: s3Sub(backupConnection(backup), backup.s3.path, BACKUP_ENV),
   });
 }
 
@@ -135,7 +140,7 @@ export function renderBackupConfigSecret(c: ClusterView): V1Secret | undefined {
 /**
  * Whether this node's Pod loads spec.restore: only a founding voter (ordinal below
  * -bootstrap-expect) while the restore is still due (`pending`: not done, no adopted volume; see
- * plan/restore.ts). Later voters and read replicas, and any founding voter's Pod made after the
+ * ./plan.ts). Later voters and read replicas, and any founding voter's Pod made after the
  * restore (a lost node's replacement), join a cluster that has the data and copy it from the
  * leader: a download then would only fail once the object is gone and stop the node.
  */

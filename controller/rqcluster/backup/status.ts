@@ -1,20 +1,33 @@
-// status.backup, status.restore and the Restored condition, folded into the status computeStatus
-// made. Pure. A cluster with spec.restore is never Available before its data is in: until every
-// founding voter is Ready after loading, Available stays False and the phase says why.
+// status.backup, status.restore and the Restored condition. Pure. ../status.ts's computeStatus
+// calls these and alone decides phase and Available: a cluster with spec.restore is never
+// Available before its data is in (see restoreHolds).
 import type { V1Pod } from "@kubernetes/client-node";
-import type { Condition, RqClusterStatus } from "../../shared/index.js";
-import { RQLITE_CONTAINER } from "../../shared/names.js";
-import type { RestoreCounts } from "../rqlite/client.js";
-import type { BackupStepResult } from "./backup.js";
-import { isPodReady, roleOf } from "./plan/facts.js";
-import type { ClusterView } from "./render/cluster.js";
+import type { Condition, RqClusterStatus } from "../../../shared/index.js";
+import { RQLITE_CONTAINER } from "../../../shared/names.js";
+import type { RestoreCounts } from "../../rqlite/client.js";
+import { isPodReady, roleOf } from "../plan/facts.js";
+import type { BackupReadings, Observed } from "../plan/types.js";
+import type { ClusterView } from "../render/cluster.js";
+import { retainedCount } from "./plan.js";
+
+/** What the last retention pass left, or why it failed. */
+export interface RetentionOutcome {
+  /** rqlite's uploads left after the pass; unset when it failed. */
+  retained?: number;
+  failure?: string;
+}
 
 export interface BackupStatusInputs {
   cluster: ClusterView;
   previous: RqClusterStatus | undefined;
-  step: BackupStepResult;
+  readings?: BackupReadings | undefined;
+  /** The founding voters' auto-restore counters, while a restore is due. */
+  restoreCounts?: ReadonlyMap<string, RestoreCounts> | undefined;
+  /** Founding voters' PVCs older than the cluster: spec.restore is skipped (./plan.ts). */
+  adoptedVolumes?: string[];
+  retention?: RetentionOutcome | undefined;
   /** Why spec.restore could not be resolved. */
-  restoreProblem?: string;
+  restoreProblem?: string | undefined;
   pods: readonly V1Pod[];
   now: Date;
 }
@@ -26,7 +39,7 @@ const stamp = (d: Date) => d.toISOString().replace(/\.\d+Z$/, "Z");
 const later = (a: string | undefined, b: string) => (a !== undefined && Date.parse(a) >= Date.parse(b) ? a : b);
 
 export function backupStatus(inputs: BackupStatusInputs): RqClusterStatus["backup"] {
-  const { cluster: c, previous, step, now } = inputs;
+  const { cluster: c, previous, readings, now } = inputs;
   const prev = previous?.backup ?? {};
   const next: NonNullable<RqClusterStatus["backup"]> = { ...prev };
   if (!c.spec.backup) {
@@ -34,7 +47,7 @@ export function backupStatus(inputs: BackupStatusInputs): RqClusterStatus["backu
     delete next.uploader;
     delete next.retainedObjects;
   }
-  const u = step.uploads;
+  const u = readings?.uploads;
   if (u) {
     const p = prev.uploader;
     // Counters start at zero with each rqlited process: a new node, or fewer than before, is a fresh count.
@@ -49,17 +62,18 @@ export function backupStatus(inputs: BackupStatusInputs): RqClusterStatus["backu
       };
     next.uploader = { node: u.node, ok: u.ok, fail: u.fail };
   }
-  if (step.rqBackupCompletedAt)
-    next.lastSuccessfulTime = later(next.lastSuccessfulTime, stamp(new Date(step.rqBackupCompletedAt)));
-  const r = step.retention;
+  if (readings?.rqBackupCompletedAt)
+    next.lastSuccessfulTime = later(next.lastSuccessfulTime, stamp(new Date(readings.rqBackupCompletedAt)));
+  const r = inputs.retention;
   if (r?.failure) next.lastFailure = { time: stamp(now), message: r.failure };
   else if (r?.retained !== undefined) next.retainedObjects = r.retained;
   return Object.keys(next).length > 0 ? next : undefined;
 }
 
-type Cond = Omit<Condition, "lastTransitionTime">;
+export type Cond = Omit<Condition, "lastTransitionTime">;
 
-function restoredCondition(inputs: BackupStatusInputs): Cond | undefined {
+/** The Restored condition, for a cluster with spec.restore. */
+export function restoredCondition(inputs: BackupStatusInputs): Cond | undefined {
   const { cluster: c, previous } = inputs;
   if (!c.spec.restore) return undefined;
   const before = previous?.conditions?.find((x) => x.type === "Restored");
@@ -67,7 +81,7 @@ function restoredCondition(inputs: BackupStatusInputs): Cond | undefined {
     const { lastTransitionTime: _t, ...kept } = before;
     return kept;
   }
-  const adopted = inputs.step.adoptedVolumes ?? [];
+  const adopted = inputs.adoptedVolumes ?? [];
   if (adopted.length > 0)
     return {
       type: "Restored",
@@ -80,7 +94,7 @@ function restoredCondition(inputs: BackupStatusInputs): Cond | undefined {
   const location = c.restore?.location ?? "the source";
   // rqlite's own counters say what happened: the first leader loads the file (or fails to), the
   // other founding voters skip it. Pod readiness alone cannot tell a load from no load.
-  const counts = [...(inputs.step.restoreCounts ?? new Map<string, RestoreCounts>())];
+  const counts = [...(inputs.restoreCounts ?? new Map<string, RestoreCounts>())];
   const loadedOn = counts.find(([, n]) => n.restored > 0)?.[0];
   if (loadedOn) {
     return {
@@ -123,50 +137,47 @@ function restoredCondition(inputs: BackupStatusInputs): Cond | undefined {
   };
 }
 
-function withTime(cond: Cond, previous: Condition[] | undefined, now: Date): Condition {
-  const before = previous?.find((p) => p.type === cond.type);
-  return {
-    ...cond,
-    lastTransitionTime: before && before.status === cond.status ? before.lastTransitionTime : stamp(now),
-  };
+/** What retention did this reconcile: the listing's outcome, unless a delete `apply` ran failed. */
+export function retentionOutcome(o: Observed, deleteFailure: string | undefined): RetentionOutcome | undefined {
+  const listing = o.retentionListing;
+  if (!listing) return undefined;
+  if ("failure" in listing) return { failure: listing.failure };
+  if (deleteFailure) return { failure: deleteFailure };
+  const retained = retainedCount(o);
+  return retained === undefined ? {} : { retained };
 }
 
-/** The status with backup, restore and Restored folded in; the input is not changed. */
-export function withBackupStatus(status: RqClusterStatus, inputs: BackupStatusInputs): RqClusterStatus {
+/** status.restore: where the data came from, kept once the source can no longer be read. */
+export function restoreStatus(inputs: BackupStatusInputs): RqClusterStatus["restore"] {
   const { cluster: c, previous, now } = inputs;
-  const out: RqClusterStatus = { ...status };
-  const backup = backupStatus(inputs);
-  if (backup) out.backup = backup;
   if (c.restore) {
     const resolvedAt =
       previous?.restore?.location === c.restore.location && previous.restore.resolvedAt
         ? previous.restore.resolvedAt
         : stamp(now);
-    out.restore = { location: c.restore.location, resolvedAt };
-  } else if (c.spec.restore && previous?.restore) {
-    // Restored, and the source no longer readable: where the data came from stays on record.
-    out.restore = previous.restore;
+    return { location: c.restore.location, resolvedAt };
   }
-  const restored = restoredCondition(inputs);
-  if (!restored) return out;
-  const conditions = (status.conditions ?? []).filter((x) => x.type !== "Restored");
-  // Skipped: the cluster runs on its adopted volumes' data, so its availability is its own.
-  if (restored.status !== "True" && restored.reason !== "RestoreSkipped") {
-    const failed = restored.reason !== "Restoring";
-    if (!c.spec.paused) out.phase = failed ? "Failed" : "Creating";
-    // Ready voters before the load is done would otherwise read as an Available, empty cluster.
-    const i = conditions.findIndex((x) => x.type === "Available");
-    const available: Cond = {
+  // Restored, and the source no longer readable: where the data came from stays on record.
+  return c.spec.restore ? previous?.restore : undefined;
+}
+
+/**
+ * While the restore is not done (neither Restored nor skipped for adopted volumes), the phase and
+ * the Available condition computeStatus gives: Ready voters before the load would otherwise read
+ * as an Available, empty cluster.
+ */
+export function restoreHolds(
+  restored: Cond | undefined,
+): { phase: "Failed" | "Creating"; available: Omit<Cond, "observedGeneration"> } | undefined {
+  if (!restored || restored.status === "True" || restored.reason === "RestoreSkipped") return undefined;
+  const failed = restored.reason !== "Restoring";
+  return {
+    phase: failed ? "Failed" : "Creating",
+    available: {
       type: "Available",
       status: "False",
       reason: failed ? "RestoreFailed" : "Restoring",
       message: `not available until the restore is done: ${restored.message}`,
-      observedGeneration: c.generation,
-    };
-    if (i >= 0) conditions[i] = withTime(available, previous?.conditions, now);
-    else conditions.push(withTime(available, previous?.conditions, now));
-  }
-  conditions.push(withTime({ ...restored, observedGeneration: c.generation }, previous?.conditions, now));
-  out.conditions = conditions;
-  return out;
+    },
+  };
 }

@@ -1,7 +1,29 @@
-// The safety invariants of issue 9 (section 2), written against the planner's input and output
-// only: given what one reconcile observed and the Plan it returned, is every action allowed?
-// Each check is stated from the observation alone (never from the planner's own helpers), so a
-// planner bug cannot hide in a shared definition. The model test runs them on every plan.
+// The safety invariants every plan keeps, the ones the files of this folder cite. Each is checked
+// here against the planner's input and output only: given what one reconcile observed and the
+// Plan it returned, is every action allowed? A check is stated from the observation alone (never
+// from the planner's own helpers), so a planner bug cannot hide in a shared definition. The
+// randomised model test (test/unit/plan-model.test.ts) runs checkPlan on every plan it sees.
+//
+// I1  A disruptive step (a voter's Pod deleted or replaced) starts only when every other desired
+//     Pod exists, is Ready, is not terminating and has passed /readyz?sync, no other Pod is
+//     terminating, and no other voter is unavailable: one voter down at a time.
+// I2  A member leaves the Raft configuration only through the leader, and a voter only when the
+//     voters that remain reach quorum among themselves.
+// I3  A node scaled away is removed from the Raft configuration before its Pod (and, under
+//     scaleDownPolicy Delete, its PVC) goes, highest ordinal first.
+// I4  A roll replaces followers first and the leader last, after leadership moved to an updated
+//     follower the leader reaches, where its rqlite can move it.
+// I5  Scale and roll never overlap: the roll starts only when the Pods and the Raft
+//     configuration are exactly the desired nodes, with a leader to say so.
+// I6  Only a node whose Kubernetes node is unreachable past the failure timeout, and which the
+//     leader cannot reach either, is treated as lost (force-deleted, removed, its PVC dropped).
+// I7  A ghost member (in the configuration, no Pod, not desired) is removed like any voter:
+//     through the leader, and never below quorum.
+// I8  Every node of a cluster is created with the same -bootstrap-expect, and with the role
+//     (voter or read-only) its name says.
+// E1  A second PodDisruptionBudget over the Pods (a user's) is reported, and no Pod it selects is
+//     evicted.
+// VS  No roll step toward spec.image while a Pod runs a version rqlite cannot step from to it.
 import type { V1Pod } from "@kubernetes/client-node";
 import { LABEL_ROLE } from "../../../shared/names.js";
 import {
@@ -10,14 +32,11 @@ import {
   parseRqliteVersion,
   versionChangeProblem,
 } from "../../../shared/rqlite-versions.js";
-import type { ClusterView } from "../../../controller/rqcluster/render/cluster.js";
-import { desiredMembers, parseMemberName } from "../../../controller/rqcluster/render/members.js";
-import {
-  BOOTSTRAP_EXPECT_ANNOTATION,
-  renderPod,
-  SPEC_HASH_ANNOTATION,
-} from "../../../controller/rqcluster/render/pod.js";
-import { isDisruptive, type Action, type Observed, type Plan } from "../../../controller/rqcluster/plan/types.js";
+import type { ClusterView } from "../render/cluster.js";
+import { desiredMembers, parseMemberName } from "../render/members.js";
+import { BOOTSTRAP_EXPECT_ANNOTATION, renderPod, SPEC_HASH_ANNOTATION } from "../render/pod.js";
+import { planAuth } from "./auth.js";
+import { isDisruptive, type Action, type Observed, type Plan } from "./types.js";
 
 export interface Violation {
   invariant: string;
@@ -38,7 +57,8 @@ const hashCache = new WeakMap<ClusterView, Map<string, string>>();
 function desiredHash(o: Observed, name: string, bootstrapExpect: number): string {
   let byKey = hashCache.get(o.cluster);
   if (!byKey) hashCache.set(o.cluster, (byKey = new Map<string, string>()));
-  const key = `${bootstrapExpect}|${name}|${o.authHash ?? ""}`;
+  const authHash = planAuth(o.cluster, o.auth).hash;
+  const key = `${bootstrapExpect}|${name}|${authHash ?? ""}`;
   let hash = byKey.get(key);
   if (hash === undefined) {
     const member = parseMemberName(o.cluster.name, name)!;
@@ -47,7 +67,7 @@ function desiredHash(o: Observed, name: string, bootstrapExpect: number): string
       bootstrapExpect,
       template: o.template,
       addressing: o.addressing,
-      authHash: o.authHash,
+      authHash,
     });
     hash = hashOf(pod)!;
     byKey.set(key, hash);
@@ -325,7 +345,8 @@ export function checkPlan(o: Observed, plan: Plan): Violation[] {
       if (m.name === victim || held(m.name)) continue;
       const p = pods.get(m.name);
       if (!p || !ready(p)) fail("I1", `deletes voter ${victim} while desired Pod ${m.name} is missing or not Ready`);
-      else if (!o.synced.has(m.name)) fail("I1", `deletes voter ${victim} while ${m.name} has not passed /readyz?sync`);
+      else if (!o.synced?.has(m.name))
+        fail("I1", `deletes voter ${victim} while ${m.name} has not passed /readyz?sync`);
     }
   }
 
@@ -396,10 +417,11 @@ export function checkPlan(o: Observed, plan: Plan): Violation[] {
 export function brief(a: Action): string {
   switch (a.type) {
     case "create":
+    case "apply":
     case "delete":
     case "patch": {
-      const kind = a.type === "create" ? a.object.kind : a.target.kind;
-      const name = a.type === "create" ? a.object.metadata?.name : a.target.name;
+      const kind = a.type === "create" || a.type === "apply" ? a.object.kind : a.target.kind;
+      const name = a.type === "create" || a.type === "apply" ? a.object.metadata?.name : a.target.name;
       return `${a.type} ${kind} ${name}`;
     }
     case "deletePod":
@@ -408,6 +430,8 @@ export function brief(a: Action): string {
       return `removeFromRaft ${a.node} via ${a.leader}`;
     case "transferLeadership":
       return `transferLeadership ${a.from} -> ${a.to}`;
+    case "deleteBackupObject":
+      return `deleteBackupObject ${a.key}`;
   }
 }
 
@@ -422,7 +446,7 @@ export function describeObserved(o: Observed): string {
     const since = node ? o.unreachableSince.get(node) : undefined;
     lines.push(
       `  pod ${nameOf(p)} ${p.metadata?.labels?.[LABEL_ROLE]} hash=${hashOf(p)} be=${p.metadata?.annotations?.[BOOTSTRAP_EXPECT_ANNOTATION]}` +
-        ` ${ready(p) ? "Ready" : "NotReady"}${terminating(p) ? " terminating" : ""}${o.synced.has(nameOf(p)) ? " synced" : ""}` +
+        ` ${ready(p) ? "Ready" : "NotReady"}${terminating(p) ? " terminating" : ""}${o.synced?.has(nameOf(p)) ? " synced" : ""}` +
         ` node=${node ?? "-"}${since !== undefined ? ` (unreachable ${o.now - since} ms)` : ""}`,
     );
   }
