@@ -22,6 +22,8 @@ interface World {
   podSpec?: RqClusterSpec;
   pods?: string[];
   notReady?: string[];
+  /** Their rqlite container crash-loops (restarted, not running); they are not Ready either. */
+  crashLooping?: string[];
   terminating?: string[];
   unsynced?: string[];
   leader?: string;
@@ -52,6 +54,10 @@ function observed(w: World): Observed {
     pod.metadata!.deletionTimestamp = w.terminating?.includes(name) ? new Date(NOW) : undefined;
     pod.spec!.nodeName = w.nodeOf?.[name] ?? `node-${name}`;
     pod.status = { podIP: "127.0.0.1", conditions: [{ type: "Ready", status: ready ? "True" : "False" }] };
+    if (w.crashLooping?.includes(name)) {
+      const state = { waiting: { reason: "CrashLoopBackOff" } };
+      pod.status.containerStatuses = [{ name: "rqlite", image: "", imageID: "", ready: false, restartCount: 4, state }];
+    }
     return pod;
   });
   const pvcs: V1PersistentVolumeClaim[] = names.map((name) =>
@@ -603,6 +609,55 @@ describe("plan: every change finishes (small clusters, a user's budget, rollback
     // ... but not while another voter is down too, nor while a scale-down's member was recorded.
     assert.deepEqual(decisions(plan({ ...o, synced: new Set(["db-0"]) }).actions), []);
     assert.deepEqual(decisions(plan({ ...one, lastMembers: ["db-0", "db-1"] }).actions), []);
+  });
+
+  it("replaces crash-looping outdated voters that took quorum away, one at a time, whatever else is down", () => {
+    // A failed upgrade left 2 of 4 voters on an image whose rqlited never starts; the user set the
+    // image back. No leader answers, no voter is Ready: only their replacement brings quorum back.
+    const w = {
+      spec: { ...OLD, replicas: 4 },
+      podSpec: { ...NEW, replicas: 4 },
+      noRaft: true,
+      notReady: ["db-0", "db-1", "db-2", "db-3"],
+      crashLooping: ["db-0", "db-3"],
+    };
+    assert.deepEqual(decide(w), ["delete db-0"]);
+    assert.deepEqual(decide({ ...w, terminating: ["db-0"] }), []);
+    // Not Ready but running (an election after the leader died): nothing is replaced.
+    assert.deepEqual(decide({ ...w, crashLooping: [] }), []);
+    // Up-to-date Pods that crash-loop are no failed step: the roll does not touch them.
+    assert.deepEqual(decide({ ...w, podSpec: w.spec }), []);
+  });
+
+  it("a scale-down and a ghost's removal do not wait for a node that is leaving and never gets Ready", () => {
+    // Scaling 4 voters and 2 read replicas down to 1 + 1; db-3 and db-ro-1 crash-loop; db-7 is a ghost.
+    const base = {
+      spec: { ...NEW, replicas: 1, readReplicas: 1 },
+      pods: ["db-0", "db-1", "db-2", "db-3", "db-ro-0", "db-ro-1"],
+      notReady: ["db-3", "db-ro-1"],
+      crashLooping: ["db-3", "db-ro-1"],
+    };
+    const members = [...base.pods, "db-7"];
+    assert.deepEqual(decide({ ...base, members, unreachable: ["db-3", "db-ro-1", "db-7"] }), ["remove db-7"]);
+    // The not-Ready read replica leaves first, though voter db-3 is down too.
+    assert.deepEqual(decide({ ...base, unreachable: ["db-3", "db-ro-1"] }), ["remove db-ro-1"]);
+    // ... and the quorum check still counts every voter: db-3 goes only while the others reach quorum.
+    const voters = { ...base, pods: ["db-0", "db-1", "db-2", "db-3", "db-ro-0"] };
+    assert.deepEqual(decide({ ...voters, unreachable: ["db-3"] }), ["remove db-3"]);
+    assert.deepEqual(decide({ ...voters, unreachable: ["db-3", "db-1", "db-2"] }), []);
+  });
+
+  it("a ghost's removal does not wait for joiners held until a roll to rqlite 10", () => {
+    const w = {
+      spec: { replicas: 4, image: "rqlite/rqlite:10.2.7" },
+      podSpec: { replicas: 3, image: "rqlite/rqlite:9.4.5" },
+      pods: ["db-0", "db-1", "db-2"],
+      members: ["db-0", "db-1", "db-2", "db-7"],
+      unreachable: ["db-7"],
+    };
+    const p = plan(observed(w));
+    assert.deepEqual(decisions(p.actions), ["remove db-7"]);
+    assert.ok(p.waits.some((x) => x.reason === "ScaleUpHeldForUpgrade"));
   });
 
   it("judges spec.image against the version of every Pod that runs, not the spec the roll started from", () => {

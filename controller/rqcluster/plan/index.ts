@@ -1,6 +1,7 @@
 // One reconcile's decisions for one RqCluster, from what it observed. Non-disruptive actions
 // (children, new Pods) may be many; disruptive ones (deleting a node's Pod, changing the Raft
-// configuration, moving leadership) at most one, by priority: a lost node, a stale Raft member,
+// configuration, moving leadership) at most one, by priority: a lost node, a crash-looping outdated
+// Pod (it takes nothing down, and every other step waits for it), a stale Raft member,
 // a stranded or unschedulable Pod, a scale-down step, a rolling update step. Scale and roll
 // never overlap (I5): the roll waits while the Pods or the Raft configuration differ from the
 // desired nodes.
@@ -21,6 +22,7 @@ import { removeGhost, restartStranded, type Step } from "./raftRemoval.js";
 import { BUDGET_CONFLICT, otherBudgetsWait } from "./eviction.js";
 import {
   planRollout,
+  replaceCrashLooping,
   rollBackBroken,
   ROLL_WITHOUT_QUORUM,
   smallRollWait,
@@ -104,7 +106,8 @@ export function plan(o: Observed): Plan {
   const rollHeld = new Set([...scale.held.names, ...unplacedJoiners(o)]);
   const step =
     lost.step ??
-    removeGhost(o, f) ??
+    replaceCrashLooping(o, f) ??
+    removeGhost(o, f, rollHeld) ??
     restartStranded(o, f) ??
     replaceUnschedulable(o, f) ??
     rollBackBroken(o, f, rollHeld) ??

@@ -29,6 +29,11 @@ const nameOf = (p: V1Pod): string => p.metadata!.name!;
 const terminating = (p: V1Pod): boolean => Boolean(p.metadata?.deletionTimestamp);
 const ready = (p: V1Pod): boolean =>
   !terminating(p) && (p.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
+/** The rqlite container is not running and has restarted (CrashLoopBackOff, or between back-offs). */
+const crashLooping = (p: V1Pod): boolean =>
+  (p.status?.containerStatuses ?? []).some(
+    (c) => c.name === "rqlite" && c.state?.running === undefined && c.restartCount > 0,
+  );
 const versionOf = (image: string | undefined) => parseRqliteVersion(image?.split(":").pop());
 const hashOf = (p: V1Pod | undefined): string | undefined => p?.metadata?.annotations?.[SPEC_HASH_ANNOTATION];
 
@@ -161,14 +166,22 @@ export function checkPlan(o: Observed, plan: Plan): Violation[] {
           fail("D2", `deletePod ${a.name}: no such Pod was observed`);
           break;
         }
-        const isVoter = pod.metadata?.labels?.[LABEL_ROLE] === "voter" || members.get(a.name)?.voter === true;
+        // A scale-down victim the leader no longer lists holds no vote, whatever its label says:
+        // its Pod may go while another node is down (I3 below checks that it left).
+        const leftForGood = !desiredRole.has(a.name) && raft !== undefined && !members.has(a.name);
+        const isVoter =
+          (pod.metadata?.labels?.[LABEL_ROLE] === "voter" && !leftForGood) || members.get(a.name)?.voter === true;
         // A desired node the leader does not list holds no vote: restarting it so that it joins
         // again weighs on no quorum; it only must not coincide with another Pod going.
         const rejoin = !a.force && raft !== undefined && desiredRole.has(a.name) && !members.has(a.name) && !ready(pod);
         // A broken Pod (desired, outdated, not Ready) serves nothing: replaced before any scale step.
         const broken = !a.force && !rejoin && desiredRole.has(a.name) && outdated(a.name) && !ready(pod);
         if (a.force) checkLostNode(a.name, pod);
-        else if (broken) {
+        else if (broken && crashLooping(pod)) {
+          // Its rqlite does not run: replacing it takes nothing down, whatever else is down.
+          const other = o.pods.find((p) => nameOf(p) !== a.name && terminating(p));
+          if (other) fail("I1", `replaces crash-looping ${a.name} while Pod ${nameOf(other)} is terminating`);
+        } else if (broken) {
           checkSettled(a.name);
           const other = o.pods.find((p) => nameOf(p) !== a.name && terminating(p));
           if (other) fail("I1", `replaces broken ${a.name} while Pod ${nameOf(other)} is terminating`);

@@ -73,6 +73,11 @@ export const IMAGES = ["rqlite/rqlite:9.1.0", "rqlite/rqlite:9.2.0"] as const;
  * step itself. The healed world goes back to an image every Pod can step to.
  */
 export const ACROSS_MAJORS = ["rqlite/rqlite:8.43.4", "rqlite/rqlite:10.2.7"] as const;
+/**
+ * An image whose rqlited never comes up (a bad build, a flag it refuses): its Pods crash-loop and
+ * never get Ready. The healed world sets the image back, and the roll must undo the broken steps.
+ */
+export const NEVER_READY = "rqlite/rqlite:9.3.0";
 export const ADDRESSING: Addressing = { kind: "static", addressOf: loopbackAddress };
 const K8S_NODES = ["n0", "n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8"];
 
@@ -122,6 +127,8 @@ interface SimPod {
   joinPending: boolean;
   /** Step from which the node has caught up with the leader (/readyz?sync). */
   syncAt: number;
+  /** The kubelet's restart count of the rqlite container. */
+  restarts: number;
 }
 
 interface SimNode {
@@ -378,6 +385,7 @@ export class World {
       goneIn: 0,
       joinPending: true,
       syncAt: Number.MAX_SAFE_INTEGER,
+      restarts: 0,
     });
     if (node !== undefined) this.schedule(this.pods.get(name)!, node);
   }
@@ -434,6 +442,12 @@ export class World {
   }
 
   private startProcess(p: SimPod): void {
+    if (p.obj.spec?.containers[0]?.image === NEVER_READY) {
+      p.proc = "crashed";
+      p.restarts++;
+      p.timer = this.rng.int(1, 5);
+      return;
+    }
     p.proc = "up";
     p.joinPending = true;
     p.syncAt = this.step + this.rng.int(1, 3);
@@ -582,6 +596,7 @@ export class World {
     if (r.chance(0.05) && running.length > 0) {
       const p = r.pick(running);
       p.proc = "crashed";
+      p.restarts++;
       p.timer = r.int(1, 5);
       this.log(`FAULT rqlited of ${p.name} crashed`);
     }
@@ -654,7 +669,9 @@ export class World {
     const s = this.spec;
     const other = s.image === IMAGES[0] ? IMAGES[1] : IMAGES[0];
     const replicas = r.int(1, 7);
-    switch (r.int(0, safe ? 6 : 7)) {
+    switch (r.int(0, safe ? 6 : 8)) {
+      case 8:
+        return this.edit({ image: NEVER_READY }, "image that never gets Ready");
       case 7:
         return this.edit({ image: r.pick(ACROSS_MAJORS) }, "image across majors");
       case 0:
@@ -684,7 +701,7 @@ export class World {
     this.log("HEAL: every node reachable, crashed processes restart, no more faults");
   }
 
-  /** The user sets the image back: to one every running Pod can step to. */
+  /** The user sets the image back: from one that never gets Ready, or to one every running Pod can step to. */
   fixImage(): void {
     const running = [...this.pods.values()].flatMap((p) => {
       const v = parseRqliteVersion(p.obj.spec?.containers[0]?.image?.split(":").pop());
@@ -692,7 +709,7 @@ export class World {
     });
     const fine = (image: string) =>
       running.every((v) => !versionChangeProblem(v, parseRqliteVersion(image.split(":").pop())!));
-    if (!fine(this.spec.image)) {
+    if (this.spec.image === NEVER_READY || !fine(this.spec.image)) {
       const to = [...IMAGES, ...ACROSS_MAJORS].find(fine);
       if (to) this.edit({ image: to }, "image set back");
     }
@@ -712,6 +729,27 @@ export class World {
         phase: p.proc === "pending" ? "Pending" : "Running",
         ...(p.node !== undefined ? { podIP: loopbackAddress(NAMESPACE, p.name) } : {}),
         conditions: [{ type: "Ready", status: ready ? "True" : "False" }],
+        ...(p.node !== undefined
+          ? {
+              containerStatuses: [
+                {
+                  name: "rqlite",
+                  image: p.obj.spec?.containers[0]?.image ?? "",
+                  imageID: "",
+                  ready,
+                  restartCount: p.restarts,
+                  state:
+                    p.proc === "up"
+                      ? { running: {} }
+                      : p.proc === "crashed"
+                        ? { waiting: { reason: "CrashLoopBackOff" } }
+                        : p.proc === "stopped"
+                          ? { terminated: { exitCode: 0 } }
+                          : { waiting: { reason: "ContainerCreating" } },
+                },
+              ],
+            }
+          : {}),
       },
     };
   }
