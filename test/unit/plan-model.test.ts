@@ -131,6 +131,37 @@ const MUTANTS: Array<{ breaks: string; catches: string[]; planner: (o: Observed)
     },
   },
   {
+    breaks: "does not see that a Pod's rqlite crash-loops (a failed upgrade below quorum waits for itself)",
+    catches: ["liveness"],
+    liveness: true,
+    planner: (o) =>
+      plan({
+        ...o,
+        pods: o.pods.map((p) => ({ ...p, status: { ...p.status, containerStatuses: undefined } })),
+      }),
+  },
+  {
+    breaks: "holds every Pod change while a Secret the spec names is missing",
+    catches: ["S1"],
+    planner: (o) =>
+      plan(
+        o.secretProblems?.length
+          ? { ...o, holds: [...(o.holds ?? []), ...o.secretProblems.map((x) => ({ ...x, warning: true }))] }
+          : o,
+      ),
+  },
+  {
+    breaks: "goes on changing Pods while a hold stands",
+    catches: ["H1"],
+    planner: (o) => plan({ ...o, holds: [] }),
+  },
+  {
+    breaks:
+      "forgets the status's last members when no leader answers (after a restart, the budget lets a drain take a second voter)",
+    catches: ["W3"],
+    planner: (o) => plan(o.raft ? o : { ...o, lastMembers: undefined }),
+  },
+  {
     breaks: "skips the settle gate (believes every Pod Ready and caught up)",
     catches: ["I1", "W1"],
     planner: (o) =>

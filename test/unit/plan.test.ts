@@ -558,6 +558,37 @@ describe("plan: every change finishes (small clusters, a user's budget, rollback
     assert.equal(pdbOf(o), 2);
   });
 
+  it("without the leader's view, a voter a drain evicted still counts in the budget (the status's members)", () => {
+    // Scaling 7 voters down to 4 while no leader answers (the TLS CA Secret gone after a restart):
+    // the drain evicted db-0, which terminates; it is still a Raft member.
+    const w = {
+      spec: { ...NEW, replicas: 4 },
+      pods: ["db-0", "db-1", "db-2", "db-3", "db-4", "db-5", "db-6"],
+      terminating: ["db-0"],
+      noRaft: true,
+    };
+    const seven = ["db-0", "db-1", "db-2", "db-3", "db-4", "db-5", "db-6"];
+    assert.equal(pdbOf({ ...observed(w), lastMembers: seven }), 6);
+    // The Pods alone would have let a second eviction through (6 voters: 5).
+    assert.equal(pdbOf(observed(w)), 5);
+  });
+
+  it("a hold still reports a user's budget and a partitioned node, and changes no Pod", () => {
+    const o = observed({ nodeOf: { "db-2": "n2" }, lostSince: { n2: NOW - 400_000 } });
+    const held = {
+      ...o,
+      holds: [{ reason: "PodTemplateRefused", message: "refused", warning: true }],
+      otherPdbs: [{ metadata: { name: "mine" }, spec: { selector: { matchLabels: { "rqlite.io/cluster": "db" } } } }],
+    };
+    const p = plan(held);
+    assert.deepEqual(decisions(p.actions), []);
+    assert.deepEqual(p.waits.map((x) => x.reason).sort(), [
+      "NodePartitioned",
+      "PodDisruptionBudgetConflict",
+      "PodTemplateRefused",
+    ]);
+  });
+
   it("a user's budget over the Pods: a problem naming it and the remedy; the roll waits instead of evicting", () => {
     const o = observed({ spec: NEW, podSpec: OLD });
     o.otherPdbs = [

@@ -2,6 +2,7 @@
 // owner references per reclaimPolicy), the operator's auth Secret, and the labels and owner of
 // live Pods. Each is created when missing and restored when it drifted; a steady cluster yields
 // no action.
+import { parseMemberName } from "../render/members.js";
 import type { KubernetesObject, V1PersistentVolumeClaim } from "@kubernetes/client-node";
 import { compareQuantities, parseQuantity } from "../../../shared/quantity.js";
 import type { Json } from "../../runtime/writer.js";
@@ -69,7 +70,12 @@ export function planPdb(o: Observed, f: Facts, held: ReadonlySet<string>): Actio
   const counts = (name: string) => !held.has(name) && !unplaced.has(name);
   const voterPods = o.pods.filter((p) => roleOf(p) === "voter" && !isTerminating(p) && counts(podName(p))).length;
   const desiredVoters = f.desired.filter((m) => m.role === "voter" && counts(m.name)).length;
-  const voters = Math.max(f.raftVoters?.length ?? 0, voterPods, desiredVoters);
+  // Without the leader's view, the voters the status last recorded: a voter a drain evicted is
+  // terminating, yet still a Raft member, and must not lower the budget for the next eviction.
+  const recorded = (o.lastMembers ?? []).filter(
+    (id) => parseMemberName(c.name, id)?.role === "voter" && counts(id),
+  ).length;
+  const voters = Math.max(f.raftVoters?.length ?? recorded, voterPods, desiredVoters);
   const pdb = renderPdb(c, voters);
   const live = byName(o.pdbs, c.pdbName);
   if (pdb) {

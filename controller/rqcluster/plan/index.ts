@@ -89,18 +89,19 @@ export function plan(o: Observed): Plan {
   ];
   // No Pod is created, patched, replaced or removed while a hold stands: the Pods keep running
   // as they are until the person fixes what it names.
+  const lost = planLostNodes(o, f);
+  // A user's budget and a partitioned node are still reported: a person has them to know too.
+  const reported = [otherBudgetsWait(o, o.cluster.pdbName), ...lost.partitioned.flatMap(waitOf)];
   if (o.holds?.length) {
-    waits.push(...o.holds);
+    waits.push(...o.holds, ...reported.filter((w) => w !== undefined));
     return { actions: shared, waits, requeueAfterMs: HOLD_RECHECK_MS };
   }
 
   const actions: Action[] = [...shared, ...planPvcs(o, f), ...planPodMetadata(o, f), ...planReleasedPvcs(o, f)];
-  const lost = planLostNodes(o, f);
   actions.push(...scale.creates);
   if (scale.held.wait) waits.push(scale.held.wait);
-  waits.push(...lost.partitioned.flatMap(waitOf), ...refusedGrowthWaits(o, f), ...unschedulableWaits(o));
-  for (const w of [otherBudgetsWait(o, o.cluster.pdbName), versionStepWait(o), smallRollWait(o, f)])
-    if (w) waits.push(w);
+  waits.push(...refusedGrowthWaits(o, f), ...unschedulableWaits(o));
+  for (const w of [...reported, versionStepWait(o), smallRollWait(o, f)]) if (w) waits.push(w);
 
   // Neither held joiners nor Pods that cannot be placed hold the roll up; it may be what places them.
   const rollHeld = new Set([...scale.held.names, ...unplacedJoiners(o)]);

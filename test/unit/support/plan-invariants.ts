@@ -253,6 +253,18 @@ export function checkPlan(o: Observed, plan: Plan): Violation[] {
     fail("I5", `scale (${scale.map(brief).join("; ")}) and roll (${roll.map(brief).join("; ")}) in one plan`);
   }
 
+  // H1: while a hold stands (a refused template, a Secret owned by another), no Pod, volume or
+  // Raft member changes: the Pods keep running as they are until a person fixes what it names.
+  if (o.holds?.length) {
+    for (const a of plan.actions) {
+      const kind = a.type === "create" ? a.object.kind : a.type === "patch" || a.type === "delete" ? a.target.kind : "";
+      if (isDisruptive(a) || kind === "Pod" || kind === "PersistentVolumeClaim")
+        fail("H1", `${brief(a)} while ${o.holds.map((h) => h.reason).join(", ")} holds every Pod change`);
+    }
+    if (!o.holds.every((h) => plan.waits.some((w) => w.reason === h.reason)))
+      fail("H1", `a hold (${o.holds.map((h) => h.reason).join(", ")}) is not reported`);
+  }
+
   // E1: a second budget over the Pods (a user's) is reported, and no Pod it selects is evicted:
   // the API server answers such an eviction with a 500, every time.
   const second = (p: V1Pod) =>
@@ -289,6 +301,8 @@ export function checkPlan(o: Observed, plan: Plan): Violation[] {
   // Issue 9 section 3, "Lost node timeout": look again when the timeout expires, not at the next resync.
   for (const p of o.pods) {
     const elapsed = unreachableFor(p);
+    // Under a hold nothing is replaced when the timeout expires: there is nothing to look again for.
+    if (o.holds?.length) break;
     if (elapsed === undefined || elapsed > o.nodeFailureTimeoutMs || members.get(nameOf(p))?.reachable) continue;
     const due = o.nodeFailureTimeoutMs - elapsed;
     if (plan.requeueAfterMs === undefined || plan.requeueAfterMs > due + 1000) {
