@@ -3,7 +3,7 @@
 // now (its Pod's arguments: HTTPS or not, -auth or not), not the way the spec asks for, so that
 // turning TLS or auth on or off never locks the operator out of nodes that have not rolled yet.
 import type { KubernetesObject, V1Pod, V1PodDisruptionBudget } from "@kubernetes/client-node";
-import { HTTP_PORT, operatorAuthSecretName } from "../../shared/names.js";
+import { HTTP_PORT, operatorAuthSecretName, operatorCaSecretName } from "../../shared/names.js";
 import { assertOwnNode, httpTlsSecretOf, nodeAccess, runsWithAuth } from "./access.js";
 import type { Writer } from "../runtime/writer.js";
 import { canTransferLeadership, clusterRqlite, type ClusterRqlite, type NodeAccess } from "../rqlite/adapter.js";
@@ -11,6 +11,7 @@ import { AuthSecretError, authSecretCurrent, keptAuthHash, keptCredentials, plan
 import { deriveFacts, needsDisruption } from "./plan/index.js";
 import { bootstrapExpectOf, isPodReady } from "./plan/facts.js";
 import { adoptedFoundingVolumes } from "./plan/restore.js";
+import { caCopyOf, keptCas } from "./caCopy.js";
 import type { Observed, SecretProblem } from "./plan/types.js";
 import type { Children } from "./ports.js";
 import { readPodTemplate, type TemplateRead } from "./podTemplate.js";
@@ -75,7 +76,7 @@ export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children
   const authConflict = authRead && "conflict" in authRead ? authRead.conflict : undefined;
   const keptAuth = authRead ? undefined : await runningAuth(deps.writer, c, owned.pods);
   const credentials = auth?.state.credentials ?? keptAuth?.credentials;
-  const { cas, problems: caProblems } = await httpCas(deps.writer, c, owned.pods, deps.knownCas);
+  const { cas, problems: caProblems, caCopy } = await httpCas(deps.writer, c, owned.pods, deps.knownCas);
   secretProblems.push(...caProblems);
   const pods = new Map(owned.pods.map((p) => [p.metadata!.name!, p]));
   const accessOf = (nodeId: string): NodeAccess => {
@@ -129,6 +130,7 @@ export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children
     ...(secretProblems.length + backup.secretProblems.length > 0
       ? { secretProblems: [...secretProblems, ...backup.secretProblems] }
       : {}),
+    ...(caCopy ? { caCopy } : {}),
     lastMembers: deps.lastMembers,
     refusedGrowth: deps.refusedGrowth,
     ...(!auth && c.spec.auth?.secretName && keptAuth?.hash ? { authHash: keptAuth.hash } : {}),
@@ -171,20 +173,24 @@ async function runningAuth(writer: Writer, c: ClusterView, pods: V1Pod[]) {
 /**
  * ca.crt of every tls.http Secret in use: the spec's and those the running Pods mount. A Secret
  * that is gone or has no ca.crt is reported, not fatal: the last ca.crt read from it still
- * verifies the nodes (they keep serving the certificate they mounted); without one, rqlite over
- * HTTPS cannot be verified and the operator acts on what the API server shows alone.
+ * verifies the nodes (they keep serving the certificate they mounted), from memory or from the
+ * operator's own copy, which outlives a restart (./caCopy.ts); without one, rqlite over HTTPS
+ * cannot be verified and the operator acts on what the API server shows alone.
  */
 async function httpCas(
   writer: Writer,
   c: ClusterView,
   pods: V1Pod[],
   known: Map<string, string> | undefined,
-): Promise<{ cas: Map<string, string>; problems: SecretProblem[] }> {
+): Promise<{ cas: Map<string, string>; problems: SecretProblem[]; caCopy?: Observed["caCopy"] }> {
   const names = new Set(
     [c.spec.tls?.http?.secretName, ...pods.map(httpTlsSecretOf)].filter((n): n is string => Boolean(n)),
   );
   const cas = new Map<string, string>();
   const problems: SecretProblem[] = [];
+  if (names.size === 0) return { cas, problems };
+  const copy = await writer.readSecret(c.self, operatorCaSecretName(c.name));
+  const kept = keptCas(c, copy);
   for (const name of names) {
     const key = `${c.namespace}/${name}`;
     const secret = await writer.readSecret(c.self, name);
@@ -194,7 +200,7 @@ async function httpCas(
       known?.set(key, ca);
       continue;
     }
-    const before = known?.get(key);
+    const before = known?.get(key) ?? kept.get(name);
     if (before) cas.set(name, before);
     problems.push({
       reason: "TLSCAUnavailable",
@@ -205,7 +211,8 @@ async function httpCas(
       }. New Pods mount that Secret and start once it is back`,
     });
   }
-  return { cas, problems };
+  const caCopy = caCopyOf(c, cas, copy);
+  return { cas, problems, ...(caCopy ? { caCopy } : {}) };
 }
 
 const templateOf = (read: TemplateRead): Pick<Observed, "template"> =>

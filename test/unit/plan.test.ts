@@ -1,7 +1,7 @@
 // Table tests of the pure planner, one block per concern. Each row is an observed state and the
 // decision it must produce; the randomised model test (plan-model.test.ts) covers the space.
 import { strict as assert } from "node:assert";
-import type { V1PersistentVolumeClaim, V1Pod, V1PodDisruptionBudget } from "@kubernetes/client-node";
+import type { V1PersistentVolumeClaim, V1Pod, V1PodDisruptionBudget, V1Secret } from "@kubernetes/client-node";
 import { deriveFacts, HOLDS, plan, planFinalize, PROBLEMS } from "../../controller/rqcluster/plan/index.js";
 import type { Action, Observed, RaftMember } from "../../controller/rqcluster/plan/types.js";
 import { clusterView } from "../../controller/rqcluster/render/cluster.js";
@@ -9,6 +9,7 @@ import { desiredMembers } from "../../controller/rqcluster/render/members.js";
 import { renderPod } from "../../controller/rqcluster/render/pod.js";
 import { renderPvc } from "../../controller/rqcluster/render/children.js";
 import { computeStatus, statusPatch } from "../../controller/rqcluster/status.js";
+import { caCopyOf, keptCas } from "../../controller/rqcluster/caCopy.js";
 import { assertOwnNode, nodeAccess } from "../../controller/rqcluster/access.js";
 import type { RqClusterSpec } from "../../shared/index.js";
 import { loopbackAddress } from "../../shared/loopback-address.js";
@@ -391,6 +392,37 @@ describe("status: Secrets the spec names", () => {
       created.map((a) => (a.type === "create" ? a.object.metadata!.name : "")),
       ["db-2"],
     );
+  });
+});
+
+describe("the operator's copy of the tls.http CA (outlives a restart)", () => {
+  const c = observed({ spec: { ...NEW, tls: { http: { secretName: "web-tls" } } } }).cluster;
+  const own = (data: Record<string, string>) => ({ data, labels: {}, owners: [c.uid] });
+  const pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+
+  it("is created with the CA in use, owned by the cluster, and then kept in step", () => {
+    const first = caCopyOf(c, new Map([["web-tls", pem]]), undefined)!;
+    const o = { ...observed({}), caCopy: first };
+    const [create] = plan(o).actions.filter((a) => a.type === "create" && a.object.kind === "Secret");
+    assert.ok(create?.type === "create");
+    const secret = create.object as V1Secret;
+    assert.equal(secret.metadata!.name, "db-operator-ca");
+    assert.deepEqual(secret.metadata!.ownerReferences, [c.ownerReference]);
+    assert.equal(Buffer.from(secret.data!["web-tls"]!, "base64").toString(), pem);
+    // Current: nothing to write. A CA no Pod uses any more is dropped from it.
+    assert.equal(caCopyOf(c, new Map([["web-tls", pem]]), own({ "web-tls": pem }))!.current, true);
+    const rotated = caCopyOf(c, new Map([["new-tls", pem]]), own({ "web-tls": pem }))!;
+    const [patch] = plan({ ...observed({}), caCopy: rotated }).actions.filter((a) => a.type === "patch");
+    assert.deepEqual(patch?.type === "patch" && patch.patch, {
+      data: { "web-tls": null, "new-tls": Buffer.from(pem).toString("base64") },
+    });
+  });
+
+  it("is trusted only when this cluster owns it; a Secret of that name made by another is left alone", () => {
+    assert.deepEqual([...keptCas(c, own({ "web-tls": pem }))], [["web-tls", pem]]);
+    const planted = { data: { "web-tls": pem }, labels: {}, owners: ["someone-else"] };
+    assert.equal(keptCas(c, planted).size, 0);
+    assert.equal(caCopyOf(c, new Map([["web-tls", pem]]), planted), undefined);
   });
 });
 

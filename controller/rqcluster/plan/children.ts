@@ -207,6 +207,29 @@ export function planAuthSecret(o: Observed): Action[] {
   ];
 }
 
+/** The operator's copy of the tls.http CAs in use, kept in step with what it verifies rqlite with. */
+export function planCaCopy(o: Observed): Action[] {
+  const s = o.caCopy;
+  if (!s || s.current) return [];
+  if (!s.exists)
+    return [
+      {
+        ...created(s.desired),
+        message: `created Secret ${s.desired.metadata!.name}: a copy of the tls.http CA the operator verifies rqlite with, which outlives a restart`,
+      },
+    ];
+  const name = s.desired.metadata!.name!;
+  return [
+    {
+      type: "patch",
+      target: refTo(SECRET, name),
+      patch: { data: { ...Object.fromEntries(s.dropped.map((k) => [k, null])), ...s.desired.data } },
+      reason: "Updated",
+      message: `updated Secret ${name}: the tls.http CAs the operator verifies rqlite with`,
+    },
+  ];
+}
+
 /** PVCs of nodes that scaled away go once their Pod is gone, when scaleDownPolicy says Delete. */
 export function planReleasedPvcs(o: Observed, f: Facts): Action[] {
   if (o.cluster.spec.storage.scaleDownPolicy !== "Delete") return [];

@@ -7,6 +7,7 @@
 // desired nodes.
 import {
   planAuthSecret,
+  planCaCopy,
   planNetworkPolicy,
   planPdb,
   planPodMetadata,
@@ -82,6 +83,7 @@ export function plan(o: Observed): Plan {
   // The children no node's data or process depends on.
   const shared: Action[] = [
     ...planAuthSecret(o),
+    ...planCaCopy(o),
     ...planBackupSecret(o),
     ...planServices(o),
     ...planPdb(o, f, scale.held.names),

@@ -64,6 +64,11 @@ export interface Observed {
   /** The operator's auth Secret as it should be, and whether the live one already matches. */
   authSecret?: { desired: V1Secret; current: boolean; exists: boolean };
   /**
+   * The operator's copy of the tls.http CAs in use (../caCopy.ts), as it should be, whether the
+   * live one matches, and the keys it holds that are no longer in use.
+   */
+  caCopy?: { desired: V1Secret; current: boolean; exists: boolean; dropped: string[] };
+  /**
    * The live backup config Secret (decoded data), read when spec.backup or spec.restore is set;
    * planBackupSecret renders the desired one from the cluster itself.
    */

@@ -1029,6 +1029,10 @@ export class World {
     const p = this.pods.get(name);
     if (!p) return this.log(`OP deletePod ${name}: NotFound`);
     if (evict && !this.evict(p, "operator")) return;
+    // The truth, whatever the operator was told: a node the spec no longer asks for leaves the
+    // Raft configuration before its Pod goes (the remaining voters would count it for quorum).
+    if (!this.desiredNames().has(name) && this.members.has(name))
+      this.violations.push(`W4: the operator deleted Pod ${name}, which is still a Raft member, to scale down`);
     if (this.members.get(name)?.voter && this.available(name)) this.operatorDown.add(name);
     if (force) {
       this.pods.delete(name);
@@ -1071,6 +1075,10 @@ export class World {
       this.hashes.set(key, hash);
     }
     return hash;
+  }
+
+  desiredNames(): Set<string> {
+    return new Set(desiredMembers(CLUSTER, this.spec.replicas, this.spec.readReplicas).map((m) => m.name));
   }
 
   /** Why the world is not converged to the spec, or undefined when it is. */
