@@ -72,6 +72,14 @@ export function operatorAuthSecretName(cluster: string): string {
   return `${cluster}-operator-auth`;
 }
 
+/**
+ * The operator's own copy of the ca.crt of each tls.http Secret in use, so that a CA Secret deleted
+ * mid-life still verifies rqlite after the operator restarts (see controller/rqcluster/caCopy.ts).
+ */
+export function operatorCaSecretName(cluster: string): string {
+  return `${cluster}-operator-ca`;
+}
+
 export type ChildKind = "Pod" | "PersistentVolumeClaim" | "Service" | "PodDisruptionBudget" | "Secret";
 
 /** Every object the operator derives from a cluster, by kind (names are unique per kind and namespace). */
@@ -85,7 +93,7 @@ export function childNames(cluster: string): Record<ChildKind, string[]> {
     PersistentVolumeClaim: nodes,
     Service: [clientServiceName(cluster), headlessServiceName(cluster)],
     PodDisruptionBudget: [podDisruptionBudgetName(cluster)],
-    Secret: [operatorAuthSecretName(cluster)],
+    Secret: [operatorAuthSecretName(cluster), operatorCaSecretName(cluster)],
   };
 }
 

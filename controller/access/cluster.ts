@@ -6,10 +6,11 @@
 // rest safely.
 import type { V1Pod } from "@kubernetes/client-node";
 import type { RqCluster } from "../../shared/index.js";
-import { HTTP_PORT, operatorAuthSecretName, RQLITE_CONTAINER } from "../../shared/names.js";
+import { HTTP_PORT, operatorAuthSecretName, operatorCaSecretName, RQLITE_CONTAINER } from "../../shared/names.js";
 import { clusterRqlite, type NodeAccess } from "../rqlite/adapter.js";
 import type { Writer } from "../runtime/writer.js";
 import { keptCredentials, PASSWORD_KEY, type Credentials } from "../rqcluster/auth.js";
+import { caCopyOf, keptCas, type CaCopy } from "../rqcluster/caCopy.js";
 import type { SecretProblem } from "../rqcluster/plan/types.js";
 import { clusterView, type ClusterView } from "../rqcluster/render/cluster.js";
 import { parseMemberName } from "../rqcluster/render/members.js";
@@ -74,12 +75,15 @@ export async function readCas(
   c: ClusterView,
   pods: V1Pod[],
   known: Map<string, string> | undefined,
-): Promise<{ cas: Map<string, string>; problems: SecretProblem[] }> {
+): Promise<{ cas: Map<string, string>; problems: SecretProblem[]; caCopy?: CaCopy }> {
   const names = new Set(
     [c.spec.tls?.http?.secretName, ...pods.map(httpTlsSecretOf)].filter((n): n is string => Boolean(n)),
   );
   const cas = new Map<string, string>();
   const problems: SecretProblem[] = [];
+  if (names.size === 0) return { cas, problems };
+  const copy = await writer.readSecret(c.self, operatorCaSecretName(c.name));
+  const kept = keptCas(c, copy);
   for (const name of names) {
     const key = `${c.namespace}/${name}`;
     const secret = await writer.readSecret(c.self, name);
@@ -89,7 +93,7 @@ export async function readCas(
       known?.set(key, ca);
       continue;
     }
-    const before = known?.get(key);
+    const before = known?.get(key) ?? kept.get(name);
     if (before) cas.set(name, before);
     problems.push({
       reason: "TLSCAUnavailable",
@@ -100,7 +104,8 @@ export async function readCas(
       }. New Pods mount that Secret and start once it is back`,
     });
   }
-  return { cas, problems };
+  const caCopy = caCopyOf(c, cas, copy);
+  return { cas, problems, ...(caCopy ? { caCopy } : {}) };
 }
 
 export interface LeaderDeps {

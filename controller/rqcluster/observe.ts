@@ -67,7 +67,7 @@ export interface Observation {
 export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children): Promise<Observation> {
   const auth = await readAuth(deps.writer, c, owned.pods);
   const credentials = operatorCredentials(auth);
-  const { cas, problems: caProblems } = await readCas(deps.writer, c, owned.pods, deps.knownCas);
+  const { cas, problems: caProblems, caCopy } = await readCas(deps.writer, c, owned.pods, deps.knownCas);
   const pods = new Map(owned.pods.map((p) => [p.metadata!.name!, p]));
   const accessOf = (nodeId: string): NodeAccess => {
     assertOwnNode(c, nodeId);
@@ -116,6 +116,7 @@ export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children
     ...(backup.restoreProblem ? { restoreProblem: backup.restoreProblem } : {}),
     backupReadings: readings,
     ...(secretProblems.length > 0 ? { secretProblems } : {}),
+    ...(caCopy ? { caCopy } : {}),
     lastMembers: deps.lastMembers,
     refusedGrowth: deps.refusedGrowth,
     ...(view

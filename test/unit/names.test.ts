@@ -95,7 +95,7 @@ describe("names and labels", () => {
   // only sound if every other pair of names derives disjoint children: check it over every name
   // built from the pieces derived names are made of, so a new child name cannot slip past.
   it("reports every pair of cluster names whose children clash, and only those", () => {
-    const pieces = ["a", "b", "ro", "internal", "operator", "auth", "0", "1", "31"];
+    const pieces = ["a", "b", "ro", "internal", "operator", "auth", "ca", "0", "1", "31"];
     let names = pieces.filter((p) => dns1035Label(p).length === 0);
     for (let depth = 1; depth < 3; depth++) names = [...names, ...names.flatMap((n) => pieces.map((p) => `${n}-${p}`))];
     names = [...new Set(names)].filter((n) => dns1035Label(n).length === 0);

@@ -2,9 +2,13 @@
 // RqCluster's world (support/plan-world.ts) is driven through faults and user edits; on every
 // step the planner sees what a reconcile would observe, and every Plan it returns is checked
 // against the safety invariants I1..I8 (controller/rqcluster/plan/invariants.ts) before the world applies it.
-// The world itself checks that the operator never has more than one voter down (W1) nor breaks
-// a quorum it could keep (W2). After the chaos every run heals and must converge (liveness), and
-// a converged cluster must plan nothing (a steady cluster costs no writes).
+// The world itself checks that the operator never has more than one voter down (W1), nor breaks
+// a quorum it could keep (W2), nor takes a second voter down beside a drain (W3), nor deletes a
+// scale-down Pod whose node is still a Raft member, whatever a stale status said (W4). A hold
+// changes no Pod (H1); a missing Secret changes no decision (S1). Faults include Pods that never
+// get Ready, Secrets that disappear, controller restarts fed an old status, applies that fail
+// part-way and holds. After the chaos every run heals and must converge (liveness), and a
+// converged cluster must plan nothing (a steady cluster costs no writes).
 //
 // Replay: PLAN_MODEL_SEED=<seed> PLAN_MODEL_RUN=<run> npx mocha test/unit/plan-model.test.ts
 // (a failure prints both, with the world's recent history, the observation and the plan; the
@@ -23,6 +27,8 @@ const SEED = Number(process.env.PLAN_MODEL_SEED ?? 20260917);
 const RUNS = Number(process.env.PLAN_MODEL_RUNS ?? 120);
 const ONLY_RUN = process.env.PLAN_MODEL_RUN === undefined ? undefined : Number(process.env.PLAN_MODEL_RUN);
 const MIN_STATES = 10_000;
+/** Runs a mutant gets to be caught in; the rarest rules (VS, W4) need a couple of hundred. */
+const MUTANT_RUNS = 300;
 
 /** Invariants a run can fail after the chaos, once the world healed: it must converge and stay. */
 const LIVENESS = new Set(["liveness", "steady"]);
@@ -33,7 +39,8 @@ describe("plan model (randomised, issue 9 section 2(b))", () => {
   let states = 0;
 
   before(function () {
-    this.timeout(120_000);
+    // A minute alone; a loaded machine (2 cores shared) takes several.
+    this.timeout(600_000);
     const started = Date.now();
     const stats = new Map<string, number>();
     for (const run of runs) {
@@ -75,6 +82,9 @@ describe("plan model (randomised, issue 9 section 2(b))", () => {
 });
 
 const nameOf = (p: V1Pod): string => p.metadata!.name!;
+const isDesired = (o: Observed, name: string): boolean =>
+  /^db-(ro-)?[0-9]+$/.test(name) &&
+  Number(name.split("-").pop()) < (name.includes("-ro-") ? o.cluster.spec.readReplicas : o.cluster.spec.replicas);
 
 /**
  * Planners with one rule broken, each by lying to the real planner about what it observed (or by
@@ -128,6 +138,47 @@ const MUTANTS: Array<{ breaks: string; catches: string[]; planner: (o: Observed)
           a.type === "deletePod" && a.reason === "RollingUpdate" ? { ...a, evict: true } : a,
         ),
       };
+    },
+  },
+  {
+    breaks: "does not see that a Pod's rqlite crash-loops (a failed upgrade below quorum waits for itself)",
+    catches: ["liveness"],
+    liveness: true,
+    planner: (o) =>
+      plan({
+        ...o,
+        pods: o.pods.map((p) => ({ ...p, status: { ...p.status, containerStatuses: undefined } })),
+      }),
+  },
+  {
+    breaks: "holds every Pod change while a Secret the spec names is missing",
+    catches: ["S1"],
+    planner: (o) =>
+      plan(
+        o.secretProblems?.length
+          ? { ...o, holds: [...(o.holds ?? []), ...o.secretProblems.map((x) => ({ ...x, warning: true }))] }
+          : o,
+      ),
+  },
+  {
+    breaks: "goes on changing Pods while a hold stands",
+    catches: ["H1"],
+    planner: (o) => plan({ ...o, holds: [] }),
+  },
+  {
+    breaks:
+      "takes the status's members for the leader's word: deletes a scale-down victim they do not list while no leader answers (a restarted controller's status may be old)",
+    catches: ["W4"],
+    planner: (o) => {
+      const p = plan(o);
+      if (o.raft || !o.lastMembers || p.actions.some(isDisruptive)) return p;
+      const recorded = new Set(o.lastMembers);
+      const victim = o.pods.find(
+        (x) => !isDesired(o, nameOf(x)) && !x.metadata?.deletionTimestamp && !recorded.has(nameOf(x)),
+      );
+      if (!victim) return p;
+      const remove = { type: "deletePod" as const, name: nameOf(victim), reason: "Mutant", message: "mutant" };
+      return { ...p, actions: [...p.actions, remove] };
     },
   },
   {
@@ -218,9 +269,7 @@ const MUTANTS: Array<{ breaks: string; catches: string[]; planner: (o: Observed)
     breaks: "does not see a scale in flight (extra Pods and members hidden)",
     catches: ["I5"],
     planner: (o) => {
-      const desired = (name: string) =>
-        /^db-(ro-)?[0-9]+$/.test(name) &&
-        Number(name.split("-").pop()) < (name.includes("-ro-") ? o.cluster.spec.readReplicas : o.cluster.spec.replicas);
+      const desired = (name: string) => isDesired(o, name);
       return plan({
         ...o,
         pods: o.pods.filter((p) => desired(nameOf(p))),
@@ -245,11 +294,13 @@ const MUTANTS: Array<{ breaks: string; catches: string[]; planner: (o: Observed)
   },
 ];
 
-describe("plan model: the invariant checks catch a broken planner", () => {
+describe("plan model: the invariant checks catch a broken planner", function () {
+  // The rarest rules take a couple of hundred runs to meet (MUTANT_RUNS).
+  this.timeout(300_000);
   for (const m of MUTANTS) {
     it(`catches a planner that ${m.breaks}`, () => {
       let caught: Failure | undefined;
-      for (let run = 0; run < 120 && !caught; run++) {
+      for (let run = 0; run < MUTANT_RUNS && !caught; run++) {
         caught = runOne(SEED + 1, run, {
           planner: m.planner,
           chaosOnly: !m.liveness,

@@ -1,7 +1,7 @@
 // Table tests of the pure planner, one block per concern. Each row is an observed state and the
 // decision it must produce; the randomised model test (plan-model.test.ts) covers the space.
 import { strict as assert } from "node:assert";
-import type { V1PersistentVolumeClaim, V1Pod, V1PodDisruptionBudget } from "@kubernetes/client-node";
+import type { V1PersistentVolumeClaim, V1Pod, V1PodDisruptionBudget, V1Secret } from "@kubernetes/client-node";
 import {
   deriveFacts,
   HOLDS,
@@ -16,6 +16,7 @@ import { desiredMembers } from "../../controller/rqcluster/render/members.js";
 import { renderPod } from "../../controller/rqcluster/render/pod.js";
 import { renderPvc } from "../../controller/rqcluster/render/children.js";
 import { computeStatus, statusPatch } from "../../controller/rqcluster/status.js";
+import { caCopyOf, keptCas } from "../../controller/rqcluster/caCopy.js";
 import { assertOwnNode, nodeAccess } from "../../controller/access/cluster.js";
 import type { RqClusterSpec } from "../../shared/index.js";
 import { loopbackAddress } from "../../shared/loopback-address.js";
@@ -29,6 +30,8 @@ interface World {
   podSpec?: RqClusterSpec;
   pods?: string[];
   notReady?: string[];
+  /** Their rqlite container crash-loops (restarted, not running); they are not Ready either. */
+  crashLooping?: string[];
   terminating?: string[];
   unsynced?: string[];
   leader?: string;
@@ -59,6 +62,10 @@ function observed(w: World): Observed {
     pod.metadata!.deletionTimestamp = w.terminating?.includes(name) ? new Date(NOW) : undefined;
     pod.spec!.nodeName = w.nodeOf?.[name] ?? `node-${name}`;
     pod.status = { podIP: "127.0.0.1", conditions: [{ type: "Ready", status: ready ? "True" : "False" }] };
+    if (w.crashLooping?.includes(name)) {
+      const state = { waiting: { reason: "CrashLoopBackOff" } };
+      pod.status.containerStatuses = [{ name: "rqlite", image: "", imageID: "", ready: false, restartCount: 4, state }];
+    }
     return pod;
   });
   const pvcs: V1PersistentVolumeClaim[] = names.map((name) =>
@@ -405,6 +412,37 @@ describe("status: Secrets the spec names", () => {
   });
 });
 
+describe("the operator's copy of the tls.http CA (outlives a restart)", () => {
+  const c = observed({ spec: { ...NEW, tls: { http: { secretName: "web-tls" } } } }).cluster;
+  const own = (data: Record<string, string>) => ({ data, labels: {}, owners: [c.uid] });
+  const pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+
+  it("is created with the CA in use, owned by the cluster, and then kept in step", () => {
+    const first = caCopyOf(c, new Map([["web-tls", pem]]), undefined)!;
+    const o = { ...observed({}), caCopy: first };
+    const [create] = plan(o).actions.filter((a) => a.type === "create" && a.object.kind === "Secret");
+    assert.ok(create?.type === "create");
+    const secret = create.object as V1Secret;
+    assert.equal(secret.metadata!.name, "db-operator-ca");
+    assert.deepEqual(secret.metadata!.ownerReferences, [c.ownerReference]);
+    assert.equal(Buffer.from(secret.data!["web-tls"]!, "base64").toString(), pem);
+    // Current: nothing to write. A CA no Pod uses any more is dropped from it.
+    assert.equal(caCopyOf(c, new Map([["web-tls", pem]]), own({ "web-tls": pem }))!.current, true);
+    const rotated = caCopyOf(c, new Map([["new-tls", pem]]), own({ "web-tls": pem }))!;
+    const [patch] = plan({ ...observed({}), caCopy: rotated }).actions.filter((a) => a.type === "patch");
+    assert.deepEqual(patch?.type === "patch" && patch.patch, {
+      data: { "web-tls": null, "new-tls": Buffer.from(pem).toString("base64") },
+    });
+  });
+
+  it("is trusted only when this cluster owns it; a Secret of that name made by another is left alone", () => {
+    assert.deepEqual([...keptCas(c, own({ "web-tls": pem }))], [["web-tls", pem]]);
+    const planted = { data: { "web-tls": pem }, labels: {}, owners: ["someone-else"] };
+    assert.equal(keptCas(c, planted).size, 0);
+    assert.equal(caCopyOf(c, new Map([["web-tls", pem]]), planted), undefined);
+  });
+});
+
 describe("status patch", () => {
   it("clears keys that no longer hold and sends nothing when unchanged", () => {
     const before = { phase: "Running" as const, leader: "db-0", currentImage: "x" };
@@ -569,6 +607,37 @@ describe("plan: every change finishes (small clusters, a user's budget, rollback
     assert.equal(pdbOf(o), 2);
   });
 
+  it("without the leader's view, a voter a drain evicted still counts in the budget (the status's members)", () => {
+    // Scaling 7 voters down to 4 while no leader answers (the TLS CA Secret gone after a restart):
+    // the drain evicted db-0, which terminates; it is still a Raft member.
+    const w = {
+      spec: { ...NEW, replicas: 4 },
+      pods: ["db-0", "db-1", "db-2", "db-3", "db-4", "db-5", "db-6"],
+      terminating: ["db-0"],
+      noRaft: true,
+    };
+    const seven = ["db-0", "db-1", "db-2", "db-3", "db-4", "db-5", "db-6"];
+    assert.equal(pdbOf({ ...observed(w), lastMembers: seven }), 6);
+    // The Pods alone would have let a second eviction through (6 voters: 5).
+    assert.equal(pdbOf(observed(w)), 5);
+  });
+
+  it("a hold still reports a user's budget and a partitioned node, and changes no Pod", () => {
+    const o = observed({ nodeOf: { "db-2": "n2" }, lostSince: { n2: NOW - 400_000 } });
+    const held = {
+      ...o,
+      holds: [{ reason: "PodTemplateRefused", message: "refused", warning: true }],
+      otherPdbs: [{ metadata: { name: "mine" }, spec: { selector: { matchLabels: { "rqlite.io/cluster": "db" } } } }],
+    };
+    const p = plan(held);
+    assert.deepEqual(decisions(p.actions), []);
+    assert.deepEqual(p.waits.map((x) => x.reason).sort(), [
+      "NodePartitioned",
+      "PodDisruptionBudgetConflict",
+      "PodTemplateRefused",
+    ]);
+  });
+
   it("a user's budget over the Pods: a problem naming it and the remedy; the roll waits instead of evicting", () => {
     const o = observed({ spec: NEW, podSpec: OLD });
     o.otherPdbs = [
@@ -620,6 +689,55 @@ describe("plan: every change finishes (small clusters, a user's budget, rollback
     // ... but not while another voter is down too, nor while a scale-down's member was recorded.
     assert.deepEqual(decisions(plan({ ...o, synced: new Set(["db-0"]) }).actions), []);
     assert.deepEqual(decisions(plan({ ...one, lastMembers: ["db-0", "db-1"] }).actions), []);
+  });
+
+  it("replaces crash-looping outdated voters that took quorum away, one at a time, whatever else is down", () => {
+    // A failed upgrade left 2 of 4 voters on an image whose rqlited never starts; the user set the
+    // image back. No leader answers, no voter is Ready: only their replacement brings quorum back.
+    const w = {
+      spec: { ...OLD, replicas: 4 },
+      podSpec: { ...NEW, replicas: 4 },
+      noRaft: true,
+      notReady: ["db-0", "db-1", "db-2", "db-3"],
+      crashLooping: ["db-0", "db-3"],
+    };
+    assert.deepEqual(decide(w), ["delete db-0"]);
+    assert.deepEqual(decide({ ...w, terminating: ["db-0"] }), []);
+    // Not Ready but running (an election after the leader died): nothing is replaced.
+    assert.deepEqual(decide({ ...w, crashLooping: [] }), []);
+    // Up-to-date Pods that crash-loop are no failed step: the roll does not touch them.
+    assert.deepEqual(decide({ ...w, podSpec: w.spec }), []);
+  });
+
+  it("a scale-down and a ghost's removal do not wait for a node that is leaving and never gets Ready", () => {
+    // Scaling 4 voters and 2 read replicas down to 1 + 1; db-3 and db-ro-1 crash-loop; db-7 is a ghost.
+    const base = {
+      spec: { ...NEW, replicas: 1, readReplicas: 1 },
+      pods: ["db-0", "db-1", "db-2", "db-3", "db-ro-0", "db-ro-1"],
+      notReady: ["db-3", "db-ro-1"],
+      crashLooping: ["db-3", "db-ro-1"],
+    };
+    const members = [...base.pods, "db-7"];
+    assert.deepEqual(decide({ ...base, members, unreachable: ["db-3", "db-ro-1", "db-7"] }), ["remove db-7"]);
+    // The not-Ready read replica leaves first, though voter db-3 is down too.
+    assert.deepEqual(decide({ ...base, unreachable: ["db-3", "db-ro-1"] }), ["remove db-ro-1"]);
+    // ... and the quorum check still counts every voter: db-3 goes only while the others reach quorum.
+    const voters = { ...base, pods: ["db-0", "db-1", "db-2", "db-3", "db-ro-0"] };
+    assert.deepEqual(decide({ ...voters, unreachable: ["db-3"] }), ["remove db-3"]);
+    assert.deepEqual(decide({ ...voters, unreachable: ["db-3", "db-1", "db-2"] }), []);
+  });
+
+  it("a ghost's removal does not wait for joiners held until a roll to rqlite 10", () => {
+    const w = {
+      spec: { replicas: 4, image: "rqlite/rqlite:10.2.7" },
+      podSpec: { replicas: 3, image: "rqlite/rqlite:9.4.5" },
+      pods: ["db-0", "db-1", "db-2"],
+      members: ["db-0", "db-1", "db-2", "db-7"],
+      unreachable: ["db-7"],
+    };
+    const p = plan(observed(w));
+    assert.deepEqual(decisions(p.actions), ["remove db-7"]);
+    assert.ok(p.waits.some((x) => x.reason === "ScaleUpHeldForUpgrade"));
   });
 
   it("judges spec.image against the version of every Pod that runs, not the spec the roll started from", () => {

@@ -25,6 +25,8 @@ const allowed = (target: string) =>
   target === "controller/runtime/jsonSyntax.ts" ||
   target === `${rqcluster}/ports.ts` ||
   target === `${rqcluster}/drift.ts` ||
+  // How a spec's S3 location becomes a connection: defaults only, no client.
+  target === "controller/access/s3Connection.ts" ||
   PURE.includes(target);
 
 /** The modules a file imports for their values (`import type` and `export type` left out). */

@@ -2,6 +2,7 @@
 // owner references per reclaimPolicy), the operator's auth Secret, and the labels and owner of
 // live Pods. Each is created when missing and restored when it drifted; a steady cluster yields
 // no action.
+import { parseMemberName } from "../render/members.js";
 import type { KubernetesObject, V1PersistentVolumeClaim } from "@kubernetes/client-node";
 import { compareQuantities, parseQuantity } from "../../../shared/quantity.js";
 import type { Json } from "../../runtime/writer.js";
@@ -16,7 +17,7 @@ import {
 import { isTerminating, podName, roleOf, type Facts } from "./facts.js";
 import { unplacedJoiners } from "./scheduling.js";
 import type { Action, ObjectRef, Observed, Wait } from "./types.js";
-import { NETWORK_POLICY, PDB, POD, PVC, SERVICE } from "../ports.js";
+import { NETWORK_POLICY, PDB, POD, PVC, SECRET, SERVICE } from "../ports.js";
 
 const byName = <T extends KubernetesObject>(list: T[], name: string) => list.find((o) => o.metadata?.name === name);
 const refTo = (type: { apiVersion: string; kind: string }, name: string): ObjectRef => ({ ...type, name });
@@ -83,7 +84,12 @@ export function planPdb(o: Observed, f: Facts, held: ReadonlySet<string>): Actio
   const counts = (name: string) => !held.has(name) && !unplaced.has(name);
   const voterPods = o.pods.filter((p) => roleOf(p) === "voter" && !isTerminating(p) && counts(podName(p))).length;
   const desiredVoters = f.desired.filter((m) => m.role === "voter" && counts(m.name)).length;
-  const voters = Math.max(f.raftVoters?.length ?? 0, voterPods, desiredVoters);
+  // Without the leader's view, the voters the status last recorded: a voter a drain evicted is
+  // terminating, yet still a Raft member, and must not lower the budget for the next eviction.
+  const recorded = (o.lastMembers ?? []).filter(
+    (id) => parseMemberName(c.name, id)?.role === "voter" && counts(id),
+  ).length;
+  const voters = Math.max(f.raftVoters?.length ?? recorded, voterPods, desiredVoters);
   const pdb = renderPdb(c, voters);
   const live = byName(o.pdbs, c.pdbName);
   if (pdb) {
@@ -222,6 +228,29 @@ export function planAuthSecret(o: Observed, f: Facts): Action[] {
       s.desired,
       `updated Secret ${name}: users from ${o.cluster.spec.auth?.secretName} plus the operator's own`,
     ),
+  ];
+}
+
+/** The operator's copy of the tls.http CAs in use, kept in step with what it verifies rqlite with. */
+export function planCaCopy(o: Observed): Action[] {
+  const s = o.caCopy;
+  if (!s || s.current) return [];
+  if (!s.exists)
+    return [
+      {
+        ...created(s.desired),
+        message: `created Secret ${s.desired.metadata!.name}: a copy of the tls.http CA the operator verifies rqlite with, which outlives a restart`,
+      },
+    ];
+  const name = s.desired.metadata!.name!;
+  return [
+    {
+      type: "patch",
+      target: refTo(SECRET, name),
+      patch: { data: { ...Object.fromEntries(s.dropped.map((k) => [k, null])), ...s.desired.data } },
+      reason: "Updated",
+      message: `updated Secret ${name}: the tls.http CAs the operator verifies rqlite with`,
+    },
   ];
 }
 

@@ -1,11 +1,13 @@
 // One reconcile's decisions for one RqCluster, from what it observed. Non-disruptive actions
 // (children, new Pods) may be many; disruptive ones (deleting a node's Pod, changing the Raft
-// configuration, moving leadership) at most one, by priority: a lost node, a stale Raft member,
+// configuration, moving leadership) at most one, by priority: a lost node, a crash-looping outdated
+// Pod (it takes nothing down, and every other step waits for it), a stale Raft member,
 // a stranded or unschedulable Pod, a scale-down step, a rolling update step. Scale and roll
 // never overlap (I5): the roll waits while the Pods or the Raft configuration differ from the
 // desired nodes.
 import {
   planAuthSecret,
+  planCaCopy,
   planNetworkPolicy,
   planPdb,
   planPodMetadata,
@@ -21,6 +23,7 @@ import { removeGhost, restartStranded, type Step } from "./raftRemoval.js";
 import { BUDGET_CONFLICT, otherBudgetsWait } from "./eviction.js";
 import {
   planRollout,
+  replaceCrashLooping,
   rollBackBroken,
   ROLL_WITHOUT_QUORUM,
   smallRollWait,
@@ -94,6 +97,7 @@ export function plan(o: Observed): Plan {
   // The children no node's data or process depends on.
   const shared: Action[] = [
     ...planAuthSecret(o, f),
+    ...planCaCopy(o),
     ...planBackupSecret(o),
     ...planRetentionDeletes(o),
     ...planServices(o),
@@ -102,26 +106,28 @@ export function plan(o: Observed): Plan {
   ];
   // No Pod is created, patched, replaced or removed while a hold stands: the Pods keep running
   // as they are until the person fixes what it names.
+  const lost = planLostNodes(o, f);
+  // A user's budget and a partitioned node are still reported: a person has them to know too.
+  const reported = [otherBudgetsWait(o, o.cluster.pdbName), ...lost.partitioned.flatMap(waitOf)];
   const restoreHold = restoreSourceHold(o, f.bootstrapExpect);
   const holds = [...(f.auth.hold ? [f.auth.hold] : []), ...(o.holds ?? []), ...(restoreHold ? [restoreHold] : [])];
   if (holds.length) {
-    waits.push(...holds);
+    waits.push(...holds, ...reported.filter((w) => w !== undefined));
     return { actions: shared, waits, requeueAfterMs: HOLD_RECHECK_MS };
   }
 
   const actions: Action[] = [...shared, ...planPvcs(o, f), ...planPodMetadata(o, f), ...planReleasedPvcs(o, f)];
-  const lost = planLostNodes(o, f);
   actions.push(...scale.creates);
   if (scale.held.wait) waits.push(scale.held.wait);
-  waits.push(...lost.partitioned.flatMap(waitOf), ...refusedGrowthWaits(o, f), ...unschedulableWaits(o));
-  for (const w of [otherBudgetsWait(o, o.cluster.pdbName), versionStepWait(o), smallRollWait(o, f)])
-    if (w) waits.push(w);
+  waits.push(...refusedGrowthWaits(o, f), ...unschedulableWaits(o));
+  for (const w of [...reported, versionStepWait(o), smallRollWait(o, f)]) if (w) waits.push(w);
 
   // Neither held joiners nor Pods that cannot be placed hold the roll up; it may be what places them.
   const rollHeld = new Set([...scale.held.names, ...unplacedJoiners(o)]);
   const step =
     lost.step ??
-    removeGhost(o, f) ??
+    replaceCrashLooping(o, f) ??
+    removeGhost(o, f, rollHeld) ??
     restartStranded(o, f) ??
     replaceUnschedulable(o, f) ??
     rollBackBroken(o, f, rollHeld) ??

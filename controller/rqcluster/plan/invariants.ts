@@ -48,6 +48,11 @@ const nameOf = (p: V1Pod): string => p.metadata!.name!;
 const terminating = (p: V1Pod): boolean => Boolean(p.metadata?.deletionTimestamp);
 const ready = (p: V1Pod): boolean =>
   !terminating(p) && (p.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
+/** The rqlite container is not running and has restarted (CrashLoopBackOff, or between back-offs). */
+const crashLooping = (p: V1Pod): boolean =>
+  (p.status?.containerStatuses ?? []).some(
+    (c) => c.name === "rqlite" && c.state?.running === undefined && c.restartCount > 0,
+  );
 const versionOf = (image: string | undefined) => parseRqliteVersion(image?.split(":").pop());
 const hashOf = (p: V1Pod | undefined): string | undefined => p?.metadata?.annotations?.[SPEC_HASH_ANNOTATION];
 
@@ -181,14 +186,22 @@ export function checkPlan(o: Observed, plan: Plan): Violation[] {
           fail("D2", `deletePod ${a.name}: no such Pod was observed`);
           break;
         }
-        const isVoter = pod.metadata?.labels?.[LABEL_ROLE] === "voter" || members.get(a.name)?.voter === true;
+        // A scale-down victim the leader no longer lists holds no vote, whatever its label says:
+        // its Pod may go while another node is down (I3 below checks that it left).
+        const leftForGood = !desiredRole.has(a.name) && raft !== undefined && !members.has(a.name);
+        const isVoter =
+          (pod.metadata?.labels?.[LABEL_ROLE] === "voter" && !leftForGood) || members.get(a.name)?.voter === true;
         // A desired node the leader does not list holds no vote: restarting it so that it joins
         // again weighs on no quorum; it only must not coincide with another Pod going.
         const rejoin = !a.force && raft !== undefined && desiredRole.has(a.name) && !members.has(a.name) && !ready(pod);
         // A broken Pod (desired, outdated, not Ready) serves nothing: replaced before any scale step.
         const broken = !a.force && !rejoin && desiredRole.has(a.name) && outdated(a.name) && !ready(pod);
         if (a.force) checkLostNode(a.name, pod);
-        else if (broken) {
+        else if (broken && crashLooping(pod)) {
+          // Its rqlite does not run: replacing it takes nothing down, whatever else is down.
+          const other = o.pods.find((p) => nameOf(p) !== a.name && terminating(p));
+          if (other) fail("I1", `replaces crash-looping ${a.name} while Pod ${nameOf(other)} is terminating`);
+        } else if (broken) {
           checkSettled(a.name);
           const other = o.pods.find((p) => nameOf(p) !== a.name && terminating(p));
           if (other) fail("I1", `replaces broken ${a.name} while Pod ${nameOf(other)} is terminating`);
@@ -260,6 +273,18 @@ export function checkPlan(o: Observed, plan: Plan): Violation[] {
     fail("I5", `scale (${scale.map(brief).join("; ")}) and roll (${roll.map(brief).join("; ")}) in one plan`);
   }
 
+  // H1: while a hold stands (a refused template, a Secret owned by another), no Pod, volume or
+  // Raft member changes: the Pods keep running as they are until a person fixes what it names.
+  if (o.holds?.length) {
+    for (const a of plan.actions) {
+      const kind = a.type === "create" ? a.object.kind : a.type === "patch" || a.type === "delete" ? a.target.kind : "";
+      if (isDisruptive(a) || kind === "Pod" || kind === "PersistentVolumeClaim")
+        fail("H1", `${brief(a)} while ${o.holds.map((h) => h.reason).join(", ")} holds every Pod change`);
+    }
+    if (!o.holds.every((h) => plan.waits.some((w) => w.reason === h.reason)))
+      fail("H1", `a hold (${o.holds.map((h) => h.reason).join(", ")}) is not reported`);
+  }
+
   // E1: a second budget over the Pods (a user's) is reported, and no Pod it selects is evicted:
   // the API server answers such an eviction with a 500, every time.
   const second = (p: V1Pod) =>
@@ -296,6 +321,8 @@ export function checkPlan(o: Observed, plan: Plan): Violation[] {
   // Issue 9 section 3, "Lost node timeout": look again when the timeout expires, not at the next resync.
   for (const p of o.pods) {
     const elapsed = unreachableFor(p);
+    // Under a hold nothing is replaced when the timeout expires: there is nothing to look again for.
+    if (o.holds?.length) break;
     if (elapsed === undefined || elapsed > o.nodeFailureTimeoutMs || members.get(nameOf(p))?.reachable) continue;
     const due = o.nodeFailureTimeoutMs - elapsed;
     if (plan.requeueAfterMs === undefined || plan.requeueAfterMs > due + 1000) {

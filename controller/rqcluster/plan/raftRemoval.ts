@@ -1,7 +1,7 @@
 // Taking a node out of the Raft configuration through the leader, before its Pod goes, so the
 // remaining voters never count a member that will not come back (I2, I3). Also the removal of
 // "ghost" members: in the configuration, with no Pod, and not desired (I7).
-import { isPodReady, quorum, settledExcept, type Facts } from "./facts.js";
+import { isPodReady, podName, quorum, settledExcept, type Facts } from "./facts.js";
 import type { Action, Observed, Wait } from "./types.js";
 
 /** What a part of the plan decided for one node: act, wait, or nothing left to do. */
@@ -78,13 +78,19 @@ export function leaveRaft(o: Observed, f: Facts, node: string, why: string): Ste
  * quorum check, and only while everything else is settled so that the removal cannot coincide
  * with another voter's absence.
  */
-export function removeGhost(o: Observed, f: Facts): Step | undefined {
+/** `held`: desired nodes that wait for a roll (see scale.ts): the removal does not wait for them. */
+export function removeGhost(o: Observed, f: Facts, held: ReadonlySet<string>): Step | undefined {
   const ghosts = (o.raft?.members ?? []).filter((m) => !f.pods.has(m.id) && !f.desiredNames.has(m.id));
   // Unreachable ghosts first: they are the ones that weigh on quorum.
   const ghost = ghosts.find((m) => !m.reachable) ?? ghosts[0];
   if (!ghost) return undefined;
-  // Other ghosts are unavailable by nature; the quorum check in leaveRaft still counts them.
-  const unsettled = settledExcept(o, f, new Set(ghosts.map((m) => m.id)));
+  // Other ghosts are unavailable by nature, and nodes a scale-down takes away (a crash-looping one
+  // never settles) are going anyway: the quorum check in leaveRaft still counts them all.
+  const terminating = o.pods.find((p) => p.metadata?.deletionTimestamp);
+  const leaving = o.pods.map(podName).filter((n) => !f.desiredNames.has(n));
+  const unsettled = terminating
+    ? `Pod ${podName(terminating)} is still terminating`
+    : settledExcept(o, f, new Set([...ghosts.map((m) => m.id), ...held, ...leaving]));
   if (unsettled)
     return wait("WaitingToRemoveGhost", `not removing the stale Raft member ${ghost.id} yet: ${unsettled}`);
   return leaveRaft(o, f, ghost.id, "a Raft member with no Pod that the spec does not ask for");

@@ -14,6 +14,7 @@
 //   until it is back. Under spec.maintenance the budget allows one, and the step is evicted again,
 //   in line with a drain.
 import type { V1Pod } from "@kubernetes/client-node";
+import { RQLITE_CONTAINER } from "../../../shared/names.js";
 import { formatVersion, versionChangeProblem } from "../../../shared/rqlite-versions.js";
 import { maintenanceOpensBudget, SMALLEST_QUORUM_SAFE_VOTERS } from "../render/children.js";
 import { otherBudgetsOver } from "./eviction.js";
@@ -135,6 +136,48 @@ export function planRollout(o: Observed, f: Facts, held: ReadonlySet<string>): S
       reason: "RollingUpdate",
       message: `${evict ? "evicted" : "deleted"} outdated Pod ${name} to recreate it with the new spec (${f.outdated.length} outdated${how}${unwritable})`,
       ...(unwritable ? { warning: true } : {}),
+    },
+  };
+}
+
+/**
+ * The rqlite container of the Pod does not run and has restarted: it crash-loops (CrashLoopBackOff,
+ * or terminated between two back-offs). Such a Pod serves nothing and holds no vote that answers.
+ */
+export function isCrashLooping(pod: V1Pod): boolean {
+  const c = pod.status?.containerStatuses?.find((s) => s.name === RQLITE_CONTAINER);
+  return c !== undefined && !c.state?.running && (c.restartCount ?? 0) > 0;
+}
+
+/**
+ * Before anything else that waits for every Pod to settle (a ghost's removal, a scale step, the
+ * roll): an outdated Pod whose rqlite crash-loops is replaced, when spec.image is a version step
+ * every running Pod can take. It takes nothing down, so it waits only for no other Pod to be
+ * going. Without it, a failed upgrade that took voters below quorum (or a broken read replica,
+ * or a joiner that never joined) waits for itself: every other step waits for it to be Ready.
+ * Not one on an unreachable Kubernetes node (its status is stale; lost nodes are judged apart).
+ */
+export function replaceCrashLooping(o: Observed, f: Facts): Step | undefined {
+  if (o.cluster.spec.updateStrategy.type !== "RollingUpdate" || versionStepWait(o)) return undefined;
+  const broken = f.outdated.find(
+    (p) =>
+      isCrashLooping(p) &&
+      !isPodReady(p) &&
+      !isTerminating(p) &&
+      podName(p) !== o.raft?.leader &&
+      !(p.spec?.nodeName && o.unreachableSince.has(p.spec.nodeName)),
+  );
+  if (!broken) return undefined;
+  const name = podName(broken);
+  const terminating = o.pods.find(isTerminating);
+  if (terminating)
+    return wait("WaitingToRoll", `replacing crash-looping ${name} waits for Pod ${podName(terminating)} to go`);
+  return {
+    action: {
+      type: "deletePod",
+      name,
+      reason: "RollingUpdate",
+      message: `deleted outdated Pod ${name}, whose rqlite crash-loops, to recreate it with the new spec (${f.outdated.length} outdated)`,
     },
   };
 }

@@ -97,7 +97,10 @@ function scaleDown(o: Observed, f: Facts, extras: V1Pod[], held: ReadonlySet<str
   const target = role === "voters" ? o.cluster.spec.replicas : o.cluster.spec.readReplicas;
   const why = `scaling ${role} down to ${target}`;
   if (!o.raft) return leaveRaft(o, f, victim, why);
-  const unsettled = settledExcept(o, f, new Set([victim, ...held]));
+  // The other nodes this scale-down takes away are no reason to wait: one that never gets Ready (a
+  // broken image) would hold the removal up for good. Not-Ready voters go first (removalOrder),
+  // and the quorum check in leaveRaft counts every voter.
+  const unsettled = settledExcept(o, f, new Set([...extras.map(podName), ...held]));
   if (unsettled) return wait("WaitingToScaleDown", `not removing ${victim} yet (${why}): ${unsettled}`);
   const left = leaveRaft(o, f, victim, why);
   if (!("done" in left)) return left;

@@ -2,6 +2,7 @@
 // (the caches, rqlite's membership as the leader reports it, Kubernetes node health, the clock)
 // and returns the next actions as data, or why it waits. The executor (../apply.ts) performs
 // them; the next reconcile observes again. No function under plan/ does I/O or reads a clock.
+import type { CaCopy } from "../caCopy.js";
 import type {
   V1NetworkPolicy,
   KubernetesObject,
@@ -64,6 +65,8 @@ export interface Observed {
   holds?: Wait[];
   /** What was read for -auth; ./auth.ts decides the users file from it. */
   auth?: AuthRead;
+  /** The operator's copy of the tls.http CAs in use (../caCopy.ts). */
+  caCopy?: CaCopy;
   /**
    * The live backup config Secret (decoded data), read when spec.backup or spec.restore is set;
    * planBackupSecret renders the desired one from the cluster itself.

@@ -32,6 +32,8 @@ const LIVENESS_STEPS = 300;
 const STEADY_STEPS = 4;
 /** The planner is pure: the same observation gives the same plan (checked on a sample of steps). */
 const PURITY_EVERY = 7;
+/** A missing Secret changes no decision (S1), checked on a sample of the steps that have one. */
+const S1_EVERY = 3;
 
 export interface Failure {
   /** The first invariant that failed, which names the failure. */
@@ -90,9 +92,12 @@ function randomRun(rng: Rng): World {
     rev: rng.int(0, 1),
     hostile: false,
   };
-  if (rng.chance(0.15)) return World.fresh(rng, opts, spec);
   const expects = [1, 3, 5, 7].filter((n) => n <= spec.replicas);
-  return World.converged(rng, opts, spec, rng.chance(0.5) ? spec.replicas : rng.pick(expects));
+  const w = rng.chance(0.15)
+    ? World.fresh(rng, opts, spec)
+    : World.converged(rng, opts, spec, rng.chance(0.5) ? spec.replicas : rng.pick(expects));
+  w.applyFailure = rng.pick([0, 0.05, 0.2]);
+  return w;
 }
 
 /** One run: chaos, heal, converge, stay steady. `base` and `run` name it for a replay. */
@@ -160,6 +165,19 @@ export function runOne(base: number, run: number, options: RunOptions = {}): Run
         return failure("pure", "the same observation gave a different plan", phase, observed, p);
       }
     }
+    // S1: a Secret the spec names that is missing disables only the feature that needs it (shown
+    // in SecretsReady); it changes no decision about Pods, volumes or Raft members.
+    // Checked on a sample of steps, as purity is: each check plans twice.
+    if (observed.secretProblems?.length && states % S1_EVERY === 0 && counts("S1")) {
+      const without = { ...observed };
+      delete without.secretProblems;
+      try {
+        assert.deepStrictEqual(p, planner(deepFreeze(without)));
+      } catch {
+        const why = `the plan differs with ${observed.secretProblems.map((x) => x.reason).join(", ")} from the plan without`;
+        return failure("S1", why, phase, observed, p);
+      }
+    }
     if (stats) tally(stats, p);
     const violations: Violation[] = checkPlan(observed, p).filter((v) => counts(v.invariant));
     if (violations.length > 0) {
@@ -192,6 +210,11 @@ export function runOne(base: number, run: number, options: RunOptions = {}): Run
     const f = step("liveness", false);
     if (f) return { states, failure: f };
     converged = w.notConverged() === undefined;
+  }
+  // The operator cannot mend a mix of majors no image bridges; it must say so (UpgradeRefused).
+  if (!converged && w.noImageFits() && last?.plan.waits.some((x) => x.reason === "UpgradeRefused")) {
+    stats?.set("unbridgeable majors (UpgradeRefused)", (stats.get("unbridgeable majors (UpgradeRefused)") ?? 0) + 1);
+    return { states };
   }
   if (!converged) {
     return {

@@ -73,6 +73,22 @@ export const IMAGES = ["rqlite/rqlite:9.1.0", "rqlite/rqlite:9.2.0"] as const;
  * step itself. The healed world goes back to an image every Pod can step to.
  */
 export const ACROSS_MAJORS = ["rqlite/rqlite:8.43.4", "rqlite/rqlite:10.2.7"] as const;
+/**
+ * An image whose rqlited never comes up (a bad build, a flag it refuses): its Pods crash-loop and
+ * never get Ready. The healed world sets the image back, and the roll must undo the broken steps.
+ */
+export const NEVER_READY = "rqlite/rqlite:9.3.0";
+/** The problems observe reports for each Secret the spec names, when it is gone (SecretsReady). */
+const SECRET_PROBLEMS = {
+  "tls-ca": {
+    reason: "TLSCAUnavailable",
+    message: "Secret db-tls is missing: the nodes are verified with the CA read last",
+  },
+  auth: { reason: "AuthSecretUnusable", message: "Secret db-users is missing: the nodes keep the users they run with" },
+  s3: { reason: "BackupCredentialsMissing", message: "Secret db-s3 is missing: backups are off until it is back" },
+} as const;
+/** A hold, as observe reports a refused pod template: no Pod may change until a person fixes it. */
+const HOLD = { reason: "PodTemplateRefused", message: "ConfigMap db-template is refused", warning: true } as const;
 export const ADDRESSING: Addressing = { kind: "static", addressOf: loopbackAddress };
 const K8S_NODES = ["n0", "n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8"];
 
@@ -122,6 +138,8 @@ interface SimPod {
   joinPending: boolean;
   /** Step from which the node has caught up with the leader (/readyz?sync). */
   syncAt: number;
+  /** The kubelet's restart count of the rqlite container. */
+  restarts: number;
 }
 
 interface SimNode {
@@ -185,6 +203,24 @@ export class World {
   private previous: Snapshot | undefined;
   /** status.members as the operator last wrote it: the configuration the last time a leader answered. */
   private lastMembers: string[] | undefined;
+  /** What this reconcile would write to status.members, written only if its apply succeeds. */
+  private pendingMembers: string[] | undefined;
+  /** Every status.members written, oldest first: a restarted controller may be fed an old one. */
+  private readonly statusHistory: Array<string[] | undefined> = [];
+  /** Until this step a restarted controller is fed an old status (a lagging cache of the RqCluster). */
+  staleStatusUntil = -1;
+  private staleMembers: string[] | undefined;
+  /** Secrets the spec names that are gone, until the heal (or a person) brings them back. */
+  readonly missingSecrets = new Set<"tls-ca" | "auth" | "s3">();
+  /**
+   * The operator remembers the last TLS CA it read, so a deleted CA Secret does not cut it off
+   * from rqlite; a controller that restarted while the Secret was gone has nothing to remember.
+   */
+  caForgotten = false;
+  /** A hold a person must lift (a refused pod template, a Secret owned by another), until this step. */
+  holdUntil = -1;
+  /** Chance that the apply of a plan fails part-way (an API error, a conflict): the rest is not done. */
+  applyFailure = 0;
   /** Recent events, printed with a failure. */
   readonly history: string[] = [];
   /** Violations the world itself saw (W1, W2), reset by the caller. */
@@ -378,6 +414,7 @@ export class World {
       goneIn: 0,
       joinPending: true,
       syncAt: Number.MAX_SAFE_INTEGER,
+      restarts: 0,
     });
     if (node !== undefined) this.schedule(this.pods.get(name)!, node);
   }
@@ -434,6 +471,12 @@ export class World {
   }
 
   private startProcess(p: SimPod): void {
+    if (p.obj.spec?.containers[0]?.image === NEVER_READY) {
+      p.proc = "crashed";
+      p.restarts++;
+      p.timer = this.rng.int(1, 5);
+      return;
+    }
     p.proc = "up";
     p.joinPending = true;
     p.syncAt = this.step + this.rng.int(1, 3);
@@ -582,6 +625,7 @@ export class World {
     if (r.chance(0.05) && running.length > 0) {
       const p = r.pick(running);
       p.proc = "crashed";
+      p.restarts++;
       p.timer = r.int(1, 5);
       this.log(`FAULT rqlited of ${p.name} crashed`);
     }
@@ -645,6 +689,32 @@ export class World {
         this.terminate(p);
       }
     }
+    if (r.chance(0.02)) {
+      // The operator restarts: what it remembered is gone, and its cache of the RqCluster may
+      // hold a status written long ago for a few reconciles.
+      this.caForgotten = true;
+      if (this.statusHistory.length > 0 && r.chance(0.7)) {
+        this.staleMembers = r.pick(this.statusHistory);
+        this.staleStatusUntil = this.step + r.int(1, 6);
+      }
+      this.log(
+        `FAULT the controller restarted${this.step < this.staleStatusUntil ? `, fed status.members ${JSON.stringify(this.staleMembers ?? null)} until #${this.staleStatusUntil}` : ""}`,
+      );
+    }
+    if (r.chance(0.03)) {
+      const secret = r.pick(["tls-ca", "auth", "s3"] as const);
+      if (this.missingSecrets.has(secret)) {
+        this.missingSecrets.delete(secret);
+        this.log(`FAULT Secret ${secret} is back`);
+      } else {
+        this.missingSecrets.add(secret);
+        this.log(`FAULT Secret ${secret} deleted`);
+      }
+    }
+    if (r.chance(0.02)) {
+      this.holdUntil = this.step + r.int(1, 8);
+      this.log(`FAULT a hold until #${this.holdUntil}`);
+    }
     if (allowEdits && r.chance(0.05)) this.randomEdit();
   }
 
@@ -654,7 +724,9 @@ export class World {
     const s = this.spec;
     const other = s.image === IMAGES[0] ? IMAGES[1] : IMAGES[0];
     const replicas = r.int(1, 7);
-    switch (r.int(0, safe ? 6 : 7)) {
+    switch (r.int(0, safe ? 6 : 8)) {
+      case 8:
+        return this.edit({ image: NEVER_READY }, "image that never gets Ready");
       case 7:
         return this.edit({ image: r.pick(ACROSS_MAJORS) }, "image across majors");
       case 0:
@@ -677,6 +749,10 @@ export class World {
   /** The end of the chaos: every machine and process comes back, nothing else goes wrong. */
   heal(): void {
     this.userPdbs.clear();
+    this.missingSecrets.clear();
+    this.holdUntil = -1;
+    this.staleStatusUntil = -1;
+    this.applyFailure = 0;
     this.leaderUnreadableUntil = -1;
     this.fixImage();
     for (const n of this.nodes) if (n.state !== "ok") this.healNode(n);
@@ -684,7 +760,21 @@ export class World {
     this.log("HEAL: every node reachable, crashed processes restart, no more faults");
   }
 
-  /** The user sets the image back: to one every running Pod can step to. */
+  /**
+   * No image every running Pod can step to (a Pod recreated on a bypassed 10.x beside 8.x ones):
+   * only a person can mend that by hand, so convergence is not asked of the operator then.
+   */
+  noImageFits(): boolean {
+    const running = [...this.pods.values()].flatMap((p) => {
+      const v = parseRqliteVersion(p.obj.spec?.containers[0]?.image?.split(":").pop());
+      return v && !p.terminating ? [v] : [];
+    });
+    return [...IMAGES, ...ACROSS_MAJORS].every((image) =>
+      running.some((v) => versionChangeProblem(v, parseRqliteVersion(image.split(":").pop())!)),
+    );
+  }
+
+  /** The user sets the image back: from one that never gets Ready, or to one every running Pod can step to. */
   fixImage(): void {
     const running = [...this.pods.values()].flatMap((p) => {
       const v = parseRqliteVersion(p.obj.spec?.containers[0]?.image?.split(":").pop());
@@ -692,7 +782,7 @@ export class World {
     });
     const fine = (image: string) =>
       running.every((v) => !versionChangeProblem(v, parseRqliteVersion(image.split(":").pop())!));
-    if (!fine(this.spec.image)) {
+    if (this.spec.image === NEVER_READY || !fine(this.spec.image)) {
       const to = [...IMAGES, ...ACROSS_MAJORS].find(fine);
       if (to) this.edit({ image: to }, "image set back");
     }
@@ -712,6 +802,27 @@ export class World {
         phase: p.proc === "pending" ? "Pending" : "Running",
         ...(p.node !== undefined ? { podIP: loopbackAddress(NAMESPACE, p.name) } : {}),
         conditions: [{ type: "Ready", status: ready ? "True" : "False" }],
+        ...(p.node !== undefined
+          ? {
+              containerStatuses: [
+                {
+                  name: "rqlite",
+                  image: p.obj.spec?.containers[0]?.image ?? "",
+                  imageID: "",
+                  ready,
+                  restartCount: p.restarts,
+                  state:
+                    p.proc === "up"
+                      ? { running: {} }
+                      : p.proc === "crashed"
+                        ? { waiting: { reason: "CrashLoopBackOff" } }
+                        : p.proc === "stopped"
+                          ? { terminated: { exitCode: 0 } }
+                          : { waiting: { reason: "ContainerCreating" } },
+                },
+              ],
+            }
+          : {}),
       },
     };
   }
@@ -746,10 +857,13 @@ export class World {
     const lagged = this.previous !== undefined && this.rng.chance(this.opts.cacheLag);
     const cache = lagged ? this.previous! : live;
     this.previous = live;
-    const raft = this.step < this.leaderUnreadableUntil ? undefined : this.raftView();
-    // Status is written after the plan, so a reconcile sees the members of the one before it.
-    const lastMembers = this.lastMembers;
-    if (raft) this.lastMembers = raft.members.map((m) => m.id);
+    const cutOff = this.caForgotten && this.missingSecrets.has("tls-ca");
+    const raft = this.step < this.leaderUnreadableUntil || cutOff ? undefined : this.raftView();
+    // Status is written after the plan (if its apply succeeds), so a reconcile sees the members
+    // of the one before it; a restarted controller may see an older one for a while.
+    const lastMembers = this.step < this.staleStatusUntil ? this.staleMembers : this.lastMembers;
+    this.pendingMembers = raft ? raft.members.map((m) => m.id) : this.lastMembers;
+    const secretProblems = [...this.missingSecrets].map((s) => SECRET_PROBLEMS[s]);
     const observed: Observed = {
       cluster: this.view,
       addressing: ADDRESSING,
@@ -760,9 +874,14 @@ export class World {
       ...(raft
         ? { raft }
         : {
-            rqliteProblem:
-              this.leader === undefined ? "no rqlite node reports a leader" : "the leader's /nodes timed out",
+            rqliteProblem: cutOff
+              ? "no CA to verify the nodes' certificates (Secret db-tls has no ca.crt)"
+              : this.leader === undefined
+                ? "no rqlite node reports a leader"
+                : "the leader's /nodes timed out",
           }),
+      ...(secretProblems.length > 0 ? { secretProblems } : {}),
+      ...(this.step < this.holdUntil ? { holds: [HOLD] } : {}),
       ...(this.userPdbs.size > 0 ? { otherPdbs: [...this.userPdbs.values()].map((b) => structuredClone(b)) } : {}),
       ...(lastMembers ? { lastMembers } : {}),
       synced: new Set([...this.pods.values()].filter((p) => this.synced(p)).map((p) => p.name)),
@@ -779,7 +898,21 @@ export class World {
 
   apply(plan: Plan): void {
     const before = this.quorumState();
-    for (const a of plan.actions) this.applyAction(a);
+    // A failed apply stops at the action that failed, as apply.ts does (it throws): the actions
+    // before it took effect, that one and the rest did not, and no status is written.
+    const failAt = this.rng.chance(this.applyFailure) ? this.rng.int(0, plan.actions.length) : undefined;
+    for (const [i, a] of plan.actions.entries()) {
+      if (i === failAt) {
+        this.log(`apply failed at ${a.type} (${a.reason}): ${plan.actions.length - i} action(s) not done`);
+        break;
+      }
+      this.applyAction(a);
+    }
+    if (failAt === undefined || failAt >= plan.actions.length) {
+      this.lastMembers = this.pendingMembers;
+      this.statusHistory.push(this.lastMembers);
+      if (this.statusHistory.length > 40) this.statusHistory.shift();
+    }
     const after = this.quorumState();
     // With one or two voters a roll cannot keep quorum; from three up it always can.
     if (before.voters >= 3 && before.ok && !after.ok) {
@@ -907,6 +1040,10 @@ export class World {
     const p = this.pods.get(name);
     if (!p) return this.log(`OP deletePod ${name}: NotFound`);
     if (evict && !this.evict(p, "operator")) return;
+    // The truth, whatever the operator was told: a node the spec no longer asks for leaves the
+    // Raft configuration before its Pod goes (the remaining voters would count it for quorum).
+    if (!this.desiredNames().has(name) && this.members.has(name))
+      this.violations.push(`W4: the operator deleted Pod ${name}, which is still a Raft member, to scale down`);
     if (this.members.get(name)?.voter && this.available(name)) this.operatorDown.add(name);
     if (force) {
       this.pods.delete(name);
@@ -949,6 +1086,10 @@ export class World {
       this.hashes.set(key, hash);
     }
     return hash;
+  }
+
+  desiredNames(): Set<string> {
+    return new Set(desiredMembers(CLUSTER, this.spec.replicas, this.spec.readReplicas).map((m) => m.name));
   }
 
   /** Why the world is not converged to the spec, or undefined when it is. */
