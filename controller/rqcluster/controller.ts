@@ -321,7 +321,7 @@ export class ClusterController {
   /** The cluster's would-be children that another owner already has (e.g. clusters x and x-ro). */
   private conflicts(c: ClusterView): string[] {
     const nodes = desiredMembers(c.name, c.spec.replicas, c.spec.readReplicas).map((m) => m.name);
-    const names = [...nodes, c.headlessService, c.clientService, c.pdbName];
+    const names = [...nodes, c.headlessService, c.clientService, c.readService, c.pdbName];
     const caches = [this.pods, this.pvcs, this.services, this.pdbs] as Informer<KubernetesObject>[];
     return conflictsOf(c.uid, names, (name) => caches.flatMap((inf) => inf.get(c.namespace, name) ?? []));
   }
