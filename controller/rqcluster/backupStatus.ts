@@ -7,6 +7,7 @@ import { RQLITE_CONTAINER } from "../../shared/names.js";
 import type { RestoreCounts } from "../rqlite/client.js";
 import type { BackupStepResult } from "./backup.js";
 import { isPodReady, roleOf } from "./plan/facts.js";
+import { readyCondition } from "./status.js";
 import type { ClusterView } from "./render/cluster.js";
 
 export interface BackupStatusInputs {
@@ -165,6 +166,9 @@ export function withBackupStatus(status: RqClusterStatus, inputs: BackupStatusIn
     };
     if (i >= 0) conditions[i] = withTime(available, previous?.conditions, now);
     else conditions.push(withTime(available, previous?.conditions, now));
+    const r = conditions.findIndex((x) => x.type === "Ready");
+    const ready = { ...readyCondition(c, conditions), observedGeneration: c.generation };
+    if (r >= 0) conditions[r] = withTime(ready, previous?.conditions, now);
   }
   conditions.push(withTime({ ...restored, observedGeneration: c.generation }, previous?.conditions, now));
   out.conditions = conditions;
