@@ -1,7 +1,7 @@
 // kube-controller-manager for the test control plane: the controllers whose work the operator
 // relies on (garbage collection of owned children, node health and taints, PodDisruptionBudget
 // status, PVC binding with the in-tree host-path provisioner, expansion, namespace deletion,
-// PVC/PV protection, Jobs, the aggregated ClusterRoles, EndpointSlices), and nothing that needs parts this plane lacks (no kube-proxy, no cloud).
+// PVC/PV protection, Jobs, the aggregated ClusterRoles), and nothing that needs parts this plane lacks (no kube-proxy, no cloud).
 import { startComponent, type ComponentContext, type StartedComponent } from "./componentProcess.js";
 
 export const CONTROLLERS = [
@@ -20,8 +20,6 @@ export const CONTROLLERS = [
   "job-controller",
   // Fills the rules of `edit`, `admin` and `view`, which tenants in tests are bound to.
   "clusterrole-aggregation-controller",
-  // Lists each Service's ready Pods in EndpointSlices, as Services in a cluster have them.
-  "endpointslice-controller",
 ];
 
 export interface ControllerManagerOptions {
