@@ -183,11 +183,29 @@ function webhookConfiguration(t: Templater, o: K8sObject): string {
     string,
     string
   >;
-  for (const w of o.webhooks as { failurePolicy: string; clientConfig: Obj }[]) {
+  for (const w of o.webhooks as ({ failurePolicy: string; clientConfig: Obj } & Obj)[]) {
+    if ("namespaceSelector" in w) throw new Error(`${o.kind} ${o.metadata.name}: deploy/ scopes a webhook already`);
     w.failurePolicy = t.value(".Values.webhook.failurePolicy");
     w.clientConfig[t.when(FROM_SECRET, "caBundle", t.value(`${CERT}.secret.caBundle`))] = null;
+    // A release that watches some namespaces judges only those, so that another release's
+    // tenants never wait on (or are refused by) this release's webhook.
+    w[watchedNamespacesOnly(t)] = null;
   }
   return t.toTemplate(o);
+}
+
+function watchedNamespacesOnly(t: Templater): string {
+  return t.line((n) =>
+    [
+      `${pad(n)}{{- with .Values.watchNamespaces }}`,
+      `${pad(n)}namespaceSelector:`,
+      `${pad(n + 2)}matchExpressions:`,
+      `${pad(n + 4)}- key: kubernetes.io/metadata.name`,
+      `${pad(n + 6)}operator: In`,
+      `${pad(n + 6)}values: {{ toJson . }}`,
+      `${pad(n)}{{- end }}`,
+    ].join("\n"),
+  );
 }
 
 /** The serving Certificate signs with the user's issuer when one is named, else the chart's CA. */

@@ -264,6 +264,11 @@ describe("install: Helm chart", function () {
         ["Ignore", "Ignore", "Ignore", "Ignore"],
       );
       assert.ok(webhooks(objects).every((w) => w.clientConfig.service.namespace === "ops"));
+      // Watching some namespaces, the release's webhooks judge only those.
+      for (const w of webhooks(objects))
+        assert.deepEqual((w as { namespaceSelector?: unknown }).namespaceSelector, {
+          matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: ["db", "analytics"] }],
+        });
       // The user's ClusterIssuer signs; the chart makes no CA of its own.
       assert.deepEqual(objects.filter((o) => o.apiVersion.startsWith("cert-manager.io/")).map(keyOf), [
         "Certificate/rqlite-operator-webhook-cert",
