@@ -366,6 +366,22 @@ describe("install: Helm chart", function () {
         /at '\/webhook\/certificate\/secret\/caBundle': minLength: got 0, want 1/,
       ],
       [
+        "a Pod label the Deployments select by",
+        ["--set", "podLabels.app\\.kubernetes\\.io/name=x"],
+        // Helm's schema library names the wrong property in this message's path, so only its text.
+        /invalid propertyName 'app\.kubernetes\.io\/name'/,
+      ],
+      [
+        "a tuning flag out of range",
+        ["--set", "controller.flags.workers=0"],
+        /at '\/controller\/flags\/workers': minimum/,
+      ],
+      [
+        "an extra argument that is no flag",
+        ["--set", "controller.extraArgs={workers}"],
+        /at '\/controller\/extraArgs\/0'/,
+      ],
+      [
         "a Lease renewed after it expires",
         ["--set", "leaderElection.renewDeadline=20"],
         /leaderElection\.leaseDuration \(15\) must be greater than leaderElection\.renewDeadline \(20\)/,
