@@ -4,7 +4,7 @@
 # the local runtime and upgrade tests; cert-manager, the OLM bundle validator, promtool and helm
 # for the install tests; for the real cluster of testenv/realCluster.ts, kubelet, kube-proxy,
 # CoreDNS, kube-router (its NetworkPolicy firewall), local-path-provisioner, a pause program and
-# the rqlite shell) from the Go
+# the rqlite shell; for the install tests, Argo CD's Lua interpreter) from the Go
 # module proxy, through the pinned wrapper modules in
 # hack/tools/<name>/, into a cache outside the repository keyed by name, version and the hash of
 # go.sum, the wrapper's own Go sources and build tags. A second run reuses the cache. CRDs shipped
@@ -60,6 +60,7 @@ declare -A pkg=(
   [bundle-validate]=.
   [coredns]=.
   [pause]=.
+  [argocd-lua]=.
 )
 # Build tags. promtool without service discovery: the tests check rules and metrics, never a
 # scrape config, and Prometheus's own remove_all_sd tag drops the cloud SDKs (AWS, Azure, GCE,
@@ -67,13 +68,14 @@ declare -A pkg=(
 declare -A tags=([promtool]=remove_all_sd)
 # rqlited embeds SQLite through cgo, so it needs gcc.
 declare -A cgo=([kube-apiserver]=0 [kube-scheduler]=0 [kube-controller-manager]=0 [etcd]=0 [rqlited]=1 [rqlited-prev]=1 [rqlite]=0 [cert-manager]=0 [bundle-validate]=0 [promtool]=0 [helm]=0 [versitygw]=0
-  [kubelet]=0 [kube-proxy]=0 [coredns]=0 [local-path-provisioner]=0 [pause]=0 [kube-router]=0)
+  [kubelet]=0 [kube-proxy]=0 [coredns]=0 [local-path-provisioner]=0 [pause]=0 [kube-router]=0 [argocd-lua]=0)
 # Wrappers whose go.mod has a require block name the module that versions them.
 declare -A version_module=(
   [cert-manager]=github.com/cert-manager/cert-manager
   [bundle-validate]=github.com/operator-framework/api
   [prometheus-operator]=github.com/prometheus-operator/prometheus-operator
   [coredns]=github.com/coredns/coredns
+  [argocd-lua]=github.com/yuin/gopher-lua
 )
 # Wrappers that require no module at all: the version is their own, bumped with main.go.
 declare -A own_version=([pause]=v1)
@@ -191,7 +193,7 @@ build_one() {
 }
 
 tools=("$@")
-[[ ${#tools[@]} -gt 0 ]] || tools=("${kube_tools[@]}" kube-scheduler kube-controller-manager rqlited rqlited-prev cert-manager bundle-validate prometheus-operator promtool helm versitygw)
+[[ ${#tools[@]} -gt 0 ]] || tools=("${kube_tools[@]}" kube-scheduler kube-controller-manager rqlited rqlited-prev cert-manager bundle-validate prometheus-operator promtool helm versitygw argocd-lua)
 # (build_one runs as a plain command, not in an || list, so that set -e still holds inside it.)
 for t in "${tools[@]}"; do
   if from_envtest "$t"; then continue; fi

@@ -90,6 +90,7 @@ export function buildCrd(): Record<string, unknown> {
       { name: "Replicas", type: "integer", description: "Desired voting nodes", jsonPath: ".spec.replicas" },
       { name: "Ready", type: "integer", description: "Ready voting nodes", jsonPath: ".status.readyReplicas" },
       { name: "Leader", type: "string", description: "Node id of the Raft leader", jsonPath: ".status.leader" },
+      { name: "Version", type: "string", description: "rqlite version every voter runs", jsonPath: ".status.version" },
       { name: "Phase", type: "string", jsonPath: ".status.phase" },
       { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
     ],

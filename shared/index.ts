@@ -25,3 +25,4 @@ export * from "./template-merge.js";
 export * from "./loopback-address.js";
 export * from "./backup-validate.js";
 export * from "./s3-endpoint.js";
+export * from "./service.js";

@@ -14,6 +14,8 @@ export interface JsonSchema {
   minimum?: number;
   maximum?: number;
   maxLength?: number;
+  maxItems?: number;
+  maxProperties?: number;
   pattern?: string;
   nullable?: boolean;
   properties?: Record<string, JsonSchema>;

@@ -1,5 +1,7 @@
 // Every name and label the operator derives from an RqCluster, in one place, so the webhook's
 // length checks and the controller's children can never disagree.
+import { parseImageReference } from "./image.js";
+import { labelValue } from "./k8s-names.js";
 
 export const GROUP = "rqlite.io";
 export const VERSION = "v1alpha1";
@@ -30,10 +32,15 @@ export const MAX_READ_REPLICAS = 32;
 export const LABEL_NAME = "app.kubernetes.io/name";
 export const LABEL_INSTANCE = "app.kubernetes.io/instance";
 export const LABEL_MANAGED_BY = "app.kubernetes.io/managed-by";
+export const LABEL_COMPONENT = "app.kubernetes.io/component";
+export const LABEL_PART_OF = "app.kubernetes.io/part-of";
+export const LABEL_VERSION = "app.kubernetes.io/version";
 export const LABEL_CLUSTER = `${GROUP}/cluster`;
 export const LABEL_ROLE = `${GROUP}/role`;
 export const APP_NAME = "rqlite";
 export const MANAGER_NAME = "rqlite-operator";
+/** app.kubernetes.io/component of every child: rqlite is the database tier of whatever uses it. */
+export const COMPONENT_NAME = "database";
 
 export type NodeRole = "voter" | "read-only";
 
@@ -58,6 +65,11 @@ export function headlessServiceName(cluster: string): string {
 
 export function clientServiceName(cluster: string): string {
   return cluster;
+}
+
+/** Service over the read replicas (over every node while there are none), for reads only. */
+export function readServiceName(cluster: string): string {
+  return `${cluster}-ro`;
 }
 
 export function podDisruptionBudgetName(cluster: string): string {
@@ -91,7 +103,7 @@ export function childNames(cluster: string): Record<ChildKind, string[]> {
   return {
     Pod: nodes,
     PersistentVolumeClaim: nodes,
-    Service: [clientServiceName(cluster), headlessServiceName(cluster)],
+    Service: [clientServiceName(cluster), headlessServiceName(cluster), readServiceName(cluster)],
     PodDisruptionBudget: [podDisruptionBudgetName(cluster)],
     Secret: [operatorAuthSecretName(cluster), operatorCaSecretName(cluster)],
   };
@@ -110,8 +122,10 @@ export interface NameClash {
 }
 
 // The endings, derived from the name functions above so they follow any change there: a voter
-// `<x>-ro-<n>` is the read replica `<n>` of `<x>`, and a client Service `<x>-internal` is the
-// headless Service of `<x>`. test/unit/names.test.ts checks that no other pair of names clashes.
+// `<x>-ro-<n>` is the read replica `<n>` of `<x>`, a client Service `<x>-ro` is the read Service
+// of `<x>`, and a client Service `<x>-internal` is the headless Service of `<x>`. Refusing the
+// ending `-ro` refuses both of the former. test/unit/names.test.ts checks that no other pair of
+// names clashes.
 const READ_REPLICA_INFIX = readReplicaName("", 0).slice(0, -voterName("", 0).length);
 const HEADLESS_SUFFIX = headlessServiceName("").slice(clientServiceName("").length);
 
@@ -128,8 +142,8 @@ export function nameClash(name: string): NameClash | undefined {
     return {
       suffix: READ_REPLICA_INFIX,
       other: ro,
-      ours: `voter Pods and PVCs (${voterName(name, 0)}, ${voterName(name, 1)}, ...)`,
-      theirs: "read replicas' Pods and PVCs",
+      ours: `voter Pods and PVCs (${voterName(name, 0)}, ${voterName(name, 1)}, ...) and client Service (${clientServiceName(name)})`,
+      theirs: "read replicas' Pods and PVCs and read Service",
     };
   }
   const internal = other(HEADLESS_SUFFIX);
@@ -151,6 +165,7 @@ function longestDerivedNames(cluster: string): string[] {
     readReplicaName(cluster, MAX_READ_REPLICAS - 1),
     headlessServiceName(cluster),
     clientServiceName(cluster),
+    readServiceName(cluster),
     podDisruptionBudgetName(cluster),
   ];
 }
@@ -160,8 +175,12 @@ export const DNS_LABEL_MAX_LENGTH = 63;
 /** Longest cluster name whose every derived name still fits a DNS label. */
 export const MAX_CLUSTER_NAME_LENGTH = DNS_LABEL_MAX_LENGTH - Math.max(...longestDerivedNames("").map((n) => n.length));
 
-/** Labels on every child of the cluster; selects them all. */
-export function clusterLabels(cluster: string): Record<string, string> {
+/**
+ * The labels that select a cluster's children (Services, the PDB, the NetworkPolicy, Pod
+ * anti-affinity). Fixed since the first release: a selector with a label older Pods lack would
+ * leave them unselected until they roll.
+ */
+export function selectorLabels(cluster: string): Record<string, string> {
   return {
     [LABEL_NAME]: APP_NAME,
     [LABEL_INSTANCE]: cluster,
@@ -170,9 +189,38 @@ export function clusterLabels(cluster: string): Record<string, string> {
   };
 }
 
-/** Labels on a node's Pod and PVC. */
+/**
+ * The labels Kubernetes recommends beyond the selector's: they describe, never select, so they may
+ * change in place (the version on every upgrade) without touching a selector or rolling a Pod.
+ */
+export const DESCRIPTIVE_LABELS: readonly string[] = [LABEL_COMPONENT, LABEL_PART_OF, LABEL_VERSION];
+
+/**
+ * app.kubernetes.io/version for an image: its tag when that is a valid label value (a tag may be
+ * 128 characters long and end in `_` or `.`, a label value neither); none for a digest alone.
+ */
+export function versionLabel(image: string | undefined): Record<string, string> {
+  const tag = image === undefined ? undefined : parseImageReference(image)?.tag;
+  return tag !== undefined && labelValue(tag).length === 0 ? { [LABEL_VERSION]: tag } : {};
+}
+
+/**
+ * Every label of every child: the selector's, and the recommended ones that describe it.
+ * `partOf` is the RqCluster's own app.kubernetes.io/part-of, when it has one: the application
+ * the database belongs to is the user's to say; rqlite otherwise.
+ */
+export function clusterLabels(cluster: string, image: string, partOf?: string): Record<string, string> {
+  return {
+    ...selectorLabels(cluster),
+    [LABEL_COMPONENT]: COMPONENT_NAME,
+    [LABEL_PART_OF]: partOf ?? APP_NAME,
+    ...versionLabel(image),
+  };
+}
+
+/** Labels that select a node's Pod (and PVC) by role. */
 export function nodeLabels(cluster: string, role: NodeRole): Record<string, string> {
-  return { ...clusterLabels(cluster), [LABEL_ROLE]: role };
+  return { ...selectorLabels(cluster), [LABEL_ROLE]: role };
 }
 
 /** The selector published in status.selector (the scale subresource's labelSelectorPath). */

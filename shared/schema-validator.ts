@@ -115,6 +115,20 @@ function toFieldError(basePath: string, e: ErrorObject): FieldError {
     }
     case "maxLength":
       return { field, type: "TooLong", value, message: `may not be more than ${parent.maxLength} bytes` };
+    case "maxItems":
+      return {
+        field,
+        type: "Invalid",
+        value: `${(value as unknown[]).length} items`,
+        message: `must have at most ${parent.maxItems} items`,
+      };
+    case "maxProperties":
+      return {
+        field,
+        type: "Invalid",
+        value: `${Object.keys(value as object).length} keys`,
+        message: `must have at most ${parent.maxProperties} keys`,
+      };
     case "pattern":
       return {
         field,

@@ -8,6 +8,7 @@ import { QUANTITY_PATTERN } from "./quantity.js";
 import { TESTED_RQLITE_VERSIONS } from "./rqlite-versions.js";
 import { clusterBackupSchema, clusterRestoreSchema, objectNameSchema } from "./backup-schema.js";
 import { DATA_KEY_PATTERN, DNS1123_SUBDOMAIN_MAX_LENGTH } from "./k8s-names.js";
+import { serviceSpecSchema } from "./service.js";
 
 /**
  * The rqlite image new clusters get: the newest version the end-to-end suite runs, so the
@@ -29,7 +30,7 @@ export const PHASES = [
   "Paused",
   "Failed",
 ] as const;
-export const CONDITION_TYPES = ["Available", "Progressing", "Degraded", "Restored", "SecretsReady"] as const;
+export const CONDITION_TYPES = ["Ready", "Available", "Progressing", "Degraded", "Restored", "SecretsReady"] as const;
 
 /** The requests a node gets when spec.resources does not name them. */
 export const DEFAULT_REQUESTS = { cpu: "100m", memory: "128Mi" } as const;
@@ -271,6 +272,12 @@ export const specSchema: JsonSchema = {
         },
       },
     },
+    service: serviceSpecSchema(
+      "The client Service `<name>`, over every ready node: its type, annotations, labels and load balancer settings.",
+    ),
+    readService: serviceSpecSchema(
+      "The read Service `<name>-ro`, over the ready read replicas (over every ready node while readReplicas is 0), for reads at level none or weak: its type, annotations, labels and load balancer settings.",
+    ),
     extraArgs: {
       description: "Extra rqlited flags, e.g. -raft-snap=4096. Flags the operator sets and unknown flags are rejected.",
       type: "array",
@@ -342,6 +349,10 @@ export const statusSchema: JsonSchema = {
     selector: { description: "Label selector of the voting pods, for the scale subresource.", type: "string" },
     leader: { description: "Node id of the Raft leader.", type: "string" },
     currentImage: { description: "The image every node runs once a rollout is done.", type: "string" },
+    version: {
+      description: "The tag of currentImage (the rqlite version every voter runs); unset mid-roll.",
+      type: "string",
+    },
     images: {
       description:
         "Every image the cluster's Pods run, mid-roll too: the webhook judges a version change of spec.image against each.",
@@ -363,7 +374,7 @@ export const statusSchema: JsonSchema = {
       },
     },
     conditions: conditionsSchema("Condition", {
-      type: "Available, Progressing, Degraded, Restored or SecretsReady.",
+      type: "Ready, Available, Progressing, Degraded, Restored or SecretsReady.",
       reason: "CamelCase reason for the last transition.",
     }),
     backup: {

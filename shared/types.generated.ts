@@ -37,6 +37,10 @@ export interface RqClusterSpec {
   tls?: TLSSpec;
   /** Default: {}. */
   network?: NetworkSpec;
+  /** The client Service `<name>`, over every ready node: its type, annotations, labels and load balancer settings. */
+  service?: ServiceSpec;
+  /** The read Service `<name>-ro`, over the ready read replicas (over every ready node while readReplicas is 0), for reads at level none or weak: its type, annotations, labels and load balancer settings. */
+  readService?: ServiceSpec;
   /** Extra rqlited flags, e.g. -raft-snap=4096. Flags the operator sets and unknown flags are rejected. */
   extraArgs?: string[];
   /** Extra environment variables of the rqlite container. */
@@ -134,6 +138,19 @@ export interface LabelSelectorRequirement {
   key: string;
   operator: "In" | "NotIn" | "Exists" | "DoesNotExist";
   values?: string[];
+}
+
+export interface ServiceSpec {
+  /** ClusterIP (when unset), NodePort or LoadBalancer. */
+  type?: "ClusterIP" | "NodePort" | "LoadBalancer";
+  /** Annotations of the Service, e.g. a cloud's internal load balancer annotation. Keys under rqlite.io/ are the operator's. */
+  annotations?: Record<string, string>;
+  /** Labels of the Service, beside the operator's own (which they may not set). */
+  labels?: Record<string, string>;
+  /** Client CIDRs a LoadBalancer admits, where the cloud supports it; only with type LoadBalancer. */
+  loadBalancerSourceRanges?: string[];
+  /** Local keeps the client's source address and routes only to nodes with a ready rqlite Pod; only with type NodePort or LoadBalancer. */
+  externalTrafficPolicy?: "Cluster" | "Local";
 }
 
 export interface EnvVar {
@@ -243,6 +260,8 @@ export interface RqClusterStatus {
   leader?: string;
   /** The image every node runs once a rollout is done. */
   currentImage?: string;
+  /** The tag of currentImage (the rqlite version every voter runs); unset mid-roll. */
+  version?: string;
   /** Every image the cluster's Pods run, mid-roll too: the webhook judges a version change of spec.image against each. */
   images?: string[];
   members?: Member[];
@@ -262,7 +281,7 @@ export interface Member {
 }
 
 export interface Condition {
-  /** Available, Progressing, Degraded, Restored or SecretsReady. */
+  /** Ready, Available, Progressing, Degraded, Restored or SecretsReady. */
   type: string;
   status: "True" | "False" | "Unknown";
   observedGeneration?: number;
@@ -337,6 +356,10 @@ export interface DefaultedRqClusterSpec {
   tls?: TLSSpec;
   /** Default: {}. */
   network: DefaultedNetworkSpec;
+  /** The client Service `<name>`, over every ready node: its type, annotations, labels and load balancer settings. */
+  service?: ServiceSpec;
+  /** The read Service `<name>-ro`, over the ready read replicas (over every ready node while readReplicas is 0), for reads at level none or weak: its type, annotations, labels and load balancer settings. */
+  readService?: ServiceSpec;
   /** Extra rqlited flags, e.g. -raft-snap=4096. Flags the operator sets and unknown flags are rejected. */
   extraArgs?: string[];
   /** Extra environment variables of the rqlite container. */

@@ -27,6 +27,7 @@ import { DEFAULT_IMAGE, specSchema } from "./schema.js";
 import { schemaErrors } from "./schema-validator.js";
 import { backupS3PolicyErrors, backupSpecErrors, restoreUpdateErrors } from "./backup-validate.js";
 import { STRICT_S3_POLICY, type S3Policy } from "./s3-endpoint.js";
+import { serviceSpecErrors } from "./service.js";
 
 export const MIN_STORAGE_SIZE = "64Mi";
 /** Characters Kubernetes appends to a generateName prefix. */
@@ -268,7 +269,13 @@ const disruptionCheck: Check = (spec, { warnings }) => {
   }
 };
 
+const serviceCheck: Check = (spec, { errors }) => {
+  errors.push(...serviceSpecErrors(getOwn(spec, "service"), "spec.service"));
+  errors.push(...serviceSpecErrors(getOwn(spec, "readService"), "spec.readService"));
+};
+
 const SPEC_CHECKS: Check[] = [
+  serviceCheck,
   replicaCheck,
   imageCheck,
   storageCheck,

@@ -168,7 +168,7 @@ export function setupClusterController(mgr: Manager, opts: ClusterControllerOpti
             nodeFailureTimeoutMs: opts.nodeFailureTimeoutMs,
             conflicts: (c) => {
               const members = desiredMembers(c.name, c.spec.replicas, c.spec.readReplicas).map((m) => m.name);
-              const names = [...members, c.headlessService, c.clientService, c.pdbName];
+              const names = [...members, c.headlessService, c.clientService, c.readService, c.pdbName];
               return conflictsOf(c.uid, names, (n) => named.flatMap((inf) => inf.get(c.namespace, n) ?? []));
             },
             otherPdbs: () => {

@@ -4,6 +4,7 @@
 // without them would leave the stale values in place.
 import type { V1Pod } from "@kubernetes/client-node";
 import type { Condition, Member, RqClusterStatus } from "../../shared/index.js";
+import { parseImageReference } from "../../shared/image.js";
 import { scaleSelector } from "../../shared/names.js";
 import type { Json } from "../runtime/writer.js";
 import { adoptedFoundingVolumes } from "./backup/plan.js";
@@ -173,6 +174,7 @@ export function computeStatus(
     ...secretsCondition(c, [...(f.auth.problem ? [f.auth.problem] : []), ...(o.secretProblems ?? [])]),
     ...(restored ? [restored] : []),
   ];
+  conditions.unshift(readyCondition(c, conditions));
   const backup = backupStatus(backupInputs);
   const restore = restoreStatus(backupInputs);
 
@@ -185,6 +187,7 @@ export function computeStatus(
     selector: scaleSelector(c.name),
     ...(o.raft ? { leader: o.raft.leader } : {}),
     ...(images.size === 1 ? { currentImage: [...images][0] } : {}),
+    ...versionOf(images.size === 1 ? [...images][0] : undefined),
     images: [...new Set(o.pods.filter((p) => !p.metadata?.deletionTimestamp).map(rqliteImage))]
       .filter((i): i is string => Boolean(i))
       .sort(),
@@ -195,6 +198,37 @@ export function computeStatus(
       withTransitionTime({ ...cond, observedGeneration: c.generation }, previous?.conditions, now),
     ),
   };
+}
+
+/** status.version, the Version column: the tag of the one image every voter runs. */
+function versionOf(image: string | undefined): { version?: string } {
+  const tag = image === undefined ? undefined : parseImageReference(image)?.tag;
+  return tag === undefined ? {} : { version: tag };
+}
+
+/**
+ * Ready, the condition `kubectl wait --for=condition=Ready`, Flux's kstatus and Argo CD read: True
+ * when the cluster serves (Available) and is what its spec asks (not Progressing, blocked or
+ * Degraded), as CloudNativePG's Ready means its cluster is healthy and reconciled. While paused
+ * it is False, for the operator does not judge a cluster it does not manage.
+ */
+export function readyCondition(
+  c: Pick<ClusterView, "spec">,
+  conditions: ReadonlyArray<Omit<Condition, "lastTransitionTime">>,
+): Omit<Condition, "lastTransitionTime"> {
+  const of = (type: string) => conditions.find((cond) => cond.type === type);
+  const available = of("Available");
+  const progressing = of("Progressing");
+  const degraded = of("Degraded");
+  const notReady = (reason: string, message: string) => ({ type: "Ready", status: "False", reason, message }) as const;
+  if (c.spec.paused) return notReady("Paused", "spec.paused is true: the operator changes nothing");
+  if (available?.status !== "True") return notReady(available?.reason ?? "NotAvailable", available?.message ?? "");
+  if (progressing?.status === "True")
+    return notReady(progressing.reason, `a change is in progress: ${progressing.message}`);
+  if (progressing?.reason !== "Converged")
+    return notReady(progressing?.reason ?? "NotConverged", progressing?.message ?? "");
+  if (degraded?.status === "True") return notReady(degraded.reason, degraded.message);
+  return { type: "Ready", status: "True", reason: "ClusterReady", message: available.message };
 }
 
 /**
@@ -285,6 +319,7 @@ export function invalidSpecStatus(
   now: Date,
 ): RqClusterStatus {
   const said = [
+    { type: "Ready", status: "False" as const, reason: INVALID_SPEC, message },
     { type: "Progressing", status: "False" as const, reason: INVALID_SPEC, message },
     { type: "Degraded", status: "True" as const, reason: INVALID_SPEC, message },
   ];

@@ -2,8 +2,8 @@
 // objects that certs/ adds in deploy/default, and the monitoring objects deploy/monitoring adds.
 // Each object keeps what deploy/ says; only what a value decides becomes template text.
 import { type K8sObject } from "../kustomize.js";
-import { BASE_NAMESPACE, insertKey, onlyIf, replaceKey, Templater } from "./templating.js";
-import { podSpecOf } from "./values.js";
+import { BASE_NAMESPACE, insertKey, onlyIf, pad, replaceKey, Templater } from "./templating.js";
+import { CONTROLLER_FLAGS, podSpecOf } from "./values.js";
 
 /** What the kustomize overlays install, split by the overlay that adds them. */
 export interface Overlays {
@@ -57,7 +57,16 @@ function deployment(t: Templater, o: K8sObject): string {
   const v = `.Values.${c}`;
   const spec = o.spec as Obj;
   spec.replicas = t.value(`${v}.replicas`);
+  const podMeta = (spec.template as { metadata: { annotations?: Obj; labels?: Obj } }).metadata;
+  podMeta.annotations = { ...podMeta.annotations, [t.entries(".Values.podAnnotations")]: null };
+  podMeta.labels = { ...podMeta.labels, [t.entries(".Values.podLabels")]: null };
   const pod = podSpecOf(o) as unknown as Obj;
+  insertKey(
+    pod,
+    "containers",
+    t.when(".Values.priorityClassName", "priorityClassName", t.value(".Values.priorityClassName | quote")),
+    null,
+  );
   // values.yaml defaults these from deploy/base (hack/helm/values.ts), so a key deploy/base sets
   // is replaced by its value, and one it leaves out is added before affinity.
   insertKey(pod, "containers", t.withValue("imagePullSecrets", ".Values.imagePullSecrets"), null);
@@ -78,13 +87,35 @@ function deployment(t: Templater, o: K8sObject): string {
   );
   container.env = [...(container.env ?? []), { name: "LOG_LEVEL", value: t.value(".Values.logLevel | quote") }];
   s3Settings(t, o, container);
+  if (c === "controller") controllerFlags(t, o, container);
+  // The chart's own list first, then the user's: for a flag given twice, the last one wins.
+  const flagLines = c === "controller" ? tuningFlagLines : () => [];
+  replaceKey(container, "env", t.listWithExtra("env", container.env, ".Values.extraEnv"), null);
+  if ("args" in container)
+    replaceKey(container, "args", t.listWithExtra("args", container.args ?? [], `${v}.extraArgs`, flagLines), null);
+  else insertKey(container, "command", t.listWithExtra("args", [], `${v}.extraArgs`, flagLines), null);
   if (c === "webhook") {
     webhookCertVolume(t, pod);
     return t.toTemplate(o);
   }
-  controllerFlags(t, o, container);
   // Lease timings the schema cannot relate to each other fail the render with a clear message.
   return `{{- include "rqlite-operator.validate" . }}\n${t.toTemplate(o)}`;
+}
+
+/** `- --flag=value` for each controller.flags value that is set (0 included). */
+function tuningFlagLines(n: number): string[] {
+  return Object.entries(CONTROLLER_FLAGS).flatMap(([key, f]) => [
+    `${pad(n)}{{- if not (kindIs "invalid" .Values.controller.flags.${key}) }}`,
+    `${pad(n)}- {{ printf "--${f.flag}=%v" .Values.controller.flags.${key} | quote }}`,
+    `${pad(n)}{{- end }}`,
+  ]);
+}
+
+/** Annotations of the ServiceAccount (a cloud identity for the controller's S3 requests). */
+function serviceAccount(t: Templater, o: K8sObject): string {
+  if (o.metadata.annotations) throw new Error(`ServiceAccount ${o.metadata.name}: deploy/ annotates it already`);
+  o.metadata = { ...o.metadata, [t.withValue("annotations", ".Values.serviceAccount.annotations")]: null };
+  return t.toTemplate(o);
 }
 
 /** The chart sets LOG_LEVEL and the Lease flags from values defaulted to the binaries' own. */
@@ -138,9 +169,11 @@ function webhookCertVolume(t: Templater, pod: Obj): void {
   if (secrets.length !== 1)
     throw new Error(`the webhook Deployment mounts ${secrets.length} Secrets, expected its serving certificate alone`);
   const secret = secrets[0]!.secret!;
-  secret.secretName = t.value(
-    `ternary ${CERT}.secret.name ${JSON.stringify(secret.secretName)} (${FROM_SECRET}) | quote`,
-  );
+  const suffix = secret.secretName.replace(/^rqlite-operator-/, "");
+  if (suffix === secret.secretName)
+    throw new Error(`the serving Secret ${secret.secretName} is not a rqlite-operator- name`);
+  const chartsOwn = `(printf "%s-${suffix}" (include "rqlite-operator.fullname" .))`;
+  secret.secretName = t.value(`ternary ${CERT}.secret.name ${chartsOwn} (${FROM_SECRET}) | quote`);
 }
 
 function webhookConfiguration(t: Templater, o: K8sObject): string {
@@ -150,11 +183,29 @@ function webhookConfiguration(t: Templater, o: K8sObject): string {
     string,
     string
   >;
-  for (const w of o.webhooks as { failurePolicy: string; clientConfig: Obj }[]) {
+  for (const w of o.webhooks as ({ failurePolicy: string; clientConfig: Obj } & Obj)[]) {
+    if ("namespaceSelector" in w) throw new Error(`${o.kind} ${o.metadata.name}: deploy/ scopes a webhook already`);
     w.failurePolicy = t.value(".Values.webhook.failurePolicy");
     w.clientConfig[t.when(FROM_SECRET, "caBundle", t.value(`${CERT}.secret.caBundle`))] = null;
+    // A release that watches some namespaces judges only those, so that another release's
+    // tenants never wait on (or are refused by) this release's webhook.
+    w[watchedNamespacesOnly(t)] = null;
   }
   return t.toTemplate(o);
+}
+
+function watchedNamespacesOnly(t: Templater): string {
+  return t.line((n) =>
+    [
+      `${pad(n)}{{- with .Values.watchNamespaces }}`,
+      `${pad(n)}namespaceSelector:`,
+      `${pad(n + 2)}matchExpressions:`,
+      `${pad(n + 4)}- key: kubernetes.io/metadata.name`,
+      `${pad(n + 6)}operator: In`,
+      `${pad(n + 6)}values: {{ toJson . }}`,
+      `${pad(n)}{{- end }}`,
+    ].join("\n"),
+  );
 }
 
 /** The serving Certificate signs with the user's issuer when one is named, else the chart's CA. */
@@ -213,6 +264,8 @@ function templateOf(o: K8sObject, origin: Origin, servingSecret: string): string
       return crd(t, o);
     case "Deployment":
       return deployment(t, o);
+    case "ServiceAccount":
+      return serviceAccount(t, o);
     case "PodDisruptionBudget":
       // One replica with minAvailable 1 would block every node drain.
       return onlyIf(`gt (int .Values.${componentOf(o)}.replicas) 1`, t.toTemplate(o));

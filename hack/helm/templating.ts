@@ -10,7 +10,8 @@ import { stringify } from "yaml";
 export const BASE_NAMESPACE = "rqlite-operator-system";
 
 const SCALAR = /__helm_scalar_(\d+)__/g;
-const LINE = /^( *)__helm_line_(\d+)__: null$/gm;
+/** A token line, possibly the first key of a list item (`- __helm_line_N__: null`). */
+const LINE = /^( *)(- )?__helm_line_(\d+)__: null$/gm;
 
 /** Text of Helm template lines for a key found at `indent` spaces. */
 export type LineTemplate = (indent: number) => string;
@@ -66,6 +67,27 @@ export class Templater {
     );
   }
 
+  /**
+   * `key:` with the list `items` (which may hold tokens), then the items `extra` renders (template
+   * lines, each starting `- `, at the items' indentation), then those of the list at `valuesPath`.
+   */
+  listWithExtra(key: string, items: unknown[], valuesPath: string, extra: (n: number) => string[] = () => []): string {
+    return this.line((n) =>
+      [
+        indentText(this.toTemplate({ [key]: items }), n),
+        ...extra(n + 2),
+        `${pad(n + 2)}{{- with ${valuesPath} }}`,
+        `${pad(n + 2)}{{- toYaml . | nindent ${n + 2} }}`,
+        `${pad(n + 2)}{{- end }}`,
+      ].join("\n"),
+    );
+  }
+
+  /** The entries of the map at `valuesPath`, as more keys of the map this token is put into. */
+  entries(valuesPath: string): string {
+    return this.line((n) => `${pad(n)}{{- with ${valuesPath} }}{{- toYaml . | nindent ${n} }}{{- end }}`);
+  }
+
   /** Lines of an `include` (a named template producing YAML) at this key's indentation. */
   include(name: string): string {
     return this.line((n) => `${pad(n)}{{- include ${JSON.stringify(name)} . | nindent ${n} }}`);
@@ -73,15 +95,29 @@ export class Templater {
 
   /** The template text for `value`, with every token of this Templater resolved. */
   toTemplate(value: unknown): string {
-    const yaml = escapeActions(stringify(value, { lineWidth: 0 })).replaceAll(
-      BASE_NAMESPACE,
-      "{{ .Release.Namespace }}",
+    const yaml = withFullname(
+      escapeActions(stringify(value, { lineWidth: 0 })).replaceAll(BASE_NAMESPACE, "{{ .Release.Namespace }}"),
     );
     return yaml
-      .replace(LINE, (_m, indent: string, i: string) => this.lines[Number(i)]!(indent.length))
+      .replace(LINE, (_m, indent: string, dash: string | undefined, i: string) => {
+        if (!dash) return this.lines[Number(i)]!(indent.length);
+        // The item's keys sit two columns right of its dash; the first line takes the dash.
+        const text = this.lines[Number(i)]!(indent.length + 2);
+        return `${indent}- ${text.slice(indent.length + 2)}`;
+      })
       .replace(SCALAR, (_m, i: string) => this.scalars[Number(i)]!)
       .trimEnd();
   }
+}
+
+/**
+ * Every name deploy/ derives from `rqlite-operator-` (objects, ClusterRoles, webhook
+ * configurations, the Service in the certificate's DNS names, the Secret cert-manager writes)
+ * takes the release's full name instead, so two releases never share a cluster-wide name. Label
+ * values and the image are `rqlite-operator` alone, or follow a `/` or `.`, and stay.
+ */
+export function withFullname(text: string): string {
+  return text.replace(/(?<![\w.-])rqlite-operator-(?=[a-z])/g, `{{ include "rqlite-operator.fullname" . }}-`);
 }
 
 /** `{{` and `}}` as Helm prints them literally, in one pass so neither escape is re-escaped. */
@@ -111,7 +147,7 @@ export function insertKey(obj: Record<string, unknown>, before: string, newKey: 
   Object.assign(obj, Object.fromEntries(entries));
 }
 
-function pad(n: number): string {
+export function pad(n: number): string {
   return " ".repeat(n);
 }
 

@@ -85,6 +85,11 @@ function deploymentValues(deployment: K8sObject, what: string): Schema {
         { type: "array", items: { type: "object" } },
         pod.tolerations ?? [],
       ),
+      extraArgs: leaf(
+        "More command-line flags of the container, after the chart's (`--name=value`).",
+        { type: "array", items: { type: "string", pattern: "^--[a-z0-9-]+(=.*)?$" } },
+        [],
+      ),
       affinity: leaf(
         "Pod affinity; the default spreads the replicas over nodes (`null` for none: Helm merges maps with the defaults).",
         {
@@ -133,6 +138,94 @@ function baseList(controller: K8sObject, name: string): string[] {
   return value.split(",").filter(Boolean);
 }
 
+/**
+ * The controller's tuning flags (controller/config.ts), each a value that is unset by default:
+ * the binary's own default then applies, said in the description, and a default install renders
+ * exactly what deploy/ does.
+ */
+export const CONTROLLER_FLAGS: Record<string, { flag: string; description: string; schema: Schema }> = {
+  workers: {
+    flag: "workers",
+    description: "RqClusters reconciled at once (binary default 8).",
+    schema: { type: "integer", minimum: 1 },
+  },
+  resyncPeriod: {
+    flag: "resync-period",
+    description: "Seconds between full re-reads of every RqCluster (binary default 600).",
+    schema: { type: "number", minimum: 0 },
+  },
+  nodeFailureTimeout: {
+    flag: "node-failure-timeout",
+    description:
+      "Seconds a Pod's Kubernetes node may be unreachable before its rqlite node is replaced (binary default 300).",
+    schema: { type: "number", minimum: 0 },
+  },
+  cacheSyncTimeout: {
+    flag: "cache-sync-timeout",
+    description:
+      "Seconds a new leader waits for its caches to list before it gives up the Lease and exits (binary default 120).",
+    schema: { type: "number", minimum: 0.1 },
+  },
+  cacheFailureTimeout: {
+    flag: "cache-failure-timeout",
+    description:
+      "Seconds a synced cache may fail to list or watch before the leader gives up the Lease and exits (binary default 60).",
+    schema: { type: "number", minimum: 0.1 },
+  },
+  rqliteMetricsInterval: {
+    flag: "rqlite-metrics-interval",
+    description: "Seconds between reads of each node for the rqlite_node_* metrics; 0 never (binary default 30).",
+    schema: { type: "number", minimum: 0 },
+  },
+  backupWorkers: {
+    flag: "backup-workers",
+    description: "RqBackups transferred at once (binary default 2).",
+    schema: { type: "integer", minimum: 1 },
+  },
+  backupMaxPerNamespace: {
+    flag: "backup-max-per-namespace",
+    description: "Of those, how many one namespace may run (binary default 1).",
+    schema: { type: "integer", minimum: 1 },
+  },
+  backupDeadline: {
+    flag: "backup-deadline",
+    description: "Seconds one backup attempt may take, also a `pvc` backup Job's deadline (binary default 3600).",
+    schema: { type: "number", minimum: 1 },
+  },
+  backupRetryBaseDelay: {
+    flag: "backup-retry-base-delay",
+    description: "Seconds before an RqBackup's second attempt, doubling per attempt (binary default 10).",
+    schema: { type: "number", minimum: 0.1 },
+  },
+  backupJobImage: {
+    flag: "backup-job-image",
+    description: "The image a `pvc` RqBackup's Job runs (binary default: the operator's own, read from its Pod).",
+    schema: { type: "string", minLength: 1 },
+  },
+  clusterDomain: {
+    flag: "cluster-domain",
+    description: "The cluster's DNS domain, in every rqlite node's address (binary default `cluster.local`).",
+    schema: { type: "string", pattern: DNS_SUBDOMAIN },
+  },
+};
+
+function controllerFlagValues(): Schema {
+  return {
+    type: "object",
+    description: "The controller's tuning flags; null (the default) leaves the binary's default.",
+    additionalProperties: false,
+    properties: Object.fromEntries(
+      Object.entries(CONTROLLER_FLAGS).map(([key, f]) => [
+        key,
+        { ...f.schema, type: [f.schema.type as string, "null"], description: f.description, default: null },
+      ]),
+    ),
+  };
+}
+
+/** Labels of the operator's own Pods that their Deployments select by: podLabels may not set them. */
+const SELECTOR_LABELS = ["app.kubernetes.io/name", "app.kubernetes.io/component"];
+
 /** values.schema.json, defaults included, from deploy/base's objects. */
 export function valuesSchema(base: K8sObject[]): Schema {
   const controller = findObject(base, "Deployment", "rqlite-operator-controller");
@@ -147,6 +240,22 @@ export function valuesSchema(base: K8sObject[]): Schema {
     properties: {
       // A parent chart passes `global` to every subchart.
       global: { type: "object" },
+      nameOverride: {
+        type: "string",
+        pattern: `(${DNS_LABEL})|^$`,
+        maxLength: 40,
+        description:
+          'Stands for the chart\'s name in the names of every object: "<release>-<nameOverride>" (the release name alone when it contains it).',
+        default: "",
+      },
+      fullnameOverride: {
+        type: "string",
+        pattern: `(${DNS_LABEL})|^$`,
+        maxLength: 40,
+        description:
+          "The prefix of every object's name (ClusterRoles and webhook configurations included); empty derives it from the release name as nameOverride says. Two releases in one cluster need different ones, each in its own namespace.",
+        default: "",
+      },
       image: {
         type: "object",
         description: "The operator's image (controller and webhook run the same one).",
@@ -172,6 +281,46 @@ export function valuesSchema(base: K8sObject[]): Schema {
         type: "array",
         items: { type: "object", required: ["name"], properties: { name: { type: "string", minLength: 1 } } },
         description: "Secrets for pulling the image from a private registry.",
+        default: [],
+      },
+      serviceAccount: {
+        type: "object",
+        description: "The controller's and the webhook's ServiceAccounts.",
+        additionalProperties: false,
+        properties: {
+          annotations: {
+            type: "object",
+            additionalProperties: { type: "string" },
+            description:
+              "Annotations of both ServiceAccounts, e.g. `eks.amazonaws.com/role-arn` (IRSA) or `iam.gke.io/gcp-service-account` for the controller's S3 identity.",
+            default: {},
+          },
+        },
+      },
+      podAnnotations: {
+        type: "object",
+        additionalProperties: { type: "string" },
+        description: "Annotations of the controller's and the webhook's Pods.",
+        default: {},
+      },
+      podLabels: {
+        type: "object",
+        additionalProperties: { type: "string" },
+        propertyNames: { not: { enum: SELECTOR_LABELS } },
+        description: `Labels of the controller's and the webhook's Pods, beside those their Deployments select by (${SELECTOR_LABELS.join(", ")}), which they may not set.`,
+        default: {},
+      },
+      priorityClassName: {
+        type: "string",
+        pattern: `(${DNS_SUBDOMAIN})|^$`,
+        description: "PriorityClass of the controller's and the webhook's Pods; empty for the cluster's default.",
+        default: "",
+      },
+      extraEnv: {
+        type: "array",
+        items: { type: "object", required: ["name"], properties: { name: { type: "string", minLength: 1 } } },
+        description:
+          "More environment variables of both containers, as a Pod spells them (e.g. `HTTPS_PROXY`, `NO_PROXY` for S3 behind a proxy).",
         default: [],
       },
       logLevel: {
@@ -237,7 +386,7 @@ export function valuesSchema(base: K8sObject[]): Schema {
           },
         },
       },
-      controller: deploymentValues(controller, "controller"),
+      controller: withProperties(deploymentValues(controller, "controller"), { flags: controllerFlagValues() }),
       webhook: {
         ...webhookValues,
         properties: {
@@ -291,6 +440,10 @@ export function valuesSchema(base: K8sObject[]): Schema {
       },
     },
   };
+}
+
+function withProperties(schema: Schema, more: Record<string, Schema>): Schema {
+  return { ...schema, properties: { ...schema.properties, ...more } };
 }
 
 function certificateValues(): Schema {

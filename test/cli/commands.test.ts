@@ -68,7 +68,7 @@ describe("kubectl rqlite commands on a 5-voter cluster with a read replica", fun
     assert.equal(json.members.find((m) => m.role === "leader")?.name, json.leader);
     assert.deepEqual(
       json.conditions.map((c) => c.type),
-      ["Available", "Progressing", "Degraded"],
+      ["Ready", "Available", "Progressing", "Degraded"],
     );
     assert.equal(json.pvcs.length, 6);
   });

@@ -2,12 +2,15 @@ import { strict as assert } from "node:assert";
 import {
   renderClientService,
   renderHeadlessService,
+  renderNetworkPolicy,
   renderPdb,
   renderPvc,
+  renderReadService,
 } from "../../controller/rqcluster/render/children.js";
 import type { ClusterView, DefaultedSpec } from "../../controller/rqcluster/render/cluster.js";
 import { desiredMembers, parseMemberName } from "../../controller/rqcluster/render/members.js";
 import {
+  podSpecHash,
   renderPod,
   rqlitedArgs,
   SPEC_HASH_ANNOTATION,
@@ -15,36 +18,36 @@ import {
 } from "../../controller/rqcluster/render/pod.js";
 import { extraKeysPatch, isSubset } from "../../controller/rqcluster/drift.js";
 import { mergeTemplate } from "../../shared/template-merge.js";
+import { clusterLabels, DESCRIPTIVE_LABELS, selectorLabels } from "../../shared/names.js";
+import { planPodMetadata } from "../../controller/rqcluster/plan/children.js";
 
 const dns: Addressing = { kind: "dns", clusterDomain: "cluster.local" };
 
-function view(spec: Partial<DefaultedSpec> = {}): ClusterView {
+function view(overrides: Partial<DefaultedSpec> = {}): ClusterView {
+  const spec: DefaultedSpec = {
+    replicas: 3,
+    readReplicas: 0,
+    image: "rqlite/rqlite:8.43.4",
+    imagePullPolicy: "IfNotPresent",
+    storage: { size: "1Gi", reclaimPolicy: "Retain", scaleDownPolicy: "Delete" },
+    resources: { requests: { cpu: "100m", memory: "128Mi" } },
+    affinity: { podAntiAffinity: "Preferred", topologyKey: "kubernetes.io/hostname" },
+    podDisruptionBudget: { maxUnavailable: 1 },
+    maintenance: { inProgress: false },
+    network: { policy: true },
+    updateStrategy: { type: "RollingUpdate" },
+    paused: false,
+    ...overrides,
+  };
   return {
     name: "demo",
     namespace: "db",
     uid: "u-1",
     generation: 1,
-    spec: {
-      replicas: 3,
-      readReplicas: 0,
-      image: "rqlite/rqlite:8.43.4",
-      imagePullPolicy: "IfNotPresent",
-      storage: { size: "1Gi", reclaimPolicy: "Retain", scaleDownPolicy: "Delete" },
-      resources: { requests: { cpu: "100m", memory: "128Mi" } },
-      affinity: { podAntiAffinity: "Preferred", topologyKey: "kubernetes.io/hostname" },
-      podDisruptionBudget: { maxUnavailable: 1 },
-      maintenance: { inProgress: false },
-      network: { policy: true },
-      updateStrategy: { type: "RollingUpdate" },
-      paused: false,
-      ...spec,
-    },
-    labels: {
-      "app.kubernetes.io/name": "rqlite",
-      "app.kubernetes.io/instance": "demo",
-      "app.kubernetes.io/managed-by": "rqlite-operator",
-      "rqlite.io/cluster": "demo",
-    },
+    spec,
+    labels: clusterLabels("demo", spec.image),
+    selector: selectorLabels("demo"),
+    readService: "demo-ro",
     headlessService: "demo-internal",
     clientService: "demo",
     pdbName: "demo",
@@ -231,6 +234,52 @@ describe("render: pod", () => {
     assert.equal(a.metadata!.annotations![SPEC_HASH_ANNOTATION], b.metadata!.annotations![SPEC_HASH_ANNOTATION]);
     assert.notEqual(a.metadata!.annotations![SPEC_HASH_ANNOTATION], c.metadata!.annotations![SPEC_HASH_ANNOTATION]);
   });
+
+  it("labels a Pod with the five recommended labels, and hashes none of the descriptive ones", () => {
+    const pod = renderPod(view(), { member: voter, bootstrapExpect: 3, addressing: dns });
+    const labels = pod.metadata!.labels!;
+    assert.equal(labels["app.kubernetes.io/name"], "rqlite");
+    assert.equal(labels["app.kubernetes.io/instance"], "demo");
+    assert.equal(labels["app.kubernetes.io/component"], "database");
+    assert.equal(labels["app.kubernetes.io/part-of"], "rqlite");
+    assert.equal(labels["app.kubernetes.io/version"], "8.43.4");
+    assert.equal(labels["app.kubernetes.io/managed-by"], "rqlite-operator");
+    // A Pod made before the operator set these labels (or under another version label) keeps
+    // its hash: adding them, or an upgrade's metadata patch, rolls nothing.
+    const { [SPEC_HASH_ANNOTATION]: hash, ...annotations } = pod.metadata!.annotations!;
+    const older = Object.fromEntries(Object.entries(labels).filter(([k]) => !DESCRIPTIVE_LABELS.includes(k)));
+    assert.equal(podSpecHash({ ...pod, metadata: { ...pod.metadata, labels: older, annotations } }), hash);
+  });
+
+  it("sets no version label for a tag that is no label value, and keeps a template's part-of", () => {
+    const long = `8.43.4-${"x".repeat(60)}`;
+    for (const image of ["rqlite/rqlite:8.43.4_", `rqlite/rqlite:${long}`, `rqlite/rqlite@sha256:${"a".repeat(64)}`]) {
+      const pod = renderPod(view({ image }), { member: voter, bootstrapExpect: 3, addressing: dns });
+      assert.equal(pod.metadata!.labels!["app.kubernetes.io/version"], undefined, image);
+    }
+    const template = { metadata: { labels: { "app.kubernetes.io/part-of": "shop" } } };
+    const pod = renderPod(view(), { member: voter, bootstrapExpect: 3, addressing: dns, template });
+    assert.equal(pod.metadata!.labels!["app.kubernetes.io/part-of"], "shop");
+  });
+
+  it("keeps a live Pod's version label that of the image it runs, mid-roll too", () => {
+    const c = view({ image: "rqlite/rqlite:8.43.4" });
+    const rendered = renderPod(c, { member: voter, bootstrapExpect: 3, addressing: dns });
+    const live = structuredClone(rendered);
+    live.spec!.containers[0]!.image = "rqlite/rqlite:8.36.0";
+    live.metadata!.labels!["app.kubernetes.io/version"] = "8.36.0";
+    const facts = { rendered: new Map([["demo-1", rendered]]) };
+    const observed = { cluster: c, pods: [live] };
+    type Args = Parameters<typeof planPodMetadata>;
+    assert.deepEqual(planPodMetadata(observed as unknown as Args[0], facts as unknown as Args[1]), []);
+    delete live.metadata!.labels!["app.kubernetes.io/component"];
+    const [patch] = planPodMetadata(observed as unknown as Args[0], facts as unknown as Args[1]);
+    assert.equal(patch?.type, "patch");
+    const labels = (patch as unknown as { patch: { metadata: { labels: Record<string, string> } } }).patch.metadata
+      .labels;
+    assert.equal(labels["app.kubernetes.io/component"], "database");
+    assert.equal(labels["app.kubernetes.io/version"], "8.36.0");
+  });
 });
 
 describe("render: services, PVC, PDB", () => {
@@ -250,6 +299,55 @@ describe("render: services, PVC, PDB", () => {
       s.spec!.ports!.map((p) => p.port),
       [4001],
     );
+    assert.equal(s.spec!.type, "ClusterIP");
+  });
+
+  it("selects children by the selector labels only, never by a descriptive one", () => {
+    const c = view({ readReplicas: 2 });
+    const selectors = [
+      renderHeadlessService(c).spec!.selector!,
+      renderClientService(c).spec!.selector!,
+      renderReadService(c).spec!.selector!,
+      renderPdb(c, 3)!.spec!.selector!.matchLabels!,
+      renderNetworkPolicy(c, "ops")!.spec!.podSelector!.matchLabels!,
+    ];
+    for (const selector of selectors)
+      for (const k of DESCRIPTIVE_LABELS) assert.equal(selector[k], undefined, `${k} in ${JSON.stringify(selector)}`);
+    for (const svc of [renderHeadlessService(c), renderClientService(c), renderReadService(c)])
+      assert.equal(svc.metadata!.labels!["app.kubernetes.io/version"], "8.43.4");
+  });
+
+  it("spreads the read Service over the read replicas, or over every node when there are none", () => {
+    assert.deepEqual(renderReadService(view({ readReplicas: 2 })).spec!.selector, {
+      ...selectorLabels("demo"),
+      "rqlite.io/role": "read-only",
+    });
+    assert.deepEqual(renderReadService(view()).spec!.selector, selectorLabels("demo"));
+    assert.equal(renderReadService(view()).metadata!.name, "demo-ro");
+  });
+
+  it("shapes the client and read Services from spec.service and spec.readService", () => {
+    const c = view({
+      service: {
+        type: "LoadBalancer",
+        annotations: { "networking.gke.io/load-balancer-type": "Internal" },
+        labels: { team: "db", "app.kubernetes.io/name": "not-rqlite" },
+        loadBalancerSourceRanges: [" 10.0.0.0/8", "fd00::/8"],
+        externalTrafficPolicy: "Local",
+      },
+      readService: { type: "NodePort" },
+    });
+    const s = renderClientService(c);
+    assert.equal(s.spec!.type, "LoadBalancer");
+    assert.deepEqual(s.spec!.loadBalancerSourceRanges, ["10.0.0.0/8", "fd00::/8"]);
+    assert.equal(s.spec!.externalTrafficPolicy, "Local");
+    assert.deepEqual(s.metadata!.annotations, { "networking.gke.io/load-balancer-type": "Internal" });
+    assert.equal(s.metadata!.labels!.team, "db");
+    assert.equal(s.metadata!.labels!["app.kubernetes.io/name"], "rqlite", "the operator's labels win");
+    const r = renderReadService(c);
+    assert.equal(r.spec!.type, "NodePort");
+    assert.equal(r.spec!.externalTrafficPolicy, undefined);
+    assert.equal(r.metadata!.annotations, undefined);
   });
 
   it("sizes the PVC from storage and leaves the class to the cluster default", () => {

@@ -201,11 +201,43 @@ describe("install: Helm chart", function () {
         assert.equal(container(d).env?.find((e) => e.name === "LOG_LEVEL")?.value, "debug");
       }
       assert.equal(container(controller).env?.find((e) => e.name === "WATCH_NAMESPACES")?.value, "db,analytics");
-      assert.deepEqual(container(controller).args?.slice(-3), [
+      // The chart's flags, then every tuning flag (0 included), then extraArgs, which win.
+      assert.deepEqual(container(controller).args?.slice(-16), [
         "--lease-duration=30",
         "--renew-deadline=20",
         "--retry-period=4",
+        "--workers=6",
+        "--resync-period=300",
+        "--node-failure-timeout=120",
+        "--cache-sync-timeout=90",
+        "--cache-failure-timeout=45",
+        "--rqlite-metrics-interval=0",
+        "--backup-workers=3",
+        "--backup-max-per-namespace=2",
+        "--backup-deadline=1800",
+        "--backup-retry-base-delay=5",
+        "--backup-job-image=registry.example.com/mirror/rqlite-operator:0.1.0-rc.1",
+        "--cluster-domain=k8s.example.internal",
+        "--workers=4",
       ]);
+      assert.equal(container(webhook).args?.at(-1), "--port=9444");
+      for (const d of [controller, webhook]) {
+        const template = (d.spec as { template: { metadata: { labels: object; annotations: object } } }).template;
+        assert.equal((template.metadata.labels as Record<string, string>).team, "platform");
+        assert.equal((template.metadata.annotations as Record<string, string>)["example.com/scrape"], "false");
+        assert.equal((podSpec(d) as { priorityClassName?: string }).priorityClassName, "system-cluster-critical");
+        assert.deepEqual(
+          container(d)
+            .env?.slice(-2)
+            .map((e) => e.name),
+          ["HTTPS_PROXY", "NO_PROXY"],
+        );
+      }
+      for (const name of ["rqlite-operator-controller", "rqlite-operator-webhook"])
+        assert.equal(
+          findObject(objects, "ServiceAccount", name).metadata.annotations?.["eks.amazonaws.com/role-arn"],
+          "arn:aws:iam::123456789012:role/rqlite-backups",
+        );
       for (const [d, v] of [
         [controller, values.controller],
         [webhook, values.webhook],
@@ -232,6 +264,11 @@ describe("install: Helm chart", function () {
         ["Ignore", "Ignore", "Ignore", "Ignore"],
       );
       assert.ok(webhooks(objects).every((w) => w.clientConfig.service.namespace === "ops"));
+      // Watching some namespaces, the release's webhooks judge only those.
+      for (const w of webhooks(objects))
+        assert.deepEqual((w as { namespaceSelector?: unknown }).namespaceSelector, {
+          matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: ["db", "analytics"] }],
+        });
       // The user's ClusterIssuer signs; the chart makes no CA of its own.
       assert.deepEqual(objects.filter((o) => o.apiVersion.startsWith("cert-manager.io/")).map(keyOf), [
         "Certificate/rqlite-operator-webhook-cert",
@@ -259,6 +296,33 @@ describe("install: Helm chart", function () {
         undefined,
         "crds.install: false leaves the CRD out",
       );
+    });
+
+    it("with fullnameOverride or another release name, names every object so that two releases share no cluster-wide name", async () => {
+      const clusterWide = (objects: K8sObject[]) =>
+        objects.filter((o) => !o.metadata.namespace && o.kind !== "CustomResourceDefinition").map(keyOf);
+      const first = await helmTemplate(NS);
+      const second = await helmTemplate("team-b", ["--set", "fullnameOverride=rqo-b", "--set", "crds.install=false"]);
+      assert.ok(clusterWide(second).length >= 6, clusterWide(second).join(", "));
+      assert.deepEqual(
+        clusterWide(second).filter((k) => clusterWide(first).includes(k)),
+        [],
+      );
+      // Everything deploy/ names rqlite-operator-* is rqo-b-* now, and points at rqo-b-* objects.
+      const text = JSON.stringify(second);
+      assert.doesNotMatch(text, /rqlite-operator-(?!system)[a-z]/);
+      const controller = findObject(second, "Deployment", "rqo-b-controller");
+      assert.equal((podSpec(controller) as { serviceAccountName?: string }).serviceAccountName, "rqo-b-controller");
+      assert.ok(webhooks(second).every((w) => (w.clientConfig.service as { name?: string }).name === "rqo-b-webhook"));
+      const cert = findObject(second, "Certificate", "rqo-b-webhook-cert").spec as { dnsNames: string[] };
+      assert.ok(cert.dnsNames.includes("rqo-b-webhook.team-b.svc"), cert.dnsNames.join(", "));
+      const webhook = findObject(second, "Deployment", "rqo-b-webhook");
+      assert.ok(podSpec(webhook).volumes?.some((v) => v.secret?.secretName === "rqo-b-webhook-cert"));
+      // Without an override, a release name without the chart's name is put before it.
+      const named = await helmTemplate("team-c", ["--set", "crds.install=false"], "db");
+      findObject(named, "Deployment", "db-rqlite-operator-controller");
+      const renamed = await helmTemplate("team-c", ["--set", "nameOverride=rqo", "--set", "crds.install=false"], "db");
+      findObject(renamed, "ClusterRole", "db-rqo-controller");
     });
 
     it("with an existing Secret: its name is mounted, its CA is in every webhook, and cert-manager is not used", async () => {
@@ -300,6 +364,22 @@ describe("install: Helm chart", function () {
         "an existing-Secret source without its CA",
         ["--set", "webhook.certificate.source=secret", "--set", "webhook.certificate.secret.name=x"],
         /at '\/webhook\/certificate\/secret\/caBundle': minLength: got 0, want 1/,
+      ],
+      [
+        "a Pod label the Deployments select by",
+        ["--set", "podLabels.app\\.kubernetes\\.io/name=x"],
+        // Helm's schema library names the wrong property in this message's path, so only its text.
+        /invalid propertyName 'app\.kubernetes\.io\/name'/,
+      ],
+      [
+        "a tuning flag out of range",
+        ["--set", "controller.flags.workers=0"],
+        /at '\/controller\/flags\/workers': minimum/,
+      ],
+      [
+        "an extra argument that is no flag",
+        ["--set", "controller.extraArgs={workers}"],
+        /at '\/controller\/extraArgs\/0'/,
       ],
       [
         "a Lease renewed after it expires",

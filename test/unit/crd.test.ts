@@ -53,7 +53,7 @@ describe("CRD", () => {
     });
     assert.deepEqual(
       version.additionalPrinterColumns.map((c) => c.name),
-      ["Replicas", "Ready", "Leader", "Phase", "Age"],
+      ["Replicas", "Ready", "Leader", "Version", "Phase", "Age"],
     );
   });
 

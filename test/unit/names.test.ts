@@ -4,6 +4,7 @@ import {
   childNames,
   clientServiceName,
   clusterLabels,
+  selectorLabels,
   DNS_LABEL_MAX_LENGTH,
   FINALIZER,
   GROUP,
@@ -57,12 +58,19 @@ describe("names and labels", () => {
   });
 
   it("labels children with the recommended and the operator's own labels", () => {
-    assert.deepEqual(clusterLabels("demo"), {
+    assert.deepEqual(selectorLabels("demo"), {
       "app.kubernetes.io/name": "rqlite",
       "app.kubernetes.io/instance": "demo",
       "app.kubernetes.io/managed-by": "rqlite-operator",
       "rqlite.io/cluster": "demo",
     });
+    assert.deepEqual(clusterLabels("demo", "rqlite/rqlite:8.43.4", "shop"), {
+      ...selectorLabels("demo"),
+      "app.kubernetes.io/component": "database",
+      "app.kubernetes.io/part-of": "shop",
+      "app.kubernetes.io/version": "8.43.4",
+    });
+    assert.equal(clusterLabels("demo", "rqlite/rqlite:8.43.4")["app.kubernetes.io/part-of"], "rqlite");
     assert.equal(nodeLabels("demo", "read-only")["rqlite.io/role"], "read-only");
     assert.equal(
       scaleSelector("demo"),
@@ -127,8 +135,8 @@ describe("names and labels", () => {
     assert.deepEqual(nameClash("x-ro"), {
       suffix: "-ro",
       other: "x",
-      ours: "voter Pods and PVCs (x-ro-0, x-ro-1, ...)",
-      theirs: "read replicas' Pods and PVCs",
+      ours: "voter Pods and PVCs (x-ro-0, x-ro-1, ...) and client Service (x-ro)",
+      theirs: "read replicas' Pods and PVCs and read Service",
     });
     assert.equal(nameClash("x-internal")?.other, "x");
     for (const name of ["x", "ro", "internal", "x-ro-0", "x-robot", "x-internal-0"])

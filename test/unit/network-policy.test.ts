@@ -4,7 +4,7 @@ import { strict as assert } from "node:assert";
 import { clusterView } from "../../controller/rqcluster/render/cluster.js";
 import { renderNetworkPolicy } from "../../controller/rqcluster/render/children.js";
 import type { RqClusterSpec } from "../../shared/index.js";
-import { HTTP_PORT, RAFT_PORT, clusterLabels, nodeLabels } from "../../shared/names.js";
+import { HTTP_PORT, nodeLabels, RAFT_PORT, selectorLabels } from "../../shared/names.js";
 import { admits, type Source } from "./support/networkPolicy.js";
 
 const OPERATOR_NS = "rqlite-operator-system";
@@ -42,7 +42,7 @@ describe("the cluster's NetworkPolicy", () => {
       assert.equal(admits(p, from, HTTP_PORT), true);
     assert.equal(admits(p, otherTenant, HTTP_PORT), false, "a Pod in another namespace");
     assert.equal(admits(p, peerNode, 22), false, "no other port");
-    assert.deepEqual(p.spec!.podSelector, { matchLabels: clusterLabels("db") });
+    assert.deepEqual(p.spec!.podSelector, { matchLabels: selectorLabels("db") });
     assert.deepEqual(p.spec!.policyTypes, ["Ingress"], "egress stays open: joins, DNS, backups");
   });
 

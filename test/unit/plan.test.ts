@@ -375,6 +375,35 @@ describe("status", () => {
   });
 });
 
+describe("status: Ready and the version", () => {
+  const statusOf = (o: Observed, problems: Array<{ reason: string; message: string }> = []) =>
+    computeStatus(
+      o.cluster,
+      { observed: o, facts: deriveFacts(o), wasAvailable: true, problems },
+      undefined,
+      new Date(NOW),
+    );
+  const ready = (o: Observed, problems?: Array<{ reason: string; message: string }>) =>
+    statusOf(o, problems).conditions!.find((c) => c.type === "Ready")!;
+
+  it("is Ready only when Available and converged, and names why not otherwise", () => {
+    const steady = observed({ spec: NEW });
+    assert.equal(ready(steady).status, "True");
+    assert.equal(statusOf(steady).version, "8.43.4");
+    const rolling = observed({ spec: NEW, podSpec: OLD });
+    assert.deepEqual([ready(rolling).status, ready(rolling).reason], ["False", "Upgrading"]);
+    assert.equal(statusOf(rolling).currentImage, "rqlite/rqlite:8.36.0");
+    const scaling = observed({ spec: NEW, pods: ["db-0", "db-1"] });
+    assert.deepEqual([ready(scaling).status, ready(scaling).reason], ["False", "Scaling"]);
+    const blocked = ready(steady, [{ reason: "NameConflict", message: "Pod db-0 has another owner" }]);
+    assert.deepEqual([blocked.status, blocked.reason], ["False", "NameConflict"]);
+    const paused = observed({ spec: { ...NEW, paused: true } });
+    assert.deepEqual([ready(paused).status, ready(paused).reason], ["False", "Paused"]);
+    const leaderless = observed({ spec: NEW, noRaft: true, pods: [] });
+    assert.equal(ready(leaderless).status, "False");
+  });
+});
+
 describe("status: Secrets the spec names", () => {
   const statusOf = (o: Observed) =>
     computeStatus(

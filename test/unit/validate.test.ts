@@ -192,7 +192,7 @@ describe("validateCreate", () => {
 
   it("refuses names whose children would take another cluster's names", () => {
     assert.deepEqual(errorsOf(cluster({}, "orders-ro")), [
-      'metadata.name: Invalid value: "orders-ro": may not end in "-ro": this cluster\'s voter Pods and PVCs (orders-ro-0, orders-ro-1, ...) would be named like the read replicas\' Pods and PVCs of an RqCluster "orders" in the same namespace; choose a name that does not end in "-ro"',
+      'metadata.name: Invalid value: "orders-ro": may not end in "-ro": this cluster\'s voter Pods and PVCs (orders-ro-0, orders-ro-1, ...) and client Service (orders-ro) would be named like the read replicas\' Pods and PVCs and read Service of an RqCluster "orders" in the same namespace; choose a name that does not end in "-ro"',
     ]);
     assert.deepEqual(errorsOf(cluster({}, "orders-internal")), [
       'metadata.name: Invalid value: "orders-internal": may not end in "-internal": this cluster\'s client Service (orders-internal) would be named like the headless Service of an RqCluster "orders" in the same namespace; choose a name that does not end in "-internal"',
@@ -221,6 +221,81 @@ describe("validateCreate", () => {
       'spec.auth.secretName: Invalid value: "demo-operator-auth": is the Secret the operator writes for this cluster (your users plus its own system user); name the Secret with your users.json differently',
     ]);
     assert.deepEqual(errorsOf(cluster({ auth: { secretName: "other-operator-auth" } })), []);
+  });
+
+  it("accepts a LoadBalancer client Service and a NodePort read Service", () => {
+    const service = {
+      type: "LoadBalancer",
+      annotations: { "Service.Beta.Kubernetes.io/AWS-Load-Balancer-Internal": "true" },
+      labels: { team: "db", "example.com/tier": "" },
+      loadBalancerSourceRanges: ["10.0.0.0/8", " 192.168.1.0/24", "fd00::/8", "::ffff:10.0.0.0/104"],
+      externalTrafficPolicy: "Local",
+    };
+    assert.deepEqual(validateCreate(cluster({ service, readService: { type: "NodePort" } })), {
+      errors: [],
+      warnings: [],
+    });
+  });
+
+  it("judges spec.service as Kubernetes judges a Service, and keeps the operator's keys its own", () => {
+    const errors = errorsOf(
+      cluster({
+        service: {
+          type: "ExternalName",
+          annotations: { "bad key!": "x", "rqlite.io/spec-hash": "x" },
+          labels: { "app.kubernetes.io/instance": "other", "app.kubernetes.io/version": "1", ok: "-bad-" },
+          loadBalancerSourceRanges: ["10.0.0.0", "300.0.0.0/8", "10.0.0.0/33", "010.0.0.0/8", "fd00::/129", 7],
+        },
+        readService: {
+          externalTrafficPolicy: "Local",
+          loadBalancerSourceRanges: ["10.0.0.0/8"],
+          annotations: { "service.beta.kubernetes.io/load-balancer-source-ranges": "10.0.0.0/8,nope" },
+        },
+      }),
+    );
+    const fields = errors.map((e) => e.split(": ").slice(0, 2).join(": "));
+    for (const want of [
+      "spec.service.type: Unsupported value",
+      "spec.service.annotations: Invalid value",
+      "spec.service.annotations[rqlite.io/spec-hash]: Forbidden",
+      "spec.service.labels[app.kubernetes.io/instance]: Forbidden",
+      "spec.service.labels[app.kubernetes.io/version]: Forbidden",
+      "spec.service.labels[ok]: Invalid value",
+      "spec.service.loadBalancerSourceRanges[0]: Invalid value",
+      "spec.service.loadBalancerSourceRanges[1]: Invalid value",
+      "spec.service.loadBalancerSourceRanges[2]: Invalid value",
+      "spec.service.loadBalancerSourceRanges[3]: Invalid value",
+      "spec.service.loadBalancerSourceRanges[4]: Invalid value",
+      "spec.service.loadBalancerSourceRanges[5]: Invalid value",
+      "spec.readService.externalTrafficPolicy: Forbidden",
+      "spec.readService.loadBalancerSourceRanges: Forbidden",
+      "spec.readService.annotations[service.beta.kubernetes.io/load-balancer-source-ranges]: Invalid value",
+    ])
+      assert.ok(fields.includes(want), `${want} not in\n${errors.join("\n")}`);
+    assert.ok(
+      errors.some((e) => /10\.0\.0\.0\/33.*prefix length must be at most 32/.test(e)),
+      errors.join("\n"),
+    );
+  });
+
+  it("bounds spec.service's maps and lists", () => {
+    const many = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, "v"]));
+    const huge = { big: "x".repeat(300 * 1024) };
+    const ranges = Array.from({ length: 65 }, () => "10.0.0.0/8");
+    const errors = errorsOf(
+      cluster({ service: { type: "LoadBalancer", labels: many, loadBalancerSourceRanges: ranges } }),
+    );
+    assert.ok(
+      errors.includes('spec.service.labels: Invalid value: "65 keys": must have at most 64 keys'),
+      errors.join("\n"),
+    );
+    assert.ok(
+      errors.includes('spec.service.loadBalancerSourceRanges: Invalid value: "65 items": must have at most 64 items'),
+    );
+    assert.match(
+      errorsOf(cluster({ service: { annotations: huge } })).join("\n"),
+      /spec\.service\.annotations: Too long.*262144 bytes/,
+    );
   });
 
   it("warns when the PodDisruptionBudget would allow losing quorum", () => {

@@ -3,7 +3,7 @@
 // live Pods. Each is created when missing and restored when it drifted; a steady cluster yields
 // no action.
 import { parseMemberName } from "../render/members.js";
-import type { KubernetesObject, V1PersistentVolumeClaim } from "@kubernetes/client-node";
+import type { KubernetesObject, V1PersistentVolumeClaim, V1Service } from "@kubernetes/client-node";
 import { compareQuantities, parseQuantity } from "../../../shared/quantity.js";
 import type { Json } from "../../runtime/writer.js";
 import { extraKeysPatch, isSubset } from "../drift.js";
@@ -13,11 +13,17 @@ import {
   renderNetworkPolicy,
   renderPdb,
   renderPvc,
+  renderReadService,
 } from "../render/children.js";
 import { isTerminating, podName, roleOf, type Facts } from "./facts.js";
 import { unplacedJoiners } from "./scheduling.js";
 import type { Action, ObjectRef, Observed, Wait } from "./types.js";
 import { NETWORK_POLICY, PDB, POD, PVC, SECRET, SERVICE } from "../ports.js";
+import { withDescriptiveLabels } from "../render/pod.js";
+import { LABEL_VERSION, RQLITE_CONTAINER } from "../../../shared/names.js";
+
+const withoutVersion = (labels: Record<string, string> = {}) =>
+  Object.fromEntries(Object.entries(labels).filter(([k]) => k !== LABEL_VERSION));
 
 const byName = <T extends KubernetesObject>(list: T[], name: string) => list.find((o) => o.metadata?.name === name);
 const refTo = (type: { apiVersion: string; kind: string }, name: string): ObjectRef => ({ ...type, name });
@@ -66,9 +72,26 @@ function restored(
 export function planServices(o: Observed): Action[] {
   const c = o.cluster;
   const selectorExact = [["spec", "selector"]];
-  return [renderHeadlessService(c), renderClientService(c)].flatMap((svc) =>
-    ensure(SERVICE, svc, byName(o.services, svc.metadata!.name!), selectorExact),
-  );
+  return [renderHeadlessService(c), renderClientService(c), renderReadService(c)].flatMap((svc) => {
+    const live = byName(o.services, svc.metadata!.name!);
+    return ensure(SERVICE, live ? withDroppedServiceFields(svc, live) : svc, live, selectorExact);
+  });
+}
+
+/**
+ * Load balancer fields the spec no longer asks for go as null: a merge patch leaves out what it
+ * does not name, and the API server refuses source ranges on a type other than LoadBalancer. The
+ * API server defaults externalTrafficPolicy on NodePort and LoadBalancer Services, so it goes
+ * only when the type no longer takes it.
+ */
+function withDroppedServiceFields(desired: V1Service, live: V1Service): KubernetesObject {
+  const want = desired.spec!;
+  const dropped: Json = {};
+  if (live.spec?.loadBalancerSourceRanges?.length && !want.loadBalancerSourceRanges)
+    dropped.loadBalancerSourceRanges = null;
+  if (live.spec?.externalTrafficPolicy && !want.externalTrafficPolicy && want.type === "ClusterIP")
+    dropped.externalTrafficPolicy = null;
+  return Object.keys(dropped).length ? ({ ...desired, spec: { ...want, ...dropped } } as KubernetesObject) : desired;
 }
 
 /**
@@ -205,12 +228,17 @@ function isLarger(a: string, b: string): boolean {
   return qa !== undefined && qb !== undefined && compareQuantities(qa, qb) > 0;
 }
 
-/** Labels and owner of live Pods; their spec is replaced by rolling, never patched. */
+/**
+ * Labels and owner of live Pods; their spec is replaced by rolling, never patched. A Pod's
+ * version label is that of the image it runs, which mid-roll is not yet the spec's.
+ */
 export function planPodMetadata(o: Observed, f: Facts): Action[] {
   return o.pods.flatMap((live): Action[] => {
     const want = f.rendered.get(podName(live));
     if (!want || isTerminating(live)) return [];
-    const meta = { labels: want.metadata!.labels, ownerReferences: want.metadata!.ownerReferences };
+    const running = live.spec?.containers.find((ct) => ct.name === RQLITE_CONTAINER)?.image;
+    const labels = withDescriptiveLabels(o.cluster, withoutVersion(want.metadata!.labels), running);
+    const meta = { labels, ownerReferences: want.metadata!.ownerReferences };
     if (isSubset(meta, live.metadata)) return [];
     const name = podName(live);
     const object = { ...POD, metadata: { name, namespace: o.cluster.namespace, ...meta } };

@@ -10,12 +10,40 @@ import type {
 } from "@kubernetes/client-node";
 import { LABEL_BACKUP_OF } from "../../../shared/backup-names.js";
 import { HTTP_PORT, LABEL_ROLE, RAFT_PORT } from "../../../shared/names.js";
+import type { ServiceSpec } from "../../../shared/types.generated.js";
 import type { ClusterView } from "./cluster.js";
 import type { DesiredNode } from "./members.js";
 import { BOOTSTRAP_EXPECT_ANNOTATION } from "./pod.js";
 
 function metadata(c: ClusterView, name: string, labels = c.labels) {
   return { name, namespace: c.namespace, labels, ownerReferences: [c.ownerReference] };
+}
+
+/**
+ * A Service the user may shape through spec.service or spec.readService: the type and load
+ * balancer fields as asked, the user's labels under the operator's, the user's annotations.
+ */
+function exposedService(
+  c: ClusterView,
+  name: string,
+  shape: ServiceSpec | undefined,
+  selector: Record<string, string>,
+): V1Service {
+  const meta = metadata(c, name, { ...shape?.labels, ...c.labels });
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: shape?.annotations ? { ...meta, annotations: shape.annotations } : meta,
+    spec: {
+      type: shape?.type ?? "ClusterIP",
+      selector,
+      ports: [httpPort],
+      ...(shape?.loadBalancerSourceRanges?.length
+        ? { loadBalancerSourceRanges: shape.loadBalancerSourceRanges.map((r) => r.trim()) }
+        : {}),
+      ...(shape?.externalTrafficPolicy ? { externalTrafficPolicy: shape.externalTrafficPolicy } : {}),
+    },
+  };
 }
 
 const httpPort = { name: "http", port: HTTP_PORT, targetPort: "http", protocol: "TCP" };
@@ -27,18 +55,23 @@ export function renderHeadlessService(c: ClusterView): V1Service {
     apiVersion: "v1",
     kind: "Service",
     metadata: metadata(c, c.headlessService),
-    spec: { clusterIP: "None", publishNotReadyAddresses: true, selector: c.labels, ports: [httpPort, raftPort] },
+    spec: { clusterIP: "None", publishNotReadyAddresses: true, selector: c.selector, ports: [httpPort, raftPort] },
   };
 }
 
 /** Clients reach any ready node; rqlite forwards writes to the leader itself. */
 export function renderClientService(c: ClusterView): V1Service {
-  return {
-    apiVersion: "v1",
-    kind: "Service",
-    metadata: metadata(c, c.clientService),
-    spec: { type: "ClusterIP", selector: c.labels, ports: [httpPort] },
-  };
+  return exposedService(c, c.clientService, c.spec.service, c.selector);
+}
+
+/**
+ * Reads spread over the read replicas, which take no part in Raft, so a read-heavy client never
+ * loads the voters; with no read replicas, over every node, so the name always answers. Reads
+ * through it should ask for level none or weak: a read replica is never the leader.
+ */
+export function renderReadService(c: ClusterView): V1Service {
+  const selector = c.spec.readReplicas > 0 ? { ...c.selector, [LABEL_ROLE]: "read-only" } : c.selector;
+  return exposedService(c, c.readService, c.spec.readService, selector);
 }
 
 /**
@@ -84,7 +117,7 @@ export function renderPdb(c: ClusterView, voters: number): V1PodDisruptionBudget
     apiVersion: "policy/v1",
     kind: "PodDisruptionBudget",
     metadata: metadata(c, c.pdbName),
-    spec: { minAvailable, selector: { matchLabels: { ...c.labels, [LABEL_ROLE]: "voter" } } },
+    spec: { minAvailable, selector: { matchLabels: { ...c.selector, [LABEL_ROLE]: "voter" } } },
   };
 }
 
@@ -105,7 +138,7 @@ export function maintenanceOpensBudget(c: ClusterView, voters: number): boolean 
  */
 export function renderNetworkPolicy(c: ClusterView, operatorNamespace: string): V1NetworkPolicy | undefined {
   if (!c.spec.network.policy) return undefined;
-  const ownPods: V1NetworkPolicyPeer = { podSelector: { matchLabels: c.labels } };
+  const ownPods: V1NetworkPolicyPeer = { podSelector: { matchLabels: c.selector } };
   const operator: V1NetworkPolicyPeer = {
     namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": operatorNamespace } },
   };
@@ -122,7 +155,7 @@ export function renderNetworkPolicy(c: ClusterView, operatorNamespace: string): 
     kind: "NetworkPolicy",
     metadata: metadata(c, c.name),
     spec: {
-      podSelector: { matchLabels: c.labels },
+      podSelector: { matchLabels: c.selector },
       policyTypes: ["Ingress"],
       // The API calls the field `from`; client-node's model names it `_from` and renames it only
       // in its own serializer, which the writer does not use.

@@ -8,7 +8,10 @@ import {
   clusterLabels,
   headlessServiceName,
   KIND,
+  LABEL_PART_OF,
   podDisruptionBudgetName,
+  readServiceName,
+  selectorLabels,
 } from "../../../shared/names.js";
 import type { ResolvedRestore } from "../backup/render.js";
 
@@ -23,10 +26,13 @@ export interface ClusterView {
   /** metadata.creationTimestamp: volumes older than the cluster were adopted, not made for it. */
   createdAt?: string;
   spec: DefaultedSpec;
-  /** On every child; also the selector of every child. */
+  /** On every child: the selector's and the recommended descriptive labels. */
   labels: Record<string, string>;
+  /** What selects the children; a subset of labels that never changes. */
+  selector: Record<string, string>;
   headlessService: string;
   clientService: string;
+  readService: string;
   pdbName: string;
   ownerReference: V1OwnerReference;
   /** The RqCluster as the owner of the Secrets and ConfigMaps it names: they are read in its namespace. */
@@ -40,12 +46,13 @@ export interface ClusterView {
 
 export function clusterView(obj: RqCluster): ClusterView {
   const defaulted = applyDefaults(obj);
-  const { name, namespace, uid, generation, creationTimestamp } = obj.metadata as {
+  const { name, namespace, uid, generation, creationTimestamp, labels } = obj.metadata as {
     name: string;
     namespace: string;
     uid: string;
     generation?: number;
     creationTimestamp?: string | Date;
+    labels?: Record<string, string>;
   };
   return {
     name,
@@ -54,9 +61,11 @@ export function clusterView(obj: RqCluster): ClusterView {
     generation,
     ...(creationTimestamp ? { createdAt: new Date(creationTimestamp).toISOString() } : {}),
     spec: defaulted.spec,
-    labels: clusterLabels(name),
+    labels: clusterLabels(name, defaulted.spec.image, labels?.[LABEL_PART_OF]),
+    selector: selectorLabels(name),
     headlessService: headlessServiceName(name),
     clientService: clientServiceName(name),
+    readService: readServiceName(name),
     pdbName: podDisruptionBudgetName(name),
     ownerReference: { apiVersion: API_VERSION, kind: KIND, name, uid, controller: true, blockOwnerDeletion: true },
     self: { apiVersion: API_VERSION, kind: KIND, metadata: { name, namespace, uid } },

@@ -13,7 +13,10 @@ import type {
 } from "@kubernetes/client-node";
 import {
   DATA_VOLUME,
+  DESCRIPTIVE_LABELS,
   HTTP_PORT,
+  LABEL_VERSION,
+  versionLabel,
   isOperatorOwnedAnnotation,
   isOperatorOwnedLabel,
   LABEL_ROLE,
@@ -132,7 +135,7 @@ export function rqlitedArgs(c: ClusterView, inputs: PodInputs): string[] {
 }
 
 function antiAffinity(c: ClusterView): V1Affinity | undefined {
-  const term = { labelSelector: { matchLabels: c.labels }, topologyKey: c.spec.affinity.topologyKey };
+  const term = { labelSelector: { matchLabels: c.selector }, topologyKey: c.spec.affinity.topologyKey };
   switch (c.spec.affinity.podAntiAffinity) {
     case "Required":
       return { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [term] } };
@@ -229,7 +232,7 @@ function basePod(c: ClusterView, inputs: PodInputs): V1Pod {
     metadata: {
       name: inputs.member.name,
       namespace: c.namespace,
-      labels: { ...c.labels, [LABEL_ROLE]: inputs.member.role },
+      labels: { ...c.selector, [LABEL_ROLE]: inputs.member.role },
       annotations: {
         [BOOTSTRAP_EXPECT_ANNOTATION]: String(inputs.bootstrapExpect),
         ...(inputs.authHash ? { [AUTH_HASH_ANNOTATION]: inputs.authHash } : {}),
@@ -344,5 +347,23 @@ export function renderPod(c: ClusterView, inputs: PodInputs): V1Pod {
     ? applyTemplate(basePod(c, { ...inputs, restorePending: false }), inputs.template)
     : pod;
   pod.metadata!.annotations = { ...pod.metadata!.annotations, [SPEC_HASH_ANNOTATION]: podSpecHash(steady) };
+  pod.metadata!.labels = withDescriptiveLabels(c, pod.metadata!.labels ?? {}, c.spec.image);
   return pod;
+}
+
+/**
+ * The recommended labels that only describe a Pod, added after its hash is taken: Pods made
+ * before the operator set them keep their hash and get them in place, without a roll. A
+ * template's own component or part-of stays; the version is always that of `image`, the image
+ * the Pod runs (an upgrade replaces the Pod, so it never changes in place).
+ */
+export function withDescriptiveLabels(
+  c: ClusterView,
+  labels: Record<string, string>,
+  image: string | undefined,
+): Record<string, string> {
+  const descriptive = Object.fromEntries(
+    Object.entries(c.labels).filter(([k]) => DESCRIPTIVE_LABELS.includes(k) && k !== LABEL_VERSION),
+  );
+  return { ...descriptive, ...labels, ...versionLabel(image) };
 }

@@ -20,8 +20,12 @@ export async function helmOk(args: string[], timeoutMs?: number): Promise<string
 }
 
 /** `helm template` of the chart into `namespace` with extra arguments (values), as objects. */
-export async function helmTemplate(namespace: string, valueArgs: string[] = []): Promise<K8sObject[]> {
-  const args = ["template", "rqlite-operator", CHART, "--namespace", namespace, ...valueArgs];
+export async function helmTemplate(
+  namespace: string,
+  valueArgs: string[] = [],
+  release = "rqlite-operator",
+): Promise<K8sObject[]> {
+  const args = ["template", release, CHART, "--namespace", namespace, ...valueArgs];
   return parseObjects(await helmOk(args), `helm ${args.join(" ")}`);
 }
 

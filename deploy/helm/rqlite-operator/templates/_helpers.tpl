@@ -3,6 +3,26 @@ The chart's named templates. Hand-written (deploy/helm/parts/_helpers.tpl); `npm
 copies it into the chart beside the templates it generates from deploy/.
 */}}
 
+{{/*
+The prefix of every name the chart gives (objects, ClusterRoles and their bindings, webhook
+configurations, the serving certificate's Secret and DNS names): fullnameOverride, else the
+release name when it already holds the chart's name (nameOverride standing for it), else
+"<release>-<name>". Cut to 40 characters so that the longest suffix, "-mutating-webhook-configuration"
+on a cluster-wide object and "-controller-metrics" on a Service (a DNS label), still fits.
+*/}}
+{{- define "rqlite-operator.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end }}
+
 {{/* Helm's recommended labels, added to deploy/'s own on every object (not to selectors). */}}
 {{- define "rqlite-operator.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
