@@ -27,6 +27,7 @@ export const PHASES = [
   "Upgrading",
   "Degraded",
   "Paused",
+  "Hibernated",
   "Failed",
 ] as const;
 export const CONDITION_TYPES = ["Available", "Progressing", "Degraded", "Restored", "SecretsReady"] as const;
@@ -321,6 +322,12 @@ export const specSchema: JsonSchema = {
     },
     paused: {
       description: "When true the controller observes the cluster but changes nothing.",
+      type: "boolean",
+      default: false,
+    },
+    hibernate: {
+      description:
+        "When true every Pod is deleted; the PVCs, Services, Secrets and the PodDisruptionBudget stay, and status.phase says Hibernated. Set it back to false to bring the same members back on their volumes, with their Raft state and every row. Changes made meanwhile (image, scale, template) apply on waking.",
       type: "boolean",
       default: false,
     },

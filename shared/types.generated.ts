@@ -49,6 +49,8 @@ export interface RqClusterSpec {
   updateStrategy?: UpdateStrategy;
   /** When true the controller observes the cluster but changes nothing. Default: false. */
   paused?: boolean;
+  /** When true every Pod is deleted; the PVCs, Services, Secrets and the PodDisruptionBudget stay, and status.phase says Hibernated. Set it back to false to bring the same members back on their volumes, with their Raft state and every row. Changes made meanwhile (image, scale, template) apply on waking. Default: false. */
+  hibernate?: boolean;
   /** Scheduled backups by rqlite's own auto-backup: the leader uploads the database every interval when it changed. Changing this rolls the Pods. */
   backup?: ClusterBackupSpec;
   /** Where a new cluster's data comes from; set only at creation. Exactly one of backup and s3. The founding voters load it through rqlite's auto-restore; the cluster is not Available until they have. */
@@ -230,7 +232,7 @@ export interface S3RestoreSource {
 
 export interface RqClusterStatus {
   observedGeneration?: number;
-  phase?: "Pending" | "Creating" | "Running" | "Scaling" | "Upgrading" | "Degraded" | "Paused" | "Failed";
+  phase?: "Pending" | "Creating" | "Running" | "Scaling" | "Upgrading" | "Degraded" | "Paused" | "Hibernated" | "Failed";
   /** Voting nodes that exist. */
   replicas?: number;
   /** Voting nodes that are ready. */
@@ -349,6 +351,8 @@ export interface DefaultedRqClusterSpec {
   updateStrategy: DefaultedUpdateStrategy;
   /** When true the controller observes the cluster but changes nothing. Default: false. */
   paused: boolean;
+  /** When true every Pod is deleted; the PVCs, Services, Secrets and the PodDisruptionBudget stay, and status.phase says Hibernated. Set it back to false to bring the same members back on their volumes, with their Raft state and every row. Changes made meanwhile (image, scale, template) apply on waking. Default: false. */
+  hibernate: boolean;
   /** Scheduled backups by rqlite's own auto-backup: the leader uploads the database every interval when it changed. Changing this rolls the Pods. */
   backup?: DefaultedClusterBackupSpec;
   /** Where a new cluster's data comes from; set only at creation. Exactly one of backup and s3. The founding voters load it through rqlite's auto-restore; the cluster is not Available until they have. */

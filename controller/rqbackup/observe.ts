@@ -169,6 +169,12 @@ async function observeLeader(deps: ObserveDeps, b: RqBackup): Promise<LeaderSour
       `RqCluster ${namespace}/${spec.cluster} (spec.cluster) does not exist; create it or fix spec.cluster`,
     );
   }
+  // No node runs while hibernated, and none will until a person wakes it: waiting cannot help.
+  if (cluster.spec?.hibernate) {
+    return permanent(
+      `RqCluster ${namespace}/${spec.cluster} (spec.cluster) is hibernated (spec.hibernate: true): no node runs to back up from; wake it, then create a new RqBackup`,
+    );
+  }
   const c = clusterView(cluster);
   const pods = await deps.client.request<{ items: V1Pod[] }>({
     method: "GET",

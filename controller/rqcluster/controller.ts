@@ -350,10 +350,14 @@ export class ClusterController {
     const labels = { namespace: cluster.metadata!.namespace!, cluster: cluster.metadata!.name! };
     this.metrics.clusters.set(this.clusters.list().length);
     const spec = cluster.spec ?? {};
-    this.metrics.desired.set(labels, (spec.replicas ?? 3) + (spec.readReplicas ?? 0));
+    // A hibernated cluster asks for no running node and has no leader by request: its has_leader
+    // series goes, so that neither the no-leader nor the degraded alert fires for it.
+    const hibernate = spec.hibernate === true;
+    this.metrics.desired.set(labels, hibernate ? 0 : (spec.replicas ?? 3) + (spec.readReplicas ?? 0));
     const status = cluster.status;
     this.metrics.ready.set(labels, (status?.readyReplicas ?? 0) + (status?.readReplicasReady ?? 0));
-    this.metrics.hasLeader.set(labels, leader ? 1 : 0);
+    if (hibernate && !leader) this.metrics.hasLeader.remove(labels);
+    else this.metrics.hasLeader.set(labels, leader ? 1 : 0);
   }
 
   /**

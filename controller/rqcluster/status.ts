@@ -50,8 +50,12 @@ export function computeStatus(
   // even when the operator itself cannot reach rqlite; the conditions then say why.
   const available = readyVoters >= quorum;
 
+  // Hibernated once the last Pod is gone; until then the Pods going are the plan, not a fault.
+  const hibernating = c.spec.hibernate && !c.spec.paused;
+  const hibernated = hibernating && o.pods.length === 0;
   let phase: Phase;
   if (c.spec.paused) phase = "Paused";
+  else if (hibernated) phase = "Hibernated";
   else if (o.pods.length === 0) phase = "Pending";
   else if (!inputs.wasAvailable && !available) phase = "Creating";
   else if (!countsMatch) phase = "Scaling";
@@ -76,7 +80,8 @@ export function computeStatus(
         }));
   members.sort((a, b) => a.id.localeCompare(b.id, "en", { numeric: true }));
 
-  const progressing = phase === "Creating" || phase === "Scaling" || phase === "Upgrading";
+  const progressing =
+    (hibernating && !hibernated) || phase === "Creating" || phase === "Scaling" || phase === "Upgrading";
   // While scaling or rolling, a node down is the plan, not a fault.
   const degraded = inputs.wasAvailable && !allReady && !c.spec.paused && !progressing;
   const blocked = problems[0];
@@ -84,63 +89,68 @@ export function computeStatus(
   const unavailableWhy = o.raft
     ? `${readyVoters} of ${desiredVoters} voters ready; quorum needs ${quorum}`
     : `no rqlite leader answered: ${o.rqliteProblem ?? "unknown"}`;
-  const conditions: Array<Omit<Condition, "lastTransitionTime">> = [
-    available
-      ? {
-          type: "Available",
-          status: "True",
-          reason: "QuorumReady",
-          message: o.raft
-            ? `${readyVoters} of ${desiredVoters} voters ready (quorum ${quorum}), leader ${o.raft.leader}`
-            : `${readyVoters} of ${desiredVoters} voters ready (quorum ${quorum}); ${unavailableWhy}`,
-        }
-      : {
-          type: "Available",
-          status: "False",
-          reason: o.raft ? "NoQuorum" : "RqliteUnreachable",
-          message: unavailableWhy,
-        },
-    blocked
-      ? {
-          type: "Progressing",
-          status: "False",
-          reason: blocked.reason,
-          message: problems.map((p) => p.message).join("; "),
-        }
-      : progressing
-        ? {
-            type: "Progressing",
-            status: "True",
-            reason: held ? held.reason : phase,
-            message: `${phase.toLowerCase()}: ${voters.length}/${desiredVoters} voters, ${readers.length}/${c.spec.readReplicas} read replicas, ${f.outdated.length} outdated${held ? `; ${held.message}` : ""}`,
-          }
-        : {
-            type: "Progressing",
-            status: "False",
-            reason: c.spec.paused ? "Paused" : "Converged",
-            message: c.spec.paused
-              ? "spec.paused is true: the operator changes nothing"
-              : "every node matches the spec",
-          },
-    degraded
-      ? {
-          type: "Degraded",
-          status: "True",
-          reason: "NodesNotReady",
-          message: `${readyVoters + readyReaders} of ${desiredVoters + c.spec.readReplicas} nodes ready`,
-        }
-      : allReady
-        ? { type: "Degraded", status: "False", reason: "AllNodesReady", message: "no node is missing or unready" }
-        : {
-            type: "Degraded",
-            status: "False",
-            reason: c.spec.paused ? "Paused" : "NotYetAvailable",
-            message: c.spec.paused
-              ? "spec.paused is true: not judged"
-              : "the cluster has not been available yet; see Progressing",
-          },
-    ...secretsCondition(c, o),
-  ];
+  const conditions: Array<Omit<Condition, "lastTransitionTime">> = hibernating
+    ? [...hibernationConditions(c, o, readyVoters, hibernated), ...secretsCondition(c, o)]
+    : [
+        available
+          ? {
+              type: "Available",
+              status: "True",
+              reason: "QuorumReady",
+              message: o.raft
+                ? `${readyVoters} of ${desiredVoters} voters ready (quorum ${quorum}), leader ${o.raft.leader}`
+                : `${readyVoters} of ${desiredVoters} voters ready (quorum ${quorum}); ${unavailableWhy}`,
+            }
+          : {
+              type: "Available",
+              status: "False",
+              reason: o.raft ? "NoQuorum" : "RqliteUnreachable",
+              message: unavailableWhy,
+            },
+        blocked
+          ? {
+              type: "Progressing",
+              status: "False",
+              reason: blocked.reason,
+              message: problems.map((p) => p.message).join("; "),
+            }
+          : progressing
+            ? {
+                type: "Progressing",
+                status: "True",
+                reason: held ? held.reason : phase,
+                message: `${phase.toLowerCase()}: ${voters.length}/${desiredVoters} voters, ${readers.length}/${c.spec.readReplicas} read replicas, ${f.outdated.length} outdated${held ? `; ${held.message}` : ""}`,
+              }
+            : {
+                type: "Progressing",
+                status: "False",
+                reason: c.spec.paused ? "Paused" : "Converged",
+                message: c.spec.paused
+                  ? "spec.paused is true: the operator changes nothing"
+                  : "every node matches the spec",
+              },
+        degraded
+          ? {
+              type: "Degraded",
+              status: "True",
+              reason: "NodesNotReady",
+              message: `${readyVoters + readyReaders} of ${desiredVoters + c.spec.readReplicas} nodes ready`,
+            }
+          : allReady
+            ? { type: "Degraded", status: "False", reason: "AllNodesReady", message: "no node is missing or unready" }
+            : {
+                type: "Degraded",
+                status: "False",
+                reason: c.spec.paused ? "Paused" : "NotYetAvailable",
+                message: c.spec.paused
+                  ? "spec.paused is true: not judged"
+                  : "the cluster has not been available yet; see Progressing",
+              },
+        ...secretsCondition(c, o),
+      ];
+  // While hibernated no Pod tells the images: the last ones known stay, so that the webhook
+  // still judges a change of spec.image against what the volumes were last written by.
+  const kept = hibernated && previous ? { currentImage: previous.currentImage, images: previous.images } : undefined;
 
   return {
     observedGeneration: c.generation,
@@ -150,16 +160,62 @@ export function computeStatus(
     readReplicasReady: readyReaders,
     selector: scaleSelector(c.name),
     ...(o.raft ? { leader: o.raft.leader } : {}),
-    ...(images.size === 1 ? { currentImage: [...images][0] } : {}),
-    images: [...new Set(o.pods.filter((p) => !p.metadata?.deletionTimestamp).map(rqliteImage))]
-      .filter((i): i is string => Boolean(i))
-      .sort(),
+    ...(kept?.currentImage ? { currentImage: kept.currentImage } : {}),
+    ...(!kept && images.size === 1 ? { currentImage: [...images][0] } : {}),
+    images:
+      kept?.images ??
+      [...new Set(o.pods.filter((p) => !p.metadata?.deletionTimestamp).map(rqliteImage))]
+        .filter((i): i is string => Boolean(i))
+        .sort(),
     members,
     conditions: conditions.map((cond) =>
       withTransitionTime({ ...cond, observedGeneration: c.generation }, previous?.conditions, now),
     ),
   };
 }
+
+/** Available, Progressing and Degraded of a cluster whose spec.hibernate is true. */
+function hibernationConditions(
+  c: ClusterView,
+  o: Observed,
+  readyVoters: number,
+  hibernated: boolean,
+): Array<Omit<Condition, "lastTransitionTime">> {
+  const volumes = `${o.pvcs.length} PVC${o.pvcs.length === 1 ? "" : "s"} kept`;
+  const going = o.pods.map((p) => p.metadata!.name!).join(", ");
+  return [
+    {
+      type: "Available",
+      status: "False",
+      reason: HIBERNATED,
+      message: hibernated
+        ? `spec.hibernate is true: no node runs (${volumes}); set it to false to wake the cluster`
+        : `spec.hibernate is true: ${readyVoters} of ${c.spec.replicas} voters still ready, Pods ${going} going`,
+    },
+    hibernated
+      ? {
+          type: "Progressing",
+          status: "False",
+          reason: HIBERNATED,
+          message: `every Pod is gone, ${volumes}; set spec.hibernate to false to bring the same members back`,
+        }
+      : {
+          type: "Progressing",
+          status: "True",
+          reason: "Hibernating",
+          message: `hibernating: Pods ${going} still to go; ${volumes}`,
+        },
+    {
+      type: "Degraded",
+      status: "False",
+      reason: HIBERNATED,
+      message: "spec.hibernate is true: not judged",
+    },
+  ];
+}
+
+/** Phase and condition reason of a cluster whose Pods are all gone on request. */
+export const HIBERNATED = "Hibernated";
 
 /**
  * SecretsReady, for a cluster whose spec names Secrets the operator reads (tls.http's CA, auth's

@@ -37,6 +37,7 @@ function view(spec: Partial<DefaultedSpec> = {}): ClusterView {
       network: { policy: true },
       updateStrategy: { type: "RollingUpdate" },
       paused: false,
+      hibernate: false,
       ...spec,
     },
     labels: {

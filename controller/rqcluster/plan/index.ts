@@ -16,6 +16,7 @@ import {
 } from "./children.js";
 import { planBackupSecret } from "./backup.js";
 import { deriveFacts, isPodReady, podName, type Facts } from "./facts.js";
+import { planHibernation } from "./hibernate.js";
 import { planLostNodes } from "./lostNodes.js";
 import { removeGhost, restartStranded, type Step } from "./raftRemoval.js";
 import { BUDGET_CONFLICT, otherBudgetsWait } from "./eviction.js";
@@ -87,6 +88,16 @@ export function plan(o: Observed): Plan {
   ];
   // No Pod is created, patched, replaced or removed while a hold stands: the Pods keep running
   // as they are until the person fixes what it names.
+  // Hibernation comes before holds: deleting Pods needs nothing a person must fix first.
+  if (o.cluster.spec.hibernate) {
+    const hibernation = planHibernation(o);
+    return {
+      actions: [...shared, ...planPvcs(o, f), ...hibernation],
+      waits,
+      // Pod deletions bring watch events; the status turns Hibernated once the last one is gone.
+      ...(hibernation.length > 0 ? { requeueAfterMs: RQLITE_POLL_MS } : {}),
+    };
+  }
   if (o.holds?.length) {
     waits.push(...o.holds);
     return { actions: shared, waits, requeueAfterMs: HOLD_RECHECK_MS };
