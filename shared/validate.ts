@@ -535,7 +535,16 @@ const storageUpdateCheck: UpdateCheck = ({ spec: oldSpec }, newSpec, { errors, w
   }
 };
 
+/** Hibernating stops the database: said as the change is made, not found out by a failing client. */
+const hibernateUpdateCheck: UpdateCheck = ({ spec: oldSpec }, newSpec, { warnings }) => {
+  if (getOwn(newSpec, "hibernate") !== true || getOwn(oldSpec, "hibernate") === true) return;
+  warnings.push(
+    "spec.hibernate: every Pod of this cluster will be deleted; it serves no reads or writes until spec.hibernate is false again (the PVCs and their data stay)",
+  );
+};
+
 const UPDATE_CHECKS: UpdateCheck[] = [
+  hibernateUpdateCheck,
   imageUpdateCheck,
   scaleDuringUpgradeCheck,
   storageUpdateCheck,

@@ -621,3 +621,134 @@ describe("plan: every change finishes (small clusters, a user's budget, rollback
     assert.ok(PROBLEMS.has("UpgradeRefused"));
   });
 });
+
+describe("plan: hibernation (spec.hibernate)", () => {
+  const HIBERNATE = { ...NEW, hibernate: true };
+  const MEMBERS = ["db-0", "db-1", "db-2"];
+  /** A cluster whose Pods are all gone, with the volumes and the last recorded members left. */
+  const asleep = (spec: RqClusterSpec, volumes = MEMBERS): Observed => {
+    const o = observed({ spec, pods: [], noRaft: true });
+    const c = clusterView({
+      apiVersion: "rqlite.io/v1alpha1",
+      kind: "RqCluster",
+      metadata: { name: "db", namespace: "ns", uid: "uid-1" },
+      spec: NEW,
+    });
+    const all = desiredMembers("db", 9, 3);
+    return {
+      ...o,
+      pvcs: volumes.map((name) =>
+        renderPvc(
+          c,
+          all.find((m) => m.name === name)!,
+          3,
+        ),
+      ),
+      lastMembers: volumes,
+    };
+  };
+  const touchesVolumes = (actions: Action[]) =>
+    actions.filter((a) => a.type === "delete" && a.target.kind === "PersistentVolumeClaim");
+
+  const rows: Array<[string, Observed, string[]]> = [
+    [
+      "deletes every Pod at once, read replicas too",
+      observed({ spec: { ...HIBERNATE, readReplicas: 1 }, pods: [...MEMBERS, "db-ro-0"] }),
+      ["delete db-0", "delete db-1", "delete db-2", "delete db-ro-0"],
+    ],
+    ["also while no leader answers", observed({ spec: HIBERNATE, noRaft: true }), MEMBERS.map((n) => `delete ${n}`)],
+    [
+      "also mid-roll, and leaves a terminating Pod to go",
+      observed({ spec: HIBERNATE, podSpec: OLD, terminating: ["db-2"] }),
+      ["delete db-0", "delete db-1"],
+    ],
+    ["creates no Pod once hibernated", asleep(HIBERNATE), []],
+    ["creates no Pod for a scale-up asked while hibernated", asleep({ ...HIBERNATE, replicas: 5 }), []],
+    ["wakes every recorded member at once", asleep(NEW), MEMBERS.map((n) => `create ${n}`)],
+    [
+      "wakes the members the volumes hold when a scale-down was asked while hibernated: quorum needs them",
+      asleep({ ...NEW, replicas: 1 }),
+      MEMBERS.map((n) => `create ${n}`),
+    ],
+    ["changes nothing while paused", observed({ spec: { ...HIBERNATE, paused: true } }), []],
+  ];
+  for (const [name, o, want] of rows) {
+    it(name, () => {
+      const p = plan(o);
+      assert.deepEqual(decisions(p.actions), want);
+      assert.deepEqual(touchesVolumes(p.actions), [], "no volume is deleted");
+    });
+  }
+
+  it("deletes plainly (no eviction the budget would refuse), and names the volume kept", () => {
+    const deletes = plan(observed({ spec: HIBERNATE })).actions.filter((a) => a.type === "deletePod");
+    assert.equal(deletes.length, 3);
+    for (const a of deletes) {
+      assert.ok(a.type === "deletePod" && !a.evict && !a.force, `${a.message}: plain delete`);
+      assert.equal(a.reason, "Hibernating");
+      assert.match(a.message, /spec\.hibernate is true.*PVC/);
+    }
+  });
+
+  it("deletes even while a hold waits on a person", () => {
+    const o = {
+      ...observed({ spec: HIBERNATE }),
+      holds: [{ reason: "PodTemplateRefused", message: "x", warning: true }],
+    };
+    assert.deepEqual(
+      decisions(plan(o).actions),
+      MEMBERS.map((n) => `delete ${n}`),
+    );
+  });
+
+  it("status: Hibernated keeps the members and images, names no leader, raises no Degraded", () => {
+    const o = asleep(HIBERNATE);
+    const previous = {
+      phase: "Running" as const,
+      leader: "db-1",
+      currentImage: "rqlite/rqlite:8.43.4",
+      images: ["rqlite/rqlite:8.43.4"],
+      members: MEMBERS.map((id) => ({ id, voter: true, ready: true, address: `${id}:4002` })),
+    };
+    const status = computeStatus(
+      o.cluster,
+      { observed: o, facts: deriveFacts(o), wasAvailable: true, problems: [] },
+      previous,
+      new Date(NOW),
+    );
+    assert.equal(status.phase, "Hibernated");
+    assert.equal(status.leader, undefined);
+    assert.deepEqual(status.images, previous.images);
+    assert.equal(status.currentImage, previous.currentImage);
+    assert.deepEqual(
+      status.members!.map((m) => [m.id, m.ready]),
+      MEMBERS.map((id) => [id, false]),
+    );
+    const cond = (type: string) => status.conditions!.find((c) => c.type === type)!;
+    assert.deepEqual(
+      ["Available", "Progressing", "Degraded"].map((t) => [t, cond(t).status, cond(t).reason]),
+      [
+        ["Available", "False", "Hibernated"],
+        ["Progressing", "False", "Hibernated"],
+        ["Degraded", "False", "Hibernated"],
+      ],
+    );
+    assert.match(cond("Available").message!, /3 PVCs kept/);
+    const patch = statusPatch(previous, status) as { leader?: unknown };
+    assert.equal(patch.leader, null, "the old leader is cleared");
+  });
+
+  it("status: Progressing Hibernating while Pods are still going", () => {
+    const o = observed({ spec: HIBERNATE, terminating: ["db-2"] });
+    const status = computeStatus(
+      o.cluster,
+      { observed: o, facts: deriveFacts(o), wasAvailable: true, problems: [] },
+      undefined,
+      new Date(NOW),
+    );
+    assert.notEqual(status.phase, "Hibernated");
+    const progressing = status.conditions!.find((c) => c.type === "Progressing")!;
+    assert.deepEqual([progressing.status, progressing.reason], ["True", "Hibernating"]);
+    assert.equal(status.conditions!.find((c) => c.type === "Degraded")!.status, "False");
+  });
+});

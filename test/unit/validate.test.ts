@@ -480,3 +480,25 @@ describe("validateUpdate", () => {
     }
   });
 });
+
+describe("validate: spec.hibernate", () => {
+  it("takes a boolean only, with a field-pathed error", () => {
+    const errors = validateCreate(cluster({ hibernate: "yes" })).errors.map(formatFieldError);
+    assert.equal(errors.length, 1, errors.join("; "));
+    assert.match(errors[0]!, /^spec\.hibernate: /);
+  });
+
+  it("warns when a cluster is put to sleep, and only then", () => {
+    const awake = cluster({});
+    const asleep = cluster({ hibernate: true });
+    assert.match(validateUpdate(awake, asleep).warnings.join("\n"), /spec\.hibernate: every Pod .* will be deleted/);
+    assert.deepEqual(validateUpdate(asleep, asleep).warnings, []);
+    assert.deepEqual(validateUpdate(asleep, awake).warnings, []);
+  });
+
+  it("lets a hibernated cluster be scaled and its image changed, for waking", () => {
+    const asleep = cluster({ hibernate: true });
+    assert.deepEqual(updateErrors(asleep, cluster({ hibernate: true, replicas: 5 })), []);
+    assert.deepEqual(updateErrors(asleep, cluster({ hibernate: true, replicas: 1 })), []);
+  });
+});
