@@ -18,6 +18,7 @@ import { computeStatus, INVALID_SPEC, invalidSpecStatus, statusPatch, type Probl
 import { clusterRqlite } from "../rqlite/adapter.js";
 import { backupRecheckMs, backupStep, forgetBackupState } from "./backup.js";
 import { withBackupStatus } from "./backupStatus.js";
+import { observeRecovery, recoveryAsked, splitRecoveryPod } from "./recovery.js";
 import type { ListBackups, ReadBackup } from "./restore.js";
 import type { S3Gate } from "./s3.js";
 
@@ -67,7 +68,7 @@ export async function reconcileCluster(
   children: Children,
 ): Promise<ReconcileResult> {
   const c = clusterView(cluster);
-  const owned = ownedBy(c.uid, children);
+  const { nodes: owned, writer } = splitRecoveryPod(ownedBy(c.uid, children));
   const self = refOf(CLUSTER, cluster as KubernetesObject);
   // Judged again here as the webhook judges it: the webhook may have been skipped (an update of
   // an object being deleted, a webhook that was not installed yet), and what a spec names is read.
@@ -122,7 +123,13 @@ export async function reconcileCluster(
     done.push(message);
   }
 
+  if (recoveryAsked(cluster)) observed.recovery = await observeRecovery(rqlite, observed, writer, cluster.status);
   const next: Plan = plan(observed);
+  if (next.recovery?.event) {
+    const e = next.recovery.event;
+    if (e.warning) deps.events.warning(e.reason, e.message);
+    else deps.events.normal(e.reason, e.message);
+  }
   const applied = await applyPlan(applyDeps, next.actions);
   done.push(...applied.done);
   for (const w of next.waits) {
@@ -175,7 +182,8 @@ export async function reconcileCluster(
       pods: observed.pods,
       now: deps.now(),
     });
-    const patch = statusPatch(previous, status);
+    const recovery = next.recovery?.status ?? previous?.recovery;
+    const patch = statusPatch(previous, recovery ? { ...status, recovery } : status);
     if (patch) await deps.writer.patchStatus(self, { status: patch });
   }
   const recheck = [backupRecheckMs(c), applied.requeueAfterMs].filter((ms) => ms !== undefined);

@@ -502,3 +502,40 @@ describe("validate: spec.hibernate", () => {
     assert.deepEqual(updateErrors(asleep, cluster({ hibernate: true, replicas: 1 })), []);
   });
 });
+
+describe("validate: spec.recovery", () => {
+  const withUid = (spec: Record<string, unknown>) => ({ ...cluster(spec), metadata: { name: "demo", uid: "uid-1" } });
+  const ask = (confirm: string) => ({ recovery: { confirm, requestedAt: "2026-12-07T16:00:00Z" } });
+
+  it("takes the cluster's own uid as confirmation", () => {
+    assert.deepEqual(updateErrors(withUid({}), withUid(ask("uid-1"))), []);
+  });
+
+  it("refuses another uid, naming the one to type", () => {
+    assert.deepEqual(updateErrors(withUid({}), withUid(ask("uid-2"))), [
+      'spec.recovery.confirm: Invalid value: "uid-2": must be this RqCluster\'s metadata.uid (uid-1): setting it accepts that the data only lost voters held is lost (see kubectl rqlite recover)',
+    ]);
+  });
+
+  it("judges only a changed request: one left in the spec blocks no other edit", () => {
+    const stored = withUid(ask("uid-2"));
+    assert.deepEqual(updateErrors(stored, withUid({ ...ask("uid-2"), replicas: 5 })), []);
+  });
+
+  it("refuses a recovery of a hibernated cluster", () => {
+    const errors = errorsOf(cluster({ hibernate: true, ...ask("x") }));
+    assert.deepEqual(errors, [
+      "spec.recovery: Forbidden: may not be set while spec.hibernate is true: wake the cluster first (spec.hibernate: false)",
+    ]);
+  });
+
+  it("needs confirm and a requestedAt time", () => {
+    const errors = errorsOf(cluster({ recovery: { confirm: "x", requestedAt: "yesterday" } }));
+    assert.equal(errors.length, 1, errors.join("; "));
+    assert.match(errors[0]!, /^spec\.recovery\.requestedAt: /);
+    assert.match(
+      errorsOf(cluster({ recovery: { requestedAt: "2026-12-07T16:00:00Z" } }))[0]!,
+      /spec\.recovery\.confirm: Required/,
+    );
+  });
+});

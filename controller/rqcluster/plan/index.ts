@@ -18,6 +18,7 @@ import { planBackupSecret } from "./backup.js";
 import { deriveFacts, isPodReady, podName, type Facts } from "./facts.js";
 import { planHibernation } from "./hibernate.js";
 import { planLostNodes } from "./lostNodes.js";
+import { planRecovery } from "./recovery.js";
 import { removeGhost, restartStranded, type Step } from "./raftRemoval.js";
 import { BUDGET_CONFLICT, otherBudgetsWait } from "./eviction.js";
 import {
@@ -88,19 +89,29 @@ export function plan(o: Observed): Plan {
   ];
   // No Pod is created, patched, replaced or removed while a hold stands: the Pods keep running
   // as they are until the person fixes what it names.
+  const recovery = o.recovery && planRecovery(o, o.recovery, new Date(o.now).toISOString().replace(/\.\d+Z$/, "Z"));
+  // While the recovery owns the Pods, nothing else creates, deletes or rolls one.
+  if (recovery?.ownsPods)
+    return {
+      actions: [...shared, ...planPvcs(o, f), ...recovery.actions],
+      waits,
+      recovery,
+      requeueAfterMs: RQLITE_POLL_MS,
+    };
+  const withRecovery = (p: Plan): Plan => (recovery ? { ...p, recovery } : p);
   // Hibernation comes before holds: deleting Pods needs nothing a person must fix first.
   if (o.cluster.spec.hibernate) {
     const hibernation = planHibernation(o);
-    return {
+    return withRecovery({
       actions: [...shared, ...planPvcs(o, f), ...hibernation],
       waits,
       // Pod deletions bring watch events; the status turns Hibernated once the last one is gone.
       ...(hibernation.length > 0 ? { requeueAfterMs: RQLITE_POLL_MS } : {}),
-    };
+    });
   }
   if (o.holds?.length) {
     waits.push(...o.holds);
-    return { actions: shared, waits, requeueAfterMs: HOLD_RECHECK_MS };
+    return withRecovery({ actions: shared, waits, requeueAfterMs: HOLD_RECHECK_MS });
   }
 
   const actions: Action[] = [...shared, ...planPvcs(o, f), ...planPodMetadata(o, f), ...planReleasedPvcs(o, f)];
@@ -135,7 +146,9 @@ export function plan(o: Observed): Plan {
   const electing = !o.raft && [...f.pods.values()].some(isPodReady);
   if (electing || waits.some((w) => !PROBLEMS.has(w.reason)))
     requeueAfterMs = Math.min(requeueAfterMs ?? RQLITE_POLL_MS, RQLITE_POLL_MS);
-  return { actions, waits, ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}) };
+  // A recovery still waiting to judge looks again soon: its evidence comes from rqlite.
+  if (recovery) requeueAfterMs = Math.min(requeueAfterMs ?? RQLITE_POLL_MS, RQLITE_POLL_MS);
+  return withRecovery({ actions, waits, ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}) });
 }
 
 const waitOf = (s: Step): Wait[] => ("wait" in s ? [s.wait] : []);

@@ -14,6 +14,7 @@ import type {
 import type { Json } from "../../runtime/writer.js";
 import type { ClusterView } from "../render/cluster.js";
 import type { Addressing } from "../render/pod.js";
+import type { RecoveryObservation, RecoveryPlan } from "./recovery.js";
 
 /** One server of the Raft configuration, as the leader sees it. */
 export interface RaftMember {
@@ -103,6 +104,8 @@ export interface Observed {
   nodeFailureTimeoutMs: number;
   /** Epoch ms. */
   now: number;
+  /** What a quorum-loss recovery asked for by spec.recovery must judge (read only then). */
+  recovery?: RecoveryObservation;
 }
 
 export interface ObjectRef {
@@ -157,6 +160,8 @@ export interface Plan {
   waits: Wait[];
   /** Look again after this long even without a watch event (rqlite sends none). */
   requeueAfterMs?: number;
+  /** The recovery's step: its status.recovery and its Event. */
+  recovery?: RecoveryPlan;
 }
 
 /** A Secret the spec names that cannot be used: reason, and a message naming the Secret and key. */
