@@ -10,7 +10,8 @@ import { renderPod } from "../../controller/rqcluster/render/pod.js";
 import { renderPvc } from "../../controller/rqcluster/render/children.js";
 import { computeStatus, statusPatch } from "../../controller/rqcluster/status.js";
 import { assertOwnNode, nodeAccess } from "../../controller/rqcluster/access.js";
-import type { RqClusterSpec } from "../../shared/index.js";
+import type { RecoveryStatus, RqClusterSpec } from "../../shared/index.js";
+import type { RecoveryObservation, VoterEvidence } from "../../controller/rqcluster/plan/recovery.js";
 import { loopbackAddress } from "../../shared/loopback-address.js";
 
 const addressing = { kind: "static" as const, addressOf: loopbackAddress };
@@ -733,7 +734,7 @@ describe("plan: hibernation (spec.hibernate)", () => {
         ["Degraded", "False", "Hibernated"],
       ],
     );
-    assert.match(cond("Available").message!, /3 PVCs kept/);
+    assert.match(cond("Available").message, /3 PVCs kept/);
     const patch = statusPatch(previous, status) as { leader?: unknown };
     assert.equal(patch.leader, null, "the old leader is cleared");
   });
@@ -750,5 +751,236 @@ describe("plan: hibernation (spec.hibernate)", () => {
     const progressing = status.conditions!.find((c) => c.type === "Progressing")!;
     assert.deepEqual([progressing.status, progressing.reason], ["True", "Hibernating"]);
     assert.equal(status.conditions!.find((c) => c.type === "Degraded")!.status, "False");
+  });
+});
+
+describe("plan: quorum-loss recovery (spec.recovery)", () => {
+  const ASK = { confirm: "uid-1", requestedAt: "2026-12-07T16:00:00Z" };
+  const RECOVER = { ...NEW, recovery: ASK };
+  const idx = (lastLogIndex: number, appliedIndex = lastLogIndex, term = 2) => ({
+    lastLogIndex,
+    appliedIndex,
+    commitIndex: appliedIndex,
+    term,
+  });
+  /** db-0 survived with its data; db-1 and db-2 run on fresh, empty volumes. */
+  const oneSurvivor = [
+    { id: "db-0", volume: true, indexes: idx(120, 118) },
+    { id: "db-1", volume: true, indexes: idx(0) },
+    { id: "db-2", volume: true, indexes: idx(0) },
+  ];
+  const world = (
+    voters: VoterEvidence[],
+    w: Parameters<typeof observed>[0] = {},
+    previous?: RecoveryStatus,
+  ): Observed & { recovery: RecoveryObservation } => {
+    const o = observed({ spec: RECOVER, noRaft: true, ...w });
+    return { ...o, recovery: { voters, ...(previous ? { previous } : {}) } };
+  };
+  const step = (o: Observed) => plan(o).recovery;
+
+  const refusals: Array<[string, Observed, string, RegExp]> = [
+    [
+      "another uid",
+      {
+        ...world(oneSurvivor),
+        cluster: {
+          ...world(oneSurvivor).cluster,
+          spec: { ...world(oneSurvivor).cluster.spec, recovery: { ...ASK, confirm: "uid-2" } },
+        },
+      },
+      "RecoveryNotConfirmed",
+      /not this RqCluster's uid \(uid-1\)/,
+    ],
+    ["a leader answers", world(oneSurvivor, { noRaft: false }), "QuorumExists", /leader db-0 answers/],
+    [
+      "a majority runs with its data (an election, not a loss)",
+      world([oneSurvivor[0]!, { id: "db-1", volume: true, indexes: idx(119) }, oneSurvivor[2]!]),
+      "QuorumExists",
+      /2 of 3 voters \(db-0, db-1\) run with their data/,
+    ],
+    [
+      "no voter holds data",
+      world(oneSurvivor.map((v) => ({ ...v, indexes: idx(0) }))),
+      "NoSurvivor",
+      /no voter of db-0, db-1, db-2 holds data.*spec\.restore/,
+    ],
+  ];
+  for (const [name, o, reason, message] of refusals) {
+    it(`refuses, for good, when ${name}; nothing changes`, () => {
+      const r = step(o)!;
+      assert.equal(r.status.phase, "Refused");
+      assert.equal(r.event?.reason, reason);
+      assert.ok(r.event?.warning);
+      assert.match(r.status.message!, message);
+      assert.deepEqual(r.actions, []);
+      assert.equal(r.ownsPods, false);
+      const again = { ...o, recovery: { ...o.recovery!, previous: r.status } };
+      assert.equal(step(again), undefined, "a refused request is not judged again");
+    });
+  }
+
+  it("waits while voters with volumes did not answer: quorum may come back", () => {
+    const o = world([oneSurvivor[0]!, { id: "db-1", volume: true }, oneSurvivor[2]!], { pods: ["db-0", "db-2"] });
+    const r = step(o)!;
+    assert.equal(r.status.phase, "Pending");
+    assert.match(r.status.message!, /voters db-1 still have volumes.*delete their PVCs/);
+    assert.equal(r.ownsPods, false);
+    assert.ok(plan(o).requeueAfterMs! <= 2000, "looks again soon");
+  });
+
+  it("picks the longest log, names the lost voters and the entries discarded, and stops every Pod", () => {
+    const voters = [
+      { id: "db-0", volume: true, indexes: idx(100) },
+      { id: "db-1", volume: true, indexes: idx(0) },
+      { id: "db-2", volume: true, indexes: idx(130, 125) },
+      { id: "db-3", volume: false },
+      { id: "db-4", volume: false },
+    ];
+    const o = world(voters, { spec: { ...RECOVER, replicas: 5 } });
+    const r = step(o)!;
+    assert.equal(r.status.phase, "Stopping");
+    assert.equal(r.status.survivor, "db-2");
+    assert.deepEqual(r.status.lost, ["db-1", "db-3", "db-4"]);
+    assert.equal(r.status.entriesLost, 0, "no survivor held more than db-2");
+    assert.deepEqual(
+      r.status.survivors!.map((s) => [s.id, s.lastLogIndex]),
+      [
+        ["db-2", 130],
+        ["db-0", 100],
+      ],
+    );
+    assert.equal(r.event?.reason, "RecoveryStarted");
+    assert.match(r.event.message, /recovering from db-2 \(Raft log to index 130, applied 125/);
+    assert.deepEqual(decisions(plan(o).actions), [
+      "delete db-0",
+      "delete db-1",
+      "delete db-2",
+      "delete db-3",
+      "delete db-4",
+    ]);
+  });
+
+  it("counts the entries another survivor held beyond the chosen one's log (equal logs: the higher applied index)", () => {
+    const r = step(
+      world([
+        { id: "db-0", volume: true, indexes: idx(120, 110) },
+        { id: "db-1", volume: true, indexes: idx(120, 118) },
+        { id: "db-2", volume: false },
+      ]),
+    )!;
+    assert.equal(r.status.phase, "Refused", "two of three with data is quorum");
+    const five = world(
+      [
+        { id: "db-0", volume: true, indexes: idx(120, 110) },
+        { id: "db-1", volume: true, indexes: idx(120, 118) },
+        { id: "db-2", volume: false },
+        { id: "db-3", volume: false },
+        { id: "db-4", volume: false },
+      ],
+      { spec: { ...RECOVER, replicas: 5 } },
+    );
+    assert.equal(step(five)!.status.survivor, "db-1");
+    assert.equal(step(five)!.status.entriesLost, 0);
+  });
+
+  const started = (phase: RecoveryStatus["phase"], extra: Partial<RecoveryStatus> = {}): RecoveryStatus => ({
+    requestedAt: ASK.requestedAt,
+    phase,
+    survivor: "db-0",
+    startedAt: "2026-12-07T16:00:05Z",
+    ...extra,
+  });
+
+  it("creates nothing of the usual plan while it owns the Pods, and writes peers.json once all are gone", () => {
+    const o = world(oneSurvivor, { pods: [] }, started("Stopping"));
+    const p = plan(o);
+    assert.deepEqual(decisions(p.actions), ["create db-recovery"], "no node Pod is created, only the writer");
+    const writer = p.actions.find((a) => a.type === "create" && a.object.kind === "Pod");
+    assert.ok(writer && writer.type === "create");
+    const pod = writer.object as V1Pod;
+    assert.equal(pod.metadata!.name, "db-recovery");
+    assert.equal(pod.metadata!.labels!["rqlite.io/cluster"], undefined, "no node of the cluster");
+    assert.equal(pod.spec!.volumes![0]!.persistentVolumeClaim!.claimName, "db-0");
+    assert.equal(pod.spec!.restartPolicy, "Never");
+    const peers = JSON.parse(pod.spec!.containers[0]!.env!.find((e) => e.name === "PEERS")!.value!) as unknown;
+    assert.deepEqual(peers, [{ id: "db-0", address: `${loopbackAddress("ns", "db-0")}:4002`, non_voter: false }]);
+    assert.match(pod.spec!.containers[0]!.args![0]!, /\/rqlite\/file\/data\/raft\/peers\.json/);
+    assert.equal(p.recovery!.status.phase, "WritingPeers");
+  });
+
+  it("while stopping, deletes the Pods left and waits for those terminating", () => {
+    const p = plan(world(oneSurvivor, { terminating: ["db-1"] }, started("Stopping")));
+    assert.deepEqual(decisions(p.actions), ["delete db-0", "delete db-2"]);
+    assert.equal(p.recovery!.status.phase, "Stopping");
+  });
+
+  const writerPod = (phase: string, message?: string): V1Pod => ({
+    metadata: { name: "db-recovery", labels: { "rqlite.io/recovery-of": "db" } },
+    status: {
+      phase,
+      ...(message
+        ? {
+            containerStatuses: [
+              {
+                name: "peers",
+                image: "x",
+                imageID: "",
+                ready: false,
+                restartCount: 0,
+                state: { terminated: { exitCode: 1, message } },
+              },
+            ],
+          }
+        : {}),
+    },
+  });
+
+  it("restarts once peers.json is written: the writer goes, the usual plan brings the Pods back next", () => {
+    const o = world(oneSurvivor, { pods: [] }, started("WritingPeers"));
+    o.recovery.writer = writerPod("Running");
+    assert.deepEqual(
+      plan(o).actions.filter((a) => a.type !== "create" || a.object.kind === "Pod"),
+      [],
+      "waits for the writer",
+    );
+    o.recovery.writer = writerPod("Succeeded");
+    const p = plan(o);
+    assert.equal(p.recovery!.status.phase, "Restarting");
+    assert.deepEqual(
+      p.actions.filter((a) => a.type === "delete").map((a) => a.message),
+      ["deleted Pod db-recovery, which wrote peers.json"],
+    );
+    const next = world(oneSurvivor, { pods: [] }, started("Restarting"));
+    assert.deepEqual(decisions(plan(next).actions), ["create db-0", "create db-1", "create db-2"]);
+  });
+
+  it("fails, for good, when the writer found no rqlite data, and gives the Pods back", () => {
+    const o = world(oneSurvivor, { pods: [] }, started("WritingPeers"));
+    o.recovery.writer = writerPod("Failed", "no Raft folder in /rqlite/file/data: the volume holds no rqlite data");
+    const r = step(o)!;
+    assert.equal(r.status.phase, "Failed");
+    assert.match(r.status.message!, /failed: no Raft folder/);
+    assert.equal(r.event?.reason, "RecoveryFailed");
+    assert.equal(r.ownsPods, false);
+  });
+
+  it("completes once a leader answers, keeping the report", () => {
+    const o = world(oneSurvivor, {}, started("Restarting", { message: "recovering from db-0 ..." }));
+    const r = step({ ...o, raft: { leader: "db-0", members: [], canTransfer: true } })!;
+    assert.equal(r.status.phase, "Completed");
+    assert.match(r.status.message!, /^recovered: db-0 leads again; recovering from db-0/);
+    assert.equal(r.event?.reason, "RecoveryCompleted");
+    assert.equal(step(world(oneSurvivor, {}, { ...r.status })), undefined, "over");
+  });
+
+  it("a new requestedAt asks again after a final answer", () => {
+    const o = world(oneSurvivor, {}, started("Completed"));
+    assert.equal(step(o), undefined);
+    const again = {
+      ...o,
+      cluster: { ...o.cluster, spec: { ...o.cluster.spec, recovery: { ...ASK, requestedAt: "2026-12-08T00:00:00Z" } } },
+    };
+    assert.equal(step(again)!.status.phase, "Stopping");
   });
 });
