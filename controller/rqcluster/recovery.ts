@@ -20,8 +20,8 @@ export function splitRecoveryPod(children: Children): { nodes: Children; writer?
 }
 
 /**
- * Each voter the last status recorded (the desired ones when none was): whether its volume is
- * there, and, when its Pod runs, the Raft indexes its rqlited reports. rqlited answers /status
+ * Each voter the last status recorded (the desired ones when none was): whether a bound volume
+ * is there, and, when its Pod runs, the Raft indexes its rqlited reports. rqlited answers /status
  * without a leader, so a survivor that runs alone can be read.
  */
 export async function observeRecovery(
@@ -36,7 +36,11 @@ export async function observeRecovery(
     : desiredMembers(o.cluster.name, o.cluster.spec.replicas, 0).map((m) => m.name);
   const voters = await Promise.all(
     ids.map(async (id): Promise<VoterEvidence> => {
-      const volume = o.pvcs.some((p) => p.metadata?.name === id && !p.metadata.deletionTimestamp);
+      // A claim that never bound (a replacement made after the loss, waiting for its first
+      // consumer) holds no data; a bound one may, until its rqlited says otherwise.
+      const volume = o.pvcs.some(
+        (p) => p.metadata?.name === id && !p.metadata.deletionTimestamp && p.status?.phase === "Bound",
+      );
       const pod = o.pods.find((p) => p.metadata?.name === id);
       const runs = pod?.status?.podIP && !pod.metadata?.deletionTimestamp;
       const indexes = runs ? await rqlite.raftIndexes(id).catch(() => undefined) : undefined;

@@ -30,7 +30,7 @@ export interface RaftIndexes {
 /** What could be learnt of one voter of the last recorded configuration. */
 export interface VoterEvidence {
   id: string;
-  /** A PVC of its name exists and is not being deleted: its data may still be there. */
+  /** A bound PVC of its name exists and is not being deleted: its data may still be there. */
   volume: boolean;
   /** Its rqlited answered /status. lastLogIndex 0: it runs on an empty volume. */
   indexes?: RaftIndexes;
