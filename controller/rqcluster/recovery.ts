@@ -1,6 +1,6 @@
 // The I/O edge of a quorum-loss recovery (plan/recovery.ts decides): which Pod is the recovery's
 // own, and what each voter of the last recorded configuration still holds, read from its rqlited.
-import type { V1Pod } from "@kubernetes/client-node";
+import type { V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
 import type { RqCluster, RqClusterStatus } from "../../shared/index.js";
 import type { ClusterRqlite } from "../rqlite/adapter.js";
 import { recoveryPending, type RecoveryObservation, type VoterEvidence } from "./plan/recovery.js";
@@ -34,13 +34,19 @@ export async function observeRecovery(
   const ids = recorded.length
     ? recorded
     : desiredMembers(o.cluster.name, o.cluster.spec.replicas, 0).map((m) => m.name);
+  // When the cluster last stopped being Available: about when quorum went. A claim made after
+  // it is a replacement the operator made for a lost voter, and holds none of the cluster's data.
+  const available = status?.conditions?.find((x) => x.type === "Available");
+  const lostAt = available?.status === "False" ? Date.parse(available.lastTransitionTime) : NaN;
+  const mayHoldData = (p: V1PersistentVolumeClaim) =>
+    !p.metadata?.deletionTimestamp &&
+    p.status?.phase === "Bound" &&
+    !(new Date(p.metadata?.creationTimestamp ?? 0).getTime() >= lostAt);
   const voters = await Promise.all(
     ids.map(async (id): Promise<VoterEvidence> => {
-      // A claim that never bound (a replacement made after the loss, waiting for its first
-      // consumer) holds no data; a bound one may, until its rqlited says otherwise.
-      const volume = o.pvcs.some(
-        (p) => p.metadata?.name === id && !p.metadata.deletionTimestamp && p.status?.phase === "Bound",
-      );
+      // A claim that never bound (waiting for its first consumer) holds no data either; one that
+      // may, until its rqlited says otherwise.
+      const volume = o.pvcs.some((p) => p.metadata?.name === id && mayHoldData(p));
       const pod = o.pods.find((p) => p.metadata?.name === id);
       const runs = pod?.status?.podIP && !pod.metadata?.deletionTimestamp;
       const indexes = runs ? await rqlite.raftIndexes(id).catch(() => undefined) : undefined;
