@@ -3,6 +3,7 @@ import { Command } from "commander";
 import { backupCommand } from "./commands/backup.js";
 import { completionCommand } from "./commands/completion.js";
 import { pauseCommands } from "./commands/pause.js";
+import { recoverCommand } from "./commands/recover.js";
 import { reportCommand } from "./commands/report.js";
 import { restartCommand } from "./commands/restart.js";
 import { scaleCommand } from "./commands/scale.js";
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
     restartCommand,
     stepdownCommand,
     pauseCommands,
+    recoverCommand,
     backupCommand,
     reportCommand,
     versionCommand,

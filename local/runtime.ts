@@ -28,6 +28,7 @@ import { podNetworkIP } from "../testenv/podNetwork.js";
 import { DATA_VOLUME, LABEL_MANAGED_BY, MANAGER_NAME, RQLITE_CONTAINER } from "../shared/names.js";
 import { Informer } from "../controller/runtime/informer.js";
 import { LABEL_BACKUP_JOB } from "../controller/rqbackup/job.js";
+import { LABEL_RECOVERY_OF } from "../controller/rqcluster/render/recovery.js";
 import type { KubeClient } from "../controller/runtime/kubeClient.js";
 import { objectPath } from "../controller/runtime/paths.js";
 import { freezeProcess, ProcessGroup, type Managed } from "../testenv/processes.js";
@@ -459,7 +460,8 @@ export class LocalRuntime {
   private async launch(node: PodRun): Promise<void> {
     const { pod } = node;
     const ns = pod.metadata!.namespace!;
-    if (this.withNodes && pod.metadata?.labels?.[LABEL_BACKUP_JOB]) return this.launchBackupJob(node);
+    if (this.withNodes && pod.metadata?.labels?.[LABEL_BACKUP_JOB]) return this.launchOneShot(node, "backup Job");
+    if (this.withNodes && pod.metadata?.labels?.[LABEL_RECOVERY_OF]) return this.launchOneShot(node, "recovery");
     const container = pod.spec!.containers.find((c) => c.name === RQLITE_CONTAINER);
     const claim = pod.spec!.volumes?.find((v) => v.name === DATA_VOLUME)?.persistentVolumeClaim?.claimName;
     const version = container?.image?.split(":").pop();
@@ -532,12 +534,14 @@ export class LocalRuntime {
   }
 
   /**
-   * A `pvc` RqBackup's Job Pod (restartPolicy Never): its one container runs once as
-   * `node --import tsx controller/rqbackup/toFile.ts <its args>`, with the claim's PV folder in
-   * place of the mount path and a file in place of its terminationMessagePath; when it exits the
-   * Pod is Succeeded or Failed with the exit code and that file's content as the message.
+   * A one-shot Pod (restartPolicy Never) with a claim: a `pvc` RqBackup's Job Pod, whose one
+   * container runs once as `node --import tsx controller/rqbackup/toFile.ts <its args>`, or a
+   * recovery's Pod (controller/rqcluster/render/recovery.ts), whose command runs as it is on this
+   * host. The claim's PV folder stands in place of the mount path and a file in place of its
+   * terminationMessagePath; when it exits the Pod is Succeeded or Failed with the exit code and
+   * that file's content (else its output's tail) as the message.
    */
-  private async launchBackupJob(node: PodRun): Promise<void> {
+  private async launchOneShot(node: PodRun, what: "backup Job" | "recovery"): Promise<void> {
     const { pod } = node;
     const ns = pod.metadata!.namespace!;
     const container = pod.spec!.containers[0]!;
@@ -572,15 +576,13 @@ export class LocalRuntime {
     ];
     const args = (container.args ?? []).map((a) => mounts.reduce((arg, [from, to]) => arg.replaceAll(from, to), a));
     const startedAt = new Date().toISOString().replace(/\.\d+Z$/, "Z");
-    const proc = this.procs.start(
-      node.key,
-      process.execPath,
-      ["--import", "tsx", join(REPO_ROOT, "controller/rqbackup/toFile.ts"), ...args],
-      join(logs, `${ns}_${pod.metadata!.name}.log`),
-      env,
-    );
+    const [file, ...argv] =
+      what === "backup Job"
+        ? [process.execPath, "--import", "tsx", join(REPO_ROOT, "controller/rqbackup/toFile.ts"), ...args]
+        : [...(container.command ?? []), ...args];
+    const proc = this.procs.start(node.key, file!, argv, join(logs, `${ns}_${pod.metadata!.name}.log`), env);
     node.proc = proc;
-    this.log(`started backup Job Pod ${node.key} writing into ${bound.folder}`);
+    this.log(`started ${what} Pod ${node.key} writing into ${bound.folder}`);
     const base = {
       hostIP: "127.0.0.1",
       hostIPs: [{ ip: "127.0.0.1" }],
@@ -605,7 +607,7 @@ export class LocalRuntime {
     const exitCode = proc.child.exitCode ?? 137;
     const message = await readFile(messageFile, "utf8").catch(() => proc.tail(20));
     const finishedAt = new Date().toISOString().replace(/\.\d+Z$/, "Z");
-    this.log(`backup Job Pod ${node.key} ended (${how})`);
+    this.log(`${what} Pod ${node.key} ended (${how})`);
     await this.writeStatus(node, {
       ...base,
       phase: exitCode === 0 ? "Succeeded" : "Failed",

@@ -28,6 +28,17 @@ export const PHASES = [
   "Upgrading",
   "Degraded",
   "Paused",
+  "Hibernated",
+  "Failed",
+] as const;
+/** Refused, Completed and Failed are final for one spec.recovery.requestedAt; the others are its steps. */
+export const RECOVERY_PHASES = [
+  "Pending",
+  "Refused",
+  "Stopping",
+  "WritingPeers",
+  "Restarting",
+  "Completed",
   "Failed",
 ] as const;
 export const CONDITION_TYPES = ["Ready", "Available", "Progressing", "Degraded", "Restored", "SecretsReady"] as const;
@@ -331,6 +342,32 @@ export const specSchema: JsonSchema = {
       type: "boolean",
       default: false,
     },
+    hibernate: {
+      description:
+        "When true every Pod is deleted; the PVCs, Services, Secrets and the PodDisruptionBudget stay, and status.phase says Hibernated. Set it back to false to bring the same members back on their volumes, with their Raft state and every row. Changes made meanwhile (image, scale, template) apply on waking.",
+      type: "boolean",
+      default: false,
+    },
+    recovery: {
+      title: "RecoverySpec",
+      description:
+        "Rebuild a cluster that lost quorum for good from its surviving voters' data, by rqlite's peers.json procedure: the survivor with the longest Raft log becomes a one-voter cluster, and the other voters join it afresh. Entries that only the lost voters held are lost; status.recovery says how many may be. Refused while a leader answers or while enough voters may still come back. `kubectl rqlite recover` sets it.",
+      type: "object",
+      required: ["confirm", "requestedAt"],
+      properties: {
+        confirm: {
+          description:
+            "This RqCluster's metadata.uid, typed by the person who accepts the loss: a manifest applied to another cluster of the same name recovers nothing.",
+          type: "string",
+          maxLength: 64,
+        },
+        requestedAt: {
+          description: "When the recovery was asked for: each new value asks for a new recovery.",
+          type: "string",
+          format: "date-time",
+        },
+      },
+    },
     backup: clusterBackupSchema,
     restore: clusterRestoreSchema,
   },
@@ -412,6 +449,46 @@ export const statusSchema: JsonSchema = {
           type: "integer",
           format: "int32",
         },
+      },
+    },
+    recovery: {
+      title: "RecoveryStatus",
+      description: "The last quorum-loss recovery asked for by spec.recovery, and what it found and did.",
+      type: "object",
+      properties: {
+        requestedAt: {
+          description: "spec.recovery.requestedAt this status answers.",
+          type: "string",
+          format: "date-time",
+        },
+        phase: { type: "string", enum: [...RECOVERY_PHASES] },
+        message: { description: "Why it was refused, or what it does or did.", type: "string" },
+        survivor: { description: "The voter the cluster is rebuilt from.", type: "string" },
+        survivors: {
+          description: "Every voter whose data could be read, with its Raft indexes.",
+          type: "array",
+          items: {
+            title: "RecoverySurvivor",
+            type: "object",
+            required: ["id"],
+            properties: {
+              id: { type: "string" },
+              lastLogIndex: { type: "integer", format: "int64" },
+              appliedIndex: { type: "integer", format: "int64" },
+              commitIndex: { type: "integer", format: "int64" },
+              term: { type: "integer", format: "int64" },
+            },
+          },
+        },
+        lost: { description: "Voters whose data is gone.", type: "array", items: { type: "string" } },
+        entriesLost: {
+          description:
+            "Raft entries other survivors held beyond the survivor's log, discarded by the recovery; entries only the lost voters held are not counted (no one can read them: see the README's data-loss window).",
+          type: "integer",
+          format: "int64",
+        },
+        startedAt: { type: "string", format: "date-time" },
+        completedAt: { type: "string", format: "date-time" },
       },
     },
     restore: {

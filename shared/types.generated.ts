@@ -53,6 +53,10 @@ export interface RqClusterSpec {
   updateStrategy?: UpdateStrategy;
   /** When true the controller observes the cluster but changes nothing. Default: false. */
   paused?: boolean;
+  /** When true every Pod is deleted; the PVCs, Services, Secrets and the PodDisruptionBudget stay, and status.phase says Hibernated. Set it back to false to bring the same members back on their volumes, with their Raft state and every row. Changes made meanwhile (image, scale, template) apply on waking. Default: false. */
+  hibernate?: boolean;
+  /** Rebuild a cluster that lost quorum for good from its surviving voters' data, by rqlite's peers.json procedure: the survivor with the longest Raft log becomes a one-voter cluster, and the other voters join it afresh. Entries that only the lost voters held are lost; status.recovery says how many may be. Refused while a leader answers or while enough voters may still come back. `kubectl rqlite recover` sets it. */
+  recovery?: RecoverySpec;
   /** Scheduled backups by rqlite's own auto-backup: the leader uploads the database every interval when it changed. Changing this rolls the Pods. */
   backup?: ClusterBackupSpec;
   /** Where a new cluster's data comes from; set only at creation. Exactly one of backup and s3. The founding voters load it through rqlite's auto-restore; the cluster is not Available until they have. */
@@ -175,6 +179,13 @@ export interface UpdateStrategy {
   type?: "RollingUpdate" | "OnDelete";
 }
 
+export interface RecoverySpec {
+  /** This RqCluster's metadata.uid, typed by the person who accepts the loss: a manifest applied to another cluster of the same name recovers nothing. */
+  confirm: string;
+  /** When the recovery was asked for: each new value asks for a new recovery. */
+  requestedAt: string;
+}
+
 export interface ClusterBackupSpec {
   /** The S3 object rqlite uploads to. */
   s3: S3BackupTarget;
@@ -247,7 +258,7 @@ export interface S3RestoreSource {
 
 export interface RqClusterStatus {
   observedGeneration?: number;
-  phase?: "Pending" | "Creating" | "Running" | "Scaling" | "Upgrading" | "Degraded" | "Paused" | "Failed";
+  phase?: "Pending" | "Creating" | "Running" | "Scaling" | "Upgrading" | "Degraded" | "Paused" | "Hibernated" | "Failed";
   /** Voting nodes that exist. */
   replicas?: number;
   /** Voting nodes that are ready. */
@@ -268,6 +279,8 @@ export interface RqClusterStatus {
   conditions?: Condition[];
   /** Scheduled and one-shot backups of this cluster. */
   backup?: ClusterBackupStatus;
+  /** The last quorum-loss recovery asked for by spec.recovery, and what it found and did. */
+  recovery?: RecoveryStatus;
   /** The source spec.restore resolved to, fixed when the founding voters are created. */
   restore?: ClusterRestoreStatus;
 }
@@ -312,6 +325,32 @@ export interface UploaderCounts {
   node?: string;
   ok?: number;
   fail?: number;
+}
+
+export interface RecoveryStatus {
+  /** spec.recovery.requestedAt this status answers. */
+  requestedAt?: string;
+  phase?: "Pending" | "Refused" | "Stopping" | "WritingPeers" | "Restarting" | "Completed" | "Failed";
+  /** Why it was refused, or what it does or did. */
+  message?: string;
+  /** The voter the cluster is rebuilt from. */
+  survivor?: string;
+  /** Every voter whose data could be read, with its Raft indexes. */
+  survivors?: RecoverySurvivor[];
+  /** Voters whose data is gone. */
+  lost?: string[];
+  /** Raft entries other survivors held beyond the survivor's log, discarded by the recovery; entries only the lost voters held are not counted (no one can read them: see the README's data-loss window). */
+  entriesLost?: number;
+  startedAt?: string;
+  completedAt?: string;
+}
+
+export interface RecoverySurvivor {
+  id: string;
+  lastLogIndex?: number;
+  appliedIndex?: number;
+  commitIndex?: number;
+  term?: number;
 }
 
 export interface ClusterRestoreStatus {
@@ -372,6 +411,10 @@ export interface DefaultedRqClusterSpec {
   updateStrategy: DefaultedUpdateStrategy;
   /** When true the controller observes the cluster but changes nothing. Default: false. */
   paused: boolean;
+  /** When true every Pod is deleted; the PVCs, Services, Secrets and the PodDisruptionBudget stay, and status.phase says Hibernated. Set it back to false to bring the same members back on their volumes, with their Raft state and every row. Changes made meanwhile (image, scale, template) apply on waking. Default: false. */
+  hibernate: boolean;
+  /** Rebuild a cluster that lost quorum for good from its surviving voters' data, by rqlite's peers.json procedure: the survivor with the longest Raft log becomes a one-voter cluster, and the other voters join it afresh. Entries that only the lost voters held are lost; status.recovery says how many may be. Refused while a leader answers or while enough voters may still come back. `kubectl rqlite recover` sets it. */
+  recovery?: RecoverySpec;
   /** Scheduled backups by rqlite's own auto-backup: the leader uploads the database every interval when it changed. Changing this rolls the Pods. */
   backup?: DefaultedClusterBackupSpec;
   /** Where a new cluster's data comes from; set only at creation. Exactly one of backup and s3. The founding voters load it through rqlite's auto-restore; the cluster is not Available until they have. */

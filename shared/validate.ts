@@ -274,9 +274,20 @@ const serviceCheck: Check = (spec, { errors }) => {
   errors.push(...serviceSpecErrors(getOwn(spec, "readService"), "spec.readService"));
 };
 
+/** A recovery restarts Pods that hibernation keeps away: one of the two at a time. */
+const recoveryCheck: Check = (spec, { errors }) => {
+  if (getOwn(spec, "recovery") !== undefined && getOwn(spec, "hibernate") === true)
+    errors.push({
+      field: "spec.recovery",
+      type: "Forbidden",
+      message: "may not be set while spec.hibernate is true: wake the cluster first (spec.hibernate: false)",
+    });
+};
+
 const SPEC_CHECKS: Check[] = [
   serviceCheck,
   replicaCheck,
+  recoveryCheck,
   imageCheck,
   storageCheck,
   resourcesCheck,
@@ -542,7 +553,34 @@ const storageUpdateCheck: UpdateCheck = ({ spec: oldSpec }, newSpec, { errors, w
   }
 };
 
+/**
+ * spec.recovery.confirm must be the cluster's own uid: typing it is how a person accepts the data
+ * a recovery may lose, and a manifest copied from another cluster of the same name never matches.
+ * Only a changed request is judged, so a finished one left in the spec blocks no other edit.
+ */
+function recoveryConfirmCheck(metadata: JsonObject | undefined, newSpec: JsonObject, { errors }: ValidationResult) {
+  const ask = objectAt(newSpec, "recovery");
+  const confirm = ask && getOwn(ask, "confirm");
+  const uid = metadata && getOwn(metadata, "uid");
+  if (typeof confirm !== "string" || typeof uid !== "string" || confirm === uid) return;
+  errors.push({
+    field: "spec.recovery.confirm",
+    type: "Invalid",
+    value: confirm,
+    message: `must be this RqCluster's metadata.uid (${uid}): setting it accepts that the data only lost voters held is lost (see kubectl rqlite recover)`,
+  });
+}
+
+/** Hibernating stops the database: said as the change is made, not found out by a failing client. */
+const hibernateUpdateCheck: UpdateCheck = ({ spec: oldSpec }, newSpec, { warnings }) => {
+  if (getOwn(newSpec, "hibernate") !== true || getOwn(oldSpec, "hibernate") === true) return;
+  warnings.push(
+    "spec.hibernate: every Pod of this cluster will be deleted; it serves no reads or writes until spec.hibernate is false again (the PVCs and their data stay)",
+  );
+};
+
 const UPDATE_CHECKS: UpdateCheck[] = [
+  hibernateUpdateCheck,
   imageUpdateCheck,
   scaleDuringUpgradeCheck,
   storageUpdateCheck,
@@ -569,5 +607,7 @@ export function validateUpdate(
   if (newSpec && getOwn(newSpec, "image") !== (oldSpec && getOwn(oldSpec, "image"))) versionNotes(newSpec, result);
   const stored: Stored | undefined = oldSpec && { spec: oldSpec, status: objectAt(oldObj, "status") };
   if (stored && newSpec) for (const check of UPDATE_CHECKS) check(stored, newSpec, result);
+  if (newSpec && JSON.stringify(getOwn(newSpec, "recovery")) !== JSON.stringify(oldSpec && getOwn(oldSpec, "recovery")))
+    recoveryConfirmCheck(objectAt(oldObj, "metadata"), newSpec, result);
   return result;
 }

@@ -147,6 +147,12 @@ async function observeLeader(deps: ObserveDeps, b: RqBackup): Promise<LeaderSour
       `RqCluster ${namespace}/${b.spec!.cluster} (spec.cluster) does not exist; create it or fix spec.cluster`,
     );
   }
+  // No node runs while hibernated, and none will until a person wakes it: waiting cannot help.
+  if (cluster.spec?.hibernate) {
+    return permanent(
+      `RqCluster ${namespace}/${b.spec!.cluster} (spec.cluster) is hibernated (spec.hibernate: true): no node runs to back up from; wake it, then create a new RqBackup`,
+    );
+  }
   const reach = await reachLeader(
     {
       writer: deps.writer,

@@ -30,6 +30,7 @@ import { GrowthRefusals } from "./growthRefusals.js";
 import { disruptionControllerRuns } from "./plan/eviction.js";
 import { desiredMembers } from "./render/members.js";
 import type { Addressing } from "./render/pod.js";
+import { LABEL_RECOVERY_OF } from "./render/recovery.js";
 import type { S3Gate } from "../access/s3.js";
 
 export interface ClusterControllerOptions {
@@ -255,7 +256,8 @@ function backupClusterKey(b: RqBackup): string | undefined {
 
 /** The key of the cluster a child belongs to, from the label every child carries. */
 function clusterKeyOf(obj: KubernetesObject): string | undefined {
-  const cluster = obj.metadata?.labels?.[LABEL_CLUSTER];
+  // A recovery's one-shot Pod is no node, so it lacks the cluster label; its cluster still hears of it.
+  const cluster = obj.metadata?.labels?.[LABEL_CLUSTER] ?? obj.metadata?.labels?.[LABEL_RECOVERY_OF];
   return cluster ? `${obj.metadata!.namespace}/${cluster}` : undefined;
 }
 

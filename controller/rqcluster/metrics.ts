@@ -47,10 +47,14 @@ export function clusterMetrics(r: Registry) {
       const labels = labelsOf(cluster);
       clusters.set(count);
       const spec = cluster.spec ?? {};
-      desired.set(labels, (spec.replicas ?? 3) + (spec.readReplicas ?? 0));
+      // A hibernated cluster asks for no running node and has no leader by request: its has_leader
+      // series goes, so that neither the no-leader nor the degraded alert fires for it.
+      const hibernate = spec.hibernate === true;
+      desired.set(labels, hibernate ? 0 : (spec.replicas ?? 3) + (spec.readReplicas ?? 0));
       const status = cluster.status;
       ready.set(labels, (status?.readyReplicas ?? 0) + (status?.readReplicasReady ?? 0));
-      hasLeader.set(labels, leader ? 1 : 0);
+      if (hibernate && !leader) hasLeader.remove(labels);
+      else hasLeader.set(labels, leader ? 1 : 0);
     },
   };
 }

@@ -2,7 +2,7 @@
 // user's Secrets and ConfigMaps, and rqlite. rqlite is reached per node the way that node runs
 // now (its Pod's arguments: HTTPS or not, -auth or not), not the way the spec asks for, so that
 // turning TLS or auth on or off never locks the operator out of nodes that have not rolled yet.
-import type { KubernetesObject, V1Pod, V1PodDisruptionBudget } from "@kubernetes/client-node";
+import type { KubernetesObject, V1PodDisruptionBudget } from "@kubernetes/client-node";
 import { HTTP_PORT } from "../../shared/names.js";
 import { assertOwnNode, nodeAccess, readCas } from "../access/cluster.js";
 import type { Writer } from "../runtime/writer.js";
@@ -18,7 +18,7 @@ import {
   type RetentionSchedule,
 } from "./backup/observe.js";
 import { isPodReady, withReadings } from "./plan/facts.js";
-import type { Need, Observed, SecretProblem } from "./plan/types.js";
+import type { Need, Observed } from "./plan/types.js";
 import type { Children } from "./ports.js";
 import { readPodTemplate, type TemplateRead } from "./podTemplate.js";
 import type { ClusterView } from "./render/cluster.js";

@@ -19,6 +19,7 @@ import { clusterRqlite } from "../rqlite/adapter.js";
 import type { ListBackups, ReadBackup, RetentionSchedule } from "./backup/observe.js";
 import { backupRecheckMs } from "./backup/plan.js";
 import type { S3Gate } from "../access/s3.js";
+import { observeRecovery, recoveryAsked, splitRecoveryPod } from "./recovery.js";
 
 export interface ReconcileDeps {
   writer: Writer;
@@ -68,7 +69,7 @@ export async function reconcileCluster(
   children: Children,
 ): Promise<ReconcileResult> {
   const c = clusterView(cluster);
-  const owned = ownedBy(c.uid, children);
+  const { nodes: owned, writer } = splitRecoveryPod(ownedBy(c.uid, children));
   const self = refOf(CLUSTER, cluster as KubernetesObject);
   // Judged again here as the webhook judges it: the webhook may have been skipped (an update of
   // an object being deleted, a webhook that was not installed yet), and what a spec names is read.
@@ -129,11 +130,17 @@ export async function reconcileCluster(
     done.push(message);
   }
 
+  if (recoveryAsked(cluster)) observed.recovery = await observeRecovery(rqlite, observed, writer, cluster.status);
   let next: Plan = plan(observed);
   if (next.needs?.length) {
     observed = await observeNeeds(deps, observed, rqlite, next.needs);
     next = plan(observed);
     if (next.needs?.length) throw new Error(`the plan asked again for ${next.needs.map((n) => n.type).join(", ")}`);
+  }
+  if (next.recovery?.event) {
+    const e = next.recovery.event;
+    if (e.warning) deps.events.warning(e.reason, e.message);
+    else deps.events.normal(e.reason, e.message);
   }
   const applied = await applyPlan(applyDeps, next.actions);
   done.push(...applied.done);
@@ -165,7 +172,8 @@ export async function reconcileCluster(
       previous,
       deps.now(),
     );
-    const patch = statusPatch(previous, status);
+    const recovery = next.recovery?.status ?? previous?.recovery;
+    const patch = statusPatch(previous, recovery ? { ...status, recovery } : status);
     if (patch) await deps.writer.patchStatus(self, { status: patch });
   }
   const recheck = [backupRecheckMs(c), applied.requeueAfterMs].filter((ms) => ms !== undefined);

@@ -77,9 +77,13 @@ export function computeStatus(
   const restored = restoredCondition(backupInputs);
   const restoring = restoreHolds(restored);
 
+  // Hibernated once the last Pod is gone; until then the Pods going are the plan, not a fault.
+  const hibernating = c.spec.hibernate && !c.spec.paused;
+  const hibernated = hibernating && o.pods.length === 0;
   // The phase the Pods tell; Progressing follows it even while a restore holds the phase below.
   let podPhase: Phase;
   if (c.spec.paused) podPhase = "Paused";
+  else if (hibernated) podPhase = "Hibernated";
   else if (o.pods.length === 0) podPhase = "Pending";
   else if (!inputs.wasAvailable && !available) podPhase = "Creating";
   else if (!countsMatch) podPhase = "Scaling";
@@ -106,7 +110,8 @@ export function computeStatus(
         }));
   members.sort((a, b) => a.id.localeCompare(b.id, "en", { numeric: true }));
 
-  const progressing = podPhase === "Creating" || podPhase === "Scaling" || podPhase === "Upgrading";
+  const progressing =
+    (hibernating && !hibernated) || podPhase === "Creating" || podPhase === "Scaling" || podPhase === "Upgrading";
   // While scaling or rolling, a node down is the plan, not a fault.
   const degraded = inputs.wasAvailable && !allReady && !c.spec.paused && !progressing;
   const blocked = problems[0];
@@ -114,69 +119,74 @@ export function computeStatus(
   const unavailableWhy = o.raft
     ? `${readyVoters} of ${desiredVoters} voters ready; quorum needs ${quorum}`
     : `no rqlite leader answered: ${o.rqliteProblem ?? "unknown"}`;
-  const conditions: Array<Omit<Condition, "lastTransitionTime">> = [
-    restoring
-      ? restoring.available
-      : available
-        ? {
-            type: "Available",
-            status: "True",
-            reason: "QuorumReady",
-            message: o.raft
-              ? `${readyVoters} of ${desiredVoters} voters ready (quorum ${quorum}), leader ${o.raft.leader}`
-              : `${readyVoters} of ${desiredVoters} voters ready (quorum ${quorum}); ${unavailableWhy}`,
-          }
-        : {
-            type: "Available",
-            status: "False",
-            reason: o.raft ? "NoQuorum" : "RqliteUnreachable",
-            message: unavailableWhy,
-          },
-    blocked
-      ? {
-          type: "Progressing",
-          status: "False",
-          reason: blocked.reason,
-          message: problems.map((p) => p.message).join("; "),
-        }
-      : progressing
-        ? {
-            type: "Progressing",
-            status: "True",
-            reason: held ? held.reason : podPhase,
-            message: `${podPhase.toLowerCase()}: ${voters.length}/${desiredVoters} voters, ${readers.length}/${c.spec.readReplicas} read replicas, ${f.outdated.length} outdated${held ? `; ${held.message}` : ""}`,
-          }
-        : {
-            type: "Progressing",
-            status: "False",
-            reason: c.spec.paused ? "Paused" : "Converged",
-            message: c.spec.paused
-              ? "spec.paused is true: the operator changes nothing"
-              : "every node matches the spec",
-          },
-    degraded
-      ? {
-          type: "Degraded",
-          status: "True",
-          reason: "NodesNotReady",
-          message: `${readyVoters + readyReaders} of ${desiredVoters + c.spec.readReplicas} nodes ready`,
-        }
-      : allReady
-        ? { type: "Degraded", status: "False", reason: "AllNodesReady", message: "no node is missing or unready" }
-        : {
-            type: "Degraded",
-            status: "False",
-            reason: c.spec.paused ? "Paused" : "NotYetAvailable",
-            message: c.spec.paused
-              ? "spec.paused is true: not judged"
-              : "the cluster has not been available yet; see Progressing",
-          },
-    ...secretsCondition(c, [...(f.auth.problem ? [f.auth.problem] : []), ...(o.secretProblems ?? [])]),
-    ...(restored ? [restored] : []),
-  ];
+  const secrets = secretsCondition(c, [...(f.auth.problem ? [f.auth.problem] : []), ...(o.secretProblems ?? [])]);
+  const conditions: Array<Omit<Condition, "lastTransitionTime">> = hibernating
+    ? [...hibernationConditions(c, o, readyVoters, hibernated), ...secrets]
+    : [
+        restoring
+          ? restoring.available
+          : available
+            ? {
+                type: "Available",
+                status: "True",
+                reason: "QuorumReady",
+                message: o.raft
+                  ? `${readyVoters} of ${desiredVoters} voters ready (quorum ${quorum}), leader ${o.raft.leader}`
+                  : `${readyVoters} of ${desiredVoters} voters ready (quorum ${quorum}); ${unavailableWhy}`,
+              }
+            : {
+                type: "Available",
+                status: "False",
+                reason: o.raft ? "NoQuorum" : "RqliteUnreachable",
+                message: unavailableWhy,
+              },
+        blocked
+          ? {
+              type: "Progressing",
+              status: "False",
+              reason: blocked.reason,
+              message: problems.map((p) => p.message).join("; "),
+            }
+          : progressing
+            ? {
+                type: "Progressing",
+                status: "True",
+                reason: held ? held.reason : podPhase,
+                message: `${podPhase.toLowerCase()}: ${voters.length}/${desiredVoters} voters, ${readers.length}/${c.spec.readReplicas} read replicas, ${f.outdated.length} outdated${held ? `; ${held.message}` : ""}`,
+              }
+            : {
+                type: "Progressing",
+                status: "False",
+                reason: c.spec.paused ? "Paused" : "Converged",
+                message: c.spec.paused
+                  ? "spec.paused is true: the operator changes nothing"
+                  : "every node matches the spec",
+              },
+        degraded
+          ? {
+              type: "Degraded",
+              status: "True",
+              reason: "NodesNotReady",
+              message: `${readyVoters + readyReaders} of ${desiredVoters + c.spec.readReplicas} nodes ready`,
+            }
+          : allReady
+            ? { type: "Degraded", status: "False", reason: "AllNodesReady", message: "no node is missing or unready" }
+            : {
+                type: "Degraded",
+                status: "False",
+                reason: c.spec.paused ? "Paused" : "NotYetAvailable",
+                message: c.spec.paused
+                  ? "spec.paused is true: not judged"
+                  : "the cluster has not been available yet; see Progressing",
+              },
+        ...secrets,
+        ...(restored ? [restored] : []),
+      ];
   conditions.unshift(readyCondition(c, conditions));
   const backup = backupStatus(backupInputs);
   const restore = restoreStatus(backupInputs);
+  // A hibernated cluster runs no Pod: the images it ran last stay, for the webhook to judge steps by.
+  const kept = hibernated && previous ? { currentImage: previous.currentImage, images: previous.images } : undefined;
 
   return {
     observedGeneration: c.generation,
@@ -186,11 +196,14 @@ export function computeStatus(
     readReplicasReady: readyReaders,
     selector: scaleSelector(c.name),
     ...(o.raft ? { leader: o.raft.leader } : {}),
-    ...(images.size === 1 ? { currentImage: [...images][0] } : {}),
-    ...versionOf(images.size === 1 ? [...images][0] : undefined),
-    images: [...new Set(o.pods.filter((p) => !p.metadata?.deletionTimestamp).map(rqliteImage))]
-      .filter((i): i is string => Boolean(i))
-      .sort(),
+    ...(kept?.currentImage ? { currentImage: kept.currentImage } : {}),
+    ...(!kept && images.size === 1 ? { currentImage: [...images][0] } : {}),
+    ...versionOf(kept?.currentImage ?? (images.size === 1 ? [...images][0] : undefined)),
+    images:
+      kept?.images ??
+      [...new Set(o.pods.filter((p) => !p.metadata?.deletionTimestamp).map(rqliteImage))]
+        .filter((i): i is string => Boolean(i))
+        .sort(),
     members,
     ...(backup ? { backup } : {}),
     ...(restore ? { restore } : {}),
@@ -230,6 +243,49 @@ export function readyCondition(
   if (degraded?.status === "True") return notReady(degraded.reason, degraded.message);
   return { type: "Ready", status: "True", reason: "ClusterReady", message: available.message };
 }
+
+/** Available, Progressing and Degraded of a cluster whose spec.hibernate is true. */
+function hibernationConditions(
+  c: ClusterView,
+  o: Observed,
+  readyVoters: number,
+  hibernated: boolean,
+): Array<Omit<Condition, "lastTransitionTime">> {
+  const volumes = `${o.pvcs.length} PVC${o.pvcs.length === 1 ? "" : "s"} kept`;
+  const going = o.pods.map((p) => p.metadata!.name!).join(", ");
+  return [
+    {
+      type: "Available",
+      status: "False",
+      reason: HIBERNATED,
+      message: hibernated
+        ? `spec.hibernate is true: no node runs (${volumes}); set it to false to wake the cluster`
+        : `spec.hibernate is true: ${readyVoters} of ${c.spec.replicas} voters still ready, Pods ${going} going`,
+    },
+    hibernated
+      ? {
+          type: "Progressing",
+          status: "False",
+          reason: HIBERNATED,
+          message: `every Pod is gone, ${volumes}; set spec.hibernate to false to bring the same members back`,
+        }
+      : {
+          type: "Progressing",
+          status: "True",
+          reason: "Hibernating",
+          message: `hibernating: Pods ${going} still to go; ${volumes}`,
+        },
+    {
+      type: "Degraded",
+      status: "False",
+      reason: HIBERNATED,
+      message: "spec.hibernate is true: not judged",
+    },
+  ];
+}
+
+/** Phase and condition reason of a cluster whose Pods are all gone on request. */
+export const HIBERNATED = "Hibernated";
 
 /**
  * SecretsReady, for a cluster whose spec names Secrets the operator reads (tls.http's CA, auth's

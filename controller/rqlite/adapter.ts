@@ -45,6 +45,10 @@ export interface ClusterRqlite {
   nodeStats(nodeId: string, uploads: boolean): Promise<{ stats: NodeStats; uploads?: UploadCounts }>;
   /** One node's auto-restore counters (/debug/vars), for the Restored condition. */
   restoreCounts(nodeId: string): Promise<RestoreCounts>;
+  /** One node's Raft indexes (/status), answered with or without a leader: a recovery's evidence. */
+  raftIndexes(
+    nodeId: string,
+  ): Promise<{ lastLogIndex: number; appliedIndex: number; commitIndex: number; term: number }>;
 }
 
 export function clusterRqlite(accessOf: (nodeId: string) => NodeAccess): ClusterRqlite {
@@ -121,6 +125,10 @@ export function clusterRqlite(accessOf: (nodeId: string) => NodeAccess): Cluster
       return { stats, ...(counts ? { uploads: counts } : {}) };
     },
     restoreCounts: (nodeId) => client(nodeId).restoreCounts(),
+    async raftIndexes(nodeId) {
+      const s = await client(nodeId).status();
+      return { lastLogIndex: s.lastLogIndex, appliedIndex: s.appliedIndex, commitIndex: s.commitIndex, term: s.term };
+    },
     async transferLeadership(leaderId, toId) {
       await client(leaderId).transferLeadership(toId);
       // "already-leader" is fine too: the next observation sees who leads.

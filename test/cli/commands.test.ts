@@ -154,6 +154,30 @@ describe("kubectl rqlite commands on a 5-voter cluster with a read replica", fun
     await waitConverged(s.stack, s.namespace, DEMO, 5, 1);
   });
 
+  it("recover changes nothing without the uid, and the operator refuses it while a leader answers", async () => {
+    const rq = JSON.parse(await s.stack.cp.kubectlOk(["get", "rqc", DEMO, "-n", s.namespace, "-o", "json"])) as {
+      metadata: { uid: string };
+      spec: { recovery?: unknown };
+    };
+    const dry = await ok("recover", DEMO);
+    assert.match(dry.stdout, /Nothing was changed\. To go ahead: kubectl rqlite recover demo -n \S+ --confirm /);
+    assert.ok(dry.stdout.includes(rq.metadata.uid), "names the uid to type");
+    const wrong = expectExit(await run("recover", DEMO, "--confirm", "not-the-uid"), 1);
+    assert.match(wrong.stderr, /--confirm not-the-uid is not the uid of RqCluster .*nothing was changed/);
+    const read = async () =>
+      JSON.parse(await s.stack.cp.kubectlOk(["get", "rqc", DEMO, "-n", s.namespace, "-o", "json"])) as {
+        spec: { recovery?: unknown };
+        status: { recovery?: { phase?: string; message?: string } };
+      };
+    assert.equal((await read()).spec.recovery, undefined, "no request was made");
+    const refused = expectExit(await run("recover", DEMO, "--confirm", rq.metadata.uid, "--timeout", "60s"), 1);
+    assert.match(refused.stdout, /recovery Refused/);
+    assert.match(refused.stderr, /recovery refused: rqlite leader demo-\d answers: the cluster has quorum/);
+    const events = (await ok("status", DEMO)).stdout;
+    assert.match(events, /QuorumExists/);
+    await waitConverged(s.stack, s.namespace, DEMO, 5, 1);
+  });
+
   it("scale adds a read replica and waits until Available, with a progress line", async () => {
     const up = await ok("scale", DEMO, "--replicas", "5", "--read-replicas", "2", "--timeout", "3m");
     assert.match(up.stdout, /scaled to 5 voter\(s\) and 2 read replica\(s\)/);

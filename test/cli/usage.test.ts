@@ -20,6 +20,7 @@ const COMMANDS = [
   "stepdown",
   "pause",
   "resume",
+  "recover",
   "backup",
   "report",
   "version",

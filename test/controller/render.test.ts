@@ -37,6 +37,7 @@ function view(overrides: Partial<DefaultedSpec> = {}): ClusterView {
     network: { policy: true },
     updateStrategy: { type: "RollingUpdate" },
     paused: false,
+    hibernate: false,
     ...overrides,
   };
   return {

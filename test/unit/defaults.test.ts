@@ -16,6 +16,7 @@ const FULL_DEFAULTS = {
   network: { policy: true },
   maintenance: { inProgress: false },
   paused: false,
+  hibernate: false,
 };
 
 const specOf = (spec: unknown) => (applyDefaults({ metadata: { name: "demo" }, spec }) as { spec: unknown }).spec;

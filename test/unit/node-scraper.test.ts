@@ -18,6 +18,7 @@ function answering(delayMs: number, load: { inFlight: number; peak: number; call
     removeNode: refuse,
     transferLeadership: refuse,
     restoreCounts: refuse,
+    raftIndexes: refuse,
     async nodeStats() {
       load.calls++;
       load.peak = Math.max(load.peak, ++load.inFlight);

@@ -18,7 +18,8 @@ import { renderPvc } from "../../controller/rqcluster/render/children.js";
 import { computeStatus, statusPatch } from "../../controller/rqcluster/status.js";
 import { caCopyOf, keptCas } from "../../controller/rqcluster/caCopy.js";
 import { assertOwnNode, nodeAccess } from "../../controller/access/cluster.js";
-import type { RqClusterSpec } from "../../shared/index.js";
+import type { RecoveryStatus, RqClusterSpec } from "../../shared/index.js";
+import type { RecoveryObservation, VoterEvidence } from "../../controller/rqcluster/plan/recovery.js";
 import { loopbackAddress } from "../../shared/loopback-address.js";
 
 const addressing = { kind: "static" as const, addressOf: loopbackAddress };
@@ -812,5 +813,367 @@ describe("plan: readings it asks for (Need) before deciding", () => {
 
   it("asks nothing of a paused cluster", () => {
     assert.equal(plan(withoutSync({ spec: { ...NEW, paused: true }, podSpec: OLD })).needs, undefined);
+  });
+});
+
+describe("plan: hibernation (spec.hibernate)", () => {
+  const HIBERNATE = { ...NEW, hibernate: true };
+  const MEMBERS = ["db-0", "db-1", "db-2"];
+  /** A cluster whose Pods are all gone, with the volumes and the last recorded members left. */
+  const asleep = (spec: RqClusterSpec, volumes = MEMBERS): Observed => {
+    const o = observed({ spec, pods: [], noRaft: true });
+    const c = clusterView({
+      apiVersion: "rqlite.io/v1alpha1",
+      kind: "RqCluster",
+      metadata: { name: "db", namespace: "ns", uid: "uid-1" },
+      spec: NEW,
+    });
+    const all = desiredMembers("db", 9, 3);
+    return {
+      ...o,
+      pvcs: volumes.map((name) =>
+        renderPvc(
+          c,
+          all.find((m) => m.name === name)!,
+          3,
+        ),
+      ),
+      lastMembers: volumes,
+    };
+  };
+  const touchesVolumes = (actions: Action[]) =>
+    actions.filter((a) => a.type === "delete" && a.target.kind === "PersistentVolumeClaim");
+
+  const rows: Array<[string, Observed, string[]]> = [
+    [
+      "deletes every Pod at once, read replicas too",
+      observed({ spec: { ...HIBERNATE, readReplicas: 1 }, pods: [...MEMBERS, "db-ro-0"] }),
+      ["delete db-0", "delete db-1", "delete db-2", "delete db-ro-0"],
+    ],
+    ["also while no leader answers", observed({ spec: HIBERNATE, noRaft: true }), MEMBERS.map((n) => `delete ${n}`)],
+    [
+      "also mid-roll, and leaves a terminating Pod to go",
+      observed({ spec: HIBERNATE, podSpec: OLD, terminating: ["db-2"] }),
+      ["delete db-0", "delete db-1"],
+    ],
+    ["creates no Pod once hibernated", asleep(HIBERNATE), []],
+    ["creates no Pod for a scale-up asked while hibernated", asleep({ ...HIBERNATE, replicas: 5 }), []],
+    ["wakes every recorded member at once", asleep(NEW), MEMBERS.map((n) => `create ${n}`)],
+    [
+      "wakes the members the volumes hold when a scale-down was asked while hibernated: quorum needs them",
+      asleep({ ...NEW, replicas: 1 }),
+      MEMBERS.map((n) => `create ${n}`),
+    ],
+    ["changes nothing while paused", observed({ spec: { ...HIBERNATE, paused: true } }), []],
+  ];
+  for (const [name, o, want] of rows) {
+    it(name, () => {
+      const p = plan(o);
+      assert.deepEqual(decisions(p.actions), want);
+      assert.deepEqual(touchesVolumes(p.actions), [], "no volume is deleted");
+    });
+  }
+
+  it("deletes plainly (no eviction the budget would refuse), and names the volume kept", () => {
+    const deletes = plan(observed({ spec: HIBERNATE })).actions.filter((a) => a.type === "deletePod");
+    assert.equal(deletes.length, 3);
+    for (const a of deletes) {
+      assert.ok(a.type === "deletePod" && !a.evict && !a.force, `${a.message}: plain delete`);
+      assert.equal(a.reason, "Hibernating");
+      assert.match(a.message, /spec\.hibernate is true.*PVC/);
+    }
+  });
+
+  it("deletes even while a hold waits on a person", () => {
+    const o = {
+      ...observed({ spec: HIBERNATE }),
+      holds: [{ reason: "PodTemplateRefused", message: "x", warning: true }],
+    };
+    assert.deepEqual(
+      decisions(plan(o).actions),
+      MEMBERS.map((n) => `delete ${n}`),
+    );
+  });
+
+  it("status: Hibernated keeps the members and images, names no leader, raises no Degraded", () => {
+    const o = asleep(HIBERNATE);
+    const previous = {
+      phase: "Running" as const,
+      leader: "db-1",
+      currentImage: "rqlite/rqlite:8.43.4",
+      images: ["rqlite/rqlite:8.43.4"],
+      members: MEMBERS.map((id) => ({ id, voter: true, ready: true, address: `${id}:4002` })),
+    };
+    const status = computeStatus(
+      o.cluster,
+      { observed: o, facts: deriveFacts(o), wasAvailable: true, problems: [] },
+      previous,
+      new Date(NOW),
+    );
+    assert.equal(status.phase, "Hibernated");
+    assert.equal(status.leader, undefined);
+    assert.deepEqual(status.images, previous.images);
+    assert.equal(status.currentImage, previous.currentImage);
+    assert.deepEqual(
+      status.members!.map((m) => [m.id, m.ready]),
+      MEMBERS.map((id) => [id, false]),
+    );
+    const cond = (type: string) => status.conditions!.find((c) => c.type === type)!;
+    assert.deepEqual(
+      ["Available", "Progressing", "Degraded"].map((t) => [t, cond(t).status, cond(t).reason]),
+      [
+        ["Available", "False", "Hibernated"],
+        ["Progressing", "False", "Hibernated"],
+        ["Degraded", "False", "Hibernated"],
+      ],
+    );
+    assert.match(cond("Available").message, /3 PVCs kept/);
+    const patch = statusPatch(previous, status) as { leader?: unknown };
+    assert.equal(patch.leader, null, "the old leader is cleared");
+  });
+
+  it("status: Progressing Hibernating while Pods are still going", () => {
+    const o = observed({ spec: HIBERNATE, terminating: ["db-2"] });
+    const status = computeStatus(
+      o.cluster,
+      { observed: o, facts: deriveFacts(o), wasAvailable: true, problems: [] },
+      undefined,
+      new Date(NOW),
+    );
+    assert.notEqual(status.phase, "Hibernated");
+    const progressing = status.conditions!.find((c) => c.type === "Progressing")!;
+    assert.deepEqual([progressing.status, progressing.reason], ["True", "Hibernating"]);
+    assert.equal(status.conditions!.find((c) => c.type === "Degraded")!.status, "False");
+  });
+});
+
+describe("plan: quorum-loss recovery (spec.recovery)", () => {
+  const ASK = { confirm: "uid-1", requestedAt: "2026-12-07T16:00:00Z" };
+  const RECOVER = { ...NEW, recovery: ASK };
+  const idx = (lastLogIndex: number, appliedIndex = lastLogIndex, term = 2) => ({
+    lastLogIndex,
+    appliedIndex,
+    commitIndex: appliedIndex,
+    term,
+  });
+  /** db-0 survived with its data; db-1 and db-2 run on fresh, empty volumes. */
+  const oneSurvivor = [
+    { id: "db-0", volume: true, indexes: idx(120, 118) },
+    { id: "db-1", volume: true, indexes: idx(0) },
+    { id: "db-2", volume: true, indexes: idx(0) },
+  ];
+  const world = (
+    voters: VoterEvidence[],
+    w: Parameters<typeof observed>[0] = {},
+    previous?: RecoveryStatus,
+  ): Observed & { recovery: RecoveryObservation } => {
+    const o = observed({ spec: RECOVER, noRaft: true, ...w });
+    return { ...o, recovery: { voters, ...(previous ? { previous } : {}) } };
+  };
+  const step = (o: Observed) => plan(o).recovery;
+
+  const refusals: Array<[string, Observed, string, RegExp]> = [
+    [
+      "another uid",
+      {
+        ...world(oneSurvivor),
+        cluster: {
+          ...world(oneSurvivor).cluster,
+          spec: { ...world(oneSurvivor).cluster.spec, recovery: { ...ASK, confirm: "uid-2" } },
+        },
+      },
+      "RecoveryNotConfirmed",
+      /not this RqCluster's uid \(uid-1\)/,
+    ],
+    ["a leader answers", world(oneSurvivor, { noRaft: false }), "QuorumExists", /leader db-0 answers/],
+    [
+      "a majority runs with its data (an election, not a loss)",
+      world([oneSurvivor[0]!, { id: "db-1", volume: true, indexes: idx(119) }, oneSurvivor[2]!]),
+      "QuorumExists",
+      /2 of 3 voters \(db-0, db-1\) run with their data/,
+    ],
+    [
+      "no voter holds data",
+      world(oneSurvivor.map((v) => ({ ...v, indexes: idx(0) }))),
+      "NoSurvivor",
+      /no voter of db-0, db-1, db-2 holds data.*spec\.restore/,
+    ],
+  ];
+  for (const [name, o, reason, message] of refusals) {
+    it(`refuses, for good, when ${name}; nothing changes`, () => {
+      const r = step(o)!;
+      assert.equal(r.status.phase, "Refused");
+      assert.equal(r.event?.reason, reason);
+      assert.ok(r.event?.warning);
+      assert.match(r.status.message!, message);
+      assert.deepEqual(r.actions, []);
+      assert.equal(r.ownsPods, false);
+      const again = { ...o, recovery: { ...o.recovery!, previous: r.status } };
+      assert.equal(step(again), undefined, "a refused request is not judged again");
+    });
+  }
+
+  it("waits while voters with volumes did not answer: quorum may come back", () => {
+    const o = world([oneSurvivor[0]!, { id: "db-1", volume: true }, oneSurvivor[2]!], { pods: ["db-0", "db-2"] });
+    const r = step(o)!;
+    assert.equal(r.status.phase, "Pending");
+    assert.match(r.status.message!, /voters db-1 still have volumes.*delete their PVCs/);
+    assert.equal(r.ownsPods, false);
+    assert.ok(plan(o).requeueAfterMs! <= 2000, "looks again soon");
+  });
+
+  it("picks the longest log, names the lost voters and the entries discarded, and stops every Pod", () => {
+    const voters = [
+      { id: "db-0", volume: true, indexes: idx(100) },
+      { id: "db-1", volume: true, indexes: idx(0) },
+      { id: "db-2", volume: true, indexes: idx(130, 125) },
+      { id: "db-3", volume: false },
+      { id: "db-4", volume: false },
+    ];
+    const o = world(voters, { spec: { ...RECOVER, replicas: 5 } });
+    const r = step(o)!;
+    assert.equal(r.status.phase, "Stopping");
+    assert.equal(r.status.survivor, "db-2");
+    assert.deepEqual(r.status.lost, ["db-1", "db-3", "db-4"]);
+    assert.equal(r.status.entriesLost, 0, "no survivor held more than db-2");
+    assert.deepEqual(
+      r.status.survivors!.map((s) => [s.id, s.lastLogIndex]),
+      [
+        ["db-2", 130],
+        ["db-0", 100],
+      ],
+    );
+    assert.equal(r.event?.reason, "RecoveryStarted");
+    assert.match(r.event.message, /recovering from db-2 \(Raft log to index 130, applied 125/);
+    assert.deepEqual(decisions(plan(o).actions), [
+      "delete db-0",
+      "delete db-1",
+      "delete db-2",
+      "delete db-3",
+      "delete db-4",
+    ]);
+  });
+
+  it("counts the entries another survivor held beyond the chosen one's log (equal logs: the higher applied index)", () => {
+    const r = step(
+      world([
+        { id: "db-0", volume: true, indexes: idx(120, 110) },
+        { id: "db-1", volume: true, indexes: idx(120, 118) },
+        { id: "db-2", volume: false },
+      ]),
+    )!;
+    assert.equal(r.status.phase, "Refused", "two of three with data is quorum");
+    const five = world(
+      [
+        { id: "db-0", volume: true, indexes: idx(120, 110) },
+        { id: "db-1", volume: true, indexes: idx(120, 118) },
+        { id: "db-2", volume: false },
+        { id: "db-3", volume: false },
+        { id: "db-4", volume: false },
+      ],
+      { spec: { ...RECOVER, replicas: 5 } },
+    );
+    assert.equal(step(five)!.status.survivor, "db-1");
+    assert.equal(step(five)!.status.entriesLost, 0);
+  });
+
+  const started = (phase: RecoveryStatus["phase"], extra: Partial<RecoveryStatus> = {}): RecoveryStatus => ({
+    requestedAt: ASK.requestedAt,
+    phase,
+    survivor: "db-0",
+    startedAt: "2026-12-07T16:00:05Z",
+    ...extra,
+  });
+
+  it("creates nothing of the usual plan while it owns the Pods, and writes peers.json once all are gone", () => {
+    const o = world(oneSurvivor, { pods: [] }, started("Stopping"));
+    const p = plan(o);
+    assert.deepEqual(decisions(p.actions), ["create db-recovery"], "no node Pod is created, only the writer");
+    const writer = p.actions.find((a) => a.type === "create" && a.object.kind === "Pod");
+    assert.ok(writer && writer.type === "create");
+    const pod = writer.object as V1Pod;
+    assert.equal(pod.metadata!.name, "db-recovery");
+    assert.equal(pod.metadata!.labels!["rqlite.io/cluster"], undefined, "no node of the cluster");
+    assert.equal(pod.spec!.volumes![0]!.persistentVolumeClaim!.claimName, "db-0");
+    assert.equal(pod.spec!.restartPolicy, "Never");
+    const peers = JSON.parse(pod.spec!.containers[0]!.env!.find((e) => e.name === "PEERS")!.value!) as unknown;
+    assert.deepEqual(peers, [{ id: "db-0", address: `${loopbackAddress("ns", "db-0")}:4002`, non_voter: false }]);
+    assert.match(pod.spec!.containers[0]!.args![0]!, /\/rqlite\/file\/data\/raft\/peers\.json/);
+    assert.equal(p.recovery!.status.phase, "WritingPeers");
+  });
+
+  it("while stopping, deletes the Pods left and waits for those terminating", () => {
+    const p = plan(world(oneSurvivor, { terminating: ["db-1"] }, started("Stopping")));
+    assert.deepEqual(decisions(p.actions), ["delete db-0", "delete db-2"]);
+    assert.equal(p.recovery!.status.phase, "Stopping");
+  });
+
+  const writerPod = (phase: string, message?: string): V1Pod => ({
+    metadata: { name: "db-recovery", labels: { "rqlite.io/recovery-of": "db" } },
+    status: {
+      phase,
+      ...(message
+        ? {
+            containerStatuses: [
+              {
+                name: "peers",
+                image: "x",
+                imageID: "",
+                ready: false,
+                restartCount: 0,
+                state: { terminated: { exitCode: 1, message } },
+              },
+            ],
+          }
+        : {}),
+    },
+  });
+
+  it("restarts once peers.json is written: the writer goes, the usual plan brings the Pods back next", () => {
+    const o = world(oneSurvivor, { pods: [] }, started("WritingPeers"));
+    o.recovery.writer = writerPod("Running");
+    assert.deepEqual(
+      plan(o).actions.filter((a) => a.type !== "create" || a.object.kind === "Pod"),
+      [],
+      "waits for the writer",
+    );
+    o.recovery.writer = writerPod("Succeeded");
+    const p = plan(o);
+    assert.equal(p.recovery!.status.phase, "Restarting");
+    assert.deepEqual(
+      p.actions.filter((a) => a.type === "delete").map((a) => a.message),
+      ["deleted Pod db-recovery, which wrote peers.json"],
+    );
+    const next = world(oneSurvivor, { pods: [] }, started("Restarting"));
+    assert.deepEqual(decisions(plan(next).actions), ["create db-0", "create db-1", "create db-2"]);
+  });
+
+  it("fails, for good, when the writer found no rqlite data, and gives the Pods back", () => {
+    const o = world(oneSurvivor, { pods: [] }, started("WritingPeers"));
+    o.recovery.writer = writerPod("Failed", "no Raft folder in /rqlite/file/data: the volume holds no rqlite data");
+    const r = step(o)!;
+    assert.equal(r.status.phase, "Failed");
+    assert.match(r.status.message!, /failed: no Raft folder/);
+    assert.equal(r.event?.reason, "RecoveryFailed");
+    assert.equal(r.ownsPods, false);
+  });
+
+  it("completes once a leader answers, keeping the report", () => {
+    const o = world(oneSurvivor, {}, started("Restarting", { message: "recovering from db-0 ..." }));
+    const r = step({ ...o, raft: { leader: "db-0", members: [], canTransfer: true } })!;
+    assert.equal(r.status.phase, "Completed");
+    assert.match(r.status.message!, /^recovered: db-0 leads again; recovering from db-0/);
+    assert.equal(r.event?.reason, "RecoveryCompleted");
+    assert.equal(step(world(oneSurvivor, {}, { ...r.status })), undefined, "over");
+  });
+
+  it("a new requestedAt asks again after a final answer", () => {
+    const o = world(oneSurvivor, {}, started("Completed"));
+    assert.equal(step(o), undefined);
+    const again = {
+      ...o,
+      cluster: { ...o.cluster, spec: { ...o.cluster.spec, recovery: { ...ASK, requestedAt: "2026-12-08T00:00:00Z" } } },
+    };
+    assert.equal(step(again)!.status.phase, "Stopping");
   });
 });

@@ -555,3 +555,62 @@ describe("validateUpdate", () => {
     }
   });
 });
+
+describe("validate: spec.hibernate", () => {
+  it("takes a boolean only, with a field-pathed error", () => {
+    const errors = validateCreate(cluster({ hibernate: "yes" })).errors.map(formatFieldError);
+    assert.equal(errors.length, 1, errors.join("; "));
+    assert.match(errors[0]!, /^spec\.hibernate: /);
+  });
+
+  it("warns when a cluster is put to sleep, and only then", () => {
+    const awake = cluster({});
+    const asleep = cluster({ hibernate: true });
+    assert.match(validateUpdate(awake, asleep).warnings.join("\n"), /spec\.hibernate: every Pod .* will be deleted/);
+    assert.deepEqual(validateUpdate(asleep, asleep).warnings, []);
+    assert.deepEqual(validateUpdate(asleep, awake).warnings, []);
+  });
+
+  it("lets a hibernated cluster be scaled and its image changed, for waking", () => {
+    const asleep = cluster({ hibernate: true });
+    assert.deepEqual(updateErrors(asleep, cluster({ hibernate: true, replicas: 5 })), []);
+    assert.deepEqual(updateErrors(asleep, cluster({ hibernate: true, replicas: 1 })), []);
+  });
+});
+
+describe("validate: spec.recovery", () => {
+  const withUid = (spec: Record<string, unknown>) => ({ ...cluster(spec), metadata: { name: "demo", uid: "uid-1" } });
+  const ask = (confirm: string) => ({ recovery: { confirm, requestedAt: "2026-12-07T16:00:00Z" } });
+
+  it("takes the cluster's own uid as confirmation", () => {
+    assert.deepEqual(updateErrors(withUid({}), withUid(ask("uid-1"))), []);
+  });
+
+  it("refuses another uid, naming the one to type", () => {
+    assert.deepEqual(updateErrors(withUid({}), withUid(ask("uid-2"))), [
+      'spec.recovery.confirm: Invalid value: "uid-2": must be this RqCluster\'s metadata.uid (uid-1): setting it accepts that the data only lost voters held is lost (see kubectl rqlite recover)',
+    ]);
+  });
+
+  it("judges only a changed request: one left in the spec blocks no other edit", () => {
+    const stored = withUid(ask("uid-2"));
+    assert.deepEqual(updateErrors(stored, withUid({ ...ask("uid-2"), replicas: 5 })), []);
+  });
+
+  it("refuses a recovery of a hibernated cluster", () => {
+    const errors = errorsOf(cluster({ hibernate: true, ...ask("x") }));
+    assert.deepEqual(errors, [
+      "spec.recovery: Forbidden: may not be set while spec.hibernate is true: wake the cluster first (spec.hibernate: false)",
+    ]);
+  });
+
+  it("needs confirm and a requestedAt time", () => {
+    const errors = errorsOf(cluster({ recovery: { confirm: "x", requestedAt: "yesterday" } }));
+    assert.equal(errors.length, 1, errors.join("; "));
+    assert.match(errors[0]!, /^spec\.recovery\.requestedAt: /);
+    assert.match(
+      errorsOf(cluster({ recovery: { requestedAt: "2026-12-07T16:00:00Z" } }))[0]!,
+      /spec\.recovery\.confirm: Required/,
+    );
+  });
+});

@@ -10,7 +10,7 @@ import type { ClusterRestoreSpec, RqBackup } from "../../../shared/types.generat
 import { parseMemberName } from "../render/members.js";
 import type { ClusterView } from "../render/cluster.js";
 import type { Action, Need, Observed, Wait } from "../plan/types.js";
-import { credentialsOf, s3Connection, type S3Connection } from "../../access/s3Connection.js";
+import { s3Connection, type S3Connection } from "../../access/s3Connection.js";
 import { backupConnection, renderBackupConfigSecret } from "./render.js";
 
 /**

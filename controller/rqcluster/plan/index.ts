@@ -18,7 +18,9 @@ import {
 } from "./children.js";
 import { backupNeeds, planBackupSecret, planRetentionDeletes, restoreSourceHold } from "../backup/plan.js";
 import { deriveFacts, isPodReady, needsDisruption, podName, type Facts } from "./facts.js";
+import { planHibernation } from "./hibernate.js";
 import { planLostNodes } from "./lostNodes.js";
+import { planRecovery } from "./recovery.js";
 import { removeGhost, restartStranded, type Step } from "./raftRemoval.js";
 import { BUDGET_CONFLICT, otherBudgetsWait } from "./eviction.js";
 import {
@@ -109,11 +111,31 @@ export function plan(o: Observed): Plan {
   const lost = planLostNodes(o, f);
   // A user's budget and a partitioned node are still reported: a person has them to know too.
   const reported = [otherBudgetsWait(o, o.cluster.pdbName), ...lost.partitioned.flatMap(waitOf)];
+  const recovery = o.recovery && planRecovery(o, o.recovery, new Date(o.now).toISOString().replace(/\.\d+Z$/, "Z"));
+  // While the recovery owns the Pods, nothing else creates, deletes or rolls one.
+  if (recovery?.ownsPods)
+    return {
+      actions: [...shared, ...planPvcs(o, f), ...recovery.actions],
+      waits,
+      recovery,
+      requeueAfterMs: RQLITE_POLL_MS,
+    };
+  const withRecovery = (p: Plan): Plan => (recovery ? { ...p, recovery } : p);
+  // Hibernation comes before holds: deleting Pods needs nothing a person must fix first.
+  if (o.cluster.spec.hibernate) {
+    const hibernation = planHibernation(o);
+    return withRecovery({
+      actions: [...shared, ...planPvcs(o, f), ...hibernation],
+      waits,
+      // Pod deletions bring watch events; the status turns Hibernated once the last one is gone.
+      ...(hibernation.length > 0 ? { requeueAfterMs: RQLITE_POLL_MS } : {}),
+    });
+  }
   const restoreHold = restoreSourceHold(o, f.bootstrapExpect);
   const holds = [...(f.auth.hold ? [f.auth.hold] : []), ...(o.holds ?? []), ...(restoreHold ? [restoreHold] : [])];
   if (holds.length) {
     waits.push(...holds, ...reported.filter((w) => w !== undefined));
-    return { actions: shared, waits, requeueAfterMs: HOLD_RECHECK_MS };
+    return withRecovery({ actions: shared, waits, requeueAfterMs: HOLD_RECHECK_MS });
   }
 
   const actions: Action[] = [...shared, ...planPvcs(o, f), ...planPodMetadata(o, f), ...planReleasedPvcs(o, f)];
@@ -147,7 +169,9 @@ export function plan(o: Observed): Plan {
   const electing = !o.raft && [...f.pods.values()].some(isPodReady);
   if (electing || waits.some((w) => !PROBLEMS.has(w.reason)))
     requeueAfterMs = Math.min(requeueAfterMs ?? RQLITE_POLL_MS, RQLITE_POLL_MS);
-  return { actions, waits, ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}) };
+  // A recovery still waiting to judge looks again soon: its evidence comes from rqlite.
+  if (recovery) requeueAfterMs = Math.min(requeueAfterMs ?? RQLITE_POLL_MS, RQLITE_POLL_MS);
+  return withRecovery({ actions, waits, ...(requeueAfterMs !== undefined ? { requeueAfterMs } : {}) });
 }
 
 const waitOf = (s: Step): Wait[] => ("wait" in s ? [s.wait] : []);

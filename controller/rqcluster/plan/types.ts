@@ -18,6 +18,7 @@ import type { StoredObject } from "../backup/plan.js";
 import type { S3Connection } from "../../access/s3Connection.js";
 import type { ClusterView } from "../render/cluster.js";
 import type { Addressing } from "../render/pod.js";
+import type { RecoveryObservation, RecoveryPlan } from "./recovery.js";
 
 /** One server of the Raft configuration, as the leader sees it. */
 export interface RaftMember {
@@ -116,6 +117,8 @@ export interface Observed {
   nodeFailureTimeoutMs: number;
   /** Epoch ms. */
   now: number;
+  /** What a quorum-loss recovery asked for by spec.recovery must judge (read only then). */
+  recovery?: RecoveryObservation;
 }
 
 /** rqlite's auto-backup counters on one node, as /debug/vars gives them. */
@@ -206,6 +209,8 @@ export interface Plan {
   requeueAfterMs?: number;
   /** Readings to take before planning again; the actions are empty while any is asked. */
   needs?: Need[];
+  /** The recovery's step: its status.recovery and its Event. */
+  recovery?: RecoveryPlan;
 }
 
 /** A Secret the spec names that cannot be used: reason, and a message naming the Secret and key. */

@@ -40,7 +40,7 @@ import {
   restoreStartupProbe,
 } from "../backup/render.js";
 
-const DATA_DIR = "/rqlite/file";
+export const DATA_DIR = "/rqlite/file";
 const AUTH_DIR = "/rqlite/auth";
 const HTTP_TLS_DIR = "/rqlite/tls/http";
 const NODE_TLS_DIR = "/rqlite/tls/node";
@@ -214,7 +214,16 @@ const withBackupEnv = (backup: V1EnvVar[], user: V1EnvVar[] | undefined) =>
  * start from too: the operator creates them, so they must not get more than rqlite does. The
  * template may tighten them (the webhook and shared/pod-template-policy.ts refuse loosening).
  */
-const RESTRICTED_CONTAINER = { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } };
+/** rqlite needs no privileges, so its Pods pass the "restricted" Pod Security Standard. */
+export const RQLITE_SECURITY_CONTEXT = {
+  runAsNonRoot: true,
+  runAsUser: 1000,
+  runAsGroup: 1000,
+  fsGroup: 1000,
+  seccompProfile: { type: "RuntimeDefault" },
+};
+
+export const RESTRICTED_CONTAINER = { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } };
 
 /** Quantities are int-or-string in the schema; the Pod API types want strings. */
 function quantitiesAsStrings(r: ClusterView["spec"]["resources"]): V1ResourceRequirements {
@@ -248,14 +257,7 @@ function basePod(c: ClusterView, inputs: PodInputs): V1Pod {
       automountServiceAccountToken: false,
       affinity: antiAffinity(c),
       imagePullSecrets: c.spec.imagePullSecrets,
-      // rqlite needs no privileges, so the Pod passes the "restricted" Pod Security Standard.
-      securityContext: {
-        runAsNonRoot: true,
-        runAsUser: 1000,
-        runAsGroup: 1000,
-        fsGroup: 1000,
-        seccompProfile: { type: "RuntimeDefault" },
-      },
+      securityContext: RQLITE_SECURITY_CONTEXT,
       terminationGracePeriodSeconds: 30,
       containers: [rqliteContainer(c, inputs, mounts)],
       volumes: [{ name: DATA_VOLUME, persistentVolumeClaim: { claimName: inputs.member.name } }, ...volumes],

@@ -1,0 +1,57 @@
+// The I/O edge of a quorum-loss recovery (plan/recovery.ts decides): which Pod is the recovery's
+// own, and what each voter of the last recorded configuration still holds, read from its rqlited.
+import type { V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
+import type { RqCluster, RqClusterStatus } from "../../shared/index.js";
+import type { ClusterRqlite } from "../rqlite/adapter.js";
+import { recoveryPending, type RecoveryObservation, type VoterEvidence } from "./plan/recovery.js";
+import type { Observed } from "./plan/types.js";
+import type { Children } from "./ports.js";
+import { desiredMembers } from "./render/members.js";
+import { LABEL_RECOVERY_OF } from "./render/recovery.js";
+
+export const recoveryAsked = (cluster: RqCluster): boolean =>
+  recoveryPending(cluster.spec?.recovery, cluster.status?.recovery);
+
+/** The recovery's one-shot Pod is indexed under its cluster but is no node of it. */
+export function splitRecoveryPod(children: Children): { nodes: Children; writer?: V1Pod } {
+  const isWriter = (p: V1Pod) => p.metadata?.labels?.[LABEL_RECOVERY_OF] !== undefined;
+  const writer = children.pods.find(isWriter);
+  return { nodes: { ...children, pods: children.pods.filter((p) => !isWriter(p)) }, ...(writer ? { writer } : {}) };
+}
+
+/**
+ * Each voter the last status recorded (the desired ones when none was): whether a bound volume
+ * is there, and, when its Pod runs, the Raft indexes its rqlited reports. rqlited answers /status
+ * without a leader, so a survivor that runs alone can be read.
+ */
+export async function observeRecovery(
+  rqlite: ClusterRqlite,
+  o: Observed,
+  writer: V1Pod | undefined,
+  status: RqClusterStatus | undefined,
+): Promise<RecoveryObservation> {
+  const recorded = (status?.members ?? []).filter((m) => m.voter !== false).map((m) => m.id);
+  const ids = recorded.length
+    ? recorded
+    : desiredMembers(o.cluster.name, o.cluster.spec.replicas, 0).map((m) => m.name);
+  // When the cluster last stopped being Available: about when quorum went. A claim made after
+  // it is a replacement the operator made for a lost voter, and holds none of the cluster's data.
+  const available = status?.conditions?.find((x) => x.type === "Available");
+  const lostAt = available?.status === "False" ? Date.parse(available.lastTransitionTime) : NaN;
+  const mayHoldData = (p: V1PersistentVolumeClaim) =>
+    !p.metadata?.deletionTimestamp &&
+    p.status?.phase === "Bound" &&
+    !(new Date(p.metadata?.creationTimestamp ?? 0).getTime() >= lostAt);
+  const voters = await Promise.all(
+    ids.map(async (id): Promise<VoterEvidence> => {
+      // A claim that never bound (waiting for its first consumer) holds no data either; one that
+      // may, until its rqlited says otherwise.
+      const volume = o.pvcs.some((p) => p.metadata?.name === id && mayHoldData(p));
+      const pod = o.pods.find((p) => p.metadata?.name === id);
+      const runs = pod?.status?.podIP && !pod.metadata?.deletionTimestamp;
+      const indexes = runs ? await rqlite.raftIndexes(id).catch(() => undefined) : undefined;
+      return { id, volume, ...(indexes ? { indexes } : {}) };
+    }),
+  );
+  return { voters, ...(writer ? { writer } : {}), ...(status?.recovery ? { previous: status.recovery } : {}) };
+}
