@@ -5,6 +5,7 @@ import { completionCommand } from "./commands/completion.js";
 import { pauseCommands } from "./commands/pause.js";
 import { reportCommand } from "./commands/report.js";
 import { restartCommand } from "./commands/restart.js";
+import { restoreCommand } from "./commands/restore.js";
 import { scaleCommand } from "./commands/scale.js";
 import { shellCommand } from "./commands/shell.js";
 import { execCommand, queryCommand } from "./commands/sql.js";
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
     stepdownCommand,
     pauseCommands,
     backupCommand,
+    restoreCommand,
     reportCommand,
     versionCommand,
     completionCommand,
