@@ -21,6 +21,7 @@ const COMMANDS = [
   "pause",
   "resume",
   "backup",
+  "restore",
   "report",
   "version",
   "completion",
