@@ -168,12 +168,10 @@ export function restoreCommand(program: Command): void {
         return;
       }
       const done = await follow(kube, cluster, opts.timeout);
-      const restored = done.status?.conditions?.find((c) => c.type === "Restored");
       print(
         opts.output,
         done,
-        () =>
-          `${where} is Available, restored from ${done.status?.restore?.location ?? from}${like}: ${restored?.message ?? ""}\n`,
+        () => `${where} is Available, restored from ${done.status?.restore?.location ?? from}${like}\n`,
       );
     });
   examples(cmd, [

@@ -112,16 +112,16 @@ describe("kubectl rqlite restore", function () {
     );
     const created = JSON.parse(r.stdout) as Created;
     assert.equal(created.metadata.name, "from-folder");
-    // (The API server may add the schema's default region.)
-    const { region, ...source } = created.spec.restore?.s3 ?? {};
+    // (The API server adds the schema's defaults: the region, the Secret's key names.)
+    const { region, credentialsSecret, ...source } = created.spec.restore?.s3 ?? {};
     assert.ok(region === undefined || region === "us-east-1", String(region));
+    assert.equal((credentialsSecret as { name?: string } | undefined)?.name, SECRET);
     assert.deepEqual(source, {
       bucket: BUCKET,
       path: "demo",
       key: "latest",
       endpoint: s3.endpoint,
       forcePathStyle: true,
-      credentialsSecret: { name: SECRET },
     });
     assert.equal(created.spec.replicas, 1);
     assert.equal(created.spec.readReplicas, 1, "the rest of the spec is DEMO's");
