@@ -8,8 +8,7 @@
 ARG NODE_IMAGE=node:24.22.3-bookworm-slim
 
 # Compile TypeScript with every dependency, dev ones included. Without install scripts: tsc needs
-# no native module, and the test-only node-pty would otherwise be compiled by node-gyp, which
-# needs a Python and a C++ toolchain the slim image does not have.
+# no native module.
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./

@@ -28,4 +28,7 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await run(process.argv.slice(2));
+// No top-level await: the single executable (cli/bundle.ts) runs this as a CommonJS script.
+void run(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

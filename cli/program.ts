@@ -6,6 +6,7 @@ import { pauseCommands } from "./commands/pause.js";
 import { recoverCommand } from "./commands/recover.js";
 import { reportCommand } from "./commands/report.js";
 import { restartCommand } from "./commands/restart.js";
+import { restoreCommand } from "./commands/restore.js";
 import { scaleCommand } from "./commands/scale.js";
 import { shellCommand } from "./commands/shell.js";
 import { execCommand, queryCommand } from "./commands/sql.js";
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
     pauseCommands,
     recoverCommand,
     backupCommand,
+    restoreCommand,
     reportCommand,
     versionCommand,
     completionCommand,

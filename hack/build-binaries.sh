@@ -13,12 +13,22 @@
 #
 # Usage: hack/build-binaries.sh [name ...]      (default: every tool under hack/tools)
 # Callers name only what they run: the control plane kube-apiserver and etcd (testenv/assets.ts),
-# `npm run local` those and rqlited, rqlited-prev; each install test its own tool; `npm test`
+# `npm run local` those, kube-scheduler, kube-controller-manager, one rqlited and versitygw (the
+# tests' startLocalStack both rqlited versions); each install test its own tool; `npm test`
 # builds them all up front. The real cluster's tools (the rqlite shell, kubelet, kube-proxy,
 # coredns, kube-router, local-path-provisioner, pause) are built only when
 # named, by testenv/realCluster.ts and hack/build-images.sh.
 # Prints the folder with kube-apiserver and etcd on its last line of stdout (progress: stderr).
+# The named tools build side by side, as many at a time as the machine has cores, all with one Go
+# module cache and one build cache (go env GOMODCACHE and GOCACHE, named in each build's log): a
+# lone build leaves cores idle while it downloads, links or compiles SQLite's one C file. The
+# Kubernetes components are one chain, kube-apiserver first, because the others then find most
+# of their packages compiled. A tool another run of this script is building is waited for, not
+# built twice (flock, where the machine has it).
 # Env: RQLITE_OPERATOR_CACHE (default ~/.cache/rqlite-operator)
+#      RQLITE_OPERATOR_BUILD_JOBS: tools built at once (default: the number of cores)
+#      RQLITE_OPERATOR_BUILD_NICE: a nice(1) increment for the builds, for one that should take
+#      only what the others leave (npm run local's S3 server, which the demo needs last)
 #      KUBEBUILDER_ASSETS: a folder already holding kube-apiserver and etcd; those two are not
 #      built, even when named.
 set -euo pipefail
@@ -160,6 +170,12 @@ build_one() {
   mkdir -p "$cache/crds"
   [[ -z ${crd_dir[$tool]:-} ]] || copy_crds "$tool" "$version" "$key"
   [[ -n ${pkg[$tool]:-} ]] || return 0  # CRDs only, nothing to build
+  local lock
+  if command -v flock >/dev/null 2>&1; then
+    mkdir -p "$cache/locks"
+    exec {lock}>"$cache/locks/$key.lock"
+    flock "$lock"
+  fi
   if [[ -x "$out/$tool" ]]; then
     say "$tool $version: cached at $out"
   else
@@ -171,8 +187,9 @@ build_one() {
     local tmp="$out.tmp.$$"
     rm -rf "$tmp"; mkdir -p "$tmp"
     local started=$SECONDS
-    if ! (cd "$dir" && CGO_ENABLED=${cgo[$tool]} GOFLAGS=-mod=readonly go build -trimpath -buildvcs=false -tags "${tags[$tool]:-}" \
-          -ldflags "$(ldflags_for "$version" "$tool")" -o "$tmp/$tool" "${pkg[$tool]}") >"$log" 2>&1; then
+    echo "GOMODCACHE=$(go env GOMODCACHE) GOCACHE=$(go env GOCACHE) GOMAXPROCS=${GOMAXPROCS:-$(nproc 2>/dev/null || echo ?)}" >"$log"
+    if ! (cd "$dir" && CGO_ENABLED=${cgo[$tool]} GOFLAGS=-mod=readonly ${nice[@]+"${nice[@]}"} go build -trimpath -buildvcs=false -tags "${tags[$tool]:-}" \
+          -ldflags "$(ldflags_for "$version" "$tool")" -o "$tmp/$tool" "${pkg[$tool]}") >>"$log" 2>&1; then
       rm -rf "$tmp"
       local cause
       if grep -qE "dial tcp|proxyconnect|i/o timeout|no such host|403 Forbidden|404 Not Found|410 Gone|not available|reading https://" "$log"; then
@@ -190,15 +207,41 @@ build_one() {
   ln -sfn "$out/$tool" "$cache/assets/$tool"
   # rqlited is also found by version, which is how the local runtime maps an image tag to it.
   [[ $binary != rqlited ]] || ln -sfn "$out/$tool" "$cache/assets/rqlited-${version#v}"
+  [[ -z ${lock:-} ]] || exec {lock}>&-
 }
 
 tools=("$@")
 [[ ${#tools[@]} -gt 0 ]] || tools=("${kube_tools[@]}" kube-scheduler kube-controller-manager rqlited rqlited-prev cert-manager bundle-validate prometheus-operator promtool helm versitygw argocd-lua)
-# (build_one runs as a plain command, not in an || list, so that set -e still holds inside it.)
-for t in "${tools[@]}"; do
-  if from_envtest "$t"; then continue; fi
-  build_one "$t"
+nice=()
+[[ -z ${RQLITE_OPERATOR_BUILD_NICE:-} ]] || nice=(nice -n "$RQLITE_OPERATOR_BUILD_NICE")
+parallel=${RQLITE_OPERATOR_BUILD_JOBS:-$(nproc 2>/dev/null || sysctl -n hw.ncpu 2>/dev/null || echo 2)}
+
+# Chains of tools built one after another; the chains run side by side. The Kubernetes
+# components share one chain, in the order of kube_family, so that kube-apiserver (the largest)
+# fills the build cache the others then read.
+kube_family=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
+chains=()
+kube_chain=""
+for t in "${kube_family[@]}"; do
+  for n in "${tools[@]}"; do
+    if [[ $n == "$t" ]] && ! from_envtest "$n"; then kube_chain+="$n "; break; fi
+  done
 done
+[[ -z $kube_chain ]] || chains+=("$kube_chain")
+for n in "${tools[@]}"; do
+  [[ " ${kube_family[*]} " == *" $n "* ]] || from_envtest "$n" || chains+=("$n")
+done
+# (build_one runs as a plain command in its subshell, not in an || list, so that set -e still
+# holds inside it.)
+pids=()
+failed=0
+for chain in "${chains[@]}"; do
+  while [[ $(jobs -rp | wc -l) -ge $parallel ]]; do wait -n || failed=1; done
+  ( for t in $chain; do build_one "$t"; done ) &
+  pids+=($!)
+done
+for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+[[ $failed -eq 0 ]] || exit 1
 # Last line: where kube-apiserver and etcd are (the other binaries are always in the cache's
 # assets folder, and CRDs in its crds folder).
 echo "${KUBEBUILDER_ASSETS:-$cache/assets}"

@@ -15,7 +15,7 @@ const BUCKET = "backups";
 const CREDENTIALS_SECRET = "s3-credentials";
 
 say(
-  "starting the control plane (a first run builds kube-apiserver, etcd, kube-scheduler, kube-controller-manager and rqlited: several minutes)",
+  "starting the control plane (a first run builds kube-apiserver, etcd, kube-scheduler, kube-controller-manager, rqlited and the S3 server side by side: minutes)",
 );
 const started = Date.now();
 // Three Nodes in three zones, so the scheduler places the Pods by the cluster's anti-affinity and
@@ -28,6 +28,8 @@ const stack = await startLocalStack({
   nodes: NODES,
   s3: { buckets: [BUCKET] },
   s3EndpointAllow: "127.0.0.1/32",
+  // The sample's rqlited only: a first run builds nothing it does not run.
+  rqlited: ["rqlited"],
 }).catch((err: Error) => {
   console.error(`local: ${err.message}`);
   process.exit(1);

@@ -50,6 +50,11 @@ export interface LocalStackOptions {
   /** Start the S3-compatible server (versitygw) with these buckets, beside the control plane. */
   s3?: { buckets: string[] };
   /**
+   * The hack/tools rqlited builds the runtime can run (default RQLITED_TOOLS: the versions the
+   * tests roll between); an image whose version is not built cannot start.
+   */
+  rqlited?: string[];
+  /**
    * --s3-endpoint-allow of the webhook and the controllers: what tenants' S3 endpoints may
    * reach beyond public addresses, e.g. "127.0.0.1/32" for the loopback S3 server. Unset: the
    * operator's default, which refuses loopback.
@@ -66,10 +71,16 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     throw new Error(
       "startLocalStack: nodes need a control plane that schedules; start it with startControlPlane({ scheduling: true })",
     );
-  // The S3 server starts while the plane does (it is ready in well under a second), so it adds
-  // nothing to the start-up time; a failure is reported once the plane is up, and stops both.
-  const s3Starting = opts.s3 ? startS3Server({ buckets: opts.s3.buckets }) : undefined;
+  // Everything that may need building starts at once: the plane's binaries, rqlited and the S3
+  // server, so that on a cold cache the builds share the cores (hack/build-binaries.sh waits for a
+  // tool another caller is building). The S3 server builds at a lower priority and is awaited
+  // last: nothing else waits for it. A failure is reported once the plane is up, and stops all.
+  const s3Starting = opts.s3
+    ? startS3Server({ buckets: opts.s3.buckets, buildEnv: { ...process.env, RQLITE_OPERATOR_BUILD_NICE: "10" } })
+    : undefined;
   s3Starting?.catch(() => {});
+  const rqlitedBuilt = buildBinaries(opts.rqlited ?? RQLITED_TOOLS, { ...process.env, TESTENV_QUIET: "1" });
+  rqlitedBuilt.catch(() => {});
   let cp: ControlPlane;
   try {
     cp = opts.controlPlane ?? (await startControlPlane({ podNetwork: opts.podNetwork, scheduling: withNodes }));
@@ -80,15 +91,6 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   const cleanups: Array<() => Promise<void>> = ownsPlane ? [() => cp.stop()] : [];
   const allowArgs = opts.s3EndpointAllow ? [`--s3-endpoint-allow=${opts.s3EndpointAllow}`] : [];
   try {
-    const s3 = await s3Starting?.catch((err: Error) => {
-      throw new Error(`starting the S3 server for backups: ${err.message}`, { cause: err });
-    });
-    if (s3) {
-      cleanups.unshift(() => s3.close());
-      log(
-        `S3 server (versitygw) serving on ${s3.endpoint} with bucket(s) ${opts.s3!.buckets.join(", ")} (data in ${s3.root})`,
-      );
-    }
     const kubeconfig = await operatorKubeconfig(cp, 24 * 3600);
     if (opts.webhook ?? true) {
       const webhook = await startLocalWebhook(cp, {
@@ -99,9 +101,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       log(`admission webhook serving on 127.0.0.1:${webhook.port}`);
     }
 
-    // The rqlited versions the runtime runs; nothing else, so a first `npm run local` builds only
-    // what it uses (the control plane has built kube-apiserver and etcd).
-    await buildBinaries(RQLITED_TOOLS, { ...process.env, TESTENV_QUIET: "1" });
+    await rqlitedBuilt;
     // The runtime plays kubelet, so it acts as the admin, as a node's credentials would.
     const binDir = cacheAssetsDir();
     const runtime = new LocalRuntime({
@@ -137,6 +137,16 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     for (let i = 0; i < (opts.replicas ?? 2); i++) await addController(`controller-${i}`);
     cleanups.unshift(() => Promise.all(controllers.map((c) => c.stop())).then(() => {}));
     log(`controller replicas: ${controllers.map((c) => c.proc.child.pid).join(", ")}`);
+
+    const s3 = await s3Starting?.catch((err: Error) => {
+      throw new Error(`starting the S3 server for backups: ${err.message}`, { cause: err });
+    });
+    if (s3) {
+      cleanups.unshift(() => s3.close());
+      log(
+        `S3 server (versitygw) serving on ${s3.endpoint} with bucket(s) ${opts.s3!.buckets.join(", ")} (data in ${s3.root})`,
+      );
+    }
 
     return {
       cp,

@@ -24,6 +24,8 @@ export interface S3ServerOptions {
   buckets?: string[];
   /** How long to wait for the server to answer; default 30 s. */
   readyTimeoutMs?: number;
+  /** The environment of its build on a cold cache (e.g. RQLITE_OPERATOR_BUILD_NICE). */
+  buildEnv?: NodeJS.ProcessEnv;
 }
 
 export interface S3Credentials {
@@ -65,7 +67,7 @@ export async function versitygwBinary(env: NodeJS.ProcessEnv = process.env): Pro
  * process runs under a ProcessGroup, so it never outlives the test run, even one that is killed.
  */
 export async function startS3Server(opts: S3ServerOptions = {}): Promise<S3TestServer> {
-  const binary = await versitygwBinary();
+  const binary = await versitygwBinary(opts.buildEnv);
   const dir = await mkdtemp(join(tmpdir(), "s3-"));
   const group = new ProcessGroup();
   group.removeOnExit(dir);

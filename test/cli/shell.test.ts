@@ -5,7 +5,7 @@ import { strict as assert } from "node:assert";
 import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { spawn, type IPty } from "node-pty";
+import { spawn, type IPty } from "@lydell/node-pty";
 import { pluginEnv } from "./support/plugin.js";
 import { cliStack, DEMO, type CliStack } from "./support/stack.js";
 

@@ -22,6 +22,7 @@ const COMMANDS = [
   "resume",
   "recover",
   "backup",
+  "restore",
   "report",
   "version",
   "completion",

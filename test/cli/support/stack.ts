@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { buildPlugin } from "../../../cli/bundle.js";
+import { buildPlugin, hostTargets } from "../../../cli/bundle.js";
 import { startLocalStack, type LocalStack } from "../../../local/stack.js";
 import { FAST_LEASE_ARGS } from "../../../testenv/controller.js";
 import { startControlPlane } from "../../../testenv/controlplane.js";
@@ -57,9 +57,10 @@ async function start(): Promise<CliStack> {
   });
   await applyCluster(stack, namespace, DEMO, { replicas: 5, readReplicas: 1 });
   await waitConverged(stack, namespace, DEMO, 5, 1);
-  // The plugin as users get it: the single-file build that krew ships (npm run build:plugin).
+  // The plugin as users get it: the single executable that krew ships (npm run build:plugin).
   const binDir = await mkdtemp(join(tmpdir(), "rqo-cli-bin-"));
-  await buildPlugin(binDir);
+  const plugin = await buildPlugin(binDir, hostTargets());
+  if (!plugin.executable) throw new Error(`no krew target for ${process.platform}-${process.arch}`);
   await symlink(join(cliDir, "kubectl_complete-rqlite"), join(binDir, "kubectl_complete-rqlite"));
   return { stack, namespace, binDir, kubeconfig: await testKubeconfig(cp.kubeconfigPath, namespace) };
 }
