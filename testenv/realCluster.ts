@@ -114,7 +114,12 @@ export interface RealCluster {
    * containerd's shims and every container are SIGKILLed. Its network and files stay, as a disk does.
    */
   loseNode(node: RealNode): Promise<void>;
-  /** Starts a lost node's agents again on its old state, as a machine that boots. */
+  /**
+   * Only its kubelet and containerd are SIGKILLed: the containers run on under their shims, and
+   * serve, while Kubernetes hears nothing from the node.
+   */
+  killKubelet(node: RealNode): Promise<void>;
+  /** Starts the node's agents that are not running again, on the state it kept, as a machine that boots. */
   restartNode(node: RealNode): Promise<void>;
   /** Cuts the node off: the hub's end of its veth goes down (no API server, no other node, no Pod). */
   partitionNode(node: RealNode): Promise<void>;
@@ -393,8 +398,11 @@ export async function startRealCluster(opts: RealClusterOptions = {}): Promise<R
       dir,
       onNode: (node, args) => nsenter(node.holderPid, args),
       loseNode: (node) => killNode(node),
+      killKubelet: async (node) => {
+        for (const m of [node.kubelet, node.containerd]) await procs.stopOne(m, 0);
+      },
       restartNode: async (node) => {
-        Object.assign(node, await startAgents(procs, dir, assets, node, kubeconfig));
+        Object.assign(node, await startAgents(procs, dir, assets, node, kubeconfig, undefined, node));
       },
       partitionNode: (node) => hubLink(node, "down"),
       healNode: (node) => hubLink(node, "up"),
@@ -537,30 +545,44 @@ async function startAgents(
   node: Omit<RealNode, keyof NodeAgents>,
   kubeconfig: string,
   beforeKubelet?: () => Promise<void>,
+  /** Agents still running are kept (after killKubelet, kube-proxy and kube-router). */
+  running?: NodeAgents,
 ): Promise<NodeAgents> {
   const { name, holderPid: pid } = node;
   const d = join(dir, name);
-  const onNode = (what: string, args: string[]) =>
-    procs.start(`${what}-${name}`, "nsenter", ["-t", String(pid), "-n", "-m", "--", ...args], join(d, `${what}.log`));
-  const containerd = onNode("containerd", ["containerd", "--config", join(d, "containerd.toml")]);
+  const alive = (m: Managed | undefined) => m && m.child.exitCode === null && m.child.signalCode === null;
+  const onNode = (what: string, args: string[], old?: Managed) =>
+    alive(old)
+      ? old!
+      : procs.start(
+          `${what}-${name}`,
+          "nsenter",
+          ["-t", String(pid), "-n", "-m", "--", ...args],
+          join(d, `${what}.log`),
+        );
+  const containerd = onNode("containerd", ["containerd", "--config", join(d, "containerd.toml")], running?.containerd);
   await until(`${name}'s containerd answering`, 30_000, async () =>
     (await nsenter(pid, ["ctr", "version"])).includes("Server"),
   );
   await beforeKubelet?.();
-  const kubelet = onNode("kubelet", [
-    join(assets, "kubelet"),
-    `--config=${join(d, "kubelet.yaml")}`,
-    `--kubeconfig=${kubeconfig}`,
-    `--hostname-override=${name}`,
-    `--node-ip=${node.ip}`,
-    `--node-labels=topology.kubernetes.io/zone=${node.zone}`,
-    "--v=1",
-  ]);
-  const kubeProxy = onNode("kube-proxy", [
-    join(assets, "kube-proxy"),
-    `--config=${join(d, "kube-proxy.yaml")}`,
-    "--v=1",
-  ]);
+  const kubelet = onNode(
+    "kubelet",
+    [
+      join(assets, "kubelet"),
+      `--config=${join(d, "kubelet.yaml")}`,
+      `--kubeconfig=${kubeconfig}`,
+      `--hostname-override=${name}`,
+      `--node-ip=${node.ip}`,
+      `--node-labels=topology.kubernetes.io/zone=${node.zone}`,
+      "--v=1",
+    ],
+    running?.kubelet,
+  );
+  const kubeProxy = onNode(
+    "kube-proxy",
+    [join(assets, "kube-proxy"), `--config=${join(d, "kube-proxy.yaml")}`, "--v=1"],
+    running?.kubeProxy,
+  );
   // kube-router's firewall alone (no routing, no service proxy): its iptables and ipset rules
   // enforce NetworkPolicies. kube-network-policies, which kind uses, queues packets through
   // nftables' queue expression, which this machine's kernel lacks (nft_queue: "No such file").
@@ -577,7 +599,11 @@ async function startAgents(
     "--health-port=0",
     "--v=1",
   ];
-  const networkPolicies = onNode("kube-router", ["sh", "-c", `until ${kubeRouter.join(" ")}; do sleep 1; done`]);
+  const networkPolicies = onNode(
+    "kube-router",
+    ["sh", "-c", `until ${kubeRouter.join(" ")}; do sleep 1; done`],
+    running?.networkPolicies,
+  );
   return { kubelet, containerd, kubeProxy, networkPolicies };
 }
 

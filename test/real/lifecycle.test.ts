@@ -8,6 +8,8 @@
 // - a roll of the three voters (a pod-template change);
 // - `kubectl drain` of a node with a voter: local-path volumes pin the voter to its node, so it
 //   waits, evicted, until the node is uncordoned;
+// - a node's kubelet and containerd killed: its containers serve on, so the operator leaves the
+//   voter alone (NodePartitioned) and the restarted agents adopt them;
 // - a node lost (kubelet, containerd and every container killed) and a node partitioned (its veth
 //   down): the operator replaces the voter on another node after --node-failure-timeout, and the
 //   node comes back;
@@ -306,6 +308,36 @@ describe("real cluster: the lifecycle under the invariant monitor, every acknowl
     assert.equal((await pod(victim))?.spec?.nodeName, node.name, `${victim} is back on its volume's node`);
   });
 
+  it("a node's kubelet and containerd killed: its containers serve on, the operator leaves the voter alone, the node comes back", async () => {
+    const { victim, uid, node } = await follower();
+    const restartsBefore = restarts((await pod(victim))!);
+    const times: string[] = [];
+    const killedAt = Date.now();
+    await change(`kubelet and containerd of ${node.name} killed`, 0, async () => {
+      await oc.rc.killKubelet(node);
+      await nodeReady(node, "Unknown");
+      times.push(`Unknown after ${seconds(Date.now() - killedAt)}`);
+      const warned = await eventually(
+        "a NodePartitioned Warning",
+        async () =>
+          (await eventMessages(cp(), NS, "NodePartitioned")).find((m) => m.includes(victim) && m.includes(node.name)),
+        180_000,
+        { intervalMs: 1000 },
+      );
+      times.push(`NodePartitioned after ${seconds(Date.now() - killedAt)}: ${warned}`);
+      const p = await pod(victim);
+      assert.equal(p?.metadata?.uid, uid, `${victim} was replaced although its rqlite serves the leader`);
+      await oc.rc.restartNode(node);
+      await nodeReady(node, "True");
+      times.push(`Ready again after ${seconds(Date.now() - killedAt)}`);
+      await converged();
+    });
+    const now = (await pod(victim))!;
+    assert.equal(now.metadata?.uid, uid, `${victim} is the same Pod`);
+    times.push(`${victim}'s restarts ${restartsBefore} -> ${restarts(now)}`);
+    figures[`kubelet and containerd of ${node.name} killed (timeline)`] = times.join("; ");
+  });
+
   it("a node lost (kubelet, containerd and every container killed): the voter is replaced on another node, and the node comes back", async () => {
     const { victim, uid, node } = await follower();
     const times: string[] = [];
@@ -346,7 +378,8 @@ describe("real cluster: the lifecycle under the invariant monitor, every acknowl
       await converged();
       times.push(`converged after ${seconds(Date.now() - cutAt)}`);
       await oc.rc.healNode(node);
-      await nodeReady(node, "True");
+      // The kubelet's connections to the API server time out first (HTTP/2 pings).
+      await nodeReady(node, "True", 300_000);
       times.push(`healed, Ready after ${seconds(Date.now() - cutAt)}`);
       await eventually(
         `the old ${victim} container gone from ${node.name}`,
