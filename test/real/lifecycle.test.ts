@@ -39,7 +39,14 @@ import { eventMessages, readCluster, waitConverged } from "../e2e/clusterStatus.
 import { monitoredChange } from "../e2e/monitoredChange.js";
 import { createRowsTable, ROWS_TABLE, rqliteNode, type AckedRow } from "../e2e/rows.js";
 import { ThrottledProxy } from "../e2e/throttledProxy.js";
-import { harnessNamespace, OPERATOR_NS, runNamespace, startOperatorCluster, type OperatorCluster } from "./support.js";
+import {
+  allowControllerTo,
+  harnessNamespace,
+  OPERATOR_NS,
+  runNamespace,
+  startOperatorCluster,
+  type OperatorCluster,
+} from "./support.js";
 
 const NS = runNamespace("real-life");
 const CLUSTER = "life";
@@ -154,6 +161,7 @@ describe("real cluster: the lifecycle under the invariant monitor, every acknowl
       controllerArgs: [`--node-failure-timeout=${NODE_FAILURE_TIMEOUT_S}`],
     });
     tunnels = await harnessNamespace(oc, NS);
+    await allowControllerTo(oc, HUB_HOST_IP, [s3.port, proxy.port]);
     await createCredentialsSecret(cp(), NS, CREDS, s3.credentials);
   });
 
@@ -234,7 +242,8 @@ describe("real cluster: the lifecycle under the invariant monitor, every acknowl
     });
     const after = (await pod(old))!;
     assert.equal(after.metadata!.uid, before.metadata!.uid, "the same Pod, its container restarted");
-    figures[`leader ${old} killed`] += `; restarts ${restarts(before)} -> ${restarts(after)}, leader now ${next}`;
+    figures[`leader ${old} killed in its container`] +=
+      `; restarts ${restarts(before)} -> ${restarts(after)}, leader now ${next}`;
   });
 
   it("a frozen rqlited is restarted by the kubelet's liveness probe", async () => {

@@ -172,3 +172,22 @@ export async function probeConnection(
     await oc.kubectl(["delete", "pod", "-n", ns, name, "--wait=false"]).catch(() => "");
   }
 }
+
+/**
+ * The controller's own policy opens 443 for S3 (where a real S3 service listens); the test's S3
+ * server listens on the host at other ports (HUB_HOST_IP:PORT), which this policy adds.
+ */
+export async function allowControllerTo(oc: OperatorCluster, ip: string, ports: number[]): Promise<void> {
+  await oc.rc.cp.kubectlOk(["apply", "-n", OPERATOR_NS, "-f", "-"], {
+    input: JSON.stringify({
+      apiVersion: "networking.k8s.io/v1",
+      kind: "NetworkPolicy",
+      metadata: { name: "test-s3" },
+      spec: {
+        podSelector: { matchLabels: { "app.kubernetes.io/component": "controller" } },
+        policyTypes: ["Egress"],
+        egress: [{ to: [{ ipBlock: { cidr: `${ip}/32` } }], ports: ports.map((port) => ({ port, protocol: "TCP" })) }],
+      },
+    }),
+  });
+}
