@@ -7,7 +7,6 @@
 // Each HTTP request gets its own WebSocket (one TCP connection in the Pod), which is what the
 // portforward protocol carries best: no listener on this machine, nothing to clean up.
 import { request } from "node:http";
-import type { Socket } from "node:net";
 import { Duplex, PassThrough, Writable } from "node:stream";
 import { connect as tlsConnect } from "node:tls";
 import { PortForward, type KubeConfig } from "@kubernetes/client-node";
@@ -44,8 +43,9 @@ export function forwardedSocket(t: ForwardTarget): Duplex {
     },
   });
   new PortForward(t.kc).portForward(t.namespace, t.pod, [t.port], fromPod, errors, toPod).then(
-    (opened) => {
-      const ws = typeof opened === "function" ? opened() : opened;
+    (opened: unknown) => {
+      // With no retries it is the WebSocket itself (ws's, whose types the client does not ship).
+      const ws = opened as { on(event: "close", listener: () => void): void; close(): void } | null;
       if (!ws) return socket.destroy(new PortForwardError("the port-forward closed before it opened"));
       ws.on("close", () => {
         if (errorText.trim()) socket.destroy(new PortForwardError(errorText.trim()));
@@ -89,8 +89,7 @@ export function forwardedRequest(t: ForwardTarget, r: ForwardedRequest): Promise
         const raw = forwardedSocket(t);
         // The stream ends on the Pod's own loopback, past the kubelet's authenticated tunnel, and
         // the node's certificate names its DNS names, not localhost: nothing to verify it against.
-        // http takes any Duplex here, though its type names a Socket.
-        return (r.https ? tlsConnect({ socket: raw, rejectUnauthorized: false }) : raw) as Socket;
+        return r.https ? tlsConnect({ socket: raw, rejectUnauthorized: false }) : raw;
       },
     });
     const timer = setTimeout(() => req.destroy(new Error(`timed out after ${r.timeoutMs / 1000} s`)), r.timeoutMs);
