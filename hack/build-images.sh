@@ -43,6 +43,10 @@ for cmd in podman runc dpkg-deb apt-get npm; do
   command -v "$cmd" >/dev/null 2>&1 || die "$cmd is not on PATH; on Debian: apt-get install podman runc (see README, real cluster)"
 done
 mkdir -p "$images" "$dl"
+# Two real clusters may start at once (a test and `npm run local -- --real`): one builds, the other
+# waits and then finds the archives cached, instead of both tagging the same podman names.
+exec 9>"$images/.lock"
+flock 9
 
 hash_of() { sha256sum | cut -c1-12; }
 

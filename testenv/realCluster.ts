@@ -8,7 +8,7 @@
 //
 //   host (loopback)            hub netns (bridge rqo0, 10.250.0.1)     node-i netns (10.250.0.1i)
 //   kube-apiserver 127.0.0.1 <- relay (netnsRelay.ts) <---------------- kubelet, kube-proxy, Pods
-//   S3 server 127.0.0.1      <- (Unix sockets cross namespaces)         Pods: 10.244.i.0/24 (ptp)
+//   S3 server 127.0.0.1      <- relay at 10.250.0.2 (Unix sockets cross namespaces)  Pods: 10.244.i.0/24 (ptp)
 //   egress selector ---------> CONNECT proxy ------------------------> kubelets, Pods, webhooks
 //
 // Pods use the ptp CNI plugin, as kindnet does, not a bridge: every packet between Pods is then
@@ -32,6 +32,11 @@ import { ProcessGroup, type Managed } from "./processes.js";
 
 const REPO = fileURLToPath(new URL("..", import.meta.url));
 export const HUB_IP = "10.250.0.1";
+/**
+ * Where Pods reach the host's loopback ports a test names (RealClusterOptions.hostPorts), e.g. the
+ * S3 server: an address of its own, not the API server's, as a cluster's object store has.
+ */
+export const HUB_HOST_IP = "10.250.0.2";
 /** Where the hub's relays (the API server's calls, podTunnels.ts) come from, as a Pod sees it. */
 export const HUB_CIDR = "10.250.0.0/24";
 export const CLUSTER_DNS_IP = "10.0.0.10";
@@ -73,7 +78,7 @@ const KUBELET_SYSCTLS: Record<string, string> = {
 export interface RealClusterOptions {
   /** Nodes to run; default 3, one per zone (topology.kubernetes.io/zone). */
   nodes?: number;
-  /** Ports on the host's loopback that Pods reach at HUB_IP:PORT (e.g. the S3 server's). */
+  /** Ports on the host's loopback that Pods reach at HUB_HOST_IP:PORT (e.g. the S3 server's). */
   hostPorts?: number[];
 }
 
@@ -84,6 +89,9 @@ export interface RealNode {
   podCidr: string;
   /** The holder of its namespaces: `nsenter -t PID -m -n` runs a command on the node. */
   holderPid: number;
+  /** The cgroup its kubelet puts Pods in (under every v1 hierarchy). */
+  cgroup: string;
+  /** Its agents as last started (RealCluster.restartNode starts them again). */
   kubelet: Managed;
   containerd: Managed;
   kubeProxy: Managed;
@@ -99,8 +107,19 @@ export interface RealCluster {
   egressSocket: string;
   /** Where the logs of every node's processes are. */
   dir: string;
-  /** Runs a command in a node's namespaces (e.g. `nft list ruleset`, `ip link set eth0 down`). */
+  /** Runs a command in a node's namespaces (e.g. `nft list ruleset`, `ctr -n k8s.io tasks kill ...`). */
   onNode(node: RealNode, args: string[]): Promise<string>;
+  /**
+   * The node dies as a machine that loses power: its kubelet, containerd, kube-proxy, firewall,
+   * containerd's shims and every container are SIGKILLed. Its network and files stay, as a disk does.
+   */
+  loseNode(node: RealNode): Promise<void>;
+  /** Starts a lost node's agents again on its old state, as a machine that boots. */
+  restartNode(node: RealNode): Promise<void>;
+  /** Cuts the node off: the hub's end of its veth goes down (no API server, no other node, no Pod). */
+  partitionNode(node: RealNode): Promise<void>;
+  /** Brings the hub's end of its veth back up. */
+  healNode(node: RealNode): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -236,9 +255,12 @@ export async function startRealCluster(opts: RealClusterOptions = {}): Promise<R
   try {
     const apiPort = await freePort();
     const hub = await startHub(procs, dir);
-    // [port in the hub, port on the host's loopback]
-    const forwards = [[HUB_API_PORT, apiPort], ...(opts.hostPorts ?? []).map((p) => [p, p])] as const;
-    for (const [, port] of forwards) servers.push(await hostEnd(join(dir, `host-${port}.sock`), port));
+    // [address in the hub, port there, port on the host's loopback]
+    const forwards: Array<[string, number, number]> = [
+      [HUB_IP, HUB_API_PORT, apiPort],
+      ...(opts.hostPorts ?? []).map((p): [string, number, number] => [HUB_HOST_IP, p, p]),
+    ];
+    for (const [, , port] of forwards) servers.push(await hostEnd(join(dir, `host-${port}.sock`), port));
     const egress = join(dir, "egress.sock");
     const relay = procs.start(
       "relay",
@@ -252,7 +274,7 @@ export async function startRealCluster(opts: RealClusterOptions = {}): Promise<R
         "--import",
         "tsx",
         join(REPO, "testenv/netnsRelay.ts"),
-        ...forwards.flatMap(([hub, host]) => ["--forward", `${HUB_IP}:${hub}=${join(dir, `host-${host}.sock`)}`]),
+        ...forwards.flatMap(([ip, hub, host]) => ["--forward", `${ip}:${hub}=${join(dir, `host-${host}.sock`)}`]),
         "--connect",
         egress,
         "--allow",
@@ -361,6 +383,8 @@ export async function startRealCluster(opts: RealClusterOptions = {}): Promise<R
       timeoutMs: 130_000,
     });
     const theCp = cp;
+    const hubLink = (node: RealNode, state: "up" | "down") =>
+      nsenter(hub, ["ip", "link", "set", node.name, state], false).then(() => undefined);
     return {
       cp: theCp,
       nodes,
@@ -368,6 +392,12 @@ export async function startRealCluster(opts: RealClusterOptions = {}): Promise<R
       egressSocket: egress,
       dir,
       onNode: (node, args) => nsenter(node.holderPid, args),
+      loseNode: (node) => killNode(node),
+      restartNode: async (node) => {
+        Object.assign(node, await startAgents(procs, dir, assets, node, kubeconfig));
+      },
+      partitionNode: (node) => hubLink(node, "down"),
+      healNode: (node) => hubLink(node, "up"),
       stop,
     };
   } catch (err) {
@@ -384,6 +414,7 @@ async function startHub(procs: ProcessGroup, dir: string): Promise<number> {
     "ip link set lo up",
     "ip link add rqo0 type bridge",
     `ip addr add ${HUB_IP}/24 dev rqo0`,
+    `ip addr add ${HUB_HOST_IP}/24 dev rqo0`,
     "ip link set rqo0 up",
     "echo 1 > /proc/sys/net/ipv4/ip_forward",
   ];
@@ -475,36 +506,58 @@ async function startNode(c: NodeContext): Promise<RealNode> {
     }),
   );
   await writeFile(join(d, "containerd.toml"), containerdConfig(d));
-  const log = (what: string) => join(d, `${what}.log`);
-  const onNode = (what: string, args: string[], env?: NodeJS.ProcessEnv) =>
-    c.procs.start(`${what}-${name}`, "nsenter", ["-t", String(pid), "-n", "-m", "--", ...args], log(what), env);
+  await writeFile(join(d, "resolv.conf"), "nameserver 127.0.0.1\n");
+  await writeFile(join(d, "kubelet.yaml"), stringify(kubeletConfig(d, ip, cgroup)));
+  await writeFile(join(d, "kube-proxy.yaml"), stringify(kubeProxyConfig(c.kubeconfig, name)));
+  const node = { name, zone, ip, podCidr, holderPid: pid, cgroup };
+  const agents = await startAgents(c.procs, c.dir, c.assets, node, c.kubeconfig, async () => {
+    const importing = Date.now();
+    await nsenter(pid, [
+      "sh",
+      "-c",
+      // Unpacked on first use: a node unpacks only the images its Pods run.
+      c.archives.map((a) => `ctr -n k8s.io images import --no-unpack --digests ${a} >/dev/null`).join(" && "),
+    ]);
+    progress(importing, `${name}: images imported`);
+  });
+  return { ...node, ...agents };
+}
+
+type NodeAgents = Pick<RealNode, "kubelet" | "containerd" | "kubeProxy" | "networkPolicies">;
+
+/**
+ * A node's containerd, then (after `beforeKubelet`, once containerd answers) its kubelet,
+ * kube-proxy and kube-router, from the configuration files in its folder; also a lost node's
+ * restart, on the state it kept.
+ */
+async function startAgents(
+  procs: ProcessGroup,
+  dir: string,
+  assets: string,
+  node: Omit<RealNode, keyof NodeAgents>,
+  kubeconfig: string,
+  beforeKubelet?: () => Promise<void>,
+): Promise<NodeAgents> {
+  const { name, holderPid: pid } = node;
+  const d = join(dir, name);
+  const onNode = (what: string, args: string[]) =>
+    procs.start(`${what}-${name}`, "nsenter", ["-t", String(pid), "-n", "-m", "--", ...args], join(d, `${what}.log`));
   const containerd = onNode("containerd", ["containerd", "--config", join(d, "containerd.toml")]);
   await until(`${name}'s containerd answering`, 30_000, async () =>
     (await nsenter(pid, ["ctr", "version"])).includes("Server"),
   );
-  const importing = Date.now();
-  await nsenter(pid, [
-    "sh",
-    "-c",
-    // Unpacked on first use: a node unpacks only the images its Pods run.
-    c.archives.map((a) => `ctr -n k8s.io images import --no-unpack --digests ${a} >/dev/null`).join(" && "),
-  ]);
-  progress(importing, `${name}: images imported`);
-
-  await writeFile(join(d, "resolv.conf"), "nameserver 127.0.0.1\n");
-  await writeFile(join(d, "kubelet.yaml"), stringify(kubeletConfig(d, ip, cgroup)));
+  await beforeKubelet?.();
   const kubelet = onNode("kubelet", [
-    join(c.assets, "kubelet"),
+    join(assets, "kubelet"),
     `--config=${join(d, "kubelet.yaml")}`,
-    `--kubeconfig=${c.kubeconfig}`,
+    `--kubeconfig=${kubeconfig}`,
     `--hostname-override=${name}`,
-    `--node-ip=${ip}`,
-    `--node-labels=topology.kubernetes.io/zone=${zone}`,
+    `--node-ip=${node.ip}`,
+    `--node-labels=topology.kubernetes.io/zone=${node.zone}`,
     "--v=1",
   ]);
-  await writeFile(join(d, "kube-proxy.yaml"), stringify(kubeProxyConfig(c.kubeconfig, name)));
   const kubeProxy = onNode("kube-proxy", [
-    join(c.assets, "kube-proxy"),
+    join(assets, "kube-proxy"),
     `--config=${join(d, "kube-proxy.yaml")}`,
     "--v=1",
   ]);
@@ -514,8 +567,8 @@ async function startNode(c: NodeContext): Promise<RealNode> {
   // It exits when its Node is not registered yet, which the kubelet does only now: started again
   // until it stays up.
   const kubeRouter = [
-    join(c.assets, "kube-router"),
-    `--kubeconfig=${c.kubeconfig}`,
+    join(assets, "kube-router"),
+    `--kubeconfig=${kubeconfig}`,
     `--hostname-override=${name}`,
     "--run-firewall=true",
     "--run-router=false",
@@ -525,7 +578,44 @@ async function startNode(c: NodeContext): Promise<RealNode> {
     "--v=1",
   ];
   const networkPolicies = onNode("kube-router", ["sh", "-c", `until ${kubeRouter.join(" ")}; do sleep 1; done`]);
-  return { name, zone, ip, podCidr, holderPid: pid, kubelet, containerd, kubeProxy, networkPolicies };
+  return { kubelet, containerd, kubeProxy, networkPolicies };
+}
+
+/**
+ * SIGKILLs every process of a node but the holder of its namespaces: its agents and containerd's
+ * shims share its mount namespace (the shims leave every process group), and its containers sit
+ * in its cgroup, each in a mount namespace of its own. Until none is left: a shim may still be
+ * starting a container while the first ones go.
+ */
+async function killNode(node: RealNode): Promise<void> {
+  const mnt = await readlink(`/proc/${node.holderPid}/ns/mnt`);
+  const victims = async () => {
+    const pids = new Set<number>();
+    for (const entry of await readdir("/proc")) {
+      const pid = Number(entry);
+      if (!Number.isInteger(pid) || pid === node.holderPid) continue;
+      if ((await readlink(`/proc/${pid}/ns/mnt`).catch(() => "")) === mnt) pids.add(pid);
+    }
+    for (const h of await readdir("/sys/fs/cgroup")) {
+      const procs = await run("find", [join("/sys/fs/cgroup", h, node.cgroup), "-name", "cgroup.procs"]).catch(
+        () => "",
+      );
+      for (const f of procs.split("\n").filter(Boolean))
+        for (const p of (await readFile(f, "utf8").catch(() => "")).split("\n").filter(Boolean)) pids.add(Number(p));
+    }
+    return [...pids];
+  };
+  await until(`every process of ${node.name} gone`, 30_000, async () => {
+    const pids = await victims();
+    for (const pid of pids) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // Gone already.
+      }
+    }
+    return pids.length === 0;
+  });
 }
 
 function containerdConfig(d: string): string {
@@ -713,11 +803,22 @@ function systemManifests(): string {
       kind: "Deployment",
       metadata: { name: "coredns", namespace: "kube-system", labels },
       spec: {
-        replicas: 1,
+        // Two on two nodes, as kubeadm and kind run it: a lost node takes no name lookup with it.
+        replicas: 2,
         selector: { matchLabels: labels },
         template: {
           metadata: { labels },
           spec: {
+            affinity: {
+              podAntiAffinity: {
+                preferredDuringSchedulingIgnoredDuringExecution: [
+                  {
+                    weight: 100,
+                    podAffinityTerm: { labelSelector: { matchLabels: labels }, topologyKey: "kubernetes.io/hostname" },
+                  },
+                ],
+              },
+            },
             serviceAccountName: "coredns",
             priorityClassName: "system-cluster-critical",
             // Port 53 without root or a capability: the namespaced, safe sysctl. A NetworkPolicy
