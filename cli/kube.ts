@@ -81,7 +81,7 @@ export class Kube {
   rqliteCredentials(cluster: string): Promise<Credentials> {
     if (this.rqliteUser) {
       const password = process.env.RQLITE_PASSWORD;
-      if (password === undefined)
+      if (!password)
         return Promise.reject(
           new CliError(
             `--rqlite-user ${this.rqliteUser} needs the password in the environment variable RQLITE_PASSWORD`,

@@ -131,14 +131,14 @@ export class NodeProxy {
     query?: Record<string, string | boolean>,
     body?: unknown,
   ): Promise<unknown> {
-    if (!this.pod.spec?.nodeName)
-      throw new PortForwardError("the Pod is on no node, so no kubelet can open a port-forward to it");
     const headers: Record<string, string> = { Accept: "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (this.auth) {
       const c = await this.kube.rqliteCredentials(this.pod.metadata?.labels?.[LABEL_CLUSTER] ?? "");
       headers.Authorization = `Basic ${Buffer.from(`${c.username}:${c.password}`).toString("base64")}`;
     }
+    if (!this.pod.spec?.nodeName)
+      throw new PortForwardError("the Pod is on no node, so no kubelet can open a port-forward to it");
     const qs = query ? new URLSearchParams(Object.entries(query).map(([k, v]) => [k, String(v)])).toString() : "";
     const answer = await forwardedRequest(
       { kc: this.kube.config, namespace: this.kube.namespace, pod: this.name, port: HTTP_PORT },
