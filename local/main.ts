@@ -113,8 +113,10 @@ try {
   const applied = Date.now();
   await cp.kubectlOk(["apply", "-n", NAMESPACE, "-f", sample]);
   say(`applied ${sample}; waiting until RqCluster ${name} is Available`);
-  await cp.kubectlOk(["wait", "-n", NAMESPACE, `rqc/${name}`, "--for=condition=Available", "--timeout=180s"], {
-    timeoutMs: 200_000,
+  // A real node unpacks the rqlite image and local-path-provisioner makes each volume first.
+  const waitS = real ? 600 : 180;
+  await cp.kubectlOk(["wait", "-n", NAMESPACE, `rqc/${name}`, "--for=condition=Available", `--timeout=${waitS}s`], {
+    timeoutMs: (waitS + 20) * 1000,
   });
   say(
     `RqCluster ${name} is Available ${((Date.now() - applied) / 1000).toFixed(1)} s after kubectl apply (${((Date.now() - started) / 1000).toFixed(0)} s since start)`,
