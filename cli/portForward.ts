@@ -29,7 +29,7 @@ export interface ForwardTarget {
 }
 
 /** One TCP connection to `port` inside the Pod, carried by one WebSocket. */
-export function forwardedSocket(t: ForwardTarget): Duplex {
+function forwardedSocket(t: ForwardTarget): Duplex {
   const toPod = new PassThrough();
   const fromPod = new PassThrough();
   const socket = Duplex.from({ readable: fromPod, writable: toPod });
@@ -51,7 +51,9 @@ export function forwardedSocket(t: ForwardTarget): Duplex {
         if (errorText.trim()) socket.destroy(new PortForwardError(errorText.trim()));
         else fromPod.end();
       });
-      socket.on("close", () => ws.close());
+      // A request that timed out (or was otherwise dropped) while the stream was opening.
+      if (socket.destroyed) ws.close();
+      else socket.on("close", () => ws.close());
     },
     (err: unknown) => {
       // The ws library reports a refused upgrade as "Unexpected server response: 403".
