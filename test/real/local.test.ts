@@ -185,7 +185,7 @@ async function portForwardOnAuthCluster(kubeconfig: string, figures: Record<stri
   assert.equal(status.code, 0, status.stderr);
   assert.doesNotMatch(status.stdout, /credentials/, status.stdout);
   // Every member's rqlite answered: role, version and applied index, as rqlite's /status said.
-  const members = status.stdout.match(/^locked-\d+ +(leader|voter) +true +Running +8\.43\.4 +\d+ /gm) ?? [];
+  const members = status.stdout.match(/^locked-\d+ +(leader|voter) +true +Running +v8\.43\.4 +\d+ /gm) ?? [];
   assert.equal(members.length, 3, status.stdout);
   assert.equal(members.filter((m) => / leader /.test(m)).length, 1, status.stdout);
   figures["kubectl rqlite status (auth, port-forward)"] = `${status.ms} ms`;
