@@ -1,7 +1,8 @@
 // The README's layout tables are the map of the repository: this test holds them to the tree as it
 // is when the test runs, so a file added without its row (or a row left for a file gone) fails.
 import { strict as assert } from "node:assert";
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
 const root = new URL("../..", import.meta.url).pathname;
@@ -15,20 +16,34 @@ function tablePaths(): string[] {
     .flatMap((line) => [...line.split("|")[1]!.matchAll(/`([^`]+)`/g)].map((m) => m[1]!));
 }
 
+/**
+ * The repository's files as git sees them: tracked, and untracked but not ignored (a file just
+ * added counts), so build output, caches and .tmp/ never do.
+ */
+const files = execFileSync("git", ["ls-files", "--cached", "--others", "--exclude-standard"], {
+  cwd: root,
+  encoding: "utf8",
+})
+  .split("\n")
+  .filter((f) => f !== "" && existsSync(join(root, f)));
+
 /** Every folder (with a trailing slash) and file under `dir`, repo-relative. */
 function tree(dir: string): string[] {
-  return readdirSync(join(root, dir)).flatMap((name) => {
-    const rel = `${dir}/${name}`;
-    return statSync(join(root, rel)).isDirectory() ? [`${rel}/`, ...tree(rel)] : [rel];
-  });
+  const under = files.filter((f) => f.startsWith(`${dir}/`));
+  const folders = new Set(
+    under.flatMap((f) =>
+      f
+        .split("/")
+        .slice(1, -1)
+        .map((_, i, parts) => `${dir}/${parts.slice(0, i + 1).join("/")}/`),
+    ),
+  );
+  return [...folders, ...under];
 }
 
-/** Top-level folders of the repository, what git ignores and its own folder left out. */
+/** Top-level folders of the repository that hold a file git knows. */
 function topFolders(): string[] {
-  const ignored = new Set([".git", "node_modules", "dist"]);
-  return readdirSync(root)
-    .filter((name) => !ignored.has(name) && statSync(join(root, name)).isDirectory())
-    .map((name) => `${name}/`);
+  return [...new Set(files.filter((f) => f.includes("/")).map((f) => `${f.split("/")[0]}/`))];
 }
 
 describe("the README's layout tables", () => {
