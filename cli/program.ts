@@ -1,5 +1,5 @@
 // The command tree. commander parses; every command is defined in commands/, one file per job.
-import { Command } from "commander";
+import { Command, Option } from "commander";
 import { backupCommand } from "./commands/backup.js";
 import { completionCommand } from "./commands/completion.js";
 import { pauseCommands } from "./commands/pause.js";
@@ -11,6 +11,7 @@ import { execCommand, queryCommand } from "./commands/sql.js";
 import { statusCommand } from "./commands/status.js";
 import { stepdownCommand } from "./commands/stepdown.js";
 import { versionCommand } from "./commands/version.js";
+import { TRANSPORTS } from "./kube.js";
 
 export function buildProgram(): Command {
   const program = new Command("kubectl rqlite")
@@ -18,6 +19,18 @@ export function buildProgram(): Command {
     .option("--kubeconfig <path>", "kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
     .option("--context <name>", "kubeconfig context (default: the current context)")
     .option("-n, --namespace <name>", "namespace (default: the context's namespace)")
+    .addOption(
+      new Option(
+        "--transport <how>",
+        "how to reach rqlite: the API server's pod proxy, or a port-forward (needs the node's kubelet; carries rqlite's credentials); auto: port-forward for clusters with auth",
+      )
+        .choices(TRANSPORTS)
+        .default("auto"),
+    )
+    .option(
+      "--rqlite-user <name>",
+      "rqlite user for clusters with auth, password in $RQLITE_PASSWORD (default: the operator's user, from its Secret)",
+    )
     .showSuggestionAfterError()
     .exitOverride();
   // commander's message (and its "Did you mean" line) as one line, with what to do.

@@ -1,8 +1,16 @@
-// `npm run local`: the operator running end to end on this machine, until Ctrl-C.
+// `npm run local [-- --real]`: the operator running end to end on this machine, until Ctrl-C.
+// By default on the embedded control plane with the local runtime playing the kubelet (seconds
+// to start, no root); with --real on a real Kubernetes (local/real.ts), installed with Helm from
+// its image. Both print the same lines, and each works.
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
 import { parse, stringify } from "yaml";
+import { loopbackAddress } from "../shared/loopback-address.js";
+import type { ControlPlane } from "../testenv/controlplane.js";
+import type { S3Credentials } from "../testenv/s3.js";
+import { startRealDemo } from "./real.js";
 import { OPERATOR_NAMESPACE, startLocalStack } from "./stack.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -13,61 +21,115 @@ const NODES = 3;
 // Backups of the demo go to this bucket of the local S3 server, with the credentials in this Secret.
 const BUCKET = "backups";
 const CREDENTIALS_SECRET = "s3-credentials";
+const USAGE = "usage: npm run local [-- --real]";
 
-say(
-  "starting the control plane (a first run builds kube-apiserver, etcd, kube-scheduler, kube-controller-manager and rqlited: several minutes)",
-);
+let real = false;
+try {
+  const { values } = parseArgs({ options: { real: { type: "boolean" }, help: { type: "boolean", short: "h" } } });
+  if (values.help) {
+    console.log(
+      `${USAGE}\n  --real  a real Kubernetes (kubelets, containerd, CoreDNS; root and Debian packages, see README) with the operator installed by its Helm chart from its image`,
+    );
+    process.exit(0);
+  }
+  real = values.real ?? false;
+} catch (err) {
+  console.error(`local: ${(err as Error).message}; ${USAGE}`);
+  process.exit(2);
+}
+
+/** What the demo needs of either world. */
+interface World {
+  cp: ControlPlane;
+  /** The S3 server as the operator's Pods or processes reach it. */
+  s3: { endpoint: string; credentials: S3Credentials };
+  /** The address on this machine at which a Pod's rqlite answers. */
+  address(pod: string): string;
+  stop(): Promise<void>;
+}
+
 const started = Date.now();
-// Three Nodes in three zones, so the scheduler places the Pods by the cluster's anti-affinity and
-// the PV controller binds their claims, as in a cluster.
-// The operator refuses loopback S3 endpoints unless an administrator allows them: this one is
-// the stack's own S3 server, allowed by exactly its address.
-const stack = await startLocalStack({
-  log: say,
-  podNetwork: true,
-  nodes: NODES,
-  s3: { buckets: [BUCKET] },
-  s3EndpointAllow: "127.0.0.1/32",
-}).catch((err: Error) => {
+const fail = (err: Error): never => {
   console.error(`local: ${err.message}`);
   process.exit(1);
-});
-const { cp } = stack;
-const s3 = stack.s3!;
-say(
-  `control plane with kube-scheduler and kube-controller-manager ready in ${(cp.startupMs / 1000).toFixed(1)} s; nodes: ${stack.runtime.nodeNames().join(", ")}`,
-);
+};
+const world: World = real ? await realWorld().catch(fail) : await simulatedWorld().catch(fail);
+const { cp, s3 } = world;
 const kubectl = `kubectl --kubeconfig ${cp.kubeconfigPath}`;
 let stopping = false;
 const stop = async (why: string) => {
   if (stopping) return;
   stopping = true;
   say(`${why}: stopping everything`);
-  await stack.stop();
+  await world.stop();
   process.exit(0);
 };
 process.on("SIGINT", () => void stop("SIGINT"));
 process.on("SIGTERM", () => void stop("SIGTERM"));
+
+async function simulatedWorld(): Promise<World> {
+  say(
+    "starting the control plane (a first run builds kube-apiserver, etcd, kube-scheduler, kube-controller-manager and rqlited: several minutes)",
+  );
+  // Three Nodes in three zones, so the scheduler places the Pods by the cluster's anti-affinity and
+  // the PV controller binds their claims, as in a cluster.
+  // The operator refuses loopback S3 endpoints unless an administrator allows them: this one is
+  // the stack's own S3 server, allowed by exactly its address.
+  const stack = await startLocalStack({
+    log: say,
+    podNetwork: true,
+    nodes: NODES,
+    s3: { buckets: [BUCKET] },
+    s3EndpointAllow: "127.0.0.1/32",
+  });
+  say(
+    `control plane with kube-scheduler and kube-controller-manager ready in ${(stack.cp.startupMs / 1000).toFixed(1)} s; nodes: ${stack.runtime.nodeNames().join(", ")}`,
+  );
+  return {
+    cp: stack.cp,
+    s3: stack.s3!,
+    address: (pod) => stack.runtime.address(NAMESPACE, pod),
+    stop: () => stack.stop(),
+  };
+}
+
+async function realWorld(): Promise<World> {
+  say(
+    "starting a real cluster: control plane, 3 nodes (kubelet, containerd, kube-proxy), CoreDNS (a first run builds the Kubernetes parts and the images: many minutes)",
+  );
+  const demo = await startRealDemo({
+    operatorNamespace: OPERATOR_NAMESPACE,
+    namespace: NAMESPACE,
+    buckets: [BUCKET],
+    log: say,
+  });
+  say(`nodes: ${demo.nodeNames.join(", ")}; the Pods' port 4001 is tunnelled to this machine's loopback`);
+  // The pod tunnels listen on the address the local runtime would give each Pod.
+  return { cp: demo.cp, s3: demo.s3, address: (pod) => loopbackAddress(NAMESPACE, pod), stop: () => demo.stop() };
+}
 
 try {
   const name = (parse(readFileSync(sample, "utf8")) as { metadata: { name: string } }).metadata.name;
   const applied = Date.now();
   await cp.kubectlOk(["apply", "-n", NAMESPACE, "-f", sample]);
   say(`applied ${sample}; waiting until RqCluster ${name} is Available`);
-  await cp.kubectlOk(["wait", "-n", NAMESPACE, `rqc/${name}`, "--for=condition=Available", "--timeout=180s"], {
-    timeoutMs: 200_000,
+  // A real node unpacks the rqlite image and local-path-provisioner makes each volume first.
+  const waitS = real ? 600 : 180;
+  await cp.kubectlOk(["wait", "-n", NAMESPACE, `rqc/${name}`, "--for=condition=Available", `--timeout=${waitS}s`], {
+    timeoutMs: (waitS + 20) * 1000,
   });
   say(
     `RqCluster ${name} is Available ${((Date.now() - applied) / 1000).toFixed(1)} s after kubectl apply (${((Date.now() - started) / 1000).toFixed(0)} s since start)`,
   );
-  const node = stack.runtime.address(NAMESPACE, `${name}-0`);
+  const node = world.address(`${name}-0`);
   const backup = await prepareBackupAndRestore(name);
   say("try:");
   console.log(`  ${kubectl} get rqc,pods,pvc,svc -n ${NAMESPACE}`);
   console.log(`  ${kubectl} get pods -o wide -n ${NAMESPACE}`);
   console.log(`  ${kubectl} get nodes -L topology.kubernetes.io/zone`);
   console.log(`  ${kubectl} get lease -n ${OPERATOR_NAMESPACE}`);
-  // The plugin goes through the API server's pod proxy, which reaches the Pods over the pod network.
+  // The plugin goes through the API server's pod proxy, which reaches the Pods over the pod
+  // network (or through a port-forward, for clusters with auth: real mode only).
   // kubectl takes no flags before a plugin's name: the plugin reads --kubeconfig itself.
   console.log(
     `  PATH="${join(root, "cli")}:$PATH" kubectl rqlite status ${name} -n ${NAMESPACE} --kubeconfig ${cp.kubeconfigPath}`,

@@ -126,8 +126,8 @@ export interface TsxProcess {
  * Runs a TypeScript file with Node through tsx, as `npm run` would, with the test environment's
  * progress lines quiet, collecting what it prints for a test to read while it runs.
  */
-export function spawnTsx(script: string, cwd: string): TsxProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", script], {
+export function spawnTsx(script: string, cwd: string, args: string[] = []): TsxProcess {
+  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], {
     cwd,
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, TESTENV_QUIET: "1" },

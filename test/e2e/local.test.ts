@@ -1,6 +1,7 @@
 // `npm run local`, the README's first command, run as a user runs it: the lines it prints work
 // (the backup and the restore into a new cluster too: rows written = rows read, on every node
-// of the restored cluster), and Ctrl-C leaves nothing behind.
+// of the restored cluster), a port-forward is refused with the reason (no kubelet), and Ctrl-C
+// leaves nothing behind.
 import { strict as assert } from "node:assert";
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -166,6 +167,17 @@ describe("npm run local", function () {
       assert.equal(rows.code, 0, rows.stderr);
       assert.equal(rows.stdout.trim().split("\n").length, ROWS + 1, "a header and every row");
       assert.match(rows.stdout, /^1 +hello$/m);
+
+      // A port-forward needs the node's kubelet, which the local runtime does not run: the plugin
+      // says so (npm run local -- --real, test/real/local.test.ts, has one).
+      const forwarded = await shell(
+        `${printed(local.out, "kubectl rqlite status demo ").replace(/ status demo /, " query demo 'SELECT 1' --transport port-forward ")}`,
+      );
+      assert.equal(forwarded.code, 1, forwarded.stdout);
+      assert.match(
+        forwarded.stderr,
+        /^error: cannot run the query on node demo-\d: no port-forward to Pod demo-\d \(.*\); a port-forward goes through the kubelet of the Pod's node, which a simulated runtime \(npm run local without --real\) does not run: use --transport proxy$/m,
+      );
 
       const dir = /--kubeconfig (\/\S+)\/admin\.kubeconfig/.exec(local.out)![1]!;
       const s3Root = /S3 server \(versitygw\) serving on \S+ with bucket\(s\) backups \(data in (\S+)\)/.exec(
