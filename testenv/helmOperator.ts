@@ -1,7 +1,7 @@
 // The operator installed on a real cluster (realCluster.ts) the way users install it: cert-manager
 // (its pinned build, running on the host against the API server, with its CRDs), then
 // `helm install` of the chart, whose image the nodes imported, with --wait. Used by
-// `npm run local -- --real`; test suites may use it too.
+// `npm run local -- --real` and by every suite of test/real/ (test/real/support.ts).
 import { execFile } from "node:child_process";
 import { realpath } from "node:fs/promises";
 import { join } from "node:path";

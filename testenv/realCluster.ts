@@ -835,16 +835,19 @@ function systemManifests(): string {
         template: {
           metadata: { labels },
           spec: {
-            affinity: {
-              podAntiAffinity: {
-                preferredDuringSchedulingIgnoredDuringExecution: [
-                  {
-                    weight: 100,
-                    podAffinityTerm: { labelSelector: { matchLabels: labels }, topologyKey: "kubernetes.io/hostname" },
-                  },
-                ],
+            // Spread by rule, not by preference: the Deployment is applied before the nodes are
+            // Ready, and a preferred anti-affinity put both on the first node that was (seen when
+            // a drain of that node evicted both). minDomains holds the second back until a second
+            // node is there.
+            topologySpreadConstraints: [
+              {
+                maxSkew: 1,
+                minDomains: 2,
+                topologyKey: "kubernetes.io/hostname",
+                whenUnsatisfiable: "DoNotSchedule",
+                labelSelector: { matchLabels: labels },
               },
-            },
+            ],
             serviceAccountName: "coredns",
             priorityClassName: "system-cluster-critical",
             // Port 53 without root or a capability: the namespaced, safe sysctl. A NetworkPolicy

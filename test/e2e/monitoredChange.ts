@@ -83,7 +83,9 @@ export async function monitoredChange(
     try {
       // The Pods as they run now say how to reach each node (a change may have switched schemes).
       await opts.access?.refresh(opts.client, opts.cluster);
-      await assertRowsOnEveryNode(opts.namespace, await opts.podsAfter(), opts.acked, opts.access);
+      const held = await assertRowsOnEveryNode(opts.namespace, await opts.podsAfter(), opts.acked, opts.access);
+      opts.figures[opts.name] +=
+        `; rows written and acknowledged so far ${opts.acked.length} = rows read on each of ${Object.keys(held).length} nodes`;
     } catch (err) {
       problems.push((err as Error).message);
     }

@@ -110,14 +110,14 @@ export function startAckedWriter(opts: {
  * yet a follower learns the leader's commit index only with the next append, so the last rows
  * may still be on their way: a marker row is written after the last acknowledged one, and each
  * node is read once it holds the marker. The log is applied in order, so a row missing then is
- * lost on that node, not late.
+ * lost on that node, not late. Returns how many of the acknowledged rows each node held.
  */
 export async function assertRowsOnEveryNode(
   namespace: string,
   pods: string[],
   acked: AckedRow[],
   access?: NodeAccess,
-): Promise<void> {
+): Promise<Record<string, number>> {
   const nodeOf = (pod: string) => access?.client(pod) ?? rqliteNode(namespace, pod);
   const marker = `marker-${Date.now()}`;
   await eventually(
@@ -138,6 +138,7 @@ export async function assertRowsOnEveryNode(
     { intervalMs: 500 },
   );
   const missing: string[] = [];
+  const held: Record<string, number> = {};
   for (const pod of pods) {
     const node = nodeOf(pod);
     await eventually(
@@ -156,6 +157,7 @@ export async function assertRowsOnEveryNode(
     const rows = await node.query(`SELECT v FROM ${ROWS_TABLE}`, { level: "none" });
     const have = new Set(rows.map((r) => r.v));
     const lacking = acked.filter((a) => !have.has(a.value));
+    held[pod] = acked.length - lacking.length;
     if (lacking.length > 0)
       missing.push(
         `${pod} lacks ${lacking.length} of ${acked.length} acknowledged rows, e.g. ` +
@@ -166,4 +168,5 @@ export async function assertRowsOnEveryNode(
       );
   }
   assert.deepEqual(missing, [], "every node holds every acknowledged row");
+  return held;
 }

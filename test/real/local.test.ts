@@ -76,8 +76,17 @@ describe("npm run local -- --real", function () {
       // The kubectl lines, in the order printed.
       const kubeconfig = /--kubeconfig (\S+\/admin\.kubeconfig)/.exec(local.out)![1]!;
       assert.match(await ok(printed("get rqc,pods,pvc,svc")), /^rqcluster\.rqlite\.io\/demo /m);
-      const wide = await ok(printed("get pods -o wide"));
-      assert.equal(wide.split("\n").filter((l) => /^demo-\d +1\/1 +Running /.test(l)).length, 3, wide);
+      // Available is a quorum; the third voter's readiness probe (every 5 s) may pass a little later.
+      let wide = "";
+      await eventually(
+        "3 demo Pods 1/1 Running in the printed get pods line",
+        async () => {
+          wide = await ok(printed("get pods -o wide"));
+          return wide.split("\n").filter((l) => /^demo-\d +1\/1 +Running /.test(l)).length === 3;
+        },
+        60_000,
+        { intervalMs: 1000, state: () => wide },
+      );
       const pods = (
         JSON.parse(await ok(`kubectl --kubeconfig ${kubeconfig} get pods -n default -o json`)) as {
           items: Array<{ metadata: { name: string }; spec: { nodeName?: string }; status: { podIP?: string } }>;

@@ -48,6 +48,24 @@ describe("real cluster: the operator from its image, installed with Helm", funct
     await oc?.stop();
   });
 
+  it("runs 3 Ready nodes, one per zone, each with a container runtime and a node address of its own", async () => {
+    const wide = await kubectl(["get", "nodes", "-o", "wide", "-L", "topology.kubernetes.io/zone"]);
+    console.log(`      kubectl get nodes -o wide -L topology.kubernetes.io/zone:\n${wide.replace(/^/gm, "        ")}`);
+    const rows = wide
+      .trim()
+      .split("\n")
+      .slice(1)
+      .map((l) => l.split(/\s+/));
+    assert.equal(rows.length, 3, wide);
+    // OS-IMAGE has spaces: the runtime and the zone are read from the end.
+    assert.ok(
+      rows.every((r) => r[1] === "Ready" && r[r.length - 2]!.startsWith("containerd://")),
+      wide,
+    );
+    assert.deepEqual(rows.map((r) => r[r.length - 1]).sort(), ["zone-a", "zone-b", "zone-c"], wide);
+    assert.equal(new Set(rows.map((r) => r[5])).size, 3, `three INTERNAL-IPs: ${wide}`);
+  });
+
   it("runs two controller replicas on two nodes from the image, one of them holding the Lease", async () => {
     const controllers = await oc.pods(OPERATOR_NS, "app.kubernetes.io/component=controller");
     const nodes = new Set(controllers.map((p) => p.spec?.nodeName));

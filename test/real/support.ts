@@ -6,7 +6,7 @@ import type { V1Pod, V1PodList } from "@kubernetes/client-node";
 import { Registry } from "prom-client";
 import { KubeClient, loadKubeConfig } from "../../controller/runtime/kubeClient.js";
 import { startPodTunnels, type PodTunnels } from "../../testenv/podTunnels.js";
-import { ProcessGroup } from "../../testenv/processes.js";
+import { installOperatorWithHelm, type HelmOperator } from "../../testenv/helmOperator.js";
 import {
   BUSYBOX_IMAGE,
   CLUSTER_DNS_IP,
@@ -15,10 +15,6 @@ import {
   type RealCluster,
   type RealClusterOptions,
 } from "../../testenv/realCluster.js";
-import { startCertManager } from "../install/support/certManager.js";
-import { CHART, helmOk } from "../install/support/helm.js";
-import { installDependencyCRDs } from "../install/support/installCrds.js";
-import { buildTools } from "../install/support/tools.js";
 
 export const OPERATOR_NS = "rqlite-operator-system";
 
@@ -35,8 +31,9 @@ export interface OperatorCluster {
 export const runNamespace = (prefix: string) => `${prefix}-${randomBytes(3).toString("hex")}`;
 
 /**
- * The cluster, cert-manager (on the host) and the chart installed with --wait; `controllerArgs`
- * are added to the controller's as an administrator would (a JSON patch of its Deployment).
+ * The cluster and the operator as `npm run local -- --real` installs it (testenv/helmOperator.ts:
+ * cert-manager on the host, the chart with --wait); `controllerArgs` are added to the
+ * controller's as an administrator would (a JSON patch of its Deployment).
  */
 export async function startOperatorCluster(
   figures: Record<string, string>,
@@ -44,25 +41,15 @@ export async function startOperatorCluster(
 ): Promise<OperatorCluster> {
   const rc = await startRealCluster(opts);
   figures["cluster Ready"] = `${(rc.readyMs / 1000).toFixed(1)} s`;
-  const addons = new ProcessGroup();
+  let operator: HelmOperator | undefined;
   const stop = async () => {
-    await addons.stopAll();
+    await operator?.stop();
     await rc.stop();
   };
   try {
     const kubectl = (args: string[], timeoutMs?: number) => rc.cp.kubectlOk(args, { timeoutMs });
-    await installDependencyCRDs(rc.cp, { rqlite: false });
-    startCertManager(addons, rc.cp, await buildTools(["cert-manager", "helm"]), rc.dir);
-    const installing = Date.now();
-    await helmOk(
-      ["install", "rqlite-operator", CHART, "--kubeconfig", rc.cp.kubeconfigPath, "--namespace", OPERATOR_NS].concat([
-        "--create-namespace",
-        "--wait",
-        "--timeout=5m",
-      ]),
-      330_000,
-    );
-    figures["helm install --wait"] = `${((Date.now() - installing) / 1000).toFixed(1)} s`;
+    operator = await installOperatorWithHelm(rc.cp, { namespace: OPERATOR_NS, logDir: rc.dir });
+    figures["helm install --wait"] = `${(operator.installMs / 1000).toFixed(1)} s`;
     if (opts.controllerArgs?.length) {
       const deployment = (
         await kubectl([

@@ -293,6 +293,7 @@ describe("backup render", () => {
       { name: "backup-config", secret: { secretName: "db-backup-config" } },
     );
     assert.ok(ct.volumeMounts!.some((m) => m.mountPath === "/rqlite/backup" && m.readOnly));
+    assertWritableTmp(p);
     const secret = renderBackupConfigSecret(c)!;
     const text = Buffer.from(secret.data!["auto-backup.json"]!, "base64").toString();
     assert.ok(!/rqlite-test|AKIA/.test(text) && text.includes("$RQLITE_BACKUP_ACCESS_KEY_ID"));
@@ -305,7 +306,7 @@ describe("backup render", () => {
     assert.notEqual(hash({}), hash({ backup: { s3 } }));
     const plain = pod(cluster({ env: [{ name: "A", value: "1" }] }));
     assert.deepEqual(plain.spec!.containers[0]!.env, [{ name: "A", value: "1" }]);
-    assert.ok(!plain.spec!.volumes!.some((v) => v.name === "backup-config"));
+    assert.ok(!plain.spec!.volumes!.some((v) => v.name === "backup-config" || v.name === "backup-tmp"));
     assert.ok(!Object.keys(plain.metadata!.annotations!).some((k) => k.includes("backup")));
   });
 
@@ -316,6 +317,7 @@ describe("backup render", () => {
     const c = { ...unresolved, restore: resolved };
     const voter = pod(c).spec!.containers[0]!;
     assert.ok(voter.args!.includes(`-auto-restore=/rqlite/backup/${AUTO_RESTORE_FILE}`));
+    assertWritableTmp(pod(c));
     assert.deepEqual(
       voter.env!.map((e) => [e.name, e.valueFrom?.secretKeyRef?.name, e.valueFrom?.secretKeyRef?.key]),
       [
@@ -876,3 +878,18 @@ describe("S3 errors in words", () => {
     assert.equal(describeS3Error(odd, what, endpoint), `${what}: S3 endpoint ${endpoint} answered HTTP 502`);
   });
 });
+
+/**
+ * rqlited stages uploads and the restore's download in /tmp; under a read-only root that must be
+ * a volume, or every upload and the restore fail with "read-only file system" (a real kubelet).
+ */
+function assertWritableTmp(p: V1Pod): void {
+  const ct = p.spec!.containers[0]!;
+  assert.equal(ct.securityContext?.readOnlyRootFilesystem, true);
+  const tmp = ct.volumeMounts!.find((m) => m.mountPath === "/tmp");
+  assert.ok(tmp && !tmp.readOnly, `a writable /tmp in ${JSON.stringify(ct.volumeMounts)}`);
+  assert.deepEqual(
+    p.spec!.volumes!.find((v) => v.name === tmp.name),
+    { name: tmp.name, emptyDir: {} },
+  );
+}

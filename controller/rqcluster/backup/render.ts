@@ -13,6 +13,13 @@ import type { DesiredNode } from "../render/members.js";
 
 export const BACKUP_CONFIG_DIR = "/rqlite/backup";
 export const BACKUP_CONFIG_VOLUME = "backup-config";
+/**
+ * rqlited stages every upload and the auto-restore download in a temporary file (Go's os.TempDir,
+ * /tmp); the container's root is read-only, so /tmp is a volume of its own wherever rqlite backs
+ * up or restores. Without it each upload and the restore fail with "read-only file system"
+ * (found on a real kubelet: the simulated runtime runs rqlited on the host's /tmp).
+ */
+export const BACKUP_TMP_VOLUME = "backup-tmp";
 export const AUTO_BACKUP_FILE = "auto-backup.json";
 export const AUTO_RESTORE_FILE = "auto-restore.json";
 /** The restore source as the operator resolved it, so every later reconcile renders the same Pods. */
@@ -201,8 +208,14 @@ export function backupEnv(c: ClusterView, restoring: boolean): V1EnvVar[] {
 export function backupVolume(c: ClusterView, restoring: boolean): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
   if (!c.spec.backup && !restoring) return { volumes: [], mounts: [] };
   return {
-    volumes: [{ name: BACKUP_CONFIG_VOLUME, secret: { secretName: backupConfigSecretName(c.name) } }],
-    mounts: [{ name: BACKUP_CONFIG_VOLUME, mountPath: BACKUP_CONFIG_DIR, readOnly: true }],
+    volumes: [
+      { name: BACKUP_CONFIG_VOLUME, secret: { secretName: backupConfigSecretName(c.name) } },
+      { name: BACKUP_TMP_VOLUME, emptyDir: {} },
+    ],
+    mounts: [
+      { name: BACKUP_CONFIG_VOLUME, mountPath: BACKUP_CONFIG_DIR, readOnly: true },
+      { name: BACKUP_TMP_VOLUME, mountPath: "/tmp" },
+    ],
   };
 }
 
