@@ -4,7 +4,7 @@
 import { strict as assert } from "node:assert";
 import { createHash } from "node:crypto";
 import type { V1Secret } from "@kubernetes/client-node";
-import { rqliteNode } from "./rows.js";
+import { readWhole, rqliteNode } from "./rows.js";
 import type { ControlPlane } from "../../testenv/controlplane.js";
 import { eventually } from "../../testenv/eventually.js";
 
@@ -37,9 +37,9 @@ export interface TableDigest {
 
 /** Rows and checksum of `SELECT * FROM <table> ORDER BY <order>` as `pod` itself holds them. */
 export async function digest(namespace: string, pod: string, table = ITEMS_TABLE, order = "id"): Promise<TableDigest> {
-  const rows = await rqliteNode(namespace, pod, 10_000).query(`SELECT * FROM ${table} ORDER BY ${order}`, {
-    level: "none",
-  });
+  const rows = await readWhole(`${pod}'s ${table}`, () =>
+    rqliteNode(namespace, pod, 30_000).query(`SELECT * FROM ${table} ORDER BY ${order}`, { level: "none" }),
+  );
   return { rows: rows.length, sha256: createHash("sha256").update(JSON.stringify(rows)).digest("hex") };
 }
 

@@ -38,6 +38,15 @@ export const rqliteNode = (namespace: string, pod: string, timeoutMs = 5000) =>
     maxAnswerBytes: TEST_MAX_ANSWER_BYTES,
   });
 
+/**
+ * A read of a whole table, asked again when the connection fails on the way: thousands of rows
+ * through a test's tunnel into a Pod on a loaded machine are sometimes cut off (ECONNRESET). Reads
+ * change nothing, so asking again is safe; what is read is still the node's own answer.
+ */
+export function readWhole<T>(what: string, read: () => Promise<T>): Promise<T> {
+  return eventually(`a whole read of ${what}`, read, 120_000, { intervalMs: 1000 });
+}
+
 /** `access` says how to reach the nodes (HTTPS, credentials); plain HTTP by default, here and below. */
 export async function createRowsTable(namespace: string, pod: string, access?: NodeAccess): Promise<void> {
   await (access?.client(pod) ?? rqliteNode(namespace, pod)).execute([
@@ -154,7 +163,9 @@ export async function assertRowsOnEveryNode(
       30_000,
       { intervalMs: 100 },
     );
-    const rows = await node.query(`SELECT v FROM ${ROWS_TABLE}`, { level: "none" });
+    const rows = await readWhole(`${pod}'s ${ROWS_TABLE}`, () =>
+      node.query(`SELECT v FROM ${ROWS_TABLE}`, { level: "none" }),
+    );
     const have = new Set(rows.map((r) => r.v));
     const lacking = acked.filter((a) => !have.has(a.value));
     held[pod] = acked.length - lacking.length;
