@@ -274,9 +274,9 @@ describe("render: pod", () => {
     type Args = Parameters<typeof planPodMetadata>;
     assert.deepEqual(planPodMetadata(observed as unknown as Args[0], facts as unknown as Args[1]), []);
     delete live.metadata!.labels!["app.kubernetes.io/component"];
-    const [patch] = planPodMetadata(observed as unknown as Args[0], facts as unknown as Args[1]);
-    assert.equal(patch?.type, "patch");
-    const labels = (patch as unknown as { patch: { metadata: { labels: Record<string, string> } } }).patch.metadata
+    const [apply] = planPodMetadata(observed as unknown as Args[0], facts as unknown as Args[1]);
+    assert.equal(apply?.type, "apply");
+    const labels = (apply as unknown as { object: { metadata: { labels: Record<string, string> } } }).object.metadata
       .labels;
     assert.equal(labels["app.kubernetes.io/component"], "database");
     assert.equal(labels["app.kubernetes.io/version"], "8.36.0");
