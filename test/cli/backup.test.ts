@@ -12,9 +12,9 @@ import { promisify } from "node:util";
 import { parse } from "yaml";
 import { parseS3Location } from "../../shared/backup-names.js";
 import { eventually } from "../../testenv/eventually.js";
-import { startS3Server, type S3TestServer } from "../../testenv/s3.js";
+import type { S3TestServer } from "../../testenv/s3.js";
 import { expectExit, kubectlRqlite } from "./support/plugin.js";
-import { cliStack, DEMO, startCluster, type CliStack } from "./support/stack.js";
+import { cliStackWithS3, DEMO, startCluster, type CliStack } from "./support/stack.js";
 
 const exec = promisify(execFile);
 const BUCKET = "cli-backups";
@@ -56,18 +56,7 @@ describe("kubectl rqlite backup, and the backup state in status", function () {
   };
 
   before(async () => {
-    [s, s3] = await Promise.all([cliStack(), startS3Server({ buckets: [BUCKET] })]);
-    await s.stack.cp.kubectlOk(["apply", "-n", s.namespace, "-f", "-"], {
-      input: JSON.stringify({
-        apiVersion: "v1",
-        kind: "Secret",
-        metadata: { name: SECRET },
-        stringData: {
-          AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
-        },
-      }),
-    });
+    [s, s3] = await cliStackWithS3(BUCKET, SECRET);
   });
 
   after(async () => {

@@ -3,9 +3,9 @@
 // row), from an S3 folder's newest object, a dry run the API server judges, and each bad input
 // refused in one line before anything is created.
 import { strict as assert } from "node:assert";
-import { startS3Server, type S3TestServer } from "../../testenv/s3.js";
+import type { S3TestServer } from "../../testenv/s3.js";
 import { expectExit, kubectlRqlite } from "./support/plugin.js";
-import { cliStack, DEMO, IMAGE, type CliStack } from "./support/stack.js";
+import { cliStackWithS3, DEMO, IMAGE, type CliStack } from "./support/stack.js";
 
 const BUCKET = "cli-restores";
 const SECRET = "restore-credentials";
@@ -32,18 +32,7 @@ describe("kubectl rqlite restore", function () {
     (await s.stack.cp.kubectl(["get", "rqc", name, "-n", s.namespace, "-o", "name"])).code === 0;
 
   before(async () => {
-    [s, s3] = await Promise.all([cliStack(), startS3Server({ buckets: [BUCKET] })]);
-    await s.stack.cp.kubectlOk(["apply", "-n", s.namespace, "-f", "-"], {
-      input: JSON.stringify({
-        apiVersion: "v1",
-        kind: "Secret",
-        metadata: { name: SECRET },
-        stringData: {
-          AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
-        },
-      }),
-    });
+    [s, s3] = await cliStackWithS3(BUCKET, SECRET);
   });
 
   after(async () => {

@@ -12,6 +12,7 @@ import { startLocalStack, type LocalStack } from "../../../local/stack.js";
 import { FAST_LEASE_ARGS } from "../../../testenv/controller.js";
 import { startControlPlane } from "../../../testenv/controlplane.js";
 import { eventually } from "../../../testenv/eventually.js";
+import { startS3Server, type S3TestServer } from "../../../testenv/s3.js";
 import { createTestNamespace } from "../../../testenv/shared.js";
 
 const cliDir = fileURLToPath(new URL("../../../cli/", import.meta.url));
@@ -144,4 +145,24 @@ async function testKubeconfig(admin: string, namespace: string): Promise<string>
   await kubectl(["config", "set-context", "other", `--cluster=${cluster}`, `--user=${user}`, "--namespace=default"]);
   await kubectl(["config", "use-context", "test"]);
   return path;
+}
+
+/**
+ * A plugin stack beside a loopback S3 server with `bucket`, and a Secret `secret` in the test's
+ * namespace holding that server's credentials under the default keys.
+ */
+export async function cliStackWithS3(bucket: string, secret: string): Promise<[CliStack, S3TestServer]> {
+  const [s, s3] = await Promise.all([cliStack(), startS3Server({ buckets: [bucket] })]);
+  await s.stack.cp.kubectlOk(["apply", "-n", s.namespace, "-f", "-"], {
+    input: JSON.stringify({
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: secret },
+      stringData: {
+        AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+      },
+    }),
+  });
+  return [s, s3];
 }
