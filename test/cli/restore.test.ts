@@ -36,6 +36,8 @@ describe("kubectl rqlite restore", function () {
   });
 
   after(async () => {
+    // The stack is shared by every plugin suite of the run: leave no RqBackup in its namespace.
+    await s?.stack.cp.kubectl(["delete", "rqbackup", "--all", "-n", s.namespace, "--wait=false"]);
     await s3?.close();
   });
 
