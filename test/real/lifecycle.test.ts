@@ -46,6 +46,7 @@ import {
   runNamespace,
   startOperatorCluster,
   type OperatorCluster,
+  printFigures,
 } from "./support.js";
 
 const NS = runNamespace("real-life");
@@ -175,11 +176,7 @@ describe("real cluster: the lifecycle under the invariant monitor, every acknowl
   });
 
   after(async () => {
-    console.log(
-      `      figures:\n${Object.entries(figures)
-        .map(([k, v]) => `        ${k}: ${v}`)
-        .join("\n")}`,
-    );
+    printFigures(figures);
     await tunnels?.stop();
     await oc?.stop();
     await proxy?.close();

@@ -19,6 +19,7 @@ import {
   runNamespace,
   startOperatorCluster,
   type OperatorCluster,
+  printFigures,
 } from "./support.js";
 
 const NS = runNamespace("real-e2e");
@@ -39,11 +40,7 @@ describe("real cluster: the operator from its image, installed with Helm", funct
   });
 
   after(async () => {
-    console.log(
-      `      figures:\n${Object.entries(figures)
-        .map(([k, v]) => `        ${k}: ${v}`)
-        .join("\n")}`,
-    );
+    printFigures(figures);
     await tunnels?.stop();
     await oc?.stop();
   });

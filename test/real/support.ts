@@ -178,3 +178,12 @@ export async function allowControllerTo(oc: OperatorCluster, ip: string, ports: 
     }),
   });
 }
+
+/** The figures a suite gathered, one per line, for the closing report. */
+export function printFigures(figures: Record<string, string>): void {
+  console.log(
+    `      figures:\n${Object.entries(figures)
+      .map(([k, v]) => `        ${k}: ${v}`)
+      .join("\n")}`,
+  );
+}
