@@ -126,8 +126,8 @@ export class LocalRuntime {
       ...(this.withNodes ? { labelSelector: undefined } : {}),
       resource: "persistentvolumeclaims",
     });
-    this.pods.on("add", (p) => void this.sync(p));
-    this.pods.on("update", (p) => void this.sync(p));
+    this.pods.on("add", (p) => this.detached(this.sync(p)));
+    this.pods.on("update", (p) => this.detached(this.sync(p)));
     if (this.withNodes) {
       // The PV controller binds claims, kube-controller-manager's pvc-protection controller
       // releases them and the PV's reclaim policy removes their folders: the runtime only mounts.
@@ -138,35 +138,35 @@ export class LocalRuntime {
       });
       this.pods.on("delete", (p) => {
         const run = this.runs.get(podKey(p));
-        if (!run || this.nodeUp(run.nodeName)) void this.stopPod(podKey(p));
+        if (!run || this.nodeUp(run.nodeName)) this.detached(this.stopPod(podKey(p)));
       });
       this.pvcs.on("add", (pvc) => this.launchWaiting(pvc));
       this.pvcs.on("update", (pvc) => {
         this.launchWaiting(pvc);
-        void this.resize(pvc);
+        this.detached(this.resize(pvc));
       });
       const onPv = (pv: V1PersistentVolume) => {
         const ref = pv.spec?.claimRef;
         const pvc = ref?.namespace && ref.name ? this.pvcs.get(ref.namespace, ref.name) : undefined;
         if (pvc) {
           this.launchWaiting(pvc);
-          void this.resize(pvc);
+          this.detached(this.resize(pvc));
         }
       };
       this.pvs.on("add", onPv);
       this.pvs.on("update", onPv);
     } else {
       this.pods.on("delete", (p) => {
-        void this.stopPod(podKey(p));
+        this.detached(this.stopPod(podKey(p)));
         // Its claims may have waited for this Pod to go before they can be released.
         for (const v of p.spec?.volumes ?? []) {
           const pvc =
             v.persistentVolumeClaim && this.pvcs.get(p.metadata!.namespace!, v.persistentVolumeClaim.claimName);
-          if (pvc) void this.releaseVolume(pvc);
+          if (pvc) this.detached(this.releaseVolume(pvc));
         }
       });
       this.pvcs.on("delete", (pvc) => void rm(this.volumeDir(pvc), { recursive: true, force: true }));
-      this.pvcs.on("update", (pvc) => void this.releaseVolume(pvc));
+      this.pvcs.on("update", (pvc) => this.detached(this.releaseVolume(pvc)));
       this.pvcs.on("add", (pvc) => this.launchWaiting(pvc));
     }
   }
@@ -273,7 +273,7 @@ export class LocalRuntime {
       } else if (run.downWithNode) {
         run.downWithNode = false;
         run.pod = pod;
-        void this.launch(run);
+        this.detached(this.launch(run));
       } else {
         await this.sync(pod);
         const container = pod.spec!.containers.find((c) => c.name === RQLITE_CONTAINER);
@@ -284,7 +284,7 @@ export class LocalRuntime {
       }
     }
     for (const pod of this.pods.list())
-      if (pod.spec?.nodeName === name && !this.runs.has(podKey(pod))) void this.sync(pod);
+      if (pod.spec?.nodeName === name && !this.runs.has(podKey(pod))) this.detached(this.sync(pod));
     this.log(`node ${name} restored`);
   }
 
@@ -412,7 +412,7 @@ export class LocalRuntime {
   private launchWaiting(pvc: V1PersistentVolumeClaim): void {
     for (const pod of this.pods.list(pvc.metadata!.namespace)) {
       if (pod.spec?.volumes?.some((v) => v.persistentVolumeClaim?.claimName === pvc.metadata!.name))
-        void this.sync(pod);
+        this.detached(this.sync(pod));
     }
   }
 
@@ -528,9 +528,9 @@ export class LocalRuntime {
     node.started = !container!.startupProbe;
     await this.patchStatus(node, container!);
     clearInterval(node.probe);
-    node.probe = setInterval(() => void this.probe(node, container!), PROBE_PERIOD_MS);
+    node.probe = setInterval(() => this.detached(this.probe(node, container!)), PROBE_PERIOD_MS);
     void proc.exited.then((how) => this.onExit(node, proc, how));
-    void this.lifeProbes(node, container!, proc);
+    this.detached(this.lifeProbes(node, container!, proc));
   }
 
   /**
@@ -687,7 +687,7 @@ export class LocalRuntime {
     setTimeout(() => {
       const [ns, name] = key.split("/") as [string, string];
       const pod = this.pods.get(ns, name);
-      if (!this.stopped && pod && pod.metadata?.uid === uid && !this.runs.has(key)) void this.sync(pod);
+      if (!this.stopped && pod && pod.metadata?.uid === uid && !this.runs.has(key)) this.detached(this.sync(pod));
     }, CONFIG_RETRY_MS).unref();
   }
 
@@ -703,7 +703,7 @@ export class LocalRuntime {
       node.pod.spec!.containers.find((c) => c.name === RQLITE_CONTAINER)!,
     ).catch(() => {});
     setTimeout(() => {
-      if (!node.stopping && !node.downWithNode && this.runs.get(node.key) === node) void this.launch(node);
+      if (!node.stopping && !node.downWithNode && this.runs.get(node.key) === node) this.detached(this.launch(node));
     }, delay);
   }
 
@@ -832,13 +832,27 @@ export class LocalRuntime {
   private async writeStatus(node: PodRun, status: object): Promise<void> {
     if (!this.nodeUp(node.nodeName)) return;
     const [ns, name] = node.key.split("/") as [string, string];
-    await this.opts.client.request({
-      method: "PATCH",
-      path: objectPath({ apiVersion: "v1", resource: "pods", namespace: ns, name, subresource: "status" }),
-      body: { status },
-      contentType: "application/merge-patch+json",
-      timeoutMs: 10_000,
-    });
+    await this.opts.client
+      .request({
+        method: "PATCH",
+        path: objectPath({ apiVersion: "v1", resource: "pods", namespace: ns, name, subresource: "status" }),
+        body: { status },
+        contentType: "application/merge-patch+json",
+        timeoutMs: 10_000,
+      })
+      .catch((err: Error) => {
+        // Deleted while it started (a force delete, a recovery replacing it): as a kubelet's
+        // status manager, there is nothing left to report on; the delete event stops the process.
+        if (!/HTTP 404/.test(err.message)) throw err;
+      });
+  }
+
+  /**
+   * Runs work that no caller waits for, from an informer event or a timer: as a kubelet logs a
+   * failed sync, a failure is logged and never ends the process that hosts the runtime.
+   */
+  private detached(work: Promise<unknown>): void {
+    work.catch((err: Error) => this.log(`local runtime: ${err.stack ?? err.message}`));
   }
 
   /**
