@@ -2,7 +2,7 @@ import { fileURLToPath } from "node:url";
 import type { ControlPlane } from "./controlplane.js";
 
 /** Every CRD the operator serves, as generated into crds/ (npm run generate). */
-export const OPERATOR_CRD_FILES: readonly string[] = ["rqlite.io_rqclusters.yaml", "rqlite.io_rqbackups.yaml"].map(
+export const OPERATOR_CRD_FILES: readonly string[] = ["rqlite.io_rqclusters.yaml", "rqlite.io_rqbackups.yaml", "rqlite.io_rqscheduledbackups.yaml"].map(
   (f) => fileURLToPath(new URL(`../crds/${f}`, import.meta.url)),
 );
 
