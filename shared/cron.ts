@@ -93,9 +93,7 @@ export function parseCron(text: string): Cron {
   if (!parts[2]!.startsWith("*") && !cron.eitherDay) {
     const possible = [...months!].some((m) => [...days!].some((d) => d <= MONTH_DAYS[m - 1]!));
     if (!possible)
-      throw new CronError(
-        `day of month ${parts[2]} never occurs in month ${parts[3]}: the schedule would never fire`,
-      );
+      throw new CronError(`day of month ${parts[2]} never occurs in month ${parts[3]}: the schedule would never fire`);
   }
   return cron;
 }

@@ -59,8 +59,7 @@ export const rqScheduledBackupSpecSchema: JsonSchema = {
       default: "Forbid",
     },
     successfulBackupsHistoryLimit: {
-      description:
-        "Completed RqBackups of this schedule to keep; older ones are deleted with their S3 object or file.",
+      description: "Completed RqBackups of this schedule to keep; older ones are deleted with their S3 object or file.",
       type: "integer",
       format: "int32",
       minimum: 1,

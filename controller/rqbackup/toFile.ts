@@ -122,9 +122,10 @@ async function deleteMain(argv: string[]): Promise<void> {
     await rm(values.delete!, { force: true });
     await writeFile(log, JSON.stringify({ deleted: values.delete })).catch(() => {});
   } catch (err) {
-    await writeFile(log, JSON.stringify({ error: `deleting ${values.delete} failed: ${(err as Error).message}` })).catch(
-      () => {},
-    );
+    await writeFile(
+      log,
+      JSON.stringify({ error: `deleting ${values.delete} failed: ${(err as Error).message}` }),
+    ).catch(() => {});
     process.exitCode = 1;
   }
 }

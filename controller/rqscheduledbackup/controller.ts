@@ -116,7 +116,7 @@ class ScheduleReconciler {
   /** The RqBackups `s` owns (by uid, not only by label: a label is anyone's to write). */
   private children(s: RqScheduledBackup): RqBackup[] {
     return this.backups
-      .list(s.metadata!.namespace!)
+      .list(s.metadata!.namespace)
       .filter((b) => b.metadata?.ownerReferences?.some((o) => o.controller && o.uid === s.metadata!.uid));
   }
 
@@ -186,7 +186,10 @@ class ScheduleReconciler {
         };
         try {
           await this.writer.create(child);
-          events.normal("BackupCreated", `RqBackup ${a.name} for the firing of ${new Date(a.scheduledAt).toISOString()}`);
+          events.normal(
+            "BackupCreated",
+            `RqBackup ${a.name} for the firing of ${new Date(a.scheduledAt).toISOString()}`,
+          );
           log.info({ rqbackup: a.name, scheduledAt: new Date(a.scheduledAt).toISOString() }, "backup created");
         } catch (err) {
           // Created by an earlier try whose status write was lost, or the cache had not shown it.

@@ -4,10 +4,7 @@
 // again. No I/O and no clock; table-tested in test/unit/rqscheduledbackup-plan.test.ts.
 import { latestFiring, nextFiring, parseCron } from "../../shared/cron.js";
 import type { RqBackupSpec, RqScheduledBackupSpec, RqScheduledBackupStatus } from "../../shared/index.js";
-import {
-  DEFAULT_FAILED_HISTORY,
-  DEFAULT_SUCCESSFUL_HISTORY,
-} from "../../shared/scheduled-backup-schema.js";
+import { DEFAULT_FAILED_HISTORY, DEFAULT_SUCCESSFUL_HISTORY } from "../../shared/scheduled-backup-schema.js";
 
 /** One RqBackup this schedule owns, as the plan needs it. */
 export interface Child {
@@ -68,12 +65,17 @@ export function planSchedule(f: ScheduleFacts): SchedulePlan {
   const byNewest = [...live].sort((a, b) => b.scheduledAt - a.scheduledAt);
   const active = byNewest.filter((c) => !isFinal(c)).map((c) => c.name);
   const completed = byNewest.filter((c) => c.phase === "Completed");
-  const lastSuccess = [...completed].sort((a, b) => Date.parse(b.completedAt ?? "") - Date.parse(a.completedAt ?? ""))[0];
+  const lastSuccess = [...completed].sort(
+    (a, b) => Date.parse(b.completedAt ?? "") - Date.parse(a.completedAt ?? ""),
+  )[0];
   const base: RqScheduledBackupStatus = {
     ...f.status,
     active,
     ...(lastSuccess
-      ? { lastSuccessfulBackup: lastSuccess.name, ...(lastSuccess.completedAt ? { lastSuccessfulTime: lastSuccess.completedAt } : {}) }
+      ? {
+          lastSuccessfulBackup: lastSuccess.name,
+          ...(lastSuccess.completedAt ? { lastSuccessfulTime: lastSuccess.completedAt } : {}),
+        }
       : {}),
   };
   if (f.invalid !== undefined) {
@@ -86,7 +88,11 @@ export function planSchedule(f: ScheduleFacts): SchedulePlan {
   // The last firing acted on: the status says it, and so does the newest RqBackup (its status
   // write may have been lost after the create).
   const recorded = f.status.lastScheduleTime ? Date.parse(f.status.lastScheduleTime) : NaN;
-  let last = Math.max(f.createdAt, Number.isNaN(recorded) ? -Infinity : recorded, byNewest[0]?.scheduledAt ?? -Infinity);
+  let last = Math.max(
+    f.createdAt,
+    Number.isNaN(recorded) ? -Infinity : recorded,
+    byNewest[0]?.scheduledAt ?? -Infinity,
+  );
   const due = f.spec.suspend ? undefined : latestFiring(cron, last, f.now, tz);
   if (due !== undefined) {
     const name = childName(f.name, due);

@@ -5,7 +5,13 @@
 import { createHash } from "node:crypto";
 import type { V1Job } from "@kubernetes/client-node";
 import { API_VERSION, BACKUP_KIND, DNS_LABEL_MAX_LENGTH, LABEL_MANAGED_BY, MANAGER_NAME } from "../../shared/index.js";
-import { BACKUP_JOB_CONTAINER, BACKUP_MOUNT, LABEL_BACKUP_JOB, TERMINATION_LOG, TO_FILE_ENTRY } from "../rqbackup/job.js";
+import {
+  BACKUP_JOB_CONTAINER,
+  BACKUP_MOUNT,
+  LABEL_BACKUP_JOB,
+  TERMINATION_LOG,
+  TO_FILE_ENTRY,
+} from "../rqbackup/job.js";
 
 export interface PruneJobInput {
   backup: { name: string; namespace: string; uid: string };

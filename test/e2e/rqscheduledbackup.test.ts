@@ -147,7 +147,10 @@ describe("RqScheduledBackup: a cron schedule to S3 and to a PVC, with retention"
       assert.notEqual(out.code, 0, "refused");
       assert.match(out.stderr, pattern);
     };
-    await refused({ schedule: "61 * * * *" }, /spec\.schedule: Invalid value: "61 \* \* \* \*": minute: 61 is out of range 0-59/);
+    await refused(
+      { schedule: "61 * * * *" },
+      /spec\.schedule: Invalid value: "61 \* \* \* \*": minute: 61 is out of range 0-59/,
+    );
     await refused({ schedule: "0 0 * * * *" }, /spec\.schedule: .*expected 5 fields/);
     await refused({ timeZone: "Mars/Olympus_Mons" }, /spec\.timeZone: .*not a time zone/);
     await refused(
@@ -159,12 +162,24 @@ describe("RqScheduledBackup: a cron schedule to S3 and to a PVC, with retention"
   it(`fires at least ${FIRINGS} times to S3 and to a PVC while a writer runs, and keeps the newest ${KEEP} of each with their objects and files`, async () => {
     const began = Date.now();
     await monitoredChange(
-      { name: "schedules", client: env.client, namespace: env.ns, cluster: CLUSTER, acked, podsAfter: () => PODS, figures },
+      {
+        name: "schedules",
+        client: env.client,
+        namespace: env.ns,
+        cluster: CLUSTER,
+        acked,
+        podsAfter: () => PODS,
+        figures,
+      },
       async () => {
         await env.kubectl(["apply", "-f", "-"], schedule(SCHEDULES.s3, s3Destination()));
-        await env.kubectl(["apply", "-f", "-"], schedule(SCHEDULES.pvc, { pvc: { claimName: CLAIM, path: "nightly" } }));
+        await env.kubectl(
+          ["apply", "-f", "-"],
+          schedule(SCHEDULES.pvc, { pvc: { claimName: CLAIM, path: "nightly" } }),
+        );
         await eventually(`each schedule created ${FIRINGS} RqBackups and retention ran`, async () => {
-          for (const name of Object.values(SCHEDULES)) for (const b of await children(name)) seen[name]!.add(b.metadata!.name!);
+          for (const name of Object.values(SCHEDULES))
+            for (const b of await children(name)) seen[name]!.add(b.metadata!.name!);
           if (Object.values(seen).some((s) => s.size < FIRINGS)) return false;
           for (const name of Object.values(SCHEDULES)) {
             const completed = (await children(name)).filter((b) => b.status?.phase === "Completed");

@@ -36,7 +36,11 @@ describe("cron: parsing", () => {
       assert.equal(cron.kind, "fields");
       if (cron.kind !== "fields") return;
       for (const [field, values] of Object.entries(want)) {
-        assert.deepEqual([...cron[field as keyof typeof want]].sort((a, b) => a - b), [...values].sort((a, b) => a - b), field);
+        assert.deepEqual(
+          [...cron[field as keyof typeof want]].sort((a, b) => a - b),
+          [...values].sort((a, b) => a - b),
+          field,
+        );
       }
     });
   }
@@ -70,7 +74,10 @@ describe("cron: parsing", () => {
   ];
   for (const [spec, message] of bad) {
     it(`refuses ${JSON.stringify(spec)}`, () => {
-      assert.throws(() => parseCron(spec), (err: Error) => err instanceof CronError && message.test(err.message));
+      assert.throws(
+        () => parseCron(spec),
+        (err: Error) => err instanceof CronError && message.test(err.message),
+      );
     });
   }
 
@@ -195,23 +202,38 @@ describe("cron: the next firing", () => {
 describe("cron: the latest firing due", () => {
   it("is the newest firing in (since, now], or none", () => {
     const cron = parseCron("0 2 * * *");
-    assert.equal(iso(latestFiring(cron, at("2026-01-01T00:00:00Z"), at("2026-01-05T03:00:00Z"))), "2026-01-05T02:00:00.000Z");
+    assert.equal(
+      iso(latestFiring(cron, at("2026-01-01T00:00:00Z"), at("2026-01-05T03:00:00Z"))),
+      "2026-01-05T02:00:00.000Z",
+    );
     assert.equal(latestFiring(cron, at("2026-01-05T02:00:00Z"), at("2026-01-05T03:00:00Z")), undefined);
-    assert.equal(iso(latestFiring(cron, at("2026-01-05T01:00:00Z"), at("2026-01-05T02:00:00Z"))), "2026-01-05T02:00:00.000Z");
+    assert.equal(
+      iso(latestFiring(cron, at("2026-01-05T01:00:00Z"), at("2026-01-05T02:00:00Z"))),
+      "2026-01-05T02:00:00.000Z",
+    );
   });
 
   it("a controller down for a year finds the last one without stepping through every minute", () => {
     const cron = parseCron("* * * * *");
     const began = performance.now();
-    assert.equal(iso(latestFiring(cron, at("2025-01-01T00:00:00Z"), at("2026-01-01T00:00:30Z"))), "2026-01-01T00:00:00.000Z");
+    assert.equal(
+      iso(latestFiring(cron, at("2025-01-01T00:00:00Z"), at("2026-01-01T00:00:30Z"))),
+      "2026-01-01T00:00:00.000Z",
+    );
     console.log(`      latestFiring of a per-minute cron after a year: ${(performance.now() - began).toFixed(1)} ms`);
     const yearly = parseCron("0 0 1 1 *");
-    assert.equal(iso(latestFiring(yearly, at("2020-06-01T00:00:00Z"), at("2026-06-01T00:00:00Z"))), "2026-01-01T00:00:00.000Z");
+    assert.equal(
+      iso(latestFiring(yearly, at("2020-06-01T00:00:00Z"), at("2026-06-01T00:00:00Z"))),
+      "2026-01-01T00:00:00.000Z",
+    );
   });
 
   it("@every", () => {
     const cron = parseCron("@every 5s");
-    assert.equal(iso(latestFiring(cron, at("2026-01-01T00:00:00Z"), at("2026-01-01T00:00:12Z"))), "2026-01-01T00:00:10.000Z");
+    assert.equal(
+      iso(latestFiring(cron, at("2026-01-01T00:00:00Z"), at("2026-01-01T00:00:12Z"))),
+      "2026-01-01T00:00:10.000Z",
+    );
     assert.equal(latestFiring(cron, at("2026-01-01T00:00:10Z"), at("2026-01-01T00:00:12Z")), undefined);
   });
 });

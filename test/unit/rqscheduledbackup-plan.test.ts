@@ -39,7 +39,9 @@ describe("RqScheduledBackup plan", () => {
   });
 
   it("only the newest missed firing fires after a long outage, once", () => {
-    const p = planSchedule(facts({ status: { lastScheduleTime: "2026-02-28T02:00:00Z" }, now: at("2026-03-05T12:00:00Z") }));
+    const p = planSchedule(
+      facts({ status: { lastScheduleTime: "2026-02-28T02:00:00Z" }, now: at("2026-03-05T12:00:00Z") }),
+    );
     assert.deepEqual(
       p.actions.map((a) => a.kind === "create" && a.name),
       ["nightly-20260305020000"],
@@ -83,7 +85,10 @@ describe("RqScheduledBackup plan", () => {
       child("nightly-20260226020000", "2026-02-26T02:00:00Z", "Completed", "pvc://backups/b"),
     ];
     const p = planSchedule(
-      facts({ children: kids, spec: { schedule: "0 2 * * *", suspend: true, successfulBackupsHistoryLimit: 1, backup: BACKUP } }),
+      facts({
+        children: kids,
+        spec: { schedule: "0 2 * * *", suspend: true, successfulBackupsHistoryLimit: 1, backup: BACKUP },
+      }),
     );
     assert.deepEqual(p.actions, [{ kind: "prune", name: "nightly-20260225020000", location: "pvc://backups/a" }]);
     assert.equal(p.status.nextScheduleTime, undefined);
@@ -116,7 +121,9 @@ describe("RqScheduledBackup plan", () => {
   });
 
   it("an invalid spec (the controller's own check) fires nothing and says why", () => {
-    const p = planSchedule(facts({ invalid: "spec.schedule: bad", status: { nextScheduleTime: "2026-03-02T02:00:00Z" } }));
+    const p = planSchedule(
+      facts({ invalid: "spec.schedule: bad", status: { nextScheduleTime: "2026-03-02T02:00:00Z" } }),
+    );
     assert.deepEqual(p.actions, []);
     assert.equal(p.status.reason, "spec.schedule: bad");
     assert.equal(p.status.nextScheduleTime, undefined);
@@ -175,9 +182,9 @@ describe("RqScheduledBackup prune Job and admission", () => {
       "spec.timeZone: is not a time zone this operator knows: use an IANA name such as UTC or Europe/Paris",
     ]);
     assert.ok(
-      errorsOf(obj({ schedule: "@daily", backup: { cluster: "db", destination: { pvc: { claimName: "../x" } } } })).some(
-        (e) => e.startsWith("spec.backup.destination.pvc.claimName:"),
-      ),
+      errorsOf(
+        obj({ schedule: "@daily", backup: { cluster: "db", destination: { pvc: { claimName: "../x" } } } }),
+      ).some((e) => e.startsWith("spec.backup.destination.pvc.claimName:")),
     );
     assert.ok(
       errorsOf(obj({ schedule: "@daily", backup: { cluster: "db", destination: {} } })).includes(
