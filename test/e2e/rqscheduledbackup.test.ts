@@ -106,6 +106,11 @@ describe("RqScheduledBackup: a cron schedule to S3 and to a PVC, with retention"
         "--resync-period=3",
         "--backup-job-image=ghcr.io/rqlite-operator/rqlite-operator:e2e",
         "--backup-max-per-namespace=2",
+        // The default Lease timings, not the fast ones: this suite runs for minutes on a loaded
+        // machine, and a Lease lost ends a controller of this stack for good.
+        "--lease-duration=15",
+        "--renew-deadline=10",
+        "--retry-period=2",
       ],
     });
     await createCredentialsSecret(env.cp, env.ns, CREDENTIALS, s3.credentials);
