@@ -70,7 +70,7 @@ describe("cron: parsing", () => {
     ["@every 500ms", /expected @every <duration>/],
     ["@every 0s", /at least 1s/],
     ["@every 367d", /at most 366d/],
-    ["$(id) * * * *", /minute: "$\(id\)" is not a number/],
+    ["$(id) * * * *", /minute: "\$\(id\)" is not a number/],
   ];
   for (const [spec, message] of bad) {
     it(`refuses ${JSON.stringify(spec)}`, () => {
