@@ -20,7 +20,7 @@ import { monitoredChange } from "./monitoredChange.js";
 import { assertRowsOnEveryNode, createRowsTable, type AckedRow } from "./rows.js";
 import { startScheduledEnv, type ScheduledEnv } from "./scheduledEnv.js";
 
-const eventually = <T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 150_000) =>
+const eventually = <T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 300_000) =>
   eventuallyWithin(what, check, timeoutMs, { intervalMs: 500 });
 
 const CLUSTER = "sched";
