@@ -1,6 +1,7 @@
 // The kinds the operator caches, for the manager's one shared cache per kind.
 import { API_VERSION, KIND, PLURAL } from "../shared/names.js";
 import { BACKUP_KIND, BACKUP_PLURAL } from "../shared/backup-names.js";
+import { SCHEDULED_BACKUP_KIND, SCHEDULED_BACKUP_PLURAL } from "../shared/scheduled-backup-schema.js";
 import type { Kind } from "./runtime/manager.js";
 
 export const RQCLUSTER: Kind = { apiVersion: API_VERSION, kind: KIND, resource: PLURAL };
@@ -16,3 +17,8 @@ export const NETWORK_POLICY: Kind = {
 };
 export const NODE: Kind = { apiVersion: "v1", kind: "Node", resource: "nodes", clusterScoped: true };
 export const JOB: Kind = { apiVersion: "batch/v1", kind: "Job", resource: "jobs" };
+export const RQSCHEDULEDBACKUP: Kind = {
+  apiVersion: API_VERSION,
+  kind: SCHEDULED_BACKUP_KIND,
+  resource: SCHEDULED_BACKUP_PLURAL,
+};

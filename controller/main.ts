@@ -11,6 +11,7 @@ import { hostname } from "node:os";
 import { collectDefaultMetrics, Registry } from "prom-client";
 import { setupClusterController } from "./rqcluster/controller.js";
 import { setupBackupController } from "./rqbackup/controller.js";
+import { setupScheduledBackupController } from "./rqscheduledbackup/controller.js";
 import { DEFAULT_RETRY } from "./rqbackup/plan.js";
 import { parseControllerConfig, type ControllerConfig } from "./config.js";
 import { KubeClient, loadKubeConfig } from "./runtime/kubeClient.js";
@@ -133,6 +134,12 @@ async function main(cfg: ControllerConfig): Promise<number> {
     addressing: cfg.addressing,
     s3,
     retry: { ...DEFAULT_RETRY, baseDelayMs: cfg.backupRetryBaseMs },
+    ...(cfg.backupJobImage ? { jobImage: cfg.backupJobImage } : {}),
+    operatorNamespace: cfg.operatorNamespace,
+  });
+  setupScheduledBackupController(mgr, {
+    identity,
+    s3,
     ...(cfg.backupJobImage ? { jobImage: cfg.backupJobImage } : {}),
     operatorNamespace: cfg.operatorNamespace,
   });

@@ -4,6 +4,12 @@
 import type { JsonSchema } from "../shared/json-schema.js";
 import { rqBackupSchema } from "../shared/backup-schema.js";
 import { BACKUP_KIND, BACKUP_PLURAL, BACKUP_SHORT_NAME } from "../shared/backup-names.js";
+import {
+  rqScheduledBackupSchema,
+  SCHEDULED_BACKUP_KIND,
+  SCHEDULED_BACKUP_PLURAL,
+  SCHEDULED_BACKUP_SHORT_NAME,
+} from "../shared/scheduled-backup-schema.js";
 import { API_VERSION, KIND, PLURAL, SHORT_NAME } from "../shared/names.js";
 import { rqClusterSchema } from "../shared/schema.js";
 
@@ -17,6 +23,12 @@ interface Kind {
 const KINDS: Kind[] = [
   { kind: KIND, plural: PLURAL, shortName: SHORT_NAME, schema: rqClusterSchema },
   { kind: BACKUP_KIND, plural: BACKUP_PLURAL, shortName: BACKUP_SHORT_NAME, schema: rqBackupSchema },
+  {
+    kind: SCHEDULED_BACKUP_KIND,
+    plural: SCHEDULED_BACKUP_PLURAL,
+    shortName: SCHEDULED_BACKUP_SHORT_NAME,
+    schema: rqScheduledBackupSchema,
+  },
 ];
 
 /** A table cell: one line, pipes escaped. */

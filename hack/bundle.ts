@@ -279,6 +279,7 @@ export async function renderBundle(): Promise<Record<string, string>> {
     [`manifests/${PACKAGE}.clusterserviceversion.yaml`]: yamlFile(renderCsv(objects, crd, version)),
     "manifests/rqlite.io_rqclusters.yaml": readRepo("crds/rqlite.io_rqclusters.yaml"),
     "manifests/rqlite.io_rqbackups.yaml": readRepo("crds/rqlite.io_rqbackups.yaml"),
+    "manifests/rqlite.io_rqscheduledbackups.yaml": readRepo("crds/rqlite.io_rqscheduledbackups.yaml"),
     ...plainManifests(objects),
     "metadata/annotations.yaml": yamlFile({ annotations: BUNDLE_ANNOTATIONS }),
     "bundle.Dockerfile": bundleDockerfile(),

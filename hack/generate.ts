@@ -4,10 +4,11 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { stringify } from "yaml";
-import { buildBackupCrd, buildCrd } from "../shared/crd.js";
+import { buildBackupCrd, buildCrd, buildScheduledBackupCrd } from "../shared/crd.js";
 import type { JsonSchema } from "../shared/json-schema.js";
 import { rqClusterSchema } from "../shared/schema.js";
 import { rqBackupSchema } from "../shared/backup-schema.js";
+import { rqScheduledBackupSchema } from "../shared/scheduled-backup-schema.js";
 import { renderApiDoc } from "./api-doc.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -104,7 +105,7 @@ function doc(schema: JsonSchema, indent: string): string {
 }
 
 export function renderTypes(): string {
-  return new TypeRenderer().render([rqClusterSchema, rqBackupSchema]);
+  return new TypeRenderer().render([rqClusterSchema, rqBackupSchema, rqScheduledBackupSchema]);
 }
 
 export function renderCrdYaml(crd: Record<string, unknown> = buildCrd()): string {
@@ -117,6 +118,7 @@ export function generatedFiles(): Record<string, string> {
     "shared/types.generated.ts": renderTypes(),
     "crds/rqlite.io_rqclusters.yaml": renderCrdYaml(),
     "crds/rqlite.io_rqbackups.yaml": renderCrdYaml(buildBackupCrd()),
+    "crds/rqlite.io_rqscheduledbackups.yaml": renderCrdYaml(buildScheduledBackupCrd()),
     "docs/api.md": renderApiDoc(NOTICE.replace("shared/schema.ts", "shared/'s schema")),
   };
 }

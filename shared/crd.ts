@@ -11,6 +11,15 @@ import {
   BACKUP_SHORT_NAME,
   BACKUP_SINGULAR,
 } from "./backup-names.js";
+import {
+  rqScheduledBackupSchema,
+  SCHEDULED_BACKUP_CRD_NAME,
+  SCHEDULED_BACKUP_KIND,
+  SCHEDULED_BACKUP_LIST_KIND,
+  SCHEDULED_BACKUP_PLURAL,
+  SCHEDULED_BACKUP_SHORT_NAME,
+  SCHEDULED_BACKUP_SINGULAR,
+} from "./scheduled-backup-schema.js";
 
 /** The schema as a structural CRD wants it: `title` only names generated types, so it goes. */
 export function toCrdSchema(schema: JsonSchema): JsonSchema {
@@ -115,5 +124,27 @@ export function buildBackupCrd(): Record<string, unknown> {
       { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
     ],
     schema: rqBackupSchema,
+  });
+}
+
+/** The RqScheduledBackup CustomResourceDefinition. */
+export function buildScheduledBackupCrd(): Record<string, unknown> {
+  return namespacedCrd({
+    crdName: SCHEDULED_BACKUP_CRD_NAME,
+    kind: SCHEDULED_BACKUP_KIND,
+    listKind: SCHEDULED_BACKUP_LIST_KIND,
+    plural: SCHEDULED_BACKUP_PLURAL,
+    singular: SCHEDULED_BACKUP_SINGULAR,
+    shortName: SCHEDULED_BACKUP_SHORT_NAME,
+    subresources: { status: {} },
+    columns: [
+      { name: "Cluster", type: "string", description: "The RqCluster backed up", jsonPath: ".spec.backup.cluster" },
+      { name: "Schedule", type: "string", jsonPath: ".spec.schedule" },
+      { name: "Suspend", type: "boolean", jsonPath: ".spec.suspend" },
+      { name: "Last", type: "date", description: "The last firing", jsonPath: ".status.lastScheduleTime" },
+      { name: "Next", type: "string", description: "The next firing", jsonPath: ".status.nextScheduleTime" },
+      { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
+    ],
+    schema: rqScheduledBackupSchema,
   });
 }

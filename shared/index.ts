@@ -26,3 +26,6 @@ export * from "./loopback-address.js";
 export * from "./backup-validate.js";
 export * from "./s3-endpoint.js";
 export * from "./service.js";
+export * from "./cron.js";
+export * from "./scheduled-backup-schema.js";
+export * from "./scheduled-backup-validate.js";

@@ -660,3 +660,73 @@ export interface DefaultedS3Destination {
   /** Secret in the same namespace holding the access key id and the secret access key. Unset: the ambient credentials of rqlited and the operator (instance role, IRSA, AWS_* environment). */
   credentialsSecret?: DefaultedS3CredentialsSecretRef;
 }
+
+export interface RqScheduledBackup {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: ObjectMeta;
+  /** When to take backups of an RqCluster, where to, and how many to keep. */
+  spec?: RqScheduledBackupSpec;
+  /** What the schedule did last and will do next. */
+  status?: RqScheduledBackupStatus;
+}
+
+export interface RqScheduledBackupSpec {
+  /** A cron schedule: five fields (minute hour day-of-month month day-of-week, e.g. 0 2 * * * for 02:00 every day), or @yearly, @monthly, @weekly, @daily, @hourly, or @every <duration> (e.g. @every 6h: every whole multiple of it since the Unix epoch, in UTC). */
+  schedule: string;
+  /** IANA time zone the five fields are read in, e.g. Europe/Paris. Unset: UTC. */
+  timeZone?: string;
+  /** Take no new backups while true; retention still applies to the ones taken. Default: false. */
+  suspend?: boolean;
+  /** Forbid: a firing while a backup of this schedule is still unfinished is skipped (with an Event). Allow: it starts anyway. Default: "Forbid". */
+  concurrencyPolicy?: "Forbid" | "Allow";
+  /** Completed RqBackups of this schedule to keep; older ones are deleted with their S3 object or file. Default: 3. */
+  successfulBackupsHistoryLimit?: number;
+  /** Failed RqBackups of this schedule to keep (for their reason); older ones are deleted. Default: 1. */
+  failedBackupsHistoryLimit?: number;
+  /** The spec of the RqBackup each firing creates. */
+  backup: RqBackupSpec;
+}
+
+export interface RqScheduledBackupStatus {
+  observedGeneration?: number;
+  /** The last firing acted on: an RqBackup created for it, or skipped. */
+  lastScheduleTime?: string;
+  /** The next firing; unset while suspended or invalid. */
+  nextScheduleTime?: string;
+  /** Names of this schedule's RqBackups not yet Completed or Failed. */
+  active?: string[];
+  /** Name of the newest Completed RqBackup of this schedule. */
+  lastSuccessfulBackup?: string;
+  /** When that backup completed. */
+  lastSuccessfulTime?: string;
+  /** Why the schedule takes no backups (an invalid spec), with the fields to fix. */
+  reason?: string;
+}
+
+export interface DefaultedRqScheduledBackup {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: ObjectMeta;
+  /** When to take backups of an RqCluster, where to, and how many to keep. */
+  spec?: DefaultedRqScheduledBackupSpec;
+  /** What the schedule did last and will do next. */
+  status?: RqScheduledBackupStatus;
+}
+
+export interface DefaultedRqScheduledBackupSpec {
+  /** A cron schedule: five fields (minute hour day-of-month month day-of-week, e.g. 0 2 * * * for 02:00 every day), or @yearly, @monthly, @weekly, @daily, @hourly, or @every <duration> (e.g. @every 6h: every whole multiple of it since the Unix epoch, in UTC). */
+  schedule: string;
+  /** IANA time zone the five fields are read in, e.g. Europe/Paris. Unset: UTC. */
+  timeZone?: string;
+  /** Take no new backups while true; retention still applies to the ones taken. Default: false. */
+  suspend: boolean;
+  /** Forbid: a firing while a backup of this schedule is still unfinished is skipped (with an Event). Allow: it starts anyway. Default: "Forbid". */
+  concurrencyPolicy: "Forbid" | "Allow";
+  /** Completed RqBackups of this schedule to keep; older ones are deleted with their S3 object or file. Default: 3. */
+  successfulBackupsHistoryLimit: number;
+  /** Failed RqBackups of this schedule to keep (for their reason); older ones are deleted. Default: 1. */
+  failedBackupsHistoryLimit: number;
+  /** The spec of the RqBackup each firing creates. */
+  backup: DefaultedRqBackupSpec;
+}

@@ -2,9 +2,11 @@ import { fileURLToPath } from "node:url";
 import type { ControlPlane } from "./controlplane.js";
 
 /** Every CRD the operator serves, as generated into crds/ (npm run generate). */
-export const OPERATOR_CRD_FILES: readonly string[] = ["rqlite.io_rqclusters.yaml", "rqlite.io_rqbackups.yaml"].map(
-  (f) => fileURLToPath(new URL(`../crds/${f}`, import.meta.url)),
-);
+export const OPERATOR_CRD_FILES: readonly string[] = [
+  "rqlite.io_rqclusters.yaml",
+  "rqlite.io_rqbackups.yaml",
+  "rqlite.io_rqscheduledbackups.yaml",
+].map((f) => fileURLToPath(new URL(`../crds/${f}`, import.meta.url)));
 
 /**
  * Applies CRD manifests (files or folders) server-side and waits until every CRD they define

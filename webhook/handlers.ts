@@ -16,6 +16,8 @@ import {
   isPlainObject,
   objectAt,
   validateBackup,
+  validateScheduledBackup,
+  SCHEDULED_BACKUP_KIND,
   validateCreate,
   validatePodTemplateConfigMap,
   validateUpdate,
@@ -52,6 +54,7 @@ export interface Webhook {
 const RQCLUSTER: GroupVersionKind = { group: GROUP, version: VERSION, kind: KIND };
 const CONFIGMAP: GroupVersionKind = { group: "", version: "v1", kind: "ConfigMap" };
 const RQBACKUP: GroupVersionKind = { group: GROUP, version: VERSION, kind: BACKUP_KIND };
+const RQSCHEDULEDBACKUP: GroupVersionKind = { group: GROUP, version: VERSION, kind: SCHEDULED_BACKUP_KIND };
 
 /** metav1.CauseType for each field error type (k8s.io/apimachinery's field.ErrorType). */
 const CAUSE_REASONS: Record<FieldError["type"], string> = {
@@ -160,6 +163,16 @@ export const validateRqBackup = specWebhook(RQBACKUP, "/validate-rqlite-io-v1alp
   return decide(validateRqBackup, request, errors, warnings);
 });
 
+/** The same shared/ rules the controller checks again before a schedule creates an RqBackup. */
+export const validateRqScheduledBackup = specWebhook(
+  RQSCHEDULEDBACKUP,
+  "/validate-rqlite-io-v1alpha1-rqscheduledbackup",
+  (request, policy) => {
+    const { errors, warnings } = validateScheduledBackup(request.object, policy);
+    return decide(validateRqScheduledBackup, request, errors, warnings);
+  },
+);
+
 export const validatePodTemplateConfigMapWebhook: Webhook = {
   path: "/validate-v1-configmap-pod-template",
   kind: CONFIGMAP,
@@ -196,6 +209,7 @@ export const WEBHOOKS: readonly Webhook[] = [
   mutateRqCluster,
   validateRqCluster,
   validateRqBackup,
+  validateRqScheduledBackup,
   validatePodTemplateConfigMapWebhook,
 ];
 

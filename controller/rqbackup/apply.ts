@@ -2,7 +2,6 @@
 // ./plan.ts) -> apply (status writes, Events, metrics, the transfer or the Job). The state that
 // outlives one reconcile (status written but not yet cached, transfers in flight, slots) lives
 // here; every decision is made by the plan, with the clock it is given.
-import { hostname } from "node:os";
 import { performance } from "node:perf_hooks";
 import type { KubernetesObject, V1Job, V1Pod } from "@kubernetes/client-node";
 import { RqliteError } from "../rqlite/client.js";
@@ -19,6 +18,7 @@ import { makeWriter, type Writer } from "../runtime/writer.js";
 import { objectPath } from "../runtime/paths.js";
 import type { HandlerResult } from "../runtime/workqueue.js";
 import { couldNotConnect } from "../access/s3.js";
+import { operatorImage } from "../access/operatorImage.js";
 import { backupMetrics, lastSuccessBy, type BackupMetrics } from "./metrics.js";
 import { backupJobName, jobOutcome, renderBackupJob } from "./job.js";
 import { isFailure, observePvcSource, observeSource, type PvcSource, type Source } from "./observe.js";
@@ -47,7 +47,8 @@ export class BackupReconciler {
   readonly log: Logger = componentLogger("controller", { controller: "rqbackup" });
   /** Queues a key again (a slot freed for it). */
   wake: (key: string) => void = () => undefined;
-  private jobImage?: string;
+  /** --backup-job-image, else the image this process runs from (access/operatorImage.ts). */
+  private readonly resolveJobImage: () => Promise<string>;
   private readonly writer: Writer;
   private readonly metrics: BackupMetrics;
   private readonly retry: RetryPolicy;
@@ -69,7 +70,7 @@ export class BackupReconciler {
     private readonly clusters: Informer<RqCluster & KubernetesObject>,
     private readonly jobs: Informer<V1Job>,
   ) {
-    if (opts.jobImage) this.jobImage = opts.jobImage;
+    this.resolveJobImage = operatorImage(mgr.client, opts.jobImage, opts.operatorNamespace);
     this.deadlineMs = opts.deadlineMs ?? 3_600_000;
     this.slotLimits = {
       total: opts.workers,
@@ -304,31 +305,6 @@ export class BackupReconciler {
       timeoutMs: 30_000,
     });
     return pods.items;
-  }
-
-  /** --backup-job-image, else the image this process runs from, read from its own Pod once. */
-  private async resolveJobImage(): Promise<string> {
-    if (this.jobImage) return this.jobImage;
-    const ns = this.opts.operatorNamespace ?? process.env.POD_NAMESPACE;
-    const name = hostname();
-    const fix = "start the operator with --backup-job-image=<the operator's image>";
-    if (!ns) throw new Error(`the backup Job's image is unknown (no POD_NAMESPACE to find the operator's Pod); ${fix}`);
-    const pods = await this.mgr.client
-      .request<{ items: V1Pod[] }>({
-        method: "GET",
-        path: objectPath({ apiVersion: "v1", resource: "pods", namespace: ns }),
-        query: { fieldSelector: `metadata.name=${name}` },
-        timeoutMs: 30_000,
-      })
-      .catch((err: Error) => {
-        throw new Error(
-          `the backup Job's image is unknown: reading the operator's Pod ${ns}/${name}: ${err.message}; ${fix}`,
-        );
-      });
-    const image = pods.items[0]?.spec?.containers[0]?.image;
-    if (!image) throw new Error(`the backup Job's image is unknown: no Pod ${ns}/${name} runs this operator; ${fix}`);
-    this.jobImage = image;
-    return image;
   }
 
   private async attempt(

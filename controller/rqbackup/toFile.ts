@@ -107,7 +107,31 @@ function describe(err: unknown, o: Pick<ToFileOptions, "source" | "file">): stri
   return `writing ${o.file} failed: ${message}; check spec.destination.pvc.path and the claim's free space and permissions`;
 }
 
+/**
+ * `--delete=<file> --termination-log=<path>`: removes a backup file an RqScheduledBackup's
+ * retention dropped (controller/rqscheduledbackup/pruneJob.ts); a file already gone is no error.
+ */
+async function deleteMain(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: { delete: { type: "string" }, "termination-log": { type: "string", default: TERMINATION_LOG } },
+  });
+  const log = values["termination-log"];
+  try {
+    await rm(values.delete!, { force: true });
+    await writeFile(log, JSON.stringify({ deleted: values.delete })).catch(() => {});
+  } catch (err) {
+    await writeFile(
+      log,
+      JSON.stringify({ error: `deleting ${values.delete} failed: ${(err as Error).message}` }),
+    ).catch(() => {});
+    process.exitCode = 1;
+  }
+}
+
 async function main(): Promise<void> {
+  if (process.argv.slice(2).some((a) => a.startsWith("--delete="))) return deleteMain(process.argv.slice(2));
   let terminationLog = TERMINATION_LOG;
   const report = async (r: ToFileReport) => {
     const text = JSON.stringify(r).slice(0, MESSAGE_MAX);

@@ -16,6 +16,7 @@ const PURE = [
   `${rqcluster}/backup/render.ts`,
   `${rqcluster}/backup/status.ts`,
   `${rqcluster}/status.ts`,
+  "controller/rqscheduledbackup/plan.ts",
 ];
 
 /** What a pure module may import at run time: the schema package, hashing, and other pure modules. */
