@@ -6,16 +6,24 @@
 // rest safely.
 import type { V1Pod } from "@kubernetes/client-node";
 import type { RqCluster } from "../../shared/index.js";
-import { HTTP_PORT, operatorAuthSecretName, operatorCaSecretName, RQLITE_CONTAINER } from "../../shared/names.js";
-import { clusterRqlite, type NodeAccess } from "../rqlite/adapter.js";
+import {
+  HTTP_PORT,
+  OPERATOR_RQLITE_USER,
+  operatorAuthSecretName,
+  operatorCaSecretName,
+  RQLITE_CONTAINER,
+} from "../../shared/names.js";
+import { clusterRqlite, type ClusterRqlite, type LeaderView, type NodeAccess } from "../rqlite/adapter.js";
 import type { Writer } from "../runtime/writer.js";
-import { keptCredentials, PASSWORD_KEY, type Credentials } from "../rqcluster/auth.js";
 import { caCopyOf, keptCas, type CaCopy } from "../rqcluster/caCopy.js";
+import { PASSWORD_KEY, type AuthRead, type Credentials } from "../rqcluster/plan/auth.js";
+import { isPodReady } from "../rqcluster/plan/facts.js";
 import type { SecretProblem } from "../rqcluster/plan/types.js";
 import { clusterView, type ClusterView } from "../rqcluster/render/cluster.js";
 import { parseMemberName } from "../rqcluster/render/members.js";
 import { HTTP_TLS_VOLUME, nodeAddress, type Addressing } from "../rqcluster/render/pod.js";
 
+export { PASSWORD_KEY };
 export type { Addressing, Credentials, NodeAccess };
 
 export const rqliteArgs = (pod: V1Pod | undefined): string[] =>
@@ -86,6 +94,11 @@ export async function readCas(
   const kept = keptCas(c, copy);
   for (const name of names) {
     const key = `${c.namespace}/${name}`;
+    // Mid-rotation a Pod still mounts the Secret the spec named before: say which Pod names it.
+    const mounter = name === c.spec.tls?.http?.secretName ? undefined : pods.find((p) => httpTlsSecretOf(p) === name);
+    const field = mounter
+      ? `mounted by Pod ${mounter.metadata?.name} for rqlite's HTTPS; spec.tls.http.secretName no longer names it`
+      : "spec.tls.http.secretName";
     const secret = await writer.readSecret(c.self, name);
     const ca = secret?.data["ca.crt"];
     if (ca) {
@@ -97,7 +110,7 @@ export async function readCas(
     if (before) cas.set(name, before);
     problems.push({
       reason: "TLSCAUnavailable",
-      message: `Secret ${key} (spec.tls.http.secretName) ${secret ? "has no key ca.crt" : "does not exist"}; ${
+      message: `Secret ${key} (${field}) ${secret ? "has no key ca.crt" : "does not exist"}; ${
         before
           ? "the operator verifies rqlite's HTTPS API with the ca.crt it read from it before"
           : "the operator cannot verify rqlite's HTTPS API, so it reads no Raft state (no roll, scale-down or lost-node replacement) until the Secret has ca.crt again"
@@ -108,13 +121,93 @@ export async function readCas(
   return { cas, problems, ...(caCopy ? { caCopy } : {}) };
 }
 
-export interface LeaderDeps {
+/**
+ * The credentials the operator asks nodes with: the password its live Secret keeps, or, before
+ * there is one, the one it is about to write. None from a Secret someone else owns while the
+ * user's users file is usable (the operator will not take that Secret's password).
+ */
+export function operatorCredentials(read: AuthRead | undefined): Credentials | undefined {
+  if (!read) return undefined;
+  const usable = read.users !== undefined && "json" in read.users;
+  if (usable && read.live && !read.live.owned) return undefined;
+  return (
+    keptCredentials(read.live?.data) ??
+    (usable ? { username: OPERATOR_RQLITE_USER, password: read.freshPassword } : undefined)
+  );
+}
+
+/** The operator's credentials kept in its live Secret, for nodes that still run with -auth. */
+function keptCredentials(existing: Record<string, string> | undefined): Credentials | undefined {
+  const password = existing?.[PASSWORD_KEY];
+  return password ? { username: OPERATOR_RQLITE_USER, password } : undefined;
+}
+
+export interface ReachDeps {
   writer: Pick<Writer, "readSecret">;
-  /** The cluster's Pods as the API server has them now. */
-  pods(c: ClusterView): Promise<V1Pod[]>;
   addressing: Addressing;
   /** See readCas. */
   knownCas?: Map<string, string>;
+}
+
+/** How to reach each node of a cluster, and what stood in the way of reading the CAs for it. */
+export interface ClusterReach {
+  rqlite: ClusterRqlite;
+  accessOf(nodeId: string): NodeAccess;
+  problems: SecretProblem[];
+  caCopy?: CaCopy;
+}
+
+/**
+ * Every node of `c` as its Pod in `pods` runs now, with the CAs in use and `credentials`. A node
+ * id is turned into an address only when it names one of this cluster's nodes (assertOwnNode).
+ */
+export async function reachCluster(
+  deps: ReachDeps,
+  c: ClusterView,
+  pods: V1Pod[],
+  credentials: Credentials | undefined,
+): Promise<ClusterReach> {
+  const { cas, problems, caCopy } = await readCas(deps.writer, c, pods, deps.knownCas);
+  const byName = new Map(pods.map((p) => [p.metadata!.name!, p]));
+  const accessOf = (nodeId: string): NodeAccess => {
+    assertOwnNode(c, nodeId);
+    return nodeAccess(
+      c,
+      byName.get(nodeId),
+      `${nodeAddress(c, nodeId, deps.addressing)}:${HTTP_PORT}`,
+      cas,
+      credentials,
+    );
+  };
+  return { rqlite: clusterRqlite(accessOf), accessOf, problems, ...(caCopy ? { caCopy } : {}) };
+}
+
+/**
+ * The leader as it reports itself, asked through the nodes whose Pods run (Ready ones first);
+ * only those have an address, and asking the others would only time out. A running node that
+ * serves HTTPS with no CA to verify it is not called while a Secret problem explains why: that
+ * problem is the answer, for every controller alike (SecretsReady says the same).
+ */
+export async function leaderOf(
+  reach: ClusterReach,
+  pods: V1Pod[],
+): Promise<{ view?: LeaderView; problem?: string; unauthorized?: boolean }> {
+  const running = pods
+    .filter((p) => p.status?.podIP && !p.metadata?.deletionTimestamp)
+    .sort((a, b) => Number(isPodReady(b)) - Number(isPodReady(a)))
+    .map((p) => p.metadata!.name!);
+  if (running.length === 0) return { problem: "no rqlite node runs yet" };
+  const unverifiable = running.some((n) => {
+    const a = reach.accessOf(n);
+    return a.https && !a.ca;
+  });
+  if (unverifiable && reach.problems.length > 0) return { problem: reach.problems.map((p) => p.message).join("; ") };
+  return reach.rqlite.leaderView(running);
+}
+
+export interface LeaderDeps extends ReachDeps {
+  /** The cluster's Pods as the API server has them now. */
+  pods(c: ClusterView): Promise<V1Pod[]>;
 }
 
 /** The cluster's leader and how to reach it; the Secrets behind that access by name and key. */
@@ -128,39 +221,22 @@ export interface LeaderReach {
   caSecret?: string;
 }
 
-/** The cluster's leader, and how to reach it as its Pod runs now; or why it cannot be reached. */
+/**
+ * The cluster's leader, and how to reach it as its Pod runs now; or why it cannot be reached.
+ * Only the operator's kept password is used: a reader of a cluster never writes its Secret.
+ */
 export async function reachLeader(deps: LeaderDeps, cluster: RqCluster): Promise<LeaderReach | { problem: string }> {
   const c = clusterView(cluster);
   const pods = await deps.pods(c);
-  const byName = new Map(pods.map((p) => [p.metadata!.name!, p]));
   const credentials = pods.some(runsWithAuth)
     ? keptCredentials((await deps.writer.readSecret(c.self, operatorAuthSecretName(c.name)))?.data)
     : undefined;
-  const { cas, problems } = await readCas(deps.writer, c, pods, deps.knownCas);
-  const accessOf = (nodeId: string) => {
-    assertOwnNode(c, nodeId);
-    return nodeAccess(
-      c,
-      byName.get(nodeId),
-      `${nodeAddress(c, nodeId, deps.addressing)}:${HTTP_PORT}`,
-      cas,
-      credentials,
-    );
-  };
-  const running = pods.filter((p) => p.status?.podIP && !p.metadata?.deletionTimestamp).map((p) => p.metadata!.name!);
-  const where = `RqCluster ${c.namespace}/${c.name}`;
-  if (running.length === 0) return { problem: `${where} has no running node` };
-  // A node over HTTPS with no CA to verify it is not called, as the RqCluster controller does not:
-  // the Secret's problem (its SecretsReady condition says the same) is the reason.
-  const unverifiable = running.find((n) => {
-    const a = accessOf(n);
-    return a.https && !a.ca;
-  });
-  if (unverifiable && problems.length > 0) return { problem: `${where}: ${problems.map((p) => p.message).join("; ")}` };
-  const { view, problem } = await clusterRqlite(accessOf).leaderView(running);
-  if (!view) return { problem: `${where} has no rqlite leader: ${problem}` };
-  const access = accessOf(view.leader);
-  const caSecret = access.ca ? (httpTlsSecretOf(byName.get(view.leader)) ?? c.spec.tls?.http?.secretName) : undefined;
+  const reach = await reachCluster(deps, c, pods, credentials);
+  const { view, problem } = await leaderOf(reach, pods);
+  if (!view) return { problem: `RqCluster ${c.namespace}/${c.name} has no rqlite leader: ${problem}` };
+  const access = reach.accessOf(view.leader);
+  const leaderPod = pods.find((p) => p.metadata?.name === view.leader);
+  const caSecret = access.ca ? (httpTlsSecretOf(leaderPod) ?? c.spec.tls?.http?.secretName) : undefined;
   return {
     leader: view.leader,
     ...(view.leaderVersion ? { rqliteVersion: view.leaderVersion } : {}),

@@ -3,11 +3,10 @@
 // now (its Pod's arguments: HTTPS or not, -auth or not), not the way the spec asks for, so that
 // turning TLS or auth on or off never locks the operator out of nodes that have not rolled yet.
 import type { KubernetesObject, V1PodDisruptionBudget } from "@kubernetes/client-node";
-import { HTTP_PORT } from "../../shared/names.js";
-import { assertOwnNode, nodeAccess, readCas } from "../access/cluster.js";
+import { leaderOf, operatorCredentials, reachCluster } from "../access/cluster.js";
 import type { Writer } from "../runtime/writer.js";
-import { canTransferLeadership, clusterRqlite, type ClusterRqlite, type NodeAccess } from "../rqlite/adapter.js";
-import { operatorCredentials, readAuth } from "./auth.js";
+import { canTransferLeadership, type ClusterRqlite } from "../rqlite/adapter.js";
+import { readAuth } from "./auth.js";
 import {
   listForRetention,
   observeBackup,
@@ -17,12 +16,12 @@ import {
   type ReadBackup,
   type RetentionSchedule,
 } from "./backup/observe.js";
-import { isPodReady, withReadings } from "./plan/facts.js";
+import { withReadings } from "./plan/facts.js";
 import type { Need, Observed } from "./plan/types.js";
 import type { Children } from "./ports.js";
 import { readPodTemplate, type TemplateRead } from "./podTemplate.js";
 import type { ClusterView } from "./render/cluster.js";
-import { nodeAddress, type Addressing } from "./render/pod.js";
+import type { Addressing } from "./render/pod.js";
 import type { S3Gate } from "../access/s3.js";
 
 export interface ObserveDeps {
@@ -66,21 +65,9 @@ export interface Observation {
 
 export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children): Promise<Observation> {
   const auth = await readAuth(deps.writer, c, owned.pods);
-  const credentials = operatorCredentials(auth);
-  const { cas, problems: caProblems, caCopy } = await readCas(deps.writer, c, owned.pods, deps.knownCas);
-  const pods = new Map(owned.pods.map((p) => [p.metadata!.name!, p]));
-  const accessOf = (nodeId: string): NodeAccess => {
-    assertOwnNode(c, nodeId);
-    return nodeAccess(c, pods.get(nodeId), `${nodeAddress(c, nodeId, deps.addressing)}:${HTTP_PORT}`, cas, credentials);
-  };
-  const rqlite = clusterRqlite(accessOf);
-  // Only Pods that run (have an address) can answer; asking the others would only time out.
-  const running = owned.pods
-    .filter((p) => p.status?.podIP && !p.metadata?.deletionTimestamp)
-    .sort((a, b) => Number(isPodReady(b)) - Number(isPodReady(a)))
-    .map((p) => p.metadata!.name!);
-  const { view, problem, unauthorized } =
-    running.length > 0 ? await rqlite.leaderView(running) : { problem: "no rqlite node runs yet" };
+  const reach = await reachCluster(deps, c, owned.pods, operatorCredentials(auth));
+  const { rqlite, problems: caProblems, caCopy } = reach;
+  const { view, problem, unauthorized } = await leaderOf(reach, owned.pods);
 
   const template = await readPodTemplate(deps.writer, c);
   const backup = await observeBackup({ writer: deps.writer, s3: deps.s3, readBackup: deps.readBackup }, c);

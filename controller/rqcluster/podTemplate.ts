@@ -3,6 +3,7 @@
 // objects; and a ConfigMap is only checked while it carries the pod-template label. So the
 // controller applies the same rules from shared/ itself, and refuses a template (with a
 // condition, holding every Pod change) rather than render what admission would have refused.
+// spec.podTemplate is judged with the rest of the spec (reconcile.ts), the ConfigMap's here.
 import { formatFieldError, key as keyPath } from "../../shared/field-errors.js";
 import { DEFAULT_POD_TEMPLATE_KEY, POD_TEMPLATE_LABEL } from "../../shared/names.js";
 import { validatePodTemplate } from "../../shared/pod-template.js";
@@ -14,7 +15,10 @@ import type { ClusterView } from "./render/cluster.js";
 export type TemplateRead = { template?: Json; problem?: undefined } | { problem: string };
 
 export async function readPodTemplate(writer: Pick<Writer, "readConfigMap">, c: ClusterView): Promise<TemplateRead> {
-  if (c.spec.podTemplate) return checked(c.spec.podTemplate, "spec.podTemplate", "spec.podTemplate");
+  // An inline template is part of the spec, which reconcile.ts has judged whole (validateCreate
+  // checks spec.podTemplate with these rules) before anything is observed: checking it again here
+  // could only repeat that answer.
+  if (c.spec.podTemplate) return { template: c.spec.podTemplate };
   const ref = c.spec.podTemplateConfigMap;
   if (!ref) return {};
   const key = ref.key ?? DEFAULT_POD_TEMPLATE_KEY;
@@ -35,11 +39,7 @@ export async function readPodTemplate(writer: Pick<Writer, "readConfigMap">, c: 
   } catch {
     return { problem: `${where} key ${key} is ${describeJsonSyntaxError(text)}; fix the template` };
   }
-  return checked(template, keyPath("data", key), `${where} key ${key}`);
-}
-
-function checked(template: unknown, path: string, where: string): TemplateRead {
-  const errors = validatePodTemplate(template, path);
+  const errors = validatePodTemplate(template, keyPath("data", key));
   if (errors.length === 0) return { template: template as Json };
-  return { problem: `${where} is refused: ${errors.map(formatFieldError).join("; ")}` };
+  return { problem: `${where} key ${key} is refused: ${errors.map(formatFieldError).join("; ")}` };
 }

@@ -11,66 +11,10 @@
 // converged cluster must plan nothing (a steady cluster costs no writes).
 //
 // Replay: PLAN_MODEL_SEED=<seed> PLAN_MODEL_RUN=<run> npx mocha test/unit/plan-model.test.ts
-// (a failure prints both, with the world's recent history, the observation and the plan; the
-// full observation is also written as JSON to the file it names).
-import { strict as assert } from "node:assert";
-import { writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { runOne, type Failure } from "./support/plan-model-run.js";
+// replays any run, whichever file ran it (a failure prints both, with the world's recent
+// history, the observation and the plan; the full observation is also written as JSON to the
+// file it names).
+import { modelSuite, UNIT_RUNS } from "./support/plan-model-suite.js";
 
-const SEED = Number(process.env.PLAN_MODEL_SEED ?? 20260917);
-const RUNS = Number(process.env.PLAN_MODEL_RUNS ?? 120);
-const ONLY_RUN = process.env.PLAN_MODEL_RUN === undefined ? undefined : Number(process.env.PLAN_MODEL_RUN);
-const MIN_STATES = 10_000;
-
-/** Invariants a run can fail after the chaos, once the world healed: it must converge and stay. */
-const LIVENESS = new Set(["liveness", "steady"]);
-
-describe("plan model (randomised, issue 9 section 2(b))", () => {
-  const runs = ONLY_RUN === undefined ? Array.from({ length: RUNS }, (_, i) => i) : [ONLY_RUN];
-  const failures: Array<{ run: number } & Failure> = [];
-  let states = 0;
-
-  before(function () {
-    // A minute alone; a loaded machine (2 cores shared) takes several.
-    this.timeout(600_000);
-    const started = Date.now();
-    const stats = new Map<string, number>();
-    for (const run of runs) {
-      const r = runOne(SEED, run, { stats });
-      states += r.states;
-      if (r.failure) failures.push({ run, ...r.failure });
-    }
-    const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    console.log(`      seed ${SEED}, ${runs.length} runs, ${states} observed states, ${seconds} s`);
-    const exercised = [...stats].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, n]) => `${k}: ${n}`);
-    console.log(`      planned: ${exercised.join(", ")}`);
-    if (failures.length > 0) {
-      const all = join(tmpdir(), `plan-model-${SEED}-failures.txt`);
-      writeFileSync(all, failures.map((f) => `##### run ${f.run}\n${f.report}`).join("\n\n"));
-      console.log(`      every failure report: ${all}`);
-    }
-  });
-
-  /** The first failure of each invariant in full; the other runs that failed it, by number. */
-  const report = (fs: typeof failures) => {
-    const byInvariant = new Map<string, typeof failures>();
-    for (const f of fs) byInvariant.set(f.invariant, [...(byInvariant.get(f.invariant) ?? []), f]);
-    const text = [...byInvariant].map(
-      ([inv, list]) => `=== ${inv}: ${list.length} run(s): ${list.map((f) => f.run).join(",")}\n${list[0]!.report}`,
-    );
-    return `${fs.length} of ${runs.length} runs failed (seed ${SEED})\n${text.join("\n\n")}`;
-  };
-
-  it(`keeps I1..I8, one disruption per plan, W1 and W2 over >= ${MIN_STATES} observed states (seed ${SEED})`, () => {
-    const unsafe = failures.filter((f) => !LIVENESS.has(f.invariant));
-    if (unsafe.length > 0) assert.fail(report(unsafe));
-    if (ONLY_RUN === undefined) assert.ok(states >= MIN_STATES, `only ${states} observed states`);
-  });
-
-  it("converges once the faults stop, then plans nothing", () => {
-    const stuck = failures.filter((f) => LIVENESS.has(f.invariant));
-    if (stuck.length > 0) assert.fail(report(stuck));
-  });
-});
+// The first runs here, for npm run check; every other run in test/model/plan-model.test.ts.
+modelSuite(0, UNIT_RUNS);
