@@ -20,6 +20,7 @@ import {
   type ObjectReading,
 } from "../../controller/rqbackup/verification.js";
 import { runCheck } from "../../controller/rqbackup/verifyObject.js";
+import { restoreTarget } from "../../controller/rqcluster/backup/plan.js";
 
 const POLICY = { maxAttempts: 5, baseDelayMs: 10_000, maxDelayMs: 300_000 };
 const NOW = Date.parse("2026-12-07T12:00:00Z");
@@ -296,5 +297,22 @@ describe("rqbackup verification: the throwaway check on real files", function ()
       tables: 1,
       rows: 2,
     });
+  });
+});
+
+describe("rqbackup verification: spec.restore.backup", () => {
+  it("refuses a backup whose verification found it damaged, and takes one that passed or was never read back", () => {
+    const backup = (verification?: RqBackupStatus["verification"]) =>
+      ({
+        metadata: { namespace: "db", name: "nightly" },
+        spec: { cluster: "c", destination: { s3: { bucket: "b" } } },
+        status: { ...completed, location: "s3://b/k.sqlite.gz", ...(verification ? { verification } : {}) },
+      }) as RqBackup;
+    const refused = restoreTarget({ backup: "nightly" }, "db", backup({ result: "Failed", message: "changed" }));
+    assert.deepEqual(refused, {
+      problem: "RqBackup db/nightly (spec.restore.backup) failed verification (changed); name a backup that restores",
+    });
+    for (const v of [undefined, { result: "Verified" as const }])
+      assert.equal((restoreTarget({ backup: "nightly" }, "db", backup(v)) as { key?: string }).key, "k.sqlite.gz");
   });
 });
