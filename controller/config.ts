@@ -35,6 +35,8 @@ export interface ControllerConfig {
   backupRetryBaseMs: number;
   /** The image of a `pvc` RqBackup's Job; undefined: the operator's own, read from its Pod. */
   backupJobImage?: string;
+  /** The most bytes one backup verification stages in /tmp (compressed, and again uncompressed). */
+  backupVerifyMaxBytes: number;
   namespaces?: string[];
   /** Where the operator runs; rqlite's NetworkPolicies admit its calls from there. */
   operatorNamespace: string;
@@ -103,6 +105,10 @@ export function parseControllerConfig(argv: string[], env: NodeJS.ProcessEnv = p
       // The image a `pvc` RqBackup's Job runs (the operator's own); unset: read from the
       // operator's Pod (its hostname in POD_NAMESPACE), or from RQLITE_OPERATOR_IMAGE.
       "backup-job-image": { type: "string" },
+      // The most bytes one RqBackup verification (spec.verify) stages in the operator's /tmp,
+      // compressed and again uncompressed; a larger backup is left unverified (TooLarge). Keep
+      // it within the /tmp emptyDir's sizeLimit.
+      "backup-verify-max-bytes": { type: "string", default: String(1 << 30) },
       "cluster-domain": { type: "string", default: "cluster.local" },
       addressing: { type: "string", default: "dns" },
       // CIDRs and host names (*.s3.internal) a tenant's S3 endpoint may reach although they
@@ -148,6 +154,7 @@ export function parseControllerConfig(argv: string[], env: NodeJS.ProcessEnv = p
     ...((values["backup-job-image"] ?? env.RQLITE_OPERATOR_IMAGE)
       ? { backupJobImage: values["backup-job-image"] ?? env.RQLITE_OPERATOR_IMAGE }
       : {}),
+    backupVerifyMaxBytes: positive("backup-verify-max-bytes", values["backup-verify-max-bytes"]),
     namespaces: watchNamespacesFromEnv(env),
     operatorNamespace: env.POD_NAMESPACE ?? "rqlite-operator-system",
     addressing,

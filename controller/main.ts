@@ -131,6 +131,7 @@ async function main(cfg: ControllerConfig): Promise<number> {
     workers: cfg.backupWorkers,
     maxPerNamespace: cfg.backupMaxPerNamespace,
     deadlineMs: cfg.backupDeadlineMs,
+    verifyMaxBytes: cfg.backupVerifyMaxBytes,
     addressing: cfg.addressing,
     s3,
     retry: { ...DEFAULT_RETRY, baseDelayMs: cfg.backupRetryBaseMs },

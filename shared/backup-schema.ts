@@ -11,6 +11,9 @@ import {
 
 export const BACKUP_FORMATS = ["binary", "sql"] as const;
 export const BACKUP_PHASES = ["Pending", "Running", "Completed", "Failed"] as const;
+export const VERIFICATION_RESULTS = ["Verified", "Failed", "Skipped"] as const;
+/** On an RqBackup: a new value asks for its object to be verified again. */
+export const VERIFY_REQUEST_ANNOTATION = "rqlite.io/verify-requested";
 
 /** Keys of the credentials Secret when credentialsSecret does not name others (the AWS CLI's names). */
 export const DEFAULT_ACCESS_KEY_ID_KEY = "AWS_ACCESS_KEY_ID";
@@ -126,6 +129,38 @@ export const rqBackupSpecSchema: JsonSchema = {
     },
     compress: { description: "gzip the backup (rqlite's compress).", type: "boolean", default: true },
     vacuum: { description: "VACUUM the copy before it is sent, for a smaller file.", type: "boolean", default: false },
+    verify: {
+      description:
+        "Once Completed, read the object back from S3 and prove it restores: its sha256 and size against status, " +
+        "then the SQLite file (or the SQL dump loaded) through PRAGMA integrity_check, with the tables and rows it " +
+        "holds; the result is the Verified condition and status.verification. An s3 destination only. The " +
+        `annotation ${VERIFY_REQUEST_ANNOTATION} asks for it again (any new value), verify or not.`,
+      type: "boolean",
+      default: false,
+    },
+  },
+};
+
+/** The result of reading a Completed backup back and checking that it restores (spec.verify). */
+export const verificationSchema: JsonSchema = {
+  title: "BackupVerification",
+  description: "The last verification of the backup: what was read back and what it held.",
+  type: "object",
+  properties: {
+    result: { type: "string", enum: [...VERIFICATION_RESULTS] },
+    verifiedAt: { description: "When the verification ended.", type: "string", format: "date-time" },
+    sha256: { description: "Hex SHA-256 of the bytes read back from the destination.", type: "string" },
+    size: { description: "Bytes read back.", type: "integer", format: "int64" },
+    tables: { description: "Tables in the restored database.", type: "integer", format: "int64" },
+    rows: { description: "Rows in all those tables together.", type: "integer", format: "int64" },
+    integrityCheck: { description: 'What PRAGMA integrity_check said ("ok", or its first findings).', type: "string" },
+    message: { description: "What was checked, or what is wrong with the backup.", type: "string" },
+    attempts: {
+      description: "Reads of the object that could not finish (S3 unreachable).",
+      type: "integer",
+      format: "int32",
+    },
+    request: { description: `The ${VERIFY_REQUEST_ANNOTATION} annotation this verification answered.`, type: "string" },
   },
 };
 
@@ -153,6 +188,7 @@ export const rqBackupStatusSchema: JsonSchema = {
       type: "string",
       format: "date-time",
     },
+    verification: verificationSchema,
     conditions: conditionsSchema("BackupCondition"),
   },
 };

@@ -552,6 +552,8 @@ export interface RqBackupSpec {
   compress?: boolean;
   /** VACUUM the copy before it is sent, for a smaller file. Default: false. */
   vacuum?: boolean;
+  /** Once Completed, read the object back from S3 and prove it restores: its sha256 and size against status, then the SQLite file (or the SQL dump loaded) through PRAGMA integrity_check, with the tables and rows it holds; the result is the Verified condition and status.verification. An s3 destination only. The annotation rqlite.io/verify-requested asks for it again (any new value), verify or not. Default: false. */
+  verify?: boolean;
 }
 
 export interface BackupDestination {
@@ -604,7 +606,31 @@ export interface RqBackupStatus {
   attempts?: number;
   /** When the last attempt failed; the retry backoff counts from it. */
   lastAttemptTime?: string;
+  /** The last verification of the backup: what was read back and what it held. */
+  verification?: BackupVerification;
   conditions?: BackupCondition[];
+}
+
+export interface BackupVerification {
+  result?: "Verified" | "Failed" | "Skipped";
+  /** When the verification ended. */
+  verifiedAt?: string;
+  /** Hex SHA-256 of the bytes read back from the destination. */
+  sha256?: string;
+  /** Bytes read back. */
+  size?: number;
+  /** Tables in the restored database. */
+  tables?: number;
+  /** Rows in all those tables together. */
+  rows?: number;
+  /** What PRAGMA integrity_check said ("ok", or its first findings). */
+  integrityCheck?: string;
+  /** What was checked, or what is wrong with the backup. */
+  message?: string;
+  /** Reads of the object that could not finish (S3 unreachable). */
+  attempts?: number;
+  /** The rqlite.io/verify-requested annotation this verification answered. */
+  request?: string;
 }
 
 export interface BackupCondition {
@@ -637,6 +663,8 @@ export interface DefaultedRqBackupSpec {
   compress: boolean;
   /** VACUUM the copy before it is sent, for a smaller file. Default: false. */
   vacuum: boolean;
+  /** Once Completed, read the object back from S3 and prove it restores: its sha256 and size against status, then the SQLite file (or the SQL dump loaded) through PRAGMA integrity_check, with the tables and rows it holds; the result is the Verified condition and status.verification. An s3 destination only. The annotation rqlite.io/verify-requested asks for it again (any new value), verify or not. Default: false. */
+  verify: boolean;
 }
 
 export interface DefaultedBackupDestination {

@@ -2,11 +2,13 @@
 // ./plan.ts) -> apply (status writes, Events, metrics, the transfer or the Job). The state that
 // outlives one reconcile (status written but not yet cached, transfers in flight, slots) lives
 // here; every decision is made by the plan, with the clock it is given.
+import { tmpdir } from "node:os";
 import { performance } from "node:perf_hooks";
 import type { KubernetesObject, V1Job, V1Pod } from "@kubernetes/client-node";
 import { RqliteError } from "../rqlite/client.js";
 import { formatErrors, validateBackup, type RqCluster } from "../../shared/index.js";
 import { BACKUP_KIND } from "../../shared/backup-names.js";
+import { VERIFY_REQUEST_ANNOTATION, verificationSchema } from "../../shared/backup-schema.js";
 import { displayEndpoint } from "../../shared/s3-endpoint.js";
 import { API_VERSION, GROUP, MANAGER_NAME } from "../../shared/names.js";
 import { KubeApiError } from "../runtime/kubeClient.js";
@@ -19,7 +21,9 @@ import { objectPath } from "../runtime/paths.js";
 import type { HandlerResult } from "../runtime/workqueue.js";
 import { couldNotConnect } from "../access/s3.js";
 import { operatorImage } from "../access/operatorImage.js";
-import { backupMetrics, lastSuccessBy, type BackupMetrics } from "./metrics.js";
+import { backupMetrics, lastSuccessBy, verificationBy, type BackupMetrics } from "./metrics.js";
+import { planVerification, verificationOutcome, withCondition, type VerificationInputs } from "./verification.js";
+import { readBack } from "./verifyObject.js";
 import { backupJobName, jobOutcome, renderBackupJob } from "./job.js";
 import { isFailure, observePvcSource, observeSource, type PvcSource, type Source } from "./observe.js";
 import {
@@ -160,7 +164,9 @@ export class BackupReconciler {
     }
     switch (action.kind) {
       case "none":
-        return undefined;
+        // Finished or in flight: a Completed backup may still be owed its verification.
+        if (observed.deleting || observed.invalid !== undefined || observed.inFlight) return undefined;
+        return this.verifyStep(b, observed.status, log, slot, signal);
       case "abandon":
         this.inFlight.get(uid)?.abort();
         return undefined;
@@ -194,6 +200,74 @@ export class BackupReconciler {
         }
         return this.attempt(b, action.attempt, action.status, src, log, signal);
       }
+    }
+  }
+
+  /**
+   * Reads a Completed backup back and checks that it restores, when spec.verify or the
+   * verify-requested annotation asks (./verification.ts decides, ./verifyObject.ts reads). It
+   * holds a backup slot: it downloads as much as the upload sent.
+   */
+  private async verifyStep(
+    b: RqBackup,
+    status: RqBackupStatus,
+    log: Logger,
+    slot: { keep: boolean },
+    signal: AbortSignal,
+  ): Promise<HandlerResult | undefined> {
+    const request = b.metadata?.annotations?.[VERIFY_REQUEST_ANNOTATION];
+    const inputs: VerificationInputs = {
+      now: this.now(),
+      verify: b.spec?.verify ?? false,
+      s3: Boolean(b.spec?.destination.s3),
+      ...(request !== undefined ? { request } : {}),
+      status,
+    };
+    const step = planVerification(inputs, this.retry);
+    if (step.kind === "none") return undefined;
+    if (step.kind === "wait") return { requeueAfterMs: step.afterMs };
+    const key = objectKey(b);
+    if (!this.acquireSlot(key, log)) {
+      slot.keep = true;
+      return { requeueAfterMs: SLOT_RECHECK_MS };
+    }
+    const uid = b.metadata!.uid!;
+    const stop = new AbortController();
+    const abandon = () => stop.abort();
+    signal.addEventListener("abort", abandon, { once: true });
+    if (signal.aborted) stop.abort();
+    this.inFlight.set(uid, stop);
+    const began = performance.now();
+    try {
+      const reading = await readBack(
+        {
+          writer: this.writer,
+          s3: this.opts.s3,
+          tmpDir: this.opts.verifyDir ?? tmpdir(),
+          maxBytes: this.opts.verifyMaxBytes ?? DEFAULT_VERIFY_MAX_BYTES,
+          timeoutMs: this.deadlineMs,
+          signal: stop.signal,
+        },
+        b,
+      );
+      // A verification cut off by the operator stopping is no finding: the next leader reads again.
+      if (stop.signal.aborted) return undefined;
+      const outcome = verificationOutcome({ ...inputs, now: this.now() }, reading, this.retry);
+      await this.writeStatus(b, {
+        verification: outcome.verification,
+        conditions: withCondition(status.conditions, outcome.condition, this.now()),
+      });
+      const result = typeof outcome.result === "string" ? outcome.result : "retry";
+      this.metrics.verifications.inc({ namespace: b.metadata!.namespace!, cluster: b.spec!.cluster, result });
+      const seconds = (performance.now() - began) / 1000;
+      log.info(
+        { result, reason: outcome.condition.reason, message: outcome.condition.message, seconds },
+        "backup verification",
+      );
+      return typeof outcome.result === "string" ? undefined : { requeueAfterMs: outcome.result.retryAfterMs };
+    } finally {
+      signal.removeEventListener("abort", abandon);
+      this.inFlight.delete(uid);
     }
   }
 
@@ -404,7 +478,16 @@ export class BackupReconciler {
     else if (status.phase === "Running") {
       events.normal("BackupStarted", `attempt ${status.attempts}: from leader ${status.leader} to ${status.location}`);
     }
-    const patch = { ...status, observedGeneration: b.metadata!.generation ?? 1 };
+    if (status.verification?.result === "Verified")
+      events.normal("BackupVerified", status.verification.message ?? "verified");
+    else if (status.verification?.result === "Failed")
+      events.warning("BackupVerificationFailed", status.verification.message ?? "verification failed");
+    const patch = {
+      ...status,
+      // A merge patch keeps the keys it does not name: a verification replaces the last one whole.
+      ...(status.verification ? { verification: wholeVerification(status.verification) } : {}),
+      observedGeneration: b.metadata!.generation ?? 1,
+    };
     await this.writer.patchStatus(
       { ...BACKUP_TYPE, metadata: { name: b.metadata!.name!, namespace: b.metadata!.namespace! } },
       { status: patch },
@@ -416,16 +499,31 @@ export class BackupReconciler {
     events.flush();
   }
 
-  /** Sets the last-success gauge of every cluster from the caches, and drops clusters that went. */
+  /** Sets the last-success and verification gauges of every cluster from the caches, and drops clusters that went. */
   refreshLastSuccess(): void {
     if (!this.clusters.hasSynced() || !this.backups.hasSynced()) return;
+    const labels = (key: string) => {
+      const [namespace, cluster] = key.split("/") as [string, string];
+      return { namespace, cluster };
+    };
     const latest = lastSuccessBy(this.clusters.list(), this.backups.list());
     this.metrics.lastSuccess.reset();
-    for (const [key, seconds] of latest) {
-      const [namespace, cluster] = key.split("/") as [string, string];
-      this.metrics.lastSuccess.set({ namespace, cluster }, seconds);
-    }
+    for (const [key, seconds] of latest) this.metrics.lastSuccess.set(labels(key), seconds);
+    const { verified, lastVerified } = verificationBy(this.clusters.list(), this.backups.list());
+    this.metrics.verified.reset();
+    this.metrics.lastVerified.reset();
+    for (const [key, ok] of verified) this.metrics.verified.set(labels(key), ok ? 1 : 0);
+    for (const [key, seconds] of lastVerified) this.metrics.lastVerified.set(labels(key), seconds);
   }
+}
+
+/** The most bytes a verification stages in the scratch folder unless --backup-verify-max-bytes says otherwise. */
+export const DEFAULT_VERIFY_MAX_BYTES = 1 << 30;
+
+/** status.verification with every field the schema has, null where unset, for a merge patch. */
+function wholeVerification(v: NonNullable<RqBackupStatus["verification"]>): Record<string, unknown> {
+  const fields = Object.keys(verificationSchema.properties ?? {});
+  return Object.fromEntries(fields.map((f) => [f, (v as Record<string, unknown>)[f] ?? null]));
 }
 
 /**

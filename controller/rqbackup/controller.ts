@@ -41,6 +41,10 @@ export interface BackupControllerOptions {
   operatorNamespace?: string;
   /** ca.crt per tls.http Secret as last read, shared with the RqCluster controller (access/cluster.ts readCas). */
   knownCas?: Map<string, string>;
+  /** Scratch folder where a verification stages the backup it reads back. Default os.tmpdir(). */
+  verifyDir?: string;
+  /** The most bytes one verification stages (compressed, and again uncompressed). Default 1 GiB. */
+  verifyMaxBytes?: number;
   /** The clock every decision is given (ms since the epoch). Default Date.now. */
   now?: () => number;
 }

@@ -33,7 +33,53 @@ export function backupMetrics(r: Registry) {
       "cluster",
       "result",
     ]),
+    verified: gauge(
+      r,
+      "rqlite_operator_backup_verified",
+      "Whether the newest verified-or-failed verification of a cluster's RqBackups proved its backup restores (1) or found it damaged (0)",
+      ["namespace", "cluster"],
+    ),
+    lastVerified: gauge(
+      r,
+      "rqlite_operator_backup_last_verified_timestamp_seconds",
+      "When a backup of the cluster was last proven to restore (an RqBackup's verification), as Unix seconds",
+      ["namespace", "cluster"],
+    ),
+    verifications: counter(
+      r,
+      "rqlite_operator_backup_verifications_total",
+      "Verifications of RqBackups, by how they ended (verified, failed, skipped, retry)",
+      ["namespace", "cluster", "result"],
+    ),
   };
+}
+
+export interface VerificationGauges {
+  /** The newest conclusive verification of each cluster ("namespace/name"): true when it passed. */
+  verified: Map<string, boolean>;
+  /** The newest passed verification of each cluster, as Unix seconds. */
+  lastVerified: Map<string, number>;
+}
+
+/**
+ * The verification gauges from the objects alone, so they say the same after a restart. The
+ * newest conclusive verification counts, by when it ended: a damaged backup keeps the gauge at 0
+ * until a newer one is proven. Only existing clusters count.
+ */
+export function verificationBy(clusters: RqCluster[], backups: RqBackup[]): VerificationGauges {
+  const known = new Set(clusters.map((c) => `${c.metadata!.namespace}/${c.metadata!.name}`));
+  const newest = new Map<string, { at: number; ok: boolean }>();
+  const lastVerified = new Map<string, number>();
+  for (const b of backups) {
+    const key = `${b.metadata!.namespace}/${b.spec?.cluster}`;
+    const v = b.status?.verification;
+    const at = v?.verifiedAt ? Date.parse(v.verifiedAt) / 1000 : NaN;
+    if (!known.has(key) || !Number.isFinite(at) || (v?.result !== "Verified" && v?.result !== "Failed")) continue;
+    const ok = v.result === "Verified";
+    if (at >= (newest.get(key)?.at ?? -Infinity)) newest.set(key, { at, ok });
+    if (ok && at > (lastVerified.get(key) ?? -Infinity)) lastVerified.set(key, at);
+  }
+  return { verified: new Map([...newest].map(([k, v]) => [k, v.ok])), lastVerified };
 }
 
 /**

@@ -112,6 +112,29 @@ const ALERT_TESTS = {
       ],
     },
     {
+      // Verification: "demo" is proven at minute 0, then its newest backup is found damaged at
+      // minute 10 and a newer one proven at minute 20; "healthy" is proven all along.
+      interval: "1m",
+      input_series: [
+        { series: `rqlite_operator_backup_verified{${DEMO}}`, values: "1x9 0x9 1x10" },
+        { series: 'rqlite_operator_backup_verified{namespace="db",cluster="healthy"}', values: "1x30" },
+      ],
+      alert_rule_test: [
+        { eval_time: "9m", alertname: "RqliteBackupVerificationFailed", exp_alerts: [] },
+        {
+          eval_time: "10m",
+          alertname: "RqliteBackupVerificationFailed",
+          exp_alerts: [{ exp_labels: { severity: "critical", namespace: "db", cluster: "demo" } }],
+        },
+        {
+          eval_time: "19m",
+          alertname: "RqliteBackupVerificationFailed",
+          exp_alerts: [{ exp_labels: { severity: "critical", namespace: "db", cluster: "demo" } }],
+        },
+        { eval_time: "20m", alertname: "RqliteBackupVerificationFailed", exp_alerts: [] },
+      ],
+    },
+    {
       // Samples every 5 minutes (within Prometheus' lookback); promtool's clock starts at Unix
       // time 0, so a gauge whose value follows the clock is a backup that just succeeded.
       interval: "5m",
@@ -132,6 +155,12 @@ const ALERT_TESTS = {
           series: 'rqlite_operator_backup_last_success_timestamp_seconds{namespace="db",cluster="healthy"}',
           values: "0+300x520",
         },
+        // "demo"'s backups are proven to restore for 10 hours, then none is any more.
+        { series: `rqlite_operator_backup_last_verified_timestamp_seconds{${DEMO}}`, values: "0+300x120 36000x400" },
+        {
+          series: 'rqlite_operator_backup_last_verified_timestamp_seconds{namespace="db",cluster="healthy"}',
+          values: "0+300x520",
+        },
       ],
       alert_rule_test: [
         { eval_time: "12h", alertname: "RqliteBackupTooOld", exp_alerts: [] },
@@ -147,6 +176,12 @@ const ALERT_TESTS = {
           eval_time: "36h5m",
           alertname: "RqliteBackupTooOld",
           exp_alerts: [{ exp_labels: { severity: "warning", namespace: "db", cluster: "failing" } }],
+        },
+        { eval_time: "36h5m", alertname: "RqliteBackupVerificationTooOld", exp_alerts: [] },
+        {
+          eval_time: "37h",
+          alertname: "RqliteBackupVerificationTooOld",
+          exp_alerts: [{ exp_labels: { severity: "warning", namespace: "db", cluster: "demo" } }],
         },
         {
           eval_time: "37h",
@@ -193,10 +228,12 @@ describe("install: monitoring", function () {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("alerts on a cluster without leader, degraded clusters, lagging or unreachable nodes, stale backups, reconcile errors and webhook errors", () => {
+  it("alerts on a cluster without leader, degraded clusters, lagging or unreachable nodes, stale, damaged or unproven backups, reconcile errors and webhook errors", () => {
     const alerts = groups.flatMap((g) => g.rules);
     assert.deepEqual(alerts.map((r) => r.alert).sort(), [
       "RqliteBackupTooOld",
+      "RqliteBackupVerificationFailed",
+      "RqliteBackupVerificationTooOld",
       "RqliteClusterDegraded",
       "RqliteClusterNoLeader",
       "RqliteNodeLagging",
@@ -217,7 +254,7 @@ describe("install: monitoring", function () {
     writeFileSync(join(dir, "rules.yaml"), stringify({ groups }));
     const r = await promtool(["check", "rules", join(dir, "rules.yaml")]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.match(r.stdout, /SUCCESS: 8 rules found/);
+    assert.match(r.stdout, /SUCCESS: 10 rules found/);
   });
 
   it("promtool test rules: each alert fires on its condition, after its `for`, and not before", async () => {

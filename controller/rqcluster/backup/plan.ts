@@ -246,6 +246,11 @@ export function restoreTarget(
   if (phase === "Failed")
     return { problem: `${where} Failed (${backup.status?.reason ?? "no reason given"}); name a Completed backup` };
   if (phase !== "Completed") return { problem: `${where} is ${phase}; the restore starts once it is Completed` };
+  // Read back and found damaged (spec.verify): restoring it would load what the check refused.
+  if (backup.status?.verification?.result === "Failed")
+    return {
+      problem: `${where} failed verification (${backup.status.verification.message ?? "no message"}); name a backup that restores`,
+    };
   if ((backup.spec?.format ?? "binary") !== "binary")
     return {
       problem: `${where} has format ${backup.spec?.format}; only binary backups restore (rqlite's auto-restore loads an SQLite file)`,
