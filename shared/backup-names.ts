@@ -58,6 +58,20 @@ export function validCalendarTime(y: number, mo: number, d: number, h: number, m
   );
 }
 
+/**
+ * What is wrong with a path inside a mounted volume (a `pvc` backup's folder), or undefined: it
+ * must stay inside the mount, so it is relative and has no "." or ".." segment, and it holds no
+ * control character (a name is a path: see DESIGN's lessons).
+ */
+export function volumePathProblem(path: string): string | undefined {
+  if (path.startsWith("/")) return "must be relative to the volume's root, not start with /";
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f\\]/.test(path)) return "may not contain control characters or backslashes";
+  if (path.split("/").some((s) => s === "." || s === ".."))
+    return "may not have . or .. segments: the path stays inside the volume";
+  return undefined;
+}
+
 /** UTC time as YYYYMMDDTHHMMSSZ, the stamp in an RqBackup's object key. */
 export function compactUtc(at: Date): string {
   return at

@@ -2,7 +2,7 @@
 // that spec.restore is set at creation only, and the rules of an RqBackup. The webhook and the
 // controller both run them, so an object the webhook never saw is judged the same way.
 import { isDeepStrictEqual } from "node:util";
-import { parseRfc3339 } from "./backup-names.js";
+import { parseRfc3339, volumePathProblem } from "./backup-names.js";
 import { LATEST_KEY, durationSeconds, rqBackupSpecSchema } from "./backup-schema.js";
 import type { FieldError, ValidationResult } from "./field-errors.js";
 import { getOwn, isPlainObject, objectAt, type JsonObject } from "./json-value.js";
@@ -157,6 +157,12 @@ type BackupCheck = (spec: JsonObject, result: ValidationResult) => void;
 
 const BACKUP_CHECKS: BackupCheck[] = [
   (spec, { errors }) => errors.push(...s3Errors(objectAt(spec, "destination", "s3"), "spec.destination.s3")),
+  (spec, { errors }) => {
+    // The Job writes <mount>/<path>/<file>: a path that climbs out would write beside the mount.
+    const path = getOwn(objectAt(spec, "destination", "pvc") ?? {}, "path");
+    const problem = typeof path === "string" ? volumePathProblem(path) : undefined;
+    if (problem) errors.push({ field: "spec.destination.pvc.path", type: "Invalid", value: path, message: problem });
+  },
 ];
 
 /**

@@ -4,7 +4,11 @@
 // and the controller share, and the admission errors.
 import { strict as assert } from "node:assert";
 import { datedBackups, newestBefore, stampOf } from "../../controller/rqcluster/backup/before.js";
-import { restoreTarget } from "../../controller/rqcluster/backup/plan.js";
+import { planBackupSecret, restoreTarget } from "../../controller/rqcluster/backup/plan.js";
+import { backupConfigFiles } from "../../controller/rqcluster/backup/render.js";
+import { restoredCondition, restoreStatus } from "../../controller/rqcluster/backup/status.js";
+import { clusterView } from "../../controller/rqcluster/render/cluster.js";
+import type { Observed } from "../../controller/rqcluster/plan/types.js";
 import type { StoredObject } from "../../controller/rqcluster/backup/plan.js";
 import {
   applyDefaults,
@@ -227,5 +231,54 @@ describe("restore before a time: the spec", () => {
     assert.deepEqual(restoreTarget({ s3: { bucket: "b" } }, "ns", undefined), {
       problem: "spec.restore.s3 names no object: set key or before",
     });
+  });
+});
+
+describe("restore before a time: the choice told", () => {
+  const why = "the newest of 3 backups in s3://b/prod/ taken before 2026-12-07T12:45:00Z (2 later left out): prod/x";
+  const spec: RqClusterSpec = {
+    replicas: 3,
+    restore: { s3: { bucket: "b", path: "prod", before: "2026-12-07T12:45:00Z" } },
+  };
+  const c = {
+    ...clusterView({
+      apiVersion: "rqlite.io/v1alpha1",
+      kind: "RqCluster",
+      metadata: { name: "db", namespace: "ns", uid: "u" },
+      spec,
+    }),
+    restore: {
+      bucket: "b",
+      region: "us-east-1",
+      forcePathStyle: false,
+      key: "prod/x",
+      location: "s3://b/prod/x",
+      chosen: why,
+    },
+  };
+  const o = (backupConfig: Observed["backupConfig"]) => ({ cluster: c, backupConfig }) as unknown as Observed;
+
+  it("once, in the Event of the write that fixes the source; never again once it is kept", () => {
+    const [create] = planBackupSecret(o({ exists: false, data: {} }));
+    assert.equal(create!.reason, "RestoreSourceChosen");
+    assert.equal(create!.message, `chose s3://b/prod/x to restore: ${why}; created Secret db-backup-config`);
+    const kept = backupConfigFiles(c)!;
+    assert.deepEqual(planBackupSecret(o({ exists: true, data: kept })), []);
+  });
+
+  it("in status.restore and the Restored condition's message", () => {
+    const inputs = {
+      cluster: c,
+      previous: undefined,
+      pods: [],
+      now: new Date("2026-12-07T13:00:00Z"),
+      restoreCounts: new Map([["db-0", { restored: 1, failed: 0, skipped: 0 }]]),
+    };
+    assert.deepEqual(restoreStatus(inputs), {
+      location: "s3://b/prod/x",
+      resolvedAt: "2026-12-07T13:00:00Z",
+      chosen: why,
+    });
+    assert.equal(restoredCondition(inputs)!.message, `restored from s3://b/prod/x, ${why}`);
   });
 });
