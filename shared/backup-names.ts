@@ -28,6 +28,50 @@ export function joinKey(...segments: string[]): string {
     .join("/");
 }
 
+/**
+ * Epoch ms of an RFC 3339 time with its offset (Z or ±HH:MM), as spec.restore.s3.before takes it;
+ * undefined for anything else. Date.parse alone also takes local times and other spellings, and
+ * rolls 2026-02-30 over into March: the pattern and the calendar check refuse both.
+ */
+export function parseRfc3339(text: string): number | undefined {
+  const m = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|([+-])(\d{2}):(\d{2}))$/.exec(text);
+  if (!m) return undefined;
+  const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  if (!validCalendarTime(y, mo, d, h, mi, s)) return undefined;
+  if (m[9] && (Number(m[10]) > 23 || Number(m[11]) > 59)) return undefined;
+  const fraction = m[7] ? Math.floor(Number(`0${m[7]}`) * 1000) : 0;
+  const offsetMin = m[9] ? (m[9] === "-" ? -1 : 1) * (Number(m[10]) * 60 + Number(m[11])) : 0;
+  return Date.UTC(y, mo - 1, d, h, mi, s, fraction) - offsetMin * 60_000;
+}
+
+/** Whether these fields name a real UTC time (no 30 February, no 24:00, no leap second). */
+export function validCalendarTime(y: number, mo: number, d: number, h: number, mi: number, s: number): boolean {
+  const at = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
+  return (
+    y >= 1970 &&
+    at.getUTCFullYear() === y &&
+    at.getUTCMonth() === mo - 1 &&
+    at.getUTCDate() === d &&
+    at.getUTCHours() === h &&
+    at.getUTCMinutes() === mi &&
+    at.getUTCSeconds() === s
+  );
+}
+
+/**
+ * What is wrong with a path inside a mounted volume (a `pvc` backup's folder), or undefined: it
+ * must stay inside the mount, so it is relative and has no "." or ".." segment, and it holds no
+ * control character (a name is a path: see DESIGN's lessons).
+ */
+export function volumePathProblem(path: string): string | undefined {
+  if (path.startsWith("/")) return "must be relative to the volume's root, not start with /";
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f\\]/.test(path)) return "may not contain control characters or backslashes";
+  if (path.split("/").some((s) => s === "." || s === ".."))
+    return "may not have . or .. segments: the path stays inside the volume";
+  return undefined;
+}
+
 /** UTC time as YYYYMMDDTHHMMSSZ, the stamp in an RqBackup's object key. */
 export function compactUtc(at: Date): string {
   return at

@@ -256,12 +256,19 @@ export const clusterRestoreSchema: JsonSchema = {
     ),
     s3: {
       title: "S3RestoreSource",
-      description: "An object in S3.",
+      description: "An object in S3: exactly one of key and before.",
       type: "object",
-      required: ["bucket", "key"],
+      required: ["bucket"],
       properties: {
-        ...s3Connection('Key prefix the "latest" key searches under.'),
+        ...s3Connection('Key prefix (a folder) that "latest" and before search in.'),
         key: str('The object key, or "latest" for the newest object under path.', PATH_MAX),
+        before: str(
+          "An RFC 3339 time with its offset, e.g. 2026-12-07T09:30:00Z or 2026-12-07T10:30:00+01:00: restore the " +
+            "newest backup directly under path taken strictly before it, by the UTC timestamp in its name " +
+            "(rqlite's auto-backup YYYYMMDDHHMMSS_<name>, or an RqBackup's <namespace>-<name>-YYYYMMDDTHHMMSSZ.sqlite[.gz]). " +
+            "A name's timestamp has whole seconds, so a backup qualifies when that whole second ended by then.",
+          64,
+        ),
       },
     },
   },

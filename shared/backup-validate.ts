@@ -2,6 +2,7 @@
 // that spec.restore is set at creation only, and the rules of an RqBackup. The webhook and the
 // controller both run them, so an object the webhook never saw is judged the same way.
 import { isDeepStrictEqual } from "node:util";
+import { parseRfc3339, volumePathProblem } from "./backup-names.js";
 import { LATEST_KEY, durationSeconds, rqBackupSpecSchema } from "./backup-schema.js";
 import type { FieldError, ValidationResult } from "./field-errors.js";
 import { getOwn, isPlainObject, objectAt, type JsonObject } from "./json-value.js";
@@ -86,6 +87,23 @@ export function backupSpecErrors(spec: JsonObject, { errors, warnings }: Validat
     errors.push(...dollarErrors(s3, "spec.restore.s3", ["bucket", "path", "endpoint", "region", "key"]));
     errors.push(...s3Errors(s3, "spec.restore.s3"));
     const key = s3 && getOwn(s3, "key");
+    const before = s3 && getOwn(s3, "before");
+    if (s3 && (key === undefined) === (before === undefined)) {
+      errors.push({
+        field: "spec.restore.s3",
+        type: "Invalid",
+        value: "",
+        message: `set exactly one of key (an object, or "${LATEST_KEY}") and before (an RFC 3339 time)`,
+      });
+    }
+    if (typeof before === "string" && parseRfc3339(before) === undefined) {
+      errors.push({
+        field: "spec.restore.s3.before",
+        type: "Invalid",
+        value: before,
+        message: "must be an RFC 3339 time with its offset, e.g. 2026-12-07T09:30:00Z or 2026-12-07T10:30:00+01:00",
+      });
+    }
     if (typeof key === "string" && (key === "" || key.endsWith("/"))) {
       errors.push({
         field: "spec.restore.s3.key",
@@ -148,6 +166,12 @@ const BACKUP_CHECKS: BackupCheck[] = [
         value: true,
         message: "a pvc backup cannot be verified (the operator reads backups back from S3 only); remove verify",
       });
+  },
+  (spec, { errors }) => {
+    // The Job writes <mount>/<path>/<file>: a path that climbs out would write beside the mount.
+    const path = getOwn(objectAt(spec, "destination", "pvc") ?? {}, "path");
+    const problem = typeof path === "string" ? volumePathProblem(path) : undefined;
+    if (problem) errors.push({ field: "spec.destination.pvc.path", type: "Invalid", value: path, message: problem });
   },
 ];
 

@@ -498,6 +498,11 @@ export const statusSchema: JsonSchema = {
       properties: {
         location: { description: "s3://<bucket>/<key> the founding voters load.", type: "string" },
         resolvedAt: { type: "string", format: "date-time" },
+        chosen: {
+          description:
+            "Why this object, when spec.restore named a time (s3.before): the backups weighed and the one taken last before it.",
+          type: "string",
+        },
       },
     },
   },

@@ -235,14 +235,14 @@ export interface BackupRetention {
 export interface ClusterRestoreSpec {
   /** Name of a Completed RqBackup in the same namespace, of format binary, to an S3 destination. */
   backup?: string;
-  /** An object in S3. */
+  /** An object in S3: exactly one of key and before. */
   s3?: S3RestoreSource;
 }
 
 export interface S3RestoreSource {
   /** Bucket name. */
   bucket: string;
-  /** Key prefix the "latest" key searches under. */
+  /** Key prefix (a folder) that "latest" and before search in. */
   path?: string;
   /** URL of an S3-compatible server, e.g. https://minio.example:9000 or http://127.0.0.1:7070. Unset: AWS S3 in region. */
   endpoint?: string;
@@ -253,7 +253,9 @@ export interface S3RestoreSource {
   /** Secret in the same namespace holding the access key id and the secret access key. Unset: the ambient credentials of rqlited and the operator (instance role, IRSA, AWS_* environment). */
   credentialsSecret?: S3CredentialsSecretRef;
   /** The object key, or "latest" for the newest object under path. */
-  key: string;
+  key?: string;
+  /** An RFC 3339 time with its offset, e.g. 2026-12-07T09:30:00Z or 2026-12-07T10:30:00+01:00: restore the newest backup directly under path taken strictly before it, by the UTC timestamp in its name (rqlite's auto-backup YYYYMMDDHHMMSS_<name>, or an RqBackup's <namespace>-<name>-YYYYMMDDTHHMMSSZ.sqlite[.gz]). A name's timestamp has whole seconds, so a backup qualifies when that whole second ended by then. */
+  before?: string;
 }
 
 export interface RqClusterStatus {
@@ -357,6 +359,8 @@ export interface ClusterRestoreStatus {
   /** s3://<bucket>/<key> the founding voters load. */
   location?: string;
   resolvedAt?: string;
+  /** Why this object, when spec.restore named a time (s3.before): the backups weighed and the one taken last before it. */
+  chosen?: string;
 }
 
 export interface DefaultedRqCluster {
@@ -510,14 +514,14 @@ export interface DefaultedS3CredentialsSecretRef {
 export interface DefaultedClusterRestoreSpec {
   /** Name of a Completed RqBackup in the same namespace, of format binary, to an S3 destination. */
   backup?: string;
-  /** An object in S3. */
+  /** An object in S3: exactly one of key and before. */
   s3?: DefaultedS3RestoreSource;
 }
 
 export interface DefaultedS3RestoreSource {
   /** Bucket name. */
   bucket: string;
-  /** Key prefix the "latest" key searches under. */
+  /** Key prefix (a folder) that "latest" and before search in. */
   path?: string;
   /** URL of an S3-compatible server, e.g. https://minio.example:9000 or http://127.0.0.1:7070. Unset: AWS S3 in region. */
   endpoint?: string;
@@ -528,7 +532,9 @@ export interface DefaultedS3RestoreSource {
   /** Secret in the same namespace holding the access key id and the secret access key. Unset: the ambient credentials of rqlited and the operator (instance role, IRSA, AWS_* environment). */
   credentialsSecret?: DefaultedS3CredentialsSecretRef;
   /** The object key, or "latest" for the newest object under path. */
-  key: string;
+  key?: string;
+  /** An RFC 3339 time with its offset, e.g. 2026-12-07T09:30:00Z or 2026-12-07T10:30:00+01:00: restore the newest backup directly under path taken strictly before it, by the UTC timestamp in its name (rqlite's auto-backup YYYYMMDDHHMMSS_<name>, or an RqBackup's <namespace>-<name>-YYYYMMDDTHHMMSSZ.sqlite[.gz]). A name's timestamp has whole seconds, so a backup qualifies when that whole second ended by then. */
+  before?: string;
 }
 
 export interface RqBackup {

@@ -100,7 +100,8 @@ export async function startController(opts: ControllerOptions): Promise<Controll
   const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
   const healthUrl = `http://127.0.0.1:${healthPort}`;
   const metrics = async () => (await fetch(metricsUrl)).text();
-  const deadline = Date.now() + 30_000;
+  // As the webhook's (./webhook.ts): tsx compiling the controller alone passes 30 s on a loaded machine.
+  const deadline = Date.now() + 90_000;
   for (;;) {
     const ok = await fetch(`${healthUrl}/healthz`).then(
       (r) => r.ok,

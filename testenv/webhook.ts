@@ -96,7 +96,9 @@ export async function startLocalWebhook(
       metadata: { name: "webhook-probe", namespace: opts.namespace ?? "default" },
       spec: { extraArgs: ["-not-an-rqlited-flag"] },
     });
-    const deadline = Date.now() + 30_000;
+    // The bound covers the webhook's own start too (tsx compiles it first): past 30 s on a
+    // loaded 2-core machine (measured 33-45 s at load 30), so a minute and a half.
+    const deadline = Date.now() + 90_000;
     for (;;) {
       if (proc.child.exitCode !== null) throw new Error(`webhook exited before serving:\n${proc.tail(20)}`);
       const r = await cp.kubectl(["create", "--dry-run=server", "-f", "-"], { input: probe });

@@ -88,7 +88,8 @@ export class WebhookProcess {
     children.add(child);
     const proc = new WebhookProcess(child, []);
     const listening = await Promise.race([
-      proc.waitForLog((l) => l.msg === "webhook server listening", 20_000),
+      // tsx compiles the webhook first: past 20 s on a loaded machine (see ./webhook.ts).
+      proc.waitForLog((l) => l.msg === "webhook server listening", 90_000),
       proc.exited.then((code) => {
         throw new Error(`webhook exited (${code}) before listening: ${proc.output()}`);
       }),

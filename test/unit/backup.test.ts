@@ -168,6 +168,17 @@ describe("backup schema and admission", () => {
       "spec.destination.pvc.claimName",
     ]);
     assert.deepEqual(backup({ cluster: "db", destination: { pvc: { claimName: "data" } } }), []);
+    // The Job writes under its mount: a folder that climbs out, or starts at /, is refused.
+    for (const path of ["..", "a/../../etc", "/etc", "./a", "a/./b", "a\\..\\b", "a\nb"])
+      assert.deepEqual(
+        backup({ cluster: "db", destination: { pvc: { claimName: "data", path } } }),
+        ["spec.destination.pvc.path"],
+        path,
+      );
+    assert.deepEqual(
+      backup({ cluster: "db", destination: { pvc: { claimName: "data", path: "nightly/db..v2" } } }),
+      [],
+    );
     // The endpoint and ambient-credential rules of an RqCluster's S3 connections hold here too.
     assert.deepEqual(
       backup({ cluster: "db", destination: { s3: { bucket: "backups", endpoint: "http://169.254.169.254" } } }),

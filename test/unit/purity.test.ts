@@ -12,6 +12,7 @@ const PURE = [
   ...["plan", "render"].flatMap((dir) =>
     readdirSync(join(root, rqcluster, dir)).map((f) => `${rqcluster}/${dir}/${f}`),
   ),
+  `${rqcluster}/backup/before.ts`,
   `${rqcluster}/backup/plan.ts`,
   `${rqcluster}/backup/render.ts`,
   `${rqcluster}/backup/status.ts`,

@@ -75,6 +75,33 @@ describe("webhook: spec.backup and spec.restore", () => {
     );
   });
 
+  it("refuses a restore before a time that is no RFC 3339 time, or with a key too, with field paths", async () => {
+    const restoring = (source: Record<string, unknown>) =>
+      applyDefaults(
+        rqCluster("db", {
+          restore: { s3: { bucket: "backups", path: "prod", credentialsSecret: { name: "s3" }, ...source } },
+        }),
+      );
+    const good = await review(VALIDATE, { object: restoring({ before: "2026-12-07T13:45:00+01:00" }) });
+    assert.equal(good.allowed, true, JSON.stringify(good.status));
+    for (const [source, field, message] of [
+      [{ before: "2026-12-07T12:45:00" }, "spec.restore.s3.before", /must be an RFC 3339 time with its offset/],
+      [{ before: "2026-02-30T12:00:00Z" }, "spec.restore.s3.before", /must be an RFC 3339 time with its offset/],
+      [{ before: "2026-12-07T12:45:00Z", key: "latest" }, "spec.restore.s3", /set exactly one of key .* and before/],
+      [{}, "spec.restore.s3", /set exactly one of key .* and before/],
+    ] as const) {
+      const answer = await review(VALIDATE, { object: restoring(source) });
+      assert.equal(answer.allowed, false, JSON.stringify(source));
+      const causes = answer.status?.details?.causes ?? [];
+      assert.deepEqual(
+        causes.map((c) => c.field),
+        [field],
+        JSON.stringify(causes),
+      );
+      assert.match(causes[0]!.message ?? "", message);
+    }
+  });
+
   it("refuses spec.restore added to, or changed on, an existing cluster", async () => {
     const plain = applyDefaults(rqCluster("db", { replicas: 3 }));
     const restored = applyDefaults(rqCluster("db", { replicas: 3, restore: { backup: "nightly" } }));

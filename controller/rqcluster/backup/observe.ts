@@ -21,6 +21,7 @@ import {
 } from "../../access/s3.js";
 import { latestObject, listPrefix, newestCompletedBackup, restoreTarget, type StoredObject } from "./plan.js";
 import { credentialsOf } from "../../access/s3Connection.js";
+import { newestBefore } from "./before.js";
 import { backupConnection, parseResolvedRestore, RESTORE_SOURCE_FILE, type ResolvedRestore } from "./render.js";
 
 export type ReadBackup = (namespace: string, name: string) => Promise<RqBackup | undefined>;
@@ -243,17 +244,34 @@ export async function resolveRestore(
   }
   try {
     let key: string;
+    let chosen: string | undefined;
     if ("latestUnder" in target) {
       const newest = latestObject(await listObjects(client, target.bucket, target.latestUnder));
       if (!newest) return { problem: `restore source ${target.describe}: there is no object there` };
       key = newest.key;
+    } else if ("before" in target) {
+      const objects = await listObjects(client, target.bucket, target.folder);
+      const choice = newestBefore(objects, target.folder, target.before, `s3://${target.bucket}/${target.folder}`);
+      if ("problem" in choice) return { problem: `restore source ${target.describe}: ${choice.problem}` };
+      key = choice.chosen.key;
+      chosen = choice.why;
     } else {
       key = target.key;
     }
     await headObject(client, target.bucket, key);
-    const { describe: _d, ...conn } = target;
-    const { latestUnder: _l, key: _k, ...rest } = conn as typeof conn & { latestUnder?: string; key?: string };
-    return { resolved: { ...rest, key, location: s3Location(target.bucket, key) } };
+    const { bucket, endpoint, region, forcePathStyle, credentialsSecret } = target;
+    return {
+      resolved: {
+        bucket,
+        ...(endpoint ? { endpoint } : {}),
+        region,
+        forcePathStyle,
+        ...(credentialsSecret ? { credentialsSecret } : {}),
+        key,
+        location: s3Location(bucket, key),
+        ...(chosen ? { chosen } : {}),
+      },
+    };
   } catch (err) {
     return { problem: describeS3Error(err, `restore source ${target.describe}`, target.endpoint) };
   } finally {

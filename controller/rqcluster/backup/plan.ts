@@ -4,14 +4,14 @@
 import type { V1PersistentVolumeClaim } from "@kubernetes/client-node";
 import { backupConfigSecretName } from "../../../shared/backup-names.js";
 import { durationSeconds } from "../../../shared/backup-schema.js";
-import { joinKey, LATEST_KEY, parseS3Location } from "../../../shared/index.js";
+import { joinKey, LATEST_KEY, parseRfc3339, parseS3Location } from "../../../shared/index.js";
 import { voterName } from "../../../shared/names.js";
 import type { ClusterRestoreSpec, RqBackup } from "../../../shared/types.generated.js";
 import { parseMemberName } from "../render/members.js";
 import type { ClusterView } from "../render/cluster.js";
 import type { Action, Need, Observed, Wait } from "../plan/types.js";
 import { s3Connection, type S3Connection } from "../../access/s3Connection.js";
-import { backupConnection, renderBackupConfigSecret } from "./render.js";
+import { backupConnection, renderBackupConfigSecret, RESTORE_SOURCE_FILE } from "./render.js";
 
 /**
  * Creates the config Secret, or patches it to the rendered files. A Secret no longer needed
@@ -23,21 +23,32 @@ export function planBackupSecret(o: Observed): Action[] {
   const live = o.backupConfig;
   if (!desired || !live) return [];
   const name = backupConfigSecretName(o.cluster.name);
-  if (!live.exists) {
-    return [{ type: "create", object: desired, reason: "Created", message: `created Secret ${name}` }];
-  }
   const wanted = desired.data!;
   const current = Object.fromEntries(Object.entries(live.data).map(([k, v]) => [k, Buffer.from(v).toString("base64")]));
+  // The write that fixes the restore source is where a choice the spec left to the operator
+  // (a time, not an object) is told, once, as its Event.
+  const chosen = o.cluster.restore?.chosen;
+  const choosing = chosen !== undefined && wanted[RESTORE_SOURCE_FILE] !== current[RESTORE_SOURCE_FILE];
+  const why = (done: string) =>
+    choosing
+      ? {
+          reason: "RestoreSourceChosen",
+          message: `chose ${o.cluster.restore!.location} to restore: ${chosen}; ${done}`,
+        }
+      : undefined;
+  if (!live.exists) {
+    return [
+      {
+        type: "create",
+        object: desired,
+        ...(why(`created Secret ${name}`) ?? { reason: "Created", message: `created Secret ${name}` }),
+      },
+    ];
+  }
   const differs = Object.keys(wanted).some((k) => wanted[k] !== current[k]);
   if (!differs) return [];
-  return [
-    {
-      type: "apply",
-      object: desired,
-      reason: "Updated",
-      message: `updated Secret ${name}: rqlite's auto-backup/auto-restore configuration`,
-    },
-  ];
+  const done = `updated Secret ${name}: rqlite's auto-backup/auto-restore configuration`;
+  return [{ type: "apply", object: desired, ...(why(done) ?? { reason: "Updated", message: done }) }];
 }
 
 /** One object in the bucket, as a listing gives it. */
@@ -216,8 +227,13 @@ export function latestObject(objects: readonly StoredObject[]): StoredObject | u
     .sort((a, b) => b.lastModified - a.lastModified || (a.key < b.key ? 1 : -1))[0];
 }
 
-/** Where to look: one key, or the newest object under a folder. */
-export type RestoreTarget = S3Connection & { describe: string } & ({ key: string } | { latestUnder: string });
+/**
+ * Where to look: one key, the newest object under a folder, or the newest backup in a folder taken
+ * before a time (epoch ms; ./before.ts).
+ */
+export type RestoreTarget = S3Connection & { describe: string } & (
+    { key: string } | { latestUnder: string } | { before: number; folder: string }
+  );
 
 /**
  * The target of spec.restore, or a problem a person must fix. `backup` is the RqBackup that
@@ -231,11 +247,24 @@ export function restoreTarget(
   if (restore.s3) {
     const s3 = restore.s3;
     const conn = s3Connection(s3);
-    if (s3.key === LATEST_KEY) {
-      const folder = joinKey(s3.path ?? "");
-      const latestUnder = folder === "" ? "" : `${folder}/`;
-      return { ...conn, latestUnder, describe: `the newest object under s3://${s3.bucket}/${latestUnder}` };
+    const joined = joinKey(s3.path ?? "");
+    const folder = joined === "" ? "" : `${joined}/`;
+    if (s3.before !== undefined) {
+      // Admission refused any other spelling; an object it never saw is refused here the same way.
+      const before = parseRfc3339(s3.before);
+      if (before === undefined)
+        return { problem: `spec.restore.s3.before: "${s3.before}" is not an RFC 3339 time with its offset` };
+      return {
+        ...conn,
+        before,
+        folder,
+        describe: `the newest backup in s3://${s3.bucket}/${folder} taken before ${s3.before}`,
+      };
     }
+    if (s3.key === LATEST_KEY) {
+      return { ...conn, latestUnder: folder, describe: `the newest object under s3://${s3.bucket}/${folder}` };
+    }
+    if (s3.key === undefined) return { problem: "spec.restore.s3 names no object: set key or before" };
     return { ...conn, key: s3.key, describe: `s3://${s3.bucket}/${s3.key}` };
   }
   const name = restore.backup;

@@ -48,6 +48,8 @@ export interface ResolvedRestore extends S3Connection {
   /** s3://<bucket>/<key>. */
   location: string;
   key: string;
+  /** Why this object, when the spec named a time rather than the object (spec.restore.s3.before). */
+  chosen?: string;
 }
 
 /** rqlite's `sub` object for type s3 (auto/aws S3Config), credentials as $ENV references. */
@@ -110,6 +112,7 @@ export function parseResolvedRestore(text: string | undefined): ResolvedRestore 
     const r = JSON.parse(text) as Partial<ResolvedRestore>;
     const at = typeof r.location === "string" ? parseS3Location(r.location) : undefined;
     if (!at || at.bucket !== r.bucket || at.key !== r.key || typeof r.region !== "string") return undefined;
+    if (r.chosen !== undefined && typeof r.chosen !== "string") return undefined;
     return r as ResolvedRestore;
   } catch {
     return undefined;

@@ -101,7 +101,7 @@ export function restoredCondition(inputs: BackupStatusInputs): Cond | undefined 
       type: "Restored",
       status: "True",
       reason: "Restored",
-      message: `restored from ${location}${c.spec.restore.backup ? ` (RqBackup ${c.spec.restore.backup})` : ""}`,
+      message: `restored from ${location}${c.spec.restore.backup ? ` (RqBackup ${c.spec.restore.backup})` : ""}${c.restore?.chosen ? `, ${c.restore.chosen}` : ""}`,
     };
   }
   const failedOn = counts.find(([, n]) => n.failed > 0)?.[0];
@@ -155,7 +155,7 @@ export function restoreStatus(inputs: BackupStatusInputs): RqClusterStatus["rest
       previous?.restore?.location === c.restore.location && previous.restore.resolvedAt
         ? previous.restore.resolvedAt
         : stamp(now);
-    return { location: c.restore.location, resolvedAt };
+    return { location: c.restore.location, resolvedAt, ...(c.restore.chosen ? { chosen: c.restore.chosen } : {}) };
   }
   // Restored, and the source no longer readable: where the data came from stays on record.
   return c.spec.restore ? previous?.restore : undefined;
