@@ -1,6 +1,6 @@
 // The I/O of one backup attempt: rqlite's GET /db/backup, read from the leader as a stream, goes
 // to S3 through a multipart upload while it is hashed, counted and checked. Memory stays bounded
-// by the upload's parts in flight (queueSize x partSize), whatever the database's size.
+// by the upload's part buffers ((queueSize + 1) x partSize), whatever the database's size.
 import { createHash } from "node:crypto";
 import { Transform, type TransformCallback } from "node:stream";
 import { createGunzip, type Gunzip } from "node:zlib";
@@ -11,9 +11,9 @@ import { BackupVerifier } from "./verify.js";
 import type { BackupFormat } from "./types.js";
 
 /**
- * S3's smallest part (5 MiB), two in flight. Measured on 512 MiB through versitygw, the operator's
- * RSS grew by about 55 MB with 5 MiB parts and 80 MB with 8 MiB ones (the SDK holds several
- * copies of each part), so parts stay small unless the database needs bigger ones.
+ * S3's smallest part (5 MiB), two uploading while a third is read (controller/access/s3Upload.ts):
+ * each part's memory is held for the whole backup, so parts stay small unless the database needs
+ * bigger ones.
  */
 export const MIN_PART_SIZE = 5 << 20;
 export const QUEUE_SIZE = 2;
