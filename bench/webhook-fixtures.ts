@@ -2,9 +2,9 @@
 import { applyDefaults } from "../shared/index.js";
 import { admissionReview, rqCluster } from "../testenv/webhookProcess.js";
 
-/** A cluster as users write them (and kubectl stores them), with a pod template and extras. */
-function realisticCluster(name: string): Record<string, unknown> {
-  const spec = {
+/** A spec as users write them, with a pod template and extras. */
+export function realisticSpec(name: string): Record<string, unknown> {
+  return {
     replicas: 3,
     readReplicas: 2,
     image: "rqlite/rqlite:10.2.0",
@@ -35,6 +35,11 @@ function realisticCluster(name: string): Record<string, unknown> {
       },
     },
   };
+}
+
+/** A cluster as kubectl apply stores it: last-applied-configuration, managedFields, defaults not yet filled. */
+function realisticCluster(name: string): Record<string, unknown> {
+  const spec = realisticSpec(name);
   const applied = JSON.stringify({
     apiVersion: "rqlite.io/v1alpha1",
     kind: "RqCluster",

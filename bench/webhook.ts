@@ -12,8 +12,8 @@
 // a run of the bare endpoint at the same rate: the control. When even the control misses the
 // latency target, the machine set the p99, and the result says "inconclusive" rather than
 // blame the webhook. See bench/webhook-load.ts and bench/webhook-latency.ts.
-import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { availableParallelism, loadavg } from "node:os";
 import { join } from "node:path";
@@ -21,6 +21,7 @@ import { parseArgs } from "node:util";
 import { answerOf, decodePatch, httpsRequest, mintCerts, root, tempDir } from "../testenv/webhookProcess.js";
 import { compile } from "./compile.js";
 import { cpuSecondsOf } from "./procstats.js";
+import { startServer } from "./servers.js";
 import { benchBodies } from "./webhook-fixtures.js";
 import { latencyRun, type LatencyRun } from "./webhook-latency.js";
 import { maxThroughput, type Phase, type Target } from "./webhook-load.js";
@@ -81,31 +82,6 @@ function medianPhase(phases: MaxPhase[]): MaxPhase {
     errors: phases.reduce((n, p) => n + p.errors, 0),
     non2xx: phases.reduce((n, p) => n + p.non2xx, 0),
   };
-}
-
-/** Spawns a server with its output in `logFile` and waits for the line that gives its port. */
-async function startServer(
-  args: string[],
-  logFile: string,
-  portOf: (line: Record<string, unknown>) => unknown,
-): Promise<{ child: ChildProcess; port: number; line: Record<string, unknown> }> {
-  // Output goes to a file, as in a container: piping it here would steal the load generator's CPU.
-  const fd = openSync(logFile, "a");
-  const child = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", fd, fd] });
-  closeSync(fd);
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    for (const text of readFileSync(logFile, "utf8").split("\n")) {
-      if (!text.startsWith("{")) continue;
-      const line = JSON.parse(text) as Record<string, unknown>;
-      const port = portOf(line);
-      if (typeof port === "number") return { child, port, line };
-    }
-    if (child.exitCode !== null)
-      throw new Error(`${args.join(" ")} exited (${child.exitCode}) before listening; see ${logFile}`);
-    if (Date.now() > deadline) throw new Error(`${args.join(" ")} did not listen within 30 s; see ${logFile}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 async function main(): Promise<void> {

@@ -1,19 +1,19 @@
 // The I/O of one backup attempt: rqlite's GET /db/backup, read from the leader as a stream, goes
 // to S3 through a multipart upload while it is hashed, counted and checked. Memory stays bounded
-// by the upload's parts in flight (queueSize x partSize), whatever the database's size.
+// by the upload's part buffers ((queueSize + 1) x partSize), whatever the database's size.
 import { createHash } from "node:crypto";
 import { Transform, type TransformCallback } from "node:stream";
 import { createGunzip, type Gunzip } from "node:zlib";
 import { HeadObjectCommand, type S3Client } from "@aws-sdk/client-s3";
-import { Upload } from "@aws-sdk/lib-storage";
+import { uploadStream } from "../access/s3Upload.js";
 import type { BackupStream } from "../rqlite/client.js";
 import { BackupVerifier } from "./verify.js";
 import type { BackupFormat } from "./types.js";
 
 /**
- * S3's smallest part (5 MiB), two in flight. Measured on 512 MiB through versitygw, the operator's
- * RSS grew by about 55 MB with 5 MiB parts and 80 MB with 8 MiB ones (the SDK holds several
- * copies of each part), so parts stay small unless the database needs bigger ones.
+ * S3's smallest part (5 MiB), two uploading while a third is read (controller/access/s3Upload.ts):
+ * each part's memory is held for the whole backup, so parts stay small unless the database needs
+ * bigger ones.
  */
 export const MIN_PART_SIZE = 5 << 20;
 export const QUEUE_SIZE = 2;
@@ -136,23 +136,16 @@ export async function transfer(
   const checked = checkedStream(source, opts);
   const counted = checked.body;
 
-  const upload = new Upload({
-    client: target.s3,
-    params: {
-      Bucket: target.bucket,
-      Key: target.key,
-      Body: counted,
-      ContentType: opts.format === "sql" ? "application/sql" : "application/vnd.sqlite3",
-      ...(opts.compress ? { ContentEncoding: "gzip" } : {}),
-    },
-    queueSize: QUEUE_SIZE,
-    partSize: partSizeFor(opts.expectedBytes, opts.format),
-    leavePartsOnError: false,
-  });
-  const abort = () => void upload.abort().catch(() => {});
-  opts.signal?.addEventListener("abort", abort, { once: true });
   try {
-    await upload.done();
+    await uploadStream(target.s3, counted, {
+      bucket: target.bucket,
+      key: target.key,
+      contentType: opts.format === "sql" ? "application/sql" : "application/vnd.sqlite3",
+      ...(opts.compress ? { contentEncoding: "gzip" } : {}),
+      queueSize: QUEUE_SIZE,
+      partSize: partSizeFor(opts.expectedBytes, opts.format),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
   } catch (err) {
     source.body.destroy();
     counted.destroy();
@@ -160,8 +153,6 @@ export async function transfer(
     const sourceError = checked.sourceError();
     if (sourceError) throw new SourceError(sourceError.message, { cause: err });
     throw err;
-  } finally {
-    opts.signal?.removeEventListener("abort", abort);
   }
   const sourceError = checked.sourceError();
   if (sourceError) throw new SourceError(sourceError.message);
