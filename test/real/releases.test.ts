@@ -105,7 +105,7 @@ describe("real cluster: two releases of the chart side by side, each converging 
       "installing the CRDs again",
       OPS_B,
       ["--set", `fullnameOverride=${RELEASE_B}`, ...watching(TEAM_B)],
-      /the RqCluster CRDs exist already \(from release rqlite-operator in namespace rqlite-operator-system, which upgrades them\): install this release with crds\.install=false/,
+      /the RqCluster CRDs exist already \(from release rqlite-operator in namespace rqlite-operator-system\): install this release with crds\.install=false/,
     );
     const releases = await oc.rc.cp.kubectlOk(["get", "secrets", "-A", "-l", "owner=helm", "-o", "name"]);
     assert.equal(releases.trim().split("\n").length, 1, `one Helm release stored: ${releases}`);

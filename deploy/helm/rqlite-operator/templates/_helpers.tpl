@@ -101,7 +101,7 @@ namespace).
 {{- $owner := dig "metadata" "annotations" "meta.helm.sh/release-name" "" . -}}
 {{- $ownerNs := dig "metadata" "annotations" "meta.helm.sh/release-namespace" "" . -}}
 {{- if or (ne $owner $.Release.Name) (ne $ownerNs $.Release.Namespace) -}}
-{{- fail (printf "the RqCluster CRDs exist already (%s): install this release with crds.install=false" (ternary (printf "from release %s in namespace %s, which upgrades them" $owner $ownerNs) "installed outside Helm" (ne $owner ""))) -}}
+{{- fail (printf "the RqCluster CRDs exist already (%s): install this release with crds.install=false" (ternary (printf "from release %s in namespace %s" $owner $ownerNs) "installed outside Helm" (ne $owner ""))) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
