@@ -42,13 +42,8 @@ describe("real cluster: two releases of the chart side by side, each converging 
   const controllerLogs = (ns: string) =>
     kubectl(["logs", "-n", ns, "-l", "app.kubernetes.io/component=controller", "--tail=-1", "--prefix"]);
 
-  before(async () => {
-    oc = await startOperatorCluster(figures, { helmValues: watching(TEAM_A) });
-    for (const ns of [TEAM_A, TEAM_B, NOBODY]) await kubectl(["create", "namespace", ns]);
-  });
-
-  afterEach(async function () {
-    if (this.currentTest?.state !== "failed" || !oc) return;
+  /** What the operators' Pods did, printed when a step fails. */
+  const diagnose = async () => {
     for (const ns of [OPERATOR_NS, OPS_B])
       console.log(
         `      controllers of ${ns}:\n${(await controllerLogs(ns).catch((e: Error) => e.message)).split("\n").slice(-40).join("\n").replace(/^/gm, "        ")}`,
@@ -66,6 +61,16 @@ describe("real cluster: two releases of the chart side by side, each converging 
       ]).catch((e: Error) => e.message);
       console.log(`      before the last restart in ${ns}:\n${previous.replace(/^/gm, "        ")}`);
     }
+  };
+
+  before(async () => {
+    oc = await startOperatorCluster(figures, { helmValues: watching(TEAM_A) });
+    for (const ns of [TEAM_A, TEAM_B, NOBODY]) await kubectl(["create", "namespace", ns]);
+  });
+
+  afterEach(async function () {
+    if (this.currentTest?.state !== "failed" || !oc) return;
+    await diagnose();
   });
 
   after(async () => {
