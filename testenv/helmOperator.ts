@@ -16,6 +16,12 @@ export const OPERATOR_CHART = fileURLToPath(new URL("../deploy/helm/rqlite-opera
 export interface HelmOperator {
   /** Milliseconds `helm install --wait` took. */
   installMs: number;
+  /**
+   * `helm install --wait` of another release of the chart beside the first, as a second team
+   * would (cert-manager is shared); `values` are helm's own arguments (`--set k=v`). Resolves to
+   * the milliseconds it took; rejects with helm's message when helm refuses.
+   */
+  installRelease(release: string, namespace: string, values: string[]): Promise<number>;
   /** Stops cert-manager (the cluster's stop removes the rest). */
   stop(): Promise<void>;
 }
@@ -33,6 +39,10 @@ export async function installOperatorWithHelm(
     namespace: string;
     /** Where cert-manager's logs go. */
     logDir: string;
+    /** The release's name; default rqlite-operator. */
+    release?: string;
+    /** helm's arguments for the release's values (`--set k=v`, `--values file`). */
+    values?: string[];
   },
 ): Promise<HelmOperator> {
   await buildBinaries(["cert-manager", "helm"], { ...process.env, TESTENV_QUIET: "1" });
@@ -40,6 +50,25 @@ export async function installOperatorWithHelm(
   // kubectl -f does not descend into a symlinked folder: the cache links the module's CRD folder.
   await installCRDs(cp, [await realpath(join(assets, "../crds/cert-manager"))]);
   const certManager = new ProcessGroup();
+  const installRelease = async (release: string, namespace: string, values: string[]) => {
+    const installing = Date.now();
+    await run(
+      join(assets, "helm"),
+      [
+        "install",
+        release,
+        OPERATOR_CHART,
+        `--kubeconfig=${cp.kubeconfigPath}`,
+        `--namespace=${namespace}`,
+        "--create-namespace",
+        "--wait",
+        "--timeout=5m",
+        ...values,
+      ],
+      330_000,
+    );
+    return Date.now() - installing;
+  };
   try {
     for (const component of ["controller", "cainjector"])
       certManager.start(
@@ -48,22 +77,8 @@ export async function installOperatorWithHelm(
         [component, `--kubeconfig=${cp.kubeconfigPath}`],
         join(opts.logDir, `cert-manager-${component}.log`),
       );
-    const installing = Date.now();
-    await run(
-      join(assets, "helm"),
-      [
-        "install",
-        "rqlite-operator",
-        OPERATOR_CHART,
-        `--kubeconfig=${cp.kubeconfigPath}`,
-        `--namespace=${opts.namespace}`,
-        "--create-namespace",
-        "--wait",
-        "--timeout=5m",
-      ],
-      330_000,
-    );
-    return { installMs: Date.now() - installing, stop: () => certManager.stopAll() };
+    const installMs = await installRelease(opts.release ?? "rqlite-operator", opts.namespace, opts.values ?? []);
+    return { installMs, installRelease, stop: () => certManager.stopAll() };
   } catch (err) {
     await certManager.stopAll();
     throw err;

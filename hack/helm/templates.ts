@@ -176,6 +176,20 @@ function webhookCertVolume(t: Templater, pod: Obj): void {
   secret.secretName = t.value(`ternary ${CERT}.secret.name ${chartsOwn} (${FROM_SECRET}) | quote`);
 }
 
+/** The controller's NetworkPolicy, whose egress a value extends. */
+const CONTROLLER_POLICY = "rqlite-operator-controller";
+
+/**
+ * deploy/ opens egress for DNS, the API server and S3 on 443; an S3 endpoint elsewhere (MinIO's
+ * 9000, a gateway inside the cluster) is reached only through rules the user adds here.
+ */
+function controllerNetworkPolicy(t: Templater, o: K8sObject): string {
+  const spec = o.spec as { egress?: unknown[] } & Obj;
+  if (!spec.egress) throw new Error(`NetworkPolicy ${o.metadata.name}: deploy/ gives it no egress rules to extend`);
+  replaceKey(spec, "egress", t.listWithExtra("egress", spec.egress, ".Values.controller.extraEgress"), null);
+  return t.toTemplate(o);
+}
+
 function webhookConfiguration(t: Templater, o: K8sObject): string {
   const { [INJECT_CA]: injected, ...annotations } = o.metadata.annotations ?? {};
   if (!injected) throw new Error(`${o.kind} ${o.metadata.name}: deploy/default has no ${INJECT_CA} annotation on it`);
@@ -272,6 +286,8 @@ function templateOf(o: K8sObject, origin: Origin, servingSecret: string): string
     case "MutatingWebhookConfiguration":
     case "ValidatingWebhookConfiguration":
       return webhookConfiguration(t, o);
+    case "NetworkPolicy":
+      return o.metadata.name === CONTROLLER_POLICY ? controllerNetworkPolicy(t, o) : t.toTemplate(o);
     default:
       return t.toTemplate(o);
   }

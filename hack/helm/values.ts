@@ -386,7 +386,10 @@ export function valuesSchema(base: K8sObject[]): Schema {
           },
         },
       },
-      controller: withProperties(deploymentValues(controller, "controller"), { flags: controllerFlagValues() }),
+      controller: withProperties(deploymentValues(controller, "controller"), {
+        flags: controllerFlagValues(),
+        extraEgress: extraEgressValues(),
+      }),
       webhook: {
         ...webhookValues,
         properties: {
@@ -439,6 +442,46 @@ export function valuesSchema(base: K8sObject[]): Schema {
         },
       },
     },
+  };
+}
+
+/** NetworkPolicy egress rules as the API spells them, checked before the API server sees them. */
+function extraEgressValues(): Schema {
+  const port: Schema = {
+    type: "object",
+    additionalProperties: false,
+    properties: {
+      port: { type: ["integer", "string"], minimum: 1, maximum: 65535, pattern: DNS_LABEL, maxLength: 15 },
+      endPort: { type: "integer", minimum: 1, maximum: 65535 },
+      protocol: { type: "string", enum: ["TCP", "UDP", "SCTP"] },
+    },
+  };
+  const peer: Schema = {
+    type: "object",
+    additionalProperties: false,
+    minProperties: 1,
+    properties: {
+      ipBlock: {
+        type: "object",
+        additionalProperties: false,
+        required: ["cidr"],
+        properties: { cidr: { type: "string", minLength: 1 }, except: { type: "array", items: { type: "string" } } },
+      },
+      namespaceSelector: { type: "object" },
+      podSelector: { type: "object" },
+    },
+  };
+  return {
+    type: "array",
+    items: {
+      type: "object",
+      additionalProperties: false,
+      minProperties: 1,
+      properties: { to: { type: "array", items: peer }, ports: { type: "array", items: port } },
+    },
+    description:
+      "More egress rules of the controller's NetworkPolicy, as a NetworkPolicy spells them. It opens DNS, the API server (443, 6443) and S3 on 443 only; an S3 endpoint on another port (MinIO's 9000) needs one, e.g. `[{to: [{ipBlock: {cidr: 10.0.5.0/24}}], ports: [{port: 9000}]}]`.",
+    default: [],
   };
 }
 

@@ -186,6 +186,7 @@ describe("install: Helm chart", function () {
           nodeSelector: unknown;
           tolerations: unknown;
           affinity: unknown;
+          extraEgress: unknown[];
         };
         webhook: { replicas: number; resources: unknown; nodeSelector: unknown; tolerations: unknown };
         monitoring: { labels: Record<string, string> };
@@ -291,6 +292,18 @@ describe("install: Helm chart", function () {
           { matchNames: ["ops"] },
         );
       findObject(objects, "ConfigMap", "rqlite-operator-dashboard");
+      // The controller's own egress rules (DNS, the API server and 443, rqlite), then the user's.
+      const egress = (policy: K8sObject) => (policy.spec as { egress: unknown[] }).egress;
+      const ownEgress = egress(findObject(await helmTemplate("ops"), "NetworkPolicy", "rqlite-operator-controller"));
+      assert.deepEqual(egress(findObject(objects, "NetworkPolicy", "rqlite-operator-controller")), [
+        ...ownEgress,
+        ...values.controller.extraEgress,
+      ]);
+      assert.deepEqual(
+        findObject(objects, "NetworkPolicy", "rqlite-operator-webhook").spec,
+        findObject(await helmTemplate("ops"), "NetworkPolicy", "rqlite-operator-webhook").spec,
+        "the webhook sends nothing to S3: its policy stays",
+      );
       assert.equal(
         objects.find((o) => o.kind === "CustomResourceDefinition"),
         undefined,
@@ -380,6 +393,16 @@ describe("install: Helm chart", function () {
         "an extra argument that is no flag",
         ["--set", "controller.extraArgs={workers}"],
         /at '\/controller\/extraArgs\/0'/,
+      ],
+      [
+        "an egress port out of range",
+        ["--set", "controller.extraEgress[0].ports[0].port=70000"],
+        /at '\/controller\/extraEgress\/0\/ports\/0\/port': maximum/,
+      ],
+      [
+        "an egress peer the API does not know",
+        ["--set", "controller.extraEgress[0].to[0].ipblock.cidr=10.0.5.0/24"],
+        /at '\/controller\/extraEgress\/0\/to\/0': additional properties 'ipblock' not allowed/,
       ],
       [
         "a Lease renewed after it expires",

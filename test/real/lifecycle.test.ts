@@ -40,7 +40,7 @@ import { monitoredChange } from "../e2e/monitoredChange.js";
 import { createRowsTable, ROWS_TABLE, rqliteNode, type AckedRow } from "../e2e/rows.js";
 import { ThrottledProxy } from "../e2e/throttledProxy.js";
 import {
-  allowControllerTo,
+  controllerEgressTo,
   harnessNamespace,
   OPERATOR_NS,
   runNamespace,
@@ -159,10 +159,12 @@ describe("real cluster: the lifecycle under the invariant monitor, every acknowl
     proxy = await ThrottledProxy.start({ host: "127.0.0.1", port: s3.port }, 1 << 30);
     oc = await startOperatorCluster(figures, {
       hostPorts: [s3.port, proxy.port],
-      controllerArgs: [`--node-failure-timeout=${NODE_FAILURE_TIMEOUT_S}`],
+      helmValues: [
+        ...["--set", `controller.flags.nodeFailureTimeout=${NODE_FAILURE_TIMEOUT_S}`],
+        ...controllerEgressTo(HUB_HOST_IP, [s3.port, proxy.port]),
+      ],
     });
     tunnels = await harnessNamespace(oc, NS);
-    await allowControllerTo(oc, HUB_HOST_IP, [s3.port, proxy.port]);
     await createCredentialsSecret(cp(), NS, CREDS, s3.credentials);
   });
 

@@ -20,6 +20,8 @@ export const OPERATOR_NS = "rqlite-operator-system";
 
 export interface OperatorCluster {
   rc: RealCluster;
+  /** The chart's first release, in OPERATOR_NS, and a way to install more beside it. */
+  operator: HelmOperator;
   client: KubeClient;
   kubectl(args: string[], timeoutMs?: number): Promise<string>;
   /** The Pods of a namespace with this label selector, terminating ones included. */
@@ -32,12 +34,14 @@ export const runNamespace = (prefix: string) => `${prefix}-${randomBytes(3).toSt
 
 /**
  * The cluster and the operator as `npm run local -- --real` installs it (testenv/helmOperator.ts:
- * cert-manager on the host, the chart with --wait); `controllerArgs` are added to the
- * controller's as an administrator would (a JSON patch of its Deployment).
+ * cert-manager on the host, the chart with --wait), with the release's values in `helmValues`.
  */
 export async function startOperatorCluster(
   figures: Record<string, string>,
-  opts: RealClusterOptions & { controllerArgs?: string[] } = {},
+  opts: RealClusterOptions & {
+    /** helm's arguments for the release's values (`--set k=v`), as an administrator gives them. */
+    helmValues?: string[];
+  } = {},
 ): Promise<OperatorCluster> {
   const rc = await startRealCluster(opts);
   figures["cluster Ready"] = `${(rc.readyMs / 1000).toFixed(1)} s`;
@@ -48,34 +52,12 @@ export async function startOperatorCluster(
   };
   try {
     const kubectl = (args: string[], timeoutMs?: number) => rc.cp.kubectlOk(args, { timeoutMs });
-    operator = await installOperatorWithHelm(rc.cp, { namespace: OPERATOR_NS, logDir: rc.dir });
+    operator = await installOperatorWithHelm(rc.cp, {
+      namespace: OPERATOR_NS,
+      logDir: rc.dir,
+      values: opts.helmValues,
+    });
     figures["helm install --wait"] = `${(operator.installMs / 1000).toFixed(1)} s`;
-    if (opts.controllerArgs?.length) {
-      const deployment = (
-        await kubectl([
-          "get",
-          "deployment",
-          "-n",
-          OPERATOR_NS,
-          "-l",
-          "app.kubernetes.io/component=controller",
-          "-o",
-          "name",
-        ])
-      ).trim();
-      await kubectl([
-        "patch",
-        deployment,
-        "-n",
-        OPERATOR_NS,
-        "--type=json",
-        "-p",
-        JSON.stringify(
-          opts.controllerArgs.map((a) => ({ op: "add", path: "/spec/template/spec/containers/0/args/-", value: a })),
-        ),
-      ]);
-      await kubectl(["rollout", "status", deployment, "-n", OPERATOR_NS, "--timeout=300s"], 310_000);
-    }
     const client = new KubeClient(loadKubeConfig(rc.cp.kubeconfigPath), new Registry());
     const pods = async (ns: string, selector: string) =>
       (
@@ -86,7 +68,7 @@ export async function startOperatorCluster(
           timeoutMs: 10_000,
         })
       ).items;
-    return { rc, client, kubectl, pods, stop };
+    return { rc, operator, client, kubectl, pods, stop };
   } catch (err) {
     await stop();
     throw err;
@@ -161,22 +143,13 @@ export async function probeConnection(
 }
 
 /**
- * The controller's own policy opens 443 for S3 (where a real S3 service listens); the test's S3
- * server listens on the host at other ports (HUB_HOST_IP:PORT), which this policy adds.
+ * The chart's `controller.extraEgress` (as helm arguments) for an S3 server at ip on these ports:
+ * the controller's own policy opens 443, where a real S3 service listens, and the test's S3
+ * server listens on the host at other ports (HUB_HOST_IP:PORT), as MinIO does on 9000.
  */
-export async function allowControllerTo(oc: OperatorCluster, ip: string, ports: number[]): Promise<void> {
-  await oc.rc.cp.kubectlOk(["apply", "-n", OPERATOR_NS, "-f", "-"], {
-    input: JSON.stringify({
-      apiVersion: "networking.k8s.io/v1",
-      kind: "NetworkPolicy",
-      metadata: { name: "test-s3" },
-      spec: {
-        podSelector: { matchLabels: { "app.kubernetes.io/component": "controller" } },
-        policyTypes: ["Egress"],
-        egress: [{ to: [{ ipBlock: { cidr: `${ip}/32` } }], ports: ports.map((port) => ({ port, protocol: "TCP" })) }],
-      },
-    }),
-  });
+export function controllerEgressTo(ip: string, ports: number[]): string[] {
+  const rule = { to: [{ ipBlock: { cidr: `${ip}/32` } }], ports: ports.map((port) => ({ port, protocol: "TCP" })) };
+  return ["--set-json", `controller.extraEgress=${JSON.stringify([rule])}`];
 }
 
 /** The figures a suite gathered, one per line, for the closing report. */

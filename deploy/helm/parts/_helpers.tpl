@@ -51,4 +51,58 @@ with the rule that is broken. The Lease timings follow client-go's: the leader m
 {{- if not (gt (float64 $le.renewDeadline) (float64 $le.retryPeriod)) -}}
 {{- fail (printf "leaderElection.renewDeadline (%v) must be greater than leaderElection.retryPeriod (%v)" $le.renewDeadline $le.retryPeriod) -}}
 {{- end -}}
+{{- include "rqlite-operator.checkOtherReleases" . -}}
+{{- end }}
+
+{{/*
+Another operator in the cluster (a release of this chart, or the kustomize install), read from
+the cluster on install and upgrade; `helm template` sees none. Two of them must never judge or
+reconcile the same RqClusters, so each must watch namespaces of its own (its webhooks are
+scoped to them), and they must live in different namespaces (their Deployments, PDBs, policies
+and Lease are found by the same labels and names). The CRDs are cluster-wide: one release owns
+them, the others install with crds.install=false. Each other operator is found by its mutating
+webhook (mrqcluster.rqlite.io), whose namespaceSelector says what it watches (none: every
+namespace).
+*/}}
+{{- define "rqlite-operator.checkOtherReleases" -}}
+{{- $own := printf "%s-mutating-webhook-configuration" (include "rqlite-operator.fullname" .) -}}
+{{- $mine := .Values.watchNamespaces -}}
+{{- range (lookup "admissionregistration.k8s.io/v1" "MutatingWebhookConfiguration" "" "").items -}}
+{{- $config := .metadata.name -}}
+{{- if ne $config $own -}}
+{{- range .webhooks -}}
+{{- if eq .name "mrqcluster.rqlite.io" -}}
+{{- $theirs := list -}}
+{{- $scoped := false -}}
+{{- range (dig "namespaceSelector" "matchExpressions" list .) -}}
+{{- if and (eq .key "kubernetes.io/metadata.name") (eq .operator "In") -}}
+{{- $theirs = .values -}}
+{{- $scoped = true -}}
+{{- end -}}
+{{- end -}}
+{{- $where := dig "clientConfig" "service" "namespace" "" . -}}
+{{- if eq $where $.Release.Namespace -}}
+{{- fail (printf "another rqlite operator (%s) runs in namespace %s already: install each release into a namespace of its own" $config $where) -}}
+{{- end -}}
+{{- if not (and $mine $scoped) -}}
+{{- fail (printf "another rqlite operator (%s) watches %s: two releases must each set watchNamespaces, to namespaces of their own (this one watches %s)" $config (ternary (join ", " $theirs) "every namespace" $scoped) (ternary (join ", " $mine) "every namespace" (not (empty $mine)))) -}}
+{{- end -}}
+{{- range $mine -}}
+{{- if has . $theirs -}}
+{{- fail (printf "namespace %s is in watchNamespaces of another rqlite operator (%s) already: two releases must watch namespaces of their own" . $config) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if .Values.crds.install -}}
+{{- with lookup "apiextensions.k8s.io/v1" "CustomResourceDefinition" "" "rqclusters.rqlite.io" -}}
+{{- $owner := dig "metadata" "annotations" "meta.helm.sh/release-name" "" . -}}
+{{- $ownerNs := dig "metadata" "annotations" "meta.helm.sh/release-namespace" "" . -}}
+{{- if or (ne $owner $.Release.Name) (ne $ownerNs $.Release.Namespace) -}}
+{{- fail (printf "the RqCluster CRDs exist already (%s): install this release with crds.install=false" (ternary (printf "from release %s in namespace %s" $owner $ownerNs) "installed outside Helm" (ne $owner ""))) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- end }}
