@@ -12,12 +12,13 @@ import {
   listForRetention,
   observeBackup,
   readBackupReadings,
+  readLeaderData,
   readRestoreCounts,
   type ListBackups,
   type ReadBackup,
   type RetentionSchedule,
 } from "./backup/observe.js";
-import { isPodReady, withReadings } from "./plan/facts.js";
+import { isPodReady, withReadings, type Readings } from "./plan/facts.js";
 import type { Need, Observed } from "./plan/types.js";
 import type { Children } from "./ports.js";
 import { readPodTemplate, type TemplateRead } from "./podTemplate.js";
@@ -141,7 +142,7 @@ export async function observeNeeds(
   rqlite: ClusterRqlite,
   needs: Need[],
 ): Promise<Observed> {
-  const readings: Pick<Observed, "synced" | "restoreCounts" | "retentionListing"> = {};
+  const readings: Readings = {};
   for (const need of needs) {
     switch (need.type) {
       case "synced":
@@ -149,6 +150,10 @@ export async function observeNeeds(
         break;
       case "restoreCounts":
         readings.restoreCounts = await readRestoreCounts(rqlite, need.nodes);
+        if (need.leader) {
+          const data = await readLeaderData(rqlite, need.leader);
+          if (data) readings.restoreLeaderData = data;
+        }
         break;
       case "retentionListing":
         deps.retention.record(o.cluster.uid, o.now);

@@ -61,11 +61,11 @@ export function deriveFacts(o: Observed): Facts {
   return f;
 }
 
+/** What the plan's Needs read. */
+export type Readings = Pick<Observed, "synced" | "restoreCounts" | "restoreLeaderData" | "retentionListing">;
+
 /** `o` with readings the plan asked for (see Need): the same facts, which depend on none of them. */
-export function withReadings(
-  o: Observed,
-  readings: Pick<Observed, "synced" | "restoreCounts" | "retentionListing">,
-): Observed {
+export function withReadings(o: Observed, readings: Readings): Observed {
   const next = { ...o, ...readings };
   const f = memo.get(o);
   if (f) memo.set(next, f);
