@@ -41,6 +41,8 @@ export interface ObserveDeps {
   refusedGrowth: ReadonlyMap<string, { size: string; message: string }>;
   /** Member ids of the cluster's last written status. */
   lastMembers: string[];
+  /** status.images of the cluster's last written status. */
+  lastImages?: string[];
   now: number;
   /** Reads the RqBackup spec.restore.backup names. */
   readBackup?: ReadBackup | undefined;
@@ -119,6 +121,7 @@ export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children
     ...(secretProblems.length > 0 ? { secretProblems } : {}),
     ...(caCopy ? { caCopy } : {}),
     lastMembers: deps.lastMembers,
+    ...(deps.lastImages?.length ? { lastImages: deps.lastImages } : {}),
     refusedGrowth: deps.refusedGrowth,
     ...(view
       ? { raft: { leader: view.leader, members: view.members, canTransfer: canTransferLeadership(view.leaderVersion) } }

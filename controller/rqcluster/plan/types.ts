@@ -90,6 +90,11 @@ export interface Observed {
    * was a member is a node coming back, not a new one joining: it is recreated at once.
    */
   lastMembers?: string[];
+  /**
+   * The rqlite images status recorded last (status.images). With no Pod running they are what the
+   * volumes' data was written by, which spec.image is judged against (plan/facts.ts refusedStep).
+   */
+  lastImages?: string[];
   /** Undefined when no leader answered; `rqliteProblem` then says why. */
   raft?: RaftView;
   rqliteProblem?: string;
