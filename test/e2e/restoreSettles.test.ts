@@ -144,6 +144,14 @@ describe("restores settle from durable facts: a leader restarted after its load,
       `no node shows the load any more: ${JSON.stringify(Object.fromEntries(after))}`,
     );
     assert.notEqual(condition(await status(c), "Restored")?.status, "True");
+    // Every voter serves again before the monitor starts: the kill's election is not the operator's doing.
+    await eventually(
+      "every voter Ready after the restart",
+      async () =>
+        (await env.pods(c)).filter((p) => p.status?.conditions?.some((x) => x.type === "Ready" && x.status === "True"))
+          .length === 3,
+      120_000,
+    );
 
     let settledAfter = 0;
     await monitoredChange(
@@ -158,7 +166,12 @@ describe("restores settle from durable facts: a leader restarted after its load,
       },
       async () => {
         const back = Date.now();
-        await env.stack.addController("controller-again");
+        const ctl = await env.stack.addController("controller-again");
+        await eventually("the new controller to lead", () => ctl.isLeader().catch(() => false), 60_000).catch(
+          (err: Error) => {
+            throw new Error(`${err.message}\n${ctl.proc.tail(40)}`);
+          },
+        );
         await eventually(
           `${c} Restored`,
           async () => {
