@@ -949,7 +949,7 @@ export class World {
     const store = this.store(obj.kind);
     if (obj.kind === "Pod") {
       if (this.pods.has(name)) return this.log(`create Pod ${name}: AlreadyExists`);
-      this.checkVersionMix(obj as V1Pod);
+      this.checkVersionMix(obj);
       this.addPod(obj);
       return this.log(`OP created Pod ${name}`);
     }
