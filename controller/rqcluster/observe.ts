@@ -11,12 +11,13 @@ import {
   listForRetention,
   observeBackup,
   readBackupReadings,
+  readLeaderData,
   readRestoreCounts,
   type ListBackups,
   type ReadBackup,
   type RetentionSchedule,
 } from "./backup/observe.js";
-import { withReadings } from "./plan/facts.js";
+import { withReadings, type Readings } from "./plan/facts.js";
 import type { Need, Observed } from "./plan/types.js";
 import type { Children } from "./ports.js";
 import { readPodTemplate, type TemplateRead } from "./podTemplate.js";
@@ -39,6 +40,8 @@ export interface ObserveDeps {
   refusedGrowth: ReadonlyMap<string, { size: string; message: string }>;
   /** Member ids of the cluster's last written status. */
   lastMembers: string[];
+  /** status.images of the cluster's last written status. */
+  lastImages?: string[];
   now: number;
   /** Reads the RqBackup spec.restore.backup names. */
   readBackup?: ReadBackup | undefined;
@@ -105,6 +108,7 @@ export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children
     ...(secretProblems.length > 0 ? { secretProblems } : {}),
     ...(caCopy ? { caCopy } : {}),
     lastMembers: deps.lastMembers,
+    ...(deps.lastImages?.length ? { lastImages: deps.lastImages } : {}),
     refusedGrowth: deps.refusedGrowth,
     ...(view
       ? { raft: { leader: view.leader, members: view.members, canTransfer: canTransferLeadership(view.leaderVersion) } }
@@ -128,7 +132,7 @@ export async function observeNeeds(
   rqlite: ClusterRqlite,
   needs: Need[],
 ): Promise<Observed> {
-  const readings: Pick<Observed, "synced" | "restoreCounts" | "retentionListing"> = {};
+  const readings: Readings = {};
   for (const need of needs) {
     switch (need.type) {
       case "synced":
@@ -136,6 +140,10 @@ export async function observeNeeds(
         break;
       case "restoreCounts":
         readings.restoreCounts = await readRestoreCounts(rqlite, need.nodes);
+        if (need.leader) {
+          const data = await readLeaderData(rqlite, need.leader);
+          if (data) readings.restoreLeaderData = data;
+        }
         break;
       case "retentionListing":
         deps.retention.record(o.cluster.uid, o.now);

@@ -94,6 +94,7 @@ export async function reconcileCluster(
       conflicts: deps.conflicts(c),
       ...(deps.otherPdbs ? { otherPdbs: deps.otherPdbs() } : {}),
       lastMembers: (cluster.status?.members ?? []).map((m) => m.id),
+      lastImages: cluster.status?.images ?? [],
       refusedGrowth: deps.refusedGrowth(c.namespace),
       now: deps.now().getTime(),
       readBackup: deps.readBackup,

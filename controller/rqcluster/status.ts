@@ -68,6 +68,7 @@ export function computeStatus(
     previous,
     readings: o.backupReadings,
     restoreCounts: o.restoreCounts,
+    restoreLeaderData: o.restoreLeaderData,
     adoptedVolumes: o.cluster.spec.restore ? adoptedFoundingVolumes(o.cluster, o.pvcs, f.bootstrapExpect) : [],
     retention: retentionOutcome(o, inputs.retentionFailure),
     restoreProblem: o.restoreProblem,

@@ -15,6 +15,12 @@ export interface NodeStats {
   dbSizeBytes?: number;
   /** rqlited's version, e.g. "v8.43.4". */
   version: string;
+  /**
+   * The Raft index of the last entry that changed the database (store.db_applied_index): 0 until
+   * one did. Rebuilt from the Raft log and snapshots at every start, so it outlives the process,
+   * unlike the counters of /debug/vars. Absent where rqlite does not report it.
+   */
+  dbAppliedIndex?: number;
 }
 
 /** The auto-backup uploader's counters since the node started. */
@@ -51,6 +57,7 @@ export function readNodeStats(statusJson: unknown): NodeStats {
   const store = (statusJson as { store: Record<string, unknown> }).store;
   const raft = store.raft as Record<string, unknown>;
   const dbSize = (store.sqlite3 as Record<string, unknown> | undefined)?.db_size;
+  const dbApplied = store.db_applied_index;
   const contact = lastContact(raft.last_contact);
   return {
     nodeId: status.nodeId,
@@ -60,6 +67,7 @@ export function readNodeStats(statusJson: unknown): NodeStats {
     ...(contact === undefined ? {} : { lastContactSeconds: contact }),
     ...(typeof dbSize === "number" ? { dbSizeBytes: dbSize } : {}),
     version: status.version,
+    ...(typeof dbApplied === "number" ? { dbAppliedIndex: dbApplied } : {}),
   };
 }
 

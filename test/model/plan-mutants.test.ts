@@ -47,6 +47,24 @@ const MUTANTS: Array<{ breaks: string; catches: string[]; planner: (o: Observed)
       ),
   },
   {
+    breaks: "re-creates Pods from a refused spec.image, not from an image the cluster runs",
+    catches: ["W5"],
+    planner: (o) => {
+      const p = plan(o);
+      const image = o.cluster.spec.image;
+      const fromSpec = (pod: V1Pod): V1Pod => ({
+        ...pod,
+        spec: { ...pod.spec!, containers: pod.spec!.containers.map((c) => ({ ...c, image })) },
+      });
+      return {
+        ...p,
+        actions: p.actions.map((a) =>
+          a.type === "create" && a.object.kind === "Pod" ? { ...a, object: fromSpec(a.object as V1Pod) } : a,
+        ),
+      };
+    },
+  },
+  {
     breaks: "judges spec.image against the spec, not the versions the Pods run",
     catches: ["VS"],
     planner: (o) =>

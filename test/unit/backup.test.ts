@@ -23,6 +23,8 @@ import {
   planBackupSecret,
   planRetention,
   planRetentionDeletes,
+  RESTORE_LOAD_FAILED,
+  restoreOutcome,
   restorePending,
   restoreTarget,
   timestampedKeyPattern,
@@ -597,6 +599,79 @@ describe("restore source", () => {
   });
 });
 
+describe("restoreOutcome: what settles spec.restore", () => {
+  const n = (restored: number, failed = 0, skipped = 0) => ({ restored, failed, skipped });
+  const cases: Array<[string, Parameters<typeof restoreOutcome>[0], ReturnType<typeof restoreOutcome>]> = [
+    ["nothing read", { counts: new Map() }, { kind: "pending" }],
+    ["skips only, no leader read", { counts: new Map([["db-1", n(0, 0, 1)]]) }, { kind: "pending" }],
+    [
+      "the first leader counted the load",
+      {
+        counts: new Map([
+          ["db-1", n(0, 0, 1)],
+          ["db-0", n(1)],
+        ]),
+      },
+      { kind: "loaded", node: "db-0" },
+    ],
+    [
+      "a counted load wins over a failure remembered from an earlier attempt",
+      { counts: new Map([["db-0", n(1)]]), previousReason: RESTORE_LOAD_FAILED },
+      { kind: "loaded", node: "db-0" },
+    ],
+    ["a counted failure", { counts: new Map([["db-0", n(0, 1)]]) }, { kind: "loadFailed", node: "db-0" }],
+    [
+      "a failure on record is kept over the leader's data (a client may have written since)",
+      {
+        counts: new Map([["db-0", n(0)]]),
+        previousReason: RESTORE_LOAD_FAILED,
+        leaderData: { leader: "db-0", dbAppliedIndex: 7 },
+      },
+      { kind: "loadFailed" },
+    ],
+    [
+      "counters lost, the leader applied a change: the load",
+      {
+        counts: new Map([
+          ["db-0", n(0)],
+          ["db-1", n(0, 0, 1)],
+        ]),
+        leaderData: { leader: "db-1", dbAppliedIndex: 5 },
+        previousReason: "Restoring",
+      },
+      { kind: "loadedByData", leader: "db-1", dbAppliedIndex: 5 },
+    ],
+    [
+      "counters lost, status lost too: the data still settles it",
+      { counts: new Map([["db-0", n(0)]]), leaderData: { leader: "db-0", dbAppliedIndex: 3 } },
+      { kind: "loadedByData", leader: "db-0", dbAppliedIndex: 3 },
+    ],
+    [
+      "the leader applied nothing yet (before the load, or a new leader still replaying its log)",
+      { counts: new Map([["db-0", n(0)]]), leaderData: { leader: "db-0", dbAppliedIndex: 0 } },
+      { kind: "pending" },
+    ],
+  ];
+  for (const [name, evidence, want] of cases) it(name, () => assert.deepEqual(restoreOutcome(evidence), want));
+
+  it("asks for the leader's data with the counters, where there is a leader", () => {
+    const c = { ...cluster({ restore: { backup: "nightly" } }), restore: resolved };
+    const running = (name: string): V1Pod => ({
+      metadata: { name, labels: { "rqlite.io/role": "voter" } },
+      status: { podIP: "10.0.0.1" },
+    });
+    const o = {
+      cluster: c,
+      pods: [running("db-0"), running("db-1"), running("db-2")],
+      pvcs: [],
+    } as unknown as Observed;
+    assert.deepEqual(backupNeeds(o, 3), [{ type: "restoreCounts", nodes: ["db-0", "db-1", "db-2"] }]);
+    const led = { ...o, raft: { leader: "db-1", members: [], canTransfer: true } };
+    assert.deepEqual(backupNeeds(led, 3), [{ type: "restoreCounts", nodes: ["db-0", "db-1", "db-2"], leader: "db-1" }]);
+    assert.deepEqual(backupNeeds({ ...led, restoreDone: true }, 3), [], "nothing once Restored");
+  });
+});
+
 describe("backup status", () => {
   const now = new Date(NOW);
   const base: RqClusterStatus = {
@@ -787,7 +862,7 @@ describe("backup status", () => {
     assert.equal(cond(gone, "Available").status, "True");
   });
 
-  it("says the restore failed when the leader's counter says so", () => {
+  it("says the restore failed when the leader's counter says so, and remembers it once the counter is gone", () => {
     const c = { ...cluster({ restore: { backup: "nightly" } }), restore: resolved };
     const s = judge({
       cluster: c,
@@ -798,8 +873,68 @@ describe("backup status", () => {
     });
     assert.equal(s.phase, "Failed");
     const restored = s.conditions!.find((x) => x.type === "Restored")!;
-    assert.equal(restored.reason, "RestoreFailing");
+    assert.equal(restored.reason, RESTORE_LOAD_FAILED);
     assert.match(restored.message, /rqlite on db-0, the first leader, .* could not load it/);
+    // db-0 restarted (zeros) and a client wrote to the Ready Pods: that write is no load.
+    const later = judge({
+      cluster: c,
+      previous: s,
+      restoreCounts: new Map([["db-0", counts(0)]]),
+      restoreLeaderData: { leader: "db-0", dbAppliedIndex: 9 },
+      pods: [readyPod("db-0")],
+      now,
+    });
+    assert.deepEqual(
+      later.conditions!.find((x) => x.type === "Restored"),
+      restored,
+      "the failure stays on record, with its evidence",
+    );
+    assert.equal(later.phase, "Failed");
+  });
+
+  it("settles Restored from the leader's Raft-applied data when the counters were lost with the node that loaded", () => {
+    const c = { ...cluster({ restore: { backup: "nightly" } }), restore: resolved };
+    const all = [readyPod("db-0"), readyPod("db-1"), readyPod("db-2")];
+    const restoring = judge({ cluster: c, previous: undefined, pods: all, now });
+    const cond = (s: RqClusterStatus) => s.conditions!.find((x) => x.type === "Restored")!;
+    // db-0 loaded it and restarted before the operator read it: it skips the download (it has
+    // data) and counts nothing; the others counted a skip.
+    const lost = new Map([
+      ["db-0", counts(0)],
+      ["db-1", counts(0, 0, 1)],
+      ["db-2", counts(0, 0, 1)],
+    ]);
+    const empty = judge({
+      cluster: c,
+      previous: restoring,
+      restoreCounts: lost,
+      restoreLeaderData: { leader: "db-1", dbAppliedIndex: 0 },
+      pods: all,
+      now,
+    });
+    assert.equal(cond(empty).reason, "Restoring", "no change applied yet: nothing is settled");
+    const settled = judge({
+      cluster: c,
+      previous: restoring,
+      restoreCounts: lost,
+      restoreLeaderData: { leader: "db-1", dbAppliedIndex: 4 },
+      pods: all,
+      now,
+    });
+    assert.equal(cond(settled).status, "True");
+    assert.equal(cond(settled).reason, "Restored");
+    const message = cond(settled).message;
+    assert.ok(
+      message.startsWith(
+        `restored from ${resolved.location} (RqBackup nightly); rqlite's counters no longer show the load`,
+      ),
+      message,
+    );
+    assert.match(message, /the leader db-1 has applied a database change at Raft index 4/);
+    assert.equal(settled.phase, "Running");
+    // Recorded: later readings (none at all) never take it back.
+    const later = judge({ cluster: c, previous: settled, pods: [], now });
+    assert.deepEqual(cond(later), cond(settled));
   });
 
   it("never says Restored over adopted volumes, and leaves their availability alone", () => {

@@ -37,6 +37,8 @@ describe("node metrics", () => {
         String(follower.lastContactSeconds),
       );
       assert.equal(leader.dbSizeBytes, 8192);
+      // The captures were taken after a CREATE TABLE: the Restored condition's durable evidence.
+      assert.equal(leader.dbAppliedIndex, 3);
       assert.ok(leader.commitIndex >= follower.appliedIndex && follower.appliedIndex > 0);
     }
   });

@@ -4,7 +4,8 @@
 // against the safety invariants I1..I8 (controller/rqcluster/plan/invariants.ts) before the world applies it.
 // The world itself checks that the operator never has more than one voter down (W1), nor breaks
 // a quorum it could keep (W2), nor takes a second voter down beside a drain (W3), nor deletes a
-// scale-down Pod whose node is still a Raft member, whatever a stale status said (W4). A hold
+// scale-down Pod whose node is still a Raft member, whatever a stale status said (W4), nor makes
+// a Pod on a version some running Pod cannot step to, as a refused spec.image would (W5). A hold
 // changes no Pod (H1); a missing Secret changes no decision (S1). Faults include Pods that never
 // get Ready, Secrets that disappear, controller restarts fed an old status, applies that fail
 // part-way and holds. After the chaos every run heals and must converge (liveness), and a

@@ -785,6 +785,63 @@ describe("plan: every change finishes (small clusters, a user's budget, rollback
     );
     assert.ok(PROBLEMS.has("UpgradeRefused"));
   });
+
+  /** The rqlite image of the Pod a plan creates. */
+  const createdImage = (p: ReturnType<typeof plan>, name: string) => {
+    const a = p.actions.find((x) => x.type === "create" && x.object.kind === "Pod" && x.object.metadata?.name === name);
+    return a?.type === "create" ? (a.object as V1Pod).spec!.containers[0]!.image : undefined;
+  };
+
+  it("re-creates a Pod (drain, lost node) with the image the cluster runs while spec.image is refused, never a mix", () => {
+    // 8.x runs; spec.image jumps to 10.x (refused); db-1 was drained away.
+    const w: World = {
+      spec: { replicas: 3, image: "rqlite/rqlite:10.2.7" },
+      podSpec: NEW,
+      pods: ["db-0", "db-2"],
+      members: ["db-0", "db-1", "db-2"],
+      unreachable: ["db-1"],
+    };
+    const p = plan(observed(w));
+    assert.deepEqual(decisions(p.actions), ["create db-1"]);
+    assert.equal(createdImage(p, "db-1"), NEW.image);
+    const refused = p.waits.find((x) => x.reason === "UpgradeRefused")!;
+    assert.match(
+      refused.message,
+      /which Pod db-0 runs: upgrade to major version 9 first, .*Pods made meanwhile run rqlite\/rqlite:8\.43\.4$/,
+    );
+    // Nothing to roll meanwhile: the Pods that run are what new ones would be.
+    assert.deepEqual(decide({ ...w, pods: ["db-0", "db-1", "db-2"], unreachable: [] }), []);
+    // Once accepted (a step every Pod can take), new Pods take spec.image again.
+    const accepted = plan(observed({ ...w, spec: { replicas: 3, image: "rqlite/rqlite:9.4.5" } }));
+    assert.equal(createdImage(accepted, "db-1"), "rqlite/rqlite:9.4.5");
+  });
+
+  it("mid-roll with a mix of accepted versions, a refused image re-creates with one every running Pod can step to", () => {
+    // A 9.x -> 10.x roll under way (db-4 on 10.x), then 8.x set (10.x cannot go back): db-3, lost,
+    // comes back on 10.x, though 9.x runs on more Pods: a 9.x Pod would take db-4's data back.
+    const o = observed({
+      spec: { replicas: 5, image: "rqlite/rqlite:8.43.4" },
+      podSpec: { replicas: 5, image: "rqlite/rqlite:9.4.5" },
+      pods: ["db-0", "db-1", "db-2", "db-4"],
+      members: ["db-0", "db-1", "db-2", "db-3", "db-4"],
+      unreachable: ["db-3"],
+    });
+    o.pods[3]!.spec!.containers[0]!.image = "rqlite/rqlite:10.2.7";
+    const p = plan(o);
+    assert.deepEqual(decisions(p.actions), ["create db-3"]);
+    assert.equal(createdImage(p, "db-3"), "rqlite/rqlite:10.2.7");
+  });
+
+  it("with no Pod running, judges spec.image against the images status recorded, and re-creates with them", () => {
+    const o = observed({ spec: { replicas: 3, image: "rqlite/rqlite:10.2.7" }, podSpec: NEW, pods: [], members: [] });
+    const p = plan({ ...o, lastImages: [NEW.image] });
+    assert.deepEqual(decisions(p.actions).sort(), ["create db-0", "create db-1", "create db-2"]);
+    for (const n of ["db-0", "db-1", "db-2"]) assert.equal(createdImage(p, n), NEW.image);
+    assert.match(
+      p.waits.find((x) => x.reason === "UpgradeRefused")!.message,
+      /which status\.images \(no Pod runs\) runs/,
+    );
+  });
 });
 
 describe("plan: readings it asks for (Need) before deciding", () => {

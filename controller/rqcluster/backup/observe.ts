@@ -177,6 +177,22 @@ export async function readRestoreCounts(rqlite: ClusterRqlite, nodes: string[]):
   return new Map(read.filter((r) => r !== undefined));
 }
 
+/**
+ * The Raft leader's store.db_applied_index (/status), the durable half of the restore's evidence;
+ * undefined when the leader does not answer or does not report it (asked again next time).
+ */
+export async function readLeaderData(
+  rqlite: ClusterRqlite,
+  leader: string,
+): Promise<{ leader: string; dbAppliedIndex: number } | undefined> {
+  try {
+    const { stats } = await rqlite.nodeStats(leader, false);
+    return stats.dbAppliedIndex === undefined ? undefined : { leader, dbAppliedIndex: stats.dbAppliedIndex };
+  } catch {
+    return undefined;
+  }
+}
+
 /** spec.backup's folder as S3 lists it, for retention; what fails is said for status.backup.lastFailure. */
 export async function listForRetention(
   deps: { writer: Writer; s3: S3Gate },

@@ -9,6 +9,7 @@ import { voterName } from "../../../shared/names.js";
 import type { ClusterRestoreSpec, RqBackup } from "../../../shared/types.generated.js";
 import { parseMemberName } from "../render/members.js";
 import type { ClusterView } from "../render/cluster.js";
+import type { RestoreCounts } from "../../rqlite/client.js";
 import type { Action, Need, Observed, Wait } from "../plan/types.js";
 import { s3Connection, type S3Connection } from "../../access/s3Connection.js";
 import { backupConnection, renderBackupConfigSecret, RESTORE_SOURCE_FILE } from "./render.js";
@@ -165,6 +166,54 @@ export function restoreCountsFrom(o: Observed, bootstrapExpect: number): string[
     });
 }
 
+/** The Restored condition's reason once rqlite counted a failed load: it stays until a load is counted. */
+export const RESTORE_LOAD_FAILED = "RestoreLoadFailed";
+
+/** What settles spec.restore, from what was read this reconcile and what status recorded. */
+export interface RestoreEvidence {
+  /** The founding voters' auto-restore counters that answered. */
+  counts: ReadonlyMap<string, RestoreCounts>;
+  /** The Raft leader's store.db_applied_index. */
+  leaderData?: { leader: string; dbAppliedIndex: number } | undefined;
+  /** The Restored condition's reason as status last recorded it. */
+  previousReason?: string | undefined;
+}
+
+export type RestoreOutcome =
+  /** rqlite on `node` counted the load (store.num_auto_restores). */
+  | { kind: "loaded"; node: string }
+  /**
+   * The counters are gone (the node that loaded restarted, or a status was lost), and the leader's
+   * database has been changed through Raft: only the load does that before the cluster serves.
+   */
+  | { kind: "loadedByData"; leader: string; dbAppliedIndex: number }
+  /** rqlite on `node` counted a failed load, now or (no `node`) as status recorded it. */
+  | { kind: "loadFailed"; node?: string }
+  | { kind: "pending" };
+
+/**
+ * Whether the founding voters' load of spec.restore happened. rqlite counts it in memory only
+ * (the first leader loads, the others skip), so a leader that restarts before it is read answers
+ * zeros and no counter can settle it again. The durable fact is the Raft log itself: the load is a
+ * Raft command that changes the database, and each node rebuilds its db_applied_index from the
+ * log and snapshots at start. While spec.restore is pending no founding voter is Ready before its
+ * own restore attempt is over (rqlited holds readiness until then), so no Service sends a client
+ * a node before the load, and on the leader a db_applied_index above 0 is the load. Not after a
+ * counted failure, though: the Pods are Ready then, and a client's write would read as a load;
+ * that failure is remembered for this reason.
+ */
+export function restoreOutcome(e: RestoreEvidence): RestoreOutcome {
+  const counts = [...e.counts];
+  const loaded = counts.find(([, n]) => n.restored > 0);
+  if (loaded) return { kind: "loaded", node: loaded[0] };
+  const failed = counts.find(([, n]) => n.failed > 0);
+  if (failed) return { kind: "loadFailed", node: failed[0] };
+  if (e.previousReason === RESTORE_LOAD_FAILED) return { kind: "loadFailed" };
+  const data = e.leaderData;
+  if (data && data.dbAppliedIndex > 0) return { kind: "loadedByData", ...data };
+  return { kind: "pending" };
+}
+
 /**
  * A restore source that cannot be read holds every node back, unless the data is in already
  * (Restored) or the founding voters' volumes were adopted (no restore at all).
@@ -183,7 +232,7 @@ export function restoreSourceHold(o: Observed, bootstrapExpect: number): Wait | 
 export function backupNeeds(o: Observed, bootstrapExpect: number): Need[] {
   const needs: Need[] = [];
   const nodes = o.restoreCounts === undefined ? restoreCountsFrom(o, bootstrapExpect) : [];
-  if (nodes.length > 0) needs.push({ type: "restoreCounts", nodes });
+  if (nodes.length > 0) needs.push({ type: "restoreCounts", nodes, ...(o.raft ? { leader: o.raft.leader } : {}) });
   if (o.retentionListing === undefined && retentionDue(o)) needs.push({ type: "retentionListing" });
   return needs;
 }

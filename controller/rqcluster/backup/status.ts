@@ -8,7 +8,7 @@ import type { RestoreCounts } from "../../rqlite/client.js";
 import { isPodReady, roleOf } from "../plan/facts.js";
 import type { BackupReadings, Observed } from "../plan/types.js";
 import type { ClusterView } from "../render/cluster.js";
-import { retainedCount } from "./plan.js";
+import { RESTORE_LOAD_FAILED, restoreOutcome, retainedCount } from "./plan.js";
 
 /** What the last retention pass left, or why it failed. */
 export interface RetentionOutcome {
@@ -23,6 +23,8 @@ export interface BackupStatusInputs {
   readings?: BackupReadings | undefined;
   /** The founding voters' auto-restore counters, while a restore is due. */
   restoreCounts?: ReadonlyMap<string, RestoreCounts> | undefined;
+  /** The Raft leader's store.db_applied_index, read with the counters. */
+  restoreLeaderData?: { leader: string; dbAppliedIndex: number } | undefined;
   /** Founding voters' PVCs older than the cluster: spec.restore is skipped (./plan.ts). */
   adoptedVolumes?: string[];
   retention?: RetentionOutcome | undefined;
@@ -92,26 +94,40 @@ export function restoredCondition(inputs: BackupStatusInputs): Cond | undefined 
   if (inputs.restoreProblem)
     return { type: "Restored", status: "False", reason: "RestoreSourceUnavailable", message: inputs.restoreProblem };
   const location = c.restore?.location ?? "the source";
+  const source = `${location}${c.spec.restore.backup ? ` (RqBackup ${c.spec.restore.backup})` : ""}`;
+  const chosen = c.restore?.chosen ? `, ${c.restore.chosen}` : "";
   // rqlite's own counters say what happened: the first leader loads the file (or fails to), the
   // other founding voters skip it. Pod readiness alone cannot tell a load from no load.
-  const counts = [...(inputs.restoreCounts ?? new Map<string, RestoreCounts>())];
-  const loadedOn = counts.find(([, n]) => n.restored > 0)?.[0];
-  if (loadedOn) {
-    return {
-      type: "Restored",
-      status: "True",
-      reason: "Restored",
-      message: `restored from ${location}${c.spec.restore.backup ? ` (RqBackup ${c.spec.restore.backup})` : ""}${c.restore?.chosen ? `, ${c.restore.chosen}` : ""}`,
-    };
-  }
-  const failedOn = counts.find(([, n]) => n.failed > 0)?.[0];
-  if (failedOn) {
-    return {
-      type: "Restored",
-      status: "False",
-      reason: "RestoreFailing",
-      message: `rqlite on ${failedOn}, the first leader, downloaded ${location} but could not load it (store num_auto_restores_failed > 0); is it a binary SQLite backup? The node's log says why`,
-    };
+  const outcome = restoreOutcome({
+    counts: inputs.restoreCounts ?? new Map<string, RestoreCounts>(),
+    leaderData: inputs.restoreLeaderData,
+    previousReason: before?.reason,
+  });
+  switch (outcome.kind) {
+    case "loaded":
+      return { type: "Restored", status: "True", reason: "Restored", message: `restored from ${source}${chosen}` };
+    case "loadedByData":
+      return {
+        type: "Restored",
+        status: "True",
+        reason: "Restored",
+        message:
+          `restored from ${source}${chosen}; rqlite's counters no longer show the load (they live in memory: the node ` +
+          `that loaded it restarted, or status was lost), and the leader ${outcome.leader} has applied a database ` +
+          `change at Raft index ${outcome.dbAppliedIndex} (store.db_applied_index), which before the restore is ` +
+          `over only the load makes`,
+      };
+    case "loadFailed":
+      return {
+        type: "Restored",
+        status: "False",
+        reason: RESTORE_LOAD_FAILED,
+        message: outcome.node
+          ? `rqlite on ${outcome.node}, the first leader, downloaded ${location} but could not load it (store num_auto_restores_failed > 0); is it a binary SQLite backup? The node's log says why`
+          : (before?.message ?? `rqlite could not load ${location}`),
+      };
+    case "pending":
+      break;
   }
   const voters = inputs.pods.filter((p) => roleOf(p) === "voter");
   const failing = voters

@@ -3,7 +3,7 @@
 import type { V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
 import { parseImageReference } from "../../../shared/image.js";
 import { LABEL_ROLE, RQLITE_CONTAINER } from "../../../shared/names.js";
-import { parseRqliteVersion, type RqliteVersion } from "../../../shared/rqlite-versions.js";
+import { parseRqliteVersion, versionChangeProblem, type RqliteVersion } from "../../../shared/rqlite-versions.js";
 import { desiredMembers, parseMemberName, type DesiredNode } from "../render/members.js";
 import { BOOTSTRAP_EXPECT_ANNOTATION, renderPod, SPEC_HASH_ANNOTATION } from "../render/pod.js";
 import { restorePending } from "../backup/plan.js";
@@ -61,11 +61,11 @@ export function deriveFacts(o: Observed): Facts {
   return f;
 }
 
+/** What the plan's Needs read. */
+export type Readings = Pick<Observed, "synced" | "restoreCounts" | "restoreLeaderData" | "retentionListing">;
+
 /** `o` with readings the plan asked for (see Need): the same facts, which depend on none of them. */
-export function withReadings(
-  o: Observed,
-  readings: Pick<Observed, "synced" | "restoreCounts" | "retentionListing">,
-): Observed {
+export function withReadings(o: Observed, readings: Readings): Observed {
   const next = { ...o, ...readings };
   const f = memo.get(o);
   if (f) memo.set(next, f);
@@ -79,10 +79,13 @@ function computeFacts(o: Observed): Facts {
   const desired = desiredMembers(c.name, c.spec.replicas, c.spec.readReplicas);
   const pending = restorePending(c, o.restoreDone === true, o.pvcs, bootstrapExpect);
   const auth = planAuth(c, o.auth);
+  // While spec.image is refused, Pods are rendered with an image the cluster runs (podImage).
+  const image = podImage(o);
+  const view = image === c.spec.image ? c : { ...c, spec: { ...c.spec, image } };
   const rendered = new Map(
     desired.map((m) => [
       m.name,
-      renderPod(c, {
+      renderPod(view, {
         member: m,
         bootstrapExpect,
         template: o.template,
@@ -162,10 +165,80 @@ export function needsDisruption(o: Observed, f: Facts): boolean {
 export const versionOfImage = (image: string | undefined): RqliteVersion | undefined =>
   parseRqliteVersion(image === undefined ? undefined : parseImageReference(image)?.tag);
 
+const rqliteImage = (p: V1Pod) => p.spec?.containers.find((c) => c.name === RQLITE_CONTAINER)?.image;
+
 /** The rqlite version each Pod that is not going runs, where its image tag tells it. */
 export function runningVersions(o: Observed): Array<{ pod: string; version: RqliteVersion }> {
   return o.pods.flatMap((p) => {
-    const v = versionOfImage(p.spec?.containers.find((c) => c.name === RQLITE_CONTAINER)?.image);
+    const v = versionOfImage(rqliteImage(p));
     return v && !isTerminating(p) ? [{ pod: podName(p), version: v }] : [];
   });
+}
+
+/**
+ * The images the cluster runs, each with how many of its Pods run it and how many of those are
+ * Ready; with no Pod running, the images status recorded last (their data is on the volumes).
+ */
+function imagesRun(o: Observed): Array<{ image: string; pods: number; ready: number; where: string }> {
+  const live = o.pods.filter((p) => !isTerminating(p));
+  if (live.length === 0)
+    return (o.lastImages ?? []).map((image) => ({ image, pods: 0, ready: 0, where: "status.images (no Pod runs)" }));
+  const byImage = new Map<string, { image: string; pods: number; ready: number; where: string }>();
+  for (const p of live) {
+    const image = rqliteImage(p);
+    if (!image) continue;
+    const e = byImage.get(image) ?? { image, pods: 0, ready: 0, where: `Pod ${podName(p)}` };
+    e.pods++;
+    if (isPodReady(p)) e.ready++;
+    byImage.set(image, e);
+  }
+  return [...byImage.values()];
+}
+
+/**
+ * Why spec.image is a version step rqlite does not take from a version the cluster runs (a major
+ * skipped, a downgrade it cannot do), judged against every running Pod, not the spec a roll
+ * started from; with no Pod running, against the images status recorded last.
+ */
+export function refusedStep(o: Observed): { where: string; version: RqliteVersion; problem: string } | undefined {
+  const target = versionOfImage(o.cluster.spec.image);
+  if (!target) return undefined;
+  for (const { image, where } of imagesRun(o)) {
+    const version = versionOfImage(image);
+    const problem = version && versionChangeProblem(version, target);
+    if (problem) return { where, version, problem };
+  }
+  return undefined;
+}
+
+/**
+ * The image Pods are made with: spec.image, unless it is a refused step (refusedStep); then one
+ * the cluster runs, so that a Pod re-created meanwhile (a drain, a lost node) never puts a
+ * refused version beside the others. Of those, one every running version can step to, run by
+ * the most Ready Pods (a broken image some Pods crash on is no choice), then by the most Pods,
+ * then the newest (the way an accepted roll was going).
+ */
+export function podImage(o: Observed): string {
+  const spec = o.cluster.spec.image;
+  if (!refusedStep(o)) return spec;
+  const run = imagesRun(o);
+  const versions = run.flatMap(({ image }) => versionOfImage(image) ?? []);
+  const fits = (image: string) => {
+    const to = versionOfImage(image);
+    return to !== undefined && versions.every((from) => !versionChangeProblem(from, to));
+  };
+  const newer = (a: string, b: string) => {
+    const [va, vb] = [versionOfImage(a), versionOfImage(b)];
+    return (
+      (vb?.major ?? 0) - (va?.major ?? 0) || (vb?.minor ?? 0) - (va?.minor ?? 0) || (vb?.patch ?? 0) - (va?.patch ?? 0)
+    );
+  };
+  const ranked = [...run].sort(
+    (a, b) =>
+      b.ready - a.ready ||
+      b.pods - a.pods ||
+      newer(a.image, b.image) ||
+      (a.image < b.image ? -1 : a.image > b.image ? 1 : 0),
+  );
+  return (ranked.find((r) => fits(r.image)) ?? ranked[0])?.image ?? spec;
 }

@@ -15,7 +15,7 @@
 //   in line with a drain.
 import type { V1Pod } from "@kubernetes/client-node";
 import { RQLITE_CONTAINER } from "../../../shared/names.js";
-import { formatVersion, versionChangeProblem } from "../../../shared/rqlite-versions.js";
+import { formatVersion } from "../../../shared/rqlite-versions.js";
 import { maintenanceOpensBudget, SMALLEST_QUORUM_SAFE_VOTERS } from "../render/children.js";
 import { otherBudgetsOver } from "./eviction.js";
 import {
@@ -23,10 +23,10 @@ import {
   isTerminating,
   ordinalOf,
   podName,
+  podImage,
+  refusedStep,
   roleOf,
-  runningVersions,
   settledExcept,
-  versionOfImage,
   type Facts,
 } from "./facts.js";
 import { wait, type Step } from "./raftRemoval.js";
@@ -57,21 +57,16 @@ export function smallRollWait(o: Observed, f: Facts): Wait | undefined {
 /**
  * spec.image judged against the version of every Pod that runs, not against the spec the roll
  * started from: mid-roll from 8.x to 9.x, a 10.x would take the remaining 8.x Pods two majors up.
+ * Meanwhile Pods made anew run an image the cluster runs (facts.ts podImage).
  */
 export function versionStepWait(o: Observed): Wait | undefined {
-  const target = versionOfImage(o.cluster.spec.image);
-  if (!target) return undefined;
-  for (const { pod, version } of runningVersions(o)) {
-    const problem = versionChangeProblem(version, target);
-    if (problem) {
-      return {
-        reason: UPGRADE_REFUSED,
-        message: `spec.image ${o.cluster.spec.image} cannot replace rqlite ${formatVersion(version)}, which Pod ${pod} runs: ${problem}; set spec.image to a version every Pod can step to`,
-        warning: true,
-      };
-    }
-  }
-  return undefined;
+  const refused = refusedStep(o);
+  if (!refused) return undefined;
+  return {
+    reason: UPGRADE_REFUSED,
+    message: `spec.image ${o.cluster.spec.image} cannot replace rqlite ${formatVersion(refused.version)}, which ${refused.where} runs: ${refused.problem}; set spec.image to a version every Pod can step to. Pods made meanwhile run ${podImage(o)}`,
+    warning: true,
+  };
 }
 
 /** `held`: desired nodes that wait for this roll to finish (see scale.ts), so it does not wait for them. */

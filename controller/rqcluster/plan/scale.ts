@@ -11,6 +11,7 @@ import {
   ordinalOf,
   podName,
   roleOf,
+  podImage,
   runningVersions,
   settledExcept,
   versionOfImage,
@@ -57,7 +58,9 @@ export function planScale(o: Observed, f: Facts): ScalePlan {
  * their own data and are no joiners.
  */
 function heldJoiners(o: Observed, f: Facts, missing: DesiredNode[]): ScalePlan["held"] {
-  const target = versionOfImage(o.cluster.spec.image);
+  // Judged with the image the new Pods get: while spec.image is refused, one the cluster runs.
+  const image = podImage(o);
+  const target = versionOfImage(image);
   if (!target) return { names: new Set() };
   const problem = joinProblem(
     target,
@@ -71,7 +74,7 @@ function heldJoiners(o: Observed, f: Facts, missing: DesiredNode[]): ScalePlan["
     names: new Set(joiners.map((m) => m.name)),
     wait: {
       reason: SCALE_UP_HELD,
-      message: `not adding ${joiners.map((m) => m.name).join(", ")} until every node runs ${o.cluster.spec.image}: ${problem}`,
+      message: `not adding ${joiners.map((m) => m.name).join(", ")} until every node runs ${image}: ${problem}`,
       warning: false,
     },
   };

@@ -90,6 +90,11 @@ export interface Observed {
    * was a member is a node coming back, not a new one joining: it is recreated at once.
    */
   lastMembers?: string[];
+  /**
+   * The rqlite images status recorded last (status.images). With no Pod running they are what the
+   * volumes' data was written by, which spec.image is judged against (plan/facts.ts refusedStep).
+   */
+  lastImages?: string[];
   /** Undefined when no leader answered; `rqliteProblem` then says why. */
   raft?: RaftView;
   rqliteProblem?: string;
@@ -105,6 +110,11 @@ export interface Observed {
   backupReadings?: BackupReadings;
   /** rqlite's auto-restore counters of the founding voters that answered; read when the plan asks. */
   restoreCounts?: ReadonlyMap<string, RestoreCounts>;
+  /**
+   * The Raft leader's store.db_applied_index, read with the counters: what settles the restore
+   * when the counters were lost with the process that counted the load (see backup/plan.ts).
+   */
+  restoreLeaderData?: { leader: string; dbAppliedIndex: number };
   /** spec.backup's folder as S3 listed it, or why it could not be; read when retention is due. */
   retentionListing?: { objects: StoredObject[] } | { failure: string };
   /**
@@ -144,7 +154,10 @@ export interface BackupReadings {
  * it costs calls a steady cluster should not make. The reconcile reads it and plans again.
  */
 export type Need =
-  { type: "synced"; nodes: string[] } | { type: "restoreCounts"; nodes: string[] } | { type: "retentionListing" };
+  | { type: "synced"; nodes: string[] }
+  /** `leader`: the Raft leader, whose db_applied_index is read too (Observed.restoreLeaderData). */
+  | { type: "restoreCounts"; nodes: string[]; leader?: string }
+  | { type: "retentionListing" };
 
 export interface ObjectRef {
   apiVersion: string;

@@ -211,11 +211,6 @@ export function runOne(base: number, run: number, options: RunOptions = {}): Run
     if (f) return { states, failure: f };
     converged = w.notConverged() === undefined;
   }
-  // The operator cannot mend a mix of majors no image bridges; it must say so (UpgradeRefused).
-  if (!converged && w.noImageFits() && last?.plan.waits.some((x) => x.reason === "UpgradeRefused")) {
-    stats?.set("unbridgeable majors (UpgradeRefused)", (stats.get("unbridgeable majors (UpgradeRefused)") ?? 0) + 1);
-    return { states };
-  }
   if (!converged) {
     return {
       states,

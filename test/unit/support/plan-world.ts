@@ -760,20 +760,6 @@ export class World {
     this.log("HEAL: every node reachable, crashed processes restart, no more faults");
   }
 
-  /**
-   * No image every running Pod can step to (a Pod recreated on a bypassed 10.x beside 8.x ones):
-   * only a person can mend that by hand, so convergence is not asked of the operator then.
-   */
-  noImageFits(): boolean {
-    const running = [...this.pods.values()].flatMap((p) => {
-      const v = parseRqliteVersion(p.obj.spec?.containers[0]?.image?.split(":").pop());
-      return v && !p.terminating ? [v] : [];
-    });
-    return [...IMAGES, ...ACROSS_MAJORS].every((image) =>
-      running.some((v) => versionChangeProblem(v, parseRqliteVersion(image.split(":").pop())!)),
-    );
-  }
-
   /** The user sets the image back: from one that never gets Ready, or to one every running Pod can step to. */
   fixImage(): void {
     const running = [...this.pods.values()].flatMap((p) => {
@@ -963,6 +949,7 @@ export class World {
     const store = this.store(obj.kind);
     if (obj.kind === "Pod") {
       if (this.pods.has(name)) return this.log(`create Pod ${name}: AlreadyExists`);
+      this.checkVersionMix(obj);
       this.addPod(obj);
       return this.log(`OP created Pod ${name}`);
     }
@@ -973,6 +960,26 @@ export class World {
       copy.metadata = { ...copy.metadata, generation: 1, creationTimestamp: new Date(this.now) };
     store.set(name, copy);
     this.log(`OP created ${obj.kind} ${name}`);
+  }
+
+  /**
+   * W5: a Pod the operator makes runs a version every running Pod can step to, whatever spec.image
+   * says (a refused 10.x beside 8.x ones is a mix of majors only a person could mend).
+   */
+  private checkVersionMix(pod: V1Pod): void {
+    const image = pod.spec?.containers[0]?.image;
+    const to = parseRqliteVersion(image?.split(":").pop());
+    if (!to) return;
+    for (const p of this.pods.values()) {
+      const from = parseRqliteVersion(p.obj.spec?.containers[0]?.image?.split(":").pop());
+      const problem = from && !p.terminating && versionChangeProblem(from, to);
+      if (problem) {
+        this.violations.push(
+          `W5: the operator created Pod ${nameOf(pod)} on ${image} beside Pod ${nameOf(p.obj)} on ${p.obj.spec?.containers[0]?.image}: ${problem}`,
+        );
+        return;
+      }
+    }
   }
 
   /** Server-side apply, as far as the plan uses it: creates what is missing, else sets the fields it names. */
