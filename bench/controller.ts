@@ -587,7 +587,8 @@ async function main(): Promise<void> {
   if (scrape) {
     console.log(
       `node metrics at ${scrape.clusters} clusters (every ${scrape.intervalSeconds} s): ${scrape.requestsPerSecond} requests/s to rqlite ` +
-        `(${scrape.failedRequests} failed), scraper CPU ${scrape.cpuPercentOfOneCore}% of one core, ${scrape.series} rqlite_node_* series`,
+        `(${scrape.failedRequests} failed), scraper CPU ${scrape.cpuPercentOfOneCore}% of one core ` +
+        `(${scrape.cpuSecondsPerMinutePer1000Nodes} CPU-s per minute per 1000 nodes), ${scrape.series} rqlite_node_* series`,
     );
   }
   console.log(`controller logs: ${logDir}`);
