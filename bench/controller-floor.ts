@@ -1,5 +1,5 @@
 // The floor under the controller's convergence time: the objects the operator's run ends with
-// (each RqCluster, its finalizer, two Services, a PDB, three PVCs and three Pods rendered by the
+// (each RqCluster, its finalizer, three Services, a PDB, a NetworkPolicy, three PVCs and three Pods rendered by the
 // operator's own renderers, each Pod marked Ready, one status write), written with a plain
 // client on the same API server, with the bench's parallelism: `parallelism` writes in flight
 // for what the bench and the controller create, and as many again for the Pods' status, as the
@@ -11,8 +11,10 @@ import { applyDefaults, FINALIZER, type RqCluster } from "../shared/index.js";
 import {
   renderClientService,
   renderHeadlessService,
+  renderNetworkPolicy,
   renderPdb,
   renderPvc,
+  renderReadService,
 } from "../controller/rqcluster/render/children.js";
 import { clusterView } from "../controller/rqcluster/render/cluster.js";
 import { desiredMembers } from "../controller/rqcluster/render/members.js";
@@ -23,6 +25,8 @@ import { Limiter } from "./controller-api.js";
 const MERGE = "application/merge-patch+json";
 const VOTERS = 3;
 const ADDRESSING = { kind: "dns", clusterDomain: "cluster.local" } as const;
+/** The namespace the bench's controller runs as (its NetworkPolicies admit it). */
+const OPERATOR_NAMESPACE = "rqlite-operator-system";
 
 export interface FloorResult {
   ms: number;
@@ -77,6 +81,13 @@ export async function measureFloor(
       send(writes, "PATCH", `${clusters}/${c.name}`, { metadata: { finalizers: [FINALIZER] } }, MERGE),
       send(writes, "POST", `${core}/services`, renderHeadlessService(c)),
       send(writes, "POST", `${core}/services`, renderClientService(c)),
+      send(writes, "POST", `${core}/services`, renderReadService(c)),
+      send(
+        writes,
+        "POST",
+        `/apis/networking.k8s.io/v1/namespaces/${namespace}/networkpolicies`,
+        renderNetworkPolicy(c, OPERATOR_NAMESPACE),
+      ),
       send(writes, "POST", `/apis/policy/v1/namespaces/${namespace}/poddisruptionbudgets`, renderPdb(c, VOTERS)),
       ...members.map((m) => send(writes, "POST", `${core}/persistentvolumeclaims`, renderPvc(c, m, VOTERS))),
       ...members.map(pod),

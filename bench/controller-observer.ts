@@ -7,13 +7,21 @@ import { LABEL_CLUSTER } from "../shared/names.js";
 import { Limiter, type BenchApi, type Meta, type WatchEvent } from "./controller-api.js";
 
 /** The children one 3-voter cluster must have: the collection path suffix and how many. */
-const CHILDREN = { pods: 3, persistentvolumeclaims: 3, services: 2, poddisruptionbudgets: 1 } as const;
+/** What the operator makes of a 3-voter cluster with the defaults: headless, client and read Services. */
+const CHILDREN = {
+  pods: 3,
+  persistentvolumeclaims: 3,
+  services: 3,
+  poddisruptionbudgets: 1,
+  networkpolicies: 1,
+} as const;
 type ChildKind = keyof typeof CHILDREN;
 const GROUP_PATH: Record<ChildKind, string> = {
   pods: "/api/v1",
   persistentvolumeclaims: "/api/v1",
   services: "/api/v1",
   poddisruptionbudgets: "/apis/policy/v1",
+  networkpolicies: "/apis/networking.k8s.io/v1",
 };
 
 /** Children are watched as metadata only: their labels say whose they are. */
@@ -58,6 +66,7 @@ export class Observer {
     persistentvolumeclaims: 0,
     services: 0,
     poddisruptionbudgets: 0,
+    networkpolicies: 0,
   };
   private readonly kubelet: Limiter;
   private readonly marked = new Set<string>();
@@ -125,6 +134,7 @@ export class Observer {
           persistentvolumeclaims: new Set(),
           services: new Set(),
           poddisruptionbudgets: new Set(),
+          networkpolicies: new Set(),
         },
         complete: false,
         running: false,

@@ -5,7 +5,7 @@
 // sees all the requests on 3 nodes instead of spread over 3 per cluster.
 import { performance } from "node:perf_hooks";
 import { Registry } from "prom-client";
-import { DEFAULT_SCRAPE_INTERVAL_MS } from "../controller/rqcluster/controller.js";
+import { DEFAULT_SCRAPE_INTERVAL_MS, SCRAPES_PER_SECOND } from "../controller/rqcluster/controller.js";
 import { NodeScraper } from "../controller/rqcluster/scraper.js";
 import { clusterRqlite } from "../controller/rqlite/adapter.js";
 import { startRqliteCluster } from "../testenv/rqlited.js";
@@ -21,6 +21,8 @@ export interface ScrapeCost {
   failedRequests: number;
   /** CPU of the scraper's process, as a share of one core. */
   cpuPercentOfOneCore: number;
+  /** The same as CPU seconds per minute for every 1000 nodes tracked. */
+  cpuSecondsPerMinutePer1000Nodes: number;
   series: number;
 }
 
@@ -32,7 +34,12 @@ export async function measureScrapeCost(clusters: number, seconds: number): Prom
     const hosts = new Map(rq.nodes.map((n) => [n.id, new URL(n.url).host]));
     const rqlite = clusterRqlite((id) => ({ address: hosts.get(id)!, https: false }));
     const registry = new Registry();
-    const scraper = new NodeScraper({ registry, intervalMs: DEFAULT_SCRAPE_INTERVAL_MS, concurrency: CONCURRENCY });
+    const scraper = new NodeScraper({
+      registry,
+      intervalMs: DEFAULT_SCRAPE_INTERVAL_MS,
+      concurrency: CONCURRENCY,
+      maxPerSecond: SCRAPES_PER_SECOND,
+    });
     for (let i = 0; i < clusters; i++) {
       const nodes = rq.nodes.map((n) => ({ id: n.id, uploads: false }));
       scraper.track({ namespace: "bench", cluster: `rq-${i}`, rqlite, nodes });
@@ -51,11 +58,12 @@ export async function measureScrapeCost(clusters: number, seconds: number): Prom
       Number(new RegExp(`rqlite_operator_node_scrapes_total\\{result="${result}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
     return {
       clusters,
-      intervalSeconds: DEFAULT_SCRAPE_INTERVAL_MS / 1000,
+      intervalSeconds: scraper.intervalMs() / 1000,
       seconds: round(wall),
       requestsPerSecond: round((count("ok") + count("error")) / wall),
       failedRequests: count("error"),
       cpuPercentOfOneCore: round(((cpu.user + cpu.system) / 1e6 / wall) * 100),
+      cpuSecondsPerMinutePer1000Nodes: round(((cpu.user + cpu.system) / 1e6 / wall) * 60 * (1000 / (clusters * 3)), 2),
       series: text.split("\n").filter((l) => l.startsWith("rqlite_node_")).length,
     };
   } finally {

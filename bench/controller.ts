@@ -8,8 +8,13 @@
 // on real rqlited nodes (controller-scrape.ts; 0 skips it).
 //
 //   npm run bench:controller -- [--sizes 1,100,1000] [--json FILE] [--workers N] [--idle SECONDS]
-//                                [--timeout SECONDS] [--parallelism N] [--tsx] [--cpu-prof]
+//                                [--timeout SECONDS] [--parallelism N] [--tsx] [--cpu-prof] [--heap-prof]
 //                                [--scrape-clusters 100] [--scrape-seconds 60]
+//
+// --cpu-prof and --heap-prof write the controller's V8 profiles per size into the log folder:
+// a CPU profile of its whole life, and heap snapshots at convergence and after the idle minute
+// plus a sampling heap profile of what is live at exit. Summarise them with hack/profile-top.ts.
+// Profiling slows the controller and a snapshot inflates its RSS: measure without them.
 //
 // A fresh control plane per size, not a namespace per size on one: the controller watches every
 // namespace, so the clusters of an earlier size would sit in its caches (inflating RSS and every
@@ -67,7 +72,7 @@ interface SizeResult {
   runningMs?: number;
   convergedMs?: number;
   create: Requests;
-  idle?: Requests & { seconds: number; settleMs: number };
+  idle?: Requests & { seconds: number; settleMs: number; reconciles: number };
   events: number;
   controller: {
     peakRssMB: number;
@@ -171,6 +176,8 @@ interface Setup {
   logDir: string;
   /** Write a V8 CPU profile of the controller per size into logDir. */
   cpuProf: boolean;
+  /** Write heap snapshots (at convergence, after idle) and a sampling heap profile into logDir. */
+  heapProf: boolean;
   workers?: number;
   idleSeconds: number;
   timeoutSeconds: number;
@@ -247,6 +254,15 @@ async function measureSize(
       ...(setup.cpuProf
         ? ["--cpu-prof", `--cpu-prof-dir=${setup.logDir}`, `--cpu-prof-name=controller-${n}.cpuprofile`]
         : []),
+      ...(setup.heapProf
+        ? [
+            "--heap-prof",
+            `--heap-prof-dir=${setup.logDir}`,
+            `--heap-prof-name=controller-${n}.heapprofile`,
+            "--heapsnapshot-signal=SIGUSR2",
+            `--diagnostic-dir=${setup.logDir}`,
+          ]
+        : []),
       ...setup.entry,
     ],
     args: [
@@ -289,7 +305,7 @@ async function measureSize(
     const p = observer.progress();
     const line =
       `clusters ${p.clusters} pods ${p.children.pods} (marked ready ${p.markedReady}) pvcs ${p.children.persistentvolumeclaims} ` +
-      `svcs ${p.children.services} pdbs ${p.children.poddisruptionbudgets} | complete ${p.complete} running ${p.running}`;
+      `svcs ${p.children.services} pdbs ${p.children.poddisruptionbudgets} netpols ${p.children.networkpolicies} | complete ${p.complete} running ${p.running}`;
     // A stalled run says so every 30 s instead of repeating itself every 3.
     if (line === last.line && performance.now() - last.at < 30_000) return;
     last = { line, at: performance.now() };
@@ -372,9 +388,11 @@ async function measureSize(
     reconcileErrors: await reconcileErrors(controller.proc.logFile),
   };
 
+  if (setup.heapProf) await heapSnapshot(controller, `at convergence of ${n}`);
   if (!error) {
     const settleMs = await settle(controller);
     const idleFrom = await requestCounts(controller);
+    const reconciles0 = await controller.counter("controller_runtime_reconcile_total");
     const cpuIdle0 = cpuSecondsOf(pid);
     console.log(
       `  [${n}] converged in ${result.convergedMs} ms; settled ${settleMs} ms; idle for ${setup.idleSeconds} s`,
@@ -384,12 +402,14 @@ async function measureSize(
       ...requestDelta(idleFrom, await requestCounts(controller), n),
       seconds: setup.idleSeconds,
       settleMs,
+      reconciles: (await controller.counter("controller_runtime_reconcile_total")) - reconciles0,
     };
     result.controller.cpuSecondsIdle = round(cpuSecondsOf(pid) - cpuIdle0, 2);
     result.controller.rssAfterIdleMB = round(memoryOf(pid).rssBytes / MB);
   }
   result.controller.peakRssMB = round(memoryOf(pid).peakRssBytes / MB);
   result.controller.stillLeader = controller.proc.child.exitCode === null && (await controller.isLeader());
+  if (setup.heapProf) await heapSnapshot(controller, `after the idle minute of ${n}`);
   // The floor runs with the controller stopped, or it would reconcile the floor's clusters; the
   // API server still holds the measured run's objects, so the floor errs on the slow side.
   await controller.stop();
@@ -403,6 +423,18 @@ async function measureSize(
     ...(result.convergedMs !== undefined ? { convergedRatio: round(result.convergedMs / floor.ms, 2) } : {}),
   };
   return result;
+}
+
+/**
+ * Asks the controller for a heap snapshot (--heapsnapshot-signal) and waits until it answers
+ * again: V8 writes the snapshot on the main thread, so the next metrics scrape waits for it.
+ */
+async function heapSnapshot(c: ControllerProcess, when: string): Promise<void> {
+  const t0 = performance.now();
+  c.proc.child.kill("SIGUSR2");
+  await new Promise((r) => setTimeout(r, 500));
+  await c.counter("workqueue_depth");
+  console.log(`  heap snapshot ${when}: ${round((performance.now() - t0) / 1000)} s`);
 }
 
 function misses(results: SizeResult[]): string[] {
@@ -426,6 +458,12 @@ function misses(results: SizeResult[]): string[] {
   return out;
 }
 
+/** Idle requests by verb per minute of the idle period. */
+function perMinute(idle: SizeResult["idle"]): ByMethod | undefined {
+  if (!idle) return undefined;
+  return Object.fromEntries(Object.entries(idle.byMethod).map(([m, n]) => [m, round((n * 60) / idle.seconds)]));
+}
+
 function printTable(results: SizeResult[]): void {
   const fmt = (m: ByMethod | undefined) =>
     Object.entries(m ?? {})
@@ -443,8 +481,12 @@ function printTable(results: SizeResult[]): void {
           "children s": r.childrenMs === undefined ? "-" : r.childrenMs / 1000,
           "running s": r.runningMs === undefined ? "-" : r.runningMs / 1000,
           "create req/cluster": fmt(r.create.perCluster),
-          "idle req (total)": fmt(r.idle?.byMethod),
+          "idle req/min": fmt(perMinute(r.idle)),
+          "idle CPU s": r.controller.cpuSecondsIdle ?? "-",
+          "idle reconciles": r.idle?.reconciles ?? "-",
           "peak RSS MB": r.controller.peakRssMB,
+          "RSS after idle MB": r.controller.rssAfterIdleMB ?? "-",
+          "queue wait ms": r.controller.meanQueueWaitMs,
           "ctrl CPU s": r.controller.cpuSecondsCreate,
           "apiserver CPU s": r.cpuSecondsCreate.apiserver,
           "others CPU s": r.cpuSecondsCreate.others,
@@ -473,6 +515,7 @@ async function main(): Promise<void> {
       parallelism: { type: "string", default: "16" },
       tsx: { type: "boolean", default: false },
       "cpu-prof": { type: "boolean", default: false },
+      "heap-prof": { type: "boolean", default: false },
       "scrape-clusters": { type: "string", default: "100" },
       "scrape-seconds": { type: "string", default: "60" },
     },
@@ -507,6 +550,7 @@ async function main(): Promise<void> {
     entry,
     logDir,
     cpuProf: values["cpu-prof"],
+    heapProf: values["heap-prof"],
     workers: numbers.workers,
     idleSeconds: numbers.idle,
     timeoutSeconds: numbers.timeout,
@@ -543,7 +587,8 @@ async function main(): Promise<void> {
   if (scrape) {
     console.log(
       `node metrics at ${scrape.clusters} clusters (every ${scrape.intervalSeconds} s): ${scrape.requestsPerSecond} requests/s to rqlite ` +
-        `(${scrape.failedRequests} failed), scraper CPU ${scrape.cpuPercentOfOneCore}% of one core, ${scrape.series} rqlite_node_* series`,
+        `(${scrape.failedRequests} failed), scraper CPU ${scrape.cpuPercentOfOneCore}% of one core ` +
+        `(${scrape.cpuSecondsPerMinutePer1000Nodes} CPU-s per minute per 1000 nodes), ${scrape.series} rqlite_node_* series`,
     );
   }
   console.log(`controller logs: ${logDir}`);

@@ -69,6 +69,11 @@ const CACHE_CATCH_UP_MS = 10_000;
 export const DEFAULT_SCRAPE_INTERVAL_MS = 30_000;
 /** Requests to rqlite in flight at once for the node metrics, over every cluster. */
 const SCRAPE_CONCURRENCY = 16;
+/**
+ * Node reads per second the metrics may cost: 1000 clusters of 3 are read every 60 s instead of
+ * 30, 5000 every 300 s. A read is a connection and a /status answer of a few kilobytes.
+ */
+export const SCRAPES_PER_SECOND = 50;
 
 /** Declares the RqCluster controller (and its node scraper) to the manager. */
 export function setupClusterController(mgr: Manager, opts: ClusterControllerOptions): void {
@@ -103,7 +108,12 @@ export function setupClusterController(mgr: Manager, opts: ClusterControllerOpti
   const scrapeIntervalMs = opts.scrapeIntervalMs ?? DEFAULT_SCRAPE_INTERVAL_MS;
   const scraper =
     scrapeIntervalMs > 0
-      ? new NodeScraper({ registry: mgr.registry, intervalMs: scrapeIntervalMs, concurrency: SCRAPE_CONCURRENCY })
+      ? new NodeScraper({
+          registry: mgr.registry,
+          intervalMs: scrapeIntervalMs,
+          concurrency: SCRAPE_CONCURRENCY,
+          maxPerSecond: SCRAPES_PER_SECOND,
+        })
       : undefined;
   const refusals = new GrowthRefusals(RETRY_REFUSED_GROWTH_MS);
   // When retention last listed each cluster's uploads: kept across reconciles, not in module state.

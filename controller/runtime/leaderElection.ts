@@ -278,15 +278,27 @@ export class LeaderElector {
   }
 
   /**
-   * One round of client-go's tryAcquireOrRenew: read the lease (create it when missing), leave it
-   * alone if another holder's lease has not expired by our clock, else write ourselves in.
-   * Resolves false when another holder keeps it or a concurrent write won (409).
+   * One round of client-go's tryAcquireOrRenew. A leader first renews with one write, the lease
+   * it last wrote with a new renewTime: its resourceVersion makes the write fail (409) if anyone
+   * else wrote since. Otherwise, or when that write fails: read the lease (create it when
+   * missing), leave it alone if another holder's lease has not expired by our clock, else write
+   * ourselves in. Resolves false when another holder keeps it or a concurrent write won (409).
    */
   private async tryAcquireOrRenew(deadlineAt: number): Promise<boolean> {
     const started = performance.now();
     const timeoutMs = () => Math.max(1, deadlineAt - performance.now());
     const now = new V1MicroTime().toISOString();
     const name = this.opts.leaseName;
+    const mine = this.lease;
+    if (this.leading && mine?.metadata.resourceVersion && this.observed?.holder === this.identity) {
+      const renewed: Lease = { ...mine, spec: { ...mine.spec, renewTime: now } };
+      try {
+        if (await this.write("PUT", this.leasePath(name), renewed, timeoutMs(), started)) return true;
+      } catch (err) {
+        if (performance.now() >= deadlineAt) throw err;
+      }
+      this.log.debug("the lease changed since our last write; reading it");
+    }
     let current: Lease;
     try {
       current = await this.opts.client.request<Lease>({
@@ -330,13 +342,13 @@ export class LeaderElector {
     return this.write("PUT", this.leasePath(name), next, timeoutMs(), started);
   }
 
-  /** Creates or replaces the lease; false when another writer got there first. */
   /** The Lease collection of the elector's namespace, or one Lease in it. */
   private leasePath(name?: string): string {
     const target = { apiVersion: "coordination.k8s.io/v1", resource: "leases", namespace: this.opts.namespace };
     return objectPath(name === undefined ? target : { ...target, name });
   }
 
+  /** Creates or replaces the lease; false when another writer got there first. */
   private async write(
     method: "POST" | "PUT",
     path: string,

@@ -342,6 +342,47 @@ describe("LeaderElector", function () {
     assert.equal(await masterStatus(a, name), 0);
   });
 
+  it("a leader renews with one write carrying its last resourceVersion, reading nothing", async () => {
+    const name = `one-write-${++leases}`;
+    const a = candidate(name, "a");
+    await eventually("a to lead", () => a.startedAt.length === 1);
+    const byMethod = async () => {
+      const counts: Record<string, number> = {};
+      for (const v of (await a.registry.getSingleMetric("rest_client_requests_total")!.get()).values)
+        counts[String(v.labels.method)] = (counts[String(v.labels.method)] ?? 0) + v.value;
+      return counts;
+    };
+    const before = await byMethod();
+    const renewedBefore = (await lease(name)).spec.renewTime;
+    await eventually("three more renewals", async () => ((await byMethod()).PUT ?? 0) >= (before.PUT ?? 0) + 3);
+    const after = await byMethod();
+    assert.equal(after.GET ?? 0, before.GET ?? 0, "a steady leader reads nothing");
+    assert.notEqual((await lease(name)).spec.renewTime, renewedBefore, "the writes renewed the lease");
+    assert.equal(await masterStatus(a, name), 1);
+  });
+
+  it("a leader whose optimistic renewal conflicts reads the lease and renews if it is still its own", async () => {
+    const name = `conflict-${++leases}`;
+    const a = candidate(name, "a");
+    await eventually("a to lead", () => a.startedAt.length === 1);
+    // Someone else writes the lease (same holder): the leader's next one-write renewal gets a 409,
+    // and the read that follows finds the lease still its own.
+    const l = await lease(name);
+    (l as LeaseJson & { metadata: { annotations?: Record<string, string> } }).metadata.annotations = { touched: "1" };
+    await cp.kubectlOk(["replace", "-f", "-"], { input: JSON.stringify(l) });
+    const touched = await lease(name);
+    await eventually(
+      "a renewal after the change",
+      async () => (await lease(name)).spec.renewTime !== touched.spec.renewTime,
+    );
+    assert.equal(a.stoppedAt.length, 0, "still leading");
+    assert.equal((await lease(name)).spec.holderIdentity, "a");
+    const conflicts = (await a.registry.getSingleMetric("rest_client_requests_total")!.get()).values
+      .filter((v) => v.labels.code === "409")
+      .reduce((sum, v) => sum + v.value, 0);
+    assert.ok(conflicts >= 1, "the one-write renewal was refused and the lease read again");
+  });
+
   it("a leader that finds someone else in the lease stops at once", async () => {
     const name = `usurped-${++leases}`;
     const a = candidate(name, "a");

@@ -245,6 +245,13 @@ describe("plan: scale", () => {
     assert.equal(plan(observed({ noRaft: true })).requeueAfterMs, 2000);
     const down = { noRaft: true, notReady: ["db-0", "db-1", "db-2"] };
     assert.equal(plan(observed(down)).requeueAfterMs, undefined, "Pods becoming Ready bring their own events");
+    const unaddressed = observed({ noRaft: true });
+    for (const p of unaddressed.pods) delete p.status!.podIP;
+    assert.equal(
+      plan(unaddressed).requeueAfterMs,
+      undefined,
+      "Pods that were not asked bring an event with their address",
+    );
   });
 });
 

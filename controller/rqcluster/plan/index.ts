@@ -165,8 +165,10 @@ export function plan(o: Observed): Plan {
   }
   // A name conflict waits on a person, who brings a watch event; the others wait on rqlite.
   // So does a cluster whose leader did not answer while a Pod is Ready: an election is under
-  // way, and the status's leader is wrong until someone asks again.
-  const electing = !o.raft && [...f.pods.values()].some(isPodReady);
+  // way, and the status's leader is wrong until someone asks again. Only a Pod with an address
+  // was asked (observe.ts); one without (no kubelet has reported it yet) brings an event when it
+  // gets one, and polling it every 2 s would only cost a steady fleet its CPU.
+  const electing = !o.raft && [...f.pods.values()].some((p) => isPodReady(p) && p.status?.podIP);
   if (electing || waits.some((w) => !PROBLEMS.has(w.reason)))
     requeueAfterMs = Math.min(requeueAfterMs ?? RQLITE_POLL_MS, RQLITE_POLL_MS);
   // A recovery still waiting to judge looks again soon: its evidence comes from rqlite.
