@@ -3,7 +3,7 @@
 // which streams the leader's backup into the volume and reports size and sha256 in its
 // termination message. No I/O here; table-tested in test/unit/rqbackup-job.test.ts.
 import { createHash } from "node:crypto";
-import type { V1Job, V1Pod } from "@kubernetes/client-node";
+import type { V1EnvVar, V1Job, V1Pod, V1ResourceRequirements } from "@kubernetes/client-node";
 import { API_VERSION, LABEL_MANAGED_BY, MANAGER_NAME, DNS_LABEL_MAX_LENGTH } from "../../shared/names.js";
 import { BACKUP_KIND, LABEL_BACKUP_OF } from "../../shared/backup-names.js";
 import type { BackupFormat } from "./types.js";
@@ -48,15 +48,18 @@ export interface BackupJobInput {
 }
 
 /**
- * The Job's name: <backup>-<attempt>, shortened with a hash when the backup's name is long, as
- * the Job controller copies it into a label value (63 characters at most).
+ * The name of a Job of the RqBackup `backup`: <backup><suffix>, shortened with a hash when the
+ * backup's name is long, as the Job controller copies it into a label value (63 characters at most).
  */
-export function backupJobName(backup: string, attempt: number): string {
-  const suffix = `-backup-${attempt}`;
+export function toFileJobName(backup: string, suffix: string): string {
   const room = DNS_LABEL_MAX_LENGTH - suffix.length;
   if (backup.length <= room) return `${backup}${suffix}`;
   const hash = createHash("sha256").update(backup).digest("hex").slice(0, 8);
   return `${backup.slice(0, room - 9).replace(/[-.]+$/, "")}-${hash}${suffix}`;
+}
+
+export function backupJobName(backup: string, attempt: number): string {
+  return toFileJobName(backup, `-backup-${attempt}`);
 }
 
 export function pvcLocation(claimName: string, file: string): string {
@@ -64,39 +67,79 @@ export function pvcLocation(claimName: string, file: string): string {
 }
 
 export function renderBackupJob(i: BackupJobInput): V1Job {
-  const labels = {
-    [LABEL_MANAGED_BY]: MANAGER_NAME,
-    [LABEL_BACKUP_JOB]: i.backup.name,
-    [LABEL_BACKUP_OF]: i.backup.cluster,
-  };
   const secretEnv = (name: string, ref: SecretKey) => ({
     name,
     valueFrom: { secretKeyRef: { name: ref.secretName, key: ref.key } },
   });
+  return renderToFileJob({
+    name: backupJobName(i.backup.name, i.attempt),
+    backup: i.backup,
+    labels: { [LABEL_BACKUP_OF]: i.backup.cluster },
+    // One Pod per attempt: the RqBackup controller retries with its own backoff and a new Job,
+    // so each attempt's Pod (and its message) stays to be read.
+    backoffLimit: 0,
+    // A source that trickles never trips toFile's idle timeout: the Job ends at the deadline.
+    activeDeadlineSeconds: i.deadlineSeconds,
+    image: i.image,
+    claimName: i.claimName,
+    args: [
+      `--source=${i.leaderUrl}`,
+      `--node-id=${i.leaderId}`,
+      `--format=${i.format}`,
+      `--compress=${i.compress}`,
+      `--vacuum=${i.vacuum}`,
+      `--file=${BACKUP_MOUNT}/${i.file}`,
+      ...(i.auth ? [`--username=${i.auth.username}`] : []),
+    ],
+    env: [...(i.auth ? [secretEnv(ENV_PASSWORD, i.auth.password)] : []), ...(i.ca ? [secretEnv(ENV_CA, i.ca)] : [])],
+    resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "256Mi" } },
+  });
+}
+
+/** What differs between the Jobs that run toFile.ts on an RqBackup's claim. */
+export interface ToFileJobParts {
+  name: string;
+  /** The RqBackup that owns the Job. */
+  backup: { name: string; namespace: string; uid: string };
+  /** Beside the managed-by and backup-job labels. */
+  labels?: Record<string, string>;
+  backoffLimit: number;
+  activeDeadlineSeconds: number;
+  image: string;
+  claimName: string;
+  /** toFile.ts's arguments, before the termination log's. */
+  args: string[];
+  env?: V1EnvVar[];
+  resources: V1ResourceRequirements;
+}
+
+/**
+ * A one-Pod Job of the operator's image running toFile.ts with the claim mounted at BACKUP_MOUNT,
+ * restricted as the Pod Security Standards' `restricted` level asks, owned by the RqBackup.
+ */
+export function renderToFileJob(p: ToFileJobParts): V1Job {
+  const labels = { [LABEL_MANAGED_BY]: MANAGER_NAME, [LABEL_BACKUP_JOB]: p.backup.name, ...p.labels };
   return {
     apiVersion: "batch/v1",
     kind: "Job",
     metadata: {
-      name: backupJobName(i.backup.name, i.attempt),
-      namespace: i.backup.namespace,
+      name: p.name,
+      namespace: p.backup.namespace,
       labels,
       ownerReferences: [
         {
           apiVersion: API_VERSION,
           kind: BACKUP_KIND,
-          name: i.backup.name,
-          uid: i.backup.uid,
+          name: p.backup.name,
+          uid: p.backup.uid,
           controller: true,
           // No blockOwnerDeletion: deleting the RqBackup must not wait for its Jobs.
         },
       ],
     },
     spec: {
-      // One Pod per attempt: the RqBackup controller retries with its own backoff and a new Job,
-      // so each attempt's Pod (and its message) stays to be read.
-      backoffLimit: 0,
-      // A source that trickles never trips toFile's idle timeout: the Job ends at the deadline.
-      activeDeadlineSeconds: i.deadlineSeconds,
+      backoffLimit: p.backoffLimit,
+      activeDeadlineSeconds: p.activeDeadlineSeconds,
       template: {
         metadata: { labels },
         spec: {
@@ -113,27 +156,15 @@ export function renderBackupJob(i: BackupJobInput): V1Job {
           containers: [
             {
               name: BACKUP_JOB_CONTAINER,
-              image: i.image,
+              image: p.image,
               command: ["node", TO_FILE_ENTRY],
-              args: [
-                `--source=${i.leaderUrl}`,
-                `--node-id=${i.leaderId}`,
-                `--format=${i.format}`,
-                `--compress=${i.compress}`,
-                `--vacuum=${i.vacuum}`,
-                `--file=${BACKUP_MOUNT}/${i.file}`,
-                `--termination-log=${TERMINATION_LOG}`,
-                ...(i.auth ? [`--username=${i.auth.username}`] : []),
-              ],
-              env: [
-                ...(i.auth ? [secretEnv(ENV_PASSWORD, i.auth.password)] : []),
-                ...(i.ca ? [secretEnv(ENV_CA, i.ca)] : []),
-              ],
+              args: [...p.args, `--termination-log=${TERMINATION_LOG}`],
+              ...(p.env ? { env: p.env } : {}),
               volumeMounts: [{ name: "backup", mountPath: BACKUP_MOUNT }],
               terminationMessagePath: TERMINATION_LOG,
               // A crash before the message is written still says why, from the log's tail.
               terminationMessagePolicy: "FallbackToLogsOnError",
-              resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "256Mi" } },
+              resources: p.resources,
               securityContext: {
                 allowPrivilegeEscalation: false,
                 readOnlyRootFilesystem: true,
@@ -143,7 +174,7 @@ export function renderBackupJob(i: BackupJobInput): V1Job {
               },
             },
           ],
-          volumes: [{ name: "backup", persistentVolumeClaim: { claimName: i.claimName } }],
+          volumes: [{ name: "backup", persistentVolumeClaim: { claimName: p.claimName } }],
         },
       },
     },
