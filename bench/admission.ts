@@ -33,6 +33,7 @@ import { BenchApi } from "./controller-api.js";
 import { cpuSecondsOf } from "./procstats.js";
 import { startServer } from "./servers.js";
 import { realisticSpec } from "./webhook-fixtures.js";
+import { runBench } from "./run.js";
 
 const run = promisify(execFile);
 /** Webhook calls per RqCluster create: the mutating one, then the validating one. */
@@ -296,16 +297,4 @@ async function main(): Promise<void> {
   }
 }
 
-// The harness's processes and their reaper do not hold the event loop open; this does, so a
-// failure while they stop is reported instead of Node exiting quietly with nothing awaited.
-const keepAlive = setInterval(() => {}, 60_000);
-main().then(
-  () => {
-    clearInterval(keepAlive);
-    process.exit(0);
-  },
-  (err: Error) => {
-    console.error(`bench:admission failed: ${err.stack ?? err.message}`);
-    process.exit(1);
-  },
-);
+runBench("admission", main);

@@ -31,6 +31,7 @@ import { startS3Server, S3_SERVER, type S3TestServer } from "../testenv/s3.js";
 import { memoryOf } from "./procstats.js";
 import { Upload } from "@aws-sdk/lib-storage";
 import { partSizeFor, QUEUE_SIZE } from "../controller/rqbackup/transfer.js";
+import { runBench } from "./run.js";
 
 const run = promisify(execFile);
 const MB = 1024 * 1024;
@@ -258,16 +259,4 @@ async function main(): Promise<void> {
   }
 }
 
-// The harness's processes and their reaper do not hold the event loop open; this does, so a
-// failure while they stop is reported instead of Node exiting quietly with nothing awaited.
-const keepAlive = setInterval(() => {}, 60_000);
-main().then(
-  () => {
-    clearInterval(keepAlive);
-    process.exit(0);
-  },
-  (err: Error) => {
-    console.error(`bench:backup failed: ${err.message}`);
-    process.exit(1);
-  },
-);
+runBench("backup", main);
