@@ -8,7 +8,6 @@
 //   with spec.restore: the restore is skipped and reported as such (RestoreSkipped), never as
 //   Restored, and the cluster serves its own rows.
 import { strict as assert } from "node:assert";
-import { PutObjectCommand } from "@aws-sdk/client-s3";
 import type { V1Pod } from "@kubernetes/client-node";
 import { RQLITE_CONTAINER } from "../../shared/names.js";
 import { startS3Server, type S3TestServer } from "../../testenv/s3.js";
@@ -25,6 +24,7 @@ import { monitoredChange } from "./monitoredChange.js";
 import { createRowsTable, rqliteNode, type AckedRow } from "./rows.js";
 import { eventually, startScheduledEnv, type ScheduledEnv } from "./scheduledEnv.js";
 import { ThrottledProxy } from "./throttledProxy.js";
+import { putSourceBackup } from "./restoreSource.js";
 
 const IMAGE = "rqlite/rqlite:8.43.4";
 const BUCKET = "settles";
@@ -74,21 +74,13 @@ describe("restores settle from durable facts: a leader restarted after its load,
     });
     s3 = await startS3Server({ buckets: [BUCKET] });
     await createCredentialsSecret(env.cp, env.ns, CREDS, s3.credentials);
-    // The source: a 1-voter cluster with rows (and the writer's table), its backup put in S3, then gone.
-    await env.applyCluster("src", { replicas: 1, image: IMAGE });
-    await env.converged("src", 1);
-    await createItemsTable(env.ns, "src-0");
-    await createRowsTable(env.ns, "src-0");
-    for (let from = 1; from <= 1000; from += 500) await writeItems(env.ns, "src-0", from, 500);
-    source = await digest(env.ns, "src-0");
-    const file = await rqliteNode(env.ns, "src-0", 30_000).backup();
-    const client = s3.client();
-    try {
-      await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: KEY, Body: file }));
-    } finally {
-      client.destroy();
-    }
-    await env.kubectl(["delete", "rqc", "src", "--wait=true", "--timeout=120s"]);
+    const { file, source: written } = await putSourceBackup(env, s3, {
+      bucket: BUCKET,
+      key: KEY,
+      image: IMAGE,
+      rows: 1000,
+    });
+    source = written;
     const url = new URL(s3.endpoint);
     proxy = await ThrottledProxy.start(
       { host: url.hostname, port: Number(url.port) },

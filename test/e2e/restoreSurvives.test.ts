@@ -12,7 +12,7 @@ import { strict as assert } from "node:assert";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DeleteObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { DeleteObjectCommand } from "@aws-sdk/client-s3";
 import type { V1Pod } from "@kubernetes/client-node";
 import { livenessBudgetSeconds } from "../../controller/rqcluster/render/pod.js";
 import { loopbackAddress } from "../../shared/loopback-address.js";
@@ -26,17 +26,16 @@ import {
   clusterStatus,
   condition,
   createCredentialsSecret,
-  createItemsTable,
   digest,
-  writeItems,
   type BackupClusterStatus,
   type TableDigest,
 } from "./backupData.js";
 import { eventMessages } from "./clusterStatus.js";
 import { monitoredChange } from "./monitoredChange.js";
-import { createRowsTable, rqliteNode, type AckedRow } from "./rows.js";
+import { createRowsTable, type AckedRow } from "./rows.js";
 import { eventually, startScheduledEnv, type ScheduledEnv } from "./scheduledEnv.js";
 import { ThrottledProxy } from "./throttledProxy.js";
+import { putSourceBackup } from "./restoreSource.js";
 
 const IMAGE = "rqlite/rqlite:8.43.4";
 const BUCKET = "slow";
@@ -121,21 +120,13 @@ describe("restores survive their probes and node loss; a missing Secret degrades
   });
 
   it(`restores through S3 slowed past the liveness budget (${RESTORE_SECONDS} s) with no probe restart`, async () => {
-    // The source: a 1-voter cluster with rows, its backup put in S3, then gone.
-    await env.applyCluster("src", { replicas: 1, image: IMAGE });
-    await env.converged("src", 1);
-    await createItemsTable(env.ns, "src-0");
-    await createRowsTable(env.ns, "src-0");
-    for (let from = 1; from <= 3000; from += 500) await writeItems(env.ns, "src-0", from, 500);
-    source = await digest(env.ns, "src-0");
-    const file = await rqliteNode(env.ns, "src-0", 30_000).backup();
-    const client = s3.client();
-    try {
-      await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: KEY, Body: file }));
-    } finally {
-      client.destroy();
-    }
-    await env.kubectl(["delete", "rqc", "src", "--wait=true", "--timeout=120s"]);
+    const { file, source: written } = await putSourceBackup(env, s3, {
+      bucket: BUCKET,
+      key: KEY,
+      image: IMAGE,
+      rows: 3000,
+    });
+    source = written;
 
     const url = new URL(s3.endpoint);
     proxy = await ThrottledProxy.start(
