@@ -49,7 +49,7 @@ describe("controller manager: one shared cache per kind", function () {
     await controller?.stop();
   });
 
-  it("opens one watch per kind for the whole process, though two controllers read RqClusters and RqBackups", async () => {
+  it("opens one watch per kind for the whole process, though three controllers read RqClusters and RqBackups", async () => {
     const kubeconfig = await operatorKubeconfig(cp);
     const from = await stat(cp.auditLogPath).then(
       (st) => st.size,
@@ -71,6 +71,7 @@ describe("controller manager: one shared cache per kind", function () {
       "policy/poddisruptionbudgets",
       "rqlite.io/rqbackups",
       "rqlite.io/rqclusters",
+      "rqlite.io/rqscheduledbackups",
       "services",
     ];
     const counts = await eventually(

@@ -402,6 +402,37 @@ describe("end to end on real rqlite nodes", function () {
     });
   });
 
+  it("an RqScheduledBackup fires RqBackups and deletes those beyond its history", async () => {
+    // The schedule's own scenarios are in test/e2e/rqscheduledbackup.test.ts. Here a claim that
+    // does not exist fails each RqBackup at once, so firings every 2 s leave failed backups for
+    // retention to delete, which the RBAC check below needs to see.
+    const label = "rqlite.io/scheduled-backup=demo-often";
+    await stack.cp.kubectlOk(["apply", "-n", ns, "-f", "-"], {
+      input: JSON.stringify({
+        apiVersion: "rqlite.io/v1alpha1",
+        kind: "RqScheduledBackup",
+        metadata: { name: "demo-often" },
+        spec: {
+          schedule: "@every 2s",
+          failedBackupsHistoryLimit: 1,
+          backup: { cluster: "demo", destination: { pvc: { claimName: "no-such-claim" } } },
+        },
+      }),
+    });
+    const names = async () =>
+      (await getJson<{ items: Array<{ metadata: { name: string } }> }>(["get", "rqb", "-l", label])).items.map(
+        (b) => b.metadata.name,
+      );
+    const first = await eventually("the first firing's RqBackup", async () => (await names())[0]);
+    await eventually("a later firing, and the first RqBackup deleted by retention", async () => {
+      const now = await names();
+      return now.length > 0 && !now.includes(first);
+    });
+    const status = await getJson<{ status?: { lastScheduleTime?: string } }>(["get", "rqsb", "demo-often"]);
+    assert.ok(status.status?.lastScheduleTime, "the schedule's status says when it last fired");
+    await kubectl(["delete", "rqsb", "demo-often", "--wait=true"]);
+  });
+
   it("uses every permission deploy/ grants the controller, and needs no other", async () => {
     // The audit log holds every request of the operator's ServiceAccount (test/env/controlplane.ts).
     const used = new Set<string>();
