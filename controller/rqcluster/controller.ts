@@ -22,7 +22,7 @@ import { makeWriter } from "../runtime/writer.js";
 import { componentLogger } from "../runtime/log.js";
 import { sleep } from "../runtime/sleep.js";
 import { reconcileCluster } from "./reconcile.js";
-import { RetentionSchedule } from "./backup/observe.js";
+import { RestoreRetries, RetentionSchedule } from "./backup/observe.js";
 import { NodeScraper } from "./scraper.js";
 import { clusterMetrics } from "./metrics.js";
 import { conflictsOf } from "./observe.js";
@@ -118,6 +118,7 @@ export function setupClusterController(mgr: Manager, opts: ClusterControllerOpti
   const refusals = new GrowthRefusals(RETRY_REFUSED_GROWTH_MS);
   // When retention last listed each cluster's uploads: kept across reconciles, not in module state.
   const retention = new RetentionSchedule();
+  const restoreRetries = new RestoreRetries();
   /** A computed budget was seen once: a disruption controller runs, even if that budget is gone. */
   let disruptionControllerSeen = false;
 
@@ -199,6 +200,7 @@ export function setupClusterController(mgr: Manager, opts: ClusterControllerOpti
             listBackups: (ns) => Promise.resolve(backups.list(ns)),
             knownCas: opts.knownCas,
             retention,
+            restoreRetries,
           },
           cluster,
           children(key),

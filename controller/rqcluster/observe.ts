@@ -15,6 +15,7 @@ import {
   readRestoreCounts,
   type ListBackups,
   type ReadBackup,
+  type RestoreRetries,
   type RetentionSchedule,
 } from "./backup/observe.js";
 import { withReadings, type Readings } from "./plan/facts.js";
@@ -49,6 +50,8 @@ export interface ObserveDeps {
   listBackups?: ListBackups | undefined;
   /** When retention last ran per cluster. */
   retention: RetentionSchedule;
+  /** Restore sources that failed to resolve, and when each is asked again. */
+  restoreRetries?: RestoreRetries;
   /** status.backup.uploader as last written. */
   previousUploader?: { node?: string; ok?: number; fail?: number } | undefined;
   /** The cluster's Restored condition is True (spec.restore is done). */
@@ -73,7 +76,16 @@ export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children
   const { view, problem, unauthorized } = await leaderOf(reach, owned.pods);
 
   const template = await readPodTemplate(deps.writer, c);
-  const backup = await observeBackup({ writer: deps.writer, s3: deps.s3, readBackup: deps.readBackup }, c);
+  const backup = await observeBackup(
+    {
+      writer: deps.writer,
+      s3: deps.s3,
+      readBackup: deps.readBackup,
+      now: deps.now,
+      ...(deps.restoreRetries ? { restoreRetries: deps.restoreRetries } : {}),
+    },
+    c,
+  );
   const readings = await readBackupReadings(
     { rqlite, schedule: deps.retention, listBackups: deps.listBackups },
     c,

@@ -16,7 +16,7 @@ import { clusterView, type ClusterView } from "./render/cluster.js";
 import type { Addressing } from "./render/pod.js";
 import { computeStatus, INVALID_SPEC, invalidSpecStatus, statusPatch, type Problem } from "./status.js";
 import { clusterRqlite } from "../rqlite/adapter.js";
-import type { ListBackups, ReadBackup, RetentionSchedule } from "./backup/observe.js";
+import type { ListBackups, ReadBackup, RestoreRetries, RetentionSchedule } from "./backup/observe.js";
 import { backupRecheckMs } from "./backup/plan.js";
 import type { S3Gate } from "../access/s3.js";
 import { observeRecovery, recoveryAsked, splitRecoveryPod } from "./recovery.js";
@@ -49,6 +49,7 @@ export interface ReconcileDeps {
   knownCas?: Map<string, string>;
   /** When retention last listed each cluster's bucket, kept across reconciles. */
   retention: RetentionSchedule;
+  restoreRetries: RestoreRetries;
 }
 
 export interface ReconcileResult {
@@ -100,6 +101,7 @@ export async function reconcileCluster(
       readBackup: deps.readBackup,
       listBackups: deps.listBackups,
       retention: deps.retention,
+      restoreRetries: deps.restoreRetries,
       previousUploader: cluster.status?.backup?.uploader,
       ...(deps.knownCas ? { knownCas: deps.knownCas } : {}),
       restored: cluster.status?.conditions?.some((x) => x.type === "Restored" && x.status === "True") === true,

@@ -38,7 +38,12 @@ import {
   retentionOutcome,
   type BackupStatusInputs,
 } from "../../controller/rqcluster/backup/status.js";
-import { RetentionSchedule } from "../../controller/rqcluster/backup/observe.js";
+import {
+  RESTORE_RETRY_BASE_MS,
+  RESTORE_RETRY_MAX_MS,
+  RestoreRetries,
+  RetentionSchedule,
+} from "../../controller/rqcluster/backup/observe.js";
 import type { Observed } from "../../controller/rqcluster/plan/types.js";
 import {
   applyDefaults,
@@ -1039,3 +1044,41 @@ function assertWritableTmp(p: V1Pod): void {
     { name: tmp.name, emptyDir: {} },
   );
 }
+
+describe("restore sources that failed to resolve", () => {
+  const NOW = Date.parse("2026-12-07T12:00:00Z");
+  const source = JSON.stringify({ s3: { bucket: "b", key: "latest" } });
+
+  it("are asked again after a wait that doubles to a cap, not on every resync", () => {
+    const retries = new RestoreRetries();
+    assert.equal(retries.waiting("uid-1", source, NOW), undefined, "never failed: ask");
+    let at = NOW;
+    const waits: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      retries.failed("uid-1", source, "the listing never ends", at);
+      let wait = 0;
+      while (retries.waiting("uid-1", source, at + wait) !== undefined) wait += 1000;
+      waits.push(wait);
+      at += wait;
+    }
+    assert.deepEqual(
+      waits,
+      [1, 2, 4, 8, 16, 32].map((n) => Math.min(RESTORE_RETRY_MAX_MS, RESTORE_RETRY_BASE_MS * n)),
+    );
+    assert.equal(retries.waiting("uid-1", source, at - 1), "the listing never ends");
+    assert.equal(retries.waiting("uid-2", source, NOW), undefined, "another cluster is its own");
+  });
+
+  it("a changed spec.restore asks at once; a resolved source forgets its failures", () => {
+    const retries = new RestoreRetries();
+    retries.failed("uid-1", source, "no object there", NOW);
+    assert.ok(retries.waiting("uid-1", source, NOW + 1000));
+    assert.equal(retries.waiting("uid-1", JSON.stringify({ s3: { bucket: "b", key: "k" } }), NOW + 1000), undefined);
+    retries.forget("uid-1");
+    assert.equal(retries.waiting("uid-1", source, NOW + 1000), undefined);
+    retries.failed("uid-1", source, "no object there", NOW);
+    let wait = 0;
+    while (retries.waiting("uid-1", source, NOW + wait) !== undefined) wait += 1000;
+    assert.equal(wait, RESTORE_RETRY_BASE_MS, "counting starts over");
+  });
+});

@@ -44,7 +44,7 @@ export interface BackupObservation {
  * plan's to say (a restore done or skipped needs none).
  */
 export async function observeBackup(
-  deps: { writer: Writer; s3: S3Gate; readBackup?: ReadBackup },
+  deps: { writer: Writer; s3: S3Gate; readBackup?: ReadBackup; restoreRetries?: RestoreRetries; now?: number },
   c: ClusterView,
 ): Promise<BackupObservation> {
   const { backup, restore } = c.spec;
@@ -88,11 +88,65 @@ export async function observeBackup(
   let restoreProblem: string | undefined;
   if (restore) {
     const kept = parseResolvedRestore(live?.data[RESTORE_SOURCE_FILE]);
-    const resolved = kept ? { resolved: kept } : await resolveRestore(deps, c);
+    const resolved = kept ? { resolved: kept } : await resolveRestoreWithRetries(deps, c, restore);
     if ("resolved" in resolved) cluster = { ...c, restore: resolved.resolved };
     else restoreProblem = resolved.problem;
   }
   return { cluster, backupConfig, holds: [], secretProblems, ...(restoreProblem ? { restoreProblem } : {}) };
+}
+
+/**
+ * A restore source that could not be resolved is asked again after a wait, not on every resync: a
+ * source that fails (a listing that never ends, a server down, a missing key) costs an S3 round
+ * of requests each time, and the operator must not hammer it. The wait starts at
+ * RESTORE_RETRY_BASE_MS and doubles to RESTORE_RETRY_MAX_MS; a changed spec.restore asks at once.
+ */
+async function resolveRestoreWithRetries(
+  deps: { writer: Writer; s3: S3Gate; readBackup?: ReadBackup; restoreRetries?: RestoreRetries; now?: number },
+  c: ClusterView,
+  restore: object,
+): Promise<{ resolved: ResolvedRestore } | { problem: string }> {
+  const retries = deps.restoreRetries;
+  const now = deps.now ?? Date.now();
+  const source = JSON.stringify(restore);
+  const waiting = retries?.waiting(c.uid, source, now);
+  if (waiting) return { problem: waiting };
+  const resolved = await resolveRestore(deps, c);
+  if ("problem" in resolved) retries?.failed(c.uid, source, resolved.problem, now);
+  else retries?.forget(c.uid);
+  return resolved;
+}
+
+export const RESTORE_RETRY_BASE_MS = 5_000;
+export const RESTORE_RETRY_MAX_MS = 60_000;
+
+/**
+ * The restore sources that failed to resolve, by cluster uid, and when each is asked again. The
+ * controller keeps one for the process and passes it in, with the clock.
+ */
+export class RestoreRetries {
+  private readonly failures = new Map<string, { source: string; problem: string; count: number; retryAt: number }>();
+
+  /**
+   * The last problem while the same source waits, else undefined. Said as it was, with no
+   * countdown, so the status it goes into does not change (and is not written) on every resync.
+   */
+  waiting(uid: string, source: string, now: number): string | undefined {
+    const f = this.failures.get(uid);
+    if (!f || f.source !== source || now >= f.retryAt) return undefined;
+    return f.problem;
+  }
+
+  failed(uid: string, source: string, problem: string, now: number): void {
+    const before = this.failures.get(uid);
+    const count = before?.source === source ? before.count + 1 : 1;
+    const wait = Math.min(RESTORE_RETRY_MAX_MS, RESTORE_RETRY_BASE_MS * 2 ** (count - 1));
+    this.failures.set(uid, { source, problem, count, retryAt: now + wait });
+  }
+
+  forget(uid: string): void {
+    this.failures.delete(uid);
+  }
 }
 
 /**
