@@ -100,7 +100,7 @@ describe("install: OLM bundle", function () {
       csv.spec.installModes.filter((m) => m.supported).map((m) => m.type),
       ["OwnNamespace", "SingleNamespace", "MultiNamespace", "AllNamespaces"],
     );
-    assert.equal(csv.spec.webhookdefinitions.length, 4);
+    assert.equal(csv.spec.webhookdefinitions.length, 5);
     const { permissions, clusterPermissions, deployments } = csv.spec.install.spec;
     const resources = (rules: Rule[]) => rules.flatMap((r) => r.resources);
     assert.deepEqual(
@@ -164,7 +164,7 @@ describe("install: OLM bundle", function () {
     assert.notEqual(strict.code, 0);
     assert.match(strict.stderr, /unknown field "spec\.webhookdefinitions\[0\]\.matchConditions"/);
     const stored = JSON.parse((await create(["--validate=false"])).stdout) as typeof csv;
-    assert.equal(stored.spec.webhookdefinitions.length, 4);
+    assert.equal(stored.spec.webhookdefinitions.length, 5);
     for (const w of stored.spec.webhookdefinitions) {
       assert.equal(w.matchConditions, undefined, `${String(w.generateName)}: OLM's schema kept matchConditions`);
       assert.ok(w.rules, "the rest of the definition is kept");
