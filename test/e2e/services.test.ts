@@ -102,7 +102,12 @@ describe("conventions and Services on the scheduling plane", function () {
     assert.ok(svc.spec.healthCheckNodePort, "a health check node port");
     assert.equal(svc.metadata.annotations?.["service.beta.kubernetes.io/aws-load-balancer-internal"], "true");
     assert.equal(svc.metadata.labels?.team, "payments");
-    assert.deepEqual(await readyEndpoints("shop"), ["shop-0", "shop-1", "shop-2", "shop-ro-0", "shop-ro-1"]);
+    // The EndpointSlice controller follows Pod readiness a moment after the cluster converged.
+    const endpoints = await eventually("the client Service selects every node", async () => {
+      const ready = await readyEndpoints("shop");
+      return ready.length === 5 ? ready : undefined;
+    });
+    assert.deepEqual(endpoints, ["shop-0", "shop-1", "shop-2", "shop-ro-0", "shop-ro-1"]);
   });
 
   it("selects only the read replicas behind the read Service", async () => {
