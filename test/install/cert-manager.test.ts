@@ -161,7 +161,7 @@ describe("install: cert-manager issues and rotates the webhook certificate", fun
         ),
       );
       const flat = bundles.flat();
-      return flat.length === 4 && flat.every((b) => b === ca) ? true : undefined;
+      return flat.length === 5 && flat.every((b) => b === ca) ? true : undefined;
     });
   });
 

@@ -262,7 +262,7 @@ describe("install: Helm chart", function () {
       );
       assert.deepEqual(
         webhooks(objects).map((w) => w.failurePolicy),
-        ["Ignore", "Ignore", "Ignore", "Ignore"],
+        ["Ignore", "Ignore", "Ignore", "Ignore", "Ignore"],
       );
       assert.ok(webhooks(objects).every((w) => w.clientConfig.service.namespace === "ops"));
       // Watching some namespaces, the release's webhooks judge only those.
@@ -354,7 +354,7 @@ describe("install: Helm chart", function () {
       );
       assert.deepEqual(
         webhooks(objects).map((w) => w.clientConfig.caBundle),
-        [ca, ca, ca, ca],
+        [ca, ca, ca, ca, ca],
       );
       assert.deepEqual(
         objects.filter(

@@ -31,7 +31,9 @@ import { SecretVolume } from "./support/secretVolume.js";
 import { buildTools, run } from "./support/tools.js";
 
 const RELEASE = "rqlite-operator";
-const CRDS = ["rqbackups", "rqclusters"].map((p) => `customresourcedefinition.apiextensions.k8s.io/${p}.rqlite.io`);
+const CRDS = ["rqbackups", "rqclusters", "rqscheduledbackups"].map(
+  (p) => `customresourcedefinition.apiextensions.k8s.io/${p}.rqlite.io`,
+);
 const SERVING = "rqlite-operator-webhook-cert";
 /** The Secrets cert-manager writes for the chart's Certificates; Helm never created them. */
 const CERT_MANAGER_SECRETS = ["secret/rqlite-operator-ca", `secret/${SERVING}`];
@@ -153,7 +155,7 @@ describe("install: Helm release (install, upgrade, uninstall)", function () {
     const configs = await webhookConfigurations();
     assert.deepEqual(
       configs.flatMap((c) => c.webhooks.map((w) => w.failurePolicy)),
-      ["Ignore", "Ignore", "Ignore", "Ignore"],
+      ["Ignore", "Ignore", "Ignore", "Ignore", "Ignore"],
     );
     for (const ref of ["servicemonitor/rqlite-operator-controller", "servicemonitor/rqlite-operator-webhook"]) {
       const o = await getJson<K8sObject>([ref, "-n", ns]);
@@ -209,7 +211,7 @@ describe("install: Helm release (install, upgrade, uninstall)", function () {
     );
     assert.deepEqual(
       (await webhookConfigurations()).flatMap((c) => c.webhooks.map((w) => w.clientConfig.caBundle)),
-      [ca, ca, ca, ca],
+      [ca, ca, ca, ca, ca],
       "the chart wrote the CA from the values, and cainjector no longer owns it",
     );
     assert.equal((await plane().kubectlOk(["get", "certificates,issuers", "-n", ns, "-o", "name"])).trim(), "");

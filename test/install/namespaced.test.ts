@@ -78,7 +78,7 @@ describe("install: namespaced (deploy/namespaced)", function () {
     const webhooks = objects
       .filter((o) => o.kind.endsWith("WebhookConfiguration"))
       .flatMap((o) => o.webhooks as { namespaceSelector?: unknown }[]);
-    assert.equal(webhooks.length, 4);
+    assert.equal(webhooks.length, 5);
     for (const w of webhooks)
       assert.deepEqual(w.namespaceSelector, { matchLabels: { "kubernetes.io/metadata.name": NS } });
   });
