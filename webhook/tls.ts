@@ -81,7 +81,8 @@ export function readServingCert(paths: CertPaths): ServingCert {
     return {
       cert,
       key,
-      subject: x509.subject?.replace(/\n/g, ", "),
+      // An empty subject reads as undefined on Node 20 and as an empty string on newer releases.
+      subject: x509.subject ? x509.subject.replace(/\n/g, ", ") : undefined,
       subjectAltName: x509.subjectAltName,
       serialNumber: x509.serialNumber,
       notAfter: new Date(x509.validTo).toISOString(),
