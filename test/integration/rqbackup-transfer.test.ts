@@ -104,12 +104,12 @@ describe("RqBackup transfer: real rqlited to a real S3 server", function () {
     const stream = await rq.client(leader.id).backupStream({ compress: false });
     const client = s3.client();
     const key = "it/cut-by-s3";
-    const pending = transfer(stream, { s3: client, bucket: BUCKET, key }, { format: "binary", compress: false });
-    await s3.stop();
-    await assert.rejects(
-      pending,
+    const failed = assert.rejects(
+      transfer(stream, { s3: client, bucket: BUCKET, key }, { format: "binary", compress: false }),
       (err: Error) => !(err instanceof SourceError) && /ECONNREFUSED|socket|connect/i.test(err.message),
     );
+    await s3.stop();
+    await failed;
     await s3.start();
     await assert.rejects(client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key })), /NotFound|404/);
     client.destroy();
@@ -122,9 +122,13 @@ describe("RqBackup transfer: real rqlited to a real S3 server", function () {
     const key = "it/cut-by-leader";
     // Slow the reader down so the kill lands mid-stream.
     stream.body.pause();
-    const pending = transfer(stream, { s3: client, bucket: BUCKET, key }, { format: "binary", compress: false });
+    // Awaited only after the kill, so its rejection is handled from the start: it can come first.
+    const failed = assert.rejects(
+      transfer(stream, { s3: client, bucket: BUCKET, key }, { format: "binary", compress: false }),
+      (err: Error) => err instanceof SourceError,
+    );
     await rq.kill(leader.id);
-    await assert.rejects(pending, (err: Error) => err instanceof SourceError);
+    await failed;
     await assert.rejects(client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key })), /NotFound|404/);
     client.destroy();
     await rq.restart(leader.id);

@@ -185,15 +185,17 @@ describe("s3Upload: a stream to S3 in fixed memory, on the real S3 server", func
       return Promise.resolve();
     });
     const key = "fails/stopped";
-    const pending = uploadStream(client, source(randomBytes(4 * PART)).body, {
-      bucket: BUCKET,
-      key,
-      partSize: PART,
-      queueSize: 1,
-      signal: stop.signal,
-    });
+    const failed = assert.rejects(
+      uploadStream(client, source(randomBytes(4 * PART)).body, {
+        bucket: BUCKET,
+        key,
+        partSize: PART,
+        queueSize: 1,
+        signal: stop.signal,
+      }),
+    );
     await held;
-    await assert.rejects(pending);
+    await failed;
     await assertNothingLeft(client, key);
     client.destroy();
   });
