@@ -186,20 +186,7 @@ describe("RqBackup to a PVC: a Job writes the backup into the claim", function (
     const leader = await leaderPod();
     await createRowsTable(env.ns, leader);
     await seedItems(rqliteNode(env.ns, leader, 30_000), ITEMS);
-    // A claim on the default StorageClass (the host-path provisioner binds it at once).
-    await env.kubectl(
-      ["apply", "-f", "-"],
-      JSON.stringify({
-        apiVersion: "v1",
-        kind: "PersistentVolumeClaim",
-        metadata: { name: CLAIM },
-        spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
-      }),
-    );
-    await eventually("the claim Bound", async () => {
-      const pvc = JSON.parse(await env.kubectl(["get", "pvc", CLAIM, "-o", "json"])) as V1PersistentVolumeClaim;
-      return pvc.status?.phase === "Bound";
-    });
+    await env.boundClaim(CLAIM);
   });
 
   after(async () => {

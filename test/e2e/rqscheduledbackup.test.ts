@@ -117,19 +117,7 @@ describe("RqScheduledBackup: a cron schedule to S3 and to a PVC, with retention"
     await env.applyCluster(CLUSTER, { replicas: 3, image: "rqlite/rqlite:8.43.4" });
     await env.converged(CLUSTER, 3, 240_000);
     await createRowsTable(env.ns, (await env.cluster(CLUSTER)).status.leader!);
-    await env.kubectl(
-      ["apply", "-f", "-"],
-      JSON.stringify({
-        apiVersion: "v1",
-        kind: "PersistentVolumeClaim",
-        metadata: { name: CLAIM },
-        spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
-      }),
-    );
-    await eventually("the claim Bound", async () => {
-      const pvc = JSON.parse(await env.kubectl(["get", "pvc", CLAIM, "-o", "json"])) as V1PersistentVolumeClaim;
-      return pvc.status?.phase === "Bound";
-    });
+    await env.boundClaim(CLAIM);
   });
 
   afterEach(function () {

@@ -27,6 +27,8 @@ export interface ScheduledEnv {
   cluster(name: string): Promise<ClusterState>;
   /** Waits until the cluster runs exactly `voters` ready voters on its latest spec. */
   converged(name: string, voters: number, timeoutMs?: number): Promise<void>;
+  /** Creates a 1Gi claim on the default StorageClass (the host-path provisioner binds it at once) and waits for it Bound. */
+  boundClaim(name: string): Promise<void>;
   pods(cluster: string): Promise<V1Pod[]>;
   pvcs(cluster: string): Promise<V1PersistentVolumeClaim[]>;
   /** Pod name -> the Node the scheduler bound it to (unbound Pods are left out). */
@@ -106,6 +108,21 @@ export async function startScheduledEnv(opts: ScheduledEnvOptions): Promise<Sche
         ]);
         const tail = events.split("\n").slice(-15).join("\n");
         throw new Error(`${err.message}\n${objects}\nstatus: ${status}\nlast events:\n${tail}`);
+      });
+    },
+    async boundClaim(name) {
+      await kubectl(
+        ["apply", "-f", "-"],
+        JSON.stringify({
+          apiVersion: "v1",
+          kind: "PersistentVolumeClaim",
+          metadata: { name },
+          spec: { accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "1Gi" } } },
+        }),
+      );
+      await eventually(`the claim ${name} Bound`, async () => {
+        const pvc = JSON.parse(await kubectl(["get", "pvc", name, "-o", "json"])) as V1PersistentVolumeClaim;
+        return pvc.status?.phase === "Bound";
       });
     },
     pods: (cluster) => list<V1Pod>("pods", cluster),
