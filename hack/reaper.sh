@@ -7,6 +7,8 @@
 #   cgroup P   every process in cgroup P and below, in every v1 hierarchy (a node's containers),
 #              then the cgroups themselves, deepest first
 #   dir D      a folder (after the processes, which may hold files or mounts in it)
+# With TESTENV_KEEP_LOGS set to a folder, the *.log files at the top of each removed folder are
+# first copied to $TESTENV_KEEP_LOGS/<folder name>/, to read a failed run's component logs later.
 pids=(); dirs=(); mntns=(); cgroups=()
 while read -r kind val; do
   case $kind in
@@ -48,4 +50,9 @@ if [[ ${#mntns[@]} -gt 0 || ${#cgroups[@]} -gt 0 ]]; then
     done
   done
 fi
-for d in "${dirs[@]}"; do rm -rf -- "$d"; done
+for d in "${dirs[@]}"; do
+  if [[ -n ${TESTENV_KEEP_LOGS:-} ]] && compgen -G "$d/*.log" >/dev/null; then
+    mkdir -p "$TESTENV_KEEP_LOGS/${d##*/}" && cp -p "$d"/*.log "$TESTENV_KEEP_LOGS/${d##*/}/"
+  fi
+  rm -rf -- "$d"
+done
