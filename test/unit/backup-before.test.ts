@@ -9,7 +9,7 @@ import { backupConfigFiles } from "../../controller/rqcluster/backup/render.js";
 import { restoredCondition, restoreStatus } from "../../controller/rqcluster/backup/status.js";
 import { clusterView } from "../../controller/rqcluster/render/cluster.js";
 import type { Observed } from "../../controller/rqcluster/plan/types.js";
-import type { StoredObject } from "../../controller/rqcluster/backup/plan.js";
+import type { StoredObject } from "../../controller/access/s3.js";
 import {
   applyDefaults,
   parseEndpointAllow,

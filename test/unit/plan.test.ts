@@ -16,7 +16,7 @@ import { desiredMembers } from "../../controller/rqcluster/render/members.js";
 import { renderPod } from "../../controller/rqcluster/render/pod.js";
 import { renderPvc } from "../../controller/rqcluster/render/children.js";
 import { computeStatus, statusPatch } from "../../controller/rqcluster/status.js";
-import { caCopyOf, keptCas } from "../../controller/rqcluster/caCopy.js";
+import { caCopyOf, keptCas } from "../../controller/access/caCopy.js";
 import { assertOwnNode, nodeAccess } from "../../controller/access/cluster.js";
 import type { RecoveryStatus, RqClusterSpec } from "../../shared/index.js";
 import type { RecoveryObservation, VoterEvidence } from "../../controller/rqcluster/plan/recovery.js";

@@ -3,7 +3,7 @@
 // it, never from S3's LastModified: a copied or re-uploaded object keeps its name but not its
 // modification time. No I/O, no clock; table-tested in test/unit/backup-before.test.ts.
 import { validCalendarTime } from "../../../shared/backup-names.js";
-import type { StoredObject } from "./plan.js";
+import type { StoredObject } from "../../access/s3.js";
 
 /** Which writer's name the timestamp was read from. */
 export type StampForm = "rqlite auto-backup" | "RqBackup";

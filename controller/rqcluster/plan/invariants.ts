@@ -25,7 +25,7 @@
 //     evicted.
 // VS  No roll step toward spec.image while a Pod runs a version rqlite cannot step from to it.
 import type { V1Pod } from "@kubernetes/client-node";
-import { LABEL_ROLE } from "../../../shared/names.js";
+import { LABEL_ROLE, parseMemberName } from "../../../shared/names.js";
 import {
   formatVersion,
   joinProblem,
@@ -33,7 +33,7 @@ import {
   versionChangeProblem,
 } from "../../../shared/rqlite-versions.js";
 import type { ClusterView } from "../render/cluster.js";
-import { desiredMembers, parseMemberName } from "../render/members.js";
+import { desiredMembers } from "../render/members.js";
 import { BOOTSTRAP_EXPECT_ANNOTATION, renderPod, SPEC_HASH_ANNOTATION } from "../render/pod.js";
 import { planAuth } from "./auth.js";
 import { isDisruptive, type Action, type Observed, type Plan } from "./types.js";

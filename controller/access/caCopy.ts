@@ -14,12 +14,12 @@
 import type { V1Secret } from "@kubernetes/client-node";
 import { operatorCaSecretName } from "../../shared/names.js";
 import type { DataObject } from "../runtime/writer.js";
-import type { ClusterView } from "./render/cluster.js";
+import type { ClusterIdentity } from "./clusterView.js";
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 
 /** The CAs the copy holds, by source Secret name; nothing from a Secret this cluster does not own. */
-export function keptCas(c: ClusterView, live: DataObject | undefined): Map<string, string> {
+export function keptCas(c: ClusterIdentity, live: DataObject | undefined): Map<string, string> {
   if (!live || !live.owners.includes(c.uid)) return new Map();
   return new Map(Object.entries(live.data).filter(([, ca]) => ca.length > 0));
 }
@@ -38,7 +38,7 @@ export interface CaCopy {
 }
 
 export function caCopyOf(
-  c: ClusterView,
+  c: ClusterIdentity,
   cas: ReadonlyMap<string, string>,
   live: DataObject | undefined,
 ): CaCopy | undefined {
