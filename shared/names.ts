@@ -140,8 +140,8 @@ export interface NameClash {
 // The endings, derived from the name functions above so they follow any change there: a voter
 // `<x>-ro-<n>` is the read replica `<n>` of `<x>`, a client Service `<x>-ro` is the read Service
 // of `<x>`, and a client Service `<x>-internal` is the headless Service of `<x>`. Refusing the
-// ending `-ro` refuses both of the former. test/unit/names.test.ts checks that no other pair of
-// names clashes.
+// ending `-ro` refuses both of the former. test/unit/shared/names.test.ts checks that no other pair
+// of names clashes.
 const READ_REPLICA_INFIX = readReplicaName("", 0).slice(0, -voterName("", 0).length);
 const HEADLESS_SUFFIX = headlessServiceName("").slice(clientServiceName("").length);
 

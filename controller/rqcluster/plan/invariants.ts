@@ -2,7 +2,8 @@
 // here against the planner's input and output only: given what one reconcile observed and the
 // Plan it returned, is every action allowed? A check is stated from the observation alone (never
 // from the planner's own helpers), so a planner bug cannot hide in a shared definition. The
-// randomised model test (test/unit/plan-model.test.ts) runs checkPlan on every plan it sees.
+// randomised model test (test/unit/controller/rqcluster/plan.model.test.ts) runs checkPlan on every
+// plan it sees.
 //
 // I1  A disruptive step (a voter's Pod deleted or replaced) starts only when every other desired
 //     Pod exists, is Ready, is not terminating and has passed /readyz?sync, no other Pod is

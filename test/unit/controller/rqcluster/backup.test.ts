@@ -76,8 +76,9 @@ const cluster = (spec: RqClusterSpec): ClusterView =>
   clusterView({ apiVersion: "rqlite.io/v1alpha1", kind: "RqCluster", metadata: meta, spec });
 const obj = (spec: RqClusterSpec) =>
   applyDefaults({ apiVersion: "rqlite.io/v1alpha1", kind: "RqCluster", metadata: { name: "db" }, spec });
-// The rules on endpoints and ambient credentials have their own suite (s3-endpoint.test.ts):
-// here the loopback S3 is allowed, explicitly, and so are the operator's own credentials.
+// The rules on endpoints and ambient credentials have their own suite
+// (../../shared/s3-endpoint.test.ts): here the loopback S3 is allowed, explicitly, and so are the
+// operator's own credentials.
 const POLICY = {
   ...STRICT_S3_POLICY,
   allow: parseEndpointAllow("127.0.0.1/32"),

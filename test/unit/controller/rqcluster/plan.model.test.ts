@@ -11,10 +11,10 @@
 // part-way and holds. After the chaos every run heals and must converge (liveness), and a
 // converged cluster must plan nothing (a steady cluster costs no writes).
 //
-// Replay: PLAN_MODEL_SEED=<seed> PLAN_MODEL_RUN=<run> npx mocha test/unit/plan-model.test.ts
-// replays any run, whichever file ran it (a failure prints both, with the world's recent
-// history, the observation and the plan; the full observation is also written as JSON to the
-// file it names).
+// Replay: PLAN_MODEL_SEED=<seed> PLAN_MODEL_RUN=<run>
+// npx mocha test/unit/controller/rqcluster/plan.model.test.ts replays any run, whichever file ran
+// it (a failure prints both, with the world's recent history, the observation and the plan; the
+// full observation is also written as JSON to the file it names).
 import { modelSuite, UNIT_RUNS } from "../../support/plan-model-suite.js";
 
 // The first runs here, for npm run check; every other run in test/model/plan-model.test.ts.

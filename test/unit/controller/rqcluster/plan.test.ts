@@ -1,5 +1,5 @@
 // Table tests of the pure planner, one block per concern. Each row is an observed state and the
-// decision it must produce; the randomised model test (plan-model.test.ts) covers the space.
+// decision it must produce; the randomised model test (plan.model.test.ts) covers the space.
 import { strict as assert } from "node:assert";
 import type { V1PersistentVolumeClaim, V1Pod, V1PodDisruptionBudget, V1Secret } from "@kubernetes/client-node";
 import {
