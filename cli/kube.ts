@@ -3,7 +3,7 @@
 // namespace, else "default".
 import { CoreV1Api, KubeConfig, type V1Secret } from "@kubernetes/client-node";
 import { Registry } from "prom-client";
-import { PASSWORD_KEY, type Credentials } from "../controller/access/cluster.js";
+import { PASSWORD_KEY, type Credentials } from "../controller/access/clusterView.js";
 import { KubeClient, type KubeRequest } from "../controller/runtime/kubeClient.js";
 import { objectPath } from "../controller/runtime/paths.js";
 import { OPERATOR_RQLITE_USER, operatorAuthSecretName } from "../shared/names.js";

@@ -5,7 +5,7 @@ import { loopbackAddress } from "../shared/loopback-address.js";
 import { parseEndpointAllow, parseNamespaceList, type EndpointAllowList } from "../shared/s3-endpoint.js";
 import { watchNamespacesFromEnv } from "./runtime/informer.js";
 import { leaderElectionDefaults } from "./runtime/leaderElection.js";
-import type { Addressing } from "./rqcluster/render/pod.js";
+import type { Addressing } from "./access/clusterView.js";
 
 export interface ControllerConfig {
   kubeconfig?: string;

@@ -1,6 +1,7 @@
 // docs/api.md, the API reference, rendered from shared/'s schema: every field of RqCluster and
 // RqBackup with its type, default, rules and description, as the CRDs and the validator see them.
-// `npm run generate` writes it; test/unit/generated.test.ts fails when the committed file drifts.
+// `npm run generate` writes it; test/unit/hack/generate.test.ts fails when the committed file
+// drifts.
 import type { JsonSchema } from "../shared/json-schema.js";
 import { rqBackupSchema } from "../shared/backup-schema.js";
 import { BACKUP_KIND, BACKUP_PLURAL, BACKUP_SHORT_NAME } from "../shared/backup-names.js";

@@ -1,5 +1,5 @@
 // `npm run generate`: writes every file derived from shared/schema.ts. The render functions are
-// pure and exported so test/unit/generated.test.ts can fail when a committed file drifts.
+// pure and exported so test/unit/hack/generate.test.ts can fail when a committed file drifts.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";

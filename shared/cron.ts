@@ -1,7 +1,7 @@
 // Cron schedules, PURE: the parser of an RqScheduledBackup's spec.schedule and "the next firing
 // after t" in a time zone. No clock and no module state: every answer is a function of the text,
 // the zone and t, so two controllers (or one restarted) agree on each firing's time, and so on
-// the name of the RqBackup it creates. Table-tested in test/unit/cron.test.ts.
+// the name of the RqBackup it creates. Table-tested in test/unit/shared/cron.test.ts.
 //
 // The syntax is the standard five fields (minute hour day-of-month month day-of-week), with `*`,
 // lists `a,b`, ranges `a-b`, steps `*/n`, `a-b/n` and `a/n` (from a to the field's end), month and

@@ -22,6 +22,8 @@ export const DEFAULT_POD_TEMPLATE_KEY = "pod-template.json";
 /** The container and volume the operator generates and owns in every node's Pod. */
 export const RQLITE_CONTAINER = "rqlite";
 export const DATA_VOLUME = "data";
+/** The volume rqlite's HTTPS certificate is mounted from; the operator reads its Secret too. */
+export const HTTP_TLS_VOLUME = "tls-http";
 
 export const HTTP_PORT = 4001;
 export const RAFT_PORT = 4002;
@@ -58,6 +60,20 @@ export function nodeName(cluster: string, role: NodeRole, ordinal: number): stri
   return role === "voter" ? voterName(cluster, ordinal) : readReplicaName(cluster, ordinal);
 }
 
+/** One node of a cluster, as its Pod, PVC and rqlite node id name it. */
+export interface MemberName {
+  name: string;
+  ordinal: number;
+  role: NodeRole;
+}
+
+/** The node a Pod or PVC name stands for (nodeName's inverse), or undefined for a name the cluster does not own. */
+export function parseMemberName(cluster: string, name: string): MemberName | undefined {
+  const m = /^(ro-)?(0|[1-9][0-9]*)$/.exec(name.startsWith(`${cluster}-`) ? name.slice(cluster.length + 1) : "");
+  if (!m) return undefined;
+  return { name, ordinal: Number(m[2]), role: m[1] ? "read-only" : "voter" };
+}
+
 /** Headless Service that gives every node a stable DNS name and feeds rqlite's DNS discovery. */
 export function headlessServiceName(cluster: string): string {
   return `${cluster}-internal`;
@@ -86,7 +102,7 @@ export function operatorAuthSecretName(cluster: string): string {
 
 /**
  * The operator's own copy of the ca.crt of each tls.http Secret in use, so that a CA Secret deleted
- * mid-life still verifies rqlite after the operator restarts (see controller/rqcluster/caCopy.ts).
+ * mid-life still verifies rqlite after the operator restarts (see controller/access/caCopy.ts).
  */
 export function operatorCaSecretName(cluster: string): string {
   return `${cluster}-operator-ca`;
@@ -124,8 +140,8 @@ export interface NameClash {
 // The endings, derived from the name functions above so they follow any change there: a voter
 // `<x>-ro-<n>` is the read replica `<n>` of `<x>`, a client Service `<x>-ro` is the read Service
 // of `<x>`, and a client Service `<x>-internal` is the headless Service of `<x>`. Refusing the
-// ending `-ro` refuses both of the former. test/unit/names.test.ts checks that no other pair of
-// names clashes.
+// ending `-ro` refuses both of the former. test/unit/shared/names.test.ts checks that no other pair
+// of names clashes.
 const READ_REPLICA_INFIX = readReplicaName("", 0).slice(0, -voterName("", 0).length);
 const HEADLESS_SUFFIX = headlessServiceName("").slice(clientServiceName("").length);
 

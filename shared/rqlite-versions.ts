@@ -2,7 +2,7 @@
 // operator relies on, and rqlite's own upgrade, downgrade and join rules. The webhook validates
 // against it, the renderer renders flags from it and the controller picks its calls by it.
 // Every fact names where it comes from (rqlite's CHANGELOG.md or source at a release tag), so a
-// new release is a reviewable edit here; test/unit/rqlite-versions.test.ts checks the flag
+// new release is a reviewable edit here; test/unit/shared/rqlite-versions.test.ts checks the flag
 // history against flags captured from rqlite's source at every release tag.
 
 /** A release as `major.minor.patch`. */

@@ -12,7 +12,7 @@ import { serviceSpecSchema } from "./service.js";
 
 /**
  * The rqlite image new clusters get: the newest version the end-to-end suite runs, so the
- * default is one the project has run (test/unit/rqlite-versions.test.ts fails otherwise).
+ * default is one the project has run (test/unit/shared/rqlite-versions.test.ts fails otherwise).
  */
 export const DEFAULT_IMAGE = `rqlite/rqlite:${TESTED_RQLITE_VERSIONS[0]!}`;
 

@@ -12,19 +12,22 @@ import {
   operatorAuthSecretName,
   operatorCaSecretName,
   RQLITE_CONTAINER,
+  parseMemberName,
+  HTTP_TLS_VOLUME,
 } from "../../shared/names.js";
 import { clusterRqlite, type ClusterRqlite, type LeaderView, type NodeAccess } from "../rqlite/adapter.js";
 import type { Writer } from "../runtime/writer.js";
-import { caCopyOf, keptCas, type CaCopy } from "../rqcluster/caCopy.js";
-import { PASSWORD_KEY, type AuthRead, type Credentials } from "../rqcluster/plan/auth.js";
-import { isPodReady } from "../rqcluster/plan/facts.js";
-import type { SecretProblem } from "../rqcluster/plan/types.js";
-import { clusterView, type ClusterView } from "../rqcluster/render/cluster.js";
-import { parseMemberName } from "../rqcluster/render/members.js";
-import { HTTP_TLS_VOLUME, nodeAddress, type Addressing } from "../rqcluster/render/pod.js";
-
-export { PASSWORD_KEY };
-export type { Addressing, Credentials, NodeAccess };
+import { caCopyOf, keptCas, type CaCopy } from "./caCopy.js";
+import {
+  clusterIdentity,
+  isPodReady,
+  nodeAddress,
+  PASSWORD_KEY,
+  type Addressing,
+  type ClusterIdentity,
+  type Credentials,
+  type SecretProblem,
+} from "./clusterView.js";
 
 export const rqliteArgs = (pod: V1Pod | undefined): string[] =>
   pod?.spec?.containers.find((ct) => ct.name === RQLITE_CONTAINER)?.args ?? [];
@@ -40,7 +43,7 @@ export const runsWithAuth = (pod: V1Pod | undefined): boolean => rqliteArgs(pod)
  * tls.http Secret names to their ca.crt; `credentials` are the operator's, when it has any.
  */
 export function nodeAccess(
-  c: ClusterView,
+  c: ClusterIdentity,
   pod: V1Pod | undefined,
   address: string,
   cas: ReadonlyMap<string, string>,
@@ -63,7 +66,7 @@ export function nodeAccess(
  * whoever took its address, could fill with any name. Only ids that name one of this cluster's
  * own nodes are ever turned into an address to call.
  */
-export function assertOwnNode(c: ClusterView, nodeId: string): void {
+export function assertOwnNode(c: ClusterIdentity, nodeId: string): void {
   if (parseMemberName(c.name, nodeId)) return;
   throw new Error(
     `rqlite named node ${JSON.stringify(nodeId)}, which is not a node of RqCluster ${c.namespace}/${c.name}; not contacting it`,
@@ -80,7 +83,7 @@ export function assertOwnNode(c: ClusterView, nodeId: string): void {
  */
 export async function readCas(
   writer: Pick<Writer, "readSecret">,
-  c: ClusterView,
+  c: ClusterIdentity,
   pods: V1Pod[],
   known: Map<string, string> | undefined,
 ): Promise<{ cas: Map<string, string>; problems: SecretProblem[]; caCopy?: CaCopy }> {
@@ -121,23 +124,8 @@ export async function readCas(
   return { cas, problems, ...(caCopy ? { caCopy } : {}) };
 }
 
-/**
- * The credentials the operator asks nodes with: the password its live Secret keeps, or, before
- * there is one, the one it is about to write. None from a Secret someone else owns while the
- * user's users file is usable (the operator will not take that Secret's password).
- */
-export function operatorCredentials(read: AuthRead | undefined): Credentials | undefined {
-  if (!read) return undefined;
-  const usable = read.users !== undefined && "json" in read.users;
-  if (usable && read.live && !read.live.owned) return undefined;
-  return (
-    keptCredentials(read.live?.data) ??
-    (usable ? { username: OPERATOR_RQLITE_USER, password: read.freshPassword } : undefined)
-  );
-}
-
 /** The operator's credentials kept in its live Secret, for nodes that still run with -auth. */
-function keptCredentials(existing: Record<string, string> | undefined): Credentials | undefined {
+export function keptCredentials(existing: Record<string, string> | undefined): Credentials | undefined {
   const password = existing?.[PASSWORD_KEY];
   return password ? { username: OPERATOR_RQLITE_USER, password } : undefined;
 }
@@ -163,7 +151,7 @@ export interface ClusterReach {
  */
 export async function reachCluster(
   deps: ReachDeps,
-  c: ClusterView,
+  c: ClusterIdentity,
   pods: V1Pod[],
   credentials: Credentials | undefined,
 ): Promise<ClusterReach> {
@@ -207,7 +195,7 @@ export async function leaderOf(
 
 export interface LeaderDeps extends ReachDeps {
   /** The cluster's Pods as the API server has them now. */
-  pods(c: ClusterView): Promise<V1Pod[]>;
+  pods(c: ClusterIdentity): Promise<V1Pod[]>;
 }
 
 /** The cluster's leader and how to reach it; the Secrets behind that access by name and key. */
@@ -226,7 +214,7 @@ export interface LeaderReach {
  * Only the operator's kept password is used: a reader of a cluster never writes its Secret.
  */
 export async function reachLeader(deps: LeaderDeps, cluster: RqCluster): Promise<LeaderReach | { problem: string }> {
-  const c = clusterView(cluster);
+  const c = clusterIdentity(cluster);
   const pods = await deps.pods(c);
   const credentials = pods.some(runsWithAuth)
     ? keptCredentials((await deps.writer.readSecret(c.self, operatorAuthSecretName(c.name)))?.data)

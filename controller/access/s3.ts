@@ -23,7 +23,6 @@ import {
 import { Readable, Transform } from "node:stream";
 import { componentLogger } from "../runtime/log.js";
 import { ownerNamespace, type DataObject, type Writer } from "../runtime/writer.js";
-import type { StoredObject } from "../rqcluster/backup/plan.js";
 import type { S3Connection } from "./s3Connection.js";
 
 const S3_TIMEOUT_MS = 15_000;
@@ -303,6 +302,14 @@ export function couldNotConnect(endpoint?: string): string {
 }
 
 const timeout = () => ({ abortSignal: AbortSignal.timeout(S3_TIMEOUT_MS) });
+
+/** One object in the bucket, as a listing gives it. */
+export interface StoredObject {
+  key: string;
+  /** Epoch ms. */
+  lastModified: number;
+  size?: number;
+}
 
 /**
  * Every object whose key starts with `prefix`, paging through the listing. Rejects with an

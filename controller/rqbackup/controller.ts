@@ -12,7 +12,7 @@ import { JOB, RQBACKUP, RQCLUSTER } from "../kinds.js";
 import { Controller, watch } from "../runtime/controller.js";
 import { objectKey } from "../runtime/informer.js";
 import type { Manager } from "../runtime/manager.js";
-import type { Addressing } from "../access/cluster.js";
+import type { Addressing } from "../access/clusterView.js";
 import { type S3Gate } from "../access/s3.js";
 import { LABEL_BACKUP_JOB } from "./job.js";
 import { isFinal, type RetryPolicy } from "./plan.js";

@@ -1,7 +1,7 @@
 // PURE rendering and reading of the Job that writes a `pvc` RqBackup: the operator cannot mount
 // a user's PVC itself, so a one-Pod Job of the operator's own image mounts it and runs toFile.ts,
 // which streams the leader's backup into the volume and reports size and sha256 in its
-// termination message. No I/O here; table-tested in test/unit/rqbackup-job.test.ts.
+// termination message. No I/O here; table-tested in test/unit/controller/rqbackup/job.test.ts.
 import { createHash } from "node:crypto";
 import type { V1EnvVar, V1Job, V1Pod, V1ResourceRequirements } from "@kubernetes/client-node";
 import { API_VERSION, LABEL_MANAGED_BY, MANAGER_NAME, DNS_LABEL_MAX_LENGTH } from "../../shared/names.js";

@@ -1,6 +1,6 @@
 // PURE decisions for one RqBackup: what to do next given its status and what was observed, and
 // what status a finished attempt leads to. No I/O and no clock: `now` is an input, so every
-// branch is table-tested (test/unit/rqbackup-plan.test.ts).
+// branch is table-tested (test/unit/controller/rqbackup/plan.test.ts).
 import type { JobOutcome } from "./job.js";
 import type { RqBackupStatus } from "./types.js";
 

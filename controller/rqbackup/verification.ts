@@ -1,7 +1,7 @@
 // PURE decisions of backup verification (spec.verify, or the verify-requested annotation): when
 // a Completed backup's object is read back, and what the reading says about it, as the Verified
 // condition and status.verification. The reading itself is ./verifyObject.ts; no I/O and no
-// clock here (test/unit/rqbackup-verification.test.ts).
+// clock here (test/unit/controller/rqbackup/verification.test.ts).
 import type { BackupVerification, Condition } from "../../shared/index.js";
 import type { CheckReport } from "./checkDb.js";
 import { backoffMs, type RetryPolicy } from "./plan.js";

@@ -29,7 +29,7 @@ import { conflictsOf } from "./observe.js";
 import { GrowthRefusals } from "./growthRefusals.js";
 import { disruptionControllerRuns } from "./plan/eviction.js";
 import { desiredMembers } from "./render/members.js";
-import type { Addressing } from "./render/pod.js";
+import type { Addressing } from "../access/clusterView.js";
 import { LABEL_RECOVERY_OF } from "./render/recovery.js";
 import type { S3Gate } from "../access/s3.js";
 

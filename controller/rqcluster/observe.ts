@@ -3,10 +3,10 @@
 // now (its Pod's arguments: HTTPS or not, -auth or not), not the way the spec asks for, so that
 // turning TLS or auth on or off never locks the operator out of nodes that have not rolled yet.
 import type { KubernetesObject, V1PodDisruptionBudget } from "@kubernetes/client-node";
-import { leaderOf, operatorCredentials, reachCluster } from "../access/cluster.js";
+import { leaderOf, reachCluster } from "../access/cluster.js";
 import type { Writer } from "../runtime/writer.js";
 import { canTransferLeadership, type ClusterRqlite } from "../rqlite/adapter.js";
-import { readAuth } from "./auth.js";
+import { readAuth, operatorCredentials } from "./auth.js";
 import {
   listForRetention,
   observeBackup,
@@ -23,7 +23,7 @@ import type { Need, Observed } from "./plan/types.js";
 import type { Children } from "./ports.js";
 import { readPodTemplate, type TemplateRead } from "./podTemplate.js";
 import type { ClusterView } from "./render/cluster.js";
-import type { Addressing } from "./render/pod.js";
+import type { Addressing } from "../access/clusterView.js";
 import type { S3Gate } from "../access/s3.js";
 
 export interface ObserveDeps {

@@ -13,7 +13,7 @@ import { deriveFacts, HOLDS, plan, planFinalize, PROBLEMS } from "./plan/index.j
 import type { Plan } from "./plan/types.js";
 import type { Children } from "./ports.js";
 import { clusterView, type ClusterView } from "./render/cluster.js";
-import type { Addressing } from "./render/pod.js";
+import type { Addressing } from "../access/clusterView.js";
 import { computeStatus, INVALID_SPEC, invalidSpecStatus, statusPatch, type Problem } from "./status.js";
 import { clusterRqlite } from "../rqlite/adapter.js";
 import type { ListBackups, ReadBackup, RestoreRetries, RetentionSchedule } from "./backup/observe.js";

@@ -16,8 +16,9 @@ import {
   retentionOutcome,
   type BackupStatusInputs,
 } from "./backup/status.js";
-import { isPodReady, quorum as quorumOf, roleOf, type Facts } from "./plan/facts.js";
-import type { Observed, SecretProblem } from "./plan/types.js";
+import { isPodReady, type SecretProblem } from "../access/clusterView.js";
+import { quorum as quorumOf, roleOf, type Facts } from "./plan/facts.js";
+import type { Observed } from "./plan/types.js";
 import type { ClusterView } from "./render/cluster.js";
 
 export type Phase = NonNullable<RqClusterStatus["phase"]>;

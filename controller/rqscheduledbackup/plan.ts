@@ -1,7 +1,7 @@
 // PURE decisions for one RqScheduledBackup: from what was observed (its spec and status, the
 // RqBackups it owns, the clock as an input) to the RqBackup a firing creates, the firing a
 // running backup makes it skip, the old backups retention deletes, the status, and when to look
-// again. No I/O and no clock; table-tested in test/unit/rqscheduledbackup-plan.test.ts.
+// again. No I/O and no clock; table-tested in test/unit/controller/rqscheduledbackup/plan.test.ts.
 import { latestFiring, nextFiring, parseCron } from "../../shared/cron.js";
 import type { RqBackupSpec, RqScheduledBackupSpec, RqScheduledBackupStatus } from "../../shared/index.js";
 import { DEFAULT_FAILED_HISTORY, DEFAULT_SUCCESSFUL_HISTORY } from "../../shared/scheduled-backup-schema.js";

@@ -8,17 +8,12 @@ import {
   renderReadService,
 } from "../../controller/rqcluster/render/children.js";
 import type { ClusterView, DefaultedSpec } from "../../controller/rqcluster/render/cluster.js";
-import { desiredMembers, parseMemberName } from "../../controller/rqcluster/render/members.js";
-import {
-  podSpecHash,
-  renderPod,
-  rqlitedArgs,
-  SPEC_HASH_ANNOTATION,
-  type Addressing,
-} from "../../controller/rqcluster/render/pod.js";
+import { desiredMembers } from "../../controller/rqcluster/render/members.js";
+import type { Addressing } from "../../controller/access/clusterView.js";
+import { podSpecHash, renderPod, rqlitedArgs, SPEC_HASH_ANNOTATION } from "../../controller/rqcluster/render/pod.js";
 import { extraKeysPatch, isSubset } from "../../controller/rqcluster/drift.js";
 import { mergeTemplate } from "../../shared/template-merge.js";
-import { clusterLabels, DESCRIPTIVE_LABELS, selectorLabels } from "../../shared/names.js";
+import { clusterLabels, DESCRIPTIVE_LABELS, selectorLabels, parseMemberName } from "../../shared/names.js";
 import { planPodMetadata } from "../../controller/rqcluster/plan/children.js";
 
 const dns: Addressing = { kind: "dns", clusterDomain: "cluster.local" };

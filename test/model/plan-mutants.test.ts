@@ -1,7 +1,7 @@
 // The model test's own test: planners with one rule broken, each of which the invariant checks of
-// test/unit/plan-model.test.ts must catch. It runs each mutant for up to a few hundred seeded
-// runs, so it lives beside the tests on a control plane rather than in the fast unit tier
-// (npm run check); it needs no plane.
+// test/unit/controller/rqcluster/plan.model.test.ts must catch. It runs each mutant for up to a few
+// hundred seeded runs, so it lives beside the tests on a control plane rather than in the fast unit
+// tier (npm run check); it needs no plane.
 import { strict as assert } from "node:assert";
 import type { V1Pod } from "@kubernetes/client-node";
 import { plan } from "../../controller/rqcluster/plan/index.js";

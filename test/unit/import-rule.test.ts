@@ -57,8 +57,19 @@ describe("import rules", () => {
     );
   });
 
-  it("controller/rqbackup/ reaches clusters and S3 through controller/access/, never rqcluster/'s internals", () => {
-    assert.deepEqual(crossings("controller/rqbackup", "controller/rqcluster"), []);
+  it("controller/rqbackup/ and rqscheduledbackup/ reach clusters and S3 through controller/access/, never rqcluster/'s internals", () => {
+    assert.deepEqual(
+      ["controller/rqbackup", "controller/rqscheduledbackup"].flatMap((f) => crossings(f, "controller/rqcluster")),
+      [],
+    );
+  });
+
+  it("controller/access/ is shared by every kind: it imports none of them", () => {
+    const kinds = ["controller/rqcluster", "controller/rqbackup", "controller/rqscheduledbackup"];
+    assert.deepEqual(
+      kinds.flatMap((f) => crossings("controller/access", f)),
+      [],
+    );
   });
 
   it("nothing outside test/ imports test/", () => {

@@ -1,6 +1,7 @@
 // The decisions of an RqCluster reconcile are pure: plan/, render/, the backup slice's plan,
-// render and status, and status.ts take what was observed and return data. This holds them to it
-// by what they import: at run time (type imports aside) nothing that reads, writes or keeps state.
+// render and status, status.ts, and the cluster view they share with the other kinds take what
+// was observed and return data. This holds them to it by what they import: at run time (type
+// imports aside) nothing that reads, writes or keeps state.
 import { strict as assert } from "node:assert";
 import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
@@ -18,6 +19,8 @@ const PURE = [
   `${rqcluster}/backup/status.ts`,
   `${rqcluster}/status.ts`,
   "controller/rqscheduledbackup/plan.ts",
+  // What every kind knows of a cluster before asking it: the plans above build on it.
+  "controller/access/clusterView.ts",
 ];
 
 /** What a pure module may import at run time: the schema package, hashing, and other pure modules. */

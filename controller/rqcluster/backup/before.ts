@@ -1,9 +1,10 @@
 // spec.restore.s3.before, decided purely: which backup in a folder was the newest one taken
 // strictly before a time. The time comes from the object's name, as the operator and rqlite write
 // it, never from S3's LastModified: a copied or re-uploaded object keeps its name but not its
-// modification time. No I/O, no clock; table-tested in test/unit/backup-before.test.ts.
+// modification time. No I/O, no clock; table-tested in
+// test/unit/controller/rqcluster/backup/before.test.ts.
 import { validCalendarTime } from "../../../shared/backup-names.js";
-import type { StoredObject } from "./plan.js";
+import type { StoredObject } from "../../access/s3.js";
 
 /** Which writer's name the timestamp was read from. */
 export type StampForm = "rqlite auto-backup" | "RqBackup";

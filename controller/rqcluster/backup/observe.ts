@@ -9,7 +9,8 @@ import { backupConfigSecretName } from "../../../shared/backup-names.js";
 import type { ClusterRqlite } from "../../rqlite/adapter.js";
 import type { RestoreCounts } from "../../rqlite/client.js";
 import type { Writer } from "../../runtime/writer.js";
-import type { BackupReadings, Observed, SecretProblem, Wait } from "../plan/types.js";
+import type { SecretProblem } from "../../access/clusterView.js";
+import type { BackupReadings, Observed, Wait } from "../plan/types.js";
 import type { ClusterView } from "../render/cluster.js";
 import {
   connectionRefusal,
@@ -18,8 +19,9 @@ import {
   listObjects,
   s3ClientFor,
   type S3Gate,
+  type StoredObject,
 } from "../../access/s3.js";
-import { latestObject, listPrefix, newestCompletedBackup, restoreTarget, type StoredObject } from "./plan.js";
+import { latestObject, listPrefix, newestCompletedBackup, restoreTarget } from "./plan.js";
 import { credentialsOf } from "../../access/s3Connection.js";
 import { newestBefore } from "./before.js";
 import { backupConnection, parseResolvedRestore, RESTORE_SOURCE_FILE, type ResolvedRestore } from "./render.js";

@@ -5,10 +5,10 @@ import type { V1PersistentVolumeClaim } from "@kubernetes/client-node";
 import { backupConfigSecretName } from "../../../shared/backup-names.js";
 import { durationSeconds } from "../../../shared/backup-schema.js";
 import { joinKey, LATEST_KEY, parseRfc3339, parseS3Location } from "../../../shared/index.js";
-import { voterName } from "../../../shared/names.js";
+import { voterName, parseMemberName } from "../../../shared/names.js";
 import type { ClusterRestoreSpec, RqBackup } from "../../../shared/types.generated.js";
-import { parseMemberName } from "../render/members.js";
 import type { ClusterView } from "../render/cluster.js";
+import type { StoredObject } from "../../access/s3.js";
 import type { RestoreCounts } from "../../rqlite/client.js";
 import type { Action, Need, Observed, Wait } from "../plan/types.js";
 import { s3Connection, type S3Connection } from "../../access/s3Connection.js";
@@ -50,14 +50,6 @@ export function planBackupSecret(o: Observed): Action[] {
   if (!differs) return [];
   const done = `updated Secret ${name}: rqlite's auto-backup/auto-restore configuration`;
   return [{ type: "apply", object: desired, ...(why(done) ?? { reason: "Updated", message: done }) }];
-}
-
-/** One object in the bucket, as a listing gives it. */
-export interface StoredObject {
-  key: string;
-  /** Epoch ms. */
-  lastModified: number;
-  size?: number;
 }
 
 /** rqlite's timestamped name: <dir>/<YYYYMMDDHHMMSS>_<name> for path <dir>/<name> (auto/aws TimestampedPath). */

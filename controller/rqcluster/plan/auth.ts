@@ -5,16 +5,11 @@ import { createHash } from "node:crypto";
 import type { V1Secret } from "@kubernetes/client-node";
 import { OPERATOR_RQLITE_USER as OPERATOR_USER, operatorAuthSecretName } from "../../../shared/names.js";
 import { describeJsonSyntaxError } from "../../runtime/jsonSyntax.js";
+import { PASSWORD_KEY, type Credentials, type SecretProblem } from "../../access/clusterView.js";
 import type { ClusterView } from "../render/cluster.js";
-import type { SecretProblem, Wait } from "./types.js";
+import type { Wait } from "./types.js";
 
 export const USERS_KEY = "users.json";
-export const PASSWORD_KEY = "operator-password";
-
-export interface Credentials {
-  username: string;
-  password: string;
-}
 
 /**
  * What one reconcile read for -auth (../auth.ts's readAuth): the user's users file or why it

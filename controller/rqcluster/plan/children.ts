@@ -2,7 +2,6 @@
 // owner references per reclaimPolicy), the operator's auth Secret, and the labels and owner of
 // live Pods. Each is created when missing and restored when it drifted; a steady cluster yields
 // no action.
-import { parseMemberName } from "../render/members.js";
 import type { KubernetesObject, V1PersistentVolumeClaim, V1Service } from "@kubernetes/client-node";
 import { compareQuantities, parseQuantity } from "../../../shared/quantity.js";
 import type { Json } from "../../runtime/writer.js";
@@ -20,7 +19,7 @@ import { unplacedJoiners } from "./scheduling.js";
 import type { Action, ObjectRef, Observed, Wait } from "./types.js";
 import { NETWORK_POLICY, PDB, POD, PVC, SECRET, SERVICE } from "../ports.js";
 import { withDescriptiveLabels } from "../render/pod.js";
-import { LABEL_VERSION, RQLITE_CONTAINER } from "../../../shared/names.js";
+import { LABEL_VERSION, RQLITE_CONTAINER, parseMemberName } from "../../../shared/names.js";
 
 const withoutVersion = (labels: Record<string, string> = {}) =>
   Object.fromEntries(Object.entries(labels).filter(([k]) => k !== LABEL_VERSION));

@@ -2,20 +2,14 @@
 // their Pods should look, which Pods are outdated, who is unavailable. Computed once per plan.
 import type { V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
 import { parseImageReference } from "../../../shared/image.js";
-import { LABEL_ROLE, RQLITE_CONTAINER } from "../../../shared/names.js";
+import { LABEL_ROLE, RQLITE_CONTAINER, parseMemberName } from "../../../shared/names.js";
 import { parseRqliteVersion, versionChangeProblem, type RqliteVersion } from "../../../shared/rqlite-versions.js";
-import { desiredMembers, parseMemberName, type DesiredNode } from "../render/members.js";
+import { desiredMembers, type DesiredNode } from "../render/members.js";
 import { BOOTSTRAP_EXPECT_ANNOTATION, renderPod, SPEC_HASH_ANNOTATION } from "../render/pod.js";
 import { restorePending } from "../backup/plan.js";
+import { isPodReady } from "../../access/clusterView.js";
 import { planAuth, type AuthPlan } from "./auth.js";
 import type { Observed, RaftMember } from "./types.js";
-
-export function isPodReady(pod: V1Pod): boolean {
-  return (
-    !pod.metadata?.deletionTimestamp &&
-    (pod.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True")
-  );
-}
 
 export const podName = (pod: V1Pod): string => pod.metadata!.name!;
 export const isTerminating = (pod: V1Pod): boolean => Boolean(pod.metadata?.deletionTimestamp);

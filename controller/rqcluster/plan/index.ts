@@ -17,7 +17,8 @@ import {
   refusedGrowthWaits,
 } from "./children.js";
 import { backupNeeds, planBackupSecret, planRetentionDeletes, restoreSourceHold } from "../backup/plan.js";
-import { deriveFacts, isPodReady, needsDisruption, podName, type Facts } from "./facts.js";
+import { isPodReady } from "../../access/clusterView.js";
+import { deriveFacts, needsDisruption, podName, type Facts } from "./facts.js";
 import { planHibernation } from "./hibernate.js";
 import { planLostNodes } from "./lostNodes.js";
 import { planRecovery } from "./recovery.js";

@@ -2,7 +2,8 @@
 // here against the planner's input and output only: given what one reconcile observed and the
 // Plan it returned, is every action allowed? A check is stated from the observation alone (never
 // from the planner's own helpers), so a planner bug cannot hide in a shared definition. The
-// randomised model test (test/unit/plan-model.test.ts) runs checkPlan on every plan it sees.
+// randomised model test (test/unit/controller/rqcluster/plan.model.test.ts) runs checkPlan on every
+// plan it sees.
 //
 // I1  A disruptive step (a voter's Pod deleted or replaced) starts only when every other desired
 //     Pod exists, is Ready, is not terminating and has passed /readyz?sync, no other Pod is
@@ -25,7 +26,7 @@
 //     evicted.
 // VS  No roll step toward spec.image while a Pod runs a version rqlite cannot step from to it.
 import type { V1Pod } from "@kubernetes/client-node";
-import { LABEL_ROLE } from "../../../shared/names.js";
+import { LABEL_ROLE, parseMemberName } from "../../../shared/names.js";
 import {
   formatVersion,
   joinProblem,
@@ -33,7 +34,7 @@ import {
   versionChangeProblem,
 } from "../../../shared/rqlite-versions.js";
 import type { ClusterView } from "../render/cluster.js";
-import { desiredMembers, parseMemberName } from "../render/members.js";
+import { desiredMembers } from "../render/members.js";
 import { BOOTSTRAP_EXPECT_ANNOTATION, renderPod, SPEC_HASH_ANNOTATION } from "../render/pod.js";
 import { planAuth } from "./auth.js";
 import { isDisruptive, type Action, type Observed, type Plan } from "./types.js";

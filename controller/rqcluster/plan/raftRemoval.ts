@@ -1,7 +1,8 @@
 // Taking a node out of the Raft configuration through the leader, before its Pod goes, so the
 // remaining voters never count a member that will not come back (I2, I3). Also the removal of
 // "ghost" members: in the configuration, with no Pod, and not desired (I7).
-import { isPodReady, podName, quorum, settledExcept, type Facts } from "./facts.js";
+import { isPodReady } from "../../access/clusterView.js";
+import { podName, quorum, settledExcept, type Facts } from "./facts.js";
 import type { Action, Observed, Wait } from "./types.js";
 
 /** What a part of the plan decided for one node: act, wait, or nothing left to do. */

@@ -18,8 +18,8 @@ import { RQLITE_CONTAINER } from "../../../shared/names.js";
 import { formatVersion } from "../../../shared/rqlite-versions.js";
 import { maintenanceOpensBudget, SMALLEST_QUORUM_SAFE_VOTERS } from "../render/children.js";
 import { otherBudgetsOver } from "./eviction.js";
+import { isPodReady } from "../../access/clusterView.js";
 import {
-  isPodReady,
   isTerminating,
   ordinalOf,
   podName,

@@ -5,8 +5,8 @@
 // before it is Ready, one voter at a time.
 import type { V1Pod } from "@kubernetes/client-node";
 import { joinProblem } from "../../../shared/rqlite-versions.js";
+import { isPodReady } from "../../access/clusterView.js";
 import {
-  isPodReady,
   isTerminating,
   ordinalOf,
   podName,
@@ -19,7 +19,8 @@ import {
 } from "./facts.js";
 import { leaveRaft, wait, type Step } from "./raftRemoval.js";
 import type { Action, Observed, Wait } from "./types.js";
-import { parseMemberName, type DesiredNode } from "../render/members.js";
+import { parseMemberName } from "../../../shared/names.js";
+import type { DesiredNode } from "../render/members.js";
 import { renderPod } from "../render/pod.js";
 
 export interface ScalePlan {

@@ -2,7 +2,7 @@
 // (the caches, rqlite's membership as the leader reports it, Kubernetes node health, the clock)
 // and returns the next actions as data, or why it waits. The executor (../apply.ts) performs
 // them; the next reconcile observes again. No function under plan/ does I/O or reads a clock.
-import type { CaCopy } from "../caCopy.js";
+import type { CaCopy } from "../../access/caCopy.js";
 import type {
   V1NetworkPolicy,
   KubernetesObject,
@@ -14,10 +14,10 @@ import type {
 import type { RestoreCounts } from "../../rqlite/client.js";
 import type { AuthRead } from "./auth.js";
 import type { Json } from "../../runtime/writer.js";
-import type { StoredObject } from "../backup/plan.js";
+import type { StoredObject } from "../../access/s3.js";
 import type { S3Connection } from "../../access/s3Connection.js";
 import type { ClusterView } from "../render/cluster.js";
-import type { Addressing } from "../render/pod.js";
+import type { Addressing, SecretProblem } from "../../access/clusterView.js";
 import type { RecoveryObservation, RecoveryPlan } from "./recovery.js";
 
 /** One server of the Raft configuration, as the leader sees it. */
@@ -66,7 +66,7 @@ export interface Observed {
   holds?: Wait[];
   /** What was read for -auth; ./auth.ts decides the users file from it. */
   auth?: AuthRead;
-  /** The operator's copy of the tls.http CAs in use (../caCopy.ts). */
+  /** The operator's copy of the tls.http CAs in use (../../access/caCopy.ts). */
   caCopy?: CaCopy;
   /**
    * The live backup config Secret (decoded data), read when spec.backup or spec.restore is set;
@@ -224,10 +224,4 @@ export interface Plan {
   needs?: Need[];
   /** The recovery's step: its status.recovery and its Event. */
   recovery?: RecoveryPlan;
-}
-
-/** A Secret the spec names that cannot be used: reason, and a message naming the Secret and key. */
-export interface SecretProblem {
-  reason: string;
-  message: string;
 }

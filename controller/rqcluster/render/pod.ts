@@ -15,6 +15,7 @@ import {
   DATA_VOLUME,
   DESCRIPTIVE_LABELS,
   HTTP_PORT,
+  HTTP_TLS_VOLUME,
   LABEL_VERSION,
   versionLabel,
   isOperatorOwnedAnnotation,
@@ -26,6 +27,7 @@ import {
   RQLITE_CONTAINER,
   voterName,
 } from "../../../shared/names.js";
+import { nodeAddress, type Addressing } from "../../access/clusterView.js";
 import type { ClusterView } from "./cluster.js";
 import type { DesiredNode } from "./members.js";
 import { mergeTemplate } from "../../../shared/template-merge.js";
@@ -45,20 +47,9 @@ const AUTH_DIR = "/rqlite/auth";
 const HTTP_TLS_DIR = "/rqlite/tls/http";
 const NODE_TLS_DIR = "/rqlite/tls/node";
 
-/** The volume rqlite's HTTPS certificate is mounted from; the operator reads its Secret too. */
-export const HTTP_TLS_VOLUME = "tls-http";
 export const SPEC_HASH_ANNOTATION = "rqlite.io/spec-hash";
 export const BOOTSTRAP_EXPECT_ANNOTATION = "rqlite.io/bootstrap-expect";
 export const AUTH_HASH_ANNOTATION = "rqlite.io/auth-hash";
-
-/**
- * How nodes name each other. In a cluster every node has a stable DNS name through the headless
- * Service and discovery resolves that Service. The local runtime has no cluster DNS, so it
- * passes each node's loopback address and an explicit join list instead.
- */
-export type Addressing =
-  | { kind: "dns"; clusterDomain: string }
-  | { kind: "static"; addressOf: (namespace: string, podName: string) => string };
 
 export interface PodInputs {
   member: DesiredNode;
@@ -79,12 +70,6 @@ export interface PodInputs {
 /** This Pod loads spec.restore at its start. */
 const restoring = (c: ClusterView, inputs: PodInputs) =>
   restores(c, inputs.member, inputs.bootstrapExpect, inputs.restorePending === true);
-
-export function nodeAddress(c: ClusterView, podName: string, addressing: Addressing): string {
-  return addressing.kind === "dns"
-    ? `${podName}.${c.headlessService}.${c.namespace}.svc.${addressing.clusterDomain}`
-    : addressing.addressOf(c.namespace, podName);
-}
 
 export function rqlitedArgs(c: ClusterView, inputs: PodInputs): string[] {
   const { member, addressing } = inputs;

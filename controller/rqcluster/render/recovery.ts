@@ -5,7 +5,8 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import { DATA_VOLUME, LABEL_MANAGED_BY, MANAGER_NAME, RAFT_PORT } from "../../../shared/names.js";
 import type { ClusterView } from "./cluster.js";
-import { DATA_DIR, RESTRICTED_CONTAINER, RQLITE_SECURITY_CONTEXT, type Addressing } from "./pod.js";
+import type { Addressing } from "../../access/clusterView.js";
+import { DATA_DIR, RESTRICTED_CONTAINER, RQLITE_SECURITY_CONTEXT } from "./pod.js";
 
 /** On the Pod (the cluster's name), and never the cluster label: it is no node of the cluster. */
 export const LABEL_RECOVERY_OF = "rqlite.io/recovery-of";

@@ -1,7 +1,8 @@
-// The driver of the planner's model test (../plan-model.test.ts): one run builds a random world,
-// drives it through faults and edits with plan() deciding every step, checks every Plan against
-// the invariants and the world against W1/W2, then heals it and requires convergence. Separate
-// from the test file so that a profiler or a script can run one seed alone.
+// The driver of the planner's model test (../controller/rqcluster/plan.model.test.ts): one run
+// builds a random world, drives it through faults and edits with plan() deciding every step,
+// checks every Plan against the invariants and the world against W1/W2, then heals it and
+// requires convergence. Separate from the test file so that a profiler or a script can run one
+// seed alone.
 import { strict as assert } from "node:assert";
 import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -131,7 +132,7 @@ export function runOne(base: number, run: number, options: RunOptions = {}): Run
     const report = [
       `${invariant}: ${detail}`,
       `seed=${base} run=${run} (run seed ${seed}) step=${w.step} phase=${phase}`,
-      `replay: PLAN_MODEL_SEED=${base} PLAN_MODEL_RUN=${run} npx mocha test/unit/plan-model.test.ts`,
+      `replay: PLAN_MODEL_SEED=${base} PLAN_MODEL_RUN=${run} npx mocha test/unit/controller/rqcluster/plan.model.test.ts`,
       "history (latest last):",
       ...w.history.slice(-25).map((h) => `  ${h}`),
       w.describe(),

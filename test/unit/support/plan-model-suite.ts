@@ -1,7 +1,7 @@
 // The planner's randomised model test as one suite over a slice of the seeded runs (see
-// ../plan-model.test.ts for what it checks). The runs are split between the fast unit tier and
-// test/model/ (the plane tier): npm run check gets a quick first slice, and npm test runs every
-// run exactly once across both files.
+// ../controller/rqcluster/plan.model.test.ts for what it checks). The runs are split between the
+// fast unit tier and test/model/ (the plane tier): npm run check gets a quick first slice, and npm
+// test runs every run exactly once across both files.
 import { strict as assert } from "node:assert";
 import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

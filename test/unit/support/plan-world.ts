@@ -15,7 +15,7 @@ import type {
   V1Service,
 } from "@kubernetes/client-node";
 import type { RqCluster } from "../../../shared/index.js";
-import { API_VERSION, KIND, LABEL_ROLE, type NodeRole } from "../../../shared/names.js";
+import { API_VERSION, KIND, LABEL_ROLE, type NodeRole, parseMemberName } from "../../../shared/names.js";
 import { loopbackAddress } from "../../../shared/loopback-address.js";
 import {
   renderClientService,
@@ -25,12 +25,12 @@ import {
   renderPvc,
 } from "../../../controller/rqcluster/render/children.js";
 import { clusterView, type ClusterView } from "../../../controller/rqcluster/render/cluster.js";
-import { desiredMembers, parseMemberName } from "../../../controller/rqcluster/render/members.js";
+import { desiredMembers } from "../../../controller/rqcluster/render/members.js";
+import type { Addressing } from "../../../controller/access/clusterView.js";
 import {
   BOOTSTRAP_EXPECT_ANNOTATION,
   renderPod,
   SPEC_HASH_ANNOTATION,
-  type Addressing,
 } from "../../../controller/rqcluster/render/pod.js";
 import type { Action, Observed, Plan, RaftView } from "../../../controller/rqcluster/plan/types.js";
 import { afterRefusedEviction, disruptionControllerRuns } from "../../../controller/rqcluster/plan/eviction.js";

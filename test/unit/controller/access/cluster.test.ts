@@ -7,9 +7,8 @@ import type { V1Pod } from "@kubernetes/client-node";
 import { leaderOf, reachCluster, reachLeader, readCas } from "../../../../controller/access/cluster.js";
 import type { DataObject } from "../../../../controller/runtime/writer.js";
 import { clusterView } from "../../../../controller/rqcluster/render/cluster.js";
-import { HTTP_TLS_VOLUME } from "../../../../controller/rqcluster/render/pod.js";
 import type { RqCluster } from "../../../../shared/index.js";
-import { RQLITE_CONTAINER } from "../../../../shared/names.js";
+import { RQLITE_CONTAINER, HTTP_TLS_VOLUME } from "../../../../shared/names.js";
 import { loopbackAddress } from "../../../../shared/loopback-address.js";
 
 const addressing = { kind: "static" as const, addressOf: loopbackAddress };
