@@ -3,7 +3,7 @@
 // which streams the leader's backup into the volume and reports size and sha256 in its
 // termination message. No I/O here; table-tested in test/unit/rqbackup-job.test.ts.
 import { createHash } from "node:crypto";
-import type { V1EnvVar, V1Job, V1Pod, V1ResourceRequirements } from "@kubernetes/client-node";
+import type { V1EnvVar, V1Job, V1Pod, V1PodSpec, V1ResourceRequirements } from "@kubernetes/client-node";
 import { API_VERSION, LABEL_MANAGED_BY, MANAGER_NAME, DNS_LABEL_MAX_LENGTH } from "../../shared/names.js";
 import { BACKUP_KIND, LABEL_BACKUP_OF } from "../../shared/backup-names.js";
 import type { BackupFormat } from "./types.js";
@@ -62,10 +62,6 @@ export function backupJobName(backup: string, attempt: number): string {
   return toFileJobName(backup, `-backup-${attempt}`);
 }
 
-export function pvcLocation(claimName: string, file: string): string {
-  return `pvc://${claimName}/${file}`;
-}
-
 export function renderBackupJob(i: BackupJobInput): V1Job {
   const secretEnv = (name: string, ref: SecretKey) => ({
     name,
@@ -97,7 +93,7 @@ export function renderBackupJob(i: BackupJobInput): V1Job {
 }
 
 /** What differs between the Jobs that run toFile.ts on an RqBackup's claim. */
-export interface ToFileJobParts {
+export interface ToFileJobParts extends ToFilePodParts {
   name: string;
   /** The RqBackup that owns the Job. */
   backup: { name: string; namespace: string; uid: string };
@@ -105,18 +101,9 @@ export interface ToFileJobParts {
   labels?: Record<string, string>;
   backoffLimit: number;
   activeDeadlineSeconds: number;
-  image: string;
-  claimName: string;
-  /** toFile.ts's arguments, before the termination log's. */
-  args: string[];
-  env?: V1EnvVar[];
-  resources: V1ResourceRequirements;
 }
 
-/**
- * A one-Pod Job of the operator's image running toFile.ts with the claim mounted at BACKUP_MOUNT,
- * restricted as the Pod Security Standards' `restricted` level asks, owned by the RqBackup.
- */
+/** A one-Pod Job of the operator's image running toFile.ts on the claim (toFilePodSpec), owned by the RqBackup. */
 export function renderToFileJob(p: ToFileJobParts): V1Job {
   const labels = { [LABEL_MANAGED_BY]: MANAGER_NAME, [LABEL_BACKUP_JOB]: p.backup.name, ...p.labels };
   return {
@@ -140,44 +127,64 @@ export function renderToFileJob(p: ToFileJobParts): V1Job {
     spec: {
       backoffLimit: p.backoffLimit,
       activeDeadlineSeconds: p.activeDeadlineSeconds,
-      template: {
-        metadata: { labels },
-        spec: {
-          restartPolicy: "Never",
-          automountServiceAccountToken: false,
-          enableServiceLinks: false,
-          securityContext: {
-            runAsNonRoot: true,
-            runAsUser: 65532,
-            runAsGroup: 65532,
-            fsGroup: 65532,
-            seccompProfile: { type: "RuntimeDefault" },
-          },
-          containers: [
-            {
-              name: BACKUP_JOB_CONTAINER,
-              image: p.image,
-              command: ["node", TO_FILE_ENTRY],
-              args: [...p.args, `--termination-log=${TERMINATION_LOG}`],
-              ...(p.env ? { env: p.env } : {}),
-              volumeMounts: [{ name: "backup", mountPath: BACKUP_MOUNT }],
-              terminationMessagePath: TERMINATION_LOG,
-              // A crash before the message is written still says why, from the log's tail.
-              terminationMessagePolicy: "FallbackToLogsOnError",
-              resources: p.resources,
-              securityContext: {
-                allowPrivilegeEscalation: false,
-                readOnlyRootFilesystem: true,
-                runAsNonRoot: true,
-                capabilities: { drop: ["ALL"] },
-                seccompProfile: { type: "RuntimeDefault" },
-              },
-            },
-          ],
-          volumes: [{ name: "backup", persistentVolumeClaim: { claimName: p.claimName } }],
+      template: { metadata: { labels }, spec: toFilePodSpec(p) },
+    },
+  };
+}
+
+/** The restricted Pod that runs one of the operator's entry points with a claim at BACKUP_MOUNT. */
+export interface ToFilePodParts {
+  image: string;
+  claimName: string;
+  /** Mount the claim read-only: the Pod only reads the file (a restore's load). */
+  readOnly?: boolean;
+  /** The entry point in the image; toFile.ts when unset. */
+  entry?: string;
+  args: string[];
+  env?: V1EnvVar[];
+  resources: V1ResourceRequirements;
+}
+
+/** Restricted as the Pod Security Standards' `restricted` level asks; no token, no service links. */
+export function toFilePodSpec(p: ToFilePodParts): V1PodSpec {
+  return {
+    restartPolicy: "Never",
+    automountServiceAccountToken: false,
+    enableServiceLinks: false,
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      runAsGroup: 65532,
+      fsGroup: 65532,
+      seccompProfile: { type: "RuntimeDefault" },
+    },
+    containers: [
+      {
+        name: BACKUP_JOB_CONTAINER,
+        image: p.image,
+        command: ["node", p.entry ?? TO_FILE_ENTRY],
+        args: [...p.args, `--termination-log=${TERMINATION_LOG}`],
+        ...(p.env ? { env: p.env } : {}),
+        volumeMounts: [{ name: "backup", mountPath: BACKUP_MOUNT, ...(p.readOnly ? { readOnly: true } : {}) }],
+        terminationMessagePath: TERMINATION_LOG,
+        // A crash before the message is written still says why, from the log's tail.
+        terminationMessagePolicy: "FallbackToLogsOnError",
+        resources: p.resources,
+        securityContext: {
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+          runAsNonRoot: true,
+          capabilities: { drop: ["ALL"] },
+          seccompProfile: { type: "RuntimeDefault" },
         },
       },
-    },
+    ],
+    volumes: [
+      {
+        name: "backup",
+        persistentVolumeClaim: { claimName: p.claimName, ...(p.readOnly ? { readOnly: true } : {}) },
+      },
+    ],
   };
 }
 
@@ -226,7 +233,7 @@ export function jobOutcome(job: V1Job, pods: V1Pod[]): JobOutcome {
   return { kind: "failed", reason: `${name} failed (${terminated ? `exit code ${terminated.exitCode}: ` : ""}${why})` };
 }
 
-function parseReport(message: string | undefined): ToFileReport | undefined {
+export function parseReport(message: string | undefined): ToFileReport | undefined {
   if (!message) return undefined;
   try {
     const r = JSON.parse(message) as Partial<{ size: unknown; sha256: unknown; error: unknown }>;

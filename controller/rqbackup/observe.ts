@@ -2,7 +2,7 @@
 // node (scheme, CA, credentials, as its Pod runs now), and the target: S3 with its credentials,
 // or a PVC (which must exist) for the Job that writes there. Anything that stops an
 // attempt comes back as an AttemptFailure whose reason says what to do.
-import type { V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
+import type { V1Pod } from "@kubernetes/client-node";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { RqCluster } from "../../shared/index.js";
 import { LABEL_CLUSTER, LABEL_MANAGED_BY, MANAGER_NAME } from "../../shared/names.js";
@@ -14,7 +14,9 @@ import type { Writer } from "../runtime/writer.js";
 import { reachLeader, type Addressing } from "../access/cluster.js";
 import { S3AccessError, s3ClientFor, type S3Gate } from "../access/s3.js";
 import { s3Connection } from "../access/s3Connection.js";
-import { pvcLocation, type SecretKey } from "./job.js";
+import { pvcLocation } from "../../shared/backup-names.js";
+import { readClaim } from "../access/claim.js";
+import type { SecretKey } from "./job.js";
 import type { AttemptFailure } from "./plan.js";
 import type { RqBackup } from "./types.js";
 
@@ -71,14 +73,7 @@ export async function observePvcSource(deps: ObserveDeps, b: RqBackup): Promise<
   const spec = b.spec!;
   const pvc = spec.destination.pvc!;
   const where = `PersistentVolumeClaim ${namespace}/${pvc.claimName} (spec.destination.pvc.claimName)`;
-  // A list narrowed to the one name: the role lists claims but has no get.
-  const claims = await deps.client.request<{ items: V1PersistentVolumeClaim[] }>({
-    method: "GET",
-    path: objectPath({ apiVersion: "v1", resource: "persistentvolumeclaims", namespace }),
-    query: { fieldSelector: `metadata.name=${pvc.claimName}` },
-    timeoutMs: 30_000,
-  });
-  const claim = claims.items[0];
+  const claim = await readClaim(deps.client, namespace, pvc.claimName);
   if (!claim) return permanent(`${where} does not exist; create the claim, then create a new RqBackup`);
   if (claim.metadata?.deletionTimestamp) {
     return permanent(`${where} is being deleted; use another claim and create a new RqBackup`);

@@ -13,11 +13,14 @@ const PURE = [
     readdirSync(join(root, rqcluster, dir)).map((f) => `${rqcluster}/${dir}/${f}`),
   ),
   `${rqcluster}/backup/before.ts`,
+  `${rqcluster}/backup/loader.ts`,
   `${rqcluster}/backup/plan.ts`,
   `${rqcluster}/backup/render.ts`,
   `${rqcluster}/backup/status.ts`,
   `${rqcluster}/status.ts`,
   "controller/rqscheduledbackup/plan.ts",
+  // The restricted Pod that runs the operator's entry points on a claim (the loader renders one).
+  "controller/rqbackup/job.ts",
 ];
 
 /** What a pure module may import at run time: the schema package, hashing, and other pure modules. */
