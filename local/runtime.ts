@@ -571,10 +571,17 @@ export class LocalRuntime {
     await mkdir(logs, { recursive: true });
     const messageFile = join(logs, `${ns}_${pod.metadata!.name}.termination-log`);
     await rm(messageFile, { force: true });
+    // An emptyDir (a verification's scratch folder) is a fresh folder of the Pod's own, as a kubelet's.
+    const emptyDirs = new Set((pod.spec!.volumes ?? []).filter((v) => v.emptyDir).map((v) => v.name));
+    const scratch = (container.volumeMounts ?? [])
+      .filter((m) => emptyDirs.has(m.name))
+      .map((m): [string, string] => [m.mountPath, join(logs, `${ns}_${pod.metadata!.name}_${m.name}`)]);
+    for (const [, folder] of scratch) await mkdir(folder, { recursive: true });
     const mounts: Array<[string, string]> = [
       ...(container.volumeMounts ?? [])
         .filter((m) => m.name === claimVolume.name)
         .map((m): [string, string] => [m.mountPath, bound.folder]),
+      ...scratch,
       [container.terminationMessagePath ?? "/dev/termination-log", messageFile],
     ];
     const args = (container.args ?? []).map((a) => mounts.reduce((arg, [from, to]) => arg.replaceAll(from, to), a));

@@ -131,9 +131,10 @@ export const rqBackupSpecSchema: JsonSchema = {
     vacuum: { description: "VACUUM the copy before it is sent, for a smaller file.", type: "boolean", default: false },
     verify: {
       description:
-        "Once Completed, read the object back from S3 and prove it restores: its sha256 and size against status, " +
+        "Once Completed, read the backup back and prove it restores: its sha256 and size against status, " +
         "then the SQLite file (or the SQL dump loaded) through PRAGMA integrity_check, with the tables and rows it " +
-        "holds; the result is the Verified condition and status.verification. An s3 destination only. The " +
+        "holds; the result is the Verified condition and status.verification. From S3 the operator reads the " +
+        "object; from a claim a restricted Job mounts it read-only and reads the file. The " +
         `annotation ${VERIFY_REQUEST_ANNOTATION} asks for it again (any new value), verify or not.`,
       type: "boolean",
       default: false,

@@ -166,16 +166,6 @@ type BackupCheck = (spec: JsonObject, result: ValidationResult) => void;
 
 const BACKUP_CHECKS: BackupCheck[] = [
   (spec, { errors }) => errors.push(...s3Errors(objectAt(spec, "destination", "s3"), "spec.destination.s3")),
-  // The operator reads the object back through S3; it cannot mount a tenant's claim itself.
-  (spec, { errors }) => {
-    if (getOwn(spec, "verify") === true && objectAt(spec, "destination", "pvc") !== undefined)
-      errors.push({
-        field: "spec.verify",
-        type: "Invalid",
-        value: true,
-        message: "a pvc backup cannot be verified (the operator reads backups back from S3 only); remove verify",
-      });
-  },
   (spec, { errors }) => {
     // The Job writes <mount>/<path>/<file>: a path that climbs out would write beside the mount.
     const path = getOwn(objectAt(spec, "destination", "pvc") ?? {}, "path");

@@ -92,6 +92,62 @@ export function renderBackupJob(i: BackupJobInput): V1Job {
   });
 }
 
+/** The entry point of a `pvc` backup's verification (./verifyFile.ts). */
+export const VERIFY_FILE_ENTRY = "dist/controller/rqbackup/verifyFile.js";
+/** Where the verification Job uncompresses the backup. */
+export const VERIFY_SCRATCH = "/scratch";
+
+export interface VerifyJobInput {
+  backup: { name: string; namespace: string; uid: string; cluster: string };
+  /** Tells one verification's Job from the next (a new request, a retry). */
+  suffix: string;
+  image: string;
+  claimName: string;
+  file: string;
+  format: BackupFormat;
+  compress: boolean;
+  /** --backup-verify-max-bytes: the most the Job stages, compressed or not. */
+  maxBytes: number;
+  deadlineSeconds: number;
+}
+
+export function verifyJobName(backup: string, suffix: string): string {
+  return toFileJobName(backup, `-verify-${suffix}`);
+}
+
+/**
+ * The Job that verifies a `pvc` backup: the claim read-only, a scratch emptyDir twice the staging
+ * bound (the compressed file is read in place, the uncompressed copy is staged), no network use.
+ */
+export function renderVerifyJob(i: VerifyJobInput): V1Job {
+  const deadline = i.deadlineSeconds;
+  return renderToFileJob({
+    name: verifyJobName(i.backup.name, i.suffix),
+    backup: i.backup,
+    labels: { [LABEL_VERIFY_JOB]: i.suffix },
+    // One Pod per verification: a Pod that cannot report is read as unreadable, and retried by the controller.
+    backoffLimit: 0,
+    activeDeadlineSeconds: deadline,
+    image: i.image,
+    claimName: i.claimName,
+    readOnly: true,
+    entry: VERIFY_FILE_ENTRY,
+    scratch: { path: VERIFY_SCRATCH, sizeLimit: String(i.maxBytes * 2) },
+    args: [
+      `--file=${BACKUP_MOUNT}/${i.file}`,
+      `--format=${i.format}`,
+      `--compress=${i.compress}`,
+      `--max-bytes=${i.maxBytes}`,
+      `--scratch=${VERIFY_SCRATCH}`,
+      `--timeout-seconds=${Math.max(1, deadline - 5)}`,
+    ],
+    resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "256Mi" } },
+  });
+}
+
+/** On a verification Job (beside the backup-job label): which verification it is. */
+export const LABEL_VERIFY_JOB = "rqlite.io/verify-job";
+
 /** What differs between the Jobs that run toFile.ts on an RqBackup's claim. */
 export interface ToFileJobParts extends ToFilePodParts {
   name: string;
@@ -140,6 +196,8 @@ export interface ToFilePodParts {
   readOnly?: boolean;
   /** The entry point in the image; toFile.ts when unset. */
   entry?: string;
+  /** A writable scratch folder (an emptyDir of at most `sizeLimit`) at this path. */
+  scratch?: { path: string; sizeLimit: string };
   args: string[];
   env?: V1EnvVar[];
   resources: V1ResourceRequirements;
@@ -165,7 +223,10 @@ export function toFilePodSpec(p: ToFilePodParts): V1PodSpec {
         command: ["node", p.entry ?? TO_FILE_ENTRY],
         args: [...p.args, `--termination-log=${TERMINATION_LOG}`],
         ...(p.env ? { env: p.env } : {}),
-        volumeMounts: [{ name: "backup", mountPath: BACKUP_MOUNT, ...(p.readOnly ? { readOnly: true } : {}) }],
+        volumeMounts: [
+          { name: "backup", mountPath: BACKUP_MOUNT, ...(p.readOnly ? { readOnly: true } : {}) },
+          ...(p.scratch ? [{ name: "scratch", mountPath: p.scratch.path }] : []),
+        ],
         terminationMessagePath: TERMINATION_LOG,
         // A crash before the message is written still says why, from the log's tail.
         terminationMessagePolicy: "FallbackToLogsOnError",
@@ -184,6 +245,7 @@ export function toFilePodSpec(p: ToFilePodParts): V1PodSpec {
         name: "backup",
         persistentVolumeClaim: { claimName: p.claimName, ...(p.readOnly ? { readOnly: true } : {}) },
       },
+      ...(p.scratch ? [{ name: "scratch", emptyDir: { sizeLimit: p.scratch.sizeLimit } }] : []),
     ],
   };
 }

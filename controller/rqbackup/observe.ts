@@ -82,14 +82,25 @@ export async function observePvcSource(deps: ObserveDeps, b: RqBackup): Promise<
   // once the Job's Pod is scheduled. A Pod that cannot be placed shows in status.reason.
   const leader = await observeLeader(deps, b);
   if ("permanent" in leader) return leader;
-  const format = spec.format ?? "binary";
-  const compress = spec.compress ?? true;
-  const created = new Date(b.metadata!.creationTimestamp ?? 0);
-  const file = joinKey(
-    pvc.path ?? "",
-    backupFileName(`${namespace}-${b.metadata!.name}-${compactUtc(created)}`, format, compress),
-  );
+  const file = pvcBackupFile(b);
   return { ...leader, kind: "pvc", claimName: pvc.claimName, file, location: pvcLocation(pvc.claimName, file) };
+}
+
+/**
+ * The file a `pvc` backup writes, inside its claim, from its spec and creation time: its Job
+ * writes there and its verification reads there (the status is not trusted to name a file).
+ */
+export function pvcBackupFile(b: RqBackup): string {
+  const spec = b.spec!;
+  const created = new Date(b.metadata!.creationTimestamp ?? 0);
+  return joinKey(
+    spec.destination.pvc?.path ?? "",
+    backupFileName(
+      `${b.metadata!.namespace}-${b.metadata!.name}-${compactUtc(created)}`,
+      spec.format ?? "binary",
+      spec.compress ?? true,
+    ),
+  );
 }
 
 export async function observeSource(deps: ObserveDeps, b: RqBackup): Promise<Source | AttemptFailure> {

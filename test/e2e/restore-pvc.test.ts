@@ -6,7 +6,9 @@
 // leader. Every row of the backup file, read with node:sqlite, is compared with every node of the
 // restored cluster. A file that is not there fails the restore once, with the reason, and is not
 // retried in a loop; a claim that is not there holds every node back. A roll of the restored
-// cluster under the monitor keeps its own writes: nothing loads the backup again.
+// cluster under the monitor keeps its own writes: nothing loads the backup again. A pvc backup
+// with spec.verify is read back by a Job on the claim and Verified; with a byte flipped in the
+// file it fails verification, and a restore refuses it.
 import { strict as assert } from "node:assert";
 import { createHash } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -228,6 +230,59 @@ describe("restore a pvc backup into a new cluster", function () {
       "the file's rows, the roll's, and the marker",
     );
     assert.equal(await loaderPod(COPY), undefined, "no loader Pod made again");
+  });
+
+  it("verifies a pvc backup (spec.verify): a Job reads the file on the claim, Verified with its tables and rows", async () => {
+    await env.kubectl(
+      ["apply", "-f", "-"],
+      JSON.stringify({
+        apiVersion: "rqlite.io/v1alpha1",
+        kind: "RqBackup",
+        metadata: { name: "checked" },
+        spec: { cluster: SOURCE, destination: { pvc: { claimName: CLAIM, path: "checked" } }, verify: true },
+      }),
+    );
+    let s: RqBackupStatus = {};
+    await eventually("RqBackup checked verified", async () => {
+      s = await backupStatus("checked");
+      return s.phase === "Failed" || s.verification?.result !== undefined;
+    });
+    assert.equal(s.phase, "Completed", `reason: ${s.reason}`);
+    assert.equal(s.verification?.result, "Verified", JSON.stringify(s.verification));
+    assert.equal(s.verification.sha256, s.sha256);
+    assert.equal(s.verification.size, s.size);
+    assert.equal(s.verification.integrityCheck, "ok");
+    assert.equal(s.verification.tables, 2);
+    assert.ok(s.verification.rows! >= ITEMS, `${s.verification.rows} rows`);
+    assert.equal(s.conditions?.find((c) => c.type === "Verified")?.status, "True");
+    figures.verified = s.verification.message!;
+  });
+
+  it("a byte flipped in the file on the claim fails verification, and a restore refuses the backup", async () => {
+    const s = await backupStatus("checked");
+    const path = join(await claimFolder(), s.location!.slice(`pvc://${CLAIM}/`.length));
+    const body = await readFile(path);
+    body[body.length >> 1]! ^= 0xff;
+    await writeFile(path, body);
+    await env.kubectl(["annotate", "rqbackup", "checked", "rqlite.io/verify-requested=after-flip", "--overwrite"]);
+    let after: RqBackupStatus = {};
+    await eventually("RqBackup checked verified again", async () => {
+      after = await backupStatus("checked");
+      return after.verification?.request === "after-flip" && after.verification.result !== undefined;
+    });
+    assert.equal(after.verification?.result, "Failed", JSON.stringify(after.verification));
+    const verified = after.conditions?.find((c) => c.type === "Verified");
+    assert.equal(verified?.status, "False");
+    assert.equal(verified?.reason, "ChecksumMismatch");
+    await env.applyCluster("fromflipped", { replicas: 1, image: IMAGE, restore: { backup: "checked" } });
+    let last: BackupClusterStatus = {};
+    await eventually("fromflipped: the source refused", async () => {
+      last = await status("fromflipped");
+      return condition(last, "Restored")?.reason === "RestoreSourceUnavailable";
+    });
+    assert.match(condition(last, "Restored")!.message!, /failed verification/);
+    assert.deepEqual(await env.pods("fromflipped"), [], "no node is created");
+    figures.flipped = verified.message!;
   });
 
   it("a file that is not in the claim: Failed once with the reason, never Available, not retried in a loop", async () => {
