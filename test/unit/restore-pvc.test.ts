@@ -48,7 +48,7 @@ const clusterOf = (spec: RqClusterSpec, restore?: PvcRestore): ClusterView => ({
     apiVersion: "rqlite.io/v1alpha1",
     kind: "RqCluster",
     metadata: meta,
-    spec: applyDefaults({ apiVersion: "rqlite.io/v1alpha1", kind: "RqCluster", metadata: meta, spec }).spec!,
+    spec: applyDefaults({ apiVersion: "rqlite.io/v1alpha1", kind: "RqCluster", metadata: meta, spec }).spec,
   }),
   ...(restore ? { restore } : {}),
 });
@@ -245,11 +245,11 @@ describe("the loader Pod", () => {
     });
     const done = restoredCondition(inputs(ended("Succeeded", JSON.stringify({ size: 9, sha256: "c".repeat(64) }))))!;
     assert.equal(done.status, "True");
-    assert.match(done.message!, /restored from pvc:\/\/backups\/nightly\/db\.sqlite\.gz: 9 bytes/);
+    assert.match(done.message, /restored from pvc:\/\/backups\/nightly\/db\.sqlite\.gz: 9 bytes/);
     assert.equal(restoreHolds(done), undefined);
     const failed = restoredCondition(inputs(ended("Failed", JSON.stringify({ error: "bad file" }))))!;
     assert.equal(failed.reason, "RestoreLoadFailed");
-    assert.match(failed.message!, /bad file\. Fix the cause, then delete the Pod to try again/);
+    assert.match(failed.message, /bad file\. Fix the cause, then delete the Pod to try again/);
     assert.equal(restoreHolds(failed)!.phase, "Failed");
     const waiting = restoredCondition(inputs())!;
     assert.equal(waiting.reason, "Restoring");

@@ -349,7 +349,7 @@ describe("rqbackup verification of a pvc backup: the Job's reading (verifyFile.t
     const sha = createHash("sha256").update(gz).digest("hex");
     const parsed = parseReading(readingMessage(reading));
     assert.deepEqual(parsed, reading);
-    const outcome = verificationOutcome({ now: NOW, status: status(sha, gz.length) }, parsed!, POLICY);
+    const outcome = verificationOutcome({ now: NOW, status: status(sha, gz.length) }, parsed, POLICY);
     assert.equal(outcome.result, "verified");
     assert.match(outcome.condition.message, /1 tables with 500 rows/);
   });
