@@ -569,7 +569,7 @@ export interface RqBackupSpec {
   compress?: boolean;
   /** VACUUM the copy before it is sent, for a smaller file. Default: false. */
   vacuum?: boolean;
-  /** Once Completed, read the object back from S3 and prove it restores: its sha256 and size against status, then the SQLite file (or the SQL dump loaded) through PRAGMA integrity_check, with the tables and rows it holds; the result is the Verified condition and status.verification. An s3 destination only. The annotation rqlite.io/verify-requested asks for it again (any new value), verify or not. Default: false. */
+  /** Once Completed, read the backup back and prove it restores: its sha256 and size against status, then the SQLite file (or the SQL dump loaded) through PRAGMA integrity_check, with the tables and rows it holds; the result is the Verified condition and status.verification. From S3 the operator reads the object; from a claim a restricted Job mounts it read-only and reads the file. The annotation rqlite.io/verify-requested asks for it again (any new value), verify or not. Default: false. */
   verify?: boolean;
 }
 
@@ -680,7 +680,7 @@ export interface DefaultedRqBackupSpec {
   compress: boolean;
   /** VACUUM the copy before it is sent, for a smaller file. Default: false. */
   vacuum: boolean;
-  /** Once Completed, read the object back from S3 and prove it restores: its sha256 and size against status, then the SQLite file (or the SQL dump loaded) through PRAGMA integrity_check, with the tables and rows it holds; the result is the Verified condition and status.verification. An s3 destination only. The annotation rqlite.io/verify-requested asks for it again (any new value), verify or not. Default: false. */
+  /** Once Completed, read the backup back and prove it restores: its sha256 and size against status, then the SQLite file (or the SQL dump loaded) through PRAGMA integrity_check, with the tables and rows it holds; the result is the Verified condition and status.verification. From S3 the operator reads the object; from a claim a restricted Job mounts it read-only and reads the file. The annotation rqlite.io/verify-requested asks for it again (any new value), verify or not. Default: false. */
   verify: boolean;
 }
 
