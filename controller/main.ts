@@ -124,6 +124,7 @@ async function main(cfg: ControllerConfig): Promise<number> {
     resyncMs: cfg.resyncMs,
     nodeFailureTimeoutMs: cfg.nodeFailureTimeoutMs,
     scrapeIntervalMs: cfg.scrapeIntervalMs,
+    ...(cfg.backupJobImage ? { jobImage: cfg.backupJobImage } : {}),
   });
   setupBackupController(mgr, {
     knownCas,

@@ -16,7 +16,8 @@
 // bound (local/volumes.ts), finishes a graceful deletion by deleting the Pod as a kubelet does,
 // and a test can stop, partition and restore a node. In nodes mode it also runs the Pod of a
 // `pvc` RqBackup's Job (controller/rqbackup/job.ts) as a Node process of toFile.ts, with the
-// claim's PV folder mounted, and reports how it ended as a kubelet would.
+// claim's PV folder mounted, and reports how it ended as a kubelet would; so too the loader Pod of
+// a restore from a claim (fromFile.ts).
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { get as httpGet, type IncomingMessage } from "node:http";
 import { get as httpsGet } from "node:https";
@@ -29,6 +30,7 @@ import { DATA_VOLUME, LABEL_MANAGED_BY, MANAGER_NAME, RQLITE_CONTAINER } from ".
 import { Informer } from "../controller/runtime/informer.js";
 import { LABEL_BACKUP_JOB } from "../controller/rqbackup/job.js";
 import { LABEL_RECOVERY_OF } from "../controller/rqcluster/render/recovery.js";
+import { LABEL_RESTORE_OF } from "../controller/rqcluster/backup/loader.js";
 import type { KubeClient } from "../controller/runtime/kubeClient.js";
 import { objectPath } from "../controller/runtime/paths.js";
 import { freezeProcess, ProcessGroup, type Managed } from "../testenv/processes.js";
@@ -461,6 +463,7 @@ export class LocalRuntime {
     const { pod } = node;
     const ns = pod.metadata!.namespace!;
     if (this.withNodes && pod.metadata?.labels?.[LABEL_BACKUP_JOB]) return this.launchOneShot(node, "backup Job");
+    if (this.withNodes && pod.metadata?.labels?.[LABEL_RESTORE_OF]) return this.launchOneShot(node, "restore loader");
     if (this.withNodes && pod.metadata?.labels?.[LABEL_RECOVERY_OF]) return this.launchOneShot(node, "recovery");
     const container = pod.spec!.containers.find((c) => c.name === RQLITE_CONTAINER);
     const claim = pod.spec!.volumes?.find((v) => v.name === DATA_VOLUME)?.persistentVolumeClaim?.claimName;
@@ -534,14 +537,14 @@ export class LocalRuntime {
   }
 
   /**
-   * A one-shot Pod (restartPolicy Never) with a claim: a `pvc` RqBackup's Job Pod, whose one
-   * container runs once as `node --import tsx controller/rqbackup/toFile.ts <its args>`, or a
-   * recovery's Pod (controller/rqcluster/render/recovery.ts), whose command runs as it is on this
+   * A one-shot Pod (restartPolicy Never) with a claim: a `pvc` RqBackup's Job Pod or a restore's
+   * loader Pod, whose one container `node dist/<entry>.js` runs once as
+   * `node --import tsx <entry>.ts <its args>`, or a recovery's Pod (controller/rqcluster/render/recovery.ts), whose command runs as it is on this
    * host. The claim's PV folder stands in place of the mount path and a file in place of its
    * terminationMessagePath; when it exits the Pod is Succeeded or Failed with the exit code and
    * that file's content (else its output's tail) as the message.
    */
-  private async launchOneShot(node: PodRun, what: "backup Job" | "recovery"): Promise<void> {
+  private async launchOneShot(node: PodRun, what: "backup Job" | "restore loader" | "recovery"): Promise<void> {
     const { pod } = node;
     const ns = pod.metadata!.namespace!;
     const container = pod.spec!.containers[0]!;
@@ -568,18 +571,26 @@ export class LocalRuntime {
     await mkdir(logs, { recursive: true });
     const messageFile = join(logs, `${ns}_${pod.metadata!.name}.termination-log`);
     await rm(messageFile, { force: true });
+    // An emptyDir (a verification's scratch folder) is a fresh folder of the Pod's own, as a kubelet's.
+    const emptyDirs = new Set((pod.spec!.volumes ?? []).filter((v) => v.emptyDir).map((v) => v.name));
+    const scratch = (container.volumeMounts ?? [])
+      .filter((m) => emptyDirs.has(m.name))
+      .map((m): [string, string] => [m.mountPath, join(logs, `${ns}_${pod.metadata!.name}_${m.name}`)]);
+    for (const [, folder] of scratch) await mkdir(folder, { recursive: true });
     const mounts: Array<[string, string]> = [
       ...(container.volumeMounts ?? [])
         .filter((m) => m.name === claimVolume.name)
         .map((m): [string, string] => [m.mountPath, bound.folder]),
+      ...scratch,
       [container.terminationMessagePath ?? "/dev/termination-log", messageFile],
     ];
     const args = (container.args ?? []).map((a) => mounts.reduce((arg, [from, to]) => arg.replaceAll(from, to), a));
     const startedAt = new Date().toISOString().replace(/\.\d+Z$/, "Z");
-    const [file, ...argv] =
-      what === "backup Job"
-        ? [process.execPath, "--import", "tsx", join(REPO_ROOT, "controller/rqbackup/toFile.ts"), ...args]
-        : [...(container.command ?? []), ...args];
+    // The operator's own entry points (`node dist/<path>.js`) run from source; a recovery's shell as it is.
+    const entry = container.command?.[0] === "node" ? /^dist\/(.+)\.js$/.exec(container.command[1] ?? "") : null;
+    const [file, ...argv] = entry
+      ? [process.execPath, "--import", "tsx", join(REPO_ROOT, `${entry[1]}.ts`), ...args]
+      : [...(container.command ?? []), ...args];
     const proc = this.procs.start(node.key, file!, argv, join(logs, `${ns}_${pod.metadata!.name}.log`), env);
     node.proc = proc;
     this.log(`started ${what} Pod ${node.key} writing into ${bound.folder}`);

@@ -1,5 +1,6 @@
 // Names of the RqBackup kind and of the objects backups become, in one place, so the RqBackup
 // controller that writes a backup and the restore that reads it can never disagree.
+import { DNS1123_SUBDOMAIN_PATTERN } from "./k8s-names.js";
 import { GROUP } from "./names.js";
 
 export const BACKUP_KIND = "RqBackup";
@@ -72,6 +73,15 @@ export function volumePathProblem(path: string): string | undefined {
   return undefined;
 }
 
+/**
+ * What is wrong with spec.restore.pvc.path, the file a restore loads, or undefined: a path inside
+ * the volume (volumePathProblem) that names a file, not the volume's root or a folder.
+ */
+export function restoreFileProblem(path: string): string | undefined {
+  if (path === "" || path.endsWith("/")) return "must name a file inside the volume, e.g. nightly/db.sqlite.gz";
+  return volumePathProblem(path);
+}
+
 /** UTC time as YYYYMMDDTHHMMSSZ, the stamp in an RqBackup's object key. */
 export function compactUtc(at: Date): string {
   return at
@@ -104,6 +114,21 @@ export function s3Location(bucket: string, key: string): string {
 export function parseS3Location(location: string): { bucket: string; key: string } | undefined {
   const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(location);
   return m ? { bucket: m[1]!, key: m[2]! } : undefined;
+}
+
+/** status.location of a backup in a claim. */
+export function pvcLocation(claimName: string, file: string): string {
+  return `pvc://${claimName}/${file}`;
+}
+
+/**
+ * The claim and file of a pvc:// location (a `pvc` RqBackup's status.location); undefined for
+ * anything else, or for a file a restore may not load (restoreFileProblem).
+ */
+export function parsePvcLocation(location: string): { claimName: string; file: string } | undefined {
+  const m = /^pvc:\/\/([^/]+)\/(.+)$/.exec(location);
+  if (!m || !new RegExp(DNS1123_SUBDOMAIN_PATTERN).test(m[1]!) || restoreFileProblem(m[2]!)) return undefined;
+  return { claimName: m[1]!, file: m[2]! };
 }
 
 /** The Secret with rqlite's auto-backup and auto-restore configuration files (no credentials). */

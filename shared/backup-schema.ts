@@ -131,9 +131,10 @@ export const rqBackupSpecSchema: JsonSchema = {
     vacuum: { description: "VACUUM the copy before it is sent, for a smaller file.", type: "boolean", default: false },
     verify: {
       description:
-        "Once Completed, read the object back from S3 and prove it restores: its sha256 and size against status, " +
+        "Once Completed, read the backup back and prove it restores: its sha256 and size against status, " +
         "then the SQLite file (or the SQL dump loaded) through PRAGMA integrity_check, with the tables and rows it " +
-        "holds; the result is the Verified condition and status.verification. An s3 destination only. The " +
+        "holds; the result is the Verified condition and status.verification. From S3 the operator reads the " +
+        "object; from a claim a restricted Job mounts it read-only and reads the file. The " +
         `annotation ${VERIFY_REQUEST_ANNOTATION} asks for it again (any new value), verify or not.`,
       type: "boolean",
       default: false,
@@ -247,13 +248,26 @@ export const clusterBackupSchema: JsonSchema = {
 export const clusterRestoreSchema: JsonSchema = {
   title: "ClusterRestoreSpec",
   description:
-    "Where a new cluster's data comes from; set only at creation. Exactly one of backup and s3. The founding " +
-    "voters load it through rqlite's auto-restore; the cluster is not Available until they have.",
+    "Where a new cluster's data comes from; set only at creation. Exactly one of backup, s3 and pvc. From S3 the " +
+    "founding voters load it through rqlite's auto-restore; from a claim (pvc, or an RqBackup written to one) a " +
+    "one-shot Pod of the operator's image mounts the claim read-only and loads the file into the leader once the " +
+    "founding voters have formed the cluster. The cluster is not Available until the data is in.",
   type: "object",
   properties: {
-    backup: objectNameSchema(
-      "Name of a Completed RqBackup in the same namespace, of format binary, to an S3 destination.",
-    ),
+    backup: objectNameSchema("Name of a Completed RqBackup in the same namespace, of format binary (S3 or pvc)."),
+    pvc: {
+      title: "PVCRestoreSource",
+      description:
+        "A backup file in a PersistentVolumeClaim of the same namespace, e.g. one a `pvc` RqBackup wrote: a binary " +
+        "SQLite file, gzipped or not. The claim is mounted read-only; a ReadWriteOnce claim must not be in use on " +
+        "another node meanwhile.",
+      type: "object",
+      required: ["claimName", "path"],
+      properties: {
+        claimName: objectNameSchema("Name of the PersistentVolumeClaim."),
+        path: str("The file's path inside the volume, e.g. nightly/db.sqlite.gz.", PATH_MAX),
+      },
+    },
     s3: {
       title: "S3RestoreSource",
       description: "An object in S3: exactly one of key and before.",

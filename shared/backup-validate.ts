@@ -2,7 +2,7 @@
 // that spec.restore is set at creation only, and the rules of an RqBackup. The webhook and the
 // controller both run them, so an object the webhook never saw is judged the same way.
 import { isDeepStrictEqual } from "node:util";
-import { parseRfc3339, volumePathProblem } from "./backup-names.js";
+import { parseRfc3339, restoreFileProblem, volumePathProblem } from "./backup-names.js";
 import { LATEST_KEY, durationSeconds, rqBackupSpecSchema } from "./backup-schema.js";
 import type { FieldError, ValidationResult } from "./field-errors.js";
 import { getOwn, isPlainObject, objectAt, type JsonObject } from "./json-value.js";
@@ -79,11 +79,20 @@ export function backupSpecErrors(spec: JsonObject, { errors, warnings }: Validat
   }
   const restore = objectAt(spec, "restore");
   if (restore) {
-    const hasBackup = getOwn(restore, "backup") !== undefined;
     const s3 = objectAt(restore, "s3");
-    if (hasBackup === (s3 !== undefined)) {
-      errors.push({ field: "spec.restore", type: "Invalid", value: "", message: "set exactly one of backup and s3" });
+    const sources = ["backup", "s3", "pvc"].filter((k) => getOwn(restore, k) !== undefined);
+    if (sources.length !== 1) {
+      errors.push({
+        field: "spec.restore",
+        type: "Invalid",
+        value: "",
+        message: "set exactly one of backup, s3 and pvc",
+      });
     }
+    const pvcPath = getOwn(objectAt(restore, "pvc") ?? {}, "path");
+    const pvcProblem = typeof pvcPath === "string" ? restoreFileProblem(pvcPath) : undefined;
+    if (pvcProblem)
+      errors.push({ field: "spec.restore.pvc.path", type: "Invalid", value: pvcPath, message: pvcProblem });
     errors.push(...dollarErrors(s3, "spec.restore.s3", ["bucket", "path", "endpoint", "region", "key"]));
     errors.push(...s3Errors(s3, "spec.restore.s3"));
     const key = s3 && getOwn(s3, "key");
@@ -157,16 +166,6 @@ type BackupCheck = (spec: JsonObject, result: ValidationResult) => void;
 
 const BACKUP_CHECKS: BackupCheck[] = [
   (spec, { errors }) => errors.push(...s3Errors(objectAt(spec, "destination", "s3"), "spec.destination.s3")),
-  // The operator reads the object back through S3; it cannot mount a tenant's claim itself.
-  (spec, { errors }) => {
-    if (getOwn(spec, "verify") === true && objectAt(spec, "destination", "pvc") !== undefined)
-      errors.push({
-        field: "spec.verify",
-        type: "Invalid",
-        value: true,
-        message: "a pvc backup cannot be verified (the operator reads backups back from S3 only); remove verify",
-      });
-  },
   (spec, { errors }) => {
     // The Job writes <mount>/<path>/<file>: a path that climbs out would write beside the mount.
     const path = getOwn(objectAt(spec, "destination", "pvc") ?? {}, "path");

@@ -59,7 +59,7 @@ export interface RqClusterSpec {
   recovery?: RecoverySpec;
   /** Scheduled backups by rqlite's own auto-backup: the leader uploads the database every interval when it changed. Changing this rolls the Pods. */
   backup?: ClusterBackupSpec;
-  /** Where a new cluster's data comes from; set only at creation. Exactly one of backup and s3. The founding voters load it through rqlite's auto-restore; the cluster is not Available until they have. */
+  /** Where a new cluster's data comes from; set only at creation. Exactly one of backup, s3 and pvc. From S3 the founding voters load it through rqlite's auto-restore; from a claim (pvc, or an RqBackup written to one) a one-shot Pod of the operator's image mounts the claim read-only and loads the file into the leader once the founding voters have formed the cluster. The cluster is not Available until the data is in. */
   restore?: ClusterRestoreSpec;
 }
 
@@ -233,10 +233,19 @@ export interface BackupRetention {
 }
 
 export interface ClusterRestoreSpec {
-  /** Name of a Completed RqBackup in the same namespace, of format binary, to an S3 destination. */
+  /** Name of a Completed RqBackup in the same namespace, of format binary (S3 or pvc). */
   backup?: string;
+  /** A backup file in a PersistentVolumeClaim of the same namespace, e.g. one a `pvc` RqBackup wrote: a binary SQLite file, gzipped or not. The claim is mounted read-only; a ReadWriteOnce claim must not be in use on another node meanwhile. */
+  pvc?: PVCRestoreSource;
   /** An object in S3: exactly one of key and before. */
   s3?: S3RestoreSource;
+}
+
+export interface PVCRestoreSource {
+  /** Name of the PersistentVolumeClaim. */
+  claimName: string;
+  /** The file's path inside the volume, e.g. nightly/db.sqlite.gz. */
+  path: string;
 }
 
 export interface S3RestoreSource {
@@ -421,7 +430,7 @@ export interface DefaultedRqClusterSpec {
   recovery?: RecoverySpec;
   /** Scheduled backups by rqlite's own auto-backup: the leader uploads the database every interval when it changed. Changing this rolls the Pods. */
   backup?: DefaultedClusterBackupSpec;
-  /** Where a new cluster's data comes from; set only at creation. Exactly one of backup and s3. The founding voters load it through rqlite's auto-restore; the cluster is not Available until they have. */
+  /** Where a new cluster's data comes from; set only at creation. Exactly one of backup, s3 and pvc. From S3 the founding voters load it through rqlite's auto-restore; from a claim (pvc, or an RqBackup written to one) a one-shot Pod of the operator's image mounts the claim read-only and loads the file into the leader once the founding voters have formed the cluster. The cluster is not Available until the data is in. */
   restore?: DefaultedClusterRestoreSpec;
 }
 
@@ -512,8 +521,10 @@ export interface DefaultedS3CredentialsSecretRef {
 }
 
 export interface DefaultedClusterRestoreSpec {
-  /** Name of a Completed RqBackup in the same namespace, of format binary, to an S3 destination. */
+  /** Name of a Completed RqBackup in the same namespace, of format binary (S3 or pvc). */
   backup?: string;
+  /** A backup file in a PersistentVolumeClaim of the same namespace, e.g. one a `pvc` RqBackup wrote: a binary SQLite file, gzipped or not. The claim is mounted read-only; a ReadWriteOnce claim must not be in use on another node meanwhile. */
+  pvc?: PVCRestoreSource;
   /** An object in S3: exactly one of key and before. */
   s3?: DefaultedS3RestoreSource;
 }
@@ -558,7 +569,7 @@ export interface RqBackupSpec {
   compress?: boolean;
   /** VACUUM the copy before it is sent, for a smaller file. Default: false. */
   vacuum?: boolean;
-  /** Once Completed, read the object back from S3 and prove it restores: its sha256 and size against status, then the SQLite file (or the SQL dump loaded) through PRAGMA integrity_check, with the tables and rows it holds; the result is the Verified condition and status.verification. An s3 destination only. The annotation rqlite.io/verify-requested asks for it again (any new value), verify or not. Default: false. */
+  /** Once Completed, read the backup back and prove it restores: its sha256 and size against status, then the SQLite file (or the SQL dump loaded) through PRAGMA integrity_check, with the tables and rows it holds; the result is the Verified condition and status.verification. From S3 the operator reads the object; from a claim a restricted Job mounts it read-only and reads the file. The annotation rqlite.io/verify-requested asks for it again (any new value), verify or not. Default: false. */
   verify?: boolean;
 }
 
@@ -669,7 +680,7 @@ export interface DefaultedRqBackupSpec {
   compress: boolean;
   /** VACUUM the copy before it is sent, for a smaller file. Default: false. */
   vacuum: boolean;
-  /** Once Completed, read the object back from S3 and prove it restores: its sha256 and size against status, then the SQLite file (or the SQL dump loaded) through PRAGMA integrity_check, with the tables and rows it holds; the result is the Verified condition and status.verification. An s3 destination only. The annotation rqlite.io/verify-requested asks for it again (any new value), verify or not. Default: false. */
+  /** Once Completed, read the backup back and prove it restores: its sha256 and size against status, then the SQLite file (or the SQL dump loaded) through PRAGMA integrity_check, with the tables and rows it holds; the result is the Verified condition and status.verification. From S3 the operator reads the object; from a claim a restricted Job mounts it read-only and reads the file. The annotation rqlite.io/verify-requested asks for it again (any new value), verify or not. Default: false. */
   verify: boolean;
 }
 

@@ -223,12 +223,27 @@ export async function reachLeader(deps: LeaderDeps, cluster: RqCluster): Promise
   const { view, problem } = await leaderOf(reach, pods);
   if (!view) return { problem: `RqCluster ${c.namespace}/${c.name} has no rqlite leader: ${problem}` };
   const access = reach.accessOf(view.leader);
-  const leaderPod = pods.find((p) => p.metadata?.name === view.leader);
-  const caSecret = access.ca ? (httpTlsSecretOf(leaderPod) ?? c.spec.tls?.http?.secretName) : undefined;
   return {
     leader: view.leader,
     ...(view.leaderVersion ? { rqliteVersion: view.leaderVersion } : {}),
     access,
+    ...leaderSecrets(c, pods, view.leader, access),
+  };
+}
+
+/**
+ * The Secrets behind `access` to node `id`, by name and key, for a Pod that calls it with them
+ * as env: the operator's password when the node runs with -auth, the CA when it serves HTTPS.
+ */
+export function leaderSecrets(
+  c: ClusterIdentity,
+  pods: readonly V1Pod[],
+  id: string,
+  access: NodeAccess,
+): Pick<LeaderReach, "password" | "caSecret"> {
+  const pod = pods.find((p) => p.metadata?.name === id);
+  const caSecret = access.ca ? (httpTlsSecretOf(pod) ?? c.spec.tls?.http?.secretName) : undefined;
+  return {
     ...(access.credentials ? { password: { secretName: operatorAuthSecretName(c.name), key: PASSWORD_KEY } } : {}),
     ...(caSecret ? { caSecret } : {}),
   };

@@ -2,6 +2,7 @@
 // ./plan.ts) -> apply (status writes, Events, metrics, the transfer or the Job). The state that
 // outlives one reconcile (status written but not yet cached, transfers in flight, slots) lives
 // here; every decision is made by the plan, with the clock it is given.
+import { createHash } from "node:crypto";
 import { tmpdir } from "node:os";
 import { performance } from "node:perf_hooks";
 import type { KubernetesObject, V1Job, V1Pod } from "@kubernetes/client-node";
@@ -22,10 +23,24 @@ import type { HandlerResult } from "../runtime/workqueue.js";
 import { couldNotConnect } from "../access/s3.js";
 import { operatorImage } from "../access/operatorImage.js";
 import { backupMetrics, lastSuccessBy, verificationBy, type BackupMetrics } from "./metrics.js";
-import { planVerification, verificationOutcome, withCondition, type VerificationInputs } from "./verification.js";
+import {
+  parseReading,
+  planVerification,
+  verificationOutcome,
+  withCondition,
+  type ObjectReading,
+  type VerificationInputs,
+} from "./verification.js";
 import { readBack } from "./verifyObject.js";
-import { backupJobName, jobOutcome, renderBackupJob } from "./job.js";
-import { isFailure, observePvcSource, observeSource, type PvcSource, type Source } from "./observe.js";
+import {
+  BACKUP_JOB_CONTAINER,
+  backupJobName,
+  jobOutcome,
+  renderBackupJob,
+  renderVerifyJob,
+  verifyJobName,
+} from "./job.js";
+import { isFailure, observePvcSource, observeSource, pvcBackupFile, type PvcSource, type Source } from "./observe.js";
 import {
   completedStatus,
   DEFAULT_RETRY,
@@ -128,7 +143,7 @@ export class BackupReconciler {
       return { ...base, invalid: reason };
     }
     if (!b.spec?.destination.pvc || status.phase !== "Running" || inFlight) return base;
-    const job = await this.findJob(b, Math.max(1, status.attempts ?? 1));
+    const job = await this.findJob(b, backupJobName(b.metadata!.name!, Math.max(1, status.attempts ?? 1)));
     return { ...base, job: job ? jobOutcome(job, await this.podsOf(job)) : "missing" };
   }
 
@@ -219,13 +234,17 @@ export class BackupReconciler {
     const inputs: VerificationInputs = {
       now: this.now(),
       verify: b.spec?.verify ?? false,
-      s3: Boolean(b.spec?.destination.s3),
       ...(request !== undefined ? { request } : {}),
       status,
     };
     const step = planVerification(inputs, this.retry);
     if (step.kind === "none") return undefined;
     if (step.kind === "wait") return { requeueAfterMs: step.afterMs };
+    if (b.spec?.destination.pvc) {
+      const reading = await this.verifyByJob(b, status, request);
+      if (!reading) return undefined;
+      return this.recordVerification(b, inputs, reading, performance.now(), log);
+    }
     const key = objectKey(b);
     if (!this.acquireSlot(key, log)) {
       slot.keep = true;
@@ -252,23 +271,89 @@ export class BackupReconciler {
       );
       // A verification cut off by the operator stopping is no finding: the next leader reads again.
       if (stop.signal.aborted) return undefined;
-      const outcome = verificationOutcome({ ...inputs, now: this.now() }, reading, this.retry);
-      await this.writeStatus(b, {
-        verification: outcome.verification,
-        conditions: withCondition(status.conditions, outcome.condition, this.now()),
-      });
-      const result = typeof outcome.result === "string" ? outcome.result : "retry";
-      this.metrics.verifications.inc({ namespace: b.metadata!.namespace!, cluster: b.spec!.cluster, result });
-      const seconds = (performance.now() - began) / 1000;
-      log.info(
-        { result, reason: outcome.condition.reason, message: outcome.condition.message, seconds },
-        "backup verification",
-      );
-      return typeof outcome.result === "string" ? undefined : { requeueAfterMs: outcome.result.retryAfterMs };
+      return await this.recordVerification(b, inputs, reading, began, log);
     } finally {
       signal.removeEventListener("abort", abandon);
       this.inFlight.delete(uid);
     }
+  }
+
+  /** Judges a reading (./verification.ts), writes it to status, counts it, and says when to read again. */
+  private async recordVerification(
+    b: RqBackup,
+    inputs: VerificationInputs,
+    reading: ObjectReading,
+    began: number,
+    log: Logger,
+  ): Promise<HandlerResult | undefined> {
+    const outcome = verificationOutcome({ ...inputs, now: this.now() }, reading, this.retry);
+    await this.writeStatus(b, {
+      verification: outcome.verification,
+      conditions: withCondition(inputs.status.conditions, outcome.condition, this.now()),
+    });
+    const result = typeof outcome.result === "string" ? outcome.result : "retry";
+    this.metrics.verifications.inc({ namespace: b.metadata!.namespace!, cluster: b.spec!.cluster, result });
+    const seconds = (performance.now() - began) / 1000;
+    log.info(
+      { result, reason: outcome.condition.reason, message: outcome.condition.message, seconds },
+      "backup verification",
+    );
+    return typeof outcome.result === "string" ? undefined : { requeueAfterMs: outcome.result.retryAfterMs };
+  }
+
+  /**
+   * A `pvc` backup is read back by a Job that mounts its claim (./verifyFile.ts): created once per
+   * verification (a new request, or a retry of an unfinished one, gets a new Job), then its
+   * reading once it ended. Undefined while it runs: its Job's events bring the backup back.
+   */
+  private async verifyByJob(
+    b: RqBackup,
+    status: RqBackupStatus,
+    request: string | undefined,
+  ): Promise<ObjectReading | undefined> {
+    const v = status.verification;
+    const tries = v && v.request === request && v.result === undefined ? (v.attempts ?? 0) : 0;
+    const suffix = `${createHash("sha256")
+      .update(request ?? "")
+      .digest("hex")
+      .slice(0, 8)}-${tries + 1}`;
+    const name = verifyJobName(b.metadata!.name!, suffix);
+    const job = await this.findJob(b, name);
+    if (!job) {
+      const image = await this.resolveJobImage().catch((err: Error) => err);
+      if (image instanceof Error) return { kind: "unreadable", reason: image.message };
+      await this.writer.create(
+        renderVerifyJob({
+          backup: {
+            name: b.metadata!.name!,
+            namespace: b.metadata!.namespace!,
+            uid: b.metadata!.uid!,
+            cluster: b.spec!.cluster,
+          },
+          suffix,
+          image,
+          claimName: b.spec!.destination.pvc!.claimName,
+          file: pvcBackupFile(b),
+          format: b.spec!.format ?? "binary",
+          compress: b.spec!.compress ?? true,
+          maxBytes: this.opts.verifyMaxBytes ?? DEFAULT_VERIFY_MAX_BYTES,
+          deadlineSeconds: Math.ceil(this.deadlineMs / 1000),
+        }),
+      );
+      return undefined;
+    }
+    const pods = await this.podsOf(job);
+    const outcome = jobOutcome(job, pods);
+    if (outcome.kind === "running") return undefined;
+    const message = pods
+      .map((p) => p.status?.containerStatuses?.find((c) => c.name === BACKUP_JOB_CONTAINER)?.state?.terminated?.message)
+      .find((m) => m !== undefined);
+    const reading = parseReading(message);
+    if (reading) return reading;
+    return {
+      kind: "unreadable",
+      reason: outcome.kind === "failed" ? outcome.reason : `Job ${name} reported no reading`,
+    };
   }
 
   /** Asks for a slot for `key`; false (and the reason logged once) when it has to wait. */
@@ -336,7 +421,7 @@ export class BackupReconciler {
       if (!(cause instanceof KubeApiError && cause.status === 409)) throw err;
       // Ours from a try whose status write was lost is adopted; a namesake left by a deleted
       // RqBackup of the same name waits for the garbage collector (the queue retries).
-      if (!(await this.findJob(b, attempt))) {
+      if (!(await this.findJob(b, backupJobName(b.metadata!.name!, attempt)))) {
         throw new Error(
           `Job ${job.metadata!.namespace}/${job.metadata!.name} exists but is not this RqBackup's (left by a deleted namesake?); waiting until it is deleted`,
           { cause: err },
@@ -354,9 +439,8 @@ export class BackupReconciler {
   }
 
   /** The attempt's Job: from the cache, or, as the cache lags a Job just created, from the API server. */
-  private async findJob(b: RqBackup, attempt: number): Promise<V1Job | undefined> {
+  private async findJob(b: RqBackup, name: string): Promise<V1Job | undefined> {
     const ns = b.metadata!.namespace!;
-    const name = backupJobName(b.metadata!.name!, attempt);
     const owned = (j: V1Job | undefined) =>
       j?.metadata?.ownerReferences?.some((o) => o.uid === b.metadata!.uid) ? j : undefined;
     const cached = owned(this.jobs.get(ns, name));

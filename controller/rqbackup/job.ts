@@ -3,7 +3,7 @@
 // which streams the leader's backup into the volume and reports size and sha256 in its
 // termination message. No I/O here; table-tested in test/unit/controller/rqbackup/job.test.ts.
 import { createHash } from "node:crypto";
-import type { V1EnvVar, V1Job, V1Pod, V1ResourceRequirements } from "@kubernetes/client-node";
+import type { V1EnvVar, V1Job, V1Pod, V1PodSpec, V1ResourceRequirements } from "@kubernetes/client-node";
 import { API_VERSION, LABEL_MANAGED_BY, MANAGER_NAME, DNS_LABEL_MAX_LENGTH } from "../../shared/names.js";
 import { BACKUP_KIND, LABEL_BACKUP_OF } from "../../shared/backup-names.js";
 import type { BackupFormat } from "./types.js";
@@ -62,10 +62,6 @@ export function backupJobName(backup: string, attempt: number): string {
   return toFileJobName(backup, `-backup-${attempt}`);
 }
 
-export function pvcLocation(claimName: string, file: string): string {
-  return `pvc://${claimName}/${file}`;
-}
-
 export function renderBackupJob(i: BackupJobInput): V1Job {
   const secretEnv = (name: string, ref: SecretKey) => ({
     name,
@@ -96,8 +92,64 @@ export function renderBackupJob(i: BackupJobInput): V1Job {
   });
 }
 
+/** The entry point of a `pvc` backup's verification (./verifyFile.ts). */
+export const VERIFY_FILE_ENTRY = "dist/controller/rqbackup/verifyFile.js";
+/** Where the verification Job uncompresses the backup. */
+export const VERIFY_SCRATCH = "/scratch";
+
+export interface VerifyJobInput {
+  backup: { name: string; namespace: string; uid: string; cluster: string };
+  /** Tells one verification's Job from the next (a new request, a retry). */
+  suffix: string;
+  image: string;
+  claimName: string;
+  file: string;
+  format: BackupFormat;
+  compress: boolean;
+  /** --backup-verify-max-bytes: the most the Job stages, compressed or not. */
+  maxBytes: number;
+  deadlineSeconds: number;
+}
+
+export function verifyJobName(backup: string, suffix: string): string {
+  return toFileJobName(backup, `-verify-${suffix}`);
+}
+
+/**
+ * The Job that verifies a `pvc` backup: the claim read-only, a scratch emptyDir twice the staging
+ * bound (the compressed file is read in place, the uncompressed copy is staged), no network use.
+ */
+export function renderVerifyJob(i: VerifyJobInput): V1Job {
+  const deadline = i.deadlineSeconds;
+  return renderToFileJob({
+    name: verifyJobName(i.backup.name, i.suffix),
+    backup: i.backup,
+    labels: { [LABEL_VERIFY_JOB]: i.suffix },
+    // One Pod per verification: a Pod that cannot report is read as unreadable, and retried by the controller.
+    backoffLimit: 0,
+    activeDeadlineSeconds: deadline,
+    image: i.image,
+    claimName: i.claimName,
+    readOnly: true,
+    entry: VERIFY_FILE_ENTRY,
+    scratch: { path: VERIFY_SCRATCH, sizeLimit: String(i.maxBytes * 2) },
+    args: [
+      `--file=${BACKUP_MOUNT}/${i.file}`,
+      `--format=${i.format}`,
+      `--compress=${i.compress}`,
+      `--max-bytes=${i.maxBytes}`,
+      `--scratch=${VERIFY_SCRATCH}`,
+      `--timeout-seconds=${Math.max(1, deadline - 5)}`,
+    ],
+    resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "256Mi" } },
+  });
+}
+
+/** On a verification Job (beside the backup-job label): which verification it is. */
+export const LABEL_VERIFY_JOB = "rqlite.io/verify-job";
+
 /** What differs between the Jobs that run toFile.ts on an RqBackup's claim. */
-export interface ToFileJobParts {
+export interface ToFileJobParts extends ToFilePodParts {
   name: string;
   /** The RqBackup that owns the Job. */
   backup: { name: string; namespace: string; uid: string };
@@ -105,18 +157,9 @@ export interface ToFileJobParts {
   labels?: Record<string, string>;
   backoffLimit: number;
   activeDeadlineSeconds: number;
-  image: string;
-  claimName: string;
-  /** toFile.ts's arguments, before the termination log's. */
-  args: string[];
-  env?: V1EnvVar[];
-  resources: V1ResourceRequirements;
 }
 
-/**
- * A one-Pod Job of the operator's image running toFile.ts with the claim mounted at BACKUP_MOUNT,
- * restricted as the Pod Security Standards' `restricted` level asks, owned by the RqBackup.
- */
+/** A one-Pod Job of the operator's image running toFile.ts on the claim (toFilePodSpec), owned by the RqBackup. */
 export function renderToFileJob(p: ToFileJobParts): V1Job {
   const labels = { [LABEL_MANAGED_BY]: MANAGER_NAME, [LABEL_BACKUP_JOB]: p.backup.name, ...p.labels };
   return {
@@ -140,44 +183,70 @@ export function renderToFileJob(p: ToFileJobParts): V1Job {
     spec: {
       backoffLimit: p.backoffLimit,
       activeDeadlineSeconds: p.activeDeadlineSeconds,
-      template: {
-        metadata: { labels },
-        spec: {
-          restartPolicy: "Never",
-          automountServiceAccountToken: false,
-          enableServiceLinks: false,
-          securityContext: {
-            runAsNonRoot: true,
-            runAsUser: 65532,
-            runAsGroup: 65532,
-            fsGroup: 65532,
-            seccompProfile: { type: "RuntimeDefault" },
-          },
-          containers: [
-            {
-              name: BACKUP_JOB_CONTAINER,
-              image: p.image,
-              command: ["node", TO_FILE_ENTRY],
-              args: [...p.args, `--termination-log=${TERMINATION_LOG}`],
-              ...(p.env ? { env: p.env } : {}),
-              volumeMounts: [{ name: "backup", mountPath: BACKUP_MOUNT }],
-              terminationMessagePath: TERMINATION_LOG,
-              // A crash before the message is written still says why, from the log's tail.
-              terminationMessagePolicy: "FallbackToLogsOnError",
-              resources: p.resources,
-              securityContext: {
-                allowPrivilegeEscalation: false,
-                readOnlyRootFilesystem: true,
-                runAsNonRoot: true,
-                capabilities: { drop: ["ALL"] },
-                seccompProfile: { type: "RuntimeDefault" },
-              },
-            },
-          ],
-          volumes: [{ name: "backup", persistentVolumeClaim: { claimName: p.claimName } }],
+      template: { metadata: { labels }, spec: toFilePodSpec(p) },
+    },
+  };
+}
+
+/** The restricted Pod that runs one of the operator's entry points with a claim at BACKUP_MOUNT. */
+export interface ToFilePodParts {
+  image: string;
+  claimName: string;
+  /** Mount the claim read-only: the Pod only reads the file (a restore's load). */
+  readOnly?: boolean;
+  /** The entry point in the image; toFile.ts when unset. */
+  entry?: string;
+  /** A writable scratch folder (an emptyDir of at most `sizeLimit`) at this path. */
+  scratch?: { path: string; sizeLimit: string };
+  args: string[];
+  env?: V1EnvVar[];
+  resources: V1ResourceRequirements;
+}
+
+/** Restricted as the Pod Security Standards' `restricted` level asks; no token, no service links. */
+export function toFilePodSpec(p: ToFilePodParts): V1PodSpec {
+  return {
+    restartPolicy: "Never",
+    automountServiceAccountToken: false,
+    enableServiceLinks: false,
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      runAsGroup: 65532,
+      fsGroup: 65532,
+      seccompProfile: { type: "RuntimeDefault" },
+    },
+    containers: [
+      {
+        name: BACKUP_JOB_CONTAINER,
+        image: p.image,
+        command: ["node", p.entry ?? TO_FILE_ENTRY],
+        args: [...p.args, `--termination-log=${TERMINATION_LOG}`],
+        ...(p.env ? { env: p.env } : {}),
+        volumeMounts: [
+          { name: "backup", mountPath: BACKUP_MOUNT, ...(p.readOnly ? { readOnly: true } : {}) },
+          ...(p.scratch ? [{ name: "scratch", mountPath: p.scratch.path }] : []),
+        ],
+        terminationMessagePath: TERMINATION_LOG,
+        // A crash before the message is written still says why, from the log's tail.
+        terminationMessagePolicy: "FallbackToLogsOnError",
+        resources: p.resources,
+        securityContext: {
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+          runAsNonRoot: true,
+          capabilities: { drop: ["ALL"] },
+          seccompProfile: { type: "RuntimeDefault" },
         },
       },
-    },
+    ],
+    volumes: [
+      {
+        name: "backup",
+        persistentVolumeClaim: { claimName: p.claimName, ...(p.readOnly ? { readOnly: true } : {}) },
+      },
+      ...(p.scratch ? [{ name: "scratch", emptyDir: { sizeLimit: p.scratch.sizeLimit } }] : []),
+    ],
   };
 }
 
@@ -226,7 +295,7 @@ export function jobOutcome(job: V1Job, pods: V1Pod[]): JobOutcome {
   return { kind: "failed", reason: `${name} failed (${terminated ? `exit code ${terminated.exitCode}: ` : ""}${why})` };
 }
 
-function parseReport(message: string | undefined): ToFileReport | undefined {
+export function parseReport(message: string | undefined): ToFileReport | undefined {
   if (!message) return undefined;
   try {
     const r = JSON.parse(message) as Partial<{ size: unknown; sha256: unknown; error: unknown }>;

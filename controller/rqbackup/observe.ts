@@ -2,7 +2,7 @@
 // node (scheme, CA, credentials, as its Pod runs now), and the target: S3 with its credentials,
 // or a PVC (which must exist) for the Job that writes there. Anything that stops an
 // attempt comes back as an AttemptFailure whose reason says what to do.
-import type { V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
+import type { V1Pod } from "@kubernetes/client-node";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { RqCluster } from "../../shared/index.js";
 import { LABEL_CLUSTER, LABEL_MANAGED_BY, MANAGER_NAME } from "../../shared/names.js";
@@ -15,7 +15,9 @@ import type { Addressing } from "../access/clusterView.js";
 import { reachLeader } from "../access/cluster.js";
 import { S3AccessError, s3ClientFor, type S3Gate } from "../access/s3.js";
 import { s3Connection } from "../access/s3Connection.js";
-import { pvcLocation, type SecretKey } from "./job.js";
+import { pvcLocation } from "../../shared/backup-names.js";
+import { readClaim } from "../access/claim.js";
+import type { SecretKey } from "./job.js";
 import type { AttemptFailure } from "./plan.js";
 import type { RqBackup } from "./types.js";
 
@@ -72,14 +74,7 @@ export async function observePvcSource(deps: ObserveDeps, b: RqBackup): Promise<
   const spec = b.spec!;
   const pvc = spec.destination.pvc!;
   const where = `PersistentVolumeClaim ${namespace}/${pvc.claimName} (spec.destination.pvc.claimName)`;
-  // A list narrowed to the one name: the role lists claims but has no get.
-  const claims = await deps.client.request<{ items: V1PersistentVolumeClaim[] }>({
-    method: "GET",
-    path: objectPath({ apiVersion: "v1", resource: "persistentvolumeclaims", namespace }),
-    query: { fieldSelector: `metadata.name=${pvc.claimName}` },
-    timeoutMs: 30_000,
-  });
-  const claim = claims.items[0];
+  const claim = await readClaim(deps.client, namespace, pvc.claimName);
   if (!claim) return permanent(`${where} does not exist; create the claim, then create a new RqBackup`);
   if (claim.metadata?.deletionTimestamp) {
     return permanent(`${where} is being deleted; use another claim and create a new RqBackup`);
@@ -88,14 +83,25 @@ export async function observePvcSource(deps: ObserveDeps, b: RqBackup): Promise<
   // once the Job's Pod is scheduled. A Pod that cannot be placed shows in status.reason.
   const leader = await observeLeader(deps, b);
   if ("permanent" in leader) return leader;
-  const format = spec.format ?? "binary";
-  const compress = spec.compress ?? true;
-  const created = new Date(b.metadata!.creationTimestamp ?? 0);
-  const file = joinKey(
-    pvc.path ?? "",
-    backupFileName(`${namespace}-${b.metadata!.name}-${compactUtc(created)}`, format, compress),
-  );
+  const file = pvcBackupFile(b);
   return { ...leader, kind: "pvc", claimName: pvc.claimName, file, location: pvcLocation(pvc.claimName, file) };
+}
+
+/**
+ * The file a `pvc` backup writes, inside its claim, from its spec and creation time: its Job
+ * writes there and its verification reads there (the status is not trusted to name a file).
+ */
+export function pvcBackupFile(b: RqBackup): string {
+  const spec = b.spec!;
+  const created = new Date(b.metadata!.creationTimestamp ?? 0);
+  return joinKey(
+    spec.destination.pvc?.path ?? "",
+    backupFileName(
+      `${b.metadata!.namespace}-${b.metadata!.name}-${compactUtc(created)}`,
+      spec.format ?? "binary",
+      spec.compress ?? true,
+    ),
+  );
 }
 
 export async function observeSource(deps: ObserveDeps, b: RqBackup): Promise<Source | AttemptFailure> {

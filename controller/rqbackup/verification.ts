@@ -16,8 +16,6 @@ export interface VerificationInputs {
   now: number;
   /** spec.verify. */
   verify: boolean;
-  /** The destination is S3 (a `pvc` backup is never read back). */
-  s3: boolean;
   /** The verify-requested annotation's value, when set. */
   request?: string;
   status: RqBackupStatus;
@@ -30,7 +28,7 @@ export type VerificationStep = { kind: "none" } | { kind: "wait"; afterMs: numbe
  * value of the annotation; a read that could not finish is retried with the backups' backoff.
  */
 export function planVerification(i: VerificationInputs, policy: RetryPolicy): VerificationStep {
-  if (i.status.phase !== "Completed" || !i.s3) return { kind: "none" };
+  if (i.status.phase !== "Completed") return { kind: "none" };
   const v = i.status.verification;
   const requested = i.request !== undefined && i.request !== v?.request;
   const answered = v?.result !== undefined && v.request === i.request;
@@ -172,4 +170,38 @@ export function parseCheckReport(stdout: string): CheckReport {
     // Not a report: the process died before printing one.
   }
   return { error: `the check printed no report${line ? `: ${line.slice(0, 300)}` : ""}` };
+}
+
+/**
+ * A `pvc` backup's verification Job's reading (./verifyFile.ts), from its termination message;
+ * undefined when the message is no reading (a crash's log tail). The Pod runs on a tenant's file,
+ * so every field is checked before it is believed.
+ */
+export function parseReading(message: string | undefined): ObjectReading | undefined {
+  if (!message) return undefined;
+  let r: Record<string, unknown>;
+  try {
+    r = JSON.parse(message) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  if (typeof r !== "object" || r === null) return undefined;
+  if (r.kind === "unreadable" && typeof r.reason === "string") return { kind: "unreadable", reason: r.reason };
+  if (r.kind === "tooLarge" && Number.isSafeInteger(r.maxBytes))
+    return { kind: "tooLarge", maxBytes: r.maxBytes as number };
+  if (
+    r.kind !== "read" ||
+    !Number.isSafeInteger(r.size) ||
+    typeof r.sha256 !== "string" ||
+    !/^[0-9a-f]{64}$/.test(r.sha256)
+  )
+    return undefined;
+  const check = r.check === undefined ? undefined : parseCheckReport(JSON.stringify(r.check));
+  return {
+    kind: "read",
+    size: r.size as number,
+    sha256: r.sha256,
+    ...(typeof r.problem === "string" ? { problem: r.problem } : {}),
+    ...(check ? { check } : {}),
+  };
 }

@@ -22,6 +22,7 @@ import type { Writer } from "../runtime/writer.js";
 import { BackupVerifier } from "./verify.js";
 import { parseCheckReport, type ObjectReading } from "./verification.js";
 import type { RqBackup } from "./types.js";
+import type { CheckReport } from "./checkDb.js";
 
 export interface ReadBackOptions {
   writer: Writer;
@@ -101,35 +102,12 @@ export async function readBack(o: ReadBackOptions, b: RqBackup): Promise<ObjectR
       return { kind: "unreadable", reason: describeS3Error(err, `reading ${what}`, conn.endpoint) };
     }
     const read = { size, sha256: hash.digest("hex") };
-    const file = compress ? join(dir, "uncompressed") : raw;
-    const verifier = new BackupVerifier(format);
-    const checked = new Transform({
-      transform(chunk: Buffer, _enc, cb: TransformCallback) {
-        verifier.update(chunk);
-        cb(null, chunk);
-      },
-    });
-    try {
-      if (compress) {
-        await pipeline(
-          createReadStream(raw),
-          createGunzip(),
-          checked,
-          capped(o.maxBytes),
-          createWriteStream(file, { flags: "wx" }),
-          { signal },
-        );
-        await rm(raw);
-      } else await pipeline(createReadStream(raw), checked, { signal });
-    } catch (err) {
-      if (err instanceof TooLarge) return { kind: "tooLarge", maxBytes: o.maxBytes };
-      if (signal.aborted)
-        return { kind: "unreadable", reason: `verification did not finish in ${o.timeoutMs / 1000} s` };
-      return { kind: "read", ...read, problem: `the compressed backup is damaged: ${(err as Error).message}` };
-    }
-    const problem = verifier.problem();
-    if (problem) return { kind: "read", ...read, problem };
-    return { kind: "read", ...read, check: await runCheck(file, format, signal) };
+    return await checkStaged(
+      raw,
+      read,
+      { format, compress, maxBytes: o.maxBytes, dir, signal, timeoutMs: o.timeoutMs, dropRaw: true },
+      (f) => runCheck(f, format, signal),
+    );
   } finally {
     client.destroy();
     await rm(dir, { recursive: true, force: true });
@@ -167,4 +145,59 @@ export async function runCheck(file: string, format: "binary" | "sql", signal: A
     return { error: `the check of ${basename(file)} ended without a report (${exit})${tail ? `: ${tail}` : ""}` };
   }
   return report;
+}
+
+export interface StagedOptions {
+  format: "binary" | "sql";
+  compress: boolean;
+  maxBytes: number;
+  /** Where the uncompressed copy goes. */
+  dir: string;
+  signal: AbortSignal;
+  /** The signal's deadline, for the reason when it fires. */
+  timeoutMs: number;
+  /** Delete the compressed file once uncompressed (a staged download), not when it is the backup itself. */
+  dropRaw: boolean;
+}
+
+/**
+ * The reading of a backup file already hashed (`read`): uncompressed into `dir` (bounded by
+ * maxBytes), checked whole as the upload was (./verify.ts), then opened by `check`. Shared by the
+ * operator's read-back from S3 and a `pvc` backup's verification Job (./verifyFile.ts).
+ */
+export async function checkStaged(
+  raw: string,
+  read: { size: number; sha256: string },
+  o: StagedOptions,
+  check: (file: string) => Promise<CheckReport>,
+): Promise<ObjectReading> {
+  const file = o.compress ? join(o.dir, "uncompressed") : raw;
+  const verifier = new BackupVerifier(o.format);
+  const checked = new Transform({
+    transform(chunk: Buffer, _enc, cb: TransformCallback) {
+      verifier.update(chunk);
+      cb(null, chunk);
+    },
+  });
+  try {
+    if (o.compress) {
+      await pipeline(
+        createReadStream(raw),
+        createGunzip(),
+        checked,
+        capped(o.maxBytes),
+        createWriteStream(file, { flags: "wx" }),
+        { signal: o.signal },
+      );
+      if (o.dropRaw) await rm(raw);
+    } else await pipeline(createReadStream(raw), checked, { signal: o.signal });
+  } catch (err) {
+    if (err instanceof TooLarge) return { kind: "tooLarge", maxBytes: o.maxBytes };
+    if (o.signal.aborted)
+      return { kind: "unreadable", reason: `verification did not finish in ${o.timeoutMs / 1000} s` };
+    return { kind: "read", ...read, problem: `the compressed backup is damaged: ${(err as Error).message}` };
+  }
+  const problem = verifier.problem();
+  if (problem) return { kind: "read", ...read, problem };
+  return { kind: "read", ...read, check: await check(file) };
 }

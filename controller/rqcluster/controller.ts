@@ -31,6 +31,9 @@ import { disruptionControllerRuns } from "./plan/eviction.js";
 import { desiredMembers } from "./render/members.js";
 import type { Addressing } from "../access/clusterView.js";
 import { LABEL_RECOVERY_OF } from "./render/recovery.js";
+import { LABEL_RESTORE_OF } from "./backup/loader.js";
+import { operatorImage } from "../access/operatorImage.js";
+import { readClaim } from "../access/claim.js";
 import type { S3Gate } from "../access/s3.js";
 
 export interface ClusterControllerOptions {
@@ -56,6 +59,11 @@ export interface ClusterControllerOptions {
    * Secret deleted mid-life degrades, not blinds (access/cluster.ts readCas).
    */
   knownCas: Map<string, string>;
+  /**
+   * The operator's image for the loader Pod of a restore from a claim (--backup-job-image); unset:
+   * read from the operator's own Pod in `operatorNamespace` when first needed.
+   */
+  jobImage?: string;
 }
 
 const CONTROLLER = "rqcluster";
@@ -105,6 +113,7 @@ export function setupClusterController(mgr: Manager, opts: ClusterControllerOpti
     (err) => log.warn({ err: (err as Error).message }, "could not record an Event"),
   );
   const writer = makeWriter(mgr.client, MANAGER_NAME);
+  const loaderImage = operatorImage(mgr.client, opts.jobImage, opts.operatorNamespace);
   const scrapeIntervalMs = opts.scrapeIntervalMs ?? DEFAULT_SCRAPE_INTERVAL_MS;
   const scraper =
     scrapeIntervalMs > 0
@@ -197,6 +206,8 @@ export function setupClusterController(mgr: Manager, opts: ClusterControllerOpti
             recordRefusal: (ns, pvc, size, message) => refusals.record(ns, pvc, size, message),
             now: () => new Date(),
             readBackup: (ns, n) => Promise.resolve(backups.get(ns, n)),
+            readClaim: (ns, n) => readClaim(mgr.client, ns, n),
+            loaderImage,
             listBackups: (ns) => Promise.resolve(backups.list(ns)),
             knownCas: opts.knownCas,
             retention,
@@ -268,8 +279,10 @@ function backupClusterKey(b: RqBackup): string | undefined {
 
 /** The key of the cluster a child belongs to, from the label every child carries. */
 function clusterKeyOf(obj: KubernetesObject): string | undefined {
-  // A recovery's one-shot Pod is no node, so it lacks the cluster label; its cluster still hears of it.
-  const cluster = obj.metadata?.labels?.[LABEL_CLUSTER] ?? obj.metadata?.labels?.[LABEL_RECOVERY_OF];
+  // A recovery's or a restore's one-shot Pod is no node, so it lacks the cluster label; its
+  // cluster still hears of it.
+  const labels = obj.metadata?.labels;
+  const cluster = labels?.[LABEL_CLUSTER] ?? labels?.[LABEL_RECOVERY_OF] ?? labels?.[LABEL_RESTORE_OF];
   return cluster ? `${obj.metadata!.namespace}/${cluster}` : undefined;
 }
 

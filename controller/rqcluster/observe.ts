@@ -2,8 +2,10 @@
 // user's Secrets and ConfigMaps, and rqlite. rqlite is reached per node the way that node runs
 // now (its Pod's arguments: HTTPS or not, -auth or not), not the way the spec asks for, so that
 // turning TLS or auth on or off never locks the operator out of nodes that have not rolled yet.
-import type { KubernetesObject, V1PodDisruptionBudget } from "@kubernetes/client-node";
-import { leaderOf, reachCluster } from "../access/cluster.js";
+import type { KubernetesObject, V1Pod, V1PodDisruptionBudget } from "@kubernetes/client-node";
+import { leaderOf, leaderSecrets, reachCluster, type ClusterReach } from "../access/cluster.js";
+import { pvcRestorePending, type LoaderObservation, type LoaderTarget } from "./backup/loader.js";
+import { bootstrapExpectOf } from "./plan/facts.js";
 import type { Writer } from "../runtime/writer.js";
 import { canTransferLeadership, type ClusterRqlite } from "../rqlite/adapter.js";
 import { readAuth, operatorCredentials } from "./auth.js";
@@ -15,6 +17,7 @@ import {
   readRestoreCounts,
   type ListBackups,
   type ReadBackup,
+  type ReadClaim,
   type RestoreRetries,
   type RetentionSchedule,
 } from "./backup/observe.js";
@@ -56,6 +59,12 @@ export interface ObserveDeps {
   previousUploader?: { node?: string; ok?: number; fail?: number } | undefined;
   /** The cluster's Restored condition is True (spec.restore is done). */
   restored?: boolean;
+  /** The operator's own image, for the loader of a restore from a claim. */
+  loaderImage?: () => Promise<string>;
+  /** Reads a claim, for spec.restore.pvc. */
+  readClaim?: ReadClaim;
+  /** The loader Pod of a restore from a claim, as the cache has it. */
+  loader?: V1Pod;
   /**
    * The last ca.crt read from each tls.http Secret ("namespace/name"), kept across reconciles: a
    * Secret deleted or emptied mid-rotation does not stop the operator from verifying nodes that
@@ -81,6 +90,7 @@ export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children
       writer: deps.writer,
       s3: deps.s3,
       readBackup: deps.readBackup,
+      ...(deps.readClaim ? { readClaim: deps.readClaim } : {}),
       now: deps.now,
       ...(deps.restoreRetries ? { restoreRetries: deps.restoreRetries } : {}),
     },
@@ -129,7 +139,40 @@ export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children
     nodeFailureTimeoutMs: deps.nodeFailureTimeoutMs,
     now: deps.now,
   };
-  return { observed, rqlite };
+  const restoreLoader = await observeLoader(deps, observed, view && { leader: view.leader, reach, pods: owned.pods });
+  return { observed: restoreLoader ? { ...observed, restoreLoader } : observed, rqlite };
+}
+
+/**
+ * The loader Pod of a restore from a claim; and, only while it is due and not made yet, the
+ * operator's image and the leader it loads into (backup/loader.ts decides).
+ */
+async function observeLoader(
+  deps: Pick<ObserveDeps, "loader" | "loaderImage">,
+  o: Observed,
+  leader: { leader: string; reach: ClusterReach; pods: V1Pod[] } | undefined,
+): Promise<LoaderObservation | undefined> {
+  const pod = deps.loader;
+  const due =
+    !pod && leader && pvcRestorePending(o, bootstrapExpectOf(o.pods, o.pvcs, o.cluster.spec.replicas)) !== undefined;
+  if (!due) return pod ? { pod } : undefined;
+  const image = deps.loaderImage
+    ? await deps.loaderImage().then(
+        (image) => ({ image }),
+        (err: Error) => ({ problem: err.message }),
+      )
+    : { problem: "this controller was started without the operator's image for its Pods" };
+  const access = leader.reach.accessOf(leader.leader);
+  const secrets = leaderSecrets(o.cluster, leader.pods, leader.leader, access);
+  const target: LoaderTarget = {
+    leader: leader.leader,
+    url: `${access.https ? "https" : "http"}://${access.address}`,
+    ...(access.credentials && secrets.password
+      ? { auth: { username: access.credentials.username, password: secrets.password } }
+      : {}),
+    ...(secrets.caSecret ? { ca: { secretName: secrets.caSecret, key: "ca.crt" } } : {}),
+  };
+  return { image, target };
 }
 
 /**

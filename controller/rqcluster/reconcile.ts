@@ -16,10 +16,10 @@ import { clusterView, type ClusterView } from "./render/cluster.js";
 import type { Addressing } from "../access/clusterView.js";
 import { computeStatus, INVALID_SPEC, invalidSpecStatus, statusPatch, type Problem } from "./status.js";
 import { clusterRqlite } from "../rqlite/adapter.js";
-import type { ListBackups, ReadBackup, RestoreRetries, RetentionSchedule } from "./backup/observe.js";
+import type { ListBackups, ReadBackup, ReadClaim, RestoreRetries, RetentionSchedule } from "./backup/observe.js";
 import { backupRecheckMs } from "./backup/plan.js";
 import type { S3Gate } from "../access/s3.js";
-import { observeRecovery, recoveryAsked, splitRecoveryPod } from "./recovery.js";
+import { observeRecovery, recoveryAsked, splitOneShotPods } from "./recovery.js";
 
 export interface ReconcileDeps {
   writer: Writer;
@@ -50,6 +50,10 @@ export interface ReconcileDeps {
   /** When retention last listed each cluster's bucket, kept across reconciles. */
   retention: RetentionSchedule;
   restoreRetries: RestoreRetries;
+  /** The operator's own image, for the loader of a restore from a claim (backup/loader.ts). */
+  loaderImage?: () => Promise<string>;
+  /** Reads a claim of the cluster's namespace, for spec.restore.pvc. */
+  readClaim?: ReadClaim;
 }
 
 export interface ReconcileResult {
@@ -70,7 +74,7 @@ export async function reconcileCluster(
   children: Children,
 ): Promise<ReconcileResult> {
   const c = clusterView(cluster);
-  const { nodes: owned, writer } = splitRecoveryPod(ownedBy(c.uid, children));
+  const { nodes: owned, writer, loader } = splitOneShotPods(ownedBy(c.uid, children));
   const self = refOf(CLUSTER, cluster as KubernetesObject);
   // Judged again here as the webhook judges it: the webhook may have been skipped (an update of
   // an object being deleted, a webhook that was not installed yet), and what a spec names is read.
@@ -105,6 +109,9 @@ export async function reconcileCluster(
       previousUploader: cluster.status?.backup?.uploader,
       ...(deps.knownCas ? { knownCas: deps.knownCas } : {}),
       restored: cluster.status?.conditions?.some((x) => x.type === "Restored" && x.status === "True") === true,
+      ...(deps.loaderImage ? { loaderImage: deps.loaderImage } : {}),
+      ...(deps.readClaim ? { readClaim: deps.readClaim } : {}),
+      ...(loader ? { loader } : {}),
     },
     c,
     owned,

@@ -8,15 +8,26 @@ import type { Observed } from "./plan/types.js";
 import type { Children } from "./ports.js";
 import { desiredMembers } from "./render/members.js";
 import { LABEL_RECOVERY_OF } from "./render/recovery.js";
+import { LABEL_RESTORE_OF } from "./backup/loader.js";
 
 export const recoveryAsked = (cluster: RqCluster): boolean =>
   recoveryPending(cluster.spec?.recovery, cluster.status?.recovery);
 
-/** The recovery's one-shot Pod is indexed under its cluster but is no node of it. */
-export function splitRecoveryPod(children: Children): { nodes: Children; writer?: V1Pod } {
-  const isWriter = (p: V1Pod) => p.metadata?.labels?.[LABEL_RECOVERY_OF] !== undefined;
+/**
+ * The one-shot Pods indexed under the cluster that are no node of it: a recovery's writer, and a
+ * restore's loader (backup/loader.ts).
+ */
+export function splitOneShotPods(children: Children): { nodes: Children; writer?: V1Pod; loader?: V1Pod } {
+  const labelled = (label: string) => (p: V1Pod) => p.metadata?.labels?.[label] !== undefined;
+  const isWriter = labelled(LABEL_RECOVERY_OF);
+  const isLoader = labelled(LABEL_RESTORE_OF);
   const writer = children.pods.find(isWriter);
-  return { nodes: { ...children, pods: children.pods.filter((p) => !isWriter(p)) }, ...(writer ? { writer } : {}) };
+  const loader = children.pods.find(isLoader);
+  return {
+    nodes: { ...children, pods: children.pods.filter((p) => !isWriter(p) && !isLoader(p)) },
+    ...(writer ? { writer } : {}),
+    ...(loader ? { loader } : {}),
+  };
 }
 
 /**

@@ -73,6 +73,7 @@ export function computeStatus(
     adoptedVolumes: o.cluster.spec.restore ? adoptedFoundingVolumes(o.cluster, o.pvcs, f.bootstrapExpect) : [],
     retention: retentionOutcome(o, inputs.retentionFailure),
     restoreProblem: o.restoreProblem,
+    ...(o.restoreLoader?.pod ? { loader: o.restoreLoader.pod } : {}),
     pods: o.pods,
     now,
   };

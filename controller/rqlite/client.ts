@@ -22,6 +22,7 @@ import {
 } from "./nodeStats.js";
 import {
   readExecuteResults,
+  readLoadAnswer,
   readNode,
   readNodes,
   readRows,
@@ -328,6 +329,17 @@ export class RqliteClient {
       contentType: reply.headers["content-type"],
       servedBy: Array.isArray(servedBy) ? servedBy[0] : servedBy,
     };
+  }
+
+  /**
+   * POST /db/load of a binary SQLite file, streamed: rqlite replaces the whole database with it
+   * through Raft. Call it on the leader. rqlite answers 200 with a top-level error when it refuses
+   * the file, which rejects here as kind "sql".
+   */
+  async load(body: Readable, opts: CallOptions = {}): Promise<void> {
+    const call: HttpCall = { ...this.call("POST", "/db/load", "load", opts), upload: body };
+    const json = parseJson(this.ep, call, await this.expectOk(call));
+    this.shape(call, () => readLoadAnswer(json));
   }
 
   /** POST /db/execute. Rejects with kind "sql" naming the first statement that failed. */

@@ -174,6 +174,13 @@ function readResults(json: unknown): Obj[] {
   });
 }
 
+/** The answer of POST /db/load: an SQLite file's load answers no results, only a top-level error when refused. */
+export function readLoadAnswer(json: unknown): void {
+  const top = at(json, "error");
+  if (typeof top === "string" && top) throw new SqlFailure(top, -1);
+  if (Array.isArray(at(json, "results"))) readResults(json);
+}
+
 export function readExecuteResults(json: unknown): ExecuteResult[] {
   return readResults(json).map((r, i) =>
     within(`results.${i}`, () => {

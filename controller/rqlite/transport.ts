@@ -22,6 +22,8 @@ export interface HttpCall {
   /** `true` sends a bare flag (`?sync`), which is how rqlite reads most options. */
   query?: Record<string, string | true>;
   json?: unknown;
+  /** A request body streamed as application/octet-stream (a database file to load), instead of json. */
+  upload?: Readable;
   timeoutMs: number;
   /** The rqlite permission the call needs, named in an unauthorized error. */
   perm: string;
@@ -172,6 +174,7 @@ export function send(ep: Endpoint, call: HttpCall): Promise<HttpReply> {
   const headers = authHeaders(ep);
   // rqlite's POST /leader reads a target id only when Content-Type is exactly application/json.
   if (body) Object.assign(headers, { "Content-Type": "application/json", "Content-Length": String(body.length) });
+  if (call.upload) Object.assign(headers, { "Content-Type": "application/octet-stream" });
 
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -227,7 +230,14 @@ export function send(ep: Endpoint, call: HttpCall): Promise<HttpReply> {
         } else settle(undefined, reply);
       });
     });
-    req.end(body);
+    if (call.upload) {
+      call.upload.on("error", (err: Error) =>
+        settle(
+          failure(ep, name, "invalid-argument", `reading the body to send failed: ${err.message}`, { cause: err }),
+        ),
+      );
+      call.upload.pipe(req);
+    } else req.end(body);
   });
 }
 

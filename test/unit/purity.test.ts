@@ -14,6 +14,7 @@ const PURE = [
     readdirSync(join(root, rqcluster, dir)).map((f) => `${rqcluster}/${dir}/${f}`),
   ),
   `${rqcluster}/backup/before.ts`,
+  `${rqcluster}/backup/loader.ts`,
   `${rqcluster}/backup/plan.ts`,
   `${rqcluster}/backup/render.ts`,
   `${rqcluster}/backup/status.ts`,
@@ -21,6 +22,8 @@ const PURE = [
   "controller/rqscheduledbackup/plan.ts",
   // What every kind knows of a cluster before asking it: the plans above build on it.
   "controller/access/clusterView.ts",
+  // The restricted Pod that runs the operator's entry points on a claim (the loader renders one).
+  "controller/rqbackup/job.ts",
 ];
 
 /** What a pure module may import at run time: the schema package, hashing, and other pure modules. */

@@ -3,6 +3,7 @@
 // the leader's upload counters and the newest RqBackup; and, when the plan asks for them, the
 // founding voters' restore counters and the listing retention judges. The decisions are pure
 // (./plan.ts, ./status.ts); retention's deletes are actions ../apply.ts performs.
+import type { V1PersistentVolumeClaim } from "@kubernetes/client-node";
 import type { RqBackup } from "../../../shared/types.generated.js";
 import { BACKUP_KIND, formatErrors, GROUP, s3Location, validateBackup } from "../../../shared/index.js";
 import { backupConfigSecretName } from "../../../shared/backup-names.js";
@@ -28,6 +29,7 @@ import { backupConnection, parseResolvedRestore, RESTORE_SOURCE_FILE, type Resol
 
 export type ReadBackup = (namespace: string, name: string) => Promise<RqBackup | undefined>;
 export type ListBackups = (namespace: string) => Promise<RqBackup[]>;
+export type ReadClaim = (namespace: string, name: string) => Promise<V1PersistentVolumeClaim | undefined>;
 
 export interface BackupObservation {
   /** The cluster with spec.restore resolved, when it could be. */
@@ -46,7 +48,7 @@ export interface BackupObservation {
  * plan's to say (a restore done or skipped needs none).
  */
 export async function observeBackup(
-  deps: { writer: Writer; s3: S3Gate; readBackup?: ReadBackup; restoreRetries?: RestoreRetries; now?: number },
+  deps: RestoreDeps & { restoreRetries?: RestoreRetries; now?: number },
   c: ClusterView,
 ): Promise<BackupObservation> {
   const { backup, restore } = c.spec;
@@ -104,7 +106,7 @@ export async function observeBackup(
  * RESTORE_RETRY_BASE_MS and doubles to RESTORE_RETRY_MAX_MS; a changed spec.restore asks at once.
  */
 async function resolveRestoreWithRetries(
-  deps: { writer: Writer; s3: S3Gate; readBackup?: ReadBackup; restoreRetries?: RestoreRetries; now?: number },
+  deps: RestoreDeps & { restoreRetries?: RestoreRetries; now?: number },
   c: ClusterView,
   restore: object,
 ): Promise<{ resolved: ResolvedRestore } | { problem: string }> {
@@ -117,6 +119,14 @@ async function resolveRestoreWithRetries(
   if ("problem" in resolved) retries?.failed(c.uid, source, resolved.problem, now);
   else retries?.forget(c.uid);
   return resolved;
+}
+
+/** What resolving spec.restore reads: Secrets, S3, the RqBackup it names, the claim it names. */
+export interface RestoreDeps {
+  writer: Writer;
+  s3: S3Gate;
+  readBackup?: ReadBackup;
+  readClaim?: ReadClaim;
 }
 
 export const RESTORE_RETRY_BASE_MS = 5_000;
@@ -284,7 +294,7 @@ export const retentionWhere = (c: ClusterView) =>
  * object and later reconciles render the same Pods.
  */
 export async function resolveRestore(
-  deps: { writer: Writer; s3: S3Gate; readBackup?: ReadBackup },
+  deps: RestoreDeps,
   c: ClusterView,
 ): Promise<{ resolved: ResolvedRestore } | { problem: string }> {
   const spec = c.spec.restore!;
@@ -305,6 +315,16 @@ export async function resolveRestore(
   }
   const target = restoreTarget(spec, c.namespace, backup);
   if ("problem" in target) return target;
+  if ("claimName" in target) {
+    // The file itself is read by the loader Pod, which says when it is missing or damaged.
+    const where = `PersistentVolumeClaim ${c.namespace}/${target.claimName} (${spec.backup ? `RqBackup ${spec.backup}'s claim` : "spec.restore.pvc.claimName"})`;
+    if (!deps.readClaim) return { problem: "this controller cannot read PersistentVolumeClaims" };
+    const claim = await deps.readClaim(c.namespace, target.claimName).catch((err: Error) => err);
+    if (claim instanceof Error) return { problem: `reading ${where}: ${claim.message}` };
+    if (!claim) return { problem: `${where} does not exist` };
+    if (claim.metadata?.deletionTimestamp) return { problem: `${where} is being deleted` };
+    return { resolved: target };
+  }
   const field = spec.backup
     ? `RqBackup ${spec.backup}'s destination.s3.credentialsSecret`
     : "spec.restore.s3.credentialsSecret";

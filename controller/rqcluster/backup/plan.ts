@@ -2,7 +2,13 @@
 // due and which uploads it deletes (as actions apply performs), which object "latest" means, what
 // a restore source names. No I/O, no clock: the caller passes `now` and what was read.
 import type { V1PersistentVolumeClaim } from "@kubernetes/client-node";
-import { backupConfigSecretName } from "../../../shared/backup-names.js";
+import {
+  backupConfigSecretName,
+  parsePvcLocation,
+  pvcLocation,
+  restoreFileProblem,
+} from "../../../shared/backup-names.js";
+import { DNS1123_SUBDOMAIN_PATTERN } from "../../../shared/k8s-names.js";
 import { durationSeconds } from "../../../shared/backup-schema.js";
 import { joinKey, LATEST_KEY, parseRfc3339, parseS3Location } from "../../../shared/index.js";
 import { voterName, parseMemberName } from "../../../shared/names.js";
@@ -12,7 +18,13 @@ import type { StoredObject } from "../../access/s3.js";
 import type { RestoreCounts } from "../../rqlite/client.js";
 import type { Action, Need, Observed, Wait } from "../plan/types.js";
 import { s3Connection, type S3Connection } from "../../access/s3Connection.js";
-import { backupConnection, renderBackupConfigSecret, RESTORE_SOURCE_FILE } from "./render.js";
+import {
+  backupConnection,
+  isPvcRestore,
+  renderBackupConfigSecret,
+  RESTORE_SOURCE_FILE,
+  type PvcRestore,
+} from "./render.js";
 
 /**
  * Creates the config Secret, or patches it to the rendered files. A Secret no longer needed
@@ -147,7 +159,8 @@ function retentionDue(o: Observed): boolean {
  */
 export function restoreCountsFrom(o: Observed, bootstrapExpect: number): string[] {
   const c = o.cluster;
-  if (!c.spec.restore || o.restoreDone) return [];
+  // A claim's file is loaded by the loader Pod (./loader.ts), which reports the outcome itself.
+  if (!c.spec.restore || o.restoreDone || isPvcRestore(c.restore)) return [];
   if (adoptedFoundingVolumes(c, o.pvcs, bootstrapExpect).length > 0) return [];
   return o.pods
     .filter((p) => p.status?.podIP && !p.metadata?.deletionTimestamp)
@@ -284,7 +297,16 @@ export function restoreTarget(
   restore: ClusterRestoreSpec,
   namespace: string,
   backup: RqBackup | undefined,
-): RestoreTarget | { problem: string } {
+): RestoreTarget | PvcRestore | { problem: string } {
+  if (restore.pvc) {
+    // Admission refused these; an object it never saw is refused here the same way.
+    const { claimName, path } = restore.pvc;
+    if (!new RegExp(DNS1123_SUBDOMAIN_PATTERN).test(claimName))
+      return { problem: `spec.restore.pvc.claimName: "${claimName}" is not a claim's name` };
+    const problem = restoreFileProblem(path);
+    if (problem) return { problem: `spec.restore.pvc.path: "${path}" ${problem}` };
+    return { location: pvcLocation(claimName, path), claimName, file: path };
+  }
   if (restore.s3) {
     const s3 = restore.s3;
     const conn = s3Connection(s3);
@@ -325,11 +347,25 @@ export function restoreTarget(
     return {
       problem: `${where} has format ${backup.spec?.format}; only binary backups restore (rqlite's auto-restore loads an SQLite file)`,
     };
+  const location = backup.status?.location;
+  const inClaim = location ? parsePvcLocation(location) : undefined;
+  if (backup.spec?.destination?.pvc && inClaim) {
+    if (inClaim.claimName !== backup.spec.destination.pvc.claimName)
+      return {
+        problem: `${where} says it is at ${location}, not in its claim ${backup.spec.destination.pvc.claimName}; name another backup`,
+      };
+    const { size, sha256 } = backup.status ?? {};
+    return {
+      location: location!,
+      ...inClaim,
+      ...(typeof size === "number" && typeof sha256 === "string" ? { expect: { size, sha256 } } : {}),
+    };
+  }
   const dest = backup.spec?.destination?.s3;
-  const at = backup.status?.location ? parseS3Location(backup.status.location) : undefined;
+  const at = location ? parseS3Location(location) : undefined;
   if (!dest || !at)
     return {
-      problem: `${where} is not in S3 (location ${backup.status?.location ?? "unset"}); only S3 backups restore`,
+      problem: `${where} has no location the operator can restore from (${location ?? "unset"}); name a Completed S3 or pvc backup`,
     };
   return {
     ...s3Connection({ ...dest, bucket: at.bucket }),

@@ -5,7 +5,7 @@
 // expands (os.ExpandEnv) from environment variables the kubelet fills from the user's Secret.
 import { createHash } from "node:crypto";
 import type { V1EnvVar, V1Secret, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
-import { backupConfigSecretName, durationSeconds, parseS3Location } from "../../../shared/index.js";
+import { backupConfigSecretName, durationSeconds, parsePvcLocation, parseS3Location } from "../../../shared/index.js";
 import type { S3CredentialsSecretRef } from "../../../shared/types.generated.js";
 import { credentialsOf, s3Connection as connectionOf, type S3Connection } from "../../access/s3Connection.js";
 import type { ClusterView } from "../render/cluster.js";
@@ -43,14 +43,32 @@ export const RESTORE_ENV: EnvNames = {
   secretAccessKey: "RQLITE_RESTORE_SECRET_ACCESS_KEY",
 };
 
-/** spec.restore resolved to one object: where it is and how to reach it. */
-export interface ResolvedRestore extends S3Connection {
+/** spec.restore resolved to one S3 object: where it is and how to reach it. */
+export interface S3Restore extends S3Connection {
   /** s3://<bucket>/<key>. */
   location: string;
   key: string;
   /** Why this object, when the spec named a time rather than the object (spec.restore.s3.before). */
   chosen?: string;
 }
+
+/**
+ * spec.restore resolved to a file in a claim (spec.restore.pvc, or a `pvc` RqBackup): no founding
+ * voter downloads it; a loader Pod streams it into the leader (./loader.ts).
+ */
+export interface PvcRestore {
+  /** pvc://<claimName>/<file>. */
+  location: string;
+  claimName: string;
+  file: string;
+  /** The size and sha256 the RqBackup recorded: the loader refuses a file that differs. */
+  expect?: { size: number; sha256: string };
+  chosen?: undefined;
+}
+
+export type ResolvedRestore = S3Restore | PvcRestore;
+
+export const isPvcRestore = (r: ResolvedRestore | undefined): r is PvcRestore => r !== undefined && "claimName" in r;
 
 /** rqlite's `sub` object for type s3 (auto/aws S3Config), credentials as $ENV references. */
 function s3Sub(conn: S3Connection, path: string, env: EnvNames): Record<string, unknown> {
@@ -94,7 +112,7 @@ export function renderAutoBackupConfig(backup: Backup): string {
 }
 
 /** The -auto-restore file (rqlite auto/restore Config, version 1): one exact object, never a prefix. */
-export function renderAutoRestoreConfig(source: ResolvedRestore): string {
+export function renderAutoRestoreConfig(source: S3Restore): string {
   return JSON.stringify({
     version: 1,
     type: "s3",
@@ -109,11 +127,19 @@ export function renderAutoRestoreConfig(source: ResolvedRestore): string {
 export function parseResolvedRestore(text: string | undefined): ResolvedRestore | undefined {
   if (!text) return undefined;
   try {
-    const r = JSON.parse(text) as Partial<ResolvedRestore>;
+    const p = JSON.parse(text) as Partial<PvcRestore>;
+    if (typeof p.claimName === "string") {
+      const at = typeof p.location === "string" ? parsePvcLocation(p.location) : undefined;
+      if (!at || at.claimName !== p.claimName || at.file !== p.file) return undefined;
+      const e = p.expect;
+      if (e !== undefined && (typeof e.size !== "number" || typeof e.sha256 !== "string")) return undefined;
+      return { location: p.location!, claimName: at.claimName, file: at.file, ...(e ? { expect: e } : {}) };
+    }
+    const r = p as unknown as Partial<S3Restore>;
     const at = typeof r.location === "string" ? parseS3Location(r.location) : undefined;
     if (!at || at.bucket !== r.bucket || at.key !== r.key || typeof r.region !== "string") return undefined;
     if (r.chosen !== undefined && typeof r.chosen !== "string") return undefined;
-    return r as ResolvedRestore;
+    return r as S3Restore;
   } catch {
     return undefined;
   }
@@ -124,7 +150,7 @@ export function backupConfigFiles(c: ClusterView): Record<string, string> | unde
   const files: Record<string, string> = {};
   if (c.spec.backup) files[AUTO_BACKUP_FILE] = renderAutoBackupConfig(c.spec.backup);
   if (c.spec.restore && c.restore) {
-    files[AUTO_RESTORE_FILE] = renderAutoRestoreConfig(c.restore);
+    if (!isPvcRestore(c.restore)) files[AUTO_RESTORE_FILE] = renderAutoRestoreConfig(c.restore);
     files[RESTORE_SOURCE_FILE] = JSON.stringify(c.restore);
   }
   return Object.keys(files).length > 0 ? files : undefined;
@@ -158,6 +184,8 @@ export const restores = (c: ClusterView, member: DesiredNode, bootstrapExpect: n
   pending &&
   c.spec.restore !== undefined &&
   c.restore !== undefined &&
+  // A claim's file is loaded into the formed cluster by ./loader.ts: the voters start empty.
+  !isPvcRestore(c.restore) &&
   member.role === "voter" &&
   member.ordinal < bootstrapExpect;
 
@@ -204,7 +232,7 @@ export function backupEnv(c: ClusterView, restoring: boolean): V1EnvVar[] {
   const backup = c.spec.backup?.s3.credentialsSecret;
   return [
     ...credentialEnv(backup && credentialsOf(backup), BACKUP_ENV),
-    ...(restoring ? credentialEnv(c.restore!.credentialsSecret, RESTORE_ENV) : []),
+    ...(restoring && !isPvcRestore(c.restore) ? credentialEnv(c.restore!.credentialsSecret, RESTORE_ENV) : []),
   ];
 }
 

@@ -9,7 +9,9 @@ import { isPodReady } from "../../access/clusterView.js";
 import { roleOf } from "../plan/facts.js";
 import type { BackupReadings, Observed } from "../plan/types.js";
 import type { ClusterView } from "../render/cluster.js";
+import { loaderOutcome } from "./loader.js";
 import { RESTORE_LOAD_FAILED, restoreOutcome, retainedCount } from "./plan.js";
+import { isPvcRestore } from "./render.js";
 
 /** What the last retention pass left, or why it failed. */
 export interface RetentionOutcome {
@@ -31,6 +33,8 @@ export interface BackupStatusInputs {
   retention?: RetentionOutcome | undefined;
   /** Why spec.restore could not be resolved. */
   restoreProblem?: string | undefined;
+  /** The loader Pod of a restore from a claim (./loader.ts). */
+  loader?: V1Pod;
   pods: readonly V1Pod[];
   now: Date;
 }
@@ -96,6 +100,7 @@ export function restoredCondition(inputs: BackupStatusInputs): Cond | undefined 
     return { type: "Restored", status: "False", reason: "RestoreSourceUnavailable", message: inputs.restoreProblem };
   const location = c.restore?.location ?? "the source";
   const source = `${location}${c.spec.restore.backup ? ` (RqBackup ${c.spec.restore.backup})` : ""}`;
+  if (isPvcRestore(c.restore)) return loaderCondition(source, inputs.loader, before?.reason);
   const chosen = c.restore?.chosen ? `, ${c.restore.chosen}` : "";
   // rqlite's own counters say what happened: the first leader loads the file (or fails to), the
   // other founding voters skip it. Pod readiness alone cannot tell a load from no load.
@@ -154,6 +159,47 @@ export function restoredCondition(inputs: BackupStatusInputs): Cond | undefined 
   };
 }
 
+/**
+ * The Restored condition of a restore from a claim: the loader Pod's outcome. A failure is kept
+ * once recorded: the failed Pod stays (with its log) until a person deletes it to try again.
+ */
+function loaderCondition(source: string, loader: V1Pod | undefined, previousReason: string | undefined): Cond {
+  const outcome = loaderOutcome(loader);
+  switch (outcome.kind) {
+    case "loaded":
+      return {
+        type: "Restored",
+        status: "True",
+        reason: "Restored",
+        message: `restored from ${source}: ${outcome.size} bytes with sha256 ${outcome.sha256} loaded into the leader`,
+      };
+    case "failed":
+      return {
+        type: "Restored",
+        status: "False",
+        reason: RESTORE_LOAD_FAILED,
+        message: `${outcome.reason}. Fix the cause, then delete the Pod to try again`,
+      };
+    case "running":
+      return {
+        type: "Restored",
+        status: "False",
+        reason: outcome.waiting ? "RestoreLoaderWaiting" : "Restoring",
+        message: outcome.waiting ?? `the loader Pod streams ${source} into the leader (POST /db/load)`,
+      };
+    case "none":
+      return {
+        type: "Restored",
+        status: "False",
+        reason: "Restoring",
+        message:
+          previousReason === RESTORE_LOAD_FAILED
+            ? `the loader Pod was deleted after a failure; a new one loads ${source} once the founding voters have a leader`
+            : `the founding voters form the cluster; then a loader Pod streams ${source} into the leader`,
+      };
+  }
+}
+
 /** What retention did this reconcile: the listing's outcome, unless a delete `apply` ran failed. */
 export function retentionOutcome(o: Observed, deleteFailure: string | undefined): RetentionOutcome | undefined {
   const listing = o.retentionListing;
@@ -187,7 +233,8 @@ export function restoreHolds(
   restored: Cond | undefined,
 ): { phase: "Failed" | "Creating"; available: Omit<Cond, "observedGeneration"> } | undefined {
   if (!restored || restored.status === "True" || restored.reason === "RestoreSkipped") return undefined;
-  const failed = restored.reason !== "Restoring";
+  // A loader Pod waiting for its claim waits on a person or the scheduler, not on a failure.
+  const failed = restored.reason !== "Restoring" && restored.reason !== "RestoreLoaderWaiting";
   return {
     phase: failed ? "Failed" : "Creating",
     available: {

@@ -18,6 +18,7 @@ import {
 } from "./children.js";
 import { backupNeeds, planBackupSecret, planRetentionDeletes, restoreSourceHold } from "../backup/plan.js";
 import { isPodReady } from "../../access/clusterView.js";
+import { planLoader } from "../backup/loader.js";
 import { deriveFacts, needsDisruption, podName, type Facts } from "./facts.js";
 import { planHibernation } from "./hibernate.js";
 import { planLostNodes } from "./lostNodes.js";
@@ -57,6 +58,8 @@ export const PROBLEMS: ReadonlySet<string> = new Set([
   "BackupS3Refused",
   // spec.restore's source cannot be read.
   "RestoreSourceUnavailable",
+  // The operator's image, which the loader of a restore from a claim runs, is unknown.
+  "RestoreLoaderImageUnknown",
   // Kubernetes nodes, affinity or the template must change; the Pod's scheduling brings an event.
   UNSCHEDULABLE,
   // A user's PodDisruptionBudget over the Pods; its removal brings a watch event.
@@ -97,12 +100,15 @@ export function plan(o: Observed): Plan {
   }
   if (o.cluster.spec.paused) return { actions: [], waits };
   const scale = planScale(o, f);
+  const loader = planLoader(o, f.bootstrapExpect);
+  if (loader.wait) waits.push(loader.wait);
   // The children no node's data or process depends on.
   const shared: Action[] = [
     ...planAuthSecret(o, f),
     ...planCaCopy(o),
     ...planBackupSecret(o),
     ...planRetentionDeletes(o),
+    ...loader.actions,
     ...planServices(o),
     ...planPdb(o, f, scale.held.names),
     ...planNetworkPolicy(o),

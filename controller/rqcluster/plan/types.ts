@@ -2,6 +2,7 @@
 // (the caches, rqlite's membership as the leader reports it, Kubernetes node health, the clock)
 // and returns the next actions as data, or why it waits. The executor (../apply.ts) performs
 // them; the next reconcile observes again. No function under plan/ does I/O or reads a clock.
+import type { LoaderObservation } from "../backup/loader.js";
 import type { CaCopy } from "../../access/caCopy.js";
 import type {
   V1NetworkPolicy,
@@ -80,6 +81,8 @@ export interface Observed {
   restoreDone?: boolean;
   /** Why spec.restore cannot be resolved, when it cannot (for the Restored condition). */
   restoreProblem?: string;
+  /** The loader of a restore from a claim (backup/loader.ts), with what creating it needs. */
+  restoreLoader?: LoaderObservation;
   /**
    * Secrets the spec names that are missing or lack a key: each disables only the feature that
    * needs it (shown in the SecretsReady condition), never the reconcile.

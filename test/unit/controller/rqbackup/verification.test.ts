@@ -3,6 +3,8 @@
 // (checkDb.ts, run as the operator runs it: its own process under Node's permission model) on
 // real SQLite files: whole, with a damaged page, and not a database at all.
 import { strict as assert } from "node:assert";
+import { createHash } from "node:crypto";
+import { gzipSync } from "node:zlib";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,6 +15,7 @@ import { verificationBy } from "../../../../controller/rqbackup/metrics.js";
 import type { RqBackup, RqBackupStatus } from "../../../../controller/rqbackup/types.js";
 import {
   parseCheckReport,
+  parseReading,
   planVerification,
   VERIFY_ATTEMPTS,
   verificationOutcome,
@@ -20,6 +23,8 @@ import {
   type ObjectReading,
 } from "../../../../controller/rqbackup/verification.js";
 import { runCheck } from "../../../../controller/rqbackup/verifyObject.js";
+import { readingMessage, verifyFile } from "../../../../controller/rqbackup/verifyFile.js";
+import { renderVerifyJob } from "../../../../controller/rqbackup/job.js";
 import { restoreTarget } from "../../../../controller/rqcluster/backup/plan.js";
 
 const POLICY = { maxAttempts: 5, baseDelayMs: 10_000, maxDelayMs: 300_000 };
@@ -40,12 +45,11 @@ const ok: ObjectReading = {
 
 describe("rqbackup verification: when to read a backup back", () => {
   const plan = (over: Partial<Parameters<typeof planVerification>[0]>) =>
-    planVerification({ now: NOW, verify: true, s3: true, status: completed, ...over }, POLICY).kind;
+    planVerification({ now: NOW, verify: true, status: completed, ...over }, POLICY).kind;
 
-  it("reads a Completed S3 backup with verify once, and never one that is not Completed or not in S3", () => {
+  it("reads a Completed backup (S3 or pvc) with verify once, and never one that is not Completed", () => {
     assert.equal(plan({}), "verify");
     assert.equal(plan({ verify: false }), "none");
-    assert.equal(plan({ s3: false }), "none");
     for (const phase of ["Pending", "Running", "Failed"] as const)
       assert.equal(plan({ status: { ...completed, phase } }), "none", phase);
     for (const result of ["Verified", "Failed", "Skipped"] as const)
@@ -65,7 +69,7 @@ describe("rqbackup verification: when to read a backup back", () => {
       ...completed,
       verification: { attempts: 1, verifiedAt: new Date(NOW - 4_000).toISOString() },
     };
-    const step = planVerification({ now: NOW, verify: true, s3: true, status: unfinished }, POLICY);
+    const step = planVerification({ now: NOW, verify: true, status: unfinished }, POLICY);
     assert.deepEqual(step, { kind: "wait", afterMs: 6_000 });
     assert.equal(plan({ now: NOW + 6_000, status: unfinished }), "verify");
   });
@@ -222,22 +226,13 @@ describe("rqbackup verification: the gauges", () => {
   });
 });
 
-describe("rqbackup verification: spec.verify is refused for a pvc backup", () => {
-  it("by the rules the webhook and the controller share", () => {
+describe("rqbackup verification: spec.verify on a pvc backup", () => {
+  it("is allowed by the rules the webhook and the controller share; a verify that is no boolean is not", () => {
     const spec = (destination: object, verify: boolean) => ({
       metadata: { name: "b", namespace: "t" },
       spec: { cluster: "c", destination, verify },
     });
-    const pvc = validateBackup(spec({ pvc: { claimName: "claim" } }, true), STRICT_S3_POLICY).errors;
-    assert.deepEqual(
-      pvc.map((e) => [e.field, e.message]),
-      [
-        [
-          "spec.verify",
-          "a pvc backup cannot be verified (the operator reads backups back from S3 only); remove verify",
-        ],
-      ],
-    );
+    assert.deepEqual(validateBackup(spec({ pvc: { claimName: "claim" } }, true), STRICT_S3_POLICY).errors, []);
     assert.deepEqual(validateBackup(spec({ pvc: { claimName: "claim" } }, false), STRICT_S3_POLICY).errors, []);
     const notBool = validateBackup(
       spec({ pvc: { claimName: "claim" } }, "yes" as unknown as boolean),
@@ -314,5 +309,105 @@ describe("rqbackup verification: spec.restore.backup", () => {
     });
     for (const v of [undefined, { result: "Verified" as const }])
       assert.equal((restoreTarget({ backup: "nightly" }, "db", backup(v)) as { key?: string }).key, "k.sqlite.gz");
+  });
+});
+
+describe("rqbackup verification of a pvc backup: the Job's reading (verifyFile.ts)", function () {
+  this.timeout(60_000);
+  let dir: string;
+  let gz: Buffer;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), "rqo-verifyfile-"));
+    const db = new DatabaseSync(join(dir, "db.sqlite"));
+    db.exec("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)");
+    const insert = db.prepare("INSERT INTO items(name) VALUES (?)");
+    db.exec("BEGIN");
+    for (let i = 0; i < 500; i++) insert.run(`item-${i}`);
+    db.exec("COMMIT");
+    db.close();
+    gz = gzipSync(readFileSync(join(dir, "db.sqlite")));
+    writeFileSync(join(dir, "db.sqlite.gz"), gz);
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const opts = (file: string) => ({
+    file: join(dir, file),
+    format: "binary" as const,
+    compress: true,
+    maxBytes: 10 << 20,
+    scratch: dir,
+    timeoutMs: 30_000,
+  });
+  const status = (sha256: string, size: number): RqBackupStatus => ({
+    phase: "Completed",
+    location: "pvc://claim/db.sqlite.gz",
+    sha256,
+    size,
+  });
+
+  it("reads a whole file as the S3 read-back does, through its termination message, and verifies it", async () => {
+    const reading = await verifyFile(opts("db.sqlite.gz"));
+    const sha = createHash("sha256").update(gz).digest("hex");
+    const parsed = parseReading(readingMessage(reading));
+    assert.deepEqual(parsed, reading);
+    const outcome = verificationOutcome({ now: NOW, status: status(sha, gz.length) }, parsed, POLICY);
+    assert.equal(outcome.result, "verified");
+    assert.match(outcome.condition.message, /1 tables with 500 rows/);
+  });
+
+  it("fails a file with one byte flipped: the checksum against status", async () => {
+    const flipped = Buffer.from(gz);
+    flipped[flipped.length >> 1]! ^= 0xff;
+    writeFileSync(join(dir, "flipped.sqlite.gz"), flipped);
+    const reading = parseReading(readingMessage(await verifyFile(opts("flipped.sqlite.gz"))))!;
+    const sha = createHash("sha256").update(gz).digest("hex");
+    const outcome = verificationOutcome({ now: NOW, status: status(sha, gz.length) }, reading, POLICY);
+    assert.equal(outcome.result, "failed");
+    assert.equal(outcome.condition.reason, "ChecksumMismatch");
+  });
+
+  it("says a missing file is unreadable, and a message that is no reading is none", async () => {
+    assert.deepEqual(await verifyFile(opts("none.sqlite.gz")), {
+      kind: "unreadable",
+      reason: `there is no file ${join(dir, "none.sqlite.gz")} in the claim`,
+    });
+    for (const bad of [undefined, "", "oops", '{"kind":"read","size":1,"sha256":"xyz"}', '{"kind":"tooLarge"}'])
+      assert.equal(parseReading(bad), undefined, String(bad));
+  });
+
+  it("fits many findings into a termination message", () => {
+    const reading: ObjectReading = {
+      kind: "read",
+      size: 1,
+      sha256: "a".repeat(64),
+      check: { integrityCheck: Array.from({ length: 20 }, () => "x".repeat(500)), tables: 1, rows: 2 },
+    };
+    const text = readingMessage(reading);
+    assert.ok(text.length <= 4000, `${text.length} bytes`);
+    const parsed = parseReading(text)!;
+    assert.ok(parsed.kind === "read" && parsed.check && "integrityCheck" in parsed.check);
+    assert.ok(parsed.check.integrityCheck.length >= 1);
+  });
+
+  it("renders the Job restricted, the claim read-only, a bounded scratch folder", () => {
+    const job = renderVerifyJob({
+      backup: { name: "nightly", namespace: "t", uid: "u", cluster: "c" },
+      suffix: "abc-1",
+      image: "op:1",
+      claimName: "claim",
+      file: "n/x.sqlite.gz",
+      format: "binary",
+      compress: true,
+      maxBytes: 1000,
+      deadlineSeconds: 600,
+    });
+    const pod = job.spec!.template.spec!;
+    assert.equal(job.metadata!.name, "nightly-verify-abc-1");
+    assert.deepEqual(pod.volumes, [
+      { name: "backup", persistentVolumeClaim: { claimName: "claim", readOnly: true } },
+      { name: "scratch", emptyDir: { sizeLimit: "2000" } },
+    ]);
+    assert.equal(pod.containers[0]!.securityContext!.readOnlyRootFilesystem, true);
+    assert.deepEqual(pod.containers[0]!.command, ["node", "dist/controller/rqbackup/verifyFile.js"]);
+    assert.ok(pod.containers[0]!.args!.includes("--file=/backup/n/x.sqlite.gz"));
   });
 });

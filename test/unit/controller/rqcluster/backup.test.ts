@@ -200,9 +200,9 @@ describe("backup schema and admission", () => {
   });
 
   it("needs exactly one restore source", () => {
-    assert.deepEqual(errorsOf({ restore: {} }), ["spec.restore: set exactly one of backup and s3"]);
+    assert.deepEqual(errorsOf({ restore: {} }), ["spec.restore: set exactly one of backup, s3 and pvc"]);
     assert.deepEqual(errorsOf({ restore: { backup: "nightly", s3: { bucket: "backups", key: "latest" } } }), [
-      "spec.restore: set exactly one of backup and s3",
+      "spec.restore: set exactly one of backup, s3 and pvc",
     ]);
     assert.deepEqual(errorsOf({ restore: { s3: { bucket: "backups", key: "dir/" } } }), [
       'spec.restore.s3.key: must name an object, or be "latest" for the newest object under path',
@@ -585,9 +585,17 @@ describe("restore source", () => {
       problem({
         ...completed,
         spec: { cluster: "old", destination: { pvc: { claimName: "c" } } },
-        status: { phase: "Completed", location: "pvc://c/x" },
+        status: { phase: "Completed", location: "pvc://other/x" },
       }),
-      /only S3 backups restore/,
+      /says it is at pvc:\/\/other\/x, not in its claim c/,
+    );
+    assert.match(
+      problem({
+        ...completed,
+        spec: { cluster: "old", destination: { pvc: { claimName: "c" } } },
+        status: { phase: "Completed", location: "pvc://c/../x" },
+      }),
+      /has no location the operator can restore from \(pvc:\/\/c\/\.\.\/x\)/,
     );
   });
 
