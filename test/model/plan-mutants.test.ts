@@ -7,6 +7,8 @@ import type { V1Pod } from "@kubernetes/client-node";
 import { plan } from "../../controller/rqcluster/plan/index.js";
 import { isDisruptive, type Observed, type Plan } from "../../controller/rqcluster/plan/types.js";
 import { BOOTSTRAP_EXPECT_ANNOTATION } from "../../controller/rqcluster/render/pod.js";
+import { computeStatus } from "../../controller/rqcluster/status.js";
+import { renderPdb } from "../../controller/rqcluster/render/children.js";
 import { runOne, type Failure } from "../unit/support/plan-model-run.js";
 
 const SEED = Number(process.env.PLAN_MODEL_SEED ?? 20260917);
@@ -23,7 +25,63 @@ const isDesired = (o: Observed, name: string): boolean =>
  * editing its plan): the checks, which see the truth, must catch every one. A check that never
  * fires proves nothing; this shows that each invariant's check is live against this world.
  */
-const MUTANTS: Array<{ breaks: string; catches: string[]; planner: (o: Observed) => Plan; liveness?: boolean }> = [
+const MUTANTS: Array<{
+  breaks: string;
+  catches: string[];
+  planner?: (o: Observed) => Plan;
+  status?: typeof computeStatus;
+  liveness?: boolean;
+}> = [
+  {
+    breaks: "writes a status that does not say a Secret is missing (SecretsReady)",
+    catches: ["S2"],
+    status: (c, inputs, previous, now) =>
+      computeStatus(c, { ...inputs, observed: { ...inputs.observed, secretProblems: undefined } }, previous, now),
+  },
+  {
+    breaks: "re-creates no Pod while a Secret the spec names is missing (a Secret gone for good stops the cluster)",
+    catches: ["liveness"],
+    liveness: true,
+    planner: (o) => {
+      const p = plan(o);
+      if (!o.secretProblems?.length) return p;
+      return { ...p, actions: p.actions.filter((a) => a.type !== "create" || a.object.kind !== "Pod") };
+    },
+  },
+  {
+    breaks:
+      "leaves a leaving member's Pod crash-looping while no leader answers (a broken spec set back with a scale-down waits for itself)",
+    catches: ["liveness"],
+    liveness: true,
+    planner: (o) =>
+      plan({
+        ...o,
+        pods: o.pods.map((p) =>
+          isDesired(o, nameOf(p)) ? p : { ...p, status: { ...p.status, containerStatuses: undefined } },
+        ),
+      }),
+  },
+  {
+    breaks:
+      "counts only the status's members in the budget while the leader cannot be read (a joiner since is left out)",
+    catches: ["W3"],
+    planner: (o) => {
+      const p = plan(o);
+      if (o.raft) return p;
+      const voter = (id: string) => !id.includes("-ro-");
+      const live = o.pods.filter((x) => voter(nameOf(x)) && !x.metadata?.deletionTimestamp).length;
+      const recorded = (o.lastMembers ?? []).filter(voter).length;
+      const budget = renderPdb(o.cluster, Math.max(recorded, live, o.cluster.spec.replicas));
+      return {
+        ...p,
+        actions: p.actions.map((a) =>
+          (a.type === "apply" || a.type === "create") && a.object.kind === "PodDisruptionBudget" && budget
+            ? { ...a, object: budget }
+            : a,
+        ),
+      };
+    },
+  },
   {
     breaks: "does not see a user's second PodDisruptionBudget",
     catches: ["E1"],
@@ -252,7 +310,8 @@ describe("plan model: the invariant checks catch a broken planner", function () 
       let caught: Failure | undefined;
       for (let run = 0; run < MUTANT_RUNS && !caught; run++) {
         caught = runOne(SEED + 1, run, {
-          planner: m.planner,
+          ...(m.planner ? { planner: m.planner } : {}),
+          ...(m.status ? { status: m.status } : {}),
           chaosOnly: !m.liveness,
           files: false,
           only: m.catches,
