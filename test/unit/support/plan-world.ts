@@ -91,8 +91,16 @@ const SECRET_PROBLEMS = {
   auth: { reason: "AuthSecretUnusable", message: "Secret db-users is missing: the nodes keep the users they run with" },
   s3: { reason: "BackupCredentialsMissing", message: "Secret db-s3 is missing: backups are off until it is back" },
 } as const;
-/** A hold, as observe reports a refused pod template: no Pod may change until a person fixes it. */
-const HOLD = { reason: "PodTemplateRefused", message: "ConfigMap db-template is refused", warning: true } as const;
+/** Holds as observe reports them (a refused template, S3 endpoint or adoption): no Pod may change until a person fixes it. */
+const OBSERVED_HOLDS = [
+  { reason: "PodTemplateRefused", message: "ConfigMap db-template is refused", warning: true },
+  {
+    reason: "BackupS3Refused",
+    message: "the S3 endpoint is refused by policy. No Pod changes until then",
+    warning: true,
+  },
+  { reason: "AdoptionConflict", message: "PVC db-0 belongs to another RqCluster", warning: true },
+] as const;
 export const ADDRESSING: Addressing = { kind: "static", addressOf: loopbackAddress };
 const K8S_NODES = ["n0", "n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8"];
 
@@ -234,6 +242,8 @@ export class World {
   caForgotten = false;
   /** A hold a person must lift (a refused pod template, a Secret owned by another), until this step. */
   holdUntil = -1;
+  /** The holds that stand until holdUntil: one, or two at once. */
+  private holds: Array<(typeof OBSERVED_HOLDS)[number]> = [];
   /** Chance that the apply of a plan fails part-way (an API error, a conflict): the rest is not done. */
   applyFailure = 0;
   /** Recent events, printed with a failure. */
@@ -730,7 +740,10 @@ export class World {
     }
     if (r.chance(0.02)) {
       this.holdUntil = this.step + r.int(1, 8);
-      this.log(`FAULT a hold until #${this.holdUntil}`);
+      const first = r.pick(OBSERVED_HOLDS);
+      const second = r.pick(OBSERVED_HOLDS);
+      this.holds = r.chance(0.3) && second !== first ? [first, second] : [first];
+      this.log(`FAULT ${this.holds.map((h) => h.reason).join(" and ")} until #${this.holdUntil}`);
     }
     if (allowEdits && r.chance(0.05)) this.randomEdit();
   }
@@ -903,7 +916,7 @@ export class World {
                 : "the leader's /nodes timed out",
           }),
       ...(secretProblems.length > 0 ? { secretProblems } : {}),
-      ...(this.step < this.holdUntil ? { holds: [HOLD] } : {}),
+      ...(this.step < this.holdUntil ? { holds: [...this.holds] } : {}),
       ...(this.userPdbs.size > 0 ? { otherPdbs: [...this.userPdbs.values()].map((b) => structuredClone(b)) } : {}),
       lastMembers: (status?.members ?? []).map((m) => m.id),
       ...(lastImages.length ? { lastImages } : {}),
