@@ -5,10 +5,10 @@
 import { strict as assert } from "node:assert";
 import type { V1Pod } from "@kubernetes/client-node";
 import { plan } from "../../controller/rqcluster/plan/index.js";
-import { isDisruptive, type Observed, type Plan } from "../../controller/rqcluster/plan/types.js";
+import { isCrashLooping } from "../../controller/rqcluster/plan/rollout.js";
+import { isDisruptive, type Observed, type Plan, type RaftMember } from "../../controller/rqcluster/plan/types.js";
 import { BOOTSTRAP_EXPECT_ANNOTATION } from "../../controller/rqcluster/render/pod.js";
 import { computeStatus } from "../../controller/rqcluster/status.js";
-import { renderPdb } from "../../controller/rqcluster/render/children.js";
 import { runOne, type Failure } from "../unit/support/plan-model-run.js";
 
 const SEED = Number(process.env.PLAN_MODEL_SEED ?? 20260917);
@@ -62,24 +62,12 @@ const MUTANTS: Array<{
       }),
   },
   {
-    breaks:
-      "counts only the status's members in the budget while the leader cannot be read (a joiner since is left out)",
-    catches: ["W3"],
+    breaks: "replaces a Pod whose status says crash-looping though the leader reaches its rqlite (the status lags)",
+    catches: ["I1", "W1", "W2"],
     planner: (o) => {
-      const p = plan(o);
-      if (o.raft) return p;
-      const voter = (id: string) => !id.includes("-ro-");
-      const live = o.pods.filter((x) => voter(nameOf(x)) && !x.metadata?.deletionTimestamp).length;
-      const recorded = (o.lastMembers ?? []).filter(voter).length;
-      const budget = renderPdb(o.cluster, Math.max(recorded, live, o.cluster.spec.replicas));
-      return {
-        ...p,
-        actions: p.actions.map((a) =>
-          (a.type === "apply" || a.type === "create") && a.object.kind === "PodDisruptionBudget" && budget
-            ? { ...a, object: budget }
-            : a,
-        ),
-      };
+      const looping = new Set(o.pods.filter(isCrashLooping).map(nameOf));
+      const unreached = (m: RaftMember) => (looping.has(m.id) ? { ...m, reachable: false } : m);
+      return plan(o.raft ? { ...o, raft: { ...o.raft, members: o.raft.members.map(unreached) } } : o);
     },
   },
   {
