@@ -104,14 +104,15 @@ export function planPdb(o: Observed, f: Facts, held: ReadonlySet<string>): Actio
   const c = o.cluster;
   const unplaced = unplacedJoiners(o);
   const counts = (name: string) => !held.has(name) && !unplaced.has(name);
-  const voterPods = o.pods.filter((p) => roleOf(p) === "voter" && !isTerminating(p) && counts(podName(p))).length;
+  const voterPods = o.pods.filter((p) => roleOf(p) === "voter" && !isTerminating(p) && counts(podName(p))).map(podName);
   const desiredVoters = f.desired.filter((m) => m.role === "voter" && counts(m.name)).length;
-  // Without the leader's view, the voters the status last recorded: a voter a drain evicted is
-  // terminating, yet still a Raft member, and must not lower the budget for the next eviction.
-  const recorded = (o.lastMembers ?? []).filter(
-    (id) => parseMemberName(c.name, id)?.role === "voter" && counts(id),
-  ).length;
-  const voters = Math.max(f.raftVoters?.length ?? recorded, voterPods, desiredVoters);
+  // Without the leader's view, the voters the status last recorded and every voter Pod besides:
+  // a voter a drain evicted is terminating, yet still a Raft member, and one that joined after
+  // the last status with members (the leader unreadable since) is a member the status lacks.
+  // Either one left out lowers the budget enough for a second eviction.
+  const recorded = (o.lastMembers ?? []).filter((id) => parseMemberName(c.name, id)?.role === "voter" && counts(id));
+  const known = f.raftVoters?.length ?? new Set([...recorded, ...voterPods]).size;
+  const voters = Math.max(known, voterPods.length, desiredVoters);
   const pdb = renderPdb(c, voters);
   const live = byName(o.pdbs, c.pdbName);
   if (pdb) {

@@ -4,6 +4,7 @@ import type { V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
 import { parseImageReference } from "../../../shared/image.js";
 import { LABEL_ROLE, RQLITE_CONTAINER, parseMemberName } from "../../../shared/names.js";
 import { parseRqliteVersion, versionChangeProblem, type RqliteVersion } from "../../../shared/rqlite-versions.js";
+import type { ClusterView } from "../render/cluster.js";
 import { desiredMembers, type DesiredNode } from "../render/members.js";
 import { BOOTSTRAP_EXPECT_ANNOTATION, renderPod, SPEC_HASH_ANNOTATION } from "../render/pod.js";
 import { restorePending } from "../backup/plan.js";
@@ -17,7 +18,9 @@ export const isTerminating = (pod: V1Pod): boolean => Boolean(pod.metadata?.dele
 export interface Facts {
   desired: DesiredNode[];
   desiredNames: ReadonlySet<string>;
-  /** Desired Pod per node name, rendered from the spec. */
+  /** The cluster Pods are rendered from: spec.image replaced while it is refused (podImage). */
+  podView: ClusterView;
+  /** Desired Pod per node name, rendered from podView. */
   rendered: ReadonlyMap<string, V1Pod>;
   /** `-bootstrap-expect` of the cluster's first Pods; never changes after creation. */
   bootstrapExpect: number;
@@ -94,6 +97,7 @@ function computeFacts(o: Observed): Facts {
   return {
     desired,
     desiredNames: new Set(desired.map((m) => m.name)),
+    podView: view,
     rendered,
     bootstrapExpect,
     pods,

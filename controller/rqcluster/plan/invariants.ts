@@ -11,7 +11,8 @@
 // I2  A member leaves the Raft configuration only through the leader, and a voter only when the
 //     voters that remain reach quorum among themselves.
 // I3  A node scaled away is removed from the Raft configuration before its Pod (and, under
-//     scaleDownPolicy Delete, its PVC) goes, highest ordinal first.
+//     scaleDownPolicy Delete, its PVC) goes, highest ordinal first. While no leader answers, a
+//     recorded member's Pod whose rqlite crash-loops may be replaced: it comes back on its volume.
 // I4  A roll replaces followers first and the leader last, after leadership moved to an updated
 //     follower the leader reaches, where its rqlite can move it.
 // I5  Scale and roll never overlap: the roll starts only when the Pods and the Raft
@@ -197,8 +198,19 @@ export function checkPlan(o: Observed, plan: Plan): Violation[] {
         const rejoin = !a.force && raft !== undefined && desiredRole.has(a.name) && !members.has(a.name) && !ready(pod);
         // A broken Pod (desired, outdated, not Ready) serves nothing: replaced before any scale step.
         const broken = !a.force && !rejoin && desiredRole.has(a.name) && outdated(a.name) && !ready(pod);
+        // A leaving member that crash-loops while no leader answers serves nothing and can leave
+        // only through a leader: replaced, it comes back (its volume kept) to help elect one.
+        const returning =
+          !a.force &&
+          !raft &&
+          !desiredRole.has(a.name) &&
+          (o.lastMembers ?? []).includes(a.name) &&
+          crashLooping(pod) &&
+          !ready(pod);
+        // A Pod whose status says crash-looping while the leader reaches its rqlite is up again.
+        const down = crashLooping(pod) && members.get(a.name)?.reachable !== true;
         if (a.force) checkLostNode(a.name, pod);
-        else if (broken && crashLooping(pod)) {
+        else if ((broken || returning) && down) {
           // Its rqlite does not run: replacing it takes nothing down, whatever else is down.
           const other = o.pods.find((p) => nameOf(p) !== a.name && terminating(p));
           if (other) fail("I1", `replaces crash-looping ${a.name} while Pod ${nameOf(other)} is terminating`);
@@ -216,7 +228,7 @@ export function checkPlan(o: Observed, plan: Plan): Violation[] {
             `deletes Pod ${a.name}, whose rqlite the leader still reaches on unreachable node ${pod.spec?.nodeName}`,
           );
         }
-        if (!desiredRole.has(a.name)) {
+        if (!desiredRole.has(a.name) && !returning) {
           scale.push(a);
           if (!leftRaft(a.name)) fail("I3", `deletes scale-down Pod ${a.name} while ${stillListed(a.name)}`);
         } else if (!a.force && !rejoin && !broken && outdated(a.name)) {

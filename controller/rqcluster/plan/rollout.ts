@@ -17,8 +17,10 @@ import type { V1Pod } from "@kubernetes/client-node";
 import { RQLITE_CONTAINER } from "../../../shared/names.js";
 import { formatVersion } from "../../../shared/rqlite-versions.js";
 import { maintenanceOpensBudget, SMALLEST_QUORUM_SAFE_VOTERS } from "../render/children.js";
+import { SPEC_HASH_ANNOTATION } from "../render/pod.js";
 import { otherBudgetsOver } from "./eviction.js";
 import { isPodReady } from "../../access/clusterView.js";
+import { returningPod } from "./scale.js";
 import {
   isTerminating,
   ordinalOf,
@@ -154,12 +156,14 @@ export function isCrashLooping(pod: V1Pod): boolean {
  */
 export function replaceCrashLooping(o: Observed, f: Facts): Step | undefined {
   if (o.cluster.spec.updateStrategy.type !== "RollingUpdate" || versionStepWait(o)) return undefined;
-  const broken = f.outdated.find(
+  const broken = [...f.outdated, ...outdatedLeaving(o, f)].find(
     (p) =>
       isCrashLooping(p) &&
       !isPodReady(p) &&
       !isTerminating(p) &&
       podName(p) !== o.raft?.leader &&
+      // The leader reaches its rqlite: it runs again (the Pod's status lags), and holds a vote.
+      !o.raft?.members.some((m) => m.id === podName(p) && m.reachable) &&
       !(p.spec?.nodeName && o.unreachableSince.has(p.spec.nodeName)),
   );
   if (!broken) return undefined;
@@ -175,6 +179,21 @@ export function replaceCrashLooping(o: Observed, f: Facts): Step | undefined {
       message: `deleted outdated Pod ${name}, whose rqlite crash-loops, to recreate it with the new spec (${f.outdated.length} outdated)`,
     },
   };
+}
+
+/**
+ * While no leader answers, the Pods of members a scale-down is to remove that would come back
+ * (returningPod) with another spec. A broken spec set back together with a scale-down leaves
+ * them crash-looping on the broken one: without a leader they cannot leave the Raft
+ * configuration, and without them the remaining voters may have no quorum to elect one.
+ */
+function outdatedLeaving(o: Observed, f: Facts): V1Pod[] {
+  if (o.raft) return [];
+  const hashOf = (p: V1Pod | undefined) => p?.metadata?.annotations?.[SPEC_HASH_ANNOTATION];
+  return o.pods.filter((p) => {
+    const back = !f.desiredNames.has(podName(p)) && returningPod(o, f, podName(p));
+    return back && hashOf(back) !== hashOf(p);
+  });
 }
 
 /**

@@ -155,16 +155,27 @@ function planCreates(o: Observed, f: Facts, held: ReadonlySet<string>): Action[]
 function returningExtras(o: Observed, f: Facts): V1Pod[] {
   if (o.raft) return [];
   return (o.lastMembers ?? []).flatMap((name) => {
-    const member = parseMemberName(o.cluster.name, name);
-    const pvc = o.pvcs.find((p) => p.metadata?.name === name);
-    if (!member || f.desiredNames.has(name) || f.pods.has(name) || !pvc || pvc.metadata?.deletionTimestamp) return [];
-    const inputs = {
-      member,
-      bootstrapExpect: f.bootstrapExpect,
-      template: o.template,
-      addressing: o.addressing,
-      restorePending: f.restorePending,
-    };
-    return [renderPod(o.cluster, { ...inputs, ...(f.auth.hash ? { authHash: f.auth.hash } : {}) })];
+    const pod = f.pods.has(name) ? undefined : returningPod(o, f, name);
+    return pod ? [pod] : [];
   });
+}
+
+/**
+ * The Pod a member that is no longer desired comes back with while no leader answers (see
+ * returningExtras): only one the last status lists, whose volume is kept.
+ */
+export function returningPod(o: Observed, f: Facts, name: string): V1Pod | undefined {
+  if (o.raft || !(o.lastMembers ?? []).includes(name)) return undefined;
+  const member = parseMemberName(o.cluster.name, name);
+  const pvc = o.pvcs.find((p) => p.metadata?.name === name);
+  if (!member || f.desiredNames.has(name) || !pvc || pvc.metadata?.deletionTimestamp) return undefined;
+  const inputs = {
+    member,
+    bootstrapExpect: f.bootstrapExpect,
+    template: o.template,
+    addressing: o.addressing,
+    restorePending: f.restorePending,
+  };
+  // With the image every other new Pod gets: never a refused step beside the running versions.
+  return renderPod(f.podView, { ...inputs, ...(f.auth.hash ? { authHash: f.auth.hash } : {}) });
 }

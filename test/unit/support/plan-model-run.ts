@@ -8,6 +8,7 @@ import { writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { plan } from "../../../controller/rqcluster/plan/index.js";
+import type { computeStatus } from "../../../controller/rqcluster/status.js";
 import type { Observed, Plan } from "../../../controller/rqcluster/plan/types.js";
 import {
   checkPlan,
@@ -60,6 +61,8 @@ export interface RunOptions {
   only?: string[];
   /** Write the failing observation as JSON to a temporary file. */
   files?: boolean;
+  /** The status a reconcile computes; a mutant in the checker's self-test. */
+  status?: typeof computeStatus;
 }
 
 /** What a plan did, for the statistics: one key per action kind and per wait reason. */
@@ -103,11 +106,12 @@ function randomRun(rng: Rng): World {
 
 /** One run: chaos, heal, converge, stay steady. `base` and `run` name it for a replay. */
 export function runOne(base: number, run: number, options: RunOptions = {}): RunResult {
-  const { planner = plan, chaosOnly = false, stats, files = true, only } = options;
+  const { planner = plan, chaosOnly = false, stats, files = true, only, status } = options;
   const counts = (invariant: string) => only === undefined || only.includes(invariant);
   const seed = runSeed(base, run);
   const rng = new Rng(seed);
   const w = randomRun(rng);
+  if (status) w.statusOf = status;
   let states = 0;
   let last: { observed: Observed; plan: Plan } | undefined;
 
@@ -149,7 +153,7 @@ export function runOne(base: number, run: number, options: RunOptions = {}): Run
     // A fresh cluster bootstraps first: an edit before that only wedges rqlite's -bootstrap-expect.
     if (chaos) w.fault(w.bootstrapped);
     // Once healed, the user answers an UpgradeRefused condition by setting an image every Pod can take.
-    else w.fixImage();
+    else w.fixSpec();
     const { observed } = w.observe();
     deepFreeze(observed);
     let p: Plan;
@@ -187,7 +191,7 @@ export function runOne(base: number, run: number, options: RunOptions = {}): Run
       const all = violations.map((x) => x.invariant);
       return failure(v.invariant, v.detail + more.join(""), phase, observed, p, all);
     }
-    w.apply(p);
+    w.apply(p, observed);
     last = { observed, plan: p };
     const world = w.violations.filter((v) => counts(v.slice(0, 2)));
     w.violations = [];
@@ -204,7 +208,7 @@ export function runOne(base: number, run: number, options: RunOptions = {}): Run
   // A last edit from a clean world half of the time: scale, roll or both, as a user would.
   if (w.bootstrapped && rng.chance(0.5)) {
     w.randomEdit(true);
-    w.fixImage();
+    w.fixSpec();
   }
   let converged = false;
   for (let i = 0; i < LIVENESS_STEPS && !converged; i++) {

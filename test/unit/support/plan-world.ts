@@ -14,7 +14,9 @@ import type {
   V1PodDisruptionBudget,
   V1Service,
 } from "@kubernetes/client-node";
-import type { RqCluster } from "../../../shared/index.js";
+import type { RqCluster, RqClusterStatus } from "../../../shared/index.js";
+import { deriveFacts, HOLDS, PROBLEMS } from "../../../controller/rqcluster/plan/index.js";
+import { computeStatus } from "../../../controller/rqcluster/status.js";
 import { API_VERSION, KIND, LABEL_ROLE, type NodeRole, parseMemberName } from "../../../shared/names.js";
 import { loopbackAddress } from "../../../shared/loopback-address.js";
 import {
@@ -78,6 +80,8 @@ export const ACROSS_MAJORS = ["rqlite/rqlite:8.43.4", "rqlite/rqlite:10.2.7"] as
  * never get Ready. The healed world sets the image back, and the roll must undo the broken steps.
  */
 export const NEVER_READY = "rqlite/rqlite:9.3.0";
+/** A template annotation that stands for a template rqlited never comes up with. */
+const BROKEN_ANNOTATION = "example.com/broken";
 /** The problems observe reports for each Secret the spec names, when it is gone (SecretsReady). */
 const SECRET_PROBLEMS = {
   "tls-ca": {
@@ -87,8 +91,16 @@ const SECRET_PROBLEMS = {
   auth: { reason: "AuthSecretUnusable", message: "Secret db-users is missing: the nodes keep the users they run with" },
   s3: { reason: "BackupCredentialsMissing", message: "Secret db-s3 is missing: backups are off until it is back" },
 } as const;
-/** A hold, as observe reports a refused pod template: no Pod may change until a person fixes it. */
-const HOLD = { reason: "PodTemplateRefused", message: "ConfigMap db-template is refused", warning: true } as const;
+/** Holds as observe reports them (a refused template, S3 endpoint or adoption): no Pod may change until a person fixes it. */
+const OBSERVED_HOLDS = [
+  { reason: "PodTemplateRefused", message: "ConfigMap db-template is refused", warning: true },
+  {
+    reason: "BackupS3Refused",
+    message: "the S3 endpoint is refused by policy. No Pod changes until then",
+    warning: true,
+  },
+  { reason: "AdoptionConflict", message: "PVC db-0 belongs to another RqCluster", warning: true },
+] as const;
 export const ADDRESSING: Addressing = { kind: "static", addressOf: loopbackAddress };
 const K8S_NODES = ["n0", "n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8"];
 
@@ -105,6 +117,11 @@ export interface SimSpec {
    * through a bypassed webhook: rendering must keep them (I8).
    */
   hostile: boolean;
+  /**
+   * Set by a template edit that breaks rqlited (an init step that fails, a flag it refuses): the
+   * rev the user had before, which the healed world sets back (the old Pods' very spec).
+   */
+  brokenFrom?: number;
 }
 
 export interface RunOptions {
@@ -201,24 +218,32 @@ export class World {
   private ghosts = 0;
   private uids = 0;
   private previous: Snapshot | undefined;
-  /** status.members as the operator last wrote it: the configuration the last time a leader answered. */
-  private lastMembers: string[] | undefined;
-  /** What this reconcile would write to status.members, written only if its apply succeeds. */
-  private pendingMembers: string[] | undefined;
-  /** Every status.members written, oldest first: a restarted controller may be fed an old one. */
-  private readonly statusHistory: Array<string[] | undefined> = [];
+  /**
+   * The RqCluster's status as the operator last wrote it, computed by the product's own
+   * computeStatus: the plan reads status.members and status.images back from it (reconcile.ts).
+   */
+  status: RqClusterStatus | undefined;
+  /** The status this reconcile read (maybe an old one), which its status is computed from. */
+  private seenStatus: RqClusterStatus | undefined;
+  /** Every status written, oldest first: a restarted controller may be fed an old one. */
+  private readonly statusHistory: RqClusterStatus[] = [];
   /** Until this step a restarted controller is fed an old status (a lagging cache of the RqCluster). */
   staleStatusUntil = -1;
-  private staleMembers: string[] | undefined;
+  private staleStatus: RqClusterStatus | undefined;
+  /** The status a reconcile computes; a mutant's in the checker's self-test. */
+  statusOf: typeof computeStatus = computeStatus;
   /** Secrets the spec names that are gone, until the heal (or a person) brings them back. */
   readonly missingSecrets = new Set<"tls-ca" | "auth" | "s3">();
   /**
-   * The operator remembers the last TLS CA it read, so a deleted CA Secret does not cut it off
-   * from rqlite; a controller that restarted while the Secret was gone has nothing to remember.
+   * The operator keeps the last TLS CA it read, so a deleted CA Secret does not cut it off from
+   * rqlite; during the chaos a restart while the Secret is gone may find no copy either (one not
+   * written yet), and the leader cannot be read until the heal.
    */
   caForgotten = false;
   /** A hold a person must lift (a refused pod template, a Secret owned by another), until this step. */
   holdUntil = -1;
+  /** The holds that stand until holdUntil: one, or two at once. */
+  private holds: Array<(typeof OBSERVED_HOLDS)[number]> = [];
   /** Chance that the apply of a plan fails part-way (an API error, a conflict): the rest is not done. */
   applyFailure = 0;
   /** Recent events, printed with a failure. */
@@ -260,7 +285,7 @@ export class World {
   }
 
   private render(): [ClusterView, Json | undefined] {
-    const { rev, hostile } = this.spec;
+    const { rev, hostile, brokenFrom } = this.spec;
     const template: Json | undefined =
       rev === 0 && !hostile
         ? undefined
@@ -268,6 +293,7 @@ export class World {
             metadata: {
               annotations: {
                 "example.com/rev": String(rev),
+                ...(brokenFrom !== undefined ? { [BROKEN_ANNOTATION]: "true" } : {}),
                 ...(hostile ? { [BOOTSTRAP_EXPECT_ANNOTATION]: "9", [SPEC_HASH_ANNOTATION]: "forged" } : {}),
               },
               ...(hostile ? { labels: { [LABEL_ROLE]: "read-only" } } : {}),
@@ -286,7 +312,7 @@ export class World {
     this.generation++;
     [this.view, this.template] = this.render();
     this.log(
-      `EDIT ${why}: replicas=${this.spec.replicas} readReplicas=${this.spec.readReplicas} image=${this.spec.image} rev=${this.spec.rev}${this.spec.hostile ? " hostile" : ""}`,
+      `EDIT ${why}: replicas=${this.spec.replicas} readReplicas=${this.spec.readReplicas} image=${this.spec.image} rev=${this.spec.rev}${this.spec.hostile ? " hostile" : ""}${this.spec.brokenFrom !== undefined ? " broken" : ""}`,
     );
   }
 
@@ -471,7 +497,7 @@ export class World {
   }
 
   private startProcess(p: SimPod): void {
-    if (p.obj.spec?.containers[0]?.image === NEVER_READY) {
+    if (p.obj.spec?.containers[0]?.image === NEVER_READY || p.obj.metadata?.annotations?.[BROKEN_ANNOTATION]) {
       p.proc = "crashed";
       p.restarts++;
       p.timer = this.rng.int(1, 5);
@@ -691,14 +717,15 @@ export class World {
     }
     if (r.chance(0.02)) {
       // The operator restarts: what it remembered is gone, and its cache of the RqCluster may
-      // hold a status written long ago for a few reconciles.
+      // hold a status a few writes old for a few reconciles.
       this.caForgotten = true;
       if (this.statusHistory.length > 0 && r.chance(0.7)) {
-        this.staleMembers = r.pick(this.statusHistory);
+        // A restarted controller's first list may miss the last writes of the one before it.
+        this.staleStatus = r.pick(this.statusHistory.slice(-3));
         this.staleStatusUntil = this.step + r.int(1, 6);
       }
       this.log(
-        `FAULT the controller restarted${this.step < this.staleStatusUntil ? `, fed status.members ${JSON.stringify(this.staleMembers ?? null)} until #${this.staleStatusUntil}` : ""}`,
+        `FAULT the controller restarted${this.step < this.staleStatusUntil ? `, fed status.members ${JSON.stringify(this.staleStatus?.members?.map((m) => m.id) ?? null)} until #${this.staleStatusUntil}` : ""}`,
       );
     }
     if (r.chance(0.03)) {
@@ -713,7 +740,10 @@ export class World {
     }
     if (r.chance(0.02)) {
       this.holdUntil = this.step + r.int(1, 8);
-      this.log(`FAULT a hold until #${this.holdUntil}`);
+      const first = r.pick(OBSERVED_HOLDS);
+      const second = r.pick(OBSERVED_HOLDS);
+      this.holds = r.chance(0.3) && second !== first ? [first, second] : [first];
+      this.log(`FAULT ${this.holds.map((h) => h.reason).join(" and ")} until #${this.holdUntil}`);
     }
     if (allowEdits && r.chance(0.05)) this.randomEdit();
   }
@@ -724,7 +754,9 @@ export class World {
     const s = this.spec;
     const other = s.image === IMAGES[0] ? IMAGES[1] : IMAGES[0];
     const replicas = r.int(1, 7);
-    switch (r.int(0, safe ? 6 : 8)) {
+    switch (r.int(0, safe ? 6 : 9)) {
+      case 9:
+        return this.edit({ rev: s.rev + 1, brokenFrom: s.brokenFrom ?? s.rev }, "template that never gets Ready");
       case 8:
         return this.edit({ image: NEVER_READY }, "image that never gets Ready");
       case 7:
@@ -736,11 +768,14 @@ export class World {
       case 2:
         return this.edit({ image: other }, "image");
       case 3:
-        return this.edit({ rev: s.rev + 1, hostile: r.chance(0.2) }, "template");
+        return this.edit({ rev: s.rev + 1, hostile: r.chance(0.2), brokenFrom: undefined }, "template");
       case 4:
         return this.edit({ replicas, image: other }, "scale voters and image at once");
       case 5:
-        return this.edit({ replicas, readReplicas: r.int(0, 2), rev: s.rev + 1 }, "scale both and template at once");
+        return this.edit(
+          { replicas, readReplicas: r.int(0, 2), rev: s.rev + 1, brokenFrom: undefined },
+          "scale both and template at once",
+        );
       default:
         return this.edit({ replicas: Math.max(1, s.replicas - r.int(1, 2)), image: other }, "scale down and image");
     }
@@ -749,19 +784,32 @@ export class World {
   /** The end of the chaos: every machine and process comes back, nothing else goes wrong. */
   heal(): void {
     this.userPdbs.clear();
-    this.missingSecrets.clear();
+    // A Secret may stay gone for good: only the feature that needs it stays off, and the cluster
+    // must converge all the same (status, lost nodes, Pod re-creation keep working). The operator
+    // verifies the nodes with its own copy of the CA (<cluster>-operator-ca), which a restart
+    // does not forget once written.
+    if (this.rng.chance(0.7)) this.missingSecrets.clear();
+    this.caForgotten = false;
     this.holdUntil = -1;
     this.staleStatusUntil = -1;
     this.applyFailure = 0;
     this.leaderUnreadableUntil = -1;
-    this.fixImage();
+    this.fixSpec();
     for (const n of this.nodes) if (n.state !== "ok") this.healNode(n);
     for (const p of this.pods.values()) if (p.proc === "crashed") p.timer = Math.min(p.timer, 1);
-    this.log("HEAL: every node reachable, crashed processes restart, no more faults");
+    const gone = [...this.missingSecrets];
+    this.log(
+      `HEAL: every node reachable, crashed processes restart, no more faults${gone.length ? `; Secrets ${gone.join(", ")} stay gone` : ""}`,
+    );
   }
 
-  /** The user sets the image back: from one that never gets Ready, or to one every running Pod can step to. */
-  fixImage(): void {
+  /**
+   * The user sets the spec back: a broken template to the one before it (the old Pods' own spec),
+   * an image that never gets Ready or one a running Pod cannot step to, to one every Pod can take.
+   */
+  fixSpec(): void {
+    if (this.spec.brokenFrom !== undefined)
+      this.edit({ rev: this.spec.brokenFrom, brokenFrom: undefined }, "template set back");
     const running = [...this.pods.values()].flatMap((p) => {
       const v = parseRqliteVersion(p.obj.spec?.containers[0]?.image?.split(":").pop());
       return v && !p.terminating ? [v] : [];
@@ -847,8 +895,9 @@ export class World {
     const raft = this.step < this.leaderUnreadableUntil || cutOff ? undefined : this.raftView();
     // Status is written after the plan (if its apply succeeds), so a reconcile sees the members
     // of the one before it; a restarted controller may see an older one for a while.
-    const lastMembers = this.step < this.staleStatusUntil ? this.staleMembers : this.lastMembers;
-    this.pendingMembers = raft ? raft.members.map((m) => m.id) : this.lastMembers;
+    const status = this.step < this.staleStatusUntil ? this.staleStatus : this.status;
+    this.seenStatus = status;
+    const lastImages = status?.images ?? [];
     const secretProblems = [...this.missingSecrets].map((s) => SECRET_PROBLEMS[s]);
     const observed: Observed = {
       cluster: this.view,
@@ -867,9 +916,10 @@ export class World {
                 : "the leader's /nodes timed out",
           }),
       ...(secretProblems.length > 0 ? { secretProblems } : {}),
-      ...(this.step < this.holdUntil ? { holds: [HOLD] } : {}),
+      ...(this.step < this.holdUntil ? { holds: [...this.holds] } : {}),
       ...(this.userPdbs.size > 0 ? { otherPdbs: [...this.userPdbs.values()].map((b) => structuredClone(b)) } : {}),
-      ...(lastMembers ? { lastMembers } : {}),
+      lastMembers: (status?.members ?? []).map((m) => m.id),
+      ...(lastImages.length ? { lastImages } : {}),
       synced: new Set([...this.pods.values()].filter((p) => this.synced(p)).map((p) => p.name)),
       unreachableSince: new Map(
         this.nodes.filter((n) => n.since !== undefined).map((n) => [n.name, n.since!] as [string, number]),
@@ -882,23 +932,29 @@ export class World {
 
   // ---------------------------------------------------------------- the operator acting
 
-  apply(plan: Plan): void {
+  /** Applies the plan made from `observed`, then writes the status as reconcile.ts does. */
+  apply(plan: Plan, observed: Observed): void {
     const before = this.quorumState();
     // A failed apply stops at the action that failed, as apply.ts does (it throws): the actions
-    // before it took effect, that one and the rest did not, and no status is written.
+    // before it took effect, the rest did not, and no status is written. The one that failed
+    // took effect half of the time: the request landed, its answer was lost (a timeout).
     const failAt = this.rng.chance(this.applyFailure) ? this.rng.int(0, plan.actions.length) : undefined;
+    let created = 0;
     for (const [i, a] of plan.actions.entries()) {
       if (i === failAt) {
-        this.log(`apply failed at ${a.type} (${a.reason}): ${plan.actions.length - i} action(s) not done`);
+        const landed = this.rng.chance(0.5);
+        if (landed) this.applyAction(a);
+        const lost = plan.actions.length - i - (landed ? 1 : 0);
+        this.log(
+          `apply failed at ${a.type} (${a.reason})${landed ? ", which landed" : ""}: ${lost} action(s) not done`,
+        );
         break;
       }
       this.applyAction(a);
+      if (a.type === "create") created++;
     }
-    if (failAt === undefined || failAt >= plan.actions.length) {
-      this.lastMembers = this.pendingMembers;
-      this.statusHistory.push(this.lastMembers);
-      if (this.statusHistory.length > 40) this.statusHistory.shift();
-    }
+    // The caches do not show what this reconcile created yet: the status waits for the next one.
+    if ((failAt === undefined || failAt >= plan.actions.length) && created === 0) this.writeStatus(plan, observed);
     const after = this.quorumState();
     // With one or two voters a roll cannot keep quorum; from three up it always can.
     if (before.voters >= 3 && before.ok && !after.ok) {
@@ -907,6 +963,32 @@ export class World {
       );
     }
     this.checkOperatorDown("after the plan was applied");
+  }
+
+  private writeStatus(plan: Plan, observed: Observed): void {
+    const previous = this.seenStatus;
+    const wasAvailable =
+      previous?.conditions?.some((x) => x.type === "Available" && x.status === "True") === true ||
+      (previous?.phase !== undefined && !["Pending", "Creating"].includes(previous.phase));
+    const inputs = {
+      observed,
+      facts: deriveFacts(observed),
+      wasAvailable,
+      problems: plan.waits.filter((w) => PROBLEMS.has(w.reason)),
+      holds: plan.waits.filter((w) => HOLDS.has(w.reason)),
+    };
+    const status = this.statusOf(observed.cluster, inputs, previous, new Date(this.now));
+    // S2: status keeps being written while a Secret is missing, and SecretsReady names each one.
+    const problems = observed.secretProblems ?? [];
+    if (problems.length > 0) {
+      const secrets = status.conditions?.find((x) => x.type === "SecretsReady");
+      const unnamed = problems.filter((x) => secrets?.status !== "False" || !secrets.message?.includes(x.message));
+      if (unnamed.length > 0)
+        this.violations.push(`S2: SecretsReady does not say ${unnamed.map((x) => x.reason).join(", ")}`);
+    }
+    this.status = status;
+    this.statusHistory.push(status);
+    if (this.statusHistory.length > 40) this.statusHistory.shift();
   }
 
   private checkOperatorDown(when: string): void {
@@ -1049,7 +1131,8 @@ export class World {
     if (evict && !this.evict(p, "operator")) return;
     // The truth, whatever the operator was told: a node the spec no longer asks for leaves the
     // Raft configuration before its Pod goes (the remaining voters would count it for quorum).
-    if (!this.desiredNames().has(name) && this.members.has(name))
+    // One whose rqlited does not run holds no vote that answers: it may be replaced to come back.
+    if (!this.desiredNames().has(name) && this.members.has(name) && this.up(p))
       this.violations.push(`W4: the operator deleted Pod ${name}, which is still a Raft member, to scale down`);
     if (this.members.get(name)?.voter && this.available(name)) this.operatorDown.add(name);
     if (force) {

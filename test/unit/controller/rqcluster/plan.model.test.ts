@@ -6,10 +6,14 @@
 // a quorum it could keep (W2), nor takes a second voter down beside a drain (W3), nor deletes a
 // scale-down Pod whose node is still a Raft member, whatever a stale status said (W4), nor makes
 // a Pod on a version some running Pod cannot step to, as a refused spec.image would (W5). A hold
-// changes no Pod (H1); a missing Secret changes no decision (S1). Faults include Pods that never
-// get Ready, Secrets that disappear, controller restarts fed an old status, applies that fail
-// part-way and holds. After the chaos every run heals and must converge (liveness), and a
-// converged cluster must plan nothing (a steady cluster costs no writes).
+// changes no Pod (H1); a missing Secret changes no decision (S1), and the status the product
+// computes after each reconcile names it in SecretsReady (S2). Faults include Pods that never get
+// Ready (an image, or a template the user later sets back), Secrets that disappear (some for
+// good: the cluster must converge without them), controller restarts fed an old status (the
+// plan reads status.members and status.images back from the status computeStatus wrote, which
+// a reconcile that created children does not write), applies that fail part-way (the failing
+// request landing or not) and holds. After the chaos every run heals and must converge
+// (liveness), and a converged cluster must plan nothing (a steady cluster costs no writes).
 //
 // Replay: PLAN_MODEL_SEED=<seed> PLAN_MODEL_RUN=<run>
 // npx mocha test/unit/controller/rqcluster/plan.model.test.ts replays any run, whichever file ran

@@ -657,6 +657,11 @@ describe("plan: every change finishes (small clusters, a user's budget, rollback
     assert.equal(pdbOf({ ...observed(w), lastMembers: seven }), 6);
     // The Pods alone would have let a second eviction through (6 voters: 5).
     assert.equal(pdbOf(observed(w)), 5);
+    // db-6 joined after the last status with members (the leader unreadable since): the Pods
+    // and the status together count 7 voters, where either alone counts 6 and lets a second
+    // eviction through.
+    const joined = { ...w, terminating: ["db-2"] };
+    assert.equal(pdbOf({ ...observed(joined), lastMembers: seven.slice(0, 6) }), 6);
   });
 
   it("a hold still reports a user's budget and a partitioned node, and changes no Pod", () => {
@@ -744,6 +749,48 @@ describe("plan: every change finishes (small clusters, a user's budget, rollback
     assert.deepEqual(decide({ ...w, crashLooping: [] }), []);
     // Up-to-date Pods that crash-loop are no failed step: the roll does not touch them.
     assert.deepEqual(decide({ ...w, podSpec: w.spec }), []);
+  });
+
+  it("does not replace a Pod that looks crash-looping while the leader reaches its rqlite (its status lags)", () => {
+    // db-1 crashed once and runs again; db-2 was drained. Deleting db-1 would leave 1 of 3 voters.
+    const w = {
+      spec: NEW,
+      podSpec: OLD,
+      pods: ["db-0", "db-1"],
+      members: ["db-0", "db-1", "db-2"],
+      unreachable: ["db-2"],
+      notReady: ["db-1"],
+      crashLooping: ["db-1"],
+    };
+    assert.deepEqual(decide(w), ["create db-2"]);
+    assert.deepEqual(decide({ ...w, unreachable: ["db-1", "db-2"] }), ["create db-2", "delete db-1"]);
+  });
+
+  it("replaces crash-looping Pods of leaving members too while no leader answers, so they can vote one in", () => {
+    // 4 voters ran an image whose rqlited never starts; the user set the image back and scaled to 1
+    // at once. db-0 came back on the good image; db-1..db-3 crash-loop on the broken one and are
+    // to leave, which only a leader can do, and 1 of 4 voters elects none.
+    const w = {
+      spec: { ...OLD, replicas: 1 },
+      podSpec: { ...NEW, replicas: 4 },
+      pods: ["db-0", "db-1", "db-2", "db-3"],
+      noRaft: true,
+      notReady: ["db-0", "db-1", "db-2", "db-3"],
+      crashLooping: ["db-1", "db-2", "db-3"],
+    };
+    const o = { ...observed(w), lastMembers: w.pods };
+    assert.deepEqual(decisions(plan(o).actions), ["delete db-1"]);
+    // Gone, it comes back (a recorded member, its volume kept) with the spec set back.
+    const back = { ...o, pods: o.pods.filter((p) => p.metadata!.name !== "db-1") };
+    const created = plan(back).actions.find((a) => a.type === "create" && a.object.kind === "Pod");
+    assert.equal(created?.type === "create" && (created.object as V1Pod).spec?.containers[0]?.image, OLD.image);
+    // Nor on a refused spec.image (8.x to 10 skips a major): on the image the others run.
+    const refused = observed({ ...w, spec: { ...w.spec, image: "rqlite/rqlite:10.2.7" } });
+    const skip = { ...refused, lastMembers: w.pods, pods: refused.pods.filter((p) => p.metadata!.name !== "db-1") };
+    const again = plan(skip).actions.find((a) => a.type === "create" && a.object.metadata?.name === "db-1");
+    assert.equal(again?.type === "create" && (again.object as V1Pod).spec?.containers[0]?.image, NEW.image);
+    // Members the status does not record would not come back: they are not deleted.
+    assert.deepEqual(decisions(plan({ ...o, lastMembers: ["db-0"] }).actions), []);
   });
 
   it("a scale-down and a ghost's removal do not wait for a node that is leaving and never gets Ready", () => {
