@@ -56,6 +56,8 @@ export interface ObserveDeps {
   previousUploader?: { node?: string; ok?: number; fail?: number } | undefined;
   /** The cluster's Restored condition is True (spec.restore is done). */
   restored?: boolean;
+  /** The object spec.restore must resolve to (a recovery's backup): a kept source that is another is resolved again. */
+  restoreLocation?: string;
   /**
    * The last ca.crt read from each tls.http Secret ("namespace/name"), kept across reconciles: a
    * Secret deleted or emptied mid-rotation does not stop the operator from verifying nodes that
@@ -83,6 +85,7 @@ export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children
       readBackup: deps.readBackup,
       now: deps.now,
       ...(deps.restoreRetries ? { restoreRetries: deps.restoreRetries } : {}),
+      ...(deps.restoreLocation ? { restoreLocation: deps.restoreLocation } : {}),
     },
     c,
   );

@@ -19,7 +19,7 @@ import { clusterRqlite } from "../rqlite/adapter.js";
 import type { ListBackups, ReadBackup, RestoreRetries, RetentionSchedule } from "./backup/observe.js";
 import { backupRecheckMs } from "./backup/plan.js";
 import type { S3Gate } from "../access/s3.js";
-import { observeRecovery, recoveryAsked, splitRecoveryPod } from "./recovery.js";
+import { observeRecovery, recoveryAsked, recoveryRestore, splitRecoveryPod } from "./recovery.js";
 
 export interface ReconcileDeps {
   writer: Writer;
@@ -69,7 +69,10 @@ export async function reconcileCluster(
   cluster: RqCluster,
   children: Children,
 ): Promise<ReconcileResult> {
-  const c = clusterView(cluster);
+  const plain = clusterView(cluster);
+  // A recovery from a backup loads it as spec.restore would (see recoveryRestore).
+  const recovering = recoveryRestore(cluster.status);
+  const c: ClusterView = recovering ? { ...plain, spec: { ...plain.spec, restore: recovering.spec } } : plain;
   const { nodes: owned, writer } = splitRecoveryPod(ownedBy(c.uid, children));
   const self = refOf(CLUSTER, cluster as KubernetesObject);
   // Judged again here as the webhook judges it: the webhook may have been skipped (an update of
@@ -104,7 +107,10 @@ export async function reconcileCluster(
       restoreRetries: deps.restoreRetries,
       previousUploader: cluster.status?.backup?.uploader,
       ...(deps.knownCas ? { knownCas: deps.knownCas } : {}),
-      restored: cluster.status?.conditions?.some((x) => x.type === "Restored" && x.status === "True") === true,
+      restored: recovering
+        ? recovering.done
+        : cluster.status?.conditions?.some((x) => x.type === "Restored" && x.status === "True") === true,
+      ...(recovering ? { restoreLocation: recovering.location } : {}),
     },
     c,
     owned,
@@ -133,7 +139,16 @@ export async function reconcileCluster(
     done.push(message);
   }
 
-  if (recoveryAsked(cluster)) observed.recovery = await observeRecovery(rqlite, observed, writer, cluster.status);
+  if (recoveryAsked(cluster)) {
+    const list = deps.listBackups;
+    observed.recovery = await observeRecovery(
+      rqlite,
+      observed,
+      writer,
+      cluster.status,
+      list && (() => list(c.namespace)),
+    );
+  }
   let next: Plan = plan(observed);
   if (next.needs?.length) {
     observed = await observeNeeds(deps, observed, rqlite, next.needs);
