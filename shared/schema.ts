@@ -506,8 +506,16 @@ export const statusSchema: JsonSchema = {
           properties: {
             name: { description: "The RqBackup.", type: "string" },
             location: { description: "s3://<bucket>/<key> of the object loaded.", type: "string" },
-            completedAt: { description: "When the backup was taken (its status.completedAt).", type: "string", format: "date-time" },
-            verifiedAt: { description: "When it was verified (its status.verification.verifiedAt).", type: "string", format: "date-time" },
+            completedAt: {
+              description: "When the backup was taken (its status.completedAt).",
+              type: "string",
+              format: "date-time",
+            },
+            verifiedAt: {
+              description: "When it was verified (its status.verification.verifiedAt).",
+              type: "string",
+              format: "date-time",
+            },
           },
         },
         startedAt: { type: "string", format: "date-time" },

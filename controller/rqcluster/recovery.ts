@@ -60,7 +60,8 @@ export async function observeRecovery(
       return { id, volume, ...(indexes ? { indexes } : {}) };
     }),
   );
-  const backup = o.cluster.spec.recovery?.source === "Backup" ? await newestBackup(listBackups, o.cluster.name) : undefined;
+  const backup =
+    o.cluster.spec.recovery?.source === "Backup" ? await newestBackup(listBackups, o.cluster.name) : undefined;
   return {
     voters,
     ...(writer ? { writer } : {}),

@@ -1314,7 +1314,10 @@ describe("plan: quorum-loss recovery (spec.recovery)", () => {
       assert.deepEqual(r.status.backup, BACKUP);
       assert.equal(r.status.survivor, undefined);
       assert.equal(r.event?.reason, "RecoveryStarted");
-      assert.match(r.event.message, /RqBackup nightly-2 .*taken at 2026-12-07T15:00:00Z.*every write after 2026-12-07T15:00:00Z is lost/);
+      assert.match(
+        r.event.message,
+        /RqBackup nightly-2 .*taken at 2026-12-07T15:00:00Z.*every write after 2026-12-07T15:00:00Z is lost/,
+      );
       assert.deepEqual(decisions(plan(o).actions), ["delete db-0", "delete db-1", "delete db-2"]);
     });
 
@@ -1383,7 +1386,10 @@ describe("plan: quorum-loss recovery (spec.recovery)", () => {
       const r = step({ ...o, ...leader, restoreCounts: loaded })!;
       assert.equal(r.status.phase, "Completed");
       assert.equal(r.event?.reason, "RecoveryCompleted");
-      assert.match(r.status.message!, /RqBackup nightly-2 .*taken at 2026-12-07T15:00:00Z: db-1 leads; every write after/);
+      assert.match(
+        r.status.message!,
+        /RqBackup nightly-2 .*taken at 2026-12-07T15:00:00Z: db-1 leads; every write after/,
+      );
       assert.deepEqual(r.status.backup, BACKUP, "the report keeps the backup and its time");
       const failed = new Map([["db-0", { restored: 0, failed: 1, skipped: 0 }]]);
       const f = step({ ...o, restoreCounts: failed })!;
@@ -1393,7 +1399,11 @@ describe("plan: quorum-loss recovery (spec.recovery)", () => {
   });
 
   it("picks the newest RqBackup of the cluster that was verified, by completion time", () => {
-    const b = (name: string, completedAt: string, extra: { cluster?: string; verified?: boolean; format?: string; pvc?: boolean } = {}): RqBackup => ({
+    const b = (
+      name: string,
+      completedAt: string,
+      extra: { cluster?: string; verified?: boolean; format?: string; pvc?: boolean } = {},
+    ): RqBackup => ({
       apiVersion: "rqlite.io/v1alpha1",
       kind: "RqBackup",
       metadata: { name },
@@ -1434,6 +1444,9 @@ describe("plan: quorum-loss recovery (spec.recovery)", () => {
     });
     const none = newestVerifiedBackup(all.slice(2), "db");
     assert.ok("problem" in none);
-    assert.match(none.problem, /none of its 3 RqBackups is a Completed binary backup in S3 whose Verified condition is True/);
+    assert.match(
+      none.problem,
+      /none of its 3 RqBackups is a Completed binary backup in S3 whose Verified condition is True/,
+    );
   });
 });

@@ -96,9 +96,14 @@ export async function observeBackup(
   let restoreProblem: string | undefined;
   if (restore) {
     const read = parseResolvedRestore(live?.data[RESTORE_SOURCE_FILE]);
-    const kept = read && (deps.restoreLocation === undefined || read.location === deps.restoreLocation) ? read : undefined;
+    const kept =
+      read && (deps.restoreLocation === undefined || read.location === deps.restoreLocation) ? read : undefined;
     const resolved = kept ? { resolved: kept } : await resolveRestoreWithRetries(deps, c, restore);
-    if ("resolved" in resolved && deps.restoreLocation !== undefined && resolved.resolved.location !== deps.restoreLocation)
+    if (
+      "resolved" in resolved &&
+      deps.restoreLocation !== undefined &&
+      resolved.resolved.location !== deps.restoreLocation
+    )
       restoreProblem = `RqBackup ${restore.backup} is at ${resolved.resolved.location} now, not at ${deps.restoreLocation} where the recovery chose it; ask for a new recovery`;
     else if ("resolved" in resolved) cluster = { ...c, restore: resolved.resolved };
     else restoreProblem = resolved.problem;

@@ -237,7 +237,10 @@ function judgeBackup(
  * The newest RqBackup of `cluster` that was read back and proven to restore (Verified True), by
  * completion time, as a recovery from Backup loads it; or why there is none.
  */
-export function newestVerifiedBackup(backups: readonly RqBackup[], cluster: string): RecoveryBackup | { problem: string } {
+export function newestVerifiedBackup(
+  backups: readonly RqBackup[],
+  cluster: string,
+): RecoveryBackup | { problem: string } {
   const mine = backups.filter((b) => b.spec?.cluster === cluster);
   const usable = mine
     .filter(
