@@ -7,21 +7,18 @@
 // The invariant monitor does not watch the recovery, as in recovery.test.ts: it takes every voter
 // down and replaces the Raft configuration on purpose, which is exactly what its rules forbid.
 import { strict as assert } from "node:assert";
-import { execFile } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { gunzipSync } from "node:zlib";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import type { S3TestServer } from "../../testenv/s3.js";
 import { fileRows } from "./backupFile.js";
 import { assertRowsOnEveryNode, createRowsTable, rqliteNode, ROWS_TABLE, startAckedWriter } from "./rows.js";
 import { S3_CREDENTIALS, useS3Stack } from "./s3Stack.js";
+import { runPlugin } from "./plugin.js";
 import { eventsAbout, eventually, type ScheduledEnv } from "./scheduledEnv.js";
 
-const PLUGIN = fileURLToPath(new URL("../../cli/kubectl-rqlite", import.meta.url));
 const IMAGE = "rqlite/rqlite:8.43.4";
 const BUCKET = "no-survivor";
 const CLUSTER = "ember";
@@ -53,19 +50,7 @@ describe("quorum-loss recovery with no survivor: every voter and volume destroye
         conditions?: Array<{ type: string; status: string }>;
       };
     };
-  /** `kubectl rqlite` as a user runs it, against the plane's kubeconfig. */
-  const plugin = async (args: string[]) =>
-    await promisify(execFile)(process.execPath, [PLUGIN, ...args, "-n", env.ns], {
-      env: { ...process.env, KUBECONFIG: env.cp.kubeconfigPath },
-      timeout: 600_000,
-    }).then(
-      (r) => ({ code: 0, ...r }),
-      (err: { code?: number; stdout?: string; stderr?: string }) => ({
-        code: err.code ?? 1,
-        stdout: err.stdout ?? "",
-        stderr: err.stderr ?? "",
-      }),
-    );
+  const plugin = (args: string[]) => runPlugin(env, args);
   /** The rows the backup object holds, read from the object with sqlite3. */
   const rowsInBackup = async (location: string): Promise<string[]> => {
     const key = /^s3:\/\/[^/]+\/(.+)$/.exec(location)![1]!;
