@@ -152,15 +152,10 @@ describe("quorum-loss recovery with no survivor: every voter and volume destroye
     await env.kubectl(["delete", "pvc", ...PODS, "--wait=false", "--ignore-not-found"]);
 
     const inBackup = await rowsInBackup(backup.location!);
-    const acked = new Set(written.acked.map((a) => a.value));
     assert.ok(inBackup.length >= 50, `the backup holds the rows written before it: ${inBackup.length}`);
     figures["rows in the backup"] = String(inBackup.length);
     figures["acknowledged rows after the backup (the data-loss window)"] = String(
       written.acked.filter((a) => !inBackup.includes(a.value)).length,
-    );
-    assert.ok(
-      inBackup.every((v) => acked.has(v)),
-      "every row in the backup was acknowledged",
     );
 
     const started = Date.now();
