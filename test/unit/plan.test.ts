@@ -25,6 +25,7 @@ import {
   type VoterEvidence,
 } from "../../controller/rqcluster/plan/recovery.js";
 import { loopbackAddress } from "../../shared/loopback-address.js";
+import { recoveryRestore } from "../../controller/rqcluster/recovery.js";
 
 const addressing = { kind: "static" as const, addressOf: loopbackAddress };
 const NOW = Date.parse("2026-11-30T12:00:00Z");
@@ -1395,6 +1396,27 @@ describe("plan: quorum-loss recovery (spec.recovery)", () => {
       const f = step({ ...o, restoreCounts: failed })!;
       assert.equal(f.status.phase, "Failed");
       assert.match(f.status.message!, /rqlite on db-0 could not load RqBackup nightly-2/);
+    });
+  });
+
+  it("has the Pods load the recovery's backup from the step that makes them on, and only then", () => {
+    const backup = { name: "b1", location: "s3://bk/b1.sqlite", completedAt: "2026-12-07T15:00:00Z" };
+    const status = (phase: RecoveryStatus["phase"], withBackup = true) => ({
+      recovery: { requestedAt: ASK.requestedAt, phase, ...(withBackup ? { backup } : { survivor: "db-0" }) },
+    });
+    for (const phase of ["Pending", "Stopping", "ClearingVolumes", "Refused", "Failed"] as const)
+      assert.equal(recoveryRestore(status(phase)), undefined, phase);
+    assert.equal(recoveryRestore(status("Completed", false)), undefined, "a recovery from survivors loads nothing");
+    assert.equal(recoveryRestore(undefined), undefined);
+    assert.deepEqual(recoveryRestore(status("Restoring")), {
+      spec: { backup: "b1" },
+      location: backup.location,
+      done: false,
+    });
+    assert.deepEqual(recoveryRestore(status("Completed")), {
+      spec: { backup: "b1" },
+      location: backup.location,
+      done: true,
     });
   });
 
