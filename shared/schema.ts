@@ -38,9 +38,13 @@ export const RECOVERY_PHASES = [
   "Stopping",
   "WritingPeers",
   "Restarting",
+  "ClearingVolumes",
+  "Restoring",
   "Completed",
   "Failed",
 ] as const;
+/** Where a recovery takes the data from: the surviving voters' volumes, or the newest verified backup. */
+export const RECOVERY_SOURCES = ["Survivors", "Backup"] as const;
 export const CONDITION_TYPES = ["Ready", "Available", "Progressing", "Degraded", "Restored", "SecretsReady"] as const;
 
 /** The requests a node gets when spec.resources does not name them. */
@@ -351,7 +355,7 @@ export const specSchema: JsonSchema = {
     recovery: {
       title: "RecoverySpec",
       description:
-        "Rebuild a cluster that lost quorum for good from its surviving voters' data, by rqlite's peers.json procedure: the survivor with the longest Raft log becomes a one-voter cluster, and the other voters join it afresh. Entries that only the lost voters held are lost; status.recovery says how many may be. Refused while a leader answers or while enough voters may still come back. `kubectl rqlite recover` sets it.",
+        "Rebuild a cluster that lost quorum for good. From its surviving voters' data (source Survivors), by rqlite's peers.json procedure: the survivor with the longest Raft log becomes a one-voter cluster, and the other voters join it afresh; entries that only the lost voters held are lost, and status.recovery says how many may be. Or, when no voter holds data (source Backup), from the newest RqBackup of this cluster whose Verified condition is True: every voter's volume is replaced by a fresh one and the founding voters load the backup; every write after the backup was taken is lost, and status.recovery.backup says which backup and when. Refused while a leader answers or while enough voters may still come back. `kubectl rqlite recover` sets it.",
       type: "object",
       required: ["confirm", "requestedAt"],
       properties: {
@@ -365,6 +369,12 @@ export const specSchema: JsonSchema = {
           description: "When the recovery was asked for: each new value asks for a new recovery.",
           type: "string",
           format: "date-time",
+        },
+        source: {
+          description:
+            "Survivors (the default): rebuild from the voters that kept their data. Backup: no voter kept any, so rebuild from the newest verified RqBackup of this cluster; refused while any voter holds data.",
+          type: "string",
+          enum: [...RECOVERY_SOURCES],
         },
       },
     },
@@ -486,6 +496,27 @@ export const statusSchema: JsonSchema = {
             "Raft entries other survivors held beyond the survivor's log, discarded by the recovery; entries only the lost voters held are not counted (no one can read them: see the README's data-loss window).",
           type: "integer",
           format: "int64",
+        },
+        backup: {
+          title: "RecoveryBackup",
+          description:
+            "The backup a recovery from Backup loaded. Every write after completedAt is lost: that is the recovery's data-loss window.",
+          type: "object",
+          required: ["name"],
+          properties: {
+            name: { description: "The RqBackup.", type: "string" },
+            location: { description: "s3://<bucket>/<key> of the object loaded.", type: "string" },
+            completedAt: {
+              description: "When the backup was taken (its status.completedAt).",
+              type: "string",
+              format: "date-time",
+            },
+            verifiedAt: {
+              description: "When it was verified (its status.verification.verifiedAt).",
+              type: "string",
+              format: "date-time",
+            },
+          },
         },
         startedAt: { type: "string", format: "date-time" },
         completedAt: { type: "string", format: "date-time" },

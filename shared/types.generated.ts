@@ -55,7 +55,7 @@ export interface RqClusterSpec {
   paused?: boolean;
   /** When true every Pod is deleted; the PVCs, Services, Secrets and the PodDisruptionBudget stay, and status.phase says Hibernated. Set it back to false to bring the same members back on their volumes, with their Raft state and every row. Changes made meanwhile (image, scale, template) apply on waking. Default: false. */
   hibernate?: boolean;
-  /** Rebuild a cluster that lost quorum for good from its surviving voters' data, by rqlite's peers.json procedure: the survivor with the longest Raft log becomes a one-voter cluster, and the other voters join it afresh. Entries that only the lost voters held are lost; status.recovery says how many may be. Refused while a leader answers or while enough voters may still come back. `kubectl rqlite recover` sets it. */
+  /** Rebuild a cluster that lost quorum for good. From its surviving voters' data (source Survivors), by rqlite's peers.json procedure: the survivor with the longest Raft log becomes a one-voter cluster, and the other voters join it afresh; entries that only the lost voters held are lost, and status.recovery says how many may be. Or, when no voter holds data (source Backup), from the newest RqBackup of this cluster whose Verified condition is True: every voter's volume is replaced by a fresh one and the founding voters load the backup; every write after the backup was taken is lost, and status.recovery.backup says which backup and when. Refused while a leader answers or while enough voters may still come back. `kubectl rqlite recover` sets it. */
   recovery?: RecoverySpec;
   /** Scheduled backups by rqlite's own auto-backup: the leader uploads the database every interval when it changed. Changing this rolls the Pods. */
   backup?: ClusterBackupSpec;
@@ -184,6 +184,8 @@ export interface RecoverySpec {
   confirm: string;
   /** When the recovery was asked for: each new value asks for a new recovery. */
   requestedAt: string;
+  /** Survivors (the default): rebuild from the voters that kept their data. Backup: no voter kept any, so rebuild from the newest verified RqBackup of this cluster; refused while any voter holds data. */
+  source?: "Survivors" | "Backup";
 }
 
 export interface ClusterBackupSpec {
@@ -341,7 +343,7 @@ export interface UploaderCounts {
 export interface RecoveryStatus {
   /** spec.recovery.requestedAt this status answers. */
   requestedAt?: string;
-  phase?: "Pending" | "Refused" | "Stopping" | "WritingPeers" | "Restarting" | "Completed" | "Failed";
+  phase?: "Pending" | "Refused" | "Stopping" | "WritingPeers" | "Restarting" | "ClearingVolumes" | "Restoring" | "Completed" | "Failed";
   /** Why it was refused, or what it does or did. */
   message?: string;
   /** The voter the cluster is rebuilt from. */
@@ -352,6 +354,8 @@ export interface RecoveryStatus {
   lost?: string[];
   /** Raft entries other survivors held beyond the survivor's log, discarded by the recovery; entries only the lost voters held are not counted (no one can read them: see the README's data-loss window). */
   entriesLost?: number;
+  /** The backup a recovery from Backup loaded. Every write after completedAt is lost: that is the recovery's data-loss window. */
+  backup?: RecoveryBackup;
   startedAt?: string;
   completedAt?: string;
 }
@@ -362,6 +366,17 @@ export interface RecoverySurvivor {
   appliedIndex?: number;
   commitIndex?: number;
   term?: number;
+}
+
+export interface RecoveryBackup {
+  /** The RqBackup. */
+  name: string;
+  /** s3://<bucket>/<key> of the object loaded. */
+  location?: string;
+  /** When the backup was taken (its status.completedAt). */
+  completedAt?: string;
+  /** When it was verified (its status.verification.verifiedAt). */
+  verifiedAt?: string;
 }
 
 export interface ClusterRestoreStatus {
@@ -426,7 +441,7 @@ export interface DefaultedRqClusterSpec {
   paused: boolean;
   /** When true every Pod is deleted; the PVCs, Services, Secrets and the PodDisruptionBudget stay, and status.phase says Hibernated. Set it back to false to bring the same members back on their volumes, with their Raft state and every row. Changes made meanwhile (image, scale, template) apply on waking. Default: false. */
   hibernate: boolean;
-  /** Rebuild a cluster that lost quorum for good from its surviving voters' data, by rqlite's peers.json procedure: the survivor with the longest Raft log becomes a one-voter cluster, and the other voters join it afresh. Entries that only the lost voters held are lost; status.recovery says how many may be. Refused while a leader answers or while enough voters may still come back. `kubectl rqlite recover` sets it. */
+  /** Rebuild a cluster that lost quorum for good. From its surviving voters' data (source Survivors), by rqlite's peers.json procedure: the survivor with the longest Raft log becomes a one-voter cluster, and the other voters join it afresh; entries that only the lost voters held are lost, and status.recovery says how many may be. Or, when no voter holds data (source Backup), from the newest RqBackup of this cluster whose Verified condition is True: every voter's volume is replaced by a fresh one and the founding voters load the backup; every write after the backup was taken is lost, and status.recovery.backup says which backup and when. Refused while a leader answers or while enough voters may still come back. `kubectl rqlite recover` sets it. */
   recovery?: RecoverySpec;
   /** Scheduled backups by rqlite's own auto-backup: the leader uploads the database every interval when it changed. Changing this rolls the Pods. */
   backup?: DefaultedClusterBackupSpec;

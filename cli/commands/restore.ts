@@ -3,7 +3,7 @@
 // backup came from (or of --like), without its schedule of backups, so that the copy does not
 // upload beside the original; --wait follows it until it is Available with its data.
 import { Option, type Command } from "commander";
-import { BACKUP_KIND } from "../../shared/backup-names.js";
+import { BACKUP_KIND, parseRfc3339 } from "../../shared/backup-names.js";
 import { dns1035Label, dns1123Subdomain } from "../../shared/k8s-names.js";
 import { objectPath } from "../../controller/runtime/paths.js";
 import { API_VERSION, KIND, PLURAL, SHORT_NAME } from "../../shared/names.js";
@@ -22,6 +22,7 @@ const LATEST = "latest";
 
 interface RestoreFlags {
   from: string;
+  before?: string;
   like?: string;
   replicas?: number;
   image?: string;
@@ -36,7 +37,7 @@ interface RestoreFlags {
 }
 
 /** What --from names: an RqBackup, or an S3 object (or folder, for its newest object). */
-export type RestoreSource = { backup: string } | { s3: Pick<S3RestoreSource, "bucket" | "path" | "key"> };
+export type RestoreSource = { backup: string } | { s3: Pick<S3RestoreSource, "bucket" | "path" | "key" | "before"> };
 
 /**
  * Parses --from: `s3://BUCKET/KEY` is that object, `s3://BUCKET/FOLDER/` (or `s3://BUCKET`) the
@@ -66,6 +67,23 @@ export function parseRestoreSource(from: string): RestoreSource {
     return { s3: { bucket, ...(path ? { path } : {}), key: LATEST } };
   }
   return { s3: { bucket, key } };
+}
+
+/**
+ * --before: the newest backup in the folder --from names, taken before the time (spec.restore.s3.before).
+ * Throws a usage error when the time is no RFC 3339 time or --from names no folder.
+ */
+export function sourceBefore(source: RestoreSource, from: string, before: string): RestoreSource {
+  if (parseRfc3339(before) === undefined)
+    throw usageError(
+      `--before ${JSON.stringify(before)} is not an RFC 3339 time with its offset, e.g. 2026-12-07T02:00:00Z`,
+    );
+  if (!("s3" in source) || source.s3.key !== LATEST)
+    throw usageError(
+      `--before picks among the backups in an S3 folder: give --from s3://BUCKET/FOLDER/, not ${JSON.stringify(from)}`,
+    );
+  const { key: _latest, ...folder } = source.s3;
+  return { s3: { ...folder, before } };
 }
 
 /**
@@ -99,6 +117,10 @@ export function restoreCommand(program: Command): void {
       "an RqBackup's name, s3://BUCKET/KEY (one object) or s3://BUCKET/FOLDER/ (the newest object under it)",
     )
     .option(
+      "--before <time>",
+      "with s3://BUCKET/FOLDER/: the newest backup in the folder taken before this RFC 3339 time (spec.restore.s3.before)",
+    )
+    .option(
       "--like <cluster>",
       "copy the spec (image, storage, resources, TLS, ...) of this RqCluster (default: the RqBackup's cluster, if it still exists)",
     )
@@ -119,7 +141,8 @@ export function restoreCommand(program: Command): void {
       const badName = dns1035Label(cluster);
       if (badName.length > 0)
         throw usageError(`${JSON.stringify(cluster)} is not a valid RqCluster name: ${badName[0]}`);
-      const source = parseRestoreSource(opts.from);
+      const parsed = parseRestoreSource(opts.from);
+      const source = opts.before === undefined ? parsed : sourceBefore(parsed, opts.from, opts.before);
       const s3Only = ["s3Endpoint", "s3Region", "s3ForcePathStyle", "s3CredentialsSecret"] as const;
       const given = s3Only.filter((k) => self.getOptionValueSource(k) === "cli");
       if ("backup" in source && given.length > 0)
@@ -177,6 +200,7 @@ export function restoreCommand(program: Command): void {
   examples(cmd, [
     "kubectl rqlite restore demo-restored --from demo-backup --wait",
     "kubectl rqlite restore demo-copy --from s3://backups/demo/ --like demo --s3-credentials-secret s3-credentials",
+    "kubectl rqlite restore demo-yesterday --from s3://backups/demo/ --before 2026-12-07T02:00:00Z --like demo",
     "kubectl rqlite restore demo-2 --from s3://backups/demo/demo-20260101T000000Z.sqlite.gz --s3-endpoint http://minio.minio:9000 --s3-force-path-style --replicas 1 --image rqlite/rqlite:8.43.4",
   ]);
 }

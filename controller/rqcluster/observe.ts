@@ -65,6 +65,8 @@ export interface ObserveDeps {
   readClaim?: ReadClaim;
   /** The loader Pod of a restore from a claim, as the cache has it. */
   loader?: V1Pod;
+  /** The object spec.restore must resolve to (a recovery's backup): a kept source that is another is resolved again. */
+  restoreLocation?: string;
   /**
    * The last ca.crt read from each tls.http Secret ("namespace/name"), kept across reconciles: a
    * Secret deleted or emptied mid-rotation does not stop the operator from verifying nodes that
@@ -93,6 +95,7 @@ export async function observe(deps: ObserveDeps, c: ClusterView, owned: Children
       ...(deps.readClaim ? { readClaim: deps.readClaim } : {}),
       now: deps.now,
       ...(deps.restoreRetries ? { restoreRetries: deps.restoreRetries } : {}),
+      ...(deps.restoreLocation ? { restoreLocation: deps.restoreLocation } : {}),
     },
     c,
   );

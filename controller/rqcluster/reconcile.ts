@@ -19,7 +19,7 @@ import { clusterRqlite } from "../rqlite/adapter.js";
 import type { ListBackups, ReadBackup, ReadClaim, RestoreRetries, RetentionSchedule } from "./backup/observe.js";
 import { backupRecheckMs } from "./backup/plan.js";
 import type { S3Gate } from "../access/s3.js";
-import { observeRecovery, recoveryAsked, splitOneShotPods } from "./recovery.js";
+import { observeRecovery, recoveryAsked, recoveryRestore, splitOneShotPods } from "./recovery.js";
 
 export interface ReconcileDeps {
   writer: Writer;
@@ -73,7 +73,10 @@ export async function reconcileCluster(
   cluster: RqCluster,
   children: Children,
 ): Promise<ReconcileResult> {
-  const c = clusterView(cluster);
+  const plain = clusterView(cluster);
+  // A recovery from a backup loads it as spec.restore would (see recoveryRestore).
+  const recovering = recoveryRestore(cluster.status);
+  const c: ClusterView = recovering ? { ...plain, spec: { ...plain.spec, restore: recovering.spec } } : plain;
   const { nodes: owned, writer, loader } = splitOneShotPods(ownedBy(c.uid, children));
   const self = refOf(CLUSTER, cluster as KubernetesObject);
   // Judged again here as the webhook judges it: the webhook may have been skipped (an update of
@@ -108,7 +111,10 @@ export async function reconcileCluster(
       restoreRetries: deps.restoreRetries,
       previousUploader: cluster.status?.backup?.uploader,
       ...(deps.knownCas ? { knownCas: deps.knownCas } : {}),
-      restored: cluster.status?.conditions?.some((x) => x.type === "Restored" && x.status === "True") === true,
+      restored: recovering
+        ? recovering.done
+        : cluster.status?.conditions?.some((x) => x.type === "Restored" && x.status === "True") === true,
+      ...(recovering ? { restoreLocation: recovering.location } : {}),
       ...(deps.loaderImage ? { loaderImage: deps.loaderImage } : {}),
       ...(deps.readClaim ? { readClaim: deps.readClaim } : {}),
       ...(loader ? { loader } : {}),
@@ -140,7 +146,16 @@ export async function reconcileCluster(
     done.push(message);
   }
 
-  if (recoveryAsked(cluster)) observed.recovery = await observeRecovery(rqlite, observed, writer, cluster.status);
+  if (recoveryAsked(cluster)) {
+    const list = deps.listBackups;
+    observed.recovery = await observeRecovery(
+      rqlite,
+      observed,
+      writer,
+      cluster.status,
+      list && (() => list(c.namespace)),
+    );
+  }
   let next: Plan = plan(observed);
   if (next.needs?.length) {
     observed = await observeNeeds(deps, observed, rqlite, next.needs);

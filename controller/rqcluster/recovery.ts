@@ -1,9 +1,14 @@
 // The I/O edge of a quorum-loss recovery (plan/recovery.ts decides): which Pod is the recovery's
 // own, and what each voter of the last recorded configuration still holds, read from its rqlited.
 import type { V1PersistentVolumeClaim, V1Pod } from "@kubernetes/client-node";
-import type { RqCluster, RqClusterStatus } from "../../shared/index.js";
+import type { RqBackup, RqCluster, RqClusterStatus } from "../../shared/index.js";
 import type { ClusterRqlite } from "../rqlite/adapter.js";
-import { recoveryPending, type RecoveryObservation, type VoterEvidence } from "./plan/recovery.js";
+import {
+  newestVerifiedBackup,
+  recoveryPending,
+  type RecoveryObservation,
+  type VoterEvidence,
+} from "./plan/recovery.js";
 import type { Observed } from "./plan/types.js";
 import type { Children } from "./ports.js";
 import { desiredMembers } from "./render/members.js";
@@ -40,6 +45,8 @@ export async function observeRecovery(
   o: Observed,
   writer: V1Pod | undefined,
   status: RqClusterStatus | undefined,
+  /** The namespace's RqBackups, read only for a recovery from Backup. */
+  listBackups: (() => Promise<RqBackup[]>) | undefined,
 ): Promise<RecoveryObservation> {
   const recorded = (status?.members ?? []).filter((m) => m.voter !== false).map((m) => m.id);
   const ids = recorded.length
@@ -64,5 +71,39 @@ export async function observeRecovery(
       return { id, volume, ...(indexes ? { indexes } : {}) };
     }),
   );
-  return { voters, ...(writer ? { writer } : {}), ...(status?.recovery ? { previous: status.recovery } : {}) };
+  const backup =
+    o.cluster.spec.recovery?.source === "Backup" ? await newestBackup(listBackups, o.cluster.name) : undefined;
+  return {
+    voters,
+    ...(writer ? { writer } : {}),
+    ...(status?.recovery ? { previous: status.recovery } : {}),
+    ...(backup ? { backup } : {}),
+  };
+}
+
+async function newestBackup(
+  list: (() => Promise<RqBackup[]>) | undefined,
+  cluster: string,
+): Promise<RecoveryObservation["backup"]> {
+  if (!list) return { problem: "this controller cannot list RqBackups" };
+  try {
+    return newestVerifiedBackup(await list(), cluster);
+  } catch (err) {
+    return { problem: `its RqBackups could not be listed: ${(err as Error).message}` };
+  }
+}
+
+/**
+ * The backup a recovery from Backup has the founding voters load, from the step that makes their
+ * Pods on: they render from it as from spec.restore (-auto-restore, and the Restored condition),
+ * and keep doing so once it is done, so that the Pods and the config Secret they mount stay as
+ * they were made. `location` is the object recorded when the recovery chose it: a restore source
+ * kept from before (an earlier restore or recovery) is not it.
+ */
+export function recoveryRestore(
+  status: RqClusterStatus | undefined,
+): { spec: { backup: string }; location: string; done: boolean } | undefined {
+  const r = status?.recovery;
+  if (!r?.backup?.location || (r.phase !== "Restoring" && r.phase !== "Completed")) return undefined;
+  return { spec: { backup: r.backup.name }, location: r.backup.location, done: r.phase === "Completed" };
 }

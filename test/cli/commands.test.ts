@@ -166,7 +166,7 @@ describe("kubectl rqlite commands on a 5-voter cluster with a read replica", fun
     assert.match(wrong.stderr, /--confirm not-the-uid is not the uid of RqCluster .*nothing was changed/);
     const read = async () =>
       JSON.parse(await s.stack.cp.kubectlOk(["get", "rqc", DEMO, "-n", s.namespace, "-o", "json"])) as {
-        spec: { recovery?: unknown };
+        spec: { recovery?: { source?: string } };
         status: { recovery?: { phase?: string; message?: string } };
       };
     assert.equal((await read()).spec.recovery, undefined, "no request was made");
@@ -175,6 +175,16 @@ describe("kubectl rqlite commands on a 5-voter cluster with a read replica", fun
     assert.match(refused.stderr, /recovery refused: rqlite leader demo-\d answers: the cluster has quorum/);
     const events = (await ok("status", DEMO)).stdout;
     assert.match(events, /QuorumExists/);
+    // From a backup: the same confirmation, the same refusal while the leader answers.
+    const dryBackup = await ok("recover", DEMO, "--from-backup");
+    assert.match(dryBackup.stdout, /every write after that backup was taken is lost/);
+    assert.match(dryBackup.stdout, /To go ahead: kubectl rqlite recover demo -n \S+ --from-backup --confirm /);
+    const fromBackup = expectExit(
+      await run("recover", DEMO, "--from-backup", "--confirm", rq.metadata.uid, "--timeout", "60s"),
+      1,
+    );
+    assert.match(fromBackup.stderr, /recovery refused: rqlite leader demo-\d answers/);
+    assert.equal((await read()).spec.recovery?.source, "Backup");
     await waitConverged(s.stack, s.namespace, DEMO, 5, 1);
   });
 

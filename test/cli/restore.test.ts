@@ -1,6 +1,7 @@
 // `kubectl rqlite restore`, against the real operator and a real S3-compatible server: a new
 // RqCluster from an RqBackup (the backed-up cluster's spec, --wait until Available with every
-// row), from an S3 folder's newest object, a dry run the API server judges, and each bad input
+// row), from an S3 folder's newest object, from the newest one taken before a time (--before), a
+// dry run the API server judges, and each bad input
 // refused in one line before anything is created.
 import { strict as assert } from "node:assert";
 import type { S3TestServer } from "../../testenv/s3.js";
@@ -60,6 +61,22 @@ describe("kubectl rqlite restore", function () {
       [["restore", "r1", "--from", "s3://bucket/k", "--replicas", "0"], /--replicas 0: a whole number from 1 to 9/],
       [["restore", "r1", "--from", "s3://bucket/k", "--s3-credentials-secret", "a/b"], /is not a Secret name/],
       [["restore", "r1", "--from", "s3://bucket/k", "--like", "../x"], /--like "..\/x" is not an RqCluster name/],
+      [
+        ["restore", "r1", "--from", "s3://bucket/f/", "--before", "yesterday"],
+        /--before "yesterday" is not an RFC 3339 time with its offset/,
+      ],
+      [
+        ["restore", "r1", "--from", "s3://bucket/f/", "--before", "2026-12-07T02:00:00"],
+        /--before "2026-12-07T02:00:00" is not an RFC 3339 time with its offset/,
+      ],
+      [
+        ["restore", "r1", "--from", "b", "--before", "2026-12-07T02:00:00Z"],
+        /--before picks among the backups in an S3 folder: give --from s3:\/\/BUCKET\/FOLDER\/, not "b"/,
+      ],
+      [
+        ["restore", "r1", "--from", "s3://bucket/f/x.sqlite", "--before", "2026-12-07T02:00:00Z"],
+        /--before picks among the backups in an S3 folder/,
+      ],
     ];
     for (const [args, message] of cases) {
       const r = expectExit(await run(...args), 2);
@@ -161,5 +178,84 @@ describe("kubectl rqlite restore", function () {
     ).stdout;
     assert.equal(restored, rows);
     await s.stack.cp.kubectlOk(["delete", "rqc", "demo-restored", "-n", s.namespace, "--wait=false"]);
+  });
+
+  it("--before restores the newest backup in the folder taken before the time, not a later one", async () => {
+    const backup = async (name: string) =>
+      await ok(
+        "backup",
+        DEMO,
+        "--name",
+        name,
+        "--s3-bucket",
+        BUCKET,
+        "--s3-path",
+        "before",
+        "--s3-endpoint",
+        s3.endpoint,
+        "--s3-force-path-style",
+        "--s3-credentials-secret",
+        SECRET,
+        "--wait",
+      );
+    const location = async (name: string) =>
+      (
+        JSON.parse(await s.stack.cp.kubectlOk(["get", "rqbackup", name, "-n", s.namespace, "-o", "json"])) as {
+          status: { location: string };
+        }
+      ).status.location;
+    await ok("exec", DEMO, "CREATE TABLE IF NOT EXISTS before_rows (id INTEGER PRIMARY KEY, v TEXT)");
+    await ok("exec", DEMO, "INSERT INTO before_rows(v) VALUES('early')");
+    await backup("before-1");
+    const early = (await ok("query", DEMO, "SELECT v FROM before_rows ORDER BY id", "--level", "strong", "-o", "csv"))
+      .stdout;
+    await ok("exec", DEMO, "INSERT INTO before_rows(v) VALUES('late')");
+    await backup("before-2");
+    // Each backup's own time, from its name: "before" the second one's is strictly the first one.
+    const timeOf = (key: string) => {
+      const m = /-(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z\.sqlite/.exec(key);
+      assert.ok(m, `a timestamped key: ${key}`);
+      return `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}Z`;
+    };
+    const first = await location("before-1");
+    const cut = timeOf(await location("before-2"));
+    assert.ok(timeOf(first) < cut, `the backups were taken in different seconds: ${timeOf(first)}, ${cut}`);
+
+    const r = await ok(
+      "restore",
+      "demo-before",
+      "--from",
+      `s3://${BUCKET}/before/`,
+      "--before",
+      cut,
+      "--s3-endpoint",
+      s3.endpoint,
+      "--s3-force-path-style",
+      "--s3-credentials-secret",
+      SECRET,
+      "--like",
+      DEMO,
+      "--replicas",
+      "1",
+      "--wait",
+    );
+    console.log(`      ${r.stdout.trim()} (${r.ms} ms)`);
+    assert.match(r.stdout, new RegExp(`is Available, restored from ${first.replaceAll(".", "\\.")} with the spec`));
+    const created = JSON.parse(
+      await s.stack.cp.kubectlOk(["get", "rqc", "demo-before", "-n", s.namespace, "-o", "json"]),
+    ) as Created;
+    const { region: _r, credentialsSecret: _c, ...source } = created.spec.restore?.s3 ?? {};
+    assert.deepEqual(source, {
+      bucket: BUCKET,
+      path: "before",
+      before: cut,
+      endpoint: s3.endpoint,
+      forcePathStyle: true,
+    });
+    const restored = (
+      await ok("query", "demo-before", "SELECT v FROM before_rows ORDER BY id", "--level", "strong", "-o", "csv")
+    ).stdout;
+    assert.equal(restored, early, "the rows of the backup taken before the time, without the later row");
+    await s.stack.cp.kubectlOk(["delete", "rqc", "demo-before", "-n", s.namespace, "--wait=false"]);
   });
 });

@@ -6,13 +6,10 @@
 // The invariant monitor does not watch this one: a recovery takes every voter down and shrinks
 // the configuration below quorum on purpose, which is exactly what its rules forbid.
 import { strict as assert } from "node:assert";
-import { execFile } from "node:child_process";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { assertRowsOnEveryNode, createRowsTable, rqliteNode, ROWS_TABLE, startAckedWriter } from "./rows.js";
+import { runPlugin } from "./plugin.js";
 import { eventsAbout, eventually, startScheduledEnv, type ScheduledEnv } from "./scheduledEnv.js";
 
-const PLUGIN = fileURLToPath(new URL("../../cli/kubectl-rqlite", import.meta.url));
 const CLUSTER = "phoenix";
 const PODS = [0, 1, 2].map((i) => `${CLUSTER}-${i}`);
 const [SURVIVOR, ...LOST] = PODS as [string, string, string];
@@ -37,19 +34,7 @@ describe("quorum-loss recovery: two of three voters and their volumes destroyed,
       metadata: { uid: string };
       status?: { leader?: string; recovery?: Recovery };
     };
-  /** `kubectl rqlite` as a user runs it, against the plane's kubeconfig. */
-  const plugin = async (args: string[]) =>
-    await promisify(execFile)(process.execPath, [PLUGIN, ...args, "-n", env.ns], {
-      env: { ...process.env, KUBECONFIG: env.cp.kubeconfigPath },
-      timeout: 600_000,
-    }).then(
-      (r) => ({ code: 0, ...r }),
-      (err: { code?: number; stdout?: string; stderr?: string }) => ({
-        code: err.code ?? 1,
-        stdout: err.stdout ?? "",
-        stderr: err.stderr ?? "",
-      }),
-    );
+  const plugin = (args: string[]) => runPlugin(env, args);
 
   before(async () => {
     env = await startScheduledEnv({ prefix: "recovery", nodes: 3, controllerArgs: ["--resync-period=5"] });

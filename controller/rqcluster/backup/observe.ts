@@ -48,7 +48,12 @@ export interface BackupObservation {
  * plan's to say (a restore done or skipped needs none).
  */
 export async function observeBackup(
-  deps: RestoreDeps & { restoreRetries?: RestoreRetries; now?: number },
+  deps: RestoreDeps & {
+    restoreRetries?: RestoreRetries;
+    now?: number;
+    /** The object spec.restore must resolve to, when it is fixed already (a recovery's backup). */
+    restoreLocation?: string;
+  },
   c: ClusterView,
 ): Promise<BackupObservation> {
   const { backup, restore } = c.spec;
@@ -91,9 +96,17 @@ export async function observeBackup(
   let cluster = c;
   let restoreProblem: string | undefined;
   if (restore) {
-    const kept = parseResolvedRestore(live?.data[RESTORE_SOURCE_FILE]);
+    const read = parseResolvedRestore(live?.data[RESTORE_SOURCE_FILE]);
+    const kept =
+      read && (deps.restoreLocation === undefined || read.location === deps.restoreLocation) ? read : undefined;
     const resolved = kept ? { resolved: kept } : await resolveRestoreWithRetries(deps, c, restore);
-    if ("resolved" in resolved) cluster = { ...c, restore: resolved.resolved };
+    if (
+      "resolved" in resolved &&
+      deps.restoreLocation !== undefined &&
+      resolved.resolved.location !== deps.restoreLocation
+    )
+      restoreProblem = `RqBackup ${restore.backup} is at ${resolved.resolved.location} now, not at ${deps.restoreLocation} where the recovery chose it; ask for a new recovery`;
+    else if ("resolved" in resolved) cluster = { ...c, restore: resolved.resolved };
     else restoreProblem = resolved.problem;
   }
   return { cluster, backupConfig, holds: [], secretProblems, ...(restoreProblem ? { restoreProblem } : {}) };

@@ -9,15 +9,26 @@
 //   Restarting   -> the usual plan recreates the Pods: the survivor recovers as a one-voter
 //                   cluster and elects itself, the other voters (empty volumes) join it afresh
 //   Completed once a leader answers.
+// With source Backup (no voter kept any data), from the newest verified RqBackup instead:
+//   judge     -> Refused (as above, or a voter holds data, or no verified backup), or Stopping
+//   Stopping  -> every Pod deleted
+//   ClearingVolumes -> every member's volume made before the recovery is deleted: the founding
+//                   voters must start on fresh ones, since rqlite loads no backup into a node
+//                   with Raft state, and an old term on a read-only node would refuse the new leader
+//   Restoring -> the usual plan makes the Pods and fresh PVCs; the founding voters' Pods load the
+//                backup through rqlite's -auto-restore, as for spec.restore (../recovery.ts)
+//   Completed once a leader answers and the load is counted.
 // A new spec.recovery.requestedAt asks for a new recovery; Refused, Completed and Failed are final
 // for the one they answer.
 import type { V1Pod } from "@kubernetes/client-node";
-import type { RecoverySpec, RecoveryStatus } from "../../../shared/index.js";
+import type { RecoveryBackup, RecoverySpec, RecoveryStatus, RqBackup } from "../../../shared/index.js";
 import { LABEL_ROLE } from "../../../shared/names.js";
 import { renderRecoveryPod, recoveryPodName } from "../render/recovery.js";
+import { desiredMembers } from "../render/members.js";
+import { restoreOutcome } from "../backup/plan.js";
 import { isTerminating, podName, quorum } from "./facts.js";
 import type { Action, Observed } from "./types.js";
-import { POD } from "../ports.js";
+import { POD, PVC } from "../ports.js";
 
 /** A voter's Raft indexes, from its rqlited's /status. */
 export interface RaftIndexes {
@@ -42,6 +53,8 @@ export interface RecoveryObservation {
   writer?: V1Pod;
   /** status.recovery as last written. */
   previous?: RecoveryStatus;
+  /** With source Backup: the newest verified RqBackup of the cluster, or why there is none to read. */
+  backup?: RecoveryBackup | { problem: string };
 }
 
 export interface RecoveryPlan {
@@ -78,6 +91,10 @@ export function planRecovery(o: Observed, r: RecoveryObservation, now: string): 
       return writingPeers(o, r, { ...prev, ...base }, now);
     case "Restarting":
       return restarting(o, { ...prev, ...base }, now);
+    case "ClearingVolumes":
+      return clearingVolumes(o, r, { ...prev, ...base });
+    case "Restoring":
+      return restoring(o, { ...prev, ...base }, now);
     default:
       return judge(o, r, base, now);
   }
@@ -103,6 +120,13 @@ function judge(o: Observed, r: RecoveryObservation, base: RecoveryStatus, now: s
     ownsPods: false,
     event: { reason, message, warning: true },
   });
+  const source = c.spec.recovery!.source;
+  // The webhook allows only these; an object it never saw is refused here the same way.
+  if (source !== undefined && source !== "Survivors" && source !== "Backup")
+    return refuse(
+      "RecoverySourceUnknown",
+      `spec.recovery.source ${JSON.stringify(source)} is neither Survivors nor Backup; nothing was changed`,
+    );
   if (c.spec.recovery!.confirm !== c.uid)
     return refuse(
       "RecoveryNotConfirmed",
@@ -123,6 +147,7 @@ function judge(o: Observed, r: RecoveryObservation, base: RecoveryStatus, now: s
       "QuorumExists",
       `${withData.length} of ${voters.length} voters (${withData.map((v) => v.id).join(", ")}) run with their data: they elect a leader on their own (quorum ${need}); nothing was changed`,
     );
+  if (ask(c) === "Backup") return judgeBackup(o, r, base, now, { withData, unknown, refuse });
   if (withData.length + unknown.length >= need) {
     const message = `waiting: voters ${unknown.map((v) => v.id).join(", ")} still have volumes but their rqlited did not answer; with them quorum (${need} of ${voters.length}) may come back. If their data is gone for good, delete their PVCs`;
     return {
@@ -135,7 +160,7 @@ function judge(o: Observed, r: RecoveryObservation, base: RecoveryStatus, now: s
   if (withData.length === 0)
     return refuse(
       "NoSurvivor",
-      `no voter of ${voters.map((v) => v.id).join(", ") || "the last recorded configuration"} holds data; nothing was changed: restore the newest backup into a new RqCluster (spec.restore)`,
+      `no voter of ${voters.map((v) => v.id).join(", ") || "the last recorded configuration"} holds data; nothing was changed: recover from the newest verified backup (spec.recovery.source: Backup, or kubectl rqlite recover --from-backup)`,
     );
   const survivor = withData[0]!;
   const others = withData.slice(1);
@@ -159,9 +184,99 @@ function judge(o: Observed, r: RecoveryObservation, base: RecoveryStatus, now: s
   return { ...next, event: { reason: "RecoveryStarted", message, warning: true } };
 }
 
-/** Every Pod goes: rqlited must not run on the survivor's volume while peers.json is written. */
+const ask = (c: Observed["cluster"]) => c.spec.recovery?.source ?? "Survivors";
+
+function judgeBackup(
+  o: Observed,
+  r: RecoveryObservation,
+  base: RecoveryStatus,
+  now: string,
+  seen: {
+    withData: VoterEvidence[];
+    unknown: VoterEvidence[];
+    refuse: (reason: string, message: string) => RecoveryPlan;
+  },
+): RecoveryPlan {
+  const { withData, unknown, refuse } = seen;
+  if (withData.length > 0)
+    return refuse(
+      "SurvivorsHoldData",
+      `voters ${withData.map((v) => v.id).join(", ")} run with their data, which is newer than any backup; nothing was changed: recover from them (spec.recovery.source: Survivors)`,
+    );
+  if (unknown.length > 0) {
+    const message = `waiting: voters ${unknown.map((v) => v.id).join(", ")} still have volumes but their rqlited did not answer; they may hold data newer than any backup. If their data is gone for good, delete their PVCs`;
+    return {
+      status: { ...base, phase: "Pending", message },
+      actions: [],
+      ownsPods: false,
+      event: { reason: "RecoveryWaiting", message, warning: false },
+    };
+  }
+  const backup = r.backup;
+  if (!backup || "problem" in backup)
+    return refuse(
+      "NoVerifiedBackup",
+      `no voter holds data and ${backup?.problem ?? "no RqBackup of this cluster could be read"}; nothing was changed`,
+    );
+  const message =
+    `recovering from RqBackup ${backup.name} (${backup.location}), taken at ${backup.completedAt} and verified at ${backup.verifiedAt}: ` +
+    `no voter holds data, so every write after ${backup.completedAt} is lost; every member's volume is replaced by a fresh one`;
+  const status: RecoveryStatus = {
+    ...base,
+    phase: "Stopping",
+    message,
+    backup,
+    lost: r.voters.map((v) => v.id),
+    startedAt: now,
+  };
+  const next = stopping(o, r, status);
+  return { ...next, event: { reason: "RecoveryStarted", message, warning: true } };
+}
+
+/**
+ * The newest RqBackup of `cluster` that was read back and proven to restore (Verified True), by
+ * completion time, as a recovery from Backup loads it; or why there is none.
+ */
+export function newestVerifiedBackup(
+  backups: readonly RqBackup[],
+  cluster: string,
+): RecoveryBackup | { problem: string } {
+  const mine = backups.filter((b) => b.spec?.cluster === cluster);
+  const usable = mine
+    .filter(
+      (b) =>
+        b.status?.phase === "Completed" &&
+        b.status.conditions?.some((x) => x.type === "Verified" && x.status === "True") === true &&
+        b.status.verification?.result === "Verified" &&
+        (b.spec?.format ?? "binary") === "binary" &&
+        b.spec?.destination?.s3 !== undefined &&
+        b.status.location?.startsWith("s3://") === true &&
+        Number.isFinite(Date.parse(b.status.completedAt ?? "")),
+    )
+    .sort(
+      (a, b) =>
+        Date.parse(b.status!.completedAt!) - Date.parse(a.status!.completedAt!) ||
+        b.metadata!.name!.localeCompare(a.metadata!.name!),
+    );
+  const best = usable[0];
+  if (!best)
+    return {
+      problem: `none of its ${mine.length} RqBackup${mine.length === 1 ? "" : "s"} is a Completed binary backup in S3 whose Verified condition is True (set spec.verify on an RqBackup of cluster ${cluster})`,
+    };
+  return {
+    name: best.metadata!.name!,
+    location: best.status!.location!,
+    completedAt: best.status!.completedAt!,
+    ...(best.status!.verification?.verifiedAt ? { verifiedAt: best.status!.verification.verifiedAt } : {}),
+  };
+}
+
+/** Every Pod goes: rqlited must not run on a volume the recovery writes or replaces. */
 function stopping(o: Observed, r: RecoveryObservation, status: RecoveryStatus): RecoveryPlan {
   const running = o.pods.filter((p) => !isTerminating(p));
+  const why = status.backup
+    ? `its volume is replaced before the founding voters load RqBackup ${status.backup.name}`
+    : `peers.json is written while no rqlited runs`;
   if (o.pods.length > 0)
     return {
       status,
@@ -170,10 +285,71 @@ function stopping(o: Observed, r: RecoveryObservation, status: RecoveryStatus): 
         type: "deletePod",
         name: podName(p),
         reason: "RecoveryStopping",
-        message: `deleted Pod ${podName(p)} (${p.metadata?.labels?.[LABEL_ROLE] ?? "node"}) for the recovery from ${status.survivor}: peers.json is written while no rqlited runs`,
+        message: `deleted Pod ${podName(p)} (${p.metadata?.labels?.[LABEL_ROLE] ?? "node"}) for the recovery from ${status.survivor ?? `RqBackup ${status.backup?.name}`}: ${why}`,
       })),
     };
+  if (status.backup) return clearingVolumes(o, r, { ...status, phase: "ClearingVolumes" });
   return writePeers(o, r, { ...status, phase: "WritingPeers" });
+}
+
+/**
+ * The members' PVCs made before the recovery started go; the usual PVC plan makes fresh ones.
+ * Only the members' own names: a released PVC of a node scaled away is kept, as always.
+ */
+function clearingVolumes(o: Observed, r: RecoveryObservation, status: RecoveryStatus): RecoveryPlan {
+  if (o.pods.length > 0) return stopping(o, r, status);
+  const c = o.cluster;
+  const members = new Set(desiredMembers(c.name, c.spec.replicas, c.spec.readReplicas).map((m) => m.name));
+  const startedAt = Date.parse(status.startedAt ?? "");
+  const old = o.pvcs.filter((p) => {
+    const created = Date.parse(String(p.metadata?.creationTimestamp ?? ""));
+    // Whole seconds: one made in the recovery's first second may predate it.
+    return members.has(p.metadata?.name ?? "") && !(created > startedAt);
+  });
+  if (old.length > 0)
+    return {
+      status,
+      ownsPods: true,
+      actions: old
+        .filter((p) => !p.metadata?.deletionTimestamp)
+        .map((p) => ({
+          type: "delete",
+          target: { ...PVC, name: p.metadata!.name! },
+          reason: "RecoveryClearingVolumes",
+          message: `deleted PVC ${p.metadata!.name} for the recovery from RqBackup ${status.backup?.name}: the founding voters load the backup only on fresh volumes`,
+        })),
+    };
+  const message = `every member's volume is fresh; the founding voters start and load RqBackup ${status.backup?.name} (${status.backup?.location}), taken at ${status.backup?.completedAt}`;
+  return {
+    status: { ...status, phase: "Restoring", message },
+    actions: [],
+    // The usual plan makes the Pods from the next reconcile on, which renders them loading the backup.
+    ownsPods: true,
+    event: { reason: "RecoveryRestoring", message, warning: false },
+  };
+}
+
+/** Done once a leader answers and rqlite counted the load (or the leader's data shows it). */
+function restoring(o: Observed, status: RecoveryStatus, now: string): RecoveryPlan {
+  const outcome = restoreOutcome({ counts: o.restoreCounts ?? new Map(), leaderData: o.restoreLeaderData });
+  const b = status.backup;
+  if (outcome.kind === "loadFailed") {
+    const message = `rqlite${outcome.node ? ` on ${outcome.node}` : ""} could not load RqBackup ${b?.name} (${b?.location}); the node's log says why. Ask again with a new spec.recovery.requestedAt once the backup is fixed, or name another`;
+    return {
+      status: { ...status, phase: "Failed", message, completedAt: now },
+      actions: [],
+      ownsPods: false,
+      event: { reason: "RecoveryFailed", message, warning: true },
+    };
+  }
+  if (!o.raft || outcome.kind === "pending") return { status, actions: [], ownsPods: false };
+  const message = `recovered from RqBackup ${b?.name} (${b?.location}), taken at ${b?.completedAt}: ${o.raft.leader} leads; every write after ${b?.completedAt} is lost`;
+  return {
+    status: { ...status, phase: "Completed", message, completedAt: now },
+    actions: [],
+    ownsPods: false,
+    event: { reason: "RecoveryCompleted", message, warning: false },
+  };
 }
 
 function writePeers(o: Observed, r: RecoveryObservation, status: RecoveryStatus): RecoveryPlan {

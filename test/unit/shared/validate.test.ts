@@ -613,4 +613,15 @@ describe("validate: spec.recovery", () => {
       /spec\.recovery\.confirm: Required/,
     );
   });
+
+  it("takes source Survivors or Backup, and nothing else", () => {
+    for (const source of ["Survivors", "Backup"])
+      assert.deepEqual(errorsOf(cluster({ recovery: { ...ask("x").recovery, source } })), [], source);
+    const errors = errorsOf(cluster({ recovery: { ...ask("x").recovery, source: "backup" } }));
+    assert.equal(errors.length, 1, errors.join("; "));
+    assert.match(
+      errors[0]!,
+      /^spec\.recovery\.source: Unsupported value: "backup": supported values: "Survivors", "Backup"/,
+    );
+  });
 });

@@ -18,9 +18,14 @@ import { renderPvc } from "../../../../controller/rqcluster/render/children.js";
 import { computeStatus, statusPatch } from "../../../../controller/rqcluster/status.js";
 import { caCopyOf, keptCas } from "../../../../controller/access/caCopy.js";
 import { assertOwnNode, nodeAccess } from "../../../../controller/access/cluster.js";
-import type { RecoveryStatus, RqClusterSpec } from "../../../../shared/index.js";
-import type { RecoveryObservation, VoterEvidence } from "../../../../controller/rqcluster/plan/recovery.js";
+import type { RecoveryStatus, RqBackup, RqClusterSpec } from "../../../../shared/index.js";
+import {
+  newestVerifiedBackup,
+  type RecoveryObservation,
+  type VoterEvidence,
+} from "../../../../controller/rqcluster/plan/recovery.js";
 import { loopbackAddress } from "../../../../shared/loopback-address.js";
+import { recoveryRestore } from "../../../../controller/rqcluster/recovery.js";
 
 const addressing = { kind: "static" as const, addressOf: loopbackAddress };
 const NOW = Date.parse("2026-11-30T12:00:00Z");
@@ -1107,7 +1112,7 @@ describe("plan: quorum-loss recovery (spec.recovery)", () => {
       "no voter holds data",
       world(oneSurvivor.map((v) => ({ ...v, indexes: idx(0) }))),
       "NoSurvivor",
-      /no voter of db-0, db-1, db-2 holds data.*spec\.restore/,
+      /no voter of db-0, db-1, db-2 holds data.*spec\.recovery\.source: Backup/,
     ],
   ];
   for (const [name, o, reason, message] of refusals) {
@@ -1286,5 +1291,231 @@ describe("plan: quorum-loss recovery (spec.recovery)", () => {
       cluster: { ...o.cluster, spec: { ...o.cluster.spec, recovery: { ...ASK, requestedAt: "2026-12-08T00:00:00Z" } } },
     };
     assert.equal(step(again)!.status.phase, "Stopping");
+  });
+
+  describe("from the newest verified backup (source Backup)", () => {
+    const FROM_BACKUP = { ...NEW, recovery: { ...ASK, source: "Backup" as const } };
+    const BACKUP = {
+      name: "nightly-2",
+      location: "s3://bk/db/nightly-2.sqlite",
+      completedAt: "2026-12-07T15:00:00Z",
+      verifiedAt: "2026-12-07T15:01:00Z",
+    };
+    /** Every voter lost its volume; the Pods the operator remade run on empty ones. */
+    const noneHeld = oneSurvivor.map((v) => ({ ...v, volume: false, indexes: idx(0) }));
+    const fromBackup = (
+      voters: VoterEvidence[],
+      w: Parameters<typeof observed>[0] = {},
+      previous?: RecoveryStatus,
+      backup: RecoveryObservation["backup"] = BACKUP,
+    ): Observed & { recovery: RecoveryObservation } => {
+      const o = world(voters, { spec: FROM_BACKUP, ...w }, previous);
+      return { ...o, recovery: { ...o.recovery, backup } };
+    };
+    const at = (phase: RecoveryStatus["phase"]): RecoveryStatus => ({
+      requestedAt: ASK.requestedAt,
+      phase,
+      backup: BACKUP,
+      lost: ["db-0", "db-1", "db-2"],
+      startedAt: "2026-12-07T16:00:05Z",
+    });
+    const created = (p: V1PersistentVolumeClaim, when: string): V1PersistentVolumeClaim => ({
+      ...p,
+      metadata: { ...p.metadata, creationTimestamp: new Date(when) },
+    });
+
+    const refusals: Array<[string, Observed, string, RegExp]> = [
+      ["a leader answers", fromBackup(noneHeld, { noRaft: false }), "QuorumExists", /leader db-0 answers/],
+      [
+        "a voter holds data (newer than any backup)",
+        fromBackup(oneSurvivor),
+        "SurvivorsHoldData",
+        /voters db-0 run with their data.*source: Survivors/,
+      ],
+      [
+        "no verified backup exists",
+        fromBackup(noneHeld, {}, undefined, { problem: "none of its 2 RqBackups is ... Verified" }),
+        "NoVerifiedBackup",
+        /no voter holds data and none of its 2 RqBackups/,
+      ],
+    ];
+    for (const [name, o, reason, message] of refusals) {
+      it(`refuses, for good, when ${name}; nothing changes`, () => {
+        const r = step(o)!;
+        assert.equal(r.status.phase, "Refused");
+        assert.equal(r.event?.reason, reason);
+        assert.match(r.status.message!, message);
+        assert.deepEqual(r.actions, []);
+      });
+    }
+
+    it("waits while a voter's volume may hold data its rqlited did not report", () => {
+      const r = step(fromBackup([{ id: "db-0", volume: true }, ...noneHeld.slice(1)], { pods: ["db-1", "db-2"] }))!;
+      assert.equal(r.status.phase, "Pending");
+      assert.match(r.status.message!, /voters db-0 still have volumes/);
+    });
+
+    it("names the backup and its time (the data-loss window), and stops every Pod", () => {
+      const o = fromBackup(noneHeld);
+      const r = step(o)!;
+      assert.equal(r.status.phase, "Stopping");
+      assert.deepEqual(r.status.backup, BACKUP);
+      assert.equal(r.status.survivor, undefined);
+      assert.equal(r.event?.reason, "RecoveryStarted");
+      assert.match(
+        r.event.message,
+        /RqBackup nightly-2 .*taken at 2026-12-07T15:00:00Z.*every write after 2026-12-07T15:00:00Z is lost/,
+      );
+      assert.deepEqual(decisions(plan(o).actions), ["delete db-0", "delete db-1", "delete db-2"]);
+    });
+
+    it("once the Pods are gone, deletes the members' volumes made before it started, and only those", () => {
+      const o = fromBackup(noneHeld, { pods: [] }, at("Stopping"));
+      const old = observed({ spec: { ...FROM_BACKUP, readReplicas: 1 } }).pvcs;
+      o.pvcs = [
+        created(old[0]!, "2026-12-01T00:00:00Z"),
+        created(old[1]!, "2026-12-07T16:00:05Z"),
+        created(old[2]!, "2026-12-07T16:00:09Z"),
+        created(old[3]!, "2026-12-01T00:00:00Z"),
+        created({ ...old[0]!, metadata: { ...old[0]!.metadata, name: "db-7" } }, "2026-12-01T00:00:00Z"),
+      ];
+      o.cluster = { ...o.cluster, spec: { ...o.cluster.spec, readReplicas: 1 } };
+      const p = plan(o);
+      assert.equal(p.recovery!.status.phase, "ClearingVolumes");
+      assert.deepEqual(
+        p.actions.filter((a) => a.type === "delete").map((a) => (a.type === "delete" ? a.target.name : "")),
+        ["db-0", "db-1", "db-ro-0"],
+        "db-2 is fresh; db-7 (a released claim) is no member's",
+      );
+      assert.deepEqual(decisions(p.actions), [], "no Pod is made meanwhile");
+    });
+
+    it("restores once every member's volume is fresh: Pods come from the next reconcile, loading the backup", () => {
+      const o = fromBackup(noneHeld, { pods: [] }, at("ClearingVolumes"));
+      o.pvcs = o.pvcs.map((p) => created(p, "2026-12-07T16:00:30Z"));
+      const p = plan(o);
+      assert.equal(p.recovery!.status.phase, "Restoring");
+      assert.equal(p.recovery!.event?.reason, "RecoveryRestoring");
+      assert.deepEqual(decisions(p.actions), [], "this reconcile renders no Pod without the backup");
+
+      // The next reconcile sees the backup as spec.restore (../recovery.ts recoveryRestore).
+      const next = fromBackup(noneHeld, { pods: [] }, at("Restoring"));
+      next.pvcs = [];
+      next.cluster = {
+        ...next.cluster,
+        spec: { ...next.cluster.spec, restore: { backup: BACKUP.name } },
+        restore: {
+          bucket: "bk",
+          region: "us-east-1",
+          forcePathStyle: false,
+          key: "db/nightly-2.sqlite",
+          location: BACKUP.location,
+        },
+      };
+      const made = plan(next).actions.flatMap((a) =>
+        a.type === "create" && a.object.kind === "Pod" ? [a.object as V1Pod] : [],
+      );
+      assert.deepEqual(
+        made.map((pod) => pod.metadata!.name),
+        ["db-0", "db-1", "db-2"],
+      );
+      for (const pod of made)
+        assert.ok(
+          pod.spec!.containers[0]!.args!.some((a) => /^-auto-restore=/.test(a)),
+          `${pod.metadata!.name} loads the backup`,
+        );
+    });
+
+    it("completes once a leader answers and rqlite counted the load; fails when it counted a failed one", () => {
+      const o = fromBackup(noneHeld, {}, at("Restoring"));
+      const leader = { raft: { leader: "db-1", members: [], canTransfer: true } };
+      assert.equal(step({ ...o, ...leader })!.status.phase, "Restoring", "no evidence of the load yet");
+      const loaded = new Map([["db-1", { restored: 1, failed: 0, skipped: 0 }]]);
+      const r = step({ ...o, ...leader, restoreCounts: loaded })!;
+      assert.equal(r.status.phase, "Completed");
+      assert.equal(r.event?.reason, "RecoveryCompleted");
+      assert.match(
+        r.status.message!,
+        /RqBackup nightly-2 .*taken at 2026-12-07T15:00:00Z: db-1 leads; every write after/,
+      );
+      assert.deepEqual(r.status.backup, BACKUP, "the report keeps the backup and its time");
+      const failed = new Map([["db-0", { restored: 0, failed: 1, skipped: 0 }]]);
+      const f = step({ ...o, restoreCounts: failed })!;
+      assert.equal(f.status.phase, "Failed");
+      assert.match(f.status.message!, /rqlite on db-0 could not load RqBackup nightly-2/);
+    });
+  });
+
+  it("has the Pods load the recovery's backup from the step that makes them on, and only then", () => {
+    const backup = { name: "b1", location: "s3://bk/b1.sqlite", completedAt: "2026-12-07T15:00:00Z" };
+    const status = (phase: RecoveryStatus["phase"], withBackup = true) => ({
+      recovery: { requestedAt: ASK.requestedAt, phase, ...(withBackup ? { backup } : { survivor: "db-0" }) },
+    });
+    for (const phase of ["Pending", "Stopping", "ClearingVolumes", "Refused", "Failed"] as const)
+      assert.equal(recoveryRestore(status(phase)), undefined, phase);
+    assert.equal(recoveryRestore(status("Completed", false)), undefined, "a recovery from survivors loads nothing");
+    assert.equal(recoveryRestore(undefined), undefined);
+    assert.deepEqual(recoveryRestore(status("Restoring")), {
+      spec: { backup: "b1" },
+      location: backup.location,
+      done: false,
+    });
+    assert.deepEqual(recoveryRestore(status("Completed")), {
+      spec: { backup: "b1" },
+      location: backup.location,
+      done: true,
+    });
+  });
+
+  it("picks the newest RqBackup of the cluster that was verified, by completion time", () => {
+    const b = (
+      name: string,
+      completedAt: string,
+      extra: { cluster?: string; verified?: boolean; format?: string; pvc?: boolean } = {},
+    ): RqBackup => ({
+      apiVersion: "rqlite.io/v1alpha1",
+      kind: "RqBackup",
+      metadata: { name },
+      spec: {
+        cluster: extra.cluster ?? "db",
+        ...(extra.format ? { format: extra.format } : {}),
+        destination: extra.pvc ? { pvc: { claimName: "x" } } : { s3: { bucket: "bk" } },
+      } as RqBackup["spec"],
+      status: {
+        phase: "Completed",
+        completedAt,
+        location: extra.pvc ? `pvc://x/${name}` : `s3://bk/${name}`,
+        conditions: [
+          {
+            type: "Verified",
+            status: extra.verified === false ? "False" : "True",
+            reason: "x",
+            message: "",
+            lastTransitionTime: completedAt,
+          },
+        ],
+        verification: { result: extra.verified === false ? "Failed" : "Verified", verifiedAt: completedAt },
+      },
+    });
+    const all = [
+      b("old", "2026-12-07T10:00:00Z"),
+      b("mid", "2026-12-07T11:00:00Z"),
+      b("unverified", "2026-12-07T12:00:00Z", { verified: false }),
+      b("other-cluster", "2026-12-07T13:00:00Z", { cluster: "other" }),
+      b("dump", "2026-12-07T14:00:00Z", { format: "sql" }),
+      b("on-pvc", "2026-12-07T15:00:00Z", { pvc: true }),
+    ];
+    assert.deepEqual(newestVerifiedBackup(all, "db"), {
+      name: "mid",
+      location: "s3://bk/mid",
+      completedAt: "2026-12-07T11:00:00Z",
+      verifiedAt: "2026-12-07T11:00:00Z",
+    });
+    const none = newestVerifiedBackup(all.slice(2), "db");
+    assert.ok("problem" in none);
+    assert.match(
+      none.problem,
+      /none of its 3 RqBackups is a Completed binary backup in S3 whose Verified condition is True/,
+    );
   });
 });
