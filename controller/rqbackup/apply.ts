@@ -324,12 +324,7 @@ export class BackupReconciler {
       if (image instanceof Error) return { kind: "unreadable", reason: image.message };
       await this.writer.create(
         renderVerifyJob({
-          backup: {
-            name: b.metadata!.name!,
-            namespace: b.metadata!.namespace!,
-            uid: b.metadata!.uid!,
-            cluster: b.spec!.cluster,
-          },
+          backup: jobOwner(b),
           suffix,
           image,
           claimName: b.spec!.destination.pvc!.claimName,
@@ -395,12 +390,7 @@ export class BackupReconciler {
     const image = await this.resolveJobImage().catch((err: Error) => err);
     if (image instanceof Error) return this.failAttempt(b, attempt, { reason: image.message, permanent: false });
     const job = renderBackupJob({
-      backup: {
-        name: b.metadata!.name!,
-        namespace: b.metadata!.namespace!,
-        uid: b.metadata!.uid!,
-        cluster: b.spec!.cluster,
-      },
+      backup: jobOwner(b),
       attempt,
       image,
       claimName: src.claimName,
@@ -605,6 +595,16 @@ export class BackupReconciler {
 export const DEFAULT_VERIFY_MAX_BYTES = 1 << 30;
 
 /** status.verification with every field the schema has, null where unset, for a merge patch. */
+/** The RqBackup a Job on its claim belongs to: what the Job's name, labels and owner reference name. */
+function jobOwner(b: RqBackup): { name: string; namespace: string; uid: string; cluster: string } {
+  return {
+    name: b.metadata!.name!,
+    namespace: b.metadata!.namespace!,
+    uid: b.metadata!.uid!,
+    cluster: b.spec!.cluster,
+  };
+}
+
 function wholeVerification(v: NonNullable<RqBackupStatus["verification"]>): Record<string, unknown> {
   const fields = Object.keys(verificationSchema.properties ?? {});
   return Object.fromEntries(fields.map((f) => [f, (v as Record<string, unknown>)[f] ?? null]));

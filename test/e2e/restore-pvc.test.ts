@@ -21,7 +21,7 @@ import type { RqBackupStatus } from "../../controller/rqbackup/types.js";
 import { eventually as eventuallyWithin } from "../../testenv/eventually.js";
 import { clusterStatus, condition, waitRestoredAndAvailable, type BackupClusterStatus } from "./backupData.js";
 import { monitoredChange } from "./monitoredChange.js";
-import { createRowsTable, readWhole, rqliteNode, ROWS_TABLE, type AckedRow } from "./rows.js";
+import { createRowsTable, readWhole, rqliteNode, ROWS_TABLE, seedItems, type AckedRow } from "./rows.js";
 import { startScheduledEnv, type ScheduledEnv } from "./scheduledEnv.js";
 
 const eventually = <T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 180_000) =>
@@ -95,18 +95,8 @@ describe("restore a pvc backup into a new cluster", function () {
     await env.applyCluster(SOURCE, { replicas: 3, image: IMAGE });
     await env.converged(SOURCE, 3, 240_000);
     const leader = (await env.cluster(SOURCE)).status.leader!;
-    const node = rqliteNode(env.ns, leader, 30_000);
     await createRowsTable(env.ns, leader);
-    await node.execute(["CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY, v TEXT)"]);
-    for (let i = 0; i < ITEMS; i += 500)
-      await node.execute(
-        Array.from({ length: 500 }, (_, j): [string, number, string] => [
-          "INSERT INTO items(id, v) VALUES(?, ?)",
-          i + j + 1,
-          `item-${i + j + 1}`,
-        ]),
-        { transaction: true },
-      );
+    await seedItems(rqliteNode(env.ns, leader, 30_000), ITEMS);
     await env.boundClaim(CLAIM);
   });
 

@@ -48,6 +48,27 @@ export function readWhole<T>(what: string, read: () => Promise<T>): Promise<T> {
 }
 
 /** `access` says how to reach the nodes (HTTPS, credentials); plain HTTP by default, here and below. */
+/**
+ * The `items` table with `count` rows, written through `node` (the leader) in transactions of 500.
+ * `value(id)` is each row's text: its size sets the size of a backup.
+ */
+export async function seedItems(
+  node: ReturnType<typeof rqliteNode>,
+  count: number,
+  value: (id: number) => string = (id) => `item-${id}`,
+): Promise<void> {
+  await node.execute(["CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY, v TEXT)"]);
+  for (let i = 0; i < count; i += 500)
+    await node.execute(
+      Array.from({ length: Math.min(500, count - i) }, (_, j): [string, number, string] => [
+        "INSERT INTO items(id, v) VALUES(?, ?)",
+        i + j + 1,
+        value(i + j + 1),
+      ]),
+      { transaction: true },
+    );
+}
+
 export async function createRowsTable(namespace: string, pod: string, access?: NodeAccess): Promise<void> {
   await (access?.client(pod) ?? rqliteNode(namespace, pod)).execute([
     `CREATE TABLE IF NOT EXISTS ${ROWS_TABLE} (v TEXT PRIMARY KEY)`,

@@ -17,7 +17,7 @@ import { operatorAuthSecretName } from "../../shared/names.js";
 import { isConverged, readCluster } from "./clusterStatus.js";
 import { monitoredChange } from "./monitoredChange.js";
 import { checkBackupFile, clusterItems } from "./backupFile.js";
-import { createRowsTable, rqliteNode, type AckedRow } from "./rows.js";
+import { createRowsTable, rqliteNode, seedItems, type AckedRow } from "./rows.js";
 import { startScheduledEnv, type ScheduledEnv } from "./scheduledEnv.js";
 
 const eventually = <T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 180_000) =>
@@ -159,21 +159,6 @@ describe("RqBackup to a PVC: a Job writes the backup into the claim", function (
       },
       fn,
     );
-  /** The items table with `count` rows, written through the leader in batches. */
-  const seedItems = async (client: ReturnType<typeof rqliteNode>, count: number) => {
-    await client.execute(["CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY, v TEXT)"]);
-    for (let i = 0; i < count; i += 500) {
-      await client.execute(
-        Array.from({ length: 500 }, (_, j): [string, number, string] => [
-          "INSERT INTO items(id, v) VALUES(?, ?)",
-          i + j + 1,
-          `item-${i + j + 1}-${"x".repeat(100)}`,
-        ]),
-        { transaction: true },
-      );
-    }
-  };
-
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "rqbackup-pvc-e2e-"));
     env = await startScheduledEnv({
@@ -185,7 +170,7 @@ describe("RqBackup to a PVC: a Job writes the backup into the claim", function (
     await env.converged(CLUSTER, 3, 240_000);
     const leader = await leaderPod();
     await createRowsTable(env.ns, leader);
-    await seedItems(rqliteNode(env.ns, leader, 30_000), ITEMS);
+    await seedItems(rqliteNode(env.ns, leader, 30_000), ITEMS, (id) => `item-${id}-${"x".repeat(100)}`);
     await env.boundClaim(CLAIM);
   });
 

@@ -19,7 +19,7 @@ import { eventMessages, isAvailable, isConverged, readCluster } from "./clusterS
 import { monitoredChange } from "./monitoredChange.js";
 import { startScheduledEnv, type ScheduledEnv } from "./scheduledEnv.js";
 import { checkBackupFile, clusterItems } from "./backupFile.js";
-import { createRowsTable, rqliteNode, type AckedRow } from "./rows.js";
+import { createRowsTable, rqliteNode, seedItems, type AckedRow } from "./rows.js";
 
 const eventually = <T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 120_000) =>
   eventuallyWithin(what, check, timeoutMs, { intervalMs: 250 });
@@ -162,19 +162,8 @@ describe("RqBackup: one-shot backups to a real S3 server", function () {
     await eventually("3 members with a leader", async () => isConverged(await readCluster(stack.cp, ns, CLUSTER), 3));
     const leader = await leaderPod();
     await createRowsTable(ns, leader);
-    const c = rqliteNode(ns, leader, 30_000);
-    await c.execute(["CREATE TABLE IF NOT EXISTS items (id INTEGER PRIMARY KEY, v TEXT)"]);
     const seeded = Date.now();
-    for (let i = 0; i < ROWS; i += 500) {
-      await c.execute(
-        Array.from({ length: 500 }, (_, j): [string, number, string] => [
-          "INSERT INTO items(id, v) VALUES(?, ?)",
-          i + j + 1,
-          randomBytes(500).toString("hex"),
-        ]),
-        { transaction: true },
-      );
-    }
+    await seedItems(rqliteNode(ns, leader, 30_000), ROWS, () => randomBytes(500).toString("hex"));
     figures.seed = `${ROWS} items in ${((Date.now() - seeded) / 1000).toFixed(1)} s`;
   });
 
