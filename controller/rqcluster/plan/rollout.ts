@@ -205,11 +205,17 @@ function outdatedLeaving(o: Observed, f: Facts): V1Pod[] {
  */
 export function rollBackBroken(o: Observed, f: Facts, held: ReadonlySet<string>): Step | undefined {
   if (o.cluster.spec.updateStrategy.type !== "RollingUpdate" || versionStepWait(o)) return undefined;
-  // Only a Pod newer than every Ready one: the step a failed roll took last. An older Pod that is
-  // down for a while (a crash) waits for the roll as usual; replacing it from a spec that may be
-  // the bad one would spread it. The newest first.
+  // Only a Pod newer than every Ready one and every up-to-date one: the step a failed roll took
+  // last. An older Pod that is down for a while (a crash) waits for the roll as usual; replacing
+  // it from a spec that may be the bad one would spread it. Nor one older than the roll's latest
+  // step: in a 1- or 2-voter cluster the voter not yet replaced loses its leader while the new one
+  // starts, and is NotReady only until that one joins it. The newest first.
   const created = (p: V1Pod) => new Date(p.metadata?.creationTimestamp ?? 0).getTime();
-  const newestReady = Math.max(-Infinity, ...o.pods.filter(isPodReady).map(created));
+  const outdated = new Set(f.outdated);
+  const newestReady = Math.max(
+    -Infinity,
+    ...o.pods.filter((p) => isPodReady(p) || (f.desiredNames.has(podName(p)) && !outdated.has(p))).map(created),
+  );
   const broken = f.outdated
     .filter(
       (p) =>

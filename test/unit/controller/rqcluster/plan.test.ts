@@ -738,6 +738,19 @@ describe("plan: every change finishes (small clusters, a user's budget, rollback
     assert.deepEqual(decisions(plan({ ...one, lastMembers: ["db-0", "db-1"] }).actions), []);
   });
 
+  it("a 2-voter roll does not take the voter not yet replaced while the replaced one starts (V1)", () => {
+    // db-1 was replaced and starts on the new spec; db-0, on the old one, lost its leader with it.
+    // Both are NotReady and no leader answers: db-0 is no failed step, and the roll waits for db-1.
+    const w = { spec: { ...NEW, replicas: 2 }, podSpec: { ...OLD, replicas: 2 }, notReady: ["db-0", "db-1"] };
+    const o = { ...observed({ ...w, noRaft: true }), lastMembers: ["db-0", "db-1"] };
+    o.pods[1] = observed({ ...w, podSpec: w.spec }).pods[1]!;
+    o.pods.forEach((p, i) => (p.metadata!.creationTimestamp = new Date(NOW - (i === 1 ? 0 : 60_000))));
+    assert.deepEqual(decisions(plan(o).actions), []);
+    // Set back to the old spec while db-1 never became Ready: db-1 is the failed step, and goes.
+    const back = { ...o, cluster: observed({ ...w, spec: w.podSpec }).cluster };
+    assert.deepEqual(decisions(plan(back).actions), ["delete db-1"]);
+  });
+
   it("replaces crash-looping outdated voters that took quorum away, one at a time, whatever else is down", () => {
     // A failed upgrade left 2 of 4 voters on an image whose rqlited never starts; the user set the
     // image back. No leader answers, no voter is Ready: only their replacement brings quorum back.
