@@ -5,7 +5,7 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { RqCluster } from "../../shared/index.js";
-import { LABEL_CLUSTER, LABEL_MANAGED_BY, MANAGER_NAME } from "../../shared/names.js";
+import { API_VERSION, LABEL_CLUSTER, LABEL_MANAGED_BY, MANAGER_NAME, PLURAL } from "../../shared/names.js";
 import { backupFileName, compactUtc, joinKey, s3BackupKey, s3Location } from "../../shared/backup-names.js";
 import { RqliteClient } from "../rqlite/client.js";
 import type { KubeClient } from "../runtime/kubeClient.js";
@@ -150,9 +150,20 @@ async function observeLeader(deps: ObserveDeps, b: RqBackup): Promise<LeaderSour
   const namespace = b.metadata!.namespace!;
   const cluster = deps.cluster(namespace, b.spec!.cluster);
   if (!cluster) {
-    return transient(
-      `RqCluster ${namespace}/${b.spec!.cluster} (spec.cluster) does not exist; create it or fix spec.cluster`,
-    );
+    const named = `RqCluster ${namespace}/${b.spec!.cluster} (spec.cluster)`;
+    // The cache may not have seen a cluster created just before its backup: the API server's own
+    // list decides. Only a cluster it does not hold fails the backup at once; no retry creates it.
+    const stored = await deps.client
+      .request<{ items: unknown[] }>({
+        method: "GET",
+        path: objectPath({ apiVersion: API_VERSION, resource: PLURAL, namespace }),
+        query: { fieldSelector: `metadata.name=${b.spec!.cluster}` },
+        timeoutMs: 30_000,
+      })
+      .then((list) => list.items.length > 0);
+    return stored
+      ? transient(`${named} is not in the operator's cache yet`)
+      : permanent(`${named} does not exist; create it or fix spec.cluster, then create a new RqBackup`);
   }
   // No node runs while hibernated, and none will until a person wakes it: waiting cannot help.
   if (cluster.spec?.hibernate) {
