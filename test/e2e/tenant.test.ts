@@ -260,7 +260,8 @@ describe("tenant: names are names, and Secrets are read only where the object li
     );
     assert.match(
       await eventually("the other RqBackup's reason", () => backupReason("victim-cluster")),
-      new RegExp(`: RqCluster ${tenant}/victim-db \\(spec\\.cluster\\) does not exist`),
+      // Failed at once: the API server holds no such RqCluster in the tenant's namespace.
+      new RegExp(`^RqCluster ${tenant}/victim-db \\(spec\\.cluster\\) does not exist; create it or fix spec\\.cluster`),
     );
     const conditionText = async (name: string) =>
       JSON.stringify(
