@@ -16,8 +16,8 @@ const leaderStats = readNodeStats(
   JSON.parse(readFileSync(new URL("../../../fixtures/rqlite/v8.43.4/status-leader.json", import.meta.url), "utf8")),
 );
 
-/** Answers every node with the captured leader's /status after `delayMs`, counting what is in flight. */
-function answering(delayMs: number, load: { inFlight: number; peak: number; calls: number }): ClusterRqlite {
+/** An adapter whose only working call is `nodeStats`: the scraper must use no other. */
+function statsOnly(nodeStats: ClusterRqlite["nodeStats"]): ClusterRqlite {
   const refuse = () => Promise.reject(new Error("not used by the scraper"));
   return {
     leaderView: refuse,
@@ -26,31 +26,27 @@ function answering(delayMs: number, load: { inFlight: number; peak: number; call
     transferLeadership: refuse,
     restoreCounts: refuse,
     raftIndexes: refuse,
-    async nodeStats() {
-      load.calls++;
-      load.peak = Math.max(load.peak, ++load.inFlight);
-      await new Promise((r) => setTimeout(r, delayMs));
-      load.inFlight--;
-      return { stats: leaderStats };
-    },
+    nodeStats,
   };
+}
+
+/** Answers every node with the captured leader's /status after `delayMs`, counting what is in flight. */
+function answering(delayMs: number, load: { inFlight: number; peak: number; calls: number }): ClusterRqlite {
+  return statsOnly(async () => {
+    load.calls++;
+    load.peak = Math.max(load.peak, ++load.inFlight);
+    await new Promise((r) => setTimeout(r, delayMs));
+    load.inFlight--;
+    return { stats: leaderStats };
+  });
 }
 
 /** Answers every node but those in `down`, which refuse at once; counts the calls per node. */
 function partlyDown(down: Set<string>, calls: Map<string, number>): ClusterRqlite {
-  const refuse = () => Promise.reject(new Error("not used by the scraper"));
-  return {
-    leaderView: refuse,
-    synced: refuse,
-    removeNode: refuse,
-    transferLeadership: refuse,
-    restoreCounts: refuse,
-    raftIndexes: refuse,
-    nodeStats(id) {
-      calls.set(id, (calls.get(id) ?? 0) + 1);
-      return down.has(id) ? Promise.reject(new Error("connection refused")) : Promise.resolve({ stats: leaderStats });
-    },
-  };
+  return statsOnly((id) => {
+    calls.set(id, (calls.get(id) ?? 0) + 1);
+    return down.has(id) ? Promise.reject(new Error("connection refused")) : Promise.resolve({ stats: leaderStats });
+  });
 }
 
 describe("node scraper", () => {
